@@ -1,0 +1,492 @@
+//! Writes `format-spec/test-vectors/`: valid archives with their decoded content, and invalid ones with
+//! the exact error each reader must give. Run `cargo run --example make_test_vectors` after a deliberate
+//! format change; the `vectors` tests check the committed files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use pgsafe::format::{
+    ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression,
+    CopyFormat, Footer, FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo,
+    PartSummary, ServerFacts, TableName, TupleScanner, binary_stream, encode_chunk,
+};
+use serde_json::json;
+
+const DIR: &str = "format-spec/test-vectors";
+
+fn main() {
+    let dir = Path::new(DIR);
+    fs::create_dir_all(dir).expect("creating the vectors folder");
+    let mut index = Vec::new();
+
+    let minimal = build(&[], Compression::default());
+    let two = build(&two_tables(), Compression::Zstd { level: 3 });
+    let plain = build(&two_tables(), Compression::None);
+    for (name, bytes, about) in [
+        (
+            "valid-minimal",
+            &minimal,
+            "no parts at all: header, catalog, manifest, footer",
+        ),
+        (
+            "valid-two-tables",
+            &two,
+            "binary part in 3 chunks interleaved with a text part, an empty text part and a zero-column binary part; zstd",
+        ),
+        (
+            "valid-uncompressed",
+            &plain,
+            "the same content stored with codec 0 (none)",
+        ),
+    ] {
+        write_valid(dir, name, bytes, about, &mut index);
+    }
+
+    let (layout, _) = frames(&two);
+    let chunk = |part: u32, seq: u32| {
+        layout
+            .iter()
+            .find(|f| f.part == Some((part, seq)))
+            .expect("chunk exists")
+            .clone()
+    };
+    let catalog_frame = layout[0].clone();
+    let manifest_frame = layout[layout.len() - 1].clone();
+
+    let mut invalid: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    let mut v = two.clone();
+    v[0..8].copy_from_slice(b"PGDMP\x01\x0e\x00");
+    invalid.push(("bad-magic", v, "a pg_dump custom-format file's first bytes"));
+    invalid.push((
+        "truncated-in-header",
+        two[..20].to_vec(),
+        "cut inside the file header",
+    ));
+    invalid.push((
+        "truncated-in-catalog",
+        two[..catalog_frame.at + 40].to_vec(),
+        "cut inside the catalog frame",
+    ));
+    let c = chunk(0, 1);
+    invalid.push((
+        "truncated-in-chunk",
+        two[..c.at + 10].to_vec(),
+        "cut inside a chunk frame's header",
+    ));
+    invalid.push((
+        "truncated-in-manifest",
+        two[..manifest_frame.at + 50].to_vec(),
+        "cut inside the manifest frame",
+    ));
+    invalid.push((
+        "truncated-in-footer",
+        two[..two.len() - 1].to_vec(),
+        "the last byte missing",
+    ));
+    let mut v = two.clone();
+    v[c.at + FrameHeader::LEN + c.len / 2] ^= 0x01;
+    invalid.push((
+        "flipped-payload-byte",
+        v,
+        "one bit flipped in the payload of chunk 1 of part 0",
+    ));
+    let mut v = two.clone();
+    v[10] ^= 0x01;
+    invalid.push((
+        "flipped-header-byte",
+        v,
+        "one bit flipped in the file header's minor version",
+    ));
+    let mut v = two.clone();
+    v[c.at + 8] ^= 0x02;
+    invalid.push((
+        "flipped-frame-header-byte",
+        v,
+        "one bit flipped in the part id of a chunk frame header",
+    ));
+    let mut v = two.clone();
+    v[12] = 0x01;
+    reseal_header(&mut v);
+    invalid.push((
+        "reserved-bit-set",
+        v,
+        "bit 0 of the header's reserved flags set, header CRC recomputed",
+    ));
+    let mut v = two.clone();
+    v[8..10].copy_from_slice(&2u16.to_le_bytes());
+    reseal_header(&mut v);
+    invalid.push((
+        "unknown-major-version",
+        v,
+        "major version 2, header CRC recomputed",
+    ));
+    let mut order: Vec<Frame> = layout[1..layout.len() - 1].to_vec();
+    let i0 = order
+        .iter()
+        .position(|f| f.part == Some((0, 0)))
+        .expect("chunk 0");
+    let i1 = order
+        .iter()
+        .position(|f| f.part == Some((0, 1)))
+        .expect("chunk 1");
+    order.swap(i0, i1);
+    invalid.push((
+        "chunk-out-of-order",
+        relayout(&two, &order, |_| {}),
+        "chunks 0 and 1 of part 0 swapped in the file, manifest offsets consistent",
+    ));
+    let mut v = two.clone();
+    let h = c.at;
+    v[h + 20..h + 24].copy_from_slice(&((64u32 << 20) + 1).to_le_bytes());
+    let crc = crc32fast::hash(&v[h..h + 28]);
+    v[h + 28..h + 32].copy_from_slice(&crc.to_le_bytes());
+    invalid.push((
+        "declared-size-too-large",
+        v,
+        "a chunk frame declaring 64 MiB + 1 decoded bytes, frame header CRC recomputed",
+    ));
+    let mut v = two.clone();
+    v.extend_from_slice(b"appended");
+    invalid.push(("bytes-after-footer", v, "8 bytes appended after the footer"));
+    invalid.push((
+        "manifest-of-another-archive",
+        relayout(&two, &layout[1..layout.len() - 1], |m| m.archive_id = "ffffffffffffffffffffffffffffffff".into()),
+        "the manifest's archive id differs from the catalog's, manifest and footer otherwise consistent",
+    ));
+
+    for (name, bytes, about) in invalid {
+        let file = format!("{name}.pgsafe");
+        fs::write(dir.join(&file), &bytes).expect("writing a vector");
+        let error = random_access(&bytes)
+            .expect_err("an invalid vector must fail")
+            .to_string();
+        let stream_error = sequential(&bytes)
+            .expect_err("an invalid vector must fail")
+            .to_string();
+        index.push(json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error }));
+    }
+    let text =
+        serde_json::to_string_pretty(&json!({ "format": "1.0", "vectors": index })).expect("json");
+    fs::write(dir.join("vectors.json"), text + "\n").expect("writing vectors.json");
+    println!("wrote {} vectors to {DIR}", index.len());
+}
+
+struct PartSpec {
+    info: PartInfo,
+    /// The part's COPY stream cut into chunks, each ending on a tuple boundary.
+    chunks: Vec<Vec<u8>>,
+}
+
+fn two_tables() -> Vec<PartSpec> {
+    let col = |name: &str, t: &str| ColumnInfo {
+        name: name.into(),
+        type_name: t.into(),
+    };
+    let accounts: Vec<Vec<Option<Vec<u8>>>> = (1..=5i32)
+        .map(|i| {
+            let name = if i == 3 {
+                None
+            } else {
+                Some(format!("account-{i}").into_bytes())
+            };
+            vec![
+                Some(i.to_be_bytes().to_vec()),
+                name,
+                Some((i64::from(i) * 100).to_be_bytes().to_vec()),
+            ]
+        })
+        .collect();
+    let cuts = tuple_cuts(&accounts, &[2, 4]);
+    let empty_cols: Vec<Vec<Option<Vec<u8>>>> = vec![vec![], vec![]];
+    vec![
+        PartSpec {
+            info: part(
+                0,
+                "public",
+                "accounts",
+                vec![
+                    col("id", "integer"),
+                    col("name", "text"),
+                    col("balance", "bigint"),
+                ],
+                CopyFormat::Binary,
+            ),
+            chunks: cuts,
+        },
+        PartSpec {
+            info: part(
+                1,
+                "Odd Schema",
+                "Ünïcode",
+                vec![col("k", "text"), col("v", "regclass")],
+                CopyFormat::Text,
+            ),
+            chunks: vec![b"a\tpg_class\n\\N\tpg_type\nz\xc3\xa9\\t\\n\tpublic.t\n".to_vec()],
+        },
+        PartSpec {
+            info: part(
+                2,
+                "public",
+                "empty",
+                vec![col("x", "aclitem")],
+                CopyFormat::Text,
+            ),
+            chunks: vec![],
+        },
+        PartSpec {
+            info: part(3, "public", "no_columns", vec![], CopyFormat::Binary),
+            chunks: vec![binary_stream(&empty_cols)],
+        },
+    ]
+}
+
+fn part(
+    id: u32,
+    schema: &str,
+    name: &str,
+    columns: Vec<ColumnInfo>,
+    format: CopyFormat,
+) -> PartInfo {
+    PartInfo {
+        id: PartId(id),
+        table: TableName {
+            schema: schema.into(),
+            name: name.into(),
+        },
+        columns,
+        format,
+        pages: None,
+        estimated_rows: 0,
+        estimated_bytes: 0,
+    }
+}
+
+/// Cuts a binary COPY stream of `rows` into chunks after the given numbers of rows.
+fn tuple_cuts(rows: &[Vec<Option<Vec<u8>>>], after_rows: &[usize]) -> Vec<Vec<u8>> {
+    let stream = binary_stream(rows);
+    // A tuple's length: the stream of that one row, less the 19-byte header and the 2-byte trailer.
+    let header = BINARY_SIGNATURE.len() + 8;
+    let tuple_len =
+        |r: &Vec<Option<Vec<u8>>>| binary_stream(std::slice::from_ref(r)).len() - header - 2;
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut end = header;
+    for (i, row) in rows.iter().enumerate() {
+        end += tuple_len(row);
+        if after_rows.contains(&(i + 1)) {
+            chunks.push(stream[start..end].to_vec());
+            start = end;
+        }
+    }
+    chunks.push(stream[start..].to_vec());
+    chunks
+}
+
+fn catalog(parts: &[PartSpec]) -> Catalog {
+    Catalog {
+        archive_id: "0123456789abcdef0123456789abcdef".into(),
+        created_at: "2026-11-21T10:00:00Z".into(),
+        tool: "pgsafe test vectors".into(),
+        server: ServerFacts {
+            version: "15.18".into(),
+            version_num: 150018,
+            database: "vectors".into(),
+            encoding: "UTF8".into(),
+            integer_datetimes: true,
+        },
+        parts: parts.iter().map(|p| p.info.clone()).collect(),
+        schema: serde_json::Value::Null,
+    }
+}
+
+/// Encodes the parts, interleaving their chunks round-robin as parallel workers would.
+fn build(parts: &[PartSpec], compression: Compression) -> Vec<u8> {
+    let mut enc = ArchiveEncoder::new(Vec::new(), &catalog(parts), compression).expect("encoder");
+    let most = parts.iter().map(|p| p.chunks.len()).max().unwrap_or(0);
+    for seq in 0..most {
+        for p in parts {
+            if let Some(raw) = p.chunks.get(seq) {
+                let rows = count_rows(p, seq);
+                enc.write_chunk(&encode_chunk(
+                    p.info.id,
+                    ChunkSeq(seq as u32),
+                    raw,
+                    rows,
+                    compression,
+                ))
+                .expect("chunk");
+            }
+        }
+    }
+    for p in parts {
+        let whole: Vec<u8> = p.chunks.concat();
+        let mut s = TupleScanner::new(p.info.format);
+        assert_eq!(s.scan(&whole).expect("valid stream"), whole.len());
+        enc.finish_part(PartSummary {
+            part: p.info.id,
+            rows: s.rows(),
+            raw_bytes: whole.len() as u64,
+            blake3: *blake3::hash(&whole).as_bytes(),
+            digest: s.digest(),
+        })
+        .expect("part");
+    }
+    enc.finish("2026-11-21T10:00:01Z".into()).expect("finish").0
+}
+
+/// Rows in chunk `seq` of a part: rows up to its end less rows before it.
+fn count_rows(p: &PartSpec, seq: usize) -> u64 {
+    let before: Vec<u8> = p.chunks[..seq].concat();
+    let upto: Vec<u8> = p.chunks[..=seq].concat();
+    let rows = |b: &[u8]| {
+        let mut s = TupleScanner::new(p.info.format);
+        s.scan(b).expect("valid stream");
+        s.rows()
+    };
+    rows(&upto) - rows(&before)
+}
+
+#[derive(Clone)]
+struct Frame {
+    at: usize,
+    len: usize,
+    part: Option<(u32, u32)>,
+}
+
+/// The frames of an archive in file order: catalog, chunks, manifest.
+fn frames(bytes: &[u8]) -> (Vec<Frame>, Manifest) {
+    let index = ArchiveIndex::open(bytes).expect("a valid archive");
+    let mut out = Vec::new();
+    let ch = FrameHeader::decode(
+        bytes[32..64].try_into().expect("32"),
+        32,
+        pgsafe::format::Element::Catalog,
+    )
+    .expect("catalog");
+    out.push(Frame {
+        at: 32,
+        len: ch.stored_len as usize,
+        part: None,
+    });
+    for c in index.all_chunks() {
+        out.push(Frame {
+            at: c.entry.offset as usize,
+            len: c.entry.stored_len as usize,
+            part: Some((c.part.0, c.entry.seq.0)),
+        });
+    }
+    let at = index.footer().manifest_offset as usize;
+    let mh = FrameHeader::decode(
+        bytes[at..at + 32].try_into().expect("32"),
+        at as u64,
+        pgsafe::format::Element::Manifest,
+    )
+    .expect("manifest");
+    out.push(Frame {
+        at,
+        len: mh.stored_len as usize,
+        part: None,
+    });
+    (out, index.manifest().clone())
+}
+
+/// Rewrites an archive with its chunk frames in `order`, and a manifest and footer that agree with the
+/// new layout after `edit`.
+fn relayout(bytes: &[u8], order: &[Frame], edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
+    let (layout, mut manifest) = frames(bytes);
+    let cat = &layout[0];
+    let mut out = bytes[..cat.at + FrameHeader::LEN + cat.len].to_vec();
+    let mut moved = BTreeMap::new();
+    for f in order {
+        moved.insert(f.part.expect("chunk"), out.len() as u64);
+        out.extend_from_slice(&bytes[f.at..f.at + FrameHeader::LEN + f.len]);
+    }
+    for p in &mut manifest.parts {
+        for c in &mut p.chunks {
+            c.offset = moved[&(p.id.0, c.seq.0)];
+        }
+    }
+    edit(&mut manifest);
+    let json = serde_json::to_vec(&manifest).expect("json");
+    let manifest_offset = out.len() as u64;
+    let header = FrameHeader {
+        kind: FrameKind::Manifest,
+        codec: pgsafe::format::Codec::None,
+        part: PartId(0),
+        seq: ChunkSeq(0),
+        stored_len: json.len() as u32,
+        raw_len: json.len() as u32,
+        payload_crc: crc32fast::hash(&json),
+    };
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&json);
+    let footer = Footer {
+        manifest_offset,
+        chunk_count: order.len() as u64,
+        manifest_blake3: *blake3::hash(&json).as_bytes(),
+    };
+    out.extend_from_slice(&footer.encode());
+    out
+}
+
+fn reseal_header(v: &mut [u8]) {
+    let crc = crc32fast::hash(&v[0..28]);
+    v[28..32].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Opens with random access and checks every part completely.
+fn random_access(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
+    let index = ArchiveIndex::open(bytes)?;
+    for p in &index.catalog().parts {
+        index.check_part(p.id)?;
+    }
+    Ok(())
+}
+
+/// Reads front to back, decoding every chunk.
+fn sequential(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
+    let mut stream = FrameStream::new(bytes);
+    while let Some(event) = stream.next_event()? {
+        if let pgsafe::format::StreamEvent::Chunk {
+            header,
+            offset,
+            stored,
+        } = event
+        {
+            header.decode_payload(&stored, offset, pgsafe::format::Element::Frame { index: 0 })?;
+        }
+    }
+    Ok(())
+}
+
+fn write_valid(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    about: &str,
+    index: &mut Vec<serde_json::Value>,
+) {
+    random_access(bytes).expect("a valid vector must pass");
+    sequential(bytes).expect("a valid vector must pass");
+    let ix = ArchiveIndex::open(bytes).expect("valid");
+    let mut streams = BTreeMap::new();
+    for p in &ix.catalog().parts {
+        let stream: Vec<u8> = ix
+            .chunks(p.id)
+            .flat_map(|c| ix.read_chunk(&c).expect("chunk"))
+            .collect();
+        streams.insert(p.id.0.to_string(), hex::encode(stream));
+    }
+    let expected =
+        json!({ "catalog": ix.catalog(), "manifest": ix.manifest(), "streams": streams });
+    let file = format!("{name}.pgsafe");
+    let expected_file = format!("{name}.expected.json");
+    fs::write(dir.join(&file), bytes).expect("writing a vector");
+    fs::write(
+        dir.join(&expected_file),
+        serde_json::to_string_pretty(&expected).expect("json") + "\n",
+    )
+    .expect("writing");
+    index.push(json!({ "file": file, "valid": true, "about": about, "expected": expected_file }));
+}

@@ -1,0 +1,11 @@
+//! Archives on files and streams: [`ArchiveWriter`] writes one atomically (`NAME.partial`, fsync, rename,
+//! fsync the folder, mode 0600) from many producers through one owner thread; [`ArchiveReader`] maps one
+//! into memory for random access to any chunk from any thread.
+
+mod reader;
+mod writer;
+
+pub use reader::ArchiveReader;
+pub use writer::{
+    ArchiveTarget, ArchiveWriter, FrameSender, WriterMessage, WriterTask, WrittenArchive,
+};

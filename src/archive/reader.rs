@@ -1,0 +1,58 @@
+//! The archive reader: a memory map of the file, opened and cross-checked by [`ArchiveIndex`].
+//!
+//! This module holds the crate's one `unsafe` block. Mapping a file is unsafe because another process
+//! could truncate or rewrite it while it is mapped; pgsafe's archives are written once under a
+//! `.partial` name, renamed into place complete, created with mode 0600, and never modified afterwards,
+//! so a change under the map means someone is tampering with the file. Every byte read from the map is
+//! still checked (CRC-32, BLAKE3), so a modification shows up as a corrupt archive, not a wrong answer;
+//! only a truncation while mapped can end the process (SIGBUS). Random access through the map is what
+//! lets a restore read any part's chunks in parallel without copying the archive into memory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::ArchiveIndex;
+
+/// An archive file opened for random access. `Sync`: share it across threads to read chunks in parallel.
+#[derive(Debug)]
+pub struct ArchiveReader {
+    path: PathBuf,
+    index: ArchiveIndex<Mmap>,
+}
+
+impl ArchiveReader {
+    /// Maps the file and checks its header, catalog, manifest and footer.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("reading the size of", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{}` is not a regular file", path.display()),
+            )
+            .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
+        }
+        // SAFETY: see the module documentation.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping", path, e))?;
+        let index = ArchiveIndex::open(map)
+            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        Ok(ArchiveReader {
+            path: path.to_path_buf(),
+            index,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn index(&self) -> &ArchiveIndex<Mmap> {
+        &self.index
+    }
+}

@@ -1,0 +1,240 @@
+//! The archive writer: one owner of the output, fed through a bounded channel.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest, PartSummary};
+
+/// Where an archive goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveTarget {
+    /// A file, written as `PATH.partial` and renamed into place once complete.
+    File(PathBuf),
+    /// Standard output, for pipes.
+    Stdout,
+}
+
+enum Sink {
+    File(File),
+    Stdout(io::Stdout),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Stdout(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// A finished archive.
+#[derive(Debug, Clone)]
+pub struct WrittenArchive {
+    /// The final path, for a file target.
+    pub path: Option<PathBuf>,
+    /// Bytes written.
+    pub bytes: u64,
+    pub manifest: Manifest,
+}
+
+/// Writes one archive. Dropped or interrupted before [`finish`](Self::finish), it leaves `NAME.partial`
+/// and never a file under the final name: a file that looks complete is complete.
+pub struct ArchiveWriter {
+    encoder: ArchiveEncoder<BufWriter<Sink>>,
+    target: ArchiveTarget,
+}
+
+/// Output buffer: large enough that chunk frames go out in few system calls.
+const BUFFER: usize = 1 << 20;
+
+impl ArchiveWriter {
+    /// Creates the output and writes the header and the catalog.
+    pub fn create(
+        target: ArchiveTarget,
+        catalog: &Catalog,
+        compression: Compression,
+    ) -> Result<Self> {
+        let sink = match &target {
+            ArchiveTarget::File(path) => {
+                let partial = partial_path(path);
+                // A leftover from an earlier crash may have another owner or mode: start afresh.
+                match fs::remove_file(&partial) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("removing the leftover", &partial, e)),
+                }
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600) // the archive holds the whole database
+                    .open(&partial)
+                    .map_err(|e| Error::io("creating", &partial, e))?;
+                Sink::File(file)
+            }
+            ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
+        };
+        let encoder =
+            ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
+                .map_err(|e| write_error(&target, e))?;
+        Ok(ArchiveWriter { encoder, target })
+    }
+
+    /// Bytes written so far.
+    pub fn offset(&self) -> u64 {
+        self.encoder.offset()
+    }
+
+    pub fn write_chunk(&mut self, chunk: &EncodedChunk) -> Result<()> {
+        self.encoder
+            .write_chunk(chunk)
+            .map_err(|e| write_error(&self.target, e))
+    }
+
+    pub fn finish_part(&mut self, summary: PartSummary) -> Result<()> {
+        self.encoder
+            .finish_part(summary)
+            .map_err(|e| write_error(&self.target, e))
+    }
+
+    /// Writes the manifest and footer; for a file: fsync, rename `NAME.partial` to `NAME`, fsync the folder.
+    pub fn finish(self) -> Result<WrittenArchive> {
+        let target = self.target;
+        let (buf, manifest, bytes) = self
+            .encoder
+            .finish(now_rfc3339())
+            .map_err(|e| write_error(&target, e))?;
+        let sink = buf
+            .into_inner()
+            .map_err(|e| write_error(&target, e.into_error()))?;
+        let path = match (sink, &target) {
+            (Sink::File(file), ArchiveTarget::File(path)) => {
+                let partial = partial_path(path);
+                file.sync_all()
+                    .map_err(|e| Error::io("syncing", &partial, e))?;
+                drop(file);
+                fs::rename(&partial, path)
+                    .map_err(|e| Error::io("renaming into place", &partial, e))?;
+                sync_parent(path)?;
+                Some(path.clone())
+            }
+            _ => None,
+        };
+        Ok(WrittenArchive {
+            path,
+            bytes,
+            manifest,
+        })
+    }
+
+    /// Moves the writer to a thread of its own fed by a channel of `capacity` messages, so that many
+    /// producers can append while a slow disk throttles them instead of filling memory.
+    pub fn spawn(self, capacity: usize) -> (FrameSender, WriterTask) {
+        let (tx, mut rx) = mpsc::channel::<WriterMessage>(capacity);
+        let handle = std::thread::Builder::new()
+            .name("pgsafe-writer".into())
+            .spawn(move || {
+                let mut writer = self;
+                while let Some(message) = rx.blocking_recv() {
+                    match message {
+                        WriterMessage::Chunk(chunk) => writer.write_chunk(&chunk)?,
+                        WriterMessage::PartDone(summary) => writer.finish_part(summary)?,
+                    }
+                }
+                writer.finish()
+            })
+            .expect("spawning the archive writer thread");
+        (FrameSender(tx), WriterTask(handle))
+    }
+}
+
+/// What producers send to the writer thread.
+#[derive(Debug)]
+pub enum WriterMessage {
+    Chunk(EncodedChunk),
+    PartDone(PartSummary),
+}
+
+/// A producer's handle to the writer thread. The archive is finished once every sender is dropped.
+#[derive(Debug, Clone)]
+pub struct FrameSender(mpsc::Sender<WriterMessage>);
+
+impl FrameSender {
+    /// Sends from async code; waits while the channel is full.
+    pub async fn send(&self, message: WriterMessage) -> Result<()> {
+        self.0.send(message).await.map_err(|_| writer_gone())
+    }
+
+    /// Sends from a plain thread; blocks while the channel is full. Must not be called from async code.
+    pub fn blocking_send(&self, message: WriterMessage) -> Result<()> {
+        self.0.blocking_send(message).map_err(|_| writer_gone())
+    }
+}
+
+fn writer_gone() -> Error {
+    Error::new(
+        ErrorKind::Io,
+        "the archive writer stopped; its error says why",
+    )
+}
+
+/// The writer thread; [`join`](Self::join) returns the finished archive or the writer's error.
+#[derive(Debug)]
+pub struct WriterTask(std::thread::JoinHandle<Result<WrittenArchive>>);
+
+impl WriterTask {
+    pub fn join(self) -> Result<WrittenArchive> {
+        self.0.join().unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Io,
+                "the archive writer thread panicked",
+            ))
+        })
+    }
+}
+
+/// `NAME.partial` beside `NAME`.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+fn sync_parent(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing the folder", parent, e))
+}
+
+fn write_error(target: &ArchiveTarget, e: io::Error) -> Error {
+    match target {
+        ArchiveTarget::File(path) => Error::io("writing", &partial_path(path), e),
+        ArchiveTarget::Stdout => {
+            Error::new(ErrorKind::Io, "writing the archive to standard output").with_source(e)
+        }
+    }
+}
+
+/// The current time, RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}

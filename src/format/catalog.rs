@@ -1,0 +1,124 @@
+//! The catalog frame's document: server facts and the list of parts, written before any data.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::PartId;
+
+/// What the dump read before any data: the archive's identity, the server, and every part to come.
+///
+/// Encoded as a UTF-8 JSON object. Readers ignore fields they do not know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// 32 hex digits shared with the manifest, so a manifest cannot be paired with another archive's data.
+    pub archive_id: String,
+    /// When the dump started, RFC 3339 in UTC.
+    pub created_at: String,
+    /// The program and version that wrote the archive, for example `pgsafe 0.1.0`.
+    pub tool: String,
+    pub server: ServerFacts,
+    /// Every part the archive will hold, in the order the dump planned them.
+    pub parts: Vec<PartInfo>,
+    /// The schema (DDL, objects, dependencies). Owned by the schema engine; opaque to the codec.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub schema: serde_json::Value,
+}
+
+/// Facts about the server the dump read, needed to judge whether a restore target is compatible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFacts {
+    /// `server_version`, for example `15.18`.
+    pub version: String,
+    /// `server_version_num`, for example `150018`.
+    pub version_num: u32,
+    pub database: String,
+    /// `server_encoding`, for example `UTF8`.
+    pub encoding: String,
+    pub integer_datetimes: bool,
+}
+
+/// A schema-qualified table name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TableName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl fmt::Display for TableName {
+    /// `schema.name`, each quoted like an SQL identifier only where it needs to be.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}",
+            display_ident(&self.schema),
+            display_ident(&self.name)
+        )
+    }
+}
+
+fn display_ident(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        s.into()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    }
+}
+
+/// The format of a part's COPY stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyFormat {
+    /// `COPY ... (FORMAT binary)`.
+    Binary,
+    /// `COPY ... (FORMAT text)`, for tables with a column type whose binary form is not portable.
+    Text,
+}
+
+/// A column as the COPY stream carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The type as `format_type` prints it, for example `numeric(10,2)`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// One planned COPY stream: a whole table, or a page range of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub id: PartId,
+    pub table: TableName,
+    /// The columns in stream order (generated columns are not in the stream).
+    pub columns: Vec<ColumnInfo>,
+    pub format: CopyFormat,
+    /// For a slice of a table: the heap pages `[start, end)` it covers; `end` absent means to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<PageRange>,
+    /// The planner's estimates when the dump started, for progress reporting.
+    #[serde(default)]
+    pub estimated_rows: u64,
+    #[serde(default)]
+    pub estimated_bytes: u64,
+}
+
+/// Heap pages `[start, end)` of a table; `end` absent means to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRange {
+    pub start: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u32>,
+}
+
+impl Catalog {
+    /// The part with this id.
+    pub fn part(&self, id: PartId) -> Option<&PartInfo> {
+        self.parts.iter().find(|p| p.id == id)
+    }
+}

@@ -1,0 +1,356 @@
+//! Frames: a 32-byte frame header followed by a payload stored with a codec.
+
+use std::io::Read;
+
+use super::error::checksum_mismatch;
+use super::{
+    ChunkSeq, Element, FormatError, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, PartId, crc32, le_u32,
+};
+
+/// Every frame header starts with these bytes, so a reader that lost its place can tell a frame header
+/// from payload, and a hex dump shows where frames begin.
+pub const FRAME_MAGIC: [u8; 4] = *b"PGSF";
+
+/// What a frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Catalog = 1,
+    Chunk = 2,
+    Manifest = 3,
+}
+
+impl FrameKind {
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(FrameKind::Catalog),
+            2 => Some(FrameKind::Chunk),
+            3 => Some(FrameKind::Manifest),
+            _ => None,
+        }
+    }
+
+    /// The largest decoded payload a frame of this kind may declare.
+    pub fn max_raw_len(self) -> u32 {
+        match self {
+            FrameKind::Chunk => MAX_CHUNK_RAW,
+            FrameKind::Catalog | FrameKind::Manifest => MAX_DOCUMENT_RAW,
+        }
+    }
+}
+
+/// How a frame's payload is stored. Each frame names its own, so new codecs need no new major version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Stored as is.
+    None = 0,
+    /// One zstd frame (RFC 8878) holding exactly the decoded payload.
+    Zstd = 1,
+}
+
+impl Codec {
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Codec::None),
+            1 => Some(Codec::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// How to store payloads when writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd { level: i32 },
+}
+
+impl Default for Compression {
+    /// zstd level 1: the fastest level that still compresses COPY streams well (see `benches/`).
+    fn default() -> Self {
+        Compression::Zstd { level: 1 }
+    }
+}
+
+/// The fixed-size header in front of every frame's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub kind: FrameKind,
+    pub codec: Codec,
+    /// The part a chunk belongs to; zero for the catalog and the manifest.
+    pub part: PartId,
+    /// The chunk's position in its part; zero for the catalog and the manifest.
+    pub seq: ChunkSeq,
+    /// Bytes of payload that follow this header.
+    pub stored_len: u32,
+    /// Bytes of payload after decoding.
+    pub raw_len: u32,
+    /// CRC-32 of the stored payload bytes.
+    pub payload_crc: u32,
+}
+
+impl FrameHeader {
+    pub const LEN: usize = 32;
+
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&FRAME_MAGIC);
+        b[4] = self.kind as u8;
+        b[5] = self.codec as u8;
+        // 6..8 flags stay zero.
+        b[8..12].copy_from_slice(&self.part.0.to_le_bytes());
+        b[12..16].copy_from_slice(&self.seq.0.to_le_bytes());
+        b[16..20].copy_from_slice(&self.stored_len.to_le_bytes());
+        b[20..24].copy_from_slice(&self.raw_len.to_le_bytes());
+        b[24..28].copy_from_slice(&self.payload_crc.to_le_bytes());
+        let crc = crc32(&b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a frame header found at `offset`; `element` names the frame in errors.
+    pub fn decode(b: &[u8; Self::LEN], offset: u64, element: Element) -> Result<Self, FormatError> {
+        let corrupt =
+            |at: u64, problem: String| FormatError::corrupt(element.clone(), offset + at, problem);
+        if b[0..4] != FRAME_MAGIC {
+            return Err(corrupt(
+                0,
+                format!("no frame magic (found bytes {})", hex::encode(&b[0..4])),
+            ));
+        }
+        let stored = le_u32(b, 28);
+        let computed = crc32(&b[0..28]);
+        if stored != computed {
+            return Err(corrupt(
+                0,
+                format!("frame header {}", checksum_mismatch(stored, computed)),
+            ));
+        }
+        let kind = FrameKind::from_byte(b[4])
+            .ok_or_else(|| corrupt(4, format!("unknown frame kind {}", b[4])))?;
+        let codec =
+            Codec::from_byte(b[5]).ok_or_else(|| corrupt(5, format!("unknown codec {}", b[5])))?;
+        let flags = u16::from_le_bytes([b[6], b[7]]);
+        if flags != 0 {
+            return Err(corrupt(
+                6,
+                format!("reserved flag bits are set ({flags:#06x}); they must be zero"),
+            ));
+        }
+        let h = FrameHeader {
+            kind,
+            codec,
+            part: PartId(le_u32(b, 8)),
+            seq: ChunkSeq(le_u32(b, 12)),
+            stored_len: le_u32(b, 16),
+            raw_len: le_u32(b, 20),
+            payload_crc: le_u32(b, 24),
+        };
+        if kind != FrameKind::Chunk && (h.part.0 != 0 || h.seq.0 != 0) {
+            return Err(corrupt(
+                8,
+                "part and sequence must be zero outside chunk frames".into(),
+            ));
+        }
+        if h.raw_len > kind.max_raw_len() {
+            return Err(corrupt(
+                20,
+                format!(
+                    "declared decoded size {} exceeds the limit of {}",
+                    h.raw_len,
+                    kind.max_raw_len()
+                ),
+            ));
+        }
+        if kind == FrameKind::Chunk && h.raw_len == 0 {
+            return Err(corrupt(20, "chunk declares an empty payload".into()));
+        }
+        match codec {
+            Codec::None if h.stored_len != h.raw_len => {
+                return Err(corrupt(
+                    16,
+                    format!(
+                        "stored size {} differs from decoded size {} with no codec",
+                        h.stored_len, h.raw_len
+                    ),
+                ));
+            }
+            Codec::Zstd if h.stored_len > h.raw_len => {
+                return Err(corrupt(
+                    16,
+                    format!(
+                        "compressed size {} exceeds decoded size {}",
+                        h.stored_len, h.raw_len
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(h)
+    }
+
+    /// Total bytes of the frame on disk: header and payload.
+    pub fn frame_len(&self) -> u64 {
+        Self::LEN as u64 + u64::from(self.stored_len)
+    }
+
+    /// Checks the payload's CRC and decodes it to exactly `raw_len` bytes. `offset` is the frame's.
+    pub fn decode_payload(
+        &self,
+        stored: &[u8],
+        offset: u64,
+        element: Element,
+    ) -> Result<Vec<u8>, FormatError> {
+        let payload_at = offset + Self::LEN as u64;
+        debug_assert_eq!(stored.len(), self.stored_len as usize);
+        let computed = crc32(stored);
+        if computed != self.payload_crc {
+            return Err(FormatError::corrupt(
+                element,
+                payload_at,
+                format!("payload {}", checksum_mismatch(self.payload_crc, computed)),
+            ));
+        }
+        match self.codec {
+            Codec::None => Ok(stored.to_vec()),
+            Codec::Zstd => {
+                let bad =
+                    |problem: String| FormatError::corrupt(element.clone(), payload_at, problem);
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
+                    .map_err(|e| bad(format!("zstd: {e}")))?
+                    .single_frame();
+                // The window a frame may ask for is bounded by its declared output, so a small frame cannot
+                // make the decoder reserve more memory than the payload it claims to hold.
+                decoder
+                    .window_log_max(window_log_for(self.raw_len))
+                    .map_err(|e| bad(format!("zstd: {e}")))?;
+                // Read at most one byte more than declared: output is bounded by the declaration, never by
+                // what the compressed bytes claim, so a decompression bomb cannot allocate more.
+                let mut out = Vec::with_capacity((self.raw_len as usize).min(1 << 20));
+                (&mut decoder)
+                    .take(u64::from(self.raw_len) + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| bad(format!("zstd: {e}")))?;
+                if out.len() != self.raw_len as usize {
+                    return Err(bad(format!(
+                        "decoded size {}{} differs from the declared {}",
+                        if out.len() > self.raw_len as usize {
+                            "at least "
+                        } else {
+                            ""
+                        },
+                        out.len(),
+                        self.raw_len
+                    )));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// The largest zstd window log a payload of `raw_len` bytes may use: the smallest power of two that holds
+/// it, at least 2^10. zstd's one-shot compressor never uses a larger window than its input needs.
+pub fn window_log_for(raw_len: u32) -> u32 {
+    (32 - raw_len.saturating_sub(1).leading_zeros()).max(10)
+}
+
+/// Stores `raw` with `compression`, falling back to no codec when compressing does not make it smaller.
+/// Returns the codec used and the stored bytes.
+pub(crate) fn store(raw: &[u8], compression: Compression) -> (Codec, Vec<u8>) {
+    if let Compression::Zstd { level } = compression
+        && let Ok(z) = zstd::bulk::compress(raw, level)
+        && z.len() < raw.len()
+    {
+        return (Codec::Zstd, z);
+    }
+    (Codec::None, raw.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn kind() -> impl Strategy<Value = FrameKind> {
+        prop_oneof![
+            Just(FrameKind::Catalog),
+            Just(FrameKind::Chunk),
+            Just(FrameKind::Manifest)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trips(kind in kind(), part in any::<u32>(), seq in any::<u32>(), raw in 1u32..MAX_DOCUMENT_RAW,
+                              crc in any::<u32>(), zstd in any::<bool>(), shrink in 0u32..1000) {
+            let (part, seq) = if kind == FrameKind::Chunk { (part, seq) } else { (0, 0) };
+            let (codec, stored_len) = if zstd { (Codec::Zstd, raw.saturating_sub(shrink)) } else { (Codec::None, raw) };
+            let h = FrameHeader { kind, codec, part: PartId(part), seq: ChunkSeq(seq), stored_len, raw_len: raw, payload_crc: crc };
+            prop_assert_eq!(FrameHeader::decode(&h.encode(), 0, Element::Frame { index: 0 }).unwrap(), h);
+        }
+
+        #[test]
+        fn payload_round_trips(raw in proptest::collection::vec(any::<u8>(), 1..5000), level in -3i32..6, compress in any::<bool>()) {
+            let c = if compress { Compression::Zstd { level } } else { Compression::None };
+            let (codec, stored) = store(&raw, c);
+            let h = FrameHeader { kind: FrameKind::Chunk, codec, part: PartId(1), seq: ChunkSeq(0),
+                stored_len: stored.len() as u32, raw_len: raw.len() as u32, payload_crc: crc32(&stored) };
+            prop_assert_eq!(h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap(), raw);
+        }
+
+        #[test]
+        fn any_flipped_header_bit_is_an_error(bit in 0usize..256) {
+            let h = FrameHeader { kind: FrameKind::Chunk, codec: Codec::Zstd, part: PartId(3), seq: ChunkSeq(7),
+                stored_len: 100, raw_len: 200, payload_crc: 0xdead_beef };
+            let mut b = h.encode();
+            b[bit / 8] ^= 1 << (bit % 8);
+            let decoded = FrameHeader::decode(&b, 0, Element::Frame { index: 0 });
+            prop_assert!(decoded.is_err(), "bit {} flipped went unnoticed", bit);
+        }
+    }
+
+    #[test]
+    fn incompressible_payload_is_stored_plain() {
+        let mut raw = vec![0u8; 4096];
+        blake3::Hasher::new().finalize_xof().fill(&mut raw); // random-looking bytes do not compress
+        let (codec, stored) = store(&raw, Compression::default());
+        assert_eq!(codec, Codec::None);
+        assert_eq!(stored, raw);
+    }
+
+    #[test]
+    fn decompression_is_bounded_by_the_declared_size() {
+        let raw = vec![0u8; 1 << 20];
+        let (codec, stored) = store(&raw, Compression::default());
+        assert_eq!(codec, Codec::Zstd);
+        // Declare less than the payload really holds: the decoder must stop and say so.
+        let h = FrameHeader {
+            kind: FrameKind::Chunk,
+            codec,
+            part: PartId(0),
+            seq: ChunkSeq(0),
+            stored_len: stored.len() as u32,
+            raw_len: 600_000,
+            payload_crc: crc32(&stored),
+        };
+        let err = h
+            .decode_payload(&stored, 0, Element::Frame { index: 0 })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at least 600001 differs from the declared 600000"),
+            "{err}"
+        );
+        // Declare far less: the frame's window alone is more than such a payload may ask for.
+        let h = FrameHeader { raw_len: 1000, ..h };
+        let err = h
+            .decode_payload(&stored, 0, Element::Frame { index: 0 })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("zstd: Frame requires too much memory"),
+            "{err}"
+        );
+    }
+}

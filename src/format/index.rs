@@ -1,0 +1,448 @@
+//! Random-access reading over the bytes of a whole archive (a memory map, or a `Vec` in tests): the footer
+//! leads to the manifest, the manifest to every chunk, so any part's chunks can be read at once and in
+//! parallel.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader,
+    FrameKind, Manifest, PartId, PartRecord, crc32, digest::is_lower_hex,
+};
+
+/// A chunk's place in the archive, as the manifest records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub part: PartId,
+    pub entry: ChunkEntry,
+}
+
+/// An opened archive: header, catalog, manifest and footer decoded and cross-checked; chunks read on demand.
+///
+/// [`open`](Self::open) checks everything but the chunk payloads: every byte of the header, catalog,
+/// manifest and footer, and that the manifest's chunk frames tile the space between the catalog and the
+/// manifest exactly. [`read_chunk`](Self::read_chunk) checks a chunk's frame and payload.
+#[derive(Debug)]
+pub struct ArchiveIndex<B> {
+    bytes: B,
+    header: FileHeader,
+    catalog: Catalog,
+    manifest: Manifest,
+    footer: Footer,
+    part_index: BTreeMap<PartId, usize>,
+}
+
+impl<B: AsRef<[u8]>> ArchiveIndex<B> {
+    /// Opens an archive held in `bytes`: a memory map, a `Vec`, a slice.
+    pub fn open(bytes: B) -> Result<Self, FormatError> {
+        let data = bytes.as_ref();
+        let header = FileHeader::decode(data)?;
+        let len = data.len() as u64;
+        let min = (FileHeader::LEN + 2 * FrameHeader::LEN + Footer::LEN) as u64;
+        if len < min {
+            return Err(FormatError::Truncated {
+                element: Element::File,
+                offset: 0,
+                needed: min,
+                available: len,
+            });
+        }
+        let footer_at = len - Footer::LEN as u64;
+        let footer = Footer::decode(fixed(data, footer_at), footer_at)?;
+
+        // The manifest frame must end exactly where the footer starts.
+        let manifest_at = footer.manifest_offset;
+        let catalog_at = FileHeader::LEN as u64;
+        if manifest_at < catalog_at + FrameHeader::LEN as u64
+            || manifest_at > footer_at - FrameHeader::LEN as u64
+        {
+            return Err(FormatError::corrupt(
+                Element::Footer,
+                footer_at,
+                format!("manifest offset {manifest_at} lies outside the archive's frames"),
+            ));
+        }
+        let (mh, manifest_json) =
+            read_document(data, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        if manifest_at + mh.frame_len() != footer_at {
+            return Err(FormatError::corrupt(
+                Element::Manifest,
+                manifest_at,
+                format!(
+                    "frame ends at offset {} but the footer starts at {footer_at}",
+                    manifest_at + mh.frame_len()
+                ),
+            ));
+        }
+        let computed = blake3::hash(&manifest_json);
+        if computed.as_bytes() != &footer.manifest_blake3 {
+            return Err(FormatError::corrupt(
+                Element::Manifest,
+                manifest_at,
+                format!(
+                    "BLAKE3 mismatch (footer {}, computed {})",
+                    hex::encode(footer.manifest_blake3),
+                    computed.to_hex()
+                ),
+            ));
+        }
+        let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
+
+        let (ch, catalog_json) =
+            read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let catalog_end = catalog_at + ch.frame_len();
+        if catalog_end > manifest_at {
+            return Err(FormatError::corrupt(
+                Element::Catalog,
+                catalog_at,
+                "frame overlaps the manifest frame",
+            ));
+        }
+        let catalog: Catalog = parse_json(&catalog_json, Element::Catalog, catalog_at)?;
+
+        let catalog_blake3 = blake3::hash(&catalog_json);
+        let part_index = check_manifest(
+            &catalog,
+            catalog_blake3.to_hex().as_str(),
+            &manifest,
+            &footer,
+            catalog_end,
+            manifest_at,
+        )?;
+        Ok(ArchiveIndex {
+            bytes,
+            header,
+            catalog,
+            manifest,
+            footer,
+            part_index,
+        })
+    }
+
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// The archive's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes.as_ref().len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.as_ref().is_empty()
+    }
+
+    /// The manifest's record of a part.
+    pub fn part(&self, part: PartId) -> Option<&PartRecord> {
+        self.part_index.get(&part).map(|&i| &self.manifest.parts[i])
+    }
+
+    /// A part's chunks in stream order.
+    pub fn chunks(&self, part: PartId) -> impl Iterator<Item = ChunkRef> + '_ {
+        self.part(part)
+            .into_iter()
+            .flat_map(move |p| p.chunks.iter().map(move |&entry| ChunkRef { part, entry }))
+    }
+
+    /// Every chunk in the archive, in file order.
+    pub fn all_chunks(&self) -> Vec<ChunkRef> {
+        let mut all: Vec<ChunkRef> = self
+            .manifest
+            .parts
+            .iter()
+            .flat_map(|p| p.chunks.iter().map(|&entry| ChunkRef { part: p.id, entry }))
+            .collect();
+        all.sort_by_key(|c| c.entry.offset);
+        all
+    }
+
+    /// Checks a chunk's frame header against the manifest and its payload's CRC, without decoding it.
+    pub fn check_chunk(&self, chunk: &ChunkRef) -> Result<(), FormatError> {
+        let (h, stored) = self.chunk_frame(chunk)?;
+        let computed = crc32(stored);
+        if computed != h.payload_crc {
+            return Err(FormatError::corrupt(
+                self.chunk_element(chunk),
+                chunk.entry.offset + FrameHeader::LEN as u64,
+                format!(
+                    "payload {}",
+                    super::error::checksum_mismatch(h.payload_crc, computed)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads, checks and decodes one chunk: its bytes of the part's COPY stream.
+    pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
+        let (h, stored) = self.chunk_frame(chunk)?;
+        h.decode_payload(stored, chunk.entry.offset, self.chunk_element(chunk))
+    }
+
+    /// Names a chunk in errors, with its table.
+    pub fn chunk_element(&self, chunk: &ChunkRef) -> Element {
+        Element::Chunk {
+            part: chunk.part,
+            seq: chunk.entry.seq,
+            table: self.table_of(chunk.part),
+        }
+    }
+
+    /// The qualified name of a part's table, for messages.
+    pub fn table_of(&self, part: PartId) -> Option<String> {
+        self.catalog.part(part).map(|p| p.table.to_string())
+    }
+
+    fn chunk_frame(&self, chunk: &ChunkRef) -> Result<(FrameHeader, &[u8]), FormatError> {
+        let bytes = self.bytes.as_ref();
+        let e = &chunk.entry;
+        let element = self.chunk_element(chunk);
+        // A `ChunkRef` may be made by hand: check it lies inside the file before reading there.
+        let end = e
+            .offset
+            .checked_add(FrameHeader::LEN as u64 + u64::from(e.stored_len));
+        if end.is_none_or(|end| end > bytes.len() as u64) {
+            return Err(FormatError::corrupt(
+                element,
+                e.offset,
+                "chunk reference lies outside the archive",
+            ));
+        }
+        let h = FrameHeader::decode(fixed(bytes, e.offset), e.offset, element.clone())?;
+        let matches = h.kind == FrameKind::Chunk
+            && h.part == chunk.part
+            && h.seq == e.seq
+            && h.stored_len == e.stored_len
+            && h.raw_len == e.raw_len
+            && h.payload_crc == e.crc32;
+        if !matches {
+            return Err(FormatError::corrupt(
+                element,
+                e.offset,
+                format!(
+                    "frame header (kind {:?}, part {}, chunk {}, {} stored bytes, {} decoded, crc {:08x}) differs from the manifest's entry",
+                    h.kind, h.part, h.seq, h.stored_len, h.raw_len, h.payload_crc
+                ),
+            ));
+        }
+        let start = (e.offset + FrameHeader::LEN as u64) as usize;
+        Ok((h, &bytes[start..start + e.stored_len as usize]))
+    }
+}
+
+/// The `N` bytes at `at`; callers have checked that they lie inside `bytes`.
+fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
+    bytes[at as usize..at as usize + N]
+        .try_into()
+        .expect("bounds checked by the caller")
+}
+
+fn read_document(
+    bytes: &[u8],
+    at: u64,
+    kind: FrameKind,
+    element: Element,
+) -> Result<(FrameHeader, Vec<u8>), FormatError> {
+    let h = FrameHeader::decode(fixed(bytes, at), at, element.clone())?;
+    if h.kind != kind {
+        return Err(FormatError::corrupt(
+            element,
+            at + 4,
+            format!("expected a {kind:?} frame, found a {:?} frame", h.kind),
+        ));
+    }
+    let start = at + FrameHeader::LEN as u64;
+    let end = start + u64::from(h.stored_len);
+    if end > bytes.len() as u64 {
+        return Err(FormatError::Truncated {
+            element,
+            offset: at,
+            needed: h.frame_len(),
+            available: bytes.len() as u64 - at,
+        });
+    }
+    let payload = h.decode_payload(&bytes[start as usize..end as usize], at, element)?;
+    Ok((h, payload))
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+    element: Element,
+    at: u64,
+) -> Result<T, FormatError> {
+    serde_json::from_slice(json)
+        .map_err(|e| FormatError::corrupt(element, at, format!("invalid document: {e}")))
+}
+
+/// Cross-checks the manifest against the catalog and the file's layout; returns the part lookup.
+///
+/// `chunks_at..chunks_end` is the space between the catalog and the manifest frames, which the chunk
+/// frames must fill exactly: no gaps, no overlaps, so no byte of the file goes unchecked.
+pub(crate) fn check_manifest(
+    catalog: &Catalog,
+    catalog_blake3: &str,
+    manifest: &Manifest,
+    footer: &Footer,
+    chunks_at: u64,
+    chunks_end: u64,
+) -> Result<BTreeMap<PartId, usize>, FormatError> {
+    let bad = |problem: String| FormatError::corrupt(Element::Manifest, chunks_end, problem);
+    if manifest.archive_id != catalog.archive_id {
+        return Err(bad(format!(
+            "archive id {} differs from the catalog's {}: the manifest belongs to another archive",
+            manifest.archive_id, catalog.archive_id
+        )));
+    }
+    if manifest.catalog_blake3 != catalog_blake3 {
+        return Err(bad(format!(
+            "catalog BLAKE3 mismatch (manifest {}, computed {catalog_blake3})",
+            manifest.catalog_blake3
+        )));
+    }
+    if !is_lower_hex(&catalog.archive_id, 32) {
+        return Err(FormatError::corrupt(
+            Element::Catalog,
+            FileHeader::LEN as u64,
+            format!(
+                "archive id `{}` is not 32 lowercase hex digits",
+                catalog.archive_id
+            ),
+        ));
+    }
+    if !manifest.complete {
+        return Err(bad(
+            "the completion marker is not set: the dump did not finish".into(),
+        ));
+    }
+    let catalog_parts: BTreeSet<PartId> = catalog.parts.iter().map(|p| p.id).collect();
+    if catalog_parts.len() != catalog.parts.len() {
+        return Err(FormatError::corrupt(
+            Element::Catalog,
+            FileHeader::LEN as u64,
+            "a part id appears twice",
+        ));
+    }
+    let mut part_index = BTreeMap::new();
+    let mut locations = Vec::new();
+    for (i, p) in manifest.parts.iter().enumerate() {
+        if !catalog_parts.contains(&p.id) {
+            return Err(bad(format!("part {} is not in the catalog", p.id)));
+        }
+        if part_index.insert(p.id, i).is_some() {
+            return Err(bad(format!("part {} appears twice", p.id)));
+        }
+        if !is_lower_hex(&p.blake3, 64) {
+            return Err(bad(format!(
+                "part {}: BLAKE3 `{}` is not 64 lowercase hex digits",
+                p.id, p.blake3
+            )));
+        }
+        let (mut rows, mut raw, mut stored) = (0u64, 0u64, 0u64);
+        for (n, c) in p.chunks.iter().enumerate() {
+            if c.seq != ChunkSeq(n as u32) {
+                return Err(bad(format!(
+                    "part {}: chunk {} is listed where chunk {n} belongs",
+                    p.id, c.seq
+                )));
+            }
+            // A part's chunks lie in the file in sequence order, so a sequential reader meets them in order.
+            if n > 0 && c.offset <= p.chunks[n - 1].offset {
+                return Err(bad(format!(
+                    "part {}: chunk {} lies at offset {}, before chunk {} at {}: chunks out of order",
+                    p.id,
+                    c.seq,
+                    c.offset,
+                    n - 1,
+                    p.chunks[n - 1].offset
+                )));
+            }
+            rows = rows
+                .checked_add(c.rows)
+                .ok_or_else(|| bad(format!("part {}: row count overflows", p.id)))?;
+            raw += u64::from(c.raw_len);
+            stored += FrameHeader::LEN as u64 + u64::from(c.stored_len);
+            locations.push((
+                c.offset,
+                FrameHeader::LEN as u64 + u64::from(c.stored_len),
+                p.id,
+                c.seq,
+            ));
+        }
+        if rows != p.rows || raw != p.raw_bytes || stored != p.stored_bytes {
+            return Err(bad(format!(
+                "part {}: its chunks hold {rows} rows, {raw} decoded and {stored} stored bytes, the part record says {}, {} and {}",
+                p.id, p.rows, p.raw_bytes, p.stored_bytes
+            )));
+        }
+    }
+    if let Some(missing) = catalog_parts.iter().find(|id| !part_index.contains_key(id)) {
+        return Err(bad(format!("part {missing} of the catalog has no record")));
+    }
+    if locations.len() as u64 != footer.chunk_count {
+        return Err(bad(format!(
+            "lists {} chunks, the footer counts {}",
+            locations.len(),
+            footer.chunk_count
+        )));
+    }
+    locations.sort_unstable();
+    let mut expected = chunks_at;
+    for (offset, len, part, seq) in locations {
+        if offset != expected {
+            return Err(bad(format!(
+                "chunk {seq} of part {part} is listed at offset {offset}, but the previous frame ends at {expected}"
+            )));
+        }
+        expected = offset + len;
+    }
+    if expected != chunks_end {
+        return Err(bad(format!(
+            "chunk frames end at offset {expected}, but the manifest frame starts at {chunks_end}"
+        )));
+    }
+    // Every part belongs to exactly one table record, the one of its catalog table.
+    let mut claimed = BTreeSet::new();
+    for t in &manifest.tables {
+        let mut rows = 0u64;
+        let mut digest = super::ContentDigest::default();
+        for id in &t.parts {
+            let i = part_index
+                .get(id)
+                .ok_or_else(|| bad(format!("table `{}` names unknown part {id}", t.table)))?;
+            if !claimed.insert(*id) {
+                return Err(bad(format!("part {id} is claimed by two table records")));
+            }
+            if catalog.part(*id).map(|p| &p.table) != Some(&t.table) {
+                return Err(bad(format!(
+                    "table `{}` claims part {id}, which the catalog gives another table",
+                    t.table
+                )));
+            }
+            rows = rows
+                .checked_add(manifest.parts[*i].rows)
+                .ok_or_else(|| bad(format!("table `{}`: row count overflows", t.table)))?;
+            digest += manifest.parts[*i].digest;
+        }
+        if rows != t.rows || digest != t.digest {
+            return Err(bad(format!(
+                "table `{}` records {} rows and digest {}, its parts sum to {rows} and {digest}",
+                t.table, t.rows, t.digest
+            )));
+        }
+    }
+    if claimed.len() != part_index.len() {
+        return Err(bad("a part belongs to no table record".into()));
+    }
+    Ok(part_index)
+}

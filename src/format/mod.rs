@@ -1,0 +1,91 @@
+//! The archive's on-disk codec, format v1: pure, synchronous, and free of tokio and PostgreSQL.
+//!
+//! An archive is `Header | Catalog frame | Chunk frames... | Manifest frame | Footer`
+//! (`format-spec/archive-v1.md` is the normative description). This module owns every byte of that
+//! layout: encoding ([`ArchiveEncoder`]), random-access decoding over a byte slice ([`ArchiveIndex`]),
+//! sequential decoding from any [`std::io::Read`] ([`FrameStream`]), and the COPY stream walker
+//! ([`TupleScanner`]) that counts rows and computes content digests. Nothing here does I/O on files or
+//! sockets beyond the `Read`/`Write` it is given, so it can be fuzzed and benchmarked alone.
+
+mod catalog;
+mod check;
+mod copy;
+mod digest;
+mod encode;
+mod error;
+mod footer;
+mod frame;
+mod header;
+mod index;
+mod manifest;
+mod stream;
+
+pub use catalog::{Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, ServerFacts, TableName};
+pub use copy::{BINARY_SIGNATURE, CopyError, TupleScanner, binary_stream};
+pub use digest::ContentDigest;
+pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
+pub use error::{Element, FormatError};
+pub use footer::Footer;
+pub use frame::{Codec, Compression, FrameHeader, FrameKind};
+pub use header::FileHeader;
+pub use index::{ArchiveIndex, ChunkRef};
+pub use manifest::{ChunkEntry, Manifest, PartRecord, TableRecord};
+pub use stream::{FrameStream, StreamEvent};
+
+/// The format major version this code writes and reads. A different major is refused.
+pub const FORMAT_MAJOR: u16 = 1;
+/// The format minor version this code writes. Readers accept any minor of their major.
+pub const FORMAT_MINOR: u16 = 0;
+
+/// Largest decoded size of one chunk: 1 GiB + 1 MiB. Writers cut chunks of a few MiB, but a chunk holds
+/// whole rows and PostgreSQL's largest row is 1 GiB, so one such row and a stream header must fit.
+pub const MAX_CHUNK_RAW: u32 = (1 << 30) + (1 << 20);
+/// Largest decoded size of the catalog or the manifest: 256 MiB.
+pub const MAX_DOCUMENT_RAW: u32 = 256 << 20;
+
+/// Identifies one part (one COPY stream) within an archive.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct PartId(pub u32);
+
+/// The position of a chunk within its part, from 0.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct ChunkSeq(pub u32);
+
+impl std::fmt::Display for PartId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for ChunkSeq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod roundtrip_tests;

@@ -1,0 +1,319 @@
+//! Sequential reading from any [`Read`], such as a pipe: the catalog arrives first, then chunks in file
+//! order, then the manifest, which is checked against everything seen, then the footer.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use super::index::{check_manifest, parse_json};
+use super::{
+    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader,
+    FrameKind, Manifest, PartId, crc32,
+};
+
+/// One step of a sequential read.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// The catalog, always first.
+    Catalog(Box<Catalog>),
+    /// A chunk frame whose header and payload CRC were checked; [`FrameHeader::decode_payload`] decodes it.
+    Chunk {
+        header: FrameHeader,
+        offset: u64,
+        stored: Vec<u8>,
+    },
+    /// The manifest, last, once it and the footer were checked against every chunk that went by.
+    Manifest(Box<Manifest>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Start,
+    Chunks,
+    Done,
+}
+
+/// Reads an archive front to back without seeking.
+pub struct FrameStream<R: Read> {
+    r: R,
+    offset: u64,
+    state: State,
+    frame_index: u64,
+    header: Option<FileHeader>,
+    catalog: Option<Catalog>,
+    catalog_end: u64,
+    catalog_blake3: String,
+    /// Per part: the next expected sequence number and the chunks seen.
+    seen: HashMap<PartId, Vec<ChunkEntry>>,
+    chunk_count: u64,
+}
+
+impl<R: Read> FrameStream<R> {
+    pub fn new(r: R) -> Self {
+        FrameStream {
+            r,
+            offset: 0,
+            state: State::Start,
+            frame_index: 0,
+            header: None,
+            catalog: None,
+            catalog_end: 0,
+            catalog_blake3: String::new(),
+            seen: HashMap::new(),
+            chunk_count: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The file header, once it was read.
+    pub fn header(&self) -> Option<&FileHeader> {
+        self.header.as_ref()
+    }
+
+    /// The catalog, once it was read.
+    pub fn catalog(&self) -> Option<&Catalog> {
+        self.catalog.as_ref()
+    }
+
+    /// The next event, or `None` after the manifest.
+    pub fn next_event(&mut self) -> Result<Option<StreamEvent>, FormatError> {
+        match self.state {
+            State::Done => Ok(None),
+            State::Start => {
+                let mut hb = [0u8; FileHeader::LEN];
+                let got = self.read_up_to(&mut hb)?;
+                self.header = Some(FileHeader::decode(&hb[..got])?);
+                let json = self.read_document(FrameKind::Catalog, Element::Catalog)?;
+                let catalog: Catalog = parse_json(&json, Element::Catalog, FileHeader::LEN as u64)?;
+                self.catalog_blake3 = blake3::hash(&json).to_hex().to_string();
+                self.catalog_end = self.offset;
+                for p in &catalog.parts {
+                    if self.seen.insert(p.id, Vec::new()).is_some() {
+                        return Err(FormatError::corrupt(
+                            Element::Catalog,
+                            FileHeader::LEN as u64,
+                            format!("part {} appears twice", p.id),
+                        ));
+                    }
+                }
+                self.catalog = Some(catalog.clone());
+                self.state = State::Chunks;
+                Ok(Some(StreamEvent::Catalog(Box::new(catalog))))
+            }
+            State::Chunks => self.next_frame(),
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<StreamEvent>, FormatError> {
+        let at = self.offset;
+        let element = Element::Frame {
+            index: self.frame_index,
+        };
+        let mut hb = [0u8; FrameHeader::LEN];
+        self.read_exact(&mut hb, element.clone(), at)?;
+        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        self.frame_index += 1;
+        match h.kind {
+            FrameKind::Catalog => Err(FormatError::corrupt(
+                element,
+                at + 4,
+                "a second catalog frame",
+            )),
+            FrameKind::Chunk => {
+                let element = Element::Chunk {
+                    part: h.part,
+                    seq: h.seq,
+                    table: self.table_of(h.part),
+                };
+                let Some(chunks) = self.seen.get_mut(&h.part) else {
+                    return Err(FormatError::corrupt(
+                        element,
+                        at + 8,
+                        format!("part {} is not in the catalog", h.part),
+                    ));
+                };
+                let expected = ChunkSeq(chunks.len() as u32);
+                if h.seq != expected {
+                    return Err(FormatError::corrupt(
+                        element,
+                        at + 12,
+                        format!(
+                            "chunk out of order: expected chunk {expected} of part {}",
+                            h.part
+                        ),
+                    ));
+                }
+                chunks.push(ChunkEntry {
+                    seq: h.seq,
+                    offset: at,
+                    stored_len: h.stored_len,
+                    raw_len: h.raw_len,
+                    rows: 0,
+                    crc32: h.payload_crc,
+                });
+                let mut stored = vec![0u8; h.stored_len as usize];
+                self.read_exact(&mut stored, element.clone(), at)?;
+                let computed = crc32(&stored);
+                if computed != h.payload_crc {
+                    return Err(FormatError::corrupt(
+                        element,
+                        at + FrameHeader::LEN as u64,
+                        format!(
+                            "payload {}",
+                            super::error::checksum_mismatch(h.payload_crc, computed)
+                        ),
+                    ));
+                }
+                self.chunk_count += 1;
+                Ok(Some(StreamEvent::Chunk {
+                    header: h,
+                    offset: at,
+                    stored,
+                }))
+            }
+            FrameKind::Manifest => {
+                let manifest = self.finish_manifest(h, at)?;
+                self.state = State::Done;
+                Ok(Some(StreamEvent::Manifest(Box::new(manifest))))
+            }
+        }
+    }
+
+    fn finish_manifest(&mut self, h: FrameHeader, at: u64) -> Result<Manifest, FormatError> {
+        let mut stored = vec![0u8; h.stored_len as usize];
+        self.read_exact(&mut stored, Element::Manifest, at)?;
+        let json = h.decode_payload(&stored, at, Element::Manifest)?;
+        let footer_at = self.offset;
+        let mut fb = [0u8; Footer::LEN];
+        self.read_exact(&mut fb, Element::Footer, footer_at)?;
+        let footer = Footer::decode(&fb, footer_at)?;
+        let mut extra = [0u8; 1];
+        if self.read_up_to(&mut extra)? != 0 {
+            return Err(FormatError::corrupt(
+                Element::File,
+                self.offset - 1,
+                "bytes follow the footer",
+            ));
+        }
+        if footer.manifest_offset != at {
+            return Err(FormatError::corrupt(
+                Element::Footer,
+                footer_at,
+                format!(
+                    "points at offset {} for the manifest, which is at {at}",
+                    footer.manifest_offset
+                ),
+            ));
+        }
+        let computed = blake3::hash(&json);
+        if computed.as_bytes() != &footer.manifest_blake3 {
+            return Err(FormatError::corrupt(
+                Element::Manifest,
+                at,
+                format!(
+                    "BLAKE3 mismatch (footer {}, computed {})",
+                    hex::encode(footer.manifest_blake3),
+                    computed.to_hex()
+                ),
+            ));
+        }
+        let manifest: Manifest = parse_json(&json, Element::Manifest, at)?;
+        let catalog = self.catalog.as_ref().expect("the catalog is read first");
+        check_manifest(
+            catalog,
+            &self.catalog_blake3,
+            &manifest,
+            &footer,
+            self.catalog_end,
+            at,
+        )?;
+        // The manifest must describe exactly the frames that went by.
+        for p in &manifest.parts {
+            let seen = &self.seen[&p.id];
+            let same = seen.len() == p.chunks.len()
+                && seen
+                    .iter()
+                    .zip(&p.chunks)
+                    .all(|(s, m)| ChunkEntry { rows: m.rows, ..*s } == *m);
+            if !same {
+                return Err(FormatError::corrupt(
+                    Element::Manifest,
+                    at,
+                    format!(
+                        "its chunk list for part {} differs from the chunk frames in the file",
+                        p.id
+                    ),
+                ));
+            }
+        }
+        Ok(manifest)
+    }
+
+    fn table_of(&self, part: PartId) -> Option<String> {
+        self.catalog
+            .as_ref()
+            .and_then(|c| c.part(part))
+            .map(|p| p.table.to_string())
+    }
+
+    fn read_document(&mut self, kind: FrameKind, element: Element) -> Result<Vec<u8>, FormatError> {
+        let at = self.offset;
+        let mut hb = [0u8; FrameHeader::LEN];
+        self.read_exact(&mut hb, element.clone(), at)?;
+        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        if h.kind != kind {
+            return Err(FormatError::corrupt(
+                element,
+                at + 4,
+                format!("expected a {kind:?} frame, found a {:?} frame", h.kind),
+            ));
+        }
+        self.frame_index += 1;
+        let mut stored = vec![0u8; h.stored_len as usize];
+        self.read_exact(&mut stored, element.clone(), at)?;
+        h.decode_payload(&stored, at, element)
+    }
+
+    /// Fills `buf`, or fails with a truncation error naming `element`, which starts at `element_at`.
+    fn read_exact(
+        &mut self,
+        buf: &mut [u8],
+        element: Element,
+        element_at: u64,
+    ) -> Result<(), FormatError> {
+        let got = self.read_up_to(buf)?;
+        if got < buf.len() {
+            let needed = self.offset - got as u64 + buf.len() as u64 - element_at;
+            return Err(FormatError::Truncated {
+                element,
+                offset: element_at,
+                needed,
+                available: self.offset - element_at,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads until `buf` is full or the input ends; returns the bytes read.
+    fn read_up_to(&mut self, buf: &mut [u8]) -> Result<usize, FormatError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.r.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(FormatError::Io {
+                        offset: self.offset + got as u64,
+                        source,
+                    });
+                }
+            }
+        }
+        self.offset += got as u64;
+        Ok(got)
+    }
+}

@@ -1,0 +1,185 @@
+//! `pgsafe inspect`: what an archive holds, read from its catalog and manifest, with every frame's
+//! checksums checked on the way.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::archive::ArchiveReader;
+use crate::error::{Error, Result};
+use crate::format::{
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId,
+    ServerFacts, StreamEvent,
+};
+
+/// Everything `inspect` shows, as text or JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    /// The file, or `-` for standard input.
+    pub source: String,
+    pub bytes: u64,
+    /// `major.minor` of the archive format.
+    pub format_version: String,
+    pub archive_id: String,
+    pub tool: String,
+    pub created_at: String,
+    pub finished_at: String,
+    pub server: ServerFacts,
+    pub totals: Totals,
+    pub tables: Vec<TableReport>,
+    pub parts: Vec<PartReport>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    pub tables: usize,
+    pub parts: usize,
+    pub chunks: usize,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    pub parts: usize,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub digest: ContentDigest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartReport {
+    pub id: PartId,
+    pub table: String,
+    pub format: CopyFormat,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<PageRange>,
+    pub columns: Vec<String>,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub blake3: String,
+    pub digest: ContentDigest,
+    pub chunks: Vec<ChunkEntry>,
+}
+
+/// Inspects an archive file, checking every frame's checksums (not decoding the chunks: that is `verify`).
+pub fn inspect_file(path: &Path) -> Result<InspectReport> {
+    let reader = ArchiveReader::open(path)?;
+    let index = reader.index();
+    for chunk in index.all_chunks() {
+        index
+            .check_chunk(&chunk)
+            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+    }
+    let version = format!("{}.{}", index.header().major, index.header().minor);
+    Ok(build(
+        path.display().to_string(),
+        index.len(),
+        version,
+        index.catalog(),
+        index.manifest(),
+    ))
+}
+
+/// Inspects an archive read sequentially, as from a pipe.
+pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
+    let mut stream = FrameStream::new(r);
+    let mut catalog = None;
+    let mut version = String::new();
+    loop {
+        match stream
+            .next_event()
+            .map_err(|e| Error::from(e).context(source))?
+        {
+            Some(StreamEvent::Catalog(c)) => {
+                let (major, minor) = stream
+                    .header()
+                    .map(|h| (h.major, h.minor))
+                    .unwrap_or_default();
+                version = format!("{major}.{minor}");
+                catalog = Some(c);
+            }
+            Some(StreamEvent::Chunk { .. }) => {}
+            Some(StreamEvent::Manifest(m)) => {
+                let catalog = catalog.expect("the stream yields the catalog first");
+                return Ok(build(
+                    source.to_string(),
+                    stream.offset(),
+                    version,
+                    &catalog,
+                    &m,
+                ));
+            }
+            None => unreachable!("the stream ends after the manifest"),
+        }
+    }
+}
+
+fn build(
+    source: String,
+    bytes: u64,
+    format_version: String,
+    catalog: &Catalog,
+    manifest: &Manifest,
+) -> InspectReport {
+    let mut parts = Vec::with_capacity(manifest.parts.len());
+    for record in &manifest.parts {
+        let info = catalog
+            .part(record.id)
+            .expect("the reader checked that parts match the catalog");
+        parts.push(PartReport {
+            id: record.id,
+            table: info.table.to_string(),
+            format: info.format,
+            pages: info.pages,
+            columns: info.columns.iter().map(|c| c.name.clone()).collect(),
+            rows: record.rows,
+            raw_bytes: record.raw_bytes,
+            stored_bytes: record.stored_bytes,
+            blake3: record.blake3.clone(),
+            digest: record.digest,
+            chunks: record.chunks.clone(),
+        });
+    }
+    let tables: Vec<TableReport> = manifest
+        .tables
+        .iter()
+        .map(|t| {
+            let of_table = || parts.iter().filter(|p| t.parts.contains(&p.id));
+            TableReport {
+                table: t.table.to_string(),
+                rows: t.rows,
+                parts: t.parts.len(),
+                raw_bytes: of_table().map(|p| p.raw_bytes).sum(),
+                stored_bytes: of_table().map(|p| p.stored_bytes).sum(),
+                digest: t.digest,
+            }
+        })
+        .collect();
+    let totals = Totals {
+        tables: tables.len(),
+        parts: parts.len(),
+        chunks: parts.iter().map(|p| p.chunks.len()).sum(),
+        rows: parts.iter().map(|p| p.rows).sum(),
+        raw_bytes: parts.iter().map(|p| p.raw_bytes).sum(),
+        stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
+    };
+    InspectReport {
+        source,
+        bytes,
+        format_version,
+        archive_id: catalog.archive_id.clone(),
+        tool: catalog.tool.clone(),
+        created_at: catalog.created_at.clone(),
+        finished_at: manifest.finished_at.clone(),
+        server: catalog.server.clone(),
+        totals,
+        tables,
+        parts,
+    }
+}

@@ -1,0 +1,18 @@
+//! pgsafe: a native PostgreSQL logical backup engine with a migration-safety workflow.
+//!
+//! ```text
+//! dump:    connect -> export snapshot -> catalog -> plan -> workers
+//!          (COPY OUT -> chunk -> compress -> checksum) -> bounded channel -> one archive writer -> file
+//! restore: archive reader (header, catalog, manifest) -> plan -> pre-data DDL -> workers
+//!          (chunks -> check -> decompress -> COPY IN) -> post-data -> verify
+//! ```
+//!
+//! [`format`] is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic writes, memory
+//! mapped random access, sequential reads from a pipe.
+
+pub mod archive;
+mod error;
+pub mod format;
+pub mod inspect;
+
+pub use error::{Error, ErrorKind, Result};

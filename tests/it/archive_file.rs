@@ -1,0 +1,221 @@
+//! The archive file writer: many producers through one owner, `.partial` until complete, mode 0600,
+//! atomic replacement; and the memory-mapped reader on what it wrote.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter, WriterMessage};
+use pgsafe::format::{
+    Catalog, ChunkSeq, Compression, CopyFormat, PartId, PartInfo, PartSummary, ServerFacts,
+    TableName, TupleScanner, encode_chunk,
+};
+
+fn catalog(parts: u32) -> Catalog {
+    Catalog {
+        archive_id: "abababababababababababababababab".into(),
+        created_at: "2026-11-21T00:00:00Z".into(),
+        tool: "test".into(),
+        server: ServerFacts {
+            version: "15.18".into(),
+            version_num: 150018,
+            database: "t".into(),
+            encoding: "UTF8".into(),
+            integer_datetimes: true,
+        },
+        parts: (0..parts)
+            .map(|i| PartInfo {
+                id: PartId(i),
+                table: TableName {
+                    schema: "public".into(),
+                    name: format!("t{i}"),
+                },
+                columns: vec![],
+                format: CopyFormat::Text,
+                pages: None,
+                estimated_rows: 0,
+                estimated_bytes: 0,
+            })
+            .collect(),
+        schema: serde_json::Value::Null,
+    }
+}
+
+/// A text COPY stream of `rows` lines for part `part`, sent as chunks of 100 rows.
+fn produce(tx: &pgsafe::archive::FrameSender, part: u32, rows: u32) {
+    let mut stream = Vec::new();
+    let mut seq = 0;
+    let mut hasher = blake3::Hasher::new();
+    let mut scanner = TupleScanner::new(CopyFormat::Text);
+    let mut total = 0u64;
+    for r in 0..rows {
+        stream.extend_from_slice(format!("{part}\t{r}\tsome text for row {r}\n").as_bytes());
+        if (r + 1) % 100 == 0 || r + 1 == rows {
+            let before = scanner.rows();
+            scanner.scan(&stream).unwrap();
+            hasher.update(&stream);
+            total += stream.len() as u64;
+            let chunk = encode_chunk(
+                PartId(part),
+                ChunkSeq(seq),
+                &stream,
+                scanner.rows() - before,
+                Compression::default(),
+            );
+            tx.blocking_send(WriterMessage::Chunk(chunk)).unwrap();
+            seq += 1;
+            stream.clear();
+        }
+    }
+    let summary = PartSummary {
+        part: PartId(part),
+        rows: scanner.rows(),
+        raw_bytes: total,
+        blake3: *hasher.finalize().as_bytes(),
+        digest: scanner.digest(),
+    };
+    tx.blocking_send(WriterMessage::PartDone(summary)).unwrap();
+}
+
+fn partial(path: &Path) -> std::path::PathBuf {
+    path.with_file_name(format!(
+        "{}.partial",
+        path.file_name().unwrap().to_string_lossy()
+    ))
+}
+
+#[test]
+fn parallel_producers_write_one_complete_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.pgsafe");
+    let writer = ArchiveWriter::create(
+        ArchiveTarget::File(path.clone()),
+        &catalog(4),
+        Compression::default(),
+    )
+    .unwrap();
+    let (tx, task) = writer.spawn(2); // a tiny channel: producers wait for the writer
+    std::thread::scope(|s| {
+        for part in 0..4 {
+            let tx = tx.clone();
+            s.spawn(move || produce(&tx, part, 1000 + part * 37));
+        }
+    });
+    drop(tx);
+    let written = task.join().unwrap();
+    assert_eq!(written.path.as_deref(), Some(path.as_path()));
+    assert!(
+        !partial(&path).exists(),
+        "the .partial name must be gone once complete"
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "archives hold the whole database: mode {mode:o}"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), written.bytes);
+
+    let reader = ArchiveReader::open(&path).unwrap();
+    let index = reader.index();
+    for part in 0..4u32 {
+        index.check_part(PartId(part)).unwrap();
+        assert_eq!(
+            index.part(PartId(part)).unwrap().rows,
+            u64::from(1000 + part * 37)
+        );
+    }
+}
+
+#[test]
+fn a_dropped_writer_leaves_only_the_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.pgsafe");
+    let mut writer = ArchiveWriter::create(
+        ArchiveTarget::File(path.clone()),
+        &catalog(1),
+        Compression::None,
+    )
+    .unwrap();
+    writer
+        .write_chunk(&encode_chunk(
+            PartId(0),
+            ChunkSeq(0),
+            b"1\n",
+            1,
+            Compression::None,
+        ))
+        .unwrap();
+    drop(writer);
+    assert!(
+        !path.exists(),
+        "an unfinished archive must never appear under its final name"
+    );
+    assert!(partial(&path).exists());
+    let err = ArchiveReader::open(&partial(&path)).unwrap_err();
+    assert!(
+        err.to_string().contains("cut short") || err.to_string().contains("incomplete"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_producer_that_gives_up_never_yields_a_complete_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.pgsafe");
+    let writer = ArchiveWriter::create(
+        ArchiveTarget::File(path.clone()),
+        &catalog(2),
+        Compression::None,
+    )
+    .unwrap();
+    let (tx, task) = writer.spawn(4);
+    produce(&tx, 0, 10);
+    // Part 1 fails midway: one chunk sent, never finished.
+    tx.blocking_send(WriterMessage::Chunk(encode_chunk(
+        PartId(1),
+        ChunkSeq(0),
+        b"x\n",
+        1,
+        Compression::None,
+    )))
+    .unwrap();
+    drop(tx);
+    let err = task.join().unwrap_err();
+    assert!(err.to_string().contains("db.pgsafe.partial"), "{err}");
+    assert!(
+        format!("{:?}", err).contains("part 1 was never finished"),
+        "{err:?}"
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn an_existing_archive_stays_intact_until_its_replacement_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.pgsafe");
+    std::fs::write(&path, b"the previous archive").unwrap();
+    let mut writer = ArchiveWriter::create(
+        ArchiveTarget::File(path.clone()),
+        &catalog(1),
+        Compression::None,
+    )
+    .unwrap();
+    writer
+        .write_chunk(&encode_chunk(
+            PartId(0),
+            ChunkSeq(0),
+            b"1\n",
+            1,
+            Compression::None,
+        ))
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"the previous archive");
+    drop(writer);
+    assert_eq!(std::fs::read(&path).unwrap(), b"the previous archive");
+}
+
+#[test]
+fn opening_a_missing_file_names_it() {
+    let err = ArchiveReader::open(Path::new("/nonexistent/x.pgsafe")).unwrap_err();
+    assert_eq!(err.to_string(), "opening `/nonexistent/x.pgsafe`");
+    assert_eq!(err.kind(), pgsafe::ErrorKind::Io);
+}

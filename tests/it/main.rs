@@ -1,0 +1,15 @@
+// Test code unwraps freely: a panic with its location is the clearest failure a test can give.
+#![allow(clippy::unwrap_used)]
+
+// The throwaway PostgreSQL cluster and per-test databases every other module uses.
+mod support;
+// The harness itself: a test can reach the server, and each test gets a fresh database.
+mod cluster;
+// The format's test vectors read exactly as `vectors.json` says, in both readers.
+mod vectors;
+// Every flipped bit, changed byte and truncation of a valid archive is an error.
+mod integrity;
+// The archive file writer and reader: atomic, 0600, many producers, one owner.
+mod archive_file;
+// `pgsafe inspect` as a user runs it: output, errors, exit codes.
+mod cli_inspect;

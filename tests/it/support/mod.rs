@@ -1,0 +1,25 @@
+//! The integration tests' PostgreSQL: one throwaway cluster per test process, one database per test.
+//!
+//! [`cluster()`] starts the cluster the first time any test asks for it (or, when
+//! `PGSAFE_TEST_DATABASE_URL` is set, uses that server instead) and shares it with every test
+//! in the process. [`TestDb::new`] creates a fresh, uniquely named database on it and drops the
+//! database again when the value is dropped. Both work from plain `#[test]` and `#[tokio::test]`
+//! functions: starting the cluster and creating or dropping a database block the calling thread
+//! and never need the caller's runtime.
+//!
+//! The binaries come from `PGSAFE_PG_BIN`, `pg_config --bindir`, the newest
+//! `/usr/lib/postgresql/*/bin`, then `PATH` (see `pg_bin`). The cluster is stopped and its folder
+//! removed when the test process exits, whether the tests passed, failed or were killed (see
+//! `cluster::Watchdog`).
+
+// Each test module uses a different part of this API; an unused helper is not a mistake.
+#![allow(dead_code)]
+
+mod cluster;
+mod pg_bin;
+mod test_db;
+
+// Not every test module needs both.
+#[allow(unused_imports)]
+pub use cluster::{Cluster, cluster};
+pub use test_db::TestDb;
