@@ -17,13 +17,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pgsafe::format::{
-    ArchiveEncoder, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, Element, EncodedChunk,
-    PartId, PartInfo, PartSummary, ServerFacts, TableName, TupleScanner, binary_stream,
-    encode_chunk,
+    ArchiveEncoder, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, Element, EncodedChunk, PartId, PartInfo,
+    PartSummary, ServerFacts, TableName, TupleScanner, binary_stream, encode_chunk,
 };
 
 const MIB: usize = 1 << 20;
@@ -69,8 +66,8 @@ impl SplitMix {
 }
 
 const CUSTOMERS: [&str; 16] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia",
+    "peggy", "rupert", "sybil",
 ];
 
 /// Microseconds between the Unix epoch and PostgreSQL's, 2000-01-01: binary timestamps count from the latter.
@@ -101,11 +98,8 @@ impl Row {
         use std::io::Write;
         let seconds = self.created_at.div_euclid(1_000_000);
         let micros = self.created_at.rem_euclid(1_000_000);
-        let at = jiff::Timestamp::from_second(seconds + PG_EPOCH_US / 1_000_000)
-            .expect("a timestamp in range");
-        let score = self
-            .score
-            .map_or_else(|| r"\N".to_string(), |s| s.to_string());
+        let at = jiff::Timestamp::from_second(seconds + PG_EPOCH_US / 1_000_000).expect("a timestamp in range");
+        let score = self.score.map_or_else(|| r"\N".to_string(), |s| s.to_string());
         writeln!(
             out,
             "{}\t{}.{micros:06}\t{}\t{}\t{score}",
@@ -152,21 +146,14 @@ fn table() -> &'static Table {
                 created_at,
                 customer: CUSTOMERS[rng.below(CUSTOMERS.len() as u64) as usize],
                 amount: format!("{}.{:02}", rng.below(100_000), rng.below(100)),
-                score: (rng.below(20) != 0)
-                    .then(|| (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 100.0),
+                score: (rng.below(20) != 0).then(|| (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 100.0),
             };
             let fields = row.binary_fields();
-            binary_len += 2 + fields
-                .iter()
-                .map(|f| 4 + f.as_ref().map_or(0, Vec::len))
-                .sum::<usize>();
+            binary_len += 2 + fields.iter().map(|f| 4 + f.as_ref().map_or(0, Vec::len)).sum::<usize>();
             row.write_text(&mut text);
             rows.push(fields);
         }
-        Table {
-            binary: binary_stream(&rows),
-            text,
-        }
+        Table { binary: binary_stream(&rows), text }
     })
 }
 
@@ -182,9 +169,7 @@ fn cut(stream: &[u8], format: CopyFormat, size: usize) -> Chunks {
     let mut at = 0;
     while at < stream.len() {
         let before = scanner.rows();
-        let used = scanner
-            .scan(&stream[at..stream.len().min(at + size)])
-            .expect("generated COPY is well formed");
+        let used = scanner.scan(&stream[at..stream.len().min(at + size)]).expect("generated COPY is well formed");
         assert!(used > 0, "a tuple longer than the chunk size");
         ranges.push((at..at + used, scanner.rows() - before));
         at += used;
@@ -209,20 +194,10 @@ fn samples() -> &'static [Sample] {
             let stream = table().stream(format);
             for size in CHUNK_SIZES {
                 let mut scanner = TupleScanner::new(format);
-                let used = scanner
-                    .scan(&stream[..size])
-                    .expect("generated COPY is well formed");
+                let used = scanner.scan(&stream[..size]).expect("generated COPY is well formed");
                 let (raw, rows) = (&stream[..used], scanner.rows());
-                let encoded = LEVELS
-                    .map(|c| (c, encode_chunk(PART, ChunkSeq(0), raw, rows, c)))
-                    .to_vec();
-                samples.push(Sample {
-                    format,
-                    size,
-                    raw,
-                    rows,
-                    encoded,
-                });
+                let encoded = LEVELS.map(|c| (c, encode_chunk(PART, ChunkSeq(0), raw, rows, c))).to_vec();
+                samples.push(Sample { format, size, raw, rows, encoded });
             }
         }
         print_ratios(&samples);
@@ -256,10 +231,7 @@ fn name(format: CopyFormat) -> &'static str {
 
 /// Settings for benchmarks whose one iteration takes milliseconds or more.
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
 }
 
 fn bench_encode_chunk(c: &mut Criterion) {
@@ -268,10 +240,7 @@ fn bench_encode_chunk(c: &mut Criterion) {
     for s in samples() {
         group.throughput(Throughput::Bytes(s.raw.len() as u64));
         for (compression, _) in &s.encoded {
-            let id = BenchmarkId::new(
-                format!("{}/{}MiB", name(s.format), s.size / MIB),
-                label(*compression),
-            );
+            let id = BenchmarkId::new(format!("{}/{}MiB", name(s.format), s.size / MIB), label(*compression));
             group.bench_function(id, |b| {
                 b.iter(|| encode_chunk(PART, ChunkSeq(0), black_box(s.raw), s.rows, *compression))
             });
@@ -286,10 +255,7 @@ fn bench_decode_payload(c: &mut Criterion) {
     for s in samples() {
         group.throughput(Throughput::Bytes(s.raw.len() as u64));
         for (compression, e) in &s.encoded {
-            let id = BenchmarkId::new(
-                format!("{}/{}MiB", name(s.format), s.size / MIB),
-                label(*compression),
-            );
+            let id = BenchmarkId::new(format!("{}/{}MiB", name(s.format), s.size / MIB), label(*compression));
             group.bench_function(id, |b| {
                 b.iter(|| {
                     e.header
@@ -304,24 +270,14 @@ fn bench_decode_payload(c: &mut Criterion) {
 
 /// The checksums every frame and part pays for, and the tuple walk behind row counts and digests.
 fn bench_checksum_and_scan(c: &mut Criterion) {
-    let binary = samples()
-        .iter()
-        .find(|s| s.format == CopyFormat::Binary && s.size == 4 * MIB);
-    let text = samples()
-        .iter()
-        .find(|s| s.format == CopyFormat::Text && s.size == 4 * MIB);
-    let (Some(binary), Some(text)) = (binary, text) else {
-        unreachable!("samples hold every format and size")
-    };
+    let binary = samples().iter().find(|s| s.format == CopyFormat::Binary && s.size == 4 * MIB);
+    let text = samples().iter().find(|s| s.format == CopyFormat::Text && s.size == 4 * MIB);
+    let (Some(binary), Some(text)) = (binary, text) else { unreachable!("samples hold every format and size") };
 
     let mut group = c.benchmark_group("checksum");
     group.throughput(Throughput::Bytes(binary.raw.len() as u64));
-    group.bench_function("crc32fast/4MiB", |b| {
-        b.iter(|| crc32fast::hash(black_box(binary.raw)))
-    });
-    group.bench_function("blake3/4MiB", |b| {
-        b.iter(|| blake3::hash(black_box(binary.raw)))
-    });
+    group.bench_function("crc32fast/4MiB", |b| b.iter(|| crc32fast::hash(black_box(binary.raw))));
+    group.bench_function("blake3/4MiB", |b| b.iter(|| blake3::hash(black_box(binary.raw))));
     group.finish();
 
     let mut group = c.benchmark_group("tuple_scanner");
@@ -330,9 +286,7 @@ fn bench_checksum_and_scan(c: &mut Criterion) {
         group.bench_function(format!("{}/4MiB", name(s.format)), |b| {
             b.iter(|| {
                 let mut scanner = TupleScanner::new(s.format);
-                let used = scanner
-                    .scan(black_box(s.raw))
-                    .expect("generated COPY is well formed");
+                let used = scanner.scan(black_box(s.raw)).expect("generated COPY is well formed");
                 (used, scanner.rows(), scanner.digest())
             })
         });
@@ -354,26 +308,15 @@ fn bench_archive(c: &mut Criterion) {
     };
     let catalog = catalog(summary.rows, summary.raw_bytes);
     let write = |compression: Compression| -> u64 {
-        let mut encoder =
-            ArchiveEncoder::new(io::sink(), &catalog, compression).expect("writing to a sink");
+        let mut encoder = ArchiveEncoder::new(io::sink(), &catalog, compression).expect("writing to a sink");
         for (seq, (range, rows)) in chunks.ranges.iter().enumerate() {
-            let chunk = encode_chunk(
-                PART,
-                ChunkSeq(seq as u32),
-                &stream[range.clone()],
-                *rows,
-                compression,
-            );
+            let chunk = encode_chunk(PART, ChunkSeq(seq as u32), &stream[range.clone()], *rows, compression);
             encoder.write_chunk(&chunk).expect("chunks in order");
         }
-        encoder
-            .finish_part(summary)
-            .expect("the summary matches the chunks");
+        encoder.finish_part(summary).expect("the summary matches the chunks");
         // The manifest and footer add a few KiB more; a sink does not count them.
         let written = encoder.offset();
-        encoder
-            .finish("2026-01-01T00:00:00Z".into())
-            .expect("writing to a sink");
+        encoder.finish("2026-01-01T00:00:00Z".into()).expect("writing to a sink");
         written
     };
     eprintln!(
@@ -388,18 +331,13 @@ fn bench_archive(c: &mut Criterion) {
     configure(&mut group);
     group.throughput(Throughput::Bytes(stream.len() as u64));
     for compression in [Compression::None, Compression::default()] {
-        group.bench_function(format!("64MiB/{}", label(compression)), |b| {
-            b.iter(|| write(compression))
-        });
+        group.bench_function(format!("64MiB/{}", label(compression)), |b| b.iter(|| write(compression)));
     }
     group.finish();
 }
 
 fn catalog(rows: u64, bytes: u64) -> Catalog {
-    let column = |name: &str, type_name: &str| ColumnInfo {
-        name: name.into(),
-        type_name: type_name.into(),
-    };
+    let column = |name: &str, type_name: &str| ColumnInfo { name: name.into(), type_name: type_name.into() };
     Catalog {
         archive_id: "0123456789abcdef0123456789abcdef".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -412,11 +350,9 @@ fn catalog(rows: u64, bytes: u64) -> Catalog {
             integer_datetimes: true,
         },
         parts: vec![PartInfo {
+            kind: pgsafe::format::PartKind::default(),
             id: PART,
-            table: TableName {
-                schema: "public".into(),
-                name: "orders".into(),
-            },
+            table: TableName { schema: "public".into(), name: "orders".into() },
             columns: vec![
                 column("id", "bigint"),
                 column("created_at", "timestamp without time zone"),
@@ -429,15 +365,10 @@ fn catalog(rows: u64, bytes: u64) -> Catalog {
             estimated_rows: rows,
             estimated_bytes: bytes,
         }],
+        sequences: vec![],
         schema: serde_json::Value::Null,
     }
 }
 
-criterion_group!(
-    benches,
-    bench_encode_chunk,
-    bench_decode_payload,
-    bench_checksum_and_scan,
-    bench_archive
-);
+criterion_group!(benches, bench_encode_chunk, bench_decode_payload, bench_checksum_and_scan, bench_archive);
 criterion_main!(benches);

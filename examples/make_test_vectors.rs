@@ -7,9 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use pgsafe::format::{
-    ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression,
-    CopyFormat, Footer, FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo,
-    PartSummary, ServerFacts, TableName, TupleScanner, binary_stream, encode_chunk,
+    ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, Footer,
+    FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo, PartSummary, ServerFacts, TableName, TupleScanner,
+    binary_stream, encode_chunk,
 };
 use serde_json::json;
 
@@ -24,33 +24,20 @@ fn main() {
     let two = build(&two_tables(), Compression::Zstd { level: 3 });
     let plain = build(&two_tables(), Compression::None);
     for (name, bytes, about) in [
-        (
-            "valid-minimal",
-            &minimal,
-            "no parts at all: header, catalog, manifest, footer",
-        ),
+        ("valid-minimal", &minimal, "no parts at all: header, catalog, manifest, footer"),
         (
             "valid-two-tables",
             &two,
             "binary part in 3 chunks interleaved with a text part, an empty text part and a zero-column binary part; zstd",
         ),
-        (
-            "valid-uncompressed",
-            &plain,
-            "the same content stored with codec 0 (none)",
-        ),
+        ("valid-uncompressed", &plain, "the same content stored with codec 0 (none)"),
     ] {
         write_valid(dir, name, bytes, about, &mut index);
     }
 
     let (layout, _) = frames(&two);
-    let chunk = |part: u32, seq: u32| {
-        layout
-            .iter()
-            .find(|f| f.part == Some((part, seq)))
-            .expect("chunk exists")
-            .clone()
-    };
+    let chunk =
+        |part: u32, seq: u32| layout.iter().find(|f| f.part == Some((part, seq))).expect("chunk exists").clone();
     let catalog_frame = layout[0].clone();
     let manifest_frame = layout[layout.len() - 1].clone();
 
@@ -58,78 +45,32 @@ fn main() {
     let mut v = two.clone();
     v[0..8].copy_from_slice(b"PGDMP\x01\x0e\x00");
     invalid.push(("bad-magic", v, "a pg_dump custom-format file's first bytes"));
-    invalid.push((
-        "truncated-in-header",
-        two[..20].to_vec(),
-        "cut inside the file header",
-    ));
-    invalid.push((
-        "truncated-in-catalog",
-        two[..catalog_frame.at + 40].to_vec(),
-        "cut inside the catalog frame",
-    ));
+    invalid.push(("truncated-in-header", two[..20].to_vec(), "cut inside the file header"));
+    invalid.push(("truncated-in-catalog", two[..catalog_frame.at + 40].to_vec(), "cut inside the catalog frame"));
     let c = chunk(0, 1);
-    invalid.push((
-        "truncated-in-chunk",
-        two[..c.at + 10].to_vec(),
-        "cut inside a chunk frame's header",
-    ));
-    invalid.push((
-        "truncated-in-manifest",
-        two[..manifest_frame.at + 50].to_vec(),
-        "cut inside the manifest frame",
-    ));
-    invalid.push((
-        "truncated-in-footer",
-        two[..two.len() - 1].to_vec(),
-        "the last byte missing",
-    ));
+    invalid.push(("truncated-in-chunk", two[..c.at + 10].to_vec(), "cut inside a chunk frame's header"));
+    invalid.push(("truncated-in-manifest", two[..manifest_frame.at + 50].to_vec(), "cut inside the manifest frame"));
+    invalid.push(("truncated-in-footer", two[..two.len() - 1].to_vec(), "the last byte missing"));
     let mut v = two.clone();
     v[c.at + FrameHeader::LEN + c.len / 2] ^= 0x01;
-    invalid.push((
-        "flipped-payload-byte",
-        v,
-        "one bit flipped in the payload of chunk 1 of part 0",
-    ));
+    invalid.push(("flipped-payload-byte", v, "one bit flipped in the payload of chunk 1 of part 0"));
     let mut v = two.clone();
     v[10] ^= 0x01;
-    invalid.push((
-        "flipped-header-byte",
-        v,
-        "one bit flipped in the file header's minor version",
-    ));
+    invalid.push(("flipped-header-byte", v, "one bit flipped in the file header's minor version"));
     let mut v = two.clone();
     v[c.at + 8] ^= 0x02;
-    invalid.push((
-        "flipped-frame-header-byte",
-        v,
-        "one bit flipped in the part id of a chunk frame header",
-    ));
+    invalid.push(("flipped-frame-header-byte", v, "one bit flipped in the part id of a chunk frame header"));
     let mut v = two.clone();
     v[12] = 0x01;
     reseal_header(&mut v);
-    invalid.push((
-        "reserved-bit-set",
-        v,
-        "bit 0 of the header's reserved flags set, header CRC recomputed",
-    ));
+    invalid.push(("reserved-bit-set", v, "bit 0 of the header's reserved flags set, header CRC recomputed"));
     let mut v = two.clone();
     v[8..10].copy_from_slice(&2u16.to_le_bytes());
     reseal_header(&mut v);
-    invalid.push((
-        "unknown-major-version",
-        v,
-        "major version 2, header CRC recomputed",
-    ));
+    invalid.push(("unknown-major-version", v, "major version 2, header CRC recomputed"));
     let mut order: Vec<Frame> = layout[1..layout.len() - 1].to_vec();
-    let i0 = order
-        .iter()
-        .position(|f| f.part == Some((0, 0)))
-        .expect("chunk 0");
-    let i1 = order
-        .iter()
-        .position(|f| f.part == Some((0, 1)))
-        .expect("chunk 1");
+    let i0 = order.iter().position(|f| f.part == Some((0, 0))).expect("chunk 0");
+    let i1 = order.iter().position(|f| f.part == Some((0, 1))).expect("chunk 1");
     order.swap(i0, i1);
     invalid.push((
         "chunk-out-of-order",
@@ -158,16 +99,13 @@ fn main() {
     for (name, bytes, about) in invalid {
         let file = format!("{name}.pgsafe");
         fs::write(dir.join(&file), &bytes).expect("writing a vector");
-        let error = random_access(&bytes)
-            .expect_err("an invalid vector must fail")
-            .to_string();
-        let stream_error = sequential(&bytes)
-            .expect_err("an invalid vector must fail")
-            .to_string();
-        index.push(json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error }));
+        let error = random_access(&bytes).expect_err("an invalid vector must fail").to_string();
+        let stream_error = sequential(&bytes).expect_err("an invalid vector must fail").to_string();
+        index.push(
+            json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error }),
+        );
     }
-    let text =
-        serde_json::to_string_pretty(&json!({ "format": "1.0", "vectors": index })).expect("json");
+    let text = serde_json::to_string_pretty(&json!({ "format": "1.0", "vectors": index })).expect("json");
     fs::write(dir.join("vectors.json"), text + "\n").expect("writing vectors.json");
     println!("wrote {} vectors to {DIR}", index.len());
 }
@@ -179,22 +117,11 @@ struct PartSpec {
 }
 
 fn two_tables() -> Vec<PartSpec> {
-    let col = |name: &str, t: &str| ColumnInfo {
-        name: name.into(),
-        type_name: t.into(),
-    };
+    let col = |name: &str, t: &str| ColumnInfo { name: name.into(), type_name: t.into() };
     let accounts: Vec<Vec<Option<Vec<u8>>>> = (1..=5i32)
         .map(|i| {
-            let name = if i == 3 {
-                None
-            } else {
-                Some(format!("account-{i}").into_bytes())
-            };
-            vec![
-                Some(i.to_be_bytes().to_vec()),
-                name,
-                Some((i64::from(i) * 100).to_be_bytes().to_vec()),
-            ]
+            let name = if i == 3 { None } else { Some(format!("account-{i}").into_bytes()) };
+            vec![Some(i.to_be_bytes().to_vec()), name, Some((i64::from(i) * 100).to_be_bytes().to_vec())]
         })
         .collect();
     let cuts = tuple_cuts(&accounts, &[2, 4]);
@@ -205,35 +132,16 @@ fn two_tables() -> Vec<PartSpec> {
                 0,
                 "public",
                 "accounts",
-                vec![
-                    col("id", "integer"),
-                    col("name", "text"),
-                    col("balance", "bigint"),
-                ],
+                vec![col("id", "integer"), col("name", "text"), col("balance", "bigint")],
                 CopyFormat::Binary,
             ),
             chunks: cuts,
         },
         PartSpec {
-            info: part(
-                1,
-                "Odd Schema",
-                "Ünïcode",
-                vec![col("k", "text"), col("v", "regclass")],
-                CopyFormat::Text,
-            ),
+            info: part(1, "Odd Schema", "Ünïcode", vec![col("k", "text"), col("v", "regclass")], CopyFormat::Text),
             chunks: vec![b"a\tpg_class\n\\N\tpg_type\nz\xc3\xa9\\t\\n\tpublic.t\n".to_vec()],
         },
-        PartSpec {
-            info: part(
-                2,
-                "public",
-                "empty",
-                vec![col("x", "aclitem")],
-                CopyFormat::Text,
-            ),
-            chunks: vec![],
-        },
+        PartSpec { info: part(2, "public", "empty", vec![col("x", "aclitem")], CopyFormat::Text), chunks: vec![] },
         PartSpec {
             info: part(3, "public", "no_columns", vec![], CopyFormat::Binary),
             chunks: vec![binary_stream(&empty_cols)],
@@ -241,19 +149,11 @@ fn two_tables() -> Vec<PartSpec> {
     ]
 }
 
-fn part(
-    id: u32,
-    schema: &str,
-    name: &str,
-    columns: Vec<ColumnInfo>,
-    format: CopyFormat,
-) -> PartInfo {
+fn part(id: u32, schema: &str, name: &str, columns: Vec<ColumnInfo>, format: CopyFormat) -> PartInfo {
     PartInfo {
+        kind: pgsafe::format::PartKind::default(),
         id: PartId(id),
-        table: TableName {
-            schema: schema.into(),
-            name: name.into(),
-        },
+        table: TableName { schema: schema.into(), name: name.into() },
         columns,
         format,
         pages: None,
@@ -267,8 +167,7 @@ fn tuple_cuts(rows: &[Vec<Option<Vec<u8>>>], after_rows: &[usize]) -> Vec<Vec<u8
     let stream = binary_stream(rows);
     // A tuple's length: the stream of that one row, less the 19-byte header and the 2-byte trailer.
     let header = BINARY_SIGNATURE.len() + 8;
-    let tuple_len =
-        |r: &Vec<Option<Vec<u8>>>| binary_stream(std::slice::from_ref(r)).len() - header - 2;
+    let tuple_len = |r: &Vec<Option<Vec<u8>>>| binary_stream(std::slice::from_ref(r)).len() - header - 2;
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut end = header;
@@ -296,6 +195,7 @@ fn catalog(parts: &[PartSpec]) -> Catalog {
             integer_datetimes: true,
         },
         parts: parts.iter().map(|p| p.info.clone()).collect(),
+        sequences: vec![],
         schema: serde_json::Value::Null,
     }
 }
@@ -308,14 +208,7 @@ fn build(parts: &[PartSpec], compression: Compression) -> Vec<u8> {
         for p in parts {
             if let Some(raw) = p.chunks.get(seq) {
                 let rows = count_rows(p, seq);
-                enc.write_chunk(&encode_chunk(
-                    p.info.id,
-                    ChunkSeq(seq as u32),
-                    raw,
-                    rows,
-                    compression,
-                ))
-                .expect("chunk");
+                enc.write_chunk(&encode_chunk(p.info.id, ChunkSeq(seq as u32), raw, rows, compression)).expect("chunk");
             }
         }
     }
@@ -358,17 +251,9 @@ struct Frame {
 fn frames(bytes: &[u8]) -> (Vec<Frame>, Manifest) {
     let index = ArchiveIndex::open(bytes).expect("a valid archive");
     let mut out = Vec::new();
-    let ch = FrameHeader::decode(
-        bytes[32..64].try_into().expect("32"),
-        32,
-        pgsafe::format::Element::Catalog,
-    )
-    .expect("catalog");
-    out.push(Frame {
-        at: 32,
-        len: ch.stored_len as usize,
-        part: None,
-    });
+    let ch = FrameHeader::decode(bytes[32..64].try_into().expect("32"), 32, pgsafe::format::Element::Catalog)
+        .expect("catalog");
+    out.push(Frame { at: 32, len: ch.stored_len as usize, part: None });
     for c in index.all_chunks() {
         out.push(Frame {
             at: c.entry.offset as usize,
@@ -377,17 +262,10 @@ fn frames(bytes: &[u8]) -> (Vec<Frame>, Manifest) {
         });
     }
     let at = index.footer().manifest_offset as usize;
-    let mh = FrameHeader::decode(
-        bytes[at..at + 32].try_into().expect("32"),
-        at as u64,
-        pgsafe::format::Element::Manifest,
-    )
-    .expect("manifest");
-    out.push(Frame {
-        at,
-        len: mh.stored_len as usize,
-        part: None,
-    });
+    let mh =
+        FrameHeader::decode(bytes[at..at + 32].try_into().expect("32"), at as u64, pgsafe::format::Element::Manifest)
+            .expect("manifest");
+    out.push(Frame { at, len: mh.stored_len as usize, part: None });
     (out, index.manifest().clone())
 }
 
@@ -421,11 +299,8 @@ fn relayout(bytes: &[u8], order: &[Frame], edit: impl FnOnce(&mut Manifest)) -> 
     };
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(&json);
-    let footer = Footer {
-        manifest_offset,
-        chunk_count: order.len() as u64,
-        manifest_blake3: *blake3::hash(&json).as_bytes(),
-    };
+    let footer =
+        Footer { manifest_offset, chunk_count: order.len() as u64, manifest_blake3: *blake3::hash(&json).as_bytes() };
     out.extend_from_slice(&footer.encode());
     out
 }
@@ -448,45 +323,27 @@ fn random_access(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
 fn sequential(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
     let mut stream = FrameStream::new(bytes);
     while let Some(event) = stream.next_event()? {
-        if let pgsafe::format::StreamEvent::Chunk {
-            header,
-            offset,
-            stored,
-        } = event
-        {
+        if let pgsafe::format::StreamEvent::Chunk { header, offset, stored } = event {
             header.decode_payload(&stored, offset, pgsafe::format::Element::Frame { index: 0 })?;
         }
     }
     Ok(())
 }
 
-fn write_valid(
-    dir: &Path,
-    name: &str,
-    bytes: &[u8],
-    about: &str,
-    index: &mut Vec<serde_json::Value>,
-) {
+fn write_valid(dir: &Path, name: &str, bytes: &[u8], about: &str, index: &mut Vec<serde_json::Value>) {
     random_access(bytes).expect("a valid vector must pass");
     sequential(bytes).expect("a valid vector must pass");
     let ix = ArchiveIndex::open(bytes).expect("valid");
     let mut streams = BTreeMap::new();
     for p in &ix.catalog().parts {
-        let stream: Vec<u8> = ix
-            .chunks(p.id)
-            .flat_map(|c| ix.read_chunk(&c).expect("chunk"))
-            .collect();
+        let stream: Vec<u8> = ix.chunks(p.id).flat_map(|c| ix.read_chunk(&c).expect("chunk")).collect();
         streams.insert(p.id.0.to_string(), hex::encode(stream));
     }
-    let expected =
-        json!({ "catalog": ix.catalog(), "manifest": ix.manifest(), "streams": streams });
+    let expected = json!({ "catalog": ix.catalog(), "manifest": ix.manifest(), "streams": streams });
     let file = format!("{name}.pgsafe");
     let expected_file = format!("{name}.expected.json");
     fs::write(dir.join(&file), bytes).expect("writing a vector");
-    fs::write(
-        dir.join(&expected_file),
-        serde_json::to_string_pretty(&expected).expect("json") + "\n",
-    )
-    .expect("writing");
+    fs::write(dir.join(&expected_file), serde_json::to_string_pretty(&expected).expect("json") + "\n")
+        .expect("writing");
     index.push(json!({ "file": file, "valid": true, "about": about, "expected": expected_file }));
 }

@@ -40,12 +40,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            hint: None,
-            source: None,
-        }
+        Error { kind, message: message.into(), hint: None, source: None }
     }
 
     /// Attaches the underlying cause.
@@ -88,28 +83,21 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 impl From<FormatError> for Error {
     fn from(e: FormatError) -> Self {
         match e {
-            FormatError::UnsupportedVersion { .. } => {
-                Error::new(ErrorKind::IncompatibleArchive, e.to_string()).with_hint(
-                    "this archive was written by a newer pgsafe; read it with that version",
-                )
+            FormatError::UnsupportedVersion { .. } => Error::new(ErrorKind::IncompatibleArchive, e.to_string())
+                .with_hint("this archive was written by a newer pgsafe; read it with that version"),
+            FormatError::Io { offset, source } => {
+                Error::new(ErrorKind::Io, format!("reading the archive at offset {offset}")).with_source(source)
             }
-            FormatError::Io { offset, source } => Error::new(
-                ErrorKind::Io,
-                format!("reading the archive at offset {offset}"),
-            )
-            .with_source(source),
-            FormatError::NotAnArchive { .. }
-            | FormatError::Truncated { .. }
-            | FormatError::Corrupt { .. } => Error::new(ErrorKind::CorruptArchive, e.to_string()),
+            FormatError::NotAnArchive { .. } | FormatError::Truncated { .. } | FormatError::Corrupt { .. } => {
+                Error::new(ErrorKind::CorruptArchive, e.to_string())
+            }
         }
     }
 }

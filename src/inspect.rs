@@ -9,8 +9,7 @@ use serde::Serialize;
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
 use crate::format::{
-    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId,
-    ServerFacts, StreamEvent,
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, ServerFacts, StreamEvent,
 };
 
 /// Everything `inspect` shows, as text or JSON.
@@ -72,18 +71,10 @@ pub fn inspect_file(path: &Path) -> Result<InspectReport> {
     let reader = ArchiveReader::open(path)?;
     let index = reader.index();
     for chunk in index.all_chunks() {
-        index
-            .check_chunk(&chunk)
-            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        index.check_chunk(&chunk).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
     }
     let version = format!("{}.{}", index.header().major, index.header().minor);
-    Ok(build(
-        path.display().to_string(),
-        index.len(),
-        version,
-        index.catalog(),
-        index.manifest(),
-    ))
+    Ok(build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest()))
 }
 
 /// Inspects an archive read sequentially, as from a pipe.
@@ -92,46 +83,26 @@ pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
     let mut catalog = None;
     let mut version = String::new();
     loop {
-        match stream
-            .next_event()
-            .map_err(|e| Error::from(e).context(source))?
-        {
+        match stream.next_event().map_err(|e| Error::from(e).context(source))? {
             Some(StreamEvent::Catalog(c)) => {
-                let (major, minor) = stream
-                    .header()
-                    .map(|h| (h.major, h.minor))
-                    .unwrap_or_default();
+                let (major, minor) = stream.header().map(|h| (h.major, h.minor)).unwrap_or_default();
                 version = format!("{major}.{minor}");
                 catalog = Some(c);
             }
             Some(StreamEvent::Chunk { .. }) => {}
             Some(StreamEvent::Manifest(m)) => {
                 let catalog = catalog.expect("the stream yields the catalog first");
-                return Ok(build(
-                    source.to_string(),
-                    stream.offset(),
-                    version,
-                    &catalog,
-                    &m,
-                ));
+                return Ok(build(source.to_string(), stream.offset(), version, &catalog, &m));
             }
             None => unreachable!("the stream ends after the manifest"),
         }
     }
 }
 
-fn build(
-    source: String,
-    bytes: u64,
-    format_version: String,
-    catalog: &Catalog,
-    manifest: &Manifest,
-) -> InspectReport {
+fn build(source: String, bytes: u64, format_version: String, catalog: &Catalog, manifest: &Manifest) -> InspectReport {
     let mut parts = Vec::with_capacity(manifest.parts.len());
     for record in &manifest.parts {
-        let info = catalog
-            .part(record.id)
-            .expect("the reader checked that parts match the catalog");
+        let info = catalog.part(record.id).expect("the reader checked that parts match the catalog");
         parts.push(PartReport {
             id: record.id,
             table: info.table.to_string(),

@@ -11,8 +11,15 @@
 //! mapped random access, sequential reads from a pipe.
 
 pub mod archive;
+pub mod catalog;
+pub mod dump;
 mod error;
 pub mod format;
 pub mod inspect;
+pub mod pg;
+pub mod plan;
+pub mod progress;
+pub mod restore;
+pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};

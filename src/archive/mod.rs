@@ -7,5 +7,5 @@ mod writer;
 
 pub use reader::ArchiveReader;
 pub use writer::{
-    ArchiveTarget, ArchiveWriter, FrameSender, WriterMessage, WriterTask, WrittenArchive,
+    ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,
 };

@@ -27,25 +27,16 @@ impl ArchiveReader {
     /// Maps the file and checks its header, catalog, manifest and footer.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::io("reading the size of", path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
         if !meta.is_file() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("`{}` is not a regular file", path.display()),
-            )
-            .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
+            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))
+                .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
         }
         // SAFETY: see the module documentation.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping", path, e))?;
-        let index = ArchiveIndex::open(map)
-            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
-        Ok(ArchiveReader {
-            path: path.to_path_buf(),
-            index,
-        })
+        let index = ArchiveIndex::open(map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        Ok(ArchiveReader { path: path.to_path_buf(), index })
     }
 
     pub fn path(&self) -> &Path {

@@ -62,11 +62,7 @@ const BUFFER: usize = 1 << 20;
 
 impl ArchiveWriter {
     /// Creates the output and writes the header and the catalog.
-    pub fn create(
-        target: ArchiveTarget,
-        catalog: &Catalog,
-        compression: Compression,
-    ) -> Result<Self> {
+    pub fn create(target: ArchiveTarget, catalog: &Catalog, compression: Compression) -> Result<Self> {
         let sink = match &target {
             ArchiveTarget::File(path) => {
                 let partial = partial_path(path);
@@ -86,9 +82,8 @@ impl ArchiveWriter {
             }
             ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
         };
-        let encoder =
-            ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
-                .map_err(|e| write_error(&target, e))?;
+        let encoder = ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
+            .map_err(|e| write_error(&target, e))?;
         Ok(ArchiveWriter { encoder, target })
     }
 
@@ -98,45 +93,30 @@ impl ArchiveWriter {
     }
 
     pub fn write_chunk(&mut self, chunk: &EncodedChunk) -> Result<()> {
-        self.encoder
-            .write_chunk(chunk)
-            .map_err(|e| write_error(&self.target, e))
+        self.encoder.write_chunk(chunk).map_err(|e| write_error(&self.target, e))
     }
 
     pub fn finish_part(&mut self, summary: PartSummary) -> Result<()> {
-        self.encoder
-            .finish_part(summary)
-            .map_err(|e| write_error(&self.target, e))
+        self.encoder.finish_part(summary).map_err(|e| write_error(&self.target, e))
     }
 
     /// Writes the manifest and footer; for a file: fsync, rename `NAME.partial` to `NAME`, fsync the folder.
     pub fn finish(self) -> Result<WrittenArchive> {
         let target = self.target;
-        let (buf, manifest, bytes) = self
-            .encoder
-            .finish(now_rfc3339())
-            .map_err(|e| write_error(&target, e))?;
-        let sink = buf
-            .into_inner()
-            .map_err(|e| write_error(&target, e.into_error()))?;
+        let (buf, manifest, bytes) = self.encoder.finish(now_rfc3339()).map_err(|e| write_error(&target, e))?;
+        let sink = buf.into_inner().map_err(|e| write_error(&target, e.into_error()))?;
         let path = match (sink, &target) {
             (Sink::File(file), ArchiveTarget::File(path)) => {
                 let partial = partial_path(path);
-                file.sync_all()
-                    .map_err(|e| Error::io("syncing", &partial, e))?;
+                file.sync_all().map_err(|e| Error::io("syncing", &partial, e))?;
                 drop(file);
-                fs::rename(&partial, path)
-                    .map_err(|e| Error::io("renaming into place", &partial, e))?;
+                fs::rename(&partial, path).map_err(|e| Error::io("renaming into place", &partial, e))?;
                 sync_parent(path)?;
                 Some(path.clone())
             }
             _ => None,
         };
-        Ok(WrittenArchive {
-            path,
-            bytes,
-            manifest,
-        })
+        Ok(WrittenArchive { path, bytes, manifest })
     }
 
     /// Moves the writer to a thread of its own fed by a channel of `capacity` messages, so that many
@@ -183,11 +163,11 @@ impl FrameSender {
     }
 }
 
+/// The error a producer gets once the writer thread has stopped; the writer's own error is the cause.
+pub const WRITER_GONE: &str = "the archive writer stopped";
+
 fn writer_gone() -> Error {
-    Error::new(
-        ErrorKind::Io,
-        "the archive writer stopped; its error says why",
-    )
+    Error::new(ErrorKind::Io, WRITER_GONE)
 }
 
 /// The writer thread; [`join`](Self::join) returns the finished archive or the writer's error.
@@ -196,12 +176,7 @@ pub struct WriterTask(std::thread::JoinHandle<Result<WrittenArchive>>);
 
 impl WriterTask {
     pub fn join(self) -> Result<WrittenArchive> {
-        self.0.join().unwrap_or_else(|_| {
-            Err(Error::new(
-                ErrorKind::Io,
-                "the archive writer thread panicked",
-            ))
-        })
+        self.0.join().unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the archive writer thread panicked")))
     }
 }
 
@@ -217,24 +192,17 @@ fn sync_parent(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing the folder", parent, e))
+    File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io("syncing the folder", parent, e))
 }
 
 fn write_error(target: &ArchiveTarget, e: io::Error) -> Error {
     match target {
         ArchiveTarget::File(path) => Error::io("writing", &partial_path(path), e),
-        ArchiveTarget::Stdout => {
-            Error::new(ErrorKind::Io, "writing the archive to standard output").with_source(e)
-        }
+        ArchiveTarget::Stdout => Error::new(ErrorKind::Io, "writing the archive to standard output").with_source(e),
     }
 }
 
 /// The current time, RFC 3339 in UTC with seconds.
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
 }

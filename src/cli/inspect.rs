@@ -43,18 +43,10 @@ pub fn run(args: InspectArgs) -> Result<Exit, Error> {
 fn render(r: &InspectReport, chunks: bool) -> String {
     let mut s = String::new();
     let t = &r.totals;
-    let ratio = if t.raw_bytes > 0 {
-        t.stored_bytes as f64 / t.raw_bytes as f64
-    } else {
-        1.0
-    };
+    let ratio = if t.raw_bytes > 0 { t.stored_bytes as f64 / t.raw_bytes as f64 } else { 1.0 };
     let _ = writeln!(s, "archive   {} ({})", r.source, bytes(r.bytes));
     let _ = writeln!(s, "format    {}, id {}", r.format_version, r.archive_id);
-    let _ = writeln!(
-        s,
-        "written   {} to {} by {}",
-        r.created_at, r.finished_at, r.tool
-    );
+    let _ = writeln!(s, "written   {} to {} by {}", r.created_at, r.finished_at, r.tool);
     let _ = writeln!(
         s,
         "server    PostgreSQL {} ({}), database `{}`, encoding {}, integer_datetimes {}",
@@ -62,11 +54,7 @@ fn render(r: &InspectReport, chunks: bool) -> String {
         r.server.version_num,
         r.server.database,
         r.server.encoding,
-        if r.server.integer_datetimes {
-            "on"
-        } else {
-            "off"
-        }
+        if r.server.integer_datetimes { "on" } else { "off" }
     );
     let _ = writeln!(
         s,
@@ -79,17 +67,10 @@ fn render(r: &InspectReport, chunks: bool) -> String {
         bytes(t.stored_bytes),
         ratio
     );
-    let _ = writeln!(
-        s,
-        "checked   every frame's CRC-32 and the manifest's BLAKE3"
-    );
+    let _ = writeln!(s, "checked   every frame's CRC-32 and the manifest's BLAKE3");
 
     if !r.tables.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n{:<40} {:>12} {:>5} {:>10} {:>10}  DIGEST",
-            "TABLE", "ROWS", "PARTS", "RAW", "STORED"
-        );
+        let _ = writeln!(s, "\n{:<40} {:>12} {:>5} {:>10} {:>10}  DIGEST", "TABLE", "ROWS", "PARTS", "RAW", "STORED");
         for tr in &r.tables {
             let _ = writeln!(
                 s,

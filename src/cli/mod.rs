@@ -1,7 +1,11 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
+mod common;
+mod dump;
 mod inspect;
 mod output;
+mod restore;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,8 +14,13 @@ use clap::{Parser, Subcommand};
 
 /// A native PostgreSQL logical backup engine with a migration-safety workflow.
 #[derive(Debug, Parser)]
-#[command(name = "pgsafe", version, about, propagate_version = true)]
+// `-h` is the host, as in pg_dump; help is `--help` only.
+#[command(name = "pgsafe", version, about, propagate_version = true, disable_help_flag = true)]
 struct Cli {
+    /// Print help.
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+
     /// More log output on stderr (`-v` info, `-vv` debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -22,6 +31,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Dump a database's data into one archive, in parallel, from one consistent snapshot.
+    Dump(dump::DumpArgs),
+    /// Prove an archive sound without a database: every checksum, row count and digest.
+    Verify(verify::VerifyArgs),
+    /// Load an archive's data into a database, then prove that what landed is what was dumped.
+    Restore(restore::RestoreArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
 }
@@ -31,6 +46,9 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     output::init_logging(cli.verbose);
     let outcome = match cli.command {
+        Command::Dump(args) => dump::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Restore(args) => restore::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     output::finish(outcome)
@@ -45,10 +63,16 @@ pub enum PathOrStdio {
 
 impl From<&std::ffi::OsStr> for PathOrStdio {
     fn from(s: &std::ffi::OsStr) -> Self {
-        if s == "-" {
-            PathOrStdio::Stdio
-        } else {
-            PathOrStdio::Path(PathBuf::from(s))
-        }
+        if s == "-" { PathOrStdio::Stdio } else { PathOrStdio::Path(PathBuf::from(s)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

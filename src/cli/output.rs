@@ -67,11 +67,7 @@ fn use_color() -> bool {
 }
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
 }
 
 /// Logs through `tracing` to stderr; `-v` info, `-vv` debug; `RUST_LOG` overrides.
@@ -83,11 +79,7 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(use_color())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(use_color()).init();
 }
 
 /// `1.5 MiB`-style sizes.
@@ -99,11 +91,7 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
 /// Writes a report to stdout.

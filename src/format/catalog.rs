@@ -20,6 +20,9 @@ pub struct Catalog {
     pub server: ServerFacts,
     /// Every part the archive will hold, in the order the dump planned them.
     pub parts: Vec<PartInfo>,
+    /// Sequence values, read when the dump started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<SequenceValue>,
     /// The schema (DDL, objects, dependencies). Owned by the schema engine; opaque to the codec.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub schema: serde_json::Value,
@@ -48,27 +51,14 @@ pub struct TableName {
 impl fmt::Display for TableName {
     /// `schema.name`, each quoted like an SQL identifier only where it needs to be.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}",
-            display_ident(&self.schema),
-            display_ident(&self.name)
-        )
+        write!(f, "{}.{}", display_ident(&self.schema), display_ident(&self.name))
     }
 }
 
 fn display_ident(s: &str) -> std::borrow::Cow<'_, str> {
-    let plain = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if plain {
-        s.into()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\"")).into()
-    }
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain { s.into() } else { format!("\"{}\"", s.replace('"', "\"\"")).into() }
 }
 
 /// The format of a part's COPY stream.
@@ -94,6 +84,9 @@ pub struct ColumnInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartInfo {
     pub id: PartId,
+    /// What the stream holds; absent means a table's rows.
+    #[serde(default, skip_serializing_if = "PartKind::is_table")]
+    pub kind: PartKind,
     pub table: TableName,
     /// The columns in stream order (generated columns are not in the stream).
     pub columns: Vec<ColumnInfo>,
@@ -106,6 +99,31 @@ pub struct PartInfo {
     pub estimated_rows: u64,
     #[serde(default)]
     pub estimated_bytes: u64,
+}
+
+/// What a part's COPY stream holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartKind {
+    /// Rows of the table the part names.
+    #[default]
+    Table,
+    /// Every large object as a row `(oid, data bytea)`; the part's table is `pg_catalog.pg_largeobject`.
+    LargeObjects,
+}
+
+impl PartKind {
+    pub fn is_table(&self) -> bool {
+        *self == PartKind::Table
+    }
+}
+
+/// A sequence's state: what `setval(name, last_value, is_called)` restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceValue {
+    pub name: TableName,
+    pub last_value: i64,
+    pub is_called: bool,
 }
 
 /// Heap pages `[start, end)` of a table; `end` absent means to the end.

@@ -7,23 +7,9 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
     /// Checks one part completely. `Ok` means every byte of its chunks was read and matched the manifest.
     pub fn check_part(&self, part: PartId) -> Result<(), FormatError> {
         let table = self.table_of(part);
-        let part_err = |problem: String| {
-            FormatError::corrupt(
-                Element::Part {
-                    part,
-                    table: table.clone(),
-                },
-                0,
-                problem,
-            )
-        };
-        let info = self
-            .catalog()
-            .part(part)
-            .ok_or_else(|| part_err("not in the catalog".into()))?;
-        let record = self
-            .part(part)
-            .ok_or_else(|| part_err("not in the manifest".into()))?;
+        let part_err = |problem: String| FormatError::corrupt(Element::Part { part, table: table.clone() }, 0, problem);
+        let info = self.catalog().part(part).ok_or_else(|| part_err("not in the catalog".into()))?;
+        let record = self.part(part).ok_or_else(|| part_err("not in the manifest".into()))?;
         let mut hasher = blake3::Hasher::new();
         let mut scanner = TupleScanner::new(info.format).with_fields(info.columns.len());
         for chunk in self.chunks(part) {
@@ -33,11 +19,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
             let element = self.chunk_element(&chunk);
             let at = chunk.entry.offset;
             let used = scanner.scan(&raw).map_err(|e| {
-                FormatError::corrupt(
-                    element.clone(),
-                    at,
-                    format!("decoded byte {}: {}", e.offset, e.problem),
-                )
+                FormatError::corrupt(element.clone(), at, format!("decoded byte {}: {}", e.offset, e.problem))
             })?;
             if used != raw.len() {
                 return Err(FormatError::corrupt(

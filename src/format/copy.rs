@@ -54,13 +54,7 @@ impl TupleScanner {
             CopyFormat::Binary => State::Header,
             CopyFormat::Text => State::Tuples,
         };
-        TupleScanner {
-            format,
-            state,
-            rows: 0,
-            digest: ContentDigest::default(),
-            fields: None,
-        }
+        TupleScanner { format, state, rows: 0, digest: ContentDigest::default(), fields: None }
     }
 
     /// Requires every binary tuple to have `n` fields: the part's column count.
@@ -71,10 +65,7 @@ impl TupleScanner {
 
     /// A scanner in the middle of a stream, past any header: for a chunk other than a part's first.
     pub fn resume(format: CopyFormat) -> Self {
-        TupleScanner {
-            state: State::Tuples,
-            ..Self::new(format)
-        }
+        TupleScanner { state: State::Tuples, ..Self::new(format) }
     }
 
     pub fn rows(&self) -> u64 {
@@ -123,10 +114,7 @@ impl TupleScanner {
         }
         while pos < buf.len() {
             if self.state == State::Ended {
-                return Err(CopyError {
-                    offset: pos,
-                    problem: "data after the end of the stream".into(),
-                });
+                return Err(CopyError { offset: pos, problem: "data after the end of the stream".into() });
             }
             let Some(count) = read_i16(buf, pos) else {
                 break;
@@ -137,10 +125,7 @@ impl TupleScanner {
                 continue;
             }
             if count < 0 {
-                return Err(CopyError {
-                    offset: pos,
-                    problem: format!("negative field count {count}"),
-                });
+                return Err(CopyError { offset: pos, problem: format!("negative field count {count}") });
             }
             if let Some(n) = self.fields
                 && count as usize != n
@@ -162,10 +147,7 @@ impl TupleScanner {
                     continue;
                 }
                 if len < 0 {
-                    return Err(CopyError {
-                        offset: end - 4,
-                        problem: format!("negative field length {len}"),
-                    });
+                    return Err(CopyError { offset: end - 4, problem: format!("negative field length {len}") });
                 }
                 end = end.saturating_add(len as usize);
                 if end > buf.len() {
@@ -189,20 +171,14 @@ fn binary_header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
     let sig = BINARY_SIGNATURE.len();
     let have = buf.len().min(sig);
     if buf[..have] != BINARY_SIGNATURE[..have] {
-        return Err(CopyError {
-            offset: 0,
-            problem: "no binary COPY signature".into(),
-        });
+        return Err(CopyError { offset: 0, problem: "no binary COPY signature".into() });
     }
     if buf.len() < sig + 8 {
         return Ok(None);
     }
     let flags = u32::from_be_bytes([buf[sig], buf[sig + 1], buf[sig + 2], buf[sig + 3]]);
     if flags & FLAG_HAS_OIDS != 0 || flags & CRITICAL_FLAGS != 0 {
-        return Err(CopyError {
-            offset: sig,
-            problem: format!("unsupported header flags {flags:#010x}"),
-        });
+        return Err(CopyError { offset: sig, problem: format!("unsupported header flags {flags:#010x}") });
     }
     let ext = u32::from_be_bytes([buf[sig + 4], buf[sig + 5], buf[sig + 6], buf[sig + 7]]) as usize;
     let len = (sig + 8).saturating_add(ext);
@@ -210,13 +186,11 @@ fn binary_header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
 }
 
 fn read_i16(buf: &[u8], at: usize) -> Option<i16> {
-    buf.get(at..at + 2)
-        .map(|b| i16::from_be_bytes([b[0], b[1]]))
+    buf.get(at..at + 2).map(|b| i16::from_be_bytes([b[0], b[1]]))
 }
 
 fn read_i32(buf: &[u8], at: usize) -> Option<i32> {
-    buf.get(at..at + 4)
-        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    buf.get(at..at + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Builds a binary COPY stream: for tests, test vectors and benchmarks.
@@ -248,10 +222,7 @@ mod tests {
 
     fn rows() -> impl Strategy<Value = Vec<Vec<Option<Vec<u8>>>>> {
         proptest::collection::vec(
-            proptest::collection::vec(
-                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
-                0..5,
-            ),
+            proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)), 0..5),
             0..20,
         )
     }
@@ -302,17 +273,13 @@ mod tests {
     fn data_after_the_trailer_is_an_error() {
         let mut stream = binary_stream(&[vec![Some(b"x".to_vec())]]);
         stream.extend_from_slice(&[0, 1]);
-        let err = TupleScanner::new(CopyFormat::Binary)
-            .scan(&stream)
-            .unwrap_err();
+        let err = TupleScanner::new(CopyFormat::Binary).scan(&stream).unwrap_err();
         assert_eq!(err.problem, "data after the end of the stream");
     }
 
     #[test]
     fn a_foreign_stream_is_refused() {
-        let err = TupleScanner::new(CopyFormat::Binary)
-            .scan(b"1\tfoo\n")
-            .unwrap_err();
+        let err = TupleScanner::new(CopyFormat::Binary).scan(b"1\tfoo\n").unwrap_err();
         assert_eq!(err.problem, "no binary COPY signature");
     }
 }

@@ -41,25 +41,17 @@ impl<'de> serde::Deserialize<'de> for ContentDigest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         if !is_lower_hex(&s, 32) {
-            return Err(serde::de::Error::custom(format!(
-                "content digest `{s}` is not 32 lowercase hex digits"
-            )));
+            return Err(serde::de::Error::custom(format!("content digest `{s}` is not 32 lowercase hex digits")));
         }
         u128::from_str_radix(&s, 16)
             .map(ContentDigest)
-            .map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "content digest `{s}` is not 32 lowercase hex digits"
-                ))
-            })
+            .map_err(|_| serde::de::Error::custom(format!("content digest `{s}` is not 32 lowercase hex digits")))
     }
 }
 
 /// True when `s` is exactly `len` lowercase hex digits, the one spelling the format allows.
 pub(crate) fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

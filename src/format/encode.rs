@@ -7,9 +7,8 @@ use std::io::{self, Write};
 
 use super::frame::store;
 use super::{
-    Catalog, ChunkEntry, ChunkSeq, Compression, ContentDigest, FileHeader, Footer, FrameHeader,
-    FrameKind, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, Manifest, PartId, PartRecord, TableName,
-    TableRecord, crc32,
+    Catalog, ChunkEntry, ChunkSeq, Compression, ContentDigest, FileHeader, Footer, FrameHeader, FrameKind,
+    MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, Manifest, PartId, PartRecord, TableName, TableRecord, crc32,
 };
 
 /// A chunk ready to be appended: its frame header and stored payload. Built by [`encode_chunk`], which
@@ -25,18 +24,8 @@ pub struct EncodedChunk {
 
 /// Compresses and checksums one chunk of a part's COPY stream. `raw` must end on a tuple boundary and hold
 /// 1 to [`MAX_CHUNK_RAW`] bytes; a larger chunk is a bug in the caller, which cuts chunks, and panics.
-pub fn encode_chunk(
-    part: PartId,
-    seq: ChunkSeq,
-    raw: &[u8],
-    rows: u64,
-    compression: Compression,
-) -> EncodedChunk {
-    assert!(
-        !raw.is_empty() && raw.len() <= MAX_CHUNK_RAW as usize,
-        "chunk of {} bytes",
-        raw.len()
-    );
+pub fn encode_chunk(part: PartId, seq: ChunkSeq, raw: &[u8], rows: u64, compression: Compression) -> EncodedChunk {
+    assert!(!raw.is_empty() && raw.len() <= MAX_CHUNK_RAW as usize, "chunk of {} bytes", raw.len());
     let (codec, payload) = store(raw, compression);
     let header = FrameHeader {
         kind: FrameKind::Chunk,
@@ -47,11 +36,7 @@ pub fn encode_chunk(
         raw_len: raw.len() as u32,
         payload_crc: crc32(&payload),
     };
-    EncodedChunk {
-        header,
-        payload,
-        rows,
-    }
+    EncodedChunk { header, payload, rows }
 }
 
 /// What a producer knows about a part once its whole stream went by.
@@ -90,10 +75,7 @@ impl<W: Write> ArchiveEncoder<W> {
         let mut tables = BTreeMap::new();
         for p in &catalog.parts {
             if parts.insert(p.id, PartState::default()).is_some() {
-                return Err(misuse(format!(
-                    "part {} appears twice in the catalog",
-                    p.id
-                )));
+                return Err(misuse(format!("part {} appears twice in the catalog", p.id)));
             }
             tables.insert(p.id, p.table.clone());
         }
@@ -126,27 +108,15 @@ impl<W: Write> ArchiveEncoder<W> {
             && h.raw_len <= MAX_CHUNK_RAW
             && crc32(&chunk.payload) == h.payload_crc;
         if !well_formed {
-            return Err(misuse(format!(
-                "chunk {} of part {}: header and payload disagree",
-                h.seq, h.part
-            )));
+            return Err(misuse(format!("chunk {} of part {}: header and payload disagree", h.seq, h.part)));
         }
-        let state = self
-            .parts
-            .get_mut(&h.part)
-            .ok_or_else(|| misuse(format!("chunk of unknown part {}", h.part)))?;
+        let state = self.parts.get_mut(&h.part).ok_or_else(|| misuse(format!("chunk of unknown part {}", h.part)))?;
         if state.summary.is_some() {
-            return Err(misuse(format!(
-                "chunk {} of part {} after the part was finished",
-                h.seq, h.part
-            )));
+            return Err(misuse(format!("chunk {} of part {} after the part was finished", h.seq, h.part)));
         }
         let expected = state.chunks.len() as u32;
         if h.seq.0 != expected {
-            return Err(misuse(format!(
-                "chunk {} of part {} out of order: expected chunk {expected}",
-                h.seq, h.part
-            )));
+            return Err(misuse(format!("chunk {} of part {} out of order: expected chunk {expected}", h.seq, h.part)));
         }
         self.out.write_all(&h.encode())?;
         self.out.write_all(&chunk.payload)?;
@@ -166,10 +136,7 @@ impl<W: Write> ArchiveEncoder<W> {
     /// Records that a part's stream is complete. Its chunks' rows and sizes must add up to the summary.
     pub fn finish_part(&mut self, summary: PartSummary) -> io::Result<()> {
         let part = summary.part;
-        let state = self
-            .parts
-            .get_mut(&part)
-            .ok_or_else(|| misuse(format!("unknown part {part}")))?;
+        let state = self.parts.get_mut(&part).ok_or_else(|| misuse(format!("unknown part {part}")))?;
         if state.summary.is_some() {
             return Err(misuse(format!("part {part} finished twice")));
         }
@@ -191,9 +158,7 @@ impl<W: Write> ArchiveEncoder<W> {
         let mut parts = Vec::with_capacity(self.parts.len());
         let mut tables: BTreeMap<&TableName, TableRecord> = BTreeMap::new();
         for (id, state) in &self.parts {
-            let s = state
-                .summary
-                .ok_or_else(|| misuse(format!("part {id} was never finished")))?;
+            let s = state.summary.ok_or_else(|| misuse(format!("part {id} was never finished")))?;
             let table = &self.tables[id];
             let t = tables.entry(table).or_insert_with(|| TableRecord {
                 table: table.clone(),
@@ -208,11 +173,7 @@ impl<W: Write> ArchiveEncoder<W> {
                 id: *id,
                 rows: s.rows,
                 raw_bytes: s.raw_bytes,
-                stored_bytes: state
-                    .chunks
-                    .iter()
-                    .map(|c| FrameHeader::LEN as u64 + u64::from(c.stored_len))
-                    .sum(),
+                stored_bytes: state.chunks.iter().map(|c| FrameHeader::LEN as u64 + u64::from(c.stored_len)).sum(),
                 blake3: hex::encode(s.blake3),
                 digest: s.digest,
                 chunks: state.chunks.clone(),
@@ -229,11 +190,8 @@ impl<W: Write> ArchiveEncoder<W> {
         let json = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
         let manifest_offset = self.offset;
         self.offset += write_document(&mut self.out, FrameKind::Manifest, &json, self.compression)?;
-        let footer = Footer {
-            manifest_offset,
-            chunk_count: self.chunk_count,
-            manifest_blake3: *blake3::hash(&json).as_bytes(),
-        };
+        let footer =
+            Footer { manifest_offset, chunk_count: self.chunk_count, manifest_blake3: *blake3::hash(&json).as_bytes() };
         self.out.write_all(&footer.encode())?;
         self.offset += Footer::LEN as u64;
         self.out.flush()?;
@@ -242,12 +200,7 @@ impl<W: Write> ArchiveEncoder<W> {
 }
 
 /// Writes a catalog or manifest frame and returns its length.
-fn write_document(
-    out: &mut impl Write,
-    kind: FrameKind,
-    json: &[u8],
-    compression: Compression,
-) -> io::Result<u64> {
+fn write_document(out: &mut impl Write, kind: FrameKind, json: &[u8], compression: Compression) -> io::Result<u64> {
     if json.len() > MAX_DOCUMENT_RAW as usize {
         return Err(misuse(format!(
             "{kind:?} of {} bytes exceeds the format's limit of {MAX_DOCUMENT_RAW}",

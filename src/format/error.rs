@@ -12,11 +12,7 @@ pub enum Element {
     /// The catalog frame that follows the header.
     Catalog,
     /// A chunk frame. `table` is filled in when the catalog is known.
-    Chunk {
-        part: PartId,
-        seq: ChunkSeq,
-        table: Option<String>,
-    },
+    Chunk { part: PartId, seq: ChunkSeq, table: Option<String> },
     /// A frame whose kind is not known yet (its header is unreadable), by position in the file.
     Frame { index: u64 },
     /// The manifest frame.
@@ -68,22 +64,11 @@ pub enum FormatError {
     )]
     UnsupportedVersion { major: u16, minor: u16 },
     /// The archive ends before an element is complete.
-    #[error(
-        "{element} at offset {offset}: cut short (needs {needed} bytes, {available} available)"
-    )]
-    Truncated {
-        element: Element,
-        offset: u64,
-        needed: u64,
-        available: u64,
-    },
+    #[error("{element} at offset {offset}: cut short (needs {needed} bytes, {available} available)")]
+    Truncated { element: Element, offset: u64, needed: u64, available: u64 },
     /// An element's bytes are inconsistent: a checksum, a field, an order.
     #[error("{element} at offset {offset}: {problem}")]
-    Corrupt {
-        element: Element,
-        offset: u64,
-        problem: String,
-    },
+    Corrupt { element: Element, offset: u64, problem: String },
     /// Reading the underlying source failed.
     #[error("reading the archive at offset {offset}")]
     Io {
@@ -95,19 +80,13 @@ pub enum FormatError {
 
 impl FormatError {
     pub(crate) fn corrupt(element: Element, offset: u64, problem: impl Into<String>) -> Self {
-        FormatError::Corrupt {
-            element,
-            offset,
-            problem: problem.into(),
-        }
+        FormatError::Corrupt { element, offset, problem: problem.into() }
     }
 
     /// The element this error is about, when it is about one.
     pub fn element(&self) -> Option<&Element> {
         match self {
-            FormatError::Truncated { element, .. } | FormatError::Corrupt { element, .. } => {
-                Some(element)
-            }
+            FormatError::Truncated { element, .. } | FormatError::Corrupt { element, .. } => Some(element),
             _ => None,
         }
     }

@@ -44,11 +44,7 @@ impl Footer {
         let stored = le_u32(b, 52);
         let computed = crc32(&b[0..52]);
         if stored != computed {
-            return Err(FormatError::corrupt(
-                Element::Footer,
-                offset,
-                checksum_mismatch(stored, computed),
-            ));
+            return Err(FormatError::corrupt(Element::Footer, offset, checksum_mismatch(stored, computed)));
         }
         let flags = le_u32(b, 48);
         if flags != 0 {
@@ -60,11 +56,7 @@ impl Footer {
         }
         let mut manifest_blake3 = [0u8; 32];
         manifest_blake3.copy_from_slice(&b[16..48]);
-        Ok(Footer {
-            manifest_offset: le_u64(b, 0),
-            chunk_count: le_u64(b, 8),
-            manifest_blake3,
-        })
+        Ok(Footer { manifest_offset: le_u64(b, 0), chunk_count: le_u64(b, 8), manifest_blake3 })
     }
 }
 

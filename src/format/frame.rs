@@ -3,9 +3,7 @@
 use std::io::Read;
 
 use super::error::checksum_mismatch;
-use super::{
-    ChunkSeq, Element, FormatError, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, PartId, crc32, le_u32,
-};
+use super::{ChunkSeq, Element, FormatError, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, PartId, crc32, le_u32};
 
 /// Every frame header starts with these bytes, so a reader that lost its place can tell a frame header
 /// from payload, and a hex dump shows where frames begin.
@@ -110,32 +108,20 @@ impl FrameHeader {
 
     /// Decodes and checks a frame header found at `offset`; `element` names the frame in errors.
     pub fn decode(b: &[u8; Self::LEN], offset: u64, element: Element) -> Result<Self, FormatError> {
-        let corrupt =
-            |at: u64, problem: String| FormatError::corrupt(element.clone(), offset + at, problem);
+        let corrupt = |at: u64, problem: String| FormatError::corrupt(element.clone(), offset + at, problem);
         if b[0..4] != FRAME_MAGIC {
-            return Err(corrupt(
-                0,
-                format!("no frame magic (found bytes {})", hex::encode(&b[0..4])),
-            ));
+            return Err(corrupt(0, format!("no frame magic (found bytes {})", hex::encode(&b[0..4]))));
         }
         let stored = le_u32(b, 28);
         let computed = crc32(&b[0..28]);
         if stored != computed {
-            return Err(corrupt(
-                0,
-                format!("frame header {}", checksum_mismatch(stored, computed)),
-            ));
+            return Err(corrupt(0, format!("frame header {}", checksum_mismatch(stored, computed))));
         }
-        let kind = FrameKind::from_byte(b[4])
-            .ok_or_else(|| corrupt(4, format!("unknown frame kind {}", b[4])))?;
-        let codec =
-            Codec::from_byte(b[5]).ok_or_else(|| corrupt(5, format!("unknown codec {}", b[5])))?;
+        let kind = FrameKind::from_byte(b[4]).ok_or_else(|| corrupt(4, format!("unknown frame kind {}", b[4])))?;
+        let codec = Codec::from_byte(b[5]).ok_or_else(|| corrupt(5, format!("unknown codec {}", b[5])))?;
         let flags = u16::from_le_bytes([b[6], b[7]]);
         if flags != 0 {
-            return Err(corrupt(
-                6,
-                format!("reserved flag bits are set ({flags:#06x}); they must be zero"),
-            ));
+            return Err(corrupt(6, format!("reserved flag bits are set ({flags:#06x}); they must be zero")));
         }
         let h = FrameHeader {
             kind,
@@ -147,19 +133,12 @@ impl FrameHeader {
             payload_crc: le_u32(b, 24),
         };
         if kind != FrameKind::Chunk && (h.part.0 != 0 || h.seq.0 != 0) {
-            return Err(corrupt(
-                8,
-                "part and sequence must be zero outside chunk frames".into(),
-            ));
+            return Err(corrupt(8, "part and sequence must be zero outside chunk frames".into()));
         }
         if h.raw_len > kind.max_raw_len() {
             return Err(corrupt(
                 20,
-                format!(
-                    "declared decoded size {} exceeds the limit of {}",
-                    h.raw_len,
-                    kind.max_raw_len()
-                ),
+                format!("declared decoded size {} exceeds the limit of {}", h.raw_len, kind.max_raw_len()),
             ));
         }
         if kind == FrameKind::Chunk && h.raw_len == 0 {
@@ -169,19 +148,13 @@ impl FrameHeader {
             Codec::None if h.stored_len != h.raw_len => {
                 return Err(corrupt(
                     16,
-                    format!(
-                        "stored size {} differs from decoded size {} with no codec",
-                        h.stored_len, h.raw_len
-                    ),
+                    format!("stored size {} differs from decoded size {} with no codec", h.stored_len, h.raw_len),
                 ));
             }
             Codec::Zstd if h.stored_len > h.raw_len => {
                 return Err(corrupt(
                     16,
-                    format!(
-                        "compressed size {} exceeds decoded size {}",
-                        h.stored_len, h.raw_len
-                    ),
+                    format!("compressed size {} exceeds decoded size {}", h.stored_len, h.raw_len),
                 ));
             }
             _ => {}
@@ -195,12 +168,7 @@ impl FrameHeader {
     }
 
     /// Checks the payload's CRC and decodes it to exactly `raw_len` bytes. `offset` is the frame's.
-    pub fn decode_payload(
-        &self,
-        stored: &[u8],
-        offset: u64,
-        element: Element,
-    ) -> Result<Vec<u8>, FormatError> {
+    pub fn decode_payload(&self, stored: &[u8], offset: u64, element: Element) -> Result<Vec<u8>, FormatError> {
         let payload_at = offset + Self::LEN as u64;
         debug_assert_eq!(stored.len(), self.stored_len as usize);
         let computed = crc32(stored);
@@ -214,16 +182,13 @@ impl FrameHeader {
         match self.codec {
             Codec::None => Ok(stored.to_vec()),
             Codec::Zstd => {
-                let bad =
-                    |problem: String| FormatError::corrupt(element.clone(), payload_at, problem);
+                let bad = |problem: String| FormatError::corrupt(element.clone(), payload_at, problem);
                 let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
                     .map_err(|e| bad(format!("zstd: {e}")))?
                     .single_frame();
                 // The window a frame may ask for is bounded by its declared output, so a small frame cannot
                 // make the decoder reserve more memory than the payload it claims to hold.
-                decoder
-                    .window_log_max(window_log_for(self.raw_len))
-                    .map_err(|e| bad(format!("zstd: {e}")))?;
+                decoder.window_log_max(window_log_for(self.raw_len)).map_err(|e| bad(format!("zstd: {e}")))?;
                 // Read at most one byte more than declared: output is bounded by the declaration, never by
                 // what the compressed bytes claim, so a decompression bomb cannot allocate more.
                 let mut out = Vec::with_capacity((self.raw_len as usize).min(1 << 20));
@@ -234,11 +199,7 @@ impl FrameHeader {
                 if out.len() != self.raw_len as usize {
                     return Err(bad(format!(
                         "decoded size {}{} differs from the declared {}",
-                        if out.len() > self.raw_len as usize {
-                            "at least "
-                        } else {
-                            ""
-                        },
+                        if out.len() > self.raw_len as usize { "at least " } else { "" },
                         out.len(),
                         self.raw_len
                     )));
@@ -273,11 +234,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn kind() -> impl Strategy<Value = FrameKind> {
-        prop_oneof![
-            Just(FrameKind::Catalog),
-            Just(FrameKind::Chunk),
-            Just(FrameKind::Manifest)
-        ]
+        prop_oneof![Just(FrameKind::Catalog), Just(FrameKind::Chunk), Just(FrameKind::Manifest)]
     }
 
     proptest! {
@@ -334,23 +291,11 @@ mod tests {
             raw_len: 600_000,
             payload_crc: crc32(&stored),
         };
-        let err = h
-            .decode_payload(&stored, 0, Element::Frame { index: 0 })
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("at least 600001 differs from the declared 600000"),
-            "{err}"
-        );
+        let err = h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap_err();
+        assert!(err.to_string().contains("at least 600001 differs from the declared 600000"), "{err}");
         // Declare far less: the frame's window alone is more than such a payload may ask for.
         let h = FrameHeader { raw_len: 1000, ..h };
-        let err = h
-            .decode_payload(&stored, 0, Element::Frame { index: 0 })
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("zstd: Frame requires too much memory"),
-            "{err}"
-        );
+        let err = h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap_err();
+        assert!(err.to_string().contains("zstd: Frame requires too much memory"), "{err}");
     }
 }

@@ -16,10 +16,7 @@ pub struct FileHeader {
 
 impl Default for FileHeader {
     fn default() -> Self {
-        FileHeader {
-            major: FORMAT_MAJOR,
-            minor: FORMAT_MINOR,
-        }
+        FileHeader { major: FORMAT_MAJOR, minor: FORMAT_MINOR }
     }
 }
 
@@ -42,9 +39,7 @@ impl FileHeader {
     pub fn decode(b: &[u8]) -> Result<Self, FormatError> {
         let n = b.len().min(FILE_MAGIC.len());
         if b[..n] != FILE_MAGIC[..n] || n == 0 {
-            return Err(FormatError::NotAnArchive {
-                found: describe_bytes(&b[..n]),
-            });
+            return Err(FormatError::NotAnArchive { found: describe_bytes(&b[..n]) });
         }
         if b.len() < 12 {
             return Err(truncated(b.len()));
@@ -60,28 +55,18 @@ impl FileHeader {
         let stored = le_u32(b, 28);
         let computed = crc32(&b[0..28]);
         if stored != computed {
-            return Err(FormatError::corrupt(
-                Element::Header,
-                0,
-                checksum_mismatch(stored, computed),
-            ));
+            return Err(FormatError::corrupt(Element::Header, 0, checksum_mismatch(stored, computed)));
         }
         let flags = le_u32(b, 12);
         if flags != 0 {
             return Err(FormatError::corrupt(
                 Element::Header,
                 12,
-                format!(
-                    "reserved flag bits are set ({flags:#010x}); they must be zero in format {major}.x"
-                ),
+                format!("reserved flag bits are set ({flags:#010x}); they must be zero in format {major}.x"),
             ));
         }
         if let Some(i) = b[16..28].iter().position(|&x| x != 0) {
-            return Err(FormatError::corrupt(
-                Element::Header,
-                16 + i as u64,
-                "reserved byte is not zero",
-            ));
+            return Err(FormatError::corrupt(Element::Header, 16 + i as u64, "reserved byte is not zero"));
         }
         Ok(FileHeader { major, minor })
     }

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader,
-    FrameKind, Manifest, PartId, PartRecord, crc32, digest::is_lower_hex,
+    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
+    PartRecord, crc32, digest::is_lower_hex,
 };
 
 /// A chunk's place in the archive, as the manifest records it.
@@ -39,12 +39,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let len = data.len() as u64;
         let min = (FileHeader::LEN + 2 * FrameHeader::LEN + Footer::LEN) as u64;
         if len < min {
-            return Err(FormatError::Truncated {
-                element: Element::File,
-                offset: 0,
-                needed: min,
-                available: len,
-            });
+            return Err(FormatError::Truncated { element: Element::File, offset: 0, needed: min, available: len });
         }
         let footer_at = len - Footer::LEN as u64;
         let footer = Footer::decode(fixed(data, footer_at), footer_at)?;
@@ -52,25 +47,19 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         // The manifest frame must end exactly where the footer starts.
         let manifest_at = footer.manifest_offset;
         let catalog_at = FileHeader::LEN as u64;
-        if manifest_at < catalog_at + FrameHeader::LEN as u64
-            || manifest_at > footer_at - FrameHeader::LEN as u64
-        {
+        if manifest_at < catalog_at + FrameHeader::LEN as u64 || manifest_at > footer_at - FrameHeader::LEN as u64 {
             return Err(FormatError::corrupt(
                 Element::Footer,
                 footer_at,
                 format!("manifest offset {manifest_at} lies outside the archive's frames"),
             ));
         }
-        let (mh, manifest_json) =
-            read_document(data, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        let (mh, manifest_json) = read_document(data, manifest_at, FrameKind::Manifest, Element::Manifest)?;
         if manifest_at + mh.frame_len() != footer_at {
             return Err(FormatError::corrupt(
                 Element::Manifest,
                 manifest_at,
-                format!(
-                    "frame ends at offset {} but the footer starts at {footer_at}",
-                    manifest_at + mh.frame_len()
-                ),
+                format!("frame ends at offset {} but the footer starts at {footer_at}", manifest_at + mh.frame_len()),
             ));
         }
         let computed = blake3::hash(&manifest_json);
@@ -87,35 +76,17 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         }
         let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
 
-        let (ch, catalog_json) =
-            read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let (ch, catalog_json) = read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
         let catalog_end = catalog_at + ch.frame_len();
         if catalog_end > manifest_at {
-            return Err(FormatError::corrupt(
-                Element::Catalog,
-                catalog_at,
-                "frame overlaps the manifest frame",
-            ));
+            return Err(FormatError::corrupt(Element::Catalog, catalog_at, "frame overlaps the manifest frame"));
         }
         let catalog: Catalog = parse_json(&catalog_json, Element::Catalog, catalog_at)?;
 
         let catalog_blake3 = blake3::hash(&catalog_json);
-        let part_index = check_manifest(
-            &catalog,
-            catalog_blake3.to_hex().as_str(),
-            &manifest,
-            &footer,
-            catalog_end,
-            manifest_at,
-        )?;
-        Ok(ArchiveIndex {
-            bytes,
-            header,
-            catalog,
-            manifest,
-            footer,
-            part_index,
-        })
+        let part_index =
+            check_manifest(&catalog, catalog_blake3.to_hex().as_str(), &manifest, &footer, catalog_end, manifest_at)?;
+        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, part_index })
     }
 
     pub fn header(&self) -> &FileHeader {
@@ -150,9 +121,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// A part's chunks in stream order.
     pub fn chunks(&self, part: PartId) -> impl Iterator<Item = ChunkRef> + '_ {
-        self.part(part)
-            .into_iter()
-            .flat_map(move |p| p.chunks.iter().map(move |&entry| ChunkRef { part, entry }))
+        self.part(part).into_iter().flat_map(move |p| p.chunks.iter().map(move |&entry| ChunkRef { part, entry }))
     }
 
     /// Every chunk in the archive, in file order.
@@ -175,10 +144,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
             return Err(FormatError::corrupt(
                 self.chunk_element(chunk),
                 chunk.entry.offset + FrameHeader::LEN as u64,
-                format!(
-                    "payload {}",
-                    super::error::checksum_mismatch(h.payload_crc, computed)
-                ),
+                format!("payload {}", super::error::checksum_mismatch(h.payload_crc, computed)),
             ));
         }
         Ok(())
@@ -192,11 +158,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// Names a chunk in errors, with its table.
     pub fn chunk_element(&self, chunk: &ChunkRef) -> Element {
-        Element::Chunk {
-            part: chunk.part,
-            seq: chunk.entry.seq,
-            table: self.table_of(chunk.part),
-        }
+        Element::Chunk { part: chunk.part, seq: chunk.entry.seq, table: self.table_of(chunk.part) }
     }
 
     /// The qualified name of a part's table, for messages.
@@ -209,15 +171,9 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let e = &chunk.entry;
         let element = self.chunk_element(chunk);
         // A `ChunkRef` may be made by hand: check it lies inside the file before reading there.
-        let end = e
-            .offset
-            .checked_add(FrameHeader::LEN as u64 + u64::from(e.stored_len));
+        let end = e.offset.checked_add(FrameHeader::LEN as u64 + u64::from(e.stored_len));
         if end.is_none_or(|end| end > bytes.len() as u64) {
-            return Err(FormatError::corrupt(
-                element,
-                e.offset,
-                "chunk reference lies outside the archive",
-            ));
+            return Err(FormatError::corrupt(element, e.offset, "chunk reference lies outside the archive"));
         }
         let h = FrameHeader::decode(fixed(bytes, e.offset), e.offset, element.clone())?;
         let matches = h.kind == FrameKind::Chunk
@@ -243,9 +199,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
 /// The `N` bytes at `at`; callers have checked that they lie inside `bytes`.
 fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
-    bytes[at as usize..at as usize + N]
-        .try_into()
-        .expect("bounds checked by the caller")
+    bytes[at as usize..at as usize + N].try_into().expect("bounds checked by the caller")
 }
 
 fn read_document(
@@ -281,8 +235,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     element: Element,
     at: u64,
 ) -> Result<T, FormatError> {
-    serde_json::from_slice(json)
-        .map_err(|e| FormatError::corrupt(element, at, format!("invalid document: {e}")))
+    serde_json::from_slice(json).map_err(|e| FormatError::corrupt(element, at, format!("invalid document: {e}")))
 }
 
 /// Cross-checks the manifest against the catalog and the file's layout; returns the part lookup.
@@ -314,24 +267,15 @@ pub(crate) fn check_manifest(
         return Err(FormatError::corrupt(
             Element::Catalog,
             FileHeader::LEN as u64,
-            format!(
-                "archive id `{}` is not 32 lowercase hex digits",
-                catalog.archive_id
-            ),
+            format!("archive id `{}` is not 32 lowercase hex digits", catalog.archive_id),
         ));
     }
     if !manifest.complete {
-        return Err(bad(
-            "the completion marker is not set: the dump did not finish".into(),
-        ));
+        return Err(bad("the completion marker is not set: the dump did not finish".into()));
     }
     let catalog_parts: BTreeSet<PartId> = catalog.parts.iter().map(|p| p.id).collect();
     if catalog_parts.len() != catalog.parts.len() {
-        return Err(FormatError::corrupt(
-            Element::Catalog,
-            FileHeader::LEN as u64,
-            "a part id appears twice",
-        ));
+        return Err(FormatError::corrupt(Element::Catalog, FileHeader::LEN as u64, "a part id appears twice"));
     }
     let mut part_index = BTreeMap::new();
     let mut locations = Vec::new();
@@ -343,18 +287,12 @@ pub(crate) fn check_manifest(
             return Err(bad(format!("part {} appears twice", p.id)));
         }
         if !is_lower_hex(&p.blake3, 64) {
-            return Err(bad(format!(
-                "part {}: BLAKE3 `{}` is not 64 lowercase hex digits",
-                p.id, p.blake3
-            )));
+            return Err(bad(format!("part {}: BLAKE3 `{}` is not 64 lowercase hex digits", p.id, p.blake3)));
         }
         let (mut rows, mut raw, mut stored) = (0u64, 0u64, 0u64);
         for (n, c) in p.chunks.iter().enumerate() {
             if c.seq != ChunkSeq(n as u32) {
-                return Err(bad(format!(
-                    "part {}: chunk {} is listed where chunk {n} belongs",
-                    p.id, c.seq
-                )));
+                return Err(bad(format!("part {}: chunk {} is listed where chunk {n} belongs", p.id, c.seq)));
             }
             // A part's chunks lie in the file in sequence order, so a sequential reader meets them in order.
             if n > 0 && c.offset <= p.chunks[n - 1].offset {
@@ -367,17 +305,10 @@ pub(crate) fn check_manifest(
                     p.chunks[n - 1].offset
                 )));
             }
-            rows = rows
-                .checked_add(c.rows)
-                .ok_or_else(|| bad(format!("part {}: row count overflows", p.id)))?;
+            rows = rows.checked_add(c.rows).ok_or_else(|| bad(format!("part {}: row count overflows", p.id)))?;
             raw += u64::from(c.raw_len);
             stored += FrameHeader::LEN as u64 + u64::from(c.stored_len);
-            locations.push((
-                c.offset,
-                FrameHeader::LEN as u64 + u64::from(c.stored_len),
-                p.id,
-                c.seq,
-            ));
+            locations.push((c.offset, FrameHeader::LEN as u64 + u64::from(c.stored_len), p.id, c.seq));
         }
         if rows != p.rows || raw != p.raw_bytes || stored != p.stored_bytes {
             return Err(bad(format!(
@@ -390,11 +321,7 @@ pub(crate) fn check_manifest(
         return Err(bad(format!("part {missing} of the catalog has no record")));
     }
     if locations.len() as u64 != footer.chunk_count {
-        return Err(bad(format!(
-            "lists {} chunks, the footer counts {}",
-            locations.len(),
-            footer.chunk_count
-        )));
+        return Err(bad(format!("lists {} chunks, the footer counts {}", locations.len(), footer.chunk_count)));
     }
     locations.sort_unstable();
     let mut expected = chunks_at;
@@ -417,9 +344,7 @@ pub(crate) fn check_manifest(
         let mut rows = 0u64;
         let mut digest = super::ContentDigest::default();
         for id in &t.parts {
-            let i = part_index
-                .get(id)
-                .ok_or_else(|| bad(format!("table `{}` names unknown part {id}", t.table)))?;
+            let i = part_index.get(id).ok_or_else(|| bad(format!("table `{}` names unknown part {id}", t.table)))?;
             if !claimed.insert(*id) {
                 return Err(bad(format!("part {id} is claimed by two table records")));
             }

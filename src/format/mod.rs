@@ -20,7 +20,9 @@ mod index;
 mod manifest;
 mod stream;
 
-pub use catalog::{Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, ServerFacts, TableName};
+pub use catalog::{
+    Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, PartKind, SequenceValue, ServerFacts, TableName,
+};
 pub use copy::{BINARY_SIGNATURE, CopyError, TupleScanner, binary_stream};
 pub use digest::ContentDigest;
 pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
@@ -44,16 +46,12 @@ pub const MAX_CHUNK_RAW: u32 = (1 << 30) + (1 << 20);
 pub const MAX_DOCUMENT_RAW: u32 = 256 << 20;
 
 /// Identifies one part (one COPY stream) within an archive.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct PartId(pub u32);
 
 /// The position of a chunk within its part, from 0.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct ChunkSeq(pub u32);
 

@@ -9,10 +9,8 @@ type Rows = Vec<Vec<Option<Vec<u8>>>>;
 /// Rows of one table: every row has the same number of fields.
 fn rows() -> impl Strategy<Value = (usize, Rows)> {
     (0usize..4).prop_flat_map(|fields| {
-        let row = proptest::collection::vec(
-            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)),
-            fields,
-        );
+        let row =
+            proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)), fields);
         (Just(fields), proptest::collection::vec(row, 0..12))
     })
 }
@@ -36,9 +34,7 @@ fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<(Vec<u8>, u64)>
             probe_end += 1;
         };
         let before = scanner.rows();
-        scanner
-            .scan(&stream[pos..pos + used])
-            .expect("valid stream");
+        scanner.scan(&stream[pos..pos + used]).expect("valid stream");
         pos += used;
         out.push((stream[start..pos].to_vec(), scanner.rows() - before));
         start = pos;
@@ -46,11 +42,7 @@ fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<(Vec<u8>, u64)>
     out
 }
 
-fn encode(
-    parts: &[(CopyFormat, usize, Vec<u8>)],
-    min_chunk: usize,
-    compression: Compression,
-) -> (Vec<u8>, Catalog) {
+fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression: Compression) -> (Vec<u8>, Catalog) {
     let catalog = Catalog {
         archive_id: "00112233445566778899aabbccddeeff".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -66,16 +58,11 @@ fn encode(
             .iter()
             .enumerate()
             .map(|(i, (format, fields, _))| PartInfo {
+                kind: PartKind::default(),
                 id: PartId(i as u32 * 3 + 1),
-                table: TableName {
-                    schema: "s".into(),
-                    name: format!("t{}", i % 2),
-                },
+                table: TableName { schema: "s".into(), name: format!("t{}", i % 2) },
                 columns: (0..*fields)
-                    .map(|c| ColumnInfo {
-                        name: format!("c{c}"),
-                        type_name: "bytea".into(),
-                    })
+                    .map(|c| ColumnInfo { name: format!("c{c}"), type_name: "bytea".into() })
                     .collect(),
                 format: *format,
                 pages: None,
@@ -83,27 +70,18 @@ fn encode(
                 estimated_bytes: 0,
             })
             .collect(),
+        sequences: vec![],
         schema: serde_json::json!({"anything": [1, 2]}),
     };
     let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, compression).unwrap();
-    let chunked: Vec<_> = parts
-        .iter()
-        .map(|(f, _, s)| chunked(s, *f, min_chunk))
-        .collect();
+    let chunked: Vec<_> = parts.iter().map(|(f, _, s)| chunked(s, *f, min_chunk)).collect();
     let most = chunked.iter().map(Vec::len).max().unwrap_or(0);
     // Interleave parts as parallel workers would.
     for seq in 0..most {
         for (i, chunks) in chunked.iter().enumerate() {
             if let Some((raw, rows)) = chunks.get(seq) {
                 let id = catalog.parts[i].id;
-                enc.write_chunk(&encode_chunk(
-                    id,
-                    ChunkSeq(seq as u32),
-                    raw,
-                    *rows,
-                    compression,
-                ))
-                .unwrap();
+                enc.write_chunk(&encode_chunk(id, ChunkSeq(seq as u32), raw, *rows, compression)).unwrap();
             }
         }
     }
@@ -128,15 +106,7 @@ fn part_stream() -> impl Strategy<Value = (CopyFormat, usize, Vec<u8>)> {
     prop_oneof![
         rows().prop_map(|(fields, r)| (CopyFormat::Binary, fields, binary_stream(&r))),
         proptest::collection::vec("[^\n]{0,20}", 0..10).prop_map(|lines| {
-            (
-                CopyFormat::Text,
-                1,
-                lines
-                    .iter()
-                    .map(|l| format!("{l}\n"))
-                    .collect::<String>()
-                    .into_bytes(),
-            )
+            (CopyFormat::Text, 1, lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes())
         }),
     ]
 }
@@ -186,42 +156,16 @@ proptest! {
 
 #[test]
 fn encoder_refuses_misuse() {
-    let (_, catalog) = encode(
-        &[(CopyFormat::Text, 1, b"a\nb\n".to_vec())],
-        1,
-        Compression::None,
-    );
+    let (_, catalog) = encode(&[(CopyFormat::Text, 1, b"a\nb\n".to_vec())], 1, Compression::None);
     let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
     let id = catalog.parts[0].id;
     let out_of_order = encode_chunk(id, ChunkSeq(1), b"a\n", 1, Compression::None);
-    assert!(
-        enc.write_chunk(&out_of_order)
-            .unwrap_err()
-            .to_string()
-            .contains("out of order")
-    );
+    assert!(enc.write_chunk(&out_of_order).unwrap_err().to_string().contains("out of order"));
     let unknown = encode_chunk(PartId(999), ChunkSeq(0), b"a\n", 1, Compression::None);
-    assert!(
-        enc.write_chunk(&unknown)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown part")
-    );
-    enc.write_chunk(&encode_chunk(id, ChunkSeq(0), b"a\n", 1, Compression::None))
-        .unwrap();
-    let wrong = PartSummary {
-        part: id,
-        rows: 2,
-        raw_bytes: 4,
-        blake3: [0; 32],
-        digest: ContentDigest::default(),
-    };
-    assert!(
-        enc.finish_part(wrong)
-            .unwrap_err()
-            .to_string()
-            .contains("chunks hold 1 rows")
-    );
+    assert!(enc.write_chunk(&unknown).unwrap_err().to_string().contains("unknown part"));
+    enc.write_chunk(&encode_chunk(id, ChunkSeq(0), b"a\n", 1, Compression::None)).unwrap();
+    let wrong = PartSummary { part: id, rows: 2, raw_bytes: 4, blake3: [0; 32], digest: ContentDigest::default() };
+    assert!(enc.finish_part(wrong).unwrap_err().to_string().contains("chunks hold 1 rows"));
     let err = enc.finish(String::new()).unwrap_err();
     assert!(err.to_string().contains("never finished"), "{err}");
 }

@@ -6,8 +6,8 @@ use std::io::{self, Read};
 
 use super::index::{check_manifest, parse_json};
 use super::{
-    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader,
-    FrameKind, Manifest, PartId, crc32,
+    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
+    crc32,
 };
 
 /// One step of a sequential read.
@@ -16,11 +16,7 @@ pub enum StreamEvent {
     /// The catalog, always first.
     Catalog(Box<Catalog>),
     /// A chunk frame whose header and payload CRC were checked; [`FrameHeader::decode_payload`] decodes it.
-    Chunk {
-        header: FrameHeader,
-        offset: u64,
-        stored: Vec<u8>,
-    },
+    Chunk { header: FrameHeader, offset: u64, stored: Vec<u8> },
     /// The manifest, last, once it and the footer were checked against every chunk that went by.
     Manifest(Box<Manifest>),
 }
@@ -109,25 +105,15 @@ impl<R: Read> FrameStream<R> {
 
     fn next_frame(&mut self) -> Result<Option<StreamEvent>, FormatError> {
         let at = self.offset;
-        let element = Element::Frame {
-            index: self.frame_index,
-        };
+        let element = Element::Frame { index: self.frame_index };
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
         let h = FrameHeader::decode(&hb, at, element.clone())?;
         self.frame_index += 1;
         match h.kind {
-            FrameKind::Catalog => Err(FormatError::corrupt(
-                element,
-                at + 4,
-                "a second catalog frame",
-            )),
+            FrameKind::Catalog => Err(FormatError::corrupt(element, at + 4, "a second catalog frame")),
             FrameKind::Chunk => {
-                let element = Element::Chunk {
-                    part: h.part,
-                    seq: h.seq,
-                    table: self.table_of(h.part),
-                };
+                let element = Element::Chunk { part: h.part, seq: h.seq, table: self.table_of(h.part) };
                 let Some(chunks) = self.seen.get_mut(&h.part) else {
                     return Err(FormatError::corrupt(
                         element,
@@ -140,10 +126,7 @@ impl<R: Read> FrameStream<R> {
                     return Err(FormatError::corrupt(
                         element,
                         at + 12,
-                        format!(
-                            "chunk out of order: expected chunk {expected} of part {}",
-                            h.part
-                        ),
+                        format!("chunk out of order: expected chunk {expected} of part {}", h.part),
                     ));
                 }
                 chunks.push(ChunkEntry {
@@ -161,18 +144,11 @@ impl<R: Read> FrameStream<R> {
                     return Err(FormatError::corrupt(
                         element,
                         at + FrameHeader::LEN as u64,
-                        format!(
-                            "payload {}",
-                            super::error::checksum_mismatch(h.payload_crc, computed)
-                        ),
+                        format!("payload {}", super::error::checksum_mismatch(h.payload_crc, computed)),
                     ));
                 }
                 self.chunk_count += 1;
-                Ok(Some(StreamEvent::Chunk {
-                    header: h,
-                    offset: at,
-                    stored,
-                }))
+                Ok(Some(StreamEvent::Chunk { header: h, offset: at, stored }))
             }
             FrameKind::Manifest => {
                 let manifest = self.finish_manifest(h, at)?;
@@ -192,20 +168,13 @@ impl<R: Read> FrameStream<R> {
         let footer = Footer::decode(&fb, footer_at)?;
         let mut extra = [0u8; 1];
         if self.read_up_to(&mut extra)? != 0 {
-            return Err(FormatError::corrupt(
-                Element::File,
-                self.offset - 1,
-                "bytes follow the footer",
-            ));
+            return Err(FormatError::corrupt(Element::File, self.offset - 1, "bytes follow the footer"));
         }
         if footer.manifest_offset != at {
             return Err(FormatError::corrupt(
                 Element::Footer,
                 footer_at,
-                format!(
-                    "points at offset {} for the manifest, which is at {at}",
-                    footer.manifest_offset
-                ),
+                format!("points at offset {} for the manifest, which is at {at}", footer.manifest_offset),
             ));
         }
         let computed = blake3::hash(&json);
@@ -222,30 +191,17 @@ impl<R: Read> FrameStream<R> {
         }
         let manifest: Manifest = parse_json(&json, Element::Manifest, at)?;
         let catalog = self.catalog.as_ref().expect("the catalog is read first");
-        check_manifest(
-            catalog,
-            &self.catalog_blake3,
-            &manifest,
-            &footer,
-            self.catalog_end,
-            at,
-        )?;
+        check_manifest(catalog, &self.catalog_blake3, &manifest, &footer, self.catalog_end, at)?;
         // The manifest must describe exactly the frames that went by.
         for p in &manifest.parts {
             let seen = &self.seen[&p.id];
             let same = seen.len() == p.chunks.len()
-                && seen
-                    .iter()
-                    .zip(&p.chunks)
-                    .all(|(s, m)| ChunkEntry { rows: m.rows, ..*s } == *m);
+                && seen.iter().zip(&p.chunks).all(|(s, m)| ChunkEntry { rows: m.rows, ..*s } == *m);
             if !same {
                 return Err(FormatError::corrupt(
                     Element::Manifest,
                     at,
-                    format!(
-                        "its chunk list for part {} differs from the chunk frames in the file",
-                        p.id
-                    ),
+                    format!("its chunk list for part {} differs from the chunk frames in the file", p.id),
                 ));
             }
         }
@@ -253,10 +209,7 @@ impl<R: Read> FrameStream<R> {
     }
 
     fn table_of(&self, part: PartId) -> Option<String> {
-        self.catalog
-            .as_ref()
-            .and_then(|c| c.part(part))
-            .map(|p| p.table.to_string())
+        self.catalog.as_ref().and_then(|c| c.part(part)).map(|p| p.table.to_string())
     }
 
     fn read_document(&mut self, kind: FrameKind, element: Element) -> Result<Vec<u8>, FormatError> {
@@ -278,12 +231,7 @@ impl<R: Read> FrameStream<R> {
     }
 
     /// Fills `buf`, or fails with a truncation error naming `element`, which starts at `element_at`.
-    fn read_exact(
-        &mut self,
-        buf: &mut [u8],
-        element: Element,
-        element_at: u64,
-    ) -> Result<(), FormatError> {
+    fn read_exact(&mut self, buf: &mut [u8], element: Element, element_at: u64) -> Result<(), FormatError> {
         let got = self.read_up_to(buf)?;
         if got < buf.len() {
             let needed = self.offset - got as u64 + buf.len() as u64 - element_at;
@@ -306,10 +254,7 @@ impl<R: Read> FrameStream<R> {
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    return Err(FormatError::Io {
-                        offset: self.offset + got as u64,
-                        source,
-                    });
+                    return Err(FormatError::Io { offset: self.offset + got as u64, source });
                 }
             }
         }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter, WriterMessage};
 use pgsafe::format::{
-    Catalog, ChunkSeq, Compression, CopyFormat, PartId, PartInfo, PartSummary, ServerFacts,
-    TableName, TupleScanner, encode_chunk,
+    Catalog, ChunkSeq, Compression, CopyFormat, PartId, PartInfo, PartSummary, ServerFacts, TableName, TupleScanner,
+    encode_chunk,
 };
 
 fn catalog(parts: u32) -> Catalog {
@@ -24,11 +24,9 @@ fn catalog(parts: u32) -> Catalog {
         },
         parts: (0..parts)
             .map(|i| PartInfo {
+                kind: pgsafe::format::PartKind::default(),
                 id: PartId(i),
-                table: TableName {
-                    schema: "public".into(),
-                    name: format!("t{i}"),
-                },
+                table: TableName { schema: "public".into(), name: format!("t{i}") },
                 columns: vec![],
                 format: CopyFormat::Text,
                 pages: None,
@@ -36,6 +34,7 @@ fn catalog(parts: u32) -> Catalog {
                 estimated_bytes: 0,
             })
             .collect(),
+        sequences: vec![],
         schema: serde_json::Value::Null,
     }
 }
@@ -54,13 +53,8 @@ fn produce(tx: &pgsafe::archive::FrameSender, part: u32, rows: u32) {
             scanner.scan(&stream).unwrap();
             hasher.update(&stream);
             total += stream.len() as u64;
-            let chunk = encode_chunk(
-                PartId(part),
-                ChunkSeq(seq),
-                &stream,
-                scanner.rows() - before,
-                Compression::default(),
-            );
+            let chunk =
+                encode_chunk(PartId(part), ChunkSeq(seq), &stream, scanner.rows() - before, Compression::default());
             tx.blocking_send(WriterMessage::Chunk(chunk)).unwrap();
             seq += 1;
             stream.clear();
@@ -77,22 +71,14 @@ fn produce(tx: &pgsafe::archive::FrameSender, part: u32, rows: u32) {
 }
 
 fn partial(path: &Path) -> std::path::PathBuf {
-    path.with_file_name(format!(
-        "{}.partial",
-        path.file_name().unwrap().to_string_lossy()
-    ))
+    path.with_file_name(format!("{}.partial", path.file_name().unwrap().to_string_lossy()))
 }
 
 #[test]
 fn parallel_producers_write_one_complete_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
-    let writer = ArchiveWriter::create(
-        ArchiveTarget::File(path.clone()),
-        &catalog(4),
-        Compression::default(),
-    )
-    .unwrap();
+    let writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(4), Compression::default()).unwrap();
     let (tx, task) = writer.spawn(2); // a tiny channel: producers wait for the writer
     std::thread::scope(|s| {
         for part in 0..4 {
@@ -103,25 +89,16 @@ fn parallel_producers_write_one_complete_archive() {
     drop(tx);
     let written = task.join().unwrap();
     assert_eq!(written.path.as_deref(), Some(path.as_path()));
-    assert!(
-        !partial(&path).exists(),
-        "the .partial name must be gone once complete"
-    );
+    assert!(!partial(&path).exists(), "the .partial name must be gone once complete");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(
-        mode, 0o600,
-        "archives hold the whole database: mode {mode:o}"
-    );
+    assert_eq!(mode, 0o600, "archives hold the whole database: mode {mode:o}");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), written.bytes);
 
     let reader = ArchiveReader::open(&path).unwrap();
     let index = reader.index();
     for part in 0..4u32 {
         index.check_part(PartId(part)).unwrap();
-        assert_eq!(
-            index.part(PartId(part)).unwrap().rows,
-            u64::from(1000 + part * 37)
-        );
+        assert_eq!(index.part(PartId(part)).unwrap().rows, u64::from(1000 + part * 37));
     }
 }
 
@@ -129,62 +106,28 @@ fn parallel_producers_write_one_complete_archive() {
 fn a_dropped_writer_leaves_only_the_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
-    let mut writer = ArchiveWriter::create(
-        ArchiveTarget::File(path.clone()),
-        &catalog(1),
-        Compression::None,
-    )
-    .unwrap();
-    writer
-        .write_chunk(&encode_chunk(
-            PartId(0),
-            ChunkSeq(0),
-            b"1\n",
-            1,
-            Compression::None,
-        ))
-        .unwrap();
+    let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(1), Compression::None).unwrap();
+    writer.write_chunk(&encode_chunk(PartId(0), ChunkSeq(0), b"1\n", 1, Compression::None)).unwrap();
     drop(writer);
-    assert!(
-        !path.exists(),
-        "an unfinished archive must never appear under its final name"
-    );
+    assert!(!path.exists(), "an unfinished archive must never appear under its final name");
     assert!(partial(&path).exists());
     let err = ArchiveReader::open(&partial(&path)).unwrap_err();
-    assert!(
-        err.to_string().contains("cut short") || err.to_string().contains("incomplete"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("cut short") || err.to_string().contains("incomplete"), "{err}");
 }
 
 #[test]
 fn a_producer_that_gives_up_never_yields_a_complete_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
-    let writer = ArchiveWriter::create(
-        ArchiveTarget::File(path.clone()),
-        &catalog(2),
-        Compression::None,
-    )
-    .unwrap();
+    let writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(2), Compression::None).unwrap();
     let (tx, task) = writer.spawn(4);
     produce(&tx, 0, 10);
     // Part 1 fails midway: one chunk sent, never finished.
-    tx.blocking_send(WriterMessage::Chunk(encode_chunk(
-        PartId(1),
-        ChunkSeq(0),
-        b"x\n",
-        1,
-        Compression::None,
-    )))
-    .unwrap();
+    tx.blocking_send(WriterMessage::Chunk(encode_chunk(PartId(1), ChunkSeq(0), b"x\n", 1, Compression::None))).unwrap();
     drop(tx);
     let err = task.join().unwrap_err();
     assert!(err.to_string().contains("db.pgsafe.partial"), "{err}");
-    assert!(
-        format!("{:?}", err).contains("part 1 was never finished"),
-        "{err:?}"
-    );
+    assert!(format!("{:?}", err).contains("part 1 was never finished"), "{err:?}");
     assert!(!path.exists());
 }
 
@@ -193,21 +136,8 @@ fn an_existing_archive_stays_intact_until_its_replacement_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
     std::fs::write(&path, b"the previous archive").unwrap();
-    let mut writer = ArchiveWriter::create(
-        ArchiveTarget::File(path.clone()),
-        &catalog(1),
-        Compression::None,
-    )
-    .unwrap();
-    writer
-        .write_chunk(&encode_chunk(
-            PartId(0),
-            ChunkSeq(0),
-            b"1\n",
-            1,
-            Compression::None,
-        ))
-        .unwrap();
+    let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(1), Compression::None).unwrap();
+    writer.write_chunk(&encode_chunk(PartId(0), ChunkSeq(0), b"1\n", 1, Compression::None)).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"the previous archive");
     drop(writer);
     assert_eq!(std::fs::read(&path).unwrap(), b"the previous archive");

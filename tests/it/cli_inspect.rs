@@ -4,8 +4,7 @@ use std::process::{Command, Stdio};
 
 fn pgsafe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgsafe"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
     cmd
 }
 
@@ -40,8 +39,7 @@ fn inspect_json_is_machine_readable() {
 
 #[test]
 fn inspect_reads_an_archive_from_standard_input() {
-    let file =
-        std::fs::File::open(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VALID)).unwrap();
+    let file = std::fs::File::open(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VALID)).unwrap();
     let (code, piped, _) = run(pgsafe().args(["inspect", "-"]).stdin(Stdio::from(file)));
     let (_, direct, _) = run(pgsafe().args(["inspect", VALID]));
     assert_eq!(code, 0);
@@ -50,10 +48,8 @@ fn inspect_reads_an_archive_from_standard_input() {
 
 #[test]
 fn inspect_names_the_frame_and_offset_of_a_corruption_and_exits_2() {
-    let (code, stdout, stderr) = run(pgsafe().args([
-        "inspect",
-        "format-spec/test-vectors/flipped-payload-byte.pgsafe",
-    ]));
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["inspect", "format-spec/test-vectors/flipped-payload-byte.pgsafe"]));
     assert_eq!(code, 2);
     assert_eq!(stdout, "");
     assert_eq!(
@@ -76,9 +72,7 @@ fn inspect_fails_on_every_invalid_vector_with_exit_2() {
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.starts_with("error: "), "{name}: {stderr}");
         assert!(
-            stderr.contains("offset")
-                || stderr.contains("not supported")
-                || stderr.contains("not a pgsafe"),
+            stderr.contains("offset") || stderr.contains("not supported") || stderr.contains("not a pgsafe"),
             "{name}: {stderr}"
         );
         checked += 1;
@@ -88,17 +82,8 @@ fn inspect_fails_on_every_invalid_vector_with_exit_2() {
 
 #[test]
 fn a_newer_format_gets_a_hint() {
-    let (code, _, stderr) = run(pgsafe().args([
-        "inspect",
-        "format-spec/test-vectors/unknown-major-version.pgsafe",
-    ]));
+    let (code, _, stderr) = run(pgsafe().args(["inspect", "format-spec/test-vectors/unknown-major-version.pgsafe"]));
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("archive format version 2.0 is not supported"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("\nhint: this archive was written by a newer pgsafe"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("archive format version 2.0 is not supported"), "{stderr}");
+    assert!(stderr.contains("\nhint: this archive was written by a newer pgsafe"), "{stderr}");
 }

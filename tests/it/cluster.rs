@@ -8,23 +8,14 @@ async fn a_test_database_answers_queries_through_the_driver_and_psql() {
     let client = db.connect().await;
 
     let row = client
-        .query_one(
-            "SELECT version(), current_setting('server_version_num')::int, current_database()",
-            &[],
-        )
+        .query_one("SELECT version(), current_setting('server_version_num')::int, current_database()", &[])
         .await
         .expect("query the server version");
     let version: String = row.get(0);
     let version_num: i32 = row.get(1);
     let database: String = row.get(2);
-    assert!(
-        version.starts_with("PostgreSQL "),
-        "unexpected version() {version:?}"
-    );
-    assert!(
-        version_num >= 90_600,
-        "server_version_num {version_num} is implausible"
-    );
+    assert!(version.starts_with("PostgreSQL "), "unexpected version() {version:?}");
+    assert!(version_num >= 90_600, "server_version_num {version_num} is implausible");
     assert_eq!(database, db.name());
 
     // psql must reach the same server and database as the driver.
@@ -49,9 +40,5 @@ fn each_test_database_starts_empty_and_is_dropped_afterwards() {
     let first_name = first.name().to_owned();
     drop(first);
     let exists = format!("SELECT count(*) FROM pg_database WHERE datname = '{first_name}';");
-    assert_eq!(
-        second.psql(&exists),
-        "0\n",
-        "`{first_name}` outlived its TestDb"
-    );
+    assert_eq!(second.psql(&exists), "0\n", "`{first_name}` outlived its TestDb");
 }

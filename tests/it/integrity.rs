@@ -6,19 +6,10 @@ use std::fs;
 use crate::vectors::{random_access, sequential, vectors_dir};
 
 fn valid_archives() -> Vec<(String, Vec<u8>)> {
-    [
-        "valid-two-tables.pgsafe",
-        "valid-uncompressed.pgsafe",
-        "valid-minimal.pgsafe",
-    ]
-    .iter()
-    .map(|f| {
-        (
-            f.to_string(),
-            fs::read(vectors_dir().join(f)).expect("reading a vector"),
-        )
-    })
-    .collect()
+    ["valid-two-tables.pgsafe", "valid-uncompressed.pgsafe", "valid-minimal.pgsafe"]
+        .iter()
+        .map(|f| (f.to_string(), fs::read(vectors_dir().join(f)).expect("reading a vector")))
+        .collect()
 }
 
 #[test]
@@ -27,14 +18,8 @@ fn every_flipped_bit_is_detected() {
         for bit in 0..bytes.len() * 8 {
             let mut v = bytes.clone();
             v[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                random_access(&v).is_err(),
-                "{name}: bit {bit} flipped, random access reader saw nothing"
-            );
-            assert!(
-                sequential(&v).is_err(),
-                "{name}: bit {bit} flipped, sequential reader saw nothing"
-            );
+            assert!(random_access(&v).is_err(), "{name}: bit {bit} flipped, random access reader saw nothing");
+            assert!(sequential(&v).is_err(), "{name}: bit {bit} flipped, sequential reader saw nothing");
         }
     }
 }
@@ -47,14 +32,8 @@ fn every_changed_byte_is_detected() {
             for x in [0xffu8, 0x5a] {
                 let mut v = bytes.clone();
                 v[at] ^= x;
-                assert!(
-                    random_access(&v).is_err(),
-                    "{name}: byte {at} ^ {x:#x} went unnoticed"
-                );
-                assert!(
-                    sequential(&v).is_err(),
-                    "{name}: byte {at} ^ {x:#x} went unnoticed (sequential)"
-                );
+                assert!(random_access(&v).is_err(), "{name}: byte {at} ^ {x:#x} went unnoticed");
+                assert!(sequential(&v).is_err(), "{name}: byte {at} ^ {x:#x} went unnoticed (sequential)");
             }
         }
     }
@@ -64,14 +43,8 @@ fn every_changed_byte_is_detected() {
 fn every_truncation_is_detected() {
     for (name, bytes) in valid_archives() {
         for len in 0..bytes.len() {
-            assert!(
-                random_access(&bytes[..len]).is_err(),
-                "{name}: cut to {len} bytes went unnoticed"
-            );
-            assert!(
-                sequential(&bytes[..len]).is_err(),
-                "{name}: cut to {len} bytes went unnoticed (sequential)"
-            );
+            assert!(random_access(&bytes[..len]).is_err(), "{name}: cut to {len} bytes went unnoticed");
+            assert!(sequential(&bytes[..len]).is_err(), "{name}: cut to {len} bytes went unnoticed (sequential)");
         }
     }
 }

@@ -13,3 +13,5 @@ mod integrity;
 mod archive_file;
 // `pgsafe inspect` as a user runs it: output, errors, exit codes.
 mod cli_inspect;
+// Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
+mod connect;

@@ -26,11 +26,8 @@ pub fn vectors_dir() -> PathBuf {
 }
 
 fn vectors() -> Vec<Vector> {
-    let text =
-        fs::read_to_string(vectors_dir().join("vectors.json")).expect("reading vectors.json");
-    serde_json::from_str::<VectorIndex>(&text)
-        .expect("parsing vectors.json")
-        .vectors
+    let text = fs::read_to_string(vectors_dir().join("vectors.json")).expect("reading vectors.json");
+    serde_json::from_str::<VectorIndex>(&text).expect("parsing vectors.json").vectors
 }
 
 /// Opens with random access and checks every part completely, as `verify` does.
@@ -46,12 +43,7 @@ pub fn random_access(bytes: &[u8]) -> Result<(), FormatError> {
 pub fn sequential(bytes: &[u8]) -> Result<(), FormatError> {
     let mut stream = FrameStream::new(bytes);
     while let Some(event) = stream.next_event()? {
-        if let StreamEvent::Chunk {
-            header,
-            offset,
-            stored,
-        } = event
-        {
+        if let StreamEvent::Chunk { header, offset, stored } = event {
             header.decode_payload(&stored, offset, Element::Frame { index: 0 })?;
         }
     }
@@ -72,12 +64,7 @@ fn invalid_vectors_fail_with_their_documented_errors() {
         let err = random_access(&bytes).expect_err(&v.file).to_string();
         assert_eq!(Some(&err), v.error.as_ref(), "random access, {}", v.file);
         let err = sequential(&bytes).expect_err(&v.file).to_string();
-        assert_eq!(
-            Some(&err),
-            v.stream_error.as_ref(),
-            "sequential, {}",
-            v.file
-        );
+        assert_eq!(Some(&err), v.stream_error.as_ref(), "sequential, {}", v.file);
     }
 }
 
@@ -88,39 +75,15 @@ fn valid_vectors_decode_to_their_expected_content() {
         random_access(&bytes).unwrap_or_else(|e| panic!("{}: {e}", v.file));
         sequential(&bytes).unwrap_or_else(|e| panic!("{}: {e}", v.file));
 
-        let expected_path = vectors_dir().join(
-            v.expected
-                .as_ref()
-                .expect("valid vectors name their content"),
-        );
+        let expected_path = vectors_dir().join(v.expected.as_ref().expect("valid vectors name their content"));
         let expected: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(expected_path).expect("reading"))
-                .expect("parsing");
+            serde_json::from_str(&fs::read_to_string(expected_path).expect("reading")).expect("parsing");
         let index = ArchiveIndex::open(&bytes[..]).unwrap();
-        assert_eq!(
-            serde_json::to_value(index.catalog()).unwrap(),
-            expected["catalog"],
-            "{}",
-            v.file
-        );
-        assert_eq!(
-            serde_json::to_value(index.manifest()).unwrap(),
-            expected["manifest"],
-            "{}",
-            v.file
-        );
+        assert_eq!(serde_json::to_value(index.catalog()).unwrap(), expected["catalog"], "{}", v.file);
+        assert_eq!(serde_json::to_value(index.manifest()).unwrap(), expected["manifest"], "{}", v.file);
         for p in &index.catalog().parts {
-            let stream: Vec<u8> = index
-                .chunks(p.id)
-                .flat_map(|c| index.read_chunk(&c).unwrap())
-                .collect();
-            assert_eq!(
-                hex::encode(stream),
-                expected["streams"][p.id.0.to_string()],
-                "{} part {}",
-                v.file,
-                p.id
-            );
+            let stream: Vec<u8> = index.chunks(p.id).flat_map(|c| index.read_chunk(&c).unwrap()).collect();
+            assert_eq!(hex::encode(stream), expected["streams"][p.id.0.to_string()], "{} part {}", v.file, p.id);
         }
     }
 }

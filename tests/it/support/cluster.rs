@@ -138,18 +138,13 @@ impl Cluster {
                     .await
                     .map_err(|e| format!("could not connect to the server: {e}"))?;
                 let connection = tokio::spawn(connection);
-                let result = client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| format!("`{sql}` failed: {e}"));
+                let result = client.batch_execute(&sql).await.map_err(|e| format!("`{sql}` failed: {e}"));
                 drop(client);
                 let _ = connection.await;
                 result
             })
         };
-        std::thread::spawn(work)
-            .join()
-            .unwrap_or_else(|_| Err("the thread running the SQL panicked".to_owned()))
+        std::thread::spawn(work).join().unwrap_or_else(|_| Err("the thread running the SQL panicked".to_owned()))
     }
 
     fn from_env() -> Result<Cluster, String> {
@@ -179,9 +174,10 @@ impl Cluster {
             None => std::env::var("USER").unwrap_or_else(|_| SUPERUSER.to_owned()),
         };
         let password = match config.get_password() {
-            Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
-                format!("env `{DATABASE_URL_ENV}` has a password that is not UTF-8")
-            })?),
+            Some(bytes) => Some(
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| format!("env `{DATABASE_URL_ENV}` has a password that is not UTF-8"))?,
+            ),
             None => None,
         };
         Ok(Cluster {
@@ -226,22 +222,14 @@ impl Cluster {
                     .command(&bin_dir.join("initdb"), &root)
                     .arg("-D")
                     .arg(&data)
-                    .args([
-                        "-A",
-                        "trust",
-                        "-U",
-                        SUPERUSER,
-                        "--encoding=UTF8",
-                        "--no-sync",
-                    ])
+                    .args(["-A", "trust", "-U", SUPERUSER, "--encoding=UTF8", "--no-sync"])
                     .arg(locale),
                 "initdb",
             )
         };
         if let Err(first) = initdb("--locale=C.UTF-8") {
-            initdb("--no-locale").map_err(|second| {
-                format!("{second}\n(before that, with `--locale=C.UTF-8`: {first})")
-            })?;
+            initdb("--no-locale")
+                .map_err(|second| format!("{second}\n(before that, with `--locale=C.UTF-8`: {first})"))?;
         }
 
         let mut ports = Vec::new();
@@ -272,10 +260,7 @@ impl Cluster {
                         password: None,
                         maintenance_db: "postgres".to_owned(),
                         bin_dir: Ok(bin_dir),
-                        local: Some(LocalServer {
-                            log,
-                            _watchdog: watchdog,
-                        }),
+                        local: Some(LocalServer { log, _watchdog: watchdog }),
                     });
                 }
                 Err(e) => {
@@ -283,10 +268,7 @@ impl Cluster {
                     last_failure = e;
                     // A server that came up too slowly for `-w` would hold the data folder.
                     let _ = run(
-                        runner
-                            .command(&pg_ctl, &root)
-                            .args(["stop", "-m", "immediate", "-D"])
-                            .arg(&data),
+                        runner.command(&pg_ctl, &root).args(["stop", "-m", "immediate", "-D"]).arg(&data),
                         "pg_ctl stop",
                     );
                 }
@@ -327,10 +309,7 @@ rm -rf "$PGSAFE_IT_ROOT"
 
     fn spawn(runner: Runner, pg_ctl: &Path, root: &Path, data: &Path) -> Result<Watchdog, String> {
         let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(Self::SCRIPT)
-            .arg("pgsafe-it-watchdog");
+        command.arg("-c").arg(Self::SCRIPT).arg("pgsafe-it-watchdog");
         if let Runner::AsOsUser(user) = runner {
             command.args(["runuser", "-u", user, "--"]);
         }
@@ -345,10 +324,7 @@ rm -rf "$PGSAFE_IT_ROOT"
             .process_group(0)
             .spawn()
             .map_err(|e| format!("could not start the cleanup watchdog `sh`: {e}"))?;
-        let pipe = child
-            .stdin
-            .take()
-            .ok_or("the cleanup watchdog has no stdin pipe")?;
+        let pipe = child.stdin.take().ok_or("the cleanup watchdog has no stdin pipe")?;
         Ok(Watchdog { _pipe: pipe })
     }
 }
@@ -395,9 +371,7 @@ impl Runner {
 
 /// Runs `command` to the end; its stdout, or an error with its status and output.
 fn run(command: &mut Command, what: &str) -> Result<String, String> {
-    let output = command
-        .output()
-        .map_err(|e| format!("could not run `{what}` ({command:?}): {e}"))?;
+    let output = command.output().map_err(|e| format!("could not run `{what}` ({command:?}): {e}"))?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
@@ -441,4 +415,151 @@ fn conninfo_value(s: &str) -> String {
         return s.to_owned();
     }
     format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// What a test's own cluster changes from the shared one's setup (see [`start_private`]).
+#[derive(Default)]
+pub struct PrivateClusterOptions {
+    /// The superuser's password; `None` leaves it without one.
+    pub password: Option<String>,
+    /// Lines appended to `postgresql.conf`, such as `ssl = on`.
+    pub conf: Vec<String>,
+    /// The whole `pg_hba.conf`; `None` keeps initdb's, which trusts everyone.
+    pub hba: Option<String>,
+    /// Files written into the data folder for the server's user alone (mode 0600), by name, such as
+    /// the TLS key and certificate that `conf` names.
+    pub data_files: Vec<(String, Vec<u8>)>,
+}
+
+/// A server of one test's own that listens on TCP at 127.0.0.1 as well as on a Unix socket, for
+/// what the shared cluster cannot show: password logins, TLS, a server that goes away. Its folder
+/// is removed when the value is dropped or the process ends (see [`Watchdog`]).
+pub struct PrivateCluster {
+    port: u16,
+    root: PathBuf,
+    log: PathBuf,
+    _watchdog: Watchdog,
+}
+
+impl PrivateCluster {
+    /// The TCP port on 127.0.0.1, which is also the Unix socket's.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The superuser name to connect as.
+    pub fn user(&self) -> &str {
+        SUPERUSER
+    }
+
+    /// The Unix socket folder (trust authentication, whatever `hba` says of TCP).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn server_log(&self) -> &Path {
+        &self.log
+    }
+}
+
+/// Starts a new cluster like the shared one, changed as `options` say; panics with the reason when
+/// it cannot.
+pub fn start_private(options: &PrivateClusterOptions) -> PrivateCluster {
+    start_private_cluster(options).unwrap_or_else(|e| panic!("no private PostgreSQL server: {e}"))
+}
+
+fn start_private_cluster(options: &PrivateClusterOptions) -> Result<PrivateCluster, String> {
+    let bin_dir = pg_bin::find(&["initdb", "pg_ctl", "postgres"])?;
+    let runner = Runner::detect()?;
+    let temp = tempfile::Builder::new()
+        .prefix("pgsafe-it-private-")
+        .tempdir()
+        .map_err(|e| format!("could not create a temporary folder: {e}"))?;
+    let root = temp.path().to_path_buf();
+    let data = root.join("data");
+    let log = root.join("server.log");
+    let pg_ctl = bin_dir.join("pg_ctl");
+    let watchdog = Watchdog::spawn(runner, &pg_ctl, &root, &data)?;
+    let _ = temp.keep();
+
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("could not chmod `{}`: {e}", root.display()))?;
+    if let Runner::AsOsUser(user) = runner {
+        run(Command::new("chown").arg(user).arg(&root), "chown")?;
+    }
+
+    let mut initdb = runner.command(&bin_dir.join("initdb"), &root);
+    initdb.arg("-D").arg(&data).args(["-A", "trust", "-U", SUPERUSER, "--encoding=UTF8", "--no-sync", "--no-locale"]);
+    let pwfile = root.join("pwfile");
+    if let Some(password) = &options.password {
+        fs::write(&pwfile, password).map_err(|e| format!("could not write `{}`: {e}", pwfile.display()))?;
+        initdb.arg("--pwfile").arg(&pwfile);
+    }
+    let initdb_result = run(&mut initdb, "initdb");
+    let _ = fs::remove_file(&pwfile);
+    initdb_result?;
+
+    let append = |name: &str, text: &str, replace: bool| -> Result<(), String> {
+        let path = data.join(name);
+        let mut contents = if replace {
+            String::new()
+        } else {
+            fs::read_to_string(&path).map_err(|e| format!("could not read `{}`: {e}", path.display()))?
+        };
+        contents.push('\n');
+        contents.push_str(text);
+        contents.push('\n');
+        fs::write(&path, contents).map_err(|e| format!("could not write `{}`: {e}", path.display()))
+    };
+    append("postgresql.conf", &options.conf.join("\n"), false)?;
+    if let Some(hba) = &options.hba {
+        append("pg_hba.conf", hba, true)?;
+    }
+    for (name, contents) in &options.data_files {
+        let path = data.join(name);
+        fs::write(&path, contents)
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o600)))
+            .map_err(|e| format!("could not write `{}`: {e}", path.display()))?;
+        if let Runner::AsOsUser(user) = runner {
+            run(Command::new("chown").arg(user).arg(&path), "chown")?;
+        }
+    }
+
+    let mut last_failure = String::new();
+    for _ in 0..START_ATTEMPTS {
+        let port = free_port()?;
+        let server_options = format!(
+            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
+            sh_quote(&root.display().to_string())
+        );
+        let started = run(
+            runner
+                .command(&pg_ctl, &root)
+                .args(["start", "-w", "-t", "60", "-D"])
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .arg("-o")
+                .arg(&server_options),
+            "pg_ctl start",
+        );
+        match started {
+            Ok(_) => {
+                return Ok(PrivateCluster { port, root, log, _watchdog: watchdog });
+            }
+            Err(e) => {
+                last_failure = e;
+                let _ = run(
+                    runner.command(&pg_ctl, &root).args(["stop", "-m", "immediate", "-D"]).arg(&data),
+                    "pg_ctl stop",
+                );
+            }
+        }
+    }
+    Err(format!(
+        "the private server in `{}` did not start; the last attempt: {last_failure}\n\
+         --- `server.log` (its last {LOG_TAIL_BYTES} bytes at most) ---\n{}",
+        root.display(),
+        log_tail(&log)
+    ))
 }

@@ -22,4 +22,6 @@ mod test_db;
 // Not every test module needs both.
 #[allow(unused_imports)]
 pub use cluster::{Cluster, cluster};
+// A server of a test's own, for password logins and TLS.
+pub use cluster::{PrivateCluster, PrivateClusterOptions, start_private};
 pub use test_db::TestDb;

@@ -43,20 +43,12 @@ pub fn find(programs: &[&str]) -> Result<PathBuf, String> {
             match missing(&dir, programs) {
                 None => return Ok(dir),
                 Some(program) => {
-                    let _ = writeln!(
-                        searched,
-                        "  - `pg_config --bindir`: `{}` has no `{program}`",
-                        dir.display()
-                    );
+                    let _ = writeln!(searched, "  - `pg_config --bindir`: `{}` has no `{program}`", dir.display());
                 }
             }
         }
         Ok(out) => {
-            let _ = writeln!(
-                searched,
-                "  - `pg_config --bindir`: failed ({})",
-                out.status
-            );
+            let _ = writeln!(searched, "  - `pg_config --bindir`: failed ({})", out.status);
         }
         Err(e) => {
             let _ = writeln!(searched, "  - `pg_config --bindir`: could not run it ({e})");
@@ -73,10 +65,7 @@ pub fn find(programs: &[&str]) -> Result<PathBuf, String> {
         })
         .collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0));
-    if let Some((_, dir)) = versions
-        .iter()
-        .find(|(_, dir)| missing(dir, programs).is_none())
-    {
+    if let Some((_, dir)) = versions.iter().find(|(_, dir)| missing(dir, programs).is_none()) {
         return Ok(dir.clone());
     }
     let _ = writeln!(
@@ -103,11 +92,7 @@ pub fn find(programs: &[&str]) -> Result<PathBuf, String> {
             }
         }
     }
-    let _ = writeln!(
-        searched,
-        "  - `PATH`: no folder with all of {}",
-        list(programs)
-    );
+    let _ = writeln!(searched, "  - `PATH`: no folder with all of {}", list(programs));
 
     Err(format!(
         "no PostgreSQL programs found (the tests need {}); searched:\n{searched}\
@@ -124,16 +109,9 @@ fn missing<'a>(dir: &Path, programs: &[&'a str]) -> Option<&'a str> {
 
 /// `15` or `9.6` as comparable numbers; `None` for anything else in the folder.
 fn parse_version(name: &OsStr) -> Option<Vec<u32>> {
-    name.to_str()?
-        .split('.')
-        .map(|part| part.parse().ok())
-        .collect()
+    name.to_str()?.split('.').map(|part| part.parse().ok()).collect()
 }
 
 fn list(programs: &[&str]) -> String {
-    programs
-        .iter()
-        .map(|p| format!("`{p}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    programs.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
 }

@@ -76,34 +76,19 @@ impl TestDb {
     pub fn psql(&self, sql: &str) -> String {
         let psql = self.cluster.bin("psql");
         let mut child = Command::new(&psql)
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-                "-d",
-            ])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-", "-d"])
             .arg(self.conn_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("could not run `{}`: {e}", psql.display()));
-        let mut stdin = child
-            .stdin
-            .take()
-            .expect("psql was spawned with a stdin pipe");
+        let mut stdin = child.stdin.take().expect("psql was spawned with a stdin pipe");
         // Written from another thread so that a long script and a long output cannot block each
         // other on full pipes.
         let script = sql.to_owned();
         let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("could not wait for `psql`: {e}"));
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("could not wait for `psql`: {e}"));
         let written = writer.join().expect("the thread writing to psql panicked");
         assert!(
             output.status.success(),
@@ -121,10 +106,7 @@ impl Drop for TestDb {
     /// Drops the database, best effort: a failure is reported but never panics, so it cannot hide
     /// the test's own failure.
     fn drop(&mut self) {
-        let sql = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&self.name)
-        );
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
         if let Err(e) = self.cluster.execute_admin(&sql) {
             eprintln!("could not drop test database `{}`: {e}", self.name);
         }

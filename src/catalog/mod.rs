@@ -1,0 +1,190 @@
+//! Reads what a dump needs from the system catalogs, inside the dump's snapshot: server facts, the
+//! tables whose rows it copies (with their columns and the COPY format each needs), sequence values and
+//! large objects. The SQL lives in `sql/`, one query per file, each runnable as-is in psql.
+
+mod pattern;
+
+pub use pattern::NamePattern;
+
+use crate::error::Result;
+use crate::format::{ColumnInfo, CopyFormat, SequenceValue, ServerFacts, TableName};
+use crate::pg::{Session, quote_qualified};
+
+/// Which objects a dump or restore takes, with pg_dump's rules for `-n`, `-N`, `-t`, `-T`.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub include_schemas: Vec<NamePattern>,
+    pub exclude_schemas: Vec<NamePattern>,
+    pub include_tables: Vec<NamePattern>,
+    pub exclude_tables: Vec<NamePattern>,
+    /// Tables whose definition is kept but whose rows are not (`--exclude-table-data`).
+    pub exclude_table_data: Vec<NamePattern>,
+}
+
+impl Filters {
+    /// Does the dump take this table (or sequence)? With `-t`, exactly the tables it names (`-n` and
+    /// `-N` then have no effect, as in pg_dump); otherwise those of the included schemas.
+    pub fn selects(&self, schema: &str, name: &str, visible: bool) -> bool {
+        let any = |ps: &[NamePattern]| ps.iter().any(|p| p.matches_object(schema, name, visible));
+        if any(&self.exclude_tables) {
+            return false;
+        }
+        if !self.include_tables.is_empty() {
+            return any(&self.include_tables);
+        }
+        if self.exclude_schemas.iter().any(|p| p.matches_schema(schema)) {
+            return false;
+        }
+        self.include_schemas.is_empty() || self.include_schemas.iter().any(|p| p.matches_schema(schema))
+    }
+
+    /// Does the dump take this table's rows?
+    pub fn selects_data(&self, schema: &str, name: &str, visible: bool) -> bool {
+        !self.exclude_table_data.iter().any(|p| p.matches_object(schema, name, visible))
+    }
+
+    /// True when any `-n` or `-t` narrows the dump; pg_dump then leaves large objects out.
+    pub fn narrows(&self) -> bool {
+        !self.include_schemas.is_empty() || !self.include_tables.is_empty()
+    }
+}
+
+/// A table whose rows the dump copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub oid: u32,
+    pub name: TableName,
+    /// Size of the main fork when the dump started, in bytes and pages.
+    pub bytes: u64,
+    pub pages: u64,
+    pub estimated_rows: u64,
+    /// For an extension's configuration table, the filter its extension registered (`WHERE ...`).
+    pub extension_condition: Option<String>,
+    pub columns: Vec<ColumnInfo>,
+    pub format: CopyFormat,
+}
+
+/// Large objects in the database, as the dump found them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeObjects {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// Everything the data path of a dump reads from the catalogs.
+#[derive(Debug, Clone)]
+pub struct DataCatalog {
+    pub server: ServerFacts,
+    pub tables: Vec<Table>,
+    pub sequences: Vec<SequenceValue>,
+    pub large_objects: Option<LargeObjects>,
+}
+
+pub async fn read_server_facts(session: &Session) -> Result<ServerFacts> {
+    let row = session.query_one(include_str!("sql/server_facts.sql"), &[]).await?;
+    Ok(ServerFacts {
+        version: row.get("version"),
+        version_num: row.get::<_, i32>("version_num") as u32,
+        database: row.get("database"),
+        encoding: row.get("encoding"),
+        integer_datetimes: row.get("integer_datetimes"),
+    })
+}
+
+/// Reads the tables the filters select, takes `ACCESS SHARE` locks on them (so concurrent DDL cannot drop
+/// or alter them before the dump is done, as pg_dump does), then reads their columns and COPY formats.
+/// Tables whose data is excluded are left out: this is the data path.
+pub async fn read_tables(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<Vec<Table>> {
+    let rows = session.query(include_str!("sql/tables.sql"), &[]).await?;
+    let mut tables = Vec::new();
+    for row in rows {
+        let schema: String = row.get("schema");
+        let name: String = row.get("name");
+        let visible: bool = row.get("visible");
+        if !filters.selects(&schema, &name, visible) || !filters.selects_data(&schema, &name, visible) {
+            continue;
+        }
+        tables.push(Table {
+            oid: row.get::<_, i64>("oid") as u32,
+            name: TableName { schema, name },
+            bytes: row.get::<_, i64>("bytes").max(0) as u64,
+            pages: row.get::<_, i64>("pages").max(0) as u64,
+            estimated_rows: row.get::<_, i64>("estimated_rows").max(0) as u64,
+            extension_condition: row.get("extension_condition"),
+            columns: Vec::new(),
+            format: CopyFormat::Binary,
+        });
+    }
+    lock(session, &tables).await?;
+
+    let oids: Vec<i64> = tables.iter().map(|t| i64::from(t.oid)).collect();
+    let by_oid: std::collections::HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    let mut type_of: Vec<(usize, i64)> = Vec::new();
+    for row in session.query(include_str!("sql/columns.sql"), &[&oids]).await? {
+        let table = by_oid[&(row.get::<_, i64>("table_oid") as u32)];
+        type_of.push((table, row.get("type_oid")));
+        tables[table].columns.push(ColumnInfo { name: row.get("name"), type_name: row.get("type") });
+    }
+    let mut type_oids: Vec<i64> = type_of.iter().map(|(_, t)| *t).collect();
+    type_oids.sort_unstable();
+    type_oids.dedup();
+    let sql = if server.version_num >= 140000 {
+        include_str!("sql/text_types_14.sql")
+    } else {
+        include_str!("sql/text_types_13.sql")
+    };
+    let text: std::collections::HashSet<i64> =
+        session.query(sql, &[&type_oids]).await?.iter().map(|r| r.get::<_, i64>("type_oid")).collect();
+    for (table, type_oid) in type_of {
+        if text.contains(&type_oid) {
+            tables[table].format = CopyFormat::Text;
+        }
+    }
+    Ok(tables)
+}
+
+/// `LOCK TABLE ... IN ACCESS SHARE MODE`, many tables per statement.
+async fn lock(session: &Session, tables: &[Table]) -> Result<()> {
+    for batch in tables.chunks(1000) {
+        let names: Vec<String> = batch.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
+        session.batch(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).await?;
+    }
+    Ok(())
+}
+
+/// Reads the values of the sequences the filters select.
+pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<SequenceValue>> {
+    let mut names = Vec::new();
+    for row in session.query(include_str!("sql/sequences.sql"), &[]).await? {
+        let (schema, name, visible): (String, String, bool) = (row.get("schema"), row.get("name"), row.get("visible"));
+        if filters.selects(&schema, &name, visible) && filters.selects_data(&schema, &name, visible) {
+            names.push(TableName { schema, name });
+        }
+    }
+    let mut values = Vec::with_capacity(names.len());
+    for batch in names.chunks(500) {
+        let sql = batch
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("SELECT {i} AS i, last_value, is_called FROM {}", quote_qualified(n)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut rows = session.query(&sql, &[]).await?;
+        rows.sort_by_key(|r| r.get::<_, i32>("i"));
+        for (n, row) in batch.iter().zip(rows) {
+            values.push(SequenceValue {
+                name: n.clone(),
+                last_value: row.get("last_value"),
+                is_called: row.get("is_called"),
+            });
+        }
+    }
+    Ok(values)
+}
+
+/// Counts the large objects; `None` when there are none.
+pub async fn read_large_objects(session: &Session) -> Result<Option<LargeObjects>> {
+    let row = session.query_one(include_str!("sql/large_objects.sql"), &[]).await?;
+    let count = row.get::<_, i64>("count").max(0) as u64;
+    Ok((count > 0).then(|| LargeObjects { count, bytes: row.get::<_, i64>("bytes").max(0) as u64 }))
+}

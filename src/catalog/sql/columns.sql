@@ -1,0 +1,12 @@
+-- The columns a COPY of each table carries, in table order: not dropped, not generated.
+-- $1: table oids (int8[]). One row per column. Works on PostgreSQL 13 and later (attgenerated: 12+).
+SELECT a.attrelid::int8 AS table_oid,
+       a.attname AS name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       a.atttypid::int8 AS type_oid
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = ANY ($1::int8[]::oid[])
+  AND a.attnum > 0
+  AND NOT a.attisdropped
+  AND a.attgenerated = ''
+ORDER BY a.attrelid, a.attnum

@@ -1,0 +1,26 @@
+-- Tables whose rows a dump copies: ordinary tables, including partitions and inheritance children,
+-- unlogged ones too; not temporary tables, not system schemas. Tables that belong to an extension are
+-- created by CREATE EXTENSION and skipped, except its configuration tables (pg_extension_config_dump),
+-- whose rows are copied with the extension's filter condition. Sizes are read now, in the snapshot.
+-- One row per table. Works on PostgreSQL 13 and later.
+SELECT c.oid::int8 AS oid,
+       n.nspname AS schema,
+       c.relname AS name,
+       pg_catalog.pg_table_is_visible(c.oid) AS visible,
+       pg_catalog.pg_relation_size(c.oid) AS bytes,
+       pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 AS pages,
+       greatest(c.reltuples, 0)::int8 AS estimated_rows,
+       CASE WHEN e.oid IS NOT NULL
+            THEN e.extcondition[array_position(e.extconfig, c.oid)] END AS extension_condition
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_depend d
+       ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+      AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+WHERE c.relkind = 'r'
+  AND c.relpersistence <> 't'
+  AND n.nspname <> 'information_schema'
+  AND n.nspname !~ '^pg_'
+  AND (d.objid IS NULL OR c.oid = ANY (e.extconfig))
+ORDER BY n.nspname, c.relname

@@ -1,0 +1,33 @@
+-- The column types whose binary COPY form cannot be restored into another database, so that a table
+-- with such a column must be copied as text:
+--   * a type without binary send or receive functions (aclitem, contrib seg and isn, some user types),
+--   * a reg* type (binary carries raw OIDs, which name other objects in another database),
+--   * an array or composite whose element or member type is not built in (binary arrays and records
+--     carry their element and member type OIDs, which differ in another database),
+-- anywhere inside the type: through arrays, domains, ranges, multiranges and composites.
+-- $1: column type oids (int8[]). One row per type that needs text. Works on PostgreSQL 14 and later.
+WITH RECURSIVE
+edges(parent, child, via) AS (
+    SELECT oid, typelem, 'element' FROM pg_catalog.pg_type WHERE typelem <> 0 AND typlen = -1
+    UNION ALL SELECT oid, typbasetype, 'domain' FROM pg_catalog.pg_type WHERE typtype = 'd'
+    UNION ALL SELECT rngtypid, rngsubtype, 'range' FROM pg_catalog.pg_range
+    UNION ALL SELECT rngmultitypid, rngtypid, 'range' FROM pg_catalog.pg_range  -- multirange -> its range
+    UNION ALL SELECT t.oid, a.atttypid, 'member'
+              FROM pg_catalog.pg_type t
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid
+              WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped
+),
+tree(root, typ, via) AS (
+    SELECT t, t, 'column' FROM unnest($1::int8[]::oid[]) AS t
+    UNION
+    SELECT tree.root, e.child, e.via FROM tree JOIN edges e ON e.parent = tree.typ
+)
+SELECT DISTINCT tree.root::int8 AS type_oid
+FROM tree
+JOIN pg_catalog.pg_type ty ON ty.oid = tree.typ
+WHERE ty.typsend = 0
+   OR ty.typreceive = 0
+   OR ty.typname IN ('regclass', 'regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper',
+                     'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype')
+      AND ty.typnamespace = 'pg_catalog'::regnamespace
+   OR (tree.via IN ('element', 'member') AND ty.oid >= 16384)

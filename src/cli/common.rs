@@ -1,0 +1,173 @@
+//! Arguments several commands share (connection, filters) and the progress renderer.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgsafe::catalog::{Filters, NamePattern};
+use pgsafe::format::PartId;
+use pgsafe::pg::ConnectOptions;
+use pgsafe::progress::{Progress, Silent};
+use pgsafe::{Error, Result};
+
+use super::output::bytes;
+
+/// How to reach the server, spelled like pg_dump's options.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    /// Database name, `key=value` connection string, or `postgres://` URI.
+    #[arg(short = 'd', long = "dbname", value_name = "DBNAME|CONNINFO")]
+    pub dbname: Option<String>,
+    /// Server host or Unix socket folder.
+    #[arg(short = 'h', long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Server port.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// User name.
+    #[arg(short = 'U', long = "username", value_name = "USER")]
+    pub user: Option<String>,
+}
+
+impl ConnectArgs {
+    pub fn options(&self) -> Result<ConnectOptions> {
+        ConnectOptions::new(self.dbname.as_deref(), self.host.as_deref(), self.port, self.user.as_deref())
+    }
+}
+
+/// Which schemas and tables, with pg_dump's pattern rules.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Only schemas matching PATTERN (repeatable).
+    #[arg(short = 'n', long = "schema", value_name = "PATTERN")]
+    pub schema: Vec<String>,
+    /// Not schemas matching PATTERN (repeatable).
+    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN")]
+    pub exclude_schema: Vec<String>,
+    /// Only tables matching PATTERN (repeatable); `-n`/`-N` then have no effect.
+    #[arg(short = 't', long = "table", value_name = "PATTERN")]
+    pub table: Vec<String>,
+    /// Not tables matching PATTERN (repeatable).
+    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN")]
+    pub exclude_table: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filters(&self, exclude_table_data: &[String]) -> Result<Filters> {
+        let objects = |ps: &[String]| ps.iter().map(|p| NamePattern::object(p)).collect::<Result<Vec<_>>>();
+        let schemas = |ps: &[String]| ps.iter().map(|p| NamePattern::schema(p)).collect::<Result<Vec<_>>>();
+        Ok(Filters {
+            include_schemas: schemas(&self.schema)?,
+            exclude_schemas: schemas(&self.exclude_schema)?,
+            include_tables: objects(&self.table)?,
+            exclude_tables: objects(&self.exclude_table)?,
+            exclude_table_data: objects(exclude_table_data)?,
+        })
+    }
+}
+
+/// The default number of workers: the machine's cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A progress bar on a terminal, a line every ten seconds otherwise, nothing when quiet.
+pub fn progress(quiet: bool) -> std::sync::Arc<dyn Progress> {
+    if quiet {
+        return std::sync::Arc::new(Silent);
+    }
+    std::sync::Arc::new(CliProgress::new(std::io::stderr().is_terminal()))
+}
+
+struct CliProgress {
+    bar: ProgressBar,
+    terminal: bool,
+    state: Mutex<LineState>,
+}
+
+struct LineState {
+    phase: String,
+    started: Instant,
+    last_line: Instant,
+    rows: u64,
+}
+
+const LINE_EVERY: Duration = Duration::from_secs(10);
+
+impl CliProgress {
+    fn new(terminal: bool) -> Self {
+        let bar = if terminal {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+        };
+        let style = ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}  eta {eta:<4} {msg}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        let now = Instant::now();
+        CliProgress {
+            bar,
+            terminal,
+            state: Mutex::new(LineState { phase: String::new(), started: now, last_line: now, rows: 0 }),
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, phase: &str, estimated_bytes: u64, _estimated_rows: u64) {
+        self.bar.set_prefix(phase.to_string());
+        self.bar.set_length(estimated_bytes);
+        self.bar.set_position(0);
+        self.bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut s) = self.state.lock() {
+            let now = Instant::now();
+            *s = LineState { phase: phase.to_string(), started: now, last_line: now, rows: 0 };
+        }
+    }
+
+    fn advance(&self, _part: PartId, bytes_done: u64, rows: u64) {
+        self.bar.inc(bytes_done);
+        // The estimate came from the catalog; the stream may be larger.
+        if self.bar.position() > self.bar.length().unwrap_or(0) {
+            self.bar.set_length(self.bar.position());
+        }
+        let Ok(mut s) = self.state.lock() else { return };
+        s.rows += rows;
+        self.bar.set_message(format!("{} rows", s.rows));
+        if !self.terminal && s.last_line.elapsed() >= LINE_EVERY {
+            s.last_line = Instant::now();
+            eprintln!(
+                "{}: {} of about {} after {:.0?}, {} rows",
+                s.phase,
+                bytes(self.bar.position()),
+                bytes(self.bar.length().unwrap_or(0)),
+                s.started.elapsed(),
+                s.rows
+            );
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Runs a future on a multi-threaded runtime; Ctrl-C cancels it with a clear error.
+pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(pgsafe::ErrorKind::Io, "starting the async runtime").with_source(e))?;
+    let what = what.to_string();
+    runtime.block_on(async move {
+        tokio::select! {
+            r = f => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} interrupted"))),
+        }
+    })
+}

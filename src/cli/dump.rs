@@ -1,0 +1,152 @@
+//! `pgsafe dump`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pgsafe::archive::ArchiveTarget;
+use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpOptions, DumpReport};
+use pgsafe::format::Compression;
+use pgsafe::{Error, ErrorKind};
+
+use super::common::{ConnectArgs, FilterArgs, block_on, default_jobs, progress};
+use super::output::{self, Exit, bytes};
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    filters: FilterArgs,
+
+    /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+
+    /// Parallel workers (connections). Default: the machine's cores.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+
+    /// zstd level, -7 (fastest) to 19; 0 stores chunks uncompressed.
+    #[arg(short = 'Z', long = "compress", value_name = "LEVEL", default_value_t = 1, allow_negative_numbers = true)]
+    compress: i32,
+
+    /// Decoded size of a chunk in KiB: chunks end on the first row boundary past it.
+    #[arg(long = "chunk-size", value_name = "KIB", default_value_t = (DEFAULT_CHUNK_BYTES >> 10) as u64)]
+    chunk_kib: u64,
+
+    /// Cut tables bigger than this many MiB into page ranges dumped in parallel (PostgreSQL 14+).
+    /// Default: chosen from the database size and `-j`.
+    #[arg(long = "part-size", value_name = "MIB")]
+    part_mib: Option<u64>,
+
+    /// Do not dump the rows of tables matching PATTERN (repeatable).
+    #[arg(long = "exclude-table-data", value_name = "PATTERN")]
+    exclude_table_data: Vec<String>,
+
+    /// Include large objects (the default unless `-n` or `-t` narrow the dump).
+    #[arg(short = 'b', long = "large-objects", overrides_with = "no_large_objects")]
+    large_objects: bool,
+    /// Leave large objects out.
+    #[arg(short = 'B', long = "no-large-objects")]
+    no_large_objects: bool,
+
+    /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(args: DumpArgs) -> Result<Exit, Error> {
+    if !(-7..=19).contains(&args.compress) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--compress {}`: the zstd level must be between -7 and 19", args.compress),
+        ));
+    }
+    if args.chunk_kib == 0 || args.chunk_kib > 256 << 10 {
+        return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
+    }
+    let options = DumpOptions {
+        connect: args.connect.options()?,
+        jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
+        filters: args.filters.filters(&args.exclude_table_data)?,
+        compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
+        chunk_bytes: (args.chunk_kib << 10) as usize,
+        part_bytes: args.part_mib.map(|m| m << 20),
+        large_objects: match (args.large_objects, args.no_large_objects) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+    };
+    if args.dry_run {
+        let plan = block_on("dump", pgsafe::dump::plan(&options))?;
+        let text = if args.json {
+            serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n"
+        } else {
+            let mut s = format!(
+                "{} parts for {} workers, about {} in {} rows{}\n",
+                plan.parts.len(),
+                plan.jobs,
+                bytes(plan.estimated_bytes()),
+                plan.estimated_rows(),
+                if plan.part_bytes > 0 {
+                    format!("; tables over {} cut into page ranges", bytes(plan.part_bytes))
+                } else {
+                    String::new()
+                }
+            );
+            for p in &plan.parts {
+                s.push_str(&format!("{:>5} {:>10}  {}\n", p.info.id, bytes(p.info.estimated_bytes), p.copy_sql));
+            }
+            s
+        };
+        output::stdout(&text)?;
+        return Ok(Exit::Success);
+    }
+    let file = args.file.ok_or_else(|| {
+        Error::new(ErrorKind::InvalidInput, "`pgsafe dump` needs `-f FILE` (or `-f -` for standard output)")
+    })?;
+    let to_stdout = file == "-";
+    let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
+    let report = block_on("dump", pgsafe::dump::dump(&options, target, progress(args.quiet))).map_err(|e| {
+        if to_stdout {
+            e
+        } else {
+            e.with_hint(format!("no archive was written; `{file}.partial` holds what was written so far"))
+        }
+    })?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else if !args.quiet {
+        eprint!("{}", summary(&report));
+    }
+    Ok(Exit::Success)
+}
+
+fn summary(r: &DumpReport) -> String {
+    let ratio = if r.raw_bytes > 0 { r.stored_bytes as f64 / r.raw_bytes as f64 } else { 1.0 };
+    format!(
+        "dumped {} tables ({} parts, {} chunks), {} rows, {} sequences, {} large objects in {:.1}s\n\
+         {} of COPY data stored in {} ({:.2}); archive {} ({})\n",
+        r.tables,
+        r.parts,
+        r.chunks,
+        r.rows,
+        r.sequences,
+        r.large_objects,
+        r.seconds,
+        bytes(r.raw_bytes),
+        bytes(r.stored_bytes),
+        ratio,
+        r.path.as_deref().unwrap_or("standard output"),
+        bytes(r.archive_bytes)
+    )
+}

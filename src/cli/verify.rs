@@ -1,0 +1,54 @@
+//! `pgsafe verify FILE`.
+
+use clap::Args;
+use pgsafe::Error;
+use pgsafe::verify::{VerifyReport, verify_file, verify_stream};
+
+use super::PathOrStdio;
+use super::common::default_jobs;
+use super::output::{self, Exit, bytes};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The archive, or `-` to read it from standard input.
+    #[arg(value_name = "FILE")]
+    file: std::ffi::OsString,
+
+    /// Threads checking parts in parallel. Default: the machine's cores.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
+    let report = match PathOrStdio::from(args.file.as_os_str()) {
+        PathOrStdio::Path(path) => verify_file(&path, args.jobs.unwrap_or_else(default_jobs))?,
+        PathOrStdio::Stdio => verify_stream("standard input", std::io::stdin().lock())?,
+    };
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else {
+        output::stdout(&render(&report))?;
+    }
+    Ok(if report.is_sound() { Exit::Success } else { Exit::CheckFailed })
+}
+
+fn render(r: &VerifyReport) -> String {
+    if r.is_sound() {
+        return format!(
+            "sound: {} parts, {} chunks, {} rows, {} of COPY data: every checksum, row count and digest matches\n",
+            r.parts,
+            r.chunks,
+            r.rows,
+            bytes(r.raw_bytes)
+        );
+    }
+    let mut s = format!("`{}` is damaged: {} problem(s)\n", r.source, r.problems.len());
+    for p in &r.problems {
+        s.push_str(&format!("  {p}\n"));
+    }
+    s
+}

@@ -1,0 +1,187 @@
+//! `pgsafe dump`: the leader exports a snapshot, reads the catalog in it and plans; workers join the
+//! snapshot and stream their parts through COPY into chunks, which one writer appends to the archive.
+//!
+//! ```text
+//! leader: BEGIN REPEATABLE READ -> pg_export_snapshot() -> catalog + ACCESS SHARE locks -> plan
+//! worker: SET TRANSACTION SNAPSHOT -> COPY TO STDOUT -> cut on tuple boundaries -> compress
+//!         -> bounded channel -> archive writer thread -> NAME.partial -> fsync -> rename
+//! ```
+//! The leader's transaction stays open until the last worker is done, so the snapshot and the locks
+//! hold for the whole dump.
+
+mod worker;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE};
+use crate::catalog::{self, DataCatalog, Filters};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{Catalog, Compression};
+use crate::pg::{ConnectOptions, Session, quote_literal};
+use crate::plan::{DumpPlan, PlanOptions, PlannedPart, plan_dump};
+use crate::progress::Progress;
+
+/// What to dump and how.
+#[derive(Debug, Clone)]
+pub struct DumpOptions {
+    pub connect: ConnectOptions,
+    pub jobs: usize,
+    pub filters: Filters,
+    pub compression: Compression,
+    /// Decoded bytes per chunk; chunks end on the first tuple boundary past this.
+    pub chunk_bytes: usize,
+    /// Table slice size; `None` lets the plan choose.
+    pub part_bytes: Option<u64>,
+    /// Include large objects: `None` follows pg_dump (yes unless `-n` or `-t` narrow the dump).
+    pub large_objects: Option<bool>,
+}
+
+/// Default decoded chunk size: big enough for zstd to find redundancy, small enough that a restore can
+/// spread a part over workers and memory stays small.
+pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
+
+/// What a finished dump did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpReport {
+    pub path: Option<String>,
+    pub archive_bytes: u64,
+    pub tables: usize,
+    pub parts: usize,
+    pub chunks: usize,
+    pub rows: u64,
+    /// COPY stream bytes before compression.
+    pub raw_bytes: u64,
+    /// Chunk frames on disk.
+    pub stored_bytes: u64,
+    pub sequences: usize,
+    pub large_objects: u64,
+    pub seconds: f64,
+}
+
+/// Connects, opens the snapshot and reads the catalog: the leader's first steps.
+struct Leader {
+    session: Session,
+    snapshot: String,
+    catalog: DataCatalog,
+}
+
+impl Leader {
+    async fn open(options: &DumpOptions) -> Result<Self> {
+        let session = Session::open(&options.connect, None).await?;
+        session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
+        let server = catalog::read_server_facts(&session).await?;
+        session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
+        let tables = catalog::read_tables(&session, &server, &options.filters).await?;
+        let sequences = catalog::read_sequences(&session, &options.filters).await?;
+        let large_objects = if options.large_objects.unwrap_or(!options.filters.narrows()) {
+            catalog::read_large_objects(&session).await?
+        } else {
+            None
+        };
+        Ok(Leader { session, snapshot, catalog: DataCatalog { server, tables, sequences, large_objects } })
+    }
+
+    fn plan(&self, options: &DumpOptions) -> DumpPlan {
+        plan_dump(&self.catalog, &PlanOptions { jobs: options.jobs, part_bytes: options.part_bytes })
+    }
+}
+
+/// Reads the catalog and returns the plan a dump would run, without dumping anything (`--dry-run`).
+pub async fn plan(options: &DumpOptions) -> Result<DumpPlan> {
+    let leader = Leader::open(options).await?;
+    let plan = leader.plan(options);
+    leader.session.batch("ROLLBACK").await?;
+    Ok(plan)
+}
+
+/// Dumps the database into `target`.
+pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
+    let started = Instant::now();
+    let leader = Leader::open(options).await?;
+    let plan = leader.plan(options);
+    let catalog = Catalog {
+        archive_id: new_archive_id(),
+        created_at: crate::archive::now_rfc3339(),
+        tool: format!("pgsafe {}", env!("CARGO_PKG_VERSION")),
+        server: leader.catalog.server.clone(),
+        parts: plan.parts.iter().map(|p| p.info.clone()).collect(),
+        sequences: leader.catalog.sequences.clone(),
+        schema: serde_json::Value::Null,
+    };
+    let writer = ArchiveWriter::create(target, &catalog, options.compression)?;
+    // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
+    let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2);
+
+    progress.start("dump", plan.estimated_bytes(), plan.estimated_rows());
+    let queue = Arc::new(Mutex::new(plan.parts.iter().cloned().collect::<VecDeque<PlannedPart>>()));
+    let workers = options.jobs.max(1).min(plan.parts.len().max(1));
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let job = worker::Job {
+            connect: options.connect.clone(),
+            snapshot: leader.snapshot.clone(),
+            encoding: leader.catalog.server.encoding.clone(),
+            queue: queue.clone(),
+            tx: tx.clone(),
+            compression: options.compression,
+            chunk_bytes: options.chunk_bytes,
+            progress: progress.clone(),
+        };
+        handles.push(tokio::spawn(job.run()));
+    }
+    drop(tx);
+    let mut first_error: Option<Error> = None;
+    for handle in handles {
+        let result =
+            handle.await.unwrap_or_else(|e| Err(Error::new(ErrorKind::Io, format!("a dump worker failed: {e}"))));
+        if let Err(e) = result {
+            // Keep the root cause: a worker that only saw the writer stop is not one.
+            if first_error.as_ref().is_none_or(|f| f.to_string() == WRITER_GONE) {
+                first_error = Some(e);
+            }
+            // Stop the others: no more parts to take.
+            queue.lock().expect("queue lock").clear();
+        }
+    }
+    let written = tokio::task::spawn_blocking(move || writer_task.join())
+        .await
+        .unwrap_or_else(|e| Err(Error::new(ErrorKind::Io, format!("the archive writer failed: {e}"))));
+    // Only now may the snapshot and the locks go.
+    let _ = leader.session.batch("COMMIT").await;
+    progress.finish();
+    let written = match (first_error, written) {
+        (Some(e), Err(w)) if e.to_string() == WRITER_GONE => return Err(w),
+        (Some(e), _) => return Err(e),
+        (None, w) => w?,
+    };
+    let m = &written.manifest;
+    Ok(DumpReport {
+        path: written.path.as_ref().map(|p| p.display().to_string()),
+        archive_bytes: written.bytes,
+        tables: m.tables.iter().filter(|t| t.table.schema != "pg_catalog").count(),
+        parts: m.parts.len(),
+        chunks: m.parts.iter().map(|p| p.chunks.len()).sum(),
+        rows: m.parts.iter().map(|p| p.rows).sum(),
+        raw_bytes: m.parts.iter().map(|p| p.raw_bytes).sum(),
+        stored_bytes: m.parts.iter().map(|p| p.stored_bytes).sum(),
+        sequences: catalog.sequences.len(),
+        large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// 128 random-enough bits: BLAKE3 of the time, the process and a stack address.
+fn new_archive_id() -> String {
+    let mut h = blake3::Hasher::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.update(&now.as_nanos().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    let marker = 0u8;
+    h.update(&(&marker as *const u8 as usize).to_le_bytes());
+    hex::encode(&h.finalize().as_bytes()[..16])
+}

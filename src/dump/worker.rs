@@ -1,0 +1,111 @@
+//! One dump worker: joins the leader's snapshot, then takes parts from the shared queue until it is
+//! empty, streaming each through COPY into chunks.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use tokio::task::JoinHandle;
+
+use crate::archive::{FrameSender, WriterMessage};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{ChunkSeq, Compression, EncodedChunk, PartSummary, TupleScanner, encode_chunk};
+use crate::pg::{ConnectOptions, Session, quote_literal};
+use crate::plan::PlannedPart;
+use crate::progress::Progress;
+
+pub(super) struct Job {
+    pub connect: ConnectOptions,
+    pub snapshot: String,
+    pub encoding: String,
+    pub queue: Arc<Mutex<VecDeque<PlannedPart>>>,
+    pub tx: FrameSender,
+    pub compression: Compression,
+    pub chunk_bytes: usize,
+    pub progress: Arc<dyn Progress>,
+}
+
+/// Compressions a worker keeps running while it reads on: reading and compressing overlap.
+const IN_FLIGHT: usize = 2;
+
+impl Job {
+    pub async fn run(self) -> Result<()> {
+        let session = Session::open(&self.connect, Some(&self.encoding)).await?;
+        session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&self.snapshot))).await?;
+        loop {
+            let next = self.queue.lock().expect("queue lock").pop_front();
+            let Some(part) = next else { break };
+            self.dump_part(&session, &part).await?;
+        }
+        session.batch("COMMIT").await
+    }
+
+    async fn dump_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
+        let info = &part.info;
+        let where_ = || format!("part {} (`{}`)", info.id, info.table);
+        let mut stream = session.copy_out(&part.copy_sql).await?;
+        let mut scanner = TupleScanner::new(info.format).with_fields(info.columns.len());
+        let mut buf = BytesMut::with_capacity(self.chunk_bytes + (64 << 10));
+        let mut scanned = 0usize;
+        let mut hasher = blake3::Hasher::new();
+        let mut seq = 0u32;
+        let mut raw_bytes = 0u64;
+        let mut rows_cut = 0u64;
+        let mut in_flight: VecDeque<JoinHandle<EncodedChunk>> = VecDeque::new();
+        loop {
+            let data = stream.next().await?;
+            let end = data.is_none();
+            if let Some(d) = data {
+                buf.extend_from_slice(&d);
+                scanned += scanner.scan(&buf[scanned..]).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Database,
+                        format!("{}: the server sent a malformed COPY stream: {e}", where_()),
+                    )
+                })?;
+            }
+            if scanned > 0 && (scanned >= self.chunk_bytes || end) {
+                let raw = buf.split_to(scanned).freeze();
+                scanned = 0;
+                hasher.update(&raw);
+                raw_bytes += raw.len() as u64;
+                let rows = scanner.rows() - rows_cut;
+                rows_cut = scanner.rows();
+                self.progress.advance(info.id, raw.len() as u64, rows);
+                let (id, compression) = (info.id, self.compression);
+                let s = ChunkSeq(seq);
+                seq += 1;
+                in_flight.push_back(tokio::task::spawn_blocking(move || encode_chunk(id, s, &raw, rows, compression)));
+                if in_flight.len() > IN_FLIGHT {
+                    self.send_oldest(&mut in_flight).await?;
+                }
+            }
+            if end {
+                break;
+            }
+        }
+        if !buf.is_empty() || !scanner.at_end() {
+            return Err(Error::new(ErrorKind::Database, format!("{}: the COPY stream ended inside a tuple", where_())));
+        }
+        while !in_flight.is_empty() {
+            self.send_oldest(&mut in_flight).await?;
+        }
+        let summary = PartSummary {
+            part: info.id,
+            rows: scanner.rows(),
+            raw_bytes,
+            blake3: *hasher.finalize().as_bytes(),
+            digest: scanner.digest(),
+        };
+        self.tx.send(WriterMessage::PartDone(summary)).await?;
+        self.progress.part_done(info.id);
+        Ok(())
+    }
+
+    async fn send_oldest(&self, in_flight: &mut VecDeque<JoinHandle<EncodedChunk>>) -> Result<()> {
+        let handle = in_flight.pop_front().expect("called with chunks in flight");
+        let chunk = handle.await.map_err(|e| Error::new(ErrorKind::Io, format!("compressing a chunk failed: {e}")))?;
+        self.tx.send(WriterMessage::Chunk(chunk)).await
+    }
+}

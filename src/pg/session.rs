@@ -1,0 +1,104 @@
+//! A connection with the session settings a dump or restore depends on.
+
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use super::ConnectOptions;
+use super::copy::{CopyInSink, CopyOutStream};
+use crate::error::{Error, ErrorKind, Result};
+
+pub use tokio_postgres::Row;
+
+/// Settings every session pins. Text COPY output of dates, intervals and floats depends on them, so a
+/// restore parses exactly what a dump wrote and its verification reads back the dump's bytes; row
+/// security off makes a policy that would hide rows an error instead of a silently partial dump.
+const COMMON: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
+    SET TimeZone = 'UTC'; SET statement_timeout = 0; SET lock_timeout = 0; \
+    SET idle_in_transaction_session_timeout = 0; SET row_security = off";
+
+/// One connection to the server.
+pub struct Session {
+    client: Client,
+    target: String,
+}
+
+impl Session {
+    /// Connects and pins the session settings, with `client_encoding` set to `encoding` (the archive's,
+    /// or the server's when dumping) so that text crosses without conversion.
+    pub async fn open(options: &ConnectOptions, encoding: Option<&str>) -> Result<Self> {
+        let client = options.connect().await?;
+        let session = Session { client, target: options.describe() };
+        let mut sql = COMMON.to_string();
+        if let Some(enc) = encoding {
+            sql.push_str(&format!("; SET client_encoding = {}", super::quote_literal(enc)));
+        }
+        session.batch(&sql).await?;
+        Ok(session)
+    }
+
+    /// `user@host:port/db`, for messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Runs statements with the simple protocol.
+    pub async fn batch(&self, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).await.map_err(|e| db_error(&self.target, sql, e))
+    }
+
+    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.client.query(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
+    }
+
+    pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        self.client.query_one(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
+    }
+
+    /// Starts `COPY ... TO STDOUT`.
+    pub async fn copy_out(&self, sql: &str) -> Result<CopyOutStream> {
+        let stream = self.client.copy_out(sql).await.map_err(|e| db_error(&self.target, sql, e))?;
+        Ok(CopyOutStream::new(stream, sql, &self.target))
+    }
+
+    /// Starts `COPY ... FROM STDIN`. Dropping the sink without `finish` aborts the COPY.
+    pub async fn copy_in(&self, sql: &str) -> Result<CopyInSink> {
+        let sink = self.client.copy_in(sql).await.map_err(|e| db_error(&self.target, sql, e))?;
+        Ok(CopyInSink::new(sink, sql, &self.target))
+    }
+
+    /// True while the connection is open.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Turns a driver error into a message that says what the server said, and about which statement.
+pub(crate) fn db_error(target: &str, sql: &str, e: tokio_postgres::Error) -> Error {
+    let statement = first_line(sql);
+    if let Some(db) = e.as_db_error() {
+        let mut message = format!("`{statement}` failed on `{target}`: {}", db.message());
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" ({detail})"));
+        }
+        let mut err = Error::new(ErrorKind::Database, message);
+        if let Some(hint) = db.hint() {
+            err = err.with_hint(hint.to_string());
+        }
+        return err;
+    }
+    if e.is_closed() {
+        return Error::new(ErrorKind::Connect, format!("the connection to `{target}` closed during `{statement}`"))
+            .with_hint("the server may have stopped or restarted; nothing was reported as done that was not");
+    }
+    Error::new(ErrorKind::Database, format!("`{statement}` failed on `{target}`")).with_source(e)
+}
+
+/// The statement, shortened for messages.
+fn first_line(sql: &str) -> String {
+    let line = sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    if line.chars().count() > 120 {
+        format!("{}...", line.chars().take(117).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}

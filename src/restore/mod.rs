@@ -1,0 +1,307 @@
+//! `pgsafe restore`: loads an archive's data into a database, then proves that what landed is what was
+//! dumped.
+//!
+//! ```text
+//! preflight (tables exist, columns match, targets empty) -> triggers off -> parts in parallel
+//! (chunks -> check -> decompress -> COPY FROM STDIN) -> sequences -> foreign keys checked
+//! -> verification (row counts, content digests) -> triggers on
+//! ```
+//! Nothing is written before the preflight passes. With `--single-transaction` everything, the
+//! verification included, runs in one transaction, so a failure leaves the database as it was.
+
+mod load;
+mod verify;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::archive::ArchiveReader;
+use crate::catalog::Filters;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{ArchiveIndex, ContentDigest, PartInfo, PartKind, TableName};
+use crate::pg::{ConnectOptions, Session, quote_qualified};
+use crate::progress::Progress;
+
+/// How much checking follows a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    /// Row counts and content digests of every table, sequence values.
+    Full,
+    /// Row counts only (COPY's own counts).
+    Count,
+    /// Nothing beyond what the load itself reports.
+    None,
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub connect: ConnectOptions,
+    pub jobs: usize,
+    pub filters: Filters,
+    pub single_transaction: bool,
+    pub verify: VerifyLevel,
+    /// Empty the archive's tables (and its large objects) in the target before loading.
+    pub clean: bool,
+}
+
+/// How triggers and foreign keys were kept from firing during the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerMode {
+    /// `SET session_replication_role = replica` in each loading session (superusers).
+    ReplicationRole,
+    /// `ALTER TABLE ... DISABLE TRIGGER ALL` around the load (table owners).
+    DisableTriggers,
+}
+
+/// What a restore did and found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub target: String,
+    pub tables: usize,
+    pub parts: usize,
+    pub rows: u64,
+    pub sequences: usize,
+    pub large_objects: u64,
+    pub triggers: TriggerMode,
+    pub verify: VerifyLevel,
+    pub tables_verified: usize,
+    /// Verification mismatches and foreign key violations, each naming its table. Empty when sound.
+    pub problems: Vec<String>,
+    /// With `--single-transaction`, true when a problem made the restore roll back.
+    pub rolled_back: bool,
+    pub seconds: f64,
+}
+
+/// A table the restore loads: its parts and how the archive's stream lays out its columns.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetTable {
+    pub name: TableName,
+    pub kind: PartKind,
+    pub parts: Vec<PartInfo>,
+    /// What the archive holds for the table: its parts' rows and digests summed.
+    pub rows: u64,
+    pub digest: ContentDigest,
+}
+
+/// Restores the data of `archive` into existing tables (`--data-only`).
+pub async fn restore_data(
+    archive: Arc<ArchiveReader>,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let index = archive.index();
+    let encoding = index.catalog().server.encoding.clone();
+    let tables = select_tables(index, &options.filters);
+    let leader = Session::open(&options.connect, Some(&encoding)).await?;
+    load::preflight(&leader, &tables, options.clean).await?;
+    let triggers = trigger_mode(&leader).await?;
+    let sequences: Vec<_> = index
+        .catalog()
+        .sequences
+        .iter()
+        .filter(|s| options.filters.selects(&s.name.schema, &s.name.name, true))
+        .cloned()
+        .collect();
+    let mut report = RestoreReport {
+        target: leader.target().to_string(),
+        tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
+        parts: tables.iter().map(|t| t.parts.len()).sum(),
+        rows: 0,
+        sequences: sequences.len(),
+        large_objects: 0,
+        triggers,
+        verify: options.verify,
+        tables_verified: 0,
+        problems: Vec::new(),
+        rolled_back: false,
+        seconds: 0.0,
+    };
+    let parts: Vec<PartInfo> = {
+        let mut p: Vec<PartInfo> = tables.iter().flat_map(|t| t.parts.iter().cloned()).collect();
+        // Biggest first, as the dump planned them.
+        p.sort_by_key(|p| std::cmp::Reverse(index.part(p.id).map_or(0, |r| r.raw_bytes)));
+        p
+    };
+    progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
+    let loader = load::Loader { archive: archive.clone(), progress: progress.clone() };
+
+    if options.single_transaction {
+        leader.batch("BEGIN").await?;
+        let outcome = async {
+            prepare(&leader, &archive, &tables, options.clean, triggers, true).await?;
+            for part in &parts {
+                report.rows += loader.load_part(&leader, part).await?;
+            }
+            finish(&leader, &tables, &sequences, options, &mut report).await
+        }
+        .await;
+        match outcome {
+            Ok(()) if report.problems.is_empty() => leader.batch("COMMIT").await?,
+            Ok(()) => {
+                leader.batch("ROLLBACK").await?;
+                report.rolled_back = true;
+            }
+            Err(e) => {
+                let _ = leader.batch("ROLLBACK").await;
+                return Err(e.context("nothing was restored (the transaction rolled back)"));
+            }
+        }
+    } else {
+        prepare(&leader, &archive, &tables, options.clean, triggers, false).await?;
+        let loaded = load_parallel(&loader, &options.connect, &encoding, triggers, options.jobs, parts).await;
+        let outcome = match loaded {
+            Ok(rows) => {
+                report.rows = rows;
+                finish(&leader, &tables, &sequences, options, &mut report).await
+            }
+            Err(e) => Err(e.context("the restore stopped part way: tables may hold some of their rows")),
+        };
+        if triggers == TriggerMode::DisableTriggers {
+            load::set_triggers(&leader, &tables, true).await?;
+        }
+        outcome?;
+    }
+    progress.finish();
+    report.large_objects = tables
+        .iter()
+        .filter(|t| t.kind == PartKind::LargeObjects)
+        .flat_map(|t| &t.parts)
+        .filter_map(|p| index.part(p.id))
+        .map(|r| r.rows)
+        .sum();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Empties the targets when asked and switches triggers off.
+async fn prepare(
+    session: &Session,
+    archive: &ArchiveReader,
+    tables: &[TargetTable],
+    clean: bool,
+    triggers: TriggerMode,
+    local: bool,
+) -> Result<()> {
+    if clean {
+        load::clean(session, tables, archive).await?;
+    }
+    match triggers {
+        TriggerMode::ReplicationRole if local => session.batch("SET LOCAL session_replication_role = replica").await,
+        TriggerMode::ReplicationRole => Ok(()),
+        TriggerMode::DisableTriggers => load::set_triggers(session, tables, false).await,
+    }
+}
+
+/// After the load: sequences, foreign keys, verification. Problems go into the report.
+async fn finish(
+    session: &Session,
+    tables: &[TargetTable],
+    sequences: &[crate::format::SequenceValue],
+    options: &RestoreOptions,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    load::set_sequences(session, sequences).await?;
+    report.problems.extend(verify::foreign_keys(session, tables).await?);
+    if options.verify != VerifyLevel::None {
+        let checked = verify::tables(session, tables, options.verify).await?;
+        report.tables_verified = checked.verified;
+        report.problems.extend(checked.problems);
+        if options.verify == VerifyLevel::Full {
+            report.problems.extend(verify::sequences(session, sequences).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Loads parts with `jobs` sessions, each taking the next part from a shared queue.
+async fn load_parallel(
+    loader: &load::Loader,
+    connect: &ConnectOptions,
+    encoding: &str,
+    triggers: TriggerMode,
+    jobs: usize,
+    parts: Vec<PartInfo>,
+) -> Result<u64> {
+    let workers = jobs.max(1).min(parts.len().max(1));
+    let queue = Arc::new(Mutex::new(parts.into_iter().collect::<VecDeque<_>>()));
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (loader, connect, encoding, queue) = (loader.clone(), connect.clone(), encoding.to_string(), queue.clone());
+        handles.push(tokio::spawn(async move {
+            let session = Session::open(&connect, Some(&encoding)).await?;
+            if triggers == TriggerMode::ReplicationRole {
+                session.batch("SET session_replication_role = replica").await?;
+            }
+            let mut rows = 0;
+            loop {
+                let next = queue.lock().expect("queue lock").pop_front();
+                let Some(part) = next else { break };
+                match loader.load_part(&session, &part).await {
+                    Ok(n) => rows += n,
+                    Err(e) => {
+                        queue.lock().expect("queue lock").clear();
+                        return Err(e);
+                    }
+                }
+            }
+            Ok::<u64, Error>(rows)
+        }));
+    }
+    let mut rows = 0;
+    let mut first_error = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(n)) => rows += n,
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(e) => {
+                first_error = first_error.or(Some(Error::new(ErrorKind::Io, format!("a restore worker failed: {e}"))))
+            }
+        }
+    }
+    first_error.map_or(Ok(rows), Err)
+}
+
+/// Superusers switch triggers off per session; other roles must own the tables and alter them.
+async fn trigger_mode(session: &Session) -> Result<TriggerMode> {
+    let row = session.query_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user", &[]).await?;
+    Ok(if row.get::<_, bool>(0) { TriggerMode::ReplicationRole } else { TriggerMode::DisableTriggers })
+}
+
+/// Groups the selected parts by table. Large objects follow pg_restore: restored unless `-n`/`-t` narrow.
+fn select_tables<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> Vec<TargetTable> {
+    let parts = &index.catalog().parts;
+    let mut by_table: BTreeMap<(TableName, bool), Vec<PartInfo>> = BTreeMap::new();
+    for p in parts {
+        let wanted = match p.kind {
+            PartKind::Table => filters.selects(&p.table.schema, &p.table.name, true),
+            PartKind::LargeObjects => !filters.narrows(),
+        };
+        if wanted {
+            by_table.entry((p.table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p.clone());
+        }
+    }
+    by_table
+        .into_iter()
+        .map(|((name, lo), parts)| {
+            let records = || parts.iter().filter_map(|p| index.part(p.id));
+            let rows = records().map(|r| r.rows).sum();
+            let digest = records().fold(ContentDigest::default(), |mut d, r| {
+                d += r.digest;
+                d
+            });
+            TargetTable { name, kind: if lo { PartKind::LargeObjects } else { PartKind::Table }, parts, rows, digest }
+        })
+        .collect()
+}
+
+/// The qualified names of the ordinary tables, for queries that take `text[]`.
+pub(crate) fn table_names(tables: &[TargetTable]) -> Vec<String> {
+    tables.iter().filter(|t| t.kind == PartKind::Table).map(|t| quote_qualified(&t.name)).collect()
+}
