@@ -13,5 +13,7 @@ mod integrity;
 mod archive_file;
 // `pgsafe inspect` as a user runs it: output, errors, exit codes.
 mod cli_inspect;
+// Dump, verify and data-only restore on the throwaway cluster, as a user runs them.
+mod dump_restore;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
 mod connect;

@@ -4,6 +4,7 @@
 --   * a reg* type (binary carries raw OIDs, which name other objects in another database),
 --   * an array or composite whose element or member type is not built in (binary arrays and records
 --     carry their element and member type OIDs, which differ in another database),
+--   * int2vector and oidvector (their binary receive functions refuse an empty vector),
 -- anywhere inside the type: through arrays, domains, ranges, multiranges and composites.
 -- $1: column type oids (int8[]). One row per type that needs text. Works on PostgreSQL 14 and later.
 WITH RECURSIVE
@@ -30,4 +31,5 @@ WHERE ty.typsend = 0
    OR ty.typname IN ('regclass', 'regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper',
                      'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype')
       AND ty.typnamespace = 'pg_catalog'::regnamespace
+   OR ty.oid IN ('pg_catalog.int2vector'::pg_catalog.regtype, 'pg_catalog.oidvector'::pg_catalog.regtype)
    OR (tree.via IN ('element', 'member') AND ty.oid >= 16384)

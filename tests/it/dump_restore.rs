@@ -1,0 +1,400 @@
+//! `pgsafe dump`, `verify` and `restore --data-only` against the throwaway cluster, run as a user runs
+//! them: every column type round trips, big tables split, the snapshot is consistent under concurrent
+//! writes, and verification catches what it must.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::support::{TestDb, cluster};
+
+fn pgsafe() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgsafe"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs pgsafe and returns its exit code, stdout and stderr.
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("running pgsafe");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let (code, stdout, stderr) = run(cmd);
+    assert_eq!(code, 0, "pgsafe failed:\n{stderr}");
+    stdout
+}
+
+/// Dumps `db` into a fresh folder and returns the archive's path.
+fn dump(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
+    let path = dir.join(format!("{}.pgsafe", db.name()));
+    run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&path).args(extra));
+    path
+}
+
+/// Creates `dst`'s tables like `src`'s (the schema engine is a later piece; pg_dump's is the stand-in).
+fn copy_schema(src: &TestDb, dst: &TestDb) {
+    let out = Command::new(cluster().bin("pg_dump"))
+        .args(["--schema-only", "--no-owner", "-d", &src.conn_string()])
+        .output()
+        .expect("running pg_dump");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dst.psql(&String::from_utf8_lossy(&out.stdout));
+}
+
+/// Row count and a hash of every row's text form, in a stable order.
+fn fingerprint(db: &TestDb, table: &str) -> String {
+    db.psql(&format!(
+        "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {table} t"
+    ))
+}
+
+fn restore(archive: &Path, db: &TestDb, extra: &[&str]) -> (i32, String, String) {
+    run(pgsafe().args(["restore", "--data-only", "-q", "-d", &db.conn_string()]).arg(archive).args(extra))
+}
+
+const TYPES_SCHEMA: &str = r#"
+CREATE EXTENSION hstore;
+CREATE EXTENSION citext;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE pair AS (a int, b text);
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+-- Every type whose binary form is portable: this table must travel as binary COPY.
+CREATE TABLE binary_types (
+  id int PRIMARY KEY, c_bool boolean, c_int2 smallint, c_int4 int, c_int8 bigint, c_num numeric, c_num_p numeric(12,3),
+  c_float4 real, c_float8 double precision, c_money money, c_char char(5), c_varchar varchar(20), c_text text,
+  c_name name, c_bytea bytea, c_date date, c_time time, c_timetz timetz, c_ts timestamp, c_tstz timestamptz,
+  c_interval interval, c_uuid uuid, c_json json, c_jsonb jsonb, c_xml xml, c_inet inet, c_cidr cidr,
+  c_macaddr macaddr, c_macaddr8 macaddr8, c_point point, c_line line, c_lseg lseg, c_box box, c_path path,
+  c_polygon polygon, c_circle circle, c_bit bit(8), c_varbit varbit, c_tsvector tsvector, c_tsquery tsquery,
+  c_oid oid, c_pg_lsn pg_lsn, c_txid txid_snapshot, c_snapshot pg_snapshot, c_int4range int4range,
+  c_int8range int8range, c_numrange numrange, c_tsrange tsrange, c_tstzrange tstzrange, c_daterange daterange,
+  c_int4multi int4multirange, c_datemulti datemultirange, c_int_arr int[], c_text_arr2 text[][],
+  c_empty_arr int[], c_enum mood, c_pair pair, c_domain posint, c_hstore hstore, c_citext citext,
+  c_qchar "char", c_tid tid, c_xid xid, c_cid cid,
+  c_generated int GENERATED ALWAYS AS (id * 2) STORED
+);
+-- Types whose binary form names OIDs or has no binary I/O: this table must travel as text COPY.
+CREATE TABLE text_types (
+  id int PRIMARY KEY, c_regclass regclass, c_regproc regproc, c_regprocedure regprocedure, c_regtype regtype,
+  c_regoper regoper, c_regoperator regoperator, c_regnamespace regnamespace, c_regrole regrole,
+  c_regconfig regconfig, c_regdictionary regdictionary, c_regcollation regcollation, c_aclitem aclitem,
+  c_enum_arr mood[], c_pair_arr pair[], c_domain_arr posint[], c_hstore_arr hstore[],
+  c_int2vector int2vector, c_oidvector oidvector
+);
+CREATE TABLE no_columns ();
+"#;
+
+const TYPES_DATA: &str = r#"
+INSERT INTO binary_types (id) VALUES (1);  -- all NULL
+INSERT INTO binary_types (id, c_bool, c_int2, c_int4, c_int8, c_num, c_num_p, c_float4, c_float8, c_money, c_char,
+  c_varchar, c_text, c_name, c_bytea, c_date, c_time, c_timetz, c_ts, c_tstz, c_interval, c_uuid, c_json, c_jsonb,
+  c_xml, c_inet, c_cidr, c_macaddr, c_macaddr8, c_point, c_line, c_lseg, c_box, c_path, c_polygon, c_circle, c_bit,
+  c_varbit, c_tsvector, c_tsquery, c_oid, c_pg_lsn, c_txid, c_snapshot, c_int4range, c_int8range, c_numrange,
+  c_tsrange, c_tstzrange, c_daterange, c_int4multi, c_datemulti, c_int_arr, c_text_arr2, c_empty_arr, c_enum,
+  c_pair, c_domain, c_hstore, c_citext, c_qchar, c_tid, c_xid, c_cid)
+VALUES
+ (2, true, -32768, 2147483647, -9223372036854775808, 123456789.123456789, -1.5, 3.25, 2.718281828459045, 12.34,
+  'ab', 'héllo wörld ✓ 日本', E'tab\there\nnewline \\ backslash', 'a_name', '\x000102ff00', '2024-02-29',
+  '23:59:59.999999', '12:00+05:30', '1999-12-31 23:59:59.5', '2024-06-01 12:00:00+02', '1 year 2 mons -3 days 04:05:06',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": 1, "a": [1, 2.50]}', '{"b": 1, "a": [1, 2.50], "ü": null}',
+  '<a>x &amp; y</a>', '192.168.0.1/24', '10.0.0.0/8', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05', '(1.5,2)',
+  '{1,-1,0}', '[(0,0),(1,1)]', '(1,1),(0,0)', '[(0,0),(1,1),(2,0)]', '((0,0),(1,1),(1,0))', '<(0,0),2>',
+  B'10101010', B'101', 'a fat cat:1A sat', 'fat & (rat | cat)', 4294967295, '16/B374D848', '10:20:10,14,15',
+  '10:20:10,14,15', '[1,10)', '(,100]', '[1.5,2.5]', '[2024-01-01,2024-02-01)', '[2024-01-01 00:00+00,)',
+  'empty', '{[1,3), [5,7)}', '{[2024-01-01,2024-01-05)}', '{1,NULL,3}', '{{a,b},{c,NULL}}', '{}', 'happy',
+  '(7,"x y")', 42, 'a=>1, "b c"=>NULL', 'MiXeD CaSe', 'q', '(5,7)', '1234', '5'),
+ (3, false, 0, 0, 0, 'NaN', 0, 'NaN', '-Infinity', 0, '', '', '', '', '', 'infinity', '00:00', '00:00+00',
+  '-infinity', 'infinity', '0', '00000000-0000-0000-0000-000000000000', '""', '[]', '', '::1', '::/0',
+  '00:00:00:00:00:00', '00:00:00:00:00:00:00:00', '(0,0)', '{1,0,0}', '[(0,0),(0,0)]', '(0,0),(0,0)', '((0,0))',
+  '((0,0))', '<(0,0),0>', B'00000000', B'', '', 'a', 0, '0/0', '1:1:', '1:1:', 'empty', 'empty', 'empty', 'empty',
+  'empty', 'empty', '{}', '{}', '{{{1}},{{2}}}', '{}', '{}', 'sad', '(,)', 1, '', '', ' ', '(0,0)', '0', '0');
+-- TOASTed values of several MB, infinities.
+INSERT INTO binary_types (id, c_num, c_float4, c_float8, c_text, c_bytea, c_jsonb, c_int_arr) VALUES
+ (4, 'Infinity', 'Infinity', 'NaN', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 100000) i),
+  (SELECT string_agg(decode(md5(i::text), 'hex'), '') FROM generate_series(1, 150000) i),
+  (SELECT jsonb_agg(i) FROM generate_series(1, 100000) i), (SELECT array_agg(i) FROM generate_series(1, 300000) i));
+INSERT INTO text_types VALUES
+ (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (2, 'binary_types', 'now', 'abs(integer)', 'mood', '||/', '+(integer,integer)', 'public', 'postgres', 'english',
+  'simple', '"C"', 'postgres=arwdDxt/postgres', '{sad,happy}', '{"(1,a)","(2,\"b c\")"}', '{1,2}',
+  ARRAY['a=>1'::hstore, 'b=>NULL'::hstore], '1 2 3', '23 25'),
+ (3, 'text_types', 'int4in', 'now()', 'pair', '|/', '-(integer,integer)', 'pg_catalog', 'postgres', 'simple',
+  'english_stem', 'default', '=r/postgres', '{}', '{}', '{}', '{}', '', '');
+INSERT INTO no_columns DEFAULT VALUES;
+INSERT INTO no_columns DEFAULT VALUES;
+INSERT INTO no_columns DEFAULT VALUES;
+SELECT lo_from_bytea(0, '\x00ff00'::bytea), lo_from_bytea(0, ''::bytea);
+CREATE SEQUENCE counter START 100;
+SELECT nextval('counter'), nextval('counter');
+"#;
+
+#[test]
+fn every_column_type_round_trips() {
+    let src = TestDb::new("types_src");
+    src.psql(TYPES_SCHEMA);
+    src.psql(TYPES_DATA);
+    let dst = TestDb::new("types_dst");
+    copy_schema(&src, &dst);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["-j", "2"]);
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    let format_of = |table: &str| {
+        inspect["parts"].as_array().unwrap().iter().find(|p| p["table"] == table).map(|p| p["format"].clone()).unwrap()
+    };
+    assert_eq!(format_of("public.binary_types"), "binary");
+    assert_eq!(
+        format_of("public.text_types"),
+        "text",
+        "reg*, aclitem, arrays of user types and empty int2vectors must go as text"
+    );
+    assert_eq!(format_of("public.no_columns"), "binary");
+
+    assert!(run_ok(pgsafe().arg("verify").arg(&archive)).starts_with("sound:"));
+    let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    for table in ["binary_types", "text_types", "no_columns"] {
+        assert_eq!(fingerprint(&src, table), fingerprint(&dst, table), "{table}");
+    }
+    let los = "SELECT string_agg(oid::text || ':' || encode(lo_get(oid), 'hex'), ',' ORDER BY oid) FROM pg_largeobject_metadata";
+    assert_eq!(src.psql(los), dst.psql(los));
+    assert_eq!(dst.psql("SELECT last_value, is_called FROM counter"), "101|t\n");
+}
+
+#[test]
+fn a_table_cut_into_many_parts_round_trips() {
+    let src = TestDb::new("split_src");
+    src.psql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text, n numeric);
+         INSERT INTO big SELECT i, repeat(md5(i::text), 3), i / 7.0 FROM generate_series(1, 60000) i;
+         DELETE FROM big WHERE id % 11 = 0;  -- holes in the pages
+         VACUUM ANALYZE big;",
+    );
+    let dst = TestDb::new("split_dst");
+    copy_schema(&src, &dst);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["-j", "3", "--part-size", "1", "--chunk-size", "64"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    let parts = inspect["parts"].as_array().unwrap().len();
+    assert!(parts >= 5, "a 7 MB table with 1 MiB parts should be cut in several, got {parts}");
+    assert_eq!(inspect["totals"]["rows"], 60000 - 60000 / 11);
+    let (code, _, stderr) = restore(&archive, &dst, &["-j", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&src, "big"), fingerprint(&dst, "big"));
+}
+
+/// While the dump runs, transfers move money between accounts in transactions. The dump must see one
+/// instant: total balance unchanged, each balance equal to its opening balance plus its transfers.
+#[test]
+fn the_dump_sees_one_snapshot_while_money_moves() {
+    let src = TestDb::new("bank_src");
+    src.psql(
+        "CREATE TABLE account (id int PRIMARY KEY, balance bigint NOT NULL);
+         CREATE TABLE transfer (id bigserial PRIMARY KEY, from_id int, to_id int, amount bigint, filler text);
+         INSERT INTO account SELECT i, 1000 FROM generate_series(1, 200) i;
+         -- Enough rows that the workers start their parts at different moments.
+         CREATE TABLE ballast (id int, t text);
+         INSERT INTO ballast SELECT i, repeat('x', 200) FROM generate_series(1, 200000) i;",
+    );
+    let dst = TestDb::new("bank_dst");
+    copy_schema(&src, &dst);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let conn = src.conn_string();
+    let mover = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                let mut n: u64 = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (a, b) = ((n * 7919) % 200 + 1, (n * 104_729 + 13) % 200 + 1);
+                    let sql = format!(
+                        "BEGIN; UPDATE account SET balance = balance - 3 WHERE id = {a};
+                         UPDATE account SET balance = balance + 3 WHERE id = {b};
+                         INSERT INTO transfer (from_id, to_id, amount, filler) VALUES ({a}, {b}, 3, repeat('y', 500));
+                         COMMIT;"
+                    );
+                    client.batch_execute(&sql).await.unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+    };
+    // Let transfers start, then dump with many small parts so the workers run at different times.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let before: u64 = src.psql("SELECT count(*) FROM transfer").trim().parse().unwrap();
+    let archive = dump(&src, dir.path(), &["-j", "4", "--part-size", "1", "--chunk-size", "32"]);
+    let after: u64 = src.psql("SELECT count(*) FROM transfer").trim().parse().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moved = mover.join().unwrap();
+    assert!(after > before, "transfers must happen while the dump runs ({before} -> {after}, {moved} in all)");
+
+    let (code, _, stderr) = restore(&archive, &dst, &["-j", "4"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT sum(balance) FROM account"), "200000\n");
+    let wrong = dst.psql(
+        "SELECT count(*) FROM account a WHERE a.balance <> 1000
+           + coalesce((SELECT sum(amount) FROM transfer WHERE to_id = a.id), 0)
+           - coalesce((SELECT sum(amount) FROM transfer WHERE from_id = a.id), 0)",
+    );
+    assert_eq!(wrong, "0\n", "balances and transfers come from different moments");
+    let restored: u64 = dst.psql("SELECT count(*) FROM transfer").trim().parse().unwrap();
+    assert!(restored >= before && restored <= after, "{before} <= {restored} <= {after}");
+}
+
+/// A trigger that fires even with `session_replication_role = replica` alters a row as it lands:
+/// verification must name the table and fail, and with `--single-transaction` nothing stays.
+#[test]
+fn verification_catches_a_row_altered_during_the_restore() {
+    let src = TestDb::new("alter_src");
+    src.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i;");
+    let dst = TestDb::new("alter_dst");
+    copy_schema(&src, &dst);
+    dst.psql(
+        "CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN IF NEW.id = 500 THEN NEW.v := 'tampered'; END IF; RETURN NEW; END$$;
+         CREATE TRIGGER tamper BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION tamper();
+         ALTER TABLE t ENABLE ALWAYS TRIGGER tamper;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+
+    let (code, _, stderr) = restore(&archive, &dst, &["--single-transaction"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("table `public.t`: the rows differ from the archive's"), "{stderr}");
+    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM t"), "0\n");
+
+    let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("table `public.t`: the rows differ"), "{stderr}");
+
+    // Counting alone cannot see it: the number of rows is right.
+    let (code, _, stderr) = restore(&archive, &dst, &["--clean", "--verify", "count"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_target_that_is_not_ready_is_refused_before_anything_is_written() {
+    let src = TestDb::new("refuse_src");
+    src.psql("CREATE TABLE a (id int); CREATE TABLE b (id int, extra text); INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 'x');");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+
+    let dst = TestDb::new("refuse_dst");
+    dst.psql("CREATE TABLE a (id int); CREATE TABLE b (id int);");
+    let (code, _, stderr) = restore(&archive, &dst, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("table `public.b` lacks the column(s) `extra`"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM a"), "0\n", "nothing may be written");
+
+    dst.psql("ALTER TABLE b ADD COLUMN extra text; INSERT INTO a VALUES (42);");
+    let (code, _, stderr) = restore(&archive, &dst, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already holds data: `public.a`"), "{stderr}");
+    assert!(stderr.contains("hint: `--clean`"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM b"), "0\n", "nothing may be written");
+
+    let (code, _, stderr) = restore(&archive, &dst, &["--clean"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT id FROM a"), "1\n");
+}
+
+#[test]
+fn foreign_key_violations_are_named() {
+    let src = TestDb::new("fk_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int, parent_id int REFERENCES parent);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL);",
+    );
+    let dst = TestDb::new("fk_dst");
+    copy_schema(&src, &dst);
+    let dir = tempfile::tempdir().unwrap();
+    // Only the child: its parents are missing in the target.
+    let archive = dump(&src, dir.path(), &["-t", "public.child"]);
+    let (code, _, stderr) = restore(&archive, &dst, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("foreign key `child_parent_id_fkey` of `child`: 2 rows reference keys missing from `parent`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn filters_follow_pg_dump() {
+    let src = TestDb::new("filters");
+    src.psql(
+        "CREATE SCHEMA app; CREATE SCHEMA audit;
+         CREATE TABLE app.users (id int); CREATE TABLE app.orders (id int); CREATE TABLE audit.log (id int);
+         CREATE TABLE public.\"MixedCase\" (id int);",
+    );
+    let plan = |args: &[&str]| {
+        let out = run_ok(pgsafe().args(["dump", "--dry-run", "--json", "-d", &src.conn_string()]).args(args));
+        let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut tables: Vec<String> = plan["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}.{}",
+                    p["info"]["table"]["schema"].as_str().unwrap(),
+                    p["info"]["table"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        tables.sort();
+        tables
+    };
+    assert_eq!(plan(&["-n", "app"]), ["app.orders", "app.users"]);
+    assert_eq!(plan(&["-N", "app", "-N", "audit"]), ["public.MixedCase"]);
+    assert_eq!(plan(&["-t", "app.u*"]), ["app.users"]);
+    assert_eq!(plan(&["-t", "\"MixedCase\""]), ["public.MixedCase"]);
+    assert_eq!(plan(&["-t", "mixedcase"]), Vec::<String>::new());
+    assert_eq!(plan(&["-n", "app", "-T", "app.orders"]), ["app.users"]);
+    assert_eq!(plan(&["--exclude-table-data", "audit.*"]), ["app.orders", "app.users", "public.MixedCase"]);
+}
+
+#[test]
+fn an_archive_streams_through_a_pipe() {
+    let src = TestDb::new("pipe");
+    src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i;");
+    let mut dump =
+        pgsafe().args(["dump", "-q", "-f", "-", "-d", &src.conn_string()]).stdout(Stdio::piped()).spawn().unwrap();
+    let piped = dump.stdout.take().unwrap();
+    let out = pgsafe().args(["verify", "-"]).stdin(Stdio::from(piped)).output().unwrap();
+    assert!(dump.wait().unwrap().success(), "the dump to standard output failed");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5000 rows"));
+}
+
+#[test]
+fn verify_lists_what_is_damaged_and_exits_1() {
+    let src = TestDb::new("damage");
+    src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--chunk-size", "64", "-Z", "0"]);
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    let damaged = dir.path().join("damaged.pgsafe");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (code, stdout, _) = run(pgsafe().arg("verify").arg(&damaged));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("part 0 (`public.t`)") && stdout.contains("checksum mismatch"), "{stdout}");
+    let (code, stdout, _) = run(pgsafe().args(["verify", "-"]).stdin(std::fs::File::open(&damaged).unwrap()));
+    assert_eq!(code, 1, "{stdout}");
+}
