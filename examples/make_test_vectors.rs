@@ -79,13 +79,13 @@ fn main() {
     ));
     let mut v = two.clone();
     let h = c.at;
-    v[h + 20..h + 24].copy_from_slice(&((64u32 << 20) + 1).to_le_bytes());
+    v[h + 20..h + 24].copy_from_slice(&(pgsafe::format::MAX_CHUNK_RAW + 1).to_le_bytes());
     let crc = crc32fast::hash(&v[h..h + 28]);
     v[h + 28..h + 32].copy_from_slice(&crc.to_le_bytes());
     invalid.push((
         "declared-size-too-large",
         v,
-        "a chunk frame declaring 64 MiB + 1 decoded bytes, frame header CRC recomputed",
+        "a chunk frame declaring one byte more than the 1 GiB + 1 MiB limit, frame header CRC recomputed",
     ));
     let mut v = two.clone();
     v.extend_from_slice(b"appended");
@@ -324,7 +324,11 @@ fn sequential(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
     let mut stream = FrameStream::new(bytes);
     while let Some(event) = stream.next_event()? {
         if let pgsafe::format::StreamEvent::Chunk { header, offset, stored } = event {
-            header.decode_payload(&stored, offset, pgsafe::format::Element::Frame { index: 0 })?;
+            header.decode_payload(
+                &stored,
+                offset,
+                pgsafe::format::Element::Chunk { part: header.part, seq: header.seq, table: None },
+            )?;
         }
     }
     Ok(())

@@ -71,6 +71,9 @@ pub struct ArchiveEncoder<W: Write> {
 impl<W: Write> ArchiveEncoder<W> {
     /// Writes the header and the catalog frame.
     pub fn new(mut out: W, catalog: &Catalog, compression: Compression) -> io::Result<Self> {
+        if !super::digest::is_lower_hex(&catalog.archive_id, 32) {
+            return Err(misuse(format!("archive id `{}` is not 32 lowercase hex digits", catalog.archive_id)));
+        }
         let mut parts = BTreeMap::new();
         let mut tables = BTreeMap::new();
         for p in &catalog.parts {
@@ -102,7 +105,12 @@ impl<W: Write> ArchiveEncoder<W> {
     /// Appends a chunk frame. Chunks of one part must come in sequence order; parts may interleave.
     pub fn write_chunk(&mut self, chunk: &EncodedChunk) -> io::Result<()> {
         let h = &chunk.header;
+        let sizes_fit_codec = match h.codec {
+            super::Codec::None => h.stored_len == h.raw_len,
+            super::Codec::Zstd => h.stored_len <= h.raw_len,
+        };
         let well_formed = h.kind == FrameKind::Chunk
+            && sizes_fit_codec
             && chunk.payload.len() == h.stored_len as usize
             && h.raw_len > 0
             && h.raw_len <= MAX_CHUNK_RAW

@@ -183,6 +183,19 @@ impl FrameHeader {
             Codec::None => Ok(stored.to_vec()),
             Codec::Zstd => {
                 let bad = |problem: String| FormatError::corrupt(element.clone(), payload_at, problem);
+                // The payload is exactly one zstd frame: nothing may follow it, not even a skippable frame.
+                match zstd::zstd_safe::find_frame_compressed_size(stored) {
+                    Ok(n) if n == stored.len() => {}
+                    Ok(n) => {
+                        return Err(bad(format!(
+                            "{} bytes follow the zstd frame, which ends at byte {n}",
+                            stored.len() - n
+                        )));
+                    }
+                    Err(code) => {
+                        return Err(bad(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))));
+                    }
+                }
                 let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
                     .map_err(|e| bad(format!("zstd: {e}")))?
                     .single_frame();

@@ -340,7 +340,11 @@ pub(crate) fn check_manifest(
     }
     // Every part belongs to exactly one table record, the one of its catalog table.
     let mut claimed = BTreeSet::new();
+    let mut names = BTreeSet::new();
     for t in &manifest.tables {
+        if t.parts.is_empty() || !names.insert(&t.table) {
+            return Err(bad(format!("table `{}` has an empty or a second record", t.table)));
+        }
         let mut rows = 0u64;
         let mut digest = super::ContentDigest::default();
         for id in &t.parts {

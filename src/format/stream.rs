@@ -137,8 +137,7 @@ impl<R: Read> FrameStream<R> {
                     rows: 0,
                     crc32: h.payload_crc,
                 });
-                let mut stored = vec![0u8; h.stored_len as usize];
-                self.read_exact(&mut stored, element.clone(), at)?;
+                let stored = self.read_payload(h.stored_len, element.clone(), at)?;
                 let computed = crc32(&stored);
                 if computed != h.payload_crc {
                     return Err(FormatError::corrupt(
@@ -159,8 +158,7 @@ impl<R: Read> FrameStream<R> {
     }
 
     fn finish_manifest(&mut self, h: FrameHeader, at: u64) -> Result<Manifest, FormatError> {
-        let mut stored = vec![0u8; h.stored_len as usize];
-        self.read_exact(&mut stored, Element::Manifest, at)?;
+        let stored = self.read_payload(h.stored_len, Element::Manifest, at)?;
         let json = h.decode_payload(&stored, at, Element::Manifest)?;
         let footer_at = self.offset;
         let mut fb = [0u8; Footer::LEN];
@@ -225,9 +223,29 @@ impl<R: Read> FrameStream<R> {
             ));
         }
         self.frame_index += 1;
-        let mut stored = vec![0u8; h.stored_len as usize];
-        self.read_exact(&mut stored, element.clone(), at)?;
+        let stored = self.read_payload(h.stored_len, element.clone(), at)?;
         h.decode_payload(&stored, at, element)
+    }
+
+    /// Reads a payload of `len` bytes. The buffer grows as bytes arrive, so a header that declares a
+    /// large payload cannot make the reader allocate it before the bytes exist.
+    fn read_payload(&mut self, len: u32, element: Element, element_at: u64) -> Result<Vec<u8>, FormatError> {
+        let mut stored = Vec::with_capacity((len as usize).min(1 << 20));
+        let got = (&mut self.r)
+            .take(u64::from(len))
+            .read_to_end(&mut stored)
+            .map_err(|source| FormatError::Io { offset: self.offset, source })?;
+        self.offset += got as u64;
+        if got < len as usize {
+            let needed = self.offset - got as u64 + u64::from(len) - element_at;
+            return Err(FormatError::Truncated {
+                element,
+                offset: element_at,
+                needed,
+                available: self.offset - element_at,
+            });
+        }
+        Ok(stored)
     }
 
     /// Fills `buf`, or fails with a truncation error naming `element`, which starts at `element_at`.

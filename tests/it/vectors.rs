@@ -44,7 +44,11 @@ pub fn sequential(bytes: &[u8]) -> Result<(), FormatError> {
     let mut stream = FrameStream::new(bytes);
     while let Some(event) = stream.next_event()? {
         if let StreamEvent::Chunk { header, offset, stored } = event {
-            header.decode_payload(&stored, offset, Element::Frame { index: 0 })?;
+            header.decode_payload(
+                &stored,
+                offset,
+                Element::Chunk { part: header.part, seq: header.seq, table: None },
+            )?;
         }
     }
     Ok(())
