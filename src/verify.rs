@@ -51,7 +51,7 @@ pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
         for _ in 0..jobs.clamp(1, parts.len().max(1)) {
             s.spawn(|| {
                 while let Some(&part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = index.check_part(part) {
+                    if let Err(e) = reader.check_part(part) {
                         problems.lock().expect("problems lock").push((part, e.to_string()));
                     }
                 }

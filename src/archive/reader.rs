@@ -7,6 +7,12 @@
 //! still checked (CRC-32, BLAKE3), so a modification shows up as a corrupt archive, not a wrong answer;
 //! only a truncation while mapped can end the process (SIGBUS). Random access through the map is what
 //! lets a restore read any part's chunks in parallel without copying the archive into memory.
+//!
+//! The second `unsafe` call releases a chunk's pages once it was read (`MADV_DONTNEED`). Touched pages of
+//! a map count as the process's resident memory, which would otherwise grow to the archive's size. On a
+//! read-only file mapping the advice only drops this process's page table entries: the bytes stay in
+//! the page cache and fault back in, unchanged, if anything reads them again, so no reader can see
+//! anything else.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,7 +20,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::ArchiveIndex;
+use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader, PartId};
 
 /// An archive file opened for random access. `Sync`: share it across threads to read chunks in parallel.
 #[derive(Debug)]
@@ -45,5 +51,34 @@ impl ArchiveReader {
 
     pub fn index(&self) -> &ArchiveIndex<Mmap> {
         &self.index
+    }
+
+    /// Reads, checks and decodes one chunk, then releases its pages.
+    pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
+        let raw = self.index.read_chunk(chunk);
+        self.release(chunk);
+        raw
+    }
+
+    /// Checks one part completely (see [`ArchiveIndex::check_part`]), then releases its pages.
+    pub fn check_part(&self, part: PartId) -> Result<(), FormatError> {
+        let result = self.index.check_part(part);
+        for chunk in self.index.chunks(part) {
+            self.release(&chunk);
+        }
+        result
+    }
+
+    fn release(&self, chunk: &ChunkRef) {
+        let len = FrameHeader::LEN + chunk.entry.stored_len as usize;
+        // SAFETY: see the module documentation. The advice is only a hint: an error changes nothing.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            self.index.bytes().unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                chunk.entry.offset as usize,
+                len,
+            )
+        };
     }
 }

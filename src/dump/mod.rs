@@ -132,13 +132,13 @@ pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dy
             chunk_bytes: options.chunk_bytes,
             progress: progress.clone(),
         };
-        handles.push(tokio::spawn(job.run()));
+        handles.push(spawn_worker(job));
     }
     drop(tx);
     let mut first_error: Option<Error> = None;
     for handle in handles {
         let result =
-            handle.await.unwrap_or_else(|e| Err(Error::new(ErrorKind::Io, format!("a dump worker failed: {e}"))));
+            handle.await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "a dump worker stopped unexpectedly")));
         if let Err(e) = result {
             // Keep the root cause: a worker that only saw the writer stop is not one.
             if first_error.as_ref().is_none_or(|f| f.to_string() == WRITER_GONE) {
@@ -173,6 +173,23 @@ pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dy
         large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs a worker on a thread of its own with a single-threaded runtime: its connection task and its
+/// COPY loop share that thread, so each message is handed over without waking another thread.
+fn spawn_worker(job: worker::Job) -> tokio::sync::oneshot::Receiver<Result<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let run = move || {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Io, "starting a dump worker's runtime").with_source(e))
+            .and_then(|rt| rt.block_on(job.run()));
+        let _ = tx.send(result);
+    };
+    // If the thread cannot start, `run` is dropped with its sender and the receiver reports it.
+    let _ = std::thread::Builder::new().name("pgsafe-dump".into()).spawn(run);
+    rx
 }
 
 /// 128 random-enough bits: BLAKE3 of the time, the process and a stack address.

@@ -105,6 +105,11 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         &self.footer
     }
 
+    /// The bytes the archive was opened from.
+    pub fn bytes(&self) -> &B {
+        &self.bytes
+    }
+
     /// The archive's length in bytes.
     pub fn len(&self) -> u64 {
         self.bytes.as_ref().len() as u64

@@ -55,7 +55,7 @@ impl Loader {
         while next < chunks.len() || !pending.is_empty() {
             while pending.len() < PREFETCH && next < chunks.len() {
                 let (archive, chunk) = (self.archive.clone(), chunks[next]);
-                pending.push_back(tokio::task::spawn_blocking(move || archive.index().read_chunk(&chunk)));
+                pending.push_back(tokio::task::spawn_blocking(move || archive.read_chunk(&chunk)));
                 next += 1;
             }
             let handle = pending.pop_front().expect("a chunk is pending");
@@ -177,7 +177,7 @@ pub(super) async fn clean(session: &Session, tables: &[TargetTable], archive: &A
         let mut oids: Vec<i64> = Vec::new();
         for part in &t.parts {
             for chunk in archive.index().chunks(part.id) {
-                let raw = archive.index().read_chunk(&chunk).map_err(Error::from)?;
+                let raw = archive.read_chunk(&chunk).map_err(Error::from)?;
                 oids.extend(large_object_oids(&raw, chunk.entry.seq.0 == 0).into_iter().map(i64::from));
             }
         }

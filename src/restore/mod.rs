@@ -139,7 +139,7 @@ pub async fn restore_data(
             for part in &parts {
                 report.rows += loader.load_part(&leader, part).await?;
             }
-            finish(&leader, &tables, &sequences, options, &mut report).await
+            finish(&leader, None, &tables, &sequences, options, &mut report).await
         }
         .await;
         match outcome {
@@ -159,7 +159,8 @@ pub async fn restore_data(
         let outcome = match loaded {
             Ok(rows) => {
                 report.rows = rows;
-                finish(&leader, &tables, &sequences, options, &mut report).await
+                let parallel = Some((&options.connect, encoding.as_str()));
+                finish(&leader, parallel, &tables, &sequences, options, &mut report).await
             }
             Err(e) => Err(e.context("the restore stopped part way: tables may hold some of their rows")),
         };
@@ -200,8 +201,11 @@ async fn prepare(
 }
 
 /// After the load: sequences, foreign keys, verification. Problems go into the report.
+/// `parallel` gives the connection and encoding for extra verification sessions when the data is
+/// committed; inside a single transaction only `session` sees it.
 async fn finish(
     session: &Session,
+    parallel: Option<(&ConnectOptions, &str)>,
     tables: &[TargetTable],
     sequences: &[crate::format::SequenceValue],
     options: &RestoreOptions,
@@ -210,7 +214,12 @@ async fn finish(
     load::set_sequences(session, sequences).await?;
     report.problems.extend(verify::foreign_keys(session, tables).await?);
     if options.verify != VerifyLevel::None {
-        let checked = verify::tables(session, tables, options.verify).await?;
+        let checked = match parallel {
+            Some((connect, encoding)) => {
+                verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
+            }
+            None => verify::tables(session, tables, options.verify).await?,
+        };
         report.tables_verified = checked.verified;
         report.problems.extend(checked.problems);
         if options.verify == VerifyLevel::Full {

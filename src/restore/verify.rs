@@ -1,10 +1,13 @@
 //! After the load: proof that what landed is what was dumped (row counts, content digests, sequence
 //! values), and that every foreign key still holds although it was not enforced during the load.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use super::{TargetTable, VerifyLevel};
 use crate::error::Result;
 use crate::format::{PartKind, SequenceValue, TupleScanner};
-use crate::pg::{Session, quote_qualified};
+use crate::pg::{ConnectOptions, Session, quote_qualified};
 use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
 
 pub(super) struct Checked {
@@ -12,51 +15,100 @@ pub(super) struct Checked {
     pub problems: Vec<String>,
 }
 
-/// Counts (and, at `Full`, digests) every restored table and compares with the archive.
+/// Counts (and, at `Full`, digests) every restored table in one session and compares with the archive.
 pub(super) async fn tables(session: &Session, tables: &[TargetTable], level: VerifyLevel) -> Result<Checked> {
     let mut checked = Checked { verified: 0, problems: Vec::new() };
     for t in tables {
-        let Some(first) = t.parts.first() else { continue };
-        let label = match t.kind {
-            PartKind::Table => format!("table `{}`", t.name),
-            PartKind::LargeObjects => "large objects".to_string(),
-        };
-        let (rows, digest) = if level == VerifyLevel::Count {
-            let sql = match t.kind {
-                PartKind::Table => format!("SELECT count(*) FROM ONLY {}", quote_qualified(&t.name)),
-                PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
-            };
-            (session.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64, None)
-        } else {
-            let sql = match t.kind {
-                PartKind::Table => copy_out_sql(&t.name, &first.columns, first.format, None, None),
-                PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
-            };
-            let mut scanner = TupleScanner::new(first.format).with_fields(first.columns.len());
-            let mut pending: Vec<u8> = Vec::new();
-            let mut stream = session.copy_out(&sql).await?;
-            while let Some(data) = stream.next().await? {
-                pending.extend_from_slice(&data);
-                let used = scanner.scan(&pending).map_err(|e| {
-                    crate::Error::new(crate::ErrorKind::Database, format!("{label}: reading it back: {e}"))
-                })?;
-                pending.drain(..used);
-            }
-            (scanner.rows(), Some(scanner.digest()))
-        };
-        checked.verified += 1;
-        if rows != t.rows {
-            checked.problems.push(format!("{label}: {rows} rows in the database, the archive holds {}", t.rows));
-        } else if let Some(d) = digest
-            && d != t.digest
-        {
-            checked.problems.push(format!(
-                "{label}: the rows differ from the archive's although their number matches (content digest {d}, archive {})",
-                t.digest
-            ));
+        if let Some(verdict) = table(session, t, level).await? {
+            checked.verified += 1;
+            checked.problems.extend(verdict);
         }
     }
     Ok(checked)
+}
+
+/// The same with `jobs` sessions at once, biggest tables first; for data already committed.
+pub(super) async fn tables_parallel(
+    connect: &ConnectOptions,
+    encoding: &str,
+    jobs: usize,
+    tables: &[TargetTable],
+    level: VerifyLevel,
+) -> Result<Checked> {
+    let mut order: Vec<TargetTable> = tables.to_vec();
+    order.sort_by_key(|t| std::cmp::Reverse(t.rows));
+    let queue = Arc::new(Mutex::new(order.into_iter().collect::<VecDeque<_>>()));
+    let mut handles = Vec::new();
+    for _ in 0..jobs.max(1).min(tables.len().max(1)) {
+        let (connect, encoding, queue) = (connect.clone(), encoding.to_string(), queue.clone());
+        handles.push(tokio::spawn(async move {
+            let session = Session::open(&connect, Some(&encoding)).await?;
+            let mut checked = Checked { verified: 0, problems: Vec::new() };
+            loop {
+                let next = queue.lock().expect("queue lock").pop_front();
+                let Some(t) = next else { break };
+                if let Some(verdict) = table(&session, &t, level).await? {
+                    checked.verified += 1;
+                    checked.problems.extend(verdict);
+                }
+            }
+            Ok::<Checked, crate::Error>(checked)
+        }));
+    }
+    let mut all = Checked { verified: 0, problems: Vec::new() };
+    for h in handles {
+        let c = h
+            .await
+            .map_err(|e| crate::Error::new(crate::ErrorKind::Io, format!("a verification worker failed: {e}")))??;
+        all.verified += c.verified;
+        all.problems.extend(c.problems);
+    }
+    all.problems.sort();
+    Ok(all)
+}
+
+/// Checks one table; `None` when it has no parts to check against, else the problem found, if any.
+async fn table(session: &Session, t: &TargetTable, level: VerifyLevel) -> Result<Option<Option<String>>> {
+    let Some(first) = t.parts.first() else { return Ok(None) };
+    let label = match t.kind {
+        PartKind::Table => format!("table `{}`", t.name),
+        PartKind::LargeObjects => "large objects".to_string(),
+    };
+    let (rows, digest) = if level == VerifyLevel::Count {
+        let sql = match t.kind {
+            PartKind::Table => format!("SELECT count(*) FROM ONLY {}", quote_qualified(&t.name)),
+            PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
+        };
+        (session.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64, None)
+    } else {
+        let sql = match t.kind {
+            PartKind::Table => copy_out_sql(&t.name, &first.columns, first.format, None, None),
+            PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
+        };
+        let mut scanner = TupleScanner::new(first.format).with_fields(first.columns.len());
+        let mut pending: Vec<u8> = Vec::new();
+        let mut stream = session.copy_out(&sql).await?;
+        while let Some(data) = stream.next().await? {
+            pending.extend_from_slice(&data);
+            let used = scanner
+                .scan(&pending)
+                .map_err(|e| crate::Error::new(crate::ErrorKind::Database, format!("{label}: reading it back: {e}")))?;
+            pending.drain(..used);
+        }
+        (scanner.rows(), Some(scanner.digest()))
+    };
+    if rows != t.rows {
+        return Ok(Some(Some(format!("{label}: {rows} rows in the database, the archive holds {}", t.rows))));
+    }
+    if let Some(d) = digest
+        && d != t.digest
+    {
+        return Ok(Some(Some(format!(
+            "{label}: the rows differ from the archive's although their number matches (content digest {d}, archive {})",
+            t.digest
+        ))));
+    }
+    Ok(Some(None))
 }
 
 /// Reads every restored sequence back.
