@@ -8,4 +8,5 @@ mod writer;
 pub use reader::ArchiveReader;
 pub use writer::{
     ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,
+    partial_path,
 };

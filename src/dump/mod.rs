@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE};
+use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE, partial_path};
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Catalog, Compression};
@@ -99,8 +99,21 @@ pub async fn plan(options: &DumpOptions) -> Result<DumpPlan> {
     Ok(plan)
 }
 
-/// Dumps the database into `target`.
+/// Dumps the database into `target`. On failure no archive is left behind: a file target's `.partial`
+/// is removed (only a crash or a kill leaves one, and it never looks complete).
 pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
+    let partial = match &target {
+        ArchiveTarget::File(path) => Some(partial_path(path)),
+        ArchiveTarget::Stdout => None,
+    };
+    let result = run(options, target, progress).await;
+    if let (Err(_), Some(partial)) = (&result, partial) {
+        let _ = std::fs::remove_file(partial);
+    }
+    result
+}
+
+async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
     let started = Instant::now();
     let leader = Leader::open(options).await?;
     let plan = leader.plan(options);

@@ -15,5 +15,7 @@ mod archive_file;
 mod cli_inspect;
 // Dump, verify and data-only restore on the throwaway cluster, as a user runs them.
 mod dump_restore;
+// Full disk, the server going away, a killed pgsafe: clear errors, nothing that looks complete.
+mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
 mod connect;
