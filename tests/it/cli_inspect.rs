@@ -87,3 +87,31 @@ fn a_newer_format_gets_a_hint() {
     assert!(stderr.contains("archive format version 2.0 is not supported"), "{stderr}");
     assert!(stderr.contains("\nhint: this archive was written by a newer pgsafe"), "{stderr}");
 }
+
+#[test]
+fn verify_reports_every_invalid_vector_and_passes_every_valid_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/test-vectors");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".pgsafe") {
+            continue;
+        }
+        let (code, stdout, stderr) = run(pgsafe().arg("verify").arg(&path));
+        let expected = if name.starts_with("valid-") {
+            0
+        } else if name == "unknown-major-version.pgsafe" {
+            2 // not damage: an archive this pgsafe cannot read
+        } else {
+            1
+        };
+        assert_eq!(code, expected, "{name}: {stdout}{stderr}");
+        if expected == 1 {
+            let located = stdout.contains("offset") || stdout.contains("not a pgsafe archive");
+            assert!(stdout.contains("is damaged") && located, "{name}: {stdout}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} vectors found");
+}
