@@ -202,23 +202,45 @@ impl FrameHeader {
                 // The window a frame may ask for is bounded by its declared output, so a small frame cannot
                 // make the decoder reserve more memory than the payload it claims to hold.
                 decoder.window_log_max(window_log_for(self.raw_len)).map_err(|e| bad(format!("zstd: {e}")))?;
-                // Read at most one byte more than declared: output is bounded by the declaration, never by
-                // what the compressed bytes claim, so a decompression bomb cannot allocate more.
-                let mut out = Vec::with_capacity((self.raw_len as usize).min(1 << 20));
-                (&mut decoder)
-                    .take(u64::from(self.raw_len) + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| bad(format!("zstd: {e}")))?;
-                if out.len() != self.raw_len as usize {
-                    return Err(bad(format!(
-                        "decoded size {}{} differs from the declared {}",
-                        if out.len() > self.raw_len as usize { "at least " } else { "" },
-                        out.len(),
+                let out = read_bounded(&mut decoder, self.raw_len as usize).map_err(|e| bad(format!("zstd: {e}")))?;
+                match out {
+                    Ok(out) => Ok(out),
+                    Err(got) => Err(bad(format!(
+                        "decoded size {}{got} differs from the declared {}",
+                        if got > self.raw_len as usize { "at least " } else { "" },
                         self.raw_len
-                    )));
+                    ))),
                 }
-                Ok(out)
             }
+        }
+    }
+}
+
+/// Reads exactly `len` bytes from `r`. The buffer grows with what arrives, never past `len`, so neither
+/// a header's declaration nor a decompression bomb can make it allocate more than the output really
+/// holds, up to the declared size. `Ok(Err(n))`: the output had `n` bytes, other than `len` (`len + 1`
+/// when there was more).
+fn read_bounded(r: &mut impl Read, len: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        if out.len() == len {
+            let mut probe = [0u8; 1];
+            return Ok(match r.read(&mut probe)? {
+                0 => Ok(out),
+                _ => Err(len + 1),
+            });
+        }
+        if out.len() == out.capacity() {
+            // Double, starting at 1 MiB, capped at the declared size.
+            let grow = out.len().max(1 << 20).min(len - out.len());
+            out.reserve_exact(grow);
+        }
+        let start = out.len();
+        out.resize(out.capacity().min(len), 0);
+        let n = r.read(&mut out[start..])?;
+        out.truncate(start + n);
+        if n == 0 {
+            return Ok(Err(out.len()));
         }
     }
 }

@@ -75,6 +75,8 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
             ));
         }
         let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
+        // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
+        drop(manifest_json);
 
         let (ch, catalog_json) = read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
         let catalog_end = catalog_at + ch.frame_len();
