@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Catalog, CopyFormat, Element, FrameStream, PartId, StreamEvent, TupleScanner};
+use crate::format::{FormatError, FrameStream, PartCheck, PartId, StreamEvent};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,27 +69,19 @@ pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
     Ok(report)
 }
 
-/// Per-part state of a sequential verification.
-struct PartState {
-    scanner: TupleScanner,
-    hasher: blake3::Hasher,
-    chunk_rows: Vec<u64>,
-    table: String,
-    format: CopyFormat,
-}
-
 /// Verifies an archive read front to back, as from a pipe. The checks are the same as [`verify_file`]'s.
 pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
     let mut report = VerifyReport { source: source.to_string(), ..VerifyReport::default() };
     let mut stream = FrameStream::new(r);
-    let mut parts: HashMap<PartId, PartState> = HashMap::new();
-    let mut failed: Vec<PartId> = Vec::new();
+    // A part's check is dropped at its first problem; the other parts go on.
+    let mut checks: HashMap<PartId, PartCheck> = HashMap::new();
     loop {
         let event = match stream.next_event() {
             Ok(Some(e)) => e,
             Ok(None) => break,
-            Err(crate::format::FormatError::Io { offset, source }) => {
-                return Err(Error::new(ErrorKind::Io, format!("reading {source:?} at offset {offset}")));
+            Err(FormatError::Io { offset, source }) => {
+                return Err(Error::new(ErrorKind::Io, format!("reading `{}` at offset {offset}", report.source))
+                    .with_source(source));
             }
             Err(e) => {
                 report.problems.push(e.to_string());
@@ -97,38 +89,16 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
             }
         };
         match event {
-            StreamEvent::Catalog(catalog) => parts = start_parts(&catalog),
+            StreamEvent::Catalog(catalog) => {
+                checks = catalog.parts.iter().map(|p| (p.id, PartCheck::new(p))).collect();
+            }
             StreamEvent::Chunk { header, offset, stored } => {
-                let Some(state) = parts.get_mut(&header.part) else { continue };
-                if failed.contains(&header.part) {
-                    continue;
-                }
-                let element = Element::Chunk { part: header.part, seq: header.seq, table: Some(state.table.clone()) };
-                let raw = match header.decode_payload(&stored, offset, element.clone()) {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        report.problems.push(e.to_string());
-                        failed.push(header.part);
-                        continue;
-                    }
-                };
-                state.hasher.update(&raw);
-                let before = state.scanner.rows();
-                match state.scanner.scan(&raw) {
-                    Ok(n) if n == raw.len() => state.chunk_rows.push(state.scanner.rows() - before),
-                    Ok(n) => {
-                        report.problems.push(format!(
-                            "{element} at offset {offset}: ends inside a tuple (decoded byte {n} of {})",
-                            raw.len()
-                        ));
-                        failed.push(header.part);
-                    }
-                    Err(e) => {
-                        report
-                            .problems
-                            .push(format!("{element} at offset {offset}: decoded byte {}: {}", e.offset, e.problem));
-                        failed.push(header.part);
-                    }
+                let Some(check) = checks.get_mut(&header.part) else { continue };
+                let element = check.chunk_element(header.seq);
+                let result = header.decode_payload(&stored, offset, element).and_then(|raw| check.chunk(&raw, offset));
+                if let Err(e) = result {
+                    report.problems.push(e.to_string());
+                    checks.remove(&header.part);
                 }
             }
             StreamEvent::Manifest(manifest) => {
@@ -137,56 +107,14 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
                     report.chunks += record.chunks.len();
                     report.rows += record.rows;
                     report.raw_bytes += record.raw_bytes;
-                    let Some(state) = parts.remove(&record.id) else { continue };
-                    if failed.contains(&record.id) {
-                        continue;
-                    }
-                    let name = format!("part {} (`{}`)", record.id, state.table);
-                    let listed: Vec<u64> = record.chunks.iter().map(|c| c.rows).collect();
-                    if listed != state.chunk_rows {
-                        report.problems.push(format!(
-                            "{name}: chunk row counts {:?} differ from the manifest's {listed:?}",
-                            state.chunk_rows
-                        ));
-                    }
-                    if state.format == CopyFormat::Binary && !state.scanner.at_end() {
-                        report.problems.push(format!("{name}: the binary COPY stream has no end marker"));
-                    }
-                    let blake3 = state.hasher.finalize();
-                    if blake3.to_hex().as_str() != record.blake3 {
-                        report.problems.push(format!(
-                            "{name}: BLAKE3 mismatch (manifest {}, computed {})",
-                            record.blake3,
-                            blake3.to_hex()
-                        ));
-                    }
-                    if state.scanner.digest() != record.digest {
-                        report.problems.push(format!(
-                            "{name}: content digest mismatch (manifest {}, computed {})",
-                            record.digest,
-                            state.scanner.digest()
-                        ));
+                    if let Some(check) = checks.remove(&record.id)
+                        && let Err(e) = check.finish(record)
+                    {
+                        report.problems.push(e.to_string());
                     }
                 }
             }
         }
     }
     Ok(report)
-}
-
-fn start_parts(catalog: &Catalog) -> HashMap<PartId, PartState> {
-    catalog
-        .parts
-        .iter()
-        .map(|p| {
-            let state = PartState {
-                scanner: TupleScanner::new(p.format).with_fields(p.columns.len()),
-                hasher: blake3::Hasher::new(),
-                chunk_rows: Vec::new(),
-                table: p.table.to_string(),
-                format: p.format,
-            };
-            (p.id, state)
-        })
-        .collect()
 }

@@ -62,18 +62,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 format!("frame ends at offset {} but the footer starts at {footer_at}", manifest_at + mh.frame_len()),
             ));
         }
-        let computed = blake3::hash(&manifest_json);
-        if computed.as_bytes() != &footer.manifest_blake3 {
-            return Err(FormatError::corrupt(
-                Element::Manifest,
-                manifest_at,
-                format!(
-                    "BLAKE3 mismatch (footer {}, computed {})",
-                    hex::encode(footer.manifest_blake3),
-                    computed.to_hex()
-                ),
-            ));
-        }
+        check_manifest_hash(&manifest_json, &footer, manifest_at)?;
         let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
         // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
         drop(manifest_json);
@@ -235,6 +224,19 @@ fn read_document(
     }
     let payload = h.decode_payload(&bytes[start as usize..end as usize], at, element)?;
     Ok((h, payload))
+}
+
+/// The footer's BLAKE3 must be the hash of the manifest's decoded bytes.
+pub(crate) fn check_manifest_hash(json: &[u8], footer: &Footer, at: u64) -> Result<(), FormatError> {
+    let computed = blake3::hash(json);
+    if computed.as_bytes() != &footer.manifest_blake3 {
+        return Err(FormatError::corrupt(
+            Element::Manifest,
+            at,
+            format!("BLAKE3 mismatch (footer {}, computed {})", hex::encode(footer.manifest_blake3), computed.to_hex()),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use super::index::{check_manifest, parse_json};
+use super::index::{check_manifest, check_manifest_hash, parse_json};
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
     crc32,
@@ -175,18 +175,7 @@ impl<R: Read> FrameStream<R> {
                 format!("points at offset {} for the manifest, which is at {at}", footer.manifest_offset),
             ));
         }
-        let computed = blake3::hash(&json);
-        if computed.as_bytes() != &footer.manifest_blake3 {
-            return Err(FormatError::corrupt(
-                Element::Manifest,
-                at,
-                format!(
-                    "BLAKE3 mismatch (footer {}, computed {})",
-                    hex::encode(footer.manifest_blake3),
-                    computed.to_hex()
-                ),
-            ));
-        }
+        check_manifest_hash(&json, &footer, at)?;
         let manifest: Manifest = parse_json(&json, Element::Manifest, at)?;
         let catalog = self.catalog.as_ref().expect("the catalog is read first");
         check_manifest(catalog, &self.catalog_blake3, &manifest, &footer, self.catalog_end, at)?;
