@@ -193,28 +193,8 @@ impl Cluster {
 
     /// Makes and starts a cluster in a new temporary folder.
     fn start_local() -> Result<Cluster, String> {
-        let bin_dir = pg_bin::find(&["initdb", "pg_ctl", "postgres", "psql"])?;
-        let runner = Runner::detect()?;
-        let temp = tempfile::Builder::new()
-            .prefix("pgsafe-it-")
-            .tempdir()
-            .map_err(|e| format!("could not create a temporary folder: {e}"))?;
-        let root = temp.path().to_path_buf();
-        let data = root.join("data");
-        let log = root.join("server.log");
-        let pg_ctl = bin_dir.join("pg_ctl");
-
-        // From here on the watchdog owns the folder: it stops the server and removes the folder
-        // when this process ends, or as soon as this function returns an error.
-        let watchdog = Watchdog::spawn(runner, &pg_ctl, &root, &data)?;
-        let _ = temp.keep();
-
-        // The server's user must reach the folder; the socket and the log are created in it.
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
-            .map_err(|e| format!("could not chmod `{}`: {e}", root.display()))?;
-        if let Runner::AsOsUser(user) = runner {
-            run(Command::new("chown").arg(user).arg(&root), "chown")?;
-        }
+        let ClusterRoot { bin_dir, runner, root, data, log, pg_ctl, watchdog } =
+            ClusterRoot::prepare("pgsafe-it-", &["initdb", "pg_ctl", "postgres", "psql"])?;
 
         let initdb = |locale: &str| {
             run(
@@ -281,6 +261,44 @@ impl Cluster {
             ports.join(", "),
             log_tail(&log)
         ))
+    }
+}
+
+/// A new cluster's temporary folder, reachable by the server's user, and what starts a server in it.
+struct ClusterRoot {
+    bin_dir: PathBuf,
+    runner: Runner,
+    root: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    pg_ctl: PathBuf,
+    watchdog: Watchdog,
+}
+
+impl ClusterRoot {
+    /// Finds `programs`, makes the folder and hands it to a watchdog at once: from then on the
+    /// watchdog stops the server and removes the folder when this process ends, or as soon as the
+    /// caller returns an error and drops it.
+    fn prepare(prefix: &str, programs: &[&str]) -> Result<ClusterRoot, String> {
+        let bin_dir = pg_bin::find(programs)?;
+        let runner = Runner::detect()?;
+        let temp = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(|e| format!("could not create a temporary folder: {e}"))?;
+        let root = temp.path().to_path_buf();
+        let data = root.join("data");
+        let log = root.join("server.log");
+        let pg_ctl = bin_dir.join("pg_ctl");
+        let watchdog = Watchdog::spawn(runner, &pg_ctl, &root, &data)?;
+        let _ = temp.keep();
+        // The server's user must reach the folder; the socket and the log are created in it.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("could not chmod `{}`: {e}", root.display()))?;
+        if let Runner::AsOsUser(user) = runner {
+            run(Command::new("chown").arg(user).arg(&root), "chown")?;
+        }
+        Ok(ClusterRoot { bin_dir, runner, root, data, log, pg_ctl, watchdog })
     }
 }
 
@@ -469,24 +487,8 @@ pub fn start_private(options: &PrivateClusterOptions) -> PrivateCluster {
 }
 
 fn start_private_cluster(options: &PrivateClusterOptions) -> Result<PrivateCluster, String> {
-    let bin_dir = pg_bin::find(&["initdb", "pg_ctl", "postgres"])?;
-    let runner = Runner::detect()?;
-    let temp = tempfile::Builder::new()
-        .prefix("pgsafe-it-private-")
-        .tempdir()
-        .map_err(|e| format!("could not create a temporary folder: {e}"))?;
-    let root = temp.path().to_path_buf();
-    let data = root.join("data");
-    let log = root.join("server.log");
-    let pg_ctl = bin_dir.join("pg_ctl");
-    let watchdog = Watchdog::spawn(runner, &pg_ctl, &root, &data)?;
-    let _ = temp.keep();
-
-    fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("could not chmod `{}`: {e}", root.display()))?;
-    if let Runner::AsOsUser(user) = runner {
-        run(Command::new("chown").arg(user).arg(&root), "chown")?;
-    }
+    let ClusterRoot { bin_dir, runner, root, data, log, pg_ctl, watchdog } =
+        ClusterRoot::prepare("pgsafe-it-private-", &["initdb", "pg_ctl", "postgres"])?;
 
     let mut initdb = runner.command(&bin_dir.join("initdb"), &root);
     initdb.arg("-D").arg(&data).args(["-A", "trust", "-U", SUPERUSER, "--encoding=UTF8", "--no-sync", "--no-locale"]);
