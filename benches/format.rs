@@ -364,6 +364,8 @@ fn catalog(rows: u64, bytes: u64) -> Catalog {
             ],
             format: CopyFormat::Binary,
             pages: None,
+
+            filter: None,
             estimated_rows: rows,
             estimated_bytes: bytes,
         }],

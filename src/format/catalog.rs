@@ -94,6 +94,10 @@ pub struct PartInfo {
     /// For a slice of a table: the heap pages `[start, end)` it covers; `end` absent means to the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<PageRange>,
+    /// For an extension's configuration table: the `WHERE ...` clause its extension registered. The part
+    /// holds only the rows it selects; the others are the extension's own, made by `CREATE EXTENSION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// The planner's estimates when the dump started, for progress reporting.
     #[serde(default)]
     pub estimated_rows: u64,

@@ -66,6 +66,8 @@ fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression:
                     .collect(),
                 format: *format,
                 pages: None,
+
+                filter: None,
                 estimated_rows: 0,
                 estimated_bytes: 0,
             })

@@ -95,6 +95,7 @@ fn table_part(table: &Table, pages: Option<PageRange>, bytes: u64, rows: u64) ->
         columns: table.columns.clone(),
         format: table.format,
         pages,
+        filter: table.extension_condition.clone(),
         estimated_rows: rows,
         estimated_bytes: bytes,
     };
@@ -115,6 +116,7 @@ fn large_objects_part(count: u64, bytes: u64) -> PlannedPart {
             columns,
             format: CopyFormat::Binary,
             pages: None,
+            filter: None,
             estimated_rows: count,
             estimated_bytes: bytes,
         },

@@ -142,7 +142,9 @@ pub(super) async fn preflight(session: &Session, tables: &[TargetTable], clean: 
         let sql = batch
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("SELECT {i} WHERE EXISTS (SELECT FROM ONLY {})", quote_qualified(&t.name)))
+            .map(|(i, t)| {
+                format!("SELECT {i} WHERE EXISTS (SELECT FROM ONLY {}{})", quote_qualified(&t.name), where_(t))
+            })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         for row in session.query(&sql, &[]).await? {
@@ -166,12 +168,23 @@ pub(super) async fn preflight(session: &Session, tables: &[TargetTable], clean: 
     Ok(())
 }
 
-/// Empties the archive's tables and removes the large objects whose OIDs the archive holds.
+/// An extension configuration table's filter as a clause to append, or nothing.
+pub(crate) fn where_(t: &TargetTable) -> String {
+    t.parts.first().and_then(|p| p.filter.as_deref()).map(|f| format!(" {f}")).unwrap_or_default()
+}
+
+/// Empties the archive's tables (of an extension's configuration table, only the rows its filter
+/// selects: the others are the extension's own) and removes the large objects whose OIDs the archive
+/// holds.
 pub(super) async fn clean(session: &Session, tables: &[TargetTable], archive: &ArchiveReader) -> Result<()> {
-    let names = super::table_names(tables);
-    for batch in names.chunks(500) {
-        let list: Vec<String> = batch.iter().map(|n| format!("ONLY {n}")).collect();
+    let (filtered, whole): (Vec<&TargetTable>, Vec<&TargetTable>) =
+        tables.iter().filter(|t| t.kind == PartKind::Table).partition(|t| !where_(t).is_empty());
+    for batch in whole.chunks(500) {
+        let list: Vec<String> = batch.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
         session.batch(&format!("TRUNCATE {}", list.join(", "))).await?;
+    }
+    for t in filtered {
+        session.batch(&format!("DELETE FROM ONLY {}{}", quote_qualified(&t.name), where_(t))).await?;
     }
     for t in tables.iter().filter(|t| t.kind == PartKind::LargeObjects) {
         let mut oids: Vec<i64> = Vec::new();

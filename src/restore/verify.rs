@@ -76,13 +76,15 @@ async fn table(session: &Session, t: &TargetTable, level: VerifyLevel) -> Result
     };
     let (rows, digest) = if level == VerifyLevel::Count {
         let sql = match t.kind {
-            PartKind::Table => format!("SELECT count(*) FROM ONLY {}", quote_qualified(&t.name)),
+            PartKind::Table => {
+                format!("SELECT count(*) FROM ONLY {}{}", quote_qualified(&t.name), super::load::where_(t))
+            }
             PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
         };
         (session.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64, None)
     } else {
         let sql = match t.kind {
-            PartKind::Table => copy_out_sql(&t.name, &first.columns, first.format, None, None),
+            PartKind::Table => copy_out_sql(&t.name, &first.columns, first.format, None, first.filter.as_deref()),
             PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
         };
         let mut scanner = TupleScanner::new(first.format).with_fields(first.columns.len());

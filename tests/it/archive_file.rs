@@ -30,6 +30,8 @@ fn catalog(parts: u32) -> Catalog {
                 columns: vec![],
                 format: CopyFormat::Text,
                 pages: None,
+
+                filter: None,
                 estimated_rows: 0,
                 estimated_bytes: 0,
             })

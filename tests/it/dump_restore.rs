@@ -398,3 +398,44 @@ fn verify_lists_what_is_damaged_and_exits_1() {
     let (code, stdout, _) = run(pgsafe().args(["verify", "-"]).stdin(std::fs::File::open(&damaged).unwrap()));
     assert_eq!(code, 1, "{stdout}");
 }
+
+/// An extension's configuration table holds the extension's own rows and the user's; the archive holds
+/// only the user's (the extension's filter), and a restore into a database where the extension made its
+/// own rows again keeps those, loads the user's, and verifies only what it loaded.
+#[test]
+fn extension_configuration_tables_keep_the_extensions_own_rows() {
+    let share = TestDb::new("ext_probe").psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'");
+    let dir = Path::new(share.trim()).join("extension");
+    let control = dir.join("pgsafe_test_config.control");
+    if std::fs::write(&control, "default_version = '1.0'\nrelocatable = false\nschema = public\n").is_err() {
+        eprintln!("cannot write into `{}` (needs root); not run", dir.display());
+        return;
+    }
+    std::fs::write(
+        dir.join("pgsafe_test_config--1.0.sql"),
+        "CREATE TABLE settings (key text PRIMARY KEY, value text, standard boolean NOT NULL DEFAULT false);
+         INSERT INTO settings VALUES ('a', '1', true), ('b', '2', true);
+         SELECT pg_catalog.pg_extension_config_dump('settings', 'WHERE NOT standard');",
+    )
+    .unwrap();
+    let src = TestDb::new("ext_src");
+    src.psql(
+        "CREATE EXTENSION pgsafe_test_config; INSERT INTO settings (key, value) VALUES ('mine', 'x'), ('ours', 'y');",
+    );
+    let dst = TestDb::new("ext_dst");
+    dst.psql("CREATE EXTENSION pgsafe_test_config;");
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = dump(&src, tmp.path(), &[]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    assert_eq!(inspect["totals"]["rows"], 2, "only the user's rows are data");
+
+    let (code, _, stderr) = restore(&archive, &dst, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&src, "settings"), fingerprint(&dst, "settings"));
+    let (code, _, stderr) = restore(&archive, &dst, &["--clean"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&src, "settings"), fingerprint(&dst, "settings"));
+    let _ = std::fs::remove_file(dir.join("pgsafe_test_config--1.0.sql"));
+    let _ = std::fs::remove_file(control);
+}
