@@ -94,7 +94,36 @@ pub async fn read_server_facts(session: &Session) -> Result<ServerFacts> {
 /// Reads the tables the filters select, takes `ACCESS SHARE` locks on them (so concurrent DDL cannot drop
 /// or alter them before the dump is done, as pg_dump does), then reads their columns and COPY formats.
 /// Tables whose data is excluded are left out: this is the data path.
-pub async fn read_tables(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<Vec<Table>> {
+///
+/// `lock_wait` bounds how long a lock may wait (pg_dump's `--lock-wait-timeout`): a table that someone
+/// holds or awaits in `ACCESS EXCLUSIVE` mode then fails the dump instead of stalling it.
+pub async fn read_tables(
+    session: &Session,
+    server: &ServerFacts,
+    filters: &Filters,
+    lock_wait: Option<std::time::Duration>,
+) -> Result<Vec<Table>> {
+    // Reading sizes takes locks too, so the limit holds from the first catalog query to the last lock.
+    if let Some(wait) = lock_wait {
+        session.batch(&format!("SET lock_timeout = {}", wait.as_millis().max(1))).await?;
+    }
+    let tables = read_and_lock(session, server, filters).await.map_err(|e| match lock_wait {
+        Some(wait) if e.to_string().contains("lock timeout") => crate::Error::new(
+            crate::ErrorKind::Database,
+            format!(
+                "could not lock the tables to dump within {wait:?}: another session holds or awaits an ACCESS EXCLUSIVE lock on one of them"
+            ),
+        )
+        .with_hint("see `pg_locks` for who holds it, or raise `--lock-wait-timeout`"),
+        _ => e,
+    })?;
+    if lock_wait.is_some() {
+        session.batch("SET lock_timeout = 0").await?;
+    }
+    Ok(tables)
+}
+
+async fn read_and_lock(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<Vec<Table>> {
     let rows = session.query(include_str!("sql/tables.sql"), &[]).await?;
     let mut tables = Vec::new();
     for row in rows {

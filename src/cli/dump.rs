@@ -50,6 +50,11 @@ pub struct DumpArgs {
     #[arg(short = 'B', long = "no-large-objects")]
     no_large_objects: bool,
 
+    /// Fail instead of waiting longer than SECONDS for the tables' locks (someone holds or awaits an
+    /// ACCESS EXCLUSIVE lock). Default: wait, as pg_dump does.
+    #[arg(long = "lock-wait-timeout", value_name = "SECONDS")]
+    lock_wait_timeout: Option<f64>,
+
     /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
     #[arg(long)]
     dry_run: bool,
@@ -80,6 +85,16 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
         compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
         chunk_bytes: (args.chunk_kib << 10) as usize,
         part_bytes: args.part_mib.map(|m| m << 20),
+        lock_wait: match args.lock_wait_timeout {
+            Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
+            Some(s) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("`--lock-wait-timeout {s}` must be a positive number of seconds"),
+                ));
+            }
+            None => None,
+        },
         large_objects: match (args.large_objects, args.no_large_objects) {
             (true, _) => Some(true),
             (_, true) => Some(false),

@@ -38,6 +38,8 @@ pub struct DumpOptions {
     pub part_bytes: Option<u64>,
     /// Include large objects: `None` follows pg_dump (yes unless `-n` or `-t` narrow the dump).
     pub large_objects: Option<bool>,
+    /// How long the table locks may wait; `None` waits as long as it takes, as pg_dump does.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// Default decoded chunk size: big enough for zstd to find redundancy, small enough that a restore can
@@ -76,7 +78,7 @@ impl Leader {
         let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
-        let tables = catalog::read_tables(&session, &server, &options.filters).await?;
+        let tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
         let sequences = catalog::read_sequences(&session, &options.filters).await?;
         let large_objects = if options.large_objects.unwrap_or(!options.filters.narrows()) {
             catalog::read_large_objects(&session).await?

@@ -153,3 +153,38 @@ fn the_server_going_away_during_a_single_transaction_restore_leaves_nothing() {
     assert!(stderr.contains("terminat") || stderr.contains("closed"), "{stderr}");
     assert_eq!(dst.psql("SELECT count(*) FROM big"), "0\n", "a single-transaction restore leaves nothing behind");
 }
+
+#[test]
+fn a_dump_behind_an_exclusive_lock_gives_up_after_its_lock_wait_timeout() {
+    let db = TestDb::new("locked");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let conn = db.conn_string();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE").await.unwrap();
+            locked_tx.send(()).unwrap();
+            tokio::task::spawn_blocking(move || release_rx.recv()).await.unwrap().ok();
+            client.batch_execute("COMMIT").await.unwrap();
+        });
+    });
+    locked_rx.recv().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = pgsafe()
+        .args(["dump", "-q", "--lock-wait-timeout", "0.5", "-d", &db.conn_string(), "-f"])
+        .arg(dir.path().join("db.pgsafe"))
+        .output()
+        .unwrap();
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("could not lock the tables to dump within 500ms"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the dump must give up, not wait");
+    assert!(!dir.path().join("db.pgsafe").exists());
+}
