@@ -133,7 +133,8 @@ pub fn column_list(columns: &[ColumnInfo]) -> String {
     columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ")
 }
 
-fn format_option(format: CopyFormat) -> &'static str {
+/// The `(FORMAT ...)` option of a COPY in `format`.
+pub fn format_option(format: CopyFormat) -> &'static str {
     match format {
         CopyFormat::Binary => "(FORMAT binary)",
         CopyFormat::Text => "(FORMAT text)",

@@ -3,4 +3,6 @@
 
 mod dump;
 
-pub use dump::{DumpPlan, LARGE_OBJECTS_QUERY, PlanOptions, PlannedPart, column_list, copy_out_sql, plan_dump};
+pub use dump::{
+    DumpPlan, LARGE_OBJECTS_QUERY, PlanOptions, PlannedPart, column_list, copy_out_sql, format_option, plan_dump,
+};

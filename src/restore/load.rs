@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 use super::TargetTable;
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{CopyFormat, FormatError, PartInfo, PartKind, SequenceValue};
+use crate::format::{FormatError, PartInfo, PartKind, SequenceValue};
 use crate::pg::{Session, quote_qualified};
-use crate::plan::column_list;
+use crate::plan::{column_list, format_option};
 use crate::progress::Progress;
 
 /// Loads parts from one archive; cheap to clone into each worker.
@@ -88,11 +88,7 @@ impl Loader {
 pub(crate) fn copy_in_sql(part: &PartInfo) -> String {
     let cols = column_list(&part.columns);
     let list = if cols.is_empty() { String::new() } else { format!(" ({cols})") };
-    let format = match part.format {
-        CopyFormat::Binary => "binary",
-        CopyFormat::Text => "text",
-    };
-    format!("COPY {}{list} FROM STDIN (FORMAT {format})", quote_qualified(&part.table))
+    format!("COPY {}{list} FROM STDIN {}", quote_qualified(&part.table), format_option(part.format))
 }
 
 /// Refuses, before anything is written, a target that lacks a table or column the archive needs, or

@@ -212,55 +212,16 @@ impl Cluster {
                 .map_err(|second| format!("{second}\n(before that, with `--locale=C.UTF-8`: {first})"))?;
         }
 
-        let mut ports = Vec::new();
-        let mut last_failure = String::new();
-        for _ in 0..START_ATTEMPTS {
-            let port = free_port()?;
-            let options = format!(
-                "-k {} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=100",
-                sh_quote(&root.display().to_string())
-            );
-            let started = run(
-                runner
-                    .command(&pg_ctl, &root)
-                    .args(["start", "-w", "-t", "60", "-D"])
-                    .arg(&data)
-                    .arg("-l")
-                    .arg(&log)
-                    .arg("-o")
-                    .arg(&options),
-                "pg_ctl start",
-            );
-            match started {
-                Ok(_) => {
-                    return Ok(Cluster {
-                        host: root.display().to_string(),
-                        port,
-                        user: SUPERUSER.to_owned(),
-                        password: None,
-                        maintenance_db: "postgres".to_owned(),
-                        bin_dir: Ok(bin_dir),
-                        local: Some(LocalServer { log, _watchdog: watchdog }),
-                    });
-                }
-                Err(e) => {
-                    ports.push(port.to_string());
-                    last_failure = e;
-                    // A server that came up too slowly for `-w` would hold the data folder.
-                    let _ = run(
-                        runner.command(&pg_ctl, &root).args(["stop", "-m", "immediate", "-D"]).arg(&data),
-                        "pg_ctl stop",
-                    );
-                }
-            }
-        }
-        Err(format!(
-            "the server in `{}` did not start on ports {}; the last attempt: {last_failure}\n\
-             --- `server.log` (its last {LOG_TAIL_BYTES} bytes at most) ---\n{}",
-            root.display(),
-            ports.join(", "),
-            log_tail(&log)
-        ))
+        let port = start_server(runner, &pg_ctl, &root, &data, &log, "-c listen_addresses='' -c max_connections=100")?;
+        Ok(Cluster {
+            host: root.display().to_string(),
+            port,
+            user: SUPERUSER.to_owned(),
+            password: None,
+            maintenance_db: "postgres".to_owned(),
+            bin_dir: Ok(bin_dir),
+            local: Some(LocalServer { log, _watchdog: watchdog }),
+        })
     }
 }
 
@@ -300,6 +261,52 @@ impl ClusterRoot {
         }
         Ok(ClusterRoot { bin_dir, runner, root, data, log, pg_ctl, watchdog })
     }
+}
+
+/// Starts the server of `data` on a free port with `settings`, trying a few ports, and returns the
+/// port. The socket goes into `root`, the log into `log`.
+fn start_server(
+    runner: Runner,
+    pg_ctl: &Path,
+    root: &Path,
+    data: &Path,
+    log: &Path,
+    settings: &str,
+) -> Result<u16, String> {
+    let mut ports = Vec::new();
+    let mut last_failure = String::new();
+    for _ in 0..START_ATTEMPTS {
+        let port = free_port()?;
+        let options = format!("-k {} -p {port} -c fsync=off {settings}", sh_quote(&root.display().to_string()));
+        let started = run(
+            runner
+                .command(pg_ctl, root)
+                .args(["start", "-w", "-t", "60", "-D"])
+                .arg(data)
+                .arg("-l")
+                .arg(log)
+                .arg("-o")
+                .arg(&options),
+            "pg_ctl start",
+        );
+        match started {
+            Ok(_) => return Ok(port),
+            Err(e) => {
+                ports.push(port.to_string());
+                last_failure = e;
+                // A server that came up too slowly for `-w` would hold the data folder.
+                let _ =
+                    run(runner.command(pg_ctl, root).args(["stop", "-m", "immediate", "-D"]).arg(data), "pg_ctl stop");
+            }
+        }
+    }
+    Err(format!(
+        "the server in `{}` did not start on ports {}; the last attempt: {last_failure}\n\
+         --- `server.log` (its last {LOG_TAIL_BYTES} bytes at most) ---\n{}",
+        root.display(),
+        ports.join(", "),
+        log_tail(log)
+    ))
 }
 
 /// Stops our cluster and removes its folder once this process is gone, however it ends.
@@ -527,41 +534,7 @@ fn start_private_cluster(options: &PrivateClusterOptions) -> Result<PrivateClust
         }
     }
 
-    let mut last_failure = String::new();
-    for _ in 0..START_ATTEMPTS {
-        let port = free_port()?;
-        let server_options = format!(
-            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
-            sh_quote(&root.display().to_string())
-        );
-        let started = run(
-            runner
-                .command(&pg_ctl, &root)
-                .args(["start", "-w", "-t", "60", "-D"])
-                .arg(&data)
-                .arg("-l")
-                .arg(&log)
-                .arg("-o")
-                .arg(&server_options),
-            "pg_ctl start",
-        );
-        match started {
-            Ok(_) => {
-                return Ok(PrivateCluster { port, root, log, _watchdog: watchdog });
-            }
-            Err(e) => {
-                last_failure = e;
-                let _ = run(
-                    runner.command(&pg_ctl, &root).args(["stop", "-m", "immediate", "-D"]).arg(&data),
-                    "pg_ctl stop",
-                );
-            }
-        }
-    }
-    Err(format!(
-        "the private server in `{}` did not start; the last attempt: {last_failure}\n\
-         --- `server.log` (its last {LOG_TAIL_BYTES} bytes at most) ---\n{}",
-        root.display(),
-        log_tail(&log)
-    ))
+    let port =
+        start_server(runner, &pg_ctl, &root, &data, &log, "-c listen_addresses=127.0.0.1 -c max_connections=20")?;
+    Ok(PrivateCluster { port, root, log, _watchdog: watchdog })
 }
