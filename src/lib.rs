@@ -20,6 +20,7 @@ pub mod pg;
 pub mod plan;
 pub mod progress;
 pub mod restore;
+pub mod schema;
 pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};

@@ -38,6 +38,37 @@ impl Filters {
         self.include_schemas.is_empty() || self.include_schemas.iter().any(|p| p.matches_schema(schema))
     }
 
+    /// Is this schema in the dump (`-n`, `-N`)?
+    pub fn selects_schema(&self, schema: &str) -> bool {
+        if self.exclude_schemas.iter().any(|p| p.matches_schema(schema)) {
+            return false;
+        }
+        self.include_schemas.is_empty() || self.include_schemas.iter().any(|p| p.matches_schema(schema))
+    }
+
+    /// Does the dump take this schema object? Objects of a table (`table`, with whether it is visible)
+    /// follow the table; with `-t` nothing else is taken; with `-n`, objects outside schemas are not
+    /// taken, as pg_dump does.
+    pub fn selects_object(
+        &self,
+        kind: &str,
+        schema: Option<&str>,
+        name: &str,
+        table: Option<(&TableName, bool)>,
+    ) -> bool {
+        if let Some((t, visible)) = table {
+            return self.selects(&t.schema, &t.name, visible);
+        }
+        if !self.include_tables.is_empty() {
+            return false;
+        }
+        match (schema, kind) {
+            (_, "SCHEMA") => self.selects_schema(name),
+            (Some(s), _) => self.selects_schema(s),
+            (None, _) => !self.narrows(),
+        }
+    }
+
     /// Does the dump take this table's rows?
     pub fn selects_data(&self, schema: &str, name: &str, visible: bool) -> bool {
         !self.exclude_table_data.iter().any(|p| p.matches_object(schema, name, visible))

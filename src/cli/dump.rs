@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pgsafe::archive::ArchiveTarget;
-use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpOptions, DumpReport};
+use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
 use pgsafe::{Error, ErrorKind};
 
@@ -55,6 +55,13 @@ pub struct DumpArgs {
     #[arg(long = "lock-wait-timeout", value_name = "SECONDS")]
     lock_wait_timeout: Option<f64>,
 
+    /// Dump only the schema, no rows.
+    #[arg(short = 's', long = "schema-only", conflicts_with = "data_only")]
+    schema_only: bool,
+    /// Dump only the rows (and sequence values, large objects), no schema.
+    #[arg(short = 'a', long = "data-only")]
+    data_only: bool,
+
     /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
     #[arg(long)]
     dry_run: bool,
@@ -100,6 +107,11 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
             (_, true) => Some(false),
             _ => None,
         },
+        content: match (args.schema_only, args.data_only) {
+            (true, _) => DumpContent::SchemaOnly,
+            (_, true) => DumpContent::DataOnly,
+            _ => DumpContent::Both,
+        },
     };
     if args.dry_run {
         let plan = block_on("dump", pgsafe::dump::plan(&options))?;
@@ -144,8 +156,9 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
 fn summary(r: &DumpReport) -> String {
     let ratio = if r.raw_bytes > 0 { r.stored_bytes as f64 / r.raw_bytes as f64 } else { 1.0 };
     format!(
-        "dumped {} tables ({} parts, {} chunks), {} rows, {} sequences, {} large objects in {:.1}s\n\
+        "dumped {} schema objects, {} tables ({} parts, {} chunks), {} rows, {} sequences, {} large objects in {:.1}s\n\
          {} of COPY data stored in {} ({:.2}); archive {} ({})\n",
+        r.schema_objects,
         r.tables,
         r.parts,
         r.chunks,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use pgsafe::archive::ArchiveReader;
-use pgsafe::restore::{RestoreOptions, RestoreReport, VerifyLevel};
+use pgsafe::restore::{RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
+use pgsafe::schema::{SchemaCatalog, Section};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, FilterArgs, block_on, default_jobs, progress};
@@ -34,12 +35,50 @@ pub struct RestoreArgs {
     jobs: Option<usize>,
 
     /// Load only the data, into tables that already exist.
-    #[arg(short = 'a', long = "data-only")]
+    #[arg(short = 'a', long = "data-only", conflicts_with = "schema_only")]
     data_only: bool,
 
-    /// Empty the archive's tables (and remove its large objects) in the target before loading.
+    /// Create the schema only, no rows.
+    #[arg(short = 's', long = "schema-only")]
+    schema_only: bool,
+
+    /// Whole restore: drop the archive's objects that exist in the target first. With `--data-only`:
+    /// empty the archive's tables (and remove its large objects) before loading.
     #[arg(short = 'c', long)]
     clean: bool,
+
+    /// With `--clean`, tolerate objects that do not exist (always the case: drops use IF EXISTS).
+    #[arg(long = "if-exists")]
+    if_exists: bool,
+
+    /// Create the archive's database (named as in the archive) through the one `-d` names, and restore
+    /// into it.
+    #[arg(short = 'C', long)]
+    create: bool,
+
+    /// Leave every object owned by the restoring role.
+    #[arg(short = 'O', long = "no-owner")]
+    no_owner: bool,
+
+    /// Leave out privileges (GRANT/REVOKE) and default privileges.
+    #[arg(short = 'x', long = "no-privileges", alias = "no-acl")]
+    no_privileges: bool,
+
+    /// Run as this role (SET ROLE) in every session.
+    #[arg(long, value_name = "ROLE")]
+    role: Option<String>,
+
+    /// Create the roles the archive names that the cluster lacks (NOLOGIN).
+    #[arg(long = "create-roles")]
+    create_roles: bool,
+
+    /// Print what the archive holds (schema objects in restore order, then parts) and restore nothing.
+    #[arg(short = 'l', long)]
+    list: bool,
+
+    /// Write the schema's SQL script to FILE (`-` for standard output) instead of restoring.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    script: Option<PathBuf>,
 
     /// All or nothing: one transaction, verification included (one worker).
     #[arg(short = '1', long = "single-transaction")]
@@ -59,22 +98,37 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
-    if !args.data_only {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "restoring the schema is not implemented yet: this pgsafe restores data into existing tables",
-        )
-        .with_hint("pass `--data-only` to load the archive's rows into tables that already exist"));
-    }
     if args.file.as_os_str() == "-" {
         return Err(Error::new(ErrorKind::InvalidInput, "`pgsafe restore` cannot read from standard input yet")
             .with_hint("save the archive to a file first; `pgsafe verify -` and `pgsafe inspect -` do read pipes"));
     }
+    if args.data_only && (args.create || args.create_roles || args.script.is_some()) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
+        ));
+    }
     let archive = Arc::new(ArchiveReader::open(&args.file)?);
+    let filters = args.filters.filters(&[])?;
+    if args.list {
+        output::stdout(&list(archive.index().catalog(), &filters)?)?;
+        return Ok(Exit::Success);
+    }
+    if let Some(path) = &args.script {
+        let script_options = ScriptOptions { filters, no_owner: args.no_owner, no_privileges: args.no_privileges };
+        let text = pgsafe::restore::script(archive.index().catalog(), &script_options)?;
+        if path.as_os_str() == "-" {
+            output::stdout(&text)?;
+        } else {
+            std::fs::write(path, text)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write `{}`", path.display())).with_source(e))?;
+        }
+        return Ok(Exit::Success);
+    }
     let options = RestoreOptions {
         connect: args.connect.options()?,
         jobs: if args.single_transaction { 1 } else { args.jobs.unwrap_or_else(default_jobs).max(1) },
-        filters: args.filters.filters(&[])?,
+        filters,
         single_transaction: args.single_transaction,
         verify: match args.verify {
             VerifyArg::Full => VerifyLevel::Full,
@@ -82,8 +136,15 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
             VerifyArg::None => VerifyLevel::None,
         },
         clean: args.clean,
+        data_only: args.data_only,
+        schema_only: args.schema_only,
+        no_owner: args.no_owner,
+        no_privileges: args.no_privileges,
+        role: args.role.clone(),
+        create_roles: args.create_roles,
+        create: args.create.then(|| archive.index().catalog().server.database.clone()),
     };
-    let report = block_on("restore", pgsafe::restore::restore_data(archive, &options, progress(args.quiet)))?;
+    let report = block_on("restore", pgsafe::restore::restore(archive, &options, progress(args.quiet)))?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else if !args.quiet || !report.problems.is_empty() {
@@ -92,10 +153,42 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     Ok(if report.problems.is_empty() { Exit::Success } else { Exit::CheckFailed })
 }
 
+/// `--list`: the schema objects in restore order, then the parts.
+fn list(catalog: &pgsafe::format::Catalog, filters: &pgsafe::catalog::Filters) -> Result<String, Error> {
+    let mut out = format!(
+        "; archive of database `{}` ({}), dumped {} by {}\n",
+        catalog.server.database, catalog.server.version, catalog.created_at, catalog.tool
+    );
+    match SchemaCatalog::from_value(&catalog.schema)? {
+        Some(schema) => {
+            for o in schema.objects.iter().filter(|o| o.selected(filters)) {
+                let section = match o.section {
+                    Section::PreData => "pre-data",
+                    Section::PostData => "post-data",
+                };
+                out.push_str(&format!(
+                    "{}; {section}; {}{}\n",
+                    o.id,
+                    o.label(),
+                    o.owner.as_ref().map(|r| format!(" (owner {r})")).unwrap_or_default()
+                ));
+            }
+        }
+        None => out.push_str("; no schema (dumped with --data-only)\n"),
+    }
+    for p in catalog.parts.iter().filter(|p| filters.selects(&p.table.schema, &p.table.name, true)) {
+        out.push_str(&format!("part {}; data; {}\n", p.id, p.table));
+    }
+    for s in &catalog.sequences {
+        out.push_str(&format!("sequence value; {}\n", s.name));
+    }
+    Ok(out)
+}
+
 fn summary(r: &RestoreReport) -> String {
     let mut s = format!(
-        "restored {} tables ({} parts), {} rows, {} sequences, {} large objects into `{}` in {:.1}s\n",
-        r.tables, r.parts, r.rows, r.sequences, r.large_objects, r.target, r.seconds
+        "restored {} schema objects, {} tables ({} parts), {} rows, {} sequences, {} large objects into `{}` in {:.1}s\n",
+        r.schema_objects, r.tables, r.parts, r.rows, r.sequences, r.large_objects, r.target, r.seconds
     );
     match (r.verify, r.problems.is_empty()) {
         (VerifyLevel::None, true) => s.push_str("not verified (`--verify none`); foreign keys hold\n"),

@@ -24,6 +24,7 @@ use crate::format::{Catalog, Compression};
 use crate::pg::{ConnectOptions, Session, quote_literal};
 use crate::plan::{DumpPlan, PlanOptions, PlannedPart, plan_dump};
 use crate::progress::Progress;
+use crate::schema::{self, SchemaCatalog};
 
 /// What to dump and how.
 #[derive(Debug, Clone)]
@@ -40,6 +41,17 @@ pub struct DumpOptions {
     pub large_objects: Option<bool>,
     /// How long the table locks may wait; `None` waits as long as it takes, as pg_dump does.
     pub lock_wait: Option<std::time::Duration>,
+    /// What the archive holds: the schema, the data, or both.
+    pub content: DumpContent,
+}
+
+/// `--schema-only`, `--data-only`, or both (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DumpContent {
+    #[default]
+    Both,
+    SchemaOnly,
+    DataOnly,
 }
 
 /// Default decoded chunk size: big enough for zstd to find redundancy, small enough that a restore can
@@ -51,6 +63,8 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 pub struct DumpReport {
     pub path: Option<String>,
     pub archive_bytes: u64,
+    /// Creation steps of the schema in the archive (0 for `--data-only`).
+    pub schema_objects: usize,
     pub tables: usize,
     pub parts: usize,
     pub chunks: usize,
@@ -69,6 +83,7 @@ struct Leader {
     session: Session,
     snapshot: String,
     catalog: DataCatalog,
+    schema: Option<SchemaCatalog>,
 }
 
 impl Leader {
@@ -78,14 +93,23 @@ impl Leader {
         let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
-        let tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
-        let sequences = catalog::read_sequences(&session, &options.filters).await?;
-        let large_objects = if options.large_objects.unwrap_or(!options.filters.narrows()) {
+        let data = options.content != DumpContent::SchemaOnly;
+        let mut tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
+        let sequences = if data { catalog::read_sequences(&session, &options.filters).await? } else { Vec::new() };
+        let large_objects = if data && options.large_objects.unwrap_or(!options.filters.narrows()) {
             catalog::read_large_objects(&session).await?
         } else {
             None
         };
-        Ok(Leader { session, snapshot, catalog: DataCatalog { server, tables, sequences, large_objects } })
+        // The tables stay locked for a schema-only dump too; only their rows are left out.
+        if !data {
+            tables.clear();
+        }
+        let schema = match options.content {
+            DumpContent::DataOnly => None,
+            _ => Some(schema::read_schema(&session, &server, &options.filters).await?),
+        };
+        Ok(Leader { session, snapshot, catalog: DataCatalog { server, tables, sequences, large_objects }, schema })
     }
 
     fn plan(&self, options: &DumpOptions) -> DumpPlan {
@@ -126,7 +150,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         server: leader.catalog.server.clone(),
         parts: plan.parts.iter().map(|p| p.info.clone()).collect(),
         sequences: leader.catalog.sequences.clone(),
-        schema: serde_json::Value::Null,
+        schema: leader.schema.as_ref().map_or(serde_json::Value::Null, SchemaCatalog::to_value),
     };
     let writer = ArchiveWriter::create(target, &catalog, options.compression)?;
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
@@ -178,6 +202,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     Ok(DumpReport {
         path: written.path.as_ref().map(|p| p.display().to_string()),
         archive_bytes: written.bytes,
+        schema_objects: leader.schema.as_ref().map_or(0, |s| s.objects.len()),
         tables: m.tables.iter().filter(|t| t.table.schema != "pg_catalog").count(),
         parts: m.parts.len(),
         chunks: m.parts.iter().map(|p| p.chunks.len()).sum(),

@@ -224,6 +224,19 @@ impl ConnectOptions {
         copy
     }
 
+    /// A copy whose sessions act as `role` (`SET ROLE` at connection start, as `--role` asks).
+    pub fn with_role(&self, role: &str) -> Self {
+        let mut copy = self.clone();
+        // Backslashes and spaces are escaped in the startup `options`, as libpq's PGOPTIONS expects.
+        let escaped = role.replace('\\', "\\\\").replace(' ', "\\ ");
+        let options = match copy.config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c role={escaped}"),
+            _ => format!("-c role={escaped}"),
+        };
+        copy.config.options(&options);
+        copy
+    }
+
     pub fn dbname(&self) -> &str {
         self.config.get_dbname().unwrap_or_default()
     }

@@ -9,6 +9,9 @@
 //! Nothing is written before the preflight passes. With `--single-transaction` everything, the
 //! verification included, runs in one transaction, so a failure leaves the database as it was.
 
+mod full;
+
+pub use full::{ScriptOptions, script};
 mod load;
 mod verify;
 
@@ -45,8 +48,23 @@ pub struct RestoreOptions {
     pub filters: Filters,
     pub single_transaction: bool,
     pub verify: VerifyLevel,
-    /// Empty the archive's tables (and its large objects) in the target before loading.
+    /// Data only: empty the archive's tables (and its large objects) before loading. Whole restore:
+    /// drop the archive's objects that exist in the target first.
     pub clean: bool,
+    /// Load rows into existing tables only (`--data-only`).
+    pub data_only: bool,
+    /// Create the schema only, no rows (`--schema-only`).
+    pub schema_only: bool,
+    /// Leave ownership to the restoring role (`--no-owner`).
+    pub no_owner: bool,
+    /// Leave out `GRANT`/`REVOKE` and default privileges (`--no-privileges`).
+    pub no_privileges: bool,
+    /// Act as this role in every session (`--role`).
+    pub role: Option<String>,
+    /// Create missing roles the archive names, without login (`--create-roles`).
+    pub create_roles: bool,
+    /// Create this database first, through the one `connect` names, and restore into it (`--create`).
+    pub create: Option<String>,
 }
 
 /// How triggers and foreign keys were kept from firing during the load.
@@ -57,12 +75,16 @@ pub enum TriggerMode {
     ReplicationRole,
     /// `ALTER TABLE ... DISABLE TRIGGER ALL` around the load (table owners).
     DisableTriggers,
+    /// A whole restore: triggers and foreign keys are created after the rows.
+    NotYetCreated,
 }
 
 /// What a restore did and found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
     pub target: String,
+    /// Schema creation steps run (0 for `--data-only`).
+    pub schema_objects: usize,
     pub tables: usize,
     pub parts: usize,
     pub rows: u64,
@@ -89,6 +111,27 @@ pub(crate) struct TargetTable {
     pub digest: ContentDigest,
 }
 
+/// Restores `archive`: its schema and rows into an empty database, or with `data_only` its rows into
+/// existing tables.
+pub async fn restore(
+    archive: Arc<ArchiveReader>,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreReport> {
+    if options.data_only {
+        restore_data(archive, options, progress).await
+    } else {
+        full::restore_full(archive, options, progress).await
+    }
+}
+
+/// The parts of `tables`, biggest first, as the dump planned them.
+fn parts_biggest_first<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, tables: &[TargetTable]) -> Vec<PartInfo> {
+    let mut p: Vec<PartInfo> = tables.iter().flat_map(|t| t.parts.iter().cloned()).collect();
+    p.sort_by_key(|p| std::cmp::Reverse(index.part(p.id).map_or(0, |r| r.raw_bytes)));
+    p
+}
+
 /// Restores the data of `archive` into existing tables (`--data-only`).
 pub async fn restore_data(
     archive: Arc<ArchiveReader>,
@@ -111,6 +154,7 @@ pub async fn restore_data(
         .collect();
     let mut report = RestoreReport {
         target: leader.target().to_string(),
+        schema_objects: 0,
         tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
         parts: tables.iter().map(|t| t.parts.len()).sum(),
         rows: 0,
@@ -123,12 +167,7 @@ pub async fn restore_data(
         rolled_back: false,
         seconds: 0.0,
     };
-    let parts: Vec<PartInfo> = {
-        let mut p: Vec<PartInfo> = tables.iter().flat_map(|t| t.parts.iter().cloned()).collect();
-        // Biggest first, as the dump planned them.
-        p.sort_by_key(|p| std::cmp::Reverse(index.part(p.id).map_or(0, |r| r.raw_bytes)));
-        p
-    };
+    let parts = parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
     let loader = load::Loader { archive: archive.clone(), progress: progress.clone() };
 
@@ -197,6 +236,7 @@ async fn prepare(
         TriggerMode::ReplicationRole if local => session.batch("SET LOCAL session_replication_role = replica").await,
         TriggerMode::ReplicationRole => Ok(()),
         TriggerMode::DisableTriggers => load::set_triggers(session, tables, false).await,
+        TriggerMode::NotYetCreated => Ok(()),
     }
 }
 

@@ -1,0 +1,605 @@
+//! The schema engine: reads every object of a database from the system catalogs (inside the dump's
+//! snapshot), turns it into the statements that recreate it, and orders them by `pg_depend`.
+//!
+//! ```text
+//! object queries (sql/objects/*.sql, one row per creation step) -> drop extension members
+//! -> coverage check against every user object (never silent) -> filters -> dependencies
+//! -> owners, comments, security labels, privileges -> topological order -> SchemaCatalog
+//! ```
+//! The result travels in the archive's catalog frame; restore runs it in three phases: pre-data before
+//! the rows, post-data (indexes, constraints, triggers, ...) after them, privileges last.
+
+mod acl;
+mod objects;
+mod order;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Filters;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{ServerFacts, TableName};
+use crate::pg::{Row, Session, quote_ident, quote_literal};
+
+/// When an object is created relative to the table data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    PreData,
+    PostData,
+}
+
+/// One creation step of one object, in restore order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    /// Position in [`SchemaCatalog::objects`]; `deps` refer to it.
+    pub id: u32,
+    /// pg_dump's label for the kind: `TABLE`, `INDEX`, `FK CONSTRAINT`, ...
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub section: Section,
+    /// The statements that create it; `None` when it comes into being with another object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<String>,
+    /// `ALTER ... OWNER TO`, left out by `--no-owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_owner: Option<String>,
+    /// `COMMENT ON` and `SECURITY LABEL` statements, run right after `create`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
+    /// `GRANT` and `REVOKE` statements, run after everything else; left out by `--no-privileges`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<String>,
+    /// Objects (by id, all earlier) that must exist first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<u32>,
+    /// The table it belongs to, if any (for tables, the table itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableName>,
+    /// Bytes of work it stands for (an index: its table's size), to start big post-data work first.
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl SchemaObject {
+    /// `SCHEMA.NAME` or `NAME`, for messages and `--list`.
+    pub fn label(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{} {}.{}", self.kind, s, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    /// Does a restore with these filters take this object? As [`Filters::selects_object`].
+    pub fn selected(&self, filters: &Filters) -> bool {
+        filters.selects_object(&self.kind, self.schema.as_deref(), &self.name, self.table.as_ref().map(|t| (t, true)))
+    }
+}
+
+/// Everything a restore needs to recreate the schema.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaCatalog {
+    /// Creation steps in an order that satisfies every dependency.
+    pub objects: Vec<SchemaObject>,
+    /// Roles the objects name (owners, grantees, policy roles), for `--create-roles`.
+    pub roles: Vec<String>,
+    /// Dependency cycles the order had to break, each naming the object created early.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<String>,
+}
+
+impl SchemaCatalog {
+    /// Reads the schema of an archive's catalog frame; `None` for archives made without one.
+    pub fn from_value(value: &serde_json::Value) -> Result<Option<SchemaCatalog>> {
+        if value.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| Error::new(ErrorKind::CorruptArchive, format!("the archive's schema cannot be read: {e}")))
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("the schema serializes")
+    }
+}
+
+/// A (catalog, object) pair: how pg_depend and the object queries name an object.
+type Key = (u32, u32);
+
+/// One row of an object query.
+struct Step {
+    key: Key,
+    kind: String,
+    schema: Option<String>,
+    name: String,
+    owner: Option<String>,
+    section: Section,
+    create: Option<String>,
+    acl: Option<Vec<String>>,
+    acl_default: Option<Vec<String>>,
+    size: u64,
+    table_oid: Option<u32>,
+}
+
+fn read_step(query: &str, row: &Row) -> Result<Step> {
+    let bad = |column: &str, e: tokio_postgres::Error| {
+        Error::new(ErrorKind::Database, format!("schema query `{query}`: column `{column}` is unreadable: {e}"))
+    };
+    macro_rules! get {
+        ($col:literal) => {
+            row.try_get($col).map_err(|e| bad($col, e))?
+        };
+    }
+    let section: String = get!("section");
+    let section = match section.as_str() {
+        "pre-data" => Section::PreData,
+        "post-data" => Section::PostData,
+        other => {
+            return Err(Error::new(ErrorKind::Database, format!("schema query `{query}`: unknown section `{other}`")));
+        }
+    };
+    let size: Option<i64> = get!("size");
+    Ok(Step {
+        key: (get!("classid"), get!("objid")),
+        kind: get!("kind"),
+        schema: get!("schema"),
+        name: get!("name"),
+        owner: get!("owner"),
+        section,
+        create: get!("create"),
+        acl: get!("acl"),
+        acl_default: get!("acl_default"),
+        size: size.unwrap_or(0).max(0) as u64,
+        table_oid: get!("table_oid"),
+    })
+}
+
+/// A pg_depend entry, sub-object ids dropped.
+struct Dependency {
+    from: Key,
+    to: Key,
+    deptype: char,
+}
+
+/// Reads the schema of the database `session` is connected to. `session` must be inside the dump's
+/// transaction. Fails, naming them, when the database holds objects that no query reproduces.
+pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<SchemaCatalog> {
+    // Visibility decides unqualified `-t` patterns, so it is read before the search path empties.
+    let relations = read_relations(session).await?;
+    session.batch("SET search_path = ''").await?;
+    let version = server.version_num;
+
+    let mut steps = Vec::new();
+    for q in objects::queries_for(version) {
+        for row in session.query(q.sql, &[]).await.map_err(|e| e.context(format!("schema query `{}`", q.name)))? {
+            steps.push(read_step(q.name, &row)?);
+        }
+    }
+    let deps: Vec<Dependency> = session
+        .query(include_str!("sql/dependencies.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| Dependency {
+            from: (r.get("classid"), r.get("objid")),
+            to: (r.get("refclassid"), r.get("refobjid")),
+            deptype: r.get::<_, String>("deptype").chars().next().unwrap_or('n'),
+        })
+        .collect();
+
+    // Extension members come back with CREATE EXTENSION.
+    let members: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'e').map(|d| d.from).collect();
+    steps.retain(|s| !members.contains(&s.key));
+
+    check_coverage(session, version, &steps, &deps, &members, filters).await?;
+
+    // Objects (keys) in first-seen order, and the steps of each.
+    let mut first: HashMap<Key, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        first.entry(s.key).or_insert(i);
+    }
+    let table_name = |oid: u32| relations.get(&oid).map(|(t, _)| t.clone());
+    // Filters: an object is kept or dropped whole, as its first step decides.
+    let kept: HashSet<Key> = first
+        .iter()
+        .filter(|&(_, &i)| {
+            let s = &steps[i];
+            let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|(t, visible)| (t, *visible));
+            filters.selects_object(&s.kind, s.schema.as_deref(), &s.name, table)
+        })
+        .map(|(k, _)| *k)
+        .collect();
+    steps.retain(|s| kept.contains(&s.key));
+    first.clear();
+    for (i, s) in steps.iter().enumerate() {
+        first.entry(s.key).or_insert(i);
+    }
+    let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        steps_of.entry(s.key).or_default().push(i);
+    }
+
+    // An object no query returns (a row type, an array type, a view's rule, an extension member)
+    // stands for the object it is part of.
+    let mut part_of: HashMap<Key, Key> = HashMap::new();
+    for d in &deps {
+        if matches!(d.deptype, 'i' | 'a' | 'e') && !first.contains_key(&d.from) {
+            part_of.entry(d.from).or_insert(d.to);
+        }
+        if d.deptype == 'i' && first.contains_key(&d.from) && !first.contains_key(&d.to) {
+            part_of.entry(d.to).or_insert(d.from);
+        }
+    }
+    let resolve = |mut key: Key| -> Option<Key> {
+        for _ in 0..8 {
+            if first.contains_key(&key) {
+                return Some(key);
+            }
+            key = *part_of.get(&key)?;
+        }
+        None
+    };
+
+    // Dependencies between steps.
+    let mut step_deps: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S')) {
+        let (Some(from), Some(to)) = (resolve(d.from), resolve(d.to)) else { continue };
+        if from == to {
+            continue;
+        }
+        let target = first[&to];
+        for &i in &steps_of[&from] {
+            if steps[i].kind == "SHELL TYPE" && steps[target].kind != "SCHEMA" {
+                continue;
+            }
+            step_deps[i].push(target);
+        }
+    }
+    for (key, list) in &steps_of {
+        let head = first[key];
+        for &i in list.iter().skip(1) {
+            step_deps[i].push(head);
+            // A later step also follows the earlier ones of the same object.
+            for &j in list.iter().take_while(|&&j| j != i) {
+                step_deps[i].push(j);
+            }
+        }
+    }
+
+    // Names PostgreSQL uses in statements about each object.
+    let identities = read_identities(session, &first.keys().copied().collect::<Vec<_>>()).await?;
+    let mut comments: HashMap<usize, Vec<String>> = HashMap::new();
+    for row in session.query(include_str!("sql/comments.sql"), &[]).await? {
+        let key: Key = (row.get("classid"), row.get("objid"));
+        // Extension members' comments come with the extension.
+        if members.contains(&key) {
+            continue;
+        }
+        let Some(owner) = resolve(key) else { continue };
+        let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
+        let Some(target) = statement_target(&ty, &identity) else { continue };
+        let text: String = row.get("description");
+        comments.entry(first[&owner]).or_default().push(format!("COMMENT ON {target} IS {};", quote_literal(&text)));
+    }
+    for row in session.query(include_str!("sql/security_labels.sql"), &[]).await? {
+        let key: Key = (row.get("classid"), row.get("objid"));
+        if members.contains(&key) {
+            continue;
+        }
+        let Some(owner) = resolve(key) else { continue };
+        let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
+        let Some(target) = statement_target(&ty, &identity) else { continue };
+        let (provider, label): (String, String) = (row.get("provider"), row.get("label"));
+        comments.entry(first[&owner]).or_default().push(format!(
+            "SECURITY LABEL FOR {} ON {target} IS {};",
+            quote_ident(&provider),
+            quote_literal(&label)
+        ));
+    }
+    let mut column_privileges: HashMap<usize, Vec<(String, Vec<String>)>> = HashMap::new();
+    for row in session.query(include_str!("sql/column_acls.sql"), &[]).await? {
+        let key: Key = (PG_CLASS, row.get("table_oid"));
+        if let Some(&i) = first.get(&key) {
+            column_privileges.entry(i).or_default().push((row.get("name"), row.get("acl")));
+        }
+    }
+
+    // Owners and privileges belong to an object's first step.
+    let mut built: Vec<SchemaObject> = Vec::with_capacity(steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        let head = first[&s.key] == i;
+        let identity = identities.get(&s.key);
+        let mut set_owner = None;
+        let mut privileges = Vec::new();
+        if head && let Some((ty, id)) = identity {
+            if let (Some(owner), Some(kw)) = (&s.owner, owner_keyword(ty)) {
+                set_owner = Some(format!("ALTER {kw} {id} OWNER TO {};", quote_ident(owner)));
+            }
+            if let (Some(acl), Some(default), Some(kw)) = (&s.acl, &s.acl_default, grant_keyword(ty)) {
+                let target = format!("{kw} {id}");
+                privileges = acl::statements(&target, None, acl, default, s.owner.as_deref())
+                    .map_err(|m| Error::new(ErrorKind::Database, m))?;
+            }
+            if let Some(cols) = column_privileges.get(&i) {
+                for (column, acl) in cols {
+                    let target = format!("TABLE {id}");
+                    let column = format!("({})", quote_ident(column));
+                    privileges.extend(
+                        acl::statements(&target, Some(&column), acl, &[], s.owner.as_deref())
+                            .map_err(|m| Error::new(ErrorKind::Database, m))?,
+                    );
+                }
+            }
+        }
+        built.push(SchemaObject {
+            id: 0,
+            kind: s.kind.clone(),
+            schema: s.schema.clone(),
+            name: s.name.clone(),
+            owner: s.owner.clone(),
+            section: s.section,
+            create: s.create.clone(),
+            set_owner,
+            comments: comments.remove(&i).unwrap_or_default(),
+            privileges,
+            deps: Vec::new(),
+            table: s.table_oid.and_then(table_name),
+            size: s.size,
+        });
+    }
+
+    let nodes: Vec<order::Node<'_>> = built
+        .iter()
+        .zip(&step_deps)
+        .map(|(o, deps)| order::Node { kind: &o.kind, schema: o.schema.as_deref(), name: &o.name, deps })
+        .collect();
+    let (sorted, broken) = order::sort(&nodes);
+    drop(nodes);
+    let mut position = vec![0u32; built.len()];
+    for (pos, &i) in sorted.iter().enumerate() {
+        position[i] = pos as u32;
+    }
+    let cycles = broken.iter().map(|&i| built[i].label()).collect();
+    let mut ordered: Vec<SchemaObject> = Vec::with_capacity(built.len());
+    let mut slots: Vec<Option<SchemaObject>> = built.into_iter().map(Some).collect();
+    for &i in &sorted {
+        let mut o = slots[i].take().expect("each step is placed once");
+        o.id = position[i];
+        let mut d: Vec<u32> = step_deps[i].iter().map(|&j| position[j]).filter(|&p| p < o.id).collect();
+        d.sort_unstable();
+        d.dedup();
+        o.deps = d;
+        ordered.push(o);
+    }
+    // Something that needs a post-data object (a view grouping by a primary key) waits for it.
+    for i in 0..ordered.len() {
+        if ordered[i].section == Section::PreData
+            && ordered[i].deps.iter().any(|&d| ordered[d as usize].section == Section::PostData)
+        {
+            ordered[i].section = Section::PostData;
+        }
+    }
+
+    let roles =
+        session.query(include_str!("sql/roles.sql"), &[]).await?.iter().map(|r| r.get::<_, String>("name")).collect();
+    Ok(SchemaCatalog { objects: ordered, roles, cycles })
+}
+
+const PG_CLASS: u32 = 1259;
+
+/// Every relation's qualified name and whether it is visible on the search path.
+async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
+    Ok(session
+        .query(include_str!("sql/relations.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| {
+            let name = TableName { schema: r.get("schema"), name: r.get("name") };
+            (r.get::<_, u32>("oid"), (name, r.get::<_, bool>("visible")))
+        })
+        .collect())
+}
+
+/// pg_identify_object's type and identity for each object.
+async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key, (String, String)>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for batch in keys.chunks(10_000) {
+        let classes: Vec<u32> = batch.iter().map(|k| k.0).collect();
+        let objects: Vec<u32> = batch.iter().map(|k| k.1).collect();
+        for row in session.query(include_str!("sql/identities.sql"), &[&classes, &objects]).await? {
+            let identity: Option<String> = row.get("identity");
+            if let Some(identity) = identity {
+                out.insert((row.get("classid"), row.get("objid")), (row.get("type"), identity));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fails the dump, naming every object, when the database holds user objects that no object query
+/// returned: a backup that silently lacks something is the worst outcome there is.
+async fn check_coverage(
+    session: &Session,
+    version: u32,
+    steps: &[Step],
+    deps: &[Dependency],
+    members: &HashSet<Key>,
+    filters: &Filters,
+) -> Result<()> {
+    let returned: HashSet<Key> = steps.iter().map(|s| s.key).collect();
+    let internal: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'i').map(|d| d.from).collect();
+    // An object whose internal part was returned (a composite type's relation) is covered by it.
+    let has_returned_part: HashSet<Key> =
+        deps.iter().filter(|d| d.deptype == 'i' && returned.contains(&d.from)).map(|d| d.to).collect();
+    let mut rows = session.query(include_str!("sql/all_objects.sql"), &[]).await?;
+    if version >= 150000 {
+        rows.extend(session.query(include_str!("sql/all_objects_15.sql"), &[]).await?);
+    }
+    let mut missing: Vec<String> = Vec::new();
+    for row in rows {
+        let key: Key = (row.get("classid"), row.get("objid"));
+        if returned.contains(&key)
+            || members.contains(&key)
+            || internal.contains(&key)
+            || has_returned_part.contains(&key)
+        {
+            continue;
+        }
+        let schema: Option<String> = row.get("schema");
+        if let Some(s) = &schema
+            && !filters.selects_schema(s)
+        {
+            continue;
+        }
+        let description: Option<String> = row.get("description");
+        missing.push(description.unwrap_or_else(|| format!("object {} of catalog {}", key.1, key.0)));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    let shown = missing.iter().take(50).map(|m| format!("\n  {m}")).collect::<String>();
+    let more = if missing.len() > 50 { format!("\n  ... and {} more", missing.len() - 50) } else { String::new() };
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "the database holds {} object(s) this pgsafe cannot reproduce yet; nothing was dumped:{shown}{more}",
+            missing.len()
+        ),
+    )
+    .with_hint("exclude them explicitly (`-N SCHEMA`, `-T TABLE`) to dump the rest"))
+}
+
+/// What follows `COMMENT ON` or `SECURITY LABEL ... ON` for an object pg_identify_object describes.
+fn statement_target(ty: &str, identity: &str) -> Option<String> {
+    Some(match ty {
+        "domain constraint" => {
+            let (name, on) = split_on(identity)?;
+            format!("CONSTRAINT {name} ON DOMAIN {on}")
+        }
+        "transform" => {
+            let rest = identity.strip_prefix("for ")?;
+            let (ty, lang) = rest.rsplit_once(" on language ")?;
+            format!("TRANSFORM FOR {ty} LANGUAGE {lang}")
+        }
+        t if t.ends_with(" column") => format!("COLUMN {identity}"),
+        t => format!("{} {identity}", comment_keyword(t)?),
+    })
+}
+
+/// Splits `name on object` at the ` on ` that is outside double quotes.
+fn split_on(identity: &str) -> Option<(&str, &str)> {
+    let mut quoted = false;
+    for (i, c) in identity.char_indices() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && identity[i..].starts_with(" on ") {
+            return Some((&identity[..i], &identity[i + 4..]));
+        }
+    }
+    None
+}
+
+fn comment_keyword(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "table" => "TABLE",
+        "index" => "INDEX",
+        "sequence" => "SEQUENCE",
+        "view" => "VIEW",
+        "materialized view" => "MATERIALIZED VIEW",
+        "composite type" | "type" => "TYPE",
+        "foreign table" => "FOREIGN TABLE",
+        "aggregate" => "AGGREGATE",
+        "function" => "FUNCTION",
+        "procedure" => "PROCEDURE",
+        "cast" => "CAST",
+        "collation" => "COLLATION",
+        "table constraint" => "CONSTRAINT",
+        "conversion" => "CONVERSION",
+        "language" => "LANGUAGE",
+        "large object" => "LARGE OBJECT",
+        "operator" => "OPERATOR",
+        "operator class" => "OPERATOR CLASS",
+        "operator family" => "OPERATOR FAMILY",
+        "access method" => "ACCESS METHOD",
+        "rule" => "RULE",
+        "trigger" => "TRIGGER",
+        "schema" => "SCHEMA",
+        "text search parser" => "TEXT SEARCH PARSER",
+        "text search dictionary" => "TEXT SEARCH DICTIONARY",
+        "text search template" => "TEXT SEARCH TEMPLATE",
+        "text search configuration" => "TEXT SEARCH CONFIGURATION",
+        "foreign-data wrapper" => "FOREIGN DATA WRAPPER",
+        "server" => "SERVER",
+        "extension" => "EXTENSION",
+        "event trigger" => "EVENT TRIGGER",
+        "policy" => "POLICY",
+        "publication" => "PUBLICATION",
+        "subscription" => "SUBSCRIPTION",
+        "statistics object" => "STATISTICS",
+        _ => return None,
+    })
+}
+
+/// The `ALTER` keyword for changing an owner; `None` for kinds without owners.
+fn owner_keyword(ty: &str) -> Option<&'static str> {
+    match ty {
+        "table" | "index" | "sequence" | "view" | "materialized view" | "foreign table" => {
+            Some(comment_keyword(ty).expect("relation kinds have keywords"))
+        }
+        "cast"
+        | "table constraint"
+        | "domain constraint"
+        | "rule"
+        | "trigger"
+        | "policy"
+        | "extension"
+        | "text search parser"
+        | "text search template"
+        | "access method"
+        | "transform" => None,
+        _ => comment_keyword(ty),
+    }
+}
+
+/// What follows `GRANT ... ON` for a kind with privileges.
+fn grant_keyword(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "table" | "view" | "materialized view" | "foreign table" => "TABLE",
+        "sequence" => "SEQUENCE",
+        "function" | "aggregate" => "FUNCTION",
+        "procedure" => "PROCEDURE",
+        "type" => "TYPE",
+        "schema" => "SCHEMA",
+        "language" => "LANGUAGE",
+        "foreign-data wrapper" => "FOREIGN DATA WRAPPER",
+        "server" => "FOREIGN SERVER",
+        "large object" => "LARGE OBJECT",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_of_comments() {
+        assert_eq!(statement_target("table column", "public.t.c").unwrap(), "COLUMN public.t.c");
+        assert_eq!(
+            statement_target("domain constraint", "\"a on b\" on public.d").unwrap(),
+            "CONSTRAINT \"a on b\" ON DOMAIN public.d"
+        );
+        assert_eq!(
+            statement_target("transform", "for integer on language sql").unwrap(),
+            "TRANSFORM FOR integer LANGUAGE sql"
+        );
+        assert_eq!(statement_target("trigger", "t on public.x").unwrap(), "TRIGGER t on public.x");
+        assert!(statement_target("user mapping", "x").is_none());
+    }
+}

@@ -1,0 +1,83 @@
+//! The object queries the schema engine runs, and the server versions each serves. Each query returns
+//! one row per object with the columns `sql/README.md` defines.
+
+/// One object query: a `.sql` file and the server versions (`server_version_num`) it is written for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ObjectQuery {
+    pub name: &'static str,
+    /// First version it serves, inclusive.
+    pub from: u32,
+    /// First version it no longer serves.
+    pub until: u32,
+    pub sql: &'static str,
+}
+
+const ANY: u32 = u32::MAX;
+
+macro_rules! query {
+    ($name:literal, $from:expr, $until:expr) => {
+        ObjectQuery {
+            name: $name,
+            from: $from,
+            until: $until,
+            sql: include_str!(concat!("sql/objects/", $name, ".sql")),
+        }
+    };
+}
+
+/// Every object query. Where a kind needs different SQL for different versions, it has one entry per
+/// version range, named `<kind>_<first version>`.
+pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
+    // Relations: tables, column defaults, CHECK constraints, sequences, views, materialized views, foreign tables.
+    query!("tables", 130000, ANY),
+    query!("defaults", 130000, ANY),
+    query!("check_constraints", 130000, ANY),
+    query!("sequences", 130000, ANY),
+    query!("views", 130000, ANY),
+    query!("foreign_tables", 130000, ANY),
+    // Namespaces, extensions, types and routines, and the objects built from them.
+    query!("schemas", 130000, ANY),
+    query!("extensions", 130000, ANY),
+    query!("types", 130000, 140000),
+    query!("types_14", 140000, ANY),
+    query!("domains", 130000, ANY),
+    query!("collations", 130000, 150000),
+    query!("collations_15", 150000, 160000),
+    query!("collations_16", 160000, 170000),
+    query!("collations_17", 170000, ANY),
+    query!("conversions", 130000, ANY),
+    query!("casts", 130000, ANY),
+    query!("transforms", 130000, ANY),
+    query!("languages", 130000, ANY),
+    query!("access_methods", 130000, ANY),
+    query!("functions", 130000, ANY),
+    query!("aggregates", 130000, ANY),
+    query!("operators", 130000, ANY),
+    query!("operator_families", 130000, ANY),
+    query!("operator_classes", 130000, ANY),
+    query!("text_search", 130000, ANY),
+    // Post-data objects and the rest: indexes, constraints, triggers, rules, policies, event triggers, publications, subscriptions, foreign-data wrappers, servers and user mappings, extended statistics, default privileges.
+    query!("indexes", 130000, ANY),
+    query!("constraints", 130000, ANY),
+    query!("triggers", 130000, ANY),
+    query!("rules", 130000, ANY),
+    query!("policies", 130000, ANY),
+    query!("event_triggers", 130000, ANY),
+    query!("publications", 130000, 150000),
+    query!("publications_15", 150000, 180000),
+    query!("publications_18", 180000, ANY),
+    query!("subscriptions", 130000, 140000),
+    query!("subscriptions_14", 140000, 150000),
+    query!("subscriptions_15", 150000, 160000),
+    query!("subscriptions_16", 160000, 170000),
+    query!("subscriptions_17", 170000, ANY),
+    query!("foreign_data", 130000, ANY),
+    query!("statistics", 130000, 170000),
+    query!("statistics_17", 170000, ANY),
+    query!("default_acls", 130000, ANY),
+];
+
+/// The queries that serve `version` (`server_version_num`).
+pub(crate) fn queries_for(version: u32) -> impl Iterator<Item = &'static ObjectQuery> {
+    OBJECT_QUERIES.iter().filter(move |q| q.from <= version && version < q.until)
+}
