@@ -12,6 +12,7 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod cluster;
 pub mod dump;
 mod error;
 pub mod format;

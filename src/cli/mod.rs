@@ -1,6 +1,7 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
 mod common;
+mod demo;
 mod dump;
 mod inspect;
 mod output;
@@ -39,6 +40,8 @@ enum Command {
     Restore(restore::RestoreArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
+    /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
+    Demo(demo::DemoArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit code.
@@ -50,6 +53,7 @@ pub fn run() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     output::finish(outcome)
 }

@@ -40,8 +40,17 @@ fn is_refresh(o: &SchemaObject) -> bool {
 fn statements(o: &SchemaObject, no_owner: bool) -> String {
     let mut sql = String::new();
     if let Some(create) = &o.create {
-        sql.push_str(create);
-        sql.push('\n');
+        // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
+        // the source's owner creates it.
+        match (&o.owner, o.kind.as_str()) {
+            (Some(owner), "EXTENSION") if !no_owner => {
+                sql.push_str(&format!("SET ROLE {};\n{create}\nRESET ROLE;\n", quote_ident(owner)))
+            }
+            _ => {
+                sql.push_str(create);
+                sql.push('\n');
+            }
+        }
     }
     if !no_owner && let Some(owner) = &o.set_owner {
         sql.push_str(owner);

@@ -114,14 +114,14 @@ pub(crate) fn statements(
     let mut out = Vec::new();
     // Revoke what a new object starts with, then grant the items in their order, which rebuilds the
     // array exactly: each GRANT of a new grantee and grantor appends one item.
+    let cols = columns.map(|c| format!(" {c}")).unwrap_or_default();
     let mut revoked: Vec<&str> = Vec::new();
     for item in &default {
         if !revoked.contains(&item.grantee.as_str()) {
             revoked.push(&item.grantee);
-            out.push(format!("REVOKE ALL ON {target} FROM {};", role(&item.grantee)));
+            out.push(format!("REVOKE ALL{cols} ON {target} FROM {};", role(&item.grantee)));
         }
     }
-    let cols = columns.map(|c| format!(" {c}")).unwrap_or_default();
     for item in &acl {
         let mut plain = Vec::new();
         let mut with_option = Vec::new();

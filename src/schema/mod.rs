@@ -192,9 +192,22 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         })
         .collect();
 
-    // Extension members come back with CREATE EXTENSION.
+    // Extension members come back with CREATE EXTENSION. Only changes to their privileges are kept, as
+    // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges.
     let members: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'e').map(|d| d.from).collect();
-    steps.retain(|s| !members.contains(&s.key));
+    let mut seen = HashSet::new();
+    steps.retain_mut(|s| {
+        if !members.contains(&s.key) {
+            return true;
+        }
+        if !seen.insert(s.key) || s.acl.is_none() || s.acl_default.is_none() || s.acl == s.acl_default {
+            return false;
+        }
+        s.create = None;
+        s.owner = None;
+        s.section = Section::PreData;
+        true
+    });
 
     check_coverage(session, version, &steps, &deps, &members, filters).await?;
 
@@ -245,14 +258,41 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         None
     };
 
+    // An object that has no statement of its own and is made in the same section as the object it
+    // belongs to (an inline CHECK of a domain) is made by that object's statement, which therefore needs
+    // what it needs. A clone made by another object's statement (a partition's copy of a foreign key,
+    // post-data) is not: it must not pull its table into post-data.
+    let mut made_by: HashMap<Key, Key> = HashMap::new();
+    for d in deps.iter().filter(|d| matches!(d.deptype, 'a' | 'i')) {
+        let Some(list) = steps_of.get(&d.from) else { continue };
+        if list.iter().all(|&i| steps[i].create.is_none())
+            && first.get(&d.to).is_some_and(|&owner| steps[owner].section == steps[list[0]].section)
+        {
+            made_by.entry(d.from).or_insert(d.to);
+        }
+    }
+    // What the type of a shell-type pair itself needs (its I/O functions) may follow the shell; all
+    // else waits for the whole type.
+    let type_needs: HashSet<(Key, Key)> = deps.iter().map(|d| (d.from, d.to)).collect();
+    let target_step = |from: Key, to: Key| -> usize {
+        let list = &steps_of[&to];
+        let head = list[0];
+        if steps[head].kind == "SHELL TYPE" && list.len() > 1 && !type_needs.contains(&(to, from)) {
+            return list[1];
+        }
+        head
+    };
+
     // Dependencies between steps.
     let mut step_deps: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
-    for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S')) {
+    // Kept extension members follow their extension (`e`), so what depends on them does too.
+    for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e')) {
         let (Some(from), Some(to)) = (resolve(d.from), resolve(d.to)) else { continue };
+        let from = made_by.get(&from).copied().filter(|&owner| owner != to).unwrap_or(from);
         if from == to {
             continue;
         }
-        let target = first[&to];
+        let target = target_step(from, to);
         for &i in &steps_of[&from] {
             if steps[i].kind == "SHELL TYPE" && steps[target].kind != "SCHEMA" {
                 continue;
@@ -301,11 +341,19 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             quote_literal(&label)
         ));
     }
-    let mut column_privileges: HashMap<usize, Vec<(String, Vec<String>)>> = HashMap::new();
+    // A new database's public schema has a comment; the source's may not.
+    if let Some(&i) = first.get(&PUBLIC_SCHEMA)
+        && !comments.get(&i).is_some_and(|c| c.iter().any(|c| c.starts_with("COMMENT ON SCHEMA public ")))
+    {
+        comments.entry(i).or_default().push("COMMENT ON SCHEMA public IS NULL;".to_string());
+    }
+    // Per table step: (column, ACL, the column's initial ACL).
+    type ColumnAcl = (String, Vec<String>, Vec<String>);
+    let mut column_privileges: HashMap<usize, Vec<ColumnAcl>> = HashMap::new();
     for row in session.query(include_str!("sql/column_acls.sql"), &[]).await? {
         let key: Key = (PG_CLASS, row.get("table_oid"));
         if let Some(&i) = first.get(&key) {
-            column_privileges.entry(i).or_default().push((row.get("name"), row.get("acl")));
+            column_privileges.entry(i).or_default().push((row.get("name"), row.get("acl"), row.get("acl_default")));
         }
     }
 
@@ -326,11 +374,11 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
                     .map_err(|m| Error::new(ErrorKind::Database, m))?;
             }
             if let Some(cols) = column_privileges.get(&i) {
-                for (column, acl) in cols {
+                for (column, acl, default) in cols {
                     let target = format!("TABLE {id}");
                     let column = format!("({})", quote_ident(column));
                     privileges.extend(
-                        acl::statements(&target, Some(&column), acl, &[], s.owner.as_deref())
+                        acl::statements(&target, Some(&column), acl, default, s.owner.as_deref())
                             .map_err(|m| Error::new(ErrorKind::Database, m))?,
                     );
                 }
@@ -391,6 +439,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 }
 
 const PG_CLASS: u32 = 1259;
+const PUBLIC_SCHEMA: Key = (2615, 2200);
 
 /// Every relation's qualified name and whether it is visible on the search path.
 async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
@@ -413,8 +462,14 @@ async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key,
         let objects: Vec<u32> = batch.iter().map(|k| k.1).collect();
         for row in session.query(include_str!("sql/identities.sql"), &[&classes, &objects]).await? {
             let identity: Option<String> = row.get("identity");
-            if let Some(identity) = identity {
-                out.insert((row.get("classid"), row.get("objid")), (row.get("type"), identity));
+            if let Some(mut identity) = identity {
+                let ty: String = row.get("type");
+                // An aggregate without arguments is `agg(*)` in statements, not `agg()`.
+                if ty == "aggregate" && identity.ends_with("()") {
+                    identity.truncate(identity.len() - 2);
+                    identity.push_str("(*)");
+                }
+                out.insert((row.get("classid"), row.get("objid")), (ty, identity));
             }
         }
     }

@@ -12,6 +12,9 @@ WITH temp_schemas AS (
      WHERE nspname NOT IN ('information_schema') AND nspname !~ '^pg_'
   UNION ALL SELECT 'pg_catalog.pg_class'::regclass::oid, oid FROM pg_catalog.pg_class
      WHERE relkind <> 't' AND relpersistence <> 't' AND relnamespace <> 'pg_toast'::regnamespace
+       -- An index that a failed CREATE INDEX CONCURRENTLY left invalid is not dumped, as pg_dump has it.
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+                       WHERE i.indexrelid = pg_class.oid AND (NOT i.indisready OR (NOT i.indisvalid AND t.relkind <> 'p')))
   UNION ALL SELECT 'pg_catalog.pg_type'::regclass::oid, oid FROM pg_catalog.pg_type
      WHERE typnamespace NOT IN (SELECT oid FROM temp_schemas)
   UNION ALL SELECT 'pg_catalog.pg_proc'::regclass::oid, oid FROM pg_catalog.pg_proc

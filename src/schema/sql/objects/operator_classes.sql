@@ -3,7 +3,8 @@
 -- STORAGE t;` with the members whose pg_depend parent is the class (the family's own members are in
 -- operator_families.sql). FAMILY is always named: the family is returned by operator_families.sql even
 -- when CREATE OPERATOR CLASS made it. A class without members or storage type gets `STORAGE <its input
--- type>`, as pg_dump writes it (the same catalog row). Works on PostgreSQL 13 and later.
+-- type>`, as pg_dump writes it (the same catalog row). Members are listed in the source's physical order
+-- (pg_dump sorts by number only, ties in catalog order). Works on PostgreSQL 13 and later.
 WITH cls AS (
     SELECT c.*, n.nspname, am.amname
     FROM pg_catalog.pg_opclass c
@@ -13,7 +14,7 @@ WITH cls AS (
       AND c.oid >= 16384
 ),
 member AS (
-    SELECT d.refobjid AS cls, 1 AS part, ao.amopstrategy AS num, ao.amoplefttype AS lt, ao.amoprighttype AS rt,
+    SELECT d.refobjid AS cls, 1 AS part, ao.ctid AS pos,
            format('OPERATOR %s %s', ao.amopstrategy, ao.amopopr::pg_catalog.regoperator::text)
            || CASE WHEN ao.amoppurpose = 'o' THEN format(' FOR ORDER BY %I.%I', sn.nspname, sf.opfname) ELSE '' END
            AS item
@@ -23,14 +24,14 @@ member AS (
     LEFT JOIN pg_catalog.pg_opfamily sf ON sf.oid = ao.amopsortfamily
     LEFT JOIN pg_catalog.pg_namespace sn ON sn.oid = sf.opfnamespace
     UNION ALL
-    SELECT d.refobjid, 2, ap.amprocnum, ap.amproclefttype, ap.amprocrighttype,
+    SELECT d.refobjid, 2, ap.ctid,
            format('FUNCTION %s (%s, %s) %s', ap.amprocnum, pg_catalog.format_type(ap.amproclefttype, NULL),
                   pg_catalog.format_type(ap.amprocrighttype, NULL), ap.amproc::pg_catalog.regprocedure::text)
     FROM pg_catalog.pg_amproc ap
     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amproc'::regclass AND d.objid = ap.oid
                                AND d.refclassid = 'pg_catalog.pg_opclass'::regclass
     UNION ALL
-    SELECT cls.oid, 3, 0, 0, 0, 'STORAGE ' || pg_catalog.format_type(cls.opckeytype, NULL)
+    SELECT cls.oid, 3, NULL::pg_catalog.tid, 'STORAGE ' || pg_catalog.format_type(cls.opckeytype, NULL)
     FROM cls WHERE cls.opckeytype <> 0
 )
 SELECT 'pg_catalog.pg_opclass'::regclass::oid AS classid,
@@ -43,7 +44,7 @@ SELECT 'pg_catalog.pg_opclass'::regclass::oid AS classid,
        format(E'CREATE OPERATOR CLASS %I.%I\n    %sFOR TYPE %s USING %I FAMILY %I.%I AS\n    %s;',
               cls.nspname, cls.opcname, CASE WHEN cls.opcdefault THEN 'DEFAULT ' ELSE '' END,
               pg_catalog.format_type(cls.opcintype, NULL), cls.amname, fn.nspname, f.opfname,
-              coalesce((SELECT string_agg(m.item, E',\n    ' ORDER BY m.part, m.num, m.lt, m.rt)
+              coalesce((SELECT string_agg(m.item, E',\n    ' ORDER BY m.part, m.pos)
                         FROM member m WHERE m.cls = cls.oid),
                        'STORAGE ' || pg_catalog.format_type(cls.opcintype, NULL))) AS "create",
        NULL::text[] AS acl,

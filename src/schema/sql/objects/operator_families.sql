@@ -3,7 +3,9 @@
 -- the family itself), by one `ALTER OPERATOR FAMILY s.f USING am ADD OPERATOR n op(type,type) [FOR ORDER
 -- BY s.f], ..., FUNCTION n (type, type) f(args), ...;`, as pg_dump writes them in the family's entry.
 -- Every family is returned, also the one CREATE OPERATOR CLASS made implicitly (operator_classes.sql
--- always names its FAMILY), as pg_dump does. Members are not returned: each depends on its family or
+-- always names its FAMILY), as pg_dump does. Members are listed in the source's physical order, so that
+-- the copy's catalog holds them in the same order and pg_dump (which sorts by strategy or support number
+-- only) prints them the same way. Members are not returned: each depends on its family or
 -- class ('a'/'i') and is restored with it. Works on PostgreSQL 13 and later.
 WITH fam AS (
     SELECT f.oid, f.opfname, f.opfowner, n.nspname, am.amname,
@@ -15,7 +17,7 @@ WITH fam AS (
       AND f.oid >= 16384
 ),
 loose AS (
-    SELECT ao.amopfamily AS fam, 1 AS part, ao.amopstrategy AS num, ao.amoplefttype AS lt, ao.amoprighttype AS rt,
+    SELECT ao.amopfamily AS fam, 1 AS part, ao.ctid AS pos,
            format('OPERATOR %s %s', ao.amopstrategy, ao.amopopr::pg_catalog.regoperator::text)
            || CASE WHEN ao.amoppurpose = 'o' THEN format(' FOR ORDER BY %I.%I', sn.nspname, sf.opfname) ELSE '' END
            AS item
@@ -25,7 +27,7 @@ loose AS (
     LEFT JOIN pg_catalog.pg_opfamily sf ON sf.oid = ao.amopsortfamily
     LEFT JOIN pg_catalog.pg_namespace sn ON sn.oid = sf.opfnamespace
     UNION ALL
-    SELECT ap.amprocfamily, 2, ap.amprocnum, ap.amproclefttype, ap.amprocrighttype,
+    SELECT ap.amprocfamily, 2, ap.ctid,
            format('FUNCTION %s (%s, %s) %s', ap.amprocnum, pg_catalog.format_type(ap.amproclefttype, NULL),
                   pg_catalog.format_type(ap.amprocrighttype, NULL), ap.amproc::pg_catalog.regprocedure::text)
     FROM pg_catalog.pg_amproc ap
@@ -41,7 +43,7 @@ SELECT 'pg_catalog.pg_opfamily'::regclass::oid AS classid,
        'pre-data'::text AS section,
        format('CREATE OPERATOR FAMILY %s;', fam.qname)
        || coalesce((SELECT format(E'\nALTER OPERATOR FAMILY %s ADD\n    %s;', fam.qname,
-                                  string_agg(l.item, E',\n    ' ORDER BY l.part, l.num, l.lt, l.rt))
+                                  string_agg(l.item, E',\n    ' ORDER BY l.part, l.pos))
                     FROM loose l WHERE l.fam = fam.oid HAVING count(*) > 0), '') AS "create",
        NULL::text[] AS acl,
        NULL::text[] AS acl_default,

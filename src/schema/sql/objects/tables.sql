@@ -1,6 +1,282 @@
--- Placeholder: returns no rows yet (the engine's coverage check reports every object of this kind as
--- unsupported). Works on PostgreSQL 13 and later.
-SELECT NULL::oid AS classid, NULL::oid AS objid, NULL::text AS kind, NULL::text AS schema, NULL::text AS name,
-       NULL::text AS owner, NULL::text AS section, NULL::text AS "create", NULL::text[] AS acl,
-       NULL::text[] AS acl_default, NULL::int8 AS size, NULL::oid AS table_oid
-WHERE false
+-- Tables: ordinary, unlogged and partitioned tables (relkind r, p) outside the system schemas, as pg_dump 15's
+-- dumpTableSchema makes them, for PostgreSQL 13 only: tables_14.sql with everything about per-column compression
+-- (attcompression, 14+) taken out. Keep the two files in step.
+-- Rows:
+--   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
+--     [USING am] [WITH (...)]; then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
+--     inherited-only columns, DROP DEFAULT where a parent's default must not be inherited, statistics targets,
+--     storage, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL SECURITY.
+--     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED, identity
+--     with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK constraints
+--     (check_constraints.sql), except that a partition's inherited CHECK constraints are written into its CREATE
+--     TABLE because ATTACH PARTITION requires them (check_constraints.sql returns those with create NULL).
+--     Partitions are created standalone with all their columns, in their own order, NOT NULL included.
+--     Inheritance children are created with INHERITS (parents) and only their local columns, as pg_dump does:
+--     this puts the inherited columns first. When the child's real column order differs from that and all of
+--     its columns are local and it has no inherited CHECK constraint, it is created standalone with all its
+--     columns in order, then ALTER TABLE child INHERIT parent (which keeps the order and gives the same
+--     attislocal/attinhcount). Otherwise, when the order differs, the create starts with a comment line
+--     "-- pgsafe: column order differs from INHERITS" and the order is lost (pg_upgrade's trick is needed).
+--   kind TABLE ATTACH (pre-data), a second row of a partition: ALTER TABLE ONLY parent ATTACH PARTITION child
+--     FOR VALUES ... | DEFAULT;
+-- Not here: ENABLE ROW LEVEL SECURITY (the ROW SECURITY entry, policies), REPLICA IDENTITY USING INDEX and
+-- CLUSTER ON (indexes), column defaults, CHECK/other constraints, column privileges and comments (engine).
+WITH rel AS (
+    SELECT c.oid, c.relname, n.nspname, c.relkind, c.relpersistence, c.relispartition, c.reloftype, c.relam,
+           c.reloptions, c.reltoastrelid, c.relowner, c.relacl, c.relreplident, c.relforcerowsecurity,
+           c.relpartbound,
+           pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS qname
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND c.relpersistence <> 't'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+      AND n.nspname !~ '^pg_(toast_)?temp_'
+),
+-- Every live column, with what its parents (inheritance or partitioning) say about it.
+col AS (
+    SELECT r.oid AS relid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attislocal,
+           a.attinhcount, a.attidentity, a.attgenerated, a.attstattarget, a.attstorage,
+           a.attoptions, a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
+           pg_catalog.quote_ident(a.attname) AS qatt,
+           (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
+             WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS defexpr,
+           p.par_notnull, p.par_hasdef, p.par_gen_exprs, p.par_storages
+    FROM rel r
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN LATERAL (
+        SELECT bool_or(pa.attnotnull) AS par_notnull,
+               bool_or(pa.atthasdef AND pa.attgenerated = '') AS par_hasdef,
+               array_agg(pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)) FILTER (WHERE pa.attgenerated <> '')
+                   AS par_gen_exprs,
+               array_agg(pa.attstorage::text) AS par_storages
+        FROM pg_catalog.pg_inherits i
+        JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
+                                       AND NOT pa.attisdropped
+        LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum
+        WHERE i.inhrelid = r.oid AND a.attinhcount > 0
+    ) p ON true
+),
+-- The identity sequence of each identity column (an 'i' dependency of the sequence on the column). From 17 on
+-- a partition's identity column uses its parent's sequence and gets it from ATTACH PARTITION.
+ident AS (
+    SELECT dep.refobjid AS relid, dep.refobjsubid AS attnum, s.seqtypid, s.seqstart, s.seqincrement, s.seqmin,
+           s.seqmax, s.seqcache, s.seqcycle,
+           pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname) AS qseq
+    FROM pg_catalog.pg_depend dep
+    JOIN pg_catalog.pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
+    JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+    JOIN pg_catalog.pg_sequence s ON s.seqrelid = sc.oid
+    WHERE dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND dep.deptype = 'i' AND dep.refobjsubid > 0
+),
+coldef AS (
+    SELECT c.*, r.relispartition, r.reloftype,
+           -- pg_dump prints a column in CREATE TABLE when it is local, and every column of a partition.
+           (c.attislocal OR r.relispartition) AS printed,
+           CASE WHEN c.attcollation <> 0 AND c.attcollation <> c.typcollation THEN
+               (SELECT ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+                  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                 WHERE co.oid = c.attcollation)
+               ELSE '' END AS collate_clause,
+           CASE
+             -- An inheritance child inherits its parent's generation expression; it says its own only when it
+             -- differs (possible from 16 on).
+             WHEN c.attgenerated <> '' AND c.defexpr IS NOT NULL
+                  AND (r.relispartition OR c.attinhcount = 0
+                       OR NOT (c.defexpr = ANY (coalesce(c.par_gen_exprs, '{}'))))
+             THEN ' GENERATED ALWAYS AS (' || c.defexpr || ')'
+                  || CASE c.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
+             WHEN c.attidentity IN ('a', 'd') AND id.qseq IS NOT NULL
+             THEN ' GENERATED ' || CASE c.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END
+                  || ' AS IDENTITY (SEQUENCE NAME ' || id.qseq
+                  || ' START WITH ' || id.seqstart
+                  || ' INCREMENT BY ' || id.seqincrement
+                  || CASE WHEN id.seqmin = CASE WHEN id.seqincrement > 0 THEN 1
+                                                WHEN id.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN -32768
+                                                WHEN id.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN -2147483648
+                                                ELSE -9223372036854775808 END
+                          AND id.seqtypid = c.atttypid
+                          THEN ' NO MINVALUE' ELSE ' MINVALUE ' || id.seqmin END
+                  || CASE WHEN id.seqmax = CASE WHEN id.seqincrement < 0 THEN -1
+                                                WHEN id.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN 32767
+                                                WHEN id.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN 2147483647
+                                                ELSE 9223372036854775807 END
+                          AND id.seqtypid = c.atttypid
+                          THEN ' NO MAXVALUE' ELSE ' MAXVALUE ' || id.seqmax END
+                  || ' CACHE ' || id.seqcache
+                  || CASE WHEN id.seqcycle THEN ' CYCLE' ELSE '' END || ')'
+             ELSE '' END AS gen_clause,
+           CASE WHEN c.attgenerated <> '' AND c.defexpr IS NOT NULL
+                THEN ' GENERATED ALWAYS AS (' || c.defexpr || ')'
+                     || CASE c.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
+           END AS gen_clause_full,
+           -- The identity sequence's type follows the column's; a sequence changed to another type keeps it.
+           CASE WHEN c.attidentity IN ('a', 'd') AND id.qseq IS NOT NULL AND id.seqtypid <> c.atttypid
+                THEN 'ALTER SEQUENCE ' || id.qseq || ' AS ' || pg_catalog.format_type(id.seqtypid, NULL)
+                     || ' MINVALUE ' || id.seqmin || ' MAXVALUE ' || id.seqmax || ';' || chr(10)
+                ELSE '' END AS ident_alter
+    FROM col c
+    JOIN rel r ON r.oid = c.relid
+    LEFT JOIN ident id ON id.relid = c.relid AND id.attnum = c.attnum
+),
+tab AS (
+    SELECT r.*,
+           -- Column definitions (typed tables: only the columns with options).
+           (SELECT string_agg(
+                       CASE WHEN r.reloftype <> 0
+                            THEN '    ' || d.qatt || ' WITH OPTIONS NOT NULL'
+                            ELSE '    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                                 || d.collate_clause || d.gen_clause
+                                 || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END
+                       END, ',' || chr(10) ORDER BY d.attnum)
+              FROM coldef d
+             WHERE d.relid = r.oid AND d.printed AND (r.reloftype = 0 OR d.attnotnull)) AS columns,
+           -- The same, every column with its own generation expression, for an inheritance child created
+           -- standalone and then attached with ALTER TABLE ... INHERIT (see below).
+           (SELECT string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                              || d.collate_clause || coalesce(d.gen_clause_full, d.gen_clause)
+                              || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END, ',' || chr(10) ORDER BY d.attnum)
+              FROM coldef d WHERE d.relid = r.oid) AS columns_full,
+           (SELECT string_agg('ALTER TABLE ' || r.qname || ' INHERIT ' || pg_catalog.quote_ident(pn.nspname) || '.'
+                              || pg_catalog.quote_ident(pc.relname) || ';' || chr(10), '' ORDER BY i.inhseqno)
+              FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+              JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE i.inhrelid = r.oid AND NOT r.relispartition) AS inherit_alters,
+           -- Can the child be created standalone and attached with ALTER TABLE INHERIT? Only when all of its
+           -- columns are local (INHERIT leaves attislocal true) and it has no inherited CHECK constraint
+           -- (INHERIT would need it created first, and would leave it local).
+           NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND NOT d.attislocal)
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                            WHERE k.conrelid = r.oid AND k.contype = 'c' AND k.coninhcount > 0) AS can_inherit_later,
+           -- A partition's inherited CHECK constraints must exist before ATTACH PARTITION.
+           (SELECT string_agg('    CONSTRAINT ' || pg_catalog.quote_ident(k.conname) || ' '
+                              || pg_catalog.pg_get_constraintdef(k.oid), ',' || chr(10) ORDER BY k.conname)
+              FROM pg_catalog.pg_constraint k
+             WHERE k.conrelid = r.oid AND k.contype = 'c' AND k.coninhcount > 0 AND r.relispartition)
+               AS part_checks,
+           (SELECT string_agg(pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname),
+                              ', ' ORDER BY i.inhseqno)
+              FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+              JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE i.inhrelid = r.oid AND NOT r.relispartition) AS inherits,
+           (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
+              FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+              JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE i.inhrelid = r.oid AND r.relispartition) AS partition_parent,
+           (SELECT string_agg(o, ', ')
+              FROM (SELECT pg_catalog.quote_ident(x.option_name) || '=' || pg_catalog.quote_literal(x.option_value) AS o
+                      FROM pg_catalog.pg_options_to_table(r.reloptions) x
+                    UNION ALL
+                    SELECT 'toast.' || pg_catalog.quote_ident(x.option_name) || '=' || pg_catalog.quote_literal(x.option_value)
+                      FROM pg_catalog.pg_class tc, pg_catalog.pg_options_to_table(tc.reloptions) x
+                     WHERE tc.oid = r.reltoastrelid) opts) AS withopts,
+           (SELECT pg_catalog.quote_ident(am.amname) FROM pg_catalog.pg_am am WHERE am.oid = r.relam) AS amname,
+           (SELECT pg_catalog.format_type(r.reloftype, NULL) WHERE r.reloftype <> 0) AS oftype,
+           -- Does INHERITS give the child's real column order? (Parents' columns first, merged by name, in
+           -- inhseqno order, then the child's own columns.)
+           (SELECT array_agg(d.attname ORDER BY d.attnum) FROM coldef d WHERE d.relid = r.oid)
+             IS DISTINCT FROM
+           (SELECT array_agg(e.attname ORDER BY e.grp, e.pos)
+              FROM (SELECT * FROM (SELECT DISTINCT ON (pa.attname) pa.attname, 0 AS grp,
+                                          i.inhseqno::int8 * 100000 + pa.attnum AS pos
+                                     FROM pg_catalog.pg_inherits i
+                                     JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum > 0
+                                                                    AND NOT pa.attisdropped
+                                    WHERE i.inhrelid = r.oid
+                                    ORDER BY pa.attname, i.inhseqno, pa.attnum) p
+                    UNION ALL
+                    SELECT d.attname, 1, d.attnum FROM coldef d WHERE d.relid = r.oid AND d.attinhcount = 0) e)
+             AS order_differs_raw,
+           (SELECT string_agg(x, '') FROM (
+              SELECT d.ident_alter
+                     -- NOT NULL that CREATE TABLE did not say and no parent gives.
+                     || CASE WHEN NOT d.printed AND d.attnotnull AND NOT coalesce(d.par_notnull, false)
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
+                             ELSE '' END
+                     -- INHERITS copies the parents' defaults: drop one the child does not have.
+                     || CASE WHEN NOT r.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
+                                  AND coalesce(d.par_hasdef, false)
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' DROP DEFAULT;' || chr(10)
+                             ELSE '' END
+                     || CASE WHEN d.attstattarget >= 0
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
+                                  || d.attstattarget || ';' || chr(10)
+                             ELSE '' END
+                     -- Storage is inherited from the parents by INHERITS.
+                     || CASE WHEN d.attstorage <> d.typstorage
+                                  OR (NOT r.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
+                                  || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+                                                       WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
+                             ELSE '' END
+                     || CASE WHEN d.attoptions IS NOT NULL
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('
+                                  || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
+                                                        || pg_catalog.quote_literal(x.option_value), ', ')
+                                        FROM pg_catalog.pg_options_to_table(d.attoptions) x)
+                                  || ');' || chr(10)
+                             ELSE '' END AS x
+                FROM coldef d WHERE d.relid = r.oid ORDER BY d.attnum) xs) AS column_alters
+    FROM rel r
+)
+SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
+       t.oid AS objid,
+       'TABLE'::text AS kind,
+       t.nspname::text AS schema,
+       t.relname::text AS name,
+       pg_catalog.pg_get_userbyid(t.relowner)::text AS owner,
+       'pre-data'::text AS section,
+       CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND NOT t.can_inherit_later
+            THEN '-- pgsafe: column order differs from INHERITS' || chr(10) ELSE '' END
+       || 'CREATE ' || CASE WHEN t.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE ' || t.qname
+       || CASE WHEN t.oftype IS NOT NULL THEN ' OF ' || t.oftype ELSE '' END
+       || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.part_checks IS NULL THEN ''
+               WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
+               THEN ' (' || chr(10) || t.columns_full || chr(10) || ')'
+               ELSE ' (' || chr(10)
+                    || concat_ws(',' || chr(10), t.columns, t.part_checks)
+                    || CASE WHEN t.columns IS NULL AND t.part_checks IS NULL THEN '' ELSE chr(10) END || ')'
+          END
+       || CASE WHEN t.inherits IS NOT NULL AND NOT (t.order_differs_raw AND t.can_inherit_later)
+               THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
+       || CASE WHEN t.relkind = 'p' THEN chr(10) || 'PARTITION BY ' || pg_catalog.pg_get_partkeydef(t.oid) ELSE '' END
+       || CASE WHEN t.amname IS NOT NULL THEN chr(10) || 'USING ' || t.amname ELSE '' END
+       || CASE WHEN t.withopts IS NOT NULL THEN chr(10) || 'WITH (' || t.withopts || ')' ELSE '' END
+       || ';' || chr(10)
+       || CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
+               THEN t.inherit_alters ELSE '' END
+       || coalesce(t.column_alters, '')
+       || CASE t.relreplident WHEN 'f' THEN 'ALTER TABLE ONLY ' || t.qname || ' REPLICA IDENTITY FULL;' || chr(10)
+                              WHEN 'n' THEN 'ALTER TABLE ONLY ' || t.qname || ' REPLICA IDENTITY NOTHING;' || chr(10)
+                              ELSE '' END
+       || CASE WHEN t.relforcerowsecurity
+               THEN 'ALTER TABLE ONLY ' || t.qname || ' FORCE ROW LEVEL SECURITY;' || chr(10) ELSE '' END
+       AS "create",
+       t.relacl::text[] AS acl,
+       pg_catalog.acldefault('r', t.relowner)::text[] AS acl_default,
+       pg_catalog.pg_relation_size(t.oid) AS size,
+       t.oid AS table_oid
+FROM tab t
+UNION ALL
+SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
+       t.oid,
+       'TABLE ATTACH',
+       t.nspname::text,
+       t.relname::text,
+       NULL,
+       'pre-data',
+       'ALTER TABLE ONLY ' || t.partition_parent || ' ATTACH PARTITION ' || t.qname || ' '
+       || pg_catalog.pg_get_expr(t.relpartbound, t.oid) || ';',
+       NULL,
+       NULL,
+       NULL,
+       t.oid
+FROM tab t
+WHERE t.relispartition AND t.partition_parent IS NOT NULL
+ORDER BY 2, 3

@@ -1,5 +1,7 @@
 -- Tables: ordinary, unlogged and partitioned tables (relkind r, p) outside the system schemas, as pg_dump 15's
--- dumpTableSchema makes them, for PostgreSQL 14 to 17 (attcompression exists from 14 on; tables.sql serves 13).
+-- dumpTableSchema makes them, for PostgreSQL 14 and later (attcompression exists from 14 on; tables.sql serves
+-- 13). Not yet for 18's NOT NULL constraints (pg_constraint contype 'n'): no query returns them, their names,
+-- NO INHERIT and NOT VALID are not reproduced (CREATE TABLE's plain NOT NULL gives the default name).
 -- Rows:
 --   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
 --     [USING am] [WITH (...)]; then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
@@ -11,8 +13,11 @@
 --     TABLE because ATTACH PARTITION requires them (check_constraints.sql returns those with create NULL).
 --     Partitions are created standalone with all their columns, in their own order, NOT NULL included.
 --     Inheritance children are created with INHERITS (parents) and only their local columns, as pg_dump does:
---     this puts the inherited columns first. When the child's real column order differs from that, the create
---     starts with a comment line "-- pgsafe: column order differs from INHERITS" (the order is then lost).
+--     this puts the inherited columns first. When the child's real column order differs from that and all of
+--     its columns are local and it has no inherited CHECK constraint, it is created standalone with all its
+--     columns in order, then ALTER TABLE child INHERIT parent (which keeps the order and gives the same
+--     attislocal/attinhcount). Otherwise, when the order differs, the create starts with a comment line
+--     "-- pgsafe: column order differs from INHERITS" and the order is lost (pg_upgrade's trick is needed).
 --   kind TABLE ATTACH (pre-data), a second row of a partition: ALTER TABLE ONLY parent ATTACH PARTITION child
 --     FOR VALUES ... | DEFAULT;
 -- Not here: ENABLE ROW LEVEL SECURITY (the ROW SECURITY entry, policies), REPLICA IDENTITY USING INDEX and
@@ -106,6 +111,10 @@ coldef AS (
                   || ' CACHE ' || id.seqcache
                   || CASE WHEN id.seqcycle THEN ' CYCLE' ELSE '' END || ')'
              ELSE '' END AS gen_clause,
+           CASE WHEN c.attgenerated <> '' AND c.defexpr IS NOT NULL
+                THEN ' GENERATED ALWAYS AS (' || c.defexpr || ')'
+                     || CASE c.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
+           END AS gen_clause_full,
            -- The identity sequence's type follows the column's; a sequence changed to another type keeps it.
            CASE WHEN c.attidentity IN ('a', 'd') AND id.qseq IS NOT NULL AND id.seqtypid <> c.atttypid
                 THEN 'ALTER SEQUENCE ' || id.qseq || ' AS ' || pg_catalog.format_type(id.seqtypid, NULL)
@@ -127,6 +136,24 @@ tab AS (
                        END, ',' || chr(10) ORDER BY d.attnum)
               FROM coldef d
              WHERE d.relid = r.oid AND d.printed AND (r.reloftype = 0 OR d.attnotnull)) AS columns,
+           -- The same, every column with its own generation expression, for an inheritance child created
+           -- standalone and then attached with ALTER TABLE ... INHERIT (see below).
+           (SELECT string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                              || d.collate_clause || coalesce(d.gen_clause_full, d.gen_clause)
+                              || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END, ',' || chr(10) ORDER BY d.attnum)
+              FROM coldef d WHERE d.relid = r.oid) AS columns_full,
+           (SELECT string_agg('ALTER TABLE ' || r.qname || ' INHERIT ' || pg_catalog.quote_ident(pn.nspname) || '.'
+                              || pg_catalog.quote_ident(pc.relname) || ';' || chr(10), '' ORDER BY i.inhseqno)
+              FROM pg_catalog.pg_inherits i
+              JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+              JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE i.inhrelid = r.oid AND NOT r.relispartition) AS inherit_alters,
+           -- Can the child be created standalone and attached with ALTER TABLE INHERIT? Only when all of its
+           -- columns are local (INHERIT leaves attislocal true) and it has no inherited CHECK constraint
+           -- (INHERIT would need it created first, and would leave it local).
+           NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND NOT d.attislocal)
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                            WHERE k.conrelid = r.oid AND k.contype = 'c' AND k.coninhcount > 0) AS can_inherit_later,
            -- A partition's inherited CHECK constraints must exist before ATTACH PARTITION.
            (SELECT string_agg('    CONSTRAINT ' || pg_catalog.quote_ident(k.conname) || ' '
                               || pg_catalog.pg_get_constraintdef(k.oid), ',' || chr(10) ORDER BY k.conname)
@@ -213,20 +240,25 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        t.relname::text AS name,
        pg_catalog.pg_get_userbyid(t.relowner)::text AS owner,
        'pre-data'::text AS section,
-       CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw
+       CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND NOT t.can_inherit_later
             THEN '-- pgsafe: column order differs from INHERITS' || chr(10) ELSE '' END
        || 'CREATE ' || CASE WHEN t.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE ' || t.qname
        || CASE WHEN t.oftype IS NOT NULL THEN ' OF ' || t.oftype ELSE '' END
        || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.part_checks IS NULL THEN ''
+               WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
+               THEN ' (' || chr(10) || t.columns_full || chr(10) || ')'
                ELSE ' (' || chr(10)
                     || concat_ws(',' || chr(10), t.columns, t.part_checks)
                     || CASE WHEN t.columns IS NULL AND t.part_checks IS NULL THEN '' ELSE chr(10) END || ')'
           END
-       || CASE WHEN t.inherits IS NOT NULL THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
+       || CASE WHEN t.inherits IS NOT NULL AND NOT (t.order_differs_raw AND t.can_inherit_later)
+               THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
        || CASE WHEN t.relkind = 'p' THEN chr(10) || 'PARTITION BY ' || pg_catalog.pg_get_partkeydef(t.oid) ELSE '' END
        || CASE WHEN t.amname IS NOT NULL THEN chr(10) || 'USING ' || t.amname ELSE '' END
        || CASE WHEN t.withopts IS NOT NULL THEN chr(10) || 'WITH (' || t.withopts || ')' ELSE '' END
        || ';' || chr(10)
+       || CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
+               THEN t.inherit_alters ELSE '' END
        || coalesce(t.column_alters, '')
        || CASE t.relreplident WHEN 'f' THEN 'ALTER TABLE ONLY ' || t.qname || ' REPLICA IDENTITY FULL;' || chr(10)
                               WHEN 'n' THEN 'ALTER TABLE ONLY ' || t.qname || ' REPLICA IDENTITY NOTHING;' || chr(10)
