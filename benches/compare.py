@@ -129,6 +129,11 @@ def fresh_target(name):
     psql("postgres", f"CREATE DATABASE {name} TEMPLATE schema_template")
 
 
+def empty_target(name):
+    psql("postgres", f"DROP DATABASE IF EXISTS {name}")
+    psql("postgres", f"CREATE DATABASE {name}")
+
+
 def median_of(label, repeat, run):
     times, rss, sizes = [], [], []
     for i in range(repeat):
@@ -183,6 +188,7 @@ def main():
         rows.append(("pgsafe dump -j " + j, *median_of("pgsafe dump", args.repeat, pgsafe_run)))
 
         restore_rows = []
+        full_rows = []
         if not args.skip_restore:
             # Keep one archive of each for the restores.
             pg_dump_run([])(0)
@@ -205,6 +211,22 @@ def main():
             restore_rows.append(("pgsafe restore --data-only -j " + j + " (verified)",
                                  *median_of("pgsafe restore", args.repeat, pgsafe_restore_run)))
 
+            print("whole restore into an empty database:", file=sys.stderr)
+
+            def pg_restore_full(i):
+                empty_target("target")
+                t, m = timed([str(BIN / "pg_restore"), "-j", j, "-d", "target", str(work / "pgdump0")])
+                return t, m, None
+
+            def pgsafe_restore_full(i):
+                empty_target("target")
+                t, m = timed([pgsafe, "restore", "-q", "-j", j, "-d", "target", str(work / "bench0.pgsafe")])
+                return t, m, None
+
+            full_rows.append(("pg_restore -j " + j, *median_of("pg_restore", args.repeat, pg_restore_full)))
+            full_rows.append(("pgsafe restore -j " + j + " (verified)",
+                              *median_of("pgsafe restore", args.repeat, pgsafe_restore_full)))
+
         single = []
         if args.single_table:
             table = "big" if args.big_table_gb else "wide"
@@ -225,6 +247,8 @@ def main():
             print(f"{name:<48} {t:>7.2f}s {t / base[0]:>6.2f} {s / 2**20:>8.0f}MB {s / base[2]:>6.2f} {m:>7.0f}MB")
         for name, t, m, _ in restore_rows:
             print(f"{name:<48} {t:>7.2f}s {t / restore_rows[0][1]:>6.2f} {'':>10} {'':>6} {m:>7.0f}MB")
+        for name, t, m, _ in full_rows:
+            print(f"{name:<48} {t:>7.2f}s {t / full_rows[0][1]:>6.2f} {'':>10} {'':>6} {m:>7.0f}MB")
         for name, t, m, s in single:
             print(f"{name:<48} {t:>7.2f}s {t / single[0][1]:>6.2f} {s / 2**20:>8.0f}MB {'':>6} {m:>7.0f}MB")
     finally:

@@ -407,7 +407,7 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         Some(s) => format!("{}.{}", quote_ident(s), routine_signature(&o.name)?),
         None => quote_ident(&o.name),
     };
-    Some(format!("DROP {keyword} IF EXISTS {name} CASCADE;"))
+    Some(format!("DROP {keyword} IF EXISTS {name};"))
 }
 
 /// `f(integer, text)` as a DROP target: the name quoted, the argument list as it is.

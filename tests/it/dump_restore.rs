@@ -7,14 +7,14 @@ use std::process::{Command, Stdio};
 
 use crate::support::{TestDb, cluster};
 
-fn pgsafe() -> Command {
+pub(crate) fn pgsafe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgsafe"));
     cmd.env("NO_COLOR", "1");
     cmd
 }
 
 /// Runs pgsafe and returns its exit code, stdout and stderr.
-fn run(cmd: &mut Command) -> (i32, String, String) {
+pub(crate) fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("running pgsafe");
     (
         out.status.code().unwrap_or(-1),
@@ -23,31 +23,28 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn run_ok(cmd: &mut Command) -> String {
+pub(crate) fn run_ok(cmd: &mut Command) -> String {
     let (code, stdout, stderr) = run(cmd);
     assert_eq!(code, 0, "pgsafe failed:\n{stderr}");
     stdout
 }
 
 /// Dumps `db` into a fresh folder and returns the archive's path.
-fn dump(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
+pub(crate) fn dump(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
     let path = dir.join(format!("{}.pgsafe", db.name()));
     run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&path).args(extra));
     path
 }
 
-/// Creates `dst`'s tables like `src`'s (the schema engine is a later piece; pg_dump's is the stand-in).
+/// Creates `dst`'s schema like `src`'s, with pgsafe's own schema-only dump and restore.
 fn copy_schema(src: &TestDb, dst: &TestDb) {
-    let out = Command::new(cluster().bin("pg_dump"))
-        .args(["--schema-only", "--no-owner", "-d", &src.conn_string()])
-        .output()
-        .expect("running pg_dump");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dst.psql(&String::from_utf8_lossy(&out.stdout));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(src, dir.path(), &["--schema-only"]);
+    run_ok(pgsafe().args(["restore", "-q", "--schema-only", "--no-owner", "-d", &dst.conn_string()]).arg(&archive));
 }
 
 /// Row count and a hash of every row's text form, in a stable order.
-fn fingerprint(db: &TestDb, table: &str) -> String {
+pub(crate) fn fingerprint(db: &TestDb, table: &str) -> String {
     db.psql(&format!(
         "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {table} t"
     ))

@@ -15,6 +15,8 @@ mod archive_file;
 mod cli_inspect;
 // Dump, verify and data-only restore on the throwaway cluster, as a user runs them.
 mod dump_restore;
+// Whole restores, schema and data: identical by pg_dump's account, refusals, never silent.
+mod schema_restore;
 // Full disk, the server going away, a killed pgsafe: clear errors, nothing that looks complete.
 mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.

@@ -13,8 +13,10 @@ WITH temp_schemas AS (
   UNION ALL SELECT 'pg_catalog.pg_proc'::regclass, oid FROM pg_catalog.pg_proc WHERE oid >= 16384
   UNION ALL SELECT 'pg_catalog.pg_type'::regclass, oid FROM pg_catalog.pg_type
      WHERE oid >= 16384 AND typtype IN ('e', 'd', 'r', 'b') AND typnamespace NOT IN (SELECT oid FROM temp_schemas)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = pg_type.oid)
   UNION ALL SELECT 'pg_catalog.pg_largeobject'::regclass, oid FROM pg_catalog.pg_largeobject_metadata
 )
-SELECT pg_catalog.pg_describe_object(classid, objid, 0) AS description
+SELECT i.type || ' ' || i.identity AS description
 FROM found
+CROSS JOIN LATERAL pg_catalog.pg_identify_object(classid, objid, 0) AS i
 LIMIT 6

@@ -38,6 +38,10 @@ WITH temp_schemas AS (
   UNION ALL SELECT 'pg_catalog.pg_opclass'::regclass::oid, oid FROM pg_catalog.pg_opclass
   UNION ALL SELECT 'pg_catalog.pg_opfamily'::regclass::oid, oid FROM pg_catalog.pg_opfamily
   UNION ALL SELECT 'pg_catalog.pg_operator'::regclass::oid, oid FROM pg_catalog.pg_operator
+     -- A shell operator that another operator names as commutator or negator is made by that one's
+     -- statement; only a shell nobody names is lost.
+     WHERE NOT (oprcode = 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+                                         WHERE o.oprcom = pg_operator.oid OR o.oprnegate = pg_operator.oid))
   UNION ALL SELECT 'pg_catalog.pg_ts_parser'::regclass::oid, oid FROM pg_catalog.pg_ts_parser
   UNION ALL SELECT 'pg_catalog.pg_ts_template'::regclass::oid, oid FROM pg_catalog.pg_ts_template
   UNION ALL SELECT 'pg_catalog.pg_ts_dict'::regclass::oid, oid FROM pg_catalog.pg_ts_dict
