@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{TestDb, cluster};
+use crate::support::TestDb;
 
 pub(crate) fn pgsafe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgsafe"));
