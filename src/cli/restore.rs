@@ -161,6 +161,9 @@ fn list(catalog: &pgsafe::format::Catalog, filters: &pgsafe::catalog::Filters) -
     );
     match SchemaCatalog::from_value(&catalog.schema)? {
         Some(schema) => {
+            for c in &schema.cycles {
+                out.push_str(&format!("; dependency cycle broken by creating `{c}` early\n"));
+            }
             for o in schema.objects.iter().filter(|o| o.selected(filters)) {
                 let section = match o.section {
                     Section::PreData => "pre-data",

@@ -287,17 +287,28 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     let mut step_deps: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     // Kept extension members follow their extension (`e`), so what depends on them does too.
     for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e')) {
+        // What an extension member needs is the extension's business: a kept member only follows its
+        // extension (`e`).
+        if members.contains(&d.from) && d.deptype != 'e' {
+            continue;
+        }
         let (Some(from), Some(to)) = (resolve(d.from), resolve(d.to)) else { continue };
-        let from = made_by.get(&from).copied().filter(|&owner| owner != to).unwrap_or(from);
         if from == to {
             continue;
         }
-        let target = target_step(from, to);
-        for &i in &steps_of[&from] {
-            if steps[i].kind == "SHELL TYPE" && steps[target].kind != "SCHEMA" {
+        // The object itself follows what it needs, and so does the object whose statement makes it.
+        let maker = made_by.get(&from).copied().filter(|&owner| owner != to && owner != from);
+        for from in std::iter::once(from).chain(maker) {
+            if from == to {
                 continue;
             }
-            step_deps[i].push(target);
+            let target = target_step(from, to);
+            for &i in &steps_of[&from] {
+                if steps[i].kind == "SHELL TYPE" && steps[target].kind != "SCHEMA" {
+                    continue;
+                }
+                step_deps[i].push(target);
+            }
         }
     }
     for (key, list) in &steps_of {

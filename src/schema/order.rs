@@ -87,8 +87,11 @@ pub(crate) fn sort(nodes: &[Node<'_>]) -> (Vec<usize>, Vec<usize>) {
         let next = match ready.pop() {
             Some(Reverse((.., i))) => i,
             None => {
-                // A cycle: take the waiting node pg_dump would take first.
-                let Some(i) = (0..n).filter(|&i| !done[i]).min_by_key(|&i| key(i)) else { break };
+                // Every waiting node is on a cycle or waits for one: walk unfinished dependencies
+                // until a node repeats, and take the node of that cycle pg_dump would take first.
+                let Some(start) = (0..n).find(|&i| !done[i]) else { break };
+                let cycle = find_cycle(start, nodes, &done);
+                let Some(&i) = cycle.iter().min_by_key(|&&i| key(i)) else { break };
                 broken.push(i);
                 i
             }
@@ -106,6 +109,26 @@ pub(crate) fn sort(nodes: &[Node<'_>]) -> (Vec<usize>, Vec<usize>) {
         }
     }
     (order, broken)
+}
+
+/// Follows unfinished dependencies from `start` until a node repeats, and returns that cycle.
+fn find_cycle(start: usize, nodes: &[Node<'_>], done: &[bool]) -> Vec<usize> {
+    let mut path = vec![start];
+    let mut on_path = vec![usize::MAX; nodes.len()];
+    on_path[start] = 0;
+    let mut at = start;
+    loop {
+        let Some(&next) = nodes[at].deps.iter().find(|&&d| d < nodes.len() && d != at && !done[d]) else {
+            // Cannot happen while `at` waits; fall back to the node itself.
+            return vec![at];
+        };
+        if on_path[next] != usize::MAX {
+            return path[on_path[next]..].to_vec();
+        }
+        on_path[next] = path.len();
+        path.push(next);
+        at = next;
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +151,15 @@ mod tests {
         let (order, broken) = sort(&nodes);
         assert_eq!(order, vec![3, 2, 1, 0, 4]);
         assert!(broken.is_empty());
+    }
+
+    #[test]
+    fn a_cycle_is_broken_inside_the_cycle() {
+        // The function only waits for the cycle between the two views; it must not be taken early.
+        let nodes = [node("FUNCTION", "f", &[1]), node("VIEW", "a", &[2]), node("VIEW", "b", &[1])];
+        let (order, broken) = sort(&nodes);
+        assert_eq!(broken, vec![1]);
+        assert_eq!(order, vec![1, 0, 2]);
     }
 
     #[test]
