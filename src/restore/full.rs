@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{RestoreOptions, RestoreReport, TargetTable, TriggerMode, VerifyLevel, load, verify};
+use super::{RestoreOptions, RestoreReport, TargetTable, TriggerMode, load};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{PartKind, SequenceValue};
@@ -147,6 +147,8 @@ pub(super) async fn restore_full(
     let loader = load::Loader { archive: archive.clone(), progress: progress.clone() };
     let (pre, post): (Vec<&SchemaObject>, Vec<&SchemaObject>) =
         objects.iter().copied().filter(|o| !runs_last(o)).partition(|o| o.section == Section::PreData);
+    // Materialized views are refreshed once everything else of post-data is in place.
+    let (post, refresh): (Vec<&SchemaObject>, Vec<&SchemaObject>) = post.into_iter().partition(|o| !is_refresh(o));
 
     if options.single_transaction {
         leader.batch("BEGIN").await?;
@@ -157,23 +159,13 @@ pub(super) async fn restore_full(
             for part in &parts {
                 report.rows += loader.load_part(&leader, part).await?;
             }
-            for o in &post {
+            for o in post.iter().chain(&refresh) {
                 create(&leader, o, options).await?;
             }
             finish(&leader, None, &objects, &tables, &sequences, options, &mut report).await
         }
         .await;
-        match outcome {
-            Ok(()) if report.problems.is_empty() => leader.batch("COMMIT").await?,
-            Ok(()) => {
-                leader.batch("ROLLBACK").await?;
-                report.rolled_back = true;
-            }
-            Err(e) => {
-                let _ = leader.batch("ROLLBACK").await;
-                return Err(e.context("nothing was restored (the transaction rolled back)"));
-            }
-        }
+        super::end_single_transaction(&leader, outcome, &mut report).await?;
     } else {
         leader.batch("BEGIN").await?;
         let created = async {
@@ -192,10 +184,8 @@ pub(super) async fn restore_full(
             report.rows =
                 super::load_parallel(&loader, &connect, &encoding, TriggerMode::NotYetCreated, options.jobs, parts)
                     .await?;
-            let (later, refresh): (Vec<&SchemaObject>, Vec<&SchemaObject>) =
-                post.iter().copied().partition(|o| !is_refresh(o));
-            run_parallel(&connect, &encoding, options, &later).await?;
-            for o in refresh {
+            run_parallel(&connect, &encoding, options, &post).await?;
+            for o in &refresh {
                 create(&leader, o, options).await?;
             }
             let parallel = Some((&connect, encoding.as_str()));
@@ -207,18 +197,13 @@ pub(super) async fn restore_full(
         })?;
     }
     progress.finish();
-    report.large_objects = tables
-        .iter()
-        .filter(|t| t.kind == PartKind::LargeObjects)
-        .flat_map(|t| &t.parts)
-        .filter_map(|p| index.part(p.id))
-        .map(|r| r.rows)
-        .sum();
+    report.large_objects = super::large_objects_in(index, &tables);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// After the objects and rows: sequence values, privileges, default privileges, verification.
+/// After the objects and rows (and, in one transaction, the refreshes): sequence values, privileges,
+/// default privileges, verification.
 async fn finish(
     session: &Session,
     parallel: Option<(&ConnectOptions, &str)>,
@@ -229,11 +214,6 @@ async fn finish(
     report: &mut RestoreReport,
 ) -> Result<()> {
     load::set_sequences(session, sequences).await?;
-    if options.single_transaction {
-        for o in objects.iter().filter(|o| is_refresh(o)) {
-            create(session, o, options).await?;
-        }
-    }
     if !options.no_privileges {
         let mut sql = String::new();
         for o in objects {
@@ -249,20 +229,10 @@ async fn finish(
             create(session, o, options).await?;
         }
     }
-    if options.verify != VerifyLevel::None && !tables.is_empty() {
-        let checked = match parallel {
-            Some((connect, encoding)) => {
-                verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
-            }
-            None => verify::tables(session, tables, options.verify).await?,
-        };
-        report.tables_verified = checked.verified;
-        report.problems.extend(checked.problems);
-        if options.verify == VerifyLevel::Full {
-            report.problems.extend(verify::sequences(session, sequences).await?);
-        }
+    if tables.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    super::verify_restored(session, parallel, tables, sequences, options, report).await
 }
 
 /// Runs post-data objects on `options.jobs` sessions: an object starts once the objects it depends on

@@ -181,17 +181,7 @@ pub async fn restore_data(
             finish(&leader, None, &tables, &sequences, options, &mut report).await
         }
         .await;
-        match outcome {
-            Ok(()) if report.problems.is_empty() => leader.batch("COMMIT").await?,
-            Ok(()) => {
-                leader.batch("ROLLBACK").await?;
-                report.rolled_back = true;
-            }
-            Err(e) => {
-                let _ = leader.batch("ROLLBACK").await;
-                return Err(e.context("nothing was restored (the transaction rolled back)"));
-            }
-        }
+        end_single_transaction(&leader, outcome, &mut report).await?;
     } else {
         prepare(&leader, &archive, &tables, options.clean, triggers, false).await?;
         let loaded = load_parallel(&loader, &options.connect, &encoding, triggers, options.jobs, parts).await;
@@ -209,13 +199,7 @@ pub async fn restore_data(
         outcome?;
     }
     progress.finish();
-    report.large_objects = tables
-        .iter()
-        .filter(|t| t.kind == PartKind::LargeObjects)
-        .flat_map(|t| &t.parts)
-        .filter_map(|p| index.part(p.id))
-        .map(|r| r.rows)
-        .sum();
+    report.large_objects = large_objects_in(index, &tables);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -253,20 +237,62 @@ async fn finish(
 ) -> Result<()> {
     load::set_sequences(session, sequences).await?;
     report.problems.extend(verify::foreign_keys(session, tables).await?);
-    if options.verify != VerifyLevel::None {
-        let checked = match parallel {
-            Some((connect, encoding)) => {
-                verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
-            }
-            None => verify::tables(session, tables, options.verify).await?,
-        };
-        report.tables_verified = checked.verified;
-        report.problems.extend(checked.problems);
-        if options.verify == VerifyLevel::Full {
-            report.problems.extend(verify::sequences(session, sequences).await?);
+    verify_restored(session, parallel, tables, sequences, options, report).await
+}
+
+/// The verification that ends every restore: row counts (and with `--verify full` content digests) of
+/// every table, and sequence values. Problems go into the report.
+async fn verify_restored(
+    session: &Session,
+    parallel: Option<(&ConnectOptions, &str)>,
+    tables: &[TargetTable],
+    sequences: &[crate::format::SequenceValue],
+    options: &RestoreOptions,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    if options.verify == VerifyLevel::None {
+        return Ok(());
+    }
+    let checked = match parallel {
+        Some((connect, encoding)) => {
+            verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
         }
+        None => verify::tables(session, tables, options.verify).await?,
+    };
+    report.tables_verified = checked.verified;
+    report.problems.extend(checked.problems);
+    if options.verify == VerifyLevel::Full {
+        report.problems.extend(verify::sequences(session, sequences).await?);
     }
     Ok(())
+}
+
+/// Ends a `--single-transaction` restore: commits when it ran through and verification found nothing,
+/// rolls back otherwise (a problem marks the report rolled back; an error says nothing was restored).
+async fn end_single_transaction(session: &Session, outcome: Result<()>, report: &mut RestoreReport) -> Result<()> {
+    match outcome {
+        Ok(()) if report.problems.is_empty() => session.batch("COMMIT").await,
+        Ok(()) => {
+            session.batch("ROLLBACK").await?;
+            report.rolled_back = true;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = session.batch("ROLLBACK").await;
+            Err(e.context("nothing was restored (the transaction rolled back)"))
+        }
+    }
+}
+
+/// Large objects the archive holds for the selected tables (its large-object part's rows).
+fn large_objects_in<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, tables: &[TargetTable]) -> u64 {
+    tables
+        .iter()
+        .filter(|t| t.kind == PartKind::LargeObjects)
+        .flat_map(|t| &t.parts)
+        .filter_map(|p| index.part(p.id))
+        .map(|r| r.rows)
+        .sum()
 }
 
 /// Loads parts with `jobs` sessions, each taking the next part from a shared queue.

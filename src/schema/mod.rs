@@ -211,31 +211,22 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 
     check_coverage(session, version, &steps, &deps, &members, filters).await?;
 
-    // Objects (keys) in first-seen order, and the steps of each.
-    let mut first: HashMap<Key, usize> = HashMap::new();
-    for (i, s) in steps.iter().enumerate() {
-        first.entry(s.key).or_insert(i);
-    }
     let table_name = |oid: u32| relations.get(&oid).map(|(t, _)| t.clone());
     // Filters: an object is kept or dropped whole, as its first step decides.
-    let kept: HashSet<Key> = first
-        .iter()
-        .filter(|&(_, &i)| {
-            let s = &steps[i];
+    let mut kept: HashMap<Key, bool> = HashMap::new();
+    for s in &steps {
+        kept.entry(s.key).or_insert_with(|| {
             let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|(t, visible)| (t, *visible));
             filters.selects_object(&s.kind, s.schema.as_deref(), &s.name, table)
-        })
-        .map(|(k, _)| *k)
-        .collect();
-    steps.retain(|s| kept.contains(&s.key));
-    first.clear();
-    for (i, s) in steps.iter().enumerate() {
-        first.entry(s.key).or_insert(i);
+        });
     }
+    steps.retain(|s| kept[&s.key]);
+    // The steps of each object, in order; the first is the object itself.
     let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
     for (i, s) in steps.iter().enumerate() {
         steps_of.entry(s.key).or_default().push(i);
     }
+    let first: HashMap<Key, usize> = steps_of.iter().map(|(key, list)| (*key, list[0])).collect();
 
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.

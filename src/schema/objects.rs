@@ -29,19 +29,16 @@ macro_rules! query {
 /// version range, named `<kind>_<first version>`.
 pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
     // Relations: tables, column defaults, CHECK constraints, sequences, views, materialized views, foreign tables.
-    query!("tables", 130000, 140000),
-    query!("tables_14", 140000, ANY),
+    query!("tables", 130000, ANY),
     query!("defaults", 130000, ANY),
     query!("check_constraints", 130000, ANY),
     query!("sequences", 130000, ANY),
-    query!("views", 130000, 140000),
-    query!("views_14", 140000, ANY),
+    query!("views", 130000, ANY),
     query!("foreign_tables", 130000, ANY),
     // Namespaces, extensions, types and routines, and the objects built from them.
     query!("schemas", 130000, ANY),
     query!("extensions", 130000, ANY),
-    query!("types", 130000, 140000),
-    query!("types_14", 140000, ANY),
+    query!("types", 130000, ANY),
     query!("domains", 130000, ANY),
     query!("collations", 130000, 150000),
     query!("collations_15", 150000, 160000),
@@ -74,8 +71,7 @@ pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
     query!("subscriptions_16", 160000, 170000),
     query!("subscriptions_17", 170000, ANY),
     query!("foreign_data", 130000, ANY),
-    query!("statistics", 130000, 170000),
-    query!("statistics_17", 170000, ANY),
+    query!("statistics", 130000, ANY),
     query!("default_acls", 130000, ANY),
     // Privileges changed on system objects (pg_dump keeps them too).
     query!("system_privileges", 130000, ANY),

@@ -1,6 +1,6 @@
--- Extended statistics (kind STATISTICS, post-data, owner stxowner, table_oid stxrelid), PostgreSQL 13 to 16 (statistics_17.sql serves 17 and later):
+-- Extended statistics (kind STATISTICS, post-data, owner stxowner, table_oid stxrelid), PostgreSQL 13 and later:
 --   <pg_get_statisticsobjdef>;  plus  ALTER STATISTICS s.x SET STATISTICS n;  when a target is set
--- (stxstattarget is -1 for the default up to 16).
+-- (stxstattarget is -1 for the default up to 16, NULL from 17 on).
 SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass::oid AS classid,
        x.oid AS objid,
        'STATISTICS'::text AS kind,
@@ -9,7 +9,7 @@ SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass::oid AS classid,
        pg_catalog.pg_get_userbyid(x.stxowner)::text AS owner,
        'post-data'::text AS section,
        pg_catalog.pg_get_statisticsobjdef(x.oid) || ';'
-       || CASE WHEN x.stxstattarget <> -1 THEN
+       || CASE WHEN coalesce(x.stxstattarget, -1) <> -1 THEN
             pg_catalog.format(E'\nALTER STATISTICS %I.%I SET STATISTICS %s;', n.nspname, x.stxname, x.stxstattarget)
           ELSE '' END AS "create",
        NULL::text[] AS acl,

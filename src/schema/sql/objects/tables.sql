@@ -1,11 +1,12 @@
 -- Tables: ordinary, unlogged and partitioned tables (relkind r, p) outside the system schemas, as pg_dump 15's
--- dumpTableSchema makes them, for PostgreSQL 13 only: tables_14.sql with everything about per-column compression
--- (attcompression, 14+) taken out. Keep the two files in step.
+-- dumpTableSchema makes them, for PostgreSQL 13 and later. Per-column compression (attcompression, 14+) is read
+-- through to_jsonb, which gives NULL where the column does not exist, so one query serves 13 too. Not yet for 18's NOT NULL constraints (pg_constraint contype 'n'): no query returns them, their names,
+-- NO INHERIT and NOT VALID are not reproduced (CREATE TABLE's plain NOT NULL gives the default name).
 -- Rows:
 --   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
 --     [USING am] [WITH (...)]; then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
 --     inherited-only columns, DROP DEFAULT where a parent's default must not be inherited, statistics targets,
---     storage, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL SECURITY.
+--     storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL SECURITY.
 --     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED, identity
 --     with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK constraints
 --     (check_constraints.sql), except that a partition's inherited CHECK constraints are written into its CREATE
@@ -37,11 +38,12 @@ WITH rel AS (
 col AS (
     SELECT r.oid AS relid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attislocal,
            a.attinhcount, a.attidentity, a.attgenerated, a.attstattarget, a.attstorage,
+           coalesce(pg_catalog.to_jsonb(a) ->> 'attcompression', '') AS attcompression,
            a.attoptions, a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
            pg_catalog.quote_ident(a.attname) AS qatt,
            (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
              WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS defexpr,
-           p.par_notnull, p.par_hasdef, p.par_gen_exprs, p.par_storages
+           p.par_notnull, p.par_hasdef, p.par_gen_exprs, p.par_storages, p.par_compressions
     FROM rel r
     JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -50,7 +52,8 @@ col AS (
                bool_or(pa.atthasdef AND pa.attgenerated = '') AS par_hasdef,
                array_agg(pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)) FILTER (WHERE pa.attgenerated <> '')
                    AS par_gen_exprs,
-               array_agg(pa.attstorage::text) AS par_storages
+               array_agg(pa.attstorage::text) AS par_storages,
+               array_agg(coalesce(pg_catalog.to_jsonb(pa) ->> 'attcompression', '')) AS par_compressions
         FROM pg_catalog.pg_inherits i
         JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
                                        AND NOT pa.attisdropped
@@ -208,12 +211,18 @@ tab AS (
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
                                   || d.attstattarget || ';' || chr(10)
                              ELSE '' END
-                     -- Storage is inherited from the parents by INHERITS.
+                     -- Storage and compression are inherited from the parents by INHERITS.
                      || CASE WHEN d.attstorage <> d.typstorage
                                   OR (NOT r.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
                                   || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
                                                        WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
+                             ELSE '' END
+                     || CASE WHEN d.attcompression <> ''
+                                  OR (NOT r.relispartition AND d.attcompression::text <> ANY (coalesce(d.par_compressions, '{}')))
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET COMPRESSION '
+                                  || CASE d.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' ELSE 'default' END
+                                  || ';' || chr(10)
                              ELSE '' END
                      || CASE WHEN d.attoptions IS NOT NULL
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('

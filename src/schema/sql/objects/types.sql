@@ -2,9 +2,9 @@
 -- it), range types, base types and shell types that were never completed. A base type is returned twice:
 -- first a row of kind SHELL TYPE (`CREATE TYPE s.t;`, which its I/O functions need), then the full
 -- `CREATE TYPE s.t (...)` of kind TYPE; a range type with a canonical function gets the same shell row.
--- Array types are created with their element type (they have an 'i' dependency on it) and are not
--- returned; domains are in domains.sql. PostgreSQL 13 only (no subscripting functions, no multiranges);
--- types_14.sql serves 14 and later.
+-- Array types and multirange types are created with their element or range type (they have an 'i'
+-- dependency on it) and are not returned; domains are in domains.sql. PostgreSQL 13 and later: the columns
+-- 14 added (typsubscript, rngmultitypid) are read through to_jsonb, which gives NULL where they do not exist.
 WITH ty AS (
     SELECT t.*, n.nspname, r.rolname,
            format('%I.%I', n.nspname, t.typname) AS qname
@@ -57,6 +57,10 @@ defs AS (
     SELECT ty.oid, 2, 'TYPE',
            format(E'CREATE TYPE %s AS RANGE (\n    subtype = %s', ty.qname,
                   pg_catalog.format_type(rg.rngsubtype, NULL))
+           || CASE WHEN coalesce((pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid, 0) <> 0
+                   THEN E',\n    multirange_type_name = '
+                        || pg_catalog.format_type((pg_catalog.to_jsonb(rg) ->> 'rngmultitypid')::oid, NULL)
+                   ELSE '' END
            || CASE WHEN NOT opc.opcdefault
                    THEN format(E',\n    subtype_opclass = %I.%I', opcn.nspname, opc.opcname) ELSE '' END
            || CASE WHEN rg.rngcollation <> 0 AND rg.rngcollation <> st.typcollation
@@ -86,6 +90,8 @@ defs AS (
            || CASE WHEN ty.typmodin <> 0 THEN E',\n    TYPMOD_IN = ' || ty.typmodin::pg_catalog.regproc::text ELSE '' END
            || CASE WHEN ty.typmodout <> 0 THEN E',\n    TYPMOD_OUT = ' || ty.typmodout::pg_catalog.regproc::text ELSE '' END
            || CASE WHEN ty.typanalyze <> 0 THEN E',\n    ANALYZE = ' || ty.typanalyze::pg_catalog.regproc::text ELSE '' END
+           || CASE WHEN coalesce(pg_catalog.to_jsonb(ty) ->> 'typsubscript', '-') <> '-'
+                   THEN E',\n    SUBSCRIPT = ' || (pg_catalog.to_jsonb(ty) ->> 'typsubscript') ELSE '' END
            || CASE WHEN ty.typdefaultbin IS NOT NULL
                    THEN E',\n    DEFAULT = ' || pg_catalog.pg_get_expr(ty.typdefaultbin, 0)
                    WHEN ty.typdefault IS NOT NULL

@@ -1,8 +1,8 @@
--- Views and materialized views (relkind v, m) outside the system schemas, PostgreSQL 13 only: views_14.sql
--- without per-column compression (attcompression, 14+). Keep the two files in step. Rows:
+-- Views and materialized views (relkind v, m) outside the system schemas, PostgreSQL 13 and later (per-column
+-- compression, 14+, is read through to_jsonb, NULL where the column does not exist). Rows:
 --   VIEW (pre-data): CREATE VIEW s.v [WITH (options)] AS <pg_get_viewdef> [WITH CASCADED|LOCAL CHECK OPTION];
 --   MATERIALIZED VIEW (pre-data): CREATE MATERIALIZED VIEW s.v USING am [WITH (options)] AS <query> WITH NO DATA;
---     then ALTER TABLE ONLY statements for per-column statistics targets, storage and attoptions.
+--     then ALTER TABLE ONLY statements for per-column statistics targets, storage, compression and attoptions.
 --   MATERIALIZED VIEW DATA (post-data), a second row of a populated materialized view: REFRESH MATERIALIZED VIEW s.v;
 -- Column defaults of views are pg_attrdef rows (defaults.sql). Not handled: views in a dependency loop with a
 -- function or another view (pg_dump's dummy view + CREATE OR REPLACE), which fails at restore as a cycle.
@@ -40,6 +40,12 @@ v AS (
                                   || ' SET STORAGE '
                                   || CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
                                                        WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
+                             ELSE '' END
+                     || CASE WHEN coalesce(pg_catalog.to_jsonb(a) ->> 'attcompression', '') <> ''
+                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || pg_catalog.quote_ident(a.attname)
+                                  || ' SET COMPRESSION '
+                                  || CASE pg_catalog.to_jsonb(a) ->> 'attcompression' WHEN 'p' THEN 'pglz' ELSE 'lz4' END
+                                  || ';' || chr(10)
                              ELSE '' END
                      || CASE WHEN a.attoptions IS NOT NULL
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || pg_catalog.quote_ident(a.attname)
