@@ -147,8 +147,13 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     let report = block_on("restore", pgsafe::restore::restore(archive, &options, progress(args.quiet)))?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
-    } else if !args.quiet || !report.problems.is_empty() {
-        eprint!("{}", summary(&report));
+    } else {
+        if !args.quiet || !report.problems.is_empty() {
+            eprint!("{}", summary(&report));
+        }
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(if report.problems.is_empty() { Exit::Success } else { Exit::CheckFailed })
 }

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{PartKind, SequenceValue};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_literal};
 use crate::progress::Progress;
-use crate::schema::{SchemaCatalog, SchemaObject, Section};
+use crate::schema::{DatabaseProperties, SchemaCatalog, SchemaObject, Section};
 
 /// Settings for every session that runs schema statements: names in the archive's statements are all
 /// qualified, and function bodies may refer to objects created later, as pg_restore has it.
@@ -34,6 +34,12 @@ fn runs_last(o: &SchemaObject) -> bool {
 
 fn is_refresh(o: &SchemaObject) -> bool {
     o.kind == "MATERIALIZED VIEW DATA"
+}
+
+/// A large object's owner, privileges and comments: they apply to rows the data load makes, so they
+/// go only where the large objects are loaded.
+fn is_large_object(o: &SchemaObject) -> bool {
+    o.kind == "LARGE OBJECT"
 }
 
 /// The statements that create one object, its owner and comments.
@@ -95,8 +101,13 @@ pub(super) async fn restore_full(
             .with_hint("restore its rows into existing tables with `--data-only`")
     })?;
     let encoding = catalog.server.encoding.clone();
-    let objects: Vec<&SchemaObject> = schema.objects.iter().filter(|o| o.selected(&options.filters)).collect();
     let tables = if options.schema_only { Vec::new() } else { super::select_tables(index, &options.filters) };
+    let with_large_objects = tables.iter().any(|t| t.kind == PartKind::LargeObjects);
+    let objects: Vec<&SchemaObject> = schema
+        .objects
+        .iter()
+        .filter(|o| o.selected(&options.filters) && (with_large_objects || !is_large_object(o)))
+        .collect();
     let sequences: Vec<SequenceValue> = if options.schema_only {
         Vec::new()
     } else {
@@ -109,7 +120,7 @@ pub(super) async fn restore_full(
     };
 
     let connect = match &options.create {
-        Some(name) => create_database(options, name, &encoding).await?,
+        Some(name) => create_database(options, name, &encoding, schema.database.as_ref()).await?,
         None => options.connect.clone(),
     };
     let connect = match &options.role {
@@ -123,7 +134,15 @@ pub(super) async fn restore_full(
         refuse_non_empty(&leader).await?;
     }
     if options.create_roles {
-        create_roles(&leader, &schema.roles).await?;
+        let mut roles = schema.roles.clone();
+        // A new database also needs its owner and the roles with settings in it.
+        if let (Some(_), Some(db)) = (&options.create, &schema.database) {
+            roles.push(db.owner.clone());
+            roles.extend(db.role_settings.iter().map(|(r, _)| r.clone()));
+        }
+        roles.sort();
+        roles.dedup();
+        create_roles(&leader, &roles).await?;
     }
     leader.batch(SCHEMA_SETTINGS).await?;
 
@@ -139,6 +158,7 @@ pub(super) async fn restore_full(
         verify: options.verify,
         tables_verified: 0,
         problems: Vec::new(),
+        warnings: subscription_warnings(&objects),
         rolled_back: false,
         seconds: 0.0,
     };
@@ -194,6 +214,14 @@ pub(super) async fn restore_full(
         .await;
         stage.map_err(|e| {
             e.context("the restore stopped part way: the schema's first phase is in place, later objects and rows may be missing")
+        })?;
+    }
+    if let (Some(name), Some(db), false) = (&options.create, &schema.database, report.rolled_back) {
+        let sql = db.finishing_statements(name, options.no_owner, options.no_privileges)?.join("\n");
+        leader.batch(&sql).await.map_err(|e| {
+            e.context(format!(
+                "the restore is complete, but giving `{name}` its owner, comment, privileges and settings failed"
+            ))
         })?;
     }
     progress.finish();
@@ -310,6 +338,22 @@ async fn run_parallel(
     Ok(())
 }
 
+/// Subscriptions come back disabled and without a connection to their publisher, as pg_dump makes
+/// them: replicating into a copy is a decision for the user, not for a restore.
+fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o.kind == "SUBSCRIPTION" && o.create.is_some())
+        .map(|o| {
+            let name = quote_ident(&o.name);
+            format!(
+                "subscription `{}` was created disabled and without connecting to its publisher; to replicate into this database, check its replication slot on the publisher, then run `ALTER SUBSCRIPTION {name} ENABLE` and `ALTER SUBSCRIPTION {name} REFRESH PUBLICATION`",
+                o.name
+            )
+        })
+        .collect()
+}
+
 /// Refuses a target that holds any user object: restoring over one would mix two databases.
 async fn refuse_non_empty(session: &Session) -> Result<()> {
     let rows = session.query(include_str!("sql/target_objects.sql"), &[]).await?;
@@ -399,15 +443,20 @@ async fn create_roles(session: &Session, roles: &[String]) -> Result<()> {
 
 /// Creates the database `--create` names, connected through the database `-d` names, and returns the
 /// connection options for the new one.
-async fn create_database(options: &RestoreOptions, name: &str, encoding: &str) -> Result<ConnectOptions> {
+async fn create_database(
+    options: &RestoreOptions,
+    name: &str,
+    encoding: &str,
+    properties: Option<&DatabaseProperties>,
+) -> Result<ConnectOptions> {
     let session = Session::open(&options.connect, None).await?;
-    session
-        .batch(&format!(
-            "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
-            quote_ident(name),
-            quote_literal(encoding)
-        ))
-        .await?;
+    let sql = match properties {
+        Some(p) => p.create_statement(name),
+        None => {
+            format!("CREATE DATABASE {} TEMPLATE template0 ENCODING {}", quote_ident(name), quote_literal(encoding))
+        }
+    };
+    session.batch(&sql).await?;
     Ok(options.connect.with_dbname(name))
 }
 
@@ -426,7 +475,9 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     let schema = SchemaCatalog::from_value(&catalog.schema)?.ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, "the archive holds no schema (it was made with `--data-only`)")
     })?;
-    let objects: Vec<&SchemaObject> = schema.objects.iter().filter(|o| o.selected(&options.filters)).collect();
+    // The script has no rows, so no large objects either.
+    let objects: Vec<&SchemaObject> =
+        schema.objects.iter().filter(|o| o.selected(&options.filters) && !is_large_object(o)).collect();
     let mut out = format!(
         "-- pgsafe restore script of database `{}` ({}), dumped {}\n{SCHEMA_SETTINGS};\n",
         catalog.server.database, catalog.server.version, catalog.created_at

@@ -95,6 +95,9 @@ pub struct RestoreReport {
     pub tables_verified: usize,
     /// Verification mismatches and foreign key violations, each naming its table. Empty when sound.
     pub problems: Vec<String>,
+    /// What the user must act on although the restore succeeded (a subscription left disabled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// With `--single-transaction`, true when a problem made the restore roll back.
     pub rolled_back: bool,
     pub seconds: f64,
@@ -164,6 +167,7 @@ pub async fn restore_data(
         verify: options.verify,
         tables_verified: 0,
         problems: Vec::new(),
+        warnings: Vec::new(),
         rolled_back: false,
         seconds: 0.0,
     };

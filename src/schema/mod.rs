@@ -10,6 +10,7 @@
 //! the rows, post-data (indexes, constraints, triggers, ...) after them, privileges last.
 
 mod acl;
+mod database;
 mod objects;
 mod order;
 
@@ -21,6 +22,8 @@ use crate::catalog::Filters;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ServerFacts, TableName};
 use crate::pg::{Row, Session, quote_ident, quote_literal};
+
+pub use database::DatabaseProperties;
 
 /// When an object is created relative to the table data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -91,6 +94,10 @@ pub struct SchemaCatalog {
     /// Dependency cycles the order had to break, each naming the object created early.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cycles: Vec<String>,
+    /// The database's own properties, for `restore --create`; `None` in archives made before they
+    /// were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseProperties>,
 }
 
 impl SchemaCatalog {
@@ -435,9 +442,10 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
     }
 
+    let database = DatabaseProperties::read(session).await?;
     let roles =
         session.query(include_str!("sql/roles.sql"), &[]).await?.iter().map(|r| r.get::<_, String>("name")).collect();
-    Ok(SchemaCatalog { objects: ordered, roles, cycles })
+    Ok(SchemaCatalog { objects: ordered, roles, cycles, database: Some(database) })
 }
 
 const PG_CLASS: u32 = 1259;

@@ -73,6 +73,8 @@ pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
     query!("foreign_data", 130000, ANY),
     query!("statistics", 130000, ANY),
     query!("default_acls", 130000, ANY),
+    // Large objects' owners, privileges and comments (their rows are data).
+    query!("large_objects", 130000, ANY),
     // Privileges changed on system objects (pg_dump keeps them too).
     query!("system_privileges", 130000, ANY),
 ];

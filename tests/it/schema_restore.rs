@@ -191,3 +191,157 @@ fn list_script_and_no_owner() {
     run_ok(pgsafe().args(["restore", "-q", "--no-owner", "-d", &dst.conn_string()]).arg(&archive));
     assert_eq!(dst.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'owned'").trim(), cluster().user());
 }
+
+/// What the source says of its large objects: OID, owner, privileges, comment, bytes.
+fn large_objects(db: &TestDb) -> String {
+    db.psql(
+        "SELECT m.oid, pg_get_userbyid(m.lomowner), m.lomacl, obj_description(m.oid, 'pg_largeobject'), lo_get(m.oid)
+         FROM pg_largeobject_metadata m ORDER BY m.oid",
+    )
+}
+
+#[test]
+fn large_objects_keep_their_owners_privileges_and_comments() {
+    let src = TestDb::new("schema_lo_src");
+    src.psql(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgsafe_lo_owner') THEN CREATE ROLE pgsafe_lo_owner NOLOGIN; END IF;
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgsafe_lo_reader') THEN CREATE ROLE pgsafe_lo_reader NOLOGIN; END IF;
+         END $$;
+         CREATE TABLE doc (id int PRIMARY KEY, body oid);
+         INSERT INTO doc SELECT 1, lo_from_bytea(0, 'hello');
+         INSERT INTO doc SELECT 2, lo_from_bytea(0, '');
+         SELECT lo_from_bytea(0, 'orphan');
+         DO $$ DECLARE o oid := (SELECT body FROM doc WHERE id = 1); BEGIN
+           EXECUTE format('ALTER LARGE OBJECT %s OWNER TO pgsafe_lo_owner', o);
+           EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO pgsafe_lo_reader', o);
+           EXECUTE format('COMMENT ON LARGE OBJECT %s IS %L', o, 'a greeting');
+         END $$;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("schema_lo_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    let expected = large_objects(&src);
+    assert!(expected.contains("pgsafe_lo_owner") && expected.contains("a greeting"), "{expected}");
+    assert_eq!(large_objects(&dst), expected);
+
+    // Without their rows there are no large objects to own: a schema-only restore leaves them out.
+    let bare = TestDb::new("schema_lo_bare");
+    run_ok(pgsafe().args(["restore", "-q", "--schema-only", "-d", &bare.conn_string()]).arg(&archive));
+    assert_eq!(bare.psql("SELECT count(*) FROM pg_largeobject_metadata").trim(), "0");
+}
+
+#[test]
+fn create_roles_makes_the_owners_a_new_cluster_lacks() {
+    let src = TestDb::new("schema_roles_src");
+    let role = format!("pgsafe_gone_{}", std::process::id());
+    src.psql(&format!(
+        "CREATE ROLE {role} NOLOGIN; CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO {role};
+         GRANT SELECT ON kept TO PUBLIC;"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    // The role goes away, as it would on another cluster.
+    src.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+
+    let dst = TestDb::new("schema_roles_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_ne!(code, 0, "restoring objects owned by a missing role must fail: {stderr}");
+    assert!(stderr.contains(&role), "the error names the role: {stderr}");
+
+    let again = TestDb::new("schema_roles_dst2");
+    run_ok(pgsafe().args(["restore", "-q", "--create-roles", "-d", &again.conn_string()]).arg(&archive));
+    assert_eq!(again.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'kept'").trim(), role);
+    assert_eq!(again.psql(&format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}'")).trim(), "f");
+    again.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+}
+
+#[test]
+fn role_restores_as_another_role() {
+    let src = TestDb::new("schema_as_role_src");
+    src.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (7); CREATE INDEX t_id ON t (id);");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let role = format!("pgsafe_restorer_{}", std::process::id());
+    let dst = TestDb::new("schema_as_role_dst");
+    // The role owns the target database, so it may create in its public schema, and nothing more.
+    dst.psql(&format!("CREATE ROLE {role} NOLOGIN; ALTER DATABASE {} OWNER TO {role};", dst.name()));
+    run_ok(pgsafe().args(["restore", "-q", "--no-owner", "--role", &role, "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(dst.psql("SELECT tableowner FROM pg_tables WHERE tablename = 't'").trim(), role);
+    assert_eq!(dst.psql("SELECT id FROM t").trim(), "7");
+    dst.psql(&format!(
+        "ALTER DATABASE {} OWNER TO {}; DROP OWNED BY {role}; DROP ROLE {role};",
+        dst.name(),
+        cluster().user()
+    ));
+}
+
+#[test]
+fn a_subscription_comes_back_disabled_with_a_warning() {
+    let src = TestDb::new("schema_sub_src");
+    let create = "CREATE SUBSCRIPTION pgsafe_sub CONNECTION 'dbname=nowhere' PUBLICATION pub
+                  WITH (connect = false, slot_name = NONE)";
+    src.psql(create);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    src.psql("DROP SUBSCRIPTION pgsafe_sub");
+    let dst = TestDb::new("schema_sub_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    let enabled = dst.psql("SELECT subenabled FROM pg_subscription WHERE subname = 'pgsafe_sub'");
+    // A database that holds a subscription cannot be dropped: drop it before asserting.
+    dst.psql("DROP SUBSCRIPTION IF EXISTS pgsafe_sub");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(enabled.trim(), "f");
+    assert!(
+        stderr.contains("warning: subscription `pgsafe_sub` was created disabled")
+            && stderr.contains("ALTER SUBSCRIPTION pgsafe_sub ENABLE"),
+        "{stderr}"
+    );
+}
+
+/// What `pg_database` and its settings say of database `name`.
+fn database_properties(db: &TestDb, name: &str) -> String {
+    db.psql(&format!(
+        "SELECT pg_get_userbyid(d.datdba), d.datconnlimit, d.datacl, shobj_description(d.oid, 'pg_database'),
+                d.datcollate, d.datctype, pg_encoding_to_char(d.encoding),
+                (SELECT array_agg(coalesce(r.rolname, '-') || ':' || array_to_string(s.setconfig, ';') ORDER BY r.rolname NULLS FIRST)
+                 FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = d.oid)
+         FROM pg_database d WHERE d.datname = '{name}'"
+    ))
+}
+
+#[test]
+fn create_gives_the_new_database_the_sources_properties() {
+    let src = TestDb::new("schema_create_props");
+    let name = src.name().to_string();
+    let role = format!("pgsafe_db_reader_{}", std::process::id());
+    src.psql(&format!(
+        "CREATE ROLE {role} NOLOGIN;
+         COMMENT ON DATABASE {name} IS 'the shop''s data';
+         ALTER DATABASE {name} SET work_mem = '7MB';
+         ALTER DATABASE {name} SET search_path = \"$user\", public, extra;
+         ALTER DATABASE {name} CONNECTION LIMIT 40;
+         REVOKE TEMPORARY ON DATABASE {name} FROM PUBLIC;
+         GRANT CONNECT, CREATE ON DATABASE {name} TO {role};
+         ALTER ROLE {role} IN DATABASE {name} SET statement_timeout = '3s';
+         CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);"
+    ));
+    let expected = database_properties(&src, &name);
+    assert!(expected.contains("7MB") && expected.contains("statement_timeout=3s"), "{expected}");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    // The source moves aside: --create makes a database of the archive's name.
+    let moved = format!("{name}_moved");
+    let admin = cluster();
+    admin.execute_admin(&format!("ALTER DATABASE {name} RENAME TO {moved}")).unwrap();
+    let other = TestDb::new("schema_create_via");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--create", "-d", &other.conn_string()]).arg(&archive));
+    let actual = if code == 0 { Some(database_properties(&other, &name)) } else { None };
+    let rows = if code == 0 { Some(admin.execute_admin(&format!("DROP DATABASE {name}"))) } else { None };
+    admin.execute_admin(&format!("ALTER DATABASE {moved} RENAME TO {name}")).unwrap();
+    src.psql(&format!("DROP OWNED BY {role}; ALTER ROLE {role} IN DATABASE {name} RESET ALL; DROP ROLE {role};"));
+    assert_eq!(code, 0, "{stderr}");
+    rows.unwrap().unwrap();
+    assert_eq!(actual.unwrap(), expected);
+}

@@ -4,6 +4,5 @@ SELECT d.classoid AS classid, d.objoid AS objid, d.objsubid, i.type, i.identity,
 FROM pg_catalog.pg_description d
 CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) AS i
 WHERE (d.objoid >= 16384 OR (d.classoid = 'pg_catalog.pg_namespace'::regclass AND d.objoid = 2200))
-  AND d.classoid <> 'pg_catalog.pg_largeobject'::regclass
   AND i.identity IS NOT NULL
 ORDER BY d.classoid, d.objoid, d.objsubid

@@ -125,7 +125,7 @@ impl Cluster {
 
     /// Runs `sql` on the maintenance database, from a thread of its own so that it works inside
     /// and outside a tokio runtime alike.
-    pub(super) fn execute_admin(&self, sql: &str) -> Result<(), String> {
+    pub(crate) fn execute_admin(&self, sql: &str) -> Result<(), String> {
         let conn_string = self.conn_string(&self.maintenance_db);
         let sql = sql.to_owned();
         let work = move || -> Result<(), String> {
