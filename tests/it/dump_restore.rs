@@ -252,16 +252,20 @@ fn the_dump_sees_one_snapshot_while_money_moves() {
 }
 
 /// A trigger that fires even with `session_replication_role = replica` alters a row as it lands:
-/// verification must name the table and fail, and with `--single-transaction` nothing stays.
+/// verification must name the table and fail, and with `--single-transaction` nothing stays. The table
+/// is big enough (about 1000 pages) for the parallel verification to read it in page ranges.
 #[test]
 fn verification_catches_a_row_altered_during_the_restore() {
     let src = TestDb::new("alter_src");
-    src.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i;");
+    src.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT i, 'v' || i || repeat('x', 100) FROM generate_series(1, 60000) i;",
+    );
     let dst = TestDb::new("alter_dst");
     copy_schema(&src, &dst);
     dst.psql(
         "CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS
-           $$BEGIN IF NEW.id = 500 THEN NEW.v := 'tampered'; END IF; RETURN NEW; END$$;
+           $$BEGIN IF NEW.id = 59000 THEN NEW.v := 'tampered'; END IF; RETURN NEW; END$$;
          CREATE TRIGGER tamper BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION tamper();
          ALTER TABLE t ENABLE ALWAYS TRIGGER tamper;",
     );
