@@ -144,23 +144,6 @@ fn cut(pages: i64, range: i64) -> Option<Vec<PageRange>> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_cover_every_page_once() {
-        assert!(cut(512, 256).is_none());
-        let r = cut(1000, 256).unwrap();
-        assert_eq!(r.len(), 4);
-        assert_eq!(r[0].start, 0);
-        for w in r.windows(2) {
-            assert_eq!(w[0].end, Some(w[1].start));
-        }
-        assert_eq!(r[3].end, None);
-    }
-}
-
 /// Checks one table; `None` when it has no parts to check against, else the problem found, if any.
 async fn table(session: &Session, t: &TargetTable, level: VerifyLevel) -> Result<Option<Option<String>>> {
     if t.parts.is_empty() {
@@ -288,4 +271,21 @@ pub(super) async fn foreign_keys(session: &Session, tables: &[TargetTable]) -> R
         }
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_page_once() {
+        assert!(cut(512, 256).is_none());
+        let r = cut(1000, 256).unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].start, 0);
+        for w in r.windows(2) {
+            assert_eq!(w[0].end, Some(w[1].start));
+        }
+        assert_eq!(r[3].end, None);
+    }
 }
