@@ -120,6 +120,7 @@ impl SchemaCatalog {
 type Key = (u32, u32);
 
 /// One row of an object query.
+#[derive(Clone)]
 struct Step {
     key: Key,
     kind: String,
@@ -228,33 +229,77 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         });
     }
     steps.retain(|s| kept[&s.key]);
-    // The steps of each object, in order; the first is the object itself.
-    let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
-    for (i, s) in steps.iter().enumerate() {
-        steps_of.entry(s.key).or_default().push(i);
-    }
-    let first: HashMap<Key, usize> = steps_of.iter().map(|(key, list)| (*key, list[0])).collect();
+    let keys: HashSet<Key> = steps.iter().map(|s| s.key).collect();
 
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
     let mut part_of: HashMap<Key, Key> = HashMap::new();
     for d in &deps {
-        if matches!(d.deptype, 'i' | 'a' | 'e') && !first.contains_key(&d.from) {
+        if matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from) {
             part_of.entry(d.from).or_insert(d.to);
         }
-        if d.deptype == 'i' && first.contains_key(&d.from) && !first.contains_key(&d.to) {
+        if d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to) {
             part_of.entry(d.to).or_insert(d.from);
         }
     }
     let resolve = |mut key: Key| -> Option<Key> {
         for _ in 0..8 {
-            if first.contains_key(&key) {
+            if keys.contains(&key) {
                 return Some(key);
             }
             key = *part_of.get(&key)?;
         }
         None
     };
+    // What each dependency means between objects, once sub-objects stand for their owners.
+    let counts = |d: &Dependency| {
+        matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e') && !(members.contains(&d.from) && d.deptype != 'e')
+    };
+
+    // A view in a dependency loop (its query calls a function that returns its row type) is made in two
+    // steps, as pg_dump makes it: first a view of the same columns that selects NULLs, which whatever
+    // needs the view's row type can follow; then `CREATE OR REPLACE VIEW` with the real query, after
+    // what the query needs.
+    let looped = order::in_cycles(
+        &deps
+            .iter()
+            .filter(|d| counts(d))
+            .filter_map(|d| Some((resolve(d.from)?, resolve(d.to)?)))
+            .filter(|(a, b)| a != b)
+            .collect::<Vec<_>>(),
+    );
+    let split: Vec<u32> = steps
+        .iter()
+        .filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && looped.contains(&s.key))
+        .map(|s| s.key.1)
+        .collect();
+    if !split.is_empty() {
+        let mut dummies: HashMap<u32, String> = HashMap::new();
+        for row in session.query(include_str!("sql/dummy_views.sql"), &[&split]).await? {
+            dummies.insert(row.get("oid"), row.get("create"));
+        }
+        let mut extra = Vec::new();
+        for s in steps.iter_mut().filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && split.contains(&s.key.1)) {
+            let (Some(dummy), Some(create)) = (dummies.remove(&s.key.1), s.create.as_ref()) else { continue };
+            let Some(rest) = create.strip_prefix("CREATE VIEW ") else { continue };
+            extra.push(Step { create: Some(dummy), ..s.clone() });
+            s.kind = "VIEW DEFINITION".to_string();
+            s.create = Some(format!("CREATE OR REPLACE VIEW {rest}"));
+        }
+        // The stand-in goes first among the view's steps.
+        for dummy in extra {
+            let at = steps.iter().position(|s| s.key == dummy.key).expect("the view has a step");
+            steps.insert(at, dummy);
+        }
+    }
+    let split: HashSet<Key> = split.into_iter().map(|oid| (PG_CLASS, oid)).collect();
+
+    // The steps of each object, in order; the first is the object itself.
+    let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        steps_of.entry(s.key).or_default().push(i);
+    }
+    let first: HashMap<Key, usize> = steps_of.iter().map(|(key, list)| (*key, list[0])).collect();
 
     // An object that has no statement of its own and is made in the same section as the object it
     // belongs to (an inline CHECK of a domain) is made by that object's statement, which therefore needs
@@ -284,12 +329,9 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // Dependencies between steps.
     let mut step_deps: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     // Kept extension members follow their extension (`e`), so what depends on them does too.
-    for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e')) {
-        // What an extension member needs is the extension's business: a kept member only follows its
-        // extension (`e`).
-        if members.contains(&d.from) && d.deptype != 'e' {
-            continue;
-        }
+    // What an extension member needs is the extension's business: a kept member only follows its
+    // extension (`e`).
+    for d in deps.iter().filter(|d| counts(d)) {
         let (Some(from), Some(to)) = (resolve(d.from), resolve(d.to)) else { continue };
         if from == to {
             continue;
@@ -301,8 +343,13 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
                 continue;
             }
             let target = target_step(from, to);
-            for &i in &steps_of[&from] {
+            for (n, &i) in steps_of[&from].iter().enumerate() {
                 if steps[i].kind == "SHELL TYPE" && steps[target].kind != "SCHEMA" {
+                    continue;
+                }
+                // A split view's stand-in needs only what the view itself needs (its schema, its
+                // columns' types), not what its query (its rule) does.
+                if n == 0 && split.contains(&from) && d.from != from {
                     continue;
                 }
                 step_deps[i].push(target);

@@ -4,8 +4,9 @@
 --   MATERIALIZED VIEW (pre-data): CREATE MATERIALIZED VIEW s.v USING am [WITH (options)] AS <query> WITH NO DATA;
 --     then ALTER TABLE ONLY statements for per-column statistics targets, storage, compression and attoptions.
 --   MATERIALIZED VIEW DATA (post-data), a second row of a populated materialized view: REFRESH MATERIALIZED VIEW s.v;
--- Column defaults of views are pg_attrdef rows (defaults.sql). Not handled: views in a dependency loop with a
--- function or another view (pg_dump's dummy view + CREATE OR REPLACE), which fails at restore as a cycle.
+-- Column defaults of views are pg_attrdef rows (defaults.sql). A view in a dependency loop (with a function
+-- that returns its row type) is split by the engine: a stand-in from dummy_views.sql, then this statement as
+-- CREATE OR REPLACE VIEW (kind VIEW DEFINITION).
 WITH rel AS (
     SELECT c.oid, c.relname, n.nspname, c.relkind, c.relam, c.reloptions, c.reltoastrelid, c.relowner, c.relacl,
            c.relispopulated,
