@@ -233,15 +233,17 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
-    let mut part_of: HashMap<Key, Key> = HashMap::new();
-    for d in &deps {
-        if matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from) {
-            part_of.entry(d.from).or_insert(d.to);
-        }
-        if d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to) {
-            part_of.entry(d.to).or_insert(d.from);
-        }
-    }
+    let part_of = pick_owners(deps.iter().flat_map(|d| {
+        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from))
+            .then(|| (d.from, owner_rank(d.deptype), d.to));
+        // What a returned object is internal to stands for it (a composite type's relation).
+        let container = (d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to)).then_some((
+            d.to,
+            CONTAINER_RANK,
+            d.from,
+        ));
+        own.into_iter().chain(container)
+    }));
     let resolve = |mut key: Key| -> Option<Key> {
         for _ in 0..8 {
             if keys.contains(&key) {
@@ -305,15 +307,12 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // belongs to (an inline CHECK of a domain) is made by that object's statement, which therefore needs
     // what it needs. A clone made by another object's statement (a partition's copy of a foreign key,
     // post-data) is not: it must not pull its table into post-data.
-    let mut made_by: HashMap<Key, Key> = HashMap::new();
-    for d in deps.iter().filter(|d| matches!(d.deptype, 'a' | 'i')) {
-        let Some(list) = steps_of.get(&d.from) else { continue };
-        if list.iter().all(|&i| steps[i].create.is_none())
-            && first.get(&d.to).is_some_and(|&owner| steps[owner].section == steps[list[0]].section)
-        {
-            made_by.entry(d.from).or_insert(d.to);
-        }
-    }
+    let made_by = pick_owners(deps.iter().filter(|d| matches!(d.deptype, 'a' | 'i')).filter_map(|d| {
+        let list = steps_of.get(&d.from)?;
+        (list.iter().all(|&i| steps[i].create.is_none())
+            && first.get(&d.to).is_some_and(|&owner| steps[owner].section == steps[list[0]].section))
+        .then(|| (d.from, owner_rank(d.deptype), d.to))
+    }));
     // What the type of a shell-type pair itself needs (its I/O functions) may follow the shell; all
     // else waits for the whole type.
     let type_needs: HashSet<(Key, Key)> = deps.iter().map(|d| (d.from, d.to)).collect();
@@ -497,6 +496,31 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 
 const PG_CLASS: u32 = 1259;
 const PUBLIC_SCHEMA: Key = (2615, 2200);
+
+/// How strongly a dependency of `deptype` says what an object belongs to: an internal one (`i`) most, then
+/// an automatic one (`a`), then extension membership. A constraint trigger's constraint is internal to its
+/// trigger and automatic on its table: it belongs to the trigger, whose statement makes it.
+fn owner_rank(deptype: char) -> u8 {
+    match deptype {
+        'i' => 0,
+        'a' => 1,
+        _ => 2,
+    }
+}
+
+/// Rank of "a returned object is internal to this one", weaker than any dependency of the object's own.
+const CONTAINER_RANK: u8 = 3;
+
+/// One owner per object from `(object, rank, candidate)` triples: the lowest rank wins, then the lowest
+/// key, so that the choice does not depend on the order in which the server returned the dependencies (it
+/// follows OIDs and plans, which differ between a database and its restored copy).
+fn pick_owners(candidates: impl Iterator<Item = (Key, u8, Key)>) -> HashMap<Key, Key> {
+    let mut best: HashMap<Key, (u8, Key)> = HashMap::new();
+    for (object, rank, owner) in candidates {
+        best.entry(object).and_modify(|b| *b = (*b).min((rank, owner))).or_insert((rank, owner));
+    }
+    best.into_iter().map(|(object, (_, owner))| (object, owner)).collect()
+}
 
 /// Every relation's qualified name and whether it is visible on the search path.
 async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
@@ -699,6 +723,27 @@ fn grant_keyword(ty: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constraint_triggers_constraint_belongs_to_its_trigger_whatever_the_row_order() {
+        // Found on PostgreSQL 18's copy of apflora: the constraint came out as the table's when its `a`
+        // row came first, which put the table after its own trigger (a cycle) in one database and not in
+        // the other, so two dumps of the same schema were ordered differently.
+        let (constraint, table, trigger) = ((2606, 30), (1259, 10), (2620, 20));
+        let rows = [(constraint, owner_rank('a'), table), (constraint, owner_rank('i'), trigger)];
+        assert_eq!(pick_owners(rows.into_iter())[&constraint], trigger);
+        assert_eq!(pick_owners(rows.into_iter().rev())[&constraint], trigger);
+    }
+
+    #[test]
+    fn an_objects_own_dependency_beats_what_it_contains_and_ties_go_to_the_lowest_key() {
+        let (relation, ty, schema_a, schema_b) = ((1259, 5), (1247, 6), (2615, 1), (2615, 2));
+        let rows = [(relation, CONTAINER_RANK, ty), (relation, owner_rank('a'), schema_b)];
+        assert_eq!(pick_owners(rows.into_iter())[&relation], schema_b);
+        let ties = [(relation, owner_rank('a'), schema_b), (relation, owner_rank('a'), schema_a)];
+        assert_eq!(pick_owners(ties.into_iter())[&relation], schema_a);
+        assert_eq!(pick_owners(ties.into_iter().rev())[&relation], schema_a);
+    }
 
     #[test]
     fn targets_of_comments() {

@@ -28,10 +28,12 @@ macro_rules! query {
 /// Every object query. Where a kind needs different SQL for different versions, it has one entry per
 /// version range, named `<kind>_<first version>`.
 pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
-    // Relations: tables, column defaults, CHECK constraints, sequences, views, materialized views, foreign tables.
+    // Relations: tables, column defaults, CHECK and NOT NULL constraints, sequences, views, materialized views, foreign tables.
     query!("tables", 130000, ANY),
     query!("defaults", 130000, ANY),
     query!("check_constraints", 130000, ANY),
+    // Before 18 NOT NULL is a column flag that tables.sql writes; from 18 on it is a constraint of its own.
+    query!("not_null_constraints", 180000, ANY),
     query!("sequences", 130000, ANY),
     query!("views", 130000, ANY),
     query!("foreign_tables", 130000, ANY),
@@ -82,4 +84,39 @@ pub(crate) const OBJECT_QUERIES: &[ObjectQuery] = &[
 /// The queries that serve `version` (`server_version_num`).
 pub(crate) fn queries_for(version: u32) -> impl Iterator<Item = &'static ObjectQuery> {
     OBJECT_QUERIES.iter().filter(move |q| q.from <= version && version < q.until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `collations_15` belongs to the family `collations`; `not_null_constraints` is its own.
+    fn family(name: &str) -> &str {
+        match name.rsplit_once('_') {
+            Some((head, tail)) if tail.chars().all(|c| c.is_ascii_digit()) => head,
+            _ => name,
+        }
+    }
+
+    #[test]
+    fn each_kind_has_one_query_per_version_and_no_gaps() {
+        for version in [130000, 140000, 150000, 160000, 170000, 180000, 180004] {
+            let mut seen: Vec<&str> = Vec::new();
+            for q in queries_for(version) {
+                assert!(!seen.contains(&family(q.name)), "two `{}` queries serve {version}", family(q.name));
+                seen.push(family(q.name));
+            }
+        }
+        // Once a kind is read, every later version reads it: its ranges meet end to start.
+        for q in OBJECT_QUERIES.iter().filter(|q| q.until != ANY) {
+            assert!(
+                OBJECT_QUERIES.iter().any(|next| family(next.name) == family(q.name) && next.from == q.until),
+                "no `{}` query for {} and later",
+                family(q.name),
+                q.until
+            );
+        }
+        assert!(queries_for(170000).all(|q| q.name != "not_null_constraints"));
+        assert!(queries_for(180000).any(|q| q.name == "not_null_constraints"));
+    }
 }

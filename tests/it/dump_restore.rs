@@ -335,6 +335,26 @@ fn foreign_key_violations_are_named() {
 }
 
 #[test]
+fn a_not_valid_foreign_key_that_the_source_breaks_is_no_violation() {
+    // A NOT VALID foreign key (and PostgreSQL 18's NOT ENFORCED one, which is never valid) promises
+    // nothing about the rows: the copy holds the source's rows exactly, so it must not fail for them.
+    let src = TestDb::new("fk_nv_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int, parent_id int);
+         INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1), (2, 9);
+         ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
+    );
+    let dst = TestDb::new("fk_nv_dst");
+    copy_schema(&src, &dst);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let (code, _, stderr) = restore(&archive, &dst, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&dst, "child"), fingerprint(&src, "child"));
+}
+
+#[test]
 fn filters_follow_pg_dump() {
     let src = TestDb::new("filters");
     src.psql(

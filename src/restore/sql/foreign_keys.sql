@@ -1,6 +1,8 @@
 -- The foreign keys that involve any of the tables in $1 (qualified names), on either side, declared on
 -- the table itself (not the copies PostgreSQL makes on partitions), with their columns in key order.
--- One row per foreign key. Works on PostgreSQL 13 and later.
+-- Only validated ones: a NOT VALID foreign key (and a NOT ENFORCED one, 18+, which is never valid) does not
+-- promise that the rows hold, and the source's own rows may break it. One row per foreign key. Works on
+-- PostgreSQL 13 and later.
 SELECT con.conname AS name,
        con.conrelid::regclass::text AS child,
        ch.relkind::text AS child_kind,
@@ -20,6 +22,7 @@ JOIN pg_catalog.pg_class ch ON ch.oid = con.conrelid
 JOIN pg_catalog.pg_class pa ON pa.oid = con.confrelid
 WHERE con.contype = 'f'
   AND con.conparentid = 0
+  AND con.convalidated
   AND (con.conrelid = ANY (SELECT pg_catalog.to_regclass(n) FROM unnest($1::text[]) AS n)
     OR con.confrelid = ANY (SELECT pg_catalog.to_regclass(n) FROM unnest($1::text[]) AS n))
 ORDER BY 2, 1

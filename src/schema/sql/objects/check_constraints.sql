@@ -1,13 +1,14 @@
 -- CHECK constraints of tables, partitioned tables and foreign tables (contype 'c', conrelid <> 0) outside the
 -- system schemas, PostgreSQL 13 and later. Kind CHECK CONSTRAINT, named "table constraint":
 --   ALTER [FOREIGN] TABLE s.t ADD CONSTRAINT c CHECK (...) [NO INHERIT] [NOT VALID];
--- pre-data when validated, post-data when NOT VALID (as pg_dump). The statement is without ONLY: it reaches the
+-- pre-data when validated, post-data when NOT VALID (as pg_dump; a NOT ENFORCED one, 18+, is never validated,
+-- and pg_get_constraintdef says NOT ENFORCED). The statement is without ONLY: it reaches the
 -- children that exist by then (creating or merging their copy), and a child created later with INHERITS copies
 -- it, so every order gives the source's conislocal/coninhcount. create is NULL for
 --   - inherited-only constraints (conislocal false): the parent's statement or INHERITS creates them;
 --   - inherited constraints of partitions: tables.sql / foreign_tables.sql write them into the partition's
 --     CREATE, because ATTACH PARTITION requires the partition to have them already.
--- Domain constraints are in domains.sql.
+-- Domain constraints are in domains.sql, NOT NULL constraints (18+) in not_null_constraints.sql.
 SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid AS classid,
        k.oid AS objid,
        'CHECK CONSTRAINT'::text AS kind,

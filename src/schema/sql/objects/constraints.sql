@@ -9,8 +9,9 @@
 -- Foreign keys on partitioned tables are added without ONLY (the server clones them onto the partitions);
 -- those clones, and the per-partition rows the server makes for a foreign key that references a
 -- partitioned table, have conparentid <> 0 and are returned with create NULL.
--- CHECK constraints (check_constraints.sql), domain constraints (domains.sql), constraint triggers
--- (triggers.sql) and NOT NULL constraints (18+) are not returned here.
+-- pg_get_constraintdef also says what 18 added: NOT ENFORCED foreign keys, WITHOUT OVERLAPS keys and PERIOD
+-- foreign keys. CHECK constraints (check_constraints.sql), domain constraints (domains.sql), constraint
+-- triggers (triggers.sql) and NOT NULL constraints (not_null_constraints.sql, 18+) are not returned here.
 -- Works on PostgreSQL 13 and later.
 SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid AS classid,
        c.oid AS objid,

@@ -1,10 +1,12 @@
 -- Foreign tables (relkind f) outside the system schemas, PostgreSQL 13 and later. Rows:
 --   FOREIGN TABLE (pre-data): CREATE FOREIGN TABLE s.t (c type [COLLATE x] [GENERATED ALWAYS AS (e) STORED]
---     [NOT NULL], ...) [INHERITS (...)] SERVER srv [OPTIONS (...)]; then ALTER FOREIGN TABLE ONLY statements for
---     column OPTIONS, NOT NULL on inherited-only columns, DROP DEFAULT where a parent's default must not be
---     inherited, statistics targets, storage and attoptions. The same column rules as tables.sql: local columns
---     only for inheritance children, every column for partitions, whose inherited CHECK constraints are written
---     into the CREATE too (ATTACH PARTITION requires them; check_constraints.sql returns them with create NULL).
+--     [[CONSTRAINT n] NOT NULL [NO INHERIT]], ...) [INHERITS (...)] SERVER srv [OPTIONS (...)]; then ALTER
+--     FOREIGN TABLE ONLY statements for column OPTIONS, NOT NULL on inherited-only columns (before 18),
+--     DROP DEFAULT where a parent's default must not be inherited, statistics targets, storage and
+--     attoptions. The same column and NOT NULL rules as tables.sql: local columns only for inheritance
+--     children, every column for partitions, whose inherited CHECK constraints are written into the CREATE
+--     too (ATTACH PARTITION requires them; check_constraints.sql returns them with create NULL); from 18 on,
+--     NOT NULL constraints with their names, NOT VALID ones after the data (not_null_constraints.sql).
 --   TABLE ATTACH (pre-data), a second row of a foreign partition: ALTER TABLE ONLY parent ATTACH PARTITION s.t
 --     FOR VALUES ...;
 -- No defaults (defaults.sql), no CHECK constraints of its own (check_constraints.sql).
@@ -28,12 +30,29 @@ col AS (
            (a.attislocal OR r.relispartition) AS printed,
            (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
              WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS defexpr,
-           p.par_notnull, p.par_hasdef, p.par_gen_exprs, p.par_storages
+           -- The column's NOT NULL constraint (18+), written as tables.sql writes it.
+           nn.oid AS nn_oid,
+           CASE WHEN nn.oid IS NULL
+                THEN a.attnotnull AND (a.attislocal OR r.relispartition OR NOT coalesce(p.par_notnull, false))
+                ELSE nn.convalidated AND (nn.conislocal OR (r.relispartition AND coalesce(p.par_nn_valid, false)))
+           END AS nn_print,
+           CASE WHEN nn.oid IS NULL
+                     OR (nn.conname = r.relname || '_' || a.attname || '_not_null'
+                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o
+                                          WHERE o.conname = nn.conname AND o.connamespace = nn.connamespace
+                                            AND o.oid <> nn.oid AND o.conislocal))
+                THEN '' ELSE 'CONSTRAINT ' || pg_catalog.quote_ident(nn.conname) || ' ' END
+           || 'NOT NULL' AS nn_clause,
+           CASE WHEN nn.connoinherit THEN ' NO INHERIT' ELSE '' END AS nn_noinherit,
+           p.par_hasdef, p.par_gen_exprs, p.par_storages
     FROM rel r
     JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
+                                         AND nn.conkey = ARRAY[a.attnum]
     LEFT JOIN LATERAL (
         SELECT bool_or(pa.attnotnull) AS par_notnull,
+               bool_or(pn.convalidated AND NOT pn.connoinherit) AS par_nn_valid,
                bool_or(pa.atthasdef AND pa.attgenerated = '') AS par_hasdef,
                array_agg(pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)) FILTER (WHERE pa.attgenerated <> '')
                    AS par_gen_exprs,
@@ -42,6 +61,8 @@ col AS (
         JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
                                        AND NOT pa.attisdropped
         LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum
+        LEFT JOIN pg_catalog.pg_constraint pn ON pn.conrelid = pa.attrelid AND pn.contype = 'n'
+                                             AND pn.conkey = ARRAY[pa.attnum]
         WHERE i.inhrelid = r.oid AND a.attinhcount > 0
     ) p ON true
 ),
@@ -61,9 +82,13 @@ tab AS (
                                       THEN ' GENERATED ALWAYS AS (' || d.defexpr || ')'
                                            || CASE d.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
                                       ELSE '' END
-                              || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END,
+                              || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
                               ',' || chr(10) ORDER BY d.attnum)
               FROM col d WHERE d.relid = r.oid AND d.printed) AS columns,
+           -- NOT NULL constraints (18+) on columns CREATE does not print.
+           (SELECT string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
+              FROM col d
+             WHERE d.relid = r.oid AND NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
            (SELECT string_agg('    CONSTRAINT ' || pg_catalog.quote_ident(k.conname) || ' '
                               || pg_catalog.pg_get_constraintdef(k.oid), ',' || chr(10) ORDER BY k.conname)
               FROM pg_catalog.pg_constraint k
@@ -91,7 +116,7 @@ tab AS (
                                      FROM pg_catalog.pg_options_to_table(d.attfdwoptions) x)
                                || ');' || chr(10)
                           ELSE '' END
-                     || CASE WHEN NOT d.printed AND d.attnotnull AND NOT coalesce(d.par_notnull, false)
+                     || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
                              THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
                              ELSE '' END
                      || CASE WHEN NOT r.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
@@ -126,8 +151,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        pg_catalog.pg_get_userbyid(t.relowner)::text AS owner,
        'pre-data'::text AS section,
        'CREATE FOREIGN TABLE ' || t.qname || ' (' || chr(10)
-       || concat_ws(',' || chr(10), t.columns, t.part_checks)
-       || CASE WHEN t.columns IS NULL AND t.part_checks IS NULL THEN '' ELSE chr(10) END || ')'
+       || concat_ws(',' || chr(10), t.columns, t.notnulls, t.part_checks)
+       || CASE WHEN t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL THEN '' ELSE chr(10) END || ')'
        || CASE WHEN t.inherits IS NOT NULL THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
        || chr(10) || 'SERVER ' || pg_catalog.quote_ident(t.srvname)
        || CASE WHEN t.ftopts IS NOT NULL THEN chr(10) || 'OPTIONS (' || t.ftopts || ')' ELSE '' END

@@ -1,23 +1,35 @@
--- Tables: ordinary, unlogged and partitioned tables (relkind r, p) outside the system schemas, as pg_dump 15's
+-- Tables: ordinary, unlogged and partitioned tables (relkind r, p) outside the system schemas, as pg_dump's
 -- dumpTableSchema makes them, for PostgreSQL 13 and later. Per-column compression (attcompression, 14+) is read
--- through to_jsonb, which gives NULL where the column does not exist, so one query serves 13 too. Not yet for 18's NOT NULL constraints (pg_constraint contype 'n'): no query returns them, their names,
--- NO INHERIT and NOT VALID are not reproduced (CREATE TABLE's plain NOT NULL gives the default name).
+-- through to_jsonb, which gives NULL where the column does not exist, so one query serves 13 too.
 -- Rows:
 --   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
 --     [USING am] [WITH (...)]; then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
---     inherited-only columns, DROP DEFAULT where a parent's default must not be inherited, statistics targets,
---     storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL SECURITY.
---     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED, identity
---     with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK constraints
---     (check_constraints.sql), except that a partition's inherited CHECK constraints are written into its CREATE
---     TABLE because ATTACH PARTITION requires them (check_constraints.sql returns those with create NULL).
+--     inherited-only columns (before 18), DROP DEFAULT where a parent's default must not be inherited,
+--     statistics targets, storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL
+--     SECURITY.
+--     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED | VIRTUAL,
+--     identity with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK
+--     constraints (check_constraints.sql), except that a partition's inherited CHECK constraints are written into
+--     its CREATE TABLE because ATTACH PARTITION requires them (check_constraints.sql returns those with create
+--     NULL).
+--     NOT NULL: before 18 a column flag (attnotnull), written as NOT NULL on every printed column that has it.
+--     From 18 on a constraint (pg_constraint, contype 'n') with a name, NO INHERIT, NOT VALID and its own
+--     conislocal/coninhcount, written as pg_dump 18 writes it: `[CONSTRAINT name] NOT NULL [NO INHERIT]`, the
+--     name left out when it is the one the server would choose again (<table>_<column>_not_null, held by no
+--     other constraint of the schema); only when the table declares it itself (conislocal), or it is a
+--     partition and its parent gives it validly (ATTACH PARTITION requires it). On a column that CREATE TABLE
+--     does not print (inherited only) it is the table constraint `[CONSTRAINT name] NOT NULL col`. NOT VALID
+--     ones, and valid ones that only NOT VALID parents give, are not written here: not_null_constraints.sql
+--     adds or validates them after the data.
 --     Partitions are created standalone with all their columns, in their own order, NOT NULL included.
 --     Inheritance children are created with INHERITS (parents) and only their local columns, as pg_dump does:
 --     this puts the inherited columns first. When the child's real column order differs from that and all of
---     its columns are local and it has no inherited CHECK constraint, it is created standalone with all its
---     columns in order, then ALTER TABLE child INHERIT parent (which keeps the order and gives the same
---     attislocal/attinhcount). Otherwise, when the order differs, the create starts with a comment line
---     "-- pgsafe: column order differs from INHERITS" and the order is lost (pg_upgrade's trick is needed).
+--     its columns are local and it has no inherited CHECK constraint and no valid NOT NULL constraint it only
+--     inherits (18), it is created standalone with all its columns in order, then ALTER TABLE child INHERIT
+--     parent (which keeps the order and gives the same attislocal/attinhcount and, for what it declares
+--     itself, conislocal/coninhcount). Otherwise, when the order differs, the create starts with a comment
+--     line "-- pgsafe: column order differs from INHERITS" and the order is lost (pg_upgrade's trick is
+--     needed).
 --   kind TABLE ATTACH (pre-data), a second row of a partition: ALTER TABLE ONLY parent ATTACH PARTITION child
 --     FOR VALUES ... | DEFAULT;
 -- Not here: ENABLE ROW LEVEL SECURITY (the ROW SECURITY entry, policies), REPLICA IDENTITY USING INDEX and
@@ -43,12 +55,27 @@ col AS (
            pg_catalog.quote_ident(a.attname) AS qatt,
            (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
              WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS defexpr,
-           p.par_notnull, p.par_hasdef, p.par_gen_exprs, p.par_storages, p.par_compressions
+           -- The column's NOT NULL constraint (18+; no such row before).
+           nn.oid AS nn_oid, coalesce(nn.convalidated, false) AS nn_valid, nn.conislocal AS nn_islocal,
+           -- `[CONSTRAINT name] NOT NULL [NO INHERIT]`: the name unless the server would choose it again.
+           CASE WHEN nn.oid IS NULL
+                     OR (nn.conname = r.relname || '_' || a.attname || '_not_null'
+                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o
+                                          WHERE o.conname = nn.conname AND o.connamespace = nn.connamespace
+                                            AND o.oid <> nn.oid AND o.conislocal))
+                THEN '' ELSE 'CONSTRAINT ' || pg_catalog.quote_ident(nn.conname) || ' ' END
+           || 'NOT NULL' AS nn_clause,
+           CASE WHEN nn.connoinherit THEN ' NO INHERIT' ELSE '' END AS nn_noinherit,
+           p.par_notnull, p.par_nn_valid, p.par_hasdef, p.par_gen_exprs, p.par_storages, p.par_compressions
     FROM rel r
     JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
+                                         AND nn.conkey = ARRAY[a.attnum]
     LEFT JOIN LATERAL (
         SELECT bool_or(pa.attnotnull) AS par_notnull,
+               -- A parent that gives the column a valid NOT NULL constraint (18+).
+               bool_or(pn.convalidated AND NOT pn.connoinherit) AS par_nn_valid,
                bool_or(pa.atthasdef AND pa.attgenerated = '') AS par_hasdef,
                array_agg(pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)) FILTER (WHERE pa.attgenerated <> '')
                    AS par_gen_exprs,
@@ -58,6 +85,8 @@ col AS (
         JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname
                                        AND NOT pa.attisdropped
         LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum
+        LEFT JOIN pg_catalog.pg_constraint pn ON pn.conrelid = pa.attrelid AND pn.contype = 'n'
+                                             AND pn.conkey = ARRAY[pa.attnum]
         WHERE i.inhrelid = r.oid AND a.attinhcount > 0
     ) p ON true
 ),
@@ -79,6 +108,17 @@ coldef AS (
     SELECT c.*, r.relispartition, r.reloftype,
            -- pg_dump prints a column in CREATE TABLE when it is local, and every column of a partition.
            (c.attislocal OR r.relispartition) AS printed,
+           -- Is the column's NOT NULL written in CREATE TABLE? Before 18 (no constraint row): on every printed
+           -- column that has it, and on the others when no parent gives it. From 18 on: a valid constraint
+           -- the table declares itself, and a partition's valid one that its parent gives validly (ATTACH
+           -- PARTITION requires it). One that only NOT VALID parents give is validated after them instead
+           -- (not_null_constraints.sql), which keeps it inherited-only.
+           CASE WHEN c.nn_oid IS NULL
+                THEN c.attnotnull AND (c.attislocal OR r.relispartition OR NOT coalesce(c.par_notnull, false))
+                ELSE c.nn_valid AND (c.nn_islocal OR (r.relispartition AND coalesce(c.par_nn_valid, false)))
+           END AS nn_print,
+           -- A valid NOT NULL constraint INHERITS or ATTACH PARTITION gives (18+).
+           c.nn_valid AND NOT c.nn_islocal AND coalesce(c.par_nn_valid, false) AS nn_from_parent,
            CASE WHEN c.attcollation <> 0 AND c.attcollation <> c.typcollation THEN
                (SELECT ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
                   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
@@ -130,18 +170,23 @@ tab AS (
            -- Column definitions (typed tables: only the columns with options).
            (SELECT string_agg(
                        CASE WHEN r.reloftype <> 0
-                            THEN '    ' || d.qatt || ' WITH OPTIONS NOT NULL'
+                            THEN '    ' || d.qatt || ' WITH OPTIONS ' || d.nn_clause || d.nn_noinherit
                             ELSE '    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
                                  || d.collate_clause || d.gen_clause
-                                 || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END
+                                 || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END
                        END, ',' || chr(10) ORDER BY d.attnum)
               FROM coldef d
-             WHERE d.relid = r.oid AND d.printed AND (r.reloftype = 0 OR d.attnotnull)) AS columns,
+             WHERE d.relid = r.oid AND d.printed AND (r.reloftype = 0 OR d.nn_print)) AS columns,
+           -- NOT NULL constraints (18+) on columns CREATE TABLE does not print.
+           (SELECT string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
+              FROM coldef d
+             WHERE d.relid = r.oid AND NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
            -- The same, every column with its own generation expression, for an inheritance child created
            -- standalone and then attached with ALTER TABLE ... INHERIT (see below).
            (SELECT string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
                               || d.collate_clause || coalesce(d.gen_clause_full, d.gen_clause)
-                              || CASE WHEN d.attnotnull THEN ' NOT NULL' ELSE '' END, ',' || chr(10) ORDER BY d.attnum)
+                              || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
+                              ',' || chr(10) ORDER BY d.attnum)
               FROM coldef d WHERE d.relid = r.oid) AS columns_full,
            (SELECT string_agg('ALTER TABLE ' || r.qname || ' INHERIT ' || pg_catalog.quote_ident(pn.nspname) || '.'
                               || pg_catalog.quote_ident(pc.relname) || ';' || chr(10), '' ORDER BY i.inhseqno)
@@ -150,9 +195,11 @@ tab AS (
               JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
              WHERE i.inhrelid = r.oid AND NOT r.relispartition) AS inherit_alters,
            -- Can the child be created standalone and attached with ALTER TABLE INHERIT? Only when all of its
-           -- columns are local (INHERIT leaves attislocal true) and it has no inherited CHECK constraint
-           -- (INHERIT would need it created first, and would leave it local).
+           -- columns are local (INHERIT leaves attislocal true) and it has no inherited CHECK constraint and no
+           -- valid NOT NULL constraint it only inherits (INHERIT would need them created first, and would
+           -- leave them local).
            NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND NOT d.attislocal)
+           AND NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND d.nn_from_parent)
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
                             WHERE k.conrelid = r.oid AND k.contype = 'c' AND k.coninhcount > 0) AS can_inherit_later,
            -- A partition's inherited CHECK constraints must exist before ATTACH PARTITION.
@@ -198,8 +245,8 @@ tab AS (
              AS order_differs_raw,
            (SELECT string_agg(x, '') FROM (
               SELECT d.ident_alter
-                     -- NOT NULL that CREATE TABLE did not say and no parent gives.
-                     || CASE WHEN NOT d.printed AND d.attnotnull AND NOT coalesce(d.par_notnull, false)
+                     -- NOT NULL that CREATE TABLE did not say and no parent gives (before 18).
+                     || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
                              ELSE '' END
                      -- INHERITS copies the parents' defaults: drop one the child does not have.
@@ -245,12 +292,14 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
             THEN '-- pgsafe: column order differs from INHERITS' || chr(10) ELSE '' END
        || 'CREATE ' || CASE WHEN t.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE ' || t.qname
        || CASE WHEN t.oftype IS NOT NULL THEN ' OF ' || t.oftype ELSE '' END
-       || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.part_checks IS NULL THEN ''
+       || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
+               THEN ''
                WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
                THEN ' (' || chr(10) || t.columns_full || chr(10) || ')'
                ELSE ' (' || chr(10)
-                    || concat_ws(',' || chr(10), t.columns, t.part_checks)
-                    || CASE WHEN t.columns IS NULL AND t.part_checks IS NULL THEN '' ELSE chr(10) END || ')'
+                    || concat_ws(',' || chr(10), t.columns, t.notnulls, t.part_checks)
+                    || CASE WHEN t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
+                            THEN '' ELSE chr(10) END || ')'
           END
        || CASE WHEN t.inherits IS NOT NULL AND NOT (t.order_differs_raw AND t.can_inherit_later)
                THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
