@@ -111,6 +111,15 @@ pub(crate) fn statements(
             .collect()
     };
     let (acl, default) = (parse(acl)?, parse(default)?);
+    // Every privilege the kind has on the source's server is what its owner starts with. An item that
+    // holds them all is granted as ALL, as pg_dump grants it: restored into a newer server, it also takes
+    // the privileges that version added (MAINTAIN on tables, from 17).
+    let mut full: Vec<char> = default
+        .iter()
+        .filter(|d| owner == Some(d.grantee.as_str()))
+        .flat_map(|d| d.privileges.iter().map(|(p, _)| *p))
+        .collect();
+    full.sort_unstable();
     let mut out = Vec::new();
     // Revoke what a new object starts with, then grant the items in their order, which rebuilds the
     // array exactly: each GRANT of a new grantee and grantor appends one item.
@@ -125,7 +134,14 @@ pub(crate) fn statements(
     for item in &acl {
         let mut plain = Vec::new();
         let mut with_option = Vec::new();
-        for (letter, option) in &item.privileges {
+        let mut letters: Vec<char> = item.privileges.iter().map(|(p, _)| *p).collect();
+        letters.sort_unstable();
+        let options: Vec<bool> = item.privileges.iter().map(|(_, o)| *o).collect();
+        let all = columns.is_none() && !full.is_empty() && letters == full && options.windows(2).all(|w| w[0] == w[1]);
+        if all {
+            if options[0] { with_option.push("ALL") } else { plain.push("ALL") }
+        }
+        for (letter, option) in item.privileges.iter().filter(|_| !all) {
             let name = privilege_name(*letter).ok_or_else(|| format!("unknown privilege `{letter}` on {target}"))?;
             if *option { with_option.push(name) } else { plain.push(name) }
         }
@@ -185,9 +201,25 @@ mod tests {
             vec![
                 "REVOKE ALL ON FUNCTION f() FROM PUBLIC;",
                 "REVOKE ALL ON FUNCTION f() FROM o;",
-                "GRANT EXECUTE ON FUNCTION f() TO o;",
-                "GRANT EXECUTE ON FUNCTION f() TO a WITH GRANT OPTION;",
-                "SET SESSION AUTHORIZATION a; GRANT EXECUTE ON FUNCTION f() TO b; RESET SESSION AUTHORIZATION;",
+                "GRANT ALL ON FUNCTION f() TO o;",
+                "GRANT ALL ON FUNCTION f() TO a WITH GRANT OPTION;",
+                "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO b; RESET SESSION AUTHORIZATION;",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_privilege_is_all_and_fewer_are_listed() {
+        let default = vec!["o=arwdDxt/o".to_string()];
+        let acl = vec!["o=arwdDxt/o".to_string(), "r=r/o".to_string(), "w=a*r*w*d*D*x*t*/o".to_string()];
+        let s = statements("TABLE t", None, &acl, &default, Some("o")).unwrap();
+        assert_eq!(
+            s,
+            vec![
+                "REVOKE ALL ON TABLE t FROM o;",
+                "GRANT ALL ON TABLE t TO o;",
+                "GRANT SELECT ON TABLE t TO r;",
+                "GRANT ALL ON TABLE t TO w WITH GRANT OPTION;",
             ]
         );
     }
