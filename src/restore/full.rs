@@ -108,16 +108,8 @@ pub(super) async fn restore_full(
         .iter()
         .filter(|o| o.selected(&options.filters) && (with_large_objects || !is_large_object(o)))
         .collect();
-    let sequences: Vec<SequenceValue> = if options.schema_only {
-        Vec::new()
-    } else {
-        catalog
-            .sequences
-            .iter()
-            .filter(|s| options.filters.selects(&s.name.schema, &s.name.name, true))
-            .cloned()
-            .collect()
-    };
+    let sequences: Vec<SequenceValue> =
+        if options.schema_only { Vec::new() } else { super::select_sequences(index, &options.filters) };
 
     let connect = match &options.create {
         Some(name) => create_database(options, name, &encoding, schema.database.as_ref()).await?,

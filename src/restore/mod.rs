@@ -148,13 +148,7 @@ pub async fn restore_data(
     let leader = Session::open(&options.connect, Some(&encoding)).await?;
     load::preflight(&leader, &tables, options.clean).await?;
     let triggers = trigger_mode(&leader).await?;
-    let sequences: Vec<_> = index
-        .catalog()
-        .sequences
-        .iter()
-        .filter(|s| options.filters.selects(&s.name.schema, &s.name.name, true))
-        .cloned()
-        .collect();
+    let sequences = select_sequences(index, &options.filters);
     let mut report = RestoreReport {
         target: leader.target().to_string(),
         schema_objects: 0,
@@ -378,6 +372,11 @@ fn select_tables<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> 
             TargetTable { name, kind: if lo { PartKind::LargeObjects } else { PartKind::Table }, parts, rows, digest }
         })
         .collect()
+}
+
+/// The sequence values the filters select.
+fn select_sequences<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> Vec<crate::format::SequenceValue> {
+    index.catalog().sequences.iter().filter(|s| filters.selects(&s.name.schema, &s.name.name, true)).cloned().collect()
 }
 
 /// The qualified names of the ordinary tables, for queries that take `text[]`.
