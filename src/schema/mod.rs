@@ -133,6 +133,9 @@ struct Step {
     acl_default: Option<Vec<String>>,
     size: u64,
     table_oid: Option<u32>,
+    /// A step that stands for a group of objects of one kind (large objects): their OIDs, the first being
+    /// the step's own. Empty for a step that is one object.
+    members: Vec<u32>,
 }
 
 fn read_step(query: &str, row: &Row) -> Result<Step> {
@@ -165,6 +168,7 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         acl_default: get!("acl_default"),
         size: size.unwrap_or(0).max(0) as u64,
         table_oid: get!("table_oid"),
+        members: if row.columns().iter().any(|c| c.name() == "members") { get!("members") } else { Vec::new() },
     })
 }
 
@@ -233,7 +237,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
-    let part_of = pick_owners(deps.iter().flat_map(|d| {
+    let mut part_of = pick_owners(deps.iter().flat_map(|d| {
         let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from))
             .then(|| (d.from, owner_rank(d.deptype), d.to));
         // What a returned object is internal to stands for it (a composite type's relation).
@@ -244,6 +248,12 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         ));
         own.into_iter().chain(container)
     }));
+    // A member of a group stands for the group's step (a large object's comment goes to its group).
+    for s in &steps {
+        for &member in s.members.iter().filter(|&&m| m != s.key.1) {
+            part_of.insert((s.key.0, member), s.key);
+        }
+    }
     let resolve = |mut key: Key| -> Option<Key> {
         for _ in 0..8 {
             if keys.contains(&key) {
@@ -420,13 +430,23 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         let mut set_owner = None;
         let mut privileges = Vec::new();
         if head && let Some((ty, id)) = identity {
+            // A group's statements are made for each of its members (named by OID: large objects).
+            let ids: Vec<String> =
+                if s.members.is_empty() { vec![id.clone()] } else { s.members.iter().map(u32::to_string).collect() };
             if let (Some(owner), Some(kw)) = (&s.owner, owner_keyword(ty)) {
-                set_owner = Some(format!("ALTER {kw} {id} OWNER TO {};", quote_ident(owner)));
+                let owner = quote_ident(owner);
+                set_owner = Some(
+                    ids.iter().map(|id| format!("ALTER {kw} {id} OWNER TO {owner};")).collect::<Vec<_>>().join("\n"),
+                );
             }
             if let (Some(acl), Some(default), Some(kw)) = (&s.acl, &s.acl_default, grant_keyword(ty)) {
-                let target = format!("{kw} {id}");
-                privileges = acl::statements(&target, None, acl, default, s.owner.as_deref())
-                    .map_err(|m| Error::new(ErrorKind::Database, m))?;
+                for id in &ids {
+                    let target = format!("{kw} {id}");
+                    privileges.extend(
+                        acl::statements(&target, None, acl, default, s.owner.as_deref())
+                            .map_err(|m| Error::new(ErrorKind::Database, m))?,
+                    );
+                }
             }
             if let Some(cols) = column_privileges.get(&i) {
                 for (column, acl, default) in cols {

@@ -228,14 +228,32 @@ fn large_objects_keep_their_owners_privileges_and_comments() {
            EXECUTE format('ALTER LARGE OBJECT %s OWNER TO pgsafe_lo_owner', o);
            EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO pgsafe_lo_reader', o);
            EXECUTE format('COMMENT ON LARGE OBJECT %s IS %L', o, 'a greeting');
+         END $$;
+         -- Many more, whose metadata comes in groups of up to 1000 of one owner and privileges: 1200 owned
+         -- by pgsafe_lo_owner, one of them with a comment and a grant of its own.
+         CREATE TEMP TABLE many AS SELECT i, lo_create(0) AS o FROM generate_series(1, 1500) AS i;
+         SELECT count(lo_put(o, 0, int4send(i))) FROM many;
+         DO $$ DECLARE o oid; BEGIN
+           FOR o IN SELECT many.o FROM many WHERE i <= 1200 LOOP
+             EXECUTE format('ALTER LARGE OBJECT %s OWNER TO pgsafe_lo_owner', o);
+           END LOOP;
+           o := (SELECT many.o FROM many WHERE i = 1100);
+           EXECUTE format('COMMENT ON LARGE OBJECT %s IS %L', o, 'deep in a group');
+           EXECUTE format('GRANT UPDATE ON LARGE OBJECT %s TO pgsafe_lo_reader', o);
          END $$;",
     );
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
+    let listed = run_ok(pgsafe().args(["restore", "--list"]).arg(&archive));
+    let groups: Vec<&str> = listed.lines().filter(|l| l.contains("LARGE OBJECT")).collect();
+    // Groups: the 1199 of pgsafe_lo_owner without privileges of their own in two, the one with SELECT and
+    // the one with UPDATE each alone, the 302 of the test's role in one.
+    assert_eq!(groups.len(), 5, "{listed}");
     let dst = TestDb::new("schema_lo_dst");
     run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
     let expected = large_objects(&src);
     assert!(expected.contains("pgsafe_lo_owner") && expected.contains("a greeting"), "{expected}");
+    assert!(expected.contains("deep in a group") && expected.contains("pgsafe_lo_reader=w/"), "{expected}");
     assert_eq!(large_objects(&dst), expected);
 
     // Without their rows there are no large objects to own: a schema-only restore leaves them out.

@@ -9,6 +9,8 @@
 --   ALTER DEFAULT PRIVILEGES FOR ROLE r [IN SCHEMA s] REVOKE ALL ON TABLES FROM g;
 --   ALTER DEFAULT PRIVILEGES FOR ROLE r [IN SCHEMA s] GRANT SELECT, UPDATE ON TABLES TO g|PUBLIC;
 --   ... GRANT ... WITH GRANT OPTION;  for the privileges that carry the grant option.
+-- An item holding every privilege of its kind is granted as ALL, as pg_dump grants it, so that a newer
+-- server adds the privileges it has gained (MAINTAIN on tables from 17).
 -- (pg_dump prints fewer statements, the REVOKEs and GRANTs of the difference only; rebuilding from
 -- nothing gives the same privileges and also keeps the order of the items, which pg_dump's output
 -- follows.)
@@ -20,7 +22,9 @@ WITH d AS (
            CASE a.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS'
                                 WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS' WHEN 'L' THEN 'LARGE OBJECTS'
            END AS objtypes,
-           n.nspname
+           n.nspname,
+           -- The object kind for acldefault.
+           CASE WHEN a.defaclobjtype = 'S' THEN 's'::"char" ELSE a.defaclobjtype END AS kind
     FROM pg_catalog.pg_default_acl a
     JOIN pg_catalog.pg_roles r ON r.oid = a.defaclrole
     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = a.defaclnamespace
@@ -41,9 +45,8 @@ SELECT 'pg_catalog.pg_default_acl'::pg_catalog.regclass::oid AS classid,
                                                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END),
                          E'\n' ORDER BY g.first)
               FROM (SELECT e.grantee, pg_catalog.min(i.ord) AS first
-                    FROM pg_catalog.unnest(pg_catalog.acldefault(
-                             CASE WHEN d.defaclobjtype = 'S' THEN 's'::"char" ELSE d.defaclobjtype END,
-                             d.defaclrole)) WITH ORDINALITY AS i(item, ord),
+                    FROM pg_catalog.unnest(pg_catalog.acldefault(d.kind, d.defaclrole))
+                         WITH ORDINALITY AS i(item, ord),
                          pg_catalog.aclexplode(ARRAY[i.item]) e
                     GROUP BY e.grantee) g)
            END,
@@ -55,7 +58,11 @@ SELECT 'pg_catalog.pg_default_acl'::pg_catalog.regclass::oid AS classid,
                                          CASE WHEN p.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
                        E'\n' ORDER BY p.ord, p.is_grantable)
             FROM (SELECT i.ord, e.grantee, e.is_grantable,
-                         pg_catalog.string_agg(e.privilege_type, ', ') AS privs
+                         CASE WHEN pg_catalog.count(*) = (SELECT pg_catalog.count(*)
+                                                          FROM pg_catalog.aclexplode(pg_catalog.acldefault(
+                                                                   d.kind, d.defaclrole)) o
+                                                          WHERE o.grantee = d.defaclrole)
+                              THEN 'ALL' ELSE pg_catalog.string_agg(e.privilege_type, ', ') END AS privs
                   FROM pg_catalog.unnest(d.defaclacl) WITH ORDINALITY AS i(item, ord),
                        pg_catalog.aclexplode(ARRAY[i.item]) e
                   GROUP BY i.ord, e.grantee, e.is_grantable) p)

@@ -3,7 +3,8 @@
 -- through to_jsonb, which gives NULL where the column does not exist, so one query serves 13 too.
 -- Rows:
 --   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
---     [USING am] [WITH (...)]; then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
+--     [USING am] [WITH (...)] (an unlogged partitioned table, which 18 rejects, says UNLOGGED in a DO block that
+--     asks the server's version); then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
 --     inherited-only columns (before 18), DROP DEFAULT where a parent's default must not be inherited,
 --     statistics targets, storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL
 --     SECURITY.
@@ -290,23 +291,13 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        'pre-data'::text AS section,
        CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND NOT t.can_inherit_later
             THEN '-- pgsafe: column order differs from INHERITS' || chr(10) ELSE '' END
-       || 'CREATE ' || CASE WHEN t.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE ' || t.qname
-       || CASE WHEN t.oftype IS NOT NULL THEN ' OF ' || t.oftype ELSE '' END
-       || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
-               THEN ''
-               WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
-               THEN ' (' || chr(10) || t.columns_full || chr(10) || ')'
-               ELSE ' (' || chr(10)
-                    || concat_ws(',' || chr(10), t.columns, t.notnulls, t.part_checks)
-                    || CASE WHEN t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
-                            THEN '' ELSE chr(10) END || ')'
-          END
-       || CASE WHEN t.inherits IS NOT NULL AND NOT (t.order_differs_raw AND t.can_inherit_later)
-               THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
-       || CASE WHEN t.relkind = 'p' THEN chr(10) || 'PARTITION BY ' || pg_catalog.pg_get_partkeydef(t.oid) ELSE '' END
-       || CASE WHEN t.amname IS NOT NULL THEN chr(10) || 'USING ' || t.amname ELSE '' END
-       || CASE WHEN t.withopts IS NOT NULL THEN chr(10) || 'WITH (' || t.withopts || ')' ELSE '' END
-       || ';' || chr(10)
+       || CASE WHEN t.relkind = 'p' AND t.relpersistence = 'u'
+               -- UNLOGGED means nothing on a partitioned table, and 18 rejects it: said only where it is taken.
+               THEN 'DO $pgsafe_unlogged$BEGIN EXECUTE CASE WHEN pg_catalog.current_setting(''server_version_num'')::int'
+                    || ' < 180000 THEN ''CREATE UNLOGGED '' ELSE ''CREATE '' END || '
+                    || pg_catalog.quote_literal(b.body) || '; END$pgsafe_unlogged$;'
+               ELSE 'CREATE ' || CASE WHEN t.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || b.body || ';' END
+       || chr(10)
        || CASE WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
                THEN t.inherit_alters ELSE '' END
        || coalesce(t.column_alters, '')
@@ -321,6 +312,24 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        pg_catalog.pg_relation_size(t.oid) AS size,
        t.oid AS table_oid
 FROM tab t
+CROSS JOIN LATERAL (
+    SELECT 'TABLE ' || t.qname
+           || CASE WHEN t.oftype IS NOT NULL THEN ' OF ' || t.oftype ELSE '' END
+           || CASE WHEN t.oftype IS NOT NULL AND t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
+                   THEN ''
+                   WHEN t.inherits IS NOT NULL AND t.order_differs_raw AND t.can_inherit_later
+                   THEN ' (' || chr(10) || t.columns_full || chr(10) || ')'
+                   ELSE ' (' || chr(10)
+                        || concat_ws(',' || chr(10), t.columns, t.notnulls, t.part_checks)
+                        || CASE WHEN t.columns IS NULL AND t.notnulls IS NULL AND t.part_checks IS NULL
+                                THEN '' ELSE chr(10) END || ')'
+              END
+           || CASE WHEN t.inherits IS NOT NULL AND NOT (t.order_differs_raw AND t.can_inherit_later)
+                   THEN chr(10) || 'INHERITS (' || t.inherits || ')' ELSE '' END
+           || CASE WHEN t.relkind = 'p' THEN chr(10) || 'PARTITION BY ' || pg_catalog.pg_get_partkeydef(t.oid) ELSE '' END
+           || CASE WHEN t.amname IS NOT NULL THEN chr(10) || 'USING ' || t.amname ELSE '' END
+           || CASE WHEN t.withopts IS NOT NULL THEN chr(10) || 'WITH (' || t.withopts || ')' ELSE '' END AS body
+) AS b
 UNION ALL
 SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
        t.oid,
