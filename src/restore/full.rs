@@ -156,7 +156,9 @@ pub(super) async fn restore_full(
     };
     let parts = super::parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
-    let loader = load::Loader { archive: archive.clone(), progress: progress.clone() };
+    // In one transaction the tables are created by the transaction that loads them.
+    let loader =
+        load::Loader { archive: archive.clone(), progress: progress.clone(), freeze: options.single_transaction };
     let (pre, post): (Vec<&SchemaObject>, Vec<&SchemaObject>) =
         objects.iter().copied().filter(|o| !runs_last(o)).partition(|o| o.section == Section::PreData);
     // Materialized views are refreshed once everything else of post-data is in place.

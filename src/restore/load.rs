@@ -20,6 +20,9 @@ use crate::progress::Progress;
 pub(super) struct Loader {
     pub archive: Arc<ArchiveReader>,
     pub progress: Arc<dyn Progress>,
+    /// The tables were created in the loading transaction (a whole restore in one transaction): their
+    /// rows are written frozen (`COPY ... FREEZE`), so no vacuum has to rewrite every page of them later.
+    pub freeze: bool,
 }
 
 /// Chunks a loader decodes ahead of the one it is sending.
@@ -37,7 +40,7 @@ impl Loader {
             return Ok(0);
         }
         let (sql, after) = match part.kind {
-            PartKind::Table => (copy_in_sql(part), None),
+            PartKind::Table => (copy_in_sql(part, self.freeze), None),
             PartKind::LargeObjects => {
                 session.batch("CREATE TEMP TABLE pgsafe_large_objects (loid oid, data bytea)").await?;
                 (
@@ -84,11 +87,13 @@ impl Loader {
     }
 }
 
-/// `COPY table (columns) FROM STDIN` in the part's format.
-pub(crate) fn copy_in_sql(part: &PartInfo) -> String {
+/// `COPY table (columns) FROM STDIN` in the part's format, `FREEZE` if `freeze`.
+pub(crate) fn copy_in_sql(part: &PartInfo, freeze: bool) -> String {
     let cols = column_list(&part.columns);
     let list = if cols.is_empty() { String::new() } else { format!(" ({cols})") };
-    format!("COPY {}{list} FROM STDIN {}", quote_qualified(&part.table), format_option(part.format))
+    let format = format_option(part.format);
+    let options = if freeze { format.replace(')', ", FREEZE)") } else { format.to_string() };
+    format!("COPY {}{list} FROM STDIN {options}", quote_qualified(&part.table))
 }
 
 /// Refuses, before anything is written, a target that lacks a table or column the archive needs, or

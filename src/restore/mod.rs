@@ -167,7 +167,7 @@ pub async fn restore_data(
     };
     let parts = parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
-    let loader = load::Loader { archive: archive.clone(), progress: progress.clone() };
+    let loader = load::Loader { archive: archive.clone(), progress: progress.clone(), freeze: false };
 
     if options.single_transaction {
         leader.batch("BEGIN").await?;
