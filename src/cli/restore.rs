@@ -9,6 +9,7 @@ use pgsafe::restore::{RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel}
 use pgsafe::schema::{SchemaCatalog, Section};
 use pgsafe::{Error, ErrorKind};
 
+use super::PathOrStdio;
 use super::common::{ConnectArgs, FilterArgs, block_on, default_jobs, progress};
 use super::output::{self, Exit};
 
@@ -21,7 +22,7 @@ enum VerifyArg {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive.
+    /// The archive; `-` reads it from standard input (copied into a temporary file in TMPDIR first).
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
@@ -98,17 +99,22 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
-    if args.file.as_os_str() == "-" {
-        return Err(Error::new(ErrorKind::InvalidInput, "`pgsafe restore` cannot read from standard input yet")
-            .with_hint("save the archive to a file first; `pgsafe verify -` and `pgsafe inspect -` do read pipes"));
-    }
     if args.data_only && (args.create || args.create_roles || args.script.is_some()) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
         ));
     }
-    let archive = Arc::new(ArchiveReader::open(&args.file)?);
+    // Kept until the restore is done: the archive is read from it.
+    let spooled = match PathOrStdio::from(args.file.as_os_str()) {
+        PathOrStdio::Stdio => Some(spool(std::io::stdin().lock())?),
+        PathOrStdio::Path(_) => None,
+    };
+    let path = spooled.as_ref().map_or(args.file.as_path(), |f| f.path());
+    let archive = Arc::new(ArchiveReader::open(path).map_err(|e| match spooled {
+        Some(_) => Error::from(e).context("the archive read from standard input"),
+        None => Error::from(e),
+    })?);
     let filters = args.filters.filters(&[])?;
     if args.list {
         output::stdout(&list(archive.index().catalog(), &filters)?)?;
@@ -156,6 +162,28 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         }
     }
     Ok(if report.problems.is_empty() { Exit::Success } else { Exit::CheckFailed })
+}
+
+/// Copies an archive from a pipe into a temporary file (in `TMPDIR`, removed when dropped): a restore reads
+/// the catalog at the archive's end first, then its parts on several sessions at once.
+fn spool(mut input: impl std::io::Read) -> Result<tempfile::NamedTempFile, Error> {
+    let dir = std::env::temp_dir();
+    let hint = "set TMPDIR to a folder with room for the whole archive, or restore from a file";
+    let mut file =
+        tempfile::Builder::new().prefix("pgsafe-restore-").suffix(".pgsafe").tempfile_in(&dir).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
+                .with_source(e)
+                .with_hint(hint)
+        })?;
+    std::io::copy(&mut input, file.as_file_mut()).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("copying the archive from standard input into `{}` failed", file.path().display()),
+        )
+        .with_source(e)
+        .with_hint(hint)
+    })?;
+    Ok(file)
 }
 
 /// `--list`: the schema objects in restore order, then the parts.

@@ -393,13 +393,40 @@ fn filters_follow_pg_dump() {
 fn an_archive_streams_through_a_pipe() {
     let src = TestDb::new("pipe");
     src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i;");
-    let mut dump =
+    let mut dumping =
         pgsafe().args(["dump", "-q", "-f", "-", "-d", &src.conn_string()]).stdout(Stdio::piped()).spawn().unwrap();
-    let piped = dump.stdout.take().unwrap();
+    let piped = dumping.stdout.take().unwrap();
     let out = pgsafe().args(["verify", "-"]).stdin(Stdio::from(piped)).output().unwrap();
-    assert!(dump.wait().unwrap().success(), "the dump to standard output failed");
+    assert!(dumping.wait().unwrap().success(), "the dump to standard output failed");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("5000 rows"));
+
+    // Straight into a new database: `pgsafe dump -f - | pgsafe restore - -d ...`.
+    let dst = TestDb::new("pipe_dst");
+    let mut dumping =
+        pgsafe().args(["dump", "-q", "-f", "-", "-d", &src.conn_string()]).stdout(Stdio::piped()).spawn().unwrap();
+    let piped = dumping.stdout.take().unwrap();
+    let out =
+        pgsafe().args(["restore", "-q", "-d", &dst.conn_string(), "-"]).stdin(Stdio::from(piped)).output().unwrap();
+    assert!(dumping.wait().unwrap().success(), "the dump to standard output failed");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fingerprint(&dst, "t"), fingerprint(&src, "t"));
+
+    // A pipe that breaks off part way is a damaged archive, refused before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = std::fs::read(dump(&src, dir.path(), &[])).unwrap();
+    let empty = TestDb::new("pipe_cut");
+    let mut restore = pgsafe()
+        .args(["restore", "-q", "-d", &empty.conn_string(), "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut restore.stdin.take().unwrap(), &archive[..archive.len() / 2]).unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("archive"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(empty.psql("SELECT count(*) FROM pg_class WHERE relname = 't'").trim(), "0");
 }
 
 #[test]
