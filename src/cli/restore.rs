@@ -112,8 +112,8 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     };
     let path = spooled.as_ref().map_or(args.file.as_path(), |f| f.path());
     let archive = Arc::new(ArchiveReader::open(path).map_err(|e| match spooled {
-        Some(_) => Error::from(e).context("the archive read from standard input"),
-        None => Error::from(e),
+        Some(_) => e.context("the archive read from standard input"),
+        None => e,
     })?);
     let filters = args.filters.filters(&[])?;
     if args.list {
