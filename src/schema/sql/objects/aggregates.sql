@@ -2,7 +2,8 @@
 -- from pg_aggregate: plain, ordered-set (`direct args ORDER BY args`) and hypothetical-set aggregates,
 -- with their final, combine, serial/deserial functions, moving-aggregate options, SORTOP and PARALLEL.
 -- FINALFUNC_MODIFY and MFINALFUNC_MODIFY are always written (the default depends on the aggregate's kind;
--- stating it gives the same catalog). Named like pg_dump's TOC: `a(integer)`, `a(*)` without arguments.
+-- stating it gives the same catalog). A plain aggregate's parameter names are always quoted, as in
+-- functions.sql (an ordered-set aggregate's list, with its ORDER BY, is the server's). Named like pg_dump's TOC: `a(integer)`, `a(*)` without arguments.
 -- As in functions.sql, the ACL baseline is pg_init_privs when the aggregate has some. Works on PostgreSQL
 -- 13 and later.
 SELECT 'pg_catalog.pg_proc'::regclass::oid AS classid,
@@ -16,7 +17,8 @@ SELECT 'pg_catalog.pg_proc'::regclass::oid AS classid,
        'pre-data'::text AS section,
        format(E'CREATE AGGREGATE %I.%I(%s) (\n    SFUNC = %s,\n    STYPE = %s',
               n.nspname, p.proname,
-              coalesce(NULLIF(pg_catalog.pg_get_function_arguments(p.oid), ''), '*'),
+              coalesce(NULLIF(CASE WHEN g.aggkind = 'n' THEN arg.quoted
+                                   ELSE pg_catalog.pg_get_function_arguments(p.oid) END, ''), '*'),
               g.aggtransfn::pg_catalog.regproc::text, pg_catalog.format_type(g.aggtranstype, NULL))
        || CASE WHEN g.aggtransspace <> 0 THEN E',\n    SSPACE = ' || g.aggtransspace ELSE '' END
        || CASE WHEN g.agginitval IS NOT NULL THEN E',\n    INITCOND = ' || quote_literal(g.agginitval) ELSE '' END
@@ -58,6 +60,14 @@ LEFT JOIN pg_catalog.pg_operator so ON so.oid = g.aggsortop
 LEFT JOIN pg_catalog.pg_namespace son ON son.oid = so.oprnamespace
 LEFT JOIN pg_catalog.pg_init_privs ip
        ON ip.objoid = p.oid AND ip.classoid = 'pg_catalog.pg_proc'::regclass AND ip.objsubid = 0
+CROSS JOIN LATERAL (
+    SELECT string_agg(CASE WHEN u.mode = 'v' THEN 'VARIADIC ' ELSE '' END
+                      || CASE WHEN coalesce(u.name, '') <> '' THEN '"' || replace(u.name, '"', '""') || '" ' ELSE '' END
+                      || pg_catalog.format_type(u.type, NULL),
+                      ', ' ORDER BY u.i) AS quoted
+    FROM unnest(p.proargtypes::pg_catalog.oid[], p.proargmodes::text[], p.proargnames)
+         WITH ORDINALITY AS u(type, mode, name, i)
+) AS arg
 WHERE p.prokind = 'a'
   AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
   AND p.oid >= 16384
