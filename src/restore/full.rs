@@ -182,6 +182,7 @@ pub(super) async fn restore_full(
         super::end_single_transaction(&leader, outcome, &mut report).await?;
     } else {
         leader.batch("BEGIN").await?;
+        let phase = Instant::now();
         let created = async {
             for o in &pre {
                 create(&leader, o, options).await?;
@@ -189,6 +190,7 @@ pub(super) async fn restore_full(
             leader.batch("COMMIT").await
         }
         .await;
+        tracing::info!("pre-data: {} objects in {:.1}s", pre.len(), phase.elapsed().as_secs_f64());
         if let Err(e) = created {
             let _ = leader.batch("ROLLBACK").await;
             return Err(e.context("nothing was restored (the schema's first phase rolled back)"));
@@ -198,9 +200,19 @@ pub(super) async fn restore_full(
             report.rows =
                 super::load_parallel(&loader, &connect, &encoding, TriggerMode::NotYetCreated, options.jobs, parts)
                     .await?;
+            let phase = Instant::now();
             run_parallel(&connect, &encoding, options, &post).await?;
+            tracing::info!("post-data: {} objects in {:.1}s", post.len(), phase.elapsed().as_secs_f64());
+            let phase = Instant::now();
             for o in &refresh {
                 create(&leader, o, options).await?;
+            }
+            if !refresh.is_empty() {
+                tracing::info!(
+                    "{} materialized views refreshed in {:.1}s",
+                    refresh.len(),
+                    phase.elapsed().as_secs_f64()
+                );
             }
             let parallel = Some((&connect, encoding.as_str()));
             finish(&leader, parallel, &objects, &tables, &sequences, options, &mut report).await
@@ -235,6 +247,7 @@ async fn finish(
     options: &RestoreOptions,
     report: &mut RestoreReport,
 ) -> Result<()> {
+    let phase = Instant::now();
     load::set_sequences(session, sequences).await?;
     if !options.no_privileges {
         let mut sql = String::new();
@@ -251,6 +264,7 @@ async fn finish(
             create(session, o, options).await?;
         }
     }
+    tracing::info!("sequence values and privileges in {:.1}s", phase.elapsed().as_secs_f64());
     if tables.is_empty() {
         return Ok(());
     }

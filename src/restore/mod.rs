@@ -251,6 +251,7 @@ async fn verify_restored(
     if options.verify == VerifyLevel::None {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let checked = match parallel {
         Some((connect, encoding)) => {
             verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
@@ -259,6 +260,7 @@ async fn verify_restored(
     };
     report.tables_verified = checked.verified;
     report.problems.extend(checked.problems);
+    tracing::info!("verification: {} tables in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
     if options.verify == VerifyLevel::Full {
         report.problems.extend(verify::sequences(session, sequences).await?);
     }
@@ -302,6 +304,7 @@ async fn load_parallel(
     jobs: usize,
     parts: Vec<PartInfo>,
 ) -> Result<u64> {
+    let started = std::time::Instant::now();
     let workers = jobs.max(1).min(parts.len().max(1));
     let queue = Arc::new(Mutex::new(parts.into_iter().collect::<VecDeque<_>>()));
     let mut handles = Vec::new();
@@ -337,6 +340,9 @@ async fn load_parallel(
                 first_error = first_error.or(Some(Error::new(ErrorKind::Io, format!("a restore worker failed: {e}"))))
             }
         }
+    }
+    if first_error.is_none() {
+        tracing::info!("data: {rows} rows on {workers} sessions in {:.1}s", started.elapsed().as_secs_f64());
     }
     first_error.map_or(Ok(rows), Err)
 }
