@@ -120,10 +120,13 @@ pub(super) async fn restore_full(
         None => connect,
     };
     let leader = Session::open(&connect, Some(&encoding)).await?;
-    if options.clean {
-        drop_objects(&leader, &objects).await?;
-    } else if options.create.is_none() {
-        refuse_non_empty(&leader).await?;
+    // A database `--create` just made is empty.
+    if options.create.is_none() {
+        if options.clean {
+            drop_objects(&leader, &objects).await?;
+        } else {
+            refuse_non_empty(&leader).await?;
+        }
     }
     if options.create_roles {
         let mut roles = schema.roles.clone();
@@ -139,20 +142,9 @@ pub(super) async fn restore_full(
     leader.batch(SCHEMA_SETTINGS).await?;
 
     let mut report = RestoreReport {
-        target: leader.target().to_string(),
         schema_objects: objects.len(),
-        tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
-        parts: tables.iter().map(|t| t.parts.len()).sum(),
-        rows: 0,
-        sequences: sequences.len(),
-        large_objects: 0,
-        triggers: TriggerMode::NotYetCreated,
-        verify: options.verify,
-        tables_verified: 0,
-        problems: Vec::new(),
         warnings: subscription_warnings(&objects),
-        rolled_back: false,
-        seconds: 0.0,
+        ..RestoreReport::start(leader.target(), &tables, sequences.len(), TriggerMode::NotYetCreated, options.verify)
     };
     let parts = super::parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
@@ -458,12 +450,32 @@ async fn create_database(
     properties: Option<&DatabaseProperties>,
 ) -> Result<ConnectOptions> {
     let session = Session::open(&options.connect, None).await?;
+    // With `--clean`, as pg_restore has it: the database is dropped and made anew.
+    if options.clean {
+        session.batch(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name))).await.map_err(|e| {
+            e.context(format!("`--clean --create`: dropping the database `{name}` to make it anew failed"))
+                .with_hint("nobody may be connected to it, and `-d` must name another database of the cluster")
+        })?;
+    }
     let sql = match properties {
         Some(p) => p.create_statement(name),
         None => {
             format!("CREATE DATABASE {} TEMPLATE template0 ENCODING {}", quote_ident(name), quote_literal(encoding))
         }
     };
+    let exists: bool = session
+        .query_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = $1)", &[&name])
+        .await?
+        .get(0);
+    if exists {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--create`: the database `{name}` already exists on `{}`; nothing was changed", session.target()),
+        )
+        .with_hint(
+            "restore into it without `--create` (it must be empty), or add `--clean` to drop and make it anew",
+        ));
+    }
     session.batch(&sql).await?;
     Ok(options.connect.with_dbname(name))
 }

@@ -103,6 +103,34 @@ pub struct RestoreReport {
     pub seconds: f64,
 }
 
+impl RestoreReport {
+    /// The report before anything is done: what is to be restored into `target`.
+    fn start(
+        target: &str,
+        tables: &[TargetTable],
+        sequences: usize,
+        triggers: TriggerMode,
+        verify: VerifyLevel,
+    ) -> RestoreReport {
+        RestoreReport {
+            target: target.to_string(),
+            schema_objects: 0,
+            tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
+            parts: tables.iter().map(|t| t.parts.len()).sum(),
+            rows: 0,
+            sequences,
+            large_objects: 0,
+            triggers,
+            verify,
+            tables_verified: 0,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            rolled_back: false,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// A table the restore loads: its parts and how the archive's stream lays out its columns.
 #[derive(Debug, Clone)]
 pub(crate) struct TargetTable {
@@ -149,22 +177,7 @@ pub async fn restore_data(
     load::preflight(&leader, &tables, options.clean).await?;
     let triggers = trigger_mode(&leader).await?;
     let sequences = select_sequences(index, &options.filters);
-    let mut report = RestoreReport {
-        target: leader.target().to_string(),
-        schema_objects: 0,
-        tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
-        parts: tables.iter().map(|t| t.parts.len()).sum(),
-        rows: 0,
-        sequences: sequences.len(),
-        large_objects: 0,
-        triggers,
-        verify: options.verify,
-        tables_verified: 0,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        rolled_back: false,
-        seconds: 0.0,
-    };
+    let mut report = RestoreReport::start(leader.target(), &tables, sequences.len(), triggers, options.verify);
     let parts = parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
     let loader = load::Loader { archive: archive.clone(), progress: progress.clone(), freeze: false };

@@ -378,33 +378,22 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 
     // Names PostgreSQL uses in statements about each object.
     let identities = read_identities(session, &first.keys().copied().collect::<Vec<_>>()).await?;
+    // Comments and security labels: each goes to the step of the object it is on (a column's, to its
+    // table's). Extension members' come with the extension.
     let mut comments: HashMap<usize, Vec<String>> = HashMap::new();
-    for row in session.query(include_str!("sql/comments.sql"), &[]).await? {
-        let key: Key = (row.get("classid"), row.get("objid"));
-        // Extension members' comments come with the extension.
-        if members.contains(&key) {
-            continue;
+    let notes: [(&str, NoteStatement); 2] =
+        [(include_str!("sql/comments.sql"), comment_on), (include_str!("sql/security_labels.sql"), label_on)];
+    for (sql, statement) in notes {
+        for row in session.query(sql, &[]).await? {
+            let key: Key = (row.get("classid"), row.get("objid"));
+            if members.contains(&key) {
+                continue;
+            }
+            let Some(owner) = resolve(key) else { continue };
+            let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
+            let Some(target) = statement_target(&ty, &identity) else { continue };
+            comments.entry(first[&owner]).or_default().push(statement(&row, &target));
         }
-        let Some(owner) = resolve(key) else { continue };
-        let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
-        let Some(target) = statement_target(&ty, &identity) else { continue };
-        let text: String = row.get("description");
-        comments.entry(first[&owner]).or_default().push(format!("COMMENT ON {target} IS {};", quote_literal(&text)));
-    }
-    for row in session.query(include_str!("sql/security_labels.sql"), &[]).await? {
-        let key: Key = (row.get("classid"), row.get("objid"));
-        if members.contains(&key) {
-            continue;
-        }
-        let Some(owner) = resolve(key) else { continue };
-        let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
-        let Some(target) = statement_target(&ty, &identity) else { continue };
-        let (provider, label): (String, String) = (row.get("provider"), row.get("label"));
-        comments.entry(first[&owner]).or_default().push(format!(
-            "SECURITY LABEL FOR {} ON {target} IS {};",
-            quote_ident(&provider),
-            quote_literal(&label)
-        ));
     }
     // A new database's public schema has a comment; the source's may not.
     if let Some(&i) = first.get(&PUBLIC_SCHEMA)
@@ -629,6 +618,21 @@ async fn check_coverage(
         ),
     )
     .with_hint("exclude them explicitly (`-N SCHEMA`, `-T TABLE`) to dump the rest"))
+}
+
+/// Builds a comment's or security label's statement from its row and its target (`statement_target`).
+type NoteStatement = fn(&Row, &str) -> String;
+
+fn comment_on(row: &Row, target: &str) -> String {
+    format!("COMMENT ON {target} IS {};", quote_literal(row.get("description")))
+}
+
+fn label_on(row: &Row, target: &str) -> String {
+    format!(
+        "SECURITY LABEL FOR {} ON {target} IS {};",
+        quote_ident(row.get("provider")),
+        quote_literal(row.get("label"))
+    )
 }
 
 /// What follows `COMMENT ON` or `SECURITY LABEL ... ON` for an object pg_identify_object describes.

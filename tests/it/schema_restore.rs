@@ -386,10 +386,34 @@ fn create_gives_the_new_database_the_sources_properties() {
     let other = TestDb::new("schema_create_via");
     let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--create", "-d", &other.conn_string()]).arg(&archive));
     let actual = if code == 0 { Some(database_properties(&other, &name)) } else { None };
+    // The database is there now: `--create` again is refused, and `--clean --create` drops it and makes it
+    // anew, as pg_restore does (a table added in between is gone).
+    let again = (code == 0).then(|| {
+        let in_copy = |sql: &str| {
+            let out = std::process::Command::new(admin.bin("psql"))
+                .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-d", &admin.conn_string(&name), "-c", sql])
+                .output()
+                .expect("psql");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        in_copy("CREATE TABLE stray (x int)");
+        let refused = run(pgsafe().args(["restore", "-q", "--create", "-d", &other.conn_string()]).arg(&archive));
+        let anew =
+            run(pgsafe().args(["restore", "-q", "--create", "--clean", "-d", &other.conn_string()]).arg(&archive));
+        let tables =
+            in_copy("SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('t', 'stray')");
+        (refused, anew, tables, database_properties(&other, &name))
+    });
     let rows = if code == 0 { Some(admin.execute_admin(&format!("DROP DATABASE {name}"))) } else { None };
     admin.execute_admin(&format!("ALTER DATABASE {moved} RENAME TO {name}")).unwrap();
     src.psql(&format!("DROP OWNED BY {role}; ALTER ROLE {role} IN DATABASE {name} RESET ALL; DROP ROLE {role};"));
     assert_eq!(code, 0, "{stderr}");
     rows.unwrap().unwrap();
     assert_eq!(actual.unwrap(), expected);
+    let (refused, anew, tables, remade) = again.unwrap();
+    assert_ne!(refused.0, 0);
+    assert!(refused.2.contains("already exists") && refused.2.contains("--clean"), "{}", refused.2);
+    assert_eq!(anew.0, 0, "{}", anew.2);
+    assert_eq!(tables, "t");
+    assert_eq!(remade, expected);
 }
