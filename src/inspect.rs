@@ -9,8 +9,10 @@ use serde::Serialize;
 use crate::archive::ArchiveReader;
 use crate::error::{Error, Result};
 use crate::format::{
-    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, ServerFacts, StreamEvent,
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, SequenceValue,
+    ServerFacts, StreamEvent,
 };
+use crate::schema::SchemaCatalog;
 
 /// Everything `inspect` shows, as text or JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +30,10 @@ pub struct InspectReport {
     pub totals: Totals,
     pub tables: Vec<TableReport>,
     pub parts: Vec<PartReport>,
+    /// Sequence values, as a restore sets them.
+    pub sequences: Vec<SequenceValue>,
+    /// Schema objects (steps a whole restore runs); `None` for an archive made with `--data-only`.
+    pub schema_objects: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -74,7 +80,7 @@ pub fn inspect_file(path: &Path) -> Result<InspectReport> {
         index.check_chunk(&chunk).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
     }
     let version = format!("{}.{}", index.header().major, index.header().minor);
-    Ok(build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest()))
+    build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest())
 }
 
 /// Inspects an archive read sequentially, as from a pipe.
@@ -92,14 +98,20 @@ pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
             Some(StreamEvent::Chunk { .. }) => {}
             Some(StreamEvent::Manifest(m)) => {
                 let catalog = catalog.expect("the stream yields the catalog first");
-                return Ok(build(source.to_string(), stream.offset(), version, &catalog, &m));
+                return build(source.to_string(), stream.offset(), version, &catalog, &m);
             }
             None => unreachable!("the stream ends after the manifest"),
         }
     }
 }
 
-fn build(source: String, bytes: u64, format_version: String, catalog: &Catalog, manifest: &Manifest) -> InspectReport {
+fn build(
+    source: String,
+    bytes: u64,
+    format_version: String,
+    catalog: &Catalog,
+    manifest: &Manifest,
+) -> Result<InspectReport> {
     let mut parts = Vec::with_capacity(manifest.parts.len());
     for record in &manifest.parts {
         let info = catalog.part(record.id).expect("the reader checked that parts match the catalog");
@@ -140,7 +152,8 @@ fn build(source: String, bytes: u64, format_version: String, catalog: &Catalog, 
         raw_bytes: parts.iter().map(|p| p.raw_bytes).sum(),
         stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
     };
-    InspectReport {
+    let schema_objects = SchemaCatalog::from_value(&catalog.schema)?.map(|schema| schema.objects.len());
+    Ok(InspectReport {
         source,
         bytes,
         format_version,
@@ -152,5 +165,7 @@ fn build(source: String, bytes: u64, format_version: String, catalog: &Catalog, 
         totals,
         tables,
         parts,
-    }
+        sequences: catalog.sequences.clone(),
+        schema_objects,
+    })
 }

@@ -67,6 +67,18 @@ fn render(r: &InspectReport, chunks: bool) -> String {
         bytes(t.stored_bytes),
         ratio
     );
+    match r.schema_objects {
+        Some(n) => {
+            let _ = writeln!(
+                s,
+                "schema    {n} objects (`pgsafe restore --list` lists them), {} sequence values",
+                r.sequences.len()
+            );
+        }
+        None => {
+            let _ = writeln!(s, "schema    none (dumped with --data-only), {} sequence values", r.sequences.len());
+        }
+    }
     let _ = writeln!(s, "checked   every frame's CRC-32 and the manifest's BLAKE3");
 
     if !r.tables.is_empty() {
@@ -82,6 +94,12 @@ fn render(r: &InspectReport, chunks: bool) -> String {
                 bytes(tr.stored_bytes),
                 tr.digest
             );
+        }
+    }
+    if !r.sequences.is_empty() {
+        let _ = writeln!(s, "\n{:<40} {:>20}  CALLED", "SEQUENCE", "LAST VALUE");
+        for q in &r.sequences {
+            let _ = writeln!(s, "{:<40} {:>20}  {}", q.name.to_string(), q.last_value, q.is_called);
         }
     }
     if !r.parts.is_empty() {

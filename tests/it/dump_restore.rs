@@ -430,6 +430,25 @@ fn an_archive_streams_through_a_pipe() {
 }
 
 #[test]
+fn inspect_shows_the_schema_and_sequence_values() {
+    let src = TestDb::new("inspect_seq");
+    src.psql(
+        "CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT 'x' FROM generate_series(1, 42);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let text = run_ok(pgsafe().arg("inspect").arg(&archive));
+    assert!(text.contains("1 sequence values"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("public.t_id_seq")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), ["public.t_id_seq", "42", "true"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    assert_eq!(json["sequences"][0]["last_value"], 42);
+    // The table, its sequence, the sequence's OWNED BY, the primary key, ...: more than one object.
+    assert!(json["schema_objects"].as_u64().unwrap() > 1, "{json}");
+}
+
+#[test]
 fn verify_lists_what_is_damaged_and_exits_1() {
     let src = TestDb::new("damage");
     src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
