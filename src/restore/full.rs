@@ -26,14 +26,24 @@ use crate::schema::{DatabaseProperties, SchemaCatalog, SchemaObject, Section};
 const SCHEMA_SETTINGS: &str =
     "SET search_path = ''; SET check_function_bodies = off; SET client_min_messages = warning";
 
-/// Kinds that run with the privileges, after everything else: default privileges must not apply to the
-/// objects the restore creates.
-fn runs_last(o: &SchemaObject) -> bool {
-    o.kind == "DEFAULT ACL"
+/// What a whole restore makes after the privileges, in this order, as pg_restore makes them after its
+/// ACL pass: default privileges (which must not apply to the objects the restore creates), then the
+/// refreshes of materialized views (whose queries run as their owners and may need the grants), then
+/// event triggers (which must not fire on the restore's own statements).
+const AFTER_PRIVILEGES: [&str; 3] = ["DEFAULT ACL", "MATERIALIZED VIEW DATA", "EVENT TRIGGER"];
+
+fn after_privileges(o: &SchemaObject) -> bool {
+    AFTER_PRIVILEGES.contains(&o.kind.as_str())
 }
 
-fn is_refresh(o: &SchemaObject) -> bool {
-    o.kind == "MATERIALIZED VIEW DATA"
+/// The objects made after the privileges, in their order; default privileges left out by
+/// `--no-privileges`.
+fn late<'a>(objects: &[&'a SchemaObject], no_privileges: bool) -> Vec<&'a SchemaObject> {
+    AFTER_PRIVILEGES
+        .iter()
+        .filter(|&&kind| !(no_privileges && kind == "DEFAULT ACL"))
+        .flat_map(|&kind| objects.iter().copied().filter(move |o| o.kind == kind))
+        .collect()
 }
 
 /// A large object's owner, privileges and comments: they apply to rows the data load makes, so they
@@ -152,9 +162,7 @@ pub(super) async fn restore_full(
     let loader =
         load::Loader { archive: archive.clone(), progress: progress.clone(), freeze: options.single_transaction };
     let (pre, post): (Vec<&SchemaObject>, Vec<&SchemaObject>) =
-        objects.iter().copied().filter(|o| !runs_last(o)).partition(|o| o.section == Section::PreData);
-    // Materialized views are refreshed once everything else of post-data is in place.
-    let (post, refresh): (Vec<&SchemaObject>, Vec<&SchemaObject>) = post.into_iter().partition(|o| !is_refresh(o));
+        objects.iter().copied().filter(|o| !after_privileges(o)).partition(|o| o.section == Section::PreData);
 
     if options.single_transaction {
         leader.batch("BEGIN").await?;
@@ -165,7 +173,7 @@ pub(super) async fn restore_full(
             for part in &parts {
                 report.rows += loader.load_part(&leader, part).await?;
             }
-            for o in post.iter().chain(&refresh) {
+            for o in &post {
                 create(&leader, o, options).await?;
             }
             finish(&leader, None, &objects, &tables, &sequences, options, &mut report).await
@@ -195,17 +203,6 @@ pub(super) async fn restore_full(
             let phase = Instant::now();
             run_parallel(&connect, &encoding, options, &post).await?;
             tracing::info!("post-data: {} objects in {:.1}s", post.len(), phase.elapsed().as_secs_f64());
-            let phase = Instant::now();
-            for o in &refresh {
-                create(&leader, o, options).await?;
-            }
-            if !refresh.is_empty() {
-                tracing::info!(
-                    "{} materialized views refreshed in {:.1}s",
-                    refresh.len(),
-                    phase.elapsed().as_secs_f64()
-                );
-            }
             let parallel = Some((&connect, encoding.as_str()));
             finish(&leader, parallel, &objects, &tables, &sequences, options, &mut report).await
         }
@@ -228,8 +225,8 @@ pub(super) async fn restore_full(
     Ok(report)
 }
 
-/// After the objects and rows (and, in one transaction, the refreshes): sequence values, privileges,
-/// default privileges, verification.
+/// After the objects and rows: sequence values, privileges, what comes after them (default privileges,
+/// materialized view refreshes, event triggers), verification.
 async fn finish(
     session: &Session,
     parallel: Option<(&ConnectOptions, &str)>,
@@ -252,11 +249,16 @@ async fn finish(
         if !sql.is_empty() {
             session.batch(&sql).await.map_err(|e| e.context("restoring privileges"))?;
         }
-        for o in objects.iter().filter(|o| runs_last(o)) {
-            create(session, o, options).await?;
-        }
     }
-    tracing::info!("sequence values and privileges in {:.1}s", phase.elapsed().as_secs_f64());
+    let late = late(objects, options.no_privileges);
+    for o in &late {
+        create(session, o, options).await?;
+    }
+    tracing::info!(
+        "sequence values, privileges and {} later objects (default privileges, materialized view refreshes, event triggers) in {:.1}s",
+        late.len(),
+        phase.elapsed().as_secs_f64()
+    );
     if tables.is_empty() {
         return Ok(());
     }
@@ -511,9 +513,17 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
             }
         }
     };
-    section(&mut out, "pre-data", &mut objects.iter().filter(|o| o.section == Section::PreData && !runs_last(o)));
+    section(
+        &mut out,
+        "pre-data",
+        &mut objects.iter().filter(|o| o.section == Section::PreData && !after_privileges(o)),
+    );
     out.push_str("\n-- data: the archive's rows load here (`pgsafe restore` without `-f`)\n");
-    section(&mut out, "post-data", &mut objects.iter().filter(|o| o.section == Section::PostData && !runs_last(o)));
+    section(
+        &mut out,
+        "post-data",
+        &mut objects.iter().filter(|o| o.section == Section::PostData && !after_privileges(o)),
+    );
     if !options.no_privileges {
         out.push_str("\n-- privileges\n");
         for o in &objects {
@@ -522,7 +532,11 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
                 out.push('\n');
             }
         }
-        section(&mut out, "default privileges", &mut objects.iter().filter(|o| runs_last(o)));
     }
+    section(
+        &mut out,
+        "after the privileges: default privileges, materialized view refreshes, event triggers",
+        &mut late(&objects, options.no_privileges).iter(),
+    );
     Ok(out)
 }

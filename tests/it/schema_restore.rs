@@ -417,3 +417,47 @@ fn create_gives_the_new_database_the_sources_properties() {
     assert_eq!(tables, "t");
     assert_eq!(remade, expected);
 }
+
+#[test]
+fn event_triggers_come_last_and_matviews_refresh_after_the_grants_they_need() {
+    let src = TestDb::new("schema_late");
+    let (owner, viewer) =
+        (format!("pgsafe_late_owner_{}", std::process::id()), format!("pgsafe_late_viewer_{}", std::process::id()));
+    src.psql(&format!(
+        "CREATE ROLE {owner} NOLOGIN; CREATE ROLE {viewer} NOLOGIN;
+         CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i;
+         CREATE INDEX t_v ON t (v);
+         ALTER TABLE t OWNER TO {owner};
+         GRANT SELECT ON t TO {viewer};
+         -- The view's query runs as its owner, who may read t only through the grant.
+         CREATE MATERIALIZED VIEW mv AS SELECT count(*) AS n FROM t;
+         ALTER MATERIALIZED VIEW mv OWNER TO {viewer};
+         REFRESH MATERIALIZED VIEW mv;
+         -- An event trigger that refuses every later DDL: a restore that makes it before its own
+         -- indexes, constraints, grants or refreshes fails.
+         CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'no DDL: %', tg_tag; END$$;
+         CREATE EVENT TRIGGER no_ddl ON ddl_command_start EXECUTE FUNCTION no_ddl();"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let outcomes: Vec<(i32, String, String)> = [&[][..], &["--single-transaction"][..]]
+        .iter()
+        .map(|extra| {
+            let dst = TestDb::new("schema_late_dst");
+            let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).args(*extra).arg(&archive));
+            let state = if code == 0 {
+                dst.psql("SELECT n FROM mv; SELECT evtname, evtenabled FROM pg_event_trigger; SELECT count(*) FROM pg_indexes WHERE tablename = 't';")
+            } else {
+                String::new()
+            };
+            (code, stderr, state)
+        })
+        .collect();
+    src.psql(&format!(
+        "DROP EVENT TRIGGER no_ddl; DROP OWNED BY {owner}, {viewer}; DROP ROLE {owner}; DROP ROLE {viewer};"
+    ));
+    for (code, stderr, state) in outcomes {
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(state, "100\nno_ddl|O\n2\n");
+    }
+}
