@@ -92,6 +92,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         schema_only: false,
         no_owner: false,
         no_privileges: false,
+        no_tablespaces: false,
         role: None,
         create_roles: false,
         create: None,

@@ -65,6 +65,10 @@ pub struct RestoreArgs {
     #[arg(short = 'x', long = "no-privileges", alias = "no-acl")]
     no_privileges: bool,
 
+    /// Make every object in the target database's default tablespace.
+    #[arg(long = "no-tablespaces")]
+    no_tablespaces: bool,
+
     /// Run as this role (SET ROLE) in every session.
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
@@ -121,7 +125,12 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         return Ok(Exit::Success);
     }
     if let Some(path) = &args.script {
-        let script_options = ScriptOptions { filters, no_owner: args.no_owner, no_privileges: args.no_privileges };
+        let script_options = ScriptOptions {
+            filters,
+            no_owner: args.no_owner,
+            no_privileges: args.no_privileges,
+            no_tablespaces: args.no_tablespaces,
+        };
         let text = pgsafe::restore::script(archive.index().catalog(), &script_options)?;
         if path.as_os_str() == "-" {
             output::stdout(&text)?;
@@ -146,6 +155,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         schema_only: args.schema_only,
         no_owner: args.no_owner,
         no_privileges: args.no_privileges,
+        no_tablespaces: args.no_tablespaces,
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| archive.index().catalog().server.database.clone()),

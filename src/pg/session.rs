@@ -11,11 +11,12 @@ pub use tokio_postgres::Row;
 
 /// Settings every session pins. Text COPY output of dates, intervals and floats depends on them, so a
 /// restore parses exactly what a dump wrote and its verification reads back the dump's bytes; row
-/// security off makes a policy that would hide rows an error instead of a silently partial dump. No
+/// security off makes a policy that would hide rows an error instead of a silently partial dump; XML
+/// content that is not a whole document loads whatever the target's xmloption (as pg_restore has it). No
 /// timeout of the role or database may end a long dump or restore (`transaction_timeout` exists from 17).
 const COMMON: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
     SET TimeZone = 'UTC'; SET statement_timeout = 0; SET lock_timeout = 0; \
-    SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
+    SET idle_in_transaction_session_timeout = 0; SET row_security = off; SET xmloption = content; \
     SELECT pg_catalog.set_config('transaction_timeout', '0', false) \
     WHERE pg_catalog.current_setting('server_version_num')::int >= 170000";
 

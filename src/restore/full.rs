@@ -23,8 +23,8 @@ use crate::schema::{DatabaseProperties, SchemaCatalog, SchemaObject, Section};
 
 /// Settings for every session that runs schema statements: names in the archive's statements are all
 /// qualified, and function bodies may refer to objects created later, as pg_restore has it.
-const SCHEMA_SETTINGS: &str =
-    "SET search_path = ''; SET check_function_bodies = off; SET client_min_messages = warning";
+const SCHEMA_SETTINGS: &str = "SET search_path = ''; SET check_function_bodies = off; \
+    SET client_min_messages = warning; SET default_tablespace = ''; SET default_table_access_method = heap";
 
 /// What a whole restore makes after the privileges, in this order, as pg_restore makes them after its
 /// ACL pass: default privileges (which must not apply to the objects the restore creates), then the
@@ -52,9 +52,14 @@ fn is_large_object(o: &SchemaObject) -> bool {
     o.kind == "LARGE OBJECT"
 }
 
-/// The statements that create one object, its owner and comments.
-fn statements(o: &SchemaObject, no_owner: bool) -> String {
+/// The statements that create one object (in its tablespace unless `no_tablespaces`), its owner and
+/// comments.
+fn statements(o: &SchemaObject, no_owner: bool, no_tablespaces: bool) -> String {
     let mut sql = String::new();
+    let tablespace = o.tablespace.as_ref().filter(|_| !no_tablespaces && o.create.is_some());
+    if let Some(ts) = tablespace {
+        sql.push_str(&format!("SET default_tablespace = {};\n", quote_ident(ts)));
+    }
     if let Some(create) = &o.create {
         // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
         // the source's owner creates it.
@@ -67,6 +72,9 @@ fn statements(o: &SchemaObject, no_owner: bool) -> String {
                 sql.push('\n');
             }
         }
+    }
+    if tablespace.is_some() {
+        sql.push_str("SET default_tablespace = '';\n");
     }
     if !no_owner && let Some(owner) = &o.set_owner {
         sql.push_str(owner);
@@ -81,7 +89,7 @@ fn statements(o: &SchemaObject, no_owner: bool) -> String {
 
 /// Runs one object's statements, naming the object when they fail.
 async fn create(session: &Session, o: &SchemaObject, options: &RestoreOptions) -> Result<()> {
-    let sql = statements(o, options.no_owner);
+    let sql = statements(o, options.no_owner, options.no_tablespaces);
     if sql.is_empty() {
         return Ok(());
     }
@@ -488,6 +496,7 @@ pub struct ScriptOptions {
     pub filters: crate::catalog::Filters,
     pub no_owner: bool,
     pub no_privileges: bool,
+    pub no_tablespaces: bool,
 }
 
 /// The SQL script a whole restore would run for the schema (`-f`): pre-data, post-data, privileges,
@@ -507,7 +516,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     let section = |out: &mut String, title: &str, list: &mut dyn Iterator<Item = &&SchemaObject>| {
         out.push_str(&format!("\n-- {title}\n"));
         for o in list {
-            let sql = statements(o, options.no_owner);
+            let sql = statements(o, options.no_owner, options.no_tablespaces);
             if !sql.is_empty() {
                 out.push_str(&format!("\n-- {}\n{sql}", o.label()));
             }

@@ -59,6 +59,8 @@ pub struct RestoreOptions {
     pub no_owner: bool,
     /// Leave out `GRANT`/`REVOKE` and default privileges (`--no-privileges`).
     pub no_privileges: bool,
+    /// Make every object in the database's default tablespace (no `SET default_tablespace`).
+    pub no_tablespaces: bool,
     /// Act as this role in every session (`--role`).
     pub role: Option<String>,
     /// Create missing roles the archive names, without login (`--create-roles`).

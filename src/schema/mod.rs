@@ -67,6 +67,10 @@ pub struct SchemaObject {
     /// Bytes of work it stands for (an index: its table's size), to start big post-data work first.
     #[serde(default)]
     pub size: u64,
+    /// The tablespace `create` makes it in, when not the database's default: the restore sets
+    /// `default_tablespace` around `create`, as pg_restore does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablespace: Option<String>,
 }
 
 impl SchemaObject {
@@ -136,6 +140,7 @@ struct Step {
     /// A step that stands for a group of objects of one kind (large objects): their OIDs, the first being
     /// the step's own. Empty for a step that is one object.
     members: Vec<u32>,
+    tablespace: Option<String>,
 }
 
 fn read_step(query: &str, row: &Row) -> Result<Step> {
@@ -156,6 +161,8 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         }
     };
     let size: Option<i64> = get!("size");
+    // Columns only some queries return.
+    let has = |column: &str| row.columns().iter().any(|c| c.name() == column);
     Ok(Step {
         key: (get!("classid"), get!("objid")),
         kind: get!("kind"),
@@ -168,7 +175,8 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         acl_default: get!("acl_default"),
         size: size.unwrap_or(0).max(0) as u64,
         table_oid: get!("table_oid"),
-        members: if row.columns().iter().any(|c| c.name() == "members") { get!("members") } else { Vec::new() },
+        members: if has("members") { get!("members") } else { Vec::new() },
+        tablespace: if has("tablespace") { get!("tablespace") } else { None },
     })
 }
 
@@ -462,6 +470,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             deps: Vec::new(),
             table: s.table_oid.and_then(table_name),
             size: s.size,
+            tablespace: s.tablespace.clone(),
         });
     }
 

@@ -461,3 +461,50 @@ fn event_triggers_come_last_and_matviews_refresh_after_the_grants_they_need() {
         assert_eq!(state, "100\nno_ddl|O\n2\n");
     }
 }
+
+#[test]
+fn tables_matviews_and_indexes_keep_their_tablespaces() {
+    let admin = cluster();
+    let location = admin.tablespace_location();
+    let ts = format!("pgsafe_ts_{}", std::process::id());
+    admin.execute_admin(&format!("CREATE TABLESPACE {ts} LOCATION '{}'", location.path().display())).unwrap();
+    let placed = |db: &TestDb| {
+        db.psql(
+            "SELECT c.relname, coalesce(t.spcname, '-') FROM pg_class c LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+             WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
+        )
+    };
+    let outcome = {
+        let src = TestDb::new("schema_ts_src");
+        src.psql(&format!(
+            "CREATE TABLE t (id int, v text, CONSTRAINT t_pkey PRIMARY KEY (id) USING INDEX TABLESPACE {ts}) TABLESPACE {ts};
+             CREATE TABLE plain (id int PRIMARY KEY);
+             CREATE INDEX t_v ON t (v) TABLESPACE {ts};
+             CREATE TABLE p (id int) PARTITION BY RANGE (id) TABLESPACE {ts};
+             CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+             CREATE MATERIALIZED VIEW mv TABLESPACE {ts} AS SELECT id FROM t;
+             INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 50) i; INSERT INTO plain VALUES (1);
+             REFRESH MATERIALIZED VIEW mv;"
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dump(&src, dir.path(), &[]);
+        // The target's own default tablespace must not capture what the source keeps in the default.
+        let dst = TestDb::new("schema_ts_dst");
+        admin.execute_admin(&format!("ALTER DATABASE {} SET default_tablespace = {ts}", dst.name())).unwrap();
+        let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+        let flat = TestDb::new("schema_ts_flat");
+        let (flat_code, _, flat_stderr) =
+            run(pgsafe().args(["restore", "-q", "--no-tablespaces", "-d", &flat.conn_string()]).arg(&archive));
+        let script = run(pgsafe().args(["restore", "--schema-only", "-f", "-"]).arg(&archive)).1;
+        (placed(&src), code, stderr, placed(&dst), flat_code, flat_stderr, placed(&flat), script)
+    };
+    admin.execute_admin(&format!("DROP TABLESPACE {ts}")).unwrap();
+    let (expected, code, stderr, actual, flat_code, flat_stderr, flat, script) = outcome;
+    assert!(expected.contains(&format!("t|{ts}")) && expected.contains(&format!("t_pkey|{ts}")), "{expected}");
+    assert!(expected.contains(&format!("mv|{ts}")) && expected.contains("plain|-"), "{expected}");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(actual, expected);
+    assert_eq!(flat_code, 0, "{flat_stderr}");
+    assert!(!flat.contains(&ts), "--no-tablespaces keeps everything in the default: {flat}");
+    assert!(script.contains(&format!("SET default_tablespace = {ts};")), "{script}");
+}

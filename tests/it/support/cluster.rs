@@ -123,6 +123,18 @@ impl Cluster {
         self.local.as_ref().map(|local| local.log.as_path())
     }
 
+    /// An empty folder the server may use as a tablespace's location (`CREATE TABLESPACE ... LOCATION`),
+    /// removed when dropped. Panics when the server is not this process's own (it came by URL): the
+    /// folder must be on the server's machine.
+    pub fn tablespace_location(&self) -> tempfile::TempDir {
+        assert!(self.local.is_some(), "a tablespace needs the tests' own local server, not one given by URL");
+        let dir = tempfile::Builder::new().prefix("pgsafe-it-tablespace-").tempdir().expect("a temporary folder");
+        if let Runner::AsOsUser(user) = Runner::detect().expect("the OS user") {
+            run(Command::new("chown").arg(user).arg(dir.path()), "chown").expect("chown");
+        }
+        dir
+    }
+
     /// Runs `sql` on the maintenance database, from a thread of its own so that it works inside
     /// and outside a tokio runtime alike.
     pub(crate) fn execute_admin(&self, sql: &str) -> Result<(), String> {

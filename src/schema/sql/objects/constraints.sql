@@ -2,8 +2,8 @@
 -- of tables (kind CONSTRAINT) and foreign keys (kind FK CONSTRAINT), all post-data:
 --   ALTER TABLE ONLY s.t ADD CONSTRAINT c <pg_get_constraintdef>;
 -- PRIMARY KEY / UNIQUE get their index's storage parameters (WITH (...), which pg_get_constraintdef(oid)
--- leaves out) and, when the index is not in the default tablespace, a SET default_tablespace around the
--- statement, plus CLUSTER ON and REPLICA IDENTITY USING INDEX when the index has them.
+-- leaves out) and, when the index is not in the default tablespace, its tablespace in `tablespace` (the
+-- restore sets default_tablespace around the statement), plus CLUSTER ON and REPLICA IDENTITY USING INDEX when the index has them.
 -- Constraints of partitioned tables are added with ONLY; a partition's own copy (conparentid <> 0) is added
 -- to the partition with its own statement, and indexes.sql attaches its index to the parent's (INDEX ATTACH).
 -- Foreign keys on partitioned tables are added without ONLY (the server clones them onto the partitions);
@@ -27,9 +27,7 @@ SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid AS classid,
                              CASE WHEN t.relkind = 'p' THEN '' ELSE 'ONLY ' END,
                              n.nspname, t.relname, c.conname, pg_catalog.pg_get_constraintdef(c.oid))
          ELSE
-           CASE WHEN ic.reltablespace <> 0 THEN
-                pg_catalog.format('SET default_tablespace = %I;', ts.spcname) || E'\n' ELSE '' END
-           || pg_catalog.format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s;',
+           pg_catalog.format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s;',
                                 n.nspname, t.relname, c.conname,
                                 CASE WHEN c.contype IN ('p', 'u') AND ic.reloptions IS NOT NULL
                                           AND pg_catalog.cardinality(ic.reloptions) > 0 THEN
@@ -43,7 +41,6 @@ SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid AS classid,
                                               FROM pg_catalog.pg_options_to_table(ic.reloptions) o),
                                              '\', '\\') || ')\1')
                                      ELSE pg_catalog.pg_get_constraintdef(c.oid) END)
-           || CASE WHEN ic.reltablespace <> 0 THEN E'\nSET default_tablespace = '''';' ELSE '' END
            || CASE WHEN i.indisclustered THEN
                 pg_catalog.format(E'\nALTER TABLE %I.%I CLUSTER ON %I;', n.nspname, t.relname, ic.relname)
               ELSE '' END
@@ -55,7 +52,8 @@ SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid AS classid,
        NULL::text[] AS acl,
        NULL::text[] AS acl_default,
        pg_catalog.pg_relation_size(c.conrelid) AS size,
-       c.conrelid AS table_oid
+       c.conrelid AS table_oid,
+       ts.spcname::text AS tablespace
 FROM pg_catalog.pg_constraint c
 JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace

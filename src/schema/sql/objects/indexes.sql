@@ -5,7 +5,9 @@
 -- Like pg_dump, leaves out indexes that are not ready (indisready false) and invalid indexes of
 -- non-partitioned tables (leftovers of a failed CREATE INDEX CONCURRENTLY): pg_dump drops those silently,
 -- so the coverage check must not count them (see all_objects.sql).
--- An INDEX row is followed by the INDEX ATTACH row of the same index (same classid/objid).
+-- An INDEX row is followed by the INDEX ATTACH row of the same index (same classid/objid). `tablespace`
+-- names the index's tablespace when it is not the database's default (the restore sets default_tablespace
+-- around the statement, as pg_restore does, unless --no-tablespaces).
 -- Works on PostgreSQL 13 and later (attstattarget >= 0 holds for a set target on 13..16, where the
 -- default is -1, and on 17+, where it is NULL).
 WITH idx AS (
@@ -30,10 +32,7 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        x.idxname::text AS name,
        NULL::text AS owner,
        'post-data'::text AS section,
-       CASE WHEN x.reltablespace <> 0 THEN
-            pg_catalog.format('SET default_tablespace = %I;', ts.spcname) || E'\n' ELSE '' END
-       || pg_catalog.pg_get_indexdef(x.indexrelid) || ';'
-       || CASE WHEN x.reltablespace <> 0 THEN E'\nSET default_tablespace = '''';' ELSE '' END
+       pg_catalog.pg_get_indexdef(x.indexrelid) || ';'
        || CASE WHEN x.indisclustered THEN
             pg_catalog.format(E'\nALTER TABLE %I.%I CLUSTER ON %I;', x.tblschema, x.tblname, x.idxname) ELSE '' END
        || COALESCE((SELECT pg_catalog.string_agg(
@@ -49,7 +48,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        NULL::text[] AS acl,
        NULL::text[] AS acl_default,
        pg_catalog.pg_relation_size(x.indrelid) AS size,
-       x.indrelid AS table_oid
+       x.indrelid AS table_oid,
+       ts.spcname::text AS tablespace
 FROM idx x
 LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = x.reltablespace
 WHERE NOT x.is_constraint
@@ -66,7 +66,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
        NULL,
        NULL,
        pg_catalog.pg_relation_size(x.indrelid),
-       x.indrelid
+       x.indrelid,
+       NULL
 FROM idx x
 JOIN pg_catalog.pg_inherits inh ON inh.inhrelid = x.indexrelid
 JOIN pg_catalog.pg_class pc ON pc.oid = inh.inhparent

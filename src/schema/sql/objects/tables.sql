@@ -4,7 +4,8 @@
 -- Rows:
 --   kind TABLE (pre-data): CREATE [UNLOGGED] TABLE s.t [OF type] (columns) [INHERITS (...)] [PARTITION BY ...]
 --     [USING am] [WITH (...)] (an unlogged partitioned table, which 18 rejects, says UNLOGGED in a DO block that
---     asks the server's version); then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
+--     asks the server's version), its tablespace in `tablespace` when not the database's default (the restore
+--     sets default_tablespace around the statements); then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
 --     inherited-only columns (before 18), DROP DEFAULT where a parent's default must not be inherited,
 --     statistics targets, storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL
 --     SECURITY.
@@ -39,6 +40,7 @@ WITH rel AS (
     SELECT c.oid, c.relname, n.nspname, c.relkind, c.relpersistence, c.relispartition, c.reloftype, c.relam,
            c.reloptions, c.reltoastrelid, c.relowner, c.relacl, c.relreplident, c.relforcerowsecurity,
            c.relpartbound,
+           (SELECT ts.spcname FROM pg_catalog.pg_tablespace ts WHERE ts.oid = c.reltablespace) AS tablespace,
            pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS qname
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -310,7 +312,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        t.relacl::text[] AS acl,
        pg_catalog.acldefault('r', t.relowner)::text[] AS acl_default,
        pg_catalog.pg_relation_size(t.oid) AS size,
-       t.oid AS table_oid
+       t.oid AS table_oid,
+       t.tablespace::text AS tablespace
 FROM tab t
 CROSS JOIN LATERAL (
     SELECT 'TABLE ' || t.qname
@@ -343,7 +346,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
        NULL,
        NULL,
        NULL,
-       t.oid
+       t.oid,
+       NULL
 FROM tab t
 WHERE t.relispartition AND t.partition_parent IS NOT NULL
 ORDER BY 2, 3

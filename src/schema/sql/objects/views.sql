@@ -9,7 +9,7 @@
 -- CREATE OR REPLACE VIEW (kind VIEW DEFINITION).
 WITH rel AS (
     SELECT c.oid, c.relname, n.nspname, c.relkind, c.relam, c.reloptions, c.reltoastrelid, c.relowner, c.relacl,
-           c.relispopulated,
+           c.relispopulated, c.reltablespace,
            pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS qname
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -83,7 +83,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        v.relacl::text[] AS acl,
        pg_catalog.acldefault('r', v.relowner)::text[] AS acl_default,
        pg_catalog.pg_relation_size(v.oid) AS size,
-       v.oid AS table_oid
+       v.oid AS table_oid,
+       (SELECT ts.spcname::text FROM pg_catalog.pg_tablespace ts WHERE ts.oid = v.reltablespace) AS tablespace
 FROM v
 UNION ALL
 SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
@@ -97,7 +98,8 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid,
        NULL,
        NULL,
        pg_catalog.pg_relation_size(v.oid),
-       v.oid
+       v.oid,
+       NULL
 FROM v
 WHERE v.relkind = 'm' AND v.relispopulated
 ORDER BY 2, 3
