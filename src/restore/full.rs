@@ -468,7 +468,7 @@ async fn create_database(
         })?;
     }
     let sql = match properties {
-        Some(p) => p.create_statement(name),
+        Some(p) => p.create_statement(name, options.no_tablespaces),
         None => {
             format!("CREATE DATABASE {} TEMPLATE template0 ENCODING {}", quote_ident(name), quote_literal(encoding))
         }

@@ -85,7 +85,7 @@ impl DatabaseProperties {
     }
 
     /// `CREATE DATABASE name ...` with the source's encoding and locale, from template0.
-    pub fn create_statement(&self, name: &str) -> String {
+    pub fn create_statement(&self, name: &str, no_tablespaces: bool) -> String {
         let mut sql = format!(
             "CREATE DATABASE {} WITH TEMPLATE = template0 ENCODING = {}",
             quote_ident(name),
@@ -119,7 +119,7 @@ impl DatabaseProperties {
                 quote_literal(&self.ctype)
             ));
         }
-        if let Some(t) = &self.tablespace {
+        if let Some(t) = self.tablespace.as_ref().filter(|_| !no_tablespaces) {
             sql.push_str(&format!(" TABLESPACE = {}", quote_ident(t)));
         }
         if self.connection_limit != -1 {
@@ -200,17 +200,19 @@ mod tests {
     fn create_says_encoding_and_locale() {
         let mut p = props();
         assert_eq!(
-            p.create_statement("copy"),
+            p.create_statement("copy", false),
             "CREATE DATABASE copy WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE = 'C.UTF-8'"
         );
         p.locale_provider = Some("i".into());
         p.locale = Some("und-x-icu".into());
         p.ctype = "en_US.UTF-8".into();
         p.connection_limit = 5;
+        p.tablespace = Some("fast".into());
         assert_eq!(
-            p.create_statement("copy"),
+            p.create_statement("copy", true),
             "CREATE DATABASE copy WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE_PROVIDER = icu ICU_LOCALE = 'und-x-icu' LC_COLLATE = 'C.UTF-8' LC_CTYPE = 'en_US.UTF-8' CONNECTION LIMIT = 5"
         );
+        assert!(p.create_statement("copy", false).contains(" TABLESPACE = fast CONNECTION LIMIT = 5"));
     }
 
     #[test]
