@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use pgsafe::archive::ArchiveReader;
-use pgsafe::restore::{RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
+use pgsafe::restore::{LeaveOut, RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
 use pgsafe::schema::{SchemaCatalog, Section};
 use pgsafe::{Error, ErrorKind};
 
@@ -69,6 +69,22 @@ pub struct RestoreArgs {
     #[arg(long = "no-tablespaces")]
     no_tablespaces: bool,
 
+    /// Leave out comments.
+    #[arg(long = "no-comments")]
+    no_comments: bool,
+
+    /// Leave out security labels (for a target without the label provider).
+    #[arg(long = "no-security-labels")]
+    no_security_labels: bool,
+
+    /// Leave out publications.
+    #[arg(long = "no-publications")]
+    no_publications: bool,
+
+    /// Leave out subscriptions.
+    #[arg(long = "no-subscriptions")]
+    no_subscriptions: bool,
+
     /// Run as this role (SET ROLE) in every session.
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
@@ -120,17 +136,21 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         None => e,
     })?);
     let filters = args.filters.filters(&[])?;
+    let leave_out = LeaveOut {
+        owner: args.no_owner,
+        privileges: args.no_privileges,
+        tablespaces: args.no_tablespaces,
+        comments: args.no_comments,
+        security_labels: args.no_security_labels,
+        publications: args.no_publications,
+        subscriptions: args.no_subscriptions,
+    };
     if args.list {
         output::stdout(&list(archive.index().catalog(), &filters)?)?;
         return Ok(Exit::Success);
     }
     if let Some(path) = &args.script {
-        let script_options = ScriptOptions {
-            filters,
-            no_owner: args.no_owner,
-            no_privileges: args.no_privileges,
-            no_tablespaces: args.no_tablespaces,
-        };
+        let script_options = ScriptOptions { filters, leave_out };
         let text = pgsafe::restore::script(archive.index().catalog(), &script_options)?;
         if path.as_os_str() == "-" {
             output::stdout(&text)?;
@@ -153,9 +173,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         clean: args.clean,
         data_only: args.data_only,
         schema_only: args.schema_only,
-        no_owner: args.no_owner,
-        no_privileges: args.no_privileges,
-        no_tablespaces: args.no_tablespaces,
+        leave_out,
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| archive.index().catalog().server.database.clone()),

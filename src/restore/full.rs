@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{RestoreOptions, RestoreReport, TargetTable, TriggerMode, load};
+use super::{LeaveOut, RestoreOptions, RestoreReport, TargetTable, TriggerMode, load};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{PartKind, SequenceValue};
@@ -52,11 +52,11 @@ fn is_large_object(o: &SchemaObject) -> bool {
     o.kind == "LARGE OBJECT"
 }
 
-/// The statements that create one object (in its tablespace unless `no_tablespaces`), its owner and
-/// comments.
-fn statements(o: &SchemaObject, no_owner: bool, no_tablespaces: bool) -> String {
+/// The statements that create one object (in its tablespace), its owner, comments and security labels,
+/// less what `leave_out` says.
+fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
     let mut sql = String::new();
-    let tablespace = o.tablespace.as_ref().filter(|_| !no_tablespaces && o.create.is_some());
+    let tablespace = o.tablespace.as_ref().filter(|_| !leave_out.tablespaces && o.create.is_some());
     if let Some(ts) = tablespace {
         sql.push_str(&format!("SET default_tablespace = {};\n", quote_ident(ts)));
     }
@@ -64,7 +64,7 @@ fn statements(o: &SchemaObject, no_owner: bool, no_tablespaces: bool) -> String 
         // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
         // the source's owner creates it.
         match (&o.owner, o.kind.as_str()) {
-            (Some(owner), "EXTENSION") if !no_owner => {
+            (Some(owner), "EXTENSION") if !leave_out.owner => {
                 sql.push_str(&format!("SET ROLE {};\n{create}\nRESET ROLE;\n", quote_ident(owner)))
             }
             _ => {
@@ -76,11 +76,13 @@ fn statements(o: &SchemaObject, no_owner: bool, no_tablespaces: bool) -> String 
     if tablespace.is_some() {
         sql.push_str("SET default_tablespace = '';\n");
     }
-    if !no_owner && let Some(owner) = &o.set_owner {
+    if !leave_out.owner
+        && let Some(owner) = &o.set_owner
+    {
         sql.push_str(owner);
         sql.push('\n');
     }
-    for c in &o.comments {
+    for c in o.comments.iter().filter(|c| !leave_out.note(c)) {
         sql.push_str(c);
         sql.push('\n');
     }
@@ -89,7 +91,7 @@ fn statements(o: &SchemaObject, no_owner: bool, no_tablespaces: bool) -> String 
 
 /// Runs one object's statements, naming the object when they fail.
 async fn create(session: &Session, o: &SchemaObject, options: &RestoreOptions) -> Result<()> {
-    let sql = statements(o, options.no_owner, options.no_tablespaces);
+    let sql = statements(o, &options.leave_out);
     if sql.is_empty() {
         return Ok(());
     }
@@ -124,7 +126,11 @@ pub(super) async fn restore_full(
     let objects: Vec<&SchemaObject> = schema
         .objects
         .iter()
-        .filter(|o| o.selected(&options.filters) && (with_large_objects || !is_large_object(o)))
+        .filter(|o| {
+            o.selected(&options.filters)
+                && !options.leave_out.kind(&o.kind)
+                && (with_large_objects || !is_large_object(o))
+        })
         .collect();
     let sequences: Vec<SequenceValue> =
         if options.schema_only { Vec::new() } else { super::select_sequences(index, &options.filters) };
@@ -220,7 +226,7 @@ pub(super) async fn restore_full(
         })?;
     }
     if let (Some(name), Some(db), false) = (&options.create, &schema.database, report.rolled_back) {
-        let sql = db.finishing_statements(name, options.no_owner, options.no_privileges)?.join("\n");
+        let sql = db.finishing_statements(name, options.leave_out.owner, options.leave_out.privileges)?.join("\n");
         leader.batch(&sql).await.map_err(|e| {
             e.context(format!(
                 "the restore is complete, but giving `{name}` its owner, comment, privileges and settings failed"
@@ -246,7 +252,7 @@ async fn finish(
 ) -> Result<()> {
     let phase = Instant::now();
     load::set_sequences(session, sequences).await?;
-    if !options.no_privileges {
+    if !options.leave_out.privileges {
         let mut sql = String::new();
         for o in objects {
             for p in &o.privileges {
@@ -258,7 +264,7 @@ async fn finish(
             session.batch(&sql).await.map_err(|e| e.context("restoring privileges"))?;
         }
     }
-    let late = late(objects, options.no_privileges);
+    let late = late(objects, options.leave_out.privileges);
     for o in &late {
         create(session, o, options).await?;
     }
@@ -468,7 +474,7 @@ async fn create_database(
         })?;
     }
     let sql = match properties {
-        Some(p) => p.create_statement(name, options.no_tablespaces),
+        Some(p) => p.create_statement(name, options.leave_out.tablespaces),
         None => {
             format!("CREATE DATABASE {} TEMPLATE template0 ENCODING {}", quote_ident(name), quote_literal(encoding))
         }
@@ -494,9 +500,7 @@ async fn create_database(
 #[derive(Debug, Clone, Default)]
 pub struct ScriptOptions {
     pub filters: crate::catalog::Filters,
-    pub no_owner: bool,
-    pub no_privileges: bool,
-    pub no_tablespaces: bool,
+    pub leave_out: LeaveOut,
 }
 
 /// The SQL script a whole restore would run for the schema (`-f`): pre-data, post-data, privileges,
@@ -507,8 +511,11 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
         Error::new(ErrorKind::InvalidInput, "the archive holds no schema (it was made with `--data-only`)")
     })?;
     // The script has no rows, so no large objects either.
-    let objects: Vec<&SchemaObject> =
-        schema.objects.iter().filter(|o| o.selected(&options.filters) && !is_large_object(o)).collect();
+    let objects: Vec<&SchemaObject> = schema
+        .objects
+        .iter()
+        .filter(|o| o.selected(&options.filters) && !options.leave_out.kind(&o.kind) && !is_large_object(o))
+        .collect();
     let mut out = format!(
         "-- pgsafe restore script of database `{}` ({}), dumped {}\n{SCHEMA_SETTINGS};\n",
         catalog.server.database, catalog.server.version, catalog.created_at
@@ -516,7 +523,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     let section = |out: &mut String, title: &str, list: &mut dyn Iterator<Item = &&SchemaObject>| {
         out.push_str(&format!("\n-- {title}\n"));
         for o in list {
-            let sql = statements(o, options.no_owner, options.no_tablespaces);
+            let sql = statements(o, &options.leave_out);
             if !sql.is_empty() {
                 out.push_str(&format!("\n-- {}\n{sql}", o.label()));
             }
@@ -533,7 +540,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
         "post-data",
         &mut objects.iter().filter(|o| o.section == Section::PostData && !after_privileges(o)),
     );
-    if !options.no_privileges {
+    if !options.leave_out.privileges {
         out.push_str("\n-- privileges\n");
         for o in &objects {
             for p in &o.privileges {
@@ -545,7 +552,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     section(
         &mut out,
         "after the privileges: default privileges, materialized view refreshes, event triggers",
-        &mut late(&objects, options.no_privileges).iter(),
+        &mut late(&objects, options.leave_out.privileges).iter(),
     );
     Ok(out)
 }

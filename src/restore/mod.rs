@@ -40,6 +40,38 @@ pub enum VerifyLevel {
     None,
 }
 
+/// What of the schema a whole restore, or its script, leaves out: pg_restore's `--no-*` options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeaveOut {
+    /// Ownership: everything is owned by the restoring role (`--no-owner`).
+    pub owner: bool,
+    /// `GRANT`/`REVOKE` and default privileges (`--no-privileges`).
+    pub privileges: bool,
+    /// Tablespaces: everything goes to the target database's default (`--no-tablespaces`).
+    pub tablespaces: bool,
+    /// `COMMENT ON` (`--no-comments`).
+    pub comments: bool,
+    /// `SECURITY LABEL` (`--no-security-labels`), for a target without the label provider.
+    pub security_labels: bool,
+    /// Publications and what they publish (`--no-publications`).
+    pub publications: bool,
+    /// Subscriptions (`--no-subscriptions`).
+    pub subscriptions: bool,
+}
+
+impl LeaveOut {
+    /// Whether a schema object of `kind` is left out whole.
+    pub fn kind(&self, kind: &str) -> bool {
+        (self.publications && kind.starts_with("PUBLICATION")) || (self.subscriptions && kind == "SUBSCRIPTION")
+    }
+
+    /// Whether one of an object's comment statements (`COMMENT ON`, `SECURITY LABEL`) is left out.
+    pub fn note(&self, statement: &str) -> bool {
+        (self.comments && statement.starts_with("COMMENT ON "))
+            || (self.security_labels && statement.starts_with("SECURITY LABEL "))
+    }
+}
+
 /// What to restore and how.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -55,12 +87,8 @@ pub struct RestoreOptions {
     pub data_only: bool,
     /// Create the schema only, no rows (`--schema-only`).
     pub schema_only: bool,
-    /// Leave ownership to the restoring role (`--no-owner`).
-    pub no_owner: bool,
-    /// Leave out `GRANT`/`REVOKE` and default privileges (`--no-privileges`).
-    pub no_privileges: bool,
-    /// Make every object in the database's default tablespace (no `SET default_tablespace`).
-    pub no_tablespaces: bool,
+    /// What of the schema to leave out (`--no-owner`, `--no-privileges`, ...).
+    pub leave_out: LeaveOut,
     /// Act as this role in every session (`--role`).
     pub role: Option<String>,
     /// Create missing roles the archive names, without login (`--create-roles`).
@@ -403,4 +431,29 @@ fn select_sequences<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) 
 /// The qualified names of the ordinary tables, for queries that take `text[]`.
 pub(crate) fn table_names(tables: &[TargetTable]) -> Vec<String> {
     tables.iter().filter(|t| t.kind == PartKind::Table).map(|t| quote_qualified(&t.name)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeaveOut;
+
+    #[test]
+    fn leave_out_names_what_it_drops() {
+        let none = LeaveOut::default();
+        assert!(!none.kind("PUBLICATION") && !none.note("COMMENT ON TABLE t IS 'x';"));
+        let all = LeaveOut {
+            comments: true,
+            security_labels: true,
+            publications: true,
+            subscriptions: true,
+            ..LeaveOut::default()
+        };
+        for kind in ["PUBLICATION", "PUBLICATION TABLE", "PUBLICATION TABLES IN SCHEMA", "SUBSCRIPTION"] {
+            assert!(all.kind(kind), "{kind}");
+        }
+        assert!(!all.kind("TABLE") && !all.kind("SUBSCRIPTION X"));
+        assert!(all.note("COMMENT ON TABLE t IS 'x';") && all.note("SECURITY LABEL FOR p ON TABLE t IS 'x';"));
+        let labels = LeaveOut { security_labels: true, ..LeaveOut::default() };
+        assert!(labels.note("SECURITY LABEL FOR p ON TABLE t IS 'x';") && !labels.note("COMMENT ON TABLE t IS 'x';"));
+    }
 }

@@ -346,6 +346,46 @@ fn a_subscription_comes_back_disabled_with_a_warning() {
             && stderr.contains("ALTER SUBSCRIPTION pgsafe_sub ENABLE"),
         "{stderr}"
     );
+
+    // `--no-subscriptions`: none, and nothing to warn of.
+    let without = TestDb::new("schema_sub_none");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "--no-subscriptions", "-d", &without.conn_string()]).arg(&archive));
+    let count = without.psql("SELECT count(*) FROM pg_subscription WHERE subname = 'pgsafe_sub'");
+    without.psql("DROP SUBSCRIPTION IF EXISTS pgsafe_sub");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count.trim(), "0");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn no_comments_and_no_publications_leave_them_out() {
+    let src = TestDb::new("schema_leave_src");
+    src.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); COMMENT ON TABLE t IS 'a table'; COMMENT ON COLUMN t.v IS 'a column';
+         CREATE PUBLICATION pgsafe_leave_pub FOR TABLE t; COMMENT ON PUBLICATION pgsafe_leave_pub IS 'a publication';
+         INSERT INTO t VALUES (1, 'one');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let state = |db: &TestDb| {
+        db.psql(
+            "SELECT count(*) FROM pg_description WHERE objoid >= 16384;
+             SELECT count(*) FROM pg_publication; SELECT count(*) FROM t;",
+        )
+    };
+    let all = TestDb::new("schema_leave_all");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &all.conn_string()]).arg(&archive));
+    assert_eq!(state(&all), "3\n1\n1\n");
+    let less = TestDb::new("schema_leave_less");
+    run_ok(
+        pgsafe().args(["restore", "-q", "--no-comments", "--no-publications", "-d", &less.conn_string()]).arg(&archive),
+    );
+    assert_eq!(state(&less), "0\n0\n1\n");
+    let script = run_ok(pgsafe().args(["restore", "--no-comments", "--no-publications", "-f", "-"]).arg(&archive));
+    assert!(
+        script.contains("CREATE TABLE public.t") && !script.contains("COMMENT ON") && !script.contains("PUBLICATION")
+    );
 }
 
 /// What `pg_database` and its settings say of database `name`.
