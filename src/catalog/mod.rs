@@ -19,6 +19,8 @@ pub struct Filters {
     pub exclude_tables: Vec<NamePattern>,
     /// Tables whose definition is kept but whose rows are not (`--exclude-table-data`).
     pub exclude_table_data: Vec<NamePattern>,
+    /// Unlogged tables and sequences are kept without their rows and values (`--no-unlogged-table-data`).
+    pub no_unlogged_table_data: bool,
 }
 
 impl Filters {
@@ -161,7 +163,10 @@ async fn read_and_lock(session: &Session, server: &ServerFacts, filters: &Filter
         let schema: String = row.get("schema");
         let name: String = row.get("name");
         let visible: bool = row.get("visible");
-        if !filters.selects(&schema, &name, visible) || !filters.selects_data(&schema, &name, visible) {
+        if !filters.selects(&schema, &name, visible)
+            || !filters.selects_data(&schema, &name, visible)
+            || (filters.no_unlogged_table_data && row.get::<_, bool>("unlogged"))
+        {
             continue;
         }
         tables.push(Table {
@@ -217,7 +222,11 @@ pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<
     let mut names = Vec::new();
     for row in session.query(include_str!("sql/sequences.sql"), &[]).await? {
         let (schema, name, visible): (String, String, bool) = (row.get("schema"), row.get("name"), row.get("visible"));
-        if filters.selects(&schema, &name, visible) && filters.selects_data(&schema, &name, visible) {
+        let unlogged: bool = row.get("unlogged");
+        if filters.selects(&schema, &name, visible)
+            && filters.selects_data(&schema, &name, visible)
+            && !(filters.no_unlogged_table_data && unlogged)
+        {
             names.push(TableName { schema, name });
         }
     }

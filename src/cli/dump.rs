@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pgsafe::archive::ArchiveTarget;
+use pgsafe::catalog::Filters;
 use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
 use pgsafe::{Error, ErrorKind};
@@ -42,6 +43,10 @@ pub struct DumpArgs {
     /// Do not dump the rows of tables matching PATTERN (repeatable).
     #[arg(long = "exclude-table-data", value_name = "PATTERN")]
     exclude_table_data: Vec<String>,
+
+    /// Do not dump the rows of unlogged tables, nor the values of unlogged sequences.
+    #[arg(long = "no-unlogged-table-data")]
+    no_unlogged_table_data: bool,
 
     /// Include large objects (the default unless `-n` or `-t` narrow the dump).
     #[arg(short = 'b', long = "large-objects", overrides_with = "no_large_objects")]
@@ -88,7 +93,10 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let options = DumpOptions {
         connect: args.connect.options()?,
         jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
-        filters: args.filters.filters(&args.exclude_table_data)?,
+        filters: Filters {
+            no_unlogged_table_data: args.no_unlogged_table_data,
+            ..args.filters.filters(&args.exclude_table_data)?
+        },
         compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
         chunk_bytes: (args.chunk_kib << 10) as usize,
         part_bytes: args.part_mib.map(|m| m << 20),

@@ -390,6 +390,27 @@ fn filters_follow_pg_dump() {
 }
 
 #[test]
+fn no_unlogged_table_data_keeps_unlogged_tables_empty() {
+    let src = TestDb::new("unlogged_src");
+    src.psql(
+        "CREATE UNLOGGED TABLE cache (k int PRIMARY KEY, v text); INSERT INTO cache SELECT i, 'c' FROM generate_series(1, 30) i;
+         CREATE TABLE kept (id int); INSERT INTO kept VALUES (1), (2);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--no-unlogged-table-data"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    let tables: Vec<&str> = json["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["public.kept"]);
+    let dst = TestDb::new("unlogged_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(
+        dst.psql("SELECT relpersistence, (SELECT count(*) FROM cache), (SELECT count(*) FROM kept) FROM pg_class WHERE relname = 'cache'"),
+        "u|0|2\n"
+    );
+}
+
+#[test]
 fn an_archive_streams_through_a_pipe() {
     let src = TestDb::new("pipe");
     src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i;");

@@ -3,7 +3,8 @@
 SELECT c.oid::int8 AS oid,
        n.nspname AS schema,
        c.relname AS name,
-       pg_catalog.pg_table_is_visible(c.oid) AS visible
+       pg_catalog.pg_table_is_visible(c.oid) AS visible,
+       c.relpersistence = 'u' AS unlogged
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S'

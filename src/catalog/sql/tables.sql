@@ -10,6 +10,7 @@ SELECT c.oid::int8 AS oid,
        pg_catalog.pg_relation_size(c.oid) AS bytes,
        pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 AS pages,
        greatest(c.reltuples, 0)::int8 AS estimated_rows,
+       c.relpersistence = 'u' AS unlogged,
        CASE WHEN e.oid IS NOT NULL
             THEN e.extcondition[array_position(e.extconfig, c.oid)] END AS extension_condition
 FROM pg_catalog.pg_class c
