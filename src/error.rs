@@ -55,6 +55,16 @@ impl Error {
         self
     }
 
+    /// Adds a hint after the one the error may have already.
+    pub fn and_hint(mut self, hint: impl Into<String>) -> Self {
+        let hint = hint.into();
+        self.hint = Some(match self.hint.take() {
+            Some(first) => format!("{first}\n{hint}"),
+            None => hint,
+        });
+        self
+    }
+
     /// An I/O failure on `path` while `doing` something (`"writing"`, `"opening"`).
     pub fn io(doing: &str, path: &std::path::Path, source: std::io::Error) -> Self {
         Error::new(ErrorKind::Io, format!("{doing} `{}`", path.display())).with_source(source)

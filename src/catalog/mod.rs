@@ -208,6 +208,44 @@ async fn read_and_lock(session: &Session, server: &ServerFacts, filters: &Filter
     Ok(tables)
 }
 
+/// Refuses `-n` and `-t` patterns that name nothing, before anything is dumped: a mistyped name would
+/// otherwise make an archive without what the user asked for (pg_dump's `--strict-names`, always on).
+pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> {
+    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
+        return Ok(());
+    }
+    let rows = session.query(include_str!("sql/pattern_targets.sql"), &[]).await?;
+    let mut unmatched = Vec::new();
+    for p in &filters.include_schemas {
+        if !rows.iter().any(|r| r.get::<_, Option<String>>("relation").is_none() && p.matches_schema(r.get("schema"))) {
+            unmatched.push(format!("-n {}", p.source()));
+        }
+    }
+    for p in &filters.include_tables {
+        let matches = |r: &&crate::pg::Row| {
+            let relation: Option<&str> = r.get("relation");
+            relation.is_some_and(|name| p.matches_object(r.get("schema"), name, r.get("visible")))
+        };
+        if !rows.iter().any(|r| matches(&r)) {
+            unmatched.push(format!("-t {}", p.source()));
+        }
+    }
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let error = crate::Error::new(
+        crate::ErrorKind::InvalidInput,
+        format!("nothing matches `{}`; nothing was dumped", unmatched.join("`, `")),
+    );
+    Err(if unmatched.iter().any(|u| u.starts_with("-t ") && !u.contains('.')) {
+        error.with_hint(
+            "an unqualified `-t` pattern matches only tables on the search path; qualify it as `schema.table`",
+        )
+    } else {
+        error
+    })
+}
+
 /// `LOCK TABLE ... IN ACCESS SHARE MODE`, many tables per statement.
 async fn lock(session: &Session, tables: &[Table]) -> Result<()> {
     for batch in tables.chunks(1000) {

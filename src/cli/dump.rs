@@ -152,7 +152,7 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let to_stdout = file == "-";
     let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
     let report = block_on("dump", pgsafe::dump::dump(&options, target, progress(args.quiet)))
-        .map_err(|e| if to_stdout { e } else { e.with_hint(format!("no archive was written to `{file}`")) })?;
+        .map_err(|e| if to_stdout { e } else { e.and_hint(format!("no archive was written to `{file}`")) })?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else if !args.quiet {

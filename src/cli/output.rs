@@ -57,7 +57,10 @@ pub fn print_error(e: &Error) {
         source = s.source();
     }
     if let Some(hint) = e.hint() {
-        out.push_str(&format!("\n{}: {hint}\n", paint(color, "1;36", "hint")));
+        out.push('\n');
+        for line in hint.lines() {
+            out.push_str(&format!("{}: {line}\n", paint(color, "1;36", "hint")));
+        }
     }
     let _ = io::stderr().write_all(out.as_bytes());
 }

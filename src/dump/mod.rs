@@ -93,6 +93,7 @@ impl Leader {
         let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
+        catalog::check_patterns(&session, &options.filters).await?;
         let data = options.content != DumpContent::SchemaOnly;
         let mut tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
         let sequences = if data { catalog::read_sequences(&session, &options.filters).await? } else { Vec::new() };

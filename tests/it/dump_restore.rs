@@ -384,7 +384,15 @@ fn filters_follow_pg_dump() {
     assert_eq!(plan(&["-N", "app", "-N", "audit"]), ["public.MixedCase"]);
     assert_eq!(plan(&["-t", "app.u*"]), ["app.users"]);
     assert_eq!(plan(&["-t", "\"MixedCase\""]), ["public.MixedCase"]);
-    assert_eq!(plan(&["-t", "mixedcase"]), Vec::<String>::new());
+    // A pattern that names nothing is refused by name before anything is dumped (pg_dump's
+    // --strict-names): here, folded to lower case, it misses "MixedCase".
+    let (code, _, stderr) =
+        run(pgsafe().args(["dump", "--dry-run", "-d", &src.conn_string(), "-n", "app", "-t", "mixedcase"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing matches `-t mixedcase`"), "{stderr}");
+    let (code, _, stderr) = run(pgsafe().args(["dump", "--dry-run", "-d", &src.conn_string(), "-n", "nosuch"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing matches `-n nosuch`"), "{stderr}");
     assert_eq!(plan(&["-n", "app", "-T", "app.orders"]), ["app.users"]);
     assert_eq!(plan(&["--exclude-table-data", "audit.*"]), ["app.orders", "app.users", "public.MixedCase"]);
 }
