@@ -507,6 +507,7 @@ pub struct ScriptOptions {
 /// in the order a restore runs them. Rows are not part of it: the archive's binary COPY streams have no
 /// SQL form, so the script says where they would load.
 pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Result<String> {
+    super::check_patterns(catalog, &options.filters)?;
     let schema = SchemaCatalog::from_value(&catalog.schema)?.ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, "the archive holds no schema (it was made with `--data-only`)")
     })?;

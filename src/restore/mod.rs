@@ -179,6 +179,7 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreReport> {
+    check_patterns(archive.index().catalog(), &options.filters)?;
     if options.data_only {
         restore_data(archive, options, progress).await
     } else {
@@ -308,6 +309,50 @@ async fn verify_restored(
         report.problems.extend(verify::sequences(session, sequences).await?);
     }
     Ok(())
+}
+
+/// Refuses `-n` and `-t` patterns that match nothing the archive holds, before anything is restored, as
+/// the dump refuses them: a mistyped name would otherwise restore nothing and succeed.
+pub(crate) fn check_patterns(catalog: &crate::format::Catalog, filters: &Filters) -> Result<()> {
+    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
+        return Ok(());
+    }
+    const RELATIONS: [&str; 5] = ["TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"];
+    let schema = crate::schema::SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
+    let mut relations: Vec<(&str, &str)> =
+        catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str())).collect();
+    relations.extend(catalog.sequences.iter().map(|s| (s.name.schema.as_str(), s.name.name.as_str())));
+    relations.extend(
+        schema
+            .objects
+            .iter()
+            .filter(|o| RELATIONS.contains(&o.kind.as_str()))
+            .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str()))),
+    );
+    let mut schemas: Vec<&str> = relations.iter().map(|(s, _)| *s).collect();
+    schemas.extend(schema.objects.iter().filter(|o| o.kind == "SCHEMA").map(|o| o.name.as_str()));
+    schemas.extend(schema.objects.iter().filter_map(|o| o.schema.as_deref()));
+    let mut unmatched: Vec<String> = filters
+        .include_schemas
+        .iter()
+        .filter(|p| !schemas.iter().any(|s| p.matches_schema(s)))
+        .map(|p| format!("-n {}", p.source()))
+        .collect();
+    unmatched.extend(
+        filters
+            .include_tables
+            .iter()
+            .filter(|p| !relations.iter().any(|(s, n)| p.matches_object(s, n, true)))
+            .map(|p| format!("-t {}", p.source())),
+    );
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!("nothing the archive holds matches `{}`; nothing was restored", unmatched.join("`, `")),
+    )
+    .with_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
 }
 
 /// Ends a `--single-transaction` restore: commits when it ran through and verification found nothing,

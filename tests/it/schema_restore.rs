@@ -386,6 +386,15 @@ fn no_comments_and_no_publications_leave_them_out() {
     assert!(
         script.contains("CREATE TABLE public.t") && !script.contains("COMMENT ON") && !script.contains("PUBLICATION")
     );
+
+    // A pattern that matches nothing in the archive is refused by name, before anything is restored.
+    let empty = TestDb::new("schema_leave_none");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-t", "nosuch", "-d", &empty.conn_string()]).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("matches `-t nosuch`; nothing was restored"), "{stderr}");
+    assert_eq!(empty.psql("SELECT count(*) FROM pg_class WHERE relname = 't'").trim(), "0");
+    let one = run_ok(pgsafe().args(["restore", "-t", "t", "-n", "public", "-f", "-"]).arg(&archive));
+    assert!(one.contains("CREATE TABLE public.t"), "{one}");
 }
 
 /// What `pg_database` and its settings say of database `name`.
