@@ -38,10 +38,10 @@ fn after_privileges(o: &SchemaObject) -> bool {
 
 /// The objects made after the privileges, in their order; default privileges left out by
 /// `--no-privileges`.
-fn late<'a>(objects: &[&'a SchemaObject], no_privileges: bool) -> Vec<&'a SchemaObject> {
+fn late<'a>(objects: &[&'a SchemaObject], leave_out: &LeaveOut) -> Vec<&'a SchemaObject> {
     AFTER_PRIVILEGES
         .iter()
-        .filter(|&&kind| !(no_privileges && kind == "DEFAULT ACL"))
+        .filter(|&&kind| !(leave_out.privileges && kind == "DEFAULT ACL"))
         .flat_map(|&kind| objects.iter().copied().filter(move |o| o.kind == kind))
         .collect()
 }
@@ -264,7 +264,7 @@ async fn finish(
             session.batch(&sql).await.map_err(|e| e.context("restoring privileges"))?;
         }
     }
-    let late = late(objects, options.leave_out.privileges);
+    let late = late(objects, &options.leave_out);
     for o in &late {
         create(session, o, options).await?;
     }
@@ -553,7 +553,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     section(
         &mut out,
         "after the privileges: default privileges, materialized view refreshes, event triggers",
-        &mut late(&objects, options.leave_out.privileges).iter(),
+        &mut late(&objects, &options.leave_out).iter(),
     );
     Ok(out)
 }
