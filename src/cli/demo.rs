@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         data_only: false,
         schema_only: false,
         leave_out: Default::default(),
+        use_list: None,
         role: None,
         create_roles: false,
         create: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use pgsafe::archive::ArchiveReader;
-use pgsafe::restore::{LeaveOut, RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
+use pgsafe::restore::{LeaveOut, ListSelection, RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
 use pgsafe::schema::{SchemaCatalog, Section};
 use pgsafe::{Error, ErrorKind};
 
@@ -97,6 +97,10 @@ pub struct RestoreArgs {
     #[arg(short = 'l', long)]
     list: bool,
 
+    /// Restore only what FILE, an edited `--list`, names; lines starting with `;` are left out.
+    #[arg(short = 'L', long = "use-list", value_name = "FILE")]
+    use_list: Option<PathBuf>,
+
     /// Write the schema's SQL script to FILE (`-` for standard output) instead of restoring.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     script: Option<PathBuf>,
@@ -136,6 +140,15 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         None => e,
     })?);
     let filters = args.filters.filters(&[])?;
+    let use_list = match &args.use_list {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::new(ErrorKind::Io, format!("cannot read the list `{}`", path.display())).with_source(e)
+            })?;
+            Some(ListSelection::parse(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
     let leave_out = LeaveOut {
         owner: args.no_owner,
         privileges: args.no_privileges,
@@ -150,7 +163,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         return Ok(Exit::Success);
     }
     if let Some(path) = &args.script {
-        let script_options = ScriptOptions { filters, leave_out };
+        let script_options = ScriptOptions { filters, leave_out, use_list };
         let text = pgsafe::restore::script(archive.index().catalog(), &script_options)?;
         if path.as_os_str() == "-" {
             output::stdout(&text)?;
@@ -174,6 +187,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         data_only: args.data_only,
         schema_only: args.schema_only,
         leave_out,
+        use_list,
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| archive.index().catalog().server.database.clone()),

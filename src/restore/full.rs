@@ -121,7 +121,8 @@ pub(super) async fn restore_full(
             .with_hint("restore its rows into existing tables with `--data-only`")
     })?;
     let encoding = catalog.server.encoding.clone();
-    let tables = if options.schema_only { Vec::new() } else { super::select_tables(index, &options.filters) };
+    let list = options.use_list.as_ref();
+    let tables = if options.schema_only { Vec::new() } else { super::select_tables(index, &options.filters, list) };
     let with_large_objects = tables.iter().any(|t| t.kind == PartKind::LargeObjects);
     let objects: Vec<&SchemaObject> = schema
         .objects
@@ -129,11 +130,12 @@ pub(super) async fn restore_full(
         .filter(|o| {
             o.selected(&options.filters)
                 && !options.leave_out.kind(&o.kind)
+                && list.is_none_or(|l| l.objects.contains(&o.id))
                 && (with_large_objects || !is_large_object(o))
         })
         .collect();
     let sequences: Vec<SequenceValue> =
-        if options.schema_only { Vec::new() } else { super::select_sequences(index, &options.filters) };
+        if options.schema_only { Vec::new() } else { super::select_sequences(index, &options.filters, list) };
 
     let connect = match &options.create {
         Some(name) => create_database(options, name, &encoding, schema.database.as_ref()).await?,
@@ -501,6 +503,7 @@ async fn create_database(
 pub struct ScriptOptions {
     pub filters: crate::catalog::Filters,
     pub leave_out: LeaveOut,
+    pub use_list: Option<super::ListSelection>,
 }
 
 /// The SQL script a whole restore would run for the schema (`-f`): pre-data, post-data, privileges,
@@ -515,7 +518,12 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     let objects: Vec<&SchemaObject> = schema
         .objects
         .iter()
-        .filter(|o| o.selected(&options.filters) && !options.leave_out.kind(&o.kind) && !is_large_object(o))
+        .filter(|o| {
+            o.selected(&options.filters)
+                && !options.leave_out.kind(&o.kind)
+                && options.use_list.as_ref().is_none_or(|l| l.objects.contains(&o.id))
+                && !is_large_object(o)
+        })
         .collect();
     let mut out = format!(
         "-- pgsafe restore script of database `{}` ({}), dumped {}\n{SCHEMA_SETTINGS};\n",

@@ -95,6 +95,46 @@ pub struct RestoreOptions {
     pub create_roles: bool,
     /// Create this database first, through the one `connect` names, and restore into it (`--create`).
     pub create: Option<String>,
+    /// Restore only what this list names (`-L`, an edited `--list`).
+    pub use_list: Option<ListSelection>,
+}
+
+/// What an edited `restore --list` keeps (`-L FILE`): its lines name schema objects by id, parts by id
+/// and sequence values by name; a line starting with `;` is left out, as in pg_restore.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListSelection {
+    pub objects: std::collections::HashSet<u32>,
+    pub parts: std::collections::HashSet<u32>,
+    pub sequences: std::collections::HashSet<String>,
+}
+
+impl ListSelection {
+    /// Reads a list; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<ListSelection> {
+        let mut list = ListSelection::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with(';') {
+                continue;
+            }
+            let bad = || {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("line {} of `{source}` is not a line of `pgsafe restore --list`: `{line}`", n + 1),
+                )
+                .with_hint("keep the lines `restore --list` printed; put `;` before the ones to leave out")
+            };
+            let (head, rest) = line.split_once(';').ok_or_else(bad)?;
+            if let Some(id) = head.strip_prefix("part ") {
+                list.parts.insert(id.trim().parse().map_err(|_| bad())?);
+            } else if head == "sequence value" {
+                list.sequences.insert(rest.trim().to_string());
+            } else {
+                list.objects.insert(head.trim().parse().map_err(|_| bad())?);
+            }
+        }
+        Ok(list)
+    }
 }
 
 /// How triggers and foreign keys were kept from firing during the load.
@@ -203,11 +243,11 @@ pub async fn restore_data(
     let started = Instant::now();
     let index = archive.index();
     let encoding = index.catalog().server.encoding.clone();
-    let tables = select_tables(index, &options.filters);
+    let tables = select_tables(index, &options.filters, options.use_list.as_ref());
     let leader = Session::open(&options.connect, Some(&encoding)).await?;
     load::preflight(&leader, &tables, options.clean).await?;
     let triggers = trigger_mode(&leader).await?;
-    let sequences = select_sequences(index, &options.filters);
+    let sequences = select_sequences(index, &options.filters, options.use_list.as_ref());
     let mut report = RestoreReport::start(leader.target(), &tables, sequences.len(), triggers, options.verify);
     let parts = parts_biggest_first(index, &tables);
     progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
@@ -442,7 +482,11 @@ async fn trigger_mode(session: &Session) -> Result<TriggerMode> {
 }
 
 /// Groups the selected parts by table. Large objects follow pg_restore: restored unless `-n`/`-t` narrow.
-fn select_tables<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> Vec<TargetTable> {
+fn select_tables<B: AsRef<[u8]>>(
+    index: &ArchiveIndex<B>,
+    filters: &Filters,
+    list: Option<&ListSelection>,
+) -> Vec<TargetTable> {
     let parts = &index.catalog().parts;
     let mut by_table: BTreeMap<(TableName, bool), Vec<PartInfo>> = BTreeMap::new();
     for p in parts {
@@ -450,7 +494,7 @@ fn select_tables<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> 
             PartKind::Table => filters.selects(&p.table.schema, &p.table.name, true),
             PartKind::LargeObjects => !filters.narrows(),
         };
-        if wanted {
+        if wanted && list.is_none_or(|l| l.parts.contains(&p.id.0)) {
             by_table.entry((p.table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p.clone());
         }
     }
@@ -468,9 +512,20 @@ fn select_tables<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> 
         .collect()
 }
 
-/// The sequence values the filters select.
-fn select_sequences<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, filters: &Filters) -> Vec<crate::format::SequenceValue> {
-    index.catalog().sequences.iter().filter(|s| filters.selects(&s.name.schema, &s.name.name, true)).cloned().collect()
+/// The sequence values the filters (and a `-L` list) select.
+fn select_sequences<B: AsRef<[u8]>>(
+    index: &ArchiveIndex<B>,
+    filters: &Filters,
+    list: Option<&ListSelection>,
+) -> Vec<crate::format::SequenceValue> {
+    index
+        .catalog()
+        .sequences
+        .iter()
+        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true))
+        .filter(|s| list.is_none_or(|l| l.sequences.contains(&s.name.to_string())))
+        .cloned()
+        .collect()
 }
 
 /// The qualified names of the ordinary tables, for queries that take `text[]`.
@@ -480,7 +535,20 @@ pub(crate) fn table_names(tables: &[TargetTable]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::LeaveOut;
+    use super::{LeaveOut, ListSelection};
+
+    #[test]
+    fn a_list_keeps_what_is_not_commented_out() {
+        let text = "; archive of database `shop`\n12; pre-data; TABLE public.t (owner o)\n;13; pre-data; TABLE public.u\n\
+                    part 3; data; public.t\n; part 4; data; public.u\nsequence value; public.t_id_seq\n\n";
+        let list = ListSelection::parse(text, "list").unwrap();
+        assert_eq!(list.objects, [12].into());
+        assert_eq!(list.parts, [3].into());
+        assert_eq!(list.sequences, ["public.t_id_seq".to_string()].into());
+        let e = ListSelection::parse("12; pre-data; TABLE t\nTABLE u\n", "my.list").unwrap_err();
+        assert!(e.to_string().contains("line 2 of `my.list`"), "{e}");
+        assert!(ListSelection::parse("x; pre-data; TABLE t\n", "l").is_err());
+    }
 
     #[test]
     fn leave_out_names_what_it_drops() {

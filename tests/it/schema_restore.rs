@@ -557,3 +557,31 @@ fn tables_matviews_and_indexes_keep_their_tablespaces() {
     assert!(!flat.contains(&ts), "--no-tablespaces keeps everything in the default: {flat}");
     assert!(script.contains(&format!("SET default_tablespace = {ts};")), "{script}");
 }
+
+#[test]
+fn use_list_restores_what_an_edited_list_keeps() {
+    let src = TestDb::new("schema_uselist_src");
+    src.psql(
+        "CREATE TABLE kept (id serial PRIMARY KEY, v text); INSERT INTO kept (v) VALUES ('a'), ('b');
+         CREATE TABLE dropped (id int); CREATE INDEX dropped_id ON dropped (id); INSERT INTO dropped VALUES (1);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let listed = run_ok(pgsafe().args(["restore", "--list"]).arg(&archive));
+    // Every line about `dropped` commented out, as a user edits the list.
+    let edited: String =
+        listed.lines().map(|l| if l.contains("dropped") { format!(";{l}\n") } else { format!("{l}\n") }).collect();
+    assert!(edited.contains(";part") && edited.contains("; post-data; INDEX public.dropped_id"), "{edited}");
+    let list = dir.path().join("edited.list");
+    std::fs::write(&list, edited).unwrap();
+    let dst = TestDb::new("schema_uselist_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-L"]).arg(&list).args(["-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(
+        dst.psql(
+            "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ),
+        "kept,kept_id_seq,kept_pkey\n"
+    );
+    assert_eq!(fingerprint(&dst, "kept"), fingerprint(&src, "kept"));
+    assert_eq!(dst.psql("SELECT nextval('kept_id_seq')"), "3\n");
+}
