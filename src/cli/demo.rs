@@ -59,6 +59,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         large_objects: None,
         lock_wait: None,
         content: DumpContent::Both,
+        snapshot: None,
     };
     let started = Instant::now();
     let dumped =

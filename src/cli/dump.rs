@@ -60,6 +60,11 @@ pub struct DumpArgs {
     #[arg(long = "lock-wait-timeout", value_name = "SECONDS")]
     lock_wait_timeout: Option<f64>,
 
+    /// Dump in this exported snapshot (from `pg_export_snapshot()` or a replication slot) instead of a
+    /// new one: the archive then shows the database exactly as that snapshot sees it.
+    #[arg(long = "snapshot", value_name = "NAME")]
+    snapshot: Option<String>,
+
     /// Dump only the schema, no rows.
     #[arg(short = 's', long = "schema-only", conflicts_with = "data_only")]
     schema_only: bool,
@@ -100,6 +105,7 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
         compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
         chunk_bytes: (args.chunk_kib << 10) as usize,
         part_bytes: args.part_mib.map(|m| m << 20),
+        snapshot: args.snapshot.clone(),
         lock_wait: match args.lock_wait_timeout {
             Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
             Some(s) => {

@@ -43,6 +43,8 @@ pub struct DumpOptions {
     pub lock_wait: Option<std::time::Duration>,
     /// What the archive holds: the schema, the data, or both.
     pub content: DumpContent,
+    /// Dump in this exported snapshot (`pg_export_snapshot()`, a replication slot's) instead of a new one.
+    pub snapshot: Option<String>,
 }
 
 /// `--schema-only`, `--data-only`, or both (the default).
@@ -90,6 +92,12 @@ impl Leader {
     async fn open(options: &DumpOptions) -> Result<Self> {
         let session = Session::open(&options.connect, None).await?;
         session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        if let Some(name) = &options.snapshot {
+            session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(name))).await.map_err(|e| {
+                e.context(format!("using the snapshot `{name}`"))
+                    .with_hint("the transaction (or replication connection) that exported it must still be open")
+            })?;
+        }
         let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;

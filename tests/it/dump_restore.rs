@@ -419,6 +419,34 @@ fn no_unlogged_table_data_keeps_unlogged_tables_empty() {
 }
 
 #[test]
+fn a_dump_can_use_an_exported_snapshot() {
+    let src = TestDb::new("snapshot_src");
+    src.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10);");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // The exporting transaction stays open while the dump runs, as a replication slot's would.
+        let client = src.connect().await;
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+        let name: String = client.query_one("SELECT pg_export_snapshot()", &[]).await.unwrap().get(0);
+        src.psql("INSERT INTO t SELECT generate_series(11, 25); CREATE TABLE later (id int);");
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dump(&src, dir.path(), &["--snapshot", &name, "-j", "2"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+        assert_eq!(json["totals"]["rows"], 10, "the rows the snapshot sees, not the 15 added after it");
+        let listed = run_ok(pgsafe().args(["restore", "--list"]).arg(&archive));
+        assert!(!listed.contains("later"), "{listed}");
+        client.batch_execute("COMMIT").await.unwrap();
+        // A snapshot whose transaction has ended is refused by name.
+        let (code, _, stderr) = run(pgsafe()
+            .args(["dump", "-q", "--snapshot", &name, "-d", &src.conn_string(), "-f"])
+            .arg(dir.path().join("x")));
+        assert_ne!(code, 0);
+        assert!(stderr.contains(&format!("using the snapshot `{name}`")), "{stderr}");
+    });
+}
+
+#[test]
 fn an_archive_streams_through_a_pipe() {
     let src = TestDb::new("pipe");
     src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i;");
