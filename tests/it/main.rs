@@ -21,3 +21,5 @@ mod schema_restore;
 mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
 mod connect;
+// `pgsafe demo`, the README's first command, end to end.
+mod demo;
