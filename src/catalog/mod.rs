@@ -76,6 +76,23 @@ impl Filters {
         !self.exclude_table_data.iter().any(|p| p.matches_object(schema, name, visible))
     }
 
+    /// The `-n` and `-t` patterns (as `-n PATTERN`, `-t PATTERN`) that match none of `schemas` and none of
+    /// `relations` (schema, name, visible on the search path): refused by dump and restore alike, so that a
+    /// mistyped name cannot quietly select nothing.
+    pub fn unmatched(&self, schemas: &[&str], relations: &[(&str, &str, bool)]) -> Vec<String> {
+        let schemas = self
+            .include_schemas
+            .iter()
+            .filter(|p| !schemas.iter().any(|s| p.matches_schema(s)))
+            .map(|p| format!("-n {}", p.source()));
+        let tables = self
+            .include_tables
+            .iter()
+            .filter(|p| !relations.iter().any(|&(s, n, visible)| p.matches_object(s, n, visible)))
+            .map(|p| format!("-t {}", p.source()));
+        schemas.chain(tables).collect()
+    }
+
     /// True when any `-n` or `-t` narrows the dump; pg_dump then leaves large objects out.
     pub fn narrows(&self) -> bool {
         !self.include_schemas.is_empty() || !self.include_tables.is_empty()
@@ -215,21 +232,15 @@ pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> 
         return Ok(());
     }
     let rows = session.query(include_str!("sql/pattern_targets.sql"), &[]).await?;
-    let mut unmatched = Vec::new();
-    for p in &filters.include_schemas {
-        if !rows.iter().any(|r| r.get::<_, Option<String>>("relation").is_none() && p.matches_schema(r.get("schema"))) {
-            unmatched.push(format!("-n {}", p.source()));
+    let mut schemas = Vec::new();
+    let mut relations = Vec::new();
+    for r in &rows {
+        match r.get::<_, Option<&str>>("relation") {
+            Some(name) => relations.push((r.get("schema"), name, r.get("visible"))),
+            None => schemas.push(r.get("schema")),
         }
     }
-    for p in &filters.include_tables {
-        let matches = |r: &&crate::pg::Row| {
-            let relation: Option<&str> = r.get("relation");
-            relation.is_some_and(|name| p.matches_object(r.get("schema"), name, r.get("visible")))
-        };
-        if !rows.iter().any(|r| matches(&r)) {
-            unmatched.push(format!("-t {}", p.source()));
-        }
-    }
+    let unmatched = filters.unmatched(&schemas, &relations);
     if unmatched.is_empty() {
         return Ok(());
     }

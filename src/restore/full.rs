@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use super::{LeaveOut, RestoreOptions, RestoreReport, TargetTable, TriggerMode, load};
 use crate::archive::ArchiveReader;
+use crate::catalog::Filters;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{PartKind, SequenceValue};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_literal};
@@ -44,6 +45,12 @@ fn late<'a>(objects: &[&'a SchemaObject], leave_out: &LeaveOut) -> Vec<&'a Schem
         .filter(|&&kind| !(leave_out.privileges && kind == "DEFAULT ACL"))
         .flat_map(|&kind| objects.iter().copied().filter(move |o| o.kind == kind))
         .collect()
+}
+
+/// Whether a restore (or its script) makes `o`: the `-n`/`-t` filters select it, no `--no-*` option
+/// leaves its kind out, and a `-L` list, if any, keeps it.
+fn chosen(o: &SchemaObject, filters: &Filters, leave_out: &LeaveOut, list: Option<&super::ListSelection>) -> bool {
+    o.selected(filters) && !leave_out.kind(&o.kind) && list.is_none_or(|l| l.objects.contains(&o.id))
 }
 
 /// A large object's owner, privileges and comments: they apply to rows the data load makes, so they
@@ -128,10 +135,7 @@ pub(super) async fn restore_full(
         .objects
         .iter()
         .filter(|o| {
-            o.selected(&options.filters)
-                && !options.leave_out.kind(&o.kind)
-                && list.is_none_or(|l| l.objects.contains(&o.id))
-                && (with_large_objects || !is_large_object(o))
+            chosen(o, &options.filters, &options.leave_out, list) && (with_large_objects || !is_large_object(o))
         })
         .collect();
     let sequences: Vec<SequenceValue> =
@@ -518,12 +522,7 @@ pub fn script(catalog: &crate::format::Catalog, options: &ScriptOptions) -> Resu
     let objects: Vec<&SchemaObject> = schema
         .objects
         .iter()
-        .filter(|o| {
-            o.selected(&options.filters)
-                && !options.leave_out.kind(&o.kind)
-                && options.use_list.as_ref().is_none_or(|l| l.objects.contains(&o.id))
-                && !is_large_object(o)
-        })
+        .filter(|o| chosen(o, &options.filters, &options.leave_out, options.use_list.as_ref()) && !is_large_object(o))
         .collect();
     let mut out = format!(
         "-- pgsafe restore script of database `{}` ({}), dumped {}\n{SCHEMA_SETTINGS};\n",

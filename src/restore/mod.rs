@@ -359,32 +359,21 @@ pub(crate) fn check_patterns(catalog: &crate::format::Catalog, filters: &Filters
     }
     const RELATIONS: [&str; 5] = ["TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"];
     let schema = crate::schema::SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
-    let mut relations: Vec<(&str, &str)> =
-        catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str())).collect();
-    relations.extend(catalog.sequences.iter().map(|s| (s.name.schema.as_str(), s.name.name.as_str())));
+    // A restore treats every name as visible, as its filters do.
+    let mut relations: Vec<(&str, &str, bool)> =
+        catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str(), true)).collect();
+    relations.extend(catalog.sequences.iter().map(|s| (s.name.schema.as_str(), s.name.name.as_str(), true)));
     relations.extend(
         schema
             .objects
             .iter()
             .filter(|o| RELATIONS.contains(&o.kind.as_str()))
-            .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str()))),
+            .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str(), true))),
     );
-    let mut schemas: Vec<&str> = relations.iter().map(|(s, _)| *s).collect();
+    let mut schemas: Vec<&str> = relations.iter().map(|(s, _, _)| *s).collect();
     schemas.extend(schema.objects.iter().filter(|o| o.kind == "SCHEMA").map(|o| o.name.as_str()));
     schemas.extend(schema.objects.iter().filter_map(|o| o.schema.as_deref()));
-    let mut unmatched: Vec<String> = filters
-        .include_schemas
-        .iter()
-        .filter(|p| !schemas.iter().any(|s| p.matches_schema(s)))
-        .map(|p| format!("-n {}", p.source()))
-        .collect();
-    unmatched.extend(
-        filters
-            .include_tables
-            .iter()
-            .filter(|p| !relations.iter().any(|(s, n)| p.matches_object(s, n, true)))
-            .map(|p| format!("-t {}", p.source())),
-    );
+    let unmatched = filters.unmatched(&schemas, &relations);
     if unmatched.is_empty() {
         return Ok(());
     }
