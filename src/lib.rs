@@ -11,6 +11,7 @@
 //! mapped random access, sequential reads from a pipe.
 
 pub mod archive;
+pub mod cancel;
 pub mod catalog;
 pub mod cluster;
 pub mod dump;
@@ -19,6 +20,7 @@ pub mod format;
 pub mod inspect;
 pub mod pg;
 pub mod plan;
+mod pool;
 pub mod progress;
 pub mod restore;
 pub mod schema;

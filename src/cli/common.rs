@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgsafe::cancel::Cancel;
 use pgsafe::catalog::{Filters, NamePattern};
 use pgsafe::format::PartId;
 use pgsafe::pg::ConnectOptions;
@@ -158,12 +159,10 @@ impl Progress for CliProgress {
     }
 }
 
-/// Runs a future on a multi-threaded runtime; Ctrl-C cancels it with a clear error.
+/// Runs a future on a multi-threaded runtime; Ctrl-C drops it with a clear error. For steps that have
+/// nothing to clean up; operations that do use [`block_on_cancellable`].
 pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(pgsafe::ErrorKind::Io, "starting the async runtime").with_source(e))?;
+    let runtime = runtime()?;
     let what = what.to_string();
     runtime.block_on(async move {
         tokio::select! {
@@ -171,4 +170,50 @@ pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) 
             _ = tokio::signal::ctrl_c() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} interrupted"))),
         }
     })
+}
+
+/// Runs an operation that watches `cancel` on a multi-threaded runtime. The first Ctrl-C (SIGINT) or
+/// SIGTERM (what a CI runner sends when it times out) cancels it: the operation stops its server-side
+/// statements, cleans up and returns its own error, which says what was and was not done. A second
+/// signal stops the process at once, with exit code 2.
+pub fn block_on_cancellable<T>(
+    what: &str,
+    cancel: &Cancel,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let watcher = tokio::spawn(watch_signals(what.to_string(), cancel.clone()));
+        let result = f.await;
+        watcher.abort();
+        result
+    })
+}
+
+/// Cancels `cancel` at the first SIGINT or SIGTERM, exits at the second.
+async fn watch_signals(what: String, cancel: Cancel) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    let name = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    eprintln!("{what}: {name} received: stopping and cleaning up (a second Ctrl-C stops at once)");
+    cancel.cancel();
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("{what}: stopped at once; the cleanup did not finish");
+    std::process::exit(2);
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(pgsafe::ErrorKind::Io, "starting the async runtime").with_source(e))
 }

@@ -96,6 +96,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         role: None,
         create_roles: false,
         create: None,
+        cancel: Default::default(),
     };
     let started = Instant::now();
     let reader = Arc::new(ArchiveReader::open(&archive)?);

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use pgsafe::archive::ArchiveReader;
-use pgsafe::restore::{LeaveOut, ListSelection, RestoreOptions, RestoreReport, ScriptOptions, VerifyLevel};
-use pgsafe::schema::{SchemaCatalog, Section};
+use pgsafe::cancel::Cancel;
+use pgsafe::restore::{
+    Before, LeaveOut, ListSelection, RestoreKind, RestoreOptions, RestorePlan, RestoreReport, VerifyLevel,
+};
 use pgsafe::{Error, ErrorKind};
 
 use super::PathOrStdio;
-use super::common::{ConnectArgs, FilterArgs, block_on, default_jobs, progress};
+use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,6 +107,10 @@ pub struct RestoreArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     script: Option<PathBuf>,
 
+    /// Print the plan (every step, what it covers) and restore nothing; with `--json`, the whole plan.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+
     /// All or nothing: one transaction, verification included (one worker).
     #[arg(short = '1', long = "single-transaction")]
     single_transaction: bool,
@@ -139,7 +145,6 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         Some(_) => e.context("the archive read from standard input"),
         None => e,
     })?);
-    let filters = args.filters.filters(&[])?;
     let use_list = match &args.use_list {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -149,22 +154,44 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         }
         None => None,
     };
-    let leave_out = LeaveOut {
-        owner: args.no_owner,
-        privileges: args.no_privileges,
-        tablespaces: args.no_tablespaces,
-        comments: args.no_comments,
-        security_labels: args.no_security_labels,
-        publications: args.no_publications,
-        subscriptions: args.no_subscriptions,
+    let catalog = archive.index().catalog();
+    // An archive without a schema can only be listed as the data it holds.
+    let data_only = args.data_only || (args.list && catalog.schema.is_null());
+    let options = RestoreOptions {
+        connect: args.connect.options()?,
+        jobs: if args.single_transaction { 1 } else { args.jobs.unwrap_or_else(default_jobs).max(1) },
+        filters: args.filters.filters(&[])?,
+        single_transaction: args.single_transaction,
+        verify: match args.verify {
+            VerifyArg::Full => VerifyLevel::Full,
+            VerifyArg::Count => VerifyLevel::Count,
+            VerifyArg::None => VerifyLevel::None,
+        },
+        clean: args.clean,
+        data_only,
+        schema_only: args.schema_only,
+        leave_out: LeaveOut {
+            owner: args.no_owner,
+            privileges: args.no_privileges,
+            tablespaces: args.no_tablespaces,
+            comments: args.no_comments,
+            security_labels: args.no_security_labels,
+            publications: args.no_publications,
+            subscriptions: args.no_subscriptions,
+        },
+        use_list,
+        role: args.role.clone(),
+        create_roles: args.create_roles,
+        create: args.create.then(|| catalog.server.database.clone()),
+        cancel: Cancel::new(),
     };
+    let plan = pgsafe::restore::plan(&archive, &options)?;
     if args.list {
-        output::stdout(&list(archive.index().catalog(), &filters)?)?;
+        output::stdout(&pgsafe::restore::list(&plan))?;
         return Ok(Exit::Success);
     }
     if let Some(path) = &args.script {
-        let script_options = ScriptOptions { filters, leave_out, use_list };
-        let text = pgsafe::restore::script(archive.index().catalog(), &script_options)?;
+        let text = plan.script()?;
         if path.as_os_str() == "-" {
             output::stdout(&text)?;
         } else {
@@ -173,26 +200,19 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         }
         return Ok(Exit::Success);
     }
-    let options = RestoreOptions {
-        connect: args.connect.options()?,
-        jobs: if args.single_transaction { 1 } else { args.jobs.unwrap_or_else(default_jobs).max(1) },
-        filters,
-        single_transaction: args.single_transaction,
-        verify: match args.verify {
-            VerifyArg::Full => VerifyLevel::Full,
-            VerifyArg::Count => VerifyLevel::Count,
-            VerifyArg::None => VerifyLevel::None,
-        },
-        clean: args.clean,
-        data_only: args.data_only,
-        schema_only: args.schema_only,
-        leave_out,
-        use_list,
-        role: args.role.clone(),
-        create_roles: args.create_roles,
-        create: args.create.then(|| archive.index().catalog().server.database.clone()),
-    };
-    let report = block_on("restore", pgsafe::restore::restore(archive, &options, progress(args.quiet)))?;
+    if args.dry_run {
+        if args.json {
+            output::stdout(&(serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n"))?;
+        } else {
+            output::stdout(&describe_plan(&plan, &options.connect.describe()))?;
+        }
+        return Ok(Exit::Success);
+    }
+    let report = block_on_cancellable(
+        "restore",
+        &options.cancel,
+        pgsafe::restore::restore(archive.clone(), &options, progress(args.quiet)),
+    )?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else {
@@ -204,6 +224,96 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         }
     }
     Ok(if report.problems.is_empty() { Exit::Success } else { Exit::CheckFailed })
+}
+
+/// `--dry-run`: the plan's steps, one line each, with what each covers.
+fn describe_plan(plan: &RestorePlan, target: &str) -> String {
+    let s = &plan.source;
+    let sessions = |n: usize| if n == 1 { "on 1 session".to_string() } else { format!("on {n} sessions") };
+    let mut steps: Vec<String> = Vec::new();
+    if let Some(db) = &plan.database {
+        let drop = if db.drop_first { "drop the database `{}` if it exists, then " } else { "" };
+        steps.push(format!("{}create the database `{}` through `{target}`", drop.replace("{}", &db.name), db.name));
+    }
+    match &plan.before {
+        Before::RefuseNonEmpty => steps.push("refuse the target if it holds any user object".into()),
+        Before::DropArchiveObjects { statements } => steps
+            .push(format!("drop the archive's objects that exist ({} statements, one transaction)", statements.len())),
+        Before::NewDatabase => {}
+        Before::RequireEmptyTables | Before::EmptyTables => {
+            let empty = if plan.before == Before::EmptyTables { "empty them" } else { "refuse any that holds rows" };
+            steps.push(format!(
+                "check that the {} tables exist with the archive's columns, then {empty}; switch their user triggers off, and the foreign keys the load would fire (as a superuser through `session_replication_role`, as the tables' owner by dropping them)",
+                plan.tables.len()
+            ));
+        }
+    }
+    if !plan.create_roles.is_empty() {
+        steps.push(format!("create the roles the cluster lacks among {}", plan.create_roles.join(", ")));
+    }
+    if plan.kind != RestoreKind::DataOnly {
+        steps.push(format!("pre-data: {} schema objects, in one transaction", plan.pre_data.len()));
+    }
+    if !plan.data.is_empty() {
+        steps.push(format!(
+            "data: {} parts of {} tables, {}, {} rows, {}",
+            plan.data.len(),
+            plan.tables.len(),
+            output::bytes(plan.data_bytes()),
+            plan.data_rows(),
+            sessions(plan.jobs)
+        ));
+    }
+    if plan.kind == RestoreKind::DataOnly {
+        steps.push("the tables' triggers and foreign keys back as they were, whatever happened".into());
+    } else {
+        steps.push(format!(
+            "post-data: {} objects (indexes, constraints, triggers, ...), {}, each once what it needs is done",
+            plan.post_data.len(),
+            sessions(plan.jobs)
+        ));
+    }
+    if !plan.sequences.is_empty() {
+        steps.push(format!("sequence values: {}", plan.sequences.len()));
+    }
+    if !plan.privileges.is_empty() {
+        steps.push(format!("privileges of {} objects", plan.privileges.len()));
+    }
+    if !plan.after_privileges.is_empty() {
+        steps.push(format!(
+            "after the privileges: {} default privileges, materialized view refreshes and event triggers",
+            plan.after_privileges.len()
+        ));
+    }
+    if plan.kind == RestoreKind::DataOnly {
+        steps.push("every foreign key on or to the tables checked".into());
+    }
+    steps.push(match plan.verify {
+        VerifyLevel::None => "no verification (`--verify none`)".to_string(),
+        level => format!(
+            "verification ({}): {} tables, {} sequences",
+            if level == VerifyLevel::Full { "row counts and content digests" } else { "row counts" },
+            plan.tables.len(),
+            plan.sequences.len()
+        ),
+    });
+    if let Some(db) = plan.database.as_ref().filter(|d| !d.finish.is_empty()) {
+        steps.push(format!("give `{}` the source's owner, comment, privileges and settings", db.name));
+    }
+    let mut out = format!(
+        "restore plan: the archive of `{}` ({}, dumped {}) into `{target}`{}\n",
+        s.database,
+        s.server_version,
+        s.dumped_at,
+        if plan.single_transaction { ", all in one transaction" } else { "" }
+    );
+    for (i, step) in steps.iter().enumerate() {
+        out.push_str(&format!("  {}. {step}\n", i + 1));
+    }
+    out.push_str(
+        "nothing was done (`--dry-run`); `--list` lists every item, `--dry-run --json` prints the whole plan\n",
+    );
+    out
 }
 
 /// Copies an archive from a pipe into a temporary file (in `TMPDIR`, removed when dropped): a restore reads
@@ -226,41 +336,6 @@ fn spool(mut input: impl std::io::Read) -> Result<tempfile::NamedTempFile, Error
         .with_hint(hint)
     })?;
     Ok(file)
-}
-
-/// `--list`: the schema objects in restore order, then the parts.
-fn list(catalog: &pgsafe::format::Catalog, filters: &pgsafe::catalog::Filters) -> Result<String, Error> {
-    let mut out = format!(
-        "; archive of database `{}` ({}), dumped {} by {}\n",
-        catalog.server.database, catalog.server.version, catalog.created_at, catalog.tool
-    );
-    match SchemaCatalog::from_value(&catalog.schema)? {
-        Some(schema) => {
-            for c in &schema.cycles {
-                out.push_str(&format!("; dependency cycle broken by creating `{c}` early\n"));
-            }
-            for o in schema.objects.iter().filter(|o| o.selected(filters)) {
-                let section = match o.section {
-                    Section::PreData => "pre-data",
-                    Section::PostData => "post-data",
-                };
-                out.push_str(&format!(
-                    "{}; {section}; {}{}\n",
-                    o.id,
-                    o.label(),
-                    o.owner.as_ref().map(|r| format!(" (owner {r})")).unwrap_or_default()
-                ));
-            }
-        }
-        None => out.push_str("; no schema (dumped with --data-only)\n"),
-    }
-    for p in catalog.parts.iter().filter(|p| filters.selects(&p.table.schema, &p.table.name, true)) {
-        out.push_str(&format!("part {}; data; {}\n", p.id, p.table));
-    }
-    for s in &catalog.sequences {
-        out.push_str(&format!("sequence value; {}\n", s.name));
-    }
-    Ok(out)
 }
 
 fn summary(r: &RestoreReport) -> String {

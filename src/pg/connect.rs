@@ -249,6 +249,11 @@ impl ConnectOptions {
         self.ssl_mode
     }
 
+    /// The TLS connector sessions use, if any: a cancel request must reach the server the same way.
+    pub(crate) fn tls(&self) -> Option<MakeRustlsConnect> {
+        self.tls.clone()
+    }
+
     /// `user@host:port/dbname`, never the password; every message about the connection uses it.
     pub fn describe(&self) -> String {
         format!("{}@{}/{}", self.user(), self.address(), self.dbname())

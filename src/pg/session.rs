@@ -1,10 +1,12 @@
 //! A connection with the session settings a dump or restore depends on.
 
-use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{CancelToken, Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::ConnectOptions;
 use super::copy::{CopyInSink, CopyOutStream};
+use crate::cancel::{Cancel, Watch};
 use crate::error::{Error, ErrorKind, Result};
 
 pub use tokio_postgres::Row;
@@ -24,6 +26,11 @@ const COMMON: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET ext
 pub struct Session {
     client: Client,
     target: String,
+    /// How to cancel its running statement: the connection's key, and TLS as the connection used it.
+    cancel_token: CancelToken,
+    tls: Option<MakeRustlsConnect>,
+    /// While set, cancelling that [`Cancel`] cancels the session's running statement.
+    watch: Option<Watch>,
 }
 
 impl Session {
@@ -31,13 +38,33 @@ impl Session {
     /// or the server's when dumping) so that text crosses without conversion.
     pub async fn open(options: &ConnectOptions, encoding: Option<&str>) -> Result<Self> {
         let client = options.connect().await?;
-        let session = Session { client, target: options.describe() };
+        let cancel_token = client.cancel_token();
+        let session = Session { client, target: options.describe(), cancel_token, tls: options.tls(), watch: None };
         let mut sql = COMMON.to_string();
         if let Some(enc) = encoding {
             sql.push_str(&format!("; SET client_encoding = {}", super::quote_literal(enc)));
         }
         session.batch(&sql).await?;
         Ok(session)
+    }
+
+    /// Has `cancel` cancel the statement this session is running (on the server, with the protocol's
+    /// cancel request) when it fires; a session opened after the cancellation is not touched, as it is
+    /// the operation's cleanup.
+    pub fn cancelled_by(mut self, cancel: &Cancel) -> Self {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return self };
+        let (token, tls) = (self.cancel_token.clone(), self.tls.clone());
+        self.watch = Some(cancel.watch(move || {
+            let (token, tls) = (token.clone(), tls.clone());
+            runtime.spawn(async move {
+                // Best effort: a server that is gone has nothing left to cancel.
+                let _ = match tls {
+                    Some(tls) => token.cancel_query(tls).await,
+                    None => token.cancel_query(NoTls).await,
+                };
+            });
+        }));
+        self
     }
 
     /// `user@host:port/db`, for messages.

@@ -1,31 +1,43 @@
-//! `pgsafe restore`: loads an archive's data into a database, then proves that what landed is what was
-//! dumped.
+//! `pgsafe restore`: recreates an archive's database (or loads its rows into existing tables), then
+//! proves that what landed is what was dumped.
 //!
 //! ```text
-//! preflight (tables exist, columns match, targets empty) -> triggers off -> parts in parallel
-//! (chunks -> check -> decompress -> COPY FROM STDIN) -> sequences -> foreign keys checked
-//! -> verification (row counts, content digests) -> triggers on
+//! archive + options -> RestorePlan (pure: plan.rs; --dry-run, --list, -L and -f use it)
+//!   whole (whole.rs):     before -> pre-data -> data -> post-data -> sequences -> privileges -> later
+//!                         objects -> verification
+//!   data only (data_only.rs): check tables -> triggers and foreign keys off, tables emptied -> data
+//!                         -> triggers and foreign keys back -> sequences -> verification
+//! data: parts on -j sessions (load.rs: chunks -> check -> decode -> COPY FROM STDIN)
 //! ```
-//! Nothing is written before the preflight passes. With `--single-transaction` everything, the
-//! verification included, runs in one transaction, so a failure leaves the database as it was.
+//! Nothing is written before the checks of the target pass. With `--single-transaction` everything, the
+//! verification included, runs in one transaction, so a failure leaves the database as it was. An
+//! interruption (Ctrl-C, SIGTERM) cancels the server's statements, puts triggers and foreign keys back
+//! (or rolls back) and says what was and was not restored.
 
-mod full;
-
-pub use full::{ScriptOptions, script};
+mod data_only;
+mod list;
 mod load;
+mod plan;
+mod target;
 mod verify;
+mod whole;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
+pub use list::{ListSelection, list};
+pub use plan::{Before, DatabaseStep, ObjectStep, PartStep, PlannedTable, RestoreKind, RestorePlan, Source};
+
 use crate::archive::ArchiveReader;
+use crate::cancel::Cancel;
 use crate::catalog::Filters;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveIndex, ContentDigest, PartInfo, PartKind, TableName};
-use crate::pg::{ConnectOptions, Session, quote_qualified};
+use crate::format::{PartKind, SequenceValue};
+use crate::pg::{ConnectOptions, Session};
+use crate::pool;
 use crate::progress::Progress;
 
 /// How much checking follows a restore.
@@ -34,7 +46,7 @@ use crate::progress::Progress;
 pub enum VerifyLevel {
     /// Row counts and content digests of every table, sequence values.
     Full,
-    /// Row counts only (COPY's own counts).
+    /// Row counts only.
     Count,
     /// Nothing beyond what the load itself reports.
     None,
@@ -97,53 +109,19 @@ pub struct RestoreOptions {
     pub create: Option<String>,
     /// Restore only what this list names (`-L`, an edited `--list`).
     pub use_list: Option<ListSelection>,
+    /// Stops the restore cooperatively (Ctrl-C, SIGTERM): see [`crate::cancel`].
+    pub cancel: Cancel,
 }
 
-/// What an edited `restore --list` keeps (`-L FILE`): its lines name schema objects by id, parts by id
-/// and sequence values by name; a line starting with `;` is left out, as in pg_restore.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListSelection {
-    pub objects: std::collections::HashSet<u32>,
-    pub parts: std::collections::HashSet<u32>,
-    pub sequences: std::collections::HashSet<String>,
-}
-
-impl ListSelection {
-    /// Reads a list; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<ListSelection> {
-        let mut list = ListSelection::default();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with(';') {
-                continue;
-            }
-            let bad = || {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("line {} of `{source}` is not a line of `pgsafe restore --list`: `{line}`", n + 1),
-                )
-                .with_hint("keep the lines `restore --list` printed; put `;` before the ones to leave out")
-            };
-            let (head, rest) = line.split_once(';').ok_or_else(bad)?;
-            if let Some(id) = head.strip_prefix("part ") {
-                list.parts.insert(id.trim().parse().map_err(|_| bad())?);
-            } else if head == "sequence value" {
-                list.sequences.insert(rest.trim().to_string());
-            } else {
-                list.objects.insert(head.trim().parse().map_err(|_| bad())?);
-            }
-        }
-        Ok(list)
-    }
-}
-
-/// How triggers and foreign keys were kept from firing during the load.
+/// How triggers and foreign keys were kept from firing during a data-only load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMode {
-    /// `SET session_replication_role = replica` in each loading session (superusers).
+    /// Superusers: user triggers disabled by name, foreign keys kept from firing by
+    /// `session_replication_role = replica` in each loading session.
     ReplicationRole,
-    /// `ALTER TABLE ... DISABLE TRIGGER ALL` around the load (table owners).
+    /// Other roles (the tables' owners): user triggers disabled by name, the foreign keys whose checks
+    /// would fire dropped, then added back (`NOT VALID`, then `VALIDATE` where they held before).
     DisableTriggers,
     /// A whole restore: triggers and foreign keys are created after the rows.
     NotYetCreated,
@@ -174,214 +152,171 @@ pub struct RestoreReport {
 }
 
 impl RestoreReport {
-    /// The report before anything is done: what is to be restored into `target`.
-    fn start(
-        target: &str,
-        tables: &[TargetTable],
-        sequences: usize,
-        triggers: TriggerMode,
-        verify: VerifyLevel,
-    ) -> RestoreReport {
+    /// The report before anything is done: what the plan restores into `target`.
+    fn start(target: &str, plan: &RestorePlan, triggers: TriggerMode) -> RestoreReport {
         RestoreReport {
             target: target.to_string(),
-            schema_objects: 0,
-            tables: tables.iter().filter(|t| t.kind == PartKind::Table).count(),
-            parts: tables.iter().map(|t| t.parts.len()).sum(),
+            schema_objects: plan.pre_data.len() + plan.post_data.len() + plan.after_privileges.len(),
+            tables: plan.tables.iter().filter(|t| t.kind == PartKind::Table).count(),
+            parts: plan.data.len(),
             rows: 0,
-            sequences,
+            sequences: plan.sequences.len(),
             large_objects: 0,
             triggers,
-            verify,
+            verify: plan.verify,
             tables_verified: 0,
             problems: Vec::new(),
-            warnings: Vec::new(),
+            warnings: plan.warnings.clone(),
             rolled_back: false,
             seconds: 0.0,
         }
     }
 }
 
-/// A table the restore loads: its parts and how the archive's stream lays out its columns.
-#[derive(Debug, Clone)]
-pub(crate) struct TargetTable {
-    pub name: TableName,
-    pub kind: PartKind,
-    pub parts: Vec<PartInfo>,
-    /// What the archive holds for the table: its parts' rows and digests summed.
-    pub rows: u64,
-    pub digest: ContentDigest,
+/// Plans the restore of `archive` with `options`, without connecting: what `--dry-run` prints.
+pub fn plan(archive: &ArchiveReader, options: &RestoreOptions) -> Result<RestorePlan> {
+    RestorePlan::build(archive.index(), options)
 }
 
-/// Restores `archive`: its schema and rows into an empty database, or with `data_only` its rows into
-/// existing tables.
+/// Restores `archive`: plans it, then runs exactly that plan.
 pub async fn restore(
     archive: Arc<ArchiveReader>,
     options: &RestoreOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreReport> {
-    check_patterns(archive.index().catalog(), &options.filters)?;
-    if options.data_only {
-        restore_data(archive, options, progress).await
-    } else {
-        full::restore_full(archive, options, progress).await
-    }
-}
-
-/// The parts of `tables`, biggest first, as the dump planned them.
-fn parts_biggest_first<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, tables: &[TargetTable]) -> Vec<PartInfo> {
-    let mut p: Vec<PartInfo> = tables.iter().flat_map(|t| t.parts.iter().cloned()).collect();
-    p.sort_by_key(|p| std::cmp::Reverse(index.part(p.id).map_or(0, |r| r.raw_bytes)));
-    p
-}
-
-/// Restores the data of `archive` into existing tables (`--data-only`).
-pub async fn restore_data(
-    archive: Arc<ArchiveReader>,
-    options: &RestoreOptions,
-    progress: Arc<dyn Progress>,
-) -> Result<RestoreReport> {
     let started = Instant::now();
-    let index = archive.index();
-    let encoding = index.catalog().server.encoding.clone();
-    let tables = select_tables(index, &options.filters, options.use_list.as_ref());
-    let leader = Session::open(&options.connect, Some(&encoding)).await?;
-    load::preflight(&leader, &tables, options.clean).await?;
-    let triggers = trigger_mode(&leader).await?;
-    let sequences = select_sequences(index, &options.filters, options.use_list.as_ref());
-    let mut report = RestoreReport::start(leader.target(), &tables, sequences.len(), triggers, options.verify);
-    let parts = parts_biggest_first(index, &tables);
-    progress.start("restore", parts.iter().filter_map(|p| index.part(p.id)).map(|r| r.raw_bytes).sum(), 0);
-    let loader = load::Loader { archive: archive.clone(), progress: progress.clone(), freeze: false };
-
-    if options.single_transaction {
-        leader.batch("BEGIN").await?;
-        let outcome = async {
-            prepare(&leader, &archive, &tables, options.clean, triggers, true).await?;
-            for part in &parts {
-                report.rows += loader.load_part(&leader, part).await?;
-            }
-            finish(&leader, None, &tables, &sequences, options, &mut report).await
-        }
-        .await;
-        end_single_transaction(&leader, outcome, &mut report).await?;
-    } else {
-        prepare(&leader, &archive, &tables, options.clean, triggers, false).await?;
-        let loaded = load_parallel(&loader, &options.connect, &encoding, triggers, options.jobs, parts).await;
-        let outcome = match loaded {
-            Ok(rows) => {
-                report.rows = rows;
-                let parallel = Some((&options.connect, encoding.as_str()));
-                finish(&leader, parallel, &tables, &sequences, options, &mut report).await
-            }
-            Err(e) => Err(e.context("the restore stopped part way: tables may hold some of their rows")),
-        };
-        if triggers == TriggerMode::DisableTriggers {
-            load::set_triggers(&leader, &tables, true).await?;
-        }
-        outcome?;
+    let plan = plan(&archive, options)?;
+    let encoding = archive.index().catalog().server.encoding.clone();
+    let mut run = Run { archive, connect: options.connect.clone(), encoding, progress, cancel: options.cancel.clone() };
+    let mut report = match plan.kind {
+        RestoreKind::DataOnly => data_only::run(&plan, &mut run).await?,
+        RestoreKind::Whole | RestoreKind::SchemaOnly => whole::run(&plan, &mut run).await?,
+    };
+    if !report.rolled_back {
+        report.large_objects = plan.data.iter().filter(|p| p.kind == PartKind::LargeObjects).map(|p| p.rows).sum();
     }
-    progress.finish();
-    report.large_objects = large_objects_in(index, &tables);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Empties the targets when asked and switches triggers off.
-async fn prepare(
-    session: &Session,
-    archive: &ArchiveReader,
-    tables: &[TargetTable],
-    clean: bool,
-    triggers: TriggerMode,
-    local: bool,
-) -> Result<()> {
-    if clean {
-        load::clean(session, tables, archive).await?;
-    }
-    match triggers {
-        TriggerMode::ReplicationRole if local => session.batch("SET LOCAL session_replication_role = replica").await,
-        TriggerMode::ReplicationRole => Ok(()),
-        TriggerMode::DisableTriggers => load::set_triggers(session, tables, false).await,
-        TriggerMode::NotYetCreated => Ok(()),
-    }
+/// What every step of a running restore needs: where its sessions connect, the archive, progress and
+/// cancellation.
+pub(crate) struct Run {
+    pub archive: Arc<ArchiveReader>,
+    /// The target, with `--role` (and, once made, `--create`'s database) applied.
+    pub connect: ConnectOptions,
+    pub encoding: String,
+    pub progress: Arc<dyn Progress>,
+    pub cancel: Cancel,
 }
 
-/// After the load: sequences, foreign keys, verification. Problems go into the report.
-/// `parallel` gives the connection and encoding for extra verification sessions when the data is
-/// committed; inside a single transaction only `session` sees it.
-async fn finish(
-    session: &Session,
-    parallel: Option<(&ConnectOptions, &str)>,
-    tables: &[TargetTable],
-    sequences: &[crate::format::SequenceValue],
-    options: &RestoreOptions,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    load::set_sequences(session, sequences).await?;
-    report.problems.extend(verify::foreign_keys(session, tables).await?);
-    verify_restored(session, parallel, tables, sequences, options, report).await
-}
+impl Run {
+    /// A session on the target whose statements the cancellation stops.
+    pub async fn session(&self) -> Result<Session> {
+        self.cancel.check("the restore")?;
+        Ok(Session::open(&self.connect, Some(&self.encoding)).await?.cancelled_by(&self.cancel))
+    }
 
-/// The verification that ends every restore: row counts (and with `--verify full` content digests) of
-/// every table, and sequence values. Problems go into the report.
-async fn verify_restored(
-    session: &Session,
-    parallel: Option<(&ConnectOptions, &str)>,
-    tables: &[TargetTable],
-    sequences: &[crate::format::SequenceValue],
-    options: &RestoreOptions,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    if options.verify == VerifyLevel::None {
-        return Ok(());
+    /// A session for cleanup after a failure or an interruption: the cancellation does not stop it.
+    pub async fn cleanup_session(&self) -> Result<Session> {
+        Session::open(&self.connect, Some(&self.encoding)).await
     }
-    let started = std::time::Instant::now();
-    let checked = match parallel {
-        Some((connect, encoding)) => {
-            verify::tables_parallel(connect, encoding, options.jobs, tables, options.verify).await?
-        }
-        None => verify::tables(session, tables, options.verify).await?,
-    };
-    report.tables_verified = checked.verified;
-    report.problems.extend(checked.problems);
-    tracing::info!("verification: {} tables in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
-    if options.verify == VerifyLevel::Full {
-        report.problems.extend(verify::sequences(session, sequences).await?);
-    }
-    Ok(())
-}
 
-/// Refuses `-n` and `-t` patterns that match nothing the archive holds, before anything is restored, as
-/// the dump refuses them: a mistyped name would otherwise restore nothing and succeed.
-pub(crate) fn check_patterns(catalog: &crate::format::Catalog, filters: &Filters) -> Result<()> {
-    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
-        return Ok(());
+    fn loader(&self) -> load::Loader {
+        load::Loader { archive: self.archive.clone(), progress: self.progress.clone() }
     }
-    const RELATIONS: [&str; 5] = ["TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"];
-    let schema = crate::schema::SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
-    // A restore treats every name as visible, as its filters do.
-    let mut relations: Vec<(&str, &str, bool)> =
-        catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str(), true)).collect();
-    relations.extend(catalog.sequences.iter().map(|s| (s.name.schema.as_str(), s.name.name.as_str(), true)));
-    relations.extend(
-        schema
-            .objects
+
+    /// Loads the plan's parts on `plan.jobs` sessions, `prepare` run first in each; returns the rows, and
+    /// counts the parts loaded in `loaded` (what a load that stopped had done).
+    async fn load_parallel(
+        &self,
+        plan: &RestorePlan,
+        prepare: Option<&'static str>,
+        loaded: Arc<AtomicUsize>,
+    ) -> Result<u64> {
+        let started = Instant::now();
+        let tasks = plan
+            .data
             .iter()
-            .filter(|o| RELATIONS.contains(&o.kind.as_str()))
-            .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str(), true))),
-    );
-    let mut schemas: Vec<&str> = relations.iter().map(|(s, _, _)| *s).collect();
-    schemas.extend(schema.objects.iter().filter(|o| o.kind == "SCHEMA").map(|o| o.name.as_str()));
-    schemas.extend(schema.objects.iter().filter_map(|o| o.schema.as_deref()));
-    let unmatched = filters.unmatched(&schemas, &relations);
-    if unmatched.is_empty() {
+            .map(|p| pool::Task::new(p.clone(), format!("part {} (`{}`)", p.part, p.table), p.bytes))
+            .collect();
+        let loader = self.loader();
+        let open = || async {
+            let session = self.session().await?;
+            if let Some(sql) = prepare {
+                session.batch(sql).await?;
+            }
+            Ok(session)
+        };
+        let rows: u64 = pool::run("the restore's data", plan.jobs, tasks, &self.cancel, open, |session, part| {
+            let (loader, loaded) = (loader.clone(), loaded.clone());
+            async move {
+                let rows = loader.load_part(&session, &part).await;
+                if rows.is_ok() {
+                    loaded.fetch_add(1, Ordering::SeqCst);
+                }
+                (session, rows)
+            }
+        })
+        .await?
+        .into_iter()
+        .sum();
+        tracing::info!("data: {rows} rows on {} sessions in {:.1}s", plan.jobs, started.elapsed().as_secs_f64());
+        Ok(rows)
+    }
+
+    /// Loads the plan's parts one after the other in `session` (a single transaction).
+    async fn load_serial(&self, session: &Session, plan: &RestorePlan) -> Result<u64> {
+        let loader = self.loader();
+        let mut rows = 0;
+        for part in &plan.data {
+            self.cancel.check("the restore")?;
+            rows += loader.load_part(session, part).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The verification that ends every restore: row counts (and with `--verify full` content digests) of
+    /// every table, and sequence values. `session` is the single transaction's, when there is one.
+    async fn verify(&self, plan: &RestorePlan, single: Option<&Session>, report: &mut RestoreReport) -> Result<()> {
+        if plan.verify == VerifyLevel::None || plan.tables.is_empty() && plan.sequences.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let checked = match single {
+            Some(session) => verify::tables(session, &plan.tables, plan.verify).await?,
+            None => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
+        };
+        report.tables_verified = checked.verified;
+        report.problems.extend(checked.problems);
+        if plan.verify == VerifyLevel::Full {
+            let problems = match single {
+                Some(session) => verify::sequences(session, &plan.sequences).await?,
+                None => verify::sequences(&self.session().await?, &plan.sequences).await?,
+            };
+            report.problems.extend(problems);
+        }
+        tracing::info!("verification: {} tables in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+/// `setval` for every sequence the plan restores, in one statement.
+async fn set_sequences(session: &Session, sequences: &[SequenceValue]) -> Result<()> {
+    if sequences.is_empty() {
         return Ok(());
     }
-    Err(Error::new(
-        ErrorKind::InvalidInput,
-        format!("nothing the archive holds matches `{}`; nothing was restored", unmatched.join("`, `")),
-    )
-    .with_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
+    let names: Vec<String> = sequences.iter().map(|s| crate::pg::quote_qualified(&s.name)).collect();
+    let values: Vec<i64> = sequences.iter().map(|s| s.last_value).collect();
+    let called: Vec<bool> = sequences.iter().map(|s| s.is_called).collect();
+    session
+        .query(
+            "SELECT pg_catalog.setval(n::regclass, v, c) FROM unnest($1::text[], $2::int8[], $3::bool[]) AS u(n, v, c)",
+            &[&names, &values, &called],
+        )
+        .await
+        .map_err(|e| e.context("setting the sequences' values"))?;
+    Ok(())
 }
 
 /// Ends a `--single-transaction` restore: commits when it ran through and verification found nothing,
@@ -395,167 +330,17 @@ async fn end_single_transaction(session: &Session, outcome: Result<()>, report: 
             Ok(())
         }
         Err(e) => {
+            // A server that is gone has rolled back by itself.
             let _ = session.batch("ROLLBACK").await;
             Err(e.context("nothing was restored (the transaction rolled back)"))
         }
     }
 }
 
-/// Large objects the archive holds for the selected tables (its large-object part's rows).
-fn large_objects_in<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, tables: &[TargetTable]) -> u64 {
-    tables
-        .iter()
-        .filter(|t| t.kind == PartKind::LargeObjects)
-        .flat_map(|t| &t.parts)
-        .filter_map(|p| index.part(p.id))
-        .map(|r| r.rows)
-        .sum()
-}
-
-/// Loads parts with `jobs` sessions, each taking the next part from a shared queue.
-async fn load_parallel(
-    loader: &load::Loader,
-    connect: &ConnectOptions,
-    encoding: &str,
-    triggers: TriggerMode,
-    jobs: usize,
-    parts: Vec<PartInfo>,
-) -> Result<u64> {
-    let started = std::time::Instant::now();
-    let workers = jobs.max(1).min(parts.len().max(1));
-    let queue = Arc::new(Mutex::new(parts.into_iter().collect::<VecDeque<_>>()));
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let (loader, connect, encoding, queue) = (loader.clone(), connect.clone(), encoding.to_string(), queue.clone());
-        handles.push(tokio::spawn(async move {
-            let session = Session::open(&connect, Some(&encoding)).await?;
-            if triggers == TriggerMode::ReplicationRole {
-                session.batch("SET session_replication_role = replica").await?;
-            }
-            let mut rows = 0;
-            loop {
-                let next = queue.lock().expect("queue lock").pop_front();
-                let Some(part) = next else { break };
-                match loader.load_part(&session, &part).await {
-                    Ok(n) => rows += n,
-                    Err(e) => {
-                        queue.lock().expect("queue lock").clear();
-                        return Err(e);
-                    }
-                }
-            }
-            Ok::<u64, Error>(rows)
-        }));
+/// An error of a run that was interrupted, as the cancellation's error with `what` it says was done.
+fn interrupted(cancel: &Cancel, e: Error, what: &str) -> Error {
+    if cancel.is_cancelled() && e.kind() != ErrorKind::Cancelled {
+        return Error::new(ErrorKind::Cancelled, format!("the restore was interrupted; {what}"));
     }
-    let mut rows = 0;
-    let mut first_error = None;
-    for h in handles {
-        match h.await {
-            Ok(Ok(n)) => rows += n,
-            Ok(Err(e)) => first_error = first_error.or(Some(e)),
-            Err(e) => {
-                first_error = first_error.or(Some(Error::new(ErrorKind::Io, format!("a restore worker failed: {e}"))))
-            }
-        }
-    }
-    if first_error.is_none() {
-        tracing::info!("data: {rows} rows on {workers} sessions in {:.1}s", started.elapsed().as_secs_f64());
-    }
-    first_error.map_or(Ok(rows), Err)
-}
-
-/// Superusers switch triggers off per session; other roles must own the tables and alter them.
-async fn trigger_mode(session: &Session) -> Result<TriggerMode> {
-    let row = session.query_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user", &[]).await?;
-    Ok(if row.get::<_, bool>(0) { TriggerMode::ReplicationRole } else { TriggerMode::DisableTriggers })
-}
-
-/// Groups the selected parts by table. Large objects follow pg_restore: restored unless `-n`/`-t` narrow.
-fn select_tables<B: AsRef<[u8]>>(
-    index: &ArchiveIndex<B>,
-    filters: &Filters,
-    list: Option<&ListSelection>,
-) -> Vec<TargetTable> {
-    let parts = &index.catalog().parts;
-    let mut by_table: BTreeMap<(TableName, bool), Vec<PartInfo>> = BTreeMap::new();
-    for p in parts {
-        let wanted = match p.kind {
-            PartKind::Table => filters.selects(&p.table.schema, &p.table.name, true),
-            PartKind::LargeObjects => !filters.narrows(),
-        };
-        if wanted && list.is_none_or(|l| l.parts.contains(&p.id.0)) {
-            by_table.entry((p.table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p.clone());
-        }
-    }
-    by_table
-        .into_iter()
-        .map(|((name, lo), parts)| {
-            let records = || parts.iter().filter_map(|p| index.part(p.id));
-            let rows = records().map(|r| r.rows).sum();
-            let digest = records().fold(ContentDigest::default(), |mut d, r| {
-                d += r.digest;
-                d
-            });
-            TargetTable { name, kind: if lo { PartKind::LargeObjects } else { PartKind::Table }, parts, rows, digest }
-        })
-        .collect()
-}
-
-/// The sequence values the filters (and a `-L` list) select.
-fn select_sequences<B: AsRef<[u8]>>(
-    index: &ArchiveIndex<B>,
-    filters: &Filters,
-    list: Option<&ListSelection>,
-) -> Vec<crate::format::SequenceValue> {
-    index
-        .catalog()
-        .sequences
-        .iter()
-        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true))
-        .filter(|s| list.is_none_or(|l| l.sequences.contains(&s.name.to_string())))
-        .cloned()
-        .collect()
-}
-
-/// The qualified names of the ordinary tables, for queries that take `text[]`.
-pub(crate) fn table_names(tables: &[TargetTable]) -> Vec<String> {
-    tables.iter().filter(|t| t.kind == PartKind::Table).map(|t| quote_qualified(&t.name)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{LeaveOut, ListSelection};
-
-    #[test]
-    fn a_list_keeps_what_is_not_commented_out() {
-        let text = "; archive of database `shop`\n12; pre-data; TABLE public.t (owner o)\n;13; pre-data; TABLE public.u\n\
-                    part 3; data; public.t\n; part 4; data; public.u\nsequence value; public.t_id_seq\n\n";
-        let list = ListSelection::parse(text, "list").unwrap();
-        assert_eq!(list.objects, [12].into());
-        assert_eq!(list.parts, [3].into());
-        assert_eq!(list.sequences, ["public.t_id_seq".to_string()].into());
-        let e = ListSelection::parse("12; pre-data; TABLE t\nTABLE u\n", "my.list").unwrap_err();
-        assert!(e.to_string().contains("line 2 of `my.list`"), "{e}");
-        assert!(ListSelection::parse("x; pre-data; TABLE t\n", "l").is_err());
-    }
-
-    #[test]
-    fn leave_out_names_what_it_drops() {
-        let none = LeaveOut::default();
-        assert!(!none.kind("PUBLICATION") && !none.note("COMMENT ON TABLE t IS 'x';"));
-        let all = LeaveOut {
-            comments: true,
-            security_labels: true,
-            publications: true,
-            subscriptions: true,
-            ..LeaveOut::default()
-        };
-        for kind in ["PUBLICATION", "PUBLICATION TABLE", "PUBLICATION TABLES IN SCHEMA", "SUBSCRIPTION"] {
-            assert!(all.kind(kind), "{kind}");
-        }
-        assert!(!all.kind("TABLE") && !all.kind("SUBSCRIPTION X"));
-        assert!(all.note("COMMENT ON TABLE t IS 'x';") && all.note("SECURITY LABEL FOR p ON TABLE t IS 'x';"));
-        let labels = LeaveOut { security_labels: true, ..LeaveOut::default() };
-        assert!(labels.note("SECURITY LABEL FOR p ON TABLE t IS 'x';") && !labels.note("COMMENT ON TABLE t IS 'x';"));
-    }
+    e.context(what)
 }

@@ -1,28 +1,31 @@
-//! After the load: proof that what landed is what was dumped (row counts, content digests, sequence
-//! values), and that every foreign key still holds although it was not enforced during the load.
+//! After the load: proof that what landed is what was dumped. Every restored table is read back with the
+//! archive's column list and format, its rows counted and (at `--verify full`) their content digest
+//! recomputed and compared with the manifest's; sequences are read back.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
-use super::{TargetTable, VerifyLevel};
-use crate::error::Result;
+use super::plan::PlannedTable;
+use super::{Run, VerifyLevel};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
-use crate::pg::{ConnectOptions, Session, quote_qualified};
+use crate::pg::{Session, quote_qualified};
 use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
+use crate::pool::{self, Task};
 
+/// What verification found.
 pub(super) struct Checked {
     pub verified: usize,
     pub problems: Vec<String>,
 }
 
-/// Counts (and, at `Full`, digests) every restored table in one session and compares with the archive.
-pub(super) async fn tables(session: &Session, tables: &[TargetTable], level: VerifyLevel) -> Result<Checked> {
+/// Checks every restored table in one session (inside a single-transaction restore only that session
+/// sees the rows).
+pub(super) async fn tables(session: &Session, tables: &[PlannedTable], level: VerifyLevel) -> Result<Checked> {
     let mut checked = Checked { verified: 0, problems: Vec::new() };
-    for t in tables {
-        if let Some(verdict) = table(session, t, level).await? {
-            checked.verified += 1;
-            checked.problems.extend(verdict);
-        }
+    for t in tables.iter().filter(|t| !t.parts.is_empty()) {
+        let (rows, digest) = read_back(session, t, level, None).await?;
+        checked.verified += 1;
+        checked.problems.extend(judge(t, rows, digest));
     }
     Ok(checked)
 }
@@ -33,59 +36,49 @@ pub(super) async fn tables(session: &Session, tables: &[TargetTable], level: Ver
 const MIN_RANGE_PAGES: i64 = 256;
 const MAX_RANGE_PAGES: i64 = 16_384;
 
-/// The same with `jobs` sessions at once, biggest tables first; for data already committed. At `Full`
-/// on PostgreSQL 14 and later (TID range scans), a big table is cut into page ranges, so that it does not
+/// The same on `jobs` sessions at once, biggest first, for data already committed. At `Full` on
+/// PostgreSQL 14 and later (TID range scans), a big table is cut into page ranges, so that it does not
 /// leave the other sessions idle at the end.
 pub(super) async fn tables_parallel(
-    connect: &ConnectOptions,
-    encoding: &str,
+    run: &Run,
     jobs: usize,
-    tables: &[TargetTable],
+    tables: &[PlannedTable],
     level: VerifyLevel,
 ) -> Result<Checked> {
-    let tables: Vec<&TargetTable> = tables.iter().filter(|t| !t.parts.is_empty()).collect();
-    let first = Session::open(connect, Some(encoding)).await?;
-    let ranges = if level == VerifyLevel::Full { page_ranges(&first, &tables, jobs).await? } else { HashMap::new() };
-    let mut work: Vec<(usize, Option<PageRange>, u64)> = Vec::new();
+    let tables: Vec<&PlannedTable> = tables.iter().filter(|t| !t.parts.is_empty()).collect();
+    let ranges = if level == VerifyLevel::Full {
+        let session = run.session().await?;
+        page_ranges(&session, &tables, jobs).await?
+    } else {
+        HashMap::new()
+    };
+    let mut tasks = Vec::new();
     for (i, t) in tables.iter().enumerate() {
         match ranges.get(&i) {
-            Some(list) => work.extend(list.iter().map(|r| (i, Some(*r), t.rows / list.len() as u64))),
-            None => work.push((i, None, t.rows)),
+            Some(list) => tasks.extend(list.iter().map(|r| {
+                let name = format!("verifying {} (pages from {})", t.label(), r.start);
+                Task::new((i, (*t).clone(), Some(*r)), name, t.rows / list.len() as u64)
+            })),
+            None => tasks.push(Task::new((i, (*t).clone(), None), format!("verifying {}", t.label()), t.rows)),
         }
     }
-    work.sort_by_key(|w| std::cmp::Reverse(w.2));
-    let queue = Arc::new(Mutex::new(work.into_iter().map(|(i, r, _)| (i, r)).collect::<VecDeque<_>>()));
-    let shared: Arc<Vec<TargetTable>> = Arc::new(tables.iter().map(|t| (*t).clone()).collect());
-    let mut handles = Vec::new();
-    let mut first = Some(first);
-    for _ in 0..jobs.max(1).min(queue.lock().expect("queue lock").len().max(1)) {
-        let (connect, encoding, queue, shared) = (connect.clone(), encoding.to_string(), queue.clone(), shared.clone());
-        let session = first.take();
-        handles.push(tokio::spawn(async move {
-            let session = match session {
-                Some(s) => s,
-                None => Session::open(&connect, Some(&encoding)).await?,
-            };
-            let mut read = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue lock").pop_front();
-                let Some((i, range)) = next else { break };
-                let (rows, digest) = read_back(&session, &shared[i], level, range).await?;
-                read.push((i, rows, digest));
-            }
-            Ok::<_, crate::Error>(read)
-        }));
-    }
+    let read = pool::run(
+        "verification",
+        jobs,
+        tasks,
+        &run.cancel,
+        || run.session(),
+        move |session, (i, table, range): (usize, PlannedTable, Option<PageRange>)| async move {
+            let result = read_back(&session, &table, level, range).await.map(|(rows, digest)| (i, rows, digest));
+            (session, result)
+        },
+    )
+    .await?;
     let mut totals: Vec<(u64, Option<ContentDigest>)> = vec![(0, None); tables.len()];
-    for h in handles {
-        let read = h
-            .await
-            .map_err(|e| crate::Error::new(crate::ErrorKind::Io, format!("a verification worker failed: {e}")))??;
-        for (i, rows, digest) in read {
-            totals[i].0 += rows;
-            if let Some(d) = digest {
-                *totals[i].1.get_or_insert_with(ContentDigest::default) += d;
-            }
+    for (i, rows, digest) in read {
+        totals[i].0 += rows;
+        if let Some(d) = digest {
+            *totals[i].1.get_or_insert_with(ContentDigest::default) += d;
         }
     }
     let mut all = Checked { verified: tables.len(), problems: Vec::new() };
@@ -99,10 +92,15 @@ pub(super) async fn tables_parallel(
 /// Page ranges for each big table (by position in `tables`), on servers with TID range scans.
 async fn page_ranges(
     session: &Session,
-    tables: &[&TargetTable],
+    tables: &[&PlannedTable],
     jobs: usize,
 ) -> Result<HashMap<usize, Vec<PageRange>>> {
-    let version: i32 = session.query_one("SELECT current_setting('server_version_num')::int", &[]).await?.get(0);
+    let unreadable = |e| super::target::unreadable("the restored tables' sizes", e);
+    let version: i32 = session
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?
+        .try_get(0)
+        .map_err(unreadable)?;
     let mut out = HashMap::new();
     if version < 140000 {
         return Ok(out);
@@ -113,13 +111,13 @@ async fn page_ranges(
         .collect();
     let rows = session
         .query(
-            "SELECT CASE WHEN n = '' THEN 0 ELSE pg_catalog.pg_relation_size(n::regclass)
-                    / pg_catalog.current_setting('block_size')::int8 END
+            "SELECT coalesce(CASE WHEN n = '' THEN 0 ELSE pg_catalog.pg_relation_size(n::regclass)
+                    / pg_catalog.current_setting('block_size')::int8 END, 0)
              FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i",
             &[&names],
         )
         .await?;
-    let pages: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let pages: Vec<i64> = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(unreadable)?;
     let share = pages.iter().sum::<i64>() / (jobs.max(1) as i64 * 4);
     let range = share.clamp(MIN_RANGE_PAGES, MAX_RANGE_PAGES);
     for (i, &p) in pages.iter().enumerate() {
@@ -144,60 +142,46 @@ fn cut(pages: i64, range: i64) -> Option<Vec<PageRange>> {
     )
 }
 
-/// Checks one table; `None` when it has no parts to check against, else the problem found, if any.
-async fn table(session: &Session, t: &TargetTable, level: VerifyLevel) -> Result<Option<Option<String>>> {
-    if t.parts.is_empty() {
-        return Ok(None);
-    }
-    let (rows, digest) = read_back(session, t, level, None).await?;
-    Ok(Some(judge(t, rows, digest)))
-}
-
 /// Reads a restored table (or a page range of it) back: its rows, and at `Full` their content digest.
 async fn read_back(
     session: &Session,
-    t: &TargetTable,
+    t: &PlannedTable,
     level: VerifyLevel,
     range: Option<PageRange>,
 ) -> Result<(u64, Option<ContentDigest>)> {
-    let first = &t.parts[0];
-    let label = label(t);
+    let label = t.label();
     if level == VerifyLevel::Count {
         let sql = match t.kind {
-            PartKind::Table => {
-                format!("SELECT count(*) FROM ONLY {}{}", quote_qualified(&t.name), super::load::where_(t))
-            }
+            PartKind::Table => format!("SELECT count(*) FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause()),
             PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
         };
-        return Ok((session.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64, None));
+        let count: i64 = session
+            .query_one(&sql, &[])
+            .await?
+            .try_get(0)
+            .map_err(|e| super::target::unreadable(&format!("the rows of {label}"), e))?;
+        return Ok((count as u64, None));
     }
     let sql = match t.kind {
-        PartKind::Table => copy_out_sql(&t.name, &first.columns, first.format, range, first.filter.as_deref()),
+        PartKind::Table => copy_out_sql(&t.name, &t.columns, t.format, range, t.filter.as_deref()),
         PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
     };
-    let mut scanner = TupleScanner::new(first.format).with_fields(first.columns.len());
+    let mut scanner = TupleScanner::new(t.format).with_fields(t.columns.len());
     let mut pending: Vec<u8> = Vec::new();
     let mut stream = session.copy_out(&sql).await?;
     while let Some(data) = stream.next().await? {
         pending.extend_from_slice(&data);
         let used = scanner
             .scan(&pending)
-            .map_err(|e| crate::Error::new(crate::ErrorKind::Database, format!("{label}: reading it back: {e}")))?;
+            .map_err(|e| Error::new(ErrorKind::Database, format!("{label}: reading it back: {e}")))?;
         pending.drain(..used);
     }
     Ok((scanner.rows(), Some(scanner.digest())))
 }
 
-fn label(t: &TargetTable) -> String {
-    match t.kind {
-        PartKind::Table => format!("table `{}`", t.name),
-        PartKind::LargeObjects => "large objects".to_string(),
-    }
-}
-
 /// What is wrong with a restored table that holds `rows` rows with content digest `digest`, if anything.
-fn judge(t: &TargetTable, rows: u64, digest: Option<ContentDigest>) -> Option<String> {
-    let label = label(t);
+fn judge(t: &PlannedTable, rows: u64, digest: Option<ContentDigest>) -> Option<String> {
+    let label = t.label();
     if rows != t.rows {
         return Some(format!("{label}: {rows} rows in the database, the archive holds {}", t.rows));
     }
@@ -216,57 +200,12 @@ pub(super) async fn sequences(session: &Session, sequences: &[SequenceValue]) ->
     for s in sequences {
         let row =
             session.query_one(&format!("SELECT last_value, is_called FROM {}", quote_qualified(&s.name)), &[]).await?;
-        let (last, called): (i64, bool) = (row.get(0), row.get(1));
+        let unreadable = |e| super::target::unreadable(&format!("sequence `{}`", s.name), e);
+        let (last, called): (i64, bool) = (row.try_get(0).map_err(unreadable)?, row.try_get(1).map_err(unreadable)?);
         if (last, called) != (s.last_value, s.is_called) {
             problems.push(format!(
                 "sequence `{}`: last_value {last} (is_called {called}), the archive holds {} (is_called {})",
                 s.name, s.last_value, s.is_called
-            ));
-        }
-    }
-    Ok(problems)
-}
-
-/// Checks every foreign key on or to a restored table, naming each violated one.
-pub(super) async fn foreign_keys(session: &Session, tables: &[TargetTable]) -> Result<Vec<String>> {
-    let names = super::table_names(tables);
-    let mut problems = Vec::new();
-    for fk in session.query(include_str!("sql/foreign_keys.sql"), &[&names]).await? {
-        let name: String = fk.get("name");
-        let child: String = fk.get("child");
-        let parent: String = fk.get("parent");
-        let child_cols: Vec<String> = fk.get("child_columns");
-        let parent_cols: Vec<String> = fk.get("parent_columns");
-        // Partitioned tables hold their rows in partitions; a plain parent's inheritance children are
-        // not covered by its foreign keys.
-        let only = |kind: String| if kind == "p" { "" } else { "ONLY " };
-        let join: Vec<String> = child_cols.iter().zip(&parent_cols).map(|(c, p)| format!("p.{p} = c.{c}")).collect();
-        let missing = format!(
-            "NOT EXISTS (SELECT 1 FROM {}{parent} p WHERE {})",
-            only(fk.get("parent_kind")),
-            join.join(" AND ")
-        );
-        let is = |test: &str, glue: &str| {
-            child_cols.iter().map(|c| format!("c.{c} IS {test}")).collect::<Vec<_>>().join(glue)
-        };
-        let condition = if fk.get::<_, String>("match_type") == "f" {
-            // MATCH FULL: all null is fine; a mix of null and not null is a violation by itself.
-            format!("NOT ({}) AND (({}) OR {missing})", is("NULL", " AND "), is("NULL", " OR "))
-        } else {
-            format!("{} AND {missing}", is("NOT NULL", " AND "))
-        };
-        let cols = child_cols.iter().map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT count(*), (array_agg(ROW({cols})::text))[1] FROM {}{child} c WHERE {condition}",
-            only(fk.get("child_kind"))
-        );
-        let row = session.query_one(&sql, &[]).await?;
-        let count: i64 = row.get(0);
-        if count > 0 {
-            let example: Option<String> = row.get(1);
-            problems.push(format!(
-                "foreign key `{name}` of `{child}`: {count} rows reference keys missing from `{parent}` (for example {})",
-                example.unwrap_or_default()
             ));
         }
     }

@@ -1,0 +1,671 @@
+//! The restore plan: what a restore will do, step by step, computed from the archive and the options
+//! alone, with no connection and no I/O. `restore --dry-run` prints it, `--list` lists its items (and
+//! `-L` edits them), `-f` writes its SQL, and the run executes exactly it.
+//!
+//! ```text
+//! before (refuse a non-empty target | drop the archive's objects | a new database | empty tables)
+//! -> roles -> pre-data -> data (parts) -> post-data -> sequence values -> privileges
+//! -> after the privileges (default privileges, materialized view refreshes, event triggers)
+//! -> verification -> the new database's own properties (--create)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::{LeaveOut, ListSelection, RestoreOptions, VerifyLevel};
+use crate::catalog::Filters;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{
+    ArchiveIndex, Catalog, ColumnInfo, ContentDigest, CopyFormat, PartId, PartKind, SequenceValue, TableName,
+};
+use crate::pg::{quote_ident, quote_literal, quote_qualified};
+use crate::plan::{column_list, format_option};
+use crate::schema::{SchemaCatalog, SchemaObject, Section};
+
+/// Settings for every session that runs schema statements: names in the archive's statements are all
+/// qualified, and function bodies may refer to objects created later, as pg_restore has it. The target's
+/// own `default_tablespace` and `default_table_access_method` must not move what the source kept in its
+/// defaults.
+pub(crate) const SCHEMA_SETTINGS: &str = "SET search_path = ''; SET check_function_bodies = off; \
+    SET client_min_messages = warning; SET default_tablespace = ''; SET default_table_access_method = heap";
+
+/// The temporary table the large objects' part loads into, before `lo_from_bytea` makes each object.
+const LARGE_OBJECTS_TABLE: &str = "CREATE TEMP TABLE pgsafe_large_objects (loid oid, data bytea)";
+const LARGE_OBJECTS_COPY: &str = "COPY pgsafe_large_objects FROM STDIN (FORMAT binary)";
+const LARGE_OBJECTS_MAKE: &str =
+    "SELECT pg_catalog.lo_from_bytea(loid, data) FROM pgsafe_large_objects; DROP TABLE pgsafe_large_objects";
+
+/// What a restore makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreKind {
+    /// The schema and the rows, into an empty database.
+    Whole,
+    /// The schema without rows (`--schema-only`).
+    SchemaOnly,
+    /// The rows, into tables that exist (`--data-only`).
+    DataOnly,
+}
+
+/// What happens to the target before anything is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Before {
+    /// A target that holds any user object is refused: restoring over it would mix two databases.
+    RefuseNonEmpty,
+    /// `--clean`: the archive's objects that exist are dropped, dependents first, in one transaction.
+    DropArchiveObjects { statements: Vec<String> },
+    /// `--create` made the database: it is empty.
+    NewDatabase,
+    /// Data only: every table must exist with the archive's columns, and be empty.
+    RequireEmptyTables,
+    /// Data only with `--clean`: the tables are emptied and the archive's large objects removed.
+    EmptyTables,
+}
+
+/// The archive a plan restores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub database: String,
+    pub server_version: String,
+    pub dumped_at: String,
+    pub tool: String,
+}
+
+/// `--create`: the database made first, through the one `-d` names, and what it is given at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseStep {
+    pub name: String,
+    /// `--clean --create`: drop a database of that name first.
+    pub drop_first: bool,
+    pub create: String,
+    /// Owner, comment, privileges, settings, template flag: last, so that a setting cannot touch the
+    /// restore's own sessions.
+    pub finish: Vec<String>,
+}
+
+/// One schema object's statements.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectStep {
+    /// The object's id in the archive (`--list`, `-L`).
+    pub id: u32,
+    pub kind: String,
+    /// `KIND schema.name`, for messages and `--list`.
+    pub label: String,
+    pub section: Section,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// What runs; empty for an object made by another's statement (it is listed for `-L`).
+    pub sql: String,
+    /// Ids of the objects (of the same phase) that must be made first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<u32>,
+    /// Bytes of work it stands for, to start big post-data work first.
+    pub size: u64,
+}
+
+/// One part's COPY.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartStep {
+    pub part: PartId,
+    pub table: TableName,
+    pub kind: PartKind,
+    /// Runs before the COPY (the large objects' temporary table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    pub copy: String,
+    /// Runs after the COPY (making the large objects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    pub rows: u64,
+    /// The decoded COPY stream's length.
+    pub bytes: u64,
+}
+
+/// A table the restore loads, and what verification compares it with.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTable {
+    pub name: TableName,
+    pub kind: PartKind,
+    pub parts: Vec<PartId>,
+    /// The columns in the archive's stream order, their format, and an extension configuration table's
+    /// filter (the rows its extension makes are not the archive's).
+    pub columns: Vec<ColumnInfo>,
+    pub format: CopyFormat,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// What the archive holds for it: its parts' rows and content digests summed.
+    pub rows: u64,
+    pub digest: ContentDigest,
+}
+
+impl PlannedTable {
+    /// An extension configuration table's filter as a clause to append, or nothing.
+    pub(crate) fn where_clause(&self) -> String {
+        self.filter.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
+    }
+
+    /// ``table `s.t` `` or `large objects`, for messages.
+    pub(crate) fn label(&self) -> String {
+        match self.kind {
+            PartKind::Table => format!("table `{}`", self.name),
+            PartKind::LargeObjects => "large objects".to_string(),
+        }
+    }
+}
+
+/// Everything a restore will do, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlan {
+    pub source: Source,
+    pub kind: RestoreKind,
+    /// All of it in one transaction on one session (`--single-transaction`).
+    pub single_transaction: bool,
+    pub jobs: usize,
+    /// Every session acts as this role (`--role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStep>,
+    pub before: Before,
+    /// Roles created when the cluster lacks them (`--create-roles`), without login.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub create_roles: Vec<String>,
+    pub pre_data: Vec<ObjectStep>,
+    pub data: Vec<PartStep>,
+    pub post_data: Vec<ObjectStep>,
+    pub sequences: Vec<SequenceValue>,
+    /// `GRANT` and `REVOKE`, per object.
+    pub privileges: Vec<ObjectStep>,
+    /// As pg_restore orders them after its ACL pass: default privileges (which must not touch the
+    /// restored objects), materialized view refreshes (a view's query runs as its owner, who may need the
+    /// grants) and event triggers (which must not fire on the restore's own statements).
+    pub after_privileges: Vec<ObjectStep>,
+    /// The tables loaded, for the data-only preparation and for verification.
+    pub tables: Vec<PlannedTable>,
+    pub verify: VerifyLevel,
+    /// What the user must act on although the restore succeeds (a subscription left disabled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Dependency cycles the dump broke, each naming the object created early.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<String>,
+}
+
+/// The kinds made after the privileges, in this order.
+const AFTER_PRIVILEGES: [&str; 3] = ["DEFAULT ACL", "MATERIALIZED VIEW DATA", "EVENT TRIGGER"];
+
+impl RestorePlan {
+    /// Plans the restore of the archive `index` holds with `options`. Fails, before anything happens,
+    /// on `-n`/`-t` patterns that match nothing the archive holds, and on a whole restore of an archive
+    /// without a schema.
+    pub fn build<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, options: &RestoreOptions) -> Result<RestorePlan> {
+        let catalog = index.catalog();
+        check_patterns(catalog, &options.filters)?;
+        let kind = if options.data_only {
+            RestoreKind::DataOnly
+        } else if options.schema_only {
+            RestoreKind::SchemaOnly
+        } else {
+            RestoreKind::Whole
+        };
+        let list = options.use_list.as_ref();
+        let records: HashMap<PartId, (u64, u64, ContentDigest)> =
+            index.manifest().parts.iter().map(|r| (r.id, (r.rows, r.raw_bytes, r.digest))).collect();
+        let (tables, sequences) = match kind {
+            RestoreKind::SchemaOnly => (Vec::new(), Vec::new()),
+            _ => (
+                select_tables(catalog, &records, &options.filters, list),
+                select_sequences(catalog, &options.filters, list),
+            ),
+        };
+        let single_transaction = options.single_transaction;
+        let freeze = single_transaction && kind == RestoreKind::Whole;
+        let mut data: Vec<PartStep> = tables
+            .iter()
+            .flat_map(|t| t.parts.iter().map(move |&p| (t, p)))
+            .map(|(t, part)| part_step(t, part, records.get(&part).copied().unwrap_or_default(), freeze))
+            .collect();
+        data.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.part.cmp(&b.part)));
+        let mut plan = RestorePlan {
+            source: Source {
+                database: catalog.server.database.clone(),
+                server_version: catalog.server.version.clone(),
+                dumped_at: catalog.created_at.clone(),
+                tool: catalog.tool.clone(),
+            },
+            kind,
+            single_transaction,
+            jobs: if single_transaction { 1 } else { options.jobs.max(1) },
+            role: options.role.clone(),
+            database: None,
+            before: if options.clean { Before::EmptyTables } else { Before::RequireEmptyTables },
+            create_roles: Vec::new(),
+            pre_data: Vec::new(),
+            data,
+            post_data: Vec::new(),
+            sequences,
+            privileges: Vec::new(),
+            after_privileges: Vec::new(),
+            tables,
+            verify: options.verify,
+            warnings: Vec::new(),
+            cycles: Vec::new(),
+        };
+        if kind != RestoreKind::DataOnly {
+            plan.add_schema(catalog, options)?;
+        }
+        Ok(plan)
+    }
+
+    /// The schema's steps of a whole (or schema-only) restore.
+    fn add_schema(&mut self, catalog: &Catalog, options: &RestoreOptions) -> Result<()> {
+        let schema = SchemaCatalog::from_value(&catalog.schema)?.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidInput, "the archive holds no schema (it was made with `--data-only`)")
+                .with_hint("restore its rows into existing tables with `--data-only`")
+        })?;
+        let leave_out = &options.leave_out;
+        let list = options.use_list.as_ref();
+        // A large object's owner, privileges and comments apply to rows the data load makes.
+        let with_large_objects = self.tables.iter().any(|t| t.kind == PartKind::LargeObjects);
+        let objects: Vec<&SchemaObject> = schema
+            .objects
+            .iter()
+            .filter(|o| chosen(o, &options.filters, leave_out, list))
+            .filter(|o| with_large_objects || o.kind != "LARGE OBJECT")
+            .collect();
+        let step = |o: &SchemaObject| object_step(o, statements(o, leave_out));
+        for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind.as_str())) {
+            match o.section {
+                Section::PreData => self.pre_data.push(step(o)),
+                Section::PostData => self.post_data.push(step(o)),
+            }
+        }
+        for kind in AFTER_PRIVILEGES {
+            if leave_out.privileges && kind == "DEFAULT ACL" {
+                continue;
+            }
+            self.after_privileges.extend(objects.iter().filter(|o| o.kind == kind).map(|o| step(o)));
+        }
+        if !leave_out.privileges {
+            self.privileges = objects
+                .iter()
+                .filter(|o| !o.privileges.is_empty())
+                .map(|o| object_step(o, o.privileges.join("\n") + "\n"))
+                .collect();
+        }
+        self.warnings = subscription_warnings(&objects);
+        self.cycles = schema.cycles.clone();
+
+        if let Some(name) = &options.create {
+            let create = match &schema.database {
+                Some(p) => p.create_statement(name, leave_out.tablespaces),
+                None => format!(
+                    "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
+                    quote_ident(name),
+                    quote_literal(&catalog.server.encoding)
+                ),
+            };
+            let finish = match &schema.database {
+                Some(db) => db.finishing_statements(name, leave_out.owner, leave_out.privileges)?,
+                None => Vec::new(),
+            };
+            self.database = Some(DatabaseStep { name: name.clone(), drop_first: options.clean, create, finish });
+            self.before = Before::NewDatabase;
+        } else if options.clean {
+            self.before = Before::DropArchiveObjects {
+                statements: objects.iter().rev().filter_map(|o| drop_statement(o)).collect(),
+            };
+        } else {
+            self.before = Before::RefuseNonEmpty;
+        }
+        if options.create_roles {
+            let mut roles = schema.roles.clone();
+            // A new database also needs its owner and the roles with settings in it.
+            if let (Some(_), Some(db)) = (&options.create, &schema.database) {
+                roles.push(db.owner.clone());
+                roles.extend(db.role_settings.iter().map(|(r, _)| r.clone()));
+            }
+            roles.sort();
+            roles.dedup();
+            self.create_roles = roles;
+        }
+        Ok(())
+    }
+
+    /// Bytes of COPY streams the plan loads.
+    pub fn data_bytes(&self) -> u64 {
+        self.data.iter().map(|p| p.bytes).sum()
+    }
+
+    /// Rows the plan loads.
+    pub fn data_rows(&self) -> u64 {
+        self.data.iter().map(|p| p.rows).sum()
+    }
+
+    /// The ordinary tables' qualified names, for queries that take `text[]`.
+    pub(crate) fn table_names(&self) -> Vec<String> {
+        table_names(&self.tables)
+    }
+
+    /// The schema's SQL script (`-f`): what the restore runs, in its order, where the rows load marked
+    /// by a comment (the archive's binary COPY streams have no SQL form). Large objects' metadata is left
+    /// out with the rows that make them.
+    pub fn script(&self) -> Result<String> {
+        if self.kind == RestoreKind::DataOnly {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a data-only restore has no SQL script: its rows are COPY streams of the archive",
+            ));
+        }
+        let mut out = format!(
+            "-- pgsafe restore script of database `{}` ({}), dumped {}\n",
+            self.source.database, self.source.server_version, self.source.dumped_at
+        );
+        if let Some(db) = &self.database {
+            if db.drop_first {
+                out.push_str(&format!("DROP DATABASE IF EXISTS {};\n", quote_ident(&db.name)));
+            }
+            out.push_str(&format!("{};\n\\connect {}\n", db.create, quote_ident(&db.name)));
+        }
+        for role in &self.create_roles {
+            out.push_str(&format!(
+                "DO $pgsafe$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) THEN CREATE ROLE {} NOLOGIN; END IF; END$pgsafe$;\n",
+                quote_literal(role),
+                quote_ident(role)
+            ));
+        }
+        out.push_str(&format!("{SCHEMA_SETTINGS};\n"));
+        let section = |out: &mut String, title: &str, steps: &[ObjectStep]| {
+            out.push_str(&format!("\n-- {title}\n"));
+            for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != "LARGE OBJECT") {
+                out.push_str(&format!("\n-- {}\n{}", s.label, s.sql));
+            }
+        };
+        section(&mut out, "pre-data", &self.pre_data);
+        out.push_str("\n-- data: the archive's rows load here (`pgsafe restore` without `-f`)\n");
+        section(&mut out, "post-data", &self.post_data);
+        section(&mut out, "privileges", &self.privileges);
+        section(
+            &mut out,
+            "after the privileges: default privileges, materialized view refreshes, event triggers",
+            &self.after_privileges,
+        );
+        if let Some(db) = &self.database
+            && !db.finish.is_empty()
+        {
+            out.push_str("\n-- the database's own properties\n");
+            for s in &db.finish {
+                out.push_str(s);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a restore makes `o`: the `-n`/`-t` filters select it, no `--no-*` option leaves its kind out,
+/// and a `-L` list, if any, keeps it.
+fn chosen(o: &SchemaObject, filters: &Filters, leave_out: &LeaveOut, list: Option<&ListSelection>) -> bool {
+    o.selected(filters) && !leave_out.kind(&o.kind) && list.is_none_or(|l| l.objects.contains(&o.id))
+}
+
+fn object_step(o: &SchemaObject, sql: String) -> ObjectStep {
+    ObjectStep {
+        id: o.id,
+        kind: o.kind.clone(),
+        label: o.label(),
+        section: o.section,
+        owner: o.owner.clone(),
+        sql,
+        deps: o.deps.clone(),
+        size: o.size,
+    }
+}
+
+/// The statements that create one object (in its tablespace), its owner, comments and security labels,
+/// less what `leave_out` says.
+fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
+    let mut sql = String::new();
+    let tablespace = o.tablespace.as_ref().filter(|_| !leave_out.tablespaces && o.create.is_some());
+    if let Some(ts) = tablespace {
+        sql.push_str(&format!("SET default_tablespace = {};\n", quote_ident(ts)));
+    }
+    if let Some(create) = &o.create {
+        // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
+        // the source's owner creates it.
+        match (&o.owner, o.kind.as_str()) {
+            (Some(owner), "EXTENSION") if !leave_out.owner => {
+                sql.push_str(&format!("SET ROLE {};\n{create}\nRESET ROLE;\n", quote_ident(owner)))
+            }
+            _ => {
+                sql.push_str(create);
+                sql.push('\n');
+            }
+        }
+    }
+    if tablespace.is_some() {
+        sql.push_str("SET default_tablespace = '';\n");
+    }
+    if !leave_out.owner
+        && let Some(owner) = &o.set_owner
+    {
+        sql.push_str(owner);
+        sql.push('\n');
+    }
+    for c in o.comments.iter().filter(|c| !leave_out.note(c)) {
+        sql.push_str(c);
+        sql.push('\n');
+    }
+    sql
+}
+
+/// One part's step: its COPY (frozen when the loading transaction made the table), and for the large
+/// objects the temporary table around it.
+fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, ContentDigest), freeze: bool) -> PartStep {
+    let (before, copy, after) = match t.kind {
+        PartKind::Table => (None, copy_in_sql(&t.name, &t.columns, t.format, freeze), None),
+        PartKind::LargeObjects => (
+            Some(LARGE_OBJECTS_TABLE.to_string()),
+            LARGE_OBJECTS_COPY.to_string(),
+            Some(LARGE_OBJECTS_MAKE.to_string()),
+        ),
+    };
+    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, after, rows, bytes }
+}
+
+/// `COPY table (columns) FROM STDIN` in the part's format, `FREEZE` if `freeze`.
+fn copy_in_sql(table: &TableName, columns: &[ColumnInfo], format: CopyFormat, freeze: bool) -> String {
+    let cols = column_list(columns);
+    let list = if cols.is_empty() { String::new() } else { format!(" ({cols})") };
+    let format = format_option(format);
+    let options = if freeze { format.replace(')', ", FREEZE)") } else { format.to_string() };
+    format!("COPY {}{list} FROM STDIN {options}", quote_qualified(table))
+}
+
+/// Groups the selected parts by table. Large objects follow pg_restore: restored unless `-n`/`-t` narrow.
+fn select_tables(
+    catalog: &Catalog,
+    records: &HashMap<PartId, (u64, u64, ContentDigest)>,
+    filters: &Filters,
+    list: Option<&ListSelection>,
+) -> Vec<PlannedTable> {
+    let mut by_table: BTreeMap<(TableName, bool), Vec<&crate::format::PartInfo>> = BTreeMap::new();
+    for p in &catalog.parts {
+        let wanted = match p.kind {
+            PartKind::Table => filters.selects(&p.table.schema, &p.table.name, true),
+            PartKind::LargeObjects => !filters.narrows(),
+        };
+        if wanted && list.is_none_or(|l| l.parts.contains(&p.id.0)) {
+            by_table.entry((p.table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p);
+        }
+    }
+    by_table
+        .into_values()
+        .map(|parts| {
+            let first = parts[0];
+            let mut rows = 0;
+            let mut digest = ContentDigest::default();
+            for p in &parts {
+                if let Some((r, _, d)) = records.get(&p.id) {
+                    rows += r;
+                    digest += *d;
+                }
+            }
+            PlannedTable {
+                name: first.table.clone(),
+                kind: first.kind,
+                parts: parts.iter().map(|p| p.id).collect(),
+                columns: first.columns.clone(),
+                format: first.format,
+                filter: first.filter.clone(),
+                rows,
+                digest,
+            }
+        })
+        .collect()
+}
+
+/// The sequence values the filters (and a `-L` list) select.
+fn select_sequences(catalog: &Catalog, filters: &Filters, list: Option<&ListSelection>) -> Vec<SequenceValue> {
+    catalog
+        .sequences
+        .iter()
+        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true))
+        .filter(|s| list.is_none_or(|l| l.sequences.contains(&s.name.to_string())))
+        .cloned()
+        .collect()
+}
+
+/// The qualified names of the ordinary tables, for queries that take `text[]`.
+pub(crate) fn table_names(tables: &[PlannedTable]) -> Vec<String> {
+    tables.iter().filter(|t| t.kind == PartKind::Table).map(|t| quote_qualified(&t.name)).collect()
+}
+
+/// Refuses `-n` and `-t` patterns that match nothing the archive holds, before anything is restored, as
+/// the dump refuses them: a mistyped name would otherwise restore nothing and succeed.
+fn check_patterns(catalog: &Catalog, filters: &Filters) -> Result<()> {
+    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
+        return Ok(());
+    }
+    const RELATIONS: [&str; 5] = ["TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"];
+    let schema = SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
+    // A restore treats every name as visible, as its filters do.
+    let mut relations: Vec<(&str, &str, bool)> =
+        catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str(), true)).collect();
+    relations.extend(catalog.sequences.iter().map(|s| (s.name.schema.as_str(), s.name.name.as_str(), true)));
+    relations.extend(
+        schema
+            .objects
+            .iter()
+            .filter(|o| RELATIONS.contains(&o.kind.as_str()))
+            .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str(), true))),
+    );
+    let mut schemas: Vec<&str> = relations.iter().map(|(s, _, _)| *s).collect();
+    schemas.extend(schema.objects.iter().filter(|o| o.kind == "SCHEMA").map(|o| o.name.as_str()));
+    schemas.extend(schema.objects.iter().filter_map(|o| o.schema.as_deref()));
+    let unmatched = filters.unmatched(&schemas, &relations);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!("nothing the archive holds matches `{}`; nothing was restored", unmatched.join("`, `")),
+    )
+    .with_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
+}
+
+/// Subscriptions come back disabled and without a connection to their publisher, as pg_dump makes
+/// them: replicating into a copy is a decision for the user, not for a restore.
+fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o.kind == "SUBSCRIPTION" && o.create.is_some())
+        .map(|o| {
+            let name = quote_ident(&o.name);
+            format!(
+                "subscription `{}` was created disabled and without connecting to its publisher; to replicate into this database, check its replication slot on the publisher, then run `ALTER SUBSCRIPTION {name} ENABLE` and `ALTER SUBSCRIPTION {name} REFRESH PUBLICATION`",
+                o.name
+            )
+        })
+        .collect()
+}
+
+/// `DROP ... IF EXISTS` for an object that has a statement of its own and is not dropped with its table.
+fn drop_statement(o: &SchemaObject) -> Option<String> {
+    o.create.as_ref()?;
+    let keyword = match o.kind.as_str() {
+        "TABLE"
+        | "VIEW"
+        | "MATERIALIZED VIEW"
+        | "SEQUENCE"
+        | "FOREIGN TABLE"
+        | "SCHEMA"
+        | "EXTENSION"
+        | "DOMAIN"
+        | "FUNCTION"
+        | "PROCEDURE"
+        | "AGGREGATE"
+        | "COLLATION"
+        | "CONVERSION"
+        | "EVENT TRIGGER"
+        | "PUBLICATION"
+        | "SERVER"
+        | "FOREIGN DATA WRAPPER"
+        | "STATISTICS"
+        | "TEXT SEARCH CONFIGURATION"
+        | "TEXT SEARCH DICTIONARY"
+        | "TEXT SEARCH PARSER"
+        | "TEXT SEARCH TEMPLATE"
+        | "TYPE" => o.kind.as_str(),
+        _ => return None,
+    };
+    let name = match &o.schema {
+        Some(s) if keyword != "SCHEMA" && !matches!(keyword, "FUNCTION" | "PROCEDURE" | "AGGREGATE") => {
+            format!("{}.{}", quote_ident(s), quote_ident(&o.name))
+        }
+        // A routine's label carries its argument types, which DROP needs as written.
+        Some(s) => format!("{}.{}", quote_ident(s), routine_signature(&o.name)?),
+        None => quote_ident(&o.name),
+    };
+    Some(format!("DROP {keyword} IF EXISTS {name};"))
+}
+
+/// `f(integer, text)` as a DROP target: the name quoted, the argument list as it is.
+fn routine_signature(label: &str) -> Option<String> {
+    let open = label.find('(')?;
+    Some(format!("{}{}", quote_ident(&label[..open]), &label[open..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(kind: PartKind) -> PlannedTable {
+        PlannedTable {
+            name: TableName { schema: "public".into(), name: "Orders".into() },
+            kind,
+            parts: vec![PartId(3)],
+            columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
+            format: CopyFormat::Binary,
+            filter: None,
+            rows: 2,
+            digest: ContentDigest::default(),
+        }
+    }
+
+    #[test]
+    fn a_part_copies_into_its_table_frozen_only_when_its_transaction_made_it() {
+        let t = table(PartKind::Table);
+        let step = part_step(&t, PartId(3), (2, 100, ContentDigest::default()), false);
+        assert_eq!(step.copy, "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary)");
+        assert!(step.before.is_none() && step.after.is_none());
+        let frozen = part_step(&t, PartId(3), (2, 100, ContentDigest::default()), true);
+        assert_eq!(frozen.copy, "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary, FREEZE)");
+        let lo = part_step(&table(PartKind::LargeObjects), PartId(4), (1, 10, ContentDigest::default()), true);
+        assert_eq!(lo.before.as_deref(), Some(LARGE_OBJECTS_TABLE));
+        assert_eq!(lo.copy, LARGE_OBJECTS_COPY);
+        assert_eq!(lo.after.as_deref(), Some(LARGE_OBJECTS_MAKE));
+    }
+}

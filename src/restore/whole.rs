@@ -1,0 +1,174 @@
+//! A whole restore, schema and rows, run as its plan says.
+//!
+//! ```text
+//! --create's database -> refuse a non-empty target (or drop the archive's objects) -> roles
+//! -> pre-data in one transaction -> rows on -j sessions -> post-data on -j sessions, by dependency,
+//! biggest first -> sequence values -> privileges -> default privileges, refreshes, event triggers
+//! -> verification -> the new database's own properties
+//! ```
+//! With `--single-transaction` all of it runs in one transaction on one session.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::plan::{Before, ObjectStep, RestorePlan, SCHEMA_SETTINGS};
+use super::{RestoreReport, Run, TriggerMode, interrupted, target};
+use crate::cancel::Cancel;
+use crate::error::Result;
+use crate::pg::Session;
+use crate::pool::{self, Task};
+
+pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreReport> {
+    if let Some(db) = &plan.database {
+        run.connect = target::create_database(&run.connect, db).await?;
+    }
+    if let Some(role) = &plan.role {
+        run.connect = run.connect.with_role(role);
+    }
+    let leader = run.session().await?;
+    match &plan.before {
+        Before::RefuseNonEmpty => target::refuse_non_empty(&leader).await?,
+        Before::DropArchiveObjects { statements } => target::drop_objects(&leader, statements).await?,
+        Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
+    }
+    if !plan.create_roles.is_empty() {
+        target::create_roles(&leader, &plan.create_roles).await?;
+    }
+    leader.batch(SCHEMA_SETTINGS).await?;
+    let mut report = RestoreReport::start(leader.target(), plan, TriggerMode::NotYetCreated);
+    run.progress.start("restore", plan.data_bytes(), plan.data_rows());
+
+    if plan.single_transaction {
+        leader.batch("BEGIN").await?;
+        let outcome = async {
+            for o in &plan.pre_data {
+                create(&leader, o, &run.cancel).await?;
+            }
+            report.rows = run.load_serial(&leader, plan).await?;
+            for o in &plan.post_data {
+                create(&leader, o, &run.cancel).await?;
+            }
+            finish(run, plan, &leader, true, &mut report).await
+        }
+        .await;
+        super::end_single_transaction(&leader, outcome, &mut report).await?;
+    } else {
+        let phase = Instant::now();
+        leader.batch("BEGIN").await?;
+        let created = async {
+            for o in &plan.pre_data {
+                create(&leader, o, &run.cancel).await?;
+            }
+            leader.batch("COMMIT").await
+        }
+        .await;
+        tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), phase.elapsed().as_secs_f64());
+        if let Err(e) = created {
+            let _ = leader.batch("ROLLBACK").await;
+            return Err(interrupted(&run.cancel, e, "nothing was restored (the schema's first phase rolled back)"));
+        }
+        let stage = async {
+            report.rows = run.load_parallel(plan, None, Default::default()).await?;
+            let phase = Instant::now();
+            post_data(run, plan).await?;
+            tracing::info!("post-data: {} objects in {:.1}s", plan.post_data.len(), phase.elapsed().as_secs_f64());
+            finish(run, plan, &leader, false, &mut report).await
+        }
+        .await;
+        stage.map_err(|e| {
+            interrupted(
+                &run.cancel,
+                e,
+                "the restore stopped part way: the schema's first phase is in place, later objects and rows may be missing",
+            )
+        })?;
+    }
+    if let (Some(db), false) = (&plan.database, report.rolled_back)
+        && !db.finish.is_empty()
+    {
+        leader.batch(&db.finish.join("\n")).await.map_err(|e| {
+            e.context(format!(
+                "the restore is complete, but giving `{}` its owner, comment, privileges and settings failed",
+                db.name
+            ))
+        })?;
+    }
+    run.progress.finish();
+    Ok(report)
+}
+
+/// Runs one object's statements, naming the object when they fail.
+async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()> {
+    if o.sql.is_empty() {
+        return Ok(());
+    }
+    cancel.check("the restore")?;
+    let mut attempts = 0;
+    loop {
+        match session.batch(&o.sql).await {
+            Ok(()) => return Ok(()),
+            // Two post-data statements can lock two tables in opposite orders (foreign keys); the
+            // server aborts one, which runs again once the other is done.
+            Err(e) if attempts < 5 && e.to_string().contains("deadlock detected") => attempts += 1,
+            Err(e) => return Err(e.context(format!("creating `{}`", o.label))),
+        }
+    }
+}
+
+/// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
+/// are done, the biggest first among those ready.
+async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
+    let position: HashMap<u32, usize> = plan.post_data.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let tasks = plan
+        .post_data
+        .iter()
+        .map(|o| Task {
+            item: o.clone(),
+            name: format!("`{}`", o.label),
+            deps: o.deps.iter().filter_map(|d| position.get(d).copied()).collect(),
+            weight: o.size,
+        })
+        .collect();
+    let open = || async {
+        let session = run.session().await?;
+        session.batch(SCHEMA_SETTINGS).await?;
+        Ok(session)
+    };
+    let cancel = run.cancel.clone();
+    pool::run("the restore's post-data", plan.jobs, tasks, &run.cancel, open, |session, o: ObjectStep| {
+        let cancel = cancel.clone();
+        async move {
+            let result = create(&session, &o, &cancel).await;
+            (session, result)
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// After the objects and rows: sequence values, privileges, what comes after them (default privileges,
+/// materialized view refreshes, event triggers), verification.
+async fn finish(
+    run: &Run,
+    plan: &RestorePlan,
+    session: &Session,
+    single: bool,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let phase = Instant::now();
+    super::set_sequences(session, &plan.sequences).await?;
+    let privileges: String = plan.privileges.iter().map(|p| p.sql.as_str()).collect();
+    if !privileges.is_empty() {
+        run.cancel.check("the restore")?;
+        session.batch(&privileges).await.map_err(|e| e.context("restoring privileges"))?;
+    }
+    for o in &plan.after_privileges {
+        create(session, o, &run.cancel).await?;
+    }
+    tracing::info!(
+        "sequence values, privileges and {} later objects (default privileges, materialized view refreshes, event triggers) in {:.1}s",
+        plan.after_privileges.len(),
+        phase.elapsed().as_secs_f64()
+    );
+    run.verify(plan, single.then_some(session), report).await
+}
