@@ -59,22 +59,16 @@ where
         return Ok(Vec::new());
     }
     cancel.check(what)?;
-    let mut waiting = vec![0usize; n];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut waits = Waits::new(n, |i| tasks[i].deps.clone());
     let mut weights = Vec::with_capacity(n);
     let mut names = Vec::with_capacity(n);
     let mut items: Vec<Option<T>> = Vec::with_capacity(n);
-    for (i, task) in tasks.into_iter().enumerate() {
-        for &d in task.deps.iter().filter(|&&d| d < n && d != i) {
-            waiting[i] += 1;
-            dependents[d].push(i);
-        }
+    for task in tasks {
         weights.push(task.weight);
         names.push(task.name);
         items.push(Some(task.item));
     }
-    let mut ready: BinaryHeap<(u64, Reverse<usize>)> =
-        (0..n).filter(|&i| waiting[i] == 0).map(|i| (weights[i], Reverse(i))).collect();
+    let mut ready: BinaryHeap<(u64, Reverse<usize>)> = waits.ready().map(|i| (weights[i], Reverse(i))).collect();
 
     let sessions = jobs.clamp(1, n);
     let mut idle = Vec::with_capacity(sessions);
@@ -106,12 +100,7 @@ where
                     Ok(r) => {
                         results[i] = Some(r);
                         done += 1;
-                        for &d in &dependents[i] {
-                            waiting[d] -= 1;
-                            if waiting[d] == 0 {
-                                ready.push((weights[d], Reverse(d)));
-                            }
-                        }
+                        ready.extend(waits.done(i).into_iter().map(|d| (weights[d], Reverse(d))));
                     }
                     Err(e) => first_error = first_error.or(Some(e)),
                 }
@@ -138,6 +127,58 @@ where
         ));
     }
     Ok(results.into_iter().map(|r| r.expect("every task is done")).collect())
+}
+
+/// Who waits for whom among positions `0..n`: each position waits for the ones `deps` names for it (a
+/// missing or empty list: none; out-of-range and self references are ignored).
+struct Waits {
+    waiting: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+}
+
+impl Waits {
+    fn new(n: usize, deps: impl Fn(usize) -> Vec<usize>) -> Waits {
+        let mut waiting = vec![0usize; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, count) in waiting.iter_mut().enumerate() {
+            for d in deps(i).into_iter().filter(|&d| d < n && d != i) {
+                *count += 1;
+                dependents[d].push(i);
+            }
+        }
+        Waits { waiting, dependents }
+    }
+
+    /// The positions that wait for nothing.
+    fn ready(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.waiting.len()).filter(|&i| self.waiting[i] == 0)
+    }
+
+    /// Marks `i` done and returns the positions that no longer wait for anything.
+    fn done(&mut self, i: usize) -> Vec<usize> {
+        let mut now = Vec::new();
+        for &d in &self.dependents[i] {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                now.push(d);
+            }
+        }
+        now
+    }
+}
+
+/// Positions `0..n` in an order where each comes after those `deps` names for it (`deps` may be shorter
+/// than `n`: the rest wait for nothing), otherwise in their own order; `None` when some wait on each
+/// other in a loop.
+pub(crate) fn order(n: usize, deps: &[Vec<usize>]) -> Option<Vec<usize>> {
+    let mut waits = Waits::new(n, |i| deps.get(i).cloned().unwrap_or_default());
+    let mut ready: BinaryHeap<Reverse<usize>> = waits.ready().map(Reverse).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        out.push(i);
+        ready.extend(waits.done(i).into_iter().map(Reverse));
+    }
+    (out.len() == n).then_some(out)
 }
 
 /// A task that panicked, as an error that names it: a bug in pgsafe, never a reason to say nothing.
@@ -287,5 +328,13 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("2 task(s) wait on each other and cannot start: task 1, task 2"), "{e}");
+    }
+
+    #[test]
+    fn an_order_puts_what_is_needed_first_and_finds_loops() {
+        assert_eq!(order(4, &[vec![3], vec![], vec![0]]), Some(vec![1, 3, 0, 2]));
+        assert_eq!(order(3, &[]), Some(vec![0, 1, 2]));
+        assert_eq!(order(3, &[vec![2], vec![], vec![0]]), None);
+        assert_eq!(order(2, &[vec![0, 5]]), Some(vec![0, 1]), "self and out-of-range references are ignored");
     }
 }

@@ -59,7 +59,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         large_objects: None,
         lock_wait: None,
         content: DumpContent::Both,
-        snapshot: None,
+        exported_snapshot: None,
+        cancel: Default::default(),
     };
     let started = Instant::now();
     let dumped =

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 use pgsafe::archive::ArchiveTarget;
+use pgsafe::cancel::Cancel;
 use pgsafe::catalog::Filters;
 use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{ConnectArgs, FilterArgs, block_on, default_jobs, progress};
+use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
@@ -105,7 +106,8 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
         compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
         chunk_bytes: (args.chunk_kib << 10) as usize,
         part_bytes: args.part_mib.map(|m| m << 20),
-        snapshot: args.snapshot.clone(),
+        exported_snapshot: args.snapshot.clone(),
+        cancel: Cancel::new(),
         lock_wait: match args.lock_wait_timeout {
             Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
             Some(s) => {
@@ -128,7 +130,7 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
         },
     };
     if args.dry_run {
-        let plan = block_on("dump", pgsafe::dump::plan(&options))?;
+        let plan = block_on_cancellable("dump", &options.cancel, pgsafe::dump::plan(&options))?;
         let text = if args.json {
             serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n"
         } else {
@@ -157,8 +159,9 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     })?;
     let to_stdout = file == "-";
     let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
-    let report = block_on("dump", pgsafe::dump::dump(&options, target, progress(args.quiet)))
-        .map_err(|e| if to_stdout { e } else { e.and_hint(format!("no archive was written to `{file}`")) })?;
+    let report =
+        block_on_cancellable("dump", &options.cancel, pgsafe::dump::dump(&options, target, progress(args.quiet)))
+            .map_err(|e| if to_stdout { e } else { e.and_hint(format!("no archive was written to `{file}`")) })?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else if !args.quiet {

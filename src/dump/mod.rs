@@ -18,6 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE, partial_path};
+use crate::cancel::Cancel;
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Catalog, Compression};
@@ -44,7 +45,10 @@ pub struct DumpOptions {
     /// What the archive holds: the schema, the data, or both.
     pub content: DumpContent,
     /// Dump in this exported snapshot (`pg_export_snapshot()`, a replication slot's) instead of a new one.
-    pub snapshot: Option<String>,
+    /// (Not the store's snapshots, which are archives: this is PostgreSQL's word for a view of the data.)
+    pub exported_snapshot: Option<String>,
+    /// Stops the dump cooperatively (Ctrl-C, SIGTERM): see [`crate::cancel`].
+    pub cancel: Cancel,
 }
 
 /// `--schema-only`, `--data-only`, or both (the default).
@@ -83,22 +87,28 @@ pub struct DumpReport {
 /// Connects, opens the snapshot and reads the catalog: the leader's first steps.
 struct Leader {
     session: Session,
-    snapshot: String,
+    /// The exported snapshot the workers join.
+    exported_snapshot: String,
     catalog: DataCatalog,
     schema: Option<SchemaCatalog>,
 }
 
 impl Leader {
     async fn open(options: &DumpOptions) -> Result<Self> {
-        let session = Session::open(&options.connect, None).await?;
+        options.cancel.check("the dump")?;
+        let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
         session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-        if let Some(name) = &options.snapshot {
+        if let Some(name) = &options.exported_snapshot {
             session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(name))).await.map_err(|e| {
                 e.context(format!("using the snapshot `{name}`"))
                     .with_hint("the transaction (or replication connection) that exported it must still be open")
             })?;
         }
-        let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
+        let exported_snapshot: String = session
+            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+            .await?
+            .try_get(0)
+            .map_err(|e| Error::new(ErrorKind::Database, "exporting the dump's snapshot").with_source(e))?;
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
         catalog::check_patterns(&session, &options.filters).await?;
@@ -118,7 +128,12 @@ impl Leader {
             DumpContent::DataOnly => None,
             _ => Some(schema::read_schema(&session, &server, &options.filters).await?),
         };
-        Ok(Leader { session, snapshot, catalog: DataCatalog { server, tables, sequences, large_objects }, schema })
+        Ok(Leader {
+            session,
+            exported_snapshot,
+            catalog: DataCatalog { server, tables, sequences, large_objects },
+            schema,
+        })
     }
 
     fn plan(&self, options: &DumpOptions) -> DumpPlan {
@@ -172,7 +187,8 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     for _ in 0..workers {
         let job = worker::Job {
             connect: options.connect.clone(),
-            snapshot: leader.snapshot.clone(),
+            exported_snapshot: leader.exported_snapshot.clone(),
+            cancel: options.cancel.clone(),
             encoding: leader.catalog.server.encoding.clone(),
             queue: queue.clone(),
             tx: tx.clone(),
@@ -202,6 +218,9 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     // Only now may the snapshot and the locks go.
     let _ = leader.session.batch("COMMIT").await;
     progress.finish();
+    if options.cancel.is_cancelled() {
+        return Err(Error::new(ErrorKind::Cancelled, "the dump was interrupted: no archive was written"));
+    }
     let written = match (first_error, written) {
         (Some(e), Err(w)) if e.to_string() == WRITER_GONE => return Err(w),
         (Some(e), _) => return Err(e),

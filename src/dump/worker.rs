@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use tokio::task::JoinHandle;
 
 use crate::archive::{FrameSender, WriterMessage};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ChunkSeq, Compression, EncodedChunk, PartSummary, TupleScanner, encode_chunk};
 use crate::pg::{ConnectOptions, Session, quote_literal};
@@ -16,7 +17,8 @@ use crate::progress::Progress;
 
 pub(super) struct Job {
     pub connect: ConnectOptions,
-    pub snapshot: String,
+    pub exported_snapshot: String,
+    pub cancel: Cancel,
     pub encoding: String,
     pub queue: Arc<Mutex<VecDeque<PlannedPart>>>,
     pub tx: FrameSender,
@@ -30,10 +32,11 @@ const IN_FLIGHT: usize = 2;
 
 impl Job {
     pub async fn run(self) -> Result<()> {
-        let session = Session::open(&self.connect, Some(&self.encoding)).await?;
+        let session = Session::open(&self.connect, Some(&self.encoding)).await?.cancelled_by(&self.cancel);
         session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&self.snapshot))).await?;
+        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&self.exported_snapshot))).await?;
         loop {
+            self.cancel.check("the dump")?;
             let next = self.queue.lock().expect("queue lock").pop_front();
             let Some(part) = next else { break };
             self.dump_part(&session, &part).await?;

@@ -13,6 +13,7 @@
 //! that break it and leaves the key `NOT VALID` (it still checks every new row). With
 //! `--single-transaction` all of this is one transaction: nothing changes unless everything holds.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,7 +21,7 @@ use super::plan::{Before, RestorePlan};
 use super::target::{self, ForeignKey, Trigger};
 use super::{RestoreReport, Run, TriggerMode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pg::Session;
+use crate::pg::{Session, quote_qualified};
 
 pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreReport> {
     if let Some(role) = &plan.role {
@@ -28,12 +29,27 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
     }
     let leader = run.session().await?;
     let empty_first = plan.before == Before::EmptyTables;
-    target::check_tables(&leader, plan, empty_first).await?;
-    let superuser = target::is_superuser(&leader).await?;
-    let triggers = Trigger::read(&leader, plan).await?;
-    let foreign_keys = ForeignKey::read(&leader, plan).await?;
-    let dropped: Vec<ForeignKey> =
-        if superuser { Vec::new() } else { foreign_keys.iter().filter(|f| f.loaded).cloned().collect() };
+    let looked = async {
+        target::check_tables(&leader, plan, empty_first).await?;
+        let superuser = target::is_superuser(&leader).await?;
+        let version = target::server_version(&leader).await?;
+        let triggers = Trigger::read(&leader, plan).await?;
+        let foreign_keys = ForeignKey::read(&leader, plan).await?;
+        Ok::<_, Error>((superuser, version, triggers, foreign_keys))
+    }
+    .await;
+    let (superuser, version, triggers, foreign_keys) = looked.map_err(|e| match e.kind() {
+        ErrorKind::InvalidInput => e,
+        _ => e.context("looking at the target before the load; nothing was restored"),
+    })?;
+    // A key that cannot come back NOT VALID (on a partitioned table before 18) stays, and the load
+    // fills what it references first.
+    let (dropped, kept): (Vec<ForeignKey>, Vec<ForeignKey>) = if superuser {
+        (Vec::new(), Vec::new())
+    } else {
+        foreign_keys.iter().filter(|f| f.loaded).cloned().partition(|f| f.can_come_back_not_valid(version))
+    };
+    let order = load_order(plan, &kept)?;
     let switch = Switch { triggers, dropped };
     let mode = if superuser { TriggerMode::ReplicationRole } else { TriggerMode::DisableTriggers };
     let mut report = RestoreReport::start(leader.target(), plan, mode);
@@ -50,7 +66,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
             if empty_first {
                 target::empty_tables(&leader, plan, &run.archive).await?;
             }
-            report.rows = run.load_serial(&leader, plan).await?;
+            report.rows = run.load_serial(&leader, plan, &order).await?;
             if superuser {
                 leader.batch("SET LOCAL session_replication_role = origin").await?;
             }
@@ -75,7 +91,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
         }
         let loaded_parts = Arc::new(AtomicUsize::new(0));
         let prepare = superuser.then_some("SET session_replication_role = replica");
-        let loaded = run.load_parallel(plan, prepare, loaded_parts.clone()).await;
+        let loaded = run.load_parallel(plan, prepare, &order, loaded_parts.clone()).await;
         // In every outcome, and on a session an interruption does not stop: the triggers and foreign
         // keys come back before anything else happens.
         let put_back = async {
@@ -118,6 +134,38 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
     }
     run.progress.finish();
     Ok(report)
+}
+
+/// For each of the plan's parts, the parts that must load first: those of the tables a kept foreign key
+/// references, before the tables it checks. Refuses, before anything changes, keys that reference each
+/// other in a loop, which no order satisfies.
+fn load_order(plan: &RestorePlan, kept: &[ForeignKey]) -> Result<Vec<Vec<usize>>> {
+    let mut parts_of: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, p) in plan.data.iter().enumerate() {
+        parts_of.entry(quote_qualified(&p.table)).or_default().push(i);
+    }
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); plan.data.len()];
+    for fk in kept {
+        for child in &fk.loaded_tables {
+            for parent in fk.referenced_tables.iter().filter(|p| *p != child) {
+                for &i in parts_of.get(child).into_iter().flatten() {
+                    deps[i].extend(parts_of.get(parent).into_iter().flatten().copied());
+                }
+            }
+        }
+    }
+    if crate::pool::order(deps.len(), &deps).is_none() {
+        let names: Vec<String> = kept.iter().map(|f| format!("`{}` of `{}`", f.name, f.child)).collect();
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the foreign keys {} of partitioned tables refer to each other in a loop: no order of the load satisfies them, and this server cannot add them back NOT VALID (PostgreSQL 18 can); nothing was restored",
+                names.join(", ")
+            ),
+        )
+        .with_hint("restore as a superuser, who keeps foreign keys from firing during the load"));
+    }
+    Ok(deps)
 }
 
 /// What a load that stopped had done.

@@ -226,19 +226,27 @@ impl Run {
         load::Loader { archive: self.archive.clone(), progress: self.progress.clone() }
     }
 
-    /// Loads the plan's parts on `plan.jobs` sessions, `prepare` run first in each; returns the rows, and
-    /// counts the parts loaded in `loaded` (what a load that stopped had done).
+    /// Loads the plan's parts on `plan.jobs` sessions, `prepare` run first in each, each part after the
+    /// parts `deps` names for it (none when empty); returns the rows, and counts the parts loaded in
+    /// `loaded` (what a load that stopped had done).
     async fn load_parallel(
         &self,
         plan: &RestorePlan,
         prepare: Option<&'static str>,
+        deps: &[Vec<usize>],
         loaded: Arc<AtomicUsize>,
     ) -> Result<u64> {
         let started = Instant::now();
         let tasks = plan
             .data
             .iter()
-            .map(|p| pool::Task::new(p.clone(), format!("part {} (`{}`)", p.part, p.table), p.bytes))
+            .enumerate()
+            .map(|(i, p)| pool::Task {
+                item: p.clone(),
+                name: format!("part {} (`{}`)", p.part, p.table),
+                deps: deps.get(i).cloned().unwrap_or_default(),
+                weight: p.bytes,
+            })
             .collect();
         let loader = self.loader();
         let open = || async {
@@ -265,13 +273,16 @@ impl Run {
         Ok(rows)
     }
 
-    /// Loads the plan's parts one after the other in `session` (a single transaction).
-    async fn load_serial(&self, session: &Session, plan: &RestorePlan) -> Result<u64> {
+    /// Loads the plan's parts one after the other in `session` (a single transaction), each after the
+    /// parts `deps` names for it.
+    async fn load_serial(&self, session: &Session, plan: &RestorePlan, deps: &[Vec<usize>]) -> Result<u64> {
         let loader = self.loader();
         let mut rows = 0;
-        for part in &plan.data {
+        // The order was checked for loops when it was made.
+        let order = pool::order(plan.data.len(), deps).unwrap_or_else(|| (0..plan.data.len()).collect());
+        for i in order {
             self.cancel.check("the restore")?;
-            rows += loader.load_part(session, part).await?;
+            rows += loader.load_part(session, &plan.data[i]).await?;
         }
         Ok(rows)
     }

@@ -87,6 +87,16 @@ pub(super) async fn create_database(connect: &ConnectOptions, step: &DatabaseSte
     Ok(connect.with_dbname(name))
 }
 
+/// The server's `server_version_num`.
+pub(super) async fn server_version(session: &Session) -> Result<u32> {
+    let v: i32 = session
+        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
+        .await?
+        .try_get(0)
+        .map_err(|e| unreadable("the server's version", e))?;
+    Ok(v.max(0) as u32)
+}
+
 /// Whether the session's role is a superuser: it may then keep foreign keys from firing with
 /// `session_replication_role`, which other roles may not set.
 pub(super) async fn is_superuser(session: &Session) -> Result<bool> {
@@ -187,8 +197,14 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
 pub(super) async fn empty_tables(session: &Session, plan: &RestorePlan, archive: &ArchiveReader) -> Result<()> {
     let (filtered, whole): (Vec<&PlannedTable>, Vec<&PlannedTable>) =
         plan.tables.iter().filter(|t| t.kind == PartKind::Table).partition(|t| t.filter.is_some());
-    for batch in whole.chunks(500) {
-        let list: Vec<String> = batch.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
+    // One TRUNCATE, so that tables that reference each other go together; a partitioned table whose
+    // every partition is emptied goes whole, which its foreign keys require.
+    let names = table_names(&plan.tables);
+    let mut list: Vec<String> = whole.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
+    for row in session.query(include_str!("sql/target_partitioned.sql"), &[&names]).await? {
+        list.push(row.try_get::<_, String>("name").map_err(|e| unreadable("the partitioned tables", e))?);
+    }
+    if !list.is_empty() {
         session.batch(&format!("TRUNCATE {}", list.join(", "))).await?;
     }
     for t in filtered {
@@ -289,6 +305,9 @@ pub(super) struct ForeignKey {
     definition: String,
     /// The load fills its referencing side: its checks would fire during the load.
     pub loaded: bool,
+    /// The restored tables on each side (the table, or its partitions), as the plan names them.
+    pub loaded_tables: Vec<String>,
+    pub referenced_tables: Vec<String>,
 }
 
 impl ForeignKey {
@@ -310,9 +329,17 @@ impl ForeignKey {
                 validated: row.try_get("validated").map_err(fail)?,
                 definition: text("definition")?,
                 loaded: row.try_get("loaded").map_err(fail)?,
+                loaded_tables: row.try_get("loaded_tables").map_err(fail)?,
+                referenced_tables: row.try_get("referenced_tables").map_err(fail)?,
             });
         }
         Ok(out)
+    }
+
+    /// Whether it can be dropped for the load and added back `NOT VALID`: PostgreSQL takes `NOT VALID`
+    /// foreign keys on partitioned tables only from 18 on.
+    pub fn can_come_back_not_valid(&self, server_version: u32) -> bool {
+        self.child_kind != "p" || server_version >= 180000
     }
 
     /// `ALTER TABLE ... DROP CONSTRAINT`.

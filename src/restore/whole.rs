@@ -44,7 +44,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
             for o in &plan.pre_data {
                 create(&leader, o, &run.cancel).await?;
             }
-            report.rows = run.load_serial(&leader, plan).await?;
+            report.rows = run.load_serial(&leader, plan, &[]).await?;
             for o in &plan.post_data {
                 create(&leader, o, &run.cancel).await?;
             }
@@ -68,7 +68,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
             return Err(interrupted(&run.cancel, e, "nothing was restored (the schema's first phase rolled back)"));
         }
         let stage = async {
-            report.rows = run.load_parallel(plan, None, Default::default()).await?;
+            report.rows = run.load_parallel(plan, None, &[], Default::default()).await?;
             let phase = Instant::now();
             post_data(run, plan).await?;
             tracing::info!("post-data: {} objects in {:.1}s", plan.post_data.len(), phase.elapsed().as_secs_f64());

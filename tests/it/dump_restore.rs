@@ -37,7 +37,7 @@ pub(crate) fn dump(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
 }
 
 /// Creates `dst`'s schema like `src`'s, with pgsafe's own schema-only dump and restore.
-fn copy_schema(src: &TestDb, dst: &TestDb) {
+pub(crate) fn copy_schema(src: &TestDb, dst: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(src, dir.path(), &["--schema-only"]);
     run_ok(pgsafe().args(["restore", "-q", "--schema-only", "--no-owner", "-d", &dst.conn_string()]).arg(&archive));

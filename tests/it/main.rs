@@ -17,6 +17,12 @@ mod cli_inspect;
 mod dump_restore;
 // Whole restores, schema and data: identical by pg_dump's account, refusals, never silent.
 mod schema_restore;
+// The restore plan: `--dry-run`, `--list`, `-f` and the run follow one plan.
+mod restore_plan;
+// Data-only restores as the tables' owner and as a superuser: triggers and foreign keys, `--role`.
+mod data_only;
+// SIGINT and SIGTERM: server statements cancelled, cleanup done, exit 2, what was done said.
+mod interrupt;
 // Full disk, the server going away, a killed pgsafe: clear errors, nothing that looks complete.
 mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.

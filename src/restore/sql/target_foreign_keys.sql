@@ -1,10 +1,20 @@
 -- The foreign keys that involve any of the tables in $1 (qualified names), on either side, or a partitioned
 -- table above one of them: declared on the table itself (not the copies PostgreSQL makes on partitions), with
--- their columns in key order, their definition, and whether the load fills the referencing side (`loaded`:
--- its insert checks would fire during the load). NOT ENFORCED ones (18+) are left out: they check nothing.
+-- their columns in key order, their definition, whether the load fills the referencing side (`loaded`: its
+-- insert checks would fire during the load), and which of the tables in $1 the load fills on each side
+-- (`loaded_tables`, `referenced_tables`: the table itself or its partitions). NOT ENFORCED ones (18+) are left
+-- out: they check nothing.
 -- One row per foreign key. Works on PostgreSQL 13 and later (conenforced is read through to_jsonb: 18+).
 WITH restored AS (
-    SELECT pg_catalog.to_regclass(n) AS oid FROM unnest($1::text[]) AS n
+    SELECT pg_catalog.to_regclass(n) AS oid, n AS name FROM unnest($1::text[]) AS n
+), tree AS (
+    -- Each restored table with itself and every partitioned table above it.
+    SELECT r.oid AS above, r.name FROM restored r WHERE r.oid IS NOT NULL
+    UNION
+    SELECT a.relid, r.name
+    FROM restored r
+    CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(r.oid) AS a
+    WHERE r.oid IS NOT NULL
 ), involved AS (
     -- pg_partition_ancestors gives a partition and its ancestors, and nothing for a table outside a
     -- partition tree.
@@ -31,7 +41,9 @@ SELECT con.conname::text AS name,
              ORDER BY k.i) AS parent_columns,
        con.convalidated AS validated,
        pg_catalog.pg_get_constraintdef(con.oid) AS definition,
-       con.conrelid IN (SELECT oid FROM involved) AS loaded
+       con.conrelid IN (SELECT oid FROM involved) AS loaded,
+       ARRAY(SELECT t.name FROM tree t WHERE t.above = con.conrelid ORDER BY 1) AS loaded_tables,
+       ARRAY(SELECT t.name FROM tree t WHERE t.above = con.confrelid ORDER BY 1) AS referenced_tables
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class ch ON ch.oid = con.conrelid
 JOIN pg_catalog.pg_namespace chn ON chn.oid = ch.relnamespace

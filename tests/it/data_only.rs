@@ -1,0 +1,164 @@
+//! Data-only restores as the people who run them: the tables' owner, who is not a superuser (the
+//! workflow's table rollback runs so), and a superuser; triggers of every mode and foreign keys (plain,
+//! self-referencing, on a partitioned table) must not fire during the load and must come back exactly
+//! as they were, in a single transaction too; `--role` is honoured.
+
+use crate::dump_restore::{copy_schema, dump, fingerprint, pgsafe, run};
+use crate::support::TestDb;
+
+/// Tables with every kind of trigger and foreign key a load could fire, and rows that only load when
+/// none fires (a child row before the parent row it references, a row referencing a later row of its
+/// own table). `audit` records every trigger that fires.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE audit (trigger_name text);
+CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.audit VALUES (TG_NAME); RETURN NEW; END$$;
+CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, next_id int REFERENCES child);
+CREATE TABLE reading (id int, parent_id int REFERENCES parent, at date) PARTITION BY RANGE (at);
+CREATE TABLE reading_2024 PARTITION OF reading FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TRIGGER t_origin AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION note();
+CREATE TRIGGER t_always AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION note();
+CREATE TRIGGER t_replica AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION note();
+CREATE TRIGGER t_off AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION note();
+CREATE TRIGGER t_partition BEFORE INSERT ON reading FOR EACH ROW EXECUTE FUNCTION note();
+ALTER TABLE child ENABLE ALWAYS TRIGGER t_always;
+ALTER TABLE child ENABLE REPLICA TRIGGER t_replica;
+ALTER TABLE child DISABLE TRIGGER t_off;
+";
+
+pub(crate) const DATA: &str = "
+INSERT INTO parent SELECT i FROM generate_series(1, 2000) i;
+INSERT INTO child SELECT i, 1 + i % 2000, NULL FROM generate_series(1, 3000) i;
+UPDATE child SET next_id = id + 1 WHERE id < 3000;
+INSERT INTO reading SELECT i, 1 + i % 2000, date '2024-01-01' + i % 300 FROM generate_series(1, 3000) i;
+TRUNCATE audit;
+";
+
+/// Every trigger's mode and every foreign key's validity in `db`: what must come back unchanged.
+pub(crate) fn triggers_and_keys(db: &TestDb) -> String {
+    db.psql(
+        "SELECT string_agg(tgrelid::regclass::text || '.' || tgname || '=' || tgenabled::text, ' '
+                           ORDER BY tgrelid::regclass::text, tgname)
+           FROM pg_trigger WHERE NOT tgisinternal;
+         SELECT string_agg(conrelid::regclass::text || '.' || conname || '=' || convalidated || ':'
+                           || pg_get_constraintdef(oid), ' '
+                           ORDER BY conrelid::regclass::text, conname)
+           FROM pg_constraint WHERE contype = 'f';",
+    )
+}
+
+/// A login role that is not a superuser, owning every table and the trigger function of `db`, and a
+/// connection string that logs in as it.
+pub(crate) fn owner_of(db: &TestDb, role: &str) -> String {
+    db.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN PASSWORD 'owner-pw'; END IF; END $$;
+         GRANT CREATE ON SCHEMA public TO {role};
+         ALTER TABLE audit OWNER TO {role}; ALTER TABLE parent OWNER TO {role}; ALTER TABLE child OWNER TO {role};
+         ALTER TABLE reading OWNER TO {role}; ALTER TABLE reading_2024 OWNER TO {role};
+         ALTER FUNCTION note() OWNER TO {role};"
+    ));
+    format!("{} user={role} password=owner-pw", db.conn_string())
+}
+
+/// A source with the rows, a target with the schema owned by `role`, and the archive.
+fn source_and_target(hint: &str, role: &str) -> (TestDb, TestDb, String, tempfile::TempDir, std::path::PathBuf) {
+    let src = TestDb::new(&format!("{hint}_src"));
+    src.psql(SCHEMA);
+    src.psql(DATA);
+    let dst = TestDb::new(&format!("{hint}_dst"));
+    copy_schema(&src, &dst);
+    let as_owner = owner_of(&dst, role);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "audit"]);
+    (src, dst, as_owner, dir, archive)
+}
+
+fn assert_restored(src: &TestDb, dst: &TestDb, before: &str) {
+    for table in ["parent", "child", "reading"] {
+        assert_eq!(fingerprint(dst, table), fingerprint(src, table), "{table}");
+    }
+    assert_eq!(dst.psql("SELECT count(*) FROM audit"), "0\n", "no trigger may fire during the load");
+    assert_eq!(triggers_and_keys(dst), before, "triggers and foreign keys must come back as they were");
+}
+
+#[test]
+fn the_tables_owner_restores_data_with_foreign_keys_and_triggers() {
+    // Before the fix: `permission denied: "RI_ConstraintTrigger_c_..." is a system trigger`.
+    let (src, dst, as_owner, _dir, archive) = source_and_target("owner_data", "pgsafe_owner_data");
+    let before = triggers_and_keys(&dst);
+    assert!(before.contains("child.t_always=A") && before.contains("child.t_off=D"), "{before}");
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["restore", "--data-only", "-q", "-j", "2", "--json", "-d", &as_owner]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"triggers\": \"disable_triggers\""), "{stdout}");
+    assert_restored(&src, &dst, &before);
+
+    // Again, all in one transaction: before the fix it committed with the triggers off.
+    let (code, _, stderr) = run(pgsafe()
+        .args(["restore", "--data-only", "-q", "--clean", "--single-transaction", "-d", &as_owner])
+        .arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_restored(&src, &dst, &before);
+}
+
+#[test]
+fn a_superusers_load_fires_no_always_or_replica_trigger_and_puts_every_mode_back() {
+    // Before the fix, `session_replication_role = replica` left ENABLE ALWAYS and ENABLE REPLICA
+    // triggers firing, and the single-transaction restore never enabled the triggers again.
+    let (src, dst, _, _dir, archive) = source_and_target("super_data", "pgsafe_owner_super");
+    let before = triggers_and_keys(&dst);
+    for extra in [&["-j", "2"][..], &["--clean", "--single-transaction"][..]] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "--data-only", "-q", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert_restored(&src, &dst, &before);
+    }
+}
+
+#[test]
+fn an_owners_restore_that_breaks_a_foreign_key_names_it_and_leaves_it_not_valid() {
+    let (src, dst, as_owner, dir, _) = source_and_target("owner_fk", "pgsafe_owner_fk");
+    // Only the children: their parents are missing in the target.
+    let archive = dump(&src, dir.path(), &["-t", "public.child"]);
+    let (code, _, stderr) = run(pgsafe().args(["restore", "--data-only", "-q", "-d", &as_owner]).arg(&archive));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("foreign key `child_parent_id_fkey` of `public.child`: 3000 rows reference keys missing from `public.parent`")
+            && stderr.contains("back NOT VALID"),
+        "{stderr}"
+    );
+    let keys = triggers_and_keys(&dst);
+    assert!(
+        keys.contains("child.child_parent_id_fkey=false:FOREIGN KEY (parent_id) REFERENCES parent(id) NOT VALID"),
+        "{keys}"
+    );
+    assert!(keys.contains("child.child_next_id_fkey=true"), "the key that holds is validated again: {keys}");
+    assert!(keys.contains("child.t_always=A") && keys.contains("child.t_off=D"), "{keys}");
+}
+
+#[test]
+fn role_is_honoured_by_a_data_only_restore() {
+    // Before the fix `--role` was silently ignored with `--data-only`: the load ran as the login role.
+    let (src, dst, _, _dir, archive) = source_and_target("role_data", "pgsafe_owner_role");
+    dst.psql("ALTER TABLE reading_2024 OWNER TO postgres; REVOKE ALL ON reading_2024 FROM PUBLIC;");
+    let (code, _, stderr) = run(pgsafe()
+        .args(["restore", "--data-only", "-q", "--role", "pgsafe_owner_role", "-d", &dst.conn_string()])
+        .arg(&archive));
+    assert_eq!(code, 2, "the role may not write `reading_2024`: {stderr}");
+    assert!(stderr.contains("reading_2024") && stderr.contains("nothing was restored"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM child"), "0\n");
+
+    dst.psql("ALTER TABLE reading_2024 OWNER TO pgsafe_owner_role;");
+    let before = triggers_and_keys(&dst);
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["restore", "--data-only", "-q", "--json", "--role", "pgsafe_owner_role", "-d", &dst.conn_string()])
+        .arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("\"triggers\": \"disable_triggers\""),
+        "the load ran as the role, not the superuser: {stdout}"
+    );
+    assert_restored(&src, &dst, &before);
+}

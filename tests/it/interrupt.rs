@@ -1,0 +1,131 @@
+//! Interruptions as a terminal or a CI runner sends them (SIGINT, SIGTERM): the running statements are
+//! cancelled on the server, the cleanup runs (no `.partial` left, triggers and foreign keys back), the
+//! exit code is 2, and the message says what was and was not done.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::data_only::{DATA, SCHEMA, owner_of, triggers_and_keys};
+use crate::dump_restore::{copy_schema, dump, pgsafe};
+use crate::support::{TestDb, cluster};
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(ok.success(), "kill -{name} failed");
+}
+
+/// Polls `done` every 20 ms for up to a minute; panics with `what` when it never holds.
+fn wait_until(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pgsafe exited ({status}) before {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} never happened");
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Statements pgsafe still runs on `db` (anything but this query's own session and `holder`).
+fn pgsafe_statements(db: &TestDb) -> String {
+    db.psql(&format!(
+        "SELECT coalesce(string_agg(left(query, 60), '; '), '') FROM pg_stat_activity
+          WHERE datname = '{}' AND pid <> pg_backend_pid() AND application_name = 'pgsafe' AND state = 'active'",
+        db.name()
+    ))
+}
+
+#[test]
+fn a_dump_interrupted_by_sigterm_leaves_no_file_and_exits_2() {
+    let db = TestDb::new("sigterm_dump");
+    db.psql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("db.pgsafe");
+    let partial = dir.path().join("db.pgsafe.partial");
+    let mut child = pgsafe()
+        .args(["dump", "-q", "-j", "1", "--chunk-size", "64", "-d", &db.conn_string(), "-f"])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the archive grew", &mut child, || std::fs::metadata(&partial).is_ok_and(|m| m.len() > 200_000));
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SIGTERM received") && stderr.contains("the dump was interrupted"), "{stderr}");
+    assert!(stderr.contains("no archive was written"), "{stderr}");
+    assert!(!archive.exists() && !partial.exists(), "an interrupted dump leaves no file: {:?}", list(dir.path()));
+    assert_eq!(pgsafe_statements(&db), "\n");
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn an_interrupted_owners_restore_cancels_its_statements_and_puts_triggers_and_keys_back() {
+    let src = TestDb::new("sigint_src");
+    src.psql(SCHEMA);
+    src.psql(DATA);
+    src.psql("CREATE TABLE blocked (id int); INSERT INTO blocked SELECT generate_series(1, 1000);");
+    let dst = TestDb::new("sigint_dst");
+    copy_schema(&src, &dst);
+    let as_owner = owner_of(&dst, "pgsafe_owner_sigint");
+    dst.psql("ALTER TABLE blocked OWNER TO pgsafe_owner_sigint;");
+    let before = triggers_and_keys(&dst);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "audit"]);
+
+    // Another session holds a lock that the load of `blocked` must wait for.
+    let mut holder = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-d", &dst.conn_string(), "-c"])
+        .arg("BEGIN; LOCK TABLE blocked IN SHARE MODE; SELECT pg_sleep(300);")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the lock was taken", &mut holder, || {
+        dst.psql(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'blocked'::regclass AND mode = 'ShareLock' AND granted",
+        ) == "1\n"
+    });
+    let mut child = pgsafe()
+        .args(["restore", "--data-only", "-q", "-j", "2", "-d", &as_owner])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the load waited for the lock", &mut child, || pgsafe_statements(&dst).contains("COPY public.blocked"));
+    // Everything else is in: the foreign keys hold again once they are back.
+    wait_until("the other tables were loaded", &mut child, || {
+        dst.psql("SELECT (SELECT count(*) FROM parent) + (SELECT count(*) FROM child) + (SELECT count(*) FROM reading)")
+            == "8000\n"
+    });
+    signal(&child, "INT");
+    let (code, stderr) = finish(child);
+    // Without the cancel request the COPY would wait on as long as the lock is held.
+    let left = pgsafe_statements(&dst);
+    dst.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
+           AND pid <> pg_backend_pid()",
+        dst.name()
+    ));
+    let _ = holder.wait();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SIGINT received") && stderr.contains("the restore was interrupted"), "{stderr}");
+    assert!(stderr.contains("parts were loaded") && stderr.contains("triggers and foreign keys are back"), "{stderr}");
+    assert_eq!(left, "\n", "the interrupted COPY must be cancelled on the server");
+    assert_eq!(triggers_and_keys(&dst), before, "triggers and foreign keys must be back as they were");
+    assert_eq!(dst.psql("SELECT count(*) FROM audit"), "0\n");
+}

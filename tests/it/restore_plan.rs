@@ -1,0 +1,159 @@
+//! The restore plan: `--dry-run` prints it and touches nothing, and `--list`, `-f` and the run follow the
+//! same plan, item for item; a load that disagrees with the plan stops the restore.
+
+use pgsafe::archive::{ArchiveTarget, ArchiveWriter};
+use pgsafe::format::{
+    Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, PartId, PartInfo, PartKind, PartSummary, ServerFacts,
+    TableName, TupleScanner, encode_chunk,
+};
+
+use crate::dump_restore::{dump, pgsafe, run, run_ok};
+use crate::support::TestDb;
+
+const SOURCE: &str = "
+CREATE TABLE customer (id int PRIMARY KEY, name text);
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customer, note text);
+CREATE INDEX orders_note ON orders (note);
+CREATE MATERIALIZED VIEW order_count AS SELECT count(*) FROM orders;
+GRANT SELECT ON orders TO PUBLIC;
+INSERT INTO customer SELECT i, 'c' || i FROM generate_series(1, 50) i;
+INSERT INTO orders (customer_id, note) SELECT 1 + i % 50, 'n' || i FROM generate_series(1, 500) i;
+REFRESH MATERIALIZED VIEW order_count;
+";
+
+#[test]
+fn dry_run_prints_the_plan_that_list_script_and_the_run_follow() {
+    let src = TestDb::new("plan_src");
+    src.psql(SOURCE);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("plan_dst");
+
+    let text = run_ok(pgsafe().args(["restore", "--dry-run", "-j", "3", "-d", &dst.conn_string()]).arg(&archive));
+    for step in [
+        "refuse the target if it holds any user object",
+        "pre-data: ",
+        "data: 2 parts of 2 tables",
+        "on 3 sessions",
+        "post-data: ",
+        "sequence values: 1",
+        "privileges of 1 objects",
+        "verification (row counts and content digests): 2 tables, 1 sequences",
+        "nothing was done",
+    ] {
+        assert!(text.contains(step), "`{step}` missing from the plan:\n{text}");
+    }
+    assert_eq!(dst.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0\n");
+
+    let json: serde_json::Value = serde_json::from_str(&run_ok(
+        pgsafe().args(["restore", "--dry-run", "--json", "-d", &dst.conn_string()]).arg(&archive),
+    ))
+    .unwrap();
+    let ids =
+        |key: &str| -> Vec<String> { json[key].as_array().unwrap().iter().map(|o| o["id"].to_string()).collect() };
+    // The labels of the steps that run statements of their own.
+    let labels = |key: &str| -> Vec<String> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| !o["sql"].as_str().unwrap().is_empty())
+            .map(|o| o["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // `--list` is the plan's items in the plan's order.
+    let mut expected: Vec<String> = ids("pre_data");
+    expected.extend(json["data"].as_array().unwrap().iter().map(|p| format!("part {}", p["part"])));
+    expected.extend(ids("post_data"));
+    expected.extend(json["sequences"].as_array().unwrap().iter().map(|_| "sequence value".to_string()));
+    expected.extend(ids("after_privileges"));
+    let listed = run_ok(pgsafe().args(["restore", "--list"]).arg(&archive));
+    let heads: Vec<String> =
+        listed.lines().filter(|l| !l.starts_with(';')).map(|l| l.split(';').next().unwrap().to_string()).collect();
+    assert_eq!(heads, expected, "{listed}");
+
+    // `-f` writes the plan's statements in the plan's order.
+    let script = run_ok(pgsafe().args(["restore", "-f", "-"]).arg(&archive));
+    let mut at = 0;
+    for label in labels("pre_data").iter().chain(&labels("post_data")).chain(&labels("after_privileges")) {
+        let found = script[at..].find(&format!("-- {label}\n"));
+        at += found.unwrap_or_else(|| panic!("`{label}` is not where the plan puts it:\n{script}"));
+    }
+    assert!(script.contains("REFRESH MATERIALIZED VIEW public.order_count"), "{script}");
+    assert!(script.find("-- post-data").unwrap() < script.find("REFRESH MATERIALIZED VIEW").unwrap(), "{script}");
+
+    // The run does what the plan says.
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["restore", "-q", "--json", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let planned = json["pre_data"].as_array().unwrap().len()
+        + json["post_data"].as_array().unwrap().len()
+        + json["after_privileges"].as_array().unwrap().len();
+    assert_eq!(report["schema_objects"].as_u64().unwrap() as usize, planned);
+    assert_eq!(report["parts"], json["data"].as_array().unwrap().len());
+    assert_eq!(dst.psql("SELECT count FROM order_count"), "500\n");
+}
+
+/// A data-only archive of `public.t (id int)` whose manifest claims three rows where its stream holds two:
+/// every checksum matches, as a buggy or malicious writer could make it.
+fn lying_archive(path: &std::path::Path) {
+    let table = TableName { schema: "public".into(), name: "t".into() };
+    let catalog = Catalog {
+        archive_id: "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd".into(),
+        created_at: "2026-12-01T00:00:00Z".into(),
+        tool: "test".into(),
+        server: ServerFacts {
+            version: "15.18".into(),
+            version_num: 150018,
+            database: "t".into(),
+            encoding: "UTF8".into(),
+            integer_datetimes: true,
+        },
+        parts: vec![PartInfo {
+            id: PartId(0),
+            kind: PartKind::Table,
+            table,
+            columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
+            format: CopyFormat::Text,
+            pages: None,
+            filter: None,
+            estimated_rows: 3,
+            estimated_bytes: 4,
+        }],
+        sequences: vec![],
+        schema: serde_json::Value::Null,
+    };
+    let stream = b"1\n2\n";
+    let mut scanner = TupleScanner::new(CopyFormat::Text);
+    scanner.scan(stream).unwrap();
+    let mut writer =
+        ArchiveWriter::create(ArchiveTarget::File(path.to_path_buf()), &catalog, Compression::None).unwrap();
+    writer.write_chunk(&encode_chunk(PartId(0), ChunkSeq(0), stream, 3, Compression::None)).unwrap();
+    let summary = PartSummary {
+        part: PartId(0),
+        rows: 3,
+        raw_bytes: stream.len() as u64,
+        blake3: *blake3::hash(stream).as_bytes(),
+        digest: scanner.digest(),
+    };
+    writer.finish_part(summary).unwrap();
+    writer.finish().unwrap();
+}
+
+#[test]
+fn a_load_that_disagrees_with_the_archive_stops_the_restore_with_exit_2() {
+    // Before the fix this was exit 1, "a check failed cleanly", though the restore had stopped half way.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("lying.pgsafe");
+    lying_archive(&archive);
+    let dst = TestDb::new("plan_lying");
+    dst.psql("CREATE TABLE t (id int);");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "--data-only", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("part 0 (`public.t`): COPY loaded 2 rows, the archive holds 3; the restore stopped"),
+        "{stderr}"
+    );
+}
