@@ -11,8 +11,7 @@
 
 mod worker;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -23,7 +22,8 @@ use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Catalog, Compression};
 use crate::pg::{ConnectOptions, Session, quote_literal};
-use crate::plan::{DumpPlan, PlanOptions, PlannedPart, plan_dump};
+use crate::plan::{DumpPlan, PlanOptions, plan_dump};
+use crate::pool::{self, Task};
 use crate::progress::Progress;
 use crate::schema::{self, SchemaCatalog};
 
@@ -181,37 +181,35 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2);
 
     progress.start("dump", plan.estimated_bytes(), plan.estimated_rows());
-    let queue = Arc::new(Mutex::new(plan.parts.iter().cloned().collect::<VecDeque<PlannedPart>>()));
-    let workers = options.jobs.max(1).min(plan.parts.len().max(1));
-    let mut handles = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let job = worker::Job {
-            connect: options.connect.clone(),
-            exported_snapshot: leader.exported_snapshot.clone(),
-            cancel: options.cancel.clone(),
-            encoding: leader.catalog.server.encoding.clone(),
-            queue: queue.clone(),
-            tx: tx.clone(),
-            compression: options.compression,
-            chunk_bytes: options.chunk_bytes,
-            progress: progress.clone(),
-        };
-        handles.push(spawn_worker(job));
-    }
-    drop(tx);
-    let mut first_error: Option<Error> = None;
-    for handle in handles {
-        let result =
-            handle.await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "a dump worker stopped unexpectedly")));
-        if let Err(e) = result {
-            // Keep the root cause: a worker that only saw the writer stop is not one.
-            if first_error.as_ref().is_none_or(|f| f.to_string() == WRITER_GONE) {
-                first_error = Some(e);
-            }
-            // Stop the others: no more parts to take.
-            queue.lock().expect("queue lock").clear();
+    let job = Arc::new(worker::Job {
+        tx,
+        compression: options.compression,
+        chunk_bytes: options.chunk_bytes,
+        progress: progress.clone(),
+    });
+    let open = || async {
+        let session =
+            Session::open(&options.connect, Some(&leader.catalog.server.encoding)).await?.cancelled_by(&options.cancel);
+        session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&leader.exported_snapshot))).await?;
+        Ok(session)
+    };
+    let tasks = plan
+        .parts
+        .iter()
+        .map(|p| Task::new(p.clone(), format!("part {} (`{}`)", p.info.id, p.info.table), p.info.estimated_bytes))
+        .collect();
+    let dumped = pool::run("the dump", options.jobs, tasks, &options.cancel, open, |session, part| {
+        let job = job.clone();
+        async move {
+            let result = job.dump_part(&session, &part).await;
+            (session, result)
         }
-    }
+    })
+    .await;
+    // The writer ends once every sender is gone.
+    drop(job);
+    let first_error = dumped.err();
     let written = tokio::task::spawn_blocking(move || writer_task.join())
         .await
         .unwrap_or_else(|e| Err(Error::new(ErrorKind::Io, format!("the archive writer failed: {e}"))));
@@ -241,23 +239,6 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Runs a worker on a thread of its own with a single-threaded runtime: its connection task and its
-/// COPY loop share that thread, so each message is handed over without waking another thread.
-fn spawn_worker(job: worker::Job) -> tokio::sync::oneshot::Receiver<Result<()>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run = move || {
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Io, "starting a dump worker's runtime").with_source(e))
-            .and_then(|rt| rt.block_on(job.run()));
-        let _ = tx.send(result);
-    };
-    // If the thread cannot start, `run` is dropped with its sender and the receiver reports it.
-    let _ = std::thread::Builder::new().name("pgsafe-dump".into()).spawn(run);
-    rx
 }
 
 /// 128 random-enough bits: BLAKE3 of the time, the process and a stack address.

@@ -1,26 +1,20 @@
-//! One dump worker: joins the leader's snapshot, then takes parts from the shared queue until it is
-//! empty, streaming each through COPY into chunks.
+//! What a dump worker does with one part: streams it through COPY, cuts it into chunks on tuple
+//! boundaries, compresses them (overlapping with the reading) and sends them to the archive writer.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::task::JoinHandle;
 
 use crate::archive::{FrameSender, WriterMessage};
-use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ChunkSeq, Compression, EncodedChunk, PartSummary, TupleScanner, encode_chunk};
-use crate::pg::{ConnectOptions, Session, quote_literal};
+use crate::pg::Session;
 use crate::plan::PlannedPart;
 use crate::progress::Progress;
 
 pub(super) struct Job {
-    pub connect: ConnectOptions,
-    pub exported_snapshot: String,
-    pub cancel: Cancel,
-    pub encoding: String,
-    pub queue: Arc<Mutex<VecDeque<PlannedPart>>>,
     pub tx: FrameSender,
     pub compression: Compression,
     pub chunk_bytes: usize,
@@ -31,20 +25,8 @@ pub(super) struct Job {
 const IN_FLIGHT: usize = 2;
 
 impl Job {
-    pub async fn run(self) -> Result<()> {
-        let session = Session::open(&self.connect, Some(&self.encoding)).await?.cancelled_by(&self.cancel);
-        session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&self.exported_snapshot))).await?;
-        loop {
-            self.cancel.check("the dump")?;
-            let next = self.queue.lock().expect("queue lock").pop_front();
-            let Some(part) = next else { break };
-            self.dump_part(&session, &part).await?;
-        }
-        session.batch("COMMIT").await
-    }
-
-    async fn dump_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
+    /// Streams one part through COPY into chunks, on a session inside the dump's snapshot.
+    pub async fn dump_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
         let info = &part.info;
         let where_ = || format!("part {} (`{}`)", info.id, info.table);
         let mut stream = session.copy_out(&part.copy_sql).await?;
