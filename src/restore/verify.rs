@@ -194,19 +194,27 @@ fn judge(t: &PlannedTable, rows: u64, digest: Option<ContentDigest>) -> Option<S
     }
 }
 
-/// Reads every restored sequence back.
+/// Reads every restored sequence back, a thousand to a query.
 pub(super) async fn sequences(session: &Session, sequences: &[SequenceValue]) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    for s in sequences {
-        let row =
-            session.query_one(&format!("SELECT last_value, is_called FROM {}", quote_qualified(&s.name)), &[]).await?;
-        let unreadable = |e| super::target::unreadable(&format!("sequence `{}`", s.name), e);
-        let (last, called): (i64, bool) = (row.try_get(0).map_err(unreadable)?, row.try_get(1).map_err(unreadable)?);
-        if (last, called) != (s.last_value, s.is_called) {
-            problems.push(format!(
-                "sequence `{}`: last_value {last} (is_called {called}), the archive holds {} (is_called {})",
-                s.name, s.last_value, s.is_called
-            ));
+    for batch in sequences.chunks(1000) {
+        let sql = batch
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("SELECT {i}, last_value, is_called FROM {}", quote_qualified(&s.name)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for row in session.query(&sql, &[]).await? {
+            let unreadable = |e| super::target::unreadable("the sequences' values", e);
+            let i: i32 = row.try_get(0).map_err(unreadable)?;
+            let (last, called): (i64, bool) = (row.try_get(1).map_err(unreadable)?, row.try_get(2).map_err(unreadable)?);
+            let Some(s) = batch.get(i as usize) else { continue };
+            if (last, called) != (s.last_value, s.is_called) {
+                problems.push(format!(
+                    "sequence `{}`: last_value {last} (is_called {called}), the archive holds {} (is_called {})",
+                    s.name, s.last_value, s.is_called
+                ));
+            }
         }
     }
     Ok(problems)
