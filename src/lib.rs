@@ -22,6 +22,7 @@ pub mod plan;
 pub mod progress;
 pub mod restore;
 pub mod schema;
+pub mod sql;
 pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};
