@@ -25,4 +25,4 @@ pub mod schema;
 pub mod sql;
 pub mod verify;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, SqlState};

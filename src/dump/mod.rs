@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE, partial_path};
+use crate::archive::{ArchiveTarget, ArchiveWriter, partial_path};
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Catalog, Compression};
@@ -189,7 +189,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
             handle.await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "a dump worker stopped unexpectedly")));
         if let Err(e) = result {
             // Keep the root cause: a worker that only saw the writer stop is not one.
-            if first_error.as_ref().is_none_or(|f| f.to_string() == WRITER_GONE) {
+            if first_error.as_ref().is_none_or(Error::is_consequence) {
                 first_error = Some(e);
             }
             // Stop the others: no more parts to take.
@@ -203,7 +203,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let _ = leader.session.batch("COMMIT").await;
     progress.finish();
     let written = match (first_error, written) {
-        (Some(e), Err(w)) if e.to_string() == WRITER_GONE => return Err(w),
+        (Some(e), Err(w)) if e.is_consequence() => return Err(w),
         (Some(e), _) => return Err(e),
         (None, w) => w?,
     };

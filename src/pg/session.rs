@@ -5,7 +5,7 @@ use tokio_postgres::types::ToSql;
 
 use super::ConnectOptions;
 use super::copy::{CopyInSink, CopyOutStream};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SqlState};
 
 pub use tokio_postgres::Row;
 
@@ -85,6 +85,9 @@ pub(crate) fn db_error(target: &str, sql: &str, e: tokio_postgres::Error) -> Err
             message.push_str(&format!(" ({detail})"));
         }
         let mut err = Error::new(ErrorKind::Database, message);
+        if let Some(code) = SqlState::parse(db.code().code()) {
+            err = err.with_sqlstate(code);
+        }
         if let Some(hint) = db.hint() {
             err = err.with_hint(hint.to_string());
         }

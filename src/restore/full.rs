@@ -108,7 +108,7 @@ async fn create(session: &Session, o: &SchemaObject, options: &RestoreOptions) -
             Ok(()) => return Ok(()),
             // Two post-data statements can lock two tables in opposite orders (foreign keys); the
             // server aborts one, which runs again once the other is done.
-            Err(e) if attempts < 5 && e.to_string().contains("deadlock detected") => attempts += 1,
+            Err(e) if attempts < 5 && e.sqlstate() == Some(crate::SqlState::DEADLOCK_DETECTED) => attempts += 1,
             Err(e) => return Err(e.context(format!("creating `{}`", o.label()))),
         }
     }

@@ -418,3 +418,29 @@ async fn sslmode_disable_against_a_tls_only_server_is_turned_away() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn prefer_tries_again_without_tls_when_the_handshake_fails() {
+    // The handshake fails on a certificate from another CA; the plain attempt that follows is what
+    // this `hostssl`-only server turns away, so its message proves the second attempt was made.
+    let server = tls_server();
+    let port = server.cluster.port();
+    let e = connect_error(&options(
+        port,
+        &format!("password={PASSWORD} sslmode=prefer sslrootcert={}", server.other_ca.display()),
+    ))
+    .await;
+    let message = e.to_string();
+    assert!(message.starts_with(&format!("server at `127.0.0.1:{port}` turned away user `postgres`")), "{message}");
+    assert_eq!(e.sqlstate(), Some(pgsafe::SqlState::INVALID_AUTHORIZATION_SPECIFICATION));
+}
+
+#[tokio::test]
+async fn tls_with_only_an_address_names_the_missing_host_name() {
+    let server = tls_server();
+    let port = server.cluster.port();
+    let e =
+        connect_error(&options(port, &format!("password={PASSWORD} host='' hostaddr=127.0.0.1 sslmode=require"))).await;
+    assert_eq!(e.kind(), ErrorKind::Connect);
+    assert_eq!(e.to_string(), format!("TLS to `127.0.0.1:{port}` needs a host name to check the certificate against"));
+}

@@ -6,22 +6,23 @@ use std::io;
 use std::net::IpAddr;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::error::SqlState;
 
 use super::settings::Origin;
-use super::{ConnectOptions, DEFAULT_PORT};
-use crate::error::{Error, ErrorKind};
+use super::tls::{HandshakeFailed, TlsAnswer};
+use super::{ConnectOptions, DEFAULT_PORT, SslMode};
+use crate::error::{Error, ErrorKind, SqlState};
 
 impl ConnectOptions {
-    /// The one failure in `e` as a user should read it.
-    pub(super) async fn explain(&self, e: tokio_postgres::Error, password: Option<&Origin>) -> Error {
+    /// The one failure in `e` as a user should read it; `tls` is what the server answered when the
+    /// failed attempt asked it for TLS.
+    pub(super) async fn explain(&self, e: tokio_postgres::Error, tls: TlsAnswer, password: Option<&Origin>) -> Error {
         let address = self.address();
         let user = self.user();
         let failed = |message: String| Error::new(ErrorKind::Connect, message);
 
         if let Some(db) = e.as_db_error() {
-            let code = db.code();
-            let error = if *code == SqlState::INVALID_PASSWORD {
+            let code = SqlState::parse(db.code().code());
+            let error = if code == Some(SqlState::INVALID_PASSWORD) {
                 let hint = match password {
                     Some(Origin::Passfile(path)) => {
                         format!("the password came from `{}`; correct the line for this server there", path.display())
@@ -30,30 +31,26 @@ impl ConnectOptions {
                     None => "set env `PGPASSWORD`, or add a line for this server to `~/.pgpass`".to_owned(),
                 };
                 failed(format!("password authentication failed for user `{user}` at `{address}`")).with_hint(hint)
-            } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            } else if code == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION) {
                 failed(format!("server at `{address}` turned away user `{user}`: {}", db.message())).with_hint(
                     "check the user name, and that the server's `pg_hba.conf` lets it in from here \
                      (with TLS, if it says `hostssl`)",
                 )
-            } else if *code == SqlState::INVALID_CATALOG_NAME {
+            } else if code == Some(SqlState::INVALID_CATALOG_NAME) {
                 failed(format!("database `{}` does not exist at `{address}`", self.dbname()))
                     .with_hint("create it, or name another database with `-d`")
             } else {
                 failed(format!("could not connect to `{}`: {}", self.describe(), db.message()))
             };
+            let error = match code {
+                Some(code) => error.with_sqlstate(code),
+                None => error,
+            };
             return error.with_source(e);
         }
 
-        if e.to_string() == TLS_FAILURE {
-            if first_source_text(&e).as_deref() == Some(TLS_UNSUPPORTED) {
-                return failed(format!("server at `{address}` does not support TLS, but sslmode={}", self.ssl_mode))
-                    .with_hint("turn on `ssl` in the server's configuration, or connect with `sslmode=prefer`")
-                    .with_source(e);
-            }
-            let reason = find_rustls_error(&e)
-                .map(ToString::to_string)
-                .or_else(|| first_source_text(&e))
-                .unwrap_or_else(|| "unknown reason".to_owned());
+        if let Some(handshake) = find_handshake_failure(&e) {
+            let reason = find_rustls_error(&e).map_or_else(|| handshake.0.to_string(), ToString::to_string);
             let error = failed(format!("TLS handshake with `{address}` failed: {reason}"));
             let error = match find_rustls_error(&e) {
                 Some(rustls::Error::InvalidCertificate(
@@ -69,6 +66,20 @@ impl ConnectOptions {
                 _ => error,
             };
             return error.with_source(e);
+        }
+
+        // Asked for TLS and not given it, with nothing broken on the way: under any mode but `prefer`
+        // (which goes on without TLS) the server answered `N`, or there was no host name to check its
+        // certificate against.
+        if tls == TlsAnswer::Asked && self.ssl_mode != SslMode::Prefer && find_io_error(&e).is_none() {
+            if self.config.get_hosts().is_empty() {
+                return failed(format!("TLS to `{address}` needs a host name to check the certificate against"))
+                    .with_hint("set `host` to the server's name beside `hostaddr`")
+                    .with_source(e);
+            }
+            return failed(format!("server at `{address}` does not support TLS, but sslmode={}", self.ssl_mode))
+                .with_hint("turn on `ssl` in the server's configuration, or connect with `sslmode=prefer`")
+                .with_source(e);
         }
 
         if first_source_text(&e).as_deref() == Some(PASSWORD_MISSING) {
@@ -124,19 +135,24 @@ impl ConnectOptions {
     }
 }
 
-/// What the driver's TLS errors say of themselves, and the one reason it gives without a cause.
-const TLS_FAILURE: &str = "error performing TLS handshake";
-const TLS_UNSUPPORTED: &str = "server does not support TLS";
-/// The driver's reason when the server asks for a password and there is none.
+/// The driver's reason when the server asks for a password and there is none. Its own text, not the
+/// server's, so no translation changes it, and the driver has no kind to tell it by; the integration
+/// test `the_password_file_is_used_when_no_password_is_given_and_only_when_private` pins it.
 const PASSWORD_MISSING: &str = "password missing";
 
 /// Whether the server turned a plain connection away, which `sslmode=allow` answers with TLS.
 pub(super) fn is_turned_away(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    e.code().map(|code| code.code()) == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION.as_str())
 }
 
-pub(super) fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
-    e.to_string() == TLS_FAILURE
+/// Whether the server agreed to TLS and the handshake then failed, which `sslmode=prefer` answers by
+/// trying again without TLS.
+pub(super) fn is_handshake_failure(e: &tokio_postgres::Error) -> bool {
+    find_handshake_failure(e).is_some()
+}
+
+fn find_handshake_failure(e: &tokio_postgres::Error) -> Option<&HandshakeFailed> {
+    causes(e).into_iter().find_map(|cause| cause.downcast_ref::<HandshakeFailed>())
 }
 
 /// The text of the error directly under `e`, such as the driver's reason for a TLS failure.

@@ -33,10 +33,11 @@ use tokio_postgres::{Client, Config, NoTls, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{Error, ErrorKind, Result};
-use explain::{error_chain_text, is_tls_failure, is_turned_away};
+use explain::{error_chain_text, is_handshake_failure, is_turned_away};
 use pgpass::passfile_password;
 use settings::{Environment, Origin};
 pub use tls::SslMode;
+use tls::{TlsAnswer, WatchedTls};
 
 /// The Unix socket folder of libpq as Debian, Ubuntu and most Linux distributions build it.
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -150,24 +151,26 @@ impl ConnectOptions {
         }
 
         let target = self.describe();
+        let plain = |e| (e, TlsAnswer::NotAsked);
         let result = match (&self.tls, self.ssl_mode) {
-            (None, _) | (_, SslMode::Disable) => start(&config, Disable, NoTls, target).await,
+            (None, _) | (_, SslMode::Disable) => start(&config, Disable, NoTls, target).await.map_err(plain),
             (Some(tls), SslMode::Allow) => match start(&config, Disable, NoTls, target.clone()).await {
-                Err(e) if is_turned_away(&e) => start(&config, Require, tls.clone(), target).await,
+                Err(e) if is_turned_away(&e) => start_tls(&config, Require, tls, target).await,
+                result => result.map_err(plain),
+            },
+            (Some(tls), SslMode::Prefer) => match start_tls(&config, Prefer, tls, target.clone()).await {
+                // libpq too tries again without TLS when the server agreed to TLS and the handshake
+                // failed under `prefer`.
+                Err((e, TlsAnswer::Accepted)) if is_handshake_failure(&e) => {
+                    start(&config, Disable, NoTls, target).await.map_err(plain)
+                }
                 result => result,
             },
-            (Some(tls), SslMode::Prefer) => {
-                match start(&config, Prefer, tls.clone(), target.clone()).await {
-                    // libpq too tries again without TLS when the handshake fails under `prefer`.
-                    Err(e) if is_tls_failure(&e) => start(&config, Disable, NoTls, target).await,
-                    result => result,
-                }
-            }
-            (Some(tls), _) => start(&config, Require, tls.clone(), target).await,
+            (Some(tls), _) => start_tls(&config, Require, tls, target).await,
         };
         match result {
             Ok(client) => Ok(client),
-            Err(e) => Err(self.explain(e, password_origin.as_ref()).await),
+            Err((e, answer)) => Err(self.explain(e, answer, password_origin.as_ref()).await),
         }
     }
 
@@ -211,6 +214,18 @@ where
         }
     });
     Ok(client)
+}
+
+/// [`start`] with pgsafe's TLS connector, returning with an error what the server answered when asked
+/// for TLS.
+async fn start_tls(
+    config: &Config,
+    mode: DriverSslMode,
+    tls: &MakeRustlsConnect,
+    target: String,
+) -> Result<Client, (tokio_postgres::Error, TlsAnswer)> {
+    let watched = WatchedTls::new(tls);
+    start(config, mode, watched.clone(), target).await.map_err(|e| (e, watched.answer()))
 }
 
 fn host_label(host: &Host) -> String {

@@ -1,10 +1,14 @@
-//! TLS as `sslmode` asks: the modes, the root certificates to check the server's against, and the
-//! check itself (rustls with the ring provider, so no OpenSSL).
+//! TLS as `sslmode` asks: the modes, the root certificates to check the server's against, the check
+//! itself (rustls with the ring provider, so no OpenSSL), and what the server answered when asked for
+//! TLS, which the fallback of `sslmode=prefer` and the messages decide by.
 
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::path::Path;
+use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
@@ -13,6 +17,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres::Socket;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::invalid;
@@ -155,6 +161,99 @@ fn load_roots(path: &Path, what: &str) -> Result<RootCertStore> {
             .with_hint("the file should hold one or more `-----BEGIN CERTIFICATE-----` blocks"));
     }
     Ok(roots)
+}
+
+/// What the server answered when one connection attempt asked it for TLS.
+///
+/// The driver says it only in English text, so pgsafe's connector records it: the driver makes the
+/// connector once the socket is connected, just before it sends the SSLRequest, and calls it only when
+/// the server answered `S` (yes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum TlsAnswer {
+    /// TLS was not asked for, or the attempt failed before (no socket).
+    #[default]
+    NotAsked,
+    /// Asked, and the server did not say yes: it said `N`, or the attempt failed before its answer.
+    Asked,
+    /// The server said yes, and the handshake began.
+    Accepted,
+}
+
+/// The TLS connector of one connection attempt: rustls, recording the server's answer ([`TlsAnswer`])
+/// and marking a handshake that fails as [`HandshakeFailed`].
+#[derive(Clone)]
+pub(super) struct WatchedTls {
+    inner: MakeRustlsConnect,
+    answer: Arc<Mutex<TlsAnswer>>,
+}
+
+impl WatchedTls {
+    pub(super) fn new(inner: &MakeRustlsConnect) -> Self {
+        WatchedTls { inner: inner.clone(), answer: Arc::default() }
+    }
+
+    /// The answer of the last host tried.
+    pub(super) fn answer(&self) -> TlsAnswer {
+        self.answer.lock().map(|answer| *answer).unwrap_or_default()
+    }
+
+    fn record(answer: &Mutex<TlsAnswer>, now: TlsAnswer) {
+        if let Ok(mut answer) = answer.lock() {
+            *answer = now;
+        }
+    }
+}
+
+type RustlsConnect = <MakeRustlsConnect as MakeTlsConnect<Socket>>::TlsConnect;
+type RustlsStream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
+
+impl MakeTlsConnect<Socket> for WatchedTls {
+    type Stream = RustlsStream;
+    type TlsConnect = WatchedConnect;
+    type Error = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<WatchedConnect, Self::Error> {
+        // Made for each host the driver tries, so the answer is always the last host's.
+        WatchedTls::record(&self.answer, TlsAnswer::Asked);
+        let inner = MakeTlsConnect::<Socket>::make_tls_connect(&mut self.inner, domain)?;
+        Ok(WatchedConnect { inner, answer: self.answer.clone() })
+    }
+}
+
+/// The handshake of one connection, made by [`WatchedTls`].
+pub(super) struct WatchedConnect {
+    inner: RustlsConnect,
+    answer: Arc<Mutex<TlsAnswer>>,
+}
+
+impl TlsConnect<Socket> for WatchedConnect {
+    type Stream = RustlsStream;
+    type Error = HandshakeFailed;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<RustlsStream, HandshakeFailed>> + Send>>;
+
+    fn connect(self, stream: Socket) -> Self::Future {
+        WatchedTls::record(&self.answer, TlsAnswer::Accepted);
+        let handshake = self.inner.connect(stream);
+        Box::pin(async move { handshake.await.map_err(HandshakeFailed) })
+    }
+}
+
+/// A TLS handshake that the server agreed to and that then failed: the certificate did not check out,
+/// no protocol version or cipher in common, the connection broke. Its cause is rustls's error (inside
+/// the I/O error) or the socket's.
+#[derive(Debug)]
+pub(super) struct HandshakeFailed(pub(super) io::Error);
+
+impl fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the TLS handshake failed")
+    }
+}
+
+impl std::error::Error for HandshakeFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// How much of the server's certificate to check; the handshake's signatures are always checked.

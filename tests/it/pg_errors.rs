@@ -1,0 +1,105 @@
+//! Server errors as pgsafe decides on them: by SQLSTATE on a server whose messages are German
+//! (`lc_messages`), never by English text.
+//!
+//! The German tests need the OS locale `de_DE.UTF-8` and PostgreSQL's German translations (Debian:
+//! `locales`, then `localedef -i de_DE -f UTF-8 de_DE.UTF-8`; `.ci/run` makes it). Without them they
+//! fail under `CI=true` and only say "not run" elsewhere.
+
+use std::time::{Duration, Instant};
+
+use pgsafe::pg::{ConnectOptions, Session, quote_ident};
+use pgsafe::{Error, ErrorKind, SqlState};
+
+use crate::dump_restore::{pgsafe, run};
+use crate::support::{self, TestDb};
+
+/// Says that `test` cannot run here and why; a failure under CI, where it must run.
+fn not_run(test: &str, reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} cannot run: {reason}");
+    }
+    eprintln!("{test}: not run: {reason}");
+}
+
+/// A database whose sessions get the server's messages in German, or `None` when this machine cannot
+/// give them (after [`not_run`]).
+async fn german_db(test: &str) -> Option<TestDb> {
+    let db = TestDb::new(test);
+    let set = format!("ALTER DATABASE {} SET lc_messages = 'de_DE.UTF-8'", quote_ident(db.name()));
+    if let Err(e) = support::cluster().execute_admin(&set) {
+        not_run(test, &format!("the OS has no locale `de_DE.UTF-8` ({e})"));
+        return None;
+    }
+    let session = open(&db).await;
+    let e = session.batch("SELECT 1/0").await.expect_err("division by zero");
+    if !e.to_string().contains("Division durch Null") {
+        not_run(test, &format!("the server's messages are not translated: {e}"));
+        return None;
+    }
+    Some(db)
+}
+
+fn options(db: &TestDb) -> ConnectOptions {
+    ConnectOptions::new(Some(&db.conn_string()), None, None, None).unwrap()
+}
+
+async fn open(db: &TestDb) -> Session {
+    Session::open(&options(db), None).await.unwrap()
+}
+
+#[test]
+fn a_lock_wait_timeout_on_a_german_server_is_named_as_one() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(db) = rt.block_on(german_db("lock_wait_german")) else { return };
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let holder = rt.block_on(open(&db));
+    rt.block_on(holder.batch("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (code, _, stderr) = run(pgsafe()
+        .args(["dump", "-q", "--lock-wait-timeout", "0.5", "-d", &db.conn_string(), "-f"])
+        .arg(dir.path().join("db.pgsafe")));
+    rt.block_on(holder.batch("COMMIT")).unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    // The server said `Zeitüberschreitung beim Warten auf Sperre`; pgsafe knew it by 55P03.
+    assert!(stderr.contains("could not lock the tables to dump within 500ms"), "{stderr}");
+    assert!(stderr.contains("--lock-wait-timeout"), "the hint: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the dump must give up, not wait");
+}
+
+#[tokio::test]
+async fn a_deadlock_on_a_german_server_has_its_sqlstate() {
+    let Some(db) = german_db("deadlock_german").await else { return };
+    db.psql("CREATE TABLE a (id int); CREATE TABLE b (id int);");
+    let (first, second) = (open(&db).await, open(&db).await);
+    first.batch("BEGIN; LOCK TABLE a").await.unwrap();
+    second.batch("BEGIN; LOCK TABLE b").await.unwrap();
+    // Each now waits for the other's table; the server ends one of them after `deadlock_timeout`.
+    let (one, other) = tokio::join!(first.batch("LOCK TABLE b"), second.batch("LOCK TABLE a"));
+    let e: Error = match (one, other) {
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
+        (one, other) => panic!("exactly one side of a deadlock fails: {one:?} / {other:?}"),
+    };
+    assert_eq!(e.sqlstate(), Some(SqlState::DEADLOCK_DETECTED), "{e}");
+    assert!(e.to_string().contains("Verklemmung"), "the message is the server's German one: {e}");
+    // Context added on the way up keeps the code the restore's retry decides by.
+    assert_eq!(e.context("creating `public.a`").sqlstate(), Some(SqlState::DEADLOCK_DETECTED));
+}
+
+#[tokio::test]
+async fn a_statement_timeout_and_a_refused_lock_on_a_german_server_have_their_sqlstates() {
+    let Some(db) = german_db("timeouts_german").await else { return };
+    db.psql("CREATE TABLE t (id int);");
+    let session = open(&db).await;
+    let e = session.batch("SET statement_timeout = '50ms'; SELECT pg_sleep(5)").await.unwrap_err();
+    assert_eq!(e.sqlstate(), Some(SqlState::QUERY_CANCELED), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Database);
+
+    let holder = open(&db).await;
+    holder.batch("BEGIN; LOCK TABLE t").await.unwrap();
+    let e = session.batch("SET statement_timeout = 0; BEGIN; LOCK TABLE t NOWAIT").await.unwrap_err();
+    assert_eq!(e.sqlstate(), Some(SqlState::LOCK_NOT_AVAILABLE), "{e}");
+    let e = session.batch("SELECT 1").await.unwrap_err();
+    assert_eq!(e.sqlstate(), Some(SqlState::IN_FAILED_SQL_TRANSACTION), "{e}");
+}
