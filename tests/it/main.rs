@@ -21,7 +21,7 @@ mod schema_restore;
 mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
 mod connect;
-// Server errors decided by SQLSTATE on a German server.
+// Server errors decided by SQLSTATE on a German server, and the failed statement of a batch named.
 mod pg_errors;
 // `pgsafe demo`, the README's first command, end to end.
 mod demo;

@@ -1,5 +1,6 @@
-//! Server errors as pgsafe decides on them: by SQLSTATE on a server whose messages are German
-//! (`lc_messages`), never by English text.
+//! Server errors as pgsafe decides on them and names them: by SQLSTATE on a server whose messages are
+//! German (`lc_messages`), never by English text; and, in a batch of statements, the statement that
+//! failed rather than the first.
 //!
 //! The German tests need the OS locale `de_DE.UTF-8` and PostgreSQL's German translations (Debian:
 //! `locales`, then `localedef -i de_DE -f UTF-8 de_DE.UTF-8`; `.ci/run` makes it). Without them they
@@ -102,4 +103,57 @@ async fn a_statement_timeout_and_a_refused_lock_on_a_german_server_have_their_sq
     assert_eq!(e.sqlstate(), Some(SqlState::LOCK_NOT_AVAILABLE), "{e}");
     let e = session.batch("SELECT 1").await.unwrap_err();
     assert_eq!(e.sqlstate(), Some(SqlState::IN_FAILED_SQL_TRANSACTION), "{e}");
+}
+
+#[tokio::test]
+async fn a_batch_names_its_third_statement_when_that_one_fails() {
+    let db = TestDb::new("batch_third");
+    let session = open(&db).await;
+
+    // The server places this error (a missing table) by its position in the text.
+    let e = session
+        .batch("CREATE TABLE a (i int); INSERT INTO a VALUES (1); SELECT * FROM missing_table; SELECT 4")
+        .await
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(message.starts_with("`SELECT * FROM missing_table` (statement 3 of 4) failed on `"), "{message}");
+
+    // This one (an overflow while running) has no position: the statements the server finished tell.
+    let e = session
+        .batch(
+            "CREATE TABLE b (i int);\nINSERT INTO b VALUES (1);\n\
+             INSERT INTO b SELECT i * 2147483647 FROM generate_series(1, 3) i;\nSELECT 4",
+        )
+        .await
+        .unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.starts_with(
+            "`INSERT INTO b SELECT i * 2147483647 FROM generate_series(1, 3) i` (statement 3 of 4) failed on `"
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with("integer out of range"), "{message}");
+
+    // Strings with semicolons and characters of two bytes before it do not throw the count off.
+    let e = session.batch("SELECT 'ä;ö;ü' AS x; SELECT $$;$$, 'é'; SELECT nope; SELECT 4").await.unwrap_err();
+    assert!(e.to_string().starts_with("`SELECT nope` (statement 3 of 4) failed on `"), "{e}");
+
+    // The privileges batch: a later GRANT fails, not the first REVOKE. (A batch is one transaction, so
+    // the table the first batch made is gone.)
+    db.psql("CREATE TABLE a (i int)");
+    let e = session
+        .batch("REVOKE ALL ON a FROM PUBLIC; GRANT SELECT ON a TO PUBLIC; GRANT SELECT ON a TO no_such_role")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().starts_with("`GRANT SELECT ON a TO no_such_role` (statement 3 of 3) failed on `"), "{e}");
+}
+
+#[tokio::test]
+async fn a_single_statement_is_named_as_it_was() {
+    let db = TestDb::new("batch_single");
+    let session = open(&db).await;
+    let e = session.batch("SELECT * FROM missing_table").await.unwrap_err();
+    assert!(e.to_string().starts_with("`SELECT * FROM missing_table` failed on `"), "{e}");
+    assert_eq!(e.sqlstate(), Some(SqlState::parse("42P01").unwrap()));
 }
