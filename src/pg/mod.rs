@@ -5,7 +5,7 @@ mod connect;
 mod copy;
 mod session;
 
-pub use connect::{ConnectOptions, SslMode};
+pub use connect::{ChildEnv, ConnectOptions, SslMode};
 pub use copy::{CopyInSink, CopyOutStream};
 // The quoting lives in the pure `sql` module, so that planning needs nothing of `pg`; these keep the
 // callers that quote beside their queries working.

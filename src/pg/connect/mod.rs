@@ -16,8 +16,10 @@
 //!
 //! One file for each part: `settings` (the keyword tables and which source wins), `conninfo` (reading
 //! connection strings and URIs), `tls` (`sslmode` and checking certificates), `pgpass` (the password
-//! file), `explain` (a failed connection as one message).
+//! file), `explain` (a failed connection as one message), `child` (the same connection for a child
+//! process, through its environment).
 
+mod child;
 mod conninfo;
 mod explain;
 mod pgpass;
@@ -33,6 +35,7 @@ use tokio_postgres::{Client, Config, NoTls, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{Error, ErrorKind, Result};
+pub use child::ChildEnv;
 use explain::{error_chain_text, is_handshake_failure, is_turned_away};
 use pgpass::passfile_password;
 use settings::{Environment, Origin};
@@ -60,6 +63,8 @@ pub struct ConnectOptions {
     passfile: Option<PathBuf>,
     /// Where the password in `config` came from, for the hint after a failed login.
     password_origin: Option<Origin>,
+    /// `sslrootcert` as given (a path, or `system`), for a child process's connection.
+    root_cert: Option<String>,
 }
 
 impl fmt::Debug for ConnectOptions {

@@ -235,7 +235,8 @@ impl ConnectOptions {
             config.get_hosts().iter().all(|host| matches!(host, Host::Unix(_))) && config.get_hostaddrs().is_empty();
         let (ssl_mode, tls) = tls_settings(params, env, all_unix)?;
 
-        Ok(ConnectOptions { config, ssl_mode, tls, passfile, password_origin })
+        let root_cert = params.get("sslrootcert").map(str::to_owned);
+        Ok(ConnectOptions { config, ssl_mode, tls, passfile, password_origin, root_cert })
     }
 }
 
