@@ -98,7 +98,8 @@ impl Leader {
                     .with_hint("the transaction (or replication connection) that exported it must still be open")
             })?;
         }
-        let snapshot: String = session.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]).await?.get(0);
+        const EXPORT: &str = "SELECT pg_catalog.pg_export_snapshot()";
+        let snapshot: String = crate::pg::value(&session.query_one(EXPORT, &[]).await?, 0, EXPORT)?;
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
         catalog::check_patterns(&session, &options.filters).await?;

@@ -2,7 +2,8 @@
 
 use futures_util::StreamExt;
 use tokio_postgres::error::ErrorPosition;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::row::RowIndex;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::ConnectOptions;
@@ -100,6 +101,21 @@ impl Session {
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
+}
+
+/// Reads `column` (a name or an index) of `row`, which `query` returned. A NULL where `T` has none, a
+/// type that does not fit or a column that is not there is an error naming the query and the column,
+/// not the panic of `Row::get`.
+pub fn value<'a, T, I>(row: &'a Row, column: I, query: &str) -> Result<T>
+where
+    T: FromSql<'a>,
+    I: RowIndex + std::fmt::Display,
+{
+    let name = column.to_string();
+    row.try_get(column).map_err(|e| {
+        let reason = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+        Error::new(ErrorKind::Database, format!("column `{name}` of `{}`: {reason}", first_line(query))).with_source(e)
+    })
 }
 
 /// Turns a driver error into a message that says what the server said, and about which statement.

@@ -1,6 +1,6 @@
 //! Server errors as pgsafe decides on them and names them: by SQLSTATE on a server whose messages are
-//! German (`lc_messages`), never by English text; and, in a batch of statements, the statement that
-//! failed rather than the first.
+//! German (`lc_messages`), never by English text; in a batch of statements, the statement that failed
+//! rather than the first; a NULL where a value must be, as an error rather than a panic.
 //!
 //! The German tests need the OS locale `de_DE.UTF-8` and PostgreSQL's German translations (Debian:
 //! `locales`, then `localedef -i de_DE -f UTF-8 de_DE.UTF-8`; `.ci/run` makes it). Without them they
@@ -156,4 +156,18 @@ async fn a_single_statement_is_named_as_it_was() {
     let e = session.batch("SELECT * FROM missing_table").await.unwrap_err();
     assert!(e.to_string().starts_with("`SELECT * FROM missing_table` failed on `"), "{e}");
     assert_eq!(e.sqlstate(), Some(SqlState::parse("42P01").unwrap()));
+}
+
+#[tokio::test]
+async fn a_null_where_a_value_must_be_is_an_error_naming_the_query_and_column() {
+    let db = TestDb::new("null_value");
+    let session = open(&db).await;
+    const QUERY: &str = "SELECT NULL::text AS name, 1::int4 AS n";
+    let row = session.query_one(QUERY, &[]).await.unwrap();
+    let e = pgsafe::pg::value::<String, _>(&row, "name", QUERY).unwrap_err();
+    assert_eq!(e.to_string(), format!("column `name` of `{QUERY}`: a Postgres value was `NULL`"));
+    let e = pgsafe::pg::value::<String, _>(&row, 1, QUERY).unwrap_err();
+    assert!(e.to_string().starts_with(&format!("column `1` of `{QUERY}`: ")), "{e}");
+    assert_eq!(pgsafe::pg::value::<Option<String>, _>(&row, "name", QUERY).unwrap(), None);
+    assert_eq!(pgsafe::pg::value::<i32, _>(&row, "n", QUERY).unwrap(), 1);
 }
