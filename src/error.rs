@@ -1,5 +1,9 @@
 //! The library's one public error: a kind for callers to branch on, a message that names the thing and
 //! where it is, the underlying cause, and an optional hint for the user.
+//!
+//! A server error also keeps its SQLSTATE ([`Error::sqlstate`]): pgsafe decides by that code (retry a
+//! deadlock, report a lock wait that timed out), never by the message, which the server translates into
+//! the language of `lc_messages`.
 
 use std::fmt;
 
@@ -27,12 +31,85 @@ pub enum ErrorKind {
     Cancelled,
 }
 
+/// A PostgreSQL error code (SQLSTATE): five digits or upper-case letters, the first two its class.
+///
+/// The constants are the codes pgsafe decides on; any other code the server sends is kept as it is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState([u8; 5]);
+
+impl SqlState {
+    /// `40001`: a serializable transaction must be retried.
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState(*b"40001");
+    /// `40P01`: the server aborted this statement to break a deadlock; running it again may succeed.
+    pub const DEADLOCK_DETECTED: SqlState = SqlState(*b"40P01");
+    /// `55P03`: a lock was not granted within `lock_timeout` (or `NOWAIT`).
+    pub const LOCK_NOT_AVAILABLE: SqlState = SqlState(*b"55P03");
+    /// `57014`: cancelled, by a cancel request or by `statement_timeout`.
+    pub const QUERY_CANCELED: SqlState = SqlState(*b"57014");
+    /// `57P01`: the server is shutting down (or `pg_terminate_backend`).
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState(*b"57P01");
+    /// `57P02`: another server process crashed and this one was ended with it.
+    pub const CRASH_SHUTDOWN: SqlState = SqlState(*b"57P02");
+    /// `57P03`: the server is starting up or in recovery and takes no connections yet.
+    pub const CANNOT_CONNECT_NOW: SqlState = SqlState(*b"57P03");
+    /// `53200`: out of shared memory, usually too many locks for `max_locks_per_transaction`.
+    pub const OUT_OF_SHARED_MEMORY: SqlState = SqlState(*b"53200");
+    /// `42501`: permission denied.
+    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState(*b"42501");
+    /// `25P02`: an earlier statement failed, and the transaction ignores commands until it ends.
+    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState(*b"25P02");
+    /// `28000`: `pg_hba.conf` (or the role) turned the connection away.
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: SqlState = SqlState(*b"28000");
+    /// `28P01`: the password was wrong.
+    pub const INVALID_PASSWORD: SqlState = SqlState(*b"28P01");
+    /// `3D000`: no such database.
+    pub const INVALID_CATALOG_NAME: SqlState = SqlState(*b"3D000");
+
+    /// The code of `text`, or `None` when it is not five digits or upper-case letters.
+    pub fn parse(text: &str) -> Option<SqlState> {
+        let bytes: [u8; 5] = text.as_bytes().try_into().ok()?;
+        bytes.iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()).then_some(SqlState(bytes))
+    }
+
+    /// The five characters, such as `40P01`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and letters get in (see `parse` and the constants).
+        std::str::from_utf8(&self.0).unwrap_or("?????")
+    }
+
+    /// The class: the first two characters, such as `08` for connection exceptions.
+    pub fn class(&self) -> &str {
+        self.as_str().get(..2).unwrap_or("??")
+    }
+
+    /// Class `08`: the connection failed or broke.
+    pub fn is_connection_exception(&self) -> bool {
+        self.class() == "08"
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SqlState({})", self.as_str())
+    }
+}
+
 /// An error of the pgsafe library.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     hint: Option<String>,
+    /// The server's code, when the server refused something.
+    sqlstate: Option<SqlState>,
+    /// This error only reports that another task stopped first (see [`Error::consequence`]).
+    consequence: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -40,7 +117,39 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), hint: None, source: None }
+        Error { kind, message: message.into(), hint: None, sqlstate: None, consequence: false, source: None }
+    }
+
+    /// Records the server's SQLSTATE for this error.
+    pub fn with_sqlstate(mut self, sqlstate: SqlState) -> Self {
+        self.sqlstate = Some(sqlstate);
+        self
+    }
+
+    /// Marks an error that only reports that another task stopped first, such as a worker that finds
+    /// the archive writer gone: the other task's own error is the cause, and a caller collecting errors
+    /// reports that one instead.
+    pub fn consequence(mut self) -> Self {
+        self.consequence = true;
+        self
+    }
+
+    /// Whether this error only reports that another task stopped first (see [`Error::consequence`]).
+    pub fn is_consequence(&self) -> bool {
+        self.consequence
+    }
+
+    /// The server's SQLSTATE when the server refused something: this error's own, or that of the first
+    /// pgsafe error among its causes, so that adding context keeps it.
+    pub fn sqlstate(&self) -> Option<SqlState> {
+        let mut error = Some(self);
+        while let Some(e) = error {
+            if e.sqlstate.is_some() {
+                return e.sqlstate;
+            }
+            error = e.source.as_deref().and_then(|source| source.downcast_ref::<Error>());
+        }
+        None
     }
 
     /// Attaches the underlying cause.
@@ -109,5 +218,38 @@ impl From<FormatError> for Error {
                 Error::new(ErrorKind::CorruptArchive, e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_parse_only_five_digits_or_capitals() {
+        assert_eq!(SqlState::parse("40P01"), Some(SqlState::DEADLOCK_DETECTED));
+        assert_eq!(SqlState::parse("08006").map(|s| s.is_connection_exception()), Some(true));
+        assert_eq!(SqlState::DEADLOCK_DETECTED.class(), "40");
+        assert_eq!(SqlState::LOCK_NOT_AVAILABLE.to_string(), "55P03");
+        for bad in ["", "4001", "400011", "40p01", "40-01", "4ü01"] {
+            assert_eq!(SqlState::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_sqlstate_survives_context_and_wrapping() {
+        let server = Error::new(ErrorKind::Database, "`LOCK t` failed").with_sqlstate(SqlState::LOCK_NOT_AVAILABLE);
+        let server = server.context("reading the catalog");
+        assert_eq!(server.sqlstate(), Some(SqlState::LOCK_NOT_AVAILABLE));
+        let wrapped = Error::new(ErrorKind::Database, "dumping `db`").with_source(server);
+        assert_eq!(wrapped.sqlstate(), Some(SqlState::LOCK_NOT_AVAILABLE));
+        assert_eq!(Error::new(ErrorKind::Io, "disk").sqlstate(), None);
+    }
+
+    #[test]
+    fn a_consequence_stays_one_whatever_its_message_becomes() {
+        let gone = Error::new(ErrorKind::Io, "the archive writer stopped").consequence();
+        assert!(gone.context("part 3 (`public.t`)").is_consequence());
+        assert!(!Error::new(ErrorKind::Io, "the archive writer stopped").is_consequence());
     }
 }

@@ -24,6 +24,7 @@ mod pool;
 pub mod progress;
 pub mod restore;
 pub mod schema;
+pub mod sql;
 pub mod verify;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, SqlState};

@@ -167,7 +167,7 @@ impl FrameSender {
 pub const WRITER_GONE: &str = "the archive writer stopped";
 
 fn writer_gone() -> Error {
-    Error::new(ErrorKind::Io, WRITER_GONE)
+    Error::new(ErrorKind::Io, WRITER_GONE).consequence()
 }
 
 /// The writer thread; [`join`](Self::join) returns the finished archive or the writer's error.

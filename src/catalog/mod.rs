@@ -158,7 +158,7 @@ pub async fn read_tables(
         session.batch(&format!("SET lock_timeout = {}", wait.as_millis().max(1))).await?;
     }
     let tables = read_and_lock(session, server, filters).await.map_err(|e| match lock_wait {
-        Some(wait) if e.to_string().contains("lock timeout") => crate::Error::new(
+        Some(wait) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) => crate::Error::new(
             crate::ErrorKind::Database,
             format!(
                 "could not lock the tables to dump within {wait:?}: another session holds or awaits an ACCESS EXCLUSIVE lock on one of them"

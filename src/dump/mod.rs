@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveTarget, ArchiveWriter, WRITER_GONE, partial_path};
+use crate::archive::{ArchiveTarget, ArchiveWriter, partial_path};
 use crate::cancel::Cancel;
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
@@ -104,11 +104,8 @@ impl Leader {
                     .with_hint("the transaction (or replication connection) that exported it must still be open")
             })?;
         }
-        let exported_snapshot: String = session
-            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-            .await?
-            .try_get(0)
-            .map_err(|e| Error::new(ErrorKind::Database, "exporting the dump's snapshot").with_source(e))?;
+        const EXPORT: &str = "SELECT pg_catalog.pg_export_snapshot()";
+        let exported_snapshot: String = crate::pg::value(&session.query_one(EXPORT, &[]).await?, 0, EXPORT)?;
         let server = catalog::read_server_facts(&session).await?;
         session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
         catalog::check_patterns(&session, &options.filters).await?;
@@ -220,7 +217,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         return Err(Error::new(ErrorKind::Cancelled, "the dump was interrupted: no archive was written"));
     }
     let written = match (first_error, written) {
-        (Some(e), Err(w)) if e.to_string() == WRITER_GONE => return Err(w),
+        (Some(e), Err(w)) if e.is_consequence() => return Err(w),
         (Some(e), _) => return Err(e),
         (None, w) => w?,
     };

@@ -49,16 +49,21 @@ pub struct TableName {
 }
 
 impl fmt::Display for TableName {
-    /// `schema.name`, each quoted like an SQL identifier only where it needs to be.
+    /// `schema.name`, each part quoted as the SQL that pgsafe runs quotes it (`sql::quote_ident`), so a
+    /// name in a message can be pasted into SQL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", display_ident(&self.schema), display_ident(&self.name))
+        f.write_str(&crate::sql::quote_qualified(self))
     }
 }
 
-fn display_ident(s: &str) -> std::borrow::Cow<'_, str> {
-    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if plain { s.into() } else { format!("\"{}\"", s.replace('"', "\"\"")).into() }
+impl crate::sql::SchemaQualified for TableName {
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The format of a part's COPY stream.
@@ -142,5 +147,20 @@ impl Catalog {
     /// The part with this id.
     pub fn part(&self, id: PartId) -> Option<&PartInfo> {
         self.parts.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_display_quoted_as_the_sql_pgsafe_runs() {
+        let shown = |schema: &str, name: &str| TableName { schema: schema.into(), name: name.into() }.to_string();
+        assert_eq!(shown("public", "orders"), "public.orders");
+        // Keywords were left bare here, unlike everywhere else.
+        assert_eq!(shown("public", "user"), "public.\"user\"");
+        assert_eq!(shown("select", "json_table"), "\"select\".\"json_table\"");
+        assert_eq!(shown("a$b", "Order"), "\"a$b\".\"Order\"");
     }
 }

@@ -1,13 +1,14 @@
 //! The only module that talks to PostgreSQL through tokio-postgres: connections, sessions with the
-//! settings a dump or restore needs, snapshots, COPY streams, identifier quoting.
+//! settings a dump or restore needs, snapshots, COPY streams.
 
 mod connect;
 mod copy;
-mod ident;
 mod session;
 
-pub use connect::{ConnectOptions, SslMode};
+pub use connect::{ChildEnv, ConnectOptions, SslMode};
 pub use copy::{CopyInSink, CopyOutStream};
-pub use ident::{quote_ident, quote_literal, quote_qualified};
-pub use session::{Row, Session};
+// The quoting lives in the pure `sql` module, so that planning needs nothing of `pg`; these keep the
+// callers that quote beside their queries working.
+pub use crate::sql::{quote_ident, quote_literal, quote_qualified};
+pub use session::{Row, Session, value};
 pub use tokio_postgres::types::ToSql;

@@ -1,13 +1,16 @@
 //! A connection with the session settings a dump or restore depends on.
 
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{CancelToken, Client, NoTls};
+use futures_util::StreamExt;
+use tokio_postgres::error::ErrorPosition;
+use tokio_postgres::row::RowIndex;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{CancelToken, Client, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::ConnectOptions;
 use super::copy::{CopyInSink, CopyOutStream};
 use crate::cancel::{Cancel, Watch};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SqlState};
 
 pub use tokio_postgres::Row;
 
@@ -26,6 +29,9 @@ const COMMON: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET ext
 pub struct Session {
     client: Client,
     target: String,
+    /// Whether the client encoding has one byte per character for the server, which then counts the
+    /// characters of an error position in bytes of the UTF-8 text pgsafe sends.
+    bytes_are_characters: bool,
     /// How to cancel its running statement: the connection's key, and TLS as the connection used it.
     cancel_token: CancelToken,
     tls: Option<MakeRustlsConnect>,
@@ -38,8 +44,16 @@ impl Session {
     /// or the server's when dumping) so that text crosses without conversion.
     pub async fn open(options: &ConnectOptions, encoding: Option<&str>) -> Result<Self> {
         let client = options.connect().await?;
+        let bytes_are_characters = encoding.is_some_and(|e| !e.eq_ignore_ascii_case("UTF8"));
         let cancel_token = client.cancel_token();
-        let session = Session { client, target: options.describe(), cancel_token, tls: options.tls(), watch: None };
+        let session = Session {
+            client,
+            target: options.describe(),
+            bytes_are_characters,
+            cancel_token,
+            tls: options.tls(),
+            watch: None,
+        };
         let mut sql = COMMON.to_string();
         if let Some(enc) = encoding {
             sql.push_str(&format!("; SET client_encoding = {}", super::quote_literal(enc)));
@@ -72,9 +86,29 @@ impl Session {
         &self.target
     }
 
-    /// Runs statements with the simple protocol.
+    /// Runs statements with the simple protocol. When one fails, the error names that statement.
     pub async fn batch(&self, sql: &str) -> Result<()> {
-        self.client.batch_execute(sql).await.map_err(|e| db_error(&self.target, sql, e))
+        // The server reports each statement it finished before the error, which tells which one
+        // failed when the error carries no position.
+        let mut finished = 0;
+        let run = async {
+            let mut messages = std::pin::pin!(self.client.simple_query_raw(sql).await?);
+            while let Some(message) = messages.next().await.transpose()? {
+                if matches!(message, SimpleQueryMessage::CommandComplete(_)) {
+                    finished += 1;
+                }
+            }
+            Ok(())
+        };
+        run.await.map_err(|e| {
+            let failed = Failed {
+                target: &self.target,
+                sql,
+                finished: Some(finished),
+                bytes_are_characters: self.bytes_are_characters,
+            };
+            failed.error(e)
+        })
     }
 
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
@@ -103,25 +137,93 @@ impl Session {
     }
 }
 
+/// Reads `column` (a name or an index) of `row`, which `query` returned. A NULL where `T` has none, a
+/// type that does not fit or a column that is not there is an error naming the query and the column,
+/// not the panic of `Row::get`.
+pub fn value<'a, T, I>(row: &'a Row, column: I, query: &str) -> Result<T>
+where
+    T: FromSql<'a>,
+    I: RowIndex + std::fmt::Display,
+{
+    let name = column.to_string();
+    row.try_get(column).map_err(|e| {
+        let reason = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+        Error::new(ErrorKind::Database, format!("column `{name}` of `{}`: {reason}", first_line(query))).with_source(e)
+    })
+}
+
 /// Turns a driver error into a message that says what the server said, and about which statement.
 pub(crate) fn db_error(target: &str, sql: &str, e: tokio_postgres::Error) -> Error {
-    let statement = first_line(sql);
-    if let Some(db) = e.as_db_error() {
-        let mut message = format!("`{statement}` failed on `{target}`: {}", db.message());
-        if let Some(detail) = db.detail() {
-            message.push_str(&format!(" ({detail})"));
+    Failed { target, sql, finished: None, bytes_are_characters: false }.error(e)
+}
+
+/// Where a statement failed: the session, its SQL, and for a batch how many of its statements the
+/// server finished first.
+struct Failed<'a> {
+    target: &'a str,
+    sql: &'a str,
+    finished: Option<usize>,
+    bytes_are_characters: bool,
+}
+
+impl Failed<'_> {
+    fn error(&self, e: tokio_postgres::Error) -> Error {
+        let target = self.target;
+        if let Some(db) = e.as_db_error() {
+            let position = match db.position() {
+                Some(ErrorPosition::Original(position)) => usize::try_from(*position).ok(),
+                // A position inside a query the statement ran (a function's body) says nothing of
+                // where the statement is in the batch.
+                Some(ErrorPosition::Internal { .. }) | None => None,
+            };
+            let statement = self.statement(position);
+            let mut message = format!("{statement} failed on `{target}`: {}", db.message());
+            if let Some(detail) = db.detail() {
+                message.push_str(&format!(" ({detail})"));
+            }
+            let mut err = Error::new(ErrorKind::Database, message);
+            if let Some(code) = SqlState::parse(db.code().code()) {
+                err = err.with_sqlstate(code);
+            }
+            if let Some(hint) = db.hint() {
+                err = err.with_hint(hint.to_string());
+            }
+            return err;
         }
-        let mut err = Error::new(ErrorKind::Database, message);
-        if let Some(hint) = db.hint() {
-            err = err.with_hint(hint.to_string());
+        let statement = self.statement(None);
+        if e.is_closed() {
+            return Error::new(ErrorKind::Connect, format!("the connection to `{target}` closed during {statement}"))
+                .with_hint("the server may have stopped or restarted; nothing was reported as done that was not");
         }
-        return err;
+        Error::new(ErrorKind::Database, format!("{statement} failed on `{target}`")).with_source(e)
     }
-    if e.is_closed() {
-        return Error::new(ErrorKind::Connect, format!("the connection to `{target}` closed during `{statement}`"))
-            .with_hint("the server may have stopped or restarted; nothing was reported as done that was not");
+
+    /// The statement that failed, for messages: the SQL itself when it is one statement; for a batch,
+    /// the one at the server's error `position`, or else the one after those the server finished, or
+    /// else an honest "a statement of this batch".
+    fn statement(&self, position: Option<usize>) -> String {
+        let statements = crate::sql::statements(self.sql);
+        let count = statements.len();
+        if count <= 1 {
+            return format!("`{}`", first_line(self.sql));
+        }
+        let at_position = position.and_then(|p| statements.index_at_position(p, self.bytes_are_characters));
+        // The server runs a batch in order and stops at the error, so the failed statement cannot come
+        // before the finished ones; a position that says otherwise was misread, and the count wins.
+        let index = match (at_position, self.finished) {
+            (Some(at), Some(finished)) if at >= finished => Some(at),
+            (Some(at), None) => Some(at),
+            (_, Some(finished)) if finished < count => Some(finished),
+            _ => None,
+        };
+        match index.and_then(|i| Some((i, statements.get(i)?))) {
+            Some((i, statement)) => format!("`{}` (statement {} of {count})", first_line(statement), i + 1),
+            None => format!(
+                "a statement of this batch of {count} (the first: `{}`)",
+                statements.get(0).map(first_line).unwrap_or_default()
+            ),
+        }
     }
-    Error::new(ErrorKind::Database, format!("`{statement}` failed on `{target}`")).with_source(e)
 }
 
 /// The statement, shortened for messages.

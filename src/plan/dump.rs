@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::catalog::{DataCatalog, Table};
 use crate::format::{ColumnInfo, CopyFormat, PageRange, PartId, PartInfo, PartKind, TableName};
-use crate::pg::{quote_ident, quote_qualified};
+use crate::sql::{quote_ident, quote_qualified};
 
 /// What shapes a dump plan.
 #[derive(Debug, Clone)]

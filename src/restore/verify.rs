@@ -207,7 +207,8 @@ pub(super) async fn sequences(session: &Session, sequences: &[SequenceValue]) ->
         for row in session.query(&sql, &[]).await? {
             let unreadable = |e| super::target::unreadable("the sequences' values", e);
             let i: i32 = row.try_get(0).map_err(unreadable)?;
-            let (last, called): (i64, bool) = (row.try_get(1).map_err(unreadable)?, row.try_get(2).map_err(unreadable)?);
+            let (last, called): (i64, bool) =
+                (row.try_get(1).map_err(unreadable)?, row.try_get(2).map_err(unreadable)?);
             let Some(s) = batch.get(i as usize) else { continue };
             if (last, called) != (s.last_value, s.is_called) {
                 problems.push(format!(

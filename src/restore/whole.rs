@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::plan::{Before, ObjectStep, RestorePlan, SCHEMA_SETTINGS};
 use super::{RestoreReport, Run, TriggerMode, interrupted, target};
 use crate::cancel::Cancel;
-use crate::error::Result;
+use crate::error::{Result, SqlState};
 use crate::pg::Session;
 use crate::pool::{self, Task};
 
@@ -109,7 +109,7 @@ async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()
             Ok(()) => return Ok(()),
             // Two post-data statements can lock two tables in opposite orders (foreign keys); the
             // server aborts one, which runs again once the other is done.
-            Err(e) if attempts < 5 && e.to_string().contains("deadlock detected") => attempts += 1,
+            Err(e) if attempts < 5 && e.sqlstate() == Some(SqlState::DEADLOCK_DETECTED) => attempts += 1,
             Err(e) => return Err(e.context(format!("creating `{}`", o.label))),
         }
     }

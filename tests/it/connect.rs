@@ -418,3 +418,118 @@ async fn sslmode_disable_against_a_tls_only_server_is_turned_away() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn prefer_tries_again_without_tls_when_the_handshake_fails() {
+    // The handshake fails on a certificate from another CA; the plain attempt that follows is what
+    // this `hostssl`-only server turns away, so its message proves the second attempt was made.
+    let server = tls_server();
+    let port = server.cluster.port();
+    let e = connect_error(&options(
+        port,
+        &format!("password={PASSWORD} sslmode=prefer sslrootcert={}", server.other_ca.display()),
+    ))
+    .await;
+    let message = e.to_string();
+    assert!(message.starts_with(&format!("server at `127.0.0.1:{port}` turned away user `postgres`")), "{message}");
+    assert_eq!(e.sqlstate(), Some(pgsafe::SqlState::INVALID_AUTHORIZATION_SPECIFICATION));
+}
+
+#[tokio::test]
+async fn tls_with_only_an_address_names_the_missing_host_name() {
+    let server = tls_server();
+    let port = server.cluster.port();
+    let e =
+        connect_error(&options(port, &format!("password={PASSWORD} host='' hostaddr=127.0.0.1 sslmode=require"))).await;
+    assert_eq!(e.kind(), ErrorKind::Connect);
+    assert_eq!(e.to_string(), format!("TLS to `127.0.0.1:{port}` needs a host name to check the certificate against"));
+}
+
+/// A server that asks for a password on its Unix socket as well as over TCP.
+fn socket_password_server() -> &'static PrivateCluster {
+    static SERVER: OnceLock<PrivateCluster> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        support::start_private(&PrivateClusterOptions {
+            password: Some(PASSWORD.to_owned()),
+            hba: Some("local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256".to_owned()),
+            ..PrivateClusterOptions::default()
+        })
+    })
+}
+
+/// Runs `psql` with no environment but `env` (and `sql` on its stdin); returns its exit code, stdout
+/// and stderr.
+fn psql_with_only(env: &[(&str, &str)], sql: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut command = Command::new(support::cluster().bin("psql"));
+    command
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test]
+async fn a_child_process_connects_with_only_the_environment_pgsafe_gives_it() {
+    let server = socket_password_server();
+    let socket = server.socket_dir().display().to_string();
+    let admin = ConnectOptions::new(
+        Some(&format!(
+            "host={socket} port={} user=postgres dbname=postgres password={PASSWORD} passfile=/nonexistent/pgsafe-test-pgpass",
+            server.port()
+        )),
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    // A user, password and database that need quoting and percent-encoding everywhere.
+    let child_password = "p@ss:w/rd 100%&more";
+    let client = admin.connect().await.unwrap();
+    let role = format!("CREATE ROLE \"child app\" LOGIN PASSWORD {}", pgsafe::pg::quote_literal(child_password));
+    client.batch_execute(&role).await.unwrap();
+    client.batch_execute("CREATE DATABASE \"child db\" OWNER \"child app\"").await.unwrap();
+
+    let conninfo = format!(
+        "host={socket} port={} user='child app' dbname='child db' passfile=/nonexistent/pgsafe-test-pgpass password='{}'",
+        server.port(),
+        child_password.replace('\'', "\\'")
+    );
+    let options = ConnectOptions::new(Some(&conninfo), None, None, None).unwrap();
+    let env = options.child_env();
+    let vars: Vec<(&str, &str)> = env.vars().collect();
+    assert!(!format!("{env:?}").contains(child_password));
+    let who = "SELECT current_database(), current_user, current_setting('port');\n";
+    let expected = format!("child db|child app|{}\n", server.port());
+
+    // The PG* variables, as libpq reads them.
+    let (code, stdout, stderr) = psql_with_only(&vars, who);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, expected);
+
+    // The same without the password: the server does ask for it.
+    let without: Vec<(&str, &str)> = vars.iter().copied().filter(|(name, _)| *name != "PGPASSWORD").collect();
+    let (code, _, stderr) = psql_with_only(&without, who);
+    assert_ne!(code, 0, "the server must ask for a password");
+    assert!(stderr.contains("password"), "{stderr}");
+
+    // DATABASE_URL alone: every PG* variable dropped inside psql before it connects by the URL, which
+    // comes from the environment too and so never stands on a command line.
+    let script = format!(
+        "\\getenv url DATABASE_URL\n\\setenv PGPASSWORD\n\\setenv PGHOST\n\\setenv PGPORT\n\\setenv PGUSER\n\
+         \\setenv PGDATABASE\n\\setenv PGSSLMODE\n\\connect :url\n{who}"
+    );
+    let (code, stdout, stderr) = psql_with_only(&vars, &script);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, expected);
+}

@@ -27,5 +27,7 @@ mod interrupt;
 mod faults;
 // Connection settings and failures as a user meets them: passwords, TLS, unreachable servers.
 mod connect;
+// Server errors decided by SQLSTATE on a German server, and the failed statement of a batch named.
+mod pg_errors;
 // `pgsafe demo`, the README's first command, end to end.
 mod demo;
