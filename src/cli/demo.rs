@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use pgsafe::archive::{ArchiveReader, ArchiveTarget};
 use pgsafe::catalog::Filters;
-use pgsafe::cluster::Cluster;
+use pgsafe::cluster::{Cluster, ClusterOptions};
 use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions};
 use pgsafe::format::Compression;
 use pgsafe::pg::Session;
@@ -34,7 +34,7 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> Result<Exit, Error> {
     let step = |s: &str| eprintln!("==> {s}");
     step("starting a throwaway PostgreSQL cluster from the installed server binaries");
-    let cluster = Cluster::start()?;
+    let cluster = Cluster::start(&ClusterOptions::default())?;
     eprintln!("    {} in {}, port {}", cluster.version(), cluster.dir().display(), cluster.port());
     let admin = cluster.connect("postgres")?;
 
@@ -172,7 +172,7 @@ fn client(cluster: &Cluster, db: &str) -> Vec<String> {
         "-p".into(),
         cluster.port().to_string(),
         "-U".into(),
-        "postgres".into(),
+        cluster.user().into(),
         "-d".into(),
         db.into(),
     ]
