@@ -20,10 +20,15 @@ use pgsafe::{Error, ErrorKind};
 use super::common::{block_on, progress};
 use super::output::{Exit, bytes};
 
+/// The most order rows the sample data is written for (demo.sql keeps every value in range up to here):
+/// far more than any machine holds, and an honest refusal past it.
+const MAX_ROWS: u64 = 1_000_000_000_000_000;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Order rows in the sample database (customers are a tenth of it).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(..=MAX_ROWS))]
     rows: u64,
 
     /// Parallel workers for pgsafe and for pg_dump/pg_restore.
