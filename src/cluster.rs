@@ -258,7 +258,9 @@ impl Cluster {
                 ErrorKind::InvalidInput,
                 format!("the OS user `{user}`, which runs the server, cannot reach `{}`", self.dir.display()),
             )
-            .with_hint("choose a folder outside root's home, such as one under `/tmp`"));
+            .with_hint(format!(
+                "every folder above it must let `{user}` in; one made by `mktemp -d` directly under `/tmp` does"
+            )));
         }
         let postgres = self.bin.join("postgres");
         if !self.runner.succeeds(Command::new("test").arg("-x").arg(&postgres)) {
