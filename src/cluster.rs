@@ -94,7 +94,7 @@ pub struct ClusterOptions {
 }
 
 /// A running throwaway cluster; see the module's documentation for when it goes away.
-// No `Debug`: nothing in it is secret, but nothing a caller would print either.
+#[derive(Debug)]
 pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
