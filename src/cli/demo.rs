@@ -123,12 +123,16 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
             step("comparing `pg_dump --schema-only` of `demo` and `demo_copy`");
             let source = schema_text(pg_dump, &cluster, "demo")?;
             let copy = schema_text(pg_dump, &cluster, "demo_copy")?;
-            if source == copy {
-                eprintln!("    identical ({} lines)", source.lines().count());
-            } else {
+            if source != copy {
                 let differing = source.lines().filter(|l| !copy.lines().any(|c| c == *l)).count();
-                eprintln!("    DIFFERENT: {differing} lines of the source's schema are not in the copy's");
+                return Err(Error::new(
+                    ErrorKind::CheckFailed,
+                    format!(
+                        "the copy's schema differs: {differing} lines of `demo`'s `pg_dump --schema-only` are not in `demo_copy`'s"
+                    ),
+                ));
             }
+            eprintln!("    identical ({} lines)", source.lines().count());
 
             step(&format!("the same round trip with pg_dump -Fd -j {0} and pg_restore -j {0}", args.jobs));
             let out = cluster.dir().join("demo.pg_dump");
@@ -199,6 +203,13 @@ fn schema_text(pg_dump: &Path, cluster: &Cluster, db: &str) -> Result<String, Er
         .args(client(cluster, db))
         .output()
         .map_err(|e| Error::new(ErrorKind::Io, "cannot run `pg_dump`").with_source(e))?;
+    // An empty schema from a failed pg_dump would compare equal to another.
+    if !out.status.success() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("`pg_dump --schema-only` of `{db}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text
         .lines()
