@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of pgsafe against pg_dump / pg_restore on the same data, in one run.
 
-Starts a throwaway PostgreSQL cluster (or uses PGHOST/PGPORT/PGUSER with --use-server), generates
+Starts a throwaway PostgreSQL cluster (`pgsafe cluster start`, with the server binaries of PGSAFE_PG_BIN,
+pg_config --bindir or the newest /usr/lib/postgresql/*/bin; or uses PGHOST/PGPORT/PGUSER with --use-server),
+builds pgsafe in release mode where cargo puts it (CARGO_TARGET_DIR is followed), generates
 pgbench data at --scale plus a wide table of mixed types with --wide-rows rows (and, with --big-table-gb,
 one more single table of that size), then times each tool --repeat times and prints the median time,
 the archive size, the peak memory of the tool's process, and ratios against pg_dump / pg_restore.
@@ -12,6 +14,7 @@ Nothing here is a test: numbers depend on the machine. Run it on a quiet machine
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -41,31 +44,36 @@ def pg_bin():
 BIN = pg_bin()
 
 
-def as_postgres(cmd):
-    """Server commands refuse to run as root: run them as the OS user postgres."""
-    return ["runuser", "-u", "postgres", "--"] + cmd if os.geteuid() == 0 else cmd
+def build_pgsafe():
+    """Builds pgsafe in release mode and returns the executable cargo names (it knows the target folder)."""
+    out = subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "--bin", "pgsafe",
+                          "--message-format=json-render-diagnostics"], cwd=ROOT, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message.get("executable"):
+            return message["executable"]
+    sys.exit("error: cargo named no pgsafe executable")
 
 
 class Cluster:
-    def __init__(self, port):
-        self.dir = Path(tempfile.mkdtemp(prefix="pgsafe-bench-"))
-        self.port = port
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-        data = self.dir / "data"
-        subprocess.run(as_postgres([str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                                    "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
-                       check=True, stdout=subprocess.DEVNULL)
-        opts = (f"-k {self.dir} -p {port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                "-c shared_buffers=1GB -c max_wal_size=8GB -c maintenance_work_mem=512MB -c max_connections=50")
-        subprocess.run(as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.dir / "log"),
-                                    "-o", opts, "start"]), check=True, stdout=subprocess.DEVNULL)
-        os.environ.update(PGHOST=str(self.dir), PGPORT=str(port), PGUSER="postgres")
+    """The throwaway cluster of `pgsafe cluster start`, stopped when this script ends, however it ends."""
+
+    SETTINGS = ["synchronous_commit=off", "shared_buffers=1GB", "max_wal_size=8GB", "maintenance_work_mem=512MB",
+                "max_connections=50"]
+
+    def __init__(self, pgsafe):
+        self.pgsafe = pgsafe
+        self.dir = tempfile.mkdtemp(prefix="pgsafe-bench-")
+        settings = [arg for s in self.SETTINGS for arg in ("--set", s)]
+        out = subprocess.run([pgsafe, "cluster", "start", self.dir, "--json", "--bin", str(BIN),
+                              "--stop-with", str(os.getpid()), *settings],
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        started = json.loads(out)
+        os.environ.update(PGHOST=started["host"], PGPORT=str(started["port"]), PGUSER=started["user"])
 
     def stop(self):
-        subprocess.run(as_postgres([str(BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop"]),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        subprocess.run([self.pgsafe, "cluster", "stop", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def psql(db, sql):
@@ -152,16 +160,14 @@ def main():
     ap.add_argument("--big-table-gb", type=float, default=0, help="add one single table of this many GB")
     ap.add_argument("--jobs", type=int, default=2, help="-j for every tool (default 2)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported")
-    ap.add_argument("--port", type=int, default=54329)
     ap.add_argument("--use-server", action="store_true", help="use PGHOST/PGPORT/PGUSER instead of a new cluster")
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--single-table", action="store_true",
                     help="also time pgsafe dump of the largest table alone at -j 1 and -j JOBS")
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    pgsafe = str(ROOT / "target" / "release" / "pgsafe")
-    cluster = None if args.use_server else Cluster(args.port)
+    pgsafe = build_pgsafe()
+    cluster = None if args.use_server else Cluster(pgsafe)
     work = Path(tempfile.mkdtemp(prefix="pgsafe-bench-out-"))
     try:
         db_size = generate(args)

@@ -4,8 +4,9 @@
 # Seeds the corpora, builds every fuzz target, and runs each for SECONDS seconds (default 20) under
 # memory limits that a correct decoder keeps to at the input sizes used. Prints one line per target
 # and exits 1 if any target crashed (a panic, a failed assertion, a leak, a timeout or memory over
-# the limits), naming the input libFuzzer saved; exits 0 with a "skipped:" line when nightly Rust or
-# cargo-fuzz is missing. Works from any directory.
+# the limits), naming the input libFuzzer saved. When nightly Rust or cargo-fuzz is missing it prints a
+# "skipped:" line and exits 0, except under CI=true, where a smoke run that cannot run fails (exit 1).
+# Works from any directory.
 set -uo pipefail
 
 seconds=${1:-20}
@@ -16,13 +17,20 @@ fi
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$fuzz_dir" || exit 2
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "skipped: \`cargo +nightly\` is not available (install it with \`rustup toolchain install nightly\`)"
+# Says why the run cannot happen: a failure in CI, where a test that does not run must not pass.
+cannot_run() {
+    if [[ ${CI:-} == true ]]; then
+        echo "error: the fuzz smoke run cannot run: $1 (under CI=true it must)" >&2
+        exit 1
+    fi
+    echo "skipped: $1"
     exit 0
+}
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    cannot_run "\`cargo +nightly\` is not available (install it with \`rustup toolchain install nightly\`)"
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    echo "skipped: cargo-fuzz is not installed (install it with \`cargo install cargo-fuzz\`)"
-    exit 0
+    cannot_run "cargo-fuzz is not installed (install it with \`cargo install cargo-fuzz\`)"
 fi
 
 ./seed-corpus.sh || exit 2
@@ -35,7 +43,9 @@ fi
 logs="$fuzz_dir/artifacts/smoke-logs"
 mkdir -p "$logs"
 crashed=()
-for target in $(cargo +nightly fuzz list); do
+targets=$(cargo +nightly fuzz list) || { echo "error: \`cargo fuzz list\` failed" >&2; exit 2; }
+[[ -n $targets ]] || { echo "error: \`cargo fuzz list\` names no fuzz target" >&2; exit 1; }
+for target in $targets; do
     log="$logs/$target.log"
     echo "fuzzing $target for ${seconds}s..."
     # -max_len: zstd turns 4 bytes into at most 128 KiB (one RLE block), so 4 KiB of input decodes to at

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use pgsafe::archive::{ArchiveReader, ArchiveTarget};
 use pgsafe::catalog::Filters;
-use pgsafe::cluster::Cluster;
+use pgsafe::cluster::{Cluster, ClusterOptions};
 use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions};
 use pgsafe::format::Compression;
 use pgsafe::pg::Session;
@@ -20,10 +20,15 @@ use pgsafe::{Error, ErrorKind};
 use super::common::{block_on, progress};
 use super::output::{Exit, bytes};
 
+/// The most order rows the sample data is written for (demo.sql keeps every value in range up to here):
+/// far more than any machine holds, and an honest refusal past it.
+const MAX_ROWS: u64 = 1_000_000_000_000_000;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Order rows in the sample database (customers are a tenth of it).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(..=MAX_ROWS))]
     rows: u64,
 
     /// Parallel workers for pgsafe and for pg_dump/pg_restore.
@@ -34,7 +39,7 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> Result<Exit, Error> {
     let step = |s: &str| eprintln!("==> {s}");
     step("starting a throwaway PostgreSQL cluster from the installed server binaries");
-    let cluster = Cluster::start()?;
+    let cluster = Cluster::start(&ClusterOptions::default())?;
     eprintln!("    {} in {}, port {}", cluster.version(), cluster.dir().display(), cluster.port());
     let admin = cluster.connect("postgres")?;
 
@@ -120,12 +125,16 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
             step("comparing `pg_dump --schema-only` of `demo` and `demo_copy`");
             let source = schema_text(pg_dump, &cluster, "demo")?;
             let copy = schema_text(pg_dump, &cluster, "demo_copy")?;
-            if source == copy {
-                eprintln!("    identical ({} lines)", source.lines().count());
-            } else {
+            if source != copy {
                 let differing = source.lines().filter(|l| !copy.lines().any(|c| c == *l)).count();
-                eprintln!("    DIFFERENT: {differing} lines of the source's schema are not in the copy's");
+                return Err(Error::new(
+                    ErrorKind::CheckFailed,
+                    format!(
+                        "the copy's schema differs: {differing} lines of `demo`'s `pg_dump --schema-only` are not in `demo_copy`'s"
+                    ),
+                ));
             }
+            eprintln!("    identical ({} lines)", source.lines().count());
 
             step(&format!("the same round trip with pg_dump -Fd -j {0} and pg_restore -j {0}", args.jobs));
             let out = cluster.dir().join("demo.pg_dump");
@@ -174,7 +183,7 @@ fn client(cluster: &Cluster, db: &str) -> Vec<String> {
         "-p".into(),
         cluster.port().to_string(),
         "-U".into(),
-        "postgres".into(),
+        cluster.user().into(),
         "-d".into(),
         db.into(),
     ]
@@ -196,6 +205,13 @@ fn schema_text(pg_dump: &Path, cluster: &Cluster, db: &str) -> Result<String, Er
         .args(client(cluster, db))
         .output()
         .map_err(|e| Error::new(ErrorKind::Io, "cannot run `pg_dump`").with_source(e))?;
+    // An empty schema from a failed pg_dump would compare equal to another.
+    if !out.status.success() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("`pg_dump --schema-only` of `{db}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text
         .lines()

@@ -1,6 +1,10 @@
 -- Sample data for `pgsafe demo`: a small shop with a schema of its own, an enum, a domain, foreign keys,
 -- indexes, a view, a function, a trigger, comments and an identity column. ORDERS is replaced by the row
--- count the demo asks for.
+-- count the demo asks for, anything up to demo.rs's MAX_ROWS (10^15). So every number below is a bigint
+-- that stays in range for that many rows: the row counter, a customer id scattered by multiplying the
+-- counter's remainder (not the counter: 7919 times a counter past 271,000 overflows integer, and past
+-- 1.16 * 10^15 bigint), and timestamps that wrap around after a few years instead of running past the
+-- year 294276.
 CREATE SCHEMA shop;
 COMMENT ON SCHEMA shop IS 'the demo''s shop';
 CREATE TYPE shop.order_status AS ENUM ('new', 'paid', 'shipped', 'returned');
@@ -43,16 +47,16 @@ CREATE TRIGGER orders_touch BEFORE UPDATE ON shop.orders FOR EACH ROW EXECUTE FU
 
 INSERT INTO shop.customer (name, email, country, created_at)
 SELECT 'customer ' || i, 'c' || i || '@example.com', (ARRAY['CH', 'DE', 'FR', 'IT', 'AT'])[1 + i % 5],
-       timestamptz '2024-01-01' + i * interval '1 minute'
-FROM generate_series(1, greatest(ORDERS / 10, 10)) AS i;
+       timestamptz '2024-01-01' + (i % 5000000) * interval '1 minute'
+FROM generate_series(1::bigint, greatest(ORDERS::bigint / 10, 10)) AS i;
 INSERT INTO shop.product (title, price, tags, attributes)
 SELECT 'product ' || i, (i % 500) + 0.99, ARRAY['tag' || (i % 7), 'tag' || (i % 11)],
        jsonb_build_object('weight', i % 40, 'color', (ARRAY['red', 'green', 'blue'])[1 + i % 3])
 FROM generate_series(1, 1000) AS i;
 INSERT INTO shop.orders (customer_id, product_id, quantity, status, ordered_at, note)
-SELECT 1 + (i * 7919) % greatest(ORDERS / 10, 10), 1 + i % 1000, 1 + i % 5,
+SELECT 1 + ((i % customers) * 7919) % customers, 1 + i % 1000, 1 + i % 5,
        (ARRAY['new', 'paid', 'shipped', 'returned']::shop.order_status[])[1 + i % 4],
-       timestamptz '2024-01-01' + i * interval '13 seconds',
+       timestamptz '2024-01-01' + (i % 20000000) * interval '13 seconds',
        CASE WHEN i % 3 = 0 THEN 'gift wrap, order ' || i END
-FROM generate_series(1, ORDERS) AS i;
+FROM generate_series(1::bigint, ORDERS::bigint) AS i, greatest(ORDERS::bigint / 10, 10) AS customers;
 ANALYZE;

@@ -1,5 +1,6 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
+mod cluster;
 mod common;
 mod demo;
 mod dump;
@@ -42,6 +43,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
     Demo(demo::DemoArgs),
+    /// A throwaway PostgreSQL cluster in a folder, for scripts: `start` prints how to connect, `stop` removes it.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit code.
@@ -54,6 +57,7 @@ pub fn run() -> ExitCode {
         Command::Restore(args) => restore::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     output::finish(outcome)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::TestDb;
+use crate::support::{self, TestDb};
 
 fn pgsafe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgsafe"));
@@ -51,7 +51,10 @@ fn is_root() -> bool {
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_no_archive() {
     if !is_root() {
-        eprintln!("a_full_disk_is_a_clear_error_and_leaves_no_archive needs root to mount a small tmpfs; not run");
+        support::cannot_run(
+            "a_full_disk_is_a_clear_error_and_leaves_no_archive",
+            "it needs root to mount a small tmpfs",
+        );
         return;
     }
     let db = big_db("fulldisk");
@@ -121,7 +124,7 @@ fn the_server_going_away_during_a_single_transaction_restore_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("db.pgsafe");
     let out = pgsafe().args(["dump", "-q", "-d", &src.conn_string(), "-f"]).arg(&archive).output().unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let dst = TestDb::new("gone_dst");
     dst.psql("CREATE TABLE big (id int PRIMARY KEY, payload text);");
     let mut child = pgsafe()

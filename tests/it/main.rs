@@ -3,7 +3,7 @@
 
 // The throwaway PostgreSQL cluster and per-test databases every other module uses.
 mod support;
-// The harness itself: a test can reach the server, and each test gets a fresh database.
+// The throwaway cluster: the harness reaches it, `pgsafe cluster` hands it to scripts, it never lingers.
 mod cluster;
 // The format's test vectors read exactly as `vectors.json` says, in both readers.
 mod vectors;

@@ -1,0 +1,156 @@
+//! `pgsafe cluster start DIR` and `pgsafe cluster stop DIR`: the throwaway cluster `pgsafe demo` and the
+//! integration tests run in (`pgsafe::cluster`), for scripts (the fidelity and cross-version suites, the
+//! benchmark) and for trying things by hand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use pgsafe::Error;
+use pgsafe::cluster::{Cluster, ClusterOptions, Lifetime};
+
+use super::output::{self, Exit};
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Make and start a cluster in DIR and print its connection settings as `sh` assignments (for `eval`).
+    Start(StartArgs),
+    /// Stop the cluster in DIR and remove DIR.
+    Stop(StopArgs),
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    /// The cluster's folder: made if missing, refused unless empty, removed when the cluster stops.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+
+    /// The folder of `initdb`, `pg_ctl` and `postgres`. Default: `PGSAFE_PG_BIN`, `pg_config --bindir`,
+    /// the newest `/usr/lib/postgresql/*/bin`, then `PATH`.
+    #[arg(long, value_name = "DIR")]
+    bin: Option<PathBuf>,
+
+    /// A server setting, such as `shared_buffers=1GB` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+
+    /// Stop the cluster when the process PID ends. Default: the process that runs this command (the
+    /// shell or script).
+    #[arg(long, value_name = "PID", conflicts_with = "keep")]
+    stop_with: Option<u32>,
+
+    /// Keep the cluster until `pgsafe cluster stop DIR`, whatever else ends.
+    #[arg(long)]
+    keep: bool,
+
+    /// Print the connection settings as JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct StopArgs {
+    /// The folder `pgsafe cluster start` made the cluster in.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+pub fn run(args: ClusterArgs) -> Result<Exit, Error> {
+    match args.command {
+        ClusterCommand::Start(args) => start(args),
+        ClusterCommand::Stop(args) => {
+            pgsafe::cluster::stop(&args.dir)?;
+            eprintln!("stopped the cluster in `{}` and removed the folder", args.dir.display());
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn start(args: StartArgs) -> Result<Exit, Error> {
+    let watched = args.stop_with.unwrap_or_else(std::os::unix::process::parent_id);
+    let lifetime = if args.keep { Lifetime::UntilStopped } else { Lifetime::UntilProcessEnds(watched) };
+    let cluster = Cluster::start(&ClusterOptions {
+        bin: args.bin,
+        dir: Some(args.dir),
+        settings: args.settings,
+        lifetime,
+        ..ClusterOptions::default()
+    })?;
+    let dir = cluster.dir().display().to_string();
+    let bin = cluster.bin().display().to_string();
+    let dbname = "postgres";
+    let text = if args.json {
+        let json = serde_json::json!({
+            "dir": dir,
+            "bin": bin,
+            "version": cluster.version(),
+            "host": dir,
+            "port": cluster.port(),
+            "user": cluster.user(),
+            "dbname": dbname,
+            "url": cluster.url(dbname),
+            "conninfo": cluster.conninfo(dbname),
+        });
+        format!("{json:#}\n")
+    } else {
+        let mut text = String::new();
+        for (name, value) in [
+            ("PGHOST", dir.clone()),
+            ("PGPORT", cluster.port().to_string()),
+            ("PGUSER", cluster.user().to_owned()),
+            ("PGDATABASE", dbname.to_owned()),
+            ("DATABASE_URL", cluster.url(dbname)),
+        ] {
+            text.push_str(&format!("export {name}={}\n", sh_quote(&value)));
+        }
+        // Either would send libpq elsewhere than the socket.
+        text.push_str("unset PGHOSTADDR PGSERVICE\n");
+        text.push_str(&format!("PGSAFE_CLUSTER_DIR={}\n", sh_quote(&dir)));
+        text.push_str(&format!("PGSAFE_CLUSTER_BIN={}\n", sh_quote(&bin)));
+        text
+    };
+    let until = if args.keep { String::new() } else { format!(" when process {watched} ends, or") };
+    eprintln!(
+        "started {} in `{dir}` on port {}; it stops{until} with `pgsafe cluster stop {dir}`",
+        cluster.version(),
+        cluster.port()
+    );
+    // Printed before it is left running, so that a failed write stops it again.
+    output::stdout(&text).inspect_err(|_| drop(pgsafe::cluster::stop(cluster.dir())))?;
+    cluster.detach();
+    Ok(Exit::Success)
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("`{s}` is not `NAME=VALUE`")),
+    }
+}
+
+/// `s` as one word for `sh`.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:@%+=,".contains(&b)) {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_shell_words_parse_and_quote() {
+        assert_eq!(parse_setting("work_mem=64MB"), Ok(("work_mem".to_owned(), "64MB".to_owned())));
+        assert_eq!(parse_setting("search_path=a,b=c"), Ok(("search_path".to_owned(), "a,b=c".to_owned())));
+        assert!(parse_setting("=x").is_err() && parse_setting("work_mem").is_err());
+        assert_eq!(sh_quote("/tmp/x-1"), "/tmp/x-1");
+        assert_eq!(sh_quote("it's here"), r"'it'\''s here'");
+    }
+}
