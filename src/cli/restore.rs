@@ -226,10 +226,15 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     Ok(if report.problems.is_empty() { Exit::Success } else { Exit::CheckFailed })
 }
 
+/// `3 parts`, `1 part`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 /// `--dry-run`: the plan's steps, one line each, with what each covers.
 fn describe_plan(plan: &RestorePlan, target: &str) -> String {
     let s = &plan.source;
-    let sessions = |n: usize| if n == 1 { "on 1 session".to_string() } else { format!("on {n} sessions") };
+    let sessions = |n: usize| format!("on {}", count(n, "session"));
     let mut steps: Vec<String> = Vec::new();
     if let Some(db) = &plan.database {
         let drop = if db.drop_first { "drop the database `{}` if it exists, then " } else { "" };
@@ -237,14 +242,16 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
     }
     match &plan.before {
         Before::RefuseNonEmpty => steps.push("refuse the target if it holds any user object".into()),
-        Before::DropArchiveObjects { statements } => steps
-            .push(format!("drop the archive's objects that exist ({} statements, one transaction)", statements.len())),
+        Before::DropArchiveObjects { statements } => steps.push(format!(
+            "drop the archive's objects that exist ({}, one transaction)",
+            count(statements.len(), "statement")
+        )),
         Before::NewDatabase => {}
         Before::RequireEmptyTables | Before::EmptyTables => {
             let empty = if plan.before == Before::EmptyTables { "empty them" } else { "refuse any that holds rows" };
             steps.push(format!(
-                "check that the {} tables exist with the archive's columns, then {empty}; switch their user triggers off, and the foreign keys the load would fire (as a superuser through `session_replication_role`, as the tables' owner by dropping them)",
-                plan.tables.len()
+                "check that the {} exist with the archive's columns, then {empty}; switch their user triggers off, and the foreign keys the load would fire (as a superuser through `session_replication_role`, as the tables' owner by dropping them)",
+                count(plan.tables.len(), "table")
             ));
         }
     }
@@ -252,13 +259,13 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         steps.push(format!("create the roles the cluster lacks among {}", plan.create_roles.join(", ")));
     }
     if plan.kind != RestoreKind::DataOnly {
-        steps.push(format!("pre-data: {} schema objects, in one transaction", plan.pre_data.len()));
+        steps.push(format!("pre-data: {}, in one transaction", count(plan.pre_data.len(), "schema object")));
     }
     if !plan.data.is_empty() {
         steps.push(format!(
-            "data: {} parts of {} tables, {}, {} rows, {}",
-            plan.data.len(),
-            plan.tables.len(),
+            "data: {} of {}, {}, {} rows, {}",
+            count(plan.data.len(), "part"),
+            count(plan.tables.len(), "table"),
             output::bytes(plan.data_bytes()),
             plan.data_rows(),
             sessions(plan.jobs)
@@ -268,8 +275,8 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         steps.push("the tables' triggers and foreign keys back as they were, whatever happened".into());
     } else {
         steps.push(format!(
-            "post-data: {} objects (indexes, constraints, triggers, ...), {}, each once what it needs is done",
-            plan.post_data.len(),
+            "post-data: {} (indexes, constraints, triggers, ...), {}, each once what it needs is done",
+            count(plan.post_data.len(), "object"),
             sessions(plan.jobs)
         ));
     }
@@ -277,7 +284,7 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         steps.push(format!("sequence values: {}", plan.sequences.len()));
     }
     if !plan.privileges.is_empty() {
-        steps.push(format!("privileges of {} objects", plan.privileges.len()));
+        steps.push(format!("privileges of {}", count(plan.privileges.len(), "object")));
     }
     if !plan.after_privileges.is_empty() {
         steps.push(format!(
@@ -291,10 +298,10 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
     steps.push(match plan.verify {
         VerifyLevel::None => "no verification (`--verify none`)".to_string(),
         level => format!(
-            "verification ({}): {} tables, {} sequences",
+            "verification ({}): {}, {}",
             if level == VerifyLevel::Full { "row counts and content digests" } else { "row counts" },
-            plan.tables.len(),
-            plan.sequences.len()
+            count(plan.tables.len(), "table"),
+            count(plan.sequences.len(), "sequence")
         ),
     });
     if let Some(db) = plan.database.as_ref().filter(|d| !d.finish.is_empty()) {

@@ -37,8 +37,8 @@ fn dry_run_prints_the_plan_that_list_script_and_the_run_follow() {
         "on 3 sessions",
         "post-data: ",
         "sequence values: 1",
-        "privileges of 1 objects",
-        "verification (row counts and content digests): 2 tables, 1 sequences",
+        "privileges of 1 object",
+        "verification (row counts and content digests): 2 tables, 1 sequence",
         "nothing was done",
     ] {
         assert!(text.contains(step), "`{step}` missing from the plan:\n{text}");
