@@ -74,7 +74,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
             after_load(run, plan, &leader, &foreign_keys, &switch, true, &mut report).await
         }
         .await;
-        super::end_single_transaction(&leader, outcome, &mut report).await?;
+        super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
     } else {
         leader.batch("BEGIN").await?;
         let prepared = async {

@@ -332,7 +332,12 @@ async fn set_sequences(session: &Session, sequences: &[SequenceValue]) -> Result
 
 /// Ends a `--single-transaction` restore: commits when it ran through and verification found nothing,
 /// rolls back otherwise (a problem marks the report rolled back; an error says nothing was restored).
-async fn end_single_transaction(session: &Session, outcome: Result<()>, report: &mut RestoreReport) -> Result<()> {
+async fn end_single_transaction(
+    session: &Session,
+    cancel: &Cancel,
+    outcome: Result<()>,
+    report: &mut RestoreReport,
+) -> Result<()> {
     match outcome {
         Ok(()) if report.problems.is_empty() => session.batch("COMMIT").await,
         Ok(()) => {
@@ -343,15 +348,16 @@ async fn end_single_transaction(session: &Session, outcome: Result<()>, report: 
         Err(e) => {
             // A server that is gone has rolled back by itself.
             let _ = session.batch("ROLLBACK").await;
-            Err(e.context("nothing was restored (the transaction rolled back)"))
+            Err(interrupted(cancel, e, "nothing was restored (the transaction rolled back)"))
         }
     }
 }
 
-/// An error of a run that was interrupted, as the cancellation's error with `what` it says was done.
+/// The error of a run that stopped, saying `what` was and was not done: when the stop was an
+/// interruption, that is the cause worth reporting ([`ErrorKind::Cancelled`]), not the cancelled statement.
 fn interrupted(cancel: &Cancel, e: Error, what: &str) -> Error {
-    if cancel.is_cancelled() && e.kind() != ErrorKind::Cancelled {
-        return Error::new(ErrorKind::Cancelled, format!("the restore was interrupted; {what}"));
+    if cancel.is_cancelled() {
+        return Error::new(ErrorKind::Cancelled, format!("the restore was interrupted: {what}"));
     }
     e.context(what)
 }

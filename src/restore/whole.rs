@@ -51,7 +51,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
             finish(run, plan, &leader, true, &mut report).await
         }
         .await;
-        super::end_single_transaction(&leader, outcome, &mut report).await?;
+        super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
     } else {
         let phase = Instant::now();
         leader.batch("BEGIN").await?;

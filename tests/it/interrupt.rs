@@ -129,3 +129,31 @@ fn an_interrupted_owners_restore_cancels_its_statements_and_puts_triggers_and_ke
     assert_eq!(triggers_and_keys(&dst), before, "triggers and foreign keys must be back as they were");
     assert_eq!(dst.psql("SELECT count(*) FROM audit"), "0\n");
 }
+
+#[test]
+fn an_interrupted_single_transaction_restore_leaves_nothing_and_says_so() {
+    let src = TestDb::new("sigterm_whole_src");
+    src.psql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("sigterm_whole_dst");
+    let mut child = pgsafe()
+        .args(["restore", "-q", "--single-transaction", "-d", &dst.conn_string()])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the load started", &mut child, || pgsafe_statements(&dst).contains("COPY public.big"));
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the restore was interrupted: nothing was restored (the transaction rolled back)"),
+        "{stderr}"
+    );
+    assert_eq!(pgsafe_statements(&dst), "\n");
+    assert_eq!(dst.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0\n");
+}
