@@ -386,7 +386,11 @@ impl RestorePlan {
         section(&mut out, "pre-data", &self.pre_data);
         out.push_str("\n-- data: the archive's rows load here (`pgsafe restore` without `-f`)\n");
         section(&mut out, "post-data", &self.post_data);
-        section(&mut out, "privileges", &self.privileges);
+        // Privileges as one block, as the restore runs them.
+        out.push_str("\n-- privileges\n");
+        for p in &self.privileges {
+            out.push_str(&p.sql);
+        }
         section(
             &mut out,
             "after the privileges: default privileges, materialized view refreshes, event triggers",
