@@ -103,7 +103,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let missing = |what: &str| {
             FormatError::corrupt(Element::Part { part, table: self.table_of(part) }, 0, format!("not in the {what}"))
         };
-        let info = self.catalog().part(part).ok_or_else(|| missing("catalog"))?;
+        let info = self.part_info(part).ok_or_else(|| missing("catalog"))?;
         let record = self.part(part).ok_or_else(|| missing("manifest"))?;
         let mut check = PartCheck::new(info);
         for chunk in self.chunks(part) {
