@@ -47,17 +47,29 @@ pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
     let parts: Vec<PartId> = index.catalog().parts.iter().map(|p| p.id).collect();
     let next = AtomicUsize::new(0);
     let problems = Mutex::new(Vec::new());
+    let fatal = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, parts.len().max(1)) {
             s.spawn(|| {
                 while let Some(&part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = reader.check_part(part) {
-                        problems.lock().expect("problems lock").push((part, e.to_string()));
+                    match reader.check_part(part).map_err(Error::from) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::CorruptArchive => {
+                            problems.lock().expect("problems lock").push((part, e.to_string()));
+                        }
+                        // Not damage (an archive this pgsafe is too old for): no report can say "sound".
+                        Err(e) => {
+                            fatal.lock().expect("fatal lock").get_or_insert(e);
+                            next.store(parts.len(), Ordering::Relaxed);
+                        }
                     }
                 }
             });
         }
     });
+    if let Some(e) = fatal.into_inner().expect("fatal lock") {
+        return Err(e.context(format!("`{}`", path.display())));
+    }
     let mut problems = problems.into_inner().expect("problems lock");
     problems.sort();
     report.problems = problems.into_iter().map(|(_, p)| p).collect();
@@ -84,6 +96,10 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
                     .with_source(source));
             }
             Err(e) => {
+                let e = Error::from(e);
+                if e.kind() != ErrorKind::CorruptArchive {
+                    return Err(e.context(&report.source));
+                }
                 report.problems.push(e.to_string());
                 return Ok(report);
             }

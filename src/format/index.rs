@@ -61,7 +61,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 format!("manifest offset {manifest_at} lies outside the archive's frames"),
             ));
         }
-        let (mh, manifest_json) = read_document(data, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        let (mh, manifest_json) = read_document(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
         if manifest_at + mh.frame_len() != footer_at {
             return Err(FormatError::corrupt(
                 Element::Manifest,
@@ -74,7 +74,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
         drop(manifest_json);
 
-        let (ch, catalog_json) = read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let (ch, catalog_json) = read_document(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
         let catalog_end = catalog_at + ch.frame_len();
         if catalog_end > manifest_at {
             return Err(FormatError::corrupt(Element::Catalog, catalog_at, "frame overlaps the manifest frame"));
@@ -183,7 +183,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         if end.is_none_or(|end| end > bytes.len() as u64) {
             return Err(FormatError::corrupt(element, e.offset, "chunk reference lies outside the archive"));
         }
-        let h = FrameHeader::decode(fixed(bytes, e.offset), e.offset, element.clone())?;
+        let h = FrameHeader::decode(fixed(bytes, e.offset), &self.header, e.offset, element.clone())?;
         let matches = h.kind == FrameKind::Chunk
             && h.part == chunk.part
             && h.seq == e.seq
@@ -212,11 +212,12 @@ fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
 
 fn read_document(
     bytes: &[u8],
+    header: &FileHeader,
     at: u64,
     kind: FrameKind,
     element: Element,
 ) -> Result<(FrameHeader, Vec<u8>), FormatError> {
-    let h = FrameHeader::decode(fixed(bytes, at), at, element.clone())?;
+    let h = FrameHeader::decode(fixed(bytes, at), header, at, element.clone())?;
     if h.kind != kind {
         return Err(FormatError::corrupt(
             element,

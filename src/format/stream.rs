@@ -77,6 +77,11 @@ impl<R: Read> FrameStream<R> {
         self.header.as_ref()
     }
 
+    /// The file header, read first; frames are only read after it.
+    fn file_header(&self) -> FileHeader {
+        self.header.unwrap_or_default()
+    }
+
     /// The catalog, once it was read.
     pub fn catalog(&self) -> Option<&Catalog> {
         self.catalog.as_ref()
@@ -112,7 +117,7 @@ impl<R: Read> FrameStream<R> {
         let element = Element::Frame { index: self.frame_index };
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
-        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        let h = FrameHeader::decode(&hb, &self.file_header(), at, element.clone())?;
         self.frame_index += 1;
         match h.kind {
             FrameKind::Catalog => Err(FormatError::corrupt(element, at + 4, "a second catalog frame")),
@@ -208,7 +213,7 @@ impl<R: Read> FrameStream<R> {
         let at = self.offset;
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
-        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        let h = FrameHeader::decode(&hb, &self.file_header(), at, element.clone())?;
         if h.kind != kind {
             return Err(FormatError::corrupt(
                 element,
