@@ -36,9 +36,7 @@ impl PartCheck {
         let element = self.chunk_element(ChunkSeq(self.chunk_rows.len() as u32));
         self.hasher.update(raw);
         let before = self.scanner.rows();
-        let used = self.scanner.scan(raw).map_err(|e| {
-            FormatError::corrupt(element.clone(), offset, format!("decoded byte {}: {}", e.offset, e.problem))
-        })?;
+        let used = self.scanner.scan(raw).map_err(|e| e.in_chunk(element.clone(), offset))?;
         if used != raw.len() {
             return Err(FormatError::corrupt(
                 element,

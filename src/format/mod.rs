@@ -24,7 +24,7 @@ pub use catalog::{
     Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, PartKind, SequenceValue, ServerFacts, TableName,
 };
 pub use check::PartCheck;
-pub use copy::{BINARY_SIGNATURE, CopyError, TupleScanner, binary_stream};
+pub use copy::{BINARY_SIGNATURE, BinaryTuples, CopyError, Fields, Tuple, TupleScanner, binary_stream};
 pub use digest::ContentDigest;
 pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
 pub use error::{Element, FormatError};
