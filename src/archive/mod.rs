@@ -7,6 +7,7 @@ mod prefetch;
 mod reader;
 mod writer;
 
+pub(crate) use prefetch::panic_message;
 pub use prefetch::{ChunkPrefetch, DecodedChunk};
 pub use reader::ArchiveReader;
 pub use writer::{
