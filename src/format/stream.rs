@@ -29,7 +29,7 @@ enum State {
 }
 
 /// What a sequential reader knows of one part while its chunks go by.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SeenPart {
     /// The part's position in the catalog's parts.
     info: usize,
