@@ -7,13 +7,19 @@ use std::fs;
 use std::path::Path;
 
 use pgsafe::format::{
-    ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, Footer,
-    FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo, PartSummary, ServerFacts, TableName, TupleScanner,
-    binary_stream, encode_chunk,
+    ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat,
+    FORMAT_MINOR, Footer, FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo, PartSummary, ServerFacts,
+    TableName, TupleScanner, binary_stream, encode_chunk,
 };
 use serde_json::json;
 
+#[path = "../format-spec/test-vectors/hand_assembled.rs"]
+mod hand_assembled;
+
 const DIR: &str = "format-spec/test-vectors";
+
+/// BLAKE3 of Appendix A's worked example, as the appendix prints it.
+const APPENDIX_A_BLAKE3: &str = "5144c3232c3f035208c6aa90e2ea2fe2f699b03b3deea679682acb6414d7720f";
 
 fn main() {
     let dir = Path::new(DIR);
@@ -23,6 +29,16 @@ fn main() {
     let minimal = build(&[], Compression::default());
     let two = build(&two_tables(), Compression::Zstd { level: 3 });
     let plain = build(&two_tables(), Compression::None);
+    let (layout, _) = frames(&two);
+    let chunk =
+        |part: u32, seq: u32| layout.iter().find(|f| f.part == Some((part, seq))).expect("chunk exists").clone();
+    let catalog_frame = layout[0].clone();
+    let manifest_frame = layout[layout.len() - 1].clone();
+    let c = chunk(0, 1);
+    let mut newer_minor = two.clone();
+    newer_minor[10..12].copy_from_slice(&(FORMAT_MINOR + 1).to_le_bytes());
+    reseal_header(&mut newer_minor);
+
     for (name, bytes, about) in [
         ("valid-minimal", &minimal, "no parts at all: header, catalog, manifest, footer"),
         (
@@ -31,15 +47,33 @@ fn main() {
             "binary part in 3 chunks interleaved with a text part, an empty text part and a zero-column binary part; zstd",
         ),
         ("valid-uncompressed", &plain, "the same content stored with codec 0 (none)"),
+        (
+            "valid-newer-minor",
+            &newer_minor,
+            "valid-two-tables with minor version 1 in the header (CRC recomputed): a newer minor whose frames use only codecs of 1.0 reads as usual",
+        ),
     ] {
         write_valid(dir, name, bytes, about, &mut index);
     }
-
-    let (layout, _) = frames(&two);
-    let chunk =
-        |part: u32, seq: u32| layout.iter().find(|f| f.part == Some((part, seq))).expect("chunk exists").clone();
-    let catalog_frame = layout[0].clone();
-    let manifest_frame = layout[layout.len() - 1].clone();
+    // Assembled from the spec's tables, not by the writer: its expected content is what the assembler laid
+    // down, not what pgsafe's readers make of it. The same assembler must reproduce Appendix A first.
+    let example = hand_assembled::appendix_a();
+    assert_eq!(blake3::hash(&example.bytes).to_hex().as_str(), APPENDIX_A_BLAKE3, "Appendix A reassembled");
+    let hand = hand_assembled::hand_assembled();
+    random_access(&hand.bytes).expect("the hand-assembled vector reads");
+    sequential(&hand.bytes).expect("the hand-assembled vector reads");
+    fs::write(dir.join("valid-hand-assembled.pgsafe"), &hand.bytes).expect("writing a vector");
+    fs::write(
+        dir.join("valid-hand-assembled.expected.json"),
+        serde_json::to_string_pretty(&hand.expected).expect("json") + "\n",
+    )
+    .expect("writing");
+    index.push(json!({
+        "file": "valid-hand-assembled.pgsafe",
+        "valid": true,
+        "about": "laid down byte by byte from the spec's tables by hand_assembled.rs, not by pgsafe's writer: a binary part with a NULL stored with codec 0, a text part in a hand-made zstd frame (an RLE and a raw block), a text part with no rows",
+        "expected": "valid-hand-assembled.expected.json",
+    }));
 
     let mut invalid: Vec<(&str, Vec<u8>, &str)> = Vec::new();
     let mut v = two.clone();
@@ -47,7 +81,6 @@ fn main() {
     invalid.push(("bad-magic", v, "a pg_dump custom-format file's first bytes"));
     invalid.push(("truncated-in-header", two[..20].to_vec(), "cut inside the file header"));
     invalid.push(("truncated-in-catalog", two[..catalog_frame.at + 40].to_vec(), "cut inside the catalog frame"));
-    let c = chunk(0, 1);
     invalid.push(("truncated-in-chunk", two[..c.at + 10].to_vec(), "cut inside a chunk frame's header"));
     invalid.push(("truncated-in-manifest", two[..manifest_frame.at + 50].to_vec(), "cut inside the manifest frame"));
     invalid.push(("truncated-in-footer", two[..two.len() - 1].to_vec(), "the last byte missing"));
@@ -96,14 +129,34 @@ fn main() {
         "the manifest's archive id differs from the catalog's, manifest and footer otherwise consistent",
     ));
 
+    let mut v = newer_minor.clone();
+    set_codec(&mut v, c.at, 2);
+    invalid.push((
+        "codec-of-newer-minor",
+        v,
+        "valid-newer-minor with codec 2, which 1.0 does not define, in chunk 1 of part 0 (frame header CRC recomputed): incompatible, not damaged",
+    ));
+    let mut v = two.clone();
+    set_codec(&mut v, c.at, 2);
+    invalid.push((
+        "unknown-codec",
+        v,
+        "codec 2, which 1.0 does not define, in chunk 1 of part 0 of a 1.0 archive (frame header CRC recomputed): damaged",
+    ));
+
+    // Refused because this reader is too old for them, not because they are damaged (§3.2 H3, §4.3 F4).
+    let incompatible = ["unknown-major-version", "codec-of-newer-minor"];
     for (name, bytes, about) in invalid {
         let file = format!("{name}.pgsafe");
         fs::write(dir.join(&file), &bytes).expect("writing a vector");
         let error = random_access(&bytes).expect_err("an invalid vector must fail").to_string();
         let stream_error = sequential(&bytes).expect_err("an invalid vector must fail").to_string();
-        index.push(
-            json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error }),
-        );
+        let mut entry =
+            json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error });
+        if incompatible.contains(&name) {
+            entry["incompatible"] = json!(true);
+        }
+        index.push(entry);
     }
     let text = serde_json::to_string_pretty(&json!({ "format": "1.0", "vectors": index })).expect("json");
     fs::write(dir.join("vectors.json"), text + "\n").expect("writing vectors.json");
@@ -253,8 +306,13 @@ struct Frame {
 fn frames(bytes: &[u8]) -> (Vec<Frame>, Manifest) {
     let index = ArchiveIndex::open(bytes).expect("a valid archive");
     let mut out = Vec::new();
-    let ch = FrameHeader::decode(bytes[32..64].try_into().expect("32"), 32, pgsafe::format::Element::Catalog)
-        .expect("catalog");
+    let ch = FrameHeader::decode(
+        bytes[32..64].try_into().expect("32"),
+        index.header(),
+        32,
+        pgsafe::format::Element::Catalog,
+    )
+    .expect("catalog");
     out.push(Frame { at: 32, len: ch.stored_len as usize, part: None });
     for c in index.all_chunks() {
         out.push(Frame {
@@ -264,9 +322,13 @@ fn frames(bytes: &[u8]) -> (Vec<Frame>, Manifest) {
         });
     }
     let at = index.footer().manifest_offset as usize;
-    let mh =
-        FrameHeader::decode(bytes[at..at + 32].try_into().expect("32"), at as u64, pgsafe::format::Element::Manifest)
-            .expect("manifest");
+    let mh = FrameHeader::decode(
+        bytes[at..at + 32].try_into().expect("32"),
+        index.header(),
+        at as u64,
+        pgsafe::format::Element::Manifest,
+    )
+    .expect("manifest");
     out.push(Frame { at, len: mh.stored_len as usize, part: None });
     (out, index.manifest().clone())
 }
@@ -305,6 +367,13 @@ fn relayout(bytes: &[u8], order: &[Frame], edit: impl FnOnce(&mut Manifest)) -> 
         Footer { manifest_offset, chunk_count: order.len() as u64, manifest_blake3: *blake3::hash(&json).as_bytes() };
     out.extend_from_slice(&footer.encode());
     out
+}
+
+/// Sets the codec of the frame at `at` and recomputes its header's CRC.
+fn set_codec(v: &mut [u8], at: usize, codec: u8) {
+    v[at + 5] = codec;
+    let crc = crc32fast::hash(&v[at..at + 28]);
+    v[at + 28..at + 32].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn reseal_header(v: &mut [u8]) {

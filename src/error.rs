@@ -211,6 +211,11 @@ impl From<FormatError> for Error {
         match e {
             FormatError::UnsupportedVersion { .. } => Error::new(ErrorKind::IncompatibleArchive, e.to_string())
                 .with_hint("this archive was written by a newer pgsafe; read it with that version"),
+            FormatError::NewerCodec { major, minor, .. } => {
+                Error::new(ErrorKind::IncompatibleArchive, e.to_string()).with_hint(format!(
+                    "the archive was written by a newer pgsafe, in format version {major}.{minor}: upgrade pgsafe to read it"
+                ))
+            }
             FormatError::Io { offset, source } => {
                 Error::new(ErrorKind::Io, format!("reading the archive at offset {offset}")).with_source(source)
             }

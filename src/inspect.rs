@@ -1,13 +1,14 @@
 //! `pgsafe inspect`: what an archive holds, read from its catalog and manifest, with every frame's
 //! checksums checked on the way.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::archive::ArchiveReader;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, SequenceValue,
     ServerFacts, StreamEvent,
@@ -112,9 +113,15 @@ fn build(
     catalog: &Catalog,
     manifest: &Manifest,
 ) -> Result<InspectReport> {
+    // Both readers checked that the manifest's parts are exactly the catalog's, each once.
+    let positions = catalog.part_positions().map_err(|id| {
+        Error::new(ErrorKind::CorruptArchive, format!("{source}: part {id} appears twice in the catalog"))
+    })?;
     let mut parts = Vec::with_capacity(manifest.parts.len());
     for record in &manifest.parts {
-        let info = catalog.part(record.id).expect("the reader checked that parts match the catalog");
+        let info = positions.get(&record.id).map(|&i| &catalog.parts[i]).ok_or_else(|| {
+            Error::new(ErrorKind::CorruptArchive, format!("{source}: part {} is not in the catalog", record.id))
+        })?;
         parts.push(PartReport {
             id: record.id,
             table: info.table.to_string(),
@@ -129,11 +136,12 @@ fn build(
             chunks: record.chunks.clone(),
         });
     }
+    let report_of: HashMap<PartId, usize> = parts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
     let tables: Vec<TableReport> = manifest
         .tables
         .iter()
         .map(|t| {
-            let of_table = || parts.iter().filter(|p| t.parts.contains(&p.id));
+            let of_table = || t.parts.iter().filter_map(|id| report_of.get(id)).map(|&i| &parts[i]);
             TableReport {
                 table: t.table.to_string(),
                 rows: t.rows,
@@ -168,4 +176,93 @@ fn build(
         sequences: catalog.sequences.clone(),
         schema_objects,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::format::{
+        ArchiveEncoder, ArchiveIndex, ChunkSeq, ColumnInfo, Compression, Element, PartInfo, PartKind, PartSummary,
+        TableName, TupleScanner, binary_stream, encode_chunk, probe,
+    };
+
+    /// An archive of `n` tables of one part each, every part one chunk of two rows.
+    fn archive(n: u32) -> Vec<u8> {
+        let catalog = Catalog {
+            archive_id: "0123456789abcdef0123456789abcdef".into(),
+            created_at: String::new(),
+            tool: String::new(),
+            server: ServerFacts {
+                version: "15.18".into(),
+                version_num: 150018,
+                database: "many".into(),
+                encoding: "UTF8".into(),
+                integer_datetimes: true,
+            },
+            parts: (0..n)
+                .map(|id| PartInfo {
+                    id: PartId(id),
+                    kind: PartKind::Table,
+                    table: TableName { schema: "public".into(), name: format!("t{id}") },
+                    columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
+                    format: CopyFormat::Binary,
+                    pages: None,
+                    filter: None,
+                    estimated_rows: 0,
+                    estimated_bytes: 0,
+                })
+                .collect(),
+            sequences: vec![],
+            schema: serde_json::Value::Null,
+        };
+        let mut encoder = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
+        for id in 0..n {
+            let stream = binary_stream(&[vec![Some(id.to_be_bytes().to_vec())], vec![None]]);
+            let mut scanner = TupleScanner::new(CopyFormat::Binary);
+            scanner.scan(&stream).unwrap();
+            encoder.write_chunk(&encode_chunk(PartId(id), ChunkSeq(0), &stream, 2, Compression::None)).unwrap();
+            let blake3 = *blake3::hash(&stream).as_bytes();
+            let summary = PartSummary {
+                part: PartId(id),
+                rows: 2,
+                raw_bytes: stream.len() as u64,
+                blake3,
+                digest: scanner.digest(),
+            };
+            encoder.finish_part(summary).unwrap();
+        }
+        encoder.finish(String::new()).unwrap().0
+    }
+
+    /// Comparisons of part ids made to read an archive of `n` parts as `verify` and `inspect` do: open it
+    /// with random access, check every part, read it as a stream, and build the report.
+    fn comparisons_to_read(n: u32) -> u64 {
+        let bytes = archive(n);
+        probe::take();
+        let index = ArchiveIndex::open(&bytes[..]).unwrap();
+        for p in &index.catalog().parts {
+            index.check_part(p.id).unwrap();
+        }
+        let report = build("many".into(), index.len(), "1.0".into(), index.catalog(), index.manifest()).unwrap();
+        assert_eq!(report.tables.len(), n as usize);
+        let mut stream = FrameStream::new(&bytes[..]);
+        while let Some(event) = stream.next_event().unwrap() {
+            if let StreamEvent::Chunk { header, offset, stored } = event {
+                header.decode_payload(&stored, offset, Element::File).unwrap();
+            }
+        }
+        probe::take()
+    }
+
+    /// Defect: `Catalog::part` scanned the catalog for every chunk read, per part in the manifest check and
+    /// in `inspect`, so reading an archive took time quadratic in its parts (100,000 parts: minutes).
+    #[test]
+    fn opening_an_archive_is_not_quadratic_in_its_parts() {
+        let (n, four_n) = (comparisons_to_read(1000), comparisons_to_read(4000));
+        // Four times the parts: four times the comparisons when each lookup is an index lookup, sixteen
+        // times when each scans the parts.
+        assert!(four_n <= 6 * n, "1000 parts: {n} comparisons of part ids; 4000 parts: {four_n}");
+    }
 }

@@ -7,7 +7,7 @@
 //!          (chunks -> check -> decompress -> COPY IN) -> post-data -> verify
 //! ```
 //!
-//! [`format`] is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic writes, memory
+//! [`format`](mod@format) is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic writes, memory
 //! mapped random access, sequential reads from a pipe.
 
 pub mod archive;

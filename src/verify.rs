@@ -1,18 +1,21 @@
 //! `pgsafe verify`: proves an archive sound without a database. Every checksum is checked, every chunk
 //! decoded, every COPY stream walked tuple by tuple to recount rows and recompute the content digests,
-//! and all of it compared with the manifest. Parts are checked in parallel.
+//! and all of it compared with the manifest. Parts are checked in parallel, and each part's next chunks
+//! are decoded ahead of the one being walked, within a budget of bytes.
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio::runtime::Handle;
 
-use crate::archive::ArchiveReader;
+use crate::archive::{ArchiveReader, ChunkPrefetch, panic_message};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{FormatError, FrameStream, PartCheck, PartId, StreamEvent};
+use crate::format::{Element, FormatError, FrameStream, PartCheck, PartId, StreamEvent};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -32,32 +35,81 @@ impl VerifyReport {
     }
 }
 
-/// Verifies an archive file with `jobs` threads.
+/// Decoded bytes each worker may have in flight: chunks decoded ahead of the one being checked (see
+/// [`ChunkPrefetch`]). A chunk larger than this is still read, alone.
+pub const READ_AHEAD_BYTES: u64 = 32 << 20;
+
+/// Verifies an archive file with `jobs` threads checking parts, each decoding its part's next chunks
+/// ahead within [`READ_AHEAD_BYTES`].
 pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
+    verify_file_with(path, jobs, check_part)
+}
+
+/// How one part is checked: `Ok(None)` sound, `Ok(Some(problem))` damaged, `Err` when it could not be
+/// checked. A parameter so that tests can make it fail in ways a real archive cannot.
+type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle) -> Result<Option<String>>;
+
+fn verify_file_with(path: &Path, jobs: usize, check: CheckPart) -> Result<VerifyReport> {
     let mut report = VerifyReport { source: path.display().to_string(), ..VerifyReport::default() };
     let reader = match ArchiveReader::open(path) {
-        Ok(r) => r,
+        Ok(r) => Arc::new(r),
         Err(e) if e.kind() == ErrorKind::CorruptArchive => {
             report.problems.push(e.to_string());
             return Ok(report);
         }
         Err(e) => return Err(e),
     };
+    let jobs = jobs.max(1);
+    // Decoding runs on the blocking threads of a tokio runtime: the caller's if it has one (a runtime
+    // may not be dropped inside another), else one of our own.
+    let own_runtime;
+    let runtime = match Handle::try_current() {
+        Ok(handle) => handle,
+        Err(_) => {
+            own_runtime = tokio::runtime::Builder::new_current_thread()
+                .max_blocking_threads(jobs)
+                .thread_name("pgsafe-verify")
+                .build()
+                .map_err(|e| Error::new(ErrorKind::Io, "starting the threads that decode chunks").with_source(e))?;
+            own_runtime.handle().clone()
+        }
+    };
     let index = reader.index();
     let parts: Vec<PartId> = index.catalog().parts.iter().map(|p| p.id).collect();
     let next = AtomicUsize::new(0);
     let problems = Mutex::new(Vec::new());
+    let fatal = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, parts.len().max(1)) {
+        for _ in 0..jobs.min(parts.len().max(1)) {
             s.spawn(|| {
                 while let Some(&part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = reader.check_part(part) {
-                        problems.lock().expect("problems lock").push((part, e.to_string()));
+                    // A panic checking one part must not take the process down, nor lose which part it was.
+                    let outcome =
+                        catch_unwind(AssertUnwindSafe(|| check(&reader, part, &runtime))).unwrap_or_else(|panic| {
+                            Err(Error::new(
+                                ErrorKind::Io,
+                                format!(
+                                    "checking {}: panicked: {}",
+                                    Element::Part { part, table: index.table_of(part) },
+                                    panic_message(panic)
+                                ),
+                            ))
+                        });
+                    match outcome {
+                        Ok(None) => {}
+                        Ok(Some(problem)) => problems.lock().expect("problems lock").push((part, problem)),
+                        Err(e) => {
+                            fatal.lock().expect("fatal lock").get_or_insert(e);
+                            next.store(parts.len(), Ordering::Relaxed);
+                        }
                     }
                 }
             });
         }
     });
+    if let Some(e) = fatal.into_inner().expect("fatal lock") {
+        return Err(e.context(format!("`{}`", path.display())));
+    }
     let mut problems = problems.into_inner().expect("problems lock");
     problems.sort();
     report.problems = problems.into_iter().map(|(_, p)| p).collect();
@@ -67,6 +119,28 @@ pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
     report.rows = m.parts.iter().map(|p| p.rows).sum();
     report.raw_bytes = m.parts.iter().map(|p| p.raw_bytes).sum();
     Ok(report)
+}
+
+/// Checks one part completely (every chunk decoded, walked, hashed, and compared with the manifest),
+/// decoding ahead with a [`ChunkPrefetch`]. Damage is a problem; anything else (an archive this pgsafe is
+/// too old for, a failed decoding thread) an error.
+fn check_part(reader: &Arc<ArchiveReader>, part: PartId, runtime: &Handle) -> Result<Option<String>> {
+    let index = reader.index();
+    let (Some(info), Some(record)) = (index.part_info(part), index.part(part)) else {
+        // Opening the archive checked that every catalog part has a manifest record.
+        return Ok(Some(format!("part {part}: not in both the catalog and the manifest")));
+    };
+    let mut check = PartCheck::new(info);
+    let mut chunks = ChunkPrefetch::new(reader.clone(), part, READ_AHEAD_BYTES, runtime);
+    while let Some(decoded) = chunks.next_blocking() {
+        let result = decoded.and_then(|d| check.chunk(&d.bytes, d.chunk.entry.offset).map_err(Error::from));
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::CorruptArchive => return Ok(Some(e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(check.finish(record).err().map(|e| e.to_string()))
 }
 
 /// Verifies an archive read front to back, as from a pipe. The checks are the same as [`verify_file`]'s.
@@ -84,6 +158,10 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
                     .with_source(source));
             }
             Err(e) => {
+                let e = Error::from(e);
+                if e.kind() != ErrorKind::CorruptArchive {
+                    return Err(e.context(&report.source));
+                }
                 report.problems.push(e.to_string());
                 return Ok(report);
             }
@@ -117,4 +195,112 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::archive::{ArchiveTarget, ArchiveWriter};
+    use crate::format::{
+        Catalog, ChunkSeq, Compression, CopyFormat, PartInfo, PartKind, PartSummary, ServerFacts, TableName,
+        TupleScanner, encode_chunk,
+    };
+
+    /// An archive file of `n` text parts, `public.t0` to `public.tN`, each two chunks of a few rows.
+    fn archive(dir: &Path, n: u32) -> std::path::PathBuf {
+        let path = dir.join("verify.pgsafe");
+        let catalog = Catalog {
+            archive_id: "0123456789abcdef0123456789abcdef".into(),
+            created_at: String::new(),
+            tool: String::new(),
+            server: ServerFacts {
+                version: "15.18".into(),
+                version_num: 150018,
+                database: "d".into(),
+                encoding: "UTF8".into(),
+                integer_datetimes: true,
+            },
+            parts: (0..n)
+                .map(|id| PartInfo {
+                    id: PartId(id),
+                    kind: PartKind::Table,
+                    table: TableName { schema: "public".into(), name: format!("t{id}") },
+                    columns: vec![],
+                    format: CopyFormat::Text,
+                    pages: None,
+                    filter: None,
+                    estimated_rows: 0,
+                    estimated_bytes: 0,
+                })
+                .collect(),
+            sequences: vec![],
+            schema: serde_json::Value::Null,
+        };
+        let mut writer =
+            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
+        for id in 0..n {
+            let (mut hasher, mut scanner, mut raw_bytes) =
+                (blake3::Hasher::new(), TupleScanner::new(CopyFormat::Text), 0);
+            for seq in 0..2 {
+                let raw = format!("{id}\t{seq}\n{id}\tmore\n").into_bytes();
+                let before = scanner.rows();
+                scanner.scan(&raw).unwrap();
+                hasher.update(&raw);
+                raw_bytes += raw.len() as u64;
+                let chunk = encode_chunk(PartId(id), ChunkSeq(seq), &raw, scanner.rows() - before, Compression::None);
+                writer.write_chunk(&chunk).unwrap();
+            }
+            let blake3 = *hasher.finalize().as_bytes();
+            let summary =
+                PartSummary { part: PartId(id), rows: scanner.rows(), raw_bytes, blake3, digest: scanner.digest() };
+            writer.finish_part(summary).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_sound_archive_verifies_with_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = archive(dir.path(), 5);
+        let report = verify_file(&path, 2).unwrap();
+        assert!(report.is_sound(), "{:?}", report.problems);
+        assert_eq!((report.parts, report.chunks, report.rows), (5, 10, 20));
+    }
+
+    /// Defect: a worker that panicked while checking a part took `verify` down (or, in the restore,
+    /// became an I/O error naming nothing). It is an error that names the part and its table.
+    #[test]
+    fn a_panic_checking_a_part_is_an_error_naming_the_part_and_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = archive(dir.path(), 4);
+        let err = verify_file_with(&path, 2, |reader, part, runtime| {
+            if part == PartId(2) {
+                panic!("a bug in the check");
+            }
+            check_part(reader, part, runtime)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert_eq!(
+            err.to_string(),
+            format!("`{}`: checking part 2 (`public.t2`): panicked: a bug in the check", path.display())
+        );
+    }
+
+    /// Errors that are not damage end `verify` with an error, not a problem in a report that could pass for
+    /// a verdict on the archive.
+    #[test]
+    fn a_part_that_cannot_be_checked_is_an_error_not_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = archive(dir.path(), 3);
+        let err = verify_file_with(&path, 1, |reader, part, runtime| match part {
+            PartId(1) => Err(Error::new(ErrorKind::IncompatibleArchive, "part 1: a codec of a newer minor")),
+            _ => check_part(reader, part, runtime),
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IncompatibleArchive);
+    }
 }

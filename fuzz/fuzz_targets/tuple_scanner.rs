@@ -5,11 +5,16 @@
 //! input byte picks the split point; the rest is the stream, scanned as text COPY and as binary COPY, the
 //! latter both with no column count and with the count of the first tuple after a plain header (so that
 //! both consistent and inconsistent tuples meet the field-count check).
+//!
+//! The binary scans are also compared with [`BinaryTuples`], the walker they are built on, walking the
+//! stream whole as the restore walks a chunk: it finds the same tuples and digest, or fails at the same
+//! offset (bytes that end inside an item being its error where the scanner waits for more), and each
+//! tuple's fields account for every byte of it.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgsafe::format::{ContentDigest, CopyFormat, TupleScanner};
+use pgsafe::format::{BinaryTuples, ContentDigest, CopyFormat, TupleScanner};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, stream)) = data.split_first() else {
@@ -23,12 +28,39 @@ fuzz_target!(|data: &[u8]| {
         TupleScanner::new(CopyFormat::Binary),
         TupleScanner::new(CopyFormat::Binary).with_fields(first_count),
     ];
-    for scanner in scanners {
+    for (i, scanner) in scanners.into_iter().enumerate() {
         let whole = scan_whole(scanner.clone(), stream);
         let pieces = scan_in_two(scanner.clone(), stream, split);
         assert_eq!(whole, pieces, "{scanner:?}: the stream split at byte {split} scans differently");
+        if i > 0 && !stream.is_empty() {
+            let walker = BinaryTuples::new(stream);
+            let walker = if i == 2 { walker.with_fields(first_count) } else { walker };
+            assert_eq!(walk(walker, stream.len()), whole, "the walker and {scanner:?} disagree");
+        }
     }
 });
+
+/// What walking the whole stream found, in the scanner's terms.
+fn walk(mut walker: BinaryTuples<'_>, len: usize) -> Outcome {
+    let (mut rows, mut digest) = (0, ContentDigest::default());
+    for tuple in walker.by_ref() {
+        let tuple = match tuple {
+            Ok(t) => t,
+            // The scanner stops without error where the bytes end inside an item; the walker says so.
+            Err(e) if e.problem.starts_with("the bytes end inside") => {
+                return Outcome::Scanned { consumed: e.offset, rows, digest, at_end: false };
+            }
+            Err(e) => return Outcome::Failed { offset: e.offset, problem: e.problem },
+        };
+        let field_bytes: usize = tuple.fields().map(|f| 4 + f.map_or(0, <[u8]>::len)).sum();
+        assert_eq!(2 + field_bytes, tuple.bytes().len(), "a tuple's fields do not account for its bytes");
+        assert_eq!(tuple.fields().count(), tuple.len());
+        digest.add_row(tuple.bytes());
+        rows += 1;
+    }
+    assert_eq!(walker.offset(), len, "the walker ended early without an error");
+    Outcome::Scanned { consumed: len, rows, digest, at_end: walker.at_end() }
+}
 
 /// What a scan found: bytes consumed, rows, digest and whether the stream could end there; or the stream
 /// offset and problem of its error.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader, PartId};
+use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader};
 
 /// An archive file opened for random access. `Sync`: share it across threads to read chunks in parallel.
 #[derive(Debug)]
@@ -58,15 +58,6 @@ impl ArchiveReader {
         let raw = self.index.read_chunk(chunk);
         self.release(chunk);
         raw
-    }
-
-    /// Checks one part completely (see [`ArchiveIndex::check_part`]), then releases its pages.
-    pub fn check_part(&self, part: PartId) -> Result<(), FormatError> {
-        let result = self.index.check_part(part);
-        for chunk in self.index.chunks(part) {
-            self.release(&chunk);
-        }
-        result
     }
 
     fn release(&self, chunk: &ChunkRef) {

@@ -1,5 +1,6 @@
 //! The catalog frame's document: server facts and the list of parts, written before any data.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -144,9 +145,17 @@ pub struct PageRange {
 }
 
 impl Catalog {
-    /// The part with this id.
-    pub fn part(&self, id: PartId) -> Option<&PartInfo> {
-        self.parts.iter().find(|p| p.id == id)
+    /// Each part's position in [`parts`](Self::parts), by id. Build it once and look parts up in it: an
+    /// archive may hold hundreds of thousands of parts, and scanning the list for each would make reading
+    /// it quadratic. `Err` names an id that appears twice.
+    pub fn part_positions(&self) -> Result<HashMap<PartId, usize>, PartId> {
+        let mut positions = HashMap::with_capacity(self.parts.len());
+        for (i, p) in self.parts.iter().enumerate() {
+            if positions.insert(p.id, i).is_some() {
+                return Err(p.id);
+            }
+        }
+        Ok(positions)
     }
 }
 

@@ -36,9 +36,7 @@ impl PartCheck {
         let element = self.chunk_element(ChunkSeq(self.chunk_rows.len() as u32));
         self.hasher.update(raw);
         let before = self.scanner.rows();
-        let used = self.scanner.scan(raw).map_err(|e| {
-            FormatError::corrupt(element.clone(), offset, format!("decoded byte {}: {}", e.offset, e.problem))
-        })?;
+        let used = self.scanner.scan(raw).map_err(|e| e.in_chunk(element.clone(), offset))?;
         if used != raw.len() {
             return Err(FormatError::corrupt(
                 element,
@@ -103,7 +101,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let missing = |what: &str| {
             FormatError::corrupt(Element::Part { part, table: self.table_of(part) }, 0, format!("not in the {what}"))
         };
-        let info = self.catalog().part(part).ok_or_else(|| missing("catalog"))?;
+        let info = self.part_info(part).ok_or_else(|| missing("catalog"))?;
         let record = self.part(part).ok_or_else(|| missing("manifest"))?;
         let mut check = PartCheck::new(info);
         for chunk in self.chunks(part) {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ChunkSeq, FORMAT_MAJOR, PartId};
+use super::{ChunkSeq, FORMAT_MAJOR, FORMAT_MINOR, PartId};
 
 /// The element of an archive an error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,12 @@ pub enum FormatError {
         "archive format version {major}.{minor} is not supported: this pgsafe reads format version {FORMAT_MAJOR}.x"
     )]
     UnsupportedVersion { major: u16, minor: u16 },
+    /// A frame names a codec this code does not know, in an archive of a newer minor version, which may
+    /// define it (format-spec §4.3 F4): the archive is not damaged, this reader is too old for it.
+    #[error(
+        "{element} at offset {offset}: codec {codec} is not known to this pgsafe: the archive is format version {major}.{minor}, this pgsafe reads format version {FORMAT_MAJOR}.{FORMAT_MINOR}"
+    )]
+    NewerCodec { element: Element, offset: u64, codec: u8, major: u16, minor: u16 },
     /// The archive ends before an element is complete.
     #[error("{element} at offset {offset}: cut short (needs {needed} bytes, {available} available)")]
     Truncated { element: Element, offset: u64, needed: u64, available: u64 },
@@ -86,7 +92,9 @@ impl FormatError {
     /// The element this error is about, when it is about one.
     pub fn element(&self) -> Option<&Element> {
         match self {
-            FormatError::Truncated { element, .. } | FormatError::Corrupt { element, .. } => Some(element),
+            FormatError::Truncated { element, .. }
+            | FormatError::Corrupt { element, .. }
+            | FormatError::NewerCodec { element, .. } => Some(element),
             _ => None,
         }
     }

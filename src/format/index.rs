@@ -2,11 +2,11 @@
 //! leads to the manifest, the manifest to every chunk, so any part's chunks can be read at once and in
 //! parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
-    PartRecord, crc32, digest::is_lower_hex,
+    PartInfo, PartRecord, crc32, digest::is_lower_hex,
 };
 
 /// A chunk's place in the archive, as the manifest records it.
@@ -28,7 +28,14 @@ pub struct ArchiveIndex<B> {
     catalog: Catalog,
     manifest: Manifest,
     footer: Footer,
-    part_index: BTreeMap<PartId, usize>,
+    parts: HashMap<PartId, PartSlot>,
+}
+
+/// Where one part is described: its positions in the catalog's parts and in the manifest's records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartSlot {
+    info: usize,
+    record: usize,
 }
 
 impl<B: AsRef<[u8]>> ArchiveIndex<B> {
@@ -54,7 +61,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 format!("manifest offset {manifest_at} lies outside the archive's frames"),
             ));
         }
-        let (mh, manifest_json) = read_document(data, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        let (mh, manifest_json) = read_document(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
         if manifest_at + mh.frame_len() != footer_at {
             return Err(FormatError::corrupt(
                 Element::Manifest,
@@ -67,7 +74,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
         drop(manifest_json);
 
-        let (ch, catalog_json) = read_document(data, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let (ch, catalog_json) = read_document(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
         let catalog_end = catalog_at + ch.frame_len();
         if catalog_end > manifest_at {
             return Err(FormatError::corrupt(Element::Catalog, catalog_at, "frame overlaps the manifest frame"));
@@ -75,9 +82,9 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let catalog: Catalog = parse_json(&catalog_json, Element::Catalog, catalog_at)?;
 
         let catalog_blake3 = blake3::hash(&catalog_json);
-        let part_index =
+        let parts =
             check_manifest(&catalog, catalog_blake3.to_hex().as_str(), &manifest, &footer, catalog_end, manifest_at)?;
-        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, part_index })
+        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, parts })
     }
 
     pub fn header(&self) -> &FileHeader {
@@ -112,7 +119,12 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// The manifest's record of a part.
     pub fn part(&self, part: PartId) -> Option<&PartRecord> {
-        self.part_index.get(&part).map(|&i| &self.manifest.parts[i])
+        self.parts.get(&part).map(|slot| &self.manifest.parts[slot.record])
+    }
+
+    /// The catalog's description of a part.
+    pub fn part_info(&self, part: PartId) -> Option<&PartInfo> {
+        self.parts.get(&part).map(|slot| &self.catalog.parts[slot.info])
     }
 
     /// A part's chunks in stream order.
@@ -159,7 +171,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// The qualified name of a part's table, for messages.
     pub fn table_of(&self, part: PartId) -> Option<String> {
-        self.catalog.part(part).map(|p| p.table.to_string())
+        self.part_info(part).map(|p| p.table.to_string())
     }
 
     fn chunk_frame(&self, chunk: &ChunkRef) -> Result<(FrameHeader, &[u8]), FormatError> {
@@ -171,7 +183,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         if end.is_none_or(|end| end > bytes.len() as u64) {
             return Err(FormatError::corrupt(element, e.offset, "chunk reference lies outside the archive"));
         }
-        let h = FrameHeader::decode(fixed(bytes, e.offset), e.offset, element.clone())?;
+        let h = FrameHeader::decode(fixed(bytes, e.offset), &self.header, e.offset, element.clone())?;
         let matches = h.kind == FrameKind::Chunk
             && h.part == chunk.part
             && h.seq == e.seq
@@ -200,11 +212,12 @@ fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
 
 fn read_document(
     bytes: &[u8],
+    header: &FileHeader,
     at: u64,
     kind: FrameKind,
     element: Element,
 ) -> Result<(FrameHeader, Vec<u8>), FormatError> {
-    let h = FrameHeader::decode(fixed(bytes, at), at, element.clone())?;
+    let h = FrameHeader::decode(fixed(bytes, at), header, at, element.clone())?;
     if h.kind != kind {
         return Err(FormatError::corrupt(
             element,
@@ -247,7 +260,8 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(json).map_err(|e| FormatError::corrupt(element, at, format!("invalid document: {e}")))
 }
 
-/// Cross-checks the manifest against the catalog and the file's layout; returns the part lookup.
+/// Cross-checks the manifest against the catalog and the file's layout; returns where each part is
+/// described, so that every later lookup by part id is one hash lookup.
 ///
 /// `chunks_at..chunks_end` is the space between the catalog and the manifest frames, which the chunk
 /// frames must fill exactly: no gaps, no overlaps, so no byte of the file goes unchecked.
@@ -258,7 +272,7 @@ pub(crate) fn check_manifest(
     footer: &Footer,
     chunks_at: u64,
     chunks_end: u64,
-) -> Result<BTreeMap<PartId, usize>, FormatError> {
+) -> Result<HashMap<PartId, PartSlot>, FormatError> {
     let bad = |problem: String| FormatError::corrupt(Element::Manifest, chunks_end, problem);
     if manifest.archive_id != catalog.archive_id {
         return Err(bad(format!(
@@ -282,17 +296,16 @@ pub(crate) fn check_manifest(
     if !manifest.complete {
         return Err(bad("the completion marker is not set: the dump did not finish".into()));
     }
-    let catalog_parts: BTreeSet<PartId> = catalog.parts.iter().map(|p| p.id).collect();
-    if catalog_parts.len() != catalog.parts.len() {
-        return Err(FormatError::corrupt(Element::Catalog, FileHeader::LEN as u64, "a part id appears twice"));
-    }
-    let mut part_index = BTreeMap::new();
+    let catalog_parts = catalog
+        .part_positions()
+        .map_err(|_| FormatError::corrupt(Element::Catalog, FileHeader::LEN as u64, "a part id appears twice"))?;
+    let mut slots = HashMap::with_capacity(catalog_parts.len());
     let mut locations = Vec::new();
-    for (i, p) in manifest.parts.iter().enumerate() {
-        if !catalog_parts.contains(&p.id) {
+    for (record, p) in manifest.parts.iter().enumerate() {
+        let Some(&info) = catalog_parts.get(&p.id) else {
             return Err(bad(format!("part {} is not in the catalog", p.id)));
-        }
-        if part_index.insert(p.id, i).is_some() {
+        };
+        if slots.insert(p.id, PartSlot { info, record }).is_some() {
             return Err(bad(format!("part {} appears twice", p.id)));
         }
         if !is_lower_hex(&p.blake3, 64) {
@@ -326,7 +339,9 @@ pub(crate) fn check_manifest(
             )));
         }
     }
-    if let Some(missing) = catalog_parts.iter().find(|id| !part_index.contains_key(id)) {
+    if slots.len() != catalog_parts.len() {
+        // Every record names a distinct catalog part, so some catalog part has none: name the first.
+        let missing = catalog.parts.iter().find(|p| !slots.contains_key(&p.id)).map_or(0, |p| p.id.0);
         return Err(bad(format!("part {missing} of the catalog has no record")));
     }
     if locations.len() as u64 != footer.chunk_count {
@@ -348,7 +363,7 @@ pub(crate) fn check_manifest(
         )));
     }
     // Every part belongs to exactly one table record, the one of its catalog table.
-    let mut claimed = BTreeSet::new();
+    let mut claimed = HashSet::with_capacity(slots.len());
     let mut names = BTreeSet::new();
     for t in &manifest.tables {
         if t.parts.is_empty() || !names.insert(&t.table) {
@@ -357,20 +372,21 @@ pub(crate) fn check_manifest(
         let mut rows = 0u64;
         let mut digest = super::ContentDigest::default();
         for id in &t.parts {
-            let i = part_index.get(id).ok_or_else(|| bad(format!("table `{}` names unknown part {id}", t.table)))?;
+            let slot = slots.get(id).ok_or_else(|| bad(format!("table `{}` names unknown part {id}", t.table)))?;
             if !claimed.insert(*id) {
                 return Err(bad(format!("part {id} is claimed by two table records")));
             }
-            if catalog.part(*id).map(|p| &p.table) != Some(&t.table) {
+            if catalog.parts[slot.info].table != t.table {
                 return Err(bad(format!(
                     "table `{}` claims part {id}, which the catalog gives another table",
                     t.table
                 )));
             }
+            let record = &manifest.parts[slot.record];
             rows = rows
-                .checked_add(manifest.parts[*i].rows)
+                .checked_add(record.rows)
                 .ok_or_else(|| bad(format!("table `{}`: row count overflows", t.table)))?;
-            digest += manifest.parts[*i].digest;
+            digest += record.digest;
         }
         if rows != t.rows || digest != t.digest {
             return Err(bad(format!(
@@ -379,8 +395,8 @@ pub(crate) fn check_manifest(
             )));
         }
     }
-    if claimed.len() != part_index.len() {
+    if claimed.len() != slots.len() {
         return Err(bad("a part belongs to no table record".into()));
     }
-    Ok(part_index)
+    Ok(slots)
 }

@@ -24,7 +24,7 @@ pub use catalog::{
     Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, PartKind, SequenceValue, ServerFacts, TableName,
 };
 pub use check::PartCheck;
-pub use copy::{BINARY_SIGNATURE, CopyError, TupleScanner, binary_stream};
+pub use copy::{BINARY_SIGNATURE, BinaryTuples, CopyError, Fields, Tuple, TupleScanner, binary_stream};
 pub use digest::ContentDigest;
 pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
 pub use error::{Element, FormatError};
@@ -47,9 +47,61 @@ pub const MAX_CHUNK_RAW: u32 = (1 << 30) + (1 << 20);
 pub const MAX_DOCUMENT_RAW: u32 = 256 << 20;
 
 /// Identifies one part (one COPY stream) within an archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct PartId(pub u32);
+
+// The comparisons are written out, not derived, so that unit tests can count them (`probe`): an archive
+// may hold hundreds of thousands of parts, and a test proves that finding a part by id goes through an
+// index instead of comparing it with every other part.
+impl PartialEq for PartId {
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(test)]
+        probe::compared();
+        self.0 == other.0
+    }
+}
+
+impl Eq for PartId {}
+
+impl PartialOrd for PartId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PartId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        #[cfg(test)]
+        probe::compared();
+        self.0.cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for PartId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// Counts, per thread, the comparisons of part ids, for the tests that prove lookups by id do not scan.
+#[cfg(test)]
+pub(crate) mod probe {
+    use std::cell::Cell;
+
+    thread_local! {
+        static PART_ID_COMPARISONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn compared() {
+        PART_ID_COMPARISONS.with(|c| c.set(c.get() + 1));
+    }
+
+    /// The comparisons made on this thread since the last call.
+    pub(crate) fn take() -> u64 {
+        PART_ID_COMPARISONS.with(|c| c.replace(0))
+    }
+}
 
 /// The position of a chunk within its part, from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

@@ -28,6 +28,14 @@ enum State {
     Done,
 }
 
+/// What a sequential reader knows of one part while its chunks go by.
+#[derive(Debug)]
+struct SeenPart {
+    /// The part's position in the catalog's parts.
+    info: usize,
+    chunks: Vec<ChunkEntry>,
+}
+
 /// Reads an archive front to back without seeking.
 pub struct FrameStream<R: Read> {
     r: R,
@@ -38,8 +46,8 @@ pub struct FrameStream<R: Read> {
     catalog: Option<Catalog>,
     catalog_end: u64,
     catalog_blake3: String,
-    /// Per part: the next expected sequence number and the chunks seen.
-    seen: HashMap<PartId, Vec<ChunkEntry>>,
+    /// Per part: its position in the catalog and the chunks seen so far.
+    seen: HashMap<PartId, SeenPart>,
     chunk_count: u64,
 }
 
@@ -69,6 +77,11 @@ impl<R: Read> FrameStream<R> {
         self.header.as_ref()
     }
 
+    /// The file header, read first; frames are only read after it.
+    fn file_header(&self) -> FileHeader {
+        self.header.unwrap_or_default()
+    }
+
     /// The catalog, once it was read.
     pub fn catalog(&self) -> Option<&Catalog> {
         self.catalog.as_ref()
@@ -86,15 +99,11 @@ impl<R: Read> FrameStream<R> {
                 let catalog: Catalog = parse_json(&json, Element::Catalog, FileHeader::LEN as u64)?;
                 self.catalog_blake3 = blake3::hash(&json).to_hex().to_string();
                 self.catalog_end = self.offset;
-                for p in &catalog.parts {
-                    if self.seen.insert(p.id, Vec::new()).is_some() {
-                        return Err(FormatError::corrupt(
-                            Element::Catalog,
-                            FileHeader::LEN as u64,
-                            format!("part {} appears twice", p.id),
-                        ));
-                    }
-                }
+                let positions = catalog.part_positions().map_err(|id| {
+                    FormatError::corrupt(Element::Catalog, FileHeader::LEN as u64, format!("part {id} appears twice"))
+                })?;
+                self.seen =
+                    positions.into_iter().map(|(id, info)| (id, SeenPart { info, chunks: Vec::new() })).collect();
                 self.catalog = Some(catalog.clone());
                 self.state = State::Chunks;
                 Ok(Some(StreamEvent::Catalog(Box::new(catalog))))
@@ -108,13 +117,13 @@ impl<R: Read> FrameStream<R> {
         let element = Element::Frame { index: self.frame_index };
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
-        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        let h = FrameHeader::decode(&hb, &self.file_header(), at, element.clone())?;
         self.frame_index += 1;
         match h.kind {
             FrameKind::Catalog => Err(FormatError::corrupt(element, at + 4, "a second catalog frame")),
             FrameKind::Chunk => {
                 let element = Element::Chunk { part: h.part, seq: h.seq, table: self.table_of(h.part) };
-                let Some(chunks) = self.seen.get_mut(&h.part) else {
+                let Some(SeenPart { chunks, .. }) = self.seen.get_mut(&h.part) else {
                     return Err(FormatError::corrupt(
                         element,
                         at + 8,
@@ -181,7 +190,7 @@ impl<R: Read> FrameStream<R> {
         check_manifest(catalog, &self.catalog_blake3, &manifest, &footer, self.catalog_end, at)?;
         // The manifest must describe exactly the frames that went by.
         for p in &manifest.parts {
-            let seen = &self.seen[&p.id];
+            let seen = &self.seen[&p.id].chunks;
             let same = seen.len() == p.chunks.len()
                 && seen.iter().zip(&p.chunks).all(|(s, m)| ChunkEntry { rows: m.rows, ..*s } == *m);
             if !same {
@@ -196,14 +205,15 @@ impl<R: Read> FrameStream<R> {
     }
 
     fn table_of(&self, part: PartId) -> Option<String> {
-        self.catalog.as_ref().and_then(|c| c.part(part)).map(|p| p.table.to_string())
+        let info = self.seen.get(&part)?.info;
+        self.catalog.as_ref().map(|c| c.parts[info].table.to_string())
     }
 
     fn read_document(&mut self, kind: FrameKind, element: Element) -> Result<Vec<u8>, FormatError> {
         let at = self.offset;
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
-        let h = FrameHeader::decode(&hb, at, element.clone())?;
+        let h = FrameHeader::decode(&hb, &self.file_header(), at, element.clone())?;
         if h.kind != kind {
             return Err(FormatError::corrupt(
                 element,

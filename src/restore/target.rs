@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::PartKind;
+use crate::format::{BinaryTuples, CopyError, PartKind};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
 /// Refuses a target that holds any user object: restoring over one would mix two databases.
@@ -215,7 +215,11 @@ pub(super) async fn empty_tables(session: &Session, plan: &RestorePlan, archive:
         for &part in &t.parts {
             for chunk in archive.index().chunks(part) {
                 let raw = archive.read_chunk(&chunk).map_err(Error::from)?;
-                oids.extend(large_object_oids(&raw, chunk.entry.seq.0 == 0).into_iter().map(i64::from));
+                let found = large_object_oids(&raw, chunk.entry.seq.0 == 0).map_err(|e| {
+                    Error::from(e.in_chunk(archive.index().chunk_element(&chunk), chunk.entry.offset))
+                        .context(format!("`{}`", archive.path().display()))
+                })?;
+                oids.extend(found.into_iter().map(i64::from));
             }
         }
         session
@@ -229,25 +233,17 @@ pub(super) async fn empty_tables(session: &Session, plan: &RestorePlan, archive:
 }
 
 /// The OIDs in a chunk of the large-objects part: the first field, a 4-byte `oid`, of each tuple.
-fn large_object_oids(raw: &[u8], first_chunk: bool) -> Vec<u32> {
-    let mut oids = Vec::new();
-    let mut pos = if first_chunk { crate::format::BINARY_SIGNATURE.len() + 8 } else { 0 };
-    // The chunk was checked on reading; stop quietly at anything unexpected.
-    while let Some(count) = raw.get(pos..pos + 2).map(|b| i16::from_be_bytes([b[0], b[1]])) {
-        if count != 2 {
-            break;
-        }
-        pos += 2;
-        let (Some(len), Some(oid)) = (raw.get(pos..pos + 4), raw.get(pos + 4..pos + 8)) else { break };
-        if i32::from_be_bytes([len[0], len[1], len[2], len[3]]) != 4 {
-            break;
-        }
-        oids.push(u32::from_be_bytes([oid[0], oid[1], oid[2], oid[3]]));
-        pos += 8;
-        let Some(len) = raw.get(pos..pos + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else { break };
-        pos += 4 + len.max(0) as usize;
-    }
-    oids
+fn large_object_oids(raw: &[u8], first_chunk: bool) -> Result<Vec<u32>, CopyError> {
+    let tuples = if first_chunk { BinaryTuples::new(raw) } else { BinaryTuples::resume(raw) }.with_fields(2);
+    tuples
+        .map(|t| {
+            let t = t?;
+            t.field(0)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| CopyError { offset: t.offset(), problem: "a large object's oid is not 4 bytes".into() })
+        })
+        .collect()
 }
 
 /// A user trigger enabled on a restored table: disabled by name for the load, then given its own mode
@@ -405,4 +401,20 @@ impl ForeignKey {
 /// A value the server sent that pgsafe cannot read as expected: a bug or a very odd server.
 pub(super) fn unreadable(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::new(ErrorKind::Database, format!("reading {what}: an unexpected value")).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_object_oids_are_read_and_a_malformed_row_is_an_error_not_the_end() {
+        let row = |oid: &[u8]| vec![Some(oid.to_vec()), Some(b"data".to_vec())];
+        let good = crate::format::binary_stream(&[row(&7u32.to_be_bytes()), row(&9u32.to_be_bytes())]);
+        assert_eq!(large_object_oids(&good, true).unwrap(), vec![7, 9]);
+        // Before, a three-byte oid ended the walk quietly, and the objects after it were never unlinked.
+        let bad = crate::format::binary_stream(&[row(&7u32.to_be_bytes()), row(&[0, 0, 9]), row(&11u32.to_be_bytes())]);
+        let e = large_object_oids(&bad, true).unwrap_err();
+        assert!(e.problem.contains("oid is not 4 bytes"), "{e}");
+    }
 }

@@ -88,6 +88,28 @@ fn a_newer_format_gets_a_hint() {
     assert!(stderr.contains("\nhint: this archive was written by a newer pgsafe"), "{stderr}");
 }
 
+/// Defect: a codec of a newer minor version was reported as damage (`verify` exit 1). It is an archive this
+/// pgsafe is too old for: exit 2, both versions named, and a hint to upgrade, from a file and from a pipe.
+#[test]
+fn a_codec_of_a_newer_minor_version_is_incompatible_and_exits_2() {
+    let path = "format-spec/test-vectors/codec-of-newer-minor.pgsafe";
+    let runs = [
+        run(pgsafe().args(["verify", path])),
+        run(pgsafe().args(["verify", "-"]).stdin(Stdio::from(std::fs::File::open(path).unwrap()))),
+        run(pgsafe().args(["inspect", path])),
+        run(pgsafe().args(["inspect", "-"]).stdin(Stdio::from(std::fs::File::open(path).unwrap()))),
+    ];
+    for (code, stdout, stderr) in runs {
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        assert!(stderr.contains("codec 2 is not known to this pgsafe"), "{stderr}");
+        assert!(stderr.contains("the archive is format version 1.1, this pgsafe reads format version 1.0"), "{stderr}");
+        assert!(stderr.contains("\nhint: the archive was written by a newer pgsafe"), "{stderr}");
+        assert!(stderr.contains("upgrade pgsafe to read it"), "{stderr}");
+    }
+    let (code, _, stderr) = run(pgsafe().args(["verify", "format-spec/test-vectors/unknown-codec.pgsafe"]));
+    assert_eq!(code, 1, "{stderr}");
+}
+
 #[test]
 fn verify_reports_every_invalid_vector_and_passes_every_valid_one() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/test-vectors");
@@ -99,10 +121,11 @@ fn verify_reports_every_invalid_vector_and_passes_every_valid_one() {
             continue;
         }
         let (code, stdout, stderr) = run(pgsafe().arg("verify").arg(&path));
+        let incompatible = crate::vectors::vectors().iter().any(|v| v.file == name && v.incompatible);
         let expected = if name.starts_with("valid-") {
             0
-        } else if name == "unknown-major-version.pgsafe" {
-            2 // not damage: an archive this pgsafe cannot read
+        } else if incompatible {
+            2 // not damage: an archive this pgsafe is too old for
         } else {
             1
         };

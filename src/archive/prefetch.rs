@@ -1,0 +1,333 @@
+//! Read-ahead: the next chunks of a part decoded on blocking threads while the reader works on the
+//! current one, with the decoded bytes in flight bounded by a budget in bytes. Counting chunks would bound
+//! nothing: a chunk decodes to as much as 1 GiB ([`crate::format::MAX_CHUNK_RAW`]).
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::ArchiveReader;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{ChunkRef, FormatError, PartId};
+
+/// One decoded chunk of a part's COPY stream.
+#[derive(Debug)]
+pub struct DecodedChunk {
+    /// Which chunk it is and where it lies in the archive.
+    pub chunk: ChunkRef,
+    /// Its bytes of the part's COPY stream.
+    pub bytes: Vec<u8>,
+}
+
+/// How a chunk is decoded: [`ArchiveReader::read_chunk`], or a stand-in in tests.
+type Decode = fn(&ArchiveReader, &ChunkRef) -> Result<Vec<u8>, FormatError>;
+
+/// What a decoding task sends back: the chunk, its error, or its panic's message.
+type Decoded = std::result::Result<Result<Vec<u8>, FormatError>, String>;
+
+/// Decodes the chunks of one part ahead of its reader, in stream order, on the blocking threads of a
+/// tokio runtime.
+///
+/// The decoded bytes in flight (chunks being decoded, decoded and waiting, and the chunk handed out last,
+/// which the reader is taken to hold until it asks for the next) stay within `budget`, except that one
+/// chunk is always allowed, however large, so that a part of chunks larger than the budget still reads,
+/// one chunk at a time. Memory per prefetch is therefore at most the larger of `budget` and the largest
+/// chunk.
+///
+/// [`next`](Self::next) is for async code, [`next_blocking`](Self::next_blocking) for plain threads.
+/// After an error the prefetch yields nothing more; dropping it abandons what is in flight.
+pub struct ChunkPrefetch {
+    archive: Arc<ArchiveReader>,
+    runtime: Handle,
+    /// The part's chunks not started yet, in stream order.
+    waiting: VecDeque<ChunkRef>,
+    /// Chunks started, in stream order.
+    started: VecDeque<(ChunkRef, oneshot::Receiver<Decoded>)>,
+    budget: u64,
+    /// Decoded bytes of the started chunks and of the chunk handed out last.
+    in_flight: u64,
+    /// Decoded bytes of the chunk handed out last, released when the next is asked for.
+    handed_out: u64,
+    decode: Decode,
+}
+
+impl ChunkPrefetch {
+    /// A prefetch of `part`'s chunks, decoding on `runtime`'s blocking threads with at most `budget`
+    /// decoded bytes in flight (and always at least one chunk). Nothing starts before the first call to
+    /// [`next`](Self::next) or [`next_blocking`](Self::next_blocking).
+    pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: u64, runtime: &Handle) -> Self {
+        let waiting = archive.index().chunks(part).collect();
+        ChunkPrefetch {
+            archive,
+            runtime: runtime.clone(),
+            waiting,
+            started: VecDeque::new(),
+            budget,
+            in_flight: 0,
+            handed_out: 0,
+            decode: ArchiveReader::read_chunk,
+        }
+    }
+
+    /// The next chunk in stream order, or `None` after the last one or after an error.
+    pub async fn next(&mut self) -> Option<Result<DecodedChunk>> {
+        let (chunk, receiver) = self.advance()?;
+        let received = receiver.await;
+        Some(self.finish(chunk, received.ok()))
+    }
+
+    /// Like [`next`](Self::next), waiting on this thread. Must not be called from async code.
+    pub fn next_blocking(&mut self) -> Option<Result<DecodedChunk>> {
+        if self.started.is_empty() && self.waiting.len() == 1 {
+            // The last chunk, with nothing in flight beside it: there is nothing to overlap its decoding
+            // with, so this thread decodes it and saves the handoff (most of the cost of a small part).
+            self.in_flight -= std::mem::take(&mut self.handed_out);
+            let chunk = self.waiting.pop_front()?;
+            self.in_flight += u64::from(chunk.entry.raw_len);
+            let decoded =
+                catch_unwind(AssertUnwindSafe(|| (self.decode)(&self.archive, &chunk))).map_err(panic_message);
+            return Some(self.finish(chunk, Some(decoded)));
+        }
+        let (chunk, receiver) = self.advance()?;
+        let received = receiver.blocking_recv();
+        Some(self.finish(chunk, received.ok()))
+    }
+
+    /// Decoded bytes in flight now: being decoded, waiting, and handed out last.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// Releases the chunk handed out last, starts what the budget allows, and takes the next chunk.
+    fn advance(&mut self) -> Option<(ChunkRef, oneshot::Receiver<Decoded>)> {
+        self.in_flight -= std::mem::take(&mut self.handed_out);
+        while let Some(chunk) = self.waiting.front().copied() {
+            let size = u64::from(chunk.entry.raw_len);
+            if self.in_flight > 0 && self.in_flight + size > self.budget {
+                break;
+            }
+            self.waiting.pop_front();
+            self.in_flight += size;
+            let (sender, receiver) = oneshot::channel();
+            let (archive, decode) = (self.archive.clone(), self.decode);
+            self.runtime.spawn_blocking(move || {
+                let decoded = catch_unwind(AssertUnwindSafe(|| decode(&archive, &chunk))).map_err(panic_message);
+                // The receiver is gone when the prefetch was dropped: nobody wants the chunk any more.
+                let _ = sender.send(decoded);
+            });
+            self.started.push_back((chunk, receiver));
+        }
+        self.started.pop_front()
+    }
+
+    fn finish(&mut self, chunk: ChunkRef, received: Option<Decoded>) -> Result<DecodedChunk> {
+        let size = u64::from(chunk.entry.raw_len);
+        let failed = |problem: String| {
+            let element = self.archive.index().chunk_element(&chunk);
+            Error::new(ErrorKind::Io, format!("{element}: decoding failed: {problem}"))
+        };
+        let result = match received {
+            Some(Ok(Ok(bytes))) => Ok(DecodedChunk { chunk, bytes }),
+            Some(Ok(Err(e))) => Err(Error::from(e)),
+            Some(Err(panic)) => Err(failed(format!("the decoding thread panicked: {panic}"))),
+            None => Err(failed("the decoding thread stopped before it was done".into())),
+        };
+        match result {
+            Ok(decoded) => {
+                self.handed_out = size;
+                Ok(decoded)
+            }
+            Err(e) => {
+                // Nothing after a failed chunk can be used: stop, and let what is in flight finish unread.
+                self.waiting.clear();
+                self.started.clear();
+                self.in_flight = 0;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(s) => *s,
+        Err(panic) => panic.downcast_ref::<&str>().map_or_else(|| "no message".to_string(), |s| s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::archive::{ArchiveTarget, ArchiveWriter};
+    use crate::format::{
+        Catalog, ChunkSeq, Compression, CopyFormat, PartInfo, PartKind, PartSummary, ServerFacts, TableName,
+        TupleScanner, encode_chunk,
+    };
+
+    /// An archive file of one text part, `public.big`, whose chunks decode to `sizes` bytes each.
+    fn archive(sizes: &[usize]) -> (tempfile::TempDir, Arc<ArchiveReader>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prefetch.pgsafe");
+        let catalog = Catalog {
+            archive_id: "0123456789abcdef0123456789abcdef".into(),
+            created_at: String::new(),
+            tool: String::new(),
+            server: ServerFacts {
+                version: "15.18".into(),
+                version_num: 150018,
+                database: "d".into(),
+                encoding: "UTF8".into(),
+                integer_datetimes: true,
+            },
+            parts: vec![PartInfo {
+                id: PartId(0),
+                kind: PartKind::Table,
+                table: TableName { schema: "public".into(), name: "big".into() },
+                columns: vec![],
+                format: CopyFormat::Text,
+                pages: None,
+                filter: None,
+                estimated_rows: 0,
+                estimated_bytes: 0,
+            }],
+            sequences: vec![],
+            schema: serde_json::Value::Null,
+        };
+        let mut writer =
+            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
+        let (mut hasher, mut scanner, mut raw_bytes) = (blake3::Hasher::new(), TupleScanner::new(CopyFormat::Text), 0);
+        for (seq, &size) in sizes.iter().enumerate() {
+            let mut raw = vec![b'a' + seq as u8; size];
+            raw[size - 1] = b'\n';
+            let before = scanner.rows();
+            scanner.scan(&raw).unwrap();
+            hasher.update(&raw);
+            raw_bytes += size as u64;
+            let rows = scanner.rows() - before;
+            writer
+                .write_chunk(&encode_chunk(PartId(0), ChunkSeq(seq as u32), &raw, rows, Compression::default()))
+                .unwrap();
+        }
+        let summary = PartSummary {
+            part: PartId(0),
+            rows: scanner.rows(),
+            raw_bytes,
+            blake3: *hasher.finalize().as_bytes(),
+            digest: scanner.digest(),
+        };
+        writer.finish_part(summary).unwrap();
+        writer.finish().unwrap();
+        (dir, Arc::new(ArchiveReader::open(&path).unwrap()))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().max_blocking_threads(4).build().unwrap()
+    }
+
+    const KIB: usize = 1024;
+
+    /// Defect: read-ahead was bounded by a number of chunks, and a chunk may decode to 1 GiB. Here the
+    /// decoded bytes in flight never exceed the budget, except for a single chunk larger than it.
+    #[test]
+    fn read_ahead_is_bounded_by_bytes_not_chunks() {
+        let sizes =
+            [300 * KIB, 10 * KIB, 10 * KIB, 700 * KIB, 200 * KIB, 5 * KIB, 5 * KIB, 400 * KIB, 1200 * KIB, 50 * KIB];
+        let (_dir, reader) = archive(&sizes);
+        let rt = runtime();
+        let budget = 1000 * KIB as u64;
+        let mut prefetch = ChunkPrefetch::new(reader.clone(), PartId(0), budget, rt.handle());
+        let mut seen = Vec::new();
+        let mut most_ahead = 0;
+        while let Some(decoded) = prefetch.next_blocking() {
+            let decoded = decoded.unwrap();
+            let alone = prefetch.started.is_empty();
+            assert!(
+                prefetch.in_flight_bytes() <= budget || alone,
+                "{} bytes in flight with a budget of {budget}, {} chunks started",
+                prefetch.in_flight_bytes(),
+                prefetch.started.len()
+            );
+            most_ahead = most_ahead.max(prefetch.started.len());
+            assert_eq!(decoded.bytes, reader.read_chunk(&decoded.chunk).unwrap());
+            seen.push(decoded.bytes.len());
+        }
+        assert_eq!(seen, sizes, "every chunk once, in stream order");
+        assert!(most_ahead >= 3, "small chunks are decoded several at a time ahead ({most_ahead})");
+        assert_eq!(prefetch.in_flight_bytes(), 0);
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_budget_still_reads_alone() {
+        let (_dir, reader) = archive(&[64 * KIB, 64 * KIB, 64 * KIB]);
+        let rt = runtime();
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), 1, rt.handle());
+        for _ in 0..3 {
+            prefetch.next_blocking().unwrap().unwrap();
+            assert!(prefetch.started.is_empty(), "nothing may start beside a chunk over the budget");
+            assert_eq!(prefetch.in_flight_bytes(), 64 * KIB as u64);
+        }
+        assert!(prefetch.next_blocking().is_none());
+    }
+
+    #[test]
+    fn async_readers_get_the_same_chunks() {
+        let (_dir, reader) = archive(&[10 * KIB, 20 * KIB, 30 * KIB]);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let sizes = rt.block_on(async {
+            let mut prefetch = ChunkPrefetch::new(reader, PartId(0), 25 * KIB as u64, &Handle::current());
+            let mut sizes = Vec::new();
+            while let Some(decoded) = prefetch.next().await {
+                sizes.push(decoded.unwrap().bytes.len());
+            }
+            sizes
+        });
+        assert_eq!(sizes, [10 * KIB, 20 * KIB, 30 * KIB]);
+    }
+
+    /// Defect: a decoding task that panicked became an I/O error naming nothing.
+    #[test]
+    fn a_panicked_decoding_task_is_an_error_naming_the_chunk_part_and_table() {
+        let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
+        let rt = runtime();
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), u64::MAX, rt.handle());
+        prefetch.decode = |archive, chunk| {
+            if chunk.entry.seq == ChunkSeq(1) {
+                panic!("a decoder bug");
+            }
+            archive.read_chunk(chunk)
+        };
+        prefetch.next_blocking().unwrap().unwrap();
+        let err = prefetch.next_blocking().unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "chunk 1 of part 0 (`public.big`): decoding failed: the decoding thread panicked: a decoder bug"
+        );
+        assert!(prefetch.next_blocking().is_none(), "nothing after a failed chunk");
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_a_corrupt_archive_error_and_the_end() {
+        let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
+        let rt = runtime();
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), u64::MAX, rt.handle());
+        prefetch.decode = |archive, chunk| match chunk.entry.seq {
+            ChunkSeq(0) => archive.read_chunk(chunk),
+            _ => Err(FormatError::Corrupt {
+                element: archive.index().chunk_element(chunk),
+                offset: chunk.entry.offset,
+                problem: "damaged".into(),
+            }),
+        };
+        prefetch.next_blocking().unwrap().unwrap();
+        let err = prefetch.next_blocking().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CorruptArchive);
+        assert!(err.to_string().starts_with("chunk 1 of part 0 (`public.big`) at offset "), "{err}");
+        assert!(prefetch.next_blocking().is_none());
+    }
+}
