@@ -1,14 +1,16 @@
 //! pgsafe: a native PostgreSQL logical backup engine with a migration-safety workflow.
 //!
 //! ```text
-//! dump:    connect -> export snapshot -> catalog -> plan -> workers
+//! dump:    connect -> export snapshot -> catalog -> plan (pure) -> pool of workers
 //!          (COPY OUT -> chunk -> compress -> checksum) -> bounded channel -> one archive writer -> file
-//! restore: archive reader (header, catalog, manifest) -> plan -> pre-data DDL -> workers
-//!          (chunks -> check -> decompress -> COPY IN) -> post-data -> verify
+//! restore: archive reader (header, catalog, manifest) -> RestorePlan (pure) -> pre-data DDL -> pool of
+//!          workers (chunks read ahead -> check -> decompress -> COPY IN) -> post-data -> verify
 //! ```
 //!
-//! [`format`](mod@format) is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic writes, memory
-//! mapped random access, sequential reads from a pipe.
+//! [`format`](mod@format) is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic
+//! writes, memory mapped random access, sequential reads from a pipe. [`pg`] is the only module that talks
+//! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
+//! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
 
 pub mod archive;
 pub mod cancel;
