@@ -41,13 +41,9 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
     if plan.single_transaction {
         leader.batch("BEGIN").await?;
         let outcome = async {
-            for o in &plan.pre_data {
-                create(&leader, o, &run.cancel).await?;
-            }
+            create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
             report.rows = run.load_serial(&leader, plan, &[]).await?;
-            for o in &plan.post_data {
-                create(&leader, o, &run.cancel).await?;
-            }
+            create_in_order(&leader, &plan.post_data, &run.cancel).await?;
             finish(run, plan, &leader, true, &mut report).await
         }
         .await;
@@ -56,9 +52,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
         let phase = Instant::now();
         leader.batch("BEGIN").await?;
         let created = async {
-            for o in &plan.pre_data {
-                create(&leader, o, &run.cancel).await?;
-            }
+            create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
             leader.batch("COMMIT").await
         }
         .await;
@@ -113,6 +107,45 @@ async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()
             Err(e) => return Err(e.context(format!("creating `{}`", o.label))),
         }
     }
+}
+
+/// Statements of at most this many objects, or about this many bytes, go to the server in one batch: a
+/// round trip per object would make a schema of 50,000 tables wait on the network and the server's
+/// per-message work as much as on the statements themselves.
+const BATCH_OBJECTS: usize = 200;
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Makes `objects` one after the other, in batches, in the session's transaction. A failing statement is
+/// named by the batch's error (the server's error position).
+async fn create_in_order(session: &Session, objects: &[ObjectStep], cancel: &Cancel) -> Result<()> {
+    let mut batch = String::new();
+    let mut in_batch: Vec<&ObjectStep> = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        if !o.sql.is_empty() {
+            batch.push_str(&o.sql);
+            // Each object's statements run alone elsewhere, where a last `;` is optional.
+            if !o.sql.trim_end().ends_with(';') {
+                batch.push_str(";\n");
+            }
+            in_batch.push(o);
+        }
+        let last = i + 1 == objects.len();
+        if !batch.is_empty() && (last || in_batch.len() >= BATCH_OBJECTS || batch.len() >= BATCH_BYTES) {
+            cancel.check("the restore")?;
+            session.batch(&batch).await.map_err(|e| match in_batch.as_slice() {
+                [one] => e.context(format!("creating `{}`", one.label)),
+                many => e.context(format!(
+                    "creating the {} objects from `{}` to `{}`",
+                    many.len(),
+                    many[0].label,
+                    many[many.len() - 1].label
+                )),
+            })?;
+            batch.clear();
+            in_batch.clear();
+        }
+    }
+    Ok(())
 }
 
 /// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
