@@ -27,9 +27,13 @@ struct Inner {
     cancelled: AtomicBool,
     notify: Notify,
     /// What to do to stop each watched thing (a session's running statement), by watch id.
-    watched: Mutex<HashMap<u64, Box<dyn Fn() + Send + Sync>>>,
+    watched: Mutex<HashMap<u64, Stop>>,
     next_id: AtomicU64,
+    /// For a [`Cancel::child`]: the parent's watch that cancels it too, ended with it.
+    _parent_watch: Mutex<Option<Watch>>,
 }
+
+type Stop = Arc<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Cancel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,10 +52,28 @@ impl Cancel {
             return;
         }
         self.inner.notify.notify_waiters();
-        let watched = self.inner.watched.lock().unwrap_or_else(|p| p.into_inner());
-        for stop in watched.values() {
+        // Called without the lock: a stop may end a watch (a child cancelled and dropped).
+        let stops: Vec<Stop> = self.inner.watched.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for stop in stops {
             stop();
         }
+    }
+
+    /// A cancellation of part of the operation (one run of the worker pool): cancelled when this one is,
+    /// and on its own (a pool's first error stops its other tasks) without touching this one.
+    pub(crate) fn child(&self) -> Cancel {
+        let child = Cancel::new();
+        let weak = Arc::downgrade(&child.inner);
+        let watch = self.watch(move || {
+            if let Some(inner) = weak.upgrade() {
+                Cancel { inner }.cancel();
+            }
+        });
+        *child.inner._parent_watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch);
+        if self.is_cancelled() {
+            child.cancel();
+        }
+        child
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -80,7 +102,7 @@ impl Cancel {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut watched = self.inner.watched.lock().unwrap_or_else(|p| p.into_inner());
         if !self.is_cancelled() {
-            watched.insert(id, Box::new(stop));
+            watched.insert(id, Arc::new(stop));
         }
         Watch { cancel: self.clone(), id }
     }
@@ -125,6 +147,22 @@ mod tests {
         let e = cancel.check("dump").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cancelled);
         assert_eq!(e.to_string(), "dump interrupted");
+    }
+
+    #[test]
+    fn a_child_is_cancelled_with_its_parent_but_not_the_other_way() {
+        let parent = Cancel::new();
+        let child = parent.child();
+        child.cancel();
+        assert!(child.is_cancelled() && !parent.is_cancelled());
+        let other = parent.child();
+        parent.cancel();
+        assert!(other.is_cancelled());
+        assert!(parent.child().is_cancelled(), "a child of a cancelled parent starts cancelled");
+        // A dropped child ends its watch: the parent no longer holds it.
+        drop(other);
+        drop(child);
+        assert!(parent.inner.watched.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

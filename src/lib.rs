@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod dump;
 mod error;
 pub mod format;
+mod graph;
 pub mod inspect;
 pub mod pg;
 pub mod plan;

@@ -1,7 +1,9 @@
 //! The one worker pool: N sessions work through a list of tasks, each task starting once the tasks it
 //! depends on are done, the heaviest ready task first. The first error wins: no new task starts, the
-//! running ones finish, and that error is returned. A cancellation stops it the same way and returns
-//! [`ErrorKind::Cancelled`]. A task that panics becomes an error naming the task.
+//! statements the running ones run are cancelled (their sessions watch the pool's own cancellation), and
+//! that error is returned once they have stopped. An interruption stops it the same way and returns
+//! [`ErrorKind::Cancelled`], unless every task was done by then. A task that panics becomes an error
+//! naming the task.
 //!
 //! Loading parts, verifying tables and building post-data objects are all this loop; only what a task
 //! does and what a session is differ.
@@ -12,6 +14,7 @@ use std::future::Future;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Waits;
 
 /// One unit of work.
 #[derive(Debug)]
@@ -33,8 +36,9 @@ impl<T> Task<T> {
 }
 
 /// Runs `tasks` on up to `jobs` sessions made by `open`, and returns each task's result, in the order
-/// of `tasks`. `work` takes the session and the task's item and gives the session back with the result,
-/// so that a task may run on any thread of the runtime.
+/// of `tasks`. `open` gets the pool's cancellation (a child of `cancel`, fired by the first error too),
+/// which its sessions must watch. `work` takes the session and the task's item and gives the session back
+/// with the result, so that a task may run on any thread of the runtime.
 ///
 /// `what` names the whole run for a cancellation (`"the restore's data"`).
 pub(crate) async fn run<T, S, R, Open, OpenFuture, Work, WorkFuture>(
@@ -49,7 +53,7 @@ where
     T: Send + 'static,
     S: Send + 'static,
     R: Send + 'static,
-    Open: Fn() -> OpenFuture,
+    Open: Fn(&Cancel) -> OpenFuture,
     OpenFuture: Future<Output = Result<S>>,
     Work: Fn(S, T) -> WorkFuture,
     WorkFuture: Future<Output = (S, Result<R>)> + Send + 'static,
@@ -70,9 +74,10 @@ where
     }
     let mut ready: BinaryHeap<(u64, Reverse<usize>)> = waits.ready().map(|i| (weights[i], Reverse(i))).collect();
 
+    let stop = cancel.child();
     let sessions = jobs.clamp(1, n);
     let mut idle = Vec::with_capacity(sessions);
-    for opened in futures_util::future::join_all((0..sessions).map(|_| open())).await {
+    for opened in futures_util::future::join_all((0..sessions).map(|_| open(&stop))).await {
         idle.push(opened?);
     }
 
@@ -82,7 +87,7 @@ where
     let mut first_error: Option<Error> = None;
     let mut done = 0;
     loop {
-        while first_error.is_none() && !cancel.is_cancelled() && !idle.is_empty() {
+        while !stop.is_cancelled() && !idle.is_empty() {
             let Some((_, Reverse(i))) = ready.pop() else { break };
             let (Some(session), Some(item)) = (idle.pop(), items[i].take()) else { break };
             let task = work(session, item);
@@ -102,19 +107,23 @@ where
                         done += 1;
                         ready.extend(waits.done(i).into_iter().map(|d| (weights[d], Reverse(d))));
                     }
-                    Err(e) => first_error = first_error.or(Some(e)),
+                    Err(e) => {
+                        first_error = first_error.or(Some(e));
+                        stop.cancel();
+                    }
                 }
             }
             Err(e) => {
                 let name = running_task.get(&e.id()).map_or("a task", |&i| names[i].as_str());
                 first_error = first_error.or(Some(panicked(name, e)));
+                stop.cancel();
             }
         }
     }
-    // A statement the cancellation stopped fails with the server's "canceling statement"; what the
-    // user did is the cause worth reporting.
-    if cancel.is_cancelled() {
-        return Err(cancel.check(what).expect_err("cancelled"));
+    // A statement an interruption stopped fails with the server's "canceling statement"; what the user
+    // did is the cause worth reporting, unless everything was done anyway.
+    if cancel.is_cancelled() && (done < n || first_error.is_some()) {
+        return Err(Error::new(ErrorKind::Cancelled, format!("{what} interrupted")));
     }
     if let Some(e) = first_error {
         return Err(e);
@@ -127,58 +136,6 @@ where
         ));
     }
     Ok(results.into_iter().map(|r| r.expect("every task is done")).collect())
-}
-
-/// Who waits for whom among positions `0..n`: each position waits for the ones `deps` names for it (a
-/// missing or empty list: none; out-of-range and self references are ignored).
-struct Waits {
-    waiting: Vec<usize>,
-    dependents: Vec<Vec<usize>>,
-}
-
-impl Waits {
-    fn new(n: usize, deps: impl Fn(usize) -> Vec<usize>) -> Waits {
-        let mut waiting = vec![0usize; n];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, count) in waiting.iter_mut().enumerate() {
-            for d in deps(i).into_iter().filter(|&d| d < n && d != i) {
-                *count += 1;
-                dependents[d].push(i);
-            }
-        }
-        Waits { waiting, dependents }
-    }
-
-    /// The positions that wait for nothing.
-    fn ready(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.waiting.len()).filter(|&i| self.waiting[i] == 0)
-    }
-
-    /// Marks `i` done and returns the positions that no longer wait for anything.
-    fn done(&mut self, i: usize) -> Vec<usize> {
-        let mut now = Vec::new();
-        for &d in &self.dependents[i] {
-            self.waiting[d] -= 1;
-            if self.waiting[d] == 0 {
-                now.push(d);
-            }
-        }
-        now
-    }
-}
-
-/// Positions `0..n` in an order where each comes after those `deps` names for it (`deps` may be shorter
-/// than `n`: the rest wait for nothing), otherwise in their own order; `None` when some wait on each
-/// other in a loop.
-pub(crate) fn order(n: usize, deps: &[Vec<usize>]) -> Option<Vec<usize>> {
-    let mut waits = Waits::new(n, |i| deps.get(i).cloned().unwrap_or_default());
-    let mut ready: BinaryHeap<Reverse<usize>> = waits.ready().map(Reverse).collect();
-    let mut out = Vec::with_capacity(n);
-    while let Some(Reverse(i)) = ready.pop() {
-        out.push(i);
-        ready.extend(waits.done(i).into_iter().map(Reverse));
-    }
-    (out.len() == n).then_some(out)
 }
 
 /// A task that panicked, as an error that names it: a bug in pgsafe, never a reason to say nothing.
@@ -213,7 +170,7 @@ mod tests {
             3,
             tasks(20),
             &Cancel::new(),
-            || {
+            |_: &Cancel| {
                 let counter = counter.clone();
                 async move {
                     *counter.lock().unwrap() += 1;
@@ -240,7 +197,7 @@ mod tests {
             1,
             list,
             &Cancel::new(),
-            || async { Ok(()) },
+            |_: &Cancel| async { Ok(()) },
             |s, i| {
                 seen.lock().unwrap().push(i);
                 async move { (s, Ok(())) }
@@ -260,7 +217,7 @@ mod tests {
             1,
             tasks(10),
             &Cancel::new(),
-            || async { Ok(()) },
+            |_: &Cancel| async { Ok(()) },
             |s, i| {
                 *seen.lock().unwrap() += 1;
                 async move { (s, if i == 2 { Err(Error::new(ErrorKind::Database, "boom")) } else { Ok(()) }) }
@@ -279,7 +236,7 @@ mod tests {
             2,
             tasks(3),
             &Cancel::new(),
-            || async { Ok(()) },
+            |_: &Cancel| async { Ok(()) },
             |s, i| async move {
                 if i == 1 {
                     panic!("index out of bounds");
@@ -303,7 +260,7 @@ mod tests {
             1,
             tasks(10),
             &cancel,
-            || async { Ok(()) },
+            |_: &Cancel| async { Ok(()) },
             |s, i| {
                 *seen.lock().unwrap() += 1;
                 if i == 1 {
@@ -324,17 +281,9 @@ mod tests {
         let mut list = tasks(3);
         list[1].deps = vec![2];
         list[2].deps = vec![1];
-        let e = run("test", 2, list, &Cancel::new(), || async { Ok(()) }, |s, _| async move { (s, Ok(())) })
+        let e = run("test", 2, list, &Cancel::new(), |_: &Cancel| async { Ok(()) }, |s, _| async move { (s, Ok(())) })
             .await
             .unwrap_err();
         assert!(e.to_string().contains("2 task(s) wait on each other and cannot start: task 1, task 2"), "{e}");
-    }
-
-    #[test]
-    fn an_order_puts_what_is_needed_first_and_finds_loops() {
-        assert_eq!(order(4, &[vec![3], vec![], vec![0]]), Some(vec![1, 3, 0, 2]));
-        assert_eq!(order(3, &[]), Some(vec![0, 1, 2]));
-        assert_eq!(order(3, &[vec![2], vec![], vec![0]]), None);
-        assert_eq!(order(2, &[vec![0, 5]]), Some(vec![0, 1]), "self and out-of-range references are ignored");
     }
 }

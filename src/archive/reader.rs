@@ -33,6 +33,12 @@ impl ArchiveReader {
     /// Maps the file and checks its header, catalog, manifest and footer.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        ArchiveReader::from_file(file, path)
+    }
+
+    /// Maps an open file (one without a name: a temporary copy of a pipe) and checks it; `path` names it
+    /// in messages.
+    pub fn from_file(file: File, path: &Path) -> Result<Self> {
         let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
         if !meta.is_file() {
             return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))

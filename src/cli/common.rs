@@ -183,20 +183,33 @@ pub fn block_on_cancellable<T>(
 ) -> Result<T> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let watcher = tokio::spawn(watch_signals(what.to_string(), cancel.clone()));
+        use tokio::signal::unix::{SignalKind, signal};
+        // The handlers are in place before the operation starts, not whenever a spawned task gets to it.
+        let signals = signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+        let watcher = match signals {
+            Ok((interrupt, terminate)) => {
+                Some(tokio::spawn(watch_signals(what.to_string(), cancel.clone(), interrupt, terminate)))
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch for Ctrl-C and SIGTERM ({e}): an interruption will not clean up");
+                None
+            }
+        };
         let result = f.await;
-        watcher.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
         result
     })
 }
 
 /// Cancels `cancel` at the first SIGINT or SIGTERM, exits at the second.
-async fn watch_signals(what: String, cancel: Cancel) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return;
-    };
+async fn watch_signals(
+    what: String,
+    cancel: Cancel,
+    mut interrupt: tokio::signal::unix::Signal,
+    mut terminate: tokio::signal::unix::Signal,
+) {
     let name = tokio::select! {
         _ = interrupt.recv() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",

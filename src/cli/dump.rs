@@ -161,7 +161,14 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
     let report =
         block_on_cancellable("dump", &options.cancel, pgsafe::dump::dump(&options, target, progress(args.quiet)))
-            .map_err(|e| if to_stdout { e } else { e.and_hint(format!("no archive was written to `{file}`")) })?;
+            .map_err(|e| {
+                // A failure after the archive was renamed into place (syncing its folder) leaves it there.
+                if to_stdout || std::path::Path::new(&file).exists() {
+                    e
+                } else {
+                    e.and_hint(format!("no archive was written to `{file}`"))
+                }
+            })?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else if !args.quiet {

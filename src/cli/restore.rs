@@ -1,6 +1,6 @@
 //! `pgsafe restore FILE`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
@@ -135,16 +135,11 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
             "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
         ));
     }
-    // Kept until the restore is done: the archive is read from it.
-    let spooled = match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Stdio => Some(spool(std::io::stdin().lock())?),
-        PathOrStdio::Path(_) => None,
-    };
-    let path = spooled.as_ref().map_or(args.file.as_path(), |f| f.path());
-    let archive = Arc::new(ArchiveReader::open(path).map_err(|e| match spooled {
-        Some(_) => e.context("the archive read from standard input"),
-        None => e,
-    })?);
+    let archive = Arc::new(match PathOrStdio::from(args.file.as_os_str()) {
+        PathOrStdio::Stdio => ArchiveReader::from_file(spool(std::io::stdin().lock())?, Path::new("standard input"))
+            .map_err(|e| e.context("the archive read from standard input"))?,
+        PathOrStdio::Path(path) => ArchiveReader::open(&path)?,
+    });
     let use_list = match &args.use_list {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -250,7 +245,7 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         Before::RequireEmptyTables | Before::EmptyTables => {
             let empty = if plan.before == Before::EmptyTables { "empty them" } else { "refuse any that holds rows" };
             steps.push(format!(
-                "check that the {} exist with the archive's columns, then {empty}; switch their user triggers off, and the foreign keys the load would fire (as a superuser through `session_replication_role`, as the tables' owner by dropping them)",
+                "check that the {} exist with the archive's columns, then {empty}; read their triggers and foreign keys, which nothing switches off outside the transaction that loads a table",
                 count(plan.tables.len(), "table")
             ));
         }
@@ -272,7 +267,11 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         ));
     }
     if plan.kind == RestoreKind::DataOnly {
-        steps.push("the tables' triggers and foreign keys back as they were, whatever happened".into());
+        steps.push(if plan.single_transaction {
+            "user triggers and the foreign keys that check the rows off during the load and back before the commit".into()
+        } else {
+            "a superuser's sessions keep foreign keys and ordinary triggers from firing; other roles' loads fill the tables a key references first, and load tables whose keys refer to each other, or whose triggers fire, each in one transaction that switches them off and back on".into()
+        });
     } else {
         steps.push(format!(
             "post-data: {} (indexes, constraints, triggers, ...), {}, each once what it needs is done",
@@ -323,21 +322,21 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
     out
 }
 
-/// Copies an archive from a pipe into a temporary file (in `TMPDIR`, removed when dropped): a restore reads
-/// the catalog at the archive's end first, then its parts on several sessions at once.
-fn spool(mut input: impl std::io::Read) -> Result<tempfile::NamedTempFile, Error> {
+/// Copies an archive from a pipe into a temporary file in `TMPDIR` that has no name (it is gone with the
+/// process, however it ends: the copy holds the whole database): a restore reads the catalog at the
+/// archive's end first, then its parts on several sessions at once.
+fn spool(mut input: impl std::io::Read) -> Result<std::fs::File, Error> {
     let dir = std::env::temp_dir();
     let hint = "set TMPDIR to a folder with room for the whole archive, or restore from a file";
-    let mut file =
-        tempfile::Builder::new().prefix("pgsafe-restore-").suffix(".pgsafe").tempfile_in(&dir).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
-                .with_source(e)
-                .with_hint(hint)
-        })?;
-    std::io::copy(&mut input, file.as_file_mut()).map_err(|e| {
+    let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
+            .with_source(e)
+            .with_hint(hint)
+    })?;
+    std::io::copy(&mut input, &mut file).map_err(|e| {
         Error::new(
             ErrorKind::Io,
-            format!("copying the archive from standard input into `{}` failed", file.path().display()),
+            format!("copying the archive from standard input into a temporary file in `{}` failed", dir.display()),
         )
         .with_source(e)
         .with_hint(hint)

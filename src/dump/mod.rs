@@ -153,7 +153,15 @@ pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dy
         ArchiveTarget::File(path) => Some(partial_path(path)),
         ArchiveTarget::Stdout => None,
     };
-    let result = run(options, target, progress).await;
+    let result = run(options, target, progress).await.map_err(|e| {
+        // A statement the interruption stopped fails with the server's "canceling statement"; the
+        // interruption is the cause worth reporting.
+        if options.cancel.is_cancelled() {
+            Error::new(ErrorKind::Cancelled, "the dump was interrupted: no archive was written")
+        } else {
+            e
+        }
+    });
     if let (Err(_), Some(partial)) = (&result, partial) {
         let _ = std::fs::remove_file(partial);
     }
@@ -184,12 +192,16 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
     });
-    let open = || async {
-        let session =
-            Session::open(&options.connect, Some(&leader.catalog.server.encoding)).await?.cancelled_by(&options.cancel);
-        session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-        session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&leader.exported_snapshot))).await?;
-        Ok(session)
+    let open = |stop: &Cancel| {
+        let stop = stop.clone();
+        let leader = &leader;
+        async move {
+            let session =
+                Session::open(&options.connect, Some(&leader.catalog.server.encoding)).await?.cancelled_by(&stop);
+            session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+            session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&leader.exported_snapshot))).await?;
+            Ok(session)
+        }
     };
     let tasks = plan
         .parts
@@ -213,9 +225,6 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     // Only now may the snapshot and the locks go.
     let _ = leader.session.batch("COMMIT").await;
     progress.finish();
-    if options.cancel.is_cancelled() {
-        return Err(Error::new(ErrorKind::Cancelled, "the dump was interrupted: no archive was written"));
-    }
     let written = match (first_error, written) {
         (Some(e), Err(w)) if e.is_consequence() => return Err(w),
         (Some(e), _) => return Err(e),

@@ -42,15 +42,16 @@ impl Loader {
         }
         let rows = sink.finish().await?;
         if rows != step.rows {
-            // The archive checked out, yet the server loaded another number of rows: the restore cannot go
-            // on, and this is no clean verdict on the data (exit 2, not 1).
+            // The archive's chunks checked out, yet the server took another number of rows: the restore
+            // cannot go on, and this is no clean verdict on the data (exit 2, not 1).
             return Err(Error::new(
-                ErrorKind::CorruptArchive,
+                ErrorKind::Database,
                 format!(
                     "part {} (`{}`): COPY loaded {rows} rows, the archive holds {}; the restore stopped",
                     step.part, step.table, step.rows
                 ),
-            ));
+            )
+            .with_hint("something in the target (a rule, a trigger) took rows away or added some, or the archive is wrong: `pgsafe verify` tells which"));
         }
         if let Some(sql) = &step.after {
             session.batch(sql).await?;

@@ -19,11 +19,12 @@ mod list;
 mod load;
 mod plan;
 mod target;
+mod units;
 mod verify;
 mod whole;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -39,6 +40,7 @@ use crate::format::{PartKind, SequenceValue};
 use crate::pg::{ConnectOptions, Session};
 use crate::pool;
 use crate::progress::Progress;
+use units::Unit;
 
 /// How much checking follows a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,9 +189,13 @@ pub async fn restore(
     let started = Instant::now();
     let plan = plan(&archive, options)?;
     let encoding = archive.index().catalog().server.encoding.clone();
-    let mut run = Run { archive, connect: options.connect.clone(), encoding, progress, cancel: options.cancel.clone() };
+    let connect = match &plan.role {
+        Some(role) => options.connect.with_role(role),
+        None => options.connect.clone(),
+    };
+    let mut run = Run { archive, connect, encoding, progress, cancel: options.cancel.clone() };
     let mut report = match plan.kind {
-        RestoreKind::DataOnly => data_only::run(&plan, &mut run).await?,
+        RestoreKind::DataOnly => data_only::run(&plan, &run).await?,
         RestoreKind::Whole | RestoreKind::SchemaOnly => whole::run(&plan, &mut run).await?,
     };
     if !report.rolled_back {
@@ -213,57 +219,50 @@ pub(crate) struct Run {
 impl Run {
     /// A session on the target whose statements the cancellation stops.
     pub async fn session(&self) -> Result<Session> {
-        self.cancel.check("the restore")?;
-        Ok(Session::open(&self.connect, Some(&self.encoding)).await?.cancelled_by(&self.cancel))
+        self.session_watched_by(&self.cancel).await
     }
 
-    /// A session for cleanup after a failure or an interruption: the cancellation does not stop it.
-    pub async fn cleanup_session(&self) -> Result<Session> {
-        Session::open(&self.connect, Some(&self.encoding)).await
+    /// A session whose statements `cancel` stops (a worker pool's own cancellation).
+    pub async fn session_watched_by(&self, cancel: &Cancel) -> Result<Session> {
+        cancel.check("the restore")?;
+        Ok(Session::open(&self.connect, Some(&self.encoding)).await?.cancelled_by(cancel))
     }
 
     fn loader(&self) -> load::Loader {
         load::Loader { archive: self.archive.clone(), progress: self.progress.clone() }
     }
 
-    /// Loads the plan's parts on `plan.jobs` sessions, `prepare` run first in each, each part after the
-    /// parts `deps` names for it (none when empty); returns the rows, and counts the parts loaded in
-    /// `loaded` (what a load that stopped had done).
-    async fn load_parallel(
+    /// Runs the load's units on the plan's sessions, each after the units it waits for, `prepare` run
+    /// first in each session; returns the rows, and counts the parts loaded in `loaded_parts` (what a load
+    /// that stopped had done). A unit that switches something off runs in a transaction of its own.
+    async fn load(
         &self,
         plan: &RestorePlan,
+        units: Vec<Unit>,
         prepare: Option<&'static str>,
-        deps: &[Vec<usize>],
-        loaded: Arc<AtomicUsize>,
+        loaded_parts: &Arc<AtomicUsize>,
     ) -> Result<u64> {
         let started = Instant::now();
-        let tasks = plan
-            .data
-            .iter()
-            .enumerate()
-            .map(|(i, p)| pool::Task {
-                item: p.clone(),
-                name: format!("part {} (`{}`)", p.part, p.table),
-                deps: deps.get(i).cloned().unwrap_or_default(),
-                weight: p.bytes,
-            })
+        let tasks: Vec<pool::Task<Unit>> = units
+            .into_iter()
+            .map(|u| pool::Task { name: u.name.clone(), deps: u.deps.clone(), weight: u.bytes, item: u })
             .collect();
-        let loader = self.loader();
-        let open = || async {
-            let session = self.session().await?;
-            if let Some(sql) = prepare {
-                session.batch(sql).await?;
-            }
-            Ok(session)
-        };
-        let rows: u64 = pool::run("the restore's data", plan.jobs, tasks, &self.cancel, open, |session, part| {
-            let (loader, loaded) = (loader.clone(), loaded.clone());
+        let open = |stop: &Cancel| {
+            let stop = stop.clone();
             async move {
-                let rows = loader.load_part(&session, &part).await;
-                if rows.is_ok() {
-                    loaded.fetch_add(1, Ordering::SeqCst);
+                let session = self.session_watched_by(&stop).await?;
+                if let Some(sql) = prepare {
+                    session.batch(sql).await?;
                 }
-                (session, rows)
+                Ok(session)
+            }
+        };
+        let (loader, parts, cancel) = (self.loader(), Arc::new(plan.data.clone()), self.cancel.clone());
+        let rows: u64 = pool::run("the restore's data", plan.jobs, tasks, &self.cancel, open, |session, unit: Unit| {
+            let (loader, parts, loaded, cancel) = (loader.clone(), parts.clone(), loaded_parts.clone(), cancel.clone());
+            async move {
+                let result = unit.run(&session, &loader, &parts, &loaded, &cancel).await;
+                (session, result)
             }
         })
         .await?
@@ -273,16 +272,13 @@ impl Run {
         Ok(rows)
     }
 
-    /// Loads the plan's parts one after the other in `session` (a single transaction), each after the
-    /// parts `deps` names for it.
-    async fn load_serial(&self, session: &Session, plan: &RestorePlan, deps: &[Vec<usize>]) -> Result<u64> {
+    /// Loads the plan's parts one after the other in `session` (a single transaction).
+    async fn load_serial(&self, session: &Session, plan: &RestorePlan) -> Result<u64> {
         let loader = self.loader();
         let mut rows = 0;
-        // The order was checked for loops when it was made.
-        let order = pool::order(plan.data.len(), deps).unwrap_or_else(|| (0..plan.data.len()).collect());
-        for i in order {
+        for part in &plan.data {
             self.cancel.check("the restore")?;
-            rows += loader.load_part(session, &plan.data[i]).await?;
+            rows += loader.load_part(session, part).await?;
         }
         Ok(rows)
     }

@@ -369,6 +369,20 @@ impl RestorePlan {
             }
             out.push_str(&format!("{};\n\\connect {}\n", db.create, quote_ident(&db.name)));
         }
+        if let Some(role) = &self.role {
+            out.push_str(&format!("SET ROLE {};\n", quote_ident(role)));
+        }
+        out.push_str(&format!("{SCHEMA_SETTINGS};\n"));
+        // As the run has it: the target's old objects go, and the roles come, in the transaction of the
+        // schema's first phase (with `--single-transaction`, in the one transaction).
+        out.push_str("BEGIN;\n");
+        if let Before::DropArchiveObjects { statements } = &self.before {
+            out.push_str("\n-- the archive's objects that exist (`--clean`)\n");
+            for s in statements {
+                out.push_str(s);
+                out.push('\n');
+            }
+        }
         for role in &self.create_roles {
             out.push_str(&format!(
                 "DO $pgsafe$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) THEN CREATE ROLE {} NOLOGIN; END IF; END$pgsafe$;\n",
@@ -376,7 +390,6 @@ impl RestorePlan {
                 quote_ident(role)
             ));
         }
-        out.push_str(&format!("{SCHEMA_SETTINGS};\n"));
         let section = |out: &mut String, title: &str, steps: &[ObjectStep]| {
             out.push_str(&format!("\n-- {title}\n"));
             for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != "LARGE OBJECT") {
@@ -384,8 +397,22 @@ impl RestorePlan {
             }
         };
         section(&mut out, "pre-data", &self.pre_data);
+        if !self.single_transaction {
+            out.push_str("COMMIT;\n");
+        }
         out.push_str("\n-- data: the archive's rows load here (`pgsafe restore` without `-f`)\n");
         section(&mut out, "post-data", &self.post_data);
+        if !self.sequences.is_empty() {
+            out.push_str("\n-- sequence values\n");
+            for v in &self.sequences {
+                out.push_str(&format!(
+                    "SELECT pg_catalog.setval({}, {}, {});\n",
+                    quote_literal(&quote_qualified(&v.name)),
+                    v.last_value,
+                    v.is_called
+                ));
+            }
+        }
         // Privileges as one block, as the restore runs them.
         out.push_str("\n-- privileges\n");
         for p in &self.privileges {
@@ -396,6 +423,9 @@ impl RestorePlan {
             "after the privileges: default privileges, materialized view refreshes, event triggers",
             &self.after_privileges,
         );
+        if self.single_transaction {
+            out.push_str("COMMIT;\n");
+        }
         if let Some(db) = &self.database
             && !db.finish.is_empty()
         {
@@ -596,9 +626,29 @@ fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
         .collect()
 }
 
-/// `DROP ... IF EXISTS` for an object that has a statement of its own and is not dropped with its table.
+/// `DROP ... IF EXISTS` for an object that has a statement of its own and is not dropped with its table;
+/// for what would keep another object of the archive from being dropped, the `ALTER TABLE` that undoes it
+/// (the reverse order runs it first): a foreign key (its referenced table), a column default (a sequence
+/// it uses).
 fn drop_statement(o: &SchemaObject) -> Option<String> {
-    o.create.as_ref()?;
+    let create = o.create.as_ref()?;
+    if o.kind == "DEFAULT" {
+        // `ALTER [FOREIGN] TABLE ONLY t ALTER COLUMN c SET DEFAULT e;`: a sequence the default uses
+        // cannot be dropped before it.
+        let (head, _) = create.split_once(" SET DEFAULT ")?;
+        let head = head.replacen(" TABLE ONLY ", " TABLE IF EXISTS ONLY ", 1);
+        return Some(format!("{head} DROP DEFAULT;"));
+    }
+    if o.kind == "FK CONSTRAINT" {
+        let table = o.table.as_ref()?;
+        // The object's name is `table constraint`.
+        let constraint = o.name.strip_prefix(&format!("{} ", table.name))?;
+        return Some(format!(
+            "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {};",
+            quote_qualified(table),
+            quote_ident(constraint)
+        ));
+    }
     let keyword = match o.kind.as_str() {
         "TABLE"
         | "VIEW"

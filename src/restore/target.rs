@@ -1,10 +1,8 @@
-//! The restore's target: what it holds (user objects, tables, triggers, foreign keys, roles) and the few
-//! things a restore does to it before and around the load (creating the database, dropping the archive's
-//! objects, emptying tables, switching triggers and foreign keys off and back on).
+//! The restore's target: what it holds (user objects, tables and their columns, roles) and what a restore
+//! does to it before the load (creating the database, dropping the archive's objects, creating roles,
+//! emptying tables). What fires during a load is [`super::units`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use serde::Serialize;
 
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
@@ -31,15 +29,21 @@ pub(super) async fn refuse_non_empty(session: &Session) -> Result<()> {
     .with_hint("restore into a new database (`createdb`, or `--create`), or pass `--clean` to drop the archive's objects first"))
 }
 
-/// Drops the archive's objects that exist in the target, dependents first, in one transaction (`--clean`).
+/// Drops the archive's objects that exist in the target, dependents first (`--clean`), in the session's
+/// transaction.
 pub(super) async fn drop_objects(session: &Session, statements: &[String]) -> Result<()> {
-    let mut sql = String::from("BEGIN;\nSET LOCAL search_path = ''; SET LOCAL client_min_messages = warning;\n");
+    let mut sql = String::from("SET LOCAL client_min_messages = warning;\n");
     for s in statements {
         sql.push_str(s);
         sql.push('\n');
     }
-    sql.push_str("COMMIT;");
-    session.batch(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`); nothing was dropped"))
+    session.batch(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))
+}
+
+/// Drops a database `--create` made, through the database `connect` names.
+pub(super) async fn drop_database(connect: &ConnectOptions, name: &str) -> Result<()> {
+    let session = Session::open(connect, None).await?;
+    session.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))).await
 }
 
 /// Creates the roles the cluster lacks, without login (`--create-roles`).
@@ -85,16 +89,6 @@ pub(super) async fn create_database(connect: &ConnectOptions, step: &DatabaseSte
     }
     session.batch(&step.create).await?;
     Ok(connect.with_dbname(name))
-}
-
-/// The server's `server_version_num`.
-pub(super) async fn server_version(session: &Session) -> Result<u32> {
-    let v: i32 = session
-        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
-        .await?
-        .try_get(0)
-        .map_err(|e| unreadable("the server's version", e))?;
-    Ok(v.max(0) as u32)
 }
 
 /// Whether the session's role is a superuser: it may then keep foreign keys from firing with
@@ -244,158 +238,6 @@ fn large_object_oids(raw: &[u8], first_chunk: bool) -> Result<Vec<u32>, CopyErro
                 .ok_or_else(|| CopyError { offset: t.offset(), problem: "a large object's oid is not 4 bytes".into() })
         })
         .collect()
-}
-
-/// A user trigger enabled on a restored table: disabled by name for the load, then given its own mode
-/// back (origin, replica or always), so that a trigger the user had disabled stays disabled.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct Trigger {
-    table: String,
-    name: String,
-    mode: String,
-}
-
-impl Trigger {
-    /// The enabled user triggers of the plan's tables.
-    pub async fn read(session: &Session, plan: &RestorePlan) -> Result<Vec<Trigger>> {
-        let names = plan.table_names();
-        let mut out = Vec::new();
-        for row in session.query(include_str!("sql/target_triggers.sql"), &[&names]).await? {
-            let get = |c: &str| row.try_get::<_, String>(c).map_err(|e| unreadable("the target's triggers", e));
-            out.push(Trigger { table: get("table_name")?, name: get("name")?, mode: get("mode")? });
-        }
-        Ok(out)
-    }
-
-    /// `ALTER TABLE` statements that switch the triggers off (`enable` false) or back to their modes.
-    pub fn statements(triggers: &[Trigger], enable: bool) -> Vec<String> {
-        let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for t in triggers {
-            let action = match (enable, t.mode.as_str()) {
-                (false, _) => "DISABLE TRIGGER",
-                (true, "R") => "ENABLE REPLICA TRIGGER",
-                (true, "A") => "ENABLE ALWAYS TRIGGER",
-                (true, _) => "ENABLE TRIGGER",
-            };
-            by_table.entry(&t.table).or_default().push(format!("{action} {}", t.name));
-        }
-        by_table.into_iter().map(|(table, actions)| format!("ALTER TABLE {table} {};", actions.join(", "))).collect()
-    }
-}
-
-/// A foreign key on or to a restored table, as the target declares it.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct ForeignKey {
-    pub name: String,
-    /// The referencing and the referenced table, qualified.
-    pub child: String,
-    pub parent: String,
-    child_kind: String,
-    parent_kind: String,
-    match_full: bool,
-    child_columns: Vec<String>,
-    parent_columns: Vec<String>,
-    /// It promises the rows hold (not NOT VALID).
-    pub validated: bool,
-    /// `pg_get_constraintdef`: what re-adds it.
-    definition: String,
-    /// The load fills its referencing side: its checks would fire during the load.
-    pub loaded: bool,
-    /// The restored tables on each side (the table, or its partitions), as the plan names them.
-    pub loaded_tables: Vec<String>,
-    pub referenced_tables: Vec<String>,
-}
-
-impl ForeignKey {
-    pub async fn read(session: &Session, plan: &RestorePlan) -> Result<Vec<ForeignKey>> {
-        let names = plan.table_names();
-        let mut out = Vec::new();
-        for row in session.query(include_str!("sql/target_foreign_keys.sql"), &[&names]).await? {
-            let fail = |e| unreadable("the target's foreign keys", e);
-            let text = |c: &str| row.try_get::<_, String>(c).map_err(fail);
-            out.push(ForeignKey {
-                name: text("name")?,
-                child: text("child")?,
-                parent: text("parent")?,
-                child_kind: text("child_kind")?,
-                parent_kind: text("parent_kind")?,
-                match_full: text("match_type")? == "f",
-                child_columns: row.try_get("child_columns").map_err(fail)?,
-                parent_columns: row.try_get("parent_columns").map_err(fail)?,
-                validated: row.try_get("validated").map_err(fail)?,
-                definition: text("definition")?,
-                loaded: row.try_get("loaded").map_err(fail)?,
-                loaded_tables: row.try_get("loaded_tables").map_err(fail)?,
-                referenced_tables: row.try_get("referenced_tables").map_err(fail)?,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Whether it can be dropped for the load and added back `NOT VALID`: PostgreSQL takes `NOT VALID`
-    /// foreign keys on partitioned tables only from 18 on.
-    pub fn can_come_back_not_valid(&self, server_version: u32) -> bool {
-        self.child_kind != "p" || server_version >= 180000
-    }
-
-    /// `ALTER TABLE ... DROP CONSTRAINT`.
-    pub fn drop_statement(&self) -> String {
-        format!("ALTER TABLE {} DROP CONSTRAINT {};", self.child, quote_ident(&self.name))
-    }
-
-    /// `ALTER TABLE ... ADD CONSTRAINT ... NOT VALID`: back at once, checking new rows, without reading
-    /// the table (`VALIDATE` does that next, where it held before).
-    pub fn add_statement(&self) -> String {
-        let not_valid = if self.definition.ends_with(" NOT VALID") { "" } else { " NOT VALID" };
-        format!("ALTER TABLE {} ADD CONSTRAINT {} {}{not_valid};", self.child, quote_ident(&self.name), self.definition)
-    }
-
-    pub fn validate_statement(&self) -> String {
-        format!("ALTER TABLE {} VALIDATE CONSTRAINT {};", self.child, quote_ident(&self.name))
-    }
-
-    /// Counts the rows that break it, and names it with an example when there are any.
-    pub async fn violations(&self, session: &Session) -> Result<Option<String>> {
-        // Partitioned tables hold their rows in partitions; a plain parent's inheritance children are
-        // not covered by its foreign keys.
-        let only = |kind: &str| if kind == "p" { "" } else { "ONLY " };
-        let join: Vec<String> =
-            self.child_columns.iter().zip(&self.parent_columns).map(|(c, p)| format!("p.{p} = c.{c}")).collect();
-        let missing = format!(
-            "NOT EXISTS (SELECT 1 FROM {}{} p WHERE {})",
-            only(&self.parent_kind),
-            self.parent,
-            join.join(" AND ")
-        );
-        let is = |test: &str, glue: &str| {
-            self.child_columns.iter().map(|c| format!("c.{c} IS {test}")).collect::<Vec<_>>().join(glue)
-        };
-        let condition = if self.match_full {
-            // MATCH FULL: all null is fine; a mix of null and not null is a violation by itself.
-            format!("NOT ({}) AND (({}) OR {missing})", is("NULL", " AND "), is("NULL", " OR "))
-        } else {
-            format!("{} AND {missing}", is("NOT NULL", " AND "))
-        };
-        let cols = self.child_columns.iter().map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT count(*), (array_agg(ROW({cols})::text))[1] FROM {}{} c WHERE {condition}",
-            only(&self.child_kind),
-            self.child
-        );
-        let row = session.query_one(&sql, &[]).await?;
-        let count: i64 = row.try_get(0).map_err(|e| unreadable("a foreign key's violations", e))?;
-        if count == 0 {
-            return Ok(None);
-        }
-        let example: Option<String> = row.try_get(1).map_err(|e| unreadable("a foreign key's violations", e))?;
-        Ok(Some(format!(
-            "foreign key `{}` of `{}`: {count} rows reference keys missing from `{}` (for example {})",
-            self.name,
-            self.child,
-            self.parent,
-            example.unwrap_or_default()
-        )))
-    }
 }
 
 /// A value the server sent that pgsafe cannot read as expected: a bug or a very odd server.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::plan::PlannedTable;
 use super::{Run, VerifyLevel};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
 use crate::pg::{Session, quote_qualified};
@@ -67,7 +68,10 @@ pub(super) async fn tables_parallel(
         jobs,
         tasks,
         &run.cancel,
-        || run.session(),
+        |stop: &Cancel| {
+            let stop = stop.clone();
+            async move { run.session_watched_by(&stop).await }
+        },
         move |session, (i, table, range): (usize, PlannedTable, Option<PageRange>)| async move {
             let result = read_back(&session, &table, level, range).await.map(|(rows, digest)| (i, rows, digest));
             (session, result)

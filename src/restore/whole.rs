@@ -1,17 +1,19 @@
 //! A whole restore, schema and rows, run as its plan says.
 //!
 //! ```text
-//! --create's database -> refuse a non-empty target (or drop the archive's objects) -> roles
-//! -> pre-data in one transaction -> rows on -j sessions -> post-data on -j sessions, by dependency,
+//! --create's database -> in one transaction: refuse a non-empty target (or drop the archive's objects),
+//! roles, pre-data -> rows on -j sessions -> post-data on -j sessions, by dependency,
 //! biggest first -> sequence values -> privileges -> default privileges, refreshes, event triggers
 //! -> verification -> the new database's own properties
 //! ```
-//! With `--single-transaction` all of it runs in one transaction on one session.
+//! With `--single-transaction` all of it runs in one transaction on one session. A database `--create`
+//! made is dropped again when nothing of the restore was committed in it.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::plan::{Before, ObjectStep, RestorePlan, SCHEMA_SETTINGS};
+use super::units::Unit;
 use super::{RestoreReport, Run, TriggerMode, interrupted, target};
 use crate::cancel::Cancel;
 use crate::error::{Result, SqlState};
@@ -19,50 +21,97 @@ use crate::pg::Session;
 use crate::pool::{self, Task};
 
 pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreReport> {
-    if let Some(db) = &plan.database {
-        run.connect = target::create_database(&run.connect, db).await?;
+    let Some(db) = &plan.database else {
+        return restore_into(plan, run, &mut false).await;
+    };
+    let through = run.connect.clone();
+    run.connect = target::create_database(&through, db).await?;
+    let mut committed = false;
+    let result = restore_into(plan, run, &mut committed).await;
+    // Nothing of the restore committed in the database `--create` made: it goes again, so that trying
+    // again needs nothing cleared by hand.
+    let drop_again = |hint: &str| {
+        let name = db.name.clone();
+        let hint = hint.to_string();
+        async move {
+            match target::drop_database(&through, &name).await {
+                Ok(()) => format!("the database `{name}` that `--create` made was dropped again"),
+                Err(e) => format!("the database `{name}` that `--create` made is still there ({e}); {hint}"),
+            }
+        }
+    };
+    match result {
+        Err(e) if !committed => Err(e.and_hint(drop_again("drop it before trying again").await)),
+        Err(e) => Err(e.and_hint(format!(
+            "the database `{}` that `--create` made holds what was restored so far: add `--clean` to make it anew",
+            db.name
+        ))),
+        Ok(mut report) if report.rolled_back => {
+            report.warnings.push(drop_again("drop it before trying again").await);
+            Ok(report)
+        }
+        Ok(report) => Ok(report),
     }
-    if let Some(role) = &plan.role {
-        run.connect = run.connect.with_role(role);
-    }
+}
+
+/// Restores into the database `run` connects to; `committed` becomes true once something of it was
+/// committed there.
+async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Result<RestoreReport> {
     let leader = run.session().await?;
-    match &plan.before {
-        Before::RefuseNonEmpty => target::refuse_non_empty(&leader).await?,
-        Before::DropArchiveObjects { statements } => target::drop_objects(&leader, statements).await?,
-        Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
-    }
-    if !plan.create_roles.is_empty() {
-        target::create_roles(&leader, &plan.create_roles).await?;
-    }
     leader.batch(SCHEMA_SETTINGS).await?;
     let mut report = RestoreReport::start(leader.target(), plan, TriggerMode::NotYetCreated);
     run.progress.start("restore", plan.data_bytes(), plan.data_rows());
+    // The target's old objects go, and the roles come, in the transaction of the schema's first phase:
+    // if that fails, or is interrupted, the target is as it was.
+    let before = async {
+        match &plan.before {
+            Before::RefuseNonEmpty => target::refuse_non_empty(&leader).await?,
+            Before::DropArchiveObjects { statements } => target::drop_objects(&leader, statements).await?,
+            Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
+        }
+        if !plan.create_roles.is_empty() {
+            target::create_roles(&leader, &plan.create_roles).await?;
+        }
+        Ok::<_, crate::Error>(())
+    };
 
     if plan.single_transaction {
         leader.batch("BEGIN").await?;
         let outcome = async {
+            before.await?;
             create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
-            report.rows = run.load_serial(&leader, plan, &[]).await?;
+            report.rows = run.load_serial(&leader, plan).await?;
             create_in_order(&leader, &plan.post_data, &run.cancel).await?;
             finish(run, plan, &leader, true, &mut report).await
         }
         .await;
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
+        *committed = !report.rolled_back;
     } else {
         let phase = Instant::now();
         leader.batch("BEGIN").await?;
         let created = async {
+            before.await?;
             create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
+            // A cancel request that reaches an idle session does nothing: ask before committing.
+            run.cancel.check("the restore")?;
             leader.batch("COMMIT").await
         }
         .await;
         tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), phase.elapsed().as_secs_f64());
         if let Err(e) = created {
             let _ = leader.batch("ROLLBACK").await;
-            return Err(interrupted(&run.cancel, e, "nothing was restored (the schema's first phase rolled back)"));
+            let what = match plan.before {
+                Before::DropArchiveObjects { .. } => {
+                    "nothing was restored and nothing was dropped (the schema's first phase rolled back)"
+                }
+                _ => "nothing was restored (the schema's first phase rolled back)",
+            };
+            return Err(interrupted(&run.cancel, e, what));
         }
+        *committed = true;
         let stage = async {
-            report.rows = run.load_parallel(plan, None, &[], Default::default()).await?;
+            report.rows = run.load(plan, Unit::each_part(plan), None, &Default::default()).await?;
             let phase = Instant::now();
             post_data(run, plan).await?;
             tracing::info!("post-data: {} objects in {:.1}s", plan.post_data.len(), phase.elapsed().as_secs_f64());
@@ -162,10 +211,13 @@ async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
             weight: o.size,
         })
         .collect();
-    let open = || async {
-        let session = run.session().await?;
-        session.batch(SCHEMA_SETTINGS).await?;
-        Ok(session)
+    let open = |stop: &Cancel| {
+        let stop = stop.clone();
+        async move {
+            let session = run.session_watched_by(&stop).await?;
+            session.batch(SCHEMA_SETTINGS).await?;
+            Ok(session)
+        }
     };
     let cancel = run.cancel.clone();
     pool::run("the restore's post-data", plan.jobs, tasks, &run.cancel, open, |session, o: ObjectStep| {

@@ -131,6 +131,12 @@ fn find_cycle(start: usize, nodes: &[Node<'_>], done: &[bool]) -> Vec<usize> {
     }
 }
 
+/// The nodes that lie on a cycle of the directed graph `edges` (in a strongly connected component of
+/// more than one node).
+pub(crate) fn in_cycles<K: Copy + Eq + std::hash::Hash>(edges: &[(K, K)]) -> std::collections::HashSet<K> {
+    crate::graph::cycles(edges).into_iter().filter(|c| c.len() > 1).flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,87 +176,5 @@ mod tests {
         assert_eq!(order[0], 2);
         assert_eq!(broken, vec![1]);
         assert_eq!(order[1], 1);
-    }
-}
-
-/// The nodes that lie on a cycle of the directed graph `edges` (strongly connected components of more
-/// than one node), by Tarjan's algorithm without recursion, so that long chains cannot overflow the stack.
-pub(crate) fn in_cycles<K: Copy + Eq + std::hash::Hash>(edges: &[(K, K)]) -> std::collections::HashSet<K> {
-    use std::collections::{HashMap, HashSet};
-    let mut ids: HashMap<K, usize> = HashMap::new();
-    let mut nodes: Vec<K> = Vec::new();
-    let mut id = |k: K, nodes: &mut Vec<K>| {
-        *ids.entry(k).or_insert_with(|| {
-            nodes.push(k);
-            nodes.len() - 1
-        })
-    };
-    let mut out_edges: Vec<Vec<usize>> = Vec::new();
-    for &(a, b) in edges {
-        let (a, b) = (id(a, &mut nodes), id(b, &mut nodes));
-        out_edges.resize(nodes.len(), Vec::new());
-        out_edges[a].push(b);
-    }
-    out_edges.resize(nodes.len(), Vec::new());
-    let n = nodes.len();
-    let (mut index, mut low, mut on_stack) = (vec![usize::MAX; n], vec![0; n], vec![false; n]);
-    let (mut stack, mut next, mut found) = (Vec::new(), 0, HashSet::new());
-    for root in 0..n {
-        if index[root] != usize::MAX {
-            continue;
-        }
-        // (node, position in its edge list)
-        let mut work = vec![(root, 0usize)];
-        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
-            if *pos == 0 && index[v] == usize::MAX {
-                index[v] = next;
-                low[v] = next;
-                next += 1;
-                stack.push(v);
-                on_stack[v] = true;
-            }
-            if let Some(&w) = out_edges[v].get(*pos) {
-                *pos += 1;
-                if index[w] == usize::MAX {
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
-            }
-            work.pop();
-            if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if low[v] == index[v] {
-                let mut component = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    component.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                if component.len() > 1 {
-                    found.extend(component.into_iter().map(|w| nodes[w]));
-                }
-            }
-        }
-    }
-    found
-}
-
-#[cfg(test)]
-mod cycle_tests {
-    use super::in_cycles;
-
-    #[test]
-    fn finds_the_nodes_on_cycles_only() {
-        // 1 -> 2 -> 3 -> 1 is a cycle; 3 -> 4 -> 5 is not; 6 <-> 7 is.
-        let edges = [(1, 2), (2, 3), (3, 1), (3, 4), (4, 5), (6, 7), (7, 6)];
-        let mut found: Vec<i32> = in_cycles(&edges).into_iter().collect();
-        found.sort();
-        assert_eq!(found, vec![1, 2, 3, 6, 7]);
-        assert!(in_cycles(&[(1, 2), (2, 3)]).is_empty());
     }
 }

@@ -75,7 +75,7 @@ fn list(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn an_interrupted_owners_restore_cancels_its_statements_and_puts_triggers_and_keys_back() {
+fn an_interrupted_owners_restore_cancels_its_statements_and_leaves_triggers_and_keys_as_they_were() {
     let src = TestDb::new("sigint_src");
     src.psql(SCHEMA);
     src.psql(DATA);
@@ -124,7 +124,10 @@ fn an_interrupted_owners_restore_cancels_its_statements_and_puts_triggers_and_ke
     let _ = holder.wait();
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGINT received") && stderr.contains("the restore was interrupted"), "{stderr}");
-    assert!(stderr.contains("parts were loaded") && stderr.contains("triggers and foreign keys are back"), "{stderr}");
+    assert!(
+        stderr.contains("parts were loaded") && stderr.contains("their triggers and foreign keys are as they were"),
+        "{stderr}"
+    );
     assert_eq!(left, "\n", "the interrupted COPY must be cancelled on the server");
     assert_eq!(triggers_and_keys(&dst), before, "triggers and foreign keys must be back as they were");
     assert_eq!(dst.psql("SELECT count(*) FROM audit"), "0\n");
@@ -156,4 +159,109 @@ fn an_interrupted_single_transaction_restore_leaves_nothing_and_says_so() {
     );
     assert_eq!(pgsafe_statements(&dst), "\n");
     assert_eq!(dst.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0\n");
+}
+
+#[test]
+fn a_dump_waiting_on_a_lock_is_cancelled_on_the_server_when_interrupted() {
+    let db = TestDb::new("sigterm_lock_dump");
+    db.psql("CREATE TABLE locked (id int); INSERT INTO locked VALUES (1);");
+    let mut holder = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-d", &db.conn_string(), "-c"])
+        .arg("BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300);")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the lock was taken", &mut holder, || {
+        db.psql("SELECT count(*) FROM pg_locks WHERE relation = 'locked'::regclass AND mode = 'AccessExclusiveLock' AND granted")
+            == "1\n"
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pgsafe()
+        .args(["dump", "-q", "-d", &db.conn_string(), "-f"])
+        .arg(dir.path().join("db.pgsafe"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = || {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pgsafe'
+               AND wait_event_type = 'Lock'",
+            db.name()
+        )) == "1\n"
+    };
+    wait_until("the dump waited for the lock", &mut child, waiting);
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    // A backend waiting on a lock does not notice that its client is gone: only the cancel request ends it.
+    let left = pgsafe_statements(&db);
+    db.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
+           AND pid <> pg_backend_pid()",
+        db.name()
+    ));
+    let _ = holder.wait();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the dump was interrupted: no archive was written"), "{stderr}");
+    assert_eq!(left, "\n", "the dump's statement must be cancelled on the server");
+    assert!(list(dir.path()).is_empty(), "{:?}", list(dir.path()));
+}
+
+#[test]
+fn an_interrupted_clean_single_transaction_restore_keeps_what_the_target_held() {
+    // Before the fix `--clean` dropped the target's objects in a transaction of its own, before the
+    // restore's: an interruption then left the target empty, saying that nothing was restored.
+    let src = TestDb::new("sigint_clean_src");
+    src.psql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("sigint_clean_dst");
+    crate::dump_restore::run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    let mut child = pgsafe()
+        .args(["restore", "-q", "--clean", "--single-transaction", "-d", &dst.conn_string()])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the load started", &mut child, || pgsafe_statements(&dst).contains("COPY public.big"));
+    signal(&child, "INT");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing was restored (the transaction rolled back)"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM big"), "400000\n", "the target keeps what it held");
+}
+
+#[test]
+fn an_interrupted_create_drops_the_database_it_made() {
+    let src = TestDb::new("sigint_create_src");
+    src.psql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    // `--create` makes the archive's database, named as the source: restore through another database
+    // of a cluster that lacks it, after dropping the source.
+    let name = src.name().to_string();
+    let through = TestDb::new("sigint_create_through");
+    drop(src);
+    let mut child = pgsafe()
+        .args(["restore", "-q", "--create", "--single-transaction", "-d", &through.conn_string()])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let created = || {
+        through.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE 'COPY public.big%' AND state = 'active'"
+        )) == "1\n"
+    };
+    wait_until("the load started", &mut child, created);
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("the database `{name}` that `--create` made was dropped again")), "{stderr}");
+    assert_eq!(through.psql(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0\n");
 }

@@ -2,9 +2,11 @@
 -- table above one of them: declared on the table itself (not the copies PostgreSQL makes on partitions), with
 -- their columns in key order, their definition, whether the load fills the referencing side (`loaded`: its
 -- insert checks would fire during the load), and which of the tables in $1 the load fills on each side
--- (`loaded_tables`, `referenced_tables`: the table itself or its partitions). NOT ENFORCED ones (18+) are left
--- out: they check nothing.
--- One row per foreign key. Works on PostgreSQL 13 and later (conenforced is read through to_jsonb: 18+).
+-- (`loaded_tables`, `referenced_tables`: the table itself or its partitions), whether it is a temporal key
+-- (`period`, 18+: WITHOUT OVERLAPS ... PERIOD) and its comment. NOT ENFORCED ones (18+) are left out: they
+-- check nothing.
+-- One row per foreign key. Works on PostgreSQL 13 and later (conenforced and conperiod are read through
+-- to_jsonb: 18+).
 WITH restored AS (
     SELECT pg_catalog.to_regclass(n) AS oid, n AS name FROM unnest($1::text[]) AS n
 ), tree AS (
@@ -40,7 +42,9 @@ SELECT con.conname::text AS name,
              JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
              ORDER BY k.i) AS parent_columns,
        con.convalidated AS validated,
+       coalesce((pg_catalog.to_jsonb(con) ->> 'conperiod')::boolean, false) AS period,
        pg_catalog.pg_get_constraintdef(con.oid) AS definition,
+       pg_catalog.obj_description(con.oid, 'pg_constraint') AS comment,
        con.conrelid IN (SELECT oid FROM involved) AS loaded,
        ARRAY(SELECT t.name FROM tree t WHERE t.above = con.conrelid ORDER BY 1) AS loaded_tables,
        ARRAY(SELECT t.name FROM tree t WHERE t.above = con.confrelid ORDER BY 1) AS referenced_tables
