@@ -15,7 +15,7 @@ fn pgsafe() -> Command {
 
 /// A database with one table of about 60 MB: big enough that a dump is still running when the test
 /// interferes with it.
-fn big_db(hint: &str) -> TestDb {
+pub(crate) fn big_db(hint: &str) -> TestDb {
     let db = TestDb::new(hint);
     db.psql(
         "CREATE TABLE big (id int PRIMARY KEY, payload text);
@@ -39,7 +39,7 @@ fn wait_for_growth(path: &Path, bytes: u64, child: &mut Child) {
     panic!("`{}` never grew to {bytes} bytes", path.display());
 }
 
-fn finish(child: Child) -> (i32, String) {
+pub(crate) fn finish(child: Child) -> (i32, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::data_only::{DATA, SCHEMA, owner_of, triggers_and_keys};
 use crate::dump_restore::{copy_schema, dump, pgsafe};
+use crate::faults::{big_db, finish};
 use crate::support::{TestDb, cluster};
 
 fn signal(child: &Child, name: &str) {
@@ -30,9 +31,32 @@ fn wait_until(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
     panic!("{what} never happened");
 }
 
-fn finish(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+/// Another session that takes `lock` (a `LOCK TABLE` statement) on `db` and holds it; wait for it with
+/// `held`, end it with `release`.
+fn hold(db: &TestDb, lock: &str) -> Child {
+    Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-d", &db.conn_string(), "-c"])
+        .arg(format!("BEGIN; {lock}; SELECT pg_sleep(300);"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether a lock of `mode` on `table` is granted in `db`.
+fn held(db: &TestDb, table: &str, mode: &str) -> bool {
+    db.psql(&format!(
+        "SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND mode = '{mode}' AND granted"
+    )) == "1\n"
+}
+
+/// Ends the session `hold` started.
+fn release(db: &TestDb, mut holder: Child) {
+    db.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
+           AND pid <> pg_backend_pid()",
+        db.name()
+    ));
+    let _ = holder.wait();
 }
 
 /// Statements pgsafe still runs on `db` (anything but this query's own session and `holder`).
@@ -46,11 +70,7 @@ fn pgsafe_statements(db: &TestDb) -> String {
 
 #[test]
 fn a_dump_interrupted_by_sigterm_leaves_no_file_and_exits_2() {
-    let db = TestDb::new("sigterm_dump");
-    db.psql(
-        "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
-    );
+    let db = big_db("sigterm_dump");
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("db.pgsafe");
     let partial = dir.path().join("db.pgsafe.partial");
@@ -116,12 +136,7 @@ fn an_interrupted_owners_restore_cancels_its_statements_and_leaves_triggers_and_
     let (code, stderr) = finish(child);
     // Without the cancel request the COPY would wait on as long as the lock is held.
     let left = pgsafe_statements(&dst);
-    dst.psql(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
-           AND pid <> pg_backend_pid()",
-        dst.name()
-    ));
-    let _ = holder.wait();
+    release(&dst, holder);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGINT received") && stderr.contains("the restore was interrupted"), "{stderr}");
     assert!(
@@ -135,11 +150,7 @@ fn an_interrupted_owners_restore_cancels_its_statements_and_leaves_triggers_and_
 
 #[test]
 fn an_interrupted_single_transaction_restore_leaves_nothing_and_says_so() {
-    let src = TestDb::new("sigterm_whole_src");
-    src.psql(
-        "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
-    );
+    let src = big_db("sigterm_whole_src");
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
     let dst = TestDb::new("sigterm_whole_dst");
@@ -165,16 +176,8 @@ fn an_interrupted_single_transaction_restore_leaves_nothing_and_says_so() {
 fn a_dump_waiting_on_a_lock_is_cancelled_on_the_server_when_interrupted() {
     let db = TestDb::new("sigterm_lock_dump");
     db.psql("CREATE TABLE locked (id int); INSERT INTO locked VALUES (1);");
-    let mut holder = Command::new(cluster().bin("psql"))
-        .args(["-X", "-q", "-d", &db.conn_string(), "-c"])
-        .arg("BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300);")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the lock was taken", &mut holder, || {
-        db.psql("SELECT count(*) FROM pg_locks WHERE relation = 'locked'::regclass AND mode = 'AccessExclusiveLock' AND granted")
-            == "1\n"
-    });
+    let mut holder = hold(&db, "LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
+    wait_until("the lock was taken", &mut holder, || held(&db, "locked", "AccessExclusiveLock"));
     let dir = tempfile::tempdir().unwrap();
     let mut child = pgsafe()
         .args(["dump", "-q", "-d", &db.conn_string(), "-f"])
@@ -194,12 +197,7 @@ fn a_dump_waiting_on_a_lock_is_cancelled_on_the_server_when_interrupted() {
     let (code, stderr) = finish(child);
     // A backend waiting on a lock does not notice that its client is gone: only the cancel request ends it.
     let left = pgsafe_statements(&db);
-    db.psql(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
-           AND pid <> pg_backend_pid()",
-        db.name()
-    ));
-    let _ = holder.wait();
+    release(&db, holder);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("the dump was interrupted: no archive was written"), "{stderr}");
     assert_eq!(left, "\n", "the dump's statement must be cancelled on the server");
@@ -210,11 +208,7 @@ fn a_dump_waiting_on_a_lock_is_cancelled_on_the_server_when_interrupted() {
 fn an_interrupted_clean_single_transaction_restore_keeps_what_the_target_held() {
     // Before the fix `--clean` dropped the target's objects in a transaction of its own, before the
     // restore's: an interruption then left the target empty, saying that nothing was restored.
-    let src = TestDb::new("sigint_clean_src");
-    src.psql(
-        "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
-    );
+    let src = big_db("sigint_clean_src");
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
     let dst = TestDb::new("sigint_clean_dst");
@@ -235,11 +229,7 @@ fn an_interrupted_clean_single_transaction_restore_keeps_what_the_target_held() 
 
 #[test]
 fn an_interrupted_create_drops_the_database_it_made() {
-    let src = TestDb::new("sigint_create_src");
-    src.psql(
-        "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 400000) i;",
-    );
+    let src = big_db("sigint_create_src");
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
     // `--create` makes the archive's database, named as the source: restore through another database
