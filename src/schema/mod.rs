@@ -15,10 +15,12 @@ mod objects;
 mod order;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Filters;
+use crate::catalog::query::{self, get};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ServerFacts, TableName};
 use crate::pg::{Row, Session, quote_ident, quote_literal};
@@ -144,12 +146,9 @@ struct Step {
 }
 
 fn read_step(query: &str, row: &Row) -> Result<Step> {
-    let bad = |column: &str, e: tokio_postgres::Error| {
-        Error::new(ErrorKind::Database, format!("schema query `{query}`: column `{column}` is unreadable: {e}"))
-    };
     macro_rules! get {
         ($col:literal) => {
-            row.try_get($col).map_err(|e| bad($col, e))?
+            get(row, query, $col)?
         };
     }
     let section: String = get!("section");
@@ -157,7 +156,7 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         "pre-data" => Section::PreData,
         "post-data" => Section::PostData,
         other => {
-            return Err(Error::new(ErrorKind::Database, format!("schema query `{query}`: unknown section `{other}`")));
+            return Err(Error::new(ErrorKind::Database, format!("catalog query `{query}`: unknown section `{other}`")));
         }
     };
     let size: Option<i64> = get!("size");
@@ -180,6 +179,17 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
     })
 }
 
+/// Logs (`-vv`) how long each stage of [`read_schema`] took, so that a stage that grows faster than the
+/// catalog shows.
+struct Lap(Instant);
+
+impl Lap {
+    fn done(&mut self, stage: &str) {
+        tracing::debug!("schema: {stage} in {:.3}s", self.0.elapsed().as_secs_f64());
+        self.0 = Instant::now();
+    }
+}
+
 /// A pg_depend entry, sub-object ids dropped.
 struct Dependency {
     from: Key,
@@ -190,27 +200,33 @@ struct Dependency {
 /// Reads the schema of the database `session` is connected to. `session` must be inside the dump's
 /// transaction. Fails, naming them, when the database holds objects that no query reproduces.
 pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<SchemaCatalog> {
+    let started = Instant::now();
+    let mut lap = Lap(started);
     // Visibility decides unqualified `-t` patterns, so it is read before the search path empties.
     let relations = read_relations(session).await?;
-    session.batch("SET search_path = ''").await?;
+    // No JIT: see `catalog::read_server_facts`; said again here for a caller that did not read those first.
+    session.batch("SET search_path = ''; SET jit = off").await?;
     let version = server.version_num;
 
     let mut steps = Vec::new();
     for q in objects::queries_for(version) {
-        for row in session.query(q.sql, &[]).await.map_err(|e| e.context(format!("schema query `{}`", q.name)))? {
+        for row in query::run(session, q.name, q.sql, &[]).await? {
             steps.push(read_step(q.name, &row)?);
         }
     }
-    let deps: Vec<Dependency> = session
-        .query(include_str!("sql/dependencies.sql"), &[])
+    const DEPENDENCIES: &str = "dependencies";
+    let deps: Vec<Dependency> = query::run(session, DEPENDENCIES, include_str!("sql/dependencies.sql"), &[])
         .await?
         .iter()
-        .map(|r| Dependency {
-            from: (r.get("classid"), r.get("objid")),
-            to: (r.get("refclassid"), r.get("refobjid")),
-            deptype: r.get::<_, String>("deptype").chars().next().unwrap_or('n'),
+        .map(|r| {
+            let deptype: String = get(r, DEPENDENCIES, "deptype")?;
+            Ok(Dependency {
+                from: (get(r, DEPENDENCIES, "classid")?, get(r, DEPENDENCIES, "objid")?),
+                to: (get(r, DEPENDENCIES, "refclassid")?, get(r, DEPENDENCIES, "refobjid")?),
+                deptype: deptype.chars().next().unwrap_or('n'),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     // Extension members come back with CREATE EXTENSION. Only changes to their privileges are kept, as
     // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges.
@@ -229,8 +245,10 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         true
     });
 
+    lap.done("object queries and dependencies");
     check_coverage(session, version, &steps, &deps, &members, filters).await?;
 
+    lap.done("coverage check");
     let table_name = |oid: u32| relations.get(&oid).map(|(t, _)| t.clone());
     // Filters: an object is kept or dropped whole, as its first step decides.
     let mut kept: HashMap<Key, bool> = HashMap::new();
@@ -280,6 +298,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // steps, as pg_dump makes it: first a view of the same columns that selects NULLs, which whatever
     // needs the view's row type can follow; then `CREATE OR REPLACE VIEW` with the real query, after
     // what the query needs.
+    lap.done("filters and owners of sub-objects");
     let looped = order::in_cycles(
         &deps
             .iter()
@@ -288,32 +307,38 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             .filter(|(a, b)| a != b)
             .collect::<Vec<_>>(),
     );
-    let split: Vec<u32> = steps
+    let looped_views: Vec<u32> = steps
         .iter()
         .filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && looped.contains(&s.key))
         .map(|s| s.key.1)
         .collect();
-    if !split.is_empty() {
+    let mut split: HashSet<Key> = HashSet::new();
+    if !looped_views.is_empty() {
+        const DUMMY_VIEWS: &str = "dummy_views";
         let mut dummies: HashMap<u32, String> = HashMap::new();
-        for row in session.query(include_str!("sql/dummy_views.sql"), &[&split]).await? {
-            dummies.insert(row.get("oid"), row.get("create"));
+        for row in query::run(session, DUMMY_VIEWS, include_str!("sql/dummy_views.sql"), &[&looped_views]).await? {
+            dummies.insert(get(&row, DUMMY_VIEWS, "oid")?, get(&row, DUMMY_VIEWS, "create")?);
         }
-        let mut extra = Vec::new();
-        for s in steps.iter_mut().filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && split.contains(&s.key.1)) {
-            let (Some(dummy), Some(create)) = (dummies.remove(&s.key.1), s.create.as_ref()) else { continue };
-            let Some(rest) = create.strip_prefix("CREATE VIEW ") else { continue };
-            extra.push(Step { create: Some(dummy), ..s.clone() });
-            s.kind = "VIEW DEFINITION".to_string();
-            s.create = Some(format!("CREATE OR REPLACE VIEW {rest}"));
+        // The stand-in goes first among the view's steps: one pass that copies the steps.
+        let mut with_dummies = Vec::with_capacity(steps.len() + dummies.len());
+        for mut s in std::mem::take(&mut steps) {
+            let rest = s.create.as_deref().and_then(|c| c.strip_prefix("CREATE VIEW ")).map(str::to_string);
+            if s.kind == "VIEW"
+                && s.key.0 == PG_CLASS
+                && let Some(rest) = rest
+                && let Some(dummy) = dummies.remove(&s.key.1)
+            {
+                with_dummies.push(Step { create: Some(dummy), ..s.clone() });
+                s.kind = "VIEW DEFINITION".to_string();
+                s.create = Some(format!("CREATE OR REPLACE VIEW {rest}"));
+                split.insert(s.key);
+            }
+            with_dummies.push(s);
         }
-        // The stand-in goes first among the view's steps.
-        for dummy in extra {
-            let at = steps.iter().position(|s| s.key == dummy.key).expect("the view has a step");
-            steps.insert(at, dummy);
-        }
+        steps = with_dummies;
     }
-    let split: HashSet<Key> = split.into_iter().map(|oid| (PG_CLASS, oid)).collect();
 
+    lap.done("views in dependency loops");
     // The steps of each object, in order; the first is the object itself.
     let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
     for (i, s) in steps.iter().enumerate() {
@@ -384,23 +409,26 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
     }
 
+    lap.done("dependencies between steps");
     // Names PostgreSQL uses in statements about each object.
     let identities = read_identities(session, &first.keys().copied().collect::<Vec<_>>()).await?;
     // Comments and security labels: each goes to the step of the object it is on (a column's, to its
     // table's). Extension members' come with the extension.
     let mut comments: HashMap<usize, Vec<String>> = HashMap::new();
-    let notes: [(&str, NoteStatement); 2] =
-        [(include_str!("sql/comments.sql"), comment_on), (include_str!("sql/security_labels.sql"), label_on)];
-    for (sql, statement) in notes {
-        for row in session.query(sql, &[]).await? {
-            let key: Key = (row.get("classid"), row.get("objid"));
+    let notes: [(&str, &str, NoteStatement); 2] = [
+        ("comments", include_str!("sql/comments.sql"), comment_on),
+        ("security_labels", include_str!("sql/security_labels.sql"), label_on),
+    ];
+    for (name, sql, statement) in notes {
+        for row in query::run(session, name, sql, &[]).await? {
+            let key: Key = (get(&row, name, "classid")?, get(&row, name, "objid")?);
             if members.contains(&key) {
                 continue;
             }
             let Some(owner) = resolve(key) else { continue };
-            let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
+            let (ty, identity): (String, String) = (get(&row, name, "type")?, get(&row, name, "identity")?);
             let Some(target) = statement_target(&ty, &identity) else { continue };
-            comments.entry(first[&owner]).or_default().push(statement(&row, &target));
+            comments.entry(first[&owner]).or_default().push(statement(&row, name, &target)?);
         }
     }
     // A new database's public schema has a comment; the source's may not.
@@ -412,13 +440,19 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // Per table step: (column, ACL, the column's initial ACL).
     type ColumnAcl = (String, Vec<String>, Vec<String>);
     let mut column_privileges: HashMap<usize, Vec<ColumnAcl>> = HashMap::new();
-    for row in session.query(include_str!("sql/column_acls.sql"), &[]).await? {
-        let key: Key = (PG_CLASS, row.get("table_oid"));
+    const COLUMN_ACLS: &str = "column_acls";
+    for row in query::run(session, COLUMN_ACLS, include_str!("sql/column_acls.sql"), &[]).await? {
+        let key: Key = (PG_CLASS, get(&row, COLUMN_ACLS, "table_oid")?);
         if let Some(&i) = first.get(&key) {
-            column_privileges.entry(i).or_default().push((row.get("name"), row.get("acl"), row.get("acl_default")));
+            column_privileges.entry(i).or_default().push((
+                get(&row, COLUMN_ACLS, "name")?,
+                get(&row, COLUMN_ACLS, "acl")?,
+                get(&row, COLUMN_ACLS, "acl_default")?,
+            ));
         }
     }
 
+    lap.done("identities, comments, security labels and column privileges");
     // Owners and privileges belong to an object's first step.
     let mut built: Vec<SchemaObject> = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
@@ -474,6 +508,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         });
     }
 
+    lap.done("owners and privileges");
     let nodes: Vec<order::Node<'_>> = built
         .iter()
         .zip(&step_deps)
@@ -506,9 +541,16 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
     }
 
+    lap.done("order");
     let database = DatabaseProperties::read(session).await?;
-    let roles =
-        session.query(include_str!("sql/roles.sql"), &[]).await?.iter().map(|r| r.get::<_, String>("name")).collect();
+    const ROLES: &str = "roles";
+    let roles = query::run(session, ROLES, include_str!("sql/roles.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| get(r, ROLES, "name"))
+        .collect::<Result<_>>()?;
+    lap.done("database properties and roles");
+    tracing::info!("schema: {} objects in {:.1}s", ordered.len(), started.elapsed().as_secs_f64());
     Ok(SchemaCatalog { objects: ordered, roles, cycles, database: Some(database) })
 }
 
@@ -542,33 +584,37 @@ fn pick_owners(candidates: impl Iterator<Item = (Key, u8, Key)>) -> HashMap<Key,
 
 /// Every relation's qualified name and whether it is visible on the search path.
 async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
-    Ok(session
-        .query(include_str!("sql/relations.sql"), &[])
+    const RELATIONS: &str = "relations";
+    query::run(session, RELATIONS, include_str!("sql/relations.sql"), &[])
         .await?
         .iter()
         .map(|r| {
-            let name = TableName { schema: r.get("schema"), name: r.get("name") };
-            (r.get::<_, u32>("oid"), (name, r.get::<_, bool>("visible")))
+            let name = TableName { schema: get(r, RELATIONS, "schema")?, name: get(r, RELATIONS, "name")? };
+            // NULL for a relation dropped since the snapshot began (the function reads the latest catalog).
+            let visible: Option<bool> = get(r, RELATIONS, "visible")?;
+            Ok((get(r, RELATIONS, "oid")?, (name, visible.unwrap_or(false))))
         })
-        .collect())
+        .collect()
 }
 
 /// pg_identify_object's type and identity for each object.
 async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key, (String, String)>> {
+    const IDENTITIES: &str = "identities";
     let mut out = HashMap::with_capacity(keys.len());
     for batch in keys.chunks(10_000) {
         let classes: Vec<u32> = batch.iter().map(|k| k.0).collect();
         let objects: Vec<u32> = batch.iter().map(|k| k.1).collect();
-        for row in session.query(include_str!("sql/identities.sql"), &[&classes, &objects]).await? {
-            let identity: Option<String> = row.get("identity");
-            if let Some(mut identity) = identity {
-                let ty: String = row.get("type");
+        let sql = include_str!("sql/identities.sql");
+        for row in query::run(session, IDENTITIES, sql, &[&classes, &objects]).await? {
+            let identity: Option<String> = get(&row, IDENTITIES, "identity")?;
+            let ty: Option<String> = get(&row, IDENTITIES, "type")?;
+            if let (Some(mut identity), Some(ty)) = (identity, ty) {
                 // An aggregate without arguments is `agg(*)` in statements, not `agg()`.
                 if ty == "aggregate" && identity.ends_with("()") {
                     identity.truncate(identity.len() - 2);
                     identity.push_str("(*)");
                 }
-                out.insert((row.get("classid"), row.get("objid")), (ty, identity));
+                out.insert((get(&row, IDENTITIES, "classid")?, get(&row, IDENTITIES, "objid")?), (ty, identity));
             }
         }
     }
@@ -590,13 +636,14 @@ async fn check_coverage(
     // An object whose internal part was returned (a composite type's relation) is covered by it.
     let has_returned_part: HashSet<Key> =
         deps.iter().filter(|d| d.deptype == 'i' && returned.contains(&d.from)).map(|d| d.to).collect();
-    let mut rows = session.query(include_str!("sql/all_objects.sql"), &[]).await?;
+    const ALL_OBJECTS: &str = "all_objects";
+    let mut rows = query::run(session, ALL_OBJECTS, include_str!("sql/all_objects.sql"), &[]).await?;
     if version >= 150000 {
-        rows.extend(session.query(include_str!("sql/all_objects_15.sql"), &[]).await?);
+        rows.extend(query::run(session, ALL_OBJECTS, include_str!("sql/all_objects_15.sql"), &[]).await?);
     }
     let mut missing: Vec<String> = Vec::new();
     for row in rows {
-        let key: Key = (row.get("classid"), row.get("objid"));
+        let key: Key = (get(&row, ALL_OBJECTS, "classid")?, get(&row, ALL_OBJECTS, "objid")?);
         if returned.contains(&key)
             || members.contains(&key)
             || internal.contains(&key)
@@ -604,13 +651,13 @@ async fn check_coverage(
         {
             continue;
         }
-        let schema: Option<String> = row.get("schema");
+        let schema: Option<String> = get(&row, ALL_OBJECTS, "schema")?;
         if let Some(s) = &schema
             && !filters.selects_schema(s)
         {
             continue;
         }
-        let description: Option<String> = row.get("description");
+        let description: Option<String> = get(&row, ALL_OBJECTS, "description")?;
         missing.push(description.unwrap_or_else(|| format!("object {} of catalog {}", key.1, key.0)));
     }
     if missing.is_empty() {
@@ -629,19 +676,18 @@ async fn check_coverage(
     .with_hint("exclude them explicitly (`-N SCHEMA`, `-T TABLE`) to dump the rest"))
 }
 
-/// Builds a comment's or security label's statement from its row and its target (`statement_target`).
-type NoteStatement = fn(&Row, &str) -> String;
+/// Builds a comment's or security label's statement from its row (of the query named) and its target
+/// (`statement_target`).
+type NoteStatement = fn(&Row, &str, &str) -> Result<String>;
 
-fn comment_on(row: &Row, target: &str) -> String {
-    format!("COMMENT ON {target} IS {};", quote_literal(row.get("description")))
+fn comment_on(row: &Row, query: &str, target: &str) -> Result<String> {
+    let description: String = get(row, query, "description")?;
+    Ok(format!("COMMENT ON {target} IS {};", quote_literal(&description)))
 }
 
-fn label_on(row: &Row, target: &str) -> String {
-    format!(
-        "SECURITY LABEL FOR {} ON {target} IS {};",
-        quote_ident(row.get("provider")),
-        quote_literal(row.get("label"))
-    )
+fn label_on(row: &Row, query: &str, target: &str) -> Result<String> {
+    let (provider, label): (String, String) = (get(row, query, "provider")?, get(row, query, "label")?);
+    Ok(format!("SECURITY LABEL FOR {} ON {target} IS {};", quote_ident(&provider), quote_literal(&label)))
 }
 
 /// What follows `COMMENT ON` or `SECURITY LABEL ... ON` for an object pg_identify_object describes.
