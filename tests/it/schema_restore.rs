@@ -715,3 +715,25 @@ fn the_catalog_queries_are_not_quadratic_in_the_number_of_tables() {
         quadratic.join("\n")
     );
 }
+
+#[test]
+fn a_table_dropped_after_the_snapshot_fails_the_dump_by_name_instead_of_a_panic() {
+    // pg_table_is_visible and pg_relation_size read the latest catalog, not the snapshot: for a table the
+    // snapshot sees but that is gone they return NULL, which panicked (`Row::get` of a bool).
+    let src = TestDb::new("schema_gone");
+    src.psql("CREATE TABLE kept (id int); CREATE TABLE gone (id int);");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = src.connect().await;
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+        let name: String = client.query_one("SELECT pg_export_snapshot()", &[]).await.unwrap().get(0);
+        src.psql("DROP TABLE gone;");
+        let dir = tempfile::tempdir().unwrap();
+        let (code, _, stderr) = run(pgsafe()
+            .args(["dump", "-q", "--snapshot", &name, "-d", &src.conn_string(), "-f"])
+            .arg(dir.path().join("x.pgsafe")));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("gone") && !stderr.contains("panicked"), "{stderr}");
+        client.batch_execute("COMMIT").await.unwrap();
+    });
+}
