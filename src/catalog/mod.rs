@@ -284,13 +284,44 @@ pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> 
     })
 }
 
-/// `LOCK TABLE ... IN ACCESS SHARE MODE`, many tables per statement.
+/// `LOCK TABLE ... IN ACCESS SHARE MODE`, many tables per statement. The dump holds these locks until it
+/// ends, and the server's lock table is shared by all sessions and sized by `max_locks_per_transaction`: a
+/// database of many tables can fill it. The server then says only "out of shared memory" (SQLSTATE
+/// 53200), which names no setting a user would look at; so each statement runs in a `DO` block that
+/// catches that SQLSTATE on the server and says what the dump needs and what to change.
 async fn lock(session: &Session, tables: &[Table]) -> Result<()> {
     for batch in tables.chunks(1000) {
         let names: Vec<String> = batch.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
-        session.batch(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).await?;
+        let statement = format!("LOCK TABLE {} IN ACCESS SHARE MODE;", names.join(", "));
+        session.batch(&explain_full_lock_table(&statement, tables.len())).await?;
     }
     Ok(())
+}
+
+/// `statement` (which locks some of the `tables` tables a dump locks) in a `DO` block that turns a full
+/// lock table (SQLSTATE 53200, condition `out_of_memory`) into an error that says why and a hint that says
+/// which setting to raise, to what, and that the server must restart.
+fn explain_full_lock_table(statement: &str, tables: usize) -> String {
+    // The body's dollar quote must not occur in it (a quoted table name may hold anything).
+    let mut tag = String::from("$pgsafe_lock$");
+    while statement.contains(&tag[..tag.len() - 1]) {
+        tag.insert(tag.len() - 1, '_');
+    }
+    format!(
+        "DO {tag}
+DECLARE
+    per_session int := pg_catalog.current_setting('max_locks_per_transaction')::int;
+    sessions int := pg_catalog.current_setting('max_connections')::int
+                    + pg_catalog.current_setting('max_prepared_transactions')::int;
+BEGIN
+    {statement}
+EXCEPTION WHEN out_of_memory THEN
+    RAISE EXCEPTION USING ERRCODE = 'out_of_memory',
+        MESSAGE = pg_catalog.format('the server''s lock table is full: a dump locks each of the %s tables it dumps until it ends, and `max_locks_per_transaction` = %s leaves room for about %s locks (%s for each of %s sessions and prepared transactions), shared by all sessions', {tables}, per_session, per_session * sessions, per_session, sessions),
+        HINT = pg_catalog.format('raise `max_locks_per_transaction` to at least %s (`ALTER SYSTEM SET max_locks_per_transaction = %s`, then restart the server), or dump fewer tables at once (`-n`, `-t`)', per_session + ({tables} + sessions - 1) / sessions, per_session + ({tables} + sessions - 1) / sessions);
+END
+{tag}"
+    )
 }
 
 /// Reads the values of the sequences the filters select.
@@ -337,4 +368,20 @@ pub async fn read_large_objects(session: &Session) -> Result<Option<LargeObjects
     let count = get::<i64>(&row, LARGE_OBJECTS, "count")?.max(0) as u64;
     let bytes = get::<Option<i64>>(&row, LARGE_OBJECTS, "bytes")?.unwrap_or(0).max(0) as u64;
     Ok((count > 0).then_some(LargeObjects { count, bytes }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_full_lock_table;
+
+    #[test]
+    fn the_lock_statements_dollar_quote_never_occurs_in_it() {
+        let plain = explain_full_lock_table("LOCK TABLE ONLY public.t IN ACCESS SHARE MODE;", 1);
+        assert!(plain.starts_with("DO $pgsafe_lock$\n") && plain.ends_with("\n$pgsafe_lock$"), "{plain}");
+        let statement =
+            "LOCK TABLE ONLY public.\"$pgsafe_lock$\", ONLY public.\"$pgsafe_lock_$\" IN ACCESS SHARE MODE;";
+        let quoted = explain_full_lock_table(statement, 2);
+        assert!(quoted.starts_with("DO $pgsafe_lock__$\n") && quoted.ends_with("\n$pgsafe_lock__$"), "{quoted}");
+        assert!(quoted.contains(statement));
+    }
 }

@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use crate::dump_restore::{dump, fingerprint, pgsafe, run, run_ok};
-use crate::support::{TestDb, cluster};
+use crate::support::{self, PrivateClusterOptions, TestDb, cluster};
 
 /// Objects the corpora hold few or none of.
 const FIXTURE: &str = r#"
@@ -736,4 +736,37 @@ fn a_table_dropped_after_the_snapshot_fails_the_dump_by_name_instead_of_a_panic(
         assert!(stderr.contains("gone") && !stderr.contains("panicked"), "{stderr}");
         client.batch_execute("COMMIT").await.unwrap();
     });
+}
+
+#[test]
+fn a_lock_table_too_small_for_the_dump_says_which_setting_to_raise() {
+    // The server reports a full lock table as "out of shared memory" (SQLSTATE 53200), which names no
+    // setting a user would look at. A server of its own, whose lock table holds a few hundred locks, so that
+    // filling it cannot fail the other tests.
+    let server = support::start_private(&PrivateClusterOptions {
+        conf: vec!["max_locks_per_transaction = 10".to_owned()],
+        ..PrivateClusterOptions::default()
+    });
+    let conn =
+        format!("host={} port={} user={} dbname=postgres", server.socket_dir().display(), server.port(), server.user());
+    let psql = |sql: &str| {
+        let out = Command::new(cluster().bin("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &conn, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Made 100 to a transaction: each CREATE TABLE holds a lock until its transaction ends.
+    psql(
+        "DO $$ BEGIN FOR i IN 1..1000 LOOP EXECUTE format('CREATE TABLE t%s (a int)', i); IF i % 100 = 0 THEN COMMIT; END IF; END LOOP; END $$",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(pgsafe().args(["dump", "-q", "-d", &conn, "-f"]).arg(dir.path().join("x.pgsafe")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the server's lock table is full: a dump locks each of the 1000 tables it dumps")
+            && stderr.contains("`max_locks_per_transaction` = 10")
+            && stderr.contains("raise `max_locks_per_transaction` to at least 60 (`ALTER SYSTEM SET max_locks_per_transaction = 60`, then restart the server)"),
+        "{stderr}"
+    );
 }
