@@ -427,7 +427,14 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             }
             let Some(owner) = resolve(key) else { continue };
             let (ty, identity): (String, String) = (get(&row, name, "type")?, get(&row, name, "identity")?);
-            let Some(target) = statement_target(&ty, &identity) else { continue };
+            // On an object itself, the name its owner and privileges use (a procedure's with argument
+            // modes); on a column, pg_identify_object's.
+            let objsubid: i32 = get(&row, name, "objsubid")?;
+            let (ty, identity) = match identities.get(&key).filter(|_| objsubid == 0) {
+                Some((own_ty, own_identity)) => (own_ty.as_str(), own_identity.as_str()),
+                None => (ty.as_str(), identity.as_str()),
+            };
+            let Some(target) = statement_target(ty, identity) else { continue };
             comments.entry(first[&owner]).or_default().push(statement(&row, name, &target)?);
         }
     }
@@ -467,7 +474,10 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             if let (Some(owner), Some(kw)) = (&s.owner, owner_keyword(ty)) {
                 let owner = quote_ident(owner);
                 set_owner = Some(
-                    ids.iter().map(|id| format!("ALTER {kw} {id} OWNER TO {owner};")).collect::<Vec<_>>().join("\n"),
+                    ids.iter()
+                        .map(|id| format!("ALTER {kw} {} OWNER TO {owner};", aggregate_star(ty, id)))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
                 );
             }
             if let (Some(acl), Some(default), Some(kw)) = (&s.acl, &s.acl_default, grant_keyword(ty)) {
@@ -608,12 +618,7 @@ async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key,
         for row in query::run(session, IDENTITIES, sql, &[&classes, &objects]).await? {
             let identity: Option<String> = get(&row, IDENTITIES, "identity")?;
             let ty: Option<String> = get(&row, IDENTITIES, "type")?;
-            if let (Some(mut identity), Some(ty)) = (identity, ty) {
-                // An aggregate without arguments is `agg(*)` in statements, not `agg()`.
-                if ty == "aggregate" && identity.ends_with("()") {
-                    identity.truncate(identity.len() - 2);
-                    identity.push_str("(*)");
-                }
+            if let (Some(identity), Some(ty)) = (identity, ty) {
                 out.insert((get(&row, IDENTITIES, "classid")?, get(&row, IDENTITIES, "objid")?), (ty, identity));
             }
         }
@@ -690,9 +695,19 @@ fn label_on(row: &Row, query: &str, target: &str) -> Result<String> {
     Ok(format!("SECURITY LABEL FOR {} ON {target} IS {};", quote_ident(&provider), quote_literal(&label)))
 }
 
+/// An aggregate without arguments is `agg(*)` in `ALTER AGGREGATE`, `COMMENT ON AGGREGATE` and `DROP
+/// AGGREGATE`, where `agg()` is a syntax error; `GRANT ... ON FUNCTION` wants `agg()` (and refuses `agg(*)`).
+fn aggregate_star<'a>(ty: &str, identity: &'a str) -> std::borrow::Cow<'a, str> {
+    match identity.strip_suffix("()") {
+        Some(name) if ty == "aggregate" => format!("{name}(*)").into(),
+        _ => identity.into(),
+    }
+}
+
 /// What follows `COMMENT ON` or `SECURITY LABEL ... ON` for an object pg_identify_object describes.
 fn statement_target(ty: &str, identity: &str) -> Option<String> {
     Some(match ty {
+        "aggregate" => format!("AGGREGATE {}", aggregate_star(ty, identity)),
         "domain constraint" => {
             let (name, on) = split_on(identity)?;
             format!("CONSTRAINT {name} ON DOMAIN {on}")
@@ -822,6 +837,15 @@ mod tests {
         let ties = [(relation, owner_rank('a'), schema_b), (relation, owner_rank('a'), schema_a)];
         assert_eq!(pick_owners(ties.into_iter())[&relation], schema_a);
         assert_eq!(pick_owners(ties.into_iter().rev())[&relation], schema_a);
+    }
+
+    #[test]
+    fn an_aggregate_over_star_is_named_with_a_star_except_in_grants() {
+        assert_eq!(statement_target("aggregate", "public.cnt()").unwrap(), "AGGREGATE public.cnt(*)");
+        assert_eq!(statement_target("aggregate", "public.s(integer)").unwrap(), "AGGREGATE public.s(integer)");
+        assert_eq!(aggregate_star("aggregate", "public.cnt()"), "public.cnt(*)");
+        assert_eq!(aggregate_star("function", "public.f()"), "public.f()");
+        assert_eq!(grant_keyword("aggregate"), Some("FUNCTION"));
     }
 
     #[test]
