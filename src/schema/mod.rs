@@ -264,7 +264,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
     let mut part_of = pick_owners(deps.iter().flat_map(|d| {
-        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from))
+        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from) && may_own(d.from, d.to))
             .then(|| (d.from, owner_rank(d.deptype), d.to));
         // What a returned object is internal to stands for it (a composite type's relation).
         let container = (d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to)).then_some((
@@ -565,6 +565,20 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
 }
 
 const PG_CLASS: u32 = 1259;
+const PG_AMOP: u32 = 2602;
+const PG_AMPROC: u32 = 2603;
+const PG_OPCLASS: u32 = 2616;
+const PG_OPFAMILY: u32 = 2753;
+const PG_EXTENSION: u32 = 3079;
+
+/// May `owner` stand for `object`, which no query returns, through an `i`, `a` or `e` dependency? A member
+/// of an operator family or class (pg_amop, pg_amproc) has an `a` dependency on its operator or function
+/// too, but it belongs to its family or class, whose statement adds it: standing for the function, it put
+/// the family before the function it adds (`ALTER OPERATOR FAMILY ... ADD FUNCTION` of a function not yet
+/// made).
+fn may_own(object: Key, owner: Key) -> bool {
+    !matches!(object.0, PG_AMOP | PG_AMPROC) || matches!(owner.0, PG_OPFAMILY | PG_OPCLASS | PG_EXTENSION)
+}
 const PUBLIC_SCHEMA: Key = (2615, 2200);
 
 /// How strongly a dependency of `deptype` says what an object belongs to: an internal one (`i`) most, then

@@ -819,3 +819,8 @@ fn an_aggregate_over_star_keeps_its_comment_and_privileges() {
     assert_eq!(dst.psql(facts), src.psql(facts));
     assert!(src.psql(facts).starts_with("counts rows|"), "{}", src.psql(facts));
 }
+
+#[test]
+fn an_operator_familys_function_is_made_before_the_family_adds_it() {
+    restores_identically("operator_family_member_made_after_the_family");
+}
