@@ -408,6 +408,12 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             }
         }
     }
+    refresh_in_dependency_order(
+        &steps,
+        &steps_of,
+        &mut step_deps,
+        deps.iter().filter(|d| counts(d)).filter_map(|d| Some((resolve(d.from)?, resolve(d.to)?))),
+    );
 
     lap.done("dependencies between steps");
     // Names PostgreSQL uses in statements about each object.
@@ -580,6 +586,46 @@ fn may_own(object: Key, owner: Key) -> bool {
     !matches!(object.0, PG_AMOP | PG_AMPROC) || matches!(owner.0, PG_OPFAMILY | PG_OPCLASS | PG_EXTENSION)
 }
 const PUBLIC_SCHEMA: Key = (2615, 2200);
+
+/// Makes each materialized view's refresh (`MATERIALIZED VIEW DATA`) follow the refreshes of the materialized
+/// views its query reads, directly or through views, as pg_dump's buildMatViewRefreshDependencies does:
+/// otherwise refreshes run in name order, and one on another refreshes before it, reading it empty or
+/// failing ("has not been populated"). `edges` are the dependencies between objects.
+fn refresh_in_dependency_order(
+    steps: &[Step],
+    steps_of: &HashMap<Key, Vec<usize>>,
+    step_deps: &mut [Vec<usize>],
+    edges: impl Iterator<Item = (Key, Key)>,
+) {
+    let refresh: HashMap<Key, usize> =
+        steps.iter().enumerate().filter(|(_, s)| s.kind == "MATERIALIZED VIEW DATA").map(|(i, s)| (s.key, i)).collect();
+    if refresh.is_empty() {
+        return;
+    }
+    let is_view = |key: &Key| steps_of.get(key).is_some_and(|list| steps[list[0]].kind == "VIEW");
+    // What views and materialized views read.
+    let mut reads: HashMap<Key, Vec<Key>> = HashMap::new();
+    for (from, to) in edges {
+        if from != to && (refresh.contains_key(&from) || is_view(&from)) {
+            reads.entry(from).or_default().push(to);
+        }
+    }
+    for (&view, &step) in &refresh {
+        // Through views only: a materialized view's own refresh waits for what it reads.
+        let mut seen: HashSet<Key> = HashSet::from([view]);
+        let mut todo: Vec<Key> = reads.get(&view).cloned().unwrap_or_default();
+        while let Some(key) = todo.pop() {
+            if !seen.insert(key) {
+                continue;
+            }
+            if let Some(&other) = refresh.get(&key) {
+                step_deps[step].push(other);
+            } else if is_view(&key) {
+                todo.extend(reads.get(&key).into_iter().flatten().copied());
+            }
+        }
+    }
+}
 
 /// How strongly a dependency of `deptype` says what an object belongs to: an internal one (`i`) most, then
 /// an automatic one (`a`), then extension membership. A constraint trigger's constraint is internal to its

@@ -824,3 +824,11 @@ fn an_aggregate_over_star_keeps_its_comment_and_privileges() {
 fn an_operator_familys_function_is_made_before_the_family_adds_it() {
     restores_identically("operator_family_member_made_after_the_family");
 }
+
+#[test]
+fn materialized_views_refresh_after_the_materialized_views_they_read() {
+    let (src, dst) = restores_identically("materialized_views_on_materialized_views");
+    let counts = "SELECT (SELECT n FROM mv.m0), (SELECT n FROM mv.a0)";
+    assert_eq!(src.psql(counts), "10|8\n");
+    assert_eq!(dst.psql(counts), src.psql(counts));
+}
