@@ -832,3 +832,15 @@ fn materialized_views_refresh_after_the_materialized_views_they_read() {
     assert_eq!(src.psql(counts), "10|8\n");
     assert_eq!(dst.psql(counts), src.psql(counts));
 }
+
+#[test]
+fn an_identity_sequence_keeps_a_persistence_apart_from_its_tables() {
+    let (src, dst) = restores_identically("identity_sequence_persistence");
+    let persistence = "SELECT relname, relpersistence FROM pg_class
+                       WHERE relnamespace = 'seqs'::regnamespace ORDER BY relname";
+    assert_eq!(dst.psql(persistence), src.psql(persistence));
+    let major: u32 = src.psql("SHOW server_version_num").trim().parse::<u32>().unwrap() / 10000;
+    if major >= 15 {
+        assert!(src.psql(persistence).contains("logged_id_seq|u"), "{}", src.psql(persistence));
+    }
+}

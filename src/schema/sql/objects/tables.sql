@@ -8,7 +8,8 @@
 --     sets default_tablespace around the statements); then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
 --     inherited-only columns (before 18), DROP DEFAULT where a parent's default must not be inherited,
 --     statistics targets, storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL
---     SECURITY.
+--     SECURITY; and ALTER SEQUENCE for an identity sequence whose type or (15+) persistence differs from the
+--     table's.
 --     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED | VIRTUAL,
 --     identity with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK
 --     constraints (check_constraints.sql), except that a partition's inherited CHECK constraints are written into
@@ -98,11 +99,13 @@ col AS (
 -- planned as a nested loop over every column, quadratic in the number of tables). From 17 on a partition's
 -- identity column uses its parent's sequence and gets it from ATTACH PARTITION.
 colid AS (
-    SELECT c.*, id.seqtypid, id.seqstart, id.seqincrement, id.seqmin, id.seqmax, id.seqcache, id.seqcycle, id.qseq
+    SELECT c.*, id.seqtypid, id.seqstart, id.seqincrement, id.seqmin, id.seqmax, id.seqcache, id.seqcycle, id.qseq,
+           id.seqpersistence
     FROM col c
     LEFT JOIN LATERAL (
         SELECT s.seqtypid, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
-               pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname) AS qseq
+               pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname) AS qseq,
+               sc.relpersistence AS seqpersistence
         FROM pg_catalog.pg_depend dep
         JOIN pg_catalog.pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
         JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
@@ -169,7 +172,14 @@ coldef AS (
            CASE WHEN c.attidentity IN ('a', 'd') AND c.qseq IS NOT NULL AND c.seqtypid <> c.atttypid
                 THEN 'ALTER SEQUENCE ' || c.qseq || ' AS ' || pg_catalog.format_type(c.seqtypid, NULL)
                      || ' MINVALUE ' || c.seqmin || ' MAXVALUE ' || c.seqmax || ';' || chr(10)
-                ELSE '' END AS ident_alter
+                ELSE '' END
+           -- So does its persistence the table's (from 15 on, when sequences can be unlogged); one set apart
+           -- with ALTER SEQUENCE keeps it. Before 15 every sequence is logged, an unlogged table's too.
+           || CASE WHEN c.attidentity IN ('a', 'd') AND c.qseq IS NOT NULL AND c.seqpersistence <> r.relpersistence
+                        AND pg_catalog.current_setting('server_version_num')::int >= 150000
+                   THEN 'ALTER SEQUENCE ' || c.qseq
+                        || CASE c.seqpersistence WHEN 'u' THEN ' SET UNLOGGED;' ELSE ' SET LOGGED;' END || chr(10)
+                   ELSE '' END AS ident_alter
     FROM colid c
     JOIN rel r ON r.oid = c.relid
 ),
