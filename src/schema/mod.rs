@@ -468,7 +468,8 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     lap.done("identities, comments, security labels and column privileges");
     // Owners and privileges belong to an object's first step.
     let mut built: Vec<SchemaObject> = Vec::with_capacity(steps.len());
-    for (i, s) in steps.iter().enumerate() {
+    // The steps' statements move into the objects: a database of many tables has a lot of them.
+    for (i, s) in steps.into_iter().enumerate() {
         let head = first[&s.key] == i;
         let identity = identities.get(&s.key);
         let mut set_owner = None;
@@ -508,19 +509,19 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
         built.push(SchemaObject {
             id: 0,
-            kind: s.kind.clone(),
-            schema: s.schema.clone(),
-            name: s.name.clone(),
-            owner: s.owner.clone(),
+            kind: s.kind,
+            schema: s.schema,
+            name: s.name,
+            owner: s.owner,
             section: s.section,
-            create: s.create.clone(),
+            create: s.create,
             set_owner,
             comments: comments.remove(&i).unwrap_or_default(),
             privileges,
             deps: Vec::new(),
             table: s.table_oid.and_then(table_name),
             size: s.size,
-            tablespace: s.tablespace.clone(),
+            tablespace: s.tablespace,
         });
     }
 
