@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::acl;
+use crate::catalog::query;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{Session, quote_ident, quote_literal};
 
@@ -54,8 +55,9 @@ const LIST_SETTINGS: &[&str] = &[
 impl DatabaseProperties {
     /// Reads the properties of the database `session` is connected to.
     pub async fn read(session: &Session) -> Result<DatabaseProperties> {
-        let row = session.query_one(include_str!("sql/database.sql"), &[]).await?;
-        let role_settings: Vec<String> = row.get("role_settings");
+        const DATABASE: &str = "database";
+        let row = query::run_one(session, DATABASE, include_str!("sql/database.sql")).await?;
+        let role_settings: Vec<String> = query::get(&row, DATABASE, "role_settings")?;
         let role_settings = role_settings
             .iter()
             .map(|pair| {
@@ -65,21 +67,21 @@ impl DatabaseProperties {
             })
             .collect::<Result<_>>()?;
         Ok(DatabaseProperties {
-            name: row.get("name"),
-            owner: row.get("owner"),
-            encoding: row.get("encoding"),
-            locale_provider: row.get("locale_provider"),
-            collate: row.get("collate"),
-            ctype: row.get("ctype"),
-            locale: row.get("locale"),
-            icu_rules: row.get("icu_rules"),
-            is_template: row.get("is_template"),
-            connection_limit: row.get("connection_limit"),
-            tablespace: row.get("tablespace"),
-            comment: row.get("comment"),
-            acl: row.get("acl"),
-            acl_default: row.get("acl_default"),
-            settings: row.get("settings"),
+            name: query::get(&row, DATABASE, "name")?,
+            owner: query::get(&row, DATABASE, "owner")?,
+            encoding: query::get(&row, DATABASE, "encoding")?,
+            locale_provider: query::get(&row, DATABASE, "locale_provider")?,
+            collate: query::get(&row, DATABASE, "collate")?,
+            ctype: query::get(&row, DATABASE, "ctype")?,
+            locale: query::get(&row, DATABASE, "locale")?,
+            icu_rules: query::get(&row, DATABASE, "icu_rules")?,
+            is_template: query::get(&row, DATABASE, "is_template")?,
+            connection_limit: query::get(&row, DATABASE, "connection_limit")?,
+            tablespace: query::get(&row, DATABASE, "tablespace")?,
+            comment: query::get(&row, DATABASE, "comment")?,
+            acl: query::get(&row, DATABASE, "acl")?,
+            acl_default: query::get(&row, DATABASE, "acl_default")?,
+            settings: query::get(&row, DATABASE, "settings")?,
             role_settings,
         })
     }

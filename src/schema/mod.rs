@@ -15,10 +15,12 @@ mod objects;
 mod order;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Filters;
+use crate::catalog::query::{self, get};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ServerFacts, TableName};
 use crate::pg::{Row, Session, quote_ident, quote_literal};
@@ -144,12 +146,9 @@ struct Step {
 }
 
 fn read_step(query: &str, row: &Row) -> Result<Step> {
-    let bad = |column: &str, e: tokio_postgres::Error| {
-        Error::new(ErrorKind::Database, format!("schema query `{query}`: column `{column}` is unreadable: {e}"))
-    };
     macro_rules! get {
         ($col:literal) => {
-            row.try_get($col).map_err(|e| bad($col, e))?
+            get(row, query, $col)?
         };
     }
     let section: String = get!("section");
@@ -157,7 +156,7 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         "pre-data" => Section::PreData,
         "post-data" => Section::PostData,
         other => {
-            return Err(Error::new(ErrorKind::Database, format!("schema query `{query}`: unknown section `{other}`")));
+            return Err(Error::new(ErrorKind::Database, format!("catalog query `{query}`: unknown section `{other}`")));
         }
     };
     let size: Option<i64> = get!("size");
@@ -180,6 +179,17 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
     })
 }
 
+/// Logs (`-vv`) how long each stage of [`read_schema`] took, so that a stage that grows faster than the
+/// catalog shows.
+struct Lap(Instant);
+
+impl Lap {
+    fn done(&mut self, stage: &str) {
+        tracing::debug!("schema: {stage} in {:.3}s", self.0.elapsed().as_secs_f64());
+        self.0 = Instant::now();
+    }
+}
+
 /// A pg_depend entry, sub-object ids dropped.
 struct Dependency {
     from: Key,
@@ -190,27 +200,33 @@ struct Dependency {
 /// Reads the schema of the database `session` is connected to. `session` must be inside the dump's
 /// transaction. Fails, naming them, when the database holds objects that no query reproduces.
 pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filters) -> Result<SchemaCatalog> {
+    let started = Instant::now();
+    let mut lap = Lap(started);
     // Visibility decides unqualified `-t` patterns, so it is read before the search path empties.
     let relations = read_relations(session).await?;
-    session.batch("SET search_path = ''").await?;
+    // No JIT: see `catalog::read_server_facts`; said again here for a caller that did not read those first.
+    session.batch("SET search_path = ''; SET jit = off").await?;
     let version = server.version_num;
 
     let mut steps = Vec::new();
     for q in objects::queries_for(version) {
-        for row in session.query(q.sql, &[]).await.map_err(|e| e.context(format!("schema query `{}`", q.name)))? {
+        for row in query::run(session, q.name, q.sql, &[]).await? {
             steps.push(read_step(q.name, &row)?);
         }
     }
-    let deps: Vec<Dependency> = session
-        .query(include_str!("sql/dependencies.sql"), &[])
+    const DEPENDENCIES: &str = "dependencies";
+    let deps: Vec<Dependency> = query::run(session, DEPENDENCIES, include_str!("sql/dependencies.sql"), &[])
         .await?
         .iter()
-        .map(|r| Dependency {
-            from: (r.get("classid"), r.get("objid")),
-            to: (r.get("refclassid"), r.get("refobjid")),
-            deptype: r.get::<_, String>("deptype").chars().next().unwrap_or('n'),
+        .map(|r| {
+            let deptype: String = get(r, DEPENDENCIES, "deptype")?;
+            Ok(Dependency {
+                from: (get(r, DEPENDENCIES, "classid")?, get(r, DEPENDENCIES, "objid")?),
+                to: (get(r, DEPENDENCIES, "refclassid")?, get(r, DEPENDENCIES, "refobjid")?),
+                deptype: deptype.chars().next().unwrap_or('n'),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     // Extension members come back with CREATE EXTENSION. Only changes to their privileges are kept, as
     // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges.
@@ -229,8 +245,10 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         true
     });
 
+    lap.done("object queries and dependencies");
     check_coverage(session, version, &steps, &deps, &members, filters).await?;
 
+    lap.done("coverage check");
     let table_name = |oid: u32| relations.get(&oid).map(|(t, _)| t.clone());
     // Filters: an object is kept or dropped whole, as its first step decides.
     let mut kept: HashMap<Key, bool> = HashMap::new();
@@ -246,7 +264,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
     let mut part_of = pick_owners(deps.iter().flat_map(|d| {
-        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from))
+        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from) && may_own(d.from, d.to))
             .then(|| (d.from, owner_rank(d.deptype), d.to));
         // What a returned object is internal to stands for it (a composite type's relation).
         let container = (d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to)).then_some((
@@ -280,6 +298,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // steps, as pg_dump makes it: first a view of the same columns that selects NULLs, which whatever
     // needs the view's row type can follow; then `CREATE OR REPLACE VIEW` with the real query, after
     // what the query needs.
+    lap.done("filters and owners of sub-objects");
     let looped = order::in_cycles(
         &deps
             .iter()
@@ -288,32 +307,38 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             .filter(|(a, b)| a != b)
             .collect::<Vec<_>>(),
     );
-    let split: Vec<u32> = steps
+    let looped_views: Vec<u32> = steps
         .iter()
         .filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && looped.contains(&s.key))
         .map(|s| s.key.1)
         .collect();
-    if !split.is_empty() {
+    let mut split: HashSet<Key> = HashSet::new();
+    if !looped_views.is_empty() {
+        const DUMMY_VIEWS: &str = "dummy_views";
         let mut dummies: HashMap<u32, String> = HashMap::new();
-        for row in session.query(include_str!("sql/dummy_views.sql"), &[&split]).await? {
-            dummies.insert(row.get("oid"), row.get("create"));
+        for row in query::run(session, DUMMY_VIEWS, include_str!("sql/dummy_views.sql"), &[&looped_views]).await? {
+            dummies.insert(get(&row, DUMMY_VIEWS, "oid")?, get(&row, DUMMY_VIEWS, "create")?);
         }
-        let mut extra = Vec::new();
-        for s in steps.iter_mut().filter(|s| s.kind == "VIEW" && s.key.0 == PG_CLASS && split.contains(&s.key.1)) {
-            let (Some(dummy), Some(create)) = (dummies.remove(&s.key.1), s.create.as_ref()) else { continue };
-            let Some(rest) = create.strip_prefix("CREATE VIEW ") else { continue };
-            extra.push(Step { create: Some(dummy), ..s.clone() });
-            s.kind = "VIEW DEFINITION".to_string();
-            s.create = Some(format!("CREATE OR REPLACE VIEW {rest}"));
+        // The stand-in goes first among the view's steps: one pass that copies the steps.
+        let mut with_dummies = Vec::with_capacity(steps.len() + dummies.len());
+        for mut s in std::mem::take(&mut steps) {
+            let rest = s.create.as_deref().and_then(|c| c.strip_prefix("CREATE VIEW ")).map(str::to_string);
+            if s.kind == "VIEW"
+                && s.key.0 == PG_CLASS
+                && let Some(rest) = rest
+                && let Some(dummy) = dummies.remove(&s.key.1)
+            {
+                with_dummies.push(Step { create: Some(dummy), ..s.clone() });
+                s.kind = "VIEW DEFINITION".to_string();
+                s.create = Some(format!("CREATE OR REPLACE VIEW {rest}"));
+                split.insert(s.key);
+            }
+            with_dummies.push(s);
         }
-        // The stand-in goes first among the view's steps.
-        for dummy in extra {
-            let at = steps.iter().position(|s| s.key == dummy.key).expect("the view has a step");
-            steps.insert(at, dummy);
-        }
+        steps = with_dummies;
     }
-    let split: HashSet<Key> = split.into_iter().map(|oid| (PG_CLASS, oid)).collect();
 
+    lap.done("views in dependency loops");
     // The steps of each object, in order; the first is the object itself.
     let mut steps_of: HashMap<Key, Vec<usize>> = HashMap::new();
     for (i, s) in steps.iter().enumerate() {
@@ -383,24 +408,40 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             }
         }
     }
+    refresh_in_dependency_order(
+        &steps,
+        &steps_of,
+        &mut step_deps,
+        deps.iter().filter(|d| counts(d)).filter_map(|d| Some((resolve(d.from)?, resolve(d.to)?))),
+    );
 
+    lap.done("dependencies between steps");
     // Names PostgreSQL uses in statements about each object.
     let identities = read_identities(session, &first.keys().copied().collect::<Vec<_>>()).await?;
     // Comments and security labels: each goes to the step of the object it is on (a column's, to its
     // table's). Extension members' come with the extension.
     let mut comments: HashMap<usize, Vec<String>> = HashMap::new();
-    let notes: [(&str, NoteStatement); 2] =
-        [(include_str!("sql/comments.sql"), comment_on), (include_str!("sql/security_labels.sql"), label_on)];
-    for (sql, statement) in notes {
-        for row in session.query(sql, &[]).await? {
-            let key: Key = (row.get("classid"), row.get("objid"));
+    let notes: [(&str, &str, NoteStatement); 2] = [
+        ("comments", include_str!("sql/comments.sql"), comment_on),
+        ("security_labels", include_str!("sql/security_labels.sql"), label_on),
+    ];
+    for (name, sql, statement) in notes {
+        for row in query::run(session, name, sql, &[]).await? {
+            let key: Key = (get(&row, name, "classid")?, get(&row, name, "objid")?);
             if members.contains(&key) {
                 continue;
             }
             let Some(owner) = resolve(key) else { continue };
-            let (ty, identity): (String, String) = (row.get("type"), row.get("identity"));
-            let Some(target) = statement_target(&ty, &identity) else { continue };
-            comments.entry(first[&owner]).or_default().push(statement(&row, &target));
+            let (ty, identity): (String, String) = (get(&row, name, "type")?, get(&row, name, "identity")?);
+            // On an object itself, the name its owner and privileges use (a procedure's with argument
+            // modes); on a column, pg_identify_object's.
+            let objsubid: i32 = get(&row, name, "objsubid")?;
+            let (ty, identity) = match identities.get(&key).filter(|_| objsubid == 0) {
+                Some((own_ty, own_identity)) => (own_ty.as_str(), own_identity.as_str()),
+                None => (ty.as_str(), identity.as_str()),
+            };
+            let Some(target) = statement_target(ty, identity) else { continue };
+            comments.entry(first[&owner]).or_default().push(statement(&row, name, &target)?);
         }
     }
     // A new database's public schema has a comment; the source's may not.
@@ -412,16 +453,23 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     // Per table step: (column, ACL, the column's initial ACL).
     type ColumnAcl = (String, Vec<String>, Vec<String>);
     let mut column_privileges: HashMap<usize, Vec<ColumnAcl>> = HashMap::new();
-    for row in session.query(include_str!("sql/column_acls.sql"), &[]).await? {
-        let key: Key = (PG_CLASS, row.get("table_oid"));
+    const COLUMN_ACLS: &str = "column_acls";
+    for row in query::run(session, COLUMN_ACLS, include_str!("sql/column_acls.sql"), &[]).await? {
+        let key: Key = (PG_CLASS, get(&row, COLUMN_ACLS, "table_oid")?);
         if let Some(&i) = first.get(&key) {
-            column_privileges.entry(i).or_default().push((row.get("name"), row.get("acl"), row.get("acl_default")));
+            column_privileges.entry(i).or_default().push((
+                get(&row, COLUMN_ACLS, "name")?,
+                get(&row, COLUMN_ACLS, "acl")?,
+                get(&row, COLUMN_ACLS, "acl_default")?,
+            ));
         }
     }
 
+    lap.done("identities, comments, security labels and column privileges");
     // Owners and privileges belong to an object's first step.
     let mut built: Vec<SchemaObject> = Vec::with_capacity(steps.len());
-    for (i, s) in steps.iter().enumerate() {
+    // The steps' statements move into the objects: a database of many tables has a lot of them.
+    for (i, s) in steps.into_iter().enumerate() {
         let head = first[&s.key] == i;
         let identity = identities.get(&s.key);
         let mut set_owner = None;
@@ -433,7 +481,10 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             if let (Some(owner), Some(kw)) = (&s.owner, owner_keyword(ty)) {
                 let owner = quote_ident(owner);
                 set_owner = Some(
-                    ids.iter().map(|id| format!("ALTER {kw} {id} OWNER TO {owner};")).collect::<Vec<_>>().join("\n"),
+                    ids.iter()
+                        .map(|id| format!("ALTER {kw} {} OWNER TO {owner};", aggregate_star(ty, id)))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
                 );
             }
             if let (Some(acl), Some(default), Some(kw)) = (&s.acl, &s.acl_default, grant_keyword(ty)) {
@@ -458,22 +509,23 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
         built.push(SchemaObject {
             id: 0,
-            kind: s.kind.clone(),
-            schema: s.schema.clone(),
-            name: s.name.clone(),
-            owner: s.owner.clone(),
+            kind: s.kind,
+            schema: s.schema,
+            name: s.name,
+            owner: s.owner,
             section: s.section,
-            create: s.create.clone(),
+            create: s.create,
             set_owner,
             comments: comments.remove(&i).unwrap_or_default(),
             privileges,
             deps: Vec::new(),
             table: s.table_oid.and_then(table_name),
             size: s.size,
-            tablespace: s.tablespace.clone(),
+            tablespace: s.tablespace,
         });
     }
 
+    lap.done("owners and privileges");
     let nodes: Vec<order::Node<'_>> = built
         .iter()
         .zip(&step_deps)
@@ -506,14 +558,75 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
     }
 
+    lap.done("order");
     let database = DatabaseProperties::read(session).await?;
-    let roles =
-        session.query(include_str!("sql/roles.sql"), &[]).await?.iter().map(|r| r.get::<_, String>("name")).collect();
+    const ROLES: &str = "roles";
+    let roles = query::run(session, ROLES, include_str!("sql/roles.sql"), &[])
+        .await?
+        .iter()
+        .map(|r| get(r, ROLES, "name"))
+        .collect::<Result<_>>()?;
+    lap.done("database properties and roles");
+    tracing::info!("schema: {} objects in {:.1}s", ordered.len(), started.elapsed().as_secs_f64());
     Ok(SchemaCatalog { objects: ordered, roles, cycles, database: Some(database) })
 }
 
 const PG_CLASS: u32 = 1259;
+const PG_AMOP: u32 = 2602;
+const PG_AMPROC: u32 = 2603;
+const PG_OPCLASS: u32 = 2616;
+const PG_OPFAMILY: u32 = 2753;
+const PG_EXTENSION: u32 = 3079;
+
+/// May `owner` stand for `object`, which no query returns, through an `i`, `a` or `e` dependency? A member
+/// of an operator family or class (pg_amop, pg_amproc) has an `a` dependency on its operator or function
+/// too, but it belongs to its family or class, whose statement adds it: standing for the function, it put
+/// the family before the function it adds (`ALTER OPERATOR FAMILY ... ADD FUNCTION` of a function not yet
+/// made).
+fn may_own(object: Key, owner: Key) -> bool {
+    !matches!(object.0, PG_AMOP | PG_AMPROC) || matches!(owner.0, PG_OPFAMILY | PG_OPCLASS | PG_EXTENSION)
+}
 const PUBLIC_SCHEMA: Key = (2615, 2200);
+
+/// Makes each materialized view's refresh (`MATERIALIZED VIEW DATA`) follow the refreshes of the materialized
+/// views its query reads, directly or through views, as pg_dump's buildMatViewRefreshDependencies does:
+/// otherwise refreshes run in name order, and one on another refreshes before it, reading it empty or
+/// failing ("has not been populated"). `edges` are the dependencies between objects.
+fn refresh_in_dependency_order(
+    steps: &[Step],
+    steps_of: &HashMap<Key, Vec<usize>>,
+    step_deps: &mut [Vec<usize>],
+    edges: impl Iterator<Item = (Key, Key)>,
+) {
+    let refresh: HashMap<Key, usize> =
+        steps.iter().enumerate().filter(|(_, s)| s.kind == "MATERIALIZED VIEW DATA").map(|(i, s)| (s.key, i)).collect();
+    if refresh.is_empty() {
+        return;
+    }
+    let is_view = |key: &Key| steps_of.get(key).is_some_and(|list| steps[list[0]].kind == "VIEW");
+    // What views and materialized views read.
+    let mut reads: HashMap<Key, Vec<Key>> = HashMap::new();
+    for (from, to) in edges {
+        if from != to && (refresh.contains_key(&from) || is_view(&from)) {
+            reads.entry(from).or_default().push(to);
+        }
+    }
+    for (&view, &step) in &refresh {
+        // Through views only: a materialized view's own refresh waits for what it reads.
+        let mut seen: HashSet<Key> = HashSet::from([view]);
+        let mut todo: Vec<Key> = reads.get(&view).cloned().unwrap_or_default();
+        while let Some(key) = todo.pop() {
+            if !seen.insert(key) {
+                continue;
+            }
+            if let Some(&other) = refresh.get(&key) {
+                step_deps[step].push(other);
+            } else if is_view(&key) {
+                todo.extend(reads.get(&key).into_iter().flatten().copied());
+            }
+        }
+    }
+}
 
 /// How strongly a dependency of `deptype` says what an object belongs to: an internal one (`i`) most, then
 /// an automatic one (`a`), then extension membership. A constraint trigger's constraint is internal to its
@@ -542,33 +655,32 @@ fn pick_owners(candidates: impl Iterator<Item = (Key, u8, Key)>) -> HashMap<Key,
 
 /// Every relation's qualified name and whether it is visible on the search path.
 async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
-    Ok(session
-        .query(include_str!("sql/relations.sql"), &[])
+    const RELATIONS: &str = "relations";
+    query::run(session, RELATIONS, include_str!("sql/relations.sql"), &[])
         .await?
         .iter()
         .map(|r| {
-            let name = TableName { schema: r.get("schema"), name: r.get("name") };
-            (r.get::<_, u32>("oid"), (name, r.get::<_, bool>("visible")))
+            let name = TableName { schema: get(r, RELATIONS, "schema")?, name: get(r, RELATIONS, "name")? };
+            // NULL for a relation dropped since the snapshot began (the function reads the latest catalog).
+            let visible: Option<bool> = get(r, RELATIONS, "visible")?;
+            Ok((get(r, RELATIONS, "oid")?, (name, visible.unwrap_or(false))))
         })
-        .collect())
+        .collect()
 }
 
 /// pg_identify_object's type and identity for each object.
 async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key, (String, String)>> {
+    const IDENTITIES: &str = "identities";
     let mut out = HashMap::with_capacity(keys.len());
     for batch in keys.chunks(10_000) {
         let classes: Vec<u32> = batch.iter().map(|k| k.0).collect();
         let objects: Vec<u32> = batch.iter().map(|k| k.1).collect();
-        for row in session.query(include_str!("sql/identities.sql"), &[&classes, &objects]).await? {
-            let identity: Option<String> = row.get("identity");
-            if let Some(mut identity) = identity {
-                let ty: String = row.get("type");
-                // An aggregate without arguments is `agg(*)` in statements, not `agg()`.
-                if ty == "aggregate" && identity.ends_with("()") {
-                    identity.truncate(identity.len() - 2);
-                    identity.push_str("(*)");
-                }
-                out.insert((row.get("classid"), row.get("objid")), (ty, identity));
+        let sql = include_str!("sql/identities.sql");
+        for row in query::run(session, IDENTITIES, sql, &[&classes, &objects]).await? {
+            let identity: Option<String> = get(&row, IDENTITIES, "identity")?;
+            let ty: Option<String> = get(&row, IDENTITIES, "type")?;
+            if let (Some(identity), Some(ty)) = (identity, ty) {
+                out.insert((get(&row, IDENTITIES, "classid")?, get(&row, IDENTITIES, "objid")?), (ty, identity));
             }
         }
     }
@@ -590,13 +702,14 @@ async fn check_coverage(
     // An object whose internal part was returned (a composite type's relation) is covered by it.
     let has_returned_part: HashSet<Key> =
         deps.iter().filter(|d| d.deptype == 'i' && returned.contains(&d.from)).map(|d| d.to).collect();
-    let mut rows = session.query(include_str!("sql/all_objects.sql"), &[]).await?;
+    const ALL_OBJECTS: &str = "all_objects";
+    let mut rows = query::run(session, ALL_OBJECTS, include_str!("sql/all_objects.sql"), &[]).await?;
     if version >= 150000 {
-        rows.extend(session.query(include_str!("sql/all_objects_15.sql"), &[]).await?);
+        rows.extend(query::run(session, ALL_OBJECTS, include_str!("sql/all_objects_15.sql"), &[]).await?);
     }
     let mut missing: Vec<String> = Vec::new();
     for row in rows {
-        let key: Key = (row.get("classid"), row.get("objid"));
+        let key: Key = (get(&row, ALL_OBJECTS, "classid")?, get(&row, ALL_OBJECTS, "objid")?);
         if returned.contains(&key)
             || members.contains(&key)
             || internal.contains(&key)
@@ -604,13 +717,13 @@ async fn check_coverage(
         {
             continue;
         }
-        let schema: Option<String> = row.get("schema");
+        let schema: Option<String> = get(&row, ALL_OBJECTS, "schema")?;
         if let Some(s) = &schema
             && !filters.selects_schema(s)
         {
             continue;
         }
-        let description: Option<String> = row.get("description");
+        let description: Option<String> = get(&row, ALL_OBJECTS, "description")?;
         missing.push(description.unwrap_or_else(|| format!("object {} of catalog {}", key.1, key.0)));
     }
     if missing.is_empty() {
@@ -629,24 +742,33 @@ async fn check_coverage(
     .with_hint("exclude them explicitly (`-N SCHEMA`, `-T TABLE`) to dump the rest"))
 }
 
-/// Builds a comment's or security label's statement from its row and its target (`statement_target`).
-type NoteStatement = fn(&Row, &str) -> String;
+/// Builds a comment's or security label's statement from its row (of the query named) and its target
+/// (`statement_target`).
+type NoteStatement = fn(&Row, &str, &str) -> Result<String>;
 
-fn comment_on(row: &Row, target: &str) -> String {
-    format!("COMMENT ON {target} IS {};", quote_literal(row.get("description")))
+fn comment_on(row: &Row, query: &str, target: &str) -> Result<String> {
+    let description: String = get(row, query, "description")?;
+    Ok(format!("COMMENT ON {target} IS {};", quote_literal(&description)))
 }
 
-fn label_on(row: &Row, target: &str) -> String {
-    format!(
-        "SECURITY LABEL FOR {} ON {target} IS {};",
-        quote_ident(row.get("provider")),
-        quote_literal(row.get("label"))
-    )
+fn label_on(row: &Row, query: &str, target: &str) -> Result<String> {
+    let (provider, label): (String, String) = (get(row, query, "provider")?, get(row, query, "label")?);
+    Ok(format!("SECURITY LABEL FOR {} ON {target} IS {};", quote_ident(&provider), quote_literal(&label)))
+}
+
+/// An aggregate without arguments is `agg(*)` in `ALTER AGGREGATE`, `COMMENT ON AGGREGATE` and `DROP
+/// AGGREGATE`, where `agg()` is a syntax error; `GRANT ... ON FUNCTION` wants `agg()` (and refuses `agg(*)`).
+fn aggregate_star<'a>(ty: &str, identity: &'a str) -> std::borrow::Cow<'a, str> {
+    match identity.strip_suffix("()") {
+        Some(name) if ty == "aggregate" => format!("{name}(*)").into(),
+        _ => identity.into(),
+    }
 }
 
 /// What follows `COMMENT ON` or `SECURITY LABEL ... ON` for an object pg_identify_object describes.
 fn statement_target(ty: &str, identity: &str) -> Option<String> {
     Some(match ty {
+        "aggregate" => format!("AGGREGATE {}", aggregate_star(ty, identity)),
         "domain constraint" => {
             let (name, on) = split_on(identity)?;
             format!("CONSTRAINT {name} ON DOMAIN {on}")
@@ -776,6 +898,15 @@ mod tests {
         let ties = [(relation, owner_rank('a'), schema_b), (relation, owner_rank('a'), schema_a)];
         assert_eq!(pick_owners(ties.into_iter())[&relation], schema_a);
         assert_eq!(pick_owners(ties.into_iter().rev())[&relation], schema_a);
+    }
+
+    #[test]
+    fn an_aggregate_over_star_is_named_with_a_star_except_in_grants() {
+        assert_eq!(statement_target("aggregate", "public.cnt()").unwrap(), "AGGREGATE public.cnt(*)");
+        assert_eq!(statement_target("aggregate", "public.s(integer)").unwrap(), "AGGREGATE public.s(integer)");
+        assert_eq!(aggregate_star("aggregate", "public.cnt()"), "public.cnt(*)");
+        assert_eq!(aggregate_star("function", "public.f()"), "public.f()");
+        assert_eq!(grant_keyword("aggregate"), Some("FUNCTION"));
     }
 
     #[test]

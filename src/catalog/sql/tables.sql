@@ -7,8 +7,8 @@ SELECT c.oid::int8 AS oid,
        n.nspname AS schema,
        c.relname AS name,
        pg_catalog.pg_table_is_visible(c.oid) AS visible,
-       pg_catalog.pg_relation_size(c.oid) AS bytes,
-       pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 AS pages,
+       sz.bytes,
+       sz.bytes / current_setting('block_size')::int8 AS pages,
        greatest(c.reltuples, 0)::int8 AS estimated_rows,
        c.relpersistence = 'u' AS unlogged,
        CASE WHEN e.oid IS NOT NULL
@@ -19,6 +19,8 @@ LEFT JOIN pg_catalog.pg_depend d
        ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
       AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
 LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+-- Once per table: each call opens the relation and stats its files, which adds up over many tables.
+CROSS JOIN LATERAL (SELECT pg_catalog.pg_relation_size(c.oid) AS bytes) AS sz
 WHERE c.relkind = 'r'
   AND c.relpersistence <> 't'
   AND n.nspname <> 'information_schema'

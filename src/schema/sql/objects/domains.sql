@@ -20,6 +20,15 @@ con AS (
            pg_catalog.pg_get_constraintdef(c.oid) AS def
     FROM pg_catalog.pg_constraint c
     JOIN dom ON dom.oid = c.contypid
+),
+-- Each domain's validated CHECK constraints, written inline, grouped by domain (a subquery over con for each
+-- domain would be quadratic in the number of domains).
+inline AS (
+    SELECT con.contypid,
+           string_agg(format(E'\n\tCONSTRAINT %I %s', con.conname, con.def), '' ORDER BY con.conname) AS checks
+    FROM con
+    WHERE con.contype = 'c' AND con.convalidated
+    GROUP BY con.contypid
 )
 SELECT 'pg_catalog.pg_type'::regclass::oid AS classid,
        dom.oid AS objid,
@@ -37,9 +46,7 @@ SELECT 'pg_catalog.pg_type'::regclass::oid AS classid,
                THEN ' DEFAULT ' || dom.typdefault ELSE '' END
        || CASE WHEN nn.oid IS NOT NULL AND nn.convalidated THEN format(' CONSTRAINT %I NOT NULL', nn.conname)
                WHEN nn.oid IS NULL AND dom.typnotnull THEN ' NOT NULL' ELSE '' END
-       || coalesce((SELECT string_agg(format(E'\n\tCONSTRAINT %I %s', con.conname, con.def), ''
-                                      ORDER BY con.conname)
-                    FROM con WHERE con.contypid = dom.oid AND con.contype = 'c' AND con.convalidated), '')
+       || coalesce(ck.checks, '')
        || ';' AS "create",
        dom.typacl::text[] AS acl,
        pg_catalog.acldefault('T', dom.typowner)::text[] AS acl_default,
@@ -50,6 +57,7 @@ JOIN pg_catalog.pg_type bt ON bt.oid = dom.typbasetype
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = dom.typcollation
 LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
 LEFT JOIN con nn ON nn.contypid = dom.oid AND nn.contype = 'n'
+LEFT JOIN inline ck ON ck.contypid = dom.oid
 UNION ALL
 SELECT 'pg_catalog.pg_constraint'::regclass::oid,
        con.oid,

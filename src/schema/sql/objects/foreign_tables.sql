@@ -23,7 +23,7 @@ WITH rel AS (
       AND n.nspname !~ '^pg_(toast_)?temp_'
 ),
 col AS (
-    SELECT r.oid AS relid, r.relispartition, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
+    SELECT r.oid AS relid, r.relispartition, r.qname, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
            a.attislocal, a.attinhcount, a.attgenerated, a.attstattarget, a.attstorage, a.attoptions,
            a.attfdwoptions, a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
            pg_catalog.quote_ident(a.attname) AS qatt,
@@ -66,29 +66,65 @@ col AS (
         WHERE i.inhrelid = r.oid AND a.attinhcount > 0
     ) p ON true
 ),
-tab AS (
-    SELECT r.*,
-           (SELECT string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
-                              || CASE WHEN d.attcollation <> 0 AND d.attcollation <> d.typcollation THEN
-                                     (SELECT ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.'
-                                             || pg_catalog.quote_ident(co.collname)
-                                        FROM pg_catalog.pg_collation co
-                                        JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-                                       WHERE co.oid = d.attcollation)
-                                     ELSE '' END
-                              || CASE WHEN d.attgenerated <> '' AND d.defexpr IS NOT NULL
-                                           AND (d.relispartition OR d.attinhcount = 0
-                                                OR NOT (d.defexpr = ANY (coalesce(d.par_gen_exprs, '{}'))))
-                                      THEN ' GENERATED ALWAYS AS (' || d.defexpr || ')'
-                                           || CASE d.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
-                                      ELSE '' END
-                              || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
-                              ',' || chr(10) ORDER BY d.attnum)
-              FROM col d WHERE d.relid = r.oid AND d.printed) AS columns,
+-- What each foreign table's columns say, one row per table, grouped by table (a subquery over col for each
+-- table would be quadratic in the number of tables).
+colagg AS (
+    SELECT d.relid,
+           string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                      || CASE WHEN d.attcollation <> 0 AND d.attcollation <> d.typcollation THEN
+                             (SELECT ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.'
+                                     || pg_catalog.quote_ident(co.collname)
+                                FROM pg_catalog.pg_collation co
+                                JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                               WHERE co.oid = d.attcollation)
+                             ELSE '' END
+                      || CASE WHEN d.attgenerated <> '' AND d.defexpr IS NOT NULL
+                                   AND (d.relispartition OR d.attinhcount = 0
+                                        OR NOT (d.defexpr = ANY (coalesce(d.par_gen_exprs, '{}'))))
+                              THEN ' GENERATED ALWAYS AS (' || d.defexpr || ')'
+                                   || CASE d.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
+                              ELSE '' END
+                      || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
+                      ',' || chr(10) ORDER BY d.attnum) FILTER (WHERE d.printed) AS columns,
            -- NOT NULL constraints (18+) on columns CREATE does not print.
-           (SELECT string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
-              FROM col d
-             WHERE d.relid = r.oid AND NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
+           string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
+               FILTER (WHERE NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
+           string_agg(CASE WHEN d.attfdwoptions IS NOT NULL
+                           THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' OPTIONS ('
+                                || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || ' '
+                                                      || pg_catalog.quote_literal(x.option_value), ', ')
+                                      FROM pg_catalog.pg_options_to_table(d.attfdwoptions) x)
+                                || ');' || chr(10)
+                           ELSE '' END
+                      || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
+                              THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN NOT d.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
+                                   AND coalesce(d.par_hasdef, false)
+                              THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' DROP DEFAULT;' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attstattarget >= 0
+                              THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
+                                   || d.attstattarget || ';' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attstorage <> d.typstorage
+                                   OR (NOT d.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
+                              THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
+                                   || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+                                                        WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attoptions IS NOT NULL
+                              THEN 'ALTER FOREIGN TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('
+                                   || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
+                                                         || pg_catalog.quote_literal(x.option_value), ', ')
+                                         FROM pg_catalog.pg_options_to_table(d.attoptions) x)
+                                   || ');' || chr(10)
+                              ELSE '' END, '' ORDER BY d.attnum) AS column_alters
+    FROM col d
+    GROUP BY d.relid
+),
+tab AS (
+    SELECT r.*, a.columns, a.notnulls, a.column_alters,
            (SELECT string_agg('    CONSTRAINT ' || pg_catalog.quote_ident(k.conname) || ' '
                               || pg_catalog.pg_get_constraintdef(k.oid), ',' || chr(10) ORDER BY k.conname)
               FROM pg_catalog.pg_constraint k
@@ -107,41 +143,9 @@ tab AS (
              WHERE i.inhrelid = r.oid AND r.relispartition) AS partition_parent,
            (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || ' ' || pg_catalog.quote_literal(x.option_value),
                               ', ')
-              FROM pg_catalog.pg_options_to_table(r.ftoptions) x) AS ftopts,
-           (SELECT string_agg(x, '') FROM (
-              SELECT CASE WHEN d.attfdwoptions IS NOT NULL
-                          THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' OPTIONS ('
-                               || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || ' '
-                                                     || pg_catalog.quote_literal(x.option_value), ', ')
-                                     FROM pg_catalog.pg_options_to_table(d.attfdwoptions) x)
-                               || ');' || chr(10)
-                          ELSE '' END
-                     || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
-                             THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN NOT r.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
-                                  AND coalesce(d.par_hasdef, false)
-                             THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' DROP DEFAULT;' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attstattarget >= 0
-                             THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
-                                  || d.attstattarget || ';' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attstorage <> d.typstorage
-                                  OR (NOT r.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
-                             THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
-                                  || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-                                                       WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attoptions IS NOT NULL
-                             THEN 'ALTER FOREIGN TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('
-                                  || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
-                                                        || pg_catalog.quote_literal(x.option_value), ', ')
-                                        FROM pg_catalog.pg_options_to_table(d.attoptions) x)
-                                  || ');' || chr(10)
-                             ELSE '' END AS x
-                FROM col d WHERE d.relid = r.oid ORDER BY d.attnum) xs) AS column_alters
+              FROM pg_catalog.pg_options_to_table(r.ftoptions) x) AS ftopts
     FROM rel r
+    LEFT JOIN colagg a ON a.relid = r.oid
 )
 SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        t.oid AS objid,

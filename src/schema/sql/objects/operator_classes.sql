@@ -31,8 +31,9 @@ member AS (
     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amproc'::regclass AND d.objid = ap.oid
                                AND d.refclassid = 'pg_catalog.pg_opclass'::regclass
     UNION ALL
-    SELECT cls.oid, 3, NULL::pg_catalog.tid, 'STORAGE ' || pg_catalog.format_type(cls.opckeytype, NULL)
-    FROM cls WHERE cls.opckeytype <> 0
+    -- From pg_opclass itself, not cls: the lookup for one class then uses pg_opclass's index.
+    SELECT c.oid, 3, NULL::pg_catalog.tid, 'STORAGE ' || pg_catalog.format_type(c.opckeytype, NULL)
+    FROM pg_catalog.pg_opclass c WHERE c.opckeytype <> 0
 )
 SELECT 'pg_catalog.pg_opclass'::regclass::oid AS classid,
        cls.oid AS objid,

@@ -8,7 +8,8 @@
 --     sets default_tablespace around the statements); then ALTER TABLE ONLY statements for what CREATE TABLE cannot say: NOT NULL on
 --     inherited-only columns (before 18), DROP DEFAULT where a parent's default must not be inherited,
 --     statistics targets, storage, compression, attoptions, REPLICA IDENTITY FULL | NOTHING, FORCE ROW LEVEL
---     SECURITY.
+--     SECURITY; and ALTER SEQUENCE for an identity sequence whose type or (15+) persistence differs from the
+--     table's.
 --     Columns: the type (format_type), COLLATE when not the type's, GENERATED ALWAYS AS (expr) STORED | VIRTUAL,
 --     identity with its sequence's exact name and options, NOT NULL. No defaults (defaults.sql), no CHECK
 --     constraints (check_constraints.sql), except that a partition's inherited CHECK constraints are written into
@@ -93,22 +94,30 @@ col AS (
         WHERE i.inhrelid = r.oid AND a.attinhcount > 0
     ) p ON true
 ),
--- The identity sequence of each identity column (an 'i' dependency of the sequence on the column). From 17 on
--- a partition's identity column uses its parent's sequence and gets it from ATTACH PARTITION.
-ident AS (
-    SELECT dep.refobjid AS relid, dep.refobjsubid AS attnum, s.seqtypid, s.seqstart, s.seqincrement, s.seqmin,
-           s.seqmax, s.seqcache, s.seqcycle,
-           pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname) AS qseq
-    FROM pg_catalog.pg_depend dep
-    JOIN pg_catalog.pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
-    JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
-    JOIN pg_catalog.pg_sequence s ON s.seqrelid = sc.oid
-    WHERE dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-      AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-      AND dep.deptype = 'i' AND dep.refobjsubid > 0
+-- The identity sequence of an identity column (an 'i' dependency of the sequence on the column), looked up
+-- for each identity column through pg_depend's index (a join with all identity sequences at once was
+-- planned as a nested loop over every column, quadratic in the number of tables). From 17 on a partition's
+-- identity column uses its parent's sequence and gets it from ATTACH PARTITION.
+colid AS (
+    SELECT c.*, id.seqtypid, id.seqstart, id.seqincrement, id.seqmin, id.seqmax, id.seqcache, id.seqcycle, id.qseq,
+           id.seqpersistence
+    FROM col c
+    LEFT JOIN LATERAL (
+        SELECT s.seqtypid, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+               pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sc.relname) AS qseq,
+               sc.relpersistence AS seqpersistence
+        FROM pg_catalog.pg_depend dep
+        JOIN pg_catalog.pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
+        JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+        JOIN pg_catalog.pg_sequence s ON s.seqrelid = sc.oid
+        WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND dep.refobjid = c.relid AND dep.refobjsubid = c.attnum
+          AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.deptype = 'i'
+          AND c.attidentity <> ''
+    ) id ON true
 ),
 coldef AS (
-    SELECT c.*, r.relispartition, r.reloftype,
+    SELECT c.*, r.relispartition, r.reloftype, r.qname,
            -- pg_dump prints a column in CREATE TABLE when it is local, and every column of a partition.
            (c.attislocal OR r.relispartition) AS printed,
            -- Is the column's NOT NULL written in CREATE TABLE? Before 18 (no constraint row): on every printed
@@ -135,62 +144,111 @@ coldef AS (
                        OR NOT (c.defexpr = ANY (coalesce(c.par_gen_exprs, '{}'))))
              THEN ' GENERATED ALWAYS AS (' || c.defexpr || ')'
                   || CASE c.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
-             WHEN c.attidentity IN ('a', 'd') AND id.qseq IS NOT NULL
+             WHEN c.attidentity IN ('a', 'd') AND c.qseq IS NOT NULL
              THEN ' GENERATED ' || CASE c.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END
-                  || ' AS IDENTITY (SEQUENCE NAME ' || id.qseq
-                  || ' START WITH ' || id.seqstart
-                  || ' INCREMENT BY ' || id.seqincrement
-                  || CASE WHEN id.seqmin = CASE WHEN id.seqincrement > 0 THEN 1
-                                                WHEN id.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN -32768
-                                                WHEN id.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN -2147483648
+                  || ' AS IDENTITY (SEQUENCE NAME ' || c.qseq
+                  || ' START WITH ' || c.seqstart
+                  || ' INCREMENT BY ' || c.seqincrement
+                  || CASE WHEN c.seqmin = CASE WHEN c.seqincrement > 0 THEN 1
+                                                WHEN c.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN -32768
+                                                WHEN c.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN -2147483648
                                                 ELSE -9223372036854775808 END
-                          AND id.seqtypid = c.atttypid
-                          THEN ' NO MINVALUE' ELSE ' MINVALUE ' || id.seqmin END
-                  || CASE WHEN id.seqmax = CASE WHEN id.seqincrement < 0 THEN -1
-                                                WHEN id.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN 32767
-                                                WHEN id.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN 2147483647
+                          AND c.seqtypid = c.atttypid
+                          THEN ' NO MINVALUE' ELSE ' MINVALUE ' || c.seqmin END
+                  || CASE WHEN c.seqmax = CASE WHEN c.seqincrement < 0 THEN -1
+                                                WHEN c.seqtypid = 'pg_catalog.int2'::pg_catalog.regtype THEN 32767
+                                                WHEN c.seqtypid = 'pg_catalog.int4'::pg_catalog.regtype THEN 2147483647
                                                 ELSE 9223372036854775807 END
-                          AND id.seqtypid = c.atttypid
-                          THEN ' NO MAXVALUE' ELSE ' MAXVALUE ' || id.seqmax END
-                  || ' CACHE ' || id.seqcache
-                  || CASE WHEN id.seqcycle THEN ' CYCLE' ELSE '' END || ')'
+                          AND c.seqtypid = c.atttypid
+                          THEN ' NO MAXVALUE' ELSE ' MAXVALUE ' || c.seqmax END
+                  || ' CACHE ' || c.seqcache
+                  || CASE WHEN c.seqcycle THEN ' CYCLE' ELSE '' END || ')'
              ELSE '' END AS gen_clause,
            CASE WHEN c.attgenerated <> '' AND c.defexpr IS NOT NULL
                 THEN ' GENERATED ALWAYS AS (' || c.defexpr || ')'
                      || CASE c.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END
            END AS gen_clause_full,
            -- The identity sequence's type follows the column's; a sequence changed to another type keeps it.
-           CASE WHEN c.attidentity IN ('a', 'd') AND id.qseq IS NOT NULL AND id.seqtypid <> c.atttypid
-                THEN 'ALTER SEQUENCE ' || id.qseq || ' AS ' || pg_catalog.format_type(id.seqtypid, NULL)
-                     || ' MINVALUE ' || id.seqmin || ' MAXVALUE ' || id.seqmax || ';' || chr(10)
-                ELSE '' END AS ident_alter
-    FROM col c
+           CASE WHEN c.attidentity IN ('a', 'd') AND c.qseq IS NOT NULL AND c.seqtypid <> c.atttypid
+                THEN 'ALTER SEQUENCE ' || c.qseq || ' AS ' || pg_catalog.format_type(c.seqtypid, NULL)
+                     || ' MINVALUE ' || c.seqmin || ' MAXVALUE ' || c.seqmax || ';' || chr(10)
+                ELSE '' END
+           -- So does its persistence the table's (from 15 on, when sequences can be unlogged); one set apart
+           -- with ALTER SEQUENCE keeps it. Before 15 every sequence is logged, an unlogged table's too.
+           || CASE WHEN c.attidentity IN ('a', 'd') AND c.qseq IS NOT NULL AND c.seqpersistence <> r.relpersistence
+                        AND pg_catalog.current_setting('server_version_num')::int >= 150000
+                   THEN 'ALTER SEQUENCE ' || c.qseq
+                        || CASE c.seqpersistence WHEN 'u' THEN ' SET UNLOGGED;' ELSE ' SET LOGGED;' END || chr(10)
+                   ELSE '' END AS ident_alter
+    FROM colid c
     JOIN rel r ON r.oid = c.relid
-    LEFT JOIN ident id ON id.relid = c.relid AND id.attnum = c.attnum
 ),
-tab AS (
-    SELECT r.*,
+-- What each table's columns say, one row per table: the column lists and ALTER statements are aggregated
+-- here, grouped by table, never by a subquery per table (a correlated scan of coldef for each table made
+-- this query quadratic in the number of tables).
+colagg AS (
+    SELECT d.relid,
            -- Column definitions (typed tables: only the columns with options).
-           (SELECT string_agg(
-                       CASE WHEN r.reloftype <> 0
-                            THEN '    ' || d.qatt || ' WITH OPTIONS ' || d.nn_clause || d.nn_noinherit
-                            ELSE '    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
-                                 || d.collate_clause || d.gen_clause
-                                 || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END
-                       END, ',' || chr(10) ORDER BY d.attnum)
-              FROM coldef d
-             WHERE d.relid = r.oid AND d.printed AND (r.reloftype = 0 OR d.nn_print)) AS columns,
+           string_agg(CASE WHEN d.reloftype <> 0
+                           THEN '    ' || d.qatt || ' WITH OPTIONS ' || d.nn_clause || d.nn_noinherit
+                           ELSE '    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                                || d.collate_clause || d.gen_clause
+                                || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END
+                      END, ',' || chr(10) ORDER BY d.attnum)
+               FILTER (WHERE d.printed AND (d.reloftype = 0 OR d.nn_print)) AS columns,
            -- NOT NULL constraints (18+) on columns CREATE TABLE does not print.
-           (SELECT string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
-              FROM coldef d
-             WHERE d.relid = r.oid AND NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
+           string_agg('    ' || d.nn_clause || ' ' || d.qatt || d.nn_noinherit, ',' || chr(10) ORDER BY d.attnum)
+               FILTER (WHERE NOT d.printed AND d.nn_print AND d.nn_oid IS NOT NULL) AS notnulls,
            -- The same, every column with its own generation expression, for an inheritance child created
            -- standalone and then attached with ALTER TABLE ... INHERIT (see below).
-           (SELECT string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
-                              || d.collate_clause || coalesce(d.gen_clause_full, d.gen_clause)
-                              || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
-                              ',' || chr(10) ORDER BY d.attnum)
-              FROM coldef d WHERE d.relid = r.oid) AS columns_full,
+           string_agg('    ' || d.qatt || ' ' || pg_catalog.format_type(d.atttypid, d.atttypmod)
+                      || d.collate_clause || coalesce(d.gen_clause_full, d.gen_clause)
+                      || CASE WHEN d.nn_print THEN ' ' || d.nn_clause || d.nn_noinherit ELSE '' END,
+                      ',' || chr(10) ORDER BY d.attnum) AS columns_full,
+           -- Are all columns local, and is no valid NOT NULL constraint only inherited? (can_inherit_later)
+           bool_and(d.attislocal) AND NOT bool_or(d.nn_from_parent) AS all_local,
+           -- The real column order, and the table's own (not inherited) columns in order.
+           array_agg(d.attname ORDER BY d.attnum) AS attnames,
+           array_agg(d.attname ORDER BY d.attnum) FILTER (WHERE d.attinhcount = 0) AS own_attnames,
+           string_agg(d.ident_alter
+                      -- NOT NULL that CREATE TABLE did not say and no parent gives (before 18).
+                      || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
+                              ELSE '' END
+                      -- INHERITS copies the parents' defaults: drop one the child does not have.
+                      || CASE WHEN NOT d.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
+                                   AND coalesce(d.par_hasdef, false)
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' DROP DEFAULT;' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attstattarget >= 0
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
+                                   || d.attstattarget || ';' || chr(10)
+                              ELSE '' END
+                      -- Storage and compression are inherited from the parents by INHERITS.
+                      || CASE WHEN d.attstorage <> d.typstorage
+                                   OR (NOT d.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
+                                   || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+                                                        WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attcompression <> ''
+                                   OR (NOT d.relispartition AND d.attcompression::text <> ANY (coalesce(d.par_compressions, '{}')))
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET COMPRESSION '
+                                   || CASE d.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' ELSE 'default' END
+                                   || ';' || chr(10)
+                              ELSE '' END
+                      || CASE WHEN d.attoptions IS NOT NULL
+                              THEN 'ALTER TABLE ONLY ' || d.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('
+                                   || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
+                                                         || pg_catalog.quote_literal(x.option_value), ', ')
+                                         FROM pg_catalog.pg_options_to_table(d.attoptions) x)
+                                   || ');' || chr(10)
+                              ELSE '' END, '' ORDER BY d.attnum) AS column_alters
+    FROM coldef d
+    GROUP BY d.relid
+),
+tab AS (
+    SELECT r.*, a.columns, a.notnulls, a.columns_full, a.column_alters,
            (SELECT string_agg('ALTER TABLE ' || r.qname || ' INHERIT ' || pg_catalog.quote_ident(pn.nspname) || '.'
                               || pg_catalog.quote_ident(pc.relname) || ';' || chr(10), '' ORDER BY i.inhseqno)
               FROM pg_catalog.pg_inherits i
@@ -201,8 +259,7 @@ tab AS (
            -- columns are local (INHERIT leaves attislocal true) and it has no inherited CHECK constraint and no
            -- valid NOT NULL constraint it only inherits (INHERIT would need them created first, and would
            -- leave them local).
-           NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND NOT d.attislocal)
-           AND NOT EXISTS (SELECT FROM coldef d WHERE d.relid = r.oid AND d.nn_from_parent)
+           coalesce(a.all_local, true)
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
                             WHERE k.conrelid = r.oid AND k.contype = 'c' AND k.coninhcount > 0) AS can_inherit_later,
            -- A partition's inherited CHECK constraints must exist before ATTACH PARTITION.
@@ -233,56 +290,18 @@ tab AS (
            (SELECT pg_catalog.format_type(r.reloftype, NULL) WHERE r.reloftype <> 0) AS oftype,
            -- Does INHERITS give the child's real column order? (Parents' columns first, merged by name, in
            -- inhseqno order, then the child's own columns.)
-           (SELECT array_agg(d.attname ORDER BY d.attnum) FROM coldef d WHERE d.relid = r.oid)
+           a.attnames
              IS DISTINCT FROM
-           (SELECT array_agg(e.attname ORDER BY e.grp, e.pos)
-              FROM (SELECT * FROM (SELECT DISTINCT ON (pa.attname) pa.attname, 0 AS grp,
-                                          i.inhseqno::int8 * 100000 + pa.attnum AS pos
-                                     FROM pg_catalog.pg_inherits i
-                                     JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum > 0
-                                                                    AND NOT pa.attisdropped
-                                    WHERE i.inhrelid = r.oid
-                                    ORDER BY pa.attname, i.inhseqno, pa.attnum) p
-                    UNION ALL
-                    SELECT d.attname, 1, d.attnum FROM coldef d WHERE d.relid = r.oid AND d.attinhcount = 0) e)
-             AS order_differs_raw,
-           (SELECT string_agg(x, '') FROM (
-              SELECT d.ident_alter
-                     -- NOT NULL that CREATE TABLE did not say and no parent gives (before 18).
-                     || CASE WHEN NOT d.printed AND d.nn_print AND d.nn_oid IS NULL
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET NOT NULL;' || chr(10)
-                             ELSE '' END
-                     -- INHERITS copies the parents' defaults: drop one the child does not have.
-                     || CASE WHEN NOT r.relispartition AND d.attinhcount > 0 AND NOT d.atthasdef
-                                  AND coalesce(d.par_hasdef, false)
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' DROP DEFAULT;' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attstattarget >= 0
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STATISTICS '
-                                  || d.attstattarget || ';' || chr(10)
-                             ELSE '' END
-                     -- Storage and compression are inherited from the parents by INHERITS.
-                     || CASE WHEN d.attstorage <> d.typstorage
-                                  OR (NOT r.relispartition AND d.attstorage::text <> ANY (coalesce(d.par_storages, '{}')))
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET STORAGE '
-                                  || CASE d.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
-                                                       WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END || ';' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attcompression <> ''
-                                  OR (NOT r.relispartition AND d.attcompression::text <> ANY (coalesce(d.par_compressions, '{}')))
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET COMPRESSION '
-                                  || CASE d.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' ELSE 'default' END
-                                  || ';' || chr(10)
-                             ELSE '' END
-                     || CASE WHEN d.attoptions IS NOT NULL
-                             THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || d.qatt || ' SET ('
-                                  || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
-                                                        || pg_catalog.quote_literal(x.option_value), ', ')
-                                        FROM pg_catalog.pg_options_to_table(d.attoptions) x)
-                                  || ');' || chr(10)
-                             ELSE '' END AS x
-                FROM coldef d WHERE d.relid = r.oid ORDER BY d.attnum) xs) AS column_alters
+           (SELECT array_agg(p.attname ORDER BY p.pos)
+              FROM (SELECT DISTINCT ON (pa.attname) pa.attname, i.inhseqno::int8 * 100000 + pa.attnum AS pos
+                      FROM pg_catalog.pg_inherits i
+                      JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attnum > 0
+                                                     AND NOT pa.attisdropped
+                     WHERE i.inhrelid = r.oid
+                     ORDER BY pa.attname, i.inhseqno, pa.attnum) p) || a.own_attnames
+             AS order_differs_raw
     FROM rel r
+    LEFT JOIN colagg a ON a.relid = r.oid
 )
 SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        t.oid AS objid,
