@@ -12,5 +12,5 @@ pub use prefetch::{ChunkPrefetch, DecodedChunk};
 pub use reader::ArchiveReader;
 pub use writer::{
     ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,
-    partial_path,
+    partial_path, staging_path,
 };

@@ -13,28 +13,32 @@ use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest
 /// Where an archive goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveTarget {
-    /// A file, written as `PATH.partial` and renamed into place once complete.
+    /// A file, written as `PATH.partial` and renamed into place once complete; or, when `PATH` exists and is
+    /// not a regular file (`/dev/null`, a named pipe, `/dev/fd/N`), written to in place.
     File(PathBuf),
     /// Standard output, for pipes.
     Stdout,
 }
 
 enum Sink {
+    /// `NAME.partial`, renamed to `NAME` when complete.
     File(File),
+    /// A file that is not a regular file, written in place.
+    Special(File),
     Stdout(io::Stdout),
 }
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::File(f) => f.write(buf),
+            Sink::File(f) | Sink::Special(f) => f.write(buf),
             Sink::Stdout(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::File(f) => f.flush(),
+            Sink::File(f) | Sink::Special(f) => f.flush(),
             Sink::Stdout(s) => s.flush(),
         }
     }
@@ -64,22 +68,27 @@ impl ArchiveWriter {
     /// Creates the output and writes the header and the catalog.
     pub fn create(target: ArchiveTarget, catalog: &Catalog, compression: Compression) -> Result<Self> {
         let sink = match &target {
-            ArchiveTarget::File(path) => {
-                let partial = partial_path(path);
-                // A leftover from an earlier crash may have another owner or mode: start afresh.
-                match fs::remove_file(&partial) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("removing the leftover", &partial, e)),
+            ArchiveTarget::File(path) => match staging_path(path) {
+                Some(partial) => {
+                    // A leftover from an earlier crash may have another owner or mode: start afresh.
+                    match fs::remove_file(&partial) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io("removing the leftover", &partial, e)),
+                    }
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600) // the archive holds the whole database
+                        .open(&partial)
+                        .map_err(|e| Error::io("creating", &partial, e))?;
+                    Sink::File(file)
                 }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600) // the archive holds the whole database
-                    .open(&partial)
-                    .map_err(|e| Error::io("creating", &partial, e))?;
-                Sink::File(file)
-            }
+                // A device, a pipe or a socket (`/dev/null`, `>(zstd ...)`): written to as it is.
+                None => {
+                    Sink::Special(OpenOptions::new().write(true).open(path).map_err(|e| Error::io("opening", path, e))?)
+                }
+            },
             ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
         };
         let encoder = ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
@@ -112,6 +121,12 @@ impl ArchiveWriter {
                 drop(file);
                 fs::rename(&partial, path).map_err(|e| Error::io("renaming into place", &partial, e))?;
                 sync_parent(path)?;
+                Some(path.clone())
+            }
+            (Sink::Special(file), ArchiveTarget::File(path)) => {
+                // A pipe's reader may still be busy; a device has nothing to sync. Its name is still the one
+                // the user gave.
+                drop(file);
                 Some(path.clone())
             }
             _ => None,
@@ -177,6 +192,16 @@ pub struct WriterTask(std::thread::JoinHandle<Result<WrittenArchive>>);
 impl WriterTask {
     pub fn join(self) -> Result<WrittenArchive> {
         self.0.join().unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the archive writer thread panicked")))
+    }
+}
+
+/// Where an archive for `path` is written before it is complete: `NAME.partial`, or `None` when `path`
+/// exists and is not a regular file (a device or a pipe is written to in place; renaming a file over
+/// `/dev/null` would replace the device).
+pub fn staging_path(path: &Path) -> Option<PathBuf> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => None,
+        _ => Some(partial_path(path)),
     }
 }
 

@@ -20,7 +20,8 @@ pub struct DumpArgs {
     #[command(flatten)]
     filters: FilterArgs,
 
-    /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete.
+    /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete (a
+    /// device or a pipe, such as `/dev/null`, is written in place).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
 

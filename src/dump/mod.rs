@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveTarget, ArchiveWriter, partial_path};
+use crate::archive::{ArchiveTarget, ArchiveWriter, staging_path};
 use crate::cancel::Cancel;
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
@@ -150,7 +150,7 @@ pub async fn plan(options: &DumpOptions) -> Result<DumpPlan> {
 /// is removed (only a crash or a kill leaves one, and it never looks complete).
 pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
     let partial = match &target {
-        ArchiveTarget::File(path) => Some(partial_path(path)),
+        ArchiveTarget::File(path) => staging_path(path),
         ArchiveTarget::Stdout => None,
     };
     let result = run(options, target, progress).await.map_err(|e| {

@@ -105,6 +105,43 @@ fn parallel_producers_write_one_complete_archive() {
 }
 
 #[test]
+fn a_pipe_or_a_device_is_written_in_place_and_never_replaced() {
+    // `-f /dev/null` once renamed a regular file over the device. A named pipe stands for every file that
+    // is not a regular file (a test must not risk the machine's /dev/null).
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.pgsafe");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::fs::File::open(&fifo).unwrap().read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let writer = ArchiveWriter::create(ArchiveTarget::File(fifo.clone()), &catalog(2), Compression::default()).unwrap();
+    let (tx, task) = writer.spawn(2);
+    produce(&tx, 0, 300);
+    produce(&tx, 1, 50);
+    drop(tx);
+    let written = task.join().unwrap();
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe must still be a pipe");
+    assert!(!partial(&fifo).exists(), "nothing is staged beside a pipe");
+    let bytes = reader.join().unwrap();
+    assert_eq!(bytes.len() as u64, written.bytes);
+
+    // What went through the pipe is the whole archive.
+    let copy = dir.path().join("copy.pgsafe");
+    std::fs::write(&copy, &bytes).unwrap();
+    let archive = ArchiveReader::open(&copy).unwrap();
+    assert_eq!(archive.index().part(PartId(0)).unwrap().rows, 300);
+    archive.index().check_part(PartId(1)).unwrap();
+}
+
+#[test]
 fn a_dropped_writer_leaves_only_the_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
