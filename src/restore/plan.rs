@@ -675,13 +675,14 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         | "TYPE" => o.kind.as_str(),
         _ => return None,
     };
-    let name = match &o.schema {
-        Some(s) if keyword != "SCHEMA" && !matches!(keyword, "FUNCTION" | "PROCEDURE" | "AGGREGATE") => {
-            format!("{}.{}", quote_ident(s), quote_ident(&o.name))
-        }
-        // A routine's label carries its argument types, which DROP needs as written.
-        Some(s) => format!("{}.{}", quote_ident(s), routine_signature(&o.name)?),
-        None => quote_ident(&o.name),
+    let routine = matches!(keyword, "FUNCTION" | "PROCEDURE" | "AGGREGATE");
+    let name = match (&o.schema, &o.routine) {
+        // With the argument modes: the types alone may name two procedures.
+        (_, Some(identity)) if routine => identity.clone(),
+        (Some(s), _) if keyword != "SCHEMA" && !routine => format!("{}.{}", quote_ident(s), quote_ident(&o.name)),
+        // An archive from before `routine`: the label carries the argument types, which DROP needs.
+        (Some(s), _) => format!("{}.{}", quote_ident(s), routine_signature(&o.name)?),
+        (None, _) => quote_ident(&o.name),
     };
     Some(format!("DROP {keyword} IF EXISTS {name};"))
 }

@@ -51,6 +51,11 @@ pub struct SchemaObject {
     /// The statements that create it; `None` when it comes into being with another object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<String>,
+    /// How statements name a function, procedure or aggregate, schema-qualified and quoted, as `DROP` wants
+    /// it: `s.pr(OUT integer,IN integer)`, `s.cnt(*)`. The label (`name`) lacks the argument modes that tell
+    /// procedures apart. `None` for other kinds, and in archives written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routine: Option<String>,
     /// `ALTER ... OWNER TO`, left out by `--no-owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_owner: Option<String>,
@@ -474,7 +479,11 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         let identity = identities.get(&s.key);
         let mut set_owner = None;
         let mut privileges = Vec::new();
+        let mut routine = None;
         if head && let Some((ty, id)) = identity {
+            if matches!(ty.as_str(), "function" | "procedure" | "aggregate") {
+                routine = Some(aggregate_star(ty, id).into_owned());
+            }
             // A group's statements are made for each of its members (named by OID: large objects).
             let ids: Vec<String> =
                 if s.members.is_empty() { vec![id.clone()] } else { s.members.iter().map(u32::to_string).collect() };
@@ -515,6 +524,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             owner: s.owner,
             section: s.section,
             create: s.create,
+            routine,
             set_owner,
             comments: comments.remove(&i).unwrap_or_default(),
             privileges,
