@@ -31,13 +31,14 @@ pub(super) async fn refuse_non_empty(session: &Session) -> Result<()> {
 
 /// Drops the archive's objects that exist in the target, dependents first (`--clean`), in the session's
 /// transaction.
-pub(super) async fn drop_objects(session: &Session, statements: &[String]) -> Result<()> {
-    let mut sql = String::from("SET LOCAL client_min_messages = warning;\n");
-    for s in statements {
-        sql.push_str(s);
-        sql.push('\n');
+pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, statements: &[String]) -> Result<()> {
+    // In batches, as the objects are made: the phase may have to commit between them (and a commit ends
+    // a SET LOCAL).
+    for batch in statements.chunks(phase.batch_objects()) {
+        let sql = format!("SET LOCAL client_min_messages = warning;\n{}", batch.join("\n"));
+        phase.run(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
     }
-    session.batch(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))
+    Ok(())
 }
 
 /// Drops a database `--create` made, through the database `connect` names.

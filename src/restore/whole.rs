@@ -63,23 +63,13 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     run.progress.start("restore", plan.data_bytes(), plan.data_rows());
     // The target's old objects go, and the roles come, in the transaction of the schema's first phase:
     // if that fails, or is interrupted, the target is as it was.
-    let before = async {
-        match &plan.before {
-            Before::RefuseNonEmpty => target::refuse_non_empty(&leader).await?,
-            Before::DropArchiveObjects { statements } => target::drop_objects(&leader, statements).await?,
-            Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
-        }
-        if !plan.create_roles.is_empty() {
-            target::create_roles(&leader, &plan.create_roles).await?;
-        }
-        Ok::<_, crate::Error>(())
-    };
 
     if plan.single_transaction {
         leader.batch("BEGIN").await?;
         let outcome = async {
-            before.await?;
-            create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
+            let mut phase = FirstPhase::atomic(&leader, &run.cancel);
+            before(plan, &mut phase).await?;
+            phase.create_in_order(&plan.pre_data).await?;
             report.rows = run.load_serial(&leader, plan).await?;
             create_in_order(&leader, &plan.post_data, &run.cancel).await?;
             finish(run, plan, &leader, true, &mut report).await
@@ -88,25 +78,37 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
         *committed = !report.rolled_back;
     } else {
-        let phase = Instant::now();
+        let started = Instant::now();
         leader.batch("BEGIN").await?;
+        let mut phase = FirstPhase::split_when_full(&leader, &run.cancel).await?;
         let created = async {
-            before.await?;
-            create_in_order(&leader, &plan.pre_data, &run.cancel).await?;
+            before(plan, &mut phase).await?;
+            phase.create_in_order(&plan.pre_data).await?;
             // A cancel request that reaches an idle session does nothing: ask before committing.
             run.cancel.check("the restore")?;
             leader.batch("COMMIT").await
         }
         .await;
-        tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), phase.elapsed().as_secs_f64());
+        tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), started.elapsed().as_secs_f64());
+        if let Some(warning) = phase.split_warning() {
+            tracing::warn!("{warning}");
+            report.warnings.push(warning);
+        }
         if let Err(e) = created {
             let _ = leader.batch("ROLLBACK").await;
-            let what = match plan.before {
-                Before::DropArchiveObjects { .. } => {
+            let what = match (phase.commits, &plan.before) {
+                (0, Before::DropArchiveObjects { .. }) => {
                     "nothing was restored and nothing was dropped (the schema's first phase rolled back)"
                 }
-                _ => "nothing was restored (the schema's first phase rolled back)",
+                (0, _) => "nothing was restored (the schema's first phase rolled back)",
+                (_, Before::DropArchiveObjects { .. }) => {
+                    "the schema's first phase stopped part way: it committed in steps, so what it dropped and made before its last step is in place"
+                }
+                (_, _) => {
+                    "the schema's first phase stopped part way: it committed in steps, so what it made before its last step is in place"
+                }
             };
+            *committed = phase.commits > 0;
             return Err(interrupted(&run.cancel, e, what));
         }
         *committed = true;
@@ -140,6 +142,20 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     Ok(report)
 }
 
+/// What comes before the pre-data objects in the first phase: the target's old objects go (or the
+/// target is found empty), and the roles come.
+async fn before(plan: &RestorePlan, phase: &mut FirstPhase<'_>) -> Result<()> {
+    match &plan.before {
+        Before::RefuseNonEmpty => target::refuse_non_empty(phase.session()).await?,
+        Before::DropArchiveObjects { statements } => target::drop_objects(phase, statements).await?,
+        Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
+    }
+    if !plan.create_roles.is_empty() {
+        target::create_roles(phase.session(), &plan.create_roles).await?;
+    }
+    Ok(())
+}
+
 /// Runs one object's statements, naming the object when they fail.
 async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()> {
     if o.sql.is_empty() {
@@ -164,37 +180,175 @@ async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()
 const BATCH_OBJECTS: usize = 200;
 const BATCH_BYTES: usize = 256 << 10;
 
-/// Makes `objects` one after the other, in batches, in the session's transaction. A failing statement is
-/// named by the batch's error (the server's error position).
+/// Makes `objects` one after the other, in batches, in the session's transaction.
 async fn create_in_order(session: &Session, objects: &[ObjectStep], cancel: &Cancel) -> Result<()> {
-    let mut batch = String::new();
-    let mut in_batch: Vec<&ObjectStep> = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        if !o.sql.is_empty() {
-            batch.push_str(&o.sql);
-            // Each object's statements run alone elsewhere, where a last `;` is optional.
-            if !o.sql.trim_end().ends_with(';') {
-                batch.push_str(";\n");
-            }
-            in_batch.push(o);
-        }
-        let last = i + 1 == objects.len();
-        if !batch.is_empty() && (last || in_batch.len() >= BATCH_OBJECTS || batch.len() >= BATCH_BYTES) {
-            cancel.check("the restore")?;
-            session.batch(&batch).await.map_err(|e| match in_batch.as_slice() {
-                [one] => e.context(format!("creating `{}`", one.label)),
-                many => e.context(format!(
-                    "creating the {} objects from `{}` to `{}`",
-                    many.len(),
-                    many[0].label,
-                    many[many.len() - 1].label
-                )),
-            })?;
-            batch.clear();
-            in_batch.clear();
-        }
+    FirstPhase::atomic(session, cancel).create_in_order(objects).await
+}
+
+/// The transaction of the schema's first phase: `--clean`'s drops, `--create-roles`' roles and the
+/// pre-data objects, so that a failure or an interruption leaves the target as it was.
+///
+/// A transaction holds a lock on every relation it drops or makes until it ends, and the server's lock
+/// table, shared by all sessions, holds about `max_locks_per_transaction` × (`max_connections` +
+/// `max_prepared_transactions`) of them: a schema of tens of thousands of tables fills it ("out of shared
+/// memory", SQLSTATE 53200), where pg_restore, which commits each object on its own, goes through. So
+/// unless the restore is one transaction by request (`--single-transaction`), the phase counts its
+/// session's locks after each batch and, past a third of the table, commits and goes on in a new
+/// transaction; it then says so, and what setting would have kept it whole.
+pub(super) struct FirstPhase<'a> {
+    session: &'a Session,
+    cancel: &'a Cancel,
+    /// Locks the transaction may hold before the phase commits; `None`: it never does.
+    budget: Option<LockBudget>,
+    /// Times it committed part way.
+    commits: usize,
+    /// Locks held when it committed part way, summed: about what one transaction would have needed.
+    locks_committed: i64,
+}
+
+struct LockBudget {
+    /// `max_locks_per_transaction`.
+    per_session: i64,
+    /// `max_connections` + `max_prepared_transactions`.
+    sessions: i64,
+}
+
+impl LockBudget {
+    fn limit(&self) -> i64 {
+        self.per_session * self.sessions / 3
     }
-    Ok(())
+
+    /// Objects to a batch: a dropped table may take half a dozen locks (its TOAST table and index, its
+    /// types), so that a batch stays well inside what is left of the budget.
+    fn batch_objects(&self) -> usize {
+        usize::try_from(self.limit() / 8).unwrap_or(0).clamp(1, BATCH_OBJECTS)
+    }
+}
+
+impl<'a> FirstPhase<'a> {
+    /// A phase that stays one transaction whatever it holds.
+    fn atomic(session: &'a Session, cancel: &'a Cancel) -> Self {
+        FirstPhase { session, cancel, budget: None, commits: 0, locks_committed: 0 }
+    }
+
+    /// A phase that commits part way when its locks would otherwise fill the server's lock table.
+    async fn split_when_full(session: &'a Session, cancel: &'a Cancel) -> Result<Self> {
+        let row = session
+            .query_one(
+                "SELECT pg_catalog.current_setting('max_locks_per_transaction')::int8,
+                        pg_catalog.current_setting('max_connections')::int8
+                        + pg_catalog.current_setting('max_prepared_transactions')::int8",
+                &[],
+            )
+            .await?;
+        let budget = LockBudget {
+            per_session: row.try_get(0).map_err(|e| target::unreadable(LOCK_SETTINGS, e))?,
+            sessions: row.try_get(1).map_err(|e| target::unreadable(LOCK_SETTINGS, e))?,
+        };
+        Ok(FirstPhase { budget: Some(budget), ..Self::atomic(session, cancel) })
+    }
+
+    pub(super) fn session(&self) -> &'a Session {
+        self.session
+    }
+
+    /// Objects to a batch.
+    pub(super) fn batch_objects(&self) -> usize {
+        self.budget.as_ref().map_or(BATCH_OBJECTS, LockBudget::batch_objects)
+    }
+
+    /// Runs `sql` in the phase's transaction, then commits part way if the locks it holds call for it.
+    pub(super) async fn run(&mut self, sql: &str) -> Result<()> {
+        self.cancel.check("the restore")?;
+        let single = self.budget.is_none();
+        self.session.batch(sql).await.map_err(|e| explain_full_lock_table(e, single))?;
+        let Some(budget) = &self.budget else { return Ok(()) };
+        // Fast-path locks (a few per session, on relations it only reads) take no room in the shared table.
+        let held: i64 = self
+            .session
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND NOT fastpath",
+                &[],
+            )
+            .await?
+            .try_get(0)
+            .map_err(|e| target::unreadable("the session's locks", e))?;
+        if held >= budget.limit() {
+            self.cancel.check("the restore")?;
+            self.session.batch("COMMIT; BEGIN").await?;
+            self.commits += 1;
+            self.locks_committed += held;
+            tracing::info!("the schema's first phase holds {held} locks: committed part way ({})", self.commits);
+        }
+        Ok(())
+    }
+
+    /// Makes `objects` one after the other, in batches. A failing statement is named by the batch's error
+    /// (the server's error position).
+    async fn create_in_order(&mut self, objects: &[ObjectStep]) -> Result<()> {
+        let most = self.batch_objects();
+        let mut batch = String::new();
+        let mut in_batch: Vec<&ObjectStep> = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            if !o.sql.is_empty() {
+                batch.push_str(&o.sql);
+                // Each object's statements run alone elsewhere, where a last `;` is optional.
+                if !o.sql.trim_end().ends_with(';') {
+                    batch.push_str(";\n");
+                }
+                in_batch.push(o);
+            }
+            let last = i + 1 == objects.len();
+            if !batch.is_empty() && (last || in_batch.len() >= most || batch.len() >= BATCH_BYTES) {
+                self.run(&batch).await.map_err(|e| match in_batch.as_slice() {
+                    [one] => e.context(format!("creating `{}`", one.label)),
+                    many => e.context(format!(
+                        "creating the {} objects from `{}` to `{}`",
+                        many.len(),
+                        many[0].label,
+                        many[many.len() - 1].label
+                    )),
+                })?;
+                batch.clear();
+                in_batch.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// What to tell the user when the phase committed part way.
+    fn split_warning(&self) -> Option<String> {
+        let budget = self.budget.as_ref().filter(|_| self.commits > 0)?;
+        let needed = budget.per_session + (self.locks_committed + budget.sessions - 1) / budget.sessions;
+        Some(format!(
+            "the schema's first phase committed in {} steps, not one transaction: it needed more locks than a \
+             third of the server's lock table (`max_locks_per_transaction` = {} for each of {} sessions and \
+             prepared transactions), so a failure part way would have left its earlier steps in place; \
+             `max_locks_per_transaction` = {needed} (and a restart) keeps it whole",
+            self.commits + 1,
+            budget.per_session,
+            budget.sessions,
+        ))
+    }
+}
+
+const LOCK_SETTINGS: &str = "the server's lock table settings";
+
+/// A full lock table (SQLSTATE 53200, "out of shared memory") names no setting: say which.
+fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::Error {
+    if e.sqlstate() != Some(SqlState::OUT_OF_SHARED_MEMORY) {
+        return e;
+    }
+    let why = if single_transaction {
+        "the server's lock table is full: a transaction holds a lock on every table it makes or drops until it \
+         ends, and `--single-transaction` makes the whole restore one; raise `max_locks_per_transaction` \
+         (`ALTER SYSTEM SET max_locks_per_transaction = ...`, then restart the server), or restore without \
+         `--single-transaction`"
+    } else {
+        "the server's lock table is full (other sessions hold locks too): raise `max_locks_per_transaction` \
+         (`ALTER SYSTEM SET max_locks_per_transaction = ...`, then restart the server)"
+    };
+    e.and_hint(why)
 }
 
 /// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
