@@ -4,10 +4,8 @@
 
 use std::time::Instant;
 
-use tokio_postgres::types::FromSql;
-
 use crate::error::{Error, ErrorKind, Result};
-use crate::pg::{Row, Session, ToSql};
+use crate::pg::{FromSql, Row, Session, ToSql};
 
 /// Runs the catalog query `name` (its file name, for messages and logs).
 pub(crate) async fn run(session: &Session, name: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {

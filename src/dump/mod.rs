@@ -170,8 +170,12 @@ pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dy
 
 async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
     let started = Instant::now();
-    let leader = Leader::open(options).await?;
+    let mut leader = Leader::open(options).await?;
     let plan = leader.plan(options);
+    // The archive's catalog holds the schema as JSON: the engine's own copy goes once converted, and the
+    // catalog once written, so that a schema of many tables is not held twice (or thrice) during the dump.
+    let schema_objects = leader.schema.as_ref().map_or(0, |s| s.objects.len());
+    let schema = leader.schema.take().map_or(serde_json::Value::Null, |s| s.to_value());
     let catalog = Catalog {
         archive_id: new_archive_id(),
         created_at: crate::archive::now_rfc3339(),
@@ -179,9 +183,11 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         server: leader.catalog.server.clone(),
         parts: plan.parts.iter().map(|p| p.info.clone()).collect(),
         sequences: leader.catalog.sequences.clone(),
-        schema: leader.schema.as_ref().map_or(serde_json::Value::Null, SchemaCatalog::to_value),
+        schema,
     };
     let writer = ArchiveWriter::create(target, &catalog, options.compression)?;
+    let sequences = catalog.sequences.len();
+    drop(catalog);
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
     let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2);
 
@@ -234,14 +240,14 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     Ok(DumpReport {
         path: written.path.as_ref().map(|p| p.display().to_string()),
         archive_bytes: written.bytes,
-        schema_objects: leader.schema.as_ref().map_or(0, |s| s.objects.len()),
+        schema_objects,
         tables: m.tables.iter().filter(|t| t.table.schema != "pg_catalog").count(),
         parts: m.parts.len(),
         chunks: m.parts.iter().map(|p| p.chunks.len()).sum(),
         rows: m.parts.iter().map(|p| p.rows).sum(),
         raw_bytes: m.parts.iter().map(|p| p.raw_bytes).sum(),
         stored_bytes: m.parts.iter().map(|p| p.stored_bytes).sum(),
-        sequences: catalog.sequences.len(),
+        sequences,
         large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
         seconds: started.elapsed().as_secs_f64(),
     })

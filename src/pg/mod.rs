@@ -11,4 +11,4 @@ pub use copy::{CopyInSink, CopyOutStream};
 // callers that quote beside their queries working.
 pub use crate::sql::{quote_ident, quote_literal, quote_qualified};
 pub use session::{Row, Session, value};
-pub use tokio_postgres::types::ToSql;
+pub use tokio_postgres::types::{FromSql, ToSql};
