@@ -12,6 +12,7 @@ use query::get;
 use crate::error::Result;
 use crate::format::{ColumnInfo, CopyFormat, SequenceValue, ServerFacts, TableName};
 use crate::pg::{Session, quote_qualified};
+use crate::schema::ObjectKind;
 
 /// Which objects a dump or restore takes, with pg_dump's rules for `-n`, `-N`, `-t`, `-T`.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +57,7 @@ impl Filters {
     /// taken, as pg_dump does.
     pub fn selects_object(
         &self,
-        kind: &str,
+        kind: &ObjectKind,
         schema: Option<&str>,
         name: &str,
         table: Option<(&TableName, bool)>,
@@ -68,7 +69,7 @@ impl Filters {
             return false;
         }
         match (schema, kind) {
-            (_, "SCHEMA") => self.selects_schema(name),
+            (_, ObjectKind::Schema) => self.selects_schema(name),
             (Some(s), _) => self.selects_schema(s),
             (None, _) => !self.narrows(),
         }

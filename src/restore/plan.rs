@@ -21,7 +21,7 @@ use crate::format::{
 };
 use crate::pg::{quote_ident, quote_literal, quote_qualified};
 use crate::plan::{column_list, format_option};
-use crate::schema::{SchemaCatalog, SchemaObject, Section};
+use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject, Section};
 
 /// Settings for every session that runs schema statements: names in the archive's statements are all
 /// qualified, and function bodies may refer to objects created later, as pg_restore has it. The target's
@@ -90,7 +90,7 @@ pub struct DatabaseStep {
 pub struct ObjectStep {
     /// The object's id in the archive (`--list`, `-L`).
     pub id: u32,
-    pub kind: String,
+    pub kind: ObjectKind,
     /// `KIND schema.name`, for messages and `--list`.
     pub label: String,
     pub section: Section,
@@ -194,7 +194,8 @@ pub struct RestorePlan {
 }
 
 /// The kinds made after the privileges, in this order.
-const AFTER_PRIVILEGES: [&str; 3] = ["DEFAULT ACL", "MATERIALIZED VIEW DATA", "EVENT TRIGGER"];
+const AFTER_PRIVILEGES: [ObjectKind; 3] =
+    [ObjectKind::DefaultAcl, ObjectKind::MaterializedViewData, ObjectKind::EventTrigger];
 
 impl RestorePlan {
     /// Plans the restore of the archive `index` holds with `options`. Fails, before anything happens,
@@ -273,17 +274,17 @@ impl RestorePlan {
             .objects
             .iter()
             .filter(|o| chosen(o, &options.filters, leave_out, list))
-            .filter(|o| with_large_objects || o.kind != "LARGE OBJECT")
+            .filter(|o| with_large_objects || o.kind != ObjectKind::LargeObject)
             .collect();
         let step = |o: &SchemaObject| object_step(o, statements(o, leave_out));
-        for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind.as_str())) {
+        for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
             match o.section {
                 Section::PreData => self.pre_data.push(step(o)),
                 Section::PostData => self.post_data.push(step(o)),
             }
         }
         for kind in AFTER_PRIVILEGES {
-            if leave_out.privileges && kind == "DEFAULT ACL" {
+            if leave_out.privileges && kind == ObjectKind::DefaultAcl {
                 continue;
             }
             self.after_privileges.extend(objects.iter().filter(|o| o.kind == kind).map(|o| step(o)));
@@ -392,7 +393,7 @@ impl RestorePlan {
         }
         let section = |out: &mut String, title: &str, steps: &[ObjectStep]| {
             out.push_str(&format!("\n-- {title}\n"));
-            for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != "LARGE OBJECT") {
+            for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != ObjectKind::LargeObject) {
                 out.push_str(&format!("\n-- {}\n{}", s.label, s.sql));
             }
         };
@@ -469,8 +470,8 @@ fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
     if let Some(create) = &o.create {
         // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
         // the source's owner creates it.
-        match (&o.owner, o.kind.as_str()) {
-            (Some(owner), "EXTENSION") if !leave_out.owner => {
+        match (&o.owner, &o.kind) {
+            (Some(owner), ObjectKind::Extension) if !leave_out.owner => {
                 sql.push_str(&format!("SET ROLE {};\n{create}\nRESET ROLE;\n", quote_ident(owner)))
             }
             _ => {
@@ -583,7 +584,6 @@ fn check_patterns(catalog: &Catalog, filters: &Filters) -> Result<()> {
     if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
         return Ok(());
     }
-    const RELATIONS: [&str; 5] = ["TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"];
     let schema = SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
     // A restore treats every name as visible, as its filters do.
     let mut relations: Vec<(&str, &str, bool)> =
@@ -593,11 +593,14 @@ fn check_patterns(catalog: &Catalog, filters: &Filters) -> Result<()> {
         schema
             .objects
             .iter()
-            .filter(|o| RELATIONS.contains(&o.kind.as_str()))
+            .filter(|o| {
+                use ObjectKind as K;
+                matches!(o.kind, K::Table | K::View | K::MaterializedView | K::Sequence | K::ForeignTable)
+            })
             .filter_map(|o| Some((o.schema.as_deref()?, o.name.as_str(), true))),
     );
     let mut schemas: Vec<&str> = relations.iter().map(|(s, _, _)| *s).collect();
-    schemas.extend(schema.objects.iter().filter(|o| o.kind == "SCHEMA").map(|o| o.name.as_str()));
+    schemas.extend(schema.objects.iter().filter(|o| o.kind == ObjectKind::Schema).map(|o| o.name.as_str()));
     schemas.extend(schema.objects.iter().filter_map(|o| o.schema.as_deref()));
     let unmatched = filters.unmatched(&schemas, &relations);
     if unmatched.is_empty() {
@@ -615,7 +618,7 @@ fn check_patterns(catalog: &Catalog, filters: &Filters) -> Result<()> {
 fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
     objects
         .iter()
-        .filter(|o| o.kind == "SUBSCRIPTION" && o.create.is_some())
+        .filter(|o| o.kind == ObjectKind::Subscription && o.create.is_some())
         .map(|o| {
             let name = quote_ident(&o.name);
             format!(
@@ -631,60 +634,89 @@ fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
 /// (the reverse order runs it first): a foreign key (its referenced table), a column default (a sequence
 /// it uses).
 fn drop_statement(o: &SchemaObject) -> Option<String> {
+    use ObjectKind as K;
     let create = o.create.as_ref()?;
-    if o.kind == "DEFAULT" {
-        // `ALTER [FOREIGN] TABLE ONLY t ALTER COLUMN c SET DEFAULT e;`: a sequence the default uses
-        // cannot be dropped before it.
-        let (head, _) = create.split_once(" SET DEFAULT ")?;
-        let head = head.replacen(" TABLE ONLY ", " TABLE IF EXISTS ONLY ", 1);
-        return Some(format!("{head} DROP DEFAULT;"));
-    }
-    if o.kind == "FK CONSTRAINT" {
-        let table = o.table.as_ref()?;
-        // The object's name is `table constraint`.
-        let constraint = o.name.strip_prefix(&format!("{} ", table.name))?;
-        return Some(format!(
-            "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {};",
-            quote_qualified(table),
-            quote_ident(constraint)
-        ));
-    }
-    let keyword = match o.kind.as_str() {
-        "TABLE"
-        | "VIEW"
-        | "MATERIALIZED VIEW"
-        | "SEQUENCE"
-        | "FOREIGN TABLE"
-        | "SCHEMA"
-        | "EXTENSION"
-        | "DOMAIN"
-        | "FUNCTION"
-        | "PROCEDURE"
-        | "AGGREGATE"
-        | "COLLATION"
-        | "CONVERSION"
-        | "EVENT TRIGGER"
-        | "PUBLICATION"
-        | "SERVER"
-        | "FOREIGN DATA WRAPPER"
-        | "STATISTICS"
-        | "TEXT SEARCH CONFIGURATION"
-        | "TEXT SEARCH DICTIONARY"
-        | "TEXT SEARCH PARSER"
-        | "TEXT SEARCH TEMPLATE"
-        | "TYPE" => o.kind.as_str(),
-        _ => return None,
+    let routine = match &o.kind {
+        K::Default => {
+            // `ALTER [FOREIGN] TABLE ONLY t ALTER COLUMN c SET DEFAULT e;`: a sequence the default uses
+            // cannot be dropped before it.
+            let (head, _) = create.split_once(" SET DEFAULT ")?;
+            let head = head.replacen(" TABLE ONLY ", " TABLE IF EXISTS ONLY ", 1);
+            return Some(format!("{head} DROP DEFAULT;"));
+        }
+        K::FkConstraint => {
+            let table = o.table.as_ref()?;
+            // The object's name is `table constraint`.
+            let constraint = o.name.strip_prefix(&format!("{} ", table.name))?;
+            return Some(format!(
+                "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {};",
+                quote_qualified(table),
+                quote_ident(constraint)
+            ));
+        }
+        // `DROP <kind> IF EXISTS`, the label being the keyword.
+        K::Function | K::Procedure | K::Aggregate => true,
+        K::Table
+        | K::View
+        | K::MaterializedView
+        | K::Sequence
+        | K::ForeignTable
+        | K::Schema
+        | K::Extension
+        | K::Domain
+        | K::Collation
+        | K::Conversion
+        | K::EventTrigger
+        | K::Publication
+        | K::Server
+        | K::ForeignDataWrapper
+        | K::Statistics
+        | K::TextSearchConfiguration
+        | K::TextSearchDictionary
+        | K::TextSearchParser
+        | K::TextSearchTemplate
+        | K::Type => false,
+        // Not dropped: gone with the object they belong to (a table's indexes, constraints, triggers,
+        // rules, policies; a publication's tables; a type's shell), or left in place. A kind of a newer
+        // pgsafe too: how to drop it is unknown.
+        K::ProceduralLanguage
+        | K::Transform
+        | K::ShellType
+        | K::Cast
+        | K::AccessMethod
+        | K::Operator
+        | K::OperatorFamily
+        | K::OperatorClass
+        | K::TableAttach
+        | K::CheckConstraint
+        | K::SequenceOwnedBy
+        | K::UserMapping
+        | K::LargeObject
+        | K::Acl
+        | K::ViewDefinition
+        | K::Constraint
+        | K::Index
+        | K::IndexAttach
+        | K::Rule
+        | K::Trigger
+        | K::RowSecurity
+        | K::Policy
+        | K::PublicationTable
+        | K::PublicationTablesInSchema
+        | K::Subscription
+        | K::DefaultAcl
+        | K::MaterializedViewData
+        | K::Other(_) => return None,
     };
-    let routine = matches!(keyword, "FUNCTION" | "PROCEDURE" | "AGGREGATE");
     let name = match (&o.schema, &o.routine) {
         // With the argument modes: the types alone may name two procedures.
         (_, Some(identity)) if routine => identity.clone(),
-        (Some(s), _) if keyword != "SCHEMA" && !routine => format!("{}.{}", quote_ident(s), quote_ident(&o.name)),
+        (Some(s), _) if o.kind != K::Schema && !routine => format!("{}.{}", quote_ident(s), quote_ident(&o.name)),
         // An archive from before `routine`: the label carries the argument types, which DROP needs.
         (Some(s), _) => format!("{}.{}", quote_ident(s), routine_signature(&o.name)?),
         (None, _) => quote_ident(&o.name),
     };
-    Some(format!("DROP {keyword} IF EXISTS {name};"))
+    Some(format!("DROP {} IF EXISTS {name};", o.kind))
 }
 
 /// `f(integer, text)` as a DROP target: the name quoted, the argument list as it is.
@@ -722,5 +754,47 @@ mod tests {
         assert_eq!(lo.before.as_deref(), Some(LARGE_OBJECTS_TABLE));
         assert_eq!(lo.copy, LARGE_OBJECTS_COPY);
         assert_eq!(lo.after.as_deref(), Some(LARGE_OBJECTS_MAKE));
+    }
+
+    fn object(kind: ObjectKind, name: &str) -> SchemaObject {
+        SchemaObject {
+            id: 1,
+            kind,
+            schema: Some("public".into()),
+            name: name.into(),
+            owner: None,
+            section: Section::PreData,
+            create: Some("CREATE ...;".into()),
+            routine: None,
+            set_owner: None,
+            comments: Vec::new(),
+            privileges: Vec::new(),
+            deps: Vec::new(),
+            table: None,
+            size: 0,
+            tablespace: None,
+        }
+    }
+
+    #[test]
+    fn clean_drops_by_kind_and_leaves_a_kind_of_a_newer_pgsafe_alone() {
+        let drop = |kind, name| drop_statement(&object(kind, name));
+        assert_eq!(
+            drop(ObjectKind::MaterializedView, "Mv").as_deref(),
+            Some("DROP MATERIALIZED VIEW IF EXISTS public.\"Mv\";")
+        );
+        assert_eq!(drop(ObjectKind::Aggregate, "cnt(*)").as_deref(), Some("DROP AGGREGATE IF EXISTS public.cnt(*);"));
+        assert_eq!(drop(ObjectKind::Index, "t_i"), None, "dropped with its table");
+        assert_eq!(drop(ObjectKind::Other("WIDGET".into()), "w"), None);
+    }
+
+    #[test]
+    fn no_publications_leaves_out_what_a_newer_pgsafe_labels_as_part_of_a_publication() {
+        let leave_out = LeaveOut { publications: true, ..LeaveOut::default() };
+        assert!(leave_out.kind(&ObjectKind::PublicationTablesInSchema));
+        assert!(leave_out.kind(&ObjectKind::Other("PUBLICATION SEQUENCE".into())));
+        assert!(!leave_out.kind(&ObjectKind::Other("WIDGET".into())));
+        assert!(!leave_out.kind(&ObjectKind::Subscription));
+        assert!(!LeaveOut::default().kind(&ObjectKind::Publication));
     }
 }

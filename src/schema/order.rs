@@ -6,56 +6,62 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use super::ObjectKind;
+
 /// pg_dump's order of kinds (`dbObjectTypePriority` in pg_dump_sort.c): lower first when nothing else
 /// decides.
-pub(crate) fn priority(kind: &str) -> u32 {
+pub(crate) fn priority(kind: &ObjectKind) -> u32 {
+    use ObjectKind as K;
     match kind {
-        "SCHEMA" => 1,
-        "PROCEDURAL LANGUAGE" => 2,
-        "COLLATION" => 3,
-        "TRANSFORM" => 4,
-        "EXTENSION" => 5,
-        "SHELL TYPE" | "TYPE" | "DOMAIN" => 6,
-        "CAST" => 7,
-        "FUNCTION" | "PROCEDURE" => 8,
-        "AGGREGATE" => 9,
-        "ACCESS METHOD" => 10,
-        "OPERATOR" => 11,
-        "OPERATOR FAMILY" | "OPERATOR CLASS" => 12,
-        "CONVERSION" => 13,
-        "TEXT SEARCH PARSER" => 14,
-        "TEXT SEARCH TEMPLATE" => 15,
-        "TEXT SEARCH DICTIONARY" => 16,
-        "TEXT SEARCH CONFIGURATION" => 17,
-        "FOREIGN DATA WRAPPER" => 18,
-        "SERVER" => 19,
-        "TABLE" | "SEQUENCE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE" => 20,
-        "TABLE ATTACH" => 21,
-        "CHECK CONSTRAINT" => 22,
-        "DEFAULT" => 23,
-        "SEQUENCE OWNED BY" => 24,
-        "USER MAPPING" => 25,
-        "CONSTRAINT" => 30,
-        "INDEX" => 31,
-        "INDEX ATTACH" => 32,
-        "STATISTICS" => 33,
-        "RULE" => 34,
-        "TRIGGER" => 35,
-        "FK CONSTRAINT" => 36,
-        "ROW SECURITY" | "POLICY" => 37,
-        "PUBLICATION" => 38,
-        "PUBLICATION TABLE" | "PUBLICATION TABLES IN SCHEMA" => 39,
-        "SUBSCRIPTION" => 40,
-        "DEFAULT ACL" => 41,
-        "EVENT TRIGGER" => 42,
-        "MATERIALIZED VIEW DATA" => 43,
-        _ => 26,
+        K::Schema => 1,
+        K::ProceduralLanguage => 2,
+        K::Collation => 3,
+        K::Transform => 4,
+        K::Extension => 5,
+        K::ShellType | K::Type | K::Domain => 6,
+        K::Cast => 7,
+        K::Function | K::Procedure => 8,
+        K::Aggregate => 9,
+        K::AccessMethod => 10,
+        K::Operator => 11,
+        K::OperatorFamily | K::OperatorClass => 12,
+        K::Conversion => 13,
+        K::TextSearchParser => 14,
+        K::TextSearchTemplate => 15,
+        K::TextSearchDictionary => 16,
+        K::TextSearchConfiguration => 17,
+        K::ForeignDataWrapper => 18,
+        K::Server => 19,
+        K::Table | K::Sequence | K::View | K::MaterializedView | K::ForeignTable => 20,
+        K::TableAttach => 21,
+        K::CheckConstraint => 22,
+        K::Default => 23,
+        K::SequenceOwnedBy => 24,
+        K::UserMapping => 25,
+        // Kinds outside this list of pg_dump's: after every pre-data kind of it, before the post-data
+        // ones. `Other` only comes from an archive, which is never sorted again, but is placed as the
+        // others for a caller that does.
+        K::LargeObject | K::Acl | K::ViewDefinition | K::Other(_) => 26,
+        K::Constraint => 30,
+        K::Index => 31,
+        K::IndexAttach => 32,
+        K::Statistics => 33,
+        K::Rule => 34,
+        K::Trigger => 35,
+        K::FkConstraint => 36,
+        K::RowSecurity | K::Policy => 37,
+        K::Publication => 38,
+        K::PublicationTable | K::PublicationTablesInSchema => 39,
+        K::Subscription => 40,
+        K::DefaultAcl => 41,
+        K::EventTrigger => 42,
+        K::MaterializedViewData => 43,
     }
 }
 
 /// What the sort needs to know of each node.
 pub(crate) struct Node<'a> {
-    pub kind: &'a str,
+    pub kind: &'a ObjectKind,
     pub schema: Option<&'a str>,
     pub name: &'a str,
     /// Indexes of the nodes this one must follow.
@@ -155,18 +161,18 @@ pub(crate) fn in_cycles<K: Copy + Eq + std::hash::Hash>(edges: &[(K, K)]) -> std
 mod tests {
     use super::*;
 
-    fn node<'a>(kind: &'a str, name: &'a str, deps: &'a [usize]) -> Node<'a> {
+    fn node<'a>(kind: &'a ObjectKind, name: &'a str, deps: &'a [usize]) -> Node<'a> {
         Node { kind, schema: Some("s"), name, deps }
     }
 
     #[test]
     fn dependencies_come_first_then_priority_then_name() {
         let nodes = [
-            node("TABLE", "b", &[2]),
-            node("TABLE", "a", &[]),
-            node("FUNCTION", "f", &[]),
-            node("SCHEMA", "s", &[]),
-            node("INDEX", "i", &[1]),
+            node(&ObjectKind::Table, "b", &[2]),
+            node(&ObjectKind::Table, "a", &[]),
+            node(&ObjectKind::Function, "f", &[]),
+            node(&ObjectKind::Schema, "s", &[]),
+            node(&ObjectKind::Index, "i", &[1]),
         ];
         let (order, broken) = sort(&nodes);
         assert_eq!(order, vec![3, 2, 1, 0, 4]);
@@ -176,7 +182,11 @@ mod tests {
     #[test]
     fn a_cycle_is_broken_inside_the_cycle() {
         // The function only waits for the cycle between the two views; it must not be taken early.
-        let nodes = [node("FUNCTION", "f", &[1]), node("VIEW", "a", &[2]), node("VIEW", "b", &[1])];
+        let nodes = [
+            node(&ObjectKind::Function, "f", &[1]),
+            node(&ObjectKind::View, "a", &[2]),
+            node(&ObjectKind::View, "b", &[1]),
+        ];
         let (order, broken) = sort(&nodes);
         assert_eq!(broken, vec![1]);
         assert_eq!(order, vec![1, 0, 2]);
@@ -192,7 +202,7 @@ mod tests {
             })
             .collect();
         let names: Vec<String> = (0..4000).map(|i| format!("v{i:04}")).collect();
-        let nodes: Vec<Node<'_>> = (0..4000).map(|i| node("VIEW", &names[i], &deps[i])).collect();
+        let nodes: Vec<Node<'_>> = (0..4000).map(|i| node(&ObjectKind::View, &names[i], &deps[i])).collect();
         let (order, broken) = sort(&nodes);
         assert_eq!(broken.len(), 2000);
         assert_eq!(order.len(), 4000);
@@ -204,7 +214,11 @@ mod tests {
 
     #[test]
     fn cycles_are_broken_and_reported() {
-        let nodes = [node("VIEW", "v", &[1]), node("FUNCTION", "f", &[0]), node("SCHEMA", "s", &[])];
+        let nodes = [
+            node(&ObjectKind::View, "v", &[1]),
+            node(&ObjectKind::Function, "f", &[0]),
+            node(&ObjectKind::Schema, "s", &[]),
+        ];
         let (order, broken) = sort(&nodes);
         assert_eq!(order.len(), 3);
         assert_eq!(order[0], 2);
