@@ -19,8 +19,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pgsafe::format::{
-    ArchiveEncoder, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, Element, EncodedChunk, PartId, PartInfo,
-    PartSummary, ServerFacts, TableName, TupleScanner, binary_stream, encode_chunk,
+    ArchiveEncoder, Catalog, ChunkSeq, Compression, CopyFormat, Element, EncodedChunk, PartId, PartInfo, PartSummary,
+    TupleScanner, binary_stream, encode_chunk, sample,
 };
 
 const MIB: usize = 1 << 20;
@@ -339,39 +339,19 @@ fn bench_archive(c: &mut Criterion) {
 }
 
 fn catalog(rows: u64, bytes: u64) -> Catalog {
-    let column = |name: &str, type_name: &str| ColumnInfo { name: name.into(), type_name: type_name.into() };
-    Catalog {
-        archive_id: "0123456789abcdef0123456789abcdef".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        tool: "pgsafe benches".into(),
-        server: ServerFacts {
-            version: "17.2".into(),
-            version_num: 170_002,
-            database: "bench".into(),
-            encoding: "UTF8".into(),
-            integer_datetimes: true,
-        },
-        parts: vec![PartInfo {
-            kind: pgsafe::format::PartKind::default(),
-            id: PART,
-            table: TableName { schema: "public".into(), name: "orders".into() },
-            columns: vec![
-                column("id", "bigint"),
-                column("created_at", "timestamp without time zone"),
-                column("customer", "text"),
-                column("amount", "numeric(12,2)"),
-                column("score", "double precision"),
-            ],
-            format: CopyFormat::Binary,
-            pages: None,
-
-            filter: None,
-            estimated_rows: rows,
-            estimated_bytes: bytes,
-        }],
-        sequences: vec![],
-        schema: serde_json::Value::Null,
-    }
+    let columns = [
+        ("id", "bigint"),
+        ("created_at", "timestamp without time zone"),
+        ("customer", "text"),
+        ("amount", "numeric(12,2)"),
+        ("score", "double precision"),
+    ];
+    let part = PartInfo {
+        estimated_rows: rows,
+        estimated_bytes: bytes,
+        ..sample::part(PART, "orders", CopyFormat::Binary, &columns)
+    };
+    sample::catalog(vec![part])
 }
 
 criterion_group!(benches, bench_encode_chunk, bench_decode_payload, bench_checksum_and_scan, bench_archive);

@@ -10,10 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter};
-use pgsafe::format::{
-    Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, PartId, PartInfo, PartSummary, ServerFacts, TableName,
-    TupleScanner, binary_stream, encode_chunk,
-};
+use pgsafe::format::{Catalog, Compression, CopyFormat, PartId, PartInfo, TableName, binary_stream, sample};
 
 fn main() {
     let mut parts: u32 = 100_000;
@@ -66,51 +63,29 @@ fn build(path: &Path, parts: u32) -> u64 {
         let rows: Vec<Vec<Option<Vec<u8>>>> = (0..2i32)
             .map(|r| vec![Some((id as i32 * 2 + r).to_be_bytes().to_vec()), Some(format!("row {r}").into_bytes())])
             .collect();
-        let stream = binary_stream(&rows);
-        let mut scanner = TupleScanner::new(CopyFormat::Binary);
-        scanner.scan(&stream).expect("a well-formed stream");
-        let chunk = encode_chunk(PartId(id), ChunkSeq(0), &stream, scanner.rows(), compression);
-        writer.write_chunk(&chunk).expect("writing a chunk");
-        writer
-            .finish_part(PartSummary {
-                part: PartId(id),
-                rows: scanner.rows(),
-                raw_bytes: stream.len() as u64,
-                blake3: *blake3::hash(&stream).as_bytes(),
-                digest: scanner.digest(),
-            })
-            .expect("finishing a part");
+        let (chunks, summary) =
+            sample::encode_part(PartId(id), CopyFormat::Binary, [binary_stream(&rows)], compression);
+        for chunk in &chunks {
+            writer.write_chunk(chunk).expect("writing a chunk");
+        }
+        writer.finish_part(summary).expect("finishing a part");
     }
     writer.finish().expect("finishing the archive").bytes
 }
 
+/// One part per table, a hundred tables to a tenant's schema, as schema-per-tenant applications have them.
 fn catalog(parts: u32) -> Catalog {
-    let column = |name: &str, type_name: &str| ColumnInfo { name: name.into(), type_name: type_name.into() };
-    Catalog {
-        archive_id: "0123456789abcdef0123456789abcdef".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        tool: "pgsafe benches".into(),
-        server: ServerFacts {
-            version: "17.2".into(),
-            version_num: 170_002,
-            database: "bench".into(),
-            encoding: "UTF8".into(),
-            integer_datetimes: true,
-        },
-        parts: (0..parts)
-            .map(|id| PartInfo {
-                kind: pgsafe::format::PartKind::default(),
-                id: PartId(id),
-                table: TableName { schema: format!("tenant_{}", id / 100), name: format!("t{id}") },
-                columns: vec![column("id", "integer"), column("name", "text")],
-                format: CopyFormat::Binary,
-                pages: None,
-                filter: None,
-                estimated_rows: 2,
-                estimated_bytes: 64,
+    sample::catalog(
+        (0..parts)
+            .map(|id| {
+                let name = format!("t{id}");
+                PartInfo {
+                    table: TableName { schema: format!("tenant_{}", id / 100), name: name.clone() },
+                    estimated_rows: 2,
+                    estimated_bytes: 64,
+                    ..sample::part(PartId(id), &name, CopyFormat::Binary, &[("id", "integer"), ("name", "text")])
+                }
             })
             .collect(),
-        sequences: vec![],
-        schema: serde_json::Value::Null,
-    }
+    )
 }

@@ -183,54 +183,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::format::{
-        ArchiveEncoder, ArchiveIndex, ChunkSeq, ColumnInfo, Compression, Element, PartInfo, PartKind, PartSummary,
-        TableName, TupleScanner, binary_stream, encode_chunk, probe,
-    };
+    use crate::format::{ArchiveEncoder, ArchiveIndex, Compression, Element, binary_stream, probe, sample};
 
     /// An archive of `n` tables of one part each, every part one chunk of two rows.
     fn archive(n: u32) -> Vec<u8> {
-        let catalog = Catalog {
-            archive_id: "0123456789abcdef0123456789abcdef".into(),
-            created_at: String::new(),
-            tool: String::new(),
-            server: ServerFacts {
-                version: "15.18".into(),
-                version_num: 150018,
-                database: "many".into(),
-                encoding: "UTF8".into(),
-                integer_datetimes: true,
-            },
-            parts: (0..n)
-                .map(|id| PartInfo {
-                    id: PartId(id),
-                    kind: PartKind::Table,
-                    table: TableName { schema: "public".into(), name: format!("t{id}") },
-                    columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
-                    format: CopyFormat::Binary,
-                    pages: None,
-                    filter: None,
-                    estimated_rows: 0,
-                    estimated_bytes: 0,
-                })
+        let catalog = sample::catalog(
+            (0..n)
+                .map(|id| sample::part(PartId(id), &format!("t{id}"), CopyFormat::Binary, &[("id", "integer")]))
                 .collect(),
-            sequences: vec![],
-            schema: serde_json::Value::Null,
-        };
+        );
         let mut encoder = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
         for id in 0..n {
             let stream = binary_stream(&[vec![Some(id.to_be_bytes().to_vec())], vec![None]]);
-            let mut scanner = TupleScanner::new(CopyFormat::Binary);
-            scanner.scan(&stream).unwrap();
-            encoder.write_chunk(&encode_chunk(PartId(id), ChunkSeq(0), &stream, 2, Compression::None)).unwrap();
-            let blake3 = *blake3::hash(&stream).as_bytes();
-            let summary = PartSummary {
-                part: PartId(id),
-                rows: 2,
-                raw_bytes: stream.len() as u64,
-                blake3,
-                digest: scanner.digest(),
-            };
+            let (chunks, summary) = sample::encode_part(PartId(id), CopyFormat::Binary, [stream], Compression::None);
+            encoder.write_chunk(&chunks[0]).unwrap();
             encoder.finish_part(summary).unwrap();
         }
         encoder.finish(String::new()).unwrap().0

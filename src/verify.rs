@@ -203,58 +203,22 @@ mod tests {
 
     use super::*;
     use crate::archive::{ArchiveTarget, ArchiveWriter};
-    use crate::format::{
-        Catalog, ChunkSeq, Compression, CopyFormat, PartInfo, PartKind, PartSummary, ServerFacts, TableName,
-        TupleScanner, encode_chunk,
-    };
+    use crate::format::{Compression, CopyFormat, sample};
 
     /// An archive file of `n` text parts, `public.t0` to `public.tN`, each two chunks of a few rows.
     fn archive(dir: &Path, n: u32) -> std::path::PathBuf {
         let path = dir.join("verify.pgsafe");
-        let catalog = Catalog {
-            archive_id: "0123456789abcdef0123456789abcdef".into(),
-            created_at: String::new(),
-            tool: String::new(),
-            server: ServerFacts {
-                version: "15.18".into(),
-                version_num: 150018,
-                database: "d".into(),
-                encoding: "UTF8".into(),
-                integer_datetimes: true,
-            },
-            parts: (0..n)
-                .map(|id| PartInfo {
-                    id: PartId(id),
-                    kind: PartKind::Table,
-                    table: TableName { schema: "public".into(), name: format!("t{id}") },
-                    columns: vec![],
-                    format: CopyFormat::Text,
-                    pages: None,
-                    filter: None,
-                    estimated_rows: 0,
-                    estimated_bytes: 0,
-                })
-                .collect(),
-            sequences: vec![],
-            schema: serde_json::Value::Null,
-        };
+        let catalog = sample::catalog(
+            (0..n).map(|id| sample::part(PartId(id), &format!("t{id}"), CopyFormat::Text, &[])).collect(),
+        );
         let mut writer =
             ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
         for id in 0..n {
-            let (mut hasher, mut scanner, mut raw_bytes) =
-                (blake3::Hasher::new(), TupleScanner::new(CopyFormat::Text), 0);
-            for seq in 0..2 {
-                let raw = format!("{id}\t{seq}\n{id}\tmore\n").into_bytes();
-                let before = scanner.rows();
-                scanner.scan(&raw).unwrap();
-                hasher.update(&raw);
-                raw_bytes += raw.len() as u64;
-                let chunk = encode_chunk(PartId(id), ChunkSeq(seq), &raw, scanner.rows() - before, Compression::None);
-                writer.write_chunk(&chunk).unwrap();
+            let stream = (0..2).map(|seq| format!("{id}\t{seq}\n{id}\tmore\n"));
+            let (chunks, summary) = sample::encode_part(PartId(id), CopyFormat::Text, stream, Compression::None);
+            for chunk in &chunks {
+                writer.write_chunk(chunk).unwrap();
             }
-            let blake3 = *hasher.finalize().as_bytes();
-            let summary =
-                PartSummary { part: PartId(id), rows: scanner.rows(), raw_bytes, blake3, digest: scanner.digest() };
             writer.finish_part(summary).unwrap();
         }
         writer.finish().unwrap();

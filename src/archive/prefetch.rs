@@ -165,62 +165,24 @@ mod tests {
 
     use super::*;
     use crate::archive::{ArchiveTarget, ArchiveWriter};
-    use crate::format::{
-        Catalog, ChunkSeq, Compression, CopyFormat, PartInfo, PartKind, PartSummary, ServerFacts, TableName,
-        TupleScanner, encode_chunk,
-    };
+    use crate::format::{ChunkSeq, Compression, CopyFormat, sample};
 
     /// An archive file of one text part, `public.big`, whose chunks decode to `sizes` bytes each.
     fn archive(sizes: &[usize]) -> (tempfile::TempDir, Arc<ArchiveReader>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prefetch.pgsafe");
-        let catalog = Catalog {
-            archive_id: "0123456789abcdef0123456789abcdef".into(),
-            created_at: String::new(),
-            tool: String::new(),
-            server: ServerFacts {
-                version: "15.18".into(),
-                version_num: 150018,
-                database: "d".into(),
-                encoding: "UTF8".into(),
-                integer_datetimes: true,
-            },
-            parts: vec![PartInfo {
-                id: PartId(0),
-                kind: PartKind::Table,
-                table: TableName { schema: "public".into(), name: "big".into() },
-                columns: vec![],
-                format: CopyFormat::Text,
-                pages: None,
-                filter: None,
-                estimated_rows: 0,
-                estimated_bytes: 0,
-            }],
-            sequences: vec![],
-            schema: serde_json::Value::Null,
-        };
-        let mut writer =
-            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
-        let (mut hasher, mut scanner, mut raw_bytes) = (blake3::Hasher::new(), TupleScanner::new(CopyFormat::Text), 0);
-        for (seq, &size) in sizes.iter().enumerate() {
+        let catalog = sample::catalog(vec![sample::part(PartId(0), "big", CopyFormat::Text, &[])]);
+        let stream = sizes.iter().enumerate().map(|(seq, &size)| {
             let mut raw = vec![b'a' + seq as u8; size];
             raw[size - 1] = b'\n';
-            let before = scanner.rows();
-            scanner.scan(&raw).unwrap();
-            hasher.update(&raw);
-            raw_bytes += size as u64;
-            let rows = scanner.rows() - before;
-            writer
-                .write_chunk(&encode_chunk(PartId(0), ChunkSeq(seq as u32), &raw, rows, Compression::default()))
-                .unwrap();
+            raw
+        });
+        let (chunks, summary) = sample::encode_part(PartId(0), CopyFormat::Text, stream, Compression::default());
+        let mut writer =
+            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
+        for chunk in &chunks {
+            writer.write_chunk(chunk).unwrap();
         }
-        let summary = PartSummary {
-            part: PartId(0),
-            rows: scanner.rows(),
-            raw_bytes,
-            blake3: *hasher.finalize().as_bytes(),
-            digest: scanner.digest(),
-        };
         writer.finish_part(summary).unwrap();
         writer.finish().unwrap();
         (dir, Arc::new(ArchiveReader::open(&path).unwrap()))

@@ -18,6 +18,8 @@ mod frame;
 mod header;
 mod index;
 mod manifest;
+#[doc(hidden)]
+pub mod sample;
 mod stream;
 
 pub use catalog::{

@@ -16,7 +16,7 @@ fn rows() -> impl Strategy<Value = (usize, Rows)> {
 }
 
 /// Cuts a stream into chunks on tuple boundaries, each at least `min` bytes where possible.
-fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<(Vec<u8>, u64)> {
+fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut scanner = TupleScanner::new(format);
     let mut start = 0;
@@ -33,71 +33,44 @@ fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<(Vec<u8>, u64)>
             }
             probe_end += 1;
         };
-        let before = scanner.rows();
         scanner.scan(&stream[pos..pos + used]).expect("valid stream");
         pos += used;
-        out.push((stream[start..pos].to_vec(), scanner.rows() - before));
+        out.push(stream[start..pos].to_vec());
         start = pos;
     }
     out
 }
 
 fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression: Compression) -> (Vec<u8>, Catalog) {
-    let catalog = Catalog {
-        archive_id: "00112233445566778899aabbccddeeff".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        tool: "test".into(),
-        server: ServerFacts {
-            version: "15.0".into(),
-            version_num: 150000,
-            database: "db".into(),
-            encoding: "UTF8".into(),
-            integer_datetimes: true,
-        },
-        parts: parts
-            .iter()
-            .enumerate()
-            .map(|(i, (format, fields, _))| PartInfo {
-                kind: PartKind::default(),
-                id: PartId(i as u32 * 3 + 1),
-                table: TableName { schema: "s".into(), name: format!("t{}", i % 2) },
-                columns: (0..*fields)
-                    .map(|c| ColumnInfo { name: format!("c{c}"), type_name: "bytea".into() })
-                    .collect(),
-                format: *format,
-                pages: None,
-
-                filter: None,
-                estimated_rows: 0,
-                estimated_bytes: 0,
-            })
-            .collect(),
-        sequences: vec![],
-        schema: serde_json::json!({"anything": [1, 2]}),
-    };
+    let infos = parts
+        .iter()
+        .enumerate()
+        .map(|(i, (format, fields, _))| PartInfo {
+            columns: (0..*fields).map(|c| ColumnInfo { name: format!("c{c}"), type_name: "bytea".into() }).collect(),
+            ..sample::part(PartId(i as u32 * 3 + 1), &format!("t{}", i % 2), *format, &[])
+        })
+        .collect();
+    let catalog = Catalog { schema: serde_json::json!({"anything": [1, 2]}), ..sample::catalog(infos) };
     let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, compression).unwrap();
-    let chunked: Vec<_> = parts.iter().map(|(f, _, s)| chunked(s, *f, min_chunk)).collect();
-    let most = chunked.iter().map(Vec::len).max().unwrap_or(0);
+    let encoded: Vec<_> = parts
+        .iter()
+        .zip(&catalog.parts)
+        .map(|((format, _, stream), info)| {
+            let chunks = chunked(stream, *format, min_chunk);
+            sample::encode_part(info.id, *format, chunks, compression)
+        })
+        .collect();
+    let most = encoded.iter().map(|(chunks, _)| chunks.len()).max().unwrap_or(0);
     // Interleave parts as parallel workers would.
     for seq in 0..most {
-        for (i, chunks) in chunked.iter().enumerate() {
-            if let Some((raw, rows)) = chunks.get(seq) {
-                let id = catalog.parts[i].id;
-                enc.write_chunk(&encode_chunk(id, ChunkSeq(seq as u32), raw, *rows, compression)).unwrap();
+        for (chunks, _) in &encoded {
+            if let Some(chunk) = chunks.get(seq) {
+                enc.write_chunk(chunk).unwrap();
             }
         }
     }
-    for (i, (format, _, stream)) in parts.iter().enumerate() {
-        let mut s = TupleScanner::new(*format);
-        s.scan(stream).unwrap();
-        enc.finish_part(PartSummary {
-            part: catalog.parts[i].id,
-            rows: s.rows(),
-            raw_bytes: stream.len() as u64,
-            blake3: *blake3::hash(stream).as_bytes(),
-            digest: s.digest(),
-        })
-        .unwrap();
+    for (_, summary) in encoded {
+        enc.finish_part(summary).unwrap();
     }
     let (bytes, _, len) = enc.finish("2026-01-01T00:00:01Z".into()).unwrap();
     assert_eq!(len, bytes.len() as u64);

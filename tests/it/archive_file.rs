@@ -5,70 +5,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter, WriterMessage};
-use pgsafe::format::{
-    Catalog, ChunkSeq, Compression, CopyFormat, PartId, PartInfo, PartSummary, ServerFacts, TableName, TupleScanner,
-    encode_chunk,
-};
+use pgsafe::format::{Catalog, ChunkSeq, Compression, CopyFormat, PartId, encode_chunk, sample};
 
+/// A catalog of `parts` text parts, `public.t0` to `public.tN`.
 fn catalog(parts: u32) -> Catalog {
-    Catalog {
-        archive_id: "abababababababababababababababab".into(),
-        created_at: "2026-11-21T00:00:00Z".into(),
-        tool: "test".into(),
-        server: ServerFacts {
-            version: "15.18".into(),
-            version_num: 150018,
-            database: "t".into(),
-            encoding: "UTF8".into(),
-            integer_datetimes: true,
-        },
-        parts: (0..parts)
-            .map(|i| PartInfo {
-                kind: pgsafe::format::PartKind::default(),
-                id: PartId(i),
-                table: TableName { schema: "public".into(), name: format!("t{i}") },
-                columns: vec![],
-                format: CopyFormat::Text,
-                pages: None,
-
-                filter: None,
-                estimated_rows: 0,
-                estimated_bytes: 0,
-            })
-            .collect(),
-        sequences: vec![],
-        schema: serde_json::Value::Null,
-    }
+    sample::catalog((0..parts).map(|i| sample::part(PartId(i), &format!("t{i}"), CopyFormat::Text, &[])).collect())
 }
 
 /// A text COPY stream of `rows` lines for part `part`, sent as chunks of 100 rows.
 fn produce(tx: &pgsafe::archive::FrameSender, part: u32, rows: u32) {
-    let mut stream = Vec::new();
-    let mut seq = 0;
-    let mut hasher = blake3::Hasher::new();
-    let mut scanner = TupleScanner::new(CopyFormat::Text);
-    let mut total = 0u64;
-    for r in 0..rows {
-        stream.extend_from_slice(format!("{part}\t{r}\tsome text for row {r}\n").as_bytes());
-        if (r + 1) % 100 == 0 || r + 1 == rows {
-            let before = scanner.rows();
-            scanner.scan(&stream).unwrap();
-            hasher.update(&stream);
-            total += stream.len() as u64;
-            let chunk =
-                encode_chunk(PartId(part), ChunkSeq(seq), &stream, scanner.rows() - before, Compression::default());
-            tx.blocking_send(WriterMessage::Chunk(chunk)).unwrap();
-            seq += 1;
-            stream.clear();
-        }
+    let lines: Vec<String> = (0..rows).map(|r| format!("{part}\t{r}\tsome text for row {r}\n")).collect();
+    let stream = lines.chunks(100).map(|lines| lines.concat());
+    let (chunks, summary) = sample::encode_part(PartId(part), CopyFormat::Text, stream, Compression::default());
+    for chunk in chunks {
+        tx.blocking_send(WriterMessage::Chunk(chunk)).unwrap();
     }
-    let summary = PartSummary {
-        part: PartId(part),
-        rows: scanner.rows(),
-        raw_bytes: total,
-        blake3: *hasher.finalize().as_bytes(),
-        digest: scanner.digest(),
-    };
     tx.blocking_send(WriterMessage::PartDone(summary)).unwrap();
 }
 

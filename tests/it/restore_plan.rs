@@ -2,10 +2,7 @@
 //! same plan, item for item; a load that disagrees with the plan stops the restore.
 
 use pgsafe::archive::{ArchiveTarget, ArchiveWriter};
-use pgsafe::format::{
-    Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat, PartId, PartInfo, PartKind, PartSummary, ServerFacts,
-    TableName, TupleScanner, encode_chunk,
-};
+use pgsafe::format::{Compression, CopyFormat, PartId, PartInfo, sample};
 
 use crate::dump_restore::{dump, pgsafe, run, run_ok};
 use crate::support::TestDb;
@@ -124,45 +121,19 @@ fn dry_run_prints_the_plan_that_list_script_and_the_run_follow() {
 /// A data-only archive of `public.t (id int)` whose manifest claims three rows where its stream holds two:
 /// every checksum matches, as a buggy or malicious writer could make it.
 fn lying_archive(path: &std::path::Path) {
-    let table = TableName { schema: "public".into(), name: "t".into() };
-    let catalog = Catalog {
-        archive_id: "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd".into(),
-        created_at: "2026-12-01T00:00:00Z".into(),
-        tool: "test".into(),
-        server: ServerFacts {
-            version: "15.18".into(),
-            version_num: 150018,
-            database: "t".into(),
-            encoding: "UTF8".into(),
-            integer_datetimes: true,
-        },
-        parts: vec![PartInfo {
-            id: PartId(0),
-            kind: PartKind::Table,
-            table,
-            columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
-            format: CopyFormat::Text,
-            pages: None,
-            filter: None,
-            estimated_rows: 3,
-            estimated_bytes: 4,
-        }],
-        sequences: vec![],
-        schema: serde_json::Value::Null,
+    let part = PartInfo {
+        estimated_rows: 3,
+        estimated_bytes: 4,
+        ..sample::part(PartId(0), "t", CopyFormat::Text, &[("id", "integer")])
     };
-    let stream = b"1\n2\n";
-    let mut scanner = TupleScanner::new(CopyFormat::Text);
-    scanner.scan(stream).unwrap();
+    let catalog = sample::catalog(vec![part]);
+    let (mut chunks, mut summary) = sample::encode_part(PartId(0), CopyFormat::Text, [b"1\n2\n"], Compression::None);
+    // The lie: the stream holds two rows.
+    chunks[0].rows = 3;
+    summary.rows = 3;
     let mut writer =
         ArchiveWriter::create(ArchiveTarget::File(path.to_path_buf()), &catalog, Compression::None).unwrap();
-    writer.write_chunk(&encode_chunk(PartId(0), ChunkSeq(0), stream, 3, Compression::None)).unwrap();
-    let summary = PartSummary {
-        part: PartId(0),
-        rows: 3,
-        raw_bytes: stream.len() as u64,
-        blake3: *blake3::hash(stream).as_bytes(),
-        digest: scanner.digest(),
-    };
+    writer.write_chunk(&chunks[0]).unwrap();
     writer.finish_part(summary).unwrap();
     writer.finish().unwrap();
 }
