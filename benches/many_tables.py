@@ -43,13 +43,18 @@ psql = compare.psql
 BATCH = 500
 
 
+def as_postgres(command):
+    """`command` as the OS user the cluster runs as: `pgsafe cluster` runs it as `postgres` when started by root."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
 def restart_with(cluster, settings):
     """Sets server parameters that need a restart (the lock table's size) and restarts the cluster."""
     for name, value in settings.items():
         psql("postgres", f"ALTER SYSTEM SET {name} = '{value}'")
-    data = cluster.dir / "data"
-    subprocess.run(compare.as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "fast",
-                                        "-l", str(cluster.dir / "log"), "restart"]),
+    data = Path(cluster.dir) / "data"
+    subprocess.run(as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "fast",
+                                        "-l", str(Path(cluster.dir) / "server.log"), "restart"]),
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -191,7 +196,7 @@ def lock_check(args, pgsafe):
     """What pgsafe and pg_dump / pg_restore do when the lock table cannot hold a lock on every table: a
     database of --lock-check-tables tables, dumped by both tools while max_locks_per_transaction is big,
     then dumped and restored again with max_locks_per_transaction = 64 (PostgreSQL's default)."""
-    cluster = compare.Cluster(args.port)
+    cluster = compare.Cluster(pgsafe)
     work = Path(tempfile.mkdtemp(prefix="pgsafe-locks-"))
     try:
         restart_with(cluster, {"max_locks_per_transaction": args.max_locks})
@@ -203,7 +208,6 @@ def lock_check(args, pgsafe):
         print(f"{args.lock_check_tables} tables, max_locks_per_transaction = 64, max_connections = "
               f"{psql('postgres', 'SHOW max_connections')}:")
         runs = [
-            # Never `-f /dev/null`: the archive is written beside its name and renamed over it.
             ("pgsafe dump", [pgsafe, "dump", "-q", "-d", "locks", "-f", str(work / "again.pgsafe")], None),
             ("pg_dump -Fc", [str(BIN / "pg_dump"), "-Fc", "-f", str(work / "again.dump"), "locks"], None),
             ("pgsafe restore -j 2", [pgsafe, "restore", "-q", "-j", "2", "-d", "target", str(archive)], "target"),
@@ -225,7 +229,6 @@ def main():
     ap.add_argument("--tables", default="1000,10000,50000", help="sizes, comma-separated (default 1000,10000,50000)")
     ap.add_argument("--jobs", type=int, default=2, help="-j for every tool (default 2)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the median is reported (default 1)")
-    ap.add_argument("--port", type=int, default=54331)
     ap.add_argument("--max-locks", type=int, default=4096,
                     help="max_locks_per_transaction of the cluster (default 4096: 50,000 tables need more than "
                          "the default 64 x max_connections)")
@@ -235,12 +238,11 @@ def main():
     args = ap.parse_args()
     sizes = [int(s) for s in args.tables.split(",") if s]
 
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    pgsafe = str(ROOT / "target" / "release" / "pgsafe")
+    pgsafe = compare.build_pgsafe()
     if args.lock_check:
         lock_check(args, pgsafe)
         return
-    cluster = compare.Cluster(args.port)
+    cluster = compare.Cluster(pgsafe)
     work = Path(tempfile.mkdtemp(prefix="pgsafe-many-"))
     results = []
     try:
