@@ -15,6 +15,8 @@
 pub mod audit;
 mod local;
 mod lock;
+#[cfg(test)]
+mod memory;
 pub mod operation;
 pub mod retention;
 
@@ -204,6 +206,33 @@ pub trait Store: Send + Sync {
 
     /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it.
     fn lock(&self, holder: &LockHolder, wait: Duration) -> Result<StoreLock>;
+}
+
+/// A verified snapshot of `database` taken at `time` (RFC 3339), for tests.
+#[cfg(test)]
+pub(crate) fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
+    let created_at: Timestamp = time.parse().expect("an RFC 3339 time");
+    SnapshotMeta {
+        id: SnapshotId::new(database, created_at, None).expect("a usable id"),
+        database: database.into(),
+        created_at,
+        label: None,
+        migration: None,
+        server: "u@h:5432/db".into(),
+        server_version: "15.18".into(),
+        pgsafe_version: "pgsafe 0.1.0".into(),
+        os_user: "u".into(),
+        role: "u".into(),
+        archive: "a.pgsafe".into(),
+        bytes: 1,
+        rows: 1,
+        tables: Vec::new(),
+        dump_seconds: 1.0,
+        verify_seconds: 1.0,
+        verified_at: Some(created_at),
+        protects: None,
+        pinned: None,
+    }
 }
 
 #[cfg(test)]

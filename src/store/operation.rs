@@ -81,8 +81,8 @@ pub async fn snapshot(
 ) -> Result<SnapshotReport> {
     let started_at = Timestamp::now();
     let started = Instant::now();
-    let mut id = None;
-    let result = take(store, options, progress, &mut id).await;
+    let mut kept = None;
+    let result = take(store, options, progress, &mut kept).await;
     let mut entry = AuditEntry::new(
         AuditCommand::Snapshot,
         started_at,
@@ -96,8 +96,9 @@ pub async fn snapshot(
     entry.role = Some(options.dump.connect.user().to_owned());
     entry.database = Some(options.dump.connect.dbname().to_owned());
     entry.migration = options.migration.clone();
+    // A snapshot whose retention failed is kept, and the line names it.
+    entry.snapshot = kept;
     if let Ok(report) = &result {
-        entry.snapshot = Some(report.snapshot.id.clone());
         entry.removed = report.retention.as_ref().map(|r| r.removed.clone()).unwrap_or_default();
     }
     let logged = store.append_audit(&entry);
@@ -113,11 +114,10 @@ async fn take(
     store: &dyn Store,
     options: &SnapshotOptions,
     progress: Arc<dyn Progress>,
-    claimed: &mut Option<SnapshotId>,
+    kept: &mut Option<SnapshotId>,
 ) -> Result<SnapshotReport> {
     let database = options.dump.connect.dbname().to_owned();
     let id = claim_id(store, &database, options.label.as_deref()).await?;
-    *claimed = Some(id.clone());
     let path = store.archive_path(&id);
     let created_at = Timestamp::now();
     let result = async {
@@ -172,23 +172,28 @@ async fn take(
             protects: options.protects.clone(),
             pinned: options.pinned.clone(),
         };
-        Ok((dump, meta))
+        // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
+        let lock = store.lock(&LockHolder::this_process("pgsafe snapshot"), options.lock_wait)?;
+        store.put(&meta)?;
+        Ok((dump, meta, lock))
     }
     .await;
-    let (dump, meta) = match result {
+    let (dump, meta, _lock) = match result {
         Ok(done) => done,
         Err(e) => {
-            // The dump removes its own `.partial`; an archive that did not verify goes too.
+            // The dump removes its own `.partial`; an archive that did not verify, or whose metadata could
+            // not be written, goes too: no snapshot without metadata.
             if let Err(removing) = store.remove(&id) {
                 return Err(e.and_hint(format!("could not remove what it left: {removing}")));
             }
             return Err(e);
         }
     };
-    let _lock = store.lock(&LockHolder::this_process("pgsafe snapshot"), options.lock_wait)?;
-    store.put(&meta)?;
+    *kept = Some(id.clone());
     let retention = match &options.retention {
-        Some(policy) => Some(apply(store, policy, Some(&database), false)?),
+        Some(policy) => Some(apply(store, policy, Some(&database), false).map_err(|e| {
+            e.context(format!("snapshot `{id}` was taken and kept in `{}`, but retention failed", store.location()))
+        })?),
         None => None,
     };
     Ok(SnapshotReport { snapshot: meta, store: store.location(), dump, retention })
@@ -269,4 +274,72 @@ fn error_text(e: &Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::sample_meta;
+
+    /// A store holding four snapshots of `a` (the newest at 04:00) and one of `b`.
+    fn store() -> MemoryStore {
+        let store = MemoryStore::default();
+        for time in ["2026-12-01T01:00:00Z", "2026-12-01T02:00:00Z", "2026-12-01T03:00:00Z", "2026-12-01T04:00:00Z"] {
+            store.put(&sample_meta("a", time)).unwrap();
+        }
+        store.put(&sample_meta("b", "2026-11-01T00:00:00Z")).unwrap();
+        store
+    }
+
+    fn options(keep_last: usize, database: Option<&str>, dry_run: bool) -> PruneOptions {
+        PruneOptions {
+            policy: RetentionPolicy { keep_last, ..RetentionPolicy::default() },
+            database: database.map(str::to_owned),
+            dry_run,
+            lock_wait: Duration::from_millis(50),
+        }
+    }
+
+    fn ids(store: &MemoryStore) -> Vec<String> {
+        store.list().unwrap().iter().map(|s| s.id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_dry_run_removes_nothing_and_logs_nothing() {
+        let store = store();
+        let before = store.list().unwrap();
+        let report = prune(&store, &options(1, None, true)).unwrap();
+        assert_eq!(report.plan.remove.len(), 3);
+        assert_eq!(report.removed, []);
+        assert_eq!(store.list().unwrap(), before);
+        assert_eq!(store.audit(), []);
+    }
+
+    #[test]
+    fn a_prune_removes_what_its_plan_says_in_one_database_and_logs_it() {
+        let store = store();
+        let report = prune(&store, &options(2, Some("a"), false)).unwrap();
+        let removed: Vec<String> = report.removed.iter().map(ToString::to_string).collect();
+        assert_eq!(removed, ["a-20261201T020000Z", "a-20261201T010000Z"]);
+        assert_eq!(ids(&store), ["a-20261201T040000Z", "a-20261201T030000Z", "b-20261101T000000Z"]);
+        let audit = store.audit();
+        assert_eq!(audit.len(), 1);
+        assert_eq!((audit[0].command, &audit[0].outcome), (AuditCommand::Prune, &Outcome::Ok));
+        assert_eq!(audit[0].removed, report.removed);
+        assert_eq!(audit[0].database.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_prune_refuses_while_another_writer_holds_the_lock_and_logs_the_refusal() {
+        let store = store();
+        let holder = LockHolder::this_process("pgsafe rollback");
+        let held = store.lock(&holder, Duration::ZERO).unwrap();
+        let e = prune(&store, &options(1, None, false)).unwrap_err();
+        assert!(e.to_string().starts_with("the store `memory` is locked by `pgsafe rollback` (pid "), "{e}");
+        assert_eq!(ids(&store).len(), 5);
+        assert!(matches!(&store.audit()[0].outcome, Outcome::Failed { error } if error.contains("is locked by")));
+        drop(held);
+        assert_eq!(prune(&store, &options(1, None, false)).unwrap().removed.len(), 3);
+    }
 }

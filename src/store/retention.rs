@@ -154,28 +154,7 @@ mod tests {
     }
 
     fn snap(database: &str, time: &str) -> SnapshotMeta {
-        let created_at = at(time);
-        SnapshotMeta {
-            id: SnapshotId::new(database, created_at, None).unwrap(),
-            database: database.into(),
-            created_at,
-            label: None,
-            migration: None,
-            server: "u@h:5432/db".into(),
-            server_version: "PostgreSQL 15".into(),
-            pgsafe_version: "pgsafe 0.1.0".into(),
-            os_user: "u".into(),
-            role: "u".into(),
-            archive: "a.pgsafe".into(),
-            bytes: 1,
-            rows: 1,
-            tables: Vec::new(),
-            dump_seconds: 1.0,
-            verify_seconds: 1.0,
-            verified_at: Some(created_at),
-            protects: None,
-            pinned: None,
-        }
+        crate::store::sample_meta(database, time)
     }
 
     fn policy(keep_last: usize) -> RetentionPolicy {

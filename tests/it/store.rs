@@ -156,6 +156,12 @@ fn retention_keeps_the_newest_n_and_a_dry_run_changes_nothing() {
     let last = audit(store).pop().unwrap();
     assert_eq!((&last["command"], &last["outcome"]), (&"prune".into(), &"ok".into()));
     assert_eq!(last["removed"], serde_json::json!([three[0]]));
+
+    // Two snapshots in the same second get ids of their own: the second waits for the next second.
+    let a = snapshot(store, &["-d", &conn, "--no-prune"]);
+    let b = snapshot(store, &["-d", &conn, "--no-prune"]);
+    assert_ne!(a["snapshot"]["id"], b["snapshot"]["id"]);
+    assert_eq!(list(store, &[]).len(), 3);
 }
 
 #[test]
@@ -218,6 +224,20 @@ fn a_second_writer_waits_for_the_lock_then_refuses_naming_the_holder() {
     assert!(started.elapsed() >= Duration::from_millis(1000), "it did not wait: {:?}", started.elapsed());
     release.join().unwrap();
     assert_eq!(audit(dir.path()).pop().unwrap()["outcome"], "ok");
+
+    // A snapshot dumps without the lock, but writes its metadata under it: refused, it keeps nothing.
+    let db = small_db("store_locked");
+    let held = store.lock(&holder, Duration::ZERO).unwrap();
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["snapshot", "-q", "--store-lock-timeout", "0.5", "-d", &db.conn_string(), "--store"])
+        .arg(dir.path()));
+    drop(held);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(stderr.contains("is locked by `pgsafe rollback (test holder)`"), "{stderr}");
+    let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["audit.jsonl", "lock"], "a refused snapshot left files behind");
+    let last = audit(dir.path()).pop().unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
 }
 
 #[test]
