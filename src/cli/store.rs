@@ -161,10 +161,11 @@ pub struct SnapshotsArgs {
 pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let database = database_name(args.dbname.as_deref())?;
-    let all = match LocalStore::existing(&dir)? {
-        Some(store) => store.list()?,
-        None => Vec::new(),
+    let (all, leftovers) = match LocalStore::existing(&dir)? {
+        Some(store) => (store.list()?, store.leftovers()?),
+        None => (Vec::new(), Vec::new()),
     };
+    warn_leftovers(&dir.display().to_string(), &leftovers);
     let list: Vec<SnapshotMeta> =
         all.into_iter().filter(|s| database.as_deref().is_none_or(|d| s.database == d)).collect();
     if args.json {
@@ -245,6 +246,7 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };
     let report = pgsafe::store::operation::prune(&store, &options)?;
+    warn_leftovers(&report.store, &report.leftovers);
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else {
@@ -272,6 +274,21 @@ fn render_prune(r: &PruneReport) -> String {
         if r.dry_run { "; nothing was changed" } else { "" }
     ));
     out
+}
+
+/// Names, on stderr, the files of no snapshot: the user decides whether a snapshot is still running.
+fn warn_leftovers(store: &str, leftovers: &[String]) {
+    if leftovers.is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} file(s) in `{store}` belong to no snapshot (one running, or one killed before it finished):",
+        leftovers.len()
+    );
+    for name in leftovers {
+        eprintln!("  {name}");
+    }
+    eprintln!("remove them by hand once no snapshot is running");
 }
 
 /// The database `-d` names: a plain name, or the database of a connection string or URI.

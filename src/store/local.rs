@@ -164,6 +164,24 @@ impl Store for LocalStore {
         Ok(())
     }
 
+    fn leftovers(&self) -> Result<Vec<String>> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io("listing the store", &self.dir, e))?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing the store", &self.dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let orphan = match name.strip_suffix(ARCHIVE_SUFFIX) {
+                Some(stem) => !self.dir.join(format!("{stem}{META_SUFFIX}")).exists(),
+                None => name.ends_with(&format!("{ARCHIVE_SUFFIX}.partial")),
+            };
+            if orphan {
+                found.push(name);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let path = self.dir.join(AUDIT_FILE);
         let line = serde_json::to_string(entry).expect("an audit line serializes") + "\n";

@@ -88,6 +88,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn leftovers(&self) -> Result<Vec<String>> {
+        Ok(self.state().claims.iter().map(|id| format!("{id}.pgsafe.partial")).collect())
+    }
+
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.state().audit.push(entry.clone());
         Ok(())

@@ -201,6 +201,11 @@ pub trait Store: Send + Sync {
     /// Removes a snapshot: its metadata first (so it is no longer listed), then its archive (or claim).
     fn remove(&self, id: &SnapshotId) -> Result<()>;
 
+    /// Archives that belong to no snapshot: a `.partial` (a snapshot running, or one killed before it
+    /// finished) or an archive without metadata (killed between the two). Named for the user; never
+    /// removed by retention, which cannot tell a running snapshot from a dead one.
+    fn leftovers(&self) -> Result<Vec<String>>;
+
     /// Appends one line to the audit log.
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
 

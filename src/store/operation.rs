@@ -66,6 +66,8 @@ pub struct PruneReport {
     pub plan: RetentionPlan,
     /// What was removed (empty for a dry run).
     pub removed: Vec<SnapshotId>,
+    /// Files of no snapshot, left alone (see [`Store::leftovers`]).
+    pub leftovers: Vec<String>,
 }
 
 /// How long a snapshot waits for a free id: ids carry the time to the second, so two snapshots of one
@@ -117,9 +119,8 @@ async fn take(
     kept: &mut Option<SnapshotId>,
 ) -> Result<SnapshotReport> {
     let database = options.dump.connect.dbname().to_owned();
-    let id = claim_id(store, &database, options.label.as_deref()).await?;
+    let (id, created_at) = claim_id(store, &database, options.label.as_deref()).await?;
     let path = store.archive_path(&id);
-    let created_at = Timestamp::now();
     let result = async {
         let dump = crate::dump::dump(&options.dump, ArchiveTarget::File(path.clone()), progress).await?;
         let reader = ArchiveReader::open(&path)?;
@@ -199,13 +200,14 @@ async fn take(
     Ok(SnapshotReport { snapshot: meta, store: store.location(), dump, retention })
 }
 
-/// Claims the id for a snapshot of `database` now; when another snapshot has it (same second, same
-/// label), waits for the next second.
-async fn claim_id(store: &dyn Store, database: &str, label: Option<&str>) -> Result<SnapshotId> {
+/// Claims the id for a snapshot of `database` now, and returns it with the time it names; when another
+/// snapshot has it (same second, same label), waits for the next second.
+async fn claim_id(store: &dyn Store, database: &str, label: Option<&str>) -> Result<(SnapshotId, Timestamp)> {
     for _ in 0..ID_ATTEMPTS {
-        let id = SnapshotId::new(database, Timestamp::now(), label)?;
+        let now = Timestamp::now();
+        let id = SnapshotId::new(database, now, label)?;
         if store.reserve(&id)? {
-            return Ok(id);
+            return Ok((id, now));
         }
         let into_second = Timestamp::now().subsec_nanosecond().max(0) as u64;
         tokio::time::sleep(Duration::from_nanos(1_000_000_000 - into_second.min(999_999_999))).await;
@@ -261,7 +263,7 @@ fn apply(store: &dyn Store, policy: &RetentionPolicy, database: Option<&str>, dr
             removed.push(d.id.clone());
         }
     }
-    Ok(PruneReport { store: store.location(), dry_run, plan, removed })
+    Ok(PruneReport { store: store.location(), dry_run, plan, removed, leftovers: store.leftovers()? })
 }
 
 /// The error with its causes, as one line for the audit log.

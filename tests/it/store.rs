@@ -300,3 +300,23 @@ fn no_file_in_the_store_holds_the_password_it_connected_with() {
         assert!(!bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()), "`{name}` holds the password");
     }
 }
+
+#[test]
+fn files_of_no_snapshot_are_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let killed = "shop-20261201T000000Z.pgsafe.partial";
+    let orphan = "shop-20261201T000001Z.pgsafe";
+    for name in [killed, orphan] {
+        std::fs::write(store.join(name), b"not an archive").unwrap();
+    }
+    let (code, stdout, stderr) = run(pgsafe().args(["snapshots", "--store"]).arg(store));
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert!(stderr.contains(&format!("2 file(s) in `{}` belong to no snapshot", store.display())), "{stderr}");
+    assert!(stderr.contains(&format!("  {killed}\n  {orphan}\n")), "{stderr}");
+
+    let out = run_ok(pgsafe().args(["prune", "--keep", "0", "--json", "--store"]).arg(store));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["leftovers"], serde_json::json!([killed, orphan]));
+    assert!(store.join(killed).exists() && store.join(orphan).exists(), "prune removed a file of no snapshot");
+}
