@@ -320,3 +320,37 @@ fn files_of_no_snapshot_are_named_and_left_alone() {
     assert_eq!(report["leftovers"], serde_json::json!([killed, orphan]));
     assert!(store.join(killed).exists() && store.join(orphan).exists(), "prune removed a file of no snapshot");
 }
+
+#[test]
+fn an_interrupted_snapshot_leaves_no_snapshot_and_an_audit_line_saying_so() {
+    use crate::interrupt::{held, hold, pgsafe_statements, release, signal, wait_until};
+    let db = small_db("store_interrupted");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // The dump waits for its ACCESS SHARE lock behind this one, so the snapshot is surely in flight.
+    let holder = hold(&db, "LOCK TABLE item IN ACCESS EXCLUSIVE MODE");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !held(&db, "item", "AccessExclusiveLock") {
+        assert!(Instant::now() < deadline, "the other session never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut child = pgsafe()
+        .args(["snapshot", "-q", "-d", &db.conn_string(), "--store"])
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the snapshot's dump waits for its lock", &mut child, || !pgsafe_statements(&db).trim().is_empty());
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    release(&db, holder);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the dump was interrupted: no archive was written"), "{stderr}");
+    let names: Vec<String> = contents(&store).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["audit.jsonl"], "an interrupted snapshot left files behind");
+    let last = audit(&store).pop().unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
+    assert!(last["error"].as_str().unwrap().contains("interrupted"), "{last}");
+}
