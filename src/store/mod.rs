@@ -136,6 +136,8 @@ pub struct SnapshotMeta {
     pub os_user: String,
     /// The database role the dump logged in as.
     pub role: String,
+    /// What the dump took: a rollback to a snapshot of some tables, or of the schema alone, must know it.
+    pub scope: SnapshotScope,
     /// The archive's file name in the store.
     pub archive: String,
     /// The archive's size in bytes.
@@ -161,6 +163,53 @@ pub struct SnapshotMeta {
 impl SnapshotMeta {
     pub fn is_verified(&self) -> bool {
         self.verified_at.is_some()
+    }
+}
+
+/// What a snapshot's dump took, as its options said (patterns as given, with pg_dump's rules).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnapshotScope {
+    /// `both`, `schema-only` or `data-only`.
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_schemas: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_table_data: Vec<String>,
+    #[serde(default)]
+    pub no_unlogged_table_data: bool,
+}
+
+impl SnapshotScope {
+    /// The scope of a dump run with `options`.
+    pub fn of(options: &crate::dump::DumpOptions) -> SnapshotScope {
+        use crate::dump::DumpContent;
+        let f = &options.filters;
+        let sources = |ps: &[crate::catalog::NamePattern]| ps.iter().map(|p| p.source().to_owned()).collect();
+        SnapshotScope {
+            content: match options.content {
+                DumpContent::Both => "both",
+                DumpContent::SchemaOnly => "schema-only",
+                DumpContent::DataOnly => "data-only",
+            }
+            .to_owned(),
+            schemas: sources(&f.include_schemas),
+            exclude_schemas: sources(&f.exclude_schemas),
+            tables: sources(&f.include_tables),
+            exclude_tables: sources(&f.exclude_tables),
+            exclude_table_data: sources(&f.exclude_table_data),
+            no_unlogged_table_data: f.no_unlogged_table_data,
+        }
+    }
+
+    /// Whether the snapshot holds the whole database, schema and rows.
+    pub fn is_whole(&self) -> bool {
+        *self == SnapshotScope { content: "both".to_owned(), ..SnapshotScope::default() }
     }
 }
 
@@ -228,6 +277,7 @@ pub(crate) fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
         pgsafe_version: "pgsafe 0.1.0".into(),
         os_user: "u".into(),
         role: "u".into(),
+        scope: SnapshotScope { content: "both".into(), ..SnapshotScope::default() },
         archive: "a.pgsafe".into(),
         bytes: 1,
         rows: 1,

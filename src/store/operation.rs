@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::retention::{self, RetentionPlan, RetentionPolicy};
-use super::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, Store, TableRows};
+use super::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, TableRows};
 use crate::archive::{ArchiveReader, ArchiveTarget};
 use crate::dump::{DumpOptions, DumpReport};
 use crate::error::{Error, ErrorKind, Result};
@@ -163,6 +163,7 @@ async fn take(
             pgsafe_version: format!("pgsafe {}", env!("CARGO_PKG_VERSION")),
             os_user: super::audit::os_user(),
             role: options.dump.connect.user().to_owned(),
+            scope: SnapshotScope::of(&options.dump),
             archive: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             bytes: dump.archive_bytes,
             rows: tables.iter().map(|t| t.rows).sum(),

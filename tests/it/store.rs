@@ -98,6 +98,7 @@ fn a_snapshot_of_pagila_is_listed_with_its_rows_in_a_private_store() {
     assert_eq!(listed[0]["database"], db.name());
     assert_eq!(listed[0]["label"], "before 0042 add index");
     assert_eq!(listed[0]["role"], "postgres");
+    assert_eq!(listed[0]["scope"], serde_json::json!({"content": "both", "no_unlogged_table_data": false}));
     assert_eq!(listed[0]["server_version"], db.psql("SHOW server_version").trim());
 
     // The text listing shows the id, the rows and that it is verified.
@@ -158,10 +159,18 @@ fn retention_keeps_the_newest_n_and_a_dry_run_changes_nothing() {
     assert_eq!(last["removed"], serde_json::json!([three[0]]));
 
     // Two snapshots in the same second get ids of their own: the second waits for the next second.
-    let a = snapshot(store, &["-d", &conn, "--no-prune"]);
-    let b = snapshot(store, &["-d", &conn, "--no-prune"]);
+    // Their metadata says what each took, for a rollback that must not take a part for the whole.
+    let a = snapshot(store, &["-d", &conn, "--no-prune", "-t", "public.item"]);
+    let b = snapshot(store, &["-d", &conn, "--no-prune", "--schema-only"]);
     assert_ne!(a["snapshot"]["id"], b["snapshot"]["id"]);
     assert_eq!(list(store, &[]).len(), 3);
+    assert_eq!(
+        a["snapshot"]["scope"],
+        serde_json::json!({"content": "both", "tables": ["public.item"], "no_unlogged_table_data": false})
+    );
+    assert_eq!(a["snapshot"]["rows"], 500);
+    assert_eq!(b["snapshot"]["scope"]["content"], "schema-only");
+    assert_eq!(b["snapshot"]["rows"], 0);
 }
 
 #[test]
