@@ -240,6 +240,8 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
         database: database_name(args.dbname.as_deref())?,
         dry_run: args.dry_run,
         lock_wait: args.retention.lock_wait()?,
+        // Ctrl-C ends the process (the OS releases the lock): a prune runs no cancellable operation.
+        cancel: pgsafe::cancel::Cancel::new(),
     };
     let Some(store) = LocalStore::existing(&dir)? else {
         return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::lock::{LockHolder, StoreLock, lock_file};
 use super::{AuditEntry, SnapshotId, SnapshotMeta, Store};
 use crate::archive::partial_path;
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
 const AUDIT_FILE: &str = "audit.jsonl";
@@ -195,7 +196,7 @@ impl Store for LocalStore {
             .map_err(|e| Error::io("appending to the audit log", &path, e))
     }
 
-    fn lock(&self, holder: &LockHolder, wait: Duration) -> Result<StoreLock> {
-        lock_file(&self.dir.join(LOCK_FILE), holder, wait, &self.location())
+    fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {
+        lock_file(&self.dir.join(LOCK_FILE), holder, wait, cancel, &self.location())
     }
 }

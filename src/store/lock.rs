@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Who holds (or asks for) the lock.
@@ -77,8 +78,15 @@ impl Drop for FileLock {
     }
 }
 
-/// Takes the lock on `path` (created 0600 if missing) for `holder`, waiting up to `wait`.
-pub(super) fn lock_file(path: &Path, holder: &LockHolder, wait: Duration, store: &str) -> Result<StoreLock> {
+/// Takes the lock on `path` (created 0600 if missing) for `holder`, waiting up to `wait` unless `cancel`
+/// fires first (Ctrl-C, SIGTERM).
+pub(super) fn lock_file(
+    path: &Path,
+    holder: &LockHolder,
+    wait: Duration,
+    cancel: &Cancel,
+    store: &str,
+) -> Result<StoreLock> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -93,6 +101,7 @@ pub(super) fn lock_file(path: &Path, holder: &LockHolder, wait: Duration, store:
         match file.try_lock() {
             Ok(()) => break,
             Err(TryLockError::WouldBlock) => {
+                cancel.check(&format!("waiting for the store's lock (`{}`)", path.display()))?;
                 let other = read_holder(&mut file);
                 if started.elapsed() >= wait {
                     let who = other.map_or_else(|| "another pgsafe".to_owned(), |h| h.to_string());

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::lock::{LockHolder, StoreLock};
 use super::{AuditEntry, SnapshotId, SnapshotMeta, Store};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Default)]
@@ -97,9 +98,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn lock(&self, holder: &LockHolder, wait: Duration) -> Result<StoreLock> {
+    fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {
         let started = Instant::now();
         loop {
+            cancel.check("waiting for the store's lock")?;
             {
                 let mut state = self.state();
                 match &state.holder {

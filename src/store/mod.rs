@@ -27,6 +27,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 pub use audit::{AuditCommand, AuditEntry, Outcome};
 pub use local::LocalStore;
@@ -258,8 +259,9 @@ pub trait Store: Send + Sync {
     /// Appends one line to the audit log.
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
 
-    /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it.
-    fn lock(&self, holder: &LockHolder, wait: Duration) -> Result<StoreLock>;
+    /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
+    /// interruption (`cancel`) ends the wait at once.
+    fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;
 }
 
 /// A verified snapshot of `database` taken at `time` (RFC 3339), for tests.

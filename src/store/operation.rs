@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::retention::{self, RetentionPlan, RetentionPolicy};
 use super::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, TableRows};
 use crate::archive::{ArchiveReader, ArchiveTarget};
+use crate::cancel::Cancel;
 use crate::dump::{DumpOptions, DumpReport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
@@ -56,6 +57,8 @@ pub struct PruneOptions {
     /// Decide, print, and change nothing.
     pub dry_run: bool,
     pub lock_wait: Duration,
+    /// Ends a wait for the lock.
+    pub cancel: Cancel,
 }
 
 /// What a prune decided and did.
@@ -175,7 +178,7 @@ async fn take(
             pinned: options.pinned.clone(),
         };
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
-        let lock = store.lock(&LockHolder::this_process("pgsafe snapshot"), options.lock_wait)?;
+        let lock = store.lock(&LockHolder::this_process("pgsafe snapshot"), options.lock_wait, &options.dump.cancel)?;
         store.put(&meta)?;
         Ok((dump, meta, lock))
     }
@@ -229,7 +232,7 @@ pub fn prune(store: &dyn Store, options: &PruneOptions) -> Result<PruneReport> {
     let started_at = Timestamp::now();
     let started = Instant::now();
     let result = store
-        .lock(&LockHolder::this_process("pgsafe prune"), options.lock_wait)
+        .lock(&LockHolder::this_process("pgsafe prune"), options.lock_wait, &options.cancel)
         .and_then(|_lock| apply(store, &options.policy, options.database.as_deref(), false));
     let mut entry = AuditEntry::new(
         AuditCommand::Prune,
@@ -301,6 +304,7 @@ mod tests {
             database: database.map(str::to_owned),
             dry_run,
             lock_wait: Duration::from_millis(50),
+            cancel: Cancel::new(),
         }
     }
 
@@ -337,7 +341,7 @@ mod tests {
     fn a_prune_refuses_while_another_writer_holds_the_lock_and_logs_the_refusal() {
         let store = store();
         let holder = LockHolder::this_process("pgsafe rollback");
-        let held = store.lock(&holder, Duration::ZERO).unwrap();
+        let held = store.lock(&holder, Duration::ZERO, &Cancel::new()).unwrap();
         let e = prune(&store, &options(1, None, false)).unwrap_err();
         assert!(e.to_string().starts_with("the store `memory` is locked by `pgsafe rollback` (pid "), "{e}");
         assert_eq!(ids(&store).len(), 5);

@@ -207,7 +207,7 @@ fn a_second_writer_waits_for_the_lock_then_refuses_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path()).unwrap();
     let holder = LockHolder::this_process("pgsafe rollback (test holder)");
-    let held = store.lock(&holder, Duration::ZERO).unwrap();
+    let held = store.lock(&holder, Duration::ZERO, &pgsafe::cancel::Cancel::new()).unwrap();
 
     let started = Instant::now();
     let (code, _, stderr) = run(pgsafe().args(["prune", "--store-lock-timeout", "1", "--store"]).arg(dir.path()));
@@ -236,7 +236,7 @@ fn a_second_writer_waits_for_the_lock_then_refuses_naming_the_holder() {
 
     // A snapshot dumps without the lock, but writes its metadata under it: refused, it keeps nothing.
     let db = small_db("store_locked");
-    let held = store.lock(&holder, Duration::ZERO).unwrap();
+    let held = store.lock(&holder, Duration::ZERO, &pgsafe::cancel::Cancel::new()).unwrap();
     let (code, stdout, stderr) = run(pgsafe()
         .args(["snapshot", "-q", "--store-lock-timeout", "0.5", "-d", &db.conn_string(), "--store"])
         .arg(dir.path()));
@@ -362,4 +362,40 @@ fn an_interrupted_snapshot_leaves_no_snapshot_and_an_audit_line_saying_so() {
     let last = audit(&store).pop().unwrap();
     assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
     assert!(last["error"].as_str().unwrap().contains("interrupted"), "{last}");
+}
+
+#[test]
+fn a_snapshot_waiting_for_the_stores_lock_stops_at_sigterm_and_keeps_nothing() {
+    // A CI runner's timeout sends SIGTERM: a snapshot waiting for another writer ends then, not when its
+    // wait for the lock runs out.
+    use crate::interrupt::{signal, wait_until};
+    let db = small_db("store_lock_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let held = store
+        .lock(&LockHolder::this_process("pgsafe prune (test holder)"), Duration::ZERO, &pgsafe::cancel::Cancel::new())
+        .unwrap();
+    let mut child = pgsafe()
+        .args(["snapshot", "-q", "--store-lock-timeout", "60", "-d", &db.conn_string(), "--store"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The archive is complete (dumped and verified) before the snapshot asks for the lock.
+    wait_until("the snapshot's archive is written", &mut child, || {
+        contents(dir.path()).iter().any(|(n, _)| n.ends_with(".pgsafe"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    drop(held);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it waited on: {:?}", started.elapsed());
+    assert!(stderr.contains("waiting for the store's lock"), "{stderr}");
+    let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["audit.jsonl", "lock"], "an interrupted snapshot left files behind");
+    assert_eq!(audit(dir.path()).pop().unwrap()["outcome"], "failed");
 }
