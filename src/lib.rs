@@ -11,6 +11,7 @@
 //! writes, memory mapped random access, sequential reads from a pipe. [`pg`] is the only module that talks
 //! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
 //! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
+//! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log.
 
 pub mod archive;
 pub mod cancel;
@@ -28,6 +29,7 @@ pub mod progress;
 pub mod restore;
 pub mod schema;
 pub mod sql;
+pub mod store;
 pub mod verify;
 
 pub use error::{Error, ErrorKind, Result, SqlState};

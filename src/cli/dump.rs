@@ -16,14 +16,33 @@ use super::output::{self, Exit, bytes};
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     #[command(flatten)]
-    connect: ConnectArgs,
-    #[command(flatten)]
-    filters: FilterArgs,
+    engine: DumpEngineArgs,
 
     /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete (a
     /// device or a pipe, such as `/dev/null`, is written in place).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
+
+    /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// What the dump engine reads and how: the options `pgsafe dump` and `pgsafe snapshot` share.
+#[derive(Debug, Args)]
+pub struct DumpEngineArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    filters: FilterArgs,
 
     /// Parallel workers (connections). Default: the machine's cores.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
@@ -73,63 +92,63 @@ pub struct DumpArgs {
     /// Dump only the rows (and sequence values, large objects), no schema.
     #[arg(short = 'a', long = "data-only")]
     data_only: bool,
+}
 
-    /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
-    #[arg(long)]
-    dry_run: bool,
-
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-
-    /// No progress output.
-    #[arg(short, long)]
-    quiet: bool,
+impl DumpEngineArgs {
+    /// The library's options, every value checked.
+    pub fn options(&self) -> Result<DumpOptions, Error> {
+        let args = self;
+        if !(-7..=19).contains(&args.compress) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`--compress {}`: the zstd level must be between -7 and 19", args.compress),
+            ));
+        }
+        if args.chunk_kib == 0 || args.chunk_kib > 256 << 10 {
+            return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
+        }
+        Ok(DumpOptions {
+            connect: args.connect.options()?,
+            jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
+            filters: Filters {
+                no_unlogged_table_data: args.no_unlogged_table_data,
+                ..args.filters.filters(&args.exclude_table_data)?
+            },
+            compression: if args.compress == 0 {
+                Compression::None
+            } else {
+                Compression::Zstd { level: args.compress }
+            },
+            chunk_bytes: (args.chunk_kib << 10) as usize,
+            part_bytes: args.part_mib.map(|m| m << 20),
+            exported_snapshot: args.snapshot.clone(),
+            cancel: Cancel::new(),
+            lock_wait: match args.lock_wait_timeout {
+                Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
+                Some(s) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("`--lock-wait-timeout {s}` must be a positive number of seconds"),
+                    ));
+                }
+                None => None,
+            },
+            large_objects: match (args.large_objects, args.no_large_objects) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            content: match (args.schema_only, args.data_only) {
+                (true, _) => DumpContent::SchemaOnly,
+                (_, true) => DumpContent::DataOnly,
+                _ => DumpContent::Both,
+            },
+        })
+    }
 }
 
 pub fn run(args: DumpArgs) -> Result<Exit, Error> {
-    if !(-7..=19).contains(&args.compress) {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!("`--compress {}`: the zstd level must be between -7 and 19", args.compress),
-        ));
-    }
-    if args.chunk_kib == 0 || args.chunk_kib > 256 << 10 {
-        return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
-    }
-    let options = DumpOptions {
-        connect: args.connect.options()?,
-        jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
-        filters: Filters {
-            no_unlogged_table_data: args.no_unlogged_table_data,
-            ..args.filters.filters(&args.exclude_table_data)?
-        },
-        compression: if args.compress == 0 { Compression::None } else { Compression::Zstd { level: args.compress } },
-        chunk_bytes: (args.chunk_kib << 10) as usize,
-        part_bytes: args.part_mib.map(|m| m << 20),
-        exported_snapshot: args.snapshot.clone(),
-        cancel: Cancel::new(),
-        lock_wait: match args.lock_wait_timeout {
-            Some(s) if s.is_finite() && s > 0.0 => Some(std::time::Duration::from_secs_f64(s)),
-            Some(s) => {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("`--lock-wait-timeout {s}` must be a positive number of seconds"),
-                ));
-            }
-            None => None,
-        },
-        large_objects: match (args.large_objects, args.no_large_objects) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        },
-        content: match (args.schema_only, args.data_only) {
-            (true, _) => DumpContent::SchemaOnly,
-            (_, true) => DumpContent::DataOnly,
-            _ => DumpContent::Both,
-        },
-    };
+    let options = args.engine.options()?;
     if args.dry_run {
         let plan = block_on_cancellable("dump", &options.cancel, pgsafe::dump::plan(&options))?;
         let text = if args.json {

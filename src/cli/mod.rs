@@ -7,6 +7,7 @@ mod dump;
 mod inspect;
 mod output;
 mod restore;
+mod store;
 mod verify;
 
 use std::path::PathBuf;
@@ -39,6 +40,12 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Load an archive's data into a database, then prove that what landed is what was dumped.
     Restore(restore::RestoreArgs),
+    /// Take a snapshot: a verified dump into the store, then retention.
+    Snapshot(store::SnapshotArgs),
+    /// List the store's snapshots, newest first.
+    Snapshots(store::SnapshotsArgs),
+    /// Apply retention to the store's snapshots (`--dry-run` shows what would go).
+    Prune(store::PruneArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -55,6 +62,9 @@ pub fn run() -> ExitCode {
         Command::Dump(args) => dump::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Snapshot(args) => store::snapshot(args),
+        Command::Snapshots(args) => store::snapshots(args),
+        Command::Prune(args) => store::prune(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

@@ -11,13 +11,13 @@ use crate::dump_restore::{copy_schema, dump, pgsafe};
 use crate::faults::{big_db, finish};
 use crate::support::{TestDb, cluster};
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(ok.success(), "kill -{name} failed");
 }
 
 /// Polls `done` every 20 ms for up to a minute; panics with `what` when it never holds.
-fn wait_until(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if done() {
@@ -33,7 +33,7 @@ fn wait_until(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
 
 /// Another session that takes `lock` (a `LOCK TABLE` statement) on `db` and holds it; wait for it with
 /// `held`, end it with `release`.
-fn hold(db: &TestDb, lock: &str) -> Child {
+pub(crate) fn hold(db: &TestDb, lock: &str) -> Child {
     Command::new(cluster().bin("psql"))
         .args(["-X", "-q", "-d", &db.conn_string(), "-c"])
         .arg(format!("BEGIN; {lock}; SELECT pg_sleep(300);"))
@@ -43,14 +43,14 @@ fn hold(db: &TestDb, lock: &str) -> Child {
 }
 
 /// Whether a lock of `mode` on `table` is granted in `db`.
-fn held(db: &TestDb, table: &str, mode: &str) -> bool {
+pub(crate) fn held(db: &TestDb, table: &str, mode: &str) -> bool {
     db.psql(&format!(
         "SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND mode = '{mode}' AND granted"
     )) == "1\n"
 }
 
 /// Ends the session `hold` started.
-fn release(db: &TestDb, mut holder: Child) {
+pub(crate) fn release(db: &TestDb, mut holder: Child) {
     db.psql(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(300)%'
            AND pid <> pg_backend_pid()",
@@ -60,7 +60,7 @@ fn release(db: &TestDb, mut holder: Child) {
 }
 
 /// Statements pgsafe still runs on `db` (anything but this query's own session and `holder`).
-fn pgsafe_statements(db: &TestDb) -> String {
+pub(crate) fn pgsafe_statements(db: &TestDb) -> String {
     db.psql(&format!(
         "SELECT coalesce(string_agg(left(query, 60), '; '), '') FROM pg_stat_activity
           WHERE datname = '{}' AND pid <> pg_backend_pid() AND application_name = 'pgsafe' AND state = 'active'",

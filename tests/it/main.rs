@@ -31,3 +31,5 @@ mod connect;
 mod pg_errors;
 // `pgsafe demo`, the README's first command, end to end.
 mod demo;
+// The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
+mod store;

@@ -48,7 +48,7 @@ WITH temp_schemas AS (
   UNION ALL SELECT 'pg_catalog.pg_ts_config'::regclass::oid, oid FROM pg_catalog.pg_ts_config
   UNION ALL SELECT 'pg_catalog.pg_foreign_data_wrapper'::regclass::oid, oid FROM pg_catalog.pg_foreign_data_wrapper
   UNION ALL SELECT 'pg_catalog.pg_foreign_server'::regclass::oid, oid FROM pg_catalog.pg_foreign_server
-  UNION ALL SELECT 'pg_catalog.pg_user_mapping'::regclass::oid, oid FROM pg_catalog.pg_user_mapping
+  UNION ALL SELECT 'pg_catalog.pg_user_mapping'::regclass::oid, umid FROM pg_catalog.pg_user_mappings
   UNION ALL SELECT 'pg_catalog.pg_publication'::regclass::oid, oid FROM pg_catalog.pg_publication
   UNION ALL SELECT 'pg_catalog.pg_publication_rel'::regclass::oid, oid FROM pg_catalog.pg_publication_rel
   UNION ALL SELECT 'pg_catalog.pg_subscription'::regclass::oid, oid FROM pg_catalog.pg_subscription

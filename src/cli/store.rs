@@ -1,0 +1,324 @@
+//! `pgsafe snapshot`, `pgsafe snapshots` and `pgsafe prune`: the snapshot store from the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use jiff::Timestamp;
+use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions};
+use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
+use pgsafe::store::{LocalStore, SnapshotMeta, Store, resolve_dir};
+use pgsafe::{Error, ErrorKind};
+
+use super::common::{block_on_cancellable, progress};
+use super::dump::DumpEngineArgs;
+use super::output::{self, Exit, bytes};
+
+/// Where the store is.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store's folder. Default: env `PGSAFE_DIR`, else env `BACKUP_DIR`, else `./.pgsafe`.
+    #[arg(long = "store", value_name = "DIR")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn dir(&self) -> PathBuf {
+        resolve_dir(self.store.as_deref())
+    }
+}
+
+/// What retention keeps.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Keep the newest N snapshots of each database.
+    #[arg(long = "keep", value_name = "N", env = "MAX_BACKUPS", default_value_t = DEFAULT_KEEP_LAST)]
+    keep: usize,
+    /// Also keep every snapshot younger than DURATION (`12h`, `7d`, `2w`).
+    #[arg(long = "keep-within", value_name = "DURATION", value_parser = parse_duration)]
+    keep_within: Option<Duration>,
+    /// Also keep the newest snapshot of each of the last N days (UTC) that have one.
+    #[arg(long = "keep-daily", value_name = "N", default_value_t = 0)]
+    keep_daily: usize,
+    /// Also keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long = "keep-weekly", value_name = "N", default_value_t = 0)]
+    keep_weekly: usize,
+    /// Wait up to SECONDS for another writer of the store (a prune, a snapshot's retention) to finish.
+    #[arg(long = "store-lock-timeout", value_name = "SECONDS", default_value_t = 60.0)]
+    lock_timeout: f64,
+}
+
+impl RetentionArgs {
+    fn policy(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            keep_last: self.keep,
+            keep_within: self.keep_within,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+        }
+    }
+
+    fn lock_wait(&self) -> Result<Duration, Error> {
+        Duration::try_from_secs_f64(self.lock_timeout).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("`--store-lock-timeout {}` must be a number of seconds, 0 or more", self.lock_timeout),
+            )
+        })
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration such as `12h` or `7d`: {e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    engine: DumpEngineArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+
+    /// A label for the snapshot, part of its id (letters, digits, `.`, `_`, `-`; others become `_`).
+    #[arg(long, value_name = "LABEL")]
+    label: Option<String>,
+
+    /// Do not verify the written archive (verification reads it all back: every checksum, row and digest).
+    #[arg(long)]
+    no_verify: bool,
+
+    /// Do not apply retention afterwards.
+    #[arg(long)]
+    no_prune: bool,
+
+    /// Print the report as JSON on stdout instead of the id.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
+    let dump = args.engine.options()?;
+    let options = SnapshotOptions {
+        dump,
+        label: args.label.clone(),
+        migration: None,
+        protects: None,
+        pinned: None,
+        verify: !args.no_verify,
+        retention: (!args.no_prune).then(|| args.retention.policy()),
+        lock_wait: args.retention.lock_wait()?,
+    };
+    let store = LocalStore::open(&args.store.dir())?;
+    let report = block_on_cancellable(
+        "snapshot",
+        &options.dump.cancel,
+        pgsafe::store::operation::snapshot(&store, &options, progress(args.quiet)),
+    )?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+        return Ok(Exit::Success);
+    }
+    let s = &report.snapshot;
+    if !args.quiet {
+        eprintln!(
+            "snapshot `{}` of `{}` in `{}`: {} tables, {} rows, {} in {:.1}s, {}",
+            s.id,
+            s.database,
+            report.store,
+            s.tables.len(),
+            s.rows,
+            bytes(s.bytes),
+            s.dump_seconds,
+            if s.is_verified() { format!("verified in {:.1}s", s.verify_seconds) } else { "not verified".into() }
+        );
+        if let Some(r) = report.retention.as_ref().filter(|r| !r.removed.is_empty()) {
+            let ids: Vec<String> = r.removed.iter().map(|id| format!("`{id}`")).collect();
+            eprintln!("retention removed {}", ids.join(", "));
+        }
+    }
+    output::stdout(&format!("{}\n", s.id))?;
+    Ok(Exit::Success)
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only this database's snapshots (a name, or a connection string naming one).
+    #[arg(short = 'd', long = "dbname", value_name = "DBNAME")]
+    dbname: Option<String>,
+    /// Print them as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
+    let dir = args.store.dir();
+    let database = database_name(args.dbname.as_deref())?;
+    let (all, leftovers) = match LocalStore::existing(&dir)? {
+        Some(store) => (store.list()?, store.leftovers()?),
+        None => (Vec::new(), Vec::new()),
+    };
+    warn_leftovers(&dir.display().to_string(), &leftovers);
+    let list: Vec<SnapshotMeta> =
+        all.into_iter().filter(|s| database.as_deref().is_none_or(|d| s.database == d)).collect();
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&list).expect("metadata serializes") + "\n"))?;
+        return Ok(Exit::Success);
+    }
+    if list.is_empty() {
+        eprintln!("no snapshots in the store `{}`", dir.display());
+        return Ok(Exit::Success);
+    }
+    output::stdout(&render_list(&list, Timestamp::now()))?;
+    Ok(Exit::Success)
+}
+
+fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
+    let header = ["ID", "DATABASE", "TIME (UTC)", "AGE", "LABEL", "SIZE", "ROWS", "VERIFIED"].map(String::from);
+    let mut rows = vec![header];
+    for s in list {
+        rows.push([
+            s.id.to_string(),
+            s.database.clone(),
+            s.created_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            age(now, s.created_at),
+            s.label.clone().unwrap_or_else(|| "-".into()),
+            bytes(s.bytes),
+            s.rows.to_string(),
+            if s.is_verified() { "yes".into() } else { "no".into() },
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `45s`, `12m`, `3h`, `2d`: the largest whole unit.
+fn age(now: Timestamp, then: Timestamp) -> String {
+    let secs = now.duration_since(then).as_secs().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+    /// Only this database's snapshots (a name, or a connection string naming one).
+    #[arg(short = 'd', long = "dbname", value_name = "DBNAME")]
+    dbname: Option<String>,
+    /// Print what would be removed and kept, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
+    let dir = args.store.dir();
+    let options = PruneOptions {
+        policy: args.retention.policy(),
+        database: database_name(args.dbname.as_deref())?,
+        dry_run: args.dry_run,
+        lock_wait: args.retention.lock_wait()?,
+        // Ctrl-C ends the process (the OS releases the lock): a prune runs no cancellable operation.
+        cancel: pgsafe::cancel::Cancel::new(),
+    };
+    let Some(store) = LocalStore::existing(&dir)? else {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))
+            .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
+    };
+    let report = pgsafe::store::operation::prune(&store, &options)?;
+    warn_leftovers(&report.store, &report.leftovers);
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else {
+        output::stdout(&render_prune(&report))?;
+    }
+    Ok(Exit::Success)
+}
+
+fn render_prune(r: &PruneReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for d in &r.plan.remove {
+        out.push_str(&format!("{verb}  {}\n", d.id));
+    }
+    for d in &r.plan.keep {
+        let why: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
+        out.push_str(&format!("keep  {}  ({})\n", d.id, why.join(", ")));
+    }
+    out.push_str(&format!(
+        "{} {} of {} snapshots in `{}`{}\n",
+        verb,
+        r.plan.remove.len(),
+        r.plan.remove.len() + r.plan.keep.len(),
+        r.store,
+        if r.dry_run { "; nothing was changed" } else { "" }
+    ));
+    out
+}
+
+/// Names, on stderr, the files of no snapshot: the user decides whether a snapshot is still running.
+fn warn_leftovers(store: &str, leftovers: &[String]) {
+    if leftovers.is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} file(s) in `{store}` belong to no snapshot (one running, or one killed before it finished):",
+        leftovers.len()
+    );
+    for name in leftovers {
+        eprintln!("  {name}");
+    }
+    eprintln!("remove them by hand once no snapshot is running");
+}
+
+/// The database `-d` names: a plain name, or the database of a connection string or URI.
+fn database_name(dbname: Option<&str>) -> Result<Option<String>, Error> {
+    match dbname {
+        None => Ok(None),
+        Some(d) if d.contains('=') || d.contains("://") => {
+            Ok(Some(pgsafe::pg::ConnectOptions::new(Some(d), None, None, None)?.dbname().to_owned()))
+        }
+        Some(d) => Ok(Some(d.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_in_their_largest_unit() {
+        let now: Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
+        let ago = |s: i64| age(now, now - jiff::SignedDuration::from_secs(s));
+        assert_eq!([ago(5), ago(600), ago(7200), ago(3 * 86_400 + 5)], ["5s", "10m", "2h", "3d"]);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("seven days").unwrap_err().contains("`seven days` is not a duration"));
+    }
+}

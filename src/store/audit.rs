@@ -1,0 +1,151 @@
+//! The audit log's line: one JSON object per operation, appended to `audit.jsonl`, never rewritten. It
+//! lives outside the database, so restoring a snapshot cannot erase it.
+//!
+//! What goes in names people and places (OS user, host, role, the server as `user@host:port/db`), never
+//! a password: the server is always rendered by [`crate::pg::ConnectOptions::describe`].
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::SnapshotId;
+
+/// Which operation a line records. Every operation of the workflow has its variant, so that the log's
+/// readers (`pgsafe status`) match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AuditCommand {
+    Dump,
+    Restore,
+    Snapshot,
+    Prune,
+    Rollback,
+    Check,
+    Lint,
+    DryRun,
+    /// One step of `pgsafe migrate` (the step is in [`AuditEntry::step`]).
+    Migrate,
+}
+
+/// How the operation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    /// It failed; `error` is the message (with its causes) the user saw.
+    Failed {
+        error: String,
+    },
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When the operation started, in UTC.
+    pub time: Timestamp,
+    pub command: AuditCommand,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub os_user: String,
+    /// The machine pgsafe ran on.
+    pub host: String,
+    /// The server as `user@host:port/dbname` (never a password), when the operation had one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server: Option<String>,
+    /// The database role it logged in as.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub database: Option<String>,
+    /// The snapshot taken, restored or checked against.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub snapshot: Option<SnapshotId>,
+    /// Snapshots the operation removed (retention).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub removed: Vec<SnapshotId>,
+    /// The migration, for the workflow's steps.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub migration: Option<String>,
+    /// The step of `pgsafe migrate` (`snapshot`, `lint`, `dry-run`, `apply`, `check`, `rollback`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<String>,
+    pub seconds: f64,
+}
+
+impl AuditEntry {
+    /// A line for `command` started at `time` by this OS user on this host; the caller fills the rest.
+    pub fn new(command: AuditCommand, time: Timestamp, outcome: Outcome, seconds: f64) -> AuditEntry {
+        AuditEntry {
+            time,
+            command,
+            outcome,
+            os_user: os_user(),
+            host: host_name(),
+            server: None,
+            role: None,
+            database: None,
+            snapshot: None,
+            removed: Vec::new(),
+            migration: None,
+            step: None,
+            seconds,
+        }
+    }
+}
+
+/// The OS user's name: `USER`, else `LOGNAME`, else this process's uid looked up in `/etc/passwd`, else
+/// `uid N`.
+pub fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    var("USER").or_else(|| var("LOGNAME")).unwrap_or_else(|| {
+        // `/proc/self` belongs to this process's user.
+        let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return "unknown".to_owned() };
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        passwd
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| format!("uid {uid}"))
+    })
+}
+
+/// This machine's host name (`/proc/sys/kernel/hostname`, else `HOSTNAME`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_reads_back_and_names_its_outcome() {
+        let time: Timestamp = "2026-12-02T03:15:00Z".parse().unwrap();
+        let mut entry = AuditEntry::new(
+            AuditCommand::Snapshot,
+            time,
+            Outcome::Failed { error: "database `x` does not exist".into() },
+            1.5,
+        );
+        entry.snapshot = Some(SnapshotId("x-20261202T031500Z".into()));
+        let line = serde_json::to_string(&entry).unwrap();
+        assert!(
+            line.contains(r#""command":"snapshot","outcome":"failed","error":"database `x` does not exist""#),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<AuditEntry>(&line).unwrap(), entry);
+        let ok = AuditEntry::new(AuditCommand::DryRun, time, Outcome::Ok, 0.0);
+        let line = serde_json::to_string(&ok).unwrap();
+        assert!(line.contains(r#""command":"dry-run","outcome":"ok""#), "{line}");
+    }
+}

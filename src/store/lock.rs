@@ -1,0 +1,138 @@
+//! The store's writer lock: one writer at a time (a snapshot's retention, a prune, later a rollback), the
+//! others wait up to a timeout and then refuse, naming who holds it.
+//!
+//! Locally it is an OS advisory lock (`flock`) on the file `lock` in the store, which the OS releases when
+//! the holder's process ends however it ends, so a crash never leaves a stale lock behind. While held, the
+//! file says who holds it (pid, host, command, since when); that text is only for the refusal's message.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Who holds (or asks for) the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    /// The command, such as `pgsafe prune`.
+    pub command: String,
+    pub since: Timestamp,
+}
+
+impl LockHolder {
+    /// This process, running `command`.
+    pub fn this_process(command: &str) -> LockHolder {
+        LockHolder {
+            pid: std::process::id(),
+            host: super::audit::host_name(),
+            command: command.to_owned(),
+            since: Timestamp::now(),
+        }
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let since = self.since.round(jiff::Unit::Second).unwrap_or(self.since);
+        write!(f, "`{}` (pid {} on {}, since {since})", self.command, self.pid, self.host)
+    }
+}
+
+/// A held lock; dropping it releases it.
+pub struct StoreLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl StoreLock {
+    /// Wraps whatever keeps a store's lock held until dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> StoreLock {
+        StoreLock { _guard: Box::new(guard) }
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLock")
+    }
+}
+
+/// How often a waiting writer tries again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The lock file, held: empties the holder's text when released.
+struct FileLock(File);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock; the text goes first so nobody reads a holder that left.
+        let _ = self.0.set_len(0);
+        let _ = self.0.unlock();
+    }
+}
+
+/// Takes the lock on `path` (created 0600 if missing) for `holder`, waiting up to `wait` unless `cancel`
+/// fires first (Ctrl-C, SIGTERM).
+pub(super) fn lock_file(
+    path: &Path,
+    holder: &LockHolder,
+    wait: Duration,
+    cancel: &Cancel,
+    store: &str,
+) -> Result<StoreLock> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io("opening the store's lock", path, e))?;
+    let started = Instant::now();
+    let mut said_waiting = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                cancel.check(&format!("waiting for the store's lock (`{}`)", path.display()))?;
+                let other = read_holder(&mut file);
+                if started.elapsed() >= wait {
+                    let who = other.map_or_else(|| "another pgsafe".to_owned(), |h| h.to_string());
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("the store `{store}` is locked by {who}; gave up after {:.0?}", wait),
+                    )
+                    .with_hint(format!(
+                        "wait for it to finish, or give `--store-lock-timeout` more seconds; the lock is `{}`",
+                        path.display()
+                    )));
+                }
+                if !said_waiting {
+                    said_waiting = true;
+                    let who = other.map_or_else(|| "another pgsafe".to_owned(), |h| h.to_string());
+                    tracing::warn!("the store `{store}` is locked by {who}: waiting up to {wait:.0?}");
+                }
+                std::thread::sleep(POLL.min(wait.saturating_sub(started.elapsed())).max(Duration::from_millis(1)));
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
+        }
+    }
+    let text = serde_json::to_string(holder).expect("a lock holder serializes") + "\n";
+    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(text.as_bytes()));
+    written.map_err(|e| Error::io("writing the holder into", path, e))?;
+    Ok(StoreLock::new(FileLock(file)))
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}

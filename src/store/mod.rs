@@ -1,0 +1,333 @@
+//! The snapshot store: where the migration-safety workflow keeps its snapshots (archives taken before a
+//! change), a metadata document for each, and the append-only audit log of every operation.
+//!
+//! ```text
+//! snapshot: lock-free dump into the store -> verify -> lock -> metadata -> audit line -> retention -> unlock
+//! prune:    lock -> list -> RetentionPlan (pure) -> remove what it says -> audit line -> unlock
+//! ```
+//!
+//! The store sits behind the [`Store`] trait, small enough to put on object storage later; [`LocalStore`]
+//! is the folder implementation (`PGSAFE_DIR`, else `BACKUP_DIR`, else `./.pgsafe`). A snapshot's id is its
+//! archive's file stem, `<database>-<UTC time>[-<label>]`. [`retention`] decides what a prune removes, as a
+//! pure function of the snapshots' metadata and the time; [`audit`] is the log's line; [`operation`]
+//! runs `snapshot` and `prune` on any store.
+
+pub mod audit;
+mod local;
+mod lock;
+#[cfg(test)]
+mod memory;
+pub mod operation;
+pub mod retention;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, ErrorKind, Result};
+pub use audit::{AuditCommand, AuditEntry, Outcome};
+pub use local::LocalStore;
+pub use lock::{LockHolder, StoreLock};
+
+/// The folder the store is in when neither `--store`, `PGSAFE_DIR` nor `BACKUP_DIR` names one.
+pub const DEFAULT_DIR: &str = ".pgsafe";
+
+/// The store's folder: `explicit` (the `--store` option), else env `PGSAFE_DIR`, else env `BACKUP_DIR` (what
+/// the backup scripts pgsafe replaces used), else `./.pgsafe`. An empty variable counts as unset.
+pub fn resolve_dir(explicit: Option<&Path>) -> PathBuf {
+    resolve_dir_with(explicit, |name| std::env::var_os(name))
+}
+
+fn resolve_dir_with(explicit: Option<&Path>, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| var("PGSAFE_DIR"))
+        .or_else(|| var("BACKUP_DIR"))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+}
+
+/// A snapshot's id: its archive's file stem, `<database>-<UTC time>[-<label>]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SnapshotId(String);
+
+/// The most bytes of a label kept in an id, so that ids stay well under file-name limits.
+const MAX_LABEL_BYTES: usize = 64;
+
+impl SnapshotId {
+    /// The id of a snapshot of `database` taken at `at`, with an optional label. The database name is
+    /// made file-safe the way labels are; a label with nothing file-safe left in it is refused by name.
+    pub fn new(database: &str, at: Timestamp, label: Option<&str>) -> Result<SnapshotId> {
+        let time = at.strftime("%Y%m%dT%H%M%SZ");
+        let database = match sanitize(database) {
+            s if s.is_empty() => "db".to_owned(),
+            s => s,
+        };
+        let id = match label {
+            None => format!("{database}-{time}"),
+            Some(label) => {
+                let safe = sanitize(label);
+                if safe.is_empty() || safe.len() > MAX_LABEL_BYTES {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("the label `{label}` cannot name a snapshot file"),
+                    )
+                    .with_hint(format!(
+                        "use 1 to {MAX_LABEL_BYTES} letters, digits, `.`, `_` or `-`; other characters become `_`"
+                    )));
+                }
+                format!("{database}-{time}-{safe}")
+            }
+        };
+        Ok(SnapshotId(id))
+    }
+
+    /// An id given by the user (`pgsafe rollback ID`): any file stem the store could have written.
+    pub fn parse(text: &str) -> Result<SnapshotId> {
+        let text = text.strip_suffix(".pgsafe").unwrap_or(text);
+        if text.is_empty() || text.starts_with('.') || sanitize(text) != text {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("`{text}` is not a snapshot id"))
+                .with_hint("`pgsafe snapshots` lists the ids"));
+        }
+        Ok(SnapshotId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `text` in the file-name charset of ids: ASCII letters, digits, `.`, `_` and `-`; any other character
+/// becomes `_`; leading and trailing `.`, `_` and `-` go (no hidden files, no `..`).
+fn sanitize(text: &str) -> String {
+    let mapped: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    mapped.trim_matches(|c| matches!(c, '.' | '_' | '-')).to_owned()
+}
+
+/// What the store knows of one snapshot: written once the archive is complete (and verified), read by
+/// `snapshots`, retention, and later rollback (which tables changed since) and check (row counts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub id: SnapshotId,
+    /// The database's name on its server.
+    pub database: String,
+    /// When the dump started, in UTC.
+    pub created_at: Timestamp,
+    pub label: Option<String>,
+    /// The migration this snapshot was taken before (set by `pgsafe migrate`).
+    pub migration: Option<String>,
+    /// `user@host:port/dbname`, never a password.
+    pub server: String,
+    /// The server's `version()`.
+    pub server_version: String,
+    /// `pgsafe X.Y.Z` that took it.
+    pub pgsafe_version: String,
+    pub os_user: String,
+    /// The database role the dump logged in as.
+    pub role: String,
+    /// What the dump took: a rollback to a snapshot of some tables, or of the schema alone, must know it.
+    pub scope: SnapshotScope,
+    /// The archive's file name in the store.
+    pub archive: String,
+    /// The archive's size in bytes.
+    pub bytes: u64,
+    /// Rows of every table, summed.
+    pub rows: u64,
+    /// Each table's rows and content digest, from the archive's manifest.
+    pub tables: Vec<TableRows>,
+    /// How long the dump took.
+    pub dump_seconds: f64,
+    /// How long verification took (0 when not verified).
+    pub verify_seconds: f64,
+    /// When the archive was verified in full (every checksum, row count and digest); `None` when it was not
+    /// (`--no-verify`).
+    pub verified_at: Option<Timestamp>,
+    /// The snapshot this one was taken to protect (a rollback's safety snapshot of the state it replaces).
+    pub protects: Option<SnapshotId>,
+    /// Why retention must keep this snapshot (a running or failed migration depends on it); `None` when
+    /// nothing does.
+    pub pinned: Option<String>,
+}
+
+impl SnapshotMeta {
+    pub fn is_verified(&self) -> bool {
+        self.verified_at.is_some()
+    }
+}
+
+/// What a snapshot's dump took, as its options said (patterns as given, with pg_dump's rules).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnapshotScope {
+    /// `both`, `schema-only` or `data-only`.
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_schemas: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_table_data: Vec<String>,
+    #[serde(default)]
+    pub no_unlogged_table_data: bool,
+}
+
+impl SnapshotScope {
+    /// The scope of a dump run with `options`.
+    pub fn of(options: &crate::dump::DumpOptions) -> SnapshotScope {
+        use crate::dump::DumpContent;
+        let f = &options.filters;
+        let sources = |ps: &[crate::catalog::NamePattern]| ps.iter().map(|p| p.source().to_owned()).collect();
+        SnapshotScope {
+            content: match options.content {
+                DumpContent::Both => "both",
+                DumpContent::SchemaOnly => "schema-only",
+                DumpContent::DataOnly => "data-only",
+            }
+            .to_owned(),
+            schemas: sources(&f.include_schemas),
+            exclude_schemas: sources(&f.exclude_schemas),
+            tables: sources(&f.include_tables),
+            exclude_tables: sources(&f.exclude_tables),
+            exclude_table_data: sources(&f.exclude_table_data),
+            no_unlogged_table_data: f.no_unlogged_table_data,
+        }
+    }
+
+    /// Whether the snapshot holds the whole database, schema and rows.
+    pub fn is_whole(&self) -> bool {
+        *self == SnapshotScope { content: "both".to_owned(), ..SnapshotScope::default() }
+    }
+}
+
+/// One table's totals in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRows {
+    /// `schema.name`, each quoted where SQL would need it.
+    pub table: String,
+    pub rows: u64,
+    /// The order-independent content digest of its rows, 32 hex digits (see the archive format).
+    pub digest: String,
+}
+
+/// Where the snapshots, their metadata and the audit log live. Small on purpose, so that object storage can
+/// implement it: every method names one object, and nothing needs a directory walk beyond `list`.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages (`/srv/backups/.pgsafe`, later `s3://bucket/prefix`).
+    fn location(&self) -> String;
+
+    /// Every snapshot's metadata, newest first. A metadata file that cannot be read is an error naming it.
+    fn list(&self) -> Result<Vec<SnapshotMeta>>;
+
+    /// One snapshot's metadata; [`ErrorKind::InvalidInput`] naming the id and the store when absent.
+    fn get(&self, id: &SnapshotId) -> Result<SnapshotMeta>;
+
+    /// Writes a snapshot's metadata atomically: readers see the old document or the new one, never a part.
+    fn put(&self, meta: &SnapshotMeta) -> Result<()>;
+
+    /// Where the archive of `id` is written and read as a local file. (An object store stages it in a local
+    /// cache and uploads on [`Store::put`].)
+    fn archive_path(&self, id: &SnapshotId) -> PathBuf;
+
+    /// Claims `id` for a new snapshot, atomically: `false` when anything of it exists already (archive,
+    /// metadata, or another writer's claim). The claim is the archive's `.partial`, which the dump then
+    /// writes; [`Store::remove`] gives it up.
+    fn reserve(&self, id: &SnapshotId) -> Result<bool>;
+
+    /// Removes a snapshot: its metadata first (so it is no longer listed), then its archive (or claim).
+    fn remove(&self, id: &SnapshotId) -> Result<()>;
+
+    /// Archives that belong to no snapshot: a `.partial` (a snapshot running, or one killed before it
+    /// finished) or an archive without metadata (killed between the two). Named for the user; never
+    /// removed by retention, which cannot tell a running snapshot from a dead one.
+    fn leftovers(&self) -> Result<Vec<String>>;
+
+    /// Appends one line to the audit log.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
+    /// interruption (`cancel`) ends the wait at once.
+    fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;
+}
+
+/// A verified snapshot of `database` taken at `time` (RFC 3339), for tests.
+#[cfg(test)]
+pub(crate) fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
+    let created_at: Timestamp = time.parse().expect("an RFC 3339 time");
+    SnapshotMeta {
+        id: SnapshotId::new(database, created_at, None).expect("a usable id"),
+        database: database.into(),
+        created_at,
+        label: None,
+        migration: None,
+        server: "u@h:5432/db".into(),
+        server_version: "15.18".into(),
+        pgsafe_version: "pgsafe 0.1.0".into(),
+        os_user: "u".into(),
+        role: "u".into(),
+        scope: SnapshotScope { content: "both".into(), ..SnapshotScope::default() },
+        archive: "a.pgsafe".into(),
+        bytes: 1,
+        rows: 1,
+        tables: Vec::new(),
+        dump_seconds: 1.0,
+        verify_seconds: 1.0,
+        verified_at: Some(created_at),
+        protects: None,
+        pinned: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_the_database_the_utc_time_and_a_file_safe_label() {
+        let at: Timestamp = "2026-12-02T03:15:00.75Z".parse().unwrap();
+        assert_eq!(SnapshotId::new("shop", at, None).unwrap().as_str(), "shop-20261202T031500Z");
+        let id = SnapshotId::new("shop", at, Some("before 0042/add index")).unwrap();
+        assert_eq!(id.as_str(), "shop-20261202T031500Z-before_0042_add_index");
+        assert_eq!(SnapshotId::new("../etc", at, Some("..x..")).unwrap().as_str(), "etc-20261202T031500Z-x");
+        assert_eq!(SnapshotId::new("données", at, None).unwrap().as_str(), "donn_es-20261202T031500Z");
+        for unusable in ["", "!!!", "...", &"x".repeat(MAX_LABEL_BYTES + 1)] {
+            let e = SnapshotId::new("shop", at, Some(unusable)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert_eq!(e.to_string(), format!("the label `{unusable}` cannot name a snapshot file"));
+        }
+    }
+
+    #[test]
+    fn a_given_id_is_one_the_store_could_have_written() {
+        assert_eq!(SnapshotId::parse("shop-20261202T031500Z.pgsafe").unwrap().as_str(), "shop-20261202T031500Z");
+        for bad in ["", "../x", ".hidden", "a b", "a/b"] {
+            assert!(SnapshotId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_store_is_the_option_then_pgsafe_dir_then_backup_dir_then_dot_pgsafe() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| std::ffi::OsString::from(v))
+        };
+        let both = env(&[("PGSAFE_DIR", "/p"), ("BACKUP_DIR", "/b")]);
+        assert_eq!(resolve_dir_with(Some(Path::new("/x")), both), PathBuf::from("/x"));
+        assert_eq!(resolve_dir_with(None, both), PathBuf::from("/p"));
+        assert_eq!(resolve_dir_with(None, env(&[("PGSAFE_DIR", ""), ("BACKUP_DIR", "/b")])), PathBuf::from("/b"));
+        assert_eq!(resolve_dir_with(None, env(&[])), PathBuf::from(".pgsafe"));
+    }
+}
