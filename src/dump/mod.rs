@@ -9,6 +9,7 @@
 //! The leader's transaction stays open until the last worker is done, so the snapshot and the locks
 //! hold for the whole dump.
 
+mod lane;
 mod worker;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::plan::{DumpPlan, PlanOptions, plan_dump};
 use crate::pool::{self, Task};
 use crate::progress::Progress;
 use crate::schema::{self, SchemaCatalog};
+use lane::Lane;
 
 /// What to dump and how.
 #[derive(Debug, Clone)]
@@ -198,32 +200,22 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
     });
-    let open = |stop: &Cancel| {
-        let stop = stop.clone();
-        let leader = &leader;
-        async move {
-            let session =
-                Session::open(&options.connect, Some(&leader.catalog.server.encoding)).await?.cancelled_by(&stop);
-            session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-            session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&leader.exported_snapshot))).await?;
-            Ok(session)
-        }
-    };
+    let setup = Arc::new(lane::LaneSetup {
+        connect: options.connect.clone(),
+        encoding: leader.catalog.server.encoding.clone(),
+        exported_snapshot: leader.exported_snapshot.clone(),
+        job,
+    });
     let tasks = plan
         .parts
         .iter()
         .map(|p| Task::new(p.clone(), format!("part {} (`{}`)", p.info.id, p.info.table), p.info.estimated_bytes))
         .collect();
-    let dumped = pool::run("the dump", options.jobs, tasks, &options.cancel, open, |session, part| {
-        let job = job.clone();
-        async move {
-            let result = job.dump_part(&session, &part).await;
-            (session, result)
-        }
-    })
-    .await;
-    // The writer ends once every sender is gone.
-    drop(job);
+    let open = |stop: &Cancel| Lane::open(setup.clone(), stop.clone());
+    let dumped =
+        pool::run("the dump", options.jobs, tasks, &options.cancel, open, |lane: Lane, part| lane.dump(part)).await;
+    // The writer ends once every sender is gone: the lanes' threads end with the pool's lanes.
+    drop(setup);
     let first_error = dumped.err();
     let written = tokio::task::spawn_blocking(move || writer_task.join())
         .await
