@@ -38,6 +38,28 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The outcome of an operation that ended with `result`.
+    pub fn of<T>(result: &crate::error::Result<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Failed { error: error_text(e) },
+        }
+    }
+}
+
+/// An error with its causes, as the user saw it.
+fn error_text(e: &crate::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

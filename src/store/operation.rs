@@ -88,15 +88,8 @@ pub async fn snapshot(
     let started = Instant::now();
     let mut kept = None;
     let result = take(store, options, progress, &mut kept).await;
-    let mut entry = AuditEntry::new(
-        AuditCommand::Snapshot,
-        started_at,
-        match &result {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Failed { error: error_text(e) },
-        },
-        started.elapsed().as_secs_f64(),
-    );
+    let mut entry =
+        AuditEntry::new(AuditCommand::Snapshot, started_at, Outcome::of(&result), started.elapsed().as_secs_f64());
     entry.server = Some(options.dump.connect.describe());
     entry.role = Some(options.dump.connect.user().to_owned());
     entry.database = Some(options.dump.connect.dbname().to_owned());
@@ -234,15 +227,8 @@ pub fn prune(store: &dyn Store, options: &PruneOptions) -> Result<PruneReport> {
     let result = store
         .lock(&LockHolder::this_process("pgsafe prune"), options.lock_wait, &options.cancel)
         .and_then(|_lock| apply(store, &options.policy, options.database.as_deref(), false));
-    let mut entry = AuditEntry::new(
-        AuditCommand::Prune,
-        started_at,
-        match &result {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Failed { error: error_text(e) },
-        },
-        started.elapsed().as_secs_f64(),
-    );
+    let mut entry =
+        AuditEntry::new(AuditCommand::Prune, started_at, Outcome::of(&result), started.elapsed().as_secs_f64());
     entry.database = options.database.clone();
     if let Ok(report) = &result {
         entry.removed = report.removed.clone();
@@ -268,18 +254,6 @@ fn apply(store: &dyn Store, policy: &RetentionPolicy, database: Option<&str>, dr
         }
     }
     Ok(PruneReport { store: store.location(), dry_run, plan, removed, leftovers: store.leftovers()? })
-}
-
-/// The error with its causes, as one line for the audit log.
-fn error_text(e: &Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
