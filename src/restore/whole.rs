@@ -91,7 +91,6 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         .await;
         tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), started.elapsed().as_secs_f64());
         if let Some(warning) = phase.split_warning() {
-            tracing::warn!("{warning}");
             report.warnings.push(warning);
         }
         if let Err(e) = created {
