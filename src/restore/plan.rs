@@ -203,7 +203,6 @@ impl RestorePlan {
     /// without a schema.
     pub fn build<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, options: &RestoreOptions) -> Result<RestorePlan> {
         let catalog = index.catalog();
-        check_patterns(catalog, &options.filters)?;
         let kind = if options.data_only {
             RestoreKind::DataOnly
         } else if options.schema_only {
@@ -211,6 +210,13 @@ impl RestorePlan {
         } else {
             RestoreKind::Whole
         };
+        // The archive's schema, read once: for the schema's steps, and to check `-n` and `-t` patterns.
+        let check = !options.filters.include_schemas.is_empty() || !options.filters.include_tables.is_empty();
+        let schema =
+            if kind != RestoreKind::DataOnly || check { SchemaCatalog::from_value(&catalog.schema)? } else { None };
+        if check {
+            check_patterns(catalog, schema.as_ref(), &options.filters)?;
+        }
         let list = options.use_list.as_ref();
         let records: HashMap<PartId, (u64, u64, ContentDigest)> =
             index.manifest().parts.iter().map(|r| (r.id, (r.rows, r.raw_bytes, r.digest))).collect();
@@ -255,14 +261,14 @@ impl RestorePlan {
             cycles: Vec::new(),
         };
         if kind != RestoreKind::DataOnly {
-            plan.add_schema(catalog, options)?;
+            plan.add_schema(catalog, schema, options)?;
         }
         Ok(plan)
     }
 
     /// The schema's steps of a whole (or schema-only) restore.
-    fn add_schema(&mut self, catalog: &Catalog, options: &RestoreOptions) -> Result<()> {
-        let schema = SchemaCatalog::from_value(&catalog.schema)?.ok_or_else(|| {
+    fn add_schema(&mut self, catalog: &Catalog, schema: Option<SchemaCatalog>, options: &RestoreOptions) -> Result<()> {
+        let schema = schema.ok_or_else(|| {
             Error::new(ErrorKind::InvalidInput, "the archive holds no schema (it was made with `--data-only`)")
                 .with_hint("restore its rows into existing tables with `--data-only`")
         })?;
@@ -580,11 +586,9 @@ pub(crate) fn table_names(tables: &[PlannedTable]) -> Vec<String> {
 
 /// Refuses `-n` and `-t` patterns that match nothing the archive holds, before anything is restored, as
 /// the dump refuses them: a mistyped name would otherwise restore nothing and succeed.
-fn check_patterns(catalog: &Catalog, filters: &Filters) -> Result<()> {
-    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
-        return Ok(());
-    }
-    let schema = SchemaCatalog::from_value(&catalog.schema)?.unwrap_or_default();
+fn check_patterns(catalog: &Catalog, schema: Option<&SchemaCatalog>, filters: &Filters) -> Result<()> {
+    let none = SchemaCatalog::default();
+    let schema = schema.unwrap_or(&none);
     // A restore treats every name as visible, as its filters do.
     let mut relations: Vec<(&str, &str, bool)> =
         catalog.parts.iter().map(|p| (p.table.schema.as_str(), p.table.name.as_str(), true)).collect();
