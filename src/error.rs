@@ -29,6 +29,9 @@ pub enum ErrorKind {
     CheckFailed,
     /// Interrupted by the user or a signal.
     Cancelled,
+    /// An operation failed part way and could not undo what it had done: the database needs a person
+    /// (a rollback whose swap could not be completed nor undone). The message says what state it is in.
+    NeedsAttention,
 }
 
 /// A PostgreSQL error code (SQLSTATE): five digits or upper-case letters, the first two its class.
@@ -54,6 +57,10 @@ impl SqlState {
     pub const CANNOT_CONNECT_NOW: SqlState = SqlState(*b"57P03");
     /// `53200`: out of shared memory, usually too many locks for `max_locks_per_transaction`.
     pub const OUT_OF_SHARED_MEMORY: SqlState = SqlState(*b"53200");
+    /// `42P01`: no such table.
+    pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
+    /// `55006`: the object is in use (a database others are connected to).
+    pub const OBJECT_IN_USE: SqlState = SqlState(*b"55006");
     /// `42501`: permission denied.
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState(*b"42501");
     /// `25P02`: an earlier statement failed, and the transaction ignores commands until it ends.

@@ -27,6 +27,7 @@ pub mod plan;
 mod pool;
 pub mod progress;
 pub mod restore;
+pub mod rollback;
 pub mod schema;
 pub mod sql;
 pub mod store;

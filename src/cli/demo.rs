@@ -99,6 +99,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         schema_only: false,
         leave_out: Default::default(),
         use_list: None,
+        drop_also: Vec::new(),
         role: None,
         create_roles: false,
         create: None,

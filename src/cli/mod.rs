@@ -7,6 +7,7 @@ mod dump;
 mod inspect;
 mod output;
 mod restore;
+mod rollback;
 mod store;
 mod verify;
 
@@ -46,6 +47,8 @@ enum Command {
     Snapshots(store::SnapshotsArgs),
     /// Apply retention to the store's snapshots (`--dry-run` shows what would go).
     Prune(store::PruneArgs),
+    /// Put a database back to a snapshot, after saying what that loses (`--plan` changes nothing).
+    Rollback(rollback::RollbackArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -65,6 +68,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(args) => store::snapshot(args),
         Command::Snapshots(args) => store::snapshots(args),
         Command::Prune(args) => store::prune(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

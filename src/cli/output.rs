@@ -14,6 +14,8 @@ pub enum Exit {
     CheckFailed = 1,
     /// An operational error: bad input, corrupt archive, connection, I/O.
     Error = 2,
+    /// A rollback failed part way and the database needs attention (the message says its state).
+    NeedsAttention = 3,
 }
 
 /// Renders an outcome and returns its exit code. A closed stdout (a pipe into `head`) is not an error.
@@ -27,6 +29,7 @@ pub fn finish(outcome: Result<Exit, Error>) -> ExitCode {
             print_error(&e);
             let code = match e.kind() {
                 ErrorKind::CheckFailed => Exit::CheckFailed,
+                ErrorKind::NeedsAttention => Exit::NeedsAttention,
                 _ => Exit::Error,
             };
             ExitCode::from(code as u8)

@@ -175,6 +175,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
             subscriptions: args.no_subscriptions,
         },
         use_list,
+        drop_also: Vec::new(),
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| catalog.server.database.clone()),

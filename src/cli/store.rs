@@ -23,7 +23,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn dir(&self) -> PathBuf {
+    pub(super) fn dir(&self) -> PathBuf {
         resolve_dir(self.store.as_deref())
     }
 }
@@ -206,7 +206,7 @@ fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
 }
 
 /// `45s`, `12m`, `3h`, `2d`: the largest whole unit.
-fn age(now: Timestamp, then: Timestamp) -> String {
+pub(super) fn age(now: Timestamp, then: Timestamp) -> String {
     let secs = now.duration_since(then).as_secs().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),

@@ -17,10 +17,10 @@
 mod data_only;
 mod list;
 mod load;
-mod plan;
-mod target;
+pub(crate) mod plan;
+pub(crate) mod target;
 mod units;
-mod verify;
+pub(crate) mod verify;
 mod whole;
 
 use std::sync::Arc;
@@ -121,6 +121,9 @@ pub struct RestoreOptions {
     pub create: Option<String>,
     /// Restore only what this list names (`-L`, an edited `--list`).
     pub use_list: Option<ListSelection>,
+    /// With `clean`: statements run before the archive's own drops, in the same transaction. A rollback in
+    /// place drops so what exists in the target but not in the archive.
+    pub drop_also: Vec<String>,
     /// Stops the restore cooperatively (Ctrl-C, SIGTERM): see [`crate::cancel`].
     pub cancel: Cancel,
 }

@@ -321,9 +321,9 @@ impl RestorePlan {
             self.database = Some(DatabaseStep { name: name.clone(), drop_first: options.clean, create, finish });
             self.before = Before::NewDatabase;
         } else if options.clean {
-            self.before = Before::DropArchiveObjects {
-                statements: objects.iter().rev().filter_map(|o| drop_statement(o)).collect(),
-            };
+            let mut statements = options.drop_also.clone();
+            statements.extend(objects.iter().rev().filter_map(|o| drop_statement(o)));
+            self.before = Before::DropArchiveObjects { statements };
         } else {
             self.before = Before::RefuseNonEmpty;
         }
@@ -629,6 +629,22 @@ fn subscription_warnings(objects: &[&SchemaObject]) -> Vec<String> {
                 "subscription `{}` was created disabled and without connecting to its publisher; to replicate into this database, check its replication slot on the publisher, then run `ALTER SUBSCRIPTION {name} ENABLE` and `ALTER SUBSCRIPTION {name} REFRESH PUBLICATION`",
                 o.name
             )
+        })
+        .collect()
+}
+
+/// The statements that drop `objects` (in creation order) where they exist, in reverse order: what a
+/// rollback in place drops of the objects the target has and the archive lacks. A table or view
+/// goes with `CASCADE`, so that an object of the archive that came to depend on it since (a view
+/// redefined) does not keep it; the archive's own objects are all made again afterwards.
+pub(crate) fn drop_statements_cascading(objects: &[&SchemaObject]) -> Vec<String> {
+    objects
+        .iter()
+        .rev()
+        .filter_map(|o| drop_statement(o))
+        .map(|s| match s.strip_suffix(';') {
+            Some(head) if head.starts_with("DROP ") => format!("{head} CASCADE;"),
+            _ => s,
         })
         .collect()
 }

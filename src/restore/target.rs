@@ -188,10 +188,20 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
 }
 
 /// Empties the plan's tables (of an extension's configuration table, only the rows its filter selects:
-/// the others are the extension's own) and removes the large objects whose OIDs the archive holds.
-pub(super) async fn empty_tables(session: &Session, plan: &RestorePlan, archive: &ArchiveReader) -> Result<()> {
-    let (filtered, whole): (Vec<&PlannedTable>, Vec<&PlannedTable>) =
-        plan.tables.iter().filter(|t| t.kind == PartKind::Table).partition(|t| t.filter.is_some());
+/// the others are the extension's own) and removes the large objects whose OIDs the archive holds. The
+/// tables named in `by_delete` (qualified and quoted) are emptied with `DELETE`: a table outside the
+/// restore references them, so `TRUNCATE` would be refused; the caller keeps that key from firing.
+pub(super) async fn empty_tables(
+    session: &Session,
+    plan: &RestorePlan,
+    archive: &ArchiveReader,
+    by_delete: &[String],
+) -> Result<()> {
+    let (filtered, whole): (Vec<&PlannedTable>, Vec<&PlannedTable>) = plan
+        .tables
+        .iter()
+        .filter(|t| t.kind == PartKind::Table)
+        .partition(|t| t.filter.is_some() || by_delete.contains(&quote_qualified(&t.name)));
     // One TRUNCATE, so that tables that reference each other go together; a partitioned table whose
     // every partition is emptied goes whole, which its foreign keys require.
     let names = table_names(&plan.tables);

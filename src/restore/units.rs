@@ -148,6 +148,13 @@ impl ForeignKey {
         !self.loaded_tables.is_empty()
     }
 
+    /// The restored tables it references from a table the restore does not load: emptying those with
+    /// `TRUNCATE` is refused while it exists, so they are emptied row by row (see
+    /// [`super::target::empty_tables`]).
+    pub fn referenced_from_outside(&self) -> &[String] {
+        if self.loaded_tables.is_empty() { &self.referenced_tables } else { &[] }
+    }
+
     /// `ALTER TABLE ... DROP CONSTRAINT`.
     fn drop_statement(&self) -> String {
         format!("ALTER TABLE {} DROP CONSTRAINT {};", self.child, quote_ident(&self.name))
@@ -413,11 +420,21 @@ pub(super) fn units(
 }
 
 /// Statements that switch off, for a load in one transaction, every trigger and key [`units`] would
-/// handle, and the statements that bring them back (keys validated as they are added).
-pub(super) fn switch_all(triggers: &[Trigger], keys: &[ForeignKey], superuser: bool) -> (Vec<String>, Vec<String>) {
+/// handle, and the statements that bring them back (keys validated as they are added). When the tables
+/// are `emptied` first, a key from a table outside the load into one of them would fire on the rows
+/// deleted (and cascade): for a role that cannot keep it quiet, it is dropped too.
+pub(super) fn switch_all(
+    triggers: &[Trigger],
+    keys: &[ForeignKey],
+    superuser: bool,
+    emptied: bool,
+) -> (Vec<String>, Vec<String>) {
     let switched: Vec<&Trigger> = triggers.iter().filter(|t| !superuser || t.fires_as_replica()).collect();
-    let dropped: Vec<&ForeignKey> =
-        if superuser { Vec::new() } else { keys.iter().filter(|k| k.fires_on_load()).collect() };
+    let dropped: Vec<&ForeignKey> = if superuser {
+        Vec::new()
+    } else {
+        keys.iter().filter(|k| k.fires_on_load() || (emptied && !k.referenced_from_outside().is_empty())).collect()
+    };
     let mut off = Trigger::statements(switched.iter().copied(), false);
     off.extend(dropped.iter().map(|k| k.drop_statement()));
     let mut on: Vec<String> = dropped.iter().flat_map(|k| k.add_statements()).collect();

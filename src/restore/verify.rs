@@ -147,7 +147,8 @@ fn cut(pages: i64, range: i64) -> Option<Vec<PageRange>> {
 }
 
 /// Reads a restored table (or a page range of it) back: its rows, and at `Full` their content digest.
-async fn read_back(
+/// A rollback reads the live tables so, to tell which changed since a snapshot.
+pub(crate) async fn read_back(
     session: &Session,
     t: &PlannedTable,
     level: VerifyLevel,

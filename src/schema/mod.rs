@@ -518,11 +518,18 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
                         .join("\n"),
                 );
             }
+            // The `public` schema's owner is left out when it is `pg_database_owner` (nothing to set), but
+            // its privileges are granted by that owner: no switch of role is needed to grant them again,
+            // and a database's owner who is not a superuser could not make one.
+            let acl_owner = match (&s.owner, ty.as_str(), s.name.as_str()) {
+                (None, "schema", "public") => Some("pg_database_owner"),
+                (owner, _, _) => owner.as_deref(),
+            };
             if let (Some(acl), Some(default), Some(kw)) = (&s.acl, &s.acl_default, grant_keyword(ty)) {
                 for id in &ids {
                     let target = format!("{kw} {id}");
                     privileges.extend(
-                        acl::statements(&target, None, acl, default, s.owner.as_deref())
+                        acl::statements(&target, None, acl, default, acl_owner)
                             .map_err(|m| Error::new(ErrorKind::Database, m))?,
                     );
                 }

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::retention::{self, RetentionPlan, RetentionPolicy};
-use super::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, TableRows};
+use super::{
+    AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, StoreLock, TableRows,
+};
 use crate::archive::{ArchiveReader, ArchiveTarget};
 use crate::cancel::Cancel;
 use crate::dump::{DumpOptions, DumpReport};
@@ -84,10 +86,21 @@ pub async fn snapshot(
     options: &SnapshotOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<SnapshotReport> {
+    snapshot_locked(store, options, progress, None).await
+}
+
+/// [`snapshot`] for an operation that holds the store's lock already (a rollback's safety snapshot): the
+/// metadata is written under `held` instead of a lock of its own.
+pub(crate) async fn snapshot_locked(
+    store: &dyn Store,
+    options: &SnapshotOptions,
+    progress: Arc<dyn Progress>,
+    held: Option<&StoreLock>,
+) -> Result<SnapshotReport> {
     let started_at = Timestamp::now();
     let started = Instant::now();
     let mut kept = None;
-    let result = take(store, options, progress, &mut kept).await;
+    let result = take(store, options, progress, held.is_some(), &mut kept).await;
     let mut entry =
         AuditEntry::new(AuditCommand::Snapshot, started_at, Outcome::of(&result), started.elapsed().as_secs_f64());
     entry.server = Some(options.dump.connect.describe());
@@ -112,6 +125,7 @@ async fn take(
     store: &dyn Store,
     options: &SnapshotOptions,
     progress: Arc<dyn Progress>,
+    held: bool,
     kept: &mut Option<SnapshotId>,
 ) -> Result<SnapshotReport> {
     let database = options.dump.connect.dbname().to_owned();
@@ -171,7 +185,14 @@ async fn take(
             pinned: options.pinned.clone(),
         };
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
-        let lock = store.lock(&LockHolder::this_process("pgsafe snapshot"), options.lock_wait, &options.dump.cancel)?;
+        let lock = match held {
+            true => None,
+            false => Some(store.lock(
+                &LockHolder::this_process("pgsafe snapshot"),
+                options.lock_wait,
+                &options.dump.cancel,
+            )?),
+        };
         store.put(&meta)?;
         Ok((dump, meta, lock))
     }

@@ -33,3 +33,6 @@ mod pg_errors;
 mod demo;
 // The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
 mod store;
+
+/// `pgsafe rollback`.
+mod rollback;

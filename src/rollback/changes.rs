@@ -1,0 +1,310 @@
+//! What a rollback would lose, computed rather than guessed: the live database compared with a snapshot.
+//!
+//! Each table of the snapshot is read back from the live database the way a restore's verification reads
+//! it (the archive's column list and format), and its row count and order-independent content digest
+//! compared with the manifest's: equal digests mean the rows are the snapshot's, so a table that changed
+//! since is told apart from one whose count merely matches. The live schema is read with the dump's own
+//! schema engine and compared object by object with the snapshot's: what exists now and not in the
+//! snapshot is dropped by a rollback, what differs is put back as it was.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::archive::ArchiveReader;
+use crate::catalog::Filters;
+use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::format::{PartKind, TableName};
+use crate::pg::Session;
+use crate::restore::plan::PlannedTable;
+use crate::restore::{RestoreOptions, VerifyLevel};
+use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject};
+use crate::sql::quote_qualified;
+
+/// How a table or object differs between the live database and the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// The same rows (or the same definition) as in the snapshot: a rollback loses nothing here.
+    Unchanged,
+    /// Its rows (or its definition) changed since the snapshot: a rollback puts the snapshot's back.
+    Changed,
+    /// It exists now and not in the snapshot: a rollback drops it.
+    New,
+    /// The snapshot has it and the database does not: a rollback brings it back.
+    Gone,
+    /// It could not be read (`note` says why): whether it changed is not known.
+    Unknown,
+}
+
+/// One table, now and in the snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableChange {
+    /// `schema.name`, quoted as SQL needs it (`large objects` for the database's large objects).
+    pub table: String,
+    pub change: Change,
+    pub rows_now: Option<u64>,
+    pub rows_in_snapshot: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One schema object that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectChange {
+    /// `KIND schema.name`, as `--list` names it.
+    pub object: String,
+    pub change: Change,
+}
+
+/// The live database against a snapshot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Changes {
+    /// Every table the comparison covers, unchanged ones too, by name.
+    pub tables: Vec<TableChange>,
+    /// Schema objects that differ (none unchanged), by label. Empty when only tables were compared.
+    pub objects: Vec<ObjectChange>,
+}
+
+impl Changes {
+    /// Tables whose rows a rollback replaces or drops: everything but the unchanged and the gone.
+    pub fn tables_losing_rows(&self) -> impl Iterator<Item = &TableChange> {
+        self.tables.iter().filter(|t| matches!(t.change, Change::Changed | Change::New | Change::Unknown))
+    }
+
+    /// Whether a rollback would lose anything at all.
+    pub fn loses_anything(&self) -> bool {
+        self.tables_losing_rows().next().is_some()
+            || self.objects.iter().any(|o| matches!(o.change, Change::Changed | Change::New))
+    }
+}
+
+/// What a comparison covers.
+pub(crate) enum Scope<'a> {
+    /// Every table and object: a whole rollback.
+    Whole,
+    /// These tables' rows only (`--tables`).
+    Tables(&'a Filters),
+}
+
+/// Compares the database `session` is connected to with the snapshot in `archive`, in one read-only
+/// repeatable-read transaction of its own (the session is left outside any transaction). Also returns
+/// the live objects the snapshot lacks, which a rollback in place drops.
+pub(crate) async fn compare(
+    session: &Session,
+    archive: &ArchiveReader,
+    options: &RestoreOptions,
+    scope: Scope<'_>,
+) -> Result<(Changes, Vec<SchemaObject>)> {
+    let index = archive.index();
+    let snapshot_schema = SchemaCatalog::from_value(&index.catalog().schema)?.unwrap_or_default();
+    let mut data_options = options.clone();
+    data_options.data_only = true;
+    data_options.clean = false;
+    data_options.single_transaction = false;
+    data_options.create = None;
+    if let Scope::Tables(filters) = scope {
+        data_options.filters = filters.clone();
+    }
+    let plan = crate::restore::plan(archive, &data_options)?;
+
+    session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+    let result = async {
+        let mut changes = Changes::default();
+        let mut extra = Vec::new();
+        let server = crate::catalog::read_server_facts(session).await?;
+        for t in &plan.tables {
+            changes.tables.push(compare_table(session, t).await?);
+        }
+        if let Scope::Whole = scope {
+            let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
+            let (objects, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
+            changes.objects = objects;
+            let compared: HashSet<String> = changes.tables.iter().map(|t| t.table.clone()).collect();
+            for o in &new_objects {
+                if o.kind == ObjectKind::Table
+                    && let Some(schema) = &o.schema
+                {
+                    let name = TableName { schema: schema.clone(), name: o.name.clone() };
+                    if !compared.contains(&name.to_string()) {
+                        changes.tables.push(count_new_table(session, &name).await?);
+                    }
+                }
+            }
+            extra = new_objects;
+        }
+        changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
+        Ok::<_, Error>((changes, extra))
+    }
+    .await;
+    let ended = session.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
+    let (changes, extra) = result?;
+    ended?;
+    Ok((changes, extra))
+}
+
+/// One snapshot table read back from the live database, inside a savepoint: a table that is gone, or
+/// whose columns changed, is a finding rather than the end of the comparison.
+async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChange> {
+    let table = match t.kind {
+        PartKind::Table => t.name.to_string(),
+        PartKind::LargeObjects => "large objects".to_owned(),
+    };
+    let mut change =
+        TableChange { table, change: Change::Unchanged, rows_now: None, rows_in_snapshot: Some(t.rows), note: None };
+    session.batch("SAVEPOINT pgsafe_compare").await?;
+    match crate::restore::verify::read_back(session, t, VerifyLevel::Full, None).await {
+        Ok((rows, digest)) => {
+            session.batch("RELEASE SAVEPOINT pgsafe_compare").await?;
+            change.rows_now = Some(rows);
+            if rows != t.rows || digest != Some(t.digest) {
+                change.change = Change::Changed;
+            }
+        }
+        Err(e) => {
+            session.batch("ROLLBACK TO SAVEPOINT pgsafe_compare; RELEASE SAVEPOINT pgsafe_compare").await?;
+            match e.sqlstate() {
+                Some(SqlState::UNDEFINED_TABLE) => change.change = Change::Gone,
+                // A column gone, or of another type: the rows cannot be the snapshot's.
+                Some(s) if s.class() == "42" && s != SqlState::INSUFFICIENT_PRIVILEGE => {
+                    change.change = Change::Changed;
+                    change.note = Some(format!("its columns changed since the snapshot (SQLSTATE {})", s.as_str()));
+                }
+                Some(s) => {
+                    change.change = Change::Unknown;
+                    change.note = Some(format!("it could not be read: {e} (SQLSTATE {})", s.as_str()));
+                }
+                None => return Err(e),
+            }
+        }
+    }
+    Ok(change)
+}
+
+/// A table the snapshot lacks: all its rows are lost to a rollback.
+async fn count_new_table(session: &Session, name: &TableName) -> Result<TableChange> {
+    let sql = format!("SELECT count(*) FROM ONLY {}", quote_qualified(name));
+    let rows: i64 =
+        session.query_one(&sql, &[]).await?.try_get(0).map_err(|e| {
+            Error::new(ErrorKind::Database, format!("counting the rows of `{name}`: {e}")).with_source(e)
+        })?;
+    Ok(TableChange {
+        table: name.to_string(),
+        change: Change::New,
+        rows_now: Some(rows as u64),
+        rows_in_snapshot: None,
+        note: None,
+    })
+}
+
+/// The key an object is matched by, now and in the snapshot.
+fn key(o: &SchemaObject) -> (String, Option<String>, String) {
+    (o.kind.as_str().to_owned(), o.schema.clone(), o.name.clone())
+}
+
+/// Kinds compared by definition: those with statements of their own. Privileges, and the rows of a
+/// materialized view (refreshed, not defined), are not objects a user names.
+fn compared(o: &SchemaObject) -> bool {
+    o.create.is_some() && !matches!(o.kind, ObjectKind::Acl | ObjectKind::MaterializedViewData)
+}
+
+/// The objects that differ between `live` and `snapshot` (sorted by label), and the live objects the
+/// snapshot lacks, in the live creation order.
+fn compare_objects(live: &[SchemaObject], snapshot: &[SchemaObject]) -> (Vec<ObjectChange>, Vec<SchemaObject>) {
+    let then: HashMap<_, &SchemaObject> = snapshot.iter().filter(|o| compared(o)).map(|o| (key(o), o)).collect();
+    let now: HashSet<_> = live.iter().filter(|o| compared(o)).map(key).collect();
+    let mut changes = Vec::new();
+    let mut new_objects = Vec::new();
+    for o in live.iter().filter(|o| compared(o)) {
+        match then.get(&key(o)) {
+            None => {
+                changes.push(ObjectChange { object: o.label(), change: Change::New });
+                new_objects.push(o.clone());
+            }
+            Some(t) if t.create != o.create => {
+                changes.push(ObjectChange { object: o.label(), change: Change::Changed })
+            }
+            Some(_) => {}
+        }
+    }
+    for o in snapshot.iter().filter(|o| compared(o) && !now.contains(&key(o))) {
+        changes.push(ObjectChange { object: o.label(), change: Change::Gone });
+    }
+    changes.sort_by(|a, b| a.object.cmp(&b.object));
+    (changes, new_objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Section;
+
+    fn object(kind: ObjectKind, name: &str, create: &str) -> SchemaObject {
+        SchemaObject {
+            id: 0,
+            kind,
+            schema: Some("public".into()),
+            name: name.into(),
+            owner: None,
+            section: Section::PreData,
+            create: Some(create.into()),
+            routine: None,
+            set_owner: None,
+            comments: Vec::new(),
+            privileges: Vec::new(),
+            deps: Vec::new(),
+            table: None,
+            size: 0,
+            tablespace: None,
+        }
+    }
+
+    #[test]
+    fn objects_are_new_changed_or_gone_by_kind_schema_and_name() {
+        let snapshot = [
+            object(ObjectKind::Table, "a", "CREATE TABLE a (x int);"),
+            object(ObjectKind::View, "v", "CREATE VIEW v AS SELECT 1;"),
+            object(ObjectKind::Function, "f()", "CREATE FUNCTION f() ..."),
+        ];
+        let live = [
+            object(ObjectKind::Table, "a", "CREATE TABLE a (x int);"),
+            object(ObjectKind::View, "v", "CREATE VIEW v AS SELECT 2;"),
+            object(ObjectKind::Table, "b", "CREATE TABLE b (y int);"),
+            // Same name, another kind: a different object.
+            object(ObjectKind::View, "a", "CREATE VIEW a AS SELECT 1;"),
+        ];
+        let (changes, new_objects) = compare_objects(&live, &snapshot);
+        let got: Vec<(String, Change)> = changes.iter().map(|c| (c.object.clone(), c.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("FUNCTION public.f()".to_owned(), Change::Gone),
+                ("TABLE public.b".to_owned(), Change::New),
+                ("VIEW public.a".to_owned(), Change::New),
+                ("VIEW public.v".to_owned(), Change::Changed),
+            ]
+        );
+        let names: Vec<&str> = new_objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
+    #[test]
+    fn only_changed_new_and_unreadable_tables_lose_rows() {
+        let table = |name: &str, change| TableChange {
+            table: name.into(),
+            change,
+            rows_now: None,
+            rows_in_snapshot: None,
+            note: None,
+        };
+        let mut changes =
+            Changes { tables: vec![table("a", Change::Unchanged), table("g", Change::Gone)], objects: vec![] };
+        assert!(!changes.loses_anything());
+        changes.objects.push(ObjectChange { object: "VIEW public.v".into(), change: Change::Gone });
+        assert!(!changes.loses_anything(), "an object that comes back loses nothing");
+        changes.tables.push(table("c", Change::Changed));
+        let losing: Vec<&str> = changes.tables_losing_rows().map(|t| t.table.as_str()).collect();
+        assert_eq!(losing, ["c"]);
+        assert!(changes.loses_anything());
+    }
+}

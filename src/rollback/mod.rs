@@ -1,0 +1,504 @@
+//! `pgsafe rollback`: a database back to a snapshot of the store, saying first what that loses, and never
+//! changing the current database before its replacement is proven.
+//!
+//! ```text
+//! plan:  snapshot's metadata -> archive opened -> live database compared with it (changes) -> steps
+//! run:   store lock -> snapshot verified in full -> safety snapshot of the current state ->
+//!        swap:     restore into a new database (verified) -> rename the current aside, the new into place
+//!        in place: one transaction: drop what the snapshot lacks, --clean restore, verify
+//!        tables:   one transaction: empty them, load with triggers off, check keys, verify
+//!        -> audit line
+//! ```
+//! A damaged snapshot is refused before anything changes; a restore that fails or does not verify
+//! leaves the current database as it was (the swap's new database is dropped again; the other modes
+//! roll their one transaction back).
+
+pub mod changes;
+pub mod swap;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::archive::ArchiveReader;
+use crate::cancel::Cancel;
+use crate::catalog::Filters;
+use crate::dump::{DumpContent, DumpOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::Compression;
+use crate::pg::{ConnectOptions, Session};
+use crate::progress::Progress;
+use crate::restore::{LeaveOut, RestoreOptions, RestoreReport, VerifyLevel};
+use crate::store::operation::{SnapshotOptions, snapshot_locked};
+use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, Store};
+pub use changes::{Change, Changes, ObjectChange, TableChange};
+pub use swap::{OtherSession, SessionPolicy, Swapped};
+
+/// How a rollback puts the snapshot back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Restore into a new database, verify it, then swap names (the default; needs CREATEDB).
+    Swap,
+    /// One transaction in the current database: drop and restore, all or nothing (`--in-place`).
+    InPlace,
+    /// These tables' rows only, in one transaction (`--tables`), as patterns of `-t`.
+    Tables(Vec<String>),
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Swap => "swap",
+            Mode::InPlace => "in-place",
+            Mode::Tables(_) => "tables",
+        }
+    }
+}
+
+/// What `pgsafe rollback` does.
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// The database to roll back.
+    pub connect: ConnectOptions,
+    /// The snapshot; `None` for the newest of the database (`--latest`).
+    pub snapshot: Option<SnapshotId>,
+    pub mode: Mode,
+    /// Workers for verification, the safety snapshot and the restore.
+    pub jobs: usize,
+    /// Take a snapshot of the current state first (the default).
+    pub safety_snapshot: bool,
+    /// How the swap deals with other sessions.
+    pub sessions: SessionPolicy,
+    /// How long to wait for the store's lock.
+    pub lock_wait: Duration,
+    pub cancel: Cancel,
+}
+
+/// One step a rollback will take, with its estimated time.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub step: String,
+    pub estimated_seconds: f64,
+}
+
+/// What a rollback would do and lose: `--plan` prints it, and the rollback runs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackPlan {
+    pub database: String,
+    pub server: String,
+    pub mode: &'static str,
+    pub snapshot: SnapshotMeta,
+    pub changes: Changes,
+    pub steps: Vec<PlanStep>,
+    pub estimated_seconds: f64,
+    /// How the estimate was made.
+    pub estimate_basis: String,
+    /// The live objects the snapshot lacks, for the in-place drops.
+    #[serde(skip)]
+    extra: Vec<crate::schema::SchemaObject>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    pub database: String,
+    pub mode: &'static str,
+    /// The snapshot put back.
+    pub snapshot: SnapshotId,
+    /// The snapshot of the state the rollback replaced; `None` with `--no-safety-snapshot`.
+    pub safety_snapshot: Option<SnapshotId>,
+    /// Swap: the name the replaced database is kept under.
+    pub replaced_database_kept_as: Option<String>,
+    pub sessions: Option<Swapped>,
+    pub restore: RestoreReport,
+    pub changes: Changes,
+    pub seconds: f64,
+}
+
+/// Restores run about this many times a dump's time on the benchmark (`benches/compare.py`): the
+/// estimate's factor from a snapshot's measured dump time to its restore.
+const RESTORE_PER_DUMP: f64 = 3.0;
+
+/// Plans a rollback: finds the snapshot, opens its archive and compares the live database with it. Reads
+/// every table of the snapshot from the database (one repeatable-read transaction); changes nothing.
+pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<RollbackPlan> {
+    let database = options.connect.dbname().to_owned();
+    let snapshot = match &options.snapshot {
+        Some(id) => store.get(id)?,
+        None => store.list()?.into_iter().find(|s| s.database == database).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("the store `{}` holds no snapshot of `{database}`", store.location()),
+            )
+            .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
+        })?,
+    };
+    if snapshot.database != database {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("snapshot `{}` is of the database `{}`, not `{database}`", snapshot.id, snapshot.database),
+        )
+        .with_hint("`pgsafe restore` puts an archive into another database"));
+    }
+    let scope_ok = match &options.mode {
+        Mode::Swap | Mode::InPlace => snapshot.scope.is_whole(),
+        Mode::Tables(_) => snapshot.scope.content != "schema-only",
+    };
+    if !scope_ok {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "snapshot `{}` does not hold the whole database ({}), so it cannot replace it",
+                snapshot.id,
+                describe_scope(&snapshot)
+            ),
+        )
+        .with_hint("`--tables T...` puts back the rows of tables it holds"));
+    }
+    let archive = open(store, &snapshot)?;
+    let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+    let filters = tables_filters(&options.mode)?;
+    let scope = match &filters {
+        Some(f) => changes::Scope::Tables(f),
+        None => changes::Scope::Whole,
+    };
+    let restore_options = restore_options(options);
+    let (changes, extra) = changes::compare(&session, &archive, &restore_options, scope).await?;
+    let steps = steps(&options.mode, &snapshot, options);
+    Ok(RollbackPlan {
+        database,
+        server: options.connect.describe(),
+        mode: options.mode.name(),
+        estimated_seconds: steps.iter().map(|s| s.estimated_seconds).sum(),
+        estimate_basis: format!(
+            "from the snapshot's measured dump ({:.1}s) and verification ({:.1}s) of {} bytes; a restore taken as {RESTORE_PER_DUMP} times the dump",
+            snapshot.dump_seconds, snapshot.verify_seconds, snapshot.bytes
+        ),
+        steps,
+        snapshot,
+        changes,
+        extra,
+    })
+}
+
+fn describe_scope(s: &SnapshotMeta) -> String {
+    let mut parts = vec![s.scope.content.clone()];
+    for (flag, list) in [
+        ("-n", &s.scope.schemas),
+        ("-N", &s.scope.exclude_schemas),
+        ("-t", &s.scope.tables),
+        ("-T", &s.scope.exclude_tables),
+        ("--exclude-table-data", &s.scope.exclude_table_data),
+    ] {
+        parts.extend(list.iter().map(|p| format!("{flag} {p}")));
+    }
+    parts.join(", ")
+}
+
+/// The snapshot's archive, opened (header, catalog, manifest); its chunks are checked by the run.
+fn open(store: &dyn Store, snapshot: &SnapshotMeta) -> Result<ArchiveReader> {
+    let path = store.archive_path(&snapshot.id);
+    ArchiveReader::open(&path).map_err(|e| e.context(format!("snapshot `{}`", snapshot.id)))
+}
+
+fn tables_filters(mode: &Mode) -> Result<Option<Filters>> {
+    match mode {
+        Mode::Tables(patterns) => {
+            let include_tables =
+                patterns.iter().map(|p| crate::catalog::NamePattern::object(p)).collect::<Result<Vec<_>>>()?;
+            Ok(Some(Filters { include_tables, ..Filters::default() }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The restore each mode runs (the swap's `--create` name is set by the run).
+fn restore_options(options: &RollbackOptions) -> RestoreOptions {
+    let (single_transaction, clean, data_only) = match options.mode {
+        Mode::Swap => (false, false, false),
+        Mode::InPlace => (true, true, false),
+        Mode::Tables(_) => (true, true, true),
+    };
+    RestoreOptions {
+        connect: options.connect.clone(),
+        jobs: if single_transaction { 1 } else { options.jobs.max(1) },
+        filters: Filters::default(),
+        single_transaction,
+        verify: VerifyLevel::Full,
+        clean,
+        data_only,
+        schema_only: false,
+        leave_out: LeaveOut::default(),
+        role: None,
+        create_roles: false,
+        create: None,
+        use_list: None,
+        drop_also: Vec::new(),
+        cancel: options.cancel.clone(),
+    }
+}
+
+fn steps(mode: &Mode, s: &SnapshotMeta, options: &RollbackOptions) -> Vec<PlanStep> {
+    let verify = if s.verify_seconds > 0.0 { s.verify_seconds } else { s.dump_seconds / 2.0 };
+    let step = |step: String, estimated_seconds: f64| PlanStep { step, estimated_seconds };
+    let mut steps =
+        vec![step(format!("verify snapshot `{}` in full (nothing changes if it is damaged)", s.id), verify)];
+    if options.safety_snapshot {
+        steps.push(step(
+            format!("take a safety snapshot of `{}` as it is now, verified", s.database),
+            s.dump_seconds + verify,
+        ));
+    }
+    let restore = s.dump_seconds * RESTORE_PER_DUMP + verify;
+    match mode {
+        Mode::Swap => {
+            steps.push(step("restore the snapshot into a new database and verify it".into(), restore));
+            let wait = options.sessions.wait.as_secs_f64();
+            steps.push(step(
+                format!(
+                    "close `{}` to new sessions, wait up to {wait:.0}s for others to leave{}, rename it aside and the new database into its name",
+                    s.database,
+                    if options.sessions.terminate { " (then terminate them)" } else { "" }
+                ),
+                1.0,
+            ));
+        }
+        Mode::InPlace => steps.push(step(
+            "in one transaction: drop what the snapshot lacks and what it holds, restore it, verify; commit only if all of it holds"
+                .into(),
+            restore,
+        )),
+        Mode::Tables(t) => steps.push(step(
+            format!(
+                "in one transaction: empty {}, load the snapshot's rows with triggers off, check foreign keys, verify",
+                t.join(", ")
+            ),
+            // Only the named tables: the estimate is the snapshot's share of rows, at least a second.
+            restore.max(1.0) * table_share(s, t),
+        )),
+    }
+    steps
+}
+
+/// The share of the snapshot's rows in tables matching `patterns` by name (a rough measure of work).
+fn table_share(s: &SnapshotMeta, patterns: &[String]) -> f64 {
+    if s.rows == 0 {
+        return 1.0;
+    }
+    let bare = |t: &str| t.rsplit('.').next().unwrap_or(t).trim_matches('"').to_owned();
+    let rows: u64 =
+        s.tables.iter().filter(|t| patterns.iter().any(|p| bare(p) == bare(&t.table))).map(|t| t.rows).sum();
+    (rows as f64 / s.rows as f64).clamp(0.01, 1.0)
+}
+
+/// Runs a planned rollback, appends its audit line, and returns its report. `plan` must come from
+/// [`plan`] with the same options.
+pub async fn rollback(
+    store: &dyn Store,
+    options: &RollbackOptions,
+    plan: RollbackPlan,
+    progress: Arc<dyn Progress>,
+) -> Result<RollbackReport> {
+    let started_at = Timestamp::now();
+    let started = Instant::now();
+    let mut safety = None;
+    let result = run(store, options, &plan, progress, &mut safety).await;
+    let mut entry =
+        AuditEntry::new(AuditCommand::Rollback, started_at, Outcome::of(&result), started.elapsed().as_secs_f64());
+    entry.server = Some(options.connect.describe());
+    entry.role = Some(options.connect.user().to_owned());
+    entry.database = Some(plan.database.clone());
+    entry.snapshot = Some(plan.snapshot.id.clone());
+    entry.step = Some(plan.mode.to_owned());
+    let logged = store.append_audit(&entry);
+    let result = result.map_err(|e| match &safety {
+        Some(id) => e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`")),
+        None => e,
+    });
+    match (result, logged) {
+        (Ok(report), Ok(())) => Ok(report),
+        (Ok(report), Err(e)) => Err(e.context(format!("`{}` was rolled back, but", report.database))),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(log)) => Err(e.and_hint(format!("the audit log could not record the failure either: {log}"))),
+    }
+}
+
+async fn run(
+    store: &dyn Store,
+    options: &RollbackOptions,
+    plan: &RollbackPlan,
+    progress: Arc<dyn Progress>,
+    safety: &mut Option<SnapshotId>,
+) -> Result<RollbackReport> {
+    let started = Instant::now();
+    let snapshot = &plan.snapshot;
+    let lock = store.lock(&LockHolder::this_process("pgsafe rollback"), options.lock_wait, &options.cancel)?;
+    // The swap's rights are checked before anything takes time.
+    if options.mode == Mode::Swap {
+        let session = Session::open(&options.connect, None).await?;
+        if let Some(missing) = swap::missing_rights(&session, &plan.database).await? {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a rollback by swap makes a new database and renames `{}`, but {missing}; nothing was changed",
+                    plan.database
+                ),
+            )
+            .with_hint(
+                "`--in-place` rolls back inside the database in one transaction, `--tables T...` some tables' rows",
+            ));
+        }
+    }
+
+    let path = store.archive_path(&snapshot.id);
+    let jobs = options.jobs.max(1);
+    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_file(&path, jobs))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
+        .map_err(|e| e.context(format!("snapshot `{}` cannot be restored; nothing was changed", snapshot.id)))?;
+    if !verified.is_sound() {
+        return Err(Error::new(
+            ErrorKind::CorruptArchive,
+            format!(
+                "snapshot `{}` did not verify, so it was not restored and nothing was changed: {}",
+                snapshot.id,
+                verified.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        )
+        .with_hint("roll back to an older snapshot (`pgsafe snapshots` lists them)"));
+    }
+    options.cancel.check("the rollback")?;
+
+    if options.safety_snapshot {
+        let dump = DumpOptions {
+            connect: options.connect.clone(),
+            jobs,
+            filters: Filters::default(),
+            compression: Compression::default(),
+            chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
+            part_bytes: None,
+            large_objects: None,
+            lock_wait: None,
+            content: DumpContent::Both,
+            exported_snapshot: None,
+            cancel: options.cancel.clone(),
+        };
+        let taken = snapshot_locked(
+            store,
+            &SnapshotOptions {
+                dump,
+                label: Some("before-rollback".into()),
+                migration: None,
+                protects: Some(snapshot.id.clone()),
+                pinned: None,
+                verify: true,
+                retention: None,
+                lock_wait: options.lock_wait,
+            },
+            progress.clone(),
+            Some(&lock),
+        )
+        .await
+        .map_err(|e| e.context("the safety snapshot of the current state failed, so nothing was changed"))?;
+        *safety = Some(taken.snapshot.id);
+    }
+
+    let archive = Arc::new(open(store, snapshot)?);
+    let mut restore_options = restore_options(options);
+    let mut kept_as = None;
+    let mut sessions = None;
+    let restore = match &options.mode {
+        Mode::Swap => {
+            let time = Timestamp::now().strftime("%Y%m%dT%H%M%S").to_string();
+            let new_name = swap::derived_name(&plan.database, &format!("_rollback_{time}"));
+            let aside = swap::derived_name(&plan.database, &format!("_replaced_{time}"));
+            restore_options.create = Some(new_name.clone());
+            let report = crate::restore::restore(archive, &restore_options, progress).await.map_err(|e| {
+                e.context(format!(
+                    "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
+                    plan.database
+                ))
+            })?;
+            let maintenance = swap::maintenance_session(&options.connect, &plan.database).await?;
+            if !report.problems.is_empty() {
+                let dropped = maintenance
+                    .batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&new_name)))
+                    .await;
+                return Err(Error::new(
+                    ErrorKind::CheckFailed,
+                    format!(
+                        "the restored database `{new_name}` did not verify, so `{}` was not changed: {}",
+                        plan.database,
+                        report.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                    ),
+                )
+                .and_hint(match dropped {
+                    Ok(()) => format!("`{new_name}` was dropped again"),
+                    Err(e) => format!("`{new_name}` is still there ({e}); drop it"),
+                }));
+            }
+            let swapped =
+                swap::swap(&maintenance, &plan.database, &new_name, &aside, options.sessions, &options.cancel).await;
+            match swapped {
+                Ok(s) => sessions = Some(s),
+                Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
+                Err(e) => {
+                    let dropped = maintenance
+                        .batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&new_name)))
+                        .await;
+                    return Err(e.and_hint(match dropped {
+                        Ok(()) => format!("the restored database `{new_name}` was dropped again"),
+                        Err(d) => format!("the restored database `{new_name}` is still there ({d}); drop it"),
+                    }));
+                }
+            }
+            kept_as = Some(aside);
+            report
+        }
+        Mode::InPlace => {
+            let extra: Vec<&crate::schema::SchemaObject> = plan.extra.iter().collect();
+            restore_options.drop_also = crate::restore::plan::drop_statements_cascading(&extra);
+            in_transaction(archive, &restore_options, progress, &plan.database).await?
+        }
+        Mode::Tables(_) => {
+            restore_options.filters = tables_filters(&options.mode)?.unwrap_or_default();
+            in_transaction(archive, &restore_options, progress, &plan.database).await?
+        }
+    };
+    drop(lock);
+    Ok(RollbackReport {
+        database: plan.database.clone(),
+        mode: plan.mode,
+        snapshot: snapshot.id.clone(),
+        safety_snapshot: safety.clone(),
+        replaced_database_kept_as: kept_as,
+        sessions,
+        restore,
+        changes: plan.changes.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A restore in one transaction (in place, tables): a problem rolls all of it back.
+async fn in_transaction(
+    archive: Arc<ArchiveReader>,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+    database: &str,
+) -> Result<RestoreReport> {
+    let report = crate::restore::restore(archive, options, progress).await.map_err(|e| {
+        e.context(format!("the rollback's transaction failed and was rolled back; `{database}` was not changed"))
+    })?;
+    if report.rolled_back || !report.problems.is_empty() {
+        return Err(Error::new(
+            ErrorKind::CheckFailed,
+            format!(
+                "the rollback did not verify and was rolled back; `{database}` was not changed: {}",
+                report.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        ));
+    }
+    Ok(report)
+}

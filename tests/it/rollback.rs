@@ -1,0 +1,386 @@
+//! `pgsafe rollback` as a user meets it, on the throwaway cluster with pagila: what a rollback would lose,
+//! the swap with another session connected, in place and by tables, each all or nothing, a damaged
+//! snapshot and a restore that fails half way (the current database untouched), and a database's owner
+//! who is not a superuser. States are compared with the corpus's `compare-dbs`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::dump_restore::{pgsafe, run, run_ok};
+use crate::support::{self, TestDb, cluster};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Loads pagila into `db`; `false` (and the test is reported as not run) without the corpus.
+fn pagila(db: &TestDb, test: &str) -> bool {
+    let dir = corpus().join("pagila");
+    if !dir.is_dir() {
+        support::cannot_run(test, "no ../shared/corpus/pagila");
+        return false;
+    }
+    for file in ["pagila-schema.sql", "pagila-data.sql"] {
+        db.psql(&std::fs::read_to_string(dir.join(file)).unwrap());
+    }
+    true
+}
+
+/// A database holding what `db` holds now (made from it as a template), dropped with the guard.
+fn copy_of(db: &TestDb, hint: &str) -> TestDb {
+    let copy = TestDb::new(hint);
+    let admin = |sql: String| cluster().execute_admin(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin(format!("DROP DATABASE \"{}\"", copy.name()));
+    admin(format!("CREATE DATABASE \"{}\" TEMPLATE \"{}\"", copy.name(), db.name()));
+    copy
+}
+
+/// `compare-dbs a b`: whether the two databases match in schema and data, and what it printed.
+fn compare_dbs(a: &str, b: &str) -> (bool, String) {
+    let c = cluster();
+    let path = format!("{}:{}", c.bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let diffs = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(corpus().join("compare-dbs"))
+        .args([a, b])
+        .arg(diffs.path())
+        .env("PATH", path)
+        .env("PGHOST", c.host())
+        .env("PGPORT", c.port().to_string())
+        .env("PGUSER", c.user())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running compare-dbs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for diff in ["schema.diff", "data.diff"] {
+        let found = std::fs::read_to_string(diffs.path().join(diff)).unwrap_or_default();
+        text.push_str(&found.lines().take(40).collect::<Vec<_>>().join("\n"));
+    }
+    assert!(matches!(out.status.code(), Some(0 | 1)), "compare-dbs could not run:\n{text}");
+    (out.status.success(), text)
+}
+
+fn snapshot(store: &Path, db: &TestDb, extra: &[&str]) -> String {
+    let out =
+        run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(store).args(["-d", &db.conn_string()]).args(extra));
+    out.trim().to_owned()
+}
+
+fn rollback(store: &Path, db: &TestDb, args: &[&str]) -> (i32, String, String) {
+    run(pgsafe().args(["rollback", "-q", "--store"]).arg(store).args(["-d", &db.conn_string()]).args(args))
+}
+
+fn plan(store: &Path, db: &TestDb, args: &[&str]) -> Value {
+    let (code, out, err) = rollback(store, db, &[&["--plan", "--json"], args].concat());
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The tables of a plan with the given change, by name.
+fn tables(plan: &Value, change: &str) -> Vec<String> {
+    plan["changes"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["change"] == change)
+        .map(|t| t["table"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn databases_like(pattern: &str) -> Vec<String> {
+    let admin = TestDb::new("list");
+    let out = admin.psql(&format!("SELECT datname FROM pg_database WHERE datname LIKE '{pattern}' ORDER BY 1"));
+    out.lines().map(str::to_owned).collect()
+}
+
+fn drop_database(name: &str) {
+    cluster().execute_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).unwrap();
+}
+
+fn snapshot_ids(store: &Path) -> Vec<String> {
+    let out = run_ok(pgsafe().args(["snapshots", "--json", "--store"]).arg(store));
+    serde_json::from_str::<Vec<Value>>(&out).unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothing() {
+    let db = TestDb::new("rb_plan");
+    if !pagila(&db, "a_plan_names_exactly_the_tables_changed_since_the_snapshot") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    let nothing = plan(dir.path(), &db, &[&id]);
+    assert_eq!(tables(&nothing, "changed"), Vec::<String>::new(), "{nothing}");
+    assert_eq!(nothing["changes"]["objects"], Value::Array(vec![]));
+
+    // Same row count, other content; fewer rows; a new table, a new view, a view dropped.
+    db.psql(
+        "UPDATE customer SET first_name = 'CHANGED' WHERE customer_id = 7;
+         DELETE FROM film_actor WHERE actor_id = 3;
+         CREATE TABLE audit_note (id int); INSERT INTO audit_note VALUES (1), (2), (3);
+         CREATE VIEW recent AS SELECT 1 AS x;
+         DROP VIEW actor_info;",
+    );
+    let before = copy_of(&db, "rb_plan_before");
+    let p = plan(dir.path(), &db, &["--latest"]);
+    assert_eq!(p["snapshot"]["id"], id.as_str());
+    assert_eq!(tables(&p, "changed"), ["public.customer", "public.film_actor"], "{p}");
+    assert_eq!(tables(&p, "new"), ["public.audit_note"]);
+    assert_eq!(tables(&p, "gone"), Vec::<String>::new());
+    let new_table = p["changes"]["tables"].as_array().unwrap().iter().find(|t| t["change"] == "new").unwrap();
+    assert_eq!(new_table["rows_now"], 3);
+    let objects: Vec<(String, String)> = p["changes"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["object"].as_str().unwrap().to_owned(), o["change"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            ("TABLE public.audit_note".to_owned(), "new".to_owned()),
+            ("VIEW public.actor_info".to_owned(), "gone".to_owned()),
+            ("VIEW public.recent".to_owned(), "new".to_owned()),
+        ]
+    );
+    assert!(p["estimated_seconds"].as_f64().unwrap() > 0.0);
+    // The text plan says the same, and nothing changed: no line in the audit log, the database as it was.
+    let (code, text, err) = rollback(dir.path(), &db, &["--plan", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("public.customer  rows now 599, in the snapshot 599"), "{text}");
+    assert!(text.contains("public.audit_note  rows now 3"), "{text}");
+    let (same, report) = compare_dbs(before.name(), db.name());
+    assert!(same, "{report}");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!audit.contains("\"rollback\""), "{audit}");
+}
+
+#[test]
+fn a_whole_rollback_with_another_session_connected_puts_the_snapshot_in_place_and_keeps_the_replaced_one() {
+    let db = TestDb::new("rb_swap");
+    if !pagila(&db, "a_whole_rollback_with_another_session_connected") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &["--label", "before-0042"]);
+    let expected = copy_of(&db, "rb_swap_expected");
+    db.psql(
+        "DELETE FROM payment WHERE amount < 2; UPDATE film SET title = lower(title);
+         CREATE TABLE added (x int); INSERT INTO added VALUES (42);",
+    );
+    let changed = copy_of(&db, "rb_swap_changed");
+    // Another client, in the middle of a query.
+    let mut other = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-d", &db.conn_string(), "-c", "SELECT pg_sleep(120)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    // Without a terminal and without --yes: refused, nothing changed.
+    let (code, _, err) = rollback(dir.path(), &db, &[&id]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a confirmation") && err.contains("--yes"), "{err}");
+
+    let (code, out, err) = rollback(dir.path(), &db, &[&id, "--yes", "--json", "--terminate-after", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let kept = report["replaced_database_kept_as"].as_str().unwrap().to_owned();
+    assert_eq!(report["sessions"]["terminated"].as_array().unwrap().len(), 1, "{report}");
+    assert!(other.wait().unwrap().code() != Some(0), "the other session was not ended");
+    let (same, text) = compare_dbs(expected.name(), db.name());
+    assert!(same, "the rolled back database is not the snapshot's state:\n{text}");
+    let (same, text) = compare_dbs(changed.name(), &kept);
+    assert!(same, "the replaced database was not kept as it was:\n{text}");
+    // The state it replaced is also a snapshot, protecting the one restored.
+    let safety = report["safety_snapshot"].as_str().unwrap();
+    assert!(safety.ends_with("-before-rollback"), "{safety}");
+    let list: Vec<Value> =
+        serde_json::from_str(&run_ok(pgsafe().args(["snapshots", "--json", "--store"]).arg(dir.path()))).unwrap();
+    let meta = list.iter().find(|s| s["id"] == safety).unwrap();
+    assert_eq!(meta["protects"], id.as_str());
+    let line: Value =
+        serde_json::from_str(std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap().lines().last().unwrap())
+            .unwrap();
+    assert_eq!(
+        (&line["command"], &line["outcome"], &line["snapshot"]),
+        (&"rollback".into(), &"ok".into(), &id.clone().into())
+    );
+    drop_database(&kept);
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_before_anything_changes() {
+    let db = TestDb::new("rb_damaged");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, name text); INSERT INTO item SELECT g, md5(g::text) FROM generate_series(1, 20000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM item WHERE id > 100");
+    let before = copy_of(&db, "rb_damaged_before");
+    // One byte flipped in the middle of the archive, in its data.
+    let path = dir.path().join(format!("{id}.pgsafe"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 3;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    for mode in [&[][..], &["--in-place"][..], &["--tables", "item"][..]] {
+        let (code, _, err) = rollback(dir.path(), &db, &[&[id.as_str(), "--yes"][..], mode].concat());
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("did not verify") && err.contains("nothing was changed"), "{err}");
+    }
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    // No safety snapshot was taken, no database made.
+    assert_eq!(snapshot_ids(dir.path()), std::slice::from_ref(&id));
+    assert_eq!(databases_like(&format!("{}_rollback_%", db.name())), Vec::<String>::new());
+}
+
+#[test]
+fn a_rollback_whose_restore_fails_half_way_leaves_the_database_untouched() {
+    let db = TestDb::new("rb_half");
+    let role = "pgsafe_rb_gone_owner";
+    db.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role}; END IF; END $$;
+         CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 1000);
+         CREATE TABLE b (id int PRIMARY KEY, a int REFERENCES a); INSERT INTO b SELECT g, g FROM generate_series(1, 1000) g;
+         ALTER TABLE b OWNER TO {role};"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    // The snapshot's `ALTER TABLE b OWNER TO` now names a role that is gone: its restore fails after it
+    // has made the table and loaded a's rows.
+    db.psql(&format!(
+        "ALTER TABLE b OWNER TO CURRENT_USER; DROP ROLE {role};
+         DELETE FROM b WHERE id > 500; CREATE TABLE c (x int); INSERT INTO c VALUES (1);"
+    ));
+    let before = copy_of(&db, "rb_half_before");
+    for mode in [&[][..], &["--in-place"][..]] {
+        let (code, _, err) = rollback(dir.path(), &db, &[&[id.as_str(), "--yes"][..], mode].concat());
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("was not changed"), "{mode:?}: {err}");
+        assert!(err.contains(role), "{mode:?}: {err}");
+        let (same, text) = compare_dbs(before.name(), db.name());
+        assert!(same, "{mode:?}: {text}");
+    }
+    assert_eq!(databases_like(&format!("{}_rollback_%", db.name())), Vec::<String>::new());
+    let lines = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let failed = lines.lines().filter(|l| l.contains("\"rollback\"") && l.contains("\"failed\"")).count();
+    assert_eq!(failed, 2, "{lines}");
+}
+
+#[test]
+fn a_rollback_of_tables_is_all_or_nothing_and_leaves_other_tables_alone() {
+    let db = TestDb::new("rb_tables");
+    if !pagila(&db, "a_rollback_of_tables_is_all_or_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    let snapshot_state = copy_of(&db, "rb_tables_snapshot");
+    // A customer the snapshot lacks, with a payment (a table the rollback does not touch) referencing it.
+    db.psql(
+        "UPDATE customer SET last_name = 'CHANGED' WHERE customer_id = 9;
+         INSERT INTO customer (customer_id, store_id, first_name, last_name, address_id, active)
+           VALUES (9001, 1, 'New', 'Customer', 1, 1);
+         INSERT INTO payment (payment_id, customer_id, staff_id, rental_id, amount, payment_date)
+           VALUES (90001, 9001, 1, 1, 9.99, '2022-02-02');
+         UPDATE actor SET first_name = 'X' WHERE actor_id = 1;",
+    );
+    let before = copy_of(&db, "rb_tables_before");
+    let p = plan(dir.path(), &db, &["--latest", "--tables", "customer"]);
+    assert_eq!(tables(&p, "changed"), ["public.customer"]);
+    assert_eq!(p["changes"]["tables"].as_array().unwrap().len(), 1, "{p}");
+    // The payment would point at a customer the rollback removes: refused, all of it rolled back.
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--tables", "customer"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rolled back") && err.contains("payment"), "{err}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+
+    db.psql("DELETE FROM payment WHERE customer_id = 9001");
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--tables", "customer"]);
+    assert_eq!(code, 0, "{err}");
+    let p = plan(dir.path(), &db, &[&id]);
+    // Only the actor change (not rolled back) and the payment deleted above remain.
+    let changed = tables(&p, "changed");
+    assert!(!changed.contains(&"public.customer".to_owned()), "{changed:?}");
+    assert!(changed.contains(&"public.actor".to_owned()), "{changed:?}");
+    // Putting actor back too gives the snapshot's state.
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--tables", "actor"]);
+    assert_eq!(code, 0, "{err}");
+    let (same, text) = compare_dbs(snapshot_state.name(), db.name());
+    assert!(same, "{text}");
+}
+
+#[test]
+fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
+    let db = TestDb::new("rb_owner");
+    let role = "pgsafe_rb_owner";
+    db.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN; END IF; END $$;
+         ALTER DATABASE \"{db}\" OWNER TO {role};
+         GRANT CREATE ON SCHEMA public TO {role};
+         SET ROLE {role};
+         CREATE TABLE parent (id int PRIMARY KEY, name text);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent ON DELETE CASCADE, note text);
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $f$BEGIN NEW.note := 'touched'; RETURN NEW; END$f$;
+         CREATE TRIGGER touch BEFORE INSERT ON child FOR EACH ROW EXECUTE FUNCTION touch();
+         CREATE VIEW summary AS SELECT p.name, count(c.id) FROM parent p LEFT JOIN child c ON c.parent_id = p.id GROUP BY 1;
+         INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 300) g;
+         INSERT INTO child SELECT g, 1 + g % 300, 'x' FROM generate_series(1, 3000) g;",
+        db = db.name()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let as_owner = |args: &[&str]| {
+        run(pgsafe()
+            .args(["rollback", "-q", "--store"])
+            .arg(dir.path())
+            .args(["-d", &db.conn_string(), "-U", role])
+            .args(args))
+    };
+    let id = run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+    ]))
+    .trim()
+    .to_owned();
+    let expected = copy_of(&db, "rb_owner_expected");
+    let change = format!(
+        "SET ROLE {role};
+         DELETE FROM parent WHERE id <= 10;
+         UPDATE child SET note = 'edited' WHERE id % 7 = 0;
+         CREATE TABLE extra (x int);"
+    );
+    db.psql(&change);
+
+    let (code, _, err) = as_owner(&[&id, "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lacks CREATEDB") && err.contains("--in-place"), "{err}");
+
+    let (code, _, err) = as_owner(&[&id, "--yes", "--in-place"]);
+    assert_eq!(code, 0, "{err}");
+    let (same, text) = compare_dbs(expected.name(), db.name());
+    assert!(same, "in place:\n{text}");
+
+    db.psql(&change);
+    db.psql("DROP TABLE extra");
+    // Parent's rows come back although child (not rolled back) references them with ON DELETE CASCADE:
+    // the rows deleted to empty parent must not cascade into child.
+    let (code, _, err) = as_owner(&[&id, "--yes", "--tables", "parent", "child"]);
+    assert_eq!(code, 0, "{err}");
+    let (same, text) = compare_dbs(expected.name(), db.name());
+    assert!(same, "tables:\n{text}");
+    db.psql(&format!("SET ROLE {role}; UPDATE child SET note = 'edited' WHERE id = 5;"));
+    let (code, _, err) = as_owner(&[&id, "--yes", "--tables", "parent"]);
+    assert_eq!(code, 0, "{err}");
+    let child_note = db.psql("SELECT note FROM child WHERE id = 5");
+    assert_eq!(child_note.trim(), "edited", "a table outside --tables was changed");
+    assert_eq!(db.psql("SELECT count(*) FROM child").trim(), "3000");
+}
