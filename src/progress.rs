@@ -13,6 +13,8 @@ pub trait Progress: Send + Sync {
     fn part_done(&self, _part: PartId) {}
     /// The phase is over.
     fn finish(&self) {}
+    /// A step of a workflow begins (`verifying snapshot ...`): one line, between phases.
+    fn step(&self, _what: &str) {}
 }
 
 /// Reports nothing (`--quiet`, tests).

@@ -157,6 +157,10 @@ impl Progress for CliProgress {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    fn step(&self, what: &str) {
+        self.bar.suspend(|| eprintln!("==> {what}"));
+    }
 }
 
 /// Runs a future on a multi-threaded runtime; Ctrl-C drops it with a clear error. For steps that have

@@ -25,7 +25,7 @@ pub struct RollbackArgs {
     #[arg(value_name = "SNAPSHOT")]
     snapshot: Option<String>,
 
-    /// The newest snapshot of the database.
+    /// The newest snapshot of the database (a rollback's safety snapshots are named by id only).
     #[arg(long)]
     latest: bool,
 

@@ -62,7 +62,8 @@ impl Mode {
 pub struct RollbackOptions {
     /// The database to roll back.
     pub connect: ConnectOptions,
-    /// The snapshot; `None` for the newest of the database (`--latest`).
+    /// The snapshot; `None` for the newest of the database that is not a rollback's safety snapshot
+    /// (`--latest`).
     pub snapshot: Option<SnapshotId>,
     pub mode: Mode,
     /// Workers for verification, the safety snapshot and the restore.
@@ -127,13 +128,17 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
     let database = options.connect.dbname().to_owned();
     let snapshot = match &options.snapshot {
         Some(id) => store.get(id)?,
-        None => store.list()?.into_iter().find(|s| s.database == database).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("the store `{}` holds no snapshot of `{database}`", store.location()),
-            )
-            .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
-        })?,
+        // A rollback's safety snapshot holds the state a rollback replaced: `--latest` twice must not undo
+        // the first rollback, so it names such a snapshot only by its id.
+        None => {
+            store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none()).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("the store `{}` holds no snapshot of `{database}`", store.location()),
+                )
+                .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
+            })?
+        }
     };
     if snapshot.database != database {
         return Err(Error::new(
@@ -352,6 +357,7 @@ async fn run(
         }
     }
 
+    progress.step(&format!("verifying snapshot `{}` in full", snapshot.id));
     let path = store.archive_path(&snapshot.id);
     let jobs = options.jobs.max(1);
     let verified = tokio::task::spawn_blocking(move || crate::verify::verify_file(&path, jobs))
@@ -372,6 +378,7 @@ async fn run(
     options.cancel.check("the rollback")?;
 
     if options.safety_snapshot {
+        progress.step(&format!("taking a safety snapshot of `{}` as it is now", plan.database));
         let dump = DumpOptions {
             connect: options.connect.clone(),
             jobs,
@@ -415,7 +422,8 @@ async fn run(
             let new_name = swap::derived_name(&plan.database, &format!("_rollback_{time}"));
             let aside = swap::derived_name(&plan.database, &format!("_replaced_{time}"));
             restore_options.create = Some(new_name.clone());
-            let report = crate::restore::restore(archive, &restore_options, progress).await.map_err(|e| {
+            progress.step(&format!("restoring the snapshot into the new database `{new_name}`"));
+            let report = crate::restore::restore(archive, &restore_options, progress.clone()).await.map_err(|e| {
                 e.context(format!(
                     "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
                     plan.database
@@ -439,6 +447,7 @@ async fn run(
                     Err(e) => format!("`{new_name}` is still there ({e}); drop it"),
                 }));
             }
+            progress.step(&format!("swapping: `{}` aside as `{aside}`, `{new_name}` into its name", plan.database));
             let swapped =
                 swap::swap(&maintenance, &plan.database, &new_name, &aside, options.sessions, &options.cancel).await;
             match swapped {
@@ -460,11 +469,13 @@ async fn run(
         Mode::InPlace => {
             let extra: Vec<&crate::schema::SchemaObject> = plan.extra.iter().collect();
             restore_options.drop_also = crate::restore::plan::drop_statements_cascading(&extra);
-            in_transaction(archive, &restore_options, progress, &plan.database).await?
+            progress.step(&format!("restoring the snapshot into `{}` in one transaction", plan.database));
+            in_transaction(archive, &restore_options, progress.clone(), &plan.database).await?
         }
         Mode::Tables(_) => {
             restore_options.filters = tables_filters(&options.mode)?.unwrap_or_default();
-            in_transaction(archive, &restore_options, progress, &plan.database).await?
+            progress.step("restoring the tables' rows in one transaction");
+            in_transaction(archive, &restore_options, progress.clone(), &plan.database).await?
         }
     };
     drop(lock);
