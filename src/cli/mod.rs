@@ -5,6 +5,7 @@ mod common;
 mod demo;
 mod dump;
 mod inspect;
+mod notify;
 mod output;
 mod restore;
 mod store;

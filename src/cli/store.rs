@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
-use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions};
+use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{LocalStore, SnapshotMeta, Store, resolve_dir};
+use pgsafe::store::{LocalStore, Outcome, SnapshotMeta, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on_cancellable, progress};
 use super::dump::DumpEngineArgs;
+use super::notify::NotifyArgs;
 use super::output::{self, Exit, bytes};
 
 /// Where the store is.
@@ -80,6 +81,8 @@ pub struct SnapshotArgs {
     store: StoreArgs,
     #[command(flatten)]
     retention: RetentionArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
 
     /// A label for the snapshot, part of its id (letters, digits, `.`, `_`, `-`; others become `_`).
     #[arg(long, value_name = "LABEL")]
@@ -115,11 +118,13 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
         lock_wait: args.retention.lock_wait()?,
     };
     let store = LocalStore::open(&args.store.dir())?;
-    let report = block_on_cancellable(
+    let result = block_on_cancellable(
         "snapshot",
         &options.dump.cancel,
         pgsafe::store::operation::snapshot(&store, &options, progress(args.quiet)),
-    )?;
+    );
+    notify_snapshot(&args.notify, options.dump.connect.dbname(), &store.location(), &result);
+    let report = result?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
         return Ok(Exit::Success);
@@ -144,6 +149,33 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
     }
     output::stdout(&format!("{}\n", s.id))?;
     Ok(Exit::Success)
+}
+
+/// Posts how the snapshot ended, with its report (or the error) to `--notify`'s URL, if any.
+fn notify_snapshot(notify: &NotifyArgs, database: &str, store: &str, result: &Result<SnapshotReport, Error>) {
+    let host = pgsafe::store::audit::host_name();
+    match result {
+        Ok(r) => notify.send(
+            &format!(
+                "pgsafe snapshot `{}` of `{database}` taken on {host}: {} rows, {}, {}",
+                r.snapshot.id,
+                r.snapshot.rows,
+                bytes(r.snapshot.bytes),
+                if r.snapshot.is_verified() { "verified" } else { "not verified" }
+            ),
+            r,
+        ),
+        Err(e) => {
+            let Outcome::Failed { error } = Outcome::of(result) else { return };
+            notify.send(
+                &format!("pgsafe snapshot of `{database}` failed on {host}: {error}"),
+                &serde_json::json!({
+                    "command": "snapshot", "database": database, "store": store, "host": host,
+                    "outcome": "failed", "error": error, "hint": e.hint(),
+                }),
+            );
+        }
+    }
 }
 
 #[derive(Debug, Args)]
