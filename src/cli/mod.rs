@@ -8,6 +8,7 @@ mod inspect;
 mod notify;
 mod output;
 mod restore;
+mod status;
 mod store;
 mod verify;
 
@@ -47,6 +48,8 @@ enum Command {
     Snapshots(store::SnapshotsArgs),
     /// Apply retention to the store's snapshots (`--dry-run` shows what would go).
     Prune(store::PruneArgs),
+    /// The store at a glance: snapshots per database, the last operations and checks (`--markdown`, `--json`).
+    Status(status::StatusArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -66,6 +69,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(args) => store::snapshot(args),
         Command::Snapshots(args) => store::snapshots(args),
         Command::Prune(args) => store::prune(args),
+        Command::Status(args) => status::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

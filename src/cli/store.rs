@@ -24,7 +24,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn dir(&self) -> PathBuf {
+    pub(super) fn dir(&self) -> PathBuf {
         resolve_dir(self.store.as_deref())
     }
 }
@@ -214,9 +214,9 @@ pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
 
 fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
     let header = ["ID", "DATABASE", "TIME (UTC)", "AGE", "LABEL", "SIZE", "ROWS", "VERIFIED"].map(String::from);
-    let mut rows = vec![header];
+    let mut rows = vec![header.to_vec()];
     for s in list {
-        rows.push([
+        rows.push(vec![
             s.id.to_string(),
             s.database.clone(),
             s.created_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
@@ -227,18 +227,11 @@ fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
             if s.is_verified() { "yes".into() } else { "no".into() },
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    output::columns(&rows)
 }
 
 /// `45s`, `12m`, `3h`, `2d`: the largest whole unit.
-fn age(now: Timestamp, then: Timestamp) -> String {
+pub(super) fn age(now: Timestamp, then: Timestamp) -> String {
     let secs = now.duration_since(then).as_secs().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -311,7 +304,7 @@ fn render_prune(r: &PruneReport) -> String {
 }
 
 /// Names, on stderr, the files of no snapshot: the user decides whether a snapshot is still running.
-fn warn_leftovers(store: &str, leftovers: &[String]) {
+pub(super) fn warn_leftovers(store: &str, leftovers: &[String]) {
     if leftovers.is_empty() {
         return;
     }
@@ -326,7 +319,7 @@ fn warn_leftovers(store: &str, leftovers: &[String]) {
 }
 
 /// The database `-d` names: a plain name, or the database of a connection string or URI.
-fn database_name(dbname: Option<&str>) -> Result<Option<String>, Error> {
+pub(super) fn database_name(dbname: Option<&str>) -> Result<Option<String>, Error> {
     match dbname {
         None => Ok(None),
         Some(d) if d.contains('=') || d.contains("://") => {

@@ -115,6 +115,41 @@ impl AuditEntry {
     }
 }
 
+/// The audit log read back: its entries in the order they were written, and the lines that are not
+/// entries (a line cut short by a full disk, a hand edit), which readers skip and name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// A line of the audit log that is not an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedLine {
+    /// Its line number, from 1.
+    pub line: usize,
+    /// Why it is not an entry.
+    pub error: String,
+}
+
+impl AuditLog {
+    /// The entries of `text`, the log's contents; blank lines are nothing, other lines that do not read as
+    /// an entry are skipped with their number. Never fails: one bad line must not hide the others.
+    pub fn parse(text: &str) -> AuditLog {
+        let mut log = AuditLog::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(entry) => log.entries.push(entry),
+                Err(e) => log.skipped.push(SkippedLine { line: i + 1, error: e.to_string() }),
+            }
+        }
+        log
+    }
+}
+
 /// The OS user's name: `USER`, else `LOGNAME`, else this process's uid looked up in `/etc/passwd`, else
 /// `uid N`.
 pub fn os_user() -> String {
@@ -169,5 +204,23 @@ mod tests {
         let ok = AuditEntry::new(AuditCommand::DryRun, time, Outcome::Ok, 0.0);
         let line = serde_json::to_string(&ok).unwrap();
         assert!(line.contains(r#""command":"dry-run","outcome":"ok""#), "{line}");
+    }
+
+    #[test]
+    fn a_log_reads_back_past_its_bad_lines_and_names_them() {
+        let time: Timestamp = "2026-12-02T03:15:00Z".parse().unwrap();
+        let line = |c| serde_json::to_string(&AuditEntry::new(c, time, Outcome::Ok, 1.0)).unwrap();
+        let text = format!(
+            "{}\n{{\"time\": \"cut short\n\n{}\nnot json\n{}",
+            line(AuditCommand::Dump),
+            line(AuditCommand::Restore),
+            line(AuditCommand::Prune)
+        );
+        let log = AuditLog::parse(&text);
+        let commands: Vec<AuditCommand> = log.entries.iter().map(|e| e.command).collect();
+        assert_eq!(commands, [AuditCommand::Dump, AuditCommand::Restore, AuditCommand::Prune]);
+        let lines: Vec<usize> = log.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 5]);
+        assert_eq!(AuditLog::parse(""), AuditLog::default());
     }
 }

@@ -33,3 +33,5 @@ mod pg_errors;
 mod demo;
 // The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
 mod store;
+// `pgsafe status`: the store at a glance, as text, Markdown and JSON.
+mod status;
