@@ -1,13 +1,13 @@
 //! `pgsafe snapshot`, `pgsafe snapshots` and `pgsafe prune`: the snapshot store from the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
 use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{LocalStore, Outcome, SnapshotMeta, Store, resolve_dir};
+use pgsafe::store::{AuditEntry, LocalStore, Outcome, SnapshotId, SnapshotMeta, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on_cancellable, progress};
@@ -27,6 +27,47 @@ impl StoreArgs {
     pub(super) fn dir(&self) -> PathBuf {
         resolve_dir(self.store.as_deref())
     }
+}
+
+/// The audit line of a plain `dump` or `restore`: written to the store's log when there is a store.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Write no line to the store's audit log.
+    #[arg(long)]
+    no_audit: bool,
+}
+
+impl AuditArgs {
+    /// Appends `entry` to the audit log of the store, when there is one (none is made for it) and
+    /// `--no-audit` was not given. A failure is a warning: the operation it records is done either way.
+    pub(super) fn record(&self, entry: &AuditEntry) {
+        if self.no_audit {
+            return;
+        }
+        let dir = self.store.dir();
+        let written = LocalStore::existing(&dir).and_then(|store| match store {
+            Some(store) => store.append_audit(entry),
+            None => Ok(()),
+        });
+        if let Err(e) = written {
+            eprintln!("warning: the audit log of the store `{}` could not record this operation: {e}", dir.display());
+        }
+    }
+
+    /// The snapshot whose archive `archive` is, when it is one of the store's.
+    pub(super) fn snapshot_of(&self, archive: &Path) -> Option<SnapshotId> {
+        let store = LocalStore::existing(&self.store.dir()).ok()??;
+        let in_store = archive.parent()?.canonicalize().ok()? == store.dir().canonicalize().ok()?;
+        let id = SnapshotId::parse(archive.file_name()?.to_str()?).ok()?;
+        (in_store && store.get(&id).is_ok()).then_some(id)
+    }
+}
+
+/// An absolute form of `path` for an audit line (as given when it has none).
+pub(super) fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
 /// What retention keeps.

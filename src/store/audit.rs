@@ -82,6 +82,9 @@ pub struct AuditEntry {
     /// The snapshot taken, restored or checked against.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub snapshot: Option<SnapshotId>,
+    /// The archive file a plain `dump` wrote or a `restore` read, as an absolute path.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub archive: Option<String>,
     /// Snapshots the operation removed (retention).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub removed: Vec<SnapshotId>,
@@ -95,6 +98,14 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The server, role and database of `connect` (never its password).
+    pub fn connected_to(mut self, connect: &crate::pg::ConnectOptions) -> AuditEntry {
+        self.server = Some(connect.describe());
+        self.role = Some(connect.user().to_owned());
+        self.database = Some(connect.dbname().to_owned());
+        self
+    }
+
     /// A line for `command` started at `time` by this OS user on this host; the caller fills the rest.
     pub fn new(command: AuditCommand, time: Timestamp, outcome: Outcome, seconds: f64) -> AuditEntry {
         AuditEntry {
@@ -107,6 +118,7 @@ impl AuditEntry {
             role: None,
             database: None,
             snapshot: None,
+            archive: None,
             removed: Vec::new(),
             migration: None,
             step: None,
