@@ -71,7 +71,7 @@ fn text(s: &StoreStatus) -> String {
     if s.operations.is_empty() {
         out.push_str("no operations in the audit log\n");
     } else {
-        out.push_str(&format!("last {} operations, newest first:\n", s.operations.len()));
+        out.push_str(&format!("{}:\n", last_operations(s.operations.len())));
         let mut rows = vec![OPERATION_HEADER.map(str::to_uppercase).to_vec()];
         rows.extend(operation_rows(s, |id| id.to_owned()));
         out.push_str(&output::columns(&rows));
@@ -96,7 +96,8 @@ fn markdown(s: &StoreStatus) -> String {
     if s.operations.is_empty() {
         out.push_str("No operations in the audit log.\n\n");
     } else {
-        out.push_str(&format!("### Last {} operations, newest first\n\n", s.operations.len()));
+        let title = last_operations(s.operations.len());
+        out.push_str(&format!("### {}{}\n\n", title[..1].to_uppercase(), &title[1..]));
         out.push_str(&markdown_table(&OPERATION_HEADER, &operation_rows(s, code)));
     }
     if !s.leftovers.is_empty() {
@@ -111,6 +112,11 @@ fn markdown(s: &StoreStatus) -> String {
         out.push_str(&format!("Audit log lines that are not entries, skipped: {}.\n", lines.join(", ")));
     }
     out
+}
+
+/// `last 3 operations, newest first`, `the last operation`.
+fn last_operations(n: usize) -> String {
+    if n == 1 { "the last operation".into() } else { format!("last {n} operations, newest first") }
 }
 
 const DATABASE_HEADER: [&str; 7] = ["database", "snapshots", "size", "newest", "age", "verified", "last check"];
@@ -312,6 +318,7 @@ TIME (UTC)           COMMAND   DATABASE  OUTCOME                                
         let missing = StoreStatus::missing("/nowhere".into(), at("2026-12-02T04:00:00Z"));
         assert_eq!(text(&missing), "there is no store at `/nowhere` (`pgsafe snapshot` makes it)\n");
         assert_eq!(markdown(&missing), "## pgsafe status of `/nowhere`\n\nThere is no store there.\n");
+        assert_eq!(last_operations(1), "the last operation");
     }
 
     #[test]

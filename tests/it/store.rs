@@ -489,6 +489,14 @@ fn a_dump_without_a_store_makes_none() {
     run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).arg("--store").arg(&named));
     let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["a.pgsafe"]);
+
+    // A log that cannot be written to is a warning: the dump is done, and its archive is sound.
+    std::fs::create_dir_all(named.join("audit.jsonl")).unwrap();
+    let (code, _, stderr) =
+        run(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).arg("--store").arg(&named));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("warning: the audit log of the store `"), "{stderr}");
+    assert!(stderr.contains("could not record this operation: appending to the audit log"), "{stderr}");
 }
 
 /// A webhook on 127.0.0.1 that answers one request with `status` and hands back the JSON it was sent.
