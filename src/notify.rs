@@ -79,11 +79,11 @@ fn scrub(text: &str, url: &str) -> String {
     let mut text = text.replace(url, &redact(url));
     let Some((_, rest)) = url.split_once("://") else { return text };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let userinfo = rest[..end].rsplit_once('@').map(|(u, _)| u);
-    for secret in [userinfo, Some(&rest[end..])].into_iter().flatten() {
-        if secret.len() > 1 {
-            text = text.replace(secret, "/…");
-        }
+    if let Some((userinfo, _)) = rest[..end].rsplit_once('@') {
+        text = text.replace(userinfo, "…");
+    }
+    if rest[end..].len() > 1 {
+        text = text.replace(&rest[end..], "/…");
     }
     text
 }
@@ -172,6 +172,26 @@ mod tests {
         assert!(e.to_string().contains("timeout"), "{e}");
         assert!(!e.to_string().contains("secret"), "{e}");
         drop(listener);
+    }
+
+    #[test]
+    fn https_runs_on_the_crates_own_tls_without_a_process_wide_provider() {
+        // A receiver that closes the connection at once: the TLS handshake fails with an error (a missing
+        // crypto provider would panic instead).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}/hooks/{TOKEN}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let e = notify(&url, "x", &serde_json::Value::Null).unwrap_err();
+        server.join().unwrap();
+        assert!(e.to_string().starts_with("posting the notification to `https://127.0.0.1:"), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn a_clients_error_loses_the_urls_secrets() {
+        let url = "https://u:pw@example.com/services/TOKEN?key=K";
+        assert_eq!(scrub(&format!("bad uri: {url}"), url), "bad uri: https://example.com/…");
+        assert_eq!(scrub("at /services/TOKEN?key=K as u:pw", url), "at /… as …");
     }
 
     #[test]
