@@ -11,7 +11,8 @@
 //! writes, memory mapped random access, sequential reads from a pipe. [`pg`] is the only module that talks
 //! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
 //! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
-//! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log.
+//! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log;
+//! [`notify`] posts a message to a webhook when an operation ends.
 
 pub mod archive;
 pub mod cancel;
@@ -22,6 +23,7 @@ mod error;
 pub mod format;
 mod graph;
 pub mod inspect;
+pub mod notify;
 pub mod pg;
 pub mod plan;
 mod pool;

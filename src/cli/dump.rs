@@ -1,17 +1,21 @@
 //! `pgsafe dump`.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::Args;
+use jiff::Timestamp;
 use pgsafe::archive::ArchiveTarget;
 use pgsafe::cancel::Cancel;
 use pgsafe::catalog::Filters;
 use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
+use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit, bytes};
+use super::store::{AuditArgs, absolute};
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
@@ -22,6 +26,9 @@ pub struct DumpArgs {
     /// device or a pipe, such as `/dev/null`, is written in place).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
+
+    #[command(flatten)]
+    audit: AuditArgs,
 
     /// Print the plan (parts, their COPY statements, biggest first) and dump nothing.
     #[arg(long)]
@@ -179,7 +186,8 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     })?;
     let to_stdout = file == "-";
     let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
-    let report =
+    let (started_at, started) = (Timestamp::now(), Instant::now());
+    let result =
         block_on_cancellable("dump", &options.cancel, pgsafe::dump::dump(&options, target, progress(args.quiet)))
             .map_err(|e| {
                 // A failure after the archive was renamed into place (syncing its folder) leaves it there.
@@ -188,7 +196,13 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
                 } else {
                     e.and_hint(format!("no archive was written to `{file}`"))
                 }
-            })?;
+            });
+    let mut entry =
+        AuditEntry::new(AuditCommand::Dump, started_at, Outcome::of(&result), started.elapsed().as_secs_f64())
+            .connected_to(&options.connect);
+    entry.archive = (!to_stdout).then(|| absolute(std::path::Path::new(&file)));
+    args.audit.record(&entry);
+    let report = result?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else if !args.quiet {

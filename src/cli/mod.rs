@@ -5,9 +5,11 @@ mod common;
 mod demo;
 mod dump;
 mod inspect;
+mod notify;
 mod output;
 mod restore;
 mod rollback;
+mod status;
 mod store;
 mod verify;
 
@@ -49,6 +51,8 @@ enum Command {
     Prune(store::PruneArgs),
     /// Put a database back to a snapshot, after saying what that loses (`--plan` changes nothing).
     Rollback(rollback::RollbackArgs),
+    /// The store at a glance: snapshots per database, the last operations and checks (`--markdown`, `--json`).
+    Status(status::StatusArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -69,6 +73,7 @@ pub fn run() -> ExitCode {
         Command::Snapshots(args) => store::snapshots(args),
         Command::Prune(args) => store::prune(args),
         Command::Rollback(args) => rollback::run(args),
+        Command::Status(args) => status::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

@@ -100,6 +100,21 @@ pub fn bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
+/// Rows as columns, each as wide as its widest cell, two spaces apart, no trailing blanks.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Writes a report to stdout.
 pub fn stdout(text: &str) -> Result<(), Error> {
     io::stdout()
@@ -118,5 +133,11 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn columns_line_up_under_their_widest_cell() {
+        let rows = vec![vec!["ID".into(), "AGE".into(), "X".into()], vec!["shop-1".into(), "5s".into(), "".into()]];
+        assert_eq!(columns(&rows), "ID      AGE  X\nshop-1  5s\n");
     }
 }

@@ -2,18 +2,22 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use jiff::Timestamp;
 use pgsafe::archive::ArchiveReader;
 use pgsafe::cancel::Cancel;
 use pgsafe::restore::{
     Before, LeaveOut, ListSelection, RestoreKind, RestoreOptions, RestorePlan, RestoreReport, VerifyLevel,
 };
+use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 use pgsafe::{Error, ErrorKind};
 
 use super::PathOrStdio;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit};
+use super::store::{AuditArgs, absolute};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum VerifyArg {
@@ -32,6 +36,8 @@ pub struct RestoreArgs {
     connect: ConnectArgs,
     #[command(flatten)]
     filters: FilterArgs,
+    #[command(flatten)]
+    audit: AuditArgs,
 
     /// Parallel workers (connections). Default: the machine's cores.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
@@ -129,6 +135,48 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
+    // `--list`, `-f` and `--dry-run` touch no database: they leave no audit line.
+    if args.list || args.script.is_some() || args.dry_run {
+        return execute(&args, &mut Restored::default());
+    }
+    let (started_at, started) = (Timestamp::now(), Instant::now());
+    let mut restored = Restored::default();
+    let result = execute(&args, &mut restored);
+    let outcome = match &result {
+        Ok(Exit::CheckFailed) => Outcome::Failed {
+            error: format!(
+                "verification failed: {} problem(s){}",
+                restored.problems.len(),
+                restored.problems.first().map(|p| format!(", first: {p}")).unwrap_or_default()
+            ),
+        },
+        result => Outcome::of(result),
+    };
+    let mut entry = AuditEntry::new(AuditCommand::Restore, started_at, outcome, started.elapsed().as_secs_f64());
+    if let Ok(connect) = args.connect.options() {
+        entry = entry.connected_to(&connect);
+    }
+    if let Some(database) = restored.database {
+        entry.database = Some(database);
+    }
+    if let PathOrStdio::Path(path) = PathOrStdio::from(args.file.as_os_str()) {
+        entry.snapshot = args.audit.snapshot_of(&path);
+        entry.archive = Some(absolute(&path));
+    }
+    args.audit.record(&entry);
+    result
+}
+
+/// What a restore tells its audit line beyond its result.
+#[derive(Debug, Default)]
+struct Restored {
+    /// The database `--create` made and restored into (the archive's).
+    database: Option<String>,
+    /// What its verification found.
+    problems: Vec<String>,
+}
+
+fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
     if args.data_only && (args.create || args.create_roles || args.script.is_some()) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -181,6 +229,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         create: args.create.then(|| catalog.server.database.clone()),
         cancel: Cancel::new(),
     };
+    restored.database = options.create.clone();
     let plan = pgsafe::restore::plan(&archive, &options)?;
     if args.list {
         output::stdout(&pgsafe::restore::list(&plan))?;
@@ -209,6 +258,7 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
         &options.cancel,
         pgsafe::restore::restore(archive.clone(), &options, progress(args.quiet)),
     )?;
+    restored.problems = report.problems.clone();
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
     } else {

@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::Args;
 use jiff::Timestamp;
 use pgsafe::rollback::{Change, Mode, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy};
-use pgsafe::store::{LocalStore, SnapshotId};
+use pgsafe::store::{LocalStore, Outcome, SnapshotId};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable, default_jobs, progress};
+use super::notify::NotifyArgs;
 use super::output::{self, Exit};
 use super::store::StoreArgs;
 
@@ -20,6 +21,8 @@ pub struct RollbackArgs {
     connect: ConnectArgs,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
 
     /// The snapshot's id (`pgsafe snapshots` lists them).
     #[arg(value_name = "SNAPSHOT")]
@@ -112,7 +115,10 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         if !args.yes {
             confirm(&plan)?;
         }
-        let report = pgsafe::rollback::rollback(&store, &options, plan, progress(args.quiet)).await?;
+        let snapshot = plan.snapshot.id.clone();
+        let result = pgsafe::rollback::rollback(&store, &options, plan, progress(args.quiet)).await;
+        notify(&args.notify, options.connect.dbname(), &snapshot, &result);
+        let report = result?;
         if args.json {
             output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
         } else {
@@ -120,6 +126,36 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         }
         Ok(Exit::Success)
     })
+}
+
+/// Posts how the rollback ended to `--notify`'s URL, if any.
+fn notify(notify: &NotifyArgs, database: &str, snapshot: &SnapshotId, result: &Result<RollbackReport, Error>) {
+    let host = pgsafe::store::audit::host_name();
+    match result {
+        Ok(r) => notify.send(
+            &format!(
+                "pgsafe rolled `{database}` back to snapshot `{snapshot}` on {host} ({}): {} rows restored and verified{}",
+                r.mode,
+                r.restore.rows,
+                r.replaced_database_kept_as.as_deref().map(|a| format!("; the replaced database is kept as `{a}`")).unwrap_or_default()
+            ),
+            r,
+        ),
+        Err(e) => {
+            let Outcome::Failed { error } = Outcome::of(result) else { return };
+            let attention = e.kind() == ErrorKind::NeedsAttention;
+            notify.send(
+                &format!(
+                    "pgsafe rollback of `{database}` to snapshot `{snapshot}` failed on {host}{}: {error}",
+                    if attention { " and the database NEEDS ATTENTION" } else { "" }
+                ),
+                &serde_json::json!({
+                    "command": "rollback", "database": database, "snapshot": snapshot, "host": host,
+                    "outcome": "failed", "needs_attention": attention, "error": error, "hint": e.hint(),
+                }),
+            );
+        }
+    }
 }
 
 /// On a terminal: the plan, then a generated code the user must type. Anywhere else: refused, naming

@@ -1,17 +1,18 @@
 //! `pgsafe snapshot`, `pgsafe snapshots` and `pgsafe prune`: the snapshot store from the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
-use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions};
+use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{LocalStore, SnapshotMeta, Store, resolve_dir};
+use pgsafe::store::{AuditEntry, LocalStore, Outcome, SnapshotId, SnapshotMeta, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on_cancellable, progress};
 use super::dump::DumpEngineArgs;
+use super::notify::NotifyArgs;
 use super::output::{self, Exit, bytes};
 
 /// Where the store is.
@@ -26,6 +27,47 @@ impl StoreArgs {
     pub(super) fn dir(&self) -> PathBuf {
         resolve_dir(self.store.as_deref())
     }
+}
+
+/// The audit line of a plain `dump` or `restore`: written to the store's log when there is a store.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Write no line to the store's audit log.
+    #[arg(long)]
+    no_audit: bool,
+}
+
+impl AuditArgs {
+    /// Appends `entry` to the audit log of the store, when there is one (none is made for it) and
+    /// `--no-audit` was not given. A failure is a warning: the operation it records is done either way.
+    pub(super) fn record(&self, entry: &AuditEntry) {
+        if self.no_audit {
+            return;
+        }
+        let dir = self.store.dir();
+        let written = LocalStore::existing(&dir).and_then(|store| match store {
+            Some(store) => store.append_audit(entry),
+            None => Ok(()),
+        });
+        if let Err(e) = written {
+            eprintln!("warning: the audit log of the store `{}` could not record this operation: {e}", dir.display());
+        }
+    }
+
+    /// The snapshot whose archive `archive` is, when it is one of the store's.
+    pub(super) fn snapshot_of(&self, archive: &Path) -> Option<SnapshotId> {
+        let store = LocalStore::existing(&self.store.dir()).ok()??;
+        let in_store = archive.parent()?.canonicalize().ok()? == store.dir().canonicalize().ok()?;
+        let id = SnapshotId::parse(archive.file_name()?.to_str()?).ok()?;
+        (in_store && store.get(&id).is_ok()).then_some(id)
+    }
+}
+
+/// An absolute form of `path` for an audit line (as given when it has none).
+pub(super) fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
 /// What retention keeps.
@@ -80,6 +122,8 @@ pub struct SnapshotArgs {
     store: StoreArgs,
     #[command(flatten)]
     retention: RetentionArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
 
     /// A label for the snapshot, part of its id (letters, digits, `.`, `_`, `-`; others become `_`).
     #[arg(long, value_name = "LABEL")]
@@ -115,11 +159,13 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
         lock_wait: args.retention.lock_wait()?,
     };
     let store = LocalStore::open(&args.store.dir())?;
-    let report = block_on_cancellable(
+    let result = block_on_cancellable(
         "snapshot",
         &options.dump.cancel,
         pgsafe::store::operation::snapshot(&store, &options, progress(args.quiet)),
-    )?;
+    );
+    notify_snapshot(&args.notify, options.dump.connect.dbname(), &store.location(), &result);
+    let report = result?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
         return Ok(Exit::Success);
@@ -144,6 +190,33 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
     }
     output::stdout(&format!("{}\n", s.id))?;
     Ok(Exit::Success)
+}
+
+/// Posts how the snapshot ended, with its report (or the error) to `--notify`'s URL, if any.
+fn notify_snapshot(notify: &NotifyArgs, database: &str, store: &str, result: &Result<SnapshotReport, Error>) {
+    let host = pgsafe::store::audit::host_name();
+    match result {
+        Ok(r) => notify.send(
+            &format!(
+                "pgsafe snapshot `{}` of `{database}` taken on {host}: {} rows, {}, {}",
+                r.snapshot.id,
+                r.snapshot.rows,
+                bytes(r.snapshot.bytes),
+                if r.snapshot.is_verified() { "verified" } else { "not verified" }
+            ),
+            r,
+        ),
+        Err(e) => {
+            let Outcome::Failed { error } = Outcome::of(result) else { return };
+            notify.send(
+                &format!("pgsafe snapshot of `{database}` failed on {host}: {error}"),
+                &serde_json::json!({
+                    "command": "snapshot", "database": database, "store": store, "host": host,
+                    "outcome": "failed", "error": error, "hint": e.hint(),
+                }),
+            );
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,9 +255,9 @@ pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
 
 fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
     let header = ["ID", "DATABASE", "TIME (UTC)", "AGE", "LABEL", "SIZE", "ROWS", "VERIFIED"].map(String::from);
-    let mut rows = vec![header];
+    let mut rows = vec![header.to_vec()];
     for s in list {
-        rows.push([
+        rows.push(vec![
             s.id.to_string(),
             s.database.clone(),
             s.created_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
@@ -195,14 +268,7 @@ fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
             if s.is_verified() { "yes".into() } else { "no".into() },
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    output::columns(&rows)
 }
 
 /// `45s`, `12m`, `3h`, `2d`: the largest whole unit.
@@ -279,7 +345,7 @@ fn render_prune(r: &PruneReport) -> String {
 }
 
 /// Names, on stderr, the files of no snapshot: the user decides whether a snapshot is still running.
-fn warn_leftovers(store: &str, leftovers: &[String]) {
+pub(super) fn warn_leftovers(store: &str, leftovers: &[String]) {
     if leftovers.is_empty() {
         return;
     }
@@ -294,7 +360,7 @@ fn warn_leftovers(store: &str, leftovers: &[String]) {
 }
 
 /// The database `-d` names: a plain name, or the database of a connection string or URI.
-fn database_name(dbname: Option<&str>) -> Result<Option<String>, Error> {
+pub(super) fn database_name(dbname: Option<&str>) -> Result<Option<String>, Error> {
     match dbname {
         None => Ok(None),
         Some(d) if d.contains('=') || d.contains("://") => {

@@ -82,6 +82,9 @@ pub struct AuditEntry {
     /// The snapshot taken, restored or checked against.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub snapshot: Option<SnapshotId>,
+    /// The archive file a plain `dump` wrote or a `restore` read, as an absolute path.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub archive: Option<String>,
     /// Snapshots the operation removed (retention).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub removed: Vec<SnapshotId>,
@@ -95,6 +98,14 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The server, role and database of `connect` (never its password).
+    pub fn connected_to(mut self, connect: &crate::pg::ConnectOptions) -> AuditEntry {
+        self.server = Some(connect.describe());
+        self.role = Some(connect.user().to_owned());
+        self.database = Some(connect.dbname().to_owned());
+        self
+    }
+
     /// A line for `command` started at `time` by this OS user on this host; the caller fills the rest.
     pub fn new(command: AuditCommand, time: Timestamp, outcome: Outcome, seconds: f64) -> AuditEntry {
         AuditEntry {
@@ -107,11 +118,47 @@ impl AuditEntry {
             role: None,
             database: None,
             snapshot: None,
+            archive: None,
             removed: Vec::new(),
             migration: None,
             step: None,
             seconds,
         }
+    }
+}
+
+/// The audit log read back: its entries in the order they were written, and the lines that are not
+/// entries (a line cut short by a full disk, a hand edit), which readers skip and name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// A line of the audit log that is not an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedLine {
+    /// Its line number, from 1.
+    pub line: usize,
+    /// Why it is not an entry.
+    pub error: String,
+}
+
+impl AuditLog {
+    /// The entries of `text`, the log's contents; blank lines are nothing, other lines that do not read as
+    /// an entry are skipped with their number. Never fails: one bad line must not hide the others.
+    pub fn parse(text: &str) -> AuditLog {
+        let mut log = AuditLog::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(entry) => log.entries.push(entry),
+                Err(e) => log.skipped.push(SkippedLine { line: i + 1, error: e.to_string() }),
+            }
+        }
+        log
     }
 }
 
@@ -169,5 +216,23 @@ mod tests {
         let ok = AuditEntry::new(AuditCommand::DryRun, time, Outcome::Ok, 0.0);
         let line = serde_json::to_string(&ok).unwrap();
         assert!(line.contains(r#""command":"dry-run","outcome":"ok""#), "{line}");
+    }
+
+    #[test]
+    fn a_log_reads_back_past_its_bad_lines_and_names_them() {
+        let time: Timestamp = "2026-12-02T03:15:00Z".parse().unwrap();
+        let line = |c| serde_json::to_string(&AuditEntry::new(c, time, Outcome::Ok, 1.0)).unwrap();
+        let text = format!(
+            "{}\n{{\"time\": \"cut short\n\n{}\nnot json\n{}",
+            line(AuditCommand::Dump),
+            line(AuditCommand::Restore),
+            line(AuditCommand::Prune)
+        );
+        let log = AuditLog::parse(&text);
+        let commands: Vec<AuditCommand> = log.entries.iter().map(|e| e.command).collect();
+        assert_eq!(commands, [AuditCommand::Dump, AuditCommand::Restore, AuditCommand::Prune]);
+        let lines: Vec<usize> = log.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 5]);
+        assert_eq!(AuditLog::parse(""), AuditLog::default());
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::lock::{LockHolder, StoreLock, lock_file};
-use super::{AuditEntry, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotId, SnapshotMeta, Store};
 use crate::archive::partial_path;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
@@ -194,6 +194,16 @@ impl Store for LocalStore {
             .open(&path)
             .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_data()))
             .map_err(|e| Error::io("appending to the audit log", &path, e))
+    }
+
+    fn read_audit(&self) -> Result<AuditLog> {
+        let path = self.dir.join(AUDIT_FILE);
+        match fs::read(&path) {
+            // A byte that is not UTF-8 spoils its line alone.
+            Ok(bytes) => Ok(AuditLog::parse(&String::from_utf8_lossy(&bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(AuditLog::default()),
+            Err(e) => Err(Error::io("reading the audit log", &path, e)),
+        }
     }
 
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {

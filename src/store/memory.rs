@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::lock::{LockHolder, StoreLock};
-use super::{AuditEntry, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotId, SnapshotMeta, Store};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -96,6 +96,10 @@ impl Store for MemoryStore {
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.state().audit.push(entry.clone());
         Ok(())
+    }
+
+    fn read_audit(&self) -> Result<AuditLog> {
+        Ok(AuditLog { entries: self.audit(), skipped: Vec::new() })
     }
 
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {

@@ -10,7 +10,7 @@
 //! is the folder implementation (`PGSAFE_DIR`, else `BACKUP_DIR`, else `./.pgsafe`). A snapshot's id is its
 //! archive's file stem, `<database>-<UTC time>[-<label>]`. [`retention`] decides what a prune removes, as a
 //! pure function of the snapshots' metadata and the time; [`audit`] is the log's line; [`operation`]
-//! runs `snapshot` and `prune` on any store.
+//! runs `snapshot` and `prune` on any store; [`status`] is the store at a glance (`pgsafe status`).
 
 pub mod audit;
 mod local;
@@ -19,6 +19,7 @@ mod lock;
 mod memory;
 pub mod operation;
 pub mod retention;
+pub mod status;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
-pub use audit::{AuditCommand, AuditEntry, Outcome};
+pub use audit::{AuditCommand, AuditEntry, AuditLog, Outcome};
 pub use local::LocalStore;
 pub use lock::{LockHolder, StoreLock};
 
@@ -258,6 +259,10 @@ pub trait Store: Send + Sync {
 
     /// Appends one line to the audit log.
     fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// The whole audit log, oldest line first (empty when there is none yet). Lines that are not entries
+    /// are skipped and named in [`AuditLog::skipped`], never an error.
+    fn read_audit(&self) -> Result<AuditLog>;
 
     /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
     /// interruption (`cancel`) ends the wait at once.

@@ -34,5 +34,7 @@ mod demo;
 // The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
 mod store;
 
-/// `pgsafe rollback`.
+// `pgsafe rollback`: the plan, swap, in place, tables, failures, a database's owner.
 mod rollback;
+// `pgsafe status`: the store at a glance, as text, Markdown and JSON.
+mod status;

@@ -399,3 +399,173 @@ fn a_snapshot_waiting_for_the_stores_lock_stops_at_sigterm_and_keeps_nothing() {
     assert_eq!(names, ["audit.jsonl", "lock"], "an interrupted snapshot left files behind");
     assert_eq!(audit(dir.path()).pop().unwrap()["outcome"], "failed");
 }
+
+#[test]
+fn a_plain_dump_and_restore_leave_an_audit_line_each_in_an_existing_store() {
+    let db = small_db("store_audit_dump");
+    let copy = TestDb::new("store_audit_copy");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let archive = dir.path().join("shop.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).arg("--store").arg(&store));
+    // What touches no database leaves no line: a plan, a listing, a script, a dump's dry run.
+    run_ok(pgsafe().args(["dump", "--dry-run", "-d", &db.conn_string(), "--store"]).arg(&store));
+    for extra in [&["--dry-run"][..], &["--list"], &["-f", "-"]] {
+        run_ok(
+            pgsafe()
+                .arg("restore")
+                .arg(&archive)
+                .args(["-d", &copy.conn_string()])
+                .args(extra)
+                .arg("--store")
+                .arg(&store),
+        );
+    }
+    run_ok(pgsafe().arg("restore").arg(&archive).args(["-q", "-d", &copy.conn_string(), "--store"]).arg(&store));
+    assert_eq!(copy.psql("SELECT count(*) FROM item").trim(), "500");
+
+    let lines = audit(&store);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let archive_path = archive.display().to_string();
+    for (line, command, database) in [(&lines[0], "dump", db.name()), (&lines[1], "restore", copy.name())] {
+        assert_eq!((&line["command"], &line["outcome"]), (&command.into(), &"ok".into()), "{line}");
+        assert_eq!(line["database"], database, "{line}");
+        assert_eq!(line["archive"], archive_path.as_str(), "{line}");
+        assert_eq!(line["role"], "postgres", "{line}");
+        assert!(line["server"].as_str().unwrap().ends_with(&format!("/{database}")), "{line}");
+        assert!(line.get("snapshot").is_none(), "{line}");
+    }
+
+    // `--no-audit` writes nothing; a restore that fails leaves a failed line.
+    let other = TestDb::new("store_audit_noaudit");
+    run_ok(
+        pgsafe()
+            .arg("restore")
+            .arg(&archive)
+            .args(["-q", "--no-audit", "-d", &other.conn_string(), "--store"])
+            .arg(&store),
+    );
+    assert_eq!(audit(&store).len(), 2);
+    let missing = copy.conn_string().replace(copy.name(), "pgsafe_no_such_database");
+    let (code, _, stderr) =
+        run(pgsafe().arg("restore").arg(&archive).args(["-q", "-d", &missing, "--store"]).arg(&store));
+    assert_eq!(code, 2, "{stderr}");
+    let last = audit(&store).pop().unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"restore".into(), &"failed".into()), "{last}");
+    assert_eq!(last["database"], "pgsafe_no_such_database");
+    assert!(last["error"].as_str().unwrap().contains("pgsafe_no_such_database"), "{last}");
+
+    // A restore of a snapshot's archive names the snapshot.
+    let id = snapshot(&store, &["-d", &db.conn_string(), "--no-prune"])["snapshot"]["id"].as_str().unwrap().to_owned();
+    let fresh = TestDb::new("store_audit_snap");
+    run_ok(
+        pgsafe()
+            .arg("restore")
+            .arg(store.join(format!("{id}.pgsafe")))
+            .args(["-q", "-d", &fresh.conn_string(), "--store"])
+            .arg(&store),
+    );
+    let last = audit(&store).pop().unwrap();
+    assert_eq!((&last["command"], &last["snapshot"]), (&"restore".into(), &id.as_str().into()), "{last}");
+}
+
+#[test]
+fn a_dump_without_a_store_makes_none() {
+    let db = small_db("store_audit_none");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a.pgsafe");
+    let named = dir.path().join("named");
+    // Neither the default `./.pgsafe` nor a store named by `--store` or `PGSAFE_DIR` is made to log a dump.
+    run_ok(
+        pgsafe()
+            .args(["dump", "-q", "-d", &db.conn_string(), "-f"])
+            .arg(&archive)
+            .current_dir(dir.path())
+            .env_remove("PGSAFE_DIR")
+            .env_remove("BACKUP_DIR"),
+    );
+    run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).env("PGSAFE_DIR", &named));
+    run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).arg("--store").arg(&named));
+    let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a.pgsafe"]);
+
+    // A log that cannot be written to is a warning: the dump is done, and its archive is sound.
+    std::fs::create_dir_all(named.join("audit.jsonl")).unwrap();
+    let (code, _, stderr) =
+        run(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive).arg("--store").arg(&named));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("warning: the audit log of the store `"), "{stderr}");
+    assert!(stderr.contains("could not record this operation: appending to the audit log"), "{stderr}");
+}
+
+/// A webhook on 127.0.0.1 that answers one request with `status` and hands back the JSON it was sent.
+fn webhook(status: u16) -> (String, std::thread::JoinHandle<Value>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/services/T0/B0/secretTOKEN", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        write!(&stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+        serde_json::from_slice(&body).unwrap()
+    });
+    (url, server)
+}
+
+#[test]
+fn a_snapshot_notifies_how_it_ended_and_a_failed_notification_is_a_warning() {
+    let db = small_db("store_notify");
+    let dir = tempfile::tempdir().unwrap();
+    let (url, server) = webhook(200);
+    let out =
+        run_ok(pgsafe().args(["snapshot", "-q", "-d", &db.conn_string(), "--notify", &url, "--store"]).arg(dir.path()));
+    let message = server.join().unwrap();
+    let id = out.trim();
+    assert!(
+        message["text"].as_str().unwrap().starts_with(&format!("pgsafe snapshot `{id}` of `{}` taken on ", db.name())),
+        "{message}"
+    );
+    assert_eq!(message["report"]["snapshot"]["id"], id);
+    assert_eq!(message["report"]["snapshot"]["rows"], 500);
+
+    // A failed snapshot is told too, with its error.
+    let (url, server) = webhook(200);
+    let missing = db.conn_string().replace(db.name(), "pgsafe_no_such_database");
+    let (code, _, _) = run(pgsafe()
+        .args(["snapshot", "-q", "-d", &missing, "--store"])
+        .arg(dir.path())
+        .env("PGSAFE_NOTIFY_URL", &url));
+    assert_eq!(code, 2);
+    let message = server.join().unwrap();
+    assert!(
+        message["text"].as_str().unwrap().starts_with("pgsafe snapshot of `pgsafe_no_such_database` failed on "),
+        "{message}"
+    );
+    assert_eq!(message["report"]["outcome"], "failed");
+    assert!(message["report"]["error"].as_str().unwrap().contains("pgsafe_no_such_database"), "{message}");
+
+    // A receiver that refuses makes a warning that keeps the URL's token to itself; the snapshot stands.
+    let (url, server) = webhook(500);
+    let (code, out, stderr) =
+        run(pgsafe().args(["snapshot", "-q", "-d", &db.conn_string(), "--notify", &url, "--store"]).arg(dir.path()));
+    server.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!out.trim().is_empty());
+    assert!(stderr.contains("warning: could not notify: the notification to `http://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("answered with HTTP status 500"), "{stderr}");
+    assert!(!stderr.contains("secretTOKEN") && !stderr.contains("services"), "{stderr}");
+}
