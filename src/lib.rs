@@ -11,11 +11,13 @@
 //! writes, memory mapped random access, sequential reads from a pipe. [`pg`] is the only module that talks
 //! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
 //! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
-//! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log.
+//! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log;
+//! [`check`] tells whether a database is healthy, and whether it still holds what a snapshot held.
 
 pub mod archive;
 pub mod cancel;
 pub mod catalog;
+pub mod check;
 pub mod cluster;
 pub mod dump;
 mod error;

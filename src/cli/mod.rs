@@ -1,5 +1,6 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
+mod check;
 mod cluster;
 mod common;
 mod demo;
@@ -46,6 +47,8 @@ enum Command {
     Snapshots(store::SnapshotsArgs),
     /// Apply retention to the store's snapshots (`--dry-run` shows what would go).
     Prune(store::PruneArgs),
+    /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
+    Check(check::CheckArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -65,6 +68,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(args) => store::snapshot(args),
         Command::Snapshots(args) => store::snapshots(args),
         Command::Prune(args) => store::prune(args),
+        Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),
