@@ -360,8 +360,9 @@ pub(super) async fn disabled_triggers(s: &Session) -> Result<Vec<Finding>> {
     Ok(out)
 }
 
-/// Sequences whose next value is not past their column's values (for a descending one, not below them):
-/// the next insert that takes it collides with a row. `sequence-behind` errors.
+/// Sequences (a serial's, an identity's, or one a column's default calls) whose next value is not past
+/// their integer column's values (for a descending one, not below them): the next insert that takes it
+/// collides with a row. `sequence-behind` errors.
 pub(super) async fn sequences(s: &Session) -> Result<Vec<Finding>> {
     let rows = query::run(s, OWNED_SEQUENCES, include_str!("sql/owned_sequences.sql"), &[]).await?;
     let mut out = Vec::new();

@@ -111,14 +111,18 @@ pub(super) async fn run(session: &Session, check: &SqlCheck) -> Result<Vec<Findi
     let Some(first) = rows.first() else { return Ok(Vec::new()) };
     let count: i64 = crate::pg::value(first, 0, &sql)?;
     let mut shown = Vec::new();
+    let mut first_row = String::new();
     for row in &rows {
         let text: String = crate::pg::value(row, 1, &sql)?;
-        shown.push(serde_json::from_str::<serde_json::Value>(&text).unwrap_or(json!(text)));
+        shown.push(serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|_| json!(text)));
+        if first_row.is_empty() {
+            // The server's text keeps the columns in the query's order.
+            first_row = text;
+        }
     }
     let mut details = place;
     details["rows"] = json!(count);
     details["first_rows"] = json!(shown);
-    let first_row = shown.first().map(ToString::to_string).unwrap_or_default();
     Ok(vec![
         Finding::new(
             "sql-check",

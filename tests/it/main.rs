@@ -33,3 +33,5 @@ mod pg_errors;
 mod demo;
 // The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
 mod store;
+// `pgsafe check`: findings and exit codes on pagila, against a snapshot, as an owner, `--watch`, user SQL.
+mod check;
