@@ -2,9 +2,9 @@
 //! a snapshot held?
 //!
 //! ```text
-//! check: connect (read only) -> tables of the snapshot, row counts -> foreign key violations -> invalid
-//!        indexes, duplicates under them -> NOT VALID constraints -> disabled triggers -> sequences behind
-//!        their column -> lock waits, long-running statements -> the user's SQL checks -> CheckReport
+//! check: connect (read only) -> lock waits, long-running statements -> tables of the snapshot, row counts
+//!        -> foreign key violations -> invalid indexes, duplicates under them -> NOT VALID constraints
+//!        -> disabled triggers -> sequences behind their column -> the user's SQL checks -> CheckReport
 //! ```
 //!
 //! Each probe ([`probes`], SQL in `check/sql/`) turns what it finds into [`Finding`]s with a stable id and a
@@ -180,6 +180,9 @@ pub async fn check(options: &CheckOptions) -> Result<CheckReport> {
     session.batch(&session_settings()).await?;
     let (s, cancel) = (&session, &options.cancel);
     let mut found = Vec::new();
+    // Sessions first: they show the moment the check started, before its own queries wait on anyone.
+    step(&mut found, cancel, "lock waits", probes::lock_waits(s)).await?;
+    step(&mut found, cancel, "long-running statements", probes::long_running(s, options.long_running)).await?;
     if let Some(snapshot) = &options.against {
         let probe = probes::snapshot_tables(s, snapshot, options.max_row_loss);
         step(&mut found, cancel, "the snapshot's tables", probe).await?;
@@ -189,8 +192,6 @@ pub async fn check(options: &CheckOptions) -> Result<CheckReport> {
     step(&mut found, cancel, "NOT VALID constraints", probes::not_valid_constraints(s)).await?;
     step(&mut found, cancel, "disabled triggers", probes::disabled_triggers(s)).await?;
     step(&mut found, cancel, "sequences", probes::sequences(s)).await?;
-    step(&mut found, cancel, "lock waits", probes::lock_waits(s)).await?;
-    step(&mut found, cancel, "long-running statements", probes::long_running(s, options.long_running)).await?;
     for user in &options.sql {
         step(&mut found, cancel, &format!("`{}`", user.name), sql_checks::run(s, user)).await?;
     }

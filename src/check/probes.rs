@@ -446,7 +446,7 @@ pub(super) async fn lock_waits(s: &Session) -> Result<Vec<Finding>> {
         let blocked_by: Vec<i32> = get(row, LOCK_WAITS, "blocked_by")?;
         let role: Option<String> = get(row, LOCK_WAITS, "role")?;
         let on = relation.as_ref().map_or_else(|| format!("a {locktype} lock"), |r| format!("`{r}`"));
-        let since = seconds.map(|s| format!(" for {s:.0}s")).unwrap_or_default();
+        let waits = seconds.map_or_else(|| "waits".to_owned(), |s| format!("has waited {s:.0}s"));
         let by: Vec<String> = blocked_by.iter().map(ToString::to_string).collect();
         let object = format!("pid {pid}");
         out.push(
@@ -455,7 +455,7 @@ pub(super) async fn lock_waits(s: &Session) -> Result<Vec<Finding>> {
                 Level::Warning,
                 Some(&object),
                 format!(
-                    "pid {pid} (role `{}`) waits{since} for {mode} on {on}, blocked by pid {}",
+                    "pid {pid} (role `{}`) {waits} for {mode} on {on}, blocked by pid {}",
                     role.as_deref().unwrap_or("?"),
                     if by.is_empty() { "?".to_owned() } else { by.join(", ") }
                 ),

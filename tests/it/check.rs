@@ -334,3 +334,41 @@ fn a_check_query_that_fails_is_an_error_with_its_sqlstate() {
     assert!(failed["message"].as_str().unwrap().contains("column \"nam\" does not exist"), "{failed}");
     assert!(findings(&report, "sql-check").iter().all(|f| f["object"] != "every tag names an item"));
 }
+
+#[test]
+fn a_lock_wait_and_a_long_statement_are_warnings_and_a_locked_table_is_not_waited_for_long() {
+    use crate::interrupt::{held, hold, release};
+    let db = small_db("check_locks");
+    let holder = hold(&db, "LOCK TABLE item IN ACCESS EXCLUSIVE MODE");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !held(&db, "item", "AccessExclusiveLock") {
+        assert!(Instant::now() < deadline, "the other session never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut waiter = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-d", &db.conn_string(), "-c", "SELECT count(*) FROM item"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let (code, report, stderr) = check(&["-d", &db.conn_string(), "--long-running", "1"]);
+    let took = started.elapsed();
+    release(&db, holder);
+    let _ = waiter.wait();
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let waits = findings(&report, "lock-wait");
+    assert_eq!(waits.len(), 1, "{report:#}");
+    assert_eq!((&waits[0]["level"], &waits[0]["details"]["mode"]), (&"warning".into(), &"AccessShareLock".into()));
+    assert_eq!(waits[0]["details"]["blocked_by"].as_array().unwrap().len(), 1, "{}", waits[0]);
+    let long: Vec<&Value> = findings(&report, "long-running-query");
+    assert!(long.iter().any(|f| f["details"]["query"] == "SELECT count(*) FROM item"), "{report:#}");
+    // The foreign key to `item` and its sequence wait 5 s each for the lock, then are named as not checked.
+    let locked: Vec<&Value> = findings(&report, "not-checked");
+    assert!(
+        !locked.is_empty() && locked.iter().all(|f| f["level"] == "warning" && f["details"]["sqlstate"] == "55P03"),
+        "{report:#}"
+    );
+    assert!(took < Duration::from_secs(30), "it waited {took:?}");
+}
