@@ -12,11 +12,14 @@
 //! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
 //! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
 //! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log;
-//! [`notify`] posts a message to a webhook when an operation ends.
+//! [`notify`] posts a message to a webhook when an operation ends; [`check`] tells whether a database is
+//! healthy, and whether it still holds what a snapshot held; [`rollback`] puts a database back to a
+//! snapshot, saying first what that loses.
 
 pub mod archive;
 pub mod cancel;
 pub mod catalog;
+pub mod check;
 pub mod cluster;
 pub mod dump;
 mod error;

@@ -1,5 +1,6 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
+mod check;
 mod cluster;
 mod common;
 mod demo;
@@ -53,6 +54,8 @@ enum Command {
     Rollback(rollback::RollbackArgs),
     /// The store at a glance: snapshots per database, the last operations and checks (`--markdown`, `--json`).
     Status(status::StatusArgs),
+    /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
+    Check(check::CheckArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -74,6 +77,7 @@ pub fn run() -> ExitCode {
         Command::Prune(args) => store::prune(args),
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
+        Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

@@ -60,6 +60,10 @@ pub struct RollbackArgs {
     #[arg(long)]
     no_safety_snapshot: bool,
 
+    /// Do not run the health check (`pgsafe check` against the snapshot) afterwards.
+    #[arg(long)]
+    no_check: bool,
+
     /// Workers for verification, the safety snapshot and the restore (default: the machine's cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
@@ -94,6 +98,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
             None => SessionPolicy { wait: Duration::from_secs(args.wait_sessions), terminate: false },
         },
         lock_wait: Duration::from_secs(args.lock_timeout),
+        health_check: !args.no_check,
         cancel: pgsafe::cancel::Cancel::new(),
     };
     let dir = args.store.dir();
@@ -124,7 +129,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         } else {
             output::stdout(&render_report(&report))?;
         }
-        Ok(Exit::Success)
+        Ok(if report.is_healthy() { Exit::Success } else { Exit::CheckFailed })
     })
 }
 
@@ -294,6 +299,25 @@ fn render_report(r: &RollbackReport) -> String {
     }
     for w in &r.restore.warnings {
         out.push_str(&format!("warning: {w}\n"));
+    }
+    match &r.health {
+        None => out.push_str("health check: not run\n"),
+        Some(h) if h.healthy => out.push_str(&format!(
+            "health check: healthy ({} warning(s), {} note(s))\n",
+            h.count(pgsafe::check::Level::Warning),
+            h.count(pgsafe::check::Level::Info)
+        )),
+        Some(h) => {
+            out.push_str("health check: UNHEALTHY after the rollback\n");
+            for f in h.findings.iter().filter(|f| f.level == pgsafe::check::Level::Error) {
+                out.push_str(&format!(
+                    "  error {}{}: {}\n",
+                    f.check,
+                    f.object.as_deref().map(|o| format!(" {o}")).unwrap_or_default(),
+                    f.message
+                ));
+            }
+        }
     }
     out
 }

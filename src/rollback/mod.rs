@@ -74,6 +74,8 @@ pub struct RollbackOptions {
     pub sessions: SessionPolicy,
     /// How long to wait for the store's lock.
     pub lock_wait: Duration,
+    /// Run `pgsafe check` against the snapshot afterwards (the default).
+    pub health_check: bool,
     pub cancel: Cancel,
 }
 
@@ -115,7 +117,16 @@ pub struct RollbackReport {
     pub sessions: Option<Swapped>,
     pub restore: RestoreReport,
     pub changes: Changes,
+    /// The health check run afterwards against the snapshot; `None` with `--no-check`.
+    pub health: Option<crate::check::CheckReport>,
     pub seconds: f64,
+}
+
+impl RollbackReport {
+    /// Whether the database passed the health check that followed (or none was run).
+    pub fn is_healthy(&self) -> bool {
+        self.health.as_ref().is_none_or(|h| h.healthy)
+    }
 }
 
 /// Restores run about this many times a dump's time on the benchmark (`benches/compare.py`): the
@@ -479,6 +490,33 @@ async fn run(
         }
     };
     drop(lock);
+    // The rollback is done: a check that cannot run is said in the report, not a failed rollback.
+    let health = if options.health_check {
+        progress.step(&format!("checking the health of `{}` against the snapshot", plan.database));
+        let check = crate::check::CheckOptions {
+            connect: options.connect.clone(),
+            against: Some(snapshot.clone()),
+            sql: Vec::new(),
+            max_row_loss: None,
+            long_running: crate::check::DEFAULT_LONG_RUNNING,
+            cancel: options.cancel.clone(),
+        };
+        let (started_at, started) = (Timestamp::now(), Instant::now());
+        let result = crate::check::check(&check).await;
+        let entry = crate::check::audit_entry(&check, started_at, started.elapsed().as_secs_f64(), &result);
+        if let Err(e) = store.append_audit(&entry) {
+            tracing::warn!("the health check's audit line could not be written: {e}");
+        }
+        match result {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::warn!("the health check after the rollback could not run: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     Ok(RollbackReport {
         database: plan.database.clone(),
         mode: plan.mode,
@@ -488,6 +526,7 @@ async fn run(
         sessions,
         restore,
         changes: plan.changes.clone(),
+        health,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

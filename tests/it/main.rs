@@ -33,8 +33,9 @@ mod pg_errors;
 mod demo;
 // The snapshot store: `snapshot`, `snapshots`, `prune`, retention, the lock, the audit log.
 mod store;
-
 // `pgsafe rollback`: the plan, swap, in place, tables, failures, a database's owner.
 mod rollback;
 // `pgsafe status`: the store at a glance, as text, Markdown and JSON.
 mod status;
+// `pgsafe check`: findings and exit codes on pagila, against a snapshot, as an owner, `--watch`, user SQL.
+mod check;

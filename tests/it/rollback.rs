@@ -191,6 +191,7 @@ fn a_whole_rollback_with_another_session_connected_puts_the_snapshot_in_place_an
     let report: Value = serde_json::from_str(&out).unwrap();
     let kept = report["replaced_database_kept_as"].as_str().unwrap().to_owned();
     assert_eq!(report["sessions"]["terminated"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["health"]["healthy"], true, "{report}");
     assert!(other.wait().unwrap().code() != Some(0), "the other session was not ended");
     let (same, text) = compare_dbs(expected.name(), db.name());
     assert!(same, "the rolled back database is not the snapshot's state:\n{text}");
@@ -383,4 +384,34 @@ fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
     let child_note = db.psql("SELECT note FROM child WHERE id = 5");
     assert_eq!(child_note.trim(), "edited", "a table outside --tables was changed");
     assert_eq!(db.psql("SELECT count(*) FROM child").trim(), "3000");
+}
+
+#[test]
+fn the_health_check_after_a_rollback_names_what_the_snapshot_itself_held_wrong_and_exits_1() {
+    let db = TestDb::new("rb_health");
+    db.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int);
+         INSERT INTO parent SELECT generate_series(1, 10);
+         INSERT INTO child VALUES (1, 1), (2, 99);
+         ALTER TABLE child ADD CONSTRAINT child_parent FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM child WHERE id = 2; INSERT INTO child VALUES (3, 3);");
+    let (code, out, err) = rollback(dir.path(), &db, &[&id, "--yes", "--json", "--tables", "child"]);
+    assert_eq!(code, 1, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let health = &report["health"];
+    assert_eq!(health["healthy"], false, "{report}");
+    let violation = health["findings"].as_array().unwrap().iter().find(|f| f["check"] == "foreign-key-violation");
+    assert!(violation.is_some_and(|f| f["object"].as_str().unwrap().contains("child")), "{health}");
+    // The rollback itself happened: the rows are the snapshot's.
+    assert_eq!(db.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM child").trim(), "1,2");
+    // And --no-check skips it.
+    db.psql("INSERT INTO child VALUES (4, 4)");
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--no-check", "--tables", "child"]);
+    assert_eq!(code, 0, "{err}");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().filter(|l| l.contains("\"command\":\"check\"")).count(), 1, "{audit}");
 }
