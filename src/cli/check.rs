@@ -12,6 +12,7 @@ use pgsafe::store::{LocalStore, SnapshotId, SnapshotMeta, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable};
+use super::notify::NotifyArgs;
 use super::output::{self, Exit};
 
 #[derive(Debug, Args)]
@@ -57,6 +58,9 @@ pub struct CheckArgs {
     /// env `BACKUP_DIR`, else `./.pgsafe`. A check never creates it.
     #[arg(long = "store", value_name = "DIR")]
     store: Option<PathBuf>,
+
+    #[command(flatten)]
+    notify: NotifyArgs,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -79,7 +83,13 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
         (Some(id), _) => Some(store.as_ref().ok_or_else(no_store)?.get(&SnapshotId::parse(id)?)?),
         (None, true) => {
             let database = connect.dbname();
-            let newest = store.as_ref().ok_or_else(no_store)?.list()?.into_iter().find(|s| s.database == database);
+            // As `rollback --latest`: a rollback's safety snapshot holds a state that was replaced.
+            let newest = store
+                .as_ref()
+                .ok_or_else(no_store)?
+                .list()?
+                .into_iter()
+                .find(|s| s.database == database && s.protects.is_none());
             Some(newest.ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidInput,
@@ -108,16 +118,45 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
         CheckOptions { connect, against, sql, max_row_loss: args.max_row_loss, long_running, cancel: Cancel::new() };
     let store = store.as_ref().map(|s| s as &dyn Store);
     match args.watch {
-        None => once(&options, store, args.json),
-        Some(interval) => watch(&options, store, interval, args.until_unhealthy, args.json),
+        None => once(&options, store, args.json, &args.notify),
+        Some(interval) => watch(&options, store, interval, args.until_unhealthy, args.json, &args.notify),
+    }
+}
+
+/// Posts a round's verdict to `--notify`'s URL, if any: the text names the errors.
+fn notify(notify: &NotifyArgs, options: &CheckOptions, result: &Result<CheckReport, Error>) {
+    let host = pgsafe::store::audit::host_name();
+    let database = options.connect.dbname();
+    match result {
+        Ok(report) => {
+            let errors: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| f.level == Level::Error)
+                .map(|f| format!("{}{}", f.check, f.object.as_deref().map(|o| format!(" `{o}`")).unwrap_or_default()))
+                .collect();
+            let text = match errors.is_empty() {
+                true => format!("pgsafe check of `{database}` on {host}: {}", counts(report)),
+                false => format!("pgsafe check of `{database}` on {host}: {}: {}", counts(report), errors.join(", ")),
+            };
+            notify.send(&text, report);
+        }
+        Err(e) => notify.send(
+            &format!("pgsafe check of `{database}` on {host} could not run: {e}"),
+            &serde_json::json!({
+                "command": "check", "database": database, "host": host, "outcome": "failed",
+                "error": e.to_string(), "hint": e.hint(),
+            }),
+        ),
     }
 }
 
 /// One check: the report, its audit line, healthy or not.
-fn once(options: &CheckOptions, store: Option<&dyn Store>, json: bool) -> Result<Exit, Error> {
+fn once(options: &CheckOptions, store: Option<&dyn Store>, json: bool, to: &NotifyArgs) -> Result<Exit, Error> {
     let started_at = Timestamp::now();
     let result = block_on_cancellable("check", &options.cancel, pgsafe::check::check(options));
     let logged = log(store, options, started_at, &result);
+    notify(to, options, &result);
     let report = result?;
     output::stdout(&if json { pretty(&report) } else { render(&report) })?;
     logged?;
@@ -125,16 +164,19 @@ fn once(options: &CheckOptions, store: Option<&dyn Store>, json: bool) -> Result
 }
 
 /// Rounds every `interval` until interrupted (exit as the last round), or with `until_unhealthy`, until
-/// the first unhealthy one. Audit lines: each unhealthy round, and the last.
+/// the first unhealthy one. Audit lines: each unhealthy round, and the last. Notifications: a round whose
+/// verdict differs from the one before (the first round when unhealthy), and a round that cannot run.
 fn watch(
     options: &CheckOptions,
     store: Option<&dyn Store>,
     interval: Duration,
     until_unhealthy: bool,
     json: bool,
+    to: &NotifyArgs,
 ) -> Result<Exit, Error> {
     block_on_cancellable("check", &options.cancel, async {
         let mut last: Option<(CheckReport, bool)> = None;
+        let mut healthy_before = true;
         loop {
             let started_at = Timestamp::now();
             let result = pgsafe::check::check(options).await;
@@ -142,11 +184,16 @@ fn watch(
                 Err(e) if e.kind() == ErrorKind::Cancelled && last.is_some() => break,
                 Err(e) => {
                     let failed = Err(e);
+                    notify(to, options, &failed);
                     log(store, options, started_at, &failed)?;
                     return failed.map(|r| exit(&r));
                 }
                 Ok(report) => report,
             };
+            if report.healthy != healthy_before {
+                notify(to, options, &Ok(report.clone()));
+                healthy_before = report.healthy;
+            }
             let logged = !report.healthy;
             if logged {
                 log(store, options, started_at, &Ok(report.clone()))?;

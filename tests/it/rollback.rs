@@ -399,9 +399,20 @@ fn the_health_check_after_a_rollback_names_what_the_snapshot_itself_held_wrong_a
     let dir = tempfile::tempdir().unwrap();
     let id = snapshot(dir.path(), &db, &[]);
     db.psql("DELETE FROM child WHERE id = 2; INSERT INTO child VALUES (3, 3);");
-    let (code, out, err) = rollback(dir.path(), &db, &[&id, "--yes", "--json", "--tables", "child"]);
+    let (url, hook) = crate::store::webhook(200);
+    let (code, out, err) = rollback(dir.path(), &db, &[&id, "--yes", "--json", "--tables", "child", "--notify", &url]);
     assert_eq!(code, 1, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
+    let message = hook.join().unwrap();
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("pgsafe rolled `{}` back to snapshot `{id}` on ", db.name())), "{text}");
+    assert_eq!(message["report"]["health"]["healthy"], false);
+    // `pgsafe check` says the same, and tells the webhook which error.
+    let (url, hook) = crate::store::webhook(200);
+    let (code, _, err) = run(pgsafe().args(["check", "-d", &db.conn_string(), "--notify", &url]));
+    assert_eq!(code, 1, "{err}");
+    let text = hook.join().unwrap()["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("unhealthy") && text.contains("foreign-key-violation"), "{text}");
     let health = &report["health"];
     assert_eq!(health["healthy"], false, "{report}");
     let violation = health["findings"].as_array().unwrap().iter().find(|f| f["check"] == "foreign-key-violation");

@@ -500,7 +500,7 @@ fn a_dump_without_a_store_makes_none() {
 }
 
 /// A webhook on 127.0.0.1 that answers one request with `status` and hands back the JSON it was sent.
-fn webhook(status: u16) -> (String, std::thread::JoinHandle<Value>) {
+pub(crate) fn webhook(status: u16) -> (String, std::thread::JoinHandle<Value>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/services/T0/B0/secretTOKEN", listener.local_addr().unwrap());
