@@ -293,16 +293,30 @@ fn no_file_in_the_store_holds_the_password_it_connected_with() {
     let url = |db: &str| format!("postgres://{}:{PASSWORD}@127.0.0.1:{}/{db}", server.user(), server.port());
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path();
-    // A snapshot, a failed one (its error goes into the log) and a prune, all given the password.
+    let psql = std::process::Command::new(support::cluster().bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url("postgres"), "-c"])
+        .arg("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);")
+        .status()
+        .unwrap();
+    assert!(psql.success());
+    // A snapshot, a failed one (its error goes into the log), a check, a rollback (with its safety snapshot
+    // and its check) and a prune, all given the password.
     let report = snapshot(store, &["-d", &url("postgres"), "--label", "with-password"]);
     assert_eq!(report["snapshot"]["server"], format!("postgres@127.0.0.1:{}/postgres", server.port()));
     let (code, _, stderr) = run(pgsafe().args(["snapshot", "-q", "-d", &url("nope"), "--store"]).arg(store));
     assert_eq!(code, 2);
     assert!(!stderr.contains(PASSWORD), "{stderr}");
+    run_ok(pgsafe().args(["check", "--latest", "-d", &url("postgres"), "--store"]).arg(store));
+    run_ok(
+        pgsafe()
+            .args(["rollback", "-q", "--latest", "--yes", "--tables", "item", "-d", &url("postgres"), "--store"])
+            .arg(store),
+    );
     run_ok(pgsafe().args(["prune", "--keep", "0", "-d", &url("postgres"), "--store"]).arg(store));
 
     let lines = audit(store);
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    let commands: Vec<&str> = lines.iter().map(|l| l["command"].as_str().unwrap()).collect();
+    assert_eq!(commands, ["snapshot", "snapshot", "check", "snapshot", "check", "rollback", "prune"], "{lines:?}");
     let files = contents(store);
     assert!(files.iter().any(|(n, _)| n.ends_with(".pgsafe")), "the verified snapshot was pruned");
     for (name, bytes) in files {
