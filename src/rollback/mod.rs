@@ -434,17 +434,28 @@ async fn run(
             let aside = swap::derived_name(&plan.database, &format!("_replaced_{time}"));
             restore_options.create = Some(new_name.clone());
             progress.step(&format!("restoring the snapshot into the new database `{new_name}`"));
-            let report = crate::restore::restore(archive, &restore_options, progress.clone()).await.map_err(|e| {
-                e.context(format!(
-                    "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
-                    plan.database
-                ))
-            })?;
-            let maintenance = swap::maintenance_session(&options.connect, &plan.database).await?;
+            let restored = crate::restore::restore(archive, &restore_options, progress.clone()).await;
+            let maintenance = swap::maintenance_session(&options.connect, &plan.database).await;
+            let report = match restored {
+                Ok(report) => report,
+                Err(e) => {
+                    // What the restore committed of the new database before it stopped goes with it.
+                    let e = e.context(format!(
+                        "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
+                        plan.database
+                    ));
+                    return Err(match &maintenance {
+                        Ok(m) => match drop_database(m, &new_name).await {
+                            Ok(()) => e,
+                            Err(d) => e.and_hint(format!("`{new_name}` is still there ({d}); drop it")),
+                        },
+                        Err(_) => e.and_hint(format!("drop `{new_name}` if it is still there")),
+                    });
+                }
+            };
+            let maintenance = maintenance?;
             if !report.problems.is_empty() {
-                let dropped = maintenance
-                    .batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&new_name)))
-                    .await;
+                let dropped = drop_database(&maintenance, &new_name).await;
                 return Err(Error::new(
                     ErrorKind::CheckFailed,
                     format!(
@@ -465,9 +476,7 @@ async fn run(
                 Ok(s) => sessions = Some(s),
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
                 Err(e) => {
-                    let dropped = maintenance
-                        .batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&new_name)))
-                        .await;
+                    let dropped = drop_database(&maintenance, &new_name).await;
                     return Err(e.and_hint(match dropped {
                         Ok(()) => format!("the restored database `{new_name}` was dropped again"),
                         Err(d) => format!("the restored database `{new_name}` is still there ({d}); drop it"),
@@ -529,6 +538,11 @@ async fn run(
         health,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Drops the swap's new database, which nothing but the rollback has used.
+async fn drop_database(maintenance: &Session, name: &str) -> Result<()> {
+    maintenance.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(name))).await
 }
 
 /// A restore in one transaction (in place, tables): a problem rolls all of it back.

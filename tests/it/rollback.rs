@@ -426,3 +426,37 @@ fn the_health_check_after_a_rollback_names_what_the_snapshot_itself_held_wrong_a
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().filter(|l| l.contains("\"command\":\"check\"")).count(), 1, "{audit}");
 }
+
+#[test]
+fn a_rollback_interrupted_by_sigterm_during_its_restore_drops_the_new_database_and_changes_nothing() {
+    use crate::interrupt::{signal, wait_until};
+    let db = crate::faults::big_db("rb_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM big WHERE id % 10 = 0");
+    let before = copy_of(&db, "rb_sigterm_before");
+    let mut child = pgsafe()
+        .args(["rollback", "-q", "--yes", "--no-safety-snapshot", "-j", "1", "--store"])
+        .arg(dir.path())
+        .args(["-d", &db.conn_string(), &id])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let new_database = format!("{}_rollback_%", db.name());
+    let loading = || {
+        before.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '{new_database}' AND query LIKE 'COPY %' AND state = 'active'"
+        )) == "1\n"
+    };
+    wait_until("the restore's load started", &mut child, loading);
+    signal(&child, "TERM");
+    let (code, stderr) = crate::faults::finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("was not changed"), "{stderr}");
+    assert_eq!(databases_like(&new_database), Vec::<String>::new(), "the new database was left behind");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"rollback".into(), &"failed".into()));
+}
