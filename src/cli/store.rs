@@ -294,6 +294,13 @@ pub struct PruneArgs {
     /// Print what would be removed and kept, and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Also drop the databases swap rollbacks of `-d`'s database replaced (`DB_replaced_TIME`, as the
+    /// audit log records them) but the newest `--keep-replaced`; connects through `-d`.
+    #[arg(long, requires = "dbname")]
+    drop_replaced: bool,
+    /// With `--drop-replaced`: keep the newest N replaced databases.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "drop_replaced")]
+    keep_replaced: usize,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -315,10 +322,37 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
     };
     let report = pgsafe::store::operation::prune(&store, &options)?;
     warn_leftovers(&report.store, &report.leftovers);
+    let replaced = match (args.drop_replaced, args.dbname.as_deref()) {
+        (true, Some(dbname)) => {
+            let connect = pgsafe::pg::ConnectOptions::new(Some(dbname), None, None, None)?;
+            Some(super::common::block_on(
+                "prune",
+                pgsafe::rollback::replaced::drop_replaced(&store, &connect, args.keep_replaced, args.dry_run),
+            )?)
+        }
+        _ => None,
+    };
     if args.json {
-        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+        let mut json = serde_json::to_value(&report).expect("the report serializes");
+        if let (Some(r), Some(object)) = (&replaced, json.as_object_mut()) {
+            object.insert("replaced_databases".into(), serde_json::to_value(r).expect("the report serializes"));
+        }
+        output::stdout(&(serde_json::to_string_pretty(&json).expect("the report serializes") + "\n"))?;
     } else {
-        output::stdout(&render_prune(&report))?;
+        let mut text = render_prune(&report);
+        if let Some(r) = &replaced {
+            let verb = if r.dry_run { "would drop database" } else { "dropped database" };
+            for name in &r.dropped {
+                text.push_str(&format!("{verb}  {name}\n"));
+            }
+            for name in &r.kept {
+                text.push_str(&format!("keep database  {name}  (--keep-replaced {})\n", args.keep_replaced));
+            }
+            for name in &r.in_use {
+                text.push_str(&format!("not dropped (sessions are connected to it)  {name}\n"));
+            }
+        }
+        output::stdout(&text)?;
     }
     Ok(Exit::Success)
 }

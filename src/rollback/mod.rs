@@ -14,6 +14,7 @@
 //! roll their one transaction back).
 
 pub mod changes;
+pub mod replaced;
 pub mod swap;
 
 use std::sync::Arc;
@@ -328,6 +329,7 @@ pub async fn rollback(
     entry.database = Some(plan.database.clone());
     entry.snapshot = Some(plan.snapshot.id.clone());
     entry.step = Some(plan.mode.to_owned());
+    entry.replaced_database = result.as_ref().ok().and_then(|r| r.replaced_database_kept_as.clone());
     let logged = store.append_audit(&entry);
     let result = result.map_err(|e| match &safety {
         Some(id) => e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`")),

@@ -88,6 +88,12 @@ pub struct AuditEntry {
     /// Snapshots the operation removed (retention).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub removed: Vec<SnapshotId>,
+    /// A swap rollback: the name the database it replaced is kept under, until a prune drops it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub replaced_database: Option<String>,
+    /// A prune with `--drop-replaced`: the replaced databases it dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dropped_databases: Vec<String>,
     /// The migration, for the workflow's steps.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub migration: Option<String>,
@@ -120,6 +126,8 @@ impl AuditEntry {
             snapshot: None,
             archive: None,
             removed: Vec::new(),
+            replaced_database: None,
+            dropped_databases: Vec::new(),
             migration: None,
             step: None,
             seconds,

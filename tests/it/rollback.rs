@@ -211,6 +211,23 @@ fn a_whole_rollback_with_another_session_connected_puts_the_snapshot_in_place_an
         (&line["command"], &line["outcome"], &line["snapshot"]),
         (&"rollback".into(), &"ok".into(), &id.clone().into())
     );
+    assert_eq!(line["replaced_database"], kept.as_str());
+    // A prune drops the replaced database once asked to (the newest is kept by default).
+    let prune = |extra: &[&str]| {
+        let out = run_ok(
+            pgsafe()
+                .args(["prune", "--json", "--drop-replaced", "-d", &db.conn_string(), "--store"])
+                .arg(dir.path())
+                .args(extra),
+        );
+        serde_json::from_str::<Value>(&out).unwrap()["replaced_databases"].clone()
+    };
+    assert_eq!(prune(&[])["kept"], serde_json::json!([kept]));
+    assert_eq!(prune(&["--keep-replaced", "0", "--dry-run"])["dropped"], serde_json::json!([kept]));
+    assert_eq!(databases_like(&kept), [kept.clone()]);
+    assert_eq!(prune(&["--keep-replaced", "0"])["dropped"], serde_json::json!([kept]));
+    assert_eq!(databases_like(&kept), Vec::<String>::new());
+    assert_eq!(prune(&["--keep-replaced", "0"])["gone"], serde_json::json!([kept]));
     drop_database(&kept);
 }
 
