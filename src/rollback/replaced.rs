@@ -43,7 +43,7 @@ pub async fn drop_replaced(
         .filter(|e| e.database.as_deref() == Some(database.as_str()))
         .filter_map(|e| Some((e.time, e.replaced_database?)))
         .collect();
-    recorded.sort_by(|a, b| b.0.cmp(&a.0));
+    recorded.sort_by_key(|(time, _)| std::cmp::Reverse(*time));
     let mut report = ReplacedReport { database: database.clone(), dry_run, ..ReplacedReport::default() };
     if recorded.is_empty() {
         return Ok(report);
