@@ -224,7 +224,7 @@ fn a_whole_rollback_with_another_session_connected_puts_the_snapshot_in_place_an
     };
     assert_eq!(prune(&[])["kept"], serde_json::json!([kept]));
     assert_eq!(prune(&["--keep-replaced", "0", "--dry-run"])["dropped"], serde_json::json!([kept]));
-    assert_eq!(databases_like(&kept), [kept.clone()]);
+    assert_eq!(databases_like(&kept), std::slice::from_ref(&kept));
     assert_eq!(prune(&["--keep-replaced", "0"])["dropped"], serde_json::json!([kept]));
     assert_eq!(databases_like(&kept), Vec::<String>::new());
     assert_eq!(prune(&["--keep-replaced", "0"])["gone"], serde_json::json!([kept]));
