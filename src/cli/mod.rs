@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod dump;
 mod inspect;
+mod migrate;
 mod notify;
 mod output;
 mod restore;
@@ -56,6 +57,11 @@ enum Command {
     Status(status::StatusArgs),
     /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
     Check(check::CheckArgs),
+    /// Apply migrations (SQL files, a folder, or `-- COMMAND`) with a snapshot first, a health check after,
+    /// and a rollback by itself when anything fails.
+    Migrate(migrate::MigrateArgs),
+    /// A migrations folder's state: applied, pending, and changed since applied (drift).
+    Migrations(migrate::MigrationsArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -78,6 +84,8 @@ pub fn run() -> ExitCode {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::Migrate(args) => migrate::run(args),
+        Command::Migrations(args) => migrate::list(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

@@ -91,7 +91,7 @@ pub struct RetentionArgs {
 }
 
 impl RetentionArgs {
-    fn policy(&self) -> RetentionPolicy {
+    pub(super) fn policy(&self) -> RetentionPolicy {
         RetentionPolicy {
             keep_last: self.keep,
             keep_within: self.keep_within,
@@ -100,7 +100,7 @@ impl RetentionArgs {
         }
     }
 
-    fn lock_wait(&self) -> Result<Duration, Error> {
+    pub(super) fn lock_wait(&self) -> Result<Duration, Error> {
         Duration::try_from_secs_f64(self.lock_timeout).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidInput,

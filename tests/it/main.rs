@@ -35,6 +35,8 @@ mod demo;
 mod store;
 // `pgsafe rollback`: the plan, swap, in place, tables, failures, a database's owner.
 mod rollback;
+// `pgsafe migrate` and `pgsafe migrations`: a folder, drift, down scripts, failures rolled back.
+mod migrate;
 // `pgsafe status`: the store at a glance, as text, Markdown and JSON.
 mod status;
 // `pgsafe check`: findings and exit codes on pagila, against a snapshot, as an owner, `--watch`, user SQL.

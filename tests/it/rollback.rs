@@ -16,7 +16,7 @@ fn corpus() -> PathBuf {
 }
 
 /// Loads pagila into `db`; `false` (and the test is reported as not run) without the corpus.
-fn pagila(db: &TestDb, test: &str) -> bool {
+pub(crate) fn pagila(db: &TestDb, test: &str) -> bool {
     let dir = corpus().join("pagila");
     if !dir.is_dir() {
         support::cannot_run(test, "no ../shared/corpus/pagila");
@@ -29,7 +29,7 @@ fn pagila(db: &TestDb, test: &str) -> bool {
 }
 
 /// A database holding what `db` holds now (made from it as a template), dropped with the guard.
-fn copy_of(db: &TestDb, hint: &str) -> TestDb {
+pub(crate) fn copy_of(db: &TestDb, hint: &str) -> TestDb {
     let copy = TestDb::new(hint);
     let admin = |sql: String| cluster().execute_admin(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     admin(format!("DROP DATABASE \"{}\"", copy.name()));
@@ -38,7 +38,7 @@ fn copy_of(db: &TestDb, hint: &str) -> TestDb {
 }
 
 /// `compare-dbs a b`: whether the two databases match in schema and data, and what it printed.
-fn compare_dbs(a: &str, b: &str) -> (bool, String) {
+pub(crate) fn compare_dbs(a: &str, b: &str) -> (bool, String) {
     let c = cluster();
     let path = format!("{}:{}", c.bin_dir().display(), std::env::var("PATH").unwrap_or_default());
     let diffs = tempfile::tempdir().unwrap();
@@ -95,7 +95,7 @@ fn databases_like(pattern: &str) -> Vec<String> {
     out.lines().map(str::to_owned).collect()
 }
 
-fn drop_database(name: &str) {
+pub(crate) fn drop_database(name: &str) {
     cluster().execute_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).unwrap();
 }
 

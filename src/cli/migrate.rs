@@ -1,0 +1,283 @@
+//! `pgsafe migrate` and `pgsafe migrations`: apply migrations with a snapshot to fall back on, and see a
+//! folder's state.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use pgsafe::migrate::{Ending, LockPolicy, MigrateOptions, MigrateReport, Source};
+use pgsafe::store::LocalStore;
+use pgsafe::{Error, ErrorKind};
+
+use super::common::{ConnectArgs, block_on, block_on_cancellable, default_jobs, progress};
+use super::notify::NotifyArgs;
+use super::output::{self, Exit};
+use super::store::{RetentionArgs, StoreArgs};
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
+
+    /// SQL files to apply in this order, or one folder of `NNNN_name.sql` migrations (its pending ones).
+    #[arg(value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+
+    /// Another tool's migration command, after `--` (`-- npx prisma migrate deploy`).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+
+    /// The folder's tracking table.
+    #[arg(long = "migrations-table", value_name = "SCHEMA.TABLE", default_value = "pgsafe.migrations")]
+    table: String,
+
+    /// Run the down script of the latest applied migration of the folder (with `--to`, of every one
+    /// applied after that version), newest first, with a snapshot first.
+    #[arg(long)]
+    down: bool,
+
+    /// With `--down`: go down to this version (it stays applied).
+    #[arg(long, value_name = "VERSION", requires = "down")]
+    to: Option<String>,
+
+    /// `lock_timeout` of each statement's transaction (`2s`, `500ms`).
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    sql_lock_timeout: Duration,
+
+    /// How many times a file is tried again when a lock is not granted in time (with backoff and jitter).
+    #[arg(long = "lock-retries", value_name = "N", default_value_t = 3)]
+    lock_retries: u32,
+
+    /// No snapshot first (a database too big to snapshot): then all of it runs in one transaction, and a
+    /// command, which no transaction can undo, is refused.
+    #[arg(long)]
+    skip_snapshot: bool,
+
+    /// Also keep a snapshot of the migrated state.
+    #[arg(long)]
+    snapshot_after: bool,
+
+    /// Keep checking the database this long after success (`10m`), rolling back if it turns unhealthy.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    observe: Option<Duration>,
+
+    /// How often `--observe` checks.
+    #[arg(long = "observe-every", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    observe_every: Duration,
+
+    /// A rollback by swap waits this long for other sessions, then terminates them.
+    #[arg(long = "terminate-after", value_name = "SECONDS", default_value_t = 30)]
+    terminate_after: u64,
+
+    /// No retention after the snapshots it takes.
+    #[arg(long)]
+    no_prune: bool,
+
+    /// Workers for the snapshot and a rollback (default: the machine's cores).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration such as `2s` or `10m`: {e}"))
+}
+
+/// What the positional arguments name.
+fn source(paths: &[PathBuf], command: &[String]) -> Result<Source, Error> {
+    match (paths, command) {
+        ([], []) => Err(Error::new(ErrorKind::InvalidInput, "nothing to migrate")
+            .with_hint("name SQL files, a folder of NNNN_name.sql migrations, or a command after `--`")),
+        ([], command) => Ok(Source::Command(command.to_vec())),
+        (_, [_, ..]) => {
+            Err(Error::new(ErrorKind::InvalidInput, "give files or a folder, or a command after `--`, not both"))
+        }
+        ([dir], []) if dir.is_dir() => Ok(Source::Folder(dir.clone())),
+        (files, []) => {
+            if let Some(bad) = files.iter().find(|p| !p.is_file()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "`{}` is not a file{}",
+                        bad.display(),
+                        if bad.is_dir() { " (one folder, alone, is a migrations folder)" } else { "" }
+                    ),
+                ));
+            }
+            Ok(Source::Files(files.to_vec()))
+        }
+    }
+}
+
+pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
+    let source = source(&args.paths, &args.command)?;
+    if args.down && !matches!(source, Source::Folder(_)) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "`--down` runs the down scripts of a migrations folder: name the folder",
+        ));
+    }
+    let options = MigrateOptions {
+        connect: args.connect.options()?,
+        source,
+        table: pgsafe::migrate::runner::table_name(&args.table)?,
+        down: args.down.then(|| args.to.clone()),
+        lock: LockPolicy { timeout: args.sql_lock_timeout, retries: args.lock_retries },
+        snapshot: !args.skip_snapshot,
+        snapshot_after: args.snapshot_after,
+        observe: args.observe,
+        observe_every: args.observe_every.max(Duration::from_secs(1)),
+        retention: (!args.no_prune).then(|| args.retention.policy()),
+        terminate_after: Duration::from_secs(args.terminate_after),
+        jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
+        lock_wait: args.retention.lock_wait()?,
+        cancel: pgsafe::cancel::Cancel::new(),
+    };
+    let store = LocalStore::open(&args.store.dir())?;
+    let result = block_on_cancellable(
+        "migrate",
+        &options.cancel,
+        pgsafe::migrate::migrate(&store, &options, progress(args.quiet)),
+    );
+    notify(&args.notify, options.connect.dbname(), &result);
+    let report = result?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else {
+        output::stdout(&render(&report))?;
+    }
+    Ok(match report.ending {
+        Ending::UpToDate | Ending::Applied => Exit::Success,
+        Ending::Refused | Ending::RolledBack => Exit::CheckFailed,
+        Ending::NeedsAttention => Exit::NeedsAttention,
+    })
+}
+
+fn render(r: &MigrateReport) -> String {
+    let mut out = String::new();
+    let snapshot = r.snapshot.as_ref().map(|s| format!(" (snapshot `{s}`)")).unwrap_or_default();
+    match r.ending {
+        Ending::UpToDate => out.push_str(&format!("`{}` is up to date: nothing to apply\n", r.database)),
+        Ending::Applied => {
+            out.push_str(&format!("applied to `{}`{snapshot}: {}\n", r.database, r.applied.join(", ")));
+            if !r.analyzed.is_empty() {
+                out.push_str(&format!("analyzed {}\n", r.analyzed.join(", ")));
+            }
+            if let Some(s) = &r.snapshot_after {
+                out.push_str(&format!("snapshot of the migrated state: `{s}`\n"));
+            }
+        }
+        Ending::Refused => {
+            out.push_str(&format!("refused, nothing was changed: {}\n", r.reason.as_deref().unwrap_or("")))
+        }
+        Ending::RolledBack => {
+            out.push_str(&format!("FAILED and rolled back{snapshot}: {}\n", r.reason.as_deref().unwrap_or("")));
+            if let Some(rb) = &r.rollback {
+                out.push_str(&format!(
+                    "`{}` is back to the snapshot ({}, {} rows verified){}\n",
+                    r.database,
+                    rb.mode,
+                    rb.restore.rows,
+                    rb.replaced_database_kept_as
+                        .as_deref()
+                        .map(|a| format!("; the failed state is kept as `{a}`"))
+                        .unwrap_or_default()
+                ));
+            } else {
+                out.push_str("its one transaction rolled back: nothing was applied\n");
+            }
+        }
+        Ending::NeedsAttention => out.push_str(&format!(
+            "FAILED, and the rollback failed too: `{}` NEEDS ATTENTION: {}\n",
+            r.database,
+            r.reason.as_deref().unwrap_or("")
+        )),
+    }
+    out
+}
+
+/// Posts how the migration ended to `--notify`'s URL, if any.
+fn notify(notify: &NotifyArgs, database: &str, result: &Result<MigrateReport, Error>) {
+    let host = pgsafe::store::audit::host_name();
+    match result {
+        Ok(r) if r.ending == Ending::UpToDate => {}
+        Ok(r) => notify.send(&format!("pgsafe migrate of `{database}` on {host}: {}", render(r).trim_end()), r),
+        Err(e) => notify.send(
+            &format!("pgsafe migrate of `{database}` on {host} could not run: {e}"),
+            &serde_json::json!({"command": "migrate", "database": database, "host": host, "outcome": "failed", "error": e.to_string()}),
+        ),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationsArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The folder of `NNNN_name.sql` migrations.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// The folder's tracking table.
+    #[arg(long = "migrations-table", value_name = "SCHEMA.TABLE", default_value = "pgsafe.migrations")]
+    table: String,
+    /// Print the state as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Applied, pending and changed migrations of a folder.
+pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
+    let connect = args.connect.options()?;
+    let table = pgsafe::migrate::runner::table_name(&args.table)?;
+    let status = block_on("migrations", async {
+        let session = pgsafe::pg::Session::open(&connect, None).await?;
+        pgsafe::migrate::folder_status(&session, &args.dir, &table).await
+    })?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&status).expect("the state serializes") + "\n"))?;
+        return Ok(if status.changed.is_empty() { Exit::Success } else { Exit::CheckFailed });
+    }
+    let mut out = String::new();
+    for a in &status.applied {
+        let changed = status.changed.iter().any(|(f, _)| f.version == a.version);
+        let missing = status.missing.iter().any(|m| m.version == a.version);
+        let state = if changed {
+            "CHANGED"
+        } else if missing {
+            "applied, file missing"
+        } else {
+            "applied"
+        };
+        out.push_str(&format!(
+            "{:<22} {}_{}  {}  {}\n",
+            state,
+            a.version,
+            a.name,
+            a.applied_at,
+            a.snapshot.as_deref().unwrap_or("-")
+        ));
+    }
+    for p in &status.pending {
+        out.push_str(&format!("{:<22} {}\n", "pending", p.label()));
+    }
+    out.push_str(&format!(
+        "{} applied, {} pending, {} changed since applied\n",
+        status.applied.len(),
+        status.pending.len(),
+        status.changed.len()
+    ));
+    output::stdout(&out)?;
+    Ok(if status.changed.is_empty() { Exit::Success } else { Exit::CheckFailed })
+}

@@ -1,0 +1,151 @@
+//! Applying a migration: SQL in a transaction under `lock_timeout`, retried with backoff and jitter when
+//! a lock is not granted in time; another tool's command with the connection in its environment; and
+//! `ANALYZE` of what the migration made or rewrote.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::pg::{ConnectOptions, Session};
+
+/// How SQL is applied.
+#[derive(Debug, Clone, Copy)]
+pub struct LockPolicy {
+    /// `lock_timeout` of each attempt.
+    pub timeout: Duration,
+    /// Attempts after the first when a lock is not granted in time.
+    pub retries: u32,
+}
+
+/// Runs `statements` (and then `after`, in the same transaction) in one transaction under the lock
+/// policy; a lock not granted in time rolls the attempt back and tries again after a backoff with jitter.
+/// Returns how many attempts it took.
+pub(crate) async fn in_transaction(
+    session: &Session,
+    statements: &str,
+    after: &str,
+    policy: LockPolicy,
+    cancel: &Cancel,
+) -> Result<u32> {
+    let mut attempt = 0;
+    loop {
+        cancel.check("the migration")?;
+        let run = async {
+            session.batch("BEGIN").await?;
+            session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", policy.timeout.as_millis())).await?;
+            session.batch(statements).await?;
+            if !after.is_empty() {
+                session.batch(after).await?;
+            }
+            cancel.check("the migration")?;
+            session.batch("COMMIT").await
+        }
+        .await;
+        match run {
+            Ok(()) => return Ok(attempt + 1),
+            Err(e) => {
+                let _ = session.batch("ROLLBACK").await;
+                if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
+                    return Err(match e.sqlstate() {
+                        Some(SqlState::LOCK_NOT_AVAILABLE) => e.and_hint(format!(
+                            "another session held a lock the migration needs through {} attempts of {}ms each; `--lock-retries` and `--lock-timeout` allow more",
+                            attempt + 1,
+                            policy.timeout.as_millis()
+                        )),
+                        _ => e,
+                    });
+                }
+                let wait = backoff(attempt);
+                tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", policy.timeout);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => {}
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Exponential backoff from half a second, at most ten, with ±50% jitter (so that two waiting
+/// deployments do not retry in step).
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let base = (500u64 << attempt.min(5)).min(10_000);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    let jitter = hasher.finish() % (base + 1);
+    Duration::from_millis(base / 2 + jitter)
+}
+
+/// Runs another tool's migration command with the connection in its environment (`DATABASE_URL` and
+/// `PG*`), its output on pgsafe's standard error (standard output is for pgsafe's report). Returns its
+/// exit code (`None` when a signal ended it).
+pub(crate) async fn run_command(argv: &[String], connect: &ConnectOptions) -> Result<Option<i32>> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(Error::new(ErrorKind::InvalidInput, "`--` names no command to run"));
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    connect.child_env().apply(&mut command);
+    command.stdin(std::process::Stdio::null());
+    command.stdout(std::io::stderr());
+    let mut child = command.spawn().map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, format!("running `{program}`: {e}"))
+            .with_hint("the command after `--` must be a program on PATH, with its arguments")
+    })?;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for `{program}`: {e}")))?
+        .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for `{program}`: {e}")))?;
+    Ok(status.code())
+}
+
+/// The storage file of every table and materialized view outside the system schemas, by OID.
+pub(crate) async fn relation_files(session: &Session) -> Result<HashMap<u32, u32>> {
+    const SQL: &str = "SELECT c.oid, c.relfilenode FROM pg_catalog.pg_class c \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+        AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
+    let mut files = HashMap::new();
+    for row in session.query(SQL, &[]).await? {
+        let oid: u32 = crate::pg::value(&row, 0, SQL)?;
+        let file: u32 = crate::pg::value(&row, 1, SQL)?;
+        files.insert(oid, file);
+    }
+    Ok(files)
+}
+
+/// `ANALYZE` of each table the migration created or rewrote (a new storage file has no statistics);
+/// returns their names.
+pub(crate) async fn analyze_changed(session: &Session, before: &HashMap<u32, u32>) -> Result<Vec<String>> {
+    let started = Instant::now();
+    let after = relation_files(session).await?;
+    let mut changed: Vec<u32> =
+        after.iter().filter(|(oid, file)| before.get(oid) != Some(file)).map(|(oid, _)| *oid).collect();
+    changed.sort_unstable();
+    let mut names = Vec::new();
+    for oid in changed {
+        let row = session.query_one("SELECT $1::oid::regclass::text", &[&oid]).await?;
+        let name: String = crate::pg::value(&row, 0, "a relation's name")?;
+        session.batch(&format!("ANALYZE {name}")).await?;
+        names.push(name);
+    }
+    tracing::info!("analyzed {} relation(s) in {:.1}s", names.len(), started.elapsed().as_secs_f64());
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_ten_seconds_with_jitter_of_half() {
+        for attempt in 0..10 {
+            let base = (500u64 << attempt.min(5)).min(10_000);
+            let wait = backoff(attempt).as_millis() as u64;
+            assert!((base / 2..=base + base / 2).contains(&wait), "attempt {attempt}: {wait}ms");
+        }
+    }
+}

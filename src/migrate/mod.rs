@@ -1,0 +1,679 @@
+//! `pgsafe migrate`: snapshot -> lint -> dry run -> apply -> check, and a rollback by itself when anything
+//! fails after the snapshot.
+//!
+//! ```text
+//! what to apply (files, a folder's pending migrations, or another tool's command)
+//!   -> snapshot (pinned while the migration runs; its id said first)
+//!   -> apply: each file in a transaction under lock_timeout, retried on lock timeouts; or the command
+//!   -> ANALYZE what was created or rewritten -> check against the snapshot
+//!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
+//! any failure after the snapshot -> rollback to it (swap, or in place without CREATEDB) -> check
+//! ```
+//! Every step appends an audit line (`command: migrate`, its `step`, the migration).
+
+pub mod apply;
+pub mod runner;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+pub use apply::LockPolicy;
+use runner::{FolderStatus, MigrationFile};
+
+use crate::cancel::Cancel;
+use crate::check::{CheckOptions, CheckReport};
+use crate::dump::{DumpContent, DumpOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{Compression, TableName};
+use crate::pg::{ConnectOptions, Session};
+use crate::progress::Progress;
+use crate::rollback::{Mode, RollbackOptions, RollbackReport, SessionPolicy};
+use crate::store::operation::SnapshotOptions;
+use crate::store::retention::RetentionPolicy;
+use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, Store};
+
+/// What a migration applies.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// These SQL files, in this order, each in its own transaction; not tracked.
+    Files(Vec<PathBuf>),
+    /// A folder of `NNNN_name.sql` files: its pending migrations, tracked in the table.
+    Folder(PathBuf),
+    /// Another tool's command (`-- npx prisma migrate deploy`).
+    Command(Vec<String>),
+}
+
+/// What `pgsafe migrate` does.
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    pub connect: ConnectOptions,
+    pub source: Source,
+    /// The folder's tracking table.
+    pub table: TableName,
+    /// `--down`: run the down scripts of the latest applied migration (`None`), or of every applied
+    /// migration after this version (`--to VERSION`), newest first.
+    pub down: Option<Option<String>>,
+    pub lock: LockPolicy,
+    /// Take the snapshot first (the default). Without it, only what one transaction can undo is run.
+    pub snapshot: bool,
+    /// Also keep a snapshot of the migrated state.
+    pub snapshot_after: bool,
+    /// Keep checking this long after success; roll back when the database turns unhealthy.
+    pub observe: Option<Duration>,
+    /// How often `observe` checks.
+    pub observe_every: Duration,
+    /// Retention for the snapshots it takes; `None` for none.
+    pub retention: Option<RetentionPolicy>,
+    /// A swap rollback waits this long for other sessions, then terminates them.
+    pub terminate_after: Duration,
+    pub jobs: usize,
+    pub lock_wait: Duration,
+    pub cancel: Cancel,
+}
+
+/// How a migration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// Nothing to apply.
+    UpToDate,
+    /// Applied, and the database is healthy.
+    Applied,
+    /// Refused before any change (drift, lint, dry run, nothing it could undo).
+    Refused,
+    /// Failed after the snapshot, and the snapshot was restored: the database is as it was.
+    RolledBack,
+    /// Failed, and the rollback failed too: the database needs a person.
+    NeedsAttention,
+}
+
+/// One step, as it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// What a migration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    pub database: String,
+    pub ending: Ending,
+    /// The snapshot taken before anything changed.
+    pub snapshot: Option<SnapshotId>,
+    /// What was applied (file labels, or the command), in order; rolled back when `ending` says so.
+    pub applied: Vec<String>,
+    /// Tables analyzed after the migration (created or rewritten by it).
+    pub analyzed: Vec<String>,
+    pub health: Option<CheckReport>,
+    pub rollback: Option<RollbackReport>,
+    /// The snapshot of the migrated state (`--snapshot-after`).
+    pub snapshot_after: Option<SnapshotId>,
+    /// Why it was refused, failed or rolled back.
+    pub reason: Option<String>,
+    pub steps: Vec<Step>,
+    pub seconds: f64,
+}
+
+/// One unit of work to apply.
+struct Unit {
+    label: String,
+    file: Option<MigrationFile>,
+    path: Option<PathBuf>,
+    /// A down script: it forgets `file` in the tracking table instead of recording it.
+    down: bool,
+}
+
+/// Runs a migration. `Err` only when it could not start (bad input, no connection) or failed before
+/// the snapshot changed anything; every other ending is in the report.
+pub async fn migrate(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<MigrateReport> {
+    let started = Instant::now();
+    let database = options.connect.dbname().to_owned();
+    let mut report = MigrateReport {
+        database: database.clone(),
+        ending: Ending::UpToDate,
+        snapshot: None,
+        applied: Vec::new(),
+        analyzed: Vec::new(),
+        health: None,
+        rollback: None,
+        snapshot_after: None,
+        reason: None,
+        steps: Vec::new(),
+        seconds: 0.0,
+    };
+    let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+    let mut log = Log { store, options, migration: None };
+
+    // What to apply.
+    let units: Vec<Unit> = match &options.source {
+        Source::Files(paths) => paths
+            .iter()
+            .map(|p| Unit { label: p.display().to_string(), file: None, path: Some(p.clone()), down: false })
+            .collect(),
+        Source::Command(argv) => vec![Unit { label: argv.join(" "), file: None, path: None, down: false }],
+        Source::Folder(dir) => {
+            let status = folder_status(&session, dir, &options.table).await?;
+            if let Some(reason) = drift(&status) {
+                report.ending = Ending::Refused;
+                report.reason = Some(reason.clone());
+                log.step(&mut report, "plan", Err(reason), 0.0);
+                return finish(report, started);
+            }
+            match &options.down {
+                None => status
+                    .pending
+                    .into_iter()
+                    .map(|f| Unit { label: f.label(), path: Some(f.path.clone()), file: Some(f), down: false })
+                    .collect(),
+                Some(to) => match down_units(&status, to.as_deref(), &database) {
+                    Ok(units) => units,
+                    Err(reason) => {
+                        report.ending = Ending::Refused;
+                        report.reason = Some(reason.clone());
+                        log.step(&mut report, "plan", Err(reason), 0.0);
+                        return finish(report, started);
+                    }
+                },
+            }
+        }
+    };
+    if units.is_empty() {
+        progress.step(&format!("`{database}` is up to date: nothing to apply"));
+        return finish(report, started);
+    }
+    let name = match units.len() {
+        1 => units[0].label.clone(),
+        n => format!("{} (+{} more)", units[0].label, n - 1),
+    };
+    log.migration = Some(name.clone());
+    if !options.snapshot && matches!(options.source, Source::Command(_)) {
+        report.ending = Ending::Refused;
+        let reason =
+            "`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be".to_owned();
+        report.reason = Some(reason.clone());
+        log.step(&mut report, "plan", Err(reason), 0.0);
+        return finish(report, started);
+    }
+
+    // The snapshot, before anything changes.
+    if options.snapshot {
+        let t = Instant::now();
+        progress.step(&format!("taking the snapshot of `{database}` before `{name}`"));
+        let label = format!("before-{}", units[0].label.rsplit('/').next().unwrap_or(&units[0].label));
+        let taken =
+            crate::store::operation::snapshot(store, &snapshot_options(options, &label, &name), progress.clone()).await;
+        match taken {
+            Ok(t2) => {
+                progress.step(&format!("snapshot `{}`", t2.snapshot.id));
+                report.snapshot = Some(t2.snapshot.id.clone());
+                log.step(&mut report, "snapshot", Ok(format!("`{}`", t2.snapshot.id)), t.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                log.step(&mut report, "snapshot", Err(e.to_string()), t.elapsed().as_secs_f64());
+                return Err(e.context(format!("the snapshot before `{name}` failed, so nothing was applied")));
+            }
+        }
+    }
+
+    // Apply.
+    let t = Instant::now();
+    let before = apply::relation_files(&session).await?;
+    let snapshot = report.snapshot.clone();
+    let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report).await;
+    let failure = match applied {
+        Err(e) => {
+            log.step(&mut report, "apply", Err(e.to_string()), t.elapsed().as_secs_f64());
+            Some(e.to_string())
+        }
+        Ok(()) => {
+            let detail = report.applied.join(", ");
+            log.step(&mut report, "apply", Ok(detail), t.elapsed().as_secs_f64());
+            None
+        }
+    };
+
+    // Statistics and health.
+    let failure = match failure {
+        Some(f) => Some(f),
+        None => {
+            report.analyzed = apply::analyze_changed(&session, &before).await.unwrap_or_else(|e| {
+                tracing::warn!("ANALYZE after the migration failed: {e}");
+                Vec::new()
+            });
+            let t = Instant::now();
+            progress.step(&format!("checking the health of `{database}`"));
+            // A down migration drops what its migration made: the snapshot's tables are not all expected.
+            let against = if options.down.is_some() { None } else { report.snapshot.as_ref() };
+            match check(store, options, against).await {
+                Ok(h) if h.healthy => {
+                    log.step(&mut report, "check", Ok("healthy".into()), t.elapsed().as_secs_f64());
+                    report.health = Some(h);
+                    None
+                }
+                Ok(h) => {
+                    let errors = error_list(&h);
+                    log.step(&mut report, "check", Err(format!("unhealthy: {errors}")), t.elapsed().as_secs_f64());
+                    report.health = Some(h);
+                    Some(format!("the database is unhealthy after the migration: {errors}"))
+                }
+                Err(e) => {
+                    log.step(&mut report, "check", Err(e.to_string()), t.elapsed().as_secs_f64());
+                    Some(format!("the health check could not run: {e}"))
+                }
+            }
+        }
+    };
+
+    // Observe.
+    let failure = match (failure, options.observe) {
+        (None, Some(window)) => {
+            let against = if options.down.is_some() { None } else { snapshot.as_ref() };
+            observe(store, options, against, window, &progress, &mut report, &mut log).await
+        }
+        (failure, _) => failure,
+    };
+
+    match failure {
+        None => {
+            report.ending = Ending::Applied;
+            if let Some(id) = &report.snapshot {
+                unpin(store, options, id)?;
+            }
+            if options.snapshot_after {
+                let t = Instant::now();
+                let after = crate::store::operation::snapshot(
+                    store,
+                    &SnapshotOptions { pinned: None, ..snapshot_options(options, "after-migration", &name) },
+                    progress.clone(),
+                )
+                .await;
+                match after {
+                    Ok(s) => {
+                        log.step(
+                            &mut report,
+                            "snapshot-after",
+                            Ok(format!("`{}`", s.snapshot.id)),
+                            t.elapsed().as_secs_f64(),
+                        );
+                        report.snapshot_after = Some(s.snapshot.id);
+                    }
+                    Err(e) => {
+                        // The migration is in place and healthy: a failed second snapshot is said, not undone.
+                        log.step(&mut report, "snapshot-after", Err(e.to_string()), t.elapsed().as_secs_f64());
+                        tracing::warn!("the snapshot after the migration failed: {e}");
+                    }
+                }
+            }
+        }
+        Some(reason) => {
+            report.reason = Some(reason.clone());
+            // A SQL migration whose first transaction failed committed nothing: there is nothing to undo.
+            let nothing_committed = report.applied.is_empty() && !matches!(options.source, Source::Command(_));
+            match report.snapshot.clone() {
+                None => {
+                    // Without a snapshot everything ran in one transaction, which rolled back.
+                    report.ending = Ending::RolledBack;
+                    report.applied.clear();
+                }
+                Some(_) if nothing_committed => {
+                    progress.step("the migration's transaction rolled back: nothing was changed, nothing to restore");
+                    report.ending = Ending::RolledBack;
+                }
+                Some(id) => {
+                    // The rollback's swap must not wait for the migration's own session.
+                    drop(session);
+                    progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
+                    let t = Instant::now();
+                    match roll_back(store, options, &id, progress.clone()).await {
+                        Ok(r) => {
+                            log.step(
+                                &mut report,
+                                "rollback",
+                                Ok(format!("to `{id}`, {}", r.mode)),
+                                t.elapsed().as_secs_f64(),
+                            );
+                            report.ending = Ending::RolledBack;
+                            report.rollback = Some(r);
+                        }
+                        Err(e) => {
+                            log.step(&mut report, "rollback", Err(e.to_string()), t.elapsed().as_secs_f64());
+                            report.ending = Ending::NeedsAttention;
+                            report.reason = Some(format!(
+                                "{reason}; then the rollback to `{id}` failed: {e}{}",
+                                e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    finish(report, started)
+}
+
+fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> {
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The folder against its tracking table.
+pub async fn folder_status(session: &Session, dir: &std::path::Path, table: &TableName) -> Result<FolderStatus> {
+    let files = runner::scan(dir)?;
+    let applied = runner::read_applied(session, table).await?;
+    Ok(runner::compare(files, applied))
+}
+
+/// The down scripts to run, newest first: the latest applied migration's, or those of every migration
+/// applied after `to`. A migration without one refuses the whole run, naming the snapshot taken before it.
+fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::result::Result<Vec<Unit>, String> {
+    let mut targets: Vec<&runner::Applied> = match to {
+        None => status.applied.iter().last().into_iter().collect(),
+        Some(to) => status.applied.iter().filter(|a| a.version.as_str() > to).collect(),
+    };
+    targets.reverse();
+    let mut units = Vec::new();
+    for a in targets {
+        let Some(f) = status.files.iter().find(|f| f.version == a.version) else {
+            return Err(format!(
+                "migration {}_{} is applied but its file is gone from the folder; nothing was changed",
+                a.version, a.name
+            ));
+        };
+        let Some(down) = &f.down else {
+            let offer = match &a.snapshot {
+                Some(id) => format!(
+                    "; the snapshot taken before it is `{id}`: `pgsafe rollback -d {database} {id}` puts that state back (later changes are lost)"
+                ),
+                None => String::new(),
+            };
+            return Err(format!(
+                "migration `{}` has no down script (`{}_{}.down.sql`){offer}; nothing was changed",
+                f.label(),
+                f.version,
+                f.name
+            ));
+        };
+        units.push(Unit {
+            label: format!("{} (down)", f.label()),
+            path: Some(down.clone()),
+            file: Some(f.clone()),
+            down: true,
+        });
+    }
+    Ok(units)
+}
+
+/// Why a folder cannot be migrated as it is: applied files that changed.
+fn drift(status: &FolderStatus) -> Option<String> {
+    if status.changed.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = status.changed.iter().map(|(f, _)| format!("`{}`", f.path.display())).collect();
+    Some(format!(
+        "{} changed since it was applied (its checksum differs from the migrations table's): {}; nothing was applied",
+        if names.len() == 1 { "a migration file" } else { "migration files" },
+        names.join(", ")
+    ))
+}
+
+fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> SnapshotOptions {
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .take(60)
+        .collect();
+    SnapshotOptions {
+        dump: DumpOptions {
+            connect: options.connect.clone(),
+            jobs: options.jobs.max(1),
+            filters: Default::default(),
+            compression: Compression::default(),
+            chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
+            part_bytes: None,
+            large_objects: None,
+            lock_wait: None,
+            content: DumpContent::Both,
+            exported_snapshot: None,
+            cancel: options.cancel.clone(),
+        },
+        label: Some(label),
+        migration: Some(migration.to_owned()),
+        protects: None,
+        pinned: Some(format!("migration `{migration}` is running")),
+        verify: true,
+        retention: options.retention.clone(),
+        lock_wait: options.lock_wait,
+    }
+}
+
+/// Applies every unit in order: SQL files each in a transaction (without a snapshot, all in one), a
+/// folder's migrations recorded in its table in the same transaction, or the command.
+async fn apply_all(
+    session: &Session,
+    options: &MigrateOptions,
+    units: &[Unit],
+    snapshot: Option<&SnapshotId>,
+    progress: &Arc<dyn Progress>,
+    report: &mut MigrateReport,
+) -> Result<()> {
+    if let Source::Command(argv) = &options.source {
+        progress.step(&format!("running `{}`", argv.join(" ")));
+        return match apply::run_command(argv, &options.connect).await? {
+            Some(0) => {
+                report.applied.push(argv.join(" "));
+                Ok(())
+            }
+            code => Err(Error::new(
+                ErrorKind::CheckFailed,
+                match code {
+                    Some(code) => format!("`{}` exited with code {code}", argv.join(" ")),
+                    None => format!("`{}` was ended by a signal", argv.join(" ")),
+                },
+            )),
+        };
+    }
+    // The tracking table is made in the transaction of the first migration recorded in it, so that a
+    // migration that fails leaves nothing behind, the table included.
+    let table = match options.source {
+        Source::Folder(_) => runner::create_table_sql(&options.table),
+        _ => String::new(),
+    };
+    let read = |u: &Unit| -> Result<String> {
+        let path = u.path.as_ref().expect("SQL units have a path");
+        std::fs::read_to_string(path).map_err(|e| Error::io("reading the migration", path, e))
+    };
+    if !options.snapshot {
+        // Nothing else could undo a failure half way: one transaction for all of it.
+        let mut all = String::new();
+        let mut records = table.clone();
+        for u in units {
+            all.push_str(&read(u)?);
+            all.push_str("\n;\n");
+            match (&u.file, u.down) {
+                (Some(f), false) => records.push_str(&runner::record_sql(&options.table, f, 0.0, None)),
+                (Some(f), true) => records.push_str(&runner::forget_sql(&options.table, &f.version)),
+                (None, _) => {}
+            }
+        }
+        progress.step("applying every migration in one transaction (no snapshot to fall back on)");
+        apply::in_transaction(session, &all, &records, options.lock, &options.cancel).await?;
+        report.applied.extend(units.iter().map(|u| u.label.clone()));
+        return Ok(());
+    }
+    for u in units {
+        progress.step(&format!("applying `{}`", u.label));
+        let sql = read(u)?;
+        let started = Instant::now();
+        // The record's duration is known only after the statements ran: it is updated in the same
+        // transaction.
+        let record = match &u.file {
+            Some(f) if u.down => runner::forget_sql(&options.table, &f.version),
+            Some(f) => {
+                table.clone()
+                    + &runner::record_sql(&options.table, f, 0.0, snapshot.map(SnapshotId::as_str))
+                    + &format!(
+                        "UPDATE {} SET seconds = extract(epoch FROM clock_timestamp() - now()) WHERE version = {};",
+                        crate::sql::quote_qualified(&options.table),
+                        crate::sql::quote_literal(&f.version)
+                    )
+            }
+            None => String::new(),
+        };
+        apply::in_transaction(session, &sql, &record, options.lock, &options.cancel)
+            .await
+            .map_err(|e| e.context(format!("`{}`", u.label)))?;
+        tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
+        report.applied.push(u.label.clone());
+    }
+    Ok(())
+}
+
+async fn check(store: &dyn Store, options: &MigrateOptions, snapshot: Option<&SnapshotId>) -> Result<CheckReport> {
+    let against = match snapshot {
+        Some(id) => Some(store.get(id)?),
+        None => None,
+    };
+    let check = CheckOptions {
+        connect: options.connect.clone(),
+        against,
+        sql: Vec::new(),
+        max_row_loss: None,
+        long_running: crate::check::DEFAULT_LONG_RUNNING,
+        cancel: options.cancel.clone(),
+    };
+    crate::check::check(&check).await
+}
+
+fn error_list(h: &CheckReport) -> String {
+    let errors: Vec<String> = h
+        .findings
+        .iter()
+        .filter(|f| f.level == crate::check::Level::Error)
+        .map(|f| format!("{}{}", f.check, f.object.as_deref().map(|o| format!(" `{o}`")).unwrap_or_default()))
+        .collect();
+    errors.join(", ")
+}
+
+/// Checks every `observe_every` for `window`; the first unhealthy round ends it with the reason to roll
+/// back, after the plan of what that rollback loses is said.
+async fn observe(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    snapshot: Option<&SnapshotId>,
+    window: Duration,
+    progress: &Arc<dyn Progress>,
+    report: &mut MigrateReport,
+    log: &mut Log<'_>,
+) -> Option<String> {
+    let started = Instant::now();
+    progress.step(&format!("observing for {}", humantime::format_duration(window)));
+    while started.elapsed() < window {
+        let wait = options.observe_every.min(window.saturating_sub(started.elapsed()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = options.cancel.cancelled() => return None,
+        }
+        match check(store, options, snapshot).await {
+            Ok(h) if h.healthy => continue,
+            Ok(h) => {
+                let errors = error_list(&h);
+                log.step(report, "observe", Err(format!("unhealthy: {errors}")), started.elapsed().as_secs_f64());
+                report.health = Some(h);
+                return Some(format!("the database turned unhealthy while observed: {errors}"));
+            }
+            Err(e) => tracing::warn!("a check while observing could not run: {e}"),
+        }
+    }
+    log.step(
+        report,
+        "observe",
+        Ok(format!("healthy for {}", humantime::format_duration(window))),
+        window.as_secs_f64(),
+    );
+    None
+}
+
+/// Puts the snapshot back: a swap when the role may make and rename databases, else in place.
+async fn roll_back(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    id: &SnapshotId,
+    progress: Arc<dyn Progress>,
+) -> Result<RollbackReport> {
+    let database = options.connect.dbname();
+    let session = Session::open(&options.connect, None).await?;
+    let rights = crate::rollback::swap::missing_rights(&session, database).await?;
+    drop(session);
+    let mode = match rights {
+        None => Mode::Swap,
+        Some(_) => Mode::InPlace,
+    };
+    let rollback = RollbackOptions {
+        connect: options.connect.clone(),
+        snapshot: Some(id.clone()),
+        // In place replaces the failed state for good: keep it as a snapshot first. A swap keeps the
+        // failed database itself.
+        safety_snapshot: mode == Mode::InPlace,
+        mode,
+        jobs: options.jobs,
+        sessions: SessionPolicy { wait: options.terminate_after, terminate: true },
+        lock_wait: options.lock_wait,
+        health_check: true,
+        cancel: Cancel::new(),
+    };
+    let plan = crate::rollback::plan(store, &rollback).await?;
+    crate::rollback::rollback(store, &rollback, plan, progress).await
+}
+
+/// The migration succeeded: its snapshot no longer needs to outlive retention.
+fn unpin(store: &dyn Store, options: &MigrateOptions, id: &SnapshotId) -> Result<()> {
+    let _lock = store.lock(&LockHolder::this_process("pgsafe migrate"), options.lock_wait, &options.cancel)?;
+    let mut meta = store.get(id)?;
+    meta.pinned = None;
+    store.put(&meta)
+}
+
+/// The audit log's lines of one migration.
+struct Log<'a> {
+    store: &'a dyn Store,
+    options: &'a MigrateOptions,
+    migration: Option<String>,
+}
+
+impl Log<'_> {
+    /// Records a step in the report and the audit log (a log that cannot be written is a warning: the
+    /// migration goes on).
+    fn step(
+        &mut self,
+        report: &mut MigrateReport,
+        step: &'static str,
+        result: std::result::Result<String, String>,
+        seconds: f64,
+    ) {
+        let (outcome, detail) = match result {
+            Ok(detail) => (Outcome::Ok, detail),
+            Err(error) => (Outcome::Failed { error: error.clone() }, error),
+        };
+        let time = Timestamp::now() - jiff::SignedDuration::from_secs_f64(seconds);
+        let mut entry =
+            AuditEntry::new(AuditCommand::Migrate, time, outcome.clone(), seconds).connected_to(&self.options.connect);
+        entry.step = Some(step.to_owned());
+        entry.migration = self.migration.clone();
+        entry.snapshot = report.snapshot.clone();
+        if let Err(e) = self.store.append_audit(&entry) {
+            tracing::warn!("the audit line of the migration's `{step}` step was not written: {e}");
+        }
+        report.steps.push(Step { step, outcome, detail, seconds });
+    }
+}

@@ -1,0 +1,204 @@
+//! `pgsafe migrate` and `pgsafe migrations` on the throwaway cluster: a folder applied, skipped once
+//! applied, refused on drift and reverted with down scripts; a command and a SQL migration that fail
+//! after changing data rolled back to a database that compares identical (`compare-dbs`) to before.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::dump_restore::{pgsafe, run};
+use crate::rollback::{compare_dbs, copy_of, drop_database, pagila};
+use crate::support::{TestDb, cluster};
+
+fn migrate(store: &Path, db: &TestDb, args: &[&str]) -> (i32, Value, String) {
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--json", "--store"])
+        .arg(store)
+        .args(["-d", &db.conn_string()])
+        .args(args));
+    let report = serde_json::from_str(&out).unwrap_or(Value::Null);
+    (code, report, err)
+}
+
+fn migrations(db: &TestDb, dir: &Path) -> (i32, Value) {
+    let (code, out, err) = run(pgsafe().args(["migrations", "--json", "-d", &db.conn_string()]).arg(dir));
+    assert!(code == 0 || code == 1, "{err}");
+    (code, serde_json::from_str(&out).unwrap())
+}
+
+fn labels(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}_{}", m["version"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect()
+}
+
+/// Drops the database a swap rollback kept, if the report names one.
+fn drop_replaced(report: &Value) {
+    if let Some(name) = report["rollback"]["replaced_database_kept_as"].as_str() {
+        drop_database(name);
+    }
+}
+
+#[test]
+fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_reverted_with_down_scripts() {
+    let db = TestDb::new("mig_folder");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write(
+        "0001_note.sql",
+        "CREATE TABLE note (id int PRIMARY KEY, body text);\nINSERT INTO note SELECT g, 'n' FROM generate_series(1, 50) g;\n",
+    );
+    write("0001_note.down.sql", "DROP TABLE note;\n");
+    write("0002_tag.sql", "ALTER TABLE note ADD COLUMN tag text;\nUPDATE note SET tag = 'x';\n");
+    write("0002_tag.down.sql", "ALTER TABLE note DROP COLUMN tag;\n");
+    let (_, pending) = migrations(&db, dir.path());
+    assert_eq!(labels(&pending["pending"]), ["0001_note", "0002_tag"]);
+
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["ending"], "applied");
+    assert_eq!(report["applied"], serde_json::json!(["0001_note", "0002_tag"]));
+    let snapshot = report["snapshot"].as_str().unwrap().to_owned();
+    assert!(snapshot.ends_with("-before-0001_note"), "{snapshot}");
+    assert_eq!(report["health"]["healthy"], true);
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!(code, 0);
+    assert_eq!(labels(&state["applied"]), ["0001_note", "0002_tag"]);
+    assert_eq!(state["applied"][0]["snapshot"], snapshot.as_str());
+    assert_eq!(db.psql("SELECT count(*) FROM note WHERE tag = 'x'").trim(), "50");
+    // The snapshot is no longer pinned once the migration succeeded.
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    assert_eq!(meta[0]["pinned"], Value::Null);
+
+    // Applied: skipped, no snapshot.
+    let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!((code, &report["ending"], &report["snapshot"]), (0, &"up-to-date".into(), &Value::Null));
+
+    // Drift: an applied file changed is refused by name, nothing changes.
+    write("0003_more.sql", "INSERT INTO note VALUES (51, 'late', 'y');\n");
+    let original = std::fs::read_to_string(dir.path().join("0001_note.sql")).unwrap();
+    write("0001_note.sql", &(original.clone() + "-- edited after it was applied\n"));
+    let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(report["ending"], "refused");
+    assert!(report["reason"].as_str().unwrap().contains("0001_note.sql"), "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM note").trim(), "50");
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(state["changed"][0][0]["version"], "0001");
+    write("0001_note.sql", &original);
+    std::fs::remove_file(dir.path().join("0003_more.sql")).unwrap();
+
+    // Down: the latest, then to version 0 (everything); a snapshot before each run.
+    let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0002_tag (down)"]));
+    assert_eq!(
+        db.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'note' AND column_name = 'tag'")
+            .trim(),
+        "0"
+    );
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_note"]);
+    assert_eq!(labels(&state["pending"]), ["0002_tag"]);
+    // A migration without a down script refuses, offering the snapshot taken before it.
+    std::fs::remove_file(dir.path().join("0001_note.down.sql")).unwrap();
+    let (code, report, _) = migrate(store.path(), &db, &["--down", "--to", "0", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("has no down script") && reason.contains(&snapshot), "{reason}");
+    write("0001_note.down.sql", "DROP TABLE note;\n");
+    let (code, _, err) = migrate(store.path(), &db, &["--down", "--to", "0", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql("SELECT to_regclass('note') IS NULL").trim(), "t");
+
+    let audit = std::fs::read_to_string(store.path().join("audit.jsonl")).unwrap();
+    let steps: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["command"] == "migrate")
+        .map(|l| l["step"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(steps[..4], ["snapshot", "apply", "check", "plan"], "{steps:?}");
+}
+
+#[test]
+fn a_command_that_changes_data_then_fails_is_rolled_back_to_a_database_identical_to_before() {
+    let db = TestDb::new("mig_command");
+    if !pagila(&db, "a_command_that_changes_data_then_fails_is_rolled_back") {
+        return;
+    }
+    let before = copy_of(&db, "mig_command_before");
+    let store = tempfile::tempdir().unwrap();
+    let psql = cluster().bin("psql");
+    let script = format!(
+        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DELETE FROM payment WHERE amount > 5; CREATE TABLE half_done (x int)' && echo 'migration failed' >&2 && exit 3",
+        psql.display()
+    );
+    let (code, report, err) = migrate(store.path(), &db, &["--terminate-after", "2", "--", "sh", "-c", &script]);
+    drop_replaced(&report);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["ending"], "rolled-back", "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("exited with code 3"), "{report}");
+    assert_eq!(report["rollback"]["health"]["healthy"], true, "{report}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    // The snapshot stays pinned: a failed migration still depends on it.
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
+    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+}
+
+#[test]
+fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_identical_to_before() {
+    let db = TestDb::new("mig_sql");
+    if !pagila(&db, "a_sql_migration_whose_later_statement_fails_is_rolled_back") {
+        return;
+    }
+    let before = copy_of(&db, "mig_sql_before");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_prices.sql"), "UPDATE film SET rental_rate = rental_rate * 2;\n").unwrap();
+    std::fs::write(
+        dir.path().join("0002_broken.sql"),
+        "DELETE FROM film_actor WHERE actor_id < 50;\nALTER TABLE film ADD COLUMN studio int REFERENCES no_such_table;\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+
+    // Without a snapshot: one transaction for both files, rolled back whole.
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", folder]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!((&report["ending"], &report["snapshot"]), (&"rolled-back".into(), &Value::Null));
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    // ... and a command, which no transaction can undo, is refused.
+    let (code, report, _) = migrate(store.path(), &db, &["--skip-snapshot", "--", "true"]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()));
+
+    // With the snapshot: the first file commits, the second fails, the snapshot comes back.
+    let (code, report, err) = migrate(store.path(), &db, &["--terminate-after", "2", folder]);
+    drop_replaced(&report);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["ending"], "rolled-back", "{report}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_prices"]));
+    assert!(report["reason"].as_str().unwrap().contains("no_such_table"), "{report}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+
+    // A first file that fails committed nothing: nothing to restore, nothing changed.
+    std::fs::remove_file(dir.path().join("0001_prices.sql")).unwrap();
+    let (code, report, _) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"], &report["rollback"]), (1, &"rolled-back".into(), &Value::Null));
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+}
