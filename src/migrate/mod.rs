@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod runner;
+pub mod scratch;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,332 @@
+//! A rehearsal of another tool's migration command on a scratch copy (`pgsafe dry-run -d DB --
+//! COMMAND`): a snapshot restored into a scratch database, the command run against it, and the copy
+//! compared with the snapshot; the scratch database goes away whatever happens.
+//!
+//! ```text
+//! snapshot (the latest, or one taken now) -> scratch database (same server, or a throwaway local cluster
+//! of the same major version) -> DDL capture (an event trigger, where the role may make one) -> the
+//! command, with DATABASE_URL and PG* pointing at the scratch copy -> compare with the snapshot:
+//! schema diff, rows per table, rows lost -> drop the scratch copy
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::archive::ArchiveReader;
+use crate::cancel::Cancel;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pg::{ConnectOptions, Session};
+use crate::progress::Progress;
+use crate::restore::{LeaveOut, RestoreOptions, VerifyLevel};
+use crate::rollback::changes::{self, Change, Changes, Scope};
+use crate::store::{SnapshotId, Store};
+
+/// Where the scratch copy lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScratchKind {
+    /// A new database on the same server (needs CREATEDB).
+    Server,
+    /// A throwaway cluster of the same major version, started from this machine's server binaries.
+    Local,
+}
+
+/// What the rehearsal does.
+#[derive(Debug, Clone)]
+pub struct RehearsalOptions {
+    pub connect: ConnectOptions,
+    pub command: Vec<String>,
+    /// The snapshot to start from; `None`: the newest of the database (not a rollback's safety
+    /// snapshot), or one taken now when there is none or `fresh` asks for it.
+    pub snapshot: Option<SnapshotId>,
+    pub fresh: bool,
+    pub scratch: ScratchKind,
+    pub jobs: usize,
+    pub lock_wait: Duration,
+    pub cancel: Cancel,
+}
+
+/// A table whose rows the command removed, on the scratch copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowsLost {
+    pub table: String,
+    pub rows_in_snapshot: u64,
+    /// `None`: the table is gone.
+    pub rows_after: Option<u64>,
+    pub lost: u64,
+}
+
+/// What the command did to the scratch copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rehearsal {
+    pub database: String,
+    pub snapshot: SnapshotId,
+    pub scratch: ScratchKind,
+    /// The command's exit code (`None`: ended by a signal).
+    pub exit_code: Option<i32>,
+    /// Schema objects added, dropped, altered, and every table with its rows before and after.
+    pub changes: Changes,
+    /// Tables that hold fewer rows than the snapshot, or are gone.
+    pub rows_lost: Vec<RowsLost>,
+    /// The DDL statements the command ran, captured by an event trigger on the scratch copy; `None`
+    /// when the role may not make one.
+    pub ddl: Option<Vec<String>>,
+    pub seconds: f64,
+}
+
+impl Rehearsal {
+    /// Whether the command failed or would lose rows.
+    pub fn is_bad(&self) -> bool {
+        self.exit_code != Some(0) || !self.rows_lost.is_empty()
+    }
+}
+
+const CAPTURE_SCHEMA: &str = "pgsafe_rehearsal";
+
+/// Runs the rehearsal.
+pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<Rehearsal> {
+    let started = Instant::now();
+    let database = options.connect.dbname().to_owned();
+    let snapshot = pick_snapshot(store, options, progress.clone()).await?;
+    let archive = Arc::new(
+        ArchiveReader::open(&store.archive_path(&snapshot)).map_err(|e| e.context(format!("snapshot `{snapshot}`")))?,
+    );
+    let scratch_name = crate::rollback::swap::derived_name(
+        &database,
+        &format!("_pgsafe_scratch_{}", Timestamp::now().strftime("%Y%m%dT%H%M%S")),
+    );
+    // Where the scratch database is made, and kept alive (a local cluster) until it is dropped.
+    let (through, _cluster) = match options.scratch {
+        ScratchKind::Server => (options.connect.clone(), None),
+        ScratchKind::Local => {
+            let (cluster, connect) = local_cluster(&options.connect).await?;
+            (connect, Some(cluster))
+        }
+    };
+    progress.step(&format!("restoring snapshot `{snapshot}` into the scratch database `{scratch_name}`"));
+    let restore = RestoreOptions {
+        connect: through.clone(),
+        jobs: options.jobs.max(1),
+        filters: Default::default(),
+        single_transaction: false,
+        verify: VerifyLevel::Count,
+        clean: false,
+        data_only: false,
+        schema_only: false,
+        leave_out: LeaveOut::default(),
+        role: None,
+        create_roles: options.scratch == ScratchKind::Local,
+        create: Some(scratch_name.clone()),
+        use_list: None,
+        drop_also: Vec::new(),
+        cancel: options.cancel.clone(),
+    };
+    crate::restore::restore(archive.clone(), &restore, progress.clone()).await.map_err(|e| {
+        let e = e.context(format!("restoring the snapshot into the scratch database `{scratch_name}`"));
+        match (options.scratch, e.sqlstate()) {
+            (ScratchKind::Server, Some(crate::SqlState::INSUFFICIENT_PRIVILEGE)) => {
+                e.with_hint("the role may not create databases: `--scratch local` uses a throwaway cluster instead")
+            }
+            _ => e,
+        }
+    })?;
+    let scratch = through.with_dbname(&scratch_name);
+    let result = run_on_scratch(&scratch, options, &archive, progress.clone()).await;
+    progress.step(&format!("dropping the scratch database `{scratch_name}`"));
+    let dropped = async {
+        let session = crate::rollback::swap::maintenance_session(&through, &scratch_name).await?;
+        session.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&scratch_name))).await
+    }
+    .await;
+    let (exit_code, changes, ddl) = match (result, dropped) {
+        (Ok(done), Ok(())) => done,
+        (Ok(_), Err(e)) => return Err(e.context(format!("the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"))),
+        (Err(e), Ok(())) => return Err(e),
+        (Err(e), Err(d)) => return Err(e.and_hint(format!("the scratch database `{scratch_name}` is still there ({d}); drop it"))),
+    };
+    let rows_lost = rows_lost(&changes);
+    Ok(Rehearsal {
+        database,
+        snapshot,
+        scratch: options.scratch,
+        exit_code,
+        changes,
+        rows_lost,
+        ddl,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The snapshot to start from, taking one now when asked or when the store holds none.
+async fn pick_snapshot(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<SnapshotId> {
+    let database = options.connect.dbname();
+    if let Some(id) = &options.snapshot {
+        return Ok(store.get(id)?.id);
+    }
+    if !options.fresh
+        && let Some(s) = store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none() && s.scope.is_whole())
+    {
+        return Ok(s.id);
+    }
+    progress.step(&format!("taking a snapshot of `{database}` to rehearse on"));
+    let taken = crate::store::operation::snapshot(
+        store,
+        &crate::store::operation::SnapshotOptions {
+            dump: crate::dump::DumpOptions {
+                connect: options.connect.clone(),
+                jobs: options.jobs.max(1),
+                filters: Default::default(),
+                compression: Default::default(),
+                chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
+                part_bytes: None,
+                large_objects: None,
+                lock_wait: None,
+                content: crate::dump::DumpContent::Both,
+                exported_snapshot: None,
+                cancel: options.cancel.clone(),
+            },
+            label: Some("rehearsal".into()),
+            migration: Some(options.command.join(" ")),
+            protects: None,
+            pinned: None,
+            verify: true,
+            retention: None,
+            lock_wait: options.lock_wait,
+        },
+        progress,
+    )
+    .await?;
+    Ok(taken.snapshot.id)
+}
+
+/// A throwaway cluster of the server's major version, from `/usr/lib/postgresql/MAJOR/bin` (or
+/// `PGSAFE_PG_BIN`), and how to reach its `postgres` database.
+async fn local_cluster(connect: &ConnectOptions) -> Result<(crate::cluster::Cluster, ConnectOptions)> {
+    let session = Session::open(connect, None).await?;
+    let sql = "SELECT current_setting('server_version_num')::int / 10000";
+    let major: i32 = crate::pg::value(&session.query_one(sql, &[]).await?, 0, sql)?;
+    drop(session);
+    let bin = match std::env::var_os(crate::cluster::PG_BIN_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")),
+    };
+    if !bin.join("postgres").is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--scratch local` needs PostgreSQL {major}'s server binaries, and `{}` has none", bin.display()),
+        )
+        .with_hint(format!("install PostgreSQL {major}'s server, or point `{}` at its bin folder", crate::cluster::PG_BIN_ENV)));
+    }
+    let options = crate::cluster::ClusterOptions { bin: Some(bin), ..Default::default() };
+    let cluster = tokio::task::spawn_blocking(move || crate::cluster::Cluster::start(&options))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("starting the scratch cluster: {e}")))??;
+    let through = cluster.connect("postgres")?;
+    Ok((cluster, through))
+}
+
+/// On the scratch copy: the capture, the command, the comparison.
+async fn run_on_scratch(
+    scratch: &ConnectOptions,
+    options: &RehearsalOptions,
+    archive: &ArchiveReader,
+    progress: Arc<dyn Progress>,
+) -> Result<(Option<i32>, Changes, Option<Vec<String>>)> {
+    let session = Session::open(scratch, None).await?;
+    let capturing = start_capture(&session).await?;
+    progress.step(&format!("running `{}` against the scratch copy", options.command.join(" ")));
+    let exit_code = super::apply::run_command(&options.command, scratch).await?;
+    let ddl = match capturing {
+        true => Some(read_capture(&session).await?),
+        false => None,
+    };
+    progress.step("comparing the scratch copy with the snapshot");
+    let compare_options = RestoreOptions {
+        connect: scratch.clone(),
+        jobs: 1,
+        filters: Default::default(),
+        single_transaction: false,
+        verify: VerifyLevel::Full,
+        clean: false,
+        data_only: true,
+        schema_only: false,
+        leave_out: LeaveOut::default(),
+        role: None,
+        create_roles: false,
+        create: None,
+        use_list: None,
+        drop_also: Vec::new(),
+        cancel: options.cancel.clone(),
+    };
+    let (mut changes, _) = changes::compare(&session, archive, &compare_options, Scope::Whole).await?;
+    // The capture's own objects are not the command's.
+    changes.objects.retain(|o| !o.object.contains(CAPTURE_SCHEMA));
+    changes.tables.retain(|t| !t.table.starts_with(&format!("{CAPTURE_SCHEMA}.")));
+    Ok((exit_code, changes, ddl))
+}
+
+/// An event trigger that logs each DDL statement, where the role may make one (a superuser).
+async fn start_capture(session: &Session) -> Result<bool> {
+    let superuser: bool = crate::pg::value(
+        &session.query_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user", &[]).await?,
+        0,
+        "whether the role is a superuser",
+    )?;
+    if !superuser {
+        return Ok(false);
+    }
+    session
+        .batch(&format!(
+            "CREATE SCHEMA {CAPTURE_SCHEMA};
+             CREATE TABLE {CAPTURE_SCHEMA}.ddl (id bigserial PRIMARY KEY, tag text, statement text);
+             CREATE FUNCTION {CAPTURE_SCHEMA}.log() RETURNS event_trigger LANGUAGE plpgsql AS $f$
+             BEGIN
+               INSERT INTO {CAPTURE_SCHEMA}.ddl (tag, statement) VALUES (tg_tag, current_query());
+             END $f$;
+             CREATE EVENT TRIGGER pgsafe_rehearsal_ddl ON ddl_command_end EXECUTE FUNCTION {CAPTURE_SCHEMA}.log();
+             CREATE EVENT TRIGGER pgsafe_rehearsal_drop ON sql_drop EXECUTE FUNCTION {CAPTURE_SCHEMA}.log();"
+        ))
+        .await?;
+    Ok(true)
+}
+
+/// The statements the capture logged, each once, in order.
+async fn read_capture(session: &Session) -> Result<Vec<String>> {
+    let sql = format!("SELECT DISTINCT ON (statement) id, statement FROM {CAPTURE_SCHEMA}.ddl ORDER BY statement, id");
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for row in session.query(&sql, &[]).await? {
+        rows.push((crate::pg::value(&row, 0, &sql)?, crate::pg::value(&row, 1, &sql)?));
+    }
+    rows.sort();
+    session
+        .batch(&format!(
+            "DROP EVENT TRIGGER pgsafe_rehearsal_ddl; DROP EVENT TRIGGER pgsafe_rehearsal_drop; DROP SCHEMA {CAPTURE_SCHEMA} CASCADE;"
+        ))
+        .await?;
+    Ok(rows.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Tables with fewer rows than in the snapshot, or gone.
+fn rows_lost(changes: &Changes) -> Vec<RowsLost> {
+    changes
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let before = t.rows_in_snapshot?;
+            let lost = match (t.change, t.rows_now) {
+                (Change::Gone, _) => before,
+                (_, Some(now)) if now < before => before - now,
+                _ => return None,
+            };
+            (lost > 0).then(|| RowsLost {
+                table: t.table.clone(),
+                rows_in_snapshot: before,
+                rows_after: if t.change == Change::Gone { None } else { t.rows_now },
+                lost,
+            })
+        })
+        .collect()
+}
