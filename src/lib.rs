@@ -26,6 +26,7 @@ mod error;
 pub mod format;
 mod graph;
 pub mod inspect;
+pub mod lint;
 pub mod notify;
 pub mod pg;
 pub mod plan;
