@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod dump;
 mod inspect;
+mod lint;
 mod notify;
 mod output;
 mod restore;
@@ -56,6 +57,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
     Check(check::CheckArgs),
+    /// Lint migration SQL with PostgreSQL's parser: locks, rewrites, data loss (`-d` adds the database's facts).
+    Lint(lint::LintArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -78,6 +81,7 @@ pub fn run() -> ExitCode {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

@@ -385,6 +385,37 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
     }
 }
 
+/// The audit line of a lint of `files` that started at `started_at` and took `seconds`: `ok` when nothing
+/// reached `fail_on`, `failed` naming the findings that did (and the allowed ones), or the error that
+/// stopped it (a file that does not parse).
+pub fn audit_entry(
+    files: &[String],
+    started_at: jiff::Timestamp,
+    seconds: f64,
+    result: &Result<LintReport>,
+    fail_on: Option<Level>,
+) -> crate::store::AuditEntry {
+    use crate::store::{AuditCommand, AuditEntry, Outcome};
+    let outcome = match result {
+        Ok(report) if report.fails(fail_on) => {
+            let failing: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| fail_on.is_some_and(|at| f.level <= at))
+                .map(|f| format!("{} {}:{}", f.rule, f.file, f.line))
+                .collect();
+            let allowed: Vec<String> =
+                report.allowed.iter().map(|a| format!("{} ({})", a.finding.rule, a.reason)).collect();
+            let allowed = if allowed.is_empty() { String::new() } else { format!("; allowed: {}", allowed.join(", ")) };
+            Outcome::Failed { error: format!("{} finding(s): {}{allowed}", failing.len(), failing.join(", ")) }
+        }
+        result => Outcome::of(result),
+    };
+    let mut entry = AuditEntry::new(AuditCommand::Lint, started_at, outcome, seconds);
+    entry.migration = Some(files.join(", "));
+    entry
+}
+
 /// Parses and lints one text: for tests and callers that have no files.
 pub fn lint_text(name: &str, text: &str, options: &LintOptions) -> Result<LintReport> {
     let file = parse(SourceFile { name: name.to_owned(), text: text.to_owned() })?;
