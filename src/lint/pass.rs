@@ -997,7 +997,11 @@ impl Pass<'_> {
     }
 
     fn alter_type(&mut self, rel: &RelName, column: &str, col: &ColumnDef) {
-        let Some(to) = col.type_name.as_ref().and_then(ColumnType::of) else { return };
+        let Some(type_name) = &col.type_name else { return };
+        let Some(to) = ColumnType::of(type_name) else { return };
+        // On the line of the new type: an ALTER TABLE may change many columns.
+        let saved = self.at;
+        self.at = offset(type_name.location, self.at);
         let from = self.column_type(rel, column);
         let using = col.raw_default.is_some();
         let target = format!("`{}.{column}` to `{}`", rel.display(), to.display());
@@ -1045,6 +1049,7 @@ impl Pass<'_> {
         if change != Some(TypeChange::Free) && self.partitioned(rel) {
             self.cascade_hit(rel);
         }
+        self.at = saved;
         if let Some(t) = self.known.tables.get_mut(&rel.key()) {
             t.columns.insert(column.to_owned(), to);
         }
