@@ -336,3 +336,26 @@ fn fail_on_picks_the_level_that_fails() {
     assert!(report.fails(Some(Level::Hint)));
     assert!(!report.fails(None));
 }
+
+/// The README's row for `rule`: id, level, lock, rewrites, what it flags, the safe alternative.
+fn readme_row(rule: &Rule) -> String {
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} |",
+        rule.id,
+        rule.level,
+        rule.lock.unwrap_or("-"),
+        rule.rewrites,
+        rule.what,
+        rule.help
+    )
+}
+
+#[test]
+fn the_readme_documents_every_rule_as_declared() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows: Vec<String> = RULES.iter().map(readme_row).collect();
+    let missing: Vec<&String> = rows.iter().filter(|row| !readme.lines().any(|l| l == row.as_str())).collect();
+    assert!(missing.is_empty(), "the README's rule table should have these rows:\n{}", rows.join("\n"));
+    let documented = readme.lines().filter(|l| l.starts_with("| `") && rows.iter().any(|r| r == l)).count();
+    assert_eq!(documented, RULES.len());
+}
