@@ -26,6 +26,7 @@ mod error;
 pub mod format;
 mod graph;
 pub mod inspect;
+pub mod lint;
 pub mod migrate;
 pub mod notify;
 pub mod pg;

@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod dump;
 mod inspect;
+mod lint;
 mod migrate;
 mod notify;
 mod output;
@@ -57,6 +58,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
     Check(check::CheckArgs),
+    /// Lint migration SQL with PostgreSQL's parser: locks, rewrites, data loss (`-d` adds the database's facts).
+    Lint(lint::LintArgs),
     /// Apply migrations (SQL files, a folder, or `-- COMMAND`) with a snapshot first, a health check after,
     /// and a rollback by itself when anything fails.
     Migrate(migrate::MigrateArgs),
@@ -84,6 +87,7 @@ pub fn run() -> ExitCode {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Migrations(args) => migrate::list(args),
         Command::Inspect(args) => inspect::run(args),

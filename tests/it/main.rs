@@ -41,3 +41,5 @@ mod migrate;
 mod status;
 // `pgsafe check`: findings and exit codes on pagila, against a snapshot, as an owner, `--watch`, user SQL.
 mod check;
+// `pgsafe lint`: Prisma and Drizzle migrations line by line, JSON, GitHub, SARIF, parse errors, live facts.
+mod lint;

@@ -1,0 +1,175 @@
+//! What the live database says about the objects a migration names, read once for all the files of a
+//! run, in a read-only session under a statement timeout: row estimates and sizes (a hazard on a small
+//! table is a hint), columns and their types (which type changes are free), indexes (one that exists
+//! already; a foreign key without one), validated `CHECK (col IS NOT NULL)` constraints, the server's
+//! version, and whether a table exists at all.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Named;
+use super::pass::{RelName, not_null_check_column};
+use super::types::ColumnType;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pg::{ConnectOptions, Session, value};
+
+/// How long one of lint's catalog queries may run: lint must never weigh on the server it reads.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const TABLES: &str = include_str!("sql/tables.sql");
+const INDEXES: &str = include_str!("sql/indexes.sql");
+
+/// The database's facts about the named objects.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The server's major version (`15`).
+    pub server_version: u32,
+    /// By [`RelName::key`].
+    pub tables: HashMap<String, TableFacts>,
+    /// Indexes that exist, by [`RelName::key`].
+    pub indexes: HashSet<String>,
+}
+
+/// One table's facts.
+#[derive(Debug, Clone, Default)]
+pub struct TableFacts {
+    /// The planner's estimate; `None` when the table was never analyzed.
+    pub rows: Option<u64>,
+    /// The main fork's size in bytes.
+    pub bytes: u64,
+    pub partitioned: bool,
+    pub columns: HashMap<String, ColumnType>,
+    /// Each index's columns, in key order (an expression is left out).
+    pub indexes: Vec<Vec<String>>,
+    /// Columns with a validated `CHECK (col IS NOT NULL)`.
+    pub not_null_checks: HashSet<String>,
+}
+
+impl Facts {
+    /// The facts of table `rel`, when it exists.
+    pub fn table(&self, rel: &RelName) -> Option<&TableFacts> {
+        self.tables.get(&rel.key())
+    }
+
+    /// Whether index `rel` exists.
+    pub fn has_index(&self, rel: &RelName) -> bool {
+        self.indexes.contains(&rel.key())
+    }
+}
+
+impl TableFacts {
+    /// Whether an index's leading columns are exactly `columns`, in any order: what a foreign key's
+    /// checks can use.
+    pub fn has_index_leading(&self, columns: &[String]) -> bool {
+        self.indexes
+            .iter()
+            .any(|index| index.len() >= columns.len() && columns.iter().all(|c| index[..columns.len()].contains(c)))
+    }
+}
+
+/// `1.5 MiB`-style sizes, for messages.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+#[derive(Deserialize)]
+struct ColumnRow {
+    name: String,
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
+/// Reads the facts about `named` from the database `connect` reaches, in a read-only session.
+pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts> {
+    let session = Session::open(connect, None).await?;
+    session
+        .batch(&format!(
+            "SET default_transaction_read_only = on; SET statement_timeout = '{}ms'; SET lock_timeout = '{}ms'",
+            STATEMENT_TIMEOUT.as_millis(),
+            STATEMENT_TIMEOUT.as_millis()
+        ))
+        .await?;
+    let version_sql = "SELECT pg_catalog.current_setting('server_version_num')::int";
+    let version: i32 = value(&session.query_one(version_sql, &[]).await?, 0, version_sql)?;
+    let mut facts = Facts { server_version: u32::try_from(version / 10000).unwrap_or(0), ..Facts::default() };
+    let by_quoted =
+        |list: &[RelName]| -> HashMap<String, String> { list.iter().map(|r| (r.quoted(), r.key())).collect() };
+    let tables = by_quoted(&named.tables);
+    let names: Vec<&String> = tables.keys().collect();
+    for row in session.query(TABLES, &[&names]).await? {
+        let name: String = value(&row, "name", TABLES)?;
+        let Some(key) = tables.get(&name) else { continue };
+        let reltuples: f64 = value(&row, "reltuples", TABLES)?;
+        let bytes: i64 = value(&row, "bytes", TABLES)?;
+        let columns: String = value(&row, "columns", TABLES)?;
+        let indexes: String = value(&row, "indexes", TABLES)?;
+        let checks: Vec<String> = value(&row, "checks", TABLES)?;
+        let bad_json = |e: serde_json::Error| {
+            Error::new(ErrorKind::Database, format!("the catalog's facts about `{name}` do not read")).with_source(e)
+        };
+        let columns: Vec<ColumnRow> = serde_json::from_str(&columns).map_err(bad_json)?;
+        let indexes: Vec<Option<Vec<String>>> = serde_json::from_str(&indexes).map_err(bad_json)?;
+        let table = TableFacts {
+            // Before PostgreSQL 14 a table never analyzed has 0; from 14, -1.
+            rows: (reltuples >= 0.0).then_some(reltuples as u64),
+            bytes: u64::try_from(bytes).unwrap_or(0),
+            partitioned: value(&row, "partitioned", TABLES)?,
+            columns: columns.into_iter().filter_map(|c| Some((c.name, ColumnType::parse(&c.type_name)?))).collect(),
+            indexes: indexes.into_iter().flatten().collect(),
+            not_null_checks: checks.iter().filter_map(|def| check_column(def)).collect(),
+        };
+        facts.tables.insert(key.clone(), table);
+    }
+    let indexes = by_quoted(&named.indexes);
+    let names: Vec<&String> = indexes.keys().collect();
+    for row in session.query(INDEXES, &[&names]).await? {
+        let name: String = value(&row, "name", INDEXES)?;
+        if let Some(key) = indexes.get(&name) {
+            facts.indexes.insert(key.clone());
+        }
+    }
+    Ok(facts)
+}
+
+/// The column of a constraint definition `CHECK ((col IS NOT NULL))`, as `pg_get_constraintdef` writes it.
+fn check_column(def: &str) -> Option<String> {
+    let expr = def.strip_prefix("CHECK ")?;
+    let parsed = pg_query::parse(&format!("SELECT {expr}"), 0).ok()?;
+    let raw = parsed.protobuf.stmts.first()?.stmt.as_ref()?;
+    let Some(pg_query::NodeEnum::SelectStmt(select)) = &raw.node else { return None };
+    let target = select.target_list.first()?;
+    let Some(pg_query::NodeEnum::ResTarget(t)) = &target.node else { return None };
+    not_null_check_column(t.val.as_deref()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_not_null_check_is_read_from_its_definition() {
+        assert_eq!(check_column("CHECK ((status IS NOT NULL))").as_deref(), Some("status"));
+        assert_eq!(check_column("CHECK ((\"Status\" IS NOT NULL))").as_deref(), Some("Status"));
+        assert_eq!(check_column("CHECK ((amount > 0))"), None);
+        assert_eq!(check_column("CHECK ((status IS NULL))"), None);
+    }
+
+    #[test]
+    fn an_index_serves_a_foreign_key_when_it_leads_with_its_columns() {
+        let t = TableFacts { indexes: vec![vec!["a".into(), "b".into()], vec!["c".into()]], ..TableFacts::default() };
+        let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(t.has_index_leading(&cols(&["a"])));
+        assert!(t.has_index_leading(&cols(&["b", "a"])));
+        assert!(!t.has_index_leading(&cols(&["b"])));
+        assert!(t.has_index_leading(&cols(&["c"])));
+    }
+}

@@ -1,0 +1,1093 @@
+//! The pass over a file's statements: the transaction state (`BEGIN`/`COMMIT` nesting), whether
+//! `lock_timeout` is set, the tables created in the file, and each statement's hazards as [`Hit`]s.
+
+use std::collections::{HashMap, HashSet};
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{
+    AlterTableCmd, AlterTableType, ColumnDef, ConstrType, Constraint, DropBehavior, ObjectType, RangeVar,
+    TransactionStmtKind, VariableSetKind, a_const,
+};
+
+use super::facts::Facts;
+use super::rules::{Level, Rule, rule};
+use super::types::{self, ColumnType, TypeChange};
+use super::{LintOptions, ParsedFile};
+
+/// A table or index as a statement names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelName {
+    /// `None` when unqualified (found through `search_path`).
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl RelName {
+    fn of(rv: &RangeVar) -> RelName {
+        let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
+        RelName { schema, name: rv.relname.clone() }
+    }
+
+    /// The name from a `DROP` statement's list of name parts.
+    fn of_parts(parts: &[String]) -> Option<RelName> {
+        match parts {
+            [name] => Some(RelName { schema: None, name: name.clone() }),
+            [.., schema, name] => Some(RelName { schema: Some(schema.clone()), name: name.clone() }),
+            [] => None,
+        }
+    }
+
+    /// How tables are matched: `public` is the same as unqualified.
+    pub fn key(&self) -> String {
+        match &self.schema {
+            Some(s) if s != "public" => format!("{s}.{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// For messages.
+    pub fn display(&self) -> String {
+        self.key()
+    }
+
+    /// As SQL, quoted where it needs it.
+    pub fn quoted(&self) -> String {
+        let name = crate::sql::quote_ident(&self.name);
+        match &self.schema {
+            Some(s) => format!("{}.{name}", crate::sql::quote_ident(s)),
+            None => name,
+        }
+    }
+}
+
+/// One rule applying to one statement.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: &'static Rule,
+    /// Byte offset in the file where it points.
+    pub offset: usize,
+    /// The statement's index in its file (`usize::MAX` for a comment's own findings).
+    pub statement: usize,
+    pub level: Level,
+    pub message: String,
+    /// The table it is about, whose facts may change its level.
+    pub table: Option<RelName>,
+}
+
+/// What earlier files of the run created: column types (so a later `ALTER COLUMN TYPE` knows what it
+/// changes from) and partitioned tables.
+#[derive(Debug, Default)]
+pub struct Known {
+    tables: HashMap<String, KnownTable>,
+}
+
+#[derive(Debug, Default)]
+struct KnownTable {
+    columns: HashMap<String, ColumnType>,
+    partitioned: bool,
+}
+
+/// Lints the statements of `file`, adding what it creates to `known`.
+pub fn run(
+    file: &ParsedFile,
+    options: &LintOptions,
+    pg_version: u32,
+    facts: Option<&Facts>,
+    known: &mut Known,
+) -> Vec<Hit> {
+    let mut pass = Pass {
+        options,
+        pg_version,
+        facts,
+        known,
+        hits: Vec::new(),
+        created: HashSet::new(),
+        created_indexes: HashSet::new(),
+        open: None,
+        lock_timeout: false,
+        lock_timeout_local: false,
+        lock_timeout_reported: false,
+        not_null_checks: HashSet::new(),
+        pending_checks: HashMap::new(),
+        statement: 0,
+        at: 0,
+    };
+    for (i, statement) in file.statements.iter().enumerate() {
+        let Some(node) = &statement.node else { continue };
+        pass.statement = i;
+        pass.at = statement.start;
+        pass.statement_hits(node);
+    }
+    if let Some((statement, offset)) = pass.open {
+        pass.statement = statement;
+        pass.at = offset;
+        pass.hit(
+            "transaction-left-open",
+            "this transaction is never committed: no `COMMIT` by the end of the file".into(),
+            None,
+        );
+    }
+    pass.hits
+}
+
+struct Pass<'a> {
+    options: &'a LintOptions,
+    pg_version: u32,
+    facts: Option<&'a Facts>,
+    known: &'a mut Known,
+    hits: Vec<Hit>,
+    /// Tables (and views, types) created in this file: no rows, no readers yet.
+    created: HashSet<String>,
+    created_indexes: HashSet<String>,
+    /// The open transaction: its `BEGIN`'s statement and offset.
+    open: Option<(usize, usize)>,
+    lock_timeout: bool,
+    /// Set with `SET LOCAL`: until the transaction ends.
+    lock_timeout_local: bool,
+    lock_timeout_reported: bool,
+    /// (table key, column) with a validated `CHECK (col IS NOT NULL)` added in this file.
+    not_null_checks: HashSet<(String, String)>,
+    /// (table key, constraint) of such checks added `NOT VALID`, and their column.
+    pending_checks: HashMap<(String, String), String>,
+    statement: usize,
+    at: usize,
+}
+
+/// The text of a `String` node.
+fn string(node: &pg_query::protobuf::Node) -> Option<&str> {
+    match &node.node {
+        Some(NodeEnum::String(s)) => Some(&s.sval),
+        _ => None,
+    }
+}
+
+/// The name parts of a `DROP` object (a list of strings, or a type name).
+fn name_parts(node: &pg_query::protobuf::Node) -> Vec<String> {
+    match &node.node {
+        Some(NodeEnum::List(l)) => l.items.iter().filter_map(string).map(str::to_owned).collect(),
+        Some(NodeEnum::TypeName(t)) => t.names.iter().filter_map(string).map(str::to_owned).collect(),
+        Some(NodeEnum::String(s)) => vec![s.sval.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn offset(location: i32, fallback: usize) -> usize {
+    usize::try_from(location).unwrap_or(fallback)
+}
+
+/// Functions whose value differs per row, so that a default calling them fills every row one by one.
+const VOLATILE: &[&str] = &[
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "uuidv4",
+    "uuidv7",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "txid_current",
+    "setseed",
+];
+
+/// Locks that block neither reads nor writes, by ALTER TABLE subcommand (SHARE UPDATE EXCLUSIVE).
+fn weak_alter(subtype: AlterTableType) -> bool {
+    use AlterTableType::*;
+    matches!(
+        subtype,
+        AtSetStatistics
+            | AtValidateConstraint
+            | AtSetOptions
+            | AtResetOptions
+            | AtClusterOn
+            | AtDropCluster
+            | AtAttachPartition
+            | AtSetRelOptions
+            | AtResetRelOptions
+    )
+}
+
+impl Pass<'_> {
+    fn hit(&mut self, id: &str, message: String, table: Option<&RelName>) {
+        self.hit_at(id, message, table, self.at);
+    }
+
+    fn hit_at(&mut self, id: &str, message: String, table: Option<&RelName>, offset: usize) {
+        let rule = rule(id).expect("the pass names declared rules");
+        self.hits.push(Hit {
+            rule,
+            offset,
+            statement: self.statement,
+            level: rule.level,
+            message,
+            table: table.cloned(),
+        });
+    }
+
+    fn hit_level(&mut self, id: &str, level: Level, message: String, table: Option<&RelName>) {
+        self.hit(id, message, table);
+        if let Some(last) = self.hits.last_mut() {
+            last.level = level;
+        }
+    }
+
+    fn is_new(&self, rel: &RelName) -> bool {
+        self.created.contains(&rel.key())
+    }
+
+    fn partitioned(&self, rel: &RelName) -> bool {
+        self.known.tables.get(&rel.key()).is_some_and(|t| t.partitioned)
+            || self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.partitioned)
+    }
+
+    fn column_type(&self, rel: &RelName, column: &str) -> Option<ColumnType> {
+        if let Some(t) = self.known.tables.get(&rel.key()).and_then(|t| t.columns.get(column)) {
+            return Some(t.clone());
+        }
+        self.facts.and_then(|f| f.table(rel)).and_then(|t| t.columns.get(column)).cloned()
+    }
+
+    /// With facts: a table (or column) that is neither in the database nor created by the run.
+    fn check_exists(&mut self, rel: &RelName, column: Option<&str>) {
+        let Some(facts) = self.facts else { return };
+        if self.known.tables.contains_key(&rel.key()) {
+            return;
+        }
+        match (facts.table(rel), column) {
+            (None, _) => {
+                self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None)
+            }
+            (Some(t), Some(c)) if !t.columns.is_empty() && !t.columns.contains_key(c) => self.hit(
+                "object-not-found",
+                format!("column `{c}` of `{}` does not exist in the database", rel.display()),
+                None,
+            ),
+            _ => {}
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn statement_hits(&mut self, node: &NodeEnum) {
+        match node {
+            NodeEnum::TransactionStmt(t) => self.transaction(t.kind()),
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
+                let zero = v.args.iter().all(|a| match &a.node {
+                    Some(NodeEnum::AConst(c)) => match &c.val {
+                        Some(a_const::Val::Ival(i)) => i.ival == 0,
+                        Some(a_const::Val::Sval(s)) => s.sval.trim() == "0",
+                        _ => false,
+                    },
+                    _ => false,
+                });
+                let set = v.kind() == VariableSetKind::VarSetValue && !zero;
+                if v.is_local {
+                    self.lock_timeout_local = set;
+                } else {
+                    self.lock_timeout = set;
+                    self.lock_timeout_local = set && self.lock_timeout_local;
+                }
+            }
+            NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {
+                self.lock_timeout = false;
+                self.lock_timeout_local = false;
+            }
+            NodeEnum::CreateStmt(c) => self.create_table(c),
+            NodeEnum::CreateTableAsStmt(c) => {
+                if let Some(into) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                    self.created.insert(RelName::of(into).key());
+                }
+            }
+            NodeEnum::ViewStmt(v) => {
+                if let Some(view) = &v.view {
+                    self.created.insert(RelName::of(view).key());
+                }
+            }
+            NodeEnum::CreateEnumStmt(e) => {
+                let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
+                if let Some(rel) = RelName::of_parts(&parts) {
+                    self.created.insert(rel.key());
+                }
+            }
+            NodeEnum::CompositeTypeStmt(c) => {
+                if let Some(rel) = &c.typevar {
+                    self.created.insert(RelName::of(rel).key());
+                }
+            }
+            NodeEnum::IndexStmt(i) => self.create_index(i),
+            NodeEnum::DropStmt(d) => self.drop(d),
+            NodeEnum::DropdbStmt(d) => {
+                self.hit("drop-database", format!("`DROP DATABASE {}` removes the whole database", d.dbname), None)
+            }
+            NodeEnum::ReindexStmt(r) => {
+                let concurrent = r.params.iter().any(|p| match &p.node {
+                    Some(NodeEnum::DefElem(d)) => d.defname == "concurrently",
+                    _ => false,
+                });
+                let table = r.relation.as_ref().map(RelName::of);
+                if concurrent && self.in_transaction() {
+                    self.hit(
+                        "concurrently-in-transaction",
+                        "`REINDEX CONCURRENTLY` cannot run inside a transaction block".into(),
+                        None,
+                    );
+                } else if !concurrent && !table.as_ref().is_some_and(|t| self.is_new(t)) {
+                    let what = table.as_ref().map_or_else(|| r.name.clone(), RelName::display);
+                    self.hit(
+                        "reindex-without-concurrently",
+                        format!("`REINDEX` of `{what}` blocks writes while it rebuilds"),
+                        table.as_ref(),
+                    );
+                }
+                self.lock_timeout_needed(if concurrent { None } else { table }, "SHARE");
+            }
+            NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => {
+                let Some(rel) = a.relation.as_ref().map(RelName::of) else { return };
+                let mut strong = false;
+                for cmd in &a.cmds {
+                    if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                        strong |= !weak_alter(cmd.subtype());
+                        self.alter_table(&rel, cmd);
+                    }
+                }
+                if strong {
+                    self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
+                }
+            }
+            NodeEnum::RenameStmt(r) => {
+                let Some(rel) = r.relation.as_ref().map(RelName::of) else { return };
+                let new = self.is_new(&rel);
+                match r.rename_type() {
+                    ObjectType::ObjectTable if new => {
+                        self.created.insert(RelName { schema: rel.schema.clone(), name: r.newname.clone() }.key());
+                    }
+                    ObjectType::ObjectTable => {
+                        self.check_exists(&rel, None);
+                        self.hit(
+                            "rename-table",
+                            format!(
+                                "renaming `{}` to `{}` breaks code that still uses the old name",
+                                rel.display(),
+                                r.newname
+                            ),
+                            None,
+                        );
+                    }
+                    ObjectType::ObjectColumn if !new => {
+                        self.check_exists(&rel, Some(&r.subname));
+                        self.hit(
+                            "rename-column",
+                            format!(
+                                "renaming `{}.{}` to `{}` breaks code that still uses the old name",
+                                rel.display(),
+                                r.subname,
+                                r.newname
+                            ),
+                            None,
+                        );
+                    }
+                    _ => {}
+                }
+                if matches!(r.rename_type(), ObjectType::ObjectTable | ObjectType::ObjectColumn) {
+                    self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
+                }
+            }
+            NodeEnum::TruncateStmt(t) => {
+                let mut first = None;
+                for rel in t.relations.iter().filter_map(|n| match &n.node {
+                    Some(NodeEnum::RangeVar(rv)) => Some(RelName::of(rv)),
+                    _ => None,
+                }) {
+                    if !self.is_new(&rel) {
+                        self.check_exists(&rel, None);
+                        self.hit("truncate", format!("`TRUNCATE` removes every row of `{}`", rel.display()), None);
+                        first.get_or_insert(rel);
+                    }
+                }
+                if t.behavior() == DropBehavior::DropCascade {
+                    self.hit(
+                        "cascade",
+                        "`TRUNCATE ... CASCADE` also empties every table with a foreign key to these".into(),
+                        None,
+                    );
+                }
+                self.lock_timeout_needed(first, "ACCESS EXCLUSIVE");
+            }
+            NodeEnum::DeleteStmt(d) if d.where_clause.is_none() => {
+                if let Some(rel) = d.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
+                    self.hit(
+                        "delete-without-where",
+                        format!("`DELETE` without `WHERE` removes every row of `{}`", rel.display()),
+                        None,
+                    );
+                }
+            }
+            NodeEnum::UpdateStmt(u) if u.where_clause.is_none() => {
+                if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
+                    self.hit(
+                        "update-without-where",
+                        format!("`UPDATE` without `WHERE` changes every row of `{}` in one transaction", rel.display()),
+                        None,
+                    );
+                }
+            }
+            NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => {
+                let full = v.options.iter().any(|o| match &o.node {
+                    Some(NodeEnum::DefElem(d)) => {
+                        d.defname == "full"
+                            && !matches!(d.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::Boolean(b)) if !b.boolval)
+                    }
+                    _ => false,
+                });
+                if full {
+                    let tables: Vec<RelName> = v
+                        .rels
+                        .iter()
+                        .filter_map(|r| match &r.node {
+                            Some(NodeEnum::VacuumRelation(vr)) => vr.relation.as_ref().map(RelName::of),
+                            _ => None,
+                        })
+                        .collect();
+                    let what = if tables.is_empty() {
+                        "every table of the database".to_owned()
+                    } else {
+                        tables.iter().map(|t| format!("`{}`", t.display())).collect::<Vec<_>>().join(", ")
+                    };
+                    self.hit(
+                        "vacuum-full",
+                        format!("`VACUUM FULL` rewrites {what} under an ACCESS EXCLUSIVE lock"),
+                        tables.first(),
+                    );
+                    self.lock_timeout_needed(tables.into_iter().next(), "ACCESS EXCLUSIVE");
+                }
+            }
+            NodeEnum::ClusterStmt(c) => {
+                let table = c.relation.as_ref().map(RelName::of);
+                if !table.as_ref().is_some_and(|t| self.is_new(t)) {
+                    let what = table
+                        .as_ref()
+                        .map_or_else(|| "every clustered table".to_owned(), |t| format!("`{}`", t.display()));
+                    self.hit(
+                        "cluster",
+                        format!("`CLUSTER` rewrites {what} under an ACCESS EXCLUSIVE lock"),
+                        table.as_ref(),
+                    );
+                    self.lock_timeout_needed(table, "ACCESS EXCLUSIVE");
+                }
+            }
+            NodeEnum::RefreshMatViewStmt(r) if !r.concurrent => {
+                if let Some(view) = r.relation.as_ref().map(RelName::of).filter(|v| !self.is_new(v)) {
+                    self.hit(
+                        "refresh-materialized-view-without-concurrently",
+                        format!("`REFRESH MATERIALIZED VIEW {}` blocks its readers until it ends", view.display()),
+                        Some(&view),
+                    );
+                    self.lock_timeout_needed(Some(view), "ACCESS EXCLUSIVE");
+                }
+            }
+            NodeEnum::AlterEnumStmt(e)
+                if e.old_val.is_empty() && !e.new_val.is_empty() && self.in_transaction() && self.pg_version < 12 =>
+            {
+                let version = self.pg_version;
+                self.hit(
+                    "enum-add-value-in-transaction",
+                    format!("`ALTER TYPE ... ADD VALUE` cannot run inside a transaction block on PostgreSQL {version}"),
+                    None,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn transaction(&mut self, kind: TransactionStmtKind) {
+        use TransactionStmtKind::*;
+        match kind {
+            TransStmtBegin | TransStmtStart => {
+                if self.open.is_some() {
+                    self.hit(
+                        "transaction-nesting",
+                        "`BEGIN` inside an open transaction: PostgreSQL does not nest them, the next `COMMIT` ends both".into(),
+                        None,
+                    );
+                } else {
+                    self.open = Some((self.statement, self.at));
+                }
+            }
+            TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
+                if self.open.take().is_none() {
+                    self.hit(
+                        "transaction-nesting",
+                        "`COMMIT` or `ROLLBACK` with no transaction open: what came before ran outside one".into(),
+                        None,
+                    );
+                }
+                self.lock_timeout_local = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// A statement about to take `lock` (one blocking reads or writes) on `table`: without a
+    /// `lock_timeout` set before it, the first such statement of the file is a finding.
+    fn lock_timeout_needed(&mut self, table: Option<RelName>, lock: &str) {
+        let Some(table) = table else { return };
+        if self.is_new(&table)
+            || self.options.assume_lock_timeout
+            || self.lock_timeout
+            || self.lock_timeout_local
+            || self.lock_timeout_reported
+        {
+            return;
+        }
+        self.lock_timeout_reported = true;
+        self.hit(
+            "missing-lock-timeout",
+            format!(
+                "this statement waits for a {lock} lock on `{}` with no `lock_timeout` set before it in this file: \
+                 while it waits, every query on the table waits behind it",
+                table.display()
+            ),
+            None,
+        );
+    }
+
+    fn create_table(&mut self, c: &pg_query::protobuf::CreateStmt) {
+        let Some(rel) = c.relation.as_ref().map(RelName::of) else { return };
+        if !c.if_not_exists {
+            self.hit("non-idempotent", format!("`CREATE TABLE {}` without `IF NOT EXISTS`", rel.display()), None);
+        }
+        let mut table = KnownTable { partitioned: c.partspec.is_some(), ..KnownTable::default() };
+        let mut primary: Vec<String> = Vec::new();
+        let mut columns: Vec<(&ColumnDef, ColumnType)> = Vec::new();
+        for element in &c.table_elts {
+            match &element.node {
+                Some(NodeEnum::ColumnDef(col)) => {
+                    let Some(ty) = col.type_name.as_ref().and_then(ColumnType::of) else { continue };
+                    if col
+                        .constraints
+                        .iter()
+                        .any(|k| constraint(k).is_some_and(|k| k.contype() == ConstrType::ConstrPrimary))
+                    {
+                        primary.push(col.colname.clone());
+                    }
+                    self.column_habits(col, &ty);
+                    table.columns.insert(col.colname.clone(), ty.clone());
+                    columns.push((col, ty));
+                }
+                Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrPrimary => {
+                    primary.extend(k.keys.iter().filter_map(string).map(str::to_owned));
+                }
+                _ => {}
+            }
+        }
+        for (col, ty) in &columns {
+            if primary.contains(&col.colname) && matches!(ty.name.as_str(), "int4" | "int2" | "serial" | "smallserial")
+            {
+                self.hit_at(
+                    "prefer-bigint-primary-key",
+                    format!("primary key `{}` is `{}`: it runs out at 2^31 ids", col.colname, ty.display()),
+                    None,
+                    offset(col.location, self.at),
+                );
+            }
+        }
+        self.created.insert(rel.key());
+        self.known.tables.insert(rel.key(), table);
+    }
+
+    fn column_habits(&mut self, col: &ColumnDef, ty: &ColumnType) {
+        let at = offset(col.location, self.at);
+        let name = &col.colname;
+        let (id, message) = match ty.name.as_str() {
+            "bpchar" => ("prefer-text-over-char", format!("column `{name}` is `{}`", ty.display())),
+            "varchar" if !ty.mods.is_empty() => {
+                ("prefer-text-over-varchar", format!("column `{name}` is `{}`", ty.display()))
+            }
+            "timestamp" => ("prefer-timestamptz", format!("column `{name}` is `timestamp` without time zone")),
+            "serial" | "bigserial" | "smallserial" => {
+                ("prefer-identity-over-serial", format!("column `{name}` is `{}`", ty.display()))
+            }
+            "json" => ("prefer-jsonb", format!("column `{name}` is `json`")),
+            _ => return,
+        };
+        self.hit_at(id, message, None, at);
+    }
+
+    fn create_index(&mut self, i: &pg_query::protobuf::IndexStmt) {
+        let Some(rv) = &i.relation else { return };
+        let rel = RelName::of(rv);
+        let new = self.is_new(&rel);
+        if !i.if_not_exists {
+            self.hit("non-idempotent", format!("`CREATE INDEX {}` without `IF NOT EXISTS`", i.idxname), None);
+        }
+        if i.concurrent && self.in_transaction() {
+            self.hit(
+                "concurrently-in-transaction",
+                "`CREATE INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
+                None,
+            );
+        }
+        if !new {
+            self.check_exists(&rel, None);
+            let index = RelName { schema: rel.schema.clone(), name: i.idxname.clone() };
+            if !i.if_not_exists && !i.idxname.is_empty() && self.facts.is_some_and(|f| f.has_index(&index)) {
+                self.hit(
+                    "index-already-exists",
+                    format!("index `{}` already exists: the statement fails", index.display()),
+                    None,
+                );
+            }
+            // `ON ONLY` a partitioned table builds nothing.
+            if !i.concurrent && rv.inh {
+                self.hit(
+                    "create-index-without-concurrently",
+                    format!("`CREATE INDEX` on `{}` blocks its writes while the index builds", rel.display()),
+                    Some(&rel),
+                );
+            }
+            if rv.inh && self.partitioned(&rel) {
+                self.hit(
+                    "partitioned-table-cascade",
+                    format!(
+                        "`{}` is partitioned: the index is built on every partition, each locked until the end",
+                        rel.display()
+                    ),
+                    Some(&rel),
+                );
+            }
+        }
+        self.created_indexes.insert(i.idxname.clone());
+        if !i.concurrent && rv.inh {
+            self.lock_timeout_needed(Some(rel), "SHARE");
+        }
+    }
+
+    fn drop(&mut self, d: &pg_query::protobuf::DropStmt) {
+        let kind = d.remove_type();
+        let names: Vec<RelName> = d.objects.iter().filter_map(|o| RelName::of_parts(&name_parts(o))).collect();
+        let list = names.iter().map(|n| format!("`{}`", n.display())).collect::<Vec<_>>().join(", ");
+        let new = names
+            .iter()
+            .all(|n| self.is_new(n) || (kind == ObjectType::ObjectIndex && self.created_indexes.contains(&n.name)));
+        if !d.missing_ok && matches!(kind, ObjectType::ObjectTable | ObjectType::ObjectIndex) {
+            self.hit("non-idempotent", format!("`DROP` of {list} without `IF EXISTS`"), None);
+        }
+        if d.behavior() == DropBehavior::DropCascade {
+            self.hit("cascade", format!("`CASCADE` also drops every object that depends on {list}"), None);
+        }
+        match kind {
+            ObjectType::ObjectTable if !new => {
+                for n in &names {
+                    if !d.missing_ok {
+                        self.check_exists(n, None);
+                    }
+                }
+                self.hit("drop-table", format!("`DROP TABLE` removes {list} and every row in it"), None);
+                self.lock_timeout_needed(names.first().cloned(), "ACCESS EXCLUSIVE");
+            }
+            ObjectType::ObjectIndex => {
+                if d.concurrent && self.in_transaction() {
+                    self.hit(
+                        "concurrently-in-transaction",
+                        "`DROP INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
+                        None,
+                    );
+                } else if !d.concurrent && !new {
+                    self.hit(
+                        "drop-index-without-concurrently",
+                        format!("`DROP INDEX` of {list} takes an ACCESS EXCLUSIVE lock on its table"),
+                        None,
+                    );
+                }
+            }
+            ObjectType::ObjectSchema => {
+                self.hit("drop-schema", format!("`DROP SCHEMA` removes {list} and, with CASCADE, all in it"), None)
+            }
+            ObjectType::ObjectType | ObjectType::ObjectDomain if !new => {
+                self.hit("drop-type", format!("`DROP TYPE` removes {list}"), None)
+            }
+            ObjectType::ObjectView | ObjectType::ObjectMatview if !new => {
+                self.hit("drop-view", format!("`DROP VIEW` removes {list}: queries on it fail"), None)
+            }
+            _ => {}
+        }
+    }
+
+    fn alter_table(&mut self, rel: &RelName, cmd: &AlterTableCmd) {
+        use AlterTableType::*;
+        let new = self.is_new(rel);
+        let column = cmd.name.as_str();
+        let def = cmd.def.as_deref().and_then(|d| d.node.as_ref());
+        match cmd.subtype() {
+            AtAddColumn => {
+                let Some(NodeEnum::ColumnDef(col)) = def else { return };
+                self.add_column(rel, col, new, cmd.missing_ok);
+            }
+            AtDropNotNull if !new => {
+                self.check_exists(rel, Some(column));
+                self.hit(
+                    "drop-not-null",
+                    format!(
+                        "`{}.{column}` may hold NULL from now on: code relying on a value meets NULLs",
+                        rel.display()
+                    ),
+                    None,
+                );
+            }
+            AtSetNotNull if !new => {
+                self.check_exists(rel, Some(column));
+                let key = (rel.key(), column.to_owned());
+                let checked = self.not_null_checks.contains(&key)
+                    || self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.not_null_checks.contains(column));
+                if checked && self.pg_version >= 12 {
+                    return;
+                }
+                let why = if checked {
+                    format!(
+                        "before PostgreSQL 12 `SET NOT NULL` does not use the validated check: it scans `{}`",
+                        rel.display()
+                    )
+                } else {
+                    format!(
+                        "`SET NOT NULL` on `{}.{column}` scans the table under an ACCESS EXCLUSIVE lock",
+                        rel.display()
+                    )
+                };
+                self.hit("set-not-null", why, Some(rel));
+                if self.partitioned(rel) {
+                    self.cascade_hit(rel);
+                }
+            }
+            AtDropColumn if !new => {
+                self.check_exists(rel, Some(column));
+                if !cmd.missing_ok {
+                    self.hit("non-idempotent", format!("`DROP COLUMN {column}` without `IF EXISTS`"), None);
+                }
+                if cmd.behavior() == DropBehavior::DropCascade {
+                    self.hit(
+                        "cascade",
+                        format!("`CASCADE` also drops what depends on `{column}` (views, constraints)"),
+                        None,
+                    );
+                }
+                self.hit(
+                    "drop-column",
+                    format!("`DROP COLUMN` removes `{}.{column}` and its values", rel.display()),
+                    None,
+                );
+            }
+            AtAddConstraint => {
+                let Some(NodeEnum::Constraint(k)) = def else { return };
+                self.add_constraint(rel, k, new);
+            }
+            AtValidateConstraint => {
+                if let Some(col) = self.pending_checks.remove(&(rel.key(), column.to_owned())) {
+                    self.not_null_checks.insert((rel.key(), col));
+                }
+            }
+            AtAlterColumnType if !new => {
+                let Some(NodeEnum::ColumnDef(col)) = def else { return };
+                self.check_exists(rel, Some(column));
+                self.alter_type(rel, column, col);
+            }
+            AtAlterColumnType => {
+                if let Some(NodeEnum::ColumnDef(col)) = def
+                    && let Some(ty) = col.type_name.as_ref().and_then(ColumnType::of)
+                    && let Some(t) = self.known.tables.get_mut(&rel.key())
+                {
+                    t.columns.insert(column.to_owned(), ty);
+                }
+            }
+            AtSetLogged | AtSetUnLogged if !new => {
+                let which = if cmd.subtype() == AtSetLogged { "LOGGED" } else { "UNLOGGED" };
+                self.hit("set-logged-unlogged", format!("`SET {which}` rewrites `{}`", rel.display()), Some(rel));
+            }
+            AtSetTableSpace if !new => {
+                self.hit(
+                    "set-tablespace",
+                    format!("`SET TABLESPACE` copies `{}` under an ACCESS EXCLUSIVE lock", rel.display()),
+                    Some(rel),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn cascade_hit(&mut self, rel: &RelName) {
+        self.hit(
+            "partitioned-table-cascade",
+            format!("`{}` is partitioned: this recurses to every partition, each locked until the end", rel.display()),
+            Some(rel),
+        );
+    }
+
+    fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
+        let at = offset(col.location, self.at);
+        let ty = col.type_name.as_ref().and_then(ColumnType::of);
+        if let Some(ty) = &ty {
+            self.column_habits(col, ty);
+            if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+                t.columns.insert(col.colname.clone(), ty.clone());
+            }
+        }
+        if new {
+            return;
+        }
+        self.check_exists(rel, None);
+        if !if_not_exists {
+            self.hit("non-idempotent", format!("`ADD COLUMN {}` without `IF NOT EXISTS`", col.colname), None);
+        }
+        let constraints: Vec<&Constraint> = col.constraints.iter().filter_map(constraint).collect();
+        let default = constraints.iter().find(|k| k.contype() == ConstrType::ConstrDefault);
+        let serial = ty.as_ref().is_some_and(ColumnType::is_serial);
+        let identity = constraints.iter().any(|k| k.contype() == ConstrType::ConstrIdentity);
+        let stored = constraints.iter().any(|k| k.contype() == ConstrType::ConstrGenerated);
+        let null_default = default.is_some_and(
+            |k| matches!(k.raw_expr.as_deref().and_then(|e| e.node.as_ref()), Some(NodeEnum::AConst(c)) if c.isnull),
+        );
+        let volatile = default.and_then(|k| k.raw_expr.as_deref()).and_then(|e| {
+            e.node.as_ref()?.nodes().into_iter().find_map(|(n, ..)| match n {
+                pg_query::NodeRef::FuncCall(f) => {
+                    let name = f.funcname.last().and_then(string)?.to_ascii_lowercase();
+                    VOLATILE.contains(&name.as_str()).then_some(name)
+                }
+                _ => None,
+            })
+        });
+        let name = &col.colname;
+        let rewrite = if let Some(f) = volatile {
+            Some(format!(
+                "the default `{f}()` is volatile: adding `{name}` fills every row, rewriting `{}`",
+                rel.display()
+            ))
+        } else if serial || identity {
+            Some(format!("`{name}` takes a sequence's next value in every row: adding it rewrites `{}`", rel.display()))
+        } else if stored {
+            Some(format!(
+                "the stored generated column `{name}` is computed for every row: `{}` is rewritten",
+                rel.display()
+            ))
+        } else if default.is_some() && !null_default && self.pg_version < 11 {
+            Some(format!(
+                "before PostgreSQL 11 any default rewrites the table: adding `{name}` rewrites `{}`",
+                rel.display()
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = rewrite {
+            self.hit_at("add-column-volatile-default", message, Some(rel), at);
+        }
+        let not_null = col.is_not_null || constraints.iter().any(|k| k.contype() == ConstrType::ConstrNotnull);
+        if not_null && (default.is_none() || null_default) && !serial && !identity && !stored {
+            self.hit_at(
+                "add-column-not-null-without-default",
+                format!("`{name}` is NOT NULL with no default: PostgreSQL refuses it if `{}` has rows", rel.display()),
+                Some(rel),
+                at,
+            );
+        }
+        for k in &constraints {
+            match k.contype() {
+                ConstrType::ConstrPrimary => self.hit_at(
+                    "add-primary-key-without-using-index",
+                    format!("the primary key on `{name}` builds its index under an ACCESS EXCLUSIVE lock"),
+                    Some(rel),
+                    at,
+                ),
+                ConstrType::ConstrUnique => self.hit_at(
+                    "add-unique-without-using-index",
+                    format!("`UNIQUE` on `{name}` builds its index under an ACCESS EXCLUSIVE lock"),
+                    Some(rel),
+                    at,
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    fn add_constraint(&mut self, rel: &RelName, k: &Constraint, new: bool) {
+        let at = offset(k.location, self.at);
+        let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
+        // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.
+        if k.contype() == ConstrType::ConstrCheck
+            && let Some(col) = k.raw_expr.as_deref().and_then(not_null_check_column)
+        {
+            if k.skip_validation {
+                self.pending_checks.insert((rel.key(), k.conname.clone()), col);
+            } else {
+                self.not_null_checks.insert((rel.key(), col));
+            }
+        }
+        if new {
+            return;
+        }
+        self.check_exists(rel, None);
+        match k.contype() {
+            ConstrType::ConstrCheck if !k.skip_validation => self.hit_at(
+                "add-check-without-not-valid",
+                format!(
+                    "the check{name} is verified on every row of `{}` under an ACCESS EXCLUSIVE lock",
+                    rel.display()
+                ),
+                Some(rel),
+                at,
+            ),
+            ConstrType::ConstrForeign => {
+                let referenced = k.pktable.as_ref().map(RelName::of);
+                if !k.skip_validation {
+                    let other = referenced.as_ref().map(|r| format!(" and `{}`", r.display())).unwrap_or_default();
+                    self.hit_at(
+                        "add-foreign-key-without-not-valid",
+                        format!(
+                            "the foreign key{name} is verified on every row of `{}` while `{}`{other} are locked against writes",
+                            rel.display(),
+                            rel.display()
+                        ),
+                        Some(rel),
+                        at,
+                    );
+                }
+                let columns: Vec<String> = k.fk_attrs.iter().filter_map(string).map(str::to_owned).collect();
+                if let Some(table) = self.facts.and_then(|f| f.table(rel))
+                    && !columns.is_empty()
+                    && !table.has_index_leading(&columns)
+                {
+                    self.hit_at(
+                        "foreign-key-without-index",
+                        format!(
+                            "no index of `{}` starts with ({}): deletes on the referenced table scan it",
+                            rel.display(),
+                            columns.join(", ")
+                        ),
+                        None,
+                        at,
+                    );
+                }
+            }
+            ConstrType::ConstrPrimary if k.indexname.is_empty() => self.hit_at(
+                "add-primary-key-without-using-index",
+                format!("the primary key of `{}` builds its index under an ACCESS EXCLUSIVE lock", rel.display()),
+                Some(rel),
+                at,
+            ),
+            ConstrType::ConstrUnique if k.indexname.is_empty() => self.hit_at(
+                "add-unique-without-using-index",
+                format!("the unique constraint{name} builds its index under an ACCESS EXCLUSIVE lock"),
+                Some(rel),
+                at,
+            ),
+            ConstrType::ConstrExclusion => self.hit_at(
+                "add-exclusion-constraint",
+                format!(
+                    "the exclusion constraint{name} builds its index on `{}` under an ACCESS EXCLUSIVE lock",
+                    rel.display()
+                ),
+                Some(rel),
+                at,
+            ),
+            _ => return,
+        }
+        if self.partitioned(rel) && !k.skip_validation {
+            self.cascade_hit(rel);
+        }
+    }
+
+    fn alter_type(&mut self, rel: &RelName, column: &str, col: &ColumnDef) {
+        let Some(type_name) = &col.type_name else { return };
+        let Some(to) = ColumnType::of(type_name) else { return };
+        // On the line of the new type: an ALTER TABLE may change many columns.
+        let saved = self.at;
+        self.at = offset(type_name.location, self.at);
+        let from = self.column_type(rel, column);
+        let using = col.raw_default.is_some();
+        let target = format!("`{}.{column}` to `{}`", rel.display(), to.display());
+        let change = match &from {
+            Some(_) if using => Some(TypeChange::Rewrite),
+            Some(from) => Some(types::change(from, &to)),
+            None => None,
+        };
+        let from_text = from.as_ref().map(|f| format!(" from `{}`", f.display())).unwrap_or_default();
+        match change {
+            Some(TypeChange::Free) => {}
+            Some(TypeChange::TimeZone) => self.hit_level(
+                "alter-column-type",
+                Level::Warning,
+                format!(
+                    "changing {target}{from_text} rewrites the table unless the session's TimeZone is UTC (PostgreSQL 12+)"
+                ),
+                Some(rel),
+            ),
+            Some(TypeChange::Rewrite) => self.hit(
+                "alter-column-type",
+                format!("changing {target}{from_text} rewrites the table and its indexes"),
+                Some(rel),
+            ),
+            Some(TypeChange::Narrowing) => self.hit(
+                "alter-column-type-narrowing",
+                format!("changing {target}{from_text} can fail on values that do not fit, or round them; it rewrites the table"),
+                Some(rel),
+            ),
+            None if types::may_be_free(&to) && !using => self.hit_level(
+                "alter-column-type",
+                Level::Warning,
+                format!(
+                    "changing {target} rewrites the table unless the column's current type is binary-coercible to it \
+                     (lint with `-d` to know)"
+                ),
+                Some(rel),
+            ),
+            None => self.hit(
+                "alter-column-type",
+                format!("changing {target} rewrites the table and its indexes"),
+                Some(rel),
+            ),
+        }
+        if change != Some(TypeChange::Free) && self.partitioned(rel) {
+            self.cascade_hit(rel);
+        }
+        self.at = saved;
+        if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+            t.columns.insert(column.to_owned(), to);
+        }
+    }
+}
+
+fn constraint(node: &pg_query::protobuf::Node) -> Option<&Constraint> {
+    match &node.node {
+        Some(NodeEnum::Constraint(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// The column of a `col IS NOT NULL` expression.
+pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> {
+    let Some(NodeEnum::NullTest(test)) = &expr.node else { return None };
+    if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
+        return None;
+    }
+    let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return None };
+    c.fields.last().and_then(string).map(str::to_owned)
+}
+
+/// The tables (`false`) and indexes (`true`) a statement names.
+pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
+    let mut found: Vec<(RelName, bool)> = node
+        .nodes()
+        .into_iter()
+        .filter_map(|(n, ..)| match n {
+            pg_query::NodeRef::RangeVar(rv) => Some((RelName::of(rv), false)),
+            _ => None,
+        })
+        .collect();
+    if let NodeEnum::IndexStmt(i) = node
+        && !i.idxname.is_empty()
+    {
+        let schema = i.relation.as_ref().and_then(|r| (!r.schemaname.is_empty()).then(|| r.schemaname.clone()));
+        found.push((RelName { schema, name: i.idxname.clone() }, true));
+    }
+    found
+}

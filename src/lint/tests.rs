@@ -1,0 +1,361 @@
+//! Every rule's examples, findings on the right lines, versions, the created-in-this-file exemption,
+//! transactions, suppressions, facts and parse errors.
+
+use super::*;
+
+/// Lints an example as the registry writes them: `-- pg N` on the first line picks the version, and
+/// `-- next file` splits it into files linted together.
+fn lint_example(sql: &str, options: &LintOptions, facts: Option<&Facts>) -> LintReport {
+    let mut options = options.clone();
+    if let Some(version) = sql.strip_prefix("-- pg ").and_then(|r| r.lines().next()) {
+        options.pg_version = version.trim().parse().expect("`-- pg N`");
+    }
+    let files: Vec<ParsedFile> = sql
+        .split("-- next file\n")
+        .enumerate()
+        .map(|(i, text)| {
+            parse(SourceFile { name: format!("{i}.sql"), text: text.to_owned() })
+                .unwrap_or_else(|e| panic!("{e}: {text}"))
+        })
+        .collect();
+    lint(&files, &options, facts)
+}
+
+/// The lines at which `rule` fired on `sql` (in its last file).
+fn lines(rule: &str, sql: &str) -> Vec<usize> {
+    lines_with(rule, sql, &LintOptions::default(), None)
+}
+
+fn lines_with(rule: &str, sql: &str, options: &LintOptions, facts: Option<&Facts>) -> Vec<usize> {
+    let report = lint_example(sql, options, facts);
+    report.findings.iter().filter(|f| f.rule == rule).map(|f| f.line).collect()
+}
+
+#[test]
+fn every_rule_flags_its_bad_examples_and_not_its_good_ones() {
+    let mut ids = std::collections::HashSet::new();
+    for rule in RULES {
+        assert!(ids.insert(rule.id), "`{}` is declared twice", rule.id);
+        assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "`{}` is not kebab-case", rule.id);
+        if rule.family == Family::Facts {
+            continue;
+        }
+        assert!(!rule.bad.is_empty() && !rule.good.is_empty(), "`{}` needs a bad and a good example", rule.id);
+        for bad in rule.bad {
+            assert!(!lines(rule.id, bad).is_empty(), "`{}` does not flag its bad example:\n{bad}", rule.id);
+        }
+        for good in rule.good {
+            assert_eq!(lines(rule.id, good), Vec::<usize>::new(), "`{}` flags its good example:\n{good}", rule.id);
+        }
+    }
+}
+
+#[test]
+fn findings_are_on_the_line_of_their_statement_or_column() {
+    let cases: &[(&str, &str, &[usize])] = &[
+        ("create-index-without-concurrently", "SELECT 1;\n\nCREATE INDEX i ON orders (a);\n", &[3]),
+        ("create-index-without-concurrently", "-- a comment\n  CREATE INDEX i\n  ON orders (a);", &[2]),
+        ("drop-table", "DROP TABLE a;\nDROP TABLE IF EXISTS b;\n", &[1, 2]),
+        ("prefer-timestamptz", "CREATE TABLE t (\n  id bigint,\n  at timestamp,\n  b timestamp\n);", &[3, 4]),
+        (
+            "add-column-volatile-default",
+            "ALTER TABLE orders\n  ADD COLUMN a int,\n  ADD COLUMN b float8 DEFAULT random();",
+            &[3],
+        ),
+        ("add-check-without-not-valid", "ALTER TABLE orders\n  ADD CONSTRAINT c CHECK (a > 0);", &[2]),
+        ("delete-without-where", "DELETE FROM a WHERE id = 1;\nDELETE FROM a;", &[2]),
+        ("update-without-where", "UPDATE a SET x = 1;\nUPDATE a SET x = 1 WHERE id = 2;", &[1]),
+        ("rename-column", "ALTER TABLE a RENAME COLUMN x TO y;", &[1]),
+        ("missing-lock-timeout", "SELECT 1;\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE b ADD COLUMN x int;", &[2]),
+        (
+            "missing-lock-timeout",
+            "SET lock_timeout = '1s';\nALTER TABLE a ADD COLUMN x int;\nRESET lock_timeout;\nDROP TABLE b;",
+            &[4],
+        ),
+        (
+            "missing-lock-timeout",
+            "BEGIN;\nSET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD COLUMN x int;\nCOMMIT;\nTRUNCATE b;",
+            &[5],
+        ),
+        ("missing-lock-timeout", "SET lock_timeout = 0;\nVACUUM a;\nVACUUM FULL a;", &[3]),
+        ("cascade", "DROP TABLE a CASCADE;\nTRUNCATE b CASCADE;\nDROP TABLE c;", &[1, 2]),
+        ("drop-column", "ALTER TABLE a DROP COLUMN IF EXISTS x;", &[1]),
+        ("prefer-bigint-primary-key", "CREATE TABLE t (\n  a text,\n  id int PRIMARY KEY\n);", &[3]),
+    ];
+    for (rule, sql, expected) in cases {
+        assert_eq!(lines(rule, sql), expected.to_vec(), "`{rule}` on:\n{sql}");
+    }
+}
+
+#[test]
+fn a_table_created_in_the_same_file_is_no_hazard() {
+    let sql = "BEGIN;\nCREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a text);\n\
+               CREATE INDEX t_a ON t (a);\nALTER TABLE t ADD COLUMN b uuid DEFAULT gen_random_uuid();\n\
+               ALTER TABLE t ALTER COLUMN a SET NOT NULL;\nALTER TABLE t ADD CONSTRAINT c CHECK (a <> '');\n\
+               ALTER TABLE t ALTER COLUMN a TYPE varchar(10);\nUPDATE t SET a = 'x';\nALTER TABLE t RENAME COLUMN a TO c;\n\
+               DROP INDEX t_a;\nDROP TABLE t;\nCOMMIT;";
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    let hazards: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            rule(f.rule).is_some_and(|r| matches!(r.family, Family::Locks | Family::DataLoss | Family::Transactions))
+        })
+        .collect();
+    assert!(hazards.is_empty(), "{hazards:#?}");
+    // The same statements on an existing table are hazards.
+    let existing = sql.replace("CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a text);\n", "");
+    let report = lint_text("m.sql", &existing, &LintOptions::default()).unwrap();
+    let rules: HashSet<&str> = report.findings.iter().map(|f| f.rule).collect();
+    for id in [
+        "create-index-without-concurrently",
+        "add-column-volatile-default",
+        "set-not-null",
+        "add-check-without-not-valid",
+        "update-without-where",
+        "rename-column",
+        "drop-table",
+        "missing-lock-timeout",
+    ] {
+        assert!(rules.contains(id), "no `{id}` in {rules:?}");
+    }
+}
+
+#[test]
+fn a_table_created_in_an_earlier_file_is_no_longer_new() {
+    let sql = "CREATE TABLE t (id bigint);\n-- next file\nCREATE INDEX t_id ON t (id);";
+    assert_eq!(lines("create-index-without-concurrently", sql), [1]);
+}
+
+#[test]
+fn version_dependent_rules_follow_the_version() {
+    let default = "ALTER TABLE orders ADD COLUMN status text DEFAULT 'new';";
+    assert_eq!(lines("add-column-volatile-default", default), Vec::<usize>::new());
+    let v10 = LintOptions { pg_version: 10, ..LintOptions::default() };
+    assert_eq!(lines_with("add-column-volatile-default", default, &v10, None), [1]);
+    let enum_in_tx = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;";
+    assert_eq!(lines("enum-add-value-in-transaction", enum_in_tx), Vec::<usize>::new());
+    let v11 = LintOptions { pg_version: 11, ..LintOptions::default() };
+    assert_eq!(lines_with("enum-add-value-in-transaction", enum_in_tx, &v11, None), [2]);
+    // A validated check lets SET NOT NULL skip its scan from 12 on.
+    let checked = "ALTER TABLE o ADD CONSTRAINT nn CHECK (s IS NOT NULL) NOT VALID;\n\
+                   ALTER TABLE o VALIDATE CONSTRAINT nn;\nALTER TABLE o ALTER COLUMN s SET NOT NULL;";
+    assert_eq!(lines("set-not-null", checked), Vec::<usize>::new());
+    assert_eq!(lines_with("set-not-null", checked, &v11, None), [3]);
+    // Not validated: still a scan.
+    let unvalidated =
+        "ALTER TABLE o ADD CONSTRAINT nn CHECK (s IS NOT NULL) NOT VALID;\nALTER TABLE o ALTER COLUMN s SET NOT NULL;";
+    assert_eq!(lines("set-not-null", unvalidated), [2]);
+}
+
+#[test]
+fn transactions_nest_only_once_and_must_be_closed() {
+    assert_eq!(lines("transaction-nesting", "BEGIN;\nSTART TRANSACTION;\nCOMMIT;\nCOMMIT;"), [2, 4]);
+    assert_eq!(lines("transaction-nesting", "BEGIN;\nCOMMIT;\nBEGIN;\nROLLBACK;"), Vec::<usize>::new());
+    assert_eq!(lines("transaction-left-open", "SELECT 1;\nBEGIN;\nSELECT 2;"), [2]);
+    assert_eq!(lines("transaction-left-open", "BEGIN;\nSELECT 2;\nEND;"), Vec::<usize>::new());
+    assert_eq!(
+        lines(
+            "concurrently-in-transaction",
+            "BEGIN;\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON t (a);\nBEGIN;\nDROP INDEX CONCURRENTLY i;\nCOMMIT;"
+        ),
+        [5]
+    );
+}
+
+#[test]
+fn with_migrate_there_is_no_lock_timeout_finding() {
+    let sql = "ALTER TABLE orders ADD COLUMN note text;";
+    let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    assert_eq!(lines("missing-lock-timeout", sql), [1]);
+    assert_eq!(lines_with("missing-lock-timeout", sql, &migrate, None), Vec::<usize>::new());
+}
+
+#[test]
+fn suppressions_allow_with_a_reason_and_are_findings_without_one_or_unused() {
+    let sql = "-- pgsafe:allow missing-lock-timeout pgsafe migrate runs this file\n\
+               CREATE TABLE x (id bigint);\n\
+               -- pgsafe:allow truncate the table is a cache\n\
+               TRUNCATE cache;\n\
+               -- pgsafe:allow drop-table\n\
+               DROP TABLE IF EXISTS old;\n\
+               -- pgsafe:allow drop-column nothing here drops one\n\
+               ALTER TABLE a ADD COLUMN IF NOT EXISTS b int;\n\
+               -- pgsafe:allow no-such-rule because\n\
+               SELECT 1;\n";
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    let allowed: Vec<(&str, usize, &str)> =
+        report.allowed.iter().map(|a| (a.finding.rule, a.finding.line, a.reason.as_str())).collect();
+    assert_eq!(
+        allowed,
+        [
+            ("truncate", 4, "the table is a cache"),
+            ("missing-lock-timeout", 4, "pgsafe migrate runs this file"),
+            ("drop-table", 6, ""),
+        ]
+    );
+    let findings: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    assert!(findings.contains(&("suppression-without-reason", 5)), "{findings:?}");
+    assert!(findings.contains(&("unused-suppression", 7)), "{findings:?}");
+    assert!(findings.contains(&("unused-suppression", 9)), "{findings:?}");
+    assert!(
+        !findings.iter().any(|(r, _)| ["truncate", "drop-table", "missing-lock-timeout"].contains(r)),
+        "{findings:?}"
+    );
+    // Without a reason it still fails the run.
+    assert!(report.fails(Some(Level::Error)));
+    let clean = "-- pgsafe:allow truncate the table is a cache\nTRUNCATE cache;\n";
+    let options = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    assert!(!lint_text("m.sql", clean, &options).unwrap().fails(Some(Level::Warning)));
+}
+
+#[test]
+fn drizzle_breakpoints_and_prisma_quoting_parse_and_lint() {
+    let sql = "CREATE TABLE IF NOT EXISTS \"users\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"email\" varchar(256)\n);\n\
+               --> statement-breakpoint\n\
+               ALTER TABLE \"orders\" ADD CONSTRAINT \"orders_user_id_users_id_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\") ON DELETE no action ON UPDATE no action;\n\
+               --> statement-breakpoint\n\
+               DO $$ BEGIN\n CREATE TYPE \"public\".\"mood\" AS ENUM('sad', 'ok');\nEXCEPTION\n WHEN duplicate_object THEN null;\nEND $$;\n\
+               --> statement-breakpoint\n\
+               CREATE INDEX IF NOT EXISTS \"orders_user_idx\" ON \"orders\" USING btree (\"user_id\");";
+    let report = lint_text("0001_init.sql", sql, &LintOptions::default()).unwrap();
+    let found: Vec<(&str, usize)> = report.findings.iter().map(|f| (f.rule, f.line)).collect();
+    for expected in [
+        ("prefer-bigint-primary-key", 2),
+        ("prefer-identity-over-serial", 2),
+        ("prefer-text-over-varchar", 3),
+        ("add-foreign-key-without-not-valid", 6),
+        ("missing-lock-timeout", 6),
+        ("create-index-without-concurrently", 14),
+    ] {
+        assert!(found.contains(&expected), "no {expected:?} in {found:?}");
+    }
+}
+
+#[test]
+fn a_syntax_error_names_its_file_line_and_column() {
+    let e = lint_text("m.sql", "SELECT 1;\nCREATE TABEL t (id int);\n", &LintOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(e.to_string(), "m.sql:2:8: syntax error at or near \"TABEL\"");
+    let e = lint_text("m.sql", "SELECT 1;\nSELECT 'é' || (1;\n", &LintOptions::default()).unwrap_err();
+    assert_eq!(e.to_string(), "m.sql:2:17: syntax error at or near \";\"");
+    let e = lint_text("m.sql", "SELECT 1;\nSELECT 'abc\n", &LintOptions::default()).unwrap_err();
+    assert!(e.to_string().starts_with("m.sql:2:8: unterminated quoted string"), "{e}");
+    let e = lint_text("m.sql", "CREATE TABLE t (id int", &LintOptions::default()).unwrap_err();
+    assert!(e.to_string().starts_with("m.sql:1:23: syntax error at end of input"), "{e}");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    assert_eq!(line_column("ab\ncé d", 7), (2, 4));
+    assert_eq!(line_column("x", 0), (1, 1));
+}
+
+fn facts_with(table: &str, facts: TableFacts) -> Facts {
+    let mut f = Facts { server_version: 16, ..Facts::default() };
+    f.tables.insert(table.to_owned(), facts);
+    f
+}
+
+#[test]
+fn facts_make_a_hazard_on_a_small_table_a_hint_and_name_a_big_table_size() {
+    let sql = "SET lock_timeout = '1s';\nCREATE INDEX i ON orders (user_id);";
+    let small = facts_with("orders", TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() });
+    let report = lint_example(sql, &LintOptions::default(), Some(&small));
+    let f = report.findings.iter().find(|f| f.rule == "create-index-without-concurrently").unwrap();
+    assert_eq!(f.level, Level::Hint);
+    assert!(f.message.contains("is small (about 10 rows, under --small-table-rows 10000)"), "{}", f.message);
+    let big = facts_with("orders", TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() });
+    let report = lint_example(sql, &LintOptions::default(), Some(&big));
+    let f = report.findings.iter().find(|f| f.rule == "create-index-without-concurrently").unwrap();
+    assert_eq!(f.level, Level::Error);
+    assert!(f.message.ends_with("`orders` has about 1000000 rows (50.0 MiB)"), "{}", f.message);
+    // Data loss stays an error on a small table.
+    let report = lint_example("DROP TABLE orders;", &LintOptions::default(), Some(&small));
+    assert_eq!(report.findings.iter().find(|f| f.rule == "drop-table").unwrap().level, Level::Error);
+}
+
+#[test]
+fn facts_name_existing_indexes_unindexed_foreign_keys_checks_and_missing_objects() {
+    let mut facts = facts_with(
+        "orders",
+        TableFacts {
+            rows: Some(1_000_000),
+            columns: [("user_id", "bigint"), ("status", "text"), ("note", "character varying(50)")]
+                .into_iter()
+                .map(|(c, t)| (c.to_owned(), types::ColumnType::parse(t).unwrap()))
+                .collect(),
+            indexes: vec![vec!["status".into()]],
+            not_null_checks: ["status".to_owned()].into(),
+            ..TableFacts::default()
+        },
+    );
+    facts.indexes.insert("orders_status_idx".into());
+    let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(with("index-already-exists", "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);"), [1]);
+    assert_eq!(
+        with("index-already-exists", "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_status_idx ON orders (status);"),
+        Vec::<usize>::new()
+    );
+    let fk = "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;";
+    assert_eq!(with("foreign-key-without-index", fk), [1]);
+    assert_eq!(with("foreign-key-without-index", &fk.replace("user_id", "status")), Vec::<usize>::new());
+    assert_eq!(with("set-not-null", "ALTER TABLE orders ALTER COLUMN status SET NOT NULL;"), Vec::<usize>::new());
+    assert_eq!(with("set-not-null", "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;"), [1]);
+    assert_eq!(with("object-not-found", "ALTER TABLE nothere ADD COLUMN a int;"), [1]);
+    assert_eq!(with("object-not-found", "ALTER TABLE orders DROP COLUMN nothere;"), [1]);
+    assert_eq!(
+        with("object-not-found", "CREATE TABLE nothere (a int);\nALTER TABLE nothere ADD COLUMN b int;"),
+        Vec::<usize>::new()
+    );
+    // The column's current type decides: varchar(50) to text is free, to varchar(10) narrows.
+    assert_eq!(with("alter-column-type", "ALTER TABLE orders ALTER COLUMN note TYPE text;"), Vec::<usize>::new());
+    assert_eq!(with("alter-column-type-narrowing", "ALTER TABLE orders ALTER COLUMN note TYPE varchar(10);"), [1]);
+    // The server's version replaces the default: 16 has no rewrite for a constant default.
+    let old = Facts { server_version: 10, ..facts.clone() };
+    let sql = "ALTER TABLE orders ADD COLUMN s text DEFAULT 'x';";
+    assert_eq!(lines_with("add-column-volatile-default", sql, &LintOptions::default(), Some(&old)), [1]);
+}
+
+#[test]
+fn a_type_change_without_facts_is_an_error_unless_it_can_be_free() {
+    let warn = lint_text("m.sql", "ALTER TABLE o ALTER COLUMN a TYPE text;", &LintOptions::default()).unwrap();
+    let f = warn.findings.iter().find(|f| f.rule == "alter-column-type").unwrap();
+    assert_eq!(f.level, Level::Warning);
+    let error = lint_text("m.sql", "ALTER TABLE o ALTER COLUMN a TYPE bigint;", &LintOptions::default()).unwrap();
+    assert_eq!(error.findings.iter().find(|f| f.rule == "alter-column-type").unwrap().level, Level::Error);
+}
+
+#[test]
+fn fail_on_picks_the_level_that_fails() {
+    let report =
+        lint_text("m.sql", "CREATE TABLE IF NOT EXISTS t (name varchar(10));", &LintOptions::default()).unwrap();
+    assert_eq!(report.count(Level::Hint), 1, "{:#?}", report.findings);
+    assert!(!report.fails(Some(Level::Error)));
+    assert!(!report.fails(Some(Level::Warning)));
+    assert!(report.fails(Some(Level::Hint)));
+    assert!(!report.fails(None));
+}
+
+/// The README's row for `rule`: id, level, lock, rewrites, what it flags, the safe alternative.
+fn readme_row(rule: &Rule) -> String {
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} |",
+        rule.id,
+        rule.level,
+        rule.lock.unwrap_or("-"),
+        rule.rewrites,
+        rule.what,
+        rule.help
+    )
+}
+
+#[test]
+fn the_readme_documents_every_rule_as_declared() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows: Vec<String> = RULES.iter().map(readme_row).collect();
+    let missing: Vec<&String> = rows.iter().filter(|row| !readme.lines().any(|l| l == row.as_str())).collect();
+    assert!(missing.is_empty(), "the README's rule table should have these rows:\n{}", rows.join("\n"));
+    let documented = readme.lines().filter(|l| l.starts_with("| `") && rows.iter().any(|r| r == l)).count();
+    assert_eq!(documented, RULES.len());
+}

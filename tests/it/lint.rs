@@ -1,0 +1,223 @@
+//! `pgsafe lint` as a CI job runs it: a Prisma migrations folder and a Drizzle file flagged line by line,
+//! JSON, GitHub annotations and SARIF, a syntax error's position, and with `-d` the live table sizes.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::dump_restore::{pgsafe, run};
+use crate::support::TestDb;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `pgsafe lint --format json` with `args`: the exit code and the report.
+fn lint_json(args: &[&str]) -> (i32, Value) {
+    let (code, stdout, stderr) = run(pgsafe().args(["lint", "--format", "json"]).args(args));
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no report ({e}):\n{stdout}\n{stderr}"));
+    (code, report)
+}
+
+/// (file name's end, line, rule) of each finding at `level` or any level when `None`.
+fn found(report: &Value) -> Vec<(String, u64, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let file = f["file"].as_str().unwrap();
+            let short = file.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+            (short, f["line"].as_u64().unwrap(), f["rule"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn has(found: &[(String, u64, String)], file: &str, line: u64, rule: &str) -> bool {
+    found.iter().any(|(f, l, r)| f == file && *l == line && r == rule)
+}
+
+#[test]
+fn a_prisma_migrations_folder_is_linted_in_order_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    write(
+        &migrations.join("20240101000000_init/migration.sql"),
+        "-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n    \"name\" VARCHAR(50),\n\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- CreateIndex\nCREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n",
+    );
+    write(
+        &migrations.join("20240202000000_profile/migration.sql"),
+        "-- AlterTable\nALTER TABLE \"User\" ADD COLUMN \"bio\" TEXT NOT NULL,\nALTER COLUMN \"name\" SET DATA TYPE VARCHAR(20);\n\n-- CreateIndex\nCREATE INDEX \"User_name_idx\" ON \"User\"(\"name\");\n\n-- DropTable\nDROP TABLE \"Legacy\";\n",
+    );
+    write(&migrations.join("migration_lock.toml"), "provider = \"postgresql\"\n");
+    let (code, report) = lint_json(&[migrations.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    let found = found(&report);
+    let first = "20240101000000_init/migration.sql";
+    let second = "20240202000000_profile/migration.sql";
+    // The first migration creates its table: its index is no hazard there, only habits.
+    assert!(has(&found, first, 3, "prefer-bigint-primary-key"), "{found:?}");
+    assert!(!found.iter().any(|(f, _, r)| f == first && r == "create-index-without-concurrently"), "{found:?}");
+    // The second changes an existing table, and knows the column's type from the first.
+    assert!(has(&found, second, 2, "add-column-not-null-without-default"), "{found:?}");
+    assert!(has(&found, second, 2, "missing-lock-timeout"), "{found:?}");
+    assert!(has(&found, second, 3, "alter-column-type-narrowing"), "{found:?}");
+    assert!(has(&found, second, 6, "create-index-without-concurrently"), "{found:?}");
+    assert!(has(&found, second, 9, "drop-table"), "{found:?}");
+    // Files in folder order: every finding of the first comes before the second's.
+    let files: Vec<&String> = found.iter().map(|(f, ..)| f).collect();
+    assert!(files.windows(2).all(|w| w[0] <= w[1]), "{files:?}");
+}
+
+#[test]
+fn a_drizzle_file_with_breakpoints_is_flagged_statement_by_statement_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_orders.sql");
+    write(
+        &file,
+        "ALTER TABLE \"orders\" ADD COLUMN \"token\" uuid DEFAULT gen_random_uuid();--> statement-breakpoint\n\
+         ALTER TABLE \"orders\" ADD CONSTRAINT \"orders_user_id_users_id_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint\n\
+         -- pgsafe:allow truncate the table is a cache rebuilt every night\n\
+         TRUNCATE \"order_cache\";--> statement-breakpoint\n\
+         CREATE INDEX IF NOT EXISTS \"orders_user_idx\" ON \"orders\" USING btree (\"user_id\");\n",
+    );
+    let path = file.to_str().unwrap();
+    let (code, report) = lint_json(&[path]);
+    assert_eq!(code, 1, "{report:#}");
+    let found = found(&report);
+    let name = format!("{}/0001_orders.sql", dir.path().file_name().unwrap().to_str().unwrap());
+    for (line, rule) in [
+        (1, "add-column-volatile-default"),
+        (1, "missing-lock-timeout"),
+        (2, "add-foreign-key-without-not-valid"),
+        (5, "create-index-without-concurrently"),
+    ] {
+        assert!(has(&found, &name, line, rule), "no {rule} on line {line}: {found:?}");
+    }
+    let allowed = &report["allowed"][0];
+    assert_eq!((&allowed["rule"], &allowed["line"]), (&"truncate".into(), &4.into()), "{report:#}");
+    assert_eq!(allowed["reason"], "the table is a cache rebuilt every night");
+    let findings = report["findings"].as_array().unwrap();
+    let first = findings.iter().find(|f| f["rule"] == "add-column-volatile-default").unwrap();
+    for key in ["file", "line", "column", "rule", "level", "message", "lock", "rewrites", "help"] {
+        assert!(first.get(key).is_some(), "no `{key}` in {first}");
+    }
+    assert_eq!((&first["lock"], &first["rewrites"]), (&"ACCESS EXCLUSIVE".into(), &"rewrite".into()), "{first}");
+
+    // GitHub annotations: one per finding, errors as errors.
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--format", "github", path]));
+    assert_eq!(code, 1);
+    let annotation = format!("::error file={path},line=5,col=1,title=pgsafe create-index-without-concurrently::");
+    assert!(stdout.lines().any(|l| l.starts_with(&annotation)), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("::warning file=") && l.contains("pgsafe missing-lock-timeout")),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), report["findings"].as_array().unwrap().len());
+
+    // SARIF: the rules with their help, a result per finding with its location, the allowed one suppressed.
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--format", "sarif", path]));
+    assert_eq!(code, 1);
+    let sarif: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run0 = &sarif["runs"][0];
+    let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "create-index-without-concurrently" && r["help"]["text"].is_string()));
+    let results = run0["results"].as_array().unwrap();
+    let index = results.iter().find(|r| r["ruleId"] == "create-index-without-concurrently").unwrap();
+    let location = &index["locations"][0]["physicalLocation"];
+    assert_eq!((&location["artifactLocation"]["uri"], &location["region"]["startLine"]), (&path.into(), &5.into()));
+    assert_eq!(index["level"], "error");
+    let suppressed = results.iter().find(|r| r["ruleId"] == "truncate").unwrap();
+    assert_eq!(suppressed["suppressions"][0]["justification"], "the table is a cache rebuilt every night");
+
+    // The text report, and `--fail-on never` / `--migrate`.
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--fail-on", "never", "--migrate", path]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains(&format!("{path}:5:1: error[create-index-without-concurrently]: ")), "{stdout}");
+    assert!(stdout.contains("  = lock: SHARE, scans the table\n"), "{stdout}");
+    assert!(!stdout.contains("missing-lock-timeout"), "{stdout}");
+}
+
+#[test]
+fn a_syntax_error_exits_2_with_its_position_and_a_clean_file_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.sql");
+    write(&bad, "SET lock_timeout = '2s';\nALTER TABLE orders\n  ADDD COLUMN note text;\n");
+    let (code, stdout, stderr) = run(pgsafe().args(["lint"]).arg(&bad));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("{}:3:3: syntax error at or near \"ADDD\"", bad.display())), "{stderr}");
+    let good = dir.path().join("good.sql");
+    write(&good, "SET lock_timeout = '2s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON orders (a);\n");
+    let (code, stdout, _) = run(pgsafe().args(["lint"]).arg(&good));
+    assert_eq!((code, stdout.as_str()), (0, "0 errors, 0 warnings, 0 hints, 0 allowed\n"));
+    // An existing store gets an audit line per run; lint never makes one.
+    let store = dir.path().join("store");
+    let (code, ..) = run(pgsafe().args(["lint", "--store"]).arg(&store).arg(&good));
+    assert_eq!(code, 0);
+    assert!(!store.exists(), "lint made a store");
+    pgsafe::store::LocalStore::open(&store).unwrap();
+    run(pgsafe().args(["lint", "--store"]).arg(&store).arg(&good));
+    run(pgsafe().args(["lint", "--store"]).arg(&store).arg(&bad));
+    let audit = std::fs::read_to_string(store.join("audit.jsonl")).unwrap();
+    let lines: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert_eq!((&lines[0]["command"], &lines[0]["outcome"]), (&"lint".into(), &"ok".into()));
+    assert_eq!(lines[0]["migration"], good.to_str().unwrap());
+    assert_eq!(lines[1]["outcome"], "failed");
+    assert!(lines[1]["error"].as_str().unwrap().contains("syntax error"), "{}", lines[1]);
+    // A folder's `*.down.sql` is skipped.
+    write(&dir.path().join("m/0001_a.sql"), "SELECT 1;\n");
+    write(&dir.path().join("m/0001_a.down.sql"), "DROP TABLE orders;\n");
+    let (code, report) = lint_json(&[dir.path().join("m").to_str().unwrap()]);
+    assert_eq!((code, report["findings"].as_array().unwrap().len()), (0, 0), "{report:#}");
+}
+
+#[test]
+fn with_a_database_the_same_index_is_an_error_on_a_million_rows_and_a_hint_on_ten() {
+    let db = TestDb::new("lint_facts");
+    db.psql(
+        "CREATE TABLE big (id bigint, user_id bigint);
+         INSERT INTO big SELECT g, g % 1000 FROM generate_series(1, 1000000) g;
+         CREATE TABLE small (id bigint, user_id bigint);
+         INSERT INTO small SELECT g, g FROM generate_series(1, 10) g;
+         ANALYZE big; ANALYZE small;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, table: &str| {
+        let path = dir.path().join(name);
+        write(
+            &path,
+            &format!("SET lock_timeout = '2s';\nCREATE INDEX IF NOT EXISTS {table}_user_idx ON {table} (user_id);\n"),
+        );
+        path.to_str().unwrap().to_owned()
+    };
+    let conn = db.conn_string();
+    let (code, report) = lint_json(&["-d", &conn, &file("big.sql", "big")]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = &report["findings"][0];
+    assert_eq!((&f["rule"], &f["level"]), (&"create-index-without-concurrently".into(), &"error".into()), "{report:#}");
+    assert!(f["message"].as_str().unwrap().contains("`big` has about 1000000 rows ("), "{f}");
+
+    let (code, report) = lint_json(&["-d", &conn, &file("small.sql", "small")]);
+    assert_eq!(code, 0, "{report:#}");
+    let f = &report["findings"][0];
+    assert_eq!((&f["rule"], &f["level"]), (&"create-index-without-concurrently".into(), &"hint".into()), "{report:#}");
+
+    // A table the file creates is no finding, and a table the database lacks is named.
+    let created = dir.path().join("created.sql");
+    write(
+        &created,
+        "SET lock_timeout = '2s';\nCREATE TABLE IF NOT EXISTS fresh (id bigint);\nCREATE INDEX IF NOT EXISTS fresh_id ON fresh (id);\nALTER TABLE missing ADD COLUMN IF NOT EXISTS a int;\n",
+    );
+    let (code, report) = lint_json(&["-d", &conn, created.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    let rules: Vec<(u64, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rules, [(4, "object-not-found")], "{report:#}");
+}
