@@ -21,6 +21,7 @@ pub mod cancel;
 pub mod catalog;
 pub mod check;
 pub mod cluster;
+pub mod dryrun;
 pub mod dump;
 mod error;
 pub mod format;

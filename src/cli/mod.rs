@@ -4,6 +4,7 @@ mod check;
 mod cluster;
 mod common;
 mod demo;
+mod dryrun;
 mod dump;
 mod inspect;
 mod notify;
@@ -56,6 +57,10 @@ enum Command {
     Status(status::StatusArgs),
     /// Check the database's health: foreign keys, indexes, sequences, sessions, your SQL, a snapshot's rows.
     Check(check::CheckArgs),
+    /// Rehearse SQL migrations in a transaction that is rolled back: per statement its rows, rewrites,
+    /// locks, time and the data it would lose.
+    #[command(name = "dry-run")]
+    DryRun(dryrun::DryRunArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -78,6 +83,7 @@ pub fn run() -> ExitCode {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::DryRun(args) => dryrun::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),
