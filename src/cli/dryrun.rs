@@ -161,7 +161,7 @@ fn statement(out: &mut String, s: &StatementReport) {
         line("drops", relations(&s.dropped));
     }
     for lock in &s.locks {
-        line("lock", format!("{} on {} (held {:.1}s)", lock.lock, lock.relation, lock.held_seconds));
+        line("lock", format!("{} on {} (held {:.3}s)", lock.lock, lock.relation, lock.held_seconds));
     }
     for loss in s.losses.iter().filter(|l| l.count > 0) {
         line("loses", loss_text(loss));

@@ -93,13 +93,11 @@ pub(super) async fn statement(
     let locks_after = locks(s).await?;
     for ((oid, mode), name) in &locks_after {
         if !locks_before.contains_key(&(*oid, mode.clone())) {
-            let relation = name.clone().or_else(|| relations_before.get(oid).map(|r| r.name.clone()));
-            report.locks.push(LockTaken {
-                relation: relation.unwrap_or_else(|| format!("relation {oid}")),
-                mode: mode.clone(),
-                lock: lock_name(mode),
-                held_seconds: 0.0,
-            });
+            // A relation gone that was not the user's is the transient copy a rewrite made and dropped.
+            let Some(relation) = name.clone().or_else(|| relations_before.get(oid).map(|r| r.name.clone())) else {
+                continue;
+            };
+            report.locks.push(LockTaken { relation, mode: mode.clone(), lock: lock_name(mode), held_seconds: 0.0 });
         }
     }
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
@@ -185,8 +183,9 @@ enum Pending {
     Values(Copy),
 }
 
-/// A column's values before a type change, in the temporary table `temp` (`pgsafe_old` holds them as
-/// text), by the primary key `key`, or as a multiset when there is none (or the key has the column).
+/// A column's values before a type change, in the temporary table `temp` (`pgsafe_old` holds them in
+/// their old type), by the primary key `key`, or as a multiset when there is none (or the key has the
+/// column).
 struct Copy {
     table: String,
     column: String,
@@ -305,7 +304,15 @@ async fn after(
             }
             Pending::Values(copy) => {
                 let what = format!("the changed values of `{}.{}`", copy.table, copy.column);
-                if let Some(changed) = settle(measure(s, compare(s, &copy)).await, &what, options, report)? {
+                // As values of their types first (12.00 and 12 are equal), as text where the two types
+                // do not compare (text and integer).
+                let changed = match measure(s, compare(s, &copy, true)).await {
+                    Err(e) if e.sqlstate().is_some_and(|c| c.class() == "42") => {
+                        measure(s, compare(s, &copy, false)).await
+                    }
+                    other => other,
+                };
+                if let Some(changed) = settle(changed, &what, options, report)? {
                     let estimated = copy.copied < copy.rows;
                     let count = if estimated {
                         (changed as f64 * copy.rows as f64 / copy.copied.max(1) as f64).round() as u64
@@ -440,7 +447,7 @@ async fn reach(s: &Session, table: &str, any_action: bool) -> Result<Vec<String>
     rows.iter().map(|r| value(r, "name", REACH)).collect()
 }
 
-/// Copies the values of `table.column` as text (with the primary key) into the temporary table `temp`;
+/// Copies the values of `table.column` (with the primary key) into the temporary table `temp`;
 /// `Ok(Err(note))` when they are not compared, and why.
 async fn copy(
     s: &Session,
@@ -465,7 +472,7 @@ async fn copy(
     let columns: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
     let select = columns.iter().map(|c| format!("{c}, ")).collect::<String>();
     s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {select}({col})::text AS pgsafe_old FROM {table} LIMIT {max}",
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {select}{col} AS pgsafe_old FROM {table} LIMIT {max}",
         col = quote_ident(column)
     ))
     .await?;
@@ -481,21 +488,27 @@ async fn copy(
 }
 
 /// How many of the values copied before the type change are not there after it: by primary key, those
-/// whose text changed; without one, those of the old values' multiset missing from the new one.
-async fn compare(s: &Session, copy: &Copy) -> Result<u64> {
+/// that changed; without one, those of the old values' multiset missing from the new one (a value that
+/// became NULL is missing). `typed`: compared as values of the old and new types, else as text.
+async fn compare(s: &Session, copy: &Copy, typed: bool) -> Result<u64> {
     let Copy { table, temp, .. } = copy;
     let col = quote_ident(&copy.column);
+    let (new, old) = if typed {
+        (format!("t.{col}"), "o.pgsafe_old".to_owned())
+    } else {
+        (format!("(t.{col})::text"), "(o.pgsafe_old)::text".to_owned())
+    };
     let sql = if copy.key.is_empty() {
         format!(
             "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \
-               FROM (SELECT pgsafe_old AS v, count(*) AS n FROM {temp} WHERE pgsafe_old IS NOT NULL GROUP BY 1) o \
-               LEFT JOIN (SELECT ({col})::text AS v, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY 1) a \
+               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE o.pgsafe_old IS NOT NULL GROUP BY 1) o \
+               LEFT JOIN (SELECT {new} AS v, count(*) AS n FROM {table} t WHERE t.{col} IS NOT NULL GROUP BY 1) a \
                  ON a.v = o.v"
         )
     } else {
         let on: Vec<String> = copy.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
         format!(
-            "SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE (t.{col})::text IS DISTINCT FROM o.pgsafe_old",
+            "SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE {new} IS DISTINCT FROM {old}",
             on.join(" AND ")
         )
     };

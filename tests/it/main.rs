@@ -39,3 +39,5 @@ mod rollback;
 mod status;
 // `pgsafe check`: findings and exit codes on pagila, against a snapshot, as an owner, `--watch`, user SQL.
 mod check;
+// `pgsafe dry-run`: what a migration would lose, lock and rewrite, measured in a rolled back transaction.
+mod dryrun;
