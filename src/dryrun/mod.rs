@@ -401,11 +401,11 @@ pub fn audit_entry(
             if let Some(bad) =
                 report.statements.iter().find(|s| s.failure.is_some() || s.outcome == StatementOutcome::LockTimeout)
             {
-                what.push(format!("{} at {}:{}", bad.outcome, bad.file, bad.line));
+                what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome));
             }
             let lost: usize = report.statements.iter().map(|s| s.losses.iter().filter(|l| l.count > 0).count()).sum();
             if lost > 0 {
-                what.push(format!("{lost} loss(es) of data"));
+                what.push(format!("lose data ({lost} loss(es))"));
             }
             Outcome::Failed { error: format!("the migration would {}", what.join(" and ")) }
         }
@@ -443,6 +443,42 @@ mod tests {
         assert_eq!(lock_name("RowExclusiveLock"), "ROW EXCLUSIVE");
         assert_eq!(lock_name("SIReadLock"), "S I READ");
         assert_eq!(lock_name("odd"), "odd");
+    }
+
+    #[test]
+    fn a_dry_run_that_would_fail_or_lose_data_is_a_failed_audit_line_saying_where() {
+        let options = DryRunOptions {
+            connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
+            files: vec!["m/0001.sql".into()],
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
+            max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
+            cancel: Cancel::new(),
+        };
+        let statement = Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into() };
+        let mut dropped = StatementReport::new(&statement, StatementOutcome::Ran);
+        let loss = Loss { kind: LossKind::DroppedTable, table: "t".into(), column: None, count: 4, estimated: false };
+        dropped.losses.push(loss);
+        let locked = StatementReport::new(&Statement { line: 5, ..statement }, StatementOutcome::LockTimeout);
+        let report = DryRunReport {
+            database: "shop".into(),
+            server: "s".into(),
+            server_version: 170000,
+            started_at: Timestamp::now(),
+            statements: vec![dropped, locked],
+            loses_data: true,
+            would_fail: true,
+            complete: true,
+            notes: Vec::new(),
+            seconds: 0.5,
+        };
+        let entry = audit_entry(&options, report.started_at, 0.5, &Ok(report.clone()));
+        assert_eq!((entry.command, entry.migration.as_deref()), (AuditCommand::DryRun, Some("m/0001.sql")));
+        let error = "the migration would fail at m/0001.sql:5 (lock-timeout) and lose data (1 loss(es))";
+        assert_eq!(entry.outcome, Outcome::Failed { error: error.into() });
+        let clean = DryRunReport { loses_data: false, would_fail: false, statements: Vec::new(), ..report };
+        assert_eq!(audit_entry(&options, clean.started_at, 0.5, &Ok(clean)).outcome, Outcome::Ok);
     }
 
     #[test]
