@@ -14,13 +14,15 @@
 //! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log;
 //! [`notify`] posts a message to a webhook when an operation ends; [`check`] tells whether a database is
 //! healthy, and whether it still holds what a snapshot held; [`rollback`] puts a database back to a
-//! snapshot, saying first what that loses.
+//! snapshot, saying first what that loses; [`dryrun`] rehearses SQL migrations in a transaction that is
+//! rolled back, and says what each statement would lock, rewrite and lose.
 
 pub mod archive;
 pub mod cancel;
 pub mod catalog;
 pub mod check;
 pub mod cluster;
+pub mod dryrun;
 pub mod dump;
 mod error;
 pub mod format;

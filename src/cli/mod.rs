@@ -4,6 +4,7 @@ mod check;
 mod cluster;
 mod common;
 mod demo;
+mod dryrun;
 mod dump;
 mod inspect;
 mod lint;
@@ -65,6 +66,10 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// A migrations folder's state: applied, pending, and changed since applied (drift).
     Migrations(migrate::MigrationsArgs),
+    /// Rehearse SQL migrations in a transaction that is rolled back: per statement its rows, rewrites,
+    /// locks, time and the data it would lose.
+    #[command(name = "dry-run")]
+    DryRun(dryrun::DryRunArgs),
     /// Show what an archive holds: format, server, tables, parts, chunks and checksums.
     Inspect(inspect::InspectArgs),
     /// Try it: a throwaway cluster, sample data, dump, verify, restore, compare, next to pg_dump.
@@ -90,6 +95,7 @@ pub fn run() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Migrations(args) => migrate::list(args),
+        Command::DryRun(args) => dryrun::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Cluster(args) => cluster::run(args),

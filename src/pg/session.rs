@@ -111,6 +111,23 @@ impl Session {
         })
     }
 
+    /// Runs one statement as it is written (the simple protocol, no parameters) and returns the rows its
+    /// command tag counts (`UPDATE 42`), 0 for a tag that counts none (`CREATE TABLE`).
+    pub async fn execute_simple(&self, sql: &str) -> Result<u64> {
+        let mut rows = 0;
+        let run = async {
+            let mut messages = std::pin::pin!(self.client.simple_query_raw(sql).await?);
+            while let Some(message) = messages.next().await.transpose()? {
+                if let SimpleQueryMessage::CommandComplete(count) = message {
+                    rows = count;
+                }
+            }
+            Ok(())
+        };
+        run.await.map_err(|e| db_error(&self.target, sql, e))?;
+        Ok(rows)
+    }
+
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.client.query(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
     }

@@ -43,3 +43,5 @@ mod status;
 mod check;
 // `pgsafe lint`: Prisma and Drizzle migrations line by line, JSON, GitHub, SARIF, parse errors, live facts.
 mod lint;
+// `pgsafe dry-run`: what a migration would lose, lock and rewrite, measured in a rolled back transaction.
+mod dryrun;

@@ -1,0 +1,275 @@
+//! `pgsafe dry-run`: rehearse SQL migrations on the database in a transaction that is rolled back, and
+//! say per statement what it would do and lose; exit 0 when it would run and lose nothing, 1 when it
+//! would fail or lose data, 2 when it could not run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use jiff::Timestamp;
+use pgsafe::cancel::Cancel;
+use pgsafe::dryrun::{
+    DEFAULT_MAX_COMPARE_ROWS, DEFAULT_MAX_REWRITE_BYTES, DryRunOptions, DryRunReport, Loss, LossKind, StatementOutcome,
+    StatementReport, migration_files,
+};
+use pgsafe::store::{LocalStore, Store, resolve_dir};
+use pgsafe::{Error, ErrorKind};
+
+use super::common::{ConnectArgs, block_on_cancellable};
+use super::output::{self, Exit};
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+
+    /// Migration files, run in the order given; a folder runs its `.sql` files in name order, without
+    /// `*.down.sql`.
+    #[arg(value_name = "FILE|DIR", required = true)]
+    paths: Vec<PathBuf>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// How long a statement may wait for another session's lock before the rehearsal stops (`2s`).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+
+    /// How long one statement may run (`60s`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    statement_timeout: Duration,
+
+    /// A statement that would rewrite or scan a table bigger than this (with its indexes) is not run on
+    /// the database, only reported with the table's size: bytes, or `500MiB`, `2GiB`. Default 1 GiB.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REWRITE_BYTES, value_parser = parse_bytes)]
+    max_rewrite_bytes: u64,
+
+    /// A type change compares at most this many values; on a bigger table the count is extrapolated.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_MAX_COMPARE_ROWS)]
+    max_compare_rows: u64,
+
+    /// The store whose audit log records the dry run. Default: env `PGSAFE_DIR`, else env `BACKUP_DIR`,
+    /// else `./.pgsafe`. A dry run never creates it.
+    #[arg(long = "store", value_name = "DIR")]
+    store: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.as_millis() == 0 => Err(format!("`{text}`: the timeout must be at least 1ms")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("`{text}` is not a duration such as `2s` or `500ms`: {e}")),
+    }
+}
+
+/// Bytes as a number, or with a unit: `kB`, `MB`, `GB` (powers of 1000), `KiB`, `MiB`, `GiB`, `TiB`.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => return Err(format!("`{other}` is not a unit of bytes (B, kB, MB, GB, KiB, MiB, GiB, TiB)")),
+    };
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a number of bytes such as `1GiB`"))?;
+    number.checked_mul(unit).ok_or_else(|| format!("`{text}` is too big"))
+}
+
+pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
+    let connect = args.connect.options()?;
+    let dir = resolve_dir(args.store.as_deref());
+    let store = LocalStore::existing(&dir)?;
+    let options = DryRunOptions {
+        connect,
+        files: migration_files(&args.paths)?,
+        lock_timeout: args.lock_timeout,
+        statement_timeout: args.statement_timeout,
+        max_rewrite_bytes: args.max_rewrite_bytes,
+        max_compare_rows: args.max_compare_rows,
+        cancel: Cancel::new(),
+    };
+    let started_at = Timestamp::now();
+    let result = block_on_cancellable("dry run", &options.cancel, pgsafe::dryrun::dry_run(&options));
+    let logged = match &store {
+        Some(store) => {
+            let seconds = match &result {
+                Ok(report) => report.seconds,
+                Err(_) => Timestamp::now().duration_since(started_at).as_secs_f64(),
+            };
+            let entry = pgsafe::dryrun::audit_entry(&options, started_at, seconds, &result);
+            store.append_audit(&entry).map_err(|e| e.context("the dry run ran, but its audit line was not written"))
+        }
+        None => Ok(()),
+    };
+    let report = result?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::new(ErrorKind::Io, "writing the report").with_source(e))?
+            + "\n"
+    } else {
+        render(&report)
+    };
+    output::stdout(&text)?;
+    logged?;
+    Ok(if report.would_fail || report.loses_data { Exit::CheckFailed } else { Exit::Success })
+}
+
+/// The text report: a block per statement, then the verdict.
+fn render(report: &DryRunReport) -> String {
+    let mut out = String::new();
+    for s in &report.statements {
+        statement(&mut out, s);
+    }
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str(&verdict(report));
+    out
+}
+
+fn statement(out: &mut String, s: &StatementReport) {
+    let time = if s.outcome == StatementOutcome::Ran || s.outcome == StatementOutcome::Failed {
+        format!("  {:.3}s", s.seconds)
+    } else {
+        String::new()
+    };
+    out.push_str(&format!("{}:{}  {}{time}  {}\n", s.file, s.line, s.outcome, s.statement));
+    let mut line = |label: &str, text: String| out.push_str(&format!("  {label}: {text}\n"));
+    if let Some(reason) = &s.reason {
+        line("why", reason.clone());
+    }
+    if let Some(rows) = s.rows {
+        line("rows", rows.to_string());
+    }
+    let relations = |v: &[pgsafe::dryrun::RelationChange]| {
+        v.iter().map(|r| format!("{} ({})", r.relation, r.kind)).collect::<Vec<_>>().join(", ")
+    };
+    if !s.rewritten.is_empty() {
+        line("rewrites", relations(&s.rewritten));
+    }
+    if !s.created.is_empty() {
+        line("creates", relations(&s.created));
+    }
+    if !s.dropped.is_empty() {
+        line("drops", relations(&s.dropped));
+    }
+    for lock in &s.locks {
+        line("lock", format!("{} on {} (held {:.3}s)", lock.lock, lock.relation, lock.held_seconds));
+    }
+    for loss in s.losses.iter().filter(|l| l.count > 0) {
+        line("loses", loss_text(loss));
+    }
+    if let Some(failure) = &s.failure {
+        let code = failure.sqlstate.as_deref().map(|c| format!("{c} ")).unwrap_or_default();
+        line("error", format!("{code}{}", failure.message));
+        if let Some(rows) = &failure.rows {
+            let examples = if rows.examples.is_empty() {
+                String::new()
+            } else {
+                format!(", such as {}", rows.examples.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "))
+            };
+            line("because", format!("{} {}{examples}", rows.count, rows.what));
+        }
+    }
+    for estimate in &s.estimates {
+        line(
+            "table",
+            format!(
+                "{}: {}, about {} rows; {}",
+                estimate.table,
+                output::bytes(estimate.bytes),
+                estimate.rows,
+                estimate.work
+            ),
+        );
+    }
+    for note in &s.notes {
+        line("note", note.clone());
+    }
+}
+
+fn loss_text(loss: &Loss) -> String {
+    let column = loss.column.as_deref().unwrap_or("?");
+    let (n, table) = (loss.count, &loss.table);
+    let about = if loss.estimated { "about " } else { "" };
+    match loss.kind {
+        LossKind::DroppedColumn => format!("{n} non-null values of `{table}.{column}` (column dropped)"),
+        LossKind::DroppedTable => format!("{n} rows of `{table}` (table dropped)"),
+        LossKind::Deleted => format!("{n} rows deleted from `{table}`"),
+        LossKind::Updated => format!("{n} rows of `{table}` updated"),
+        LossKind::AlteredValues => format!("{about}{n} values of `{table}.{column}` altered by the type change"),
+        LossKind::Truncated => format!("{n} rows of `{table}` (truncated)"),
+    }
+}
+
+/// `would fail`, `would lose data` or `safe`, then the counts of each outcome and the time.
+fn verdict(report: &DryRunReport) -> String {
+    let word = match (report.would_fail, report.loses_data) {
+        (true, true) => "would fail and lose data",
+        (true, false) => "would fail",
+        (false, true) => "would lose data",
+        (false, false) => "would run and lose nothing",
+    };
+    let counts: Vec<String> = [
+        StatementOutcome::Ran,
+        StatementOutcome::Estimated,
+        StatementOutcome::NotRun,
+        StatementOutcome::Failed,
+        StatementOutcome::LockTimeout,
+    ]
+    .into_iter()
+    .map(|o| (o, report.count(o)))
+    .filter(|(_, n)| *n > 0)
+    .map(|(o, n)| format!("{n} {o}"))
+    .collect();
+    format!(
+        "{word}: {} statements, {} (rolled back; `{}`, {:.1}s)\n",
+        report.statements.len(),
+        counts.join(", "),
+        report.server,
+        report.seconds
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_timeouts_read_as_people_write_them() {
+        assert_eq!(parse_bytes("1073741824"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("500 MB"), Ok(500_000_000));
+        assert!(parse_bytes("1.5GiB").unwrap_err().contains("not a unit"));
+        assert!(parse_bytes("GiB").unwrap_err().contains("not a number"));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_duration("0s").unwrap_err().contains("at least 1ms"));
+    }
+
+    #[test]
+    fn a_loss_reads_as_what_is_lost_and_where() {
+        let loss = |kind, column: Option<&str>, estimated| Loss {
+            kind,
+            table: "public.item".into(),
+            column: column.map(str::to_owned),
+            count: 7,
+            estimated,
+        };
+        assert_eq!(
+            loss_text(&loss(LossKind::DroppedColumn, Some("note"), false)),
+            "7 non-null values of `public.item.note` (column dropped)"
+        );
+        assert_eq!(
+            loss_text(&loss(LossKind::AlteredValues, Some("price"), true)),
+            "about 7 values of `public.item.price` altered by the type change"
+        );
+        assert_eq!(loss_text(&loss(LossKind::Deleted, None, false)), "7 rows deleted from `public.item`");
+    }
+}

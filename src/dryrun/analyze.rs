@@ -1,0 +1,384 @@
+//! What a statement is, read from PostgreSQL's own parse tree (`pg_query`) before it runs: whether it
+//! can run inside the rehearsal's transaction, what data it can lose (so that the values are counted
+//! first), and which tables it rewrites or scans (so that a big one is not rewritten on a live database).
+//!
+//! Pure: no server. Names stay as the statement wrote them (quoted for SQL), so that the server resolves
+//! them through the same `search_path` as the statement.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{
+    AlterTableType, ConstrType, DropBehavior, ObjectType, ReindexObjectType, TransactionStmtKind, VariableSetKind,
+};
+
+use crate::sql::quote_ident;
+
+/// How the rehearsal treats a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// It runs inside the transaction.
+    Runs,
+    /// It cannot run inside a transaction (or would undo the rehearsal's safety): not run, for this reason.
+    NotRun(String),
+    /// BEGIN, COMMIT, ROLLBACK and the like: the rehearsal is one transaction, so they are skipped.
+    TransactionControl,
+}
+
+/// Something a statement does that the rehearsal measures around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// `ALTER TABLE table DROP COLUMN column`: its non-null values are lost.
+    DropColumn { table: String, column: String },
+    /// `DROP TABLE table`: its rows are lost.
+    DropTable { table: String },
+    /// `DELETE FROM table`: its rows, and those ON DELETE CASCADE reaches.
+    Delete { table: String },
+    /// `UPDATE table`: the rows it changes.
+    Update { table: String },
+    /// `TRUNCATE table` (`cascade`: and the tables that reference it).
+    Truncate { table: String, cascade: bool },
+    /// `ALTER TABLE table ALTER COLUMN column TYPE ...`: the values the change alters; `length` is the
+    /// new type's length when it is `varchar(n)` or `char(n)`.
+    AlterType { table: String, column: String, length: Option<i32> },
+    /// `ALTER TABLE table ALTER COLUMN column SET NOT NULL`.
+    SetNotNull { table: String, column: String },
+    /// A unique index or constraint on plain `columns` of `table`.
+    Unique { table: String, columns: Vec<String> },
+    /// It rewrites or scans `table` (`what` says how), which takes as long as the table is big.
+    Scans { table: String, what: &'static str },
+}
+
+/// What the rehearsal knows of a statement before running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Analysis {
+    pub kind: Kind,
+    pub effects: Vec<Effect>,
+    /// Its command tag counts rows (INSERT, UPDATE, DELETE, MERGE, SELECT, CREATE TABLE AS).
+    pub counts_rows: bool,
+    /// SAVEPOINT, RELEASE or ROLLBACK TO of the migration's own: run as it is, not inside the savepoint
+    /// the rehearsal puts around a statement (whose release would take the migration's with it).
+    pub savepoint: bool,
+}
+
+/// Timeouts the rehearsal sets for itself; a migration's `SET` of one would lift its protection.
+const OWN_SETTINGS: [&str; 4] =
+    ["lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"];
+
+/// Reads `sql`, one statement, for a server of version `server_version` (`server_version_num`). A
+/// statement the parser refuses is run as it is (the split already parsed it, so this does not happen).
+pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
+    let mut analysis = Analysis { kind: Kind::Runs, effects: Vec::new(), counts_rows: false, savepoint: false };
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };
+    for raw in &parsed.protobuf.stmts {
+        if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+            read(node, server_version, &mut analysis);
+        }
+    }
+    analysis
+}
+
+fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
+    let not_run = |what: &str| Kind::NotRun(format!("{what} cannot run inside a transaction block"));
+    match node {
+        NodeEnum::TransactionStmt(t) => {
+            use TransactionStmtKind as K;
+            let kind = TransactionStmtKind::try_from(t.kind).unwrap_or(K::Undefined);
+            if matches!(kind, K::TransStmtSavepoint | K::TransStmtRelease | K::TransStmtRollbackTo) {
+                a.savepoint = true;
+            } else {
+                a.kind = Kind::TransactionControl;
+            }
+        }
+        NodeEnum::VariableSetStmt(s) => {
+            let reset_all = s.kind == VariableSetKind::VarResetAll as i32;
+            if reset_all || OWN_SETTINGS.contains(&s.name.as_str()) {
+                let what = if reset_all { "RESET ALL".to_owned() } else { format!("`{}`", s.name) };
+                a.kind = Kind::NotRun(format!("{what} would change the rehearsal's own timeouts"));
+            }
+        }
+        NodeEnum::IndexStmt(index) => {
+            let table = index.relation.as_ref().map(table_name).unwrap_or_default();
+            if index.concurrent {
+                a.kind = not_run("CREATE INDEX CONCURRENTLY");
+                return;
+            }
+            a.effects.push(Effect::Scans { table: table.clone(), what: "CREATE INDEX scans it" });
+            if index.unique {
+                let columns: Option<Vec<String>> = index
+                    .index_params
+                    .iter()
+                    .map(|p| match &p.node {
+                        Some(NodeEnum::IndexElem(e)) if e.expr.is_none() && !e.name.is_empty() => Some(e.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(columns) = columns {
+                    a.effects.push(Effect::Unique { table, columns });
+                }
+            }
+        }
+        NodeEnum::DropStmt(drop) => {
+            if drop.concurrent {
+                a.kind = not_run("DROP INDEX CONCURRENTLY");
+            } else if drop.remove_type == ObjectType::ObjectTable as i32 {
+                for object in &drop.objects {
+                    if let Some(NodeEnum::List(list)) = &object.node {
+                        let parts: Vec<String> = list.items.iter().filter_map(string).collect();
+                        a.effects.push(Effect::DropTable { table: qualified(&parts) });
+                    }
+                }
+            }
+        }
+        NodeEnum::ReindexStmt(r) => {
+            let concurrently =
+                r.params.iter().any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"));
+            let whole = [
+                ReindexObjectType::ReindexObjectSchema,
+                ReindexObjectType::ReindexObjectSystem,
+                ReindexObjectType::ReindexObjectDatabase,
+            ]
+            .iter()
+            .any(|k| *k as i32 == r.kind);
+            if concurrently {
+                a.kind = not_run("REINDEX CONCURRENTLY");
+            } else if whole {
+                a.kind = not_run("REINDEX SCHEMA, SYSTEM or DATABASE");
+            }
+        }
+        NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => a.kind = not_run("VACUUM"),
+        NodeEnum::ClusterStmt(c) => match &c.relation {
+            Some(table) => a.effects.push(Effect::Scans { table: table_name(table), what: "CLUSTER rewrites it" }),
+            None => a.kind = not_run("CLUSTER without a table"),
+        },
+        NodeEnum::AlterSystemStmt(_) => a.kind = not_run("ALTER SYSTEM"),
+        NodeEnum::CreatedbStmt(_) => a.kind = not_run("CREATE DATABASE"),
+        NodeEnum::DropdbStmt(_) => a.kind = not_run("DROP DATABASE"),
+        NodeEnum::CreateTableSpaceStmt(_) => a.kind = not_run("CREATE TABLESPACE"),
+        NodeEnum::DropTableSpaceStmt(_) => a.kind = not_run("DROP TABLESPACE"),
+        NodeEnum::CreateSubscriptionStmt(_) => a.kind = not_run("CREATE SUBSCRIPTION"),
+        NodeEnum::DropSubscriptionStmt(_) => a.kind = not_run("DROP SUBSCRIPTION"),
+        NodeEnum::AlterEnumStmt(e) if !e.new_val.is_empty() && e.old_val.is_empty() && server_version < 120000 => {
+            a.kind = Kind::NotRun(
+                "ALTER TYPE ... ADD VALUE cannot run inside a transaction block before PostgreSQL 12".into(),
+            );
+        }
+        NodeEnum::DeleteStmt(d) => {
+            a.counts_rows = true;
+            if let Some(table) = &d.relation {
+                a.effects.push(Effect::Delete { table: table_name(table) });
+            }
+        }
+        NodeEnum::UpdateStmt(u) => {
+            a.counts_rows = true;
+            if let Some(table) = &u.relation {
+                a.effects.push(Effect::Update { table: table_name(table) });
+            }
+        }
+        NodeEnum::InsertStmt(_) | NodeEnum::MergeStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
+            a.counts_rows = true;
+        }
+        NodeEnum::TruncateStmt(t) => {
+            let cascade = t.behavior == DropBehavior::DropCascade as i32;
+            for relation in &t.relations {
+                if let Some(NodeEnum::RangeVar(table)) = &relation.node {
+                    a.effects.push(Effect::Truncate { table: table_name(table), cascade });
+                }
+            }
+        }
+        NodeEnum::AlterTableStmt(alter) if alter.objtype == ObjectType::ObjectTable as i32 => {
+            let Some(relation) = &alter.relation else { return };
+            let table = table_name(relation);
+            for cmd in &alter.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                    alter_table(&table, cmd, a);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One subcommand of `ALTER TABLE table`.
+fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Analysis) {
+    use AlterTableType as T;
+    let table = table.to_owned();
+    let column = cmd.name.clone();
+    match AlterTableType::try_from(cmd.subtype).unwrap_or(T::Undefined) {
+        T::AtDropColumn => a.effects.push(Effect::DropColumn { table, column }),
+        T::AtAlterColumnType => {
+            let type_name = match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::ColumnDef(def)) => def.type_name.as_ref(),
+                _ => None,
+            };
+            let length = type_name.and_then(character_length);
+            a.effects.push(Effect::Scans { table: table.clone(), what: "ALTER COLUMN TYPE rewrites or scans it" });
+            a.effects.push(Effect::AlterType { table, column, length });
+        }
+        T::AtSetNotNull => {
+            a.effects.push(Effect::Scans { table: table.clone(), what: "SET NOT NULL scans it" });
+            a.effects.push(Effect::SetNotNull { table, column });
+        }
+        T::AtAddConstraint => {
+            let Some(NodeEnum::Constraint(c)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { return };
+            let contype = ConstrType::try_from(c.contype).unwrap_or(ConstrType::Undefined);
+            let validated = !c.skip_validation && c.indexname.is_empty();
+            if validated && !matches!(contype, ConstrType::ConstrDefault | ConstrType::ConstrNull) {
+                a.effects.push(Effect::Scans { table: table.clone(), what: "ADD CONSTRAINT scans it" });
+            }
+            if matches!(contype, ConstrType::ConstrPrimary | ConstrType::ConstrUnique) && c.indexname.is_empty() {
+                let columns = c.keys.iter().filter_map(string).collect();
+                a.effects.push(Effect::Unique { table, columns });
+            }
+        }
+        T::AtSetLogged | T::AtSetUnLogged => {
+            a.effects.push(Effect::Scans { table, what: "SET LOGGED/UNLOGGED rewrites it" })
+        }
+        T::AtSetTableSpace => a.effects.push(Effect::Scans { table, what: "SET TABLESPACE copies it" }),
+        _ => {}
+    }
+}
+
+/// `n` of `varchar(n)` or `char(n)`.
+fn character_length(type_name: &pg_query::protobuf::TypeName) -> Option<i32> {
+    let name = type_name.names.last().and_then(string)?;
+    if !matches!(name.as_str(), "varchar" | "bpchar") || !type_name.array_bounds.is_empty() {
+        return None;
+    }
+    match type_name.typmods.first()?.node.as_ref()? {
+        NodeEnum::AConst(c) => match c.val.as_ref()? {
+            pg_query::protobuf::a_const::Val::Ival(i) => Some(i.ival),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn string(node: &pg_query::protobuf::Node) -> Option<String> {
+    match node.node.as_ref()? {
+        NodeEnum::String(s) => Some(s.sval.clone()),
+        _ => None,
+    }
+}
+
+/// A table as `RangeVar` names it, quoted for SQL.
+fn table_name(r: &pg_query::protobuf::RangeVar) -> String {
+    let parts = [r.schemaname.clone(), r.relname.clone()];
+    qualified(if r.schemaname.is_empty() { &parts[1..] } else { &parts })
+}
+
+fn qualified(parts: &[String]) -> String {
+    parts.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(sql: &str) -> Kind {
+        analyze(sql, 170000).kind
+    }
+
+    fn effects(sql: &str) -> Vec<Effect> {
+        analyze(sql, 170000).effects
+    }
+
+    #[test]
+    fn statements_that_cannot_run_in_a_transaction_are_named() {
+        for (sql, what) in [
+            ("CREATE INDEX CONCURRENTLY i ON t (a)", "CREATE INDEX CONCURRENTLY"),
+            ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t (a)", "CREATE INDEX CONCURRENTLY"),
+            ("DROP INDEX CONCURRENTLY i", "DROP INDEX CONCURRENTLY"),
+            ("REINDEX INDEX CONCURRENTLY i", "REINDEX CONCURRENTLY"),
+            ("REINDEX (VERBOSE, CONCURRENTLY) TABLE t", "REINDEX CONCURRENTLY"),
+            ("REINDEX DATABASE d", "REINDEX SCHEMA, SYSTEM or DATABASE"),
+            ("VACUUM t", "VACUUM"),
+            ("VACUUM (ANALYZE) t", "VACUUM"),
+            ("ALTER SYSTEM SET work_mem = '1GB'", "ALTER SYSTEM"),
+            ("CREATE DATABASE d", "CREATE DATABASE"),
+            ("CLUSTER", "CLUSTER without a table"),
+        ] {
+            assert_eq!(kind(sql), Kind::NotRun(format!("{what} cannot run inside a transaction block")), "{sql}");
+        }
+        for sql in ["BEGIN", "START TRANSACTION", "COMMIT", "END", "ROLLBACK", "PREPARE TRANSACTION 'x'"] {
+            assert_eq!(kind(sql), Kind::TransactionControl, "{sql}");
+        }
+        for sql in [
+            "SAVEPOINT s",
+            "ROLLBACK TO SAVEPOINT s",
+            "ANALYZE t",
+            "CREATE INDEX i ON t (a)",
+            "REINDEX TABLE t",
+            "SET search_path = app",
+            "ALTER TYPE mood ADD VALUE 'meh'",
+        ] {
+            assert_eq!(kind(sql), Kind::Runs, "{sql}");
+        }
+        let add_value = analyze("ALTER TYPE mood ADD VALUE 'meh'", 110000).kind;
+        assert!(matches!(add_value, Kind::NotRun(r) if r.contains("before PostgreSQL 12")));
+        assert!(matches!(kind("SET lock_timeout = 0"), Kind::NotRun(r) if r.contains("`lock_timeout`")));
+        assert!(matches!(kind("SET LOCAL statement_timeout TO '1h'"), Kind::NotRun(_)));
+        assert!(matches!(kind("RESET ALL"), Kind::NotRun(_)));
+    }
+
+    #[test]
+    fn dropped_columns_and_tables_and_type_changes_are_found_in_the_tree() {
+        let dropped = effects("ALTER TABLE app.\"Users\" DROP COLUMN email, DROP COLUMN IF EXISTS \"Note\" CASCADE");
+        assert_eq!(
+            dropped,
+            [
+                Effect::DropColumn { table: "app.\"Users\"".into(), column: "email".into() },
+                Effect::DropColumn { table: "app.\"Users\"".into(), column: "Note".into() },
+            ]
+        );
+        assert_eq!(
+            effects("DROP TABLE a, s.b CASCADE"),
+            [Effect::DropTable { table: "a".into() }, Effect::DropTable { table: "s.b".into() }]
+        );
+        assert_eq!(effects("DROP VIEW v"), []);
+        let change = effects("ALTER TABLE t ALTER COLUMN name TYPE varchar(3), ALTER price TYPE numeric(10,0)");
+        assert!(change.contains(&Effect::AlterType { table: "t".into(), column: "name".into(), length: Some(3) }));
+        assert!(change.contains(&Effect::AlterType { table: "t".into(), column: "price".into(), length: None }));
+        assert!(change.contains(&Effect::Scans { table: "t".into(), what: "ALTER COLUMN TYPE rewrites or scans it" }));
+        assert_eq!(
+            effects("ALTER TABLE t ALTER c SET DATA TYPE character(5) USING left(c, 5)")[1],
+            Effect::AlterType { table: "t".into(), column: "c".into(), length: Some(5) }
+        );
+    }
+
+    #[test]
+    fn deletes_updates_truncates_and_what_scans_a_table_are_found() {
+        assert_eq!(effects("DELETE FROM customer WHERE id = 1"), [Effect::Delete { table: "customer".into() }]);
+        let update = analyze("UPDATE s.t SET a = 1", 170000);
+        assert!(update.counts_rows);
+        assert_eq!(update.effects, [Effect::Update { table: "s.t".into() }]);
+        assert_eq!(
+            effects("TRUNCATE a, b CASCADE"),
+            [
+                Effect::Truncate { table: "a".into(), cascade: true },
+                Effect::Truncate { table: "b".into(), cascade: true }
+            ]
+        );
+        assert_eq!(effects("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"), []);
+        assert_eq!(effects("ALTER TABLE t ADD COLUMN x int"), []);
+        assert_eq!(
+            effects("ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p"),
+            [Effect::Scans { table: "t".into(), what: "ADD CONSTRAINT scans it" }]
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a, b)")[1],
+            Effect::Unique { table: "t".into(), columns: vec!["a".into(), "b".into()] }
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ALTER COLUMN a SET NOT NULL"),
+            [
+                Effect::Scans { table: "t".into(), what: "SET NOT NULL scans it" },
+                Effect::SetNotNull { table: "t".into(), column: "a".into() }
+            ]
+        );
+        assert_eq!(
+            effects("CREATE UNIQUE INDEX i ON t (a, lower(b))"),
+            [Effect::Scans { table: "t".into(), what: "CREATE INDEX scans it" }],
+            "an expression is no plain column to count duplicates of"
+        );
+        assert!(!analyze("CREATE TABLE t (a int)", 170000).counts_rows);
+    }
+}

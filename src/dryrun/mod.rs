@@ -1,0 +1,504 @@
+//! The dry run (`pgsafe dry-run`): a rehearsal of SQL migrations on the real database, in one
+//! transaction that is always rolled back, measuring what each statement would do.
+//!
+//! ```text
+//! dry run: files -> statements (pg_query, file:line) -> connect -> BEGIN; SET LOCAL timeouts
+//!          -> per statement: read its tree (analyze) -> too big to rewrite? estimate, do not run
+//!             -> count what it can lose -> relations and locks before -> SAVEPOINT; run it
+//!             -> relations, locks, losses after (or, when it failed, the rows that make it fail)
+//!          -> ROLLBACK -> DryRunReport
+//! ```
+//!
+//! The rehearsal runs under `lock_timeout` and `statement_timeout`, so that it never keeps the
+//! application waiting longer than those; a statement that would rewrite or scan a table bigger than
+//! [`DryRunOptions::max_rewrite_bytes`] is not run at all but reported with the table's size
+//! ([`StatementOutcome::Estimated`]); statements that cannot run in a transaction are reported and
+//! skipped. Measurements of its own run in savepoints that are rolled back, so that a failing one does
+//! not abort the rehearsal and the locks they take are not held to its end.
+
+mod analyze;
+mod observe;
+mod split;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::cancel::Cancel;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pg::{ConnectOptions, Session};
+use crate::store::{AuditCommand, AuditEntry, Outcome};
+pub use split::{Statement, migration_files, split_file};
+
+/// How long the rehearsal waits for a lock, unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one statement may run, unless told otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Above this size (a table with its indexes and TOAST), a statement that rewrites or scans the table
+/// is estimated rather than run, unless told otherwise: 1 GiB.
+pub const DEFAULT_MAX_REWRITE_BYTES: u64 = 1 << 30;
+/// Above this many rows, a type change's values are compared on this many and the rest estimated.
+pub const DEFAULT_MAX_COMPARE_ROWS: u64 = 1_000_000;
+
+/// What `pgsafe dry-run` does.
+#[derive(Debug, Clone)]
+pub struct DryRunOptions {
+    pub connect: ConnectOptions,
+    /// The migration files, in the order they run (see [`migration_files`] for a folder).
+    pub files: Vec<PathBuf>,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+    /// A statement that would rewrite or scan a table bigger than this is not run.
+    pub max_rewrite_bytes: u64,
+    /// A type change compares at most this many values; beyond, the count is an estimate.
+    pub max_compare_rows: u64,
+    /// Cancels the running statement and ends the dry run (rolled back all the same).
+    pub cancel: Cancel,
+}
+
+/// What was done with a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatementOutcome {
+    /// It ran, and was measured.
+    Ran,
+    /// It would rewrite or scan a table too big to do so on a live database: not run, the table's size
+    /// and rows reported instead.
+    Estimated,
+    /// Not run: it cannot run in a transaction, it is BEGIN or COMMIT, or an earlier statement failed.
+    NotRun,
+    /// It failed: its SQLSTATE and message, and the rows that make it fail where they can be found.
+    Failed,
+    /// It waited longer than the lock timeout for another session's lock.
+    LockTimeout,
+}
+
+impl std::fmt::Display for StatementOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StatementOutcome::Ran => "ran",
+            StatementOutcome::Estimated => "estimated",
+            StatementOutcome::NotRun => "not-run",
+            StatementOutcome::Failed => "failed",
+            StatementOutcome::LockTimeout => "lock-timeout",
+        })
+    }
+}
+
+/// A relation a statement rewrote, created or dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelationChange {
+    /// Qualified as SQL needs it where it is not on the search path (`regclass` text).
+    pub relation: String,
+    /// `table`, `index`, `materialized view`, `partitioned table`, `partitioned index`.
+    pub kind: String,
+}
+
+/// A lock a statement took (one it did not hold before).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockTaken {
+    pub relation: String,
+    /// PostgreSQL's name in `pg_locks`, such as `AccessExclusiveLock`.
+    pub mode: String,
+    /// The name the documentation and `LOCK TABLE` use, such as `ACCESS EXCLUSIVE`.
+    pub lock: String,
+    /// From the statement's start to the end of the rehearsal: how long a real run in one transaction
+    /// would hold it.
+    pub held_seconds: f64,
+}
+
+/// What kind of data a statement loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Non-null values of a dropped column.
+    DroppedColumn,
+    /// Rows of a dropped table.
+    DroppedTable,
+    /// Rows deleted, from the table a DELETE names or one ON DELETE CASCADE reaches.
+    Deleted,
+    /// Rows an UPDATE changed.
+    Updated,
+    /// Values a type change altered (rounded, truncated, converted).
+    AlteredValues,
+    /// Rows of a truncated table.
+    Truncated,
+}
+
+/// Data a statement would lose, counted on the real rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Loss {
+    pub kind: LossKind,
+    pub table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// Values or rows lost.
+    pub count: u64,
+    /// The count is extrapolated from the first `--max-compare-rows` rows.
+    pub estimated: bool,
+}
+
+/// Why a statement failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub sqlstate: Option<String>,
+    pub message: String,
+    /// The rows that make it fail, where they can be found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<FailingRows>,
+}
+
+/// The rows that make a statement fail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailingRows {
+    /// What is counted: `values longer than 3 characters in t.name`.
+    pub what: String,
+    pub count: u64,
+    /// Up to five of them, as text (60 characters at most each).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+/// The table behind an estimated statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    pub table: String,
+    /// How the statement works on it: `ALTER COLUMN TYPE rewrites or scans it`.
+    pub work: String,
+    /// With its indexes and TOAST.
+    pub bytes: u64,
+    /// The planner's estimate.
+    pub rows: u64,
+}
+
+/// What one statement did, or would do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementReport {
+    pub file: String,
+    pub line: usize,
+    /// Its first line, for the report.
+    pub statement: String,
+    pub outcome: StatementOutcome,
+    /// Why it was not run, or how the outcome came about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub seconds: f64,
+    /// The rows its command tag counts, for INSERT, UPDATE, DELETE, MERGE, SELECT and CREATE TABLE AS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Relations whose data it wrote anew (a new file node): a rewrite, or a TRUNCATE.
+    pub rewritten: Vec<RelationChange>,
+    pub created: Vec<RelationChange>,
+    pub dropped: Vec<RelationChange>,
+    pub locks: Vec<LockTaken>,
+    pub losses: Vec<Loss>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub estimates: Vec<Estimate>,
+    /// What was not measured, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl StatementReport {
+    fn new(statement: &Statement, outcome: StatementOutcome) -> StatementReport {
+        StatementReport {
+            file: statement.file.display().to_string(),
+            line: statement.line,
+            statement: statement.first_line(),
+            outcome,
+            reason: None,
+            seconds: 0.0,
+            rows: None,
+            rewritten: Vec::new(),
+            created: Vec::new(),
+            dropped: Vec::new(),
+            locks: Vec::new(),
+            losses: Vec::new(),
+            failure: None,
+            estimates: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn not_run(statement: &Statement, reason: impl Into<String>) -> StatementReport {
+        StatementReport { reason: Some(reason.into()), ..StatementReport::new(statement, StatementOutcome::NotRun) }
+    }
+}
+
+/// What a dry run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunReport {
+    pub database: String,
+    /// `user@host:port/dbname`, never a password.
+    pub server: String,
+    /// `server_version_num`.
+    pub server_version: u32,
+    pub started_at: Timestamp,
+    pub statements: Vec<StatementReport>,
+    /// Some statement would lose values or rows.
+    pub loses_data: bool,
+    /// Some statement failed or waited too long for a lock.
+    pub would_fail: bool,
+    /// Every statement ran (none estimated, none not run).
+    pub complete: bool,
+    /// Whatever applies to the whole rehearsal.
+    pub notes: Vec<String>,
+    pub seconds: f64,
+}
+
+impl DryRunReport {
+    /// How many statements had `outcome`.
+    pub fn count(&self, outcome: StatementOutcome) -> usize {
+        self.statements.iter().filter(|s| s.outcome == outcome).count()
+    }
+}
+
+/// Rehearses the migration: every statement of `options.files` in one transaction on the database,
+/// measured, then rolled back, whatever happened (an error, a failed statement, an interruption). An
+/// `Err` only when it could not run (a file that does not parse, no connection, a statement of its own
+/// failing, an interruption); a migration that would fail or lose data is an `Ok` report saying so.
+pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
+    let started_at = Timestamp::now();
+    let started = Instant::now();
+    check_options(options)?;
+    let mut statements = Vec::new();
+    for file in &options.files {
+        statements.extend(split_file(file)?);
+    }
+    let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+    let version_row = session.query_one(observe::SERVER_VERSION, &[]).await?;
+    let server_version: i32 = crate::pg::value(&version_row, 0, observe::SERVER_VERSION)?;
+    let server_version = u32::try_from(server_version).unwrap_or(0);
+    session.batch(&begin(options)).await?;
+    let result = rehearse(&session, &statements, options, server_version).await;
+    // Always, even after an error: nothing of the rehearsal may stay. A closed connection has rolled
+    // back already.
+    let rolled_back = if session.is_closed() { Ok(()) } else { session.batch("ROLLBACK").await };
+    let ended = Instant::now();
+    let (mut reports, starts) = result?;
+    rolled_back.map_err(|e| e.context("the dry run ended, but its ROLLBACK failed"))?;
+    for (report, start) in reports.iter_mut().zip(starts) {
+        for lock in &mut report.locks {
+            lock.held_seconds = start.map_or(0.0, |s| ended.duration_since(s).as_secs_f64());
+        }
+    }
+    let mut notes = Vec::new();
+    if reports.iter().any(|r| r.reason.as_deref() == Some(TRANSACTION_CONTROL)) {
+        notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
+    }
+    let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
+    let would_fail =
+        reports.iter().any(|r| matches!(r.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout));
+    let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
+    Ok(DryRunReport {
+        database: options.connect.dbname().to_owned(),
+        server: options.connect.describe(),
+        server_version,
+        started_at,
+        statements: reports,
+        loses_data,
+        would_fail,
+        complete,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Why a migration's BEGIN, COMMIT or ROLLBACK is not run.
+const TRANSACTION_CONTROL: &str = "BEGIN, COMMIT and ROLLBACK of the file are skipped";
+
+fn check_options(options: &DryRunOptions) -> Result<()> {
+    if options.files.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "no migration file to rehearse"));
+    }
+    for (name, value) in [("--lock-timeout", options.lock_timeout), ("--statement-timeout", options.statement_timeout)]
+    {
+        if value.as_millis() == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{name}` must be at least a millisecond: without it the rehearsal could block the database"),
+            ));
+        }
+    }
+    if options.max_compare_rows == 0 {
+        return Err(Error::new(ErrorKind::InvalidInput, "`--max-compare-rows` must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The rehearsal's transaction and its timeouts. A pgsafe that stops answering between two statements
+/// leaves an idle transaction: the server ends it after the statement timeout.
+fn begin(options: &DryRunOptions) -> String {
+    let ms = |d: Duration| d.as_millis();
+    format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; \
+         SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+        ms(options.lock_timeout),
+        ms(options.statement_timeout),
+        ms(options.statement_timeout),
+    )
+}
+
+/// Each statement in turn, until one fails; then the rest are not run. Returns the reports and when each
+/// statement started (for how long its locks are held).
+async fn rehearse(
+    session: &Session,
+    statements: &[Statement],
+    options: &DryRunOptions,
+    server_version: u32,
+) -> Result<(Vec<StatementReport>, Vec<Option<Instant>>)> {
+    let mut reports = Vec::new();
+    let mut starts = Vec::new();
+    let mut stopped: Option<String> = None;
+    for (i, statement) in statements.iter().enumerate() {
+        options.cancel.check("the dry run")?;
+        if let Some(why) = &stopped {
+            reports.push(StatementReport::not_run(statement, why.clone()));
+            starts.push(None);
+            continue;
+        }
+        let analysis = analyze::analyze(&statement.sql, server_version);
+        let report = match &analysis.kind {
+            analyze::Kind::TransactionControl => StatementReport::not_run(statement, TRANSACTION_CONTROL),
+            analyze::Kind::NotRun(reason) => StatementReport::not_run(statement, reason.clone()),
+            analyze::Kind::Runs => {
+                let start = Instant::now();
+                starts.push(Some(start));
+                let report = observe::statement(session, statement, &analysis, options, i).await?;
+                if matches!(report.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout) {
+                    stopped = Some(format!(
+                        "not run: the statement at {}:{} {}",
+                        report.file,
+                        report.line,
+                        if report.outcome == StatementOutcome::Failed { "failed" } else { "timed out on a lock" }
+                    ));
+                }
+                reports.push(report);
+                continue;
+            }
+        };
+        reports.push(report);
+        starts.push(None);
+    }
+    Ok((reports, starts))
+}
+
+/// The audit line of a dry run of `options` that started at `started_at` and took `seconds`: `ok` when
+/// the migration would run and lose nothing, `failed` saying what it would lose or where it fails.
+pub fn audit_entry(
+    options: &DryRunOptions,
+    started_at: Timestamp,
+    seconds: f64,
+    result: &Result<DryRunReport>,
+) -> AuditEntry {
+    let outcome = match result {
+        Ok(report) if report.would_fail || report.loses_data => {
+            let mut what = Vec::new();
+            if let Some(bad) =
+                report.statements.iter().find(|s| s.failure.is_some() || s.outcome == StatementOutcome::LockTimeout)
+            {
+                what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome));
+            }
+            let lost: usize = report.statements.iter().map(|s| s.losses.iter().filter(|l| l.count > 0).count()).sum();
+            if lost > 0 {
+                what.push(format!("lose data ({lost} loss(es))"));
+            }
+            Outcome::Failed { error: format!("the migration would {}", what.join(" and ")) }
+        }
+        result => Outcome::of(result),
+    };
+    let mut entry = AuditEntry::new(AuditCommand::DryRun, started_at, outcome, seconds).connected_to(&options.connect);
+    let files: Vec<String> = options.files.iter().map(|f| f.display().to_string()).collect();
+    entry.migration = Some(files.join(", "));
+    entry
+}
+
+/// PostgreSQL's name of a lock mode as `LOCK TABLE` and the documentation write it: `AccessExclusiveLock`
+/// is `ACCESS EXCLUSIVE`. A mode it does not know stays as it is.
+pub fn lock_name(mode: &str) -> String {
+    let Some(stem) = mode.strip_suffix("Lock") else { return mode.to_owned() };
+    let mut name = String::new();
+    for c in stem.chars() {
+        if c.is_ascii_uppercase() && !name.is_empty() {
+            name.push(' ');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_modes_read_as_the_documentation_writes_them() {
+        assert_eq!(lock_name("AccessExclusiveLock"), "ACCESS EXCLUSIVE");
+        assert_eq!(lock_name("ShareRowExclusiveLock"), "SHARE ROW EXCLUSIVE");
+        assert_eq!(lock_name("ShareLock"), "SHARE");
+        assert_eq!(lock_name("RowExclusiveLock"), "ROW EXCLUSIVE");
+        assert_eq!(lock_name("SIReadLock"), "S I READ");
+        assert_eq!(lock_name("odd"), "odd");
+    }
+
+    #[test]
+    fn a_dry_run_that_would_fail_or_lose_data_is_a_failed_audit_line_saying_where() {
+        let options = DryRunOptions {
+            connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
+            files: vec!["m/0001.sql".into()],
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
+            max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
+            cancel: Cancel::new(),
+        };
+        let statement = Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into() };
+        let mut dropped = StatementReport::new(&statement, StatementOutcome::Ran);
+        let loss = Loss { kind: LossKind::DroppedTable, table: "t".into(), column: None, count: 4, estimated: false };
+        dropped.losses.push(loss);
+        let locked = StatementReport::new(&Statement { line: 5, ..statement }, StatementOutcome::LockTimeout);
+        let report = DryRunReport {
+            database: "shop".into(),
+            server: "s".into(),
+            server_version: 170000,
+            started_at: Timestamp::now(),
+            statements: vec![dropped, locked],
+            loses_data: true,
+            would_fail: true,
+            complete: true,
+            notes: Vec::new(),
+            seconds: 0.5,
+        };
+        let entry = audit_entry(&options, report.started_at, 0.5, &Ok(report.clone()));
+        assert_eq!((entry.command, entry.migration.as_deref()), (AuditCommand::DryRun, Some("m/0001.sql")));
+        let error = "the migration would fail at m/0001.sql:5 (lock-timeout) and lose data (1 loss(es))";
+        assert_eq!(entry.outcome, Outcome::Failed { error: error.into() });
+        let clean = DryRunReport { loses_data: false, would_fail: false, statements: Vec::new(), ..report };
+        assert_eq!(audit_entry(&options, clean.started_at, 0.5, &Ok(clean)).outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn the_transaction_sets_every_timeout_locally() {
+        let options = DryRunOptions {
+            connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
+            files: vec!["m.sql".into()],
+            lock_timeout: Duration::from_millis(1500),
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
+            max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
+            cancel: Cancel::new(),
+        };
+        assert_eq!(
+            begin(&options),
+            "BEGIN; SET LOCAL lock_timeout = '1500ms'; SET LOCAL statement_timeout = '60000ms'; \
+             SET LOCAL idle_in_transaction_session_timeout = '60000ms'"
+        );
+        let none = DryRunOptions { lock_timeout: Duration::ZERO, ..options.clone() };
+        assert!(check_options(&none).unwrap_err().to_string().contains("`--lock-timeout`"));
+        assert!(check_options(&DryRunOptions { files: vec![], ..options }).is_err());
+    }
+}

@@ -1,0 +1,612 @@
+//! One statement of the rehearsal, measured: the size of the tables it would rewrite (and not running it
+//! when one is too big), what it can lose counted before, the relations and locks before and after, the
+//! statement in a savepoint, what it lost counted after, or the rows that made it fail.
+//!
+//! The rehearsal's own queries run in a savepoint of their own ([`measure`]) that is rolled back: one
+//! that fails (a table the statement names does not exist yet) costs a note, not the rehearsal, and
+//! the locks it took are not held to the end. One that waits too long for a lock means another session
+//! holds the table, as the statement itself would find: the statement is a lock timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use super::analyze::{Analysis, Effect};
+use super::{
+    DryRunOptions, Estimate, FailingRows, Failure, LockTaken, Loss, LossKind, RelationChange, Statement,
+    StatementOutcome, StatementReport, lock_name,
+};
+use crate::error::{Error, Result, SqlState};
+use crate::pg::{Session, quote_ident, value};
+
+/// The server's version as a number (`170002`).
+pub(super) const SERVER_VERSION: &str = "SELECT pg_catalog.current_setting('server_version_num')::int";
+const RELATIONS: &str = include_str!("sql/relations.sql");
+const LOCKS: &str = include_str!("sql/locks.sql");
+const REACH: &str = include_str!("sql/reach.sql");
+const PRIMARY_KEY: &str = include_str!("sql/primary_key.sql");
+const SIZE: &str = include_str!("sql/size.sql");
+
+/// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
+/// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
+/// must not fail).
+pub(super) async fn statement(
+    s: &Session,
+    statement: &Statement,
+    analysis: &Analysis,
+    options: &DryRunOptions,
+    index: usize,
+) -> Result<StatementReport> {
+    let mut report = StatementReport::new(statement, StatementOutcome::Ran);
+    for effect in &analysis.effects {
+        let Effect::Scans { table, what } = effect else { continue };
+        let Some(size) = settle(measure(s, size(s, table)).await, "its table's size", options, &mut report)? else {
+            continue;
+        };
+        if let Some((bytes, rows)) = size.filter(|(bytes, _)| *bytes > options.max_rewrite_bytes) {
+            report.estimates.push(Estimate { table: table.clone(), work: (*what).to_owned(), bytes, rows });
+        }
+    }
+    if stopped(&report) {
+        return Ok(report);
+    }
+    if !report.estimates.is_empty() {
+        report.outcome = StatementOutcome::Estimated;
+        report.reason = Some(format!(
+            "not run on the live database: it would rewrite or scan a table bigger than --max-rewrite-bytes \
+             ({} bytes), holding its lock as long; a scratch copy of the database measures it",
+            options.max_rewrite_bytes
+        ));
+        return Ok(report);
+    }
+
+    let pending = before(s, analysis, options, index, &mut report).await?;
+    if stopped(&report) {
+        return Ok(report);
+    }
+    let relations_before = relations(s).await?;
+    let locks_before = locks(s).await?;
+    if !analysis.savepoint {
+        s.batch("SAVEPOINT pgsafe_statement").await?;
+    }
+    let ran = Instant::now();
+    let result = s.execute_simple(&statement.sql).await;
+    report.seconds = ran.elapsed().as_secs_f64();
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            options.cancel.check("the dry run")?;
+            let Some(code) = e.sqlstate() else { return Err(e) };
+            if !analysis.savepoint {
+                s.batch("ROLLBACK TO SAVEPOINT pgsafe_statement; RELEASE SAVEPOINT pgsafe_statement").await?;
+            }
+            failed(s, analysis, options, &mut report, e, code).await?;
+            return Ok(report);
+        }
+    };
+    if !analysis.savepoint {
+        s.batch("RELEASE SAVEPOINT pgsafe_statement").await?;
+    }
+    if analysis.counts_rows {
+        report.rows = Some(rows);
+    }
+    let relations_after = relations(s).await?;
+    let locks_after = locks(s).await?;
+    for ((oid, mode), name) in &locks_after {
+        if !locks_before.contains_key(&(*oid, mode.clone())) {
+            // A relation gone that was not the user's is the transient copy a rewrite made and dropped.
+            let Some(relation) = name.clone().or_else(|| relations_before.get(oid).map(|r| r.name.clone())) else {
+                continue;
+            };
+            report.locks.push(LockTaken { relation, mode: mode.clone(), lock: lock_name(mode), held_seconds: 0.0 });
+        }
+    }
+    report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
+    compare_relations(&relations_before, &relations_after, &mut report);
+    after(s, pending, rows, options, &mut report).await?;
+    Ok(report)
+}
+
+fn stopped(report: &StatementReport) -> bool {
+    report.outcome == StatementOutcome::LockTimeout
+}
+
+/// Runs `work`, a measurement of the rehearsal's own, in a savepoint that is then rolled back, whether it
+/// worked or not.
+async fn measure<T>(s: &Session, work: impl Future<Output = Result<T>>) -> Result<T> {
+    s.batch("SAVEPOINT pgsafe_measure").await?;
+    let result = work.await;
+    s.batch("ROLLBACK TO SAVEPOINT pgsafe_measure; RELEASE SAVEPOINT pgsafe_measure").await?;
+    result
+}
+
+/// Like [`measure`], but keeps what `work` made (a temporary copy of values) when it worked.
+async fn measure_keep<T>(s: &Session, work: impl Future<Output = Result<T>>) -> Result<T> {
+    s.batch("SAVEPOINT pgsafe_measure").await?;
+    let result = work.await;
+    let end = if result.is_ok() {
+        "RELEASE SAVEPOINT pgsafe_measure"
+    } else {
+        "ROLLBACK TO SAVEPOINT pgsafe_measure; RELEASE SAVEPOINT pgsafe_measure"
+    };
+    s.batch(end).await?;
+    result
+}
+
+/// What a measurement's `result` means for the statement: its value; `None` with the statement made a
+/// lock timeout (another session holds the table) or with a note saying `what` was not measured and
+/// why. An interruption, or an error that is no server's refusal, ends the rehearsal.
+fn settle<T>(
+    result: Result<T>,
+    what: &str,
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => {
+            options.cancel.check("the dry run")?;
+            match e.sqlstate() {
+                Some(SqlState::LOCK_NOT_AVAILABLE) => {
+                    report.outcome = StatementOutcome::LockTimeout;
+                    report.reason = Some(format!(
+                        "measuring {what} waited longer than --lock-timeout ({} ms) for a lock another session \
+                         holds on the table; the statement would wait for it too",
+                        options.lock_timeout.as_millis()
+                    ));
+                    report.failure = Some(failure(&e, None));
+                    Ok(None)
+                }
+                Some(_) => {
+                    report.notes.push(format!("{what} not measured: {e}"));
+                    Ok(None)
+                }
+                None => Err(e),
+            }
+        }
+    }
+}
+
+fn failure(e: &Error, rows: Option<FailingRows>) -> Failure {
+    Failure { sqlstate: e.sqlstate().map(|c| c.as_str().to_owned()), message: e.to_string(), rows }
+}
+
+/// A measurement to finish once the statement ran.
+enum Pending {
+    /// Counted before, lost if the statement runs: a dropped column's values, a dropped or truncated
+    /// table's rows.
+    Lost(Loss),
+    /// A table's rows before a DELETE, to count again after.
+    Rows { table: String, before: u64 },
+    /// The rows an UPDATE changes: its command tag.
+    Updated { table: String },
+    /// The values of a column before its type changed, copied into a temporary table.
+    Values(Copy),
+}
+
+/// A column's values before a type change, in the temporary table `temp` (`pgsafe_old` holds them in
+/// their old type), by the primary key `key`, or as a multiset when there is none (or the key has the
+/// column).
+struct Copy {
+    table: String,
+    column: String,
+    temp: String,
+    key: Vec<String>,
+    rows: u64,
+    copied: u64,
+}
+
+/// Counts what the statement can lose, before it runs.
+async fn before(
+    s: &Session,
+    analysis: &Analysis,
+    options: &DryRunOptions,
+    index: usize,
+    report: &mut StatementReport,
+) -> Result<Vec<Pending>> {
+    let mut pending = Vec::new();
+    let mut counted = BTreeSet::new();
+    for (n, effect) in analysis.effects.iter().enumerate() {
+        match effect {
+            Effect::DropColumn { table, column } => {
+                let sql = format!("SELECT count({}) FROM {table}", quote_ident(column));
+                let what = format!("the values of `{table}.{column}`");
+                if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                    let (table, column) = (table.clone(), Some(column.clone()));
+                    pending.push(Pending::Lost(Loss {
+                        kind: LossKind::DroppedColumn,
+                        table,
+                        column,
+                        count,
+                        estimated: false,
+                    }));
+                }
+            }
+            Effect::DropTable { table } | Effect::Truncate { table, .. } => {
+                let kind = if matches!(effect, Effect::DropTable { .. }) {
+                    LossKind::DroppedTable
+                } else {
+                    LossKind::Truncated
+                };
+                let mut tables = vec![table.clone()];
+                if let Effect::Truncate { cascade: true, .. } = effect {
+                    let what = format!("the tables referencing `{table}`");
+                    tables.extend(
+                        settle(measure(s, reach(s, table, true)).await, &what, options, report)?.unwrap_or_default(),
+                    );
+                }
+                for table in tables.into_iter().filter(|t| counted.insert((kind as u8, t.clone()))) {
+                    let what = format!("the rows of `{table}`");
+                    let sql = format!("SELECT count(*) FROM {table}");
+                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        pending.push(Pending::Lost(Loss { kind, table, column: None, count, estimated: false }));
+                    }
+                }
+            }
+            Effect::Delete { table } => {
+                let what = format!("the tables ON DELETE CASCADE reaches from `{table}`");
+                let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
+                for table in std::iter::once(table.clone()).chain(reached.unwrap_or_default()) {
+                    let what = format!("the rows of `{table}`");
+                    let sql = format!("SELECT count(*) FROM {table}");
+                    if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        pending.push(Pending::Rows { table, before });
+                    }
+                }
+            }
+            Effect::Update { table } => pending.push(Pending::Updated { table: table.clone() }),
+            Effect::AlterType { table, column, .. } => {
+                let temp = format!("pgsafe_dryrun_{index}_{n}");
+                let what = format!("the values of `{table}.{column}`");
+                let copied =
+                    settle(measure_keep(s, copy(s, table, column, &temp, options)).await, &what, options, report)?;
+                match copied {
+                    Some(Ok(copy)) => pending.push(Pending::Values(copy)),
+                    Some(Err(note)) => report.notes.push(note),
+                    None => {}
+                }
+            }
+            Effect::SetNotNull { .. } | Effect::Unique { .. } | Effect::Scans { .. } => {}
+        }
+        if stopped(report) {
+            break;
+        }
+    }
+    Ok(pending)
+}
+
+/// Finishes the measurements once the statement ran (`rows`: its command tag's count).
+async fn after(
+    s: &Session,
+    pending: Vec<Pending>,
+    rows: u64,
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+) -> Result<()> {
+    for p in pending {
+        match p {
+            Pending::Lost(loss) => report.losses.push(loss),
+            Pending::Updated { table } => {
+                report.losses.push(Loss {
+                    kind: LossKind::Updated,
+                    table,
+                    column: None,
+                    count: rows,
+                    estimated: false,
+                });
+            }
+            Pending::Rows { table, before } => {
+                let what = format!("the rows left in `{table}`");
+                let sql = format!("SELECT count(*) FROM {table}");
+                if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                    let count = before.saturating_sub(now);
+                    report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
+                }
+            }
+            Pending::Values(copy) => {
+                let what = format!("the changed values of `{}.{}`", copy.table, copy.column);
+                // As values of their types first (12.00 and 12 are equal), as text where the two types
+                // do not compare (text and integer).
+                let changed = match measure(s, compare(s, &copy, true)).await {
+                    Err(e) if e.sqlstate().is_some_and(|c| c.class() == "42") => {
+                        measure(s, compare(s, &copy, false)).await
+                    }
+                    other => other,
+                };
+                if let Some(changed) = settle(changed, &what, options, report)? {
+                    let estimated = copy.copied < copy.rows;
+                    let count = if estimated {
+                        (changed as f64 * copy.rows as f64 / copy.copied.max(1) as f64).round() as u64
+                    } else {
+                        changed
+                    };
+                    if estimated {
+                        report.notes.push(format!(
+                            "the values of `{}.{}` were compared on {} of its {} rows (--max-compare-rows); the \
+                             count of changed values is extrapolated",
+                            copy.table, copy.column, copy.copied, copy.rows
+                        ));
+                    }
+                    let (table, column) = (copy.table, Some(copy.column));
+                    report.losses.push(Loss { kind: LossKind::AlteredValues, table, column, count, estimated });
+                }
+            }
+        }
+        if stopped(report) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reports the statement's failure (`e`, SQLSTATE `code`), after its savepoint was rolled back: a lock
+/// timeout, or a failure with the rows that make it fail where they can be found.
+async fn failed(
+    s: &Session,
+    analysis: &Analysis,
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+    e: Error,
+    code: SqlState,
+) -> Result<()> {
+    if code == SqlState::LOCK_NOT_AVAILABLE {
+        report.outcome = StatementOutcome::LockTimeout;
+        report.reason = Some(format!(
+            "waited longer than --lock-timeout ({} ms) for a lock another session holds; the rehearsal stops here",
+            options.lock_timeout.as_millis()
+        ));
+        report.failure = Some(failure(&e, None));
+        return Ok(());
+    }
+    report.outcome = StatementOutcome::Failed;
+    if code == SqlState::QUERY_CANCELED {
+        report.reason =
+            Some(format!("ran longer than --statement-timeout ({} ms)", options.statement_timeout.as_millis()));
+    }
+    let rows = match failing_rows(analysis, code) {
+        Some((what, count_sql, examples_sql)) => {
+            let found = async {
+                let count = count(s, &count_sql).await?;
+                let mut examples = Vec::new();
+                if let Some(sql) = examples_sql {
+                    for row in s.query(&sql, &[]).await? {
+                        examples.push(value::<String, _>(&row, 0, &sql)?);
+                    }
+                }
+                Ok(FailingRows { what, count, examples })
+            };
+            let reason = report.reason.clone();
+            let found = settle(measure(s, found).await, "the rows that make it fail", options, report)?;
+            // A lock timeout met while looking for them does not hide the failure.
+            (report.outcome, report.reason) = (StatementOutcome::Failed, reason);
+            found
+        }
+        None => None,
+    };
+    report.failure = Some(failure(&e, rows));
+    Ok(())
+}
+
+/// For a failure of SQLSTATE `code`: what makes it fail, the query counting it, and one giving examples.
+fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, Option<String>)> {
+    analysis.effects.iter().find_map(|effect| match (code.as_str(), effect) {
+        ("22001", Effect::AlterType { table, column, length: Some(n) }) => {
+            // Trailing blanks past the length are dropped, not refused.
+            let too_long = format!("length(rtrim(({})::text, ' ')) > {n}", quote_ident(column));
+            Some((
+                format!("values of `{table}.{column}` longer than {n} characters"),
+                format!("SELECT count(*) FROM {table} WHERE {too_long}"),
+                Some(format!(
+                    "SELECT left(({col})::text, 60) FROM {table} WHERE {too_long} LIMIT 5",
+                    col = quote_ident(column)
+                )),
+            ))
+        }
+        ("23502", Effect::SetNotNull { table, column }) => Some((
+            format!("NULLs in `{table}.{column}`"),
+            format!("SELECT count(*) FROM {table} WHERE {} IS NULL", quote_ident(column)),
+            None,
+        )),
+        ("23505", Effect::Unique { table, columns }) if !columns.is_empty() => {
+            let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+            let not_null: Vec<String> = list.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            Some((
+                format!("groups of rows of `{table}` with the same ({})", columns.join(", ")),
+                format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
+                    not_null.join(" AND "),
+                    list.join(", ")
+                ),
+                Some(format!(
+                    "SELECT left(row({cols})::text, 60) FROM {table} WHERE {} GROUP BY {cols} HAVING count(*) > 1 LIMIT 5",
+                    not_null.join(" AND "),
+                    cols = list.join(", ")
+                )),
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// Runs `sql`, a `count(*)`, and returns the count.
+async fn count(s: &Session, sql: &str) -> Result<u64> {
+    let row = s.query_one(sql, &[]).await?;
+    Ok(u64::try_from(value::<i64, _>(&row, 0, sql)?).unwrap_or(0))
+}
+
+/// The size in bytes and estimated rows of `table`; `None` when there is no such table (yet).
+async fn size(s: &Session, table: &str) -> Result<Option<(u64, u64)>> {
+    let Some(row) = s.query(SIZE, &[&table]).await?.into_iter().next() else { return Ok(None) };
+    let bytes: i64 = value(&row, "bytes", SIZE)?;
+    let rows: i64 = value(&row, "rows", SIZE)?;
+    Ok(Some((u64::try_from(bytes).unwrap_or(0), u64::try_from(rows).unwrap_or(0))))
+}
+
+/// The tables that removing rows of `table` reaches (see `sql/reach.sql`).
+async fn reach(s: &Session, table: &str, any_action: bool) -> Result<Vec<String>> {
+    let rows = s.query(REACH, &[&table, &any_action]).await?;
+    rows.iter().map(|r| value(r, "name", REACH)).collect()
+}
+
+/// Copies the values of `table.column` (with the primary key) into the temporary table `temp`;
+/// `Ok(Err(note))` when they are not compared, and why.
+async fn copy(
+    s: &Session,
+    table: &str,
+    column: &str,
+    temp: &str,
+    options: &DryRunOptions,
+) -> Result<std::result::Result<Copy, String>> {
+    let rows = count(s, &format!("SELECT count(*) FROM {table}")).await?;
+    let key_rows = s.query(PRIMARY_KEY, &[&table]).await?;
+    let mut key = key_rows.iter().map(|r| value::<String, _>(r, "name", PRIMARY_KEY)).collect::<Result<Vec<_>>>()?;
+    if key.iter().any(|k| k == column) {
+        key.clear();
+    }
+    let max = options.max_compare_rows;
+    if key.is_empty() && rows > max {
+        return Ok(Err(format!(
+            "the values of `{table}.{column}` were not compared: {rows} rows, more than --max-compare-rows ({max}), \
+             and no primary key without the column to compare a part by"
+        )));
+    }
+    let columns: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+    let select = columns.iter().map(|c| format!("{c}, ")).collect::<String>();
+    s.batch(&format!(
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {select}{col} AS pgsafe_old FROM {table} LIMIT {max}",
+        col = quote_ident(column)
+    ))
+    .await?;
+    let copy = Copy {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        temp: temp.to_owned(),
+        key,
+        rows,
+        copied: rows.min(max),
+    };
+    Ok(Ok(copy))
+}
+
+/// How many of the values copied before the type change are not there after it: by primary key, those
+/// that changed; without one, those of the old values' multiset missing from the new one (a value that
+/// became NULL is missing). `typed`: compared as values of the old and new types, else as text.
+async fn compare(s: &Session, copy: &Copy, typed: bool) -> Result<u64> {
+    let Copy { table, temp, .. } = copy;
+    let col = quote_ident(&copy.column);
+    let (new, old) = if typed {
+        (format!("t.{col}"), "o.pgsafe_old".to_owned())
+    } else {
+        (format!("(t.{col})::text"), "(o.pgsafe_old)::text".to_owned())
+    };
+    let sql = if copy.key.is_empty() {
+        format!(
+            "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \
+               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE o.pgsafe_old IS NOT NULL GROUP BY 1) o \
+               LEFT JOIN (SELECT {new} AS v, count(*) AS n FROM {table} t WHERE t.{col} IS NOT NULL GROUP BY 1) a \
+                 ON a.v = o.v"
+        )
+    } else {
+        let on: Vec<String> = copy.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+        format!(
+            "SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE {new} IS DISTINCT FROM {old}",
+            on.join(" AND ")
+        )
+    };
+    count(s, &sql).await
+}
+
+/// A relation as `relations.sql` reads it.
+pub(super) struct Relation {
+    name: String,
+    kind: String,
+    filenode: i64,
+}
+
+/// The relations of the user's schemas, by oid.
+async fn relations(s: &Session) -> Result<BTreeMap<i64, Relation>> {
+    let mut found = BTreeMap::new();
+    for row in s.query(RELATIONS, &[]).await? {
+        let kind: String = value(&row, "kind", RELATIONS)?;
+        let kind = match kind.as_str() {
+            "r" => "table",
+            "i" => "index",
+            "m" => "materialized view",
+            "p" => "partitioned table",
+            "I" => "partitioned index",
+            other => other,
+        };
+        let relation = Relation {
+            name: value(&row, "name", RELATIONS)?,
+            kind: kind.to_owned(),
+            filenode: value(&row, "filenode", RELATIONS)?,
+        };
+        found.insert(value::<i64, _>(&row, "oid", RELATIONS)?, relation);
+    }
+    Ok(found)
+}
+
+/// The relation locks the session holds, by oid and mode, with the relation's name where it has one.
+async fn locks(s: &Session) -> Result<BTreeMap<(i64, String), Option<String>>> {
+    let mut found = BTreeMap::new();
+    for row in s.query(LOCKS, &[]).await? {
+        let oid: i64 = value(&row, "oid", LOCKS)?;
+        let mode: String = value(&row, "mode", LOCKS)?;
+        found.insert((oid, mode), value::<Option<String>, _>(&row, "name", LOCKS)?);
+    }
+    Ok(found)
+}
+
+/// Relations rewritten (a new file node), created and dropped between `before` and `after`.
+fn compare_relations(before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Relation>, report: &mut StatementReport) {
+    let change = |r: &Relation| RelationChange { relation: r.name.clone(), kind: r.kind.clone() };
+    for (oid, now) in after {
+        match before.get(oid) {
+            Some(was) if was.filenode != now.filenode && was.filenode != 0 => report.rewritten.push(change(now)),
+            Some(_) => {}
+            None => report.created.push(change(now)),
+        }
+    }
+    report.dropped.extend(before.iter().filter(|(oid, _)| !after.contains_key(oid)).map(|(_, r)| change(r)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dryrun::analyze::analyze;
+
+    #[test]
+    fn a_failure_is_explained_by_the_rows_its_sqlstate_and_statement_point_at() {
+        let change = analyze("ALTER TABLE s.t ALTER COLUMN \"Name\" TYPE varchar(3)", 170000);
+        let (what, count, examples) = failing_rows(&change, SqlState::parse("22001").unwrap()).unwrap();
+        assert_eq!(what, "values of `s.t.Name` longer than 3 characters");
+        assert_eq!(count, "SELECT count(*) FROM s.t WHERE length(rtrim((\"Name\")::text, ' ')) > 3");
+        assert!(examples.unwrap().ends_with("LIMIT 5"));
+        assert!(failing_rows(&change, SqlState::parse("23505").unwrap()).is_none());
+        let not_null = analyze("ALTER TABLE t ALTER a SET NOT NULL", 170000);
+        let (_, count, _) = failing_rows(&not_null, SqlState::parse("23502").unwrap()).unwrap();
+        assert_eq!(count, "SELECT count(*) FROM t WHERE a IS NULL");
+        let unique = analyze("CREATE UNIQUE INDEX i ON t (a, b)", 170000);
+        let (what, count, _) = failing_rows(&unique, SqlState::parse("23505").unwrap()).unwrap();
+        assert_eq!(what, "groups of rows of `t` with the same (a, b)");
+        assert_eq!(
+            count,
+            "SELECT count(*) FROM (SELECT 1 FROM t WHERE a IS NOT NULL AND b IS NOT NULL GROUP BY a, b HAVING count(*) > 1) d"
+        );
+    }
+
+    #[test]
+    fn a_new_file_node_is_a_rewrite_and_a_new_oid_a_creation() {
+        let rel = |name: &str, filenode| Relation { name: name.into(), kind: "table".into(), filenode };
+        let before = BTreeMap::from([(1, rel("a", 10)), (2, rel("b", 20)), (3, rel("p", 0)), (4, rel("gone", 40))]);
+        let after = BTreeMap::from([(1, rel("a", 11)), (2, rel("b", 20)), (3, rel("p", 0)), (5, rel("new", 50))]);
+        let mut report = StatementReport::new(
+            &Statement { file: "m.sql".into(), line: 1, column: 1, sql: "x".into() },
+            StatementOutcome::Ran,
+        );
+        compare_relations(&before, &after, &mut report);
+        let names = |v: &[RelationChange]| v.iter().map(|r| r.relation.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&report.rewritten), ["a"]);
+        assert_eq!(names(&report.created), ["new"]);
+        assert_eq!(names(&report.dropped), ["gone"]);
+    }
+}

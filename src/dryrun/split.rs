@@ -1,0 +1,226 @@
+//! A migration file cut into its statements by PostgreSQL's own parser (`pg_query`), each with the line
+//! and column it starts at; a folder of migrations as its files in order.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One statement of a migration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub file: PathBuf,
+    /// Where its first token is, from 1 (the column counts characters).
+    pub line: usize,
+    pub column: usize,
+    /// The statement without the `;` that ends it, from its first token.
+    pub sql: String,
+}
+
+impl Statement {
+    /// Its first line, shortened for a report.
+    pub fn first_line(&self) -> String {
+        let line = self.sql.lines().next().unwrap_or("").trim_end();
+        if line.chars().count() > 100 {
+            format!("{}...", line.chars().take(97).collect::<String>())
+        } else {
+            line.into()
+        }
+    }
+}
+
+/// The `.sql` files that `paths` name, in order: a file as it is, a folder as its `.sql` files in name
+/// order, without the `*.down.sql` scripts that undo a migration.
+pub fn migration_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+        if !meta.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| Error::io("listing", path, e))? {
+            let entry = entry.map_err(|e| Error::io("listing", path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".sql") && !name.ends_with(".down.sql") && entry.path().is_file() {
+                found.push(entry.path());
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no `.sql` file", path.display())));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The statements of the file at `path`, in order. A file that does not parse is an error naming the
+/// file, line and column where PostgreSQL's parser stopped.
+pub fn split_file(path: &Path) -> Result<Vec<Statement>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    split_text(path, &text)
+}
+
+/// The statements of `text`, the contents of the file `path`.
+pub fn split_text(path: &Path, text: &str) -> Result<Vec<Statement>> {
+    match pg_query::split_with_parser(text) {
+        Ok(pieces) => Ok(pieces.into_iter().filter_map(|piece| statement(path, text, piece)).collect()),
+        Err(e) => Err(parse_error(path, text, &e)),
+    }
+}
+
+/// `piece` (a slice of `text`) as a statement, from its first token; `None` when it holds only comments.
+fn statement(path: &Path, text: &str, piece: &str) -> Option<Statement> {
+    let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+    let skipped = start_of_code(piece);
+    let sql = piece.get(skipped..)?.trim_end();
+    if sql.is_empty() {
+        return None;
+    }
+    let (line, column) = line_and_column(text, start + skipped);
+    Some(Statement { file: path.to_owned(), line, column, sql: sql.to_owned() })
+}
+
+/// Where the code of `sql` starts: after blanks, `--` comments and (nested) `/* */` comments.
+fn start_of_code(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if bytes[i..].starts_with(b"--") {
+            i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n + 1);
+        } else if bytes[i..].starts_with(b"/*") {
+            let mut depth = 0;
+            while i < bytes.len() {
+                if bytes[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if bytes[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            return i;
+        }
+    }
+}
+
+/// The line and column (from 1, the column in characters) of byte `offset` of `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The error of a file that does not parse, at the token where the parser stopped.
+///
+/// libpg_query does not hand out the error's position, so it is found: the scanner (which accepts any
+/// text) cuts the file into statements, the first one the parser refuses is the broken one, and within
+/// it, the shortest run of tokens whose error is no longer "at end of input" ends at the token that is
+/// wrong (shorter runs are only incomplete). libpg_query's messages are always in English.
+fn parse_error(path: &Path, text: &str, error: &pg_query::Error) -> Error {
+    let message = match error {
+        pg_query::Error::Split(m) | pg_query::Error::Parse(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let mut offset = 0;
+    if let Ok(pieces) = pg_query::split_with_scanner(text) {
+        // The scanner leaves out a last statement that never ends (an unclosed parenthesis): the rest.
+        let end = pieces.last().map_or(0, |p| p.as_ptr() as usize - text.as_ptr() as usize + p.len());
+        let rest = text.get(end..).unwrap_or("").trim_start_matches(|c: char| c == ';' || c.is_whitespace());
+        for piece in pieces.into_iter().chain([rest]) {
+            let Err(pg_query::Error::Parse(_)) = pg_query::parse(piece, 0) else { continue };
+            let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+            offset = start + start_of_code(piece);
+            if let Some(token) = failing_token(piece) {
+                offset = start + token;
+            }
+            break;
+        }
+    }
+    let (line, column) = line_and_column(text, offset);
+    Error::new(ErrorKind::InvalidInput, format!("`{}`:{line}:{column}: {message}", path.display()))
+        .with_hint("the file must be SQL that PostgreSQL parses; `psql -f` shows the same error")
+}
+
+/// The byte offset in `sql` of the first token at which the parser fails (see [`parse_error`]).
+fn failing_token(sql: &str) -> Option<usize> {
+    let tokens = pg_query::scan_tokens(sql).ok()?;
+    let complete_so_far = |count: usize| -> bool {
+        let end = tokens[count - 1].end as usize;
+        match pg_query::parse(sql.get(..end).unwrap_or(sql), 0) {
+            Ok(_) => true,
+            Err(pg_query::Error::Parse(m)) => m.ends_with("at end of input"),
+            Err(_) => false,
+        }
+    };
+    // The first count of tokens that fails otherwise than by ending early.
+    let (mut low, mut high) = (1, tokens.len());
+    if high == 0 || complete_so_far(high) {
+        return None;
+    }
+    while low < high {
+        let middle = (low + high) / 2;
+        if complete_so_far(middle) { low = middle + 1 } else { high = middle }
+    }
+    Some(tokens[low - 1].start as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<(usize, usize, String)> {
+        split_text(Path::new("m.sql"), text).unwrap().into_iter().map(|s| (s.line, s.column, s.sql)).collect()
+    }
+
+    #[test]
+    fn statements_keep_their_line_and_column_and_lose_their_comments() {
+        let text = "-- add the column\nALTER TABLE t ADD COLUMN x int;\n\n  /* a /* nested */ note */ UPDATE t\n   SET x = 1; ; \
+                    SELECT ';' -- not the end\n;\n-- only a comment\n";
+        assert_eq!(
+            split(text),
+            [
+                (2, 1, "ALTER TABLE t ADD COLUMN x int".into()),
+                (4, 29, "UPDATE t\n   SET x = 1".into()),
+                (5, 17, "SELECT ';' -- not the end".into()),
+            ]
+        );
+        assert_eq!(split("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;").len(), 1);
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_names_the_line_and_column_of_the_wrong_token() {
+        let text = "SELECT 1;\n-- next\nALTER TABLE t\n  ADD COLUMNN x int;\nSELECT 2;\n";
+        let e = split_text(Path::new("m.sql"), text).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().starts_with("`m.sql`:4:17: syntax error at or near \"int\""), "{e}");
+        let e = split_text(Path::new("m.sql"), "SELECT 1;\nSELECT (1;\n").unwrap_err();
+        assert!(e.to_string().starts_with("`m.sql`:2:"), "{e}");
+    }
+
+    #[test]
+    fn a_folder_is_its_sql_files_in_name_order_without_down_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["0002_b.sql", "0001_a.sql", "0001_a.down.sql", "notes.md", "0010_c.sql"] {
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+        }
+        let files = migration_files(&[dir.path().to_owned()]).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["0001_a.sql", "0002_b.sql", "0010_c.sql"]);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(migration_files(&[empty.path().to_owned()]).unwrap_err().to_string().contains("holds no `.sql` file"));
+    }
+}

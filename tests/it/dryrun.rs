@@ -1,0 +1,483 @@
+//! `pgsafe dry-run` as a user meets it, on the throwaway cluster with pagila and small tables: the data a
+//! migration would lose (dropped columns, cascading deletes, type changes that round or fail), the locks
+//! and rewrites it takes, another session's lock met with a lock timeout, statements that cannot run in a
+//! transaction, and a clean migration. After every rehearsal the database compares identical
+//! (`compare-dbs`) to a copy made before it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::dump_restore::{pgsafe, run};
+use crate::interrupt::{held, hold, release};
+use crate::support::{self, TestDb, cluster};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Loads pagila into `db`; `false` (and the test is reported as not run) without the corpus.
+fn pagila(db: &TestDb, test: &str) -> bool {
+    let dir = corpus().join("pagila");
+    if !dir.is_dir() {
+        support::cannot_run(test, "no ../shared/corpus/pagila");
+        return false;
+    }
+    for file in ["pagila-schema.sql", "pagila-data.sql"] {
+        db.psql(&std::fs::read_to_string(dir.join(file)).unwrap());
+    }
+    true
+}
+
+/// A database holding what `db` holds now (made from it as a template), dropped with the guard.
+fn copy_of(db: &TestDb, hint: &str) -> TestDb {
+    let copy = TestDb::new(hint);
+    let admin = |sql: String| cluster().execute_admin(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin(format!("DROP DATABASE \"{}\"", copy.name()));
+    admin(format!("CREATE DATABASE \"{}\" TEMPLATE \"{}\"", copy.name(), db.name()));
+    copy
+}
+
+/// Asserts that `db` matches `before` in schema and data, by the corpus's `compare-dbs`.
+fn assert_unchanged(before: &TestDb, db: &TestDb) {
+    if !corpus().join("compare-dbs").is_file() {
+        support::cannot_run("the comparison with compare-dbs", "no ../shared/corpus/compare-dbs");
+        return;
+    }
+    let c = cluster();
+    let path = format!("{}:{}", c.bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let diffs = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(corpus().join("compare-dbs"))
+        .args([before.name(), db.name()])
+        .arg(diffs.path())
+        .env("PATH", path)
+        .env("PGHOST", c.host())
+        .env("PGPORT", c.port().to_string())
+        .env("PGUSER", c.user())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running compare-dbs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for diff in ["schema.diff", "data.diff"] {
+        let found = std::fs::read_to_string(diffs.path().join(diff)).unwrap_or_default();
+        text.push_str(&found.lines().take(40).collect::<Vec<_>>().join("\n"));
+    }
+    assert!(matches!(out.status.code(), Some(0 | 1)), "compare-dbs could not run:\n{text}");
+    assert!(out.status.success(), "the dry run changed the database:\n{text}");
+}
+
+/// Writes a migration file into `dir`.
+fn migration(dir: &Path, name: &str, sql: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, sql).unwrap();
+    path
+}
+
+/// `pgsafe dry-run --json` of `paths` on `db` with `extra` options (and an empty store of its own, so
+/// that no audit line lands in a real one): the exit code, the report, and stderr.
+fn dry_run(db: &TestDb, paths: &[&Path], extra: &[&str]) -> (i32, Value, String) {
+    let store = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["dry-run", "--json", "-d", &db.conn_string(), "--store"])
+        .arg(store.path())
+        .args(extra)
+        .args(paths));
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no report ({e}):\n{stdout}\n{stderr}"));
+    (code, report, stderr)
+}
+
+fn statements(report: &Value) -> &Vec<Value> {
+    report["statements"].as_array().unwrap()
+}
+
+/// The `(kind, table, column, count)` of a statement's losses with a count.
+fn losses(statement: &Value) -> Vec<(String, String, Option<String>, u64)> {
+    statement["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["count"].as_u64().unwrap() > 0)
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["table"].as_str().unwrap().to_owned(),
+                l["column"].as_str().map(str::to_owned),
+                l["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The `(relation, mode)` of the locks a statement took.
+fn locks(statement: &Value) -> Vec<(String, String)> {
+    statement["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["relation"].as_str().unwrap().to_owned(), l["mode"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|r| r["relation"].as_str().unwrap().to_owned()).collect()
+}
+
+/// A small database: items with notes, names and prices.
+fn small_db(hint: &str) -> TestDb {
+    let db = TestDb::new(hint);
+    db.psql(
+        "CREATE TABLE item (id int PRIMARY KEY, name text NOT NULL, note text, price numeric(10,2), tag text);
+         INSERT INTO item SELECT g, 'item number ' || g, CASE WHEN g % 5 = 0 THEN 'note ' || g END,
+                                 g + (g % 4) * 0.25, CASE WHEN g % 2 = 0 THEN 't' END
+           FROM generate_series(1, 100) g;",
+    );
+    db
+}
+
+#[test]
+fn a_migration_that_drops_a_column_holding_data_names_it_with_its_values_and_changes_nothing() {
+    let db = TestDb::new("dr_drop");
+    if !pagila(&db, "a_migration_that_drops_a_column_holding_data") {
+        return;
+    }
+    let emails: u64 = db.psql("SELECT count(email) FROM customer").trim().parse().unwrap();
+    assert!(emails > 500, "pagila's customers have emails: {emails}");
+    let before = copy_of(&db, "dr_drop_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "0001_drop_email.sql",
+        "-- customers are reached by phone now\nALTER TABLE customer ADD COLUMN phone text;\n\nALTER TABLE customer DROP COLUMN email;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!((&report["loses_data"], &report["would_fail"]), (&true.into(), &false.into()), "{report:#}");
+    let s = statements(&report);
+    assert_eq!(s.len(), 2);
+    assert_eq!((&s[0]["line"], &s[0]["outcome"]), (&2.into(), &"ran".into()));
+    assert_eq!(losses(&s[0]), []);
+    assert_eq!((&s[1]["line"], &s[1]["outcome"]), (&4.into(), &"ran".into()));
+    assert_eq!(s[1]["statement"], "ALTER TABLE customer DROP COLUMN email");
+    assert_eq!(losses(&s[1]), [("dropped-column".into(), "customer".into(), Some("email".into()), emails)]);
+    assert_unchanged(&before, &db);
+
+    // The text report says it in words, and the audit log of an existing store has the line.
+    let store = tempfile::tempdir().unwrap();
+    let (code, text, stderr) =
+        run(pgsafe().args(["dry-run", "-d", &db.conn_string(), "--store"]).arg(store.path()).arg(dir.path()));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(text.contains("0001_drop_email.sql:4  ran  "), "{text}");
+    assert!(text.contains(&format!("loses: {emails} non-null values of `customer.email` (column dropped)")), "{text}");
+    assert!(text.contains("lock: ACCESS EXCLUSIVE on customer"), "{text}");
+    assert!(text.lines().last().unwrap().starts_with("would lose data: 2 statements, 2 ran (rolled back"), "{text}");
+    let audit = std::fs::read_to_string(store.path().join("audit.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!((&line["command"], &line["outcome"]), (&"dry-run".into(), &"failed".into()), "{line}");
+    assert!(line["error"].as_str().unwrap().ends_with("would lose data (1 loss(es))"), "{line}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
+    let db = TestDb::new("dr_cascade");
+    db.psql(
+        "CREATE TABLE customer (id int PRIMARY KEY, name text);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customer ON DELETE CASCADE);
+         CREATE TABLE line (id int PRIMARY KEY, order_id int REFERENCES orders ON DELETE CASCADE);
+         CREATE TABLE visit (id int PRIMARY KEY, customer_id int REFERENCES customer ON DELETE SET NULL);
+         INSERT INTO customer SELECT g, 'c' || g FROM generate_series(1, 10) g;
+         INSERT INTO orders SELECT g, 1 + g % 10 FROM generate_series(1, 100) g;
+         INSERT INTO line SELECT g, 1 + g % 100 FROM generate_series(1, 1000) g;
+         INSERT INTO visit SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;",
+    );
+    // Customers 1 and 2 have the orders whose id ends in 0 and 1: 20 orders, and their 200 lines.
+    let orders: u64 = db.psql("SELECT count(*) FROM orders WHERE customer_id IN (1, 2)").trim().parse().unwrap();
+    let lines: u64 = db
+        .psql("SELECT count(*) FROM line WHERE order_id IN (SELECT id FROM orders WHERE customer_id IN (1, 2))")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!((orders, lines), (20, 200));
+    let before = copy_of(&db, "dr_cascade_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "purge.sql", "DELETE FROM customer WHERE id IN (1, 2);");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = &statements(&report)[0];
+    assert_eq!(s["rows"], 2);
+    assert_eq!(
+        losses(s),
+        [
+            ("deleted".into(), "customer".into(), None, 2),
+            ("deleted".into(), "line".into(), None, lines),
+            ("deleted".into(), "orders".into(), None, orders),
+        ],
+        "{s:#}"
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_type_change_that_would_fail_names_the_failure_and_the_values_too_long() {
+    let db = small_db("dr_fail");
+    db.psql("UPDATE item SET tag = 'abc' WHERE id <= 10; UPDATE item SET tag = 'abcd   ' WHERE id = 11;");
+    // Tags longer than 3 characters: the 'item number' names are not involved; 't' fits; 'abcd   ' does not
+    // (only trailing blanks past the length are cut).
+    db.psql("UPDATE item SET tag = 'toolong-' || id WHERE id BETWEEN 90 AND 96");
+    let before = copy_of(&db, "dr_fail_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "short_tags.sql",
+        "ALTER TABLE item ADD COLUMN kept int;\nALTER TABLE item ALTER COLUMN tag TYPE varchar(3);\nALTER TABLE item DROP COLUMN note;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!((&report["would_fail"], &report["loses_data"]), (&true.into(), &false.into()), "{report:#}");
+    let s = statements(&report);
+    assert_eq!(s.iter().map(|s| s["outcome"].as_str().unwrap()).collect::<Vec<_>>(), ["ran", "failed", "not-run"]);
+    let failure = &s[1]["failure"];
+    assert_eq!(failure["sqlstate"], "22001", "{failure:#}");
+    assert_eq!(failure["rows"]["count"], 8, "{failure:#}");
+    let examples: Vec<&str> =
+        failure["rows"]["examples"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(examples.len(), 5, "{failure:#}");
+    assert!(examples.iter().all(|e| e.starts_with("toolong-") || e.starts_with("abcd")), "{examples:?}");
+    assert!(s[2]["reason"].as_str().unwrap().contains("short_tags.sql:2 failed"), "{:#}", s[2]);
+    // The drop after the failure was not run: no loss counted for it.
+    assert_eq!(losses(&s[2]), []);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_type_change_that_rounds_counts_the_values_it_alters_with_or_without_a_primary_key() {
+    let db = small_db("dr_round");
+    db.psql(
+        "CREATE TABLE price_log (price numeric(10,2));
+         INSERT INTO price_log VALUES (1.50), (1.50), (2.00), (NULL), (3.25);",
+    );
+    // Prices g + (g % 4) * 0.25: a fraction unless g % 4 = 0, so 75 of the 100.
+    let before = copy_of(&db, "dr_round_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "round.sql",
+        "ALTER TABLE item ALTER COLUMN price TYPE numeric(10,0);\nALTER TABLE price_log ALTER COLUMN price TYPE numeric(10,0);\n\
+         ALTER TABLE item ALTER COLUMN name TYPE varchar(200);\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[0]), [("altered-values".into(), "item".into(), Some("price".into()), 75)], "{:#}", s[0]);
+    assert_eq!(losses(&s[1]), [("altered-values".into(), "price_log".into(), Some("price".into()), 3)], "{:#}", s[1]);
+    assert_eq!(losses(&s[2]), [], "a wider type alters nothing");
+    assert_eq!(s[0]["losses"][0]["estimated"], false);
+
+    // Past --max-compare-rows, the count is extrapolated from the rows compared, and says so.
+    let (code, report, _) = dry_run(&db, &[&file], &["--max-compare-rows", "40"]);
+    assert_eq!(code, 1);
+    let first = &statements(&report)[0];
+    assert_eq!(first["losses"][0]["estimated"], true, "{first:#}");
+    let estimate = first["losses"][0]["count"].as_u64().unwrap();
+    assert!((50..=100).contains(&estimate), "{first:#}");
+    let no_key = &statements(&report)[1];
+    assert_eq!(losses(no_key), [("altered-values".into(), "price_log".into(), Some("price".into()), 3)]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
+    let db = TestDb::new("dr_locks");
+    if !pagila(&db, "the_lock_report_names_the_modes") {
+        return;
+    }
+    db.psql("CREATE TABLE note (id int PRIMARY KEY, customer_id int, body text); INSERT INTO note SELECT g, g, 'n' FROM generate_series(1, 50) g;");
+    let before = copy_of(&db, "dr_locks_before");
+    let dir = tempfile::tempdir().unwrap();
+    // Each in a dry run of its own: within one transaction, a lock an earlier statement took is not new.
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        ("ALTER TABLE customer ALTER COLUMN active TYPE bigint", &[("customer", "AccessExclusiveLock")]),
+        ("ALTER TABLE note ALTER COLUMN body SET NOT NULL", &[("note", "AccessExclusiveLock")]),
+        (
+            "ALTER TABLE note ADD CONSTRAINT note_customer FOREIGN KEY (customer_id) REFERENCES customer",
+            &[("customer", "ShareRowExclusiveLock"), ("note", "ShareRowExclusiveLock")],
+        ),
+        ("CREATE INDEX note_body ON note (body)", &[("note", "ShareLock")]),
+    ];
+    for (i, (sql, expected)) in cases.iter().enumerate() {
+        let file = migration(dir.path(), &format!("{i}.sql"), sql);
+        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+        assert_eq!(code, 0, "{sql}: {report:#}\n{stderr}");
+        let s = &statements(&report)[0];
+        let taken = locks(s);
+        for (table, mode) in *expected {
+            assert!(taken.contains(&(table.to_string(), mode.to_string())), "{sql}: {taken:?}");
+        }
+        let strongest = &s["locks"].as_array().unwrap().iter().find(|l| l["mode"] == expected[0].1).unwrap()["lock"];
+        let documented = ["ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"];
+        assert!(documented.contains(&strongest.as_str().unwrap()), "{strongest}");
+        assert!(s["locks"][0]["held_seconds"].as_f64().unwrap() > 0.0, "{s:#}");
+    }
+    // int to bigint rewrites the table (a new file node); a SET NOT NULL only scans it.
+    let (_, report, _) = dry_run(&db, &[&dir.path().join("0.sql")], &[]);
+    let rewritten = names(&statements(&report)[0]["rewritten"]);
+    assert!(rewritten.contains(&"customer".to_owned()), "{report:#}");
+    let (_, report, _) = dry_run(&db, &[&dir.path().join("1.sql")], &[]);
+    assert_eq!(names(&statements(&report)[0]["rewritten"]), Vec::<String>::new());
+    let (_, report, _) = dry_run(&db, &[&dir.path().join("3.sql")], &[]);
+    assert_eq!(names(&statements(&report)[0]["created"]), ["note_body"]);
+
+    // A table bigger than --max-rewrite-bytes is not rewritten on the live database: estimated.
+    let (code, report, stderr) = dry_run(&db, &[&dir.path().join("0.sql")], &["--max-rewrite-bytes", "1kB"]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = &statements(&report)[0];
+    assert_eq!(s["outcome"], "estimated", "{s:#}");
+    assert_eq!(s["estimates"][0]["table"], "customer");
+    assert!(s["estimates"][0]["bytes"].as_u64().unwrap() > 1000);
+    assert_eq!(locks(s), [], "an estimated statement takes no lock");
+    assert_eq!(report["complete"], false);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_table_another_session_holds_ends_the_rehearsal_at_the_lock_timeout_and_leaves_that_session_alone() {
+    let db = TestDb::new("dr_locked");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);");
+    // Another session writes to the table and keeps its transaction open.
+    let holder = hold(&db, "LOCK TABLE t IN ROW EXCLUSIVE MODE; INSERT INTO t VALUES (1000)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !held(&db, "t", "RowExclusiveLock") {
+        assert!(Instant::now() < deadline, "the other session never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "add.sql", "ALTER TABLE t ADD COLUMN x int;\nCREATE TABLE u (id int);\n");
+    let path = file.clone();
+    let conn = db.conn_string();
+    let started = Instant::now();
+    let rehearsal = std::thread::spawn(move || {
+        let (code, stdout, stderr) = run(pgsafe()
+            .args(["dry-run", "--json", "--lock-timeout", "1s", "--store", "/nonexistent", "-d", &conn])
+            .arg(&path));
+        (code, stdout, stderr, started.elapsed())
+    });
+    // While the rehearsal waits for its lock, a third session's write waits behind it at most that long.
+    std::thread::sleep(Duration::from_millis(300));
+    let writer = Instant::now();
+    db.psql("INSERT INTO t VALUES (2000)");
+    let waited = writer.elapsed();
+    let (code, stdout, stderr, took) = rehearsal.join().unwrap();
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(took < Duration::from_secs(10), "the rehearsal took {took:?}");
+    assert!(waited < Duration::from_secs(3), "another session's write waited {waited:?}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let s = statements(&report);
+    assert_eq!(s[0]["outcome"], "lock-timeout", "{report:#}");
+    assert_eq!(s[0]["failure"]["sqlstate"], "55P03");
+    assert_eq!(s[1]["outcome"], "not-run");
+    assert_eq!(report["would_fail"], true);
+    // The other session's transaction is still there, with its lock and its row.
+    assert!(held(&db, "t", "RowExclusiveLock"), "the other session lost its lock");
+    release(&db, holder);
+    assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "101", "only the third session's row is committed");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'x'").trim(),
+        "0"
+    );
+}
+
+#[test]
+fn statements_that_cannot_run_in_a_transaction_are_not_run_and_the_rest_still_run() {
+    let db = small_db("dr_concurrently");
+    let before = copy_of(&db, "dr_concurrently_before");
+    let dir = tempfile::tempdir().unwrap();
+    migration(
+        dir.path(),
+        "0001_index.sql",
+        "BEGIN;\nCREATE INDEX CONCURRENTLY item_name ON item (name);\nALTER TABLE item ADD COLUMN seen timestamptz;\nCOMMIT;\n",
+    );
+    migration(dir.path(), "0001_index.down.sql", "DROP INDEX item_name;");
+    migration(dir.path(), "0002_vacuum.sql", "VACUUM item;\nCREATE TABLE seen_log (id int);\n");
+    let (code, report, stderr) = dry_run(&db, &[dir.path()], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let outcomes: Vec<(&str, &str)> =
+        s.iter().map(|s| (s["statement"].as_str().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("BEGIN", "not-run"),
+            ("CREATE INDEX CONCURRENTLY item_name ON item (name)", "not-run"),
+            ("ALTER TABLE item ADD COLUMN seen timestamptz", "ran"),
+            ("COMMIT", "not-run"),
+            ("VACUUM item", "not-run"),
+            ("CREATE TABLE seen_log (id int)", "ran"),
+        ]
+    );
+    assert!(s[1]["reason"].as_str().unwrap().contains("cannot run inside a transaction block"), "{:#}", s[1]);
+    assert!(report["notes"][0].as_str().unwrap().contains("one transaction"), "{report:#}");
+    assert_eq!(report["complete"], false);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_clean_migration_exits_0_and_changes_nothing() {
+    let db = small_db("dr_clean");
+    let before = copy_of(&db, "dr_clean_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "0003_tags.sql",
+        "ALTER TABLE item ADD COLUMN color text;\nCREATE TABLE tag (id int PRIMARY KEY, item_id int REFERENCES item, name text);\n\
+         INSERT INTO tag VALUES (1, 1, 'new');\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(
+        (&report["loses_data"], &report["would_fail"], &report["complete"]),
+        (&false.into(), &false.into(), &true.into())
+    );
+    let s = statements(&report);
+    assert!(s.iter().all(|s| s["outcome"] == "ran" && losses(s).is_empty()), "{report:#}");
+    assert_eq!(names(&s[1]["created"]), ["tag", "tag_pkey"]);
+    assert_eq!(s[2]["rows"], 1);
+    assert_unchanged(&before, &db);
+
+    // A file that does not parse: exit 2, naming where, before anything runs.
+    let broken = migration(dir.path(), "broken.sql", "SELECT 1;\nALTER TABLE item ADD COLUMNN x int;\n");
+    let (code, stdout, stderr) = run(pgsafe().args(["dry-run", "-d", &db.conn_string()]).arg(&broken));
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stderr.contains("broken.sql`:2:32: syntax error"), "{stderr}");
+}
+
+#[test]
+fn an_interrupted_dry_run_cancels_its_statement_and_rolls_back() {
+    use crate::interrupt::{pgsafe_statements, signal};
+    let db = small_db("dr_interrupt");
+    let before = copy_of(&db, "dr_interrupt_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "slow.sql", "CREATE TABLE z (id int);\nSELECT pg_sleep(60);\n");
+    let child = pgsafe()
+        .args(["dry-run", "--store", "/nonexistent", "-d", &db.conn_string()])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pgsafe_statements(&db).contains("pg_sleep") {
+        assert!(Instant::now() < deadline, "the rehearsal never reached its slow statement");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "it took {:?} to stop", started.elapsed());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pgsafe_statements(&db), "\n", "a statement of the dry run still runs");
+    assert_unchanged(&before, &db);
+}
