@@ -25,8 +25,31 @@ pub struct DryRunArgs {
 
     /// Migration files, run in the order given; a folder runs its `.sql` files in name order, without
     /// `*.down.sql`.
-    #[arg(value_name = "FILE|DIR", required = true)]
+    #[arg(value_name = "FILE|DIR", required_unless_present = "command")]
     paths: Vec<PathBuf>,
+
+    /// Another tool's migration command, after `--`: rehearsed on a scratch copy restored from a snapshot.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+
+    /// With a command: where the scratch copy lives, `server` (a new database on the same server, needs
+    /// CREATEDB) or `local` (a throwaway cluster of the server's major version from this machine's
+    /// binaries).
+    #[arg(long, value_name = "WHERE", default_value = "server", value_parser = ["server", "local"])]
+    scratch: String,
+
+    /// With a command: the snapshot to start from (default: the newest of the database, or one taken now
+    /// when the store holds none).
+    #[arg(long, value_name = "SNAPSHOT", conflicts_with = "fresh")]
+    snapshot: Option<String>,
+
+    /// With a command: take a new snapshot to start from.
+    #[arg(long)]
+    fresh: bool,
+
+    /// No progress output (with a command).
+    #[arg(short, long)]
+    quiet: bool,
 
     /// Print the report as JSON on stdout.
     #[arg(long)]
@@ -83,6 +106,9 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
+    if !args.command.is_empty() {
+        return rehearse(args);
+    }
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
     let store = LocalStore::existing(&dir)?;
@@ -119,6 +145,125 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     output::stdout(&text)?;
     logged?;
     Ok(if report.would_fail || report.loses_data { Exit::CheckFailed } else { Exit::Success })
+}
+
+/// `pgsafe dry-run -d DB -- COMMAND`: the command rehearsed on a scratch copy of a snapshot.
+fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
+    use pgsafe::migrate::scratch::{RehearsalOptions, ScratchKind};
+    if !args.paths.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "give SQL files or a command after `--`, not both"));
+    }
+    let options = RehearsalOptions {
+        connect: args.connect.options()?,
+        command: args.command.clone(),
+        snapshot: args.snapshot.as_deref().map(pgsafe::store::SnapshotId::parse).transpose()?,
+        fresh: args.fresh,
+        scratch: if args.scratch == "local" { ScratchKind::Local } else { ScratchKind::Server },
+        jobs: super::common::default_jobs(),
+        lock_wait: Duration::from_secs(60),
+        cancel: Cancel::new(),
+    };
+    // A rehearsal may take a snapshot: the store is made when missing, as `pgsafe snapshot` makes it.
+    let store = LocalStore::open(&resolve_dir(args.store.as_deref()))?;
+    let started_at = Timestamp::now();
+    let result = block_on_cancellable(
+        "dry run",
+        &options.cancel,
+        pgsafe::migrate::scratch::rehearse(&store, &options, super::common::progress(args.quiet)),
+    );
+    let mut entry = pgsafe::store::AuditEntry::new(
+        pgsafe::store::AuditCommand::DryRun,
+        started_at,
+        match &result {
+            Ok(r) if r.is_bad() => pgsafe::store::Outcome::Failed {
+                error: format!("the command exited {:?}; {} table(s) lost rows", r.exit_code, r.rows_lost.len()),
+            },
+            other => pgsafe::store::Outcome::of(other),
+        },
+        Timestamp::now().duration_since(started_at).as_secs_f64(),
+    )
+    .connected_to(&options.connect);
+    entry.migration = Some(options.command.join(" "));
+    entry.snapshot = result.as_ref().ok().map(|r| r.snapshot.clone());
+    if let Err(e) = store.append_audit(&entry) {
+        eprintln!("warning: the dry run's audit line was not written: {e}");
+    }
+    let report = result?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else {
+        output::stdout(&render_rehearsal(&report))?;
+    }
+    Ok(if report.is_bad() { Exit::CheckFailed } else { Exit::Success })
+}
+
+fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
+    use pgsafe::rollback::Change;
+    let mut out = format!(
+        "rehearsed on a scratch copy of snapshot `{}` ({}): the command {}\n",
+        r.snapshot,
+        if r.scratch == pgsafe::migrate::scratch::ScratchKind::Local {
+            "a throwaway local cluster"
+        } else {
+            "the same server"
+        },
+        match r.exit_code {
+            Some(0) => "succeeded".to_owned(),
+            Some(code) => format!("FAILED with exit code {code}"),
+            None => "was ended by a signal".to_owned(),
+        }
+    );
+    let objects =
+        |change: Change| r.changes.objects.iter().filter(move |o| o.change == change).map(|o| o.object.clone());
+    for (title, change) in [("added", Change::New), ("altered", Change::Changed), ("dropped", Change::Gone)] {
+        let list: Vec<String> = objects(change).collect();
+        if !list.is_empty() {
+            out.push_str(&format!("schema {title}:\n"));
+            for o in list {
+                out.push_str(&format!("  {o}\n"));
+            }
+        }
+    }
+    let changed: Vec<_> = r.changes.tables.iter().filter(|t| t.change != Change::Unchanged).collect();
+    if !changed.is_empty() {
+        out.push_str("tables whose rows changed:\n");
+        for t in changed {
+            let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+            out.push_str(&format!("  {}  {} -> {} rows\n", t.table, rows(t.rows_in_snapshot), rows(t.rows_now)));
+        }
+    }
+    for l in &r.rows_lost {
+        out.push_str(&format!(
+            "LOST: {} rows of {}{}\n",
+            l.lost,
+            l.table,
+            if l.rows_after.is_none() { " (table dropped)" } else { "" }
+        ));
+    }
+    for c in &r.columns_dropped {
+        out.push_str(&format!(
+            "LOST: column {}.{} dropped ({} rows held a value or NULL in it)\n",
+            c.table, c.column, c.rows_in_snapshot
+        ));
+    }
+    if let Some(ddl) = &r.ddl {
+        out.push_str(&format!("DDL the command ran ({}):\n", ddl.len()));
+        for s in ddl {
+            out.push_str(&format!("  {}\n", s.trim().lines().next().unwrap_or("")));
+        }
+    }
+    if let Some(lint) = &r.lint {
+        out.push_str(&format!("lint of that DDL: {} finding(s)\n", lint.findings.len()));
+        for f in &lint.findings {
+            out.push_str(&format!("  {}[{}]: {}\n", f.level, f.rule, f.message));
+        }
+    }
+    out.push_str(if r.is_bad() {
+        "verdict: the command would fail or lose data\n"
+    } else {
+        "verdict: the command would run and lose no rows\n"
+    });
+    out
 }
 
 /// The text report: a block per statement, then the verdict.

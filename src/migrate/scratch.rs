@@ -59,6 +59,14 @@ pub struct RowsLost {
     pub lost: u64,
 }
 
+/// A column the command dropped.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnDropped {
+    pub table: String,
+    pub column: String,
+    pub rows_in_snapshot: u64,
+}
+
 /// What the command did to the scratch copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rehearsal {
@@ -71,16 +79,23 @@ pub struct Rehearsal {
     pub changes: Changes,
     /// Tables that hold fewer rows than the snapshot, or are gone.
     pub rows_lost: Vec<RowsLost>,
+    /// Columns of the snapshot's tables that are gone, with their table's rows in the snapshot (each row's
+    /// value in them is lost).
+    pub columns_dropped: Vec<ColumnDropped>,
     /// The DDL statements the command ran, captured by an event trigger on the scratch copy; `None`
     /// when the role may not make one.
     pub ddl: Option<Vec<String>>,
+    /// `pgsafe lint` of those statements (`None` without a capture, or when they do not parse).
+    pub lint: Option<crate::lint::LintReport>,
     pub seconds: f64,
 }
 
 impl Rehearsal {
     /// Whether the command failed or would lose rows.
     pub fn is_bad(&self) -> bool {
-        self.exit_code != Some(0) || !self.rows_lost.is_empty()
+        self.exit_code != Some(0)
+            || !self.rows_lost.is_empty()
+            || self.columns_dropped.iter().any(|c| c.rows_in_snapshot > 0)
     }
 }
 
@@ -143,11 +158,34 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     .await;
     let (exit_code, changes, ddl) = match (result, dropped) {
         (Ok(done), Ok(())) => done,
-        (Ok(_), Err(e)) => return Err(e.context(format!("the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"))),
+        (Ok(_), Err(e)) => {
+            return Err(
+                e.context(format!("the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"))
+            );
+        }
         (Err(e), Ok(())) => return Err(e),
-        (Err(e), Err(d)) => return Err(e.and_hint(format!("the scratch database `{scratch_name}` is still there ({d}); drop it"))),
+        (Err(e), Err(d)) => {
+            return Err(e.and_hint(format!("the scratch database `{scratch_name}` is still there ({d}); drop it")));
+        }
     };
     let rows_lost = rows_lost(&changes);
+    let columns_dropped = changes
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.columns_gone.iter().map(|c| ColumnDropped {
+                table: t.table.clone(),
+                column: c.clone(),
+                rows_in_snapshot: t.rows_in_snapshot.unwrap_or(0),
+            })
+        })
+        .collect();
+    let lint = ddl.as_ref().filter(|d| !d.is_empty()).and_then(|statements| {
+        let text: String = statements.iter().map(|s| format!("{};\n", s.trim().trim_end_matches(';'))).collect();
+        crate::lint::lint_text("captured DDL", &text, &crate::lint::LintOptions::default())
+            .map_err(|e| tracing::warn!("the captured DDL could not be linted: {e}"))
+            .ok()
+    });
     Ok(Rehearsal {
         database,
         snapshot,
@@ -155,19 +193,26 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         exit_code,
         changes,
         rows_lost,
+        columns_dropped,
         ddl,
+        lint,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
 /// The snapshot to start from, taking one now when asked or when the store holds none.
-async fn pick_snapshot(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<SnapshotId> {
+async fn pick_snapshot(
+    store: &dyn Store,
+    options: &RehearsalOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<SnapshotId> {
     let database = options.connect.dbname();
     if let Some(id) = &options.snapshot {
         return Ok(store.get(id)?.id);
     }
     if !options.fresh
-        && let Some(s) = store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none() && s.scope.is_whole())
+        && let Some(s) =
+            store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none() && s.scope.is_whole())
     {
         return Ok(s.id);
     }
@@ -218,7 +263,10 @@ async fn local_cluster(connect: &ConnectOptions) -> Result<(crate::cluster::Clus
             ErrorKind::InvalidInput,
             format!("`--scratch local` needs PostgreSQL {major}'s server binaries, and `{}` has none", bin.display()),
         )
-        .with_hint(format!("install PostgreSQL {major}'s server, or point `{}` at its bin folder", crate::cluster::PG_BIN_ENV)));
+        .with_hint(format!(
+            "install PostgreSQL {major}'s server, or point `{}` at its bin folder",
+            crate::cluster::PG_BIN_ENV
+        )));
     }
     let options = crate::cluster::ClusterOptions { bin: Some(bin), ..Default::default() };
     let cluster = tokio::task::spawn_blocking(move || crate::cluster::Cluster::start(&options))

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::archive::ArchiveReader;
 use crate::catalog::Filters;
-use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::error::{Error, Result, SqlState};
 use crate::format::{PartKind, TableName};
 use crate::pg::Session;
 use crate::restore::plan::PlannedTable;
@@ -45,6 +45,9 @@ pub struct TableChange {
     pub change: Change,
     pub rows_now: Option<u64>,
     pub rows_in_snapshot: Option<u64>,
+    /// Columns of the snapshot's table that the table no longer has: their values are lost.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub columns_gone: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -150,8 +153,14 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
         PartKind::Table => t.name.to_string(),
         PartKind::LargeObjects => "large objects".to_owned(),
     };
-    let mut change =
-        TableChange { table, change: Change::Unchanged, rows_now: None, rows_in_snapshot: Some(t.rows), note: None };
+    let mut change = TableChange {
+        table,
+        change: Change::Unchanged,
+        rows_now: None,
+        rows_in_snapshot: Some(t.rows),
+        columns_gone: Vec::new(),
+        note: None,
+    };
     session.batch("SAVEPOINT pgsafe_compare").await?;
     match crate::restore::verify::read_back(session, t, VerifyLevel::Full, None).await {
         Ok((rows, digest)) => {
@@ -169,6 +178,10 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
                 Some(s) if s.class() == "42" && s != SqlState::INSUFFICIENT_PRIVILEGE => {
                     change.change = Change::Changed;
                     change.note = Some(format!("its columns changed since the snapshot (SQLSTATE {})", s.as_str()));
+                    if t.kind == PartKind::Table {
+                        change.columns_gone = columns_gone(session, t).await?;
+                        change.rows_now = Some(count_rows(session, &t.name).await?);
+                    }
                 }
                 Some(s) => {
                     change.change = Change::Unknown;
@@ -181,18 +194,32 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
     Ok(change)
 }
 
+/// The snapshot's columns of `t` that the live table lacks.
+async fn columns_gone(session: &Session, t: &PlannedTable) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT attname::text FROM pg_catalog.pg_attribute \
+        WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped";
+    let name = t.name.to_string();
+    let mut live = HashSet::new();
+    for row in session.query(SQL, &[&name]).await? {
+        live.insert(crate::pg::value::<String, _>(&row, 0, SQL)?);
+    }
+    Ok(t.columns.iter().filter(|c| !live.contains(&c.name)).map(|c| c.name.clone()).collect())
+}
+
+async fn count_rows(session: &Session, name: &TableName) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM ONLY {}", quote_qualified(name));
+    let rows: i64 = crate::pg::value(&session.query_one(&sql, &[]).await?, 0, &sql)?;
+    Ok(rows as u64)
+}
+
 /// A table the snapshot lacks: all its rows are lost to a rollback.
 async fn count_new_table(session: &Session, name: &TableName) -> Result<TableChange> {
-    let sql = format!("SELECT count(*) FROM ONLY {}", quote_qualified(name));
-    let rows: i64 =
-        session.query_one(&sql, &[]).await?.try_get(0).map_err(|e| {
-            Error::new(ErrorKind::Database, format!("counting the rows of `{name}`: {e}")).with_source(e)
-        })?;
     Ok(TableChange {
         table: name.to_string(),
         change: Change::New,
-        rows_now: Some(rows as u64),
+        rows_now: Some(count_rows(session, name).await?),
         rows_in_snapshot: None,
+        columns_gone: Vec::new(),
         note: None,
     })
 }
@@ -295,6 +322,7 @@ mod tests {
             change,
             rows_now: None,
             rows_in_snapshot: None,
+            columns_gone: Vec::new(),
             note: None,
         };
         let mut changes =

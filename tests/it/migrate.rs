@@ -202,3 +202,66 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+#[test]
+fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_copy_and_leaves_none_behind() {
+    let db = TestDb::new("mig_rehearse");
+    if !pagila(&db, "a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows") {
+        return;
+    }
+    let before = copy_of(&db, "mig_rehearse_before");
+    let store = tempfile::tempdir().unwrap();
+    let psql = cluster().bin("psql");
+    let script = format!(
+        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DELETE FROM payment WHERE amount > 5' -c 'ALTER TABLE film DROP COLUMN rating CASCADE' -c 'CREATE INDEX ON rental (return_date)'",
+        psql.display()
+    );
+    let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
+        "-d",
+        &db.conn_string(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["exit_code"], 0, "{report}");
+    let lost: u64 = report["rows_lost"].as_array().unwrap().iter().map(|l| l["lost"].as_u64().unwrap()).sum();
+    let expected: u64 = before.psql("SELECT count(*) FROM payment WHERE amount > 5").trim().parse().unwrap();
+    assert_eq!(lost, expected, "{report}");
+    assert_eq!(report["columns_dropped"][0]["table"], "public.film");
+    assert_eq!(report["columns_dropped"][0]["column"], "rating");
+    let objects: Vec<String> = report["changes"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {}", o["change"], o["object"]))
+        .collect();
+    assert!(objects.contains(&"\"gone\" \"VIEW public.film_list\"".to_owned()), "{objects:?}");
+    assert!(objects.contains(&"\"new\" \"INDEX public.rental_return_date_idx\"".to_owned()), "{objects:?}");
+    // The DDL it ran was captured and linted.
+    let ddl = report["ddl"].as_array().unwrap();
+    assert!(ddl.iter().any(|s| s.as_str().unwrap().contains("CREATE INDEX")), "{ddl:?}");
+    let rules: Vec<&str> =
+        report["lint"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"create-index-without-concurrently"), "{rules:?}");
+    // Nothing of it touched the database, and no scratch database is left.
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    assert_eq!(crate::rollback::databases_like(&format!("{}_pgsafe_scratch_%", db.name())), Vec::<String>::new());
+
+    // On a throwaway local cluster, a command that loses nothing exits 0.
+    let (code, out, err) = run(pgsafe()
+        .args(["dry-run", "-q", "--json", "--scratch", "local", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string(), "--", "sh", "-c"])
+        .arg(format!(
+            "\"{}\" -X -q \"$DATABASE_URL\" -c 'ALTER TABLE actor ADD COLUMN nickname text'",
+            psql.display()
+        )));
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["scratch"], "local");
+    assert_eq!(report["rows_lost"], serde_json::json!([]));
+}

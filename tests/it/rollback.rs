@@ -89,7 +89,7 @@ fn tables(plan: &Value, change: &str) -> Vec<String> {
         .collect()
 }
 
-fn databases_like(pattern: &str) -> Vec<String> {
+pub(crate) fn databases_like(pattern: &str) -> Vec<String> {
     let admin = TestDb::new("list");
     let out = admin.psql(&format!("SELECT datname FROM pg_database WHERE datname LIKE '{pattern}' ORDER BY 1"));
     out.lines().map(str::to_owned).collect()
