@@ -54,6 +54,23 @@ pub struct MigrateArgs {
     #[arg(long = "lock-retries", value_name = "N", default_value_t = 3)]
     lock_retries: u32,
 
+    /// Go on despite lint errors and a dry run that fails or would lose data.
+    #[arg(long)]
+    force: bool,
+
+    /// Go on despite a dry run that would lose data.
+    #[arg(long)]
+    allow_data_loss: bool,
+
+    /// Do not lint SQL migrations first.
+    #[arg(long)]
+    skip_lint: bool,
+
+    /// Do not rehearse SQL migrations first (the rehearsal runs them in a transaction that is rolled
+    /// back, which costs as long as the migration).
+    #[arg(long)]
+    skip_dry_run: bool,
+
     /// No snapshot first (a database too big to snapshot): then all of it runs in one transaction, and a
     /// command, which no transaction can undo, is refused.
     #[arg(long)]
@@ -135,6 +152,10 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         source,
         table: pgsafe::migrate::runner::table_name(&args.table)?,
         down: args.down.then(|| args.to.clone()),
+        lint: !args.skip_lint,
+        dry_run: !args.skip_dry_run,
+        force: args.force,
+        allow_data_loss: args.allow_data_loss,
         lock: LockPolicy { timeout: args.sql_lock_timeout, retries: args.lock_retries },
         snapshot: !args.skip_snapshot,
         snapshot_after: args.snapshot_after,

@@ -57,6 +57,8 @@ pub(crate) struct Analysis {
     /// SAVEPOINT, RELEASE or ROLLBACK TO of the migration's own: run as it is, not inside the savepoint
     /// the rehearsal puts around a statement (whose release would take the migration's with it).
     pub savepoint: bool,
+    /// It cannot run inside a transaction block at all (`pgsafe migrate` runs it on its own).
+    pub outside_transaction: bool,
 }
 
 /// Timeouts the rehearsal sets for itself; a migration's `SET` of one would lift its protection.
@@ -65,8 +67,24 @@ const OWN_SETTINGS: [&str; 4] =
 
 /// Reads `sql`, one statement, for a server of version `server_version` (`server_version_num`). A
 /// statement the parser refuses is run as it is (the split already parsed it, so this does not happen).
+/// Whether `sql` (one statement) cannot run inside a transaction block on a server of `server_version`.
+pub fn outside_transaction(sql: &str, server_version: u32) -> bool {
+    analyze(sql, server_version).outside_transaction
+}
+
+/// Whether `sql` (one statement) is BEGIN, COMMIT, ROLLBACK or the like.
+pub fn is_transaction_control(sql: &str) -> bool {
+    analyze(sql, 0).kind == Kind::TransactionControl
+}
+
 pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
-    let mut analysis = Analysis { kind: Kind::Runs, effects: Vec::new(), counts_rows: false, savepoint: false };
+    let mut analysis = Analysis {
+        kind: Kind::Runs,
+        effects: Vec::new(),
+        counts_rows: false,
+        savepoint: false,
+        outside_transaction: false,
+    };
     let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };
     for raw in &parsed.protobuf.stmts {
         if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
@@ -98,6 +116,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         NodeEnum::IndexStmt(index) => {
             let table = index.relation.as_ref().map(table_name).unwrap_or_default();
             if index.concurrent {
+                a.outside_transaction = true;
                 a.kind = not_run("CREATE INDEX CONCURRENTLY");
                 return;
             }
@@ -118,6 +137,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         }
         NodeEnum::DropStmt(drop) => {
             if drop.concurrent {
+                a.outside_transaction = true;
                 a.kind = not_run("DROP INDEX CONCURRENTLY");
             } else if drop.remove_type == ObjectType::ObjectTable as i32 {
                 for object in &drop.objects {
@@ -139,24 +159,54 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             .iter()
             .any(|k| *k as i32 == r.kind);
             if concurrently {
+                a.outside_transaction = true;
                 a.kind = not_run("REINDEX CONCURRENTLY");
             } else if whole {
+                a.outside_transaction = true;
                 a.kind = not_run("REINDEX SCHEMA, SYSTEM or DATABASE");
             }
         }
-        NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => a.kind = not_run("VACUUM"),
+        NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => {
+            a.outside_transaction = true;
+            a.kind = not_run("VACUUM");
+        }
         NodeEnum::ClusterStmt(c) => match &c.relation {
             Some(table) => a.effects.push(Effect::Scans { table: table_name(table), what: "CLUSTER rewrites it" }),
-            None => a.kind = not_run("CLUSTER without a table"),
+            None => {
+                a.outside_transaction = true;
+                a.kind = not_run("CLUSTER without a table");
+            }
         },
-        NodeEnum::AlterSystemStmt(_) => a.kind = not_run("ALTER SYSTEM"),
-        NodeEnum::CreatedbStmt(_) => a.kind = not_run("CREATE DATABASE"),
-        NodeEnum::DropdbStmt(_) => a.kind = not_run("DROP DATABASE"),
-        NodeEnum::CreateTableSpaceStmt(_) => a.kind = not_run("CREATE TABLESPACE"),
-        NodeEnum::DropTableSpaceStmt(_) => a.kind = not_run("DROP TABLESPACE"),
-        NodeEnum::CreateSubscriptionStmt(_) => a.kind = not_run("CREATE SUBSCRIPTION"),
-        NodeEnum::DropSubscriptionStmt(_) => a.kind = not_run("DROP SUBSCRIPTION"),
+        NodeEnum::AlterSystemStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("ALTER SYSTEM");
+        }
+        NodeEnum::CreatedbStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("CREATE DATABASE");
+        }
+        NodeEnum::DropdbStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("DROP DATABASE");
+        }
+        NodeEnum::CreateTableSpaceStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("CREATE TABLESPACE");
+        }
+        NodeEnum::DropTableSpaceStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("DROP TABLESPACE");
+        }
+        NodeEnum::CreateSubscriptionStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("CREATE SUBSCRIPTION");
+        }
+        NodeEnum::DropSubscriptionStmt(_) => {
+            a.outside_transaction = true;
+            a.kind = not_run("DROP SUBSCRIPTION");
+        }
         NodeEnum::AlterEnumStmt(e) if !e.new_val.is_empty() && e.old_val.is_empty() && server_version < 120000 => {
+            a.outside_transaction = true;
             a.kind = Kind::NotRun(
                 "ALTER TYPE ... ADD VALUE cannot run inside a transaction block before PostgreSQL 12".into(),
             );

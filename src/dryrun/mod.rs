@@ -30,6 +30,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
+pub use analyze::{is_transaction_control, outside_transaction};
 pub use split::{Statement, migration_files, split_file};
 
 /// How long the rehearsal waits for a lock, unless told otherwise.

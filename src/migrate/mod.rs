@@ -55,6 +55,15 @@ pub struct MigrateOptions {
     pub source: Source,
     /// The folder's tracking table.
     pub table: TableName,
+    /// Lint SQL migrations first; errors refuse them unless `force`.
+    pub lint: bool,
+    /// Rehearse SQL migrations first (`pgsafe dry-run`); a failure refuses them unless `force`, data loss
+    /// unless `allow_data_loss` (or `force`).
+    pub dry_run: bool,
+    /// Go on despite lint errors and a rehearsal that fails or loses data.
+    pub force: bool,
+    /// Go on despite a rehearsal that loses data.
+    pub allow_data_loss: bool,
     /// `--down`: run the down scripts of the latest applied migration (`None`), or of every applied
     /// migration after this version (`--to VERSION`), newest first.
     pub down: Option<Option<String>>,
@@ -113,6 +122,10 @@ pub struct MigrateReport {
     /// Tables analyzed after the migration (created or rewritten by it).
     pub analyzed: Vec<String>,
     pub health: Option<CheckReport>,
+    /// The lint of the SQL migrations (allowed findings included).
+    pub lint: Option<crate::lint::LintReport>,
+    /// The rehearsal of the SQL migrations.
+    pub dry_run: Option<crate::dryrun::DryRunReport>,
     pub rollback: Option<RollbackReport>,
     /// The snapshot of the migrated state (`--snapshot-after`).
     pub snapshot_after: Option<SnapshotId>,
@@ -129,6 +142,8 @@ struct Unit {
     path: Option<PathBuf>,
     /// A down script: it forgets `file` in the tracking table instead of recording it.
     down: bool,
+    /// Its statements (SQL units), split by PostgreSQL's parser.
+    statements: Vec<crate::dryrun::Statement>,
 }
 
 /// Runs a migration. `Err` only when it could not start (bad input, no connection) or failed before
@@ -147,6 +162,8 @@ pub async fn migrate(
         applied: Vec::new(),
         analyzed: Vec::new(),
         health: None,
+        lint: None,
+        dry_run: None,
         rollback: None,
         snapshot_after: None,
         reason: None,
@@ -160,9 +177,17 @@ pub async fn migrate(
     let units: Vec<Unit> = match &options.source {
         Source::Files(paths) => paths
             .iter()
-            .map(|p| Unit { label: p.display().to_string(), file: None, path: Some(p.clone()), down: false })
+            .map(|p| Unit {
+                label: p.display().to_string(),
+                file: None,
+                path: Some(p.clone()),
+                down: false,
+                statements: Vec::new(),
+            })
             .collect(),
-        Source::Command(argv) => vec![Unit { label: argv.join(" "), file: None, path: None, down: false }],
+        Source::Command(argv) => {
+            vec![Unit { label: argv.join(" "), file: None, path: None, down: false, statements: Vec::new() }]
+        }
         Source::Folder(dir) => {
             let status = folder_status(&session, dir, &options.table).await?;
             if let Some(reason) = drift(&status) {
@@ -175,7 +200,13 @@ pub async fn migrate(
                 None => status
                     .pending
                     .into_iter()
-                    .map(|f| Unit { label: f.label(), path: Some(f.path.clone()), file: Some(f), down: false })
+                    .map(|f| Unit {
+                        label: f.label(),
+                        path: Some(f.path.clone()),
+                        file: Some(f),
+                        down: false,
+                        statements: Vec::new(),
+                    })
                     .collect(),
                 Some(to) => match down_units(&status, to.as_deref(), &database) {
                     Ok(units) => units,
@@ -193,15 +224,34 @@ pub async fn migrate(
         progress.step(&format!("`{database}` is up to date: nothing to apply"));
         return finish(report, started);
     }
+    // Every SQL file is split by PostgreSQL's parser before anything happens: one that does not parse
+    // stops the migration here, exit 2, with its file:line:column.
+    let mut units = units;
+    for u in &mut units {
+        if let Some(path) = &u.path {
+            u.statements = crate::dryrun::split_file(path)?;
+        }
+    }
+    let server_version = server_version(&session).await?;
+    let autocommit: Vec<&str> = units
+        .iter()
+        .filter(|u| u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)))
+        .map(|u| u.label.as_str())
+        .collect();
     let name = match units.len() {
         1 => units[0].label.clone(),
         n => format!("{} (+{} more)", units[0].label, n - 1),
     };
     log.migration = Some(name.clone());
-    if !options.snapshot && matches!(options.source, Source::Command(_)) {
+    if !options.snapshot && (matches!(options.source, Source::Command(_)) || !autocommit.is_empty()) {
         report.ending = Ending::Refused;
-        let reason =
-            "`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be".to_owned();
+        let reason = match autocommit.first() {
+            Some(label) => format!(
+                "`--skip-snapshot` runs only what one transaction can undo, and `{label}` holds a statement that cannot run in a transaction"
+            ),
+            None => "`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be"
+                .to_owned(),
+        };
         report.reason = Some(reason.clone());
         log.step(&mut report, "plan", Err(reason), 0.0);
         return finish(report, started);
@@ -227,11 +277,24 @@ pub async fn migrate(
         }
     }
 
+    // Lint and rehearse SQL: refused before any change, unless forced. Down scripts drop what their
+    // migrations made by design: asked for by name, they are linted and rehearsed for the report only.
+    let verdict = lint_and_rehearse(options, &units, &mut report, &mut log, &progress).await?;
+    if let Some(reason) = verdict.filter(|_| options.down.is_none()) {
+        report.ending = Ending::Refused;
+        report.reason = Some(reason);
+        if let Some(id) = &report.snapshot {
+            unpin(store, options, id)?;
+        }
+        return finish(report, started);
+    }
+
     // Apply.
     let t = Instant::now();
     let before = apply::relation_files(&session).await?;
     let snapshot = report.snapshot.clone();
-    let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report).await;
+    let mut committed = false;
+    let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report, &mut committed).await;
     let failure = match applied {
         Err(e) => {
             log.step(&mut report, "apply", Err(e.to_string()), t.elapsed().as_secs_f64());
@@ -320,7 +383,7 @@ pub async fn migrate(
         Some(reason) => {
             report.reason = Some(reason.clone());
             // A SQL migration whose first transaction failed committed nothing: there is nothing to undo.
-            let nothing_committed = report.applied.is_empty() && !matches!(options.source, Source::Command(_));
+            let nothing_committed = !committed && !matches!(options.source, Source::Command(_));
             match report.snapshot.clone() {
                 None => {
                     // Without a snapshot everything ran in one transaction, which rolled back.
@@ -361,6 +424,134 @@ pub async fn migrate(
         }
     }
     finish(report, started)
+}
+
+async fn server_version(session: &Session) -> Result<u32> {
+    let sql = "SELECT current_setting('server_version_num')::int";
+    Ok(crate::pg::value::<i32, _>(&session.query_one(sql, &[]).await?, 0, sql)? as u32)
+}
+
+/// Runs a file's statements one by one outside a transaction, each under `lock_timeout` and retried
+/// on lock timeouts like a transaction.
+async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, cancel: &Cancel) -> Result<()> {
+    session.batch(&format!("SET lock_timeout = '{}ms'", lock.timeout.as_millis())).await?;
+    let result = async {
+        for st in u.statements.iter().filter(|st| !crate::dryrun::is_transaction_control(&st.sql)) {
+            cancel.check("the migration")?;
+            let mut attempt = 0;
+            loop {
+                match session.batch(&st.sql).await {
+                    Ok(()) => break,
+                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < lock.retries => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(500 << attempt.min(4))).await;
+                    }
+                    Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = session.batch("RESET lock_timeout").await;
+    result
+}
+
+/// `pgsafe lint` and `pgsafe dry-run` of the SQL migrations; the reason to refuse them, if any.
+async fn lint_and_rehearse(
+    options: &MigrateOptions,
+    units: &[Unit],
+    report: &mut MigrateReport,
+    log: &mut Log<'_>,
+    progress: &Arc<dyn Progress>,
+) -> Result<Option<String>> {
+    let files: Vec<PathBuf> = units.iter().filter_map(|u| u.path.clone()).collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut refuse = None;
+    if options.lint {
+        let t = Instant::now();
+        progress.step("linting the migrations");
+        let mut parsed = Vec::new();
+        for path in &files {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading the migration", path, e))?;
+            parsed.push(crate::lint::parse(crate::lint::SourceFile { name: path.display().to_string(), text })?);
+        }
+        let facts = crate::lint::read_facts(&options.connect, &crate::lint::named(&parsed)).await?;
+        let lint_options = crate::lint::LintOptions { assume_lock_timeout: true, ..Default::default() };
+        let lint = crate::lint::lint(&parsed, &lint_options, Some(&facts));
+        let errors: Vec<String> = lint
+            .findings
+            .iter()
+            .filter(|f| f.level == crate::lint::Level::Error)
+            .map(|f| format!("{}:{} {}", f.file, f.line, f.rule))
+            .collect();
+        let allowed: Vec<String> = lint
+            .allowed
+            .iter()
+            .map(|a| format!("{}:{} {} allowed ({})", a.finding.file, a.finding.line, a.finding.rule, a.reason))
+            .collect();
+        let mut detail = format!("{} finding(s), {} error(s)", lint.findings.len(), errors.len());
+        if !allowed.is_empty() {
+            detail.push_str(&format!("; {}", allowed.join("; ")));
+        }
+        let outcome = match (errors.is_empty(), options.force) {
+            (true, _) => Ok(detail),
+            (false, true) => Ok(format!("{detail}; forced past: {}", errors.join(", "))),
+            (false, false) => {
+                refuse = Some(format!(
+                    "lint found {} error(s): {}; nothing was applied (`--force` goes on)",
+                    errors.len(),
+                    errors.join(", ")
+                ));
+                Err(format!("{detail}: {}", errors.join(", ")))
+            }
+        };
+        log.step(report, "lint", outcome, t.elapsed().as_secs_f64());
+        report.lint = Some(lint);
+        if refuse.is_some() {
+            return Ok(refuse);
+        }
+    }
+    if options.dry_run {
+        let t = Instant::now();
+        progress.step("rehearsing the migrations in a transaction that is rolled back");
+        let rehearsal = crate::dryrun::dry_run(&crate::dryrun::DryRunOptions {
+            connect: options.connect.clone(),
+            files,
+            lock_timeout: options.lock.timeout,
+            statement_timeout: crate::dryrun::DEFAULT_STATEMENT_TIMEOUT,
+            max_rewrite_bytes: crate::dryrun::DEFAULT_MAX_REWRITE_BYTES,
+            max_compare_rows: crate::dryrun::DEFAULT_MAX_COMPARE_ROWS,
+            cancel: options.cancel.clone(),
+        })
+        .await?;
+        let verdict = match (rehearsal.would_fail, rehearsal.loses_data) {
+            (true, _) => Some("it would fail"),
+            (false, true) => Some("it would lose data"),
+            (false, false) => None,
+        };
+        let allowed = match verdict {
+            None => true,
+            Some(_) if options.force => true,
+            Some(_) => !rehearsal.would_fail && options.allow_data_loss,
+        };
+        let outcome = match (verdict, allowed) {
+            (None, _) => Ok("it would run and lose nothing".to_owned()),
+            (Some(v), true) => Ok(format!("{v}; allowed by --force or --allow-data-loss")),
+            (Some(v), false) => {
+                refuse = Some(format!(
+                    "the dry run says {v} (see the report's `dry_run`); nothing was applied ({})",
+                    if rehearsal.would_fail { "`--force` goes on" } else { "`--allow-data-loss` goes on" }
+                ));
+                Err(v.to_owned())
+            }
+        };
+        log.step(report, "dry-run", outcome, t.elapsed().as_secs_f64());
+        report.dry_run = Some(rehearsal);
+    }
+    Ok(refuse)
 }
 
 fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> {
@@ -410,6 +601,7 @@ fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::r
             path: Some(down.clone()),
             file: Some(f.clone()),
             down: true,
+            statements: Vec::new(),
         });
     }
     Ok(units)
@@ -467,8 +659,10 @@ async fn apply_all(
     snapshot: Option<&SnapshotId>,
     progress: &Arc<dyn Progress>,
     report: &mut MigrateReport,
+    committed: &mut bool,
 ) -> Result<()> {
     if let Source::Command(argv) = &options.source {
+        *committed = true;
         progress.step(&format!("running `{}`", argv.join(" ")));
         return match apply::run_command(argv, &options.connect).await? {
             Some(0) => {
@@ -490,9 +684,13 @@ async fn apply_all(
         Source::Folder(_) => runner::create_table_sql(&options.table),
         _ => String::new(),
     };
+    // A file's own BEGIN and COMMIT are left out: pgsafe runs each file in a transaction of its own.
     let read = |u: &Unit| -> Result<String> {
-        let path = u.path.as_ref().expect("SQL units have a path");
-        std::fs::read_to_string(path).map_err(|e| Error::io("reading the migration", path, e))
+        Ok(u.statements
+            .iter()
+            .filter(|st| !crate::dryrun::is_transaction_control(&st.sql))
+            .map(|st| format!("{};\n", st.sql.trim_end().trim_end_matches(';')))
+            .collect())
     };
     if !options.snapshot {
         // Nothing else could undo a failure half way: one transaction for all of it.
@@ -509,6 +707,7 @@ async fn apply_all(
         }
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
         apply::in_transaction(session, &all, &records, options.lock, &options.cancel).await?;
+        *committed = true;
         report.applied.extend(units.iter().map(|u| u.label.clone()));
         return Ok(());
     }
@@ -516,6 +715,31 @@ async fn apply_all(
         progress.step(&format!("applying `{}`", u.label));
         let sql = read(u)?;
         let started = Instant::now();
+        let server_version = server_version(session).await?;
+        if u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)) {
+            // A statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY): the file runs
+            // statement by statement, each committed on its own, then it is recorded.
+            *committed = true;
+            outside_transaction(session, u, options.lock, &options.cancel).await?;
+            let record = match &u.file {
+                Some(f) if u.down => runner::forget_sql(&options.table, &f.version),
+                Some(f) => {
+                    table.clone()
+                        + &runner::record_sql(
+                            &options.table,
+                            f,
+                            started.elapsed().as_secs_f64(),
+                            snapshot.map(SnapshotId::as_str),
+                        )
+                }
+                None => String::new(),
+            };
+            if !record.is_empty() {
+                session.batch(&record).await?;
+            }
+            report.applied.push(u.label.clone());
+            continue;
+        }
         // The record's duration is known only after the statements ran: it is updated in the same
         // transaction.
         let record = match &u.file {
@@ -534,6 +758,7 @@ async fn apply_all(
         apply::in_transaction(session, &sql, &record, options.lock, &options.cancel)
             .await
             .map_err(|e| e.context(format!("`{}`", u.label)))?;
+        *committed = true;
         tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
         report.applied.push(u.label.clone());
     }

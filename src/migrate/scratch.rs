@@ -159,9 +159,9 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     let (exit_code, changes, ddl) = match (result, dropped) {
         (Ok(done), Ok(())) => done,
         (Ok(_), Err(e)) => {
-            return Err(
-                e.context(format!("the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"))
-            );
+            return Err(e.context(format!(
+                "the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"
+            )));
         }
         (Err(e), Ok(())) => return Err(e),
         (Err(e), Err(d)) => {

@@ -57,7 +57,15 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
     let (_, pending) = migrations(&db, dir.path());
     assert_eq!(labels(&pending["pending"]), ["0001_note", "0002_tag"]);
 
+    // The UPDATE without WHERE is a lint error, and the dry run counts the values it changes: refused
+    // before any change unless forced.
     let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["ending"], "refused");
+    assert!(report["reason"].as_str().unwrap().contains("update-without-where"), "{report}");
+    let (_, pending) = migrations(&db, dir.path());
+    assert_eq!(labels(&pending["applied"]), Vec::<String>::new());
+    let (code, report, err) = migrate(store.path(), &db, &["--force", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["ending"], "applied");
     assert_eq!(report["applied"], serde_json::json!(["0001_note", "0002_tag"]));
@@ -74,7 +82,7 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
     ))
     .unwrap();
-    assert_eq!(meta[0]["pinned"], Value::Null);
+    assert!(meta.iter().all(|s| s["pinned"].is_null()), "{meta:?}");
 
     // Applied: skipped, no snapshot.
     let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
@@ -125,7 +133,7 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         .filter(|l| l["command"] == "migrate")
         .map(|l| l["step"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(steps[..4], ["snapshot", "apply", "check", "plan"], "{steps:?}");
+    assert_eq!(steps[..7], ["snapshot", "lint", "snapshot", "lint", "dry-run", "apply", "check"], "{steps:?}");
 }
 
 #[test]
@@ -175,8 +183,22 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     .unwrap();
     let folder = dir.path().to_str().unwrap();
 
-    // Without a snapshot: one transaction for both files, rolled back whole.
-    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", folder]);
+    // Lint refuses the UPDATE without WHERE; past it, the dry run finds that the migration would fail:
+    // refused each time, nothing applied.
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["ending"], "refused", "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("update-without-where"), "{report}");
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", folder]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["ending"], "refused", "{report}");
+    assert_eq!(report["dry_run"]["would_fail"], true);
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+
+    // Past both (`--force`), without a snapshot: one transaction for both files, rolled
+    // back whole.
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--skip-snapshot", folder]);
     assert_eq!(code, 1, "{err}");
     assert_eq!((&report["ending"], &report["snapshot"]), (&"rolled-back".into(), &Value::Null));
     let (same, text) = compare_dbs(before.name(), db.name());
@@ -186,7 +208,7 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     assert_eq!((code, &report["ending"]), (1, &"refused".into()));
 
     // With the snapshot: the first file commits, the second fails, the snapshot comes back.
-    let (code, report, err) = migrate(store.path(), &db, &["--terminate-after", "2", folder]);
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--terminate-after", "2", folder]);
     drop_replaced(&report);
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["ending"], "rolled-back", "{report}");
@@ -197,7 +219,7 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
 
     // A first file that fails committed nothing: nothing to restore, nothing changed.
     std::fs::remove_file(dir.path().join("0001_prices.sql")).unwrap();
-    let (code, report, _) = migrate(store.path(), &db, &[folder]);
+    let (code, report, _) = migrate(store.path(), &db, &["--force", folder]);
     assert_eq!((code, &report["ending"], &report["rollback"]), (1, &"rolled-back".into(), &Value::Null));
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
@@ -264,4 +286,27 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["scratch"], "local");
     assert_eq!(report["rows_lost"], serde_json::json!([]));
+}
+
+#[test]
+fn a_migration_with_a_statement_that_cannot_run_in_a_transaction_is_applied_statement_by_statement() {
+    let db = TestDb::new("mig_concurrently");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, sku text); INSERT INTO item SELECT g, 's' || g FROM generate_series(1, 1000) g;");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_sku_index.sql"),
+        "-- build it without blocking writes\nSET statement_timeout = '5min';\nCREATE INDEX CONCURRENTLY item_sku ON item (sku);\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, _) = migrate(store.path(), &db, &["--skip-snapshot", folder]);
+    assert_eq!(code, 1);
+    assert!(report["reason"].as_str().unwrap().contains("cannot run in a transaction"), "{report}");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_sku_index"]));
+    assert_eq!(db.psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'item_sku'::regclass").trim(), "t");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_sku_index"]);
 }
