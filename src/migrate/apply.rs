@@ -70,7 +70,7 @@ pub(crate) async fn in_transaction(
 
 /// Exponential backoff from half a second, at most ten, with ±50% jitter (so that two waiting
 /// deployments do not retry in step).
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher as _, Hasher as _};
     let base = (500u64 << attempt.min(5)).min(10_000);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

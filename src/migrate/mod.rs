@@ -517,7 +517,7 @@ async fn lint_and_rehearse(
     if options.dry_run {
         let t = Instant::now();
         progress.step("rehearsing the migrations in a transaction that is rolled back");
-        let rehearsal = crate::dryrun::dry_run(&crate::dryrun::DryRunOptions {
+        let dry_options = crate::dryrun::DryRunOptions {
             connect: options.connect.clone(),
             files,
             lock_timeout: options.lock.timeout,
@@ -525,8 +525,28 @@ async fn lint_and_rehearse(
             max_rewrite_bytes: crate::dryrun::DEFAULT_MAX_REWRITE_BYTES,
             max_compare_rows: crate::dryrun::DEFAULT_MAX_COMPARE_ROWS,
             cancel: options.cancel.clone(),
-        })
-        .await?;
+        };
+        // A lock another session holds stops the rehearsal as it would stop the migration: it is tried
+        // again as the migration's transactions are, with the same backoff.
+        let mut attempt = 0;
+        let rehearsal = loop {
+            let rehearsal = crate::dryrun::dry_run(&dry_options).await?;
+            let blocked = rehearsal
+                .statements
+                .iter()
+                .any(|st| st.outcome == crate::dryrun::StatementOutcome::LockTimeout);
+            if !blocked || attempt >= options.lock.retries {
+                break rehearsal;
+            }
+            let wait = apply::backoff(attempt);
+            tracing::warn!("the rehearsal waited too long for a lock; trying again in {wait:?}");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = options.cancel.cancelled() => {}
+            }
+            options.cancel.check("the migration")?;
+            attempt += 1;
+        };
         let verdict = match (rehearsal.would_fail, rehearsal.loses_data) {
             (true, _) => Some("it would fail"),
             (false, true) => Some("it would lose data"),

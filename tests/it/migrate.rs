@@ -310,3 +310,72 @@ fn a_migration_with_a_statement_that_cannot_run_in_a_transaction_is_applied_stat
     let (_, state) = migrations(&db, dir.path());
     assert_eq!(labels(&state["applied"]), ["0001_sku_index"]);
 }
+
+#[test]
+fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls_back_when_health_turns() {
+    let db = TestDb::new("mig_retry");
+    db.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent SELECT generate_series(1, 10);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);",
+    );
+    let before = copy_of(&db, "mig_retry_before");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_note.sql"), "ALTER TABLE parent ADD COLUMN note text;\n").unwrap();
+    // Another session holds a lock on the table for three seconds: two tries of 500 ms fail, a later one
+    // gets it.
+    let holder = crate::interrupt::hold(&db, "LOCK TABLE parent IN ACCESS SHARE MODE");
+    let held = std::time::Instant::now();
+    while !crate::interrupt::held(&db, "parent", "AccessShareLock") {
+        assert!(held.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let releaser = {
+        let name = db.name().to_owned();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            cluster()
+                .execute_admin(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE '%pg_sleep(300)%'"
+                ))
+                .unwrap();
+        })
+    };
+    // Observing for 4 s, a second after the migration another session breaks a foreign key: rolled back.
+    let breaker = {
+        let conn = db.conn_string();
+        let psql = cluster().bin("psql");
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            let sql = "ALTER TABLE child DISABLE TRIGGER ALL; INSERT INTO child VALUES (1, 999); ALTER TABLE child ENABLE TRIGGER ALL;";
+            std::process::Command::new(psql).args(["-X", "-q", "-d", &conn, "-c", sql]).status().unwrap();
+        })
+    };
+    let (code, report, err) = migrate(
+        store.path(),
+        &db,
+        &[
+            "--lock-timeout",
+            "500ms",
+            "--lock-retries",
+            "20",
+            "--observe",
+            "8s",
+            "--observe-every",
+            "1s",
+            "--terminate-after",
+            "2",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    releaser.join().unwrap();
+    breaker.join().unwrap();
+    let _ = { holder }.wait();
+    drop_replaced(&report);
+    assert_eq!(code, 1, "{err}\n{report}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_note"]), "the retries never got the lock: {report}");
+    assert_eq!(report["ending"], "rolled-back", "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("foreign-key-violation"), "{report}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+}
