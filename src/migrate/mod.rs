@@ -531,10 +531,8 @@ async fn lint_and_rehearse(
         let mut attempt = 0;
         let rehearsal = loop {
             let rehearsal = crate::dryrun::dry_run(&dry_options).await?;
-            let blocked = rehearsal
-                .statements
-                .iter()
-                .any(|st| st.outcome == crate::dryrun::StatementOutcome::LockTimeout);
+            let blocked =
+                rehearsal.statements.iter().any(|st| st.outcome == crate::dryrun::StatementOutcome::LockTimeout);
             if !blocked || attempt >= options.lock.retries {
                 break rehearsal;
             }

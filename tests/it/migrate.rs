@@ -65,9 +65,11 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
     assert!(report["reason"].as_str().unwrap().contains("update-without-where"), "{report}");
     let (_, pending) = migrations(&db, dir.path());
     assert_eq!(labels(&pending["applied"]), Vec::<String>::new());
-    let (code, report, err) = migrate(store.path(), &db, &["--force", dir.path().to_str().unwrap()]);
+    let (code, report, err) =
+        migrate(store.path(), &db, &["--force", "--snapshot-after", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["ending"], "applied");
+    assert!(report["snapshot_after"].as_str().unwrap().ends_with("-after-migration"), "{report}");
     assert_eq!(report["applied"], serde_json::json!(["0001_note", "0002_tag"]));
     let snapshot = report["snapshot"].as_str().unwrap().to_owned();
     assert!(snapshot.ends_with("-before-0001_note"), "{snapshot}");
@@ -133,7 +135,11 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         .filter(|l| l["command"] == "migrate")
         .map(|l| l["step"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(steps[..7], ["snapshot", "lint", "snapshot", "lint", "dry-run", "apply", "check"], "{steps:?}");
+    assert_eq!(
+        steps[..8],
+        ["snapshot", "lint", "snapshot", "lint", "dry-run", "apply", "check", "snapshot-after"],
+        "{steps:?}"
+    );
 }
 
 #[test]
