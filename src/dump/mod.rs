@@ -53,6 +53,26 @@ pub struct DumpOptions {
     pub cancel: Cancel,
 }
 
+impl DumpOptions {
+    /// The whole database `connect` names, with the defaults of `pgsafe dump`: what the workflow's own
+    /// snapshots take (a rollback's safety snapshot, a migration's, a rehearsal's).
+    pub fn whole(connect: ConnectOptions, jobs: usize, cancel: Cancel) -> DumpOptions {
+        DumpOptions {
+            connect,
+            jobs: jobs.max(1),
+            filters: Filters::default(),
+            compression: Compression::default(),
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            part_bytes: None,
+            large_objects: None,
+            lock_wait: None,
+            content: DumpContent::Both,
+            exported_snapshot: None,
+            cancel,
+        }
+    }
+}
+
 /// `--schema-only`, `--data-only`, or both (the default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DumpContent {

@@ -27,9 +27,9 @@ use runner::{FolderStatus, MigrationFile};
 
 use crate::cancel::Cancel;
 use crate::check::{CheckOptions, CheckReport};
-use crate::dump::{DumpContent, DumpOptions};
+use crate::dump::DumpOptions;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Compression, TableName};
+use crate::format::TableName;
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
 use crate::rollback::{Mode, RollbackOptions, RollbackReport, SessionPolicy};
@@ -645,19 +645,7 @@ fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> S
         .take(60)
         .collect();
     SnapshotOptions {
-        dump: DumpOptions {
-            connect: options.connect.clone(),
-            jobs: options.jobs.max(1),
-            filters: Default::default(),
-            compression: Compression::default(),
-            chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
-            part_bytes: None,
-            large_objects: None,
-            lock_wait: None,
-            content: DumpContent::Both,
-            exported_snapshot: None,
-            cancel: options.cancel.clone(),
-        },
+        dump: DumpOptions::whole(options.connect.clone(), options.jobs.max(1), options.cancel.clone()),
         label: Some(label),
         migration: Some(migration.to_owned()),
         protects: None,

@@ -220,19 +220,7 @@ async fn pick_snapshot(
     let taken = crate::store::operation::snapshot(
         store,
         &crate::store::operation::SnapshotOptions {
-            dump: crate::dump::DumpOptions {
-                connect: options.connect.clone(),
-                jobs: options.jobs.max(1),
-                filters: Default::default(),
-                compression: Default::default(),
-                chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
-                part_bytes: None,
-                large_objects: None,
-                lock_wait: None,
-                content: crate::dump::DumpContent::Both,
-                exported_snapshot: None,
-                cancel: options.cancel.clone(),
-            },
+            dump: crate::dump::DumpOptions::whole(options.connect.clone(), options.jobs.max(1), options.cancel.clone()),
             label: Some("rehearsal".into()),
             migration: Some(options.command.join(" ")),
             protects: None,

@@ -26,9 +26,8 @@ use serde::Serialize;
 use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::catalog::Filters;
-use crate::dump::{DumpContent, DumpOptions};
+use crate::dump::DumpOptions;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::Compression;
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
 use crate::restore::{LeaveOut, RestoreOptions, RestoreReport, VerifyLevel};
@@ -392,19 +391,7 @@ async fn run(
 
     if options.safety_snapshot {
         progress.step(&format!("taking a safety snapshot of `{}` as it is now", plan.database));
-        let dump = DumpOptions {
-            connect: options.connect.clone(),
-            jobs,
-            filters: Filters::default(),
-            compression: Compression::default(),
-            chunk_bytes: crate::dump::DEFAULT_CHUNK_BYTES,
-            part_bytes: None,
-            large_objects: None,
-            lock_wait: None,
-            content: DumpContent::Both,
-            exported_snapshot: None,
-            cancel: options.cancel.clone(),
-        };
+        let dump = DumpOptions::whole(options.connect.clone(), jobs, options.cancel.clone());
         let taken = snapshot_locked(
             store,
             &SnapshotOptions {
