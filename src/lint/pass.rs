@@ -23,7 +23,7 @@ pub struct RelName {
 }
 
 impl RelName {
-    fn of(rv: &RangeVar) -> RelName {
+    pub(crate) fn of(rv: &RangeVar) -> RelName {
         let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
         RelName { schema, name: rv.relname.clone() }
     }
@@ -904,6 +904,32 @@ impl Pass<'_> {
                     Some(rel),
                     at,
                 ),
+                // Inline, a constraint has no `NOT VALID` form: it is verified on every row at once.
+                ConstrType::ConstrCheck if !k.skip_validation => self.hit_at(
+                    "add-check-without-not-valid",
+                    format!(
+                        "the check on the new column `{name}` is verified on every row of `{}` under an ACCESS \
+                         EXCLUSIVE lock",
+                        rel.display()
+                    ),
+                    Some(rel),
+                    offset(k.location, at),
+                ),
+                ConstrType::ConstrForeign if !k.skip_validation => {
+                    let other = k.pktable.as_ref().map(|r| format!(" and `{}`", RelName::of(r).display()));
+                    self.hit_at(
+                        "add-foreign-key-without-not-valid",
+                        format!(
+                            "the foreign key on the new column `{name}` is verified at once, scanning `{}` while \
+                             `{}`{} are locked against writes",
+                            rel.display(),
+                            rel.display(),
+                            other.unwrap_or_default()
+                        ),
+                        Some(rel),
+                        offset(k.location, at),
+                    );
+                }
                 _ => {}
             }
         }
