@@ -12,7 +12,7 @@ enum Op {
 
 const CONTEXT: usize = 3;
 
-/// `--- a/NAME`, `+++ b/NAME` and the hunks turning `before` into `after`; empty when they are equal.
+/// `--- NAME`, `+++ NAME` and the hunks turning `before` into `after`; empty when they are equal.
 pub fn unified(name: &str, before: &str, after: &str) -> String {
     if before == after {
         return String::new();
@@ -20,7 +20,7 @@ pub fn unified(name: &str, before: &str, after: &str) -> String {
     let a: Vec<&str> = before.split_inclusive('\n').collect();
     let b: Vec<&str> = after.split_inclusive('\n').collect();
     let ops = script(&a, &b);
-    let mut out = format!("--- a/{name}\n+++ b/{name}\n");
+    let mut out = format!("--- {name}\n+++ {name}\n");
     let changes: Vec<usize> = (0..ops.len()).filter(|&i| !matches!(ops[i], Op::Same(..))).collect();
     let mut i = 0;
     while i < changes.len() {
@@ -130,7 +130,7 @@ mod tests {
         let after = "a\nb\nc\nd\nE\nf\ng\nh\n";
         assert_eq!(
             unified("m.sql", before, after),
-            "--- a/m.sql\n+++ b/m.sql\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n"
+            "--- m.sql\n+++ m.sql\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n"
         );
     }
 
@@ -148,8 +148,8 @@ mod tests {
     #[test]
     fn an_insertion_at_the_top_and_a_missing_final_newline_are_marked() {
         let diff = unified("m.sql", "x;", "SET a = 1;\nx;");
-        assert_eq!(diff, "--- a/m.sql\n+++ b/m.sql\n@@ -1,1 +1,2 @@\n+SET a = 1;\n x;\n\\ No newline at end of file\n");
+        assert_eq!(diff, "--- m.sql\n+++ m.sql\n@@ -1,1 +1,2 @@\n+SET a = 1;\n x;\n\\ No newline at end of file\n");
         let diff = unified("m.sql", "", "x;\n");
-        assert_eq!(diff, "--- a/m.sql\n+++ b/m.sql\n@@ -0,0 +1,1 @@\n+x;\n");
+        assert_eq!(diff, "--- m.sql\n+++ m.sql\n@@ -0,0 +1,1 @@\n+x;\n");
     }
 }

@@ -184,7 +184,7 @@ fn the_diff_of_a_fix_is_unified() {
     let fix = fix_text("SELECT 1;\nCREATE INDEX i ON orders (a);\n", &options());
     assert_eq!(
         unified_diff("m.sql", &fix.before, &fix.after),
-        "--- a/m.sql\n+++ b/m.sql\n@@ -1,2 +1,3 @@\n+SET lock_timeout = '2s';\n SELECT 1;\n-CREATE INDEX i ON orders (a);\n\
+        "--- m.sql\n+++ m.sql\n@@ -1,2 +1,3 @@\n+SET lock_timeout = '2s';\n SELECT 1;\n-CREATE INDEX i ON orders (a);\n\
          +CREATE INDEX CONCURRENTLY i ON orders (a);\n"
     );
 }
