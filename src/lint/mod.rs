@@ -269,6 +269,8 @@ fn line_from(text: &str, offset: usize) -> String {
 pub struct Named {
     pub tables: Vec<pass::RelName>,
     pub indexes: Vec<pass::RelName>,
+    /// Enum types given values.
+    pub types: Vec<pass::RelName>,
 }
 
 /// Every table and index the files name, each once.
@@ -278,6 +280,11 @@ pub fn named(files: &[ParsedFile]) -> Named {
     for file in files {
         for statement in &file.statements {
             let Some(node) = &statement.node else { continue };
+            if let Some(rel) = pass::enum_type(node)
+                && !named.types.contains(&rel)
+            {
+                named.types.push(rel);
+            }
             for (rel, is_index) in pass::names(node) {
                 let (seen, list) =
                     if is_index { (&mut indexes, &mut named.indexes) } else { (&mut tables, &mut named.tables) };

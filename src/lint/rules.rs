@@ -690,6 +690,21 @@ pub static RULES: &[Rule] = &[
         good: &[],
     },
     Rule {
+        id: "enum-value-exists",
+        level: Level::Warning,
+        family: Family::Facts,
+        lock: None,
+        rewrites: Rewrites::None,
+        what: "with `-d` (or an enum created earlier in the run): `ALTER TYPE ... ADD VALUE` of a value the type has",
+        why: "the statement fails, and the migration with it",
+        help: "`ADD VALUE IF NOT EXISTS`",
+        bad: &["CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE 'ok';"],
+        good: &[
+            "CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok';",
+            "CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE 'happy';",
+        ],
+    },
+    Rule {
         id: "object-not-found",
         level: Level::Warning,
         family: Family::Facts,

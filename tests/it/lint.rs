@@ -277,3 +277,40 @@ fn diff_prints_the_fix_and_writes_nothing_and_fix_rewrites_the_file() {
     assert_eq!(code, 2);
     assert!(stderr.contains("`--fix` cannot rewrite standard input"), "{stderr}");
 }
+
+#[test]
+fn with_a_database_an_enum_value_that_exists_is_named_and_a_small_tables_index_drop_is_a_hint() {
+    let db = TestDb::new("lint_enum");
+    db.psql(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE TABLE small (id bigint, m mood);
+         CREATE INDEX small_id_idx ON small (id);
+         INSERT INTO small SELECT g, 'ok' FROM generate_series(1, 10) g;
+         ANALYZE small;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.sql");
+    write(
+        &file,
+        "SET lock_timeout = '2s';\nALTER TYPE mood ADD VALUE 'ok';\nALTER TYPE mood ADD VALUE IF NOT EXISTS 'sad';\n\
+         ALTER TYPE mood ADD VALUE 'happy';\nDROP INDEX IF EXISTS small_id_idx;\n",
+    );
+    let conn = db.conn_string();
+    let (code, report) = lint_json(&["-d", &conn, "--fail-on", "warning", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    let rules: Vec<(u64, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["rule"].as_str().unwrap(), f["level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rules,
+        [(2, "enum-value-exists", "warning"), (5, "drop-index-without-concurrently", "hint")],
+        "{report:#}"
+    );
+    // Without the database neither is known.
+    let (_, report) = lint_json(&[file.to_str().unwrap()]);
+    let f = &report["findings"][0];
+    assert_eq!((&f["rule"], &f["level"]), (&"drop-index-without-concurrently".into(), &"warning".into()), "{report:#}");
+}
