@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
+use pgsafe::lint::fix::FileFix;
 use pgsafe::lint::{self, Finding, Level, LintOptions, LintReport, RULES, SourceFile};
 use pgsafe::store::{LocalStore, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
@@ -47,6 +48,16 @@ pub struct LintArgs {
     #[arg(long)]
     migrate: bool,
 
+    /// Rewrite the files in place where a finding has a mechanical safe form (`CONCURRENTLY`, `NOT VALID`
+    /// then `VALIDATE`, `SET NOT NULL` through a check, a `lock_timeout` preamble); the findings are those
+    /// of the fixed files.
+    #[arg(long, conflicts_with = "diff")]
+    fix: bool,
+
+    /// Print what `--fix` would change as a unified diff, and write nothing.
+    #[arg(long)]
+    diff: bool,
+
     /// The store whose audit log gets a line per run, when it exists (lint never creates it). Default:
     /// env `PGSAFE_DIR`, else env `BACKUP_DIR`, else `./.pgsafe`.
     #[arg(long = "store", value_name = "DIR")]
@@ -82,8 +93,15 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
     let started_at = Timestamp::now();
     let store = LocalStore::existing(&resolve_dir(args.store.as_deref()))?;
     let fail_on = args.fail_on.level();
+    if args.fix && args.paths.iter().any(|p| matches!(PathOrStdio::from(p.as_os_str()), PathOrStdio::Stdio)) {
+        return Err(Error::new(ErrorKind::InvalidInput, "`--fix` cannot rewrite standard input in place")
+            .with_hint("`pgsafe lint --diff -` prints the rewrite as a diff"));
+    }
     let mut names = Vec::new();
-    let result = lint(&args, &mut names);
+    let (result, fixes) = match lint(&args, &mut names) {
+        Ok((report, fixes)) => (Ok(report), fixes),
+        Err(e) => (Err(e), Vec::new()),
+    };
     if let Some(store) = &store {
         let seconds = Timestamp::now().duration_since(started_at).as_secs_f64();
         let mut entry = lint::audit_entry(&names, started_at, seconds, &result, fail_on);
@@ -95,6 +113,28 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
         store.append_audit(&entry).map_err(|e| e.context("lint ran, but its audit line was not written"))?;
     }
     let report = result?;
+    if args.fix || args.diff {
+        let mut notes = String::new();
+        for fix in &fixes {
+            for n in &fix.applied {
+                notes.push_str(&format!("{}:{}: fixed[{}]: {}\n", fix.name, n.line, n.rule, n.note));
+            }
+            for n in &fix.skipped {
+                notes.push_str(&format!("{}:{}: not fixed[{}]: {}\n", fix.name, n.line, n.rule, n.note));
+            }
+        }
+        eprint!("{notes}");
+    }
+    if args.fix {
+        for fix in fixes.iter().filter(|f| f.changed()) {
+            write_in_place(Path::new(&fix.name), &fix.after)?;
+        }
+    }
+    if args.diff {
+        let diff: String = fixes.iter().map(|f| lint::fix::unified_diff(&f.name, &f.before, &f.after)).collect();
+        output::stdout(&diff)?;
+        return Ok(if report.fails(fail_on) { Exit::CheckFailed } else { Exit::Success });
+    }
     let text = match args.format {
         Format::Text => text(&report),
         Format::Json => serde_json::to_string_pretty(&report).expect("the report serializes") + "\n",
@@ -105,8 +145,9 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
     Ok(if report.fails(fail_on) { Exit::CheckFailed } else { Exit::Success })
 }
 
-/// Reads, parses and lints the files (their names into `names`, for the audit line).
-fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<LintReport, Error> {
+/// Reads, parses and lints the files (their names into `names`, for the audit line); with `--fix` or
+/// `--diff`, fixes them and lints the fixed text.
+fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<(LintReport, Vec<FileFix>), Error> {
     let sources = read_sources(&args.paths)?;
     names.extend(sources.iter().map(|s| s.name.clone()));
     let parsed = sources.into_iter().map(lint::parse).collect::<Result<Vec<_>, _>>()?;
@@ -123,7 +164,26 @@ fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<LintReport, Error> {
         assume_lock_timeout: args.migrate,
         small_table_rows: args.small_table_rows,
     };
-    Ok(lint::lint(&parsed, &options, facts.as_ref()))
+    if !(args.fix || args.diff) {
+        return Ok((lint::lint(&parsed, &options, facts.as_ref()), Vec::new()));
+    }
+    let fixes = lint::fix::fix(&parsed, &options, facts.as_ref())?;
+    let fixed = fixes.iter().map(|f| lint::parse(f.source())).collect::<Result<Vec<_>, _>>()?;
+    Ok((lint::lint(&fixed, &options, facts.as_ref()), fixes))
+}
+
+/// Replaces `path`'s text with `text` through a file beside it renamed over it, so that an
+/// interrupted fix leaves the old file or the new one, never half of one.
+fn write_in_place(path: &Path, text: &str) -> Result<(), Error> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("writing beside", path, e))?;
+    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(|e| Error::io("writing", temp.path(), e))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        // Keep the file's permissions; a failure here leaves the temporary file's, which is no harm.
+        let _ = std::fs::set_permissions(temp.path(), meta.permissions());
+    }
+    temp.persist(path).map_err(|e| Error::io("replacing", path, e.error))?;
+    Ok(())
 }
 
 /// The files the arguments name, in order.

@@ -2,7 +2,7 @@
 //! run, in a read-only session under a statement timeout: row estimates and sizes (a hazard on a small
 //! table is a hint), columns and their types (which type changes are free), indexes (one that exists
 //! already; a foreign key without one), validated `CHECK (col IS NOT NULL)` constraints, the server's
-//! version, and whether a table exists at all.
+//! version, the labels of enum types, the tables of indexes, and whether a table exists at all.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const TABLES: &str = include_str!("sql/tables.sql");
 const INDEXES: &str = include_str!("sql/indexes.sql");
+const ENUMS: &str = include_str!("sql/enums.sql");
 
 /// The database's facts about the named objects.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,10 @@ pub struct Facts {
     pub tables: HashMap<String, TableFacts>,
     /// Indexes that exist, by [`RelName::key`].
     pub indexes: HashSet<String>,
+    /// The table of each index that exists, by the index's [`RelName::key`].
+    pub index_tables: HashMap<String, RelName>,
+    /// The labels of each enum type, in order, by [`RelName::key`].
+    pub enums: HashMap<String, Vec<String>>,
 }
 
 /// One table's facts.
@@ -103,7 +108,31 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
     let mut facts = Facts { server_version: u32::try_from(version / 10000).unwrap_or(0), ..Facts::default() };
     let by_quoted =
         |list: &[RelName]| -> HashMap<String, String> { list.iter().map(|r| (r.quoted(), r.key())).collect() };
-    let tables = by_quoted(&named.tables);
+    // Indexes first: the tables of those a statement drops or rebuilds are read too, for their size.
+    let indexes = by_quoted(&named.indexes);
+    let names: Vec<&String> = indexes.keys().collect();
+    let mut tables_named = named.tables.clone();
+    for row in session.query(INDEXES, &[&names]).await? {
+        let name: String = value(&row, "name", INDEXES)?;
+        let table =
+            RelName { schema: Some(value(&row, "table_schema", INDEXES)?), name: value(&row, "table_name", INDEXES)? };
+        if let Some(key) = indexes.get(&name) {
+            facts.indexes.insert(key.clone());
+            if !tables_named.iter().any(|t| t.key() == table.key()) {
+                tables_named.push(table.clone());
+            }
+            facts.index_tables.insert(key.clone(), table);
+        }
+    }
+    let types = by_quoted(&named.types);
+    let names: Vec<&String> = types.keys().collect();
+    for row in session.query(ENUMS, &[&names]).await? {
+        let name: String = value(&row, "name", ENUMS)?;
+        if let Some(key) = types.get(&name) {
+            facts.enums.insert(key.clone(), value(&row, "labels", ENUMS)?);
+        }
+    }
+    let tables = by_quoted(&tables_named);
     let names: Vec<&String> = tables.keys().collect();
     for row in session.query(TABLES, &[&names]).await? {
         let name: String = value(&row, "name", TABLES)?;
@@ -128,14 +157,6 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             not_null_checks: checks.iter().filter_map(|def| check_column(def)).collect(),
         };
         facts.tables.insert(key.clone(), table);
-    }
-    let indexes = by_quoted(&named.indexes);
-    let names: Vec<&String> = indexes.keys().collect();
-    for row in session.query(INDEXES, &[&names]).await? {
-        let name: String = value(&row, "name", INDEXES)?;
-        if let Some(key) = indexes.get(&name) {
-            facts.indexes.insert(key.clone());
-        }
     }
     Ok(facts)
 }

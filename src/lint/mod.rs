@@ -13,7 +13,9 @@
 //! the table has no rows and no readers yet. The library only reads files' text and, with a connection,
 //! the catalog ([`facts`]); it never prints and never writes.
 
+mod diff;
 pub mod facts;
+pub mod fix;
 mod pass;
 pub mod rules;
 pub mod types;
@@ -82,6 +84,10 @@ pub struct Finding {
     pub help: &'static str,
     /// The first line of the statement (or comment) it is about.
     pub statement: String,
+    /// Where it is for `--fix`: the statement's index in its file (`usize::MAX` for a comment's own
+    /// findings) and the byte offset it points at.
+    #[serde(skip)]
+    pub(crate) at: (usize, usize),
 }
 
 /// A finding a `-- pgsafe:allow` comment allowed: kept in the report, not counted.
@@ -117,6 +123,8 @@ impl LintReport {
 #[derive(Debug, Clone)]
 struct Statement {
     node: Option<NodeEnum>,
+    /// Byte offset just past the previous statement's `;`: its leading blanks and comments start here.
+    location: usize,
     /// Byte offset of its first token (past leading blanks and comments).
     start: usize,
     /// Byte offset just past its end (before the `;`).
@@ -172,7 +180,7 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
             .find(|t| usize::try_from(t.start).is_ok_and(|s| s >= location) && !is_comment(t))
             .and_then(|t| usize::try_from(t.start).ok())
             .unwrap_or(location);
-        statements.push(Statement { node: raw.stmt.as_ref().and_then(|s| s.node.clone()), start, end });
+        statements.push(Statement { node: raw.stmt.as_ref().and_then(|s| s.node.clone()), location, start, end });
     }
     let mut suppressions = Vec::new();
     for token in tokens.iter().filter(|t| t.token == Token::SqlComment as i32) {
@@ -261,6 +269,8 @@ fn line_from(text: &str, offset: usize) -> String {
 pub struct Named {
     pub tables: Vec<pass::RelName>,
     pub indexes: Vec<pass::RelName>,
+    /// Enum types given values.
+    pub types: Vec<pass::RelName>,
 }
 
 /// Every table and index the files name, each once.
@@ -270,6 +280,11 @@ pub fn named(files: &[ParsedFile]) -> Named {
     for file in files {
         for statement in &file.statements {
             let Some(node) = &statement.node else { continue };
+            if let Some(rel) = pass::enum_type(node)
+                && !named.types.contains(&rel)
+            {
+                named.types.push(rel);
+            }
             for (rel, is_index) in pass::names(node) {
                 let (seen, list) =
                     if is_index { (&mut indexes, &mut named.indexes) } else { (&mut tables, &mut named.tables) };
@@ -382,6 +397,7 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
         why: hit.rule.why,
         help: hit.rule.help,
         statement: line_from(&file.text, hit.offset),
+        at: (hit.statement, hit.offset),
     }
 }
 

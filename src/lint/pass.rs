@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
     AlterTableCmd, AlterTableType, ColumnDef, ConstrType, Constraint, DropBehavior, ObjectType, RangeVar,
-    TransactionStmtKind, VariableSetKind, a_const,
+    ReindexObjectType, TransactionStmtKind, VariableSetKind, a_const,
 };
 
 use super::facts::Facts;
@@ -23,7 +23,7 @@ pub struct RelName {
 }
 
 impl RelName {
-    fn of(rv: &RangeVar) -> RelName {
+    pub(crate) fn of(rv: &RangeVar) -> RelName {
         let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
         RelName { schema, name: rv.relname.clone() }
     }
@@ -79,6 +79,8 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Known {
     tables: HashMap<String, KnownTable>,
+    /// The labels of enum types created (or given values) by the run, by [`RelName::key`].
+    enums: HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +269,11 @@ impl Pass<'_> {
         }
     }
 
+    /// With facts: the table of an existing index.
+    fn index_table(&self, index: &RelName) -> Option<RelName> {
+        self.facts.and_then(|f| f.index_tables.get(&index.key())).cloned()
+    }
+
     fn in_transaction(&self) -> bool {
         self.open.is_some()
     }
@@ -310,8 +317,11 @@ impl Pass<'_> {
                 let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
                 if let Some(rel) = RelName::of_parts(&parts) {
                     self.created.insert(rel.key());
+                    let labels = e.vals.iter().filter_map(string).map(str::to_owned).collect();
+                    self.known.enums.insert(rel.key(), labels);
                 }
             }
+            NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => self.add_enum_value(e),
             NodeEnum::CompositeTypeStmt(c) => {
                 if let Some(rel) = &c.typevar {
                     self.created.insert(RelName::of(rel).key());
@@ -336,10 +346,15 @@ impl Pass<'_> {
                     );
                 } else if !concurrent && !table.as_ref().is_some_and(|t| self.is_new(t)) {
                     let what = table.as_ref().map_or_else(|| r.name.clone(), RelName::display);
+                    // `REINDEX INDEX` names an index: its table's size decides, when the facts know it.
+                    let sized = match (r.kind(), &table) {
+                        (ReindexObjectType::ReindexObjectIndex, Some(index)) => self.index_table(index),
+                        _ => table.clone(),
+                    };
                     self.hit(
                         "reindex-without-concurrently",
                         format!("`REINDEX` of `{what}` blocks writes while it rebuilds"),
-                        table.as_ref(),
+                        sized.as_ref(),
                     );
                 }
                 self.lock_timeout_needed(if concurrent { None } else { table }, "SHARE");
@@ -488,18 +503,39 @@ impl Pass<'_> {
                     self.lock_timeout_needed(Some(view), "ACCESS EXCLUSIVE");
                 }
             }
-            NodeEnum::AlterEnumStmt(e)
-                if e.old_val.is_empty() && !e.new_val.is_empty() && self.in_transaction() && self.pg_version < 12 =>
-            {
-                let version = self.pg_version;
+            _ => {}
+        }
+    }
+
+    /// `ALTER TYPE ... ADD VALUE`: not in a transaction before 12, and not a label the type has.
+    fn add_enum_value(&mut self, e: &pg_query::protobuf::AlterEnumStmt) {
+        if self.in_transaction() && self.pg_version < 12 {
+            let version = self.pg_version;
+            self.hit(
+                "enum-add-value-in-transaction",
+                format!("`ALTER TYPE ... ADD VALUE` cannot run inside a transaction block on PostgreSQL {version}"),
+                None,
+            );
+        }
+        let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
+        let Some(rel) = RelName::of_parts(&parts) else { return };
+        let labels = match self.known.enums.get(&rel.key()) {
+            Some(labels) => Some(labels.clone()),
+            None => self.facts.and_then(|f| f.enums.get(&rel.key())).cloned(),
+        };
+        let Some(mut labels) = labels else { return };
+        if labels.contains(&e.new_val) {
+            if !e.skip_if_new_val_exists {
                 self.hit(
-                    "enum-add-value-in-transaction",
-                    format!("`ALTER TYPE ... ADD VALUE` cannot run inside a transaction block on PostgreSQL {version}"),
+                    "enum-value-exists",
+                    format!("`{}` already has the value '{}': the statement fails", rel.display(), e.new_val),
                     None,
                 );
             }
-            _ => {}
+        } else {
+            labels.push(e.new_val.clone());
         }
+        self.known.enums.insert(rel.key(), labels);
     }
 
     fn transaction(&mut self, kind: TransactionStmtKind) {
@@ -696,10 +732,11 @@ impl Pass<'_> {
                         None,
                     );
                 } else if !d.concurrent && !new {
+                    let table = names.first().and_then(|n| self.index_table(n));
                     self.hit(
                         "drop-index-without-concurrently",
                         format!("`DROP INDEX` of {list} takes an ACCESS EXCLUSIVE lock on its table"),
-                        None,
+                        table.as_ref(),
                     );
                 }
             }
@@ -904,6 +941,32 @@ impl Pass<'_> {
                     Some(rel),
                     at,
                 ),
+                // Inline, a constraint has no `NOT VALID` form: it is verified on every row at once.
+                ConstrType::ConstrCheck if !k.skip_validation => self.hit_at(
+                    "add-check-without-not-valid",
+                    format!(
+                        "the check on the new column `{name}` is verified on every row of `{}` under an ACCESS \
+                         EXCLUSIVE lock",
+                        rel.display()
+                    ),
+                    Some(rel),
+                    offset(k.location, at),
+                ),
+                ConstrType::ConstrForeign if !k.skip_validation => {
+                    let other = k.pktable.as_ref().map(|r| format!(" and `{}`", RelName::of(r).display()));
+                    self.hit_at(
+                        "add-foreign-key-without-not-valid",
+                        format!(
+                            "the foreign key on the new column `{name}` is verified at once, scanning `{}` while \
+                             `{}`{} are locked against writes",
+                            rel.display(),
+                            rel.display(),
+                            other.unwrap_or_default()
+                        ),
+                        Some(rel),
+                        offset(k.location, at),
+                    );
+                }
                 _ => {}
             }
         }
@@ -1073,6 +1136,13 @@ pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> 
     c.fields.last().and_then(string).map(str::to_owned)
 }
 
+/// The enum type to which a statement adds a value.
+pub fn enum_type(node: &NodeEnum) -> Option<RelName> {
+    let NodeEnum::AlterEnumStmt(e) = node else { return None };
+    let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
+    RelName::of_parts(&parts)
+}
+
 /// The tables (`false`) and indexes (`true`) a statement names.
 pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
     let mut found: Vec<(RelName, bool)> = node
@@ -1083,6 +1153,15 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
             _ => None,
         })
         .collect();
+    match node {
+        NodeEnum::ReindexStmt(r) if r.kind() == ReindexObjectType::ReindexObjectIndex => {
+            return r.relation.iter().map(|rv| (RelName::of(rv), true)).collect();
+        }
+        NodeEnum::DropStmt(d) if d.remove_type() == ObjectType::ObjectIndex => {
+            found.extend(d.objects.iter().filter_map(|o| RelName::of_parts(&name_parts(o))).map(|n| (n, true)));
+        }
+        _ => {}
+    }
     if let NodeEnum::IndexStmt(i) = node
         && !i.idxname.is_empty()
     {

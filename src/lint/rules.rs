@@ -213,10 +213,13 @@ pub static RULES: &[Rule] = &[
         family: Family::Locks,
         lock: AE,
         rewrites: Rewrites::Scan,
-        what: "`ADD CONSTRAINT ... CHECK` without `NOT VALID`",
+        what: "`ADD CONSTRAINT ... CHECK` without `NOT VALID`, or a `CHECK` inline in `ADD COLUMN`",
         why: "every row is checked under an ACCESS EXCLUSIVE lock",
         help: "add it `NOT VALID` (quick), then `VALIDATE CONSTRAINT` in a separate transaction: validation takes only SHARE UPDATE EXCLUSIVE",
-        bad: &["ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0);"],
+        bad: &[
+            "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0);",
+            "ALTER TABLE orders ADD COLUMN IF NOT EXISTS qty int CHECK (qty > 0);",
+        ],
         good: &[
             "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID;",
             "ALTER TABLE orders VALIDATE CONSTRAINT positive;",
@@ -228,12 +231,17 @@ pub static RULES: &[Rule] = &[
         family: Family::Locks,
         lock: Some("SHARE ROW EXCLUSIVE"),
         rewrites: Rewrites::Scan,
-        what: "`ADD CONSTRAINT ... FOREIGN KEY` (or `REFERENCES`) without `NOT VALID`",
+        what: "`ADD CONSTRAINT ... FOREIGN KEY` (or `REFERENCES`) without `NOT VALID`, or `REFERENCES` inline in `ADD COLUMN` (validated at once)",
         why: "both tables are locked against writes (SHARE ROW EXCLUSIVE) while every row is checked",
         help: "add it `NOT VALID`, then `VALIDATE CONSTRAINT` in a separate transaction",
-        bad: &["ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);"],
+        bad: &[
+            "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+            "ALTER TABLE orders ADD COLUMN IF NOT EXISTS user_id bigint REFERENCES users (id);",
+        ],
         good: &[
             "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;",
+            "ALTER TABLE orders ADD COLUMN IF NOT EXISTS user_id bigint;",
+            "CREATE TABLE t (id bigint, user_id bigint);\nALTER TABLE t ADD COLUMN shop_id bigint REFERENCES shops (id);",
         ],
     },
     Rule {
@@ -680,6 +688,21 @@ pub static RULES: &[Rule] = &[
         help: "`CREATE INDEX CONCURRENTLY` on the referencing columns",
         bad: &[],
         good: &[],
+    },
+    Rule {
+        id: "enum-value-exists",
+        level: Level::Warning,
+        family: Family::Facts,
+        lock: None,
+        rewrites: Rewrites::None,
+        what: "with `-d` (or an enum created earlier in the run): `ALTER TYPE ... ADD VALUE` of a value the type has",
+        why: "the statement fails, and the migration with it",
+        help: "`ADD VALUE IF NOT EXISTS`",
+        bad: &["CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE 'ok';"],
+        good: &[
+            "CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok';",
+            "CREATE TYPE mood AS ENUM ('sad', 'ok');\n-- next file\nALTER TYPE mood ADD VALUE 'happy';",
+        ],
     },
     Rule {
         id: "object-not-found",

@@ -221,3 +221,96 @@ fn with_a_database_the_same_index_is_an_error_on_a_million_rows_and_a_hint_on_te
         .collect();
     assert_eq!(rules, [(4, "object-not-found")], "{report:#}");
 }
+
+#[test]
+fn diff_prints_the_fix_and_writes_nothing_and_fix_rewrites_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0003_orders.sql");
+    let text = "-- orders by user\n\nBEGIN;\nALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);\n\
+                -- lookups\nCREATE INDEX IF NOT EXISTS orders_user_idx ON orders (user_id);\nCOMMIT;\n";
+    write(&file, text);
+    let path = file.to_str().unwrap();
+    let (code, stdout, stderr) = run(pgsafe().args(["lint", "--diff", path]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "--- {path}\n+++ {path}\n@@ -1,7 +1,10 @@\n -- orders by user\n \n+SET lock_timeout = '2s';\n+\n BEGIN;\n\
+             -ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);\n\
+             --- lookups\n-CREATE INDEX IF NOT EXISTS orders_user_idx ON orders (user_id);\n\
+             +ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n\
+             \x20COMMIT;\n+ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;\n+-- lookups\n\
+             +CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_idx ON orders (user_id);\n"
+        )
+    );
+    assert!(stderr.contains(&format!("{path}:6: fixed[create-index-without-concurrently]: ")), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "--diff wrote the file");
+    // The diff applies as `patch` reads it.
+    let patch = dir.path().join("fix.patch");
+    std::fs::write(&patch, &stdout).unwrap();
+    let copy = dir.path().join("copy.sql");
+    std::fs::write(&copy, text).unwrap();
+    let status = std::process::Command::new("patch").arg("-s").arg(&copy).arg(&patch).status().unwrap();
+    assert!(status.success());
+
+    // Before the fix the file fails; after it, lint of the fixed text passes and a second fix is a no-op.
+    let (code, ..) = run(pgsafe().args(["lint", path]));
+    assert_eq!(code, 1);
+    let (code, stdout, stderr) = run(pgsafe().args(["lint", "--fix", "--format", "json", path]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let fixed = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(fixed, std::fs::read_to_string(&copy).unwrap());
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().all(|f| f["level"] == "hint"), "{report:#}");
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--diff", path]));
+    assert_eq!((code, stdout.as_str()), (0, ""));
+
+    // What cannot be fixed keeps the exit code; standard input is never rewritten.
+    write(&file, "SET lock_timeout = '2s';\nTRUNCATE orders;\nDROP INDEX a, b;\n");
+    let (code, _, stderr) = run(pgsafe().args(["lint", "--fix", path]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("not fixed[drop-index-without-concurrently]: `DROP INDEX CONCURRENTLY` drops one index"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(pgsafe().args(["lint", "--fix", "-"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`--fix` cannot rewrite standard input"), "{stderr}");
+}
+
+#[test]
+fn with_a_database_an_enum_value_that_exists_is_named_and_a_small_tables_index_drop_is_a_hint() {
+    let db = TestDb::new("lint_enum");
+    db.psql(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE TABLE small (id bigint, m mood);
+         CREATE INDEX small_id_idx ON small (id);
+         INSERT INTO small SELECT g, 'ok' FROM generate_series(1, 10) g;
+         ANALYZE small;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.sql");
+    write(
+        &file,
+        "SET lock_timeout = '2s';\nALTER TYPE mood ADD VALUE 'ok';\nALTER TYPE mood ADD VALUE IF NOT EXISTS 'sad';\n\
+         ALTER TYPE mood ADD VALUE 'happy';\nDROP INDEX IF EXISTS small_id_idx;\n",
+    );
+    let conn = db.conn_string();
+    let (code, report) = lint_json(&["-d", &conn, "--fail-on", "warning", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    let rules: Vec<(u64, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["rule"].as_str().unwrap(), f["level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rules,
+        [(2, "enum-value-exists", "warning"), (5, "drop-index-without-concurrently", "hint")],
+        "{report:#}"
+    );
+    // Without the database neither is known.
+    let (_, report) = lint_json(&[file.to_str().unwrap()]);
+    let f = &report["findings"][0];
+    assert_eq!((&f["rule"], &f["level"]), (&"drop-index-without-concurrently".into(), &"warning".into()), "{report:#}");
+}
