@@ -45,6 +45,15 @@ pub(crate) enum Effect {
     Unique { table: String, columns: Vec<String> },
     /// It rewrites or scans `table` (`what` says how), which takes as long as the table is big.
     Scans { table: String, what: &'static str },
+    /// `ADD COLUMN` whose default calls `functions`: it rewrites `table` when one of them is volatile,
+    /// which only the server's catalog says.
+    DefaultCalls { table: String, functions: Vec<String> },
+    /// `ADD CONSTRAINT name CHECK (expression)`, validated: the rows for which `expression` (deparsed,
+    /// over the columns of `table`) is false make it fail.
+    Check { table: String, expression: String },
+    /// `ADD FOREIGN KEY (columns) REFERENCES referenced (referenced_columns)`, validated; the referenced
+    /// columns are empty when the statement leaves them to the referenced table's primary key.
+    ForeignKey { table: String, columns: Vec<String>, referenced: String, referenced_columns: Vec<String> },
 }
 
 /// What the rehearsal knows of a statement before running it.
@@ -224,10 +233,31 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
             if validated && !matches!(contype, ConstrType::ConstrDefault | ConstrType::ConstrNull) {
                 a.effects.push(Effect::Scans { table: table.clone(), what: "ADD CONSTRAINT scans it" });
             }
-            if matches!(contype, ConstrType::ConstrPrimary | ConstrType::ConstrUnique) && c.indexname.is_empty() {
-                let columns = c.keys.iter().filter_map(string).collect();
-                a.effects.push(Effect::Unique { table, columns });
+            match contype {
+                ConstrType::ConstrPrimary | ConstrType::ConstrUnique if c.indexname.is_empty() => {
+                    let columns = c.keys.iter().filter_map(string).collect();
+                    a.effects.push(Effect::Unique { table, columns });
+                }
+                ConstrType::ConstrCheck if validated => {
+                    if let Some(expression) = c.raw_expr.as_deref().and_then(deparse_expression) {
+                        a.effects.push(Effect::Check { table, expression });
+                    }
+                }
+                ConstrType::ConstrForeign if validated => {
+                    let Some(referenced) = c.pktable.as_ref().map(table_name) else { return };
+                    a.effects.push(Effect::ForeignKey {
+                        table,
+                        columns: c.fk_attrs.iter().filter_map(string).collect(),
+                        referenced,
+                        referenced_columns: c.pk_attrs.iter().filter_map(string).collect(),
+                    });
+                }
+                _ => {}
             }
+        }
+        T::AtAddColumn => {
+            let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { return };
+            add_column(&table, def, a);
         }
         T::AtSetLogged | T::AtSetUnLogged => {
             a.effects.push(Effect::Scans { table, what: "SET LOGGED/UNLOGGED rewrites it" })
@@ -235,6 +265,56 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
         T::AtSetTableSpace => a.effects.push(Effect::Scans { table, what: "SET TABLESPACE copies it" }),
         _ => {}
     }
+}
+
+/// `ADD COLUMN def` to `table`: whether it rewrites the table. Since PostgreSQL 11 a default that is not
+/// volatile is kept in the catalog and the table is not rewritten; a volatile default (`random()`,
+/// `clock_timestamp()`, a sequence of `serial` or an identity), and a stored generated column, are
+/// computed for every row, and rewrite it.
+fn add_column(table: &str, def: &pg_query::protobuf::ColumnDef, a: &mut Analysis) {
+    const REWRITES: &str = "ADD COLUMN with a volatile default rewrites it";
+    let table = table.to_owned();
+    let serial = def.type_name.as_ref().and_then(|t| t.names.last()).and_then(string).is_some_and(|name| {
+        matches!(name.as_str(), "serial" | "serial2" | "serial4" | "serial8" | "smallserial" | "bigserial")
+    });
+    let mut functions = Vec::new();
+    let mut rewrites = serial;
+    for constraint in &def.constraints {
+        let Some(NodeEnum::Constraint(c)) = &constraint.node else { continue };
+        match ConstrType::try_from(c.contype).unwrap_or(ConstrType::Undefined) {
+            ConstrType::ConstrIdentity => rewrites = true,
+            // PostgreSQL 18's virtual generated columns are computed when read.
+            ConstrType::ConstrGenerated => rewrites |= c.generated_kind != "v",
+            ConstrType::ConstrDefault => {
+                let Some(expr) = &c.raw_expr else { continue };
+                for (node, ..) in expr.node.iter().flat_map(|n| n.nodes()) {
+                    if let pg_query::NodeRef::FuncCall(call) = node {
+                        functions.extend(call.funcname.last().and_then(string));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if rewrites {
+        a.effects.push(Effect::Scans { table, what: REWRITES });
+    } else if !functions.is_empty() {
+        functions.sort();
+        functions.dedup();
+        a.effects.push(Effect::DefaultCalls { table, functions });
+    }
+}
+
+/// The SQL text of an expression of the parse tree, as PostgreSQL's deparser writes it: `(a > 0)`.
+fn deparse_expression(expr: &pg_query::protobuf::Node) -> Option<String> {
+    // The deparser takes statements only: `SELECT WHERE expr` holds the expression whole. The statement
+    // comes from the parser, as the deparser expects every field (it aborts on an unset enum).
+    let mut parsed = pg_query::parse("SELECT WHERE true", 0).ok()?.protobuf;
+    let raw = parsed.stmts.first_mut()?.stmt.as_deref_mut()?;
+    let Some(NodeEnum::SelectStmt(select)) = raw.node.as_mut() else { return None };
+    select.where_clause = Some(Box::new(expr.clone()));
+    let sql = pg_query::deparse(&parsed, pg_query::DeparseOptions::default()).ok()?;
+    sql.strip_prefix("SELECT WHERE ").map(str::to_owned)
 }
 
 /// `n` of `varchar(n)` or `char(n)`.
@@ -360,8 +440,8 @@ mod tests {
         assert_eq!(effects("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"), []);
         assert_eq!(effects("ALTER TABLE t ADD COLUMN x int"), []);
         assert_eq!(
-            effects("ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p"),
-            [Effect::Scans { table: "t".into(), what: "ADD CONSTRAINT scans it" }]
+            effects("ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p")[0],
+            Effect::Scans { table: "t".into(), what: "ADD CONSTRAINT scans it" }
         );
         assert_eq!(
             effects("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a, b)")[1],
@@ -380,5 +460,44 @@ mod tests {
             "an expression is no plain column to count duplicates of"
         );
         assert!(!analyze("CREATE TABLE t (a int)", 170000).counts_rows);
+    }
+
+    #[test]
+    fn an_added_column_rewrites_when_its_default_may_be_volatile_or_it_is_computed_per_row() {
+        const REWRITES: &str = "ADD COLUMN with a volatile default rewrites it";
+        assert_eq!(effects("ALTER TABLE t ADD COLUMN a int DEFAULT 0"), []);
+        assert_eq!(
+            effects("ALTER TABLE t ADD COLUMN a timestamptz DEFAULT clock_timestamp() + interval '1 day'"),
+            [Effect::DefaultCalls { table: "t".into(), functions: vec!["clock_timestamp".into()] }]
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ADD b float8 NOT NULL DEFAULT round(random() * 10)"),
+            [Effect::DefaultCalls { table: "t".into(), functions: vec!["random".into(), "round".into()] }]
+        );
+        for sql in [
+            "ALTER TABLE t ADD COLUMN id bigserial",
+            "ALTER TABLE t ADD COLUMN id int GENERATED ALWAYS AS IDENTITY",
+            "ALTER TABLE t ADD COLUMN d int GENERATED ALWAYS AS (a * 2) STORED",
+        ] {
+            assert_eq!(effects(sql), [Effect::Scans { table: "t".into(), what: REWRITES }], "{sql}");
+        }
+    }
+
+    #[test]
+    fn an_added_check_or_foreign_key_names_what_it_validates() {
+        assert_eq!(
+            effects("ALTER TABLE s.t ADD CONSTRAINT c CHECK (a > 0 OR b IS NULL)")[1],
+            Effect::Check { table: "s.t".into(), expression: "a > 0 OR b IS NULL".into() }
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE")[1],
+            Effect::ForeignKey {
+                table: "t".into(),
+                columns: vec!["a".into()],
+                referenced: "p".into(),
+                referenced_columns: vec!["id".into()]
+            }
+        );
+        assert_eq!(effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p NOT VALID"), []);
     }
 }

@@ -73,6 +73,8 @@ pub enum StatementOutcome {
     Failed,
     /// It waited longer than the lock timeout for another session's lock.
     LockTimeout,
+    /// It ran longer than the statement timeout and was cancelled (SQLSTATE 57014).
+    Timeout,
 }
 
 impl std::fmt::Display for StatementOutcome {
@@ -83,7 +85,15 @@ impl std::fmt::Display for StatementOutcome {
             StatementOutcome::NotRun => "not-run",
             StatementOutcome::Failed => "failed",
             StatementOutcome::LockTimeout => "lock-timeout",
+            StatementOutcome::Timeout => "timeout",
         })
+    }
+}
+
+impl StatementOutcome {
+    /// The migration would stop at this statement: it failed, or met one of the rehearsal's timeouts.
+    pub fn stops(self) -> bool {
+        matches!(self, StatementOutcome::Failed | StatementOutcome::LockTimeout | StatementOutcome::Timeout)
     }
 }
 
@@ -241,7 +251,7 @@ pub struct DryRunReport {
     pub statements: Vec<StatementReport>,
     /// Some statement would lose values or rows.
     pub loses_data: bool,
-    /// Some statement failed or waited too long for a lock.
+    /// Some statement failed, waited too long for a lock or ran too long.
     pub would_fail: bool,
     /// Every statement ran (none estimated, none not run).
     pub complete: bool,
@@ -291,8 +301,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
     let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
-    let would_fail =
-        reports.iter().any(|r| matches!(r.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout));
+    let would_fail = reports.iter().any(|r| r.outcome.stops());
     let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
     Ok(DryRunReport {
         database: options.connect.dbname().to_owned(),
@@ -369,13 +378,13 @@ async fn rehearse(
                 let start = Instant::now();
                 starts.push(Some(start));
                 let report = observe::statement(session, statement, &analysis, options, i).await?;
-                if matches!(report.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout) {
-                    stopped = Some(format!(
-                        "not run: the statement at {}:{} {}",
-                        report.file,
-                        report.line,
-                        if report.outcome == StatementOutcome::Failed { "failed" } else { "timed out on a lock" }
-                    ));
+                if report.outcome.stops() {
+                    let how = match report.outcome {
+                        StatementOutcome::LockTimeout => "timed out on a lock",
+                        StatementOutcome::Timeout => "ran longer than --statement-timeout",
+                        _ => "failed",
+                    };
+                    stopped = Some(format!("not run: the statement at {}:{} {how}", report.file, report.line));
                 }
                 reports.push(report);
                 continue;
@@ -398,9 +407,7 @@ pub fn audit_entry(
     let outcome = match result {
         Ok(report) if report.would_fail || report.loses_data => {
             let mut what = Vec::new();
-            if let Some(bad) =
-                report.statements.iter().find(|s| s.failure.is_some() || s.outcome == StatementOutcome::LockTimeout)
-            {
+            if let Some(bad) = report.statements.iter().find(|s| s.outcome.stops()) {
                 what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome));
             }
             let lost: usize = report.statements.iter().map(|s| s.losses.iter().filter(|l| l.count > 0).count()).sum();

@@ -25,6 +25,7 @@ const LOCKS: &str = include_str!("sql/locks.sql");
 const REACH: &str = include_str!("sql/reach.sql");
 const PRIMARY_KEY: &str = include_str!("sql/primary_key.sql");
 const SIZE: &str = include_str!("sql/size.sql");
+const VOLATILE: &str = include_str!("sql/volatile.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -38,12 +39,22 @@ pub(super) async fn statement(
 ) -> Result<StatementReport> {
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
-        let Effect::Scans { table, what } = effect else { continue };
+        let (table, what) = match effect {
+            Effect::Scans { table, what } => (table, *what),
+            Effect::DefaultCalls { table, functions } => {
+                let found = measure(s, volatile(s, functions)).await;
+                match settle(found, "the volatility of the new column's default", options, &mut report)? {
+                    Some(true) => (table, "ADD COLUMN with a volatile default rewrites it"),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
         let Some(size) = settle(measure(s, size(s, table)).await, "its table's size", options, &mut report)? else {
             continue;
         };
         if let Some((bytes, rows)) = size.filter(|(bytes, _)| *bytes > options.max_rewrite_bytes) {
-            report.estimates.push(Estimate { table: table.clone(), work: (*what).to_owned(), bytes, rows });
+            report.estimates.push(Estimate { table: table.clone(), work: what.to_owned(), bytes, rows });
         }
     }
     if stopped(&report) {
@@ -107,7 +118,7 @@ pub(super) async fn statement(
 }
 
 fn stopped(report: &StatementReport) -> bool {
-    report.outcome == StatementOutcome::LockTimeout
+    report.outcome.stops()
 }
 
 /// Runs `work`, a measurement of the rehearsal's own, in a savepoint that is then rolled back, whether it
@@ -265,7 +276,12 @@ async fn before(
                     None => {}
                 }
             }
-            Effect::SetNotNull { .. } | Effect::Unique { .. } | Effect::Scans { .. } => {}
+            Effect::SetNotNull { .. }
+            | Effect::Unique { .. }
+            | Effect::Scans { .. }
+            | Effect::DefaultCalls { .. }
+            | Effect::Check { .. }
+            | Effect::ForeignKey { .. } => {}
         }
         if stopped(report) {
             break;
@@ -357,14 +373,21 @@ async fn failed(
         report.failure = Some(failure(&e, None));
         return Ok(());
     }
-    report.outcome = StatementOutcome::Failed;
     if code == SqlState::QUERY_CANCELED {
-        report.reason =
-            Some(format!("ran longer than --statement-timeout ({} ms)", options.statement_timeout.as_millis()));
+        // Not an interruption of pgsafe's own (the caller checked): the server's statement_timeout.
+        report.outcome = StatementOutcome::Timeout;
+        report.reason = Some(format!(
+            "ran longer than --statement-timeout ({} ms) and was cancelled; the rehearsal stops here",
+            options.statement_timeout.as_millis()
+        ));
+        report.failure = Some(failure(&e, None));
+        return Ok(());
     }
+    report.outcome = StatementOutcome::Failed;
     let rows = match failing_rows(analysis, code) {
-        Some((what, count_sql, examples_sql)) => {
+        Some(query) => {
             let found = async {
+                let (what, count_sql, examples_sql) = query.sql(s).await?;
                 let count = count(s, &count_sql).await?;
                 let mut examples = Vec::new();
                 if let Some(sql) = examples_sql {
@@ -386,13 +409,111 @@ async fn failed(
     Ok(())
 }
 
-/// For a failure of SQLSTATE `code`: what makes it fail, the query counting it, and one giving examples.
-fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, Option<String>)> {
+/// How to find the rows that make a statement fail: its queries, or those of a constraint that needs the
+/// primary keys of its tables first.
+enum FailingQuery<'a> {
+    /// What makes it fail, the query counting it, and one giving examples.
+    Ready(String, String, Option<String>),
+    /// An added constraint: the queries once the primary keys are known.
+    Constraint(&'a Effect),
+}
+
+impl FailingQuery<'_> {
+    /// What makes it fail, the query counting it, and one giving examples.
+    async fn sql(self, s: &Session) -> Result<(String, String, Option<String>)> {
+        match self {
+            FailingQuery::Ready(what, count, examples) => Ok((what, count, examples)),
+            FailingQuery::Constraint(effect) => {
+                let mut keys = BTreeMap::new();
+                if let Effect::Check { table, .. } | Effect::ForeignKey { table, .. } = effect {
+                    keys.insert(table.clone(), primary_key(s, table).await?);
+                }
+                if let Effect::ForeignKey { referenced, .. } = effect {
+                    keys.insert(referenced.clone(), primary_key(s, referenced).await?);
+                }
+                Ok(constraint_rows(effect, &keys))
+            }
+        }
+    }
+}
+
+/// For an added CHECK or FOREIGN KEY constraint (`effect`), with the primary keys of its tables
+/// (`keys`): what makes it fail, the query counting it, and one giving up to five examples, by primary
+/// key where the table has one.
+fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> (String, String, Option<String>) {
+    let key_of = |table: &String| keys.get(table).cloned().unwrap_or_default();
+    let list = |columns: &[String], alias: &str| {
+        columns.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
+    };
+    // A row by its primary key, or whole without one.
+    let shown = |table: &String| {
+        let key = key_of(table);
+        if key.is_empty() { "r::text".to_owned() } else { format!("row({})::text", list(&key, "r")) }
+    };
+    let order = |table: &String| {
+        let key = key_of(table);
+        if key.is_empty() { String::new() } else { format!(" ORDER BY {}", list(&key, "r")) }
+    };
+    match effect {
+        Effect::ForeignKey { table, columns, referenced, referenced_columns } => {
+            let referenced_columns =
+                if referenced_columns.is_empty() { key_of(referenced) } else { referenced_columns.clone() };
+            // MATCH SIMPLE: a row with a NULL in the key references nothing.
+            let not_null: Vec<String> = columns.iter().map(|c| format!("r.{} IS NOT NULL", quote_ident(c))).collect();
+            let matches: Vec<String> = columns
+                .iter()
+                .zip(&referenced_columns)
+                .map(|(c, p)| format!("p.{} = r.{}", quote_ident(p), quote_ident(c)))
+                .collect();
+            let orphan = format!(
+                "{} AND NOT EXISTS (SELECT 1 FROM {referenced} p WHERE {})",
+                not_null.join(" AND "),
+                matches.join(" AND ")
+            );
+            (
+                format!("rows of `{table}` whose ({}) is not in `{referenced}`", columns.join(", ")),
+                format!("SELECT count(*) FROM {table} r WHERE {orphan}"),
+                Some(format!(
+                    "SELECT left({} || ' -> ' || row({})::text, 60) FROM {table} r WHERE {orphan}{} LIMIT 5",
+                    shown(table),
+                    list(columns, "r"),
+                    order(table)
+                )),
+            )
+        }
+        Effect::Check { table, expression } => {
+            // A CHECK fails on false only: NULL passes.
+            let violates = format!("NOT coalesce({expression}, true)");
+            (
+                format!("rows of `{table}` for which {expression} is false"),
+                format!("SELECT count(*) FROM {table} r WHERE {violates}"),
+                Some(format!(
+                    "SELECT left({}, 60) FROM {table} r WHERE {violates}{} LIMIT 5",
+                    shown(table),
+                    order(table)
+                )),
+            )
+        }
+        _ => (String::new(), "SELECT 0::int8".to_owned(), None),
+    }
+}
+
+/// The columns of the primary key of `table`, in order; none when it has none.
+async fn primary_key(s: &Session, table: &str) -> Result<Vec<String>> {
+    let rows = s.query(PRIMARY_KEY, &[&table]).await?;
+    rows.iter().map(|r| value::<String, _>(r, "name", PRIMARY_KEY)).collect()
+}
+
+/// For a failure of SQLSTATE `code`: how to find the rows that make it fail.
+fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>> {
     analysis.effects.iter().find_map(|effect| match (code.as_str(), effect) {
+        ("23514", Effect::Check { .. }) | ("23503", Effect::ForeignKey { .. }) => {
+            Some(FailingQuery::Constraint(effect))
+        }
         ("22001", Effect::AlterType { table, column, length: Some(n) }) => {
             // Trailing blanks past the length are dropped, not refused.
             let too_long = format!("length(rtrim(({})::text, ' ')) > {n}", quote_ident(column));
-            Some((
+            Some(FailingQuery::Ready(
                 format!("values of `{table}.{column}` longer than {n} characters"),
                 format!("SELECT count(*) FROM {table} WHERE {too_long}"),
                 Some(format!(
@@ -401,7 +522,7 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, 
                 )),
             ))
         }
-        ("23502", Effect::SetNotNull { table, column }) => Some((
+        ("23502", Effect::SetNotNull { table, column }) => Some(FailingQuery::Ready(
             format!("NULLs in `{table}.{column}`"),
             format!("SELECT count(*) FROM {table} WHERE {} IS NULL", quote_ident(column)),
             None,
@@ -409,7 +530,7 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, 
         ("23505", Effect::Unique { table, columns }) if !columns.is_empty() => {
             let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
             let not_null: Vec<String> = list.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-            Some((
+            Some(FailingQuery::Ready(
                 format!("groups of rows of `{table}` with the same ({})", columns.join(", ")),
                 format!(
                     "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
@@ -441,6 +562,12 @@ async fn size(s: &Session, table: &str) -> Result<Option<(u64, u64)>> {
     Ok(Some((u64::try_from(bytes).unwrap_or(0), u64::try_from(rows).unwrap_or(0))))
 }
 
+/// Whether one of `functions` is volatile (see `sql/volatile.sql`).
+async fn volatile(s: &Session, functions: &[String]) -> Result<bool> {
+    let row = s.query_one(VOLATILE, &[&functions]).await?;
+    value(&row, "volatile", VOLATILE)
+}
+
 /// The tables that removing rows of `table` reaches (see `sql/reach.sql`).
 async fn reach(s: &Session, table: &str, any_action: bool) -> Result<Vec<String>> {
     let rows = s.query(REACH, &[&table, &any_action]).await?;
@@ -457,8 +584,7 @@ async fn copy(
     options: &DryRunOptions,
 ) -> Result<std::result::Result<Copy, String>> {
     let rows = count(s, &format!("SELECT count(*) FROM {table}")).await?;
-    let key_rows = s.query(PRIMARY_KEY, &[&table]).await?;
-    let mut key = key_rows.iter().map(|r| value::<String, _>(r, "name", PRIMARY_KEY)).collect::<Result<Vec<_>>>()?;
+    let mut key = primary_key(s, table).await?;
     if key.iter().any(|k| k == column) {
         key.clear();
     }
@@ -574,24 +700,65 @@ mod tests {
     use super::*;
     use crate::dryrun::analyze::analyze;
 
+    /// The queries of a failure that needs no primary key.
+    fn ready(query: Option<FailingQuery<'_>>) -> (String, String, Option<String>) {
+        match query {
+            Some(FailingQuery::Ready(what, count, examples)) => (what, count, examples),
+            Some(FailingQuery::Constraint(effect)) => panic!("needs keys: {effect:?}"),
+            None => panic!("no query"),
+        }
+    }
+
     #[test]
     fn a_failure_is_explained_by_the_rows_its_sqlstate_and_statement_point_at() {
         let change = analyze("ALTER TABLE s.t ALTER COLUMN \"Name\" TYPE varchar(3)", 170000);
-        let (what, count, examples) = failing_rows(&change, SqlState::parse("22001").unwrap()).unwrap();
+        let (what, count, examples) = ready(failing_rows(&change, SqlState::parse("22001").unwrap()));
         assert_eq!(what, "values of `s.t.Name` longer than 3 characters");
         assert_eq!(count, "SELECT count(*) FROM s.t WHERE length(rtrim((\"Name\")::text, ' ')) > 3");
         assert!(examples.unwrap().ends_with("LIMIT 5"));
         assert!(failing_rows(&change, SqlState::parse("23505").unwrap()).is_none());
         let not_null = analyze("ALTER TABLE t ALTER a SET NOT NULL", 170000);
-        let (_, count, _) = failing_rows(&not_null, SqlState::parse("23502").unwrap()).unwrap();
+        let (_, count, _) = ready(failing_rows(&not_null, SqlState::parse("23502").unwrap()));
         assert_eq!(count, "SELECT count(*) FROM t WHERE a IS NULL");
         let unique = analyze("CREATE UNIQUE INDEX i ON t (a, b)", 170000);
-        let (what, count, _) = failing_rows(&unique, SqlState::parse("23505").unwrap()).unwrap();
+        let (what, count, _) = ready(failing_rows(&unique, SqlState::parse("23505").unwrap()));
         assert_eq!(what, "groups of rows of `t` with the same (a, b)");
         assert_eq!(
             count,
             "SELECT count(*) FROM (SELECT 1 FROM t WHERE a IS NOT NULL AND b IS NOT NULL GROUP BY a, b HAVING count(*) > 1) d"
         );
+    }
+
+    #[test]
+    fn an_added_check_or_foreign_key_fails_on_the_rows_that_break_it_shown_by_primary_key() {
+        let check = analyze("ALTER TABLE item ADD CONSTRAINT positive CHECK (price > 0 AND tag <> 'x')", 170000);
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&check, SqlState::parse("23514").unwrap()) else {
+            panic!("{check:?}")
+        };
+        let keys = BTreeMap::from([("item".to_owned(), vec!["id".to_owned()])]);
+        let (what, count, examples) = constraint_rows(effect, &keys);
+        assert_eq!(what, "rows of `item` for which price > 0 AND tag <> 'x' is false");
+        assert_eq!(count, "SELECT count(*) FROM item r WHERE NOT coalesce(price > 0 AND tag <> 'x', true)");
+        assert_eq!(
+            examples.unwrap(),
+            "SELECT left(row(r.id)::text, 60) FROM item r WHERE NOT coalesce(price > 0 AND tag <> 'x', true) \
+             ORDER BY r.id LIMIT 5"
+        );
+        assert!(failing_rows(&check, SqlState::parse("23503").unwrap()).is_none());
+
+        let fk = analyze("ALTER TABLE note ADD FOREIGN KEY (a, \"B\") REFERENCES s.parent", 170000);
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&fk, SqlState::parse("23503").unwrap()) else {
+            panic!("{fk:?}")
+        };
+        let keys = BTreeMap::from([("s.parent".to_owned(), vec!["x".to_owned(), "y".to_owned()])]);
+        let (what, count, examples) = constraint_rows(effect, &keys);
+        assert_eq!(what, "rows of `note` whose (a, B) is not in `s.parent`");
+        assert_eq!(
+            count,
+            "SELECT count(*) FROM note r WHERE r.a IS NOT NULL AND r.\"B\" IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM s.parent p WHERE p.x = r.a AND p.y = r.\"B\")"
+        );
+        assert!(examples.unwrap().starts_with("SELECT left(r::text || ' -> ' || row(r.a, r.\"B\")::text, 60)"));
     }
 
     #[test]

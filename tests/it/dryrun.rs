@@ -481,3 +481,124 @@ fn an_interrupted_dry_run_cancels_its_statement_and_rolls_back() {
     assert_eq!(pgsafe_statements(&db), "\n", "a statement of the dry run still runs");
     assert_unchanged(&before, &db);
 }
+
+/// The failure of a file holding `sql` alone, rehearsed on `db`: the statement's report.
+fn failure_of(db: &TestDb, dir: &Path, name: &str, sql: &str) -> Value {
+    let file = migration(dir, name, sql);
+    let (code, report, stderr) = dry_run(db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report)[0].clone();
+    assert_eq!(s["outcome"], "failed", "{s:#}");
+    s
+}
+
+fn examples(failure: &Value) -> Vec<&str> {
+    failure["rows"]["examples"].as_array().map_or(Vec::new(), |e| e.iter().map(|e| e.as_str().unwrap()).collect())
+}
+
+#[test]
+fn a_constraint_that_would_fail_names_the_rows_that_break_it() {
+    let db = small_db("dr_constraints");
+    db.psql(
+        "CREATE TABLE owner (id int PRIMARY KEY); INSERT INTO owner SELECT generate_series(1, 10);
+         ALTER TABLE item ADD COLUMN owner_id int, ADD COLUMN code int;
+         UPDATE item SET owner_id = CASE WHEN id % 10 = 0 THEN NULL ELSE id % 13 END, code = id % 30;",
+    );
+    let count = |sql: &str| -> u64 { db.psql(sql).trim().parse().unwrap() };
+    let orphans =
+        count("SELECT count(*) FROM item WHERE owner_id IS NOT NULL AND owner_id NOT IN (SELECT id FROM owner)");
+    let before = copy_of(&db, "dr_constraints_before");
+    let dir = tempfile::tempdir().unwrap();
+
+    // 23514: prices g + (g % 4) * 0.25 reach 50 from item 50 on.
+    let s = failure_of(&db, dir.path(), "check.sql", "ALTER TABLE item ADD CONSTRAINT cheap CHECK (price < 50);");
+    let failure = &s["failure"];
+    assert_eq!(failure["sqlstate"], "23514", "{failure:#}");
+    assert_eq!(failure["rows"]["what"], "rows of `item` for which price < 50 is false", "{failure:#}");
+    assert_eq!(failure["rows"]["count"], 51, "{failure:#}");
+    assert_eq!(examples(failure), ["(50)", "(51)", "(52)", "(53)", "(54)"]);
+
+    // 23503: owners 0, 11 and 12 do not exist; a NULL owner references nothing.
+    let s = failure_of(
+        &db,
+        dir.path(),
+        "fk.sql",
+        "ALTER TABLE item ADD CONSTRAINT item_owner FOREIGN KEY (owner_id) REFERENCES owner;",
+    );
+    let failure = &s["failure"];
+    assert_eq!(failure["sqlstate"], "23503", "{failure:#}");
+    assert_eq!(failure["rows"]["count"], orphans, "{failure:#}");
+    assert!(orphans > 5);
+    assert_eq!(examples(failure), ["(11) -> (11)", "(12) -> (12)", "(13) -> (0)", "(24) -> (11)", "(25) -> (12)"]);
+
+    // 23502: 80 of the 100 notes are NULL.
+    let s = failure_of(&db, dir.path(), "not_null.sql", "ALTER TABLE item ALTER COLUMN note SET NOT NULL;");
+    assert_eq!((&s["failure"]["sqlstate"], &s["failure"]["rows"]["count"]), (&"23502".into(), &80.into()), "{s:#}");
+    assert_eq!(s["failure"]["rows"]["what"], "NULLs in `item.note`");
+
+    // 23505: codes 0 to 29 each appear three or four times.
+    let s = failure_of(&db, dir.path(), "unique.sql", "CREATE UNIQUE INDEX item_code ON item (code);");
+    assert_eq!((&s["failure"]["sqlstate"], &s["failure"]["rows"]["count"]), (&"23505".into(), &30.into()), "{s:#}");
+    assert_eq!(examples(&s["failure"]).len(), 5, "{s:#}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn an_added_column_with_a_volatile_default_on_a_big_table_is_estimated_not_run() {
+    let db = small_db("dr_volatile");
+    let before = copy_of(&db, "dr_volatile_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "columns.sql",
+        "ALTER TABLE item ADD COLUMN a int DEFAULT 0;\n\
+         ALTER TABLE item ADD COLUMN b timestamptz DEFAULT clock_timestamp();\n\
+         ALTER TABLE item ADD COLUMN c bigserial;\n\
+         ALTER TABLE item ADD COLUMN d text DEFAULT upper('x');\n",
+    );
+    // The 100 items with their key take more than 8 kB.
+    let (code, report, stderr) = dry_run(&db, &[&file], &["--max-rewrite-bytes", "8kB"]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let outcomes: Vec<&str> = s.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ran", "estimated", "estimated", "ran"], "{report:#}");
+    assert_eq!(s[1]["estimates"][0]["table"], "item");
+    assert_eq!(s[1]["estimates"][0]["work"], "ADD COLUMN with a volatile default rewrites it");
+    assert!(s[1]["estimates"][0]["bytes"].as_u64().unwrap() > 8000, "{:#}", s[1]);
+    assert_eq!(names(&s[0]["rewritten"]), Vec::<String>::new(), "a constant default is kept in the catalog");
+    assert_eq!(report["complete"], false);
+
+    // Run, the volatile default does rewrite the table: the estimate was right to hold it back.
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert!(names(&s[1]["rewritten"]).contains(&"item".to_owned()), "{:#}", s[1]);
+    assert!(names(&s[2]["rewritten"]).contains(&"item".to_owned()), "{:#}", s[2]);
+    assert_eq!(names(&s[3]["rewritten"]), Vec::<String>::new(), "{:#}", s[3]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_statement_longer_than_the_statement_timeout_is_a_timeout_and_rolls_back() {
+    let db = small_db("dr_timeout");
+    let before = copy_of(&db, "dr_timeout_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "slow.sql",
+        "CREATE TABLE z (id int);\nSELECT pg_sleep(5);\nALTER TABLE item DROP COLUMN note;\n",
+    );
+    let started = Instant::now();
+    let (code, report, stderr) = dry_run(&db, &[&file], &["--statement-timeout", "1s"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "it waited for the statement: {:?}", started.elapsed());
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!((&report["would_fail"], &report["loses_data"]), (&true.into(), &false.into()), "{report:#}");
+    let s = statements(&report);
+    let outcomes: Vec<&str> = s.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ran", "timeout", "not-run"], "{report:#}");
+    assert_eq!(s[1]["failure"]["sqlstate"], "57014");
+    assert!(s[1]["reason"].as_str().unwrap().contains("--statement-timeout (1000 ms)"), "{:#}", s[1]);
+    assert!(s[2]["reason"].as_str().unwrap().contains("slow.sql:2 ran longer than --statement-timeout"), "{:#}", s[2]);
+    assert_eq!(losses(&s[2]), []);
+    assert_unchanged(&before, &db);
+}
