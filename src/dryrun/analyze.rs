@@ -28,11 +28,12 @@ pub(crate) enum Kind {
 pub(crate) enum Effect {
     /// `ALTER TABLE table DROP COLUMN column`: its non-null values are lost.
     DropColumn { table: String, column: String },
-    /// `DROP TABLE table`: its rows are lost.
-    DropTable { table: String },
-    /// `DELETE FROM table`: its rows, and those ON DELETE CASCADE reaches.
+    /// `DROP TABLE tables` or `DROP SCHEMA schemas`: the rows of every table it drops (itself, and
+    /// through CASCADE the tables of a schema, partitions, inheritance children) are lost.
+    Drop { tables: Vec<String>, schemas: Vec<String> },
+    /// `DELETE FROM table`: its rows, and those the referential actions of foreign keys delete or set.
     Delete { table: String },
-    /// `UPDATE table`: the rows it changes.
+    /// `UPDATE table`: the rows it changes, and those the referential actions of foreign keys change.
     Update { table: String },
     /// `TRUNCATE table` (`cascade`: and the tables that reference it).
     Truncate { table: String, cascade: bool },
@@ -129,12 +130,20 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             if drop.concurrent {
                 a.kind = not_run("DROP INDEX CONCURRENTLY");
             } else if drop.remove_type == ObjectType::ObjectTable as i32 {
-                for object in &drop.objects {
-                    if let Some(NodeEnum::List(list)) = &object.node {
-                        let parts: Vec<String> = list.items.iter().filter_map(string).collect();
-                        a.effects.push(Effect::DropTable { table: qualified(&parts) });
-                    }
-                }
+                let tables = drop
+                    .objects
+                    .iter()
+                    .filter_map(|object| match &object.node {
+                        Some(NodeEnum::List(list)) => {
+                            Some(qualified(&list.items.iter().filter_map(string).collect::<Vec<_>>()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                a.effects.push(Effect::Drop { tables, schemas: Vec::new() });
+            } else if drop.remove_type == ObjectType::ObjectSchema as i32 {
+                let schemas = drop.objects.iter().filter_map(string).map(|n| quote_ident(&n)).collect();
+                a.effects.push(Effect::Drop { tables: Vec::new(), schemas });
             }
         }
         NodeEnum::ReindexStmt(r) => {
@@ -411,7 +420,11 @@ mod tests {
         );
         assert_eq!(
             effects("DROP TABLE a, s.b CASCADE"),
-            [Effect::DropTable { table: "a".into() }, Effect::DropTable { table: "s.b".into() }]
+            [Effect::Drop { tables: vec!["a".into(), "s.b".into()], schemas: vec![] }]
+        );
+        assert_eq!(
+            effects("DROP SCHEMA IF EXISTS app, \"Old\" CASCADE"),
+            [Effect::Drop { tables: vec![], schemas: vec!["app".into(), "\"Old\"".into()] }]
         );
         assert_eq!(effects("DROP VIEW v"), []);
         let change = effects("ALTER TABLE t ALTER COLUMN name TYPE varchar(3), ALTER price TYPE numeric(10,0)");

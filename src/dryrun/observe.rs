@@ -26,6 +26,9 @@ const REACH: &str = include_str!("sql/reach.sql");
 const PRIMARY_KEY: &str = include_str!("sql/primary_key.sql");
 const SIZE: &str = include_str!("sql/size.sql");
 const VOLATILE: &str = include_str!("sql/volatile.sql");
+const DROPPED_WITH: &str = include_str!("sql/dropped_with.sql");
+const SET_COLUMNS: &str = include_str!("sql/set_columns.sql");
+const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -76,6 +79,7 @@ pub(super) async fn statement(
     }
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
+    let changes_before = row_changes(s, &[], &[]).await?;
     if !analysis.savepoint {
         s.batch("SAVEPOINT pgsafe_statement").await?;
     }
@@ -114,6 +118,8 @@ pub(super) async fn statement(
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
     after(s, pending, rows, options, &mut report).await?;
+    uncounted_drops(&mut report);
+    changed_elsewhere(s, &changes_before, &mut report).await?;
     Ok(report)
 }
 
@@ -186,8 +192,14 @@ enum Pending {
     /// Counted before, lost if the statement runs: a dropped column's values, a dropped or truncated
     /// table's rows.
     Lost(Loss),
+    /// Counted before, lost if the statement drops the table: the rows of a table a DROP can take with
+    /// it.
+    Dropped(Loss),
     /// A table's rows before a DELETE, to count again after.
     Rows { table: String, before: u64 },
+    /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
+    /// (`condition`), before the statement: those it sets are counted after.
+    Set { table: String, column: String, condition: String, before: u64 },
     /// The rows an UPDATE changes: its command tag.
     Updated { table: String },
     /// The values of a column before its type changed, copied into a temporary table.
@@ -232,14 +244,26 @@ async fn before(
                     }));
                 }
             }
-            Effect::DropTable { table } | Effect::Truncate { table, .. } => {
-                let kind = if matches!(effect, Effect::DropTable { .. }) {
-                    LossKind::DroppedTable
-                } else {
-                    LossKind::Truncated
-                };
+            Effect::Drop { tables, schemas } => {
+                let what = "the tables it can drop";
+                let found = settle(measure(s, dropped_with(s, tables, schemas)).await, what, options, report)?;
+                for table in found.unwrap_or_default() {
+                    if !counted.insert((LossKind::DroppedTable as u8, table.clone())) {
+                        continue;
+                    }
+                    let what = format!("the rows of `{table}`");
+                    // Its own rows: an inheritance child is counted as a table of its own.
+                    let sql = format!("SELECT count(*) FROM ONLY {table}");
+                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        let kind = LossKind::DroppedTable;
+                        pending.push(Pending::Dropped(Loss { kind, table, column: None, count, estimated: false }));
+                    }
+                }
+            }
+            Effect::Truncate { table, cascade } => {
+                let kind = LossKind::Truncated;
                 let mut tables = vec![table.clone()];
-                if let Effect::Truncate { cascade: true, .. } = effect {
+                if *cascade {
                     let what = format!("the tables referencing `{table}`");
                     tables.extend(
                         settle(measure(s, reach(s, table, true)).await, &what, options, report)?.unwrap_or_default(),
@@ -253,18 +277,36 @@ async fn before(
                     }
                 }
             }
-            Effect::Delete { table } => {
-                let what = format!("the tables ON DELETE CASCADE reaches from `{table}`");
+            Effect::Delete { table } | Effect::Update { table } => {
+                let update = matches!(effect, Effect::Update { .. });
+                let what = format!("the tables referential actions reach from `{table}`");
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
-                for table in std::iter::once(table.clone()).chain(reached.unwrap_or_default()) {
-                    let what = format!("the rows of `{table}`");
-                    let sql = format!("SELECT count(*) FROM {table}");
+                let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();
+                if update {
+                    pending.push(Pending::Updated { table: table.clone() });
+                } else {
+                    for table in &tables {
+                        let what = format!("the rows of `{table}`");
+                        let sql = format!("SELECT count(*) FROM {table}");
+                        if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                            pending.push(Pending::Rows { table: table.clone(), before });
+                        }
+                    }
+                }
+                let what = format!("the columns SET NULL or SET DEFAULT sets from `{table}`");
+                let set = settle(measure(s, set_columns(s, &tables, update)).await, &what, options, report)?;
+                for (table, column, value) in set.unwrap_or_default() {
+                    let condition = match value {
+                        Some(value) => format!("{} IS NOT DISTINCT FROM ({value})", quote_ident(&column)),
+                        None => format!("{} IS NULL", quote_ident(&column)),
+                    };
+                    let what = format!("the values of `{table}.{column}`");
+                    let sql = format!("SELECT count(*) FROM {table} WHERE {condition}");
                     if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                        pending.push(Pending::Rows { table, before });
+                        pending.push(Pending::Set { table, column, condition, before });
                     }
                 }
             }
-            Effect::Update { table } => pending.push(Pending::Updated { table: table.clone() }),
             Effect::AlterType { table, column, .. } => {
                 let temp = format!("pgsafe_dryrun_{index}_{n}");
                 let what = format!("the values of `{table}.{column}`");
@@ -301,6 +343,19 @@ async fn after(
     for p in pending {
         match p {
             Pending::Lost(loss) => report.losses.push(loss),
+            Pending::Dropped(loss) => {
+                if report.dropped.iter().any(|r| r.relation == loss.table) {
+                    report.losses.push(loss);
+                }
+            }
+            Pending::Set { table, column, condition, before } => {
+                let what = format!("the values of `{table}.{column}` set by a referential action");
+                let sql = format!("SELECT count(*) FROM {table} WHERE {condition}");
+                if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                    let (count, column) = (now.saturating_sub(before), Some(column));
+                    report.losses.push(Loss { kind: LossKind::Updated, table, column, count, estimated: false });
+                }
+            }
             Pending::Updated { table } => {
                 report.losses.push(Loss {
                     kind: LossKind::Updated,
@@ -352,6 +407,21 @@ async fn after(
         }
     }
     Ok(())
+}
+
+/// Says which tables the statement dropped without their rows counted (dropped through an object that
+/// is no table or schema: an extension, a type, `DROP OWNED`).
+fn uncounted_drops(report: &mut StatementReport) {
+    let uncounted: Vec<String> = report
+        .dropped
+        .iter()
+        .filter(|r| r.kind == "table")
+        .filter(|r| !report.losses.iter().any(|l| l.kind == LossKind::DroppedTable && l.table == r.relation))
+        .map(|r| format!("`{}`", r.relation))
+        .collect();
+    if !uncounted.is_empty() {
+        report.notes.push(format!("the rows of the tables it drops were not counted: {}", uncounted.join(", ")));
+    }
 }
 
 /// Reports the statement's failure (`e`, SQLSTATE `code`), after its savepoint was rolled back: a lock
@@ -560,6 +630,83 @@ async fn size(s: &Session, table: &str) -> Result<Option<(u64, u64)>> {
     let bytes: i64 = value(&row, "bytes", SIZE)?;
     let rows: i64 = value(&row, "rows", SIZE)?;
     Ok(Some((u64::try_from(bytes).unwrap_or(0), u64::try_from(rows).unwrap_or(0))))
+}
+
+/// The rows a table had updated and deleted in the transaction, by the transaction's own counters.
+struct RowChanges {
+    name: String,
+    updated: i64,
+    deleted: i64,
+    /// Its deleted rows are counted otherwise (see `sql/row_changes.sql`).
+    deletes_counted: bool,
+    updates_counted: bool,
+}
+
+/// The rows each table has had updated and deleted in the transaction, by oid; `deletes_counted` and
+/// `updates_counted` name the tables whose deleted or updated rows the caller counts otherwise.
+async fn row_changes(
+    s: &Session,
+    deletes_counted: &[String],
+    updates_counted: &[String],
+) -> Result<BTreeMap<i64, RowChanges>> {
+    let mut found = BTreeMap::new();
+    for row in s.query(ROW_CHANGES, &[&deletes_counted, &updates_counted]).await? {
+        let changes = RowChanges {
+            name: value(&row, "name", ROW_CHANGES)?,
+            updated: value(&row, "updated", ROW_CHANGES)?,
+            deleted: value(&row, "deleted", ROW_CHANGES)?,
+            deletes_counted: value(&row, "deletes_counted", ROW_CHANGES)?,
+            updates_counted: value(&row, "updates_counted", ROW_CHANGES)?,
+        };
+        found.insert(value::<i64, _>(&row, "oid", ROW_CHANGES)?, changes);
+    }
+    Ok(found)
+}
+
+/// Adds the rows the statement deleted or updated in tables its losses do not count yet (a trigger, a
+/// function, a referential action it did not foresee), from the transaction's own counters: `before` are
+/// those before it ran.
+async fn changed_elsewhere(
+    s: &Session,
+    before: &BTreeMap<i64, RowChanges>,
+    report: &mut StatementReport,
+) -> Result<()> {
+    let counted = |kinds: &[LossKind]| -> Vec<String> {
+        report.losses.iter().filter(|l| kinds.contains(&l.kind)).map(|l| l.table.clone()).collect()
+    };
+    let deletes_counted = counted(&[LossKind::Deleted, LossKind::DroppedTable, LossKind::Truncated]);
+    let updates_counted = counted(&[LossKind::Updated]);
+    let after = row_changes(s, &deletes_counted, &updates_counted).await?;
+    for (oid, now) in after {
+        let (updated, deleted) = before.get(&oid).map_or((0, 0), |b| (b.updated, b.deleted));
+        let deleted = u64::try_from(now.deleted - deleted).unwrap_or(0);
+        let updated = u64::try_from(now.updated - updated).unwrap_or(0);
+        let loss = |kind, count| Loss { kind, table: now.name.clone(), column: None, count, estimated: false };
+        if deleted > 0 && !now.deletes_counted {
+            report.losses.push(loss(LossKind::Deleted, deleted));
+        }
+        if updated > 0 && !now.updates_counted {
+            report.losses.push(loss(LossKind::Updated, updated));
+        }
+    }
+    Ok(())
+}
+
+/// The tables that dropping `tables` and `schemas` can drop (see `sql/dropped_with.sql`).
+async fn dropped_with(s: &Session, tables: &[String], schemas: &[String]) -> Result<Vec<String>> {
+    let rows = s.query(DROPPED_WITH, &[&tables, &schemas]).await?;
+    rows.iter().map(|r| value(r, "name", DROPPED_WITH)).collect()
+}
+
+/// The columns a referential action sets when rows of `tables` are deleted or (`update`) have their key
+/// changed, with the value it sets as SQL (`None`: NULL); see `sql/set_columns.sql`.
+async fn set_columns(s: &Session, tables: &[String], update: bool) -> Result<Vec<(String, String, Option<String>)>> {
+    let rows = s.query(SET_COLUMNS, &[&tables, &update]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((value(r, "table", SET_COLUMNS)?, value(r, "column", SET_COLUMNS)?, value(r, "value", SET_COLUMNS)?))
+        })
+        .collect()
 }
 
 /// Whether one of `functions` is volatile (see `sql/volatile.sql`).

@@ -181,7 +181,7 @@ fn a_migration_that_drops_a_column_holding_data_names_it_with_its_values_and_cha
 }
 
 #[test]
-fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
+fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose_and_the_values_set_null() {
     let db = TestDb::new("dr_cascade");
     db.psql(
         "CREATE TABLE customer (id int PRIMARY KEY, name text);
@@ -193,7 +193,8 @@ fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
          INSERT INTO line SELECT g, 1 + g % 100 FROM generate_series(1, 1000) g;
          INSERT INTO visit SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;",
     );
-    // Customers 1 and 2 have the orders whose id ends in 0 and 1: 20 orders, and their 200 lines.
+    // Customers 1 and 2 have the orders whose id ends in 0 and 1: 20 orders, and their 200 lines; and 10
+    // visits, which lose their customer (ON DELETE SET NULL).
     let orders: u64 = db.psql("SELECT count(*) FROM orders WHERE customer_id IN (1, 2)").trim().parse().unwrap();
     let lines: u64 = db
         .psql("SELECT count(*) FROM line WHERE order_id IN (SELECT id FROM orders WHERE customer_id IN (1, 2))")
@@ -214,6 +215,7 @@ fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
             ("deleted".into(), "customer".into(), None, 2),
             ("deleted".into(), "line".into(), None, lines),
             ("deleted".into(), "orders".into(), None, orders),
+            ("updated".into(), "visit".into(), Some("customer_id".into()), 10),
         ],
         "{s:#}"
     );
@@ -600,5 +602,112 @@ fn a_statement_longer_than_the_statement_timeout_is_a_timeout_and_rolls_back() {
     assert!(s[1]["reason"].as_str().unwrap().contains("--statement-timeout (1000 ms)"), "{:#}", s[1]);
     assert!(s[2]["reason"].as_str().unwrap().contains("slow.sql:2 ran longer than --statement-timeout"), "{:#}", s[2]);
     assert_eq!(losses(&s[2]), []);
+    assert_unchanged(&before, &db);
+}
+
+/// The `(kind, table, column, count)` of a statement's losses with a count, in order.
+fn sorted_losses(statement: &Value) -> Vec<(String, String, Option<String>, u64)> {
+    let mut found = losses(statement);
+    found.sort();
+    found
+}
+
+#[test]
+fn referential_actions_and_triggers_count_the_rows_they_delete_and_the_values_they_set() {
+    let db = TestDb::new("dr_actions");
+    db.psql(
+        "CREATE TABLE customer (id int PRIMARY KEY, name text);
+         CREATE TABLE visit (id int PRIMARY KEY,
+                             customer_id int REFERENCES customer ON DELETE SET NULL ON UPDATE CASCADE);
+         CREATE TABLE invoice (id int PRIMARY KEY, customer_id int DEFAULT 0 REFERENCES customer ON DELETE SET DEFAULT);
+         CREATE TABLE ticket (id int PRIMARY KEY, customer_id int REFERENCES customer ON UPDATE SET NULL);
+         CREATE TABLE note (customer_id int, body text);
+         CREATE FUNCTION forget_notes() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN DELETE FROM note WHERE customer_id = OLD.id; RETURN OLD; END $$;
+         CREATE TRIGGER forget_notes AFTER DELETE ON customer FOR EACH ROW EXECUTE FUNCTION forget_notes();
+         INSERT INTO customer SELECT g, 'c' || g FROM generate_series(0, 10) g;
+         INSERT INTO visit SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;
+         INSERT INTO invoice SELECT g, 1 + g % 2 FROM generate_series(1, 30) g;
+         INSERT INTO ticket SELECT g, 3 + g % 8 FROM generate_series(1, 20) g;
+         INSERT INTO note SELECT 1 + g % 10, 'n' FROM generate_series(1, 100) g;",
+    );
+    let before = copy_of(&db, "dr_actions_before");
+    let dir = tempfile::tempdir().unwrap();
+    let loss = |kind: &str, table: &str, column: Option<&str>, count| {
+        (kind.to_owned(), table.to_owned(), column.map(str::to_owned), count)
+    };
+
+    // Customers 1 and 2: their 10 visits lose their customer, their 30 invoices fall back to customer 0,
+    // and the trigger deletes their 20 notes.
+    let file = migration(dir.path(), "purge.sql", "DELETE FROM customer WHERE id IN (1, 2);");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(
+        sorted_losses(&statements(&report)[0]),
+        [
+            loss("deleted", "customer", None, 2),
+            loss("deleted", "note", None, 20),
+            loss("updated", "invoice", Some("customer_id"), 30),
+            loss("updated", "visit", Some("customer_id"), 10),
+        ],
+        "{report:#}"
+    );
+
+    // New ids for customers 3 and 4: their 10 visits follow (ON UPDATE CASCADE), their 5 tickets lose
+    // their customer (ON UPDATE SET NULL).
+    let file = migration(dir.path(), "renumber.sql", "UPDATE customer SET id = id + 100 WHERE id IN (3, 4);");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(
+        sorted_losses(&statements(&report)[0]),
+        [
+            loss("updated", "customer", None, 2),
+            loss("updated", "ticket", Some("customer_id"), 5),
+            loss("updated", "visit", None, 10),
+        ],
+        "{report:#}"
+    );
+
+    // A function that deletes is found too, though the statement names no table.
+    db.psql("CREATE FUNCTION purge_notes() RETURNS void LANGUAGE sql AS $$ DELETE FROM note WHERE customer_id > 8 $$");
+    let file = migration(dir.path(), "call.sql", "SELECT purge_notes();");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(sorted_losses(&statements(&report)[0]), [loss("deleted", "note", None, 20)], "{report:#}");
+    db.psql("DROP FUNCTION purge_notes()");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
+    let db = TestDb::new("dr_drop_cascade");
+    db.psql(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.a (id int PRIMARY KEY); INSERT INTO app.a SELECT generate_series(1, 10);
+         CREATE TABLE app.b (id int) PARTITION BY RANGE (id);
+         CREATE TABLE app.b1 PARTITION OF app.b FOR VALUES FROM (0) TO (10);
+         CREATE TABLE app.b2 PARTITION OF app.b FOR VALUES FROM (10) TO (20);
+         INSERT INTO app.b SELECT generate_series(1, 3) UNION ALL SELECT generate_series(11, 14);
+         CREATE TABLE keep (id int PRIMARY KEY, a_id int REFERENCES app.a); INSERT INTO keep VALUES (1, 1);
+         CREATE TABLE parent (id int); CREATE TABLE child (extra int) INHERITS (parent);
+         CREATE TABLE empty_child () INHERITS (parent);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (3, 3), (4, 4), (5, 5);",
+    );
+    let before = copy_of(&db, "dr_drop_cascade_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "drop.sql", "DROP SCHEMA app CASCADE;\nDROP TABLE parent CASCADE;\n");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let dropped = |table: &str, count| ("dropped-table".to_owned(), table.to_owned(), None, count);
+    assert_eq!(
+        sorted_losses(&s[0]),
+        [dropped("app.a", 10), dropped("app.b1", 3), dropped("app.b2", 4)],
+        "the table that only referenced the schema's keeps its rows: {:#}",
+        s[0]
+    );
+    assert_eq!(sorted_losses(&s[1]), [dropped("child", 3), dropped("parent", 2)], "{:#}", s[1]);
+    assert!(names(&s[1]["dropped"]).contains(&"empty_child".to_owned()), "{:#}", s[1]);
+    assert!(s.iter().all(|s| s["notes"].is_null()), "{report:#}");
     assert_unchanged(&before, &db);
 }
