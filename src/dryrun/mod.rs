@@ -125,11 +125,15 @@ pub struct LockTaken {
 pub enum LossKind {
     /// Non-null values of a dropped column.
     DroppedColumn,
-    /// Rows of a dropped table.
+    /// Rows of a dropped table: one the statement names, or one it takes with it (the tables of a
+    /// dropped schema, partitions, inheritance children).
     DroppedTable,
-    /// Rows deleted, from the table a DELETE names or one ON DELETE CASCADE reaches.
+    /// Rows deleted: from the table a DELETE names, one ON DELETE CASCADE reaches, or one a trigger or a
+    /// function deleted from.
     Deleted,
-    /// Rows an UPDATE changed.
+    /// Rows changed: by an UPDATE of the table, ON UPDATE CASCADE, a trigger or a function; with a
+    /// `column`, the values of a foreign key's column that ON DELETE or ON UPDATE SET NULL or SET DEFAULT
+    /// set.
     Updated,
     /// Values a type change altered (rounded, truncated, converted).
     AlteredValues,

@@ -1,5 +1,5 @@
 -- The rows this transaction has updated and deleted so far in each table of the user's schemas, by oid
--- (its own counters, which do not wait for `track_counts` to send them), temporary tables left out; with
+-- (its own counters, kept while `track_counts` is on, the default), temporary tables left out; with
 -- whether the table is among $1 (text[], resolved through the search path), those whose deleted rows
 -- are counted otherwise, and $2, those whose updated rows are. A trigger or a function can write any
 -- table: these name every table a statement changed without reading any of them. From PostgreSQL 9.6.
