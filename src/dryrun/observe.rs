@@ -457,7 +457,7 @@ async fn failed(
     let rows = match failing_rows(analysis, code) {
         Some(query) => {
             let found = async {
-                let (what, count_sql, examples_sql) = query.sql(s).await?;
+                let Some((what, count_sql, examples_sql)) = query.sql(s).await? else { return Ok(None) };
                 let count = count(s, &count_sql).await?;
                 let mut examples = Vec::new();
                 if let Some(sql) = examples_sql {
@@ -465,13 +465,13 @@ async fn failed(
                         examples.push(value::<String, _>(&row, 0, &sql)?);
                     }
                 }
-                Ok(FailingRows { what, count, examples })
+                Ok(Some(FailingRows { what, count, examples }))
             };
             let reason = report.reason.clone();
             let found = settle(measure(s, found).await, "the rows that make it fail", options, report)?;
             // A lock timeout met while looking for them does not hide the failure.
             (report.outcome, report.reason) = (StatementOutcome::Failed, reason);
-            found
+            found.flatten()
         }
         None => None,
     };
@@ -489,10 +489,11 @@ enum FailingQuery<'a> {
 }
 
 impl FailingQuery<'_> {
-    /// What makes it fail, the query counting it, and one giving examples.
-    async fn sql(self, s: &Session) -> Result<(String, String, Option<String>)> {
+    /// What makes it fail, the query counting it, and one giving examples; `None` when there is nothing
+    /// to look for.
+    async fn sql(self, s: &Session) -> Result<Option<(String, String, Option<String>)>> {
         match self {
-            FailingQuery::Ready(what, count, examples) => Ok((what, count, examples)),
+            FailingQuery::Ready(what, count, examples) => Ok(Some((what, count, examples))),
             FailingQuery::Constraint(effect) => {
                 let mut keys = BTreeMap::new();
                 if let Effect::Check { table, .. } | Effect::ForeignKey { table, .. } = effect {
@@ -509,20 +510,20 @@ impl FailingQuery<'_> {
 
 /// For an added CHECK or FOREIGN KEY constraint (`effect`), with the primary keys of its tables
 /// (`keys`): what makes it fail, the query counting it, and one giving up to five examples, by primary
-/// key where the table has one.
-fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> (String, String, Option<String>) {
+/// key where the table has one; `None` for another effect.
+fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Option<(String, String, Option<String>)> {
     let key_of = |table: &String| keys.get(table).cloned().unwrap_or_default();
-    let list = |columns: &[String], alias: &str| {
-        columns.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
+    let list = |columns: &[String], source: &str| {
+        columns.iter().map(|c| format!("{source}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
     };
-    // A row by its primary key, or whole without one.
-    let shown = |table: &String| {
+    // A row of `table` read as `source` (an alias, or the table as written), by its primary key or whole.
+    let shown = |table: &String, source: &str| {
         let key = key_of(table);
-        if key.is_empty() { "r::text".to_owned() } else { format!("row({})::text", list(&key, "r")) }
+        if key.is_empty() { format!("row({source}.*)::text") } else { format!("row({})::text", list(&key, source)) }
     };
-    let order = |table: &String| {
+    let order = |table: &String, source: &str| {
         let key = key_of(table);
-        if key.is_empty() { String::new() } else { format!(" ORDER BY {}", list(&key, "r")) }
+        if key.is_empty() { String::new() } else { format!(" ORDER BY {}", list(&key, source)) }
     };
     match effect {
         Effect::ForeignKey { table, columns, referenced, referenced_columns } => {
@@ -540,31 +541,31 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> (St
                 not_null.join(" AND "),
                 matches.join(" AND ")
             );
-            (
+            Some((
                 format!("rows of `{table}` whose ({}) is not in `{referenced}`", columns.join(", ")),
                 format!("SELECT count(*) FROM {table} r WHERE {orphan}"),
                 Some(format!(
                     "SELECT left({} || ' -> ' || row({})::text, 60) FROM {table} r WHERE {orphan}{} LIMIT 5",
-                    shown(table),
+                    shown(table, "r"),
                     list(columns, "r"),
-                    order(table)
+                    order(table, "r")
                 )),
-            )
+            ))
         }
         Effect::Check { table, expression } => {
-            // A CHECK fails on false only: NULL passes.
+            // A CHECK fails on false only: NULL passes. No alias: the expression may name the table.
             let violates = format!("NOT coalesce({expression}, true)");
-            (
+            Some((
                 format!("rows of `{table}` for which {expression} is false"),
-                format!("SELECT count(*) FROM {table} r WHERE {violates}"),
+                format!("SELECT count(*) FROM {table} WHERE {violates}"),
                 Some(format!(
-                    "SELECT left({}, 60) FROM {table} r WHERE {violates}{} LIMIT 5",
-                    shown(table),
-                    order(table)
+                    "SELECT left({}, 60) FROM {table} WHERE {violates}{} LIMIT 5",
+                    shown(table, table),
+                    order(table, table)
                 )),
-            )
+            ))
         }
-        _ => (String::new(), "SELECT 0::int8".to_owned(), None),
+        _ => None,
     }
 }
 
@@ -883,13 +884,13 @@ mod tests {
             panic!("{check:?}")
         };
         let keys = BTreeMap::from([("item".to_owned(), vec!["id".to_owned()])]);
-        let (what, count, examples) = constraint_rows(effect, &keys);
+        let (what, count, examples) = constraint_rows(effect, &keys).unwrap();
         assert_eq!(what, "rows of `item` for which price > 0 AND tag <> 'x' is false");
-        assert_eq!(count, "SELECT count(*) FROM item r WHERE NOT coalesce(price > 0 AND tag <> 'x', true)");
+        assert_eq!(count, "SELECT count(*) FROM item WHERE NOT coalesce(price > 0 AND tag <> 'x', true)");
         assert_eq!(
             examples.unwrap(),
-            "SELECT left(row(r.id)::text, 60) FROM item r WHERE NOT coalesce(price > 0 AND tag <> 'x', true) \
-             ORDER BY r.id LIMIT 5"
+            "SELECT left(row(item.id)::text, 60) FROM item WHERE NOT coalesce(price > 0 AND tag <> 'x', true) \
+             ORDER BY item.id LIMIT 5"
         );
         assert!(failing_rows(&check, SqlState::parse("23503").unwrap()).is_none());
 
@@ -898,14 +899,14 @@ mod tests {
             panic!("{fk:?}")
         };
         let keys = BTreeMap::from([("s.parent".to_owned(), vec!["x".to_owned(), "y".to_owned()])]);
-        let (what, count, examples) = constraint_rows(effect, &keys);
+        let (what, count, examples) = constraint_rows(effect, &keys).unwrap();
         assert_eq!(what, "rows of `note` whose (a, B) is not in `s.parent`");
         assert_eq!(
             count,
             "SELECT count(*) FROM note r WHERE r.a IS NOT NULL AND r.\"B\" IS NOT NULL AND NOT EXISTS \
              (SELECT 1 FROM s.parent p WHERE p.x = r.a AND p.y = r.\"B\")"
         );
-        assert!(examples.unwrap().starts_with("SELECT left(r::text || ' -> ' || row(r.a, r.\"B\")::text, 60)"));
+        assert!(examples.unwrap().starts_with("SELECT left(row(r.*)::text || ' -> ' || row(r.a, r.\"B\")::text, 60)"));
     }
 
     #[test]

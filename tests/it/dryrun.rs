@@ -519,6 +519,14 @@ fn a_constraint_that_would_fail_names_the_rows_that_break_it() {
     assert_eq!(failure["rows"]["what"], "rows of `item` for which price < 50 is false", "{failure:#}");
     assert_eq!(failure["rows"]["count"], 51, "{failure:#}");
     assert_eq!(examples(failure), ["(50)", "(51)", "(52)", "(53)", "(54)"]);
+    // Without a primary key the rows are shown whole; the expression may name its table.
+    db.psql("CREATE TABLE reading (v int, at text); INSERT INTO reading VALUES (1, 'a'), (-2, 'b'), (-3, 'c'), (NULL, 'd');");
+    let s = failure_of(&db, dir.path(), "check2.sql", "ALTER TABLE public.reading ADD CHECK (reading.v > 0);");
+    assert_eq!(s["failure"]["rows"]["count"], 2, "{s:#}");
+    let mut shown = examples(&s["failure"]);
+    shown.sort();
+    assert_eq!(shown, ["(-2,b)", "(-3,c)"]);
+    db.psql("DROP TABLE reading");
 
     // 23503: owners 0, 11 and 12 do not exist; a NULL owner references nothing.
     let s = failure_of(
@@ -691,11 +699,16 @@ fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
          CREATE TABLE keep (id int PRIMARY KEY, a_id int REFERENCES app.a); INSERT INTO keep VALUES (1, 1);
          CREATE TABLE parent (id int); CREATE TABLE child (extra int) INHERITS (parent);
          CREATE TABLE empty_child () INHERITS (parent);
-         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (3, 3), (4, 4), (5, 5);",
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (3, 3), (4, 4), (5, 5);
+         CREATE TYPE pair AS (a int, b int); CREATE TABLE pairs OF pair; INSERT INTO pairs VALUES (1, 2);",
     );
     let before = copy_of(&db, "dr_drop_cascade_before");
     let dir = tempfile::tempdir().unwrap();
-    let file = migration(dir.path(), "drop.sql", "DROP SCHEMA app CASCADE;\nDROP TABLE parent CASCADE;\n");
+    let file = migration(
+        dir.path(),
+        "drop.sql",
+        "DROP SCHEMA app CASCADE;\nDROP TABLE parent CASCADE;\nDROP TYPE pair CASCADE;\n",
+    );
     let (code, report, stderr) = dry_run(&db, &[&file], &[]);
     assert_eq!(code, 1, "{report:#}\n{stderr}");
     let s = statements(&report);
@@ -708,6 +721,8 @@ fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
     );
     assert_eq!(sorted_losses(&s[1]), [dropped("child", 3), dropped("parent", 2)], "{:#}", s[1]);
     assert!(names(&s[1]["dropped"]).contains(&"empty_child".to_owned()), "{:#}", s[1]);
-    assert!(s.iter().all(|s| s["notes"].is_null()), "{report:#}");
+    assert!(s[..2].iter().all(|s| s["notes"].is_null()), "{report:#}");
+    // A table dropped through a type is named, its rows not counted.
+    assert_eq!(s[2]["notes"][0], "the rows of the tables it drops were not counted: `pairs`", "{:#}", s[2]);
     assert_unchanged(&before, &db);
 }
