@@ -207,7 +207,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             let table = table_name(relation);
             for cmd in &alter.cmds {
                 if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
-                    alter_table(&table, cmd, a);
+                    alter_table(&table, cmd, server_version, a);
                 }
             }
         }
@@ -216,7 +216,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
 }
 
 /// One subcommand of `ALTER TABLE table`.
-fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Analysis) {
+fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, server_version: u32, a: &mut Analysis) {
     use AlterTableType as T;
     let table = table.to_owned();
     let column = cmd.name.clone();
@@ -266,7 +266,7 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
         }
         T::AtAddColumn => {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { return };
-            add_column(&table, def, a);
+            add_column(&table, def, server_version, a);
         }
         T::AtSetLogged | T::AtSetUnLogged => {
             a.effects.push(Effect::Scans { table, what: "SET LOGGED/UNLOGGED rewrites it" })
@@ -279,8 +279,8 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
 /// `ADD COLUMN def` to `table`: whether it rewrites the table. Since PostgreSQL 11 a default that is not
 /// volatile is kept in the catalog and the table is not rewritten; a volatile default (`random()`,
 /// `clock_timestamp()`, a sequence of `serial` or an identity), and a stored generated column, are
-/// computed for every row, and rewrite it.
-fn add_column(table: &str, def: &pg_query::protobuf::ColumnDef, a: &mut Analysis) {
+/// computed for every row, and rewrite it. Before 11, any default rewrites it.
+fn add_column(table: &str, def: &pg_query::protobuf::ColumnDef, server_version: u32, a: &mut Analysis) {
     const REWRITES: &str = "ADD COLUMN with a volatile default rewrites it";
     let table = table.to_owned();
     let serial = def.type_name.as_ref().and_then(|t| t.names.last()).and_then(string).is_some_and(|name| {
@@ -296,6 +296,7 @@ fn add_column(table: &str, def: &pg_query::protobuf::ColumnDef, a: &mut Analysis
             ConstrType::ConstrGenerated => rewrites |= c.generated_kind != "v",
             ConstrType::ConstrDefault => {
                 let Some(expr) = &c.raw_expr else { continue };
+                rewrites |= server_version < 110000;
                 for (node, ..) in expr.node.iter().flat_map(|n| n.nodes()) {
                     if let pg_query::NodeRef::FuncCall(call) = node {
                         functions.extend(call.funcname.last().and_then(string));
@@ -494,6 +495,11 @@ mod tests {
         ] {
             assert_eq!(effects(sql), [Effect::Scans { table: "t".into(), what: REWRITES }], "{sql}");
         }
+        assert_eq!(
+            analyze("ALTER TABLE t ADD COLUMN a int DEFAULT 0", 100000).effects,
+            [Effect::Scans { table: "t".into(), what: REWRITES }],
+            "before PostgreSQL 11 every default is written into every row"
+        );
     }
 
     #[test]

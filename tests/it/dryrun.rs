@@ -1,7 +1,9 @@
 //! `pgsafe dry-run` as a user meets it, on the throwaway cluster with pagila and small tables: the data a
-//! migration would lose (dropped columns, cascading deletes, type changes that round or fail), the locks
-//! and rewrites it takes, another session's lock met with a lock timeout, statements that cannot run in a
-//! transaction, and a clean migration. After every rehearsal the database compares identical
+//! migration would lose (dropped columns, cascading deletes, values set by referential actions, rows
+//! deleted by triggers and functions, tables dropped through CASCADE, type changes that round or fail),
+//! the rows behind a failing constraint, the locks and rewrites it takes, a volatile default held back on
+//! a big table, another session's lock met with a lock timeout, a statement timeout, statements that cannot
+//! run in a transaction, and a clean migration. After every rehearsal the database compares identical
 //! (`compare-dbs`) to a copy made before it.
 
 use std::path::{Path, PathBuf};
