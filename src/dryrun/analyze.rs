@@ -28,11 +28,12 @@ pub(crate) enum Kind {
 pub(crate) enum Effect {
     /// `ALTER TABLE table DROP COLUMN column`: its non-null values are lost.
     DropColumn { table: String, column: String },
-    /// `DROP TABLE table`: its rows are lost.
-    DropTable { table: String },
-    /// `DELETE FROM table`: its rows, and those ON DELETE CASCADE reaches.
+    /// `DROP TABLE tables` or `DROP SCHEMA schemas`: the rows of every table it drops (itself, and
+    /// through CASCADE the tables of a schema, partitions, inheritance children) are lost.
+    Drop { tables: Vec<String>, schemas: Vec<String> },
+    /// `DELETE FROM table`: its rows, and those the referential actions of foreign keys delete or set.
     Delete { table: String },
-    /// `UPDATE table`: the rows it changes.
+    /// `UPDATE table`: the rows it changes, and those the referential actions of foreign keys change.
     Update { table: String },
     /// `TRUNCATE table` (`cascade`: and the tables that reference it).
     Truncate { table: String, cascade: bool },
@@ -45,6 +46,15 @@ pub(crate) enum Effect {
     Unique { table: String, columns: Vec<String> },
     /// It rewrites or scans `table` (`what` says how), which takes as long as the table is big.
     Scans { table: String, what: &'static str },
+    /// `ADD COLUMN` whose default calls `functions`: it rewrites `table` when one of them is volatile,
+    /// which only the server's catalog says.
+    DefaultCalls { table: String, functions: Vec<String> },
+    /// `ADD CONSTRAINT name CHECK (expression)`, validated: the rows for which `expression` (deparsed,
+    /// over the columns of `table`) is false make it fail.
+    Check { table: String, expression: String },
+    /// `ADD FOREIGN KEY (columns) REFERENCES referenced (referenced_columns)`, validated; the referenced
+    /// columns are empty when the statement leaves them to the referenced table's primary key.
+    ForeignKey { table: String, columns: Vec<String>, referenced: String, referenced_columns: Vec<String> },
 }
 
 /// What the rehearsal knows of a statement before running it.
@@ -140,12 +150,20 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.outside_transaction = true;
                 a.kind = not_run("DROP INDEX CONCURRENTLY");
             } else if drop.remove_type == ObjectType::ObjectTable as i32 {
-                for object in &drop.objects {
-                    if let Some(NodeEnum::List(list)) = &object.node {
-                        let parts: Vec<String> = list.items.iter().filter_map(string).collect();
-                        a.effects.push(Effect::DropTable { table: qualified(&parts) });
-                    }
-                }
+                let tables = drop
+                    .objects
+                    .iter()
+                    .filter_map(|object| match &object.node {
+                        Some(NodeEnum::List(list)) => {
+                            Some(qualified(&list.items.iter().filter_map(string).collect::<Vec<_>>()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                a.effects.push(Effect::Drop { tables, schemas: Vec::new() });
+            } else if drop.remove_type == ObjectType::ObjectSchema as i32 {
+                let schemas = drop.objects.iter().filter_map(string).map(|n| quote_ident(&n)).collect();
+                a.effects.push(Effect::Drop { tables: Vec::new(), schemas });
             }
         }
         NodeEnum::ReindexStmt(r) => {
@@ -239,7 +257,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             let table = table_name(relation);
             for cmd in &alter.cmds {
                 if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
-                    alter_table(&table, cmd, a);
+                    alter_table(&table, cmd, server_version, a);
                 }
             }
         }
@@ -248,7 +266,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
 }
 
 /// One subcommand of `ALTER TABLE table`.
-fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Analysis) {
+fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, server_version: u32, a: &mut Analysis) {
     use AlterTableType as T;
     let table = table.to_owned();
     let column = cmd.name.clone();
@@ -274,10 +292,31 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
             if validated && !matches!(contype, ConstrType::ConstrDefault | ConstrType::ConstrNull) {
                 a.effects.push(Effect::Scans { table: table.clone(), what: "ADD CONSTRAINT scans it" });
             }
-            if matches!(contype, ConstrType::ConstrPrimary | ConstrType::ConstrUnique) && c.indexname.is_empty() {
-                let columns = c.keys.iter().filter_map(string).collect();
-                a.effects.push(Effect::Unique { table, columns });
+            match contype {
+                ConstrType::ConstrPrimary | ConstrType::ConstrUnique if c.indexname.is_empty() => {
+                    let columns = c.keys.iter().filter_map(string).collect();
+                    a.effects.push(Effect::Unique { table, columns });
+                }
+                ConstrType::ConstrCheck if validated => {
+                    if let Some(expression) = c.raw_expr.as_deref().and_then(deparse_expression) {
+                        a.effects.push(Effect::Check { table, expression });
+                    }
+                }
+                ConstrType::ConstrForeign if validated => {
+                    let Some(referenced) = c.pktable.as_ref().map(table_name) else { return };
+                    a.effects.push(Effect::ForeignKey {
+                        table,
+                        columns: c.fk_attrs.iter().filter_map(string).collect(),
+                        referenced,
+                        referenced_columns: c.pk_attrs.iter().filter_map(string).collect(),
+                    });
+                }
+                _ => {}
             }
+        }
+        T::AtAddColumn => {
+            let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { return };
+            add_column(&table, def, server_version, a);
         }
         T::AtSetLogged | T::AtSetUnLogged => {
             a.effects.push(Effect::Scans { table, what: "SET LOGGED/UNLOGGED rewrites it" })
@@ -285,6 +324,57 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, a: &mut Ana
         T::AtSetTableSpace => a.effects.push(Effect::Scans { table, what: "SET TABLESPACE copies it" }),
         _ => {}
     }
+}
+
+/// `ADD COLUMN def` to `table`: whether it rewrites the table. Since PostgreSQL 11 a default that is not
+/// volatile is kept in the catalog and the table is not rewritten; a volatile default (`random()`,
+/// `clock_timestamp()`, a sequence of `serial` or an identity), and a stored generated column, are
+/// computed for every row, and rewrite it. Before 11, any default rewrites it.
+fn add_column(table: &str, def: &pg_query::protobuf::ColumnDef, server_version: u32, a: &mut Analysis) {
+    const REWRITES: &str = "ADD COLUMN with a volatile default rewrites it";
+    let table = table.to_owned();
+    let serial = def.type_name.as_ref().and_then(|t| t.names.last()).and_then(string).is_some_and(|name| {
+        matches!(name.as_str(), "serial" | "serial2" | "serial4" | "serial8" | "smallserial" | "bigserial")
+    });
+    let mut functions = Vec::new();
+    let mut rewrites = serial;
+    for constraint in &def.constraints {
+        let Some(NodeEnum::Constraint(c)) = &constraint.node else { continue };
+        match ConstrType::try_from(c.contype).unwrap_or(ConstrType::Undefined) {
+            ConstrType::ConstrIdentity => rewrites = true,
+            // PostgreSQL 18's virtual generated columns are computed when read.
+            ConstrType::ConstrGenerated => rewrites |= c.generated_kind != "v",
+            ConstrType::ConstrDefault => {
+                let Some(expr) = &c.raw_expr else { continue };
+                rewrites |= server_version < 110000;
+                for (node, ..) in expr.node.iter().flat_map(|n| n.nodes()) {
+                    if let pg_query::NodeRef::FuncCall(call) = node {
+                        functions.extend(call.funcname.last().and_then(string));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if rewrites {
+        a.effects.push(Effect::Scans { table, what: REWRITES });
+    } else if !functions.is_empty() {
+        functions.sort();
+        functions.dedup();
+        a.effects.push(Effect::DefaultCalls { table, functions });
+    }
+}
+
+/// The SQL text of an expression of the parse tree, as PostgreSQL's deparser writes it: `(a > 0)`.
+fn deparse_expression(expr: &pg_query::protobuf::Node) -> Option<String> {
+    // The deparser takes statements only: `SELECT WHERE expr` holds the expression whole. The statement
+    // comes from the parser, as the deparser expects every field (it aborts on an unset enum).
+    let mut parsed = pg_query::parse("SELECT WHERE true", 0).ok()?.protobuf;
+    let raw = parsed.stmts.first_mut()?.stmt.as_deref_mut()?;
+    let Some(NodeEnum::SelectStmt(select)) = raw.node.as_mut() else { return None };
+    select.where_clause = Some(Box::new(expr.clone()));
+    let sql = pg_query::deparse(&parsed, pg_query::DeparseOptions::default()).ok()?;
+    sql.strip_prefix("SELECT WHERE ").map(str::to_owned)
 }
 
 /// `n` of `varchar(n)` or `char(n)`.
@@ -381,7 +471,11 @@ mod tests {
         );
         assert_eq!(
             effects("DROP TABLE a, s.b CASCADE"),
-            [Effect::DropTable { table: "a".into() }, Effect::DropTable { table: "s.b".into() }]
+            [Effect::Drop { tables: vec!["a".into(), "s.b".into()], schemas: vec![] }]
+        );
+        assert_eq!(
+            effects("DROP SCHEMA IF EXISTS app, \"Old\" CASCADE"),
+            [Effect::Drop { tables: vec![], schemas: vec!["app".into(), "\"Old\"".into()] }]
         );
         assert_eq!(effects("DROP VIEW v"), []);
         let change = effects("ALTER TABLE t ALTER COLUMN name TYPE varchar(3), ALTER price TYPE numeric(10,0)");
@@ -410,8 +504,8 @@ mod tests {
         assert_eq!(effects("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID"), []);
         assert_eq!(effects("ALTER TABLE t ADD COLUMN x int"), []);
         assert_eq!(
-            effects("ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p"),
-            [Effect::Scans { table: "t".into(), what: "ADD CONSTRAINT scans it" }]
+            effects("ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p")[0],
+            Effect::Scans { table: "t".into(), what: "ADD CONSTRAINT scans it" }
         );
         assert_eq!(
             effects("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a, b)")[1],
@@ -430,5 +524,49 @@ mod tests {
             "an expression is no plain column to count duplicates of"
         );
         assert!(!analyze("CREATE TABLE t (a int)", 170000).counts_rows);
+    }
+
+    #[test]
+    fn an_added_column_rewrites_when_its_default_may_be_volatile_or_it_is_computed_per_row() {
+        const REWRITES: &str = "ADD COLUMN with a volatile default rewrites it";
+        assert_eq!(effects("ALTER TABLE t ADD COLUMN a int DEFAULT 0"), []);
+        assert_eq!(
+            effects("ALTER TABLE t ADD COLUMN a timestamptz DEFAULT clock_timestamp() + interval '1 day'"),
+            [Effect::DefaultCalls { table: "t".into(), functions: vec!["clock_timestamp".into()] }]
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ADD b float8 NOT NULL DEFAULT round(random() * 10)"),
+            [Effect::DefaultCalls { table: "t".into(), functions: vec!["random".into(), "round".into()] }]
+        );
+        for sql in [
+            "ALTER TABLE t ADD COLUMN id bigserial",
+            "ALTER TABLE t ADD COLUMN id int GENERATED ALWAYS AS IDENTITY",
+            "ALTER TABLE t ADD COLUMN d int GENERATED ALWAYS AS (a * 2) STORED",
+        ] {
+            assert_eq!(effects(sql), [Effect::Scans { table: "t".into(), what: REWRITES }], "{sql}");
+        }
+        assert_eq!(
+            analyze("ALTER TABLE t ADD COLUMN a int DEFAULT 0", 100000).effects,
+            [Effect::Scans { table: "t".into(), what: REWRITES }],
+            "before PostgreSQL 11 every default is written into every row"
+        );
+    }
+
+    #[test]
+    fn an_added_check_or_foreign_key_names_what_it_validates() {
+        assert_eq!(
+            effects("ALTER TABLE s.t ADD CONSTRAINT c CHECK (a > 0 OR b IS NULL)")[1],
+            Effect::Check { table: "s.t".into(), expression: "a > 0 OR b IS NULL".into() }
+        );
+        assert_eq!(
+            effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE")[1],
+            Effect::ForeignKey {
+                table: "t".into(),
+                columns: vec!["a".into()],
+                referenced: "p".into(),
+                referenced_columns: vec!["id".into()]
+            }
+        );
+        assert_eq!(effects("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p NOT VALID"), []);
     }
 }

@@ -74,6 +74,8 @@ pub enum StatementOutcome {
     Failed,
     /// It waited longer than the lock timeout for another session's lock.
     LockTimeout,
+    /// It ran longer than the statement timeout and was cancelled (SQLSTATE 57014).
+    Timeout,
 }
 
 impl std::fmt::Display for StatementOutcome {
@@ -84,7 +86,15 @@ impl std::fmt::Display for StatementOutcome {
             StatementOutcome::NotRun => "not-run",
             StatementOutcome::Failed => "failed",
             StatementOutcome::LockTimeout => "lock-timeout",
+            StatementOutcome::Timeout => "timeout",
         })
+    }
+}
+
+impl StatementOutcome {
+    /// The migration would stop at this statement: it failed, or met one of the rehearsal's timeouts.
+    pub fn stops(self) -> bool {
+        matches!(self, StatementOutcome::Failed | StatementOutcome::LockTimeout | StatementOutcome::Timeout)
     }
 }
 
@@ -116,11 +126,15 @@ pub struct LockTaken {
 pub enum LossKind {
     /// Non-null values of a dropped column.
     DroppedColumn,
-    /// Rows of a dropped table.
+    /// Rows of a dropped table: one the statement names, or one it takes with it (the tables of a
+    /// dropped schema, partitions, inheritance children).
     DroppedTable,
-    /// Rows deleted, from the table a DELETE names or one ON DELETE CASCADE reaches.
+    /// Rows deleted: from the table a DELETE names, one ON DELETE CASCADE reaches, or one a trigger or a
+    /// function deleted from.
     Deleted,
-    /// Rows an UPDATE changed.
+    /// Rows changed: by an UPDATE of the table, ON UPDATE CASCADE, a trigger or a function; with a
+    /// `column`, the values of a foreign key's column that ON DELETE or ON UPDATE SET NULL or SET DEFAULT
+    /// set.
     Updated,
     /// Values a type change altered (rounded, truncated, converted).
     AlteredValues,
@@ -242,7 +256,7 @@ pub struct DryRunReport {
     pub statements: Vec<StatementReport>,
     /// Some statement would lose values or rows.
     pub loses_data: bool,
-    /// Some statement failed or waited too long for a lock.
+    /// Some statement failed, waited too long for a lock or ran too long.
     pub would_fail: bool,
     /// Every statement ran (none estimated, none not run).
     pub complete: bool,
@@ -292,8 +306,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
     let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
-    let would_fail =
-        reports.iter().any(|r| matches!(r.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout));
+    let would_fail = reports.iter().any(|r| r.outcome.stops());
     let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
     Ok(DryRunReport {
         database: options.connect.dbname().to_owned(),
@@ -370,13 +383,13 @@ async fn rehearse(
                 let start = Instant::now();
                 starts.push(Some(start));
                 let report = observe::statement(session, statement, &analysis, options, i).await?;
-                if matches!(report.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout) {
-                    stopped = Some(format!(
-                        "not run: the statement at {}:{} {}",
-                        report.file,
-                        report.line,
-                        if report.outcome == StatementOutcome::Failed { "failed" } else { "timed out on a lock" }
-                    ));
+                if report.outcome.stops() {
+                    let how = match report.outcome {
+                        StatementOutcome::LockTimeout => "timed out on a lock",
+                        StatementOutcome::Timeout => "ran longer than --statement-timeout",
+                        _ => "failed",
+                    };
+                    stopped = Some(format!("not run: the statement at {}:{} {how}", report.file, report.line));
                 }
                 reports.push(report);
                 continue;
@@ -399,9 +412,7 @@ pub fn audit_entry(
     let outcome = match result {
         Ok(report) if report.would_fail || report.loses_data => {
             let mut what = Vec::new();
-            if let Some(bad) =
-                report.statements.iter().find(|s| s.failure.is_some() || s.outcome == StatementOutcome::LockTimeout)
-            {
+            if let Some(bad) = report.statements.iter().find(|s| s.outcome.stops()) {
                 what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome));
             }
             let lost: usize = report.statements.iter().map(|s| s.losses.iter().filter(|l| l.count > 0).count()).sum();

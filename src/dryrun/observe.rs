@@ -25,6 +25,10 @@ const LOCKS: &str = include_str!("sql/locks.sql");
 const REACH: &str = include_str!("sql/reach.sql");
 const PRIMARY_KEY: &str = include_str!("sql/primary_key.sql");
 const SIZE: &str = include_str!("sql/size.sql");
+const VOLATILE: &str = include_str!("sql/volatile.sql");
+const DROPPED_WITH: &str = include_str!("sql/dropped_with.sql");
+const SET_COLUMNS: &str = include_str!("sql/set_columns.sql");
+const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -38,12 +42,22 @@ pub(super) async fn statement(
 ) -> Result<StatementReport> {
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
-        let Effect::Scans { table, what } = effect else { continue };
+        let (table, what) = match effect {
+            Effect::Scans { table, what } => (table, *what),
+            Effect::DefaultCalls { table, functions } => {
+                let found = measure(s, volatile(s, functions)).await;
+                match settle(found, "the volatility of the new column's default", options, &mut report)? {
+                    Some(true) => (table, "ADD COLUMN with a volatile default rewrites it"),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
         let Some(size) = settle(measure(s, size(s, table)).await, "its table's size", options, &mut report)? else {
             continue;
         };
         if let Some((bytes, rows)) = size.filter(|(bytes, _)| *bytes > options.max_rewrite_bytes) {
-            report.estimates.push(Estimate { table: table.clone(), work: (*what).to_owned(), bytes, rows });
+            report.estimates.push(Estimate { table: table.clone(), work: what.to_owned(), bytes, rows });
         }
     }
     if stopped(&report) {
@@ -65,6 +79,7 @@ pub(super) async fn statement(
     }
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
+    let changes_before = row_changes(s, &[], &[]).await?;
     if !analysis.savepoint {
         s.batch("SAVEPOINT pgsafe_statement").await?;
     }
@@ -103,11 +118,13 @@ pub(super) async fn statement(
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
     after(s, pending, rows, options, &mut report).await?;
+    uncounted_drops(&mut report);
+    changed_elsewhere(s, &changes_before, &mut report).await?;
     Ok(report)
 }
 
 fn stopped(report: &StatementReport) -> bool {
-    report.outcome == StatementOutcome::LockTimeout
+    report.outcome.stops()
 }
 
 /// Runs `work`, a measurement of the rehearsal's own, in a savepoint that is then rolled back, whether it
@@ -175,8 +192,14 @@ enum Pending {
     /// Counted before, lost if the statement runs: a dropped column's values, a dropped or truncated
     /// table's rows.
     Lost(Loss),
+    /// Counted before, lost if the statement drops the table: the rows of a table a DROP can take with
+    /// it.
+    Dropped(Loss),
     /// A table's rows before a DELETE, to count again after.
     Rows { table: String, before: u64 },
+    /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
+    /// (`condition`), before the statement: those it sets are counted after.
+    Set { table: String, column: String, condition: String, before: u64 },
     /// The rows an UPDATE changes: its command tag.
     Updated { table: String },
     /// The values of a column before its type changed, copied into a temporary table.
@@ -221,14 +244,26 @@ async fn before(
                     }));
                 }
             }
-            Effect::DropTable { table } | Effect::Truncate { table, .. } => {
-                let kind = if matches!(effect, Effect::DropTable { .. }) {
-                    LossKind::DroppedTable
-                } else {
-                    LossKind::Truncated
-                };
+            Effect::Drop { tables, schemas } => {
+                let what = "the tables it can drop";
+                let found = settle(measure(s, dropped_with(s, tables, schemas)).await, what, options, report)?;
+                for table in found.unwrap_or_default() {
+                    if !counted.insert((LossKind::DroppedTable as u8, table.clone())) {
+                        continue;
+                    }
+                    let what = format!("the rows of `{table}`");
+                    // Its own rows: an inheritance child is counted as a table of its own.
+                    let sql = format!("SELECT count(*) FROM ONLY {table}");
+                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        let kind = LossKind::DroppedTable;
+                        pending.push(Pending::Dropped(Loss { kind, table, column: None, count, estimated: false }));
+                    }
+                }
+            }
+            Effect::Truncate { table, cascade } => {
+                let kind = LossKind::Truncated;
                 let mut tables = vec![table.clone()];
-                if let Effect::Truncate { cascade: true, .. } = effect {
+                if *cascade {
                     let what = format!("the tables referencing `{table}`");
                     tables.extend(
                         settle(measure(s, reach(s, table, true)).await, &what, options, report)?.unwrap_or_default(),
@@ -242,18 +277,36 @@ async fn before(
                     }
                 }
             }
-            Effect::Delete { table } => {
-                let what = format!("the tables ON DELETE CASCADE reaches from `{table}`");
+            Effect::Delete { table } | Effect::Update { table } => {
+                let update = matches!(effect, Effect::Update { .. });
+                let what = format!("the tables referential actions reach from `{table}`");
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
-                for table in std::iter::once(table.clone()).chain(reached.unwrap_or_default()) {
-                    let what = format!("the rows of `{table}`");
-                    let sql = format!("SELECT count(*) FROM {table}");
+                let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();
+                if update {
+                    pending.push(Pending::Updated { table: table.clone() });
+                } else {
+                    for table in &tables {
+                        let what = format!("the rows of `{table}`");
+                        let sql = format!("SELECT count(*) FROM {table}");
+                        if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                            pending.push(Pending::Rows { table: table.clone(), before });
+                        }
+                    }
+                }
+                let what = format!("the columns SET NULL or SET DEFAULT sets from `{table}`");
+                let set = settle(measure(s, set_columns(s, &tables, update)).await, &what, options, report)?;
+                for (table, column, value) in set.unwrap_or_default() {
+                    let condition = match value {
+                        Some(value) => format!("{} IS NOT DISTINCT FROM ({value})", quote_ident(&column)),
+                        None => format!("{} IS NULL", quote_ident(&column)),
+                    };
+                    let what = format!("the values of `{table}.{column}`");
+                    let sql = format!("SELECT count(*) FROM {table} WHERE {condition}");
                     if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                        pending.push(Pending::Rows { table, before });
+                        pending.push(Pending::Set { table, column, condition, before });
                     }
                 }
             }
-            Effect::Update { table } => pending.push(Pending::Updated { table: table.clone() }),
             Effect::AlterType { table, column, .. } => {
                 let temp = format!("pgsafe_dryrun_{index}_{n}");
                 let what = format!("the values of `{table}.{column}`");
@@ -265,7 +318,12 @@ async fn before(
                     None => {}
                 }
             }
-            Effect::SetNotNull { .. } | Effect::Unique { .. } | Effect::Scans { .. } => {}
+            Effect::SetNotNull { .. }
+            | Effect::Unique { .. }
+            | Effect::Scans { .. }
+            | Effect::DefaultCalls { .. }
+            | Effect::Check { .. }
+            | Effect::ForeignKey { .. } => {}
         }
         if stopped(report) {
             break;
@@ -285,6 +343,19 @@ async fn after(
     for p in pending {
         match p {
             Pending::Lost(loss) => report.losses.push(loss),
+            Pending::Dropped(loss) => {
+                if report.dropped.iter().any(|r| r.relation == loss.table) {
+                    report.losses.push(loss);
+                }
+            }
+            Pending::Set { table, column, condition, before } => {
+                let what = format!("the values of `{table}.{column}` set by a referential action");
+                let sql = format!("SELECT count(*) FROM {table} WHERE {condition}");
+                if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                    let (count, column) = (now.saturating_sub(before), Some(column));
+                    report.losses.push(Loss { kind: LossKind::Updated, table, column, count, estimated: false });
+                }
+            }
             Pending::Updated { table } => {
                 report.losses.push(Loss {
                     kind: LossKind::Updated,
@@ -338,6 +409,21 @@ async fn after(
     Ok(())
 }
 
+/// Says which tables the statement dropped without their rows counted (dropped through an object that
+/// is no table or schema: an extension, a type, `DROP OWNED`).
+fn uncounted_drops(report: &mut StatementReport) {
+    let uncounted: Vec<String> = report
+        .dropped
+        .iter()
+        .filter(|r| r.kind == "table")
+        .filter(|r| !report.losses.iter().any(|l| l.kind == LossKind::DroppedTable && l.table == r.relation))
+        .map(|r| format!("`{}`", r.relation))
+        .collect();
+    if !uncounted.is_empty() {
+        report.notes.push(format!("the rows of the tables it drops were not counted: {}", uncounted.join(", ")));
+    }
+}
+
 /// Reports the statement's failure (`e`, SQLSTATE `code`), after its savepoint was rolled back: a lock
 /// timeout, or a failure with the rows that make it fail where they can be found.
 async fn failed(
@@ -357,14 +443,21 @@ async fn failed(
         report.failure = Some(failure(&e, None));
         return Ok(());
     }
-    report.outcome = StatementOutcome::Failed;
     if code == SqlState::QUERY_CANCELED {
-        report.reason =
-            Some(format!("ran longer than --statement-timeout ({} ms)", options.statement_timeout.as_millis()));
+        // Not an interruption of pgsafe's own (the caller checked): the server's statement_timeout.
+        report.outcome = StatementOutcome::Timeout;
+        report.reason = Some(format!(
+            "ran longer than --statement-timeout ({} ms) and was cancelled; the rehearsal stops here",
+            options.statement_timeout.as_millis()
+        ));
+        report.failure = Some(failure(&e, None));
+        return Ok(());
     }
+    report.outcome = StatementOutcome::Failed;
     let rows = match failing_rows(analysis, code) {
-        Some((what, count_sql, examples_sql)) => {
+        Some(query) => {
             let found = async {
+                let Some((what, count_sql, examples_sql)) = query.sql(s).await? else { return Ok(None) };
                 let count = count(s, &count_sql).await?;
                 let mut examples = Vec::new();
                 if let Some(sql) = examples_sql {
@@ -372,13 +465,13 @@ async fn failed(
                         examples.push(value::<String, _>(&row, 0, &sql)?);
                     }
                 }
-                Ok(FailingRows { what, count, examples })
+                Ok(Some(FailingRows { what, count, examples }))
             };
             let reason = report.reason.clone();
             let found = settle(measure(s, found).await, "the rows that make it fail", options, report)?;
             // A lock timeout met while looking for them does not hide the failure.
             (report.outcome, report.reason) = (StatementOutcome::Failed, reason);
-            found
+            found.flatten()
         }
         None => None,
     };
@@ -386,13 +479,112 @@ async fn failed(
     Ok(())
 }
 
-/// For a failure of SQLSTATE `code`: what makes it fail, the query counting it, and one giving examples.
-fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, Option<String>)> {
+/// How to find the rows that make a statement fail: its queries, or those of a constraint that needs the
+/// primary keys of its tables first.
+enum FailingQuery<'a> {
+    /// What makes it fail, the query counting it, and one giving examples.
+    Ready(String, String, Option<String>),
+    /// An added constraint: the queries once the primary keys are known.
+    Constraint(&'a Effect),
+}
+
+impl FailingQuery<'_> {
+    /// What makes it fail, the query counting it, and one giving examples; `None` when there is nothing
+    /// to look for.
+    async fn sql(self, s: &Session) -> Result<Option<(String, String, Option<String>)>> {
+        match self {
+            FailingQuery::Ready(what, count, examples) => Ok(Some((what, count, examples))),
+            FailingQuery::Constraint(effect) => {
+                let mut keys = BTreeMap::new();
+                if let Effect::Check { table, .. } | Effect::ForeignKey { table, .. } = effect {
+                    keys.insert(table.clone(), primary_key(s, table).await?);
+                }
+                if let Effect::ForeignKey { referenced, .. } = effect {
+                    keys.insert(referenced.clone(), primary_key(s, referenced).await?);
+                }
+                Ok(constraint_rows(effect, &keys))
+            }
+        }
+    }
+}
+
+/// For an added CHECK or FOREIGN KEY constraint (`effect`), with the primary keys of its tables
+/// (`keys`): what makes it fail, the query counting it, and one giving up to five examples, by primary
+/// key where the table has one; `None` for another effect.
+fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Option<(String, String, Option<String>)> {
+    let key_of = |table: &String| keys.get(table).cloned().unwrap_or_default();
+    let list = |columns: &[String], source: &str| {
+        columns.iter().map(|c| format!("{source}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
+    };
+    // A row of `table` read as `source` (an alias, or the table as written), by its primary key or whole.
+    let shown = |table: &String, source: &str| {
+        let key = key_of(table);
+        if key.is_empty() { format!("row({source}.*)::text") } else { format!("row({})::text", list(&key, source)) }
+    };
+    let order = |table: &String, source: &str| {
+        let key = key_of(table);
+        if key.is_empty() { String::new() } else { format!(" ORDER BY {}", list(&key, source)) }
+    };
+    match effect {
+        Effect::ForeignKey { table, columns, referenced, referenced_columns } => {
+            let referenced_columns =
+                if referenced_columns.is_empty() { key_of(referenced) } else { referenced_columns.clone() };
+            // MATCH SIMPLE: a row with a NULL in the key references nothing.
+            let not_null: Vec<String> = columns.iter().map(|c| format!("r.{} IS NOT NULL", quote_ident(c))).collect();
+            let matches: Vec<String> = columns
+                .iter()
+                .zip(&referenced_columns)
+                .map(|(c, p)| format!("p.{} = r.{}", quote_ident(p), quote_ident(c)))
+                .collect();
+            let orphan = format!(
+                "{} AND NOT EXISTS (SELECT 1 FROM {referenced} p WHERE {})",
+                not_null.join(" AND "),
+                matches.join(" AND ")
+            );
+            Some((
+                format!("rows of `{table}` whose ({}) is not in `{referenced}`", columns.join(", ")),
+                format!("SELECT count(*) FROM {table} r WHERE {orphan}"),
+                Some(format!(
+                    "SELECT left({} || ' -> ' || row({})::text, 60) FROM {table} r WHERE {orphan}{} LIMIT 5",
+                    shown(table, "r"),
+                    list(columns, "r"),
+                    order(table, "r")
+                )),
+            ))
+        }
+        Effect::Check { table, expression } => {
+            // A CHECK fails on false only: NULL passes. No alias: the expression may name the table.
+            let violates = format!("NOT coalesce({expression}, true)");
+            Some((
+                format!("rows of `{table}` for which {expression} is false"),
+                format!("SELECT count(*) FROM {table} WHERE {violates}"),
+                Some(format!(
+                    "SELECT left({}, 60) FROM {table} WHERE {violates}{} LIMIT 5",
+                    shown(table, table),
+                    order(table, table)
+                )),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The columns of the primary key of `table`, in order; none when it has none.
+async fn primary_key(s: &Session, table: &str) -> Result<Vec<String>> {
+    let rows = s.query(PRIMARY_KEY, &[&table]).await?;
+    rows.iter().map(|r| value::<String, _>(r, "name", PRIMARY_KEY)).collect()
+}
+
+/// For a failure of SQLSTATE `code`: how to find the rows that make it fail.
+fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>> {
     analysis.effects.iter().find_map(|effect| match (code.as_str(), effect) {
+        ("23514", Effect::Check { .. }) | ("23503", Effect::ForeignKey { .. }) => {
+            Some(FailingQuery::Constraint(effect))
+        }
         ("22001", Effect::AlterType { table, column, length: Some(n) }) => {
             // Trailing blanks past the length are dropped, not refused.
             let too_long = format!("length(rtrim(({})::text, ' ')) > {n}", quote_ident(column));
-            Some((
+            Some(FailingQuery::Ready(
                 format!("values of `{table}.{column}` longer than {n} characters"),
                 format!("SELECT count(*) FROM {table} WHERE {too_long}"),
                 Some(format!(
@@ -401,7 +593,7 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, 
                 )),
             ))
         }
-        ("23502", Effect::SetNotNull { table, column }) => Some((
+        ("23502", Effect::SetNotNull { table, column }) => Some(FailingQuery::Ready(
             format!("NULLs in `{table}.{column}`"),
             format!("SELECT count(*) FROM {table} WHERE {} IS NULL", quote_ident(column)),
             None,
@@ -409,7 +601,7 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<(String, String, 
         ("23505", Effect::Unique { table, columns }) if !columns.is_empty() => {
             let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
             let not_null: Vec<String> = list.iter().map(|c| format!("{c} IS NOT NULL")).collect();
-            Some((
+            Some(FailingQuery::Ready(
                 format!("groups of rows of `{table}` with the same ({})", columns.join(", ")),
                 format!(
                     "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
@@ -441,6 +633,89 @@ async fn size(s: &Session, table: &str) -> Result<Option<(u64, u64)>> {
     Ok(Some((u64::try_from(bytes).unwrap_or(0), u64::try_from(rows).unwrap_or(0))))
 }
 
+/// The rows a table had updated and deleted in the transaction, by the transaction's own counters.
+struct RowChanges {
+    name: String,
+    updated: i64,
+    deleted: i64,
+    /// Its deleted rows are counted otherwise (see `sql/row_changes.sql`).
+    deletes_counted: bool,
+    updates_counted: bool,
+}
+
+/// The rows each table has had updated and deleted in the transaction, by oid; `deletes_counted` and
+/// `updates_counted` name the tables whose deleted or updated rows the caller counts otherwise.
+async fn row_changes(
+    s: &Session,
+    deletes_counted: &[String],
+    updates_counted: &[String],
+) -> Result<BTreeMap<i64, RowChanges>> {
+    let mut found = BTreeMap::new();
+    for row in s.query(ROW_CHANGES, &[&deletes_counted, &updates_counted]).await? {
+        let changes = RowChanges {
+            name: value(&row, "name", ROW_CHANGES)?,
+            updated: value(&row, "updated", ROW_CHANGES)?,
+            deleted: value(&row, "deleted", ROW_CHANGES)?,
+            deletes_counted: value(&row, "deletes_counted", ROW_CHANGES)?,
+            updates_counted: value(&row, "updates_counted", ROW_CHANGES)?,
+        };
+        found.insert(value::<i64, _>(&row, "oid", ROW_CHANGES)?, changes);
+    }
+    Ok(found)
+}
+
+/// Adds the rows the statement deleted or updated in tables its losses do not count yet (a trigger, a
+/// function, a referential action it did not foresee), from the transaction's own counters: `before` are
+/// those before it ran.
+async fn changed_elsewhere(
+    s: &Session,
+    before: &BTreeMap<i64, RowChanges>,
+    report: &mut StatementReport,
+) -> Result<()> {
+    let counted = |kinds: &[LossKind]| -> Vec<String> {
+        report.losses.iter().filter(|l| kinds.contains(&l.kind)).map(|l| l.table.clone()).collect()
+    };
+    let deletes_counted = counted(&[LossKind::Deleted, LossKind::DroppedTable, LossKind::Truncated]);
+    let updates_counted = counted(&[LossKind::Updated]);
+    let after = row_changes(s, &deletes_counted, &updates_counted).await?;
+    for (oid, now) in after {
+        let (updated, deleted) = before.get(&oid).map_or((0, 0), |b| (b.updated, b.deleted));
+        let deleted = u64::try_from(now.deleted - deleted).unwrap_or(0);
+        let updated = u64::try_from(now.updated - updated).unwrap_or(0);
+        let loss = |kind, count| Loss { kind, table: now.name.clone(), column: None, count, estimated: false };
+        if deleted > 0 && !now.deletes_counted {
+            report.losses.push(loss(LossKind::Deleted, deleted));
+        }
+        if updated > 0 && !now.updates_counted {
+            report.losses.push(loss(LossKind::Updated, updated));
+        }
+    }
+    Ok(())
+}
+
+/// The tables that dropping `tables` and `schemas` can drop (see `sql/dropped_with.sql`).
+async fn dropped_with(s: &Session, tables: &[String], schemas: &[String]) -> Result<Vec<String>> {
+    let rows = s.query(DROPPED_WITH, &[&tables, &schemas]).await?;
+    rows.iter().map(|r| value(r, "name", DROPPED_WITH)).collect()
+}
+
+/// The columns a referential action sets when rows of `tables` are deleted or (`update`) have their key
+/// changed, with the value it sets as SQL (`None`: NULL); see `sql/set_columns.sql`.
+async fn set_columns(s: &Session, tables: &[String], update: bool) -> Result<Vec<(String, String, Option<String>)>> {
+    let rows = s.query(SET_COLUMNS, &[&tables, &update]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((value(r, "table", SET_COLUMNS)?, value(r, "column", SET_COLUMNS)?, value(r, "value", SET_COLUMNS)?))
+        })
+        .collect()
+}
+
+/// Whether one of `functions` is volatile (see `sql/volatile.sql`).
+async fn volatile(s: &Session, functions: &[String]) -> Result<bool> {
+    let row = s.query_one(VOLATILE, &[&functions]).await?;
+    value(&row, "volatile", VOLATILE)
+}
+
 /// The tables that removing rows of `table` reaches (see `sql/reach.sql`).
 async fn reach(s: &Session, table: &str, any_action: bool) -> Result<Vec<String>> {
     let rows = s.query(REACH, &[&table, &any_action]).await?;
@@ -457,8 +732,7 @@ async fn copy(
     options: &DryRunOptions,
 ) -> Result<std::result::Result<Copy, String>> {
     let rows = count(s, &format!("SELECT count(*) FROM {table}")).await?;
-    let key_rows = s.query(PRIMARY_KEY, &[&table]).await?;
-    let mut key = key_rows.iter().map(|r| value::<String, _>(r, "name", PRIMARY_KEY)).collect::<Result<Vec<_>>>()?;
+    let mut key = primary_key(s, table).await?;
     if key.iter().any(|k| k == column) {
         key.clear();
     }
@@ -574,24 +848,65 @@ mod tests {
     use super::*;
     use crate::dryrun::analyze::analyze;
 
+    /// The queries of a failure that needs no primary key.
+    fn ready(query: Option<FailingQuery<'_>>) -> (String, String, Option<String>) {
+        match query {
+            Some(FailingQuery::Ready(what, count, examples)) => (what, count, examples),
+            Some(FailingQuery::Constraint(effect)) => panic!("needs keys: {effect:?}"),
+            None => panic!("no query"),
+        }
+    }
+
     #[test]
     fn a_failure_is_explained_by_the_rows_its_sqlstate_and_statement_point_at() {
         let change = analyze("ALTER TABLE s.t ALTER COLUMN \"Name\" TYPE varchar(3)", 170000);
-        let (what, count, examples) = failing_rows(&change, SqlState::parse("22001").unwrap()).unwrap();
+        let (what, count, examples) = ready(failing_rows(&change, SqlState::parse("22001").unwrap()));
         assert_eq!(what, "values of `s.t.Name` longer than 3 characters");
         assert_eq!(count, "SELECT count(*) FROM s.t WHERE length(rtrim((\"Name\")::text, ' ')) > 3");
         assert!(examples.unwrap().ends_with("LIMIT 5"));
         assert!(failing_rows(&change, SqlState::parse("23505").unwrap()).is_none());
         let not_null = analyze("ALTER TABLE t ALTER a SET NOT NULL", 170000);
-        let (_, count, _) = failing_rows(&not_null, SqlState::parse("23502").unwrap()).unwrap();
+        let (_, count, _) = ready(failing_rows(&not_null, SqlState::parse("23502").unwrap()));
         assert_eq!(count, "SELECT count(*) FROM t WHERE a IS NULL");
         let unique = analyze("CREATE UNIQUE INDEX i ON t (a, b)", 170000);
-        let (what, count, _) = failing_rows(&unique, SqlState::parse("23505").unwrap()).unwrap();
+        let (what, count, _) = ready(failing_rows(&unique, SqlState::parse("23505").unwrap()));
         assert_eq!(what, "groups of rows of `t` with the same (a, b)");
         assert_eq!(
             count,
             "SELECT count(*) FROM (SELECT 1 FROM t WHERE a IS NOT NULL AND b IS NOT NULL GROUP BY a, b HAVING count(*) > 1) d"
         );
+    }
+
+    #[test]
+    fn an_added_check_or_foreign_key_fails_on_the_rows_that_break_it_shown_by_primary_key() {
+        let check = analyze("ALTER TABLE item ADD CONSTRAINT positive CHECK (price > 0 AND tag <> 'x')", 170000);
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&check, SqlState::parse("23514").unwrap()) else {
+            panic!("{check:?}")
+        };
+        let keys = BTreeMap::from([("item".to_owned(), vec!["id".to_owned()])]);
+        let (what, count, examples) = constraint_rows(effect, &keys).unwrap();
+        assert_eq!(what, "rows of `item` for which price > 0 AND tag <> 'x' is false");
+        assert_eq!(count, "SELECT count(*) FROM item WHERE NOT coalesce(price > 0 AND tag <> 'x', true)");
+        assert_eq!(
+            examples.unwrap(),
+            "SELECT left(row(item.id)::text, 60) FROM item WHERE NOT coalesce(price > 0 AND tag <> 'x', true) \
+             ORDER BY item.id LIMIT 5"
+        );
+        assert!(failing_rows(&check, SqlState::parse("23503").unwrap()).is_none());
+
+        let fk = analyze("ALTER TABLE note ADD FOREIGN KEY (a, \"B\") REFERENCES s.parent", 170000);
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&fk, SqlState::parse("23503").unwrap()) else {
+            panic!("{fk:?}")
+        };
+        let keys = BTreeMap::from([("s.parent".to_owned(), vec!["x".to_owned(), "y".to_owned()])]);
+        let (what, count, examples) = constraint_rows(effect, &keys).unwrap();
+        assert_eq!(what, "rows of `note` whose (a, B) is not in `s.parent`");
+        assert_eq!(
+            count,
+            "SELECT count(*) FROM note r WHERE r.a IS NOT NULL AND r.\"B\" IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM s.parent p WHERE p.x = r.a AND p.y = r.\"B\")"
+        );
+        assert!(examples.unwrap().starts_with("SELECT left(row(r.*)::text || ' -> ' || row(r.a, r.\"B\")::text, 60)"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `pgsafe dry-run` as a user meets it, on the throwaway cluster with pagila and small tables: the data a
-//! migration would lose (dropped columns, cascading deletes, type changes that round or fail), the locks
-//! and rewrites it takes, another session's lock met with a lock timeout, statements that cannot run in a
-//! transaction, and a clean migration. After every rehearsal the database compares identical
+//! migration would lose (dropped columns, cascading deletes, values set by referential actions, rows
+//! deleted by triggers and functions, tables dropped through CASCADE, type changes that round or fail),
+//! the rows behind a failing constraint, the locks and rewrites it takes, a volatile default held back on
+//! a big table, another session's lock met with a lock timeout, a statement timeout, statements that cannot
+//! run in a transaction, and a clean migration. After every rehearsal the database compares identical
 //! (`compare-dbs`) to a copy made before it.
 
 use std::path::{Path, PathBuf};
@@ -181,7 +183,7 @@ fn a_migration_that_drops_a_column_holding_data_names_it_with_its_values_and_cha
 }
 
 #[test]
-fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
+fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose_and_the_values_set_null() {
     let db = TestDb::new("dr_cascade");
     db.psql(
         "CREATE TABLE customer (id int PRIMARY KEY, name text);
@@ -193,7 +195,8 @@ fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
          INSERT INTO line SELECT g, 1 + g % 100 FROM generate_series(1, 1000) g;
          INSERT INTO visit SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;",
     );
-    // Customers 1 and 2 have the orders whose id ends in 0 and 1: 20 orders, and their 200 lines.
+    // Customers 1 and 2 have the orders whose id ends in 0 and 1: 20 orders, and their 200 lines; and 10
+    // visits, which lose their customer (ON DELETE SET NULL).
     let orders: u64 = db.psql("SELECT count(*) FROM orders WHERE customer_id IN (1, 2)").trim().parse().unwrap();
     let lines: u64 = db
         .psql("SELECT count(*) FROM line WHERE order_id IN (SELECT id FROM orders WHERE customer_id IN (1, 2))")
@@ -214,6 +217,7 @@ fn a_delete_names_each_table_its_cascades_reach_with_the_rows_they_lose() {
             ("deleted".into(), "customer".into(), None, 2),
             ("deleted".into(), "line".into(), None, lines),
             ("deleted".into(), "orders".into(), None, orders),
+            ("updated".into(), "visit".into(), Some("customer_id".into()), 10),
         ],
         "{s:#}"
     );
@@ -479,5 +483,248 @@ fn an_interrupted_dry_run_cancels_its_statement_and_rolls_back() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(pgsafe_statements(&db), "\n", "a statement of the dry run still runs");
+    assert_unchanged(&before, &db);
+}
+
+/// The failure of a file holding `sql` alone, rehearsed on `db`: the statement's report.
+fn failure_of(db: &TestDb, dir: &Path, name: &str, sql: &str) -> Value {
+    let file = migration(dir, name, sql);
+    let (code, report, stderr) = dry_run(db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report)[0].clone();
+    assert_eq!(s["outcome"], "failed", "{s:#}");
+    s
+}
+
+fn examples(failure: &Value) -> Vec<&str> {
+    failure["rows"]["examples"].as_array().map_or(Vec::new(), |e| e.iter().map(|e| e.as_str().unwrap()).collect())
+}
+
+#[test]
+fn a_constraint_that_would_fail_names_the_rows_that_break_it() {
+    let db = small_db("dr_constraints");
+    db.psql(
+        "CREATE TABLE owner (id int PRIMARY KEY); INSERT INTO owner SELECT generate_series(1, 10);
+         ALTER TABLE item ADD COLUMN owner_id int, ADD COLUMN code int;
+         UPDATE item SET owner_id = CASE WHEN id % 10 = 0 THEN NULL ELSE id % 13 END, code = id % 30;",
+    );
+    let count = |sql: &str| -> u64 { db.psql(sql).trim().parse().unwrap() };
+    let orphans =
+        count("SELECT count(*) FROM item WHERE owner_id IS NOT NULL AND owner_id NOT IN (SELECT id FROM owner)");
+    let before = copy_of(&db, "dr_constraints_before");
+    let dir = tempfile::tempdir().unwrap();
+
+    // 23514: prices g + (g % 4) * 0.25 reach 50 from item 50 on.
+    let s = failure_of(&db, dir.path(), "check.sql", "ALTER TABLE item ADD CONSTRAINT cheap CHECK (price < 50);");
+    let failure = &s["failure"];
+    assert_eq!(failure["sqlstate"], "23514", "{failure:#}");
+    assert_eq!(failure["rows"]["what"], "rows of `item` for which price < 50 is false", "{failure:#}");
+    assert_eq!(failure["rows"]["count"], 51, "{failure:#}");
+    assert_eq!(examples(failure), ["(50)", "(51)", "(52)", "(53)", "(54)"]);
+    // Without a primary key the rows are shown whole; the expression may name its table.
+    db.psql("CREATE TABLE reading (v int, at text); INSERT INTO reading VALUES (1, 'a'), (-2, 'b'), (-3, 'c'), (NULL, 'd');");
+    let s = failure_of(&db, dir.path(), "check2.sql", "ALTER TABLE public.reading ADD CHECK (reading.v > 0);");
+    assert_eq!(s["failure"]["rows"]["count"], 2, "{s:#}");
+    let mut shown = examples(&s["failure"]);
+    shown.sort();
+    assert_eq!(shown, ["(-2,b)", "(-3,c)"]);
+    db.psql("DROP TABLE reading");
+
+    // 23503: owners 0, 11 and 12 do not exist; a NULL owner references nothing.
+    let s = failure_of(
+        &db,
+        dir.path(),
+        "fk.sql",
+        "ALTER TABLE item ADD CONSTRAINT item_owner FOREIGN KEY (owner_id) REFERENCES owner;",
+    );
+    let failure = &s["failure"];
+    assert_eq!(failure["sqlstate"], "23503", "{failure:#}");
+    assert_eq!(failure["rows"]["count"], orphans, "{failure:#}");
+    assert!(orphans > 5);
+    assert_eq!(examples(failure), ["(11) -> (11)", "(12) -> (12)", "(13) -> (0)", "(24) -> (11)", "(25) -> (12)"]);
+
+    // 23502: 80 of the 100 notes are NULL.
+    let s = failure_of(&db, dir.path(), "not_null.sql", "ALTER TABLE item ALTER COLUMN note SET NOT NULL;");
+    assert_eq!((&s["failure"]["sqlstate"], &s["failure"]["rows"]["count"]), (&"23502".into(), &80.into()), "{s:#}");
+    assert_eq!(s["failure"]["rows"]["what"], "NULLs in `item.note`");
+
+    // 23505: codes 0 to 29 each appear three or four times.
+    let s = failure_of(&db, dir.path(), "unique.sql", "CREATE UNIQUE INDEX item_code ON item (code);");
+    assert_eq!((&s["failure"]["sqlstate"], &s["failure"]["rows"]["count"]), (&"23505".into(), &30.into()), "{s:#}");
+    assert_eq!(examples(&s["failure"]).len(), 5, "{s:#}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn an_added_column_with_a_volatile_default_on_a_big_table_is_estimated_not_run() {
+    let db = small_db("dr_volatile");
+    let before = copy_of(&db, "dr_volatile_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "columns.sql",
+        "ALTER TABLE item ADD COLUMN a int DEFAULT 0;\n\
+         ALTER TABLE item ADD COLUMN b timestamptz DEFAULT clock_timestamp();\n\
+         ALTER TABLE item ADD COLUMN c bigserial;\n\
+         ALTER TABLE item ADD COLUMN d text DEFAULT upper('x');\n",
+    );
+    // The 100 items with their key take more than 8 kB.
+    let (code, report, stderr) = dry_run(&db, &[&file], &["--max-rewrite-bytes", "8kB"]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let outcomes: Vec<&str> = s.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ran", "estimated", "estimated", "ran"], "{report:#}");
+    assert_eq!(s[1]["estimates"][0]["table"], "item");
+    assert_eq!(s[1]["estimates"][0]["work"], "ADD COLUMN with a volatile default rewrites it");
+    assert!(s[1]["estimates"][0]["bytes"].as_u64().unwrap() > 8000, "{:#}", s[1]);
+    assert_eq!(names(&s[0]["rewritten"]), Vec::<String>::new(), "a constant default is kept in the catalog");
+    assert_eq!(report["complete"], false);
+
+    // Run, the volatile default does rewrite the table: the estimate was right to hold it back.
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert!(names(&s[1]["rewritten"]).contains(&"item".to_owned()), "{:#}", s[1]);
+    assert!(names(&s[2]["rewritten"]).contains(&"item".to_owned()), "{:#}", s[2]);
+    assert_eq!(names(&s[3]["rewritten"]), Vec::<String>::new(), "{:#}", s[3]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_statement_longer_than_the_statement_timeout_is_a_timeout_and_rolls_back() {
+    let db = small_db("dr_timeout");
+    let before = copy_of(&db, "dr_timeout_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "slow.sql",
+        "CREATE TABLE z (id int);\nSELECT pg_sleep(5);\nALTER TABLE item DROP COLUMN note;\n",
+    );
+    let started = Instant::now();
+    let (code, report, stderr) = dry_run(&db, &[&file], &["--statement-timeout", "1s"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "it waited for the statement: {:?}", started.elapsed());
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!((&report["would_fail"], &report["loses_data"]), (&true.into(), &false.into()), "{report:#}");
+    let s = statements(&report);
+    let outcomes: Vec<&str> = s.iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ran", "timeout", "not-run"], "{report:#}");
+    assert_eq!(s[1]["failure"]["sqlstate"], "57014");
+    assert!(s[1]["reason"].as_str().unwrap().contains("--statement-timeout (1000 ms)"), "{:#}", s[1]);
+    assert!(s[2]["reason"].as_str().unwrap().contains("slow.sql:2 ran longer than --statement-timeout"), "{:#}", s[2]);
+    assert_eq!(losses(&s[2]), []);
+    assert_unchanged(&before, &db);
+}
+
+/// The `(kind, table, column, count)` of a statement's losses with a count, in order.
+fn sorted_losses(statement: &Value) -> Vec<(String, String, Option<String>, u64)> {
+    let mut found = losses(statement);
+    found.sort();
+    found
+}
+
+#[test]
+fn referential_actions_and_triggers_count_the_rows_they_delete_and_the_values_they_set() {
+    let db = TestDb::new("dr_actions");
+    db.psql(
+        "CREATE TABLE customer (id int PRIMARY KEY, name text);
+         CREATE TABLE visit (id int PRIMARY KEY,
+                             customer_id int REFERENCES customer ON DELETE SET NULL ON UPDATE CASCADE);
+         CREATE TABLE invoice (id int PRIMARY KEY, customer_id int DEFAULT 0 REFERENCES customer ON DELETE SET DEFAULT);
+         CREATE TABLE ticket (id int PRIMARY KEY, customer_id int REFERENCES customer ON UPDATE SET NULL);
+         CREATE TABLE note (customer_id int, body text);
+         CREATE FUNCTION forget_notes() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN DELETE FROM note WHERE customer_id = OLD.id; RETURN OLD; END $$;
+         CREATE TRIGGER forget_notes AFTER DELETE ON customer FOR EACH ROW EXECUTE FUNCTION forget_notes();
+         INSERT INTO customer SELECT g, 'c' || g FROM generate_series(0, 10) g;
+         INSERT INTO visit SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;
+         INSERT INTO invoice SELECT g, 1 + g % 2 FROM generate_series(1, 30) g;
+         INSERT INTO ticket SELECT g, 3 + g % 8 FROM generate_series(1, 20) g;
+         INSERT INTO note SELECT 1 + g % 10, 'n' FROM generate_series(1, 100) g;",
+    );
+    let before = copy_of(&db, "dr_actions_before");
+    let dir = tempfile::tempdir().unwrap();
+    let loss = |kind: &str, table: &str, column: Option<&str>, count| {
+        (kind.to_owned(), table.to_owned(), column.map(str::to_owned), count)
+    };
+
+    // Customers 1 and 2: their 10 visits lose their customer, their 30 invoices fall back to customer 0,
+    // and the trigger deletes their 20 notes.
+    let file = migration(dir.path(), "purge.sql", "DELETE FROM customer WHERE id IN (1, 2);");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(
+        sorted_losses(&statements(&report)[0]),
+        [
+            loss("deleted", "customer", None, 2),
+            loss("deleted", "note", None, 20),
+            loss("updated", "invoice", Some("customer_id"), 30),
+            loss("updated", "visit", Some("customer_id"), 10),
+        ],
+        "{report:#}"
+    );
+
+    // New ids for customers 3 and 4: their 10 visits follow (ON UPDATE CASCADE), their 5 tickets lose
+    // their customer (ON UPDATE SET NULL).
+    let file = migration(dir.path(), "renumber.sql", "UPDATE customer SET id = id + 100 WHERE id IN (3, 4);");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(
+        sorted_losses(&statements(&report)[0]),
+        [
+            loss("updated", "customer", None, 2),
+            loss("updated", "ticket", Some("customer_id"), 5),
+            loss("updated", "visit", None, 10),
+        ],
+        "{report:#}"
+    );
+
+    // A function that deletes is found too, though the statement names no table.
+    db.psql("CREATE FUNCTION purge_notes() RETURNS void LANGUAGE sql AS $$ DELETE FROM note WHERE customer_id > 8 $$");
+    let file = migration(dir.path(), "call.sql", "SELECT purge_notes();");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(sorted_losses(&statements(&report)[0]), [loss("deleted", "note", None, 20)], "{report:#}");
+    db.psql("DROP FUNCTION purge_notes()");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
+    let db = TestDb::new("dr_drop_cascade");
+    db.psql(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.a (id int PRIMARY KEY); INSERT INTO app.a SELECT generate_series(1, 10);
+         CREATE TABLE app.b (id int) PARTITION BY RANGE (id);
+         CREATE TABLE app.b1 PARTITION OF app.b FOR VALUES FROM (0) TO (10);
+         CREATE TABLE app.b2 PARTITION OF app.b FOR VALUES FROM (10) TO (20);
+         INSERT INTO app.b SELECT generate_series(1, 3) UNION ALL SELECT generate_series(11, 14);
+         CREATE TABLE keep (id int PRIMARY KEY, a_id int REFERENCES app.a); INSERT INTO keep VALUES (1, 1);
+         CREATE TABLE parent (id int); CREATE TABLE child (extra int) INHERITS (parent);
+         CREATE TABLE empty_child () INHERITS (parent);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (3, 3), (4, 4), (5, 5);
+         CREATE TYPE pair AS (a int, b int); CREATE TABLE pairs OF pair; INSERT INTO pairs VALUES (1, 2);",
+    );
+    let before = copy_of(&db, "dr_drop_cascade_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "drop.sql",
+        "DROP SCHEMA app CASCADE;\nDROP TABLE parent CASCADE;\nDROP TYPE pair CASCADE;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let dropped = |table: &str, count| ("dropped-table".to_owned(), table.to_owned(), None, count);
+    assert_eq!(
+        sorted_losses(&s[0]),
+        [dropped("app.a", 10), dropped("app.b1", 3), dropped("app.b2", 4)],
+        "the table that only referenced the schema's keeps its rows: {:#}",
+        s[0]
+    );
+    assert_eq!(sorted_losses(&s[1]), [dropped("child", 3), dropped("parent", 2)], "{:#}", s[1]);
+    assert!(names(&s[1]["dropped"]).contains(&"empty_child".to_owned()), "{:#}", s[1]);
+    assert!(s[..2].iter().all(|s| s["notes"].is_null()), "{report:#}");
+    // A table dropped through a type is named, its rows not counted.
+    assert_eq!(s[2]["notes"][0], "the rows of the tables it drops were not counted: `pairs`", "{:#}", s[2]);
     assert_unchanged(&before, &db);
 }

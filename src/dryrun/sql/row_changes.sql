@@ -1,0 +1,13 @@
+-- The rows this transaction has updated and deleted so far in each table of the user's schemas, by oid
+-- (its own counters, kept while `track_counts` is on, the default), temporary tables left out; with
+-- whether the table is among $1 (text[], resolved through the search path), those whose deleted rows
+-- are counted otherwise, and $2, those whose updated rows are. A trigger or a function can write any
+-- table: these name every table a statement changed without reading any of them. From PostgreSQL 9.6.
+SELECT s.relid::int8 AS oid, s.relid::regclass::text AS name, s.n_tup_upd AS updated, s.n_tup_del AS deleted,
+       -- A name no longer resolves once its table is dropped: null, not counted.
+       coalesce(s.relid IN (SELECT pg_catalog.to_regclass(t) FROM pg_catalog.unnest($1::text[]) AS t), false)
+         AS deletes_counted,
+       coalesce(s.relid IN (SELECT pg_catalog.to_regclass(t) FROM pg_catalog.unnest($2::text[]) AS t), false)
+         AS updates_counted
+  FROM pg_catalog.pg_stat_xact_user_tables s
+ WHERE s.schemaname !~ '^pg_temp_'
