@@ -280,7 +280,7 @@ fn render(report: &DryRunReport) -> String {
 }
 
 fn statement(out: &mut String, s: &StatementReport) {
-    let time = if s.outcome == StatementOutcome::Ran || s.outcome == StatementOutcome::Failed {
+    let time = if matches!(s.outcome, StatementOutcome::Ran | StatementOutcome::Failed | StatementOutcome::Timeout) {
         format!("  {:.3}s", s.seconds)
     } else {
         String::new()
@@ -348,7 +348,10 @@ fn loss_text(loss: &Loss) -> String {
         LossKind::DroppedColumn => format!("{n} non-null values of `{table}.{column}` (column dropped)"),
         LossKind::DroppedTable => format!("{n} rows of `{table}` (table dropped)"),
         LossKind::Deleted => format!("{n} rows deleted from `{table}`"),
-        LossKind::Updated => format!("{n} rows of `{table}` updated"),
+        LossKind::Updated => match &loss.column {
+            Some(column) => format!("{n} values of `{table}.{column}` set by a foreign key's referential action"),
+            None => format!("{n} rows of `{table}` updated"),
+        },
         LossKind::AlteredValues => format!("{about}{n} values of `{table}.{column}` altered by the type change"),
         LossKind::Truncated => format!("{n} rows of `{table}` (truncated)"),
     }
@@ -368,6 +371,7 @@ fn verdict(report: &DryRunReport) -> String {
         StatementOutcome::NotRun,
         StatementOutcome::Failed,
         StatementOutcome::LockTimeout,
+        StatementOutcome::Timeout,
     ]
     .into_iter()
     .map(|o| (o, report.count(o)))
