@@ -870,7 +870,12 @@ async fn roll_back(
 
 /// The migration succeeded: its snapshot no longer needs to outlive retention.
 fn unpin(store: &dyn Store, options: &MigrateOptions, id: &SnapshotId) -> Result<()> {
-    let _lock = store.lock(&LockHolder::this_process("pgsafe migrate"), options.lock_wait, &options.cancel)?;
+    let _lock = crate::store::lock_in_async(
+        store,
+        &LockHolder::this_process("pgsafe migrate"),
+        options.lock_wait,
+        &options.cancel,
+    )?;
     let mut meta = store.get(id)?;
     meta.pinned = None;
     store.put(&meta)

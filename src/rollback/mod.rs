@@ -351,7 +351,12 @@ async fn run(
 ) -> Result<RollbackReport> {
     let started = Instant::now();
     let snapshot = &plan.snapshot;
-    let lock = store.lock(&LockHolder::this_process("pgsafe rollback"), options.lock_wait, &options.cancel)?;
+    let lock = crate::store::lock_in_async(
+        store,
+        &LockHolder::this_process("pgsafe rollback"),
+        options.lock_wait,
+        &options.cancel,
+    )?;
     // The swap's rights are checked before anything takes time.
     if options.mode == Mode::Swap {
         let session = Session::open(&options.connect, None).await?;

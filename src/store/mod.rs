@@ -269,6 +269,23 @@ pub trait Store: Send + Sync {
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;
 }
 
+/// Takes `store`'s lock from async code: the wait for another holder blocks its thread, so on a
+/// multi-threaded runtime the runtime is told first (`block_in_place`), and its other tasks (the
+/// cancellation's watchers, other sessions' connections) move to other threads meanwhile.
+pub(crate) fn lock_in_async(
+    store: &dyn Store,
+    holder: &LockHolder,
+    wait: Duration,
+    cancel: &Cancel,
+) -> Result<StoreLock> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| store.lock(holder, wait, cancel))
+        }
+        _ => store.lock(holder, wait, cancel),
+    }
+}
+
 /// A verified snapshot of `database` taken at `time` (RFC 3339), for tests.
 #[cfg(test)]
 pub(crate) fn sample_meta(database: &str, time: &str) -> SnapshotMeta {

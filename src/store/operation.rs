@@ -187,7 +187,8 @@ async fn take(
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
         let lock = match held {
             true => None,
-            false => Some(store.lock(
+            false => Some(super::lock_in_async(
+                store,
                 &LockHolder::this_process("pgsafe snapshot"),
                 options.lock_wait,
                 &options.dump.cancel,
