@@ -8,13 +8,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Finding, LOCK_TIMEOUT, Level, is_privilege_refusal, sqlstate_text};
-use crate::catalog::query;
+use crate::catalog::{foreign_keys, query};
 use crate::error::{Error, Result, SqlState};
 use crate::pg::{Row, Session, quote_literal};
 use crate::store::SnapshotMeta;
 
 const SNAPSHOT_TABLES: &str = "snapshot_tables";
-const FOREIGN_KEYS: &str = "foreign_keys";
 const INVALID_INDEXES: &str = "invalid_indexes";
 const NOT_VALID_CONSTRAINTS: &str = "not_valid_constraints";
 const DISABLED_TRIGGERS: &str = "disabled_triggers";
@@ -87,79 +86,17 @@ pub(super) async fn snapshot_tables(
     Ok(out)
 }
 
-/// A foreign key as `foreign_keys.sql` reads it.
-struct ForeignKey {
-    name: String,
-    child: String,
-    child_partitioned: bool,
-    parent: String,
-    parent_partitioned: bool,
-    match_full: bool,
-    child_columns: Vec<String>,
-    parent_columns: Vec<String>,
-    validated: bool,
-    period: bool,
-}
-
-impl ForeignKey {
-    fn read(row: &Row) -> Result<ForeignKey> {
-        let g = |c: &str| get::<String>(row, FOREIGN_KEYS, c);
-        let b = |c: &str| get::<bool>(row, FOREIGN_KEYS, c);
-        let v = |c: &str| get::<Vec<String>>(row, FOREIGN_KEYS, c);
-        Ok(ForeignKey {
-            name: g("name")?,
-            child: g("child")?,
-            child_partitioned: b("child_partitioned")?,
-            parent: g("parent")?,
-            parent_partitioned: b("parent_partitioned")?,
-            match_full: b("match_full")?,
-            child_columns: v("child_columns")?,
-            parent_columns: v("parent_columns")?,
-            validated: b("validated")?,
-            period: b("period")?,
-        })
-    }
-
-    /// The query counting the referencing rows whose key the referenced table lacks, with the smallest
-    /// such key as an example. MATCH SIMPLE: a row with any NULL in its key references nothing; MATCH
-    /// FULL: all NULL is fine, and a mix of NULL and not NULL breaks the key by itself.
-    fn violations_sql(&self) -> String {
-        let join: Vec<String> =
-            self.child_columns.iter().zip(&self.parent_columns).map(|(c, p)| format!("p.{p} = c.{c}")).collect();
-        let missing = format!(
-            "NOT EXISTS (SELECT 1 FROM {}{} p WHERE {})",
-            only(self.parent_partitioned),
-            self.parent,
-            join.join(" AND ")
-        );
-        let is = |test: &str, glue: &str| {
-            self.child_columns.iter().map(|c| format!("c.{c} IS {test}")).collect::<Vec<_>>().join(glue)
-        };
-        let condition = if self.match_full {
-            format!("NOT ({}) AND (({}) OR {missing})", is("NULL", " AND "), is("NULL", " OR "))
-        } else {
-            format!("{} AND {missing}", is("NOT NULL", " AND "))
-        };
-        let cols: Vec<String> = self.child_columns.iter().map(|c| format!("c.{c}")).collect();
-        format!(
-            "SELECT count(*), min(ROW({})::text) FROM {}{} c WHERE {condition}",
-            cols.join(", "),
-            only(self.child_partitioned),
-            self.child
-        )
-    }
-}
-
 /// Rows that break a foreign key, whether or not it is enforced now: `foreign-key-violation` errors. Every
 /// key is checked by an anti-join of its rows, so that a key added NOT VALID over rows that break it, or
 /// one whose triggers were disabled while rows were written, shows. Temporal keys (18+), whose rows are
 /// matched by periods, are named as not checked.
 pub(super) async fn foreign_keys(s: &Session) -> Result<Vec<Finding>> {
-    let rows = query::run(s, FOREIGN_KEYS, include_str!("sql/foreign_keys.sql"), &[]).await?;
+    let every_key: Option<Vec<String>> = None;
+    let rows = query::run(s, foreign_keys::NAME, foreign_keys::SQL, &[&every_key]).await?;
     let mut out = Vec::new();
     for row in &rows {
-        let key = ForeignKey::read(row)?;
-        let what = format!("foreign key `{}` of `{}`", key.name, key.child);
+        let key = foreign_keys::read(row)?;
+        let what = key.what();
         if key.period {
             out.push(Finding::new(
                 "not-checked",
@@ -189,10 +126,7 @@ pub(super) async fn foreign_keys(s: &Session) -> Result<Vec<Finding>> {
                 "foreign-key-violation",
                 Level::Error,
                 Some(&key.child),
-                format!(
-                    "{what}: {count} rows reference keys missing from `{}` (for example {example}){not_valid}",
-                    key.parent
-                ),
+                format!("{}{not_valid}", key.violation(count, &example)),
             )
             .with_details(json!({
                 "constraint": key.name,
@@ -540,32 +474,6 @@ mod tests {
         assert_eq!(
             duplicates_sql("public.p", true, &keys[..1], None, true),
             "SELECT count(*), sum(n)::int8 FROM (SELECT count(*) AS n FROM public.p GROUP BY (a) HAVING count(*) > 1) d"
-        );
-    }
-
-    #[test]
-    fn a_foreign_key_with_a_null_in_its_key_references_nothing_unless_match_full() {
-        let mut key = ForeignKey {
-            name: "fk".into(),
-            child: "public.c".into(),
-            child_partitioned: false,
-            parent: "public.p".into(),
-            parent_partitioned: true,
-            match_full: false,
-            child_columns: vec!["a".into(), "b".into()],
-            parent_columns: vec!["x".into(), "y".into()],
-            validated: true,
-            period: false,
-        };
-        assert_eq!(
-            key.violations_sql(),
-            "SELECT count(*), min(ROW(c.a, c.b)::text) FROM ONLY public.c c WHERE c.a IS NOT NULL AND c.b IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM public.p p WHERE p.x = c.a AND p.y = c.b)"
-        );
-        key.match_full = true;
-        assert!(
-            key.violations_sql()
-                .contains("WHERE NOT (c.a IS NULL AND c.b IS NULL) AND ((c.a IS NULL OR c.b IS NULL) OR NOT EXISTS")
         );
     }
 

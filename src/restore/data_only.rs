@@ -131,12 +131,12 @@ async fn check_keys(
     which: impl Fn(&ForeignKey) -> bool,
     report: &mut RestoreReport,
 ) -> Result<()> {
-    for k in keys.iter().filter(|k| k.validated && which(k)) {
+    for k in keys.iter().filter(|k| k.key.validated && which(k)) {
         run.cancel.check("the restore")?;
-        if k.period {
+        if k.key.period {
             report.warnings.push(format!(
                 "temporal foreign key `{}` of `{}` was not checked after the load (its rows are matched by periods)",
-                k.name, k.child
+                k.key.name, k.key.child
             ));
             continue;
         }

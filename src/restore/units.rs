@@ -27,9 +27,11 @@ use super::load::Loader;
 use super::plan::{PartStep, RestorePlan};
 use super::target::unreadable;
 use crate::cancel::Cancel;
+use crate::catalog::foreign_keys;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph;
 use crate::pg::{Session, quote_ident, quote_literal, quote_qualified};
+use crate::sql::foreign_key;
 
 /// A user trigger enabled on a restored table: disabled by name for the load, then given its own mode
 /// back (origin, replica or always), so that a trigger the user had disabled stays disabled.
@@ -95,19 +97,9 @@ impl Trigger {
 /// A foreign key on or to a restored table, as the target declares it.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct ForeignKey {
-    pub name: String,
-    /// The referencing and the referenced table, qualified and quoted.
-    pub child: String,
-    pub parent: String,
-    child_partitioned: bool,
-    parent_partitioned: bool,
-    match_full: bool,
-    child_columns: Vec<String>,
-    parent_columns: Vec<String>,
-    /// It promises the rows hold (not NOT VALID).
-    pub validated: bool,
-    /// A temporal key (18+, `PERIOD`): its rows are not matched by equality.
-    pub period: bool,
+    /// What finds the rows that break it.
+    #[serde(flatten)]
+    pub key: foreign_key::ForeignKey,
     /// `pg_get_constraintdef`: what adds it back.
     definition: String,
     comment: Option<String>,
@@ -118,23 +110,13 @@ pub(super) struct ForeignKey {
 
 impl ForeignKey {
     pub async fn read(session: &Session, plan: &RestorePlan) -> Result<Vec<ForeignKey>> {
-        let names = plan.table_names();
+        let names = Some(plan.table_names());
         let mut out = Vec::new();
-        for row in session.query(include_str!("sql/target_foreign_keys.sql"), &[&names]).await? {
+        for row in session.query(foreign_keys::SQL, &[&names]).await? {
             let fail = |e| unreadable("the target's foreign keys", e);
-            let text = |c: &str| row.try_get::<_, String>(c).map_err(fail);
             out.push(ForeignKey {
-                name: text("name")?,
-                child: text("child")?,
-                parent: text("parent")?,
-                child_partitioned: text("child_kind")? == "p",
-                parent_partitioned: text("parent_kind")? == "p",
-                match_full: text("match_type")? == "f",
-                child_columns: row.try_get("child_columns").map_err(fail)?,
-                parent_columns: row.try_get("parent_columns").map_err(fail)?,
-                validated: row.try_get("validated").map_err(fail)?,
-                period: row.try_get("period").map_err(fail)?,
-                definition: text("definition")?,
+                key: foreign_keys::read(&row)?,
+                definition: row.try_get("definition").map_err(fail)?,
                 comment: row.try_get("comment").map_err(fail)?,
                 loaded_tables: row.try_get("loaded_tables").map_err(fail)?,
                 referenced_tables: row.try_get("referenced_tables").map_err(fail)?,
@@ -157,20 +139,24 @@ impl ForeignKey {
 
     /// `ALTER TABLE ... DROP CONSTRAINT`.
     fn drop_statement(&self) -> String {
-        format!("ALTER TABLE {} DROP CONSTRAINT {};", self.child, quote_ident(&self.name))
+        format!("ALTER TABLE {} DROP CONSTRAINT {};", self.key.child, quote_ident(&self.key.name))
     }
 
     /// The statements that add it back as it was: validating it (in the loading transaction) when it was
     /// valid, `NOT VALID` when it was not, with its comment.
     fn add_statements(&self) -> Vec<String> {
         // pg_get_constraintdef says NOT VALID itself for a key that is not valid.
-        let mut out =
-            vec![format!("ALTER TABLE {} ADD CONSTRAINT {} {};", self.child, quote_ident(&self.name), self.definition)];
+        let mut out = vec![format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {};",
+            self.key.child,
+            quote_ident(&self.key.name),
+            self.definition
+        )];
         if let Some(comment) = &self.comment {
             out.push(format!(
                 "COMMENT ON CONSTRAINT {} ON {} IS {};",
-                quote_ident(&self.name),
-                self.child,
+                quote_ident(&self.key.name),
+                self.key.child,
                 quote_literal(comment)
             ));
         }
@@ -180,45 +166,13 @@ impl ForeignKey {
     /// Counts the rows that break it, and names it with an example when there are any. Not for temporal
     /// keys, whose rows are not matched by equality.
     pub async fn violations(&self, session: &Session) -> Result<Option<String>> {
-        // Partitioned tables hold their rows in partitions; a plain parent's inheritance children are
-        // not covered by its foreign keys.
-        let only = |partitioned: bool| if partitioned { "" } else { "ONLY " };
-        let join: Vec<String> =
-            self.child_columns.iter().zip(&self.parent_columns).map(|(c, p)| format!("p.{p} = c.{c}")).collect();
-        let missing = format!(
-            "NOT EXISTS (SELECT 1 FROM {}{} p WHERE {})",
-            only(self.parent_partitioned),
-            self.parent,
-            join.join(" AND ")
-        );
-        let is = |test: &str, glue: &str| {
-            self.child_columns.iter().map(|c| format!("c.{c} IS {test}")).collect::<Vec<_>>().join(glue)
-        };
-        let condition = if self.match_full {
-            // MATCH FULL: all null is fine; a mix of null and not null is a violation by itself.
-            format!("NOT ({}) AND (({}) OR {missing})", is("NULL", " AND "), is("NULL", " OR "))
-        } else {
-            format!("{} AND {missing}", is("NOT NULL", " AND "))
-        };
-        let cols = self.child_columns.iter().map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT count(*), min(ROW({cols})::text) FROM {}{} c WHERE {condition}",
-            only(self.child_partitioned),
-            self.child
-        );
-        let row = session.query_one(&sql, &[]).await?;
+        let row = session.query_one(&self.key.violations_sql(), &[]).await?;
         let count: i64 = row.try_get(0).map_err(|e| unreadable("a foreign key's violations", e))?;
         if count == 0 {
             return Ok(None);
         }
         let example: Option<String> = row.try_get(1).map_err(|e| unreadable("a foreign key's violations", e))?;
-        Ok(Some(format!(
-            "foreign key `{}` of `{}`: {count} rows reference keys missing from `{}` (for example {})",
-            self.name,
-            self.child,
-            self.parent,
-            example.unwrap_or_default()
-        )))
+        Ok(Some(self.key.violation(count, &example.unwrap_or_default())))
     }
 }
 

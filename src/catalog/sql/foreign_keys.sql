@@ -1,16 +1,18 @@
--- The foreign keys that involve any of the tables in $1 (qualified names), on either side, or a partitioned
--- table above one of them: declared on the table itself (not the copies PostgreSQL makes on partitions), with
--- their columns in key order, their definition, whether the load fills the referencing side (`loaded`: its
--- insert checks would fire during the load), and which of the tables in $1 the load fills on each side
--- (`loaded_tables`, `referenced_tables`: the table itself or its partitions), whether it is a temporal key
--- (`period`, 18+: WITHOUT OVERLAPS ... PERIOD) and its comment. NOT ENFORCED ones (18+) are left out: they
--- check nothing.
+-- The foreign keys to check for rows that break them (`pgsafe check`, and the data-only restore after its
+-- load): every one of the database when $1 is NULL, or those that involve any of the tables in $1
+-- (qualified names), on either side, or a partitioned table above one of them. Declared on the table itself
+-- (not the copies PostgreSQL makes on partitions) and enforced: NOT ENFORCED ones (18+) promise nothing and
+-- are left out; NOT VALID ones are in. With their columns in key order, quoted, whether each side is
+-- partitioned (its rows are in its partitions), the match type, whether it is a temporal key (`period`,
+-- 18+: WITHOUT OVERLAPS ... PERIOD, its rows are not matched by equality), its definition and comment (what
+-- adds it back), and which of the tables in $1 are on each side (`loaded_tables`, `referenced_tables`: the
+-- table itself or its partitions; empty when $1 is NULL).
 -- One row per foreign key. Works on PostgreSQL 13 and later (conenforced and conperiod are read through
 -- to_jsonb: 18+).
 WITH restored AS (
     SELECT pg_catalog.to_regclass(n) AS oid, n AS name FROM unnest($1::text[]) AS n
 ), tree AS (
-    -- Each restored table with itself and every partitioned table above it.
+    -- Each table of $1 with itself and every partitioned table above it.
     SELECT r.oid AS above, r.name FROM restored r WHERE r.oid IS NOT NULL
     UNION
     SELECT a.relid, r.name
@@ -29,10 +31,10 @@ WITH restored AS (
 )
 SELECT con.conname::text AS name,
        pg_catalog.quote_ident(chn.nspname) || '.' || pg_catalog.quote_ident(ch.relname) AS child,
-       ch.relkind::text AS child_kind,
+       ch.relkind = 'p' AS child_partitioned,
        pg_catalog.quote_ident(pan.nspname) || '.' || pg_catalog.quote_ident(pa.relname) AS parent,
-       pa.relkind::text AS parent_kind,
-       con.confmatchtype::text AS match_type,
+       pa.relkind = 'p' AS parent_partitioned,
+       con.confmatchtype = 'f' AS match_full,
        ARRAY(SELECT pg_catalog.quote_ident(a.attname)
              FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, i)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
@@ -45,7 +47,6 @@ SELECT con.conname::text AS name,
        coalesce((pg_catalog.to_jsonb(con) ->> 'conperiod')::boolean, false) AS period,
        pg_catalog.pg_get_constraintdef(con.oid) AS definition,
        pg_catalog.obj_description(con.oid, 'pg_constraint') AS comment,
-       con.conrelid IN (SELECT oid FROM involved) AS loaded,
        ARRAY(SELECT t.name FROM tree t WHERE t.above = con.conrelid ORDER BY 1) AS loaded_tables,
        ARRAY(SELECT t.name FROM tree t WHERE t.above = con.confrelid ORDER BY 1) AS referenced_tables
 FROM pg_catalog.pg_constraint con
@@ -56,5 +57,6 @@ JOIN pg_catalog.pg_namespace pan ON pan.oid = pa.relnamespace
 WHERE con.contype = 'f'
   AND con.conparentid = 0
   AND coalesce((pg_catalog.to_jsonb(con) ->> 'conenforced')::boolean, true)
-  AND (con.conrelid IN (SELECT oid FROM involved) OR con.confrelid IN (SELECT oid FROM involved))
+  AND ($1::text[] IS NULL
+       OR con.conrelid IN (SELECT oid FROM involved) OR con.confrelid IN (SELECT oid FROM involved))
 ORDER BY 2, 1
