@@ -9,12 +9,11 @@ use std::time::Instant;
 
 use clap::Args;
 use pgsafe::archive::{ArchiveReader, ArchiveTarget};
-use pgsafe::catalog::Filters;
 use pgsafe::cluster::{Cluster, ClusterOptions};
-use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions};
+use pgsafe::dump::DumpOptions;
 use pgsafe::format::Compression;
 use pgsafe::pg::Session;
-use pgsafe::restore::{RestoreOptions, VerifyLevel};
+use pgsafe::restore::RestoreOptions;
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on, progress};
@@ -55,17 +54,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
     let archive = cluster.dir().join("demo.pgsafe");
     step(&format!("pgsafe dump -j {} -d demo -f {}", args.jobs, archive.display()));
     let dump_options = DumpOptions {
-        connect: cluster.connect("demo")?,
-        jobs: args.jobs,
-        filters: Filters::default(),
         compression: Compression::Zstd { level: 1 },
-        chunk_bytes: DEFAULT_CHUNK_BYTES,
-        part_bytes: None,
-        large_objects: None,
-        lock_wait: None,
-        content: DumpContent::Both,
-        exported_snapshot: None,
-        cancel: Default::default(),
+        ..DumpOptions::whole(cluster.connect("demo")?, args.jobs, Default::default())
     };
     let started = Instant::now();
     let dumped =
@@ -88,23 +78,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
 
     step("pgsafe restore into a new database `demo_copy` (with verification)");
     block_on("demo", async { Session::open(&admin, None).await?.batch("CREATE DATABASE demo_copy").await })?;
-    let restore_options = RestoreOptions {
-        connect: cluster.connect("demo_copy")?,
-        jobs: args.jobs,
-        filters: Filters::default(),
-        single_transaction: false,
-        verify: VerifyLevel::Full,
-        clean: false,
-        data_only: false,
-        schema_only: false,
-        leave_out: Default::default(),
-        use_list: None,
-        drop_also: Vec::new(),
-        role: None,
-        create_roles: false,
-        create: None,
-        cancel: Default::default(),
-    };
+    let restore_options = RestoreOptions::whole(cluster.connect("demo_copy")?, args.jobs, Default::default());
     let started = Instant::now();
     let reader = Arc::new(ArchiveReader::open(&archive)?);
     let restored = block_on("restore", pgsafe::restore::restore(reader, &restore_options, progress(true)))?;

@@ -211,7 +211,7 @@ fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use pgsafe::store::audit::{AuditLog, SkippedLine};
-    use pgsafe::store::{SnapshotId, SnapshotMeta, SnapshotScope};
+    use pgsafe::store::{SnapshotMeta, sample_meta};
 
     use super::*;
 
@@ -220,29 +220,10 @@ mod tests {
     }
 
     fn meta(database: &str, time: &str, bytes: u64, verified: bool) -> SnapshotMeta {
-        let created_at = at(time);
-        SnapshotMeta {
-            id: SnapshotId::new(database, created_at, None).unwrap(),
-            database: database.into(),
-            created_at,
-            label: None,
-            migration: None,
-            server: "u@h:5432/db".into(),
-            server_version: "15.18".into(),
-            pgsafe_version: "pgsafe 0.1.0".into(),
-            os_user: "u".into(),
-            role: "u".into(),
-            scope: SnapshotScope { content: "both".into(), ..SnapshotScope::default() },
-            archive: "a.pgsafe".into(),
-            bytes,
-            rows: 1,
-            tables: Vec::new(),
-            dump_seconds: 1.0,
-            verify_seconds: 1.0,
-            verified_at: verified.then_some(created_at),
-            protects: None,
-            pinned: None,
-        }
+        let mut meta = sample_meta(database, time);
+        meta.bytes = bytes;
+        meta.verified_at = verified.then_some(meta.created_at);
+        meta
     }
 
     fn entry(command: AuditCommand, time: &str, database: &str, outcome: Outcome) -> AuditEntry {

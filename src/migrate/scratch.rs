@@ -20,7 +20,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
-use crate::restore::{LeaveOut, RestoreOptions, VerifyLevel};
+use crate::restore::{RestoreOptions, VerifyLevel};
 use crate::rollback::changes::{self, Change, Changes, Scope};
 use crate::store::{SnapshotId, Store};
 
@@ -123,21 +123,10 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     };
     progress.step(&format!("restoring snapshot `{snapshot}` into the scratch database `{scratch_name}`"));
     let restore = RestoreOptions {
-        connect: through.clone(),
-        jobs: options.jobs.max(1),
-        filters: Default::default(),
-        single_transaction: false,
         verify: VerifyLevel::Count,
-        clean: false,
-        data_only: false,
-        schema_only: false,
-        leave_out: LeaveOut::default(),
-        role: None,
         create_roles: options.scratch == ScratchKind::Local,
         create: Some(scratch_name.clone()),
-        use_list: None,
-        drop_also: Vec::new(),
-        cancel: options.cancel.clone(),
+        ..RestoreOptions::whole(through.clone(), options.jobs, options.cancel.clone())
     };
     crate::restore::restore(archive.clone(), &restore, progress.clone()).await.map_err(|e| {
         let e = e.context(format!("restoring the snapshot into the scratch database `{scratch_name}`"));
@@ -280,23 +269,8 @@ async fn run_on_scratch(
         false => None,
     };
     progress.step("comparing the scratch copy with the snapshot");
-    let compare_options = RestoreOptions {
-        connect: scratch.clone(),
-        jobs: 1,
-        filters: Default::default(),
-        single_transaction: false,
-        verify: VerifyLevel::Full,
-        clean: false,
-        data_only: true,
-        schema_only: false,
-        leave_out: LeaveOut::default(),
-        role: None,
-        create_roles: false,
-        create: None,
-        use_list: None,
-        drop_also: Vec::new(),
-        cancel: options.cancel.clone(),
-    };
+    let compare_options =
+        RestoreOptions { data_only: true, ..RestoreOptions::whole(scratch.clone(), 1, options.cancel.clone()) };
     let (mut changes, _) = changes::compare(&session, archive, &compare_options, Scope::Whole).await?;
     // The capture's own objects are not the command's.
     changes.objects.retain(|o| !o.object.contains(CAPTURE_SCHEMA));

@@ -128,6 +128,30 @@ pub struct RestoreOptions {
     pub cancel: Cancel,
 }
 
+impl RestoreOptions {
+    /// Everything in the archive into the database `connect` names, with the defaults of `pgsafe restore`
+    /// (full verification): what the workflow's own restores start from (a rollback's, a rehearsal's).
+    pub fn whole(connect: ConnectOptions, jobs: usize, cancel: Cancel) -> RestoreOptions {
+        RestoreOptions {
+            connect,
+            jobs: jobs.max(1),
+            filters: Filters::default(),
+            single_transaction: false,
+            verify: VerifyLevel::Full,
+            clean: false,
+            data_only: false,
+            schema_only: false,
+            leave_out: LeaveOut::default(),
+            role: None,
+            create_roles: false,
+            create: None,
+            use_list: None,
+            drop_also: Vec::new(),
+            cancel,
+        }
+    }
+}
+
 /// How triggers and foreign keys were kept from firing during a data-only load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

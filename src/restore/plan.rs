@@ -777,23 +777,7 @@ mod tests {
     }
 
     fn object(kind: ObjectKind, name: &str) -> SchemaObject {
-        SchemaObject {
-            id: 1,
-            kind,
-            schema: Some("public".into()),
-            name: name.into(),
-            owner: None,
-            section: Section::PreData,
-            create: Some("CREATE ...;".into()),
-            routine: None,
-            set_owner: None,
-            comments: Vec::new(),
-            privileges: Vec::new(),
-            deps: Vec::new(),
-            table: None,
-            size: 0,
-            tablespace: None,
-        }
+        SchemaObject { id: 1, ..SchemaObject::sample(kind, name, "CREATE ...;") }
     }
 
     #[test]

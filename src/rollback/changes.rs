@@ -264,26 +264,9 @@ fn compare_objects(live: &[SchemaObject], snapshot: &[SchemaObject]) -> (Vec<Obj
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Section;
 
     fn object(kind: ObjectKind, name: &str, create: &str) -> SchemaObject {
-        SchemaObject {
-            id: 0,
-            kind,
-            schema: Some("public".into()),
-            name: name.into(),
-            owner: None,
-            section: Section::PreData,
-            create: Some(create.into()),
-            routine: None,
-            set_owner: None,
-            comments: Vec::new(),
-            privileges: Vec::new(),
-            deps: Vec::new(),
-            table: None,
-            size: 0,
-            tablespace: None,
-        }
+        SchemaObject::sample(kind, name, create)
     }
 
     #[test]

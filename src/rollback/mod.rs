@@ -30,7 +30,7 @@ use crate::dump::DumpOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
-use crate::restore::{LeaveOut, RestoreOptions, RestoreReport, VerifyLevel};
+use crate::restore::{RestoreOptions, RestoreReport};
 use crate::store::operation::{SnapshotOptions, snapshot_locked};
 use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, Store};
 pub use changes::{Change, Changes, ObjectChange, TableChange};
@@ -237,22 +237,12 @@ fn restore_options(options: &RollbackOptions) -> RestoreOptions {
         Mode::InPlace => (true, true, false),
         Mode::Tables(_) => (true, true, true),
     };
+    let jobs = if single_transaction { 1 } else { options.jobs };
     RestoreOptions {
-        connect: options.connect.clone(),
-        jobs: if single_transaction { 1 } else { options.jobs.max(1) },
-        filters: Filters::default(),
         single_transaction,
-        verify: VerifyLevel::Full,
         clean,
         data_only,
-        schema_only: false,
-        leave_out: LeaveOut::default(),
-        role: None,
-        create_roles: false,
-        create: None,
-        use_list: None,
-        drop_also: Vec::new(),
-        cancel: options.cancel.clone(),
+        ..RestoreOptions::whole(options.connect.clone(), jobs, options.cancel.clone())
     }
 }
 

@@ -83,6 +83,28 @@ pub struct SchemaObject {
 }
 
 impl SchemaObject {
+    /// An object of `kind` named `name` in `public` with this CREATE statement, for tests.
+    #[cfg(test)]
+    pub(crate) fn sample(kind: ObjectKind, name: &str, create: &str) -> SchemaObject {
+        SchemaObject {
+            id: 0,
+            kind,
+            schema: Some("public".into()),
+            name: name.into(),
+            owner: None,
+            section: Section::PreData,
+            create: Some(create.into()),
+            routine: None,
+            set_owner: None,
+            comments: Vec::new(),
+            privileges: Vec::new(),
+            deps: Vec::new(),
+            table: None,
+            size: 0,
+            tablespace: None,
+        }
+    }
+
     /// `SCHEMA.NAME` or `NAME`, for messages and `--list`.
     pub fn label(&self) -> String {
         match &self.schema {

@@ -286,9 +286,10 @@ pub(crate) fn lock_in_async(
     }
 }
 
-/// A verified snapshot of `database` taken at `time` (RFC 3339), for tests.
-#[cfg(test)]
-pub(crate) fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
+/// A verified snapshot of `database` taken at `time` (RFC 3339), for tests (the binary's too, hence public
+/// and hidden).
+#[doc(hidden)]
+pub fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
     let created_at: Timestamp = time.parse().expect("an RFC 3339 time");
     SnapshotMeta {
         id: SnapshotId::new(database, created_at, None).expect("a usable id"),

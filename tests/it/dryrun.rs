@@ -7,14 +7,15 @@
 //! (`compare-dbs`) to a copy made before it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::dump_restore::{pgsafe, run};
 use crate::interrupt::{held, hold, release};
-use crate::support::{self, TestDb, cluster};
+use crate::rollback::{compare_dbs, copy_of};
+use crate::support::{self, TestDb};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
@@ -33,42 +34,14 @@ fn pagila(db: &TestDb, test: &str) -> bool {
     true
 }
 
-/// A database holding what `db` holds now (made from it as a template), dropped with the guard.
-fn copy_of(db: &TestDb, hint: &str) -> TestDb {
-    let copy = TestDb::new(hint);
-    let admin = |sql: String| cluster().execute_admin(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    admin(format!("DROP DATABASE \"{}\"", copy.name()));
-    admin(format!("CREATE DATABASE \"{}\" TEMPLATE \"{}\"", copy.name(), db.name()));
-    copy
-}
-
 /// Asserts that `db` matches `before` in schema and data, by the corpus's `compare-dbs`.
 fn assert_unchanged(before: &TestDb, db: &TestDb) {
     if !corpus().join("compare-dbs").is_file() {
         support::cannot_run("the comparison with compare-dbs", "no ../shared/corpus/compare-dbs");
         return;
     }
-    let c = cluster();
-    let path = format!("{}:{}", c.bin_dir().display(), std::env::var("PATH").unwrap_or_default());
-    let diffs = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(corpus().join("compare-dbs"))
-        .args([before.name(), db.name()])
-        .arg(diffs.path())
-        .env("PATH", path)
-        .env("PGHOST", c.host())
-        .env("PGPORT", c.port().to_string())
-        .env("PGUSER", c.user())
-        .stdin(Stdio::null())
-        .output()
-        .expect("running compare-dbs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    for diff in ["schema.diff", "data.diff"] {
-        let found = std::fs::read_to_string(diffs.path().join(diff)).unwrap_or_default();
-        text.push_str(&found.lines().take(40).collect::<Vec<_>>().join("\n"));
-    }
-    assert!(matches!(out.status.code(), Some(0 | 1)), "compare-dbs could not run:\n{text}");
-    assert!(out.status.success(), "the dry run changed the database:\n{text}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "the dry run changed the database:\n{text}");
 }
 
 /// Writes a migration file into `dir`.
