@@ -14,24 +14,11 @@ use serde_json::Value;
 
 use crate::dump_restore::{pgsafe, run};
 use crate::interrupt::{held, hold, release};
-use crate::rollback::{compare_dbs, copy_of};
+use crate::rollback::{compare_dbs, copy_of, pagila};
 use crate::support::{self, TestDb};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-}
-
-/// Loads pagila into `db`; `false` (and the test is reported as not run) without the corpus.
-fn pagila(db: &TestDb, test: &str) -> bool {
-    let dir = corpus().join("pagila");
-    if !dir.is_dir() {
-        support::cannot_run(test, "no ../shared/corpus/pagila");
-        return false;
-    }
-    for file in ["pagila-schema.sql", "pagila-data.sql"] {
-        db.psql(&std::fs::read_to_string(dir.join(file)).unwrap());
-    }
-    true
 }
 
 /// Asserts that `db` matches `before` in schema and data, by the corpus's `compare-dbs`.
