@@ -1,7 +1,7 @@
 //! Reads what a dump needs from the system catalogs, inside the dump's snapshot: server facts, the
 //! tables whose rows it copies (with their columns and the COPY format each needs), sequence values and
 //! large objects; and the foreign keys whose rows `pgsafe check` and a data-only restore check
-//! ([`foreign_keys`]). The SQL lives in `sql/`, one query per file, each runnable as-is in psql.
+//! (`foreign_keys`). The SQL lives in `sql/`, one query per file, each runnable as-is in psql.
 
 pub(crate) mod foreign_keys;
 mod pattern;

@@ -7,7 +7,7 @@
 //!        -> disabled triggers -> sequences behind their column -> the user's SQL checks -> CheckReport
 //! ```
 //!
-//! Each probe ([`probes`], SQL in `check/sql/`) turns what it finds into [`Finding`]s with a stable id and a
+//! Each probe (`probes`, SQL in `check/sql/`) turns what it finds into [`Finding`]s with a stable id and a
 //! [`Level`]; the database is healthy when no finding is an error ([`is_healthy`]). A probe the role's
 //! privileges do not allow (a non-superuser owner, a table of another role) does not stop the check: it
 //! becomes an `info` finding `not-checked` saying what was not checked and why. The check only reads: its

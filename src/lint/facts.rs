@@ -27,13 +27,13 @@ const ENUMS: &str = include_str!("sql/enums.sql");
 pub struct Facts {
     /// The server's major version (`15`).
     pub server_version: u32,
-    /// By [`RelName::key`].
+    /// By `RelName::key`.
     pub tables: HashMap<String, TableFacts>,
-    /// Indexes that exist, by [`RelName::key`].
+    /// Indexes that exist, by `RelName::key`.
     pub indexes: HashSet<String>,
-    /// The table of each index that exists, by the index's [`RelName::key`].
+    /// The table of each index that exists, by the index's `RelName::key`.
     pub index_tables: HashMap<String, RelName>,
-    /// The labels of each enum type, in order, by [`RelName::key`].
+    /// The labels of each enum type, in order, by `RelName::key`.
     pub enums: HashMap<String, Vec<String>>,
 }
 

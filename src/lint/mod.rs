@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Rules are declared once in [`rules::RULES`] (id, level, lock, rewrite, why, help, examples); the pass
-//! ([`pass`]) decides which apply. A statement on a table created earlier in the same file is no hazard:
+//! (`pass`) decides which apply. A statement on a table created earlier in the same file is no hazard:
 //! the table has no rows and no readers yet. The library only reads files' text and, with a connection,
 //! the catalog ([`facts`]); it never prints and never writes.
 

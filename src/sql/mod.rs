@@ -1,6 +1,6 @@
 //! SQL text as pgsafe writes and reads it, without a server: quoting identifiers and literals the way
 //! PostgreSQL's own `quote_ident` and `quote_literal` do, telling where the statements of a batch
-//! begin and end, and the query that finds the rows breaking a foreign key ([`foreign_key`]).
+//! begin and end, and the query that finds the rows breaking a foreign key (`foreign_key`).
 //!
 //! Pure and synchronous, so that planning (`plan/`) and the archive codec (`format/`) use the same
 //! quoting as the SQL pgsafe runs, without reaching into `pg/`, which talks to servers. `pg` re-exports
