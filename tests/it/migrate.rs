@@ -172,6 +172,44 @@ fn a_command_that_changes_data_then_fails_is_rolled_back_to_a_database_identical
     assert!(snapshot["pinned"].is_string(), "{snapshot}");
 }
 
+/// The snapshot altered in the store while the migration runs: the migration fails, the rollback finds
+/// the archive corrupt before touching the database, and `migrate` ends with exit 3 ("needs attention"),
+/// the database as the migration left it, the snapshot still pinned, and no restored copy left behind.
+#[test]
+fn a_failed_migration_whose_snapshot_was_damaged_needs_attention_and_changes_nothing_more() {
+    let db = TestDb::new("mig_attention");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 5000) g;");
+    let store = tempfile::tempdir().unwrap();
+    let psql = cluster().bin("psql");
+    // Flip one byte in the middle of every archive in the store, then change a row and fail.
+    let script = format!(
+        "for f in \"{store}\"/*.pgsafe; do python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, \"rb\").read()); b[len(b) // 2] ^= 0xff; open(p, \"wb\").write(b)' \"$f\"; done; \
+         \"{psql}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c \"UPDATE t SET v = 'changed' WHERE id = 1\" && exit 4",
+        store = store.path().display(),
+        psql = psql.display()
+    );
+    let (code, report, err) = migrate(store.path(), &db, &["--", "sh", "-c", &script]);
+    drop_replaced(&report);
+    assert_eq!(code, 3, "{err}\n{report}");
+    assert_eq!(report["ending"], "needs-attention", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("exited with code 4") && reason.contains("did not verify"), "{reason}");
+    // The database was not replaced: the migration's change is still there, nothing else moved.
+    assert_eq!(db.psql("SELECT v FROM t WHERE id = 1").trim(), "changed");
+    assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "5000");
+    let others = format!(
+        "SELECT string_agg(datname, ', ') FROM pg_database WHERE starts_with(datname, '{0}') AND datname <> '{0}'",
+        db.name()
+    );
+    assert_eq!(db.psql(&others).trim(), "", "a restored or replaced copy of the database was left behind");
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
+    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+}
+
 #[test]
 fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_identical_to_before() {
     let db = TestDb::new("mig_sql");
