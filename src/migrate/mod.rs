@@ -261,7 +261,7 @@ pub async fn migrate(
     if options.snapshot {
         let t = Instant::now();
         progress.step(&format!("taking the snapshot of `{database}` before `{name}`"));
-        let label = format!("before-{}", units[0].label.rsplit('/').next().unwrap_or(&units[0].label));
+        let label = snapshot_label(&options.source, &units[0].label);
         let taken =
             crate::store::operation::snapshot(store, &snapshot_options(options, &label, &name), progress.clone()).await;
         match taken {
@@ -424,6 +424,29 @@ pub async fn migrate(
         }
     }
     finish(report, started)
+}
+
+/// The label of the snapshot taken before a migration: `before-` and the first file's name, or for a
+/// command its program's name and the words after it that name what it does (`npx prisma migrate
+/// deploy` gives `before-npx-prisma-migrate`), not its options or a script's text.
+fn snapshot_label(source: &Source, first: &str) -> String {
+    let what = match source {
+        Source::Command(argv) => {
+            let program = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("command");
+            let words = argv
+                .iter()
+                .skip(1)
+                .take_while(|w| {
+                    !w.starts_with('-')
+                        && w.len() <= 24
+                        && w.chars().all(|c| c.is_ascii_alphanumeric() || "_.:".contains(c))
+                })
+                .take(2);
+            std::iter::once(program).chain(words.map(String::as_str)).collect::<Vec<_>>().join("-")
+        }
+        _ => first.rsplit('/').next().unwrap_or(first).to_owned(),
+    };
+    format!("before-{what}")
 }
 
 async fn server_version(session: &Session) -> Result<u32> {
@@ -912,5 +935,23 @@ impl Log<'_> {
             tracing::warn!("the audit line of the migration's `{step}` step was not written: {e}");
         }
         report.steps.push(Step { step, outcome, detail, seconds });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_labelled_by_the_first_file_or_the_commands_program_and_verbs() {
+        let command = |words: &[&str]| Source::Command(words.iter().map(|w| (*w).to_owned()).collect());
+        let files = Source::Files(vec![PathBuf::from("db/0003_add_email.sql")]);
+        assert_eq!(snapshot_label(&files, "db/0003_add_email.sql"), "before-0003_add_email.sql");
+        let prisma = command(&["npx", "prisma", "migrate", "deploy"]);
+        assert_eq!(snapshot_label(&prisma, "npx prisma migrate deploy"), "before-npx-prisma-migrate");
+        let script = command(&["/bin/sh", "-c", "psql -c 'UPDATE t SET v = 1' && exit 4"]);
+        assert_eq!(snapshot_label(&script, "/bin/sh -c ..."), "before-sh");
+        let flyway = command(&["/opt/flyway/flyway", "-url=jdbc:postgresql://h/db", "migrate"]);
+        assert_eq!(snapshot_label(&flyway, "flyway"), "before-flyway");
     }
 }
