@@ -176,7 +176,12 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
         started_at,
         match &result {
             Ok(r) if r.is_bad() => pgsafe::store::Outcome::Failed {
-                error: format!("the command exited {:?}; {} table(s) lost rows", r.exit_code, r.rows_lost.len()),
+                error: format!(
+                    "the command exited {:?}; {} table(s) lost rows, {} had rows deleted or values changed",
+                    r.exit_code,
+                    r.rows_lost.len(),
+                    r.values.iter().filter(|v| v.loses_anything()).count()
+                ),
             },
             other => pgsafe::store::Outcome::of(other),
         },
@@ -241,10 +246,30 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
         ));
     }
     for c in &r.columns_dropped {
-        out.push_str(&format!(
-            "LOST: column {}.{} dropped ({} rows held a value or NULL in it)\n",
-            c.table, c.column, c.rows_in_snapshot
-        ));
+        out.push_str(&match c.values {
+            Some(n) => format!("LOST: column {}.{} dropped ({n} values not NULL)\n", c.table, c.column),
+            None => format!(
+                "LOST: column {}.{} dropped ({} rows held a value or NULL in it)\n",
+                c.table, c.column, c.rows_in_snapshot
+            ),
+        });
+    }
+    for v in &r.values {
+        let example = |e: &Option<String>| e.as_ref().map(|e| format!(", for example key {e}")).unwrap_or_default();
+        if v.rows_deleted > 0 {
+            out.push_str(&format!(
+                "LOST: {} rows of {} deleted{}\n",
+                v.rows_deleted,
+                v.table,
+                example(&v.deleted_example)
+            ));
+        }
+        for c in &v.columns_changed {
+            out.push_str(&format!("CHANGED: {} values of {}.{}{}\n", c.values, v.table, c.column, example(&c.example)));
+        }
+        if let Some(note) = &v.note {
+            out.push_str(&format!("note: {}: {note}\n", v.table));
+        }
     }
     if let Some(ddl) = &r.ddl {
         out.push_str(&format!("DDL the command ran ({}):\n", ddl.len()));

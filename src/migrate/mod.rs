@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod runner;
 pub mod scratch;
+pub mod values;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -24,6 +24,8 @@ use crate::restore::{RestoreOptions, VerifyLevel};
 use crate::rollback::changes::{self, Change, Changes, Scope};
 use crate::store::{SnapshotId, Store};
 
+use super::values::TableValues;
+
 /// Where the scratch copy lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -65,6 +67,9 @@ pub struct ColumnDropped {
     pub table: String,
     pub column: String,
     pub rows_in_snapshot: u64,
+    /// How many of those rows held a value (not NULL) in it, counted on the snapshot's rows (`None`: not
+    /// counted, the rows could not be loaded).
+    pub values: Option<u64>,
 }
 
 /// What the command did to the scratch copy.
@@ -82,6 +87,9 @@ pub struct Rehearsal {
     /// Columns of the snapshot's tables that are gone, with their table's rows in the snapshot (each row's
     /// value in them is lost).
     pub columns_dropped: Vec<ColumnDropped>,
+    /// Each table whose rows changed, compared with the snapshot's row by row (by primary key): rows
+    /// deleted, values changed per column, values of dropped columns.
+    pub values: Vec<super::values::TableValues>,
     /// The DDL statements the command ran, captured by an event trigger on the scratch copy; `None`
     /// when the role may not make one.
     pub ddl: Option<Vec<String>>,
@@ -95,7 +103,8 @@ impl Rehearsal {
     pub fn is_bad(&self) -> bool {
         self.exit_code != Some(0)
             || !self.rows_lost.is_empty()
-            || self.columns_dropped.iter().any(|c| c.rows_in_snapshot > 0)
+            || self.columns_dropped.iter().any(|c| c.values.unwrap_or(c.rows_in_snapshot) > 0)
+            || self.values.iter().any(|v| v.loses_anything())
     }
 }
 
@@ -145,7 +154,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         session.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&scratch_name))).await
     }
     .await;
-    let (exit_code, changes, ddl) = match (result, dropped) {
+    let (exit_code, changes, values, ddl) = match (result, dropped) {
         (Ok(done), Ok(())) => done,
         (Ok(_), Err(e)) => {
             return Err(e.context(format!(
@@ -166,6 +175,11 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
                 table: t.table.clone(),
                 column: c.clone(),
                 rows_in_snapshot: t.rows_in_snapshot.unwrap_or(0),
+                values: values
+                    .iter()
+                    .find(|v| v.table == t.table)
+                    .and_then(|v| v.columns_dropped.iter().find(|d| &d.column == c))
+                    .map(|d| d.values),
             })
         })
         .collect();
@@ -183,6 +197,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         changes,
         rows_lost,
         columns_dropped,
+        values,
         ddl,
         lint,
         seconds: started.elapsed().as_secs_f64(),
@@ -257,9 +272,9 @@ async fn local_cluster(connect: &ConnectOptions) -> Result<(crate::cluster::Clus
 async fn run_on_scratch(
     scratch: &ConnectOptions,
     options: &RehearsalOptions,
-    archive: &ArchiveReader,
+    archive: &Arc<ArchiveReader>,
     progress: Arc<dyn Progress>,
-) -> Result<(Option<i32>, Changes, Option<Vec<String>>)> {
+) -> Result<(Option<i32>, Changes, Vec<TableValues>, Option<Vec<String>>)> {
     let session = Session::open(scratch, None).await?;
     let capturing = start_capture(&session).await?;
     progress.step(&format!("running `{}` against the scratch copy", options.command.join(" ")));
@@ -275,7 +290,9 @@ async fn run_on_scratch(
     // The capture's own objects are not the command's.
     changes.objects.retain(|o| !o.object.contains(CAPTURE_SCHEMA));
     changes.tables.retain(|t| !t.table.starts_with(&format!("{CAPTURE_SCHEMA}.")));
-    Ok((exit_code, changes, ddl))
+    progress.step("comparing the changed tables' values with the snapshot's");
+    let values = super::values::compare(&session, archive, &changes, &options.cancel).await?;
+    Ok((exit_code, changes, values, ddl))
 }
 
 /// An event trigger that logs each DDL statement, where the role may make one (a superuser).

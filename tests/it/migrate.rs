@@ -279,7 +279,9 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
     let store = tempfile::tempdir().unwrap();
     let psql = cluster().bin("psql");
     let script = format!(
-        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DELETE FROM payment WHERE amount > 5' -c 'ALTER TABLE film DROP COLUMN rating CASCADE' -c 'CREATE INDEX ON rental (return_date)'",
+        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DELETE FROM payment WHERE amount > 5' -c 'ALTER TABLE film DROP COLUMN rating CASCADE' -c 'CREATE INDEX ON rental (return_date)' \
+         -c 'UPDATE customer SET email = lower(email) WHERE customer_id <= 10' -c 'ALTER TABLE film ALTER COLUMN rental_rate TYPE numeric(4,0)' \
+         -c 'UPDATE film_category SET category_id = 17 - category_id WHERE film_id = 7'",
         psql.display()
     );
     let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
@@ -298,6 +300,37 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
     assert_eq!(lost, expected, "{report}");
     assert_eq!(report["columns_dropped"][0]["table"], "public.film");
     assert_eq!(report["columns_dropped"][0]["column"], "rating");
+    let not_null = |sql: &str| -> u64 { before.psql(sql).trim().parse().unwrap() };
+    assert_eq!(report["columns_dropped"][0]["values"], not_null("SELECT count(rating) FROM film"), "{report}");
+    // Value by value, by primary key: what counts alone cannot show.
+    let values = |table: &str| report["values"].as_array().unwrap().iter().find(|v| v["table"] == table).cloned();
+    let changed = |table: &str, column: &str| {
+        let v = values(table).unwrap_or_else(|| panic!("no values for {table}: {report}"));
+        let c = v["columns_changed"].as_array().into_iter().flatten().find(|c| c["column"] == column).cloned();
+        c.map_or(0, |c| c["values"].as_u64().unwrap())
+    };
+    let lowered = not_null("SELECT count(*) FROM customer WHERE customer_id <= 10 AND email <> lower(email)");
+    assert!(lowered > 0);
+    assert_eq!(changed("public.customer", "email"), lowered, "{report}");
+    assert_eq!(changed("public.customer", "first_name"), 0, "{report}");
+    let rounded = not_null("SELECT count(*) FROM film WHERE rental_rate <> round(rental_rate)");
+    assert_eq!(changed("public.film", "rental_rate"), rounded, "{report}");
+    // A key changed: the count is the same, the row the snapshot had is gone.
+    let film_category = values("public.film_category").unwrap();
+    let gone = "FROM film_category f WHERE film_id = 7 \
+                AND NOT EXISTS (SELECT 1 FROM film_category g WHERE g.film_id = 7 AND g.category_id = 17 - f.category_id)";
+    assert_eq!(film_category["rows_deleted"], not_null(&format!("SELECT count(*) {gone}")), "{film_category}");
+    let example = before.psql(&format!("SELECT min(ROW(film_id, category_id)::text) {gone}"));
+    assert_eq!(film_category["deleted_example"], example.trim(), "{film_category}");
+    // The partitions of `payment` hold its rows.
+    let deleted: u64 = report["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["table"].as_str().unwrap().starts_with("public.payment_p"))
+        .map(|v| v["rows_deleted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(deleted, not_null("SELECT count(*) FROM payment WHERE amount > 5"), "{report}");
     let objects: Vec<String> = report["changes"]["objects"]
         .as_array()
         .unwrap()

@@ -1,0 +1,209 @@
+//! What a rehearsed command did to the rows of each table it changed, value by value: the snapshot's rows
+//! of the table are loaded from the archive into a temporary table on the scratch copy and joined with the
+//! rows the command left, by the table's primary key. That finds what counts alone cannot: rows deleted
+//! while as many were added, values an UPDATE overwrote, values a type change rounded or cut, and how many
+//! values a dropped column really held.
+//!
+//! Values are compared through their text form (`IS DISTINCT FROM` on `::text`), which every type has,
+//! so a column whose type changed compares by what it prints: `int` to `bigint` changes nothing, `numeric`
+//! rounded to fewer digits does.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::archive::{ArchiveReader, ChunkPrefetch};
+use crate::cancel::Cancel;
+use crate::error::Result;
+use crate::format::{CopyFormat, PartInfo, PartKind};
+use crate::pg::{Session, quote_ident};
+use crate::rollback::changes::{Change, Changes};
+
+/// Decoded bytes read ahead of the chunk being sent, as a restore's loader does.
+const READ_AHEAD_BYTES: u64 = 32 << 20;
+
+/// The temporary table holding the snapshot's rows of the table being compared.
+const BEFORE: &str = "pg_temp.pgsafe_rehearsal_before";
+
+/// One table the command changed, compared row by row with the snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableValues {
+    pub table: String,
+    /// The primary key the rows were matched by (`None`: the table has none, so only the values of
+    /// dropped columns were counted).
+    pub key: Option<Vec<String>>,
+    /// Rows of the snapshot whose key the table no longer holds.
+    pub rows_deleted: u64,
+    /// One of their keys, as `(value, ...)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_example: Option<String>,
+    /// Columns whose values the command changed, in rows it kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_changed: Vec<ColumnValues>,
+    /// Columns the command dropped, with the values (not NULL) they held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_dropped: Vec<ColumnValues>,
+    /// Why the table could not be compared, or only in part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl TableValues {
+    /// Whether the command lost or overwrote anything of the snapshot's rows in this table.
+    pub fn loses_anything(&self) -> bool {
+        self.rows_deleted > 0
+            || self.columns_changed.iter().any(|c| c.values > 0)
+            || self.columns_dropped.iter().any(|c| c.values > 0)
+    }
+}
+
+/// A column and how many of its values changed (or, dropped, were lost).
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnValues {
+    pub column: String,
+    pub values: u64,
+    /// The key of one such row, as `(value, ...)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// Compares each table whose rows changed (by content digest) with its rows in `archive`. A table that
+/// cannot be compared (its snapshot's column types are gone, say) gets a note, not an error.
+pub(super) async fn compare(
+    session: &Session,
+    archive: &Arc<ArchiveReader>,
+    changes: &Changes,
+    cancel: &Cancel,
+) -> Result<Vec<TableValues>> {
+    let catalog = archive.index().catalog();
+    let mut out = Vec::new();
+    for t in changes.tables.iter().filter(|t| t.change == Change::Changed) {
+        cancel.check("the rehearsal")?;
+        let parts: Vec<&PartInfo> =
+            catalog.parts.iter().filter(|p| p.kind == PartKind::Table && p.table.to_string() == t.table).collect();
+        let Some(first) = parts.first() else { continue };
+        let compared = compare_table(session, archive, &t.table, &parts).await;
+        // The temporary table goes whatever happened, so the next table starts clean.
+        let dropped = session.batch(&format!("DROP TABLE IF EXISTS {BEFORE}")).await;
+        match compared {
+            Ok(values) => out.push(values),
+            Err(e) => out.push(TableValues {
+                table: t.table.clone(),
+                key: None,
+                rows_deleted: 0,
+                deleted_example: None,
+                columns_changed: Vec::new(),
+                columns_dropped: Vec::new(),
+                note: Some(format!(
+                    "its values were not compared with the snapshot's {} columns: {e}",
+                    first.columns.len()
+                )),
+            }),
+        }
+        dropped?;
+    }
+    Ok(out)
+}
+
+async fn compare_table(
+    session: &Session,
+    archive: &Arc<ArchiveReader>,
+    table: &str,
+    parts: &[&PartInfo],
+) -> Result<TableValues> {
+    let columns = &parts[0].columns;
+    let defs: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.type_name)).collect();
+    // The dump names column types as `format_type` does under the session's default `search_path`
+    // (`year`, not `public.year`), so they are read back under the default too.
+    session.batch(&format!("RESET search_path; CREATE TEMPORARY TABLE {BEFORE} ({})", defs.join(", "))).await?;
+    let list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    for part in parts {
+        let format = match part.format {
+            CopyFormat::Binary => "binary",
+            CopyFormat::Text => "text",
+        };
+        let mut sink =
+            session.copy_in(&format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", "))).await?;
+        let runtime = tokio::runtime::Handle::current();
+        let mut chunks = ChunkPrefetch::new(archive.clone(), part.id, READ_AHEAD_BYTES, &runtime);
+        while let Some(decoded) = chunks.next().await {
+            let decoded = decoded.map_err(|e| e.context(format!("`{}`", archive.path().display())))?;
+            sink.send(Bytes::from(decoded.bytes)).await?;
+        }
+        sink.finish().await?;
+    }
+    // The table as the command left it: its columns, and its primary key.
+    let sql = "SELECT a.attname::text,
+                      coalesce(a.attnum = ANY (i.indkey::int2[]), false)
+               FROM pg_catalog.pg_attribute a
+               LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+               WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+               ORDER BY a.attnum";
+    let mut now = Vec::new();
+    let mut key = Vec::new();
+    for row in session.query(sql, &[&table]).await? {
+        let name: String = crate::pg::value(&row, 0, sql)?;
+        if crate::pg::value::<bool, _>(&row, 1, sql)? {
+            key.push(name.clone());
+        }
+        now.push(name);
+    }
+    let before: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let dropped: Vec<&str> = before.iter().copied().filter(|c| !now.iter().any(|n| n == c)).collect();
+    let kept: Vec<&str> =
+        before.iter().copied().filter(|c| now.iter().any(|n| n == c) && !key.iter().any(|k| k == c)).collect();
+    let keyed = !key.is_empty() && key.iter().all(|k| before.contains(&k.as_str()));
+
+    let mut values = TableValues {
+        table: table.to_owned(),
+        key: keyed.then(|| key.clone()),
+        rows_deleted: 0,
+        deleted_example: None,
+        columns_changed: Vec::new(),
+        columns_dropped: Vec::new(),
+        note: (!keyed).then(|| "no primary key to match rows by: only dropped columns' values were counted".to_owned()),
+    };
+    if !dropped.is_empty() {
+        let counts: Vec<String> = dropped.iter().map(|c| format!("count(b.{})", quote_ident(c))).collect();
+        let sql = format!("SELECT {} FROM {BEFORE} b", counts.join(", "));
+        let row = session.query_one(&sql, &[]).await?;
+        for (i, c) in dropped.iter().enumerate() {
+            let n: i64 = crate::pg::value(&row, i, &sql)?;
+            values.columns_dropped.push(ColumnValues { column: (*c).to_owned(), values: n as u64, example: None });
+        }
+    }
+    if !keyed {
+        return Ok(values);
+    }
+    let q = |c: &str| quote_ident(c);
+    let join: Vec<String> = key.iter().map(|k| format!("n.{0}::text = b.{0}::text", q(k))).collect();
+    let join = join.join(" AND ");
+    let row_key = format!("ROW({})::text", key.iter().map(|k| format!("b.{}", q(k))).collect::<Vec<_>>().join(", "));
+    let sql = format!(
+        "SELECT count(*), min({row_key}) FROM {BEFORE} b WHERE NOT EXISTS (SELECT 1 FROM ONLY {table} n WHERE {join})"
+    );
+    let row = session.query_one(&sql, &[]).await?;
+    values.rows_deleted = crate::pg::value::<i64, _>(&row, 0, &sql)? as u64;
+    values.deleted_example = crate::pg::value(&row, 1, &sql)?;
+    if !kept.is_empty() {
+        let mut selects = Vec::new();
+        for c in &kept {
+            let differs = format!("b.{0}::text IS DISTINCT FROM n.{0}::text", q(c));
+            selects.push(format!("count(*) FILTER (WHERE {differs}), min({row_key}) FILTER (WHERE {differs})"));
+        }
+        let sql = format!("SELECT {} FROM {BEFORE} b JOIN ONLY {table} n ON {join}", selects.join(", "));
+        let row = session.query_one(&sql, &[]).await?;
+        for (i, c) in kept.iter().enumerate() {
+            let n: i64 = crate::pg::value(&row, 2 * i, &sql)?;
+            if n > 0 {
+                values.columns_changed.push(ColumnValues {
+                    column: (*c).to_owned(),
+                    values: n as u64,
+                    example: crate::pg::value(&row, 2 * i + 1, &sql)?,
+                });
+            }
+        }
+    }
+    Ok(values)
+}
