@@ -12,7 +12,8 @@
 WITH restored AS (
     SELECT pg_catalog.to_regclass(n) AS oid, n AS name FROM unnest($1::text[]) AS n
 ), tree AS (
-    -- Each table of $1 with itself and every partitioned table above it.
+    -- Each table of $1 with itself and every partitioned table above it (pg_partition_ancestors gives a
+    -- partition and its ancestors, and nothing for a table outside a partition tree).
     SELECT r.oid AS above, r.name FROM restored r WHERE r.oid IS NOT NULL
     UNION
     SELECT a.relid, r.name
@@ -20,14 +21,9 @@ WITH restored AS (
     CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(r.oid) AS a
     WHERE r.oid IS NOT NULL
 ), involved AS (
-    -- pg_partition_ancestors gives a partition and its ancestors, and nothing for a table outside a
-    -- partition tree.
-    SELECT oid FROM restored WHERE oid IS NOT NULL
-    UNION
-    SELECT a.relid
-    FROM restored r
-    CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(r.oid) AS a
-    WHERE r.oid IS NOT NULL
+    -- Grouped once and joined by oid: a subquery per key over the whole tree would make the query
+    -- quadratic in the number of tables.
+    SELECT above, array_agg(name ORDER BY name) AS names FROM tree GROUP BY above
 )
 SELECT con.conname::text AS name,
        pg_catalog.quote_ident(chn.nspname) || '.' || pg_catalog.quote_ident(ch.relname) AS child,
@@ -47,16 +43,17 @@ SELECT con.conname::text AS name,
        coalesce((pg_catalog.to_jsonb(con) ->> 'conperiod')::boolean, false) AS period,
        pg_catalog.pg_get_constraintdef(con.oid) AS definition,
        pg_catalog.obj_description(con.oid, 'pg_constraint') AS comment,
-       ARRAY(SELECT t.name FROM tree t WHERE t.above = con.conrelid ORDER BY 1) AS loaded_tables,
-       ARRAY(SELECT t.name FROM tree t WHERE t.above = con.confrelid ORDER BY 1) AS referenced_tables
+       coalesce(lt.names, '{}') AS loaded_tables,
+       coalesce(rt.names, '{}') AS referenced_tables
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class ch ON ch.oid = con.conrelid
 JOIN pg_catalog.pg_namespace chn ON chn.oid = ch.relnamespace
 JOIN pg_catalog.pg_class pa ON pa.oid = con.confrelid
 JOIN pg_catalog.pg_namespace pan ON pan.oid = pa.relnamespace
+LEFT JOIN involved lt ON lt.above = con.conrelid
+LEFT JOIN involved rt ON rt.above = con.confrelid
 WHERE con.contype = 'f'
   AND con.conparentid = 0
   AND coalesce((pg_catalog.to_jsonb(con) ->> 'conenforced')::boolean, true)
-  AND ($1::text[] IS NULL
-       OR con.conrelid IN (SELECT oid FROM involved) OR con.confrelid IN (SELECT oid FROM involved))
+  AND ($1::text[] IS NULL OR lt.above IS NOT NULL OR rt.above IS NOT NULL)
 ORDER BY 2, 1
