@@ -115,9 +115,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
     let snapshot = pick_snapshot(store, options, progress.clone()).await?;
-    let archive = Arc::new(
-        ArchiveReader::open(&store.archive_path(&snapshot)).map_err(|e| e.context(format!("snapshot `{snapshot}`")))?,
-    );
+    let archive = Arc::new(crate::store::operation::open_snapshot(store, &store.get(&snapshot)?)?);
     let scratch_name = crate::rollback::swap::derived_name(
         &database,
         &format!("_pgsafe_scratch_{}", Timestamp::now().strftime("%Y%m%dT%H%M%S")),

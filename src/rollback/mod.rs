@@ -213,10 +213,10 @@ fn describe_scope(s: &SnapshotMeta) -> String {
     parts.join(", ")
 }
 
-/// The snapshot's archive, opened (header, catalog, manifest); its chunks are checked by the run.
+/// The snapshot's archive, opened (header, catalog, manifest) and known to be the one the snapshot was
+/// taken as; its chunks are checked by the run.
 fn open(store: &dyn Store, snapshot: &SnapshotMeta) -> Result<ArchiveReader> {
-    let path = store.archive_path(&snapshot.id);
-    ArchiveReader::open(&path).map_err(|e| e.context(format!("snapshot `{}`", snapshot.id)))
+    crate::store::operation::open_snapshot(store, snapshot)
 }
 
 fn tables_filters(mode: &Mode) -> Result<Option<Filters>> {

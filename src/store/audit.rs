@@ -100,6 +100,10 @@ pub struct AuditEntry {
     /// The step of `pgsafe migrate` (`snapshot`, `lint`, `dry-run`, `apply`, `check`, `rollback`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub step: Option<String>,
+    /// A snapshot taken: the BLAKE3 of its archive's manifest (hex), a record of its content kept apart
+    /// from its metadata.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub manifest_blake3: Option<String>,
     pub seconds: f64,
 }
 
@@ -130,6 +134,7 @@ impl AuditEntry {
             dropped_databases: Vec::new(),
             migration: None,
             step: None,
+            manifest_blake3: None,
             seconds,
         }
     }

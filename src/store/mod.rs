@@ -160,6 +160,12 @@ pub struct SnapshotMeta {
     /// Why retention must keep this snapshot (a running or failed migration depends on it); `None` when
     /// nothing does.
     pub pinned: Option<String>,
+    /// The BLAKE3 of the archive's manifest (hex), as its footer held it when the snapshot was taken. The
+    /// manifest holds the hash of every part's rows, so this names the archive's whole content: a rollback
+    /// refuses an archive whose manifest hashes otherwise (replaced or altered in the store). Also in the
+    /// snapshot's audit line. `None` for snapshots taken before pgsafe recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_blake3: Option<String>,
 }
 
 impl SnapshotMeta {
@@ -312,6 +318,7 @@ pub fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
         verified_at: Some(created_at),
         protects: None,
         pinned: None,
+        manifest_blake3: None,
     }
 }
 

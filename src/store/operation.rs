@@ -111,6 +111,7 @@ pub(crate) async fn snapshot_locked(
     entry.snapshot = kept;
     if let Ok(report) = &result {
         entry.removed = report.retention.as_ref().map(|r| r.removed.clone()).unwrap_or_default();
+        entry.manifest_blake3 = report.snapshot.manifest_blake3.clone();
     }
     let logged = store.append_audit(&entry);
     match (result, logged) {
@@ -119,6 +120,49 @@ pub(crate) async fn snapshot_locked(
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(log)) => Err(e.and_hint(format!("the audit log could not record the failure either: {log}"))),
     }
+}
+
+/// A snapshot's archive, opened for a restore (a rollback, a rehearsal) once it is known to be the archive
+/// the snapshot was taken as: the BLAKE3 of its manifest (which holds the hash of every part's rows) must
+/// be the one the snapshot's metadata recorded, and the one its audit line recorded. A store an attacker
+/// or an accident can write to (a bucket, a shared folder) could otherwise hand a rollback another
+/// archive: a valid one of another day passes every checksum.
+pub fn open_snapshot(store: &dyn Store, meta: &SnapshotMeta) -> Result<ArchiveReader> {
+    let path = store.archive_path(&meta.id);
+    let reader = ArchiveReader::open(&path).map_err(|e| e.context(format!("snapshot `{}`", meta.id)))?;
+    let actual = hex::encode(reader.index().footer().manifest_blake3);
+    let refuse = |recorded: &str, where_: &str| {
+        Error::new(
+            ErrorKind::CorruptArchive,
+            format!(
+                "snapshot `{}`: its archive `{}` is not the one {where_} recorded (manifest BLAKE3 {actual}, recorded {recorded}): it was replaced or altered after the snapshot was taken",
+                meta.id,
+                path.display()
+            ),
+        )
+        .with_hint("nothing was restored; roll back to another snapshot (`pgsafe snapshots` lists them)")
+    };
+    if let Some(recorded) = &meta.manifest_blake3
+        && *recorded != actual
+    {
+        return Err(refuse(recorded, "its metadata"));
+    }
+    match store.read_audit() {
+        Ok(log) => {
+            let line = log.entries.iter().rev().find(|e| {
+                e.command == AuditCommand::Snapshot
+                    && e.snapshot.as_ref() == Some(&meta.id)
+                    && e.manifest_blake3.is_some()
+            });
+            if let Some(recorded) = line.and_then(|e| e.manifest_blake3.as_deref())
+                && recorded != actual
+            {
+                return Err(refuse(recorded, "the audit log"));
+            }
+        }
+        Err(e) => tracing::warn!("the audit log could not be read to check snapshot `{}` against it: {e}", meta.id),
+    }
+    Ok(reader)
 }
 
 async fn take(
@@ -183,6 +227,7 @@ async fn take(
             verified_at: verify_seconds.map(|_| Timestamp::now()),
             protects: options.protects.clone(),
             pinned: options.pinned.clone(),
+            manifest_blake3: Some(hex::encode(index.footer().manifest_blake3)),
         };
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
         let lock = match held {

@@ -257,6 +257,51 @@ fn a_damaged_snapshot_is_refused_before_anything_changes() {
     assert_eq!(databases_like(&format!("{}_rollback_%", db.name())), Vec::<String>::new());
 }
 
+/// Another snapshot's archive, sound in every checksum, put in the place of the one a snapshot was taken
+/// as: the manifest's BLAKE3 in its metadata, and in its audit line when the metadata is forged too, tell.
+#[test]
+fn an_archive_replaced_in_the_store_is_refused_by_its_recorded_manifest_hash() {
+    let db = TestDb::new("rb_replaced");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, name text); INSERT INTO item SELECT g, md5(g::text) FROM generate_series(1, 2000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let old = snapshot(dir.path(), &db, &["--label", "old"]);
+    db.psql("DELETE FROM item WHERE id > 100");
+    let new = snapshot(dir.path(), &db, &["--label", "new"]);
+    let meta = |id: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("{id}.json"))).unwrap()).unwrap()
+    };
+    let (old_hash, new_hash) = (meta(&old)["manifest_blake3"].clone(), meta(&new)["manifest_blake3"].clone());
+    assert_eq!(old_hash.as_str().map(str::len), Some(64), "{old_hash}");
+    assert_ne!(old_hash, new_hash);
+    let audited: Vec<Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["command"] == "snapshot" && e["snapshot"] == old.as_str())
+        .collect();
+    assert_eq!(audited[0]["manifest_blake3"], old_hash);
+    db.psql("DELETE FROM item WHERE id > 10");
+    let before = copy_of(&db, "rb_replaced_before");
+    // The new snapshot's archive under the old one's name.
+    std::fs::copy(dir.path().join(format!("{new}.pgsafe")), dir.path().join(format!("{old}.pgsafe"))).unwrap();
+    let (code, _, err) = rollback(dir.path(), &db, &[old.as_str(), "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not the one its metadata recorded") && err.contains(new_hash.as_str().unwrap()), "{err}");
+    // The metadata forged to match: the audit line still tells.
+    let forged = std::fs::read_to_string(dir.path().join(format!("{old}.json")))
+        .unwrap()
+        .replace(old_hash.as_str().unwrap(), new_hash.as_str().unwrap());
+    std::fs::write(dir.path().join(format!("{old}.json")), forged).unwrap();
+    for mode in [&[][..], &["--in-place"][..], &["--plan"][..]] {
+        let (code, _, err) = rollback(dir.path(), &db, &[&[old.as_str(), "--yes"][..], mode].concat());
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("is not the one the audit log recorded"), "{mode:?}: {err}");
+    }
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    assert_eq!(databases_like(&format!("{}_rollback_%", db.name())), Vec::<String>::new());
+}
+
 #[test]
 fn a_rollback_whose_restore_fails_half_way_leaves_the_database_untouched() {
     let db = TestDb::new("rb_half");
