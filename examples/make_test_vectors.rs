@@ -251,7 +251,7 @@ fn catalog(parts: &[PartSpec]) -> Catalog {
         },
         parts: parts.iter().map(|p| p.info.clone()).collect(),
         sequences: vec![],
-        schema: serde_json::Value::Null,
+        schema: None,
     }
 }
 

@@ -160,7 +160,7 @@ fn build(
         raw_bytes: parts.iter().map(|p| p.raw_bytes).sum(),
         stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
     };
-    let schema_objects = SchemaCatalog::from_value(&catalog.schema)?.map(|schema| schema.objects.len());
+    let schema_objects = SchemaCatalog::read(catalog.schema.as_ref())?.map(|schema| schema.objects.len());
     Ok(InspectReport {
         source,
         bytes,

@@ -199,7 +199,7 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
     };
     let catalog = archive.index().catalog();
     // An archive without a schema can only be listed as the data it holds.
-    let data_only = args.data_only || (args.list && catalog.schema.is_null());
+    let data_only = args.data_only || (args.list && catalog.schema.is_none());
     let options = RestoreOptions {
         connect: args.connect.options()?,
         jobs: if args.single_transaction { 1 } else { args.jobs.unwrap_or_else(default_jobs).max(1) },

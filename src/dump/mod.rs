@@ -197,7 +197,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     // The archive's catalog holds the schema as JSON: the engine's own copy goes once converted, and the
     // catalog once written, so that a schema of many tables is not held twice (or thrice) during the dump.
     let schema_objects = leader.schema.as_ref().map_or(0, |s| s.objects.len());
-    let schema = leader.schema.take().map_or(serde_json::Value::Null, |s| s.to_value());
+    let schema = leader.schema.take().map(|s| s.to_document());
     let catalog = Catalog {
         archive_id: new_archive_id(),
         created_at: crate::archive::now_rfc3339(),

@@ -25,8 +25,33 @@ pub struct Catalog {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequences: Vec<SequenceValue>,
     /// The schema (DDL, objects, dependencies). Owned by the schema engine; opaque to the codec.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub schema: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaDocument>,
+}
+
+/// The schema document as its JSON text, parsed by the schema engine when it needs the objects. Kept as
+/// text, not as a `serde_json::Value` tree: a tree of 250,000 objects costs many times the text's size, and
+/// the catalog stays in memory for the whole restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SchemaDocument(Box<serde_json::value::RawValue>);
+
+impl SchemaDocument {
+    /// `value` as a JSON document.
+    pub fn of(value: &impl Serialize) -> serde_json::Result<SchemaDocument> {
+        serde_json::value::to_raw_value(value).map(SchemaDocument)
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for SchemaDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
 }
 
 /// Facts about the server the dump read, needed to judge whether a restore target is compatible.

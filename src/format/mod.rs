@@ -23,7 +23,8 @@ pub mod sample;
 mod stream;
 
 pub use catalog::{
-    Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, PartKind, SequenceValue, ServerFacts, TableName,
+    Catalog, ColumnInfo, CopyFormat, PageRange, PartInfo, PartKind, SchemaDocument, SequenceValue, ServerFacts,
+    TableName,
 };
 pub use check::PartCheck;
 pub use copy::{BINARY_SIGNATURE, BinaryTuples, CopyError, Fields, Tuple, TupleScanner, binary_stream};

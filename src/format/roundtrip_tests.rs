@@ -50,7 +50,8 @@ fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression:
             ..sample::part(PartId(i as u32 * 3 + 1), &format!("t{}", i % 2), *format, &[])
         })
         .collect();
-    let catalog = Catalog { schema: serde_json::json!({"anything": [1, 2]}), ..sample::catalog(infos) };
+    let schema = crate::format::SchemaDocument::of(&serde_json::json!({"anything": [1, 2]})).unwrap();
+    let catalog = Catalog { schema: Some(schema), ..sample::catalog(infos) };
     let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, compression).unwrap();
     let encoded: Vec<_> = parts
         .iter()

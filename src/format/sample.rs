@@ -26,7 +26,7 @@ pub fn catalog(parts: Vec<PartInfo>) -> Catalog {
         },
         parts,
         sequences: vec![],
-        schema: serde_json::Value::Null,
+        schema: None,
     }
 }
 

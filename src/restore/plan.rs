@@ -213,7 +213,7 @@ impl RestorePlan {
         // The archive's schema, read once: for the schema's steps, and to check `-n` and `-t` patterns.
         let check = !options.filters.include_schemas.is_empty() || !options.filters.include_tables.is_empty();
         let schema =
-            if kind != RestoreKind::DataOnly || check { SchemaCatalog::from_value(&catalog.schema)? } else { None };
+            if kind != RestoreKind::DataOnly || check { SchemaCatalog::read(catalog.schema.as_ref())? } else { None };
         if check {
             check_patterns(catalog, schema.as_ref(), &options.filters)?;
         }

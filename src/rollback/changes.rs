@@ -100,7 +100,7 @@ pub(crate) async fn compare(
     scope: Scope<'_>,
 ) -> Result<(Changes, Vec<SchemaObject>)> {
     let index = archive.index();
-    let snapshot_schema = SchemaCatalog::from_value(&index.catalog().schema)?.unwrap_or_default();
+    let snapshot_schema = SchemaCatalog::read(index.catalog().schema.as_ref())?.unwrap_or_default();
     let mut data_options = options.clone();
     data_options.data_only = true;
     data_options.clean = false;

@@ -137,17 +137,18 @@ pub struct SchemaCatalog {
 
 impl SchemaCatalog {
     /// Reads the schema of an archive's catalog frame; `None` for archives made without one.
-    pub fn from_value(value: &serde_json::Value) -> Result<Option<SchemaCatalog>> {
-        if value.is_null() {
-            return Ok(None);
-        }
-        serde_json::from_value(value.clone())
+    /// The schema an archive's catalog holds, parsed from its JSON text; `None` when it holds none (a
+    /// data-only archive).
+    pub fn read(document: Option<&crate::format::SchemaDocument>) -> Result<Option<SchemaCatalog>> {
+        let Some(document) = document else { return Ok(None) };
+        serde_json::from_str(document.json())
             .map(Some)
             .map_err(|e| Error::new(ErrorKind::CorruptArchive, format!("the archive's schema cannot be read: {e}")))
     }
 
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("the schema serializes")
+    /// The schema as the catalog's document.
+    pub fn to_document(&self) -> crate::format::SchemaDocument {
+        crate::format::SchemaDocument::of(self).expect("the schema serializes")
     }
 }
 
