@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::archive::ArchiveReader;
+use crate::archive::{ArchiveReader, ObjectLocation};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, SequenceValue,
@@ -75,13 +75,23 @@ pub struct PartReport {
 
 /// Inspects an archive file, checking every frame's checksums (not decoding the chunks: that is `verify`).
 pub fn inspect_file(path: &Path) -> Result<InspectReport> {
-    let reader = ArchiveReader::open(path)?;
+    inspect_reader(&ArchiveReader::open(path)?)
+}
+
+/// Inspects an archive in object storage, as [`inspect_file`] does a file: every chunk frame is fetched
+/// (one at a time) to check its CRC.
+pub fn inspect_object(location: &ObjectLocation) -> Result<InspectReport> {
+    inspect_reader(&ArchiveReader::open_object(location)?)
+}
+
+fn inspect_reader(reader: &ArchiveReader) -> Result<InspectReport> {
     let index = reader.index();
+    let name = reader.path().display().to_string();
     for chunk in index.all_chunks() {
-        index.check_chunk(&chunk).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        index.check_chunk(&chunk).map_err(|e| Error::from(e).context(format!("`{name}`")))?;
     }
     let version = format!("{}.{}", index.header().major, index.header().minor);
-    build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest())
+    build(name, index.len(), version, index.catalog(), index.manifest())
 }
 
 /// Inspects an archive read sequentially, as from a pipe.
