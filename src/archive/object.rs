@@ -271,14 +271,23 @@ impl ObjectUpload {
         let path = location.path();
         let upload =
             wait(async move { store.put_multipart(&path).await })?.map_err(|e| object_error("writing", location, e))?;
-        Ok(ObjectUpload {
+        Ok(ObjectUpload::new(location, upload))
+    }
+
+    fn new(location: &ObjectLocation, upload: Box<dyn MultipartUpload>) -> Self {
+        ObjectUpload {
             location: location.clone(),
             upload: Some(upload),
             buffer: Vec::new(),
             in_flight: VecDeque::new(),
             parts: 0,
             completed: false,
-        })
+        }
+    }
+
+    /// Bytes of parts uploading now.
+    fn in_flight_bytes(&self) -> usize {
+        self.in_flight.iter().map(|(n, _)| n).sum()
     }
 
     fn part_size(&self) -> usize {
@@ -288,9 +297,7 @@ impl ObjectUpload {
     /// Sends the buffer as the next part, after waiting for room among the parts in flight.
     fn send_part(&mut self) -> Result<()> {
         let size = self.buffer.len();
-        while !self.in_flight.is_empty()
-            && self.in_flight.iter().map(|(n, _)| n).sum::<usize>() + size > IN_FLIGHT_BYTES
-        {
+        while !self.in_flight.is_empty() && self.in_flight_bytes() + size > IN_FLIGHT_BYTES {
             self.wait_oldest()?;
         }
         let Some(upload) = self.upload.as_mut() else { return Err(self.stopped()) };
@@ -401,6 +408,69 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::InvalidInput);
             assert!(e.to_string().contains(says), "{url}: {e}");
         }
+    }
+
+    use std::io::Write;
+
+    use object_store::memory::InMemory;
+    use object_store::throttle::{ThrottleConfig, ThrottledStore};
+
+    /// A bucket in memory whose part uploads take 20 ms each, so that parts pile up in flight.
+    fn slow_bucket() -> Arc<ThrottledStore<InMemory>> {
+        let config = ThrottleConfig { wait_put_per_call: Duration::from_millis(20), ..ThrottleConfig::default() };
+        Arc::new(ThrottledStore::new(InMemory::new(), config))
+    }
+
+    fn upload_to(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> ObjectUpload {
+        let (store, path) = (store.clone(), location.path());
+        ObjectUpload::new(location, wait(async move { store.put_multipart(&path).await }).unwrap().unwrap())
+    }
+
+    fn exists(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> bool {
+        let (store, path) = (store.clone(), location.path());
+        wait(async move { store.head(&path).await }).unwrap().is_ok()
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn an_upload_appears_only_once_complete_with_its_bytes_in_flight_bounded() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let data = sample(50 << 20);
+        let mut upload = upload_to(&store, &location);
+        for piece in data.chunks(3 << 20) {
+            upload.write_all(piece).unwrap();
+            assert!(upload.in_flight_bytes() <= IN_FLIGHT_BYTES, "{} bytes in flight", upload.in_flight_bytes());
+            assert!(upload.buffer.len() < PART_BYTES);
+        }
+        assert!(upload.parts >= 6);
+        assert!(!exists(&store, &location), "the object appears only at completion");
+        upload.complete().unwrap();
+        let (s, path) = (store.clone(), location.path());
+        let stored = wait(async move { s.get(&path).await.unwrap().bytes().await }).unwrap().unwrap();
+        assert_eq!(stored.len(), data.len());
+        assert!(stored == data, "the object holds what was written");
+    }
+
+    #[test]
+    fn an_upload_dropped_before_completion_leaves_no_object() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let mut upload = upload_to(&store, &location);
+        upload.write_all(&sample(20 << 20)).unwrap();
+        drop(upload);
+        assert!(!exists(&store, &location));
+    }
+
+    #[test]
+    fn an_empty_upload_completes_as_an_empty_object() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "empty".into() };
+        upload_to(&store, &location).complete().unwrap();
+        assert!(exists(&store, &location));
     }
 
     #[test]
