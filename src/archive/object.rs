@@ -129,7 +129,7 @@ fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Resul
 }
 
 /// Says what failed in words a user can act on, naming the bucket and the key.
-pub(crate) fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
+fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
     let text = error_chain(&e);
     let bucket = &location.bucket;
     let (problem, hint): (String, Option<String>) = if text.contains("NoSuchBucket") {

@@ -210,17 +210,19 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
 
 /// The `len` bytes at `at`; callers have checked that they lie inside `source`.
 fn read(source: &impl ArchiveSource, at: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
-    source.read_at(at, len).map_err(|source| FormatError::Io { offset: at, source })
+    let bytes = source.read_at(at, len).map_err(|source| FormatError::Io { offset: at, source })?;
+    // A source that returns another length than asked for is broken: an error, not a panic further on.
+    // `(*bytes)`: the slice's `len`, not this trait's, which every `AsRef<[u8]>` such as `Cow` also has.
+    if (*bytes).len() != len {
+        let problem = format!("asked for {len} bytes, the source returned {}", (*bytes).len());
+        return Err(FormatError::Io { offset: at, source: std::io::Error::other(problem) });
+    }
+    Ok(bytes)
 }
 
 /// The `N` bytes at `at`; callers have checked that they lie inside `source`.
 fn fixed<const N: usize>(source: &impl ArchiveSource, at: u64) -> Result<[u8; N], FormatError> {
-    let b = read(source, at, N)?;
-    // A source that returns another length than asked for is broken: report it, do not panic.
-    (*b).try_into().map_err(|_| FormatError::Io {
-        offset: at,
-        source: std::io::Error::other(format!("asked for {N} bytes, the source returned {}", b.len())),
-    })
+    Ok((*read(source, at, N)?).try_into().expect("`read` returns as many bytes as asked for"))
 }
 
 /// The frame header at the start of `frame`, which holds at least one.

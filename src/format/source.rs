@@ -135,6 +135,33 @@ mod tests {
         assert!(matches!(index.read_chunk(&chunk), Err(FormatError::Io { .. })), "{:?}", index.read_chunk(&chunk));
     }
 
+    /// A broken source that returns one byte less than asked for.
+    #[derive(Debug)]
+    struct Short(Vec<u8>);
+
+    impl ArchiveSource for Short {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+
+        fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+            self.0.read_at(offset, len.saturating_sub(1))
+        }
+    }
+
+    #[test]
+    fn a_source_that_returns_too_few_bytes_is_an_error_not_a_panic() {
+        let bytes = archive();
+        match ArchiveIndex::open(Short(bytes)) {
+            Err(FormatError::Io { offset: 0, source }) => {
+                let expected =
+                    format!("asked for {} bytes, the source returned {}", FileHeader::LEN, FileHeader::LEN - 1);
+                assert_eq!(source.to_string(), expected);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn bytes_in_memory_are_lent_and_reads_past_the_end_fail() {
         let bytes = vec![1u8, 2, 3, 4];
