@@ -264,3 +264,28 @@ fn other_schemes_are_refused_before_anything_runs() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`gs://` is not supported"), "{stderr}");
 }
+
+#[test]
+fn a_damaged_object_is_reported_by_verify_and_inspect_naming_the_chunk() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = sample_db("s3_damaged");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(crate::dump_restore::dump(&db, dir.path(), &["-Z", "0"])).unwrap();
+    // The middle of the archive lies in a chunk's payload.
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    ureq::put(&s3.url("backups/damaged.pgsafe")).send(&bytes[..]).unwrap();
+
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", "s3://backups/damaged.pgsafe"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.starts_with("`s3://backups/damaged.pgsafe` is damaged: 1 problem(s)"), "{stdout}");
+    assert!(stdout.contains("of part") && stdout.contains("checksum mismatch"), "{stdout}");
+
+    let (code, _, stderr) = run(s3.pgsafe().args(["inspect", "s3://backups/damaged.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`s3://backups/damaged.pgsafe`: chunk") && stderr.contains("checksum mismatch"),
+        "{stderr}"
+    );
+}
