@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::archive::{ArchiveReader, ChunkPrefetch, panic_message};
+use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Element, FormatError, FrameStream, PartCheck, PartId, StreamEvent};
 
@@ -45,13 +45,25 @@ pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
     verify_file_with(path, jobs, check_part)
 }
 
+/// Verifies an archive in object storage, as [`verify_file`] does a file: its chunks are fetched by
+/// ranged requests, by `jobs` threads at once.
+pub fn verify_object(location: &ObjectLocation, jobs: usize) -> Result<VerifyReport> {
+    verify_opened(location.to_string(), ArchiveReader::open_object(location), jobs, check_part)
+}
+
 /// How one part is checked: `Ok(None)` sound, `Ok(Some(problem))` damaged, `Err` when it could not be
 /// checked. A parameter so that tests can make it fail in ways a real archive cannot.
 type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle) -> Result<Option<String>>;
 
 fn verify_file_with(path: &Path, jobs: usize, check: CheckPart) -> Result<VerifyReport> {
-    let mut report = VerifyReport { source: path.display().to_string(), ..VerifyReport::default() };
-    let reader = match ArchiveReader::open(path) {
+    verify_opened(path.display().to_string(), ArchiveReader::open(path), jobs, check)
+}
+
+/// Verifies the archive `opened`, named `source` in the report; an archive too damaged to open is a
+/// problem in the report, any other failure to open it an error.
+fn verify_opened(source: String, opened: Result<ArchiveReader>, jobs: usize, check: CheckPart) -> Result<VerifyReport> {
+    let mut report = VerifyReport { source, ..VerifyReport::default() };
+    let reader = match opened {
         Ok(r) => Arc::new(r),
         Err(e) if e.kind() == ErrorKind::CorruptArchive => {
             report.problems.push(e.to_string());
@@ -108,7 +120,7 @@ fn verify_file_with(path: &Path, jobs: usize, check: CheckPart) -> Result<Verify
         }
     });
     if let Some(e) = fatal.into_inner().expect("fatal lock") {
-        return Err(e.context(format!("`{}`", path.display())));
+        return Err(e.context(format!("`{}`", report.source)));
     }
     let mut problems = problems.into_inner().expect("problems lock");
     problems.sort();

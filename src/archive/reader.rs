@@ -1,4 +1,5 @@
-//! The archive reader: a memory map of the file, opened and cross-checked by [`ArchiveIndex`].
+//! The archive reader: a memory map of the file (or ranged requests to an object in a bucket, see
+//! [`ObjectSource`]), opened and cross-checked by [`ArchiveIndex`].
 //!
 //! This module holds the crate's one `unsafe` block. Mapping a file is unsafe because another process
 //! could truncate or rewrite it while it is mapped; pgsafe's archives are written once under a
@@ -14,19 +15,47 @@
 //! the page cache and fault back in, unchanged, if anything reads them again, so no reader can see
 //! anything else.
 
+use std::borrow::Cow;
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use super::object::{ObjectLocation, ObjectSource};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader};
+use crate::format::{ArchiveIndex, ArchiveSource, ChunkRef, FormatError, FrameHeader};
 
-/// An archive file opened for random access. `Sync`: share it across threads to read chunks in parallel.
+/// An archive opened for random access. `Sync`: share it across threads to read chunks in parallel.
 #[derive(Debug)]
 pub struct ArchiveReader {
     path: PathBuf,
-    index: ArchiveIndex<Mmap>,
+    index: ArchiveIndex<Source>,
+}
+
+/// Where an opened archive's bytes come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A file, mapped: reads lend the map's bytes, copying nothing.
+    Map(Mmap),
+    /// An object in a bucket, read by ranged requests.
+    Object(ObjectSource),
+}
+
+impl ArchiveSource for Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Map(map) => ArchiveSource::len(map),
+            Source::Object(object) => object.len(),
+        }
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        match self {
+            Source::Map(map) => map.read_at(offset, len),
+            Source::Object(object) => object.read_at(offset, len),
+        }
+    }
 }
 
 impl ArchiveReader {
@@ -47,15 +76,26 @@ impl ArchiveReader {
         // SAFETY: see the module documentation.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping", path, e))?;
-        let index = ArchiveIndex::open(map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        let index = ArchiveIndex::open(Source::Map(map))
+            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
         Ok(ArchiveReader { path: path.to_path_buf(), index })
     }
 
+    /// Opens an archive in object storage: its size, then its footer, manifest and catalog, by ranged
+    /// requests; chunks are fetched when read.
+    pub fn open_object(location: &ObjectLocation) -> Result<Self> {
+        let source = ObjectSource::open(location)?;
+        let index =
+            ArchiveIndex::open(Source::Object(source)).map_err(|e| Error::from(e).context(format!("`{location}`")))?;
+        Ok(ArchiveReader { path: PathBuf::from(location.to_string()), index })
+    }
+
+    /// The archive's path, or its `s3://` URL.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn index(&self) -> &ArchiveIndex<Mmap> {
+    pub fn index(&self) -> &ArchiveIndex<Source> {
         &self.index
     }
 
@@ -67,15 +107,11 @@ impl ArchiveReader {
     }
 
     fn release(&self, chunk: &ChunkRef) {
+        let Source::Map(map) = self.index.bytes() else { return };
         let len = FrameHeader::LEN + chunk.entry.stored_len as usize;
         // SAFETY: see the module documentation. The advice is only a hint: an error changes nothing.
         #[allow(unsafe_code)]
-        let _ = unsafe {
-            self.index.bytes().unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                chunk.entry.offset as usize,
-                len,
-            )
-        };
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, chunk.entry.offset as usize, len) };
     }
 }

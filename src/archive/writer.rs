@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
+use super::object::{ObjectLocation, ObjectUpload};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest, PartSummary};
 
@@ -18,6 +19,8 @@ pub enum ArchiveTarget {
     File(PathBuf),
     /// Standard output, for pipes.
     Stdout,
+    /// An object in a bucket, uploaded in parts; it appears once complete.
+    Object(ObjectLocation),
 }
 
 enum Sink {
@@ -26,6 +29,8 @@ enum Sink {
     /// A file that is not a regular file, written in place.
     Special(File),
     Stdout(io::Stdout),
+    /// A multipart upload, completed when the archive is; aborted when dropped before.
+    Object(ObjectUpload),
 }
 
 impl Write for Sink {
@@ -33,6 +38,7 @@ impl Write for Sink {
         match self {
             Sink::File(f) | Sink::Special(f) => f.write(buf),
             Sink::Stdout(s) => s.write(buf),
+            Sink::Object(o) => o.write(buf),
         }
     }
 
@@ -40,6 +46,7 @@ impl Write for Sink {
         match self {
             Sink::File(f) | Sink::Special(f) => f.flush(),
             Sink::Stdout(s) => s.flush(),
+            Sink::Object(o) => o.flush(),
         }
     }
 }
@@ -47,7 +54,7 @@ impl Write for Sink {
 /// A finished archive.
 #[derive(Debug, Clone)]
 pub struct WrittenArchive {
-    /// The final path, for a file target.
+    /// The final path, for a file target; the `s3://` URL for an object.
     pub path: Option<PathBuf>,
     /// Bytes written.
     pub bytes: u64,
@@ -55,7 +62,8 @@ pub struct WrittenArchive {
 }
 
 /// Writes one archive. Dropped or interrupted before [`finish`](Self::finish), it leaves `NAME.partial`
-/// and never a file under the final name: a file that looks complete is complete.
+/// and never a file under the final name (for an object: an aborted upload, and no object): a file that
+/// looks complete is complete.
 pub struct ArchiveWriter {
     encoder: ArchiveEncoder<BufWriter<Sink>>,
     target: ArchiveTarget,
@@ -90,6 +98,7 @@ impl ArchiveWriter {
                 }
             },
             ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
+            ArchiveTarget::Object(location) => Sink::Object(ObjectUpload::start(location)?),
         };
         let encoder = ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
             .map_err(|e| write_error(&target, e))?;
@@ -128,6 +137,10 @@ impl ArchiveWriter {
                 // the user gave.
                 drop(file);
                 Some(path.clone())
+            }
+            (Sink::Object(upload), ArchiveTarget::Object(location)) => {
+                upload.complete()?;
+                Some(PathBuf::from(location.to_string()))
             }
             _ => None,
         };
@@ -224,6 +237,11 @@ fn write_error(target: &ArchiveTarget, e: io::Error) -> Error {
     match target {
         ArchiveTarget::File(path) => Error::io("writing", &partial_path(path), e),
         ArchiveTarget::Stdout => Error::new(ErrorKind::Io, "writing the archive to standard output").with_source(e),
+        // The upload's own error, which names the bucket and key, is the message.
+        ArchiveTarget::Object(location) => match e.downcast::<Error>() {
+            Ok(e) => e,
+            Err(e) => Error::new(ErrorKind::Io, format!("writing `{location}`")).with_source(e),
+        },
     }
 }
 

@@ -1,6 +1,5 @@
 //! `pgsafe dump`.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -13,6 +12,7 @@ use pgsafe::format::Compression;
 use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 use pgsafe::{Error, ErrorKind};
 
+use super::ArchiveArg;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit, bytes};
 use super::store::{AuditArgs, absolute};
@@ -23,7 +23,8 @@ pub struct DumpArgs {
     engine: DumpEngineArgs,
 
     /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete (a
-    /// device or a pipe, such as `/dev/null`, is written in place).
+    /// device or a pipe, such as `/dev/null`, is written in place). `s3://bucket/key` uploads it in parts;
+    /// the object appears only once the archive is complete.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<String>,
 
@@ -184,14 +185,18 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let file = args.file.ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, "`pgsafe dump` needs `-f FILE` (or `-f -` for standard output)")
     })?;
-    let to_stdout = file == "-";
-    let target = if to_stdout { ArchiveTarget::Stdout } else { ArchiveTarget::File(PathBuf::from(&file)) };
+    let (target, to_stdout) = match ArchiveArg::parse(std::ffi::OsStr::new(&file))? {
+        ArchiveArg::Stdio => (ArchiveTarget::Stdout, true),
+        ArchiveArg::Path(path) => (ArchiveTarget::File(path), false),
+        ArchiveArg::Object(location) => (ArchiveTarget::Object(location), false),
+    };
+    let is_object = matches!(target, ArchiveTarget::Object(_));
     let (started_at, started) = (Timestamp::now(), Instant::now());
     let result =
         block_on_cancellable("dump", &options.cancel, pgsafe::dump::dump(&options, target, progress(args.quiet)))
             .map_err(|e| {
                 // A failure after the archive was renamed into place (syncing its folder) leaves it there.
-                if to_stdout || std::path::Path::new(&file).exists() {
+                if to_stdout || (!is_object && std::path::Path::new(&file).exists()) {
                     e
                 } else {
                     e.and_hint(format!("no archive was written to `{file}`"))
@@ -200,7 +205,13 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let mut entry =
         AuditEntry::new(AuditCommand::Dump, started_at, Outcome::of(&result), started.elapsed().as_secs_f64())
             .connected_to(&options.connect);
-    entry.archive = (!to_stdout).then(|| absolute(std::path::Path::new(&file)));
+    entry.archive = if to_stdout {
+        None
+    } else if is_object {
+        Some(file.clone())
+    } else {
+        Some(absolute(std::path::Path::new(&file)))
+    };
     args.audit.record(&entry);
     let report = result?;
     if args.json {

@@ -4,14 +4,14 @@ use std::fmt::Write as _;
 
 use clap::Args;
 use pgsafe::Error;
-use pgsafe::inspect::{InspectReport, inspect_file, inspect_stream};
+use pgsafe::inspect::{InspectReport, inspect_file, inspect_object, inspect_stream};
 
-use super::PathOrStdio;
+use super::ArchiveArg;
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The archive, or `-` to read it from standard input.
+    /// The archive: a file, `s3://bucket/key`, or `-` to read it from standard input.
     #[arg(value_name = "FILE")]
     file: std::ffi::OsString,
 
@@ -25,9 +25,10 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> Result<Exit, Error> {
-    let report = match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Path(path) => inspect_file(&path)?,
-        PathOrStdio::Stdio => inspect_stream("standard input", std::io::stdin().lock())?,
+    let report = match ArchiveArg::parse(args.file.as_os_str())? {
+        ArchiveArg::Path(path) => inspect_file(&path)?,
+        ArchiveArg::Object(location) => inspect_object(&location)?,
+        ArchiveArg::Stdio => inspect_stream("standard input", std::io::stdin().lock())?,
     };
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).expect("the report serializes");

@@ -116,6 +116,26 @@ impl From<&std::ffi::OsStr> for PathOrStdio {
     }
 }
 
+/// An archive argument: a file, `-` for standard input or output, or an `s3://bucket/key` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveArg {
+    Stdio,
+    Path(PathBuf),
+    Object(pgsafe::archive::ObjectLocation),
+}
+
+impl ArchiveArg {
+    pub fn parse(s: &std::ffi::OsStr) -> Result<Self, pgsafe::Error> {
+        if let Some(location) = s.to_str().map(pgsafe::archive::ObjectLocation::parse).transpose()?.flatten() {
+            return Ok(ArchiveArg::Object(location));
+        }
+        Ok(match PathOrStdio::from(s) {
+            PathOrStdio::Stdio => ArchiveArg::Stdio,
+            PathOrStdio::Path(p) => ArchiveArg::Path(p),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -14,7 +14,7 @@ use pgsafe::restore::{
 use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 use pgsafe::{Error, ErrorKind};
 
-use super::PathOrStdio;
+use super::ArchiveArg;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
 use super::output::{self, Exit};
 use super::store::{AuditArgs, absolute};
@@ -28,7 +28,8 @@ enum VerifyArg {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive; `-` reads it from standard input (copied into a temporary file in TMPDIR first).
+    /// The archive: a file, `s3://bucket/key` (read by ranged requests), or `-` to read it from standard
+    /// input (copied into a temporary file in TMPDIR first).
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
@@ -159,9 +160,13 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     if let Some(database) = restored.database {
         entry.database = Some(database);
     }
-    if let PathOrStdio::Path(path) = PathOrStdio::from(args.file.as_os_str()) {
-        entry.snapshot = args.audit.snapshot_of(&path);
-        entry.archive = Some(absolute(&path));
+    match ArchiveArg::parse(args.file.as_os_str()) {
+        Ok(ArchiveArg::Path(path)) => {
+            entry.snapshot = args.audit.snapshot_of(&path);
+            entry.archive = Some(absolute(&path));
+        }
+        Ok(ArchiveArg::Object(location)) => entry.archive = Some(location.to_string()),
+        _ => {}
     }
     args.audit.record(&entry);
     result
@@ -183,10 +188,11 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
             "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
         ));
     }
-    let archive = Arc::new(match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Stdio => ArchiveReader::from_file(spool(std::io::stdin().lock())?, Path::new("standard input"))
+    let archive = Arc::new(match ArchiveArg::parse(args.file.as_os_str())? {
+        ArchiveArg::Stdio => ArchiveReader::from_file(spool(std::io::stdin().lock())?, Path::new("standard input"))
             .map_err(|e| e.context("the archive read from standard input"))?,
-        PathOrStdio::Path(path) => ArchiveReader::open(&path)?,
+        ArchiveArg::Path(path) => ArchiveReader::open(&path)?,
+        ArchiveArg::Object(location) => ArchiveReader::open_object(&location)?,
     });
     let use_list = match &args.use_list {
         Some(path) => {

@@ -2,15 +2,15 @@
 
 use clap::Args;
 use pgsafe::Error;
-use pgsafe::verify::{VerifyReport, verify_file, verify_stream};
+use pgsafe::verify::{VerifyReport, verify_file, verify_object, verify_stream};
 
-use super::PathOrStdio;
+use super::ArchiveArg;
 use super::common::default_jobs;
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The archive, or `-` to read it from standard input.
+    /// The archive: a file, `s3://bucket/key`, or `-` to read it from standard input.
     #[arg(value_name = "FILE")]
     file: std::ffi::OsString,
 
@@ -24,9 +24,11 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
-    let report = match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Path(path) => verify_file(&path, args.jobs.unwrap_or_else(default_jobs))?,
-        PathOrStdio::Stdio => verify_stream("standard input", std::io::stdin().lock())?,
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let report = match ArchiveArg::parse(args.file.as_os_str())? {
+        ArchiveArg::Path(path) => verify_file(&path, jobs)?,
+        ArchiveArg::Object(location) => verify_object(&location, jobs)?,
+        ArchiveArg::Stdio => verify_stream("standard input", std::io::stdin().lock())?,
     };
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;

@@ -173,7 +173,8 @@ pub async fn plan(options: &DumpOptions) -> Result<DumpPlan> {
 pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
     let partial = match &target {
         ArchiveTarget::File(path) => staging_path(path),
-        ArchiveTarget::Stdout => None,
+        // An upload is aborted by the writer's drop.
+        ArchiveTarget::Stdout | ArchiveTarget::Object(_) => None,
     };
     let result = run(options, target, progress).await.map_err(|e| {
         // A statement the interruption stopped fails with the server's "canceling statement"; the

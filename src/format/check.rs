@@ -95,7 +95,7 @@ impl PartCheck {
     }
 }
 
-impl<B: AsRef<[u8]>> ArchiveIndex<B> {
+impl<B: super::ArchiveSource> ArchiveIndex<B> {
     /// Checks one part completely. `Ok` means every byte of its chunks was read and matched the manifest.
     pub fn check_part(&self, part: PartId) -> Result<(), FormatError> {
         let missing = |what: &str| {

@@ -1,12 +1,13 @@
-//! Random-access reading over the bytes of a whole archive (a memory map, or a `Vec` in tests): the footer
-//! leads to the manifest, the manifest to every chunk, so any part's chunks can be read at once and in
-//! parallel.
+//! Random-access reading of an archive through an [`ArchiveSource`] (a memory map, an object in a bucket,
+//! or a `Vec` in tests): the footer leads to the manifest, the manifest to every chunk, so any part's
+//! chunks can be read at once and in parallel.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{
-    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
-    PartInfo, PartRecord, crc32, digest::is_lower_hex,
+    ArchiveSource, Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind,
+    Manifest, PartId, PartInfo, PartRecord, crc32, digest::is_lower_hex,
 };
 
 /// A chunk's place in the archive, as the manifest records it.
@@ -38,18 +39,19 @@ pub(crate) struct PartSlot {
     record: usize,
 }
 
-impl<B: AsRef<[u8]>> ArchiveIndex<B> {
-    /// Opens an archive held in `bytes`: a memory map, a `Vec`, a slice.
+impl<B: ArchiveSource> ArchiveIndex<B> {
+    /// Opens the archive in `bytes`: a memory map, an object in a bucket, a `Vec`, a slice. Reads the
+    /// header, the footer, the manifest and the catalog, not the chunks.
     pub fn open(bytes: B) -> Result<Self, FormatError> {
-        let data = bytes.as_ref();
-        let header = FileHeader::decode(data)?;
-        let len = data.len() as u64;
+        let data = &bytes;
+        let len = data.len();
+        let header = FileHeader::decode(&read(data, 0, len.min(FileHeader::LEN as u64) as usize)?)?;
         let min = (FileHeader::LEN + 2 * FrameHeader::LEN + Footer::LEN) as u64;
         if len < min {
             return Err(FormatError::Truncated { element: Element::File, offset: 0, needed: min, available: len });
         }
         let footer_at = len - Footer::LEN as u64;
-        let footer = Footer::decode(fixed(data, footer_at), footer_at)?;
+        let footer = Footer::decode(&fixed(data, footer_at)?, footer_at)?;
 
         // The manifest frame must end exactly where the footer starts.
         let manifest_at = footer.manifest_offset;
@@ -103,18 +105,18 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         &self.footer
     }
 
-    /// The bytes the archive was opened from.
+    /// The source the archive was opened from.
     pub fn bytes(&self) -> &B {
         &self.bytes
     }
 
     /// The archive's length in bytes.
     pub fn len(&self) -> u64 {
-        self.bytes.as_ref().len() as u64
+        self.bytes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.as_ref().is_empty()
+        self.bytes.is_empty()
     }
 
     /// The manifest's record of a part.
@@ -146,8 +148,8 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// Checks a chunk's frame header against the manifest and its payload's CRC, without decoding it.
     pub fn check_chunk(&self, chunk: &ChunkRef) -> Result<(), FormatError> {
-        let (h, stored) = self.chunk_frame(chunk)?;
-        let computed = crc32(stored);
+        let (h, frame) = self.chunk_frame(chunk)?;
+        let computed = crc32(&frame[FrameHeader::LEN..]);
         if computed != h.payload_crc {
             return Err(FormatError::corrupt(
                 self.chunk_element(chunk),
@@ -160,8 +162,8 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
 
     /// Reads, checks and decodes one chunk: its bytes of the part's COPY stream.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
-        let (h, stored) = self.chunk_frame(chunk)?;
-        h.decode_payload(stored, chunk.entry.offset, self.chunk_element(chunk))
+        let (h, frame) = self.chunk_frame(chunk)?;
+        h.decode_payload(&frame[FrameHeader::LEN..], chunk.entry.offset, self.chunk_element(chunk))
     }
 
     /// Names a chunk in errors, with its table.
@@ -174,16 +176,18 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         self.part_info(part).map(|p| p.table.to_string())
     }
 
-    fn chunk_frame(&self, chunk: &ChunkRef) -> Result<(FrameHeader, &[u8]), FormatError> {
-        let bytes = self.bytes.as_ref();
+    /// A chunk's frame, header and payload in one read, its header checked against the manifest.
+    fn chunk_frame(&self, chunk: &ChunkRef) -> Result<(FrameHeader, Cow<'_, [u8]>), FormatError> {
+        let bytes = &self.bytes;
         let e = &chunk.entry;
         let element = self.chunk_element(chunk);
         // A `ChunkRef` may be made by hand: check it lies inside the file before reading there.
         let end = e.offset.checked_add(FrameHeader::LEN as u64 + u64::from(e.stored_len));
-        if end.is_none_or(|end| end > bytes.len() as u64) {
+        if end.is_none_or(|end| end > bytes.len()) {
             return Err(FormatError::corrupt(element, e.offset, "chunk reference lies outside the archive"));
         }
-        let h = FrameHeader::decode(fixed(bytes, e.offset), &self.header, e.offset, element.clone())?;
+        let frame = read(bytes, e.offset, FrameHeader::LEN + e.stored_len as usize)?;
+        let h = FrameHeader::decode(frame_header(&frame), &self.header, e.offset, element.clone())?;
         let matches = h.kind == FrameKind::Chunk
             && h.part == chunk.part
             && h.seq == e.seq
@@ -200,24 +204,48 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 ),
             ));
         }
-        let start = (e.offset + FrameHeader::LEN as u64) as usize;
-        Ok((h, &bytes[start..start + e.stored_len as usize]))
+        Ok((h, frame))
     }
 }
 
-/// The `N` bytes at `at`; callers have checked that they lie inside `bytes`.
-fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
-    bytes[at as usize..at as usize + N].try_into().expect("bounds checked by the caller")
+/// The `len` bytes at `at`; callers have checked that they lie inside `source`.
+fn read(source: &impl ArchiveSource, at: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
+    let bytes = source.read_at(at, len).map_err(|source| FormatError::Io { offset: at, source })?;
+    // A source that returns another length than asked for is broken: an error, not a panic further on.
+    // `(*bytes)`: the slice's `len`, not this trait's, which every `AsRef<[u8]>` such as `Cow` also has.
+    if (*bytes).len() != len {
+        let problem = format!("asked for {len} bytes, the source returned {}", (*bytes).len());
+        return Err(FormatError::Io { offset: at, source: std::io::Error::other(problem) });
+    }
+    Ok(bytes)
+}
+
+/// The `N` bytes at `at`; callers have checked that they lie inside `source`.
+fn fixed<const N: usize>(source: &impl ArchiveSource, at: u64) -> Result<[u8; N], FormatError> {
+    Ok((*read(source, at, N)?).try_into().expect("`read` returns as many bytes as asked for"))
+}
+
+/// The frame header at the start of `frame`, which holds at least one.
+fn frame_header(frame: &[u8]) -> &[u8; FrameHeader::LEN] {
+    frame[..FrameHeader::LEN].try_into().expect("a frame read holds its header")
 }
 
 fn read_document(
-    bytes: &[u8],
+    bytes: &impl ArchiveSource,
     header: &FileHeader,
     at: u64,
     kind: FrameKind,
     element: Element,
 ) -> Result<(FrameHeader, Vec<u8>), FormatError> {
-    let h = FrameHeader::decode(fixed(bytes, at), header, at, element.clone())?;
+    if at + FrameHeader::LEN as u64 > bytes.len() {
+        return Err(FormatError::Truncated {
+            element,
+            offset: at,
+            needed: FrameHeader::LEN as u64,
+            available: bytes.len().saturating_sub(at),
+        });
+    }
+    let h = FrameHeader::decode(&fixed(bytes, at)?, header, at, element.clone())?;
     if h.kind != kind {
         return Err(FormatError::corrupt(
             element,
@@ -227,15 +255,10 @@ fn read_document(
     }
     let start = at + FrameHeader::LEN as u64;
     let end = start + u64::from(h.stored_len);
-    if end > bytes.len() as u64 {
-        return Err(FormatError::Truncated {
-            element,
-            offset: at,
-            needed: h.frame_len(),
-            available: bytes.len() as u64 - at,
-        });
+    if end > bytes.len() {
+        return Err(FormatError::Truncated { element, offset: at, needed: h.frame_len(), available: bytes.len() - at });
     }
-    let payload = h.decode_payload(&bytes[start as usize..end as usize], at, element)?;
+    let payload = h.decode_payload(&read(bytes, start, h.stored_len as usize)?, at, element)?;
     Ok((h, payload))
 }
 

@@ -2,7 +2,7 @@
 //!
 //! An archive is `Header | Catalog frame | Chunk frames... | Manifest frame | Footer`
 //! (`format-spec/archive-v1.md` is the normative description). This module owns every byte of that
-//! layout: encoding ([`ArchiveEncoder`]), random-access decoding over a byte slice ([`ArchiveIndex`]),
+//! layout: encoding ([`ArchiveEncoder`]), random-access decoding over any [`ArchiveSource`] ([`ArchiveIndex`]),
 //! sequential decoding from any [`std::io::Read`] ([`FrameStream`]), and the COPY stream walker
 //! ([`TupleScanner`]) that counts rows and computes content digests. Nothing here does I/O on files or
 //! sockets beyond the `Read`/`Write` it is given, so it can be fuzzed and benchmarked alone.
@@ -20,6 +20,7 @@ mod index;
 mod manifest;
 #[doc(hidden)]
 pub mod sample;
+mod source;
 mod stream;
 
 pub use catalog::{
@@ -36,6 +37,7 @@ pub use frame::{Codec, Compression, FrameHeader, FrameKind};
 pub use header::FileHeader;
 pub use index::{ArchiveIndex, ChunkRef};
 pub use manifest::{ChunkEntry, Manifest, PartRecord, TableRecord};
+pub use source::ArchiveSource;
 pub use stream::{FrameStream, StreamEvent};
 
 /// The format major version this code writes and reads. A different major is refused.

@@ -201,7 +201,10 @@ impl RestorePlan {
     /// Plans the restore of the archive `index` holds with `options`. Fails, before anything happens,
     /// on `-n`/`-t` patterns that match nothing the archive holds, and on a whole restore of an archive
     /// without a schema.
-    pub fn build<B: AsRef<[u8]>>(index: &ArchiveIndex<B>, options: &RestoreOptions) -> Result<RestorePlan> {
+    pub fn build<B: crate::format::ArchiveSource>(
+        index: &ArchiveIndex<B>,
+        options: &RestoreOptions,
+    ) -> Result<RestorePlan> {
         let catalog = index.catalog();
         let kind = if options.data_only {
             RestoreKind::DataOnly

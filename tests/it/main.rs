@@ -45,3 +45,5 @@ mod check;
 mod lint;
 // `pgsafe dry-run`: what a migration would lose, lock and rewrite, measured in a rolled back transaction.
 mod dryrun;
+// Archives in S3-compatible object storage (a local moto server): dump, verify, inspect, restore, aborts.
+mod s3;

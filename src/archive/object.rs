@@ -1,0 +1,484 @@
+//! Archives in S3-compatible object storage (`s3://bucket/key`), through the `object_store` crate.
+//!
+//! Writing ([`ObjectUpload`]) is a multipart upload fed by the archive writer's thread: parts of 8 MiB go
+//! out while the next fills, with a bounded number of bytes in flight, and the object appears only when
+//! the upload is completed, after the footer. An upload dropped before that (an error, an interruption) is
+//! aborted, so a key never holds a partial archive. Reading ([`ObjectSource`]) is by ranged requests, as
+//! from a memory map: the object's size from one HEAD, then the footer, the manifest, the catalog, and
+//! each chunk a worker asks for. Nothing holds the whole archive.
+//!
+//! Requests run on a small runtime of this module's own, so that the archive's synchronous readers and
+//! writer (plain threads, blocking threads of another runtime, or async code that reads one frame) can
+//! wait for them anywhere without blocking on a runtime they are part of. Transient failures (5xx, a
+//! dropped connection, a timeout) are retried with exponential backoff by `object_store`.
+//!
+//! Credentials and the endpoint come from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...);
+//! none of it is ever printed or logged.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ClientConfigKey, MultipartUpload, ObjectStoreExt, PutPayload, RetryConfig};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::ArchiveSource;
+
+/// Where an archive lives in object storage: a bucket and a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectLocation {
+    /// Parses `s3://bucket/key`. `Ok(None)` when `s` is no URL (a local path); an error for a URL of
+    /// another scheme, or without a bucket or a key.
+    pub fn parse(s: &str) -> Result<Option<Self>> {
+        let Some((scheme, rest)) = s.split_once("://") else { return Ok(None) };
+        let invalid = |problem: &str| Error::new(ErrorKind::InvalidInput, format!("`{s}`: {problem}"));
+        if scheme != "s3" {
+            return Err(invalid(&format!(
+                "`{scheme}://` is not supported: archives go to files or to `s3://bucket/key`"
+            ))
+            .with_hint("a local file named like a URL can be given as `./NAME`"));
+        }
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || key.is_empty() {
+            return Err(invalid("an object's URL is `s3://bucket/key`, with both a bucket and a key"));
+        }
+        ObjectPath::parse(key).map_err(|e| invalid(&format!("invalid key: {e}")))?;
+        Ok(Some(ObjectLocation { bucket: bucket.to_string(), key: key.to_string() }))
+    }
+
+    fn path(&self) -> ObjectPath {
+        // Checked by `parse`; `from` would escape what `parse` refused, never panic.
+        ObjectPath::parse(&self.key).unwrap_or_else(|_| ObjectPath::from(self.key.as_str()))
+    }
+}
+
+impl fmt::Display for ObjectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Connects to `location`'s bucket with the AWS environment's credentials and endpoint. Makes no request.
+fn connect(location: &ObjectLocation) -> Result<Arc<AmazonS3>> {
+    install_crypto_provider();
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket).with_retry(RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 8,
+        retry_timeout: Duration::from_secs(120),
+    });
+    // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in AWS_ENDPOINT_URL is enough.
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
+    if endpoint.starts_with("http://") {
+        builder = builder.with_allow_http(true);
+    }
+    // Parts are 8 MiB or more: give a slow link time to send one before calling it stuck. (Set key by
+    // key: `with_client_options` would replace what the environment set.)
+    builder = builder
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s")
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "10s");
+    let store = builder.build().map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, format!("`{location}`: cannot set up the S3 client")).with_source(e).with_hint(
+            "the bucket, region and endpoint come from `AWS_REGION` and `AWS_ENDPOINT_URL`, credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`",
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The HTTP client's TLS needs a process-wide crypto provider: ring, the one the project's other TLS
+/// connections use. Installing it a second time (or after a caller did) changes nothing.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The runtime that runs this module's requests.
+fn runtime() -> Result<&'static Runtime> {
+    static RUNTIME: OnceLock<std::io::Result<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("pgsafe-object-io")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the threads that talk to object storage: {e}")))
+}
+
+/// Runs `f` on the module's runtime and waits for it on this thread, whatever thread this is.
+fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime()?.spawn(async move {
+        let _ = tx.send(f.await);
+    });
+    rx.recv().map_err(|_| Error::new(ErrorKind::Io, "a request to object storage stopped before it was done"))
+}
+
+/// Says what failed in words a user can act on, naming the bucket and the key.
+fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
+    let text = error_chain(&e);
+    let bucket = &location.bucket;
+    let (problem, hint): (String, Option<String>) = if text.contains("NoSuchBucket") {
+        (
+            format!("the bucket `{bucket}` does not exist"),
+            Some("check the bucket's name, `AWS_REGION` and `AWS_ENDPOINT_URL`".into()),
+        )
+    } else if matches!(e, object_store::Error::NotFound { .. }) {
+        (format!("there is no object `{}` in the bucket `{bucket}`", location.key), None)
+    } else if matches!(e, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+        || ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"]
+            .iter()
+            .any(|code| text.contains(code))
+    {
+        (
+            "access denied".into(),
+            Some(
+                "check `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) and the bucket's policy"
+                    .into(),
+            ),
+        )
+    } else if text.contains("error sending request") || text.contains("onnect") || text.contains("dns error") {
+        (
+            "cannot reach the storage endpoint".into(),
+            Some("check `AWS_ENDPOINT_URL` and `AWS_REGION`, and the network".into()),
+        )
+    } else {
+        ("the request failed".into(), None)
+    };
+    let error =
+        Error::new(ErrorKind::Io, format!("{doing} `{location}`: {problem}")).with_source(io::Error::other(text));
+    match hint {
+        Some(h) => error.with_hint(h),
+        None => error,
+    }
+}
+
+/// The error and its causes on one line: object_store's message alone often leaves out the server's.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// An archive object read by ranged requests.
+#[derive(Debug)]
+pub struct ObjectSource {
+    store: Arc<AmazonS3>,
+    location: ObjectLocation,
+    path: ObjectPath,
+    len: u64,
+}
+
+impl ObjectSource {
+    /// Finds the object and its size (one HEAD request).
+    pub fn open(location: &ObjectLocation) -> Result<Self> {
+        let store = connect(location)?;
+        let path = location.path();
+        let (s, p) = (store.clone(), path.clone());
+        let meta = match wait(async move { s.head(&p).await })? {
+            Ok(meta) => meta,
+            // A HEAD's 404 has no body to say whether the key or the bucket is missing; a GET's does.
+            Err(e @ object_store::Error::NotFound { .. }) => {
+                let (s, p) = (store.clone(), path.clone());
+                return Err(match wait(async move { s.get_range(&p, 0..1).await })? {
+                    Err(get) if error_chain(&get).contains("NoSuchBucket") => object_error("reading", location, get),
+                    _ => object_error("reading", location, e),
+                });
+            }
+            Err(e) => return Err(object_error("reading", location, e)),
+        };
+        Ok(ObjectSource { store, location: location.clone(), path, len: meta.size })
+    }
+
+    pub fn location(&self) -> &ObjectLocation {
+        &self.location
+    }
+}
+
+impl ArchiveSource for ObjectSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>> {
+        if len == 0 {
+            // An empty range is no valid request.
+            return Ok(Cow::Borrowed(&[]));
+        }
+        let (store, path) = (self.store.clone(), self.path.clone());
+        let range = offset..offset + len as u64;
+        let bytes = wait(async move { store.get_range(&path, range).await })
+            .map_err(io::Error::other)?
+            .map_err(|e| io::Error::other(object_error("reading", &self.location, e)))?;
+        if bytes.len() != len {
+            return Err(io::Error::other(format!(
+                "`{}`: asked for {len} bytes at offset {offset}, got {}",
+                self.location,
+                bytes.len()
+            )));
+        }
+        Ok(Cow::Owned(Vec::from(bytes)))
+    }
+}
+
+/// The first parts' size. S3 allows 10,000 parts of at least 5 MiB (but the last): the size doubles every
+/// thousand parts, so that an archive of terabytes fits while a small one uploads in small parts.
+const PART_BYTES: usize = 8 << 20;
+/// Parts doubled this often at most: parts stay at or under 512 MiB.
+const MAX_DOUBLINGS: usize = 6;
+/// Bytes of parts uploading at once (at least one part).
+const IN_FLIGHT_BYTES: usize = 32 << 20;
+
+/// A multipart upload to one key, written through [`io::Write`]. [`complete`](Self::complete) makes the
+/// object appear; dropped before that, the upload is aborted and the key is left as it was.
+pub struct ObjectUpload {
+    location: ObjectLocation,
+    upload: Option<Box<dyn MultipartUpload>>,
+    /// The part being filled.
+    buffer: Vec<u8>,
+    /// Parts uploading, oldest first, with their sizes.
+    in_flight: VecDeque<(usize, JoinHandle<object_store::Result<()>>)>,
+    parts: usize,
+    completed: bool,
+}
+
+impl ObjectUpload {
+    /// Starts a multipart upload to `location`.
+    pub fn start(location: &ObjectLocation) -> Result<Self> {
+        let store = connect(location)?;
+        let path = location.path();
+        let upload =
+            wait(async move { store.put_multipart(&path).await })?.map_err(|e| object_error("writing", location, e))?;
+        Ok(ObjectUpload::new(location, upload))
+    }
+
+    fn new(location: &ObjectLocation, upload: Box<dyn MultipartUpload>) -> Self {
+        ObjectUpload {
+            location: location.clone(),
+            upload: Some(upload),
+            buffer: Vec::new(),
+            in_flight: VecDeque::new(),
+            parts: 0,
+            completed: false,
+        }
+    }
+
+    /// Bytes of parts uploading now.
+    fn in_flight_bytes(&self) -> usize {
+        self.in_flight.iter().map(|(n, _)| n).sum()
+    }
+
+    fn part_size(&self) -> usize {
+        PART_BYTES << (self.parts / 1000).min(MAX_DOUBLINGS)
+    }
+
+    /// Sends the buffer as the next part, after waiting for room among the parts in flight.
+    fn send_part(&mut self) -> Result<()> {
+        let size = self.buffer.len();
+        while !self.in_flight.is_empty() && self.in_flight_bytes() + size > IN_FLIGHT_BYTES {
+            self.wait_oldest()?;
+        }
+        let Some(upload) = self.upload.as_mut() else { return Err(self.stopped()) };
+        let part = upload.put_part(PutPayload::from(std::mem::take(&mut self.buffer)));
+        self.in_flight.push_back((size, runtime()?.spawn(part)));
+        self.parts += 1;
+        Ok(())
+    }
+
+    fn wait_oldest(&mut self) -> Result<()> {
+        let Some((_, part)) = self.in_flight.pop_front() else { return Ok(()) };
+        match wait(part)? {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(object_error("writing", &self.location, e)),
+            Err(e) => {
+                Err(Error::new(ErrorKind::Io, format!("writing `{}`: uploading a part failed: {e}", self.location)))
+            }
+        }
+    }
+
+    fn stopped(&self) -> Error {
+        Error::new(ErrorKind::Io, format!("writing `{}`: the upload was already ended", self.location))
+    }
+
+    /// Sends what is buffered, waits for every part, and completes the upload: the object appears.
+    pub fn complete(mut self) -> Result<()> {
+        if !self.buffer.is_empty() || self.parts == 0 {
+            self.send_part()?;
+        }
+        while !self.in_flight.is_empty() {
+            self.wait_oldest()?;
+        }
+        let mut upload = self.upload.take().ok_or_else(|| self.stopped())?;
+        let completed = wait(async move { upload.complete().await })?;
+        completed.map_err(|e| object_error("completing the upload of", &self.location, e))?;
+        self.completed = true;
+        Ok(())
+    }
+}
+
+impl io::Write for ObjectUpload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.part_size() - self.buffer.len();
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.part_size());
+        }
+        let n = buf.len().min(room);
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == self.part_size() {
+            self.send_part().map_err(io::Error::other)?;
+        }
+        Ok(n)
+    }
+
+    /// Parts go out when full (S3 refuses parts under 5 MiB but the last): there is nothing to flush.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ObjectUpload {
+    fn drop(&mut self) {
+        if self.completed {
+            return;
+        }
+        for (_, part) in self.in_flight.drain(..) {
+            part.abort();
+        }
+        if let Some(mut upload) = self.upload.take() {
+            match wait(async move { upload.abort().await }) {
+                Ok(Ok(())) => tracing::info!("aborted the unfinished upload of `{}`", self.location),
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        "aborting the unfinished upload of `{}` failed ({}): its parts stay in the bucket until a lifecycle rule removes them; no object was created",
+                        self.location,
+                        error_chain(&e)
+                    )
+                }
+                Err(e) => tracing::warn!("aborting the unfinished upload of `{}` failed: {e}", self.location),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_s3_urls_and_leaves_paths_alone() {
+        let l = ObjectLocation::parse("s3://bucket/dir/a.pgsafe").unwrap().unwrap();
+        assert_eq!((l.bucket.as_str(), l.key.as_str()), ("bucket", "dir/a.pgsafe"));
+        assert_eq!(l.to_string(), "s3://bucket/dir/a.pgsafe");
+        assert_eq!(ObjectLocation::parse("backups/a.pgsafe").unwrap(), None);
+        assert_eq!(ObjectLocation::parse("-").unwrap(), None);
+    }
+
+    #[test]
+    fn refuses_urls_it_cannot_write() {
+        for (url, says) in [
+            ("gs://bucket/key", "`gs://` is not supported"),
+            ("s3://bucket", "both a bucket and a key"),
+            ("s3:///key", "both a bucket and a key"),
+            ("s3://bucket/", "both a bucket and a key"),
+            ("s3://bucket/a//b", "invalid key"),
+        ] {
+            let e = ObjectLocation::parse(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(says), "{url}: {e}");
+        }
+    }
+
+    use std::io::Write;
+
+    use object_store::memory::InMemory;
+    use object_store::throttle::{ThrottleConfig, ThrottledStore};
+
+    /// A bucket in memory whose part uploads take 20 ms each, so that parts pile up in flight.
+    fn slow_bucket() -> Arc<ThrottledStore<InMemory>> {
+        let config = ThrottleConfig { wait_put_per_call: Duration::from_millis(20), ..ThrottleConfig::default() };
+        Arc::new(ThrottledStore::new(InMemory::new(), config))
+    }
+
+    fn upload_to(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> ObjectUpload {
+        let (store, path) = (store.clone(), location.path());
+        ObjectUpload::new(location, wait(async move { store.put_multipart(&path).await }).unwrap().unwrap())
+    }
+
+    fn exists(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> bool {
+        let (store, path) = (store.clone(), location.path());
+        wait(async move { store.head(&path).await }).unwrap().is_ok()
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn an_upload_appears_only_once_complete_with_its_bytes_in_flight_bounded() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let data = sample(50 << 20);
+        let mut upload = upload_to(&store, &location);
+        for piece in data.chunks(3 << 20) {
+            upload.write_all(piece).unwrap();
+            assert!(upload.in_flight_bytes() <= IN_FLIGHT_BYTES, "{} bytes in flight", upload.in_flight_bytes());
+            assert!(upload.buffer.len() < PART_BYTES);
+        }
+        assert!(upload.parts >= 6);
+        assert!(!exists(&store, &location), "the object appears only at completion");
+        upload.complete().unwrap();
+        let (s, path) = (store.clone(), location.path());
+        let stored = wait(async move { s.get(&path).await.unwrap().bytes().await }).unwrap().unwrap();
+        assert_eq!(stored.len(), data.len());
+        assert!(stored == data, "the object holds what was written");
+    }
+
+    #[test]
+    fn an_upload_dropped_before_completion_leaves_no_object() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let mut upload = upload_to(&store, &location);
+        upload.write_all(&sample(20 << 20)).unwrap();
+        drop(upload);
+        assert!(!exists(&store, &location));
+    }
+
+    #[test]
+    fn an_empty_upload_completes_as_an_empty_object() {
+        let store = slow_bucket();
+        let location = ObjectLocation { bucket: "b".into(), key: "empty".into() };
+        upload_to(&store, &location).complete().unwrap();
+        assert!(exists(&store, &location));
+    }
+
+    #[test]
+    fn parts_grow_so_that_ten_thousand_hold_terabytes() {
+        let mut total = 0u64;
+        for n in 0..10_000 {
+            total += (PART_BYTES << (n / 1000).min(MAX_DOUBLINGS)) as u64;
+        }
+        assert!(total > 2 << 40, "{total}");
+    }
+}

@@ -1,0 +1,291 @@
+//! Archives in S3-compatible object storage, against a local S3 server (moto's): dump uploads, verify,
+//! inspect and restore read by ranged requests, an interrupted upload leaves no object, and a missing
+//! bucket, a missing key or wrong credentials are errors naming the bucket and the key.
+//!
+//! moto is required: without it these tests fail (`pip install 'moto[server]'`).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dump_restore::{fingerprint, pgsafe, run};
+use crate::faults::{big_db, finish};
+use crate::interrupt::{signal, wait_until};
+use crate::support::TestDb;
+
+/// A moto S3 server on a free port, stopped when dropped.
+struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    /// Starts moto. `auth` makes it check credentials (every key is then unknown to it).
+    fn start(auth: bool) -> S3Server {
+        let probe = Command::new("python3").args(["-c", "import moto.server"]).output();
+        assert!(
+            probe.as_ref().is_ok_and(|o| o.status.success()),
+            "the S3 tests need moto's server: `pip install 'moto[server]'` ({})",
+            probe.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_else(|e| e.to_string())
+        );
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if auth {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let mut server = S3Server { child: cmd.spawn().expect("starting moto's server"), port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Any answer will do: with `auth`, an unsigned request is refused.
+        while matches!(ureq::get(&server.url("")).call(), Err(e) if !matches!(e, ureq::Error::StatusCode(_))) {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("moto's server exited ({status}) before it served");
+            }
+            assert!(Instant::now() < deadline, "moto's server did not answer on port {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Creates a bucket (moto takes unsigned requests unless `auth`).
+    fn create_bucket(&self, bucket: &str) {
+        ureq::put(&self.url(bucket)).send_empty().expect("creating the bucket");
+    }
+
+    /// Whether `bucket/key` exists.
+    fn exists(&self, bucket: &str, key: &str) -> bool {
+        match ureq::head(&self.url(&format!("{bucket}/{key}"))).call() {
+            Ok(_) => true,
+            Err(ureq::Error::StatusCode(404)) => false,
+            Err(e) => panic!("HEAD {bucket}/{key}: {e}"),
+        }
+    }
+
+    /// The ids of the multipart uploads in progress in `bucket`.
+    fn uploads(&self, bucket: &str) -> Vec<String> {
+        let xml =
+            ureq::get(&self.url(&format!("{bucket}?uploads"))).call().unwrap().body_mut().read_to_string().unwrap();
+        xml.split("<UploadId>")
+            .skip(1)
+            .filter_map(|s| s.split_once("</UploadId>").map(|(id, _)| id.to_string()))
+            .collect()
+    }
+
+    /// How many parts of upload `id` to `bucket/key` arrived.
+    fn parts(&self, bucket: &str, key: &str, id: &str) -> usize {
+        let url = self.url(&format!("{bucket}/{key}?uploadId={id}"));
+        let xml = ureq::get(&url).call().unwrap().body_mut().read_to_string().unwrap();
+        xml.matches("<PartNumber>").count()
+    }
+
+    /// pgsafe with the AWS environment pointing at this server.
+    fn pgsafe(&self) -> Command {
+        let mut cmd = pgsafe();
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", "pgsafe-test-key")
+            .env("AWS_SECRET_ACCESS_KEY", "pgsafe-test-secret-never-printed")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port))
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A database worth several parts of an upload: 12 MB of rows stored uncompressed (`-Z 0`).
+fn sample_db(hint: &str) -> TestDb {
+    let db = TestDb::new(hint);
+    db.psql(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+         INSERT INTO items SELECT i, repeat(md5(i::text), 3), i / 7.0 FROM generate_series(1, 100000) i;
+         CREATE TABLE notes (id serial PRIMARY KEY, item int REFERENCES items, body text);
+         INSERT INTO notes (item, body) SELECT i, 'note ' || i FROM generate_series(1, 5000) i;",
+    );
+    db
+}
+
+#[test]
+fn a_dump_to_s3_verifies_inspects_and_restores_identically() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let src = sample_db("s3_src");
+    let url = "s3://backups/nightly/src.pgsafe";
+
+    let (code, _, stderr) = run(s3.pgsafe().args(["dump", "-q", "-Z", "0", "-d", &src.conn_string(), "-f", url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(s3.exists("backups", "nightly/src.pgsafe"));
+    assert!(s3.uploads("backups").is_empty(), "the upload was completed");
+
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("sound: 2 parts") && stdout.contains("105000 rows"), "{stdout}");
+
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["inspect", url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with(&format!("archive   {url} (")), "{stdout}");
+    assert!(stdout.contains("public.items") && stdout.contains("100000"), "{stdout}");
+
+    let dst = TestDb::new("s3_dst");
+    let (code, _, stderr) = run(s3.pgsafe().args(["restore", "-q", "--no-owner", "-d", &dst.conn_string(), url]));
+    assert_eq!(code, 0, "{stderr}");
+    for table in ["items", "notes"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "{table}");
+    }
+    assert!(!stderr.contains("pgsafe-test-secret"), "{stderr}");
+}
+
+#[test]
+fn a_dump_interrupted_by_sigterm_aborts_its_upload_and_leaves_no_object() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = big_db("s3_sigterm");
+    let mut child = s3
+        .pgsafe()
+        .args(["dump", "-q", "-j", "1", "-Z", "0", "--chunk-size", "64", "-d", &db.conn_string()])
+        .args(["-f", "s3://backups/db.pgsafe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a part was uploaded", &mut child, || {
+        s3.uploads("backups").first().is_some_and(|id| s3.parts("backups", "db.pgsafe", id) > 0)
+    });
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the dump was interrupted") && stderr.contains("no archive was written"), "{stderr}");
+    assert!(!s3.exists("backups", "db.pgsafe"), "an interrupted dump leaves no object");
+    assert_eq!(s3.uploads("backups"), Vec::<String>::new(), "the upload was aborted");
+}
+
+#[test]
+fn a_dump_that_fails_leaves_no_object() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = big_db("s3_fails");
+    let mut child = s3
+        .pgsafe()
+        .args(["dump", "-q", "-j", "1", "-Z", "0", "--chunk-size", "64", "-d", &db.conn_string()])
+        .args(["-f", "s3://backups/db.pgsafe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a part was uploaded", &mut child, || {
+        s3.uploads("backups").first().is_some_and(|id| s3.parts("backups", "db.pgsafe", id) > 0)
+    });
+    // The server ends the dump's sessions: the dump fails on its own, no signal involved.
+    db.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name()
+    ));
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no archive was written to `s3://backups/db.pgsafe`"), "{stderr}");
+    assert!(!s3.exists("backups", "db.pgsafe"), "a failed dump leaves no object");
+    assert_eq!(s3.uploads("backups"), Vec::<String>::new(), "the upload was aborted");
+}
+
+#[test]
+fn a_missing_bucket_or_key_is_an_error_naming_both() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = TestDb::new("s3_missing");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+
+    let (code, _, stderr) =
+        run(s3.pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f", "s3://no-such-bucket/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`s3://no-such-bucket/a.pgsafe`: the bucket `no-such-bucket` does not exist"), "{stderr}");
+
+    for command in ["verify", "inspect", "restore"] {
+        let mut cmd = s3.pgsafe();
+        cmd.arg(command);
+        if command == "restore" {
+            cmd.args(["-d", &db.conn_string()]);
+        }
+        let (code, _, stderr) = run(cmd.arg("s3://backups/missing.pgsafe"));
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(
+            stderr
+                .contains("`s3://backups/missing.pgsafe`: there is no object `missing.pgsafe` in the bucket `backups`"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn wrong_credentials_are_an_error_that_never_shows_the_secret() {
+    let s3 = S3Server::start(true);
+    let db = TestDb::new("s3_denied");
+    let (code, _, stderr) =
+        run(s3.pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f", "s3://backups/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("writing `s3://backups/a.pgsafe`: access denied"), "{stderr}");
+    assert!(stderr.contains("AWS_ACCESS_KEY_ID"), "the hint names the variables: {stderr}");
+    assert!(!stderr.contains("pgsafe-test-secret"), "{stderr}");
+
+    let (code, _, stderr) = run(s3.pgsafe().args(["verify", "s3://backups/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`s3://backups/a.pgsafe`: access denied"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_naming_the_archive() {
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, _, stderr) = run(pgsafe()
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .args(["inspect", "s3://backups/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`s3://backups/a.pgsafe`: cannot reach the storage endpoint"), "{stderr}");
+}
+
+#[test]
+fn other_schemes_are_refused_before_anything_runs() {
+    let (code, _, stderr) = run(pgsafe().args(["verify", "gs://bucket/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`gs://` is not supported"), "{stderr}");
+}
+
+#[test]
+fn a_damaged_object_is_reported_by_verify_and_inspect_naming_the_chunk() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = sample_db("s3_damaged");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(crate::dump_restore::dump(&db, dir.path(), &["-Z", "0"])).unwrap();
+    // The middle of the archive lies in a chunk's payload.
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    ureq::put(&s3.url("backups/damaged.pgsafe")).send(&bytes[..]).unwrap();
+
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", "s3://backups/damaged.pgsafe"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.starts_with("`s3://backups/damaged.pgsafe` is damaged: 1 problem(s)"), "{stdout}");
+    assert!(stdout.contains("of part") && stdout.contains("checksum mismatch"), "{stdout}");
+
+    let (code, _, stderr) = run(s3.pgsafe().args(["inspect", "s3://backups/damaged.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`s3://backups/damaged.pgsafe`: chunk") && stderr.contains("checksum mismatch"),
+        "{stderr}"
+    );
+}
