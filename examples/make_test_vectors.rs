@@ -50,7 +50,7 @@ fn main() {
         (
             "valid-newer-minor",
             &newer_minor,
-            "valid-two-tables with minor version 1 in the header (CRC recomputed): a newer minor whose frames use only codecs of 1.0 reads as usual",
+            "valid-two-tables with a minor version newer than this pgsafe's in the header (CRC recomputed): a newer minor whose frames use only codecs of 1.0 reads as usual",
         ),
     ] {
         write_valid(dir, name, bytes, about, &mut index);
@@ -355,6 +355,7 @@ fn relayout(bytes: &[u8], order: &[Frame], edit: impl FnOnce(&mut Manifest)) -> 
     let header = FrameHeader {
         kind: FrameKind::Manifest,
         codec: pgsafe::format::Codec::None,
+        sealed: false,
         part: PartId(0),
         seq: ChunkSeq(0),
         stored_len: json.len() as u32,

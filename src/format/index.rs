@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::crypt::{DataKey, Keyring, open_key_frame};
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
     PartInfo, PartRecord, crc32, digest::is_lower_hex,
@@ -29,6 +30,8 @@ pub struct ArchiveIndex<B> {
     manifest: Manifest,
     footer: Footer,
     parts: HashMap<PartId, PartSlot>,
+    /// The data key of an encrypted archive, and the kinds of recipient it was wrapped for.
+    key: Option<(DataKey, Vec<String>)>,
 }
 
 /// Where one part is described: its positions in the catalog's parts and in the manifest's records.
@@ -39,8 +42,14 @@ pub(crate) struct PartSlot {
 }
 
 impl<B: AsRef<[u8]>> ArchiveIndex<B> {
-    /// Opens an archive held in `bytes`: a memory map, a `Vec`, a slice.
+    /// Opens a plain archive held in `bytes`: a memory map, a `Vec`, a slice. An encrypted one is refused
+    /// as needing an identity.
     pub fn open(bytes: B) -> Result<Self, FormatError> {
+        Self::open_with(bytes, &Keyring::none())
+    }
+
+    /// Opens an archive held in `bytes`, unwrapping the data key of an encrypted one with `keyring`.
+    pub fn open_with(bytes: B, keyring: &Keyring) -> Result<Self, FormatError> {
         let data = bytes.as_ref();
         let header = FileHeader::decode(data)?;
         let len = data.len() as u64;
@@ -51,9 +60,17 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let footer_at = len - Footer::LEN as u64;
         let footer = Footer::decode(fixed(data, footer_at), footer_at)?;
 
+        let (key, catalog_at) = if header.encrypted {
+            let at = FileHeader::LEN as u64;
+            let (h, stored) = read_frame(data, &header, at, FrameKind::Key, Element::Key)?;
+            (Some(open_key_frame(&h, stored, at, keyring)?), at + h.frame_len())
+        } else {
+            (None, FileHeader::LEN as u64)
+        };
+        let data_key = key.as_ref().map(|(k, _)| k);
+
         // The manifest frame must end exactly where the footer starts.
         let manifest_at = footer.manifest_offset;
-        let catalog_at = FileHeader::LEN as u64;
         if manifest_at < catalog_at + FrameHeader::LEN as u64 || manifest_at > footer_at - FrameHeader::LEN as u64 {
             return Err(FormatError::corrupt(
                 Element::Footer,
@@ -61,7 +78,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 format!("manifest offset {manifest_at} lies outside the archive's frames"),
             ));
         }
-        let (mh, manifest_json) = read_document(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        let (mh, stored) = read_frame(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
         if manifest_at + mh.frame_len() != footer_at {
             return Err(FormatError::corrupt(
                 Element::Manifest,
@@ -69,12 +86,20 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
                 format!("frame ends at offset {} but the footer starts at {footer_at}", manifest_at + mh.frame_len()),
             ));
         }
-        check_manifest_hash(&manifest_json, &footer, manifest_at)?;
+        if header.encrypted {
+            // The footer hashes the sealed manifest: check it before unsealing.
+            check_manifest_hash(stored, &footer, manifest_at)?;
+        }
+        let manifest_json = mh.open_payload(data_key, stored, manifest_at, Element::Manifest)?;
+        if !header.encrypted {
+            check_manifest_hash(&manifest_json, &footer, manifest_at)?;
+        }
         let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
         // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
         drop(manifest_json);
 
-        let (ch, catalog_json) = read_document(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let (ch, stored) = read_frame(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let catalog_json = ch.open_payload(data_key, stored, catalog_at, Element::Catalog)?;
         let catalog_end = catalog_at + ch.frame_len();
         if catalog_end > manifest_at {
             return Err(FormatError::corrupt(Element::Catalog, catalog_at, "frame overlaps the manifest frame"));
@@ -84,7 +109,18 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
         let catalog_blake3 = blake3::hash(&catalog_json);
         let parts =
             check_manifest(&catalog, catalog_blake3.to_hex().as_str(), &manifest, &footer, catalog_end, manifest_at)?;
-        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, parts })
+        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, parts, key })
+    }
+
+    /// The kinds of recipient an encrypted archive's data key is wrapped for (`X25519`, `ssh-ed25519`);
+    /// empty for a plain archive.
+    pub fn recipient_kinds(&self) -> &[String] {
+        self.key.as_ref().map_or(&[], |(_, kinds)| kinds)
+    }
+
+    /// The data key of an encrypted archive.
+    pub fn data_key(&self) -> Option<&DataKey> {
+        self.key.as_ref().map(|(k, _)| k)
     }
 
     pub fn header(&self) -> &FileHeader {
@@ -161,7 +197,7 @@ impl<B: AsRef<[u8]>> ArchiveIndex<B> {
     /// Reads, checks and decodes one chunk: its bytes of the part's COPY stream.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
         let (h, stored) = self.chunk_frame(chunk)?;
-        h.decode_payload(stored, chunk.entry.offset, self.chunk_element(chunk))
+        h.open_payload(self.data_key(), stored, chunk.entry.offset, self.chunk_element(chunk))
     }
 
     /// Names a chunk in errors, with its table.
@@ -210,13 +246,22 @@ fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
     bytes[at as usize..at as usize + N].try_into().expect("bounds checked by the caller")
 }
 
-fn read_document(
-    bytes: &[u8],
+/// Reads the frame of `kind` at `at`: its checked header and its stored payload, still to be decoded.
+fn read_frame<'a>(
+    bytes: &'a [u8],
     header: &FileHeader,
     at: u64,
     kind: FrameKind,
     element: Element,
-) -> Result<(FrameHeader, Vec<u8>), FormatError> {
+) -> Result<(FrameHeader, &'a [u8]), FormatError> {
+    if at + FrameHeader::LEN as u64 > bytes.len() as u64 {
+        return Err(FormatError::Truncated {
+            element,
+            offset: at,
+            needed: FrameHeader::LEN as u64,
+            available: (bytes.len() as u64).saturating_sub(at),
+        });
+    }
     let h = FrameHeader::decode(fixed(bytes, at), header, at, element.clone())?;
     if h.kind != kind {
         return Err(FormatError::corrupt(
@@ -235,8 +280,7 @@ fn read_document(
             available: bytes.len() as u64 - at,
         });
     }
-    let payload = h.decode_payload(&bytes[start as usize..end as usize], at, element)?;
-    Ok((h, payload))
+    Ok((h, &bytes[start as usize..end as usize]))
 }
 
 /// The footer's BLAKE3 must be the hash of the manifest's decoded bytes.

@@ -102,7 +102,7 @@ fn a_codec_of_a_newer_minor_version_is_incompatible_and_exits_2() {
     for (code, stdout, stderr) in runs {
         assert_eq!(code, 2, "{stdout}{stderr}");
         assert!(stderr.contains("codec 2 is not known to this pgsafe"), "{stderr}");
-        assert!(stderr.contains("the archive is format version 1.1, this pgsafe reads format version 1.0"), "{stderr}");
+        assert!(stderr.contains("the archive is format version 1.2, this pgsafe reads format version 1.1"), "{stderr}");
         assert!(stderr.contains("\nhint: the archive was written by a newer pgsafe"), "{stderr}");
         assert!(stderr.contains("upgrade pgsafe to read it"), "{stderr}");
     }

@@ -101,7 +101,7 @@ fn an_unknown_codec_is_incompatible_only_in_an_archive_of_a_newer_minor() {
     }
     let err = pgsafe::Error::from(archive.check_part(archive.catalog().parts[0].id).unwrap_err());
     assert_eq!(err.kind(), ErrorKind::IncompatibleArchive);
-    assert!(err.to_string().contains("format version 1.1, this pgsafe reads format version 1.0"), "{err}");
+    assert!(err.to_string().contains("format version 1.2, this pgsafe reads format version 1.1"), "{err}");
     assert!(err.hint().unwrap().contains("upgrade pgsafe"), "{:?}", err.hint());
 }
 
