@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, SequenceValue,
-    ServerFacts, StreamEvent,
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Keyring, Manifest, PageRange, PartId, SequenceValue,
+    ServerFacts, StreamEvent, describe_kinds,
 };
 use crate::schema::SchemaCatalog;
 
@@ -23,6 +23,10 @@ pub struct InspectReport {
     pub bytes: u64,
     /// `major.minor` of the archive format.
     pub format_version: String,
+    /// The kinds of recipient an encrypted archive is encrypted to, one per recipient (`X25519`,
+    /// `ssh-ed25519`, `ssh-rsa`); empty for a plain archive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encrypted_to: Vec<String>,
     pub archive_id: String,
     pub tool: String,
     pub created_at: String,
@@ -75,18 +79,47 @@ pub struct PartReport {
 
 /// Inspects an archive file, checking every frame's checksums (not decoding the chunks: that is `verify`).
 pub fn inspect_file(path: &Path) -> Result<InspectReport> {
-    let reader = ArchiveReader::open(path)?;
+    inspect_file_with_keys(path, &Keyring::none())
+}
+
+/// Like [`inspect_file`], opening an encrypted archive with `keyring`. Without an identity, an encrypted
+/// archive's structure is checked and an error says what it is encrypted to.
+pub fn inspect_file_with_keys(path: &Path, keyring: &Keyring) -> Result<InspectReport> {
+    let reader = match ArchiveReader::open_with(path, keyring) {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == ErrorKind::Identity && keyring.is_empty() => {
+            let layout = ArchiveReader::check_structure(path)?;
+            return Err(Error::new(
+                ErrorKind::Identity,
+                format!(
+                    "`{}` is an encrypted archive (format 1.1) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
+                    path.display(),
+                    layout.chunks,
+                    describe_kinds(&layout.recipient_kinds)
+                ),
+            )
+            .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients"));
+        }
+        Err(e) => return Err(e),
+    };
     let index = reader.index();
     for chunk in index.all_chunks() {
         index.check_chunk(&chunk).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
     }
     let version = format!("{}.{}", index.header().major, index.header().minor);
-    build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest())
+    let mut report = build(path.display().to_string(), index.len(), version, index.catalog(), index.manifest())?;
+    report.encrypted_to = index.recipient_kinds().to_vec();
+    Ok(report)
 }
 
 /// Inspects an archive read sequentially, as from a pipe.
 pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
-    let mut stream = FrameStream::new(r);
+    inspect_stream_with_keys(source, r, Keyring::none())
+}
+
+/// Like [`inspect_stream`], opening an encrypted archive with `keyring`.
+pub fn inspect_stream_with_keys(source: &str, r: impl Read, keyring: Keyring) -> Result<InspectReport> {
+    let mut stream = FrameStream::with_keyring(r, keyring);
     let mut catalog = None;
     let mut version = String::new();
     loop {
@@ -99,7 +132,9 @@ pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
             Some(StreamEvent::Chunk { .. }) => {}
             Some(StreamEvent::Manifest(m)) => {
                 let catalog = catalog.expect("the stream yields the catalog first");
-                return build(source.to_string(), stream.offset(), version, &catalog, &m);
+                let mut report = build(source.to_string(), stream.offset(), version, &catalog, &m)?;
+                report.encrypted_to = stream.recipient_kinds().to_vec();
+                return Ok(report);
             }
             None => unreachable!("the stream ends after the manifest"),
         }
@@ -165,6 +200,7 @@ fn build(
         source,
         bytes,
         format_version,
+        encrypted_to: Vec::new(),
         archive_id: catalog.archive_id.clone(),
         tool: catalog.tool.clone(),
         created_at: catalog.created_at.clone(),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader};
+use crate::format::{ArchiveIndex, ChunkRef, FormatError, FrameHeader, Keyring, SealedLayout};
 
 /// An archive file opened for random access. `Sync`: share it across threads to read chunks in parallel.
 #[derive(Debug)]
@@ -32,23 +32,35 @@ pub struct ArchiveReader {
 impl ArchiveReader {
     /// Maps the file and checks its header, catalog, manifest and footer.
     pub fn open(path: &Path) -> Result<Self> {
+        ArchiveReader::open_with(path, &Keyring::none())
+    }
+
+    /// Like [`open`](Self::open), unwrapping the data key of an encrypted archive with `keyring`.
+    pub fn open_with(path: &Path, keyring: &Keyring) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        ArchiveReader::from_file(file, path)
+        ArchiveReader::from_file_with(file, path, keyring)
     }
 
     /// Maps an open file (one without a name: a temporary copy of a pipe) and checks it; `path` names it
     /// in messages.
     pub fn from_file(file: File, path: &Path) -> Result<Self> {
-        let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
-        if !meta.is_file() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))
-                .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
-        }
-        // SAFETY: see the module documentation.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping", path, e))?;
-        let index = ArchiveIndex::open(map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
+        ArchiveReader::from_file_with(file, path, &Keyring::none())
+    }
+
+    /// Like [`from_file`](Self::from_file), unwrapping the data key of an encrypted archive with `keyring`.
+    pub fn from_file_with(file: File, path: &Path, keyring: &Keyring) -> Result<Self> {
+        let map = map(&file, path)?;
+        let index = ArchiveIndex::open_with(map, keyring)
+            .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
         Ok(ArchiveReader { path: path.to_path_buf(), index })
+    }
+
+    /// Checks what can be checked of an encrypted archive without its identity: its structure and every
+    /// checksum (see [`crate::format::check_structure`]).
+    pub fn check_structure(path: &Path) -> Result<SealedLayout> {
+        let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let map = map(&file, path)?;
+        crate::format::check_structure(&map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))
     }
 
     pub fn path(&self) -> &Path {
@@ -78,4 +90,17 @@ impl ArchiveReader {
             )
         };
     }
+}
+
+/// Maps a regular file; `path` names it in messages.
+fn map(file: &File, path: &Path) -> Result<Mmap> {
+    let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))
+            .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
+    }
+    // SAFETY: see the module documentation.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io("mapping", path, e))?;
+    Ok(map)
 }

@@ -59,6 +59,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, Error> {
         jobs: args.jobs,
         filters: Filters::default(),
         compression: Compression::Zstd { level: 1 },
+        encrypt_to: Default::default(),
         chunk_bytes: DEFAULT_CHUNK_BYTES,
         part_bytes: None,
         large_objects: None,

@@ -16,6 +16,7 @@ use pgsafe::{Error, ErrorKind};
 
 use super::PathOrStdio;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
+use super::keys::IdentityArgs;
 use super::output::{self, Exit};
 use super::store::{AuditArgs, absolute};
 
@@ -38,6 +39,8 @@ pub struct RestoreArgs {
     filters: FilterArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
 
     /// Parallel workers (connections). Default: the machine's cores.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
@@ -183,10 +186,13 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
             "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
         ));
     }
+    let keyring = args.identity.keyring()?;
     let archive = Arc::new(match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Stdio => ArchiveReader::from_file(spool(std::io::stdin().lock())?, Path::new("standard input"))
-            .map_err(|e| e.context("the archive read from standard input"))?,
-        PathOrStdio::Path(path) => ArchiveReader::open(&path)?,
+        PathOrStdio::Stdio => {
+            ArchiveReader::from_file_with(spool(std::io::stdin().lock())?, Path::new("standard input"), &keyring)
+                .map_err(|e| e.context("the archive read from standard input"))?
+        }
+        PathOrStdio::Path(path) => ArchiveReader::open_with(&path, &keyring)?,
     });
     let use_list = match &args.use_list {
         Some(path) => {

@@ -2,10 +2,11 @@
 
 use clap::Args;
 use pgsafe::Error;
-use pgsafe::verify::{VerifyReport, verify_file, verify_stream};
+use pgsafe::verify::{VerifyReport, verify_file_with_keys, verify_stream_with_keys};
 
 use super::PathOrStdio;
 use super::common::default_jobs;
+use super::keys::IdentityArgs;
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
@@ -21,12 +22,16 @@ pub struct VerifyArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    identity: IdentityArgs,
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
+    let keyring = args.identity.keyring()?;
     let report = match PathOrStdio::from(args.file.as_os_str()) {
-        PathOrStdio::Path(path) => verify_file(&path, args.jobs.unwrap_or_else(default_jobs))?,
-        PathOrStdio::Stdio => verify_stream("standard input", std::io::stdin().lock())?,
+        PathOrStdio::Path(path) => verify_file_with_keys(&path, args.jobs.unwrap_or_else(default_jobs), &keyring)?,
+        PathOrStdio::Stdio => verify_stream_with_keys("standard input", std::io::stdin().lock(), keyring)?,
     };
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
