@@ -9,7 +9,7 @@
 //! frame gets a random 24-byte nonce (stored in front of its ciphertext; XChaCha's nonce is long enough
 //! that random nonces never repeat in practice) and its header's kind, codec, flags, part, chunk sequence
 //! and decoded size as associated data, so a sealed payload moved to another frame, another place or
-//! another archive (another data key) fails to open. `format-spec/archive-v1.md` §16 is the normative
+//! another archive (another data key) fails to open. `format-spec/archive-v1.md` §17 is the normative
 //! description and says what an attacker who can change the file can and cannot do.
 //!
 //! Parsing recipients and identities works on text the caller read: this module does no file I/O.

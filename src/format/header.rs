@@ -16,7 +16,7 @@ pub struct FileHeader {
     pub encrypted: bool,
 }
 
-/// Flag bit 0 of the file header: the archive is encrypted (format 1.1, `format-spec` §16).
+/// Flag bit 0 of the file header: the archive is encrypted (format 1.1, `format-spec` §17).
 const FLAG_ENCRYPTED: u32 = 1;
 
 /// The minor version that defines encryption.
