@@ -560,6 +560,33 @@ mod tests {
         assert!(!err.contains(&secret[15..]), "a secret key is never echoed: {err}");
     }
 
+    /// A throwaway key made for this test with `ssh-keygen -t ed25519 -N ""`: it protects nothing.
+    const SSH_SECRET: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACCQmSAP503PdWjvRueOLAqbAFJzc7QIUJtUgOXOpnjKtgAAAJiNoSmijaEp
+ogAAAAtzc2gtZWQyNTUxOQAAACCQmSAP503PdWjvRueOLAqbAFJzc7QIUJtUgOXOpnjKtg
+AAAEDn48CrrOrK3D2JZcFLyXgkSs/LF+xXV7dIFtUWXAuomJCZIA/nTc91aO9G544sCpsA
+UnNztAhQm1SA5c6meMq2AAAAD3Bnc2FmZSB0ZXN0IGtleQECAwQFBg==
+-----END OPENSSH PRIVATE KEY-----
+";
+    const SSH_PUBLIC: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJCZIA/nTc91aO9G544sCpsAUnNztAhQm1SA5c6meMq2 pgsafe test key";
+
+    #[test]
+    fn ssh_keys_are_recipients_and_identities() {
+        let age_id = age::x25519::Identity::generate();
+        let mut recipients = Recipients::default();
+        recipients.add(SSH_PUBLIC, "test").unwrap();
+        recipients.add(&age_id.to_public().to_string(), "test").unwrap();
+        let key = DataKey::generate();
+        let wrapped = key.wrap(&recipients).unwrap();
+        assert_eq!(recipient_kinds(&wrapped), vec!["ssh-ed25519".to_string(), "X25519".to_string()]);
+        assert_eq!(describe_kinds(&recipient_kinds(&wrapped)), "2 recipients (ssh-ed25519, X25519)");
+        let keyring = Keyring::parse(SSH_SECRET, "id_ed25519").unwrap();
+        assert_eq!(*DataKey::unwrap(&wrapped, &keyring).unwrap().0, *key.0);
+        assert_eq!(*DataKey::unwrap(&wrapped, &Keyring::of(Box::new(age_id))).unwrap().0, *key.0);
+    }
+
     #[test]
     fn a_secret_is_never_in_an_identity_files_error() {
         let secret = age::x25519::Identity::generate().to_string().expose_secret().to_string();

@@ -34,6 +34,11 @@ impl Vector {
     }
 }
 
+/// The identity file that opens the vector `file`, when it is encrypted.
+pub fn identity_of(file: &str) -> Option<PathBuf> {
+    vectors().into_iter().find(|v| v.file == file).and_then(|v| v.identity).map(|i| vectors_dir().join(i))
+}
+
 /// The keyring of an identity file in the vectors' folder.
 pub fn identity(file: &str) -> Keyring {
     let path = vectors_dir().join(file);
