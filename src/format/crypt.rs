@@ -477,12 +477,6 @@ impl Sealing {
         let wrapped = key.wrap(recipients)?;
         Ok(Sealing { key, wrapped })
     }
-
-    /// A given data key and wrapping, for test vectors that must come out the same every time.
-    #[doc(hidden)]
-    pub fn from_parts(key: [u8; KEY_LEN], wrapped: Vec<u8>) -> Sealing {
-        Sealing { key: DataKey(Box::new(key)), wrapped }
-    }
 }
 
 #[cfg(test)]
