@@ -218,7 +218,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
                 Error::new(ErrorKind::InvalidInput, format!("cannot encrypt the archive: {problem}"))
             })?)
         };
-    let writer = ArchiveWriter::create_sealed(target, &catalog, options.compression, sealing)?;
+    let writer = ArchiveWriter::create_sealed(target, &catalog, options.compression, sealing.clone())?;
     let sequences = catalog.sequences.len();
     drop(catalog);
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
@@ -228,6 +228,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let job = Arc::new(worker::Job {
         tx,
         compression: options.compression,
+        sealing: sealing.map(Arc::new),
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
     });

@@ -129,11 +129,12 @@ impl<W: Write> ArchiveEncoder<W> {
     pub fn write_chunk(&mut self, chunk: &EncodedChunk) -> io::Result<()> {
         let h = &chunk.header;
         let sizes_fit_codec = match h.codec {
-            super::Codec::None => h.stored_len == h.raw_len,
-            super::Codec::Zstd => h.stored_len <= h.raw_len,
+            super::Codec::None => h.plain_len() == h.raw_len,
+            super::Codec::Zstd => h.plain_len() <= h.raw_len,
         };
+        // A chunk comes sealed (by [`seal_chunk`], on the producer's thread) only into an encrypted archive.
         let well_formed = h.kind == FrameKind::Chunk
-            && !h.sealed
+            && (!h.sealed || (self.sealing.is_some() && h.stored_len >= SEAL_OVERHEAD))
             && sizes_fit_codec
             && chunk.payload.len() == h.stored_len as usize
             && h.raw_len > 0
@@ -152,12 +153,12 @@ impl<W: Write> ArchiveEncoder<W> {
         }
         let sealed;
         let (h, payload) = match &self.sealing {
-            None => (*h, &chunk.payload),
-            Some(s) => {
+            Some(s) if !h.sealed => {
                 let (header, payload) = seal(h, &chunk.payload, s);
                 sealed = payload;
                 (header, &sealed)
             }
+            _ => (*h, &chunk.payload),
         };
         self.out.write_all(&h.encode())?;
         self.out.write_all(payload)?;
@@ -242,6 +243,17 @@ impl<W: Write> ArchiveEncoder<W> {
         self.out.flush()?;
         Ok((self.out, manifest, self.offset))
     }
+}
+
+/// Seals an encoded chunk for an encrypted archive, so that producers seal in parallel, as they compress,
+/// rather than the one writer. A chunk sealed with another archive's [`Sealing`] makes an archive that does
+/// not open: give every producer the writer's.
+pub fn seal_chunk(chunk: EncodedChunk, sealing: &Sealing) -> EncodedChunk {
+    if chunk.header.sealed {
+        return chunk;
+    }
+    let (header, payload) = seal(&chunk.header, &chunk.payload, sealing);
+    EncodedChunk { header, payload, rows: chunk.rows }
 }
 
 /// Seals a plain frame's payload: its header gains the sealed flag and the sealed payload's size and CRC.

@@ -33,7 +33,7 @@ pub use crypt::{
     recipient_kinds,
 };
 pub use digest::ContentDigest;
-pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
+pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk, seal_chunk};
 pub use error::{Element, FormatError};
 pub use footer::Footer;
 pub use frame::{Codec, Compression, FrameHeader, FrameKind};

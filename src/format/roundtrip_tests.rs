@@ -60,7 +60,7 @@ fn encode_sealed(
         })
         .collect();
     let catalog = Catalog { schema: serde_json::json!({"anything": [1, 2]}), ..sample::catalog(infos) };
-    let mut enc = ArchiveEncoder::with_sealing(Vec::new(), &catalog, compression, sealing).unwrap();
+    let mut enc = ArchiveEncoder::with_sealing(Vec::new(), &catalog, compression, sealing.clone()).unwrap();
     let encoded: Vec<_> = parts
         .iter()
         .zip(&catalog.parts)
@@ -74,7 +74,12 @@ fn encode_sealed(
     for seq in 0..most {
         for (chunks, _) in &encoded {
             if let Some(chunk) = chunks.get(seq) {
-                enc.write_chunk(chunk).unwrap();
+                // In an encrypted archive, every other chunk comes sealed by its producer, as a dump's
+                // workers seal them; the encoder seals the others.
+                match &sealing {
+                    Some(s) if seq % 2 == 0 => enc.write_chunk(&seal_chunk(chunk.clone(), s)).unwrap(),
+                    _ => enc.write_chunk(chunk).unwrap(),
+                }
             }
         }
     }
@@ -146,6 +151,16 @@ proptest! {
             prop_assert_eq!(rows, t.rows);
         }
     }
+}
+
+#[test]
+fn a_sealed_chunk_goes_only_into_an_encrypted_archive() {
+    let (_, catalog) = encode(&[(CopyFormat::Text, 1, b"a\nb\n".to_vec())], 1, Compression::None);
+    let id = catalog.parts[0].id;
+    let sealing = Sealing::to(&recipients_of(&age::x25519::Identity::generate())).unwrap();
+    let sealed = seal_chunk(encode_chunk(id, ChunkSeq(0), b"a\n", 1, Compression::None), &sealing);
+    let mut plain = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
+    assert!(plain.write_chunk(&sealed).unwrap_err().to_string().contains("header and payload disagree"));
 }
 
 #[test]
