@@ -1,15 +1,23 @@
 //! Writes `format-spec/test-vectors/`: valid archives with their decoded content, and invalid ones with
 //! the exact error each reader must give. Run `cargo run --example make_test_vectors` after a deliberate
 //! format change; the `vectors` tests check the committed files.
+//!
+//! The encrypted vectors cannot come out the same twice (age wraps the data key with a fresh ephemeral
+//! key, and every sealed payload has a random nonce), so the committed `valid-encrypted.pgsafe` and its
+//! identity, `encrypted.identity.txt`, are kept when present and only checked; delete both to make new
+//! ones. The invalid encrypted vectors are derived from the committed file, so they do come out the same.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
 
 use pgsafe::format::{
     ArchiveEncoder, ArchiveIndex, BINARY_SIGNATURE, Catalog, ChunkSeq, ColumnInfo, Compression, CopyFormat,
-    FORMAT_MINOR, Footer, FrameHeader, FrameKind, FrameStream, Manifest, PartId, PartInfo, PartSummary, ServerFacts,
-    TableName, TupleScanner, binary_stream, encode_chunk,
+    FORMAT_MINOR, Footer, FrameHeader, FrameKind, FrameStream, Keyring, Manifest, PartId, PartInfo, PartSummary,
+    Recipients, Sealing, ServerFacts, TableName, TupleScanner, binary_stream, encode_chunk,
 };
 use serde_json::json;
 
@@ -50,7 +58,7 @@ fn main() {
         (
             "valid-newer-minor",
             &newer_minor,
-            "valid-two-tables with minor version 1 in the header (CRC recomputed): a newer minor whose frames use only codecs of 1.0 reads as usual",
+            "valid-two-tables with a minor version newer than this pgsafe's in the header (CRC recomputed): a newer minor whose frames use only codecs of 1.0 reads as usual",
         ),
     ] {
         write_valid(dir, name, bytes, about, &mut index);
@@ -158,7 +166,8 @@ fn main() {
         }
         index.push(entry);
     }
-    let text = serde_json::to_string_pretty(&json!({ "format": "1.0", "vectors": index })).expect("json");
+    encrypted_vectors(dir, &mut index);
+    let text = serde_json::to_string_pretty(&json!({ "format": "1.1", "vectors": index })).expect("json");
     fs::write(dir.join("vectors.json"), text + "\n").expect("writing vectors.json");
     println!("wrote {} vectors to {DIR}", index.len());
 }
@@ -256,8 +265,107 @@ fn catalog(parts: &[PartSpec]) -> Catalog {
 }
 
 /// Encodes the parts, interleaving their chunks round-robin as parallel workers would.
+/// The committed identity of the encrypted vectors, made (and written) when there is none.
+fn vector_identity(dir: &Path) -> age::x25519::Identity {
+    let path = dir.join(IDENTITY_FILE);
+    if let Ok(text) = fs::read_to_string(&path) {
+        let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).expect("an identity in the file");
+        return age::x25519::Identity::from_str(line).expect("a valid identity");
+    }
+    let id = age::x25519::Identity::generate();
+    let text = format!(
+        "# The identity of the encrypted test vectors: published on purpose, it protects nothing.\n# public key: {}\n{}\n",
+        id.to_public(),
+        id.to_string().expose_secret()
+    );
+    fs::write(&path, text).expect("writing the identity");
+    id
+}
+
+const IDENTITY_FILE: &str = "encrypted.identity.txt";
+
+/// `valid-encrypted` (kept when committed) and the invalid vectors derived from it.
+fn encrypted_vectors(dir: &Path, index: &mut Vec<serde_json::Value>) {
+    let id = vector_identity(dir);
+    let path = dir.join("valid-encrypted.pgsafe");
+    let bytes = match fs::read(&path) {
+        Ok(bytes) if random_access_with(&bytes, Some(&id)).is_ok() => bytes,
+        _ => {
+            let mut recipients = Recipients::default();
+            recipients.add(&id.to_public().to_string(), "the vectors' identity").expect("recipient");
+            let sealing = Sealing::to(&recipients).expect("sealing");
+            build_sealed(&two_tables(), Compression::Zstd { level: 3 }, Some(sealing))
+        }
+    };
+    write_valid_with(
+        dir,
+        "valid-encrypted",
+        &bytes,
+        "valid-two-tables encrypted (format 1.1) to the X25519 recipient of encrypted.identity.txt; zstd",
+        Some(&id),
+        index,
+    );
+    let ix = ArchiveIndex::open_with(&bytes[..], &Keyring::of(Box::new(id.clone()))).expect("valid");
+    let chunk = ix.all_chunks()[1].entry;
+    let mut invalid: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    let mut v = bytes.clone();
+    let at = chunk.offset as usize;
+    v[at + FrameHeader::LEN + 30] ^= 0x01;
+    recompute_crcs(&mut v, at, chunk.stored_len as usize);
+    invalid.push((
+        "encrypted-resealed-payload-byte",
+        v,
+        "valid-encrypted with one bit flipped in the sealed payload of its second chunk, the frame's CRCs recomputed: the seal does not authenticate (the manifest, which holds the CRC, also disagrees)",
+    ));
+    let mut v = bytes.clone();
+    let key_len = u32::from_le_bytes(v[48..52].try_into().expect("4")) as usize;
+    v[32 + FrameHeader::LEN + key_len - 3] ^= 0x01;
+    recompute_crcs(&mut v, 32, key_len);
+    invalid.push((
+        "encrypted-key-frame-byte",
+        v,
+        "valid-encrypted with one bit flipped in the wrapped data key (the age payload), the key frame's CRCs recomputed",
+    ));
+    let mut v = bytes.clone();
+    let (a, b) = (ix.all_chunks()[0].entry, ix.all_chunks()[2].entry);
+    // The first and third chunk frames trade their part and sequence fields, CRCs recomputed.
+    let (ha, hb) = (
+        v[a.offset as usize + 8..a.offset as usize + 16].to_vec(),
+        v[b.offset as usize + 8..b.offset as usize + 16].to_vec(),
+    );
+    v[a.offset as usize + 8..a.offset as usize + 16].copy_from_slice(&hb);
+    v[b.offset as usize + 8..b.offset as usize + 16].copy_from_slice(&ha);
+    recompute_crcs(&mut v, a.offset as usize, a.stored_len as usize);
+    recompute_crcs(&mut v, b.offset as usize, b.stored_len as usize);
+    invalid.push((
+        "encrypted-chunks-renumbered",
+        v,
+        "valid-encrypted with the part and sequence fields of its first and third chunk frames exchanged, CRCs recomputed: each sealed payload is bound to its own place",
+    ));
+    for (name, bytes, about) in invalid {
+        let file = format!("{name}.pgsafe");
+        fs::write(dir.join(&file), &bytes).expect("writing a vector");
+        let error = random_access_with(&bytes, Some(&id)).expect_err("an invalid vector must fail").to_string();
+        let stream_error = sequential_with(&bytes, Some(&id)).expect_err("an invalid vector must fail").to_string();
+        index.push(json!({ "file": file, "valid": false, "about": about, "error": error, "stream_error": stream_error, "identity": IDENTITY_FILE }));
+    }
+}
+
+/// Rewrites the CRCs of the frame at `at` to match its payload of `len` bytes.
+fn recompute_crcs(v: &mut [u8], at: usize, len: usize) {
+    let payload = at + FrameHeader::LEN;
+    let crc = crc32fast::hash(&v[payload..payload + len]);
+    v[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32fast::hash(&v[at..at + 28]);
+    v[at + 28..at + 32].copy_from_slice(&crc.to_le_bytes());
+}
+
 fn build(parts: &[PartSpec], compression: Compression) -> Vec<u8> {
-    let mut enc = ArchiveEncoder::new(Vec::new(), &catalog(parts), compression).expect("encoder");
+    build_sealed(parts, compression, None)
+}
+
+fn build_sealed(parts: &[PartSpec], compression: Compression, sealing: Option<Sealing>) -> Vec<u8> {
+    let mut enc = ArchiveEncoder::with_sealing(Vec::new(), &catalog(parts), compression, sealing).expect("encoder");
     let most = parts.iter().map(|p| p.chunks.len()).max().unwrap_or(0);
     for seq in 0..most {
         for p in parts {
@@ -355,6 +463,7 @@ fn relayout(bytes: &[u8], order: &[Frame], edit: impl FnOnce(&mut Manifest)) -> 
     let header = FrameHeader {
         kind: FrameKind::Manifest,
         codec: pgsafe::format::Codec::None,
+        sealed: false,
         part: PartId(0),
         seq: ChunkSeq(0),
         stored_len: json.len() as u32,
@@ -383,7 +492,18 @@ fn reseal_header(v: &mut [u8]) {
 
 /// Opens with random access and checks every part completely.
 fn random_access(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
-    let index = ArchiveIndex::open(bytes)?;
+    random_access_with(bytes, None)
+}
+
+fn keyring(identity: Option<&age::x25519::Identity>) -> Keyring {
+    identity.map_or_else(Keyring::none, |id| Keyring::of(Box::new(id.clone())))
+}
+
+fn random_access_with(
+    bytes: &[u8],
+    identity: Option<&age::x25519::Identity>,
+) -> Result<(), pgsafe::format::FormatError> {
+    let index = ArchiveIndex::open_with(bytes, &keyring(identity))?;
     for p in &index.catalog().parts {
         index.check_part(p.id)?;
     }
@@ -392,10 +512,15 @@ fn random_access(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
 
 /// Reads front to back, decoding every chunk.
 fn sequential(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
-    let mut stream = FrameStream::new(bytes);
+    sequential_with(bytes, None)
+}
+
+fn sequential_with(bytes: &[u8], identity: Option<&age::x25519::Identity>) -> Result<(), pgsafe::format::FormatError> {
+    let mut stream = FrameStream::with_keyring(bytes, keyring(identity));
     while let Some(event) = stream.next_event()? {
         if let pgsafe::format::StreamEvent::Chunk { header, offset, stored } = event {
-            header.decode_payload(
+            header.open_payload(
+                stream.data_key(),
                 &stored,
                 offset,
                 pgsafe::format::Element::Chunk { part: header.part, seq: header.seq, table: None },
@@ -406,9 +531,20 @@ fn sequential(bytes: &[u8]) -> Result<(), pgsafe::format::FormatError> {
 }
 
 fn write_valid(dir: &Path, name: &str, bytes: &[u8], about: &str, index: &mut Vec<serde_json::Value>) {
-    random_access(bytes).expect("a valid vector must pass");
-    sequential(bytes).expect("a valid vector must pass");
-    let ix = ArchiveIndex::open(bytes).expect("valid");
+    write_valid_with(dir, name, bytes, about, None, index)
+}
+
+fn write_valid_with(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    about: &str,
+    identity: Option<&age::x25519::Identity>,
+    index: &mut Vec<serde_json::Value>,
+) {
+    random_access_with(bytes, identity).expect("a valid vector must pass");
+    sequential_with(bytes, identity).expect("a valid vector must pass");
+    let ix = ArchiveIndex::open_with(bytes, &keyring(identity)).expect("valid");
     let mut streams = BTreeMap::new();
     for p in &ix.catalog().parts {
         let stream: Vec<u8> = ix.chunks(p.id).flat_map(|c| ix.read_chunk(&c).expect("chunk")).collect();
@@ -420,5 +556,9 @@ fn write_valid(dir: &Path, name: &str, bytes: &[u8], about: &str, index: &mut Ve
     fs::write(dir.join(&file), bytes).expect("writing a vector");
     fs::write(dir.join(&expected_file), serde_json::to_string_pretty(&expected).expect("json") + "\n")
         .expect("writing");
-    index.push(json!({ "file": file, "valid": true, "about": about, "expected": expected_file }));
+    let mut entry = json!({ "file": file, "valid": true, "about": about, "expected": expected_file });
+    if identity.is_some() {
+        entry["identity"] = json!(IDENTITY_FILE);
+    }
+    index.push(entry);
 }

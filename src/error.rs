@@ -25,6 +25,8 @@ pub enum ErrorKind {
     IncompatibleArchive,
     /// The user's input (options, patterns, names) is wrong.
     InvalidInput,
+    /// The archive is encrypted and no identity was given, or none of those given is one of its recipients.
+    Identity,
     /// A check ran and failed: verification mismatch, unhealthy database.
     CheckFailed,
     /// Interrupted by the user or a signal.
@@ -226,6 +228,11 @@ impl From<FormatError> for Error {
             FormatError::Io { offset, source } => {
                 Error::new(ErrorKind::Io, format!("reading the archive at offset {offset}")).with_source(source)
             }
+            FormatError::NeedsIdentity { .. } => Error::new(ErrorKind::Identity, e.to_string()).with_hint(
+                "pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients",
+            ),
+            FormatError::WrongIdentity { .. } => Error::new(ErrorKind::Identity, e.to_string())
+                .with_hint("the archive can only be read with the secret key of a recipient named at `pgsafe dump --encrypt-to`"),
             FormatError::NotAnArchive { .. } | FormatError::Truncated { .. } | FormatError::Corrupt { .. } => {
                 Error::new(ErrorKind::CorruptArchive, e.to_string())
             }

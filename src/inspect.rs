@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::archive::{ArchiveReader, ObjectLocation};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Manifest, PageRange, PartId, SequenceValue,
-    ServerFacts, StreamEvent,
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Keyring, Manifest, PageRange, PartId, SequenceValue,
+    ServerFacts, StreamEvent, describe_kinds,
 };
 use crate::schema::SchemaCatalog;
 
@@ -25,6 +25,10 @@ pub struct InspectReport {
     pub bytes: u64,
     /// `major.minor` of the archive format.
     pub format_version: String,
+    /// The kinds of recipient an encrypted archive is encrypted to, one per recipient (`X25519`,
+    /// `ssh-ed25519`, `ssh-rsa`); empty for a plain archive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encrypted_to: Vec<String>,
     pub archive_id: String,
     pub tool: String,
     pub created_at: String,
@@ -77,7 +81,30 @@ pub struct PartReport {
 
 /// Inspects an archive file, checking every frame's checksums (not decoding the chunks: that is `verify`).
 pub fn inspect_file(path: &Path) -> Result<InspectReport> {
-    inspect_reader(&ArchiveReader::open(path)?, 1)
+    inspect_file_with_keys(path, &Keyring::none())
+}
+
+/// Like [`inspect_file`], opening an encrypted archive with `keyring`. Without an identity, an encrypted
+/// archive's structure is checked and an error says what it is encrypted to.
+pub fn inspect_file_with_keys(path: &Path, keyring: &Keyring) -> Result<InspectReport> {
+    let reader = match ArchiveReader::open_with(path, keyring) {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == ErrorKind::Identity && keyring.is_empty() => {
+            let layout = ArchiveReader::check_structure(path)?;
+            return Err(Error::new(
+                ErrorKind::Identity,
+                format!(
+                    "`{}` is an encrypted archive (format 1.1) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
+                    path.display(),
+                    layout.chunks,
+                    describe_kinds(&layout.recipient_kinds)
+                ),
+            )
+            .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients"));
+        }
+        Err(e) => return Err(e),
+    };
+    inspect_reader(&reader, 1)
 }
 
 /// Chunk frames checked at once in an object: each is a request, and overlapping them hides their latency.
@@ -86,7 +113,12 @@ const OBJECT_CHECKS: usize = 8;
 /// Inspects an archive in object storage, as [`inspect_file`] does a file: every chunk frame is fetched
 /// (a few at a time, by ranged requests) to check its CRC.
 pub fn inspect_object(location: &ObjectLocation) -> Result<InspectReport> {
-    inspect_reader(&ArchiveReader::open_object(location)?, OBJECT_CHECKS)
+    inspect_object_with_keys(location, &Keyring::none())
+}
+
+/// Like [`inspect_object`], opening an encrypted archive with `keyring`.
+pub fn inspect_object_with_keys(location: &ObjectLocation, keyring: &Keyring) -> Result<InspectReport> {
+    inspect_reader(&ArchiveReader::open_object_with(location, keyring)?, OBJECT_CHECKS)
 }
 
 /// Checks every chunk frame's CRC on `threads` threads, then builds the report. Of several damaged
@@ -114,12 +146,19 @@ fn inspect_reader(reader: &ArchiveReader, threads: usize) -> Result<InspectRepor
         return Err(Error::from(e).context(format!("`{name}`")));
     }
     let version = format!("{}.{}", index.header().major, index.header().minor);
-    build(name, index.len(), version, index.catalog(), index.manifest())
+    let mut report = build(name, index.len(), version, index.catalog(), index.manifest())?;
+    report.encrypted_to = index.recipient_kinds().to_vec();
+    Ok(report)
 }
 
 /// Inspects an archive read sequentially, as from a pipe.
 pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
-    let mut stream = FrameStream::new(r);
+    inspect_stream_with_keys(source, r, Keyring::none())
+}
+
+/// Like [`inspect_stream`], opening an encrypted archive with `keyring`.
+pub fn inspect_stream_with_keys(source: &str, r: impl Read, keyring: Keyring) -> Result<InspectReport> {
+    let mut stream = FrameStream::with_keyring(r, keyring);
     let mut catalog = None;
     let mut version = String::new();
     loop {
@@ -132,7 +171,9 @@ pub fn inspect_stream(source: &str, r: impl Read) -> Result<InspectReport> {
             Some(StreamEvent::Chunk { .. }) => {}
             Some(StreamEvent::Manifest(m)) => {
                 let catalog = catalog.expect("the stream yields the catalog first");
-                return build(source.to_string(), stream.offset(), version, &catalog, &m);
+                let mut report = build(source.to_string(), stream.offset(), version, &catalog, &m)?;
+                report.encrypted_to = stream.recipient_kinds().to_vec();
+                return Ok(report);
             }
             None => unreachable!("the stream ends after the manifest"),
         }
@@ -198,6 +239,7 @@ fn build(
         source,
         bytes,
         format_version,
+        encrypted_to: Vec::new(),
         archive_id: catalog.archive_id.clone(),
         tool: catalog.tool.clone(),
         created_at: catalog.created_at.clone(),

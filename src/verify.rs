@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 
 use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Element, FormatError, FrameStream, PartCheck, PartId, StreamEvent};
+use crate::format::{Element, FormatError, FrameStream, Keyring, PartCheck, PartId, StreamEvent, describe_kinds};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -42,32 +42,84 @@ pub const READ_AHEAD_BYTES: u64 = 32 << 20;
 /// Verifies an archive file with `jobs` threads checking parts, each decoding its part's next chunks
 /// ahead within [`READ_AHEAD_BYTES`].
 pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
-    verify_file_with(path, jobs, check_part)
+    verify_file_with_keys(path, jobs, &Keyring::none())
+}
+
+/// Like [`verify_file`], opening an encrypted archive with `keyring`. Without an identity, an encrypted
+/// archive's structure and checksums are checked, and then an error says that its content needs one.
+pub fn verify_file_with_keys(path: &Path, jobs: usize, keyring: &Keyring) -> Result<VerifyReport> {
+    verify_file_with(path, jobs, keyring, check_part)
 }
 
 /// Verifies an archive in object storage, as [`verify_file`] does a file: its chunks are fetched by
 /// ranged requests, by `jobs` threads at once.
 pub fn verify_object(location: &ObjectLocation, jobs: usize) -> Result<VerifyReport> {
-    verify_opened(location.to_string(), ArchiveReader::open_object(location), jobs, check_part)
+    verify_object_with_keys(location, jobs, &Keyring::none())
+}
+
+/// Like [`verify_object`], opening an encrypted archive with `keyring`.
+pub fn verify_object_with_keys(location: &ObjectLocation, jobs: usize, keyring: &Keyring) -> Result<VerifyReport> {
+    verify_opened(
+        location.to_string(),
+        ArchiveReader::open_object_with(location, keyring),
+        jobs,
+        keyring,
+        None,
+        check_part,
+    )
 }
 
 /// How one part is checked: `Ok(None)` sound, `Ok(Some(problem))` damaged, `Err` when it could not be
 /// checked. A parameter so that tests can make it fail in ways a real archive cannot.
 type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle) -> Result<Option<String>>;
 
-fn verify_file_with(path: &Path, jobs: usize, check: CheckPart) -> Result<VerifyReport> {
-    verify_opened(path.display().to_string(), ArchiveReader::open(path), jobs, check)
+fn verify_file_with(path: &Path, jobs: usize, keyring: &Keyring, check: CheckPart) -> Result<VerifyReport> {
+    verify_opened(path.display().to_string(), ArchiveReader::open_with(path, keyring), jobs, keyring, Some(path), check)
 }
 
 /// Verifies the archive `opened`, named `source` in the report; an archive too damaged to open is a
-/// problem in the report, any other failure to open it an error.
-fn verify_opened(source: String, opened: Result<ArchiveReader>, jobs: usize, check: CheckPart) -> Result<VerifyReport> {
-    let mut report = VerifyReport { source, ..VerifyReport::default() };
+/// problem in the report, any other failure to open it an error. `file`: the archive's file, whose
+/// structure is checked without the identity when an encrypted archive has none.
+fn verify_opened(
+    source: String,
+    opened: Result<ArchiveReader>,
+    jobs: usize,
+    keyring: &Keyring,
+    file: Option<&Path>,
+    check: CheckPart,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport { source: source.clone(), ..VerifyReport::default() };
     let reader = match opened {
         Ok(r) => Arc::new(r),
         Err(e) if e.kind() == ErrorKind::CorruptArchive => {
             report.problems.push(e.to_string());
             return Ok(report);
+        }
+        Err(e) if e.kind() == ErrorKind::Identity && keyring.is_empty() => {
+            let Some(path) = file else {
+                return Err(e.and_hint(
+                    "an encrypted archive in object storage is checked with its identity only: without one, pgsafe would have to read every byte of it to check its structure",
+                ));
+            };
+            // What can be checked without the key is checked: damage is still a failed check.
+            let layout = match ArchiveReader::check_structure(path) {
+                Ok(layout) => layout,
+                Err(e) if e.kind() == ErrorKind::CorruptArchive => {
+                    report.problems.push(e.to_string());
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
+            return Err(Error::new(
+                ErrorKind::Identity,
+                format!(
+                    "`{}`: the structure is sound ({} chunks; every frame's CRC-32 and the sealed manifest's BLAKE3 check), but the archive is encrypted to {}: checking its rows and digests needs an identity of one of its recipients",
+                    path.display(),
+                    layout.chunks,
+                    describe_kinds(&layout.recipient_kinds)
+                ),
+            )
+            .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients"));
         }
         Err(e) => return Err(e),
     };
@@ -157,8 +209,13 @@ fn check_part(reader: &Arc<ArchiveReader>, part: PartId, runtime: &Handle) -> Re
 
 /// Verifies an archive read front to back, as from a pipe. The checks are the same as [`verify_file`]'s.
 pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
+    verify_stream_with_keys(source, r, Keyring::none())
+}
+
+/// Like [`verify_stream`], opening an encrypted archive with `keyring`.
+pub fn verify_stream_with_keys(source: &str, r: impl Read, keyring: Keyring) -> Result<VerifyReport> {
     let mut report = VerifyReport { source: source.to_string(), ..VerifyReport::default() };
-    let mut stream = FrameStream::new(r);
+    let mut stream = FrameStream::with_keyring(r, keyring);
     // A part's check is dropped at its first problem; the other parts go on.
     let mut checks: HashMap<PartId, PartCheck> = HashMap::new();
     loop {
@@ -185,7 +242,9 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
             StreamEvent::Chunk { header, offset, stored } => {
                 let Some(check) = checks.get_mut(&header.part) else { continue };
                 let element = check.chunk_element(header.seq);
-                let result = header.decode_payload(&stored, offset, element).and_then(|raw| check.chunk(&raw, offset));
+                let result = header
+                    .open_payload(stream.data_key(), &stored, offset, element)
+                    .and_then(|raw| check.chunk(&raw, offset));
                 if let Err(e) = result {
                     report.problems.push(e.to_string());
                     checks.remove(&header.part);
@@ -252,7 +311,7 @@ mod tests {
     fn a_panic_checking_a_part_is_an_error_naming_the_part_and_table() {
         let dir = tempfile::tempdir().unwrap();
         let path = archive(dir.path(), 4);
-        let err = verify_file_with(&path, 2, |reader, part, runtime| {
+        let err = verify_file_with(&path, 2, &Keyring::none(), |reader, part, runtime| {
             if part == PartId(2) {
                 panic!("a bug in the check");
             }
@@ -272,7 +331,7 @@ mod tests {
     fn a_part_that_cannot_be_checked_is_an_error_not_a_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = archive(dir.path(), 3);
-        let err = verify_file_with(&path, 1, |reader, part, runtime| match part {
+        let err = verify_file_with(&path, 1, &Keyring::none(), |reader, part, runtime| match part {
             PartId(1) => Err(Error::new(ErrorKind::IncompatibleArchive, "part 1: a codec of a newer minor")),
             _ => check_part(reader, part, runtime),
         })

@@ -31,8 +31,10 @@ fn decode(data: &[u8]) {
         return;
     };
     // The archive's minor version comes from the input's length, so that unknown codecs meet both the
-    // reader's own minor (damage) and a newer one (incompatible).
-    let archive = FileHeader { major: FORMAT_MAJOR, minor: FORMAT_MINOR + (data.len() % 2) as u16 };
+    // reader's own minor (damage) and a newer one (incompatible); every third input is read as a frame of
+    // an encrypted archive, whose sealed payloads need a key this target does not have.
+    let archive =
+        FileHeader { major: FORMAT_MAJOR, minor: FORMAT_MINOR + (data.len() % 2) as u16, encrypted: data.len() % 3 == 0 };
     let h = match FrameHeader::decode(head, &archive, 0, Element::Frame { index: 0 }) {
         Ok(h) => h,
         Err(FormatError::NewerCodec { codec, minor, .. }) => {
@@ -69,6 +71,7 @@ fn decode_resealed(data: &[u8]) {
     let h = FrameHeader {
         kind: FrameKind::Chunk,
         codec,
+        sealed: false,
         part: PartId(0),
         seq: ChunkSeq(0),
         stored_len,

@@ -24,7 +24,7 @@ use memmap2::Mmap;
 
 use super::object::{ObjectLocation, ObjectSource};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveIndex, ArchiveSource, ChunkRef, FormatError, FrameHeader};
+use crate::format::{ArchiveIndex, ArchiveSource, ChunkRef, FormatError, FrameHeader, Keyring, SealedLayout};
 
 /// An archive opened for random access. `Sync`: share it across threads to read chunks in parallel.
 #[derive(Debug)]
@@ -61,22 +61,25 @@ impl ArchiveSource for Source {
 impl ArchiveReader {
     /// Maps the file and checks its header, catalog, manifest and footer.
     pub fn open(path: &Path) -> Result<Self> {
+        ArchiveReader::open_with(path, &Keyring::none())
+    }
+
+    /// Like [`open`](Self::open), unwrapping the data key of an encrypted archive with `keyring`.
+    pub fn open_with(path: &Path, keyring: &Keyring) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        ArchiveReader::from_file(file, path)
+        ArchiveReader::from_file_with(file, path, keyring)
     }
 
     /// Maps an open file (one without a name: a temporary copy of a pipe) and checks it; `path` names it
     /// in messages.
     pub fn from_file(file: File, path: &Path) -> Result<Self> {
-        let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
-        if !meta.is_file() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))
-                .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
-        }
-        // SAFETY: see the module documentation.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mapping", path, e))?;
-        let index = ArchiveIndex::open(Source::Map(map))
+        ArchiveReader::from_file_with(file, path, &Keyring::none())
+    }
+
+    /// Like [`from_file`](Self::from_file), unwrapping the data key of an encrypted archive with `keyring`.
+    pub fn from_file_with(file: File, path: &Path, keyring: &Keyring) -> Result<Self> {
+        let map = map(&file, path)?;
+        let index = ArchiveIndex::open_with(Source::Map(map), keyring)
             .map_err(|e| Error::from(e).context(format!("`{}`", path.display())))?;
         Ok(ArchiveReader { path: path.to_path_buf(), index })
     }
@@ -84,10 +87,24 @@ impl ArchiveReader {
     /// Opens an archive in object storage: its size, then its footer, manifest and catalog, by ranged
     /// requests; chunks are fetched when read.
     pub fn open_object(location: &ObjectLocation) -> Result<Self> {
+        ArchiveReader::open_object_with(location, &Keyring::none())
+    }
+
+    /// Like [`open_object`](Self::open_object), unwrapping the data key of an encrypted archive with
+    /// `keyring`.
+    pub fn open_object_with(location: &ObjectLocation, keyring: &Keyring) -> Result<Self> {
         let source = ObjectSource::open(location)?;
-        let index =
-            ArchiveIndex::open(Source::Object(source)).map_err(|e| Error::from(e).context(format!("`{location}`")))?;
+        let index = ArchiveIndex::open_with(Source::Object(source), keyring)
+            .map_err(|e| Error::from(e).context(format!("`{location}`")))?;
         Ok(ArchiveReader { path: PathBuf::from(location.to_string()), index })
+    }
+
+    /// Checks what can be checked of an encrypted archive file without its identity: its structure and
+    /// every checksum (see [`crate::format::check_structure`]).
+    pub fn check_structure(path: &Path) -> Result<SealedLayout> {
+        let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let map = map(&file, path)?;
+        crate::format::check_structure(&map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))
     }
 
     /// The archive's path, or its `s3://` URL.
@@ -114,4 +131,17 @@ impl ArchiveReader {
         let _ =
             unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, chunk.entry.offset as usize, len) };
     }
+}
+
+/// Maps a regular file; `path` names it in messages.
+fn map(file: &File, path: &Path) -> Result<Mmap> {
+    let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` is not a regular file", path.display()))
+            .with_hint("to read an archive from a pipe, pass `-` and send it on standard input"));
+    }
+    // SAFETY: see the module documentation.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(file) }.map_err(|e| Error::io("mapping", path, e))?;
+    Ok(map)
 }

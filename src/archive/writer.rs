@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::object::{ObjectLocation, ObjectUpload};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest, PartSummary};
+use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest, PartSummary, Sealing};
 
 /// Where an archive goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,17 @@ const BUFFER: usize = 1 << 20;
 impl ArchiveWriter {
     /// Creates the output and writes the header and the catalog.
     pub fn create(target: ArchiveTarget, catalog: &Catalog, compression: Compression) -> Result<Self> {
+        Self::create_sealed(target, catalog, compression, None)
+    }
+
+    /// Creates the output and writes the header, with `sealing` the key frame, and the catalog. With
+    /// `sealing` the archive is encrypted.
+    pub fn create_sealed(
+        target: ArchiveTarget,
+        catalog: &Catalog,
+        compression: Compression,
+        sealing: Option<Sealing>,
+    ) -> Result<Self> {
         let sink = match &target {
             ArchiveTarget::File(path) => match staging_path(path) {
                 Some(partial) => {
@@ -100,8 +111,9 @@ impl ArchiveWriter {
             ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
             ArchiveTarget::Object(location) => Sink::Object(ObjectUpload::start(location)?),
         };
-        let encoder = ArchiveEncoder::new(BufWriter::with_capacity(BUFFER, sink), catalog, compression)
-            .map_err(|e| write_error(&target, e))?;
+        let encoder =
+            ArchiveEncoder::with_sealing(BufWriter::with_capacity(BUFFER, sink), catalog, compression, sealing)
+                .map_err(|e| write_error(&target, e))?;
         Ok(ArchiveWriter { encoder, target })
     }
 

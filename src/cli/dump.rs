@@ -14,6 +14,7 @@ use pgsafe::{Error, ErrorKind};
 
 use super::ArchiveArg;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
+use super::keys::EncryptArgs;
 use super::output::{self, Exit, bytes};
 use super::store::{AuditArgs, absolute};
 
@@ -21,6 +22,9 @@ use super::store::{AuditArgs, absolute};
 pub struct DumpArgs {
     #[command(flatten)]
     engine: DumpEngineArgs,
+
+    #[command(flatten)]
+    encrypt: EncryptArgs,
 
     /// The archive to write, or `-` for standard output. Written as FILE.partial and renamed when complete (a
     /// device or a pipe, such as `/dev/null`, is written in place). `s3://bucket/key` uploads it in parts;
@@ -127,6 +131,8 @@ impl DumpEngineArgs {
             } else {
                 Compression::Zstd { level: args.compress }
             },
+            // `pgsafe dump` sets the recipients of `--encrypt-to`; `pgsafe snapshot` writes plain archives.
+            encrypt_to: Default::default(),
             chunk_bytes: (args.chunk_kib << 10) as usize,
             part_bytes: args.part_mib.map(|m| m << 20),
             exported_snapshot: args.snapshot.clone(),
@@ -156,7 +162,8 @@ impl DumpEngineArgs {
 }
 
 pub fn run(args: DumpArgs) -> Result<Exit, Error> {
-    let options = args.engine.options()?;
+    let mut options = args.engine.options()?;
+    options.encrypt_to = args.encrypt.recipients()?;
     if args.dry_run {
         let plan = block_on_cancellable("dump", &options.cancel, pgsafe::dump::plan(&options))?;
         let text = if args.json {

@@ -4,9 +4,11 @@ use std::fmt::Write as _;
 
 use clap::Args;
 use pgsafe::Error;
-use pgsafe::inspect::{InspectReport, inspect_file, inspect_object, inspect_stream};
+use pgsafe::format::describe_kinds;
+use pgsafe::inspect::{InspectReport, inspect_file_with_keys, inspect_object_with_keys, inspect_stream_with_keys};
 
 use super::ArchiveArg;
+use super::keys::IdentityArgs;
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
@@ -22,13 +24,17 @@ pub struct InspectArgs {
     /// List every chunk of every part (offset, sizes, rows, CRC-32).
     #[arg(long)]
     chunks: bool,
+
+    #[command(flatten)]
+    identity: IdentityArgs,
 }
 
 pub fn run(args: InspectArgs) -> Result<Exit, Error> {
+    let keyring = args.identity.keyring()?;
     let report = match ArchiveArg::parse(args.file.as_os_str())? {
-        ArchiveArg::Path(path) => inspect_file(&path)?,
-        ArchiveArg::Object(location) => inspect_object(&location)?,
-        ArchiveArg::Stdio => inspect_stream("standard input", std::io::stdin().lock())?,
+        ArchiveArg::Path(path) => inspect_file_with_keys(&path, &keyring)?,
+        ArchiveArg::Object(location) => inspect_object_with_keys(&location, &keyring)?,
+        ArchiveArg::Stdio => inspect_stream_with_keys("standard input", std::io::stdin().lock(), keyring)?,
     };
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).expect("the report serializes");
@@ -47,6 +53,9 @@ fn render(r: &InspectReport, chunks: bool) -> String {
     let ratio = if t.raw_bytes > 0 { t.stored_bytes as f64 / t.raw_bytes as f64 } else { 1.0 };
     let _ = writeln!(s, "archive   {} ({})", r.source, bytes(r.bytes));
     let _ = writeln!(s, "format    {}, id {}", r.format_version, r.archive_id);
+    if !r.encrypted_to.is_empty() {
+        let _ = writeln!(s, "encrypted to {}", describe_kinds(&r.encrypted_to));
+    }
     let _ = writeln!(s, "written   {} to {} by {}", r.created_at, r.finished_at, r.tool);
     let _ = writeln!(
         s,

@@ -7,6 +7,7 @@ mod demo;
 mod dryrun;
 mod dump;
 mod inspect;
+mod keys;
 mod lint;
 mod migrate;
 mod notify;

@@ -16,6 +16,7 @@ use pgsafe::{Error, ErrorKind};
 
 use super::ArchiveArg;
 use super::common::{ConnectArgs, FilterArgs, block_on_cancellable, default_jobs, progress};
+use super::keys::IdentityArgs;
 use super::output::{self, Exit};
 use super::store::{AuditArgs, absolute};
 
@@ -39,6 +40,8 @@ pub struct RestoreArgs {
     filters: FilterArgs,
     #[command(flatten)]
     audit: AuditArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
 
     /// Parallel workers (connections). Default: the machine's cores.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
@@ -188,11 +191,14 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
             "`--data-only` loads rows into existing tables: it cannot be combined with `--create`, `--create-roles` or `-f`",
         ));
     }
+    let keyring = args.identity.keyring()?;
     let archive = Arc::new(match ArchiveArg::parse(args.file.as_os_str())? {
-        ArchiveArg::Stdio => ArchiveReader::from_file(spool(std::io::stdin().lock())?, Path::new("standard input"))
-            .map_err(|e| e.context("the archive read from standard input"))?,
-        ArchiveArg::Path(path) => ArchiveReader::open(&path)?,
-        ArchiveArg::Object(location) => ArchiveReader::open_object(&location)?,
+        ArchiveArg::Stdio => {
+            ArchiveReader::from_file_with(spool(std::io::stdin().lock())?, Path::new("standard input"), &keyring)
+                .map_err(|e| e.context("the archive read from standard input"))?
+        }
+        ArchiveArg::Path(path) => ArchiveReader::open_with(&path, &keyring)?,
+        ArchiveArg::Object(location) => ArchiveReader::open_object_with(&location, &keyring)?,
     });
     let use_list = match &args.use_list {
         Some(path) => {

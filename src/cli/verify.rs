@@ -2,10 +2,11 @@
 
 use clap::Args;
 use pgsafe::Error;
-use pgsafe::verify::{VerifyReport, verify_file, verify_object, verify_stream};
+use pgsafe::verify::{VerifyReport, verify_file_with_keys, verify_object_with_keys, verify_stream_with_keys};
 
 use super::ArchiveArg;
 use super::common::default_jobs;
+use super::keys::IdentityArgs;
 use super::output::{self, Exit, bytes};
 
 #[derive(Debug, Args)]
@@ -21,14 +22,18 @@ pub struct VerifyArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    identity: IdentityArgs,
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
     let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let keyring = args.identity.keyring()?;
     let report = match ArchiveArg::parse(args.file.as_os_str())? {
-        ArchiveArg::Path(path) => verify_file(&path, jobs)?,
-        ArchiveArg::Object(location) => verify_object(&location, jobs)?,
-        ArchiveArg::Stdio => verify_stream("standard input", std::io::stdin().lock())?,
+        ArchiveArg::Path(path) => verify_file_with_keys(&path, jobs, &keyring)?,
+        ArchiveArg::Object(location) => verify_object_with_keys(&location, jobs, &keyring)?,
+        ArchiveArg::Stdio => verify_stream_with_keys("standard input", std::io::stdin().lock(), keyring)?,
     };
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;

@@ -21,7 +21,7 @@ use crate::archive::{ArchiveTarget, ArchiveWriter, staging_path};
 use crate::cancel::Cancel;
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Catalog, Compression};
+use crate::format::{Catalog, Compression, Recipients, Sealing};
 use crate::pg::{ConnectOptions, Session, quote_literal};
 use crate::plan::{DumpPlan, PlanOptions, plan_dump};
 use crate::pool::{self, Task};
@@ -36,6 +36,8 @@ pub struct DumpOptions {
     pub jobs: usize,
     pub filters: Filters,
     pub compression: Compression,
+    /// Encrypt the archive to these recipients (public keys); empty writes a plain archive.
+    pub encrypt_to: Recipients,
     /// Decoded bytes per chunk; chunks end on the first tuple boundary past this.
     pub chunk_bytes: usize,
     /// Table slice size; `None` lets the plan choose.
@@ -62,6 +64,7 @@ impl DumpOptions {
             jobs: jobs.max(1),
             filters: Filters::default(),
             compression: Compression::default(),
+            encrypt_to: Recipients::default(),
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             part_bytes: None,
             large_objects: None,
@@ -208,7 +211,15 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         sequences: leader.catalog.sequences.clone(),
         schema,
     };
-    let writer = ArchiveWriter::create(target, &catalog, options.compression)?;
+    let sealing =
+        if options.encrypt_to.is_empty() {
+            None
+        } else {
+            Some(Sealing::to(&options.encrypt_to).map_err(|problem| {
+                Error::new(ErrorKind::InvalidInput, format!("cannot encrypt the archive: {problem}"))
+            })?)
+        };
+    let writer = ArchiveWriter::create_sealed(target, &catalog, options.compression, sealing.clone())?;
     let sequences = catalog.sequences.len();
     drop(catalog);
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
@@ -218,6 +229,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let job = Arc::new(worker::Job {
         tx,
         compression: options.compression,
+        sealing: sealing.map(Arc::new),
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
     });

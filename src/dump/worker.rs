@@ -9,7 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::archive::{FrameSender, WriterMessage};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ChunkSeq, Compression, EncodedChunk, PartSummary, TupleScanner, encode_chunk};
+use crate::format::{
+    ChunkSeq, Compression, EncodedChunk, PartSummary, Sealing, TupleScanner, encode_chunk, seal_chunk,
+};
 use crate::pg::Session;
 use crate::plan::PlannedPart;
 use crate::progress::Progress;
@@ -17,6 +19,8 @@ use crate::progress::Progress;
 pub(super) struct Job {
     pub tx: FrameSender,
     pub compression: Compression,
+    /// An encrypted archive's sealing: chunks are sealed here, in parallel, as they are compressed.
+    pub sealing: Option<Arc<Sealing>>,
     pub chunk_bytes: usize,
     pub progress: Arc<dyn Progress>,
 }
@@ -58,10 +62,16 @@ impl Job {
                 let rows = scanner.rows() - rows_cut;
                 rows_cut = scanner.rows();
                 self.progress.advance(info.id, raw.len() as u64, rows);
-                let (id, compression) = (info.id, self.compression);
+                let (id, compression, sealing) = (info.id, self.compression, self.sealing.clone());
                 let s = ChunkSeq(seq);
                 seq += 1;
-                in_flight.push_back(tokio::task::spawn_blocking(move || encode_chunk(id, s, &raw, rows, compression)));
+                in_flight.push_back(tokio::task::spawn_blocking(move || {
+                    let chunk = encode_chunk(id, s, &raw, rows, compression);
+                    match sealing {
+                        Some(sealing) => seal_chunk(chunk, &sealing),
+                        None => chunk,
+                    }
+                }));
                 if in_flight.len() > IN_FLIGHT {
                     self.send_oldest(&mut in_flight).await?;
                 }

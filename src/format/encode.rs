@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::crypt::{SEAL_OVERHEAD, Sealing};
 use super::frame::store;
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Compression, ContentDigest, FileHeader, Footer, FrameHeader, FrameKind,
@@ -30,6 +31,7 @@ pub fn encode_chunk(part: PartId, seq: ChunkSeq, raw: &[u8], rows: u64, compress
     let header = FrameHeader {
         kind: FrameKind::Chunk,
         codec,
+        sealed: false,
         part,
         seq,
         stored_len: payload.len() as u32,
@@ -66,11 +68,24 @@ pub struct ArchiveEncoder<W: Write> {
     tables: BTreeMap<PartId, TableName>,
     parts: BTreeMap<PartId, PartState>,
     chunk_count: u64,
+    /// Seals every frame after the key frame, in an encrypted archive.
+    sealing: Option<Sealing>,
 }
 
 impl<W: Write> ArchiveEncoder<W> {
-    /// Writes the header and the catalog frame.
-    pub fn new(mut out: W, catalog: &Catalog, compression: Compression) -> io::Result<Self> {
+    /// Writes the header and the catalog frame of a plain archive.
+    pub fn new(out: W, catalog: &Catalog, compression: Compression) -> io::Result<Self> {
+        Self::with_sealing(out, catalog, compression, None)
+    }
+
+    /// Writes the header, then with `sealing` the key frame, then the catalog frame. With `sealing`, the
+    /// archive is encrypted (format 1.1): every frame after the key frame is sealed with its data key.
+    pub fn with_sealing(
+        mut out: W,
+        catalog: &Catalog,
+        compression: Compression,
+        sealing: Option<Sealing>,
+    ) -> io::Result<Self> {
         if !super::digest::is_lower_hex(&catalog.archive_id, 32) {
             return Err(misuse(format!("archive id `{}` is not 32 lowercase hex digits", catalog.archive_id)));
         }
@@ -82,18 +97,26 @@ impl<W: Write> ArchiveEncoder<W> {
             }
             tables.insert(p.id, p.table.clone());
         }
-        out.write_all(&FileHeader::default().encode())?;
+        let mut offset = FileHeader::LEN as u64;
+        match &sealing {
+            None => out.write_all(&FileHeader::default().encode())?,
+            Some(s) => {
+                out.write_all(&FileHeader::encrypted().encode())?;
+                offset += write_key_frame(&mut out, &s.wrapped)?;
+            }
+        }
         let json = serde_json::to_vec(catalog).map_err(io::Error::other)?;
-        let catalog_len = write_document(&mut out, FrameKind::Catalog, &json, compression)?;
+        let (catalog_len, _) = write_document(&mut out, FrameKind::Catalog, &json, compression, sealing.as_ref())?;
         Ok(ArchiveEncoder {
             out,
-            offset: FileHeader::LEN as u64 + catalog_len,
+            offset: offset + catalog_len,
             compression,
             archive_id: catalog.archive_id.clone(),
             catalog_blake3: blake3::hash(&json).to_hex().to_string(),
             tables,
             parts,
             chunk_count: 0,
+            sealing,
         })
     }
 
@@ -106,10 +129,12 @@ impl<W: Write> ArchiveEncoder<W> {
     pub fn write_chunk(&mut self, chunk: &EncodedChunk) -> io::Result<()> {
         let h = &chunk.header;
         let sizes_fit_codec = match h.codec {
-            super::Codec::None => h.stored_len == h.raw_len,
-            super::Codec::Zstd => h.stored_len <= h.raw_len,
+            super::Codec::None => h.plain_len() == h.raw_len,
+            super::Codec::Zstd => h.plain_len() <= h.raw_len,
         };
+        // A chunk comes sealed (by [`seal_chunk`], on the producer's thread) only into an encrypted archive.
         let well_formed = h.kind == FrameKind::Chunk
+            && (!h.sealed || (self.sealing.is_some() && h.stored_len >= SEAL_OVERHEAD))
             && sizes_fit_codec
             && chunk.payload.len() == h.stored_len as usize
             && h.raw_len > 0
@@ -126,8 +151,17 @@ impl<W: Write> ArchiveEncoder<W> {
         if h.seq.0 != expected {
             return Err(misuse(format!("chunk {} of part {} out of order: expected chunk {expected}", h.seq, h.part)));
         }
+        let sealed;
+        let (h, payload) = match &self.sealing {
+            Some(s) if !h.sealed => {
+                let (header, payload) = seal(h, &chunk.payload, s);
+                sealed = payload;
+                (header, &sealed)
+            }
+            _ => (*h, &chunk.payload),
+        };
         self.out.write_all(&h.encode())?;
-        self.out.write_all(&chunk.payload)?;
+        self.out.write_all(payload)?;
         state.chunks.push(ChunkEntry {
             seq: h.seq,
             offset: self.offset,
@@ -197,9 +231,13 @@ impl<W: Write> ArchiveEncoder<W> {
         };
         let json = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
         let manifest_offset = self.offset;
-        self.offset += write_document(&mut self.out, FrameKind::Manifest, &json, self.compression)?;
-        let footer =
-            Footer { manifest_offset, chunk_count: self.chunk_count, manifest_blake3: *blake3::hash(&json).as_bytes() };
+        let (len, stored) =
+            write_document(&mut self.out, FrameKind::Manifest, &json, self.compression, self.sealing.as_ref())?;
+        self.offset += len;
+        // An encrypted archive's footer hashes the sealed manifest, which anyone can check and which tells
+        // nothing of the manifest's content; a plain one's hashes the manifest itself.
+        let hashed = if self.sealing.is_some() { blake3::hash(&stored) } else { blake3::hash(&json) };
+        let footer = Footer { manifest_offset, chunk_count: self.chunk_count, manifest_blake3: *hashed.as_bytes() };
         self.out.write_all(&footer.encode())?;
         self.offset += Footer::LEN as u64;
         self.out.flush()?;
@@ -207,8 +245,54 @@ impl<W: Write> ArchiveEncoder<W> {
     }
 }
 
-/// Writes a catalog or manifest frame and returns its length.
-fn write_document(out: &mut impl Write, kind: FrameKind, json: &[u8], compression: Compression) -> io::Result<u64> {
+/// Seals an encoded chunk for an encrypted archive, so that producers seal in parallel, as they compress,
+/// rather than the one writer. A chunk sealed with another archive's [`Sealing`] makes an archive that does
+/// not open: give every producer the writer's.
+pub fn seal_chunk(chunk: EncodedChunk, sealing: &Sealing) -> EncodedChunk {
+    if chunk.header.sealed {
+        return chunk;
+    }
+    let (header, payload) = seal(&chunk.header, &chunk.payload, sealing);
+    EncodedChunk { header, payload, rows: chunk.rows }
+}
+
+/// Seals a plain frame's payload: its header gains the sealed flag and the sealed payload's size and CRC.
+fn seal(h: &FrameHeader, payload: &[u8], sealing: &Sealing) -> (FrameHeader, Vec<u8>) {
+    let mut header = FrameHeader { sealed: true, stored_len: h.stored_len + SEAL_OVERHEAD, ..*h };
+    let sealed = sealing.key.seal(&header, payload);
+    header.payload_crc = crc32(&sealed);
+    (header, sealed)
+}
+
+/// Writes the key frame of an encrypted archive and returns its length.
+fn write_key_frame(out: &mut impl Write, wrapped: &[u8]) -> io::Result<u64> {
+    if wrapped.len() > super::MAX_KEY_RAW as usize {
+        return Err(misuse(format!("the wrapped data key of {} bytes exceeds the format's limit", wrapped.len())));
+    }
+    let header = FrameHeader {
+        kind: FrameKind::Key,
+        codec: super::Codec::None,
+        sealed: false,
+        part: PartId(0),
+        seq: ChunkSeq(0),
+        stored_len: wrapped.len() as u32,
+        raw_len: wrapped.len() as u32,
+        payload_crc: crc32(wrapped),
+    };
+    out.write_all(&header.encode())?;
+    out.write_all(wrapped)?;
+    Ok(header.frame_len())
+}
+
+/// Writes a catalog or manifest frame, sealed with `sealing` when given; returns its length and its
+/// stored payload.
+fn write_document(
+    out: &mut impl Write,
+    kind: FrameKind,
+    json: &[u8],
+    compression: Compression,
+    sealing: Option<&Sealing>,
+) -> io::Result<(u64, Vec<u8>)> {
     if json.len() > MAX_DOCUMENT_RAW as usize {
         return Err(misuse(format!(
             "{kind:?} of {} bytes exceeds the format's limit of {MAX_DOCUMENT_RAW}",
@@ -216,18 +300,23 @@ fn write_document(out: &mut impl Write, kind: FrameKind, json: &[u8], compressio
         )));
     }
     let (codec, payload) = store(json, compression);
-    let header = FrameHeader {
+    let mut header = FrameHeader {
         kind,
         codec,
+        sealed: false,
         part: PartId(0),
         seq: ChunkSeq(0),
         stored_len: payload.len() as u32,
         raw_len: json.len() as u32,
         payload_crc: crc32(&payload),
     };
+    let mut payload = payload;
+    if let Some(s) = sealing {
+        (header, payload) = seal(&header, &payload, s);
+    }
     out.write_all(&header.encode())?;
     out.write_all(&payload)?;
-    Ok(header.frame_len())
+    Ok((header.frame_len(), payload))
 }
 
 fn misuse(message: String) -> io::Error {

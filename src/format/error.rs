@@ -9,7 +9,9 @@ use super::{ChunkSeq, FORMAT_MAJOR, FORMAT_MINOR, PartId};
 pub enum Element {
     /// The fixed-size file header at offset 0.
     Header,
-    /// The catalog frame that follows the header.
+    /// The key frame of an encrypted archive, right after the header.
+    Key,
+    /// The catalog frame that follows the header (and the key frame).
     Catalog,
     /// A chunk frame. `table` is filled in when the catalog is known.
     Chunk { part: PartId, seq: ChunkSeq, table: Option<String> },
@@ -29,6 +31,7 @@ impl fmt::Display for Element {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Element::Header => f.write_str("header"),
+            Element::Key => f.write_str("key frame"),
             Element::Catalog => f.write_str("catalog frame"),
             Element::Chunk { part, seq, table } => {
                 write!(f, "chunk {seq} of part {part}")?;
@@ -69,6 +72,13 @@ pub enum FormatError {
         "{element} at offset {offset}: codec {codec} is not known to this pgsafe: the archive is format version {major}.{minor}, this pgsafe reads format version {FORMAT_MAJOR}.{FORMAT_MINOR}"
     )]
     NewerCodec { element: Element, offset: u64, codec: u8, major: u16, minor: u16 },
+    /// The archive is encrypted and no identity was given. `recipients` describes the kinds of recipient
+    /// it is encrypted to, when known.
+    #[error("the archive is encrypted{recipients}: reading its content needs an identity of one of its recipients")]
+    NeedsIdentity { recipients: String },
+    /// None of the identities given is one of the archive's recipients.
+    #[error("none of the identities given opens the archive, which is encrypted{recipients}")]
+    WrongIdentity { recipients: String },
     /// The archive ends before an element is complete.
     #[error("{element} at offset {offset}: cut short (needs {needed} bytes, {available} available)")]
     Truncated { element: Element, offset: u64, needed: u64, available: u64 },

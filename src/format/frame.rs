@@ -2,10 +2,15 @@
 
 use std::io::Read;
 
+use super::crypt::{DataKey, SEAL_OVERHEAD};
 use super::error::checksum_mismatch;
 use super::{
-    ChunkSeq, Element, FORMAT_MINOR, FileHeader, FormatError, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, PartId, crc32, le_u32,
+    ChunkSeq, Element, FORMAT_MINOR, FileHeader, FormatError, MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, MAX_KEY_RAW, PartId,
+    crc32, le_u32,
 };
+
+/// Frame flag bit 0 (format 1.1): the payload is sealed with the archive's data key.
+const FLAG_SEALED: u16 = 1;
 
 /// Every frame header starts with these bytes, so a reader that lost its place can tell a frame header
 /// from payload, and a hex dump shows where frames begin.
@@ -17,6 +22,9 @@ pub enum FrameKind {
     Catalog = 1,
     Chunk = 2,
     Manifest = 3,
+    /// Format 1.1: the archive's data key, wrapped with age for its recipients. Only in encrypted
+    /// archives, right after the file header.
+    Key = 4,
 }
 
 impl FrameKind {
@@ -25,6 +33,7 @@ impl FrameKind {
             1 => Some(FrameKind::Catalog),
             2 => Some(FrameKind::Chunk),
             3 => Some(FrameKind::Manifest),
+            4 => Some(FrameKind::Key),
             _ => None,
         }
     }
@@ -34,6 +43,7 @@ impl FrameKind {
         match self {
             FrameKind::Chunk => MAX_CHUNK_RAW,
             FrameKind::Catalog | FrameKind::Manifest => MAX_DOCUMENT_RAW,
+            FrameKind::Key => MAX_KEY_RAW,
         }
     }
 }
@@ -77,6 +87,9 @@ impl Default for Compression {
 pub struct FrameHeader {
     pub kind: FrameKind,
     pub codec: Codec,
+    /// Format 1.1: the payload is sealed with the archive's data key (flag bit 0). Set on every frame of
+    /// an encrypted archive but its key frame, and on no frame of a plain one.
+    pub sealed: bool,
     /// The part a chunk belongs to; zero for the catalog and the manifest.
     pub part: PartId,
     /// The chunk's position in its part; zero for the catalog and the manifest.
@@ -97,7 +110,8 @@ impl FrameHeader {
         b[0..4].copy_from_slice(&FRAME_MAGIC);
         b[4] = self.kind as u8;
         b[5] = self.codec as u8;
-        // 6..8 flags stay zero.
+        let flags = if self.sealed { FLAG_SEALED } else { 0 };
+        b[6..8].copy_from_slice(&flags.to_le_bytes());
         b[8..12].copy_from_slice(&self.part.0.to_le_bytes());
         b[12..16].copy_from_slice(&self.seq.0.to_le_bytes());
         b[16..20].copy_from_slice(&self.stored_len.to_le_bytes());
@@ -141,12 +155,36 @@ impl FrameHeader {
             }
         })?;
         let flags = u16::from_le_bytes([b[6], b[7]]);
-        if flags != 0 {
+        let known = if archive.encrypted { FLAG_SEALED } else { 0 };
+        if flags & !known != 0 {
             return Err(corrupt(6, format!("reserved flag bits are set ({flags:#06x}); they must be zero")));
+        }
+        let sealed = flags & FLAG_SEALED != 0;
+        // In an encrypted archive every frame is sealed but the key frame, which holds what opens them.
+        if archive.encrypted && sealed != (kind != FrameKind::Key) {
+            return Err(corrupt(
+                6,
+                if sealed {
+                    "the key frame is marked sealed".into()
+                } else {
+                    format!("{kind:?} frame is not sealed in an encrypted archive")
+                },
+            ));
+        }
+        if kind == FrameKind::Key && (!archive.encrypted || codec != Codec::None) {
+            return Err(corrupt(
+                4,
+                if archive.encrypted {
+                    "the key frame must be stored with codec 0".into()
+                } else {
+                    "a key frame in an archive that is not encrypted".into()
+                },
+            ));
         }
         let h = FrameHeader {
             kind,
             codec,
+            sealed,
             part: PartId(le_u32(b, 8)),
             seq: ChunkSeq(le_u32(b, 12)),
             stored_len: le_u32(b, 16),
@@ -165,18 +203,22 @@ impl FrameHeader {
         if kind == FrameKind::Chunk && h.raw_len == 0 {
             return Err(corrupt(20, "chunk declares an empty payload".into()));
         }
+        if sealed && h.stored_len < SEAL_OVERHEAD {
+            return Err(corrupt(
+                16,
+                format!("sealed payload of {} bytes is shorter than its nonce and tag ({SEAL_OVERHEAD})", h.stored_len),
+            ));
+        }
+        let plain_len = h.plain_len();
         match codec {
-            Codec::None if h.stored_len != h.raw_len => {
+            Codec::None if plain_len != h.raw_len => {
                 return Err(corrupt(
                     16,
-                    format!("stored size {} differs from decoded size {} with no codec", h.stored_len, h.raw_len),
+                    format!("stored size {plain_len} differs from decoded size {} with no codec", h.raw_len),
                 ));
             }
-            Codec::Zstd if h.stored_len > h.raw_len => {
-                return Err(corrupt(
-                    16,
-                    format!("compressed size {} exceeds decoded size {}", h.stored_len, h.raw_len),
-                ));
+            Codec::Zstd if plain_len > h.raw_len => {
+                return Err(corrupt(16, format!("compressed size {plain_len} exceeds decoded size {}", h.raw_len)));
             }
             _ => {}
         }
@@ -188,8 +230,26 @@ impl FrameHeader {
         Self::LEN as u64 + u64::from(self.stored_len)
     }
 
-    /// Checks the payload's CRC and decodes it to exactly `raw_len` bytes. `offset` is the frame's.
+    /// Bytes of the payload once unsealed: the stored bytes less the nonce and tag of a sealed payload.
+    pub fn plain_len(&self) -> u32 {
+        if self.sealed { self.stored_len.saturating_sub(SEAL_OVERHEAD) } else { self.stored_len }
+    }
+
+    /// Checks the payload's CRC and decodes it to exactly `raw_len` bytes. `offset` is the frame's. A
+    /// sealed payload needs its archive's key: see [`open_payload`](Self::open_payload).
     pub fn decode_payload(&self, stored: &[u8], offset: u64, element: Element) -> Result<Vec<u8>, FormatError> {
+        self.open_payload(None, stored, offset, element)
+    }
+
+    /// Checks the payload's CRC, unseals it with `key` when it is sealed, and decodes it to exactly
+    /// `raw_len` bytes. `offset` is the frame's.
+    pub fn open_payload(
+        &self,
+        key: Option<&DataKey>,
+        stored: &[u8],
+        offset: u64,
+        element: Element,
+    ) -> Result<Vec<u8>, FormatError> {
         let payload_at = offset + Self::LEN as u64;
         debug_assert_eq!(stored.len(), self.stored_len as usize);
         let computed = crc32(stored);
@@ -200,6 +260,24 @@ impl FrameHeader {
                 format!("payload {}", checksum_mismatch(self.payload_crc, computed)),
             ));
         }
+        if !self.sealed {
+            return self.decode_plain(stored, payload_at, element);
+        }
+        let Some(key) = key else {
+            return Err(FormatError::NeedsIdentity { recipients: String::new() });
+        };
+        let plain = key.open(self, stored).ok_or_else(|| {
+            FormatError::corrupt(
+                element.clone(),
+                payload_at,
+                "sealed payload does not authenticate: it was modified, or moved from another frame or archive",
+            )
+        })?;
+        self.decode_plain(&plain, payload_at, element)
+    }
+
+    /// Decodes an unsealed payload with the frame's codec.
+    fn decode_plain(&self, stored: &[u8], payload_at: u64, element: Element) -> Result<Vec<u8>, FormatError> {
         match self.codec {
             Codec::None => Ok(stored.to_vec()),
             Codec::Zstd => {
@@ -299,7 +377,7 @@ mod tests {
                               crc in any::<u32>(), zstd in any::<bool>(), shrink in 0u32..1000) {
             let (part, seq) = if kind == FrameKind::Chunk { (part, seq) } else { (0, 0) };
             let (codec, stored_len) = if zstd { (Codec::Zstd, raw.saturating_sub(shrink)) } else { (Codec::None, raw) };
-            let h = FrameHeader { kind, codec, part: PartId(part), seq: ChunkSeq(seq), stored_len, raw_len: raw, payload_crc: crc };
+            let h = FrameHeader { kind, codec, sealed: false, part: PartId(part), seq: ChunkSeq(seq), stored_len, raw_len: raw, payload_crc: crc };
             prop_assert_eq!(FrameHeader::decode(&h.encode(), &FileHeader::default(), 0, Element::Frame { index: 0 }).unwrap(), h);
         }
 
@@ -307,14 +385,14 @@ mod tests {
         fn payload_round_trips(raw in proptest::collection::vec(any::<u8>(), 1..5000), level in -3i32..6, compress in any::<bool>()) {
             let c = if compress { Compression::Zstd { level } } else { Compression::None };
             let (codec, stored) = store(&raw, c);
-            let h = FrameHeader { kind: FrameKind::Chunk, codec, part: PartId(1), seq: ChunkSeq(0),
+            let h = FrameHeader { kind: FrameKind::Chunk, codec, sealed: false, part: PartId(1), seq: ChunkSeq(0),
                 stored_len: stored.len() as u32, raw_len: raw.len() as u32, payload_crc: crc32(&stored) };
             prop_assert_eq!(h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap(), raw);
         }
 
         #[test]
         fn any_flipped_header_bit_is_an_error(bit in 0usize..256) {
-            let h = FrameHeader { kind: FrameKind::Chunk, codec: Codec::Zstd, part: PartId(3), seq: ChunkSeq(7),
+            let h = FrameHeader { kind: FrameKind::Chunk, codec: Codec::Zstd, sealed: false, part: PartId(3), seq: ChunkSeq(7),
                 stored_len: 100, raw_len: 200, payload_crc: 0xdead_beef };
             let mut b = h.encode();
             b[bit / 8] ^= 1 << (bit % 8);
@@ -330,6 +408,7 @@ mod tests {
         let h = FrameHeader {
             kind: FrameKind::Chunk,
             codec: Codec::Zstd,
+            sealed: false,
             part: PartId(1),
             seq: ChunkSeq(0),
             stored_len: 10,
@@ -342,7 +421,7 @@ mod tests {
         b[28..32].copy_from_slice(&crc.to_le_bytes());
         let element = Element::Frame { index: 3 };
 
-        let newer = FileHeader { major: 1, minor: FORMAT_MINOR + 1 };
+        let newer = FileHeader { major: 1, minor: FORMAT_MINOR + 1, encrypted: false };
         let err = FrameHeader::decode(&b, &newer, 100, element.clone()).unwrap_err();
         assert!(matches!(err, FormatError::NewerCodec { codec: 7, .. }), "{err:?}");
         assert_eq!(
@@ -375,6 +454,7 @@ mod tests {
         let h = FrameHeader {
             kind: FrameKind::Chunk,
             codec,
+            sealed: false,
             part: PartId(0),
             seq: ChunkSeq(0),
             stored_len: stored.len() as u32,

@@ -1,7 +1,7 @@
 //! The 32-byte file header: magic, version, flags, CRC-32.
 
 use super::error::checksum_mismatch;
-use super::{Element, FORMAT_MAJOR, FORMAT_MINOR, FormatError, crc32, le_u16, le_u32};
+use super::{Element, FORMAT_MAJOR, FormatError, crc32, le_u16, le_u32};
 
 /// The file magic. `0x89` catches 7-bit transports, `PGSAFE` names the file, `\n` catches newline
 /// translation.
@@ -12,23 +12,40 @@ pub const FILE_MAGIC: [u8; 8] = *b"\x89PGSAFE\n";
 pub struct FileHeader {
     pub major: u16,
     pub minor: u16,
+    /// Flag bit 0 (format 1.1): a key frame follows the header and every other frame is sealed.
+    pub encrypted: bool,
 }
 
+/// Flag bit 0 of the file header: the archive is encrypted (format 1.1, `format-spec` §17).
+const FLAG_ENCRYPTED: u32 = 1;
+
+/// The minor version that defines encryption.
+pub const ENCRYPTION_MINOR: u16 = 1;
+
 impl Default for FileHeader {
+    /// A plain archive's header. A plain archive uses nothing newer than format 1.0, so it says 1.0 and
+    /// stays readable, byte for byte, by readers of 1.0.
     fn default() -> Self {
-        FileHeader { major: FORMAT_MAJOR, minor: FORMAT_MINOR }
+        FileHeader { major: FORMAT_MAJOR, minor: 0, encrypted: false }
     }
 }
 
 impl FileHeader {
     pub const LEN: usize = 32;
 
+    /// An encrypted archive's header: format 1.1 with the encrypted flag.
+    pub fn encrypted() -> Self {
+        FileHeader { major: FORMAT_MAJOR, minor: ENCRYPTION_MINOR, encrypted: true }
+    }
+
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
         b[0..8].copy_from_slice(&FILE_MAGIC);
         b[8..10].copy_from_slice(&self.major.to_le_bytes());
         b[10..12].copy_from_slice(&self.minor.to_le_bytes());
-        // 12..16 flags and 16..28 reserved stay zero.
+        let flags = if self.encrypted { FLAG_ENCRYPTED } else { 0 };
+        b[12..16].copy_from_slice(&flags.to_le_bytes());
+        // 16..28 reserved stay zero.
         let crc = crc32(&b[0..28]);
         b[28..32].copy_from_slice(&crc.to_le_bytes());
         b
@@ -58,7 +75,8 @@ impl FileHeader {
             return Err(FormatError::corrupt(Element::Header, 0, checksum_mismatch(stored, computed)));
         }
         let flags = le_u32(b, 12);
-        if flags != 0 {
+        let known = if minor >= ENCRYPTION_MINOR { FLAG_ENCRYPTED } else { 0 };
+        if flags & !known != 0 {
             return Err(FormatError::corrupt(
                 Element::Header,
                 12,
@@ -68,7 +86,7 @@ impl FileHeader {
         if let Some(i) = b[16..28].iter().position(|&x| x != 0) {
             return Err(FormatError::corrupt(Element::Header, 16 + i as u64, "reserved byte is not zero"));
         }
-        Ok(FileHeader { major, minor })
+        Ok(FileHeader { major, minor, encrypted: flags & FLAG_ENCRYPTED != 0 })
     }
 }
 
@@ -105,13 +123,37 @@ mod tests {
 
     #[test]
     fn future_major_is_named_even_with_a_different_layout() {
-        let mut b = FileHeader { major: 2, minor: 3 }.encode();
+        let mut b = FileHeader { major: 2, minor: 3, encrypted: false }.encode();
         b[20] = 0xff; // a v2 header may use bytes v1 reserves
         let err = FileHeader::decode(&b).unwrap_err();
         assert_eq!(
             err.to_string(),
             "archive format version 2.3 is not supported: this pgsafe reads format version 1.x"
         );
+    }
+
+    #[test]
+    fn encrypted_round_trips_and_needs_minor_1() {
+        let h = FileHeader::encrypted();
+        assert_eq!((h.minor, h.encrypted), (1, true));
+        assert_eq!(FileHeader::decode(&h.encode()).unwrap(), h);
+        let mut b = FileHeader { minor: 0, ..h }.encode();
+        let err = FileHeader::decode(&b).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "header at offset 12: reserved flag bits are set (0x00000001); they must be zero in format 1.x"
+        );
+        b[12] = 2;
+        b[10] = 1;
+        let crc = crc32(&b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert!(FileHeader::decode(&b).is_err(), "only bit 0 is defined");
+    }
+
+    #[test]
+    fn a_plain_header_is_format_1_0() {
+        let b = FileHeader::default().encode();
+        assert_eq!(&b[8..16], &[1, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

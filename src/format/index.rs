@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::crypt::{DataKey, Keyring, open_key_frame};
 use super::{
     ArchiveSource, Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind,
     Manifest, PartId, PartInfo, PartRecord, crc32, digest::is_lower_hex,
@@ -30,6 +31,8 @@ pub struct ArchiveIndex<B> {
     manifest: Manifest,
     footer: Footer,
     parts: HashMap<PartId, PartSlot>,
+    /// The data key of an encrypted archive, and the kinds of recipient it was wrapped for.
+    key: Option<(DataKey, Vec<String>)>,
 }
 
 /// Where one part is described: its positions in the catalog's parts and in the manifest's records.
@@ -40,9 +43,15 @@ pub(crate) struct PartSlot {
 }
 
 impl<B: ArchiveSource> ArchiveIndex<B> {
-    /// Opens the archive in `bytes`: a memory map, an object in a bucket, a `Vec`, a slice. Reads the
-    /// header, the footer, the manifest and the catalog, not the chunks.
+    /// Opens the plain archive in `bytes`: a memory map, an object in a bucket, a `Vec`, a slice. Reads the
+    /// header, the footer, the manifest and the catalog, not the chunks. An encrypted one is refused as
+    /// needing an identity.
     pub fn open(bytes: B) -> Result<Self, FormatError> {
+        Self::open_with(bytes, &Keyring::none())
+    }
+
+    /// Opens the archive in `bytes`, unwrapping the data key of an encrypted one with `keyring`.
+    pub fn open_with(bytes: B, keyring: &Keyring) -> Result<Self, FormatError> {
         let data = &bytes;
         let len = data.len();
         let header = FileHeader::decode(&read(data, 0, len.min(FileHeader::LEN as u64) as usize)?)?;
@@ -53,9 +62,17 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
         let footer_at = len - Footer::LEN as u64;
         let footer = Footer::decode(&fixed(data, footer_at)?, footer_at)?;
 
+        let (key, catalog_at) = if header.encrypted {
+            let at = FileHeader::LEN as u64;
+            let (h, stored) = read_frame(data, &header, at, FrameKind::Key, Element::Key)?;
+            (Some(open_key_frame(&h, &stored, at, keyring)?), at + h.frame_len())
+        } else {
+            (None, FileHeader::LEN as u64)
+        };
+        let data_key = key.as_ref().map(|(k, _)| k);
+
         // The manifest frame must end exactly where the footer starts.
         let manifest_at = footer.manifest_offset;
-        let catalog_at = FileHeader::LEN as u64;
         if manifest_at < catalog_at + FrameHeader::LEN as u64 || manifest_at > footer_at - FrameHeader::LEN as u64 {
             return Err(FormatError::corrupt(
                 Element::Footer,
@@ -63,7 +80,7 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
                 format!("manifest offset {manifest_at} lies outside the archive's frames"),
             ));
         }
-        let (mh, manifest_json) = read_document(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
+        let (mh, stored) = read_frame(data, &header, manifest_at, FrameKind::Manifest, Element::Manifest)?;
         if manifest_at + mh.frame_len() != footer_at {
             return Err(FormatError::corrupt(
                 Element::Manifest,
@@ -71,12 +88,22 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
                 format!("frame ends at offset {} but the footer starts at {footer_at}", manifest_at + mh.frame_len()),
             ));
         }
-        check_manifest_hash(&manifest_json, &footer, manifest_at)?;
+        if header.encrypted {
+            // The footer hashes the sealed manifest: check it before unsealing.
+            check_manifest_hash(&stored, &footer, manifest_at)?;
+        }
+        let manifest_json = mh.open_payload(data_key, &stored, manifest_at, Element::Manifest)?;
+        drop(stored);
+        if !header.encrypted {
+            check_manifest_hash(&manifest_json, &footer, manifest_at)?;
+        }
         let manifest: Manifest = parse_json(&manifest_json, Element::Manifest, manifest_at)?;
         // The decoded JSON can be large (up to the document limit): free it before decoding the catalog.
         drop(manifest_json);
 
-        let (ch, catalog_json) = read_document(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let (ch, stored) = read_frame(data, &header, catalog_at, FrameKind::Catalog, Element::Catalog)?;
+        let catalog_json = ch.open_payload(data_key, &stored, catalog_at, Element::Catalog)?;
+        drop(stored);
         let catalog_end = catalog_at + ch.frame_len();
         if catalog_end > manifest_at {
             return Err(FormatError::corrupt(Element::Catalog, catalog_at, "frame overlaps the manifest frame"));
@@ -86,7 +113,18 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
         let catalog_blake3 = blake3::hash(&catalog_json);
         let parts =
             check_manifest(&catalog, catalog_blake3.to_hex().as_str(), &manifest, &footer, catalog_end, manifest_at)?;
-        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, parts })
+        Ok(ArchiveIndex { bytes, header, catalog, manifest, footer, parts, key })
+    }
+
+    /// The kinds of recipient an encrypted archive's data key is wrapped for (`X25519`, `ssh-ed25519`);
+    /// empty for a plain archive.
+    pub fn recipient_kinds(&self) -> &[String] {
+        self.key.as_ref().map_or(&[], |(_, kinds)| kinds)
+    }
+
+    /// The data key of an encrypted archive.
+    pub fn data_key(&self) -> Option<&DataKey> {
+        self.key.as_ref().map(|(k, _)| k)
     }
 
     pub fn header(&self) -> &FileHeader {
@@ -163,7 +201,7 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
     /// Reads, checks and decodes one chunk: its bytes of the part's COPY stream.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
         let (h, frame) = self.chunk_frame(chunk)?;
-        h.decode_payload(&frame[FrameHeader::LEN..], chunk.entry.offset, self.chunk_element(chunk))
+        h.open_payload(self.data_key(), &frame[FrameHeader::LEN..], chunk.entry.offset, self.chunk_element(chunk))
     }
 
     /// Names a chunk in errors, with its table.
@@ -230,13 +268,14 @@ fn frame_header(frame: &[u8]) -> &[u8; FrameHeader::LEN] {
     frame[..FrameHeader::LEN].try_into().expect("a frame read holds its header")
 }
 
-fn read_document(
-    bytes: &impl ArchiveSource,
+/// Reads the frame of `kind` at `at`: its checked header and its stored payload, still to be decoded.
+fn read_frame<'a, S: ArchiveSource>(
+    bytes: &'a S,
     header: &FileHeader,
     at: u64,
     kind: FrameKind,
     element: Element,
-) -> Result<(FrameHeader, Vec<u8>), FormatError> {
+) -> Result<(FrameHeader, Cow<'a, [u8]>), FormatError> {
     if at + FrameHeader::LEN as u64 > bytes.len() {
         return Err(FormatError::Truncated {
             element,
@@ -258,8 +297,7 @@ fn read_document(
     if end > bytes.len() {
         return Err(FormatError::Truncated { element, offset: at, needed: h.frame_len(), available: bytes.len() - at });
     }
-    let payload = h.decode_payload(&read(bytes, start, h.stored_len as usize)?, at, element)?;
-    Ok((h, payload))
+    Ok((h, read(bytes, start, h.stored_len as usize)?))
 }
 
 /// The footer's BLAKE3 must be the hash of the manifest's decoded bytes.

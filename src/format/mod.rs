@@ -10,6 +10,7 @@
 mod catalog;
 mod check;
 mod copy;
+mod crypt;
 mod digest;
 mod encode;
 mod error;
@@ -29,12 +30,16 @@ pub use catalog::{
 };
 pub use check::PartCheck;
 pub use copy::{BINARY_SIGNATURE, BinaryTuples, CopyError, Fields, Tuple, TupleScanner, binary_stream};
+pub use crypt::{
+    DataKey, Keyring, Recipients, SEAL_OVERHEAD, SealedLayout, Sealing, UnwrapError, check_structure, describe_kinds,
+    recipient_kinds,
+};
 pub use digest::ContentDigest;
-pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk};
+pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk, seal_chunk};
 pub use error::{Element, FormatError};
 pub use footer::Footer;
 pub use frame::{Codec, Compression, FrameHeader, FrameKind};
-pub use header::FileHeader;
+pub use header::{ENCRYPTION_MINOR, FileHeader};
 pub use index::{ArchiveIndex, ChunkRef};
 pub use manifest::{ChunkEntry, Manifest, PartRecord, TableRecord};
 pub use source::ArchiveSource;
@@ -42,12 +47,16 @@ pub use stream::{FrameStream, StreamEvent};
 
 /// The format major version this code writes and reads. A different major is refused.
 pub const FORMAT_MAJOR: u16 = 1;
-/// The format minor version this code writes. Readers accept any minor of their major.
-pub const FORMAT_MINOR: u16 = 0;
+/// The newest format minor version this code reads and writes. Readers accept any minor of their major.
+/// Plain archives are written as 1.0, which they are; encrypted ones as 1.1, which defines encryption.
+pub const FORMAT_MINOR: u16 = 1;
 
 /// Largest decoded size of one chunk: 1 GiB + 1 MiB. Writers cut chunks of a few MiB, but a chunk holds
 /// whole rows and PostgreSQL's largest row is 1 GiB, so one such row and a stream header must fit.
 pub const MAX_CHUNK_RAW: u32 = (1 << 30) + (1 << 20);
+/// Largest size of a key frame's payload (the data key wrapped with age for every recipient): 1 MiB,
+/// room for thousands of recipients.
+pub const MAX_KEY_RAW: u32 = 1 << 20;
 /// Largest decoded size of the catalog or the manifest: 256 MiB.
 pub const MAX_DOCUMENT_RAW: u32 = 256 << 20;
 

@@ -42,6 +42,15 @@ fn chunked(stream: &[u8], format: CopyFormat, min: usize) -> Vec<Vec<u8>> {
 }
 
 fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression: Compression) -> (Vec<u8>, Catalog) {
+    encode_sealed(parts, min_chunk, compression, None)
+}
+
+fn encode_sealed(
+    parts: &[(CopyFormat, usize, Vec<u8>)],
+    min_chunk: usize,
+    compression: Compression,
+    sealing: Option<Sealing>,
+) -> (Vec<u8>, Catalog) {
     let infos = parts
         .iter()
         .enumerate()
@@ -52,7 +61,7 @@ fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression:
         .collect();
     let schema = crate::format::SchemaDocument::of(&serde_json::json!({"anything": [1, 2]})).unwrap();
     let catalog = Catalog { schema: Some(schema), ..sample::catalog(infos) };
-    let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, compression).unwrap();
+    let mut enc = ArchiveEncoder::with_sealing(Vec::new(), &catalog, compression, sealing.clone()).unwrap();
     let encoded: Vec<_> = parts
         .iter()
         .zip(&catalog.parts)
@@ -66,7 +75,12 @@ fn encode(parts: &[(CopyFormat, usize, Vec<u8>)], min_chunk: usize, compression:
     for seq in 0..most {
         for (chunks, _) in &encoded {
             if let Some(chunk) = chunks.get(seq) {
-                enc.write_chunk(chunk).unwrap();
+                // In an encrypted archive, every other chunk comes sealed by its producer, as a dump's
+                // workers seal them; the encoder seals the others.
+                match &sealing {
+                    Some(s) if seq % 2 == 0 => enc.write_chunk(&seal_chunk(chunk.clone(), s)).unwrap(),
+                    _ => enc.write_chunk(chunk).unwrap(),
+                }
             }
         }
     }
@@ -92,11 +106,20 @@ proptest! {
 
     #[test]
     fn archives_round_trip(parts in proptest::collection::vec(part_stream(), 0..5), min_chunk in 1usize..200,
-                           level in prop_oneof![Just(None), (-2i32..5).prop_map(Some)]) {
+                           level in prop_oneof![Just(None), (-2i32..5).prop_map(Some)], encrypted in any::<bool>()) {
         let compression = level.map_or(Compression::None, |level| Compression::Zstd { level });
-        let (bytes, catalog) = encode(&parts, min_chunk, compression);
+        let id = age::x25519::Identity::generate();
+        let sealing = encrypted.then(|| Sealing::to(&recipients_of(&id)).unwrap());
+        let (bytes, catalog) = encode_sealed(&parts, min_chunk, compression, sealing);
+        let keyring = || if encrypted { Keyring::of(Box::new(id.clone())) } else { Keyring::none() };
 
-        let index = ArchiveIndex::open(&bytes[..]).unwrap();
+        let index = ArchiveIndex::open_with(&bytes[..], &keyring()).unwrap();
+        prop_assert_eq!(index.header().encrypted, encrypted);
+        if encrypted {
+            let layout = check_structure(&bytes).unwrap();
+            prop_assert_eq!(layout.chunks, index.footer().chunk_count);
+            prop_assert_eq!(layout.recipient_kinds, vec!["X25519".to_string()]);
+        }
         prop_assert_eq!(index.catalog(), &catalog);
         for (i, (_, _, stream)) in parts.iter().enumerate() {
             let id = catalog.parts[i].id;
@@ -105,7 +128,7 @@ proptest! {
             prop_assert_eq!(&decoded, stream);
         }
 
-        let mut seq = FrameStream::new(&bytes[..]);
+        let mut seq = FrameStream::with_keyring(&bytes[..], keyring());
         let mut streams = vec![Vec::new(); parts.len()];
         let mut manifest = None;
         while let Some(event) = seq.next_event().unwrap() {
@@ -113,7 +136,8 @@ proptest! {
                 StreamEvent::Catalog(c) => prop_assert_eq!(&*c, &catalog),
                 StreamEvent::Chunk { header, offset, stored } => {
                     let i = catalog.parts.iter().position(|p| p.id == header.part).unwrap();
-                    streams[i].extend(header.decode_payload(&stored, offset, Element::Frame { index: 0 }).unwrap());
+                    let raw = header.open_payload(seq.data_key(), &stored, offset, Element::Frame { index: 0 }).unwrap();
+                    streams[i].extend(raw);
                 }
                 StreamEvent::Manifest(m) => manifest = Some(m),
             }
@@ -131,6 +155,16 @@ proptest! {
 }
 
 #[test]
+fn a_sealed_chunk_goes_only_into_an_encrypted_archive() {
+    let (_, catalog) = encode(&[(CopyFormat::Text, 1, b"a\nb\n".to_vec())], 1, Compression::None);
+    let id = catalog.parts[0].id;
+    let sealing = Sealing::to(&recipients_of(&age::x25519::Identity::generate())).unwrap();
+    let sealed = seal_chunk(encode_chunk(id, ChunkSeq(0), b"a\n", 1, Compression::None), &sealing);
+    let mut plain = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
+    assert!(plain.write_chunk(&sealed).unwrap_err().to_string().contains("header and payload disagree"));
+}
+
+#[test]
 fn encoder_refuses_misuse() {
     let (_, catalog) = encode(&[(CopyFormat::Text, 1, b"a\nb\n".to_vec())], 1, Compression::None);
     let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, Compression::None).unwrap();
@@ -144,4 +178,131 @@ fn encoder_refuses_misuse() {
     assert!(enc.finish_part(wrong).unwrap_err().to_string().contains("chunks hold 1 rows"));
     let err = enc.finish(String::new()).unwrap_err();
     assert!(err.to_string().contains("never finished"), "{err}");
+}
+
+fn recipients_of(id: &age::x25519::Identity) -> Recipients {
+    let mut r = Recipients::default();
+    r.add(&id.to_public().to_string(), "test").unwrap();
+    r
+}
+
+/// A small encrypted archive: one text part in three chunks of the same size, and the identity that
+/// opens it.
+fn sealed_sample() -> (Vec<u8>, age::x25519::Identity) {
+    let id = age::x25519::Identity::generate();
+    let sealing = Sealing::to(&recipients_of(&id)).unwrap();
+    let (bytes, _) =
+        encode_sealed(&[(CopyFormat::Text, 1, b"aaaa\nbbbb\ncccc\n".to_vec())], 5, Compression::None, Some(sealing));
+    (bytes, id)
+}
+
+fn read_everything(bytes: &[u8], id: &age::x25519::Identity) -> Result<(), FormatError> {
+    let index = ArchiveIndex::open_with(bytes, &Keyring::of(Box::new(id.clone())))?;
+    for p in &index.catalog().parts {
+        index.check_part(p.id)?;
+    }
+    let mut stream = FrameStream::with_keyring(bytes, Keyring::of(Box::new(id.clone())));
+    while let Some(event) = stream.next_event()? {
+        if let StreamEvent::Chunk { header, offset, stored } = event {
+            header.open_payload(stream.data_key(), &stored, offset, Element::Frame { index: 0 })?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_encrypted_archive_holds_no_plaintext_and_needs_its_identity() {
+    let (bytes, id) = sealed_sample();
+    read_everything(&bytes, &id).unwrap();
+    for needle in [&b"aaaa"[..], b"public", b"archive_id", b"rows"] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{:?} in the file", String::from_utf8_lossy(needle));
+    }
+    let err = ArchiveIndex::open(&bytes[..]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the archive is encrypted to 1 recipient (X25519): reading its content needs an identity of one of its recipients"
+    );
+    let err = FrameStream::new(&bytes[..]).next_event().unwrap_err();
+    assert!(matches!(err, FormatError::NeedsIdentity { .. }), "{err}");
+    let other = Keyring::of(Box::new(age::x25519::Identity::generate()));
+    let err = ArchiveIndex::open_with(&bytes[..], &other).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "none of the identities given opens the archive, which is encrypted to 1 recipient (X25519)"
+    );
+}
+
+#[test]
+fn any_flipped_byte_of_an_encrypted_archive_is_an_error() {
+    let (bytes, id) = sealed_sample();
+    for i in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x10;
+        assert!(read_everything(&bad, &id).is_err(), "byte {i} flipped went unnoticed with the identity");
+        assert!(check_structure(&bad).is_err(), "byte {i} flipped went unnoticed without the identity");
+    }
+    for cut in [1, 10, 64, bytes.len() / 2, bytes.len() - 70] {
+        assert!(read_everything(&bytes[..bytes.len() - cut], &id).is_err(), "cut by {cut}");
+        assert!(check_structure(&bytes[..bytes.len() - cut]).is_err(), "cut by {cut}");
+    }
+}
+
+/// The first error a sequential read meets, decoding each chunk as it goes by, as a restore from a pipe
+/// would: before the manifest, which would tell too.
+fn first_sequential_error(bytes: &[u8], id: &age::x25519::Identity) -> FormatError {
+    let mut stream = FrameStream::with_keyring(bytes, Keyring::of(Box::new(id.clone())));
+    loop {
+        match stream.next_event() {
+            Ok(Some(StreamEvent::Chunk { header, offset, stored })) => {
+                if let Err(e) = header.open_payload(stream.data_key(), &stored, offset, Element::Frame { index: 0 }) {
+                    return e;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the change went unnoticed"),
+            Err(e) => return e,
+        }
+    }
+}
+
+/// An attacker who can write the file swaps two chunk frames' payloads and recomputes every CRC: only
+/// the seal, which binds a payload to its part and sequence, can tell.
+#[test]
+fn a_chunk_moved_to_another_place_does_not_open() {
+    let (bytes, id) = sealed_sample();
+    let index = ArchiveIndex::open_with(&bytes[..], &Keyring::of(Box::new(id.clone()))).unwrap();
+    let chunks = index.all_chunks();
+    assert_eq!(chunks.len(), 3);
+    let (a, b) = (chunks[0].entry, chunks[1].entry);
+    assert_eq!(a.stored_len, b.stored_len);
+    let len = a.stored_len as usize;
+    let (pa, pb) = (a.offset as usize + FrameHeader::LEN, b.offset as usize + FrameHeader::LEN);
+    let mut swapped = bytes.clone();
+    swapped[pa..pa + len].copy_from_slice(&bytes[pb..pb + len]);
+    swapped[pb..pb + len].copy_from_slice(&bytes[pa..pa + len]);
+    // The CRCs travel with the payloads, so every CRC still checks.
+    for at in [a.offset as usize, b.offset as usize] {
+        let mut h: [u8; FrameHeader::LEN] = swapped[at..at + FrameHeader::LEN].try_into().unwrap();
+        h[24..28].copy_from_slice(&crc32(&swapped[at + FrameHeader::LEN..at + FrameHeader::LEN + len]).to_le_bytes());
+        let crc = crc32(&h[0..28]);
+        h[28..32].copy_from_slice(&crc.to_le_bytes());
+        swapped[at..at + FrameHeader::LEN].copy_from_slice(&h);
+    }
+    let err = first_sequential_error(&swapped, &id);
+    assert!(err.to_string().contains("does not authenticate"), "{err}");
+    assert!(read_everything(&swapped, &id).is_err());
+
+    // A chunk of another archive, encrypted to the same recipient, put in this one's place: another key.
+    let sealing = Sealing::to(&recipients_of(&id)).unwrap();
+    let (other, _) =
+        encode_sealed(&[(CopyFormat::Text, 1, b"aaaa\nbbbb\ncccc\n".to_vec())], 5, Compression::None, Some(sealing));
+    let theirs = ArchiveIndex::open_with(&other[..], &Keyring::of(Box::new(id.clone()))).unwrap().all_chunks()[0].entry;
+    let mut mixed = bytes.clone();
+    let (at, from) = (a.offset as usize, theirs.offset as usize);
+    mixed[at..at + FrameHeader::LEN + len].copy_from_slice(&other[from..from + FrameHeader::LEN + len]);
+    // Its CRC is in the (sealed) manifest, so even a reader that went by CRCs alone would refuse it.
+    let err = read_everything(&mixed, &id).unwrap_err();
+    assert!(err.to_string().contains("differs from the manifest's entry"), "{err}");
+    let err = first_sequential_error(&mixed, &id);
+    assert!(err.to_string().contains("does not authenticate"), "{err}");
 }

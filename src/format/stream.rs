@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
+use super::crypt::{DataKey, Keyring, open_key_frame};
 use super::index::{check_manifest, check_manifest_hash, parse_json};
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
@@ -15,7 +16,8 @@ use super::{
 pub enum StreamEvent {
     /// The catalog, always first.
     Catalog(Box<Catalog>),
-    /// A chunk frame whose header and payload CRC were checked; [`FrameHeader::decode_payload`] decodes it.
+    /// A chunk frame whose header and payload CRC were checked; [`FrameHeader::open_payload`] with the
+    /// stream's [`data_key`](FrameStream::data_key) decodes it.
     Chunk { header: FrameHeader, offset: u64, stored: Vec<u8> },
     /// The manifest, last, once it and the footer were checked against every chunk that went by.
     Manifest(Box<Manifest>),
@@ -49,10 +51,19 @@ pub struct FrameStream<R: Read> {
     /// Per part: its position in the catalog and the chunks seen so far.
     seen: HashMap<PartId, SeenPart>,
     chunk_count: u64,
+    keyring: Keyring,
+    /// The data key of an encrypted archive, and the kinds of recipient it is wrapped for.
+    key: Option<(DataKey, Vec<String>)>,
 }
 
 impl<R: Read> FrameStream<R> {
+    /// Reads a plain archive; an encrypted one is refused as needing an identity.
     pub fn new(r: R) -> Self {
+        Self::with_keyring(r, Keyring::none())
+    }
+
+    /// Reads an archive, unwrapping the data key of an encrypted one with `keyring`.
+    pub fn with_keyring(r: R, keyring: Keyring) -> Self {
         FrameStream {
             r,
             offset: 0,
@@ -64,7 +75,19 @@ impl<R: Read> FrameStream<R> {
             catalog_blake3: String::new(),
             seen: HashMap::new(),
             chunk_count: 0,
+            keyring,
+            key: None,
         }
+    }
+
+    /// The data key of an encrypted archive, once its key frame was read: chunks are opened with it.
+    pub fn data_key(&self) -> Option<&DataKey> {
+        self.key.as_ref().map(|(k, _)| k)
+    }
+
+    /// The kinds of recipient an encrypted archive is wrapped for; empty for a plain archive.
+    pub fn recipient_kinds(&self) -> &[String] {
+        self.key.as_ref().map_or(&[], |(_, kinds)| kinds)
     }
 
     /// Bytes read so far.
@@ -94,8 +117,17 @@ impl<R: Read> FrameStream<R> {
             State::Start => {
                 let mut hb = [0u8; FileHeader::LEN];
                 let got = self.read_up_to(&mut hb)?;
-                self.header = Some(FileHeader::decode(&hb[..got])?);
-                let json = self.read_document(FrameKind::Catalog, Element::Catalog)?;
+                let header = FileHeader::decode(&hb[..got])?;
+                self.header = Some(header);
+                if header.encrypted {
+                    let at = self.offset;
+                    let (h, stored) = self.read_frame(FrameKind::Key, Element::Key)?;
+                    self.key = Some(open_key_frame(&h, &stored, at, &self.keyring)?);
+                    self.keyring = Keyring::none();
+                }
+                let at = self.offset;
+                let (h, stored) = self.read_frame(FrameKind::Catalog, Element::Catalog)?;
+                let json = h.open_payload(self.data_key(), &stored, at, Element::Catalog)?;
                 let catalog: Catalog = parse_json(&json, Element::Catalog, FileHeader::LEN as u64)?;
                 self.catalog_blake3 = blake3::hash(&json).to_hex().to_string();
                 self.catalog_end = self.offset;
@@ -121,6 +153,7 @@ impl<R: Read> FrameStream<R> {
         self.frame_index += 1;
         match h.kind {
             FrameKind::Catalog => Err(FormatError::corrupt(element, at + 4, "a second catalog frame")),
+            FrameKind::Key => Err(FormatError::corrupt(element, at + 4, "a key frame after the catalog")),
             FrameKind::Chunk => {
                 let element = Element::Chunk { part: h.part, seq: h.seq, table: self.table_of(h.part) };
                 let Some(SeenPart { chunks, .. }) = self.seen.get_mut(&h.part) else {
@@ -168,7 +201,7 @@ impl<R: Read> FrameStream<R> {
 
     fn finish_manifest(&mut self, h: FrameHeader, at: u64) -> Result<Manifest, FormatError> {
         let stored = self.read_payload(h.stored_len, Element::Manifest, at)?;
-        let json = h.decode_payload(&stored, at, Element::Manifest)?;
+        let json = h.open_payload(self.data_key(), &stored, at, Element::Manifest)?;
         let footer_at = self.offset;
         let mut fb = [0u8; Footer::LEN];
         self.read_exact(&mut fb, Element::Footer, footer_at)?;
@@ -184,7 +217,8 @@ impl<R: Read> FrameStream<R> {
                 format!("points at offset {} for the manifest, which is at {at}", footer.manifest_offset),
             ));
         }
-        check_manifest_hash(&json, &footer, at)?;
+        // An encrypted archive's footer hashes the sealed manifest, a plain one's the manifest itself.
+        check_manifest_hash(if self.file_header().encrypted { &stored } else { &json }, &footer, at)?;
         let manifest: Manifest = parse_json(&json, Element::Manifest, at)?;
         let catalog = self.catalog.as_ref().expect("the catalog is read first");
         check_manifest(catalog, &self.catalog_blake3, &manifest, &footer, self.catalog_end, at)?;
@@ -209,7 +243,8 @@ impl<R: Read> FrameStream<R> {
         self.catalog.as_ref().map(|c| c.parts[info].table.to_string())
     }
 
-    fn read_document(&mut self, kind: FrameKind, element: Element) -> Result<Vec<u8>, FormatError> {
+    /// Reads the frame of `kind` next in the input: its checked header and its stored payload.
+    fn read_frame(&mut self, kind: FrameKind, element: Element) -> Result<(FrameHeader, Vec<u8>), FormatError> {
         let at = self.offset;
         let mut hb = [0u8; FrameHeader::LEN];
         self.read_exact(&mut hb, element.clone(), at)?;
@@ -222,8 +257,8 @@ impl<R: Read> FrameStream<R> {
             ));
         }
         self.frame_index += 1;
-        let stored = self.read_payload(h.stored_len, element.clone(), at)?;
-        h.decode_payload(&stored, at, element)
+        let stored = self.read_payload(h.stored_len, element, at)?;
+        Ok((h, stored))
     }
 
     /// Reads a payload of `len` bytes. The buffer grows as bytes arrive, so a header that declares a

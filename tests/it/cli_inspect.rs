@@ -68,7 +68,12 @@ fn inspect_fails_on_every_invalid_vector_with_exit_2() {
         if !name.ends_with(".pgsafe") || name.starts_with("valid-") {
             continue;
         }
-        let (code, _, stderr) = run(pgsafe().arg("inspect").arg(&path));
+        let mut cmd = pgsafe();
+        cmd.arg("inspect");
+        if let Some(identity) = crate::vectors::identity_of(&name) {
+            cmd.arg("--identity").arg(identity);
+        }
+        let (code, _, stderr) = run(cmd.arg(&path));
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.starts_with("error: "), "{name}: {stderr}");
         assert!(
@@ -102,7 +107,7 @@ fn a_codec_of_a_newer_minor_version_is_incompatible_and_exits_2() {
     for (code, stdout, stderr) in runs {
         assert_eq!(code, 2, "{stdout}{stderr}");
         assert!(stderr.contains("codec 2 is not known to this pgsafe"), "{stderr}");
-        assert!(stderr.contains("the archive is format version 1.1, this pgsafe reads format version 1.0"), "{stderr}");
+        assert!(stderr.contains("the archive is format version 1.2, this pgsafe reads format version 1.1"), "{stderr}");
         assert!(stderr.contains("\nhint: the archive was written by a newer pgsafe"), "{stderr}");
         assert!(stderr.contains("upgrade pgsafe to read it"), "{stderr}");
     }
@@ -120,7 +125,12 @@ fn verify_reports_every_invalid_vector_and_passes_every_valid_one() {
         if !name.ends_with(".pgsafe") {
             continue;
         }
-        let (code, stdout, stderr) = run(pgsafe().arg("verify").arg(&path));
+        let mut cmd = pgsafe();
+        cmd.arg("verify");
+        if let Some(identity) = crate::vectors::identity_of(&name) {
+            cmd.arg("--identity").arg(identity);
+        }
+        let (code, stdout, stderr) = run(cmd.arg(&path));
         let incompatible = crate::vectors::vectors().iter().any(|v| v.file == name && v.incompatible);
         let expected = if name.starts_with("valid-") {
             0

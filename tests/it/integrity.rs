@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::vectors::{random_access, sequential, vectors_dir};
+use crate::vectors::{identity, random_access, random_access_with, sequential, sequential_with, vectors_dir};
 
 fn valid_archives() -> Vec<(String, Vec<u8>)> {
     ["valid-two-tables.pgsafe", "valid-uncompressed.pgsafe", "valid-minimal.pgsafe"]
@@ -46,5 +46,26 @@ fn every_truncation_is_detected() {
             assert!(random_access(&bytes[..len]).is_err(), "{name}: cut to {len} bytes went unnoticed");
             assert!(sequential(&bytes[..len]).is_err(), "{name}: cut to {len} bytes went unnoticed (sequential)");
         }
+    }
+}
+
+/// The encrypted vector: with its identity both readers find every flipped bit and truncation; without
+/// it, the structure check (`verify` without `--identity`) finds them too.
+#[test]
+fn every_flipped_bit_and_truncation_of_an_encrypted_archive_is_detected() {
+    let bytes = fs::read(vectors_dir().join("valid-encrypted.pgsafe")).unwrap();
+    let keyring = identity("encrypted.identity.txt");
+    random_access_with(&bytes, &keyring).unwrap();
+    pgsafe::format::check_structure(&bytes).unwrap();
+    for bit in 0..bytes.len() * 8 {
+        let mut v = bytes.clone();
+        v[bit / 8] ^= 1 << (bit % 8);
+        assert!(random_access_with(&v, &keyring).is_err(), "bit {bit} flipped, random access reader saw nothing");
+        assert!(sequential_with(&v, identity("encrypted.identity.txt")).is_err(), "bit {bit} flipped (sequential)");
+        assert!(pgsafe::format::check_structure(&v).is_err(), "bit {bit} flipped, the structure check saw nothing");
+    }
+    for len in 0..bytes.len() {
+        assert!(random_access_with(&bytes[..len], &keyring).is_err(), "cut to {len} bytes went unnoticed");
+        assert!(pgsafe::format::check_structure(&bytes[..len]).is_err(), "cut to {len} bytes (structure check)");
     }
 }

@@ -15,6 +15,8 @@ mod archive_file;
 mod cli_inspect;
 // Dump, verify and data-only restore on the throwaway cluster, as a user runs them.
 mod dump_restore;
+// Encrypted archives: a round trip to age recipients, nothing readable without the identity, tampering found.
+mod encryption;
 // Whole restores, schema and data: identical by pg_dump's account, refusals, never silent.
 mod schema_restore;
 // The restore plan: `--dry-run`, `--list`, `-f` and the run follow one plan.

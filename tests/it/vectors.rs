@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use pgsafe::ErrorKind;
-use pgsafe::format::{ArchiveIndex, Element, FormatError, FrameStream, StreamEvent};
+use pgsafe::format::{ArchiveIndex, Element, FormatError, FrameStream, Keyring, StreamEvent};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -23,6 +23,26 @@ pub struct Vector {
     /// Refused as an archive this reader is too old for, not as a damaged one.
     #[serde(default)]
     pub incompatible: bool,
+    /// The identity file (in the vectors' folder) that opens an encrypted vector.
+    identity: Option<String>,
+}
+
+impl Vector {
+    /// The keyring that opens this vector: its identity's, or none.
+    pub fn keyring(&self) -> Keyring {
+        self.identity.as_ref().map_or_else(Keyring::none, |file| identity(file))
+    }
+}
+
+/// The identity file that opens the vector `file`, when it is encrypted.
+pub fn identity_of(file: &str) -> Option<PathBuf> {
+    vectors().into_iter().find(|v| v.file == file).and_then(|v| v.identity).map(|i| vectors_dir().join(i))
+}
+
+/// The keyring of an identity file in the vectors' folder.
+pub fn identity(file: &str) -> Keyring {
+    let path = vectors_dir().join(file);
+    Keyring::parse(&fs::read_to_string(&path).expect("reading an identity"), file).expect("parsing an identity")
 }
 
 #[path = "../../format-spec/test-vectors/hand_assembled.rs"]
@@ -39,7 +59,12 @@ pub fn vectors() -> Vec<Vector> {
 
 /// Opens with random access and checks every part completely, as `verify` does.
 pub fn random_access(bytes: &[u8]) -> Result<(), FormatError> {
-    let index = ArchiveIndex::open(bytes)?;
+    random_access_with(bytes, &Keyring::none())
+}
+
+/// [`random_access`] with the identities of `keyring`.
+pub fn random_access_with(bytes: &[u8], keyring: &Keyring) -> Result<(), FormatError> {
+    let index = ArchiveIndex::open_with(bytes, keyring)?;
     for p in &index.catalog().parts {
         index.check_part(p.id)?;
     }
@@ -48,10 +73,16 @@ pub fn random_access(bytes: &[u8]) -> Result<(), FormatError> {
 
 /// Reads front to back as from a pipe, decoding every chunk.
 pub fn sequential(bytes: &[u8]) -> Result<(), FormatError> {
-    let mut stream = FrameStream::new(bytes);
+    sequential_with(bytes, Keyring::none())
+}
+
+/// [`sequential`] with the identities of `keyring`.
+pub fn sequential_with(bytes: &[u8], keyring: Keyring) -> Result<(), FormatError> {
+    let mut stream = FrameStream::with_keyring(bytes, keyring);
     while let Some(event) = stream.next_event()? {
         if let StreamEvent::Chunk { header, offset, stored } = event {
-            header.decode_payload(
+            header.open_payload(
+                stream.data_key(),
                 &stored,
                 offset,
                 Element::Chunk { part: header.part, seq: header.seq, table: None },
@@ -73,10 +104,10 @@ fn invalid_vectors_fail_with_their_documented_errors() {
     for v in vectors().iter().filter(|v| !v.valid) {
         let bytes = fs::read(vectors_dir().join(&v.file)).expect("reading a vector");
         let kind = if v.incompatible { ErrorKind::IncompatibleArchive } else { ErrorKind::CorruptArchive };
-        let err = random_access(&bytes).expect_err(&v.file);
+        let err = random_access_with(&bytes, &v.keyring()).expect_err(&v.file);
         assert_eq!(Some(&err.to_string()), v.error.as_ref(), "random access, {}", v.file);
         assert_eq!(pgsafe::Error::from(err).kind(), kind, "random access, {}", v.file);
-        let err = sequential(&bytes).expect_err(&v.file);
+        let err = sequential_with(&bytes, v.keyring()).expect_err(&v.file);
         assert_eq!(Some(&err.to_string()), v.stream_error.as_ref(), "sequential, {}", v.file);
         assert_eq!(pgsafe::Error::from(err).kind(), kind, "sequential, {}", v.file);
     }
@@ -101,7 +132,7 @@ fn an_unknown_codec_is_incompatible_only_in_an_archive_of_a_newer_minor() {
     }
     let err = pgsafe::Error::from(archive.check_part(archive.catalog().parts[0].id).unwrap_err());
     assert_eq!(err.kind(), ErrorKind::IncompatibleArchive);
-    assert!(err.to_string().contains("format version 1.1, this pgsafe reads format version 1.0"), "{err}");
+    assert!(err.to_string().contains("format version 1.2, this pgsafe reads format version 1.1"), "{err}");
     assert!(err.hint().unwrap().contains("upgrade pgsafe"), "{:?}", err.hint());
 }
 
@@ -109,13 +140,13 @@ fn an_unknown_codec_is_incompatible_only_in_an_archive_of_a_newer_minor() {
 fn valid_vectors_decode_to_their_expected_content() {
     for v in vectors().iter().filter(|v| v.valid) {
         let bytes = fs::read(vectors_dir().join(&v.file)).expect("reading a vector");
-        random_access(&bytes).unwrap_or_else(|e| panic!("{}: {e}", v.file));
-        sequential(&bytes).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+        random_access_with(&bytes, &v.keyring()).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+        sequential_with(&bytes, v.keyring()).unwrap_or_else(|e| panic!("{}: {e}", v.file));
 
         let expected_path = vectors_dir().join(v.expected.as_ref().expect("valid vectors name their content"));
         let expected: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(expected_path).expect("reading")).expect("parsing");
-        let index = ArchiveIndex::open(&bytes[..]).unwrap();
+        let index = ArchiveIndex::open_with(&bytes[..], &v.keyring()).unwrap();
         assert_eq!(serde_json::to_value(index.catalog()).unwrap(), expected["catalog"], "{}", v.file);
         assert_eq!(serde_json::to_value(index.manifest()).unwrap(), expected["manifest"], "{}", v.file);
         for p in &index.catalog().parts {
@@ -150,4 +181,30 @@ fn the_hand_assembled_vector_is_laid_down_from_the_spec_tables() {
         "Appendix A's BLAKE3 of the whole file"
     );
     random_access(&example.bytes).unwrap();
+}
+
+/// The encrypted vector holds the same content as the plain one it was made from, needs its identity,
+/// and shows no table name, column name or row of it.
+#[test]
+fn the_encrypted_vector_is_the_two_tables_vector_sealed() {
+    let plain = fs::read(vectors_dir().join("valid-two-tables.pgsafe")).unwrap();
+    let sealed = fs::read(vectors_dir().join("valid-encrypted.pgsafe")).unwrap();
+    let plain = ArchiveIndex::open(&plain[..]).unwrap();
+    let keyring = identity("encrypted.identity.txt");
+    let index = ArchiveIndex::open_with(&sealed[..], &keyring).unwrap();
+    assert_eq!((index.header().minor, index.header().encrypted), (1, true));
+    assert_eq!(index.recipient_kinds(), ["X25519".to_string()]);
+    assert_eq!(index.catalog(), plain.catalog());
+    for p in &plain.catalog().parts {
+        let a: Vec<u8> = plain.chunks(p.id).flat_map(|c| plain.read_chunk(&c).unwrap()).collect();
+        let b: Vec<u8> = index.chunks(p.id).flat_map(|c| index.read_chunk(&c).unwrap()).collect();
+        assert_eq!(a, b, "part {}", p.id);
+    }
+    for needle in ["accounts", "public", "CREATE", "archive_id"] {
+        assert!(!sealed.windows(needle.len()).any(|w| w == needle.as_bytes()), "`{needle}` in the encrypted vector");
+    }
+    let err = pgsafe::Error::from(ArchiveIndex::open(&sealed[..]).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Identity);
+    let layout = pgsafe::format::check_structure(&sealed).unwrap();
+    assert_eq!(layout.chunks, index.footer().chunk_count);
 }

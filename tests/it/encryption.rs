@@ -1,0 +1,242 @@
+//! Encrypted archives as a user meets them: `dump --encrypt-to` writes an archive in which no row, table
+//! name or DDL can be read; `restore --identity` brings the database back identical, from a file and
+//! from a pipe; without the identity `verify` checks the structure and exits 2, `inspect` says what the
+//! archive is encrypted to; a wrong identity, a flipped byte and a swapped chunk are refused.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use age::secrecy::ExposeSecret;
+use pgsafe::format::{ArchiveIndex, FrameHeader, Keyring};
+
+use crate::dump_restore::{fingerprint, pgsafe, run, run_ok};
+use crate::rollback::compare_dbs;
+use crate::support::TestDb;
+
+const CANARY: &str = "plaintext-canary-7f3a";
+
+const SCHEMA: &str = r#"
+CREATE TABLE confidential_ledger (id int PRIMARY KEY, owner text NOT NULL, note text);
+CREATE INDEX confidential_ledger_owner ON confidential_ledger (owner);
+INSERT INTO confidential_ledger SELECT i, 'owner ' || (i % 17), md5(i::text) || repeat('x', i % 50)
+  FROM generate_series(1, 3000) i;
+INSERT INTO confidential_ledger VALUES (0, 'plaintext-canary-7f3a', 'the row no one may read');
+CREATE TABLE other_things (k text PRIMARY KEY, v jsonb);
+INSERT INTO other_things SELECT 'k' || i, jsonb_build_object('i', i) FROM generate_series(1, 200) i;
+"#;
+
+/// An identity written to `dir`, and its public key.
+fn identity(dir: &Path, name: &str) -> (PathBuf, String, age::x25519::Identity) {
+    let id = age::x25519::Identity::generate();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("# a test identity\n{}\n", id.to_string().expose_secret())).unwrap();
+    (path, id.to_public().to_string(), id)
+}
+
+/// A database with the fixture, an encrypted archive of it in small chunks, and the identity that
+/// reads it (the archive is also encrypted to a second recipient, given in a recipients file).
+fn encrypted_dump(hint: &str) -> (TestDb, tempfile::TempDir, PathBuf, PathBuf, age::x25519::Identity) {
+    let db = TestDb::new(hint);
+    db.psql(SCHEMA);
+    let dir = tempfile::tempdir().unwrap();
+    let (id_path, public, id) = identity(dir.path(), "me.txt");
+    let (_, colleague, _) = identity(dir.path(), "colleague.txt");
+    let recipients = dir.path().join("recipients.txt");
+    std::fs::write(&recipients, format!("# the team\n\n{colleague}\n")).unwrap();
+    let archive = dir.path().join("db.pgsafe");
+    run_ok(
+        pgsafe()
+            .args(["dump", "-q", "--chunk-size", "16", "-d", &db.conn_string(), "--encrypt-to", &public])
+            .arg("--encrypt-to-file")
+            .arg(&recipients)
+            .arg("-f")
+            .arg(&archive),
+    );
+    (db, dir, archive, id_path, id)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn an_encrypted_dump_restores_identical_and_shows_nothing_without_the_identity() {
+    let (db, dir, archive, id_path, _) = encrypted_dump("enc_round_trip");
+    let bytes = std::fs::read(&archive).unwrap();
+    for needle in [CANARY, "confidential_ledger", "CREATE TABLE", "CREATE INDEX", "owner 3", "other_things", "rows"] {
+        assert!(!contains(&bytes, needle), "`{needle}` is readable in the encrypted archive");
+    }
+    // The same dump without encryption holds them all: the needles are the right ones.
+    let plain = dir.path().join("plain.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-Z", "0", "-d", &db.conn_string(), "-f"]).arg(&plain));
+    let plain = std::fs::read(&plain).unwrap();
+    assert!(contains(&plain, CANARY) && contains(&plain, "confidential_ledger") && contains(&plain, "CREATE INDEX"));
+    assert_eq!(&plain[8..12], &[1, 0, 0, 0], "a plain archive is format 1.0");
+    assert_eq!(&bytes[8..12], &[1, 0, 1, 0], "an encrypted archive is format 1.1");
+
+    // Without the identity: the structure is checked, then exit 2 saying what is missing.
+    let (code, stdout, stderr) = run(pgsafe().arg("verify").arg(&archive).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("the structure is sound"), "{stderr}");
+    assert!(stderr.contains("encrypted to 2 recipients (X25519)"), "{stderr}");
+    assert!(stderr.contains(&archive.display().to_string()), "{stderr}");
+    assert!(stderr.contains("--identity"), "{stderr}");
+    let (code, _, stderr) = run(pgsafe().arg("inspect").arg(&archive).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is an encrypted archive (format 1.1)") && stderr.contains("2 recipients (X25519)"),
+        "{stderr}"
+    );
+
+    // With it: sound, and inspect tells what it is encrypted to.
+    let out = run_ok(pgsafe().arg("verify").arg("--identity").arg(&id_path).arg(&archive));
+    assert!(out.starts_with("sound: "), "{out}");
+    let out = run_ok(pgsafe().arg("inspect").arg(&archive).env("PGSAFE_IDENTITY", &id_path));
+    assert!(out.contains("encrypted to 2 recipients (X25519)") && out.contains("public.confidential_ledger"), "{out}");
+    let out = run_ok(
+        pgsafe().args(["verify", "-"]).env("PGSAFE_IDENTITY", &id_path).stdin(std::fs::File::open(&archive).unwrap()),
+    );
+    assert!(out.starts_with("sound: "), "from a pipe: {out}");
+
+    // A whole restore, with the identity from the environment, comes back identical.
+    let copy = TestDb::new("enc_round_trip_copy");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &copy.conn_string()]).arg(&archive).env("PGSAFE_IDENTITY", &id_path));
+    let (same, diff) = compare_dbs(db.name(), copy.name());
+    assert!(same, "the restored database differs:\n{diff}");
+
+    // And from a pipe.
+    let piped = TestDb::new("enc_round_trip_pipe");
+    let mut child = pgsafe()
+        .args(["restore", "-q", "-d", &piped.conn_string(), "--identity"])
+        .arg(&id_path)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for table in ["confidential_ledger", "other_things"] {
+        assert_eq!(fingerprint(&piped, table), fingerprint(&db, table), "{table}");
+    }
+}
+
+#[test]
+fn without_the_right_identity_nothing_is_restored() {
+    let (_db, dir, archive, _, _) = encrypted_dump("enc_refusals");
+    let target = TestDb::new("enc_refusals_target");
+
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-d", &target.conn_string()]).arg(&archive).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("`{}`", archive.display())), "the error names the archive: {stderr}");
+    assert!(stderr.contains("the archive is encrypted to 2 recipients (X25519)"), "{stderr}");
+    assert!(stderr.contains("hint: pass `--identity FILE`"), "{stderr}");
+
+    let (wrong, _, _) = identity(dir.path(), "stranger.txt");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-d", &target.conn_string(), "--identity"]).arg(&wrong).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("none of the identities given opens the archive"), "{stderr}");
+    assert!(stderr.contains(&format!("`{}`", archive.display())), "{stderr}");
+    let (code, _, stderr) = run(pgsafe().arg("verify").arg("--identity").arg(&wrong).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("none of the identities given opens the archive"), "{stderr}");
+    assert_eq!(target.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").trim(), "0");
+
+    // A secret key where a recipient belongs is refused without being echoed.
+    let secret = age::x25519::Identity::generate().to_string().expose_secret().to_string();
+    let (code, _, stderr) =
+        run(pgsafe().args(["dump", "-q", "-d", &target.conn_string(), "--encrypt-to", &secret, "-f", "/dev/null"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a recipient") && !stderr.contains(&secret[20..]), "{stderr}");
+}
+
+/// The chunks of an encrypted archive, in file order.
+fn chunks(bytes: &[u8], id: &age::x25519::Identity) -> Vec<pgsafe::format::ChunkRef> {
+    ArchiveIndex::open_with(bytes, &Keyring::of(Box::new(id.clone()))).unwrap().all_chunks()
+}
+
+/// Rewrites the CRCs of the frame at `at` to match its payload, as an attacker who knows the format can.
+fn recompute_crcs(bytes: &mut [u8], at: usize, stored_len: usize) {
+    let payload = at + FrameHeader::LEN;
+    let crc = crc32fast::hash(&bytes[payload..payload + stored_len]);
+    bytes[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[at..at + 28]);
+    bytes[at + 28..at + 32].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn a_flipped_byte_or_a_swapped_chunk_is_detected() {
+    let (_db, dir, archive, id_path, id) = encrypted_dump("enc_tamper");
+    let bytes = std::fs::read(&archive).unwrap();
+    let all = chunks(&bytes, &id);
+    assert!(all.len() >= 4, "the fixture makes several chunks, got {}", all.len());
+    let victim = all[1];
+    let target = TestDb::new("enc_tamper_target");
+    let verify = |path: &Path, identity: bool| {
+        let mut cmd = pgsafe();
+        cmd.arg("verify").env_remove("PGSAFE_IDENTITY");
+        if identity {
+            cmd.arg("--identity").arg(&id_path);
+        }
+        run(cmd.arg(path))
+    };
+
+    // A flipped byte in a sealed chunk: its CRC tells, with or without the identity.
+    let flipped = dir.path().join("flipped.pgsafe");
+    let mut b = bytes.clone();
+    b[victim.entry.offset as usize + FrameHeader::LEN + 30] ^= 0x01;
+    std::fs::write(&flipped, &b).unwrap();
+    for identity in [true, false] {
+        let (code, stdout, stderr) = verify(&flipped, identity);
+        assert_eq!(code, 1, "identity {identity}: {stdout}{stderr}");
+        assert!(stdout.contains("checksum mismatch"), "{stdout}");
+    }
+    // The same with the CRCs recomputed: only the seal can tell, and it does.
+    recompute_crcs(&mut b, victim.entry.offset as usize, victim.entry.stored_len as usize);
+    let resealed = dir.path().join("resealed.pgsafe");
+    std::fs::write(&resealed, &b).unwrap();
+    let (code, stdout, stderr) = verify(&resealed, true);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("is damaged"), "{stdout}");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-d", &target.conn_string(), "--identity"]).arg(&id_path).arg(&resealed));
+    assert_ne!(code, 0, "a restore of a modified archive must fail");
+    assert!(stderr.contains("chunk") && stderr.contains("part"), "{stderr}");
+
+    // Two chunks of the same size swapped, their CRCs recomputed: the seal binds each to its place.
+    let (a, c) = all
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| all[i + 1..].iter().find(|c| c.entry.stored_len == a.entry.stored_len).map(|c| (*a, *c)))
+        .expect("two chunks of the same size (the fixture's rows are cut in 16 KiB chunks)");
+    let len = a.entry.stored_len as usize;
+    let (pa, pc) = (a.entry.offset as usize + FrameHeader::LEN, c.entry.offset as usize + FrameHeader::LEN);
+    let mut b = bytes.clone();
+    b[pa..pa + len].copy_from_slice(&bytes[pc..pc + len]);
+    b[pc..pc + len].copy_from_slice(&bytes[pa..pa + len]);
+    recompute_crcs(&mut b, a.entry.offset as usize, len);
+    recompute_crcs(&mut b, c.entry.offset as usize, len);
+    let swapped = dir.path().join("swapped.pgsafe");
+    std::fs::write(&swapped, &b).unwrap();
+    let (code, stdout, stderr) = verify(&swapped, true);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["verify", "--identity"])
+        .arg(&id_path)
+        .arg("-")
+        .stdin(std::fs::File::open(&swapped).unwrap()));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("does not authenticate"), "{stdout}");
+
+    // Cut short: the footer is gone.
+    let cut = dir.path().join("cut.pgsafe");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    for identity in [true, false] {
+        let (code, stdout, stderr) = verify(&cut, identity);
+        assert_eq!(code, 1, "identity {identity}: {stdout}{stderr}");
+    }
+}
