@@ -150,11 +150,8 @@ fn a_dump_to_s3_verifies_inspects_and_restores_identically() {
     assert!(!stderr.contains("pgsafe-test-secret"), "{stderr}");
 }
 
-#[test]
-fn a_dump_interrupted_by_sigterm_aborts_its_upload_and_leaves_no_object() {
-    let s3 = S3Server::start(false);
-    s3.create_bucket("backups");
-    let db = big_db("s3_sigterm");
+/// A dump of `db` to `s3://backups/db.pgsafe`, in small chunks, once its first part has been uploaded.
+fn dump_uploading(s3: &S3Server, db: &TestDb) -> std::process::Child {
     let mut child = s3
         .pgsafe()
         .args(["dump", "-q", "-j", "1", "-Z", "0", "--chunk-size", "64", "-d", &db.conn_string()])
@@ -165,6 +162,15 @@ fn a_dump_interrupted_by_sigterm_aborts_its_upload_and_leaves_no_object() {
     wait_until("a part was uploaded", &mut child, || {
         s3.uploads("backups").first().is_some_and(|id| s3.parts("backups", "db.pgsafe", id) > 0)
     });
+    child
+}
+
+#[test]
+fn a_dump_interrupted_by_sigterm_aborts_its_upload_and_leaves_no_object() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = big_db("s3_sigterm");
+    let child = dump_uploading(&s3, &db);
     signal(&child, "TERM");
     let (code, stderr) = finish(child);
     assert_eq!(code, 2, "{stderr}");
@@ -178,16 +184,7 @@ fn a_dump_that_fails_leaves_no_object() {
     let s3 = S3Server::start(false);
     s3.create_bucket("backups");
     let db = big_db("s3_fails");
-    let mut child = s3
-        .pgsafe()
-        .args(["dump", "-q", "-j", "1", "-Z", "0", "--chunk-size", "64", "-d", &db.conn_string()])
-        .args(["-f", "s3://backups/db.pgsafe"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("a part was uploaded", &mut child, || {
-        s3.uploads("backups").first().is_some_and(|id| s3.parts("backups", "db.pgsafe", id) > 0)
-    });
+    let child = dump_uploading(&s3, &db);
     // The server ends the dump's sessions: the dump fails on its own, no signal involved.
     db.psql(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
