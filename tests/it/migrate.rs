@@ -41,6 +41,16 @@ fn drop_replaced(report: &Value) {
     }
 }
 
+/// The snapshot the migration `report` names is pinned in `store`: a failed migration still depends on it.
+fn assert_pinned(store: &Path, report: &Value) {
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store),
+    ))
+    .unwrap();
+    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
+    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+}
+
 #[test]
 fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_reverted_with_down_scripts() {
     let db = TestDb::new("mig_folder");
@@ -164,12 +174,7 @@ fn a_command_that_changes_data_then_fails_is_rolled_back_to_a_database_identical
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
     // The snapshot stays pinned: a failed migration still depends on it.
-    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
-        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
-    ))
-    .unwrap();
-    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
-    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+    assert_pinned(store.path(), &report);
 }
 
 /// The snapshot altered in the store while the migration runs: the migration fails, the rollback finds
@@ -197,17 +202,9 @@ fn a_failed_migration_whose_snapshot_was_damaged_needs_attention_and_changes_not
     // The database was not replaced: the migration's change is still there, nothing else moved.
     assert_eq!(db.psql("SELECT v FROM t WHERE id = 1").trim(), "changed");
     assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "5000");
-    let others = format!(
-        "SELECT string_agg(datname, ', ') FROM pg_database WHERE starts_with(datname, '{0}') AND datname <> '{0}'",
-        db.name()
-    );
-    assert_eq!(db.psql(&others).trim(), "", "a restored or replaced copy of the database was left behind");
-    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
-        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
-    ))
-    .unwrap();
-    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
-    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+    let copies = crate::rollback::databases_like(&format!("{}_%", db.name()));
+    assert_eq!(copies, Vec::<String>::new(), "a restored or replaced copy of the database was left behind");
+    assert_pinned(store.path(), &report);
 }
 
 #[test]
