@@ -10,18 +10,17 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::Serialize;
 
-use crate::archive::{ArchiveReader, ChunkPrefetch};
+use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::error::Result;
 use crate::format::{CopyFormat, PartInfo, PartKind};
 use crate::pg::{Session, quote_ident};
+use crate::progress::Silent;
+use crate::restore::load::Loader;
+use crate::restore::plan::PartStep;
 use crate::rollback::changes::{Change, Changes};
-
-/// Decoded bytes read ahead of the chunk being sent, as a restore's loader does.
-const READ_AHEAD_BYTES: u64 = 32 << 20;
 
 /// The temporary table holding the snapshot's rows of the table being compared.
 const BEFORE: &str = "pg_temp.pgsafe_rehearsal_before";
@@ -118,20 +117,25 @@ async fn compare_table(
     // (`year`, not `public.year`), so they are read back under the default too.
     session.batch(&format!("RESET search_path; CREATE TEMPORARY TABLE {BEFORE} ({})", defs.join(", "))).await?;
     let list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
+    // Loaded as a restore loads a part, the server's row count checked against the archive's.
+    let loader = Loader { archive: archive.clone(), progress: Arc::new(Silent) };
     for part in parts {
         let format = match part.format {
             CopyFormat::Binary => "binary",
             CopyFormat::Text => "text",
         };
-        let mut sink =
-            session.copy_in(&format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", "))).await?;
-        let runtime = tokio::runtime::Handle::current();
-        let mut chunks = ChunkPrefetch::new(archive.clone(), part.id, READ_AHEAD_BYTES, &runtime);
-        while let Some(decoded) = chunks.next().await {
-            let decoded = decoded.map_err(|e| e.context(format!("`{}`", archive.path().display())))?;
-            sink.send(Bytes::from(decoded.bytes)).await?;
-        }
-        sink.finish().await?;
+        let record = archive.index().part(part.id);
+        let step = PartStep {
+            part: part.id,
+            table: part.table.clone(),
+            kind: part.kind,
+            before: None,
+            copy: format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", ")),
+            after: None,
+            rows: record.map_or(0, |r| r.rows),
+            bytes: record.map_or(0, |r| r.raw_bytes),
+        };
+        loader.load_part(session, &step).await?;
     }
     // The table as the command left it: its columns, and its primary key.
     let sql = "SELECT a.attname::text,

@@ -17,7 +17,7 @@ const READ_AHEAD_BYTES: u64 = 32 << 20;
 
 /// Loads parts from one archive; cheap to clone into each worker.
 #[derive(Clone)]
-pub(super) struct Loader {
+pub(crate) struct Loader {
     pub archive: Arc<ArchiveReader>,
     pub progress: Arc<dyn Progress>,
 }

@@ -16,7 +16,7 @@
 
 mod data_only;
 mod list;
-mod load;
+pub(crate) mod load;
 pub(crate) mod plan;
 pub(crate) mod target;
 mod units;
