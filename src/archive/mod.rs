@@ -4,7 +4,7 @@
 //! ranged requests) for random access to any chunk from any thread; [`ChunkPrefetch`] decodes a part's next
 //! chunks ahead of its reader within a budget of bytes.
 
-mod object;
+pub(crate) mod object;
 mod prefetch;
 mod reader;
 mod writer;

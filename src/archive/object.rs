@@ -60,7 +60,7 @@ impl ObjectLocation {
         Ok(Some(ObjectLocation { bucket: bucket.to_string(), key: key.to_string() }))
     }
 
-    fn path(&self) -> ObjectPath {
+    pub(crate) fn path(&self) -> ObjectPath {
         // Checked by `parse`; `from` would escape what `parse` refused, never panic.
         ObjectPath::parse(&self.key).unwrap_or_else(|_| ObjectPath::from(self.key.as_str()))
     }
@@ -74,8 +74,14 @@ impl fmt::Display for ObjectLocation {
 
 /// Connects to `location`'s bucket with the AWS environment's credentials and endpoint. Makes no request.
 fn connect(location: &ObjectLocation) -> Result<Arc<AmazonS3>> {
+    connect_bucket(&location.bucket, &location.to_string())
+}
+
+/// Connects to `bucket` (`url` names it in errors) with the AWS environment's credentials and endpoint.
+/// Makes no request.
+pub(crate) fn connect_bucket(bucket: &str, url: &str) -> Result<Arc<AmazonS3>> {
     install_crypto_provider();
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket).with_retry(RetryConfig {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(RetryConfig {
         backoff: BackoffConfig::default(),
         max_retries: 8,
         retry_timeout: Duration::from_secs(120),
@@ -91,7 +97,7 @@ fn connect(location: &ObjectLocation) -> Result<Arc<AmazonS3>> {
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s")
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "10s");
     let store = builder.build().map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("`{location}`: cannot set up the S3 client")).with_source(e).with_hint(
+        Error::new(ErrorKind::InvalidInput, format!("`{url}`: cannot set up the S3 client")).with_source(e).with_hint(
             "the bucket, region and endpoint come from `AWS_REGION` and `AWS_ENDPOINT_URL`, credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`",
         )
     })?;
@@ -120,7 +126,7 @@ fn runtime() -> Result<&'static Runtime> {
 }
 
 /// Runs `f` on the module's runtime and waits for it on this thread, whatever thread this is.
-fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T> {
+pub(crate) fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime()?.spawn(async move {
         let _ = tx.send(f.await);
@@ -129,7 +135,7 @@ fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Resul
 }
 
 /// Says what failed in words a user can act on, naming the bucket and the key.
-fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
+pub(crate) fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
     let text = error_chain(&e);
     let bucket = &location.bucket;
     let (problem, hint): (String, Option<String>) = if text.contains("NoSuchBucket") {

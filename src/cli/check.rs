@@ -8,7 +8,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::cancel::Cancel;
 use pgsafe::check::{CheckOptions, CheckReport, DEFAULT_LONG_RUNNING, Level, read_sql_checks};
-use pgsafe::store::{LocalStore, SnapshotId, SnapshotMeta, Store, resolve_dir};
+use pgsafe::store::{SnapshotId, SnapshotMeta, Store, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable};
@@ -74,7 +74,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 pub fn run(args: CheckArgs) -> Result<Exit, Error> {
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
-    let store = LocalStore::existing(&dir)?;
+    let store = pgsafe::store::existing(&dir)?;
     let no_store = || {
         Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}` to find the snapshot in", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it")
@@ -116,7 +116,7 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
     })?;
     let options =
         CheckOptions { connect, against, sql, max_row_loss: args.max_row_loss, long_running, cancel: Cancel::new() };
-    let store = store.as_ref().map(|s| s as &dyn Store);
+    let store = store.as_deref();
     match args.watch {
         None => once(&options, store, args.json, &args.notify),
         Some(interval) => watch(&options, store, interval, args.until_unhealthy, args.json, &args.notify),

@@ -12,7 +12,7 @@ use pgsafe::dryrun::{
     DEFAULT_MAX_COMPARE_ROWS, DEFAULT_MAX_REWRITE_BYTES, DryRunOptions, DryRunReport, Loss, LossKind, StatementOutcome,
     StatementReport, migration_files,
 };
-use pgsafe::store::{LocalStore, Store, resolve_dir};
+use pgsafe::store::resolve_dir;
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable};
@@ -111,7 +111,7 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     }
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
-    let store = LocalStore::existing(&dir)?;
+    let store = pgsafe::store::existing(&dir)?;
     let options = DryRunOptions {
         connect,
         files: migration_files(&args.paths)?,
@@ -164,12 +164,12 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
         cancel: Cancel::new(),
     };
     // A rehearsal may take a snapshot: the store is made when missing, as `pgsafe snapshot` makes it.
-    let store = LocalStore::open(&resolve_dir(args.store.as_deref()))?;
+    let store = pgsafe::store::open(&resolve_dir(args.store.as_deref()))?;
     let started_at = Timestamp::now();
     let result = block_on_cancellable(
         "dry run",
         &options.cancel,
-        pgsafe::migrate::scratch::rehearse(&store, &options, super::common::progress(args.quiet)),
+        pgsafe::migrate::scratch::rehearse(&*store, &options, super::common::progress(args.quiet)),
     );
     let mut entry = pgsafe::store::AuditEntry::new(
         pgsafe::store::AuditCommand::DryRun,

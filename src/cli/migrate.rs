@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Args;
 use pgsafe::migrate::{Ending, LockPolicy, MigrateOptions, MigrateReport, Source};
-use pgsafe::store::LocalStore;
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on, block_on_cancellable, default_jobs, progress};
@@ -167,11 +166,11 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         lock_wait: args.retention.lock_wait()?,
         cancel: pgsafe::cancel::Cancel::new(),
     };
-    let store = LocalStore::open(&args.store.dir())?;
+    let store = pgsafe::store::open(&args.store.dir())?;
     let result = block_on_cancellable(
         "migrate",
         &options.cancel,
-        pgsafe::migrate::migrate(&store, &options, progress(args.quiet)),
+        pgsafe::migrate::migrate(&*store, &options, progress(args.quiet)),
     );
     notify(&args.notify, options.connect.dbname(), &result);
     let report = result?;

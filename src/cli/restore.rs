@@ -11,7 +11,7 @@ use pgsafe::cancel::Cancel;
 use pgsafe::restore::{
     Before, LeaveOut, ListSelection, RestoreKind, RestoreOptions, RestorePlan, RestoreReport, VerifyLevel,
 };
-use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
+use pgsafe::store::{AuditCommand, AuditEntry, Outcome, SnapshotArchive};
 use pgsafe::{Error, ErrorKind};
 
 use super::ArchiveArg;
@@ -165,10 +165,13 @@ pub fn run(args: RestoreArgs) -> Result<Exit, Error> {
     }
     match ArchiveArg::parse(args.file.as_os_str()) {
         Ok(ArchiveArg::Path(path)) => {
-            entry.snapshot = args.audit.snapshot_of(&path);
+            entry.snapshot = args.audit.snapshot_of(&SnapshotArchive::File(path.clone()));
             entry.archive = Some(absolute(&path));
         }
-        Ok(ArchiveArg::Object(location)) => entry.archive = Some(location.to_string()),
+        Ok(ArchiveArg::Object(location)) => {
+            entry.archive = Some(location.to_string());
+            entry.snapshot = args.audit.snapshot_of(&SnapshotArchive::Object(location));
+        }
         _ => {}
     }
     args.audit.record(&entry);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use jiff::Timestamp;
 use pgsafe::rollback::{Change, Mode, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy};
-use pgsafe::store::{LocalStore, Outcome, SnapshotId};
+use pgsafe::store::{Outcome, SnapshotId};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable, default_jobs, progress};
@@ -102,13 +102,13 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         cancel: pgsafe::cancel::Cancel::new(),
     };
     let dir = args.store.dir();
-    let Some(store) = LocalStore::existing(&dir)? else {
+    let Some(store) = pgsafe::store::existing(&dir)? else {
         return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };
     let cancel = options.cancel.clone();
     block_on_cancellable("rollback", &cancel, async {
-        let plan = pgsafe::rollback::plan(&store, &options).await?;
+        let plan = pgsafe::rollback::plan(&*store, &options).await?;
         if args.plan {
             if args.json {
                 output::stdout(&(serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n"))?;
@@ -121,7 +121,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
             confirm(&plan)?;
         }
         let snapshot = plan.snapshot.id.clone();
-        let result = pgsafe::rollback::rollback(&store, &options, plan, progress(args.quiet)).await;
+        let result = pgsafe::rollback::rollback(&*store, &options, plan, progress(args.quiet)).await;
         notify(&args.notify, options.connect.dbname(), &snapshot, &result);
         let report = result?;
         if args.json {

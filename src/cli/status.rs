@@ -4,7 +4,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::Error;
 use pgsafe::store::status::{self, DEFAULT_LAST, StatusOptions, StoreStatus};
-use pgsafe::store::{AuditCommand, AuditEntry, LocalStore, Outcome};
+use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 
 use super::output::{self, Exit, bytes};
 use super::store::{StoreArgs, age, database_name, warn_leftovers};
@@ -31,8 +31,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let options = StatusOptions { database: database_name(args.dbname.as_deref())?, last: args.last };
     let now = Timestamp::now();
-    let status = match LocalStore::existing(&dir)? {
-        Some(store) => status::read(&store, &options, now)?,
+    let status = match pgsafe::store::existing(&dir)? {
+        Some(store) => status::read(&*store, &options, now)?,
         None => StoreStatus::missing(dir.display().to_string(), now),
     };
     for skipped in &status.skipped_audit_lines {

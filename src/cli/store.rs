@@ -7,7 +7,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{AuditEntry, LocalStore, Outcome, SnapshotId, SnapshotMeta, Store, resolve_dir};
+use pgsafe::store::{AuditEntry, Outcome, SnapshotArchive, SnapshotId, SnapshotMeta, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on_cancellable, progress};
@@ -18,7 +18,8 @@ use super::output::{self, Exit, bytes};
 /// Where the store is.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The store's folder. Default: env `PGSAFE_DIR`, else env `BACKUP_DIR`, else `./.pgsafe`.
+    /// The store: a folder, or `s3://BUCKET/PREFIX`. Default: env `PGSAFE_DIR`, else env `BACKUP_DIR`, else
+    /// `./.pgsafe`.
     #[arg(long = "store", value_name = "DIR")]
     store: Option<PathBuf>,
 }
@@ -47,7 +48,7 @@ impl AuditArgs {
             return;
         }
         let dir = self.store.dir();
-        let written = LocalStore::existing(&dir).and_then(|store| match store {
+        let written = pgsafe::store::existing(&dir).and_then(|store| match store {
             Some(store) => store.append_audit(entry),
             None => Ok(()),
         });
@@ -57,10 +58,15 @@ impl AuditArgs {
     }
 
     /// The snapshot whose archive `archive` is, when it is one of the store's.
-    pub(super) fn snapshot_of(&self, archive: &Path) -> Option<SnapshotId> {
-        let store = LocalStore::existing(&self.store.dir()).ok()??;
-        let in_store = archive.parent()?.canonicalize().ok()? == store.dir().canonicalize().ok()?;
-        let id = SnapshotId::parse(archive.file_name()?.to_str()?).ok()?;
+    pub(super) fn snapshot_of(&self, archive: &SnapshotArchive) -> Option<SnapshotId> {
+        let store = pgsafe::store::existing(&self.store.dir()).ok()??;
+        let id = SnapshotId::parse(&archive.name()).ok()?;
+        let in_store = match (archive, store.archive(&id)) {
+            (SnapshotArchive::File(given), SnapshotArchive::File(own)) => {
+                given.canonicalize().ok()? == own.canonicalize().ok()?
+            }
+            (given, own) => *given == own,
+        };
         (in_store && store.get(&id).is_ok()).then_some(id)
     }
 }
@@ -158,11 +164,11 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
         retention: (!args.no_prune).then(|| args.retention.policy()),
         lock_wait: args.retention.lock_wait()?,
     };
-    let store = LocalStore::open(&args.store.dir())?;
+    let store = pgsafe::store::open(&args.store.dir())?;
     let result = block_on_cancellable(
         "snapshot",
         &options.dump.cancel,
-        pgsafe::store::operation::snapshot(&store, &options, progress(args.quiet)),
+        pgsafe::store::operation::snapshot(&*store, &options, progress(args.quiet)),
     );
     notify_snapshot(&args.notify, options.dump.connect.dbname(), &store.location(), &result);
     let report = result?;
@@ -234,7 +240,7 @@ pub struct SnapshotsArgs {
 pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let database = database_name(args.dbname.as_deref())?;
-    let (all, leftovers) = match LocalStore::existing(&dir)? {
+    let (all, leftovers) = match pgsafe::store::existing(&dir)? {
         Some(store) => (store.list()?, store.leftovers()?),
         None => (Vec::new(), Vec::new()),
     };
@@ -316,18 +322,18 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
         // Ctrl-C ends the process (the OS releases the lock): a prune runs no cancellable operation.
         cancel: pgsafe::cancel::Cancel::new(),
     };
-    let Some(store) = LocalStore::existing(&dir)? else {
+    let Some(store) = pgsafe::store::existing(&dir)? else {
         return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };
-    let report = pgsafe::store::operation::prune(&store, &options)?;
+    let report = pgsafe::store::operation::prune(&*store, &options)?;
     warn_leftovers(&report.store, &report.leftovers);
     let replaced = match (args.drop_replaced, args.dbname.as_deref()) {
         (true, Some(dbname)) => {
             let connect = pgsafe::pg::ConnectOptions::new(Some(dbname), None, None, None)?;
             Some(super::common::block_on(
                 "prune",
-                pgsafe::rollback::replaced::drop_replaced(&store, &connect, args.keep_replaced, args.dry_run),
+                pgsafe::rollback::replaced::drop_replaced(&*store, &connect, args.keep_replaced, args.dry_run),
             )?)
         }
         _ => None,

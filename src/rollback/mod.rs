@@ -365,9 +365,9 @@ async fn run(
     }
 
     progress.step(&format!("verifying snapshot `{}` in full", snapshot.id));
-    let path = store.archive_path(&snapshot.id);
+    let archive = store.archive(&snapshot.id);
     let jobs = options.jobs.max(1);
-    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_file(&path, jobs))
+    let verified = tokio::task::spawn_blocking(move || archive.verify(jobs, &crate::format::Keyring::none()))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
         .map_err(|e| e.context(format!("snapshot `{}` cannot be restored; nothing was changed", snapshot.id)))?;

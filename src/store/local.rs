@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::lock::{LockHolder, StoreLock, lock_file};
-use super::{AuditEntry, AuditLog, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store};
 use crate::archive::partial_path;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
@@ -73,6 +73,10 @@ impl LocalStore {
         self.dir.join(format!("{id}{META_SUFFIX}"))
     }
 
+    fn archive_path(&self, id: &SnapshotId) -> PathBuf {
+        self.dir.join(format!("{id}{ARCHIVE_SUFFIX}"))
+    }
+
     fn read_meta(&self, path: &Path) -> Result<SnapshotMeta> {
         let text = fs::read_to_string(path).map_err(|e| Error::io("reading the snapshot metadata", path, e))?;
         serde_json::from_str(&text).map_err(|e| {
@@ -132,8 +136,8 @@ impl Store for LocalStore {
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("syncing the store", &self.dir, e))
     }
 
-    fn archive_path(&self, id: &SnapshotId) -> PathBuf {
-        self.dir.join(format!("{id}{ARCHIVE_SUFFIX}"))
+    fn archive(&self, id: &SnapshotId) -> SnapshotArchive {
+        SnapshotArchive::File(self.archive_path(id))
     }
 
     fn reserve(&self, id: &SnapshotId) -> Result<bool> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::lock::{LockHolder, StoreLock};
-use super::{AuditEntry, AuditLog, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -73,8 +73,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn archive_path(&self, id: &SnapshotId) -> PathBuf {
-        PathBuf::from(format!("/nonexistent/{id}.pgsafe"))
+    fn archive(&self, id: &SnapshotId) -> SnapshotArchive {
+        SnapshotArchive::File(PathBuf::from(format!("/nonexistent/{id}.pgsafe")))
     }
 
     fn reserve(&self, id: &SnapshotId) -> Result<bool> {

@@ -13,6 +13,7 @@
 //! runs `snapshot` and `prune` on any store; [`status`] is the store at a glance (`pgsafe status`).
 
 pub mod audit;
+mod bucket;
 mod local;
 mod lock;
 #[cfg(test)]
@@ -28,9 +29,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::archive::{ArchiveReader, ArchiveTarget, ObjectLocation};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::Keyring;
 pub use audit::{AuditCommand, AuditEntry, AuditLog, Outcome};
+pub use bucket::BucketStore;
 pub use local::LocalStore;
 pub use lock::{LockHolder, StoreLock};
 
@@ -246,9 +250,8 @@ pub trait Store: Send + Sync {
     /// Writes a snapshot's metadata atomically: readers see the old document or the new one, never a part.
     fn put(&self, meta: &SnapshotMeta) -> Result<()>;
 
-    /// Where the archive of `id` is written and read as a local file. (An object store stages it in a local
-    /// cache and uploads on [`Store::put`].)
-    fn archive_path(&self, id: &SnapshotId) -> PathBuf;
+    /// Where the archive of `id` is written and read: a file, or an object the dump uploads in parts.
+    fn archive(&self, id: &SnapshotId) -> SnapshotArchive;
 
     /// Claims `id` for a new snapshot, atomically: `false` when anything of it exists already (archive,
     /// metadata, or another writer's claim). The claim is the archive's `.partial`, which the dump then
@@ -273,6 +276,82 @@ pub trait Store: Send + Sync {
     /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
     /// interruption (`cancel`) ends the wait at once.
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;
+}
+
+/// The store at `place` (`--store`, `PGSAFE_DIR`, ...): a folder, made if missing, or `s3://bucket/prefix`.
+pub fn open(place: &Path) -> Result<Box<dyn Store>> {
+    match bucket_of(place)? {
+        Some((bucket, prefix)) => Ok(Box::new(BucketStore::open(&bucket, &prefix)?)),
+        None => Ok(Box::new(LocalStore::open(place)?)),
+    }
+}
+
+/// The store at `place` when there is one, for commands that only read: a folder that does not exist is
+/// none (and is not made). A bucket's store always exists: an empty one lists nothing.
+pub fn existing(place: &Path) -> Result<Option<Box<dyn Store>>> {
+    match bucket_of(place)? {
+        Some((bucket, prefix)) => Ok(Some(Box::new(BucketStore::open(&bucket, &prefix)?))),
+        None => Ok(LocalStore::existing(place)?.map(|s| Box::new(s) as Box<dyn Store>)),
+    }
+}
+
+fn bucket_of(place: &Path) -> Result<Option<(String, String)>> {
+    match place.to_str() {
+        Some(text) => bucket::parse_url(text),
+        None => Ok(None),
+    }
+}
+
+/// Where a snapshot's archive is: a file of a folder store, an object of a bucket's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotArchive {
+    File(PathBuf),
+    Object(ObjectLocation),
+}
+
+impl SnapshotArchive {
+    /// Where the dump writes it.
+    pub fn target(&self) -> ArchiveTarget {
+        match self {
+            SnapshotArchive::File(path) => ArchiveTarget::File(path.clone()),
+            SnapshotArchive::Object(location) => ArchiveTarget::Object(location.clone()),
+        }
+    }
+
+    /// The file's (or the key's) last name, as the metadata records it.
+    pub fn name(&self) -> String {
+        match self {
+            SnapshotArchive::File(path) => {
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+            SnapshotArchive::Object(location) => location.key.rsplit('/').next().unwrap_or(&location.key).to_owned(),
+        }
+    }
+
+    /// Opens it for reading, an encrypted one with `keyring`.
+    pub fn open(&self, keyring: &Keyring) -> Result<ArchiveReader> {
+        match self {
+            SnapshotArchive::File(path) => ArchiveReader::open_with(path, keyring),
+            SnapshotArchive::Object(location) => ArchiveReader::open_object_with(location, keyring),
+        }
+    }
+
+    /// Verifies it in full with `jobs` threads. Blocks: run it on a blocking thread.
+    pub fn verify(&self, jobs: usize, keyring: &Keyring) -> Result<crate::verify::VerifyReport> {
+        match self {
+            SnapshotArchive::File(path) => crate::verify::verify_file_with_keys(path, jobs, keyring),
+            SnapshotArchive::Object(location) => crate::verify::verify_object_with_keys(location, jobs, keyring),
+        }
+    }
+}
+
+impl fmt::Display for SnapshotArchive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotArchive::File(path) => write!(f, "{}", path.display()),
+            SnapshotArchive::Object(location) => write!(f, "{location}"),
+        }
+    }
 }
 
 /// Takes `store`'s lock from async code: the wait for another holder blocks its thread, so on a

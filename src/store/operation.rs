@@ -14,10 +14,11 @@ use super::retention::{self, RetentionPlan, RetentionPolicy};
 use super::{
     AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, StoreLock, TableRows,
 };
-use crate::archive::{ArchiveReader, ArchiveTarget};
+use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::dump::{DumpOptions, DumpReport};
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::Keyring;
 use crate::progress::Progress;
 
 /// What `pgsafe snapshot` does.
@@ -128,16 +129,15 @@ pub(crate) async fn snapshot_locked(
 /// or an accident can write to (a bucket, a shared folder) could otherwise hand a rollback another
 /// archive: a valid one of another day passes every checksum.
 pub fn open_snapshot(store: &dyn Store, meta: &SnapshotMeta) -> Result<ArchiveReader> {
-    let path = store.archive_path(&meta.id);
-    let reader = ArchiveReader::open(&path).map_err(|e| e.context(format!("snapshot `{}`", meta.id)))?;
+    let archive = store.archive(&meta.id);
+    let reader = archive.open(&Keyring::none()).map_err(|e| e.context(format!("snapshot `{}`", meta.id)))?;
     let actual = hex::encode(reader.index().footer().manifest_blake3);
     let refuse = |recorded: &str, where_: &str| {
         Error::new(
             ErrorKind::CorruptArchive,
             format!(
                 "snapshot `{}`: its archive `{}` is not the one {where_} recorded (manifest BLAKE3 {actual}, recorded {recorded}): it was replaced or altered after the snapshot was taken",
-                meta.id,
-                path.display()
+                meta.id, archive
             ),
         )
         .with_hint("nothing was restored; roll back to another snapshot (`pgsafe snapshots` lists them)")
@@ -174,16 +174,16 @@ async fn take(
 ) -> Result<SnapshotReport> {
     let database = options.dump.connect.dbname().to_owned();
     let (id, created_at) = claim_id(store, &database, options.label.as_deref()).await?;
-    let path = store.archive_path(&id);
+    let archive = store.archive(&id);
     let result = async {
-        let dump = crate::dump::dump(&options.dump, ArchiveTarget::File(path.clone()), progress).await?;
-        let reader = ArchiveReader::open(&path)?;
+        let dump = crate::dump::dump(&options.dump, archive.target(), progress).await?;
+        let reader = archive.open(&Keyring::none())?;
         let verify_seconds = if options.verify {
             let started = Instant::now();
-            let (verified_path, jobs) = (path.clone(), options.dump.jobs.max(1));
-            let report = tokio::task::spawn_blocking(move || crate::verify::verify_file(&verified_path, jobs))
+            let (verified, jobs) = (archive.clone(), options.dump.jobs.max(1));
+            let report = tokio::task::spawn_blocking(move || verified.verify(jobs, &Keyring::none()))
                 .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("verifying `{}`: {e}", path.display())))??;
+                .map_err(|e| Error::new(ErrorKind::Io, format!("verifying `{archive}`: {e}")))??;
             if !report.is_sound() {
                 return Err(Error::new(
                     ErrorKind::CheckFailed,
@@ -218,7 +218,7 @@ async fn take(
             os_user: super::audit::os_user(),
             role: options.dump.connect.user().to_owned(),
             scope: SnapshotScope::of(&options.dump),
-            archive: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            archive: archive.name(),
             bytes: dump.archive_bytes,
             rows: tables.iter().map(|t| t.rows).sum(),
             tables,

@@ -49,3 +49,4 @@ mod lint;
 mod dryrun;
 // Archives in S3-compatible object storage (a local moto server): dump, verify, inspect, restore, aborts.
 mod s3;
+mod s3_store;

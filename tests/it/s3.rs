@@ -14,14 +14,14 @@ use crate::interrupt::{signal, wait_until};
 use crate::support::TestDb;
 
 /// A moto S3 server on a free port, stopped when dropped.
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
     port: u16,
 }
 
 impl S3Server {
     /// Starts moto. `auth` makes it check credentials (every key is then unknown to it).
-    fn start(auth: bool) -> S3Server {
+    pub(crate) fn start(auth: bool) -> S3Server {
         let probe = Command::new("python3").args(["-c", "import moto.server"]).output();
         assert!(
             probe.as_ref().is_ok_and(|o| o.status.success()),
@@ -49,17 +49,17 @@ impl S3Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/{path}", self.port)
     }
 
     /// Creates a bucket (moto takes unsigned requests unless `auth`).
-    fn create_bucket(&self, bucket: &str) {
+    pub(crate) fn create_bucket(&self, bucket: &str) {
         ureq::put(&self.url(bucket)).send_empty().expect("creating the bucket");
     }
 
     /// Whether `bucket/key` exists.
-    fn exists(&self, bucket: &str, key: &str) -> bool {
+    pub(crate) fn exists(&self, bucket: &str, key: &str) -> bool {
         match ureq::head(&self.url(&format!("{bucket}/{key}"))).call() {
             Ok(_) => true,
             Err(ureq::Error::StatusCode(404)) => false,
@@ -85,7 +85,7 @@ impl S3Server {
     }
 
     /// pgsafe with the AWS environment pointing at this server.
-    fn pgsafe(&self) -> Command {
+    pub(crate) fn pgsafe(&self) -> Command {
         let mut cmd = pgsafe();
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("AWS_") {
