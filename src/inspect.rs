@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::archive::{ArchiveReader, ObjectLocation};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Keyring, Manifest, PageRange, PartId, SequenceValue,
-    ServerFacts, StreamEvent, describe_kinds,
+    Catalog, ChunkEntry, ContentDigest, CopyFormat, FrameStream, Keyring, Manifest, PageRange, PartId, SealedLayout,
+    SequenceValue, ServerFacts, StreamEvent, describe_kinds,
 };
 use crate::schema::SchemaCatalog;
 
@@ -87,24 +87,35 @@ pub fn inspect_file(path: &Path) -> Result<InspectReport> {
 /// Like [`inspect_file`], opening an encrypted archive with `keyring`. Without an identity, an encrypted
 /// archive's structure is checked and an error says what it is encrypted to.
 pub fn inspect_file_with_keys(path: &Path, keyring: &Keyring) -> Result<InspectReport> {
-    let reader = match ArchiveReader::open_with(path, keyring) {
-        Ok(reader) => reader,
+    let opened = ArchiveReader::open_with(path, keyring);
+    let reader =
+        without_identity(opened, keyring, &path.display().to_string(), || ArchiveReader::check_structure(path))?;
+    inspect_reader(&reader, 1)
+}
+
+/// `opened`, or, when it is encrypted and there is no identity, the error that says what it is encrypted
+/// to once `structure` has checked what can be checked without the key.
+fn without_identity(
+    opened: Result<ArchiveReader>,
+    keyring: &Keyring,
+    name: &str,
+    structure: impl FnOnce() -> Result<SealedLayout>,
+) -> Result<ArchiveReader> {
+    match opened {
         Err(e) if e.kind() == ErrorKind::Identity && keyring.is_empty() => {
-            let layout = ArchiveReader::check_structure(path)?;
-            return Err(Error::new(
+            let layout = structure()?;
+            Err(Error::new(
                 ErrorKind::Identity,
                 format!(
-                    "`{}` is an encrypted archive (format 1.1) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
-                    path.display(),
+                    "`{name}` is an encrypted archive (format 1.1) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
                     layout.chunks,
                     describe_kinds(&layout.recipient_kinds)
                 ),
             )
-            .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients"));
+            .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity file of one of the archive's recipients"))
         }
-        Err(e) => return Err(e),
-    };
-    inspect_reader(&reader, 1)
+        opened => opened,
+    }
 }
 
 /// Chunk frames checked at once in an object: each is a request, and overlapping them hides their latency.
@@ -118,7 +129,10 @@ pub fn inspect_object(location: &ObjectLocation) -> Result<InspectReport> {
 
 /// Like [`inspect_object`], opening an encrypted archive with `keyring`.
 pub fn inspect_object_with_keys(location: &ObjectLocation, keyring: &Keyring) -> Result<InspectReport> {
-    inspect_reader(&ArchiveReader::open_object_with(location, keyring)?, OBJECT_CHECKS)
+    let opened = ArchiveReader::open_object_with(location, keyring);
+    let reader =
+        without_identity(opened, keyring, &location.to_string(), || ArchiveReader::check_object_structure(location))?;
+    inspect_reader(&reader, OBJECT_CHECKS)
 }
 
 /// Checks every chunk frame's CRC on `threads` threads, then builds the report. Of several damaged

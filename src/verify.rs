@@ -15,7 +15,9 @@ use tokio::runtime::Handle;
 
 use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Element, FormatError, FrameStream, Keyring, PartCheck, PartId, StreamEvent, describe_kinds};
+use crate::format::{
+    Element, FormatError, FrameStream, Keyring, PartCheck, PartId, SealedLayout, StreamEvent, describe_kinds,
+};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,7 +66,7 @@ pub fn verify_object_with_keys(location: &ObjectLocation, jobs: usize, keyring: 
         ArchiveReader::open_object_with(location, keyring),
         jobs,
         keyring,
-        None,
+        &|| ArchiveReader::check_object_structure(location),
         check_part,
     )
 }
@@ -74,18 +76,19 @@ pub fn verify_object_with_keys(location: &ObjectLocation, jobs: usize, keyring: 
 type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle) -> Result<Option<String>>;
 
 fn verify_file_with(path: &Path, jobs: usize, keyring: &Keyring, check: CheckPart) -> Result<VerifyReport> {
-    verify_opened(path.display().to_string(), ArchiveReader::open_with(path, keyring), jobs, keyring, Some(path), check)
+    let structure = || ArchiveReader::check_structure(path);
+    verify_opened(path.display().to_string(), ArchiveReader::open_with(path, keyring), jobs, keyring, &structure, check)
 }
 
 /// Verifies the archive `opened`, named `source` in the report; an archive too damaged to open is a
-/// problem in the report, any other failure to open it an error. `file`: the archive's file, whose
-/// structure is checked without the identity when an encrypted archive has none.
+/// problem in the report, any other failure to open it an error. `structure` checks what can be checked
+/// of an encrypted archive when there is no identity.
 fn verify_opened(
     source: String,
     opened: Result<ArchiveReader>,
     jobs: usize,
     keyring: &Keyring,
-    file: Option<&Path>,
+    structure: &dyn Fn() -> Result<SealedLayout>,
     check: CheckPart,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport { source: source.clone(), ..VerifyReport::default() };
@@ -96,13 +99,8 @@ fn verify_opened(
             return Ok(report);
         }
         Err(e) if e.kind() == ErrorKind::Identity && keyring.is_empty() => {
-            let Some(path) = file else {
-                return Err(e.and_hint(
-                    "an encrypted archive in object storage is checked with its identity only: without one, pgsafe would have to read every byte of it to check its structure",
-                ));
-            };
             // What can be checked without the key is checked: damage is still a failed check.
-            let layout = match ArchiveReader::check_structure(path) {
+            let layout = match structure() {
                 Ok(layout) => layout,
                 Err(e) if e.kind() == ErrorKind::CorruptArchive => {
                     report.problems.push(e.to_string());
@@ -113,8 +111,7 @@ fn verify_opened(
             return Err(Error::new(
                 ErrorKind::Identity,
                 format!(
-                    "`{}`: the structure is sound ({} chunks; every frame's CRC-32 and the sealed manifest's BLAKE3 check), but the archive is encrypted to {}: checking its rows and digests needs an identity of one of its recipients",
-                    path.display(),
+                    "`{source}`: the structure is sound ({} chunks; every frame's CRC-32 and the sealed manifest's BLAKE3 check), but the archive is encrypted to {}: checking its rows and digests needs an identity of one of its recipients",
                     layout.chunks,
                     describe_kinds(&layout.recipient_kinds)
                 ),

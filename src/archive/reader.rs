@@ -107,6 +107,13 @@ impl ArchiveReader {
         crate::format::check_structure(&map).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))
     }
 
+    /// [`ArchiveReader::check_structure`] of an archive in object storage: it is read front to back once,
+    /// by ranged requests of a few MiB.
+    pub fn check_object_structure(location: &ObjectLocation) -> Result<SealedLayout> {
+        let source = ObjectSource::open(location)?;
+        crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{location}`")))
+    }
+
     /// The archive's path, or its `s3://` URL.
     pub fn path(&self) -> &Path {
         &self.path

@@ -14,6 +14,7 @@
 //!
 //! Parsing recipients and identities works on text the caller read: this module does no file I/O.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{Read, Write};
 use std::str::FromStr;
@@ -22,7 +23,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core:
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use super::error::checksum_mismatch;
-use super::{Codec, Element, FormatError, FrameHeader, FrameKind, crc32};
+use super::{ArchiveSource, Codec, Element, FormatError, FrameHeader, FrameKind, crc32};
 
 /// Bytes a sealed payload has beyond its plain one: the nonce in front and the tag behind.
 pub const SEAL_OVERHEAD: u32 = (NONCE_LEN + TAG_LEN) as u32;
@@ -211,18 +212,32 @@ pub struct SealedLayout {
 /// key frame, every frame header and every payload's CRC-32 front to back, chunks in sequence within
 /// their part, the footer, its chunk count, and the BLAKE3 of the sealed manifest. What it cannot check
 /// (the catalog, the manifest, row counts, digests) needs the identity.
-pub fn check_structure(bytes: &[u8]) -> Result<SealedLayout, FormatError> {
-    let header = super::FileHeader::decode(bytes)?;
+///
+/// It reads the archive front to back once, in windows of [`STRUCTURE_WINDOW`] bytes (a frame larger than
+/// that is read whole): a memory map lends its pages, an object in a bucket is read by ranged requests,
+/// and memory stays bounded either way.
+pub fn check_structure<S: ArchiveSource + ?Sized>(source: &S) -> Result<SealedLayout, FormatError> {
+    check_structure_in(source, STRUCTURE_WINDOW)
+}
+
+/// [`check_structure`] reading `window` bytes at a time (tests make it small, to slide it often).
+pub(crate) fn check_structure_in<S: ArchiveSource + ?Sized>(
+    source: &S,
+    window: usize,
+) -> Result<SealedLayout, FormatError> {
+    let len = source.len();
+    let mut window = Window { source, size: window, start: 0, bytes: Cow::Borrowed(&[]) };
+    let head = window.get(0, super::FileHeader::LEN.min(len as usize))?;
+    let header = super::FileHeader::decode(head)?;
     if !header.encrypted {
         return Err(FormatError::corrupt(Element::Header, 12, "the archive is not encrypted"));
     }
-    let len = bytes.len() as u64;
     let min = (super::FileHeader::LEN + 3 * FrameHeader::LEN + super::Footer::LEN) as u64;
     if len < min {
         return Err(FormatError::Truncated { element: Element::File, offset: 0, needed: min, available: len });
     }
     let footer_at = len - super::Footer::LEN as u64;
-    let footer = super::Footer::decode(fixed(bytes, footer_at), footer_at)?;
+    let footer = super::Footer::decode(fixed(window.get(footer_at, super::Footer::LEN)?), footer_at)?;
     let mut at = super::FileHeader::LEN as u64;
     let mut index = 0u64;
     let mut kinds = Vec::new();
@@ -241,12 +256,12 @@ pub fn check_structure(bytes: &[u8]) -> Result<SealedLayout, FormatError> {
                 format!("frames run into the footer at offset {footer_at} before the manifest frame"),
             ));
         }
-        let h = FrameHeader::decode(fixed(bytes, at), &header, at, element.clone())?;
+        let h = FrameHeader::decode(fixed(window.get(at, FrameHeader::LEN)?), &header, at, element.clone())?;
         let end = at + h.frame_len();
         if end > footer_at {
             return Err(FormatError::corrupt(element, at, format!("frame ends at offset {end}, inside the footer")));
         }
-        let stored = &bytes[(at + FrameHeader::LEN as u64) as usize..end as usize];
+        let stored = window.get(at + FrameHeader::LEN as u64, (end - at) as usize - FrameHeader::LEN)?;
         let expected = match index {
             0 => FrameKind::Key,
             1 => FrameKind::Catalog,
@@ -308,8 +323,35 @@ pub fn check_structure(bytes: &[u8]) -> Result<SealedLayout, FormatError> {
     Ok(SealedLayout { recipient_kinds: kinds, chunks, parts_with_chunks: next_seq.len() })
 }
 
-fn fixed<const N: usize>(bytes: &[u8], at: u64) -> &[u8; N] {
-    bytes[at as usize..at as usize + N].try_into().expect("bounds checked by the caller")
+fn fixed<const N: usize>(bytes: &[u8]) -> &[u8; N] {
+    bytes[..N].try_into().expect("the window holds what was asked for")
+}
+
+/// How many bytes [`check_structure`] reads at once.
+pub const STRUCTURE_WINDOW: usize = 8 << 20;
+
+/// A sliding window over an archive read front to back.
+struct Window<'s, S: ?Sized> {
+    source: &'s S,
+    /// Bytes read at once, unless a frame is larger.
+    size: usize,
+    /// The offset of `bytes`' first byte.
+    start: u64,
+    bytes: Cow<'s, [u8]>,
+}
+
+impl<'s, S: ArchiveSource + ?Sized> Window<'s, S> {
+    /// The `len` bytes at `at`, which the caller has checked lie inside the source.
+    fn get(&mut self, at: u64, len: usize) -> Result<&[u8], FormatError> {
+        let held = self.start..self.start + self.bytes.len() as u64;
+        if at < held.start || at + len as u64 > held.end {
+            let want = (len.max(self.size) as u64).min(self.source.len() - at) as usize;
+            self.bytes = self.source.read_at(at, want).map_err(|source| FormatError::Io { offset: at, source })?;
+            self.start = at;
+        }
+        let from = (at - self.start) as usize;
+        Ok(&self.bytes[from..from + len])
+    }
 }
 
 /// The kinds of recipient an age file's stanzas name (`X25519`, `ssh-ed25519`, `ssh-rsa`, ...), one per

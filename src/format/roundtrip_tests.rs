@@ -241,6 +241,17 @@ fn any_flipped_byte_of_an_encrypted_archive_is_an_error() {
         assert!(read_everything(&bad, &id).is_err(), "byte {i} flipped went unnoticed with the identity");
         assert!(check_structure(&bad).is_err(), "byte {i} flipped went unnoticed without the identity");
     }
+    // Read through a small window, as a bucket's object is read in ranges: the same layout, the same damage.
+    let whole = check_structure(&bytes).unwrap();
+    for window in [1, 33, 100, 4096] {
+        let layout = super::crypt::check_structure_in(&bytes, window).unwrap();
+        assert_eq!((layout.chunks, layout.parts_with_chunks), (whole.chunks, whole.parts_with_chunks), "{window}");
+        for i in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(super::crypt::check_structure_in(&bad, window).is_err(), "byte {i}, window {window}");
+        }
+    }
     for cut in [1, 10, 64, bytes.len() / 2, bytes.len() - 70] {
         assert!(read_everything(&bytes[..bytes.len() - cut], &id).is_err(), "cut by {cut}");
         assert!(check_structure(&bytes[..bytes.len() - cut]).is_err(), "cut by {cut}");

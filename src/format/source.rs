@@ -19,7 +19,7 @@ pub trait ArchiveSource {
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>>;
 }
 
-impl<B: AsRef<[u8]>> ArchiveSource for B {
+impl<B: AsRef<[u8]> + ?Sized> ArchiveSource for B {
     fn len(&self) -> u64 {
         self.as_ref().len() as u64
     }

@@ -27,7 +27,7 @@ INSERT INTO other_things SELECT 'k' || i, jsonb_build_object('i', i) FROM genera
 "#;
 
 /// An identity written to `dir`, and its public key.
-fn identity(dir: &Path, name: &str) -> (PathBuf, String, age::x25519::Identity) {
+pub(crate) fn identity(dir: &Path, name: &str) -> (PathBuf, String, age::x25519::Identity) {
     let id = age::x25519::Identity::generate();
     let path = dir.join(name);
     std::fs::write(&path, format!("# a test identity\n{}\n", id.to_string().expose_secret())).unwrap();

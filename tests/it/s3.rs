@@ -286,3 +286,39 @@ fn a_damaged_object_is_reported_by_verify_and_inspect_naming_the_chunk() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_encrypted_object_is_checked_without_the_identity_and_a_flipped_byte_is_found() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = sample_db("s3_sealed");
+    let dir = tempfile::tempdir().unwrap();
+    let (id_path, public, _) = crate::encryption::identity(dir.path(), "me.txt");
+    let url = "s3://backups/sealed.pgsafe";
+    let dump = ["dump", "-q", "--chunk-size", "256", "-d", &db.conn_string(), "--encrypt-to", &public, "-f", url];
+    let (code, _, stderr) = run(s3.pgsafe().args(dump));
+    assert_eq!(code, 0, "{stderr}");
+
+    // Without the identity: the whole object's structure is read and checked, then exit 2.
+    let (code, _, stderr) = run(s3.pgsafe().args(["verify", url]).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("`{url}`: the structure is sound")) && stderr.contains("(X25519)"), "{stderr}");
+    let (code, _, stderr) = run(s3.pgsafe().args(["inspect", url]).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is an encrypted archive (format 1.1)") && stderr.contains("(X25519)"), "{stderr}");
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", url]).env("PGSAFE_IDENTITY", &id_path));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("sound: "), "{stdout}");
+
+    // A byte flipped in the middle of a sealed chunk: found without the identity, as with it.
+    let mut bytes = ureq::get(&s3.url("backups/sealed.pgsafe")).call().unwrap().body_mut().read_to_vec().unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    ureq::put(&s3.url("backups/damaged.pgsafe")).send(&bytes[..]).unwrap();
+    let damaged = "s3://backups/damaged.pgsafe";
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", damaged]).env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("checksum mismatch"), "{stdout}");
+    let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", damaged]).env("PGSAFE_IDENTITY", &id_path));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+}
