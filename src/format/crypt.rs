@@ -343,7 +343,7 @@ struct Window<'s, S: ?Sized> {
 impl<'s, S: ArchiveSource + ?Sized> Window<'s, S> {
     /// The `len` bytes at `at`, which the caller has checked lie inside the source.
     fn get(&mut self, at: u64, len: usize) -> Result<&[u8], FormatError> {
-        let held = self.start..self.start + self.bytes.len() as u64;
+        let held = self.start..self.start + <[u8]>::len(&self.bytes) as u64;
         if at < held.start || at + len as u64 > held.end {
             let want = (len.max(self.size) as u64).min(self.source.len() - at) as usize;
             self.bytes = self.source.read_at(at, want).map_err(|source| FormatError::Io { offset: at, source })?;
