@@ -19,6 +19,9 @@ use super::output::{self, Exit};
 pub struct CheckArgs {
     #[command(flatten)]
     connect: ConnectArgs,
+    /// The identity that reads the store's encrypted snapshots (see `PGSAFE_RECIPIENTS`).
+    #[command(flatten)]
+    identity: super::keys::IdentityArgs,
 
     /// Compare with this snapshot of the store (its id): its tables must exist, their rows are counted.
     #[arg(long, value_name = "SNAPSHOT", conflicts_with = "latest")]
@@ -74,7 +77,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 pub fn run(args: CheckArgs) -> Result<Exit, Error> {
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
-    let store = pgsafe::store::existing(&dir)?;
+    let store = pgsafe::store::existing(&dir, super::keys::store_keys(&args.identity)?)?;
     let no_store = || {
         Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}` to find the snapshot in", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it")
@@ -99,6 +102,11 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
             })?)
         }
         (None, false) => None,
+    };
+    // An encrypted snapshot's tables are in its archive only.
+    let against = match (against, store.as_deref()) {
+        (Some(meta), Some(store)) => Some(pgsafe::store::operation::with_tables(store, meta)?),
+        (against, _) => against,
     };
     // The library refuses a limit that is no percentage.
     if args.max_row_loss.is_some() && against.is_none() {

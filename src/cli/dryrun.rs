@@ -22,6 +22,9 @@ use super::output::{self, Exit};
 pub struct DryRunArgs {
     #[command(flatten)]
     connect: ConnectArgs,
+    /// The identity that reads the store's encrypted snapshots (see `PGSAFE_RECIPIENTS`).
+    #[command(flatten)]
+    identity: super::keys::IdentityArgs,
 
     /// Migration files, run in the order given; a folder runs its `.sql` files in name order, without
     /// `*.down.sql`.
@@ -111,7 +114,7 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     }
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
-    let store = pgsafe::store::existing(&dir)?;
+    let store = pgsafe::store::existing(&dir, Default::default())?;
     let options = DryRunOptions {
         connect,
         files: migration_files(&args.paths)?,
@@ -164,7 +167,7 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
         cancel: Cancel::new(),
     };
     // A rehearsal may take a snapshot: the store is made when missing, as `pgsafe snapshot` makes it.
-    let store = pgsafe::store::open(&resolve_dir(args.store.as_deref()))?;
+    let store = pgsafe::store::open(&resolve_dir(args.store.as_deref()), super::keys::store_keys(&args.identity)?)?;
     let started_at = Timestamp::now();
     let result = block_on_cancellable(
         "dry run",

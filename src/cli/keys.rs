@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use pgsafe::format::{Keyring, Recipients};
+use pgsafe::store::StoreKeys;
 use pgsafe::{Error, ErrorKind};
 
 /// Whom `dump` encrypts the archive to. Only public keys: the machine that dumps needs no secret.
@@ -61,4 +62,25 @@ fn read(path: &Path, what: &str) -> Result<String, Error> {
 
 fn invalid(problem: String) -> Error {
     Error::new(ErrorKind::InvalidInput, problem)
+}
+
+/// The keys of the store's encrypted snapshots, from the environment: `PGSAFE_RECIPIENTS` (the recipients
+/// themselves, `age1...` or `ssh-...`, separated by commas or new lines; or the path of a recipients file,
+/// one a line, as `age -R`) and `--identity FILE` (or `PGSAFE_IDENTITY`). Unset or empty: none.
+pub fn store_keys(identity: &IdentityArgs) -> Result<StoreKeys, Error> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let mut keys = StoreKeys::default();
+    if let Some(value) = var("PGSAFE_RECIPIENTS") {
+        let text = value.to_string_lossy();
+        let inline = text.trim_start();
+        if inline.starts_with("age1") || inline.starts_with("ssh-") {
+            keys.recipients.add_file(&text.replace(',', "\n"), "`PGSAFE_RECIPIENTS`").map_err(invalid)?;
+        } else {
+            let path = PathBuf::from(&value);
+            let listed = read(&path, "recipients file (`PGSAFE_RECIPIENTS`)")?;
+            keys.recipients.add_file(&listed, &format!("`{}`", path.display())).map_err(invalid)?;
+        }
+    }
+    keys.keyring = identity.keyring()?;
+    Ok(keys)
 }

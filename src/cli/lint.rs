@@ -91,7 +91,7 @@ impl FailOn {
 
 pub fn run(args: LintArgs) -> Result<Exit, Error> {
     let started_at = Timestamp::now();
-    let store = pgsafe::store::existing(&resolve_dir(args.store.as_deref()))?;
+    let store = pgsafe::store::existing(&resolve_dir(args.store.as_deref()), Default::default())?;
     let fail_on = args.fail_on.level();
     if args.fix && args.paths.iter().any(|p| matches!(PathOrStdio::from(p.as_os_str()), PathOrStdio::Stdio)) {
         return Err(Error::new(ErrorKind::InvalidInput, "`--fix` cannot rewrite standard input in place")

@@ -17,6 +17,9 @@ use super::store::{RetentionArgs, StoreArgs};
 pub struct MigrateArgs {
     #[command(flatten)]
     connect: ConnectArgs,
+    /// The identity that reads the store's encrypted snapshots (see `PGSAFE_RECIPIENTS`).
+    #[command(flatten)]
+    identity: super::keys::IdentityArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -166,7 +169,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         lock_wait: args.retention.lock_wait()?,
         cancel: pgsafe::cancel::Cancel::new(),
     };
-    let store = pgsafe::store::open(&args.store.dir())?;
+    let store = pgsafe::store::open(&args.store.dir(), super::keys::store_keys(&args.identity)?)?;
     let result = block_on_cancellable(
         "migrate",
         &options.cancel,

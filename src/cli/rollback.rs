@@ -19,6 +19,9 @@ use super::store::StoreArgs;
 pub struct RollbackArgs {
     #[command(flatten)]
     connect: ConnectArgs,
+    /// The identity that reads the store's encrypted snapshots (see `PGSAFE_RECIPIENTS`).
+    #[command(flatten)]
+    identity: super::keys::IdentityArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -102,7 +105,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         cancel: pgsafe::cancel::Cancel::new(),
     };
     let dir = args.store.dir();
-    let Some(store) = pgsafe::store::existing(&dir)? else {
+    let Some(store) = pgsafe::store::existing(&dir, super::keys::store_keys(&args.identity)?)? else {
         return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };

@@ -31,7 +31,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let options = StatusOptions { database: database_name(args.dbname.as_deref())?, last: args.last };
     let now = Timestamp::now();
-    let status = match pgsafe::store::existing(&dir)? {
+    let status = match pgsafe::store::existing(&dir, Default::default())? {
         Some(store) => status::read(&*store, &options, now)?,
         None => StoreStatus::missing(dir.display().to_string(), now),
     };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
+use pgsafe::format::describe_kinds;
 use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
 use pgsafe::store::{AuditEntry, Outcome, SnapshotArchive, SnapshotId, SnapshotMeta, resolve_dir};
@@ -48,7 +49,7 @@ impl AuditArgs {
             return;
         }
         let dir = self.store.dir();
-        let written = pgsafe::store::existing(&dir).and_then(|store| match store {
+        let written = pgsafe::store::existing(&dir, Default::default()).and_then(|store| match store {
             Some(store) => store.append_audit(entry),
             None => Ok(()),
         });
@@ -59,7 +60,7 @@ impl AuditArgs {
 
     /// The snapshot whose archive `archive` is, when it is one of the store's.
     pub(super) fn snapshot_of(&self, archive: &SnapshotArchive) -> Option<SnapshotId> {
-        let store = pgsafe::store::existing(&self.store.dir()).ok()??;
+        let store = pgsafe::store::existing(&self.store.dir(), Default::default()).ok()??;
         let id = SnapshotId::parse(&archive.name()).ok()?;
         let in_store = match (archive, store.archive(&id)) {
             (SnapshotArchive::File(given), SnapshotArchive::File(own)) => {
@@ -124,6 +125,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub struct SnapshotArgs {
     #[command(flatten)]
     engine: DumpEngineArgs,
+    /// The identity that reads the store's encrypted snapshots (see `PGSAFE_RECIPIENTS`).
+    #[command(flatten)]
+    identity: super::keys::IdentityArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -164,7 +168,7 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
         retention: (!args.no_prune).then(|| args.retention.policy()),
         lock_wait: args.retention.lock_wait()?,
     };
-    let store = pgsafe::store::open(&args.store.dir())?;
+    let store = pgsafe::store::open(&args.store.dir(), super::keys::store_keys(&args.identity)?)?;
     let result = block_on_cancellable(
         "snapshot",
         &options.dump.cancel,
@@ -178,13 +182,15 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
     }
     let s = &report.snapshot;
     if !args.quiet {
+        let content = match s.encrypted_to.is_empty() {
+            true => format!("{} tables, {} rows", s.tables.len(), s.rows),
+            false => format!("encrypted to {}", describe_kinds(&s.encrypted_to)),
+        };
         eprintln!(
-            "snapshot `{}` of `{}` in `{}`: {} tables, {} rows, {} in {:.1}s, {}",
+            "snapshot `{}` of `{}` in `{}`: {content}, {} in {:.1}s, {}",
             s.id,
             s.database,
             report.store,
-            s.tables.len(),
-            s.rows,
             bytes(s.bytes),
             s.dump_seconds,
             if s.is_verified() { format!("verified in {:.1}s", s.verify_seconds) } else { "not verified".into() }
@@ -240,7 +246,7 @@ pub struct SnapshotsArgs {
 pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let database = database_name(args.dbname.as_deref())?;
-    let (all, leftovers) = match pgsafe::store::existing(&dir)? {
+    let (all, leftovers) = match pgsafe::store::existing(&dir, Default::default())? {
         Some(store) => (store.list()?, store.leftovers()?),
         None => (Vec::new(), Vec::new()),
     };
@@ -270,7 +276,10 @@ fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
             age(now, s.created_at),
             s.label.clone().unwrap_or_else(|| "-".into()),
             bytes(s.bytes),
-            s.rows.to_string(),
+            match s.encrypted_to.is_empty() {
+                true => s.rows.to_string(),
+                false => "encrypted".into(),
+            },
             if s.is_verified() { "yes".into() } else { "no".into() },
         ]);
     }
@@ -322,7 +331,7 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
         // Ctrl-C ends the process (the OS releases the lock): a prune runs no cancellable operation.
         cancel: pgsafe::cancel::Cancel::new(),
     };
-    let Some(store) = pgsafe::store::existing(&dir)? else {
+    let Some(store) = pgsafe::store::existing(&dir, Default::default())? else {
         return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display()))
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };

@@ -107,6 +107,8 @@ pub struct DumpReport {
     pub sequences: usize,
     pub large_objects: u64,
     pub seconds: f64,
+    /// The server's version, as the archive's catalog records it (`15.18`).
+    pub server_version: String,
 }
 
 /// Connects, opens the snapshot and reads the catalog: the leader's first steps.
@@ -275,6 +277,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         sequences,
         large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
         seconds: started.elapsed().as_secs_f64(),
+        server_version: leader.catalog.server.version.clone(),
     })
 }
 

@@ -206,6 +206,8 @@ pub struct SealedLayout {
     pub chunks: u64,
     /// Parts that have chunks (parts without rows have none, so the catalog may list more).
     pub parts_with_chunks: usize,
+    /// The footer's BLAKE3 of the sealed manifest, checked: it names the archive's content.
+    pub manifest_blake3: [u8; 32],
 }
 
 /// Checks everything of an encrypted archive that can be checked without its data key: the header, the
@@ -320,7 +322,12 @@ pub(crate) fn check_structure_in<S: ArchiveSource + ?Sized>(
             format!("counts {} chunks, the file holds {chunks}", footer.chunk_count),
         ));
     }
-    Ok(SealedLayout { recipient_kinds: kinds, chunks, parts_with_chunks: next_seq.len() })
+    Ok(SealedLayout {
+        recipient_kinds: kinds,
+        chunks,
+        parts_with_chunks: next_seq.len(),
+        manifest_blake3: footer.manifest_blake3,
+    })
 }
 
 fn fixed<const N: usize>(bytes: &[u8]) -> &[u8; N] {

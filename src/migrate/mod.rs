@@ -797,7 +797,7 @@ async fn apply_all(
 
 async fn check(store: &dyn Store, options: &MigrateOptions, snapshot: Option<&SnapshotId>) -> Result<CheckReport> {
     let against = match snapshot {
-        Some(id) => Some(store.get(id)?),
+        Some(id) => Some(crate::store::operation::with_tables(store, store.get(id)?)?),
         None => None,
     };
     let check = CheckOptions {

@@ -365,9 +365,9 @@ async fn run(
     }
 
     progress.step(&format!("verifying snapshot `{}` in full", snapshot.id));
-    let archive = store.archive(&snapshot.id);
+    let (archive, keys) = (store.archive(&snapshot.id), store.keys());
     let jobs = options.jobs.max(1);
-    let verified = tokio::task::spawn_blocking(move || archive.verify(jobs, &crate::format::Keyring::none()))
+    let verified = tokio::task::spawn_blocking(move || archive.verify(jobs, &keys.keyring))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
         .map_err(|e| e.context(format!("snapshot `{}` cannot be restored; nothing was changed", snapshot.id)))?;
@@ -408,6 +408,8 @@ async fn run(
     }
 
     let archive = Arc::new(open(store, snapshot)?);
+    // What the health check compares with (an encrypted snapshot's tables are in its archive only).
+    let against = crate::store::operation::tables_from(snapshot.clone(), &archive);
     let mut restore_options = restore_options(options);
     let mut kept_as = None;
     let mut sessions = None;
@@ -488,7 +490,7 @@ async fn run(
         progress.step(&format!("checking the health of `{}` against the snapshot", plan.database));
         let check = crate::check::CheckOptions {
             connect: options.connect.clone(),
-            against: Some(snapshot.clone()),
+            against: Some(against),
             sql: Vec::new(),
             max_row_loss: None,
             long_running: crate::check::DEFAULT_LONG_RUNNING,

@@ -30,7 +30,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 
 use super::lock::{LockHolder, StoreLock};
-use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store, StoreKeys};
 use crate::archive::ObjectLocation;
 use crate::archive::object::{connect_bucket, object_error, wait};
 use crate::cancel::Cancel;
@@ -58,6 +58,7 @@ pub struct BucketStore {
     bucket: String,
     /// Without a trailing `/`; empty for the bucket's root.
     prefix: String,
+    keys: Arc<StoreKeys>,
 }
 
 /// Parses `s3://bucket[/prefix]` as a store's place: `Ok(None)` when `text` is no URL.
@@ -84,7 +85,17 @@ impl BucketStore {
     pub fn open(bucket: &str, prefix: &str) -> Result<BucketStore> {
         let url = format!("s3://{bucket}/{prefix}");
         let s3 = connect_bucket(bucket, &url)?;
-        Ok(BucketStore { s3, bucket: bucket.to_owned(), prefix: prefix.trim_end_matches('/').to_owned() })
+        Ok(BucketStore {
+            s3,
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            keys: Arc::default(),
+        })
+    }
+
+    /// The store reading and writing encrypted snapshots with `keys`.
+    pub fn with_keys(self, keys: StoreKeys) -> BucketStore {
+        BucketStore { keys: Arc::new(keys), ..self }
     }
 
     fn key(&self, name: &str) -> String {
@@ -304,6 +315,10 @@ impl Store for BucketStore {
             text.push('\n');
         }
         Ok(AuditLog::parse(&text))
+    }
+
+    fn keys(&self) -> Arc<StoreKeys> {
+        self.keys.clone()
     }
 
     fn lock(&self, holder: &LockHolder, wait_for: Duration, cancel: &Cancel) -> Result<StoreLock> {

@@ -6,10 +6,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::lock::{LockHolder, StoreLock, lock_file};
-use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store, StoreKeys};
 use crate::archive::partial_path;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
@@ -23,6 +24,7 @@ const ARCHIVE_SUFFIX: &str = ".pgsafe";
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
+    keys: Arc<StoreKeys>,
 }
 
 impl LocalStore {
@@ -52,7 +54,7 @@ impl LocalStore {
                 .map_err(|e| Error::io("creating the store", dir, e))?,
             Err(e) => return Err(Error::io("reading the store", dir, e)),
         }
-        Ok(LocalStore { dir: dir.to_path_buf() })
+        Ok(LocalStore { dir: dir.to_path_buf(), keys: Arc::default() })
     }
 
     /// The store in `dir` when it exists, for commands that only read (`pgsafe snapshots`): they make no
@@ -63,6 +65,11 @@ impl LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("reading the store", dir, e)),
         }
+    }
+
+    /// The store reading and writing encrypted snapshots with `keys`.
+    pub fn with_keys(self, keys: StoreKeys) -> LocalStore {
+        LocalStore { keys: Arc::new(keys), ..self }
     }
 
     pub fn dir(&self) -> &Path {
@@ -208,6 +215,10 @@ impl Store for LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(AuditLog::default()),
             Err(e) => Err(Error::io("reading the audit log", &path, e)),
         }
+    }
+
+    fn keys(&self) -> Arc<StoreKeys> {
+        self.keys.clone()
     }
 
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::lock::{LockHolder, StoreLock};
-use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store};
+use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store, StoreKeys};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -100,6 +100,10 @@ impl Store for MemoryStore {
 
     fn read_audit(&self) -> Result<AuditLog> {
         Ok(AuditLog { entries: self.audit(), skipped: Vec::new() })
+    }
+
+    fn keys(&self) -> Arc<StoreKeys> {
+        Arc::default()
     }
 
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock> {

@@ -24,6 +24,7 @@ pub mod status;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -170,6 +171,12 @@ pub struct SnapshotMeta {
     /// snapshot's audit line. `None` for snapshots taken before pgsafe recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_blake3: Option<String>,
+    /// The kinds of recipient an encrypted snapshot is encrypted to (`X25519`, `ssh-ed25519`); empty for a
+    /// plain one. An encrypted snapshot's metadata names no table and counts no row (`tables` is empty,
+    /// `rows` 0), as its archive reveals none: they are read from the archive, with the identity, when a
+    /// check needs them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encrypted_to: Vec<String>,
 }
 
 impl SnapshotMeta {
@@ -276,22 +283,35 @@ pub trait Store: Send + Sync {
     /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
     /// interruption (`cancel`) ends the wait at once.
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;
+
+    /// The keys of its encrypted snapshots: new snapshots are encrypted to the recipients (when there are
+    /// any), and read with the keyring.
+    fn keys(&self) -> Arc<StoreKeys>;
+}
+
+/// The keys of a store's encrypted snapshots (`PGSAFE_RECIPIENTS`, `PGSAFE_IDENTITY`). The machine that
+/// takes snapshots needs only the recipients (public keys): without the identity it still checks what it
+/// wrote (structure and checksums), and only a machine with the identity can read the snapshots back.
+#[derive(Debug, Default)]
+pub struct StoreKeys {
+    pub recipients: crate::format::Recipients,
+    pub keyring: Keyring,
 }
 
 /// The store at `place` (`--store`, `PGSAFE_DIR`, ...): a folder, made if missing, or `s3://bucket/prefix`.
-pub fn open(place: &Path) -> Result<Box<dyn Store>> {
+pub fn open(place: &Path, keys: StoreKeys) -> Result<Box<dyn Store>> {
     match bucket_of(place)? {
-        Some((bucket, prefix)) => Ok(Box::new(BucketStore::open(&bucket, &prefix)?)),
-        None => Ok(Box::new(LocalStore::open(place)?)),
+        Some((bucket, prefix)) => Ok(Box::new(BucketStore::open(&bucket, &prefix)?.with_keys(keys))),
+        None => Ok(Box::new(LocalStore::open(place)?.with_keys(keys))),
     }
 }
 
 /// The store at `place` when there is one, for commands that only read: a folder that does not exist is
 /// none (and is not made). A bucket's store always exists: an empty one lists nothing.
-pub fn existing(place: &Path) -> Result<Option<Box<dyn Store>>> {
+pub fn existing(place: &Path, keys: StoreKeys) -> Result<Option<Box<dyn Store>>> {
     match bucket_of(place)? {
-        Some((bucket, prefix)) => Ok(Some(Box::new(BucketStore::open(&bucket, &prefix)?))),
-        None => Ok(LocalStore::existing(place)?.map(|s| Box::new(s) as Box<dyn Store>)),
+        Some((bucket, prefix)) => Ok(Some(Box::new(BucketStore::open(&bucket, &prefix)?.with_keys(keys)))),
+        None => Ok(LocalStore::existing(place)?.map(|s| Box::new(s.with_keys(keys)) as Box<dyn Store>)),
     }
 }
 
@@ -333,6 +353,15 @@ impl SnapshotArchive {
         match self {
             SnapshotArchive::File(path) => ArchiveReader::open_with(path, keyring),
             SnapshotArchive::Object(location) => ArchiveReader::open_object_with(location, keyring),
+        }
+    }
+
+    /// Checks what can be checked of an encrypted archive without its identity (see
+    /// [`crate::format::check_structure`]). Blocks.
+    pub fn check_structure(&self) -> Result<crate::format::SealedLayout> {
+        match self {
+            SnapshotArchive::File(path) => ArchiveReader::check_structure(path),
+            SnapshotArchive::Object(location) => ArchiveReader::check_object_structure(location),
         }
     }
 
@@ -398,6 +427,7 @@ pub fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
         protects: None,
         pinned: None,
         manifest_blake3: None,
+        encrypted_to: Vec::new(),
     }
 }
 

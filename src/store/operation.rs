@@ -12,13 +12,13 @@ use serde::Serialize;
 
 use super::retention::{self, RetentionPlan, RetentionPolicy};
 use super::{
-    AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, SnapshotScope, Store, StoreLock, TableRows,
+    AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotArchive, SnapshotId, SnapshotMeta, SnapshotScope, Store,
+    StoreLock, TableRows,
 };
 use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::dump::{DumpOptions, DumpReport};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::Keyring;
 use crate::progress::Progress;
 
 /// What `pgsafe snapshot` does.
@@ -130,7 +130,7 @@ pub(crate) async fn snapshot_locked(
 /// archive: a valid one of another day passes every checksum.
 pub fn open_snapshot(store: &dyn Store, meta: &SnapshotMeta) -> Result<ArchiveReader> {
     let archive = store.archive(&meta.id);
-    let reader = archive.open(&Keyring::none()).map_err(|e| e.context(format!("snapshot `{}`", meta.id)))?;
+    let reader = archive.open(&store.keys().keyring).map_err(|e| e.context(format!("snapshot `{}`", meta.id)))?;
     let actual = hex::encode(reader.index().footer().manifest_blake3);
     let refuse = |recorded: &str, where_: &str| {
         Error::new(
@@ -165,6 +165,102 @@ pub fn open_snapshot(store: &dyn Store, meta: &SnapshotMeta) -> Result<ArchiveRe
     Ok(reader)
 }
 
+/// `meta` with its tables' rows and digests, which the checks against a snapshot compare: an encrypted
+/// snapshot's metadata holds none, so they are read from its archive's manifest with the store's identity
+/// (an error saying it is needed when the store has none).
+pub fn with_tables(store: &dyn Store, meta: SnapshotMeta) -> Result<SnapshotMeta> {
+    if meta.encrypted_to.is_empty() || !meta.tables.is_empty() {
+        return Ok(meta);
+    }
+    let reader = open_snapshot(store, &meta)?;
+    Ok(tables_from(meta, &reader))
+}
+
+/// `meta` with the tables of `reader`'s manifest (the snapshot's archive, already open).
+pub fn tables_from(mut meta: SnapshotMeta, reader: &ArchiveReader) -> SnapshotMeta {
+    if meta.tables.is_empty() {
+        meta.tables = manifest_tables(reader);
+        meta.rows = meta.tables.iter().map(|t| t.rows).sum();
+    }
+    meta
+}
+
+fn manifest_tables(reader: &ArchiveReader) -> Vec<TableRows> {
+    reader
+        .index()
+        .manifest()
+        .tables
+        .iter()
+        .filter(|t| t.table.schema != "pg_catalog")
+        .map(|t| TableRows { table: t.table.to_string(), rows: t.rows, digest: format!("{:032x}", t.digest.0) })
+        .collect()
+}
+
+/// What the snapshot found when it read back the archive it wrote.
+struct Written {
+    /// Whether it was verified (every row, or, encrypted without the identity, every checksum).
+    verified: bool,
+    tables: Vec<TableRows>,
+    manifest_blake3: [u8; 32],
+    encrypted_to: Vec<String>,
+}
+
+/// Reads back what the snapshot wrote. With the means to read it, the archive is verified in full (unless
+/// `verify` is off) and its manifest gives the tables' rows. An encrypted archive on a machine without the
+/// identity, which only holds the recipients, gets what can be done without the key, every time: its
+/// structure, every frame's CRC-32 and the sealed manifest's BLAKE3, read once front to back.
+async fn check_written(
+    store: &dyn Store,
+    archive: &SnapshotArchive,
+    id: &SnapshotId,
+    verify: bool,
+    encrypted: bool,
+    jobs: usize,
+) -> Result<Written> {
+    let unsound = |problems: &[String]| {
+        Error::new(
+            ErrorKind::CheckFailed,
+            format!(
+                "the archive of snapshot `{id}` did not verify: {}",
+                problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        )
+        .with_hint("the snapshot was not kept; check the disk of the store, then take it again")
+    };
+    let blocking_failed = |e: tokio::task::JoinError| Error::new(ErrorKind::Io, format!("verifying `{archive}`: {e}"));
+    if encrypted && store.keys().keyring.is_empty() {
+        let checked = archive.clone();
+        return match tokio::task::spawn_blocking(move || checked.check_structure()).await.map_err(blocking_failed)? {
+            Ok(layout) => Ok(Written {
+                verified: true,
+                tables: Vec::new(),
+                manifest_blake3: layout.manifest_blake3,
+                encrypted_to: layout.recipient_kinds,
+            }),
+            Err(e) if e.kind() == ErrorKind::CorruptArchive => Err(unsound(&[e.to_string()])),
+            Err(e) => Err(e),
+        };
+    }
+    let keys = store.keys();
+    let reader = archive.open(&keys.keyring)?;
+    if verify {
+        let verified = archive.clone();
+        let report = tokio::task::spawn_blocking(move || verified.verify(jobs, &keys.keyring))
+            .await
+            .map_err(blocking_failed)??;
+        if !report.is_sound() {
+            return Err(unsound(&report.problems));
+        }
+    }
+    let index = reader.index();
+    Ok(Written {
+        verified: verify,
+        tables: manifest_tables(&reader),
+        manifest_blake3: index.footer().manifest_blake3,
+        encrypted_to: index.recipient_kinds().to_vec(),
+    })
+}
+
 async fn take(
     store: &dyn Store,
     options: &SnapshotOptions,
@@ -176,36 +272,21 @@ async fn take(
     let (id, created_at) = claim_id(store, &database, options.label.as_deref()).await?;
     let archive = store.archive(&id);
     let result = async {
-        let dump = crate::dump::dump(&options.dump, archive.target(), progress).await?;
-        let reader = archive.open(&Keyring::none())?;
-        let verify_seconds = if options.verify {
-            let started = Instant::now();
-            let (verified, jobs) = (archive.clone(), options.dump.jobs.max(1));
-            let report = tokio::task::spawn_blocking(move || verified.verify(jobs, &Keyring::none()))
-                .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("verifying `{archive}`: {e}")))??;
-            if !report.is_sound() {
-                return Err(Error::new(
-                    ErrorKind::CheckFailed,
-                    format!(
-                        "the archive of snapshot `{id}` did not verify: {}",
-                        report.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-                    ),
-                )
-                .with_hint("the snapshot was not kept; check the disk of the store, then take it again"));
-            }
-            Some(started.elapsed().as_secs_f64())
-        } else {
-            None
+        // The store's recipients encrypt its snapshots, unless the options name their own.
+        let mut dump_options = options.dump.clone();
+        if dump_options.encrypt_to.is_empty() {
+            dump_options.encrypt_to = store.keys().recipients.clone();
+        }
+        let encrypted = !dump_options.encrypt_to.is_empty();
+        let dump = crate::dump::dump(&dump_options, archive.target(), progress).await?;
+        let started = Instant::now();
+        let checked = check_written(store, &archive, &id, options.verify, encrypted, options.dump.jobs.max(1)).await?;
+        let verify_seconds = checked.verified.then(|| started.elapsed().as_secs_f64());
+        let tables = match encrypted {
+            // An encrypted snapshot's metadata names no table: its archive reveals none.
+            true => Vec::new(),
+            false => checked.tables,
         };
-        let index = reader.index();
-        let tables: Vec<TableRows> = index
-            .manifest()
-            .tables
-            .iter()
-            .filter(|t| t.table.schema != "pg_catalog")
-            .map(|t| TableRows { table: t.table.to_string(), rows: t.rows, digest: format!("{:032x}", t.digest.0) })
-            .collect();
         let meta = SnapshotMeta {
             id: id.clone(),
             database: database.clone(),
@@ -213,7 +294,7 @@ async fn take(
             label: options.label.clone(),
             migration: options.migration.clone(),
             server: options.dump.connect.describe(),
-            server_version: index.catalog().server.version.clone(),
+            server_version: dump.server_version.clone(),
             pgsafe_version: format!("pgsafe {}", env!("CARGO_PKG_VERSION")),
             os_user: super::audit::os_user(),
             role: options.dump.connect.user().to_owned(),
@@ -227,7 +308,8 @@ async fn take(
             verified_at: verify_seconds.map(|_| Timestamp::now()),
             protects: options.protects.clone(),
             pinned: options.pinned.clone(),
-            manifest_blake3: Some(hex::encode(index.footer().manifest_blake3)),
+            manifest_blake3: Some(hex::encode(checked.manifest_blake3)),
+            encrypted_to: checked.encrypted_to,
         };
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
         let lock = match held {
@@ -240,7 +322,7 @@ async fn take(
             )?),
         };
         store.put(&meta)?;
-        Ok((dump, meta, lock))
+        Ok::<_, Error>((dump, meta, lock))
     }
     .await;
     let (dump, meta, _lock) = match result {

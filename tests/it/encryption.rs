@@ -240,3 +240,76 @@ fn a_flipped_byte_or_a_swapped_chunk_is_detected() {
         assert_eq!(code, 1, "identity {identity}: {stdout}{stderr}");
     }
 }
+
+/// Every file of a local store, read whole.
+fn store_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn snapshots_to_the_stores_recipients_are_taken_without_the_identity_and_rolled_back_with_it() {
+    let db = TestDb::new("enc_store");
+    db.psql(SCHEMA);
+    let before = crate::rollback::copy_of(&db, "enc_store_before");
+    let keys = tempfile::tempdir().unwrap();
+    let (id_path, public, _) = identity(keys.path(), "me.txt");
+    let (other_path, _, _) = identity(keys.path(), "other.txt");
+    let store = tempfile::tempdir().unwrap();
+    // The backup host: the recipient only, no identity anywhere in its environment.
+    let host = |args: &[&str]| {
+        let mut cmd = pgsafe();
+        cmd.arg(args[0]).arg("--store").arg(store.path()).args(&args[1..]);
+        cmd.env("PGSAFE_RECIPIENTS", &public).env_remove("PGSAFE_IDENTITY");
+        cmd
+    };
+    let (code, id, stderr) = run(&mut host(&["snapshot", "-d", &db.conn_string()]));
+    assert_eq!(code, 0, "{stderr}");
+    let id = id.trim().to_owned();
+    assert!(stderr.contains("encrypted to 1 recipient (X25519)") && stderr.contains("verified"), "{stderr}");
+    // Nothing of the database is readable in the store: not in the archive, not in the metadata, not in
+    // the audit log.
+    for (name, bytes) in store_files(store.path()) {
+        for needle in [CANARY, "confidential_ledger", "CREATE TABLE", "other_things", "owner 3"] {
+            assert!(!contains(&bytes, needle), "`{needle}` is readable in `{name}`");
+        }
+    }
+    let archive = store.path().join(format!("{id}.pgsafe"));
+    assert_eq!(&std::fs::read(&archive).unwrap()[8..12], &[1, 0, 1, 0], "the snapshot is an encrypted archive");
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(&mut host(&["snapshots", "--json"]))).unwrap();
+    let meta = &listed[0];
+    assert_eq!(meta["encrypted_to"], serde_json::json!(["X25519"]), "{meta}");
+    assert!(
+        meta["verified_at"].is_string() && meta["manifest_blake3"].as_str().is_some_and(|h| h.len() == 64),
+        "{meta}"
+    );
+    assert!(run_ok(&mut host(&["snapshots"])).contains("encrypted"));
+
+    db.psql("DELETE FROM confidential_ledger WHERE id > 10; DROP TABLE other_things;");
+    let changed = fingerprint(&db, "confidential_ledger");
+    // The backup host cannot roll back: it cannot read its own snapshots. Nothing changes.
+    let rollback = ["rollback", "-q", "-d", &db.conn_string(), &id, "--yes", "--in-place"];
+    let (code, _, stderr) = run(&mut host(&rollback));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("PGSAFE_IDENTITY") || stderr.contains("--identity"), "{stderr}");
+    assert_eq!(fingerprint(&db, "confidential_ledger"), changed, "nothing was restored");
+    // A wrong identity is refused as clearly.
+    let (code, _, stderr) = run(host(&rollback).env("PGSAFE_IDENTITY", &other_path));
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(fingerprint(&db, "confidential_ledger"), changed, "nothing was restored");
+    // The machine with the identity checks against it and rolls back; the database is as it was.
+    let (code, stdout, stderr) =
+        run(host(&["check", "-d", &db.conn_string(), "--against", &id, "--json"]).env("PGSAFE_IDENTITY", &id_path));
+    assert_eq!(code, 1, "the rows lost since the snapshot are found: {stdout}{stderr}");
+    assert!(stdout.contains("public.confidential_ledger") && stdout.contains("public.other_things"), "{stdout}");
+    let (code, _, stderr) = run(host(&rollback).env("PGSAFE_IDENTITY", &id_path));
+    assert_eq!(code, 0, "{stderr}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+}
