@@ -9,7 +9,7 @@ mod prefetch;
 mod reader;
 mod writer;
 
-pub use object::{ObjectLocation, ObjectSource, ObjectUpload};
+pub use object::{ObjectLocation, ObjectSource, ObjectUpload, Service};
 pub(crate) use prefetch::panic_message;
 pub use prefetch::{ChunkPrefetch, DecodedChunk};
 pub use reader::{ArchiveReader, Source};

@@ -1,4 +1,5 @@
-//! Archives in S3-compatible object storage (`s3://bucket/key`), through the `object_store` crate.
+//! Archives in object storage (`s3://bucket/key` on S3-compatible services, `az://container/key` on Azure
+//! Blob Storage), through the `object_store` crate.
 //!
 //! Writing ([`ObjectUpload`]) is a multipart upload fed by the archive writer's thread: parts of 8 MiB go
 //! out while the next fills, with a bounded number of bytes in flight, and the object appears only when
@@ -24,40 +25,87 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientConfigKey, MultipartUpload, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientConfigKey, ClientOptions, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig,
+};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::ArchiveSource;
 
-/// Where an archive lives in object storage: a bucket and a key.
+/// The object storage services an archive can live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    /// Amazon S3 and S3-compatible services (MinIO, Ceph, R2, moto): `s3://bucket/key`.
+    #[default]
+    S3,
+    /// Azure Blob Storage: `az://container/key`, the account from the Azure environment.
+    Azure,
+}
+
+impl Service {
+    pub(crate) fn scheme(self) -> &'static str {
+        match self {
+            Service::S3 => "s3",
+            Service::Azure => "az",
+        }
+    }
+
+    /// Parses a URL's scheme: `Ok(None)` for one that is no object storage's.
+    pub(crate) fn of(scheme: &str) -> Option<Service> {
+        match scheme {
+            "s3" => Some(Service::S3),
+            "az" | "azure" => Some(Service::Azure),
+            _ => None,
+        }
+    }
+
+    /// What a place in it is called: a bucket, or an Azure container.
+    fn bucket_word(self) -> &'static str {
+        match self {
+            Service::S3 => "bucket",
+            Service::Azure => "container",
+        }
+    }
+}
+
+/// The schemes, for messages.
+pub(crate) const SCHEMES: &str = "`s3://bucket/key` or `az://container/key`";
+
+/// Where an archive lives in object storage: a service, a bucket (an Azure container) and a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectLocation {
+    pub service: Service,
     pub bucket: String,
     pub key: String,
 }
 
 impl ObjectLocation {
-    /// Parses `s3://bucket/key`. `Ok(None)` when `s` is no URL (a local path); an error for a URL of
-    /// another scheme, or without a bucket or a key.
+    /// Parses `s3://bucket/key` or `az://container/key`. `Ok(None)` when `s` is no URL (a local path); an
+    /// error for a URL of another scheme, or without a bucket or a key.
     pub fn parse(s: &str) -> Result<Option<Self>> {
         let Some((scheme, rest)) = s.split_once("://") else { return Ok(None) };
         let invalid = |problem: &str| Error::new(ErrorKind::InvalidInput, format!("`{s}`: {problem}"));
-        if scheme != "s3" {
-            return Err(invalid(&format!(
-                "`{scheme}://` is not supported: archives go to files or to `s3://bucket/key`"
-            ))
-            .with_hint("a local file named like a URL can be given as `./NAME`"));
-        }
+        let Some(service) = Service::of(scheme) else {
+            return Err(invalid(&format!("`{scheme}://` is not supported: archives go to files or to {SCHEMES}"))
+                .with_hint("a local file named like a URL can be given as `./NAME`"));
+        };
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() || key.is_empty() {
-            return Err(invalid("an object's URL is `s3://bucket/key`, with both a bucket and a key"));
+            return Err(invalid(&format!(
+                "an object's URL is `{}://{}/key`, with both a {} and a key",
+                service.scheme(),
+                service.bucket_word(),
+                service.bucket_word()
+            )));
         }
         ObjectPath::parse(key).map_err(|e| invalid(&format!("invalid key: {e}")))?;
-        Ok(Some(ObjectLocation { bucket: bucket.to_string(), key: key.to_string() }))
+        Ok(Some(ObjectLocation { service, bucket: bucket.to_string(), key: key.to_string() }))
     }
 
     pub(crate) fn path(&self) -> ObjectPath {
@@ -68,40 +116,64 @@ impl ObjectLocation {
 
 impl fmt::Display for ObjectLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        write!(f, "{}://{}/{}", self.service.scheme(), self.bucket, self.key)
     }
 }
 
-/// Connects to `location`'s bucket with the AWS environment's credentials and endpoint. Makes no request.
-fn connect(location: &ObjectLocation) -> Result<Arc<AmazonS3>> {
-    connect_bucket(&location.bucket, &location.to_string())
+/// A client of one bucket (or container).
+pub(crate) type Bucket = Arc<dyn ObjectStore>;
+
+/// Connects to `location`'s bucket with the environment's credentials and endpoint. Makes no request.
+fn connect(location: &ObjectLocation) -> Result<Bucket> {
+    connect_bucket(location.service, &location.bucket, &location.to_string())
 }
 
-/// Connects to `bucket` (`url` names it in errors) with the AWS environment's credentials and endpoint.
-/// Makes no request.
-pub(crate) fn connect_bucket(bucket: &str, url: &str) -> Result<Arc<AmazonS3>> {
+/// Every request is retried on transient failures, with exponential backoff.
+fn retry() -> RetryConfig {
+    RetryConfig { backoff: BackoffConfig::default(), max_retries: 8, retry_timeout: Duration::from_secs(120) }
+}
+
+/// Connects to `bucket` of `service` (`url` names it in errors) with the environment's credentials and
+/// endpoint. Makes no request.
+pub(crate) fn connect_bucket(service: Service, bucket: &str, url: &str) -> Result<Bucket> {
     install_crypto_provider();
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(RetryConfig {
-        backoff: BackoffConfig::default(),
-        max_retries: 8,
-        retry_timeout: Duration::from_secs(120),
-    });
-    // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in AWS_ENDPOINT_URL is enough.
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
-    if endpoint.starts_with("http://") {
-        builder = builder.with_allow_http(true);
-    }
-    // Parts are 8 MiB or more: give a slow link time to send one before calling it stuck. (Set key by
-    // key: `with_client_options` would replace what the environment set.)
-    builder = builder
-        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s")
-        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "10s");
-    let store = builder.build().map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("`{url}`: cannot set up the S3 client")).with_source(e).with_hint(
-            "the bucket, region and endpoint come from `AWS_REGION` and `AWS_ENDPOINT_URL`, credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`",
-        )
-    })?;
-    Ok(Arc::new(store))
+    // Parts are 8 MiB or more: give a slow link time to send one before calling it stuck.
+    let client =
+        ClientOptions::new().with_timeout(Duration::from_secs(300)).with_connect_timeout(Duration::from_secs(10));
+    let built: std::result::Result<Bucket, object_store::Error> = match service {
+        Service::S3 => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry());
+            // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in AWS_ENDPOINT_URL is enough.
+            let endpoint =
+                std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
+            if endpoint.starts_with("http://") {
+                builder = builder.with_allow_http(true);
+            }
+            // Set key by key: `with_client_options` would replace what the environment set.
+            builder = builder
+                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s")
+                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "10s");
+            builder.build().map(|s| Arc::new(s) as Bucket)
+        }
+        Service::Azure => MicrosoftAzureBuilder::from_env()
+            .with_container_name(bucket)
+            .with_retry(retry())
+            .with_client_options(client)
+            .build()
+            .map(|s| Arc::new(s) as Bucket),
+    };
+    built.map_err(|e| {
+        let hint = match service {
+            Service::S3 => "the bucket, region and endpoint come from `AWS_REGION` and `AWS_ENDPOINT_URL`, credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`",
+            Service::Azure => "the account comes from `AZURE_STORAGE_ACCOUNT_NAME`, its key from `AZURE_STORAGE_ACCOUNT_KEY` (or a SAS token, or `AZURE_STORAGE_USE_EMULATOR=true` for Azurite)",
+        };
+        Error::new(ErrorKind::InvalidInput, format!("`{url}`: cannot set up the {} client", match service {
+            Service::S3 => "S3",
+            Service::Azure => "Azure",
+        }))
+        .with_source(e)
+        .with_hint(hint)
+    })
 }
 
 /// The HTTP client's TLS needs a process-wide crypto provider: ring, the one the project's other TLS
@@ -138,29 +210,50 @@ pub(crate) fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'stati
 pub(crate) fn object_error(doing: &str, location: &ObjectLocation, e: object_store::Error) -> Error {
     let text = error_chain(&e);
     let bucket = &location.bucket;
-    let (problem, hint): (String, Option<String>) = if text.contains("NoSuchBucket") {
+    let (word, s3) = (location.service.bucket_word(), location.service == Service::S3);
+    let (problem, hint): (String, Option<String>) = if text.contains("NoSuchBucket")
+        || text.contains("ContainerNotFound")
+    {
         (
-            format!("the bucket `{bucket}` does not exist"),
-            Some("check the bucket's name, `AWS_REGION` and `AWS_ENDPOINT_URL`".into()),
+            format!("the {word} `{bucket}` does not exist"),
+            Some(match s3 {
+                true => "check the bucket's name, `AWS_REGION` and `AWS_ENDPOINT_URL`".into(),
+                false => "check the container's name and `AZURE_STORAGE_ACCOUNT_NAME`".into(),
+            }),
         )
     } else if matches!(e, object_store::Error::NotFound { .. }) {
-        (format!("there is no object `{}` in the bucket `{bucket}`", location.key), None)
+        (format!("there is no object `{}` in the {word} `{bucket}`", location.key), None)
     } else if matches!(e, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
-        || ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"]
-            .iter()
-            .any(|code| text.contains(code))
+        || [
+            "AccessDenied",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+            "AuthenticationFailed",
+            "AuthorizationFailure",
+        ]
+        .iter()
+        .any(|code| text.contains(code))
     {
         (
             "access denied".into(),
-            Some(
-                "check `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) and the bucket's policy"
+            Some(match s3 {
+                true => "check `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) and the bucket's policy"
                     .into(),
-            ),
+                false => "check `AZURE_STORAGE_ACCOUNT_NAME` and `AZURE_STORAGE_ACCOUNT_KEY` (or the SAS token) and the container's access".into(),
+            }),
         )
     } else if text.contains("error sending request") || text.contains("onnect") || text.contains("dns error") {
         (
             "cannot reach the storage endpoint".into(),
-            Some("check `AWS_ENDPOINT_URL` and `AWS_REGION`, and the network".into()),
+            Some(match s3 {
+                true => "check `AWS_ENDPOINT_URL` and `AWS_REGION`, and the network".into(),
+                false => {
+                    "check `AZURE_STORAGE_ACCOUNT_NAME` (and `AZURITE_BLOB_STORAGE_URL` for Azurite), and the network"
+                        .into()
+                }
+            }),
         )
     } else {
         ("the request failed".into(), None)
@@ -191,7 +284,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// An archive object read by ranged requests.
 #[derive(Debug)]
 pub struct ObjectSource {
-    store: Arc<AmazonS3>,
+    store: Bucket,
     location: ObjectLocation,
     path: ObjectPath,
     len: u64,
@@ -209,7 +302,9 @@ impl ObjectSource {
             Err(e @ object_store::Error::NotFound { .. }) => {
                 let (s, p) = (store.clone(), path.clone());
                 return Err(match wait(async move { s.get_range(&p, 0..1).await })? {
-                    Err(get) if error_chain(&get).contains("NoSuchBucket") => object_error("reading", location, get),
+                    Err(get) if ["NoSuchBucket", "ContainerNotFound"].iter().any(|c| error_chain(&get).contains(c)) => {
+                        object_error("reading", location, get)
+                    }
                     _ => object_error("reading", location, e),
                 });
             }
@@ -444,7 +539,7 @@ mod tests {
     #[test]
     fn an_upload_appears_only_once_complete_with_its_bytes_in_flight_bounded() {
         let store = slow_bucket();
-        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "a.pgsafe".into() };
         let data = sample(50 << 20);
         let mut upload = upload_to(&store, &location);
         for piece in data.chunks(3 << 20) {
@@ -464,7 +559,7 @@ mod tests {
     #[test]
     fn an_upload_dropped_before_completion_leaves_no_object() {
         let store = slow_bucket();
-        let location = ObjectLocation { bucket: "b".into(), key: "a.pgsafe".into() };
+        let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "a.pgsafe".into() };
         let mut upload = upload_to(&store, &location);
         upload.write_all(&sample(20 << 20)).unwrap();
         drop(upload);
@@ -474,7 +569,7 @@ mod tests {
     #[test]
     fn an_empty_upload_completes_as_an_empty_object() {
         let store = slow_bucket();
-        let location = ObjectLocation { bucket: "b".into(), key: "empty".into() };
+        let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "empty".into() };
         upload_to(&store, &location).complete().unwrap();
         assert!(exists(&store, &location));
     }

@@ -215,7 +215,7 @@ pub struct SealedLayout {
 /// their part, the footer, its chunk count, and the BLAKE3 of the sealed manifest. What it cannot check
 /// (the catalog, the manifest, row counts, digests) needs the identity.
 ///
-/// It reads the archive front to back once, in windows of [`STRUCTURE_WINDOW`] bytes (a frame larger than
+/// It reads the archive front to back once, in windows of 8 MiB (a frame larger than
 /// that is read whole): a memory map lends its pages, an object in a bucket is read by ranged requests,
 /// and memory stays bounded either way.
 pub fn check_structure<S: ArchiveSource + ?Sized>(source: &S) -> Result<SealedLayout, FormatError> {

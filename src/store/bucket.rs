@@ -1,4 +1,4 @@
-//! The store on object storage (`PGSAFE_DIR=s3://bucket/prefix`): the same objects as the folder's files,
+//! The store on object storage (`PGSAFE_DIR=s3://bucket/prefix`, or `az://container/prefix`): the same objects as the folder's files,
 //! under the prefix.
 //!
 //! ```text
@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
@@ -32,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::{LockHolder, StoreLock};
 use super::{AuditEntry, AuditLog, SnapshotArchive, SnapshotId, SnapshotMeta, Store, StoreKeys};
 use crate::archive::ObjectLocation;
-use crate::archive::object::{connect_bucket, object_error, wait};
+use crate::archive::object::{Bucket, Service, connect_bucket, object_error, wait};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -54,39 +53,44 @@ const CONCURRENT_READS: usize = 16;
 /// A store under a prefix of an S3 bucket.
 #[derive(Debug, Clone)]
 pub struct BucketStore {
-    s3: Arc<AmazonS3>,
+    s3: Bucket,
+    service: Service,
     bucket: String,
     /// Without a trailing `/`; empty for the bucket's root.
     prefix: String,
     keys: Arc<StoreKeys>,
 }
 
-/// Parses `s3://bucket[/prefix]` as a store's place: `Ok(None)` when `text` is no URL.
-pub(super) fn parse_url(text: &str) -> Result<Option<(String, String)>> {
+/// Parses `s3://bucket[/prefix]` (or `az://container[/prefix]`) as a store's place: `Ok(None)` when
+/// `text` is no URL.
+pub(super) fn parse_url(text: &str) -> Result<Option<(Service, String, String)>> {
     let Some((scheme, rest)) = text.split_once("://") else { return Ok(None) };
     let invalid = |problem: String| Error::new(ErrorKind::InvalidInput, format!("the store `{text}`: {problem}"));
-    if scheme != "s3" {
-        return Err(invalid(format!("`{scheme}://` is not supported: a store is a folder or `s3://bucket/prefix`")));
-    }
+    let Some(service) = Service::of(scheme) else {
+        return Err(invalid(format!(
+            "`{scheme}://` is not supported: a store is a folder, `s3://bucket/prefix` or `az://container/prefix`"
+        )));
+    };
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(invalid("a store on object storage is `s3://bucket/prefix`, with a bucket".into()));
+        return Err(invalid(format!("a store on object storage is `{scheme}://bucket/prefix`, with a bucket")));
     }
     let prefix = prefix.trim_end_matches('/');
     if !prefix.is_empty() {
         ObjectPath::parse(prefix).map_err(|e| invalid(format!("invalid prefix: {e}")))?;
     }
-    Ok(Some((bucket.to_owned(), prefix.to_owned())))
+    Ok(Some((service, bucket.to_owned(), prefix.to_owned())))
 }
 
 impl BucketStore {
     /// The store under `prefix` of `bucket`. Makes no request: a missing bucket or wrong credentials are
     /// named by the first operation.
-    pub fn open(bucket: &str, prefix: &str) -> Result<BucketStore> {
-        let url = format!("s3://{bucket}/{prefix}");
-        let s3 = connect_bucket(bucket, &url)?;
+    pub fn open(service: Service, bucket: &str, prefix: &str) -> Result<BucketStore> {
+        let url = format!("{}://{bucket}/{prefix}", service.scheme());
+        let s3 = connect_bucket(service, bucket, &url)?;
         Ok(BucketStore {
             s3,
+            service,
             bucket: bucket.to_owned(),
             prefix: prefix.trim_end_matches('/').to_owned(),
             keys: Arc::default(),
@@ -106,7 +110,7 @@ impl BucketStore {
     }
 
     fn object(&self, name: &str) -> ObjectLocation {
-        ObjectLocation { bucket: self.bucket.clone(), key: self.key(name) }
+        ObjectLocation { service: self.service, bucket: self.bucket.clone(), key: self.key(name) }
     }
 
     /// The folder-like prefix the store's objects are listed under.
@@ -124,7 +128,7 @@ impl BucketStore {
     fn run<T, F, Fut>(&self, name: &str, f: F) -> Result<object_store::Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<AmazonS3>, ObjectPath) -> Fut,
+        F: FnOnce(Bucket, ObjectPath) -> Fut,
         Fut: Future<Output = object_store::Result<T>> + Send + 'static,
     {
         wait(f(self.s3.clone(), self.object(name).path()))
@@ -164,9 +168,11 @@ impl BucketStore {
         })?;
         match read {
             Ok(bodies) => Ok(bodies.into_iter().flatten().collect()),
-            Err((path, e)) => {
-                Err(object_error(doing, &ObjectLocation { bucket: self.bucket.clone(), key: path.to_string() }, e))
-            }
+            Err((path, e)) => Err(object_error(
+                doing,
+                &ObjectLocation { service: self.service, bucket: self.bucket.clone(), key: path.to_string() },
+                e,
+            )),
         }
     }
 
@@ -208,8 +214,8 @@ impl BucketStore {
 impl Store for BucketStore {
     fn location(&self) -> String {
         match self.prefix.is_empty() {
-            true => format!("s3://{}", self.bucket),
-            false => format!("s3://{}/{}", self.bucket, self.prefix),
+            true => format!("{}://{}", self.service.scheme(), self.bucket),
+            false => format!("{}://{}/{}", self.service.scheme(), self.bucket, self.prefix),
         }
     }
 
@@ -469,9 +475,10 @@ mod tests {
     #[test]
     fn a_store_url_is_a_bucket_and_an_optional_prefix() {
         assert_eq!(parse_url("/srv/backups").unwrap(), None);
-        assert_eq!(parse_url("s3://b").unwrap(), Some(("b".into(), "".into())));
-        assert_eq!(parse_url("s3://b/").unwrap(), Some(("b".into(), "".into())));
-        assert_eq!(parse_url("s3://b/x/y/").unwrap(), Some(("b".into(), "x/y".into())));
+        assert_eq!(parse_url("s3://b").unwrap(), Some((Service::S3, "b".into(), "".into())));
+        assert_eq!(parse_url("s3://b/").unwrap(), Some((Service::S3, "b".into(), "".into())));
+        assert_eq!(parse_url("s3://b/x/y/").unwrap(), Some((Service::S3, "b".into(), "x/y".into())));
+        assert_eq!(parse_url("az://c/x").unwrap(), Some((Service::Azure, "c".into(), "x".into())));
         assert!(parse_url("gs://b/x").unwrap_err().to_string().contains("not supported"));
         assert!(parse_url("s3:///x").is_err());
     }

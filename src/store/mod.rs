@@ -301,7 +301,7 @@ pub struct StoreKeys {
 /// The store at `place` (`--store`, `PGSAFE_DIR`, ...): a folder, made if missing, or `s3://bucket/prefix`.
 pub fn open(place: &Path, keys: StoreKeys) -> Result<Box<dyn Store>> {
     match bucket_of(place)? {
-        Some((bucket, prefix)) => Ok(Box::new(BucketStore::open(&bucket, &prefix)?.with_keys(keys))),
+        Some((service, bucket, prefix)) => Ok(Box::new(BucketStore::open(service, &bucket, &prefix)?.with_keys(keys))),
         None => Ok(Box::new(LocalStore::open(place)?.with_keys(keys))),
     }
 }
@@ -310,12 +310,14 @@ pub fn open(place: &Path, keys: StoreKeys) -> Result<Box<dyn Store>> {
 /// none (and is not made). A bucket's store always exists: an empty one lists nothing.
 pub fn existing(place: &Path, keys: StoreKeys) -> Result<Option<Box<dyn Store>>> {
     match bucket_of(place)? {
-        Some((bucket, prefix)) => Ok(Some(Box::new(BucketStore::open(&bucket, &prefix)?.with_keys(keys)))),
+        Some((service, bucket, prefix)) => {
+            Ok(Some(Box::new(BucketStore::open(service, &bucket, &prefix)?.with_keys(keys))))
+        }
         None => Ok(LocalStore::existing(place)?.map(|s| Box::new(s.with_keys(keys)) as Box<dyn Store>)),
     }
 }
 
-fn bucket_of(place: &Path) -> Result<Option<(String, String)>> {
+fn bucket_of(place: &Path) -> Result<Option<(crate::archive::object::Service, String, String)>> {
     match place.to_str() {
         Some(text) => bucket::parse_url(text),
         None => Ok(None),

@@ -11,6 +11,7 @@ mod vectors;
 mod integrity;
 // The archive file writer and reader: atomic, 0600, many producers, one owner.
 mod archive_file;
+mod azure;
 // `pgsafe inspect` as a user runs it: output, errors, exit codes.
 mod cli_inspect;
 // Dump, verify and data-only restore on the throwaway cluster, as a user runs them.
