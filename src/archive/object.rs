@@ -5,8 +5,8 @@
 //! out while the next fills, with a bounded number of bytes in flight, and the object appears only when
 //! the upload is completed, after the footer. An upload dropped before that (an error, an interruption) is
 //! aborted, so a key never holds a partial archive. Reading ([`ObjectSource`]) is by ranged requests, as
-//! from a memory map: the object's size from one HEAD, then the footer, the manifest, the catalog, and
-//! each chunk a worker asks for. Nothing holds the whole archive.
+//! from a memory map: the object's size from one HEAD, its two ends at once (header, key frame, catalog;
+//! footer, manifest), then each chunk a worker asks for. Nothing holds the whole archive.
 //!
 //! Requests run on a small runtime of this module's own, so that the archive's synchronous readers and
 //! writer (plain threads, blocking threads of another runtime, or async code that reads one frame) can
@@ -288,7 +288,16 @@ pub struct ObjectSource {
     location: ObjectLocation,
     path: ObjectPath,
     len: u64,
+    /// The object's first and last bytes, fetched on open: what an archive's opening reads (header, key
+    /// frame, catalog; footer, manifest) mostly lies there, so it costs one round of requests, not five.
+    ends: Vec<(u64, Vec<u8>)>,
 }
+
+/// Bytes of the object's start read on open: the header, the key frame and a catalog of a few hundred
+/// tables.
+const HEAD_BYTES: u64 = 256 << 10;
+/// Bytes of the object's end read on open: the footer and a manifest of some thousands of chunks.
+const TAIL_BYTES: u64 = 1 << 20;
 
 impl ObjectSource {
     /// Finds the object and its size (one HEAD request).
@@ -310,7 +319,20 @@ impl ObjectSource {
             }
             Err(e) => return Err(object_error("reading", location, e)),
         };
-        Ok(ObjectSource { store, location: location.clone(), path, len: meta.size })
+        ObjectSource::over(store, location, meta.size)
+    }
+
+    /// The object `location` of `size` bytes in `store`, its ends read (at once: one request, or two).
+    fn over(store: Bucket, location: &ObjectLocation, size: u64) -> Result<Self> {
+        let path = location.path();
+        let head = 0..size.min(HEAD_BYTES);
+        let tail = size.saturating_sub(TAIL_BYTES).max(head.end)..size;
+        let ranges: Vec<std::ops::Range<u64>> = [head, tail].into_iter().filter(|r| !r.is_empty()).collect();
+        let (s, p, asked) = (store.clone(), path.clone(), ranges.clone());
+        let read =
+            wait(async move { s.get_ranges(&p, &asked).await })?.map_err(|e| object_error("reading", location, e))?;
+        let ends = ranges.iter().zip(read).map(|(r, bytes)| (r.start, Vec::from(bytes))).collect();
+        Ok(ObjectSource { store, location: location.clone(), path, len: size, ends })
     }
 
     pub fn location(&self) -> &ObjectLocation {
@@ -328,8 +350,15 @@ impl ArchiveSource for ObjectSource {
             // An empty range is no valid request.
             return Ok(Cow::Borrowed(&[]));
         }
+        let end = offset.saturating_add(len as u64);
+        for (start, bytes) in &self.ends {
+            if offset >= *start && end <= start + bytes.len() as u64 {
+                let from = (offset - start) as usize;
+                return Ok(Cow::Borrowed(&bytes[from..from + len]));
+            }
+        }
         let (store, path) = (self.store.clone(), self.path.clone());
-        let range = offset..offset + len as u64;
+        let range = offset..end;
         let bytes = wait(async move { store.get_range(&path, range).await })
             .map_err(io::Error::other)?
             .map_err(|e| io::Error::other(object_error("reading", &self.location, e)))?;
@@ -534,6 +563,28 @@ mod tests {
 
     fn sample(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// Reads served from the ends fetched on open, and reads beyond them, give the object's bytes.
+    #[test]
+    fn an_objects_ends_are_read_on_open_and_every_range_reads_its_bytes() {
+        for size in [0usize, 1, 1000, (HEAD_BYTES + TAIL_BYTES) as usize - 1, 3 << 20] {
+            let store: Bucket = Arc::new(InMemory::new());
+            let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "a.pgsafe".into() };
+            let bytes = sample(size);
+            let (s, p, body) = (store.clone(), location.path(), bytes.clone());
+            wait(async move { s.put(&p, body.into()).await }).unwrap().unwrap();
+            let source = ObjectSource::over(store, &location, size as u64).unwrap();
+            let held: u64 = source.ends.iter().map(|(_, b)| b.len() as u64).sum();
+            assert_eq!(held, (size as u64).min(HEAD_BYTES + TAIL_BYTES), "{size}");
+            let n = size as u64;
+            // The start, the end, and the middle (in neither end of a large object).
+            let ranges = [(0, n.min(32)), (n - n.min(48), n.min(48)), (n / 2, (n - n / 2).min(4096))];
+            for (offset, len) in ranges {
+                let got = source.read_at(offset, len as usize).unwrap();
+                assert_eq!(&got[..], &bytes[offset as usize..(offset + len) as usize], "{size}: {offset}+{len}");
+            }
+        }
     }
 
     #[test]
