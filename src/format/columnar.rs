@@ -38,6 +38,10 @@ pub enum Transform {
     /// Values of a fixed width *w* (2, 4 or 8) read as big-endian unsigned integers, each replaced by its
     /// difference (wrapping) from the one before (the first from 0), then laid out as byte planes.
     DeltaPlanes = 2,
+    /// Columns of at most 256 distinct values: the stream holds the distinct values (their count as a
+    /// u16, their lengths as u32, their bytes) then one byte per value, its index among them. Width is
+    /// always varying and there is no length stream: the lengths are the entries'.
+    Dictionary = 3,
 }
 
 impl Transform {
@@ -46,6 +50,7 @@ impl Transform {
             0 => Some(Transform::Plain),
             1 => Some(Transform::Planes),
             2 => Some(Transform::DeltaPlanes),
+            3 => Some(Transform::Dictionary),
             _ => None,
         }
     }
@@ -190,7 +195,13 @@ impl ColumnBuilder {
         }
         let first = lengths.first().copied().unwrap_or(0);
         let width = first as usize;
-        let (transform, width, lengths, values) = if !lengths.iter().all(|&l| l == first) {
+        let varying = !lengths.iter().all(|&l| l == first);
+        // Few distinct values (flags aside, which are a byte already) cost a byte each as an index, where
+        // their bytes and lengths, however repetitive, cost more.
+        let dictionary = if varying || width > 1 { dictionary(&lengths, &values) } else { None };
+        let (transform, width, lengths, values) = if let Some(stream) = dictionary {
+            (Transform::Dictionary, VARYING, Vec::new(), stream)
+        } else if varying {
             (Transform::Plain, VARYING, planes(&le_bytes(&lengths), 4), values)
         } else if !matches!(width, 2 | 4 | 8) {
             (Transform::Plain, first, Vec::new(), values)
@@ -216,6 +227,97 @@ struct ColumnStreams {
     nulls: Vec<u8>,
     lengths: Vec<u8>,
     values: Vec<u8>,
+}
+
+/// Most distinct values a dictionary holds: its indices are one byte.
+const DICTIONARY_MAX: usize = 256;
+
+/// The dictionary stream of a column whose values (`lengths` of them, back to back in `values`) take at
+/// most [`DICTIONARY_MAX`] distinct values, each repeated four times on average, else `None`.
+fn dictionary(lengths: &[u32], values: &[u8]) -> Option<Vec<u8>> {
+    // Too few values to repay the dictionary's own bytes.
+    if lengths.len() < 64 {
+        return None;
+    }
+    let mut entries: std::collections::HashMap<&[u8], u8> = std::collections::HashMap::new();
+    let mut order: Vec<&[u8]> = Vec::new();
+    let mut indices = Vec::with_capacity(lengths.len());
+    let mut at = 0;
+    for &len in lengths {
+        let v = &values[at..at + len as usize];
+        at += len as usize;
+        let next = order.len();
+        let index = *entries.entry(v).or_insert_with(|| {
+            order.push(v);
+            next as u8
+        });
+        if order.len() > DICTIONARY_MAX {
+            return None;
+        }
+        indices.push(index);
+    }
+    // A value that repeats less than four times on average is not worth an entry.
+    if order.len() * 4 > lengths.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(2 + 4 * order.len() + indices.len());
+    out.extend_from_slice(&(order.len() as u16).to_le_bytes());
+    for v in &order {
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for v in &order {
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(&indices);
+    Some(out)
+}
+
+/// Expands a dictionary stream of `present` values into their lengths and bytes, checking it whole; the
+/// values may not exceed `room` bytes.
+fn undictionary(stream: &[u8], present: usize, room: u64) -> Result<(Vec<u32>, Vec<u8>), String> {
+    let count = match stream.get(..2) {
+        Some(b) => usize::from(u16::from_le_bytes([b[0], b[1]])),
+        None => return Err("the dictionary stream ends inside its entry count".into()),
+    };
+    if count == 0 || count > DICTIONARY_MAX {
+        return Err(format!("a dictionary of {count} entries (1 to {DICTIONARY_MAX})"));
+    }
+    let lengths_end = 2 + 4 * count;
+    let Some(entry_lengths) = stream.get(2..lengths_end) else {
+        return Err("the dictionary stream ends inside its entry lengths".into());
+    };
+    let mut entries = Vec::with_capacity(count);
+    let mut at = lengths_end as u64;
+    for b in entry_lengths.chunks_exact(4) {
+        let len = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        entries.push((at as usize, len as usize));
+        at += len;
+    }
+    if at + present as u64 != stream.len() as u64 {
+        return Err(format!(
+            "the dictionary stream of {} bytes does not hold its entries and {present} indices",
+            stream.len()
+        ));
+    }
+    let indices = &stream[at as usize..];
+    let mut total = 0u64;
+    for &i in indices {
+        match entries.get(usize::from(i)) {
+            Some(&(_, len)) => total += len as u64,
+            None => return Err(format!("index {i} of a dictionary of {count} entries")),
+        }
+    }
+    if total > room {
+        return Err("values beyond the declared decoded size".into());
+    }
+    let mut lengths = Vec::with_capacity(present);
+    let mut values = Vec::with_capacity(total as usize);
+    for &i in indices {
+        let (start, len) = entries[usize::from(i)];
+        lengths.push(len as u32);
+        values.extend_from_slice(&stream[start..start + len]);
+    }
+    Ok((lengths, values))
 }
 
 fn le_bytes(lengths: &[u32]) -> Vec<u8> {
@@ -388,8 +490,11 @@ pub fn decode(payload: &[u8], raw_len: u32) -> Result<Vec<u8>, ColumnarError> {
             .ok_or_else(|| ColumnarError { offset: at, problem: format!("unknown transform {transform}") })?;
         let width = c.u32("the column table")?;
         let fixed_width = matches!(width, 2 | 4 | 8);
-        if transform != Transform::Plain && !fixed_width {
+        if matches!(transform, Transform::Planes | Transform::DeltaPlanes) && !fixed_width {
             return bad(at, format!("transform {} needs a width of 2, 4 or 8 bytes, not {width}", transform as u8));
+        }
+        if transform == Transform::Dictionary && width != VARYING {
+            return bad(at, format!("transform 3 needs the varying width, not {width}"));
         }
         if width != VARYING && width as usize > raw_len {
             return bad(at + 1, format!("width {width} exceeds the declared decoded size {raw_len}"));
@@ -464,6 +569,23 @@ pub fn decode(payload: &[u8], raw_len: u32) -> Result<Vec<u8>, ColumnarError> {
         let null_count: usize = nulls.iter().map(|b| b.count_ones() as usize).sum();
         let present = tuples - null_count;
         let (lengths_ref, values_ref) = (streams[li], streams[vi]);
+        if transform == Transform::Dictionary {
+            if lengths_ref.raw_len != 0 {
+                return bad(entry(li), format!("column {k}: a length stream for a dictionary column"));
+            }
+            // The entries' bytes come from the values they stand for; their lengths and the indices add
+            // what the header bounds.
+            let most = room + 2 + 4 * DICTIONARY_MAX as u64 + present as u64;
+            if u64::from(values_ref.raw_len) > most {
+                return bad(entry(vi), format!("column {k}: dictionary stream of {} bytes", values_ref.raw_len));
+            }
+            let stream = open_stream(payload, values_ref, vi)?;
+            let (lengths, values) = undictionary(&stream, present, room)
+                .map_err(|problem| ColumnarError { offset: entry(vi), problem: format!("column {k}: {problem}") })?;
+            room -= values.len() as u64;
+            cols.push(Column { nulls, lengths: Some(lengths), width, values, at: 0, next_len: 0 });
+            continue;
+        }
         let (lengths, expected_values) = if width == VARYING {
             if lengths_ref.raw_len as usize != 4 * present {
                 return bad(
@@ -501,6 +623,7 @@ pub fn decode(payload: &[u8], raw_len: u32) -> Result<Vec<u8>, ColumnarError> {
             Transform::Plain => raw_values,
             Transform::Planes => unplanes(&raw_values, width as usize),
             Transform::DeltaPlanes => delta_decode(&unplanes(&raw_values, width as usize), width as usize),
+            Transform::Dictionary => unreachable!("dictionary columns are decoded above"),
         };
         cols.push(Column { nulls, lengths, width, values, at: 0, next_len: 0 });
     }
@@ -595,6 +718,25 @@ mod tests {
         })
     }
 
+    /// Rows enough for dictionaries: a few distinct values (NULL among them) per column, repeated.
+    fn dictionary_rows() -> impl Strategy<Value = Rows> {
+        let column =
+            proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..6)), 1..12);
+        (proptest::collection::vec(column, 1..4), 64usize..2500, any::<u64>()).prop_map(|(columns, n, mut seed)| {
+            (0..n)
+                .map(|_| {
+                    columns
+                        .iter()
+                        .map(|values| {
+                            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                            values[(seed >> 33) as usize % values.len()].clone()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
     /// Cuts a stream into chunks on tuple boundaries after the given rows, as the dump does.
     fn chunks(rows: &Rows, cuts: &[usize]) -> Vec<Vec<u8>> {
         let stream = binary_stream(rows);
@@ -633,6 +775,16 @@ mod tests {
             }
         }
 
+        /// Columns of few distinct values, stored as dictionaries, come back bit for bit.
+        #[test]
+        fn dictionary_columns_round_trip(rows in dictionary_rows(), cut in 0usize..2500) {
+            for chunk in chunks(&rows, &[cut]) {
+                if let Some(back) = round_trip(&chunk, 1) {
+                    prop_assert_eq!(back, chunk);
+                }
+            }
+        }
+
         /// Tuples of differing field counts, or bytes that are not whole tuples, are refused, never mangled.
         #[test]
         fn streams_outside_the_model_are_refused_or_round_trip(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -651,7 +803,7 @@ mod tests {
 
         /// Any flipped byte or truncation of a valid payload is an error or decodes to the declared size.
         #[test]
-        fn damaged_payloads_never_panic(rows in rows(), at in any::<usize>(), bit in 0u8..8, cut in any::<bool>()) {
+        fn damaged_payloads_never_panic(rows in prop_oneof![rows(), dictionary_rows()], at in any::<usize>(), bit in 0u8..8, cut in any::<bool>()) {
             let raw = binary_stream(&rows);
             let Some(mut encoded) = encode(&raw, 1) else { return Ok(()) };
             let at = at % encoded.len();
@@ -705,6 +857,25 @@ mod tests {
             .collect();
         let encoded = encode(&binary_stream(&random), 1).unwrap();
         assert_eq!(encoded[HEADER_LEN], Transform::Planes as u8);
+    }
+
+    #[test]
+    fn few_distinct_values_make_a_dictionary_and_many_do_not() {
+        let modes = ["AIR", "RAIL", "SHIP", "TRUCK"];
+        let few: Rows = (0..2000).map(|i| vec![Some(modes[i % 4].as_bytes().to_vec())]).collect();
+        let stream = binary_stream(&few);
+        let encoded = encode(&stream, 1).unwrap();
+        assert_eq!((encoded[HEADER_LEN], &encoded[HEADER_LEN + 1..HEADER_LEN + 5]), (3, &[0xff; 4][..]));
+        assert_eq!(decode(&encoded, stream.len() as u32).unwrap(), stream);
+        assert!(dictionary(&[3, 4, 3], b"AIRRAILAIR").is_none(), "too few values to repay a dictionary");
+        let lengths = vec![2u32; 2000];
+        let values: Vec<u8> = (0..2000u32).flat_map(|i| ((i % 257) as u16).to_be_bytes()).collect();
+        assert!(dictionary(&lengths, &values).is_none(), "257 distinct values");
+        let values: Vec<u8> = (0..2000u32).flat_map(|i| ((i % 256) as u16).to_be_bytes()).collect();
+        let stream = dictionary(&lengths, &values).unwrap();
+        assert_eq!(undictionary(&stream, 2000, u64::MAX).unwrap(), (lengths, values));
+        assert!(undictionary(&stream, 1999, u64::MAX).is_err());
+        assert!(undictionary(&stream, 2000, 3999).unwrap_err().contains("beyond the declared"));
     }
 
     #[test]

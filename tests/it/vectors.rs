@@ -217,6 +217,7 @@ fn the_columnar_vector_holds_columnar_chunks_in_its_binary_part_only() {
     let bytes = fs::read(vectors_dir().join("valid-columnar.pgsafe")).unwrap();
     let index = ArchiveIndex::open(&bytes[..]).unwrap();
     assert_eq!((index.header().major, index.header().minor), (1, 2));
+    let mut transforms = std::collections::BTreeSet::new();
     for p in &index.catalog().parts {
         let chunks: Vec<_> = index.chunks(p.id).collect();
         assert!(!chunks.is_empty());
@@ -231,6 +232,13 @@ fn the_columnar_vector_holds_columnar_chunks_in_its_binary_part_only() {
             .unwrap();
             let expected = if p.format == CopyFormat::Binary { Codec::Columnar } else { Codec::Zstd };
             assert_eq!(h.codec, expected, "part {} chunk {}", p.id, c.entry.seq);
+            if h.codec == Codec::Columnar {
+                // The column table (columnar.md §3) names every transform: plain, planes or delta planes,
+                // and dictionary all appear.
+                let payload = &bytes[at + FrameHeader::LEN..];
+                let columns = usize::from(u16::from_le_bytes([payload[2], payload[3]]));
+                transforms.extend((0..columns).map(|k| payload[16 + 5 * k]));
+            }
         }
         if p.format == CopyFormat::Binary {
             assert!(chunks.len() >= 2);
@@ -238,4 +246,6 @@ fn the_columnar_vector_holds_columnar_chunks_in_its_binary_part_only() {
             assert!(index.read_chunk(chunks.last().unwrap()).unwrap().ends_with(&[0xff, 0xff]));
         }
     }
+    assert!(transforms.contains(&0) && transforms.contains(&3), "{transforms:?}");
+    assert!(transforms.contains(&1) || transforms.contains(&2), "{transforms:?}");
 }
