@@ -65,52 +65,61 @@ const STREAM_ZSTD: u8 = 1;
 /// caller then stores it row-wise.
 pub fn encode(raw: &[u8], level: i32) -> Option<Vec<u8>> {
     let chunk = split(raw)?;
-    let mut streams: Vec<Vec<u8>> = Vec::with_capacity(1 + 3 * chunk.columns.len());
-    let mut edges = Vec::with_capacity(chunk.prefix.len() + chunk.suffix.len());
-    edges.extend_from_slice(chunk.prefix);
-    edges.extend_from_slice(chunk.suffix);
-    streams.push(edges);
-    let mut descriptors = Vec::with_capacity(chunk.columns.len());
-    for column in chunk.columns {
-        let c = column.finish(chunk.tuples);
-        descriptors.push((c.transform, c.width));
-        streams.extend([c.nulls, c.lengths, c.values]);
-    }
-
-    let mut out = Vec::with_capacity(raw.len() / 3);
+    let columns = chunk.columns.len();
+    // The tables have fixed sizes: laid down zeroed first, filled in as each column is finished and its
+    // streams compressed, so that a column's streams are dropped before the next column is transformed.
+    let streams_at = HEADER_LEN + COLUMN_LEN * columns;
+    let body_at = streams_at + STREAM_LEN * (1 + 3 * columns);
+    let mut out = Vec::with_capacity(body_at + raw.len() / 4);
     out.push(LAYOUT_VERSION);
     out.push(0);
-    out.extend_from_slice(&(descriptors.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(columns as u16).to_le_bytes());
     out.extend_from_slice(&(chunk.tuples as u32).to_le_bytes());
     out.extend_from_slice(&(chunk.prefix.len() as u32).to_le_bytes());
     out.extend_from_slice(&(chunk.suffix.len() as u32).to_le_bytes());
-    for (transform, width) in &descriptors {
-        out.push(*transform as u8);
-        out.extend_from_slice(&width.to_le_bytes());
+    out.resize(body_at, 0);
+    let mut writer = StreamWriter { compressor: zstd::bulk::Compressor::new(level).ok()?, scratch: Vec::new() };
+    let edges = [chunk.prefix, chunk.suffix].concat();
+    writer.append(&mut out, streams_at, &edges);
+    for (k, column) in chunk.columns.into_iter().enumerate() {
+        let c = column.finish(chunk.tuples);
+        let entry = HEADER_LEN + COLUMN_LEN * k;
+        out[entry] = c.transform as u8;
+        out[entry + 1..entry + 5].copy_from_slice(&c.width.to_le_bytes());
+        for (i, stream) in [c.nulls, c.lengths, c.values].iter().enumerate() {
+            writer.append(&mut out, streams_at + STREAM_LEN * (1 + 3 * k + i), stream);
+        }
     }
-    let table = out.len();
-    out.resize(table + STREAM_LEN * streams.len(), 0);
-    let mut compressor = zstd::bulk::Compressor::new(level).ok()?;
-    for (i, stream) in streams.iter().enumerate() {
+    Some(out)
+}
+
+/// Compresses streams into a payload, one zstd context and one scratch buffer for all of them.
+struct StreamWriter<'a> {
+    compressor: zstd::bulk::Compressor<'a>,
+    scratch: Vec<u8>,
+}
+
+impl StreamWriter<'_> {
+    /// Appends `stream` to `out`, compressed when that makes it smaller, and fills its table entry at
+    /// `entry`.
+    fn append(&mut self, out: &mut Vec<u8>, entry: usize, stream: &[u8]) {
         let start = out.len();
-        let zstd = (!stream.is_empty()).then(|| compressor.compress(stream).ok()).flatten();
-        let codec = match zstd {
-            Some(z) if z.len() < stream.len() => {
-                out.extend_from_slice(&z);
-                STREAM_ZSTD
-            }
-            _ => {
-                out.extend_from_slice(stream);
-                STREAM_STORED
-            }
+        // A buffer one byte short of the stream: zstd fails when it cannot make the stream smaller.
+        self.scratch.clear();
+        self.scratch.reserve(stream.len().saturating_sub(1));
+        let zstd = !stream.is_empty() && self.compressor.compress_to_buffer(stream, &mut self.scratch).is_ok();
+        let codec = if zstd && self.scratch.len() < stream.len() {
+            out.extend_from_slice(&self.scratch);
+            STREAM_ZSTD
+        } else {
+            out.extend_from_slice(stream);
+            STREAM_STORED
         };
-        let entry = table + i * STREAM_LEN;
         out[entry] = codec;
         out[entry + 1..entry + 5].copy_from_slice(&(stream.len() as u32).to_le_bytes());
         let stored = (out.len() - start) as u32;
         out[entry + 5..entry + 9].copy_from_slice(&stored.to_le_bytes());
     }
-    Some(out)
 }
 
 /// A chunk split into its parts.
@@ -206,14 +215,13 @@ impl ColumnBuilder {
         } else if !matches!(width, 2 | 4 | 8) {
             (Transform::Plain, first, Vec::new(), values)
         } else {
-            let plain = planes(&values, width);
-            let delta = planes(&delta_encode(&values, width), width);
             // Fewer places where a plane's byte differs from the one before it means longer runs and a
-            // smaller zstd output: a cheap estimate instead of compressing both.
-            if run_breaks(&delta) < run_breaks(&plain) {
-                (Transform::DeltaPlanes, first, Vec::new(), delta)
+            // smaller zstd output: a cheap estimate on the first values instead of compressing both.
+            let sample = &values[..values.len().min(4096 * width)];
+            if run_breaks(&planes(&delta_encode(sample, width), width)) < run_breaks(&planes(sample, width)) {
+                (Transform::DeltaPlanes, first, Vec::new(), planes(&delta_encode(&values, width), width))
             } else {
-                (Transform::Planes, first, Vec::new(), plain)
+                (Transform::Planes, first, Vec::new(), planes(&values, width))
             }
         };
         ColumnStreams { transform, width, nulls, lengths, values }
