@@ -2,8 +2,9 @@
 # Seeds fuzz/corpus/TARGET/ from format-spec/test-vectors/: every archive goes to every target, the
 # archives less their file header (so a frame header comes first) to decode_frame, and, when jq and xxd
 # are installed, the decoded catalogs and manifests to parse_manifest and the COPY streams to
-# tuple_scanner, and the COPY streams (odd mode byte: round trip) and the columnar chunk payloads of
-# valid-columnar (even mode byte and the declared size: decode) to decode_columnar. The corpus folders are generated (see .gitignore); running this again only adds files.
+# tuple_scanner and (behind an odd mode byte: a round trip) to decode_columnar, which also gets the
+# columnar chunk payloads of the valid vectors (behind a zero mode byte and the declared size: decoded).
+# The corpus folders are generated (see .gitignore); running this again only adds files.
 set -euo pipefail
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
