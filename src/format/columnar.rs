@@ -13,9 +13,12 @@
 //! Anything else (tuples of differing field counts, bytes that are not whole tuples) is refused, and the
 //! caller stores the chunk row-wise.
 
-use super::copy::BINARY_SIGNATURE;
+use super::copy::{BINARY_SIGNATURE, binary_header_len};
 use super::frame::{read_bounded, window_log_for};
-use super::{BinaryTuples, MAX_CHUNK_RAW};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::MAX_CHUNK_RAW;
 
 /// The first byte of a columnar payload: its layout version.
 pub const LAYOUT_VERSION: u8 = 1;
@@ -130,42 +133,50 @@ struct Split<'a> {
     columns: Vec<ColumnBuilder>,
 }
 
-/// Walks the tuples of a chunk into per-column builders.
+/// Walks the tuples of a chunk into per-column builders, in one pass over the bytes.
 fn split(raw: &[u8]) -> Option<Split<'_>> {
     if raw.is_empty() || raw.len() > MAX_CHUNK_RAW as usize {
         return None;
     }
     // A part's first chunk opens with the stream's signature; no other chunk can: it opens with a field
     // count, and "PG" read as one (20551) is far above PostgreSQL's 1664 columns.
-    let walker =
-        if raw.starts_with(&BINARY_SIGNATURE[..2]) { BinaryTuples::new(raw) } else { BinaryTuples::resume(raw) };
-    let mut prefix_len = None;
-    let mut end = 0;
+    let prefix_len = if raw.starts_with(&BINARY_SIGNATURE[..2]) { binary_header_len(raw).ok()?? } else { 0 };
+    let mut pos = prefix_len;
     let mut tuples = 0usize;
     let mut columns: Vec<ColumnBuilder> = Vec::new();
-    for tuple in walker {
-        let tuple = tuple.ok()?;
-        match prefix_len {
-            None => {
-                prefix_len = Some(tuple.offset());
-                columns = (0..tuple.len()).map(|_| ColumnBuilder::default()).collect();
+    while pos < raw.len() {
+        let count = i16::from_be_bytes(raw.get(pos..pos + 2)?.try_into().ok()?);
+        if count == -1 {
+            // The trailer ends the stream: nothing may follow it.
+            if pos + 2 != raw.len() {
+                return None;
             }
-            Some(_) if tuple.len() != columns.len() => return None,
-            Some(_) => {}
+            break;
         }
-        if tuple.offset() != end && tuples > 0 {
+        let count = usize::try_from(count).ok()?;
+        if tuples == 0 {
+            columns = (0..count).map(|_| ColumnBuilder::default()).collect();
+        } else if count != columns.len() {
             return None;
         }
-        for (column, field) in columns.iter_mut().zip(tuple.fields()) {
-            column.push(tuples, field);
+        pos += 2;
+        for column in &mut columns {
+            let len = i32::from_be_bytes(raw.get(pos..pos + 4)?.try_into().ok()?);
+            pos += 4;
+            if len == -1 {
+                column.push(tuples, None);
+                continue;
+            }
+            let len = usize::try_from(len).ok()?;
+            column.push(tuples, Some(raw.get(pos..pos.checked_add(len)?)?));
+            pos += len;
         }
         tuples += 1;
-        end = tuple.offset() + tuple.bytes().len();
     }
-    let prefix_len = prefix_len?;
-    if tuples > u32::MAX as usize {
+    if tuples == 0 || tuples > u32::MAX as usize {
         return None;
     }
+    let end = raw.len() - if pos < raw.len() { 2 } else { 0 };
     Some(Split { prefix: &raw[..prefix_len], suffix: &raw[end..], tuples, columns })
 }
 
@@ -247,7 +258,7 @@ fn dictionary(lengths: &[u32], values: &[u8]) -> Option<Vec<u8>> {
     if lengths.len() < 64 {
         return None;
     }
-    let mut entries: std::collections::HashMap<&[u8], u8> = std::collections::HashMap::new();
+    let mut entries: HashMap<&[u8], u8, BuildHasherDefault<WordHasher>> = HashMap::default();
     let mut order: Vec<&[u8]> = Vec::new();
     let mut indices = Vec::with_capacity(lengths.len());
     let mut at = 0;
@@ -278,6 +289,25 @@ fn dictionary(lengths: &[u32], values: &[u8]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&indices);
     Some(out)
+}
+
+/// A fast hash of short values for the dictionary's lookups (SipHash, the default, is made to resist
+/// chosen keys, which a chunk's values cannot exploit here beyond slowing their own dump).
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for word in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..word.len()].copy_from_slice(word);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Expands a dictionary stream of `present` values into their lengths and bytes, checking it whole; the
@@ -704,7 +734,7 @@ fn open_stream(payload: &[u8], s: StreamRef, index: usize) -> Result<Vec<u8>, Co
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::binary_stream;
+    use crate::format::{BinaryTuples, binary_stream};
     use proptest::prelude::*;
 
     type Rows = Vec<Vec<Option<Vec<u8>>>>;
