@@ -71,6 +71,15 @@ impl Codec {
         }
     }
 
+    /// The codec's name in messages and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Zstd => "zstd",
+            Codec::Columnar => "columnar",
+        }
+    }
+
     /// The format minor version that defines the codec: an archive of an older minor cannot hold it.
     pub fn minor(self) -> u16 {
         match self {
@@ -432,17 +441,6 @@ pub(crate) fn store_chunk(raw: &[u8], compression: Compression) -> (Codec, Vec<u
         return (Codec::Columnar, c);
     }
     store(raw, compression)
-}
-
-impl Codec {
-    /// The codec's name in messages and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::None => "none",
-            Codec::Zstd => "zstd",
-            Codec::Columnar => "columnar",
-        }
-    }
 }
 
 #[cfg(test)]
