@@ -26,13 +26,14 @@ use pgsafe::format::{
 const MIB: usize = 1 << 20;
 /// The chunk sizes a writer might cut at.
 const CHUNK_SIZES: [usize; 2] = [MIB, 4 * MIB];
-/// The stored forms to compare: no codec, and zstd from its fastest negative level to a slow one.
-const LEVELS: [Compression; 5] = [
+/// The stored forms to compare: no codec, zstd from its fastest negative level to a slow one, and columnar.
+const LEVELS: [Compression; 6] = [
     Compression::None,
     Compression::Zstd { level: -1 },
     Compression::Zstd { level: 1 },
     Compression::Zstd { level: 3 },
     Compression::Zstd { level: 6 },
+    Compression::Columnar { level: 1 },
 ];
 /// Size of the COPY stream behind the whole-archive benchmark, and so of the generated table.
 const ARCHIVE_BYTES: usize = 64 * MIB;
@@ -45,6 +46,7 @@ fn label(c: Compression) -> String {
         // zstd's own name for the negative levels is `--fast=N`.
         Compression::Zstd { level } if level < 0 => format!("zstd-fast{}", -level),
         Compression::Zstd { level } => format!("zstd{level}"),
+        Compression::Columnar { level } => format!("columnar{level}"),
     }
 }
 

@@ -43,6 +43,7 @@ fn main() {
     let catalog_frame = layout[0].clone();
     let manifest_frame = layout[layout.len() - 1].clone();
     let c = chunk(0, 1);
+    let columnar = build(&columnar_tables(), Compression::Columnar { level: 3 });
     let mut newer_minor = two.clone();
     newer_minor[10..12].copy_from_slice(&(FORMAT_MINOR + 1).to_le_bytes());
     reseal_header(&mut newer_minor);
@@ -55,6 +56,11 @@ fn main() {
             "binary part in 3 chunks interleaved with a text part, an empty text part and a zero-column binary part; zstd",
         ),
         ("valid-uncompressed", &plain, "the same content stored with codec 0 (none)"),
+        (
+            "valid-columnar",
+            &columnar,
+            "format 1.2: a binary part of 160 rows (ascending bigint, int4, a date, a one-byte flag, low-cardinality text, numeric, text with NULLs) in 2 chunks with codec 2 (columnar), the first holding the COPY header and the second the trailer, and a text part stored with zstd",
+        ),
         (
             "valid-newer-minor",
             &newer_minor,
@@ -137,12 +143,28 @@ fn main() {
         "the manifest's archive id differs from the catalog's, manifest and footer otherwise consistent",
     ));
 
+    let unknown = (FORMAT_MINOR + 1) as u8;
     let mut v = newer_minor.clone();
-    set_codec(&mut v, c.at, 2);
+    set_codec(&mut v, c.at, unknown);
     invalid.push((
         "codec-of-newer-minor",
         v,
-        "valid-newer-minor with codec 2, which 1.0 does not define, in chunk 1 of part 0 (frame header CRC recomputed): incompatible, not damaged",
+        "valid-newer-minor with codec 3, which 1.2 does not define, in chunk 1 of part 0 (frame header CRC recomputed): incompatible, not damaged",
+    ));
+    let (columnar_layout, _) = frames(&columnar);
+    let cc = columnar_layout.iter().find(|f| f.part == Some((0, 1))).expect("chunk exists").clone();
+    let mut v = columnar.clone();
+    // Byte 8 of the columnar payload is the low byte of its prefix length (§ columnar.md 2).
+    v[cc.at + FrameHeader::LEN + 8] ^= 0x04;
+    recompute_crcs(&mut v, cc.at, cc.len);
+    let crc = u32::from_le_bytes(v[cc.at + 24..cc.at + 28].try_into().expect("4"));
+    let v = relayout(&v, &columnar_layout[1..columnar_layout.len() - 1], |m| {
+        m.parts[0].chunks[1].crc32 = crc;
+    });
+    invalid.push((
+        "columnar-prefix-length",
+        v,
+        "valid-columnar with the prefix length of chunk 1's columnar payload changed from 0 to 4, CRCs and manifest made to agree: the streams no longer add up",
     ));
     let mut v = two.clone();
     set_codec(&mut v, c.at, 2);
@@ -167,7 +189,8 @@ fn main() {
         index.push(entry);
     }
     encrypted_vectors(dir, &mut index);
-    let text = serde_json::to_string_pretty(&json!({ "format": "1.1", "vectors": index })).expect("json");
+    let text = serde_json::to_string_pretty(&json!({ "format": format!("1.{FORMAT_MINOR}"), "vectors": index }))
+        .expect("json");
     fs::write(dir.join("vectors.json"), text + "\n").expect("writing vectors.json");
     println!("wrote {} vectors to {DIR}", index.len());
 }
@@ -207,6 +230,56 @@ fn two_tables() -> Vec<PartSpec> {
         PartSpec {
             info: part(3, "public", "no_columns", vec![], CopyFormat::Binary),
             chunks: vec![binary_stream(&empty_cols)],
+        },
+    ]
+}
+
+/// An analytical table whose binary chunks the columnar codec stores, and a text part it must not.
+fn columnar_tables() -> Vec<PartSpec> {
+    let col = |name: &str, t: &str| ColumnInfo { name: name.into(), type_name: t.into() };
+    let modes = ["AIR", "RAIL", "SHIP", "TRUCK"];
+    let rows: Vec<Vec<Option<Vec<u8>>>> = (0..160i64)
+        .map(|i| {
+            // numeric 12.34 * i in PostgreSQL's binary form: ndigits, weight, sign, dscale, base-10000 digits.
+            let cents = 1234 * i;
+            let mut numeric = Vec::new();
+            for v in [2i16, 0, 0, 2, (cents / 100) as i16, ((cents % 100) * 100) as i16] {
+                numeric.extend_from_slice(&v.to_be_bytes());
+            }
+            let comment = (i % 7 != 3).then(|| format!("row {i} of the columnar vector").into_bytes());
+            vec![
+                Some((1_000_000 + i * 4).to_be_bytes().to_vec()),
+                Some(((i * 37) % 50 + 1).to_be_bytes()[4..].to_vec()),
+                Some((9000 + (i % 30) as i32).to_be_bytes().to_vec()),
+                Some(vec![b"NAR"[i as usize % 3]]),
+                Some(modes[(i % 4) as usize].as_bytes().to_vec()),
+                Some(numeric),
+                comment,
+            ]
+        })
+        .collect();
+    vec![
+        PartSpec {
+            info: part(
+                0,
+                "public",
+                "lineitem",
+                vec![
+                    col("orderkey", "bigint"),
+                    col("quantity", "integer"),
+                    col("shipdate", "date"),
+                    col("flag", "\"char\""),
+                    col("shipmode", "text"),
+                    col("price", "numeric(15,2)"),
+                    col("comment", "text"),
+                ],
+                CopyFormat::Binary,
+            ),
+            chunks: tuple_cuts(&rows, &[90]),
+        },
+        PartSpec {
+            info: part(1, "public", "notes", vec![col("note", "text")], CopyFormat::Text),
+            chunks: vec![b"first note\nsecond note\n".repeat(8)],
         },
     ]
 }
@@ -371,6 +444,7 @@ fn build_sealed(parts: &[PartSpec], compression: Compression, sealing: Option<Se
         for p in parts {
             if let Some(raw) = p.chunks.get(seq) {
                 let rows = count_rows(p, seq);
+                let compression = compression.for_format(p.info.format);
                 enc.write_chunk(&encode_chunk(p.info.id, ChunkSeq(seq as u32), raw, rows, compression)).expect("chunk");
             }
         }

@@ -60,9 +60,10 @@ pub struct DumpEngineArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     jobs: Option<usize>,
 
-    /// zstd level, -7 (fastest) to 19; 0 stores chunks uncompressed.
-    #[arg(short = 'Z', long = "compress", value_name = "LEVEL", default_value_t = 1, allow_negative_numbers = true)]
-    compress: i32,
+    /// zstd level, -7 (fastest) to 19; 0 stores chunks uncompressed; `columnar[:LEVEL]` splits chunks of
+    /// binary parts into per-column streams before zstd (format 1.2).
+    #[arg(short = 'Z', long = "compress", value_name = "LEVEL", default_value = "1", allow_hyphen_values = true)]
+    compress: String,
 
     /// Decoded size of a chunk in KiB: chunks end on the first row boundary past it.
     #[arg(long = "chunk-size", value_name = "KIB", default_value_t = (DEFAULT_CHUNK_BYTES >> 10) as u64)]
@@ -110,12 +111,7 @@ impl DumpEngineArgs {
     /// The library's options, every value checked.
     pub fn options(&self) -> Result<DumpOptions, Error> {
         let args = self;
-        if !(-7..=19).contains(&args.compress) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("`--compress {}`: the zstd level must be between -7 and 19", args.compress),
-            ));
-        }
+        let compression = parse_compression(&args.compress)?;
         if args.chunk_kib == 0 || args.chunk_kib > 256 << 10 {
             return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
         }
@@ -126,11 +122,7 @@ impl DumpEngineArgs {
                 no_unlogged_table_data: args.no_unlogged_table_data,
                 ..args.filters.filters(&args.exclude_table_data)?
             },
-            compression: if args.compress == 0 {
-                Compression::None
-            } else {
-                Compression::Zstd { level: args.compress }
-            },
+            compression,
             // `pgsafe dump` sets the recipients of `--encrypt-to`; `pgsafe snapshot` writes plain archives.
             encrypt_to: Default::default(),
             chunk_bytes: (args.chunk_kib << 10) as usize,
@@ -248,4 +240,51 @@ fn summary(r: &DumpReport) -> String {
         r.path.as_deref().unwrap_or("standard output"),
         bytes(r.archive_bytes)
     )
+}
+
+/// Reads `-Z`: a zstd level (0 for none), or `columnar` with an optional `:LEVEL` (default 1).
+fn parse_compression(text: &str) -> Result<Compression, Error> {
+    let (columnar, level) = match text.strip_prefix("columnar") {
+        Some("") => (true, "1"),
+        Some(rest) => match rest.strip_prefix(':') {
+            Some(level) => (true, level),
+            None => (false, text),
+        },
+        None => (false, text),
+    };
+    let invalid = |problem: &str| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--compress {text}`: {problem}; give a zstd level (0 for none) or `columnar[:LEVEL]`"),
+        )
+    };
+    let level: i32 = level.parse().map_err(|_| invalid("not a zstd level"))?;
+    if !(-7..=19).contains(&level) {
+        return Err(invalid("the zstd level must be between -7 and 19"));
+    }
+    Ok(match (columnar, level) {
+        (true, 0) => return Err(invalid("columnar needs a zstd level other than 0")),
+        (true, level) => Compression::Columnar { level },
+        (false, 0) => Compression::None,
+        (false, level) => Compression::Zstd { level },
+    })
+}
+
+#[cfg(test)]
+mod compression_tests {
+    use super::*;
+
+    #[test]
+    fn compress_takes_a_level_or_columnar_with_one() {
+        assert_eq!(parse_compression("0").unwrap(), Compression::None);
+        assert_eq!(parse_compression("-3").unwrap(), Compression::Zstd { level: -3 });
+        assert_eq!(parse_compression("19").unwrap(), Compression::Zstd { level: 19 });
+        assert_eq!(parse_compression("columnar").unwrap(), Compression::Columnar { level: 1 });
+        assert_eq!(parse_compression("columnar:6").unwrap(), Compression::Columnar { level: 6 });
+        assert_eq!(parse_compression("columnar:-1").unwrap(), Compression::Columnar { level: -1 });
+        for bad in ["20", "columnar:0", "columnar6", "zstd", "columnar:x", ""] {
+            let err = parse_compression(bad).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("`--compress {bad}`: ")), "{err}");
+        }
+    }
 }

@@ -62,7 +62,8 @@ impl Job {
                 let rows = scanner.rows() - rows_cut;
                 rows_cut = scanner.rows();
                 self.progress.advance(info.id, raw.len() as u64, rows);
-                let (id, compression, sealing) = (info.id, self.compression, self.sealing.clone());
+                let (id, compression, sealing) =
+                    (info.id, self.compression.for_format(info.format), self.sealing.clone());
                 let s = ChunkSeq(seq);
                 seq += 1;
                 in_flight.push_back(tokio::task::spawn_blocking(move || {

@@ -333,7 +333,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 /// The length of a complete binary COPY header at the start of `buf`, or `None` when more bytes are needed.
-fn binary_header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
+pub(super) fn binary_header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
     let sig = BINARY_SIGNATURE.len();
     let have = buf.len().min(sig);
     if buf[..have] != BINARY_SIGNATURE[..have] {

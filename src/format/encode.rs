@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::crypt::{SEAL_OVERHEAD, Sealing};
-use super::frame::store;
+use super::frame::{store, store_chunk};
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Compression, ContentDigest, FileHeader, Footer, FrameHeader, FrameKind,
     MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, Manifest, PartId, PartRecord, TableName, TableRecord, crc32,
@@ -27,7 +27,7 @@ pub struct EncodedChunk {
 /// 1 to [`MAX_CHUNK_RAW`] bytes; a larger chunk is a bug in the caller, which cuts chunks, and panics.
 pub fn encode_chunk(part: PartId, seq: ChunkSeq, raw: &[u8], rows: u64, compression: Compression) -> EncodedChunk {
     assert!(!raw.is_empty() && raw.len() <= MAX_CHUNK_RAW as usize, "chunk of {} bytes", raw.len());
-    let (codec, payload) = store(raw, compression);
+    let (codec, payload) = store_chunk(raw, compression);
     let header = FrameHeader {
         kind: FrameKind::Chunk,
         codec,
@@ -70,6 +70,8 @@ pub struct ArchiveEncoder<W: Write> {
     chunk_count: u64,
     /// Seals every frame after the key frame, in an encrypted archive.
     sealing: Option<Sealing>,
+    /// The format minor version in the header, at least that of every codec written.
+    minor: u16,
 }
 
 impl<W: Write> ArchiveEncoder<W> {
@@ -98,10 +100,13 @@ impl<W: Write> ArchiveEncoder<W> {
             tables.insert(p.id, p.table.clone());
         }
         let mut offset = FileHeader::LEN as u64;
+        // The header names the oldest minor that defines what the archive may hold.
+        let minor = compression.minor();
         match &sealing {
-            None => out.write_all(&FileHeader::default().encode())?,
+            None => out.write_all(&FileHeader { minor, ..FileHeader::default() }.encode())?,
             Some(s) => {
-                out.write_all(&FileHeader::encrypted().encode())?;
+                let header = FileHeader::encrypted();
+                out.write_all(&FileHeader { minor: header.minor.max(minor), ..header }.encode())?;
                 offset += write_key_frame(&mut out, &s.wrapped)?;
             }
         }
@@ -117,6 +122,7 @@ impl<W: Write> ArchiveEncoder<W> {
             parts,
             chunk_count: 0,
             sealing,
+            minor,
         })
     }
 
@@ -131,6 +137,7 @@ impl<W: Write> ArchiveEncoder<W> {
         let sizes_fit_codec = match h.codec {
             super::Codec::None => h.plain_len() == h.raw_len,
             super::Codec::Zstd => h.plain_len() <= h.raw_len,
+            super::Codec::Columnar => h.plain_len() <= h.raw_len && self.minor >= super::COLUMNAR_MINOR,
         };
         // A chunk comes sealed (by [`seal_chunk`], on the producer's thread) only into an encrypted archive.
         let well_formed = h.kind == FrameKind::Chunk

@@ -56,6 +56,9 @@ pub enum Codec {
     None = 0,
     /// One zstd frame (RFC 8878) holding exactly the decoded payload.
     Zstd = 1,
+    /// Format 1.2: a chunk of binary COPY tuples split into per-column streams, each compressed with
+    /// zstd (`format-spec/columnar.md`). Only on chunk frames of binary parts.
+    Columnar = 2,
 }
 
 impl Codec {
@@ -63,16 +66,63 @@ impl Codec {
         match b {
             0 => Some(Codec::None),
             1 => Some(Codec::Zstd),
+            2 => Some(Codec::Columnar),
             _ => None,
         }
     }
+
+    /// The codec's name in messages and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Zstd => "zstd",
+            Codec::Columnar => "columnar",
+        }
+    }
+
+    /// The format minor version that defines the codec: an archive of an older minor cannot hold it.
+    pub fn minor(self) -> u16 {
+        match self {
+            Codec::None | Codec::Zstd => 0,
+            Codec::Columnar => COLUMNAR_MINOR,
+        }
+    }
 }
+
+/// The format minor version that defines the columnar codec.
+pub const COLUMNAR_MINOR: u16 = 2;
 
 /// How to store payloads when writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
-    Zstd { level: i32 },
+    Zstd {
+        level: i32,
+    },
+    /// Chunks of binary parts with the columnar codec when it stores them smaller, else as with
+    /// [`Compression::Zstd`] at the same level; the catalog, the manifest and text parts with zstd.
+    Columnar {
+        level: i32,
+    },
+}
+
+impl Compression {
+    /// The format minor version an archive written with this compression declares: 1.2 when columnar
+    /// chunks may appear, else 1.0.
+    pub fn minor(self) -> u16 {
+        match self {
+            Compression::Columnar { .. } => COLUMNAR_MINOR,
+            Compression::None | Compression::Zstd { .. } => 0,
+        }
+    }
+
+    /// The compression for a part of `format`: text parts stay row-wise.
+    pub fn for_format(self, format: super::CopyFormat) -> Self {
+        match (self, format) {
+            (Compression::Columnar { level }, super::CopyFormat::Text) => Compression::Zstd { level },
+            _ => self,
+        }
+    }
 }
 
 impl Default for Compression {
@@ -154,6 +204,23 @@ impl FrameHeader {
                 corrupt(5, format!("unknown codec {}", b[5]))
             }
         })?;
+        // An archive's minor names the oldest format that defines all it holds: a codec of a later minor is
+        // one its writer did not know, so not one it wrote.
+        if codec.minor() > archive.minor {
+            return Err(corrupt(
+                5,
+                format!(
+                    "codec {} ({}) is defined by format 1.{}, but the archive is format 1.{}",
+                    b[5],
+                    codec.name(),
+                    codec.minor(),
+                    archive.minor
+                ),
+            ));
+        }
+        if codec == Codec::Columnar && kind != FrameKind::Chunk {
+            return Err(corrupt(5, format!("codec 2 (columnar) on a {kind:?} frame: it is only for chunks")));
+        }
         let flags = u16::from_le_bytes([b[6], b[7]]);
         let known = if archive.encrypted { FLAG_SEALED } else { 0 };
         if flags & !known != 0 {
@@ -217,7 +284,7 @@ impl FrameHeader {
                     format!("stored size {plain_len} differs from decoded size {} with no codec", h.raw_len),
                 ));
             }
-            Codec::Zstd if plain_len > h.raw_len => {
+            Codec::Zstd | Codec::Columnar if plain_len > h.raw_len => {
                 return Err(corrupt(16, format!("compressed size {plain_len} exceeds decoded size {}", h.raw_len)));
             }
             _ => {}
@@ -311,6 +378,8 @@ impl FrameHeader {
                     ))),
                 }
             }
+            Codec::Columnar => super::columnar::decode(stored, self.raw_len)
+                .map_err(|e| FormatError::corrupt(element, payload_at, e.to_string())),
         }
     }
 }
@@ -319,7 +388,7 @@ impl FrameHeader {
 /// a header's declaration nor a decompression bomb can make it allocate more than the output really
 /// holds, up to the declared size. `Ok(Err(n))`: the output had `n` bytes, other than `len` (`len + 1`
 /// when there was more).
-fn read_bounded(r: &mut impl Read, len: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
+pub(super) fn read_bounded(r: &mut impl Read, len: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
     let mut out: Vec<u8> = Vec::new();
     loop {
         if out.len() == len {
@@ -353,13 +422,25 @@ pub fn window_log_for(raw_len: u32) -> u32 {
 /// Stores `raw` with `compression`, falling back to no codec when compressing does not make it smaller.
 /// Returns the codec used and the stored bytes.
 pub(crate) fn store(raw: &[u8], compression: Compression) -> (Codec, Vec<u8>) {
-    if let Compression::Zstd { level } = compression
+    if let Compression::Zstd { level } | Compression::Columnar { level } = compression
         && let Ok(z) = zstd::bulk::compress(raw, level)
         && z.len() < raw.len()
     {
         return (Codec::Zstd, z);
     }
     (Codec::None, raw.to_vec())
+}
+
+/// Stores a chunk of a part's COPY stream: with [`Compression::Columnar`], with the columnar codec when
+/// the chunk is binary COPY tuples and that stores it smaller, else as [`store`] does.
+pub(crate) fn store_chunk(raw: &[u8], compression: Compression) -> (Codec, Vec<u8>) {
+    if let Compression::Columnar { level } = compression
+        && let Some(c) = super::columnar::encode(raw, level)
+        && c.len() < raw.len()
+    {
+        return (Codec::Columnar, c);
+    }
+    store(raw, compression)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::crypt::{DataKey, Keyring, open_key_frame};
 use super::{
-    ArchiveSource, Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind,
-    Manifest, PartId, PartInfo, PartRecord, crc32, digest::is_lower_hex,
+    ArchiveSource, Catalog, ChunkEntry, ChunkSeq, Codec, CopyFormat, Element, FileHeader, Footer, FormatError,
+    FrameHeader, FrameKind, Manifest, PartId, PartInfo, PartRecord, crc32, digest::is_lower_hex,
 };
 
 /// A chunk's place in the archive, as the manifest records it.
@@ -242,8 +242,20 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
                 ),
             ));
         }
+        if h.codec == Codec::Columnar && self.part_info(chunk.part).is_some_and(|p| p.format != CopyFormat::Binary) {
+            return Err(columnar_on_text(element, e.offset));
+        }
         Ok((h, frame))
     }
+}
+
+/// A columnar chunk in a text part: the codec models binary COPY tuples only.
+pub(crate) fn columnar_on_text(element: Element, frame_at: u64) -> FormatError {
+    FormatError::corrupt(
+        element,
+        frame_at + 5,
+        "codec 2 (columnar) in a part of text format: it is only for binary parts",
+    )
 }
 
 /// The `len` bytes at `at`; callers have checked that they lie inside `source`.

@@ -9,6 +9,7 @@
 
 mod catalog;
 mod check;
+mod columnar;
 mod copy;
 mod crypt;
 mod digest;
@@ -38,7 +39,7 @@ pub use digest::ContentDigest;
 pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk, seal_chunk};
 pub use error::{Element, FormatError};
 pub use footer::Footer;
-pub use frame::{Codec, Compression, FrameHeader, FrameKind};
+pub use frame::{COLUMNAR_MINOR, Codec, Compression, FrameHeader, FrameKind};
 pub use header::{ENCRYPTION_MINOR, FileHeader};
 pub use index::{ArchiveIndex, ChunkRef};
 pub use manifest::{ChunkEntry, Manifest, PartRecord, TableRecord};
@@ -48,8 +49,9 @@ pub use stream::{FrameStream, StreamEvent};
 /// The format major version this code writes and reads. A different major is refused.
 pub const FORMAT_MAJOR: u16 = 1;
 /// The newest format minor version this code reads and writes. Readers accept any minor of their major.
-/// Plain archives are written as 1.0, which they are; encrypted ones as 1.1, which defines encryption.
-pub const FORMAT_MINOR: u16 = 1;
+/// An archive says the oldest minor that defines what it holds: 1.0 plain, 1.1 encrypted (which defines
+/// encryption), 1.2 written with columnar compression (which defines the columnar codec).
+pub const FORMAT_MINOR: u16 = 2;
 
 /// Largest decoded size of one chunk: 1 GiB + 1 MiB. Writers cut chunks of a few MiB, but a chunk holds
 /// whole rows and PostgreSQL's largest row is 1 GiB, so one such row and a stream header must fit.

@@ -101,13 +101,20 @@ fn part_stream() -> impl Strategy<Value = (CopyFormat, usize, Vec<u8>)> {
     ]
 }
 
+fn compression() -> impl Strategy<Value = Compression> {
+    prop_oneof![
+        Just(Compression::None),
+        (-2i32..5).prop_map(|level| Compression::Zstd { level }),
+        (-2i32..5).prop_map(|level| Compression::Columnar { level }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn archives_round_trip(parts in proptest::collection::vec(part_stream(), 0..5), min_chunk in 1usize..200,
-                           level in prop_oneof![Just(None), (-2i32..5).prop_map(Some)], encrypted in any::<bool>()) {
-        let compression = level.map_or(Compression::None, |level| Compression::Zstd { level });
+                           compression in compression(), encrypted in any::<bool>()) {
         let id = age::x25519::Identity::generate();
         let sealing = encrypted.then(|| Sealing::to(&recipients_of(&id)).unwrap());
         let (bytes, catalog) = encode_sealed(&parts, min_chunk, compression, sealing);
@@ -115,6 +122,9 @@ proptest! {
 
         let index = ArchiveIndex::open_with(&bytes[..], &keyring()).unwrap();
         prop_assert_eq!(index.header().encrypted, encrypted);
+        // The header names the oldest minor that defines what the archive may hold.
+        let minor = match compression { Compression::Columnar { .. } => 2, _ => u16::from(encrypted) };
+        prop_assert_eq!(index.header().minor, minor);
         if encrypted {
             let layout = check_structure(&bytes).unwrap();
             prop_assert_eq!(layout.chunks, index.footer().chunk_count);
@@ -316,4 +326,89 @@ fn a_chunk_moved_to_another_place_does_not_open() {
     assert!(err.to_string().contains("differs from the manifest's entry"), "{err}");
     let err = first_sequential_error(&mixed, &id);
     assert!(err.to_string().contains("does not authenticate"), "{err}");
+}
+
+/// A columnar archive: binary chunks with tuples go columnar (sealed too, the codec applies before
+/// sealing), text chunks stay row-wise, and both readers give back the exact streams.
+#[test]
+fn binary_parts_go_columnar_and_text_parts_stay_row_wise() {
+    let rows: Rows = (0..400i64)
+        .map(|i| vec![Some((i * 2).to_be_bytes().to_vec()), Some(format!("mode {}", i % 3).into_bytes())])
+        .collect();
+    let text = b"aaaa\nbbbb\ncccc\n".repeat(50);
+    let parts = [(CopyFormat::Binary, 2, binary_stream(&rows)), (CopyFormat::Text, 1, text)];
+    for encrypted in [false, true] {
+        let id = age::x25519::Identity::generate();
+        let sealing = encrypted.then(|| Sealing::to(&recipients_of(&id)).unwrap());
+        let (bytes, catalog) = encode_sealed(&parts, 2000, Compression::Columnar { level: 1 }, sealing);
+        let keyring = if encrypted { Keyring::of(Box::new(id.clone())) } else { Keyring::none() };
+        let index = ArchiveIndex::open_with(&bytes[..], &keyring).unwrap();
+        assert_eq!((index.header().minor, index.header().encrypted), (2, encrypted));
+        for (i, (format, _, stream)) in parts.iter().enumerate() {
+            let part = catalog.parts[i].id;
+            index.check_part(part).unwrap();
+            let mut decoded = Vec::new();
+            for c in index.chunks(part) {
+                let at = c.entry.offset as usize;
+                let h = FrameHeader::decode(
+                    bytes[at..at + FrameHeader::LEN].try_into().unwrap(),
+                    index.header(),
+                    at as u64,
+                    Element::File,
+                )
+                .unwrap();
+                let expected = if *format == CopyFormat::Binary { Codec::Columnar } else { Codec::Zstd };
+                assert_eq!(h.codec, expected, "part {i} chunk {}", c.entry.seq);
+                decoded.extend(index.read_chunk(&c).unwrap());
+            }
+            assert_eq!(&decoded, stream);
+        }
+    }
+}
+
+/// A columnar chunk in a text part, or in an archive that says format 1.0, is damage: its writer could
+/// not have written it.
+#[test]
+fn a_columnar_chunk_outside_a_binary_part_of_a_1_2_archive_is_refused() {
+    let rows: Rows = (0..100i64).map(|i| vec![Some(i.to_be_bytes().to_vec())]).collect();
+    let stream = binary_stream(&rows);
+    let chunk = encode_chunk(PartId(1), ChunkSeq(0), &stream, 100, Compression::Columnar { level: 1 });
+    assert_eq!(chunk.header.codec, Codec::Columnar);
+    let header = chunk.header.encode();
+    let old = FileHeader::default();
+    let err = FrameHeader::decode(&header, &old, 0, Element::Frame { index: 0 }).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "frame 0 at offset 5: codec 2 (columnar) is defined by format 1.2, but the archive is format 1.0"
+    );
+
+    // The catalog says part 1 is text: the writer refuses nothing (it writes what it is given), the
+    // readers refuse the chunk.
+    let info = sample::part(PartId(1), "t", CopyFormat::Text, &[("c", "bytea")]);
+    let catalog = sample::catalog(vec![info]);
+    let mut enc = ArchiveEncoder::new(Vec::new(), &catalog, Compression::Columnar { level: 1 }).unwrap();
+    enc.write_chunk(&chunk).unwrap();
+    let mut scanner = TupleScanner::new(CopyFormat::Text);
+    scanner.scan(&stream).unwrap();
+    enc.finish_part(PartSummary {
+        part: PartId(1),
+        rows: 100,
+        raw_bytes: stream.len() as u64,
+        blake3: *blake3::hash(&stream).as_bytes(),
+        digest: scanner.digest(),
+    })
+    .unwrap();
+    let (bytes, _, _) = enc.finish("2026-01-01T00:00:01Z".into()).unwrap();
+    let index = ArchiveIndex::open(&bytes[..]).unwrap();
+    let err = index.check_part(PartId(1)).unwrap_err().to_string();
+    assert!(err.ends_with("codec 2 (columnar) in a part of text format: it is only for binary parts"), "{err}");
+    let mut seq = FrameStream::new(&bytes[..]);
+    let err = loop {
+        match seq.next_event() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the sequential reader read a columnar chunk of a text part"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.ends_with("codec 2 (columnar) in a part of text format: it is only for binary parts"), "{err}");
 }

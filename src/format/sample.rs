@@ -71,6 +71,7 @@ pub fn encode_part<C: AsRef<[u8]>>(
         assert_eq!(used, raw.len(), "sample chunk {seq} of part {part} ends inside a tuple");
         hasher.update(raw);
         raw_bytes += raw.len() as u64;
+        let compression = compression.for_format(format);
         encoded.push(encode_chunk(part, ChunkSeq(seq as u32), raw, scanner.rows() - before, compression));
     }
     let summary = PartSummary {

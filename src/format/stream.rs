@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use super::crypt::{DataKey, Keyring, open_key_frame};
 use super::index::{check_manifest, check_manifest_hash, parse_json};
 use super::{
-    Catalog, ChunkEntry, ChunkSeq, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind, Manifest, PartId,
-    crc32,
+    Catalog, ChunkEntry, ChunkSeq, Codec, CopyFormat, Element, FileHeader, Footer, FormatError, FrameHeader, FrameKind,
+    Manifest, PartId, crc32,
 };
 
 /// One step of a sequential read.
@@ -156,7 +156,7 @@ impl<R: Read> FrameStream<R> {
             FrameKind::Key => Err(FormatError::corrupt(element, at + 4, "a key frame after the catalog")),
             FrameKind::Chunk => {
                 let element = Element::Chunk { part: h.part, seq: h.seq, table: self.table_of(h.part) };
-                let Some(SeenPart { chunks, .. }) = self.seen.get_mut(&h.part) else {
+                let Some(SeenPart { chunks, info }) = self.seen.get_mut(&h.part) else {
                     return Err(FormatError::corrupt(
                         element,
                         at + 8,
@@ -170,6 +170,10 @@ impl<R: Read> FrameStream<R> {
                         at + 12,
                         format!("chunk out of order: expected chunk {expected} of part {}", h.part),
                     ));
+                }
+                let catalog = self.catalog.as_ref().expect("the catalog is read first");
+                if h.codec == Codec::Columnar && catalog.parts[*info].format != CopyFormat::Binary {
+                    return Err(super::index::columnar_on_text(element, at));
                 }
                 chunks.push(ChunkEntry {
                     seq: h.seq,

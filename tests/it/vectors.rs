@@ -132,7 +132,7 @@ fn an_unknown_codec_is_incompatible_only_in_an_archive_of_a_newer_minor() {
     }
     let err = pgsafe::Error::from(archive.check_part(archive.catalog().parts[0].id).unwrap_err());
     assert_eq!(err.kind(), ErrorKind::IncompatibleArchive);
-    assert!(err.to_string().contains("format version 1.2, this pgsafe reads format version 1.1"), "{err}");
+    assert!(err.to_string().contains("format version 1.3, this pgsafe reads format version 1.2"), "{err}");
     assert!(err.hint().unwrap().contains("upgrade pgsafe"), "{:?}", err.hint());
 }
 
@@ -207,4 +207,45 @@ fn the_encrypted_vector_is_the_two_tables_vector_sealed() {
     assert_eq!(err.kind(), ErrorKind::Identity);
     let layout = pgsafe::format::check_structure(&sealed).unwrap();
     assert_eq!(layout.chunks, index.footer().chunk_count);
+}
+
+/// `valid-columnar` exercises what it says: format 1.2, its binary part's chunks stored with codec 2 (the
+/// first holding the COPY header, the last the trailer), its text part's with zstd.
+#[test]
+fn the_columnar_vector_holds_columnar_chunks_in_its_binary_part_only() {
+    use pgsafe::format::{BINARY_SIGNATURE, Codec, CopyFormat, FrameHeader};
+    let bytes = fs::read(vectors_dir().join("valid-columnar.pgsafe")).unwrap();
+    let index = ArchiveIndex::open(&bytes[..]).unwrap();
+    assert_eq!((index.header().major, index.header().minor), (1, 2));
+    let mut transforms = std::collections::BTreeSet::new();
+    for p in &index.catalog().parts {
+        let chunks: Vec<_> = index.chunks(p.id).collect();
+        assert!(!chunks.is_empty());
+        for c in &chunks {
+            let at = c.entry.offset as usize;
+            let h = FrameHeader::decode(
+                bytes[at..at + FrameHeader::LEN].try_into().unwrap(),
+                index.header(),
+                at as u64,
+                Element::File,
+            )
+            .unwrap();
+            let expected = if p.format == CopyFormat::Binary { Codec::Columnar } else { Codec::Zstd };
+            assert_eq!(h.codec, expected, "part {} chunk {}", p.id, c.entry.seq);
+            if h.codec == Codec::Columnar {
+                // The column table (columnar.md §3) names every transform: plain, planes or delta planes,
+                // and dictionary all appear.
+                let payload = &bytes[at + FrameHeader::LEN..];
+                let columns = usize::from(u16::from_le_bytes([payload[2], payload[3]]));
+                transforms.extend((0..columns).map(|k| payload[16 + 5 * k]));
+            }
+        }
+        if p.format == CopyFormat::Binary {
+            assert!(chunks.len() >= 2);
+            assert!(index.read_chunk(&chunks[0]).unwrap().starts_with(BINARY_SIGNATURE));
+            assert!(index.read_chunk(chunks.last().unwrap()).unwrap().ends_with(&[0xff, 0xff]));
+        }
+    }
+    assert!(transforms.contains(&0) && transforms.contains(&3), "{transforms:?}");
+    assert!(transforms.contains(&1) || transforms.contains(&2), "{transforms:?}");
 }
