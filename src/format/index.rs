@@ -198,6 +198,12 @@ impl<B: ArchiveSource> ArchiveIndex<B> {
         Ok(())
     }
 
+    /// How a chunk is stored: its frame header's codec, the header checked against the manifest, the
+    /// payload not decoded.
+    pub fn chunk_codec(&self, chunk: &ChunkRef) -> Result<Codec, FormatError> {
+        self.chunk_frame(chunk).map(|(h, _)| h.codec)
+    }
+
     /// Reads, checks and decodes one chunk: its bytes of the part's COPY stream.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
         let (h, frame) = self.chunk_frame(chunk)?;

@@ -349,16 +349,8 @@ fn binary_parts_go_columnar_and_text_parts_stay_row_wise() {
             index.check_part(part).unwrap();
             let mut decoded = Vec::new();
             for c in index.chunks(part) {
-                let at = c.entry.offset as usize;
-                let h = FrameHeader::decode(
-                    bytes[at..at + FrameHeader::LEN].try_into().unwrap(),
-                    index.header(),
-                    at as u64,
-                    Element::File,
-                )
-                .unwrap();
                 let expected = if *format == CopyFormat::Binary { Codec::Columnar } else { Codec::Zstd };
-                assert_eq!(h.codec, expected, "part {i} chunk {}", c.entry.seq);
+                assert_eq!(index.chunk_codec(&c).unwrap(), expected, "part {i} chunk {}", c.entry.seq);
                 decoded.extend(index.read_chunk(&c).unwrap());
             }
             assert_eq!(&decoded, stream);

@@ -156,12 +156,7 @@ fn every_column_type_round_trips() {
     assert!(run_ok(pgsafe().arg("verify").arg(&archive)).starts_with("sound:"));
     let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
     assert_eq!(code, 0, "{stderr}");
-    for table in ["binary_types", "text_types", "no_columns"] {
-        assert_eq!(fingerprint(&src, table), fingerprint(&dst, table), "{table}");
-    }
-    let los = "SELECT string_agg(oid::text || ':' || encode(lo_get(oid), 'hex'), ',' ORDER BY oid) FROM pg_largeobject_metadata";
-    assert_eq!(src.psql(los), dst.psql(los));
-    assert_eq!(dst.psql("SELECT last_value, is_called FROM counter"), "101|t\n");
+    assert_types_restored(&src, &dst);
 }
 
 #[test]
@@ -565,18 +560,19 @@ fn extension_configuration_tables_keep_the_extensions_own_rows() {
 
 /// The codecs of an archive's chunk frames, read from their headers, in file order.
 fn chunk_codecs(archive: &Path) -> Vec<pgsafe::format::Codec> {
-    use pgsafe::format::{ArchiveIndex, Element, FrameHeader};
     let bytes = std::fs::read(archive).unwrap();
-    let index = ArchiveIndex::open(&bytes[..]).unwrap();
-    index
-        .all_chunks()
-        .iter()
-        .map(|c| {
-            let at = c.entry.offset as usize;
-            let header: &[u8; FrameHeader::LEN] = bytes[at..at + FrameHeader::LEN].try_into().unwrap();
-            FrameHeader::decode(header, index.header(), at as u64, Element::File).unwrap().codec
-        })
-        .collect()
+    let index = pgsafe::format::ArchiveIndex::open(&bytes[..]).unwrap();
+    index.all_chunks().iter().map(|c| index.chunk_codec(c).unwrap()).collect()
+}
+
+/// The types' tables, large objects and sequence of `src` are in `dst` as they were.
+fn assert_types_restored(src: &TestDb, dst: &TestDb) {
+    for table in ["binary_types", "text_types", "no_columns"] {
+        assert_eq!(fingerprint(src, table), fingerprint(dst, table), "{table}");
+    }
+    let los = "SELECT string_agg(oid::text || ':' || encode(lo_get(oid), 'hex'), ',' ORDER BY oid) FROM pg_largeobject_metadata";
+    assert_eq!(src.psql(los), dst.psql(los));
+    assert_eq!(dst.psql("SELECT last_value, is_called FROM counter"), "101|t\n");
 }
 
 /// Every column type, NULLs, large objects and text parts travel through `-Z columnar` unchanged: binary
@@ -599,11 +595,7 @@ fn every_column_type_round_trips_with_the_columnar_codec() {
     assert!(run_ok(pgsafe().arg("verify").arg(&archive)).starts_with("sound:"));
     let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
     assert_eq!(code, 0, "{stderr}");
-    for table in ["binary_types", "text_types", "no_columns"] {
-        assert_eq!(fingerprint(&src, table), fingerprint(&dst, table), "{table}");
-    }
-    let los = "SELECT string_agg(oid::text || ':' || encode(lo_get(oid), 'hex'), ',' ORDER BY oid) FROM pg_largeobject_metadata";
-    assert_eq!(src.psql(los), dst.psql(los));
+    assert_types_restored(&src, &dst);
 }
 
 /// An analytical table in many small chunks: every chunk of its binary stream with tuples is columnar, the archive is
