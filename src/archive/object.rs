@@ -26,11 +26,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientConfigKey, ClientOptions, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    BackoffConfig, ClientConfigKey, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -128,6 +127,12 @@ fn connect(location: &ObjectLocation) -> Result<Bucket> {
     connect_bucket(location.service, &location.bucket, &location.to_string())
 }
 
+/// The HTTP client's timeouts: parts are 8 MiB or more, so a slow link gets time to send one before it is
+/// called stuck. Set key by key on each service's builder: `with_client_options` would replace what the
+/// environment set.
+const TIMEOUTS: [(ClientConfigKey, &str); 2] =
+    [(ClientConfigKey::Timeout, "300s"), (ClientConfigKey::ConnectTimeout, "10s")];
+
 /// Every request is retried on transient failures, with exponential backoff.
 fn retry() -> RetryConfig {
     RetryConfig { backoff: BackoffConfig::default(), max_retries: 8, retry_timeout: Duration::from_secs(120) }
@@ -137,9 +142,6 @@ fn retry() -> RetryConfig {
 /// endpoint. Makes no request.
 pub(crate) fn connect_bucket(service: Service, bucket: &str, url: &str) -> Result<Bucket> {
     install_crypto_provider();
-    // Parts are 8 MiB or more: give a slow link time to send one before calling it stuck.
-    let client =
-        ClientOptions::new().with_timeout(Duration::from_secs(300)).with_connect_timeout(Duration::from_secs(10));
     let built: std::result::Result<Bucket, object_store::Error> = match service {
         Service::S3 => {
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry());
@@ -149,18 +151,18 @@ pub(crate) fn connect_bucket(service: Service, bucket: &str, url: &str) -> Resul
             if endpoint.starts_with("http://") {
                 builder = builder.with_allow_http(true);
             }
-            // Set key by key: `with_client_options` would replace what the environment set.
-            builder = builder
-                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "300s")
-                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "10s");
+            for (key, value) in TIMEOUTS {
+                builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+            }
             builder.build().map(|s| Arc::new(s) as Bucket)
         }
-        Service::Azure => MicrosoftAzureBuilder::from_env()
-            .with_container_name(bucket)
-            .with_retry(retry())
-            .with_client_options(client)
-            .build()
-            .map(|s| Arc::new(s) as Bucket),
+        Service::Azure => {
+            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(bucket).with_retry(retry());
+            for (key, value) in TIMEOUTS {
+                builder = builder.with_config(AzureConfigKey::Client(key), value);
+            }
+            builder.build().map(|s| Arc::new(s) as Bucket)
+        }
     };
     built.map_err(|e| {
         let hint = match service {

@@ -115,13 +115,8 @@ impl BucketStore {
 
     /// The folder-like prefix the store's objects are listed under.
     fn folder(&self, sub: Option<&str>) -> Option<ObjectPath> {
-        let joined = match (self.prefix.is_empty(), sub) {
-            (true, None) => return None,
-            (true, Some(sub)) => sub.to_owned(),
-            (false, None) => self.prefix.clone(),
-            (false, Some(sub)) => format!("{}/{sub}", self.prefix),
-        };
-        Some(ObjectPath::from(joined))
+        let joined = sub.map_or_else(|| self.prefix.clone(), |sub| self.key(sub));
+        (!joined.is_empty()).then(|| ObjectPath::from(joined))
     }
 
     /// Runs one request about the object `name` on the object runtime.
@@ -156,9 +151,12 @@ impl BucketStore {
                     let s3 = s3.clone();
                     async move {
                         match s3.get(&path).await {
-                            Ok(got) => got.bytes().await.map(|b| Some((name, b.to_vec()))).map_err(|e| (path, e)),
+                            Ok(got) => match got.bytes().await {
+                                Ok(b) => Ok(Some((name, b.to_vec()))),
+                                Err(e) => Err((name, e)),
+                            },
                             Err(object_store::Error::NotFound { .. }) => Ok(None),
-                            Err(e) => Err((path, e)),
+                            Err(e) => Err((name, e)),
                         }
                     }
                 })
@@ -168,11 +166,7 @@ impl BucketStore {
         })?;
         match read {
             Ok(bodies) => Ok(bodies.into_iter().flatten().collect()),
-            Err((path, e)) => Err(object_error(
-                doing,
-                &ObjectLocation { service: self.service, bucket: self.bucket.clone(), key: path.to_string() },
-                e,
-            )),
+            Err((name, e)) => Err(self.fail(doing, &name, e)),
         }
     }
 
