@@ -6,9 +6,10 @@ Starts a throwaway cluster (as benches/compare.py does, whose helpers it uses), 
 keys, an integer line number, numeric(15,2) quantity, price, discount and tax, one-letter flags, three dates,
 low-cardinality text (ship instruction and mode) and a comment of random words. Then, --repeat times each,
 it times and sizes `pg_dump -Fd` (its default compression), `pgsafe dump -Z 1` (row-wise zstd, the
-default) and `pgsafe dump -Z columnar:1`, all with -j JOBS, and restores the columnar archive (verified,
-as restore always is) into an empty database under `/usr/bin/time -v` for its peak RSS; the restored
-table's content is compared with the original. Prints medians and the ratios the targets are stated in:
+default before columnar) and `pgsafe dump -Z columnar:1` (the default), all with -j JOBS, and restores
+both pgsafe archives (verified, as restore always is) into an empty database under `/usr/bin/time -v` for
+their peak RSS; the restored table's content is compared with the original. `benches/compare.py --data
+tpch` runs the same table (with its orders) against every tool; this script is the codec's own. Prints medians and the ratios the targets are stated in:
 
     python3 benches/columnar.py --rows 2000000 --repeat 3
 
@@ -27,37 +28,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import BIN, Cluster, build_pgsafe, psql, size_of, timed  # noqa: E402
+from compare import BIN, LINEITEM, Cluster, build_pgsafe, psql, size_of, timed  # noqa: E402
 
-LINEITEM = """
-SELECT setseed(0.15);
-CREATE TABLE lineitem (
-    l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL, l_linenumber integer NOT NULL,
-    l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL,
-    l_tax numeric(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL,
-    l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL,
-    l_shipinstruct text NOT NULL, l_shipmode text NOT NULL, l_comment text NOT NULL,
-    PRIMARY KEY (l_orderkey, l_linenumber));
-INSERT INTO lineitem
-SELECT i / 4 + 1, p, 1 + (p + i % 4 * 2500) % 10000, i % 4 + 1, q, round(q * (900 + p % 1000 + 0.01 * (p % 100)), 2),
-       floor(random() * 11) / 100, floor(random() * 9) / 100,
-       CASE WHEN s > date '1995-06-17' THEN 'N' WHEN random() < 0.5 THEN 'R' ELSE 'A' END,
-       CASE WHEN s > date '1995-06-17' THEN 'O' ELSE 'F' END,
-       s, s + (floor(random() * 61) - 30)::int, s + 1 + floor(random() * 30)::int,
-       (ARRAY['DELIVER IN PERSON', 'COLLECT COD', 'NONE', 'TAKE BACK RETURN'])[1 + floor(random() * 4)::int],
-       (ARRAY['REG AIR', 'AIR', 'RAIL', 'SHIP', 'TRUCK', 'MAIL', 'FOB'])[1 + floor(random() * 7)::int],
-       c
-FROM (SELECT i, 1 + floor(random() * 200000)::bigint AS p, (1 + floor(random() * 50))::numeric AS q,
-             date '1992-01-02' + floor(random() * 2400)::int AS s,
-             -- `g` in the argument keeps the aggregate in the subquery, a word per row of it.
-             (SELECT string_agg(w[1 + floor(random() * 24)::int + 0 * g], ' ')
-                FROM generate_series(1, 2 + i % 5) g) AS c
-        FROM generate_series(0, {rows} - 1) i,
-             LATERAL (SELECT ARRAY['furiously', 'carefully', 'quickly', 'slyly', 'blithely', 'ironic', 'final',
-                                   'regular', 'express', 'pending', 'bold', 'even', 'special', 'unusual',
-                                   'deposits', 'requests', 'accounts', 'packages', 'theodolites', 'pinto beans',
-                                   'foxes', 'instructions', 'asymptotes', 'dependencies'] AS w) words) r;
-"""
 
 
 def peak_rss_mib(cmd):

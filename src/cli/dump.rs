@@ -60,9 +60,16 @@ pub struct DumpEngineArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     jobs: Option<usize>,
 
-    /// zstd level, -7 (fastest) to 19; 0 stores chunks uncompressed; `columnar[:LEVEL]` splits chunks of
-    /// binary parts into per-column streams before zstd (format 1.2).
-    #[arg(short = 'Z', long = "compress", value_name = "LEVEL", default_value = "1", allow_hyphen_values = true)]
+    /// `columnar[:LEVEL]` (the default, level 1) stores each chunk of a binary part as per-column streams
+    /// under zstd when that is smaller than row-wise zstd (format 1.2); a zstd level, -7 (fastest) to 19,
+    /// stores every chunk row-wise (format 1.0, which older pgsafe reads); 0 stores chunks uncompressed.
+    #[arg(
+        short = 'Z',
+        long = "compress",
+        value_name = "LEVEL",
+        default_value = "columnar",
+        allow_hyphen_values = true
+    )]
     compress: String,
 
     /// Decoded size of a chunk in KiB: chunks end on the first row boundary past it.

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::archive::{FrameSender, WriterMessage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    ChunkSeq, Compression, EncodedChunk, PartSummary, Sealing, TupleScanner, encode_chunk, seal_chunk,
+    ChunkSeq, CodecTrials, Compression, EncodedChunk, PartSummary, Sealing, TupleScanner, encode_part_chunk, seal_chunk,
 };
 use crate::pg::Session;
 use crate::plan::PlannedPart;
@@ -42,6 +42,7 @@ impl Job {
         let mut raw_bytes = 0u64;
         let mut rows_cut = 0u64;
         let mut in_flight: VecDeque<JoinHandle<EncodedChunk>> = VecDeque::new();
+        let trials = Arc::new(CodecTrials::default());
         loop {
             let data = stream.next().await?;
             let end = data.is_none();
@@ -66,8 +67,9 @@ impl Job {
                     (info.id, self.compression.for_format(info.format), self.sealing.clone());
                 let s = ChunkSeq(seq);
                 seq += 1;
+                let trials = trials.clone();
                 in_flight.push_back(tokio::task::spawn_blocking(move || {
-                    let chunk = encode_chunk(id, s, &raw, rows, compression);
+                    let chunk = encode_part_chunk(id, s, &raw, rows, compression, Some(&trials));
                     match sealing {
                         Some(sealing) => seal_chunk(chunk, &sealing),
                         None => chunk,

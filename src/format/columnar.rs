@@ -14,7 +14,7 @@
 //! caller stores the chunk row-wise.
 
 use super::copy::{BINARY_SIGNATURE, binary_header_len};
-use super::frame::{read_bounded, window_log_for};
+use super::frame::{read_bounded, window_log_for, with_compressor};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -81,24 +81,26 @@ pub fn encode(raw: &[u8], level: i32) -> Option<Vec<u8>> {
     out.extend_from_slice(&(chunk.prefix.len() as u32).to_le_bytes());
     out.extend_from_slice(&(chunk.suffix.len() as u32).to_le_bytes());
     out.resize(body_at, 0);
-    let mut writer = StreamWriter { compressor: zstd::bulk::Compressor::new(level).ok()?, scratch: Vec::new() };
-    let edges = [chunk.prefix, chunk.suffix].concat();
-    writer.append(&mut out, streams_at, &edges);
-    for (k, column) in chunk.columns.into_iter().enumerate() {
-        let c = column.finish(chunk.tuples);
-        let entry = HEADER_LEN + COLUMN_LEN * k;
-        out[entry] = c.transform as u8;
-        out[entry + 1..entry + 5].copy_from_slice(&c.width.to_le_bytes());
-        for (i, stream) in [c.nulls, c.lengths, c.values].iter().enumerate() {
-            writer.append(&mut out, streams_at + STREAM_LEN * (1 + 3 * k + i), stream);
+    let (prefix, suffix, tuples) = (chunk.prefix, chunk.suffix, chunk.tuples);
+    with_compressor(level, |compressor| {
+        let mut writer = StreamWriter { compressor, scratch: Vec::new() };
+        writer.append(&mut out, streams_at, &[prefix, suffix].concat());
+        for (k, column) in chunk.columns.into_iter().enumerate() {
+            let c = column.finish(tuples);
+            let entry = HEADER_LEN + COLUMN_LEN * k;
+            out[entry] = c.transform as u8;
+            out[entry + 1..entry + 5].copy_from_slice(&c.width.to_le_bytes());
+            for (i, stream) in [c.nulls, c.lengths, c.values].iter().enumerate() {
+                writer.append(&mut out, streams_at + STREAM_LEN * (1 + 3 * k + i), stream);
+            }
         }
-    }
+    })?;
     Some(out)
 }
 
 /// Compresses streams into a payload, one zstd context and one scratch buffer for all of them.
 struct StreamWriter<'a> {
-    compressor: zstd::bulk::Compressor<'a>,
+    compressor: &'a mut zstd::bulk::Compressor<'static>,
     scratch: Vec<u8>,
 }
 

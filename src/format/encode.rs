@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::crypt::{SEAL_OVERHEAD, Sealing};
-use super::frame::{store, store_chunk};
+use super::frame::{CodecTrials, store, store_chunk};
 use super::{
     Catalog, ChunkEntry, ChunkSeq, Compression, ContentDigest, FileHeader, Footer, FrameHeader, FrameKind,
     MAX_CHUNK_RAW, MAX_DOCUMENT_RAW, Manifest, PartId, PartRecord, TableName, TableRecord, crc32,
@@ -25,9 +25,23 @@ pub struct EncodedChunk {
 
 /// Compresses and checksums one chunk of a part's COPY stream. `raw` must end on a tuple boundary and hold
 /// 1 to [`MAX_CHUNK_RAW`] bytes; a larger chunk is a bug in the caller, which cuts chunks, and panics.
+/// With [`Compression::Columnar`], the chunk is stored both columnar and row-wise and the smaller kept.
 pub fn encode_chunk(part: PartId, seq: ChunkSeq, raw: &[u8], rows: u64, compression: Compression) -> EncodedChunk {
+    encode_part_chunk(part, seq, raw, rows, compression, None)
+}
+
+/// [`encode_chunk`] for the chunks of one part's stream, which share `trials`: with
+/// [`Compression::Columnar`], only the chunks it picks are stored both ways (see [`CodecTrials`]).
+pub fn encode_part_chunk(
+    part: PartId,
+    seq: ChunkSeq,
+    raw: &[u8],
+    rows: u64,
+    compression: Compression,
+    trials: Option<&CodecTrials>,
+) -> EncodedChunk {
     assert!(!raw.is_empty() && raw.len() <= MAX_CHUNK_RAW as usize, "chunk of {} bytes", raw.len());
-    let (codec, payload) = store_chunk(raw, compression);
+    let (codec, payload) = store_chunk(raw, compression, trials);
     let header = FrameHeader {
         kind: FrameKind::Chunk,
         codec,

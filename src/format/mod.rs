@@ -36,10 +36,10 @@ pub use crypt::{
     recipient_kinds,
 };
 pub use digest::ContentDigest;
-pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk, seal_chunk};
+pub use encode::{ArchiveEncoder, EncodedChunk, PartSummary, encode_chunk, encode_part_chunk, seal_chunk};
 pub use error::{Element, FormatError};
 pub use footer::Footer;
-pub use frame::{COLUMNAR_MINOR, Codec, Compression, FrameHeader, FrameKind};
+pub use frame::{COLUMNAR_MINOR, Codec, CodecTrials, Compression, FrameHeader, FrameKind};
 pub use header::{ENCRYPTION_MINOR, FileHeader};
 pub use index::{ArchiveIndex, ChunkRef};
 pub use manifest::{ChunkEntry, Manifest, PartRecord, TableRecord};

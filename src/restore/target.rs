@@ -102,6 +102,35 @@ pub(super) async fn is_superuser(session: &Session) -> Result<bool> {
         .map_err(|e| unreadable("whether the role is a superuser", e))
 }
 
+/// The most memory one post-data session sorts an index build in: a B-tree build of a table of some
+/// tens of millions of rows fits, and more buys nothing measurable.
+const MOST_INDEX_MEMORY: i64 = 1 << 30;
+
+/// The `maintenance_work_mem` each of `jobs` post-data sessions builds indexes with, when it is more than
+/// the server's own: a quarter of `effective_cache_size` (the server's statement of the memory its
+/// machine caches data in; 4 GB unless set) shared among the sessions, at most 1 GiB each. pg_restore
+/// leaves the server's setting, 64 MB by default, with which the sort of a big index spills to disk.
+/// `None` keeps the server's.
+pub(super) async fn index_build_memory(session: &Session, jobs: usize) -> Result<Option<i64>> {
+    let row = session
+        .query_one(
+            "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')),
+                    pg_catalog.pg_size_bytes(pg_catalog.current_setting('effective_cache_size'))",
+            &[],
+        )
+        .await?;
+    let unreadable = |e| unreadable("the server's memory settings", e);
+    let (current, cache): (i64, i64) = (row.try_get(0).map_err(unreadable)?, row.try_get(1).map_err(unreadable)?);
+    Ok(index_memory_share(current, cache, jobs))
+}
+
+fn index_memory_share(current: i64, cache: i64, jobs: usize) -> Option<i64> {
+    let share = (cache / 4 / jobs.max(1) as i64).min(MOST_INDEX_MEMORY);
+    // Whole kilobytes: the unit the setting is given in.
+    let share = share / 1024 * 1024;
+    (share > current).then_some(share)
+}
+
 /// Refuses, before anything is written, a target that lacks a table or column the archive needs, or
 /// whose tables already hold rows (unless they are to be emptied).
 pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied: bool) -> Result<()> {
@@ -259,6 +288,21 @@ pub(super) fn unreadable(what: &str, e: impl std::error::Error + Send + Sync + '
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_builds_get_a_share_of_the_cache_when_more_than_the_server_setting() {
+        const MB: i64 = 1 << 20;
+        // The defaults (64 MB, 4 GB) at -j 2: 512 MB each.
+        assert_eq!(index_memory_share(64 * MB, 4096 * MB, 2), Some(512 * MB));
+        // A big machine: at most 1 GiB each.
+        assert_eq!(index_memory_share(64 * MB, 96 * 1024 * MB, 2), Some(1024 * MB));
+        // A small one, or a server already set higher: the server's own.
+        assert_eq!(index_memory_share(64 * MB, 128 * MB, 1), None);
+        assert_eq!(index_memory_share(2048 * MB, 4096 * MB, 2), None);
+        // Many sessions share it; -j 0 is taken as 1.
+        assert_eq!(index_memory_share(16 * MB, 4096 * MB, 32), Some(32 * MB));
+        assert_eq!(index_memory_share(64 * MB, 4096 * MB, 0), Some(1024 * MB));
+    }
 
     #[test]
     fn large_object_oids_are_read_and_a_malformed_row_is_an_error_not_the_end() {

@@ -71,6 +71,9 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             before(plan, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
             report.rows = run.load_serial(&leader, plan).await?;
+            if let Some(bytes) = target::index_build_memory(&leader, 1).await? {
+                leader.batch(&format!("SET maintenance_work_mem = '{}kB'", bytes >> 10)).await?;
+            }
             create_in_order(&leader, &plan.post_data, &run.cancel).await?;
             finish(run, plan, &leader, true, &mut report).await
         }
@@ -353,6 +356,9 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
 /// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
 /// are done, the biggest first among those ready.
 async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
+    if plan.post_data.is_empty() {
+        return Ok(());
+    }
     let position: HashMap<u32, usize> = plan.post_data.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
     let tasks = plan
         .post_data
@@ -364,11 +370,19 @@ async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
             weight: o.size,
         })
         .collect();
+    let settings = match target::index_build_memory(&run.session().await?, plan.jobs).await? {
+        Some(bytes) => {
+            tracing::info!("post-data sessions build indexes with maintenance_work_mem = {} MB", bytes >> 20);
+            format!("{SCHEMA_SETTINGS}; SET maintenance_work_mem = '{}kB'", bytes >> 10)
+        }
+        None => SCHEMA_SETTINGS.to_string(),
+    };
     let open = |stop: &Cancel| {
         let stop = stop.clone();
+        let settings = settings.clone();
         async move {
             let session = run.session_watched_by(&stop).await?;
-            session.batch(SCHEMA_SETTINGS).await?;
+            session.batch(&settings).await?;
             Ok(session)
         }
     };

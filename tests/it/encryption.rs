@@ -73,7 +73,8 @@ fn an_encrypted_dump_restores_identical_and_shows_nothing_without_the_identity()
     let plain = std::fs::read(&plain).unwrap();
     assert!(contains(&plain, CANARY) && contains(&plain, "confidential_ledger") && contains(&plain, "CREATE INDEX"));
     assert_eq!(&plain[8..12], &[1, 0, 0, 0], "a plain archive is format 1.0");
-    assert_eq!(&bytes[8..12], &[1, 0, 1, 0], "an encrypted archive is format 1.1");
+    // Encryption is format 1.1; the default columnar chunks make it 1.2, which holds 1.1.
+    assert_eq!(&bytes[8..16], &[1, 0, 2, 0, 1, 0, 0, 0], "an encrypted columnar archive: format 1.2, flag 0 set");
 
     // Without the identity: the structure is checked, then exit 2 saying what is missing.
     let (code, stdout, stderr) = run(pgsafe().arg("verify").arg(&archive).env_remove("PGSAFE_IDENTITY"));
@@ -281,7 +282,8 @@ fn snapshots_to_the_stores_recipients_are_taken_without_the_identity_and_rolled_
         }
     }
     let archive = store.path().join(format!("{id}.pgsafe"));
-    assert_eq!(&std::fs::read(&archive).unwrap()[8..12], &[1, 0, 1, 0], "the snapshot is an encrypted archive");
+    let header = &std::fs::read(&archive).unwrap()[8..16];
+    assert_eq!(header, &[1, 0, 2, 0, 1, 0, 0, 0], "the snapshot is an encrypted (columnar, 1.2) archive");
     let listed: serde_json::Value = serde_json::from_str(&run_ok(&mut host(&["snapshots", "--json"]))).unwrap();
     let meta = &listed[0];
     assert_eq!(meta["encrypted_to"], serde_json::json!(["X25519"]), "{meta}");
