@@ -10,17 +10,18 @@ fn main() -> ExitCode {
     cli::run()
 }
 
-/// Blocks of 1 MiB and more (decoded chunks, their compressed frames) are mapped and unmapped one by one.
-/// glibc's malloc starts so, but raises that threshold to the size of the first such block freed, after
-/// which the chunks, made on one thread and freed on another, stayed in its per-thread arenas: a restore
-/// at `-j 2` of the benchmark's data held 127 MB of RSS for a heap whose live peak was 51 MB (valgrind's
-/// massif), 70 MB with the threshold fixed, for 0.6 s more system time in 12 s (README, "Performance").
-/// mimalloc, tried instead, peaked higher (120 MB, 227 MB with columnar chunks).
+/// One malloc arena for every thread. Decoded chunks are made on one thread and freed on another; with
+/// glibc's arena per thread they stayed in the arena that made them, and a restore at `-j 2` of the
+/// benchmark's data held 127 MB of RSS for a heap whose live peak was 51 MB (valgrind's massif). Mapping
+/// each block of 1 MiB or more on its own, the fix before this one, bounded that but made every chunk
+/// fault its pages in anew: `pgsafe verify` spent more time in the kernel than decoding. With one arena,
+/// freed chunks serve the next on any thread (README, "Performance": the measurements). Threads keep
+/// their own caches of small blocks, so they seldom wait on the arena's lock.
 fn bound_the_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
     // SAFETY: mallopt only sets a parameter of the allocator; it runs before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
+use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, ReadAhead, panic_message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     Element, FormatError, FrameStream, Keyring, PartCheck, PartId, SealedLayout, StreamEvent, describe_kinds,
@@ -37,12 +37,12 @@ impl VerifyReport {
     }
 }
 
-/// Decoded bytes each worker may have in flight: chunks decoded ahead of the one being checked (see
-/// [`ChunkPrefetch`]). A chunk larger than this is still read, alone.
+/// Decoded bytes the workers may have in flight together: chunks decoded ahead of the ones being checked
+/// (see [`ReadAhead`]). A chunk larger than this is still read, alone.
 pub const READ_AHEAD_BYTES: u64 = 32 << 20;
 
 /// Verifies an archive file with `jobs` threads checking parts, each decoding its part's next chunks
-/// ahead within [`READ_AHEAD_BYTES`].
+/// ahead, within [`READ_AHEAD_BYTES`] for all of them.
 pub fn verify_file(path: &Path, jobs: usize) -> Result<VerifyReport> {
     verify_file_with_keys(path, jobs, &Keyring::none())
 }
@@ -73,7 +73,7 @@ pub fn verify_object_with_keys(location: &ObjectLocation, jobs: usize, keyring: 
 
 /// How one part is checked: `Ok(None)` sound, `Ok(Some(problem))` damaged, `Err` when it could not be
 /// checked. A parameter so that tests can make it fail in ways a real archive cannot.
-type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle) -> Result<Option<String>>;
+type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle, &Arc<ReadAhead>) -> Result<Option<String>>;
 
 fn verify_file_with(path: &Path, jobs: usize, keyring: &Keyring, check: CheckPart) -> Result<VerifyReport> {
     let structure = || ArchiveReader::check_structure(path);
@@ -138,6 +138,7 @@ fn verify_opened(
     let index = reader.index();
     let parts: Vec<PartId> = index.catalog().parts.iter().map(|p| p.id).collect();
     let next = AtomicUsize::new(0);
+    let budget = ReadAhead::new(READ_AHEAD_BYTES);
     let problems = Mutex::new(Vec::new());
     let fatal = Mutex::new(None);
     std::thread::scope(|s| {
@@ -145,8 +146,8 @@ fn verify_opened(
             s.spawn(|| {
                 while let Some(&part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
                     // A panic checking one part must not take the process down, nor lose which part it was.
-                    let outcome =
-                        catch_unwind(AssertUnwindSafe(|| check(&reader, part, &runtime))).unwrap_or_else(|panic| {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| check(&reader, part, &runtime, &budget)))
+                        .unwrap_or_else(|panic| {
                             Err(Error::new(
                                 ErrorKind::Io,
                                 format!(
@@ -185,14 +186,19 @@ fn verify_opened(
 /// Checks one part completely (every chunk decoded, walked, hashed, and compared with the manifest),
 /// decoding ahead with a [`ChunkPrefetch`]. Damage is a problem; anything else (an archive this pgsafe is
 /// too old for, a failed decoding thread) an error.
-fn check_part(reader: &Arc<ArchiveReader>, part: PartId, runtime: &Handle) -> Result<Option<String>> {
+fn check_part(
+    reader: &Arc<ArchiveReader>,
+    part: PartId,
+    runtime: &Handle,
+    budget: &Arc<ReadAhead>,
+) -> Result<Option<String>> {
     let index = reader.index();
     let (Some(info), Some(record)) = (index.part_info(part), index.part(part)) else {
         // Opening the archive checked that every catalog part has a manifest record.
         return Ok(Some(format!("part {part}: not in both the catalog and the manifest")));
     };
     let mut check = PartCheck::new(info);
-    let mut chunks = ChunkPrefetch::new(reader.clone(), part, READ_AHEAD_BYTES, runtime);
+    let mut chunks = ChunkPrefetch::new(reader.clone(), part, budget.clone(), runtime);
     while let Some(decoded) = chunks.next_blocking() {
         let result = decoded.and_then(|d| check.chunk(&d.bytes, d.chunk.entry.offset).map_err(Error::from));
         match result {
@@ -308,11 +314,11 @@ mod tests {
     fn a_panic_checking_a_part_is_an_error_naming_the_part_and_table() {
         let dir = tempfile::tempdir().unwrap();
         let path = archive(dir.path(), 4);
-        let err = verify_file_with(&path, 2, &Keyring::none(), |reader, part, runtime| {
+        let err = verify_file_with(&path, 2, &Keyring::none(), |reader, part, runtime, budget| {
             if part == PartId(2) {
                 panic!("a bug in the check");
             }
-            check_part(reader, part, runtime)
+            check_part(reader, part, runtime, budget)
         })
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io);
@@ -328,9 +334,9 @@ mod tests {
     fn a_part_that_cannot_be_checked_is_an_error_not_a_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = archive(dir.path(), 3);
-        let err = verify_file_with(&path, 1, &Keyring::none(), |reader, part, runtime| match part {
+        let err = verify_file_with(&path, 1, &Keyring::none(), |reader, part, runtime, budget| match part {
             PartId(1) => Err(Error::new(ErrorKind::IncompatibleArchive, "part 1: a codec of a newer minor")),
-            _ => check_part(reader, part, runtime),
+            _ => check_part(reader, part, runtime, budget),
         })
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IncompatibleArchive);

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -28,14 +29,46 @@ type Decode = fn(&ArchiveReader, &ChunkRef) -> Result<Vec<u8>, FormatError>;
 /// What a decoding task sends back: the chunk, its error, or its panic's message.
 type Decoded = std::result::Result<Result<Vec<u8>, FormatError>, String>;
 
+/// A budget of decoded bytes shared by the prefetches given it: what they hold together (chunks being
+/// decoded, decoded and waiting, and each one's chunk handed out last) stays within it, except that a
+/// prefetch holding nothing may always take one chunk, however large. A process that reads several
+/// parts at once gives them one budget, so that its memory does not grow with the number of readers:
+/// at most the budget plus one chunk per reader.
+#[derive(Debug)]
+pub struct ReadAhead {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl ReadAhead {
+    /// A budget of `limit` decoded bytes.
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(ReadAhead { limit, used: AtomicU64::new(0) })
+    }
+
+    /// Decoded bytes held now by the prefetches sharing the budget.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes `size` bytes if they fit, or, with `always`, whether they fit or not.
+    fn take(&self, size: u64, always: bool) -> bool {
+        let fits = |used: u64| (always || used + size <= self.limit).then_some(used + size);
+        self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits).is_ok()
+    }
+
+    fn give_back(&self, size: u64) {
+        self.used.fetch_sub(size, Ordering::Relaxed);
+    }
+}
+
 /// Decodes the chunks of one part ahead of its reader, in stream order, on the blocking threads of a
-/// tokio runtime.
+/// tokio runtime, within a [`ReadAhead`] budget it may share with others.
 ///
-/// The decoded bytes in flight (chunks being decoded, decoded and waiting, and the chunk handed out last,
-/// which the reader is taken to hold until it asks for the next) stay within `budget`, except that one
-/// chunk is always allowed, however large, so that a part of chunks larger than the budget still reads,
-/// one chunk at a time. Memory per prefetch is therefore at most the larger of `budget` and the largest
-/// chunk.
+/// The chunk handed out last counts as held until the reader asks for the next. A prefetch holding
+/// nothing always takes one chunk, however large, so that a part of chunks larger than the budget still
+/// reads, one chunk at a time, and no reader waits on another's: memory is at most the budget plus the
+/// largest chunk of each prefetch.
 ///
 /// [`next`](Self::next) is for async code, [`next_blocking`](Self::next_blocking) for plain threads.
 /// After an error the prefetch yields nothing more; dropping it abandons what is in flight.
@@ -46,8 +79,9 @@ pub struct ChunkPrefetch {
     waiting: VecDeque<ChunkRef>,
     /// Chunks started, in stream order.
     started: VecDeque<(ChunkRef, oneshot::Receiver<Decoded>)>,
-    budget: u64,
-    /// Decoded bytes of the started chunks and of the chunk handed out last.
+    budget: Arc<ReadAhead>,
+    /// Decoded bytes of the started chunks and of the chunk handed out last: this prefetch's share of
+    /// the budget.
     in_flight: u64,
     /// Decoded bytes of the chunk handed out last, released when the next is asked for.
     handed_out: u64,
@@ -55,10 +89,10 @@ pub struct ChunkPrefetch {
 }
 
 impl ChunkPrefetch {
-    /// A prefetch of `part`'s chunks, decoding on `runtime`'s blocking threads with at most `budget`
-    /// decoded bytes in flight (and always at least one chunk). Nothing starts before the first call to
-    /// [`next`](Self::next) or [`next_blocking`](Self::next_blocking).
-    pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: u64, runtime: &Handle) -> Self {
+    /// A prefetch of `part`'s chunks, decoding on `runtime`'s blocking threads within `budget` (and
+    /// always at least one chunk). Nothing starts before the first call to [`next`](Self::next) or
+    /// [`next_blocking`](Self::next_blocking).
+    pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: Arc<ReadAhead>, runtime: &Handle) -> Self {
         let waiting = archive.index().chunks(part).collect();
         ChunkPrefetch {
             archive,
@@ -84,9 +118,9 @@ impl ChunkPrefetch {
         if self.started.is_empty() && self.waiting.len() == 1 {
             // The last chunk, with nothing in flight beside it: there is nothing to overlap its decoding
             // with, so this thread decodes it and saves the handoff (most of the cost of a small part).
-            self.in_flight -= std::mem::take(&mut self.handed_out);
+            self.release_handed_out();
             let chunk = self.waiting.pop_front()?;
-            self.in_flight += u64::from(chunk.entry.raw_len);
+            self.hold(u64::from(chunk.entry.raw_len), true);
             let decoded =
                 catch_unwind(AssertUnwindSafe(|| (self.decode)(&self.archive, &chunk))).map_err(panic_message);
             return Some(self.finish(chunk, Some(decoded)));
@@ -101,16 +135,34 @@ impl ChunkPrefetch {
         self.in_flight
     }
 
+    /// Takes `size` bytes of the budget for this prefetch if they fit, or, with `always`, in any case.
+    fn hold(&mut self, size: u64, always: bool) -> bool {
+        let taken = self.budget.take(size, always);
+        if taken {
+            self.in_flight += size;
+        }
+        taken
+    }
+
+    /// Gives back `size` bytes this prefetch held.
+    fn release(&mut self, size: u64) {
+        self.in_flight -= size;
+        self.budget.give_back(size);
+    }
+
+    fn release_handed_out(&mut self) {
+        let size = std::mem::take(&mut self.handed_out);
+        self.release(size);
+    }
+
     /// Releases the chunk handed out last, starts what the budget allows, and takes the next chunk.
     fn advance(&mut self) -> Option<(ChunkRef, oneshot::Receiver<Decoded>)> {
-        self.in_flight -= std::mem::take(&mut self.handed_out);
+        self.release_handed_out();
         while let Some(chunk) = self.waiting.front().copied() {
-            let size = u64::from(chunk.entry.raw_len);
-            if self.in_flight > 0 && self.in_flight + size > self.budget {
+            if !self.hold(u64::from(chunk.entry.raw_len), self.in_flight == 0) {
                 break;
             }
             self.waiting.pop_front();
-            self.in_flight += size;
             let (sender, receiver) = oneshot::channel();
             let (archive, decode) = (self.archive.clone(), self.decode);
             self.runtime.spawn_blocking(move || {
@@ -144,10 +196,18 @@ impl ChunkPrefetch {
                 // Nothing after a failed chunk can be used: stop, and let what is in flight finish unread.
                 self.waiting.clear();
                 self.started.clear();
-                self.in_flight = 0;
+                self.release(self.in_flight);
+                self.handed_out = 0;
                 Err(e)
             }
         }
+    }
+}
+
+impl Drop for ChunkPrefetch {
+    /// What is still in flight is abandoned: the decoding threads finish and drop it soon.
+    fn drop(&mut self) {
+        self.budget.give_back(self.in_flight);
     }
 }
 
@@ -203,7 +263,7 @@ mod tests {
         let (_dir, reader) = archive(&sizes);
         let rt = runtime();
         let budget = 1000 * KIB as u64;
-        let mut prefetch = ChunkPrefetch::new(reader.clone(), PartId(0), budget, rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader.clone(), PartId(0), ReadAhead::new(budget), rt.handle());
         let mut seen = Vec::new();
         let mut most_ahead = 0;
         while let Some(decoded) = prefetch.next_blocking() {
@@ -224,11 +284,46 @@ mod tests {
         assert_eq!(prefetch.in_flight_bytes(), 0);
     }
 
+    /// Parts read at once share one budget: together they stay within it (but for one chunk each, which a
+    /// reader holding nothing may always take), both read every chunk, and what one leaves is given back.
+    #[test]
+    fn prefetches_sharing_a_budget_stay_within_it_together() {
+        let sizes = [100 * KIB; 8];
+        let (_dir, reader) = archive(&sizes);
+        let rt = runtime();
+        let (chunk, limit) = (100 * KIB as u64, 300 * KIB as u64);
+        let budget = ReadAhead::new(limit);
+        let mut a = ChunkPrefetch::new(reader.clone(), PartId(0), budget.clone(), rt.handle());
+        let mut b = ChunkPrefetch::new(reader.clone(), PartId(0), budget.clone(), rt.handle());
+        let mut seen = (Vec::new(), Vec::new());
+        seen.0.push(a.next_blocking().unwrap().unwrap().bytes.len());
+        seen.1.push(b.next_blocking().unwrap().unwrap().bytes.len());
+        // The first took the whole budget; the second, holding nothing, one chunk beyond it.
+        assert_eq!((a.in_flight_bytes(), b.in_flight_bytes()), (limit, chunk));
+        for _ in 0..2 {
+            seen.0.push(a.next_blocking().unwrap().unwrap().bytes.len());
+            seen.1.push(b.next_blocking().unwrap().unwrap().bytes.len());
+            assert_eq!(budget.used(), a.in_flight_bytes() + b.in_flight_bytes());
+            assert!(budget.used() <= limit + chunk, "{} bytes held together", budget.used());
+        }
+        // One reader stops half way: its share goes back, and the other reads as far ahead as it may.
+        drop(b);
+        assert_eq!(budget.used(), a.in_flight_bytes());
+        while let Some(decoded) = a.next_blocking() {
+            seen.0.push(decoded.unwrap().bytes.len());
+            assert!(budget.used() <= limit);
+        }
+        assert_eq!(seen.0, sizes, "every chunk once, in stream order");
+        assert_eq!(seen.1, sizes[..3]);
+        drop(a);
+        assert_eq!(budget.used(), 0);
+    }
+
     #[test]
     fn a_chunk_larger_than_the_budget_still_reads_alone() {
         let (_dir, reader) = archive(&[64 * KIB, 64 * KIB, 64 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), 1, rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(1), rt.handle());
         for _ in 0..3 {
             prefetch.next_blocking().unwrap().unwrap();
             assert!(prefetch.started.is_empty(), "nothing may start beside a chunk over the budget");
@@ -242,7 +337,8 @@ mod tests {
         let (_dir, reader) = archive(&[10 * KIB, 20 * KIB, 30 * KIB]);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
         let sizes = rt.block_on(async {
-            let mut prefetch = ChunkPrefetch::new(reader, PartId(0), 25 * KIB as u64, &Handle::current());
+            let mut prefetch =
+                ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(25 * KIB as u64), &Handle::current());
             let mut sizes = Vec::new();
             while let Some(decoded) = prefetch.next().await {
                 sizes.push(decoded.unwrap().bytes.len());
@@ -257,7 +353,7 @@ mod tests {
     fn a_panicked_decoding_task_is_an_error_naming_the_chunk_part_and_table() {
         let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), u64::MAX, rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(u64::MAX), rt.handle());
         prefetch.decode = |archive, chunk| {
             if chunk.entry.seq == ChunkSeq(1) {
                 panic!("a decoder bug");
@@ -277,7 +373,7 @@ mod tests {
     fn a_damaged_chunk_is_a_corrupt_archive_error_and_the_end() {
         let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), u64::MAX, rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(u64::MAX), rt.handle());
         prefetch.decode = |archive, chunk| match chunk.entry.seq {
             ChunkSeq(0) => archive.read_chunk(chunk),
             _ => Err(FormatError::Corrupt {

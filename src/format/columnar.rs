@@ -14,7 +14,7 @@
 //! caller stores the chunk row-wise.
 
 use super::copy::{BINARY_SIGNATURE, binary_header_len};
-use super::frame::{read_bounded, window_log_for, with_compressor};
+use super::frame::with_compressor;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -711,26 +711,7 @@ fn open_stream(payload: &[u8], s: StreamRef, index: usize) -> Result<Vec<u8>, Co
     if s.codec == STREAM_STORED {
         return Ok(stored.to_vec());
     }
-    let fail = |problem: String| bad(s.stored_at, format!("stream {index}: {problem}"));
-    match zstd::zstd_safe::find_frame_compressed_size(stored) {
-        Ok(n) if n == stored.len() => {}
-        Ok(n) => return fail(format!("{} bytes follow the zstd frame", stored.len() - n)),
-        Err(code) => return fail(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))),
-    }
-    // As for codec 1: the window and the output grow with what the frame really holds, up to the
-    // declared size, so a small hostile stream cannot make the decoder reserve its declared size.
-    let mut decoder = match zstd::stream::read::Decoder::with_buffer(stored) {
-        Ok(d) => d.single_frame(),
-        Err(e) => return fail(format!("zstd: {e}")),
-    };
-    if let Err(e) = decoder.window_log_max(window_log_for(s.raw_len)) {
-        return fail(format!("zstd: {e}"));
-    }
-    match read_bounded(&mut decoder, s.raw_len as usize) {
-        Ok(Ok(out)) => Ok(out),
-        Ok(Err(n)) => fail(format!("decoded size {n} differs from the declared {}", s.raw_len)),
-        Err(e) => fail(format!("zstd: {e}")),
-    }
+    super::frame::unzstd(stored, s.raw_len).or_else(|problem| bad(s.stored_at, format!("stream {index}: {problem}")))
 }
 
 #[cfg(test)]

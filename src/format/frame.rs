@@ -350,35 +350,7 @@ impl FrameHeader {
         match self.codec {
             Codec::None => Ok(stored.to_vec()),
             Codec::Zstd => {
-                let bad = |problem: String| FormatError::corrupt(element.clone(), payload_at, problem);
-                // The payload is exactly one zstd frame: nothing may follow it, not even a skippable frame.
-                match zstd::zstd_safe::find_frame_compressed_size(stored) {
-                    Ok(n) if n == stored.len() => {}
-                    Ok(n) => {
-                        return Err(bad(format!(
-                            "{} bytes follow the zstd frame, which ends at byte {n}",
-                            stored.len() - n
-                        )));
-                    }
-                    Err(code) => {
-                        return Err(bad(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))));
-                    }
-                }
-                let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
-                    .map_err(|e| bad(format!("zstd: {e}")))?
-                    .single_frame();
-                // The window a frame may ask for is bounded by its declared output, so a small frame cannot
-                // make the decoder reserve more memory than the payload it claims to hold.
-                decoder.window_log_max(window_log_for(self.raw_len)).map_err(|e| bad(format!("zstd: {e}")))?;
-                let out = read_bounded(&mut decoder, self.raw_len as usize).map_err(|e| bad(format!("zstd: {e}")))?;
-                match out {
-                    Ok(out) => Ok(out),
-                    Err(got) => Err(bad(format!(
-                        "decoded size {}{got} differs from the declared {}",
-                        if got > self.raw_len as usize { "at least " } else { "" },
-                        self.raw_len
-                    ))),
-                }
+                unzstd(stored, self.raw_len).map_err(|problem| FormatError::corrupt(element, payload_at, problem))
             }
             Codec::Columnar => super::columnar::decode(stored, self.raw_len)
                 .map_err(|e| FormatError::corrupt(element, payload_at, e.to_string())),
@@ -386,11 +358,58 @@ impl FrameHeader {
     }
 }
 
+/// Payloads up to this size are decoded in one call into an output of their declared size; larger ones
+/// (a chunk holding one huge row) grow with what the frame really holds, so that a small frame cannot make
+/// the reader reserve the gigabyte a chunk may declare.
+const ONE_CALL_MAX: u32 = 64 << 20;
+
+thread_local! {
+    /// This thread's zstd decompression context, made once: not once per chunk and column stream.
+    static DECOMPRESSOR: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
+/// Decodes `stored`, which must be exactly one zstd frame, to exactly `raw_len` bytes; the error says
+/// what is wrong with it. Up to [`ONE_CALL_MAX`] the frame is decoded in one call with this thread's
+/// context, straight into the output (no window buffer to copy out of, no zeroed memory); a frame that
+/// does not decode so, or a larger one, is decoded as a stream, whose errors name the problem.
+pub(super) fn unzstd(stored: &[u8], raw_len: u32) -> Result<Vec<u8>, String> {
+    // Nothing may follow the frame, not even a skippable frame.
+    match zstd::zstd_safe::find_frame_compressed_size(stored) {
+        Ok(n) if n == stored.len() => {}
+        Ok(n) => return Err(format!("{} bytes follow the zstd frame, which ends at byte {n}", stored.len() - n)),
+        Err(code) => return Err(format!("zstd: {}", zstd::zstd_safe::get_error_name(code))),
+    }
+    if raw_len <= ONE_CALL_MAX {
+        let mut out = Vec::with_capacity(raw_len as usize);
+        let decoded = DECOMPRESSOR.with(|d| d.borrow_mut().decompress(&mut out, stored));
+        if decoded == Ok(raw_len as usize) {
+            return Ok(out);
+        }
+    }
+    unzstd_streaming(stored, raw_len)
+}
+
+/// [`unzstd`] as a stream: the window a frame may ask for is bounded by its declared output, and the
+/// output grows with what arrives, up to the declared size.
+fn unzstd_streaming(stored: &[u8], raw_len: u32) -> Result<Vec<u8>, String> {
+    let mut decoder =
+        zstd::stream::read::Decoder::with_buffer(stored).map_err(|e| format!("zstd: {e}"))?.single_frame();
+    decoder.window_log_max(window_log_for(raw_len)).map_err(|e| format!("zstd: {e}"))?;
+    match read_bounded(&mut decoder, raw_len as usize).map_err(|e| format!("zstd: {e}"))? {
+        Ok(out) => Ok(out),
+        Err(got) => Err(format!(
+            "decoded size {}{got} differs from the declared {raw_len}",
+            if got > raw_len as usize { "at least " } else { "" },
+        )),
+    }
+}
+
 /// Reads exactly `len` bytes from `r`. The buffer grows with what arrives, never past `len`, so neither
 /// a header's declaration nor a decompression bomb can make it allocate more than the output really
 /// holds, up to the declared size. `Ok(Err(n))`: the output had `n` bytes, other than `len` (`len + 1`
 /// when there was more).
-pub(super) fn read_bounded(r: &mut impl Read, len: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
+fn read_bounded(r: &mut impl Read, len: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
     let mut out: Vec<u8> = Vec::new();
     loop {
         if out.len() == len {
@@ -459,17 +478,18 @@ pub(crate) fn store_chunk(raw: &[u8], compression: Compression, trials: Option<&
     let Compression::Columnar { level } = compression else {
         return store(raw, compression);
     };
-    let trial = trials.is_none_or(CodecTrials::next_is_trial);
-    if !trial && trials.is_some_and(CodecTrials::prefers_row_wise) {
-        return store(raw, compression);
-    }
-    let columnar = super::columnar::encode(raw, level).filter(|c| c.len() < raw.len());
-    if !trial {
-        return match columnar {
+    let columnar = || super::columnar::encode(raw, level).filter(|c| c.len() < raw.len());
+    if !trials.is_none_or(CodecTrials::next_is_trial) {
+        // Not a trial: the way of the latest one.
+        if trials.is_some_and(CodecTrials::prefers_row_wise) {
+            return store(raw, compression);
+        }
+        return match columnar() {
             Some(c) => (Codec::Columnar, c),
             None => store(raw, compression),
         };
     }
+    let columnar = columnar();
     let row_wise = store(raw, compression);
     let row_wise_wins = columnar.as_ref().is_none_or(|c| row_wise.1.len() <= c.len());
     if let Some(trials) = trials {
@@ -659,5 +679,14 @@ mod tests {
         let h = FrameHeader { raw_len: 1000, ..h };
         let err = h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap_err();
         assert!(err.to_string().contains("zstd: Frame requires too much memory"), "{err}");
+        // Declare more: the payload ends short of it.
+        let h = FrameHeader { raw_len: 2 << 20, ..h };
+        let err = h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap_err();
+        assert!(err.to_string().contains("decoded size 1048576 differs from the declared 2097152"), "{err}");
+        // Declare it exactly: the bytes come back, and again on the same thread's context.
+        let h = FrameHeader { raw_len: 1 << 20, ..h };
+        for _ in 0..2 {
+            assert_eq!(h.decode_payload(&stored, 0, Element::Frame { index: 0 }).unwrap(), raw);
+        }
     }
 }

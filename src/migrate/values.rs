@@ -118,7 +118,7 @@ async fn compare_table(
     session.batch(&format!("RESET search_path; CREATE TEMPORARY TABLE {BEFORE} ({})", defs.join(", "))).await?;
     let list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     // Loaded as a restore loads a part, the server's row count checked against the archive's.
-    let loader = Loader { archive: archive.clone(), progress: Arc::new(Silent) };
+    let loader = Loader::new(archive.clone(), Arc::new(Silent));
     for part in parts {
         let format = match part.format {
             CopyFormat::Binary => "binary",

@@ -266,7 +266,7 @@ impl Run {
     }
 
     fn loader(&self) -> load::Loader {
-        load::Loader { archive: self.archive.clone(), progress: self.progress.clone() }
+        load::Loader::new(self.archive.clone(), self.progress.clone())
     }
 
     /// Runs the load's units on the plan's sessions, each after the units it waits for, `prepare` run

@@ -111,7 +111,8 @@ const MOST_INDEX_MEMORY: i64 = 1 << 30;
 /// machine caches data in; 4 GB unless set) shared among the sessions, at most 1 GiB each. pg_restore
 /// leaves the server's setting, 64 MB by default, with which the sort of a big index spills to disk.
 /// `None` keeps the server's.
-pub(super) async fn index_build_memory(session: &Session, jobs: usize) -> Result<Option<i64>> {
+/// Returns the statement that sets it, which the log names too.
+pub(super) async fn index_build_memory(session: &Session, jobs: usize) -> Result<Option<String>> {
     let row = session
         .query_one(
             "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')),
@@ -121,7 +122,7 @@ pub(super) async fn index_build_memory(session: &Session, jobs: usize) -> Result
         .await?;
     let unreadable = |e| unreadable("the server's memory settings", e);
     let (current, cache): (i64, i64) = (row.try_get(0).map_err(unreadable)?, row.try_get(1).map_err(unreadable)?);
-    Ok(index_memory_share(current, cache, jobs))
+    Ok(index_memory_share(current, cache, jobs).map(|bytes| format!("SET maintenance_work_mem = '{}kB'", bytes >> 10)))
 }
 
 fn index_memory_share(current: i64, cache: i64, jobs: usize) -> Option<i64> {

@@ -71,8 +71,8 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             before(plan, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
             report.rows = run.load_serial(&leader, plan).await?;
-            if let Some(bytes) = target::index_build_memory(&leader, 1).await? {
-                leader.batch(&format!("SET maintenance_work_mem = '{}kB'", bytes >> 10)).await?;
+            if let Some(set) = target::index_build_memory(&leader, 1).await? {
+                leader.batch(&set).await?;
             }
             create_in_order(&leader, &plan.post_data, &run.cancel).await?;
             finish(run, plan, &leader, true, &mut report).await
@@ -117,7 +117,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         let stage = async {
             report.rows = run.load(plan, Unit::each_part(plan), None, &Default::default()).await?;
             let phase = Instant::now();
-            post_data(run, plan).await?;
+            post_data(run, plan, &leader).await?;
             tracing::info!("post-data: {} objects in {:.1}s", plan.post_data.len(), phase.elapsed().as_secs_f64());
             finish(run, plan, &leader, false, &mut report).await
         }
@@ -354,8 +354,9 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
 }
 
 /// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
-/// are done, the biggest first among those ready.
-async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
+/// are done, the biggest first among those ready. `leader`, idle meanwhile, is asked for the server's
+/// memory settings.
+async fn post_data(run: &Run, plan: &RestorePlan, leader: &Session) -> Result<()> {
     if plan.post_data.is_empty() {
         return Ok(());
     }
@@ -370,10 +371,10 @@ async fn post_data(run: &Run, plan: &RestorePlan) -> Result<()> {
             weight: o.size,
         })
         .collect();
-    let settings = match target::index_build_memory(&run.session().await?, plan.jobs).await? {
-        Some(bytes) => {
-            tracing::info!("post-data sessions build indexes with maintenance_work_mem = {} MB", bytes >> 20);
-            format!("{SCHEMA_SETTINGS}; SET maintenance_work_mem = '{}kB'", bytes >> 10)
+    let settings = match target::index_build_memory(leader, plan.jobs).await? {
+        Some(set) => {
+            tracing::info!("post-data sessions build indexes after `{set}`");
+            format!("{SCHEMA_SETTINGS}; {set}")
         }
         None => SCHEMA_SETTINGS.to_string(),
     };
