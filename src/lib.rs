@@ -18,6 +18,7 @@
 //! rolled back, and says what each statement would lock, rewrite and lose.
 
 pub mod archive;
+pub mod budget;
 pub mod cancel;
 pub mod catalog;
 pub mod check;

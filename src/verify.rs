@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, ReadAhead, panic_message};
+use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
+use crate::budget::ByteBudget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     Element, FormatError, FrameStream, Keyring, PartCheck, PartId, SealedLayout, StreamEvent, describe_kinds,
@@ -38,7 +39,7 @@ impl VerifyReport {
 }
 
 /// Decoded bytes the workers may have in flight together: chunks decoded ahead of the ones being checked
-/// (see [`ReadAhead`]). A chunk larger than this is still read, alone.
+/// (see [`ByteBudget`]). A chunk larger than this is still read, alone.
 pub const READ_AHEAD_BYTES: u64 = 32 << 20;
 
 /// Verifies an archive file with `jobs` threads checking parts, each decoding its part's next chunks
@@ -73,7 +74,7 @@ pub fn verify_object_with_keys(location: &ObjectLocation, jobs: usize, keyring: 
 
 /// How one part is checked: `Ok(None)` sound, `Ok(Some(problem))` damaged, `Err` when it could not be
 /// checked. A parameter so that tests can make it fail in ways a real archive cannot.
-type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle, &Arc<ReadAhead>) -> Result<Option<String>>;
+type CheckPart = fn(&Arc<ArchiveReader>, PartId, &Handle, &Arc<ByteBudget>) -> Result<Option<String>>;
 
 fn verify_file_with(path: &Path, jobs: usize, keyring: &Keyring, check: CheckPart) -> Result<VerifyReport> {
     let structure = || ArchiveReader::check_structure(path);
@@ -138,7 +139,7 @@ fn verify_opened(
     let index = reader.index();
     let parts: Vec<PartId> = index.catalog().parts.iter().map(|p| p.id).collect();
     let next = AtomicUsize::new(0);
-    let budget = ReadAhead::new(READ_AHEAD_BYTES);
+    let budget = ByteBudget::new(READ_AHEAD_BYTES);
     let problems = Mutex::new(Vec::new());
     let fatal = Mutex::new(None);
     std::thread::scope(|s| {
@@ -190,7 +191,7 @@ fn check_part(
     reader: &Arc<ArchiveReader>,
     part: PartId,
     runtime: &Handle,
-    budget: &Arc<ReadAhead>,
+    budget: &Arc<ByteBudget>,
 ) -> Result<Option<String>> {
     let index = reader.index();
     let (Some(info), Some(record)) = (index.part_info(part), index.part(part)) else {

@@ -11,7 +11,7 @@ mod writer;
 
 pub use object::{ObjectLocation, ObjectSource, ObjectUpload, Service};
 pub(crate) use prefetch::panic_message;
-pub use prefetch::{ChunkPrefetch, DecodedChunk, ReadAhead};
+pub use prefetch::{ChunkPrefetch, DecodedChunk};
 pub use reader::{ArchiveReader, Source};
 pub use writer::{
     ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,

@@ -5,12 +5,12 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::ArchiveReader;
+use crate::budget::ByteBudget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ChunkRef, FormatError, PartId};
 
@@ -29,41 +29,8 @@ type Decode = fn(&ArchiveReader, &ChunkRef) -> Result<Vec<u8>, FormatError>;
 /// What a decoding task sends back: the chunk, its error, or its panic's message.
 type Decoded = std::result::Result<Result<Vec<u8>, FormatError>, String>;
 
-/// A budget of decoded bytes shared by the prefetches given it: what they hold together (chunks being
-/// decoded, decoded and waiting, and each one's chunk handed out last) stays within it, except that a
-/// prefetch holding nothing may always take one chunk, however large. A process that reads several
-/// parts at once gives them one budget, so that its memory does not grow with the number of readers:
-/// at most the budget plus one chunk per reader.
-#[derive(Debug)]
-pub struct ReadAhead {
-    limit: u64,
-    used: AtomicU64,
-}
-
-impl ReadAhead {
-    /// A budget of `limit` decoded bytes.
-    pub fn new(limit: u64) -> Arc<Self> {
-        Arc::new(ReadAhead { limit, used: AtomicU64::new(0) })
-    }
-
-    /// Decoded bytes held now by the prefetches sharing the budget.
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-
-    /// Takes `size` bytes if they fit, or, with `always`, whether they fit or not.
-    fn take(&self, size: u64, always: bool) -> bool {
-        let fits = |used: u64| (always || used + size <= self.limit).then_some(used + size);
-        self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits).is_ok()
-    }
-
-    fn give_back(&self, size: u64) {
-        self.used.fetch_sub(size, Ordering::Relaxed);
-    }
-}
-
 /// Decodes the chunks of one part ahead of its reader, in stream order, on the blocking threads of a
-/// tokio runtime, within a [`ReadAhead`] budget it may share with others.
+/// tokio runtime, within a [`ByteBudget`] of decoded bytes it may share with others.
 ///
 /// The chunk handed out last counts as held until the reader asks for the next. A prefetch holding
 /// nothing always takes one chunk, however large, so that a part of chunks larger than the budget still
@@ -79,7 +46,7 @@ pub struct ChunkPrefetch {
     waiting: VecDeque<ChunkRef>,
     /// Chunks started, in stream order.
     started: VecDeque<(ChunkRef, oneshot::Receiver<Decoded>)>,
-    budget: Arc<ReadAhead>,
+    budget: Arc<ByteBudget>,
     /// Decoded bytes of the started chunks and of the chunk handed out last: this prefetch's share of
     /// the budget.
     in_flight: u64,
@@ -92,7 +59,7 @@ impl ChunkPrefetch {
     /// A prefetch of `part`'s chunks, decoding on `runtime`'s blocking threads within `budget` (and
     /// always at least one chunk). Nothing starts before the first call to [`next`](Self::next) or
     /// [`next_blocking`](Self::next_blocking).
-    pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: Arc<ReadAhead>, runtime: &Handle) -> Self {
+    pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: Arc<ByteBudget>, runtime: &Handle) -> Self {
         let waiting = archive.index().chunks(part).collect();
         ChunkPrefetch {
             archive,
@@ -263,7 +230,7 @@ mod tests {
         let (_dir, reader) = archive(&sizes);
         let rt = runtime();
         let budget = 1000 * KIB as u64;
-        let mut prefetch = ChunkPrefetch::new(reader.clone(), PartId(0), ReadAhead::new(budget), rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader.clone(), PartId(0), ByteBudget::new(budget), rt.handle());
         let mut seen = Vec::new();
         let mut most_ahead = 0;
         while let Some(decoded) = prefetch.next_blocking() {
@@ -292,7 +259,7 @@ mod tests {
         let (_dir, reader) = archive(&sizes);
         let rt = runtime();
         let (chunk, limit) = (100 * KIB as u64, 300 * KIB as u64);
-        let budget = ReadAhead::new(limit);
+        let budget = ByteBudget::new(limit);
         let mut a = ChunkPrefetch::new(reader.clone(), PartId(0), budget.clone(), rt.handle());
         let mut b = ChunkPrefetch::new(reader.clone(), PartId(0), budget.clone(), rt.handle());
         let mut seen = (Vec::new(), Vec::new());
@@ -323,7 +290,7 @@ mod tests {
     fn a_chunk_larger_than_the_budget_still_reads_alone() {
         let (_dir, reader) = archive(&[64 * KIB, 64 * KIB, 64 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(1), rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ByteBudget::new(1), rt.handle());
         for _ in 0..3 {
             prefetch.next_blocking().unwrap().unwrap();
             assert!(prefetch.started.is_empty(), "nothing may start beside a chunk over the budget");
@@ -338,7 +305,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
         let sizes = rt.block_on(async {
             let mut prefetch =
-                ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(25 * KIB as u64), &Handle::current());
+                ChunkPrefetch::new(reader, PartId(0), ByteBudget::new(25 * KIB as u64), &Handle::current());
             let mut sizes = Vec::new();
             while let Some(decoded) = prefetch.next().await {
                 sizes.push(decoded.unwrap().bytes.len());
@@ -353,7 +320,7 @@ mod tests {
     fn a_panicked_decoding_task_is_an_error_naming_the_chunk_part_and_table() {
         let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(u64::MAX), rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ByteBudget::new(u64::MAX), rt.handle());
         prefetch.decode = |archive, chunk| {
             if chunk.entry.seq == ChunkSeq(1) {
                 panic!("a decoder bug");
@@ -373,7 +340,7 @@ mod tests {
     fn a_damaged_chunk_is_a_corrupt_archive_error_and_the_end() {
         let (_dir, reader) = archive(&[10 * KIB, 10 * KIB, 10 * KIB]);
         let rt = runtime();
-        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ReadAhead::new(u64::MAX), rt.handle());
+        let mut prefetch = ChunkPrefetch::new(reader, PartId(0), ByteBudget::new(u64::MAX), rt.handle());
         prefetch.decode = |archive, chunk| match chunk.entry.seq {
             ChunkSeq(0) => archive.read_chunk(chunk),
             _ => Err(FormatError::Corrupt {

@@ -15,8 +15,6 @@
 
 use super::copy::{BINARY_SIGNATURE, binary_header_len};
 use super::frame::with_compressor;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::MAX_CHUNK_RAW;
 
@@ -256,29 +254,22 @@ const DICTIONARY_MAX: usize = 256;
 /// The dictionary stream of a column whose values (`lengths` of them, back to back in `values`) take at
 /// most [`DICTIONARY_MAX`] distinct values, each repeated four times on average, else `None`.
 fn dictionary(lengths: &[u32], values: &[u8]) -> Option<Vec<u8>> {
+    let count = lengths.len();
     // Too few values to repay the dictionary's own bytes.
-    if lengths.len() < 64 {
+    if count < 64 {
         return None;
     }
-    let mut entries: HashMap<&[u8], u8, BuildHasherDefault<WordHasher>> = HashMap::default();
-    let mut order: Vec<&[u8]> = Vec::new();
-    let mut indices = Vec::with_capacity(lengths.len());
+    let mut entries = Entries::default();
+    let mut indices = Vec::with_capacity(count);
     let mut at = 0;
     for &len in lengths {
         let v = &values[at..at + len as usize];
         at += len as usize;
-        let next = order.len();
-        let index = *entries.entry(v).or_insert_with(|| {
-            order.push(v);
-            next as u8
-        });
-        if order.len() > DICTIONARY_MAX {
-            return None;
-        }
-        indices.push(index);
+        indices.push(entries.index_of(v)?);
     }
+    let order = entries.values;
     // A value that repeats less than four times on average is not worth an entry.
-    if order.len() * 4 > lengths.len() {
+    if order.len() * 4 > count {
         return None;
     }
     let mut out = Vec::with_capacity(2 + 4 * order.len() + indices.len());
@@ -293,23 +284,69 @@ fn dictionary(lengths: &[u32], values: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A fast hash of short values for the dictionary's lookups (SipHash, the default, is made to resist
-/// chosen keys, which a chunk's values cannot exploit here beyond slowing their own dump).
-#[derive(Default)]
-struct WordHasher(u64);
+/// Slots of the dictionary's hash table: four per entry at most, so that probes stay short.
+const SLOTS: usize = 4 * DICTIONARY_MAX;
 
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for word in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..word.len()].copy_from_slice(word);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+/// A dictionary's entries in the order of their first appearance, found by an open-addressing hash table
+/// made for its few short values: every value of a chunk's column is looked up, so this is the columnar
+/// encoder's hottest loop. A value's first 8 bytes (zero-padded) are kept as a word beside it, so that
+/// values of up to 8 bytes compare as one integer and longer ones rarely reach a byte comparison.
+struct Entries<'a> {
+    /// Entry number plus one, 0 where free.
+    slots: [u16; SLOTS],
+    values: Vec<&'a [u8]>,
+    words: Vec<u64>,
+}
+
+impl Default for Entries<'_> {
+    fn default() -> Self {
+        Entries { slots: [0; SLOTS], values: Vec::new(), words: Vec::new() }
+    }
+}
+
+impl<'a> Entries<'a> {
+    /// The entry of `v`, added if new; `None` once there would be more than [`DICTIONARY_MAX`].
+    fn index_of(&mut self, v: &'a [u8]) -> Option<u8> {
+        let word = first_word(v);
+        let mut hash = (word ^ v.len() as u64).wrapping_mul(HASH_MULTIPLIER);
+        for rest in v.get(8..).unwrap_or_default().chunks(8) {
+            hash = (hash.rotate_left(5) ^ first_word(rest)).wrapping_mul(HASH_MULTIPLIER);
+        }
+        // The top bits of a multiplicative hash are its best mixed.
+        let mut slot = (hash >> (64 - SLOTS.trailing_zeros())) as usize;
+        loop {
+            let Some(entry) = usize::from(self.slots[slot]).checked_sub(1) else {
+                if self.values.len() == DICTIONARY_MAX {
+                    return None;
+                }
+                self.values.push(v);
+                self.words.push(word);
+                self.slots[slot] = self.values.len() as u16;
+                return Some(entry_index(self.values.len() - 1));
+            };
+            let known = self.values[entry];
+            if self.words[entry] == word && known.len() == v.len() && (v.len() <= 8 || known == v) {
+                return Some(entry_index(entry));
+            }
+            slot = (slot + 1) % SLOTS;
         }
     }
+}
 
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Fibonacci hashing's multiplier, 2^64 divided by the golden ratio.
+const HASH_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Up to the first 8 bytes of `v`, zero-padded, as one word.
+fn first_word(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// An entry number as its one-byte index (there are at most [`DICTIONARY_MAX`] entries).
+fn entry_index(entry: usize) -> u8 {
+    u8::try_from(entry).expect("a dictionary holds at most 256 entries")
 }
 
 /// Expands a dictionary stream of `present` values into their lengths and bytes, checking it whole; the
@@ -897,6 +934,17 @@ mod tests {
         assert_eq!(undictionary(&stream, 2000, u64::MAX).unwrap(), (lengths, values));
         assert!(undictionary(&stream, 1999, u64::MAX).is_err());
         assert!(undictionary(&stream, 2000, 3999).unwrap_err().contains("beyond the declared"));
+        // Values that agree on their first 8 bytes, or are a prefix of one another, or empty, stay apart.
+        let words = ["DELIVER IN PERSON", "DELIVER IN", "DELIVER ", "DELIVER", "", "DELIVER IN PERSON!", "DELIVER\0"];
+        let (mut lengths, mut values) = (Vec::new(), Vec::new());
+        for i in 0..700 {
+            let w = words[i * 5 % words.len()].as_bytes();
+            lengths.push(w.len() as u32);
+            values.extend_from_slice(w);
+        }
+        let stream = dictionary(&lengths, &values).unwrap();
+        assert_eq!(u16::from_le_bytes([stream[0], stream[1]]), words.len() as u16);
+        assert_eq!(undictionary(&stream, 700, u64::MAX).unwrap(), (lengths, values));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::plan::PartStep;
-use crate::archive::{ArchiveReader, ChunkPrefetch, ReadAhead};
+use crate::archive::{ArchiveReader, ChunkPrefetch};
+use crate::budget::ByteBudget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::Session;
 use crate::progress::Progress;
@@ -26,12 +27,12 @@ const SEND_BYTES: usize = 1 << 20;
 pub(crate) struct Loader {
     pub archive: Arc<ArchiveReader>,
     pub progress: Arc<dyn Progress>,
-    read_ahead: Arc<ReadAhead>,
+    read_ahead: Arc<ByteBudget>,
 }
 
 impl Loader {
     pub fn new(archive: Arc<ArchiveReader>, progress: Arc<dyn Progress>) -> Self {
-        Loader { archive, progress, read_ahead: ReadAhead::new(READ_AHEAD_BYTES) }
+        Loader { archive, progress, read_ahead: ByteBudget::new(READ_AHEAD_BYTES) }
     }
 
     /// Loads one part with one COPY and returns the rows the server loaded, which must be the rows the
