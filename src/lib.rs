@@ -44,3 +44,4 @@ pub mod store;
 pub mod verify;
 
 pub use error::{Error, ErrorKind, Result, SqlState};
+pub use pool::cores;

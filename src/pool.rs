@@ -16,6 +16,12 @@ use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Waits;
 
+/// The machine's cores (as the OS lets this process use them), 2 when it cannot tell: the default number
+/// of workers, and what the dump weighs its workers against.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
 /// One unit of work.
 #[derive(Debug)]
 pub(crate) struct Task<T> {

@@ -72,7 +72,7 @@ impl FilterArgs {
 
 /// The default number of workers: the machine's cores.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    pgsafe::cores()
 }
 
 /// A progress bar on a terminal, a line every ten seconds otherwise, nothing when quiet.

@@ -234,10 +234,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         sealing: sealing.map(Arc::new),
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
-        in_flight: worker::chunks_in_flight(
-            options.jobs,
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        ),
+        in_flight: worker::chunks_in_flight(options.jobs, crate::pool::cores()),
     });
     let setup = Arc::new(lane::LaneSetup {
         connect: options.connect.clone(),
