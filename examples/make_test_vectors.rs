@@ -292,8 +292,8 @@ fn part(id: u32, schema: &str, name: &str, columns: Vec<ColumnInfo>, format: Cop
         columns,
         format,
         pages: None,
-
         filter: None,
+        search_path: None,
         estimated_rows: 0,
         estimated_bytes: 0,
     }

@@ -37,8 +37,16 @@ pub(super) fn chunks_in_flight(jobs: usize, cores: usize) -> usize {
 }
 
 impl Job {
-    /// Streams one part through COPY into chunks, on a session inside the dump's snapshot.
+    /// Streams one part through COPY into chunks, on a session inside the dump's snapshot, under the
+    /// `search_path` the part records, if any.
     pub async fn dump_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
+        let Some(path) = &part.info.search_path else { return self.stream_part(session, part).await };
+        let previous = session.swap_search_path(path).await?;
+        self.stream_part(session, part).await?;
+        session.set_search_path(&previous).await
+    }
+
+    async fn stream_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
         let info = &part.info;
         let where_ = || format!("part {} (`{}`)", info.id, info.table);
         let mut stream = session.copy_out(&part.copy_sql).await?;

@@ -129,6 +129,12 @@ pub struct PartInfo {
     /// holds only the rows it selects; the others are the extension's own, made by `CREATE EXTENSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// The `search_path` the stream was written under, which a restore loads and reads it back under: the
+    /// text of reg* values (`regclass`, `regtype`, ...) names objects relative to it. pgsafe writes `""` for
+    /// text parts, so that every such name is schema-qualified; absent (binary parts, and text parts of
+    /// archives written before it existed), the session's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_path: Option<String>,
     /// The planner's estimates when the dump started, for progress reporting.
     #[serde(default)]
     pub estimated_rows: u64,

@@ -132,6 +132,7 @@ async fn compare_table(
             before: None,
             copy: format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", ")),
             after: None,
+            search_path: part.search_path.clone(),
             rows: record.map_or(0, |r| r.rows),
             bytes: record.map_or(0, |r| r.raw_bytes),
         };

@@ -136,6 +136,21 @@ impl Session {
         self.client.query_one(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
     }
 
+    /// Sets `search_path` to `path` (the one a part's text was written under, which names objects relative
+    /// to it) and returns the value it replaces, for [`Session::set_search_path`] afterwards.
+    pub async fn swap_search_path(&self, path: &str) -> Result<String> {
+        const CURRENT: &str = "SELECT pg_catalog.current_setting('search_path')";
+        let previous: String = value(&self.query_one(CURRENT, &[]).await?, 0, CURRENT)?;
+        self.set_search_path(path).await?;
+        Ok(previous)
+    }
+
+    /// Sets `search_path` to `path`, for the rest of the session (or of its transaction, if that rolls back).
+    pub async fn set_search_path(&self, path: &str) -> Result<()> {
+        self.query("SELECT pg_catalog.set_config('search_path', $1, false)", &[&path]).await?;
+        Ok(())
+    }
+
     /// Starts `COPY ... TO STDOUT`.
     pub async fn copy_out(&self, sql: &str) -> Result<CopyOutStream> {
         let stream = self.client.copy_out(sql).await.map_err(|e| db_error(&self.target, sql, e))?;

@@ -96,6 +96,7 @@ fn table_part(table: &Table, pages: Option<PageRange>, bytes: u64, rows: u64) ->
         format: table.format,
         pages,
         filter: table.extension_condition.clone(),
+        search_path: (table.format == CopyFormat::Text).then(String::new),
         estimated_rows: rows,
         estimated_bytes: bytes,
     };
@@ -117,6 +118,7 @@ fn large_objects_part(count: u64, bytes: u64) -> PlannedPart {
             format: CopyFormat::Binary,
             pages: None,
             filter: None,
+            search_path: None,
             estimated_rows: count,
             estimated_bytes: bytes,
         },

@@ -322,14 +322,23 @@ impl Run {
 
     /// The verification that ends every restore: row counts (and with `--verify full` content digests) of
     /// every table, and sequence values. `session` is the single transaction's, when there is one.
-    async fn verify(&self, plan: &RestorePlan, single: Option<&Session>, report: &mut RestoreReport) -> Result<()> {
+    /// `checked`: the tables' verification, when it was done already (beside the post-data objects).
+    async fn verify(
+        &self,
+        plan: &RestorePlan,
+        single: Option<&Session>,
+        checked: Option<verify::Checked>,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
         if plan.verify == VerifyLevel::None || plan.tables.is_empty() && plan.sequences.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let checked = match single {
-            Some(session) => verify::tables(session, &plan.tables, plan.verify).await?,
-            None => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
+        let beside = if checked.is_some() { " (the tables beside the post-data objects)" } else { "" };
+        let checked = match (checked, single) {
+            (Some(checked), _) => checked,
+            (None, Some(session)) => verify::tables(session, &plan.tables, plan.verify).await?,
+            (None, None) => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
         };
         report.tables_verified = checked.verified;
         report.problems.extend(checked.problems);
@@ -340,7 +349,7 @@ impl Run {
             };
             report.problems.extend(problems);
         }
-        tracing::info!("verification: {} tables in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
+        tracing::info!("verification: {} tables{beside} in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -101,8 +101,30 @@ pub struct ObjectStep {
     /// Ids of the objects (of the same phase) that must be made first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<u32>,
+    /// The table it belongs to, if any (unknown in archives written before the schema engine said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableName>,
     /// Bytes of work it stands for, to start big post-data work first.
     pub size: u64,
+}
+
+impl ObjectStep {
+    /// Whether making it keeps its table from being read meanwhile: its kind's statements take `ACCESS
+    /// EXCLUSIVE` on the table (a primary key, unique or check constraint, a rule, row security, a policy),
+    /// which a reader's `ACCESS SHARE` waits for, or its kind is one this pgsafe does not know. An index
+    /// (`SHARE`), a statistics object or an index attached (`SHARE UPDATE EXCLUSIVE`), a trigger or a foreign
+    /// key (`SHARE ROW EXCLUSIVE`) and a publication's table let readers through.
+    pub fn blocks_readers(&self) -> bool {
+        !matches!(
+            self.kind,
+            ObjectKind::Index
+                | ObjectKind::IndexAttach
+                | ObjectKind::Statistics
+                | ObjectKind::Trigger
+                | ObjectKind::FkConstraint
+                | ObjectKind::PublicationTable
+        )
+    }
 }
 
 /// One part's COPY.
@@ -118,6 +140,9 @@ pub struct PartStep {
     /// Runs after the COPY (making the large objects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// The `search_path` the COPY runs under: the one the part's text was written under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_path: Option<String>,
     pub rows: u64,
     /// The decoded COPY stream's length.
     pub bytes: u64,
@@ -135,8 +160,12 @@ pub struct PlannedTable {
     pub format: CopyFormat,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
-    /// What the archive holds for it: its parts' rows and content digests summed.
+    /// The `search_path` its text was written under, and is read back under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_path: Option<String>,
+    /// What the archive holds for it: its parts' rows, COPY stream bytes and content digests summed.
     pub rows: u64,
+    pub bytes: u64,
     pub digest: ContentDigest,
 }
 
@@ -464,6 +493,7 @@ fn object_step(o: &SchemaObject, sql: String) -> ObjectStep {
         owner: o.owner.clone(),
         sql,
         deps: o.deps.clone(),
+        table: o.table.clone(),
         size: o.size,
     }
 }
@@ -516,7 +546,8 @@ fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, Conten
             Some(LARGE_OBJECTS_MAKE.to_string()),
         ),
     };
-    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, after, rows, bytes }
+    let search_path = t.search_path.clone();
+    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, after, search_path, rows, bytes }
 }
 
 /// `COPY table (columns) FROM STDIN` in the part's format, `FREEZE` if `freeze`.
@@ -549,11 +580,12 @@ fn select_tables(
         .into_values()
         .map(|parts| {
             let first = parts[0];
-            let mut rows = 0;
+            let (mut rows, mut bytes) = (0, 0);
             let mut digest = ContentDigest::default();
             for p in &parts {
-                if let Some((r, _, d)) = records.get(&p.id) {
+                if let Some((r, b, d)) = records.get(&p.id) {
                     rows += r;
+                    bytes += b;
                     digest += *d;
                 }
             }
@@ -564,7 +596,9 @@ fn select_tables(
                 columns: first.columns.clone(),
                 format: first.format,
                 filter: first.filter.clone(),
+                search_path: first.search_path.clone(),
                 rows,
+                bytes,
                 digest,
             }
         })
@@ -760,7 +794,9 @@ mod tests {
             columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
             format: CopyFormat::Binary,
             filter: None,
+            search_path: None,
             rows: 2,
+            bytes: 100,
             digest: ContentDigest::default(),
         }
     }

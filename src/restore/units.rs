@@ -195,11 +195,6 @@ pub(super) struct Unit {
 }
 
 impl Unit {
-    /// A unit for each of the plan's parts, on its own: a load with nothing to switch off.
-    pub fn each_part(plan: &RestorePlan) -> Vec<Unit> {
-        (0..plan.data.len()).map(|p| Unit::part(plan, p)).collect()
-    }
-
     fn part(plan: &RestorePlan, p: usize) -> Unit {
         let part = &plan.data[p];
         Unit {

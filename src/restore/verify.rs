@@ -2,13 +2,15 @@
 //! archive's column list and format, its rows counted and (at `--verify full`) their content digest
 //! recomputed and compared with the manifest's; sequences are read back.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use super::plan::PlannedTable;
 use super::{Run, VerifyLevel};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
+use crate::format::{ContentDigest, CopyFormat, PageRange, PartKind, SequenceValue, TupleScanner};
 use crate::pg::{Session, quote_qualified};
 use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
 use crate::pool::{self, Task};
@@ -32,38 +34,156 @@ pub(super) async fn tables(session: &Session, tables: &[PlannedTable], level: Ve
 }
 
 /// Bounds of the pages one verification session reads of a big table at once. A table of more than
-/// twice the range is read in ranges by several sessions (its digest is the sum of theirs, whatever
+/// twice the range is read in slices by several sessions (its digest is the sum of theirs, whatever
 /// the row order); the range is a quarter of each session's share of all tables, within these bounds.
-const MIN_RANGE_PAGES: i64 = 256;
-const MAX_RANGE_PAGES: i64 = 16_384;
+const MIN_RANGE_PAGES: u64 = 256;
+const MAX_RANGE_PAGES: u64 = 16_384;
 
-/// The same on `jobs` sessions at once, biggest first, for data already committed. At `Full` on
-/// PostgreSQL 14 and later (TID range scans), a big table is cut into page ranges, so that it does not
-/// leave the other sessions idle at the end.
+/// The page size a table's slices are reckoned in before it is loaded (the server's default).
+const ESTIMATE_PAGE_BYTES: u64 = 8192;
+
+/// One read of verification: a table (at `at` in the plan's list), whole or one slice of its pages.
+pub(super) struct Read {
+    pub at: usize,
+    pub table: PlannedTable,
+    pub slice: Option<Slice>,
+}
+
+/// Slice `k` of `n` equal page ranges of a table, the last one open (it takes whatever lies past the
+/// others). The table's size is read by the first of its slices to run, once the table is loaded, and
+/// shared with the others, so that together they cover every page once.
+pub(super) struct Slice {
+    pub k: u32,
+    pub n: u32,
+    pages: Arc<OnceCell<u32>>,
+}
+
+impl Slice {
+    /// The slices of a table of about `pages` pages, of about `range` pages each, when there are more
+    /// than two.
+    pub(super) fn of(pages: u64, range: u64) -> Option<Vec<Slice>> {
+        if pages <= 2 * range {
+            return None;
+        }
+        let n = pages.div_ceil(range).min(u64::from(u32::MAX)) as u32;
+        let shared = Arc::new(OnceCell::new());
+        Some((0..n).map(|k| Slice { k, n, pages: shared.clone() }).collect())
+    }
+
+    /// Its pages, in a table of `pages` pages.
+    fn range(&self, pages: u32) -> PageRange {
+        let at = |k: u32| (u64::from(k) * u64::from(pages) / u64::from(self.n)) as u32;
+        PageRange { start: at(self.k), end: (self.k + 1 < self.n).then(|| at(self.k + 1)) }
+    }
+}
+
+impl Read {
+    /// Reads the table (or slice) back: its position, rows and, at `Full`, content digest. `schema_session`:
+    /// `session` runs schema statements, with an empty `search_path`, which the read of a table whose
+    /// archive does not record the `search_path` of its text must not inherit (that text was written, and
+    /// loaded, under the session's own).
+    pub async fn run(
+        self,
+        session: &Session,
+        level: VerifyLevel,
+        schema_session: bool,
+    ) -> Result<(usize, u64, Option<ContentDigest>)> {
+        let t = &self.table;
+        let range = match &self.slice {
+            Some(slice) => Some(slice.range(*slice.pages.get_or_try_init(|| pages(session, t)).await?)),
+            None => None,
+        };
+        let own_path =
+            schema_session && t.search_path.is_none() && (t.format == CopyFormat::Text || t.filter.is_some());
+        if own_path {
+            session.batch("RESET search_path").await?;
+        }
+        let (rows, digest) = read_back(session, t, level, range).await?;
+        if own_path {
+            // Back to the schema sessions' setting (`SCHEMA_SETTINGS`).
+            session.batch("SET search_path = ''").await?;
+        }
+        Ok((self.at, rows, digest))
+    }
+}
+
+/// The pages of a restored table.
+async fn pages(session: &Session, t: &PlannedTable) -> Result<u32> {
+    const PAGES: &str = "SELECT pg_catalog.pg_relation_size($1::text::regclass) \
+                         / pg_catalog.current_setting('block_size')::int8";
+    let pages: i64 = crate::pg::value(&session.query_one(PAGES, &[&quote_qualified(&t.name)]).await?, 0, PAGES)?;
+    Ok(pages.clamp(0, i64::from(u32::MAX)) as u32)
+}
+
+/// The reads that verify `tables` (those with parts) on `jobs` sessions, each weighing its share of the
+/// table's bytes, so that the biggest start first. At `Full` on PostgreSQL 14 and later (TID range scans),
+/// a big table is read in slices of its pages, so that it does not leave the other sessions idle at the
+/// end; how many is reckoned from the archive's bytes, so that the reads can be planned before the rows
+/// are loaded. `session` is asked the server's version.
+pub(super) async fn reads(
+    session: &Session,
+    tables: &[PlannedTable],
+    jobs: usize,
+    level: VerifyLevel,
+) -> Result<Vec<Task<Read>>> {
+    const VERSION: &str = "SELECT pg_catalog.current_setting('server_version_num')::int";
+    let slicing = level == VerifyLevel::Full && {
+        let version: i32 = crate::pg::value(&session.query_one(VERSION, &[]).await?, 0, VERSION)?;
+        version >= 140000
+    };
+    let tables: Vec<(usize, &PlannedTable)> = tables.iter().enumerate().filter(|(_, t)| !t.parts.is_empty()).collect();
+    let estimate = |t: &PlannedTable| if t.kind == PartKind::Table { t.bytes / ESTIMATE_PAGE_BYTES } else { 0 };
+    let share = tables.iter().map(|(_, t)| estimate(t)).sum::<u64>() / (jobs.max(1) as u64 * 4);
+    let range = share.clamp(MIN_RANGE_PAGES, MAX_RANGE_PAGES);
+    let mut tasks = Vec::new();
+    for (at, t) in tables {
+        match Slice::of(estimate(t), range).filter(|_| slicing) {
+            Some(slices) => {
+                let weight = t.bytes / slices.len() as u64;
+                tasks.extend(slices.into_iter().map(|slice| {
+                    let name = format!("verifying {} (slice {} of {})", t.label(), slice.k + 1, slice.n);
+                    Task::new(Read { at, table: t.clone(), slice: Some(slice) }, name, weight)
+                }))
+            }
+            None => {
+                let read = Read { at, table: t.clone(), slice: None };
+                tasks.push(Task::new(read, format!("verifying {}", t.label()), t.bytes))
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// What the reads of `tables` found, summed per table and judged.
+pub(super) fn judge_reads(
+    tables: &[PlannedTable],
+    found: impl IntoIterator<Item = (usize, u64, Option<ContentDigest>)>,
+) -> Checked {
+    let mut totals: Vec<(u64, Option<ContentDigest>)> = vec![(0, None); tables.len()];
+    for (at, rows, digest) in found {
+        totals[at].0 += rows;
+        if let Some(d) = digest {
+            *totals[at].1.get_or_insert_with(ContentDigest::default) += d;
+        }
+    }
+    let mut all = Checked { verified: 0, problems: Vec::new() };
+    for (t, (rows, digest)) in tables.iter().zip(totals).filter(|(t, _)| !t.parts.is_empty()) {
+        all.verified += 1;
+        all.problems.extend(judge(t, rows, digest));
+    }
+    all.problems.sort();
+    all
+}
+
+/// The reads of `tables` on `jobs` sessions of their own, biggest first, for data already committed.
 pub(super) async fn tables_parallel(
     run: &Run,
     jobs: usize,
     tables: &[PlannedTable],
     level: VerifyLevel,
 ) -> Result<Checked> {
-    let tables: Vec<&PlannedTable> = tables.iter().filter(|t| !t.parts.is_empty()).collect();
-    let ranges = if level == VerifyLevel::Full {
-        let session = run.session().await?;
-        page_ranges(&session, &tables, jobs).await?
-    } else {
-        HashMap::new()
-    };
-    let mut tasks = Vec::new();
-    for (i, t) in tables.iter().enumerate() {
-        match ranges.get(&i) {
-            Some(list) => tasks.extend(list.iter().map(|r| {
-                let name = format!("verifying {} (pages from {})", t.label(), r.start);
-                Task::new((i, (*t).clone(), Some(*r)), name, t.rows / list.len() as u64)
-            })),
-            None => tasks.push(Task::new((i, (*t).clone(), None), format!("verifying {}", t.label()), t.rows)),
-        }
-    }
-    let read = pool::run(
+    let tasks = reads(&run.session().await?, tables, jobs, level).await?;
+    let found = pool::run(
         "verification",
         jobs,
         tasks,
@@ -72,83 +192,34 @@ pub(super) async fn tables_parallel(
             let stop = stop.clone();
             async move { run.session_watched_by(&stop).await }
         },
-        move |session, (i, table, range): (usize, PlannedTable, Option<PageRange>)| async move {
-            let result = read_back(&session, &table, level, range).await.map(|(rows, digest)| (i, rows, digest));
+        move |session, read: Read| async move {
+            let result = read.run(&session, level, false).await;
             (session, result)
         },
     )
     .await?;
-    let mut totals: Vec<(u64, Option<ContentDigest>)> = vec![(0, None); tables.len()];
-    for (i, rows, digest) in read {
-        totals[i].0 += rows;
-        if let Some(d) = digest {
-            *totals[i].1.get_or_insert_with(ContentDigest::default) += d;
-        }
-    }
-    let mut all = Checked { verified: tables.len(), problems: Vec::new() };
-    for (t, (rows, digest)) in tables.iter().zip(totals) {
-        all.problems.extend(judge(t, rows, digest));
-    }
-    all.problems.sort();
-    Ok(all)
+    Ok(judge_reads(tables, found))
 }
 
-/// Page ranges for each big table (by position in `tables`), on servers with TID range scans.
-async fn page_ranges(
-    session: &Session,
-    tables: &[&PlannedTable],
-    jobs: usize,
-) -> Result<HashMap<usize, Vec<PageRange>>> {
-    let unreadable = |e| super::target::unreadable("the restored tables' sizes", e);
-    let version: i32 = session
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await?
-        .try_get(0)
-        .map_err(unreadable)?;
-    let mut out = HashMap::new();
-    if version < 140000 {
-        return Ok(out);
-    }
-    let names: Vec<String> = tables
-        .iter()
-        .map(|t| if t.kind == PartKind::Table { quote_qualified(&t.name) } else { String::new() })
-        .collect();
-    let rows = session
-        .query(
-            "SELECT coalesce(CASE WHEN n = '' THEN 0 ELSE pg_catalog.pg_relation_size(n::regclass)
-                    / pg_catalog.current_setting('block_size')::int8 END, 0)
-             FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i",
-            &[&names],
-        )
-        .await?;
-    let pages: Vec<i64> = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(unreadable)?;
-    let share = pages.iter().sum::<i64>() / (jobs.max(1) as i64 * 4);
-    let range = share.clamp(MIN_RANGE_PAGES, MAX_RANGE_PAGES);
-    for (i, &p) in pages.iter().enumerate() {
-        if let Some(list) = cut(p, range) {
-            out.insert(i, list);
-        }
-    }
-    Ok(out)
-}
-
-/// `pages` cut into ranges of `range` pages, when there are more than two; the last range is open, so
-/// it takes whatever lies past the others.
-fn cut(pages: i64, range: i64) -> Option<Vec<PageRange>> {
-    if pages <= 2 * range {
-        return None;
-    }
-    let count = (pages + range - 1) / range;
-    Some(
-        (0..count)
-            .map(|k| PageRange { start: (k * range) as u32, end: (k + 1 < count).then_some(((k + 1) * range) as u32) })
-            .collect(),
-    )
-}
-
-/// Reads a restored table (or a page range of it) back: its rows, and at `Full` their content digest.
-/// A rollback reads the live tables so, to tell which changed since a snapshot.
+/// Reads a restored table (or a page range of it) back: its rows, and at `Full` their content digest,
+/// under the `search_path` its text was written under, if the archive says. A rollback reads the live
+/// tables so, to tell which changed since a snapshot.
 pub(crate) async fn read_back(
+    session: &Session,
+    t: &PlannedTable,
+    level: VerifyLevel,
+    range: Option<PageRange>,
+) -> Result<(u64, Option<ContentDigest>)> {
+    let Some(path) = t.search_path.as_deref().filter(|_| level == VerifyLevel::Full) else {
+        return read(session, t, level, range).await;
+    };
+    let previous = session.swap_search_path(path).await?;
+    let read = read(session, t, level, range).await?;
+    session.set_search_path(&previous).await?;
+    Ok(read)
+}
+
+async fn read(
     session: &Session,
     t: &PlannedTable,
     level: VerifyLevel,
@@ -231,14 +302,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_cover_every_page_once() {
-        assert!(cut(512, 256).is_none());
-        let r = cut(1000, 256).unwrap();
-        assert_eq!(r.len(), 4);
-        assert_eq!(r[0].start, 0);
-        for w in r.windows(2) {
-            assert_eq!(w[0].end, Some(w[1].start));
+    fn slices_cover_every_page_once_whatever_the_tables_size() {
+        assert!(Slice::of(512, 256).is_none());
+        let slices = Slice::of(1000, 256).unwrap();
+        assert_eq!(slices.len(), 4);
+        // The pages reckoned from the archive's bytes are only an estimate: the table may have more,
+        // fewer, or none.
+        for pages in [0, 1, 3, 4, 5, 999, 1000, 1001, 4096, u32::MAX] {
+            let ranges: Vec<PageRange> = slices.iter().map(|s| s.range(pages)).collect();
+            assert_eq!(ranges[0].start, 0, "{pages}");
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].end, Some(w[1].start), "{pages}");
+                assert!(w[0].start <= w[1].start, "{pages}");
+            }
+            assert_eq!(ranges[3].end, None, "{pages}");
+            assert!(ranges[3].start <= pages, "{pages}");
         }
-        assert_eq!(r[3].end, None);
+        assert_eq!(slices[1].range(1000), PageRange { start: 250, end: Some(500) });
     }
 }

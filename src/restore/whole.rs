@@ -2,23 +2,27 @@
 //!
 //! ```text
 //! --create's database -> in one transaction: refuse a non-empty target (or drop the archive's objects),
-//! roles, pre-data -> rows on -j sessions -> post-data on -j sessions, by dependency,
-//! biggest first -> sequence values -> privileges -> default privileges, refreshes, event triggers
-//! -> verification -> the new database's own properties
+//! roles, pre-data -> rows on -j sessions -> post-data and the tables' verification on -j sessions, by
+//! dependency, biggest first -> sequence values -> privileges -> default privileges, refreshes, event
+//! triggers -> the sequences' verification -> the new database's own properties
 //! ```
 //! With `--single-transaction` all of it runs in one transaction on one session. A database `--create`
 //! made is dropped again when nothing of the restore was committed in it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::plan::{Before, ObjectStep, RestorePlan, SCHEMA_SETTINGS};
-use super::units::Unit;
-use super::{RestoreReport, Run, TriggerMode, interrupted, target};
+use super::load::Loader;
+use super::plan::{Before, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
+use super::verify::{self, Checked, Read};
+use super::{RestoreReport, Run, TriggerMode, VerifyLevel, interrupted, target};
 use crate::cancel::Cancel;
 use crate::error::{Result, SqlState};
+use crate::format::{CopyFormat, PartKind, TableName};
 use crate::pg::Session;
 use crate::pool::{self, Task};
+use crate::schema::ObjectKind;
 
 pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreReport> {
     let Some(db) = &plan.database else {
@@ -70,12 +74,17 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             let mut phase = FirstPhase::atomic(&leader, &run.cancel);
             before(plan, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
+            // The rows load, and are read back, under the session's own `search_path`, as in a restore on
+            // several sessions: the text of an archive that does not record the one it was written under
+            // names objects relative to it.
+            leader.batch("RESET search_path").await?;
             report.rows = run.load_serial(&leader, plan).await?;
+            leader.batch("SET search_path = ''").await?;
             if let Some(set) = target::index_build_memory(&leader, 1).await? {
                 leader.batch(&set).await?;
             }
             create_in_order(&leader, &plan.post_data, &run.cancel).await?;
-            finish(run, plan, &leader, true, &mut report).await
+            finish(run, plan, &leader, None, &mut report).await
         }
         .await;
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
@@ -115,11 +124,9 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         }
         *committed = true;
         let stage = async {
-            report.rows = run.load(plan, Unit::each_part(plan), None, &Default::default()).await?;
-            let phase = Instant::now();
-            post_data(run, plan, &leader).await?;
-            tracing::info!("post-data: {} objects in {:.1}s", plan.post_data.len(), phase.elapsed().as_secs_f64());
-            finish(run, plan, &leader, false, &mut report).await
+            let (rows, checked) = rows_post_data_and_verification(run, plan, &leader).await?;
+            report.rows = rows;
+            finish(run, plan, &leader, checked, &mut report).await
         }
         .await;
         stage.map_err(|e| {
@@ -353,30 +360,49 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
     e.and_hint(why)
 }
 
-/// Runs the post-data objects on the plan's sessions: an object starts once the objects it depends on
-/// are done, the biggest first among those ready. `leader`, idle meanwhile, is asked for the server's
-/// memory settings.
-async fn post_data(run: &Run, plan: &RestorePlan, leader: &Session) -> Result<()> {
-    if plan.post_data.is_empty() {
-        return Ok(());
-    }
-    let position: HashMap<u32, usize> = plan.post_data.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
-    let tasks = plan
-        .post_data
+/// What runs on the sessions of a restore that is not one transaction, once the pre-data objects are made.
+enum Step {
+    /// A part's rows (at this position in the plan's data), under the session's own `search_path` when
+    /// `own_path` (text whose archive does not record the one it was written under).
+    Load {
+        part: usize,
+        own_path: bool,
+    },
+    Object(ObjectStep),
+    Read(Read),
+}
+
+/// Loads the rows, makes the post-data objects and reads the tables back for verification, on the plan's
+/// sessions together, the biggest ready task first: a table's post-data objects start once its rows are
+/// in (as pg_restore -j builds a table's indexes while other tables load), a table's reads once its rows
+/// are in and the objects that keep readers out of it are made. So the sessions that one big table's load
+/// or index build would leave idle build or read others. `leader`, idle meanwhile, is asked for the
+/// server's version and memory settings. Returns the rows loaded and, unless `--verify none`, what the
+/// verification found.
+async fn rows_post_data_and_verification(
+    run: &Run,
+    plan: &RestorePlan,
+    leader: &Session,
+) -> Result<(u64, Option<Checked>)> {
+    let started = Instant::now();
+    let level = plan.verify;
+    let reads = match level {
+        VerifyLevel::None => Vec::new(),
+        _ => verify::reads(leader, &plan.tables, plan.jobs, level).await?,
+    };
+    let own_path: HashMap<&TableName, bool> = plan
+        .tables
         .iter()
-        .map(|o| Task {
-            item: o.clone(),
-            name: format!("`{}`", o.label),
-            deps: o.deps.iter().filter_map(|d| position.get(d).copied()).collect(),
-            weight: o.size,
-        })
+        .filter(|t| t.kind == PartKind::Table)
+        .map(|t| (&t.name, t.format == CopyFormat::Text && t.search_path.is_none()))
         .collect();
+    let tasks = steps(&plan.data, |p| own_path.get(&p.table).copied().unwrap_or(false), &plan.post_data, reads);
     let settings = match target::index_build_memory(leader, plan.jobs).await? {
-        Some(set) => {
-            tracing::info!("post-data sessions build indexes after `{set}`");
+        Some(set) if !plan.post_data.is_empty() => {
+            tracing::info!("sessions build indexes after `{set}`");
             format!("{SCHEMA_SETTINGS}; {set}")
         }
-        None => SCHEMA_SETTINGS.to_string(),
+        _ => SCHEMA_SETTINGS.to_string(),
     };
     let open = |stop: &Cancel| {
         let stop = stop.clone();
@@ -387,25 +413,125 @@ async fn post_data(run: &Run, plan: &RestorePlan, leader: &Session) -> Result<()
             Ok(session)
         }
     };
-    let cancel = run.cancel.clone();
-    pool::run("the restore's post-data", plan.jobs, tasks, &run.cancel, open, |session, o: ObjectStep| {
-        let cancel = cancel.clone();
+    let (loader, parts, cancel) = (run.loader(), Arc::new(plan.data.clone()), run.cancel.clone());
+    let what = "the restore's rows, post-data and verification";
+    let done = pool::run(what, plan.jobs, tasks, &run.cancel, open, |session, step| {
+        let (loader, parts, cancel) = (loader.clone(), parts.clone(), cancel.clone());
         async move {
-            let result = create(&session, &o, &cancel).await;
+            let result = match step {
+                Step::Load { part, own_path } => load(&session, &loader, &parts[part], own_path).await.map(Done::Rows),
+                Step::Object(o) => create(&session, &o, &cancel).await.map(|()| Done::Made),
+                Step::Read(read) => read.run(&session, level, true).await.map(Done::Read),
+            };
             (session, result)
         }
     })
     .await?;
-    Ok(())
+    let mut rows = 0;
+    let mut found = Vec::new();
+    for d in done {
+        match d {
+            Done::Rows(r) => rows += r,
+            Done::Made => {}
+            Done::Read(read) => found.push(read),
+        }
+    }
+    let checked = (level != VerifyLevel::None).then(|| verify::judge_reads(&plan.tables, found));
+    tracing::info!(
+        "rows: {rows} in {} parts, post-data: {} objects{}, on {} sessions in {:.1}s",
+        plan.data.len(),
+        plan.post_data.len(),
+        checked.as_ref().map(|c| format!(", verification: {} tables", c.verified)).unwrap_or_default(),
+        plan.jobs,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((rows, checked))
+}
+
+/// What a [`Step`] did.
+enum Done {
+    Rows(u64),
+    Made,
+    Read((usize, u64, Option<crate::format::ContentDigest>)),
+}
+
+/// Loads one part in a session that runs schema statements (with an empty `search_path`).
+async fn load(session: &Session, loader: &Loader, part: &PartStep, own_path: bool) -> Result<u64> {
+    if !own_path {
+        return loader.load_part(session, part).await;
+    }
+    session.batch("RESET search_path").await?;
+    let rows = loader.load_part(session, part).await?;
+    session.batch("SET search_path = ''").await?;
+    Ok(rows)
+}
+
+/// The tasks of [`rows_post_data_and_verification`]: the parts' loads; each object after the objects it
+/// depends on and after its table's loads, or after every load when its table has none here (a partitioned
+/// table, whose partitions hold the rows), when it names none, and for a foreign key, which checks the rows
+/// of another table too; each read of a table after the table's loads and the objects that keep readers out
+/// of it.
+fn steps(
+    data: &[PartStep],
+    own_path: impl Fn(&PartStep) -> bool,
+    objects: &[ObjectStep],
+    reads: Vec<Task<Read>>,
+) -> Vec<Task<Step>> {
+    let all_loads: Vec<usize> = (0..data.len()).collect();
+    let mut loads_of: HashMap<&TableName, Vec<usize>> = HashMap::new();
+    for (i, p) in data.iter().enumerate().filter(|(_, p)| p.kind == PartKind::Table) {
+        loads_of.entry(&p.table).or_default().push(i);
+    }
+    let first_object = data.len();
+    let position: HashMap<u32, usize> = objects.iter().enumerate().map(|(i, o)| (o.id, first_object + i)).collect();
+    let mut keep_out: HashMap<&TableName, Vec<usize>> = HashMap::new();
+    for (i, o) in objects.iter().enumerate() {
+        if let Some(table) = o.table.as_ref().filter(|_| o.blocks_readers()) {
+            keep_out.entry(table).or_default().push(first_object + i);
+        }
+    }
+    let mut tasks: Vec<Task<Step>> = data
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Task {
+            item: Step::Load { part: i, own_path: own_path(p) },
+            name: format!("part {} (`{}`)", p.part, p.table),
+            deps: Vec::new(),
+            weight: p.bytes,
+        })
+        .collect();
+    for o in objects {
+        let rows = match &o.table {
+            Some(table) if o.kind != ObjectKind::FkConstraint => loads_of.get(table).unwrap_or(&all_loads),
+            _ => &all_loads,
+        };
+        let mut deps: Vec<usize> = o.deps.iter().filter_map(|d| position.get(d).copied()).collect();
+        deps.extend(rows);
+        tasks.push(Task { item: Step::Object(o.clone()), name: format!("`{}`", o.label), deps, weight: o.size });
+    }
+    for read in reads {
+        let mut deps = Vec::new();
+        if read.item.table.kind == PartKind::Table {
+            let name = &read.item.table.name;
+            deps.extend(loads_of.get(name).into_iter().flatten());
+            deps.extend(keep_out.get(name).into_iter().flatten());
+        } else {
+            deps.extend(data.iter().enumerate().filter(|(_, p)| p.kind == PartKind::LargeObjects).map(|(i, _)| i));
+        }
+        tasks.push(Task { item: Step::Read(read.item), name: read.name, deps, weight: read.weight });
+    }
+    tasks
 }
 
 /// After the objects and rows: sequence values, privileges, what comes after them (default privileges,
-/// materialized view refreshes, event triggers), verification.
+/// materialized view refreshes, event triggers), verification: of the sequences, and of the tables unless
+/// `checked` has it done already (beside the post-data objects, when the restore is not one transaction,
+/// whose only session `session` then is).
 async fn finish(
     run: &Run,
     plan: &RestorePlan,
     session: &Session,
-    single: bool,
+    checked: Option<Checked>,
     report: &mut RestoreReport,
 ) -> Result<()> {
     let phase = Instant::now();
@@ -423,5 +549,152 @@ async fn finish(
         plan.after_privileges.len(),
         phase.elapsed().as_secs_f64()
     );
-    run.verify(plan, single.then_some(session), report).await
+    let single = plan.single_transaction.then_some(session);
+    if single.is_some() {
+        session.batch("RESET search_path").await?;
+    }
+    run.verify(plan, single, checked, report).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ContentDigest;
+    use crate::restore::plan::PlannedTable;
+    use crate::restore::verify::Slice;
+    use crate::schema::Section;
+
+    fn name(t: &str) -> TableName {
+        TableName { schema: "public".into(), name: t.into() }
+    }
+
+    fn object(id: u32, kind: ObjectKind, table: Option<&str>, deps: &[u32]) -> ObjectStep {
+        ObjectStep {
+            id,
+            label: format!("{kind} {id}"),
+            kind,
+            section: Section::PostData,
+            owner: None,
+            sql: String::new(),
+            deps: deps.to_vec(),
+            table: table.map(name),
+            size: 100,
+        }
+    }
+
+    fn read(at: usize, t: &str, kind: PartKind, slice: Option<Slice>) -> Task<Read> {
+        let table = PlannedTable {
+            name: name(t),
+            kind,
+            parts: vec![crate::format::PartId(at as u32)],
+            columns: Vec::new(),
+            format: CopyFormat::Binary,
+            filter: None,
+            search_path: None,
+            rows: 1,
+            bytes: 10,
+            digest: ContentDigest::default(),
+        };
+        Task::new(Read { at, table, slice }, format!("verifying {t}"), 10)
+    }
+
+    fn part(id: u32, t: &str, kind: PartKind) -> PartStep {
+        PartStep {
+            part: crate::format::PartId(id),
+            table: name(t),
+            kind,
+            before: None,
+            copy: String::new(),
+            after: None,
+            search_path: None,
+            rows: 1,
+            bytes: 10,
+        }
+    }
+
+    #[test]
+    fn objects_wait_for_their_tables_rows_and_reads_for_what_keeps_readers_out() {
+        let data = vec![
+            part(0, "a", PartKind::Table),
+            part(1, "a", PartKind::Table),
+            part(2, "b", PartKind::Table),
+            part(3, "c", PartKind::Table),
+            part(4, "pg_largeobject", PartKind::LargeObjects),
+        ];
+        let objects = vec![
+            object(10, ObjectKind::Constraint, Some("a"), &[]),
+            object(11, ObjectKind::Index, Some("a"), &[]),
+            object(12, ObjectKind::FkConstraint, Some("b"), &[10]),
+            object(13, ObjectKind::Constraint, Some("b"), &[]),
+            object(14, ObjectKind::Policy, Some("b"), &[]),
+            object(15, ObjectKind::Trigger, Some("b"), &[]),
+            // An archive written before objects named their table.
+            object(16, ObjectKind::Rule, None, &[]),
+            // A partitioned table: its partitions hold the rows.
+            object(17, ObjectKind::Index, Some("p"), &[]),
+        ];
+        let mut slices = Slice::of(1000, 256).unwrap().into_iter();
+        let reads = vec![
+            read(0, "a", PartKind::Table, slices.next()),
+            read(0, "a", PartKind::Table, slices.next()),
+            read(1, "b", PartKind::Table, None),
+            read(2, "c", PartKind::Table, None),
+            read(3, "pg_largeobject", PartKind::LargeObjects, None),
+        ];
+        let tasks = steps(&data, |p| p.part.0 == 3, &objects, reads);
+        let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
+        let all = vec![0, 1, 2, 3, 4];
+        let expected: Vec<Vec<usize>> = vec![
+            // the loads
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            // the objects
+            vec![0, 1],
+            vec![0, 1],
+            [vec![5], all.clone()].concat(),
+            vec![2],
+            vec![2],
+            vec![2],
+            all.clone(),
+            all.clone(),
+            // the reads
+            vec![0, 1, 5],
+            vec![0, 1, 5],
+            vec![2, 8, 9],
+            vec![3],
+            vec![4],
+        ];
+        assert_eq!(deps, expected);
+        assert!(matches!(tasks[3].item, Step::Load { part: 3, own_path: true }));
+        assert!(matches!(tasks[2].item, Step::Load { part: 2, own_path: false }));
+        assert!(matches!(&tasks[7].item, Step::Object(o) if o.id == 12));
+        assert!(matches!(&tasks[14].item, Step::Read(r) if r.at == 0 && r.slice.as_ref().is_some_and(|s| s.k == 1)));
+    }
+
+    #[test]
+    fn indexes_triggers_and_foreign_keys_let_readers_through() {
+        for kind in [
+            ObjectKind::Index,
+            ObjectKind::IndexAttach,
+            ObjectKind::Statistics,
+            ObjectKind::Trigger,
+            ObjectKind::FkConstraint,
+            ObjectKind::PublicationTable,
+        ] {
+            assert!(!object(1, kind.clone(), Some("a"), &[]).blocks_readers(), "{kind}");
+        }
+        for kind in [
+            ObjectKind::Constraint,
+            ObjectKind::CheckConstraint,
+            ObjectKind::Rule,
+            ObjectKind::RowSecurity,
+            ObjectKind::Policy,
+            ObjectKind::Other("SOMETHING NEW".into()),
+        ] {
+            assert!(object(1, kind.clone(), Some("a"), &[]).blocks_readers(), "{kind}");
+        }
+    }
 }

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter};
+use pgsafe::format::{Compression, CopyFormat, sample};
+
 use crate::support::{self, TestDb};
 
 pub(crate) fn pgsafe() -> Command {
@@ -157,6 +160,99 @@ fn every_column_type_round_trips() {
     let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
     assert_eq!(code, 0, "{stderr}");
     assert_types_restored(&src, &dst);
+}
+
+/// A `regclass` value names a table relative to the `search_path` it is written and read under. The source
+/// database puts a schema before `public`, where a table of the same name lives: the value must come back
+/// naming the same table, in a whole restore (parallel and single-transaction) and a data-only one, and
+/// verification must pass, whatever the target's own `search_path`.
+#[test]
+fn reg_values_name_the_same_objects_whatever_the_search_path() {
+    let src = TestDb::new("regpath_src");
+    src.psql(&format!(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.orders (id int);
+         CREATE TABLE public.orders (id int);
+         CREATE TABLE app.audit (id int, rel regclass, typ regtype);
+         CREATE TYPE app.state AS ENUM ('a');
+         CREATE TYPE public.state AS ENUM ('b');
+         INSERT INTO app.audit VALUES (1, 'app.orders', 'app.state'), (2, 'public.orders', 'public.state');
+         ALTER DATABASE {} SET search_path = app, public;",
+        src.name()
+    ));
+    let names = "SELECT string_agg(rel::text || ' ' || typ::text, ', ' ORDER BY id) \
+                 FROM app.audit";
+    let qualified = |db: &TestDb| db.psql(&format!("SET search_path = ''; {names}")).trim().to_string();
+    assert_eq!(qualified(&src), "app.orders app.state, public.orders public.state");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(&archive))).unwrap();
+    let audit = inspect["parts"].as_array().unwrap().iter().find(|p| p["table"] == "app.audit").unwrap().clone();
+    assert_eq!(audit["format"], "text");
+
+    for extra in [&["-j", "2"][..], &["--single-transaction"][..]] {
+        let dst = TestDb::new("regpath_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive).args(extra));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert_eq!(qualified(&dst), "app.orders app.state, public.orders public.state", "{extra:?}");
+    }
+    let dst = TestDb::new("regpath_data");
+    copy_schema(&src, &dst);
+    let (code, _, stderr) = restore(&archive, &dst, &["-j", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(qualified(&dst), "app.orders app.state, public.orders public.state");
+}
+
+/// An archive written before parts recorded the `search_path` of their text holds reg* values relative to
+/// the dumping session's. A whole restore loads it, and verifies it (beside the post-data objects, in
+/// sessions that make them under an empty `search_path`, or in one transaction), under the target
+/// session's own `search_path`, as it always did: the values name the same objects and read back the same.
+#[test]
+fn an_archive_without_search_paths_restores_under_the_sessions_own() {
+    let src = TestDb::new("oldpath_src");
+    src.psql(
+        "CREATE TABLE orders (id int PRIMARY KEY);
+         CREATE TABLE audit (id int PRIMARY KEY, rel regclass);
+         INSERT INTO audit VALUES (1, 'orders'), (2, 'pg_class');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let new = dump(&src, dir.path(), &[]);
+    let old = dir.path().join("old.pgsafe");
+    let reader = ArchiveReader::open(&new).unwrap();
+    let mut catalog = reader.index().catalog().clone();
+    for p in &mut catalog.parts {
+        assert_eq!(p.search_path.as_deref(), (p.format == CopyFormat::Text).then_some(""), "{}", p.table);
+        p.search_path = None;
+    }
+    let mut writer = ArchiveWriter::create(ArchiveTarget::File(old.clone()), &catalog, Compression::None).unwrap();
+    for p in &catalog.parts {
+        let mut stream: Vec<u8> = reader.index().chunks(p.id).flat_map(|c| reader.read_chunk(&c).unwrap()).collect();
+        if p.format == CopyFormat::Text {
+            // As pgsafe wrote it before: names relative to the dumping session's `search_path`.
+            let text = String::from_utf8(stream).unwrap();
+            assert!(text.contains("public.orders"), "{text}");
+            stream = text.replace("public.orders", "orders").into_bytes();
+        }
+        let (chunks, summary) = sample::encode_part(p.id, p.format, [stream], Compression::None);
+        for c in &chunks {
+            writer.write_chunk(c).unwrap();
+        }
+        writer.finish_part(summary).unwrap();
+    }
+    writer.finish().unwrap();
+
+    for extra in [&["-j", "2"][..], &["--single-transaction"][..]] {
+        let dst = TestDb::new("oldpath_dst");
+        let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&old).args(extra));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert_eq!(
+            dst.psql("SET search_path = ''; SELECT string_agg(rel::text, ' ' ORDER BY id) FROM public.audit").trim(),
+            "public.orders pg_class",
+            "{extra:?}"
+        );
+    }
 }
 
 #[test]
