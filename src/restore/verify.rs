@@ -243,14 +243,22 @@ async fn read(
         PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
     };
     let mut scanner = TupleScanner::new(t.format).with_fields(t.columns.len());
+    // What the scanner has not taken yet: the start of a row that the next message goes on with. The
+    // server sends a row a message, so this is usually empty and each message is scanned where it lies.
     let mut pending: Vec<u8> = Vec::new();
+    let scan = |scanner: &mut TupleScanner, bytes: &[u8]| {
+        scanner.scan(bytes).map_err(|e| Error::new(ErrorKind::Database, format!("{label}: reading it back: {e}")))
+    };
     let mut stream = session.copy_out(&sql).await?;
     while let Some(data) = stream.next().await? {
-        pending.extend_from_slice(&data);
-        let used = scanner
-            .scan(&pending)
-            .map_err(|e| Error::new(ErrorKind::Database, format!("{label}: reading it back: {e}")))?;
-        pending.drain(..used);
+        if pending.is_empty() {
+            let used = scan(&mut scanner, &data)?;
+            pending.extend_from_slice(&data[used..]);
+        } else {
+            pending.extend_from_slice(&data);
+            let used = scan(&mut scanner, &pending)?;
+            pending.drain(..used);
+        }
     }
     Ok((scanner.rows(), Some(scanner.digest())))
 }
