@@ -121,6 +121,22 @@ fn verify_opened(
         }
         Err(e) => return Err(e),
     };
+    check_parts(report, reader, jobs, check)
+}
+
+/// Verifies an archive already open (a snapshot the store just wrote and is about to describe), named
+/// `source` in the report: every part checked as [`verify_file`] checks them, with `jobs` threads. Blocks.
+pub fn verify_reader(source: String, reader: Arc<ArchiveReader>, jobs: usize) -> Result<VerifyReport> {
+    check_parts(VerifyReport { source, ..VerifyReport::default() }, reader, jobs, check_part)
+}
+
+/// Checks every part of `reader` with `jobs` threads, into `report`.
+fn check_parts(
+    mut report: VerifyReport,
+    reader: Arc<ArchiveReader>,
+    jobs: usize,
+    check: CheckPart,
+) -> Result<VerifyReport> {
     let jobs = jobs.max(1);
     // Decoding runs on the blocking threads of a tokio runtime: the caller's if it has one (a runtime
     // may not be dropped inside another), else one of our own.

@@ -241,11 +241,11 @@ async fn check_written(
             Err(e) => Err(e),
         };
     }
-    let keys = store.keys();
-    let reader = archive.open(&keys.keyring)?;
+    // Opened once: the verification checks the reader that then describes the snapshot.
+    let reader = Arc::new(archive.open(&store.keys().keyring)?);
     if verify {
-        let verified = archive.clone();
-        let report = tokio::task::spawn_blocking(move || verified.verify(jobs, &keys.keyring))
+        let (checked, source) = (reader.clone(), archive.to_string());
+        let report = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, checked, jobs))
             .await
             .map_err(blocking_failed)??;
         if !report.is_sound() {
