@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     ChunkSeq, CodecTrials, Compression, EncodedChunk, PartSummary, Sealing, TupleScanner, encode_part_chunk, seal_chunk,
 };
-use crate::pg::Session;
+use crate::pg::{SearchPath, Session};
 use crate::plan::PlannedPart;
 use crate::progress::Progress;
 
@@ -40,10 +40,8 @@ impl Job {
     /// Streams one part through COPY into chunks, on a session inside the dump's snapshot, under the
     /// `search_path` the part records, if any.
     pub async fn dump_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {
-        let Some(path) = &part.info.search_path else { return self.stream_part(session, part).await };
-        let previous = session.swap_search_path(path).await?;
-        self.stream_part(session, part).await?;
-        session.set_search_path(&previous).await
+        let path = part.info.search_path.clone().map(SearchPath::Recorded);
+        session.under_search_path(path.as_ref(), self.stream_part(session, part)).await
     }
 
     async fn stream_part(&self, session: &Session, part: &PlannedPart) -> Result<()> {

@@ -16,7 +16,7 @@ use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::error::Result;
 use crate::format::{CopyFormat, PartInfo, PartKind};
-use crate::pg::{Session, quote_ident};
+use crate::pg::{SearchPath, Session, quote_ident};
 use crate::progress::Silent;
 use crate::restore::load::Loader;
 use crate::restore::plan::PartStep;
@@ -132,7 +132,7 @@ async fn compare_table(
             before: None,
             copy: format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", ")),
             after: None,
-            search_path: part.search_path.clone(),
+            search_path: SearchPath::of_part(part.search_path.as_deref(), part.format, None),
             rows: record.map_or(0, |r| r.rows),
             bytes: record.map_or(0, |r| r.raw_bytes),
         };

@@ -10,5 +10,5 @@ pub use copy::{CopyInSink, CopyOutStream};
 // The quoting lives in the pure `sql` module, so that planning needs nothing of `pg`; these keep the
 // callers that quote beside their queries working.
 pub use crate::sql::{quote_ident, quote_literal, quote_qualified};
-pub use session::{Row, Session, value};
+pub use session::{Row, SearchPath, Session, value};
 pub use tokio_postgres::types::{FromSql, ToSql};

@@ -11,6 +11,7 @@ use super::ConnectOptions;
 use super::copy::{CopyInSink, CopyOutStream};
 use crate::cancel::{Cancel, Watch};
 use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::format::CopyFormat;
 
 pub use tokio_postgres::Row;
 
@@ -24,6 +25,30 @@ const COMMON: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET ext
     SET idle_in_transaction_session_timeout = 0; SET row_security = off; SET xmloption = content; \
     SELECT pg_catalog.set_config('transaction_timeout', '0', false) \
     WHERE pg_catalog.current_setting('server_version_num')::int >= 170000";
+
+/// The `search_path` a part's rows are written, loaded and read back under, where it matters: the names in
+/// a text part's values (a `regclass`, a `regtype`) and an extension configuration table's filter are
+/// resolved through it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchPath {
+    /// The one the archive records (an empty one, for what pgsafe writes).
+    Recorded(String),
+    /// The session's own (`RESET`): an archive written before pgsafe recorded it wrote the text under the
+    /// dumping session's own, and pg_restore-like restores loaded it under theirs.
+    Own,
+}
+
+impl SearchPath {
+    /// Where the path matters for a part of `format` with `filter`, written under `recorded`.
+    pub fn of_part(recorded: Option<&str>, format: CopyFormat, filter: Option<&str>) -> Option<SearchPath> {
+        match recorded {
+            Some(path) => Some(SearchPath::Recorded(path.to_owned())),
+            None if format == CopyFormat::Text || filter.is_some() => Some(SearchPath::Own),
+            None => None,
+        }
+    }
+}
 
 /// One connection to the server.
 pub struct Session {
@@ -136,17 +161,27 @@ impl Session {
         self.client.query_one(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
     }
 
-    /// Sets `search_path` to `path` (the one a part's text was written under, which names objects relative
-    /// to it) and returns the value it replaces, for [`Session::set_search_path`] afterwards.
-    pub async fn swap_search_path(&self, path: &str) -> Result<String> {
+    /// Runs `work` under `path`, then sets the `search_path` it replaced back; with no `path`, `work` runs
+    /// under whatever the session has.
+    pub async fn under_search_path<T>(
+        &self,
+        path: Option<&SearchPath>,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(path) = path else { return work.await };
         const CURRENT: &str = "SELECT pg_catalog.current_setting('search_path')";
         let previous: String = value(&self.query_one(CURRENT, &[]).await?, 0, CURRENT)?;
-        self.set_search_path(path).await?;
-        Ok(previous)
+        match path {
+            SearchPath::Recorded(path) => self.set_search_path(path).await?,
+            SearchPath::Own => self.batch("RESET search_path").await?,
+        }
+        let done = work.await?;
+        self.set_search_path(&previous).await?;
+        Ok(done)
     }
 
     /// Sets `search_path` to `path`, for the rest of the session (or of its transaction, if that rolls back).
-    pub async fn set_search_path(&self, path: &str) -> Result<()> {
+    async fn set_search_path(&self, path: &str) -> Result<()> {
         self.query("SELECT pg_catalog.set_config('search_path', $1, false)", &[&path]).await?;
         Ok(())
     }
@@ -265,5 +300,20 @@ fn first_line(sql: &str) -> String {
         format!("{}...", line.chars().take(117).collect::<String>())
     } else {
         line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_path_matters_for_text_and_filters_and_a_recorded_one_wins() {
+        let recorded = |p: &str| Some(SearchPath::Recorded(p.to_owned()));
+        assert_eq!(SearchPath::of_part(Some(""), CopyFormat::Text, None), recorded(""));
+        assert_eq!(SearchPath::of_part(Some("app"), CopyFormat::Binary, Some("WHERE x")), recorded("app"));
+        assert_eq!(SearchPath::of_part(None, CopyFormat::Text, None), Some(SearchPath::Own));
+        assert_eq!(SearchPath::of_part(None, CopyFormat::Binary, Some("WHERE x")), Some(SearchPath::Own));
+        assert_eq!(SearchPath::of_part(None, CopyFormat::Binary, None), None);
     }
 }

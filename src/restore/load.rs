@@ -35,17 +35,12 @@ impl Loader {
         Loader { archive, progress, read_ahead: ByteBudget::new(READ_AHEAD_BYTES) }
     }
 
-    /// Loads one part with one COPY (under the `search_path` its text was written under, if the archive
-    /// says) and returns the rows the server loaded, which must be the rows the archive holds for the part.
+    /// Loads one part with one COPY (under the `search_path` the plan gives it, where that matters) and returns the rows the server loaded, which must be the rows the archive holds for the part.
     pub async fn load_part(&self, session: &Session, step: &PartStep) -> Result<u64> {
         if self.archive.index().chunks(step.part).next().is_none() {
             return Ok(0);
         }
-        let Some(path) = &step.search_path else { return self.copy_part(session, step).await };
-        let previous = session.swap_search_path(path).await?;
-        let rows = self.copy_part(session, step).await?;
-        session.set_search_path(&previous).await?;
-        Ok(rows)
+        session.under_search_path(step.search_path.as_ref(), self.copy_part(session, step)).await
     }
 
     async fn copy_part(&self, session: &Session, step: &PartStep) -> Result<u64> {

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     ArchiveIndex, Catalog, ColumnInfo, ContentDigest, CopyFormat, PartId, PartKind, SequenceValue, TableName,
 };
-use crate::pg::{quote_ident, quote_literal, quote_qualified};
+use crate::pg::{SearchPath, quote_ident, quote_literal, quote_qualified};
 use crate::plan::{column_list, format_option};
 use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject, Section};
 
@@ -140,9 +140,9 @@ pub struct PartStep {
     /// Runs after the COPY (making the large objects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
-    /// The `search_path` the COPY runs under: the one the part's text was written under.
+    /// The `search_path` the COPY runs under, where it matters.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub search_path: Option<String>,
+    pub search_path: Option<SearchPath>,
     pub rows: u64,
     /// The decoded COPY stream's length.
     pub bytes: u64,
@@ -160,9 +160,9 @@ pub struct PlannedTable {
     pub format: CopyFormat,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
-    /// The `search_path` its text was written under, and is read back under.
+    /// The `search_path` it is loaded and read back under, where it matters.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub search_path: Option<String>,
+    pub search_path: Option<SearchPath>,
     /// What the archive holds for it: its parts' rows, COPY stream bytes and content digests summed.
     pub rows: u64,
     pub bytes: u64,
@@ -596,7 +596,7 @@ fn select_tables(
                 columns: first.columns.clone(),
                 format: first.format,
                 filter: first.filter.clone(),
-                search_path: first.search_path.clone(),
+                search_path: SearchPath::of_part(first.search_path.as_deref(), first.format, first.filter.as_deref()),
                 rows,
                 bytes,
                 digest,

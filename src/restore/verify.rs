@@ -10,7 +10,7 @@ use super::plan::PlannedTable;
 use super::{Run, VerifyLevel};
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ContentDigest, CopyFormat, PageRange, PartKind, SequenceValue, TupleScanner};
+use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
 use crate::pg::{Session, quote_qualified};
 use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
 use crate::pool::{self, Task};
@@ -78,31 +78,14 @@ impl Slice {
 }
 
 impl Read {
-    /// Reads the table (or slice) back: its position, rows and, at `Full`, content digest. `schema_session`:
-    /// `session` runs schema statements, with an empty `search_path`, which the read of a table whose
-    /// archive does not record the `search_path` of its text must not inherit (that text was written, and
-    /// loaded, under the session's own).
-    pub async fn run(
-        self,
-        session: &Session,
-        level: VerifyLevel,
-        schema_session: bool,
-    ) -> Result<(usize, u64, Option<ContentDigest>)> {
+    /// Reads the table (or slice) back: its position, rows and, at `Full`, content digest.
+    pub async fn run(self, session: &Session, level: VerifyLevel) -> Result<(usize, u64, Option<ContentDigest>)> {
         let t = &self.table;
         let range = match &self.slice {
             Some(slice) => Some(slice.range(*slice.pages.get_or_try_init(|| pages(session, t)).await?)),
             None => None,
         };
-        let own_path =
-            schema_session && t.search_path.is_none() && (t.format == CopyFormat::Text || t.filter.is_some());
-        if own_path {
-            session.batch("RESET search_path").await?;
-        }
         let (rows, digest) = read_back(session, t, level, range).await?;
-        if own_path {
-            // Back to the schema sessions' setting (`SCHEMA_SETTINGS`).
-            session.batch("SET search_path = ''").await?;
-        }
         Ok((self.at, rows, digest))
     }
 }
@@ -193,7 +176,7 @@ pub(super) async fn tables_parallel(
             async move { run.session_watched_by(&stop).await }
         },
         move |session, read: Read| async move {
-            let result = read.run(&session, level, false).await;
+            let result = read.run(&session, level).await;
             (session, result)
         },
     )
@@ -210,13 +193,7 @@ pub(crate) async fn read_back(
     level: VerifyLevel,
     range: Option<PageRange>,
 ) -> Result<(u64, Option<ContentDigest>)> {
-    let Some(path) = t.search_path.as_deref().filter(|_| level == VerifyLevel::Full) else {
-        return read(session, t, level, range).await;
-    };
-    let previous = session.swap_search_path(path).await?;
-    let read = read(session, t, level, range).await?;
-    session.set_search_path(&previous).await?;
-    Ok(read)
+    session.under_search_path(t.search_path.as_ref(), read(session, t, level, range)).await
 }
 
 async fn read(

@@ -13,13 +13,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::load::Loader;
 use super::plan::{Before, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
 use super::verify::{self, Checked, Read};
 use super::{RestoreReport, Run, TriggerMode, VerifyLevel, interrupted, target};
 use crate::cancel::Cancel;
 use crate::error::{Result, SqlState};
-use crate::format::{CopyFormat, PartKind, TableName};
+use crate::format::{PartKind, TableName};
 use crate::pg::Session;
 use crate::pool::{self, Task};
 use crate::schema::ObjectKind;
@@ -74,12 +73,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             let mut phase = FirstPhase::atomic(&leader, &run.cancel);
             before(plan, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
-            // The rows load, and are read back, under the session's own `search_path`, as in a restore on
-            // several sessions: the text of an archive that does not record the one it was written under
-            // names objects relative to it.
-            leader.batch("RESET search_path").await?;
             report.rows = run.load_serial(&leader, plan).await?;
-            leader.batch("SET search_path = ''").await?;
             if let Some(set) = target::index_build_memory(&leader, 1).await? {
                 leader.batch(&set).await?;
             }
@@ -362,12 +356,8 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
 
 /// What runs on the sessions of a restore that is not one transaction, once the pre-data objects are made.
 enum Step {
-    /// A part's rows (at this position in the plan's data), under the session's own `search_path` when
-    /// `own_path` (text whose archive does not record the one it was written under).
-    Load {
-        part: usize,
-        own_path: bool,
-    },
+    /// A part's rows, at this position in the plan's data.
+    Load(usize),
     Object(ObjectStep),
     Read(Read),
 }
@@ -390,13 +380,7 @@ async fn rows_post_data_and_verification(
         VerifyLevel::None => Vec::new(),
         _ => verify::reads(leader, &plan.tables, plan.jobs, level).await?,
     };
-    let own_path: HashMap<&TableName, bool> = plan
-        .tables
-        .iter()
-        .filter(|t| t.kind == PartKind::Table)
-        .map(|t| (&t.name, t.format == CopyFormat::Text && t.search_path.is_none()))
-        .collect();
-    let tasks = steps(&plan.data, |p| own_path.get(&p.table).copied().unwrap_or(false), &plan.post_data, reads);
+    let tasks = steps(&plan.data, &plan.post_data, reads);
     let settings = match target::index_build_memory(leader, plan.jobs).await? {
         Some(set) if !plan.post_data.is_empty() => {
             tracing::info!("sessions build indexes after `{set}`");
@@ -419,9 +403,9 @@ async fn rows_post_data_and_verification(
         let (loader, parts, cancel) = (loader.clone(), parts.clone(), cancel.clone());
         async move {
             let result = match step {
-                Step::Load { part, own_path } => load(&session, &loader, &parts[part], own_path).await.map(Done::Rows),
+                Step::Load(part) => loader.load_part(&session, &parts[part]).await.map(Done::Rows),
                 Step::Object(o) => create(&session, &o, &cancel).await.map(|()| Done::Made),
-                Step::Read(read) => read.run(&session, level, true).await.map(Done::Read),
+                Step::Read(read) => read.run(&session, level).await.map(Done::Read),
             };
             (session, result)
         }
@@ -455,28 +439,12 @@ enum Done {
     Read((usize, u64, Option<crate::format::ContentDigest>)),
 }
 
-/// Loads one part in a session that runs schema statements (with an empty `search_path`).
-async fn load(session: &Session, loader: &Loader, part: &PartStep, own_path: bool) -> Result<u64> {
-    if !own_path {
-        return loader.load_part(session, part).await;
-    }
-    session.batch("RESET search_path").await?;
-    let rows = loader.load_part(session, part).await?;
-    session.batch("SET search_path = ''").await?;
-    Ok(rows)
-}
-
 /// The tasks of [`rows_post_data_and_verification`]: the parts' loads; each object after the objects it
 /// depends on and after its table's loads, or after every load when its table has none here (a partitioned
 /// table, whose partitions hold the rows), when it names none, and for a foreign key, which checks the rows
 /// of another table too; each read of a table after the table's loads and the objects that keep readers out
 /// of it.
-fn steps(
-    data: &[PartStep],
-    own_path: impl Fn(&PartStep) -> bool,
-    objects: &[ObjectStep],
-    reads: Vec<Task<Read>>,
-) -> Vec<Task<Step>> {
+fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> Vec<Task<Step>> {
     let all_loads: Vec<usize> = (0..data.len()).collect();
     let mut loads_of: HashMap<&TableName, Vec<usize>> = HashMap::new();
     for (i, p) in data.iter().enumerate().filter(|(_, p)| p.kind == PartKind::Table) {
@@ -494,7 +462,7 @@ fn steps(
         .iter()
         .enumerate()
         .map(|(i, p)| Task {
-            item: Step::Load { part: i, own_path: own_path(p) },
+            item: Step::Load(i),
             name: format!("part {} (`{}`)", p.part, p.table),
             deps: Vec::new(),
             weight: p.bytes,
@@ -549,17 +517,13 @@ async fn finish(
         plan.after_privileges.len(),
         phase.elapsed().as_secs_f64()
     );
-    let single = plan.single_transaction.then_some(session);
-    if single.is_some() {
-        session.batch("RESET search_path").await?;
-    }
-    run.verify(plan, single, checked, report).await
+    run.verify(plan, plan.single_transaction.then_some(session), checked, report).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::ContentDigest;
+    use crate::format::{ContentDigest, CopyFormat};
     use crate::restore::plan::PlannedTable;
     use crate::restore::verify::Slice;
     use crate::schema::Section;
@@ -641,7 +605,7 @@ mod tests {
             read(2, "c", PartKind::Table, None),
             read(3, "pg_largeobject", PartKind::LargeObjects, None),
         ];
-        let tasks = steps(&data, |p| p.part.0 == 3, &objects, reads);
+        let tasks = steps(&data, &objects, reads);
         let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
         let all = vec![0, 1, 2, 3, 4];
         let expected: Vec<Vec<usize>> = vec![
@@ -668,8 +632,7 @@ mod tests {
             vec![4],
         ];
         assert_eq!(deps, expected);
-        assert!(matches!(tasks[3].item, Step::Load { part: 3, own_path: true }));
-        assert!(matches!(tasks[2].item, Step::Load { part: 2, own_path: false }));
+        assert!(matches!(tasks[3].item, Step::Load(3)));
         assert!(matches!(&tasks[7].item, Step::Object(o) if o.id == 12));
         assert!(matches!(&tasks[14].item, Step::Read(r) if r.at == 0 && r.slice.as_ref().is_some_and(|s| s.k == 1)));
     }
