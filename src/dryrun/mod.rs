@@ -285,9 +285,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         statements.extend(split_file(file)?);
     }
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
-    let version_row = session.query_one(observe::SERVER_VERSION, &[]).await?;
-    let server_version: i32 = crate::pg::value(&version_row, 0, observe::SERVER_VERSION)?;
-    let server_version = u32::try_from(server_version).unwrap_or(0);
+    let server_version = session.server_version();
     session.batch(&begin(options)).await?;
     let result = rehearse(&session, &statements, options, server_version).await;
     // Always, even after an error: nothing of the rehearsal may stay. A closed connection has rolled

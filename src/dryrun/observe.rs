@@ -18,8 +18,6 @@ use super::{
 use crate::error::{Error, Result, SqlState};
 use crate::pg::{Session, quote_ident, value};
 
-/// The server's version as a number (`170002`).
-pub(super) const SERVER_VERSION: &str = "SELECT pg_catalog.current_setting('server_version_num')::int";
 const RELATIONS: &str = include_str!("sql/relations.sql");
 const LOCKS: &str = include_str!("sql/locks.sql");
 const REACH: &str = include_str!("sql/reach.sql");

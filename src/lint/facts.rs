@@ -103,9 +103,7 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             STATEMENT_TIMEOUT.as_millis()
         ))
         .await?;
-    let version_sql = "SELECT pg_catalog.current_setting('server_version_num')::int";
-    let version: i32 = value(&session.query_one(version_sql, &[]).await?, 0, version_sql)?;
-    let mut facts = Facts { server_version: u32::try_from(version / 10000).unwrap_or(0), ..Facts::default() };
+    let mut facts = Facts { server_version: session.server_version() / 10000, ..Facts::default() };
     let by_quoted =
         |list: &[RelName]| -> HashMap<String, String> { list.iter().map(|r| (r.quoted(), r.key())).collect() };
     // Indexes first: the tables of those a statement drops or rebuilds are read too, for their size.

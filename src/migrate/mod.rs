@@ -233,7 +233,7 @@ pub async fn migrate(
             u.statements = crate::dryrun::split_file(path)?;
         }
     }
-    let server_version = server_version(&session).await?;
+    let server_version = session.server_version();
     let autocommit: Vec<&str> = units
         .iter()
         .filter(|u| u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)))
@@ -448,11 +448,6 @@ fn snapshot_label(source: &Source, first: &str) -> String {
         _ => first.rsplit('/').next().unwrap_or(first).to_owned(),
     };
     format!("before-{what}")
-}
-
-async fn server_version(session: &Session) -> Result<u32> {
-    let sql = "SELECT current_setting('server_version_num')::int";
-    Ok(crate::pg::value::<i32, _>(&session.query_one(sql, &[]).await?, 0, sql)? as u32)
 }
 
 /// Runs a file's statements one by one outside a transaction, each under `lock_timeout` and retried
@@ -745,7 +740,7 @@ async fn apply_all(
         progress.step(&format!("applying `{}`", u.label));
         let sql = read(u)?;
         let started = Instant::now();
-        let server_version = server_version(session).await?;
+        let server_version = session.server_version();
         if u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)) {
             // A statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY): the file runs
             // statement by statement, each committed on its own, then it is recorded.

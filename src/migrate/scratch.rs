@@ -241,8 +241,7 @@ async fn pick_snapshot(
 /// `PGSAFE_PG_BIN`), and how to reach its `postgres` database.
 async fn local_cluster(connect: &ConnectOptions) -> Result<(crate::cluster::Cluster, ConnectOptions)> {
     let session = Session::open(connect, None).await?;
-    let sql = "SELECT current_setting('server_version_num')::int / 10000";
-    let major: i32 = crate::pg::value(&session.query_one(sql, &[]).await?, 0, sql)?;
+    let major = session.server_version() / 10000;
     drop(session);
     let bin = match std::env::var_os(crate::cluster::PG_BIN_ENV).filter(|v| !v.is_empty()) {
         Some(dir) => std::path::PathBuf::from(dir),

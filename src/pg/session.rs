@@ -62,6 +62,8 @@ pub struct Session {
     tls: Option<MakeRustlsConnect>,
     /// While set, cancelling that [`Cancel`] cancels the session's running statement.
     watch: Option<Watch>,
+    /// `server_version_num`, read when the session opened.
+    server_version: u32,
 }
 
 impl Session {
@@ -78,13 +80,26 @@ impl Session {
             cancel_token,
             tls: options.tls(),
             watch: None,
+            server_version: 0,
         };
         let mut sql = COMMON.to_string();
         if let Some(enc) = encoding {
             sql.push_str(&format!("; SET client_encoding = {}", super::quote_literal(enc)));
         }
-        session.batch(&sql).await?;
-        Ok(session)
+        sql.push_str("; SELECT pg_catalog.current_setting('server_version_num')");
+        let version = session.batch_value(&sql).await?;
+        let server_version = version.as_deref().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Database,
+                format!("{}: the server gave `{version:?}` for its `server_version_num`", session.target),
+            )
+        })?;
+        Ok(Session { server_version, ..session })
+    }
+
+    /// The server's `server_version_num` (`150018` for 15.18).
+    pub fn server_version(&self) -> u32 {
+        self.server_version
     }
 
     /// Has `cancel` cancel the statement this session is running (on the server, with the protocol's
@@ -113,17 +128,25 @@ impl Session {
 
     /// Runs statements with the simple protocol. When one fails, the error names that statement.
     pub async fn batch(&self, sql: &str) -> Result<()> {
+        self.batch_value(sql).await.map(drop)
+    }
+
+    /// [`Session::batch`], returning the first column of the last row the statements returned.
+    async fn batch_value(&self, sql: &str) -> Result<Option<String>> {
         // The server reports each statement it finished before the error, which tells which one
         // failed when the error carries no position.
         let mut finished = 0;
         let run = async {
+            let mut last = None;
             let mut messages = std::pin::pin!(self.client.simple_query_raw(sql).await?);
             while let Some(message) = messages.next().await.transpose()? {
-                if matches!(message, SimpleQueryMessage::CommandComplete(_)) {
-                    finished += 1;
+                match message {
+                    SimpleQueryMessage::CommandComplete(_) => finished += 1,
+                    SimpleQueryMessage::Row(row) => last = row.get(0).map(str::to_owned),
+                    _ => {}
                 }
             }
-            Ok(())
+            Ok(last)
         };
         run.await.map_err(|e| {
             let failed = Failed {

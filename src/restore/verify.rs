@@ -109,11 +109,7 @@ pub(super) async fn reads(
     jobs: usize,
     level: VerifyLevel,
 ) -> Result<Vec<Task<Read>>> {
-    const VERSION: &str = "SELECT pg_catalog.current_setting('server_version_num')::int";
-    let slicing = level == VerifyLevel::Full && {
-        let version: i32 = crate::pg::value(&session.query_one(VERSION, &[]).await?, 0, VERSION)?;
-        version >= 140000
-    };
+    let slicing = level == VerifyLevel::Full && session.server_version() >= 140000;
     let tables: Vec<(usize, &PlannedTable)> = tables.iter().enumerate().filter(|(_, t)| !t.parts.is_empty()).collect();
     let estimate = |t: &PlannedTable| if t.kind == PartKind::Table { t.bytes / ESTIMATE_PAGE_BYTES } else { 0 };
     let share = tables.iter().map(|(_, t)| estimate(t)).sum::<u64>() / (jobs.max(1) as u64 * 4);
