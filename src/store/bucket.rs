@@ -142,6 +142,26 @@ impl BucketStore {
     }
 
     /// The bodies of `names`, in their order; a name gone since the listing is skipped.
+    /// The audit log's lines whose objects' names (`audit/` and the time they were appended) `wanted`
+    /// takes, in the order of their names.
+    fn read_audit_lines(&self, wanted: impl Fn(&str) -> bool) -> Result<AuditLog> {
+        let (s3, folder) = (self.s3.clone(), self.folder(Some(AUDIT_FOLDER)));
+        let listed = wait(async move { s3.list(folder.as_ref()).try_collect::<Vec<_>>().await })?
+            .map_err(|e| self.fail("reading the audit log", AUDIT_FOLDER, e))?;
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .filter_map(|o| o.location.filename().filter(|f| wanted(f)).map(|f| format!("{AUDIT_FOLDER}/{f}")))
+            .filter(|n| n.ends_with(META_SUFFIX))
+            .collect();
+        names.sort();
+        let mut text = String::new();
+        for (_, bytes) in self.read_all(names, "reading the audit log")? {
+            text.push_str(String::from_utf8_lossy(&bytes).trim_end());
+            text.push('\n');
+        }
+        Ok(AuditLog::parse(&text))
+    }
+
     fn read_all(&self, names: Vec<String>, doing: &'static str) -> Result<Vec<(String, Vec<u8>)>> {
         let s3 = self.s3.clone();
         let paths: Vec<(String, ObjectPath)> = names.into_iter().map(|n| (n.clone(), self.object(&n).path())).collect();
@@ -288,7 +308,12 @@ impl Store for BucketStore {
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         // Named by the time to the nanosecond and a random tail: listed in order, never overwritten.
         let now = Timestamp::now();
-        let name = format!("{AUDIT_FOLDER}/{}-{:016x}{META_SUFFIX}", now.strftime("%Y%m%dT%H%M%S.%fZ"), random_tail());
+        let name = format!(
+            "{AUDIT_FOLDER}/{}.{:09}Z-{:016x}{META_SUFFIX}",
+            audit_name_time(now),
+            now.subsec_nanosecond(),
+            random_tail()
+        );
         let line = serde_json::to_string(entry).expect("an audit line serializes") + "\n";
         match self.put_if(&name, line.into_bytes(), PutMode::Create)? {
             Some(_) => Ok(()),
@@ -300,21 +325,12 @@ impl Store for BucketStore {
     }
 
     fn read_audit(&self) -> Result<AuditLog> {
-        let (s3, folder) = (self.s3.clone(), self.folder(Some(AUDIT_FOLDER)));
-        let listed = wait(async move { s3.list(folder.as_ref()).try_collect::<Vec<_>>().await })?
-            .map_err(|e| self.fail("reading the audit log", AUDIT_FOLDER, e))?;
-        let mut names: Vec<String> = listed
-            .into_iter()
-            .filter_map(|o| o.location.filename().map(|f| format!("{AUDIT_FOLDER}/{f}")))
-            .filter(|n| n.ends_with(META_SUFFIX))
-            .collect();
-        names.sort();
-        let mut text = String::new();
-        for (_, bytes) in self.read_all(names, "reading the audit log")? {
-            text.push_str(String::from_utf8_lossy(&bytes).trim_end());
-            text.push('\n');
-        }
-        Ok(AuditLog::parse(&text))
+        self.read_audit_lines(|_| true)
+    }
+
+    fn read_audit_since(&self, since: Timestamp) -> Result<AuditLog> {
+        let since = audit_name_time(since);
+        self.read_audit_lines(|name| name >= since.as_str())
     }
 
     fn keys(&self) -> Arc<StoreKeys> {
@@ -462,6 +478,12 @@ fn random_tail() -> u64 {
     OsRng.next_u64()
 }
 
+/// The start of the name of an audit line's object appended at `time`, to the second (`20261203T141502`): the
+/// names sort as the times do.
+fn audit_name_time(time: Timestamp) -> String {
+    time.strftime("%Y%m%dT%H%M%S").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,5 +497,16 @@ mod tests {
         assert_eq!(parse_url("az://c/x").unwrap(), Some((Service::Azure, "c".into(), "x".into())));
         assert!(parse_url("gs://b/x").unwrap_err().to_string().contains("not supported"));
         assert!(parse_url("s3:///x").is_err());
+    }
+
+    #[test]
+    fn audit_objects_sort_as_their_times_and_a_time_selects_those_from_its_second_on() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(audit_name_time(at("2026-12-03T14:15:02.999Z")), "20261203T141502");
+        let names =
+            ["20261203T141501.999999999Z-a.json", "20261203T141502.000000000Z-b.json", "20261204T000000.5Z-c.json"];
+        let since = audit_name_time(at("2026-12-03T14:15:02.7Z"));
+        let taken: Vec<&str> = names.iter().copied().filter(|n| *n >= since.as_str()).collect();
+        assert_eq!(taken, names[1..]);
     }
 }

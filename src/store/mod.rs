@@ -280,6 +280,14 @@ pub trait Store: Send + Sync {
     /// are skipped and named in [`AuditLog::skipped`], never an error.
     fn read_audit(&self) -> Result<AuditLog>;
 
+    /// The audit log's lines appended at `since` or later, oldest first; perhaps earlier ones too (a store
+    /// that keeps the log in one file reads it whole). A store that keeps a line per object reads only
+    /// those, instead of every line ever appended.
+    fn read_audit_since(&self, since: Timestamp) -> Result<AuditLog> {
+        let _ = since;
+        self.read_audit()
+    }
+
     /// Takes the store's writer lock, waiting up to `wait` for another holder; then refuses, naming it. An
     /// interruption (`cancel`) ends the wait at once.
     fn lock(&self, holder: &LockHolder, wait: Duration, cancel: &Cancel) -> Result<StoreLock>;

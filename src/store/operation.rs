@@ -147,7 +147,10 @@ pub fn open_snapshot(store: &dyn Store, meta: &SnapshotMeta) -> Result<ArchiveRe
     {
         return Err(refuse(recorded, "its metadata"));
     }
-    match store.read_audit() {
+    // The snapshot's line was appended when it finished, on the machine whose clock gave `created_at`; a
+    // day's margin covers that clock stepping back.
+    let since = meta.created_at.checked_sub(jiff::SignedDuration::from_hours(24)).unwrap_or(meta.created_at);
+    match store.read_audit_since(since) {
         Ok(log) => {
             let line = log.entries.iter().rev().find(|e| {
                 e.command == AuditCommand::Snapshot
