@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use pgsafe::archive::ArchiveTarget;
 use pgsafe::cancel::Cancel;
 use pgsafe::catalog::Filters;
-use pgsafe::dump::{DEFAULT_CHUNK_BYTES, DumpContent, DumpOptions, DumpReport};
+use pgsafe::dump::{DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
 use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
 use pgsafe::{Error, ErrorKind};
@@ -72,9 +72,10 @@ pub struct DumpEngineArgs {
     )]
     compress: String,
 
-    /// Decoded size of a chunk in KiB: chunks end on the first row boundary past it.
-    #[arg(long = "chunk-size", value_name = "KIB", default_value_t = (DEFAULT_CHUNK_BYTES >> 10) as u64)]
-    chunk_kib: u64,
+    /// Decoded size of a chunk in KiB: chunks end on the first row boundary past it. Default: 4096,
+    /// smaller with many jobs (down to 1024), so that the workers' buffers stay within 32 MiB.
+    #[arg(long = "chunk-size", value_name = "KIB")]
+    chunk_kib: Option<u64>,
 
     /// Cut tables bigger than this many MiB into page ranges dumped in parallel (PostgreSQL 14+).
     /// Default: chosen from the database size and `-j`.
@@ -119,7 +120,7 @@ impl DumpEngineArgs {
     pub fn options(&self) -> Result<DumpOptions, Error> {
         let args = self;
         let compression = parse_compression(&args.compress)?;
-        if args.chunk_kib == 0 || args.chunk_kib > 256 << 10 {
+        if args.chunk_kib.is_some_and(|k| k == 0 || k > 256 << 10) {
             return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
         }
         Ok(DumpOptions {
@@ -132,7 +133,7 @@ impl DumpEngineArgs {
             compression,
             // `pgsafe dump` sets the recipients of `--encrypt-to`; `pgsafe snapshot` writes plain archives.
             encrypt_to: Default::default(),
-            chunk_bytes: (args.chunk_kib << 10) as usize,
+            chunk_bytes: args.chunk_kib.map(|k| (k << 10) as usize),
             part_bytes: args.part_mib.map(|m| m << 20),
             exported_snapshot: args.snapshot.clone(),
             cancel: Cancel::new(),

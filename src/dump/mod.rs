@@ -38,8 +38,9 @@ pub struct DumpOptions {
     pub compression: Compression,
     /// Encrypt the archive to these recipients (public keys); empty writes a plain archive.
     pub encrypt_to: Recipients,
-    /// Decoded bytes per chunk; chunks end on the first tuple boundary past this.
-    pub chunk_bytes: usize,
+    /// Decoded bytes per chunk; chunks end on the first tuple boundary past this. `None`:
+    /// [`DEFAULT_CHUNK_BYTES`], smaller with many jobs, so that the workers' buffers stay within 32 MiB.
+    pub chunk_bytes: Option<usize>,
     /// Table slice size; `None` lets the plan choose.
     pub part_bytes: Option<u64>,
     /// Include large objects: `None` follows pg_dump (yes unless `-n` or `-t` narrow the dump).
@@ -65,7 +66,7 @@ impl DumpOptions {
             filters: Filters::default(),
             compression: Compression::default(),
             encrypt_to: Recipients::default(),
-            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            chunk_bytes: None,
             part_bytes: None,
             large_objects: None,
             lock_wait: None,
@@ -228,13 +229,19 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2);
 
     progress.start("dump", plan.estimated_bytes(), plan.estimated_rows());
+    let cores = crate::pool::cores();
+    let in_flight = worker::chunks_in_flight(options.jobs, cores);
+    let chunk_bytes =
+        options.chunk_bytes.unwrap_or_else(|| worker::chunk_bytes(DEFAULT_CHUNK_BYTES, options.jobs, in_flight));
+    tracing::info!("chunks of {} KiB, at most {in_flight} more per worker in compression", chunk_bytes >> 10);
     let job = Arc::new(worker::Job {
         tx,
         compression: options.compression,
         sealing: sealing.map(Arc::new),
-        chunk_bytes: options.chunk_bytes,
+        chunk_bytes,
         progress: progress.clone(),
-        in_flight: worker::chunks_in_flight(options.jobs, crate::pool::cores()),
+        in_flight,
+        compressing: Arc::new(tokio::sync::Semaphore::new(cores.max(1))),
     });
     let setup = Arc::new(lane::LaneSetup {
         connect: options.connect.clone(),
