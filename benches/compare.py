@@ -17,8 +17,9 @@ alike), and prints the median time, the archive size, the peak memory of the too
 against pg_dump / pg_restore. The dumps: `pg_dump -Fd` (its default compression, and -Z0), `pgsafe dump`
 (its default, and each --also-z level given), and the limit a dump can reach here: --jobs parallel
 `psql -c "COPY (...) TO STDOUT (FORMAT binary)" | zstd -1` pipelines over every table cut into page (ctid)
-ranges. The restores, from the first run's archives: data-only into a copy of the schema, and whole
-into an empty database, pgsafe's at each `--verify` level.
+ranges. The restores, from the first run's archives: data-only into a copy of the schema (pgsafe's
+verified, the default, and with `--verify none`, as pg_restore, which verifies nothing), and whole into an
+empty database, pgsafe's at each `--verify` level.
 
     python3 benches/compare.py --data bench --scale 50 --wide-rows 3000000 --jobs 2 --repeat 3
     python3 benches/compare.py --data tpch --rows 4000000 --jobs 2 --repeat 3
@@ -330,6 +331,10 @@ def main():
                  [str(BIN / "pg_restore"), "--data-only", "-j", j, "-d", "target", pg_archive]),
                 (f"pgsafe restore --data-only -j {j} (--verify full)", fresh_target,
                  [pgsafe, "restore", "-q", "--data-only", "-j", j, "-d", "target", pgsafe_archive]),
+                # pg_restore verifies nothing: this is the like-for-like row.
+                (f"pgsafe restore --data-only -j {j} --verify none", fresh_target,
+                 [pgsafe, "restore", "-q", "--data-only", "-j", j, "--verify", "none", "-d", "target",
+                  pgsafe_archive]),
             ]
             whole = [(f"pg_restore -j {j}", empty_target,
                       [str(BIN / "pg_restore"), "-j", j, "-d", "target", pg_archive])]
