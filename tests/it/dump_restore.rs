@@ -278,6 +278,43 @@ fn a_table_cut_into_many_parts_round_trips() {
     assert_eq!(fingerprint(&src, "big"), fingerprint(&dst, "big"));
 }
 
+/// Many workers cut smaller chunks (so that the dump's memory does not grow with `-j`); few keep the
+/// default 4 MiB. Both archives restore the same rows.
+#[test]
+fn many_workers_cut_smaller_chunks_and_round_trip() {
+    let src = TestDb::new("jobs_src");
+    src.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, payload text);
+         INSERT INTO t SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 120000) i;",
+    );
+    let largest_chunk = |archive: &Path| -> u64 {
+        let inspect: serde_json::Value =
+            serde_json::from_str(&run_ok(pgsafe().args(["inspect", "--json"]).arg(archive))).unwrap();
+        let parts = inspect["parts"].as_array().unwrap();
+        parts
+            .iter()
+            .flat_map(|p| p["chunks"].as_array().unwrap())
+            .map(|c| c["raw_len"].as_u64().unwrap())
+            .max()
+            .unwrap()
+    };
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let few = dump(&src, dir.path(), &["-j", "1"]);
+    assert!(largest_chunk(&few) > 2 * MIB, "one worker keeps 4 MiB chunks: {}", largest_chunk(&few));
+    let many_dir = tempfile::tempdir().unwrap();
+    let many = dump(&src, many_dir.path(), &["-j", "16"]);
+    let largest = largest_chunk(&many);
+    assert!(largest > MIB / 2 && largest <= MIB + 200, "16 workers cut 1 MiB chunks: {largest}");
+    for (archive, name) in [(&few, "jobs_dst1"), (&many, "jobs_dst16")] {
+        let dst = TestDb::new(name);
+        copy_schema(&src, &dst);
+        let (code, _, stderr) = restore(archive, &dst, &["-j", "16"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(fingerprint(&src, "t"), fingerprint(&dst, "t"));
+    }
+}
+
 /// While the dump runs, transfers move money between accounts in transactions. The dump must see one
 /// instant: total balance unchanged, each balance equal to its opening balance plus its transfers.
 #[test]
