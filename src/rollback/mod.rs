@@ -365,12 +365,15 @@ async fn run(
     }
 
     progress.step(&format!("verifying snapshot `{}` in full", snapshot.id));
-    let (archive, keys) = (store.archive(&snapshot.id), store.keys());
+    let cannot = || format!("snapshot `{}` cannot be restored; nothing was changed", snapshot.id);
+    // Opened once: verified in full, then restored from.
+    let archive = Arc::new(open(store, snapshot).map_err(|e| e.context(cannot()))?);
+    let (reader, source) = (archive.clone(), store.archive(&snapshot.id).to_string());
     let jobs = options.jobs.max(1);
-    let verified = tokio::task::spawn_blocking(move || archive.verify(jobs, &keys.keyring))
+    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, reader, jobs))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
-        .map_err(|e| e.context(format!("snapshot `{}` cannot be restored; nothing was changed", snapshot.id)))?;
+        .map_err(|e| e.context(cannot()))?;
     if !verified.is_sound() {
         return Err(Error::new(
             ErrorKind::CorruptArchive,
@@ -407,7 +410,6 @@ async fn run(
         *safety = Some(taken.snapshot.id);
     }
 
-    let archive = Arc::new(open(store, snapshot)?);
     // What the health check compares with (an encrypted snapshot's tables are in its archive only).
     let against = crate::store::operation::tables_from(snapshot.clone(), &archive);
     let mut restore_options = restore_options(options);
