@@ -35,7 +35,8 @@ impl Loader {
         Loader { archive, progress, read_ahead: ByteBudget::new(READ_AHEAD_BYTES) }
     }
 
-    /// Loads one part with one COPY (under the `search_path` the plan gives it, where that matters) and returns the rows the server loaded, which must be the rows the archive holds for the part.
+    /// Loads one part with one COPY (under the `search_path` the plan gives it, where that matters) and
+    /// returns the rows the server loaded, which must be the rows the archive holds for the part.
     pub async fn load_part(&self, session: &Session, step: &PartStep) -> Result<u64> {
         if self.archive.index().chunks(step.part).next().is_none() {
             return Ok(0);
