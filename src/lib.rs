@@ -8,7 +8,7 @@
 //! ```
 //!
 //! [`format`](mod@format) is the on-disk codec (pure, synchronous); [`archive`] puts it on files: atomic
-//! writes, memory mapped random access, sequential reads from a pipe. [`pg`] is the only module that talks
+//! writes, random access by positioned reads, sequential reads from a pipe. [`pg`] is the only module that talks
 //! to PostgreSQL; [`sql`] is the pure SQL text both sides share. Every operation takes a
 //! [`cancel::Cancel`], so that an interruption stops the server's statements and still cleans up.
 //! [`store`] keeps snapshots (archives taken before a change), their metadata and the audit log;

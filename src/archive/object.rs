@@ -5,7 +5,7 @@
 //! out while the next fills, with a bounded number of bytes in flight, and the object appears only when
 //! the upload is completed, after the footer. An upload dropped before that (an error, an interruption) is
 //! aborted, so a key never holds a partial archive. Reading ([`ObjectSource`]) is by ranged requests, as
-//! from a memory map: the object's size from one HEAD, its two ends at once (header, key frame, catalog;
+//! a file is read at offsets: the object's size from one HEAD, its two ends at once (header, key frame, catalog;
 //! footer, manifest), then each chunk a worker asks for. Nothing holds the whole archive.
 //!
 //! Requests run on a small runtime of this module's own, so that the archive's synchronous readers and

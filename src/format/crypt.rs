@@ -216,7 +216,7 @@ pub struct SealedLayout {
 /// (the catalog, the manifest, row counts, digests) needs the identity.
 ///
 /// It reads the archive front to back once, in windows of 8 MiB (a frame larger than
-/// that is read whole): a memory map lends its pages, an object in a bucket is read by ranged requests,
+/// that is read whole): a file is read at offsets, an object in a bucket by ranged requests,
 /// and memory stays bounded either way.
 pub fn check_structure<S: ArchiveSource + ?Sized>(source: &S) -> Result<SealedLayout, FormatError> {
     check_structure_in(source, STRUCTURE_WINDOW)

@@ -1,4 +1,4 @@
-//! Random-access reading of an archive through an [`ArchiveSource`] (a memory map, an object in a bucket,
+//! Random-access reading of an archive through an [`ArchiveSource`] (a file, an object in a bucket,
 //! or a `Vec` in tests): the footer leads to the manifest, the manifest to every chunk, so any part's
 //! chunks can be read at once and in parallel.
 
@@ -43,7 +43,7 @@ pub(crate) struct PartSlot {
 }
 
 impl<B: ArchiveSource> ArchiveIndex<B> {
-    /// Opens the plain archive in `bytes`: a memory map, an object in a bucket, a `Vec`, a slice. Reads the
+    /// Opens the plain archive in `bytes`: a file, an object in a bucket, a `Vec`, a slice. Reads the
     /// header, the footer, the manifest and the catalog, not the chunks. An encrypted one is refused as
     /// needing an identity.
     pub fn open(bytes: B) -> Result<Self, FormatError> {

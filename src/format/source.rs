@@ -1,5 +1,5 @@
-//! Random access to an archive's bytes, wherever they are: a memory map or a `Vec` (borrowed, no copy),
-//! or an object in a bucket (fetched by ranged requests). [`ArchiveIndex`](super::ArchiveIndex) reads
+//! Random access to an archive's bytes, wherever they are: a `Vec` (borrowed, no copy), a file (read at
+//! offsets) or an object in a bucket (fetched by ranged requests). [`ArchiveIndex`](super::ArchiveIndex) reads
 //! through this trait only what it needs: the footer, the manifest, the catalog, then each chunk asked for.
 
 use std::borrow::Cow;
