@@ -46,7 +46,17 @@ impl ArchiveSource for Source {
         match self {
             Source::File(file, _) => {
                 let mut bytes = vec![0; len];
-                file.read_exact_at(&mut bytes, offset)?;
+                file.read_exact_at(&mut bytes, offset).map_err(|e| match e.kind() {
+                    // Its length was read when it was opened: it shrank since.
+                    io::ErrorKind::UnexpectedEof => io::Error::new(
+                        e.kind(),
+                        format!(
+                            "the file ends before byte {}, which it held when it was opened: it was truncated while being read",
+                            offset + len as u64
+                        ),
+                    ),
+                    _ => e,
+                })?;
                 Ok(Cow::Owned(bytes))
             }
             Source::Object(object) => object.read_at(offset, len),
@@ -217,5 +227,29 @@ mod tests {
             }
         }
         assert_eq!(resident_kb_of(&path.canonicalize().unwrap()), 0, "kB of the archive resident after the reads");
+    }
+
+    /// An archive cut short while it is read is an error naming where, not a crash (a memory map of it
+    /// would end the process with SIGBUS).
+    #[test]
+    fn an_archive_truncated_while_open_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.pgsafe");
+        let catalog = sample::catalog(vec![sample::part(PartId(0), "one", CopyFormat::Text, &[])]);
+        let chunks = incompressible(3, &mut 7);
+        let (encoded, summary) = sample::encode_part(PartId(0), CopyFormat::Text, &chunks, Compression::None);
+        let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::None).unwrap();
+        for chunk in &encoded {
+            writer.write_chunk(chunk).unwrap();
+        }
+        writer.finish_part(summary).unwrap();
+        writer.finish().unwrap();
+
+        let reader = ArchiveReader::open(&path).unwrap();
+        let last = reader.index().chunks(PartId(0)).last().unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(last.entry.offset + 100).unwrap();
+        let e = reader.read_chunk(&last).unwrap_err();
+        let e = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+        assert!(e.contains(&format!("at offset {}", last.entry.offset)) && e.contains("truncated"), "{e}");
     }
 }
