@@ -65,6 +65,9 @@ impl SqlState {
     pub const OBJECT_IN_USE: SqlState = SqlState(*b"55006");
     /// `42501`: permission denied.
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState(*b"42501");
+    /// `0A000`: a feature the statement needs is not supported (`TRUNCATE` of a table a foreign key
+    /// refers to, `COPY FREEZE` into a partitioned table).
+    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState(*b"0A000");
     /// `25P02`: an earlier statement failed, and the transaction ignores commands until it ends.
     pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState(*b"25P02");
     /// `28000`: `pg_hba.conf` (or the role) turned the connection away.

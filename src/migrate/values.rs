@@ -19,7 +19,7 @@ use crate::format::{CopyFormat, PartInfo, PartKind};
 use crate::pg::{SearchPath, Session, quote_ident};
 use crate::progress::Silent;
 use crate::restore::load::Loader;
-use crate::restore::plan::PartStep;
+use crate::restore::plan::{Freeze, PartStep};
 use crate::rollback::changes::{Change, Changes};
 
 /// The temporary table holding the snapshot's rows of the table being compared.
@@ -131,6 +131,7 @@ async fn compare_table(
             kind: part.kind,
             before: None,
             copy: format!("COPY {BEFORE} ({}) FROM STDIN (FORMAT {format})", list.join(", ")),
+            freeze: Freeze::No,
             after: None,
             search_path: SearchPath::of_part(part.search_path.as_deref(), part.format, None),
             rows: record.map_or(0, |r| r.rows),

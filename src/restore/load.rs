@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::PartStep;
+use super::plan::{Freeze, PartStep};
 use crate::archive::{ArchiveReader, ChunkPrefetch};
 use crate::budget::ByteBudget;
-use crate::error::{Error, ErrorKind, Result};
-use crate::pg::Session;
+use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::pg::{Session, quote_qualified};
 use crate::progress::Progress;
 
 /// Decoded bytes the loaders of a restore keep in flight together, ahead of the chunks they are sending
@@ -38,17 +38,72 @@ impl Loader {
     /// Loads one part with one COPY (under the `search_path` the plan gives it, where that matters) and
     /// returns the rows the server loaded, which must be the rows the archive holds for the part.
     pub async fn load_part(&self, session: &Session, step: &PartStep) -> Result<u64> {
+        self.load(session, step, step.freeze != Freeze::No).await
+    }
+
+    /// Loads the parts of one table that the plan loads frozen after emptying the table
+    /// ([`Freeze::AfterTruncate`]) in one transaction: `TRUNCATE`, each part's `COPY ... FREEZE`, `COMMIT`.
+    /// Where the table cannot be emptied (the role may not truncate it, a foreign key refers to it, or
+    /// another session's lock on it outlasts `lock_timeout`: `TRUNCATE` needs the table to itself, `COPY`
+    /// does not) they load as they are, each committed on its own. Returns the rows loaded.
+    pub async fn load_table(&self, session: &Session, steps: &[&PartStep]) -> Result<u64> {
+        let Some(first) = steps.first() else { return Ok(0) };
+        let truncate = format!("BEGIN; TRUNCATE ONLY {}", quote_qualified(&first.table));
+        let frozen = match session.batch(&truncate).await {
+            Ok(()) => true,
+            Err(e)
+                if matches!(
+                    e.sqlstate(),
+                    Some(
+                        SqlState::INSUFFICIENT_PRIVILEGE
+                            | SqlState::FEATURE_NOT_SUPPORTED
+                            | SqlState::LOCK_NOT_AVAILABLE
+                    )
+                ) =>
+            {
+                session.batch("ROLLBACK").await?;
+                tracing::info!(
+                    "`{}` cannot be emptied to load its rows frozen ({e}): loading them as they are",
+                    first.table
+                );
+                false
+            }
+            Err(e) => {
+                let _ = session.batch("ROLLBACK").await;
+                return Err(e);
+            }
+        };
+        let loaded = async {
+            let mut rows = 0;
+            for step in steps {
+                rows += self.load(session, step, frozen).await?;
+            }
+            if frozen {
+                session.batch("COMMIT").await?;
+            }
+            Ok(rows)
+        }
+        .await;
+        if loaded.is_err() && frozen {
+            // The session goes with the failed restore; its transaction must not outlive the error.
+            let _ = session.batch("ROLLBACK").await;
+        }
+        loaded
+    }
+
+    async fn load(&self, session: &Session, step: &PartStep, frozen: bool) -> Result<u64> {
         if self.archive.index().chunks(step.part).next().is_none() {
             return Ok(0);
         }
-        session.under_search_path(step.search_path.as_ref(), self.copy_part(session, step)).await
+        session.under_search_path(step.search_path.as_ref(), self.copy_part(session, step, frozen)).await
     }
 
-    async fn copy_part(&self, session: &Session, step: &PartStep) -> Result<u64> {
+    async fn copy_part(&self, session: &Session, step: &PartStep, frozen: bool) -> Result<u64> {
         if let Some(sql) = &step.before {
             session.batch(sql).await?;
         }
-        let mut sink = session.copy_in(&step.copy).await?;
+        let copy = if frozen { step.copy_sql() } else { step.copy.clone() };
+        let mut sink = session.copy_in(&copy).await?;
         let runtime = tokio::runtime::Handle::current();
         let mut chunks = ChunkPrefetch::new(self.archive.clone(), step.part, self.read_ahead.clone(), &runtime);
         while let Some(decoded) = chunks.next().await {

@@ -9,7 +9,7 @@
 //! -> verification -> the new database's own properties (--create)
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -136,7 +136,10 @@ pub struct PartStep {
     /// Runs before the COPY (the large objects' temporary table).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// The COPY, without `FREEZE` (see [`copy_sql`](Self::copy_sql)).
     pub copy: String,
+    /// Whether and how its rows are frozen as they load.
+    pub freeze: Freeze,
     /// Runs after the COPY (making the large objects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
@@ -146,6 +149,33 @@ pub struct PartStep {
     pub rows: u64,
     /// The decoded COPY stream's length.
     pub bytes: u64,
+}
+
+impl PartStep {
+    /// The COPY to run: with `FREEZE` when the rows are frozen as they load.
+    pub fn copy_sql(&self) -> String {
+        match (self.freeze, self.copy.strip_suffix(')')) {
+            (Freeze::No, _) | (_, None) => self.copy.clone(),
+            (_, Some(open)) => format!("{open}, FREEZE)"),
+        }
+    }
+}
+
+/// Whether a part's rows are frozen as they load (`COPY ... FREEZE`, which the server allows into a table
+/// made or emptied in the loading transaction): they are then written once, visible to all and frozen, so
+/// that no later reader sets their hint bits (dirtying every page again, and on a server with data
+/// checksums writing every page to the WAL once more: 590 MB for a table of 650 MB) and no later vacuum
+/// has to freeze them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freeze {
+    /// Loaded as they are: into existing tables, or into a table whose parts load on several sessions.
+    No,
+    /// `--single-transaction`: the table was made in the loading transaction.
+    MadeInTransaction,
+    /// The table's parts load on one session in a transaction of their own, which first empties the
+    /// table this restore made (`TRUNCATE`, instant on an empty table).
+    AfterTruncate,
 }
 
 /// A table the restore loads, and what verification compares it with.
@@ -260,7 +290,8 @@ impl RestorePlan {
             ),
         };
         let single_transaction = options.single_transaction;
-        let freeze = single_transaction && kind == RestoreKind::Whole;
+        let freeze =
+            if single_transaction && kind == RestoreKind::Whole { Freeze::MadeInTransaction } else { Freeze::No };
         let mut data: Vec<PartStep> = tables
             .iter()
             .flat_map(|t| t.parts.iter().map(move |&p| (t, p)))
@@ -295,7 +326,36 @@ impl RestorePlan {
         if kind != RestoreKind::DataOnly {
             plan.add_schema(catalog, schema, options)?;
         }
+        if kind == RestoreKind::Whole && !single_transaction {
+            plan.freeze_after_truncate();
+        }
         Ok(plan)
+    }
+
+    /// Marks the parts that load frozen, in a transaction of their table's own that empties it first: those
+    /// of every table this restore makes with a statement of its own (never one it did not: `-L` can leave
+    /// a table's definition out and load its rows into the existing one; an extension's table holds the
+    /// rows `CREATE EXTENSION` made), unless the table is so big that loading its parts on one session
+    /// would leave the others idle: more than the sessions' share of all rows (`-j 2`: half).
+    fn freeze_after_truncate(&mut self) {
+        let made: HashSet<&TableName> = self
+            .pre_data
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Table && !o.sql.is_empty())
+            .filter_map(|o| o.table.as_ref())
+            .collect();
+        let total: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let jobs = self.jobs.max(1) as u64;
+        let frozen: HashSet<TableName> = self
+            .tables
+            .iter()
+            .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && made.contains(&t.name))
+            .filter(|t| t.parts.len() == 1 || t.bytes.saturating_mul(jobs) <= total)
+            .map(|t| t.name.clone())
+            .collect();
+        for step in self.data.iter_mut().filter(|s| s.kind == PartKind::Table && frozen.contains(&s.table)) {
+            step.freeze = Freeze::AfterTruncate;
+        }
     }
 
     /// The schema's steps of a whole (or schema-only) restore.
@@ -537,26 +597,25 @@ fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
 
 /// One part's step: its COPY (frozen when the loading transaction made the table), and for the large
 /// objects the temporary table around it.
-fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, ContentDigest), freeze: bool) -> PartStep {
-    let (before, copy, after) = match t.kind {
-        PartKind::Table => (None, copy_in_sql(&t.name, &t.columns, t.format, freeze), None),
+fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, ContentDigest), freeze: Freeze) -> PartStep {
+    let (before, copy, after, freeze) = match t.kind {
+        PartKind::Table => (None, copy_in_sql(&t.name, &t.columns, t.format), None, freeze),
         PartKind::LargeObjects => (
             Some(LARGE_OBJECTS_TABLE.to_string()),
             LARGE_OBJECTS_COPY.to_string(),
             Some(LARGE_OBJECTS_MAKE.to_string()),
+            Freeze::No,
         ),
     };
     let search_path = t.search_path.clone();
-    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, after, search_path, rows, bytes }
+    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, freeze, after, search_path, rows, bytes }
 }
 
-/// `COPY table (columns) FROM STDIN` in the part's format, `FREEZE` if `freeze`.
-fn copy_in_sql(table: &TableName, columns: &[ColumnInfo], format: CopyFormat, freeze: bool) -> String {
+/// `COPY table (columns) FROM STDIN` in the part's format.
+fn copy_in_sql(table: &TableName, columns: &[ColumnInfo], format: CopyFormat) -> String {
     let cols = column_list(columns);
     let list = if cols.is_empty() { String::new() } else { format!(" ({cols})") };
-    let format = format_option(format);
-    let options = if freeze { format.replace(')', ", FREEZE)") } else { format.to_string() };
-    format!("COPY {}{list} FROM STDIN {options}", quote_qualified(table))
+    format!("COPY {}{list} FROM STDIN {}", quote_qualified(table), format_option(format))
 }
 
 /// Groups the selected parts by table. Large objects follow pg_restore: restored unless `-n`/`-t` narrow.
@@ -804,12 +863,21 @@ mod tests {
     #[test]
     fn a_part_copies_into_its_table_frozen_only_when_its_transaction_made_it() {
         let t = table(PartKind::Table);
-        let step = part_step(&t, PartId(3), (2, 100, ContentDigest::default()), false);
-        assert_eq!(step.copy, "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary)");
+        let step = part_step(&t, PartId(3), (2, 100, ContentDigest::default()), Freeze::No);
+        assert_eq!(step.copy_sql(), "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary)");
         assert!(step.before.is_none() && step.after.is_none());
-        let frozen = part_step(&t, PartId(3), (2, 100, ContentDigest::default()), true);
-        assert_eq!(frozen.copy, "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary, FREEZE)");
-        let lo = part_step(&table(PartKind::LargeObjects), PartId(4), (1, 10, ContentDigest::default()), true);
+        for freeze in [Freeze::MadeInTransaction, Freeze::AfterTruncate] {
+            let frozen = PartStep { freeze, ..step.clone() };
+            assert_eq!(frozen.copy_sql(), "COPY public.\"Orders\" (id) FROM STDIN (FORMAT binary, FREEZE)");
+            assert_eq!(frozen.copy, step.copy, "the COPY without FREEZE stays at hand");
+        }
+        let lo = part_step(
+            &table(PartKind::LargeObjects),
+            PartId(4),
+            (1, 10, ContentDigest::default()),
+            Freeze::MadeInTransaction,
+        );
+        assert_eq!(lo.freeze, Freeze::No, "large objects load into a temporary table");
         assert_eq!(lo.before.as_deref(), Some(LARGE_OBJECTS_TABLE));
         assert_eq!(lo.copy, LARGE_OBJECTS_COPY);
         assert_eq!(lo.after.as_deref(), Some(LARGE_OBJECTS_MAKE));

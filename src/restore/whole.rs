@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::plan::{Before, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
+use super::plan::{Before, Freeze, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
 use super::verify::{self, Checked, Read};
 use super::{RestoreReport, Run, TriggerMode, VerifyLevel, interrupted, target};
 use crate::cancel::Cancel;
@@ -356,8 +356,9 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
 
 /// What runs on the sessions of a restore that is not one transaction, once the pre-data objects are made.
 enum Step {
-    /// A part's rows, at this position in the plan's data.
-    Load(usize),
+    /// Rows, of the parts at these positions in the plan's data: one part, or every part of a table that
+    /// loads frozen in a transaction of its own ([`Freeze::AfterTruncate`]).
+    Load(Vec<usize>),
     Object(ObjectStep),
     Read(Read),
 }
@@ -403,7 +404,13 @@ async fn rows_post_data_and_verification(
         let (loader, parts, cancel) = (loader.clone(), parts.clone(), cancel.clone());
         async move {
             let result = match step {
-                Step::Load(part) => loader.load_part(&session, &parts[part]).await.map(Done::Rows),
+                Step::Load(at) => match at.as_slice() {
+                    [one] if parts[*one].freeze != Freeze::AfterTruncate => {
+                        loader.load_part(&session, &parts[*one]).await
+                    }
+                    _ => loader.load_table(&session, &at.iter().map(|&i| &parts[i]).collect::<Vec<_>>()).await,
+                }
+                .map(Done::Rows),
                 Step::Object(o) => create(&session, &o, &cancel).await.map(|()| Done::Made),
                 Step::Read(read) => read.run(&session, level).await.map(Done::Read),
             };
@@ -439,18 +446,36 @@ enum Done {
     Read((usize, u64, Option<crate::format::ContentDigest>)),
 }
 
-/// The tasks of [`rows_post_data_and_verification`]: the parts' loads; each object after the objects it
+/// The tasks of [`rows_post_data_and_verification`]: the parts' loads (a table that loads frozen, all its
+/// parts in one task); each object after the objects it
 /// depends on and after its table's loads, or after every load when its table has none here (a partitioned
 /// table, whose partitions hold the rows), when it names none, and for a foreign key, which checks the rows
 /// of another table too; each read of a table after the table's loads and the objects that keep readers out
 /// of it.
 fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> Vec<Task<Step>> {
-    let all_loads: Vec<usize> = (0..data.len()).collect();
-    let mut loads_of: HashMap<&TableName, Vec<usize>> = HashMap::new();
-    for (i, p) in data.iter().enumerate().filter(|(_, p)| p.kind == PartKind::Table) {
-        loads_of.entry(&p.table).or_default().push(i);
+    let mut loads: Vec<Vec<usize>> = Vec::new();
+    let mut frozen_load: HashMap<&TableName, usize> = HashMap::new();
+    for (i, p) in data.iter().enumerate() {
+        if p.freeze == Freeze::AfterTruncate {
+            if let Some(&load) = frozen_load.get(&p.table) {
+                loads[load].push(i);
+                continue;
+            }
+            frozen_load.insert(&p.table, loads.len());
+        }
+        loads.push(vec![i]);
     }
-    let first_object = data.len();
+    let all_loads: Vec<usize> = (0..loads.len()).collect();
+    let mut loads_of: HashMap<&TableName, Vec<usize>> = HashMap::new();
+    let mut large_objects = Vec::new();
+    for (load, at) in loads.iter().enumerate() {
+        let p = &data[at[0]];
+        match p.kind {
+            PartKind::Table => loads_of.entry(&p.table).or_default().push(load),
+            PartKind::LargeObjects => large_objects.push(load),
+        }
+    }
+    let first_object = loads.len();
     let position: HashMap<u32, usize> = objects.iter().enumerate().map(|(i, o)| (o.id, first_object + i)).collect();
     let mut keep_out: HashMap<&TableName, Vec<usize>> = HashMap::new();
     for (i, o) in objects.iter().enumerate() {
@@ -458,14 +483,16 @@ fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> V
             keep_out.entry(table).or_default().push(first_object + i);
         }
     }
-    let mut tasks: Vec<Task<Step>> = data
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Task {
-            item: Step::Load(i),
-            name: format!("part {} (`{}`)", p.part, p.table),
-            deps: Vec::new(),
-            weight: p.bytes,
+    let mut tasks: Vec<Task<Step>> = loads
+        .into_iter()
+        .map(|at| {
+            let p = &data[at[0]];
+            let name = match at.len() {
+                1 => format!("part {} (`{}`)", p.part, p.table),
+                n => format!("the {n} parts of `{}`", p.table),
+            };
+            let weight = at.iter().map(|&i| data[i].bytes).sum();
+            Task { item: Step::Load(at), name, deps: Vec::new(), weight }
         })
         .collect();
     for o in objects {
@@ -484,7 +511,7 @@ fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> V
             deps.extend(loads_of.get(name).into_iter().flatten());
             deps.extend(keep_out.get(name).into_iter().flatten());
         } else {
-            deps.extend(data.iter().enumerate().filter(|(_, p)| p.kind == PartKind::LargeObjects).map(|(i, _)| i));
+            deps.extend(&large_objects);
         }
         tasks.push(Task { item: Step::Read(read.item), name: read.name, deps, weight: read.weight });
     }
@@ -569,6 +596,7 @@ mod tests {
             kind,
             before: None,
             copy: String::new(),
+            freeze: Freeze::No,
             after: None,
             search_path: None,
             rows: 1,
@@ -632,9 +660,27 @@ mod tests {
             vec![4],
         ];
         assert_eq!(deps, expected);
-        assert!(matches!(tasks[3].item, Step::Load(3)));
+        assert!(matches!(&tasks[3].item, Step::Load(at) if at == &[3]));
         assert!(matches!(&tasks[7].item, Step::Object(o) if o.id == 12));
         assert!(matches!(&tasks[14].item, Step::Read(r) if r.at == 0 && r.slice.as_ref().is_some_and(|s| s.k == 1)));
+    }
+
+    #[test]
+    fn a_table_that_loads_frozen_loads_all_its_parts_in_one_task_which_its_objects_and_reads_wait_for() {
+        let frozen = |id, t| PartStep { freeze: Freeze::AfterTruncate, ..part(id, t, PartKind::Table) };
+        let data = vec![frozen(0, "a"), part(1, "b", PartKind::Table), frozen(2, "a"), part(3, "b", PartKind::Table)];
+        let objects =
+            vec![object(10, ObjectKind::Index, Some("a"), &[]), object(11, ObjectKind::Index, Some("b"), &[])];
+        let reads = vec![read(0, "a", PartKind::Table, None), read(1, "b", PartKind::Table, None)];
+        let tasks = steps(&data, &objects, reads);
+        let loads: Vec<&[usize]> = tasks
+            .iter()
+            .filter_map(|t| if let Step::Load(at) = &t.item { Some(at.as_slice()) } else { None })
+            .collect();
+        assert_eq!(loads, [&[0, 2][..], &[1], &[3]]);
+        assert_eq!(tasks[0].weight, 20, "the weight of both parts");
+        let deps: Vec<Vec<usize>> = tasks[3..].iter().map(|t| t.deps.clone()).collect();
+        assert_eq!(deps, [vec![0], vec![1, 2], vec![0], vec![1, 2]]);
     }
 
     #[test]
