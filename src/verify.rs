@@ -125,7 +125,8 @@ fn verify_opened(
 }
 
 /// Verifies an archive already open (a snapshot the store just wrote and is about to describe, or one a
-/// rollback is about to restore from), named `source` in the report: every part checked as [`verify_file`] checks them, with `jobs` threads. Blocks.
+/// rollback is about to restore from), named `source` in the report: every part checked as
+/// [`verify_file`] checks them, with `jobs` threads. Blocks.
 pub fn verify_reader(source: String, reader: Arc<ArchiveReader>, jobs: usize) -> Result<VerifyReport> {
     check_parts(VerifyReport { source, ..VerifyReport::default() }, reader, jobs, check_part)
 }

@@ -4,10 +4,10 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::ArchiveReader;
 use crate::budget::ByteBudget;
@@ -29,39 +29,15 @@ type Decode = fn(&ArchiveReader, &ChunkRef) -> Result<Vec<u8>, FormatError>;
 /// Decodes at most as many chunks at once, process-wide, as there are cores. More at once is not faster,
 /// and each holds its scratch (a columnar chunk's decompressed column streams) besides its output: at
 /// `-j 8` on 2 cores, 12 decodes at once held 17 MB of it.
-static DECODERS: LazyLock<Gate> =
-    LazyLock::new(|| Gate::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static DECODERS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
-/// A counting semaphore for plain threads.
-struct Gate {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Gate {
-    fn new(permits: usize) -> Self {
-        Gate { free: Mutex::new(permits.max(1)), freed: Condvar::new() }
-    }
-
-    /// Runs `work` once a permit is free, waiting on this thread.
-    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        drop(free);
-        // Given back however `work` ends, a panic included.
-        struct Permit<'g>(&'g Gate);
-        impl Drop for Permit<'_> {
-            fn drop(&mut self) {
-                *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                self.0.freed.notify_one();
-            }
-        }
-        let _permit = Permit(self);
-        work()
-    }
+/// Runs `decode` once one of the [`DECODERS`]' permits is free, waiting on this thread (never async
+/// code's), which `runtime` is the handle of.
+fn gated<T>(runtime: &Handle, decode: impl FnOnce() -> T) -> T {
+    // The semaphore is never closed: a permit always comes. It is given back however `decode` ends.
+    let _permit = runtime.block_on(DECODERS.acquire());
+    decode()
 }
 
 /// What a decoding task sends back: the chunk, its error, or its panic's message.
@@ -126,8 +102,9 @@ impl ChunkPrefetch {
             self.release_handed_out();
             let chunk = self.waiting.pop_front()?;
             self.hold(u64::from(chunk.entry.raw_len), true);
-            let decoded = catch_unwind(AssertUnwindSafe(|| DECODERS.run(|| (self.decode)(&self.archive, &chunk))))
-                .map_err(panic_message);
+            let decoded =
+                catch_unwind(AssertUnwindSafe(|| gated(&self.runtime, || (self.decode)(&self.archive, &chunk))))
+                    .map_err(panic_message);
             return Some(self.finish(chunk, Some(decoded)));
         }
         let (chunk, receiver) = self.advance()?;
@@ -169,10 +146,10 @@ impl ChunkPrefetch {
             }
             self.waiting.pop_front();
             let (sender, receiver) = oneshot::channel();
-            let (archive, decode) = (self.archive.clone(), self.decode);
+            let (archive, decode, runtime) = (self.archive.clone(), self.decode, self.runtime.clone());
             self.runtime.spawn_blocking(move || {
-                let decoded =
-                    catch_unwind(AssertUnwindSafe(|| DECODERS.run(|| decode(&archive, &chunk)))).map_err(panic_message);
+                let decoded = catch_unwind(AssertUnwindSafe(|| gated(&runtime, || decode(&archive, &chunk))))
+                    .map_err(panic_message);
                 // The receiver is gone when the prefetch was dropped: nobody wants the chunk any more.
                 let _ = sender.send(decoded);
             });

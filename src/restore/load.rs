@@ -41,12 +41,26 @@ impl Loader {
         self.load(session, step, step.freeze != Freeze::No).await
     }
 
-    /// Loads the parts of one table that the plan loads frozen after emptying the table
-    /// ([`Freeze::AfterTruncate`]) in one transaction: `TRUNCATE`, each part's `COPY ... FREEZE`, `COMMIT`.
+    /// Loads `steps`, one task of the restore's schedule: one part, or every part of a table the plan loads
+    /// frozen after emptying it ([`Freeze::AfterTruncate`]). Returns the rows loaded.
+    pub async fn load_parts(&self, session: &Session, steps: &[&PartStep]) -> Result<u64> {
+        match steps.first() {
+            Some(first) if first.freeze == Freeze::AfterTruncate => self.load_table(session, steps).await,
+            _ => {
+                let mut rows = 0;
+                for step in steps {
+                    rows += self.load_part(session, step).await?;
+                }
+                Ok(rows)
+            }
+        }
+    }
+
+    /// Loads the parts of one table in one transaction: `TRUNCATE`, each part's `COPY ... FREEZE`, `COMMIT`.
     /// Where the table cannot be emptied (the role may not truncate it, a foreign key refers to it, or
     /// another session's lock on it outlasts `lock_timeout`: `TRUNCATE` needs the table to itself, `COPY`
     /// does not) they load as they are, each committed on its own. Returns the rows loaded.
-    pub async fn load_table(&self, session: &Session, steps: &[&PartStep]) -> Result<u64> {
+    async fn load_table(&self, session: &Session, steps: &[&PartStep]) -> Result<u64> {
         let Some(first) = steps.first() else { return Ok(0) };
         let truncate = format!("BEGIN; TRUNCATE ONLY {}", quote_qualified(&first.table));
         let frozen = match session.batch(&truncate).await {

@@ -164,7 +164,7 @@ impl PartStep {
 /// Whether a part's rows are frozen as they load (`COPY ... FREEZE`, which the server allows into a table
 /// made or emptied in the loading transaction): they are then written once, visible to all and frozen, so
 /// that no later reader sets their hint bits (dirtying every page again, and on a server with data
-/// checksums writing every page to the WAL once more: 590 MB for a table of 650 MB) and no later vacuum
+/// checksums writing every page to the WAL once more: 590 MB for a table of 616 MB) and no later vacuum
 /// has to freeze them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

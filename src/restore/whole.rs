@@ -404,13 +404,10 @@ async fn rows_post_data_and_verification(
         let (loader, parts, cancel) = (loader.clone(), parts.clone(), cancel.clone());
         async move {
             let result = match step {
-                Step::Load(at) => match at.as_slice() {
-                    [one] if parts[*one].freeze != Freeze::AfterTruncate => {
-                        loader.load_part(&session, &parts[*one]).await
-                    }
-                    _ => loader.load_table(&session, &at.iter().map(|&i| &parts[i]).collect::<Vec<_>>()).await,
+                Step::Load(at) => {
+                    let steps: Vec<&PartStep> = at.iter().map(|&i| &parts[i]).collect();
+                    loader.load_parts(&session, &steps).await.map(Done::Rows)
                 }
-                .map(Done::Rows),
                 Step::Object(o) => create(&session, &o, &cancel).await.map(|()| Done::Made),
                 Step::Read(read) => read.run(&session, level).await.map(Done::Read),
             };
