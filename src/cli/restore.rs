@@ -125,7 +125,8 @@ pub struct RestoreArgs {
     #[arg(short = '1', long = "single-transaction")]
     single_transaction: bool,
 
-    /// What to check after loading: row counts and content digests (full), row counts only, or nothing.
+    /// What to check after loading: every table read back, its row count and content digest (full); row
+    /// counts only (count: a table this restore made is counted as it loads, others read back); or nothing.
     #[arg(long, value_enum, default_value = "full")]
     verify: VerifyArg,
 
@@ -362,12 +363,19 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
     }
     steps.push(match plan.verify {
         VerifyLevel::None => "no verification (`--verify none`)".to_string(),
-        level => format!(
-            "verification ({}): {}, {}",
-            if level == VerifyLevel::Full { "row counts and content digests" } else { "row counts" },
+        VerifyLevel::Full => format!(
+            "verification (row counts and content digests): {}, {}",
             count(plan.tables.len(), "table"),
             count(plan.sequences.len(), "sequence")
         ),
+        VerifyLevel::Count => {
+            let how = match plan.tables.iter().filter(|t| t.counted_by_load).count() {
+                0 => "read back".to_string(),
+                n if n == plan.tables.len() => "counted as they load".to_string(),
+                n => format!("{n} of them counted as they load, the others read back"),
+            };
+            format!("verification (row counts): {} ({how})", count(plan.tables.len(), "table"))
+        }
     });
     if let Some(db) = plan.database.as_ref().filter(|d| !d.finish.is_empty()) {
         steps.push(format!("give `{}` the source's owner, comment, privileges and settings", db.name));
@@ -420,7 +428,12 @@ fn summary(r: &RestoreReport) -> String {
         (_, true) => s.push_str(&format!(
             "verified {} tables ({}): what landed is what was dumped; foreign keys hold\n",
             r.tables_verified,
-            if r.verify == VerifyLevel::Full { "row counts and content digests" } else { "row counts" }
+            match (r.verify, r.tables_counted_on_load) {
+                (VerifyLevel::Full, _) => "row counts and content digests".to_string(),
+                (_, 0) => "row counts".to_string(),
+                (_, n) if n == r.tables_verified => "row counts, as they loaded".to_string(),
+                (_, n) => format!("row counts, {n} of them as they loaded"),
+            }
         )),
         (_, false) => {
             s.push_str(&format!("verification failed: {} problem(s)\n", r.problems.len()));

@@ -22,6 +22,12 @@ const READ_AHEAD_BYTES: u64 = 16 << 20;
 /// (4 MiB) peaked 70 MB, 1 MiB pieces 55 MB as fast, 256 KiB pieces 10% slower.
 const SEND_BYTES: usize = 1 << 20;
 
+/// How long the `TRUNCATE` before a frozen load waits for another session's lock on the table (a reader
+/// of the new table, a tool looking at it) before the rows load as they are instead: `COPY` takes a lock
+/// that readers do not block, so the restore goes on rather than waiting behind them for as long as they
+/// last (its sessions otherwise wait for locks without a limit).
+const TRUNCATE_WAIT_MS: u32 = 1000;
+
 /// Loads parts from one archive; cheap to clone into each worker, which share one read-ahead budget.
 #[derive(Clone)]
 pub(crate) struct Loader {
@@ -58,11 +64,15 @@ impl Loader {
 
     /// Loads the parts of one table in one transaction: `TRUNCATE`, each part's `COPY ... FREEZE`, `COMMIT`.
     /// Where the table cannot be emptied (the role may not truncate it, a foreign key refers to it, or
-    /// another session's lock on it outlasts `lock_timeout`: `TRUNCATE` needs the table to itself, `COPY`
-    /// does not) they load as they are, each committed on its own. Returns the rows loaded.
+    /// another session holds a lock on it for longer than [`TRUNCATE_WAIT_MS`]: `TRUNCATE` needs the table
+    /// to itself, `COPY` does not) they load as they are, each committed on its own. Returns the rows
+    /// loaded.
     async fn load_table(&self, session: &Session, steps: &[&PartStep]) -> Result<u64> {
         let Some(first) = steps.first() else { return Ok(0) };
-        let truncate = format!("BEGIN; TRUNCATE ONLY {}", quote_qualified(&first.table));
+        let truncate = format!(
+            "BEGIN; SET LOCAL lock_timeout = {TRUNCATE_WAIT_MS}; TRUNCATE ONLY {}; SET LOCAL lock_timeout = 0",
+            quote_qualified(&first.table)
+        );
         let frozen = match session.batch(&truncate).await {
             Ok(()) => true,
             Err(e)

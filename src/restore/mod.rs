@@ -180,6 +180,9 @@ pub struct RestoreReport {
     pub triggers: TriggerMode,
     pub verify: VerifyLevel,
     pub tables_verified: usize,
+    /// Of them, at `--verify count`, the tables whose rows were counted as they loaded, not read back
+    /// (the tables a whole restore makes).
+    pub tables_counted_on_load: usize,
     /// Verification mismatches and foreign key violations, each naming its table. Empty when sound.
     pub problems: Vec<String>,
     /// What the user must act on although the restore succeeded (a subscription left disabled).
@@ -204,6 +207,7 @@ impl RestoreReport {
             triggers,
             verify: plan.verify,
             tables_verified: 0,
+            tables_counted_on_load: 0,
             problems: Vec::new(),
             warnings: plan.warnings.clone(),
             rolled_back: false,
@@ -341,6 +345,10 @@ impl Run {
             (None, None) => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
         };
         report.tables_verified = checked.verified;
+        if plan.verify == VerifyLevel::Count {
+            report.tables_counted_on_load =
+                plan.tables.iter().filter(|t| !t.parts.is_empty() && t.counted_by_load).count();
+        }
         report.problems.extend(checked.problems);
         if plan.verify == VerifyLevel::Full {
             let problems = match single {

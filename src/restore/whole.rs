@@ -424,7 +424,7 @@ async fn rows_post_data_and_verification(
             Done::Read(read) => found.push(read),
         }
     }
-    let checked = (level != VerifyLevel::None).then(|| verify::judge_reads(&plan.tables, found));
+    let checked = (level != VerifyLevel::None).then(|| verify::judge_reads(&plan.tables, level, found));
     tracing::info!(
         "rows: {rows} in {} parts, post-data: {} objects{}, on {} sessions in {:.1}s",
         plan.data.len(),
@@ -582,6 +582,7 @@ mod tests {
             rows: 1,
             bytes: 10,
             digest: ContentDigest::default(),
+            counted_by_load: false,
         };
         Task::new(Read { at, table, slice }, format!("verifying {t}"), 10)
     }

@@ -1,8 +1,8 @@
 //! The restore plan: `--dry-run` prints it and touches nothing, and `--list`, `-f` and the run follow the
 //! same plan, item for item; a load that disagrees with the plan stops the restore.
 
-use pgsafe::archive::{ArchiveTarget, ArchiveWriter};
-use pgsafe::format::{Compression, CopyFormat, PartId, PartInfo, sample};
+use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter};
+use pgsafe::format::{Compression, CopyFormat, PartId, PartInfo, SchemaDocument, sample};
 
 use crate::dump_restore::{dump, pgsafe, run, run_ok};
 use crate::support::TestDb;
@@ -41,6 +41,18 @@ fn dry_run_prints_the_plan_that_list_script_and_the_run_follow() {
         assert!(text.contains(step), "`{step}` missing from the plan:\n{text}");
     }
     assert_eq!(dst.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0\n");
+    let counting =
+        run_ok(pgsafe().args(["restore", "--dry-run", "--verify", "count", "-d", &dst.conn_string()]).arg(&archive));
+    assert!(
+        counting.contains("verification (row counts): 2 tables (counted as they load)"),
+        "the tables a whole restore makes are counted as they load:\n{counting}"
+    );
+    let counting = run_ok(
+        pgsafe()
+            .args(["restore", "--dry-run", "--data-only", "--verify", "count", "-d", &dst.conn_string()])
+            .arg(&archive),
+    );
+    assert!(counting.contains("verification (row counts): 2 tables (read back)"), "{counting}");
 
     let json: serde_json::Value = serde_json::from_str(&run_ok(
         pgsafe().args(["restore", "--dry-run", "--json", "-d", &dst.conn_string()]).arg(&archive),
@@ -118,15 +130,15 @@ fn dry_run_prints_the_plan_that_list_script_and_the_run_follow() {
     assert!(script.find("DROP CONSTRAINT").unwrap() < script.find("DROP TABLE IF EXISTS public.customer").unwrap());
 }
 
-/// A data-only archive of `public.t (id int)` whose manifest claims three rows where its stream holds two:
-/// every checksum matches, as a buggy or malicious writer could make it.
-fn lying_archive(path: &std::path::Path) {
+/// An archive of `public.t (id int)` whose manifest claims three rows where its stream holds two: every
+/// checksum matches, as a buggy or malicious writer could make it. Data-only, or with `schema`.
+fn lying_archive(path: &std::path::Path, schema: Option<SchemaDocument>) {
     let part = PartInfo {
         estimated_rows: 3,
         estimated_bytes: 4,
         ..sample::part(PartId(0), "t", CopyFormat::Text, &[("id", "integer")])
     };
-    let catalog = sample::catalog(vec![part]);
+    let catalog = pgsafe::format::Catalog { schema, ..sample::catalog(vec![part]) };
     let (mut chunks, mut summary) = sample::encode_part(PartId(0), CopyFormat::Text, [b"1\n2\n"], Compression::None);
     // The lie: the stream holds two rows.
     chunks[0].rows = 3;
@@ -143,7 +155,7 @@ fn a_load_that_disagrees_with_the_archive_stops_the_restore_with_exit_2() {
     // Before the fix this was exit 1, "a check failed cleanly", though the restore had stopped half way.
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("lying.pgsafe");
-    lying_archive(&archive);
+    lying_archive(&archive, None);
     let dst = TestDb::new("plan_lying");
     dst.psql("CREATE TABLE t (id int);");
     let (code, _, stderr) =
@@ -153,4 +165,28 @@ fn a_load_that_disagrees_with_the_archive_stops_the_restore_with_exit_2() {
         stderr.contains("part 0 (`public.t`): COPY loaded 2 rows, the archive holds 3; the restore stopped"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_whole_restore_that_counts_rows_as_they_load_stops_at_a_load_that_disagrees_with_the_archive() {
+    // `--verify count` reads back no table a whole restore made: the count of each `COPY` is the proof,
+    // and a disagreeing one must stop the restore, not pass unseen.
+    let src = TestDb::new("plan_lying_whole_src");
+    src.psql("CREATE TABLE t (id int);");
+    let dir = tempfile::tempdir().unwrap();
+    let real = dump(&src, dir.path(), &[]);
+    let schema = ArchiveReader::open(&real).unwrap().index().catalog().schema.clone();
+    assert!(schema.is_some());
+    let archive = dir.path().join("lying.pgsafe");
+    lying_archive(&archive, schema);
+    for (i, args) in [&["--verify", "count"][..], &["--verify", "count", "--single-transaction"]].iter().enumerate() {
+        let dst = TestDb::new(&format!("plan_lying_whole{i}"));
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q"]).args(*args).args(["-d", &dst.conn_string()]).arg(&archive));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("part 0 (`public.t`): COPY loaded 2 rows, the archive holds 3; the restore stopped"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

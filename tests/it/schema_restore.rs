@@ -205,6 +205,79 @@ fn a_whole_restore_freezes_the_tables_it_makes_and_never_empties_one_it_did_not_
         .arg(&archive));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(existing.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM kept").trim(), "1,2,3");
+    // Counting: the tables the restore made are counted as they load; `kept`, which it did not make, is
+    // read back, and holds one row more than the archive.
+    let existing = TestDb::new("freeze_existing_count");
+    existing.psql("CREATE TABLE kept (id int); INSERT INTO kept VALUES (3);");
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["restore", "--clean", "-j", "2", "--verify", "count", "--json", "-L"])
+        .arg(&list)
+        .args(["-d", &existing.conn_string()])
+        .arg(&archive));
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["tables_verified"], 3, "{report}");
+    assert_eq!(report["tables_counted_on_load"], 2, "{report}");
+    assert_eq!(
+        report["problems"],
+        serde_json::json!(["table `public.kept`: 3 rows in the database, the archive holds 2"]),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_table_another_session_holds_loads_as_it_is_instead_of_waiting_to_be_emptied() {
+    // A frozen load empties the new table first, which needs it to itself; a reader's lock on it (here
+    // taken as soon as the table is there, while the big table loads) must not stop the restore: the rows
+    // load unfrozen after a short wait, and all of them land.
+    let src = crate::faults::big_db("freeze_held_src");
+    src.psql(
+        "CREATE TABLE late (id int, note text); INSERT INTO late SELECT g, 'n' || g FROM generate_series(1, 1000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("freeze_held_dst");
+    let holder_name = format!("pgsafe_holder_{}", dst.name());
+    let mut holder = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst.conn_string(), "-c"])
+        .arg(
+            "DO $$ BEGIN
+                 WHILE NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'late') LOOP PERFORM pg_sleep(0.005); END LOOP;
+                 LOCK TABLE public.late IN ACCESS SHARE MODE;
+             END $$; SELECT pg_sleep(300)",
+        )
+        .env("PGAPPNAME", &holder_name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-v", "-j", "1", "-d", &dst.conn_string()]).arg(&archive));
+    let held = dst.psql(&format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = '{holder_name}' AND l.relation = 'public.late'::regclass AND l.granted"
+    ));
+    dst.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{holder_name}'"
+    ));
+    let _ = holder.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(held.trim(), "1", "the holder had the table locked while the restore ran");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "the restore waited for the lock");
+    assert!(stderr.contains("`public.late` cannot be emptied to load its rows frozen"), "{stderr}");
+    for table in ["big", "late"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "rows of {table}");
+    }
+    let frozen = |table: &str| {
+        dst.psql(&format!(
+            "CREATE EXTENSION IF NOT EXISTS pg_visibility;
+             SELECT bool_and(all_frozen) FROM pg_visibility_map('{table}')"
+        ))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(frozen("big"), "t", "the table nobody held loads frozen");
+    assert_eq!(frozen("late"), "f", "the held table loads as it is");
 }
 
 #[test]
