@@ -294,7 +294,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::archive::{ArchiveTarget, ArchiveWriter};
     use crate::format::{Compression, CopyFormat, sample};
 
     /// An archive file of `n` text parts, `public.t0` to `public.tN`, each two chunks of a few rows.
@@ -303,17 +302,13 @@ mod tests {
         let catalog = sample::catalog(
             (0..n).map(|id| sample::part(PartId(id), &format!("t{id}"), CopyFormat::Text, &[])).collect(),
         );
-        let mut writer =
-            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
-        for id in 0..n {
-            let stream = (0..2).map(|seq| format!("{id}\t{seq}\n{id}\tmore\n"));
-            let (chunks, summary) = sample::encode_part(PartId(id), CopyFormat::Text, stream, Compression::None);
-            for chunk in &chunks {
-                writer.write_chunk(chunk).unwrap();
-            }
-            writer.finish_part(summary).unwrap();
-        }
-        writer.finish().unwrap();
+        let parts: Vec<_> = (0..n)
+            .map(|id| {
+                let stream = (0..2).map(|seq| format!("{id}\t{seq}\n{id}\tmore\n"));
+                sample::encode_part(PartId(id), CopyFormat::Text, stream, Compression::None)
+            })
+            .collect();
+        sample::write_file(&path, &catalog, Compression::default(), &parts);
         path
     }
 

@@ -207,7 +207,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::archive::{ArchiveTarget, ArchiveWriter};
     use crate::format::{ChunkSeq, Compression, CopyFormat, sample};
 
     /// An archive file of one text part, `public.big`, whose chunks decode to `sizes` bytes each.
@@ -220,14 +219,8 @@ mod tests {
             raw[size - 1] = b'\n';
             raw
         });
-        let (chunks, summary) = sample::encode_part(PartId(0), CopyFormat::Text, stream, Compression::default());
-        let mut writer =
-            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::default()).unwrap();
-        for chunk in &chunks {
-            writer.write_chunk(chunk).unwrap();
-        }
-        writer.finish_part(summary).unwrap();
-        writer.finish().unwrap();
+        let part = sample::encode_part(PartId(0), CopyFormat::Text, stream, Compression::default());
+        sample::write_file(&path, &catalog, Compression::default(), &[part]);
         (dir, Arc::new(ArchiveReader::open(&path).unwrap()))
     }
 

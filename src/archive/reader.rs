@@ -150,7 +150,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::archive::{ArchiveTarget, ArchiveWriter};
     use crate::format::{Compression, CopyFormat, PartId, sample};
 
     /// Resident kilobytes of the process's mappings of `path`, from `/proc/self/smaps`.
@@ -207,16 +206,7 @@ mod tests {
             .enumerate()
             .map(|(p, chunks)| sample::encode_part(PartId(p as u32), CopyFormat::Text, chunks, Compression::None))
             .collect::<Vec<_>>();
-        let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::None).unwrap();
-        for k in 0..12 {
-            for (chunks, _) in &encoded {
-                writer.write_chunk(&chunks[k]).unwrap();
-            }
-        }
-        for (_, summary) in encoded {
-            writer.finish_part(summary).unwrap();
-        }
-        writer.finish().unwrap();
+        sample::write_file(&path, &catalog, Compression::None, &encoded);
 
         let reader = ArchiveReader::open(&path).unwrap();
         for (p, chunks) in parts.iter().enumerate() {
@@ -237,13 +227,8 @@ mod tests {
         let path = dir.path().join("cut.pgsafe");
         let catalog = sample::catalog(vec![sample::part(PartId(0), "one", CopyFormat::Text, &[])]);
         let chunks = incompressible(3, &mut 7);
-        let (encoded, summary) = sample::encode_part(PartId(0), CopyFormat::Text, &chunks, Compression::None);
-        let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog, Compression::None).unwrap();
-        for chunk in &encoded {
-            writer.write_chunk(chunk).unwrap();
-        }
-        writer.finish_part(summary).unwrap();
-        writer.finish().unwrap();
+        let part = sample::encode_part(PartId(0), CopyFormat::Text, &chunks, Compression::None);
+        sample::write_file(&path, &catalog, Compression::None, &[part]);
 
         let reader = ArchiveReader::open(&path).unwrap();
         let last = reader.index().chunks(PartId(0)).last().unwrap();

@@ -84,3 +84,27 @@ pub fn encode_part<C: AsRef<[u8]>>(
     };
     (encoded, summary)
 }
+
+/// Writes an archive file at `path` of `catalog` and its `parts`' chunks, as [`encode_part`] returns them:
+/// the parts' chunks interleaved (the first chunk of each part, then the second, as parallel workers would
+/// send them), then their summaries. Panics on any error: a sample is written by the test that uses it.
+pub fn write_file(
+    path: &std::path::Path,
+    catalog: &Catalog,
+    compression: Compression,
+    parts: &[(Vec<EncodedChunk>, PartSummary)],
+) {
+    use crate::archive::{ArchiveTarget, ArchiveWriter};
+    let mut writer = ArchiveWriter::create(ArchiveTarget::File(path.to_path_buf()), catalog, compression)
+        .expect("creating a sample archive");
+    let most = parts.iter().map(|(chunks, _)| chunks.len()).max().unwrap_or(0);
+    for k in 0..most {
+        for chunk in parts.iter().filter_map(|(chunks, _)| chunks.get(k)) {
+            writer.write_chunk(chunk).expect("writing a sample chunk");
+        }
+    }
+    for (_, summary) in parts {
+        writer.finish_part(*summary).expect("finishing a sample part");
+    }
+    writer.finish().expect("finishing a sample archive");
+}

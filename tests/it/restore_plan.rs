@@ -1,7 +1,7 @@
 //! The restore plan: `--dry-run` prints it and touches nothing, and `--list`, `-f` and the run follow the
 //! same plan, item for item; a load that disagrees with the plan stops the restore.
 
-use pgsafe::archive::{ArchiveReader, ArchiveTarget, ArchiveWriter};
+use pgsafe::archive::ArchiveReader;
 use pgsafe::format::{Compression, CopyFormat, PartId, PartInfo, SchemaDocument, sample};
 
 use crate::dump_restore::{dump, pgsafe, run, run_ok};
@@ -143,11 +143,7 @@ fn lying_archive(path: &std::path::Path, schema: Option<SchemaDocument>) {
     // The lie: the stream holds two rows.
     chunks[0].rows = 3;
     summary.rows = 3;
-    let mut writer =
-        ArchiveWriter::create(ArchiveTarget::File(path.to_path_buf()), &catalog, Compression::None).unwrap();
-    writer.write_chunk(&chunks[0]).unwrap();
-    writer.finish_part(summary).unwrap();
-    writer.finish().unwrap();
+    sample::write_file(path, &catalog, Compression::None, &[(chunks, summary)]);
 }
 
 #[test]
