@@ -94,6 +94,10 @@ impl Job {
             }
             if scanned > 0 && (scanned >= self.chunk_bytes || end) {
                 let raw = buf.split_to(scanned).freeze();
+                // The rest of the allocation went with the chunk: the next one gets its own whole, not
+                // one that `BytesMut` grows from 64 KiB by doubling, copying what it holds each time
+                // (3% of a columnar dump's client CPU).
+                buf.reserve(self.chunk_bytes + (64 << 10));
                 scanned = 0;
                 hasher.update(&raw);
                 raw_bytes += raw.len() as u64;
