@@ -213,14 +213,7 @@ impl ColumnBuilder {
             }
             Some(v) => {
                 self.lengths.push(v.len() as u32);
-                // The common fixed widths copied as one word each, not by a call to `memcpy` per field.
-                if let Ok(w) = <&[u8; 8]>::try_from(v) {
-                    self.values.extend_from_slice(w);
-                } else if let Ok(w) = <&[u8; 4]>::try_from(v) {
-                    self.values.extend_from_slice(w);
-                } else {
-                    self.values.extend_from_slice(v);
-                }
+                self.values.extend_from_slice(v);
             }
         }
     }
