@@ -197,7 +197,9 @@ pub struct PlannedTable {
     pub rows: u64,
     pub bytes: u64,
     pub digest: ContentDigest,
-    /// Its rows are counted as they load, not again after (see [`RestorePlan::count_by_load`]).
+    /// `--verify count` counts its rows as they load and does not read it back: a table this restore
+    /// makes, whose parts' `COPY` counts must be the archive's (the load stops otherwise), into a table that
+    /// was empty and that nothing else writes until its rows are in.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub counted_by_load: bool,
 }
