@@ -150,6 +150,16 @@ fn a_whole_restore_is_identical_by_pg_dumps_account() {
 /// so that the rows are written frozen (no vacuum has to freeze them later); a table so big that one
 /// session would load it while the others wait loads on all of them instead, as it is; and a table the
 /// restore does not make (its definition left out of `-L`) is never emptied.
+/// `t` when every page of `table` in `db` is all-visible and all-frozen in its visibility map.
+fn frozen(db: &TestDb, table: &str) -> String {
+    db.psql(&format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_visibility;
+         SELECT bool_and(all_frozen) AND bool_and(all_visible) FROM pg_visibility_map('{table}')"
+    ))
+    .trim()
+    .to_string()
+}
+
 #[test]
 fn a_whole_restore_freezes_the_tables_it_makes_and_never_empties_one_it_did_not_make() {
     let src = TestDb::new("freeze_src");
@@ -167,14 +177,6 @@ fn a_whole_restore_freezes_the_tables_it_makes_and_never_empties_one_it_did_not_
         listed.lines().filter(|l| l.starts_with("part") && l.ends_with(&format!("; public.{table}"))).count()
     };
     assert!(parts("parted") > 1 && parts("huge") > 1, "{}", run_ok(pgsafe().args(["restore", "--list"]).arg(&archive)));
-    let frozen = |db: &TestDb, table: &str| {
-        db.psql(&format!(
-            "CREATE EXTENSION IF NOT EXISTS pg_visibility;
-             SELECT bool_and(all_frozen) AND bool_and(all_visible) FROM pg_visibility_map('{table}')"
-        ))
-        .trim()
-        .to_string()
-    };
 
     let dst = TestDb::new("freeze_dst");
     let (code, _, stderr) = run(pgsafe().args(["restore", "-j", "2", "-d", &dst.conn_string()]).arg(&archive));
@@ -268,16 +270,8 @@ fn a_table_another_session_holds_loads_as_it_is_instead_of_waiting_to_be_emptied
     for table in ["big", "late"] {
         assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "rows of {table}");
     }
-    let frozen = |table: &str| {
-        dst.psql(&format!(
-            "CREATE EXTENSION IF NOT EXISTS pg_visibility;
-             SELECT bool_and(all_frozen) FROM pg_visibility_map('{table}')"
-        ))
-        .trim()
-        .to_string()
-    };
-    assert_eq!(frozen("big"), "t", "the table nobody held loads frozen");
-    assert_eq!(frozen("late"), "f", "the held table loads as it is");
+    assert_eq!(frozen(&dst, "big"), "t", "the table nobody held loads frozen");
+    assert_eq!(frozen(&dst, "late"), "f", "the held table loads as it is");
 }
 
 #[test]
