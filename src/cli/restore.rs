@@ -369,7 +369,7 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
             count(plan.sequences.len(), "sequence")
         ),
         VerifyLevel::Count => {
-            let how = match plan.tables.iter().filter(|t| t.counted_by_load).count() {
+            let how = match plan.tables_counted_on_load() {
                 0 => "read back".to_string(),
                 n if n == plan.tables.len() => "counted as they load".to_string(),
                 n => format!("{n} of them counted as they load, the others read back"),

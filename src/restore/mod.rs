@@ -345,10 +345,7 @@ impl Run {
             (None, None) => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
         };
         report.tables_verified = checked.verified;
-        if plan.verify == VerifyLevel::Count {
-            report.tables_counted_on_load =
-                plan.tables.iter().filter(|t| !t.parts.is_empty() && t.counted_by_load).count();
-        }
+        report.tables_counted_on_load = plan.tables_counted_on_load();
         report.problems.extend(checked.problems);
         if plan.verify == VerifyLevel::Full {
             let problems = match single {

@@ -366,6 +366,14 @@ impl RestorePlan {
         }
     }
 
+    /// The tables with rows that `--verify count` counts as they load (none at another level).
+    pub fn tables_counted_on_load(&self) -> usize {
+        if self.verify != VerifyLevel::Count {
+            return 0;
+        }
+        self.tables.iter().filter(|t| !t.parts.is_empty() && t.counted_by_load).count()
+    }
+
     /// Marks the parts that load frozen, in a transaction of their table's own that empties it first: those
     /// of every table this restore makes ([`Self::made_tables`]), unless the table is so big that loading
     /// its parts on one session would leave the others idle: more than the sessions' share of all rows
