@@ -15,6 +15,7 @@
 //! (or rolls back) and says what was and was not restored.
 
 mod data_only;
+mod key_index;
 mod list;
 pub(crate) mod load;
 pub(crate) mod plan;

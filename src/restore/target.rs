@@ -2,7 +2,7 @@
 //! does to it before the load (creating the database, dropping the archive's objects, creating roles,
 //! emptying tables). What fires during a load is [`super::units`]'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
@@ -123,6 +123,22 @@ pub(super) async fn index_build_memory(session: &Session, jobs: usize) -> Result
     let unreadable = |e| unreadable("the server's memory settings", e);
     let (current, cache): (i64, i64) = (row.try_get(0).map_err(unreadable)?, row.try_get(1).map_err(unreadable)?);
     Ok(index_memory_share(current, cache, jobs).map(|bytes| format!("SET maintenance_work_mem = '{}kB'", bytes >> 10)))
+}
+
+/// Which of `tables` (qualified names) inherit from a table: partitions and inheritance children. A key of
+/// one is made as written, not through its index: from PostgreSQL 18 on, `ADD CONSTRAINT ... USING INDEX`
+/// would make the `NOT NULL` constraint that its column inherits the table's own (`conislocal`).
+pub(super) async fn inheriting(session: &Session, tables: &[String]) -> Result<HashSet<String>> {
+    if tables.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let sql = "SELECT n FROM unnest($1::text[]) AS n
+               WHERE EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = pg_catalog.to_regclass(n))";
+    let mut found = HashSet::new();
+    for row in session.query(sql, &[&tables]).await? {
+        found.insert(row.try_get(0).map_err(|e| unreadable("which tables inherit", e))?);
+    }
+    Ok(found)
 }
 
 fn index_memory_share(current: i64, cache: i64, jobs: usize) -> Option<i64> {

@@ -9,17 +9,18 @@
 //! With `--single-transaction` all of it runs in one transaction on one session. A database `--create`
 //! made is dropped again when nothing of the restore was committed in it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::key_index::{KeyThroughIndex, key_through_index};
 use super::plan::{Before, Freeze, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
 use super::verify::{self, Checked, Read};
 use super::{RestoreReport, Run, TriggerMode, VerifyLevel, interrupted, target};
 use crate::cancel::Cancel;
 use crate::error::{Result, SqlState};
 use crate::format::{PartKind, TableName};
-use crate::pg::Session;
+use crate::pg::{Session, quote_qualified};
 use crate::pool::{self, Task};
 use crate::schema::ObjectKind;
 
@@ -161,13 +162,27 @@ async fn before(plan: &RestorePlan, phase: &mut FirstPhase<'_>) -> Result<()> {
 
 /// Runs one object's statements, naming the object when they fail.
 async fn create(session: &Session, o: &ObjectStep, cancel: &Cancel) -> Result<()> {
-    if o.sql.is_empty() {
+    run_statements(session, o, &o.sql, cancel).await
+}
+
+/// Makes a primary key or unique constraint as [`KeyThroughIndex`] cuts its statements: its index, then
+/// the constraint over it, in two transactions.
+async fn create_through_index(session: &Session, o: &ObjectStep, key: &KeyThroughIndex, cancel: &Cancel) -> Result<()> {
+    run_statements(session, o, &key.index, cancel).await?;
+    run_statements(session, o, &key.rest, cancel).await?;
+    tracing::debug!("`{}`: made over its index, which built beside its table's others", o.label);
+    Ok(())
+}
+
+/// Runs `sql`, statements of `o`, in one transaction, naming the object when they fail.
+async fn run_statements(session: &Session, o: &ObjectStep, sql: &str, cancel: &Cancel) -> Result<()> {
+    if sql.is_empty() {
         return Ok(());
     }
     cancel.check("the restore")?;
     let mut attempts = 0;
     loop {
-        match session.batch(&o.sql).await {
+        match session.batch(sql).await {
             Ok(()) => return Ok(()),
             // Two post-data statements can lock two tables in opposite orders (foreign keys); the
             // server aborts one, which runs again once the other is done.
@@ -359,7 +374,8 @@ enum Step {
     /// Rows, of the parts at these positions in the plan's data: one part, or every part of a table that
     /// loads frozen in a transaction of its own ([`Freeze::AfterTruncate`]).
     Load(Vec<usize>),
-    Object(ObjectStep),
+    /// An object, and when it is a key that builds beside its table's other indexes, its statements cut so.
+    Object(ObjectStep, Option<KeyThroughIndex>),
     Read(Read),
 }
 
@@ -381,7 +397,14 @@ async fn rows_post_data_and_verification(
         VerifyLevel::None => Vec::new(),
         _ => verify::reads(leader, &plan.tables, plan.jobs, level).await?,
     };
-    let tasks = steps(&plan.data, &plan.post_data, reads);
+    let keys_of: Vec<String> = plan
+        .post_data
+        .iter()
+        .filter(|o| o.kind == ObjectKind::Constraint)
+        .filter_map(|o| o.table.as_ref().map(quote_qualified))
+        .collect();
+    let inheriting = target::inheriting(leader, &keys_of).await?;
+    let tasks = steps(&plan.data, &plan.post_data, reads, &inheriting);
     let settings = match target::index_build_memory(leader, plan.jobs).await? {
         Some(set) if !plan.post_data.is_empty() => {
             tracing::info!("sessions build indexes after `{set}`");
@@ -408,7 +431,10 @@ async fn rows_post_data_and_verification(
                     let steps: Vec<&PartStep> = at.iter().map(|&i| &parts[i]).collect();
                     loader.load_parts(&session, &steps).await.map(Done::Rows)
                 }
-                Step::Object(o) => create(&session, &o, &cancel).await.map(|()| Done::Made),
+                Step::Object(o, None) => create(&session, &o, &cancel).await.map(|()| Done::Made),
+                Step::Object(o, Some(key)) => {
+                    create_through_index(&session, &o, &key, &cancel).await.map(|()| Done::Made)
+                }
                 Step::Read(read) => read.run(&session, level).await.map(Done::Read),
             };
             (session, result)
@@ -448,8 +474,14 @@ enum Done {
 /// depends on and after its table's loads, or after every load when its table has none here (a partitioned
 /// table, whose partitions hold the rows), when it names none, and for a foreign key, which checks the rows
 /// of another table too; each read of a table after the table's loads and the objects that keep readers out
-/// of it.
-fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> Vec<Task<Step>> {
+/// of it. A key of a table that loads here, inherits from none of `inheriting` and has other indexes to
+/// build is made through its index ([`key_through_index`]), so that they build together.
+fn steps(
+    data: &[PartStep],
+    objects: &[ObjectStep],
+    reads: Vec<Task<Read>>,
+    inheriting: &HashSet<String>,
+) -> Vec<Task<Step>> {
     let mut loads: Vec<Vec<usize>> = Vec::new();
     let mut frozen_load: HashMap<&TableName, usize> = HashMap::new();
     for (i, p) in data.iter().enumerate() {
@@ -492,14 +524,35 @@ fn steps(data: &[PartStep], objects: &[ObjectStep], reads: Vec<Task<Read>>) -> V
             Task { item: Step::Load(at), name, deps: Vec::new(), weight }
         })
         .collect();
+    // The tables with more than one index to build: their keys are made through their indexes, which
+    // then build together.
+    let mut indexes_of: HashMap<&TableName, usize> = HashMap::new();
+    for o in objects.iter().filter(|o| matches!(o.kind, ObjectKind::Index | ObjectKind::Constraint)) {
+        if let Some(table) = &o.table {
+            *indexes_of.entry(table).or_default() += 1;
+        }
+    }
     for o in objects {
+        // Only a table whose rows load here (not a partitioned table, whose key cannot be added so) and that
+        // inherits no columns (see target::inheriting).
+        let key = match &o.table {
+            Some(table)
+                if o.kind == ObjectKind::Constraint
+                    && indexes_of.get(table) > Some(&1)
+                    && loads_of.contains_key(table)
+                    && !inheriting.contains(&quote_qualified(table)) =>
+            {
+                key_through_index(&o.sql)
+            }
+            _ => None,
+        };
         let rows = match &o.table {
             Some(table) if o.kind != ObjectKind::FkConstraint => loads_of.get(table).unwrap_or(&all_loads),
             _ => &all_loads,
         };
         let mut deps: Vec<usize> = o.deps.iter().filter_map(|d| position.get(d).copied()).collect();
         deps.extend(rows);
-        tasks.push(Task { item: Step::Object(o.clone()), name: format!("`{}`", o.label), deps, weight: o.size });
+        tasks.push(Task { item: Step::Object(o.clone(), key), name: format!("`{}`", o.label), deps, weight: o.size });
     }
     for read in reads {
         let mut deps = Vec::new();
@@ -631,7 +684,7 @@ mod tests {
             read(2, "c", PartKind::Table, None),
             read(3, "pg_largeobject", PartKind::LargeObjects, None),
         ];
-        let tasks = steps(&data, &objects, reads);
+        let tasks = steps(&data, &objects, reads, &HashSet::new());
         let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
         let all = vec![0, 1, 2, 3, 4];
         let expected: Vec<Vec<usize>> = vec![
@@ -659,8 +712,50 @@ mod tests {
         ];
         assert_eq!(deps, expected);
         assert!(matches!(&tasks[3].item, Step::Load(at) if at == &[3]));
-        assert!(matches!(&tasks[7].item, Step::Object(o) if o.id == 12));
+        assert!(matches!(&tasks[7].item, Step::Object(o, None) if o.id == 12));
         assert!(matches!(&tasks[14].item, Step::Read(r) if r.at == 0 && r.slice.as_ref().is_some_and(|s| s.k == 1)));
+    }
+
+    #[test]
+    fn a_key_is_made_through_its_index_when_its_table_loads_here_and_has_other_indexes_to_build() {
+        let data = vec![part(0, "a", PartKind::Table), part(1, "b", PartKind::Table), part(2, "c", PartKind::Table)];
+        let key = |id, t: &str, kind| ObjectStep {
+            sql: format!("ALTER TABLE ONLY public.{t} ADD CONSTRAINT k{id} {kind} (x);\n"),
+            ..object(id, ObjectKind::Constraint, Some(t), &[])
+        };
+        let objects = vec![
+            key(10, "a", "PRIMARY KEY"),
+            key(11, "a", "UNIQUE"),
+            object(12, ObjectKind::Index, Some("a"), &[]),
+            // Its table's only index.
+            key(13, "b", "PRIMARY KEY"),
+            // A partitioned table's, whose partitions hold the rows.
+            key(14, "p", "PRIMARY KEY"),
+            object(15, ObjectKind::Index, Some("p"), &[]),
+            // A partition's.
+            key(16, "c", "PRIMARY KEY"),
+            object(17, ObjectKind::Index, Some("c"), &[]),
+        ];
+        let tasks = steps(&data, &objects, Vec::new(), &HashSet::from(["public.c".to_string()]));
+        let cut: Vec<(u32, Option<&str>)> = tasks
+            .iter()
+            .filter_map(|t| match &t.item {
+                Step::Object(o, key) if o.kind == ObjectKind::Constraint => {
+                    Some((o.id, key.as_ref().map(|k| k.index.as_str())))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            cut,
+            [
+                (10, Some("CREATE UNIQUE INDEX k10 ON public.a USING btree (x);\n")),
+                (11, Some("CREATE UNIQUE INDEX k11 ON public.a USING btree (x);\n")),
+                (13, None),
+                (14, None),
+                (16, None),
+            ]
+        );
     }
 
     #[test]
@@ -670,7 +765,7 @@ mod tests {
         let objects =
             vec![object(10, ObjectKind::Index, Some("a"), &[]), object(11, ObjectKind::Index, Some("b"), &[])];
         let reads = vec![read(0, "a", PartKind::Table, None), read(1, "b", PartKind::Table, None)];
-        let tasks = steps(&data, &objects, reads);
+        let tasks = steps(&data, &objects, reads, &HashSet::new());
         let loads: Vec<&[usize]> = tasks
             .iter()
             .filter_map(|t| if let Step::Load(at) = &t.item { Some(at.as_slice()) } else { None })

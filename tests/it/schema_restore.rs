@@ -1044,3 +1044,44 @@ fn an_identity_sequence_keeps_a_persistence_apart_from_its_tables() {
         assert!(src.psql(persistence).contains("logged_id_seq|u"), "{}", src.psql(persistence));
     }
 }
+
+#[test]
+fn a_key_builds_beside_its_tables_other_indexes_and_comes_out_as_it_was() {
+    let name = "keys_built_beside_their_tables_indexes";
+    let src = TestDb::new(&format!("pattern_{name}"));
+    src.psql(&pattern(name));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new(&format!("pattern_{name}_copy"));
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-vv", "-j", "2", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_same_schema(&src, &dst);
+    for table in ["keys.t", "keys.r", "keys.p"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "rows of {table}");
+    }
+    let made_over_index = |key: &str| stderr.contains(&format!("{key}`: made over its index"));
+    let major: u32 = src.psql("SHOW server_version_num").trim().parse::<u32>().unwrap() / 10000;
+    assert!(made_over_index("t t_pkey") && made_over_index("t t_code_key"), "{stderr}");
+    assert_eq!(made_over_index("t t_alt_key"), major >= 15, "{stderr}");
+    // Deferrable; a partitioned table's; a partition's, whose inherited NOT NULL constraint `USING INDEX`
+    // would make its own on 18.
+    for key in ["t t_late", "p p_pkey", "p1 p1_pkey"] {
+        assert!(!made_over_index(key), "{key}: {stderr}");
+    }
+    let not_null = "SELECT conrelid::regclass, conname, conislocal, coninhcount FROM pg_constraint
+                    WHERE contype = 'n' AND connamespace = 'keys'::regnamespace ORDER BY 1, 2";
+    assert_eq!(dst.psql(not_null), src.psql(not_null));
+    // What pg_dump does not print: the indexes' flags, and which index each constraint stands on.
+    let facts = "SELECT c.conname, c.contype, c.condeferrable, c.condeferred, c.conindid::regclass,
+                        i.indisunique, i.indisprimary, i.indimmediate, i.indisclustered, i.indisreplident,
+                        i.indnkeyatts, i.indkey::text, ci.reloptions
+                 FROM pg_constraint c JOIN pg_index i ON i.indexrelid = c.conindid
+                 JOIN pg_class ci ON ci.oid = i.indexrelid
+                 WHERE c.connamespace = 'keys'::regnamespace ORDER BY c.conrelid::regclass::text, c.conname";
+    assert_eq!(dst.psql(facts), src.psql(facts));
+    assert!(
+        src.psql(facts).contains("t_pkey|p|f|f|keys.t_pkey|t|t|t|t|f|1|1 3|{fillfactor=80}"),
+        "{}",
+        src.psql(facts)
+    );
+}
