@@ -137,6 +137,13 @@ mod tests {
             rest,
             "ALTER TABLE ONLY public.lineitem ADD CONSTRAINT lineitem_pkey PRIMARY KEY USING INDEX lineitem_pkey;\n"
         );
+        // Keywords stay quoted.
+        let (index, rest) = cut(r#"ALTER TABLE ONLY "user"."order" ADD CONSTRAINT "primary" PRIMARY KEY ("select");"#);
+        assert_eq!(index, "CREATE UNIQUE INDEX \"primary\" ON \"user\".\"order\" USING btree (\"select\");\n");
+        assert_eq!(
+            rest,
+            r#"ALTER TABLE ONLY "user"."order" ADD CONSTRAINT "primary" PRIMARY KEY USING INDEX "primary";"#
+        );
     }
 
     #[test]
