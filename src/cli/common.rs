@@ -228,18 +228,12 @@ async fn watch_signals(
     std::process::exit(2);
 }
 
-/// The async runtime of a command. Its worker threads carry the sessions' protocol messages and the light
-/// work done per message (framing, row counts, digests); compressing, decompressing and checking an
-/// archive's chunks run on its blocking threads. So it has half as many workers as the machine has cores,
-/// at least one: on a 2-core machine a second worker cost more than it gave, in wakeups from one thread to
-/// the other (a verified restore of the benchmark's archives switched context half as often with one, and
-/// took 2 to 15% less time; a dump took as long). `TOKIO_WORKER_THREADS` still decides when set.
+/// The async runtime of a command: tokio's default, a worker per core. One worker on 2 cores was
+/// measured (2026-12-04): a verified restore switched threads half as often and took 3 to 4% less time,
+/// but a restore without reading back took 6% more on the bench archive, its sessions' sends waiting on
+/// the one thread; so the default stays.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        builder.worker_threads((pgsafe::cores() / 2).max(1));
-    }
-    builder
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::new(pgsafe::ErrorKind::Io, "starting the async runtime").with_source(e))
