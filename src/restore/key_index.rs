@@ -31,20 +31,14 @@ pub struct KeyThroughIndex {
 /// table's key cannot be added `USING INDEX`.
 pub fn key_through_index(sql: &str) -> Option<KeyThroughIndex> {
     let parsed = pg_query::parse(sql, 0).ok()?.protobuf;
-    let mut found = None;
-    for (at, raw) in parsed.stmts.iter().enumerate() {
-        let Some(NodeEnum::AlterTableStmt(alter)) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) else { continue };
-        if key_of(alter).is_some() {
-            if found.is_some() {
-                return None;
-            }
-            found = Some(at);
-        }
+    let mut keys = parsed.stmts.iter().filter_map(|raw| match raw.stmt.as_ref()?.node.as_ref()? {
+        NodeEnum::AlterTableStmt(alter) => Some((raw, alter, key_of(alter)?)),
+        _ => None,
+    });
+    let (raw, alter, key) = keys.next()?;
+    if keys.next().is_some() {
+        return None;
     }
-    let at = found?;
-    let raw = &parsed.stmts[at];
-    let Some(NodeEnum::AlterTableStmt(alter)) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) else { return None };
-    let key = key_of(alter)?;
     let relation = alter.relation.clone()?;
 
     // The deparser wants every field as the parser sets it, so both statements start from parsed ones.

@@ -9,7 +9,7 @@
 //! With `--single-transaction` all of it runs in one transaction on one session. A database `--create`
 //! made is dropped again when nothing of the restore was committed in it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -397,13 +397,14 @@ async fn rows_post_data_and_verification(
         VerifyLevel::None => Vec::new(),
         _ => verify::reads(leader, &plan.tables, plan.jobs, level).await?,
     };
-    let keys_of: Vec<String> = plan
+    // Each table with a key once, whatever the number of its keys.
+    let keyed: BTreeSet<String> = plan
         .post_data
         .iter()
         .filter(|o| o.kind == ObjectKind::Constraint)
         .filter_map(|o| o.table.as_ref().map(quote_qualified))
         .collect();
-    let inheriting = target::inheriting(leader, &keys_of).await?;
+    let inheriting = target::inheriting(leader, &keyed.into_iter().collect::<Vec<_>>()).await?;
     let tasks = steps(&plan.data, &plan.post_data, reads, &inheriting);
     let settings = match target::index_build_memory(leader, plan.jobs).await? {
         Some(set) if !plan.post_data.is_empty() => {
