@@ -263,11 +263,20 @@ def copy_zstd_limit(work, jobs):
 def fresh_target(name):
     psql("postgres", f"DROP DATABASE IF EXISTS {name}")
     psql("postgres", f"CREATE DATABASE {name} TEMPLATE schema_template")
+    settle()
 
 
 def empty_target(name):
     psql("postgres", f"DROP DATABASE IF EXISTS {name}")
     psql("postgres", f"CREATE DATABASE {name}")
+    settle()
+
+
+def settle():
+    """Starts every timed restore from the same state: the previous run's writes flushed by a checkpoint,
+    which would otherwise fall inside the next run (a restore writes more WAL than the server's default
+    max_wal_size, and the next tool paid for the checkpoint it started)."""
+    psql("postgres", "CHECKPOINT")
 
 
 def main():

@@ -21,7 +21,7 @@ use crate::format::{
 };
 use crate::pg::{SearchPath, quote_ident, quote_literal, quote_qualified};
 use crate::plan::{column_list, format_option};
-use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject, Section};
+use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject, Section, acl};
 
 /// Settings for every session that runs schema statements: names in the archive's statements are all
 /// qualified, and function bodies may refer to objects created later, as pg_restore has it. The target's
@@ -427,7 +427,10 @@ impl RestorePlan {
             self.privileges = objects
                 .iter()
                 .filter(|o| !o.privileges.is_empty())
-                .map(|o| object_step(o, o.privileges.join("\n") + "\n"))
+                .map(|o| match o.owner.as_deref().filter(|_| leave_out.owner) {
+                    Some(owner) => object_step(o, acl::for_new_owner(&o.privileges, owner).join("\n") + "\n"),
+                    None => object_step(o, o.privileges.join("\n") + "\n"),
+                })
                 .collect();
         }
         self.warnings = subscription_warnings(&objects);

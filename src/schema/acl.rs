@@ -167,6 +167,33 @@ pub(crate) fn statements(
     Ok(out)
 }
 
+/// [`statements`] made for an object owned by `owner`, rewritten for a restore that leaves owners out
+/// (`--no-owner`), where the restoring role owns the object: it takes the former owner's place in the
+/// privileges the owner held and granted itself (revoked and granted again, which keeps the array's order),
+/// as pg_restore's result has it. The former owner keeps nothing of an object it no longer owns, where
+/// replaying its own `GRANT ALL` would hand it every privilege on it. What others granted, to anyone, stays.
+pub(crate) fn for_new_owner(statements: &[String], owner: &str) -> Vec<String> {
+    let owner = role(owner);
+    let ends = [
+        (format!(" FROM {owner};"), " FROM CURRENT_USER;"),
+        (format!(" TO {owner};"), " TO CURRENT_USER;"),
+        (format!(" TO {owner} WITH GRANT OPTION;"), " TO CURRENT_USER WITH GRANT OPTION;"),
+    ];
+    statements
+        .iter()
+        .map(|sql| {
+            // Statements made as another grantor switch to it first; they are that grantor's, not the owner's.
+            let own = !sql.starts_with("SET SESSION AUTHORIZATION ");
+            let rewritten = ends.iter().filter(|_| own).find_map(|(end, now)| {
+                sql.strip_suffix(end.as_str())
+                    .filter(|head| head.starts_with("GRANT ") || head.starts_with("REVOKE "))
+                    .map(|head| format!("{head}{now}"))
+            });
+            rewritten.unwrap_or_else(|| sql.clone())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +247,44 @@ mod tests {
                 "GRANT ALL ON TABLE t TO o;",
                 "GRANT SELECT ON TABLE t TO r;",
                 "GRANT ALL ON TABLE t TO w WITH GRANT OPTION;",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_owners_the_restoring_role_takes_the_owners_place() {
+        let default = vec!["=X/o".to_string(), "o=X/o".to_string()];
+        let acl = vec![
+            "o=X/o".to_string(),
+            "a=X*/o".to_string(),
+            "b=X/a".to_string(),
+            "o=X/a".to_string(),
+            "\"o 2\"=X*/o".to_string(),
+        ];
+        let s = statements("FUNCTION f()", None, &acl, &default, Some("o")).unwrap();
+        assert_eq!(
+            for_new_owner(&s, "o"),
+            vec![
+                "REVOKE ALL ON FUNCTION f() FROM PUBLIC;",
+                "REVOKE ALL ON FUNCTION f() FROM CURRENT_USER;",
+                "GRANT ALL ON FUNCTION f() TO CURRENT_USER;",
+                "GRANT ALL ON FUNCTION f() TO a WITH GRANT OPTION;",
+                "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO b; RESET SESSION AUTHORIZATION;",
+                // Granted to the former owner by another grantor: that grantor's grant, kept.
+                "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO o; RESET SESSION AUTHORIZATION;",
+                "GRANT ALL ON FUNCTION f() TO \"o 2\" WITH GRANT OPTION;",
+            ]
+        );
+        // A quoted owner, and a grant with the option next to one without.
+        let default = vec!["\"O w\"=arwdDxt/\"O w\"".to_string()];
+        let acl = vec!["\"O w\"=r*w/\"O w\"".to_string()];
+        let s = statements("TABLE t", None, &acl, &default, Some("O w")).unwrap();
+        assert_eq!(
+            for_new_owner(&s, "O w"),
+            vec![
+                "REVOKE ALL ON TABLE t FROM CURRENT_USER;",
+                "GRANT UPDATE ON TABLE t TO CURRENT_USER;",
+                "GRANT SELECT ON TABLE t TO CURRENT_USER WITH GRANT OPTION;",
             ]
         );
     }

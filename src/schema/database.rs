@@ -143,11 +143,11 @@ impl DatabaseProperties {
             out.push(format!("COMMENT ON DATABASE {db} IS {};", quote_literal(c)));
         }
         if !no_privileges && let Some(acl) = &self.acl {
-            let owner = (!no_owner).then_some(self.owner.as_str());
-            out.extend(
-                acl::statements(&format!("DATABASE {db}"), None, acl, &self.acl_default, owner)
-                    .map_err(|m| Error::new(ErrorKind::CorruptArchive, m))?,
-            );
+            let statements =
+                acl::statements(&format!("DATABASE {db}"), None, acl, &self.acl_default, Some(&self.owner))
+                    .map_err(|m| Error::new(ErrorKind::CorruptArchive, m))?;
+            // Without owners the restoring role owns the new database, in its former owner's place.
+            out.extend(if no_owner { acl::for_new_owner(&statements, &self.owner) } else { statements });
         }
         for s in &self.settings {
             out.push(format!("ALTER DATABASE {db} SET {};", setting(s)));

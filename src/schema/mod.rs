@@ -9,7 +9,7 @@
 //! The result travels in the archive's catalog frame; restore runs it in three phases: pre-data before
 //! the rows, post-data (indexes, constraints, triggers, ...) after them, privileges last.
 
-mod acl;
+pub(crate) mod acl;
 mod database;
 mod kind;
 mod objects;

@@ -324,9 +324,16 @@ fn list_script_and_no_owner() {
     let src = TestDb::new("schema_script");
     src.psql(
         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgsafe_fixture_owner') THEN
-           CREATE ROLE pgsafe_fixture_owner NOLOGIN; END IF; END $$;
+           CREATE ROLE pgsafe_fixture_owner NOLOGIN; END IF;
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgsafe_fixture_reader') THEN
+           CREATE ROLE pgsafe_fixture_reader NOLOGIN; END IF; END $$;
          CREATE TABLE owned (id int PRIMARY KEY, v text); ALTER TABLE owned OWNER TO pgsafe_fixture_owner;
-         CREATE INDEX owned_v ON owned (v);",
+         CREATE INDEX owned_v ON owned (v);
+         GRANT SELECT ON owned TO pgsafe_fixture_reader;
+         CREATE FUNCTION owned_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM owned';
+         ALTER FUNCTION owned_count() OWNER TO pgsafe_fixture_owner;
+         REVOKE EXECUTE ON FUNCTION owned_count() FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION owned_count() TO pgsafe_fixture_reader;",
     );
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
@@ -343,6 +350,25 @@ fn list_script_and_no_owner() {
     let dst = TestDb::new("schema_no_owner");
     run_ok(pgsafe().args(["restore", "-q", "--no-owner", "-d", &dst.conn_string()]).arg(&archive));
     assert_eq!(dst.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'owned'").trim(), cluster().user());
+    // The restoring role takes the former owner's place in the privileges too, as with pg_restore: the
+    // former owner keeps nothing of what it no longer owns; what it granted others, they keep.
+    let me = cluster().user();
+    assert_eq!(
+        dst.psql("SELECT relacl FROM pg_class WHERE relname = 'owned'").trim(),
+        format!("{{{me}=arwdDxt/{me},pgsafe_fixture_reader=r/{me}}}")
+    );
+    assert_eq!(
+        dst.psql("SELECT proacl FROM pg_proc WHERE proname = 'owned_count'").trim(),
+        format!("{{{me}=X/{me},pgsafe_fixture_reader=X/{me}}}")
+    );
+    assert_eq!(
+        dst.psql(
+            "SELECT has_table_privilege('pgsafe_fixture_owner', 'owned', 'SELECT,DELETE'),
+                    has_function_privilege('pgsafe_fixture_owner', 'owned_count()', 'EXECUTE')"
+        )
+        .trim(),
+        "f|f"
+    );
 }
 
 /// What the source says of its large objects: OID, owner, privileges, comment, bytes.
