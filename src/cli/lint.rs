@@ -209,34 +209,16 @@ fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Error> {
     Ok(sources)
 }
 
-/// A file is itself; a folder is its `.sql` files (not `*.down.sql`) and its subfolders' `migration.sql`
-/// (Prisma's layout), in name order.
+/// A file is itself; a folder is its migrations ([`pgsafe::dryrun::folder_migrations`]).
 fn files_of(path: &Path) -> Result<Vec<PathBuf>, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Error::io("listing", path, e))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::io("listing", path, e))?;
-    entries.sort();
-    let mut files = Vec::new();
-    for entry in entries {
-        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if entry.is_dir() {
-            let migration = entry.join("migration.sql");
-            if migration.is_file() {
-                files.push(migration);
-            }
-        } else if name.ends_with(".sql") && !name.ends_with(".down.sql") {
-            files.push(entry);
-        }
-    }
+    let files = pgsafe::dryrun::folder_migrations(path)?;
     if files.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no `.sql` file to lint", path.display()))
-            .with_hint("a folder is linted for its `.sql` files, or its subfolders' `migration.sql` (Prisma)"));
+            .with_hint(pgsafe::dryrun::FOLDER_LAYOUTS));
     }
     Ok(files)
 }

@@ -395,8 +395,14 @@ async fn after(
                             copy.table, copy.column, copy.copied, copy.rows
                         ));
                     }
-                    let (table, column) = (copy.table, Some(copy.column));
+                    let (table, column) = (copy.table.clone(), Some(copy.column.clone()));
                     report.losses.push(Loss { kind: LossKind::AlteredValues, table, column, count, estimated });
+                }
+                // The copy holds values of the old type: while it stays, that type cannot be dropped, as a
+                // migration that changes a column's type often does next (Prisma's enum changes).
+                let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&copy.temp));
+                if let Err(e) = measure_keep(s, s.batch(&drop)).await {
+                    tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", copy.temp);
                 }
             }
         }

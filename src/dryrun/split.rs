@@ -30,8 +30,8 @@ impl Statement {
     }
 }
 
-/// The `.sql` files that `paths` name, in order: a file as it is, a folder as its `.sql` files in name
-/// order, without the `*.down.sql` scripts that undo a migration.
+/// The `.sql` files that `paths` name, in order: a file as it is, a folder as its migrations
+/// ([`folder_migrations`]).
 pub fn migration_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -40,21 +40,38 @@ pub fn migration_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             files.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(path).map_err(|e| Error::io("listing", path, e))? {
-            let entry = entry.map_err(|e| Error::io("listing", path, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".sql") && !name.ends_with(".down.sql") && entry.path().is_file() {
-                found.push(entry.path());
-            }
-        }
+        let found = folder_migrations(path)?;
         if found.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no `.sql` file", path.display())));
+            return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no `.sql` file", path.display()))
+                .with_hint(FOLDER_LAYOUTS));
         }
-        found.sort();
         files.extend(found);
     }
     Ok(files)
+}
+
+/// What a folder of migrations may hold, for the hint of an error about one.
+pub const FOLDER_LAYOUTS: &str = "a folder of migrations holds `.sql` files (`*.down.sql` are left out), or a \
+    folder per migration with its `migration.sql` (Prisma) or `up.sql` (diesel)";
+
+/// The migrations of the folder `dir`, in name order: its `.sql` files without the `*.down.sql` scripts that
+/// undo a migration, and of each subfolder its `migration.sql` (Prisma's layout) or `up.sql` (diesel's).
+pub fn folder_migrations(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
+        entries.push(entry.map_err(|e| Error::io("listing", dir, e))?.path());
+    }
+    entries.sort();
+    let mut found = Vec::new();
+    for entry in entries {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if entry.is_dir() {
+            found.extend(["migration.sql", "up.sql"].iter().map(|f| entry.join(f)).find(|f| f.is_file()));
+        } else if name.ends_with(".sql") && !name.ends_with(".down.sql") && entry.is_file() {
+            found.push(entry);
+        }
+    }
+    Ok(found)
 }
 
 /// The statements of the file at `path`, in order. A file that does not parse is an error naming the
@@ -64,20 +81,24 @@ pub fn split_file(path: &Path) -> Result<Vec<Statement>> {
     split_text(path, &text)
 }
 
-/// The statements of `text`, the contents of the file `path`.
+/// The statements of `text`, the contents of the file `path`, without those of its down sections (goose,
+/// dbmate and sql-migrate keep the statements that undo a migration after a marker comment in the same
+/// file: [`down_sections`](crate::sql::down_sections)).
 pub fn split_text(path: &Path, text: &str) -> Result<Vec<Statement>> {
+    let down = crate::sql::down_sections(text);
     match pg_query::split_with_parser(text) {
-        Ok(pieces) => Ok(pieces.into_iter().filter_map(|piece| statement(path, text, piece)).collect()),
+        Ok(pieces) => Ok(pieces.into_iter().filter_map(|piece| statement(path, text, piece, &down)).collect()),
         Err(e) => Err(parse_error(path, text, &e)),
     }
 }
 
-/// `piece` (a slice of `text`) as a statement, from its first token; `None` when it holds only comments.
-fn statement(path: &Path, text: &str, piece: &str) -> Option<Statement> {
+/// `piece` (a slice of `text`) as a statement, from its first token; `None` when it holds only comments or
+/// starts in one of the `down` sections.
+fn statement(path: &Path, text: &str, piece: &str, down: &[std::ops::Range<usize>]) -> Option<Statement> {
     let start = piece.as_ptr() as usize - text.as_ptr() as usize;
     let skipped = start_of_code(piece);
     let sql = piece.get(skipped..)?.trim_end();
-    if sql.is_empty() {
+    if sql.is_empty() || down.iter().any(|d| d.contains(&(start + skipped))) {
         return None;
     }
     let (line, column) = line_and_column(text, start + skipped);
@@ -222,5 +243,34 @@ mod tests {
         assert_eq!(names, ["0001_a.sql", "0002_b.sql", "0010_c.sql"]);
         let empty = tempfile::tempdir().unwrap();
         assert!(migration_files(&[empty.path().to_owned()]).unwrap_err().to_string().contains("holds no `.sql` file"));
+    }
+
+    #[test]
+    fn a_folder_of_prisma_or_diesel_migrations_is_each_ones_up_script() {
+        let dir = tempfile::tempdir().unwrap();
+        for (sub, file) in [
+            ("20240102_b", "migration.sql"),
+            ("20240101_a", "up.sql"),
+            ("20240101_a", "down.sql"),
+            ("20240103_c", "README.md"),
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            std::fs::write(dir.path().join(sub).join(file), "SELECT 1;").unwrap();
+        }
+        std::fs::write(dir.path().join("migration_lock.toml"), "").unwrap();
+        let files = migration_files(&[dir.path().to_owned()]).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.strip_prefix(dir.path()).unwrap().to_owned()).collect();
+        assert_eq!(names, [Path::new("20240101_a/up.sql"), Path::new("20240102_b/migration.sql")]);
+    }
+
+    #[test]
+    fn a_down_section_is_not_among_the_statements() {
+        let text = "-- +goose Up\nALTER TABLE u ADD COLUMN p text;\n\n-- +goose Down\nALTER TABLE u DROP COLUMN p;\n";
+        let statements = split_text(Path::new("m.sql"), text).unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!((statements[0].line, statements[0].sql.as_str()), (2, "ALTER TABLE u ADD COLUMN p text"));
+        let dbmate = "-- migrate:down\nDROP TABLE t;\n-- migrate:up\nCREATE TABLE t (a int);\n";
+        let statements = split_text(Path::new("m.sql"), dbmate).unwrap();
+        assert_eq!(statements.iter().map(|s| s.line).collect::<Vec<_>>(), [4]);
     }
 }

@@ -50,6 +50,8 @@ pub struct TableFacts {
     pub indexes: Vec<Vec<String>>,
     /// Columns with a validated `CHECK (col IS NOT NULL)`.
     pub not_null_checks: HashSet<String>,
+    /// Columns that are `NOT NULL` already.
+    pub not_null: HashSet<String>,
 }
 
 impl Facts {
@@ -91,6 +93,8 @@ struct ColumnRow {
     name: String,
     #[serde(rename = "type")]
     type_name: String,
+    #[serde(default)]
+    not_null: bool,
 }
 
 /// Reads the facts about `named` from the database `connect` reaches, in a read-only session.
@@ -150,6 +154,7 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             rows: (reltuples >= 0.0).then_some(reltuples as u64),
             bytes: u64::try_from(bytes).unwrap_or(0),
             partitioned: value(&row, "partitioned", TABLES)?,
+            not_null: columns.iter().filter(|c| c.not_null).map(|c| c.name.clone()).collect(),
             columns: columns.into_iter().filter_map(|c| Some((c.name, ColumnType::parse(&c.type_name)?))).collect(),
             indexes: indexes.into_iter().flatten().collect(),
             not_null_checks: checks.iter().filter_map(|def| check_column(def)).collect(),

@@ -168,6 +168,8 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
     let tokens = pg_query::scan(&file.text).map(|s| s.tokens).unwrap_or_default();
     let is_comment =
         |t: &pg_query::protobuf::ScanToken| t.token == Token::SqlComment as i32 || t.token == Token::CComment as i32;
+    // A down section (goose, dbmate, sql-migrate) runs only when the migration is undone: not linted.
+    let down = crate::sql::down_sections(&file.text);
     let mut statements = Vec::new();
     for raw in &parsed.protobuf.stmts {
         let location = usize::try_from(raw.stmt_location).unwrap_or(0);
@@ -180,6 +182,9 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
             .find(|t| usize::try_from(t.start).is_ok_and(|s| s >= location) && !is_comment(t))
             .and_then(|t| usize::try_from(t.start).ok())
             .unwrap_or(location);
+        if down.iter().any(|d| d.contains(&start)) {
+            continue;
+        }
         statements.push(Statement { node: raw.stmt.as_ref().and_then(|s| s.node.clone()), location, start, end });
     }
     let mut suppressions = Vec::new();

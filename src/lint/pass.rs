@@ -79,6 +79,9 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Known {
     tables: HashMap<String, KnownTable>,
+    /// (table key, column) whose NOT NULL the run made (true) or dropped (false): what the database's
+    /// facts say of them no longer holds.
+    not_null: HashMap<(String, String), bool>,
     /// The labels of enum types created (or given values) by the run, by [`RelName::key`].
     enums: HashMap<String, Vec<String>>,
 }
@@ -153,6 +156,16 @@ struct Pass<'a> {
     pending_checks: HashMap<(String, String), String>,
     statement: usize,
     at: usize,
+}
+
+/// Whether a column is declared `NOT NULL` or `PRIMARY KEY`.
+fn declares_not_null(col: &ColumnDef) -> bool {
+    col.is_not_null
+        || col
+            .constraints
+            .iter()
+            .filter_map(constraint)
+            .any(|k| matches!(k.contype(), ConstrType::ConstrNotnull | ConstrType::ConstrPrimary))
 }
 
 /// The text of a `String` node.
@@ -594,6 +607,10 @@ impl Pass<'_> {
         let Some(rel) = c.relation.as_ref().map(RelName::of) else { return };
         if !c.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE TABLE {}` without `IF NOT EXISTS`", rel.display()), None);
+        } else if self.known.tables.contains_key(&rel.key()) || self.facts.and_then(|f| f.table(&rel)).is_some() {
+            // It exists (an earlier file of the run made it, or the database has it): the statement does
+            // nothing, and what follows works on a table with its rows and readers, not a new one.
+            return;
         }
         let mut table = KnownTable { partitioned: c.partspec.is_some(), ..KnownTable::default() };
         let mut primary: Vec<String> = Vec::new();
@@ -610,6 +627,9 @@ impl Pass<'_> {
                         primary.push(col.colname.clone());
                     }
                     self.column_habits(col, &ty);
+                    if declares_not_null(col) {
+                        self.known.not_null.insert((rel.key(), col.colname.clone()), true);
+                    }
                     table.columns.insert(col.colname.clone(), ty.clone());
                     columns.push((col, ty));
                 }
@@ -618,6 +638,9 @@ impl Pass<'_> {
                 }
                 _ => {}
             }
+        }
+        for key in &primary {
+            self.known.not_null.insert((rel.key(), key.clone()), true);
         }
         for (col, ty) in &columns {
             if primary.contains(&col.colname) && matches!(ty.name.as_str(), "int4" | "int2" | "serial" | "smallserial")
@@ -763,7 +786,12 @@ impl Pass<'_> {
                 let Some(NodeEnum::ColumnDef(col)) = def else { return };
                 self.add_column(rel, col, new, cmd.missing_ok);
             }
-            AtDropNotNull if !new => {
+            AtDropNotNull | AtSetNotNull if new => {
+                let set = cmd.subtype() == AtSetNotNull;
+                self.known.not_null.insert((rel.key(), column.to_owned()), set);
+            }
+            AtDropNotNull => {
+                self.known.not_null.insert((rel.key(), column.to_owned()), false);
                 self.check_exists(rel, Some(column));
                 self.hit(
                     "drop-not-null",
@@ -774,9 +802,17 @@ impl Pass<'_> {
                     None,
                 );
             }
-            AtSetNotNull if !new => {
+            AtSetNotNull => {
                 self.check_exists(rel, Some(column));
                 let key = (rel.key(), column.to_owned());
+                // Already NOT NULL (made so by the run, or in the database): PostgreSQL does nothing.
+                let already = self.known.not_null.get(&key).copied().unwrap_or_else(|| {
+                    self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.not_null.contains(column))
+                });
+                self.known.not_null.insert(key.clone(), true);
+                if already {
+                    return;
+                }
                 let checked = self.not_null_checks.contains(&key)
                     || self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.not_null_checks.contains(column));
                 if checked && self.pg_version >= 12 {
@@ -863,6 +899,9 @@ impl Pass<'_> {
 
     fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
         let at = offset(col.location, self.at);
+        if declares_not_null(col) {
+            self.known.not_null.insert((rel.key(), col.colname.clone()), true);
+        }
         let ty = col.type_name.as_ref().and_then(ColumnType::of);
         if let Some(ty) = &ty {
             self.column_habits(col, ty);

@@ -389,3 +389,51 @@ fn facts_know_enum_labels_and_the_table_of_a_dropped_or_rebuilt_index() {
         Level::Warning
     );
 }
+
+#[test]
+fn a_down_section_is_not_linted() {
+    // goose and dbmate keep the statements that undo a migration in the same file, after a marker: they run
+    // only on rollback. The up section is linted, on its own lines.
+    let goose = "-- +goose Up\nALTER TABLE users ADD COLUMN password text;\n\n-- +goose Down\nALTER TABLE users DROP COLUMN password;\n";
+    assert!(lines("drop-column", goose).is_empty());
+    let up_after = "-- migrate:down\nALTER TABLE u DROP COLUMN a;\n-- migrate:up\nALTER TABLE u DROP COLUMN b;\n";
+    assert_eq!(lines("drop-column", up_after), [4]);
+}
+
+#[test]
+fn create_table_if_not_exists_of_a_table_that_exists_makes_nothing_new() {
+    let sql = "CREATE TABLE IF NOT EXISTS orders (id bigint PRIMARY KEY, c text);
+CREATE INDEX IF NOT EXISTS orders_c ON orders (c);
+ALTER TABLE orders ALTER COLUMN c SET NOT NULL;";
+    // Without facts the table is taken as made here, as it is on a fresh database.
+    assert!(lines("create-index-without-concurrently", sql).is_empty());
+    let big = facts_with("orders", TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() });
+    let options = LintOptions::default();
+    assert_eq!(lines_with("create-index-without-concurrently", sql, &options, Some(&big)), [2]);
+    assert_eq!(lines_with("set-not-null", sql, &options, Some(&big)), [3]);
+    // An earlier file of the run made it: not new in this one either.
+    let run = format!("CREATE TABLE orders (id bigint, c text);\n-- next file\n{sql}");
+    assert_eq!(lines("create-index-without-concurrently", &run), [2]);
+}
+
+#[test]
+fn set_not_null_on_a_column_that_is_not_null_already_is_no_hazard() {
+    // PostgreSQL does nothing for a column that is NOT NULL already: no scan.
+    let run = "CREATE TABLE t (a text NOT NULL, b text, c int PRIMARY KEY);
+-- next file
+ALTER TABLE t ADD COLUMN d text NOT NULL DEFAULT 'x';
+ALTER TABLE t ALTER COLUMN a SET NOT NULL;
+ALTER TABLE t ALTER COLUMN c SET NOT NULL;
+ALTER TABLE t ALTER COLUMN d SET NOT NULL;
+ALTER TABLE t ALTER COLUMN b SET NOT NULL;
+ALTER TABLE t ALTER COLUMN a DROP NOT NULL;
+ALTER TABLE t ALTER COLUMN a SET NOT NULL;
+ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
+    assert_eq!(lines("set-not-null", run), [5, 7]);
+    // What the database says: `a` is NOT NULL there, `b` is not.
+    let mut table = TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() };
+    table.not_null.insert("a".to_owned());
+    let facts = facts_with("orders", table);
+    let sql = "ALTER TABLE orders ALTER COLUMN a SET NOT NULL;\nALTER TABLE orders ALTER COLUMN b SET NOT NULL;";
+    assert_eq!(lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts)), [2]);
+}

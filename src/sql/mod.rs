@@ -8,9 +8,11 @@
 
 pub(crate) mod foreign_key;
 mod keywords;
+mod sections;
 mod statements;
 
 pub use keywords::{Category, KEYWORDS};
+pub use sections::down_sections;
 pub use statements::{Statements, statements};
 
 /// A name inside a schema, such as a table's: what [`quote_qualified`] quotes.

@@ -688,3 +688,35 @@ fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
     assert_eq!(s[2]["notes"][0], "the rows of the tables it drops were not counted: `pairs`", "{:#}", s[2]);
     assert_unchanged(&before, &db);
 }
+
+#[test]
+fn an_enum_replaced_by_a_new_one_as_prisma_does_runs_to_the_end() {
+    // The values of a column whose type changes are kept in a temporary copy of the old type while the
+    // change is measured: the copy must not keep the old type from being dropped next.
+    let db = TestDb::new("dr_enum_swap");
+    db.psql(
+        "CREATE TYPE status AS ENUM ('PENDING', 'PROCESSED');
+         CREATE TABLE event (id text PRIMARY KEY, status status NOT NULL DEFAULT 'PENDING');
+         INSERT INTO event SELECT g::text, 'PENDING' FROM generate_series(1, 500) g;",
+    );
+    let before = copy_of(&db, "dr_enum_swap_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "migration.sql",
+        "-- +goose Up\nBEGIN;\nCREATE TYPE status_new AS ENUM ('PENDING', 'DISPATCHED');\n\
+         ALTER TABLE event ALTER COLUMN status DROP DEFAULT;\n\
+         ALTER TABLE event ALTER COLUMN status TYPE status_new USING (status::text::status_new);\n\
+         ALTER TYPE status RENAME TO status_old;\nALTER TYPE status_new RENAME TO status;\nDROP TYPE status_old;\n\
+         ALTER TABLE event ALTER COLUMN status SET DEFAULT 'PENDING';\nCOMMIT;\n\
+         -- +goose Down\nALTER TABLE event DROP COLUMN status;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!((&report["loses_data"], &report["would_fail"]), (&false.into(), &false.into()), "{report:#}");
+    let s = statements(&report);
+    // The down section is not rehearsed: the up section's 9 statements, BEGIN and COMMIT not run.
+    assert_eq!(s.len(), 9, "{report:#}");
+    assert_eq!((&s[6]["statement"], &s[6]["outcome"]), (&"DROP TYPE status_old".into(), &"ran".into()), "{report:#}");
+    assert_unchanged(&before, &db);
+}
