@@ -233,4 +233,38 @@ mod tests {
         let bare = props().finishing_statements("copy", true, true).unwrap();
         assert!(!bare.iter().any(|s| s.contains("OWNER")));
     }
+
+    #[test]
+    fn privileges_without_owner_are_the_restoring_roles() {
+        let mut p = props();
+        p.acl_default = vec!["=Tc/\"app owner\"".into(), "\"app owner\"=CTc/\"app owner\"".into()];
+        p.acl =
+            Some(vec!["=c/\"app owner\"".into(), "\"app owner\"=CTc/\"app owner\"".into(), "r=c/\"app owner\"".into()]);
+        let privileges = |no_owner| -> Vec<String> {
+            let all = p.finishing_statements("copy", no_owner, false).unwrap();
+            all.into_iter().filter(|s| s.starts_with("GRANT ") || s.starts_with("REVOKE ")).collect()
+        };
+        assert_eq!(
+            privileges(false),
+            [
+                "REVOKE ALL ON DATABASE copy FROM PUBLIC;",
+                "REVOKE ALL ON DATABASE copy FROM \"app owner\";",
+                "GRANT CONNECT ON DATABASE copy TO PUBLIC;",
+                "GRANT ALL ON DATABASE copy TO \"app owner\";",
+                "GRANT CONNECT ON DATABASE copy TO r;",
+            ]
+        );
+        // The new database is the restoring role's: it takes the owner's place, and nothing is granted
+        // as the former owner.
+        assert_eq!(
+            privileges(true),
+            [
+                "REVOKE ALL ON DATABASE copy FROM PUBLIC;",
+                "REVOKE ALL ON DATABASE copy FROM CURRENT_USER;",
+                "GRANT CONNECT ON DATABASE copy TO PUBLIC;",
+                "GRANT ALL ON DATABASE copy TO CURRENT_USER;",
+                "GRANT CONNECT ON DATABASE copy TO r;",
+            ]
+        );
+    }
 }
