@@ -28,6 +28,8 @@ pub(crate) enum Kind {
 pub(crate) enum Effect {
     /// `ALTER TABLE table DROP COLUMN column`: its non-null values are lost.
     DropColumn { table: String, column: String },
+    /// The same inside a `DO` block, whose branches may not run: lost when the column is gone after it.
+    DropColumnIfGone { table: String, column: String },
     /// `DROP TABLE tables` or `DROP SCHEMA schemas`: the rows of every table it drops (itself, and
     /// through CASCADE the tables of a schema, partitions, inheritance children) are lost.
     Drop { tables: Vec<String>, schemas: Vec<String> },
@@ -97,11 +99,34 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
     };
     let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };
     for raw in &parsed.protobuf.stmts {
-        if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
-            read(node, server_version, &mut analysis);
+        match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+            Some(NodeEnum::DoStmt(d)) => do_block(sql, d, server_version, &mut analysis),
+            Some(node) => read(node, server_version, &mut analysis),
+            None => {}
         }
     }
     analysis
+}
+
+/// What the statements of a `DO` block do ([`crate::lint::do_block`]), as far as the block's run shows it:
+/// its branches may not run, so a dropped column counts when it is gone after the block, and the rows a
+/// `DELETE`, `UPDATE` or `TRUNCATE` inside it takes are not counted (the block's command tag has no count).
+fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &mut Analysis) {
+    let mut inner = Analysis {
+        kind: Kind::Runs,
+        effects: Vec::new(),
+        counts_rows: false,
+        savepoint: false,
+        outside_transaction: false,
+    };
+    for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
+        read(&statement.node, server_version, &mut inner);
+    }
+    a.effects.extend(inner.effects.into_iter().filter_map(|effect| match effect {
+        Effect::DropColumn { table, column } => Some(Effect::DropColumnIfGone { table, column }),
+        Effect::Delete { .. } | Effect::Update { .. } | Effect::Truncate { .. } => None,
+        other => Some(other),
+    }));
 }
 
 fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {

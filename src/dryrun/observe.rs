@@ -16,7 +16,7 @@ use super::{
     StatementOutcome, StatementReport, lock_name,
 };
 use crate::error::{Error, Result, SqlState};
-use crate::pg::{Session, quote_ident, value};
+use crate::pg::{Session, quote_ident, quote_literal, value};
 
 const RELATIONS: &str = include_str!("sql/relations.sql");
 const LOCKS: &str = include_str!("sql/locks.sql");
@@ -193,6 +193,8 @@ enum Pending {
     /// Counted before, lost if the statement drops the table: the rows of a table a DROP can take with
     /// it.
     Dropped(Loss),
+    /// Counted before, lost if the column is gone after the statement (a `DO` block's `DROP COLUMN`).
+    Gone(Loss),
     /// A table's rows before a DELETE, to count again after.
     Rows { table: String, before: u64 },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
@@ -228,18 +230,16 @@ async fn before(
     let mut counted = BTreeSet::new();
     for (n, effect) in analysis.effects.iter().enumerate() {
         match effect {
-            Effect::DropColumn { table, column } => {
+            Effect::DropColumn { table, column } | Effect::DropColumnIfGone { table, column } => {
                 let sql = format!("SELECT count({}) FROM {table}", quote_ident(column));
                 let what = format!("the values of `{table}.{column}`");
                 if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                     let (table, column) = (table.clone(), Some(column.clone()));
-                    pending.push(Pending::Lost(Loss {
-                        kind: LossKind::DroppedColumn,
-                        table,
-                        column,
-                        count,
-                        estimated: false,
-                    }));
+                    let loss = Loss { kind: LossKind::DroppedColumn, table, column, count, estimated: false };
+                    pending.push(match effect {
+                        Effect::DropColumn { .. } => Pending::Lost(loss),
+                        _ => Pending::Gone(loss),
+                    });
                 }
             }
             Effect::Drop { tables, schemas } => {
@@ -341,6 +341,19 @@ async fn after(
     for p in pending {
         match p {
             Pending::Lost(loss) => report.losses.push(loss),
+            Pending::Gone(loss) => {
+                let column = loss.column.as_deref().unwrap_or_default();
+                let sql = format!(
+                    "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass({}) \
+                     AND attname = {} AND NOT attisdropped",
+                    quote_literal(&loss.table),
+                    quote_literal(column)
+                );
+                let what = format!("whether `{}.{column}` is still there", loss.table);
+                if settle(measure(s, count(s, &sql)).await, &what, options, report)? == Some(0) {
+                    report.losses.push(loss);
+                }
+            }
             Pending::Dropped(loss) => {
                 if report.dropped.iter().any(|r| r.relation == loss.table) {
                     report.losses.push(loss);

@@ -14,6 +14,7 @@
 //! the catalog ([`facts`]); it never prints and never writes.
 
 mod diff;
+pub mod do_block;
 pub mod facts;
 pub mod fix;
 mod pass;
@@ -129,6 +130,8 @@ struct Statement {
     start: usize,
     /// Byte offset just past its end (before the `;`).
     end: usize,
+    /// A `DO` block's statements, linted as statements of the file at their place in the block.
+    inner: Vec<do_block::Inner>,
 }
 
 /// A `-- pgsafe:allow` comment.
@@ -185,7 +188,12 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
         if down.iter().any(|d| d.contains(&start)) {
             continue;
         }
-        statements.push(Statement { node: raw.stmt.as_ref().and_then(|s| s.node.clone()), location, start, end });
+        let node = raw.stmt.as_ref().and_then(|s| s.node.clone());
+        let inner = match &node {
+            Some(NodeEnum::DoStmt(d)) => do_block::statements(&file.text, start, end, d),
+            _ => Vec::new(),
+        };
+        statements.push(Statement { node, location, start, end, inner });
     }
     let mut suppressions = Vec::new();
     for token in tokens.iter().filter(|t| t.token == Token::SqlComment as i32) {
@@ -283,8 +291,8 @@ pub fn named(files: &[ParsedFile]) -> Named {
     let mut named = Named::default();
     let (mut tables, mut indexes) = (HashSet::new(), HashSet::new());
     for file in files {
-        for statement in &file.statements {
-            let Some(node) = &statement.node else { continue };
+        let nodes = file.statements.iter().flat_map(|s| s.node.iter().chain(s.inner.iter().map(|i| &i.node)));
+        for node in nodes {
             if let Some(rel) = pass::enum_type(node)
                 && !named.types.contains(&rel)
             {

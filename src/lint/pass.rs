@@ -116,12 +116,22 @@ pub fn run(
         pending_checks: HashMap::new(),
         statement: 0,
         at: 0,
+        base: Some(0),
     };
     for (i, statement) in file.statements.iter().enumerate() {
         let Some(node) = &statement.node else { continue };
         pass.statement = i;
         pass.at = statement.start;
+        pass.base = Some(0);
         pass.statement_hits(node);
+        // A `DO` block's statements run as the block runs: in its transaction (their own `COMMIT`s are not
+        // followed), each finding at its place in the block and belonging to the `DO` statement (its
+        // suppressions apply; no fix edits inside a block).
+        for inner in statement.inner.iter().filter(|s| !matches!(s.node, NodeEnum::TransactionStmt(_))) {
+            pass.at = inner.start;
+            pass.base = inner.base;
+            pass.statement_hits(&inner.node);
+        }
     }
     if let Some((statement, offset)) = pass.open {
         pass.statement = statement;
@@ -156,6 +166,9 @@ struct Pass<'a> {
     pending_checks: HashMap<(String, String), String>,
     statement: usize,
     at: usize,
+    /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
+    /// starts; `None` when such a statement's place is unknown (its findings are then at `at`).
+    base: Option<usize>,
 }
 
 /// Whether a column is declared `NOT NULL` or `PRIMARY KEY`.
@@ -186,8 +199,14 @@ fn name_parts(node: &pg_query::protobuf::Node) -> Vec<String> {
     }
 }
 
-fn offset(location: i32, fallback: usize) -> usize {
-    usize::try_from(location).unwrap_or(fallback)
+impl Pass<'_> {
+    /// Where a node's `location` is in the file, or `fallback` when it has none or its place is unknown.
+    fn offset(&self, location: i32, fallback: usize) -> usize {
+        match (usize::try_from(location), self.base) {
+            (Ok(location), Some(base)) => base + location,
+            _ => fallback,
+        }
+    }
 }
 
 /// Functions whose value differs per row, so that a default calling them fills every row one by one.
@@ -649,7 +668,7 @@ impl Pass<'_> {
                     "prefer-bigint-primary-key",
                     format!("primary key `{}` is `{}`: it runs out at 2^31 ids", col.colname, ty.display()),
                     None,
-                    offset(col.location, self.at),
+                    self.offset(col.location, self.at),
                 );
             }
         }
@@ -658,7 +677,7 @@ impl Pass<'_> {
     }
 
     fn column_habits(&mut self, col: &ColumnDef, ty: &ColumnType) {
-        let at = offset(col.location, self.at);
+        let at = self.offset(col.location, self.at);
         let name = &col.colname;
         let (id, message) = match ty.name.as_str() {
             "bpchar" => ("prefer-text-over-char", format!("column `{name}` is `{}`", ty.display())),
@@ -898,7 +917,7 @@ impl Pass<'_> {
     }
 
     fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
-        let at = offset(col.location, self.at);
+        let at = self.offset(col.location, self.at);
         if declares_not_null(col) {
             self.known.not_null.insert((rel.key(), col.colname.clone()), true);
         }
@@ -989,7 +1008,7 @@ impl Pass<'_> {
                         rel.display()
                     ),
                     Some(rel),
-                    offset(k.location, at),
+                    self.offset(k.location, at),
                 ),
                 ConstrType::ConstrForeign if !k.skip_validation => {
                     let other = k.pktable.as_ref().map(|r| format!(" and `{}`", RelName::of(r).display()));
@@ -1003,7 +1022,7 @@ impl Pass<'_> {
                             other.unwrap_or_default()
                         ),
                         Some(rel),
-                        offset(k.location, at),
+                        self.offset(k.location, at),
                     );
                 }
                 _ => {}
@@ -1012,7 +1031,7 @@ impl Pass<'_> {
     }
 
     fn add_constraint(&mut self, rel: &RelName, k: &Constraint, new: bool) {
-        let at = offset(k.location, self.at);
+        let at = self.offset(k.location, self.at);
         let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
         // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.
         if k.contype() == ConstrType::ConstrCheck
@@ -1103,7 +1122,7 @@ impl Pass<'_> {
         let Some(to) = ColumnType::of(type_name) else { return };
         // On the line of the new type: an ALTER TABLE may change many columns.
         let saved = self.at;
-        self.at = offset(type_name.location, self.at);
+        self.at = self.offset(type_name.location, self.at);
         let from = self.column_type(rel, column);
         let using = col.raw_default.is_some();
         let target = format!("`{}.{column}` to `{}`", rel.display(), to.display());

@@ -437,3 +437,30 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     let sql = "ALTER TABLE orders ALTER COLUMN a SET NOT NULL;\nALTER TABLE orders ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts)), [2]);
 }
+
+#[test]
+fn statements_inside_a_do_block_are_linted_at_their_lines() {
+    let sql = "SET lock_timeout = '2s';
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'posts' AND column_name = 'parentid') THEN
+    ALTER TABLE posts ALTER COLUMN props TYPE jsonb USING props::jsonb;
+    EXECUTE 'ALTER TABLE posts DROP COLUMN parentid';
+  END IF;
+  EXECUTE format('DROP TABLE %I', 'computed');
+END $$;";
+    assert_eq!(lines("alter-column-type", sql), [5]);
+    assert_eq!(lines("drop-column", sql), [6]);
+    let report = lint_example(sql, &LintOptions::default(), None);
+    let drop = report.findings.iter().find(|f| f.rule == "drop-column").unwrap();
+    assert!(drop.statement.starts_with("ALTER TABLE posts DROP COLUMN parentid"), "{}", drop.statement);
+    // A suppression above the block covers what it runs.
+    let allowed = format!("-- pgsafe:allow drop-column the column moved to rootid in 0065\n{}", &sql[25..]);
+    let report = lint_example(&allowed, &LintOptions::default(), None);
+    assert!(report.findings.iter().all(|f| f.rule != "drop-column"), "{:?}", report.findings);
+    assert_eq!(report.allowed.len(), 1);
+    // A table the block creates is new, for the block and after it.
+    let created =
+        "DO $$ BEGIN CREATE TABLE t (id bigint); CREATE INDEX t_id ON t (id); END $$;\nCREATE INDEX t_id2 ON t (id);";
+    assert!(lines("create-index-without-concurrently", created).is_empty());
+}

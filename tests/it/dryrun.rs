@@ -720,3 +720,25 @@ fn an_enum_replaced_by_a_new_one_as_prisma_does_runs_to_the_end() {
     assert_eq!((&s[6]["statement"], &s[6]["outcome"]), (&"DROP TYPE status_old".into(), &"ran".into()), "{report:#}");
     assert_unchanged(&before, &db);
 }
+
+#[test]
+fn a_column_a_do_block_drops_is_counted_when_the_block_drops_it() {
+    let db = small_db("dr_do_block");
+    let before = copy_of(&db, "dr_do_block_before");
+    let dir = tempfile::tempdir().unwrap();
+    // The guard holds for `note` and not for `tag`: only `note` goes.
+    let file = migration(
+        dir.path(),
+        "0001_guarded.sql",
+        "DO $$\nBEGIN\n  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'item' AND column_name = 'note') THEN\n    \
+         ALTER TABLE item DROP COLUMN note;\n  END IF;\n  IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'nosuch') THEN\n    \
+         EXECUTE 'ALTER TABLE item DROP COLUMN tag';\n  END IF;\nEND $$;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(s.len(), 1);
+    // 20 of the 100 items have a note (every fifth).
+    assert_eq!(losses(&s[0]), [("dropped-column".into(), "item".into(), Some("note".into()), 20)], "{report:#}");
+    assert_unchanged(&before, &db);
+}

@@ -188,3 +188,13 @@ fn the_diff_of_a_fix_is_unified() {
          +CREATE INDEX CONCURRENTLY i ON orders (a);\n"
     );
 }
+
+#[test]
+fn nothing_inside_a_do_block_is_rewritten() {
+    let text = "SET lock_timeout = '2s';\nDO $$\nBEGIN\n  CREATE INDEX i ON orders (a);\nEND $$;\nCREATE INDEX j ON orders (b);\n";
+    let fix = fix_text(text, &options());
+    assert_eq!(fix.after, text.replace("CREATE INDEX j", "CREATE INDEX CONCURRENTLY j"));
+    assert_eq!(fix.skipped.len(), 1, "{:?}", fix.skipped);
+    assert_eq!(fix.skipped[0].line, 4);
+    assert!(fix.skipped[0].note.contains("inside a `DO` block"), "{:?}", fix.skipped);
+}
