@@ -274,8 +274,8 @@ def empty_target(name):
 
 def settle():
     """Starts every timed restore from the same state: the previous run's writes flushed by a checkpoint,
-    which would otherwise fall inside the next run (a restore writes more WAL than the server's default
-    max_wal_size, and the next tool paid for the checkpoint it started)."""
+    so that no tool pays for the writes of the one before it (a time-based checkpoint would otherwise land
+    inside whichever run it falls in)."""
     psql("postgres", "CHECKPOINT")
 
 
