@@ -646,9 +646,8 @@ impl Pass<'_> {
                         primary.push(col.colname.clone());
                     }
                     self.column_habits(col, &ty);
-                    if declares_not_null(col) {
-                        self.known.not_null.insert((rel.key(), col.colname.clone()), true);
-                    }
+                    // A new table: what the database or an earlier table of this name said no longer holds.
+                    self.known.not_null.insert((rel.key(), col.colname.clone()), declares_not_null(col));
                     table.columns.insert(col.colname.clone(), ty.clone());
                     columns.push((col, ty));
                 }
@@ -918,9 +917,7 @@ impl Pass<'_> {
 
     fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
         let at = self.offset(col.location, self.at);
-        if declares_not_null(col) {
-            self.known.not_null.insert((rel.key(), col.colname.clone()), true);
-        }
+        self.known.not_null.insert((rel.key(), col.colname.clone()), declares_not_null(col));
         let ty = col.type_name.as_ref().and_then(ColumnType::of);
         if let Some(ty) = &ty {
             self.column_habits(col, ty);

@@ -436,6 +436,11 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     let facts = facts_with("orders", table);
     let sql = "ALTER TABLE orders ALTER COLUMN a SET NOT NULL;\nALTER TABLE orders ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts)), [2]);
+    // A table made again, or a column added again, is what its new definition says.
+    let again = "CREATE TABLE t (a text NOT NULL);\nDROP TABLE t;\nCREATE TABLE t (a text);\nALTER TABLE orders DROP COLUMN a;\n\
+                 ALTER TABLE orders ADD COLUMN a text;\n-- next file\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\n\
+                 ALTER TABLE orders ALTER COLUMN a SET NOT NULL;";
+    assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
 #[test]
