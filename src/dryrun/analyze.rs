@@ -35,8 +35,9 @@ pub(crate) enum Effect {
     Drop { tables: Vec<String>, schemas: Vec<String> },
     /// `DELETE FROM table`: its rows, and those the referential actions of foreign keys delete or set.
     Delete { table: String },
-    /// `UPDATE table`: the rows it changes, and those the referential actions of foreign keys change.
-    Update { table: String },
+    /// `UPDATE table SET columns`: the rows it changes, and those the referential actions of foreign keys
+    /// change.
+    Update { table: String, columns: Vec<String> },
     /// `TRUNCATE table` (`cascade`: and the tables that reference it).
     Truncate { table: String, cascade: bool },
     /// `ALTER TABLE table ALTER COLUMN column TYPE ...`: the values the change alters; `length` is the
@@ -71,6 +72,21 @@ pub(crate) struct Analysis {
     pub savepoint: bool,
     /// It cannot run inside a transaction block at all (`pgsafe migrate` runs it on its own).
     pub outside_transaction: bool,
+    /// The (table, column) it adds.
+    pub added_columns: Vec<(String, String)>,
+}
+
+impl Analysis {
+    fn new() -> Analysis {
+        Analysis {
+            kind: Kind::Runs,
+            effects: Vec::new(),
+            counts_rows: false,
+            savepoint: false,
+            outside_transaction: false,
+            added_columns: Vec::new(),
+        }
+    }
 }
 
 /// Timeouts the rehearsal sets for itself; a migration's `SET` of one would lift its protection.
@@ -90,13 +106,7 @@ pub fn is_transaction_control(sql: &str) -> bool {
 }
 
 pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
-    let mut analysis = Analysis {
-        kind: Kind::Runs,
-        effects: Vec::new(),
-        counts_rows: false,
-        savepoint: false,
-        outside_transaction: false,
-    };
+    let mut analysis = Analysis::new();
     let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };
     for raw in &parsed.protobuf.stmts {
         match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
@@ -112,13 +122,7 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
 /// its branches may not run, so a dropped column counts when it is gone after the block, and the rows a
 /// `DELETE`, `UPDATE` or `TRUNCATE` inside it takes are not counted (the block's command tag has no count).
 fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &mut Analysis) {
-    let mut inner = Analysis {
-        kind: Kind::Runs,
-        effects: Vec::new(),
-        counts_rows: false,
-        savepoint: false,
-        outside_transaction: false,
-    };
+    let mut inner = Analysis::new();
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
         read(&statement.node, server_version, &mut inner);
     }
@@ -263,7 +267,15 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         NodeEnum::UpdateStmt(u) => {
             a.counts_rows = true;
             if let Some(table) = &u.relation {
-                a.effects.push(Effect::Update { table: table_name(table) });
+                let columns = u
+                    .target_list
+                    .iter()
+                    .filter_map(|t| match &t.node {
+                        Some(NodeEnum::ResTarget(r)) => Some(r.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
         NodeEnum::InsertStmt(_) | NodeEnum::MergeStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
@@ -341,6 +353,7 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, server_vers
         }
         T::AtAddColumn => {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { return };
+            a.added_columns.push((table.clone(), def.colname.clone()));
             add_column(&table, def, server_version, a);
         }
         T::AtSetLogged | T::AtSetUnLogged => {
@@ -518,7 +531,9 @@ mod tests {
         assert_eq!(effects("DELETE FROM customer WHERE id = 1"), [Effect::Delete { table: "customer".into() }]);
         let update = analyze("UPDATE s.t SET a = 1", 170000);
         assert!(update.counts_rows);
-        assert_eq!(update.effects, [Effect::Update { table: "s.t".into() }]);
+        assert_eq!(update.effects, [Effect::Update { table: "s.t".into(), columns: vec!["a".into()] }]);
+        let added = analyze("ALTER TABLE s.t ADD COLUMN \"B\" int, ADD c text DEFAULT 'x'", 170000);
+        assert_eq!(added.added_columns, [("s.t".into(), "B".into()), ("s.t".into(), "c".into())]);
         assert_eq!(
             effects("TRUNCATE a, b CASCADE"),
             [

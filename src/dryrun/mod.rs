@@ -366,6 +366,8 @@ async fn rehearse(
     let mut reports = Vec::new();
     let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
+    // The columns the statements that ran added: an UPDATE of only those backfills them.
+    let mut added: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
     for (i, statement) in statements.iter().enumerate() {
         options.cancel.check("the dry run")?;
         if let Some(why) = &stopped {
@@ -380,7 +382,10 @@ async fn rehearse(
             analyze::Kind::Runs => {
                 let start = Instant::now();
                 starts.push(Some(start));
-                let report = observe::statement(session, statement, &analysis, options, i).await?;
+                let report = observe::statement(session, statement, &analysis, options, i, &added).await?;
+                if report.outcome == StatementOutcome::Ran {
+                    added.extend(analysis.added_columns.iter().cloned());
+                }
                 if report.outcome.stops() {
                     let how = match report.outcome {
                         StatementOutcome::LockTimeout => "timed out on a lock",

@@ -7,7 +7,7 @@
 //! the locks it took are not held to the end. One that waits too long for a lock means another session
 //! holds the table, as the statement itself would find: the statement is a lock timeout.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 use super::analyze::{Analysis, Effect};
@@ -31,12 +31,14 @@ const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
 /// must not fail).
+/// `added`: the (table, column) that earlier statements of the rehearsal added.
 pub(super) async fn statement(
     s: &Session,
     statement: &Statement,
     analysis: &Analysis,
     options: &DryRunOptions,
     index: usize,
+    added: &HashSet<(String, String)>,
 ) -> Result<StatementReport> {
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
@@ -71,7 +73,7 @@ pub(super) async fn statement(
         return Ok(report);
     }
 
-    let pending = before(s, analysis, options, index, &mut report).await?;
+    let pending = before(s, analysis, options, index, added, &mut report).await?;
     if stopped(&report) {
         return Ok(report);
     }
@@ -115,9 +117,9 @@ pub(super) async fn statement(
     }
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
-    after(s, pending, rows, options, &mut report).await?;
+    let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
-    changed_elsewhere(s, &changes_before, &mut report).await?;
+    changed_elsewhere(s, &changes_before, &backfilled, &mut report).await?;
     Ok(report)
 }
 
@@ -202,6 +204,9 @@ enum Pending {
     Set { table: String, column: String, condition: String, before: u64 },
     /// The rows an UPDATE changes: its command tag.
     Updated { table: String },
+    /// An UPDATE that sets only columns the rehearsal added: the values it replaces are the migration's
+    /// own (NULL or the new column's default), not data.
+    Backfilled { table: String },
     /// The values of a column before its type changed, copied into a temporary table.
     Values(Copy),
 }
@@ -224,6 +229,7 @@ async fn before(
     analysis: &Analysis,
     options: &DryRunOptions,
     index: usize,
+    added: &HashSet<(String, String)>,
     report: &mut StatementReport,
 ) -> Result<Vec<Pending>> {
     let mut pending = Vec::new();
@@ -275,12 +281,20 @@ async fn before(
                     }
                 }
             }
-            Effect::Delete { table } | Effect::Update { table } => {
+            Effect::Delete { table } | Effect::Update { table, .. } => {
                 let update = matches!(effect, Effect::Update { .. });
+                let backfill = match effect {
+                    Effect::Update { columns, .. } => {
+                        !columns.is_empty() && columns.iter().all(|c| added.contains(&(table.clone(), c.clone())))
+                    }
+                    _ => false,
+                };
                 let what = format!("the tables referential actions reach from `{table}`");
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
                 let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();
-                if update {
+                if backfill {
+                    pending.push(Pending::Backfilled { table: table.clone() });
+                } else if update {
                     pending.push(Pending::Updated { table: table.clone() });
                 } else {
                     for table in &tables {
@@ -331,15 +345,24 @@ async fn before(
 }
 
 /// Finishes the measurements once the statement ran (`rows`: its command tag's count).
+/// Returns the tables an UPDATE backfilled, whose updated rows are no loss.
 async fn after(
     s: &Session,
     pending: Vec<Pending>,
     rows: u64,
     options: &DryRunOptions,
     report: &mut StatementReport,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut backfilled = Vec::new();
     for p in pending {
         match p {
+            Pending::Backfilled { table } => {
+                report.notes.push(format!(
+                    "{rows} rows of `{table}` updated in columns this migration added: the values replaced are \
+                     its own (NULL or the columns' defaults), not counted as lost"
+                ));
+                backfilled.push(table);
+            }
             Pending::Lost(loss) => report.losses.push(loss),
             Pending::Gone(loss) => {
                 let column = loss.column.as_deref().unwrap_or_default();
@@ -423,7 +446,7 @@ async fn after(
             break;
         }
     }
-    Ok(())
+    Ok(backfilled)
 }
 
 /// Says which tables the statement dropped without their rows counted (dropped through an object that
@@ -687,13 +710,15 @@ async fn row_changes(
 async fn changed_elsewhere(
     s: &Session,
     before: &BTreeMap<i64, RowChanges>,
+    backfilled: &[String],
     report: &mut StatementReport,
 ) -> Result<()> {
     let counted = |kinds: &[LossKind]| -> Vec<String> {
         report.losses.iter().filter(|l| kinds.contains(&l.kind)).map(|l| l.table.clone()).collect()
     };
     let deletes_counted = counted(&[LossKind::Deleted, LossKind::DroppedTable, LossKind::Truncated]);
-    let updates_counted = counted(&[LossKind::Updated]);
+    let mut updates_counted = counted(&[LossKind::Updated]);
+    updates_counted.extend(backfilled.iter().cloned());
     let after = row_changes(s, &deletes_counted, &updates_counted).await?;
     for (oid, now) in after {
         let (updated, deleted) = before.get(&oid).map_or((0, 0), |b| (b.updated, b.deleted));

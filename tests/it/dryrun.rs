@@ -742,3 +742,37 @@ fn a_column_a_do_block_drops_is_counted_when_the_block_drops_it() {
     assert_eq!(losses(&s[0]), [("dropped-column".into(), "item".into(), Some("note".into()), 20)], "{report:#}");
     assert_unchanged(&before, &db);
 }
+
+#[test]
+fn a_backfill_of_columns_the_migration_added_loses_nothing() {
+    let db = small_db("dr_backfill");
+    let before = copy_of(&db, "dr_backfill_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "0001_slug.sql",
+        "ALTER TABLE item ADD COLUMN slug text, ADD COLUMN rank int DEFAULT 0;\n\
+         UPDATE item SET slug = lower(name), rank = id;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[1]), [], "{report:#}");
+    assert_eq!(s[1]["rows"], 100);
+    let notes = s[1]["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("100 rows of `item` updated in columns this migration added"))
+    );
+    // An UPDATE that also sets a column that was there before changes data.
+    let file = migration(
+        dir.path(),
+        "0002_mixed.sql",
+        "ALTER TABLE item ADD COLUMN slug text;\nUPDATE item SET slug = lower(name), note = NULL WHERE id <= 10;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(losses(&statements(&report)[1]), [("updated".into(), "item".into(), None, 10)], "{report:#}");
+    assert_unchanged(&before, &db);
+}
