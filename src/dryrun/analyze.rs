@@ -119,8 +119,9 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
 }
 
 /// What the statements of a `DO` block do ([`crate::lint::do_block`]), as far as the block's run shows it:
-/// its branches may not run, so a dropped column counts when it is gone after the block, and the rows a
-/// `DELETE`, `UPDATE` or `TRUNCATE` inside it takes are not counted (the block's command tag has no count).
+/// its branches may not run, so a dropped column counts when it is gone after the block. The block's
+/// command tag has no count: the rows a `DELETE` or `UPDATE` inside it changes are left to the transaction's
+/// own counters, as those of a trigger are; those a `TRUNCATE` inside it takes go uncounted.
 fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &mut Analysis) {
     let mut inner = Analysis::new();
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {

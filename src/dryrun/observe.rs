@@ -283,12 +283,8 @@ async fn before(
             }
             Effect::Delete { table } | Effect::Update { table, .. } => {
                 let update = matches!(effect, Effect::Update { .. });
-                let backfill = match effect {
-                    Effect::Update { columns, .. } => {
-                        !columns.is_empty() && columns.iter().all(|c| added.contains(&(table.clone(), c.clone())))
-                    }
-                    _ => false,
-                };
+                let backfill = matches!(effect, Effect::Update { columns, .. }
+                    if !columns.is_empty() && columns.iter().all(|c| added.contains(&(table.clone(), c.clone()))));
                 let what = format!("the tables referential actions reach from `{table}`");
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
                 let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();

@@ -140,21 +140,6 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result
         let (index, offset) = finding.at;
         let note = |note: String| FixNote { line: finding.line, rule: finding.rule, note };
         let Some(node) = file.statements.get(index).and_then(|s| s.node.as_ref()) else { continue };
-        let fixable = matches!(
-            finding.rule,
-            "create-index-without-concurrently"
-                | "drop-index-without-concurrently"
-                | "reindex-without-concurrently"
-                | "add-check-without-not-valid"
-                | "add-foreign-key-without-not-valid"
-                | "set-not-null"
-        );
-        if matches!(node, NodeEnum::DoStmt(_)) && fixable {
-            // A statement inside a `DO` block: its safe form (`CONCURRENTLY`, a second transaction) cannot
-            // run inside the block; moving it out is the author's call.
-            skipped.push(note("inside a `DO` block, which runs as one statement: move it out to fix it".into()));
-            continue;
-        }
         let outcome = match finding.rule {
             "create-index-without-concurrently"
             | "drop-index-without-concurrently"
@@ -186,6 +171,12 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result
             },
             _ => continue,
         };
+        // A finding inside a `DO` block (whose node every fix refuses): its safe form (`CONCURRENTLY`, a second
+        // transaction) cannot run inside the block, and moving it out is the author's call.
+        let outcome = outcome.map_err(|why| match node {
+            NodeEnum::DoStmt(_) => "inside a `DO` block, which runs as one statement: move it out to fix it".into(),
+            _ => why,
+        });
         match outcome {
             Ok(what) if blocks[index].is_some() && is_concurrent_fix(finding.rule) => {
                 leaving.entry(index).or_default().push((finding, what));

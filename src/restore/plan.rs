@@ -427,9 +427,12 @@ impl RestorePlan {
             self.privileges = objects
                 .iter()
                 .filter(|o| !o.privileges.is_empty())
-                .map(|o| match o.owner.as_deref().filter(|_| leave_out.owner) {
-                    Some(owner) => object_step(o, acl::for_new_owner(&o.privileges, owner).join("\n") + "\n"),
-                    None => object_step(o, o.privileges.join("\n") + "\n"),
+                .map(|o| {
+                    let statements = match o.owner.as_deref().filter(|_| leave_out.owner) {
+                        Some(owner) => acl::for_new_owner(&o.privileges, owner),
+                        None => o.privileges.clone(),
+                    };
+                    object_step(o, statements.join("\n") + "\n")
                 })
                 .collect();
         }
