@@ -52,6 +52,20 @@ pub struct TableFacts {
     pub not_null_checks: HashSet<String>,
     /// Columns that are `NOT NULL` already.
     pub not_null: HashSet<String>,
+    /// The foreign keys between this table and another, either way.
+    pub foreign_keys: Vec<ForeignKeyFact>,
+}
+
+/// A foreign key between a table and another table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForeignKeyFact {
+    pub name: String,
+    /// This table's columns in the key (the referenced ones when `referencing` is false).
+    pub columns: Vec<String>,
+    /// The table at the key's other end.
+    pub other: RelName,
+    /// Whether this table holds the key (references the other).
+    pub referencing: bool,
 }
 
 impl Facts {
@@ -144,11 +158,13 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
         let columns: String = value(&row, "columns", TABLES)?;
         let indexes: String = value(&row, "indexes", TABLES)?;
         let checks: Vec<String> = value(&row, "checks", TABLES)?;
+        let foreign_keys: String = value(&row, "foreign_keys", TABLES)?;
         let bad_json = |e: serde_json::Error| {
             Error::new(ErrorKind::Database, format!("the catalog's facts about `{name}` do not read")).with_source(e)
         };
         let columns: Vec<ColumnRow> = serde_json::from_str(&columns).map_err(bad_json)?;
         let indexes: Vec<Option<Vec<String>>> = serde_json::from_str(&indexes).map_err(bad_json)?;
+        let foreign_keys: Vec<ForeignKeyFact> = serde_json::from_str(&foreign_keys).map_err(bad_json)?;
         let table = TableFacts {
             // Before PostgreSQL 14 a table never analyzed has 0; from 14, -1.
             rows: (reltuples >= 0.0).then_some(reltuples as u64),
@@ -158,6 +174,7 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             columns: columns.into_iter().filter_map(|c| Some((c.name, ColumnType::parse(&c.type_name)?))).collect(),
             indexes: indexes.into_iter().flatten().collect(),
             not_null_checks: checks.iter().filter_map(|def| check_column(def)).collect(),
+            foreign_keys,
         };
         facts.tables.insert(key.clone(), table);
     }

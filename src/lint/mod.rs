@@ -28,7 +28,7 @@ use pg_query::protobuf::Token;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-pub use facts::{Facts, TableFacts, read_facts};
+pub use facts::{Facts, ForeignKeyFact, TableFacts, read_facts};
 pub use rules::{Family, Level, RULES, Rewrites, Rule, rule};
 
 /// The PostgreSQL major version rules assume without a connection.

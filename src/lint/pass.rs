@@ -15,7 +15,7 @@ use super::types::{self, ColumnType, TypeChange};
 use super::{LintOptions, ParsedFile};
 
 /// A table or index as a statement names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Deserialize)]
 pub struct RelName {
     /// `None` when unqualified (found through `search_path`).
     pub schema: Option<String>,
@@ -84,12 +84,30 @@ pub struct Known {
     not_null: HashMap<(String, String), bool>,
     /// The labels of enum types created (or given values) by the run, by [`RelName::key`].
     enums: HashMap<String, Vec<String>>,
+    /// Foreign keys the run made.
+    foreign_keys: Vec<KnownForeignKey>,
+    /// (table key, constraint name) of constraints the run dropped: a foreign key of the database's
+    /// facts among them no longer ties its tables.
+    dropped_constraints: HashSet<(String, String)>,
 }
 
 #[derive(Debug, Default)]
 struct KnownTable {
     columns: HashMap<String, ColumnType>,
     partitioned: bool,
+    /// The primary key's columns: what a foreign key naming no columns references.
+    primary: Vec<String>,
+}
+
+/// A foreign key made by the run: `table (columns) REFERENCES references (ref_columns)`; `ref_columns`
+/// is empty when the statement names none (the referenced table's primary key).
+#[derive(Debug)]
+struct KnownForeignKey {
+    name: String,
+    table: RelName,
+    columns: Vec<String>,
+    references: RelName,
+    ref_columns: Vec<String>,
 }
 
 /// Lints the statements of `file`, adding what it creates to `known`.
@@ -637,6 +655,7 @@ impl Pass<'_> {
         for element in &c.table_elts {
             match &element.node {
                 Some(NodeEnum::ColumnDef(col)) => {
+                    self.column_foreign_keys(&rel, col);
                     let Some(ty) = col.type_name.as_ref().and_then(ColumnType::of) else { continue };
                     if col
                         .constraints
@@ -654,12 +673,14 @@ impl Pass<'_> {
                 Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrPrimary => {
                     primary.extend(k.keys.iter().filter_map(string).map(str::to_owned));
                 }
+                Some(NodeEnum::Constraint(k)) => self.foreign_key_made(&rel, k, None),
                 _ => {}
             }
         }
         for key in &primary {
             self.known.not_null.insert((rel.key(), key.clone()), true);
         }
+        table.primary = primary.clone();
         for (col, ty) in &columns {
             if primary.contains(&col.colname) && matches!(ty.name.as_str(), "int4" | "int2" | "serial" | "smallserial")
             {
@@ -879,6 +900,9 @@ impl Pass<'_> {
                     self.not_null_checks.insert((rel.key(), col));
                 }
             }
+            AtDropConstraint => {
+                self.known.dropped_constraints.insert((rel.key(), column.to_owned()));
+            }
             AtAlterColumnType if !new => {
                 let Some(NodeEnum::ColumnDef(col)) = def else { return };
                 self.check_exists(rel, Some(column));
@@ -907,6 +931,75 @@ impl Pass<'_> {
         }
     }
 
+    /// Records the foreign keys among a column definition's constraints.
+    fn column_foreign_keys(&mut self, rel: &RelName, col: &ColumnDef) {
+        for k in col.constraints.iter().filter_map(constraint) {
+            self.foreign_key_made(rel, k, Some(&col.colname));
+        }
+    }
+
+    /// Records `k` when it is a foreign key of `rel` (`column`'s, when it is a column constraint).
+    fn foreign_key_made(&mut self, rel: &RelName, k: &Constraint, column: Option<&str>) {
+        if k.contype() != ConstrType::ConstrForeign {
+            return;
+        }
+        let Some(references) = k.pktable.as_ref().map(RelName::of) else { return };
+        let mut columns: Vec<String> = k.fk_attrs.iter().filter_map(string).map(str::to_owned).collect();
+        if columns.is_empty() {
+            columns.extend(column.map(str::to_owned));
+        }
+        self.known.foreign_keys.push(KnownForeignKey {
+            name: k.conname.clone(),
+            table: rel.clone(),
+            columns,
+            references,
+            ref_columns: k.pk_attrs.iter().filter_map(string).map(str::to_owned).collect(),
+        });
+    }
+
+    /// The other tables of the foreign keys `rel.column` is part of, on either side: changing its type
+    /// rebuilds those keys, which locks their tables ACCESS EXCLUSIVE too. The flag says whether one of
+    /// them references `rel`: the rebuild may then re-check that table's rows (measured: `int` to `bigint`
+    /// of a primary key re-checks the keys referencing it), so `rel` being small does not make it brief.
+    fn foreign_key_tables(&self, rel: &RelName, column: &str) -> (Vec<RelName>, bool) {
+        let dropped = |table: &RelName, name: &str| {
+            !name.is_empty() && self.known.dropped_constraints.contains(&(table.key(), name.to_owned()))
+        };
+        let mut others: Vec<RelName> = Vec::new();
+        let mut referenced = false;
+        for fk in &self.known.foreign_keys {
+            if dropped(&fk.table, &fk.name) {
+                continue;
+            }
+            if fk.table.key() == rel.key() && fk.columns.iter().any(|c| c == column) {
+                others.push(fk.references.clone());
+            }
+            let ref_columns = if fk.ref_columns.is_empty() {
+                self.known.tables.get(&fk.references.key()).map_or(&[][..], |t| &t.primary[..])
+            } else {
+                &fk.ref_columns[..]
+            };
+            if fk.references.key() == rel.key() && ref_columns.iter().any(|c| c == column) {
+                others.push(fk.table.clone());
+                referenced |= fk.table.key() != rel.key();
+            }
+        }
+        if !self.known.tables.contains_key(&rel.key())
+            && let Some(table) = self.facts.and_then(|f| f.table(rel))
+        {
+            for fk in &table.foreign_keys {
+                let owner = if fk.referencing { rel } else { &fk.other };
+                if fk.columns.iter().any(|c| c == column) && !dropped(owner, &fk.name) {
+                    others.push(fk.other.clone());
+                    referenced |= !fk.referencing;
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        others.retain(|o| o.key() != rel.key() && seen.insert(o.key()));
+        (others, referenced)
+    }
+
     fn cascade_hit(&mut self, rel: &RelName) {
         self.hit(
             "partitioned-table-cascade",
@@ -918,6 +1011,7 @@ impl Pass<'_> {
     fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
         let at = self.offset(col.location, self.at);
         self.known.not_null.insert((rel.key(), col.colname.clone()), declares_not_null(col));
+        self.column_foreign_keys(rel, col);
         let ty = col.type_name.as_ref().and_then(ColumnType::of);
         if let Some(ty) = &ty {
             self.column_habits(col, ty);
@@ -1028,6 +1122,7 @@ impl Pass<'_> {
     }
 
     fn add_constraint(&mut self, rel: &RelName, k: &Constraint, new: bool) {
+        self.foreign_key_made(rel, k, None);
         let at = self.offset(k.location, self.at);
         let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
         // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.
@@ -1129,39 +1224,51 @@ impl Pass<'_> {
             None => None,
         };
         let from_text = from.as_ref().map(|f| format!(" from `{}`", f.display())).unwrap_or_default();
+        let (others, referenced) = self.foreign_key_tables(rel, column);
+        // Whose size says how long the locks last: not only `rel`'s when a table referencing it is re-checked.
+        let sized = (!referenced).then_some(rel);
+        let also = match others.len() {
+            0 => String::new(),
+            n => format!(
+                "; until it ends it also holds an ACCESS EXCLUSIVE lock on {}, to rebuild the foreign key{} \
+                 between them",
+                others.iter().map(|o| format!("`{}`", o.display())).collect::<Vec<_>>().join(", "),
+                if n == 1 { "" } else { "s" }
+            ),
+        };
         match change {
             Some(TypeChange::Free) => {}
             Some(TypeChange::TimeZone) => self.hit_level(
                 "alter-column-type",
                 Level::Warning,
                 format!(
-                    "changing {target}{from_text} rewrites the table unless the session's TimeZone is UTC (PostgreSQL 12+)"
+                    "changing {target}{from_text} rewrites the table unless the session's TimeZone is UTC (PostgreSQL 12+){also}"
                 ),
-                Some(rel),
+                sized,
             ),
             Some(TypeChange::Rewrite) => self.hit(
                 "alter-column-type",
-                format!("changing {target}{from_text} rewrites the table and its indexes"),
-                Some(rel),
+                format!("changing {target}{from_text} rewrites the table and its indexes{also}"),
+                sized,
             ),
             Some(TypeChange::Narrowing) => self.hit(
                 "alter-column-type-narrowing",
-                format!("changing {target}{from_text} can fail on values that do not fit, or round them; it rewrites the table"),
-                Some(rel),
+                format!("changing {target}{from_text} can fail on values that do not fit, or round them; it rewrites the table{also}"),
+                sized,
             ),
             None if types::may_be_free(&to) && !using => self.hit_level(
                 "alter-column-type",
                 Level::Warning,
                 format!(
                     "changing {target} rewrites the table unless the column's current type is binary-coercible to it \
-                     (lint with `-d` to know)"
+                     (lint with `-d` to know){also}"
                 ),
-                Some(rel),
+                sized,
             ),
             None => self.hit(
                 "alter-column-type",
-                format!("changing {target} rewrites the table and its indexes"),
-                Some(rel),
+                format!("changing {target} rewrites the table and its indexes{also}"),
+                sized,
             ),
         }
         if change != Some(TypeChange::Free) && self.partitioned(rel) {

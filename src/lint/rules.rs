@@ -183,7 +183,7 @@ pub static RULES: &[Rule] = &[
         lock: AE,
         rewrites: Rewrites::Rewrite,
         what: "`ALTER COLUMN ... TYPE` that is not binary-coercible (anything but varchar widening, varchar to text, numeric precision increase, cidr to inet, ...); `timestamp` to `timestamptz` is a warning",
-        why: "the table and all its indexes are rewritten under an ACCESS EXCLUSIVE lock: no reads or writes until it ends",
+        why: "the table and all its indexes are rewritten under an ACCESS EXCLUSIVE lock: no reads or writes until it ends; a column of a foreign key locks the table at the key's other end as well",
         help: "add a new column of the new type, backfill it in batches, keep both in sync with a trigger, then switch and drop the old one",
         bad: &[
             "ALTER TABLE orders ALTER COLUMN id TYPE bigint;",

@@ -469,3 +469,70 @@ END $$;";
         "DO $$ BEGIN CREATE TABLE t (id bigint); CREATE INDEX t_id ON t (id); END $$;\nCREATE INDEX t_id2 ON t (id);";
     assert!(lines("create-index-without-concurrently", created).is_empty());
 }
+
+/// The `alter-column-type` finding's message for the last file of `sql`.
+fn type_change_message(sql: &str, facts: Option<&Facts>) -> String {
+    let report = lint_example(sql, &LintOptions::default(), facts);
+    let f = report.findings.iter().find(|f| f.rule == "alter-column-type").expect("an alter-column-type finding");
+    f.message.clone()
+}
+
+#[test]
+fn a_type_change_of_a_foreign_key_column_names_the_other_table_it_locks() {
+    // Measured on PostgreSQL 15: either end of the key locks the other table ACCESS EXCLUSIVE.
+    let made = "CREATE TABLE users (id int PRIMARY KEY);\n\
+                CREATE TABLE orders (id bigint PRIMARY KEY, user_id int REFERENCES users, note text);\n\
+                CREATE TABLE tags (id int PRIMARY KEY, order_id bigint, user_id int,\n  \
+                FOREIGN KEY (user_id) REFERENCES users (id));\n-- next file\n";
+    let referencing = type_change_message(&format!("{made}ALTER TABLE orders ALTER COLUMN user_id TYPE bigint;"), None);
+    assert!(
+        referencing.ends_with("ACCESS EXCLUSIVE lock on `users`, to rebuild the foreign key between them"),
+        "{referencing}"
+    );
+    let referenced = type_change_message(&format!("{made}ALTER TABLE users ALTER COLUMN id TYPE bigint;"), None);
+    assert!(referenced.contains("lock on `orders`, `tags`, to rebuild the foreign keys"), "{referenced}");
+    // A column outside every key, and a key the run dropped, lock nothing else.
+    let other = type_change_message(&format!("{made}ALTER TABLE orders ALTER COLUMN note TYPE bigint;"), None);
+    assert!(!other.contains("ACCESS EXCLUSIVE"), "{other}");
+    let named = "CREATE TABLE users (id int PRIMARY KEY);\n\
+                 CREATE TABLE orders (user_id int CONSTRAINT orders_user_fk REFERENCES users);\n-- next file\n\
+                 ALTER TABLE orders DROP CONSTRAINT orders_user_fk;\nALTER TABLE orders ALTER COLUMN user_id TYPE bigint;";
+    assert!(!type_change_message(named, None).contains("ACCESS EXCLUSIVE"));
+
+    // From the database's facts: the key of `orders` seen from `users`, which holds none itself.
+    let fk = |referencing: bool, columns: &[&str], other: &str| ForeignKeyFact {
+        name: "orders_user_id_fkey".into(),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        other: pass::RelName { schema: Some("public".into()), name: other.into() },
+        referencing,
+    };
+    let mut facts =
+        facts_with("users", TableFacts { foreign_keys: vec![fk(false, &["id"], "orders")], ..TableFacts::default() });
+    facts.tables.insert(
+        "orders".into(),
+        TableFacts { foreign_keys: vec![fk(true, &["user_id"], "users")], ..TableFacts::default() },
+    );
+    let from_users = type_change_message("ALTER TABLE users ALTER COLUMN id TYPE bigint;", Some(&facts));
+    assert!(from_users.contains("lock on `orders`, to rebuild the foreign key between them"), "{from_users}");
+    let from_orders = type_change_message("ALTER TABLE orders ALTER COLUMN user_id TYPE bigint;", Some(&facts));
+    assert!(from_orders.contains("lock on `users`"), "{from_orders}");
+    let dropped =
+        "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;\nALTER TABLE users ALTER COLUMN id TYPE bigint;";
+    assert!(!type_change_message(dropped, Some(&facts)).contains("ACCESS EXCLUSIVE"));
+}
+
+#[test]
+fn a_small_table_referenced_by_others_keeps_its_type_change_an_error() {
+    let small = TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() };
+    let mut facts = facts_with("users", small.clone());
+    let report = lint_example("ALTER TABLE users ALTER COLUMN id TYPE bigint;", &LintOptions::default(), Some(&facts));
+    assert_eq!(report.findings.iter().find(|f| f.rule == "alter-column-type").unwrap().level, Level::Hint);
+    facts.tables.get_mut("users").unwrap().foreign_keys = vec![ForeignKeyFact {
+        name: "orders_user_id_fkey".into(),
+        columns: vec!["id".into()],
+        other: pass::RelName { schema: Some("public".into()), name: "orders".into() },
+        referencing: false,
+    }];
+    let report = lint_example("ALTER TABLE users ALTER COLUMN id TYPE bigint;", &LintOptions::default(), Some(&facts));
+    assert_eq!(report.findings.iter().find(|f| f.rule == "alter-column-type").unwrap().level, Level::Error);
+}

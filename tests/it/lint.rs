@@ -314,3 +314,41 @@ fn with_a_database_an_enum_value_that_exists_is_named_and_a_small_tables_index_d
     let f = &report["findings"][0];
     assert_eq!((&f["rule"], &f["level"]), (&"drop-index-without-concurrently".into(), &"warning".into()), "{report:#}");
 }
+
+#[test]
+fn with_a_database_a_type_change_of_a_key_column_names_the_tables_at_the_keys_other_ends() {
+    let db = TestDb::new("lint_fk");
+    db.psql(
+        "CREATE SCHEMA shop;
+         CREATE TABLE users (id int PRIMARY KEY, name text);
+         CREATE TABLE shop.orders (id bigint PRIMARY KEY, user_id int REFERENCES users);
+         CREATE TABLE events (at date, user_id int REFERENCES users) PARTITION BY RANGE (at);
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         CREATE TABLE nodes (id int PRIMARY KEY, parent int REFERENCES nodes);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.sql");
+    write(
+        &file,
+        "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN id TYPE bigint;\n\
+         ALTER TABLE shop.orders ALTER COLUMN user_id TYPE bigint;\nALTER TABLE users ALTER COLUMN name TYPE int USING 0;\n\
+         ALTER TABLE nodes ALTER COLUMN parent TYPE bigint;\n",
+    );
+    let (code, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    let message = |line: u64| {
+        let f = report["findings"].as_array().unwrap().iter().find(|f| f["line"] == line).expect("a finding");
+        f["message"].as_str().unwrap().to_owned()
+    };
+    // Both tables referencing `users`, each once (the partition's copy of the key is left out).
+    assert!(
+        message(2).contains("lock on `events`, `shop.orders`, to rebuild the foreign keys")
+            || message(2).contains("lock on `shop.orders`, `events`, to rebuild the foreign keys"),
+        "{}",
+        message(2)
+    );
+    assert!(message(3).contains("lock on `users`, to rebuild the foreign key between them"), "{}", message(3));
+    assert!(!message(4).contains("ACCESS EXCLUSIVE lock on"), "{}", message(4));
+    // A key to its own table locks nothing more.
+    assert!(!message(5).contains("ACCESS EXCLUSIVE lock on"), "{}", message(5));
+}
