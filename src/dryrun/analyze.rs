@@ -40,6 +40,9 @@ pub(crate) enum Effect {
     Update { table: String, columns: Vec<String> },
     /// `TRUNCATE table` (`cascade`: and the tables that reference it).
     Truncate { table: String, cascade: bool },
+    /// The same inside a `DO` block, whose branches may not run: lost when the table was emptied (a new
+    /// file node, as `TRUNCATE` gives) by the block.
+    TruncateIfRun { table: String, cascade: bool },
     /// `ALTER TABLE table ALTER COLUMN column TYPE ...`: the values the change alters; `length` is the
     /// new type's length when it is `varchar(n)` or `char(n)`.
     AlterType { table: String, column: String, length: Option<i32> },
@@ -121,7 +124,7 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
 /// What the statements of a `DO` block do ([`crate::lint::do_block`]), as far as the block's run shows it:
 /// its branches may not run, so a dropped column counts when it is gone after the block. The block's
 /// command tag has no count: the rows a `DELETE` or `UPDATE` inside it changes are left to the transaction's
-/// own counters, as those of a trigger are; those a `TRUNCATE` inside it takes go uncounted.
+/// own counters, as those of a trigger are; a table it truncates counts when the block gave it a new file.
 fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &mut Analysis) {
     let mut inner = Analysis::new();
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
@@ -129,7 +132,8 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
     }
     a.effects.extend(inner.effects.into_iter().filter_map(|effect| match effect {
         Effect::DropColumn { table, column } => Some(Effect::DropColumnIfGone { table, column }),
-        Effect::Delete { .. } | Effect::Update { .. } | Effect::Truncate { .. } => None,
+        Effect::Truncate { table, cascade } => Some(Effect::TruncateIfRun { table, cascade }),
+        Effect::Delete { .. } | Effect::Update { .. } => None,
         other => Some(other),
     }));
 }

@@ -197,6 +197,9 @@ enum Pending {
     Dropped(Loss),
     /// Counted before, lost if the column is gone after the statement (a `DO` block's `DROP COLUMN`).
     Gone(Loss),
+    /// Counted before, lost if the table has another file node after the statement (a `DO` block's
+    /// `TRUNCATE`), or, having no storage of its own (partitioned), no rows.
+    Emptied { loss: Loss, filenode: u64 },
     /// A table's rows before a DELETE, to count again after.
     Rows { table: String, before: u64 },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
@@ -264,7 +267,7 @@ async fn before(
                     }
                 }
             }
-            Effect::Truncate { table, cascade } => {
+            Effect::Truncate { table, cascade } | Effect::TruncateIfRun { table, cascade } => {
                 let kind = LossKind::Truncated;
                 let mut tables = vec![table.clone()];
                 if *cascade {
@@ -276,8 +279,18 @@ async fn before(
                 for table in tables.into_iter().filter(|t| counted.insert((kind as u8, t.clone()))) {
                     let what = format!("the rows of `{table}`");
                     let sql = format!("SELECT count(*) FROM {table}");
-                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                        pending.push(Pending::Lost(Loss { kind, table, column: None, count, estimated: false }));
+                    let Some(rows) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else {
+                        continue;
+                    };
+                    let loss = Loss { kind, table, column: None, count: rows, estimated: false };
+                    if matches!(effect, Effect::Truncate { .. }) {
+                        pending.push(Pending::Lost(loss));
+                    } else {
+                        let what = format!("the file of `{}`", loss.table);
+                        let sql = filenode_sql(&loss.table);
+                        if let Some(filenode) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                            pending.push(Pending::Emptied { loss, filenode });
+                        }
                     }
                 }
             }
@@ -370,6 +383,22 @@ async fn after(
                 );
                 let what = format!("whether `{}.{column}` is still there", loss.table);
                 if settle(measure(s, count(s, &sql)).await, &what, options, report)? == Some(0) {
+                    report.losses.push(loss);
+                }
+            }
+            Pending::Emptied { loss, filenode } => {
+                let what = format!("the file of `{}`", loss.table);
+                let now = settle(measure(s, count(s, &filenode_sql(&loss.table))).await, &what, options, report)?;
+                let emptied = match now {
+                    Some(0) if filenode == 0 => {
+                        let what = format!("the rows left in `{}`", loss.table);
+                        let sql = format!("SELECT count(*) FROM {}", loss.table);
+                        settle(measure(s, count(s, &sql)).await, &what, options, report)? == Some(0)
+                    }
+                    Some(now) => now != filenode,
+                    None => false,
+                };
+                if emptied {
                     report.losses.push(loss);
                 }
             }
@@ -656,6 +685,14 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>>
 }
 
 /// Runs `sql`, a `count(*)`, and returns the count.
+/// The query of `table`'s file node (0 when it has no storage, as a partitioned table).
+fn filenode_sql(table: &str) -> String {
+    format!(
+        "SELECT coalesce(pg_catalog.pg_relation_filenode(pg_catalog.to_regclass({})), 0)::int8",
+        quote_literal(table)
+    )
+}
+
 async fn count(s: &Session, sql: &str) -> Result<u64> {
     let row = s.query_one(sql, &[]).await?;
     Ok(u64::try_from(value::<i64, _>(&row, 0, sql)?).unwrap_or(0))

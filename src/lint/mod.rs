@@ -83,7 +83,7 @@ pub struct Finding {
     pub rewrites: Rewrites,
     pub why: &'static str,
     pub help: &'static str,
-    /// The first line of the statement (or comment) it is about.
+    /// The line it points into, from its statement's start when the statement starts on that line.
     pub statement: String,
     /// Where it is for `--fix`: the statement's index in its file (`usize::MAX` for a comment's own
     /// findings) and the byte offset it points at.
@@ -271,6 +271,19 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The line of `text` at `offset`, from `offset` to its end, trimmed.
+/// The line a finding points into, from its statement's start when the statement starts on it: a
+/// finding at a column of a multi-line statement shows that column's whole line.
+fn line_at(file: &ParsedFile, hit: &pass::Hit) -> String {
+    let text = &file.text;
+    let offset = hit.offset.min(text.len());
+    let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+    let start = match file.statements.get(hit.statement) {
+        Some(s) if (line_start..=offset).contains(&s.start) => s.start,
+        _ => line_start,
+    };
+    line_from(text, start)
+}
+
 fn line_from(text: &str, offset: usize) -> String {
     let rest = text.get(offset..).unwrap_or("");
     rest.lines().next().unwrap_or("").trim().to_owned()
@@ -409,7 +422,7 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
         rewrites: hit.rule.rewrites,
         why: hit.rule.why,
         help: hit.rule.help,
-        statement: line_from(&file.text, hit.offset),
+        statement: line_at(file, hit),
         at: (hit.statement, hit.offset),
     }
 }

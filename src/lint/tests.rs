@@ -458,7 +458,7 @@ END $$;";
     assert_eq!(lines("drop-column", sql), [6]);
     let report = lint_example(sql, &LintOptions::default(), None);
     let drop = report.findings.iter().find(|f| f.rule == "drop-column").unwrap();
-    assert!(drop.statement.starts_with("ALTER TABLE posts DROP COLUMN parentid"), "{}", drop.statement);
+    assert_eq!(drop.statement, "EXECUTE 'ALTER TABLE posts DROP COLUMN parentid';");
     // A suppression above the block covers what it runs.
     let allowed = format!("-- pgsafe:allow drop-column the column moved to rootid in 0065\n{}", &sql[25..]);
     let report = lint_example(&allowed, &LintOptions::default(), None);
@@ -535,4 +535,27 @@ fn a_small_table_referenced_by_others_keeps_its_type_change_an_error() {
     }];
     let report = lint_example("ALTER TABLE users ALTER COLUMN id TYPE bigint;", &LintOptions::default(), Some(&facts));
     assert_eq!(report.findings.iter().find(|f| f.rule == "alter-column-type").unwrap().level, Level::Error);
+}
+
+#[test]
+fn a_finding_shows_the_whole_line_it_points_into_from_its_statement() {
+    let sql = "CREATE TABLE t (a int);\n-- next file\nSELECT 1; ALTER TABLE t\n  ALTER COLUMN a TYPE bigint, ALTER COLUMN a SET DEFAULT 0;\nALTER TABLE t DROP COLUMN a;";
+    let report = lint_example(sql, &LintOptions::default(), None);
+    let shown = |rule: &str| report.findings.iter().find(|f| f.rule == rule).unwrap().statement.clone();
+    assert_eq!(shown("alter-column-type"), "ALTER COLUMN a TYPE bigint, ALTER COLUMN a SET DEFAULT 0;");
+    assert_eq!(shown("drop-column"), "ALTER TABLE t DROP COLUMN a;");
+    let first = lint_example("SELECT 1; DROP TABLE t;", &LintOptions::default(), None);
+    assert_eq!(first.findings.iter().find(|f| f.rule == "drop-table").unwrap().statement, "DROP TABLE t;");
+}
+
+#[test]
+fn type_names_read_as_written_in_sql_and_a_quoted_one_keeps_its_case() {
+    let sql = "CREATE TABLE t (id int, m \"Mood\");\n-- next file\nALTER TABLE t ALTER COLUMN id TYPE bigint;\n\
+               ALTER TABLE t ALTER COLUMN m TYPE mood;";
+    let report = lint_example(sql, &LintOptions::default(), None);
+    let messages: Vec<&str> =
+        report.findings.iter().filter(|f| f.rule == "alter-column-type").map(|f| f.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[0].starts_with("changing `t.id` to `bigint` from `integer` rewrites"), "{}", messages[0]);
+    assert!(messages[1].starts_with("changing `t.m` to `mood` from `\"Mood\"` rewrites"), "{}", messages[1]);
 }

@@ -19,7 +19,9 @@ impl ColumnType {
     pub fn of(type_name: &TypeName) -> Option<ColumnType> {
         let last = type_name.names.last()?;
         let Some(NodeEnum::String(s)) = &last.node else { return None };
-        let name = match s.sval.to_ascii_lowercase().as_str() {
+        // The parser has folded an unquoted name to lower case already; a quoted one keeps its case
+        // (`"Mood"` and `mood` are two types).
+        let name = match s.sval.as_str() {
             "int" | "integer" => "int4".to_owned(),
             "bigint" => "int8".to_owned(),
             "smallint" => "int2".to_owned(),
@@ -61,9 +63,22 @@ impl ColumnType {
         matches!(self.name.as_str(), "serial" | "bigserial" | "smallserial")
     }
 
-    /// Readable: `varchar(20)`, `numeric(10,2)`, `int4[]`.
+    /// Readable, by its SQL name: `varchar(20)`, `numeric(10,2)`, `integer[]`, `"Mood"`.
     pub fn display(&self) -> String {
-        let mut text = self.name.clone();
+        let mut text = match self.name.as_str() {
+            "int2" => "smallint".to_owned(),
+            "int4" => "integer".to_owned(),
+            "int8" => "bigint".to_owned(),
+            "float4" => "real".to_owned(),
+            "float8" => "double precision".to_owned(),
+            "bool" => "boolean".to_owned(),
+            "bpchar" => "char".to_owned(),
+            // Quoted when folding would change it; a keyword (`varchar`, `numeric`) reads as the type.
+            name if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ' ') => {
+                name.to_owned()
+            }
+            name => format!("\"{}\"", name.replace('"', "\"\"")),
+        };
         if !self.mods.is_empty() {
             let mods: Vec<String> = self.mods.iter().map(ToString::to_string).collect();
             text.push_str(&format!("({})", mods.join(",")));

@@ -744,6 +744,36 @@ fn a_column_a_do_block_drops_is_counted_when_the_block_drops_it() {
 }
 
 #[test]
+fn a_table_a_do_block_truncates_is_counted_when_the_block_truncates_it() {
+    let db = small_db("dr_do_truncate");
+    db.psql(
+        "CREATE TABLE logs (id int, at date) PARTITION BY RANGE (at);
+         CREATE TABLE logs_2026 PARTITION OF logs FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         INSERT INTO logs SELECT g, '2026-03-01' FROM generate_series(1, 7) g;
+         CREATE TABLE kept (id int); INSERT INTO kept SELECT generate_series(1, 3);",
+    );
+    let before = copy_of(&db, "dr_do_truncate_before");
+    let dir = tempfile::tempdir().unwrap();
+    // `item` and the partitioned `logs` go; the guard of `kept` does not hold.
+    let file = migration(
+        dir.path(),
+        "0001_reset.sql",
+        "DO $$\nBEGIN\n  TRUNCATE item;\n  EXECUTE 'TRUNCATE logs';\n  \
+         IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'nosuch') THEN\n    TRUNCATE kept;\n  END IF;\nEND $$;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let mut lost = losses(&statements(&report)[0]);
+    lost.sort();
+    assert_eq!(
+        lost,
+        [("truncated".into(), "item".into(), None, 100), ("truncated".into(), "logs".into(), None, 7)],
+        "{report:#}"
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn a_backfill_of_columns_the_migration_added_loses_nothing() {
     let db = small_db("dr_backfill");
     let before = copy_of(&db, "dr_backfill_before");
