@@ -89,6 +89,11 @@ pub struct Known {
     /// (table key, constraint name) of constraints the run dropped: a foreign key of the database's
     /// facts among them no longer ties its tables.
     dropped_constraints: HashSet<(String, String)>,
+    /// Tables the run gave a valid `CHECK` constraint: one attached as a partition is taken to have its
+    /// bound's, which spares the attach its scan.
+    checked: HashSet<String>,
+    /// (table key, constraint name) of `CHECK` constraints the run added `NOT VALID`, until validated.
+    unvalidated_checks: HashSet<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -379,6 +384,15 @@ impl Pass<'_> {
             }
             NodeEnum::IndexStmt(i) => self.create_index(i),
             NodeEnum::DropStmt(d) => self.drop(d),
+            NodeEnum::LockStmt(l) if !l.nowait && l.mode >= 5 => {
+                // 5 to 8: SHARE, SHARE ROW EXCLUSIVE, EXCLUSIVE, ACCESS EXCLUSIVE (lockdefs.h).
+                const MODES: [&str; 4] = ["SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"];
+                let table = l.relations.iter().find_map(|r| match &r.node {
+                    Some(NodeEnum::RangeVar(rv)) => Some(RelName::of(rv)),
+                    _ => None,
+                });
+                self.lock_timeout_needed(table, MODES[(l.mode.min(8) - 5) as usize]);
+            }
             NodeEnum::DropdbStmt(d) => {
                 self.hit("drop-database", format!("`DROP DATABASE {}` removes the whole database", d.dbname), None)
             }
@@ -896,12 +910,20 @@ impl Pass<'_> {
                 self.add_constraint(rel, k, new);
             }
             AtValidateConstraint => {
+                if self.known.unvalidated_checks.remove(&(rel.key(), column.to_owned())) {
+                    self.known.checked.insert(rel.key());
+                }
                 if let Some(col) = self.pending_checks.remove(&(rel.key(), column.to_owned())) {
                     self.not_null_checks.insert((rel.key(), col));
                 }
             }
             AtDropConstraint => {
                 self.known.dropped_constraints.insert((rel.key(), column.to_owned()));
+            }
+            AtAttachPartition | AtDetachPartition => {
+                let Some(NodeEnum::PartitionCmd(p)) = def else { return };
+                let Some(partition) = p.name.as_ref().map(RelName::of) else { return };
+                self.partition_cmd(rel, &partition, cmd.subtype() == AtAttachPartition, p.concurrent);
             }
             AtAlterColumnType if !new => {
                 let Some(NodeEnum::ColumnDef(col)) = def else { return };
@@ -928,6 +950,43 @@ impl Pass<'_> {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// `ALTER TABLE rel ATTACH PARTITION partition` (`attach`) or `DETACH PARTITION`.
+    fn partition_cmd(&mut self, rel: &RelName, partition: &RelName, attach: bool, concurrent: bool) {
+        if attach {
+            // A table the run made is empty or filled by it; a check the run added is taken to be the bound's.
+            if self.is_new(partition) || self.is_new(rel) || self.known.checked.contains(&partition.key()) {
+                return;
+            }
+            self.check_exists(partition, None);
+            self.hit(
+                "attach-partition-scan",
+                format!(
+                    "attaching `{}` to `{}` scans it (and the default partition, if any) under an ACCESS EXCLUSIVE \
+                     lock, unless a valid CHECK constraint proves its rows fit the bound",
+                    partition.display(),
+                    rel.display()
+                ),
+                Some(partition),
+            );
+        } else if concurrent && self.in_transaction() {
+            self.hit(
+                "concurrently-in-transaction",
+                "`DETACH PARTITION ... CONCURRENTLY` cannot run inside a transaction block".into(),
+                None,
+            );
+        } else if !concurrent && self.pg_version >= 14 && !self.is_new(rel) {
+            self.hit(
+                "detach-partition-without-concurrently",
+                format!(
+                    "`DETACH PARTITION` of `{}` takes an ACCESS EXCLUSIVE lock on `{}`",
+                    partition.display(),
+                    rel.display()
+                ),
+                Some(rel),
+            );
         }
     }
 
@@ -1123,6 +1182,13 @@ impl Pass<'_> {
 
     fn add_constraint(&mut self, rel: &RelName, k: &Constraint, new: bool) {
         self.foreign_key_made(rel, k, None);
+        if k.contype() == ConstrType::ConstrCheck {
+            if k.skip_validation {
+                self.known.unvalidated_checks.insert((rel.key(), k.conname.clone()));
+            } else {
+                self.known.checked.insert(rel.key());
+            }
+        }
         let at = self.offset(k.location, self.at);
         let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
         // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.

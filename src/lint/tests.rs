@@ -559,3 +559,37 @@ fn type_names_read_as_written_in_sql_and_a_quoted_one_keeps_its_case() {
     assert!(messages[0].starts_with("changing `t.id` to `bigint` from `integer` rewrites"), "{}", messages[0]);
     assert!(messages[1].starts_with("changing `t.m` to `mood` from `\"Mood\"` rewrites"), "{}", messages[1]);
 }
+
+#[test]
+fn a_partition_attached_after_its_bound_check_is_validated_is_no_finding() {
+    let attach = "ALTER TABLE ev ATTACH PARTITION ev_26 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');";
+    let check = "ALTER TABLE ev_26 ADD CONSTRAINT b CHECK (at >= '2026-01-01' AND at < '2027-01-01') NOT VALID;\n";
+    // Across files, as migration tools split it; a check never validated does not spare the scan.
+    let validated = format!("{check}-- next file\nALTER TABLE ev_26 VALIDATE CONSTRAINT b;\n-- next file\n{attach}");
+    assert_eq!(lines("attach-partition-scan", &validated), Vec::<usize>::new());
+    assert_eq!(lines("attach-partition-scan", &format!("{check}-- next file\n{attach}")), [1]);
+    let other = format!("{check}ALTER TABLE ev_25 VALIDATE CONSTRAINT b;\n{attach}");
+    assert_eq!(lines("attach-partition-scan", &other), [3]);
+    // DETACH: CONCURRENTLY cannot run in a transaction; before 14 there is no CONCURRENTLY to ask for.
+    let detach = "ALTER TABLE ev DETACH PARTITION ev_20 CONCURRENTLY;";
+    assert_eq!(lines("concurrently-in-transaction", &format!("BEGIN;\n{detach}\nCOMMIT;")), [2]);
+    assert_eq!(lines("detach-partition-without-concurrently", detach), Vec::<usize>::new());
+    let plain = "ALTER TABLE ev DETACH PARTITION ev_20;";
+    assert_eq!(lines("detach-partition-without-concurrently", plain), [1]);
+    assert_eq!(lines("detach-partition-without-concurrently", &format!("-- pg 13\n{plain}")), Vec::<usize>::new());
+    assert_eq!(lines("missing-lock-timeout", plain), [1]);
+}
+
+#[test]
+fn an_explicit_lock_that_blocks_writes_wants_a_lock_timeout_unless_nowait() {
+    assert_eq!(lines("missing-lock-timeout", "BEGIN;\nLOCK TABLE orders IN ACCESS EXCLUSIVE MODE;\nCOMMIT;"), [2]);
+    assert_eq!(lines("missing-lock-timeout", "LOCK orders;"), [1]);
+    assert_eq!(lines("missing-lock-timeout", "LOCK TABLE orders IN SHARE MODE NOWAIT;"), Vec::<usize>::new());
+    assert_eq!(lines("missing-lock-timeout", "LOCK TABLE orders IN ROW EXCLUSIVE MODE;"), Vec::<usize>::new());
+    let report = lint_example("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE;", &LintOptions::default(), None);
+    assert!(
+        report.findings[0].message.contains("SHARE ROW EXCLUSIVE lock on `orders`"),
+        "{}",
+        report.findings[0].message
+    );
+}
