@@ -135,7 +135,6 @@ impl Leader {
         const EXPORT: &str = "SELECT pg_catalog.pg_export_snapshot()";
         let exported_snapshot: String = crate::pg::value(&session.query_one(EXPORT, &[]).await?, 0, EXPORT)?;
         let server = catalog::read_server_facts(&session).await?;
-        session.batch(&format!("SET client_encoding = {}", quote_literal(&server.encoding))).await?;
         catalog::check_patterns(&session, &options.filters).await?;
         let data = options.content != DumpContent::SchemaOnly;
         let mut tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;

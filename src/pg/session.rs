@@ -54,9 +54,12 @@ impl SearchPath {
 pub struct Session {
     client: Client,
     target: String,
-    /// Whether the client encoding has one byte per character for the server, which then counts the
-    /// characters of an error position in bytes of the UTF-8 text pgsafe sends.
-    bytes_are_characters: bool,
+    /// The client encoding of the rows its `COPY`s move (the archive's, or the server's when dumping), when
+    /// it is not UTF-8: a `COPY` switches to it, so that text crosses as the archive holds it, and any other
+    /// statement switches back, so that names and catalog text cross as the UTF-8 Rust holds them.
+    copy_encoding: Option<String>,
+    /// Whether `client_encoding` is `copy_encoding` at the moment.
+    in_copy_encoding: std::sync::atomic::AtomicBool,
     /// How to cancel its running statement: the connection's key, and TLS as the connection used it.
     cancel_token: CancelToken,
     tls: Option<MakeRustlsConnect>,
@@ -67,26 +70,24 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects and pins the session settings, with `client_encoding` set to `encoding` (the archive's,
-    /// or the server's when dumping) so that text crosses without conversion.
-    pub async fn open(options: &ConnectOptions, encoding: Option<&str>) -> Result<Self> {
+    /// Connects and pins the session settings. Statements and their results cross in UTF-8; the rows of
+    /// its `COPY`s in `copy_encoding` (the archive's, or the server's when dumping), so that their text
+    /// crosses without conversion.
+    pub async fn open(options: &ConnectOptions, copy_encoding: Option<&str>) -> Result<Self> {
         let client = options.connect().await?;
-        let bytes_are_characters = encoding.is_some_and(|e| !e.eq_ignore_ascii_case("UTF8"));
         let cancel_token = client.cancel_token();
         let session = Session {
             client,
             target: options.describe(),
-            bytes_are_characters,
+            copy_encoding: copy_encoding.filter(|e| !is_utf8(e)).map(str::to_owned),
+            in_copy_encoding: Default::default(),
             cancel_token,
             tls: options.tls(),
             watch: None,
             server_version: 0,
         };
         let mut sql = COMMON.to_string();
-        if let Some(enc) = encoding {
-            sql.push_str(&format!("; SET client_encoding = {}", super::quote_literal(enc)));
-        }
-        sql.push_str("; SELECT pg_catalog.current_setting('server_version_num')");
+        sql.push_str("; SET client_encoding = 'UTF8'; SELECT pg_catalog.current_setting('server_version_num')");
         let version = session.batch_value(&sql).await?;
         let server_version = version.as_deref().and_then(|v| v.parse().ok()).ok_or_else(|| {
             Error::new(
@@ -133,6 +134,7 @@ impl Session {
 
     /// [`Session::batch`], returning the first column of the last row the statements returned.
     async fn batch_value(&self, sql: &str) -> Result<Option<String>> {
+        self.encoding_for(false).await?;
         // The server reports each statement it finished before the error, which tells which one
         // failed when the error carries no position.
         let mut finished = 0;
@@ -148,20 +150,13 @@ impl Session {
             }
             Ok(last)
         };
-        run.await.map_err(|e| {
-            let failed = Failed {
-                target: &self.target,
-                sql,
-                finished: Some(finished),
-                bytes_are_characters: self.bytes_are_characters,
-            };
-            failed.error(e)
-        })
+        run.await.map_err(|e| Failed { target: &self.target, sql, finished: Some(finished) }.error(e))
     }
 
     /// Runs one statement as it is written (the simple protocol, no parameters) and returns the rows its
     /// command tag counts (`UPDATE 42`), 0 for a tag that counts none (`CREATE TABLE`).
     pub async fn execute_simple(&self, sql: &str) -> Result<u64> {
+        self.encoding_for(false).await?;
         let mut rows = 0;
         let run = async {
             let mut messages = std::pin::pin!(self.client.simple_query_raw(sql).await?);
@@ -177,11 +172,36 @@ impl Session {
     }
 
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.encoding_for(false).await?;
         self.client.query(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        self.encoding_for(false).await?;
         self.client.query_one(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
+    }
+
+    /// A `COPY` statement as it must be sent in the copy encoding: its names and literals outside ASCII
+    /// written as Unicode escapes, since pgsafe can only send UTF-8.
+    fn in_copy_encoding_text<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.copy_encoding {
+            Some(_) => crate::sql::ascii_escaped(sql),
+            None => std::borrow::Cow::Borrowed(sql),
+        }
+    }
+
+    /// Sets `client_encoding` for a `COPY` (`copy`) or for any other statement, when the session has a
+    /// `copy_encoding` and is not in the one it needs.
+    async fn encoding_for(&self, copy: bool) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let Some(encoding) = &self.copy_encoding else { return Ok(()) };
+        if self.in_copy_encoding.load(Ordering::Acquire) == copy {
+            return Ok(());
+        }
+        let sql = format!("SET client_encoding = {}", super::quote_literal(if copy { encoding } else { "UTF8" }));
+        self.client.batch_execute(&sql).await.map_err(|e| db_error(&self.target, &sql, e))?;
+        self.in_copy_encoding.store(copy, Ordering::Release);
+        Ok(())
     }
 
     /// Runs `work` under `path`, then sets the `search_path` it replaced back; with no `path`, `work` runs
@@ -211,12 +231,16 @@ impl Session {
 
     /// Starts `COPY ... TO STDOUT`.
     pub async fn copy_out(&self, sql: &str) -> Result<CopyOutStream> {
+        self.encoding_for(true).await?;
+        let sql = &*self.in_copy_encoding_text(sql);
         let stream = self.client.copy_out(sql).await.map_err(|e| db_error(&self.target, sql, e))?;
         Ok(CopyOutStream::new(stream, sql, &self.target))
     }
 
     /// Starts `COPY ... FROM STDIN`. Dropping the sink without `finish` aborts the COPY.
     pub async fn copy_in(&self, sql: &str) -> Result<CopyInSink> {
+        self.encoding_for(true).await?;
+        let sql = &*self.in_copy_encoding_text(sql);
         let sink = self.client.copy_in(sql).await.map_err(|e| db_error(&self.target, sql, e))?;
         Ok(CopyInSink::new(sink, sql, &self.target))
     }
@@ -244,7 +268,7 @@ where
 
 /// Turns a driver error into a message that says what the server said, and about which statement.
 pub(crate) fn db_error(target: &str, sql: &str, e: tokio_postgres::Error) -> Error {
-    Failed { target, sql, finished: None, bytes_are_characters: false }.error(e)
+    Failed { target, sql, finished: None }.error(e)
 }
 
 /// Where a statement failed: the session, its SQL, and for a batch how many of its statements the
@@ -253,7 +277,6 @@ struct Failed<'a> {
     target: &'a str,
     sql: &'a str,
     finished: Option<usize>,
-    bytes_are_characters: bool,
 }
 
 impl Failed<'_> {
@@ -297,7 +320,7 @@ impl Failed<'_> {
         if count <= 1 {
             return format!("`{}`", first_line(self.sql));
         }
-        let at_position = position.and_then(|p| statements.index_at_position(p, self.bytes_are_characters));
+        let at_position = position.and_then(|p| statements.index_at_position(p));
         // The server runs a batch in order and stops at the error, so the failed statement cannot come
         // before the finished ones; a position that says otherwise was misread, and the count wins.
         let index = match (at_position, self.finished) {
@@ -314,6 +337,11 @@ impl Failed<'_> {
             ),
         }
     }
+}
+
+/// Whether `encoding` (as `pg_encoding_to_char` names it) is UTF-8.
+fn is_utf8(encoding: &str) -> bool {
+    encoding.eq_ignore_ascii_case("UTF8") || encoding.eq_ignore_ascii_case("UTF-8")
 }
 
 /// The statement, shortened for messages.

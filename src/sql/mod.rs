@@ -6,11 +6,13 @@
 //! quoting as the SQL pgsafe runs, without reaching into `pg/`, which talks to servers. `pg` re-exports
 //! the quoting functions.
 
+mod escape;
 pub(crate) mod foreign_key;
 mod keywords;
 mod sections;
 mod statements;
 
+pub use escape::ascii_escaped;
 pub use keywords::{Category, KEYWORDS};
 pub use sections::down_sections;
 pub use statements::{Statements, statements};

@@ -45,15 +45,10 @@ impl<'a> Statements<'a> {
     }
 
     /// The statement at `position`, the server's error position: a 1-based count of characters into the
-    /// batch. `bytes_are_characters` is for a session whose client encoding has one byte per character
-    /// (LATIN1, SQL_ASCII, ...), where the server counts each byte of the UTF-8 text pgsafe sent as one.
-    pub fn index_at_position(&self, position: usize, bytes_are_characters: bool) -> Option<usize> {
+    /// batch (statements cross in UTF-8, see [`crate::pg::Session::open`]).
+    pub fn index_at_position(&self, position: usize) -> Option<usize> {
         let skip = position.checked_sub(1)?;
-        let offset = if bytes_are_characters {
-            skip
-        } else {
-            self.sql.char_indices().nth(skip).map_or(self.sql.len(), |(byte, _)| byte)
-        };
+        let offset = self.sql.char_indices().nth(skip).map_or(self.sql.len(), |(byte, _)| byte);
         self.index_at_byte(offset)
     }
 }
@@ -336,13 +331,12 @@ mod tests {
         let byte = sql.find("nope").expect("the statement is there");
         let position = sql[..byte].chars().count() + 1;
         assert_eq!(position, byte - 9, "ten characters of two bytes each come before it");
-        assert_eq!(s.index_at_position(position, false), Some(2));
-        // Read as bytes, the same number lands in `SELECT 1`.
-        assert_eq!(s.index_at_position(position, true), Some(1));
-        assert_eq!(s.index_at_position(byte + 1, true), Some(2));
-        assert_eq!(s.index_at_position(1, false), Some(0));
-        assert_eq!(s.index_at_position(0, false), None);
-        assert_eq!(s.index_at_position(10_000, false), Some(2), "at end of input");
+        assert_eq!(s.index_at_position(position), Some(2));
+        // Read as bytes, the same number would land in `SELECT 1`.
+        assert_eq!(s.index_at_byte(position - 1), Some(1));
+        assert_eq!(s.index_at_position(1), Some(0));
+        assert_eq!(s.index_at_position(0), None);
+        assert_eq!(s.index_at_position(10_000), Some(2), "at end of input");
     }
 
     #[test]

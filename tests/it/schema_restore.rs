@@ -1111,3 +1111,49 @@ fn a_key_builds_beside_its_tables_other_indexes_and_comes_out_as_it_was() {
         src.psql(facts)
     );
 }
+
+/// What `db` says of its names, comments, enum labels, defaults, a function's result and its rows, read in
+/// UTF-8 whatever the database's encoding.
+fn non_ascii_facts(db: &TestDb) -> String {
+    db.psql(
+        "SET client_encoding = 'UTF8';
+         SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace;
+         SELECT string_agg(attname || '=' || coalesce(pg_get_expr(adbin, adrelid), ''), ',' ORDER BY attnum)
+           FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+          WHERE attrelid = '\"café\"'::regclass AND attnum > 0;
+         SELECT obj_description('\"café\"'::regclass, 'pg_class');
+         SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum;
+         SELECT \"été\"();
+         SELECT id, \"crème\", h, x::text, length(x::text) FROM \"café\" ORDER BY id;",
+    )
+}
+
+#[test]
+fn a_latin1_database_with_non_ascii_names_and_xml_restores_into_latin1_and_utf8() {
+    let latin1 = "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0";
+    let src = TestDb::with_options("latin1_src", latin1);
+    src.psql(
+        "SET client_encoding = 'UTF8';
+         CREATE TYPE humeur AS ENUM ('gai', 'déçu');
+         CREATE TABLE \"café\" (id int PRIMARY KEY, \"crème\" text DEFAULT 'brûlé', h humeur, x xml);
+         COMMENT ON TABLE \"café\" IS 'où ça';
+         CREATE FUNCTION \"été\"() RETURNS text LANGUAGE sql AS $f$ SELECT 'ça'::text $f$;
+         CREATE VIEW \"vue_«\" AS SELECT \"crème\" FROM \"café\";
+         INSERT INTO \"café\" VALUES (1, 'naïve', 'déçu', '<a>é</a>'), (2, DEFAULT, 'gai', '<b/>'), (3, 'ÿ', NULL, 'texte');",
+    );
+    let expected = non_ascii_facts(&src);
+    assert!(expected.contains("café,") && expected.contains("1|naïve|déçu|<a>é</a>|8"), "{expected}");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    for (hint, options) in [("latin1_dst", latin1), ("utf8_dst", "")] {
+        let dst = TestDb::with_options(hint, options);
+        let (code, _, stderr) = run(pgsafe().args(["restore", "-d", &dst.conn_string()]).arg(&archive));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(non_ascii_facts(&dst), expected, "into {hint}");
+        // A data-only restore reads the target's catalog (its triggers, its keys) in UTF-8 too.
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "--data-only", "--clean", "-d", &dst.conn_string()]).arg(&archive));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(non_ascii_facts(&dst), expected, "data-only into {hint}");
+    }
+}

@@ -5,6 +5,8 @@
 --   * an array or composite whose element or member type is not built in (binary arrays and records
 --     carry their element and member type OIDs, which differ in another database),
 --   * int2vector and oidvector (their binary receive functions refuse an empty vector),
+--   * xml in a database whose encoding is not UTF8 (its binary send puts an XML declaration naming the
+--     client encoding before the value, which the receiving side then keeps),
 -- anywhere inside the type: through arrays, domains, ranges, multiranges and composites.
 -- $1: column type oids (int8[]). One row per type that needs text. Works on PostgreSQL 14 and later.
 WITH RECURSIVE
@@ -32,4 +34,5 @@ WHERE ty.typsend = 0
                      'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype')
       AND ty.typnamespace = 'pg_catalog'::regnamespace
    OR ty.oid IN ('pg_catalog.int2vector'::pg_catalog.regtype, 'pg_catalog.oidvector'::pg_catalog.regtype)
+   OR ty.oid = 'pg_catalog.xml'::pg_catalog.regtype AND pg_catalog.getdatabaseencoding() <> 'UTF8'
    OR (tree.via IN ('element', 'member') AND ty.oid >= 16384)

@@ -24,6 +24,11 @@ impl TestDb {
     /// `hint` (usually the test's name) only makes the database easy to recognise in logs;
     /// characters other than ASCII letters, digits and `_` are dropped.
     pub fn new(hint: &str) -> TestDb {
+        Self::with_options(hint, "")
+    }
+
+    /// [`TestDb::new`], with `options` after `CREATE DATABASE name` (`ENCODING 'LATIN1' ...`).
+    pub fn with_options(hint: &str, options: &str) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let suffix = format!("_{}_{n}", std::process::id());
@@ -37,7 +42,7 @@ impl TestDb {
 
         let cluster = cluster();
         cluster
-            .execute_admin(&format!("CREATE DATABASE {}", quote_ident(&name)))
+            .execute_admin(&format!("CREATE DATABASE {} {options}", quote_ident(&name)))
             .unwrap_or_else(|e| panic!("could not create test database `{name}`: {e}"));
         TestDb { name, cluster }
     }
