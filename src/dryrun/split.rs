@@ -54,24 +54,77 @@ pub fn migration_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub const FOLDER_LAYOUTS: &str = "a folder of migrations holds `.sql` files (`*.down.sql` are left out), or a \
     folder per migration with its `migration.sql` (Prisma) or `up.sql` (diesel)";
 
-/// The migrations of the folder `dir`, in name order: its `.sql` files without the `*.down.sql` scripts that
-/// undo a migration, and of each subfolder its `migration.sql` (Prisma's layout) or `up.sql` (diesel's).
+/// The migrations of the folder `dir`, in name order with numbers read as numbers (`V2__` before `V10__`,
+/// `2_` before `10_`): its `.sql` files without the scripts that undo a migration (`*.down.sql`, Flyway's
+/// `U<version>__*.sql`), and of each subfolder its `migration.sql` (Prisma's layout) or `up.sql` (diesel's).
 pub fn folder_migrations(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
         entries.push(entry.map_err(|e| Error::io("listing", dir, e))?.path());
     }
-    entries.sort();
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    entries.sort_by(|a, b| natural_order(&name(a), &name(b)));
     let mut found = Vec::new();
     for entry in entries {
-        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = name(&entry);
         if entry.is_dir() {
             found.extend(["migration.sql", "up.sql"].iter().map(|f| entry.join(f)).find(|f| f.is_file()));
-        } else if name.ends_with(".sql") && !name.ends_with(".down.sql") && entry.is_file() {
+        } else if name.ends_with(".sql") && !name.ends_with(".down.sql") && !flyway_undo(&name) && entry.is_file() {
             found.push(entry);
         }
     }
     Ok(found)
+}
+
+/// Names compared piece by piece, a run of digits as the number it writes (then by its padding); two
+/// Flyway versions (`V1__`, `V1.1__`, `V2__`) by their version first.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if let (Some(x), Some(y)) = (flyway_version(a), flyway_version(b)) {
+        let numbers = |v: &str| {
+            v.split(['.', '_'])
+                .map(|p| (p.trim_start_matches('0').len(), p.trim_start_matches('0').to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let order = numbers(x).cmp(&numbers(y));
+        if order.is_ne() {
+            return order;
+        }
+    }
+    natural_pieces(a, b)
+}
+
+/// The version of a Flyway migration's name: `1.1` of `V1.1__fix.sql`.
+fn flyway_version(name: &str) -> Option<&str> {
+    let (version, _) = name.strip_prefix('V')?.split_once("__")?;
+    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_')).then_some(version)
+}
+
+fn natural_pieces(a: &str, b: &str) -> std::cmp::Ordering {
+    fn pieces(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, c) in s.char_indices().skip(1) {
+            let prev = s[..i].chars().next_back().is_some_and(|p| p.is_ascii_digit());
+            if prev != c.is_ascii_digit() {
+                out.push((prev, &s[start..i]));
+                start = i;
+            }
+        }
+        if !s.is_empty() {
+            out.push((s[start..].starts_with(|c: char| c.is_ascii_digit()), &s[start..]));
+        }
+        out
+    }
+    fn key((digits, piece): (bool, &str)) -> (bool, usize, &str, &str) {
+        let number = if digits { piece.trim_start_matches('0') } else { "" };
+        (!digits, number.len(), number, piece)
+    }
+    pieces(a).into_iter().map(key).cmp(pieces(b).into_iter().map(key))
+}
+
+/// Flyway's undo scripts: `U` and a version, then `__` (`U2__drop_email.sql`).
+fn flyway_undo(name: &str) -> bool {
+    name.strip_prefix('U').is_some_and(|rest| flyway_version(&format!("V{rest}")).is_some())
 }
 
 /// The statements of the file at `path`, in order. A file that does not parse is an error naming the
@@ -205,6 +258,33 @@ mod tests {
 
     fn split(text: &str) -> Vec<(usize, usize, String)> {
         split_text(Path::new("m.sql"), text).unwrap().into_iter().map(|s| (s.line, s.column, s.sql)).collect()
+    }
+
+    #[test]
+    fn a_folder_reads_its_numbers_as_numbers_and_leaves_out_undo_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "V10__add_price.sql",
+            "V2__add_email.sql",
+            "V1__init.sql",
+            "V1.1__fix.sql",
+            "U2__add_email.sql",
+            "V11__wider.sql",
+            "3_x.down.sql",
+        ] {
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+        }
+        let names: Vec<String> = folder_migrations(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["V1__init.sql", "V1.1__fix.sql", "V2__add_email.sql", "V10__add_price.sql", "V11__wider.sql"]
+        );
+        assert!(natural_order("20240101_a", "20240102_a").is_lt() && natural_order("0002_a", "2_a").is_lt());
+        assert!(natural_order("2_b", "10_a").is_lt() && natural_order("a", "a").is_eq());
     }
 
     #[test]

@@ -608,7 +608,9 @@ pub async fn folder_status(session: &Session, dir: &std::path::Path, table: &Tab
 fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::result::Result<Vec<Unit>, String> {
     let mut targets: Vec<&runner::Applied> = match to {
         None => status.applied.iter().last().into_iter().collect(),
-        Some(to) => status.applied.iter().filter(|a| a.version.as_str() > to).collect(),
+        Some(to) => {
+            status.applied.iter().filter(|a| runner::version_key(&a.version) > runner::version_key(to)).collect()
+        }
     };
     targets.reverse();
     let mut units = Vec::new();
@@ -949,5 +951,34 @@ mod tests {
         assert_eq!(snapshot_label(&script, "/bin/sh -c ..."), "before-sh");
         let flyway = command(&["/opt/flyway/flyway", "-url=jdbc:postgresql://h/db", "migrate"]);
         assert_eq!(snapshot_label(&flyway, "flyway"), "before-flyway");
+    }
+
+    #[test]
+    fn down_to_a_version_undoes_those_after_it_as_numbers() {
+        let file = |v: &str| runner::MigrationFile {
+            version: v.into(),
+            name: "m".into(),
+            path: PathBuf::from(format!("{v}_m.sql")),
+            down: Some(PathBuf::from(format!("{v}_m.down.sql"))),
+            checksum: String::new(),
+        };
+        let applied = |v: &str| runner::Applied {
+            version: v.into(),
+            name: "m".into(),
+            checksum: String::new(),
+            applied_at: String::new(),
+            seconds: 0.0,
+            role: String::new(),
+            snapshot: None,
+        };
+        let status = FolderStatus {
+            files: vec![file("1"), file("2"), file("10")],
+            applied: vec![applied("1"), applied("2"), applied("10")],
+            ..FolderStatus::default()
+        };
+        let labels = |to| down_units(&status, to, "db").unwrap().into_iter().map(|u| u.label).collect::<Vec<_>>();
+        assert_eq!(labels(None), ["10_m (down)"]);
+        assert_eq!(labels(Some("1")), ["10_m (down)", "2_m (down)"]);
+        assert_eq!(labels(Some("2")), ["10_m (down)"]);
     }
 }

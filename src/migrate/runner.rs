@@ -1,4 +1,5 @@
-//! The runner for a folder of plain SQL migrations: `NNNN_name.sql` files applied in name order, each with
+//! The runner for a folder of plain SQL migrations: `NNNN_name.sql` files applied in version order (as
+//! numbers: `2_` before `10_`), each with
 //! an optional `NNNN_name.down.sql`, tracked in a table of the database (`pgsafe.migrations` unless told
 //! otherwise) with version, name, checksum, when, how long, by whom, and the snapshot taken before.
 //!
@@ -61,7 +62,7 @@ pub struct FolderStatus {
     pub missing: Vec<Applied>,
 }
 
-/// The folder's migrations, in name order. A `.sql` file that is neither `NNNN_name.sql` nor
+/// The folder's migrations, in version order. A `.sql` file that is neither `NNNN_name.sql` nor
 /// `NNNN_name.down.sql` is refused by name, as are two files of one version and a down script without
 /// its migration.
 pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
@@ -90,14 +91,14 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
                     dir.join(file).display()
                 ),
             )
-            .with_hint("digits, `_`, then a name; files are applied in name order"));
+            .with_hint("digits, `_`, then a name; files are applied in the order of their versions, as numbers"));
         };
         let path = dir.join(file);
         if down {
             downs.insert(stem.to_owned(), path);
             continue;
         }
-        if let Some(other) = ups.iter().find(|m| m.version == version) {
+        if let Some(other) = ups.iter().find(|m| version_key(&m.version) == version_key(version)) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!("`{}` and `{}` have the same version {version}", other.path.display(), path.display()),
@@ -112,6 +113,7 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
             down: None,
         });
     }
+    ups.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
     for m in &mut ups {
         m.down = downs.remove(&m.label());
     }
@@ -122,6 +124,13 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
         ));
     }
     Ok(ups)
+}
+
+/// How versions order: as the numbers their digits write, whatever the padding (`2` before `10`, `0042`
+/// the same as `42`).
+pub fn version_key(version: &str) -> (usize, &str) {
+    let digits = version.trim_start_matches('0');
+    (digits.len(), digits)
 }
 
 /// `0042_add_index` as (`0042`, `add_index`).
@@ -143,7 +152,7 @@ pub fn table_name(text: &str) -> Result<TableName> {
     Ok(TableName { schema: schema.to_owned(), name: name.to_owned() })
 }
 
-/// What the tracking table records, oldest first; nothing when it does not exist yet.
+/// What the tracking table records, in version order (as numbers); nothing when it does not exist yet.
 pub async fn read_applied(session: &Session, table: &TableName) -> Result<Vec<Applied>> {
     let sql = format!(
         "SELECT version, name, checksum, applied_at::text, seconds, role, snapshot FROM {} ORDER BY version",
@@ -166,7 +175,11 @@ pub async fn read_applied(session: &Session, table: &TableName) -> Result<Vec<Ap
                 snapshot: crate::pg::value(row, 6, &sql)?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<Applied>>>()
+        .map(|mut applied| {
+            applied.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
+            applied
+        })
 }
 
 /// The folder's files against what was applied.
@@ -252,6 +265,19 @@ mod tests {
         std::fs::remove_file(dir.path().join("0003_x.down.sql")).unwrap();
         std::fs::write(dir.path().join("0002_again.sql"), "").unwrap();
         assert!(scan(dir.path()).unwrap_err().to_string().contains("have the same version 0002"));
+    }
+
+    #[test]
+    fn versions_order_as_numbers_whatever_their_padding() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["10_seed.sql", "2_color.sql", "1_create.sql", "1_create.down.sql"] {
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+        }
+        let labels: Vec<String> = scan(dir.path()).unwrap().iter().map(MigrationFile::label).collect();
+        assert_eq!(labels, ["1_create", "2_color", "10_seed"]);
+        assert!(version_key("0042") == version_key("42") && version_key("9") < version_key("10"));
+        std::fs::write(dir.path().join("02_again.sql"), "").unwrap();
+        assert!(scan(dir.path()).unwrap_err().to_string().contains("have the same version"));
     }
 
     #[test]
