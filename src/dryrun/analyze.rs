@@ -108,6 +108,21 @@ pub fn is_transaction_control(sql: &str) -> bool {
     analyze(sql, 0).kind == Kind::TransactionControl
 }
 
+/// Whether `sql` (one statement) ends its transaction without committing it: `ROLLBACK` (`ABORT`), or
+/// hands it over (`PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`). A runner that runs a
+/// file in a transaction of its own and commits it cannot keep what such a statement means.
+pub fn discards_transaction(sql: &str) -> bool {
+    use TransactionStmtKind as K;
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
+    parsed.protobuf.stmts.iter().any(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+        Some(NodeEnum::TransactionStmt(t)) => matches!(
+            TransactionStmtKind::try_from(t.kind),
+            Ok(K::TransStmtRollback | K::TransStmtPrepare | K::TransStmtCommitPrepared | K::TransStmtRollbackPrepared)
+        ),
+        _ => false,
+    })
+}
+
 pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
     let mut analysis = Analysis::new();
     let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };

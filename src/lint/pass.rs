@@ -617,6 +617,15 @@ impl Pass<'_> {
                 }
             }
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
+                if kind != TransStmtCommit {
+                    self.hit(
+                        "rollback-in-migration",
+                        "the file ends its transaction without committing it: under a runner that wraps each file in \
+                         a transaction it commits (pgsafe migrate refuses it), what it means to discard is kept"
+                            .into(),
+                        None,
+                    );
+                }
                 if self.open.take().is_none() {
                     self.hit(
                         "transaction-nesting",

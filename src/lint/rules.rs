@@ -609,6 +609,18 @@ pub static RULES: &[Rule] = &[
         bad: &["BEGIN;\nCREATE TABLE t (id bigint);"],
         good: &["BEGIN;\nCREATE TABLE t (id bigint);\nCOMMIT;"],
     },
+    Rule {
+        id: "rollback-in-migration",
+        level: Level::Error,
+        family: Family::Transactions,
+        lock: None,
+        rewrites: Rewrites::None,
+        what: "`ROLLBACK` (or `PREPARE TRANSACTION`) that ends a migration's transaction",
+        why: "a migration tool that runs the file in a transaction of its own leaves the `ROLLBACK` out or fails on it, so what the file meant to discard may be committed",
+        help: "take the `ROLLBACK` and what it discards out of the migration; to try a change, use `pgsafe dry-run`",
+        bad: &["BEGIN;\nDELETE FROM coupons WHERE code = 'WELCOME';\nROLLBACK;"],
+        good: &["BEGIN;\nSAVEPOINT s;\nDELETE FROM coupons WHERE code = 'WELCOME';\nROLLBACK TO SAVEPOINT s;\nCOMMIT;"],
+    },
     // Types and habits.
     Rule {
         id: "prefer-bigint-primary-key",

@@ -232,6 +232,20 @@ pub async fn migrate(
         if let Some(path) = &u.path {
             u.statements = crate::dryrun::split_file(path)?;
         }
+        // pgsafe commits each file's transaction: what a file means to discard would be kept.
+        if let Some(st) = u.statements.iter().find(|st| crate::dryrun::discards_transaction(&st.sql)) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{}:{}: `{}` ends the file's transaction without committing it, and pgsafe runs each file in one \
+                     transaction that it commits: what the file means to discard would be kept; nothing was changed",
+                    st.file.display(),
+                    st.line,
+                    st.sql.lines().next().unwrap_or_default()
+                ),
+            )
+            .with_hint("take the `ROLLBACK` (and the statements it discards) out of the migration"));
+        }
     }
     let server_version = session.server_version();
     let autocommit: Vec<&str> = units

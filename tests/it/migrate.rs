@@ -453,3 +453,24 @@ fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+#[test]
+fn a_file_that_rolls_its_own_transaction_back_is_refused_before_anything_changes() {
+    let db = TestDb::new("mig_own_rollback");
+    db.psql("CREATE TABLE coupon (code text PRIMARY KEY); INSERT INTO coupon VALUES ('WELCOME'), ('SPRING');");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("try.sql");
+    std::fs::write(
+        &file,
+        "-- try the cleanup, keep nothing yet\nBEGIN;\nDELETE FROM coupon WHERE code = 'WELCOME';\nROLLBACK;\n",
+    )
+    .unwrap();
+    let (code, _, err) = migrate(store.path(), &db, &["--allow-data-loss", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("try.sql:4: `ROLLBACK` ends the file's transaction without committing it"), "{err}");
+    assert_eq!(db.psql("SELECT count(*) FROM coupon").trim(), "2");
+    // Nothing was snapshotted either: the refusal comes before any step.
+    let (_, out, _) = run(pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()));
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), Value::Array(vec![]));
+}
