@@ -129,11 +129,34 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
     for raw in &parsed.protobuf.stmts {
         match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
             Some(NodeEnum::DoStmt(d)) => do_block(sql, d, server_version, &mut analysis),
-            Some(node) => read(node, server_version, &mut analysis),
+            Some(node) => {
+                if calls_setval(node) {
+                    analysis.kind = setval_not_run();
+                    return analysis;
+                }
+                read(node, server_version, &mut analysis)
+            }
             None => {}
         }
     }
     analysis
+}
+
+/// Whether `node` calls `setval`, which a rollback does not undo.
+fn calls_setval(node: &NodeEnum) -> bool {
+    node.nodes().into_iter().any(|(n, ..)| match n {
+        pg_query::NodeRef::FuncCall(f) => f.funcname.last().is_some_and(
+            |name| matches!(&name.node, Some(NodeEnum::String(s)) if s.sval.eq_ignore_ascii_case("setval")),
+        ),
+        _ => false,
+    })
+}
+
+/// Why a statement calling `setval` is not rehearsed.
+fn setval_not_run() -> Kind {
+    Kind::NotRun(
+        "it calls `setval`, which the rehearsal's rollback would not undo: the live sequence would stay moved".into(),
+    )
 }
 
 /// What the statements of a `DO` block do ([`crate::lint::do_block`]), as far as the block's run shows it:
@@ -141,6 +164,11 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
 /// command tag has no count: the rows a `DELETE` or `UPDATE` inside it changes are left to the transaction's
 /// own counters, as those of a trigger are; a table it truncates counts when the block gave it a new file.
 fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &mut Analysis) {
+    // Its expressions (`PERFORM`, assignments) are not parsed: any mention of `setval` keeps it from running.
+    if sql.to_ascii_lowercase().contains("setval") {
+        a.kind = setval_not_run();
+        return;
+    }
     let mut inner = Analysis::new();
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
         read(&statement.node, server_version, &mut inner);
@@ -515,6 +543,15 @@ mod tests {
         assert!(matches!(kind("SET lock_timeout = 0"), Kind::NotRun(r) if r.contains("`lock_timeout`")));
         assert!(matches!(kind("SET LOCAL statement_timeout TO '1h'"), Kind::NotRun(_)));
         assert!(matches!(kind("RESET ALL"), Kind::NotRun(_)));
+        // A rollback does not undo `setval`: rehearsed, it would move the live sequence.
+        for sql in [
+            "SELECT setval('orders_id_seq', 1, false)",
+            "SELECT pg_catalog.setval('s', (SELECT max(id) FROM t))",
+            "DO $$ BEGIN PERFORM setval('s', 1); END $$",
+        ] {
+            assert!(matches!(kind(sql), Kind::NotRun(r) if r.contains("`setval`")), "{sql}");
+        }
+        assert_eq!(kind("SELECT nextval('s')"), Kind::Runs);
     }
 
     #[test]
