@@ -610,11 +610,14 @@ fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
     }
     if let Some(create) = &o.create {
         // An extension's members belong to whoever creates it, and ALTER EXTENSION has no OWNER TO:
-        // the source's owner creates it.
+        // the source's owner creates it, when the restoring role may become it; otherwise the restoring
+        // role does, as pg_restore has it (a database's owner restoring what a superuser installed).
         match (&o.owner, &o.kind) {
-            (Some(owner), ObjectKind::Extension) if !leave_out.owner => {
-                sql.push_str(&format!("SET ROLE {};\n{create}\nRESET ROLE;\n", quote_ident(owner)))
-            }
+            (Some(owner), ObjectKind::Extension) if !leave_out.owner => sql.push_str(&format!(
+                "SELECT pg_catalog.set_config('role', {owner}, false) FROM pg_catalog.pg_roles \
+                 WHERE rolname = {owner} AND pg_catalog.pg_has_role(rolname, 'MEMBER');\n{create}\nRESET ROLE;\n",
+                owner = quote_literal(owner)
+            )),
             _ => {
                 sql.push_str(create);
                 sql.push('\n');

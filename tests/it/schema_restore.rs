@@ -1157,3 +1157,29 @@ fn a_latin1_database_with_non_ascii_names_and_xml_restores_into_latin1_and_utf8(
         assert_eq!(non_ascii_facts(&dst), expected, "data-only into {hint}");
     }
 }
+
+#[test]
+fn a_database_owner_restores_an_extension_a_superuser_installed_as_pg_restore_does() {
+    let role = format!("pgsafe_ext_owner_{}", std::process::id());
+    let src = TestDb::new("ext_owner_src");
+    src.psql(&format!(
+        "CREATE ROLE {role} LOGIN CREATEDB; ALTER DATABASE {} OWNER TO {role}; CREATE EXTENSION citext;
+         SET ROLE {role}; CREATE TABLE t (a citext); INSERT INTO t VALUES ('X');",
+        src.name()
+    ));
+    let as_role = |db: &TestDb| format!("{} user={role}", db.conn_string());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("ext.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &as_role(&src), "-f"]).arg(&archive));
+    let dst = TestDb::new("ext_owner_dst");
+    dst.psql(&format!("ALTER DATABASE {} OWNER TO {role};", dst.name()));
+    // The role may not become the superuser that installed it: it installs it itself (citext is trusted).
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-d", &as_role(&dst)]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT a = 'x' FROM t").trim(), "t");
+    assert_eq!(dst.psql("SELECT extowner::regrole FROM pg_extension WHERE extname = 'citext'").trim(), role);
+    for db in [&src, &dst] {
+        db.psql(&format!("ALTER DATABASE {} OWNER TO {}; DROP OWNED BY {role};", db.name(), cluster().user()));
+    }
+    src.psql(&format!("DROP ROLE {role}"));
+}
