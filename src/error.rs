@@ -76,6 +76,8 @@ impl SqlState {
     pub const INVALID_PASSWORD: SqlState = SqlState(*b"28P01");
     /// `3D000`: no such database.
     pub const INVALID_CATALOG_NAME: SqlState = SqlState(*b"3D000");
+    /// `55P04`: a value added to an enum type is used before the transaction that added it committed.
+    pub const UNSAFE_NEW_ENUM_VALUE_USAGE: SqlState = SqlState(*b"55P04");
 
     /// The code of `text`, or `None` when it is not five digits or upper-case letters.
     pub fn parse(text: &str) -> Option<SqlState> {

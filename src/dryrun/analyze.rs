@@ -77,6 +77,9 @@ pub(crate) struct Analysis {
     pub outside_transaction: bool,
     /// The (table, column) it adds.
     pub added_columns: Vec<(String, String)>,
+    /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
+    /// commits.
+    pub adds_enum_value: bool,
 }
 
 impl Analysis {
@@ -88,6 +91,7 @@ impl Analysis {
             savepoint: false,
             outside_transaction: false,
             added_columns: Vec::new(),
+            adds_enum_value: false,
         }
     }
 }
@@ -306,6 +310,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 "ALTER TYPE ... ADD VALUE cannot run inside a transaction block before PostgreSQL 12".into(),
             );
         }
+        NodeEnum::AlterEnumStmt(e) if !e.new_val.is_empty() && e.old_val.is_empty() => a.adds_enum_value = true,
         NodeEnum::DeleteStmt(d) => {
             a.counts_rows = true;
             if let Some(table) = &d.relation {

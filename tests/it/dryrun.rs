@@ -826,3 +826,30 @@ fn a_setval_is_not_rehearsed_since_the_rollback_would_leave_the_live_sequence_mo
     let next: u64 = db.psql("SELECT nextval('orders_id_seq')").trim().parse().unwrap();
     assert!(next > 20, "{next}");
 }
+
+#[test]
+fn a_value_an_earlier_file_adds_to_an_enum_is_not_a_failure_of_the_next_file() {
+    let db = TestDb::new("dr_enum_files");
+    db.psql(
+        "CREATE TYPE status AS ENUM ('new', 'paid');
+         CREATE TABLE orders (id int PRIMARY KEY, status status);
+         INSERT INTO orders SELECT g, 'paid' FROM generate_series(1, 5) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let add = migration(dir.path(), "0001_enum.sql", "ALTER TYPE status ADD VALUE IF NOT EXISTS 'refunded';\n");
+    let useit = migration(dir.path(), "0002_use.sql", "UPDATE orders SET status = 'refunded' WHERE id = 1;\n");
+    let (code, report, stderr) = dry_run(&db, &[&add, &useit], &[]);
+    let s = statements(&report);
+    assert_eq!(s[1]["outcome"], "not-run", "{report:#}\n{stderr}");
+    assert!(s[1]["reason"].as_str().unwrap().contains("0001_enum.sql` adds"), "{report:#}");
+    assert_eq!(report["would_fail"], false, "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    // In one file, as one transaction, it does fail.
+    let both = migration(
+        dir.path(),
+        "one.sql",
+        "ALTER TYPE status ADD VALUE IF NOT EXISTS 'refunded';\nUPDATE orders SET status = 'refunded' WHERE id = 1;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&both], &[]);
+    assert_eq!((code, &statements(&report)[1]["outcome"]), (1, &Value::from("failed")), "{report:#}");
+}
