@@ -436,6 +436,76 @@ impl Pass<'_> {
                     self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
                 }
             }
+            NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectIndex => {
+                let Some(index) = a.relation.as_ref().map(RelName::of) else { return };
+                let moves = a.cmds.iter().any(|c| {
+                    matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtSetTableSpace)
+                });
+                if moves && !self.created_indexes.contains(&index.name) {
+                    let table = self.index_table(&index);
+                    self.hit(
+                        "set-tablespace",
+                        format!(
+                            "`SET TABLESPACE` copies index `{}` under an ACCESS EXCLUSIVE lock: queries on its table wait",
+                            index.display()
+                        ),
+                        table.as_ref(),
+                    );
+                }
+            }
+            NodeEnum::AlterTableMoveAllStmt(m) => self.hit(
+                "set-tablespace",
+                format!(
+                    "`ALL IN TABLESPACE {}` copies every relation it holds to `{}`, each under an ACCESS EXCLUSIVE lock",
+                    m.orig_tablespacename, m.new_tablespacename
+                ),
+                None,
+            ),
+            NodeEnum::DropOwnedStmt(d) => {
+                let roles: Vec<String> = d
+                    .roles
+                    .iter()
+                    .filter_map(|r| match &r.node {
+                        Some(NodeEnum::RoleSpec(spec)) => Some(format!("`{}`", spec.rolename)),
+                        _ => None,
+                    })
+                    .collect();
+                self.hit(
+                    "drop-owned",
+                    format!("`DROP OWNED BY {}` drops every object they own in the database, tables and rows included", roles.join(", ")),
+                    None,
+                );
+                if d.behavior() == DropBehavior::DropCascade {
+                    self.hit("cascade", "`CASCADE` also drops every object that depends on them".into(), None);
+                }
+            }
+            NodeEnum::RenameStmt(r) if matches!(r.rename_type(), ObjectType::ObjectType | ObjectType::ObjectDomain) => {
+                let parts = r.object.as_deref().map(name_parts).unwrap_or_default();
+                let Some(ty) = RelName::of_parts(&parts) else { return };
+                if !self.is_new(&ty) {
+                    self.hit(
+                        "rename-type",
+                        format!("renaming type `{}` to `{}` breaks code that still names it", ty.display(), r.newname),
+                        None,
+                    );
+                }
+            }
+            NodeEnum::AlterEnumStmt(e) if !e.old_val.is_empty() => {
+                let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
+                let Some(ty) = RelName::of_parts(&parts) else { return };
+                if !self.is_new(&ty) {
+                    self.hit(
+                        "rename-type",
+                        format!(
+                            "renaming the value `{}` of `{}` to `{}` breaks code and rows elsewhere that still use the old one",
+                            e.old_val,
+                            ty.display(),
+                            e.new_val
+                        ),
+                        None,
+                    );
+                }
+            }
             NodeEnum::RenameStmt(r) => {
                 let Some(rel) = r.relation.as_ref().map(RelName::of) else { return };
                 let new = self.is_new(&rel);
@@ -495,7 +565,7 @@ impl Pass<'_> {
                 }
                 self.lock_timeout_needed(first, "ACCESS EXCLUSIVE");
             }
-            NodeEnum::DeleteStmt(d) if d.where_clause.is_none() => {
+            NodeEnum::DeleteStmt(d) if d.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = d.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
                     self.hit(
                         "delete-without-where",
@@ -504,7 +574,7 @@ impl Pass<'_> {
                     );
                 }
             }
-            NodeEnum::UpdateStmt(u) if u.where_clause.is_none() => {
+            NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
                     self.hit(
                         "update-without-where",
@@ -951,6 +1021,26 @@ impl Pass<'_> {
                 let which = if cmd.subtype() == AtSetLogged { "LOGGED" } else { "UNLOGGED" };
                 self.hit("set-logged-unlogged", format!("`SET {which}` rewrites `{}`", rel.display()), Some(rel));
             }
+            AtDisableTrig | AtDisableTrigAll | AtDisableTrigUser if !new => {
+                let which = match cmd.subtype() {
+                    AtDisableTrigAll => "ALL",
+                    AtDisableTrigUser => "USER",
+                    _ => column,
+                };
+                let keys = if cmd.subtype() == AtDisableTrigAll {
+                    ", foreign key checks included (rows written meanwhile are never checked)"
+                } else {
+                    ""
+                };
+                self.hit(
+                    "disable-trigger",
+                    format!(
+                        "`DISABLE TRIGGER {which}` turns off triggers of `{}`{keys} until they are enabled again",
+                        rel.display()
+                    ),
+                    None,
+                );
+            }
             AtSetTableSpace if !new => {
                 self.hit(
                     "set-tablespace",
@@ -1353,6 +1443,24 @@ impl Pass<'_> {
         if let Some(t) = self.known.tables.get_mut(&rel.key()) {
             t.columns.insert(column.to_owned(), to);
         }
+    }
+}
+
+/// A `WHERE` that holds for every row: `true`, or two equal constants compared with `=` (`1 = 1`).
+fn always_true(node: &pg_query::protobuf::Node) -> bool {
+    match &node.node {
+        Some(NodeEnum::AConst(c)) => matches!(&c.val, Some(a_const::Val::Boolval(b)) if b.boolval),
+        Some(NodeEnum::TypeCast(t)) => t.arg.as_deref().is_some_and(always_true),
+        Some(NodeEnum::AExpr(e)) => {
+            let equals = e.name.iter().filter_map(string).eq(["="]);
+            let constant =
+                |side: &Option<Box<pg_query::protobuf::Node>>| match side.as_deref().and_then(|n| n.node.as_ref()) {
+                    Some(NodeEnum::AConst(c)) if !c.isnull => c.val.clone(),
+                    _ => None,
+                };
+            equals && constant(&e.lexpr).is_some() && constant(&e.lexpr) == constant(&e.rexpr)
+        }
+        _ => false,
     }
 }
 

@@ -593,3 +593,22 @@ fn an_explicit_lock_that_blocks_writes_wants_a_lock_timeout_unless_nowait() {
         report.findings[0].message
     );
 }
+
+#[test]
+fn a_where_that_always_holds_is_no_where_and_more_statements_that_break_or_lose_are_named() {
+    assert_eq!(lines("delete-without-where", "DELETE FROM orders USING customers WHERE true;"), [1]);
+    assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 1 = 1;"), [1]);
+    assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 'a' = 'a';"), [1]);
+    assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 1 = 2;"), Vec::<usize>::new());
+    assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE id = 1;"), Vec::<usize>::new());
+    assert_eq!(lines("set-tablespace", "ALTER INDEX IF EXISTS orders_pkey SET TABLESPACE fast;"), [1]);
+    assert_eq!(lines("set-tablespace", "ALTER INDEX orders_pkey RENAME TO orders_key;"), Vec::<usize>::new());
+    assert_eq!(lines("disable-trigger", "ALTER TABLE orders DISABLE TRIGGER audit;"), [1]);
+    let all = lint_example("ALTER TABLE orders DISABLE TRIGGER ALL;", &LintOptions::default(), None);
+    assert!(all.findings.iter().any(|f| f.message.contains("foreign key checks included")), "{:?}", all.findings);
+    assert_eq!(lines("disable-trigger", "ALTER TABLE orders ENABLE TRIGGER ALL;"), Vec::<usize>::new());
+    assert_eq!(lines("rename-type", "CREATE TYPE s AS ENUM ('a');\nALTER TYPE s RENAME TO t;"), Vec::<usize>::new());
+    assert_eq!(lines("rename-type", "ALTER TYPE status ADD VALUE 'x';"), Vec::<usize>::new());
+    assert_eq!(lines("drop-owned", "DROP OWNED BY a, b;"), [1]);
+    assert_eq!(lines("cascade", "DROP OWNED BY a CASCADE;"), [1]);
+}
