@@ -137,6 +137,8 @@ pub fn run(
         lock_timeout_reported: false,
         not_null_checks: HashSet::new(),
         pending_checks: HashMap::new(),
+        type_renames: HashMap::new(),
+        renamed_types: HashSet::new(),
         statement: 0,
         at: 0,
         base: Some(0),
@@ -187,6 +189,11 @@ struct Pass<'a> {
     not_null_checks: HashSet<(String, String)>,
     /// (table key, constraint) of such checks added `NOT VALID`, and their column.
     pending_checks: HashMap<(String, String), String>,
+    /// Types renamed in this file, by their old name's key, with their `rename-type` hit: a later rename
+    /// of another type to that name swaps them (Prisma's enum change), which breaks no name.
+    type_renames: HashMap<String, usize>,
+    /// Names types were renamed to in this file: dropping one drops the type just moved aside.
+    renamed_types: HashSet<String>,
     statement: usize,
     at: usize,
     /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
@@ -482,7 +489,18 @@ impl Pass<'_> {
             NodeEnum::RenameStmt(r) if matches!(r.rename_type(), ObjectType::ObjectType | ObjectType::ObjectDomain) => {
                 let parts = r.object.as_deref().map(name_parts).unwrap_or_default();
                 let Some(ty) = RelName::of_parts(&parts) else { return };
+                let renamed = RelName { schema: ty.schema.clone(), name: r.newname.clone() };
+                self.renamed_types.insert(renamed.key());
+                if self.is_new(&ty) {
+                    self.created.insert(renamed.key());
+                }
+                // Another type takes the name a type of this file was renamed away from: a swap.
+                if let Some(at) = self.type_renames.remove(&renamed.key()) {
+                    self.hits.remove(at);
+                    self.type_renames.values_mut().filter(|i| **i > at).for_each(|i| *i -= 1);
+                }
                 if !self.is_new(&ty) {
+                    self.type_renames.insert(ty.key(), self.hits.len());
                     self.hit(
                         "rename-type",
                         format!("renaming type `{}` to `{}` breaks code that still names it", ty.display(), r.newname),
@@ -898,7 +916,10 @@ impl Pass<'_> {
             ObjectType::ObjectSchema => {
                 self.hit("drop-schema", format!("`DROP SCHEMA` removes {list} and, with CASCADE, all in it"), None)
             }
-            ObjectType::ObjectType | ObjectType::ObjectDomain if !new => {
+            // A type this file renamed aside (Prisma's enum change) is no longer the one code names.
+            ObjectType::ObjectType | ObjectType::ObjectDomain
+                if !new && !names.iter().all(|n| self.renamed_types.contains(&n.key())) =>
+            {
                 self.hit("drop-type", format!("`DROP TYPE` removes {list}"), None)
             }
             ObjectType::ObjectView | ObjectType::ObjectMatview if !new => {

@@ -612,3 +612,18 @@ fn a_where_that_always_holds_is_no_where_and_more_statements_that_break_or_lose_
     assert_eq!(lines("drop-owned", "DROP OWNED BY a, b;"), [1]);
     assert_eq!(lines("cascade", "DROP OWNED BY a CASCADE;"), [1]);
 }
+
+#[test]
+fn prismas_enum_change_swaps_two_types_and_drops_the_old_one_without_a_finding() {
+    let prisma = "BEGIN;\nCREATE TYPE \"Role_new\" AS ENUM ('USER', 'ADMIN');\n\
+                  ALTER TABLE \"User\" ALTER COLUMN \"role\" TYPE \"Role_new\" USING (\"role\"::text::\"Role_new\");\n\
+                  ALTER TYPE \"Role\" RENAME TO \"Role_old\";\nALTER TYPE \"Role_new\" RENAME TO \"Role\";\n\
+                  DROP TYPE \"Role_old\";\nCOMMIT;";
+    let report = lint_example(prisma, &LintOptions::default(), None);
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_ref()).collect();
+    assert!(!rules.contains(&"rename-type") && !rules.contains(&"drop-type"), "{rules:?}");
+    assert!(rules.contains(&"alter-column-type"), "the column's rewrite is still named: {rules:?}");
+    // A rename without the swap, and a drop of a type the file did not move aside, are findings.
+    assert_eq!(lines("rename-type", "ALTER TYPE \"Role\" RENAME TO \"Role_old\";"), [1]);
+    assert_eq!(lines("drop-type", "ALTER TYPE a RENAME TO a_old;\nDROP TYPE b;"), [2]);
+}
