@@ -620,7 +620,7 @@ fn prismas_enum_change_swaps_two_types_and_drops_the_old_one_without_a_finding()
                   ALTER TYPE \"Role\" RENAME TO \"Role_old\";\nALTER TYPE \"Role_new\" RENAME TO \"Role\";\n\
                   DROP TYPE \"Role_old\";\nCOMMIT;";
     let report = lint_example(prisma, &LintOptions::default(), None);
-    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_ref()).collect();
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
     assert!(!rules.contains(&"rename-type") && !rules.contains(&"drop-type"), "{rules:?}");
     assert!(rules.contains(&"alter-column-type"), "the column's rewrite is still named: {rules:?}");
     // A rename without the swap, and a drop of a type the file did not move aside, are findings.
