@@ -9,7 +9,9 @@
 //!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
 //! any failure after the snapshot -> rollback to it (swap, or in place without CREATEDB) -> check
 //! ```
-//! Every step appends an audit line (`command: migrate`, its `step`, the migration).
+//! The whole run holds the database's lock ([`DatabaseLock`]): a second `migrate` or a `rollback` of
+//! the database refuses at once. Every step appends an audit line (`command: migrate`, its `step`, the
+//! migration).
 
 pub mod apply;
 pub mod runner;
@@ -33,7 +35,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::TableName;
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
-use crate::rollback::{Mode, RollbackOptions, RollbackReport, SessionPolicy};
+use crate::rollback::{DatabaseLock, Mode, RollbackOptions, RollbackReport, SessionPolicy};
 use crate::store::operation::SnapshotOptions;
 use crate::store::retention::RetentionPolicy;
 use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, Store};
@@ -147,12 +149,27 @@ struct Unit {
     statements: Vec<crate::dryrun::Statement>,
 }
 
-/// Runs a migration. `Err` only when it could not start (bad input, no connection) or failed before
-/// the snapshot changed anything; every other ending is in the report.
+/// Runs a migration. `Err` only when it could not start (bad input, no connection, another migration or
+/// rollback of the database running) or failed before the snapshot changed anything; every other ending
+/// is in the report.
 pub async fn migrate(
     store: &dyn Store,
     options: &MigrateOptions,
     progress: Arc<dyn Progress>,
+) -> Result<MigrateReport> {
+    // Held from before anything is read until after the run's own rollback: another run's snapshot
+    // taken meanwhile would be of a half-applied state, and its rollback would discard this run's work.
+    let lock = DatabaseLock::take(&options.connect, "pgsafe migrate").await?;
+    let result = run(store, options, progress, &lock).await;
+    lock.release().await;
+    result
+}
+
+async fn run(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    progress: Arc<dyn Progress>,
+    lock: &DatabaseLock,
 ) -> Result<MigrateReport> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
@@ -400,7 +417,7 @@ pub async fn migrate(
                     drop(session);
                     progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
                     let t = Instant::now();
-                    match roll_back(store, options, &id, progress.clone()).await {
+                    match roll_back(store, options, &id, lock, progress.clone()).await {
                         Ok(r) => {
                             log.step(
                                 &mut report,
@@ -860,6 +877,7 @@ async fn roll_back(
     store: &dyn Store,
     options: &MigrateOptions,
     id: &SnapshotId,
+    lock: &DatabaseLock,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackReport> {
     let database = options.connect.dbname();
@@ -884,7 +902,7 @@ async fn roll_back(
         cancel: Cancel::new(),
     };
     let plan = crate::rollback::plan(store, &rollback).await?;
-    crate::rollback::rollback(store, &rollback, plan, progress).await
+    crate::rollback::rollback(store, &rollback, plan, lock, progress).await
 }
 
 /// The migration succeeded: its snapshot no longer needs to outlive retention.

@@ -148,7 +148,8 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     let result = run_on_scratch(&scratch, options, &archive, progress.clone()).await;
     progress.step(&format!("dropping the scratch database `{scratch_name}`"));
     let dropped = async {
-        let session = crate::rollback::swap::maintenance_session(&through, &scratch_name).await?;
+        let session =
+            crate::rollback::swap::maintenance_session(&through, &scratch_name, "to drop the scratch database").await?;
         session.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&scratch_name))).await
     }
     .await;

@@ -58,8 +58,9 @@ pub struct Swapped {
 }
 
 /// A session on a database of the cluster other than `avoid`, for statements on databases: `postgres`,
-/// else `template1`, as the server's own tools look for one.
-pub(crate) async fn maintenance_session(connect: &ConnectOptions, avoid: &str) -> Result<Session> {
+/// else `template1`, as the server's own tools look for one. `purpose` says what for, when it fails
+/// (`to rename databases`).
+pub(crate) async fn maintenance_session(connect: &ConnectOptions, avoid: &str, purpose: &str) -> Result<Session> {
     let mut last = None;
     for name in ["postgres", "template1"].into_iter().filter(|n| *n != avoid) {
         match Session::open(&connect.with_dbname(name), None).await {
@@ -69,7 +70,7 @@ pub(crate) async fn maintenance_session(connect: &ConnectOptions, avoid: &str) -
     }
     Err(last
         .unwrap_or_else(|| Error::new(ErrorKind::Connect, "no maintenance database"))
-        .context("connecting to the maintenance database (`postgres`, else `template1`) to rename databases"))
+        .context(format!("connecting to the maintenance database (`postgres`, else `template1`) {purpose}")))
 }
 
 /// Whether the role may make and rename databases: a superuser, or a role with CREATEDB that owns

@@ -453,3 +453,65 @@ fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+/// Two CI runners with stores of their own migrate one database at once (the tester's A1): while run A
+/// applies, run B and a `rollback` refuse at once (exit 2), naming A, and do nothing: no snapshot, no
+/// change. Before, B snapshotted A's half-applied state, and B's own rollback then threw A's applied
+/// migration away. Once A is done, B runs.
+#[test]
+fn a_second_migrate_or_rollback_of_a_database_refuses_at_once_while_one_runs() {
+    let db = TestDb::new("mig_concurrent");
+    db.psql("CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g;");
+    let (store_a, store_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.sql");
+    std::fs::write(&a, "CREATE TABLE audit_log (id int PRIMARY KEY, msg text);\nSELECT pg_sleep(6);\n").unwrap();
+    let b = dir.path().join("b.sql");
+    std::fs::write(&b, "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
+    let mut run_a = pgsafe()
+        .args(["migrate", "-q", "--json", "--skip-dry-run", "--store"])
+        .arg(store_a.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::interrupt::wait_until("run A applies its migration", &mut run_a, || {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()",
+            db.name()
+        ))
+        .trim()
+            == "1"
+    });
+
+    let started = std::time::Instant::now();
+    let (code, report, err) = migrate(store_b.path(), &db, &["--skip-dry-run", b.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}\n{report}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused only after {:?}", started.elapsed());
+    let holder = format!("pgsafe migrate (pid {}", run_a.id());
+    assert!(err.contains(&holder) && err.contains("nothing was done"), "{err}");
+    let archives = std::fs::read_dir(store_b.path())
+        .map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pgsafe")).count())
+        .unwrap_or(0);
+    assert_eq!(archives, 0, "the refused run took a snapshot");
+    // A rollback of the database refuses the same way, on A's own store too.
+    let (code, _, err) = run(pgsafe()
+        .args(["rollback", "-q", "--latest", "--yes", "--store"])
+        .arg(store_a.path())
+        .args(["-d", &db.conn_string()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&holder), "{err}");
+
+    let out = run_a.wait_with_output().unwrap();
+    let report_a: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}\n{report_a}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report_a["ending"], "applied");
+    assert_eq!(db.psql("SELECT to_regclass('audit_log') IS NOT NULL, count(*) FROM orders").trim(), "t|100");
+    assert_eq!(db.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'").trim(), "0");
+    // A let go when it ended: B runs now.
+    let (code, report, err) = migrate(store_b.path(), &db, &["--skip-dry-run", b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'").trim(), "1");
+}
