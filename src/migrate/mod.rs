@@ -275,6 +275,19 @@ async fn run(
         return finish(report, started);
     }
 
+    // An encrypted store on a machine without the identity takes the snapshot, but then can neither
+    // check the database against it nor roll back to it: refused before anything happens.
+    if options.snapshot && !store.keys().recipients.is_empty() && store.keys().keyring.is_empty() {
+        let reason = format!(
+            "the store `{}` encrypts its snapshots (`PGSAFE_RECIPIENTS`) and no identity was given to read them back: `{name}` could be applied, but not checked against its snapshot nor rolled back to it; nothing was applied",
+            store.location()
+        );
+        log.step(&mut report, "plan", Err(reason.clone()), 0.0);
+        return Err(Error::new(ErrorKind::Identity, reason).with_hint(
+            "pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity of one of the store's recipients",
+        ));
+    }
+
     // The snapshot, before anything changes.
     if options.snapshot {
         let t = Instant::now();
