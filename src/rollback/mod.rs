@@ -445,7 +445,7 @@ async fn run(
                         plan.database
                     ));
                     return Err(match &maintenance {
-                        Ok(m) => match drop_database(m, &new_name).await {
+                        Ok(m) => match swap::drop_database(m, &new_name).await {
                             Ok(()) => e,
                             Err(d) => e.and_hint(format!("`{new_name}` is still there ({d}); drop it")),
                         },
@@ -455,7 +455,7 @@ async fn run(
             };
             let maintenance = maintenance?;
             if !report.problems.is_empty() {
-                let dropped = drop_database(&maintenance, &new_name).await;
+                let dropped = swap::drop_database(&maintenance, &new_name).await;
                 return Err(Error::new(
                     ErrorKind::CheckFailed,
                     format!(
@@ -476,7 +476,7 @@ async fn run(
                 Ok(s) => sessions = Some(s),
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
                 Err(e) => {
-                    let dropped = drop_database(&maintenance, &new_name).await;
+                    let dropped = swap::drop_database(&maintenance, &new_name).await;
                     return Err(e.and_hint(match dropped {
                         Ok(()) => format!("the restored database `{new_name}` was dropped again"),
                         Err(d) => format!("the restored database `{new_name}` is still there ({d}); drop it"),
@@ -538,11 +538,6 @@ async fn run(
         health,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Drops the swap's new database, which nothing but the rollback has used.
-async fn drop_database(maintenance: &Session, name: &str) -> Result<()> {
-    maintenance.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(name))).await
 }
 
 /// A restore in one transaction (in place, tables): a problem rolls all of it back.
