@@ -202,6 +202,14 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
     } else {
         output::stdout(&render_rehearsal(&report))?;
     }
+    if let Some(left) = &report.scratch_left_over {
+        eprintln!(
+            "warning: the scratch database `{}` could not be dropped ({}); drop it: DROP DATABASE {};",
+            left.database,
+            left.error,
+            pgsafe::sql::quote_ident(&left.database)
+        );
+    }
     Ok(if report.is_bad() { Exit::CheckFailed } else { Exit::Success })
 }
 

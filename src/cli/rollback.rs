@@ -111,8 +111,9 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
     };
     let cancel = options.cancel.clone();
     block_on_cancellable("rollback", &cancel, async {
-        let plan = pgsafe::rollback::plan(&*store, &options).await?;
         if args.plan {
+            // A plan changes nothing: it needs no lock, and may be read while a migration runs.
+            let plan = pgsafe::rollback::plan(&*store, &options).await?;
             if args.json {
                 output::stdout(&(serde_json::to_string_pretty(&plan).expect("the plan serializes") + "\n"))?;
             } else {
@@ -120,20 +121,36 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
             }
             return Ok(Exit::Success);
         }
-        if !args.yes {
-            confirm(&plan)?;
-        }
-        let snapshot = plan.snapshot.id.clone();
-        let result = pgsafe::rollback::rollback(&*store, &options, plan, progress(args.quiet)).await;
-        notify(&args.notify, options.connect.dbname(), &snapshot, &result);
-        let report = result?;
-        if args.json {
-            output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
-        } else {
-            output::stdout(&render_report(&report))?;
-        }
-        Ok(if report.is_healthy() { Exit::Success } else { Exit::CheckFailed })
+        // Taken before the plan: a migration or rollback of the database running now refuses this one
+        // at once, and none can start until this one ends.
+        let lock = pgsafe::rollback::DatabaseLock::take(&options.connect, "pgsafe rollback").await?;
+        let result = run_locked(&args, &options, &*store, &lock).await;
+        lock.release().await;
+        result
     })
+}
+
+/// The plan, the confirmation and the rollback, under the database's lock.
+async fn run_locked(
+    args: &RollbackArgs,
+    options: &RollbackOptions,
+    store: &dyn pgsafe::store::Store,
+    lock: &pgsafe::rollback::DatabaseLock,
+) -> Result<Exit, Error> {
+    let plan = pgsafe::rollback::plan(store, options).await?;
+    if !args.yes {
+        confirm(&plan)?;
+    }
+    let snapshot = plan.snapshot.id.clone();
+    let result = pgsafe::rollback::rollback(store, options, plan, lock, progress(args.quiet)).await;
+    notify(&args.notify, options.connect.dbname(), &snapshot, &result);
+    let report = result?;
+    if args.json {
+        output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
+    } else {
+        output::stdout(&render_report(&report))?;
+    }
+    Ok(if report.is_healthy() { Exit::Success } else { Exit::CheckFailed })
 }
 
 /// Posts how the rollback ended to `--notify`'s URL, if any.

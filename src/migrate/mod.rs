@@ -9,7 +9,9 @@
 //!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
 //! any failure after the snapshot -> rollback to it (swap, or in place without CREATEDB) -> check
 //! ```
-//! Every step appends an audit line (`command: migrate`, its `step`, the migration).
+//! The whole run holds the database's lock ([`DatabaseLock`]): a second `migrate` or a `rollback` of
+//! the database refuses at once. Every step appends an audit line (`command: migrate`, its `step`, the
+//! migration).
 
 pub mod apply;
 pub mod runner;
@@ -33,7 +35,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::TableName;
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
-use crate::rollback::{Mode, RollbackOptions, RollbackReport, SessionPolicy};
+use crate::rollback::{DatabaseLock, Mode, RollbackOptions, RollbackReport, SessionPolicy};
 use crate::store::operation::SnapshotOptions;
 use crate::store::retention::RetentionPolicy;
 use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, Store};
@@ -147,12 +149,27 @@ struct Unit {
     statements: Vec<crate::dryrun::Statement>,
 }
 
-/// Runs a migration. `Err` only when it could not start (bad input, no connection) or failed before
-/// the snapshot changed anything; every other ending is in the report.
+/// Runs a migration. `Err` only when it could not start (bad input, no connection, another migration or
+/// rollback of the database running) or failed before the snapshot changed anything; every other ending
+/// is in the report.
 pub async fn migrate(
     store: &dyn Store,
     options: &MigrateOptions,
     progress: Arc<dyn Progress>,
+) -> Result<MigrateReport> {
+    // Held from before anything is read until after the run's own rollback: another run's snapshot
+    // taken meanwhile would be of a half-applied state, and its rollback would discard this run's work.
+    let lock = DatabaseLock::take(&options.connect, "pgsafe migrate").await?;
+    let result = run(store, options, progress, &lock).await;
+    lock.release().await;
+    result
+}
+
+async fn run(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    progress: Arc<dyn Progress>,
+    lock: &DatabaseLock,
 ) -> Result<MigrateReport> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
@@ -270,6 +287,19 @@ pub async fn migrate(
         report.reason = Some(reason.clone());
         log.step(&mut report, "plan", Err(reason), 0.0);
         return finish(report, started);
+    }
+
+    // An encrypted store on a machine without the identity takes the snapshot, but then can neither
+    // check the database against it nor roll back to it: refused before anything happens.
+    if options.snapshot && !store.keys().recipients.is_empty() && store.keys().keyring.is_empty() {
+        let reason = format!(
+            "the store `{}` encrypts its snapshots (`PGSAFE_RECIPIENTS`) and no identity was given to read them back: `{name}` could be applied, but not checked against its snapshot nor rolled back to it; nothing was applied",
+            store.location()
+        );
+        log.step(&mut report, "plan", Err(reason.clone()), 0.0);
+        return Err(Error::new(ErrorKind::Identity, reason).with_hint(
+            "pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity of one of the store's recipients",
+        ));
     }
 
     // The snapshot, before anything changes.
@@ -414,7 +444,7 @@ pub async fn migrate(
                     drop(session);
                     progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
                     let t = Instant::now();
-                    match roll_back(store, options, &id, progress.clone()).await {
+                    match roll_back(store, options, &id, lock, progress.clone()).await {
                         Ok(r) => {
                             log.step(
                                 &mut report,
@@ -876,6 +906,7 @@ async fn roll_back(
     store: &dyn Store,
     options: &MigrateOptions,
     id: &SnapshotId,
+    lock: &DatabaseLock,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackReport> {
     let database = options.connect.dbname();
@@ -900,7 +931,7 @@ async fn roll_back(
         cancel: Cancel::new(),
     };
     let plan = crate::rollback::plan(store, &rollback).await?;
-    crate::rollback::rollback(store, &rollback, plan, progress).await
+    crate::rollback::rollback(store, &rollback, plan, lock, progress).await
 }
 
 /// The migration succeeded: its snapshot no longer needs to outlive retention.

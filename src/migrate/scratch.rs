@@ -6,7 +6,8 @@
 //! snapshot (the latest, or one taken now) -> scratch database (same server, or a throwaway local cluster
 //! of the same major version) -> DDL capture (an event trigger, where the role may make one) -> the
 //! command, with DATABASE_URL and PG* pointing at the scratch copy -> compare with the snapshot:
-//! schema diff, rows per table, rows lost -> drop the scratch copy
+//! schema diff, rows per table, rows lost -> drop the scratch copy (a copy that cannot be dropped is a
+//! warning naming it: the verdict stands)
 //! ```
 
 use std::sync::Arc;
@@ -95,7 +96,17 @@ pub struct Rehearsal {
     pub ddl: Option<Vec<String>>,
     /// `pgsafe lint` of those statements (`None` without a capture, or when they do not parse).
     pub lint: Option<crate::lint::LintReport>,
+    /// The scratch database, when it could not be dropped afterwards: a warning, the verdict stands.
+    pub scratch_left_over: Option<ScratchLeftOver>,
     pub seconds: f64,
+}
+
+/// A scratch database left on the server because it could not be dropped.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScratchLeftOver {
+    pub database: String,
+    /// Why the drop failed.
+    pub error: String,
 }
 
 impl Rehearsal {
@@ -148,22 +159,28 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     let result = run_on_scratch(&scratch, options, &archive, progress.clone()).await;
     progress.step(&format!("dropping the scratch database `{scratch_name}`"));
     let dropped = async {
-        let session = crate::rollback::swap::maintenance_session(&through, &scratch_name).await?;
-        session.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(&scratch_name))).await
+        let session =
+            crate::rollback::swap::maintenance_session(&through, &scratch_name, "to drop the scratch database").await?;
+        crate::rollback::swap::drop_database(&session, &scratch_name).await
     }
     .await;
-    let (exit_code, changes, values, ddl) = match (result, dropped) {
-        (Ok(done), Ok(())) => done,
-        (Ok(_), Err(e)) => {
-            return Err(e.context(format!(
-                "the rehearsal ran, but the scratch database `{scratch_name}` could not be dropped"
-            )));
+    // A copy that could not be dropped does not change what the rehearsal found: the verdict stands, and
+    // the copy is named for the user to drop. One on a local scratch cluster goes with the cluster.
+    let (done, scratch_left_over) = match (result, dropped, options.scratch) {
+        (Ok(done), Ok(()), _) => (done, None),
+        (Ok(done), Err(e), ScratchKind::Local) => {
+            tracing::debug!("the scratch database `{scratch_name}` goes with its cluster: {e}");
+            (done, None)
         }
-        (Err(e), Ok(())) => return Err(e),
-        (Err(e), Err(d)) => {
+        (Ok(done), Err(e), ScratchKind::Server) => {
+            (done, Some(ScratchLeftOver { database: scratch_name.clone(), error: e.to_string() }))
+        }
+        (Err(e), Ok(()), _) => return Err(e),
+        (Err(e), Err(d), _) => {
             return Err(e.and_hint(format!("the scratch database `{scratch_name}` is still there ({d}); drop it")));
         }
     };
+    let (exit_code, changes, values, ddl) = done;
     let rows_lost = rows_lost(&changes);
     let columns_dropped = changes
         .tables
@@ -198,6 +215,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         values,
         ddl,
         lint,
+        scratch_left_over,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! plan:  snapshot's metadata -> archive opened -> live database compared with it (changes) -> steps
-//! run:   store lock -> snapshot verified in full -> safety snapshot of the current state ->
+//! run:   (the database's lock, held by the caller) -> store lock -> snapshot verified in full ->
+//!        safety snapshot of the current state ->
 //!        swap:     restore into a new database (verified) -> rename the current aside, the new into place
 //!        in place: one transaction: drop what the snapshot lacks, --clean restore, verify
 //!        tables:   one transaction: empty them, load with triggers off, check keys, verify
@@ -14,6 +15,7 @@
 //! roll their one transaction back).
 
 pub mod changes;
+pub mod database_lock;
 pub mod replaced;
 pub mod swap;
 
@@ -34,6 +36,7 @@ use crate::restore::{RestoreOptions, RestoreReport};
 use crate::store::operation::{SnapshotOptions, snapshot_locked};
 use crate::store::{AuditCommand, AuditEntry, LockHolder, Outcome, SnapshotId, SnapshotMeta, Store};
 pub use changes::{Change, Changes, ObjectChange, TableChange};
+pub use database_lock::DatabaseLock;
 pub use swap::{OtherSession, SessionPolicy, Swapped};
 
 /// How a rollback puts the snapshot back.
@@ -300,13 +303,22 @@ fn table_share(s: &SnapshotMeta, patterns: &[String]) -> f64 {
 }
 
 /// Runs a planned rollback, appends its audit line, and returns its report. `plan` must come from
-/// [`plan`] with the same options.
+/// [`plan`] with the same options. The caller holds the database's lock (`pgsafe rollback` takes it
+/// before its plan, `pgsafe migrate` for its whole run), so that no other migration or rollback of the
+/// database runs meanwhile.
 pub async fn rollback(
     store: &dyn Store,
     options: &RollbackOptions,
     plan: RollbackPlan,
+    held: &DatabaseLock,
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackReport> {
+    if held.database() != plan.database {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("a rollback of `{}` needs that database's lock, not `{}`'s", plan.database, held.database()),
+        ));
+    }
     let started_at = Timestamp::now();
     let started = Instant::now();
     let mut safety = None;
@@ -423,7 +435,7 @@ async fn run(
             restore_options.create = Some(new_name.clone());
             progress.step(&format!("restoring the snapshot into the new database `{new_name}`"));
             let restored = crate::restore::restore(archive, &restore_options, progress.clone()).await;
-            let maintenance = swap::maintenance_session(&options.connect, &plan.database).await;
+            let maintenance = swap::maintenance_session(&options.connect, &plan.database, "to rename databases").await;
             let report = match restored {
                 Ok(report) => report,
                 Err(e) => {
@@ -433,7 +445,7 @@ async fn run(
                         plan.database
                     ));
                     return Err(match &maintenance {
-                        Ok(m) => match drop_database(m, &new_name).await {
+                        Ok(m) => match swap::drop_database(m, &new_name).await {
                             Ok(()) => e,
                             Err(d) => e.and_hint(format!("`{new_name}` is still there ({d}); drop it")),
                         },
@@ -443,7 +455,7 @@ async fn run(
             };
             let maintenance = maintenance?;
             if !report.problems.is_empty() {
-                let dropped = drop_database(&maintenance, &new_name).await;
+                let dropped = swap::drop_database(&maintenance, &new_name).await;
                 return Err(Error::new(
                     ErrorKind::CheckFailed,
                     format!(
@@ -464,7 +476,7 @@ async fn run(
                 Ok(s) => sessions = Some(s),
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
                 Err(e) => {
-                    let dropped = drop_database(&maintenance, &new_name).await;
+                    let dropped = swap::drop_database(&maintenance, &new_name).await;
                     return Err(e.and_hint(match dropped {
                         Ok(()) => format!("the restored database `{new_name}` was dropped again"),
                         Err(d) => format!("the restored database `{new_name}` is still there ({d}); drop it"),
@@ -526,11 +538,6 @@ async fn run(
         health,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Drops the swap's new database, which nothing but the rollback has used.
-async fn drop_database(maintenance: &Session, name: &str) -> Result<()> {
-    maintenance.batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::sql::quote_ident(name))).await
 }
 
 /// A restore in one transaction (in place, tables): a problem rolls all of it back.

@@ -49,7 +49,7 @@ pub async fn drop_replaced(
         return Ok(report);
     }
     let (started_at, started) = (Timestamp::now(), Instant::now());
-    let session = super::swap::maintenance_session(connect, &database).await?;
+    let session = super::swap::maintenance_session(connect, &database, "to drop replaced databases").await?;
     for (_, name) in recorded {
         let exists: bool = crate::pg::value(
             &session

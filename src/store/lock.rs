@@ -3,7 +3,8 @@
 //!
 //! Locally it is an OS advisory lock (`flock`) on the file `lock` in the store, which the OS releases when
 //! the holder's process ends however it ends, so a crash never leaves a stale lock behind. While held, the
-//! file says who holds it (pid, host, command, since when); that text is only for the refusal's message.
+//! file says who holds it (pid, host, command, since when); that text is only for the refusal's message,
+//! so a holder that cannot be written (a full disk) is a warning and the lock is held all the same.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -124,15 +125,46 @@ pub(super) fn lock_file(
             Err(TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
         }
     }
-    let text = serde_json::to_string(holder).expect("a lock holder serializes") + "\n";
-    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(text.as_bytes()));
-    written.map_err(|e| Error::io("writing the holder into", path, e))?;
+    // The flock is the lock; the holder's name only explains a refusal. A store whose disk is full (often
+    // full of snapshots, when a rollback is most needed) must still grant it: a failed write is a warning.
+    if let Err(e) = write_holder(&mut file, holder) {
+        tracing::warn!(
+            "the store's lock `{}` is held, but its holder could not be written into it ({e}): another pgsafe waiting for it will not know who holds it",
+            path.display()
+        );
+        let _ = file.set_len(0);
+    }
     Ok(StoreLock::new(FileLock(file)))
 }
 
+/// Writes `holder` over the file's text.
+fn write_holder(file: &mut File, holder: &LockHolder) -> std::io::Result<()> {
+    let text = serde_json::to_string(holder).expect("a lock holder serializes") + "\n";
+    file.rewind()?;
+    file.write_all(text.as_bytes())?;
+    file.set_len(text.len() as u64)
+}
+
+/// The holder the file names, if it names one. Reads a few kilobytes at most: the text is one short line.
 fn read_holder(file: &mut File) -> Option<LockHolder> {
     let mut text = String::new();
     file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
+    file.take(4096).read_to_string(&mut text).ok()?;
     serde_json::from_str(text.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tester's B4: a store whose disk is full blocked every rollback, since the holder's name could
+    /// not be written into the lock file. A full disk cannot be made here; `/dev/full` can: it takes an
+    /// `flock`, and every write to it fails with ENOSPC.
+    #[test]
+    fn the_lock_is_taken_when_the_holder_cannot_be_written_into_its_file() {
+        let holder = LockHolder::this_process("pgsafe rollback");
+        // Another test process may hold `/dev/full` for a moment: wait for it rather than fail.
+        let lock = lock_file(Path::new("/dev/full"), &holder, Duration::from_secs(30), &Cancel::new(), "/full");
+        assert!(lock.is_ok(), "{:?}", lock.err().map(|e| e.to_string()));
+    }
 }

@@ -315,3 +315,35 @@ fn snapshots_to_the_stores_recipients_are_taken_without_the_identity_and_rolled_
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+/// A store that encrypts to a recipient, on a machine without the identity (the tester's B1): `migrate`
+/// could take its snapshot but could then neither check against it nor roll back to it, so it refuses
+/// before the snapshot, exit 2, and nothing is applied. Before, it applied the migration and ended in
+/// "needs attention" (exit 3) even when the migration itself was fine.
+#[test]
+fn migrate_to_an_encrypted_store_without_the_identity_refuses_before_anything() {
+    let db = TestDb::new("enc_migrate");
+    db.psql("CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g;");
+    let keys = tempfile::tempdir().unwrap();
+    let (id_path, public, _) = identity(keys.path(), "me.txt");
+    let store = tempfile::tempdir().unwrap();
+    let file = keys.path().join("note.sql");
+    std::fs::write(&file, "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
+    let migrate = || {
+        let mut cmd = pgsafe();
+        cmd.args(["migrate", "-q", "--store"]).arg(store.path()).args(["-d", &db.conn_string()]).arg(&file);
+        cmd.env("PGSAFE_RECIPIENTS", &public).env_remove("PGSAFE_IDENTITY");
+        cmd
+    };
+    let (code, stdout, stderr) = run(&mut migrate());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("--identity") && stderr.contains("nothing was applied"), "{stderr}");
+    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
+    assert_eq!(db.psql(note).trim(), "0", "the migration was applied");
+    let archives = store_files(store.path()).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count();
+    assert_eq!(archives, 0, "a snapshot was taken");
+    // With the identity it runs, checks against its encrypted snapshot, and is applied.
+    let (code, stdout, stderr) = run(migrate().env("PGSAFE_IDENTITY", &id_path));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(db.psql(note).trim(), "1");
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::dump_restore::{pgsafe, run};
 use crate::rollback::{compare_dbs, copy_of, drop_database, pagila};
-use crate::support::{TestDb, cluster};
+use crate::support::{self, PrivateClusterOptions, TestDb, cluster};
 
 fn migrate(store: &Path, db: &TestDb, args: &[&str]) -> (i32, Value, String) {
     let (code, out, err) = run(pgsafe()
@@ -473,4 +473,155 @@ fn a_file_that_rolls_its_own_transaction_back_is_refused_before_anything_changes
     // Nothing was snapshotted either: the refusal comes before any step.
     let (_, out, _) = run(pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()));
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), Value::Array(vec![]));
+}
+
+/// Two CI runners with stores of their own migrate one database at once (the tester's A1): while run A
+/// applies, run B and a `rollback` refuse at once (exit 2), naming A, and do nothing: no snapshot, no
+/// change. Before, B snapshotted A's half-applied state, and B's own rollback then threw A's applied
+/// migration away. Once A is done, B runs.
+#[test]
+fn a_second_migrate_or_rollback_of_a_database_refuses_at_once_while_one_runs() {
+    let db = TestDb::new("mig_concurrent");
+    db.psql("CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g;");
+    let (store_a, store_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.sql");
+    std::fs::write(&a, "CREATE TABLE audit_log (id int PRIMARY KEY, msg text);\nSELECT pg_sleep(6);\n").unwrap();
+    let b = dir.path().join("b.sql");
+    std::fs::write(&b, "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
+    let mut run_a = pgsafe()
+        .args(["migrate", "-q", "--json", "--skip-dry-run", "--store"])
+        .arg(store_a.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::interrupt::wait_until("run A applies its migration", &mut run_a, || {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()",
+            db.name()
+        ))
+        .trim()
+            == "1"
+    });
+
+    let started = std::time::Instant::now();
+    let (code, report, err) = migrate(store_b.path(), &db, &["--skip-dry-run", b.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}\n{report}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused only after {:?}", started.elapsed());
+    let holder = format!("pgsafe migrate (pid {}", run_a.id());
+    assert!(err.contains(&holder) && err.contains("nothing was done"), "{err}");
+    let archives = std::fs::read_dir(store_b.path())
+        .map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pgsafe")).count())
+        .unwrap_or(0);
+    assert_eq!(archives, 0, "the refused run took a snapshot");
+    // A rollback of the database refuses the same way, on A's own store too.
+    let (code, _, err) = run(pgsafe()
+        .args(["rollback", "-q", "--latest", "--yes", "--store"])
+        .arg(store_a.path())
+        .args(["-d", &db.conn_string()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&holder), "{err}");
+
+    let out = run_a.wait_with_output().unwrap();
+    let report_a: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}\n{report_a}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report_a["ending"], "applied");
+    assert_eq!(db.psql("SELECT to_regclass('audit_log') IS NOT NULL, count(*) FROM orders").trim(), "t|100");
+    assert_eq!(db.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'").trim(), "0");
+    // A let go when it ended: B runs now.
+    let (code, report, err) = migrate(store_b.path(), &db, &["--skip-dry-run", b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'").trim(), "1");
+}
+
+/// The tester's B3: a role that owns its database but is no superuser rehearses a command; autovacuum
+/// works in the freshly restored scratch copy, and `DROP DATABASE ... WITH (FORCE)`, which would have to
+/// terminate the autovacuum worker, is refused to such a role (SQLSTATE 42501). The rehearsal's verdict
+/// was lost (exit 2) and the copy left behind. A plain `DROP DATABASE` makes autovacuum go: the copy is
+/// dropped and the verdict stands. When the copy cannot be dropped at all (a superuser's session on it,
+/// which the role may not end), the verdict is still printed and decides the exit code, and the copy is
+/// named in a warning.
+#[test]
+fn a_non_superusers_rehearsal_drops_its_scratch_copy_despite_autovacuum_and_keeps_its_verdict_when_it_cannot() {
+    // Autovacuum visits a new database within a second, and is slowed down to stay on the table.
+    let server = support::start_private(&PrivateClusterOptions {
+        conf: vec!["autovacuum_naptime = 1".to_owned()],
+        ..Default::default()
+    });
+    let psql = cluster().bin("psql");
+    let superuser = |db: &str, sql: &str| {
+        let out = std::process::Command::new(&psql)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(server.socket_dir())
+            .args(["-p", &server.port().to_string(), "-U", server.user(), "-d", db, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    superuser("postgres", "CREATE ROLE app LOGIN CREATEDB");
+    superuser("postgres", "CREATE DATABASE shop OWNER app");
+    superuser(
+        "shop",
+        "SET ROLE app; CREATE TABLE docs (id int PRIMARY KEY, h text) WITH (autovacuum_vacuum_cost_delay = 100, \
+         autovacuum_vacuum_cost_limit = 1, autovacuum_analyze_threshold = 0, autovacuum_analyze_scale_factor = 0, \
+         autovacuum_vacuum_insert_threshold = 0, autovacuum_vacuum_insert_scale_factor = 0); \
+         INSERT INTO docs SELECT g, md5(g::text) FROM generate_series(1, 50000) g;",
+    );
+    let conn = format!("host={} port={} user=app dbname=shop", server.socket_dir().display(), server.port());
+    let store = tempfile::tempdir().unwrap();
+    let marker = store.path().join("autovacuum-seen");
+    let as_superuser = format!(
+        "\"{}\" -X -q -A -t -h \"$PGHOST\" -p \"$PGPORT\" -U {} -d \"$PGDATABASE\"",
+        psql.display(),
+        server.user()
+    );
+    let dry_run = |script: &str| {
+        run(pgsafe()
+            .args(["dry-run", "-q", "--fresh", "--store"])
+            .arg(store.path())
+            .args(["-d", &conn, "--", "sh", "-c", script]))
+    };
+    let scratch_copies =
+        || superuser("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'shop_pgsafe_scratch_%'");
+
+    // The command changes nothing; it ends once an autovacuum worker is at work on the scratch copy.
+    let script = format!(
+        "for i in $(seq 1 300); do \
+           n=$({as_superuser} -c \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'autovacuum worker' AND query LIKE '%docs%'\"); \
+           if [ \"$n\" -gt 0 ]; then touch '{}'; exit 0; fi; sleep 0.2; \
+         done",
+        marker.display()
+    );
+    let (code, stdout, stderr) = dry_run(&script);
+    assert!(marker.exists(), "no autovacuum worker came to the scratch copy: {stderr}");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("verdict: the command would run and lose no rows"), "{stdout}");
+    assert_eq!(scratch_copies(), "", "the scratch copy was left behind: {stderr}");
+
+    // A superuser's session stays on the copy: the role can neither wait it out nor end it.
+    let script = format!(
+        "nohup {as_superuser} -c 'SELECT pg_sleep(600)' >/dev/null 2>&1 </dev/null & \
+         for i in $(seq 1 100); do \
+           n=$({as_superuser} -c \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()\"); \
+           if [ \"$n\" -gt 0 ]; then exit 0; fi; sleep 0.1; \
+         done; exit 9"
+    );
+    let (code, stdout, stderr) = dry_run(&script);
+    let left = scratch_copies();
+    superuser(
+        "postgres",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()",
+    );
+    for name in left.lines() {
+        superuser("postgres", &format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+    }
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("verdict: the command would run and lose no rows"), "{stdout}");
+    let name = left.trim();
+    assert!(name.starts_with("shop_pgsafe_scratch_"), "{left:?}");
+    assert!(stderr.contains("warning:") && stderr.contains(&format!("`{name}`")), "{stderr}");
 }
