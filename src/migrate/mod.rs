@@ -901,7 +901,8 @@ async fn observe(
     None
 }
 
-/// Puts the snapshot back: a swap when the role may make and rename databases, else in place.
+/// Puts the snapshot back: a swap when the role may make and rename databases, else in place; in place
+/// too when a swap could not be made and changed nothing.
 async fn roll_back(
     store: &dyn Store,
     options: &MigrateOptions,
@@ -931,7 +932,22 @@ async fn roll_back(
         cancel: Cancel::new(),
     };
     let plan = crate::rollback::plan(store, &rollback).await?;
-    crate::rollback::rollback(store, &rollback, plan, lock, progress).await
+    let swapped = crate::rollback::rollback(store, &rollback, plan, lock, progress.clone()).await;
+    match swapped {
+        // The swap changed nothing (sessions of other roles it may not end, most often): in place needs
+        // no session to leave the database.
+        Err(e)
+            if rollback.mode == Mode::Swap && !matches!(e.kind(), ErrorKind::NeedsAttention | ErrorKind::Cancelled) =>
+        {
+            progress.step(&format!("the swap changed nothing ({e}); rolling `{database}` back in place instead"));
+            let in_place = RollbackOptions { mode: Mode::InPlace, safety_snapshot: true, ..rollback };
+            let plan = crate::rollback::plan(store, &in_place).await?;
+            crate::rollback::rollback(store, &in_place, plan, lock, progress)
+                .await
+                .map_err(|again| again.context(format!("a swap changed nothing ({e}), then in place")))
+        }
+        other => other,
+    }
 }
 
 /// The migration succeeded: its snapshot no longer needs to outlive retention.

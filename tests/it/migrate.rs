@@ -625,3 +625,57 @@ fn a_non_superusers_rehearsal_drops_its_scratch_copy_despite_autovacuum_and_keep
     assert!(name.starts_with("shop_pgsafe_scratch_"), "{left:?}");
     assert!(stderr.contains("warning:") && stderr.contains(&format!("`{name}`")), "{stderr}");
 }
+
+/// The tester's B2: a database owner that is no superuser, with the application connected as another
+/// role it may not end. The swap of the automatic rollback changes nothing, so the rollback goes on in
+/// place, which needs no session to leave; before, the migration stayed half applied, exit 3.
+#[test]
+fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_session() {
+    let server = support::start_private(&PrivateClusterOptions::default());
+    let psql = cluster().bin("psql");
+    let as_role = |role: &str, db: &str| {
+        let mut c = std::process::Command::new(&psql);
+        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"]).arg(server.socket_dir()).args([
+            "-p",
+            &server.port().to_string(),
+            "-U",
+            role,
+            "-d",
+            db,
+        ]);
+        c
+    };
+    let sql = |role: &str, db: &str, sql: &str| {
+        let out = as_role(role, db).args(["-c", sql]).output().unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    sql(server.user(), "postgres", "CREATE ROLE app LOGIN CREATEDB; CREATE ROLE webapp LOGIN");
+    sql(server.user(), "postgres", "CREATE DATABASE r OWNER app");
+    sql(
+        "app",
+        "r",
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, total numeric NOT NULL); INSERT INTO orders (total) SELECT g FROM generate_series(1, 100) g; GRANT SELECT ON orders TO webapp",
+    );
+    let mut web = as_role("webapp", "r").args(["-c", "SELECT pg_sleep(120)"]).spawn().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1.sql"), "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
+    std::fs::write(dir.path().join("2.sql"), "INSERT INTO orders (total) VALUES (NULL);\n").unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let conn = format!("host={} port={} user=app dbname=r", server.socket_dir().display(), server.port());
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--json", "--skip-dry-run", "--terminate-after", "1", "--store"])
+        .arg(store.path())
+        .args(["-d", &conn])
+        .arg(dir.path().join("1.sql"))
+        .arg(dir.path().join("2.sql")));
+    let _ = web.kill();
+    let report: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    assert_eq!(code, 1, "{report:#}\n{err}");
+    assert_eq!(report["ending"], "rolled-back", "{report:#}");
+    assert_eq!(report["rollback"]["mode"], "in-place", "{report:#}");
+    let columns =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
+    assert_eq!(sql("app", "r", columns).trim(), "0");
+    assert_eq!(sql("app", "r", "SELECT count(*) FROM orders").trim(), "100");
+}
