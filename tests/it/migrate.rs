@@ -670,6 +670,7 @@ fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_sessi
         .arg(dir.path().join("1.sql"))
         .arg(dir.path().join("2.sql")));
     let _ = web.kill();
+    let _ = web.wait();
     let report: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
     assert_eq!(code, 1, "{report:#}\n{err}");
     assert_eq!(report["ending"], "rolled-back", "{report:#}");
