@@ -223,11 +223,18 @@ fn render(r: &MigrateReport) -> String {
                 out.push_str("its one transaction rolled back: nothing was applied\n");
             }
         }
-        Ending::NeedsAttention => out.push_str(&format!(
-            "FAILED, and the rollback failed too: `{}` NEEDS ATTENTION: {}\n",
-            r.database,
-            r.reason.as_deref().unwrap_or("")
-        )),
+        Ending::NeedsAttention => {
+            out.push_str(&format!(
+                "FAILED, and the rollback failed too: `{}` NEEDS ATTENTION: {}\n",
+                r.database,
+                r.reason.as_deref().unwrap_or("")
+            ));
+            let committed = if r.applied.is_empty() { "nothing".to_owned() } else { r.applied.join(", ") };
+            out.push_str(&format!("committed before the failure: {committed}\n"));
+            if let Some(next) = &r.next_step {
+                out.push_str(&format!("to put `{}` back as it was before the migration: {next}\n", r.database));
+            }
+        }
     }
     out
 }
@@ -303,4 +310,36 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
     ));
     output::stdout(&out)?;
     Ok(if status.changed.is_empty() { Exit::Success } else { Exit::CheckFailed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_needs_attention_is_told_what_was_committed_and_what_to_run() {
+        let report = MigrateReport {
+            database: "shop".into(),
+            ending: Ending::NeedsAttention,
+            snapshot: None,
+            applied: vec!["0001_add_flag".into()],
+            analyzed: Vec::new(),
+            health: None,
+            lint: None,
+            dry_run: None,
+            rollback: None,
+            snapshot_after: None,
+            reason: Some("`0002_backfill` failed; then the rollback failed: the server went away".into()),
+            next_step: Some("pgsafe rollback -d shop shop-20261205T021620Z-before-0001 --yes".into()),
+            steps: Vec::new(),
+            seconds: 1.0,
+        };
+        let text = render(&report);
+        assert!(text.contains("`shop` NEEDS ATTENTION: `0002_backfill` failed"), "{text}");
+        assert!(text.contains("committed before the failure: 0001_add_flag\n"), "{text}");
+        assert!(
+            text.contains("to put `shop` back as it was before the migration: pgsafe rollback -d shop shop-20261205T021620Z-before-0001 --yes"),
+            "{text}"
+        );
+    }
 }

@@ -134,6 +134,8 @@ pub struct MigrateReport {
     pub snapshot_after: Option<SnapshotId>,
     /// Why it was refused, failed or rolled back.
     pub reason: Option<String>,
+    /// When the database needs a person: the command that puts it back as it was before the migration.
+    pub next_step: Option<String>,
     pub steps: Vec<Step>,
     pub seconds: f64,
 }
@@ -185,6 +187,7 @@ async fn run(
         rollback: None,
         snapshot_after: None,
         reason: None,
+        next_step: None,
         steps: Vec::new(),
         seconds: 0.0,
     };
@@ -458,6 +461,10 @@ async fn run(
                         Err(e) => {
                             log.step(&mut report, "rollback", Err(e.to_string()), t.elapsed().as_secs_f64());
                             report.ending = Ending::NeedsAttention;
+                            report.next_step = Some(format!(
+                                "pgsafe rollback -d {} {id} --yes (with this run's connection options and store)",
+                                shell_word(&database)
+                            ));
                             report.reason = Some(format!(
                                 "{reason}; then the rollback to `{id}` failed: {e}{}",
                                 e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
@@ -469,6 +476,15 @@ async fn run(
         }
     }
     finish(report, started)
+}
+
+/// `word` as one word for `sh`: as it is when it holds nothing the shell reads, else in single quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:/@=".contains(c)) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The label of the snapshot taken before a migration: `before-` and the first file's name, or for a
@@ -1012,6 +1028,13 @@ mod tests {
         assert_eq!(snapshot_label(&script, "/bin/sh -c ..."), "before-sh");
         let flyway = command(&["/opt/flyway/flyway", "-url=jdbc:postgresql://h/db", "migrate"]);
         assert_eq!(snapshot_label(&flyway, "flyway"), "before-flyway");
+    }
+
+    #[test]
+    fn a_name_is_one_word_for_the_shell() {
+        assert_eq!(shell_word("shop"), "shop");
+        assert_eq!(shell_word("my shop"), "'my shop'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 
     #[test]
