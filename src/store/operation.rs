@@ -395,9 +395,9 @@ pub fn prune(store: &dyn Store, options: &PruneOptions) -> Result<PruneReport> {
 /// Plans retention over the store's snapshots (of `database`, or all) and, unless `dry_run`, removes what
 /// the plan says. The caller holds the lock.
 fn apply(store: &dyn Store, policy: &RetentionPolicy, database: Option<&str>, dry_run: bool) -> Result<PruneReport> {
-    let snapshots: Vec<SnapshotMeta> =
-        store.list()?.into_iter().filter(|s| database.is_none_or(|d| s.database == d)).collect();
-    let plan = retention::plan(&snapshots, policy, Timestamp::now());
+    let snapshots: Vec<super::Listed> =
+        super::list_checked(store)?.into_iter().filter(|s| database.is_none_or(|d| s.meta.database == d)).collect();
+    let plan = retention::plan_listed(&snapshots, policy, Timestamp::now());
     let mut removed = Vec::new();
     if !dry_run {
         for d in &plan.remove {
@@ -461,6 +461,16 @@ mod tests {
         assert_eq!((audit[0].command, &audit[0].outcome), (AuditCommand::Prune, &Outcome::Ok));
         assert_eq!(audit[0].removed, report.removed);
         assert_eq!(audit[0].database.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_prune_keeps_the_newest_snapshot_whose_archive_is_there_not_one_whose_archive_is_gone() {
+        let store = store();
+        store.lose_archive(&SnapshotId::parse("a-20261201T040000Z").unwrap());
+        let report = prune(&store, &options(1, Some("a"), false)).unwrap();
+        let removed: Vec<String> = report.removed.iter().map(ToString::to_string).collect();
+        assert_eq!(removed, ["a-20261201T040000Z", "a-20261201T020000Z", "a-20261201T010000Z"]);
+        assert_eq!(ids(&store), ["a-20261201T030000Z", "b-20261101T000000Z"]);
     }
 
     #[test]
