@@ -207,7 +207,18 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
 
 fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
     use pgsafe::rollback::Change;
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(stale) = &r.stale_snapshot {
+        out.push_str(&format!(
+            "the newest snapshot `{}` is older than the `{}` of `{}` that ended at {}: took snapshot `{}` of the database as it is\n",
+            stale.snapshot,
+            stale.changed_by,
+            r.database,
+            stale.changed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            r.snapshot
+        ));
+    }
+    out.push_str(&format!(
         "rehearsed on a scratch copy of snapshot `{}` ({}): the command {}\n",
         r.snapshot,
         if r.scratch == pgsafe::migrate::scratch::ScratchKind::Local {
@@ -220,7 +231,7 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
             Some(code) => format!("FAILED with exit code {code}"),
             None => "was ended by a signal".to_owned(),
         }
-    );
+    ));
     let objects =
         |change: Change| r.changes.objects.iter().filter(move |o| o.change == change).map(|o| o.object.clone());
     for (title, change) in [("added", Change::New), ("altered", Change::Changed), ("dropped", Change::Gone)] {

@@ -453,3 +453,57 @@ fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+/// After a `migrate`, the newest snapshot is the one taken before it: a rehearsal on it would judge a
+/// command against a database that no longer exists (a table the migration made is not in it, so dropping
+/// it "loses no rows"). The dry run sees the change in the audit log and rehearses on a snapshot taken now.
+#[test]
+fn a_dry_run_of_a_command_after_a_migrate_does_not_rehearse_on_the_snapshot_taken_before_it() {
+    let db = TestDb::new("mig_stale_rehearsal");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let promo = dir.path().join("promo.sql");
+    std::fs::write(
+        &promo,
+        "CREATE TABLE promo (id int PRIMARY KEY, code text);\nINSERT INTO promo SELECT g, 'P' || g FROM generate_series(1, 500) g;\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[promo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let before = report["snapshot"].as_str().unwrap().to_owned();
+
+    let psql = cluster().bin("psql");
+    let script =
+        format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DROP TABLE IF EXISTS promo'", psql.display());
+    let dry_run = |json: bool| {
+        run(pgsafe().args(["dry-run", "-q", "--store"]).arg(store.path()).args(json.then_some("--json")).args([
+            "-d",
+            &db.conn_string(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]))
+    };
+    let (code, out, err) = dry_run(true);
+    assert_eq!(code, 1, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(report["snapshot"], before.as_str(), "{report}");
+    assert_eq!(report["stale_snapshot"]["snapshot"], before.as_str(), "{report}");
+    assert_eq!(report["stale_snapshot"]["changed_by"], "migrate apply", "{report}");
+    let lost: Vec<(&str, u64)> = report["rows_lost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["table"].as_str().unwrap(), l["lost"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(lost, [("public.promo", 500)], "{report}");
+
+    // The snapshot it took is newer than the change: the next dry run rehearses on it, saying nothing.
+    let (code, out, err) = dry_run(false);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("is older than"), "{out}");
+    assert!(out.contains("LOST: 500 rows of public.promo (table dropped)"), "{out}");
+    assert_eq!(db.psql("SELECT count(*) FROM promo").trim(), "500");
+}
