@@ -318,7 +318,14 @@ fn render(report: &DryRunReport) -> String {
     out
 }
 
-fn statement(out: &mut String, s: &StatementReport) {
+/// Whether the statement is one that makes a rehearsal fail or lose data.
+pub(super) fn refuses(s: &StatementReport) -> bool {
+    s.failure.is_some()
+        || matches!(s.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout | StatementOutcome::Timeout)
+        || s.losses.iter().any(|l| l.count > 0)
+}
+
+pub(super) fn statement(out: &mut String, s: &StatementReport) {
     let time = if matches!(s.outcome, StatementOutcome::Ran | StatementOutcome::Failed | StatementOutcome::Timeout) {
         format!("  {:.3}s", s.seconds)
     } else {
@@ -397,7 +404,7 @@ fn loss_text(loss: &Loss) -> String {
 }
 
 /// `would fail`, `would lose data` or `safe`, then the counts of each outcome and the time.
-fn verdict(report: &DryRunReport) -> String {
+pub(super) fn verdict(report: &DryRunReport) -> String {
     let word = match (report.would_fail, report.loses_data) {
         (true, true) => "would fail and lose data",
         (true, false) => "would fail",

@@ -204,7 +204,15 @@ fn render(r: &MigrateReport) -> String {
             }
         }
         Ending::Refused => {
-            out.push_str(&format!("refused, nothing was changed: {}\n", r.reason.as_deref().unwrap_or("")))
+            out.push_str(&format!("refused, nothing was changed: {}\n", r.reason.as_deref().unwrap_or("")));
+            // The statements that refused it, as `pgsafe dry-run` prints them: where, the SQLSTATE and
+            // message, and what they would lose.
+            if let Some(dry) = r.dry_run.as_ref().filter(|d| d.would_fail || d.loses_data) {
+                for s in dry.statements.iter().filter(|s| super::dryrun::refuses(s)) {
+                    super::dryrun::statement(&mut out, s);
+                }
+                out.push_str(&super::dryrun::verdict(dry));
+            }
         }
         Ending::RolledBack => {
             out.push_str(&format!("FAILED and rolled back{snapshot}: {}\n", r.reason.as_deref().unwrap_or("")));

@@ -579,7 +579,7 @@ async fn lint_and_rehearse(
             (Some(v), true) => Ok(format!("{v}; allowed by --force or --allow-data-loss")),
             (Some(v), false) => {
                 refuse = Some(format!(
-                    "the dry run says {v} (see the report's `dry_run`); nothing was applied ({})",
+                    "the dry run says {v} (its report follows; `dry_run` in `--json`); nothing was applied ({})",
                     if rehearsal.would_fail { "`--force` goes on" } else { "`--allow-data-loss` goes on" }
                 ));
                 Err(v.to_owned())

@@ -507,3 +507,29 @@ fn a_dry_run_of_a_command_after_a_migrate_does_not_rehearse_on_the_snapshot_take
     assert!(out.contains("LOST: 500 rows of public.promo (table dropped)"), "{out}");
     assert_eq!(db.psql("SELECT count(*) FROM promo").trim(), "500");
 }
+
+/// A migration its dry run refuses says, in the text output, which statement fails (file:line), with
+/// its SQLSTATE and message, and what another would lose: the user need not run it again with `--json`.
+#[test]
+fn a_migration_refused_by_its_dry_run_prints_the_failing_statement_its_sqlstate_and_the_losses() {
+    let db = TestDb::new("mig_refused_text");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, note text); INSERT INTO item SELECT g, 'n' FROM generate_series(1, 20) g;");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_bad.sql");
+    std::fs::write(&file, "ALTER TABLE item DROP COLUMN note;\n\nINSERT INTO item VALUES (1);\n").unwrap();
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&file));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("refused, nothing was changed: the dry run says it would fail"), "{out}");
+    let name = file.display().to_string();
+    assert!(out.contains(&format!("{name}:3  failed")), "{out}");
+    assert!(out.contains("  error: 23505 "), "{out}");
+    assert!(out.contains(&format!("{name}:1  ran")), "{out}");
+    assert!(out.contains("  loses: 20 non-null values of `item.note` (column dropped)"), "{out}");
+    assert!(out.contains("would fail and lose data: 2 statements"), "{out}");
+    assert_eq!(db.psql("SELECT count(note) FROM item").trim(), "20");
+}
