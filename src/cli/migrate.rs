@@ -227,6 +227,7 @@ fn render(r: &MigrateReport) -> String {
                         .map(|a| format!("; the failed state is kept as `{a}`"))
                         .unwrap_or_default()
                 ));
+                out.push_str(&discarded(&r.discarded));
             } else {
                 out.push_str("its one transaction rolled back: nothing was applied\n");
             }
@@ -236,6 +237,38 @@ fn render(r: &MigrateReport) -> String {
             r.database,
             r.reason.as_deref().unwrap_or("")
         )),
+    }
+    out
+}
+
+/// What an automatic rollback threw away, as `rollback --plan` says it: rows written since the snapshot,
+/// the migration's and any other session's alike, which the report cannot tell apart.
+fn discarded(tables: &[pgsafe::rollback::TableChange]) -> String {
+    use pgsafe::rollback::Change;
+    if tables.is_empty() {
+        return "the rollback discarded no rows: every table held the snapshot's rows\n".to_owned();
+    }
+    let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let mut out = format!(
+        "the rollback discarded the rows written since the snapshot, by the migration or by other sessions, in {} table(s):\n",
+        tables.len()
+    );
+    for t in tables {
+        out.push_str(&match t.change {
+            Change::New => {
+                format!("  {}  {} rows (a table new since the snapshot, dropped)\n", t.table, rows(t.rows_now))
+            }
+            Change::Unknown => {
+                format!("  {}  not compared: {}\n", t.table, t.note.as_deref().unwrap_or("unknown"))
+            }
+            _ => format!(
+                "  {}  {} rows before the rollback, {} in the snapshot{}\n",
+                t.table,
+                rows(t.rows_now),
+                rows(t.rows_in_snapshot),
+                t.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ),
+        });
     }
     out
 }

@@ -128,6 +128,10 @@ pub struct MigrateReport {
     /// The rehearsal of the SQL migrations.
     pub dry_run: Option<crate::dryrun::DryRunReport>,
     pub rollback: Option<RollbackReport>,
+    /// After a rollback: the tables whose rows it replaced or dropped, as `rollback --plan` names them:
+    /// rows written since the snapshot, by the migration or by other sessions (the application's writes
+    /// during the migration or `--observe` are lost with the migration's).
+    pub discarded: Vec<crate::rollback::TableChange>,
     /// The snapshot of the migrated state (`--snapshot-after`).
     pub snapshot_after: Option<SnapshotId>,
     /// Why it was refused, failed or rolled back.
@@ -166,6 +170,7 @@ pub async fn migrate(
         lint: None,
         dry_run: None,
         rollback: None,
+        discarded: Vec::new(),
         snapshot_after: None,
         reason: None,
         steps: Vec::new(),
@@ -409,6 +414,7 @@ pub async fn migrate(
                                 t.elapsed().as_secs_f64(),
                             );
                             report.ending = Ending::RolledBack;
+                            report.discarded = r.changes.tables_losing_rows().cloned().collect();
                             report.rollback = Some(r);
                         }
                         Err(e) => {

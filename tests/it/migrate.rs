@@ -533,3 +533,73 @@ fn a_migration_refused_by_its_dry_run_prints_the_failing_statement_its_sqlstate_
     assert!(out.contains("would fail and lose data: 2 statements"), "{out}");
     assert_eq!(db.psql("SELECT count(note) FROM item").trim(), "20");
 }
+
+/// Rows another session commits after the snapshot are lost when the migration then fails and is rolled
+/// back: the text report names the table and its rows, as `rollback --plan` would, and `--json` has them.
+#[test]
+fn an_automatic_rollback_says_which_tables_had_rows_written_since_the_snapshot_and_how_many() {
+    let db = TestDb::new("mig_discarded");
+    db.psql(
+        "CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);
+         CREATE TABLE orders (id serial PRIMARY KEY, total int); INSERT INTO orders (total) SELECT g FROM generate_series(1, 1000) g;",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_note.sql"), "ALTER TABLE item ADD COLUMN note text;\n").unwrap();
+    std::fs::write(dir.path().join("0002_fail.sql"), "SELECT pg_sleep(3);\nINSERT INTO item (id) VALUES (NULL);\n")
+        .unwrap();
+    // The application: 25 orders committed once the snapshot is in the store, while the migration runs.
+    let (store_dir, conn) = (store.path().to_owned(), db.conn_string());
+    let app = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while !std::fs::read_dir(&store_dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".json"))
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "no snapshot was taken");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = std::process::Command::new(cluster().bin("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &conn, "-c"])
+            .arg("INSERT INTO orders (total) SELECT 7 FROM generate_series(1, 25)")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+    let folder = dir.path().to_str().unwrap();
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string(), folder]));
+    app.join().unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAILED and rolled back"), "{out}");
+    assert!(
+        out.contains(
+            "the rollback discarded the rows written since the snapshot, by the migration or by other sessions"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("  public.orders  1025 rows before the rollback, 1000 in the snapshot\n"), "{out}");
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1000");
+    let kept = out.lines().find_map(|l| l.split("kept as `").nth(1)).map(|r| r.trim_end_matches('`').to_owned());
+    if let Some(name) = kept {
+        drop_database(&name);
+    }
+
+    // The same in `--json`: the tables it discarded, with their rows.
+    db.psql("INSERT INTO orders (total) VALUES (1)");
+    std::fs::write(dir.path().join("0002_fail.sql"), "INSERT INTO item (id) VALUES (NULL);\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", "--skip-dry-run", folder]);
+    drop_replaced(&report);
+    assert_eq!(code, 1, "{err}");
+    // Only the migration wrote since this snapshot: its tracking table's row, and no order.
+    let discarded: Vec<(&str, &str, u64)> = report["discarded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["change"].as_str().unwrap(), t["rows_now"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(discarded, [("pgsafe.migrations", "new", 1)], "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1001");
+}
