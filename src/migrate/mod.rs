@@ -8,6 +8,7 @@
 //!   -> ANALYZE what was created or rewritten -> check against the snapshot
 //!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
 //! any failure after the snapshot -> rollback to it (swap, or in place without CREATEDB) -> check
+//! however the run ends: the snapshot unpinned, unless the rollback failed too (then pinned, saying so)
 //! ```
 //! Every step appends an audit line (`command: migrate`, its `step`, the migration).
 
@@ -153,10 +154,41 @@ struct Unit {
 
 /// Runs a migration. `Err` only when it could not start (bad input, no connection) or failed before
 /// the snapshot changed anything; every other ending is in the report.
+///
+/// The snapshot taken before it is pinned while it runs, and unpinned when it ends, however it ends (an
+/// error, an interruption, a refusal, a rollback), so that retention treats it as any other snapshot;
+/// except when the database NEEDS ATTENTION (the rollback failed): the snapshot is the state to go back
+/// to, and stays pinned, saying so.
 pub async fn migrate(
     store: &dyn Store,
     options: &MigrateOptions,
     progress: Arc<dyn Progress>,
+) -> Result<MigrateReport> {
+    let mut pinned = None;
+    let result = run(store, options, progress, &mut pinned).await;
+    if let Some(id) = pinned {
+        let attention = matches!(&result, Ok(r) if r.ending == Ending::NeedsAttention);
+        let pin = |meta: &crate::store::SnapshotMeta| {
+            attention.then(|| {
+                format!(
+                    "`{}` NEEDS ATTENTION: migration `{}` failed and so did its rollback to this snapshot",
+                    meta.database,
+                    meta.migration.as_deref().unwrap_or("?")
+                )
+            })
+        };
+        if let Err(e) = set_pin(store, options, &id, pin) {
+            tracing::warn!("snapshot `{id}` could not be unpinned after the migration: {e}");
+        }
+    }
+    result
+}
+
+async fn run(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    progress: Arc<dyn Progress>,
+    pinned: &mut Option<SnapshotId>,
 ) -> Result<MigrateReport> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
@@ -273,6 +305,7 @@ pub async fn migrate(
         match taken {
             Ok(t2) => {
                 progress.step(&format!("snapshot `{}`", t2.snapshot.id));
+                *pinned = Some(t2.snapshot.id.clone());
                 report.snapshot = Some(t2.snapshot.id.clone());
                 log.step(&mut report, "snapshot", Ok(format!("`{}`", t2.snapshot.id)), t.elapsed().as_secs_f64());
             }
@@ -289,9 +322,6 @@ pub async fn migrate(
     if let Some(reason) = verdict.filter(|_| options.down.is_none()) {
         report.ending = Ending::Refused;
         report.reason = Some(reason);
-        if let Some(id) = &report.snapshot {
-            unpin(store, options, id)?;
-        }
         return finish(report, started);
     }
 
@@ -357,8 +387,9 @@ pub async fn migrate(
     match failure {
         None => {
             report.ending = Ending::Applied;
-            if let Some(id) = &report.snapshot {
-                unpin(store, options, id)?;
+            // Unpinned before the snapshot after it, whose retention may then remove it.
+            if let Some(id) = pinned.take() {
+                set_pin(store, options, &id, |_| None)?;
             }
             if options.snapshot_after {
                 let t = Instant::now();
@@ -674,7 +705,12 @@ fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> S
         label: Some(label),
         migration: Some(migration.to_owned()),
         protects: None,
-        pinned: Some(format!("migration `{migration}` is running")),
+        pinned: Some(format!(
+            "migration `{migration}` is running (pid {} on {}, since {})",
+            std::process::id(),
+            crate::store::audit::host_name(),
+            Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        )),
         verify: true,
         retention: options.retention.clone(),
         lock_wait: options.lock_wait,
@@ -893,16 +929,27 @@ async fn roll_back(
     crate::rollback::rollback(store, &rollback, plan, progress).await
 }
 
-/// The migration succeeded: its snapshot no longer needs to outlive retention.
-fn unpin(store: &dyn Store, options: &MigrateOptions, id: &SnapshotId) -> Result<()> {
+/// Pins the migration's snapshot with the `reason` its metadata gives, or unpins it (`None`) once the migration no longer
+/// depends on it. Also after an interruption: the wait for the store's lock is not the migration's to
+/// cancel, only bounded.
+fn set_pin(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    id: &SnapshotId,
+    reason: impl FnOnce(&crate::store::SnapshotMeta) -> Option<String>,
+) -> Result<()> {
     let _lock = crate::store::lock_in_async(
         store,
         &LockHolder::this_process("pgsafe migrate"),
-        options.lock_wait,
-        &options.cancel,
+        options.lock_wait.min(Duration::from_secs(10)),
+        &Cancel::new(),
     )?;
     let mut meta = store.get(id)?;
-    meta.pinned = None;
+    let reason = reason(&meta);
+    if meta.pinned == reason {
+        return Ok(());
+    }
+    meta.pinned = reason;
     store.put(&meta)
 }
 

@@ -41,14 +41,13 @@ fn drop_replaced(report: &Value) {
     }
 }
 
-/// The snapshot the migration `report` names is pinned in `store`: a failed migration still depends on it.
-fn assert_pinned(store: &Path, report: &Value) {
+/// Why the snapshot the migration `report` names is pinned in `store` (null: it is not).
+fn pinned(store: &Path, report: &Value) -> Value {
     let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
         pgsafe().args(["snapshots", "--json", "--store"]).arg(store),
     ))
     .unwrap();
-    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
-    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+    meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap()["pinned"].clone()
 }
 
 #[test]
@@ -173,8 +172,8 @@ fn a_command_that_changes_data_then_fails_is_rolled_back_to_a_database_identical
     assert_eq!(report["rollback"]["health"]["healthy"], true, "{report}");
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
-    // The snapshot stays pinned: a failed migration still depends on it.
-    assert_pinned(store.path(), &report);
+    // The database is back to the snapshot: nothing depends on it any more, retention treats it as any.
+    assert_eq!(pinned(store.path(), &report), Value::Null);
 }
 
 /// The snapshot altered in the store while the migration runs: the migration fails, the rollback finds
@@ -204,7 +203,12 @@ fn a_failed_migration_whose_snapshot_was_damaged_needs_attention_and_changes_not
     assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "5000");
     let copies = crate::rollback::databases_like(&format!("{}_%", db.name()));
     assert_eq!(copies, Vec::<String>::new(), "a restored or replaced copy of the database was left behind");
-    assert_pinned(store.path(), &report);
+    // The snapshot is what the database must go back to: it stays pinned, saying so.
+    let reason = pinned(store.path(), &report);
+    assert!(
+        reason.as_str().unwrap().contains("NEEDS ATTENTION") && reason.as_str().unwrap().contains("sh -c"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -602,4 +606,48 @@ fn an_automatic_rollback_says_which_tables_had_rows_written_since_the_snapshot_a
         .collect();
     assert_eq!(discarded, [("pgsafe.migrations", "new", 1)], "{report}");
     assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1001");
+}
+
+/// A migration's snapshot is pinned while it runs and for no longer: refused, failed with nothing to
+/// restore, or interrupted, the run ends and retention treats its snapshot as any other, instead of
+/// keeping it for ever as "migration ... is running".
+#[test]
+fn a_migration_that_ends_without_applying_leaves_its_snapshot_unpinned_even_when_interrupted() {
+    use crate::interrupt::{signal, wait_until};
+    let db = TestDb::new("mig_unpin");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_fail.sql");
+
+    // Its one transaction failed: nothing to restore.
+    std::fs::write(&file, "INSERT INTO item VALUES (1);\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", "--skip-dry-run", file.to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{err}");
+    assert!(report["rollback"].is_null(), "{report}");
+    assert_eq!(pinned(store.path(), &report), Value::Null);
+
+    // Interrupted in its rehearsal: exit 2, nothing applied, and the snapshot is not left pinned.
+    std::fs::write(&file, "SELECT pg_sleep(30);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the rehearsal's pg_sleep", &mut child, || {
+        db.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'").trim() == "1"
+    });
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    assert_eq!(meta.len(), 2, "{meta:?}");
+    assert!(meta.iter().all(|s| s["pinned"].is_null()), "{meta:?}");
 }
