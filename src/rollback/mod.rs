@@ -368,8 +368,8 @@ async fn run(
     // Opened once: verified in full, then restored from.
     let archive = Arc::new(open(store, snapshot).map_err(|e| e.context(cannot()))?);
     let (reader, source) = (archive.clone(), store.archive(&snapshot.id).to_string());
-    let jobs = options.jobs.max(1);
-    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, reader, jobs))
+    let (jobs, cancel) = (options.jobs.max(1), options.cancel.clone());
+    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, reader, jobs, &cancel))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
         .map_err(|e| e.context(cannot()))?;

@@ -219,6 +219,7 @@ async fn check_written(
     verify: bool,
     encrypted: bool,
     jobs: usize,
+    cancel: &Cancel,
 ) -> Result<Written> {
     let unsound = |problems: &[String]| {
         Error::new(
@@ -247,8 +248,8 @@ async fn check_written(
     // Opened once: the verification checks the reader that then describes the snapshot.
     let reader = Arc::new(archive.open(&store.keys().keyring)?);
     if verify {
-        let (checked, source) = (reader.clone(), archive.to_string());
-        let report = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, checked, jobs))
+        let (checked, source, cancel) = (reader.clone(), archive.to_string(), cancel.clone());
+        let report = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, checked, jobs, &cancel))
             .await
             .map_err(blocking_failed)??;
         if !report.is_sound() {
@@ -283,7 +284,9 @@ async fn take(
         let encrypted = !dump_options.encrypt_to.is_empty();
         let dump = crate::dump::dump(&dump_options, archive.target(), progress).await?;
         let started = Instant::now();
-        let checked = check_written(store, &archive, &id, options.verify, encrypted, options.dump.jobs.max(1)).await?;
+        let cancel = &options.dump.cancel;
+        let checked =
+            check_written(store, &archive, &id, options.verify, encrypted, options.dump.jobs.max(1), cancel).await?;
         let verify_seconds = checked.verified.then(|| started.elapsed().as_secs_f64());
         let tables = match encrypted {
             // An encrypted snapshot's metadata names no table: its archive reveals none.
@@ -314,6 +317,8 @@ async fn take(
             manifest_blake3: Some(hex::encode(checked.manifest_blake3)),
             encrypted_to: checked.encrypted_to,
         };
+        // Interrupted once the archive was read back: still no snapshot.
+        cancel.check("the snapshot")?;
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
         let lock = match held {
             true => None,

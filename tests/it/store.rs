@@ -629,3 +629,34 @@ fn a_snapshot_whose_archive_is_missing_is_not_listed_as_verified_nor_kept_nor_pi
     run_ok(pgsafe().args(["prune", "--keep", "1", "--store"]).arg(store));
     assert_eq!(ids(&list(store, &[])), [good]);
 }
+
+/// Defect: SIGTERM during the verification of a snapshot was ignored, and the snapshot was kept (exit 0).
+/// Sent once the archive is written, while it is read back, it stops the snapshot: exit 2, no archive.
+#[test]
+fn sigterm_during_a_snapshots_verification_keeps_no_snapshot_and_exits_2() {
+    use crate::interrupt::{signal, wait_until};
+    let db = crate::faults::big_db("store_verify_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pgsafe()
+        .args(["snapshot", "-q", "-j", "1", "-d", &db.conn_string(), "--store"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The archive appears whole (renamed from its `.partial`) when the dump ends; verification follows.
+    wait_until("the snapshot's archive is written", &mut child, || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".pgsafe"))
+    });
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it went on for {:?}", started.elapsed());
+    let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["audit.jsonl"], "an interrupted snapshot left files behind");
+    let last = audit(dir.path()).pop().unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
+}
