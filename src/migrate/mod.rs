@@ -929,9 +929,9 @@ async fn roll_back(
     crate::rollback::rollback(store, &rollback, plan, progress).await
 }
 
-/// Pins the migration's snapshot with the `reason` its metadata gives, or unpins it (`None`) once the migration no longer
-/// depends on it. Also after an interruption: the wait for the store's lock is not the migration's to
-/// cancel, only bounded.
+/// Pins the migration's snapshot with the `reason` its metadata gives, or unpins it (`None`) once the
+/// migration no longer depends on it. Also after an interruption: the wait for the store's lock is not the
+/// migration's to cancel, only bounded.
 fn set_pin(
     store: &dyn Store,
     options: &MigrateOptions,
