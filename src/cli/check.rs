@@ -87,16 +87,13 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
         (None, true) => {
             let database = connect.dbname();
             // As `rollback --latest`: a rollback's safety snapshot holds a state that was replaced.
-            let newest = store
-                .as_ref()
-                .ok_or_else(no_store)?
-                .list()?
-                .into_iter()
-                .find(|s| s.database == database && s.protects.is_none());
+            // A snapshot whose archive is gone is passed over, with a warning naming it.
+            let store = store.as_deref().ok_or_else(no_store)?;
+            let newest = pgsafe::store::newest_usable(store, database, |s| s.protects.is_none())?;
             Some(newest.ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidInput,
-                    format!("no snapshot of `{database}` in the store `{}`", dir.display()),
+                    format!("no snapshot of `{database}` whose archive is there in the store `{}`", dir.display()),
                 )
                 .with_hint(format!("`pgsafe snapshot -d {database}` takes one"))
             })?)

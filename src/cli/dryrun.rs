@@ -215,7 +215,18 @@ fn rehearse(args: DryRunArgs) -> Result<Exit, Error> {
 
 fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
     use pgsafe::rollback::Change;
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(stale) = &r.stale_snapshot {
+        out.push_str(&format!(
+            "the newest snapshot `{}` is older than the `{}` of `{}` that ended at {}: took snapshot `{}` of the database as it is\n",
+            stale.snapshot,
+            stale.changed_by,
+            r.database,
+            stale.changed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            r.snapshot
+        ));
+    }
+    out.push_str(&format!(
         "rehearsed on a scratch copy of snapshot `{}` ({}): the command {}\n",
         r.snapshot,
         if r.scratch == pgsafe::migrate::scratch::ScratchKind::Local {
@@ -228,7 +239,7 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
             Some(code) => format!("FAILED with exit code {code}"),
             None => "was ended by a signal".to_owned(),
         }
-    );
+    ));
     let objects =
         |change: Change| r.changes.objects.iter().filter(move |o| o.change == change).map(|o| o.object.clone());
     for (title, change) in [("added", Change::New), ("altered", Change::Changed), ("dropped", Change::Gone)] {
@@ -315,7 +326,14 @@ fn render(report: &DryRunReport) -> String {
     out
 }
 
-fn statement(out: &mut String, s: &StatementReport) {
+/// Whether the statement is one that makes a rehearsal fail or lose data.
+pub(super) fn refuses(s: &StatementReport) -> bool {
+    s.failure.is_some()
+        || matches!(s.outcome, StatementOutcome::Failed | StatementOutcome::LockTimeout | StatementOutcome::Timeout)
+        || s.losses.iter().any(|l| l.count > 0)
+}
+
+pub(super) fn statement(out: &mut String, s: &StatementReport) {
     let time = if matches!(s.outcome, StatementOutcome::Ran | StatementOutcome::Failed | StatementOutcome::Timeout) {
         format!("  {:.3}s", s.seconds)
     } else {
@@ -394,7 +412,7 @@ fn loss_text(loss: &Loss) -> String {
 }
 
 /// `would fail`, `would lose data` or `safe`, then the counts of each outcome and the time.
-fn verdict(report: &DryRunReport) -> String {
+pub(super) fn verdict(report: &DryRunReport) -> String {
     let word = match (report.would_fail, report.loses_data) {
         (true, true) => "would fail and lose data",
         (true, false) => "would fail",

@@ -204,7 +204,15 @@ fn render(r: &MigrateReport) -> String {
             }
         }
         Ending::Refused => {
-            out.push_str(&format!("refused, nothing was changed: {}\n", r.reason.as_deref().unwrap_or("")))
+            out.push_str(&format!("refused, nothing was changed: {}\n", r.reason.as_deref().unwrap_or("")));
+            // The statements that refused it, as `pgsafe dry-run` prints them: where, the SQLSTATE and
+            // message, and what they would lose.
+            if let Some(dry) = r.dry_run.as_ref().filter(|d| d.would_fail || d.loses_data) {
+                for s in dry.statements.iter().filter(|s| super::dryrun::refuses(s)) {
+                    super::dryrun::statement(&mut out, s);
+                }
+                out.push_str(&super::dryrun::verdict(dry));
+            }
         }
         Ending::RolledBack => {
             out.push_str(&format!("FAILED and rolled back{snapshot}: {}\n", r.reason.as_deref().unwrap_or("")));
@@ -219,6 +227,7 @@ fn render(r: &MigrateReport) -> String {
                         .map(|a| format!("; the failed state is kept as `{a}`"))
                         .unwrap_or_default()
                 ));
+                out.push_str(&discarded(&r.discarded));
             } else {
                 out.push_str("its one transaction rolled back: nothing was applied\n");
             }
@@ -235,6 +244,38 @@ fn render(r: &MigrateReport) -> String {
                 out.push_str(&format!("to put `{}` back as it was before the migration: {next}\n", r.database));
             }
         }
+    }
+    out
+}
+
+/// What an automatic rollback threw away, as `rollback --plan` says it: rows written since the snapshot,
+/// the migration's and any other session's alike, which the report cannot tell apart.
+fn discarded(tables: &[pgsafe::rollback::TableChange]) -> String {
+    use pgsafe::rollback::Change;
+    if tables.is_empty() {
+        return "the rollback discarded no rows: every table held the snapshot's rows\n".to_owned();
+    }
+    let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let mut out = format!(
+        "the rollback discarded the rows written since the snapshot, by the migration or by other sessions, in {} table(s):\n",
+        tables.len()
+    );
+    for t in tables {
+        out.push_str(&match t.change {
+            Change::New => {
+                format!("  {}  {} rows (a table new since the snapshot, dropped)\n", t.table, rows(t.rows_now))
+            }
+            Change::Unknown => {
+                format!("  {}  not compared: {}\n", t.table, t.note.as_deref().unwrap_or("unknown"))
+            }
+            _ => format!(
+                "  {}  {} rows before the rollback, {} in the snapshot{}\n",
+                t.table,
+                rows(t.rows_now),
+                rows(t.rows_in_snapshot),
+                t.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ),
+        });
     }
     out
 }
@@ -328,6 +369,7 @@ mod tests {
             lint: None,
             dry_run: None,
             rollback: None,
+            discarded: Vec::new(),
             snapshot_after: None,
             reason: Some("`0002_backfill` failed; then the rollback failed: the server went away".into()),
             next_step: Some("pgsafe rollback -d shop shop-20261205T021620Z-before-0001 --yes".into()),

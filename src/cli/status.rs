@@ -4,7 +4,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::Error;
 use pgsafe::store::status::{self, DEFAULT_LAST, StatusOptions, StoreStatus};
-use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
+use pgsafe::store::{ArchiveState, AuditCommand, AuditEntry, Outcome};
 
 use super::output::{self, Exit, bytes};
 use super::store::{StoreArgs, age, database_name, warn_leftovers};
@@ -66,6 +66,9 @@ fn text(s: &StoreStatus) -> String {
         let mut rows = vec![DATABASE_HEADER.map(str::to_uppercase).to_vec()];
         rows.extend(database_rows(s, |id| id.to_owned()));
         out.push_str(&output::columns(&rows));
+        for line in unusable_lines(s, |id| id.to_owned()) {
+            out.push_str(&format!("warning: {line}\n"));
+        }
     }
     out.push('\n');
     if s.operations.is_empty() {
@@ -92,6 +95,14 @@ fn markdown(s: &StoreStatus) -> String {
         out.push_str("No snapshots.\n\n");
     } else {
         out.push_str(&markdown_table(&DATABASE_HEADER, &database_rows(s, code)));
+        let unusable = unusable_lines(s, code);
+        if !unusable.is_empty() {
+            out.push_str("### Snapshots that restore nothing\n\n");
+            for line in unusable {
+                out.push_str(&format!("- {line}\n"));
+            }
+            out.push('\n');
+        }
     }
     if s.operations.is_empty() {
         out.push_str("No operations in the audit log.\n\n");
@@ -127,7 +138,7 @@ fn database_rows(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<Vec<String
         .iter()
         .map(|d| {
             let (newest, age_text, verified) = match &d.newest {
-                Some(n) => (id(n.id.as_str()), age(s.at, n.created_at), if n.verified { "yes" } else { "no" }),
+                Some(n) => (id(n.id.as_str()), age(s.at, n.created_at), verified_cell(n.verified, n.archive_state)),
                 None => ("-".into(), "-".into(), "-"),
             };
             let check = match &d.last_check {
@@ -135,6 +146,34 @@ fn database_rows(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<Vec<String
                 None => "-".into(),
             };
             vec![d.database.clone(), d.snapshots.to_string(), bytes(d.bytes), newest, age_text, verified.into(), check]
+        })
+        .collect()
+}
+
+/// `yes`/`no`, or what is wrong with the archive when it is not there as recorded: then nothing was
+/// verified that still exists.
+pub(super) fn verified_cell(verified: bool, archive: ArchiveState) -> &'static str {
+    match archive {
+        ArchiveState::Missing => "archive missing",
+        ArchiveState::WrongSize { .. } => "archive wrong size",
+        ArchiveState::Present if verified => "yes",
+        ArchiveState::Present => "no",
+    }
+}
+
+/// A line for each snapshot whose archive is gone or of another size; `id` formats its id.
+fn unusable_lines(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<String> {
+    s.databases
+        .iter()
+        .flat_map(|d| {
+            d.unusable.iter().map(|u| {
+                format!(
+                    "snapshot {} of `{}`: {}; it restores nothing (`pgsafe prune` removes it)",
+                    id(u.id.as_str()),
+                    d.database,
+                    u.archive_state
+                )
+            })
         })
         .collect()
 }
@@ -211,7 +250,7 @@ fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use pgsafe::store::audit::{AuditLog, SkippedLine};
-    use pgsafe::store::{SnapshotMeta, sample_meta};
+    use pgsafe::store::{Listed, SnapshotMeta, sample_meta};
 
     use super::*;
 
@@ -245,9 +284,11 @@ mod tests {
             ],
             skipped: vec![SkippedLine { line: 2, error: "EOF".into() }],
         };
+        let listed: Vec<Listed> =
+            snapshots.into_iter().map(|meta| Listed { meta, archive_state: ArchiveState::Present }).collect();
         status::build(
             "/srv/.pgsafe".into(),
-            &snapshots,
+            &listed,
             &log,
             vec!["shop-1.pgsafe.partial".into()],
             &StatusOptions { database: None, last: 10 },
@@ -290,6 +331,30 @@ TIME (UTC)           COMMAND   DATABASE  OUTCOME                                
                 "| `shop-20261202T030000Z` | 12.3s |\n\n### Files of no snapshot\n\n- `shop-1.pgsafe.partial`\n\n\
              Audit log lines that are not entries, skipped: 2.\n"
             ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_whose_archive_is_gone_is_not_shown_as_verified() {
+        let listed = [
+            Listed { meta: meta("shop", "2026-12-02T03:00:00Z", 1024, true), archive_state: ArchiveState::Missing },
+            Listed { meta: meta("shop", "2026-12-02T01:00:00Z", 2048, true), archive_state: ArchiveState::Present },
+        ];
+        let options = StatusOptions { database: None, last: 10 };
+        let status =
+            status::build("s".into(), &listed, &AuditLog::default(), Vec::new(), &options, at("2026-12-02T04:00:00Z"));
+        let text = text(&status);
+        assert!(text.contains("shop-20261202T030000Z  1h   archive missing"), "{text}");
+        assert!(
+            text.contains(
+                "warning: snapshot shop-20261202T030000Z of `shop`: its archive is missing; it restores nothing"
+            ),
+            "{text}"
+        );
+        let md = markdown(&status);
+        assert!(
+            md.contains("### Snapshots that restore nothing\n\n- snapshot `shop-20261202T030000Z` of `shop`"),
             "{md}"
         );
     }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use pgsafe::format::describe_kinds;
 use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{AuditEntry, Outcome, SnapshotArchive, SnapshotId, SnapshotMeta, resolve_dir};
+use pgsafe::store::{AuditEntry, Listed, Outcome, SnapshotArchive, SnapshotId, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{block_on_cancellable, progress};
@@ -247,12 +247,21 @@ pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let database = database_name(args.dbname.as_deref())?;
     let (all, leftovers) = match pgsafe::store::existing(&dir, Default::default())? {
-        Some(store) => (store.list()?, store.leftovers()?),
+        Some(store) => (pgsafe::store::list_checked(&*store)?, store.leftovers()?),
         None => (Vec::new(), Vec::new()),
     };
     warn_leftovers(&dir.display().to_string(), &leftovers);
-    let list: Vec<SnapshotMeta> =
-        all.into_iter().filter(|s| database.as_deref().is_none_or(|d| s.database == d)).collect();
+    let list: Vec<Listed> =
+        all.into_iter().filter(|s| database.as_deref().is_none_or(|d| s.meta.database == d)).collect();
+    for s in list.iter().filter(|s| !s.archive_state.is_present()) {
+        eprintln!(
+            "warning: snapshot `{}` of `{}`: {} in `{}`; it restores nothing (`pgsafe prune` removes it)",
+            s.meta.id,
+            s.meta.database,
+            s.archive_state,
+            dir.display()
+        );
+    }
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&list).expect("metadata serializes") + "\n"))?;
         return Ok(Exit::Success);
@@ -265,10 +274,10 @@ pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
+fn render_list(list: &[Listed], now: Timestamp) -> String {
     let header = ["ID", "DATABASE", "TIME (UTC)", "AGE", "LABEL", "SIZE", "ROWS", "VERIFIED"].map(String::from);
     let mut rows = vec![header.to_vec()];
-    for s in list {
+    for Listed { meta: s, archive_state } in list {
         rows.push(vec![
             s.id.to_string(),
             s.database.clone(),
@@ -280,7 +289,7 @@ fn render_list(list: &[SnapshotMeta], now: Timestamp) -> String {
                 true => s.rows.to_string(),
                 false => "encrypted".into(),
             },
-            if s.is_verified() { "yes".into() } else { "no".into() },
+            super::status::verified_cell(s.is_verified(), *archive_state).into(),
         ]);
     }
     output::columns(&rows)
@@ -376,10 +385,13 @@ fn render_prune(r: &PruneReport) -> String {
     let mut out = String::new();
     let verb = if r.dry_run { "would remove" } else { "removed" };
     for d in &r.plan.remove {
-        out.push_str(&format!("{verb}  {}\n", d.id));
+        match &d.problem {
+            Some(problem) => out.push_str(&format!("{verb}  {}  ({problem})\n", d.id)),
+            None => out.push_str(&format!("{verb}  {}\n", d.id)),
+        }
     }
     for d in &r.plan.keep {
-        let why: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
+        let why: Vec<String> = d.reasons.iter().map(ToString::to_string).chain(d.problem.clone()).collect();
         out.push_str(&format!("keep  {}  ({})\n", d.id, why.join(", ")));
     }
     out.push_str(&format!(

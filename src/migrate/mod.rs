@@ -8,6 +8,7 @@
 //!   -> ANALYZE what was created or rewritten -> check against the snapshot
 //!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
 //! any failure after the snapshot -> rollback to it (swap, or in place without CREATEDB) -> check
+//! however the run ends: the snapshot unpinned, unless the rollback failed too (then pinned, saying so)
 //! ```
 //! The whole run holds the database's lock ([`DatabaseLock`]): a second `migrate` or a `rollback` of
 //! the database refuses at once. Every step appends an audit line (`command: migrate`, its `step`, the
@@ -130,6 +131,10 @@ pub struct MigrateReport {
     /// The rehearsal of the SQL migrations.
     pub dry_run: Option<crate::dryrun::DryRunReport>,
     pub rollback: Option<RollbackReport>,
+    /// After a rollback: the tables whose rows it replaced or dropped, as `rollback --plan` names them:
+    /// rows written since the snapshot, by the migration or by other sessions (the application's writes
+    /// during the migration or `--observe` are lost with the migration's).
+    pub discarded: Vec<crate::rollback::TableChange>,
     /// The snapshot of the migrated state (`--snapshot-after`).
     pub snapshot_after: Option<SnapshotId>,
     /// Why it was refused, failed or rolled back.
@@ -154,6 +159,11 @@ struct Unit {
 /// Runs a migration. `Err` only when it could not start (bad input, no connection, another migration or
 /// rollback of the database running) or failed before the snapshot changed anything; every other ending
 /// is in the report.
+///
+/// The snapshot taken before it is pinned while it runs, and unpinned when it ends, however it ends (an
+/// error, an interruption, a refusal, a rollback), so that retention treats it as any other snapshot;
+/// except when the database NEEDS ATTENTION (the rollback failed): the snapshot is the state to go back
+/// to, and stays pinned, saying so.
 pub async fn migrate(
     store: &dyn Store,
     options: &MigrateOptions,
@@ -162,7 +172,23 @@ pub async fn migrate(
     // Held from before anything is read until after the run's own rollback: another run's snapshot
     // taken meanwhile would be of a half-applied state, and its rollback would discard this run's work.
     let lock = DatabaseLock::take(&options.connect, "pgsafe migrate").await?;
-    let result = run(store, options, progress, &lock).await;
+    let mut pinned = None;
+    let result = run(store, options, progress, &lock, &mut pinned).await;
+    if let Some(id) = pinned {
+        let attention = matches!(&result, Ok(r) if r.ending == Ending::NeedsAttention);
+        let pin = |meta: &crate::store::SnapshotMeta| {
+            attention.then(|| {
+                format!(
+                    "`{}` NEEDS ATTENTION: migration `{}` failed and so did its rollback to this snapshot",
+                    meta.database,
+                    meta.migration.as_deref().unwrap_or("?")
+                )
+            })
+        };
+        if let Err(e) = set_pin(store, options, &id, pin) {
+            tracing::warn!("snapshot `{id}` could not be unpinned after the migration: {e}");
+        }
+    }
     lock.release().await;
     result
 }
@@ -172,6 +198,7 @@ async fn run(
     options: &MigrateOptions,
     progress: Arc<dyn Progress>,
     lock: &DatabaseLock,
+    pinned: &mut Option<SnapshotId>,
 ) -> Result<MigrateReport> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
@@ -185,6 +212,7 @@ async fn run(
         lint: None,
         dry_run: None,
         rollback: None,
+        discarded: Vec::new(),
         snapshot_after: None,
         reason: None,
         next_step: None,
@@ -315,6 +343,7 @@ async fn run(
         match taken {
             Ok(t2) => {
                 progress.step(&format!("snapshot `{}`", t2.snapshot.id));
+                *pinned = Some(t2.snapshot.id.clone());
                 report.snapshot = Some(t2.snapshot.id.clone());
                 log.step(&mut report, "snapshot", Ok(format!("`{}`", t2.snapshot.id)), t.elapsed().as_secs_f64());
             }
@@ -331,9 +360,6 @@ async fn run(
     if let Some(reason) = verdict.filter(|_| options.down.is_none()) {
         report.ending = Ending::Refused;
         report.reason = Some(reason);
-        if let Some(id) = &report.snapshot {
-            unpin(store, options, id)?;
-        }
         return finish(report, started);
     }
 
@@ -399,8 +425,9 @@ async fn run(
     match failure {
         None => {
             report.ending = Ending::Applied;
-            if let Some(id) = &report.snapshot {
-                unpin(store, options, id)?;
+            // Unpinned before the snapshot after it, whose retention may then remove it.
+            if let Some(id) = pinned.take() {
+                set_pin(store, options, &id, |_| None)?;
             }
             if options.snapshot_after {
                 let t = Instant::now();
@@ -456,6 +483,7 @@ async fn run(
                                 t.elapsed().as_secs_f64(),
                             );
                             report.ending = Ending::RolledBack;
+                            report.discarded = r.changes.tables_losing_rows().cloned().collect();
                             report.rollback = Some(r);
                         }
                         Err(e) => {
@@ -639,7 +667,7 @@ async fn lint_and_rehearse(
             (Some(v), true) => Ok(format!("{v}; allowed by --force or --allow-data-loss")),
             (Some(v), false) => {
                 refuse = Some(format!(
-                    "the dry run says {v} (see the report's `dry_run`); nothing was applied ({})",
+                    "the dry run says {v} (its report follows; `dry_run` in `--json`); nothing was applied ({})",
                     if rehearsal.would_fail { "`--force` goes on" } else { "`--allow-data-loss` goes on" }
                 ));
                 Err(v.to_owned())
@@ -730,7 +758,12 @@ fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> S
         label: Some(label),
         migration: Some(migration.to_owned()),
         protects: None,
-        pinned: Some(format!("migration `{migration}` is running")),
+        pinned: Some(format!(
+            "migration `{migration}` is running (pid {} on {}, since {})",
+            std::process::id(),
+            crate::store::audit::host_name(),
+            Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        )),
         verify: true,
         retention: options.retention.clone(),
         lock_wait: options.lock_wait,
@@ -966,16 +999,27 @@ async fn roll_back(
     }
 }
 
-/// The migration succeeded: its snapshot no longer needs to outlive retention.
-fn unpin(store: &dyn Store, options: &MigrateOptions, id: &SnapshotId) -> Result<()> {
+/// Pins the migration's snapshot with the `reason` its metadata gives, or unpins it (`None`) once the
+/// migration no longer depends on it. Also after an interruption: the wait for the store's lock is not the
+/// migration's to cancel, only bounded.
+fn set_pin(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    id: &SnapshotId,
+    reason: impl FnOnce(&crate::store::SnapshotMeta) -> Option<String>,
+) -> Result<()> {
     let _lock = crate::store::lock_in_async(
         store,
         &LockHolder::this_process("pgsafe migrate"),
-        options.lock_wait,
-        &options.cancel,
+        options.lock_wait.min(Duration::from_secs(10)),
+        &Cancel::new(),
     )?;
     let mut meta = store.get(id)?;
-    meta.pinned = None;
+    let reason = reason(&meta);
+    if meta.pinned == reason {
+        return Ok(());
+    }
+    meta.pinned = reason;
     store.put(&meta)
 }
 

@@ -73,11 +73,25 @@ pub struct ColumnDropped {
     pub values: Option<u64>,
 }
 
+/// The newest snapshot of the database, not rehearsed on because pgsafe changed the database after it
+/// began: the rehearsal took a snapshot of the database as it is instead.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleSnapshot {
+    pub snapshot: SnapshotId,
+    /// What changed the database since, as the audit log names it (`migrate apply`, `rollback`, ...).
+    pub changed_by: String,
+    /// When that change ended.
+    pub changed_at: Timestamp,
+}
+
 /// What the command did to the scratch copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rehearsal {
     pub database: String,
     pub snapshot: SnapshotId,
+    /// The newest snapshot, passed over because it is older than the database's last change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_snapshot: Option<StaleSnapshot>,
     pub scratch: ScratchKind,
     /// The command's exit code (`None`: ended by a signal).
     pub exit_code: Option<i32>,
@@ -125,7 +139,7 @@ const CAPTURE_SCHEMA: &str = "pgsafe_rehearsal";
 pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<Rehearsal> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
-    let snapshot = pick_snapshot(store, options, progress.clone()).await?;
+    let (snapshot, stale_snapshot) = pick_snapshot(store, options, progress.clone()).await?;
     let archive = Arc::new(crate::store::operation::open_snapshot(store, &store.get(&snapshot)?)?);
     let scratch_name = crate::rollback::swap::derived_name(
         &database,
@@ -207,6 +221,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     Ok(Rehearsal {
         database,
         snapshot,
+        stale_snapshot,
         scratch: options.scratch,
         exit_code,
         changes,
@@ -220,21 +235,39 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     })
 }
 
-/// The snapshot to start from, taking one now when asked or when the store holds none.
+/// The snapshot to start from: the one named, else the newest whole one whose archive is there, unless the
+/// audit log records a change of the database by pgsafe since it began (a `migrate`, a `rollback`, a
+/// `restore`: rehearsing on it would judge the command against a database that no longer exists); else,
+/// or when asked, one taken now. The stale snapshot passed over is returned with it.
 async fn pick_snapshot(
     store: &dyn Store,
     options: &RehearsalOptions,
     progress: Arc<dyn Progress>,
-) -> Result<SnapshotId> {
+) -> Result<(SnapshotId, Option<StaleSnapshot>)> {
     let database = options.connect.dbname();
     if let Some(id) = &options.snapshot {
-        return Ok(store.get(id)?.id);
+        return Ok((store.get(id)?.id, None));
     }
+    let mut stale = None;
     if !options.fresh
-        && let Some(s) =
-            store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none() && s.scope.is_whole())
+        && let Some(s) = crate::store::newest_usable(store, database, |s| s.protects.is_none() && s.scope.is_whole())?
     {
-        return Ok(s.id);
+        let log = store.read_audit_since(s.created_at)?;
+        match log.last_change(database) {
+            Some((change, ended)) if ended >= s.created_at => {
+                let changed_by = match &change.step {
+                    Some(step) => format!("{} {step}", command_name(change.command)),
+                    None => command_name(change.command),
+                };
+                progress.step(&format!(
+                    "the newest snapshot `{}` is older than the `{changed_by}` of `{database}` that ended at {}: it does not hold the database as it is",
+                    s.id,
+                    ended.strftime("%Y-%m-%d %H:%M:%S UTC")
+                ));
+                stale = Some(StaleSnapshot { snapshot: s.id, changed_by, changed_at: ended });
+            }
+            _ => return Ok((s.id, None)),
+        }
     }
     progress.step(&format!("taking a snapshot of `{database}` to rehearse on"));
     let taken = crate::store::operation::snapshot(
@@ -252,7 +285,12 @@ async fn pick_snapshot(
         progress,
     )
     .await?;
-    Ok(taken.snapshot.id)
+    Ok((taken.snapshot.id, stale))
+}
+
+/// `migrate`, `dry-run`: a command as the audit log spells it.
+fn command_name(command: crate::store::AuditCommand) -> String {
+    serde_json::to_value(command).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// A throwaway cluster of the server's major version, from `/usr/lib/postgresql/MAJOR/bin` (or

@@ -144,15 +144,14 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         Some(id) => store.get(id)?,
         // A rollback's safety snapshot holds the state a rollback replaced: `--latest` twice must not undo
         // the first rollback, so it names such a snapshot only by its id.
-        None => {
-            store.list()?.into_iter().find(|s| s.database == database && s.protects.is_none()).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("the store `{}` holds no snapshot of `{database}`", store.location()),
-                )
-                .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
-            })?
-        }
+        // A snapshot whose archive is gone is passed over, with a warning naming it.
+        None => crate::store::newest_usable(store, &database, |s| s.protects.is_none())?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("the store `{}` holds no snapshot of `{database}` whose archive is there", store.location()),
+            )
+            .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
+        })?,
     };
     if snapshot.database != database {
         return Err(Error::new(
@@ -381,8 +380,8 @@ async fn run(
     // Opened once: verified in full, then restored from.
     let archive = Arc::new(open(store, snapshot).map_err(|e| e.context(cannot()))?);
     let (reader, source) = (archive.clone(), store.archive(&snapshot.id).to_string());
-    let jobs = options.jobs.max(1);
-    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, reader, jobs))
+    let (jobs, cancel) = (options.jobs.max(1), options.cancel.clone());
+    let verified = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, reader, jobs, &cancel))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("verifying snapshot `{}`: {e}", snapshot.id)))?
         .map_err(|e| e.context(cannot()))?;

@@ -173,6 +173,26 @@ impl AuditLog {
         }
         log
     }
+
+    /// The last line recording that pgsafe changed `database` (a migration's `apply` or `rollback` step,
+    /// a `rollback`, a `restore` into it), with the time it ended: a snapshot begun before then does not
+    /// hold the database as it is. A failed one counts too, since it may have changed part of it; a change
+    /// made without pgsafe is not in the log.
+    pub fn last_change(&self, database: &str) -> Option<(&AuditEntry, Timestamp)> {
+        self.entries
+            .iter()
+            .filter(|e| e.database.as_deref() == Some(database))
+            .filter(|e| match e.command {
+                AuditCommand::Migrate => matches!(e.step.as_deref(), Some("apply" | "rollback")),
+                AuditCommand::Rollback | AuditCommand::Restore => true,
+                _ => false,
+            })
+            .map(|e| {
+                let ended = e.time.checked_add(jiff::SignedDuration::from_secs_f64(e.seconds.max(0.0)));
+                (e, ended.unwrap_or(e.time))
+            })
+            .max_by_key(|(_, ended)| *ended)
+    }
 }
 
 /// The OS user's name: `USER`, else `LOGNAME`, else this process's uid looked up in `/etc/passwd`, else
@@ -229,6 +249,31 @@ mod tests {
         let ok = AuditEntry::new(AuditCommand::DryRun, time, Outcome::Ok, 0.0);
         let line = serde_json::to_string(&ok).unwrap();
         assert!(line.contains(r#""command":"dry-run","outcome":"ok""#), "{line}");
+    }
+
+    #[test]
+    fn the_last_change_is_the_latest_end_of_a_migrations_apply_or_rollback_a_rollback_or_a_restore() {
+        let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+        let line = |command, time: &str, database: &str, step: Option<&str>, seconds: f64| {
+            let mut e = AuditEntry::new(command, at(time), Outcome::Ok, seconds);
+            e.database = Some(database.into());
+            e.step = step.map(str::to_owned);
+            e
+        };
+        let log = AuditLog {
+            entries: vec![
+                line(AuditCommand::Restore, "2026-12-02T01:00:00Z", "shop", None, 5.0),
+                line(AuditCommand::Migrate, "2026-12-02T02:00:00Z", "shop", Some("apply"), 30.0),
+                line(AuditCommand::Migrate, "2026-12-02T03:00:00Z", "shop", Some("check"), 1.0),
+                line(AuditCommand::Snapshot, "2026-12-02T04:00:00Z", "shop", None, 1.0),
+                line(AuditCommand::Rollback, "2026-12-02T05:00:00Z", "blog", None, 1.0),
+            ],
+            skipped: Vec::new(),
+        };
+        let (entry, ended) = log.last_change("shop").unwrap();
+        assert_eq!((entry.step.as_deref(), ended), (Some("apply"), at("2026-12-02T02:00:30Z")));
+        assert_eq!(log.last_change("blog").unwrap().1, at("2026-12-02T05:00:01Z"));
+        assert!(log.last_change("other").is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! of two waiters, one wins. Two machines cannot hold the lock at once unless one of them stalled for longer
 //! than a whole lease without noticing; a holder whose renewal fails says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -135,10 +135,15 @@ impl BucketStore {
 
     /// The file names (keys without the prefix) directly under the store, not in its sub-folders.
     fn names(&self) -> Result<Vec<String>> {
+        Ok(self.sized_names()?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// [`Self::names`] with each object's size, from the same listing.
+    fn sized_names(&self) -> Result<Vec<(String, u64)>> {
         let (s3, folder) = (self.s3.clone(), self.folder(None));
         let listed = wait(async move { s3.list_with_delimiter(folder.as_ref()).await })?
             .map_err(|e| self.fail("listing the store", "", e))?;
-        Ok(listed.objects.into_iter().filter_map(|o| o.location.filename().map(str::to_owned)).collect())
+        Ok(listed.objects.into_iter().filter_map(|o| o.location.filename().map(|n| (n.to_owned(), o.size))).collect())
     }
 
     /// The bodies of `names`, in their order; a name gone since the listing is skipped.
@@ -272,6 +277,14 @@ impl Store for BucketStore {
 
     fn archive(&self, id: &SnapshotId) -> SnapshotArchive {
         SnapshotArchive::Object(self.object(&format!("{id}{ARCHIVE_SUFFIX}")))
+    }
+
+    fn archive_sizes(&self) -> Result<BTreeMap<SnapshotId, u64>> {
+        Ok(self
+            .sized_names()?
+            .into_iter()
+            .filter_map(|(name, size)| Some((SnapshotId(name.strip_suffix(ARCHIVE_SUFFIX)?.to_owned()), size)))
+            .collect())
     }
 
     fn reserve(&self, id: &SnapshotId) -> Result<bool> {

@@ -2,6 +2,7 @@
 //! The folder is made 0700 and every file in it 0600: the archives hold whole databases, and the log
 //! names who did what.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -145,6 +146,25 @@ impl Store for LocalStore {
 
     fn archive(&self, id: &SnapshotId) -> SnapshotArchive {
         SnapshotArchive::File(self.archive_path(id))
+    }
+
+    fn archive_sizes(&self) -> Result<BTreeMap<SnapshotId, u64>> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io("listing the store", &self.dir, e))?;
+        let mut sizes = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing the store", &self.dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Some(stem) = name.strip_suffix(ARCHIVE_SUFFIX).filter(|s| !s.starts_with('.')) else { continue };
+            // Followed, as a restore follows it: an archive linked in from elsewhere is there.
+            match fs::metadata(entry.path()) {
+                Ok(meta) => {
+                    sizes.insert(SnapshotId(stem.to_owned()), meta.len());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("reading the size of", &entry.path(), e)),
+            }
+        }
+        Ok(sizes)
     }
 
     fn reserve(&self, id: &SnapshotId) -> Result<bool> {

@@ -15,6 +15,8 @@ use crate::error::{Error, ErrorKind, Result};
 struct State {
     metas: BTreeMap<SnapshotId, SnapshotMeta>,
     claims: BTreeSet<SnapshotId>,
+    /// The archives' sizes: a snapshot's metadata brings its archive, of the recorded size.
+    archives: BTreeMap<SnapshotId, u64>,
     audit: Vec<AuditEntry>,
     holder: Option<LockHolder>,
 }
@@ -28,6 +30,11 @@ pub struct MemoryStore {
 impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("the memory store's mutex")
+    }
+
+    /// Loses the archive of `id`, as a file deleted by hand; its metadata stays.
+    pub fn lose_archive(&self, id: &SnapshotId) {
+        self.state().archives.remove(id);
     }
 
     /// The audit log's lines so far.
@@ -69,12 +76,17 @@ impl Store for MemoryStore {
     fn put(&self, meta: &SnapshotMeta) -> Result<()> {
         let mut state = self.state();
         state.claims.remove(&meta.id);
+        state.archives.entry(meta.id.clone()).or_insert(meta.bytes);
         state.metas.insert(meta.id.clone(), meta.clone());
         Ok(())
     }
 
     fn archive(&self, id: &SnapshotId) -> SnapshotArchive {
         SnapshotArchive::File(PathBuf::from(format!("/nonexistent/{id}.pgsafe")))
+    }
+
+    fn archive_sizes(&self) -> Result<BTreeMap<SnapshotId, u64>> {
+        Ok(self.state().archives.clone())
     }
 
     fn reserve(&self, id: &SnapshotId) -> Result<bool> {
@@ -86,6 +98,7 @@ impl Store for MemoryStore {
         let mut state = self.state();
         state.metas.remove(id);
         state.claims.remove(id);
+        state.archives.remove(id);
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub mod operation;
 pub mod retention;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -185,6 +186,94 @@ impl SnapshotMeta {
     }
 }
 
+/// Whether a snapshot's archive is in the store as its metadata recorded it. Someone may have deleted or
+/// replaced the file after the snapshot was taken: such a snapshot can restore nothing, so `--latest`
+/// passes over it and retention does not count it among those it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveState {
+    /// There, of the recorded size.
+    Present,
+    /// Not in the store.
+    Missing,
+    /// There, but `bytes` long instead of the `recorded` size: cut off, or another file.
+    WrongSize { bytes: u64, recorded: u64 },
+}
+
+impl ArchiveState {
+    /// The state of `meta`'s archive among the store's `archives` (from [`Store::archive_sizes`]).
+    pub fn of(meta: &SnapshotMeta, archives: &BTreeMap<SnapshotId, u64>) -> ArchiveState {
+        match archives.get(&meta.id) {
+            None => ArchiveState::Missing,
+            Some(&bytes) if bytes != meta.bytes => ArchiveState::WrongSize { bytes, recorded: meta.bytes },
+            Some(_) => ArchiveState::Present,
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        *self == ArchiveState::Present
+    }
+}
+
+impl fmt::Display for ArchiveState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArchiveState::Present => f.write_str("its archive is there"),
+            ArchiveState::Missing => f.write_str("its archive is missing"),
+            ArchiveState::WrongSize { bytes, recorded } => {
+                write!(f, "its archive has {bytes} bytes, not the {recorded} recorded")
+            }
+        }
+    }
+}
+
+/// A snapshot as the store lists it: its metadata, and whether its archive is there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub meta: SnapshotMeta,
+    pub archive_state: ArchiveState,
+}
+
+/// Every snapshot of the store, newest first, each with the state of its archive: two listings (the
+/// metadata, then the archives), whatever the number of snapshots. The metadata is listed first, so a
+/// snapshot that finishes in between is not taken for one whose archive is missing.
+pub fn list_checked(store: &dyn Store) -> Result<Vec<Listed>> {
+    let metas = store.list()?;
+    let archives = store.archive_sizes()?;
+    Ok(metas
+        .into_iter()
+        .map(|meta| {
+            let archive_state = ArchiveState::of(&meta, &archives);
+            Listed { meta, archive_state }
+        })
+        .collect())
+}
+
+/// The newest snapshot of `database` that `wanted` takes and whose archive is there (`--latest`); each
+/// newer one passed over for its archive is warned about, naming why. `None` when there is none.
+pub fn newest_usable(
+    store: &dyn Store,
+    database: &str,
+    wanted: impl Fn(&SnapshotMeta) -> bool,
+) -> Result<Option<SnapshotMeta>> {
+    for listed in list_checked(store)? {
+        if listed.meta.database != database || !wanted(&listed.meta) {
+            continue;
+        }
+        if listed.archive_state.is_present() {
+            return Ok(Some(listed.meta));
+        }
+        tracing::warn!(
+            "skipped snapshot `{}` of `{database}`: {} in the store `{}`",
+            listed.meta.id,
+            listed.archive_state,
+            store.location()
+        );
+    }
+    Ok(None)
+}
+
 /// What a snapshot's dump took, as its options said (patterns as given, with pg_dump's rules).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SnapshotScope {
@@ -259,6 +348,10 @@ pub trait Store: Send + Sync {
 
     /// Where the archive of `id` is written and read: a file, or an object the dump uploads in parts.
     fn archive(&self, id: &SnapshotId) -> SnapshotArchive;
+
+    /// The size of every complete archive in the store (not a `.partial`), by the id its name gives, from
+    /// one listing: whether a snapshot's archive is still there costs no request of its own.
+    fn archive_sizes(&self) -> Result<BTreeMap<SnapshotId, u64>>;
 
     /// Claims `id` for a new snapshot, atomically: `false` when anything of it exists already (archive,
     /// metadata, or another writer's claim). The claim is the archive's `.partial`, which the dump then

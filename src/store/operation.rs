@@ -219,6 +219,7 @@ async fn check_written(
     verify: bool,
     encrypted: bool,
     jobs: usize,
+    cancel: &Cancel,
 ) -> Result<Written> {
     let unsound = |problems: &[String]| {
         Error::new(
@@ -247,8 +248,8 @@ async fn check_written(
     // Opened once: the verification checks the reader that then describes the snapshot.
     let reader = Arc::new(archive.open(&store.keys().keyring)?);
     if verify {
-        let (checked, source) = (reader.clone(), archive.to_string());
-        let report = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, checked, jobs))
+        let (checked, source, cancel) = (reader.clone(), archive.to_string(), cancel.clone());
+        let report = tokio::task::spawn_blocking(move || crate::verify::verify_reader(source, checked, jobs, &cancel))
             .await
             .map_err(blocking_failed)??;
         if !report.is_sound() {
@@ -283,7 +284,9 @@ async fn take(
         let encrypted = !dump_options.encrypt_to.is_empty();
         let dump = crate::dump::dump(&dump_options, archive.target(), progress).await?;
         let started = Instant::now();
-        let checked = check_written(store, &archive, &id, options.verify, encrypted, options.dump.jobs.max(1)).await?;
+        let cancel = &options.dump.cancel;
+        let checked =
+            check_written(store, &archive, &id, options.verify, encrypted, options.dump.jobs.max(1), cancel).await?;
         let verify_seconds = checked.verified.then(|| started.elapsed().as_secs_f64());
         let tables = match encrypted {
             // An encrypted snapshot's metadata names no table: its archive reveals none.
@@ -314,6 +317,8 @@ async fn take(
             manifest_blake3: Some(hex::encode(checked.manifest_blake3)),
             encrypted_to: checked.encrypted_to,
         };
+        // Interrupted once the archive was read back: still no snapshot.
+        cancel.check("the snapshot")?;
         // Metadata is written under the lock, so that a prune sees a snapshot whole or not at all.
         let lock = match held {
             true => None,
@@ -395,9 +400,9 @@ pub fn prune(store: &dyn Store, options: &PruneOptions) -> Result<PruneReport> {
 /// Plans retention over the store's snapshots (of `database`, or all) and, unless `dry_run`, removes what
 /// the plan says. The caller holds the lock.
 fn apply(store: &dyn Store, policy: &RetentionPolicy, database: Option<&str>, dry_run: bool) -> Result<PruneReport> {
-    let snapshots: Vec<SnapshotMeta> =
-        store.list()?.into_iter().filter(|s| database.is_none_or(|d| s.database == d)).collect();
-    let plan = retention::plan(&snapshots, policy, Timestamp::now());
+    let snapshots: Vec<super::Listed> =
+        super::list_checked(store)?.into_iter().filter(|s| database.is_none_or(|d| s.meta.database == d)).collect();
+    let plan = retention::plan_listed(&snapshots, policy, Timestamp::now());
     let mut removed = Vec::new();
     if !dry_run {
         for d in &plan.remove {
@@ -461,6 +466,16 @@ mod tests {
         assert_eq!((audit[0].command, &audit[0].outcome), (AuditCommand::Prune, &Outcome::Ok));
         assert_eq!(audit[0].removed, report.removed);
         assert_eq!(audit[0].database.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_prune_keeps_the_newest_snapshot_whose_archive_is_there_not_one_whose_archive_is_gone() {
+        let store = store();
+        store.lose_archive(&SnapshotId::parse("a-20261201T040000Z").unwrap());
+        let report = prune(&store, &options(1, Some("a"), false)).unwrap();
+        let removed: Vec<String> = report.removed.iter().map(ToString::to_string).collect();
+        assert_eq!(removed, ["a-20261201T040000Z", "a-20261201T020000Z", "a-20261201T010000Z"]);
+        assert_eq!(ids(&store), ["a-20261201T030000Z", "b-20261101T000000Z"]);
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! `keep_daily` UTC days and `keep_weekly` ISO weeks that have snapshots. Then two rules no option turns
 //! off: a pinned snapshot (a running or failed migration depends on it) is kept, and when nothing kept is
 //! verified, the newest verified snapshot is kept, so a database never loses its only verified snapshot.
+//!
+//! A snapshot whose archive is missing or of another size than recorded restores nothing: it takes no
+//! rank among the newest, no day or week, and is never the verified one kept, so it cannot push a good
+//! snapshot out; it is removed unless pinned.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,7 +17,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{SnapshotId, SnapshotMeta};
+use super::{ArchiveState, Listed, SnapshotId, SnapshotMeta};
 
 /// What to keep; the default keeps the newest 7 per database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +80,9 @@ pub struct Decision {
     pub created_at: Timestamp,
     /// Empty for a snapshot to remove.
     pub reasons: Vec<KeepReason>,
+    /// What is wrong with its archive, when something is (missing, or of another size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// What a prune does: every snapshot kept (with why) or removed, newest first.
@@ -85,23 +92,37 @@ pub struct RetentionPlan {
     pub remove: Vec<Decision>,
 }
 
-/// Decides, for every snapshot given, whether `policy` keeps it at time `now`.
+/// Decides, for every snapshot given (each with its archive there), whether `policy` keeps it at `now`.
 pub fn plan(snapshots: &[SnapshotMeta], policy: &RetentionPolicy, now: Timestamp) -> RetentionPlan {
-    let mut by_database: BTreeMap<&str, Vec<&SnapshotMeta>> = BTreeMap::new();
+    let listed: Vec<Listed> =
+        snapshots.iter().map(|meta| Listed { meta: meta.clone(), archive_state: ArchiveState::Present }).collect();
+    plan_listed(&listed, policy, now)
+}
+
+/// Decides, for every snapshot given with the state of its archive, whether `policy` keeps it at `now`.
+pub fn plan_listed(snapshots: &[Listed], policy: &RetentionPolicy, now: Timestamp) -> RetentionPlan {
+    let mut by_database: BTreeMap<&str, Vec<(&SnapshotMeta, ArchiveState)>> = BTreeMap::new();
     for s in snapshots {
-        by_database.entry(&s.database).or_default().push(s);
+        by_database.entry(&s.meta.database).or_default().push((&s.meta, s.archive_state));
     }
     let mut result = RetentionPlan::default();
     for (_, mut group) in by_database {
-        group.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        group.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
         let mut reasons: Vec<Vec<KeepReason>> = vec![Vec::new(); group.len()];
         let mut last_day = None;
         let mut last_week = None;
-        let (mut days, mut weeks) = (0, 0);
-        for (i, s) in group.iter().enumerate() {
+        let (mut ranked, mut days, mut weeks) = (0, 0, 0);
+        for (i, (s, archive)) in group.iter().enumerate() {
             let keep = &mut reasons[i];
-            if i < policy.keep_last {
-                keep.push(KeepReason::Newest { rank: i + 1 });
+            if let Some(reason) = &s.pinned {
+                keep.push(KeepReason::Pinned { reason: reason.clone() });
+            }
+            if !archive.is_present() {
+                continue;
+            }
+            if ranked < policy.keep_last {
+                ranked += 1;
+                keep.push(KeepReason::Newest { rank: ranked });
             }
             if let Some(within) = policy.keep_within
                 && now.duration_since(s.created_at).unsigned_abs() <= within
@@ -121,17 +142,20 @@ pub fn plan(snapshots: &[SnapshotMeta], policy: &RetentionPolicy, now: Timestamp
                 last_week = Some(week);
                 keep.push(KeepReason::Weekly { week: format!("{}-W{:02}", week.0, week.1) });
             }
-            if let Some(reason) = &s.pinned {
-                keep.push(KeepReason::Pinned { reason: reason.clone() });
-            }
         }
-        let kept_verified = group.iter().zip(&reasons).any(|(s, r)| !r.is_empty() && s.is_verified());
-        if !kept_verified && let Some(i) = group.iter().position(|s| s.is_verified()) {
+        let usable = |(s, archive): &(&SnapshotMeta, ArchiveState)| s.is_verified() && archive.is_present();
+        let kept_verified = group.iter().zip(&reasons).any(|(s, r)| !r.is_empty() && usable(s));
+        if !kept_verified && let Some(i) = group.iter().position(usable) {
             reasons[i].push(KeepReason::OnlyVerified);
         }
-        for (s, reasons) in group.into_iter().zip(reasons) {
-            let decision =
-                Decision { id: s.id.clone(), database: s.database.clone(), created_at: s.created_at, reasons };
+        for ((s, archive), reasons) in group.into_iter().zip(reasons) {
+            let decision = Decision {
+                id: s.id.clone(),
+                database: s.database.clone(),
+                created_at: s.created_at,
+                reasons,
+                problem: (!archive.is_present()).then(|| archive.to_string()),
+            };
             if decision.reasons.is_empty() {
                 result.remove.push(decision);
             } else {
@@ -252,5 +276,32 @@ mod tests {
         assert_eq!(p.keep[0].reasons, [KeepReason::Pinned { reason: "migration `0042_add_index` failed".into() }]);
         // The pinned one is verified, so the newest is not the only verified one.
         assert_eq!(ids(&p.remove), ["a-20261202T100000Z"]);
+    }
+
+    #[test]
+    fn a_snapshot_whose_archive_is_gone_takes_no_place_among_the_kept_ones() {
+        let listed = |time: &str, archive_state: ArchiveState| Listed { meta: snap("a", time), archive_state };
+        let snaps = [
+            listed("2026-12-02T10:00:00Z", ArchiveState::Missing),
+            listed("2026-12-02T09:00:00Z", ArchiveState::WrongSize { bytes: 0, recorded: 1 }),
+            listed("2026-12-02T08:00:00Z", ArchiveState::Present),
+            listed("2026-12-02T07:00:00Z", ArchiveState::Present),
+        ];
+        let p = plan_listed(&snaps, &policy(1), at(NOW));
+        assert_eq!(ids(&p.keep), ["a-20261202T080000Z"]);
+        assert_eq!(p.keep[0].reasons, [KeepReason::Newest { rank: 1 }]);
+        assert_eq!(ids(&p.remove), ["a-20261202T100000Z", "a-20261202T090000Z", "a-20261202T070000Z"]);
+        assert_eq!(p.remove[0].problem.as_deref(), Some("its archive is missing"));
+        assert_eq!(p.remove[1].problem.as_deref(), Some("its archive has 0 bytes, not the 1 recorded"));
+        assert_eq!(p.remove[2].problem, None);
+        // Nor is it the verified one kept when nothing else is, nor a day's newest.
+        let rules = RetentionPolicy { keep_daily: 1, ..policy(0) };
+        let p = plan_listed(&snaps, &rules, at(NOW));
+        assert_eq!(ids(&p.keep), ["a-20261202T080000Z"]);
+        // Pinned, it stays, with its problem said.
+        let mut pinned = snaps[0].clone();
+        pinned.meta.pinned = Some("x".into());
+        let p = plan_listed(&[pinned], &policy(0), at(NOW));
+        assert_eq!((p.keep.len(), p.keep[0].problem.as_deref()), (1, Some("its archive is missing")));
     }
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::audit::{AuditCommand, AuditEntry, AuditLog, SkippedLine};
-use super::{SnapshotId, SnapshotMeta, Store};
+use super::{ArchiveState, Listed, SnapshotId, SnapshotMeta, Store};
 use crate::error::Result;
 
 /// How many operations a status shows unless told otherwise.
@@ -51,6 +51,9 @@ pub struct DatabaseStatus {
     /// Their archives' bytes, summed.
     pub bytes: u64,
     pub newest: Option<NewestSnapshot>,
+    /// Its snapshots whose archive is missing or of another size than recorded, newest first: they
+    /// restore nothing (`--latest` passes over them, retention does not count them).
+    pub unusable: Vec<UnusableSnapshot>,
     /// The audit log's last `check` line for it.
     pub last_check: Option<AuditEntry>,
 }
@@ -64,6 +67,14 @@ pub struct NewestSnapshot {
     pub age_seconds: u64,
     pub label: Option<String>,
     pub verified: bool,
+    pub archive_state: ArchiveState,
+}
+
+/// A snapshot whose archive is not as its metadata recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnusableSnapshot {
+    pub id: SnapshotId,
+    pub archive_state: ArchiveState,
 }
 
 impl StoreStatus {
@@ -83,13 +94,13 @@ impl StoreStatus {
 
 /// Reads the store's snapshots, audit log and leftovers, and builds its status at `now`.
 pub fn read(store: &dyn Store, options: &StatusOptions, now: Timestamp) -> Result<StoreStatus> {
-    Ok(build(store.location(), &store.list()?, &store.read_audit()?, store.leftovers()?, options, now))
+    Ok(build(store.location(), &super::list_checked(store)?, &store.read_audit()?, store.leftovers()?, options, now))
 }
 
 /// The status of the store at `store` holding `snapshots`, with `log` and `leftovers`, at `now`.
 pub fn build(
     store: String,
-    snapshots: &[SnapshotMeta],
+    snapshots: &[Listed],
     log: &AuditLog,
     leftovers: Vec<String>,
     options: &StatusOptions,
@@ -103,7 +114,7 @@ pub fn build(
     };
     let mut names: Vec<&str> = snapshots
         .iter()
-        .map(|s| s.database.as_str())
+        .map(|s| s.meta.database.as_str())
         .chain(log.entries.iter().filter(|e| e.command == AuditCommand::Check).filter_map(|e| e.database.as_deref()))
         .filter(|d| options.database.as_deref().is_none_or(|want| want == *d))
         .collect();
@@ -112,19 +123,27 @@ pub fn build(
     let databases = names
         .into_iter()
         .map(|database| {
-            let own: Vec<&SnapshotMeta> = snapshots.iter().filter(|s| s.database == database).collect();
-            let newest = own.iter().max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+            let mut own: Vec<(&SnapshotMeta, ArchiveState)> =
+                snapshots.iter().filter(|s| s.meta.database == database).map(|s| (&s.meta, s.archive_state)).collect();
+            own.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+            let newest = own.first();
             DatabaseStatus {
                 database: database.to_owned(),
                 snapshots: own.len(),
-                bytes: own.iter().map(|s| s.bytes).sum(),
-                newest: newest.map(|s| NewestSnapshot {
+                bytes: own.iter().map(|(s, _)| s.bytes).sum(),
+                newest: newest.map(|(s, archive_state)| NewestSnapshot {
                     id: s.id.clone(),
                     created_at: s.created_at,
                     age_seconds: now.duration_since(s.created_at).as_secs().max(0) as u64,
                     label: s.label.clone(),
                     verified: s.is_verified(),
+                    archive_state: *archive_state,
                 }),
+                unusable: own
+                    .iter()
+                    .filter(|(_, a)| !a.is_present())
+                    .map(|(s, a)| UnusableSnapshot { id: s.id.clone(), archive_state: *a })
+                    .collect(),
                 // The last line written, not the latest start: a check's line is written when it ends.
                 last_check: log
                     .entries
@@ -158,6 +177,8 @@ mod tests {
         time.parse().unwrap()
     }
 
+    const NOW: &str = "2026-12-02T04:00:00Z";
+
     fn line(command: AuditCommand, time: &str, database: Option<&str>, outcome: Outcome) -> AuditEntry {
         let mut entry = AuditEntry::new(command, at(time), outcome, 2.0);
         entry.database = database.map(str::to_owned);
@@ -165,7 +186,7 @@ mod tests {
     }
 
     /// Three snapshots of `shop` (the newest unverified), one of `blog`; a log of five lines.
-    fn fixture() -> (Vec<SnapshotMeta>, AuditLog) {
+    fn fixture() -> (Vec<Listed>, AuditLog) {
         let mut snapshots = vec![
             sample_meta("shop", "2026-12-02T01:00:00Z"),
             sample_meta("shop", "2026-12-02T03:00:00Z"),
@@ -188,7 +209,8 @@ mod tests {
             ],
             skipped: vec![SkippedLine { line: 4, error: "expected value".into() }],
         };
-        (snapshots, log)
+        let listed = snapshots.into_iter().map(|meta| Listed { meta, archive_state: ArchiveState::Present }).collect();
+        (listed, log)
     }
 
     fn options(database: Option<&str>, last: usize) -> StatusOptions {
@@ -237,6 +259,21 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_whose_archive_is_gone_is_named_with_its_database() {
+        let (mut snapshots, log) = fixture();
+        snapshots[1].archive_state = ArchiveState::Missing;
+        let status = build("s".into(), &snapshots, &log, Vec::new(), &options(Some("shop"), 10), at(NOW));
+        let shop = &status.databases[0];
+        assert_eq!(shop.newest.as_ref().unwrap().archive_state, ArchiveState::Missing);
+        assert_eq!(
+            shop.unusable,
+            [UnusableSnapshot { id: snapshots[1].meta.id.clone(), archive_state: ArchiveState::Missing }]
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["databases"][0]["unusable"][0]["archive_state"], "missing");
+    }
+
+    #[test]
     fn a_store_that_does_not_exist_shows_nothing() {
         let status = StoreStatus::missing("/nowhere".into(), at("2026-12-02T04:00:00Z"));
         let json = serde_json::to_value(&status).unwrap();
@@ -251,7 +288,7 @@ mod tests {
         let store = MemoryStore::default();
         let (snapshots, log) = fixture();
         for s in &snapshots {
-            store.put(s).unwrap();
+            store.put(&s.meta).unwrap();
         }
         for e in &log.entries {
             store.append_audit(e).unwrap();

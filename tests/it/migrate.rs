@@ -41,14 +41,13 @@ fn drop_replaced(report: &Value) {
     }
 }
 
-/// The snapshot the migration `report` names is pinned in `store`: a failed migration still depends on it.
-fn assert_pinned(store: &Path, report: &Value) {
+/// Why the snapshot the migration `report` names is pinned in `store` (null: it is not).
+fn pinned(store: &Path, report: &Value) -> Value {
     let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
         pgsafe().args(["snapshots", "--json", "--store"]).arg(store),
     ))
     .unwrap();
-    let snapshot = meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap();
-    assert!(snapshot["pinned"].is_string(), "{snapshot}");
+    meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap()["pinned"].clone()
 }
 
 #[test]
@@ -173,8 +172,8 @@ fn a_command_that_changes_data_then_fails_is_rolled_back_to_a_database_identical
     assert_eq!(report["rollback"]["health"]["healthy"], true, "{report}");
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
-    // The snapshot stays pinned: a failed migration still depends on it.
-    assert_pinned(store.path(), &report);
+    // The database is back to the snapshot: nothing depends on it any more, retention treats it as any.
+    assert_eq!(pinned(store.path(), &report), Value::Null);
 }
 
 /// The snapshot altered in the store while the migration runs: the migration fails, the rollback finds
@@ -204,7 +203,12 @@ fn a_failed_migration_whose_snapshot_was_damaged_needs_attention_and_changes_not
     assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "5000");
     let copies = crate::rollback::databases_like(&format!("{}_%", db.name()));
     assert_eq!(copies, Vec::<String>::new(), "a restored or replaced copy of the database was left behind");
-    assert_pinned(store.path(), &report);
+    // The snapshot is what the database must go back to: it stays pinned, saying so.
+    let reason = pinned(store.path(), &report);
+    assert!(
+        reason.as_str().unwrap().contains("NEEDS ATTENTION") && reason.as_str().unwrap().contains("sh -c"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -452,6 +456,200 @@ fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls
     assert!(report["reason"].as_str().unwrap().contains("foreign-key-violation"), "{report}");
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
+}
+
+/// After a `migrate`, the newest snapshot is the one taken before it: a rehearsal on it would judge a
+/// command against a database that no longer exists (a table the migration made is not in it, so dropping
+/// it "loses no rows"). The dry run sees the change in the audit log and rehearses on a snapshot taken now.
+#[test]
+fn a_dry_run_of_a_command_after_a_migrate_does_not_rehearse_on_the_snapshot_taken_before_it() {
+    let db = TestDb::new("mig_stale_rehearsal");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let promo = dir.path().join("promo.sql");
+    std::fs::write(
+        &promo,
+        "CREATE TABLE promo (id int PRIMARY KEY, code text);\nINSERT INTO promo SELECT g, 'P' || g FROM generate_series(1, 500) g;\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[promo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let before = report["snapshot"].as_str().unwrap().to_owned();
+
+    let psql = cluster().bin("psql");
+    let script =
+        format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DROP TABLE IF EXISTS promo'", psql.display());
+    let dry_run = |json: bool| {
+        run(pgsafe().args(["dry-run", "-q", "--store"]).arg(store.path()).args(json.then_some("--json")).args([
+            "-d",
+            &db.conn_string(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]))
+    };
+    let (code, out, err) = dry_run(true);
+    assert_eq!(code, 1, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(report["snapshot"], before.as_str(), "{report}");
+    assert_eq!(report["stale_snapshot"]["snapshot"], before.as_str(), "{report}");
+    assert_eq!(report["stale_snapshot"]["changed_by"], "migrate apply", "{report}");
+    let lost: Vec<(&str, u64)> = report["rows_lost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["table"].as_str().unwrap(), l["lost"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(lost, [("public.promo", 500)], "{report}");
+
+    // The snapshot it took is newer than the change: the next dry run rehearses on it, saying nothing.
+    let (code, out, err) = dry_run(false);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("is older than"), "{out}");
+    assert!(out.contains("LOST: 500 rows of public.promo (table dropped)"), "{out}");
+    assert_eq!(db.psql("SELECT count(*) FROM promo").trim(), "500");
+}
+
+/// A migration its dry run refuses says, in the text output, which statement fails (file:line), with
+/// its SQLSTATE and message, and what another would lose: the user need not run it again with `--json`.
+#[test]
+fn a_migration_refused_by_its_dry_run_prints_the_failing_statement_its_sqlstate_and_the_losses() {
+    let db = TestDb::new("mig_refused_text");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, note text); INSERT INTO item SELECT g, 'n' FROM generate_series(1, 20) g;");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_bad.sql");
+    std::fs::write(&file, "ALTER TABLE item DROP COLUMN note;\n\nINSERT INTO item VALUES (1);\n").unwrap();
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&file));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("refused, nothing was changed: the dry run says it would fail"), "{out}");
+    let name = file.display().to_string();
+    assert!(out.contains(&format!("{name}:3  failed")), "{out}");
+    assert!(out.contains("  error: 23505 "), "{out}");
+    assert!(out.contains(&format!("{name}:1  ran")), "{out}");
+    assert!(out.contains("  loses: 20 non-null values of `item.note` (column dropped)"), "{out}");
+    assert!(out.contains("would fail and lose data: 2 statements"), "{out}");
+    assert_eq!(db.psql("SELECT count(note) FROM item").trim(), "20");
+}
+
+/// Rows another session commits after the snapshot are lost when the migration then fails and is rolled
+/// back: the text report names the table and its rows, as `rollback --plan` would, and `--json` has them.
+#[test]
+fn an_automatic_rollback_says_which_tables_had_rows_written_since_the_snapshot_and_how_many() {
+    let db = TestDb::new("mig_discarded");
+    db.psql(
+        "CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);
+         CREATE TABLE orders (id serial PRIMARY KEY, total int); INSERT INTO orders (total) SELECT g FROM generate_series(1, 1000) g;",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_note.sql"), "ALTER TABLE item ADD COLUMN note text;\n").unwrap();
+    std::fs::write(dir.path().join("0002_fail.sql"), "SELECT pg_sleep(3);\nINSERT INTO item (id) VALUES (NULL);\n")
+        .unwrap();
+    // The application: 25 orders committed once the snapshot is in the store, while the migration runs.
+    let (store_dir, conn) = (store.path().to_owned(), db.conn_string());
+    let app = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while !std::fs::read_dir(&store_dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".json"))
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "no snapshot was taken");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = std::process::Command::new(cluster().bin("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &conn, "-c"])
+            .arg("INSERT INTO orders (total) SELECT 7 FROM generate_series(1, 25)")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+    let folder = dir.path().to_str().unwrap();
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string(), folder]));
+    app.join().unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAILED and rolled back"), "{out}");
+    assert!(
+        out.contains(
+            "the rollback discarded the rows written since the snapshot, by the migration or by other sessions"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("  public.orders  1025 rows before the rollback, 1000 in the snapshot\n"), "{out}");
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1000");
+    let kept = out.lines().find_map(|l| l.split("kept as `").nth(1)).map(|r| r.trim_end_matches('`').to_owned());
+    if let Some(name) = kept {
+        drop_database(&name);
+    }
+
+    // The same in `--json`: the tables it discarded, with their rows.
+    db.psql("INSERT INTO orders (total) VALUES (1)");
+    std::fs::write(dir.path().join("0002_fail.sql"), "INSERT INTO item (id) VALUES (NULL);\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", "--skip-dry-run", folder]);
+    drop_replaced(&report);
+    assert_eq!(code, 1, "{err}");
+    // Only the migration wrote since this snapshot: its tracking table's row, and no order.
+    let discarded: Vec<(&str, &str, u64)> = report["discarded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["change"].as_str().unwrap(), t["rows_now"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(discarded, [("pgsafe.migrations", "new", 1)], "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1001");
+}
+
+/// A migration's snapshot is pinned while it runs and for no longer: refused, failed with nothing to
+/// restore, or interrupted, the run ends and retention treats its snapshot as any other, instead of
+/// keeping it for ever as "migration ... is running".
+#[test]
+fn a_migration_that_ends_without_applying_leaves_its_snapshot_unpinned_even_when_interrupted() {
+    use crate::interrupt::{signal, wait_until};
+    let db = TestDb::new("mig_unpin");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_fail.sql");
+
+    // Its one transaction failed: nothing to restore.
+    std::fs::write(&file, "INSERT INTO item VALUES (1);\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", "--skip-dry-run", file.to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{err}");
+    assert!(report["rollback"].is_null(), "{report}");
+    assert_eq!(pinned(store.path(), &report), Value::Null);
+
+    // Interrupted in its rehearsal: exit 2, nothing applied, and the snapshot is not left pinned.
+    std::fs::write(&file, "SELECT pg_sleep(30);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the rehearsal's pg_sleep", &mut child, || {
+        db.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'").trim() == "1"
+    });
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    assert_eq!(meta.len(), 2, "{meta:?}");
+    assert!(meta.iter().all(|s| s["pinned"].is_null()), "{meta:?}");
 }
 
 #[test]

@@ -102,6 +102,8 @@ fn the_whole_store_on_a_bucket_snapshots_lists_prunes_rolls_back_and_audits() {
     assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
     assert_eq!(listed[1]["rows"], 20000);
     assert!(listed[1]["verified_at"].is_string(), "{}", listed[1]);
+    // The bucket's listing gives each archive's size, as recorded.
+    assert!(listed.iter().all(|s| s["archive_state"] == "present"), "{listed:?}");
 
     // The plan reads the snapshot from the bucket; the rollback (a swap, after a safety snapshot taken under
     // the bucket's lock) restores it, and its audit line is there.

@@ -583,3 +583,80 @@ fn a_snapshot_notifies_how_it_ended_and_a_failed_notification_is_a_warning() {
     assert!(stderr.contains("answered with HTTP status 500"), "{stderr}");
     assert!(!stderr.contains("secretTOKEN") && !stderr.contains("services"), "{stderr}");
 }
+
+/// A snapshot whose archive file was deleted by hand restores nothing: `snapshots` and `status` say so,
+/// retention keeps the newest good one instead, and `--latest` passes over it.
+#[test]
+fn a_snapshot_whose_archive_is_missing_is_not_listed_as_verified_nor_kept_nor_picked_by_latest() {
+    let db = small_db("store_missing_archive");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let conn = db.conn_string();
+    let good = snapshot(store, &["-d", &conn, "--label", "good", "--no-prune"]);
+    let good = good["snapshot"]["id"].as_str().unwrap().to_owned();
+    let broken = snapshot(store, &["-d", &conn, "--label", "broken", "--no-prune"]);
+    let broken = broken["snapshot"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list(store, &[])[1]["archive_state"], "present");
+    std::fs::remove_file(store.join(format!("{broken}.pgsafe"))).unwrap();
+
+    let listed = list(store, &[]);
+    assert_eq!(ids(&listed), [broken.clone(), good.clone()]);
+    assert_eq!((&listed[0]["archive_state"], &listed[1]["archive_state"]), (&"missing".into(), &"present".into()));
+    let (code, text, err) = run(pgsafe().args(["snapshots", "--store"]).arg(store));
+    assert_eq!(code, 0, "{err}");
+    let line = text.lines().find(|l| l.starts_with(&broken)).unwrap();
+    assert!(line.trim_end().ends_with("archive missing"), "{line}");
+    assert!(err.contains(&format!("warning: snapshot `{broken}` of `{}`: its archive is missing", db.name())), "{err}");
+    let status = run_ok(pgsafe().args(["status", "--store"]).arg(store));
+    assert!(status.contains("archive missing"), "{status}");
+
+    // Retention keeps the newest snapshot that can restore, not the broken one.
+    let out = run_ok(pgsafe().args(["prune", "--dry-run", "--keep", "1", "--store"]).arg(store));
+    assert!(out.contains(&format!("keep  {good}  (newest 1)")), "{out}");
+    assert!(out.contains(&format!("would remove  {broken}  (its archive is missing)")), "{out}");
+
+    // `--latest` takes the good one and says which it skipped.
+    let (code, out, err) = run(pgsafe().args(["check", "-d", &conn, "--latest", "--store"]).arg(store));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("against snapshot `{good}`")), "{out}");
+    assert!(err.contains(&format!("skipped snapshot `{broken}`")) && err.contains("its archive is missing"), "{err}");
+    let (code, out, err) = run(pgsafe().args(["rollback", "-d", &conn, "--latest", "--plan", "--store"]).arg(store));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&good) && !out.contains(&broken), "{out}");
+    assert!(err.contains(&format!("skipped snapshot `{broken}`")), "{err}");
+
+    // A real prune removes it, and what is left restores.
+    run_ok(pgsafe().args(["prune", "--keep", "1", "--store"]).arg(store));
+    assert_eq!(ids(&list(store, &[])), [good]);
+}
+
+/// Defect: SIGTERM during the verification of a snapshot was ignored, and the snapshot was kept (exit 0).
+/// Sent once the archive is written, while it is read back, it stops the snapshot: exit 2, no archive.
+#[test]
+fn sigterm_during_a_snapshots_verification_keeps_no_snapshot_and_exits_2() {
+    use crate::interrupt::{signal, wait_until};
+    let db = crate::faults::big_db("store_verify_sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pgsafe()
+        .args(["snapshot", "-q", "-j", "1", "-d", &db.conn_string(), "--store"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The archive appears whole (renamed from its `.partial`) when the dump ends; verification follows.
+    wait_until("the snapshot's archive is written", &mut child, || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".pgsafe"))
+    });
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it went on for {:?}", started.elapsed());
+    let names: Vec<String> = contents(dir.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["audit.jsonl"], "an interrupted snapshot left files behind");
+    let last = audit(dir.path()).pop().unwrap();
+    assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
+}
