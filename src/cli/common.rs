@@ -176,6 +176,15 @@ pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) 
     })
 }
 
+/// What a second signal leaves behind when it stops an operation at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// Nothing a person must see to (exit 2): a dump's or restore's partial output is named as such.
+    Output,
+    /// A database that may be part way through a migration or a rollback (exit 3).
+    Database,
+}
+
 /// Runs an operation that watches `cancel` on a multi-threaded runtime. The first Ctrl-C (SIGINT) or
 /// SIGTERM (what a CI runner sends when it times out) cancels it: the operation stops its server-side
 /// statements, cleans up and returns its own error, which says what was and was not done. A second
@@ -185,6 +194,17 @@ pub fn block_on_cancellable<T>(
     cancel: &Cancel,
     f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
+    block_on_abandoning(what, cancel, Abandoned::Output, f)
+}
+
+/// [`block_on_cancellable`], for an operation whose second signal may leave `abandoned` behind: a
+/// migration's or rollback's exits 3 and says where to look.
+pub fn block_on_abandoning<T>(
+    what: &str,
+    cancel: &Cancel,
+    abandoned: Abandoned,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let runtime = runtime()?;
     runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -192,7 +212,7 @@ pub fn block_on_cancellable<T>(
         let signals = signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
         let watcher = match signals {
             Ok((interrupt, terminate)) => {
-                Some(tokio::spawn(watch_signals(what.to_string(), cancel.clone(), interrupt, terminate)))
+                Some(tokio::spawn(watch_signals(what.to_string(), cancel.clone(), abandoned, interrupt, terminate)))
             }
             Err(e) => {
                 tracing::warn!("cannot watch for Ctrl-C and SIGTERM ({e}): an interruption will not clean up");
@@ -211,6 +231,7 @@ pub fn block_on_cancellable<T>(
 async fn watch_signals(
     what: String,
     cancel: Cancel,
+    abandoned: Abandoned,
     mut interrupt: tokio::signal::unix::Signal,
     mut terminate: tokio::signal::unix::Signal,
 ) {
@@ -223,6 +244,14 @@ async fn watch_signals(
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
+    }
+    if abandoned == Abandoned::Database {
+        eprintln!(
+            "{what}: stopped at once; the cleanup did not finish: the database may be part way through the \
+             migration or its rollback, and a copy being restored may be left on the server. `pgsafe status` and \
+             the audit log name the snapshot taken before; `pgsafe rollback -d DB SNAPSHOT --yes` puts it back"
+        );
+        std::process::exit(3);
     }
     eprintln!("{what}: stopped at once; the cleanup did not finish");
     std::process::exit(2);

@@ -8,7 +8,7 @@ use clap::Args;
 use pgsafe::migrate::{Ending, LockPolicy, MigrateOptions, MigrateReport, Source};
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{ConnectArgs, block_on, block_on_cancellable, default_jobs, progress};
+use super::common::{Abandoned, ConnectArgs, block_on, block_on_abandoning, default_jobs, progress};
 use super::notify::NotifyArgs;
 use super::output::{self, Exit};
 use super::store::{RetentionArgs, StoreArgs};
@@ -170,9 +170,10 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         cancel: pgsafe::cancel::Cancel::new(),
     };
     let store = pgsafe::store::open(&args.store.dir(), super::keys::store_keys(&args.identity)?)?;
-    let result = block_on_cancellable(
+    let result = block_on_abandoning(
         "migrate",
         &options.cancel,
+        Abandoned::Database,
         pgsafe::migrate::migrate(&*store, &options, progress(args.quiet)),
     );
     notify(&args.notify, options.connect.dbname(), &result);

@@ -9,7 +9,7 @@ use pgsafe::rollback::{Change, Mode, RollbackOptions, RollbackPlan, RollbackRepo
 use pgsafe::store::{Outcome, SnapshotId};
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{ConnectArgs, block_on_cancellable, default_jobs, progress};
+use super::common::{Abandoned, ConnectArgs, block_on_abandoning, default_jobs, progress};
 use super::notify::NotifyArgs;
 use super::output::{self, Exit};
 use super::store::StoreArgs;
@@ -110,7 +110,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
             .with_hint("`--store DIR`, `PGSAFE_DIR` or `BACKUP_DIR` name the store; `pgsafe snapshot` makes it"));
     };
     let cancel = options.cancel.clone();
-    block_on_cancellable("rollback", &cancel, async {
+    block_on_abandoning("rollback", &cancel, Abandoned::Database, async {
         if args.plan {
             // A plan changes nothing: it needs no lock, and may be read while a migration runs.
             let plan = pgsafe::rollback::plan(&*store, &options).await?;

@@ -255,3 +255,38 @@ fn an_interrupted_create_drops_the_database_it_made() {
     assert!(stderr.contains(&format!("the database `{name}` that `--create` made was dropped again")), "{stderr}");
     assert_eq!(through.psql(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0\n");
 }
+
+/// A second signal stops a migration at once, its cleanup unfinished: exit 3, which says a person must look
+/// at the database, and where (a dump's or restore's second signal is exit 2: it leaves no database part way).
+#[test]
+fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_look() {
+    let db = TestDb::new("sigterm_twice_migrate");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let dir = tempfile::tempdir().unwrap();
+    // The first file commits, so the first signal starts a rollback, which the second one cuts short.
+    let first = dir.path().join("0001_note.sql");
+    std::fs::write(&first, "ALTER TABLE t ADD COLUMN note text;\n").unwrap();
+    let slow = dir.path().join("0002_slow.sql");
+    std::fs::write(&slow, "SELECT pg_sleep(30);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-dry-run", "--store"])
+        .arg(dir.path().join("store"))
+        .args(["-d", &db.conn_string()])
+        .args([&first, &slow])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the migration's statement ran", &mut child, || pgsafe_statements(&db).contains("pg_sleep"));
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("stopped at once; the cleanup did not finish: the database may be part way"), "{stderr}");
+    // What the cut-short rollback left: its copy being restored, or the database it set aside.
+    let left =
+        db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
+    for name in left.split_whitespace() {
+        crate::rollback::drop_database(name);
+    }
+}
