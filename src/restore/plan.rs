@@ -9,7 +9,7 @@
 //! -> verification -> the new database's own properties (--create)
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -106,6 +106,11 @@ pub struct ObjectStep {
     pub table: Option<TableName>,
     /// Bytes of work it stands for, to start big post-data work first.
     pub size: u64,
+    /// Tables other than its own that it needs and this restore does not make (a filter or `-L` left
+    /// them out): the table a foreign key references. The run makes it where the target has them, and
+    /// leaves it out, saying so, where the target does not ([`RestorePlan::leave_out_needing`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside_tables: Vec<TableName>,
 }
 
 impl ObjectStep {
@@ -411,10 +416,14 @@ impl RestorePlan {
             .filter(|o| with_large_objects || o.kind != ObjectKind::LargeObject)
             .collect();
         let step = |o: &SchemaObject| object_step(o, statements(o, leave_out));
+        let made: HashSet<&TableName> =
+            objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
+        let by_id: HashMap<u32, &SchemaObject> = schema.objects.iter().map(|o| (o.id, o)).collect();
         for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
+            let step = ObjectStep { outside_tables: outside_tables(o, &by_id, &made), ..step(o) };
             match o.section {
-                Section::PreData => self.pre_data.push(step(o)),
-                Section::PostData => self.post_data.push(step(o)),
+                Section::PreData => self.pre_data.push(step),
+                Section::PostData => self.post_data.push(step),
             }
         }
         for kind in AFTER_PRIVILEGES {
@@ -473,6 +482,33 @@ impl RestorePlan {
             self.create_roles = roles;
         }
         Ok(())
+    }
+
+    /// The tables its objects need that it does not make ([`ObjectStep::outside_tables`]): the run asks
+    /// the target for them.
+    pub fn outside_tables(&self) -> BTreeSet<TableName> {
+        self.pre_data.iter().chain(&self.post_data).flat_map(|o| o.outside_tables.iter().cloned()).collect()
+    }
+
+    /// Leaves out the objects that need a table of `missing` (tables this restore does not make and the
+    /// target does not have), which would fail there: pg_restore's `-t` restores a table without them too.
+    /// Says, per table, what was left out.
+    pub fn leave_out_needing(&mut self, missing: &BTreeSet<TableName>) {
+        let mut left_out: BTreeMap<&TableName, Vec<String>> = BTreeMap::new();
+        for o in self.pre_data.iter().chain(&self.post_data) {
+            for t in o.outside_tables.iter().filter(|t| missing.contains(*t)) {
+                left_out.entry(t).or_default().push(format!("`{}`", o.label));
+            }
+        }
+        self.warnings.extend(left_out.into_iter().map(|(table, labels)| {
+            format!(
+                "`{table}` is neither restored nor in the target, so what ties other tables to it was left out: {}",
+                labels.join(", ")
+            )
+        }));
+        let keep = |o: &ObjectStep| !o.outside_tables.iter().any(|t| missing.contains(t));
+        self.pre_data.retain(keep);
+        self.post_data.retain(keep);
     }
 
     /// Bytes of COPY streams the plan loads.
@@ -534,7 +570,11 @@ impl RestorePlan {
         let section = |out: &mut String, title: &str, steps: &[ObjectStep]| {
             out.push_str(&format!("\n-- {title}\n"));
             for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != ObjectKind::LargeObject) {
-                out.push_str(&format!("\n-- {}\n{}", s.label, s.sql));
+                let sql = match s.outside_tables.as_slice() {
+                    [] => s.sql.clone(),
+                    tables => only_where_present(&s.sql, tables),
+                };
+                out.push_str(&format!("\n-- {}\n{sql}", s.label));
             }
         };
         section(&mut out, "pre-data", &self.pre_data);
@@ -597,7 +637,42 @@ fn object_step(o: &SchemaObject, sql: String) -> ObjectStep {
         deps: o.deps.clone(),
         table: o.table.clone(),
         size: o.size,
+        outside_tables: Vec::new(),
     }
+}
+
+/// The tables other than its own that `o` needs and that are not among the tables `made`: for a foreign
+/// key, the table it references (its dependencies are that table and its key). An object of another kind
+/// needs none: what else a filter leaves out (a schema, a type, a function) `-t` takes to be in the
+/// target, as pg_restore does.
+fn outside_tables(
+    o: &SchemaObject,
+    objects: &HashMap<u32, &SchemaObject>,
+    made: &HashSet<&TableName>,
+) -> Vec<TableName> {
+    if o.kind != ObjectKind::FkConstraint {
+        return Vec::new();
+    }
+    let tables: BTreeSet<TableName> = o
+        .deps
+        .iter()
+        .filter_map(|d| objects.get(d)?.table.clone())
+        .filter(|t| o.table.as_ref() != Some(t) && !made.contains(t))
+        .collect();
+    tables.into_iter().collect()
+}
+
+/// `sql` as a script runs it only where the target has every table of `tables`, as the restore decides.
+fn only_where_present(sql: &str, tables: &[TableName]) -> String {
+    let present: Vec<String> = tables
+        .iter()
+        .map(|t| format!("pg_catalog.to_regclass({}) IS NOT NULL", quote_literal(&quote_qualified(t))))
+        .collect();
+    format!(
+        "DO $pgsafe$BEGIN IF {} THEN EXECUTE {}; END IF; END$pgsafe$;\n",
+        present.join(" AND "),
+        quote_literal(sql.trim_end())
+    )
 }
 
 /// The statements that create one object (in its tablespace), its owner, comments and security labels,
@@ -941,6 +1016,33 @@ mod tests {
         assert_eq!(drop(ObjectKind::Aggregate, "cnt(*)").as_deref(), Some("DROP AGGREGATE IF EXISTS public.cnt(*);"));
         assert_eq!(drop(ObjectKind::Index, "t_i"), None, "dropped with its table");
         assert_eq!(drop(ObjectKind::Other("WIDGET".into()), "w"), None);
+    }
+
+    #[test]
+    fn a_foreign_key_needs_the_table_it_references_when_the_restore_does_not_make_it() {
+        let table = |t: &str| TableName { schema: "public".into(), name: t.into() };
+        let on = |id, kind, name: &str, t: &str, deps: &[u32]| SchemaObject {
+            id,
+            table: Some(table(t)),
+            deps: deps.to_vec(),
+            ..SchemaObject::sample(kind, name, "...;")
+        };
+        let objects = [
+            on(0, ObjectKind::Table, "parent", "parent", &[]),
+            on(1, ObjectKind::Table, "child", "child", &[]),
+            on(2, ObjectKind::Constraint, "parent parent_pkey", "parent", &[0]),
+            on(3, ObjectKind::FkConstraint, "child child_parent_fkey", "child", &[1, 0, 2]),
+            on(4, ObjectKind::FkConstraint, "child child_next_fkey", "child", &[1]),
+            on(5, ObjectKind::Index, "child_parent_idx", "child", &[1, 0]),
+        ];
+        let by_id: HashMap<u32, &SchemaObject> = objects.iter().map(|o| (o.id, o)).collect();
+        let (child, parent) = (table("child"), table("parent"));
+        let needs =
+            |id: usize, made: &[&TableName]| outside_tables(&objects[id], &by_id, &made.iter().copied().collect());
+        assert_eq!(needs(3, &[&child]), std::slice::from_ref(&parent));
+        assert!(needs(3, &[&child, &parent]).is_empty(), "both tables restored");
+        assert!(needs(4, &[&child]).is_empty(), "a key to its own table");
+        assert!(needs(5, &[&child]).is_empty(), "only what ties two tables");
     }
 
     #[test]

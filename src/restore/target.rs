@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{BinaryTuples, CopyError, PartKind};
+use crate::format::{BinaryTuples, CopyError, PartKind, TableName};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
 /// Refuses a target that holds any user object: restoring over one would mix two databases.
@@ -39,6 +39,22 @@ pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, state
         phase.run(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
     }
     Ok(())
+}
+
+/// Which of `tables` the target does not have.
+pub(super) async fn missing_tables(session: &Session, tables: &BTreeSet<TableName>) -> Result<BTreeSet<TableName>> {
+    let names: Vec<String> = tables.iter().map(quote_qualified).collect();
+    let mut missing = BTreeSet::new();
+    let sql = "SELECT n FROM unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NULL";
+    let rows = session
+        .query(sql, &[&names])
+        .await
+        .map_err(|e| e.context("asking the target for the tables the restore needs but does not make"))?;
+    for row in rows {
+        let name: String = row.try_get(0).map_err(|e| unreadable("which tables the target lacks", e))?;
+        missing.extend(tables.iter().filter(|t| quote_qualified(*t) == name).cloned());
+    }
+    Ok(missing)
 }
 
 /// Drops a database `--create` made, through the database `connect` names.

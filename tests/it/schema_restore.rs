@@ -1111,3 +1111,44 @@ fn a_key_builds_beside_its_tables_other_indexes_and_comes_out_as_it_was() {
         src.psql(facts)
     );
 }
+
+#[test]
+fn restore_t_leaves_out_a_foreign_key_to_a_table_outside_the_restore_unless_the_target_has_it() {
+    // Before the fix `-t child` made the key in post-data, after the table and its rows were committed,
+    // and failed: `relation "public.parent" does not exist`, exit 2.
+    let src = TestDb::new("tie_fk_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let keys = "SELECT conrelid::regclass, conname, contype FROM pg_constraint
+                WHERE connamespace = 'public'::regnamespace ORDER BY 1::text, 2";
+    for extra in [&[][..], &["--single-transaction"][..]] {
+        let dst = TestDb::new("tie_fk_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-t", "child", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("warning: `public.parent` is neither restored nor in the target")
+                && stderr.contains("`FK CONSTRAINT public.child child_parent_id_fkey`"),
+            "{extra:?}: the key left out is said: {stderr}"
+        );
+        assert_eq!(fingerprint(&dst, "child"), fingerprint(&src, "child"), "{extra:?}");
+        assert_eq!(dst.psql(keys), "child|child_pkey|p\n", "{extra:?}: the table's own key stays");
+    }
+    // `-f` writes what the run decides against the target.
+    let script = run_ok(pgsafe().args(["restore", "-t", "child", "-f", "-"]).arg(&archive));
+    assert!(script.contains("IF pg_catalog.to_regclass('public.parent') IS NOT NULL THEN"), "{script}");
+
+    // A target that has the referenced table (`--clean` drops only the archive's objects) gets the key.
+    let has = TestDb::new("tie_fk_has");
+    has.psql("CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (1), (2);");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-t", "child", "--clean", "-d", &has.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(has.psql(keys), "child|child_parent_id_fkey|f\nchild|child_pkey|p\nparent|parent_pkey|p\n");
+}
