@@ -345,6 +345,17 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
             count(plan.post_data.len(), "object"),
             sessions(plan.jobs)
         ));
+        let outside = plan.outside_tables();
+        if !outside.is_empty() {
+            let needing = plan.pre_data.iter().chain(&plan.post_data).filter(|o| !o.outside_tables.is_empty()).count();
+            let names: Vec<String> = outside.iter().map(|t| format!("`{t}`")).collect();
+            steps.push(format!(
+                "{} need{} {}, which this restore does not make: each is made where the target has what it needs, and left out, with a warning, where not",
+                count(needing, "object"),
+                if needing == 1 { "s" } else { "" },
+                names.join(", ")
+            ));
+        }
     }
     if !plan.sequences.is_empty() {
         steps.push(format!("sequence values: {}", plan.sequences.len()));

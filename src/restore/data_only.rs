@@ -2,9 +2,10 @@
 //! and for the tables' owners alike.
 //!
 //! ```text
-//! check the tables (exist, columns, empty) -> read the target's triggers and foreign keys -> units
-//! -> tables emptied (--clean, one transaction) -> units on -j sessions, each in its own transaction
-//! when it switches anything off -> sequence values -> foreign keys checked -> verification
+//! check the tables (exist, columns, empty, the role may COPY into each) -> read the target's triggers
+//! and foreign keys -> units -> in one transaction: tables emptied (--clean), what the units switch off
+//! tried and rolled back -> units on -j sessions, each in its own transaction when it switches anything
+//! off -> sequence values -> foreign keys checked -> verification
 //! ```
 //! Nothing is switched off outside the transaction that loads (see [`super::units`]): an interruption,
 //! an error or a killed pgsafe leaves every trigger and foreign key as it was. With
@@ -26,6 +27,9 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
     let looked = async {
         target::check_tables(&leader, plan, empty_first).await?;
         let superuser = target::is_superuser(&leader).await?;
+        if !superuser {
+            target::refuse_unloadable(&leader, plan, empty_first).await?;
+        }
         let triggers = Trigger::read(&leader, plan).await?;
         let keys = ForeignKey::read(&leader, plan).await?;
         Ok::<_, Error>((superuser, triggers, keys))
@@ -73,18 +77,31 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
     } else {
         let units = units::units(plan, &triggers, &keys, superuser)?;
-        if empty_first {
+        // The tables are emptied, and what the load switches off tried, in one transaction: a role that may
+        // not switch it off is refused before anything is emptied.
+        let switches = !superuser && units.iter().any(|u| !u.before.is_empty() || !u.after.is_empty());
+        if empty_first || switches {
             leader.batch("BEGIN").await?;
-            let emptied = async {
-                target::empty_tables(&leader, plan, &run.archive, &[]).await?;
+            let ready = async {
+                if empty_first {
+                    target::empty_tables(&leader, plan, &run.archive, &[]).await?;
+                }
+                if switches {
+                    units::rehearse(&leader, plan, &units, &run.cancel).await?;
+                }
                 // A cancel request that reaches an idle session does nothing: ask before committing.
                 run.cancel.check("the restore")?;
-                leader.batch("COMMIT").await
+                leader.batch(if empty_first { "COMMIT" } else { "ROLLBACK" }).await
             }
             .await;
-            if let Err(e) = emptied {
+            if let Err(e) = ready {
                 let _ = leader.batch("ROLLBACK").await;
-                return Err(interrupted(&run.cancel, e, "nothing was restored (emptying the tables rolled back)"));
+                let what = if empty_first {
+                    "nothing was restored, and nothing was emptied (`--clean`'s `TRUNCATE` rolled back)"
+                } else {
+                    "nothing was restored"
+                };
+                return Err(interrupted(&run.cancel, e, what));
             }
         }
         let loaded_parts = Arc::new(AtomicUsize::new(0));

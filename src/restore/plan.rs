@@ -9,7 +9,7 @@
 //! -> verification -> the new database's own properties (--create)
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -106,6 +106,13 @@ pub struct ObjectStep {
     pub table: Option<TableName>,
     /// Bytes of work it stands for, to start big post-data work first.
     pub size: u64,
+    /// Tables other than its own that it needs and this restore does not make (a filter or `-L` left
+    /// them out): the table a foreign key references, the partitioned table a partition or a partition's
+    /// index is attached to. The run makes it where the target has them, and leaves it out, saying so,
+    /// where the target does not ([`RestorePlan::leave_out_needing`]): a partition is then a table of its
+    /// own, as pg_restore's `-t` makes it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside_tables: Vec<TableName>,
 }
 
 impl ObjectStep {
@@ -411,12 +418,17 @@ impl RestorePlan {
             .filter(|o| with_large_objects || o.kind != ObjectKind::LargeObject)
             .collect();
         let step = |o: &SchemaObject| object_step(o, statements(o, leave_out));
+        let made: HashSet<&TableName> =
+            objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
+        let by_id: HashMap<u32, &SchemaObject> = schema.objects.iter().map(|o| (o.id, o)).collect();
         for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
+            let step = ObjectStep { outside_tables: outside_tables(o, &by_id, &made), ..step(o) };
             match o.section {
-                Section::PreData => self.pre_data.push(step(o)),
-                Section::PostData => self.post_data.push(step(o)),
+                Section::PreData => self.pre_data.push(step),
+                Section::PostData => self.post_data.push(step),
             }
         }
+        self.attach_late();
         for kind in AFTER_PRIVILEGES {
             if leave_out.privileges && kind == ObjectKind::DefaultAcl {
                 continue;
@@ -473,6 +485,69 @@ impl RestorePlan {
             self.create_roles = roles;
         }
         Ok(())
+    }
+
+    /// Moves the attachment of a partition to a partitioned table this restore does not make after the
+    /// partition's own indexes and keys, and its indexes' attachments after it. Where the target has that
+    /// table, attaching first (in pre-data, as a whole restore does) would give the partition copies of
+    /// the table's indexes, and its own, made afterwards, would clash with them (`multiple primary keys
+    /// for table`); attached afterwards, its own are taken as the copies, which leaves their own
+    /// attachments nothing to do.
+    fn attach_late(&mut self) {
+        let late = |o: &ObjectStep| o.kind == ObjectKind::TableAttach && !o.outside_tables.is_empty();
+        let (mut attaches, pre_data): (Vec<ObjectStep>, Vec<ObjectStep>) =
+            std::mem::take(&mut self.pre_data).into_iter().partition(late);
+        self.pre_data = pre_data;
+        if attaches.is_empty() {
+            return;
+        }
+        for a in &mut attaches {
+            a.section = Section::PostData;
+            let own = self.post_data.iter().filter(|o| o.table == a.table);
+            a.deps.extend(own.filter(|o| matches!(o.kind, ObjectKind::Index | ObjectKind::Constraint)).map(|o| o.id));
+        }
+        let follows = |o: &ObjectStep| o.kind == ObjectKind::IndexAttach && attaches.iter().any(|a| a.table == o.table);
+        let (mut index_attaches, post_data): (Vec<ObjectStep>, Vec<ObjectStep>) =
+            std::mem::take(&mut self.post_data).into_iter().partition(follows);
+        for i in &mut index_attaches {
+            i.deps.extend(attaches.iter().filter(|a| a.table == i.table).map(|a| a.id));
+        }
+        self.post_data = post_data;
+        self.post_data.extend(attaches);
+        self.post_data.extend(index_attaches);
+    }
+
+    /// The tables its objects need that it does not make ([`ObjectStep::outside_tables`]): the run asks
+    /// the target for them.
+    pub fn outside_tables(&self) -> BTreeSet<TableName> {
+        self.pre_data.iter().chain(&self.post_data).flat_map(|o| o.outside_tables.iter().cloned()).collect()
+    }
+
+    /// Leaves out the objects that need a table of `missing` (tables this restore does not make and the
+    /// target does not have), which would fail there: pg_restore's `-t` restores a table without them too.
+    /// Says, per table, what was left out.
+    pub fn leave_out_needing(&mut self, missing: &BTreeSet<TableName>) {
+        let mut left_out: BTreeMap<&TableName, Vec<String>> = BTreeMap::new();
+        for o in self.pre_data.iter().chain(&self.post_data) {
+            for t in o.outside_tables.iter().filter(|t| missing.contains(*t)) {
+                let what = match (&o.kind, &o.table) {
+                    (ObjectKind::TableAttach, Some(own)) => {
+                        format!("`{}` (`{own}` is a table of its own, not a partition)", o.label)
+                    }
+                    _ => format!("`{}`", o.label),
+                };
+                left_out.entry(t).or_default().push(what);
+            }
+        }
+        self.warnings.extend(left_out.into_iter().map(|(table, labels)| {
+            format!(
+                "`{table}` is neither restored nor in the target, so what ties other tables to it was left out: {}",
+                labels.join(", ")
+            )
+        }));
+        let keep = |o: &ObjectStep| !o.outside_tables.iter().any(|t| missing.contains(t));
+        self.pre_data.retain(keep);
+        self.post_data.retain(keep);
     }
 
     /// Bytes of COPY streams the plan loads.
@@ -534,7 +609,11 @@ impl RestorePlan {
         let section = |out: &mut String, title: &str, steps: &[ObjectStep]| {
             out.push_str(&format!("\n-- {title}\n"));
             for s in steps.iter().filter(|s| !s.sql.is_empty() && s.kind != ObjectKind::LargeObject) {
-                out.push_str(&format!("\n-- {}\n{}", s.label, s.sql));
+                let sql = match s.outside_tables.as_slice() {
+                    [] => s.sql.clone(),
+                    tables => only_where_present(&s.sql, tables),
+                };
+                out.push_str(&format!("\n-- {}\n{sql}", s.label));
             }
         };
         section(&mut out, "pre-data", &self.pre_data);
@@ -597,7 +676,43 @@ fn object_step(o: &SchemaObject, sql: String) -> ObjectStep {
         deps: o.deps.clone(),
         table: o.table.clone(),
         size: o.size,
+        outside_tables: Vec::new(),
     }
+}
+
+/// The tables other than its own that `o` needs and that are not among the tables `made`: for a foreign
+/// key, the table it references (its dependencies are that table and its key); for the attachment of a
+/// partition, or of a partition's index, the partitioned table (its dependencies are that table, or its
+/// index). An object of another kind needs none: what else a filter leaves out (a schema, a type, a
+/// function) `-t` takes to be in the target, as pg_restore does.
+fn outside_tables(
+    o: &SchemaObject,
+    objects: &HashMap<u32, &SchemaObject>,
+    made: &HashSet<&TableName>,
+) -> Vec<TableName> {
+    if !matches!(o.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach) {
+        return Vec::new();
+    }
+    let tables: BTreeSet<TableName> = o
+        .deps
+        .iter()
+        .filter_map(|d| objects.get(d)?.table.clone())
+        .filter(|t| o.table.as_ref() != Some(t) && !made.contains(t))
+        .collect();
+    tables.into_iter().collect()
+}
+
+/// `sql` as a script runs it only where the target has every table of `tables`, as the restore decides.
+fn only_where_present(sql: &str, tables: &[TableName]) -> String {
+    let present: Vec<String> = tables
+        .iter()
+        .map(|t| format!("pg_catalog.to_regclass({}) IS NOT NULL", quote_literal(&quote_qualified(t))))
+        .collect();
+    format!(
+        "DO $pgsafe$BEGIN IF {} THEN EXECUTE {}; END IF; END$pgsafe$;\n",
+        present.join(" AND "),
+        quote_literal(sql.trim_end())
+    )
 }
 
 /// The statements that create one object (in its tablespace), its owner, comments and security labels,
@@ -944,6 +1059,57 @@ mod tests {
         assert_eq!(drop(ObjectKind::Aggregate, "cnt(*)").as_deref(), Some("DROP AGGREGATE IF EXISTS public.cnt(*);"));
         assert_eq!(drop(ObjectKind::Index, "t_i"), None, "dropped with its table");
         assert_eq!(drop(ObjectKind::Other("WIDGET".into()), "w"), None);
+    }
+
+    fn public(name: &str) -> TableName {
+        TableName { schema: "public".into(), name: name.into() }
+    }
+
+    /// Object `id` of table `t` that depends on the objects `deps`.
+    fn on(id: u32, kind: ObjectKind, name: &str, t: &str, deps: &[u32]) -> SchemaObject {
+        SchemaObject { id, table: Some(public(t)), deps: deps.to_vec(), ..SchemaObject::sample(kind, name, "...;") }
+    }
+
+    #[test]
+    fn a_foreign_key_needs_the_table_it_references_when_the_restore_does_not_make_it() {
+        let objects = [
+            on(0, ObjectKind::Table, "parent", "parent", &[]),
+            on(1, ObjectKind::Table, "child", "child", &[]),
+            on(2, ObjectKind::Constraint, "parent parent_pkey", "parent", &[0]),
+            on(3, ObjectKind::FkConstraint, "child child_parent_fkey", "child", &[1, 0, 2]),
+            on(4, ObjectKind::FkConstraint, "child child_next_fkey", "child", &[1]),
+            on(5, ObjectKind::Index, "child_parent_idx", "child", &[1, 0]),
+        ];
+        let by_id: HashMap<u32, &SchemaObject> = objects.iter().map(|o| (o.id, o)).collect();
+        let (child, parent) = (public("child"), public("parent"));
+        let needs =
+            |id: usize, made: &[&TableName]| outside_tables(&objects[id], &by_id, &made.iter().copied().collect());
+        assert_eq!(needs(3, &[&child]), std::slice::from_ref(&parent));
+        assert!(needs(3, &[&child, &parent]).is_empty(), "both tables restored");
+        assert!(needs(4, &[&child]).is_empty(), "a key to its own table");
+        assert!(needs(5, &[&child]).is_empty(), "only what ties two tables");
+    }
+
+    #[test]
+    fn a_partitions_attachments_need_its_partitioned_table_when_the_restore_does_not_make_it() {
+        let objects = [
+            on(0, ObjectKind::Table, "m", "m", &[]),
+            on(1, ObjectKind::Table, "m1", "m1", &[0]),
+            on(2, ObjectKind::TableAttach, "m1", "m1", &[0, 1]),
+            on(3, ObjectKind::Index, "m_v", "m", &[0]),
+            on(4, ObjectKind::Index, "m1_v_idx", "m1", &[1, 3]),
+            on(5, ObjectKind::IndexAttach, "m1_v_idx", "m1", &[1, 3, 4]),
+        ];
+        let by_id: HashMap<u32, &SchemaObject> = objects.iter().map(|o| (o.id, o)).collect();
+        let (m, m1) = (public("m"), public("m1"));
+        let needs =
+            |id: usize, made: &[&TableName]| outside_tables(&objects[id], &by_id, &made.iter().copied().collect());
+        for attach in [2, 5] {
+            assert_eq!(needs(attach, &[&m1]), std::slice::from_ref(&m), "{attach}");
+            assert!(needs(attach, &[&m, &m1]).is_empty(), "{attach}");
+        }
+        assert!(needs(1, &[&m1]).is_empty(), "the partition itself is made as a table");
+        assert!(needs(4, &[&m1]).is_empty(), "and its index as an index");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{BinaryTuples, CopyError, PartKind};
+use crate::format::{BinaryTuples, CopyError, PartKind, TableName};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
 /// Refuses a target that holds any user object: restoring over one would mix two databases.
@@ -39,6 +39,22 @@ pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, state
         phase.run(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
     }
     Ok(())
+}
+
+/// Which of `tables` the target does not have.
+pub(super) async fn missing_tables(session: &Session, tables: &BTreeSet<TableName>) -> Result<BTreeSet<TableName>> {
+    let names: Vec<String> = tables.iter().map(quote_qualified).collect();
+    let mut missing = BTreeSet::new();
+    let sql = "SELECT n FROM unnest($1::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NULL";
+    let rows = session
+        .query(sql, &[&names])
+        .await
+        .map_err(|e| e.context("asking the target for the tables the restore needs but does not make"))?;
+    for row in rows {
+        let name: String = row.try_get(0).map_err(|e| unreadable("which tables the target lacks", e))?;
+        missing.extend(tables.iter().filter(|t| quote_qualified(*t) == name).cloned());
+    }
+    Ok(missing)
 }
 
 /// Drops a database `--create` made, through the database `connect` names.
@@ -233,6 +249,116 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
     Ok(())
 }
 
+/// What the target's catalog says of the restoring role and one table a data-only load writes into
+/// (`sql/target_rights.sql`).
+#[derive(Debug, Clone)]
+pub(super) struct Rights {
+    /// The table, qualified and quoted.
+    pub table: String,
+    pub owner: String,
+    /// The role the session acts as.
+    pub role: String,
+    /// Row security applies to the role on the table: the server refuses a `COPY ... FROM` into it.
+    pub row_security: bool,
+    /// The columns the load writes that the role may not insert into.
+    pub no_insert: Vec<String>,
+    /// The table loads without a column list, and the role may insert into none of its columns.
+    pub no_insert_at_all: bool,
+}
+
+impl Rights {
+    /// Reads them for the ordinary tables of `tables`, each with the columns its load writes.
+    pub async fn read<'a>(
+        session: &Session,
+        tables: impl IntoIterator<Item = &'a PlannedTable>,
+    ) -> Result<Vec<Rights>> {
+        let (mut names, mut columns): (Vec<String>, Vec<Option<String>>) = (Vec::new(), Vec::new());
+        for t in tables.into_iter().filter(|t| t.kind == PartKind::Table) {
+            let name = quote_qualified(&t.name);
+            if t.columns.is_empty() {
+                names.push(name.clone());
+                columns.push(None);
+            }
+            for c in &t.columns {
+                names.push(name.clone());
+                columns.push(Some(c.name.clone()));
+            }
+        }
+        let mut out = Vec::new();
+        for row in session.query(include_str!("sql/target_rights.sql"), &[&names, &columns]).await? {
+            let fail = |e| unreadable("the role's rights on the tables", e);
+            out.push(Rights {
+                table: row.try_get("table_name").map_err(fail)?,
+                owner: row.try_get("owner").map_err(fail)?,
+                role: row.try_get("role").map_err(fail)?,
+                row_security: row.try_get("row_security").map_err(fail)?,
+                no_insert: row.try_get("no_insert").map_err(fail)?,
+                no_insert_at_all: row.try_get("no_insert_at_all").map_err(fail)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What of a `COPY ... FROM` into the table the server would refuse the role, if anything.
+    fn refused(&self) -> Option<String> {
+        if self.row_security {
+            Some("row security applies to the role there, which refuses a `COPY` into it".to_string())
+        } else if !self.no_insert.is_empty() {
+            Some(format!("no INSERT on `{}`", self.no_insert.join("`, `")))
+        } else if self.no_insert_at_all {
+            Some("no INSERT on any column".to_string())
+        } else {
+            None
+        }
+    }
+}
+
+/// For a hint, the owners of the tables `rights` describe: the first, quoted (for `--role`), and all of
+/// them, each quoted in backticks; `None` for no table.
+pub(super) fn owners_hint(rights: &[&Rights]) -> Option<(String, String)> {
+    let mut owners: Vec<String> = rights.iter().map(|r| quote_ident(&r.owner)).collect();
+    owners.sort();
+    owners.dedup();
+    let first = owners.first()?.clone();
+    Some((first, format!("`{}`", owners.join("` or `"))))
+}
+
+/// Refuses, before anything is written, a data-only load by a role that is not a superuser into a table
+/// whose `COPY` the server would refuse it (no INSERT on a column it writes, row security): stopped there
+/// after `--clean` emptied the tables, the load would have left them empty.
+pub(super) async fn refuse_unloadable(session: &Session, plan: &RestorePlan, emptied: bool) -> Result<()> {
+    let rights = Rights::read(session, &plan.tables).await?;
+    let refused: Vec<(&Rights, String)> = rights.iter().filter_map(|r| Some((r, r.refused()?))).collect();
+    let Some((first, _)) = refused.first() else { return Ok(()) };
+    let problems: Vec<String> = refused.iter().map(|(r, why)| format!("`{}` ({why})", r.table)).collect();
+    let clean = if emptied { ", and nothing was emptied" } else { "" };
+    let mut hints = Vec::new();
+    let no_insert: Vec<&str> = refused.iter().filter(|(r, _)| !r.row_security).map(|(r, _)| r.table.as_str()).collect();
+    if !no_insert.is_empty() {
+        hints.push(format!("`GRANT INSERT ON {} TO {}`", no_insert.join(", "), quote_ident(&first.role)));
+    }
+    if refused.iter().any(|(r, _)| r.row_security) {
+        hints.push(
+            "row security lets a superuser and a role with `BYPASSRLS` through, and a table's owner unless the table forces it"
+                .to_string(),
+        );
+    }
+    let tables: Vec<&Rights> = refused.iter().map(|(r, _)| *r).collect();
+    if let Some((role, owners)) = owners_hint(&tables) {
+        hints.push(format!("or restore as the owner, {owners} (`--role {role}` for a member of it)"));
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "role `{}` may not load the archive's rows into {} on `{}`; nothing was restored{clean}",
+            first.role,
+            problems.join(", "),
+            session.target()
+        ),
+    )
+    .with_hint(hints.join("; ")))
+}
+
 /// Empties the plan's tables (of an extension's configuration table, only the rows its filter selects:
 /// the others are the extension's own) and removes the large objects whose OIDs the archive holds. The
 /// tables named in `by_delete` (qualified and quoted) are emptied with `DELETE`: a table outside the
@@ -305,6 +431,25 @@ pub(super) fn unreadable(what: &str, e: impl std::error::Error + Send + Sync + '
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_is_refused_for_row_security_or_a_column_without_insert_and_the_owners_are_hinted() {
+        let rights = |owner: &str, row_security, no_insert: &[&str], no_insert_at_all| Rights {
+            table: "public.t".into(),
+            owner: owner.into(),
+            role: "etl".into(),
+            row_security,
+            no_insert: no_insert.iter().map(|c| c.to_string()).collect(),
+            no_insert_at_all,
+        };
+        assert_eq!(rights("app", false, &[], false).refused(), None);
+        assert_eq!(rights("app", false, &["id", "Note"], false).refused().unwrap(), "no INSERT on `id`, `Note`");
+        assert_eq!(rights("app", false, &[], true).refused().unwrap(), "no INSERT on any column");
+        assert!(rights("app", true, &["id"], false).refused().unwrap().starts_with("row security applies"));
+        let (a, b) = (rights("Owner", false, &[], false), rights("app", false, &[], false));
+        assert_eq!(owners_hint(&[&a, &b, &a]), Some(("\"Owner\"".to_string(), "`\"Owner\"` or `app`".to_string())));
+        assert_eq!(owners_hint(&[]), None);
+    }
 
     #[test]
     fn index_builds_get_a_share_of_the_cache_when_more_than_the_server_setting() {

@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::load::Loader;
 use super::plan::{PartStep, RestorePlan};
-use super::target::unreadable;
+use super::target::{self, unreadable};
 use crate::cancel::Cancel;
 use crate::catalog::foreign_keys;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::graph;
 use crate::pg::{Session, quote_ident, quote_literal, quote_qualified};
 use crate::sql::foreign_key;
@@ -366,6 +366,49 @@ pub(super) fn units(
         .with_hint("restore as a superuser, or with `--single-transaction`"));
     }
     Ok(units)
+}
+
+/// Tries, before anything is written, what the load of `units` switches off and back on (a table's
+/// triggers disabled, the keys of a loop dropped and added back: the table's owner's to do), in a
+/// savepoint of the session's transaction that is then rolled back, and refuses the load if the server
+/// refuses any of it. Stopped there after `--clean` emptied the tables, the load would have left them
+/// empty. Run in the transaction that empties them, so that the keys come back over empty tables.
+pub(super) async fn rehearse(session: &Session, plan: &RestorePlan, units: &[Unit], cancel: &Cancel) -> Result<()> {
+    session.batch("SAVEPOINT pgsafe_rehearsal").await?;
+    for unit in units.iter().filter(|u| !u.before.is_empty() || !u.after.is_empty()) {
+        cancel.check("the restore")?;
+        let tried = async {
+            batch(session, &unit.before).await?;
+            batch(session, &unit.after).await
+        }
+        .await;
+        if let Err(e) = tried {
+            session.batch("ROLLBACK TO SAVEPOINT pgsafe_rehearsal").await?;
+            return Err(refusal(session, plan, unit, e).await);
+        }
+    }
+    session.batch("ROLLBACK TO SAVEPOINT pgsafe_rehearsal").await
+}
+
+/// The error of a [`rehearse`] that `e` stopped on `unit`: where the server refused for want of a right
+/// (SQLSTATE 42501), with a hint at who has it.
+async fn refusal(session: &Session, plan: &RestorePlan, unit: &Unit, e: Error) -> Error {
+    let e = e.context(format!(
+        "the load of {} switches off triggers or foreign keys while it loads, and trying that first failed",
+        unit.name
+    ));
+    if e.sqlstate() != Some(SqlState::INSUFFICIENT_PRIVILEGE) {
+        return e;
+    }
+    let tables = plan.tables.iter().filter(|t| unit.parts.iter().any(|&p| plan.data[p].table == t.name));
+    // Who may: for the hint only, which the refusal can do without.
+    let rights = target::Rights::read(session, tables).await.unwrap_or_default();
+    match target::owners_hint(&rights.iter().collect::<Vec<_>>()) {
+        Some((role, owners)) => e.with_hint(format!(
+            "only a table's owner may: restore as the owner, {owners}, or a role that is a member of it (`--role {role}`), or as a superuser"
+        )),
+        None => e,
+    }
 }
 
 /// Statements that switch off, for a load in one transaction, every trigger and key [`units`] would

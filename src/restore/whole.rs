@@ -9,6 +9,7 @@
 //! With `--single-transaction` all of it runs in one transaction on one session. A database `--create`
 //! made is dropped again when nothing of the restore was committed in it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +64,8 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
 async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Result<RestoreReport> {
     let leader = run.session().await?;
     leader.batch(SCHEMA_SETTINGS).await?;
+    let settled = settle(plan, &leader).await?;
+    let plan = &*settled;
     let mut report = RestoreReport::start(leader.target(), plan, TriggerMode::NotYetCreated);
     run.progress.start("restore", plan.data_bytes(), plan.data_rows());
     // The target's old objects go, and the roles come, in the transaction of the schema's first phase:
@@ -144,6 +147,23 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     }
     run.progress.finish();
     Ok(report)
+}
+
+/// The plan as the target settles it: without the objects that need a table this restore does not make
+/// and the target does not have ([`RestorePlan::leave_out_needing`]). Nothing the restore does makes or
+/// drops such a table (`--clean` drops only the objects the restore makes), so the target is asked once, first.
+async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, RestorePlan>> {
+    let outside = plan.outside_tables();
+    if outside.is_empty() {
+        return Ok(Cow::Borrowed(plan));
+    }
+    let missing = target::missing_tables(session, &outside).await?;
+    if missing.is_empty() {
+        return Ok(Cow::Borrowed(plan));
+    }
+    let mut settled = plan.clone();
+    settled.leave_out_needing(&missing);
+    Ok(Cow::Owned(settled))
 }
 
 /// What comes before the pre-data objects in the first phase: the target's old objects go (or the
@@ -621,6 +641,7 @@ mod tests {
             deps: deps.to_vec(),
             table: table.map(name),
             size: 100,
+            outside_tables: Vec::new(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Data-only restores as the people who run them: the tables' owner, who is not a superuser (the
 //! workflow's table rollback runs so), and a superuser; triggers of every mode and foreign keys (plain,
 //! self-referencing, on a partitioned table) must not fire during the load and must come back exactly
-//! as they were, in a single transaction too; `--role` is honoured.
+//! as they were, in a single transaction too; `--role` is honoured; a role that may not load a table is
+//! refused before `--clean` empties anything.
 
 use crate::dump_restore::{copy_schema, dump, fingerprint, pgsafe, run, run_ok};
 use crate::support::TestDb;
@@ -205,4 +206,71 @@ fn role_is_honoured_by_a_data_only_restore() {
         "the load ran as the role, not the superuser: {stdout}"
     );
     assert_restored(&src, &dst, &before);
+}
+
+#[test]
+fn a_data_only_clean_by_a_role_that_cannot_load_a_table_refuses_before_emptying_anything() {
+    // Before the fix the `TRUNCATE` of `--clean` was committed, then `ALTER TABLE public.t DISABLE TRIGGER
+    // trg` failed ("must be owner of table t"): the tables went from 100 rows to none, and the hint said
+    // to restore again with `--clean`, which failed the same way.
+    let src = TestDb::new("rights_src");
+    src.psql(
+        "CREATE TABLE t (id int); CREATE TABLE u (id int);
+         CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+         CREATE TRIGGER trg BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION tf();
+         INSERT INTO t SELECT generate_series(1, 100); INSERT INTO u SELECT generate_series(1, 100);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("rights_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    // The tables' owner, who is not a superuser, and a role that may read, write and empty them.
+    dst.psql(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgsafe_rights_owner') THEN
+             CREATE ROLE pgsafe_rights_owner NOLOGIN; END IF;
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgsafe_rights_etl') THEN
+             CREATE ROLE pgsafe_rights_etl LOGIN PASSWORD 'etl-pw'; END IF; END $$;
+         REVOKE pgsafe_rights_owner FROM pgsafe_rights_etl;
+         ALTER TABLE t OWNER TO pgsafe_rights_owner; ALTER TABLE u OWNER TO pgsafe_rights_owner;
+         GRANT SELECT, INSERT, TRUNCATE ON t, u TO pgsafe_rights_etl;",
+    );
+    let as_etl = format!("{} user=pgsafe_rights_etl password=etl-pw", dst.conn_string());
+    let counts = "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM u), (SELECT tgenabled FROM pg_trigger WHERE tgname = 'trg')";
+    let restore = |extra: &[&str]| {
+        run(pgsafe().args(["restore", "--data-only", "--clean", "-q", "-d", &as_etl]).args(extra).arg(&archive))
+    };
+
+    let (code, _, stderr) = restore(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`public.t`") && stderr.contains("owner") && stderr.contains("nothing was emptied"),
+        "the table and what the role lacks are named: {stderr}"
+    );
+    assert!(
+        stderr.contains("hint: ")
+            && stderr.contains("`--role pgsafe_rights_owner`")
+            && !stderr.contains("again with `--clean`"),
+        "{stderr}"
+    );
+    assert_eq!(dst.psql(counts), "100|100|O\n", "nothing was emptied");
+
+    // Without the right to write a table, it is the same: refused by name before anything is emptied.
+    dst.psql("REVOKE INSERT ON u FROM pgsafe_rights_etl;");
+    let (code, _, stderr) = restore(&["-t", "u"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`public.u`") && stderr.contains("nothing was emptied"), "{stderr}");
+    assert!(stderr.contains("hint: ") && stderr.contains("GRANT INSERT ON public.u TO pgsafe_rights_etl"), "{stderr}");
+    assert_eq!(dst.psql(counts), "100|100|O\n", "nothing was emptied");
+
+    // The hints hold: with INSERT granted the role loads `u`, and a member of the tables' owner restores
+    // them all with `--role`.
+    dst.psql("GRANT INSERT ON u TO pgsafe_rights_etl;");
+    let (code, _, stderr) = restore(&["-t", "u"]);
+    assert_eq!(code, 0, "{stderr}");
+    dst.psql("GRANT pgsafe_rights_owner TO pgsafe_rights_etl;");
+    let (code, _, stderr) = restore(&["--role", "pgsafe_rights_owner"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql(counts), "100|100|O\n");
+    assert_eq!(fingerprint(&dst, "t"), fingerprint(&src, "t"));
 }

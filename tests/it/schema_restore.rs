@@ -1112,6 +1112,90 @@ fn a_key_builds_beside_its_tables_other_indexes_and_comes_out_as_it_was() {
     );
 }
 
+#[test]
+fn restore_t_leaves_out_a_foreign_key_to_a_table_outside_the_restore_unless_the_target_has_it() {
+    // Before the fix `-t child` made the key in post-data, after the table and its rows were committed,
+    // and failed: `relation "public.parent" does not exist`, exit 2.
+    let src = TestDb::new("tie_fk_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let keys = "SELECT conrelid::regclass, conname, contype FROM pg_constraint
+                WHERE connamespace = 'public'::regnamespace ORDER BY 1::text, 2";
+    for extra in [&[][..], &["--single-transaction"][..]] {
+        let dst = TestDb::new("tie_fk_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-t", "child", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("warning: `public.parent` is neither restored nor in the target")
+                && stderr.contains("`FK CONSTRAINT public.child child_parent_id_fkey`"),
+            "{extra:?}: the key left out is said: {stderr}"
+        );
+        assert_eq!(fingerprint(&dst, "child"), fingerprint(&src, "child"), "{extra:?}");
+        assert_eq!(dst.psql(keys), "child|child_pkey|p\n", "{extra:?}: the table's own key stays");
+    }
+    // `-f` writes what the run decides against the target.
+    let script = run_ok(pgsafe().args(["restore", "-t", "child", "-f", "-"]).arg(&archive));
+    assert!(script.contains("IF pg_catalog.to_regclass('public.parent') IS NOT NULL THEN"), "{script}");
+
+    // A target that has the referenced table (`--clean` drops only the archive's objects) gets the key.
+    let has = TestDb::new("tie_fk_has");
+    has.psql("CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (1), (2);");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-t", "child", "--clean", "-d", &has.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(has.psql(keys), "child|child_parent_id_fkey|f\nchild|child_pkey|p\nparent|parent_pkey|p\n");
+}
+
+#[test]
+fn restore_t_of_a_partition_makes_a_table_of_its_own_unless_the_target_has_its_partitioned_table() {
+    // Before the fix `-t m1` ran `ALTER TABLE ONLY public.m ATTACH PARTITION public.m1 ...` in the schema's
+    // first phase and restored nothing: `relation "public.m" does not exist`.
+    let src = TestDb::new("tie_part_src");
+    let parent = "CREATE TABLE m (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+                  CREATE INDEX m_v ON m (v);
+                  CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (10) TO (20);";
+    src.psql(parent);
+    src.psql(
+        "CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (10);
+         INSERT INTO m SELECT i, 'v' || i FROM generate_series(0, 19) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let m1 = "SELECT c.relispartition, (SELECT string_agg(i.relname || ':' || i.relispartition, ' ' ORDER BY i.relname)
+                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid)
+              FROM pg_class c WHERE c.oid = 'public.m1'::regclass";
+
+    let dst = TestDb::new("tie_part_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-t", "m1", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: `public.m` is neither restored nor in the target")
+            && stderr.contains("`public.m1` is a table of its own"),
+        "the attachment left out is said: {stderr}"
+    );
+    assert_eq!(fingerprint(&dst, "m1"), fingerprint(&src, "m1"));
+    assert_eq!(dst.psql(m1), "f|m1_pkey:false m1_v_idx:false\n", "a table of its own, with its own indexes");
+
+    // A target that has the partitioned table (and its other partition, with rows): `m1` is attached, its
+    // indexes to the partitioned table's, and none made twice.
+    let has = TestDb::new("tie_part_has");
+    has.psql(parent);
+    has.psql("INSERT INTO m SELECT i, 'v' || i FROM generate_series(10, 19) i;");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-t", "m1", "--clean", "-d", &has.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(has.psql(m1), "t|m1_pkey:true m1_v_idx:true\n");
+    assert_eq!(fingerprint(&has, "m"), fingerprint(&src, "m"));
+}
+
 /// What `db` says of its names, comments, enum labels, defaults, a function's result and its rows, read in
 /// UTF-8 whatever the database's encoding.
 fn non_ascii_facts(db: &TestDb) -> String {
