@@ -178,6 +178,13 @@ impl Error {
         self
     }
 
+    /// Keeps the lines of its hint that `keep` accepts (a hint written for another command's options).
+    pub fn retain_hint(mut self, keep: impl Fn(&str) -> bool) -> Self {
+        let kept: Vec<&str> = self.hint.as_deref().unwrap_or_default().lines().filter(|l| keep(l)).collect();
+        self.hint = (!kept.is_empty()).then(|| kept.join("\n"));
+        self
+    }
+
     /// Adds a hint after the one the error may have already.
     pub fn and_hint(mut self, hint: impl Into<String>) -> Self {
         let hint = hint.into();
@@ -258,6 +265,14 @@ mod tests {
         for bad in ["", "4001", "400011", "40p01", "40-01", "4ü01"] {
             assert_eq!(SqlState::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_hint_keeps_the_lines_asked_for() {
+        let e = Error::new(ErrorKind::Database, "x").with_hint("add `--clean`").and_hint("raise the setting");
+        assert_eq!(e.retain_hint(|l| !l.contains("--clean")).hint(), Some("raise the setting"));
+        let none = Error::new(ErrorKind::Database, "x").with_hint("add `--clean`");
+        assert_eq!(none.retain_hint(|l| !l.contains("--clean")).hint(), None);
     }
 
     #[test]

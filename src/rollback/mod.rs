@@ -60,6 +60,11 @@ impl Mode {
     }
 }
 
+/// Whether a line of a restore's hint is about `pgsafe restore`'s own options, which a rollback has not.
+fn restore_option_hint(line: &str) -> bool {
+    ["`--clean`", "`--create`", "--single-transaction", "`-1`"].iter().any(|o| line.contains(o))
+}
+
 /// What `pgsafe rollback` does.
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -438,11 +443,14 @@ async fn run(
             let report = match restored {
                 Ok(report) => report,
                 Err(e) => {
-                    // What the restore committed of the new database before it stopped goes with it.
-                    let e = e.context(format!(
-                        "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
-                        plan.database
-                    ));
+                    // What the restore committed of the new database before it stopped goes with it. Its
+                    // hints about `restore`'s own options (`--clean`, `--create`, `-1`) do not apply here.
+                    let e = e
+                        .context(format!(
+                            "restoring the snapshot into `{new_name}` failed; `{}` was not changed",
+                            plan.database
+                        ))
+                        .retain_hint(|line| !restore_option_hint(line));
                     return Err(match &maintenance {
                         Ok(m) => match swap::drop_database(m, &new_name).await {
                             Ok(()) => e,
@@ -548,6 +556,7 @@ async fn in_transaction(
 ) -> Result<RestoreReport> {
     let report = crate::restore::restore(archive, options, progress).await.map_err(|e| {
         e.context(format!("the rollback's transaction failed and was rolled back; `{database}` was not changed"))
+            .retain_hint(|line| !restore_option_hint(line))
     })?;
     if report.rolled_back || !report.problems.is_empty() {
         return Err(Error::new(
