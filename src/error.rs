@@ -63,6 +63,8 @@ impl SqlState {
     pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
     /// `55006`: the object is in use (a database others are connected to).
     pub const OBJECT_IN_USE: SqlState = SqlState(*b"55006");
+    /// `42704`: an object the statement names (a role, a type) does not exist.
+    pub const UNDEFINED_OBJECT: SqlState = SqlState(*b"42704");
     /// `42501`: permission denied.
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState(*b"42501");
     /// `0A000`: a feature the statement needs is not supported (`TRUNCATE` of a table a foreign key

@@ -299,7 +299,7 @@ impl<'a> FirstPhase<'a> {
     pub(super) async fn run(&mut self, sql: &str) -> Result<()> {
         self.cancel.check("the restore")?;
         let single = self.budget.is_none();
-        self.session.batch(sql).await.map_err(|e| explain_full_lock_table(e, single))?;
+        self.session.batch(sql).await.map_err(|e| explain_roles(explain_full_lock_table(e, single)))?;
         let Some(budget) = &self.budget else { return Ok(()) };
         // Fast-path locks (a few per session, on relations it only reads) take no room in the shared table.
         let held: i64 = self
@@ -387,6 +387,23 @@ fn explain_full_lock_table(e: crate::Error, single_transaction: bool) -> crate::
          (`ALTER SYSTEM SET max_locks_per_transaction = ...`, then restart the server)"
     };
     e.and_hint(why)
+}
+
+/// A role the target lacks (42704) or the restoring role may not act as (42501) fails an object's owner
+/// or grants: say which options leave them out, as pg_restore users reach for `-O` and `-x`.
+fn explain_roles(e: crate::Error) -> crate::Error {
+    match e.sqlstate() {
+        Some(SqlState::UNDEFINED_OBJECT) => e.and_hint(
+            "when it names a role the target lacks: `--create-roles` makes the roles the archive names, or \
+             `--no-owner` and `--no-privileges` leave ownership and grants out",
+        ),
+        Some(SqlState::INSUFFICIENT_PRIVILEGE) => e.and_hint(
+            "when it gives an object to another role or grants for one: `--no-owner` leaves every object to the \
+             restoring role and `--no-privileges` leaves the grants out; or restore as that role's member or a \
+             superuser",
+        ),
+        _ => e,
+    }
 }
 
 /// What runs on the sessions of a restore that is not one transaction, once the pre-data objects are made.

@@ -446,6 +446,7 @@ fn create_roles_makes_the_owners_a_new_cluster_lacks() {
     let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
     assert_eq!(code, 2, "restoring objects owned by a missing role is an operational error: {stderr}");
     assert!(stderr.contains(&role), "the error names the role: {stderr}");
+    assert!(stderr.contains("`--create-roles` makes the roles the archive names"), "and the way out: {stderr}");
 
     let again = TestDb::new("schema_roles_dst2");
     run_ok(pgsafe().args(["restore", "-q", "--create-roles", "-d", &again.conn_string()]).arg(&archive));
