@@ -11,7 +11,7 @@ use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
 use pgsafe::store::{AuditEntry, Listed, Outcome, SnapshotArchive, SnapshotId, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{block_on_cancellable, progress};
+use super::common::{ConnectArgs, block_on_cancellable, progress};
 use super::dump::DumpEngineArgs;
 use super::notify::NotifyArgs;
 use super::output::{self, Exit, bytes};
@@ -312,9 +312,10 @@ pub struct PruneArgs {
     store: StoreArgs,
     #[command(flatten)]
     retention: RetentionArgs,
-    /// Only this database's snapshots (a name, or a connection string naming one).
-    #[arg(short = 'd', long = "dbname", value_name = "DBNAME")]
-    dbname: Option<String>,
+    /// `-d`: only this database's snapshots (a name, or a connection string naming one); with
+    /// `--drop-replaced`, `-h`, `-p` and `-U` say how to connect, as for every other command.
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// Print what would be removed and kept, and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -334,7 +335,7 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
     let options = PruneOptions {
         policy: args.retention.policy(),
-        database: database_name(args.dbname.as_deref())?,
+        database: database_name(args.connect.dbname.as_deref())?,
         dry_run: args.dry_run,
         lock_wait: args.retention.lock_wait()?,
         // Ctrl-C ends the process (the OS releases the lock): a prune runs no cancellable operation.
@@ -346,9 +347,9 @@ pub fn prune(args: PruneArgs) -> Result<Exit, Error> {
     };
     let report = pgsafe::store::operation::prune(&*store, &options)?;
     warn_leftovers(&report.store, &report.leftovers);
-    let replaced = match (args.drop_replaced, args.dbname.as_deref()) {
-        (true, Some(dbname)) => {
-            let connect = pgsafe::pg::ConnectOptions::new(Some(dbname), None, None, None)?;
+    let replaced = match (args.drop_replaced, args.connect.dbname.as_deref()) {
+        (true, Some(_)) => {
+            let connect = args.connect.options()?;
             Some(super::common::block_on(
                 "prune",
                 pgsafe::rollback::replaced::drop_replaced(&*store, &connect, args.keep_replaced, args.dry_run),

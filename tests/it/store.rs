@@ -151,6 +151,8 @@ fn retention_keeps_the_newest_n_and_a_dry_run_changes_nothing() {
     assert_eq!(last["snapshot"], fourth.as_str());
     assert_eq!(last["removed"], serde_json::json!([three[1], three[2]]));
 
+    // `prune` takes the connection options every command takes (a dry run changes nothing).
+    run_ok(pgsafe().args(["prune", "--dry-run", "-d", db.name(), "-U", "someone", "-p", "5432", "--store"]).arg(store));
     // `prune` with `MAX_BACKUPS` keeps one, and says so in the log.
     run_ok(pgsafe().args(["prune", "-d", db.name(), "--store"]).arg(store).env("MAX_BACKUPS", "1"));
     assert_eq!(ids(&list(store, &[])), [fourth]);
