@@ -296,9 +296,26 @@ async fn lock(session: &Session, tables: &[Table]) -> Result<()> {
     for batch in tables.chunks(1000) {
         let names: Vec<String> = batch.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
         let statement = format!("LOCK TABLE {} IN ACCESS SHARE MODE;", names.join(", "));
-        session.batch(&explain_full_lock_table(&statement, tables.len())).await?;
+        session.batch(&explain_full_lock_table(&statement, tables.len())).await.map_err(unreadable_table)?;
     }
     Ok(())
+}
+
+/// A table the dumping role may not read (SQLSTATE 42501) fails the lock of the tables: said as such,
+/// without the lock's own statement, with the two ways on.
+fn unreadable_table(e: crate::Error) -> crate::Error {
+    if e.sqlstate() != Some(crate::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return e;
+    }
+    // The server's own words follow the statement and the target: "`...` failed on `target`: ...".
+    let message = e.to_string();
+    let server = message.split_once("`: ").map_or(message.as_str(), |(_, said)| said);
+    crate::Error::new(
+        crate::ErrorKind::Database,
+        format!("locking the tables to dump: {server}: the dumping role must be able to read every table it dumps"),
+    )
+    .with_sqlstate(crate::SqlState::INSUFFICIENT_PRIVILEGE)
+    .with_hint("leave the table out (`-T SCHEMA.TABLE`), or `GRANT SELECT` on it to the dumping role")
 }
 
 /// `statement` (which locks some of the `tables` tables a dump locks) in a `DO` block that turns a full

@@ -768,3 +768,22 @@ fn an_analytical_table_dumped_columnar_is_smaller_and_restores_identically() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(fingerprint(&src, "items"), fingerprint(&dst, "items"));
 }
+
+#[test]
+fn a_table_the_dumping_role_may_not_read_is_named_with_the_ways_on() {
+    let db = TestDb::new("dump_unreadable");
+    let role = format!("pgsafe_reader_{}", std::process::id());
+    db.psql(&format!(
+        "CREATE ROLE {role} LOGIN; CREATE TABLE open (id int); GRANT SELECT ON open TO {role};
+         CREATE TABLE secret (id int);"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let conn = format!("{} user={role}", db.conn_string());
+    let (code, _, stderr) = run(pgsafe().args(["dump", "-q", "-d", &conn, "-f"]).arg(dir.path().join("x.pgsafe")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("locking the tables to dump: permission denied for table secret"), "{stderr}");
+    assert!(stderr.contains("`-T SCHEMA.TABLE`") && !stderr.contains("DO $pgsafe_lock"), "{stderr}");
+    // Left out, the rest dumps.
+    run_ok(pgsafe().args(["dump", "-q", "-d", &conn, "-T", "public.secret", "-f"]).arg(dir.path().join("y.pgsafe")));
+    db.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+}
