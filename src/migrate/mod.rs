@@ -371,6 +371,9 @@ async fn run(
     let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report, &mut committed).await;
     let failure = match applied {
         Err(e) => {
+            // A statement cancelled because pgsafe was interrupted says only "canceling statement due to
+            // user request": say what cancelled it.
+            let e = if options.cancel.is_cancelled() { e.context("interrupted (SIGINT or SIGTERM)") } else { e };
             log.step(&mut report, "apply", Err(e.to_string()), t.elapsed().as_secs_f64());
             Some(e.to_string())
         }

@@ -290,3 +290,41 @@ fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_loo
         crate::rollback::drop_database(name);
     }
 }
+
+/// One SIGTERM while a migration's statement runs: it is cancelled, the migration rolled back, and the
+/// report says an interruption cancelled it (the server says only "canceling statement due to user request").
+#[test]
+fn a_migration_interrupted_while_applying_is_rolled_back_and_says_it_was_interrupted() {
+    let db = TestDb::new("sigterm_migrate");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("0001_note.sql");
+    std::fs::write(&first, "ALTER TABLE t ADD COLUMN note text;\n").unwrap();
+    let slow = dir.path().join("0002_slow.sql");
+    std::fs::write(&slow, "SELECT pg_sleep(30);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-dry-run", "--store"])
+        .arg(dir.path().join("store"))
+        .args(["-d", &db.conn_string()])
+        .args([&first, &slow])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the migration's statement ran", &mut child, || pgsafe_statements(&db).contains("pg_sleep"));
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("FAILED and rolled back") && stdout.contains("interrupted (SIGINT or SIGTERM)"),
+        "{stdout}"
+    );
+    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
+    assert_eq!(db.psql(note).trim(), "0");
+    let left =
+        db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
+    for name in left.split_whitespace() {
+        crate::rollback::drop_database(name);
+    }
+}
