@@ -121,7 +121,10 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
                 } else {
                     e.context(format!("the restore stopped part way ({what})"))
                 };
-                return Err(error.and_hint("empty the tables and restore again with `--clean`"));
+                return Err(error.and_hint(
+                    "once what stopped it is put right, restore again with `--clean`; with `--single-transaction` \
+                     (`-1`) a failure leaves the tables as they were",
+                ));
             }
         }
         let checked = async {
