@@ -182,11 +182,12 @@ impl Session {
     }
 
     /// A `COPY` statement as it must be sent in the copy encoding: its names and literals outside ASCII
-    /// written as Unicode escapes, since pgsafe can only send UTF-8.
+    /// written as Unicode escapes, since pgsafe can only send UTF-8. Not for `SQL_ASCII`, which takes the
+    /// bytes as they come (the UTF-8 of the names the catalog gave) and refuses escapes beyond ASCII.
     fn in_copy_encoding_text<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
-        match self.copy_encoding {
-            Some(_) => crate::sql::ascii_escaped(sql),
-            None => std::borrow::Cow::Borrowed(sql),
+        match &self.copy_encoding {
+            Some(encoding) if !encoding.eq_ignore_ascii_case("SQL_ASCII") => crate::sql::ascii_escaped(sql),
+            _ => std::borrow::Cow::Borrowed(sql),
         }
     }
 

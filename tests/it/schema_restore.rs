@@ -1268,3 +1268,24 @@ fn a_database_owner_restores_an_extension_a_superuser_installed_as_pg_restore_do
     }
     src.psql(&format!("DROP ROLE {role}"));
 }
+
+/// An `SQL_ASCII` database takes bytes as they come: names outside ASCII (UTF-8 bytes, as the catalog
+/// gives them) in its `COPY` statements, and rows that are not UTF-8 at all, come back as they were.
+#[test]
+fn an_sql_ascii_database_with_names_and_bytes_outside_ascii_restores_into_sql_ascii() {
+    let sql_ascii = "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0";
+    let src = TestDb::with_options("sql_ascii_src", sql_ascii);
+    src.psql(
+        "SET client_encoding = 'SQL_ASCII';
+         CREATE TABLE \"été\" (\"clé\" int, raw text);
+         INSERT INTO \"été\" VALUES (1, 'ok'), (2, E'\\xe9t\\xe9');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::with_options("sql_ascii_dst", sql_ascii);
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    let rows = "SET client_encoding = 'SQL_ASCII'; SELECT \"clé\", encode(raw::bytea, 'hex') FROM \"été\" ORDER BY 1";
+    assert_eq!(dst.psql(rows), src.psql(rows));
+    assert!(src.psql(rows).contains("2|e974e9"), "{}", src.psql(rows));
+}
