@@ -31,6 +31,8 @@ struct Inner {
     next_id: AtomicU64,
     /// For a [`Cancel::child`]: the parent's watch that cancels it too, ended with it.
     _parent_watch: Mutex<Option<Watch>>,
+    /// What the operation would leave behind if stopped at once, for the message of a second signal.
+    at_stake: Mutex<Option<String>>,
 }
 
 type Stop = Arc<dyn Fn() + Send + Sync>;
@@ -74,6 +76,17 @@ impl Cancel {
             child.cancel();
         }
         child
+    }
+
+    /// Says what the operation would leave behind if stopped at once from now on (`None`: nothing more
+    /// than the command says in general).
+    pub fn set_at_stake(&self, what: Option<String>) {
+        *self.inner.at_stake.lock().unwrap_or_else(|p| p.into_inner()) = what;
+    }
+
+    /// What [`Cancel::set_at_stake`] last said.
+    pub fn at_stake(&self) -> Option<String> {
+        self.inner.at_stake.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn is_cancelled(&self) -> bool {

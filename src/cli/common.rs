@@ -245,6 +245,10 @@ async fn watch_signals(
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+    if let (Abandoned::Database, Some(at_stake)) = (abandoned, cancel.at_stake()) {
+        eprintln!("{what}: stopped at once; the cleanup did not finish: {at_stake}");
+        std::process::exit(3);
+    }
     if abandoned == Abandoned::Database {
         eprintln!(
             "{what}: stopped at once; the cleanup did not finish: the database may be part way through the \

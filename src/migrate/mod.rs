@@ -345,6 +345,12 @@ async fn run(
                 progress.step(&format!("snapshot `{}`", t2.snapshot.id));
                 *pinned = Some(t2.snapshot.id.clone());
                 report.snapshot = Some(t2.snapshot.id.clone());
+                options.cancel.set_at_stake(Some(format!(
+                    "`{database}` may be part way through the migration; `pgsafe rollback -d {} {} --yes` puts it \
+                     back as it was before",
+                    shell_word(&database),
+                    t2.snapshot.id
+                )));
                 log.step(&mut report, "snapshot", Ok(format!("`{}`", t2.snapshot.id)), t.elapsed().as_secs_f64());
             }
             Err(e) => {
@@ -476,6 +482,13 @@ async fn run(
                     // The rollback's swap must not wait for the migration's own session.
                     drop(session);
                     progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
+                    options.cancel.set_at_stake(Some(format!(
+                        "`{database}` holds what the migration committed ({}), and its rollback to `{id}` may have \
+                         left a copy being restored (`{database}_rollback_...`) on the server; `pgsafe rollback -d {} \
+                         {id} --yes` puts it back as it was before",
+                        if report.applied.is_empty() { "nothing".to_owned() } else { report.applied.join(", ") },
+                        shell_word(&database)
+                    )));
                     let t = Instant::now();
                     match roll_back(store, options, &id, lock, progress.clone()).await {
                         Ok(r) => {

@@ -282,7 +282,12 @@ fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_loo
     signal(&child, "TERM");
     let (code, stderr) = finish(child);
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("stopped at once; the cleanup did not finish: the database may be part way"), "{stderr}");
+    // It names the database, what was committed and the rollback to run.
+    assert!(stderr.contains("stopped at once; the cleanup did not finish: `"), "{stderr}");
+    assert!(
+        stderr.contains("0001_note.sql") && stderr.contains(&format!("`pgsafe rollback -d {} ", db.name())),
+        "{stderr}"
+    );
     // What the cut-short rollback left: its copy being restored, or the database it set aside.
     let left =
         db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
