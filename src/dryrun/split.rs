@@ -169,21 +169,7 @@ fn start_of_code(sql: &str) -> usize {
         if bytes[i..].starts_with(b"--") {
             i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n + 1);
         } else if bytes[i..].starts_with(b"/*") {
-            let mut depth = 0;
-            while i < bytes.len() {
-                if bytes[i..].starts_with(b"/*") {
-                    depth += 1;
-                    i += 2;
-                } else if bytes[i..].starts_with(b"*/") {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = crate::sql::block_comment_end(sql, i);
         } else {
             return i;
         }

@@ -63,7 +63,7 @@ fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> Option<usize> {
 }
 
 /// Just past the `*/` that closes the comment opening at `start` (they nest), or the end.
-fn block_comment_end(sql: &str, start: usize) -> usize {
+pub fn block_comment_end(sql: &str, start: usize) -> usize {
     let bytes = sql.as_bytes();
     let mut depth = 0;
     let mut i = start;

@@ -12,7 +12,7 @@ mod keywords;
 mod sections;
 mod statements;
 
-pub use escape::ascii_escaped;
+pub use escape::{ascii_escaped, block_comment_end};
 pub use keywords::{Category, KEYWORDS};
 pub use sections::down_sections;
 pub use statements::{Statements, statements};
