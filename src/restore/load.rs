@@ -132,7 +132,7 @@ impl Loader {
         let mut chunks = ChunkPrefetch::new(self.archive.clone(), step.part, self.read_ahead.clone(), &runtime);
         while let Some(decoded) = chunks.next().await {
             let decoded = decoded.map_err(|e| e.context(format!("`{}`", self.archive.path().display())))?;
-            self.progress.advance(step.part, decoded.bytes.len() as u64, 0);
+            self.progress.advance(step.part, decoded.bytes.len() as u64, decoded.chunk.entry.rows);
             // In pieces: the connection copies what it is given into its write buffer, which then keeps
             // that size for as long as the session lives.
             let bytes = Bytes::from(decoded.bytes);
