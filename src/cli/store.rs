@@ -241,10 +241,17 @@ pub struct SnapshotsArgs {
     /// Print them as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Unpin snapshot ID, so that retention treats it as any other: one a migration left pinned (killed
+    /// outright, or after its database NEEDS ATTENTION was seen to). Waits up to 60 s for the store's lock.
+    #[arg(long, value_name = "ID")]
+    unpin: Option<String>,
 }
 
 pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
     let dir = args.store.dir();
+    if let Some(id) = &args.unpin {
+        return unpin(&dir, id);
+    }
     let database = database_name(args.dbname.as_deref())?;
     let (all, leftovers) = match pgsafe::store::existing(&dir, Default::default())? {
         Some(store) => (pgsafe::store::list_checked(&*store)?, store.leftovers()?),
@@ -271,6 +278,25 @@ pub fn snapshots(args: SnapshotsArgs) -> Result<Exit, Error> {
         return Ok(Exit::Success);
     }
     output::stdout(&render_list(&list, Timestamp::now()))?;
+    Ok(Exit::Success)
+}
+
+/// Clears snapshot `id`'s pin, under the store's lock, and says what the pin was.
+fn unpin(dir: &std::path::Path, id: &str) -> Result<Exit, Error> {
+    let id = pgsafe::store::SnapshotId::parse(id)?;
+    let Some(store) = pgsafe::store::existing(dir, Default::default())? else {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("there is no store at `{}`", dir.display())));
+    };
+    let holder = pgsafe::store::LockHolder::this_process("pgsafe snapshots --unpin");
+    let _lock = store.lock(&holder, std::time::Duration::from_secs(60), &pgsafe::cancel::Cancel::new())?;
+    let mut meta = store.get(&id)?;
+    match meta.pinned.take() {
+        Some(reason) => {
+            store.put(&meta)?;
+            output::stdout(&format!("unpinned `{id}` (it was pinned: {reason})\n"))?;
+        }
+        None => output::stdout(&format!("`{id}` was not pinned\n"))?,
+    }
     Ok(Exit::Success)
 }
 

@@ -422,7 +422,19 @@ async fn run(
             Some(&lock),
         )
         .await
-        .map_err(|e| e.context("the safety snapshot of the current state failed, so nothing was changed"))?;
+        .map_err(|e| {
+            let full = e.kind() == ErrorKind::Io;
+            let e = e.context("the safety snapshot of the current state failed, so nothing was changed");
+            // Most often a store out of room, in the emergency a rollback is.
+            if full {
+                e.and_hint(
+                    "the store needs room for a dump of the database: free some (`pgsafe prune`), or roll back \
+                     with `--no-safety-snapshot`, which keeps no copy of the current state",
+                )
+            } else {
+                e
+            }
+        })?;
         *safety = Some(taken.snapshot.id);
     }
 

@@ -662,3 +662,21 @@ fn sigterm_during_a_snapshots_verification_keeps_no_snapshot_and_exits_2() {
     let last = audit(dir.path()).pop().unwrap();
     assert_eq!((&last["command"], &last["outcome"]), (&"snapshot".into(), &"failed".into()));
 }
+
+#[test]
+fn snapshots_unpin_clears_a_pin_a_killed_migration_left() {
+    let db = TestDb::new("store_unpin");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &["-d", &db.conn_string()])["snapshot"]["id"].as_str().unwrap().to_owned();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let parsed = pgsafe::store::SnapshotId::parse(&id).unwrap();
+    let mut meta = store.get(&parsed).unwrap();
+    meta.pinned = Some("migration `0001.sql` is running (pid 1 on gone)".into());
+    store.put(&meta).unwrap();
+    let out = run_ok(pgsafe().args(["snapshots", "--unpin", &id, "--store"]).arg(dir.path()));
+    assert!(out.contains(&format!("unpinned `{id}` (it was pinned: migration `0001.sql` is running")), "{out}");
+    assert_eq!(store.get(&parsed).unwrap().pinned, None);
+    let again = run_ok(pgsafe().args(["snapshots", "--unpin", &id, "--store"]).arg(dir.path()));
+    assert!(again.contains("was not pinned"), "{again}");
+}
