@@ -6,7 +6,8 @@
 //! The lock lives in the server, not in the store: two CI runners with stores of their own see it.
 //!
 //! ```text
-//! session on the maintenance database (`postgres`, else `template1`), named after the run
+//! session on the maintenance database (`postgres`, else `template1`; else, for a role that may connect
+//! to its own database only, that database), named after the run
 //!   -> pg_try_advisory_lock(key of the database's name): taken, or refused naming the holder's session
 //!   -> held by that idle session until the run (and its own rollback) is over -> pg_advisory_unlock
 //! ```
@@ -49,12 +50,27 @@ impl DatabaseLock {
     /// that holds it.
     pub async fn take(connect: &ConnectOptions, command: &str) -> Result<DatabaseLock> {
         let database = connect.dbname().to_owned();
-        let session = super::swap::maintenance_session(
+        let maintenance = super::swap::maintenance_session(
             connect,
             &database,
             &format!("to hold the lock that keeps other migrations and rollbacks of `{database}` out"),
         )
-        .await?;
+        .await;
+        // A role that may connect to its own database only (a managed service's) holds the lock there: it
+        // cannot swap either (the rename needs another database), so nothing of its run ends the session.
+        let session = match maintenance {
+            Ok(session) => session,
+            Err(e) => match Session::open(connect, None).await {
+                Ok(session) => {
+                    tracing::warn!(
+                        "the lock keeping other migrations and rollbacks of `{database}` out is held in `{database}` \
+                         itself ({e}): runs whose role reaches `postgres` lock there, and do not see it"
+                    );
+                    session
+                }
+                Err(_) => return Err(e),
+            },
+        };
         // Named before the lock is taken, so that whoever finds it held sees who holds it. An idle
         // session must not be ended by `idle_session_timeout` (14 and later): that would let go.
         let name = application_name(command, std::process::id(), &crate::store::audit::host_name());

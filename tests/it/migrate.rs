@@ -878,3 +878,42 @@ fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_sessi
     assert_eq!(sql("app", "r", columns).trim(), "0");
     assert_eq!(sql("app", "r", "SELECT count(*) FROM orders").trim(), "100");
 }
+
+/// A role that may connect to its own database only (as on a managed service) still migrates: the lock
+/// that keeps other runs out is held in the database itself when the maintenance databases turn it away.
+#[test]
+fn a_role_that_may_reach_only_its_own_database_still_migrates() {
+    let server = support::start_private(&PrivateClusterOptions::default());
+    let psql = cluster().bin("psql");
+    let sql = |role: &str, db: &str, sql: &str| {
+        let out = std::process::Command::new(&psql)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(server.socket_dir())
+            .args(["-p", &server.port().to_string(), "-U", role, "-d", db, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    sql(server.user(), "postgres", "CREATE ROLE app LOGIN");
+    sql(server.user(), "postgres", "CREATE DATABASE r OWNER app");
+    sql(
+        server.user(),
+        "postgres",
+        "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; REVOKE CONNECT ON DATABASE template1 FROM PUBLIC",
+    );
+    sql("app", "r", "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10)");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_note.sql");
+    std::fs::write(&file, "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
+    let conn = format!("host={} port={} user=app dbname=r", server.socket_dir().display(), server.port());
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--json", "--store"])
+        .arg(dir.path().join("store"))
+        .args(["-d", &conn])
+        .arg(&file));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let columns =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
+    assert_eq!(sql("app", "r", columns).trim(), "1");
+}
