@@ -99,6 +99,22 @@ impl Filters {
         schemas.chain(tables).collect()
     }
 
+    /// The hint for `unmatched` patterns with a capital letter outside double quotes: pg_dump's rules fold
+    /// it to lower case, so `Orders` finds `orders`, not the table `"Orders"`.
+    pub fn case_hint(unmatched: &[String]) -> Option<&'static str> {
+        let folds = |pattern: &str| {
+            let mut quoted = false;
+            pattern.chars().any(|c| {
+                quoted ^= c == '"';
+                !quoted && c.is_ascii_uppercase()
+            })
+        };
+        unmatched.iter().any(|u| folds(u.get(3..).unwrap_or_default())).then_some(
+            "a pattern is folded to lower case outside double quotes, as pg_dump's: name a mixed-case table \
+             as `-t '\"Orders\"'`",
+        )
+    }
+
     /// True when any `-n` or `-t` narrows the dump; pg_dump then leaves large objects out.
     pub fn narrows(&self) -> bool {
         !self.include_schemas.is_empty() || !self.include_tables.is_empty()
@@ -278,8 +294,12 @@ pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> 
         crate::ErrorKind::InvalidInput,
         format!("nothing matches `{}`; nothing was dumped", unmatched.join("`, `")),
     );
+    let error = match Filters::case_hint(&unmatched) {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    };
     Err(if unmatched.iter().any(|u| u.starts_with("-t ") && !u.contains('.')) {
-        error.with_hint(
+        error.and_hint(
             "an unqualified `-t` pattern matches only tables on the search path; qualify it as `schema.table`",
         )
     } else {
@@ -393,6 +413,17 @@ pub async fn read_large_objects(session: &Session) -> Result<Option<LargeObjects
 #[cfg(test)]
 mod tests {
     use super::explain_full_lock_table;
+
+    #[test]
+    fn a_capital_outside_quotes_gets_the_hint_to_quote_it() {
+        let hint =
+            |patterns: &[&str]| super::Filters::case_hint(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        assert!(hint(&["-t UPPER"]).is_some());
+        assert!(hint(&["-t public.Orders", "-n x"]).is_some());
+        assert_eq!(hint(&["-t \"UPPER\""]), None);
+        assert!(hint(&["-t orders", "-n Sales\"\""]).is_some());
+        assert_eq!(hint(&["-t orders"]), None);
+    }
 
     #[test]
     fn the_lock_statements_dollar_quote_never_occurs_in_it() {

@@ -867,11 +867,15 @@ fn check_patterns(catalog: &Catalog, schema: Option<&SchemaCatalog>, filters: &F
     if unmatched.is_empty() {
         return Ok(());
     }
-    Err(Error::new(
+    let error = Error::new(
         ErrorKind::InvalidInput,
         format!("nothing the archive holds matches `{}`; nothing was restored", unmatched.join("`, `")),
-    )
-    .with_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
+    );
+    let error = match Filters::case_hint(&unmatched) {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    };
+    Err(error.and_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
 }
 
 /// Subscriptions come back disabled and without a connection to their publisher, as pg_dump makes

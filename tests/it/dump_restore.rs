@@ -519,6 +519,10 @@ fn filters_follow_pg_dump() {
     let (code, _, stderr) = run(pgsafe().args(["dump", "--dry-run", "-d", &src.conn_string(), "-n", "nosuch"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nothing matches `-n nosuch`"), "{stderr}");
+    // Written as the table is named, it is folded too: the hint says to quote it.
+    let (code, _, stderr) = run(pgsafe().args(["dump", "--dry-run", "-d", &src.conn_string(), "-t", "MixedCase"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("name a mixed-case table as `-t '\"Orders\"'`"), "{stderr}");
     assert_eq!(plan(&["-n", "app", "-T", "app.orders"]), ["app.users"]);
     assert_eq!(plan(&["--exclude-table-data", "audit.*"]), ["app.orders", "app.users", "public.MixedCase"]);
 }
