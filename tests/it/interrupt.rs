@@ -256,27 +256,35 @@ fn an_interrupted_create_drops_the_database_it_made() {
     assert_eq!(through.psql(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0\n");
 }
 
+/// `pgsafe migrate` of two files on a table `t` of `db`: the first adds a column and commits, the second
+/// sleeps; returned once the second runs, its output piped.
+fn slow_migration(db: &TestDb, dir: &Path) -> Child {
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let first = dir.join("0001_note.sql");
+    std::fs::write(&first, "ALTER TABLE t ADD COLUMN note text;\n").unwrap();
+    let slow = dir.join("0002_slow.sql");
+    std::fs::write(&slow, "SELECT pg_sleep(30);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-dry-run", "--store"])
+        .arg(dir.join("store"))
+        .args(["-d", &db.conn_string()])
+        .args([&first, &slow])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the migration's statement ran", &mut child, || pgsafe_statements(db).contains("pg_sleep"));
+    child
+}
+
 /// A second signal stops a migration at once, its cleanup unfinished: exit 3, which says a person must look
 /// at the database, and where (a dump's or restore's second signal is exit 2: it leaves no database part way).
 #[test]
 fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_look() {
     let db = TestDb::new("sigterm_twice_migrate");
-    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
     let dir = tempfile::tempdir().unwrap();
     // The first file commits, so the first signal starts a rollback, which the second one cuts short.
-    let first = dir.path().join("0001_note.sql");
-    std::fs::write(&first, "ALTER TABLE t ADD COLUMN note text;\n").unwrap();
-    let slow = dir.path().join("0002_slow.sql");
-    std::fs::write(&slow, "SELECT pg_sleep(30);\n").unwrap();
-    let mut child = pgsafe()
-        .args(["migrate", "-q", "--skip-dry-run", "--store"])
-        .arg(dir.path().join("store"))
-        .args(["-d", &db.conn_string()])
-        .args([&first, &slow])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the migration's statement ran", &mut child, || pgsafe_statements(&db).contains("pg_sleep"));
+    let child = slow_migration(&db, dir.path());
     signal(&child, "TERM");
     std::thread::sleep(Duration::from_millis(100));
     signal(&child, "TERM");
@@ -301,22 +309,8 @@ fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_loo
 #[test]
 fn a_migration_interrupted_while_applying_is_rolled_back_and_says_it_was_interrupted() {
     let db = TestDb::new("sigterm_migrate");
-    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
     let dir = tempfile::tempdir().unwrap();
-    let first = dir.path().join("0001_note.sql");
-    std::fs::write(&first, "ALTER TABLE t ADD COLUMN note text;\n").unwrap();
-    let slow = dir.path().join("0002_slow.sql");
-    std::fs::write(&slow, "SELECT pg_sleep(30);\n").unwrap();
-    let mut child = pgsafe()
-        .args(["migrate", "-q", "--skip-dry-run", "--store"])
-        .arg(dir.path().join("store"))
-        .args(["-d", &db.conn_string()])
-        .args([&first, &slow])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the migration's statement ran", &mut child, || pgsafe_statements(&db).contains("pg_sleep"));
+    let child = slow_migration(&db, dir.path());
     signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

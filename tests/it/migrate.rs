@@ -750,16 +750,7 @@ fn a_non_superusers_rehearsal_drops_its_scratch_copy_despite_autovacuum_and_keep
         ..Default::default()
     });
     let psql = cluster().bin("psql");
-    let superuser = |db: &str, sql: &str| {
-        let out = std::process::Command::new(&psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(server.socket_dir())
-            .args(["-p", &server.port().to_string(), "-U", server.user(), "-d", db, "-c", sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let superuser = |db: &str, sql: &str| server.sql_as(server.user(), db, sql);
     superuser("postgres", "CREATE ROLE app LOGIN CREATEDB");
     superuser("postgres", "CREATE DATABASE shop OWNER app");
     superuser(
@@ -830,41 +821,24 @@ fn a_non_superusers_rehearsal_drops_its_scratch_copy_despite_autovacuum_and_keep
 #[test]
 fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_session() {
     let server = support::start_private(&PrivateClusterOptions::default());
-    let psql = cluster().bin("psql");
-    let as_role = |role: &str, db: &str| {
-        let mut c = std::process::Command::new(&psql);
-        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"]).arg(server.socket_dir()).args([
-            "-p",
-            &server.port().to_string(),
-            "-U",
-            role,
-            "-d",
-            db,
-        ]);
-        c
-    };
-    let sql = |role: &str, db: &str, sql: &str| {
-        let out = as_role(role, db).args(["-c", sql]).output().unwrap();
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    sql(server.user(), "postgres", "CREATE ROLE app LOGIN CREATEDB; CREATE ROLE webapp LOGIN");
-    sql(server.user(), "postgres", "CREATE DATABASE r OWNER app");
-    sql(
+    let su = server.user();
+    server.sql_as(su, "postgres", "CREATE ROLE app LOGIN CREATEDB; CREATE ROLE webapp LOGIN");
+    server.sql_as(su, "postgres", "CREATE DATABASE r OWNER app");
+    server.sql_as(
         "app",
         "r",
-        "CREATE TABLE orders (id bigserial PRIMARY KEY, total numeric NOT NULL); INSERT INTO orders (total) SELECT g FROM generate_series(1, 100) g; GRANT SELECT ON orders TO webapp",
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, total numeric NOT NULL); \
+         INSERT INTO orders (total) SELECT g FROM generate_series(1, 100) g; GRANT SELECT ON orders TO webapp",
     );
-    let mut web = as_role("webapp", "r").args(["-c", "SELECT pg_sleep(120)"]).spawn().unwrap();
+    let mut web = server.psql_as("webapp", "r").args(["-c", "SELECT pg_sleep(120)"]).spawn().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("1.sql"), "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
     std::fs::write(dir.path().join("2.sql"), "INSERT INTO orders (total) VALUES (NULL);\n").unwrap();
     let store = tempfile::tempdir().unwrap();
-    let conn = format!("host={} port={} user=app dbname=r", server.socket_dir().display(), server.port());
     let (code, out, err) = run(pgsafe()
         .args(["migrate", "-q", "--json", "--skip-dry-run", "--terminate-after", "1", "--store"])
         .arg(store.path())
-        .args(["-d", &conn])
+        .args(["-d", &server.conn_as("app", "r")])
         .arg(dir.path().join("1.sql"))
         .arg(dir.path().join("2.sql")));
     let _ = web.kill();
@@ -875,8 +849,8 @@ fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_sessi
     assert_eq!(report["rollback"]["mode"], "in-place", "{report:#}");
     let columns =
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
-    assert_eq!(sql("app", "r", columns).trim(), "0");
-    assert_eq!(sql("app", "r", "SELECT count(*) FROM orders").trim(), "100");
+    assert_eq!(server.sql_as("app", "r", columns).trim(), "0");
+    assert_eq!(server.sql_as("app", "r", "SELECT count(*) FROM orders").trim(), "100");
 }
 
 /// A role that may connect to its own database only (as on a managed service) still migrates: the lock
@@ -884,36 +858,29 @@ fn an_owners_rollback_goes_in_place_when_the_swap_cannot_end_another_roles_sessi
 #[test]
 fn a_role_that_may_reach_only_its_own_database_still_migrates() {
     let server = support::start_private(&PrivateClusterOptions::default());
-    let psql = cluster().bin("psql");
-    let sql = |role: &str, db: &str, sql: &str| {
-        let out = std::process::Command::new(&psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(server.socket_dir())
-            .args(["-p", &server.port().to_string(), "-U", role, "-d", db, "-c", sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    sql(server.user(), "postgres", "CREATE ROLE app LOGIN");
-    sql(server.user(), "postgres", "CREATE DATABASE r OWNER app");
-    sql(
-        server.user(),
+    let su = server.user();
+    server.sql_as(su, "postgres", "CREATE ROLE app LOGIN");
+    server.sql_as(su, "postgres", "CREATE DATABASE r OWNER app");
+    server.sql_as(
+        su,
         "postgres",
         "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; REVOKE CONNECT ON DATABASE template1 FROM PUBLIC",
     );
-    sql("app", "r", "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10)");
+    server.sql_as(
+        "app",
+        "r",
+        "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10)",
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("0001_note.sql");
     std::fs::write(&file, "ALTER TABLE orders ADD COLUMN note text;\n").unwrap();
-    let conn = format!("host={} port={} user=app dbname=r", server.socket_dir().display(), server.port());
     let (code, out, err) = run(pgsafe()
         .args(["migrate", "-q", "--json", "--store"])
         .arg(dir.path().join("store"))
-        .args(["-d", &conn])
+        .args(["-d", &server.conn_as("app", "r")])
         .arg(&file));
     assert_eq!(code, 0, "{out}\n{err}");
     let columns =
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
-    assert_eq!(sql("app", "r", columns).trim(), "1");
+    assert_eq!(server.sql_as("app", "r", columns).trim(), "1");
 }

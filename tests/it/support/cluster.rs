@@ -246,6 +246,25 @@ impl PrivateCluster {
     pub fn server_log(&self) -> &Path {
         &self.log
     }
+
+    /// A libpq `key=value` string for `role` on database `dbname`, through the Unix socket.
+    pub fn conn_as(&self, role: &str, dbname: &str) -> String {
+        format!("host={} port={} user={role} dbname={dbname}", self.socket_dir().display(), self.port())
+    }
+
+    /// `psql` as `role` on `dbname` (quiet, unaligned, stops at the first error), ready for `-c SQL`.
+    pub fn psql_as(&self, role: &str, dbname: &str) -> std::process::Command {
+        let mut psql = std::process::Command::new(super::cluster().bin("psql"));
+        psql.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &self.conn_as(role, dbname)]);
+        psql
+    }
+
+    /// Runs `sql` as `role` on `dbname` and returns what it printed; panics with psql's stderr on failure.
+    pub fn sql_as(&self, role: &str, dbname: &str, sql: &str) -> String {
+        let out = self.psql_as(role, dbname).args(["-c", sql]).output().expect("running psql");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("psql printed UTF-8")
+    }
 }
 
 /// Starts a new cluster like the shared one, changed as `options` say; panics with the reason when
