@@ -169,7 +169,7 @@ fn start_of_code(sql: &str) -> usize {
         if bytes[i..].starts_with(b"--") {
             i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n + 1);
         } else if bytes[i..].starts_with(b"/*") {
-            i = crate::sql::block_comment_end(sql, i);
+            i = crate::sql::skip_block_comment(bytes, i);
         } else {
             return i;
         }

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::statements::{dollar_quote_end, quoted_end, skip_block_comment};
+
 /// `sql` with each double-quoted identifier and plain `'...'` literal that holds a character outside
 /// ASCII rewritten as its `U&` form; comments, dollar-quoted text, and literals with a prefix (`E'...'`,
 /// `U&'...'`) are left as they are. ASCII text comes back as it is.
@@ -36,66 +38,14 @@ pub fn ascii_escaped(sql: &str) -> Cow<'_, str> {
                 None => bytes.len(),
             },
             b'-' if rest.starts_with("--") => rest.find('\n').map_or(bytes.len(), |n| at + n + 1),
-            b'/' if rest.starts_with("/*") => block_comment_end(sql, at),
-            b'$' => dollar_quoted_end(sql, at),
+            b'/' if rest.starts_with("/*") => skip_block_comment(bytes, at),
+            b'$' => dollar_quote_end(bytes, at).unwrap_or(at + 1),
             _ => at + rest.chars().next().map_or(1, char::len_utf8),
         };
         out.push_str(&sql[at..end]);
         at = end;
     }
     Cow::Owned(out)
-}
-
-/// Just past the quote that closes the one at `start` (a doubled quote stays inside); `None` when none does.
-fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> Option<usize> {
-    let mut i = start + 1;
-    while i < bytes.len() {
-        if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return Some(i + 1);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Just past the `*/` that closes the comment opening at `start` (they nest), or the end.
-pub fn block_comment_end(sql: &str, start: usize) -> usize {
-    let bytes = sql.as_bytes();
-    let mut depth = 0;
-    let mut i = start;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(b"/*") {
-            depth += 1;
-            i += 2;
-        } else if bytes[i..].starts_with(b"*/") {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                return i;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-/// Just past the dollar-quoted text opening at `start` (`$tag$ ... $tag$`), or one byte on when `$` opens
-/// none (a parameter `$1`).
-fn dollar_quoted_end(sql: &str, start: usize) -> usize {
-    let rest = &sql[start + 1..];
-    let Some(close) = rest.find('$') else { return start + 1 };
-    let tag = &rest[..close];
-    if !tag.chars().all(|c| c.is_alphanumeric() || c == '_') || tag.starts_with(|c: char| c.is_ascii_digit()) {
-        return start + 1;
-    }
-    let delimiter = format!("${tag}$");
-    let body = start + delimiter.len();
-    sql[body..].find(&delimiter).map_or(sql.len(), |n| body + n + delimiter.len())
 }
 
 /// Writes `U&"body"` (or `U&'body'`), the characters outside ASCII as escapes and `\` doubled.

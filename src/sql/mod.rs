@@ -12,10 +12,10 @@ mod keywords;
 mod sections;
 mod statements;
 
-pub use escape::{ascii_escaped, block_comment_end};
+pub use escape::ascii_escaped;
 pub use keywords::{Category, KEYWORDS};
 pub use sections::down_sections;
-pub use statements::{Statements, statements};
+pub use statements::{Statements, skip_block_comment, statements};
 
 /// A name inside a schema, such as a table's: what [`quote_qualified`] quotes.
 pub trait SchemaQualified {

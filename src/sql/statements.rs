@@ -190,6 +190,11 @@ fn skip_string(b: &[u8], i: usize, backslashes: bool) -> usize {
 
 /// The end of the `"..."` identifier starting at `i`, where a doubled quote stands for one.
 fn skip_quoted(b: &[u8], i: usize, quote: u8) -> usize {
+    quoted_end(b, i, quote).unwrap_or(b.len())
+}
+
+/// Just past the quote that closes the one at `i` (a doubled quote stays inside); `None` when none does.
+pub(super) fn quoted_end(b: &[u8], i: usize, quote: u8) -> Option<usize> {
     let mut j = i + 1;
     while let Some(&c) = b.get(j) {
         if c == quote {
@@ -197,15 +202,15 @@ fn skip_quoted(b: &[u8], i: usize, quote: u8) -> usize {
                 j += 2;
                 continue;
             }
-            return j + 1;
+            return Some(j + 1);
         }
         j += 1;
     }
-    b.len()
+    None
 }
 
 /// The end of a `/* ... */` comment starting at `i`; they nest.
-fn skip_block_comment(b: &[u8], i: usize) -> usize {
+pub fn skip_block_comment(b: &[u8], i: usize) -> usize {
     let mut nesting = 0usize;
     let mut j = i;
     while j < b.len() {
@@ -227,7 +232,7 @@ fn skip_block_comment(b: &[u8], i: usize) -> usize {
 
 /// The end of the dollar-quoted string (`$$...$$`, `$tag$...$tag$`) starting at `i`, or `None` when the
 /// `$` starts none (a parameter such as `$1`). An unterminated one runs to the end.
-fn dollar_quote_end(b: &[u8], i: usize) -> Option<usize> {
+pub(super) fn dollar_quote_end(b: &[u8], i: usize) -> Option<usize> {
     let tag_len = 1 + b[i + 1..].iter().take_while(|&&c| is_ident_continue(c) && c != b'$').count();
     if b.get(i + tag_len) != Some(&b'$') || b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
         return None;
