@@ -682,6 +682,15 @@ fn tail(what: &str, text: &str) -> String {
     format!("{what} ends:\n  {}", lines.into_iter().rev().collect::<Vec<_>>().join("\n  "))
 }
 
+/// `s` as one word for `sh`: as it is when it holds nothing the shell reads, else in single quotes (the
+/// assignments `pgsafe cluster start` prints, the commands a report says to run).
+pub fn sh_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:@%+=,".contains(&b)) {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

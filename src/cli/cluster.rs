@@ -106,12 +106,12 @@ fn start(args: StartArgs) -> Result<Exit, Error> {
             ("PGDATABASE", dbname.to_owned()),
             ("DATABASE_URL", cluster.url(dbname)),
         ] {
-            text.push_str(&format!("export {name}={}\n", sh_quote(&value)));
+            text.push_str(&format!("export {name}={}\n", pgsafe::cluster::sh_word(&value)));
         }
         // Either would send libpq elsewhere than the socket.
         text.push_str("unset PGHOSTADDR PGSERVICE\n");
-        text.push_str(&format!("PGSAFE_CLUSTER_DIR={}\n", sh_quote(&dir)));
-        text.push_str(&format!("PGSAFE_CLUSTER_BIN={}\n", sh_quote(&bin)));
+        text.push_str(&format!("PGSAFE_CLUSTER_DIR={}\n", pgsafe::cluster::sh_word(&dir)));
+        text.push_str(&format!("PGSAFE_CLUSTER_BIN={}\n", pgsafe::cluster::sh_word(&bin)));
         text
     };
     let until = if args.keep { String::new() } else { format!(" when process {watched} ends, or") };
@@ -133,14 +133,6 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `s` as one word for `sh`.
-fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:@%+=,".contains(&b)) {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +142,7 @@ mod tests {
         assert_eq!(parse_setting("work_mem=64MB"), Ok(("work_mem".to_owned(), "64MB".to_owned())));
         assert_eq!(parse_setting("search_path=a,b=c"), Ok(("search_path".to_owned(), "a,b=c".to_owned())));
         assert!(parse_setting("=x").is_err() && parse_setting("work_mem").is_err());
-        assert_eq!(sh_quote("/tmp/x-1"), "/tmp/x-1");
-        assert_eq!(sh_quote("it's here"), r"'it'\''s here'");
+        assert_eq!(pgsafe::cluster::sh_word("/tmp/x-1"), "/tmp/x-1");
+        assert_eq!(pgsafe::cluster::sh_word("it's here"), r"'it'\''s here'");
     }
 }

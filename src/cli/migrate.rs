@@ -361,21 +361,11 @@ mod tests {
     #[test]
     fn a_database_that_needs_attention_is_told_what_was_committed_and_what_to_run() {
         let report = MigrateReport {
-            database: "shop".into(),
             ending: Ending::NeedsAttention,
-            snapshot: None,
             applied: vec!["0001_add_flag".into()],
-            analyzed: Vec::new(),
-            health: None,
-            lint: None,
-            dry_run: None,
-            rollback: None,
-            discarded: Vec::new(),
-            snapshot_after: None,
             reason: Some("`0002_backfill` failed; then the rollback failed: the server went away".into()),
             next_step: Some("pgsafe rollback -d shop shop-20261205T021620Z-before-0001 --yes".into()),
-            steps: Vec::new(),
-            seconds: 1.0,
+            ..MigrateReport::new("shop")
         };
         let text = render(&report);
         assert!(text.contains("`shop` NEEDS ATTENTION: `0002_backfill` failed"), "{text}");

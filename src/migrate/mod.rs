@@ -145,6 +145,29 @@ pub struct MigrateReport {
     pub seconds: f64,
 }
 
+impl MigrateReport {
+    /// A report of `database` before anything was done: up to date, nothing applied.
+    pub fn new(database: &str) -> MigrateReport {
+        MigrateReport {
+            database: database.to_owned(),
+            ending: Ending::UpToDate,
+            snapshot: None,
+            applied: Vec::new(),
+            analyzed: Vec::new(),
+            health: None,
+            lint: None,
+            dry_run: None,
+            rollback: None,
+            discarded: Vec::new(),
+            snapshot_after: None,
+            reason: None,
+            next_step: None,
+            steps: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
 /// One unit of work to apply.
 struct Unit {
     label: String,
@@ -202,23 +225,7 @@ async fn run(
 ) -> Result<MigrateReport> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
-    let mut report = MigrateReport {
-        database: database.clone(),
-        ending: Ending::UpToDate,
-        snapshot: None,
-        applied: Vec::new(),
-        analyzed: Vec::new(),
-        health: None,
-        lint: None,
-        dry_run: None,
-        rollback: None,
-        discarded: Vec::new(),
-        snapshot_after: None,
-        reason: None,
-        next_step: None,
-        steps: Vec::new(),
-        seconds: 0.0,
-    };
+    let mut report = MigrateReport::new(&database);
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     let mut log = Log { store, options, migration: None };
 
@@ -348,7 +355,7 @@ async fn run(
                 options.cancel.set_at_stake(Some(format!(
                     "`{database}` may be part way through the migration; `pgsafe rollback -d {} {} --yes` puts it \
                      back as it was before",
-                    shell_word(&database),
+                    crate::cluster::sh_word(&database),
                     t2.snapshot.id
                 )));
                 log.step(&mut report, "snapshot", Ok(format!("`{}`", t2.snapshot.id)), t.elapsed().as_secs_f64());
@@ -487,7 +494,7 @@ async fn run(
                          left a copy being restored (`{database}_rollback_...`) on the server; `pgsafe rollback -d {} \
                          {id} --yes` puts it back as it was before",
                         if report.applied.is_empty() { "nothing".to_owned() } else { report.applied.join(", ") },
-                        shell_word(&database)
+                        crate::cluster::sh_word(&database)
                     )));
                     let t = Instant::now();
                     match roll_back(store, options, &id, lock, progress.clone()).await {
@@ -507,7 +514,7 @@ async fn run(
                             report.ending = Ending::NeedsAttention;
                             report.next_step = Some(format!(
                                 "pgsafe rollback -d {} {id} --yes (with this run's connection options and store)",
-                                shell_word(&database)
+                                crate::cluster::sh_word(&database)
                             ));
                             report.reason = Some(format!(
                                 "{reason}; then the rollback to `{id}` failed: {e}{}",
@@ -520,15 +527,6 @@ async fn run(
         }
     }
     finish(report, started)
-}
-
-/// `word` as one word for `sh`: as it is when it holds nothing the shell reads, else in single quotes.
-fn shell_word(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:/@=".contains(c)) {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 /// The label of the snapshot taken before a migration: `before-` and the first file's name, or for a
@@ -1092,9 +1090,9 @@ mod tests {
 
     #[test]
     fn a_name_is_one_word_for_the_shell() {
-        assert_eq!(shell_word("shop"), "shop");
-        assert_eq!(shell_word("my shop"), "'my shop'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(crate::cluster::sh_word("shop"), "shop");
+        assert_eq!(crate::cluster::sh_word("my shop"), "'my shop'");
+        assert_eq!(crate::cluster::sh_word("it's"), "'it'\\''s'");
     }
 
     #[test]
