@@ -693,10 +693,12 @@ fn outside_tables(
     if !matches!(o.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach) {
         return Vec::new();
     }
+    // The archive's tables it needs, and those the dump's filters left out of the archive.
     let tables: BTreeSet<TableName> = o
         .deps
         .iter()
         .filter_map(|d| objects.get(d)?.table.clone())
+        .chain(o.outside_tables.iter().cloned())
         .filter(|t| o.table.as_ref() != Some(t) && !made.contains(t))
         .collect();
     tables.into_iter().collect()

@@ -15,7 +15,7 @@ mod kind;
 mod objects;
 mod order;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,11 @@ pub struct SchemaObject {
     /// `default_tablespace` around `create`, as pg_restore does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tablespace: Option<String>,
+    /// Tables its statement names that the archive does not hold, because the dump's filters left them
+    /// out (`dump -t child`: the table a foreign key references, a partition's parent): a restore makes
+    /// it only where the target has them, as it does for tables its own filters leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_tables: Vec<TableName>,
 }
 
 impl SchemaObject {
@@ -102,6 +107,7 @@ impl SchemaObject {
             table: None,
             size: 0,
             tablespace: None,
+            outside_tables: Vec::new(),
         }
     }
 
@@ -299,12 +305,12 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
     check_coverage(session, version, &steps, &deps, &members, filters).await?;
 
     lap.done("coverage check");
-    let table_name = |oid: u32| relations.get(&oid).map(|(t, _)| t.clone());
+    let table_name = |oid: u32| relations.get(&oid).map(|r| r.name.clone());
     // Filters: an object is kept or dropped whole, as its first step decides.
     let mut kept: HashMap<Key, bool> = HashMap::new();
     for s in &steps {
         kept.entry(s.key).or_insert_with(|| {
-            let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|(t, visible)| (t, *visible));
+            let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|r| (&r.name, r.visible));
             filters.selects_object(&s.kind, s.schema.as_deref(), &s.name, table)
         });
     }
@@ -339,6 +345,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
         }
         None
     };
+    let outside = outside_tables(&deps, &keys, resolve, &relations);
     // What each dependency means between objects, once sub-objects stand for their owners.
     let counts = |d: &Dependency| {
         matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e') && !(members.contains(&d.from) && d.deptype != 'e')
@@ -568,6 +575,12 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
                 }
             }
         }
+        let outside_tables = match s.kind {
+            ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach => {
+                outside.get(&s.key).map(|t| t.iter().cloned().collect()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
         built.push(SchemaObject {
             id: 0,
             kind: s.kind,
@@ -584,6 +597,7 @@ pub async fn read_schema(session: &Session, server: &ServerFacts, filters: &Filt
             table: s.table_oid.and_then(table_name),
             size: s.size,
             tablespace: s.tablespace,
+            outside_tables,
         });
     }
 
@@ -720,7 +734,16 @@ fn pick_owners(candidates: impl Iterator<Item = (Key, u8, Key)>) -> HashMap<Key,
 }
 
 /// Every relation's qualified name and whether it is visible on the search path.
-async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bool)>> {
+/// A relation as the filters and [`outside_tables`] see it.
+struct Relation {
+    name: TableName,
+    /// Whether the search path makes it visible (for unqualified `-t` patterns).
+    visible: bool,
+    /// The table it stands for: an index's table, any other relation itself.
+    table: u32,
+}
+
+async fn read_relations(session: &Session) -> Result<HashMap<u32, Relation>> {
     const RELATIONS: &str = "relations";
     query::run(session, RELATIONS, include_str!("sql/relations.sql"), &[])
         .await?
@@ -729,9 +752,34 @@ async fn read_relations(session: &Session) -> Result<HashMap<u32, (TableName, bo
             let name = TableName { schema: get(r, RELATIONS, "schema")?, name: get(r, RELATIONS, "name")? };
             // NULL for a relation dropped since the snapshot began (the function reads the latest catalog).
             let visible: Option<bool> = get(r, RELATIONS, "visible")?;
-            Ok((get(r, RELATIONS, "oid")?, (name, visible.unwrap_or(false))))
+            let relation = Relation { name, visible: visible.unwrap_or(false), table: get(r, RELATIONS, "table_oid")? };
+            Ok((get(r, RELATIONS, "oid")?, relation))
         })
         .collect()
+}
+
+/// The tables that each kept foreign key, partition attachment and index attachment names and the
+/// filters left out (`dump -t child`), by the kept object: those its dependencies reach, an index
+/// standing for its table. pg_dump writes such statements as they are, and a restore into a database
+/// without those tables fails on them; pgsafe's restore makes them only where the target has the tables.
+fn outside_tables(
+    deps: &[Dependency],
+    kept: &HashSet<Key>,
+    resolve: impl Fn(Key) -> Option<Key>,
+    relations: &HashMap<u32, Relation>,
+) -> HashMap<Key, BTreeSet<TableName>> {
+    let mut outside: HashMap<Key, BTreeSet<TableName>> = HashMap::new();
+    for d in deps.iter().filter(|d| matches!(d.deptype, 'n' | 'a' | 'P' | 'S')) {
+        if d.to.0 != PG_CLASS || kept.contains(&d.to) || resolve(d.to).is_some() {
+            continue;
+        }
+        let (Some(from), Some(relation)) = (resolve(d.from), relations.get(&d.to.1)) else { continue };
+        let Some(table) = relations.get(&relation.table) else { continue };
+        if !kept.contains(&(PG_CLASS, relation.table)) {
+            outside.entry(from).or_default().insert(table.name.clone());
+        }
+    }
+    outside
 }
 
 /// pg_identify_object's type and identity for each object.

@@ -1197,6 +1197,64 @@ fn restore_t_of_a_partition_makes_a_table_of_its_own_unless_the_target_has_its_p
     assert_eq!(fingerprint(&has, "m"), fingerprint(&src, "m"));
 }
 
+#[test]
+fn an_archive_dumped_with_t_restores_without_the_tables_its_keys_and_attachments_name_unless_the_target_has_them() {
+    // Before the fix `dump -t child -t m1` wrote the key and the attachments as pg_dump does, and a
+    // restore into a new database failed on them: `relation "public.m" does not exist` (nothing restored)
+    // or `relation "public.parent" does not exist` after the rows were committed, exit 2.
+    let src = TestDb::new("dump_t_src");
+    let parent = "CREATE TABLE parent (id int PRIMARY KEY);
+                  CREATE TABLE m (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+                  CREATE INDEX m_v ON m (v);";
+    src.psql(parent);
+    src.psql(
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+         CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (10);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL);
+         INSERT INTO m SELECT i, 'v' || i FROM generate_series(0, 9) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["-t", "child", "-t", "m1"]);
+    let ties = "SELECT conrelid::regclass, conname, contype FROM pg_constraint
+                WHERE connamespace = 'public'::regnamespace ORDER BY conrelid::regclass::text COLLATE \"C\", conname";
+    let m1 = "SELECT c.relispartition, (SELECT string_agg(i.relname || ':' || i.relispartition, ' ' ORDER BY i.relname)
+                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid)
+              FROM pg_class c WHERE c.oid = 'public.m1'::regclass";
+
+    let dst = TestDb::new("dump_t_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: `public.parent` is neither restored nor in the target")
+            && stderr.contains("`FK CONSTRAINT public.child child_parent_id_fkey`")
+            && stderr.contains("warning: `public.m` is neither restored nor in the target")
+            && stderr.contains("`public.m1` is a table of its own"),
+        "what was left out is said: {stderr}"
+    );
+    for table in ["child", "m1"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "{table}");
+    }
+    assert_eq!(dst.psql(ties), "child|child_pkey|p\nm1|m1_pkey|p\n");
+    assert_eq!(dst.psql(m1), "f|m1_pkey:false m1_v_idx:false\n", "a table of its own, with its own indexes");
+    // `-f` writes what the run decides against the target.
+    let script = run_ok(pgsafe().args(["restore", "-f", "-"]).arg(&archive));
+    assert!(script.contains("IF pg_catalog.to_regclass('public.parent') IS NOT NULL THEN"), "{script}");
+
+    // A target that has both (`--clean` drops only the archive's objects) gets the key and the attachments.
+    let has = TestDb::new("dump_t_has");
+    has.psql(parent);
+    has.psql("INSERT INTO parent VALUES (1), (2);");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &has.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(
+        has.psql(ties),
+        "child|child_parent_id_fkey|f\nchild|child_pkey|p\nm|m_pkey|p\nm1|m1_pkey|p\nparent|parent_pkey|p\n"
+    );
+    assert_eq!(has.psql(m1), "t|m1_pkey:true m1_v_idx:true\n");
+    assert_eq!(fingerprint(&has, "m"), fingerprint(&src, "m"));
+}
+
 /// What `db` says of its names, comments, enum labels, defaults, a function's result and its rows, read in
 /// UTF-8 whatever the database's encoding.
 fn non_ascii_facts(db: &TestDb) -> String {
