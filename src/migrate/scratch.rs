@@ -175,7 +175,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     let dropped = async {
         let session =
             crate::rollback::swap::maintenance_session(&through, &scratch_name, "to drop the scratch database").await?;
-        crate::rollback::swap::drop_database(&session, &scratch_name).await
+        crate::restore::target::drop_database(&session, &scratch_name).await
     }
     .await;
     // A copy that could not be dropped does not change what the rehearsal found: the verdict stands, and

@@ -39,7 +39,11 @@ pub(super) async fn run(plan: &RestorePlan, run: &mut Run) -> Result<RestoreRepo
         let name = db.name.clone();
         let hint = hint.to_string();
         async move {
-            match target::drop_database(&through, &name).await {
+            let dropped = match Session::open(&through, None).await {
+                Ok(maintenance) => target::drop_database(&maintenance, &name).await,
+                Err(e) => Err(e),
+            };
+            match dropped {
                 Ok(()) => format!("the database `{name}` that `--create` made was dropped again"),
                 Err(e) => format!("the database `{name}` that `--create` made is still there ({e}); {hint}"),
             }

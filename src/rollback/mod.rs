@@ -464,7 +464,7 @@ async fn run(
                         ))
                         .retain_hint(|line| !restore_option_hint(line));
                     return Err(match &maintenance {
-                        Ok(m) => match swap::drop_database(m, &new_name).await {
+                        Ok(m) => match crate::restore::target::drop_database(m, &new_name).await {
                             Ok(()) => e,
                             Err(d) => e.and_hint(format!("`{new_name}` is still there ({d}); drop it")),
                         },
@@ -474,7 +474,7 @@ async fn run(
             };
             let maintenance = maintenance?;
             if !report.problems.is_empty() {
-                let dropped = swap::drop_database(&maintenance, &new_name).await;
+                let dropped = crate::restore::target::drop_database(&maintenance, &new_name).await;
                 return Err(Error::new(
                     ErrorKind::CheckFailed,
                     format!(
@@ -495,7 +495,7 @@ async fn run(
                 Ok(s) => sessions = Some(s),
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
                 Err(e) => {
-                    let dropped = swap::drop_database(&maintenance, &new_name).await;
+                    let dropped = crate::restore::target::drop_database(&maintenance, &new_name).await;
                     return Err(e.and_hint(match dropped {
                         Ok(()) => format!("the restored database `{new_name}` was dropped again"),
                         Err(d) => format!("the restored database `{new_name}` is still there ({d}); drop it"),

@@ -227,41 +227,6 @@ pub(crate) async fn swap(
     Ok(swapped)
 }
 
-/// How long [`drop_database`] waits for sessions to leave a database before it ends them.
-const DROP_PATIENCE: Duration = Duration::from_secs(10);
-
-/// Drops `name`, a database only pgsafe has used (a swap's restored copy, a rehearsal's scratch copy).
-///
-/// A plain `DROP DATABASE` first: the server itself ends the autovacuum workers in it (a fresh copy
-/// often has one), which `WITH (FORCE)` would instead have to terminate, and a role that is no
-/// superuser may not terminate them (42501). A session still there (55006, object in use: one the
-/// rehearsed command left, a moment before it is gone) is waited for a few seconds, and only then
-/// ended by `WITH (FORCE)` (13 and later).
-pub(crate) async fn drop_database(maintenance: &Session, name: &str) -> Result<()> {
-    let plain = format!("DROP DATABASE IF EXISTS {}", quote_ident(name));
-    let started = Instant::now();
-    loop {
-        let in_use = match maintenance.batch(&plain).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.sqlstate() == Some(SqlState::OBJECT_IN_USE) => e,
-            Err(e) => return Err(e),
-        };
-        if started.elapsed() >= DROP_PATIENCE {
-            if maintenance.server_version() < 130000 {
-                return Err(in_use);
-            }
-            let forced = format!("{plain} WITH (FORCE)");
-            return maintenance.batch(&forced).await.map_err(|e| {
-                e.context(format!(
-                    "sessions stayed on `{name}` for {}s, and ending them failed",
-                    DROP_PATIENCE.as_secs()
-                ))
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// Ends `sessions` with `pg_terminate_backend`, naming those it may not end.
 async fn terminate(session: &Session, sessions: &[OtherSession]) -> Result<()> {
     let mut refused = Vec::new();
