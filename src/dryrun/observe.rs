@@ -16,6 +16,7 @@ use super::{
     StatementOutcome, StatementReport, lock_name,
 };
 use crate::error::{Error, Result, SqlState};
+use crate::pg::compare::{Compare, canonical, column_type};
 use crate::pg::{Session, quote_ident, quote_literal, value};
 
 const RELATIONS: &str = include_str!("sql/relations.sql");
@@ -434,11 +435,31 @@ async fn after(
             }
             Pending::Values(copy) => {
                 let what = format!("the changed values of `{}.{}`", copy.table, copy.column);
-                // As values of their types first (12.00 and 12 are equal), as text where the two types
-                // do not compare (text and integer).
-                let changed = match measure(s, compare(s, &copy, true)).await {
-                    Err(e) if e.sqlstate().is_some_and(|c| c.class() == "42") => {
-                        measure(s, compare(s, &copy, false)).await
+                // As values of their types first (12.00 and 12 are equal). Where the two types do not
+                // compare: as values of the new type when its text is a canonical form (text to jsonb,
+                // uuid, a date: whitespace, letter case and spelling are no loss), else as text (text to
+                // integer: `007` became `7`).
+                let no_comparison = |e: &Error| e.sqlstate().is_some_and(|c| c.class() == "42");
+                let changed = match measure(s, compare(s, &copy, Compare::Typed)).await {
+                    Err(e) if no_comparison(&e) => {
+                        let canonical = match measure(s, column_type(s, &copy.table, &copy.column)).await {
+                            Ok(found) => found.filter(|(_, base)| canonical(base)).map(|(ty, _)| ty),
+                            Err(e) if e.sqlstate().is_some() => None,
+                            Err(e) => return Err(e),
+                        };
+                        let as_new = match canonical {
+                            Some(ty) => Some(measure(s, compare(s, &copy, Compare::AsNew(ty))).await),
+                            None => None,
+                        };
+                        match as_new {
+                            // The old value is not a valid input of the new type (the `USING` made it
+                            // otherwise), or does not cast: as text.
+                            Some(Err(e)) if e.sqlstate().is_some_and(|c| matches!(c.class(), "22" | "42")) => {
+                                measure(s, compare(s, &copy, Compare::Text)).await
+                            }
+                            Some(other) => other,
+                            None => measure(s, compare(s, &copy, Compare::Text)).await,
+                        }
                     }
                     other => other,
                 };
@@ -838,15 +859,11 @@ async fn copy(
 
 /// How many of the values copied before the type change are not there after it: by primary key, those
 /// that changed; without one, those of the old values' multiset missing from the new one (a value that
-/// became NULL is missing). `typed`: compared as values of the old and new types, else as text.
-async fn compare(s: &Session, copy: &Copy, typed: bool) -> Result<u64> {
+/// became NULL is missing).
+async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
     let Copy { table, temp, .. } = copy;
     let col = quote_ident(&copy.column);
-    let (new, old) = if typed {
-        (format!("t.{col}"), "o.pgsafe_old".to_owned())
-    } else {
-        (format!("(t.{col})::text"), "(o.pgsafe_old)::text".to_owned())
-    };
+    let (old, new) = how.sides("o.pgsafe_old", &format!("t.{col}"));
     let sql = if copy.key.is_empty() {
         format!(
             "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \

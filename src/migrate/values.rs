@@ -4,9 +4,12 @@
 //! while as many were added, values an UPDATE overwrote, values a type change rounded or cut, and how many
 //! values a dropped column really held.
 //!
-//! Values are compared through their text form (`IS DISTINCT FROM` on `::text`), which every type has,
-//! so a column whose type changed compares by what it prints: `int` to `bigint` changes nothing, `numeric`
-//! rounded to fewer digits does.
+//! Values are compared through their text form (`IS DISTINCT FROM` on `::text`), which every type has
+//! and which is exact. A column whose type changed is compared as values of its old and new types where
+//! the server compares them (`numeric` rounded to fewer digits changes values, more digits and `real` to
+//! `double precision` do not, nor `timestamp` to `timestamptz`), else as values of the new type where its
+//! text is a canonical form (text to `jsonb` or `uuid`), else by what it prints (text `007` to integer
+//! `7` changes it): [`Compare`].
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::error::Result;
 use crate::format::{CopyFormat, PartInfo, PartKind};
+use crate::pg::compare::{self, Compare};
 use crate::pg::{SearchPath, Session, quote_ident};
 use crate::progress::Silent;
 use crate::restore::load::Loader;
@@ -155,6 +159,15 @@ async fn compare_table(
         }
         now.push(name);
     }
+    // The columns whose type the command changed: the type the snapshot's rows have, and the new one.
+    let mut retyped: Vec<(&str, String)> = Vec::new();
+    for c in columns.iter().filter(|c| now.contains(&c.name)) {
+        if let Some((ty, base)) = compare::column_type(session, table, &c.name).await?
+            && ty != c.type_name
+        {
+            retyped.push((c.name.as_str(), base));
+        }
+    }
     let before: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let dropped: Vec<&str> = before.iter().copied().filter(|c| !now.iter().any(|n| n == c)).collect();
     let kept: Vec<&str> =
@@ -192,23 +205,67 @@ async fn compare_table(
     let row = session.query_one(&sql, &[]).await?;
     values.rows_deleted = crate::pg::value::<i64, _>(&row, 0, &sql)? as u64;
     values.deleted_example = crate::pg::value(&row, 1, &sql)?;
-    if !kept.is_empty() {
-        let mut selects = Vec::new();
-        for c in &kept {
-            let differs = format!("b.{0}::text IS DISTINCT FROM n.{0}::text", q(c));
-            selects.push(format!("count(*) FILTER (WHERE {differs}), min({row_key}) FILTER (WHERE {differs})"));
-        }
+    // A column of the same type, by its text: exact. One whose type changed, as values of the two
+    // types, or of the new type where its text is a canonical form (text to jsonb, timestamp to
+    // timestamptz: a spelling is no change), or else as text.
+    let same: Vec<&str> = kept.iter().copied().filter(|c| !retyped.iter().any(|(r, _)| r == c)).collect();
+    let changed = |c: &str, how: &Compare| {
+        let differs = how.differs(&format!("b.{}", q(c)), &format!("n.{}", q(c)));
+        format!("count(*) FILTER (WHERE {differs}), min({row_key}) FILTER (WHERE {differs})")
+    };
+    let mut counted: Vec<(&str, i64, Option<String>)> = Vec::new();
+    if !same.is_empty() {
+        let selects: Vec<String> = same.iter().map(|c| changed(c, &Compare::Text)).collect();
         let sql = format!("SELECT {} FROM {BEFORE} b JOIN ONLY {table} n ON {join}", selects.join(", "));
         let row = session.query_one(&sql, &[]).await?;
-        for (i, c) in kept.iter().enumerate() {
-            let n: i64 = crate::pg::value(&row, 2 * i, &sql)?;
-            if n > 0 {
-                values.columns_changed.push(ColumnValues {
-                    column: (*c).to_owned(),
-                    values: n as u64,
-                    example: crate::pg::value(&row, 2 * i + 1, &sql)?,
-                });
+        for (i, c) in same.iter().enumerate() {
+            counted.push((c, crate::pg::value(&row, 2 * i, &sql)?, crate::pg::value(&row, 2 * i + 1, &sql)?));
+        }
+    }
+    // `timestamp` and `timestamptz` compare in the session's time zone, which the command's sessions
+    // converted with: the server's default, not this session's UTC.
+    let zone = match retyped.is_empty() {
+        true => None,
+        false => {
+            let row = session.query_one("SHOW TimeZone", &[]).await?;
+            let zone: String = crate::pg::value(&row, 0, "SHOW TimeZone")?;
+            session.batch("RESET TimeZone").await?;
+            Some(zone)
+        }
+    };
+    for (c, base) in retyped.iter().filter(|(c, _)| kept.contains(c)) {
+        let mut ways = vec![Compare::Typed];
+        if compare::canonical(base) {
+            let ty = compare::column_type(session, table, c).await?.map(|(ty, _)| ty);
+            ways.extend(ty.map(Compare::AsNew));
+        }
+        ways.push(Compare::Text);
+        for how in &ways {
+            let sql = format!("SELECT {} FROM {BEFORE} b JOIN ONLY {table} n ON {join}", changed(c, how));
+            match session.query_one(&sql, &[]).await {
+                Ok(row) => {
+                    counted.push((c, crate::pg::value(&row, 0, &sql)?, crate::pg::value(&row, 1, &sql)?));
+                    break;
+                }
+                // No operator for the pair, no cast, or an old value that is no input of the new type
+                // (the command's `USING` made it otherwise): the next way.
+                Err(e) if *how != Compare::Text && e.sqlstate().is_some_and(|s| matches!(s.class(), "42" | "22")) => {}
+                Err(e) => return Err(e),
             }
+        }
+    }
+    if let Some(zone) = zone {
+        session.batch(&format!("SET TimeZone = {}", crate::pg::quote_literal(&zone))).await?;
+    }
+    for c in &kept {
+        if let Some((_, n, example)) = counted.iter().find(|(k, _, _)| k == c)
+            && *n > 0
+        {
+            values.columns_changed.push(ColumnValues {
+                column: (*c).to_owned(),
+                values: *n as u64,
+                example: example.clone(),
+            });
         }
     }
     Ok(values)

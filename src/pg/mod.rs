@@ -1,6 +1,7 @@
 //! The only module that talks to PostgreSQL through tokio-postgres: connections, sessions with the
 //! settings a dump or restore needs, snapshots, COPY streams.
 
+pub mod compare;
 mod connect;
 mod copy;
 mod session;

@@ -253,6 +253,59 @@ fn a_type_change_that_rounds_counts_the_values_it_alters_with_or_without_a_prima
 }
 
 #[test]
+fn a_change_from_text_to_a_type_with_a_canonical_text_counts_changed_values_not_changed_spellings() {
+    // Before the fix every value of a text column made jsonb counted as altered (`{"a":1}` is printed
+    // `{"a": 1}`), and the migration "would lose data", exit 1; so did a UUID in capitals and `2024-1-5`.
+    let db = TestDb::new("dr_canonical");
+    db.psql(
+        r#"CREATE TABLE doc (id int PRIMARY KEY, body text, ref text, day text, zip text, body_nokey text);
+           INSERT INTO doc VALUES
+             (1, '{"a":1,"b":[1,2]}', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '2024-1-5', '007', '{"a":1}'),
+             (2, '[1,  2]', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-01-06', '8', '{"b":2}'),
+             (3, NULL, NULL, NULL, '9', NULL);
+           CREATE TABLE doc_nokey AS SELECT body_nokey FROM doc;"#,
+    );
+    let before = copy_of(&db, "dr_canonical_before");
+    let dir = tempfile::tempdir().unwrap();
+    let safe = migration(
+        dir.path(),
+        "safe.sql",
+        "ALTER TABLE doc ALTER COLUMN body TYPE jsonb USING body::jsonb;
+\
+         ALTER TABLE doc ALTER COLUMN ref TYPE uuid USING ref::uuid;
+\
+         ALTER TABLE doc ALTER COLUMN day TYPE date USING day::date;
+\
+         ALTER TABLE doc_nokey ALTER COLUMN body_nokey TYPE jsonb USING body_nokey::jsonb;
+",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&safe], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    for s in statements(&report) {
+        assert_eq!(losses(s), [], "{s:#}");
+    }
+    // What a change of value still counts: leading zeros an integer drops (compared as text, since an
+    // integer's text is no canonical form of the old one), and a `USING` that makes other values.
+    let lossy = migration(
+        dir.path(),
+        "lossy.sql",
+        "ALTER TABLE doc ALTER COLUMN zip TYPE int USING zip::int;
+\
+         ALTER TABLE doc ALTER COLUMN body TYPE jsonb USING jsonb_build_object('v', body);
+\
+         ALTER TABLE doc ALTER COLUMN day TYPE date USING day::date + 1;
+",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&lossy], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[0]), [("altered-values".into(), "doc".into(), Some("zip".into()), 1)], "{:#}", s[0]);
+    assert_eq!(losses(&s[1]), [("altered-values".into(), "doc".into(), Some("body".into()), 3)], "{:#}", s[1]);
+    assert_eq!(losses(&s[2]), [("altered-values".into(), "doc".into(), Some("day".into()), 2)], "{:#}", s[2]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
     let db = TestDb::new("dr_locks");
     if !pagila(&db, "the_lock_report_names_the_modes") {

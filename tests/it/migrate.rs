@@ -367,6 +367,53 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
 }
 
 #[test]
+fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spells_otherwise() {
+    // Before the fix every value of a column whose type changed was compared by its text: `1.50` became
+    // `1.5000` (more digits), a timestamp gained its zone, `{"a":1}` became `{"a": 1}`, and each was
+    // counted as a value the command changed.
+    let db = TestDb::new("mig_retype");
+    db.psql(&format!(
+        r#"ALTER DATABASE {} SET TimeZone = 'America/New_York';
+           CREATE TABLE item (id int PRIMARY KEY, seen timestamp, price numeric(10,2), ratio real, body text,
+                              zip text, cents numeric(10,2));
+           INSERT INTO item SELECT g, timestamp '2024-03-10 01:30' + g * interval '17 minutes', g / 4.0,
+                  g / 3.0, '{{"a":' || g || ',"b":[1,2]}}', lpad(g::text, 5, '0'), g / 8.0
+           FROM generate_series(1, 40) g;"#,
+        db.name()
+    ));
+    let store = tempfile::tempdir().unwrap();
+    let psql = cluster().bin("psql");
+    let script = format!(
+        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'ALTER TABLE item ALTER COLUMN seen TYPE timestamptz, \
+         ALTER COLUMN price TYPE numeric(12,4), ALTER COLUMN ratio TYPE double precision, \
+         ALTER COLUMN body TYPE jsonb USING body::jsonb, ALTER COLUMN zip TYPE int USING zip::int, \
+         ALTER COLUMN cents TYPE numeric(10,1)'",
+        psql.display()
+    );
+    let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
+        "-d",
+        &db.conn_string(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["exit_code"], 0, "{report}");
+    let item = report["values"].as_array().unwrap().iter().find(|v| v["table"] == "public.item").cloned().unwrap();
+    let changed: Vec<(String, u64)> = item["columns_changed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["column"].as_str().unwrap().to_owned(), c["values"].as_u64().unwrap()))
+        .collect();
+    // Every zip lost its leading zeros; `g / 8.0`, kept to two decimals, loses its second one unless g is
+    // a multiple of 4.
+    assert_eq!(changed, [("zip".to_owned(), 40), ("cents".to_owned(), 30)], "{item:#}");
+}
+
+#[test]
 fn a_migration_with_a_statement_that_cannot_run_in_a_transaction_is_applied_statement_by_statement() {
     let db = TestDb::new("mig_concurrently");
     db.psql("CREATE TABLE item (id int PRIMARY KEY, sku text); INSERT INTO item SELECT g, 's' || g FROM generate_series(1, 1000) g;");
