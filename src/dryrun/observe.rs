@@ -28,6 +28,7 @@ const VOLATILE: &str = include_str!("sql/volatile.sql");
 const DROPPED_WITH: &str = include_str!("sql/dropped_with.sql");
 const SET_COLUMNS: &str = include_str!("sql/set_columns.sql");
 const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
+const FILLED: &str = include_str!("sql/filled.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -261,8 +262,10 @@ async fn before(
                     }
                     let what = format!("the rows of `{table}`");
                     // Its own rows: an inheritance child is counted as a table of its own.
-                    let sql = format!("SELECT count(*) FROM ONLY {table}");
+                    let rows = format!("FROM ONLY {table}");
+                    let sql = format!("SELECT count(*) {rows}");
                     if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        let count = not_copied(s, &table, &rows, count, tables, options, report).await?;
                         let kind = LossKind::DroppedTable;
                         pending.push(Pending::Dropped(Loss { kind, table, column: None, count, estimated: false }));
                     }
@@ -277,12 +280,15 @@ async fn before(
                         settle(measure(s, reach(s, table, true)).await, &what, options, report)?.unwrap_or_default(),
                     );
                 }
+                let emptied = tables.clone();
                 for table in tables.into_iter().filter(|t| counted.insert((kind as u8, t.clone()))) {
                     let what = format!("the rows of `{table}`");
                     let sql = format!("SELECT count(*) FROM {table}");
                     let Some(rows) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else {
                         continue;
                     };
+                    let from = format!("FROM {table}");
+                    let rows = not_copied(s, &table, &from, rows, &emptied, options, report).await?;
                     let loss = Loss { kind, table, column: None, count: rows, estimated: false };
                     if matches!(effect, Effect::Truncate { .. }) {
                         pending.push(Pending::Lost(loss));
@@ -653,6 +659,69 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
         }
         _ => None,
     }
+}
+
+/// Of the `total` rows of `table` (`rows`: `FROM ...` them) that a statement drops or empties, how many
+/// are not in a table this migration filled earlier in the rehearsal: a table rebuilt by copying
+/// (`INSERT INTO t_new SELECT * FROM t; DROP TABLE t; ALTER TABLE t_new RENAME TO t`, a table made
+/// partitioned) or archived (`INSERT INTO t_archive SELECT * FROM t; TRUNCATE t`) loses nothing. A copy
+/// must have every column of the table by name; each row is looked for there as its columns' text (a
+/// type widened on the way, `int` to `bigint`, still matches), as a multiset (`EXCEPT ALL`). `statement`:
+/// the tables the statement itself drops or empties, which hold no copy. A note says what was found.
+/// Above `--max-compare-rows` rows no copy is looked for, and every row counts as lost.
+async fn not_copied(
+    s: &Session,
+    table: &str,
+    rows: &str,
+    total: u64,
+    statement: &[String],
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+) -> Result<u64> {
+    if total == 0 || total > options.max_compare_rows {
+        return Ok(total);
+    }
+    let mut own: Vec<String> = statement.to_vec();
+    own.push(table.to_owned());
+    let what = "the tables this migration filled";
+    let Some(filled) = settle(measure(s, s.query(FILLED, &[&own])).await, what, options, report)? else {
+        return Ok(total);
+    };
+    let what = format!("the columns of `{table}`");
+    let columns_sql = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum";
+    let Some(columns) = settle(measure(s, s.query(columns_sql, &[&table])).await, &what, options, report)? else {
+        return Ok(total);
+    };
+    let columns: Vec<String> = columns.iter().map(|r| value(r, 0, columns_sql)).collect::<Result<_>>()?;
+    if columns.is_empty() {
+        return Ok(total);
+    }
+    let mut best: Option<(String, u64)> = None;
+    for row in &filled {
+        let copy: String = value(row, "name", FILLED)?;
+        let has: Vec<String> = value(row, "columns", FILLED)?;
+        if !columns.iter().all(|c| has.contains(c)) {
+            continue;
+        }
+        let list: Vec<String> = columns.iter().map(|c| format!("({})::text", quote_ident(c))).collect();
+        let list = list.join(", ");
+        let sql = format!("SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy}) missing");
+        let what = format!("the rows of `{table}` in `{copy}`");
+        if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
+            && best.as_ref().is_none_or(|(_, m)| missing < *m)
+        {
+            best = Some((copy, missing));
+        }
+    }
+    let Some((copy, missing)) = best.filter(|(_, missing)| *missing < total) else { return Ok(total) };
+    report.notes.push(if missing == 0 {
+        format!("all {total} rows of `{table}` are in `{copy}`, which this migration filled: not counted as lost")
+    } else {
+        format!("{} of the {total} rows of `{table}` are in `{copy}`, which this migration filled", total - missing)
+    });
+    Ok(missing)
 }
 
 /// The columns of the primary key of `table`, in order; none when it has none.

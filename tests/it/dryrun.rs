@@ -306,6 +306,74 @@ fn a_change_from_text_to_a_type_with_a_canonical_text_counts_changed_values_not_
 }
 
 #[test]
+fn rows_a_migration_copied_before_dropping_or_emptying_their_table_are_not_counted_as_lost() {
+    // Before the fix making a table partitioned by copying it (or archiving its rows, then emptying it)
+    // "would lose data": every row of the old table was counted as lost, exit 1.
+    let db = TestDb::new("dr_copied");
+    db.psql(
+        "CREATE TABLE events (id int PRIMARY KEY, at date NOT NULL, what text);
+         INSERT INTO events SELECT g, date '2024-01-01' + g % 60, 'e' || g FROM generate_series(1, 1000) g;
+         CREATE TABLE kv (k int PRIMARY KEY, v int); INSERT INTO kv SELECT g, g FROM generate_series(1, 50) g;",
+    );
+    let before = copy_of(&db, "dr_copied_before");
+    let dir = tempfile::tempdir().unwrap();
+    let partitioned =
+        "CREATE TABLE events_new (id bigint, at date, what text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE events_jan PARTITION OF events_new FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+         CREATE TABLE events_feb PARTITION OF events_new FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');\n";
+    let whole = migration(
+        dir.path(),
+        "whole.sql",
+        &format!(
+            "{partitioned}INSERT INTO events_new SELECT * FROM events;\nDROP TABLE events;\n\
+             ALTER TABLE events_new RENAME TO events;\n\
+             CREATE TABLE kv_archive (LIKE kv);\nINSERT INTO kv_archive SELECT * FROM kv;\nTRUNCATE kv;\n"
+        ),
+    );
+    let (code, report, stderr) = dry_run(&db, &[&whole], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let notes: Vec<String> = statements(&report)
+        .iter()
+        .flat_map(|s| s["notes"].as_array().cloned().unwrap_or_default())
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        notes.contains(
+            &"all 1000 rows of `events` are in `events_new`, which this migration filled: not counted as lost"
+                .to_owned()
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(
+            &"all 50 rows of `kv` are in `kv_archive`, which this migration filled: not counted as lost".to_owned()
+        ),
+        "{notes:?}"
+    );
+
+    // A copy that left rows out (February's 160 went nowhere, 5 archived rows were changed) loses those.
+    let part = migration(
+        dir.path(),
+        "part.sql",
+        &format!(
+            "{partitioned}INSERT INTO events_new SELECT * FROM events WHERE at < '2024-02-01';\nDROP TABLE events;\n\
+             CREATE TABLE kv_archive (LIKE kv);\nINSERT INTO kv_archive SELECT k, CASE WHEN k <= 5 THEN 0 ELSE v END FROM kv;\n\
+             TRUNCATE kv;\n"
+        ),
+    );
+    let (code, report, stderr) = dry_run(&db, &[&part], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let lost: Vec<_> = statements(&report).iter().flat_map(losses).collect();
+    let feb: u64 = db.psql("SELECT count(*) FROM events WHERE at >= '2024-02-01'").trim().parse().unwrap();
+    assert_eq!(
+        lost,
+        [("dropped-table".into(), "events".into(), None, feb), ("truncated".into(), "kv".into(), None, 5)],
+        "{report:#}"
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
     let db = TestDb::new("dr_locks");
     if !pagila(&db, "the_lock_report_names_the_modes") {
