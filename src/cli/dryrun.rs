@@ -256,7 +256,16 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
         out.push_str("tables whose rows changed:\n");
         for t in changed {
             let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-            out.push_str(&format!("  {}  {} -> {} rows\n", t.table, rows(t.rows_in_snapshot), rows(t.rows_now)));
+            let partitions = match t.rows_in_partitions {
+                Some(n) => format!(" ({n} in its partitions)"),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "  {}  {} -> {} rows{partitions}\n",
+                t.table,
+                rows(t.rows_in_snapshot),
+                rows(t.rows_now)
+            ));
         }
     }
     for l in &r.rows_lost {

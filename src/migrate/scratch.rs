@@ -343,6 +343,9 @@ async fn run_on_scratch(
     // The capture's own objects are not the command's.
     changes.objects.retain(|o| !o.object.contains(CAPTURE_SCHEMA));
     changes.tables.retain(|t| !t.table.starts_with(&format!("{CAPTURE_SCHEMA}.")));
+    for t in changes.tables.iter_mut().filter(|t| t.change == Change::Changed && t.rows_now < t.rows_in_snapshot) {
+        t.rows_in_partitions = rows_in_partitions(&session, &t.table).await?;
+    }
     progress.step("comparing the changed tables' values with the snapshot's");
     let values = super::values::compare(&session, archive, &changes, &options.cancel).await?;
     Ok((exit_code, changes, values, ddl))
@@ -389,14 +392,30 @@ async fn read_capture(session: &Session) -> Result<Vec<String>> {
     Ok(rows.into_iter().map(|(_, s)| s).collect())
 }
 
-/// Tables with fewer rows than in the snapshot, or gone.
+/// The rows of `table`'s partitions when it is a partitioned table; `None` otherwise.
+async fn rows_in_partitions(session: &Session, table: &str) -> Result<Option<u64>> {
+    const KIND: &str = "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
+    let partitioned = match session.query(KIND, &[&table]).await?.first() {
+        Some(row) => crate::pg::value::<bool, _>(row, 0, KIND)?,
+        None => false,
+    };
+    if !partitioned {
+        return Ok(None);
+    }
+    let sql = format!("SELECT count(*) FROM {table}");
+    let rows: i64 = crate::pg::value(&session.query_one(&sql, &[]).await?, 0, &sql)?;
+    Ok(Some(rows as u64))
+}
+
+/// Tables with fewer rows than in the snapshot (a table now partitioned: in its partitions), or gone.
 fn rows_lost(changes: &Changes) -> Vec<RowsLost> {
     changes
         .tables
         .iter()
         .filter_map(|t| {
             let before = t.rows_in_snapshot?;
-            let lost = match (t.change, t.rows_now) {
+            let now = t.rows_in_partitions.or(t.rows_now);
+            let lost = match (t.change, now) {
                 (Change::Gone, _) => before,
                 (_, Some(now)) if now < before => before - now,
                 _ => return None,
@@ -404,7 +423,7 @@ fn rows_lost(changes: &Changes) -> Vec<RowsLost> {
             (lost > 0).then(|| RowsLost {
                 table: t.table.clone(),
                 rows_in_snapshot: before,
-                rows_after: if t.change == Change::Gone { None } else { t.rows_now },
+                rows_after: if t.change == Change::Gone { None } else { now },
                 lost,
             })
         })

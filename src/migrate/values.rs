@@ -195,12 +195,20 @@ async fn compare_table(
     if !keyed {
         return Ok(values);
     }
+    // A table made partitioned (its rows copied into a new partitioned table that took its name) holds
+    // its rows in its partitions.
+    const KIND: &str = "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
+    let partitioned = match session.query(KIND, &[&table]).await?.first() {
+        Some(row) => crate::pg::value::<bool, _>(row, 0, KIND)?,
+        None => false,
+    };
+    let only = if partitioned { "" } else { "ONLY " };
     let q = |c: &str| quote_ident(c);
     let join: Vec<String> = key.iter().map(|k| format!("n.{0}::text = b.{0}::text", q(k))).collect();
     let join = join.join(" AND ");
     let row_key = format!("ROW({})::text", key.iter().map(|k| format!("b.{}", q(k))).collect::<Vec<_>>().join(", "));
     let sql = format!(
-        "SELECT count(*), min({row_key}) FROM {BEFORE} b WHERE NOT EXISTS (SELECT 1 FROM ONLY {table} n WHERE {join})"
+        "SELECT count(*), min({row_key}) FROM {BEFORE} b WHERE NOT EXISTS (SELECT 1 FROM {only}{table} n WHERE {join})"
     );
     let row = session.query_one(&sql, &[]).await?;
     values.rows_deleted = crate::pg::value::<i64, _>(&row, 0, &sql)? as u64;
@@ -216,7 +224,7 @@ async fn compare_table(
     let mut counted: Vec<(&str, i64, Option<String>)> = Vec::new();
     if !same.is_empty() {
         let selects: Vec<String> = same.iter().map(|c| changed(c, &Compare::Text)).collect();
-        let sql = format!("SELECT {} FROM {BEFORE} b JOIN ONLY {table} n ON {join}", selects.join(", "));
+        let sql = format!("SELECT {} FROM {BEFORE} b JOIN {only}{table} n ON {join}", selects.join(", "));
         let row = session.query_one(&sql, &[]).await?;
         for (i, c) in same.iter().enumerate() {
             counted.push((c, crate::pg::value(&row, 2 * i, &sql)?, crate::pg::value(&row, 2 * i + 1, &sql)?));
@@ -241,7 +249,7 @@ async fn compare_table(
         }
         ways.push(Compare::Text);
         for how in &ways {
-            let sql = format!("SELECT {} FROM {BEFORE} b JOIN ONLY {table} n ON {join}", changed(c, how));
+            let sql = format!("SELECT {} FROM {BEFORE} b JOIN {only}{table} n ON {join}", changed(c, how));
             match session.query_one(&sql, &[]).await {
                 Ok(row) => {
                     counted.push((c, crate::pg::value(&row, 0, &sql)?, crate::pg::value(&row, 1, &sql)?));

@@ -45,6 +45,11 @@ pub struct TableChange {
     pub change: Change,
     pub rows_now: Option<u64>,
     pub rows_in_snapshot: Option<u64>,
+    /// A table the snapshot has as a table of its own, and that is partitioned now (made so by copying
+    /// its rows into a new partitioned table that took its name): the rows of its partitions, where its
+    /// rows now are. Counted by a rehearsal only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rows_in_partitions: Option<u64>,
     /// Columns of the snapshot's table that the table no longer has: their values are lost.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub columns_gone: Vec<String>,
@@ -158,6 +163,7 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
         change: Change::Unchanged,
         rows_now: None,
         rows_in_snapshot: Some(t.rows),
+        rows_in_partitions: None,
         columns_gone: Vec::new(),
         note: None,
     };
@@ -219,6 +225,7 @@ async fn count_new_table(session: &Session, name: &TableName) -> Result<TableCha
         change: Change::New,
         rows_now: Some(count_rows(session, name).await?),
         rows_in_snapshot: None,
+        rows_in_partitions: None,
         columns_gone: Vec::new(),
         note: None,
     })
@@ -305,6 +312,7 @@ mod tests {
             change,
             rows_now: None,
             rows_in_snapshot: None,
+            rows_in_partitions: None,
             columns_gone: Vec::new(),
             note: None,
         };

@@ -414,6 +414,53 @@ fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spel
 }
 
 #[test]
+fn a_dry_run_of_a_command_that_makes_a_table_partitioned_finds_its_rows_in_the_partitions() {
+    // Before the fix the table's own rows were compared: `events 1000 -> 0`, all of them "lost", and
+    // each of them "deleted" by key, although every one was in a partition.
+    let db = TestDb::new("mig_partitioned");
+    db.psql(
+        "CREATE TABLE events (id int PRIMARY KEY, at date NOT NULL, what text);
+         INSERT INTO events SELECT g, date '2024-01-01' + g % 60, 'e' || g FROM generate_series(1, 1000) g;",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let psql = cluster().bin("psql");
+    let command = |copied: &str| {
+        let sql = format!(
+            "CREATE TABLE events_new (id int, at date NOT NULL, what text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+             CREATE TABLE events_jan PARTITION OF events_new FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+             CREATE TABLE events_feb PARTITION OF events_new FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+             INSERT INTO events_new SELECT * FROM events WHERE {copied};
+             DROP TABLE events; ALTER TABLE events_new RENAME TO events;"
+        );
+        let script = format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c \"{sql}\"", psql.display());
+        let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
+            "-d",
+            &db.conn_string(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]));
+        let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        assert_eq!(report["exit_code"], 0, "{report:#}\n{err}");
+        (code, report)
+    };
+    let (code, report) = command("true");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["rows_lost"], serde_json::json!([]), "{report:#}");
+    let events =
+        report["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "public.events").cloned();
+    assert_eq!(events.unwrap()["rows_in_partitions"], 1000, "{report:#}");
+
+    // Rows the copy left out are lost, and found by key.
+    let (code, report) = command("id > 10");
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["rows_lost"][0]["lost"], 10, "{report:#}");
+    let values = report["values"].as_array().unwrap().iter().find(|v| v["table"] == "public.events").cloned().unwrap();
+    assert_eq!(values["rows_deleted"], 10, "{values:#}");
+}
+
+#[test]
 fn a_migration_with_a_statement_that_cannot_run_in_a_transaction_is_applied_statement_by_statement() {
     let db = TestDb::new("mig_concurrently");
     db.psql("CREATE TABLE item (id int PRIMARY KEY, sku text); INSERT INTO item SELECT g, 's' || g FROM generate_series(1, 1000) g;");
