@@ -80,6 +80,20 @@ pub(crate) struct Analysis {
     /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
     /// commits.
     pub adds_enum_value: bool,
+    /// Its changes of a column's type, as written.
+    pub conversions: Vec<Conversion>,
+}
+
+/// A change of a column's type (`ALTER TABLE t ALTER COLUMN c TYPE ... USING ...`), as the statement
+/// writes it: the value a row's `column` becomes is `(using)::to`, or `(column)::to` without `USING`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conversion {
+    pub table: String,
+    pub column: String,
+    /// The new type, as written (`numeric(10, 2)`, `int`).
+    pub to: String,
+    /// The `USING` expression, as written.
+    pub using: Option<String>,
 }
 
 impl Analysis {
@@ -92,6 +106,7 @@ impl Analysis {
             outside_transaction: false,
             added_columns: Vec::new(),
             adds_enum_value: false,
+            conversions: Vec::new(),
         }
     }
 }
@@ -137,6 +152,9 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
                 if calls_setval(node) {
                     analysis.kind = setval_not_run();
                     return analysis;
+                }
+                if let NodeEnum::AlterTableStmt(alter) = node {
+                    conversions(sql, alter, &mut analysis.conversions);
                 }
                 read(node, server_version, &mut analysis)
             }
@@ -491,6 +509,52 @@ fn string(node: &pg_query::protobuf::Node) -> Option<String> {
 }
 
 /// A table as `RangeVar` names it, quoted for SQL.
+/// The type changes of `alter`, a statement of `sql`, with their new types and `USING` expressions as
+/// `sql` writes them: from where the parser places the type name to the first `USING`, `COLLATE`, comma
+/// or end of the subcommand outside parentheses, and from `USING` to that end.
+fn conversions(sql: &str, alter: &pg_query::protobuf::AlterTableStmt, out: &mut Vec<Conversion>) {
+    use pg_query::protobuf::Token;
+    let Some(relation) = &alter.relation else { return };
+    let Ok(tokens) = pg_query::scan_tokens(sql) else { return };
+    for cmd in &alter.cmds {
+        let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else { continue };
+        if AlterTableType::try_from(cmd.subtype) != Ok(AlterTableType::AtAlterColumnType) {
+            continue;
+        }
+        let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+        let Some(start) = def.type_name.as_ref().and_then(|t| usize::try_from(t.location).ok()) else { continue };
+        let (mut depth, mut type_end, mut using_start, mut end) = (0i32, None, None, sql.len());
+        for t in tokens.iter().filter(|t| t.start as usize >= start) {
+            let token = t.token;
+            if token == Token::Ascii40 as i32 {
+                depth += 1;
+            } else if token == Token::Ascii41 as i32 {
+                depth -= 1;
+                if depth < 0 {
+                    end = t.start as usize;
+                    break;
+                }
+            } else if depth == 0 && (token == Token::Ascii44 as i32 || token == Token::Ascii59 as i32) {
+                end = t.start as usize;
+                break;
+            } else if depth == 0 && using_start.is_none() && token == Token::Collate as i32 {
+                type_end.get_or_insert(t.start as usize);
+            } else if depth == 0 && using_start.is_none() && token == Token::Using as i32 {
+                type_end.get_or_insert(t.start as usize);
+                using_start = Some(t.end as usize);
+            }
+        }
+        let text = |from: usize, to: usize| sql.get(from..to).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        let Some(to) = text(start, type_end.unwrap_or(end)) else { continue };
+        out.push(Conversion {
+            table: table_name(relation),
+            column: cmd.name.clone(),
+            to,
+            using: using_start.and_then(|u| text(u, end)),
+        });
+    }
+}
+
 fn table_name(r: &pg_query::protobuf::RangeVar) -> String {
     let parts = [r.schemaname.clone(), r.relname.clone()];
     qualified(if r.schemaname.is_empty() { &parts[1..] } else { &parts })
@@ -502,6 +566,32 @@ fn qualified(parts: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_type_change_keeps_its_new_type_and_using_expression_as_written() {
+        let conversions = |sql: &str| {
+            super::analyze(sql, 170000)
+                .conversions
+                .into_iter()
+                .map(|c| (c.table, c.column, c.to, c.using))
+                .collect::<Vec<_>>()
+        };
+        let c = |t: &str, col: &str, to: &str, using: Option<&str>| {
+            (t.to_owned(), col.to_owned(), to.to_owned(), using.map(str::to_owned))
+        };
+        assert_eq!(
+            conversions(
+                "ALTER TABLE s.\"T\" ALTER COLUMN a TYPE numeric(10, 2), ALTER b SET DATA TYPE int USING trim(b)::int, \
+                 ALTER COLUMN \"C\" TYPE text COLLATE \"C\" USING coalesce(\"C\", 'x, y'), ADD COLUMN d int;"
+            ),
+            [
+                c("s.\"T\"", "a", "numeric(10, 2)", None),
+                c("s.\"T\"", "b", "int", Some("trim(b)::int")),
+                c("s.\"T\"", "C", "text", Some("coalesce(\"C\", 'x, y')")),
+            ]
+        );
+        assert_eq!(conversions("ALTER TABLE t ALTER c TYPE bigint[]"), [c("t", "c", "bigint[]", None)]);
+    }
+
     use super::*;
 
     fn kind(sql: &str) -> Kind {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use super::analyze::{Analysis, Effect};
+use super::analyze::{Analysis, Conversion, Effect};
 use super::{
     DryRunOptions, Estimate, FailingRows, Failure, LockTaken, Loss, LossKind, RelationChange, Statement,
     StatementOutcome, StatementReport, lock_name,
@@ -578,7 +578,25 @@ enum FailingQuery<'a> {
     Ready(String, String, Option<String>),
     /// An added constraint: the queries once the primary keys are known.
     Constraint(&'a Effect),
+    /// Type changes that a value did not survive (a data exception, class 22): the values of each that
+    /// its conversion refuses, the first column with any.
+    Conversions(&'a [Conversion]),
 }
+
+/// How many values of a column a failed type change's conversion is tried on, at most.
+const CONVERSIONS_TRIED: u64 = 100_000;
+
+/// Whether converting `v` with `conversion` (a query of `$1`) raises a data exception (class 22): a
+/// function of the rehearsal's own, made in `pg_temp` inside a savepoint that is rolled back.
+const CONVERSION_FAILS: &str = "CREATE FUNCTION pg_temp.pgsafe_conversion_fails(conversion text, v anyelement)
+RETURNS boolean LANGUAGE plpgsql AS $pgsafe$
+BEGIN
+    EXECUTE conversion USING v;
+    RETURN false;
+EXCEPTION WHEN data_exception THEN
+    RETURN true;
+END
+$pgsafe$";
 
 impl FailingQuery<'_> {
     /// What makes it fail, the query counting it, and one giving examples; `None` when there is nothing
@@ -596,8 +614,41 @@ impl FailingQuery<'_> {
                 }
                 Ok(constraint_rows(effect, &keys))
             }
+            FailingQuery::Conversions(conversions) => {
+                s.batch(CONVERSION_FAILS).await?;
+                let mut first = None;
+                for c in conversions {
+                    let (count_sql, examples) = conversion_rows(c);
+                    let what = format!(
+                        "values of `{}.{}` that do not convert to {} (trying {CONVERSIONS_TRIED} values at most)",
+                        c.table, c.column, c.to
+                    );
+                    if count(s, &count_sql).await? > 0 {
+                        return Ok(Some((what, count_sql, Some(examples))));
+                    }
+                    first.get_or_insert((what, count_sql, Some(examples)));
+                }
+                Ok(first)
+            }
         }
     }
+}
+
+/// The queries that count and show the values of a type change's column that its conversion refuses.
+fn conversion_rows(c: &Conversion) -> (String, String) {
+    let column = quote_ident(&c.column);
+    // The `USING` expression names the row's column, here the value under test.
+    let conversion = match &c.using {
+        Some(using) => format!("SELECT ({using})::{} FROM (SELECT $1 AS {column}) AS pgsafe_row", c.to),
+        None => format!("SELECT ($1)::{}", c.to),
+    };
+    let values = format!(
+        "(SELECT {column} AS v FROM {} WHERE {column} IS NOT NULL LIMIT {CONVERSIONS_TRIED}) AS r \
+         WHERE pg_temp.pgsafe_conversion_fails({}, r.v)",
+        c.table,
+        quote_literal(&conversion)
+    );
+    (format!("SELECT count(*) FROM {values}"), format!("SELECT left((r.v)::text, 60) FROM {values} LIMIT 5"))
 }
 
 /// For an added CHECK or FOREIGN KEY constraint (`effect`), with the primary keys of its tables
@@ -747,6 +798,9 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>>
                     col = quote_ident(column)
                 )),
             ))
+        }
+        (code, Effect::AlterType { .. }) if code.starts_with("22") && !analysis.conversions.is_empty() => {
+            Some(FailingQuery::Conversions(&analysis.conversions))
         }
         ("23502", Effect::SetNotNull { table, column }) => Some(FailingQuery::Ready(
             format!("NULLs in `{table}.{column}`"),
@@ -1014,8 +1068,35 @@ mod tests {
         match query {
             Some(FailingQuery::Ready(what, count, examples)) => (what, count, examples),
             Some(FailingQuery::Constraint(effect)) => panic!("needs keys: {effect:?}"),
+            Some(FailingQuery::Conversions(c)) => panic!("needs a server: {c:?}"),
             None => panic!("no query"),
         }
+    }
+
+    #[test]
+    fn a_failed_type_change_is_explained_by_the_values_its_conversion_refuses() {
+        let change = analyze("ALTER TABLE t ALTER COLUMN \"Code\" TYPE int USING trim(\"Code\")::int", 170000);
+        let Some(FailingQuery::Conversions(conversions)) = failing_rows(&change, SqlState::parse("22P02").unwrap())
+        else {
+            panic!("no conversions")
+        };
+        let (count, examples) = conversion_rows(&conversions[0]);
+        assert_eq!(
+            count,
+            "SELECT count(*) FROM (SELECT \"Code\" AS v FROM t WHERE \"Code\" IS NOT NULL LIMIT 100000) AS r \
+             WHERE pg_temp.pgsafe_conversion_fails('SELECT (trim(\"Code\")::int)::int FROM (SELECT $1 AS \"Code\") AS pgsafe_row', r.v)"
+        );
+        assert!(
+            examples.starts_with("SELECT left((r.v)::text, 60) FROM (SELECT \"Code\" AS v")
+                && examples.ends_with("LIMIT 5")
+        );
+        let plain = analyze("ALTER TABLE t ALTER COLUMN n TYPE smallint", 170000);
+        let Some(FailingQuery::Conversions(conversions)) = failing_rows(&plain, SqlState::parse("22003").unwrap())
+        else {
+            panic!("no conversions")
+        };
+        assert!(conversion_rows(&conversions[0]).0.contains("'SELECT ($1)::smallint'"));
+        assert!(failing_rows(&plain, SqlState::parse("23505").unwrap()).is_none());
     }
 
     #[test]

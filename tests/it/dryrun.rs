@@ -374,6 +374,42 @@ fn rows_a_migration_copied_before_dropping_or_emptying_their_table_are_not_count
 }
 
 #[test]
+fn a_type_change_that_a_value_does_not_survive_names_the_values_that_make_it_fail() {
+    // Before, the failure named one value at most (the server's message), and no count.
+    let db = TestDb::new("dr_convert");
+    db.psql(
+        "CREATE TABLE acct (id int PRIMARY KEY, n int, code text);
+         INSERT INTO acct SELECT g, g * 1000, CASE WHEN g % 10 = 0 THEN 'x' || g ELSE ' ' || g END
+         FROM generate_series(1, 100) g;",
+    );
+    let before = copy_of(&db, "dr_convert_before");
+    let dir = tempfile::tempdir().unwrap();
+    let failure = |name: &str, sql: &str| {
+        let file = migration(dir.path(), name, sql);
+        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+        assert_eq!(code, 1, "{report:#}\n{stderr}");
+        statements(&report)[0]["failure"].clone()
+    };
+    // Out of range, no USING: the values above 32767.
+    let f = failure("small.sql", "ALTER TABLE acct ALTER COLUMN n TYPE smallint;\n");
+    assert_eq!((&f["sqlstate"], &f["rows"]["count"]), (&"22003".into(), &68.into()), "{f:#}");
+    assert_eq!(f["rows"]["examples"][0], "33000", "{f:#}");
+    // A USING of the other column's subcommand: the column whose values fail is found and named.
+    let f = failure(
+        "code.sql",
+        "ALTER TABLE acct ALTER COLUMN n TYPE bigint, ALTER COLUMN code TYPE int USING nullif(trim(code), '')::int;\n",
+    );
+    assert_eq!((&f["sqlstate"], &f["rows"]["count"]), (&"22P02".into(), &10.into()), "{f:#}");
+    assert!(
+        f["rows"]["what"].as_str().unwrap().starts_with("values of `acct.code` that do not convert to int"),
+        "{f:#}"
+    );
+    let examples = f["rows"]["examples"].as_array().unwrap();
+    assert!(examples.len() == 5 && examples.iter().all(|e| e.as_str().unwrap().starts_with('x')), "{f:#}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
     let db = TestDb::new("dr_locks");
     if !pagila(&db, "the_lock_report_names_the_modes") {
