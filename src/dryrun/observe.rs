@@ -209,6 +209,9 @@ enum Pending {
     Set { table: String, column: String, condition: String, before: u64 },
     /// The rows an UPDATE changes: its command tag.
     Updated { table: String },
+    /// The rows an UPDATE changes, by the values of the columns it sets, copied before into a temporary
+    /// table by primary key: those with another value after.
+    UpdatedValues(Updates),
     /// An UPDATE that sets only columns the rehearsal added: the values it replaces are the migration's
     /// own (NULL or the new column's default), not data.
     Backfilled { table: String },
@@ -226,6 +229,62 @@ struct Copy {
     key: Vec<String>,
     rows: u64,
     copied: u64,
+}
+
+/// The columns an UPDATE sets (those that were there before the migration), before it runs, in the
+/// temporary table `temp` by `table`'s primary key `key`.
+struct Updates {
+    table: String,
+    temp: String,
+    key: Vec<String>,
+    columns: Vec<String>,
+}
+
+/// Copies what `Updates` says, when `table` has a primary key that the UPDATE does not set and at most
+/// `--max-compare-rows` rows; `None` otherwise (the command tag counts then).
+async fn copy_updated(
+    s: &Session,
+    table: &str,
+    columns: &[String],
+    temp: &str,
+    options: &DryRunOptions,
+) -> Result<Option<Updates>> {
+    let key = primary_key(s, table).await?;
+    if columns.is_empty() || key.is_empty() || key.iter().any(|k| columns.contains(k)) {
+        return Ok(None);
+    }
+    if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
+        return Ok(None);
+    }
+    let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+    let values: Vec<String> =
+        columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
+    s.batch(&format!(
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {} FROM {table}",
+        keys.join(", "),
+        values.join(", ")
+    ))
+    .await?;
+    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec() }))
+}
+
+/// The rows of `u` whose values of the columns the UPDATE set are not the same text as before.
+async fn changed_rows(s: &Session, u: &Updates) -> Result<u64> {
+    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let differs: Vec<String> = u
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c)))
+        .collect();
+    let sql = format!(
+        "SELECT count(*) FROM {} o JOIN {} t ON {} WHERE {}",
+        u.temp,
+        u.table,
+        on.join(" AND "),
+        differs.join(" OR ")
+    );
+    count(s, &sql).await
 }
 
 /// Counts what the statement can lose, before it runs.
@@ -311,7 +370,23 @@ async fn before(
                 if backfill {
                     pending.push(Pending::Backfilled { table: table.clone() });
                 } else if update {
-                    pending.push(Pending::Updated { table: table.clone() });
+                    // The values it sets in columns that were there before: the migration's own added
+                    // columns hold nothing to lose.
+                    let columns: Vec<String> = match effect {
+                        Effect::Update { columns, .. } => columns
+                            .iter()
+                            .filter(|c| !added.contains(&(table.clone(), (*c).clone())))
+                            .cloned()
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    let temp = format!("pgsafe_dryrun_{index}_{n}");
+                    let what = format!("the values the UPDATE of `{table}` sets");
+                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, options)).await;
+                    match settle(copied, &what, options, report)?.flatten() {
+                        Some(updates) => pending.push(Pending::UpdatedValues(updates)),
+                        None => pending.push(Pending::Updated { table: table.clone() }),
+                    }
                 } else {
                     for table in &tables {
                         let what = format!("the rows of `{table}`");
@@ -430,6 +505,30 @@ async fn after(
                     count: rows,
                     estimated: false,
                 });
+            }
+            Pending::UpdatedValues(updates) => {
+                let what = format!("the values the UPDATE of `{}` changed", updates.table);
+                if let Some(changed) = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)? {
+                    if changed < rows {
+                        report.notes.push(format!(
+                            "{} of the {rows} rows of `{}` it updated kept the values they had",
+                            rows - changed,
+                            updates.table
+                        ));
+                    }
+                    let table = updates.table.clone();
+                    report.losses.push(Loss {
+                        kind: LossKind::Updated,
+                        table,
+                        column: None,
+                        count: changed,
+                        estimated: false,
+                    });
+                }
+                let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&updates.temp));
+                if let Err(e) = measure_keep(s, s.batch(&drop)).await {
+                    tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", updates.temp);
+                }
             }
             Pending::Rows { table, before } => {
                 let what = format!("the rows left in `{table}`");
