@@ -202,8 +202,9 @@ enum Pending {
     /// Counted before, lost if the table has another file node after the statement (a `DO` block's
     /// `TRUNCATE`), or, having no storage of its own (partitioned), no rows.
     Emptied { loss: Loss, filenode: u64 },
-    /// A table's rows before a DELETE, to count again after.
-    Rows { table: String, before: u64 },
+    /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
+    /// (their columns' text), where the migration filled a table they may have been copied to first.
+    Rows { table: String, before: u64, copy: Option<String> },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -324,7 +325,8 @@ async fn before(
                     let rows = format!("FROM ONLY {table}");
                     let sql = format!("SELECT count(*) {rows}");
                     if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                        let count = not_copied(s, &table, &rows, count, tables, options, report).await?;
+                        let described = format!("rows of `{table}`");
+                        let count = not_copied(s, &table, &described, &rows, count, tables, options, report).await?;
                         let kind = LossKind::DroppedTable;
                         pending.push(Pending::Dropped(Loss { kind, table, column: None, count, estimated: false }));
                     }
@@ -347,7 +349,8 @@ async fn before(
                         continue;
                     };
                     let from = format!("FROM {table}");
-                    let rows = not_copied(s, &table, &from, rows, &emptied, options, report).await?;
+                    let described = format!("rows of `{table}`");
+                    let rows = not_copied(s, &table, &described, &from, rows, &emptied, options, report).await?;
                     let loss = Loss { kind, table, column: None, count: rows, estimated: false };
                     if matches!(effect, Effect::Truncate { .. }) {
                         pending.push(Pending::Lost(loss));
@@ -388,11 +391,17 @@ async fn before(
                         None => pending.push(Pending::Updated { table: table.clone() }),
                     }
                 } else {
-                    for table in &tables {
+                    for (i, table) in tables.iter().enumerate() {
                         let what = format!("the rows of `{table}`");
                         let sql = format!("SELECT count(*) FROM {table}");
                         if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                            pending.push(Pending::Rows { table: table.clone(), before });
+                            // Rows archived first (`INSERT INTO t_archive SELECT ...` before the
+                            // DELETE) are no loss: the table's rows are kept to find which went where.
+                            let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
+                            let what = format!("a copy of the rows of `{table}`");
+                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, options)).await;
+                            let copy = settle(kept, &what, options, report)?.flatten();
+                            pending.push(Pending::Rows { table: table.clone(), before, copy });
                         }
                     }
                 }
@@ -530,12 +539,33 @@ async fn after(
                     tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", updates.temp);
                 }
             }
-            Pending::Rows { table, before } => {
+            Pending::Rows { table, before, copy } => {
                 let what = format!("the rows left in `{table}`");
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                    let count = before.saturating_sub(now);
+                    let mut count = before.saturating_sub(now);
+                    if let Some(temp) = &copy
+                        && count > 0
+                    {
+                        let what = format!("the rows deleted from `{table}`");
+                        let gone = measure_keep(s, deleted_rows(s, &table, temp)).await;
+                        if let Some(gone) = settle(gone, &what, options, report)? {
+                            let described = format!("rows it deleted from `{table}`");
+                            let rows = format!("FROM pg_temp.{}", quote_ident(&gone));
+                            count = not_copied(s, &table, &described, &rows, count, &[], options, report).await?;
+                        }
+                    }
                     report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
+                }
+                if let Some(temp) = copy {
+                    let drop = format!(
+                        "DROP TABLE IF EXISTS pg_temp.{}, pg_temp.{}",
+                        quote_ident(&temp),
+                        quote_ident(&format!("{temp}_gone"))
+                    );
+                    if let Err(e) = measure_keep(s, s.batch(&drop)).await {
+                        tracing::warn!("the temporary copy `{temp}` stays until the rehearsal ends: {e}");
+                    }
                 }
             }
             Pending::Values(copy) => {
@@ -811,17 +841,85 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
     }
 }
 
-/// Of the `total` rows of `table` (`rows`: `FROM ...` them) that a statement drops or empties, how many
-/// are not in a table this migration filled earlier in the rehearsal: a table rebuilt by copying
-/// (`INSERT INTO t_new SELECT * FROM t; DROP TABLE t; ALTER TABLE t_new RENAME TO t`, a table made
-/// partitioned) or archived (`INSERT INTO t_archive SELECT * FROM t; TRUNCATE t`) loses nothing. A copy
-/// must have every column of the table by name; each row is looked for there as its columns' text (a
-/// type widened on the way, `int` to `bigint`, still matches), as a multiset (`EXCEPT ALL`). `statement`:
-/// the tables the statement itself drops or empties, which hold no copy. A note says what was found.
-/// Above `--max-compare-rows` rows no copy is looked for, and every row counts as lost.
+/// The columns of `table`, and the tables this migration filled earlier in the rehearsal (a partition
+/// counting for its partitioned table; up to five, most rows inserted first) that have every one of them
+/// by name, other than `table` and those of `statement` (the tables the statement itself drops or
+/// empties): where its rows may have been copied.
+async fn copies(s: &Session, table: &str, statement: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+    let mut own: Vec<String> = statement.to_vec();
+    own.push(table.to_owned());
+    let filled = s.query(FILLED, &[&own]).await?;
+    if filled.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let columns: Vec<String> =
+        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let mut found = Vec::new();
+    for row in &filled {
+        let has: Vec<String> = value(row, "columns", FILLED)?;
+        if !columns.is_empty() && columns.iter().all(|c| has.contains(c)) {
+            found.push(value(row, "name", FILLED)?);
+        }
+    }
+    Ok((columns, found))
+}
+
+/// A table's columns by name, in order.
+const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                       ORDER BY a.attnum";
+
+/// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
+/// `temp`, when the migration filled a table they may be copied to ([`copies`]) and there are at most
+/// `--max-compare-rows` of them; `None` otherwise.
+async fn keep_rows(s: &Session, table: &str, rows: u64, temp: &str, options: &DryRunOptions) -> Result<Option<String>> {
+    if rows == 0 || rows > options.max_compare_rows {
+        return Ok(None);
+    }
+    let (columns, found) = copies(s, table, &[]).await?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let list = text_columns(&columns);
+    s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}", quote_ident(temp))).await?;
+    Ok(Some(temp.to_owned()))
+}
+
+/// After the DELETE: the rows kept in `temp` that `table` no longer has (as a multiset), in the
+/// temporary table `{temp}_gone`, whose name it returns.
+async fn deleted_rows(s: &Session, table: &str, temp: &str) -> Result<String> {
+    let columns: Vec<String> =
+        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let gone = format!("{temp}_gone");
+    let list = text_columns(&columns);
+    s.batch(&format!(
+        "CREATE TEMPORARY TABLE {} AS SELECT * FROM pg_temp.{} EXCEPT ALL SELECT {list} FROM {table}",
+        quote_ident(&gone),
+        quote_ident(temp)
+    ))
+    .await?;
+    Ok(gone)
+}
+
+/// `(c)::text AS c, ...` for each of `columns`.
+fn text_columns(columns: &[String]) -> String {
+    columns.iter().map(|c| format!("({c})::text AS {c}", c = quote_ident(c))).collect::<Vec<_>>().join(", ")
+}
+
+/// Of the `total` rows of `table` (`rows`: `FROM ...` them, `described` as `rows of t` or `rows it
+/// deleted from t`) that a statement drops, empties or deletes, how many are not in a table this
+/// migration filled earlier in the rehearsal: a table rebuilt by copying (`INSERT INTO t_new SELECT *
+/// FROM t; DROP TABLE t; ALTER TABLE t_new RENAME TO t`, a table made partitioned) or archived (`INSERT
+/// INTO t_archive SELECT * FROM t WHERE ...`, then `TRUNCATE` or `DELETE`) loses nothing. A copy must have
+/// every column of the table by name ([`copies`]); each row is looked for there as its columns' text (a
+/// type widened on the way, `int` to `bigint`, still matches), as a multiset (`EXCEPT ALL`); the copy
+/// holding the most is taken. `statement`: the tables the statement itself drops or empties, which hold
+/// no copy. A note says what was found. Above `--max-compare-rows` rows no copy is looked for.
+#[allow(clippy::too_many_arguments)]
 async fn not_copied(
     s: &Session,
     table: &str,
+    described: &str,
     rows: &str,
     total: u64,
     statement: &[String],
@@ -831,34 +929,16 @@ async fn not_copied(
     if total == 0 || total > options.max_compare_rows {
         return Ok(total);
     }
-    let mut own: Vec<String> = statement.to_vec();
-    own.push(table.to_owned());
     let what = "the tables this migration filled";
-    let Some(filled) = settle(measure(s, s.query(FILLED, &[&own])).await, what, options, report)? else {
+    let Some((columns, found)) = settle(measure(s, copies(s, table, statement)).await, what, options, report)? else {
         return Ok(total);
     };
-    let what = format!("the columns of `{table}`");
-    let columns_sql = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-                       ORDER BY a.attnum";
-    let Some(columns) = settle(measure(s, s.query(columns_sql, &[&table])).await, &what, options, report)? else {
-        return Ok(total);
-    };
-    let columns: Vec<String> = columns.iter().map(|r| value(r, 0, columns_sql)).collect::<Result<_>>()?;
-    if columns.is_empty() {
-        return Ok(total);
-    }
     let mut best: Option<(String, u64)> = None;
-    for row in &filled {
-        let copy: String = value(row, "name", FILLED)?;
-        let has: Vec<String> = value(row, "columns", FILLED)?;
-        if !columns.iter().all(|c| has.contains(c)) {
-            continue;
-        }
+    for copy in found {
         let list: Vec<String> = columns.iter().map(|c| format!("({})::text", quote_ident(c))).collect();
         let list = list.join(", ");
         let sql = format!("SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy}) missing");
-        let what = format!("the rows of `{table}` in `{copy}`");
+        let what = format!("the {described} in `{copy}`");
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
             && best.as_ref().is_none_or(|(_, m)| missing < *m)
         {
@@ -867,9 +947,9 @@ async fn not_copied(
     }
     let Some((copy, missing)) = best.filter(|(_, missing)| *missing < total) else { return Ok(total) };
     report.notes.push(if missing == 0 {
-        format!("all {total} rows of `{table}` are in `{copy}`, which this migration filled: not counted as lost")
+        format!("all {total} {described} are in `{copy}`, which this migration filled: not counted as lost")
     } else {
-        format!("{} of the {total} rows of `{table}` are in `{copy}`, which this migration filled", total - missing)
+        format!("{} of the {total} {described} are in `{copy}`, which this migration filled", total - missing)
     });
     Ok(missing)
 }

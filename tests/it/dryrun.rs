@@ -370,6 +370,29 @@ fn rows_a_migration_copied_before_dropping_or_emptying_their_table_are_not_count
         [("dropped-table".into(), "events".into(), None, feb), ("truncated".into(), "kv".into(), None, 5)],
         "{report:#}"
     );
+
+    // Archived, then deleted: the rows deleted that the archive lacks (January's, from the 15th) count.
+    let archive = migration(
+        dir.path(),
+        "archive.sql",
+        "CREATE TABLE events_archive (LIKE events);\n\
+         INSERT INTO events_archive SELECT * FROM events WHERE at < '2024-01-15';\n\
+         DELETE FROM events WHERE at < '2024-01-15';\nDELETE FROM events WHERE at < '2024-02-01';\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&archive], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let archived: u64 = db.psql("SELECT count(*) FROM events WHERE at < '2024-01-15'").trim().parse().unwrap();
+    assert_eq!(losses(&s[2]), [], "{report:#}");
+    assert_eq!(
+        s[2]["notes"][0],
+        format!(
+            "all {archived} rows it deleted from `events` are in `events_archive`, which this migration filled: not counted as lost"
+        )
+    );
+    let rest: u64 =
+        db.psql("SELECT count(*) FROM events WHERE at >= '2024-01-15' AND at < '2024-02-01'").trim().parse().unwrap();
+    assert_eq!(losses(&s[3]), [("deleted".into(), "events".into(), None, rest)], "{report:#}");
     assert_unchanged(&before, &db);
 }
 
