@@ -277,7 +277,14 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
         ));
     }
     for c in &r.columns_dropped {
+        if let Some(kept) = &c.kept_in {
+            out.push_str(&format!(
+                "column {}.{} dropped: {} of its values are in {}, which the command added\n",
+                c.table, c.column, kept.values, kept.column
+            ));
+        }
         out.push_str(&match c.values {
+            Some(0) if c.kept_in.is_some() => String::new(),
             Some(n) => format!("LOST: column {}.{} dropped ({n} values not NULL)\n", c.table, c.column),
             None => format!(
                 "LOST: column {}.{} dropped ({} rows held a value or NULL in it)\n",

@@ -305,6 +305,7 @@ async fn before(
                 let sql = format!("SELECT count({}) FROM {table}", quote_ident(column));
                 let what = format!("the values of `{table}.{column}`");
                 if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                    let count = not_moved(s, table, column, count, added, options, report).await?;
                     let (table, column) = (table.clone(), Some(column.clone()));
                     let loss = Loss { kind: LossKind::DroppedColumn, table, column, count, estimated: false };
                     pending.push(match effect {
@@ -839,6 +840,47 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
         }
         _ => None,
     }
+}
+
+/// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a
+/// column of the same table that the migration added (`added`): a column renamed the safe way (add the
+/// new one, copy the values with `UPDATE`, drop the old one) loses nothing. A value is kept when the
+/// new column holds the same text in its row; the added column holding the most is taken, and a note
+/// names it.
+async fn not_moved(
+    s: &Session,
+    table: &str,
+    column: &str,
+    total: u64,
+    added: &HashSet<(String, String)>,
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+) -> Result<u64> {
+    let mut best: Option<(&str, u64)> = None;
+    for (_, new) in added.iter().filter(|(t, c)| t == table && c != column) {
+        let (old, new_column) = (quote_ident(column), quote_ident(new));
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
+        );
+        let what = format!("the values of `{table}.{column}` in `{new}`");
+        if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
+            && best.is_none_or(|(_, m)| missing < m)
+        {
+            best = Some((new, missing));
+        }
+    }
+    let Some((new, missing)) = best.filter(|(_, missing)| *missing < total) else { return Ok(total) };
+    report.notes.push(if missing == 0 {
+        format!(
+            "all {total} values of `{table}.{column}` are in `{new}`, which this migration added: not counted as lost"
+        )
+    } else {
+        format!(
+            "{} of the {total} values of `{table}.{column}` are in `{new}`, which this migration added",
+            total - missing
+        )
+    });
+    Ok(missing)
 }
 
 /// The columns of `table`, and the tables this migration filled earlier in the rehearsal (a partition

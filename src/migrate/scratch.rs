@@ -25,7 +25,7 @@ use crate::restore::{RestoreOptions, VerifyLevel};
 use crate::rollback::changes::{self, Change, Changes, Scope};
 use crate::store::{SnapshotId, Store};
 
-use super::values::TableValues;
+use super::values::{KeptIn, TableValues};
 
 /// Where the scratch copy lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,8 +69,11 @@ pub struct ColumnDropped {
     pub column: String,
     pub rows_in_snapshot: u64,
     /// How many of those rows held a value (not NULL) in it, counted on the snapshot's rows (`None`: not
-    /// counted, the rows could not be loaded).
+    /// counted, the rows could not be loaded), less those `kept_in` holds.
     pub values: Option<u64>,
+    /// The column the command added that holds the others, row by row (a rename: add, copy, drop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_in: Option<KeptIn>,
 }
 
 /// The newest snapshot of the database, not rehearsed on because pgsafe changed the database after it
@@ -200,15 +203,18 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         .tables
         .iter()
         .flat_map(|t| {
-            t.columns_gone.iter().map(|c| ColumnDropped {
-                table: t.table.clone(),
-                column: c.clone(),
-                rows_in_snapshot: t.rows_in_snapshot.unwrap_or(0),
-                values: values
+            t.columns_gone.iter().map(|c| {
+                let counted = values
                     .iter()
                     .find(|v| v.table == t.table)
-                    .and_then(|v| v.columns_dropped.iter().find(|d| &d.column == c))
-                    .map(|d| d.values),
+                    .and_then(|v| v.columns_dropped.iter().find(|d| &d.column == c));
+                ColumnDropped {
+                    table: t.table.clone(),
+                    column: c.clone(),
+                    rows_in_snapshot: t.rows_in_snapshot.unwrap_or(0),
+                    values: counted.map(|d| d.values),
+                    kept_in: counted.and_then(|d| d.kept_in.clone()),
+                }
             })
         })
         .collect();

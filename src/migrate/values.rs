@@ -69,6 +69,17 @@ pub struct ColumnValues {
     /// The key of one such row, as `(value, ...)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
+    /// A dropped column's values that are in a column the command added, in the same row (a column
+    /// renamed the safe way: add, copy, drop): that column and how many; `values` counts the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_in: Option<KeptIn>,
+}
+
+/// Where a dropped column's values went.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptIn {
+    pub column: String,
+    pub values: u64,
 }
 
 /// Compares each table whose rows changed (by content digest) with its rows in `archive`. A table that
@@ -189,7 +200,12 @@ async fn compare_table(
         let row = session.query_one(&sql, &[]).await?;
         for (i, c) in dropped.iter().enumerate() {
             let n: i64 = crate::pg::value(&row, i, &sql)?;
-            values.columns_dropped.push(ColumnValues { column: (*c).to_owned(), values: n as u64, example: None });
+            values.columns_dropped.push(ColumnValues {
+                column: (*c).to_owned(),
+                values: n as u64,
+                example: None,
+                kept_in: None,
+            });
         }
     }
     if !keyed {
@@ -213,6 +229,39 @@ async fn compare_table(
     let row = session.query_one(&sql, &[]).await?;
     values.rows_deleted = crate::pg::value::<i64, _>(&row, 0, &sql)? as u64;
     values.deleted_example = crate::pg::value(&row, 1, &sql)?;
+    // A dropped column whose values a column the command added holds, row by row (a rename done the
+    // safe way: add the new column, copy, drop the old one), lost only the values it lacks.
+    let new_columns: Vec<&String> = now.iter().filter(|c| !before.contains(&c.as_str())).collect();
+    for dropped in values.columns_dropped.iter_mut().filter(|d| d.values > 0) {
+        let mut best: Option<(&String, u64)> = None;
+        for new in &new_columns {
+            let sql = format!(
+                "SELECT count(*) FILTER (WHERE (b.{old})::text IS DISTINCT FROM (n.{new})::text) \
+                 FROM {BEFORE} b JOIN {only}{table} n ON {join} WHERE b.{old} IS NOT NULL",
+                old = q(&dropped.column),
+                new = q(new)
+            );
+            let row = session.query_one(&sql, &[]).await?;
+            let differ: i64 = crate::pg::value(&row, 0, &sql)?;
+            if best.is_none_or(|(_, d)| (differ as u64) < d) {
+                best = Some((new, differ as u64));
+            }
+        }
+        // The values of rows the command deleted are lost with their rows.
+        if let Some((new, differ)) = best {
+            let kept = dropped.values.saturating_sub(differ);
+            let sql = format!(
+                "SELECT count(b.{old}) FROM {BEFORE} b WHERE NOT EXISTS (SELECT 1 FROM {only}{table} n WHERE {join})",
+                old = q(&dropped.column)
+            );
+            let gone: i64 = crate::pg::value(&session.query_one(&sql, &[]).await?, 0, &sql)?;
+            let kept = kept.saturating_sub(gone as u64);
+            if kept > 0 {
+                dropped.values -= kept;
+                dropped.kept_in = Some(KeptIn { column: (*new).clone(), values: kept });
+            }
+        }
+    }
     // A column of the same type, by its text: exact. One whose type changed, as values of the two
     // types, or of the new type where its text is a canonical form (text to jsonb, timestamp to
     // timestamptz: a spelling is no change), or else as text.
@@ -270,6 +319,7 @@ async fn compare_table(
             && *n > 0
         {
             values.columns_changed.push(ColumnValues {
+                kept_in: None,
                 column: (*c).to_owned(),
                 values: *n as u64,
                 example: example.clone(),

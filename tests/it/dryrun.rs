@@ -433,6 +433,32 @@ fn a_type_change_that_a_value_does_not_survive_names_the_values_that_make_it_fai
 }
 
 #[test]
+fn a_column_renamed_by_adding_copying_and_dropping_loses_only_the_values_not_copied() {
+    // Before the fix the old column's values were all counted as lost, though the migration had copied
+    // every one of them into the new column first (the way strong_migrations advises to rename).
+    let db = small_db("dr_renamed");
+    let before = copy_of(&db, "dr_renamed_before");
+    let dir = tempfile::tempdir().unwrap();
+    let rename = migration(
+        dir.path(),
+        "rename.sql",
+        "ALTER TABLE item ADD COLUMN label text;\nUPDATE item SET label = name;\nALTER TABLE item DROP COLUMN name;\n\
+         ALTER TABLE item ADD COLUMN remark text;\nUPDATE item SET remark = note WHERE id > 50;\nALTER TABLE item DROP COLUMN note;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&rename], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[2]), [], "{report:#}");
+    assert_eq!(
+        s[2]["notes"][0],
+        "all 100 values of `item.name` are in `label`, which this migration added: not counted as lost"
+    );
+    // Notes on ids 5, 10, ..., 100; those up to 50 (10 of them) were not copied.
+    assert_eq!(losses(&s[5]), [("dropped-column".into(), "item".into(), Some("note".into()), 10)], "{report:#}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
     let db = TestDb::new("dr_locks");
     if !pagila(&db, "the_lock_report_names_the_modes") {

@@ -430,7 +430,9 @@ fn a_dry_run_of_a_command_that_makes_a_table_partitioned_finds_its_rows_in_the_p
              CREATE TABLE events_jan PARTITION OF events_new FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
              CREATE TABLE events_feb PARTITION OF events_new FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
              INSERT INTO events_new SELECT * FROM events WHERE {copied};
-             DROP TABLE events; ALTER TABLE events_new RENAME TO events;"
+             DROP TABLE events; ALTER TABLE events_new RENAME TO events;
+             ALTER TABLE events ADD COLUMN label text; UPDATE events SET label = what;
+             ALTER TABLE events DROP COLUMN what;"
         );
         let script = format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c \"{sql}\"", psql.display());
         let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
@@ -448,6 +450,14 @@ fn a_dry_run_of_a_command_that_makes_a_table_partitioned_finds_its_rows_in_the_p
     let (code, report) = command("true");
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["rows_lost"], serde_json::json!([]), "{report:#}");
+    // The partitioned copy renamed `what` the safe way, add, copy, drop: its values are kept.
+    assert_eq!(report["columns_dropped"][0]["column"], "what", "{report:#}");
+    assert_eq!(report["columns_dropped"][0]["values"], 0, "{report:#}");
+    assert_eq!(
+        report["columns_dropped"][0]["kept_in"],
+        serde_json::json!({"column": "label", "values": 1000}),
+        "{report:#}"
+    );
     let events =
         report["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "public.events").cloned();
     assert_eq!(events.unwrap()["rows_in_partitions"], 1000, "{report:#}");
