@@ -31,8 +31,12 @@ pub(crate) enum Effect {
     /// The same inside a `DO` block, whose branches may not run: lost when the column is gone after it.
     DropColumnIfGone { table: String, column: String },
     /// `DROP TABLE tables` or `DROP SCHEMA schemas`: the rows of every table it drops (itself, and
-    /// through CASCADE the tables of a schema, partitions, inheritance children) are lost.
-    Drop { tables: Vec<String>, schemas: Vec<String> },
+    /// through CASCADE the tables of a schema, partitions, inheritance children) are lost, and the values
+    /// of the columns CASCADE drops from other tables (of a type the schema holds). `DROP TYPE`, `DROP
+    /// DOMAIN` (`types`) and `DROP EXTENSION` (`extensions`) with CASCADE: the values of the columns of
+    /// those types (an enum, a domain, `citext`, PostGIS's `geometry`), and the rows of the tables it
+    /// drops (typed tables).
+    Drop { tables: Vec<String>, schemas: Vec<String>, types: Vec<String>, extensions: Vec<String> },
     /// `DELETE FROM table`: its rows, and those the referential actions of foreign keys delete or set.
     Delete { table: String },
     /// `UPDATE table SET columns`: the rows it changes, and those the referential actions of foreign keys
@@ -259,10 +263,31 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                         _ => None,
                     })
                     .collect();
-                a.effects.push(Effect::Drop { tables, schemas: Vec::new() });
+                a.effects.push(Effect::Drop { tables, schemas: Vec::new(), types: Vec::new(), extensions: Vec::new() });
             } else if drop.remove_type == ObjectType::ObjectSchema as i32 {
                 let schemas = drop.objects.iter().filter_map(string).map(|n| quote_ident(&n)).collect();
-                a.effects.push(Effect::Drop { tables: Vec::new(), schemas });
+                a.effects.push(Effect::Drop { tables: Vec::new(), schemas, types: Vec::new(), extensions: Vec::new() });
+            } else if drop.behavior == DropBehavior::DropCascade as i32
+                && (drop.remove_type == ObjectType::ObjectType as i32
+                    || drop.remove_type == ObjectType::ObjectDomain as i32)
+            {
+                // Without CASCADE a type that columns use cannot be dropped.
+                let types = drop
+                    .objects
+                    .iter()
+                    .filter_map(|object| match &object.node {
+                        Some(NodeEnum::TypeName(t)) => {
+                            Some(qualified(&t.names.iter().filter_map(string).collect::<Vec<_>>()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                a.effects.push(Effect::Drop { tables: Vec::new(), schemas: Vec::new(), types, extensions: Vec::new() });
+            } else if drop.behavior == DropBehavior::DropCascade as i32
+                && drop.remove_type == ObjectType::ObjectExtension as i32
+            {
+                let extensions = drop.objects.iter().filter_map(string).collect();
+                a.effects.push(Effect::Drop { tables: Vec::new(), schemas: Vec::new(), types: Vec::new(), extensions });
             }
         }
         NodeEnum::ReindexStmt(r) => {
@@ -661,11 +686,21 @@ mod tests {
         );
         assert_eq!(
             effects("DROP TABLE a, s.b CASCADE"),
-            [Effect::Drop { tables: vec!["a".into(), "s.b".into()], schemas: vec![] }]
+            [Effect::Drop {
+                tables: vec!["a".into(), "s.b".into()],
+                schemas: vec![],
+                types: vec![],
+                extensions: vec![]
+            }]
         );
         assert_eq!(
             effects("DROP SCHEMA IF EXISTS app, \"Old\" CASCADE"),
-            [Effect::Drop { tables: vec![], schemas: vec!["app".into(), "\"Old\"".into()] }]
+            [Effect::Drop {
+                tables: vec![],
+                schemas: vec!["app".into(), "\"Old\"".into()],
+                types: vec![],
+                extensions: vec![]
+            }]
         );
         assert_eq!(effects("DROP VIEW v"), []);
         let change = effects("ALTER TABLE t ALTER COLUMN name TYPE varchar(3), ALTER price TYPE numeric(10,0)");

@@ -314,10 +314,22 @@ async fn before(
                     });
                 }
             }
-            Effect::Drop { tables, schemas } => {
-                let what = "the tables it can drop";
-                let found = settle(measure(s, dropped_with(s, tables, schemas)).await, what, options, report)?;
-                for table in found.unwrap_or_default() {
+            Effect::Drop { tables, schemas, types, extensions } => {
+                let what = "the tables and columns it can drop";
+                let dropping = dropped_with(s, tables, schemas, types, extensions);
+                let found = settle(measure(s, dropping).await, what, options, report)?;
+                let (found_tables, found_columns): (Vec<_>, Vec<_>) =
+                    found.unwrap_or_default().into_iter().partition(|(_, column)| column.is_none());
+                for (table, column) in found_columns {
+                    let column = column.unwrap_or_default();
+                    let sql = format!("SELECT count({}) FROM {table}", quote_ident(&column));
+                    let what = format!("the values of `{table}.{column}`");
+                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        let (kind, column) = (LossKind::DroppedColumn, Some(column));
+                        pending.push(Pending::Gone(Loss { kind, table, column, count, estimated: false }));
+                    }
+                }
+                for (table, _) in found_tables {
                     if !counted.insert((LossKind::DroppedTable as u8, table.clone())) {
                         continue;
                     }
@@ -1133,10 +1145,17 @@ async fn changed_elsewhere(
     Ok(())
 }
 
-/// The tables that dropping `tables` and `schemas` can drop (see `sql/dropped_with.sql`).
-async fn dropped_with(s: &Session, tables: &[String], schemas: &[String]) -> Result<Vec<String>> {
-    let rows = s.query(DROPPED_WITH, &[&tables, &schemas]).await?;
-    rows.iter().map(|r| value(r, "name", DROPPED_WITH)).collect()
+/// The tables (column `None`) and columns that dropping `tables`, `schemas`, `types` and `extensions` can
+/// drop (see `sql/dropped_with.sql`).
+async fn dropped_with(
+    s: &Session,
+    tables: &[String],
+    schemas: &[String],
+    types: &[String],
+    extensions: &[String],
+) -> Result<Vec<(String, Option<String>)>> {
+    let rows = s.query(DROPPED_WITH, &[&tables, &schemas, &types, &extensions]).await?;
+    rows.iter().map(|r| Ok((value(r, "name", DROPPED_WITH)?, value(r, "column", DROPPED_WITH)?))).collect()
 }
 
 /// The columns a referential action sets when rows of `tables` are deleted or (`update`) have their key

@@ -459,6 +459,40 @@ fn a_column_renamed_by_adding_copying_and_dropping_loses_only_the_values_not_cop
 }
 
 #[test]
+fn dropping_a_type_a_domain_or_an_extension_with_cascade_counts_the_values_of_the_columns_it_takes() {
+    // Before the fix these said "would run and lose nothing", exit 0: CASCADE drops every column of the
+    // type, with its values.
+    let db = TestDb::new("dr_cascade");
+    db.psql(
+        "CREATE EXTENSION citext;
+         CREATE TYPE mood AS ENUM ('ok', 'sad');
+         CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+         CREATE SCHEMA kinds; CREATE TYPE kinds.size AS ENUM ('s', 'm');
+         CREATE TABLE diary (id int PRIMARY KEY, m mood, moods mood[], email citext, n positive, s kinds.size);
+         INSERT INTO diary SELECT g, 'ok', ARRAY['sad'::mood], CASE WHEN g <= 4 THEN 'A@x' END, g,
+                                  CASE WHEN g % 2 = 0 THEN 's'::kinds.size END
+           FROM generate_series(1, 10) g;",
+    );
+    let before = copy_of(&db, "dr_cascade_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "drop.sql",
+        "DROP TYPE mood CASCADE;\nDROP DOMAIN positive CASCADE;\nDROP EXTENSION citext CASCADE;\nDROP SCHEMA kinds CASCADE;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let dropped =
+        |table: &str, column: &str, n: u64| ("dropped-column".to_owned(), table.to_owned(), Some(column.to_owned()), n);
+    assert_eq!(losses(&s[0]), [dropped("diary", "m", 10), dropped("diary", "moods", 10)], "{report:#}");
+    assert_eq!(losses(&s[1]), [dropped("diary", "n", 10)], "{report:#}");
+    assert_eq!(losses(&s[2]), [dropped("diary", "email", 4)], "{report:#}");
+    assert_eq!(losses(&s[3]), [dropped("diary", "s", 5)], "{report:#}");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn the_lock_report_names_the_modes_of_type_changes_not_null_foreign_keys_and_indexes() {
     let db = TestDb::new("dr_locks");
     if !pagila(&db, "the_lock_report_names_the_modes") {
@@ -890,8 +924,9 @@ fn a_drop_cascade_counts_the_rows_of_every_table_it_takes_with_it() {
     assert_eq!(sorted_losses(&s[1]), [dropped("child", 3), dropped("parent", 2)], "{:#}", s[1]);
     assert!(names(&s[1]["dropped"]).contains(&"empty_child".to_owned()), "{:#}", s[1]);
     assert!(s[..2].iter().all(|s| s["notes"].is_null()), "{report:#}");
-    // A table dropped through a type is named, its rows not counted.
-    assert_eq!(s[2]["notes"][0], "the rows of the tables it drops were not counted: `pairs`", "{:#}", s[2]);
+    // A typed table dropped through its type is counted too.
+    assert_eq!(sorted_losses(&s[2]), [dropped("pairs", 1)], "{:#}", s[2]);
+    assert!(s[2]["notes"].is_null(), "{:#}", s[2]);
     assert_unchanged(&before, &db);
 }
 
