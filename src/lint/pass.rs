@@ -79,6 +79,8 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Known {
     tables: HashMap<String, KnownTable>,
+    /// (table key, column) of the columns the run added to tables it did not make.
+    added_columns: HashSet<(String, String)>,
     /// (table key, column) whose NOT NULL the run made (true) or dropped (false): what the database's
     /// facts say of them no longer holds.
     not_null: HashMap<(String, String), bool>,
@@ -594,11 +596,32 @@ impl Pass<'_> {
             }
             NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
-                    self.hit(
-                        "update-without-where",
-                        format!("`UPDATE` without `WHERE` changes every row of `{}` in one transaction", rel.display()),
-                        None,
-                    );
+                    let set: Vec<&str> = u
+                        .target_list
+                        .iter()
+                        .filter_map(|t| match &t.node {
+                            Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    let added = |c: &&str| self.known.added_columns.contains(&(rel.key(), (*c).to_owned()));
+                    if !set.is_empty() && set.iter().all(added) {
+                        self.hit(
+                            "backfill-in-one-transaction",
+                            format!(
+                                "`UPDATE` without `WHERE` backfills `{}` ({}) in one transaction: every row locked and written again",
+                                rel.display(),
+                                set.join(", ")
+                            ),
+                            None,
+                        );
+                    } else {
+                        self.hit(
+                            "update-without-where",
+                            format!("`UPDATE` without `WHERE` changes every row of `{}` in one transaction", rel.display()),
+                            None,
+                        );
+                    }
                 }
             }
             NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => {
@@ -1201,6 +1224,7 @@ impl Pass<'_> {
         if new {
             return;
         }
+        self.known.added_columns.insert((rel.key(), col.colname.clone()));
         self.check_exists(rel, None);
         if !if_not_exists {
             self.hit("non-idempotent", format!("`ADD COLUMN {}` without `IF NOT EXISTS`", col.colname), None);

@@ -512,6 +512,23 @@ pub static RULES: &[Rule] = &[
         good: &["UPDATE orders SET status = 'new' WHERE id BETWEEN 1 AND 10000;"],
     },
     Rule {
+        id: "backfill-in-one-transaction",
+        level: Level::Warning,
+        family: Family::Locks,
+        lock: Some("ROW EXCLUSIVE"),
+        rewrites: Rewrites::Rewrite,
+        what: "`UPDATE` without `WHERE` that sets only columns the run added: a backfill",
+        why: "every row is locked and written again in one transaction, and with the `ADD COLUMN` in the same \
+              transaction its ACCESS EXCLUSIVE lock is held until the backfill ends; no value is lost (the \
+              column is new), so it is no `update-without-where`",
+        help: "on a big table, backfill in batches by key range, each in its own transaction, after the migration \
+               that adds the column",
+        bad: &["ALTER TABLE users ADD COLUMN email_address text;\nUPDATE users SET email_address = email;"],
+        good: &[
+            "ALTER TABLE users ADD COLUMN email_address text;\nUPDATE users SET email_address = email WHERE id BETWEEN 1 AND 10000;",
+        ],
+    },
+    Rule {
         id: "rename-table",
         level: Level::Error,
         family: Family::DataLoss,

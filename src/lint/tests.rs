@@ -597,6 +597,13 @@ fn an_explicit_lock_that_blocks_writes_wants_a_lock_timeout_unless_nowait() {
 #[test]
 fn a_where_that_always_holds_is_no_where_and_more_statements_that_break_or_lose_are_named() {
     assert_eq!(lines("delete-without-where", "DELETE FROM orders USING customers WHERE true;"), [1]);
+    // A backfill of columns the run added is no data loss; one that also sets an existing column is.
+    let backfill = "ALTER TABLE orders ADD COLUMN cents bigint;\nUPDATE orders SET cents = total * 100;";
+    assert_eq!(lines("backfill-in-one-transaction", backfill), [2]);
+    assert_eq!(lines("update-without-where", backfill), Vec::<usize>::new());
+    let mixed = "ALTER TABLE orders ADD COLUMN cents bigint;\nUPDATE orders SET cents = total * 100, total = 0;";
+    assert_eq!(lines("update-without-where", mixed), [2]);
+    assert_eq!(lines("backfill-in-one-transaction", mixed), Vec::<usize>::new());
     assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 1 = 1;"), [1]);
     assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 'a' = 'a';"), [1]);
     assert_eq!(lines("update-without-where", "UPDATE orders SET total = 0 WHERE 1 = 2;"), Vec::<usize>::new());

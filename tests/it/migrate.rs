@@ -61,13 +61,13 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         "CREATE TABLE note (id int PRIMARY KEY, body text);\nINSERT INTO note SELECT g, 'n' FROM generate_series(1, 50) g;\n",
     );
     write("0001_note.down.sql", "DROP TABLE note;\n");
-    write("0002_tag.sql", "ALTER TABLE note ADD COLUMN tag text;\nUPDATE note SET tag = 'x';\n");
+    write("0002_tag.sql", "ALTER TABLE note ADD COLUMN tag text;\nUPDATE note SET tag = 'x', body = 'm';\n");
     write("0002_tag.down.sql", "ALTER TABLE note DROP COLUMN tag;\n");
     let (_, pending) = migrations(&db, dir.path());
     assert_eq!(labels(&pending["pending"]), ["0001_note", "0002_tag"]);
 
-    // The UPDATE without WHERE is a lint error, and the dry run counts the values it changes: refused
-    // before any change unless forced.
+    // The UPDATE without WHERE of a column that was there (not only a backfill of the new one) is a lint
+    // error, and the dry run counts the values it changes: refused before any change unless forced.
     let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["ending"], "refused");
