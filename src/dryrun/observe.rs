@@ -304,6 +304,13 @@ async fn before(
             Effect::DropColumn { table, column } | Effect::DropColumnIfGone { table, column } => {
                 let sql = format!("SELECT count({}) FROM {table}", quote_ident(column));
                 let what = format!("the values of `{table}.{column}`");
+                let generated = settle(measure(s, is_generated(s, table, column)).await, &what, options, report)?;
+                if generated == Some(true) {
+                    report.notes.push(format!(
+                        "`{table}.{column}` is a generated column: its values come from the other columns, not counted as lost"
+                    ));
+                    continue;
+                }
                 if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                     let count = not_moved(s, table, column, count, added, options, report).await?;
                     let (table, column) = (table.clone(), Some(column.clone()));
@@ -916,6 +923,17 @@ async fn copies(s: &Session, table: &str, statement: &[String]) -> Result<(Vec<S
         }
     }
     Ok((columns, found))
+}
+
+/// Whether `table.column` is a generated column (`GENERATED ALWAYS AS (...) STORED`), whose values the
+/// other columns give.
+async fn is_generated(s: &Session, table: &str, column: &str) -> Result<bool> {
+    const SQL: &str = "SELECT a.attgenerated <> '' FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped";
+    match s.query(SQL, &[&table, &column]).await?.first() {
+        Some(row) => value(row, 0, SQL),
+        None => Ok(false),
+    }
 }
 
 /// A table's columns by name, in order.

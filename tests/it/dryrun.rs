@@ -455,6 +455,13 @@ fn a_column_renamed_by_adding_copying_and_dropping_loses_only_the_values_not_cop
     );
     // Notes on ids 5, 10, ..., 100; those up to 50 (10 of them) were not copied.
     assert_eq!(losses(&s[5]), [("dropped-column".into(), "item".into(), Some("note".into()), 10)], "{report:#}");
+    // A generated column's values come from the other columns.
+    db.psql("ALTER TABLE item ADD COLUMN double_price numeric GENERATED ALWAYS AS (price * 2) STORED");
+    let generated = migration(dir.path(), "generated.sql", "ALTER TABLE item DROP COLUMN double_price;\n");
+    let (code, report, stderr) = dry_run(&db, &[&generated], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(statements(&report)[0]["notes"][0].as_str().unwrap().contains("is a generated column"), "{report:#}");
+    db.psql("ALTER TABLE item DROP COLUMN double_price");
     assert_unchanged(&before, &db);
 }
 
