@@ -253,16 +253,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.outside_transaction = true;
                 a.kind = not_run("DROP INDEX CONCURRENTLY");
             } else if drop.remove_type == ObjectType::ObjectTable as i32 {
-                let tables = drop
-                    .objects
-                    .iter()
-                    .filter_map(|object| match &object.node {
-                        Some(NodeEnum::List(list)) => {
-                            Some(qualified(&list.items.iter().filter_map(string).collect::<Vec<_>>()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
+                let tables = drop.objects.iter().filter_map(dropped_name).collect();
                 a.effects.push(Effect::Drop { tables, schemas: Vec::new(), types: Vec::new(), extensions: Vec::new() });
             } else if drop.remove_type == ObjectType::ObjectSchema as i32 {
                 let schemas = drop.objects.iter().filter_map(string).map(|n| quote_ident(&n)).collect();
@@ -272,16 +263,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                     || drop.remove_type == ObjectType::ObjectDomain as i32)
             {
                 // Without CASCADE a type that columns use cannot be dropped.
-                let types = drop
-                    .objects
-                    .iter()
-                    .filter_map(|object| match &object.node {
-                        Some(NodeEnum::TypeName(t)) => {
-                            Some(qualified(&t.names.iter().filter_map(string).collect::<Vec<_>>()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
+                let types = drop.objects.iter().filter_map(dropped_name).collect();
                 a.effects.push(Effect::Drop { tables: Vec::new(), schemas: Vec::new(), types, extensions: Vec::new() });
             } else if drop.behavior == DropBehavior::DropCascade as i32
                 && drop.remove_type == ObjectType::ObjectExtension as i32
@@ -524,6 +506,17 @@ fn character_length(type_name: &pg_query::protobuf::TypeName) -> Option<i32> {
         },
         _ => None,
     }
+}
+
+/// An object a `DROP` names, quoted and qualified for SQL: a table's list of name parts, or a type's
+/// name.
+fn dropped_name(object: &pg_query::protobuf::Node) -> Option<String> {
+    let parts = match object.node.as_ref()? {
+        NodeEnum::List(list) => &list.items,
+        NodeEnum::TypeName(t) => &t.names,
+        _ => return None,
+    };
+    Some(qualified(&parts.iter().filter_map(string).collect::<Vec<_>>()))
 }
 
 fn string(node: &pg_query::protobuf::Node) -> Option<String> {

@@ -50,6 +50,23 @@ fn pinned(store: &Path, report: &Value) -> Value {
     meta.iter().find(|s| s["id"] == report["snapshot"]).unwrap()["pinned"].clone()
 }
 
+/// `pgsafe dry-run --json -- sh -c 'psql ... PSQL_ARGS'` of `db`, with `store`: its exit code, report and
+/// stderr. `psql_args`: psql's commands as shell words (`-c '...'`).
+fn rehearse_psql(db: &TestDb, store: &Path, psql_args: &str) -> (i32, Value, String) {
+    let psql = cluster().bin("psql");
+    let script = format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" {psql_args}", psql.display());
+    let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store).args([
+        "-d",
+        &db.conn_string(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("no report ({e}): {out}\n{err}"));
+    (code, report, err)
+}
+
 #[test]
 fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_reverted_with_down_scripts() {
     let db = TestDb::new("mig_folder");
@@ -278,23 +295,14 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
     }
     let before = copy_of(&db, "mig_rehearse_before");
     let store = tempfile::tempdir().unwrap();
-    let psql = cluster().bin("psql");
-    let script = format!(
-        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'DELETE FROM payment WHERE amount > 5' -c 'ALTER TABLE film DROP COLUMN rating CASCADE' -c 'CREATE INDEX ON rental (return_date)' \
+    let (code, report, err) = rehearse_psql(
+        &db,
+        store.path(),
+        "-c 'DELETE FROM payment WHERE amount > 5' -c 'ALTER TABLE film DROP COLUMN rating CASCADE' -c 'CREATE INDEX ON rental (return_date)' \
          -c 'UPDATE customer SET email = lower(email) WHERE customer_id <= 10' -c 'ALTER TABLE film ALTER COLUMN rental_rate TYPE numeric(4,0)' \
          -c 'UPDATE film_category SET category_id = 17 - category_id WHERE film_id = 7'",
-        psql.display()
     );
-    let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
-        "-d",
-        &db.conn_string(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]));
     assert_eq!(code, 1, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["exit_code"], 0, "{report}");
     let lost: u64 = report["rows_lost"].as_array().unwrap().iter().map(|l| l["lost"].as_u64().unwrap()).sum();
     let expected: u64 = before.psql("SELECT count(*) FROM payment WHERE amount > 5").trim().parse().unwrap();
@@ -358,7 +366,7 @@ fn a_dry_run_of_a_command_reports_the_schema_diff_and_lost_rows_from_a_scratch_c
         .args(["-d", &db.conn_string(), "--", "sh", "-c"])
         .arg(format!(
             "\"{}\" -X -q \"$DATABASE_URL\" -c 'ALTER TABLE actor ADD COLUMN nickname text'",
-            psql.display()
+            cluster().bin("psql").display()
         )));
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -382,24 +390,15 @@ fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spel
         db.name()
     ));
     let store = tempfile::tempdir().unwrap();
-    let psql = cluster().bin("psql");
-    let script = format!(
-        "\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c 'ALTER TABLE item ALTER COLUMN seen TYPE timestamptz, \
+    let (code, report, err) = rehearse_psql(
+        &db,
+        store.path(),
+        "-c 'ALTER TABLE item ALTER COLUMN seen TYPE timestamptz, \
          ALTER COLUMN price TYPE numeric(12,4), ALTER COLUMN ratio TYPE double precision, \
          ALTER COLUMN body TYPE jsonb USING body::jsonb, ALTER COLUMN zip TYPE int USING zip::int, \
          ALTER COLUMN cents TYPE numeric(10,1)'",
-        psql.display()
     );
-    let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
-        "-d",
-        &db.conn_string(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]));
     assert_eq!(code, 1, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["exit_code"], 0, "{report}");
     let item = report["values"].as_array().unwrap().iter().find(|v| v["table"] == "public.item").cloned().unwrap();
     let changed: Vec<(String, u64)> = item["columns_changed"]
@@ -423,7 +422,6 @@ fn a_dry_run_of_a_command_that_makes_a_table_partitioned_finds_its_rows_in_the_p
          INSERT INTO events SELECT g, date '2024-01-01' + g % 60, 'e' || g FROM generate_series(1, 1000) g;",
     );
     let store = tempfile::tempdir().unwrap();
-    let psql = cluster().bin("psql");
     let command = |copied: &str| {
         let sql = format!(
             "CREATE TABLE events_new (id int, at date NOT NULL, what text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
@@ -434,16 +432,7 @@ fn a_dry_run_of_a_command_that_makes_a_table_partitioned_finds_its_rows_in_the_p
              ALTER TABLE events ADD COLUMN label text; UPDATE events SET label = what;
              ALTER TABLE events DROP COLUMN what;"
         );
-        let script = format!("\"{}\" -X -q -v ON_ERROR_STOP=1 \"$DATABASE_URL\" -c \"{sql}\"", psql.display());
-        let (code, out, err) = run(pgsafe().args(["dry-run", "-q", "--json", "--store"]).arg(store.path()).args([
-            "-d",
-            &db.conn_string(),
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]));
-        let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        let (code, report, err) = rehearse_psql(&db, store.path(), &format!("-c \"{sql}\""));
         assert_eq!(report["exit_code"], 0, "{report:#}\n{err}");
         (code, report)
     };
