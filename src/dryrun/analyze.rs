@@ -533,12 +533,21 @@ fn string(node: &pg_query::protobuf::Node) -> Option<String> {
 fn conversions(sql: &str, alter: &pg_query::protobuf::AlterTableStmt, out: &mut Vec<Conversion>) {
     use pg_query::protobuf::Token;
     let Some(relation) = &alter.relation else { return };
+    let changes: Vec<&pg_query::protobuf::AlterTableCmd> = alter
+        .cmds
+        .iter()
+        .filter_map(|cmd| match &cmd.node {
+            Some(NodeEnum::AlterTableCmd(cmd)) => Some(cmd.as_ref()),
+            _ => None,
+        })
+        .filter(|cmd| AlterTableType::try_from(cmd.subtype) == Ok(AlterTableType::AtAlterColumnType))
+        .collect();
+    // Most `ALTER TABLE`s change no type: the statement is scanned only for one that does.
+    if changes.is_empty() {
+        return;
+    }
     let Ok(tokens) = pg_query::scan_tokens(sql) else { return };
-    for cmd in &alter.cmds {
-        let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else { continue };
-        if AlterTableType::try_from(cmd.subtype) != Ok(AlterTableType::AtAlterColumnType) {
-            continue;
-        }
+    for cmd in changes {
         let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
         let Some(start) = def.type_name.as_ref().and_then(|t| usize::try_from(t.location).ok()) else { continue };
         let (mut depth, mut type_end, mut using_start, mut end) = (0i32, None, None, sql.len());

@@ -16,7 +16,7 @@ use super::{
     StatementOutcome, StatementReport, lock_name,
 };
 use crate::error::{Error, Result, SqlState};
-use crate::pg::compare::{Compare, canonical, column_type};
+use crate::pg::compare::{Compare, canonical, column_types};
 use crate::pg::{Session, quote_ident, quote_literal, value};
 
 const RELATIONS: &str = include_str!("sql/relations.sql");
@@ -204,7 +204,7 @@ enum Pending {
     Emptied { loss: Loss, filenode: u64 },
     /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
     /// (their columns' text), where the migration filled a table they may have been copied to first.
-    Rows { table: String, before: u64, copy: Option<String> },
+    Rows { table: String, before: u64, copy: Option<KeptRows> },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -564,11 +564,11 @@ async fn after(
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                     let mut count = before.saturating_sub(now);
-                    if let Some(temp) = &copy
+                    if let Some(kept) = &copy
                         && count > 0
                     {
                         let what = format!("the rows deleted from `{table}`");
-                        let gone = measure_keep(s, deleted_rows(s, &table, temp)).await;
+                        let gone = measure_keep(s, deleted_rows(s, &table, kept)).await;
                         if let Some(gone) = settle(gone, &what, options, report)? {
                             let described = format!("rows it deleted from `{table}`");
                             let rows = format!("FROM pg_temp.{}", quote_ident(&gone));
@@ -577,7 +577,7 @@ async fn after(
                     }
                     report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
                 }
-                if let Some(temp) = copy {
+                if let Some(KeptRows { temp, .. }) = copy {
                     let drop = format!(
                         "DROP TABLE IF EXISTS pg_temp.{}, pg_temp.{}",
                         quote_ident(&temp),
@@ -597,8 +597,10 @@ async fn after(
                 let no_comparison = |e: &Error| e.sqlstate().is_some_and(|c| c.class() == "42");
                 let changed = match measure(s, compare(s, &copy, Compare::Typed)).await {
                     Err(e) if no_comparison(&e) => {
-                        let canonical = match measure(s, column_type(s, &copy.table, &copy.column)).await {
-                            Ok(found) => found.filter(|(_, base)| canonical(base)).map(|(ty, _)| ty),
+                        let canonical = match measure(s, column_types(s, &copy.table)).await {
+                            Ok(mut types) => {
+                                types.remove(&copy.column).filter(|(_, base)| canonical(base)).map(|(ty, _)| ty)
+                            }
                             Err(e) if e.sqlstate().is_some() => None,
                             Err(e) => return Err(e),
                         };
@@ -888,18 +890,27 @@ async fn not_moved(
             best = Some((new, missing));
         }
     }
-    let Some((new, missing)) = best.filter(|(_, missing)| *missing < total) else { return Ok(total) };
+    let described = format!("values of `{table}.{column}`");
+    Ok(kept_in(best, total, &described, "added", report))
+}
+
+/// What is lost of `total` `described` (`rows of t`) when `best` is the place the migration kept most of
+/// them, and how many it lacks: those it lacks, with a note naming it, which the migration `made`
+/// (`filled`, `added`); all of them when there is none, or it holds none.
+fn kept_in(
+    best: Option<(impl std::fmt::Display, u64)>,
+    total: u64,
+    described: &str,
+    made: &str,
+    report: &mut StatementReport,
+) -> u64 {
+    let Some((place, missing)) = best.filter(|(_, missing)| *missing < total) else { return total };
     report.notes.push(if missing == 0 {
-        format!(
-            "all {total} values of `{table}.{column}` are in `{new}`, which this migration added: not counted as lost"
-        )
+        format!("all {total} {described} are in `{place}`, which this migration {made}: not counted as lost")
     } else {
-        format!(
-            "{} of the {total} values of `{table}.{column}` are in `{new}`, which this migration added",
-            total - missing
-        )
+        format!("{} of the {total} {described} are in `{place}`, which this migration {made}", total - missing)
     });
-    Ok(missing)
+    missing
 }
 
 /// The columns of `table`, and the tables this migration filled earlier in the rehearsal (a partition
@@ -941,10 +952,22 @@ const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
                        ORDER BY a.attnum";
 
+/// A table's rows kept before a DELETE: the temporary table `temp` holds its `columns`' text.
+struct KeptRows {
+    temp: String,
+    columns: Vec<String>,
+}
+
 /// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
 /// `temp`, when the migration filled a table they may be copied to ([`copies`]) and there are at most
 /// `--max-compare-rows` of them; `None` otherwise.
-async fn keep_rows(s: &Session, table: &str, rows: u64, temp: &str, options: &DryRunOptions) -> Result<Option<String>> {
+async fn keep_rows(
+    s: &Session,
+    table: &str,
+    rows: u64,
+    temp: &str,
+    options: &DryRunOptions,
+) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
         return Ok(None);
     }
@@ -954,20 +977,18 @@ async fn keep_rows(s: &Session, table: &str, rows: u64, temp: &str, options: &Dr
     }
     let list = text_columns(&columns);
     s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}", quote_ident(temp))).await?;
-    Ok(Some(temp.to_owned()))
+    Ok(Some(KeptRows { temp: temp.to_owned(), columns }))
 }
 
-/// After the DELETE: the rows kept in `temp` that `table` no longer has (as a multiset), in the
-/// temporary table `{temp}_gone`, whose name it returns.
-async fn deleted_rows(s: &Session, table: &str, temp: &str) -> Result<String> {
-    let columns: Vec<String> =
-        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
-    let gone = format!("{temp}_gone");
-    let list = text_columns(&columns);
+/// After the DELETE: the rows `kept` that `table` no longer has (as a multiset), in the temporary table
+/// `{temp}_gone`, whose name it returns.
+async fn deleted_rows(s: &Session, table: &str, kept: &KeptRows) -> Result<String> {
+    let gone = format!("{}_gone", kept.temp);
     s.batch(&format!(
-        "CREATE TEMPORARY TABLE {} AS SELECT * FROM pg_temp.{} EXCEPT ALL SELECT {list} FROM {table}",
+        "CREATE TEMPORARY TABLE {} AS SELECT * FROM pg_temp.{} EXCEPT ALL SELECT {} FROM {table}",
         quote_ident(&gone),
-        quote_ident(temp)
+        quote_ident(&kept.temp),
+        text_columns(&kept.columns)
     ))
     .await?;
     Ok(gone)
@@ -1005,10 +1026,9 @@ async fn not_copied(
     let Some((columns, found)) = settle(measure(s, copies(s, table, statement)).await, what, options, report)? else {
         return Ok(total);
     };
+    let list = text_columns(&columns);
     let mut best: Option<(String, u64)> = None;
     for copy in found {
-        let list: Vec<String> = columns.iter().map(|c| format!("({})::text", quote_ident(c))).collect();
-        let list = list.join(", ");
         let sql = format!("SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy}) missing");
         let what = format!("the {described} in `{copy}`");
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
@@ -1017,13 +1037,7 @@ async fn not_copied(
             best = Some((copy, missing));
         }
     }
-    let Some((copy, missing)) = best.filter(|(_, missing)| *missing < total) else { return Ok(total) };
-    report.notes.push(if missing == 0 {
-        format!("all {total} {described} are in `{copy}`, which this migration filled: not counted as lost")
-    } else {
-        format!("{} of the {total} {described} are in `{copy}`, which this migration filled", total - missing)
-    });
-    Ok(missing)
+    Ok(kept_in(best, total, described, "filled", report))
 }
 
 /// The columns of the primary key of `table`, in order; none when it has none.

@@ -400,12 +400,7 @@ async fn read_capture(session: &Session) -> Result<Vec<String>> {
 
 /// The rows of `table`'s partitions when it is a partitioned table; `None` otherwise.
 async fn rows_in_partitions(session: &Session, table: &str) -> Result<Option<u64>> {
-    const KIND: &str = "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
-    let partitioned = match session.query(KIND, &[&table]).await?.first() {
-        Some(row) => crate::pg::value::<bool, _>(row, 0, KIND)?,
-        None => false,
-    };
-    if !partitioned {
+    if !super::values::partitioned(session, table).await? {
         return Ok(None);
     }
     let sql = format!("SELECT count(*) FROM {table}");

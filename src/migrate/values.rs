@@ -171,14 +171,14 @@ async fn compare_table(
         now.push(name);
     }
     // The columns whose type the command changed: the type the snapshot's rows have, and the new one.
-    let mut retyped: Vec<(&str, String)> = Vec::new();
-    for c in columns.iter().filter(|c| now.contains(&c.name)) {
-        if let Some((ty, base)) = compare::column_type(session, table, &c.name).await?
-            && ty != c.type_name
-        {
-            retyped.push((c.name.as_str(), base));
-        }
-    }
+    let mut types = compare::column_types(session, table).await?;
+    let retyped: Vec<(&str, String, String)> = columns
+        .iter()
+        .filter_map(|c| {
+            let (ty, base) = types.remove(&c.name)?;
+            (ty != c.type_name).then_some((c.name.as_str(), ty, base))
+        })
+        .collect();
     let before: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let dropped: Vec<&str> = before.iter().copied().filter(|c| !now.iter().any(|n| n == c)).collect();
     let kept: Vec<&str> =
@@ -213,12 +213,7 @@ async fn compare_table(
     }
     // A table made partitioned (its rows copied into a new partitioned table that took its name) holds
     // its rows in its partitions.
-    const KIND: &str = "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
-    let partitioned = match session.query(KIND, &[&table]).await?.first() {
-        Some(row) => crate::pg::value::<bool, _>(row, 0, KIND)?,
-        None => false,
-    };
-    let only = if partitioned { "" } else { "ONLY " };
+    let only = if partitioned(session, table).await? { "" } else { "ONLY " };
     let q = |c: &str| quote_ident(c);
     let join: Vec<String> = key.iter().map(|k| format!("n.{0}::text = b.{0}::text", q(k))).collect();
     let join = join.join(" AND ");
@@ -265,7 +260,7 @@ async fn compare_table(
     // A column of the same type, by its text: exact. One whose type changed, as values of the two
     // types, or of the new type where its text is a canonical form (text to jsonb, timestamp to
     // timestamptz: a spelling is no change), or else as text.
-    let same: Vec<&str> = kept.iter().copied().filter(|c| !retyped.iter().any(|(r, _)| r == c)).collect();
+    let same: Vec<&str> = kept.iter().copied().filter(|c| !retyped.iter().any(|(r, _, _)| r == c)).collect();
     let changed = |c: &str, how: &Compare| {
         let differs = how.differs(&format!("b.{}", q(c)), &format!("n.{}", q(c)));
         format!("count(*) FILTER (WHERE {differs}), min({row_key}) FILTER (WHERE {differs})")
@@ -290,11 +285,10 @@ async fn compare_table(
             Some(zone)
         }
     };
-    for (c, base) in retyped.iter().filter(|(c, _)| kept.contains(c)) {
+    for (c, ty, base) in retyped.iter().filter(|(c, _, _)| kept.contains(c)) {
         let mut ways = vec![Compare::Typed];
         if compare::canonical(base) {
-            let ty = compare::column_type(session, table, c).await?.map(|(ty, _)| ty);
-            ways.extend(ty.map(Compare::AsNew));
+            ways.push(Compare::AsNew(ty.clone()));
         }
         ways.push(Compare::Text);
         for how in &ways {
@@ -327,4 +321,13 @@ async fn compare_table(
         }
     }
     Ok(values)
+}
+
+/// Whether `table` is a partitioned table (false when there is no such table).
+pub(super) async fn partitioned(session: &Session, table: &str) -> Result<bool> {
+    const KIND: &str = "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)";
+    match session.query(KIND, &[&table]).await?.first() {
+        Some(row) => crate::pg::value(row, 0, KIND),
+        None => Ok(false),
+    }
 }

@@ -2,6 +2,8 @@
 //! change of spelling is not taken for a change of value: the dry run's `altered-values` and a rehearsed
 //! command's values changed.
 
+use std::collections::HashMap;
+
 use super::{Session, value};
 use crate::error::Result;
 
@@ -60,18 +62,18 @@ pub fn canonical(base: &str) -> bool {
     CANONICAL.contains(&base)
 }
 
-/// A column's type as `format_type` names it, and the name of its base (the type itself, its elements'
-/// for an array, its base type's for a domain). `None` when the relation has no such column.
-pub async fn column_type(session: &Session, relation: &str, column: &str) -> Result<Option<(String, String)>> {
-    const SQL: &str = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), b.typname::text
+/// The columns of `relation`, by name: each one's type as `format_type` names it, and the name of its
+/// base (the type itself, its elements' for an array, its base type's for a domain). Empty when there is
+/// no such relation.
+pub async fn column_types(session: &Session, relation: &str) -> Result<HashMap<String, (String, String)>> {
+    const SQL: &str = "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), b.typname::text
                        FROM pg_catalog.pg_attribute a
                        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                        JOIN pg_catalog.pg_type b
                          ON b.oid = COALESCE(NULLIF(t.typelem, 0), NULLIF(t.typbasetype, 0), t.oid)
-                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped";
-    let rows = session.query(SQL, &[&relation, &column]).await?;
-    let Some(row) = rows.first() else { return Ok(None) };
-    Ok(Some((value(row, 0, SQL)?, value(row, 1, SQL)?)))
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
+    let rows = session.query(SQL, &[&relation]).await?;
+    rows.iter().map(|row| Ok((value(row, 0, SQL)?, (value(row, 1, SQL)?, value(row, 2, SQL)?)))).collect()
 }
 
 #[cfg(test)]
