@@ -79,8 +79,12 @@ pub(crate) struct Analysis {
     pub savepoint: bool,
     /// It cannot run inside a transaction block at all (`pgsafe migrate` runs it on its own).
     pub outside_transaction: bool,
-    /// The (table, column) it adds.
+    /// The (table, column) it adds (with `IF NOT EXISTS`: it may add none; inside a `DO` block: those its
+    /// statements add, when its branches run).
     pub added_columns: Vec<(String, String)>,
+    /// The `UPDATE`s inside a `DO` block: (table, the columns each sets), whose rows the transaction's
+    /// counters count.
+    pub block_updates: Vec<(String, Vec<String>)>,
     /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
     /// commits.
     pub adds_enum_value: bool,
@@ -109,6 +113,7 @@ impl Analysis {
             savepoint: false,
             outside_transaction: false,
             added_columns: Vec::new(),
+            block_updates: Vec::new(),
             adds_enum_value: false,
             conversions: Vec::new(),
         }
@@ -199,12 +204,16 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
         read(&statement.node, server_version, &mut inner);
     }
-    a.effects.extend(inner.effects.into_iter().filter_map(|effect| match effect {
-        Effect::DropColumn { table, column } => Some(Effect::DropColumnIfGone { table, column }),
-        Effect::Truncate { table, cascade } => Some(Effect::TruncateIfRun { table, cascade }),
-        Effect::Delete { .. } | Effect::Update { .. } => None,
-        other => Some(other),
-    }));
+    a.added_columns.extend(inner.added_columns);
+    for effect in inner.effects {
+        match effect {
+            Effect::DropColumn { table, column } => a.effects.push(Effect::DropColumnIfGone { table, column }),
+            Effect::Truncate { table, cascade } => a.effects.push(Effect::TruncateIfRun { table, cascade }),
+            Effect::Update { table, columns } => a.block_updates.push((table, columns)),
+            Effect::Delete { .. } => {}
+            other => a.effects.push(other),
+        }
+    }
 }
 
 fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
@@ -345,14 +354,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         NodeEnum::UpdateStmt(u) => {
             a.counts_rows = true;
             if let Some(table) = &u.relation {
-                let columns = u
-                    .target_list
-                    .iter()
-                    .filter_map(|t| match &t.node {
-                        Some(NodeEnum::ResTarget(r)) => Some(r.name.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let columns = crate::lint::set_columns(u).into_iter().map(str::to_owned).collect();
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }

@@ -31,7 +31,7 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{discards_transaction, is_transaction_control, outside_transaction};
-pub use split::{FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file};
+pub use split::{FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
 
 /// How long the rehearsal waits for a lock, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -384,9 +384,11 @@ async fn rehearse(
             analyze::Kind::Runs => {
                 let start = Instant::now();
                 starts.push(Some(start));
-                let mut report = observe::statement(session, statement, &analysis, options, i, &added).await?;
+                let new_here = observe::new_columns(session, &analysis.added_columns).await?;
+                let mut report =
+                    observe::statement(session, statement, &analysis, options, i, &added, &new_here).await?;
                 if report.outcome == StatementOutcome::Ran {
-                    added.extend(analysis.added_columns.iter().cloned());
+                    added.extend(new_here);
                     if analysis.adds_enum_value {
                         enum_value_added_in = Some(&statement.file);
                     }

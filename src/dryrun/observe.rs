@@ -29,6 +29,7 @@ const DROPPED_WITH: &str = include_str!("sql/dropped_with.sql");
 const SET_COLUMNS: &str = include_str!("sql/set_columns.sql");
 const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 const FILLED: &str = include_str!("sql/filled.sql");
+const EXISTING: &str = include_str!("sql/existing.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -41,6 +42,7 @@ pub(super) async fn statement(
     options: &DryRunOptions,
     index: usize,
     added: &HashSet<(String, String)>,
+    new_here: &HashSet<(String, String)>,
 ) -> Result<StatementReport> {
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
@@ -75,7 +77,7 @@ pub(super) async fn statement(
         return Ok(report);
     }
 
-    let pending = before(s, analysis, options, index, added, &mut report).await?;
+    let pending = before(s, analysis, options, index, added, new_here, &mut report).await?;
     if stopped(&report) {
         return Ok(report);
     }
@@ -122,7 +124,24 @@ pub(super) async fn statement(
     let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &mut report).await?;
+    settle_losses(&mut report.losses);
     Ok(report)
+}
+
+/// The losses as reported: each (kind, table, column) once (a `DO` block's branches may each drop the
+/// same column), with the largest count, and none of nothing. A count of 0 only served to keep the
+/// transaction's counters from counting the rows again.
+fn settle_losses(losses: &mut Vec<Loss>) {
+    losses.retain(|l| l.count > 0);
+    let mut seen: Vec<Loss> = Vec::with_capacity(losses.len());
+    for loss in losses.drain(..) {
+        match seen.iter_mut().find(|s| s.kind == loss.kind && s.table == loss.table && s.column == loss.column) {
+            Some(kept) if kept.count >= loss.count => {}
+            Some(kept) => *kept = loss,
+            None => seen.push(loss),
+        }
+    }
+    *losses = seen;
 }
 
 fn stopped(report: &StatementReport) -> bool {
@@ -214,8 +233,9 @@ enum Pending {
     /// table by primary key: those with another value after.
     UpdatedValues(Updates),
     /// An UPDATE that sets only columns the rehearsal added: the values it replaces are the migration's
-    /// own (NULL or the new column's default), not data.
-    Backfilled { table: String },
+    /// own (NULL or the new column's default), not data; `block`: the UPDATEs of a `DO` block, whose
+    /// command tag has no count.
+    Backfilled { table: String, block: bool },
     /// The values of a column before its type changed, copied into a temporary table.
     Values(Copy),
 }
@@ -288,20 +308,39 @@ async fn changed_rows(s: &Session, u: &Updates) -> Result<u64> {
     count(s, &sql).await
 }
 
-/// Counts what the statement can lose, before it runs.
+/// Counts what the statement can lose, before it runs: `added` are the columns earlier statements added,
+/// `new_here` those this one adds (a `DO` block's, which its own statements may fill and drop again).
 async fn before(
     s: &Session,
     analysis: &Analysis,
     options: &DryRunOptions,
     index: usize,
     added: &HashSet<(String, String)>,
+    new_here: &HashSet<(String, String)>,
     report: &mut StatementReport,
 ) -> Result<Vec<Pending>> {
     let mut pending = Vec::new();
     let mut counted = BTreeSet::new();
+    let own = |table: &String, column: &String| {
+        let key = (table.clone(), column.clone());
+        added.contains(&key) || new_here.contains(&key)
+    };
     for (n, effect) in analysis.effects.iter().enumerate() {
         match effect {
             Effect::DropColumn { table, column } | Effect::DropColumnIfGone { table, column } => {
+                if own(table, column) {
+                    report.notes.push(format!(
+                        "`{table}.{column}` is a column this migration added: the values it drops are the migration's \
+                         own, not counted as lost"
+                    ));
+                    continue;
+                }
+                let what = format!("whether `{table}.{column}` exists");
+                let pair = [(table.clone(), column.clone())];
+                if settle(measure(s, existing(s, &pair)).await, &what, options, report)? == Some(vec![false]) {
+                    report.notes.push(format!("`{table}.{column}` does not exist: it holds no values to lose"));
+                    continue;
+                }
                 let sql = format!("SELECT count({}) FROM {table}", quote_ident(column));
                 let what = format!("the values of `{table}.{column}`");
                 let generated = settle(measure(s, is_generated(s, table, column)).await, &what, options, report)?;
@@ -391,7 +430,7 @@ async fn before(
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
                 let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();
                 if backfill {
-                    pending.push(Pending::Backfilled { table: table.clone() });
+                    pending.push(Pending::Backfilled { table: table.clone(), block: false });
                 } else if update {
                     // The values it sets in columns that were there before: the migration's own added
                     // columns hold nothing to lose.
@@ -461,6 +500,21 @@ async fn before(
             break;
         }
     }
+    // A `DO` block's UPDATEs, whose rows the transaction's counters count: a table all of whose UPDATEs
+    // set only columns the migration added is backfilled.
+    let mut tables: Vec<&String> = analysis.block_updates.iter().map(|(t, _)| t).collect();
+    tables.sort();
+    tables.dedup();
+    for table in tables {
+        let backfill = analysis
+            .block_updates
+            .iter()
+            .filter(|(t, _)| t == table)
+            .all(|(_, columns)| !columns.is_empty() && columns.iter().all(|c| own(table, c)));
+        if backfill {
+            pending.push(Pending::Backfilled { table: table.clone(), block: true });
+        }
+    }
     Ok(pending)
 }
 
@@ -476,10 +530,15 @@ async fn after(
     let mut backfilled = Vec::new();
     for p in pending {
         match p {
-            Pending::Backfilled { table } => {
+            Pending::Backfilled { table, block } => {
+                let updated = if block {
+                    format!("the rows of `{table}` the block")
+                } else {
+                    format!("{rows} rows of `{table}`")
+                };
                 report.notes.push(format!(
-                    "{rows} rows of `{table}` updated in columns this migration added: the values replaced are \
-                     its own (NULL or the columns' defaults), not counted as lost"
+                    "{updated} updated in columns this migration added: the values replaced are its own (NULL or \
+                     the columns' defaults), not counted as lost"
                 ));
                 backfilled.push(table);
             }
@@ -1102,6 +1161,29 @@ fn filenode_sql(table: &str) -> String {
     )
 }
 
+/// Of the columns a statement adds, those not there before it runs: `ADD COLUMN IF NOT EXISTS` of a
+/// column the table has adds nothing, and what an `UPDATE` then writes into it replaces data. When the
+/// catalog cannot say, none: its updates are counted.
+pub(super) async fn new_columns(s: &Session, columns: &[(String, String)]) -> Result<HashSet<(String, String)>> {
+    if columns.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let there = match measure(s, existing(s, columns)).await {
+        Ok(there) => there,
+        Err(e) if e.sqlstate().is_some() => return Ok(HashSet::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(columns.iter().zip(there).filter(|(_, there)| !there).map(|(c, _)| c.clone()).collect())
+}
+
+/// Whether `table.column` exists now, for each pair of `columns` (see `sql/existing.sql`).
+pub(super) async fn existing(s: &Session, columns: &[(String, String)]) -> Result<Vec<bool>> {
+    let (tables, names): (Vec<&str>, Vec<&str>) = columns.iter().map(|(t, c)| (t.as_str(), c.as_str())).unzip();
+    let rows = s.query(EXISTING, &[&tables, &names]).await?;
+    let found: HashSet<i64> = rows.iter().map(|r| value(r, "i", EXISTING)).collect::<Result<_>>()?;
+    Ok((1..=columns.len() as i64).map(|i| found.contains(&i)).collect())
+}
+
 async fn count(s: &Session, sql: &str) -> Result<u64> {
     let row = s.query_one(sql, &[]).await?;
     Ok(u64::try_from(value::<i64, _>(&row, 0, sql)?).unwrap_or(0))
@@ -1334,6 +1416,34 @@ fn compare_relations(before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Rel
 mod tests {
     use super::*;
     use crate::dryrun::analyze::analyze;
+
+    #[test]
+    fn losses_are_reported_once_each_and_never_of_nothing() {
+        let loss = |kind, column: &str, count| Loss {
+            kind,
+            table: "t".into(),
+            column: (!column.is_empty()).then(|| column.to_owned()),
+            count,
+            estimated: false,
+        };
+        let mut losses = vec![
+            loss(LossKind::AlteredValues, "a", 0),
+            loss(LossKind::DroppedColumn, "b", 20),
+            loss(LossKind::DroppedColumn, "c", 5),
+            loss(LossKind::DroppedColumn, "b", 30),
+            loss(LossKind::Updated, "", 7),
+            loss(LossKind::Deleted, "", 0),
+        ];
+        settle_losses(&mut losses);
+        assert_eq!(
+            losses,
+            [
+                loss(LossKind::DroppedColumn, "b", 30),
+                loss(LossKind::DroppedColumn, "c", 5),
+                loss(LossKind::Updated, "", 7)
+            ]
+        );
+    }
 
     /// The queries of a failure that needs no primary key.
     fn ready(query: Option<FailingQuery<'_>>) -> (String, String, Option<String>) {

@@ -21,6 +21,7 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 const TABLES: &str = include_str!("sql/tables.sql");
 const INDEXES: &str = include_str!("sql/indexes.sql");
 const ENUMS: &str = include_str!("sql/enums.sql");
+const FUNCTIONS: &str = include_str!("sql/functions.sql");
 
 /// The database's facts about the named objects.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,8 @@ pub struct Facts {
     pub index_tables: HashMap<String, RelName>,
     /// The labels of each enum type, in order, by `RelName::key`.
     pub enums: HashMap<String, Vec<String>>,
+    /// Whether the functions of each name a new column's default calls are volatile (any of them).
+    pub volatile_functions: HashMap<String, bool>,
 }
 
 /// One table's facts.
@@ -147,6 +150,9 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
         if let Some(key) = types.get(&name) {
             facts.enums.insert(key.clone(), value(&row, "labels", ENUMS)?);
         }
+    }
+    for row in session.query(FUNCTIONS, &[&named.functions]).await? {
+        facts.volatile_functions.insert(value(&row, "name", FUNCTIONS)?, value(&row, "volatile", FUNCTIONS)?);
     }
     let tables = by_quoted(&tables_named);
     let names: Vec<&String> = tables.keys().collect();

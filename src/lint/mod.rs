@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 pub use facts::{Facts, ForeignKeyFact, TableFacts, read_facts};
+pub use pass::set_columns;
 pub use rules::{Family, Level, RULES, Rewrites, Rule, rule};
 
 /// The PostgreSQL major version rules assume without a connection.
@@ -297,6 +298,8 @@ pub struct Named {
     pub indexes: Vec<pass::RelName>,
     /// Enum types given values.
     pub types: Vec<pass::RelName>,
+    /// The functions new columns' defaults call, by name without schema.
+    pub functions: Vec<String>,
 }
 
 /// Every table and index the files name, each once.
@@ -310,6 +313,11 @@ pub fn named(files: &[ParsedFile]) -> Named {
                 && !named.types.contains(&rel)
             {
                 named.types.push(rel);
+            }
+            for function in pass::default_calls(node) {
+                if !named.functions.contains(&function) {
+                    named.functions.push(function);
+                }
             }
             for (rel, is_index) in pass::names(node) {
                 let (seen, list) =
@@ -392,6 +400,18 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
     let mut message = hit.message.clone();
     let table = hit.table.as_ref().and_then(|t| Some((t, facts?.table(t)?)));
     if let Some((name, table)) = table
+        && hit.rule.id == "add-column-not-null-without-default"
+    {
+        // Not a lock held too long but a statement that fails on any row: only an empty table spares it.
+        match table.rows {
+            Some(0) => {
+                level = Level::Hint;
+                message.push_str(&format!("; `{}` is empty (by its statistics), so this is a hint", name.display()));
+            }
+            Some(rows) => message.push_str(&format!("; `{}` has about {rows} rows: it fails", name.display())),
+            None => message.push_str(&format!("; `{}` was never analyzed: its rows are unknown", name.display())),
+        }
+    } else if let Some((name, table)) = table
         && hit.rule.family == Family::Locks
     {
         match table.rows {

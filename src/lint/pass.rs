@@ -9,7 +9,7 @@ use pg_query::protobuf::{
     ReindexObjectType, TransactionStmtKind, VariableSetKind, a_const,
 };
 
-use super::facts::Facts;
+use super::facts::{Facts, TableFacts};
 use super::rules::{Level, Rule, rule};
 use super::types::{self, ColumnType, TypeChange};
 use super::{LintOptions, ParsedFile};
@@ -96,6 +96,13 @@ pub struct Known {
     checked: HashSet<String>,
     /// (table key, constraint name) of `CHECK` constraints the run added `NOT VALID`, until validated.
     unvalidated_checks: HashSet<(String, String)>,
+    /// Tables of the database the run renamed or moved to another schema, by their new name's key: their
+    /// names in the database's facts.
+    renamed_tables: HashMap<String, RelName>,
+    /// Columns of the database the run renamed: (table key, new name) -> the name in the facts.
+    renamed_columns: HashMap<(String, String), String>,
+    /// Functions the run made, by name without schema: whether volatile (`CREATE FUNCTION`'s default).
+    functions: HashMap<String, bool>,
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +147,8 @@ pub fn run(
         not_null_checks: HashSet::new(),
         pending_checks: HashMap::new(),
         type_renames: HashMap::new(),
+        dropped_views: HashMap::new(),
+        withdrawn: HashSet::new(),
         renamed_types: HashSet::new(),
         statement: 0,
         at: 0,
@@ -169,7 +178,8 @@ pub fn run(
             None,
         );
     }
-    pass.hits
+    let withdrawn = std::mem::take(&mut pass.withdrawn);
+    pass.hits.into_iter().enumerate().filter(|(i, _)| !withdrawn.contains(i)).map(|(_, h)| h).collect()
 }
 
 struct Pass<'a> {
@@ -194,6 +204,11 @@ struct Pass<'a> {
     /// Types renamed in this file, by their old name's key, with their `rename-type` hit: a later rename
     /// of another type to that name swaps them (Prisma's enum change), which breaks no name.
     type_renames: HashMap<String, usize>,
+    /// Views dropped in this file, by key, with their `drop-view` hit: made again later in the file
+    /// (the way to change a view's columns), no query on them fails once the file has run.
+    dropped_views: HashMap<String, usize>,
+    /// Hits a later statement of the file took back (a type's rename swapped back, a view made again).
+    withdrawn: HashSet<usize>,
     /// Names types were renamed to in this file: dropping one drops the type just moved aside.
     renamed_types: HashSet<String>,
     statement: usize,
@@ -274,7 +289,7 @@ fn weak_alter(subtype: AlterTableType) -> bool {
     )
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
     fn hit(&mut self, id: &str, message: String, table: Option<&RelName>) {
         self.hit_at(id, message, table, self.at);
     }
@@ -304,27 +319,76 @@ impl Pass<'_> {
 
     fn partitioned(&self, rel: &RelName) -> bool {
         self.known.tables.get(&rel.key()).is_some_and(|t| t.partitioned)
-            || self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.partitioned)
+            || self.table_facts(rel).is_some_and(|t| t.partitioned)
+    }
+
+    /// The database's facts of table `rel`, as the run names it (after its renames).
+    fn table_facts(&self, rel: &RelName) -> Option<&'a TableFacts> {
+        let rel = self.known.renamed_tables.get(&rel.key()).unwrap_or(rel);
+        self.facts.and_then(|f| f.table(rel))
+    }
+
+    /// The table `rel`, as the run names it, by its name in the database's facts.
+    fn db_table(&self, rel: &RelName) -> RelName {
+        self.known.renamed_tables.get(&rel.key()).cloned().unwrap_or_else(|| rel.clone())
+    }
+
+    /// The column `column` of `rel`, as the run names it, by its name in the database's facts.
+    fn db_column<'c>(&'c self, rel: &RelName, column: &'c str) -> &'c str {
+        self.known.renamed_columns.get(&(rel.key(), column.to_owned())).map_or(column, String::as_str)
     }
 
     fn column_type(&self, rel: &RelName, column: &str) -> Option<ColumnType> {
         if let Some(t) = self.known.tables.get(&rel.key()).and_then(|t| t.columns.get(column)) {
             return Some(t.clone());
         }
-        self.facts.and_then(|f| f.table(rel)).and_then(|t| t.columns.get(column)).cloned()
+        self.table_facts(rel).and_then(|t| t.columns.get(self.db_column(rel, column))).cloned()
+    }
+
+    /// With facts, whether the database has the column `column` of `rel` (as the run names them);
+    /// `None` without facts, or when they do not say.
+    fn has_column(&self, rel: &RelName, column: &str) -> Option<bool> {
+        self.facts?;
+        if self.known.tables.contains_key(&rel.key()) {
+            return None;
+        }
+        match self.table_facts(rel) {
+            None => Some(false),
+            Some(t) if t.columns.is_empty() => None,
+            Some(t) => Some(t.columns.contains_key(self.db_column(rel, column))),
+        }
+    }
+
+    /// With facts, whether the database has table `rel` (as the run names it) or the run made it; `None`
+    /// without facts.
+    fn has_table(&self, rel: &RelName) -> Option<bool> {
+        self.facts?;
+        Some(self.known.tables.contains_key(&rel.key()) || self.table_facts(rel).is_some())
+    }
+
+    /// With facts: a `DROP INDEX IF EXISTS` (`missing_ok`) of `indexes`, none of which exists.
+    fn drops_nothing(&self, missing_ok: bool, indexes: &[RelName]) -> bool {
+        missing_ok && indexes.iter().all(|n| self.lacks_index(n))
+    }
+
+    /// With facts: the database has no index `index` and the run made none of its name.
+    fn lacks_index(&self, index: &RelName) -> bool {
+        self.facts.is_some_and(|f| !f.has_index(index)) && !self.created_indexes.contains(&index.name)
     }
 
     /// With facts: a table (or column) that is neither in the database nor created by the run.
     fn check_exists(&mut self, rel: &RelName, column: Option<&str>) {
-        let Some(facts) = self.facts else { return };
-        if self.known.tables.contains_key(&rel.key()) {
+        if self.facts.is_none() || self.known.tables.contains_key(&rel.key()) {
             return;
         }
-        match (facts.table(rel), column) {
+        if column.is_some_and(|c| self.known.added_columns.contains(&(rel.key(), c.to_owned()))) {
+            return;
+        }
+        match (self.table_facts(rel), column) {
             (None, _) => {
                 self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None)
             }
-            (Some(t), Some(c)) if !t.columns.is_empty() && !t.columns.contains_key(c) => self.hit(
+            (Some(t), Some(c)) if !t.columns.is_empty() && !t.columns.contains_key(self.db_column(rel, c)) => self.hit(
                 "object-not-found",
                 format!("column `{c}` of `{}` does not exist in the database", rel.display()),
                 None,
@@ -375,6 +439,14 @@ impl Pass<'_> {
             NodeEnum::ViewStmt(v) => {
                 if let Some(view) = &v.view {
                     self.created.insert(RelName::of(view).key());
+                    if let Some(at) = self.dropped_views.remove(&RelName::of(view).key()) {
+                        self.withdrawn.insert(at);
+                    }
+                }
+            }
+            NodeEnum::CreateFunctionStmt(f) => {
+                if let Some((name, volatile)) = function_volatility(f) {
+                    self.known.functions.insert(name, volatile);
                 }
             }
             NodeEnum::CreateEnumStmt(e) => {
@@ -498,8 +570,7 @@ impl Pass<'_> {
                 }
                 // Another type takes the name a type of this file was renamed away from: a swap.
                 if let Some(at) = self.type_renames.remove(&renamed.key()) {
-                    self.hits.remove(at);
-                    self.type_renames.values_mut().filter(|i| **i > at).for_each(|i| *i -= 1);
+                    self.withdrawn.insert(at);
                 }
                 if !self.is_new(&ty) {
                     self.type_renames.insert(ty.key(), self.hits.len());
@@ -535,6 +606,9 @@ impl Pass<'_> {
                     }
                     ObjectType::ObjectTable => {
                         self.check_exists(&rel, None);
+                        let renamed = RelName { schema: rel.schema.clone(), name: r.newname.clone() };
+                        let was = self.db_table(&rel);
+                        self.known.renamed_tables.insert(renamed.key(), was);
                         self.hit(
                             "rename-table",
                             format!(
@@ -547,6 +621,11 @@ impl Pass<'_> {
                     }
                     ObjectType::ObjectColumn if !new => {
                         self.check_exists(&rel, Some(&r.subname));
+                        let was = self.db_column(&rel, &r.subname).to_owned();
+                        self.known.renamed_columns.insert((rel.key(), r.newname.clone()), was);
+                        if self.known.added_columns.remove(&(rel.key(), r.subname.clone())) {
+                            self.known.added_columns.insert((rel.key(), r.newname.clone()));
+                        }
                         self.hit(
                             "rename-column",
                             format!(
@@ -596,14 +675,7 @@ impl Pass<'_> {
             }
             NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
-                    let set: Vec<&str> = u
-                        .target_list
-                        .iter()
-                        .filter_map(|t| match &t.node {
-                            Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),
-                            _ => None,
-                        })
-                        .collect();
+                    let set = set_columns(u);
                     let added = |c: &&str| self.known.added_columns.contains(&(rel.key(), (*c).to_owned()));
                     if !set.is_empty() && set.iter().all(added) {
                         self.hit(
@@ -766,8 +838,9 @@ impl Pass<'_> {
         self.hit(
             "missing-lock-timeout",
             format!(
-                "this statement waits for a {lock} lock on `{}` with no `lock_timeout` set before it in this file: \
+                "this statement waits for {} {lock} lock on `{}` with no `lock_timeout` set before it in this file: \
                  while it waits, every query on the table waits behind it",
+                if lock.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" },
                 table.display()
             ),
             None,
@@ -778,7 +851,7 @@ impl Pass<'_> {
         let Some(rel) = c.relation.as_ref().map(RelName::of) else { return };
         if !c.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE TABLE {}` without `IF NOT EXISTS`", rel.display()), None);
-        } else if self.known.tables.contains_key(&rel.key()) || self.facts.and_then(|f| f.table(&rel)).is_some() {
+        } else if self.known.tables.contains_key(&rel.key()) || self.table_facts(&rel).is_some() {
             // It exists (an earlier file of the run made it, or the database has it): the statement does
             // nothing, and what follows works on a table with its rows and readers, not a new one.
             return;
@@ -816,7 +889,12 @@ impl Pass<'_> {
         }
         table.primary = primary.clone();
         for (col, ty) in &columns {
-            if primary.contains(&col.colname) && matches!(ty.name.as_str(), "int4" | "int2" | "serial" | "smallserial")
+            // A key of several columns is made of references to other tables, not of ids it counts out;
+            // a serial among them still counts.
+            let counted = primary.len() == 1 || matches!(ty.name.as_str(), "serial" | "smallserial");
+            if counted
+                && primary.contains(&col.colname)
+                && matches!(ty.name.as_str(), "int4" | "int2" | "serial" | "smallserial")
             {
                 self.hit_at(
                     "prefer-bigint-primary-key",
@@ -911,6 +989,9 @@ impl Pass<'_> {
             self.hit("cascade", format!("`CASCADE` also drops every object that depends on {list}"), None);
         }
         match kind {
+            // With facts, `DROP TABLE IF EXISTS` of tables the database lacks does nothing.
+            ObjectType::ObjectTable
+                if !new && d.missing_ok && names.iter().all(|n| self.has_table(n) == Some(false)) => {}
             ObjectType::ObjectTable if !new => {
                 for n in &names {
                     if !d.missing_ok {
@@ -927,7 +1008,7 @@ impl Pass<'_> {
                         "`DROP INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
                         None,
                     );
-                } else if !d.concurrent && !new {
+                } else if !d.concurrent && !new && !self.drops_nothing(d.missing_ok, &names) {
                     let table = names.first().and_then(|n| self.index_table(n));
                     self.hit(
                         "drop-index-without-concurrently",
@@ -946,6 +1027,11 @@ impl Pass<'_> {
                 self.hit("drop-type", format!("`DROP TYPE` removes {list}"), None)
             }
             ObjectType::ObjectView | ObjectType::ObjectMatview if !new => {
+                if let [view] = names.as_slice()
+                    && kind == ObjectType::ObjectView
+                {
+                    self.dropped_views.insert(view.key(), self.hits.len());
+                }
                 self.hit("drop-view", format!("`DROP VIEW` removes {list}: queries on it fail"), None)
             }
             _ => {}
@@ -983,14 +1069,14 @@ impl Pass<'_> {
                 let key = (rel.key(), column.to_owned());
                 // Already NOT NULL (made so by the run, or in the database): PostgreSQL does nothing.
                 let already = self.known.not_null.get(&key).copied().unwrap_or_else(|| {
-                    self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.not_null.contains(column))
+                    self.table_facts(rel).is_some_and(|t| t.not_null.contains(self.db_column(rel, column)))
                 });
                 self.known.not_null.insert(key.clone(), true);
                 if already {
                     return;
                 }
                 let checked = self.not_null_checks.contains(&key)
-                    || self.facts.and_then(|f| f.table(rel)).is_some_and(|t| t.not_null_checks.contains(column));
+                    || self.table_facts(rel).is_some_and(|t| t.not_null_checks.contains(self.db_column(rel, column)));
                 if checked && self.pg_version >= 12 {
                     return;
                 }
@@ -1011,7 +1097,13 @@ impl Pass<'_> {
                 }
             }
             AtDropColumn if !new => {
-                self.check_exists(rel, Some(column));
+                // A column the run added holds only what the run wrote; one the database lacks holds
+                // nothing (with `IF EXISTS` the statement does nothing, without it fails: said once).
+                let added = self.known.added_columns.remove(&(rel.key(), column.to_owned()));
+                let absent = !added && self.has_column(rel, column) == Some(false);
+                if absent && !cmd.missing_ok {
+                    self.check_exists(rel, Some(column));
+                }
                 if !cmd.missing_ok {
                     self.hit("non-idempotent", format!("`DROP COLUMN {column}` without `IF EXISTS`"), None);
                 }
@@ -1022,11 +1114,13 @@ impl Pass<'_> {
                         None,
                     );
                 }
-                self.hit(
-                    "drop-column",
-                    format!("`DROP COLUMN` removes `{}.{column}` and its values", rel.display()),
-                    None,
-                );
+                if !added && !absent {
+                    self.hit(
+                        "drop-column",
+                        format!("`DROP COLUMN` removes `{}.{column}` and its values", rel.display()),
+                        None,
+                    );
+                }
             }
             AtAddConstraint => {
                 let Some(NodeEnum::Constraint(k)) = def else { return };
@@ -1187,7 +1281,7 @@ impl Pass<'_> {
             }
         }
         if !self.known.tables.contains_key(&rel.key())
-            && let Some(table) = self.facts.and_then(|f| f.table(rel))
+            && let Some(table) = self.table_facts(rel)
         {
             for fk in &table.foreign_keys {
                 let owner = if fk.referencing { rel } else { &fk.other };
@@ -1211,6 +1305,11 @@ impl Pass<'_> {
     }
 
     fn add_column(&mut self, rel: &RelName, col: &ColumnDef, new: bool, if_not_exists: bool) {
+        // The database has it: `IF NOT EXISTS` makes the statement do nothing, and the column is not the
+        // run's (an UPDATE of it changes data).
+        if if_not_exists && !new && self.has_column(rel, &col.colname) == Some(true) {
+            return;
+        }
         let at = self.offset(col.location, self.at);
         self.known.not_null.insert((rel.key(), col.colname.clone()), declares_not_null(col));
         self.column_foreign_keys(rel, col);
@@ -1237,13 +1336,13 @@ impl Pass<'_> {
         let null_default = default.is_some_and(
             |k| matches!(k.raw_expr.as_deref().and_then(|e| e.node.as_ref()), Some(NodeEnum::AConst(c)) if c.isnull),
         );
+        // A volatile built-in, or a function the run made or the database has that is volatile.
         let volatile = default.and_then(|k| k.raw_expr.as_deref()).and_then(|e| {
-            e.node.as_ref()?.nodes().into_iter().find_map(|(n, ..)| match n {
-                pg_query::NodeRef::FuncCall(f) => {
-                    let name = f.funcname.last().and_then(string)?.to_ascii_lowercase();
-                    VOLATILE.contains(&name.as_str()).then_some(name)
-                }
-                _ => None,
+            calls(e).into_iter().find(|name| {
+                VOLATILE.contains(&name.to_ascii_lowercase().as_str())
+                    || self.known.functions.get(name).copied().unwrap_or_else(|| {
+                        self.facts.and_then(|f| f.volatile_functions.get(name)).copied().unwrap_or(false)
+                    })
             })
         });
         let name = &col.colname;
@@ -1375,7 +1474,7 @@ impl Pass<'_> {
                     );
                 }
                 let columns: Vec<String> = k.fk_attrs.iter().filter_map(string).map(str::to_owned).collect();
-                if let Some(table) = self.facts.and_then(|f| f.table(rel))
+                if let Some(table) = self.table_facts(rel)
                     && !columns.is_empty()
                     && !table.has_index_leading(&columns)
                 {
@@ -1526,6 +1625,65 @@ pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> 
     c.fields.last().and_then(string).map(str::to_owned)
 }
 
+/// The columns an `UPDATE` sets, as its `SET` list names them (`SET (a, b) = ...` names both).
+pub fn set_columns(u: &pg_query::protobuf::UpdateStmt) -> Vec<&str> {
+    u.target_list
+        .iter()
+        .filter_map(|t| match &t.node {
+            Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The names (without schema) of the functions an expression calls.
+fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
+    let Some(node) = expr.node.as_ref() else { return Vec::new() };
+    node.nodes()
+        .into_iter()
+        .filter_map(|(n, ..)| match n {
+            pg_query::NodeRef::FuncCall(f) => f.funcname.last().and_then(string).map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The functions the defaults of the columns an `ALTER TABLE` adds call: what the facts read the
+/// volatility of.
+pub fn default_calls(node: &NodeEnum) -> Vec<String> {
+    let NodeEnum::AlterTableStmt(a) = node else { return Vec::new() };
+    let mut found = Vec::new();
+    for cmd in a.cmds.iter().filter_map(|c| match &c.node {
+        Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtAddColumn => Some(cmd),
+        _ => None,
+    }) {
+        let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+        for k in col.constraints.iter().filter_map(constraint) {
+            if k.contype() == ConstrType::ConstrDefault
+                && let Some(e) = k.raw_expr.as_deref()
+            {
+                found.extend(calls(e));
+            }
+        }
+    }
+    found
+}
+
+/// A `CREATE FUNCTION`'s name (without schema) and whether it is volatile: what it says, or volatile,
+/// PostgreSQL's default.
+fn function_volatility(f: &pg_query::protobuf::CreateFunctionStmt) -> Option<(String, bool)> {
+    let name = f.funcname.last().and_then(string)?.to_owned();
+    let said = f.options.iter().find_map(|o| match &o.node {
+        Some(NodeEnum::DefElem(d)) if d.defname == "volatility" => match d.arg.as_deref().and_then(|a| a.node.as_ref())
+        {
+            Some(NodeEnum::String(v)) => Some(v.sval.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    Some((name, said.is_none_or(|v| v == "volatile")))
+}
+
 /// The enum type to which a statement adds a value.
 pub fn enum_type(node: &NodeEnum) -> Option<RelName> {
     let NodeEnum::AlterEnumStmt(e) = node else { return None };
@@ -1551,6 +1709,17 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
             found.extend(d.objects.iter().filter_map(|o| RelName::of_parts(&name_parts(o))).map(|n| (n, true)));
         }
         _ => {}
+    }
+    // The parse tree's walk does not reach the table of a `RENAME` or `SET SCHEMA`.
+    let relation = match node {
+        NodeEnum::RenameStmt(r) => r.relation.as_ref(),
+        NodeEnum::AlterObjectSchemaStmt(a) => a.relation.as_ref(),
+        _ => None,
+    };
+    if let Some(rel) = relation.map(RelName::of)
+        && !found.iter().any(|(f, _)| f.key() == rel.key())
+    {
+        found.push((rel, false));
     }
     if let NodeEnum::IndexStmt(i) = node
         && !i.idxname.is_empty()

@@ -469,11 +469,14 @@ pub static RULES: &[Rule] = &[
         family: Family::DataLoss,
         lock: AE,
         rewrites: Rewrites::None,
-        what: "`DROP VIEW` / `DROP MATERIALIZED VIEW`",
+        what: "`DROP VIEW` / `DROP MATERIALIZED VIEW` (not a view made again later in the file)",
         why: "code that queries the view fails",
         help: "stop using it in the application first, then drop it in a later release; `CREATE OR REPLACE VIEW` changes one in place",
         bad: &["DROP VIEW active_users;"],
-        good: &["CREATE OR REPLACE VIEW active_users AS SELECT 1 AS id;"],
+        good: &[
+            "CREATE OR REPLACE VIEW active_users AS SELECT 1 AS id;",
+            "DROP VIEW active_users;\nCREATE VIEW active_users AS SELECT 1 AS id, 2 AS rank;",
+        ],
     },
     Rule {
         id: "truncate",
@@ -685,11 +688,14 @@ pub static RULES: &[Rule] = &[
         family: Family::Habits,
         lock: None,
         rewrites: Rewrites::None,
-        what: "an `int`/`smallint`/`serial` primary key",
+        what: "an `int`/`smallint`/`serial` primary key (of one column, or a serial in a key of several)",
         why: "2^31 ids run out on a busy table, and changing the type later rewrites it",
         help: "`bigint GENERATED ALWAYS AS IDENTITY`",
         bad: &["CREATE TABLE t (id serial PRIMARY KEY);", "CREATE TABLE t (id integer, PRIMARY KEY (id));"],
-        good: &["CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);"],
+        good: &[
+            "CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);",
+            "CREATE TABLE t (user_id int, role_id int, PRIMARY KEY (user_id, role_id));",
+        ],
     },
     Rule {
         id: "prefer-text-over-char",

@@ -368,6 +368,7 @@ fn facts_know_enum_labels_and_the_table_of_a_dropped_or_rebuilt_index() {
     facts
         .index_tables
         .insert("orders_a_idx".into(), pass::RelName { schema: Some("public".into()), name: "orders".into() });
+    facts.indexes.insert("orders_a_idx".into());
     let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
     assert_eq!(with("enum-value-exists", "SELECT 1;\nALTER TYPE mood ADD VALUE 'ok';"), [2]);
     assert_eq!(with("enum-value-exists", "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok';"), Vec::<usize>::new());
@@ -376,14 +377,16 @@ fn facts_know_enum_labels_and_the_table_of_a_dropped_or_rebuilt_index() {
         [2]
     );
     assert_eq!(with("enum-value-exists", "ALTER TYPE other ADD VALUE 'ok';"), Vec::<usize>::new());
-    // The index's table is small: a hint that says so; an index the facts do not know stays a warning.
+    // The index's table is small: a hint that says so; an index the database lacks is dropped by no
+    // `DROP INDEX IF EXISTS`, and one without `IF EXISTS` stays a warning (its table unknown).
     for sql in ["DROP INDEX IF EXISTS orders_a_idx;", "REINDEX INDEX orders_a_idx;"] {
         let report = lint_example(sql, &LintOptions::default(), Some(&facts));
         let f = report.findings.iter().find(|f| f.rule.ends_with("-without-concurrently")).unwrap();
         assert_eq!(f.level, Level::Hint, "{sql}");
         assert!(f.message.contains("`orders` is small"), "{}", f.message);
     }
-    let report = lint_example("DROP INDEX IF EXISTS other_idx;", &LintOptions::default(), Some(&facts));
+    assert_eq!(with("drop-index-without-concurrently", "DROP INDEX IF EXISTS other_idx;"), Vec::<usize>::new());
+    let report = lint_example("DROP INDEX other_idx;", &LintOptions::default(), Some(&facts));
     assert_eq!(
         report.findings.iter().find(|f| f.rule == "drop-index-without-concurrently").unwrap().level,
         Level::Warning
@@ -633,4 +636,89 @@ fn prismas_enum_change_swaps_two_types_and_drops_the_old_one_without_a_finding()
     // A rename without the swap, and a drop of a type the file did not move aside, are findings.
     assert_eq!(lines("rename-type", "ALTER TYPE \"Role\" RENAME TO \"Role_old\";"), [1]);
     assert_eq!(lines("drop-type", "ALTER TYPE a RENAME TO a_old;\nDROP TYPE b;"), [2]);
+}
+
+/// Found on real migration histories (Mattermost's and Lemmy's), with the database's facts: a `DROP ...
+/// IF EXISTS` of what the database lacks does nothing, a column the run added and drops again holds
+/// only the run's values, `ADD COLUMN IF NOT EXISTS` of a column the database has adds nothing (so the
+/// UPDATE that follows changes data), a table or column the run renamed is found under its new name, a
+/// view dropped and made again breaks no query, a key of several columns is no id counter, and a
+/// NOT NULL column without a default fails on any table with rows, however small.
+#[test]
+fn facts_follow_what_the_run_does_to_the_names_it_finds() {
+    let columns = |list: &[(&str, &str)]| {
+        list.iter().map(|(c, t)| ((*c).to_owned(), types::ColumnType::parse(t).unwrap())).collect()
+    };
+    let mut facts = facts_with(
+        "users",
+        TableFacts { rows: Some(500), columns: columns(&[("id", "text"), ("icon", "text")]), ..TableFacts::default() },
+    );
+    facts.tables.insert(
+        "commands".into(),
+        TableFacts {
+            rows: Some(3),
+            columns: columns(&[("id", "text"), ("pluginid", "text")]),
+            ..TableFacts::default()
+        },
+    );
+    let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
+    let absent = "ALTER TABLE users DROP COLUMN IF EXISTS acceptedterms;\nDROP TABLE IF EXISTS jobstatuses;\n\
+                  DROP INDEX IF EXISTS idx_gone;\n";
+    for rule in ["drop-column", "drop-table", "drop-index-without-concurrently", "object-not-found"] {
+        assert_eq!(with(rule, absent), Vec::<usize>::new(), "{rule}");
+    }
+    assert_eq!(with("object-not-found", "ALTER TABLE users DROP COLUMN acceptedterms;"), [1]);
+    assert_eq!(with("drop-column", "ALTER TABLE users DROP COLUMN acceptedterms;"), Vec::<usize>::new());
+    assert_eq!(with("drop-column", "ALTER TABLE users DROP COLUMN icon;"), [1]);
+
+    let add_then_drop = "ALTER TABLE users ADD COLUMN IF NOT EXISTS lastrootat bigint;\n\
+                         UPDATE users SET lastrootat = 1 WHERE id <> '';\nALTER TABLE users DROP COLUMN IF EXISTS lastrootat;\n";
+    for rule in ["drop-column", "object-not-found"] {
+        assert_eq!(with(rule, add_then_drop), Vec::<usize>::new(), "{rule}");
+    }
+    let existing = "ALTER TABLE commands ADD COLUMN IF NOT EXISTS pluginid text;\nUPDATE commands SET pluginid = '';\n";
+    assert_eq!(with("update-without-where", existing), [2]);
+    assert_eq!(with("backfill-in-one-transaction", existing), Vec::<usize>::new());
+
+    let renames = "ALTER TABLE users RENAME TO person;\nALTER TABLE person RENAME COLUMN icon TO avatar;\n\
+                   ALTER TABLE person ALTER COLUMN avatar SET NOT NULL;\nALTER TABLE person DROP COLUMN avatar;\n";
+    assert_eq!(with("object-not-found", renames), Vec::<usize>::new());
+    assert_eq!(with("drop-column", renames), [4]);
+
+    let view = "DROP VIEW user_view;\nCREATE VIEW user_view AS SELECT id FROM users;\nDROP VIEW other_view;\n";
+    assert_eq!(lines("drop-view", view), [3]);
+    assert_eq!(
+        lines("prefer-bigint-primary-key", "CREATE TABLE s (a int, b int, PRIMARY KEY (a, b));"),
+        Vec::<usize>::new()
+    );
+    assert_eq!(lines("prefer-bigint-primary-key", "CREATE TABLE s (a serial, b int, PRIMARY KEY (a, b));"), [1]);
+
+    let not_null = "SET lock_timeout = '1s';\nALTER TABLE commands ADD COLUMN flag bool NOT NULL;";
+    let report = lint_example(not_null, &LintOptions::default(), Some(&facts));
+    let f = report.findings.iter().find(|f| f.rule == "add-column-not-null-without-default").unwrap();
+    assert_eq!(f.level, Level::Error, "{}", f.message);
+    assert!(f.message.ends_with("`commands` has about 3 rows: it fails"), "{}", f.message);
+    let mut empty = facts.clone();
+    empty.tables.get_mut("commands").unwrap().rows = Some(0);
+    let report = lint_example(not_null, &LintOptions::default(), Some(&empty));
+    let f = report.findings.iter().find(|f| f.rule == "add-column-not-null-without-default").unwrap();
+    assert_eq!(f.level, Level::Hint, "{}", f.message);
+}
+
+/// Found on a real migration history (Lemmy's): a default calling a function of the run's or the
+/// database's own that is volatile fills every row as a volatile built-in does.
+#[test]
+fn a_default_calling_a_volatile_function_of_the_run_or_the_database_rewrites() {
+    let made = "CREATE FUNCTION gen_id() RETURNS text LANGUAGE sql AS $$SELECT md5(random()::text)$$;\n\
+                ALTER TABLE t ADD COLUMN x text NOT NULL DEFAULT gen_id();\n";
+    assert_eq!(lines("add-column-volatile-default", made), [2]);
+    let stable = made.replace("LANGUAGE sql", "LANGUAGE sql STABLE");
+    assert_eq!(lines("add-column-volatile-default", &stable), Vec::<usize>::new());
+    let used = "ALTER TABLE t ADD COLUMN x text NOT NULL DEFAULT generate_unique_id();";
+    assert_eq!(lines("add-column-volatile-default", used), Vec::<usize>::new());
+    let mut facts = facts_with("t", TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
+    facts.volatile_functions.insert("generate_unique_id".into(), true);
+    assert_eq!(lines_with("add-column-volatile-default", used, &LintOptions::default(), Some(&facts)), [1]);
+    let files = [parse(SourceFile { name: "m.sql".into(), text: used.into() }).unwrap()];
+    assert_eq!(named(&files).functions, ["generate_unique_id"]);
 }

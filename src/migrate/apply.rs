@@ -117,6 +117,51 @@ pub(crate) async fn relation_files(session: &Session) -> Result<HashMap<u32, u32
     Ok(files)
 }
 
+/// Every table, partitioned table, materialized view and foreign table outside the system schemas, by
+/// OID: `schema.name`, quoted as a snapshot names its tables.
+pub(crate) async fn tables(session: &Session) -> Result<HashMap<u32, String>> {
+    const SQL: &str = "SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) \
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+        AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
+    let mut tables = HashMap::new();
+    for row in session.query(SQL, &[]).await? {
+        let oid: u32 = crate::pg::value(&row, 0, SQL)?;
+        let name: String = crate::pg::value(&row, 1, SQL)?;
+        tables.insert(oid, name);
+    }
+    Ok(tables)
+}
+
+/// The tables a migration dropped (their OID gone) and renamed or moved to another schema (their OID
+/// under another name), from [`tables`] before and after it: the snapshot's tables that are not there by
+/// their old names because the migration meant it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TableChanges {
+    pub dropped: Vec<String>,
+    /// (old name, new name).
+    pub renamed: Vec<(String, String)>,
+}
+
+impl TableChanges {
+    /// A table whose name is taken again after (dropped and made anew, as a tool that redefines a table
+    /// does) is neither: it is checked by its name.
+    pub(crate) fn between(before: &HashMap<u32, String>, after: &HashMap<u32, String>) -> TableChanges {
+        let mut changes = TableChanges::default();
+        let names: std::collections::HashSet<&String> = after.values().collect();
+        for (oid, name) in before.iter().filter(|(_, name)| !names.contains(name)) {
+            match after.get(oid) {
+                None => changes.dropped.push(name.clone()),
+                Some(now) if now != name => changes.renamed.push((name.clone(), now.clone())),
+                Some(_) => {}
+            }
+        }
+        changes.dropped.sort();
+        changes.renamed.sort();
+        changes
+    }
+}
+
 /// `ANALYZE` of each table the migration created or rewrote (a new storage file has no statistics);
 /// returns their names.
 pub(crate) async fn analyze_changed(session: &Session, before: &HashMap<u32, u32>) -> Result<Vec<String>> {
@@ -139,6 +184,20 @@ pub(crate) async fn analyze_changed(session: &Session, before: &HashMap<u32, u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_dropped_or_renamed_is_told_by_its_oid() {
+        let map = |pairs: &[(u32, &str)]| pairs.iter().map(|(o, n)| (*o, (*n).to_owned())).collect();
+        let before = map(&[(1, "public.a"), (2, "public.b"), (3, "public.c"), (4, "public.d"), (6, "public.f")]);
+        let after = map(&[(1, "public.a"), (3, "archive.c"), (4, "public.e"), (5, "public.b")]);
+        let changes = TableChanges::between(&before, &after);
+        // `b` was dropped and another table of its name made: checked by its name, as any other.
+        assert_eq!(changes.dropped, ["public.f"]);
+        assert_eq!(
+            changes.renamed,
+            [("public.c".to_owned(), "archive.c".to_owned()), ("public.d".to_owned(), "public.e".to_owned())]
+        );
+    }
 
     #[test]
     fn backoff_grows_to_ten_seconds_with_jitter_of_half() {

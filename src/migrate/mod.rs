@@ -30,7 +30,7 @@ pub use apply::LockPolicy;
 use runner::{FolderStatus, MigrationFile};
 
 use crate::cancel::Cancel;
-use crate::check::{CheckOptions, CheckReport};
+use crate::check::{CheckOptions, CheckReport, Finding, Level};
 use crate::dump::DumpOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::TableName;
@@ -379,6 +379,7 @@ async fn run(
     // Apply.
     let t = Instant::now();
     let before = apply::relation_files(&session).await?;
+    let tables_before = apply::tables(&session).await?;
     let snapshot = report.snapshot.clone();
     let mut committed = false;
     let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report, &mut committed).await;
@@ -397,10 +398,15 @@ async fn run(
         }
     };
 
-    // Statistics and health.
+    // Statistics and health. The tables the migration dropped or renamed are not missing.
+    let mut changes = apply::TableChanges::default();
     let failure = match failure {
         Some(f) => Some(f),
         None => {
+            match apply::tables(&session).await {
+                Ok(after) => changes = apply::TableChanges::between(&tables_before, &after),
+                Err(e) => tracing::warn!("reading the tables after the migration failed: {e}"),
+            }
             report.analyzed = apply::analyze_changed(&session, &before).await.unwrap_or_else(|e| {
                 tracing::warn!("ANALYZE after the migration failed: {e}");
                 Vec::new()
@@ -409,7 +415,7 @@ async fn run(
             progress.step(&format!("checking the health of `{database}`"));
             // A down migration drops what its migration made: the snapshot's tables are not all expected.
             let against = if options.down.is_some() { None } else { report.snapshot.as_ref() };
-            match check(store, options, against).await {
+            match check(store, options, against, &changes).await {
                 Ok(h) if h.healthy => {
                     log.step(&mut report, "check", Ok("healthy".into()), t.elapsed().as_secs_f64());
                     report.health = Some(h);
@@ -433,7 +439,7 @@ async fn run(
     let failure = match (failure, options.observe) {
         (None, Some(window)) => {
             let against = if options.down.is_some() { None } else { snapshot.as_ref() };
-            observe(store, options, against, window, &progress, &mut report, &mut log).await
+            observe(store, options, against, &changes, window, &progress, &mut report, &mut log).await
         }
         (failure, _) => failure,
     };
@@ -547,7 +553,18 @@ fn snapshot_label(source: &Source, first: &str) -> String {
                 .take(2);
             std::iter::once(program).chain(words.map(String::as_str)).collect::<Vec<_>>().join("-")
         }
-        _ => first.rsplit('/').next().unwrap_or(first).to_owned(),
+        _ => {
+            // A folder per migration (diesel's `2020-01-02-123456_add_x/up.sql`, Prisma's
+            // `20200102123456_add_x/migration.sql`): the folder names it, not its file.
+            let mut parts = first.rsplit('/');
+            let file = parts.next().unwrap_or(first);
+            match parts.next() {
+                Some(folder) if ["up.sql", "migration.sql", "down.sql"].contains(&file) && !folder.is_empty() => {
+                    folder.to_owned()
+                }
+                _ => file.to_owned(),
+            }
+        }
     };
     format!("before-{what}")
 }
@@ -819,13 +836,7 @@ async fn apply_all(
         _ => String::new(),
     };
     // A file's own BEGIN and COMMIT are left out: pgsafe runs each file in a transaction of its own.
-    let read = |u: &Unit| -> Result<String> {
-        Ok(u.statements
-            .iter()
-            .filter(|st| !crate::dryrun::is_transaction_control(&st.sql))
-            .map(|st| format!("{};\n", st.sql.trim_end().trim_end_matches(';')))
-            .collect())
-    };
+    let read = |u: &Unit| -> Result<String> { Ok(joined(&u.statements)) };
     if !options.snapshot {
         // Nothing else could undo a failure half way: one transaction for all of it.
         let mut all = String::new();
@@ -899,9 +910,44 @@ async fn apply_all(
     Ok(())
 }
 
-async fn check(store: &dyn Store, options: &MigrateOptions, snapshot: Option<&SnapshotId>) -> Result<CheckReport> {
+/// The statements of a file as one batch, without its own transaction control: each ends with a `;` of
+/// its own line, since a statement's text may end in a `--` comment (`create table t (id int) -- why`
+/// before the file's `;` on the next line), which would swallow a `;` put after it.
+fn joined(statements: &[crate::dryrun::Statement]) -> String {
+    statements
+        .iter()
+        .filter(|st| !crate::dryrun::is_transaction_control(&st.sql))
+        .map(|st| format!("{}\n;\n", st.sql.trim_end().trim_end_matches(';')))
+        .collect()
+}
+
+/// The health check after the migration, against its snapshot: a table of the snapshot that the migration
+/// dropped (`changes`) is named, not missing, and one it renamed is checked under its new name.
+async fn check(
+    store: &dyn Store,
+    options: &MigrateOptions,
+    snapshot: Option<&SnapshotId>,
+    changes: &apply::TableChanges,
+) -> Result<CheckReport> {
+    let mut meant = Vec::new();
     let against = match snapshot {
-        Some(id) => Some(crate::store::operation::with_tables(store, store.get(id)?)?),
+        Some(id) => {
+            let mut meta = crate::store::operation::with_tables(store, store.get(id)?)?;
+            meta.tables.retain_mut(|t| {
+                if changes.dropped.contains(&t.table) {
+                    let message = format!("in snapshot `{}` ({} rows); the migration dropped it", meta.id, t.rows);
+                    meant.push(Finding::new("dropped-by-migration", Level::Info, Some(&t.table), message));
+                    return false;
+                }
+                if let Some((_, new)) = changes.renamed.iter().find(|(old, _)| *old == t.table) {
+                    let message = format!("the migration renamed it `{new}`: its rows are counted there");
+                    meant.push(Finding::new("renamed-by-migration", Level::Info, Some(&t.table), message));
+                    t.table = new.clone();
+                }
+                true
+            });
+            Some(meta)
+        }
         None => None,
     };
     let check = CheckOptions {
@@ -912,7 +958,9 @@ async fn check(store: &dyn Store, options: &MigrateOptions, snapshot: Option<&Sn
         long_running: crate::check::DEFAULT_LONG_RUNNING,
         cancel: options.cancel.clone(),
     };
-    crate::check::check(&check).await
+    let mut report = crate::check::check(&check).await?;
+    report.findings.extend(meant);
+    Ok(report)
 }
 
 fn error_list(h: &CheckReport) -> String {
@@ -927,10 +975,12 @@ fn error_list(h: &CheckReport) -> String {
 
 /// Checks every `observe_every` for `window`; the first unhealthy round ends it with the reason to roll
 /// back, after the plan of what that rollback loses is said.
+#[allow(clippy::too_many_arguments)]
 async fn observe(
     store: &dyn Store,
     options: &MigrateOptions,
     snapshot: Option<&SnapshotId>,
+    changes: &apply::TableChanges,
     window: Duration,
     progress: &Arc<dyn Progress>,
     report: &mut MigrateReport,
@@ -944,7 +994,7 @@ async fn observe(
             _ = tokio::time::sleep(wait) => {}
             _ = options.cancel.cancelled() => return None,
         }
-        match check(store, options, snapshot).await {
+        match check(store, options, snapshot, changes).await {
             Ok(h) if h.healthy => continue,
             Ok(h) => {
                 let errors = error_list(&h);
@@ -1075,11 +1125,28 @@ impl Log<'_> {
 mod tests {
     use super::*;
 
+    /// Found on a real migration history (Lemmy's): a line comment before the `;` swallowed the `;` that
+    /// was put back after the statement, and the next statement ran as part of it.
+    #[test]
+    fn a_file_joined_keeps_its_statements_apart_whatever_ends_them() {
+        let text = "create table t2 (id int) -- why\n;\ncreate table t3 (id int); /* done */\nBEGIN;\nselect 1 -- last";
+        let statements = crate::dryrun::split_text(std::path::Path::new("m.sql"), text).unwrap();
+        let sql = joined(&statements);
+        let parsed = pg_query::parse(&sql, 0).unwrap();
+        let kinds: Vec<&str> = parsed.statement_types();
+        assert_eq!(kinds, ["CreateStmt", "CreateStmt", "SelectStmt"], "{sql}");
+    }
+
     #[test]
     fn a_snapshot_is_labelled_by_the_first_file_or_the_commands_program_and_verbs() {
         let command = |words: &[&str]| Source::Command(words.iter().map(|w| (*w).to_owned()).collect());
         let files = Source::Files(vec![PathBuf::from("db/0003_add_email.sql")]);
         assert_eq!(snapshot_label(&files, "db/0003_add_email.sql"), "before-0003_add_email.sql");
+        let diesel = Source::Files(vec![PathBuf::from("migrations/2020-01-02-123456_add_x/up.sql")]);
+        assert_eq!(
+            snapshot_label(&diesel, "migrations/2020-01-02-123456_add_x/up.sql"),
+            "before-2020-01-02-123456_add_x"
+        );
         let prisma = command(&["npx", "prisma", "migrate", "deploy"]);
         assert_eq!(snapshot_label(&prisma, "npx prisma migrate deploy"), "before-npx-prisma-migrate");
         let script = command(&["/bin/sh", "-c", "psql -c 'UPDATE t SET v = 1' && exit 4"]);

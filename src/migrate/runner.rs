@@ -62,68 +62,118 @@ pub struct FolderStatus {
     pub missing: Vec<Applied>,
 }
 
-/// The folder's migrations, in version order. A `.sql` file that is neither `NNNN_name.sql` nor
-/// `NNNN_name.down.sql` is refused by name, as are two files of one version and a down script without
-/// its migration.
+/// The folder's migrations, in version order: `NNNN_name.sql` files with an optional `NNNN_name.down.sql`
+/// (golang-migrate's `NNNN_name.up.sql` and `NNNN_name.down.sql` alike), or a folder per migration named
+/// `VERSION_name` holding its `up.sql` and optional `down.sql` (diesel, whose versions are dated as
+/// `2020-01-02-123456`: the digits are the version) or its `migration.sql` (Prisma). A `.sql` file that
+/// is none of these is refused by name, as are two migrations of one version, a down script without its
+/// migration, a migration folder without its script, and a folder that holds no migration at all.
 pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("reading the migrations folder", dir, e))?;
     let mut names = Vec::new();
+    let mut folders = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".sql") && entry.path().is_file() {
+        let path = entry.path();
+        if name.ends_with(".sql") && path.is_file() {
             names.push(name);
+        } else if path.is_dir() {
+            folders.push(name);
         }
     }
     names.sort();
+    folders.sort();
     let mut ups: Vec<MigrationFile> = Vec::new();
     let mut downs: HashMap<String, PathBuf> = HashMap::new();
+    let bad_name = |file: &str| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "`{}`: a migration file is named `NNNN_name.sql` (or `NNNN_name.down.sql`)",
+                dir.join(file).display()
+            ),
+        )
+        .with_hint(
+            "digits, `_`, then a name (golang-migrate's `NNNN_name.up.sql` too); files are applied in the order \
+             of their versions, as numbers",
+        )
+    };
     for file in &names {
         let (stem, down) = match file.strip_suffix(".down.sql") {
             Some(stem) => (stem, true),
-            None => (file.strip_suffix(".sql").unwrap_or(file), false),
+            None => (file.strip_suffix(".up.sql").or_else(|| file.strip_suffix(".sql")).unwrap_or(file), false),
         };
-        let Some((version, name)) = split_name(stem) else {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "`{}`: a migration file is named `NNNN_name.sql` (or `NNNN_name.down.sql`)",
-                    dir.join(file).display()
-                ),
-            )
-            .with_hint("digits, `_`, then a name; files are applied in the order of their versions, as numbers"));
-        };
+        let Some((version, name)) = split_name(stem) else { return Err(bad_name(file)) };
         let path = dir.join(file);
         if down {
-            downs.insert(stem.to_owned(), path);
+            downs.insert(format!("{version}_{name}"), path);
             continue;
         }
-        if let Some(other) = ups.iter().find(|m| version_key(&m.version) == version_key(version)) {
+        add(&mut ups, version.to_owned(), name, path, None)?;
+    }
+    for folder in &folders {
+        let Some((version, name)) = split_dated_name(folder) else { continue };
+        let path = dir.join(folder);
+        let Some(up) = ["up.sql", "migration.sql"].iter().map(|f| path.join(f)).find(|f| f.is_file()) else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("`{}` and `{}` have the same version {version}", other.path.display(), path.display()),
+                format!("`{}` is named as a migration but holds no `up.sql` or `migration.sql`", path.display()),
             ));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-        ups.push(MigrationFile {
-            version: version.to_owned(),
-            name: name.to_owned(),
-            checksum: blake3::hash(&bytes).to_hex().to_string(),
-            path,
-            down: None,
-        });
+        };
+        let down = Some(path.join("down.sql")).filter(|d| d.is_file());
+        add(&mut ups, version, name, up, down)?;
+    }
+    if ups.is_empty() && downs.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no migration", dir.display())).with_hint(
+            "a migrations folder holds `NNNN_name.sql` files (and their `NNNN_name.down.sql`), or a folder per \
+             migration, `VERSION_name/up.sql` (diesel) or `VERSION_name/migration.sql` (Prisma)",
+        ));
     }
     ups.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
     for m in &mut ups {
-        m.down = downs.remove(&m.label());
+        if m.down.is_none() {
+            m.down = downs.remove(&m.label());
+        }
     }
-    if let Some(path) = downs.values().next() {
+    let mut orphans: Vec<&PathBuf> = downs.values().collect();
+    orphans.sort();
+    if let Some(path) = orphans.first() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             format!("`{}` is a down script without its migration", path.display()),
         ));
     }
     Ok(ups)
+}
+
+/// Adds the migration `version`/`name` at `path` (its script) to `ups`, refusing a second one of its version.
+fn add(ups: &mut Vec<MigrationFile>, version: String, name: &str, path: PathBuf, down: Option<PathBuf>) -> Result<()> {
+    if let Some(other) = ups.iter().find(|m| version_key(&m.version) == version_key(&version)) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`{}` and `{}` have the same version {version}", other.path.display(), path.display()),
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    ups.push(MigrationFile {
+        version,
+        name: name.to_owned(),
+        checksum: blake3::hash(&bytes).to_hex().to_string(),
+        path,
+        down,
+    });
+    Ok(())
+}
+
+/// A migration folder's name, `2020-01-02-123456_add_x` (diesel) or `20200102123456_add_x` (Prisma), as
+/// (its version's digits, `add_x`).
+fn split_dated_name(folder: &str) -> Option<(String, &str)> {
+    let (version, name) = folder.split_once('_')?;
+    let digits: String = version.chars().filter(|c| *c != '-').collect();
+    let dated = version.starts_with(|c: char| c.is_ascii_digit()) && !version.ends_with('-');
+    (dated && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty())
+        .then_some((digits, name))
 }
 
 /// How versions order: as the numbers their digits write, whatever the padding (`2` before `10`, `0042`
@@ -265,6 +315,58 @@ mod tests {
         std::fs::remove_file(dir.path().join("0003_x.down.sql")).unwrap();
         std::fs::write(dir.path().join("0002_again.sql"), "").unwrap();
         assert!(scan(dir.path()).unwrap_err().to_string().contains("have the same version 0002"));
+    }
+
+    /// Found on real migration histories: golang-migrate's `.up.sql`/`.down.sql` pairs (Mattermost's) were
+    /// refused as down scripts without their migrations, and diesel's folders (Lemmy's) were not seen at
+    /// all, the folder reported up to date.
+    #[test]
+    fn golang_migrate_pairs_and_diesel_and_prisma_folders_are_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in
+            ["000002_add_users.up.sql", "000002_add_users.down.sql", "000001_init.up.sql", "000001_init.down.sql"]
+        {
+            std::fs::write(dir.path().join(name), "SELECT 1;").unwrap();
+        }
+        let files = scan(dir.path()).unwrap();
+        let labels: Vec<String> = files.iter().map(MigrationFile::label).collect();
+        assert_eq!(labels, ["000001_init", "000002_add_users"]);
+        assert_eq!(files[1].path, dir.path().join("000002_add_users.up.sql"));
+        assert_eq!(files[1].down.as_deref(), Some(dir.path().join("000002_add_users.down.sql").as_path()));
+
+        let dir = tempfile::tempdir().unwrap();
+        for (folder, files) in [
+            ("2019-02-26-002946_create_user", &["up.sql", "down.sql"][..]),
+            ("00000000000000_diesel_initial_setup", &["up.sql", "down.sql"][..]),
+            ("2019-03-03-163336_create_post", &["up.sql"][..]),
+            ("20210101000000_prisma_step", &["migration.sql"][..]),
+            ("seeds", &["data.sql"][..]),
+        ] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+            for f in files {
+                std::fs::write(dir.path().join(folder).join(f), format!("-- {folder}/{f}")).unwrap();
+            }
+        }
+        let files = scan(dir.path()).unwrap();
+        let labels: Vec<String> = files.iter().map(MigrationFile::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "00000000000000_diesel_initial_setup",
+                "20190226002946_create_user",
+                "20190303163336_create_post",
+                "20210101000000_prisma_step"
+            ]
+        );
+        assert_eq!(files[1].path, dir.path().join("2019-02-26-002946_create_user/up.sql"));
+        assert_eq!(files[1].down.as_deref(), Some(dir.path().join("2019-02-26-002946_create_user/down.sql").as_path()));
+        assert_eq!(files[2].down, None);
+        std::fs::create_dir(dir.path().join("2022-01-01-000000_empty")).unwrap();
+        let e = scan(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("holds no `up.sql` or `migration.sql`"), "{e}");
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(scan(empty.path()).unwrap_err().to_string().contains("holds no migration"));
     }
 
     #[test]

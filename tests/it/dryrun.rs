@@ -1103,3 +1103,73 @@ fn a_value_an_earlier_file_adds_to_an_enum_is_not_a_failure_of_the_next_file() {
     let (code, report, _) = dry_run(&db, &[&both], &[]);
     assert_eq!((code, &statements(&report)[1]["outcome"]), (1, &Value::from("failed")), "{report:#}");
 }
+
+/// Found on a real migration history (Mattermost's): `ADD COLUMN IF NOT EXISTS` of a column the table
+/// already has adds nothing, so an UPDATE of it replaces data, and a rename over it (`ADD COLUMN IF NOT
+/// EXISTS label`, copy, `DROP COLUMN name`) loses the old labels; a backfill inside a `DO` block of
+/// columns the block adds loses nothing; a column the migration adds and drops again, in a file or in a
+/// block, drops only its own values; and `DROP COLUMN IF EXISTS` of a column that is not there has
+/// nothing to lose.
+#[test]
+fn columns_count_as_added_only_when_the_migration_added_them() {
+    let db = small_db("dr_added");
+    let before = copy_of(&db, "dr_added_before");
+    let dir = tempfile::tempdir().unwrap();
+    // `tag` exists: 50 of the 100 rows hold 't'.
+    let file = migration(
+        dir.path(),
+        "0001_if_not_exists.sql",
+        "ALTER TABLE item ADD COLUMN IF NOT EXISTS tag text;\nUPDATE item SET tag = '' WHERE id > 0;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(losses(&statements(&report)[1]), [("updated".into(), "item".into(), None, 100)], "{report:#}");
+
+    let file = migration(
+        dir.path(),
+        "0002_rename_over.sql",
+        "ALTER TABLE item ADD COLUMN IF NOT EXISTS tag text;\nUPDATE item SET tag = name WHERE id > 0;\n\
+         ALTER TABLE item DROP COLUMN name;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[1]), [("updated".into(), "item".into(), None, 100)], "{report:#}");
+    // `name` was copied into `tag`, which was not added: its 100 values count as the column's loss.
+    assert_eq!(losses(&s[2]), [("dropped-column".into(), "item".into(), Some("name".into()), 100)], "{report:#}");
+
+    let file = migration(
+        dir.path(),
+        "0003_block_backfill.sql",
+        "DO $$\nBEGIN\n  ALTER TABLE item ADD COLUMN rank bigint DEFAULT 0;\n  \
+         UPDATE item SET rank = id * 2 WHERE id > 0;\nEND $$;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[0]), [], "{report:#}");
+    let notes = s[0]["notes"].to_string();
+    assert!(notes.contains("the rows of `item` the block updated in columns this migration added"), "{notes}");
+
+    let file = migration(
+        dir.path(),
+        "0004_add_then_drop.sql",
+        "ALTER TABLE item ADD COLUMN IF NOT EXISTS scratch bigint;\nUPDATE item SET scratch = 1 WHERE id > 0;\n\
+         ALTER TABLE item DROP COLUMN IF EXISTS scratch;\n\
+         DO $$\nBEGIN\n  ALTER TABLE item ADD COLUMN inner_scratch int;\n  UPDATE item SET inner_scratch = 1 WHERE id > 0;\n  \
+         ALTER TABLE item DROP COLUMN inner_scratch;\nEND $$;\n\
+         ALTER TABLE item DROP COLUMN IF EXISTS never_there;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!(s.len(), 5, "{report:#}");
+    for statement in s {
+        assert_eq!(losses(statement), [], "{report:#}");
+        assert!(!statement["notes"].to_string().contains("not measured"), "{report:#}");
+    }
+    assert!(s[2]["notes"].to_string().contains("`item.scratch` is a column this migration added"), "{report:#}");
+    assert!(s[3]["notes"].to_string().contains("`item.inner_scratch` is a column this migration added"), "{report:#}");
+    assert!(s[4]["notes"].to_string().contains("`item.never_there` does not exist"), "{report:#}");
+    assert_unchanged(&before, &db);
+}

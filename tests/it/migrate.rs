@@ -977,3 +977,45 @@ fn a_role_that_may_reach_only_its_own_database_still_migrates() {
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
     assert_eq!(server.sql_as("app", "r", columns).trim(), "1");
 }
+
+/// Found on a real migration history (Lemmy's): the health check after a migration took the tables it
+/// dropped or renamed for missing ones, and rolled back every such migration. They are named as the
+/// migration's doing, a renamed table's rows are counted under its new name, and the migration stands.
+#[test]
+fn a_migration_that_drops_or_renames_tables_is_healthy() {
+    let db = TestDb::new("mig_drop_rename");
+    db.psql(
+        "CREATE TABLE user_ (id int PRIMARY KEY, name text); INSERT INTO user_ SELECT g, 'u' || g FROM generate_series(1, 30) g;
+         CREATE TABLE old_log (id int); INSERT INTO old_log SELECT generate_series(1, 5);
+         CREATE SCHEMA archive; CREATE TABLE notes (id int); INSERT INTO notes VALUES (1);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_split.sql");
+    std::fs::write(
+        &file,
+        "ALTER TABLE user_ RENAME TO person;\nDROP TABLE old_log;\nALTER TABLE notes SET SCHEMA archive;\n",
+    )
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", &file.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{report:#}\n{err}");
+    assert_eq!(report["health"]["healthy"], true, "{report:#}");
+    let mut findings: Vec<(String, String)> = report["health"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"].as_str().unwrap().ends_with("-by-migration"))
+        .map(|f| (f["check"].as_str().unwrap().to_owned(), f["object"].as_str().unwrap().to_owned()))
+        .collect();
+    findings.sort();
+    assert_eq!(
+        findings,
+        [
+            ("dropped-by-migration".to_owned(), "public.old_log".to_owned()),
+            ("renamed-by-migration".to_owned(), "public.notes".to_owned()),
+            ("renamed-by-migration".to_owned(), "public.user_".to_owned()),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(db.psql("SELECT count(*) FROM person").trim(), "30");
+}
