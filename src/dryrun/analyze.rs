@@ -85,6 +85,8 @@ pub(crate) struct Analysis {
     /// The `UPDATE`s inside a `DO` block: (table, the columns each sets), whose rows the transaction's
     /// counters count.
     pub block_updates: Vec<(String, Vec<String>)>,
+    /// The tables it names (a `DO` block's statements': those it writes itself, not through triggers).
+    pub named: Vec<String>,
     /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
     /// commits.
     pub adds_enum_value: bool,
@@ -114,6 +116,7 @@ impl Analysis {
             outside_transaction: false,
             added_columns: Vec::new(),
             block_updates: Vec::new(),
+            named: Vec::new(),
             adds_enum_value: false,
             conversions: Vec::new(),
         }
@@ -205,6 +208,7 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
         read(&statement.node, server_version, &mut inner);
     }
     a.added_columns.extend(inner.added_columns);
+    a.named.extend(inner.named);
     for effect in inner.effects {
         match effect {
             Effect::DropColumn { table, column } => a.effects.push(Effect::DropColumnIfGone { table, column }),
@@ -217,6 +221,11 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
 }
 
 fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
+    for (n, ..) in node.nodes() {
+        if let pg_query::NodeRef::RangeVar(r) = n {
+            a.named.push(table_name(r));
+        }
+    }
     let not_run = |what: &str| Kind::NotRun(format!("{what} cannot run inside a transaction block"));
     match node {
         NodeEnum::TransactionStmt(t) => {

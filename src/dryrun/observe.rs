@@ -83,7 +83,7 @@ pub(super) async fn statement(
     }
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
-    let changes_before = row_changes(s, &[], &[]).await?;
+    let changes_before = row_changes(s, &[], &[], &[]).await?;
     if !analysis.savepoint {
         s.batch("SAVEPOINT pgsafe_statement").await?;
     }
@@ -123,7 +123,7 @@ pub(super) async fn statement(
     compare_relations(&relations_before, &relations_after, &mut report);
     let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
-    changed_elsewhere(s, &changes_before, &backfilled, &mut report).await?;
+    changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
     settle_losses(&mut report.losses);
     Ok(report)
 }
@@ -1202,24 +1202,34 @@ struct RowChanges {
     name: String,
     updated: i64,
     deleted: i64,
+    inserted: i64,
+    /// A materialized view.
+    derived: bool,
+    /// The statement names it.
+    named: bool,
     /// Its deleted rows are counted otherwise (see `sql/row_changes.sql`).
     deletes_counted: bool,
     updates_counted: bool,
 }
 
-/// The rows each table has had updated and deleted in the transaction, by oid; `deletes_counted` and
-/// `updates_counted` name the tables whose deleted or updated rows the caller counts otherwise.
+/// The rows each table has had updated, deleted and inserted in the transaction, by oid; `deletes_counted`
+/// and `updates_counted` name the tables whose deleted or updated rows the caller counts otherwise, and
+/// `named` those the statement names.
 async fn row_changes(
     s: &Session,
     deletes_counted: &[String],
     updates_counted: &[String],
+    named: &[String],
 ) -> Result<BTreeMap<i64, RowChanges>> {
     let mut found = BTreeMap::new();
-    for row in s.query(ROW_CHANGES, &[&deletes_counted, &updates_counted]).await? {
+    for row in s.query(ROW_CHANGES, &[&deletes_counted, &updates_counted, &named]).await? {
         let changes = RowChanges {
             name: value(&row, "name", ROW_CHANGES)?,
             updated: value(&row, "updated", ROW_CHANGES)?,
             deleted: value(&row, "deleted", ROW_CHANGES)?,
+            inserted: value(&row, "inserted", ROW_CHANGES)?,
+            derived: value(&row, "derived", ROW_CHANGES)?,
+            named: value(&row, "named", ROW_CHANGES)?,
             deletes_counted: value(&row, "deletes_counted", ROW_CHANGES)?,
             updates_counted: value(&row, "updates_counted", ROW_CHANGES)?,
         };
@@ -1235,6 +1245,7 @@ async fn changed_elsewhere(
     s: &Session,
     before: &BTreeMap<i64, RowChanges>,
     backfilled: &[String],
+    named: &[String],
     report: &mut StatementReport,
 ) -> Result<()> {
     let counted = |kinds: &[LossKind]| -> Vec<String> {
@@ -1243,14 +1254,39 @@ async fn changed_elsewhere(
     let deletes_counted = counted(&[LossKind::Deleted, LossKind::DroppedTable, LossKind::Truncated]);
     let mut updates_counted = counted(&[LossKind::Updated]);
     updates_counted.extend(backfilled.iter().cloned());
-    let after = row_changes(s, &deletes_counted, &updates_counted).await?;
+    let after = row_changes(s, &deletes_counted, &updates_counted, named).await?;
     for (oid, now) in after {
-        let (updated, deleted) = before.get(&oid).map_or((0, 0), |b| (b.updated, b.deleted));
+        let (updated, deleted, inserted) = before.get(&oid).map_or((0, 0, 0), |b| (b.updated, b.deleted, b.inserted));
         let deleted = u64::try_from(now.deleted - deleted).unwrap_or(0);
         let updated = u64::try_from(now.updated - updated).unwrap_or(0);
+        let inserted = u64::try_from(now.inserted - inserted).unwrap_or(0);
+        if now.derived {
+            if deleted + updated > 0 {
+                report.notes.push(format!(
+                    "`{}` is a materialized view: the rows its refresh replaced are derived, not counted as lost",
+                    now.name
+                ));
+            }
+            continue;
+        }
         let loss = |kind, count| Loss { kind, table: now.name.clone(), column: None, count, estimated: false };
         if deleted > 0 && !now.deletes_counted {
-            report.losses.push(loss(LossKind::Deleted, deleted));
+            // Rows a trigger deletes and inserts again (a summary table rebuilt) are not all gone: what the
+            // table has fewer of is. A table the statement names itself is not netted: rows it deletes and
+            // others it inserts are two changes of the migration's own.
+            let inserted = if now.named { 0 } else { inserted };
+            if inserted > 0 {
+                report.notes.push(format!(
+                    "{deleted} rows of `{}` were deleted and {inserted} inserted by what the statement set off \
+                     (a trigger rebuilding it): {} counted as lost",
+                    now.name,
+                    deleted.saturating_sub(inserted)
+                ));
+            }
+            let lost = deleted.saturating_sub(inserted);
+            if lost > 0 {
+                report.losses.push(loss(LossKind::Deleted, lost));
+            }
         }
         if updated > 0 && !now.updates_counted {
             report.losses.push(loss(LossKind::Updated, updated));

@@ -1,9 +1,11 @@
-//! `pgsafe migrate`: snapshot -> lint -> dry run -> apply -> check, and a rollback by itself when anything
+//! `pgsafe migrate`: lint -> snapshot -> dry run -> apply -> check, and a rollback by itself when anything
 //! fails after the snapshot.
 //!
 //! ```text
 //! what to apply (files, a folder's pending migrations, or another tool's command)
+//!   -> lint (SQL; reads the catalog only: refused, no snapshot is taken)
 //!   -> snapshot (pinned while the migration runs; its id said first)
+//!   -> dry run (SQL, rolled back; refused, the snapshot is removed)
 //!   -> apply: each file in a transaction under lock_timeout, retried on lock timeouts; or the command
 //!   -> ANALYZE what was created or rewritten -> check against the snapshot
 //!   -> done (snapshot unpinned; --snapshot-after; --observe keeps checking)
@@ -121,6 +123,9 @@ pub struct MigrateReport {
     pub ending: Ending,
     /// The snapshot taken before anything changed.
     pub snapshot: Option<SnapshotId>,
+    /// The snapshot was removed again: the dry run refused the migration, so nothing was applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot_removed: bool,
     /// What was applied (file labels, or the command), in order; rolled back when `ending` says so.
     pub applied: Vec<String>,
     /// Tables analyzed after the migration (created or rewritten by it).
@@ -152,6 +157,7 @@ impl MigrateReport {
             database: database.to_owned(),
             ending: Ending::UpToDate,
             snapshot: None,
+            snapshot_removed: false,
             applied: Vec::new(),
             analyzed: Vec::new(),
             health: None,
@@ -340,7 +346,17 @@ async fn run(
         ));
     }
 
-    // The snapshot, before anything changes.
+    // Lint, which only reads the catalog: a migration it refuses costs no snapshot. Down scripts drop
+    // what their migrations made by design: asked for by name, they are linted and rehearsed for the
+    // report only.
+    let linted = lint_step(options, &units, &mut report, &mut log, &progress).await?;
+    if let Some(reason) = linted.filter(|_| options.down.is_none()) {
+        report.ending = Ending::Refused;
+        report.reason = Some(reason);
+        return finish(report, started);
+    }
+
+    // The snapshot, before anything changes (the rehearsal runs the statements, rolled back).
     if options.snapshot {
         let t = Instant::now();
         progress.step(&format!("taking the snapshot of `{database}` before `{name}`"));
@@ -367,12 +383,24 @@ async fn run(
         }
     }
 
-    // Lint and rehearse SQL: refused before any change, unless forced. Down scripts drop what their
-    // migrations made by design: asked for by name, they are linted and rehearsed for the report only.
-    let verdict = lint_and_rehearse(options, &units, &mut report, &mut log, &progress).await?;
+    // Rehearse SQL: refused before any change, unless forced. Nothing was applied then, and the snapshot
+    // taken for it would only push an older one out of retention: it is removed.
+    let verdict = rehearse_step(options, &units, &mut report, &mut log, &progress).await?;
     if let Some(reason) = verdict.filter(|_| options.down.is_none()) {
         report.ending = Ending::Refused;
         report.reason = Some(reason);
+        if let Some(id) = pinned.take() {
+            match store.remove(&id) {
+                Ok(()) => {
+                    report.snapshot_removed = true;
+                    log.step(&mut report, "snapshot", Ok(format!("`{id}` removed: nothing was applied")), 0.0);
+                }
+                Err(e) => {
+                    tracing::warn!("snapshot `{id}` of the refused migration could not be removed: {e}");
+                    *pinned = Some(id);
+                }
+            }
+        }
         return finish(report, started);
     }
 
@@ -596,7 +624,8 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
 }
 
 /// `pgsafe lint` and `pgsafe dry-run` of the SQL migrations; the reason to refuse them, if any.
-async fn lint_and_rehearse(
+/// Lints the SQL migrations with the database's facts: the reason to refuse them, if any.
+async fn lint_step(
     options: &MigrateOptions,
     units: &[Unit],
     report: &mut MigrateReport,
@@ -604,11 +633,8 @@ async fn lint_and_rehearse(
     progress: &Arc<dyn Progress>,
 ) -> Result<Option<String>> {
     let files: Vec<PathBuf> = units.iter().filter_map(|u| u.path.clone()).collect();
-    if files.is_empty() {
-        return Ok(None);
-    }
     let mut refuse = None;
-    if options.lint {
+    if options.lint && !files.is_empty() {
         let t = Instant::now();
         progress.step("linting the migrations");
         let mut parsed = Vec::new();
@@ -648,11 +674,21 @@ async fn lint_and_rehearse(
         };
         log.step(report, "lint", outcome, t.elapsed().as_secs_f64());
         report.lint = Some(lint);
-        if refuse.is_some() {
-            return Ok(refuse);
-        }
     }
-    if options.dry_run {
+    Ok(refuse)
+}
+
+/// Rehearses the SQL migrations in a transaction that is rolled back: the reason to refuse them, if any.
+async fn rehearse_step(
+    options: &MigrateOptions,
+    units: &[Unit],
+    report: &mut MigrateReport,
+    log: &mut Log<'_>,
+    progress: &Arc<dyn Progress>,
+) -> Result<Option<String>> {
+    let files: Vec<PathBuf> = units.iter().filter_map(|u| u.path.clone()).collect();
+    let mut refuse = None;
+    if options.dry_run && !files.is_empty() {
         let t = Instant::now();
         progress.step("rehearsing the migrations in a transaction that is rolled back");
         let dry_options = crate::dryrun::DryRunOptions {

@@ -1173,3 +1173,48 @@ fn columns_count_as_added_only_when_the_migration_added_them() {
     assert!(s[4]["notes"].to_string().contains("`item.never_there` does not exist"), "{report:#}");
     assert_unchanged(&before, &db);
 }
+
+/// Found on a real migration history (Lemmy's): a materialized view refreshed by a trigger, and a summary
+/// table a trigger rebuilds (deleting its rows and inserting them again), were counted as rows deleted.
+/// A materialized view's rows are derived; a table rebuilt through a trigger loses what it has fewer of.
+/// Rows a migration deletes itself and replaces by others are still lost.
+#[test]
+fn rows_a_trigger_rebuilds_or_a_materialized_view_refreshes_are_not_lost() {
+    let db = TestDb::new("dr_rebuilt");
+    db.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g;
+         CREATE MATERIALIZED VIEW mv AS SELECT id, v FROM t;
+         CREATE UNIQUE INDEX ON mv (id);
+         CREATE TABLE cache (id int PRIMARY KEY, v text);
+         INSERT INTO cache SELECT id, v FROM t;
+         CREATE FUNCTION refresh_mv() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN REFRESH MATERIALIZED VIEW CONCURRENTLY mv; RETURN NULL; END $$;
+         CREATE TRIGGER t_mv AFTER UPDATE ON t FOR EACH STATEMENT EXECUTE FUNCTION refresh_mv();
+         CREATE FUNCTION rebuild_cache() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN DELETE FROM cache WHERE id = NEW.id; INSERT INTO cache VALUES (NEW.id, NEW.v); RETURN NULL; END $$;
+         CREATE TRIGGER t_cache AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION rebuild_cache();
+         CREATE TABLE archive (id int PRIMARY KEY, v text);
+         INSERT INTO archive SELECT g, 'a' || g FROM generate_series(1, 10) g;",
+    );
+    let before = copy_of(&db, "dr_rebuilt_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "0001_touch.sql", "UPDATE t SET v = v || '!' WHERE id <= 3;\n");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = &statements(&report)[0];
+    assert_eq!(losses(s), [("updated".into(), "t".into(), None, 3)], "{report:#}");
+    let notes = s["notes"].to_string();
+    assert!(notes.contains("`mv` is a materialized view"), "{notes}");
+    assert!(notes.contains("3 rows of `cache` were deleted and 3 inserted"), "{notes}");
+
+    let file = migration(
+        dir.path(),
+        "0002_replace.sql",
+        "DO $$ BEGIN DELETE FROM archive WHERE id <= 5; INSERT INTO archive SELECT g, 'new' FROM generate_series(101, 105) g; END $$;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(losses(&statements(&report)[0]), [("deleted".into(), "archive".into(), None, 5)], "{report:#}");
+    assert_unchanged(&before, &db);
+}

@@ -161,11 +161,8 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         .filter(|l| l["command"] == "migrate")
         .map(|l| l["step"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        steps[..8],
-        ["snapshot", "lint", "snapshot", "lint", "dry-run", "apply", "check", "snapshot-after"],
-        "{steps:?}"
-    );
+    // The refused run linted and took no snapshot; the forced one linted, then took its snapshot.
+    assert_eq!(steps[..7], ["lint", "lint", "snapshot", "dry-run", "apply", "check", "snapshot-after"], "{steps:?}");
 }
 
 #[test]
@@ -246,15 +243,25 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     let folder = dir.path().to_str().unwrap();
 
     // Lint refuses the UPDATE without WHERE; past it, the dry run finds that the migration would fail:
-    // refused each time, nothing applied.
+    // refused each time, nothing applied. Lint comes before the snapshot, which a refusal of the dry
+    // run removes: refused runs leave no snapshot to push older ones out of retention.
+    let snapshots = || {
+        let list: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+            pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+        ))
+        .unwrap();
+        list.len()
+    };
     let (code, report, err) = migrate(store.path(), &db, &[folder]);
     assert_eq!(code, 1, "{err}");
-    assert_eq!(report["ending"], "refused", "{report}");
+    assert_eq!((&report["ending"], &report["snapshot"]), (&"refused".into(), &Value::Null), "{report}");
     assert!(report["reason"].as_str().unwrap().contains("update-without-where"), "{report}");
     let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", folder]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["ending"], "refused", "{report}");
     assert_eq!(report["dry_run"]["would_fail"], true);
+    assert_eq!(report["snapshot_removed"], true, "{report}");
+    assert_eq!(snapshots(), 0);
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 
