@@ -53,8 +53,21 @@ pub struct TableChange {
     /// Columns of the snapshot's table that the table no longer has: their values are lost.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub columns_gone: Vec<String>,
+    /// Columns the table has now and the snapshot's lacks, holding values (other than NULL and the
+    /// column's default): a rollback drops them with their values, though the snapshot's columns hold the
+    /// snapshot's rows.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub columns_new: Vec<NewColumn>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A column added since the snapshot, with the values it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewColumn {
+    pub column: String,
+    /// Its values that are neither NULL nor its default (as the default evaluates now).
+    pub values: u64,
 }
 
 /// One schema object that differs.
@@ -165,6 +178,7 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
         rows_in_snapshot: Some(t.rows),
         rows_in_partitions: None,
         columns_gone: Vec::new(),
+        columns_new: Vec::new(),
         note: None,
     };
     session.batch("SAVEPOINT pgsafe_compare").await?;
@@ -174,6 +188,15 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
             change.rows_now = Some(rows);
             if rows != t.rows || digest != Some(t.digest) {
                 change.change = Change::Changed;
+            }
+            if t.kind == PartKind::Table {
+                change.columns_new = columns_new(session, t).await?;
+                if !change.columns_new.is_empty() {
+                    change.change = Change::Changed;
+                    let list: Vec<String> =
+                        change.columns_new.iter().map(|c| format!("`{}` {} values", c.column, c.values)).collect();
+                    change.note = Some(format!("columns added since the snapshot, dropped: {}", list.join(", ")));
+                }
             }
         }
         Err(e) => {
@@ -212,6 +235,48 @@ async fn columns_gone(session: &Session, t: &PlannedTable) -> Result<Vec<String>
     Ok(t.columns.iter().filter(|c| !live.contains(&c.name)).map(|c| c.name.clone()).collect())
 }
 
+/// The columns `t` has now and the snapshot's lacks, with the values they hold that are neither NULL nor
+/// the column's default; generated and identity columns, whose values the table makes, are left out, as
+/// are columns holding nothing else.
+async fn columns_new(session: &Session, t: &PlannedTable) -> Result<Vec<NewColumn>> {
+    const SQL: &str = "SELECT a.attname::text, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
+        FROM pg_catalog.pg_attribute a \
+        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+          AND a.attgenerated = '' AND a.attidentity = '' ORDER BY a.attnum";
+    let name = t.name.to_string();
+    let known: HashSet<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut found = Vec::new();
+    for row in session.query(SQL, &[&name]).await? {
+        let column: String = crate::pg::value(&row, 0, SQL)?;
+        if known.contains(column.as_str()) {
+            continue;
+        }
+        let default: Option<String> = crate::pg::value(&row, 1, SQL)?;
+        let col = crate::sql::quote_ident(&column);
+        let other = default.map(|d| format!(" AND {col} IS DISTINCT FROM ({d})")).unwrap_or_default();
+        let sql = format!("SELECT count(*) FROM ONLY {} WHERE {col} IS NOT NULL{other}", quote_qualified(&t.name));
+        session.batch("SAVEPOINT pgsafe_column").await?;
+        let values: i64 = match session.query_one(&sql, &[]).await {
+            Ok(row) => {
+                session.batch("RELEASE SAVEPOINT pgsafe_column").await?;
+                crate::pg::value(&row, 0, &sql)?
+            }
+            // A default that does not compare (a type without equality): every value not NULL.
+            Err(e) if e.sqlstate().is_some() => {
+                session.batch("ROLLBACK TO SAVEPOINT pgsafe_column; RELEASE SAVEPOINT pgsafe_column").await?;
+                let sql = format!("SELECT count({col}) FROM ONLY {}", quote_qualified(&t.name));
+                crate::pg::value(&session.query_one(&sql, &[]).await?, 0, &sql)?
+            }
+            Err(e) => return Err(e),
+        };
+        if values > 0 {
+            found.push(NewColumn { column, values: values as u64 });
+        }
+    }
+    Ok(found)
+}
+
 async fn count_rows(session: &Session, name: &TableName) -> Result<u64> {
     let sql = format!("SELECT count(*) FROM ONLY {}", quote_qualified(name));
     let rows: i64 = crate::pg::value(&session.query_one(&sql, &[]).await?, 0, &sql)?;
@@ -227,6 +292,7 @@ async fn count_new_table(session: &Session, name: &TableName) -> Result<TableCha
         rows_in_snapshot: None,
         rows_in_partitions: None,
         columns_gone: Vec::new(),
+        columns_new: Vec::new(),
         note: None,
     })
 }
@@ -314,6 +380,7 @@ mod tests {
             rows_in_snapshot: None,
             rows_in_partitions: None,
             columns_gone: Vec::new(),
+            columns_new: Vec::new(),
             note: None,
         };
         let mut changes =

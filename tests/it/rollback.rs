@@ -116,9 +116,12 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     assert_eq!(tables(&nothing, "changed"), Vec::<String>::new(), "{nothing}");
     assert_eq!(nothing["changes"]["objects"], Value::Array(vec![]));
 
-    // Same row count, other content; fewer rows; a new table, a new view, a view dropped.
+    // Same row count, other content; fewer rows; a new table, a new view, a view dropped; a new column
+    // holding values (and one holding only its default, which loses nothing).
     db.psql(
-        "UPDATE customer SET first_name = 'CHANGED' WHERE customer_id = 7;
+        "ALTER TABLE category ADD COLUMN note text; UPDATE category SET note = 'x' WHERE category_id <= 4;
+         ALTER TABLE language ADD COLUMN active bool DEFAULT true;
+         UPDATE customer SET first_name = 'CHANGED' WHERE customer_id = 7;
          DELETE FROM film_actor WHERE actor_id = 3;
          CREATE TABLE audit_note (id int); INSERT INTO audit_note VALUES (1), (2), (3);
          CREATE VIEW recent AS SELECT 1 AS x;
@@ -127,7 +130,9 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     let before = copy_of(&db, "rb_plan_before");
     let p = plan(dir.path(), &db, &["--latest"]);
     assert_eq!(p["snapshot"]["id"], id.as_str());
-    assert_eq!(tables(&p, "changed"), ["public.customer", "public.film_actor"], "{p}");
+    assert_eq!(tables(&p, "changed"), ["public.category", "public.customer", "public.film_actor"], "{p}");
+    let category = p["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "public.category").unwrap();
+    assert_eq!(category["columns_new"], serde_json::json!([{"column": "note", "values": 4}]), "{p}");
     assert_eq!(tables(&p, "new"), ["public.audit_note"]);
     assert_eq!(tables(&p, "gone"), Vec::<String>::new());
     let new_table = p["changes"]["tables"].as_array().unwrap().iter().find(|t| t["change"] == "new").unwrap();
@@ -141,7 +146,10 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     assert_eq!(
         objects,
         [
+            ("DEFAULT public.language active".to_owned(), "new".to_owned()),
             ("TABLE public.audit_note".to_owned(), "new".to_owned()),
+            ("TABLE public.category".to_owned(), "changed".to_owned()),
+            ("TABLE public.language".to_owned(), "changed".to_owned()),
             ("VIEW public.actor_info".to_owned(), "gone".to_owned()),
             ("VIEW public.recent".to_owned(), "new".to_owned()),
         ]
