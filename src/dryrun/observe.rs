@@ -1446,6 +1446,24 @@ fn compare_relations(before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Rel
         }
     }
     report.dropped.extend(before.iter().filter(|(oid, _)| !after.contains_key(oid)).map(|(_, r)| change(r)));
+    // An index a statement drops and makes again under its name (as `ALTER COLUMN ... TYPE` does to the
+    // indexes of the column) is the same index: rebuilt when it has a new file, else kept as it was.
+    let index = |kind: &str| kind == "index" || kind == "partitioned index";
+    let gone: Vec<&Relation> =
+        before.iter().filter(|(oid, r)| !after.contains_key(oid) && index(&r.kind)).map(|(_, r)| r).collect();
+    for was in gone {
+        let new = after
+            .iter()
+            .find(|(oid, r)| !before.contains_key(oid) && r.name == was.name && r.kind == was.kind)
+            .map(|(_, r)| r);
+        let Some(now) = new else { continue };
+        let r = change(now);
+        report.dropped.retain(|d| d != &r);
+        report.created.retain(|c| c != &r);
+        if now.filenode != was.filenode {
+            report.rewritten.push(r);
+        }
+    }
 }
 
 #[cfg(test)]

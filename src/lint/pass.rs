@@ -103,6 +103,8 @@ pub struct Known {
     renamed_columns: HashMap<(String, String), String>,
     /// Functions the run made, by name without schema: whether volatile (`CREATE FUNCTION`'s default).
     functions: HashMap<String, bool>,
+    /// (table key, column) of the database's columns the run dropped, until added again.
+    dropped_columns: HashSet<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -322,10 +324,28 @@ impl<'a> Pass<'a> {
             || self.table_facts(rel).is_some_and(|t| t.partitioned)
     }
 
-    /// The database's facts of table `rel`, as the run names it (after its renames).
+    /// The database's facts of table `rel`, as the run names it (after its renames: a table renamed away
+    /// is no longer there under its old name).
     fn table_facts(&self, rel: &RelName) -> Option<&'a TableFacts> {
-        let rel = self.known.renamed_tables.get(&rel.key()).unwrap_or(rel);
+        let key = rel.key();
+        if let Some(was) = self.known.renamed_tables.get(&key) {
+            return self.facts.and_then(|f| f.table(was));
+        }
+        if self.known.renamed_tables.values().any(|was| was.key() == key) {
+            return None;
+        }
         self.facts.and_then(|f| f.table(rel))
+    }
+
+    /// Whether the run took column `column` of `rel` away from the database's: dropped, or renamed to
+    /// another name.
+    fn column_taken_away(&self, rel: &RelName, column: &str) -> bool {
+        let key = (rel.key(), column.to_owned());
+        if self.known.renamed_columns.contains_key(&key) {
+            return false;
+        }
+        self.known.dropped_columns.contains(&key)
+            || self.known.renamed_columns.iter().any(|((t, _), was)| *t == key.0 && was == column)
     }
 
     /// The table `rel`, as the run names it, by its name in the database's facts.
@@ -351,6 +371,9 @@ impl<'a> Pass<'a> {
         self.facts?;
         if self.known.tables.contains_key(&rel.key()) {
             return None;
+        }
+        if self.column_taken_away(rel, column) {
+            return Some(false);
         }
         match self.table_facts(rel) {
             None => Some(false),
@@ -388,11 +411,16 @@ impl<'a> Pass<'a> {
             (None, _) => {
                 self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None)
             }
-            (Some(t), Some(c)) if !t.columns.is_empty() && !t.columns.contains_key(self.db_column(rel, c)) => self.hit(
-                "object-not-found",
-                format!("column `{c}` of `{}` does not exist in the database", rel.display()),
-                None,
-            ),
+            (Some(t), Some(c))
+                if (!t.columns.is_empty() && !t.columns.contains_key(self.db_column(rel, c)))
+                    || self.column_taken_away(rel, c) =>
+            {
+                self.hit(
+                    "object-not-found",
+                    format!("column `{c}` of `{}` does not exist in the database", rel.display()),
+                    None,
+                )
+            }
             _ => {}
         }
     }
@@ -1101,6 +1129,13 @@ impl<'a> Pass<'a> {
                 // nothing (with `IF EXISTS` the statement does nothing, without it fails: said once).
                 let added = self.known.added_columns.remove(&(rel.key(), column.to_owned()));
                 let absent = !added && self.has_column(rel, column) == Some(false);
+                // Gone under its name and, when the run renamed it, under the database's.
+                if let Some(was) = self.known.renamed_columns.remove(&(rel.key(), column.to_owned())) {
+                    self.known.dropped_columns.insert((rel.key(), was));
+                }
+                if !added {
+                    self.known.dropped_columns.insert((rel.key(), column.to_owned()));
+                }
                 if absent && !cmd.missing_ok {
                     self.check_exists(rel, Some(column));
                 }
@@ -1324,6 +1359,7 @@ impl<'a> Pass<'a> {
             return;
         }
         self.known.added_columns.insert((rel.key(), col.colname.clone()));
+        self.known.dropped_columns.remove(&(rel.key(), col.colname.clone()));
         self.check_exists(rel, None);
         if !if_not_exists {
             self.hit("non-idempotent", format!("`ADD COLUMN {}` without `IF NOT EXISTS`", col.colname), None);

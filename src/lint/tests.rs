@@ -722,3 +722,31 @@ fn a_default_calling_a_volatile_function_of_the_run_or_the_database_rewrites() {
     let files = [parse(SourceFile { name: "m.sql".into(), text: used.into() }).unwrap()];
     assert_eq!(named(&files).functions, ["generate_unique_id"]);
 }
+
+/// Found on a real migration history (cal.com's): a column renamed away, or dropped, by an earlier
+/// statement of the run is not there any more under that name; nor is a table renamed away.
+#[test]
+fn what_the_run_renamed_away_or_dropped_is_not_found_again() {
+    let facts = facts_with(
+        "t",
+        TableFacts {
+            rows: Some(5),
+            columns: [("a", "int"), ("b", "int")]
+                .into_iter()
+                .map(|(c, ty)| (c.to_owned(), types::ColumnType::parse(ty).unwrap()))
+                .collect(),
+            ..TableFacts::default()
+        },
+    );
+    let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
+    let twice = "ALTER TABLE t RENAME COLUMN a TO a_old;\nALTER TABLE t RENAME COLUMN a TO a_old;\n";
+    assert_eq!(with("object-not-found", twice), [2]);
+    let dropped = "ALTER TABLE t DROP COLUMN b;\nALTER TABLE t DROP COLUMN b;\nALTER TABLE t ADD COLUMN b int;\n\
+                   ALTER TABLE t ALTER COLUMN b SET NOT NULL;\n";
+    assert_eq!(with("object-not-found", dropped), [2]);
+    let renamed_then_dropped = "ALTER TABLE t RENAME COLUMN a TO c;\nALTER TABLE t DROP COLUMN c;\n\
+                                ALTER TABLE t ALTER COLUMN a SET NOT NULL;\nALTER TABLE t ALTER COLUMN c SET NOT NULL;\n";
+    assert_eq!(with("object-not-found", renamed_then_dropped), [3, 4]);
+    let table = "ALTER TABLE t RENAME TO t2;\nALTER TABLE t ADD COLUMN x int;\nALTER TABLE t2 ADD COLUMN y int;\n";
+    assert_eq!(with("object-not-found", table), [2]);
+}

@@ -18,7 +18,8 @@ use crate::sql::{quote_ident, quote_literal, quote_qualified};
 /// One migration of a folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MigrationFile {
-    /// The digits before the first `_`: `0042`.
+    /// The digits before the first `_`: `0042`; of a migration folder (diesel's, Prisma's), the folder's
+    /// whole name, as those tools track it: `20220305233635_add_schedules`.
     pub version: String,
     /// What follows them, without `.sql`: `add_orders_index`.
     pub name: String,
@@ -30,9 +31,10 @@ pub struct MigrationFile {
 }
 
 impl MigrationFile {
-    /// `0042_add_orders_index`, as messages and snapshot labels name it.
+    /// `0042_add_orders_index`, as messages and snapshot labels name it (a migration folder: its name,
+    /// which is its version).
     pub fn label(&self) -> String {
-        format!("{}_{}", self.version, self.name)
+        if self.version.contains('_') { self.version.clone() } else { format!("{}_{}", self.version, self.name) }
     }
 }
 
@@ -167,20 +169,23 @@ fn add(ups: &mut Vec<MigrationFile>, version: String, name: &str, path: PathBuf,
 }
 
 /// A migration folder's name, `2020-01-02-123456_add_x` (diesel) or `20200102123456_add_x` (Prisma), as
-/// (its version's digits, `add_x`).
+/// (its version, the whole name, and `add_x`).
 fn split_dated_name(folder: &str) -> Option<(String, &str)> {
     let (version, name) = folder.split_once('_')?;
-    let digits: String = version.chars().filter(|c| *c != '-').collect();
-    let dated = version.starts_with(|c: char| c.is_ascii_digit()) && !version.ends_with('-');
-    (dated && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty())
-        .then_some((digits, name))
+    let dated = version.starts_with(|c: char| c.is_ascii_digit())
+        && !version.ends_with('-')
+        && version.chars().all(|c| c.is_ascii_digit() || c == '-');
+    (dated && !name.is_empty()).then(|| (folder.to_owned(), name))
 }
 
-/// How versions order: as the numbers their digits write, whatever the padding (`2` before `10`, `0042`
-/// the same as `42`).
-pub fn version_key(version: &str) -> (usize, &str) {
-    let digits = version.trim_start_matches('0');
-    (digits.len(), digits)
+/// How versions order: as the numbers their leading digits write, whatever the padding (`2` before `10`,
+/// `0042` the same as `42`; a diesel folder's dashes left out), then by the rest (a migration folder's
+/// version is its whole name: Prisma may give two folders one timestamp).
+pub fn version_key(version: &str) -> (usize, String, &str) {
+    let lead = version.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(version.len());
+    let digits: String = version[..lead].chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_start_matches('0').to_owned();
+    (digits.len(), digits, &version[lead..])
 }
 
 /// `0042_add_index` as (`0042`, `add_index`).
@@ -340,6 +345,7 @@ mod tests {
             ("00000000000000_diesel_initial_setup", &["up.sql", "down.sql"][..]),
             ("2019-03-03-163336_create_post", &["up.sql"][..]),
             ("20210101000000_prisma_step", &["migration.sql"][..]),
+            ("20210101000000_prisma_other_step", &["migration.sql"][..]),
             ("seeds", &["data.sql"][..]),
         ] {
             std::fs::create_dir(dir.path().join(folder)).unwrap();
@@ -353,8 +359,9 @@ mod tests {
             labels,
             [
                 "00000000000000_diesel_initial_setup",
-                "20190226002946_create_user",
-                "20190303163336_create_post",
+                "2019-02-26-002946_create_user",
+                "2019-03-03-163336_create_post",
+                "20210101000000_prisma_other_step",
                 "20210101000000_prisma_step"
             ]
         );

@@ -1218,3 +1218,30 @@ fn rows_a_trigger_rebuilds_or_a_materialized_view_refreshes_are_not_lost() {
     assert_eq!(losses(&statements(&report)[0]), [("deleted".into(), "archive".into(), None, 5)], "{report:#}");
     assert_unchanged(&before, &db);
 }
+
+/// Found on a real migration history (Mattermost's): an index a type change rebuilds was reported as
+/// one index dropped and another created; it is the same index, rebuilt (a new file) when the type
+/// change rewrites, and kept (its file reused, nothing said) when it does not.
+#[test]
+fn an_index_a_type_change_rebuilds_is_rewritten_not_dropped_and_created() {
+    let db = small_db("dr_rebuilt_index");
+    db.psql("CREATE INDEX item_tag ON item (tag); CREATE INDEX item_price ON item (price);");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "0001_types.sql",
+        "ALTER TABLE item ALTER COLUMN price TYPE numeric(12,3);\nALTER TABLE item ALTER COLUMN tag TYPE varchar(40);\n\
+         ALTER TABLE item ALTER COLUMN tag TYPE varchar(60);\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert!(code == 0 || code == 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    for statement in s {
+        assert_eq!(names(&statement["created"]), Vec::<String>::new(), "{statement:#}");
+        assert_eq!(names(&statement["dropped"]), Vec::<String>::new(), "{statement:#}");
+    }
+    assert!(names(&s[0]["rewritten"]).contains(&"item_price".to_owned()), "{:#}", s[0]);
+    assert!(names(&s[1]["rewritten"]).contains(&"item_tag".to_owned()), "{:#}", s[1]);
+    // Widening a varchar keeps the index's file.
+    assert_eq!(names(&s[2]["rewritten"]), Vec::<String>::new(), "{:#}", s[2]);
+}
