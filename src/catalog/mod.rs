@@ -364,7 +364,7 @@ END
     )
 }
 
-/// Reads the values of the sequences the filters select.
+/// Reads the values of the sequences the filters select, and with `-t` those the selected tables own.
 pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<SequenceValue>> {
     const SEQUENCES: &str = "sequences";
     let mut names = Vec::new();
@@ -372,7 +372,14 @@ pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<
         let (schema, name): (String, String) = (get(&row, SEQUENCES, "schema")?, get(&row, SEQUENCES, "name")?);
         let visible = get::<Option<bool>>(&row, SEQUENCES, "visible")?.unwrap_or(false);
         let unlogged: bool = get(&row, SEQUENCES, "unlogged")?;
-        if filters.selects(&schema, &name, visible)
+        let owner: Option<String> = get(&row, SEQUENCES, "owner_name")?;
+        let owner_schema: Option<String> = get(&row, SEQUENCES, "owner_schema")?;
+        let owner_visible = get::<Option<bool>>(&row, SEQUENCES, "owner_visible")?.unwrap_or(false);
+        // A table's own sequence (serial, identity) goes with the table, as pg_dump -t takes it.
+        let with_owner = owner_schema
+            .zip(owner)
+            .is_some_and(|(s, t)| !filters.include_tables.is_empty() && filters.selects(&s, &t, owner_visible));
+        if (filters.selects(&schema, &name, visible) || with_owner)
             && filters.selects_data(&schema, &name, visible)
             && !(filters.no_unlogged_table_data && unlogged)
         {

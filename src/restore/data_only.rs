@@ -69,7 +69,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
             // that the rows break is better named with an example than refused.
             check_keys(run, &leader, &keys, |_| true, &mut report).await?;
             if report.problems.is_empty() {
-                units::batch(&leader, &on).await?;
+                units::immediate_then(&leader, &on).await?;
             }
             run.verify(plan, Some(&leader), None, &mut report).await
         }

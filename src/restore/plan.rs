@@ -259,6 +259,9 @@ pub struct RestorePlan {
     /// What the user must act on although the restore succeeds (a subscription left disabled).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The archive's extensions the target has already, kept as they are (the run settles them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_extensions: Vec<String>,
     /// Dependency cycles the dump broke, each naming the object created early.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cycles: Vec<String>,
@@ -298,7 +301,7 @@ impl RestorePlan {
             RestoreKind::SchemaOnly => (Vec::new(), Vec::new()),
             _ => (
                 select_tables(catalog, &records, &options.filters, list),
-                select_sequences(catalog, &options.filters, list),
+                select_sequences(catalog, schema.as_ref(), &options.filters, list),
             ),
         };
         let single_transaction = options.single_transaction;
@@ -333,6 +336,7 @@ impl RestorePlan {
             tables,
             verify: options.verify,
             warnings: Vec::new(),
+            kept_extensions: Vec::new(),
             cycles: Vec::new(),
         };
         if kind != RestoreKind::DataOnly {
@@ -827,12 +831,31 @@ fn select_tables(
         .collect()
 }
 
-/// The sequence values the filters (and a `-L` list) select.
-fn select_sequences(catalog: &Catalog, filters: &Filters, list: Option<&ListSelection>) -> Vec<SequenceValue> {
+/// The sequence values the filters (and a `-L` list) select: with `-t`, those of the tables it selects
+/// too (a serial's or an identity column's sequence, which the archive's schema says belongs to its table),
+/// as pg_dump -t takes them.
+fn select_sequences(
+    catalog: &Catalog,
+    schema: Option<&SchemaCatalog>,
+    filters: &Filters,
+    list: Option<&ListSelection>,
+) -> Vec<SequenceValue> {
+    let owner = |s: &SequenceValue| {
+        schema?.objects.iter().find_map(|o| {
+            (o.kind == ObjectKind::Sequence
+                && o.schema.as_deref() == Some(s.name.schema.as_str())
+                && o.name == s.name.name)
+                .then_some(o.table.as_ref())
+                .flatten()
+        })
+    };
+    let with_owner = |s: &SequenceValue| {
+        !filters.include_tables.is_empty() && owner(s).is_some_and(|t| filters.selects(&t.schema, &t.name, true))
+    };
     catalog
         .sequences
         .iter()
-        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true))
+        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true) || with_owner(s))
         .filter(|s| list.is_none_or(|l| l.sequences.contains(&s.name.to_string())))
         .cloned()
         .collect()

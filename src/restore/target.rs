@@ -11,9 +11,10 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::format::{BinaryTuples, CopyError, PartKind, TableName};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
-/// Refuses a target that holds any user object: restoring over one would mix two databases.
-pub(super) async fn refuse_non_empty(session: &Session) -> Result<()> {
-    let rows = session.query(include_str!("sql/target_objects.sql"), &[]).await?;
+/// Refuses a target that holds any user object: restoring over one would mix two databases. The
+/// archive's extensions that the target has already (`kept`) are no such object.
+pub(super) async fn refuse_non_empty(session: &Session, kept: &[String]) -> Result<()> {
+    let rows = session.query(include_str!("sql/target_objects.sql"), &[&kept]).await?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -28,6 +29,13 @@ pub(super) async fn refuse_non_empty(session: &Session) -> Result<()> {
         format!("`{}` is not empty: it holds {}{more}; nothing was restored", session.target(), names.join(", ")),
     )
     .with_hint("restore into a new database (`createdb`, or `--create`), or pass `--clean` to drop the archive's objects first"))
+}
+
+/// Of the extensions `names`, those the target has already.
+pub(super) async fn extensions_present(session: &Session, names: &[String]) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT extname::text FROM pg_catalog.pg_extension WHERE extname = ANY ($1::text[]) ORDER BY 1";
+    let rows = session.query(SQL, &[&names]).await?;
+    rows.iter().map(|r| crate::pg::value(r, 0, SQL)).collect()
 }
 
 /// Drops the archive's objects that exist in the target, dependents first (`--clean`), in the session's

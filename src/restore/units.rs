@@ -232,7 +232,7 @@ impl Unit {
             for &p in &self.parts {
                 rows += loader.load_part(session, &parts[p]).await?;
             }
-            batch(session, &self.after).await?;
+            immediate_then(session, &self.after).await?;
             // A cancel request that reaches an idle session does nothing: ask before committing.
             cancel.check("the restore")?;
             session.batch("COMMIT").await?;
@@ -250,6 +250,18 @@ impl Unit {
             }
         }
     }
+}
+
+/// Runs `statements`, which add keys back and switch triggers on, after the load in its transaction: the
+/// checks of a `DEFERRABLE INITIALLY DEFERRED` key the load kept on are made first (`SET CONSTRAINTS ALL
+/// IMMEDIATE`), since PostgreSQL refuses to alter a table that has such checks pending (SQLSTATE 55006,
+/// "cannot ALTER TABLE because it has pending trigger events"); they would be made at commit anyway.
+pub(super) async fn immediate_then(session: &Session, statements: &[String]) -> Result<()> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    session.batch("SET CONSTRAINTS ALL IMMEDIATE").await?;
+    batch(session, statements).await
 }
 
 /// Runs `statements` in batches of 200.

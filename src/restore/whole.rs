@@ -156,25 +156,48 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
 /// The plan as the target settles it: without the objects that need a table this restore does not make
 /// and the target does not have ([`RestorePlan::leave_out_needing`]). Nothing the restore does makes or
 /// drops such a table (`--clean` drops only the objects the restore makes), so the target is asked once, first.
+///
+/// Into a target that must be empty, an extension of the archive's that the target has already (one a
+/// non-superuser owner cannot make, made for it by a superuser) is kept as it is: it is no object that
+/// makes the target not empty, and the restore does not make it again.
 async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, RestorePlan>> {
-    let outside = plan.outside_tables();
+    let mut settled = Cow::Borrowed(plan);
+    if matches!(plan.before, Before::RefuseNonEmpty) {
+        let extension = |o: &ObjectStep| {
+            (o.kind == ObjectKind::Extension).then(|| o.label.strip_prefix("EXTENSION ").map(str::to_owned)).flatten()
+        };
+        let names: Vec<String> = plan.pre_data.iter().filter_map(extension).collect();
+        let present = if names.is_empty() { Vec::new() } else { target::extensions_present(session, &names).await? };
+        if !present.is_empty() {
+            let p = settled.to_mut();
+            for o in p.pre_data.iter_mut().filter(|o| extension(o).is_some_and(|n| present.contains(&n))) {
+                o.sql.clear();
+            }
+            p.warnings.push(format!(
+                "the target has {} already: kept as {} (not made again, nor {} comment changed)",
+                present.iter().map(|e| format!("extension `{e}`")).collect::<Vec<_>>().join(", "),
+                if present.len() == 1 { "it is" } else { "they are" },
+                if present.len() == 1 { "its" } else { "their" }
+            ));
+            p.kept_extensions = present;
+        }
+    }
+    let outside = settled.outside_tables();
     if outside.is_empty() {
-        return Ok(Cow::Borrowed(plan));
+        return Ok(settled);
     }
     let missing = target::missing_tables(session, &outside).await?;
-    if missing.is_empty() {
-        return Ok(Cow::Borrowed(plan));
+    if !missing.is_empty() {
+        settled.to_mut().leave_out_needing(&missing);
     }
-    let mut settled = plan.clone();
-    settled.leave_out_needing(&missing);
-    Ok(Cow::Owned(settled))
+    Ok(settled)
 }
 
 /// What comes before the pre-data objects in the first phase: the target's old objects go (or the
 /// target is found empty), and the roles come.
 async fn before(plan: &RestorePlan, phase: &mut FirstPhase<'_>) -> Result<()> {
     match &plan.before {
-        Before::RefuseNonEmpty => target::refuse_non_empty(phase.session()).await?,
+        Before::RefuseNonEmpty => target::refuse_non_empty(phase.session(), &plan.kept_extensions).await?,
         Before::DropArchiveObjects { statements } => target::drop_objects(phase, statements).await?,
         Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
     }

@@ -274,3 +274,42 @@ fn a_data_only_clean_by_a_role_that_cannot_load_a_table_refuses_before_emptying_
     assert_eq!(dst.psql(counts), "100|100|O\n");
     assert_eq!(fingerprint(&dst, "t"), fingerprint(&src, "t"));
 }
+
+/// Found on a real application's schema (danbooru's): a table with a self-referencing key and another
+/// `DEFERRABLE INITIALLY DEFERRED` key, loaded by its owner, who is no superuser: the load keeps the
+/// other key on, whose checks wait for the commit, and adding the self-referencing key back in that
+/// transaction was refused ("cannot ALTER TABLE because it has pending trigger events"). The checks are
+/// made before the key comes back.
+#[test]
+fn an_owners_load_of_a_table_with_a_deferred_key_adds_its_other_keys_back() {
+    let src = TestDb::new("deferred_src");
+    let schema = "CREATE TABLE users (id int PRIMARY KEY);
+                  CREATE TABLE posts (id int PRIMARY KEY,
+                    uploader_id int NOT NULL REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED,
+                    parent_id int REFERENCES posts (id) DEFERRABLE INITIALLY DEFERRED);";
+    src.psql(schema);
+    src.psql(
+        "INSERT INTO users SELECT generate_series(1, 20);
+         INSERT INTO posts SELECT g, 1 + g % 20, CASE WHEN g > 1 THEN g - 1 END FROM generate_series(1, 200) g;",
+    );
+    let dst = TestDb::new("deferred_dst");
+    copy_schema(&src, &dst);
+    let role = "pgsafe_deferred_owner";
+    dst.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN PASSWORD 'owner-pw'; END IF; END $$;
+         ALTER TABLE users OWNER TO {role}; ALTER TABLE posts OWNER TO {role};"
+    ));
+    let as_owner = format!("{} user={role} password=owner-pw", dst.conn_string());
+    let keys = "SELECT string_agg(conname || '=' || convalidated || ':' || condeferred, ' ' ORDER BY conname)
+                FROM pg_constraint WHERE contype = 'f'";
+    let before = dst.psql(keys);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let (code, _, stderr) = run(pgsafe().args(["restore", "--data-only", "-q", "-d", &as_owner]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    for table in ["users", "posts"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "{table}");
+    }
+    assert_eq!(dst.psql(keys), before, "the keys come back as they were");
+}

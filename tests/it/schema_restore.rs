@@ -1347,3 +1347,83 @@ fn an_sql_ascii_database_with_names_and_bytes_outside_ascii_restores_into_sql_as
     assert_eq!(dst.psql(rows), src.psql(rows));
     assert!(src.psql(rows).contains("2|e974e9"), "{}", src.psql(rows));
 }
+
+/// Found on a real application's schema (danbooru's): a table taken with `-t`, at dump or at restore,
+/// came without its sequence's value, so the next insert took id 1 again and failed on the key. Its
+/// serial's and identity column's sequences go with it, as pg_dump -t takes them; others do not.
+#[test]
+fn a_table_taken_with_t_brings_its_own_sequences_values() {
+    let src = TestDb::new("t_seq_src");
+    src.psql(
+        "CREATE TABLE items (id serial PRIMARY KEY, name text);
+         CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text);
+         CREATE SEQUENCE loose START 100; SELECT nextval('loose');
+         CREATE TABLE other (id serial PRIMARY KEY);
+         INSERT INTO items (name) SELECT 'n' || g FROM generate_series(1, 5) g;
+         INSERT INTO events (what) SELECT 'e' || g FROM generate_series(1, 7) g;
+         INSERT INTO other SELECT generate_series(1, 3); SELECT setval('other_id_seq', 3);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let values = "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, '-'), ' ' ORDER BY sequencename) FROM pg_sequences";
+    let check = |db: &TestDb| {
+        assert_eq!(db.psql(values).trim(), "events_id_seq=7 items_id_seq=5", "{}", db.name());
+        db.psql("INSERT INTO items (name) VALUES ('next'); INSERT INTO events (what) VALUES ('next');");
+        assert_eq!(db.psql("SELECT max(id) FROM items").trim(), "6");
+    };
+    // Taken at dump.
+    let archive = dump(&src, dir.path(), &["-t", "items", "-t", "events"]);
+    let dst = TestDb::new("t_seq_dump");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    check(&dst);
+    // Taken at restore, from an archive of everything.
+    let all = dir.path().join("all.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &src.conn_string(), "-f"]).arg(&all));
+    let dst = TestDb::new("t_seq_restore");
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "-t", "items", "-t", "events", "-d", &dst.conn_string()]).arg(&all));
+    assert_eq!(code, 0, "{stderr}");
+    check(&dst);
+}
+
+/// Found on a real application's schema (danbooru's): the owner of a database, no superuser, whose
+/// database has an extension only a superuser may make (`pgstattuple`), could not restore its own
+/// archive: into a new database the extension cannot be made, and into one where a superuser made it
+/// first the target was "not empty". The archive's extensions the target has are kept as they are.
+#[test]
+fn an_owner_restores_into_a_database_where_a_superuser_made_its_extension() {
+    let role = "pgsafe_ext_owner";
+    let owned = |db: &TestDb| {
+        db.psql(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+               CREATE ROLE {role} LOGIN PASSWORD 'owner-pw'; END IF; END $$;
+             ALTER DATABASE {} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role};
+             CREATE EXTENSION pgstattuple;",
+            db.name()
+        ));
+        format!("{} user={role} password=owner-pw", db.conn_string())
+    };
+    let src = TestDb::new("ext_owner_src");
+    let src_owner = owned(&src);
+    src.psql(&format!(
+        "SET ROLE {role}; CREATE TABLE notes (id int PRIMARY KEY, body text);
+         INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 50) g;"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("owner.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &src_owner, "-f"]).arg(&archive));
+
+    let dst = TestDb::new("ext_owner_dst");
+    let dst_owner = owned(&dst);
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst_owner]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("extension `pgstattuple`"), "{stderr}");
+    assert_eq!(fingerprint(&dst, "notes"), fingerprint(&src, "notes"));
+    // Another extension in the target still makes it not empty.
+    let other = TestDb::new("ext_owner_other");
+    let other_owner = owned(&other);
+    other.psql("CREATE EXTENSION pg_trgm;");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &other_owner]).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not empty") && stderr.contains("pg_trgm"), "{stderr}");
+}
