@@ -960,6 +960,9 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
                 quote_ident(constraint)
             ));
         }
+        // Named by what their statement says: an operator by its argument types, a family or class by its
+        // access method, a cast by its types.
+        K::Operator | K::OperatorFamily | K::OperatorClass | K::Cast => return drop_by_signature(o, create),
         // `DROP <kind> IF EXISTS`, the label being the keyword.
         K::Function | K::Procedure | K::Aggregate => true,
         K::Table
@@ -988,11 +991,7 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         K::ProceduralLanguage
         | K::Transform
         | K::ShellType
-        | K::Cast
         | K::AccessMethod
-        | K::Operator
-        | K::OperatorFamily
-        | K::OperatorClass
         | K::TableAttach
         | K::CheckConstraint
         | K::SequenceOwnedBy
@@ -1023,6 +1022,38 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         (None, _) => quote_ident(&o.name),
     };
     Some(format!("DROP {} IF EXISTS {name};", o.kind))
+}
+
+/// `DROP OPERATOR`, `DROP OPERATOR FAMILY`, `DROP OPERATOR CLASS` or `DROP CAST ... IF EXISTS`, with what
+/// names the object taken from its `create` (as the schema engine writes it): an operator's argument types
+/// (`LEFTARG`, `RIGHTARG`; `NONE` for a prefix operator's left), a family's or class's access method, a
+/// cast's types (its label).
+fn drop_by_signature(o: &SchemaObject, create: &str) -> Option<String> {
+    let qualified = || Some(format!("{}.{}", quote_ident(o.schema.as_deref()?), quote_ident(&o.name)));
+    match o.kind {
+        ObjectKind::Operator => {
+            let arg = |key: &str| {
+                create
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(key))
+                    .map(|t| t.trim_end_matches(',').trim().to_owned())
+            };
+            let left = arg("LEFTARG = ").unwrap_or_else(|| "NONE".to_owned());
+            let right = arg("RIGHTARG = ").unwrap_or_else(|| "NONE".to_owned());
+            let schema = quote_ident(o.schema.as_deref()?);
+            Some(format!("DROP OPERATOR IF EXISTS {schema}.{} ({left}, {right});", o.name))
+        }
+        ObjectKind::OperatorFamily => {
+            let named = create.strip_prefix("CREATE OPERATOR FAMILY ")?.split(';').next()?;
+            Some(format!("DROP OPERATOR FAMILY IF EXISTS {named};"))
+        }
+        ObjectKind::OperatorClass => {
+            let method = create.split(" USING ").nth(1)?.split_whitespace().next()?;
+            Some(format!("DROP OPERATOR CLASS IF EXISTS {} USING {method};", qualified()?))
+        }
+        ObjectKind::Cast => Some(format!("DROP CAST IF EXISTS {};", o.name.strip_prefix("CAST ")?)),
+        _ => None,
+    }
 }
 
 /// `f(integer, text)` as a DROP target: the name quoted, the argument list as it is.

@@ -1427,3 +1427,44 @@ fn an_owner_restores_into_a_database_where_a_superuser_made_its_extension() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is not empty") && stderr.contains("pg_trgm"), "{stderr}");
 }
+
+/// Found on a real application's schema (danbooru's, which has its own operator over a function):
+/// `--clean` wrote no `DROP` for operators, operator families and classes, and casts, so dropping the
+/// function under the operator failed and the restore stopped. They are dropped, as pg_restore --clean
+/// drops them.
+#[test]
+fn clean_drops_operators_operator_families_and_classes_and_casts() {
+    let src = TestDb::new("clean_ops_src");
+    src.psql(
+        "CREATE FUNCTION rev_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT $2 = $1 $$;
+         CREATE OPERATOR ~<< (FUNCTION = rev_eq, LEFTARG = text, RIGHTARG = text);
+         CREATE FUNCTION neg(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT -$1 $$;
+         CREATE OPERATOR !- (FUNCTION = neg, RIGHTARG = int);
+         CREATE OPERATOR FAMILY fam USING btree;
+         CREATE FUNCTION cmp(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN $1 < $2 THEN -1 WHEN $1 > $2 THEN 1 ELSE 0 END $$;
+         CREATE OPERATOR CLASS cls FOR TYPE int USING btree FAMILY fam AS
+           OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 cmp(int, int);
+         CREATE TYPE pair AS (a int, b int);
+         CREATE FUNCTION pair_text(pair) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1.a || ',' || $1.b $$;
+         CREATE CAST (pair AS text) WITH FUNCTION pair_text(pair);
+         CREATE TABLE t (a text, n int); INSERT INTO t VALUES ('x', 1);
+         CREATE INDEX t_n ON t (n cls);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("clean_ops_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT 'a' ~<< 'a', !- 3, (1, 2)::pair::text").trim(), "t|-3|1,2");
+    let script = run_ok(pgsafe().args(["restore", "--clean", "-f", "-"]).arg(&archive));
+    for drop in [
+        "DROP OPERATOR IF EXISTS public.~<< (text, text);",
+        "DROP OPERATOR IF EXISTS public.!- (NONE, integer);",
+        "DROP OPERATOR CLASS IF EXISTS public.cls USING btree;",
+        "DROP OPERATOR FAMILY IF EXISTS public.fam USING btree;",
+        "DROP CAST IF EXISTS (public.pair AS text);",
+    ] {
+        assert!(script.contains(drop), "{drop}\n{script}");
+    }
+}
