@@ -30,6 +30,7 @@ const SET_COLUMNS: &str = include_str!("sql/set_columns.sql");
 const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 const FILLED: &str = include_str!("sql/filled.sql");
 const EXISTING: &str = include_str!("sql/existing.sql");
+const WRITTEN: &str = include_str!("sql/written.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -950,7 +951,36 @@ async fn not_moved(
         }
     }
     let described = format!("values of `{table}.{column}`");
-    Ok(kept_in(best, total, &described, "added", report))
+    if best.is_some_and(|(_, missing)| missing == 0) || total == 0 || total > options.max_compare_rows {
+        return Ok(kept_in(best, total, &described, "added", report));
+    }
+    // Moved to another table the migration wrote (a table split in two, a column moved to the table it
+    // belongs in): a column of the same name holding the values, compared as a multiset of texts.
+    let what = format!("the tables `{table}.{column}` may have been moved to");
+    let written: Vec<String> =
+        match settle(measure(s, s.query(WRITTEN, &[&table, &column])).await, &what, options, report)? {
+            Some(rows) => rows.iter().map(|r| value(r, "name", WRITTEN)).collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+    let mut elsewhere: Option<(String, u64)> = None;
+    let col = quote_ident(column);
+    for other in &written {
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
+             EXCEPT ALL SELECT ({col})::text FROM {other} WHERE {col} IS NOT NULL) missing"
+        );
+        let what = format!("the values of `{table}.{column}` in `{other}.{column}`");
+        if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
+            && elsewhere.as_ref().is_none_or(|(_, m)| missing < *m)
+        {
+            elsewhere = Some((format!("{other}.{column}"), missing));
+        }
+    }
+    match (best, elsewhere) {
+        (Some((_, here)), Some((_, there))) if here <= there => Ok(kept_in(best, total, &described, "added", report)),
+        (_, Some((place, missing))) => Ok(kept_in(Some((place, missing)), total, &described, "filled", report)),
+        (best, None) => Ok(kept_in(best, total, &described, "added", report)),
+    }
 }
 
 /// What is lost of `total` `described` (`rows of t`) when `best` is the place the migration kept most of
