@@ -56,7 +56,9 @@ impl Filters {
 
     /// Does the dump take this schema object? Objects of a table (`table`, with whether it is visible)
     /// follow the table; with `-t` nothing else is taken; with `-n`, objects outside schemas are not
-    /// taken, as pg_dump does.
+    /// taken, as pg_dump does. A table's (or schema's) membership of a publication goes with the
+    /// publication, which `-t` and `-n` leave out, as pg_dump does: without it the membership could not
+    /// be made.
     pub fn selects_object(
         &self,
         kind: &ObjectKind,
@@ -64,6 +66,9 @@ impl Filters {
         name: &str,
         table: Option<(&TableName, bool)>,
     ) -> bool {
+        if matches!(kind, ObjectKind::PublicationTable | ObjectKind::PublicationTablesInSchema) && self.narrows() {
+            return false;
+        }
         if let Some((t, visible)) = table {
             return self.selects(&t.schema, &t.name, visible);
         }

@@ -87,6 +87,9 @@ pub(crate) struct Analysis {
     pub block_updates: Vec<(String, Vec<String>)>,
     /// The tables it names (a `DO` block's statements': those it writes itself, not through triggers).
     pub named: Vec<String>,
+    /// It deletes rows and inserts rows in one statement (a `DELETE` in a `WITH` of an `INSERT`): the rows
+    /// it deletes are kept to find them in the table it fills, though no copy exists before it.
+    pub moves_rows: bool,
     /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
     /// commits.
     pub adds_enum_value: bool,
@@ -117,6 +120,7 @@ impl Analysis {
             added_columns: Vec::new(),
             block_updates: Vec::new(),
             named: Vec::new(),
+            moves_rows: false,
             adds_enum_value: false,
             conversions: Vec::new(),
         }
@@ -365,6 +369,22 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             if let Some(table) = &u.relation {
                 let columns = crate::lint::set_columns(u).into_iter().map(str::to_owned).collect();
                 a.effects.push(Effect::Update { table: table_name(table), columns });
+            }
+        }
+        // Rows moved in one statement: `WITH moved AS (DELETE FROM t ... RETURNING *) INSERT INTO
+        // t_archive SELECT * FROM moved`. The DELETE is counted as one, its rows kept to find them in the
+        // table the statement fills.
+        NodeEnum::InsertStmt(i) if i.with_clause.is_some() => {
+            a.counts_rows = true;
+            let ctes = i.with_clause.iter().flat_map(|w| w.ctes.iter());
+            for cte in ctes {
+                let Some(NodeEnum::CommonTableExpr(c)) = &cte.node else { continue };
+                if let Some(NodeEnum::DeleteStmt(d)) = c.ctequery.as_deref().and_then(|q| q.node.as_ref())
+                    && let Some(table) = &d.relation
+                {
+                    a.effects.push(Effect::Delete { table: table_name(table) });
+                    a.moves_rows = true;
+                }
             }
         }
         NodeEnum::InsertStmt(_) | NodeEnum::MergeStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {

@@ -459,7 +459,8 @@ async fn before(
                             // DELETE) are no loss: the table's rows are kept to find which went where.
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
-                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, options)).await;
+                            let force = analysis.moves_rows;
+                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
                             pending.push(Pending::Rows { table: table.clone(), before, copy });
                         }
@@ -1048,21 +1049,26 @@ struct KeptRows {
 }
 
 /// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
-/// `temp`, when the migration filled a table they may be copied to ([`copies`]) and there are at most
-/// `--max-compare-rows` of them; `None` otherwise.
+/// `temp`, when the migration filled a table they may be copied to ([`copies`]), or the statement fills
+/// one itself (`force`: a DELETE in a `WITH` of an INSERT), and there are at most `--max-compare-rows` of
+/// them; `None` otherwise.
 async fn keep_rows(
     s: &Session,
     table: &str,
     rows: u64,
     temp: &str,
+    force: bool,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
         return Ok(None);
     }
-    let (columns, found) = copies(s, table, &[]).await?;
-    if found.is_empty() {
+    let (mut columns, found) = copies(s, table, &[]).await?;
+    if found.is_empty() && !force {
         return Ok(None);
+    }
+    if columns.is_empty() {
+        columns = s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
     }
     let list = text_columns(&columns);
     s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}", quote_ident(temp))).await?;
