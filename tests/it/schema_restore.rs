@@ -1468,3 +1468,28 @@ fn clean_drops_operators_operator_families_and_classes_and_casts() {
         assert!(script.contains(drop), "{drop}\n{script}");
     }
 }
+
+/// Found on a real application's schema (Supabase's, whose tables are in a publication): a table taken
+/// with `-t`, at dump or at restore, brought its membership of a publication the restore did not make,
+/// and the restore stopped on it. The membership goes with its publication, as pg_dump leaves it out.
+#[test]
+fn a_table_taken_with_t_leaves_its_publication_membership_with_the_publication() {
+    let src = TestDb::new("t_pub_src");
+    src.psql("CREATE TABLE t (id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE t; INSERT INTO t SELECT generate_series(1, 10);");
+    let dir = tempfile::tempdir().unwrap();
+    let narrow = dump(&src, dir.path(), &["-t", "t"]);
+    let dst = TestDb::new("t_pub_dump");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&narrow));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&dst, "t"), fingerprint(&src, "t"));
+    let all = dir.path().join("all.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &src.conn_string(), "-f"]).arg(&all));
+    let dst = TestDb::new("t_pub_restore");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-t", "t", "-d", &dst.conn_string()]).arg(&all));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&dst, "t"), fingerprint(&src, "t"));
+    // A whole restore keeps it.
+    let dst = TestDb::new("t_pub_whole");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&all));
+    assert_eq!(dst.psql("SELECT pubname || ':' || tablename FROM pg_publication_tables").trim(), "pub:t");
+}
