@@ -387,7 +387,30 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 }
             }
         }
-        NodeEnum::InsertStmt(_) | NodeEnum::MergeStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
+        // A MERGE's UPDATE actions change rows as an UPDATE does: the values of the columns they set are
+        // compared, so that a row given the value it had is no loss. Its DELETEs are the counters'.
+        NodeEnum::MergeStmt(m) => {
+            a.counts_rows = true;
+            let mut columns: Vec<String> = Vec::new();
+            let mut updates = false;
+            for clause in &m.merge_when_clauses {
+                let Some(NodeEnum::MergeWhenClause(w)) = &clause.node else { continue };
+                if w.command_type == pg_query::protobuf::CmdType::CmdUpdate as i32 {
+                    updates = true;
+                    for t in &w.target_list {
+                        if let Some(NodeEnum::ResTarget(r)) = &t.node
+                            && !columns.contains(&r.name)
+                        {
+                            columns.push(r.name.clone());
+                        }
+                    }
+                }
+            }
+            if updates && let Some(table) = &m.relation {
+                a.effects.push(Effect::Update { table: table_name(table), columns });
+            }
+        }
+        NodeEnum::InsertStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
             a.counts_rows = true;
         }
         NodeEnum::TruncateStmt(t) => {

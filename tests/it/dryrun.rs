@@ -1361,3 +1361,33 @@ fn rows_of_partitions_and_children_count_once_and_moved_rows_are_no_loss() {
     }
     assert_unchanged(&before, &db);
 }
+
+/// Found by a battery of hand-verified cases: a MERGE's UPDATE counted every row it touched, a row given
+/// the value it had too, where an UPDATE counts only the rows whose values changed.
+#[test]
+fn a_merge_counts_the_rows_its_update_changes_and_those_it_deletes() {
+    let db = TestDb::new("dr_merge");
+    db.psql(
+        "CREATE TABLE inventory (sku int PRIMARY KEY, qty int);
+         CREATE TABLE incoming (sku int, qty int);
+         INSERT INTO inventory SELECT g, 10 FROM generate_series(1, 10) g;
+         INSERT INTO incoming VALUES (1, 0), (2, 0), (3, 5), (4, 10), (5, 7), (11, 3), (12, 4);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "0001_merge.sql",
+        "MERGE INTO inventory i USING incoming s ON i.sku = s.sku\n\
+         WHEN MATCHED AND s.qty = 0 THEN DELETE\n\
+         WHEN MATCHED THEN UPDATE SET qty = s.qty\n\
+         WHEN NOT MATCHED THEN INSERT VALUES (s.sku, s.qty);\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    // Skus 1 and 2 deleted; 3 and 5 changed; 4 given the 10 it had.
+    assert_eq!(
+        sorted_losses(&statements(&report)[0]),
+        [("deleted".into(), "inventory".into(), None, 2), ("updated".into(), "inventory".into(), None, 2)],
+        "{report:#}"
+    );
+}
