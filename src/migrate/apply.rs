@@ -102,35 +102,35 @@ pub(crate) async fn run_command(argv: &[String], connect: &ConnectOptions) -> Re
     Ok(status.code())
 }
 
-/// The storage file of every table and materialized view outside the system schemas, by OID.
-pub(crate) async fn relation_files(session: &Session) -> Result<HashMap<u32, u32>> {
-    const SQL: &str = "SELECT c.oid, c.relfilenode FROM pg_catalog.pg_class c \
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-        WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-        AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
-    let mut files = HashMap::new();
-    for row in session.query(SQL, &[]).await? {
-        let oid: u32 = crate::pg::value(&row, 0, SQL)?;
-        let file: u32 = crate::pg::value(&row, 1, SQL)?;
-        files.insert(oid, file);
-    }
-    Ok(files)
-}
-
 /// Every table, partitioned table, materialized view and foreign table outside the system schemas, by
-/// OID: `schema.name`, quoted as a snapshot names its tables.
-pub(crate) async fn tables(session: &Session) -> Result<HashMap<u32, String>> {
-    const SQL: &str = "SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) \
+/// OID: its storage file (0 without one) and `schema.name`, quoted as a snapshot names its tables.
+async fn relations(session: &Session) -> Result<HashMap<u32, (u32, String)>> {
+    const SQL: &str = "SELECT c.oid, c.relfilenode, \
+        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) \
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
         AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
-    let mut tables = HashMap::new();
+    let mut found = HashMap::new();
     for row in session.query(SQL, &[]).await? {
         let oid: u32 = crate::pg::value(&row, 0, SQL)?;
-        let name: String = crate::pg::value(&row, 1, SQL)?;
-        tables.insert(oid, name);
+        found.insert(oid, (crate::pg::value(&row, 1, SQL)?, crate::pg::value(&row, 2, SQL)?));
     }
-    Ok(tables)
+    Ok(found)
+}
+
+/// The storage file of every table and materialized view outside the system schemas, by OID.
+pub(crate) async fn relation_files(session: &Session) -> Result<HashMap<u32, u32>> {
+    Ok(relations(session)
+        .await?
+        .into_iter()
+        .filter(|(_, (file, _))| *file != 0)
+        .map(|(oid, (file, _))| (oid, file))
+        .collect())
+}
+
+/// The names of the relations [`relations`] reads, by OID.
+pub(crate) async fn tables(session: &Session) -> Result<HashMap<u32, String>> {
+    Ok(relations(session).await?.into_iter().map(|(oid, (_, name))| (oid, name)).collect())
 }
 
 /// The tables a migration dropped (their OID gone) and renamed or moved to another schema (their OID

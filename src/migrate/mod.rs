@@ -623,7 +623,6 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
     result
 }
 
-/// `pgsafe lint` and `pgsafe dry-run` of the SQL migrations; the reason to refuse them, if any.
 /// Lints the SQL migrations with the database's facts: the reason to refuse them, if any.
 async fn lint_step(
     options: &MigrateOptions,
