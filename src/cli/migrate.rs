@@ -333,10 +333,9 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
             "applied"
         };
         out.push_str(&format!(
-            "{:<22} {}_{}  {}  {}\n",
+            "{:<22} {}  {}  {}\n",
             state,
-            a.version,
-            a.name,
+            a.label(),
             a.applied_at,
             a.snapshot.as_deref().unwrap_or("-")
         ));

@@ -38,6 +38,10 @@ pub struct Facts {
     pub enums: HashMap<String, Vec<String>>,
     /// Whether the functions of each name a new column's default calls are volatile (any of them).
     pub volatile_functions: HashMap<String, bool>,
+    /// The tables the facts were read for, by `RelName::key`: a table among them that `tables` lacks is
+    /// not in the database; of another, nothing is known. Empty: every table the database has is in
+    /// `tables`.
+    pub asked: HashSet<String>,
 }
 
 /// One table's facts.
@@ -75,6 +79,11 @@ impl Facts {
     /// The facts of table `rel`, when it exists.
     pub fn table(&self, rel: &RelName) -> Option<&TableFacts> {
         self.tables.get(&rel.key())
+    }
+
+    /// Whether the facts say anything of table `rel`: it was asked for, whether it exists or not.
+    pub fn knows(&self, rel: &RelName) -> bool {
+        self.asked.is_empty() || self.asked.contains(&rel.key()) || self.tables.contains_key(&rel.key())
     }
 
     /// Whether index `rel` exists.
@@ -154,6 +163,7 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
     for row in session.query(FUNCTIONS, &[&named.functions]).await? {
         facts.volatile_functions.insert(value(&row, "name", FUNCTIONS)?, value(&row, "volatile", FUNCTIONS)?);
     }
+    facts.asked = tables_named.iter().map(RelName::key).collect();
     let tables = by_quoted(&tables_named);
     let names: Vec<&String> = tables.keys().collect();
     for row in session.query(TABLES, &[&names]).await? {

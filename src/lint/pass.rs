@@ -315,8 +315,13 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Made by this file; or by an earlier file of the run when the database's facts say the database
+    /// lacks it: the files are applied together (`migrate` lints its pending ones), so no session uses it
+    /// yet.
     fn is_new(&self, rel: &RelName) -> bool {
         self.created.contains(&rel.key())
+            || (self.known.tables.contains_key(&rel.key())
+                && self.facts.is_some_and(|f| f.knows(rel) && f.table(rel).is_none()))
     }
 
     fn partitioned(&self, rel: &RelName) -> bool {
@@ -376,7 +381,8 @@ impl<'a> Pass<'a> {
             return Some(false);
         }
         match self.table_facts(rel) {
-            None => Some(false),
+            None if self.facts.is_some_and(|f| f.knows(&self.db_table(rel))) => Some(false),
+            None => None,
             Some(t) if t.columns.is_empty() => None,
             Some(t) => Some(t.columns.contains_key(self.db_column(rel, column))),
         }
@@ -385,8 +391,11 @@ impl<'a> Pass<'a> {
     /// With facts, whether the database has table `rel` (as the run names it) or the run made it; `None`
     /// without facts.
     fn has_table(&self, rel: &RelName) -> Option<bool> {
-        self.facts?;
-        Some(self.known.tables.contains_key(&rel.key()) || self.table_facts(rel).is_some())
+        let facts = self.facts?;
+        if self.known.tables.contains_key(&rel.key()) || self.table_facts(rel).is_some() {
+            return Some(true);
+        }
+        facts.knows(&self.db_table(rel)).then_some(false)
     }
 
     /// With facts: a `DROP INDEX IF EXISTS` (`missing_ok`) of `indexes`, none of which exists.
@@ -408,9 +417,10 @@ impl<'a> Pass<'a> {
             return;
         }
         match (self.table_facts(rel), column) {
-            (None, _) => {
+            (None, _) if self.facts.is_some_and(|f| f.knows(&self.db_table(rel))) => {
                 self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None)
             }
+            (None, _) => {}
             (Some(t), Some(c))
                 if (!t.columns.is_empty() && !t.columns.contains_key(self.db_column(rel, c)))
                     || self.column_taken_away(rel, c) =>
@@ -1744,6 +1754,18 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
         NodeEnum::DropStmt(d) if d.remove_type() == ObjectType::ObjectIndex => {
             found.extend(d.objects.iter().filter_map(|o| RelName::of_parts(&name_parts(o))).map(|n| (n, true)));
         }
+        // A dropped table's name is a list of strings, not a `RangeVar`.
+        NodeEnum::DropStmt(d)
+            if matches!(
+                d.remove_type(),
+                ObjectType::ObjectTable
+                    | ObjectType::ObjectView
+                    | ObjectType::ObjectMatview
+                    | ObjectType::ObjectForeignTable
+            ) =>
+        {
+            found.extend(d.objects.iter().filter_map(|o| RelName::of_parts(&name_parts(o))).map(|n| (n, false)));
+        }
         _ => {}
     }
     // The parse tree's walk does not reach the table of a `RENAME` or `SET SCHEMA`.
@@ -1756,6 +1778,18 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
         && !found.iter().any(|(f, _)| f.key() == rel.key())
     {
         found.push((rel, false));
+    }
+    // Nor the partition an `ATTACH PARTITION` or `DETACH PARTITION` names.
+    if let NodeEnum::AlterTableStmt(a) = node {
+        for cmd in &a.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else { continue };
+            let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+            if let Some(rel) = p.name.as_ref().map(RelName::of)
+                && !found.iter().any(|(f, _)| f.key() == rel.key())
+            {
+                found.push((rel, false));
+            }
+        }
     }
     if let NodeEnum::IndexStmt(i) = node
         && !i.idxname.is_empty()

@@ -439,7 +439,10 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     let facts = facts_with("orders", table);
     let sql = "ALTER TABLE orders ALTER COLUMN a SET NOT NULL;\nALTER TABLE orders ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts)), [2]);
-    // A table made again, or a column added again, is what its new definition says.
+    // A table made again, or a column added again, is what its new definition says (`t` is in the
+    // database too, so the run's files do not make it anew for sessions that use it).
+    let mut facts = facts;
+    facts.tables.insert("t".to_owned(), TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
     let again = "CREATE TABLE t (a text NOT NULL);\nDROP TABLE t;\nCREATE TABLE t (a text);\nALTER TABLE orders DROP COLUMN a;\n\
                  ALTER TABLE orders ADD COLUMN a text;\n-- next file\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\n\
                  ALTER TABLE orders ALTER COLUMN a SET NOT NULL;";
@@ -749,4 +752,49 @@ fn what_the_run_renamed_away_or_dropped_is_not_found_again() {
     assert_eq!(with("object-not-found", renamed_then_dropped), [3, 4]);
     let table = "ALTER TABLE t RENAME TO t2;\nALTER TABLE t ADD COLUMN x int;\nALTER TABLE t2 ADD COLUMN y int;\n";
     assert_eq!(with("object-not-found", table), [2]);
+}
+
+/// Found on real migration histories run by `migrate` (cal.com's, Lemmy's): an index on a table an
+/// earlier pending file of the run makes was refused as an index on a live table. With the database's
+/// facts saying the database lacks the table, it is the run's own, as one made in the same file is.
+#[test]
+fn a_table_an_earlier_file_of_the_run_makes_is_new_when_the_database_lacks_it() {
+    let sql = "CREATE TABLE booking (id bigint, uid text);\n-- next file\nCREATE UNIQUE INDEX booking_uid ON booking (uid);\n";
+    assert_eq!(lines("create-index-without-concurrently", sql), [1], "without facts: as before");
+    let mut facts = Facts { server_version: 15, ..Facts::default() };
+    facts.asked.insert("booking".into());
+    facts.asked.insert("other".into());
+    facts.tables.insert("other".into(), TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
+    let with = |sql: &str| lines_with("create-index-without-concurrently", sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(with(sql), Vec::<usize>::new());
+    // A table the database has stays a live one, whoever made it.
+    let live = "CREATE TABLE IF NOT EXISTS other (id int);\n-- next file\nCREATE INDEX other_id ON other (id);\n";
+    assert_eq!(with(live), [1]);
+}
+
+/// Found by a battery of lint cases: with `-d`, the tables a `DROP TABLE` names (strings, not a
+/// `RangeVar`) and the partition an `ATTACH PARTITION` names were never read, so the table was taken for
+/// missing: `DROP TABLE IF EXISTS` of a live table with rows was no finding, and the partition was
+/// "not found". They are read; and a table the facts were not read for is not taken for missing.
+#[test]
+fn tables_named_by_drop_and_attach_are_read_and_unread_ones_are_not_missing() {
+    let file = |sql: &str| parse(SourceFile { name: "m.sql".into(), text: sql.into() }).unwrap();
+    let named = named(&[file(
+        "DROP TABLE IF EXISTS orgs, public.small;\nALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES IN (2025);\n",
+    )]);
+    let keys: Vec<String> = named.tables.iter().map(|t| t.key()).collect();
+    for table in ["orgs", "small", "events", "events_2025"] {
+        assert!(keys.iter().any(|k| k.ends_with(table)), "{table}: {keys:?}");
+    }
+    let mut facts = Facts { server_version: 15, ..Facts::default() };
+    facts.asked.insert("orgs".into());
+    facts.tables.insert("orgs".into(), TableFacts { rows: Some(20_001), ..TableFacts::default() });
+    let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(with("drop-table", "DROP TABLE IF EXISTS orgs;"), [1]);
+    // Not read for: nothing is known of it, so the drop is a drop.
+    assert_eq!(with("drop-table", "DROP TABLE IF EXISTS unread;"), [1]);
+    assert_eq!(
+        with("object-not-found", "DROP TABLE unread;\nALTER TABLE unread2 ADD COLUMN a int;"),
+        Vec::<usize>::new()
+    );
 }

@@ -34,8 +34,13 @@ impl MigrationFile {
     /// `0042_add_orders_index`, as messages and snapshot labels name it (a migration folder: its name,
     /// which is its version).
     pub fn label(&self) -> String {
-        if self.version.contains('_') { self.version.clone() } else { format!("{}_{}", self.version, self.name) }
+        label(&self.version, &self.name)
     }
+}
+
+/// `0042_add_orders_index`; a migration folder's version, which is its whole name, alone.
+fn label(version: &str, name: &str) -> String {
+    if version.contains('_') { version.to_owned() } else { format!("{version}_{name}") }
 }
 
 /// A migration the tracking table records as applied.
@@ -49,6 +54,13 @@ pub struct Applied {
     pub role: String,
     /// The snapshot taken before it, when there was one.
     pub snapshot: Option<String>,
+}
+
+impl Applied {
+    /// As [`MigrationFile::label`] names the migration it records.
+    pub fn label(&self) -> String {
+        label(&self.version, &self.name)
+    }
 }
 
 /// A folder against its tracking table.

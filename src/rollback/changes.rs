@@ -193,9 +193,7 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
                 change.columns_new = columns_new(session, t).await?;
                 if !change.columns_new.is_empty() {
                     change.change = Change::Changed;
-                    let list: Vec<String> =
-                        change.columns_new.iter().map(|c| format!("`{}` {} values", c.column, c.values)).collect();
-                    change.note = Some(format!("columns added since the snapshot, dropped: {}", list.join(", ")));
+                    change.note = columns_note(&change);
                 }
             }
         }
@@ -209,7 +207,9 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
                     change.note = Some(format!("its columns changed since the snapshot (SQLSTATE {})", s.as_str()));
                     if t.kind == PartKind::Table {
                         change.columns_gone = columns_gone(session, t).await?;
+                        change.columns_new = columns_new(session, t).await?;
                         change.rows_now = Some(count_rows(session, &t.name).await?);
+                        change.note = columns_note(&change).or(change.note);
                     }
                 }
                 Some(s) => {
@@ -221,6 +221,22 @@ async fn compare_table(session: &Session, t: &PlannedTable) -> Result<TableChang
         }
     }
     Ok(change)
+}
+
+/// What the columns of a table that changed since the snapshot say: those gone (the rollback brings them
+/// back) and those added holding values (it drops them); `None` when neither.
+fn columns_note(change: &TableChange) -> Option<String> {
+    let mut parts = Vec::new();
+    if !change.columns_gone.is_empty() {
+        let gone: Vec<String> = change.columns_gone.iter().map(|c| format!("`{c}`")).collect();
+        parts.push(format!("columns gone since the snapshot, brought back: {}", gone.join(", ")));
+    }
+    if !change.columns_new.is_empty() {
+        let new: Vec<String> =
+            change.columns_new.iter().map(|c| format!("`{}` {} values", c.column, c.values)).collect();
+        parts.push(format!("columns added since the snapshot, dropped: {}", new.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The snapshot's columns of `t` that the live table lacks.

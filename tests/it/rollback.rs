@@ -110,6 +110,7 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     if !pagila(&db, "a_plan_names_exactly_the_tables_changed_since_the_snapshot") {
         return;
     }
+    db.psql("CREATE TABLE tree (id int PRIMARY KEY, parent_id int); INSERT INTO tree SELECT g, g - 1 FROM generate_series(1, 10) g;");
     let dir = tempfile::tempdir().unwrap();
     let id = snapshot(dir.path(), &db, &[]);
     let nothing = plan(dir.path(), &db, &[&id]);
@@ -119,7 +120,8 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     // Same row count, other content; fewer rows; a new table, a new view, a view dropped; a new column
     // holding values (and one holding only its default, which loses nothing).
     db.psql(
-        "ALTER TABLE category ADD COLUMN note text; UPDATE category SET note = 'x' WHERE category_id <= 4;
+        "ALTER TABLE tree ADD COLUMN path text; UPDATE tree SET path = id::text; ALTER TABLE tree DROP COLUMN parent_id;
+         ALTER TABLE category ADD COLUMN note text; UPDATE category SET note = 'x' WHERE category_id <= 4;
          ALTER TABLE language ADD COLUMN active bool DEFAULT true;
          UPDATE customer SET first_name = 'CHANGED' WHERE customer_id = 7;
          DELETE FROM film_actor WHERE actor_id = 3;
@@ -130,7 +132,18 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
     let before = copy_of(&db, "rb_plan_before");
     let p = plan(dir.path(), &db, &["--latest"]);
     assert_eq!(p["snapshot"]["id"], id.as_str());
-    assert_eq!(tables(&p, "changed"), ["public.category", "public.customer", "public.film_actor"], "{p}");
+    assert_eq!(
+        tables(&p, "changed"),
+        ["public.category", "public.customer", "public.film_actor", "public.tree"],
+        "{p}"
+    );
+    let tree = p["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "public.tree").unwrap();
+    assert_eq!(tree["columns_gone"], serde_json::json!(["parent_id"]), "{p}");
+    assert_eq!(tree["columns_new"], serde_json::json!([{"column": "path", "values": 10}]), "{p}");
+    assert_eq!(
+        tree["note"],
+        "columns gone since the snapshot, brought back: `parent_id`; columns added since the snapshot, dropped: `path` 10 values"
+    );
     let category = p["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == "public.category").unwrap();
     assert_eq!(category["columns_new"], serde_json::json!([{"column": "note", "values": 4}]), "{p}");
     assert_eq!(tables(&p, "new"), ["public.audit_note"]);
@@ -150,6 +163,7 @@ fn a_plan_names_exactly_the_tables_changed_since_the_snapshot_and_changes_nothin
             ("TABLE public.audit_note".to_owned(), "new".to_owned()),
             ("TABLE public.category".to_owned(), "changed".to_owned()),
             ("TABLE public.language".to_owned(), "changed".to_owned()),
+            ("TABLE public.tree".to_owned(), "changed".to_owned()),
             ("VIEW public.actor_info".to_owned(), "gone".to_owned()),
             ("VIEW public.recent".to_owned(), "new".to_owned()),
         ]
