@@ -74,7 +74,7 @@ pub fn fix(files: &[ParsedFile], options: &LintOptions, facts: Option<&Facts>) -
         .iter()
         .map(|file| {
             let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.file == file.name).collect();
-            fix_file(file, &findings, pg_version)
+            fix_file(file, &findings, pg_version, facts)
         })
         .collect()
 }
@@ -128,7 +128,7 @@ struct Plan {
     move_out: bool,
 }
 
-fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result<FileFix> {
+fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Option<&Facts>) -> Result<FileFix> {
     let blocks = blocks(file);
     let mut plans: BTreeMap<usize, Plan> = BTreeMap::new();
     let mut applied = Vec::new();
@@ -141,6 +141,11 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result
         let note = |note: String| FixNote { line: finding.line, rule: finding.rule, note };
         let Some(node) = file.statements.get(index).and_then(|s| s.node.as_ref()) else { continue };
         let outcome = match finding.rule {
+            "create-index-without-concurrently" if on_partitioned_table(node, facts) => {
+                Err("the table is partitioned: an index on it cannot be built `CONCURRENTLY`; build each partition's \
+                 `CONCURRENTLY`, then the table's `ON ONLY` and `ALTER INDEX ... ATTACH PARTITION` each"
+                    .to_owned())
+            }
             "create-index-without-concurrently"
             | "drop-index-without-concurrently"
             | "reindex-without-concurrently" => concurrently(file, index, node, pg_version).map(|insert| {
@@ -237,6 +242,13 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result
     applied.sort_by_key(|n| n.line);
     skipped.sort_by_key(|n| n.line);
     Ok(FileFix { name: file.name.clone(), before: file.text.clone(), after, applied, skipped })
+}
+
+/// Whether `node` creates an index on a table the facts say is partitioned.
+fn on_partitioned_table(node: &NodeEnum, facts: Option<&Facts>) -> bool {
+    let NodeEnum::IndexStmt(i) = node else { return false };
+    let Some(rel) = i.relation.as_ref().map(RelName::of) else { return false };
+    facts.and_then(|f| f.table(&rel)).is_some_and(|t| t.partitioned)
 }
 
 fn is_concurrent_fix(rule: &str) -> bool {
@@ -339,21 +351,28 @@ fn not_valid(
     };
     let mut inserts = Vec::new();
     let name = if k.conname.is_empty() {
-        let name = match k.contype() {
-            ConstrType::ConstrForeign => {
-                let columns: Vec<&str> = k.fk_attrs.iter().filter_map(string).collect();
-                object_name(&rel.name, &columns.join("_"), "fkey")
+        // As PostgreSQL names them: the second of one name gets `1`, the third `2` (`orders_amount_check1`).
+        let mut taken: Vec<String> = Vec::new();
+        for other in alter.cmds.iter().filter_map(|cmd| match &cmd.node {
+            Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtAddConstraint => {
+                match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                    Some(NodeEnum::Constraint(o)) => Some(o),
+                    _ => None,
+                }
             }
-            _ => {
-                let column = k.raw_expr.as_deref().and_then(|e| e.node.as_ref()).and_then(|e| {
-                    e.nodes().into_iter().find_map(|(n, ..)| match n {
-                        pg_query::NodeRef::ColumnRef(c) => c.fields.last().and_then(string),
-                        _ => None,
-                    })
-                });
-                object_name(&rel.name, column.unwrap_or(""), "check")
+            _ => None,
+        }) {
+            let name = if other.conname.is_empty() {
+                unique(generated_name(&rel, other), &taken)
+            } else {
+                other.conname.clone()
+            };
+            if std::ptr::eq(other, k) {
+                break;
             }
-        };
+            taken.push(name);
+        }
+        let name = unique(generated_name(&rel, k), &taken);
         inserts.push((offset, format!("CONSTRAINT {} ", quote_ident(&name))));
         name
     } else {
@@ -362,7 +381,9 @@ fn not_valid(
     // The constraint ends at the last token before a `,` outside parentheses, or at the statement's end.
     let mut depth = 0i32;
     let mut end = None;
-    for t in tokens(file, index).into_iter().filter(|t| t.start >= offset) {
+    // A comment is no token of the constraint: ` NOT VALID` after it would be inside a `--` comment.
+    let comment = |t: &Range<usize>| file.text[t.clone()].starts_with("--") || file.text[t.clone()].starts_with("/*");
+    for t in tokens(file, index).into_iter().filter(|t| t.start >= offset && !comment(t)) {
         match &file.text[t.clone()] {
             "(" => depth += 1,
             ")" => depth -= 1,
@@ -375,6 +396,33 @@ fn not_valid(
     inserts.push((end, " NOT VALID".to_owned()));
     let validate = format!("ALTER TABLE {} VALIDATE CONSTRAINT {}", rel.quoted(), quote_ident(&name));
     Ok((inserts, name, validate))
+}
+
+/// The name PostgreSQL gives an unnamed constraint `k` of `rel`: `t_col_fkey`, `t_col_check`.
+fn generated_name(rel: &RelName, k: &pg_query::protobuf::Constraint) -> String {
+    match k.contype() {
+        ConstrType::ConstrForeign => {
+            let columns: Vec<&str> = k.fk_attrs.iter().filter_map(string).collect();
+            object_name(&rel.name, &columns.join("_"), "fkey")
+        }
+        _ => {
+            let column = k.raw_expr.as_deref().and_then(|e| e.node.as_ref()).and_then(|e| {
+                e.nodes().into_iter().find_map(|(n, ..)| match n {
+                    pg_query::NodeRef::ColumnRef(c) => c.fields.last().and_then(string),
+                    _ => None,
+                })
+            });
+            object_name(&rel.name, column.unwrap_or(""), "check")
+        }
+    }
+}
+
+/// `name`, or `name1`, `name2`... the first that `taken` lacks.
+fn unique(name: String, taken: &[String]) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    (1..).map(|n| format!("{name}{n}")).find(|n| !taken.contains(n)).unwrap_or(name)
 }
 
 /// `SET NOT NULL` through a validated check: the statement's replacement (the check added `NOT VALID`)

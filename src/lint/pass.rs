@@ -1571,7 +1571,9 @@ impl<'a> Pass<'a> {
         let saved = self.at;
         self.at = self.offset(type_name.location, self.at);
         let from = self.column_type(rel, column);
-        let using = col.raw_default.is_some();
+        // `USING col` or `USING col::newtype` (as Django writes every type change) is the conversion
+        // PostgreSQL makes without `USING`: a binary-coercible change still rewrites nothing.
+        let using = col.raw_default.as_deref().is_some_and(|e| !same_conversion(e, column, &to));
         let target = format!("`{}.{column}` to `{}`", rel.display(), to.display());
         let change = match &from {
             Some(_) if using => Some(TypeChange::Rewrite),
@@ -1669,6 +1671,21 @@ pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> 
     }
     let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return None };
     c.fields.last().and_then(string).map(str::to_owned)
+}
+
+/// Whether a `USING` expression is the column itself, or the column cast to `to` (the new type).
+fn same_conversion(expr: &pg_query::protobuf::Node, column: &str, to: &ColumnType) -> bool {
+    let is_column = |n: &pg_query::protobuf::Node| match &n.node {
+        Some(NodeEnum::ColumnRef(c)) => c.fields.len() == 1 && c.fields.last().and_then(string) == Some(column),
+        _ => false,
+    };
+    match &expr.node {
+        Some(NodeEnum::TypeCast(cast)) => {
+            cast.arg.as_deref().is_some_and(is_column)
+                && cast.type_name.as_ref().and_then(ColumnType::of).is_some_and(|t| &t == to)
+        }
+        _ => is_column(expr),
+    }
 }
 
 /// The columns an `UPDATE` sets, as its `SET` list names them (`SET (a, b) = ...` names both).

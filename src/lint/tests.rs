@@ -798,3 +798,30 @@ fn tables_named_by_drop_and_attach_are_read_and_unread_ones_are_not_missing() {
         Vec::<usize>::new()
     );
 }
+
+/// Found by a lint battery: Django writes every type change as `TYPE t USING "col"::t`, the conversion
+/// PostgreSQL makes without `USING`; a varchar widened so was called a rewrite, an error that made
+/// `migrate` refuse a `max_length` increase.
+#[test]
+fn a_using_that_is_the_plain_conversion_rewrites_no_more_than_none() {
+    let facts = facts_with(
+        "users",
+        TableFacts {
+            rows: Some(1_000_000),
+            columns: [("email", "character varying(100)"), ("bio", "text"), ("n", "integer")]
+                .into_iter()
+                .map(|(c, t)| (c.to_owned(), types::ColumnType::parse(t).unwrap()))
+                .collect(),
+            ..TableFacts::default()
+        },
+    );
+    let with = |sql: &str| lines_with("alter-column-type", sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(
+        with("ALTER TABLE users ALTER COLUMN email TYPE varchar(255) USING \"email\"::varchar(255);"),
+        Vec::<usize>::new()
+    );
+    assert_eq!(with("ALTER TABLE users ALTER COLUMN bio TYPE text USING bio;"), Vec::<usize>::new());
+    // A real conversion still rewrites.
+    assert_eq!(with("ALTER TABLE users ALTER COLUMN email TYPE varchar(255) USING lower(email);"), [1]);
+    assert_eq!(with("ALTER TABLE users ALTER COLUMN n TYPE bigint USING n::bigint;"), [1]);
+}

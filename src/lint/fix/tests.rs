@@ -198,3 +198,38 @@ fn nothing_inside_a_do_block_is_rewritten() {
     assert_eq!(fix.skipped[0].line, 4);
     assert!(fix.skipped[0].note.contains("inside a `DO` block"), "{:?}", fix.skipped);
 }
+
+/// Found by a lint battery: two unnamed CHECKs of one `ALTER TABLE` were both named `orders_amount_check`
+/// (PostgreSQL names the second `orders_amount_check1`), and ` NOT VALID` went after a trailing `--`
+/// comment, into it.
+#[test]
+fn generated_names_are_unique_and_not_valid_goes_before_a_trailing_comment() {
+    let two = fixed(
+        "SET lock_timeout = '1s';\nALTER TABLE orders ADD CHECK (amount > 0), ADD CHECK (amount < 1000000000);\n",
+        &["add-check-without-not-valid"],
+    );
+    assert!(two.contains("ADD CONSTRAINT orders_amount_check CHECK (amount > 0) NOT VALID"), "{two}");
+    assert!(two.contains("ADD CONSTRAINT orders_amount_check1 CHECK (amount < 1000000000) NOT VALID"), "{two}");
+    assert!(two.contains("VALIDATE CONSTRAINT orders_amount_check1"), "{two}");
+    let commented = fixed(
+        "SET lock_timeout = '1s';\nALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE -- cascade!\n;\n",
+        &["add-foreign-key-without-not-valid"],
+    );
+    assert!(commented.contains("ON DELETE CASCADE NOT VALID -- cascade!"), "{commented}");
+}
+
+/// Found by a lint battery: `CONCURRENTLY` was added to an index on a partitioned table, which PostgreSQL
+/// refuses; the fix leaves it, saying why.
+#[test]
+fn an_index_on_a_partitioned_table_gets_no_concurrently() {
+    let mut facts = Facts { server_version: 15, ..Facts::default() };
+    facts.tables.insert(
+        "events".into(),
+        crate::lint::TableFacts { partitioned: true, rows: Some(1_000_000), ..Default::default() },
+    );
+    let text = "SET lock_timeout = '1s';\nCREATE INDEX events_ts_idx ON events (ts);\n";
+    let file = parse(SourceFile { name: "m.sql".into(), text: text.to_owned() }).unwrap();
+    let fixes = fix(&[file], &options(), Some(&facts)).unwrap();
+    assert_eq!(fixes[0].after, text);
+    assert!(fixes[0].skipped.iter().any(|n| n.note.contains("partitioned")), "{:?}", fixes[0].skipped);
+}
