@@ -335,6 +335,12 @@ fn not_valid(
 ) -> std::result::Result<(Vec<(usize, String)>, String, String), String> {
     let NodeEnum::AlterTableStmt(alter) = node else { return Err("not an `ALTER TABLE`".into()) };
     let Some(rel) = alter.relation.as_ref().map(RelName::of) else { return Err("no table".into()) };
+    let validates = alter.cmds.iter().any(|cmd| {
+        matches!(&cmd.node, Some(NodeEnum::AlterTableCmd(c)) if c.subtype() == AlterTableType::AtValidateConstraint)
+    });
+    if validates {
+        return Err("move `VALIDATE CONSTRAINT` to a transaction (a migration file) of its own".into());
+    }
     let constraint = alter.cmds.iter().find_map(|cmd| match &cmd.node {
         Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtAddConstraint => {
             match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {

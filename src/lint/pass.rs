@@ -151,6 +151,7 @@ pub fn run(
         type_renames: HashMap::new(),
         dropped_views: HashMap::new(),
         withdrawn: HashSet::new(),
+        not_valid_here: HashMap::new(),
         renamed_types: HashSet::new(),
         statement: 0,
         at: 0,
@@ -211,6 +212,9 @@ struct Pass<'a> {
     dropped_views: HashMap<String, usize>,
     /// Hits a later statement of the file took back (a type's rename swapped back, a view made again).
     withdrawn: HashSet<usize>,
+    /// (table key, constraint) of the constraints of existing tables added `NOT VALID` in the open
+    /// transaction (under `migrate`, the file's), with the rule a validation in it falls under.
+    not_valid_here: HashMap<(String, String), &'static str>,
     /// Names types were renamed to in this file: dropping one drops the type just moved aside.
     renamed_types: HashSet<String>,
     statement: usize,
@@ -838,6 +842,9 @@ impl<'a> Pass<'a> {
                 }
             }
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
+                if !self.options.assume_lock_timeout {
+                    self.not_valid_here.clear();
+                }
                 if kind != TransStmtCommit {
                     self.hit(
                         "rollback-in-migration",
@@ -1172,6 +1179,23 @@ impl<'a> Pass<'a> {
                 self.add_constraint(rel, k, new);
             }
             AtValidateConstraint => {
+                if let Some(rule) = self.not_valid_here.remove(&(rel.key(), column.to_owned())) {
+                    let within = if self.in_transaction() {
+                        "the transaction"
+                    } else {
+                        "the file `migrate` runs as one transaction"
+                    };
+                    self.hit(
+                        rule,
+                        format!(
+                            "`VALIDATE CONSTRAINT {column}` runs in {within} that added it `NOT VALID`: the lock taken then \
+                             is held through the validation's scan of `{}`, as without `NOT VALID`; validate it in a \
+                             transaction (a migration) of its own",
+                            rel.display()
+                        ),
+                        Some(rel),
+                    );
+                }
                 if self.known.unvalidated_checks.remove(&(rel.key(), column.to_owned())) {
                     self.known.checked.insert(rel.key());
                 }
@@ -1492,6 +1516,18 @@ impl<'a> Pass<'a> {
         }
         if new {
             return;
+        }
+        // Validated in the same transaction, the constraint holds its lock through the scan as if it had
+        // been added without `NOT VALID`: `migrate` runs each file in one transaction.
+        let rule = match k.contype() {
+            ConstrType::ConstrCheck => Some("add-check-without-not-valid"),
+            ConstrType::ConstrForeign => Some("add-foreign-key-without-not-valid"),
+            _ => None,
+        };
+        if let Some(rule) = rule.filter(|_| k.skip_validation && !k.conname.is_empty())
+            && (self.in_transaction() || self.options.assume_lock_timeout)
+        {
+            self.not_valid_here.insert((rel.key(), k.conname.clone()), rule);
         }
         self.check_exists(rel, None);
         match k.contype() {

@@ -825,3 +825,22 @@ fn a_using_that_is_the_plain_conversion_rewrites_no_more_than_none() {
     assert_eq!(with("ALTER TABLE users ALTER COLUMN email TYPE varchar(255) USING lower(email);"), [1]);
     assert_eq!(with("ALTER TABLE users ALTER COLUMN n TYPE bigint USING n::bigint;"), [1]);
 }
+
+/// Found by a lint battery: a constraint added `NOT VALID` and validated in the same transaction holds
+/// the lock of its addition through the validation's scan, as without `NOT VALID`. Under `migrate`, which
+/// runs each file in one transaction, the same holds in a file without `BEGIN`.
+#[test]
+fn a_constraint_validated_in_the_transaction_that_added_it_not_valid_is_a_finding() {
+    let fk = "ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;";
+    let check = "ALTER TABLE orders ADD CONSTRAINT orders_amount CHECK (amount > 0) NOT VALID;";
+    let block = format!(
+        "SET lock_timeout = '1s';\nBEGIN;\n{fk}\nALTER TABLE orders VALIDATE CONSTRAINT orders_user;\nCOMMIT;\n"
+    );
+    assert_eq!(lines("add-foreign-key-without-not-valid", &block), [4]);
+    let apart = format!("SET lock_timeout = '1s';\n{check}\nALTER TABLE orders VALIDATE CONSTRAINT orders_amount;\n");
+    assert_eq!(lines("add-check-without-not-valid", &apart), Vec::<usize>::new(), "autocommit: two transactions");
+    let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    assert_eq!(lines_with("add-check-without-not-valid", &apart, &migrate, None), [3]);
+    let after_commit = format!("BEGIN;\n{check}\nCOMMIT;\nALTER TABLE orders VALIDATE CONSTRAINT orders_amount;\n");
+    assert_eq!(lines("add-check-without-not-valid", &after_commit), Vec::<usize>::new());
+}
