@@ -130,6 +130,7 @@ struct Plan {
 
 fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Option<&Facts>) -> Result<FileFix> {
     let blocks = blocks(file);
+    let wrapped = crate::sql::runs_in_tool_transaction(&file.text);
     let mut plans: BTreeMap<usize, Plan> = BTreeMap::new();
     let mut applied = Vec::new();
     let mut skipped = Vec::new();
@@ -141,6 +142,15 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
         let note = |note: String| FixNote { line: finding.line, rule: finding.rule, note };
         let Some(node) = file.statements.get(index).and_then(|s| s.node.as_ref()) else { continue };
         let outcome = match finding.rule {
+            "create-index-without-concurrently"
+            | "drop-index-without-concurrently"
+            | "reindex-without-concurrently"
+                if wrapped && blocks[index].is_none() =>
+            {
+                Err("the file runs in its tool's transaction, where `CONCURRENTLY` cannot run: mark it `-- +goose NO \
+                     TRANSACTION`, `-- migrate:up transaction:false` or `-- +migrate Up notransaction` first"
+                    .to_owned())
+            }
             "create-index-without-concurrently" if on_partitioned_table(node, facts) => {
                 Err("the table is partitioned: an index on it cannot be built `CONCURRENTLY`; build each partition's \
                  `CONCURRENTLY`, then the table's `ON ONLY` and `ALTER INDEX ... ATTACH PARTITION` each"
@@ -153,6 +163,11 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
                 plans.entry(index).or_default().inserts.push(insert);
                 what
             }),
+            "concurrently-in-transaction" if blocks[index].is_none() => {
+                Err("the file runs in its tool's transaction: mark it `-- +goose NO TRANSACTION`, `-- migrate:up \
+                 transaction:false` or `-- +migrate Up notransaction`"
+                    .to_owned())
+            }
             "concurrently-in-transaction" => Ok(String::new()),
             "add-check-without-not-valid" | "add-foreign-key-without-not-valid" => not_valid(file, index, node, offset)
                 .map(|(inserts, name, validate)| {

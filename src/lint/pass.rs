@@ -152,6 +152,7 @@ pub fn run(
         dropped_views: HashMap::new(),
         withdrawn: HashSet::new(),
         not_valid_here: HashMap::new(),
+        wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
         renamed_types: HashSet::new(),
         statement: 0,
         at: 0,
@@ -215,6 +216,9 @@ struct Pass<'a> {
     /// (table key, constraint) of the constraints of existing tables added `NOT VALID` in the open
     /// transaction (under `migrate`, the file's), with the rule a validation in it falls under.
     not_valid_here: HashMap<(String, String), &'static str>,
+    /// The file's tool runs it in a transaction of its own (goose, sql-migrate, dbmate, unless the file
+    /// says not to): every statement is in a transaction.
+    wrapped: bool,
     /// Names types were renamed to in this file: dropping one drops the type just moved aside.
     renamed_types: HashSet<String>,
     statement: usize,
@@ -445,7 +449,7 @@ impl<'a> Pass<'a> {
     }
 
     fn in_transaction(&self) -> bool {
-        self.open.is_some()
+        self.open.is_some() || self.wrapped
     }
 
     fn statement_hits(&mut self, node: &NodeEnum) {

@@ -844,3 +844,18 @@ fn a_constraint_validated_in_the_transaction_that_added_it_not_valid_is_a_findin
     let after_commit = format!("BEGIN;\n{check}\nCOMMIT;\nALTER TABLE orders VALIDATE CONSTRAINT orders_amount;\n");
     assert_eq!(lines("add-check-without-not-valid", &after_commit), Vec::<usize>::new());
 }
+
+/// Found by a lint battery: goose, sql-migrate and dbmate run a file's up section in a transaction unless
+/// it says not to, so `CREATE INDEX CONCURRENTLY` there fails as inside `BEGIN`; under `migrate` (which
+/// runs such a statement on its own) it does not.
+#[test]
+fn concurrently_in_a_file_its_tool_wraps_in_a_transaction_is_a_finding() {
+    let goose = "-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- +goose Down\nDROP INDEX i;\n";
+    assert_eq!(lines("concurrently-in-transaction", goose), [2]);
+    let marked = format!("-- +goose NO TRANSACTION\n{goose}");
+    assert_eq!(lines("concurrently-in-transaction", &marked), Vec::<usize>::new());
+    let dbmate = "-- migrate:up\nCREATE INDEX CONCURRENTLY i ON t (a);\n";
+    assert_eq!(lines("concurrently-in-transaction", dbmate), [2]);
+    let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    assert_eq!(lines_with("concurrently-in-transaction", goose, &migrate, None), Vec::<usize>::new());
+}

@@ -35,6 +35,33 @@ pub fn down_sections(text: &str) -> Vec<Range<usize>> {
     sections
 }
 
+/// Whether the tool a file is written for runs its up section in a transaction of its own: goose (`--
+/// +goose Up`) unless `-- +goose NO TRANSACTION`, sql-migrate (`-- +migrate Up`) unless `notransaction`
+/// follows it, dbmate (`-- migrate:up`) unless `transaction:false` does. A file without their markers:
+/// false (whatever runs it decides).
+pub fn runs_in_tool_transaction(text: &str) -> bool {
+    let (mut wrapped, mut unwrapped) = (false, false);
+    for line in text.lines() {
+        let Some(comment) = line.trim_start().strip_prefix("--") else { continue };
+        let comment = comment.trim().to_ascii_lowercase();
+        let words: Vec<&str> = comment.split_whitespace().collect();
+        match words.as_slice() {
+            ["+goose", "up", ..] => wrapped = true,
+            ["+goose", "no", "transaction", ..] => unwrapped = true,
+            ["+migrate", "up", rest @ ..] => {
+                wrapped = true;
+                unwrapped |= rest.contains(&"notransaction");
+            }
+            [first, rest @ ..] if *first == "migrate:up" => {
+                wrapped = true;
+                unwrapped |= rest.contains(&"transaction:false");
+            }
+            _ => {}
+        }
+    }
+    wrapped && !unwrapped
+}
+
 /// The direction a line marks, when it is one of the formats' markers (their tools read them in any case).
 fn marker(line: &str) -> Option<Direction> {
     let comment = line.trim_start().strip_prefix("--")?.trim().to_ascii_lowercase();
@@ -57,6 +84,19 @@ mod tests {
 
     fn down(text: &str) -> Vec<&str> {
         down_sections(text).into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[test]
+    fn goose_dbmate_and_sql_migrate_files_run_in_their_tools_transaction_unless_they_say_not() {
+        assert!(runs_in_tool_transaction("-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n"));
+        assert!(!runs_in_tool_transaction(
+            "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n"
+        ));
+        assert!(runs_in_tool_transaction("-- migrate:up\nSELECT 1;\n-- migrate:down\n"));
+        assert!(!runs_in_tool_transaction("-- migrate:up transaction:false\nSELECT 1;\n"));
+        assert!(runs_in_tool_transaction("-- +migrate Up\nSELECT 1;\n"));
+        assert!(!runs_in_tool_transaction("-- +migrate Up notransaction\nSELECT 1;\n"));
+        assert!(!runs_in_tool_transaction("CREATE INDEX CONCURRENTLY i ON t (a);\n"));
     }
 
     #[test]
