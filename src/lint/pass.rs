@@ -472,6 +472,17 @@ impl<'a> Pass<'a> {
                     self.lock_timeout_local = set && self.lock_timeout_local;
                 }
             }
+            // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it.
+            NodeEnum::SelectStmt(sel) if set_config_lock_timeout(sel).is_some() => {
+                if let Some((set, local)) = set_config_lock_timeout(sel) {
+                    if local {
+                        self.lock_timeout_local = set;
+                    } else {
+                        self.lock_timeout = set;
+                        self.lock_timeout_local = set && self.lock_timeout_local;
+                    }
+                }
+            }
             NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {
                 self.lock_timeout = false;
                 self.lock_timeout_local = false;
@@ -1726,6 +1737,40 @@ fn same_conversion(expr: &pg_query::protobuf::Node, column: &str, to: &ColumnTyp
         }
         _ => is_column(expr),
     }
+}
+
+/// A `SELECT set_config('lock_timeout', value, is_local)`: whether it sets a timeout (not `0`) and whether
+/// for the transaction only.
+fn set_config_lock_timeout(sel: &pg_query::protobuf::SelectStmt) -> Option<(bool, bool)> {
+    let [target] = sel.target_list.as_slice() else { return None };
+    let Some(NodeEnum::ResTarget(r)) = &target.node else { return None };
+    let Some(NodeEnum::FuncCall(f)) = r.val.as_deref().and_then(|v| v.node.as_ref()) else { return None };
+    if f.funcname.last().and_then(string) != Some("set_config") {
+        return None;
+    }
+    let text = |n: &pg_query::protobuf::Node| match &n.node {
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(a_const::Val::Sval(s)) => Some(s.sval.clone()),
+            Some(a_const::Val::Ival(i)) => Some(i.ival.to_string()),
+            Some(a_const::Val::Boolval(b)) => Some(b.boolval.to_string()),
+            _ => None,
+        },
+        Some(NodeEnum::TypeCast(c)) => match c.arg.as_deref().and_then(|a| a.node.as_ref()) {
+            Some(NodeEnum::AConst(a)) => match &a.val {
+                Some(a_const::Val::Sval(s)) => Some(s.sval.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    let [name, value, local] = f.args.as_slice() else { return None };
+    if !text(name)?.eq_ignore_ascii_case("lock_timeout") {
+        return None;
+    }
+    let value = text(value)?;
+    let local = matches!(text(local)?.as_str(), "true" | "t" | "on");
+    Some((value.trim() != "0", local))
 }
 
 /// The columns an `UPDATE` sets, as its `SET` list names them (`SET (a, b) = ...` names both).

@@ -859,3 +859,20 @@ fn concurrently_in_a_file_its_tool_wraps_in_a_transaction_is_a_finding() {
     let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
     assert_eq!(lines_with("concurrently-in-transaction", goose, &migrate, None), Vec::<usize>::new());
 }
+
+/// Found by a lint battery: `SELECT set_config('lock_timeout', '2s', false)` sets a lock timeout as `SET`
+/// does; and a quoted `"char"`, the one-byte internal type, is no `char(n)`.
+#[test]
+fn set_config_sets_a_lock_timeout_and_quoted_char_is_not_char_n() {
+    let index = "CREATE INDEX CONCURRENTLY i ON orders (a);\nALTER TABLE orders ADD COLUMN b text;\n";
+    assert_eq!(lines("missing-lock-timeout", index), [2]);
+    for set in
+        ["SELECT set_config('lock_timeout', '2s', false);", "SELECT pg_catalog.set_config('lock_timeout', '2s', true);"]
+    {
+        assert_eq!(lines("missing-lock-timeout", &format!("{set}\n{index}")), Vec::<usize>::new(), "{set}");
+    }
+    assert_eq!(lines("missing-lock-timeout", &format!("SELECT set_config('lock_timeout', '0', false);\n{index}")), [3]);
+    assert_eq!(lines("prefer-text-over-char", "CREATE TABLE t (a \"char\", b char(3));"), [1]);
+    let report = lint_example("CREATE TABLE t (a \"char\");", &LintOptions::default(), None);
+    assert!(!report.findings.iter().any(|f| f.rule == "prefer-text-over-char"), "{:?}", report.findings);
+}

@@ -27,7 +27,9 @@ impl ColumnType {
             "smallint" => "int2".to_owned(),
             "decimal" => "numeric".to_owned(),
             "character varying" => "varchar".to_owned(),
-            "char" | "character" => "bpchar".to_owned(),
+            // Unquoted, `char(n)` and `character(n)` come as `bpchar`; a quoted `"char"` is the one-byte
+            // internal type, no `char(n)`.
+            "character" => "bpchar".to_owned(),
             "serial4" => "serial".to_owned(),
             "serial8" => "bigserial".to_owned(),
             "serial2" => "smallserial".to_owned(),
