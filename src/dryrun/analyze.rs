@@ -367,7 +367,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         NodeEnum::UpdateStmt(u) => {
             a.counts_rows = true;
             if let Some(table) = &u.relation {
-                let columns = crate::lint::set_columns(u).into_iter().map(str::to_owned).collect();
+                let columns = crate::lint::set_columns(&u.target_list).into_iter().map(str::to_owned).collect();
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
@@ -397,11 +397,9 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 let Some(NodeEnum::MergeWhenClause(w)) = &clause.node else { continue };
                 if w.command_type == pg_query::protobuf::CmdType::CmdUpdate as i32 {
                     updates = true;
-                    for t in &w.target_list {
-                        if let Some(NodeEnum::ResTarget(r)) = &t.node
-                            && !columns.contains(&r.name)
-                        {
-                            columns.push(r.name.clone());
+                    for column in crate::lint::set_columns(&w.target_list) {
+                        if !columns.iter().any(|c| c == column) {
+                            columns.push(column.to_owned());
                         }
                     }
                 }

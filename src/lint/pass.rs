@@ -418,28 +418,20 @@ impl<'a> Pass<'a> {
 
     /// With facts: a table (or column) that is neither in the database nor created by the run.
     fn check_exists(&mut self, rel: &RelName, column: Option<&str>) {
-        if self.facts.is_none() || self.known.tables.contains_key(&rel.key()) {
-            return;
-        }
         if column.is_some_and(|c| self.known.added_columns.contains(&(rel.key(), c.to_owned()))) {
             return;
         }
-        match (self.table_facts(rel), column) {
-            (None, _) if self.facts.is_some_and(|f| f.knows(&self.db_table(rel))) => {
-                self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None)
-            }
-            (None, _) => {}
-            (Some(t), Some(c))
-                if (!t.columns.is_empty() && !t.columns.contains_key(self.db_column(rel, c)))
-                    || self.column_taken_away(rel, c) =>
-            {
-                self.hit(
-                    "object-not-found",
-                    format!("column `{c}` of `{}` does not exist in the database", rel.display()),
-                    None,
-                )
-            }
-            _ => {}
+        if self.has_table(rel) == Some(false) {
+            self.hit("object-not-found", format!("table `{}` does not exist in the database", rel.display()), None);
+        } else if let Some(c) = column
+            && self.table_facts(rel).is_some()
+            && self.has_column(rel, c) == Some(false)
+        {
+            self.hit(
+                "object-not-found",
+                format!("column `{c}` of `{}` does not exist in the database", rel.display()),
+                None,
+            );
         }
     }
 
@@ -450,6 +442,16 @@ impl<'a> Pass<'a> {
 
     fn in_transaction(&self) -> bool {
         self.open.is_some() || self.wrapped
+    }
+
+    /// A `lock_timeout` set (`set`: not to 0) or reset, for the transaction only (`local`) or the session.
+    fn set_lock_timeout(&mut self, set: bool, local: bool) {
+        if local {
+            self.lock_timeout_local = set;
+        } else {
+            self.lock_timeout = set;
+            self.lock_timeout_local = set && self.lock_timeout_local;
+        }
     }
 
     fn statement_hits(&mut self, node: &NodeEnum) {
@@ -464,23 +466,12 @@ impl<'a> Pass<'a> {
                     },
                     _ => false,
                 });
-                let set = v.kind() == VariableSetKind::VarSetValue && !zero;
-                if v.is_local {
-                    self.lock_timeout_local = set;
-                } else {
-                    self.lock_timeout = set;
-                    self.lock_timeout_local = set && self.lock_timeout_local;
-                }
+                self.set_lock_timeout(v.kind() == VariableSetKind::VarSetValue && !zero, v.is_local);
             }
             // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it.
-            NodeEnum::SelectStmt(sel) if set_config_lock_timeout(sel).is_some() => {
+            NodeEnum::SelectStmt(sel) => {
                 if let Some((set, local)) = set_config_lock_timeout(sel) {
-                    if local {
-                        self.lock_timeout_local = set;
-                    } else {
-                        self.lock_timeout = set;
-                        self.lock_timeout_local = set && self.lock_timeout_local;
-                    }
+                    self.set_lock_timeout(set, local);
                 }
             }
             NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {
@@ -732,7 +723,7 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
-                    let set = set_columns(u);
+                    let set = set_columns(&u.target_list);
                     let added = |c: &&str| self.known.added_columns.contains(&(rel.key(), (*c).to_owned()));
                     if !set.is_empty() && set.iter().all(added) {
                         self.hit(
@@ -1773,9 +1764,10 @@ fn set_config_lock_timeout(sel: &pg_query::protobuf::SelectStmt) -> Option<(bool
     Some((value.trim() != "0", local))
 }
 
-/// The columns an `UPDATE` sets, as its `SET` list names them (`SET (a, b) = ...` names both).
-pub fn set_columns(u: &pg_query::protobuf::UpdateStmt) -> Vec<&str> {
-    u.target_list
+/// The columns an `UPDATE` (or a MERGE's `UPDATE` action) sets, as its `SET` list (`target_list`) names
+/// them (`SET (a, b) = ...` names both).
+pub fn set_columns(target_list: &[pg_query::protobuf::Node]) -> Vec<&str> {
+    target_list
         .iter()
         .filter_map(|t| match &t.node {
             Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),

@@ -102,9 +102,13 @@ pub(crate) async fn run_command(argv: &[String], connect: &ConnectOptions) -> Re
     Ok(status.code())
 }
 
+/// The relations [`relations`] reads, by OID: (storage file, 0 without one; `schema.name`).
+pub(crate) type Relations = HashMap<u32, (u32, String)>;
+
 /// Every table, partitioned table, materialized view and foreign table outside the system schemas, by
-/// OID: its storage file (0 without one) and `schema.name`, quoted as a snapshot names its tables.
-async fn relations(session: &Session) -> Result<HashMap<u32, (u32, String)>> {
+/// OID: its storage file (0 without one) and `schema.name`, quoted as a snapshot names its tables. Read
+/// before and after a migration: what it created or rewrote, dropped and renamed.
+pub(crate) async fn relations(session: &Session) -> Result<Relations> {
     const SQL: &str = "SELECT c.oid, c.relfilenode, \
         pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) \
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -118,23 +122,8 @@ async fn relations(session: &Session) -> Result<HashMap<u32, (u32, String)>> {
     Ok(found)
 }
 
-/// The storage file of every table and materialized view outside the system schemas, by OID.
-pub(crate) async fn relation_files(session: &Session) -> Result<HashMap<u32, u32>> {
-    Ok(relations(session)
-        .await?
-        .into_iter()
-        .filter(|(_, (file, _))| *file != 0)
-        .map(|(oid, (file, _))| (oid, file))
-        .collect())
-}
-
-/// The names of the relations [`relations`] reads, by OID.
-pub(crate) async fn tables(session: &Session) -> Result<HashMap<u32, String>> {
-    Ok(relations(session).await?.into_iter().map(|(oid, (_, name))| (oid, name)).collect())
-}
-
 /// The tables a migration dropped (their OID gone) and renamed or moved to another schema (their OID
-/// under another name), from [`tables`] before and after it: the snapshot's tables that are not there by
+/// under another name), from [`relations`] before and after it: the snapshot's tables that are not there by
 /// their old names because the migration meant it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TableChanges {
@@ -146,11 +135,11 @@ pub(crate) struct TableChanges {
 impl TableChanges {
     /// A table whose name is taken again after (dropped and made anew, as a tool that redefines a table
     /// does) is neither: it is checked by its name.
-    pub(crate) fn between(before: &HashMap<u32, String>, after: &HashMap<u32, String>) -> TableChanges {
+    pub(crate) fn between(before: &Relations, after: &Relations) -> TableChanges {
         let mut changes = TableChanges::default();
-        let names: std::collections::HashSet<&String> = after.values().collect();
-        for (oid, name) in before.iter().filter(|(_, name)| !names.contains(name)) {
-            match after.get(oid) {
+        let names: std::collections::HashSet<&String> = after.values().map(|(_, name)| name).collect();
+        for (oid, (_, name)) in before.iter().filter(|(_, (_, name))| !names.contains(name)) {
+            match after.get(oid).map(|(_, now)| now) {
                 None => changes.dropped.push(name.clone()),
                 Some(now) if now != name => changes.renamed.push((name.clone(), now.clone())),
                 Some(_) => {}
@@ -164,11 +153,11 @@ impl TableChanges {
 
 /// `ANALYZE` of each table the migration created or rewrote (a new storage file has no statistics);
 /// returns their names.
-pub(crate) async fn analyze_changed(session: &Session, before: &HashMap<u32, u32>) -> Result<Vec<String>> {
+pub(crate) async fn analyze_changed(session: &Session, before: &Relations, after: &Relations) -> Result<Vec<String>> {
     let started = Instant::now();
-    let after = relation_files(session).await?;
+    let file = |relations: &Relations, oid: &u32| relations.get(oid).map(|(file, _)| *file);
     let mut changed: Vec<u32> =
-        after.iter().filter(|(oid, file)| before.get(oid) != Some(file)).map(|(oid, _)| *oid).collect();
+        after.iter().filter(|(oid, (f, _))| *f != 0 && file(before, oid) != Some(*f)).map(|(oid, _)| *oid).collect();
     changed.sort_unstable();
     let mut names = Vec::new();
     for oid in changed {
@@ -187,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_table_dropped_or_renamed_is_told_by_its_oid() {
-        let map = |pairs: &[(u32, &str)]| pairs.iter().map(|(o, n)| (*o, (*n).to_owned())).collect();
+        let map = |pairs: &[(u32, &str)]| pairs.iter().map(|(o, n)| (*o, (*o + 1000, (*n).to_owned()))).collect();
         let before = map(&[(1, "public.a"), (2, "public.b"), (3, "public.c"), (4, "public.d"), (6, "public.f")]);
         let after = map(&[(1, "public.a"), (3, "archive.c"), (4, "public.e"), (5, "public.b")]);
         let changes = TableChanges::between(&before, &after);

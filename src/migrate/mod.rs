@@ -406,8 +406,7 @@ async fn run(
 
     // Apply.
     let t = Instant::now();
-    let before = apply::relation_files(&session).await?;
-    let tables_before = apply::tables(&session).await?;
+    let before = apply::relations(&session).await?;
     let snapshot = report.snapshot.clone();
     let mut committed = false;
     let applied = apply_all(&session, options, &units, snapshot.as_ref(), &progress, &mut report, &mut committed).await;
@@ -431,14 +430,16 @@ async fn run(
     let failure = match failure {
         Some(f) => Some(f),
         None => {
-            match apply::tables(&session).await {
-                Ok(after) => changes = apply::TableChanges::between(&tables_before, &after),
-                Err(e) => tracing::warn!("reading the tables after the migration failed: {e}"),
+            match apply::relations(&session).await {
+                Ok(after) => {
+                    changes = apply::TableChanges::between(&before, &after);
+                    report.analyzed = apply::analyze_changed(&session, &before, &after).await.unwrap_or_else(|e| {
+                        tracing::warn!("ANALYZE after the migration failed: {e}");
+                        Vec::new()
+                    });
+                }
+                Err(e) => tracing::warn!("reading the tables after the migration failed, so none was analyzed: {e}"),
             }
-            report.analyzed = apply::analyze_changed(&session, &before).await.unwrap_or_else(|e| {
-                tracing::warn!("ANALYZE after the migration failed: {e}");
-                Vec::new()
-            });
             let t = Instant::now();
             progress.step(&format!("checking the health of `{database}`"));
             // A down migration drops what its migration made: the snapshot's tables are not all expected.
@@ -623,6 +624,11 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
     result
 }
 
+/// The SQL files among `units` (a command has none), which lint and the rehearsal read.
+fn sql_files(units: &[Unit]) -> Vec<PathBuf> {
+    units.iter().filter_map(|u| u.path.clone()).collect()
+}
+
 /// Lints the SQL migrations with the database's facts: the reason to refuse them, if any.
 async fn lint_step(
     options: &MigrateOptions,
@@ -631,7 +637,7 @@ async fn lint_step(
     log: &mut Log<'_>,
     progress: &Arc<dyn Progress>,
 ) -> Result<Option<String>> {
-    let files: Vec<PathBuf> = units.iter().filter_map(|u| u.path.clone()).collect();
+    let files = sql_files(units);
     let mut refuse = None;
     if options.lint && !files.is_empty() {
         let t = Instant::now();
@@ -685,7 +691,7 @@ async fn rehearse_step(
     log: &mut Log<'_>,
     progress: &Arc<dyn Progress>,
 ) -> Result<Option<String>> {
-    let files: Vec<PathBuf> = units.iter().filter_map(|u| u.path.clone()).collect();
+    let files = sql_files(units);
     let mut refuse = None;
     if options.dry_run && !files.is_empty() {
         let t = Instant::now();

@@ -840,17 +840,20 @@ fn select_sequences(
     filters: &Filters,
     list: Option<&ListSelection>,
 ) -> Vec<SequenceValue> {
-    let owner = |s: &SequenceValue| {
-        schema?.objects.iter().find_map(|o| {
-            (o.kind == ObjectKind::Sequence
-                && o.schema.as_deref() == Some(s.name.schema.as_str())
-                && o.name == s.name.name)
-                .then_some(o.table.as_ref())
-                .flatten()
-        })
+    // The table each sequence belongs to, read once: a schema may hold many thousands of objects.
+    let owners: HashMap<(&str, &str), &TableName> = match schema {
+        Some(schema) if !filters.include_tables.is_empty() => schema
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Sequence)
+            .filter_map(|o| Some(((o.schema.as_deref()?, o.name.as_str()), o.table.as_ref()?)))
+            .collect(),
+        _ => HashMap::new(),
     };
     let with_owner = |s: &SequenceValue| {
-        !filters.include_tables.is_empty() && owner(s).is_some_and(|t| filters.selects(&t.schema, &t.name, true))
+        owners
+            .get(&(s.name.schema.as_str(), s.name.name.as_str()))
+            .is_some_and(|t| filters.selects(&t.schema, &t.name, true))
     };
     catalog
         .sequences
