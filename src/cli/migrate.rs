@@ -317,20 +317,31 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
         let session = pgsafe::pg::Session::open(&connect, None).await?;
         pgsafe::migrate::folder_status(&session, &args.dir, &table).await
     })?;
+    let sound = status.changed.is_empty() && status.tool_failed.is_none();
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&status).expect("the state serializes") + "\n"))?;
-        return Ok(if status.changed.is_empty() { Exit::Success } else { Exit::CheckFailed });
+        return Ok(if sound { Exit::Success } else { Exit::CheckFailed });
     }
     let mut out = String::new();
+    if let Some(table) = &status.tool_table {
+        out.push_str(&format!("read with {table}, which records what that tool applied\n"));
+    }
     for a in &status.applied {
         let changed = status.changed.iter().any(|(f, _)| f.version == a.version);
         let missing = status.missing.iter().any(|m| m.version == a.version);
+        let by_tool = match (&a.tool, &status.tool_table) {
+            (Some(tool), _) => Some(format!("applied by {tool}")),
+            (None, Some(table)) if status.tool_unrecorded.contains(&a.label()) => {
+                Some(format!("applied, not in {}'s table", table.tool.name()))
+            }
+            _ => None,
+        };
         let state = if changed {
             "CHANGED"
         } else if missing {
             "applied, file missing"
         } else {
-            "applied"
+            by_tool.as_deref().unwrap_or("applied")
         };
         out.push_str(&format!(
             "{:<22} {}  {}  {}\n",
@@ -349,8 +360,11 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
         status.pending.len(),
         status.changed.len()
     ));
+    if let Some(why) = &status.tool_failed {
+        out.push_str(&format!("FAILED: {why}\n"));
+    }
     output::stdout(&out)?;
-    Ok(if status.changed.is_empty() { Exit::Success } else { Exit::CheckFailed })
+    Ok(if sound { Exit::Success } else { Exit::CheckFailed })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod runner;
 pub mod scratch;
+pub mod tools;
 pub mod values;
 
 use std::path::PathBuf;
@@ -183,6 +184,8 @@ struct Unit {
     down: bool,
     /// Its statements (SQL units), split by PostgreSQL's parser.
     statements: Vec<crate::dryrun::Statement>,
+    /// What writes it to the tracking table of the tool the folder is written for, as that tool would.
+    tool_record: String,
 }
 
 /// Runs a migration. `Err` only when it could not start (bad input, no connection, another migration or
@@ -234,6 +237,9 @@ async fn run(
     let mut report = MigrateReport::new(&database);
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     let mut log = Log { store, options, migration: None };
+    // Down sections of goose's, dbmate's and sql-migrate's files, as files of their own while the run lasts.
+    let down_sections =
+        tempfile::tempdir().map_err(|e| Error::io("making a temporary folder", &std::env::temp_dir(), e))?;
 
     // What to apply.
     let units: Vec<Unit> = match &options.source {
@@ -245,32 +251,60 @@ async fn run(
                 path: Some(p.clone()),
                 down: false,
                 statements: Vec::new(),
+                tool_record: String::new(),
             })
             .collect(),
         Source::Command(argv) => {
-            vec![Unit { label: argv.join(" "), file: None, path: None, down: false, statements: Vec::new() }]
+            vec![Unit {
+                label: argv.join(" "),
+                file: None,
+                path: None,
+                down: false,
+                statements: Vec::new(),
+                tool_record: String::new(),
+            }]
         }
         Source::Folder(dir) => {
             let status = folder_status(&session, dir, &options.table).await?;
-            if let Some(reason) = drift(&status) {
+            if let Some(reason) =
+                drift(&status).or_else(|| status.tool_failed.clone().map(|why| format!("{why}; nothing was applied")))
+            {
                 report.ending = Ending::Refused;
                 report.reason = Some(reason.clone());
                 log.step(&mut report, "plan", Err(reason), 0.0);
                 return finish(report, started);
             }
-            match &options.down {
+            if let Some(table) = &status.tool_table {
+                if !status.tool_unrecorded.is_empty() {
+                    tracing::warn!(
+                        "pgsafe's `{}` records {} as applied and {table} does not (undone by that tool since?); \
+                         pgsafe counts them as applied: to apply one again, delete its row from `{}`",
+                        options.table,
+                        status.tool_unrecorded.join(", "),
+                        options.table
+                    );
+                }
+                let theirs = status.applied.iter().filter(|a| a.tool.is_some()).count();
+                progress.step(&format!(
+                    "{table} records {theirs} of the folder's migrations as applied (pgsafe's table records {}); \
+                     what pgsafe applies or undoes is written there too",
+                    status.applied.len() - theirs
+                ));
+            }
+            let mut units: Vec<Unit> = match &options.down {
                 None => status
                     .pending
-                    .into_iter()
+                    .iter()
                     .map(|f| Unit {
                         label: f.label(),
                         path: Some(f.path.clone()),
-                        file: Some(f),
+                        file: Some(f.clone()),
                         down: false,
                         statements: Vec::new(),
+                        tool_record: String::new(),
                     })
                     .collect(),
-                Some(to) => match down_units(&status, to.as_deref(), &database) {
+                Some(to) => match down_units(&status, to.as_deref(), &database, down_sections.path()) {
                     Ok(units) => units,
                     Err(reason) => {
                         report.ending = Ending::Refused;
@@ -279,7 +313,16 @@ async fn run(
                         return finish(report, started);
                     }
                 },
+            };
+            if let Some(table) = &status.tool_table {
+                for u in &mut units {
+                    let Some(f) = &u.file else { continue };
+                    let at = status.files.iter().position(|g| g.version == f.version);
+                    let previous = at.and_then(|i| i.checked_sub(1)).map(|i| &status.files[i]);
+                    u.tool_record = tools::record_sql(table, f, previous, u.down)?;
+                }
             }
+            units
         }
     };
     if units.is_empty() {
@@ -757,15 +800,58 @@ fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> 
 }
 
 /// The folder against its tracking table.
+///
+/// When the folder is written for another tool (golang-migrate, diesel, Prisma, Flyway, dbmate, goose,
+/// sql-migrate) and the database has that tool's tracking table, the migrations that table records as
+/// applied count as applied too (`Applied::tool` names it), and one it records as failed part way is
+/// `tool_failed`.
 pub async fn folder_status(session: &Session, dir: &std::path::Path, table: &TableName) -> Result<FolderStatus> {
     let files = runner::scan(dir)?;
-    let applied = runner::read_applied(session, table).await?;
-    Ok(runner::compare(files, applied))
+    let mut applied = runner::read_applied(session, table).await?;
+    let mut tool_table = None;
+    let mut tool_failed = None;
+    let mut unrecorded = Vec::new();
+    if let Some(tool) = tools::folder_tool(&files)
+        && let Some(found) = tools::find(session, tool).await?
+    {
+        let (theirs, failed) = tools::applied(session, &found, &files).await?;
+        let key = |a: &runner::Applied| runner::version_key(&a.version).0;
+        let recorded: std::collections::HashSet<_> = theirs.iter().map(key).collect();
+        // Applied by pgsafe, not in the tool's table: undone by the tool since, or applied by a pgsafe that
+        // did not write the tool's table. Counted as applied (applying it again could apply it twice), and
+        // said.
+        unrecorded = applied
+            .iter()
+            .filter(|a| !recorded.contains(&key(a)) && files.iter().any(|f| f.version == a.version))
+            .map(|a| a.label())
+            .collect();
+        for a in theirs {
+            if !applied.iter().any(|ours| runner::version_key(&ours.version) == runner::version_key(&a.version)) {
+                applied.push(a);
+            }
+        }
+        applied.sort_by(|a, b| runner::version_key(&a.version).cmp(&runner::version_key(&b.version)));
+        tool_table = Some(found);
+        tool_failed = failed;
+    }
+    let mut status = runner::compare(files, applied);
+    status.tool_table = tool_table;
+    status.tool_failed = tool_failed;
+    status.tool_unrecorded = unrecorded;
+    Ok(status)
 }
 
 /// The down scripts to run, newest first: the latest applied migration's, or those of every migration
 /// applied after `to`. A migration without one refuses the whole run, naming the snapshot taken before it.
-fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::result::Result<Vec<Unit>, String> {
+///
+/// A down section of the migration's own file (goose, dbmate, sql-migrate) is written to `scratch` alone, at
+/// its lines, so that lint, the rehearsal and the apply step read it as they read a down script.
+fn down_units(
+    status: &FolderStatus,
+    to: Option<&str>,
+    database: &str,
+    scratch: &std::path::Path,
+) -> std::result::Result<Vec<Unit>, String> {
     let mut targets: Vec<&runner::Applied> = match to {
         None => status.applied.iter().last().into_iter().collect(),
         Some(to) => {
@@ -789,18 +875,29 @@ fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::r
                 None => String::new(),
             };
             return Err(format!(
-                "migration `{}` has no down script (`{}_{}.down.sql`){offer}; nothing was changed",
+                "migration `{}` has no down script (`{}_{}.down.sql`){offer}",
                 f.label(),
                 f.version,
                 f.name
             ));
         };
+        let down = if *down == f.path {
+            let text = std::fs::read_to_string(down).map_err(|e| format!("reading `{}`: {e}", down.display()))?;
+            let section = crate::sql::down_only(&text).unwrap_or_default();
+            let name = down.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let path = scratch.join(format!("{name} (down section)"));
+            std::fs::write(&path, section).map_err(|e| format!("writing `{}`: {e}", path.display()))?;
+            path
+        } else {
+            down.clone()
+        };
         units.push(Unit {
             label: format!("{} (down)", f.label()),
-            path: Some(down.clone()),
+            path: Some(down),
             file: Some(f.clone()),
             down: true,
             statements: Vec::new(),
+            tool_record: String::new(),
         });
     }
     Ok(units)
@@ -890,6 +987,7 @@ async fn apply_all(
                 (Some(f), true) => records.push_str(&runner::forget_sql(&options.table, &f.version)),
                 (None, _) => {}
             }
+            records.push_str(&u.tool_record);
         }
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
         apply::in_transaction(session, &all, &records, options.lock, &options.cancel).await?;
@@ -919,7 +1017,7 @@ async fn apply_all(
                         )
                 }
                 None => String::new(),
-            };
+            } + &u.tool_record;
             if !record.is_empty() {
                 session.batch(&record).await?;
             }
@@ -940,7 +1038,7 @@ async fn apply_all(
                     )
             }
             None => String::new(),
-        };
+        } + &u.tool_record;
         apply::in_transaction(session, &sql, &record, options.lock, &options.cancel)
             .await
             .map_err(|e| e.context(format!("`{}`", u.label)))?;
@@ -1211,6 +1309,7 @@ mod tests {
             path: PathBuf::from(format!("{v}_m.sql")),
             down: Some(PathBuf::from(format!("{v}_m.down.sql"))),
             checksum: String::new(),
+            tool: None,
         };
         let applied = |v: &str| runner::Applied {
             version: v.into(),
@@ -1220,13 +1319,20 @@ mod tests {
             seconds: 0.0,
             role: String::new(),
             snapshot: None,
+            tool: None,
         };
         let status = FolderStatus {
             files: vec![file("1"), file("2"), file("10")],
             applied: vec![applied("1"), applied("2"), applied("10")],
             ..FolderStatus::default()
         };
-        let labels = |to| down_units(&status, to, "db").unwrap().into_iter().map(|u| u.label).collect::<Vec<_>>();
+        let labels = |to| {
+            down_units(&status, to, "db", std::path::Path::new("/nonexistent"))
+                .unwrap()
+                .into_iter()
+                .map(|u| u.label)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels(None), ["10_m (down)"]);
         assert_eq!(labels(Some("1")), ["10_m (down)", "2_m (down)"]);
         assert_eq!(labels(Some("2")), ["10_m (down)"]);

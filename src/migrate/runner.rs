@@ -3,6 +3,10 @@
 //! an optional `NNNN_name.down.sql`, tracked in a table of the database (`pgsafe.migrations` unless told
 //! otherwise) with version, name, checksum, when, how long, by whom, and the snapshot taken before.
 //!
+//! The layouts of other tools are read as they are (golang-migrate, diesel, Prisma, Flyway, and the
+//! markers of goose, dbmate and sql-migrate), and where the database has that tool's own table,
+//! [`tools`](super::tools) reads and keeps it.
+//!
 //! An applied file whose bytes changed since is drift: `migrate` refuses to go on and names it.
 
 use std::collections::HashMap;
@@ -14,6 +18,8 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::format::TableName;
 use crate::pg::Session;
 use crate::sql::{quote_ident, quote_literal, quote_qualified};
+
+use super::tools::{Tool, ToolTable};
 
 /// One migration of a folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +34,9 @@ pub struct MigrationFile {
     pub down: Option<PathBuf>,
     /// BLAKE3 of the file's bytes, 64 hex digits.
     pub checksum: String,
+    /// The tool its layout or markers are written for (`None`: pgsafe's own `NNNN_name.sql`).
+    #[serde(skip)]
+    pub tool: Option<Tool>,
 }
 
 impl MigrationFile {
@@ -54,6 +63,9 @@ pub struct Applied {
     pub role: String,
     /// The snapshot taken before it, when there was one.
     pub snapshot: Option<String>,
+    /// The tool whose own table records it, when pgsafe's does not (it was applied by that tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 impl Applied {
@@ -74,6 +86,12 @@ pub struct FolderStatus {
     pub changed: Vec<(MigrationFile, Applied)>,
     /// Applied migrations whose file is gone from the folder.
     pub missing: Vec<Applied>,
+    /// The tracking table of the tool the folder is written for, when the database has it.
+    pub tool_table: Option<ToolTable>,
+    /// Why that table forbids applying anything: it records a migration as failed part way.
+    pub tool_failed: Option<String>,
+    /// Migrations pgsafe's table records as applied and the tool's does not (labels).
+    pub tool_unrecorded: Vec<String>,
 }
 
 /// The folder's migrations, in version order: `NNNN_name.sql` files with an optional `NNNN_name.down.sql`
@@ -104,7 +122,7 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
         Error::new(
             ErrorKind::InvalidInput,
             format!(
-                "`{}`: a migration file is named `NNNN_name.sql` (or `NNNN_name.down.sql`)",
+                "`{}`: a migration file is named `NNNN_name.sql` (or `NNNN_name.down.sql`, or Flyway's `V1__name.sql`)",
                 dir.join(file).display()
             ),
         )
@@ -114,6 +132,25 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
         )
     };
     for file in &names {
+        if file.starts_with("R__") {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "`{}` is a Flyway repeatable migration, which the folder runner does not run",
+                    dir.join(file).display()
+                ),
+            )
+            .with_hint("run Flyway itself under pgsafe: `pgsafe migrate -d DB -- flyway migrate`"));
+        }
+        if let Some((undo, version, name)) = flyway_name(file) {
+            let path = dir.join(file);
+            if undo {
+                downs.insert(format!("{version}_{name}"), path);
+            } else {
+                add(&mut ups, version, name, path, None, Some(Tool::Flyway))?;
+            }
+            continue;
+        }
         let (stem, down) = match file.strip_suffix(".down.sql") {
             Some(stem) => (stem, true),
             None => (file.strip_suffix(".up.sql").or_else(|| file.strip_suffix(".sql")).unwrap_or(file), false),
@@ -124,7 +161,8 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
             downs.insert(format!("{version}_{name}"), path);
             continue;
         }
-        add(&mut ups, version.to_owned(), name, path, None)?;
+        let tool = file.ends_with(".up.sql").then_some(Tool::GolangMigrate);
+        add(&mut ups, version.to_owned(), name, path, None, tool)?;
     }
     for folder in &folders {
         let Some((version, name)) = split_dated_name(folder) else { continue };
@@ -136,12 +174,14 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
             ));
         };
         let down = Some(path.join("down.sql")).filter(|d| d.is_file());
-        add(&mut ups, version, name, up, down)?;
+        let tool = if up.ends_with("migration.sql") { Tool::Prisma } else { Tool::Diesel };
+        add(&mut ups, version, name, up, down, Some(tool))?;
     }
     if ups.is_empty() && downs.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, format!("`{}` holds no migration", dir.display())).with_hint(
-            "a migrations folder holds `NNNN_name.sql` files (and their `NNNN_name.down.sql`), or a folder per \
-             migration, `VERSION_name/up.sql` (diesel) or `VERSION_name/migration.sql` (Prisma)",
+            "a migrations folder holds `NNNN_name.sql` files (and their `NNNN_name.down.sql`), Flyway's \
+             `V1__name.sql`, or a folder per migration, `VERSION_name/up.sql` (diesel) or \
+             `VERSION_name/migration.sql` (Prisma)",
         ));
     }
     ups.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
@@ -161,8 +201,16 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
     Ok(ups)
 }
 
-/// Adds the migration `version`/`name` at `path` (its script) to `ups`, refusing a second one of its version.
-fn add(ups: &mut Vec<MigrationFile>, version: String, name: &str, path: PathBuf, down: Option<PathBuf>) -> Result<()> {
+/// Adds the migration `version`/`name` at `path` (its script) to `ups`, refusing a second one of its version;
+/// written for `tool`, or (a plain file) for the tool whose markers it carries.
+fn add(
+    ups: &mut Vec<MigrationFile>,
+    version: String,
+    name: &str,
+    path: PathBuf,
+    down: Option<PathBuf>,
+    tool: Option<Tool>,
+) -> Result<()> {
     if let Some(other) = ups.iter().find(|m| version_key(&m.version) == version_key(&version)) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -170,12 +218,17 @@ fn add(ups: &mut Vec<MigrationFile>, version: String, name: &str, path: PathBuf,
         ));
     }
     let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let tool = tool.or_else(|| crate::sql::marking_tool(&text).and_then(Tool::of_marker));
+    // goose's, dbmate's and sql-migrate's files hold their down script as a section of their own.
+    let down = down.or_else(|| crate::sql::down_only(&text).map(|_| path.clone()));
     ups.push(MigrationFile {
         version,
         name: name.to_owned(),
         checksum: blake3::hash(&bytes).to_hex().to_string(),
         path,
         down,
+        tool,
     });
     Ok(())
 }
@@ -191,13 +244,39 @@ fn split_dated_name(folder: &str) -> Option<(String, &str)> {
 }
 
 /// How versions order: as the numbers their leading digits write, whatever the padding (`2` before `10`,
-/// `0042` the same as `42`; a diesel folder's dashes left out), then by the rest (a migration folder's
-/// version is its whole name: Prisma may give two folders one timestamp).
-pub fn version_key(version: &str) -> (usize, String, &str) {
-    let lead = version.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(version.len());
-    let digits: String = version[..lead].chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_start_matches('0').to_owned();
-    (digits.len(), digits, &version[lead..])
+/// `0042` the same as `42`; a diesel folder's dashes left out), part by part for Flyway's dotted versions
+/// (`1.9` before `1.10`, `1.0` the same as `1`), then by the rest (a migration folder's version is its
+/// whole name: Prisma may give two folders one timestamp).
+pub fn version_key(version: &str) -> (Vec<(usize, String)>, &str) {
+    let lead = version.find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '.')).unwrap_or(version.len());
+    let mut parts: Vec<(usize, String)> = version[..lead]
+        .split('.')
+        .map(|part| {
+            let digits: String = part.chars().filter(char::is_ascii_digit).collect();
+            let digits = digits.trim_start_matches('0').to_owned();
+            (digits.len(), digits)
+        })
+        .collect();
+    while parts.last().is_some_and(|(len, _)| *len == 0) {
+        parts.pop();
+    }
+    (parts, &version[lead..])
+}
+
+/// Flyway's `V1_1__add_users.sql` (an undo script: `U1_1__add_users.sql`) as (undo, `1.1`, `add_users`):
+/// `V` or `U`, a version of digits with `.` or `_` between its parts, `__`, a description.
+fn flyway_name(file: &str) -> Option<(bool, String, &str)> {
+    let stem = file.strip_suffix(".sql")?;
+    let undo = match stem.as_bytes().first()? {
+        b'V' => false,
+        b'U' => true,
+        _ => return None,
+    };
+    let (version, name) = stem[1..].split_once("__")?;
+    let valid = version.starts_with(|c: char| c.is_ascii_digit())
+        && version.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_')
+        && !name.is_empty();
+    valid.then(|| (undo, version.replace('_', "."), name))
 }
 
 /// `0042_add_index` as (`0042`, `add_index`).
@@ -240,6 +319,7 @@ pub async fn read_applied(session: &Session, table: &TableName) -> Result<Vec<Ap
                 seconds: crate::pg::value(row, 4, &sql)?,
                 role: crate::pg::value(row, 5, &sql)?,
                 snapshot: crate::pg::value(row, 6, &sql)?,
+                tool: None,
             })
         })
         .collect::<Result<Vec<Applied>>>()
@@ -388,6 +468,50 @@ mod tests {
         assert!(scan(empty.path()).unwrap_err().to_string().contains("holds no migration"));
     }
 
+    /// Flyway's `V<version>__<description>.sql` and its undo scripts `U<version>__...`: versions of dotted
+    /// (or `_`-separated) parts, ordered part by part; a repeatable migration is refused by name.
+    #[test]
+    fn flyway_scripts_are_migrations_in_the_order_of_their_dotted_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["V1_10__later.sql", "V1__init.sql", "V1.9__add_b.sql", "V2__users.sql", "U2__users.sql"] {
+            std::fs::write(dir.path().join(name), "SELECT 1;\n").unwrap();
+        }
+        let files = scan(dir.path()).unwrap();
+        let versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
+        assert_eq!(versions, ["1", "1.9", "1.10", "2"]);
+        assert!(files.iter().all(|f| f.tool == Some(Tool::Flyway)));
+        assert_eq!(files[3].name, "users");
+        assert_eq!(files[3].down.as_deref(), Some(dir.path().join("U2__users.sql").as_path()));
+        assert_eq!(files[0].down, None);
+        assert_eq!(version_key("1.0"), version_key("1"));
+        assert!(version_key("1.9") < version_key("1.10") && version_key("1.10") < version_key("2"));
+        std::fs::write(dir.path().join("V1_0__again.sql"), "").unwrap();
+        assert!(scan(dir.path()).unwrap_err().to_string().contains("have the same version"));
+        std::fs::remove_file(dir.path().join("V1_0__again.sql")).unwrap();
+        std::fs::write(dir.path().join("R__views.sql"), "").unwrap();
+        assert!(scan(dir.path()).unwrap_err().to_string().contains("Flyway repeatable migration"));
+    }
+
+    /// goose's, dbmate's and sql-migrate's files name their tool by their markers and hold their down
+    /// script as a section: the file is its own down script.
+    #[test]
+    fn files_with_a_tools_markers_are_that_tools_and_their_own_down_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("20230101000000_a.sql"),
+            "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("20230202000000_b.sql"), "-- migrate:up\nSELECT 1;\n").unwrap();
+        let files = scan(dir.path()).unwrap();
+        assert!(files.iter().all(|f| f.tool == Some(Tool::Dbmate)));
+        assert_eq!(files[0].down.as_ref(), Some(&files[0].path));
+        assert_eq!(files[1].down, None);
+        assert_eq!(super::super::tools::folder_tool(&files), Some(Tool::Dbmate));
+        std::fs::write(dir.path().join("20230303000000_c.sql"), "SELECT 3;\n").unwrap();
+        assert_eq!(super::super::tools::folder_tool(&scan(dir.path()).unwrap()), None);
+    }
+
     #[test]
     fn versions_order_as_numbers_whatever_their_padding() {
         let dir = tempfile::tempdir().unwrap();
@@ -409,6 +533,7 @@ mod tests {
             path: PathBuf::from(format!("{v}_m.sql")),
             down: None,
             checksum: sum.into(),
+            tool: None,
         };
         let applied = |v: &str, sum: &str| Applied {
             version: v.into(),
@@ -418,6 +543,7 @@ mod tests {
             seconds: 0.0,
             role: "r".into(),
             snapshot: None,
+            tool: None,
         };
         let status = compare(
             vec![file("1", "a"), file("2", "b"), file("3", "c")],

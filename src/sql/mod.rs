@@ -14,7 +14,7 @@ mod statements;
 
 pub use escape::ascii_escaped;
 pub use keywords::{Category, KEYWORDS};
-pub use sections::{down_sections, runs_in_tool_transaction};
+pub use sections::{down_only, down_sections, marking_tool, runs_in_tool_transaction};
 pub use statements::{Statements, skip_block_comment, statements};
 
 /// A name inside a schema, such as a table's: what [`quote_qualified`] quotes.

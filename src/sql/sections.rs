@@ -35,6 +35,28 @@ pub fn down_sections(text: &str) -> Vec<Range<usize>> {
     sections
 }
 
+/// `text` with only its down sections' statements left, each on its own line as in `text` (everything
+/// else, the markers included, blanked to its line ends), so that it reads as a plain SQL file whose
+/// positions are the original's; `None` when it has no down section with anything but comments in it.
+pub fn down_only(text: &str) -> Option<String> {
+    let sections = down_sections(text);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    let mut any = false;
+    for line in text.split_inclusive('\n') {
+        let keep = sections.iter().any(|s| s.contains(&at) && s.start != at);
+        if keep {
+            out.push_str(line);
+            let code = line.trim();
+            any |= !code.is_empty() && !code.starts_with("--");
+        } else if line.ends_with('\n') {
+            out.push('\n');
+        }
+        at += line.len();
+    }
+    any.then_some(out)
+}
+
 /// Whether the tool a file is written for runs its up section in a transaction of its own: goose (`--
 /// +goose Up`) unless `-- +goose NO TRANSACTION`, sql-migrate (`-- +migrate Up`) unless `notransaction`
 /// follows it, dbmate (`-- migrate:up`) unless `transaction:false` does. A file without their markers:
@@ -60,6 +82,21 @@ pub fn runs_in_tool_transaction(text: &str) -> bool {
         }
     }
     wrapped && !unwrapped
+}
+
+/// The tool whose up marker a file carries (`-- +goose Up`, `-- +migrate Up`, `-- migrate:up`), named as
+/// its project names it: `goose`, `sql-migrate`, `dbmate`.
+pub fn marking_tool(text: &str) -> Option<&'static str> {
+    text.lines().filter(|line| marker(line) == Some(Direction::Up)).find_map(|line| {
+        let comment = line.trim_start().strip_prefix("--")?.trim().to_ascii_lowercase();
+        Some(if comment.starts_with("+goose") {
+            "goose"
+        } else if comment.starts_with("+migrate") {
+            "sql-migrate"
+        } else {
+            "dbmate"
+        })
+    })
 }
 
 /// The direction a line marks, when it is one of the formats' markers (their tools read them in any case).
@@ -89,6 +126,14 @@ mod tests {
     #[test]
     fn goose_dbmate_and_sql_migrate_files_run_in_their_tools_transaction_unless_they_say_not() {
         assert!(runs_in_tool_transaction("-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n"));
+        assert_eq!(marking_tool("-- +goose Up\nSELECT 1;\n-- +goose Down\n"), Some("goose"));
+        assert_eq!(marking_tool("-- +migrate Up notransaction\nSELECT 1;\n"), Some("sql-migrate"));
+        assert_eq!(marking_tool("-- migrate:up\nSELECT 1;\n-- migrate:down\n"), Some("dbmate"));
+        assert_eq!(marking_tool("-- migrate up the hill\nSELECT 1;\n"), None);
+        let dbmate = "-- migrate:up\nCREATE TABLE t (a int);\n\n-- migrate:down\nDROP TABLE t;\n";
+        assert_eq!(down_only(dbmate).as_deref(), Some("\n\n\n\nDROP TABLE t;\n"));
+        assert_eq!(down_only("-- +goose Up\nSELECT 1;\n-- +goose Down\n-- nothing to undo\n"), None);
+        assert_eq!(down_only("SELECT 1;\n"), None);
         assert!(!runs_in_tool_transaction(
             "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n"
         ));

@@ -1033,3 +1033,202 @@ fn a_migration_that_drops_or_renames_tables_is_healthy() {
     );
     assert_eq!(db.psql("SELECT count(*) FROM person").trim(), "30");
 }
+
+/// A team moving its folder to pgsafe has a database its own tool already migrated, and may still run
+/// that tool: what the tool's table records as applied is applied, a migration it records as failed part
+/// way stops the run, and what pgsafe applies or undoes is written to the tool's table as the tool writes
+/// it (diesel's dashless versions, golang-migrate's one row, Flyway's ranks and checksums, Prisma's rows).
+#[test]
+fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_current() {
+    let store = tempfile::tempdir().unwrap();
+
+    // diesel: the first folder was applied by diesel; pgsafe applies the second, then undoes it.
+    let db = TestDb::new("mig_diesel");
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, up, down) in [
+        ("2019-02-26-002946_create_users", "CREATE TABLE users (id int PRIMARY KEY);\n", "DROP TABLE users;\n"),
+        (
+            "2019-03-03-163336_add_name",
+            "ALTER TABLE users ADD COLUMN name text;\n",
+            "ALTER TABLE users DROP COLUMN name;\n",
+        ),
+    ] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("up.sql"), up).unwrap();
+        std::fs::write(dir.path().join(folder).join("down.sql"), down).unwrap();
+    }
+    db.psql(
+        "CREATE TABLE __diesel_schema_migrations (version varchar(50) PRIMARY KEY NOT NULL, \
+         run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP);
+         CREATE TABLE users (id int PRIMARY KEY);
+         INSERT INTO __diesel_schema_migrations (version) VALUES ('20190226002946');",
+    );
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!(code, 0);
+    assert_eq!(state["tool_table"]["tool"], "diesel", "{state}");
+    assert_eq!(state["applied"][0]["tool"], "diesel", "{state}");
+    assert_eq!(labels(&state["pending"]), ["2019-03-03-163336_add_name_add_name"]);
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2019-03-03-163336_add_name"]), "{report}");
+    let versions = "SELECT string_agg(version, ',' ORDER BY version) FROM __diesel_schema_migrations";
+    assert_eq!(db.psql(versions).trim(), "20190226002946,20190303163336");
+    let (code, _, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql(versions).trim(), "20190226002946");
+    let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2019-02-26-002946_create_users (down)"]), "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM __diesel_schema_migrations").trim(), "0");
+    assert_eq!(db.psql("SELECT to_regclass('users') IS NULL").trim(), "t");
+
+    // golang-migrate: a dirty version stops the run; once clean, the rest is applied and the one row
+    // names the latest version.
+    let db = TestDb::new("mig_golang");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("000001_init.up.sql", "CREATE TABLE t (a int);\n");
+    write("000001_init.down.sql", "DROP TABLE t;\n");
+    write("000002_b.up.sql", "ALTER TABLE t ADD COLUMN b int;\n");
+    write("000002_b.down.sql", "ALTER TABLE t DROP COLUMN b;\n");
+    write("000010_c.up.sql", "ALTER TABLE t ADD COLUMN c int;\n");
+    write("000010_c.down.sql", "ALTER TABLE t DROP COLUMN c;\n");
+    db.psql(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         CREATE TABLE t (a int);
+         INSERT INTO schema_migrations VALUES (1, true);",
+    );
+    let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(report["reason"].as_str().unwrap().contains("dirty"), "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'").trim(), "1");
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!(code, 1, "{state}");
+    db.psql("UPDATE schema_migrations SET dirty = false");
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["000002_b", "000010_c"]), "{report}");
+    assert_eq!(db.psql("SELECT version || ' ' || dirty FROM schema_migrations").trim(), "10 false");
+    let (code, _, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql("SELECT version || ' ' || dirty FROM schema_migrations").trim(), "2 false");
+
+    // Flyway: a baseline at 1 and 1.1 applied; 1.2 and 2 pending, in that order (1.2 before 2, 1.10
+    // after 1.9), recorded with the next ranks, their scripts and Flyway's checksums.
+    let db = TestDb::new("mig_flyway");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("V1__init.sql", "CREATE TABLE f (a int);\n");
+    write("V1_1__add_b.sql", "ALTER TABLE f ADD COLUMN b int;\n");
+    write("V1_2__add_c.sql", "ALTER TABLE f ADD COLUMN c int;\r\n-- two lines\r\n");
+    write("V2__add_d.sql", "ALTER TABLE f ADD COLUMN d int;\n");
+    write("U2__add_d.sql", "ALTER TABLE f DROP COLUMN d;\n");
+    db.psql(
+        "CREATE TABLE flyway_schema_history (installed_rank int NOT NULL PRIMARY KEY, version varchar(50), \
+         description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, \
+         checksum int, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), \
+         execution_time int NOT NULL, success boolean NOT NULL);
+         CREATE TABLE f (a int, b int);
+         INSERT INTO flyway_schema_history VALUES
+             (1, '1', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'me', now(), 0, true),
+             (2, '1.1', 'add b', 'SQL', 'V1_1__add_b.sql', 0, 'me', now(), 5, true);",
+    );
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["1.2_add_c", "2_add_d"]), "{report}");
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(b"ALTER TABLE f ADD COLUMN c int;-- two lines");
+    let expected = crc.finalize() as i32;
+    assert_eq!(
+        db.psql(
+            "SELECT string_agg(installed_rank || ' ' || version || ' ' || description || ' ' || type || ' ' \
+             || script || ' ' || coalesce(checksum, 0) || ' ' || success, ',' ORDER BY installed_rank) \
+             FROM flyway_schema_history WHERE installed_rank > 2"
+        )
+        .trim(),
+        format!("3 1.2 add c SQL V1_2__add_c.sql {expected} true,4 2 add d SQL V2__add_d.sql {} true", {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(b"ALTER TABLE f ADD COLUMN d int;");
+            crc.finalize() as i32
+        })
+    );
+    let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2_add_d (down)"]), "{report}");
+    assert_eq!(db.psql("SELECT max(version::numeric) FROM flyway_schema_history").trim(), "1.2");
+    write("R__views.sql", "CREATE VIEW v AS SELECT 1;\n");
+    let (code, _, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("R__views.sql` is a Flyway repeatable migration"), "{err}");
+
+    // dbmate: a file holds its down script as a section of its own, which `--down` runs (and nothing of
+    // the up section); the version goes from dbmate's table with it.
+    let db = TestDb::new("mig_dbmate");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("20230101000000_init.sql"),
+        "-- migrate:up\nCREATE TABLE d (a int);\n\n-- migrate:down\nDROP TABLE d;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("20230202000000_add_b.sql"),
+        "-- migrate:up\nALTER TABLE d ADD COLUMN b int;\n\n-- migrate:down\nALTER TABLE d DROP COLUMN b;\n",
+    )
+    .unwrap();
+    db.psql(
+        "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);
+         CREATE TABLE d (a int);
+         INSERT INTO schema_migrations VALUES ('20230101000000');",
+    );
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["20230202000000_add_b"]), "{report}");
+    let columns = "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns \
+                   WHERE table_name = 'd'";
+    assert_eq!(db.psql(columns).trim(), "a,b");
+    assert_eq!(
+        db.psql("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations").trim(),
+        "20230101000000,20230202000000"
+    );
+    let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["20230202000000_add_b (down)"]), "{report}");
+    assert_eq!(db.psql(columns).trim(), "a");
+    assert_eq!(db.psql("SELECT string_agg(version, ',') FROM schema_migrations").trim(), "20230101000000");
+
+    // Prisma: a migration it started and did not finish stops the run; rolled back, it is applied again.
+    let db = TestDb::new("mig_prisma");
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, sql) in [
+        ("20230101000000_init", "CREATE TABLE p (a int);\n"),
+        ("20230202000000_add_b", "ALTER TABLE p ADD COLUMN b int;\n"),
+    ] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("migration.sql"), sql).unwrap();
+    }
+    db.psql(
+        "CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL, \
+         finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, \
+         started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count int NOT NULL DEFAULT 0);
+         CREATE TABLE p (a int);
+         INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES
+             ('a', 'x', '20230101000000_init', now(), 1), ('b', 'y', '20230202000000_add_b', NULL, 0);",
+    );
+    let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(report["reason"].as_str().unwrap().contains("20230202000000_add_b"), "{report}");
+    db.psql("UPDATE _prisma_migrations SET rolled_back_at = now() WHERE id = 'b'");
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["20230202000000_add_b"]), "{report}");
+    // sha256 of the script, as Prisma checks it.
+    assert_eq!(
+        db.psql(
+            "SELECT checksum = encode(sha256('ALTER TABLE p ADD COLUMN b int;\n'::bytea), 'hex') \
+             AND finished_at IS NOT NULL AND applied_steps_count = 1 \
+             FROM _prisma_migrations WHERE migration_name = '20230202000000_add_b' AND rolled_back_at IS NULL"
+        )
+        .trim(),
+        "t"
+    );
+}

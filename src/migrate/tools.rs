@@ -1,0 +1,408 @@
+//! The tracking tables of the migration tools whose layouts the folder runner reads (golang-migrate,
+//! diesel, Prisma, Flyway, dbmate, goose, sql-migrate).
+//!
+//! A team that moves its folder to pgsafe has a database whose tool already applied most of it, and a
+//! tool it may still run by hand. So the runner reads the tool's own table: a migration it records as
+//! applied counts as applied (pgsafe's table records only what pgsafe applied), and one the tool records as
+//! failed part way (golang-migrate's `dirty`, Prisma's unfinished row, Flyway's `success = false`) stops
+//! the run before anything. Each migration pgsafe applies or undoes is written to the tool's table too,
+//! in the same transaction, as the tool writes it, so that the tool, run later, agrees.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use super::runner::{Applied, MigrationFile, version_key};
+use crate::error::{Error, Result};
+use crate::format::TableName;
+use crate::pg::Session;
+use crate::sql::{quote_literal, quote_qualified};
+
+/// A migration tool whose layout and tracking table the folder runner knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tool {
+    GolangMigrate,
+    Diesel,
+    Prisma,
+    Flyway,
+    Dbmate,
+    Goose,
+    SqlMigrate,
+}
+
+impl Tool {
+    /// As its project names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::GolangMigrate => "golang-migrate",
+            Tool::Diesel => "diesel",
+            Tool::Prisma => "Prisma",
+            Tool::Flyway => "Flyway",
+            Tool::Dbmate => "dbmate",
+            Tool::Goose => "goose",
+            Tool::SqlMigrate => "sql-migrate",
+        }
+    }
+
+    /// The tool a file's up marker names (`sql::marking_tool`).
+    pub fn of_marker(name: &str) -> Option<Tool> {
+        match name {
+            "goose" => Some(Tool::Goose),
+            "sql-migrate" => Some(Tool::SqlMigrate),
+            "dbmate" => Some(Tool::Dbmate),
+            _ => None,
+        }
+    }
+
+    /// Its table's default name, found where the tool makes it: the first schema of the search path.
+    fn table(self) -> &'static str {
+        match self {
+            Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
+            Tool::Diesel => "__diesel_schema_migrations",
+            Tool::Prisma => "_prisma_migrations",
+            Tool::Flyway => "flyway_schema_history",
+            Tool::Goose => "goose_db_version",
+            Tool::SqlMigrate => "gorp_migrations",
+        }
+    }
+
+    /// The columns that make a table of that name the tool's: golang-migrate's and dbmate's (and Rails')
+    /// `schema_migrations` differ by golang-migrate's `dirty`.
+    fn is_its(self, columns: &[String]) -> bool {
+        let has = |c: &str| columns.iter().any(|have| have == c);
+        match self {
+            Tool::GolangMigrate => has("version") && has("dirty"),
+            Tool::Dbmate => has("version") && !has("dirty"),
+            Tool::Diesel => has("version"),
+            Tool::Prisma => has("migration_name") && has("finished_at") && has("rolled_back_at"),
+            Tool::Flyway => {
+                ["installed_rank", "version", "type", "script", "checksum", "success"].iter().all(|c| has(c))
+            }
+            Tool::Goose => has("version_id") && has("is_applied"),
+            Tool::SqlMigrate => has("id") && has("applied_at"),
+        }
+    }
+}
+
+/// A tool's tracking table in the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolTable {
+    pub tool: Tool,
+    pub table: TableName,
+}
+
+impl fmt::Display for ToolTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}'s `{}`", self.tool.name(), self.table)
+    }
+}
+
+/// The tool every migration of a folder is written for, when they agree.
+pub fn folder_tool(files: &[MigrationFile]) -> Option<Tool> {
+    let first = files.first()?.tool?;
+    files.iter().all(|f| f.tool == Some(first)).then_some(first)
+}
+
+/// The tool's table, where the database has one of its name and shape.
+pub async fn find(session: &Session, tool: Tool) -> Result<Option<ToolTable>> {
+    let sql = "SELECT n.nspname::text, c.relname::text, \
+                      array(SELECT a.attname::text FROM pg_attribute a \
+                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')";
+    let name = crate::sql::quote_ident(tool.table());
+    let rows =
+        session.query(sql, &[&name]).await.map_err(|e| e.context(format!("looking for {}'s table", tool.name())))?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let columns: Vec<String> = crate::pg::value(row, 2, sql)?;
+    Ok(tool.is_its(&columns).then(|| ToolTable {
+        tool,
+        table: TableName { schema: crate::pg::value(row, 0, sql).unwrap_or_default(), name: tool.table().to_owned() },
+    }))
+}
+
+/// What the tool's table says of the folder: the migrations it records as applied (as [`Applied`] rows
+/// naming it), and, when it records one as failed part way, why nothing may be applied.
+pub async fn applied(
+    session: &Session,
+    table: &ToolTable,
+    files: &[MigrationFile],
+) -> Result<(Vec<Applied>, Option<String>)> {
+    let t = quote_qualified(&table.table);
+    let read =
+        |sql: String| async move { session.query(&sql, &[]).await.map_err(|e| e.context(format!("reading {table}"))) };
+    let text =
+        |row: &tokio_postgres::Row, i: usize| -> Option<String> { row.try_get::<_, Option<String>>(i).ok().flatten() };
+    // Versions as the tool writes them, with when (where it says).
+    let mut at: HashMap<String, String> = HashMap::new();
+    let mut failed = None;
+    let applied: Vec<&MigrationFile> = match table.tool {
+        Tool::GolangMigrate => {
+            let rows = read(format!("SELECT version::text, dirty FROM {t}")).await?;
+            match rows.first() {
+                None => Vec::new(),
+                Some(row) => {
+                    let version = text(row, 0).unwrap_or_default();
+                    if row.try_get::<_, bool>(1).unwrap_or(false) {
+                        failed = Some(format!(
+                            "{table} marks version {version} dirty: it failed part way when golang-migrate applied it \
+                             (put the database right by hand, then `migrate force VERSION` records where it stands)"
+                        ));
+                    }
+                    let last = number(&version);
+                    files.iter().filter(|f| ordered(&number(&f.version)) <= ordered(&last)).collect()
+                }
+            }
+        }
+        Tool::Diesel | Tool::Dbmate => {
+            let rows = read(format!("SELECT version::text FROM {t}")).await?;
+            let versions: HashSet<String> = rows.iter().filter_map(|r| text(r, 0)).map(|v| number(&v)).collect();
+            files.iter().filter(|f| versions.contains(&number(&f.version))).collect()
+        }
+        Tool::Prisma => {
+            let rows = read(format!(
+                "SELECT migration_name::text, finished_at::text, rolled_back_at IS NOT NULL FROM {t} ORDER BY started_at"
+            ))
+            .await?;
+            let mut done = HashSet::new();
+            for row in &rows {
+                let name = text(row, 0).unwrap_or_default();
+                let rolled_back = row.try_get::<_, bool>(2).unwrap_or(false);
+                match (text(row, 1), rolled_back) {
+                    (_, true) => {}
+                    (Some(when), false) => {
+                        at.insert(name.clone(), when);
+                        done.insert(name);
+                    }
+                    (None, false) => {
+                        failed = Some(format!(
+                            "{table} records `{name}` as started and not finished: it failed part way when Prisma \
+                             applied it (put the database right, then `prisma migrate resolve --rolled-back {name}` \
+                             or `--applied {name}`)"
+                        ))
+                    }
+                }
+            }
+            files.iter().filter(|f| done.contains(&f.version)).collect()
+        }
+        Tool::Flyway => {
+            let rows = read(format!(
+                "SELECT version::text, type::text, success, installed_on::text FROM {t} \
+                 WHERE version IS NOT NULL ORDER BY installed_rank"
+            ))
+            .await?;
+            let mut done: Vec<String> = Vec::new();
+            let mut baseline: Option<String> = None;
+            for row in &rows {
+                let version = text(row, 0).unwrap_or_default();
+                let kind = text(row, 1).unwrap_or_default().to_ascii_uppercase();
+                if !row.try_get::<_, bool>(2).unwrap_or(true) {
+                    failed = Some(format!(
+                        "{table} records version {version} as failed: Flyway applied it part way (put the database \
+                         right, then `flyway repair`)"
+                    ));
+                    continue;
+                }
+                if kind == "BASELINE" {
+                    baseline = Some(version);
+                } else if kind.starts_with("UNDO") || kind == "DELETE" {
+                    done.retain(|v| version_key(v) != version_key(&version));
+                } else {
+                    at.insert(version.clone(), text(row, 3).unwrap_or_default());
+                    done.push(version);
+                }
+            }
+            files
+                .iter()
+                .filter(|f| {
+                    done.iter().any(|v| version_key(v) == version_key(&f.version))
+                        || baseline.as_deref().is_some_and(|b| version_key(&f.version) <= version_key(b))
+                })
+                .collect()
+        }
+        Tool::Goose => {
+            let rows = read(format!("SELECT version_id::text, is_applied, tstamp::text FROM {t} ORDER BY id")).await?;
+            let mut state: HashMap<String, bool> = HashMap::new();
+            for row in &rows {
+                let version = number(&text(row, 0).unwrap_or_default());
+                let is_applied = row.try_get::<_, bool>(1).unwrap_or(false);
+                state.insert(version.clone(), is_applied);
+                at.insert(version, text(row, 2).unwrap_or_default());
+            }
+            files.iter().filter(|f| state.get(&number(&f.version)) == Some(&true)).collect()
+        }
+        Tool::SqlMigrate => {
+            let rows = read(format!("SELECT id::text, applied_at::text FROM {t}")).await?;
+            for row in &rows {
+                at.insert(text(row, 0).unwrap_or_default(), text(row, 1).unwrap_or_default());
+            }
+            files.iter().filter(|f| at.contains_key(&file_name(f))).collect()
+        }
+    };
+    let applied = applied
+        .into_iter()
+        .map(|f| Applied {
+            version: f.version.clone(),
+            name: f.name.clone(),
+            checksum: f.checksum.clone(),
+            applied_at: [f.version.clone(), number(&f.version), file_name(f)]
+                .iter()
+                .find_map(|k| at.get(k).cloned())
+                .unwrap_or_default(),
+            seconds: 0.0,
+            role: String::new(),
+            snapshot: None,
+            tool: Some(table.tool.name().to_owned()),
+        })
+        .collect();
+    Ok((applied, failed))
+}
+
+/// The statements that write `f`'s applying (or, `down`, its undoing) to the tool's table, as the tool
+/// writes them, run in the transaction that applies it. `previous` is the folder's migration before `f`
+/// (golang-migrate records only the latest version: undoing `f` records `previous`'s).
+pub fn record_sql(
+    table: &ToolTable,
+    f: &MigrationFile,
+    previous: Option<&MigrationFile>,
+    down: bool,
+) -> Result<String> {
+    let t = quote_qualified(&table.table);
+    let number = number(&f.version);
+    let bigint = |n: &str| if n.is_empty() { "0".to_owned() } else { n.to_owned() };
+    Ok(match (table.tool, down) {
+        (Tool::GolangMigrate, false) => {
+            format!("DELETE FROM {t};\nINSERT INTO {t} (version, dirty) VALUES ({}, false);\n", bigint(&number))
+        }
+        (Tool::GolangMigrate, true) => match previous {
+            Some(p) => format!(
+                "DELETE FROM {t};\nINSERT INTO {t} (version, dirty) VALUES ({}, false);\n",
+                bigint(&self::number(&p.version))
+            ),
+            None => format!("DELETE FROM {t};\n"),
+        },
+        (Tool::Diesel | Tool::Dbmate, false) => {
+            // diesel writes a folder's date without its dashes; dbmate the file's digits as they are.
+            let digits: String =
+                f.version.split('_').next().unwrap_or_default().chars().filter(char::is_ascii_digit).collect();
+            format!("INSERT INTO {t} (version) VALUES ({});\n", quote_literal(&digits))
+        }
+        (Tool::Diesel | Tool::Dbmate, true) => {
+            let versions: Vec<String> = stored_forms(&f.version).iter().map(|v| quote_literal(v)).collect();
+            format!("DELETE FROM {t} WHERE version::text IN ({});\n", versions.join(", "))
+        }
+        (Tool::Prisma, false) => {
+            let bytes = read(f)?;
+            let checksum = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+            format!(
+                "INSERT INTO {t} (id, checksum, migration_name, started_at, finished_at, applied_steps_count) \
+                 VALUES (gen_random_uuid()::text, {}, {}, now(), clock_timestamp(), 1);\n",
+                quote_literal(&checksum),
+                quote_literal(&f.version)
+            )
+        }
+        (Tool::Prisma, true) => format!("DELETE FROM {t} WHERE migration_name = {};\n", quote_literal(&f.version)),
+        (Tool::Flyway, false) => format!(
+            "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
+             execution_time, success) \
+             SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, 'SQL', {}, {}, current_user, \
+             (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
+            quote_literal(&f.version),
+            quote_literal(&f.name.replace('_', " ")),
+            quote_literal(&file_name(f)),
+            flyway_checksum(&read(f)?)
+        ),
+        (Tool::Flyway, true) => format!("DELETE FROM {t} WHERE version = {};\n", quote_literal(&f.version)),
+        (Tool::Goose, false) => {
+            format!("INSERT INTO {t} (version_id, is_applied) VALUES ({}, true);\n", bigint(&number))
+        }
+        (Tool::Goose, true) => format!("DELETE FROM {t} WHERE version_id = {};\n", bigint(&number)),
+        (Tool::SqlMigrate, false) => {
+            format!("INSERT INTO {t} (id, applied_at) VALUES ({}, now());\n", quote_literal(&file_name(f)))
+        }
+        (Tool::SqlMigrate, true) => format!("DELETE FROM {t} WHERE id = {};\n", quote_literal(&file_name(f))),
+    })
+}
+
+/// The forms a tool may have written a version in: as in the file's name, and as its digits alone.
+fn stored_forms(version: &str) -> Vec<String> {
+    let lead = version.split('_').next().unwrap_or_default();
+    let digits: String = lead.chars().filter(char::is_ascii_digit).collect();
+    let mut forms = vec![lead.to_owned(), digits];
+    forms.dedup();
+    forms
+}
+
+/// A version's leading number, its digits without padding or a diesel date's dashes: `2019-02-26-002946`
+/// is `20190226002946`, `000042` is `42` (the empty string for zero).
+fn number(version: &str) -> String {
+    let lead = version.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(version.len());
+    let digits: String = version[..lead].chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').to_owned()
+}
+
+/// How two [`number`]s order: a longer one is bigger.
+fn ordered(number: &str) -> (usize, &str) {
+    (number.len(), number)
+}
+
+/// The migration's script name, as Flyway and sql-migrate record it (`V2__add_users.sql`).
+fn file_name(f: &MigrationFile) -> String {
+    f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn read(f: &MigrationFile) -> Result<Vec<u8>> {
+    std::fs::read(&f.path).map_err(|e| Error::io("reading", &f.path, e))
+}
+
+/// Flyway's checksum of a script: CRC-32 over its lines' bytes without their line ends (`\n`, `\r\n` or
+/// `\r`, as Java's `readLine` splits them), a byte-order mark left out, as a signed 32-bit integer.
+pub fn flyway_checksum(bytes: &[u8]) -> i32 {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut crc = crc32fast::Hasher::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' | b'\n' => {}
+            _ => {
+                let end = bytes[i..].iter().position(|&b| b == b'\r' || b == b'\n').map_or(bytes.len(), |p| i + p);
+                crc.update(&bytes[i..end]);
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    crc.finalize() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flyways_checksum_is_line_end_blind_and_matches_its_crc() {
+        // CRC-32 of "SELECT 1;" and "SELECT 2;" joined without line ends, as Java's CRC32 gives it.
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(b"SELECT 1;SELECT 2;");
+        let expected = crc.finalize() as i32;
+        assert_eq!(flyway_checksum(b"SELECT 1;\nSELECT 2;\n"), expected);
+        assert_eq!(flyway_checksum(b"SELECT 1;\r\nSELECT 2;"), expected);
+        assert_eq!(flyway_checksum(b"\xEF\xBB\xBFSELECT 1;\rSELECT 2;\r\n"), expected);
+        // An empty line adds nothing, as an empty update does not.
+        assert_eq!(flyway_checksum(b"SELECT 1;\n\nSELECT 2;\n"), expected);
+        assert_ne!(flyway_checksum(b"SELECT 1; SELECT 2;"), expected);
+    }
+
+    #[test]
+    fn a_version_is_its_number_whatever_its_padding_or_dashes() {
+        assert_eq!(number("2019-02-26-002946_create_user"), "20190226002946");
+        assert_eq!(number("000042"), "42");
+        assert_eq!(number("0"), "");
+        assert!(ordered(&number("9")) < ordered(&number("10")));
+        assert_eq!(stored_forms("2019-02-26-002946_create_user"), ["2019-02-26-002946", "20190226002946"]);
+        assert_eq!(stored_forms("20151129054053"), ["20151129054053"]);
+    }
+}
