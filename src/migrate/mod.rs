@@ -874,12 +874,7 @@ fn down_units(
                 ),
                 None => String::new(),
             };
-            return Err(format!(
-                "migration `{}` has no down script (`{}_{}.down.sql`){offer}",
-                f.label(),
-                f.version,
-                f.name
-            ));
+            return Err(format!("migration `{}` has no down script ({}){offer}", f.label(), f.down_name()));
         };
         let down = if *down == f.path {
             let text = std::fs::read_to_string(down).map_err(|e| format!("reading `{}`: {e}", down.display()))?;
@@ -910,7 +905,7 @@ fn drift(status: &FolderStatus) -> Option<String> {
     }
     let names: Vec<String> = status.changed.iter().map(|(f, _)| format!("`{}`", f.path.display())).collect();
     Some(format!(
-        "{} changed since it was applied (its checksum differs from the migrations table's): {}; nothing was applied",
+        "{} changed since it was applied (its checksum differs from the one recorded then): {}; nothing was applied",
         if names.len() == 1 { "a migration file" } else { "migration files" },
         names.join(", ")
     ))

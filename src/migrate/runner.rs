@@ -40,6 +40,19 @@ pub struct MigrationFile {
 }
 
 impl MigrationFile {
+    /// What its down script would be, as its tool names it: `0042_x.down.sql`, Flyway's `U1_1__x.sql`,
+    /// a down section (`-- migrate:down`) of a goose, dbmate or sql-migrate file, diesel's `down.sql`.
+    pub fn down_name(&self) -> String {
+        match self.tool {
+            Some(Tool::Flyway) => format!("U{}__{}.sql", self.version.replace('.', "_"), self.name),
+            Some(Tool::Dbmate) => "a `-- migrate:down` section".to_owned(),
+            Some(Tool::Goose) => "a `-- +goose Down` section".to_owned(),
+            Some(Tool::SqlMigrate) => "a `-- +migrate Down` section".to_owned(),
+            Some(Tool::Diesel) => format!("{}/down.sql", self.version),
+            _ => format!("{}_{}.down.sql", self.version, self.name),
+        }
+    }
+
     /// `0042_add_orders_index`, as messages and snapshot labels name it (a migration folder: its name,
     /// which is its version).
     pub fn label(&self) -> String {
@@ -221,7 +234,9 @@ fn add(
     let text = String::from_utf8_lossy(&bytes);
     let tool = tool.or_else(|| crate::sql::marking_tool(&text).and_then(Tool::of_marker));
     // goose's, dbmate's and sql-migrate's files hold their down script as a section of their own.
-    let down = down.or_else(|| crate::sql::down_only(&text).map(|_| path.clone()));
+    // goose takes a missing down section for one that does nothing.
+    let down =
+        down.or_else(|| (crate::sql::down_only(&text).is_some() || tool == Some(Tool::Goose)).then(|| path.clone()));
     ups.push(MigrationFile {
         version,
         name: name.to_owned(),

@@ -137,6 +137,8 @@ pub async fn applied(
         |row: &tokio_postgres::Row, i: usize| -> Option<String> { row.try_get::<_, Option<String>>(i).ok().flatten() };
     // Versions as the tool writes them, with when (where it says).
     let mut at: HashMap<String, String> = HashMap::new();
+    // The checksum the tool recorded of each version's script (Prisma's SHA-256, Flyway's CRC-32).
+    let mut sums: HashMap<String, String> = HashMap::new();
     let mut failed = None;
     let applied: Vec<&MigrationFile> = match table.tool {
         Tool::GolangMigrate => {
@@ -163,7 +165,8 @@ pub async fn applied(
         }
         Tool::Prisma => {
             let rows = read(format!(
-                "SELECT migration_name::text, finished_at::text, rolled_back_at IS NOT NULL FROM {t} ORDER BY started_at"
+                "SELECT migration_name::text, finished_at::text, rolled_back_at IS NOT NULL, checksum::text FROM {t} \
+                 ORDER BY started_at"
             ))
             .await?;
             let mut done = HashSet::new();
@@ -174,6 +177,7 @@ pub async fn applied(
                     (_, true) => {}
                     (Some(when), false) => {
                         at.insert(name.clone(), when);
+                        sums.insert(name.clone(), text(row, 3).unwrap_or_default());
                         done.insert(name);
                     }
                     (None, false) => {
@@ -189,7 +193,7 @@ pub async fn applied(
         }
         Tool::Flyway => {
             let rows = read(format!(
-                "SELECT version::text, type::text, success, installed_on::text FROM {t} \
+                "SELECT version::text, type::text, success, installed_on::text, checksum::text FROM {t} \
                  WHERE version IS NOT NULL ORDER BY installed_rank"
             ))
             .await?;
@@ -211,6 +215,9 @@ pub async fn applied(
                     done.retain(|v| version_key(v) != version_key(&version));
                 } else {
                     at.insert(version.clone(), text(row, 3).unwrap_or_default());
+                    if let Some(sum) = text(row, 4) {
+                        sums.insert(version.clone(), sum);
+                    }
                     done.push(version);
                 }
             }
@@ -241,12 +248,27 @@ pub async fn applied(
             files.iter().filter(|f| at.contains_key(&file_name(f))).collect()
         }
     };
+    let mut changed = Vec::new();
+    for f in &applied {
+        let recorded = sums.iter().find(|(v, _)| version_key(v) == version_key(&f.version)).map(|(_, sum)| sum);
+        if let Some(recorded) = recorded
+            && !script_matches(table.tool, &self::read(f)?, recorded)
+        {
+            changed.push(f.version.clone());
+        }
+    }
     let applied = applied
         .into_iter()
         .map(|f| Applied {
             version: f.version.clone(),
             name: f.name.clone(),
-            checksum: f.checksum.clone(),
+            // A script whose checksum differs from the one the tool recorded changed since it was applied:
+            // drift, as for pgsafe's own records.
+            checksum: if changed.contains(&f.version) {
+                format!("{}'s recorded checksum", table.tool.name())
+            } else {
+                f.checksum.clone()
+            },
             applied_at: [f.version.clone(), number(&f.version), file_name(f)]
                 .iter()
                 .find_map(|k| at.get(k).cloned())
@@ -294,8 +316,8 @@ pub fn record_sql(
             format!("DELETE FROM {t} WHERE version::text IN ({});\n", versions.join(", "))
         }
         (Tool::Prisma, false) => {
-            let bytes = read(f)?;
-            let checksum = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+            let script = String::from_utf8_lossy(&read(f)?).replace("\r\n", "\n");
+            let checksum = hex::encode(ring::digest::digest(&ring::digest::SHA256, script.as_bytes()));
             format!(
                 "INSERT INTO {t} (id, checksum, migration_name, started_at, finished_at, applied_steps_count) \
                  VALUES (gen_random_uuid()::text, {}, {}, now(), clock_timestamp(), 1);\n",
@@ -314,7 +336,23 @@ pub fn record_sql(
             quote_literal(&file_name(f)),
             flyway_checksum(&read(f)?)
         ),
-        (Tool::Flyway, true) => format!("DELETE FROM {t} WHERE version = {};\n", quote_literal(&f.version)),
+        // Flyway records an undo as a row of its own, of its `U` script, and keeps the migration's.
+        (Tool::Flyway, true) => match &f.down {
+            Some(undo) => {
+                let undo_file = MigrationFile { path: undo.clone(), ..f.clone() };
+                format!(
+                    "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
+                     execution_time, success) \
+                     SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, 'UNDO_SQL', {}, {}, current_user, \
+                     (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
+                    quote_literal(&f.version),
+                    quote_literal(&f.name.replace('_', " ")),
+                    quote_literal(&file_name(&undo_file)),
+                    flyway_checksum(&read(&undo_file)?)
+                )
+            }
+            None => format!("DELETE FROM {t} WHERE version = {};\n", quote_literal(&f.version)),
+        },
         (Tool::Goose, false) => {
             format!("INSERT INTO {t} (version_id, is_applied) VALUES ({}, true);\n", bigint(&number))
         }
@@ -324,6 +362,25 @@ pub fn record_sql(
         }
         (Tool::SqlMigrate, true) => format!("DELETE FROM {t} WHERE id = {};\n", quote_literal(&file_name(f))),
     })
+}
+
+/// Whether `bytes`, a script, has the checksum `recorded` as the tool computes it: Flyway's CRC-32
+/// ([`flyway_checksum`]), Prisma's SHA-256 (of the script as it is, or with its line ends made `\n`, as
+/// Prisma since 4.x computes it, or `\r\n`, which it also accepts).
+fn script_matches(tool: Tool, bytes: &[u8], recorded: &str) -> bool {
+    match tool {
+        Tool::Flyway => recorded.trim().parse::<i32>().is_ok_and(|sum| sum == flyway_checksum(bytes)),
+        Tool::Prisma => {
+            let sha = |b: &[u8]| hex::encode(ring::digest::digest(&ring::digest::SHA256, b));
+            let text = String::from_utf8_lossy(bytes);
+            let lf = text.replace("\r\n", "\n");
+            let crlf = lf.replace('\n', "\r\n");
+            [sha(bytes), sha(lf.as_bytes()), sha(crlf.as_bytes())]
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(recorded.trim()))
+        }
+        _ => true,
+    }
 }
 
 /// The forms a tool may have written a version in: as in the file's name, and as its digits alone.

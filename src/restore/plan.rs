@@ -113,6 +113,11 @@ pub struct ObjectStep {
     /// own, as pg_restore's `-t` makes it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outside_tables: Vec<TableName>,
+    /// The archive's objects it depends on that this restore leaves out (`-n`, `-t`, `-L`, a `--no-*`
+    /// option), other than the tables of [`Self::outside_tables`], by label: it needs the target to have
+    /// them (`FUNCTION public.lower2(text)` of an index on `public.lower2(name)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 impl ObjectStep {
@@ -425,8 +430,13 @@ impl RestorePlan {
         let made: HashSet<&TableName> =
             objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
         let by_id: HashMap<u32, &SchemaObject> = schema.objects.iter().map(|o| (o.id, o)).collect();
+        let ids: HashSet<u32> = objects.iter().map(|o| o.id).collect();
         for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
-            let step = ObjectStep { outside_tables: outside_tables(o, &by_id, &made), ..step(o) };
+            let step = ObjectStep {
+                outside_tables: outside_tables(o, &by_id, &made),
+                left_out: left_out(o, &by_id, &ids),
+                ..step(o)
+            };
             match o.section {
                 Section::PreData => self.pre_data.push(step),
                 Section::PostData => self.post_data.push(step),
@@ -681,6 +691,7 @@ fn object_step(o: &SchemaObject, sql: String) -> ObjectStep {
         table: o.table.clone(),
         size: o.size,
         outside_tables: Vec::new(),
+        left_out: Vec::new(),
     }
 }
 
@@ -706,6 +717,15 @@ fn outside_tables(
         .filter(|t| o.table.as_ref() != Some(t) && !made.contains(t))
         .collect();
     tables.into_iter().collect()
+}
+
+/// The labels of the archive's objects that `o` depends on and the restore leaves out (not among `chosen`),
+/// but for the tables a foreign key or an attachment needs, which [`outside_tables`] settles.
+fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &HashSet<u32>) -> Vec<String> {
+    if matches!(o.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach) {
+        return Vec::new();
+    }
+    o.deps.iter().filter(|d| !chosen.contains(d)).filter_map(|d| objects.get(d)).map(|d| d.label()).collect()
 }
 
 /// `sql` as a script runs it only where the target has every table of `tables`, as the restore decides.

@@ -50,6 +50,25 @@ pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, state
     Ok(())
 }
 
+/// Which of the objects `labels` (`FUNCTION public.lower2(text)`, `TYPE public.mood`, as the archive labels
+/// them) the target does not have. Schemas, extensions, types, domains, functions, procedures and relations
+/// are looked up by name; an object of another kind counts as missing.
+pub(super) async fn missing_objects(session: &Session, labels: &[String]) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT l FROM unnest($1::text[]) AS l WHERE NOT CASE
+        WHEN l LIKE 'SCHEMA %' THEN pg_catalog.to_regnamespace(substr(l, 8)) IS NOT NULL
+        WHEN l LIKE 'EXTENSION %' THEN EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = substr(l, 11))
+        WHEN l LIKE 'TYPE %' THEN pg_catalog.to_regtype(substr(l, 6)) IS NOT NULL
+        WHEN l LIKE 'DOMAIN %' THEN pg_catalog.to_regtype(substr(l, 8)) IS NOT NULL
+        WHEN l LIKE 'FUNCTION %' THEN pg_catalog.to_regprocedure(substr(l, 10)) IS NOT NULL
+        WHEN l LIKE 'PROCEDURE %' THEN pg_catalog.to_regprocedure(substr(l, 11)) IS NOT NULL
+        WHEN l LIKE 'TABLE %' THEN pg_catalog.to_regclass(substr(l, 7)) IS NOT NULL
+        WHEN l LIKE 'VIEW %' THEN pg_catalog.to_regclass(substr(l, 6)) IS NOT NULL
+        WHEN l LIKE 'SEQUENCE %' THEN pg_catalog.to_regclass(substr(l, 10)) IS NOT NULL
+        ELSE false END";
+    let rows = session.query(SQL, &[&labels]).await?;
+    rows.iter().map(|r| crate::pg::value(r, 0, SQL)).collect()
+}
+
 /// Which of `tables` the target does not have.
 pub(super) async fn missing_tables(session: &Session, tables: &BTreeSet<TableName>) -> Result<BTreeSet<TableName>> {
     let names: Vec<String> = tables.iter().map(quote_qualified).collect();

@@ -98,6 +98,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         let created = async {
             before(plan, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
+            rehearse_post_data(plan, &leader, &run.cancel).await?;
             // A cancel request that reaches an idle session does nothing: ask before committing.
             run.cancel.check("the restore")?;
             leader.batch("COMMIT").await
@@ -109,6 +110,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         }
         if let Err(e) = created {
             let _ = leader.batch("ROLLBACK").await;
+            let e = left_out_needed(plan, &leader, e).await;
             let what = match (phase.commits, &plan.before) {
                 (0, Before::DropArchiveObjects { .. }) => {
                     "nothing was restored and nothing was dropped (the schema's first phase rolled back)"
@@ -191,6 +193,56 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
         settled.to_mut().leave_out_needing(&missing);
     }
     Ok(settled)
+}
+
+/// When post-data objects need what the restore leaves out (`-t t` restores an index on `lower2(name)` and
+/// not the function `lower2`), makes them once in the schema's first phase, on the empty tables, and takes
+/// them back (a savepoint): one the target cannot make fails there, and the first phase rolls back with
+/// nothing restored, where it would otherwise fail after the rows are in, the table left without its keys
+/// and indexes. A pre-data object that needs such an object fails in the first phase by itself. Costs
+/// nothing when the restore leaves out nothing they need, and little when it does: the tables are empty.
+async fn rehearse_post_data(plan: &RestorePlan, session: &Session, cancel: &Cancel) -> Result<()> {
+    if !plan.post_data.iter().any(|o| !o.left_out.is_empty()) {
+        return Ok(());
+    }
+    session.batch("SAVEPOINT pgsafe_post_data").await?;
+    create_in_order(session, &plan.post_data, cancel).await?;
+    session.batch("ROLLBACK TO SAVEPOINT pgsafe_post_data; RELEASE SAVEPOINT pgsafe_post_data").await
+}
+
+/// `e`, an object's failure in the schema's first phase (rolled back), with what the restore leaves out
+/// that its objects need and the target lacks, when there is any.
+async fn left_out_needed(plan: &RestorePlan, session: &Session, e: crate::Error) -> crate::Error {
+    let mut labels: Vec<String> =
+        plan.pre_data.iter().chain(&plan.post_data).flat_map(|o| o.left_out.iter().cloned()).collect();
+    labels.sort();
+    labels.dedup();
+    if labels.is_empty() {
+        return e;
+    }
+    // What the target lacks, of the kinds it can be asked for by name (the rest is taken as lacking).
+    let missing = target::missing_objects(session, &labels).await.unwrap_or(labels);
+    let needing: Vec<String> = plan
+        .pre_data
+        .iter()
+        .chain(&plan.post_data)
+        .filter_map(|o| {
+            let lacking: Vec<String> =
+                o.left_out.iter().filter(|l| missing.contains(l)).map(|l| format!("`{l}`")).collect();
+            (!lacking.is_empty()).then(|| format!("`{}` needs {}", o.label, lacking.join(", ")))
+        })
+        .collect();
+    if needing.is_empty() {
+        return e;
+    }
+    e.context(format!(
+        "the restore leaves out what some of its objects need ({}), and the target lacks it",
+        needing.join("; ")
+    ))
+    .with_hint(
+        "restore those objects too (`--list` names them; `-L` restores a list that keeps them), or make them \
+             in the target first",
+    )
 }
 
 /// What comes before the pre-data objects in the first phase: the target's old objects go (or the
@@ -686,6 +738,7 @@ mod tests {
             table: table.map(name),
             size: 100,
             outside_tables: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 

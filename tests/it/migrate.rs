@@ -1123,7 +1123,12 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     write("V1_2__add_c.sql", "ALTER TABLE f ADD COLUMN c int;\r\n-- two lines\r\n");
     write("V2__add_d.sql", "ALTER TABLE f ADD COLUMN d int;\n");
     write("U2__add_d.sql", "ALTER TABLE f DROP COLUMN d;\n");
-    db.psql(
+    let applied_sum = {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(b"ALTER TABLE f ADD COLUMN b int;");
+        crc.finalize() as i32
+    };
+    db.psql(&format!(
         "CREATE TABLE flyway_schema_history (installed_rank int NOT NULL PRIMARY KEY, version varchar(50), \
          description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, \
          checksum int, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), \
@@ -1131,8 +1136,8 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
          CREATE TABLE f (a int, b int);
          INSERT INTO flyway_schema_history VALUES
              (1, '1', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'me', now(), 0, true),
-             (2, '1.1', 'add b', 'SQL', 'V1_1__add_b.sql', 0, 'me', now(), 5, true);",
-    );
+             (2, '1.1', 'add b', 'SQL', 'V1_1__add_b.sql', {applied_sum}, 'me', now(), 5, true);"
+    ));
     let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["applied"], serde_json::json!(["1.2_add_c", "2_add_d"]), "{report}");
@@ -1155,7 +1160,26 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["applied"], serde_json::json!(["2_add_d (down)"]), "{report}");
-    assert_eq!(db.psql("SELECT max(version::numeric) FROM flyway_schema_history").trim(), "1.2");
+    // Flyway keeps the migration's row and records the undo as a row of its own, of its `U` script.
+    assert_eq!(
+        db.psql(
+            "SELECT installed_rank || ' ' || version || ' ' || type || ' ' || script FROM flyway_schema_history \
+                 ORDER BY installed_rank DESC LIMIT 1"
+        )
+        .trim(),
+        "5 2 UNDO_SQL U2__add_d.sql"
+    );
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["pending"]), ["2_add_d"], "{state}");
+    // A script whose checksum differs from the one Flyway recorded changed since: drift, nothing applied.
+    // (Of a migration Flyway applied: pgsafe's own records have checksums of their own.)
+    db.psql("UPDATE flyway_schema_history SET checksum = 12345 WHERE version = '1.1'");
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!((code, &state["changed"][0][0]["version"]), (1, &"1.1".into()), "{state}");
+    let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("V1_1__add_b.sql"), "{report}");
+    db.psql(&format!("UPDATE flyway_schema_history SET checksum = {applied_sum} WHERE version = '1.1'"));
     write("R__views.sql", "CREATE VIEW v AS SELECT 1;\n");
     let (code, _, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 2);
@@ -1196,6 +1220,31 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     assert_eq!(db.psql(columns).trim(), "a");
     assert_eq!(db.psql("SELECT string_agg(version, ',') FROM schema_migrations").trim(), "20230101000000");
 
+    // goose: a file without a down section undoes nothing, as goose takes it, and forgets its version.
+    let db = TestDb::new("mig_goose");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("00001_init.sql"),
+        "-- +goose Up\nCREATE TABLE g (a int);\n-- +goose Down\nDROP TABLE g;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("00002_empty.sql"), "-- +goose Up\n").unwrap();
+    db.psql(
+        "CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, \
+         tstamp timestamp DEFAULT now());
+         INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true);",
+    );
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["00001_init", "00002_empty"]), "{report}");
+    let versions = "SELECT string_agg(version_id::text, ',' ORDER BY id) FROM goose_db_version";
+    assert_eq!(db.psql(versions).trim(), "0,1,2");
+    let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["00002_empty (down)"]), "{report}");
+    assert_eq!(db.psql(versions).trim(), "0,1");
+    assert_eq!(db.psql("SELECT to_regclass('g') IS NOT NULL").trim(), "t");
+
     // Prisma: a migration it started and did not finish stops the run; rolled back, it is applied again.
     let db = TestDb::new("mig_prisma");
     let dir = tempfile::tempdir().unwrap();
@@ -1212,7 +1261,8 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
          started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count int NOT NULL DEFAULT 0);
          CREATE TABLE p (a int);
          INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES
-             ('a', 'x', '20230101000000_init', now(), 1), ('b', 'y', '20230202000000_add_b', NULL, 0);",
+             ('a', encode(sha256('CREATE TABLE p (a int);\n'::bytea), 'hex'), '20230101000000_init', now(), 1),
+             ('b', 'y', '20230202000000_add_b', NULL, 0);",
     );
     let (code, report, _) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 1);
