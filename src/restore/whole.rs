@@ -196,18 +196,35 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
 }
 
 /// When post-data objects need what the restore leaves out (`-t t` restores an index on `lower2(name)` and
-/// not the function `lower2`), makes them once in the schema's first phase, on the empty tables, and takes
-/// them back (a savepoint): one the target cannot make fails there, and the first phase rolls back with
-/// nothing restored, where it would otherwise fail after the rows are in, the table left without its keys
-/// and indexes. A pre-data object that needs such an object fails in the first phase by itself. Costs
-/// nothing when the restore leaves out nothing they need, and little when it does: the tables are empty.
+/// not the function `lower2`), makes each of them (after the post-data objects it depends on) once in the
+/// schema's first phase, on the empty tables, and takes them back (a savepoint): one the target cannot
+/// make fails there, and the first phase rolls back with nothing restored, where it would otherwise fail
+/// after the rows are in, the table left without its keys and indexes. A pre-data object that needs such
+/// an object fails in the first phase by itself. Costs nothing when the restore leaves out nothing they
+/// need, and little when it does: the tables are empty. The objects go in batches of [`BATCH_OBJECTS`],
+/// each taken back before the next, so that the locks they take do not add up in the first phase's
+/// transaction (a schema of thousands of indexes on an extension's operator class).
 async fn rehearse_post_data(plan: &RestorePlan, session: &Session, cancel: &Cancel) -> Result<()> {
-    if !plan.post_data.iter().any(|o| !o.left_out.is_empty()) {
-        return Ok(());
+    let position: HashMap<u32, usize> = plan.post_data.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let mut batch: BTreeSet<usize> = BTreeSet::new();
+    let needing: Vec<usize> = (0..plan.post_data.len()).filter(|&i| !plan.post_data[i].left_out.is_empty()).collect();
+    for (n, &i) in needing.iter().enumerate() {
+        // The object and the post-data objects it needs first (a foreign key: the key it references).
+        let mut stack = vec![i];
+        while let Some(at) = stack.pop() {
+            if batch.insert(at) {
+                stack.extend(plan.post_data[at].deps.iter().filter_map(|d| position.get(d).copied()));
+            }
+        }
+        if batch.len() >= BATCH_OBJECTS || n + 1 == needing.len() {
+            let objects: Vec<ObjectStep> = batch.iter().map(|&at| plan.post_data[at].clone()).collect();
+            session.batch("SAVEPOINT pgsafe_post_data").await?;
+            create_in_order(session, &objects, cancel).await?;
+            session.batch("ROLLBACK TO SAVEPOINT pgsafe_post_data; RELEASE SAVEPOINT pgsafe_post_data").await?;
+            batch.clear();
+        }
     }
-    session.batch("SAVEPOINT pgsafe_post_data").await?;
-    create_in_order(session, &plan.post_data, cancel).await?;
-    session.batch("ROLLBACK TO SAVEPOINT pgsafe_post_data; RELEASE SAVEPOINT pgsafe_post_data").await
+    Ok(())
 }
 
 /// `e`, an object's failure in the schema's first phase (rolled back), with what the restore leaves out

@@ -334,7 +334,7 @@ fn a_table_restored_without_the_functions_its_objects_need_is_refused_before_any
     assert_eq!(dst.psql("SELECT count(*) FROM t WHERE lower2(name) = 'n7'").trim(), "1");
     assert_eq!(
         dst.psql(
-            "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY 1) FROM pg_index WHERE indrelid = 't'::regclass"
+            "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
         )
         .trim(),
         "t_lower,t_pkey"
