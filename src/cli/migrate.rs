@@ -38,6 +38,11 @@ pub struct MigrateArgs {
     /// The folder's tracking table.
     #[arg(long = "migrations-table", value_name = "SCHEMA.TABLE", default_value = "pgsafe.migrations")]
     table: String,
+    /// The tracking table of the tool the folder is written for, where it is not that tool's default in
+    /// the search path's first schema (Flyway's `flyway.table` or `flyway.schemas`, golang-migrate's
+    /// `x-migrations-table`).
+    #[arg(long = "tool-table", value_name = "SCHEMA.TABLE")]
+    tool_table: Option<String>,
 
     /// Run the down script of the latest applied migration of the folder (with `--to`, of every one
     /// applied after that version), newest first, with a snapshot first.
@@ -153,6 +158,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         connect: args.connect.options()?,
         source,
         table: pgsafe::migrate::runner::table_name(&args.table)?,
+        tool_table: args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?,
         down: args.down.then(|| args.to.clone()),
         lint: !args.skip_lint,
         dry_run: !args.skip_dry_run,
@@ -304,6 +310,11 @@ pub struct MigrationsArgs {
     /// The folder's tracking table.
     #[arg(long = "migrations-table", value_name = "SCHEMA.TABLE", default_value = "pgsafe.migrations")]
     table: String,
+    /// The tracking table of the tool the folder is written for, where it is not that tool's default in
+    /// the search path's first schema (Flyway's `flyway.table` or `flyway.schemas`, golang-migrate's
+    /// `x-migrations-table`).
+    #[arg(long = "tool-table", value_name = "SCHEMA.TABLE")]
+    tool_table: Option<String>,
     /// Print the state as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -313,9 +324,10 @@ pub struct MigrationsArgs {
 pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
     let connect = args.connect.options()?;
     let table = pgsafe::migrate::runner::table_name(&args.table)?;
+    let tool_table = args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?;
     let status = block_on("migrations", async {
         let session = pgsafe::pg::Session::open(&connect, None).await?;
-        pgsafe::migrate::folder_status(&session, &args.dir, &table).await
+        pgsafe::migrate::folder_status(&session, &args.dir, &table, tool_table.as_ref()).await
     })?;
     let sound = status.changed.is_empty() && status.tool_failed.is_none();
     if args.json {

@@ -62,6 +62,8 @@ pub struct MigrateOptions {
     pub source: Source,
     /// The folder's tracking table.
     pub table: TableName,
+    /// The tracking table of the tool the folder is written for, where it is not the tool's default.
+    pub tool_table: Option<TableName>,
     /// Lint SQL migrations first; errors refuse them unless `force`.
     pub lint: bool,
     /// Rehearse SQL migrations first (`pgsafe dry-run`); a failure refuses them unless `force`, data loss
@@ -265,7 +267,7 @@ async fn run(
             }]
         }
         Source::Folder(dir) => {
-            let status = folder_status(&session, dir, &options.table).await?;
+            let status = folder_status(&session, dir, &options.table, options.tool_table.as_ref()).await?;
             if let Some(reason) =
                 drift(&status).or_else(|| status.tool_failed.clone().map(|why| format!("{why}; nothing was applied")))
             {
@@ -805,14 +807,28 @@ fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> 
 /// sql-migrate) and the database has that tool's tracking table, the migrations that table records as
 /// applied count as applied too (`Applied::tool` names it), and one it records as failed part way is
 /// `tool_failed`.
-pub async fn folder_status(session: &Session, dir: &std::path::Path, table: &TableName) -> Result<FolderStatus> {
+pub async fn folder_status(
+    session: &Session,
+    dir: &std::path::Path,
+    table: &TableName,
+    tool_table: Option<&TableName>,
+) -> Result<FolderStatus> {
     let files = runner::scan(dir)?;
     let mut applied = runner::read_applied(session, table).await?;
+    let named = tool_table;
     let mut tool_table = None;
     let mut tool_failed = None;
     let mut unrecorded = Vec::new();
-    if let Some(tool) = tools::folder_tool(&files)
-        && let Some(found) = tools::find(session, tool).await?
+    let tool = tools::folder_tool(&files);
+    if let (None, Some(named)) = (tool, named) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--tool-table {named}`: the folder `{}` is not written for one tool", dir.display()),
+        )
+        .with_hint("all its migrations in one tool's layout: golang-migrate, diesel, Prisma, Flyway, dbmate, goose or sql-migrate"));
+    }
+    if let Some(tool) = tool
+        && let Some(found) = tools::find(session, tool, named).await?
     {
         let (theirs, failed) = tools::applied(session, &found, &files).await?;
         let key = |a: &runner::Applied| runner::version_key(&a.version).0;

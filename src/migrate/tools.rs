@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::runner::{Applied, MigrationFile, version_key};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::TableName;
 use crate::pg::Session;
 use crate::sql::{quote_literal, quote_qualified};
@@ -105,22 +105,45 @@ pub fn folder_tool(files: &[MigrationFile]) -> Option<Tool> {
     files.iter().all(|f| f.tool == Some(first)).then_some(first)
 }
 
-/// The tool's table, where the database has one of its name and shape.
-pub async fn find(session: &Session, tool: Tool) -> Result<Option<ToolTable>> {
+/// The tool's table, where the database has one of its name and shape: `named`, or the tool's default
+/// name in the search path. A table `named` that is missing or not of the tool's shape is an error.
+pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> Result<Option<ToolTable>> {
     let sql = "SELECT n.nspname::text, c.relname::text, \
                       array(SELECT a.attname::text FROM pg_attribute a \
                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')";
-    let name = crate::sql::quote_ident(tool.table());
+    let name = match named {
+        Some(table) => quote_qualified(table),
+        None => crate::sql::quote_ident(tool.table()),
+    };
     let rows =
         session.query(sql, &[&name]).await.map_err(|e| e.context(format!("looking for {}'s table", tool.name())))?;
-    let Some(row) = rows.first() else { return Ok(None) };
-    let columns: Vec<String> = crate::pg::value(row, 2, sql)?;
-    Ok(tool.is_its(&columns).then(|| ToolTable {
-        tool,
-        table: TableName { schema: crate::pg::value(row, 0, sql).unwrap_or_default(), name: tool.table().to_owned() },
-    }))
+    let found = match rows.first() {
+        Some(row) => {
+            let columns: Vec<String> = crate::pg::value(row, 2, sql)?;
+            let table = TableName { schema: crate::pg::value(row, 0, sql)?, name: crate::pg::value(row, 1, sql)? };
+            tool.is_its(&columns).then_some(ToolTable { tool, table })
+        }
+        None => None,
+    };
+    if found.is_none()
+        && let Some(table) = named
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--tool-table {table}`: the database has no table of that name that is {}'s", tool.name()),
+        ));
+    }
+    if found.is_none() {
+        tracing::info!(
+            "the folder is written for {} and the database has no `{}` in its search path: pgsafe's own table alone \
+             says what is applied (`--tool-table` names the tool's table elsewhere)",
+            tool.name(),
+            tool.table()
+        );
+    }
+    Ok(found)
 }
 
 /// What the tool's table says of the folder: the migrations it records as applied (as [`Applied`] rows

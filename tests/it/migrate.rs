@@ -1245,6 +1245,25 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     assert_eq!(db.psql(versions).trim(), "0,1");
     assert_eq!(db.psql("SELECT to_regclass('g') IS NOT NULL").trim(), "t");
 
+    // A tool's table elsewhere than its default (golang-migrate's `x-migrations-table`): `--tool-table`.
+    let db = TestDb::new("mig_tool_table");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_init.up.sql"), "CREATE TABLE w (a int);\n").unwrap();
+    std::fs::write(dir.path().join("2_b.up.sql"), "ALTER TABLE w ADD COLUMN b int;\n").unwrap();
+    db.psql(
+        "CREATE SCHEMA app; CREATE TABLE app.migs (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+         CREATE TABLE w (a int); INSERT INTO app.migs VALUES (1, false);",
+    );
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!((code, state["tool_table"].clone()), (0, Value::Null), "{state}");
+    let (code, _, err) = migrate(store.path(), &db, &["--tool-table", "app.nothing", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`--tool-table app.nothing`"), "{err}");
+    let (code, report, err) = migrate(store.path(), &db, &["--tool-table", "app.migs", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2_b"]), "{report}");
+    assert_eq!(db.psql("SELECT version FROM app.migs").trim(), "2");
+
     // Prisma: a migration it started and did not finish stops the run; rolled back, it is applied again.
     let db = TestDb::new("mig_prisma");
     let dir = tempfile::tempdir().unwrap();
