@@ -293,6 +293,30 @@ async fn run(
                     status.applied.len() - theirs
                 ));
             }
+            // A pending migration older than one applied (a branch merged after a later one was applied)
+            // is applied, as Rails' and pgsafe's runners do, where Flyway by default refuses and golang-migrate
+            // never applies it: said, since it was written against an older schema.
+            if options.down.is_none()
+                && let Some(latest) = status
+                    .applied
+                    .iter()
+                    .max_by(|a, b| runner::version_key(&a.version).cmp(&runner::version_key(&b.version)))
+            {
+                let older: Vec<String> = status
+                    .pending
+                    .iter()
+                    .filter(|f| runner::version_key(&f.version) < runner::version_key(&latest.version))
+                    .map(MigrationFile::label)
+                    .collect();
+                if !older.is_empty() {
+                    tracing::warn!(
+                        "applied out of order: {} older than `{}`, which is applied already; each was written \
+                         against the schema before it, and the lint and the dry run check it against this one",
+                        older.iter().map(|l| format!("`{l}` is")).collect::<Vec<_>>().join(", "),
+                        latest.label()
+                    );
+                }
+            }
             let mut units: Vec<Unit> = match &options.down {
                 None => status
                     .pending
