@@ -34,6 +34,8 @@ pub struct Facts {
     pub indexes: HashSet<String>,
     /// The table of each index that exists, by the index's `RelName::key`.
     pub index_tables: HashMap<String, RelName>,
+    /// The columns of each index that exists, in key order (an expression left out), by its key.
+    pub index_columns: HashMap<String, Vec<String>>,
     /// The labels of each enum type, in order, by `RelName::key`.
     pub enums: HashMap<String, Vec<String>>,
     /// Whether the functions of each name a new column's default calls are volatile (any of them).
@@ -150,6 +152,7 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
                 tables_named.push(table.clone());
             }
             facts.index_tables.insert(key.clone(), table);
+            facts.index_columns.insert(key.clone(), value(&row, "columns", INDEXES)?);
         }
     }
     let types = by_quoted(&named.types);

@@ -105,6 +105,13 @@ pub struct Known {
     functions: HashMap<String, bool>,
     /// (table key, column) of the database's columns the run dropped, until added again.
     dropped_columns: HashSet<(String, String)>,
+    /// The columns of the indexes the run made, by index name (an expression left out).
+    index_columns: HashMap<String, Vec<String>>,
+    /// (table key, column) with a validated `CHECK (col IS NOT NULL)` the run added: a later file's `SET
+    /// NOT NULL` uses it as the same file's does (each file is committed before the next runs).
+    not_null_checks: HashSet<(String, String)>,
+    /// (table key, constraint) of such checks added `NOT VALID`, and their column.
+    pending_checks: HashMap<(String, String), String>,
 }
 
 #[derive(Debug, Default)]
@@ -146,8 +153,6 @@ pub fn run(
         lock_timeout: false,
         lock_timeout_local: false,
         lock_timeout_reported: false,
-        not_null_checks: HashSet::new(),
-        pending_checks: HashMap::new(),
         type_renames: HashMap::new(),
         dropped_views: HashMap::new(),
         withdrawn: HashSet::new(),
@@ -201,10 +206,6 @@ struct Pass<'a> {
     /// Set with `SET LOCAL`: until the transaction ends.
     lock_timeout_local: bool,
     lock_timeout_reported: bool,
-    /// (table key, column) with a validated `CHECK (col IS NOT NULL)` added in this file.
-    not_null_checks: HashSet<(String, String)>,
-    /// (table key, constraint) of such checks added `NOT VALID`, and their column.
-    pending_checks: HashMap<(String, String), String>,
     /// Types renamed in this file, by their old name's key, with their `rename-type` hit: a later rename
     /// of another type to that name swaps them (Prisma's enum change), which breaks no name.
     type_renames: HashMap<String, usize>,
@@ -1021,6 +1022,11 @@ impl<'a> Pass<'a> {
             }
         }
         self.created_indexes.insert(i.idxname.clone());
+        let columns = i.index_params.iter().filter_map(|p| match &p.node {
+            Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
+            _ => None,
+        });
+        self.known.index_columns.insert(i.idxname.clone(), columns.collect());
         if !i.concurrent && rv.inh {
             self.lock_timeout_needed(Some(rel), "SHARE");
         }
@@ -1126,7 +1132,7 @@ impl<'a> Pass<'a> {
                 if already {
                     return;
                 }
-                let checked = self.not_null_checks.contains(&key)
+                let checked = self.known.not_null_checks.contains(&key)
                     || self.table_facts(rel).is_some_and(|t| t.not_null_checks.contains(self.db_column(rel, column)));
                 if checked && self.pg_version >= 12 {
                     return;
@@ -1205,8 +1211,8 @@ impl<'a> Pass<'a> {
                 if self.known.unvalidated_checks.remove(&(rel.key(), column.to_owned())) {
                     self.known.checked.insert(rel.key());
                 }
-                if let Some(col) = self.pending_checks.remove(&(rel.key(), column.to_owned())) {
-                    self.not_null_checks.insert((rel.key(), col));
+                if let Some(col) = self.known.pending_checks.remove(&(rel.key(), column.to_owned())) {
+                    self.known.not_null_checks.insert((rel.key(), col));
                 }
             }
             AtDropConstraint => {
@@ -1515,9 +1521,9 @@ impl<'a> Pass<'a> {
             && let Some(col) = k.raw_expr.as_deref().and_then(not_null_check_column)
         {
             if k.skip_validation {
-                self.pending_checks.insert((rel.key(), k.conname.clone()), col);
+                self.known.pending_checks.insert((rel.key(), k.conname.clone()), col);
             } else {
-                self.not_null_checks.insert((rel.key(), col));
+                self.known.not_null_checks.insert((rel.key(), col));
             }
         }
         if new {
@@ -1578,6 +1584,10 @@ impl<'a> Pass<'a> {
                     );
                 }
             }
+            ConstrType::ConstrPrimary if !k.indexname.is_empty() => {
+                self.primary_key_using_index(rel, &k.indexname, at);
+                return;
+            }
             ConstrType::ConstrPrimary if k.indexname.is_empty() => self.hit_at(
                 "add-primary-key-without-using-index",
                 format!("the primary key of `{}` builds its index under an ACCESS EXCLUSIVE lock", rel.display()),
@@ -1604,6 +1614,52 @@ impl<'a> Pass<'a> {
         if self.partitioned(rel) && !k.skip_validation {
             self.cascade_hit(rel);
         }
+    }
+
+    /// `ADD PRIMARY KEY USING INDEX`: the index is built already, but a column of it that may hold NULL is
+    /// made `NOT NULL` as `SET NOT NULL` makes it, scanning the table under the `ACCESS EXCLUSIVE` lock
+    /// (unless a validated `CHECK (col IS NOT NULL)` proves it, from PostgreSQL 12).
+    fn primary_key_using_index(&mut self, rel: &RelName, index: &str, at: usize) {
+        let columns = self.known.index_columns.get(index).cloned().or_else(|| {
+            let key = RelName { schema: rel.schema.clone(), name: index.to_owned() }.key();
+            self.facts.and_then(|f| f.index_columns.get(&key)).cloned()
+        });
+        let Some(columns) = columns else { return };
+        let mut nullable = Vec::new();
+        for column in &columns {
+            let key = (rel.key(), column.clone());
+            let facts = self.table_facts(rel);
+            let db_column = self.db_column(rel, column);
+            let not_null = self.known.not_null.get(&key).copied();
+            let not_null = match not_null {
+                Some(known) => known,
+                None => match facts {
+                    Some(t) => t.not_null.contains(db_column),
+                    // Nothing known of the column: no finding.
+                    None => true,
+                },
+            };
+            let checked = self.known.not_null_checks.contains(&key)
+                || facts.is_some_and(|t| t.not_null_checks.contains(db_column));
+            if !(not_null || (checked && self.pg_version >= 12)) {
+                nullable.push(column.clone());
+            }
+            self.known.not_null.insert(key, true);
+        }
+        if nullable.is_empty() {
+            return;
+        }
+        self.hit_at(
+            "set-not-null",
+            format!(
+                "`ADD PRIMARY KEY USING INDEX {index}` makes {} of `{}` NOT NULL, which scans the table under its \
+                 ACCESS EXCLUSIVE lock",
+                nullable.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+                rel.display()
+            ),
+            Some(rel),
+            at,
+        );
     }
 
     fn alter_type(&mut self, rel: &RelName, column: &str, col: &ColumnDef) {
@@ -1873,10 +1929,17 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
     {
         found.push((rel, false));
     }
-    // Nor the partition an `ATTACH PARTITION` or `DETACH PARTITION` names.
+    // Nor the partition an `ATTACH PARTITION` or `DETACH PARTITION` names, nor the index of a key made
+    // `USING INDEX` (in the table's schema).
     if let NodeEnum::AlterTableStmt(a) = node {
         for cmd in &a.cmds {
             let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else { continue };
+            if let Some(k) = cmd.def.as_deref().and_then(constraint)
+                && !k.indexname.is_empty()
+            {
+                let schema = a.relation.as_ref().and_then(|r| (!r.schemaname.is_empty()).then(|| r.schemaname.clone()));
+                found.push((RelName { schema, name: k.indexname.clone() }, true));
+            }
             let Some(NodeEnum::PartitionCmd(p)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
             if let Some(rel) = p.name.as_ref().map(RelName::of)
                 && !found.iter().any(|(f, _)| f.key() == rel.key())

@@ -199,7 +199,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Locks,
         lock: AE,
         rewrites: Rewrites::Scan,
-        what: "`ALTER COLUMN ... SET NOT NULL` without a validated `CHECK (col IS NOT NULL)`",
+        what: "`ALTER COLUMN ... SET NOT NULL`, or `ADD PRIMARY KEY USING INDEX` over a column that may hold NULL, without a validated `CHECK (col IS NOT NULL)`",
         why: "the whole table is scanned to prove no NULL is left, under an ACCESS EXCLUSIVE lock",
         help: "`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`; `VALIDATE CONSTRAINT c` (a weaker lock); then `SET NOT NULL` uses it without a scan (PostgreSQL 12 and later); drop the check",
         bad: &["ALTER TABLE orders ALTER COLUMN status SET NOT NULL;"],

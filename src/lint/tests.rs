@@ -876,3 +876,28 @@ fn set_config_sets_a_lock_timeout_and_quoted_char_is_not_char_n() {
     let report = lint_example("CREATE TABLE t (a \"char\");", &LintOptions::default(), None);
     assert!(!report.findings.iter().any(|f| f.rule == "prefer-text-over-char"), "{:?}", report.findings);
 }
+
+/// `ADD PRIMARY KEY USING INDEX` makes the index's columns NOT NULL as `SET NOT NULL` does: a column that
+/// may hold NULL is scanned for under the ACCESS EXCLUSIVE lock, unless a check validated earlier (in an
+/// earlier file too) proves it.
+#[test]
+fn a_primary_key_using_an_index_of_a_nullable_column_scans_as_set_not_null_does() {
+    let mut table = TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() };
+    table.not_null.insert("n".to_owned());
+    let mut facts = facts_with("orders", table);
+    for (index, column) in [("orders_id", "id"), ("orders_n", "n")] {
+        facts.indexes.insert(index.into());
+        facts.index_columns.insert(index.into(), vec![column.into()]);
+    }
+    let with = |sql: &str| lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(with("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_id;"), [1]);
+    assert_eq!(with("ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_n;"), Vec::<usize>::new());
+    let run = "CREATE UNIQUE INDEX CONCURRENTLY orders_x ON orders (x);
+ALTER TABLE orders ADD CONSTRAINT x_nn CHECK (x IS NOT NULL) NOT VALID;
+-- next file
+ALTER TABLE orders VALIDATE CONSTRAINT x_nn;
+-- next file
+ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_x;";
+    assert_eq!(with(run), Vec::<usize>::new());
+    assert_eq!(with(&run.replace("VALIDATE CONSTRAINT x_nn", "ALTER COLUMN y SET DEFAULT 1")), [1]);
+}

@@ -114,10 +114,45 @@ pub struct ObjectStep {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outside_tables: Vec<TableName>,
     /// The archive's objects it depends on that this restore leaves out (`-n`, `-t`, `-L`, a `--no-*`
-    /// option), other than the tables of [`Self::outside_tables`], by label: it needs the target to have
-    /// them (`FUNCTION public.lower2(text)` of an index on `public.lower2(name)`).
+    /// option), other than the tables of [`Self::outside_tables`]: it needs the target to have them
+    /// (`FUNCTION public.lower2(text)` of an index on `public.lower2(name)`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub left_out: Vec<String>,
+    pub left_out: Vec<Needed>,
+}
+
+/// An archive object that an object the restore makes needs and the restore leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Needed {
+    /// `KIND schema.name`, as `--list` labels it.
+    pub label: String,
+    /// How the target is asked whether it has it: `function:public.lower2(text)`, `type:public.mood`,
+    /// `schema:util`, `extension:pg_trgm`, `relation:public.t`, its names quoted; `None` for a kind the
+    /// target is not asked for by name (an operator class, a collation, ...).
+    #[serde(skip)]
+    pub probe: Option<String>,
+}
+
+impl Needed {
+    fn of(o: &SchemaObject) -> Needed {
+        let qualified = |name: &str| match &o.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+            None => quote_ident(name),
+        };
+        let probe = match o.kind {
+            ObjectKind::Schema => Some(format!("schema:{}", quote_ident(&o.name))),
+            ObjectKind::Extension => Some(format!("extension:{}", o.name)),
+            ObjectKind::Type | ObjectKind::Domain => Some(format!("type:{}", qualified(&o.name))),
+            // `lower2(text)`: the name quoted, the argument types as the dump wrote them.
+            ObjectKind::Function | ObjectKind::Procedure => {
+                o.name.split_once('(').map(|(name, args)| format!("function:{}({args}", qualified(name)))
+            }
+            ObjectKind::Table | ObjectKind::View | ObjectKind::MaterializedView | ObjectKind::Sequence => {
+                Some(format!("relation:{}", qualified(&o.name)))
+            }
+            _ => None,
+        };
+        Needed { label: o.label(), probe }
+    }
 }
 
 impl ObjectStep {
@@ -267,6 +302,10 @@ pub struct RestorePlan {
     /// The archive's extensions the target has already, kept as they are (the run settles them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept_extensions: Vec<String>,
+    /// Every extension the archive holds, restored or not (`-t` leaves them out): one the target has is
+    /// no object that makes it not empty.
+    #[serde(skip)]
+    pub archive_extensions: Vec<String>,
     /// Dependency cycles the dump broke, each naming the object created early.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cycles: Vec<String>,
@@ -342,6 +381,7 @@ impl RestorePlan {
             verify: options.verify,
             warnings: Vec::new(),
             kept_extensions: Vec::new(),
+            archive_extensions: Vec::new(),
             cycles: Vec::new(),
         };
         if kind != RestoreKind::DataOnly {
@@ -431,6 +471,8 @@ impl RestorePlan {
             objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
         let by_id: HashMap<u32, &SchemaObject> = schema.objects.iter().map(|o| (o.id, o)).collect();
         let ids: HashSet<u32> = objects.iter().map(|o| o.id).collect();
+        self.archive_extensions =
+            schema.objects.iter().filter(|o| o.kind == ObjectKind::Extension).map(|o| o.name.clone()).collect();
         for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
             let step = ObjectStep {
                 outside_tables: outside_tables(o, &by_id, &made),
@@ -719,13 +761,21 @@ fn outside_tables(
     tables.into_iter().collect()
 }
 
-/// The labels of the archive's objects that `o` depends on and the restore leaves out (not among `chosen`),
-/// but for the tables a foreign key or an attachment needs, which [`outside_tables`] settles.
-fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &HashSet<u32>) -> Vec<String> {
+/// The archive's objects that `o` depends on and the restore leaves out (not among `chosen`), but for the
+/// tables a foreign key or an attachment needs, which [`outside_tables`] settles.
+fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &HashSet<u32>) -> Vec<Needed> {
     if matches!(o.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach) {
         return Vec::new();
     }
-    o.deps.iter().filter(|d| !chosen.contains(d)).filter_map(|d| objects.get(d)).map(|d| d.label()).collect()
+    o.deps
+        .iter()
+        .filter(|d| !chosen.contains(d))
+        .filter_map(|d| objects.get(d))
+        // A partition's table is made on its own and attached apart (`TableAttach`), and an inheriting
+        // table's parent is checked for before anything is made.
+        .filter(|d| !(o.kind == ObjectKind::Table && d.kind == ObjectKind::Table))
+        .map(|d| Needed::of(d))
+        .collect()
 }
 
 /// `sql` as a script runs it only where the target has every table of `tables`, as the restore decides.

@@ -50,22 +50,17 @@ pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, state
     Ok(())
 }
 
-/// Which of the objects `labels` (`FUNCTION public.lower2(text)`, `TYPE public.mood`, as the archive labels
-/// them) the target does not have. Schemas, extensions, types, domains, functions, procedures and relations
-/// are looked up by name; an object of another kind counts as missing.
-pub(super) async fn missing_objects(session: &Session, labels: &[String]) -> Result<Vec<String>> {
-    const SQL: &str = "SELECT l FROM unnest($1::text[]) AS l WHERE NOT CASE
-        WHEN l LIKE 'SCHEMA %' THEN pg_catalog.to_regnamespace(substr(l, 8)) IS NOT NULL
-        WHEN l LIKE 'EXTENSION %' THEN EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = substr(l, 11))
-        WHEN l LIKE 'TYPE %' THEN pg_catalog.to_regtype(substr(l, 6)) IS NOT NULL
-        WHEN l LIKE 'DOMAIN %' THEN pg_catalog.to_regtype(substr(l, 8)) IS NOT NULL
-        WHEN l LIKE 'FUNCTION %' THEN pg_catalog.to_regprocedure(substr(l, 10)) IS NOT NULL
-        WHEN l LIKE 'PROCEDURE %' THEN pg_catalog.to_regprocedure(substr(l, 11)) IS NOT NULL
-        WHEN l LIKE 'TABLE %' THEN pg_catalog.to_regclass(substr(l, 7)) IS NOT NULL
-        WHEN l LIKE 'VIEW %' THEN pg_catalog.to_regclass(substr(l, 6)) IS NOT NULL
-        WHEN l LIKE 'SEQUENCE %' THEN pg_catalog.to_regclass(substr(l, 10)) IS NOT NULL
-        ELSE false END";
-    let rows = session.query(SQL, &[&labels]).await?;
+/// Which of the objects `probes` ([`Needed::probe`](super::plan::Needed::probe): `function:public.f(text)`,
+/// `type:...`, `schema:...`, `extension:...`, `relation:...`) the target does not have.
+pub(super) async fn missing_objects(session: &Session, probes: &[String]) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT p FROM unnest($1::text[]) AS p WHERE NOT CASE split_part(p, ':', 1)
+        WHEN 'schema' THEN pg_catalog.to_regnamespace(substr(p, 8)) IS NOT NULL
+        WHEN 'extension' THEN EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = substr(p, 11))
+        WHEN 'type' THEN pg_catalog.to_regtype(substr(p, 6)) IS NOT NULL
+        WHEN 'function' THEN pg_catalog.to_regprocedure(substr(p, 10)) IS NOT NULL
+        WHEN 'relation' THEN pg_catalog.to_regclass(substr(p, 10)) IS NOT NULL
+        ELSE true END";
+    let rows = session.query(SQL, &[&probes]).await?;
     rows.iter().map(|r| crate::pg::value(r, 0, SQL)).collect()
 }
 

@@ -70,6 +70,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     leader.batch(SCHEMA_SETTINGS).await?;
     let settled = settle(plan, &leader).await?;
     let plan = &*settled;
+    refuse_missing_needs(plan, &leader).await?;
     let mut report = RestoreReport::start(leader.target(), plan, TriggerMode::NotYetCreated);
     run.progress.start("restore", plan.data_bytes(), plan.data_rows());
     // The target's old objects go, and the roles come, in the transaction of the schema's first phase:
@@ -168,9 +169,16 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
         let extension = |o: &ObjectStep| {
             (o.kind == ObjectKind::Extension).then(|| o.label.strip_prefix("EXTENSION ").map(str::to_owned)).flatten()
         };
-        let names: Vec<String> = plan.pre_data.iter().filter_map(extension).collect();
-        let present = if names.is_empty() { Vec::new() } else { target::extensions_present(session, &names).await? };
+        // Every extension of the archive: one that `-t` or `-n` leaves out, which the target has, does not
+        // make it not empty either.
+        let names = &plan.archive_extensions;
+        let present = if names.is_empty() { Vec::new() } else { target::extensions_present(session, names).await? };
+        let made: Vec<String> = plan.pre_data.iter().filter_map(extension).filter(|n| present.contains(n)).collect();
         if !present.is_empty() {
+            settled.to_mut().kept_extensions = present.clone();
+        }
+        if !made.is_empty() {
+            let present = made;
             let p = settled.to_mut();
             for o in p.pre_data.iter_mut().filter(|o| extension(o).is_some_and(|n| present.contains(&n))) {
                 o.sql.clear();
@@ -181,7 +189,6 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
                 if present.len() == 1 { "it is" } else { "they are" },
                 if present.len() == 1 { "its" } else { "their" }
             ));
-            p.kept_extensions = present;
         }
     }
     let outside = settled.outside_tables();
@@ -228,38 +235,73 @@ async fn rehearse_post_data(plan: &RestorePlan, session: &Session, cancel: &Canc
 }
 
 /// `e`, an object's failure in the schema's first phase (rolled back), with what the restore leaves out
-/// that its objects need and the target lacks, when there is any.
+/// that its objects need and the target lacks (or may lack: a kind it is not asked for by name), when
+/// there is any.
 async fn left_out_needed(plan: &RestorePlan, session: &Session, e: crate::Error) -> crate::Error {
-    let mut labels: Vec<String> =
-        plan.pre_data.iter().chain(&plan.post_data).flat_map(|o| o.left_out.iter().cloned()).collect();
-    labels.sort();
-    labels.dedup();
-    if labels.is_empty() {
+    if e.kind() != crate::error::ErrorKind::Database {
         return e;
     }
-    // What the target lacks, of the kinds it can be asked for by name (the rest is taken as lacking).
-    let missing = target::missing_objects(session, &labels).await.unwrap_or(labels);
+    match lacking(plan, session, true).await.ok().flatten() {
+        Some(needing) => e
+            .context(format!(
+                "the restore leaves out what some of its objects need ({needing}), and the target lacks it"
+            ))
+            .with_hint(LEFT_OUT_HINT),
+        None => e,
+    }
+}
+
+const LEFT_OUT_HINT: &str = "restore those objects too (`--list` names them; `-L` restores a list that keeps them), \
+    or make them in the target first";
+
+/// What the plan's objects need that it leaves out and the target lacks, as `` `INDEX x` needs `FUNCTION
+/// y` ``, joined; `None` when nothing. A need of a kind the target is not asked for by name counts as
+/// lacking when `unprobed`.
+async fn lacking(plan: &RestorePlan, session: &Session, unprobed: bool) -> Result<Option<String>> {
+    let needs = || plan.pre_data.iter().chain(&plan.post_data).flat_map(|o| o.left_out.iter());
+    let probes: BTreeSet<String> = needs().filter_map(|n| n.probe.clone()).collect();
+    let probes: Vec<String> = probes.into_iter().collect();
+    let missing = if probes.is_empty() { Vec::new() } else { target::missing_objects(session, &probes).await? };
     let needing: Vec<String> = plan
         .pre_data
         .iter()
         .chain(&plan.post_data)
         .filter_map(|o| {
-            let lacking: Vec<String> =
-                o.left_out.iter().filter(|l| missing.contains(l)).map(|l| format!("`{l}`")).collect();
+            let lacking: Vec<String> = o
+                .left_out
+                .iter()
+                .filter(|n| match &n.probe {
+                    Some(p) => missing.contains(p),
+                    None => unprobed,
+                })
+                .map(|n| format!("`{}`", n.label))
+                .collect();
             (!lacking.is_empty()).then(|| format!("`{}` needs {}", o.label, lacking.join(", ")))
         })
         .collect();
-    if needing.is_empty() {
-        return e;
+    Ok((!needing.is_empty()).then(|| needing.join("; ")))
+}
+
+/// Refuses the restore before anything is written when an object it makes needs one it leaves out that
+/// the target does not have, of a kind the target is asked for by name (a schema, an extension, a type,
+/// a function, a relation): the first phase would fail on it, and on a schema big enough to commit that
+/// phase in steps, after some of them. Needs of other kinds are left to the rehearsal
+/// ([`rehearse_post_data`]) and the first phase.
+async fn refuse_missing_needs(plan: &RestorePlan, session: &Session) -> Result<()> {
+    if !plan.pre_data.iter().chain(&plan.post_data).any(|o| o.left_out.iter().any(|n| n.probe.is_some())) {
+        return Ok(());
     }
-    e.context(format!(
-        "the restore leaves out what some of its objects need ({}), and the target lacks it",
-        needing.join("; ")
-    ))
-    .with_hint(
-        "restore those objects too (`--list` names them; `-L` restores a list that keeps them), or make them \
-             in the target first",
-    )
+    match lacking(plan, session, false).await? {
+        None => Ok(()),
+        Some(needing) => Err(crate::Error::new(
+            crate::error::ErrorKind::InvalidInput,
+            format!(
+                "nothing was restored: the restore leaves out what some of its objects need, and `{}` lacks it: {needing}",
+                session.target()
+            ),
+        )
+        .with_hint(LEFT_OUT_HINT)),
+    }
 }
 
 /// What comes before the pre-data objects in the first phase: the target's old objects go (or the

@@ -310,7 +310,10 @@ fn a_table_restored_without_the_functions_its_objects_need_is_refused_before_any
          CREATE TABLE t (id int PRIMARY KEY, name text);
          CREATE INDEX t_lower ON t (lower2(name));
          CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();
-         INSERT INTO t SELECT g, 'N' || g FROM generate_series(1, 100) g;",
+         INSERT INTO t SELECT g, 'N' || g FROM generate_series(1, 100) g;
+         CREATE EXTENSION citext;
+         CREATE TABLE e (id int PRIMARY KEY, email citext);
+         INSERT INTO e VALUES (1, 'A@x.org');",
     );
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
@@ -324,6 +327,14 @@ fn a_table_restored_without_the_functions_its_objects_need_is_refused_before_any
     assert!(stderr.contains("`INDEX public.t_lower` needs `FUNCTION public.lower2(text)`"), "{stderr}");
     assert!(stderr.contains("`TRIGGER public.t t_touch` needs `FUNCTION public.touch()`"), "{stderr}");
     assert_eq!(dst.psql("SELECT to_regclass('public.t') IS NULL").trim(), "t");
+
+    // A target that holds only an extension the archive has too (made there by a superuser) is empty
+    // for a restore that leaves the extension out, as for one that makes it.
+    let ext = TestDb::new("schema_needs_ext");
+    ext.psql("CREATE EXTENSION citext");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-t", "e", "-d", &ext.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ext.psql("SELECT count(*) FROM e WHERE email = 'a@X.org'").trim(), "1");
 
     dst.psql(
         "CREATE FUNCTION lower2(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) $$;
