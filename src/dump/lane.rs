@@ -8,6 +8,7 @@
 //! had it before the worker pool; the pool still decides which part goes where and stops all at the first
 //! error. Only a part's start and its result cross threads.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::worker::Job;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::TableName;
 use crate::pg::{ConnectOptions, Session, quote_literal};
 use crate::plan::PlannedPart;
 
@@ -59,7 +61,16 @@ impl Lane {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    let mut locked: HashSet<TableName> = HashSet::new();
                     while let Some((part, reply)) = incoming.recv().await {
+                        if !locked.contains(&part.info.table) && locked.len() >= TABLES_PER_TRANSACTION {
+                            if let Err(e) = next_transaction(&session, &setup).await {
+                                let _ = reply.send(Err(e));
+                                continue;
+                            }
+                            locked.clear();
+                        }
+                        locked.insert(part.info.table.clone());
                         let _ = reply.send(setup.job.dump_part(&session, &part).await);
                     }
                 });
@@ -81,10 +92,30 @@ impl Lane {
     }
 }
 
+/// How many tables a worker reads in one transaction. Each `COPY` takes an `ACCESS SHARE` lock on its table,
+/// held until the transaction ends, in the server's lock table, which all sessions share (about
+/// `max_locks_per_transaction` × `max_connections` entries): the leader already holds one on every table
+/// the dump reads, and workers that kept theirs too would need the room again per worker (6,200 tables
+/// at `-j 2`: 18,600 entries, where the server's default settings have 6,400). So a worker ends its
+/// transaction after this many tables and begins the next in the same exported snapshot, which the
+/// leader's transaction keeps alive: its rows are those of the one snapshot all along, and the leader's
+/// locks keep every table as it was.
+const TABLES_PER_TRANSACTION: usize = 64;
+
+/// Ends the worker's transaction and begins the next in the dump's snapshot.
+async fn next_transaction(session: &Session, setup: &LaneSetup) -> Result<()> {
+    session.batch("COMMIT").await?;
+    begin(session, setup).await
+}
+
+async fn begin(session: &Session, setup: &LaneSetup) -> Result<()> {
+    session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+    session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&setup.exported_snapshot))).await
+}
+
 async fn session(setup: &LaneSetup, stop: &Cancel) -> Result<Session> {
     let session = Session::open(&setup.connect, Some(&setup.encoding)).await?.cancelled_by(stop);
-    session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-    session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&setup.exported_snapshot))).await?;
+    begin(&session, setup).await?;
     Ok(session)
 }
 

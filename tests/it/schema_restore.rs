@@ -983,6 +983,36 @@ fn a_lock_table_too_small_for_the_dump_says_which_setting_to_raise() {
     );
 }
 
+/// The leader locks every table the dump reads; a worker's `COPY` locks its table again in its own
+/// session, and workers that held those locks until the dump ended needed the lock table's room once more
+/// each: 3,500 tables at `-j 2` failed with "out of shared memory" on a server whose lock table holds the
+/// leader's locks. Workers now end their transaction every so many tables, in the same snapshot.
+#[test]
+fn the_dumps_workers_do_not_hold_a_lock_on_every_table_they_read() {
+    let server = support::start_private(&PrivateClusterOptions {
+        conf: vec!["max_locks_per_transaction = 64".to_owned(), "max_connections = 20".to_owned()],
+        ..PrivateClusterOptions::default()
+    });
+    let conn =
+        format!("host={} port={} user={} dbname=postgres", server.socket_dir().display(), server.port(), server.user());
+    let out = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &conn, "-c"])
+        .arg(
+            "DO $$ BEGIN FOR i IN 1..3500 LOOP EXECUTE format('CREATE TABLE t%s (a int); INSERT INTO t%s VALUES (%s)', \
+             i, i, i); IF i % 100 = 0 THEN COMMIT; END IF; END LOOP; END $$",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("x.pgsafe");
+    let (code, _, stderr) = run(pgsafe().args(["dump", "-q", "-j", "2", "-d", &conn, "-f"]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, out, stderr) = run(pgsafe().args(["verify", "--json"]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("\"rows\": 3500"), "{out}");
+}
+
 #[test]
 fn a_schema_too_big_for_the_lock_table_in_one_transaction_is_made_in_steps() {
     // A transaction holds a lock on each relation it makes or drops; the server's lock table, here about
