@@ -162,6 +162,8 @@ pub async fn applied(
     let mut at: HashMap<String, String> = HashMap::new();
     // The checksum the tool recorded of each version's script (Prisma's SHA-256, Flyway's CRC-32).
     let mut sums: HashMap<String, String> = HashMap::new();
+    // Who applied each version and how long it took, where the tool says (Flyway).
+    let mut by: HashMap<String, (String, f64)> = HashMap::new();
     let mut failed = None;
     let applied: Vec<&MigrationFile> = match table.tool {
         Tool::GolangMigrate => {
@@ -216,8 +218,8 @@ pub async fn applied(
         }
         Tool::Flyway => {
             let rows = read(format!(
-                "SELECT version::text, type::text, success, installed_on::text, checksum::text FROM {t} \
-                 WHERE version IS NOT NULL ORDER BY installed_rank"
+                "SELECT version::text, type::text, success, installed_on::text, checksum::text, installed_by::text, \
+                 execution_time::float8 / 1000 FROM {t} WHERE version IS NOT NULL ORDER BY installed_rank"
             ))
             .await?;
             let mut done: Vec<String> = Vec::new();
@@ -241,6 +243,8 @@ pub async fn applied(
                     if let Some(sum) = text(row, 4) {
                         sums.insert(version.clone(), sum);
                     }
+                    let seconds = row.try_get::<_, Option<f64>>(6).ok().flatten().unwrap_or_default();
+                    by.insert(version.clone(), (text(row, 5).unwrap_or_default(), seconds));
                     done.push(version);
                 }
             }
@@ -296,8 +300,12 @@ pub async fn applied(
                 .iter()
                 .find_map(|k| at.get(k).cloned())
                 .unwrap_or_default(),
-            seconds: 0.0,
-            role: String::new(),
+            seconds: by.iter().find(|(v, _)| version_key(v) == version_key(&f.version)).map_or(0.0, |(_, b)| b.1),
+            role: by
+                .iter()
+                .find(|(v, _)| version_key(v) == version_key(&f.version))
+                .map(|(_, b)| b.0.clone())
+                .unwrap_or_default(),
             snapshot: None,
             tool: Some(table.tool.name().to_owned()),
         })

@@ -1141,6 +1141,13 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["applied"], serde_json::json!(["1.2_add_c", "2_add_d"]), "{report}");
+    // What Flyway recorded of the migrations it applied: who, how long.
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(
+        (&state["applied"][1]["role"], &state["applied"][1]["seconds"]),
+        (&"me".into(), &0.005.into()),
+        "{state}"
+    );
     let mut crc = crc32fast::Hasher::new();
     crc.update(b"ALTER TABLE f ADD COLUMN c int;-- two lines");
     let expected = crc.finalize() as i32;
