@@ -279,8 +279,9 @@ async fn run(
             if let Some(table) = &status.tool_table {
                 if !status.tool_unrecorded.is_empty() {
                     tracing::warn!(
-                        "pgsafe's `{}` records {} as applied and {table} does not (undone by that tool since?); \
-                         pgsafe counts them as applied: to apply one again, delete its row from `{}`",
+                        "pgsafe's `{}` records {} as applied and {table} does not (undone by that tool since, or \
+                         applied by a pgsafe that did not write the tool's table); pgsafe counts them as applied: \
+                         to apply one again, delete its row from `{}`",
                         options.table,
                         status.tool_unrecorded.join(", "),
                         options.table
