@@ -31,6 +31,9 @@ pub(crate) const SCHEMA_SETTINGS: &str = "SET search_path = ''; SET check_functi
     SET client_min_messages = warning; SET default_tablespace = ''; SET default_table_access_method = heap";
 
 /// The temporary table the large objects' part loads into, before `lo_from_bytea` makes each object.
+/// The smallest table, in bytes of its rows' stream, that loads frozen after being emptied
+/// ([`Freeze::AfterTruncate`]).
+const FREEZE_FROM_BYTES: u64 = 1 << 20;
 const LARGE_OBJECTS_TABLE: &str = "CREATE TEMP TABLE pgsafe_large_objects (loid oid, data bytea)";
 const LARGE_OBJECTS_COPY: &str = "COPY pgsafe_large_objects FROM STDIN (FORMAT binary)";
 const LARGE_OBJECTS_MAKE: &str =
@@ -434,6 +437,10 @@ impl RestorePlan {
     /// of every table this restore makes ([`Self::made_tables`]), unless the table is so big that loading
     /// its parts on one session would leave the others idle: more than the sessions' share of all rows
     /// (`-j 2`: half).
+    ///
+    /// A table of less than [`FREEZE_FROM_BYTES`] loads as it is: emptying it first gives it a new storage
+    /// file, a few catalog rows and a commit of its own, which costs more than freezing its few pages later
+    /// does (3,000 tables of one row: 5.2 to 6.0 s frozen, 3.1 to 3.9 s not, 3 alternating pairs).
     fn freeze_after_truncate(&mut self) {
         let made = self.made_tables();
         let total: u64 = self.tables.iter().map(|t| t.bytes).sum();
@@ -443,6 +450,7 @@ impl RestorePlan {
             .iter()
             .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && made.contains(&t.name))
             .filter(|t| t.parts.len() == 1 || t.bytes.saturating_mul(jobs) <= total)
+            .filter(|t| t.bytes >= FREEZE_FROM_BYTES)
             .map(|t| t.name.clone())
             .collect();
         for step in self.data.iter_mut().filter(|s| s.kind == PartKind::Table && frozen.contains(&s.table)) {
