@@ -357,31 +357,10 @@ pub fn record_sql(
             )
         }
         (Tool::Prisma, true) => format!("DELETE FROM {t} WHERE migration_name = {};\n", quote_literal(&f.version)),
-        (Tool::Flyway, false) => format!(
-            "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
-             execution_time, success) \
-             SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, 'SQL', {}, {}, current_user, \
-             (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
-            quote_literal(&f.version),
-            quote_literal(&f.name.replace('_', " ")),
-            quote_literal(&file_name(f)),
-            flyway_checksum(&read(f)?)
-        ),
+        (Tool::Flyway, false) => flyway_row(&t, f, "SQL", f)?,
         // Flyway records an undo as a row of its own, of its `U` script, and keeps the migration's.
         (Tool::Flyway, true) => match &f.down {
-            Some(undo) => {
-                let undo_file = MigrationFile { path: undo.clone(), ..f.clone() };
-                format!(
-                    "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
-                     execution_time, success) \
-                     SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, 'UNDO_SQL', {}, {}, current_user, \
-                     (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
-                    quote_literal(&f.version),
-                    quote_literal(&f.name.replace('_', " ")),
-                    quote_literal(&file_name(&undo_file)),
-                    flyway_checksum(&read(&undo_file)?)
-                )
-            }
+            Some(undo) => flyway_row(&t, f, "UNDO_SQL", &MigrationFile { path: undo.clone(), ..f.clone() })?,
             None => format!("DELETE FROM {t} WHERE version = {};\n", quote_literal(&f.version)),
         },
         (Tool::Goose, false) => {
@@ -412,6 +391,23 @@ fn script_matches(tool: Tool, bytes: &[u8], recorded: &str) -> bool {
         }
         _ => true,
     }
+}
+
+/// Flyway's row of type `kind` (`SQL`, `UNDO_SQL`) for migration `f`, of the script `script`, in table `t`:
+/// the next rank, the version, the description (the name's `_` as spaces), the script's name and checksum,
+/// who, and how long the transaction has run, in milliseconds.
+fn flyway_row(t: &str, f: &MigrationFile, kind: &str, script: &MigrationFile) -> Result<String> {
+    Ok(format!(
+        "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
+         execution_time, success) \
+         SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, {}, {}, {}, current_user, \
+         (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
+        quote_literal(&f.version),
+        quote_literal(&f.name.replace('_', " ")),
+        quote_literal(kind),
+        quote_literal(&file_name(script)),
+        flyway_checksum(&read(script)?)
+    ))
 }
 
 /// The forms a tool may have written a version in: as in the file's name, and as its digits alone.
