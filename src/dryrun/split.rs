@@ -77,8 +77,13 @@ pub fn folder_migrations(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Names compared piece by piece, a run of digits as the number it writes (then by its padding); two
-/// Flyway versions (`V1__`, `V1.1__`, `V2__`) by their version first.
+/// Flyway versions (`V1__`, `V1.1__`, `V2__`) by their version first; Flyway's repeatable migrations
+/// (`R__views.sql`) after every other, as Flyway runs them.
 fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let repeatable = |name: &str| name.starts_with("R__");
+    if repeatable(a) != repeatable(b) {
+        return repeatable(a).cmp(&repeatable(b));
+    }
     if let (Some(x), Some(y)) = (flyway_version(a), flyway_version(b)) {
         let numbers = |v: &str| {
             v.split(['.', '_'])
@@ -255,6 +260,7 @@ mod tests {
             "V1__init.sql",
             "V1.1__fix.sql",
             "U2__add_email.sql",
+            "R__views.sql",
             "V11__wider.sql",
             "3_x.down.sql",
         ] {
@@ -267,7 +273,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["V1__init.sql", "V1.1__fix.sql", "V2__add_email.sql", "V10__add_price.sql", "V11__wider.sql"]
+            [
+                "V1__init.sql",
+                "V1.1__fix.sql",
+                "V2__add_email.sql",
+                "V10__add_price.sql",
+                "V11__wider.sql",
+                "R__views.sql"
+            ]
         );
         assert!(natural_order("20240101_a", "20240102_a").is_lt() && natural_order("0002_a", "2_a").is_lt());
         assert!(natural_order("2_b", "10_a").is_lt() && natural_order("a", "a").is_eq());
