@@ -1123,20 +1123,7 @@ impl<'a> Pass<'a> {
             }
             AtSetNotNull => {
                 self.check_exists(rel, Some(column));
-                let key = (rel.key(), column.to_owned());
-                // Already NOT NULL (made so by the run, or in the database): PostgreSQL does nothing.
-                let already = self.known.not_null.get(&key).copied().unwrap_or_else(|| {
-                    self.table_facts(rel).is_some_and(|t| t.not_null.contains(self.db_column(rel, column)))
-                });
-                self.known.not_null.insert(key.clone(), true);
-                if already {
-                    return;
-                }
-                let checked = self.known.not_null_checks.contains(&key)
-                    || self.table_facts(rel).is_some_and(|t| t.not_null_checks.contains(self.db_column(rel, column)));
-                if checked && self.pg_version >= 12 {
-                    return;
-                }
+                let Some(checked) = self.not_null_scans(rel, column, false) else { return };
                 let why = if checked {
                     format!(
                         "before PostgreSQL 12 `SET NOT NULL` does not use the validated check: it scans `{}`",
@@ -1616,6 +1603,24 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Whether making `rel.column` NOT NULL scans the table: `Some(checked)` unless it is NOT NULL already
+    /// (made so by the run, or in the database; when neither says, as `unknown_not_null` takes it), or a
+    /// validated `CHECK (col IS NOT NULL)` proves it on PostgreSQL 12 and later; `checked` says whether such
+    /// a check exists (before 12 it does not spare the scan). The column is NOT NULL from here on.
+    fn not_null_scans(&mut self, rel: &RelName, column: &str, unknown_not_null: bool) -> Option<bool> {
+        let key = (rel.key(), column.to_owned());
+        let facts = self.table_facts(rel);
+        let db_column = self.db_column(rel, column);
+        let already = self.known.not_null.get(&key).copied().unwrap_or_else(|| match facts {
+            Some(t) => t.not_null.contains(db_column),
+            None => unknown_not_null,
+        });
+        let checked =
+            self.known.not_null_checks.contains(&key) || facts.is_some_and(|t| t.not_null_checks.contains(db_column));
+        self.known.not_null.insert(key, true);
+        (!(already || (checked && self.pg_version >= 12))).then_some(checked)
+    }
+
     /// `ADD PRIMARY KEY USING INDEX`: the index is built already, but a column of it that may hold NULL is
     /// made `NOT NULL` as `SET NOT NULL` makes it, scanning the table under the `ACCESS EXCLUSIVE` lock
     /// (unless a validated `CHECK (col IS NOT NULL)` proves it, from PostgreSQL 12).
@@ -1625,27 +1630,8 @@ impl<'a> Pass<'a> {
             self.facts.and_then(|f| f.index_columns.get(&key)).cloned()
         });
         let Some(columns) = columns else { return };
-        let mut nullable = Vec::new();
-        for column in &columns {
-            let key = (rel.key(), column.clone());
-            let facts = self.table_facts(rel);
-            let db_column = self.db_column(rel, column);
-            let not_null = self.known.not_null.get(&key).copied();
-            let not_null = match not_null {
-                Some(known) => known,
-                None => match facts {
-                    Some(t) => t.not_null.contains(db_column),
-                    // Nothing known of the column: no finding.
-                    None => true,
-                },
-            };
-            let checked = self.known.not_null_checks.contains(&key)
-                || facts.is_some_and(|t| t.not_null_checks.contains(db_column));
-            if !(not_null || (checked && self.pg_version >= 12)) {
-                nullable.push(column.clone());
-            }
-            self.known.not_null.insert(key, true);
-        }
+        // Nothing known of a column (no facts of its table): no finding.
+        let nullable: Vec<&String> = columns.iter().filter(|c| self.not_null_scans(rel, c, true).is_some()).collect();
         if nullable.is_empty() {
             return;
         }
