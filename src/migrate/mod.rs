@@ -836,11 +836,10 @@ pub async fn folder_status(
     session: &Session,
     dir: &std::path::Path,
     table: &TableName,
-    tool_table: Option<&TableName>,
+    named: Option<&TableName>,
 ) -> Result<FolderStatus> {
     let files = runner::scan(dir)?;
     let mut applied = runner::read_applied(session, table).await?;
-    let named = tool_table;
     let mut tool_table = None;
     let mut tool_failed = None;
     let mut unrecorded = Vec::new();
@@ -858,6 +857,7 @@ pub async fn folder_status(
         let (theirs, failed) = tools::applied(session, &found, &files).await?;
         let key = |a: &runner::Applied| runner::version_key(&a.version).0;
         let recorded: std::collections::HashSet<_> = theirs.iter().map(key).collect();
+        let ours: std::collections::HashSet<_> = applied.iter().map(key).collect();
         // Applied by pgsafe, not in the tool's table: undone by the tool since, or applied by a pgsafe that
         // did not write the tool's table. Counted as applied (applying it again could apply it twice), and
         // said.
@@ -866,11 +866,7 @@ pub async fn folder_status(
             .filter(|a| !recorded.contains(&key(a)) && files.iter().any(|f| f.version == a.version))
             .map(|a| a.label())
             .collect();
-        for a in theirs {
-            if !applied.iter().any(|ours| runner::version_key(&ours.version) == runner::version_key(&a.version)) {
-                applied.push(a);
-            }
-        }
+        applied.extend(theirs.into_iter().filter(|a| !ours.contains(&key(a))));
         applied.sort_by(|a, b| runner::version_key(&a.version).cmp(&runner::version_key(&b.version)));
         tool_table = Some(found);
         tool_failed = failed;

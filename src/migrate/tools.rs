@@ -154,7 +154,7 @@ pub async fn applied(
     files: &[MigrationFile],
 ) -> Result<(Vec<Applied>, Option<String>)> {
     let t = quote_qualified(&table.table);
-    let read =
+    let query =
         |sql: String| async move { session.query(&sql, &[]).await.map_err(|e| e.context(format!("reading {table}"))) };
     let text =
         |row: &tokio_postgres::Row, i: usize| -> Option<String> { row.try_get::<_, Option<String>>(i).ok().flatten() };
@@ -167,7 +167,7 @@ pub async fn applied(
     let mut failed = None;
     let applied: Vec<&MigrationFile> = match table.tool {
         Tool::GolangMigrate => {
-            let rows = read(format!("SELECT version::text, dirty FROM {t}")).await?;
+            let rows = query(format!("SELECT version::text, dirty FROM {t}")).await?;
             match rows.first() {
                 None => Vec::new(),
                 Some(row) => {
@@ -178,18 +178,17 @@ pub async fn applied(
                              (put the database right by hand, then `migrate force VERSION` records where it stands)"
                         ));
                     }
-                    let last = number(&version);
-                    files.iter().filter(|f| ordered(&number(&f.version)) <= ordered(&last)).collect()
+                    files.iter().filter(|f| version_key(&f.version).0 <= version_key(&version).0).collect()
                 }
             }
         }
         Tool::Diesel | Tool::Dbmate => {
-            let rows = read(format!("SELECT version::text FROM {t}")).await?;
+            let rows = query(format!("SELECT version::text FROM {t}")).await?;
             let versions: HashSet<String> = rows.iter().filter_map(|r| text(r, 0)).map(|v| number(&v)).collect();
             files.iter().filter(|f| versions.contains(&number(&f.version))).collect()
         }
         Tool::Prisma => {
-            let rows = read(format!(
+            let rows = query(format!(
                 "SELECT migration_name::text, finished_at::text, rolled_back_at IS NOT NULL, checksum::text FROM {t} \
                  ORDER BY started_at"
             ))
@@ -217,7 +216,7 @@ pub async fn applied(
             files.iter().filter(|f| done.contains(&f.version)).collect()
         }
         Tool::Flyway => {
-            let rows = read(format!(
+            let rows = query(format!(
                 "SELECT version::text, type::text, success, installed_on::text, checksum::text, installed_by::text, \
                  execution_time::float8 / 1000 FROM {t} WHERE version IS NOT NULL ORDER BY installed_rank"
             ))
@@ -257,7 +256,7 @@ pub async fn applied(
                 .collect()
         }
         Tool::Goose => {
-            let rows = read(format!("SELECT version_id::text, is_applied, tstamp::text FROM {t} ORDER BY id")).await?;
+            let rows = query(format!("SELECT version_id::text, is_applied, tstamp::text FROM {t} ORDER BY id")).await?;
             let mut state: HashMap<String, bool> = HashMap::new();
             for row in &rows {
                 let version = number(&text(row, 0).unwrap_or_default());
@@ -268,7 +267,7 @@ pub async fn applied(
             files.iter().filter(|f| state.get(&number(&f.version)) == Some(&true)).collect()
         }
         Tool::SqlMigrate => {
-            let rows = read(format!("SELECT id::text, applied_at::text FROM {t}")).await?;
+            let rows = query(format!("SELECT id::text, applied_at::text FROM {t}")).await?;
             for row in &rows {
                 at.insert(text(row, 0).unwrap_or_default(), text(row, 1).unwrap_or_default());
             }
@@ -279,11 +278,13 @@ pub async fn applied(
     for f in &applied {
         let recorded = sums.iter().find(|(v, _)| version_key(v) == version_key(&f.version)).map(|(_, sum)| sum);
         if let Some(recorded) = recorded
-            && !script_matches(table.tool, &self::read(f)?, recorded)
+            && !script_matches(table.tool, &read(f)?, recorded)
         {
             changed.push(f.version.clone());
         }
     }
+    let recorded_by =
+        |f: &MigrationFile| by.iter().find(|(v, _)| version_key(v) == version_key(&f.version)).map(|(_, b)| b);
     let applied = applied
         .into_iter()
         .map(|f| Applied {
@@ -300,12 +301,8 @@ pub async fn applied(
                 .iter()
                 .find_map(|k| at.get(k).cloned())
                 .unwrap_or_default(),
-            seconds: by.iter().find(|(v, _)| version_key(v) == version_key(&f.version)).map_or(0.0, |(_, b)| b.1),
-            role: by
-                .iter()
-                .find(|(v, _)| version_key(v) == version_key(&f.version))
-                .map(|(_, b)| b.0.clone())
-                .unwrap_or_default(),
+            role: recorded_by(f).map(|(role, _)| role.clone()).unwrap_or_default(),
+            seconds: recorded_by(f).map_or(0.0, |(_, seconds)| *seconds),
             snapshot: None,
             tool: Some(table.tool.name().to_owned()),
         })
@@ -323,24 +320,19 @@ pub fn record_sql(
     down: bool,
 ) -> Result<String> {
     let t = quote_qualified(&table.table);
-    let number = number(&f.version);
-    let bigint = |n: &str| if n.is_empty() { "0".to_owned() } else { n.to_owned() };
+    // A version as a bigint literal (golang-migrate's and goose's columns).
+    let bigint = |m: &MigrationFile| Some(number(&m.version)).filter(|n| !n.is_empty()).unwrap_or_else(|| "0".into());
+    // golang-migrate's one row: the latest version applied, or none.
+    let golang_row = |latest: Option<&MigrationFile>| match latest {
+        Some(m) => format!("DELETE FROM {t};\nINSERT INTO {t} (version, dirty) VALUES ({}, false);\n", bigint(m)),
+        None => format!("DELETE FROM {t};\n"),
+    };
     Ok(match (table.tool, down) {
-        (Tool::GolangMigrate, false) => {
-            format!("DELETE FROM {t};\nINSERT INTO {t} (version, dirty) VALUES ({}, false);\n", bigint(&number))
-        }
-        (Tool::GolangMigrate, true) => match previous {
-            Some(p) => format!(
-                "DELETE FROM {t};\nINSERT INTO {t} (version, dirty) VALUES ({}, false);\n",
-                bigint(&self::number(&p.version))
-            ),
-            None => format!("DELETE FROM {t};\n"),
-        },
+        (Tool::GolangMigrate, false) => golang_row(Some(f)),
+        (Tool::GolangMigrate, true) => golang_row(previous),
         (Tool::Diesel | Tool::Dbmate, false) => {
             // diesel writes a folder's date without its dashes; dbmate the file's digits as they are.
-            let digits: String =
-                f.version.split('_').next().unwrap_or_default().chars().filter(char::is_ascii_digit).collect();
-            format!("INSERT INTO {t} (version) VALUES ({});\n", quote_literal(&digits))
+            format!("INSERT INTO {t} (version) VALUES ({});\n", quote_literal(&lead_digits(&f.version)))
         }
         (Tool::Diesel | Tool::Dbmate, true) => {
             let versions: Vec<String> = stored_forms(&f.version).iter().map(|v| quote_literal(v)).collect();
@@ -364,9 +356,9 @@ pub fn record_sql(
             None => format!("DELETE FROM {t} WHERE version = {};\n", quote_literal(&f.version)),
         },
         (Tool::Goose, false) => {
-            format!("INSERT INTO {t} (version_id, is_applied) VALUES ({}, true);\n", bigint(&number))
+            format!("INSERT INTO {t} (version_id, is_applied) VALUES ({}, true);\n", bigint(f))
         }
-        (Tool::Goose, true) => format!("DELETE FROM {t} WHERE version_id = {};\n", bigint(&number)),
+        (Tool::Goose, true) => format!("DELETE FROM {t} WHERE version_id = {};\n", bigint(f)),
         (Tool::SqlMigrate, false) => {
             format!("INSERT INTO {t} (id, applied_at) VALUES ({}, now());\n", quote_literal(&file_name(f)))
         }
@@ -412,24 +404,20 @@ fn flyway_row(t: &str, f: &MigrationFile, kind: &str, script: &MigrationFile) ->
 
 /// The forms a tool may have written a version in: as in the file's name, and as its digits alone.
 fn stored_forms(version: &str) -> Vec<String> {
-    let lead = version.split('_').next().unwrap_or_default();
-    let digits: String = lead.chars().filter(char::is_ascii_digit).collect();
-    let mut forms = vec![lead.to_owned(), digits];
+    let mut forms = vec![version.split('_').next().unwrap_or_default().to_owned(), lead_digits(version)];
     forms.dedup();
     forms
 }
 
-/// A version's leading number, its digits without padding or a diesel date's dashes: `2019-02-26-002946`
-/// is `20190226002946`, `000042` is `42` (the empty string for zero).
-fn number(version: &str) -> String {
-    let lead = version.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(version.len());
-    let digits: String = version[..lead].chars().filter(char::is_ascii_digit).collect();
-    digits.trim_start_matches('0').to_owned()
+/// The digits of a version before its first `_`, padding kept: `2019-02-26-002946_x` is `20190226002946`.
+fn lead_digits(version: &str) -> String {
+    version.split('_').next().unwrap_or_default().chars().filter(char::is_ascii_digit).collect()
 }
 
-/// How two [`number`]s order: a longer one is bigger.
-fn ordered(number: &str) -> (usize, &str) {
-    (number.len(), number)
+/// A version's leading number, as [`version_key`] reads it: its digits without padding or a diesel date's
+/// dashes, `2019-02-26-002946` is `20190226002946`, `000042` is `42` (the empty string for zero).
+fn number(version: &str) -> String {
+    version_key(version).0.into_iter().next().map(|(_, digits)| digits).unwrap_or_default()
 }
 
 /// The migration's script name, as Flyway and sql-migrate record it (`V2__add_users.sql`).
@@ -485,7 +473,7 @@ mod tests {
         assert_eq!(number("2019-02-26-002946_create_user"), "20190226002946");
         assert_eq!(number("000042"), "42");
         assert_eq!(number("0"), "");
-        assert!(ordered(&number("9")) < ordered(&number("10")));
+        assert!(version_key("9").0 < version_key("10").0);
         assert_eq!(stored_forms("2019-02-26-002946_create_user"), ["2019-02-26-002946", "20190226002946"]);
         assert_eq!(stored_forms("20151129054053"), ["20151129054053"]);
     }
