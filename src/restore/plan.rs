@@ -30,10 +30,10 @@ use crate::schema::{ObjectKind, SchemaCatalog, SchemaObject, Section, acl};
 pub(crate) const SCHEMA_SETTINGS: &str = "SET search_path = ''; SET check_function_bodies = off; \
     SET client_min_messages = warning; SET default_tablespace = ''; SET default_table_access_method = heap";
 
-/// The temporary table the large objects' part loads into, before `lo_from_bytea` makes each object.
 /// The smallest table, in bytes of its rows' stream, that loads frozen after being emptied
 /// ([`Freeze::AfterTruncate`]).
 const FREEZE_FROM_BYTES: u64 = 1 << 20;
+/// The temporary table the large objects' part loads into, before `lo_from_bytea` makes each object.
 const LARGE_OBJECTS_TABLE: &str = "CREATE TEMP TABLE pgsafe_large_objects (loid oid, data bytea)";
 const LARGE_OBJECTS_COPY: &str = "COPY pgsafe_large_objects FROM STDIN (FORMAT binary)";
 const LARGE_OBJECTS_MAKE: &str =

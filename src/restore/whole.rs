@@ -173,9 +173,10 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
         // make it not empty either.
         let names = &plan.archive_extensions;
         let present = if names.is_empty() { Vec::new() } else { target::extensions_present(session, names).await? };
+        // Of those, the ones this restore would make: not made again, and said.
         let made: Vec<String> = plan.pre_data.iter().filter_map(extension).filter(|n| present.contains(n)).collect();
         if !present.is_empty() {
-            settled.to_mut().kept_extensions = present.clone();
+            settled.to_mut().kept_extensions = present;
         }
         if !made.is_empty() {
             let present = made;
@@ -288,9 +289,6 @@ async fn lacking(plan: &RestorePlan, session: &Session, unprobed: bool) -> Resul
 /// phase in steps, after some of them. Needs of other kinds are left to the rehearsal
 /// ([`rehearse_post_data`]) and the first phase.
 async fn refuse_missing_needs(plan: &RestorePlan, session: &Session) -> Result<()> {
-    if !plan.pre_data.iter().chain(&plan.post_data).any(|o| o.left_out.iter().any(|n| n.probe.is_some())) {
-        return Ok(());
-    }
     match lacking(plan, session, false).await? {
         None => Ok(()),
         Some(needing) => Err(crate::Error::new(
