@@ -2,7 +2,8 @@
 //! run, in a read-only session under a statement timeout: row estimates and sizes (a hazard on a small
 //! table is a hint), columns and their types (which type changes are free), indexes (one that exists
 //! already; a foreign key without one), validated `CHECK (col IS NOT NULL)` constraints, the server's
-//! version, the labels of enum types, the tables of indexes, and whether a table exists at all.
+//! version, the labels of enum types, the domains with constraints, the tables of indexes, and whether a
+//! table exists at all.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,6 +23,7 @@ const TABLES: &str = include_str!("sql/tables.sql");
 const INDEXES: &str = include_str!("sql/indexes.sql");
 const ENUMS: &str = include_str!("sql/enums.sql");
 const FUNCTIONS: &str = include_str!("sql/functions.sql");
+const DOMAINS: &str = include_str!("sql/domains.sql");
 
 /// The database's facts about the named objects.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +42,8 @@ pub struct Facts {
     pub enums: HashMap<String, Vec<String>>,
     /// Whether the functions of each name a new column's default calls are volatile (any of them).
     pub volatile_functions: HashMap<String, bool>,
+    /// The types of new columns that are domains with constraints, by `RelName::key`.
+    pub constrained_domains: HashSet<String>,
     /// The tables the facts were read for, by `RelName::key`: a table among them that `tables` lacks is
     /// not in the database; of another, nothing is known. Empty: every table the database has is in
     /// `tables`.
@@ -165,6 +169,14 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
     }
     for row in session.query(FUNCTIONS, &[&named.functions]).await? {
         facts.volatile_functions.insert(value(&row, "name", FUNCTIONS)?, value(&row, "volatile", FUNCTIONS)?);
+    }
+    let domains = by_quoted(&named.column_types);
+    let names: Vec<&String> = domains.keys().collect();
+    for row in session.query(DOMAINS, &[&names]).await? {
+        let name: String = value(&row, "name", DOMAINS)?;
+        if let Some(key) = domains.get(&name) {
+            facts.constrained_domains.insert(key.clone());
+        }
     }
     facts.asked = tables_named.iter().map(RelName::key).collect();
     let tables = by_quoted(&tables_named);

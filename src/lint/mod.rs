@@ -300,6 +300,9 @@ pub struct Named {
     pub types: Vec<pass::RelName>,
     /// The functions new columns' defaults call, by name without schema.
     pub functions: Vec<String>,
+    /// The types of new columns, other than the built-in ones and arrays: those that are domains with
+    /// constraints make adding the column rewrite the table.
+    pub column_types: Vec<pass::RelName>,
 }
 
 /// Every table and index the files name, each once.
@@ -317,6 +320,11 @@ pub fn named(files: &[ParsedFile]) -> Named {
             for function in pass::default_calls(node) {
                 if !named.functions.contains(&function) {
                     named.functions.push(function);
+                }
+            }
+            for ty in pass::added_column_types(node) {
+                if !named.column_types.contains(&ty) {
+                    named.column_types.push(ty);
                 }
             }
             for (rel, is_index) in pass::names(node) {

@@ -112,6 +112,9 @@ pub struct Known {
     not_null_checks: HashSet<(String, String)>,
     /// (table key, constraint) of such checks added `NOT VALID`, and their column.
     pending_checks: HashMap<(String, String), String>,
+    /// Domains the run made or gave constraints, by [`RelName::key`]: whether they have a constraint
+    /// (`CHECK` or `NOT NULL`, their own or their base domain's).
+    domains: HashMap<String, bool>,
 }
 
 #[derive(Debug, Default)]
@@ -159,6 +162,7 @@ pub fn run(
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
         renamed_types: HashSet::new(),
+        new_enum_values: Vec::new(),
         statement: 0,
         at: 0,
         base: Some(0),
@@ -222,6 +226,9 @@ struct Pass<'a> {
     wrapped: bool,
     /// Names types were renamed to in this file: dropping one drops the type just moved aside.
     renamed_types: HashSet<String>,
+    /// Values added to enum types in the open transaction, with their type: the server refuses to use one
+    /// before the transaction commits.
+    new_enum_values: Vec<(RelName, String)>,
     statement: usize,
     at: usize,
     /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
@@ -441,6 +448,14 @@ impl<'a> Pass<'a> {
         self.facts.and_then(|f| f.index_tables.get(&index.key())).cloned()
     }
 
+    /// Whether a type is a domain with a constraint, as the run left it or the database has it.
+    fn constrained_domain(&self, ty: &RelName) -> bool {
+        match self.known.domains.get(&ty.key()) {
+            Some(&constrained) => constrained,
+            None => self.facts.is_some_and(|f| f.constrained_domains.contains(&ty.key())),
+        }
+    }
+
     fn in_transaction(&self) -> bool {
         self.open.is_some() || self.wrapped
     }
@@ -456,6 +471,17 @@ impl<'a> Pass<'a> {
     }
 
     fn statement_hits(&mut self, node: &NodeEnum) {
+        if !self.new_enum_values.is_empty() {
+            self.new_enum_value_used(node);
+        }
+        if let Some((needs, what)) = needs_version(node).filter(|(needs, _)| self.pg_version < *needs) {
+            let version = self.pg_version;
+            self.hit(
+                "needs-newer-server",
+                format!("{what} needs PostgreSQL {needs} or later: on PostgreSQL {version} the statement fails"),
+                None,
+            );
+        }
         match node {
             NodeEnum::TransactionStmt(t) => self.transaction(t.kind()),
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
@@ -507,6 +533,27 @@ impl<'a> Pass<'a> {
                 }
             }
             NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => self.add_enum_value(e),
+            NodeEnum::CreateDomainStmt(d) => {
+                let parts: Vec<String> = d.domainname.iter().filter_map(string).map(str::to_owned).collect();
+                if let Some(rel) = RelName::of_parts(&parts) {
+                    let own = d.constraints.iter().filter_map(constraint).any(|k| {
+                        matches!(k.contype(), ConstrType::ConstrCheck | ConstrType::ConstrNotnull)
+                    });
+                    let base = d.type_name.as_ref().and_then(|t| {
+                        let parts: Vec<String> = t.names.iter().filter_map(string).map(str::to_owned).collect();
+                        RelName::of_parts(&parts)
+                    });
+                    let constrained = own || base.is_some_and(|b| self.constrained_domain(&b));
+                    self.known.domains.insert(rel.key(), constrained);
+                }
+            }
+            // `ADD CONSTRAINT` (`C`) and `SET NOT NULL` (`O`).
+            NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O") => {
+                let parts: Vec<String> = d.type_name.iter().filter_map(string).map(str::to_owned).collect();
+                if let Some(rel) = RelName::of_parts(&parts) {
+                    self.known.domains.insert(rel.key(), true);
+                }
+            }
             NodeEnum::CompositeTypeStmt(c) => {
                 if let Some(rel) = &c.typevar {
                     self.created.insert(RelName::of(rel).key());
@@ -819,6 +866,11 @@ impl<'a> Pass<'a> {
             Some(labels) => Some(labels.clone()),
             None => self.facts.and_then(|f| f.enums.get(&rel.key())).cloned(),
         };
+        // From PostgreSQL 17, a value added to a type made in the same transaction may be used at once.
+        let created_here = self.created.contains(&rel.key()) && self.pg_version >= 17;
+        if (self.in_transaction() || self.options.assume_lock_timeout) && self.pg_version >= 12 && !created_here {
+            self.new_enum_values.push((rel.clone(), e.new_val.clone()));
+        }
         let Some(mut labels) = labels else { return };
         if labels.contains(&e.new_val) {
             if !e.skip_if_new_val_exists {
@@ -832,6 +884,53 @@ impl<'a> Pass<'a> {
             labels.push(e.new_val.clone());
         }
         self.known.enums.insert(rel.key(), labels);
+    }
+
+    /// A statement in the transaction that added a value to an enum type, holding that value as a string
+    /// constant: cast to the type, or in a statement on a table with a column of the type (or whose
+    /// columns are not known). The server refuses the value until the transaction commits (SQLSTATE
+    /// 55P04, "unsafe use of new value").
+    fn new_enum_value_used(&mut self, node: &NodeEnum) {
+        let constants: Vec<String> = tree_nodes(node, "AConst")
+            .iter()
+            .filter_map(|c| c["val"]["Sval"]["sval"].as_str().map(str::to_owned))
+            .collect();
+        let casts: Vec<String> = tree_nodes(node, "TypeCast")
+            .iter()
+            .filter_map(|c| {
+                let names = c["type_name"]["names"].as_array()?;
+                let parts: Vec<String> =
+                    names.iter().filter_map(|n| n["node"]["String"]["sval"].as_str().map(str::to_owned)).collect();
+                RelName::of_parts(&parts).map(|r| r.key())
+            })
+            .collect();
+        let tables: Vec<RelName> = names(node).into_iter().filter(|(_, index)| !index).map(|(t, _)| t).collect();
+        let found = self.new_enum_values.iter().find(|(ty, label)| {
+            constants.contains(label)
+                && (casts.contains(&ty.key())
+                    || tables.iter().any(|t| self.column_types(t).is_none_or(|types| types.contains(&ty.name))))
+        });
+        if let Some((ty, label)) = found.cloned() {
+            self.hit(
+                "enum-value-used-in-transaction",
+                format!(
+                    "'{label}' was added to `{}` in this transaction: PostgreSQL refuses to use it until the \
+                     transaction commits",
+                    ty.display()
+                ),
+                None,
+            );
+        }
+    }
+
+    /// The type names (without schema) of a table's columns, as the run left them or the database has
+    /// them; `None` when neither knows the table.
+    fn column_types(&self, table: &RelName) -> Option<Vec<String>> {
+        let columns = match self.known.tables.get(&table.key()) {
+            Some(t) => &t.columns,
+            None => &self.facts?.table(table)?.columns,
+        };
+        Some(columns.values().map(|c| c.name.clone()).collect())
     }
 
     fn transaction(&mut self, kind: TransactionStmtKind) {
@@ -851,6 +950,7 @@ impl<'a> Pass<'a> {
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
                 if !self.options.assume_lock_timeout {
                     self.not_valid_here.clear();
+                    self.new_enum_values.clear();
                 }
                 if kind != TransStmtCommit {
                     self.hit(
@@ -1437,6 +1537,14 @@ impl<'a> Pass<'a> {
         };
         if let Some(message) = rewrite {
             self.hit_at("add-column-volatile-default", message, Some(rel), at);
+        } else if let Some(domain) = domain_type(col).filter(|d| self.constrained_domain(d)) {
+            let message = format!(
+                "`{name}` is of the domain `{}`, which has constraints: adding it checks every row of `{}` against \
+                 them, rewriting the table",
+                domain.display(),
+                rel.display()
+            );
+            self.hit_at("add-column-constrained-domain", message, Some(rel), at);
         }
         let not_null = col.is_not_null || constraints.iter().any(|k| k.contype() == ConstrType::ConstrNotnull);
         if not_null && (default.is_none() || null_default) && !serial && !identity && !stored {
@@ -1818,6 +1926,88 @@ pub fn set_columns(target_list: &[pg_query::protobuf::Node]) -> Vec<&str> {
         .collect()
 }
 
+/// The oldest PostgreSQL a statement's syntax runs on, when it is newer than 11, with what needs it.
+fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
+    let mut needs: Option<(u32, &'static str)> = None;
+    let mut need = |version: u32, what: &'static str| {
+        if needs.is_none_or(|(v, _)| version > v) {
+            needs = Some((version, what));
+        }
+    };
+    match node {
+        NodeEnum::MergeStmt(_) => need(15, "`MERGE`"),
+        NodeEnum::ReindexStmt(r)
+            if r.params
+                .iter()
+                .any(|p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently")) =>
+        {
+            need(12, "`REINDEX CONCURRENTLY`")
+        }
+        NodeEnum::CreateTrigStmt(t) if t.replace => need(14, "`CREATE OR REPLACE TRIGGER`"),
+        NodeEnum::DropdbStmt(d)
+            if d.options.iter().any(|o| matches!(&o.node, Some(NodeEnum::DefElem(e)) if e.defname == "force")) =>
+        {
+            need(13, "`DROP DATABASE ... WITH (FORCE)`")
+        }
+        NodeEnum::IndexStmt(i) if i.nulls_not_distinct => need(15, "`NULLS NOT DISTINCT`"),
+        NodeEnum::AlterTableStmt(a) => {
+            for cmd in a.cmds.iter().filter_map(|c| match &c.node {
+                Some(NodeEnum::AlterTableCmd(cmd)) => Some(cmd),
+                _ => None,
+            }) {
+                match cmd.subtype() {
+                    AlterTableType::AtDetachPartition
+                        if matches!(
+                            cmd.def.as_deref().and_then(|d| d.node.as_ref()),
+                            Some(NodeEnum::PartitionCmd(p)) if p.concurrent
+                        ) =>
+                    {
+                        need(14, "`DETACH PARTITION ... CONCURRENTLY`")
+                    }
+                    AlterTableType::AtDetachPartitionFinalize => need(14, "`DETACH PARTITION ... FINALIZE`"),
+                    AlterTableType::AtSetCompression => need(14, "`SET COMPRESSION`"),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    for k in tree_nodes(node, "Constraint") {
+        if k["nulls_not_distinct"].as_bool() == Some(true) {
+            need(15, "`NULLS NOT DISTINCT`");
+        }
+        if k["contype"].as_i64() == Some(ConstrType::ConstrGenerated as i64) {
+            need(12, "a stored generated column");
+        }
+    }
+    needs
+}
+
+/// Every node of kind `kind` (the parser's name, as `AConst`) in a statement's parse tree, in its JSON
+/// form: the parse tree's own walk (`nodes()`) leaves parts of a tree out, such as an `INSERT`'s
+/// `VALUES` and a column's constraints.
+fn tree_nodes(node: &NodeEnum, kind: &str) -> Vec<serde_json::Value> {
+    fn walk(value: serde_json::Value, kind: &str, found: &mut Vec<serde_json::Value>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    if key == kind {
+                        found.push(v.clone());
+                    }
+                    walk(v, kind, found);
+                }
+            }
+            serde_json::Value::Array(items) => items.into_iter().for_each(|v| walk(v, kind, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(tree) = serde_json::to_value(node) {
+        walk(tree, kind, &mut found);
+    }
+    found
+}
+
 /// The names (without schema) of the functions an expression calls.
 fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
     let Some(node) = expr.node.as_ref() else { return Vec::new() };
@@ -1833,13 +2023,8 @@ fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
 /// The functions the defaults of the columns an `ALTER TABLE` adds call: what the facts read the
 /// volatility of.
 pub fn default_calls(node: &NodeEnum) -> Vec<String> {
-    let NodeEnum::AlterTableStmt(a) = node else { return Vec::new() };
     let mut found = Vec::new();
-    for cmd in a.cmds.iter().filter_map(|c| match &c.node {
-        Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtAddColumn => Some(cmd),
-        _ => None,
-    }) {
-        let Some(NodeEnum::ColumnDef(col)) = cmd.def.as_deref().and_then(|d| d.node.as_ref()) else { continue };
+    for col in added_columns(node) {
         for k in col.constraints.iter().filter_map(constraint) {
             if k.contype() == ConstrType::ConstrDefault
                 && let Some(e) = k.raw_expr.as_deref()
@@ -1849,6 +2034,37 @@ pub fn default_calls(node: &NodeEnum) -> Vec<String> {
         }
     }
     found
+}
+
+/// The columns an `ALTER TABLE` adds.
+fn added_columns(node: &NodeEnum) -> Vec<&ColumnDef> {
+    let NodeEnum::AlterTableStmt(a) = node else { return Vec::new() };
+    a.cmds
+        .iter()
+        .filter_map(|c| match &c.node {
+            Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtAddColumn => {
+                match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                    Some(NodeEnum::ColumnDef(col)) => Some(col.as_ref()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The types of the columns an `ALTER TABLE` adds that may be domains: what the facts read the
+/// constraints of.
+pub fn added_column_types(node: &NodeEnum) -> Vec<RelName> {
+    added_columns(node).into_iter().filter_map(domain_type).collect()
+}
+
+/// A column's type, when it may be a domain: not an array (adding an array of a domain checks nothing)
+/// and not one of `pg_catalog`'s (the parser qualifies the SQL standard's types so).
+fn domain_type(col: &ColumnDef) -> Option<RelName> {
+    let ty = col.type_name.as_ref().filter(|t| t.array_bounds.is_empty())?;
+    let parts: Vec<String> = ty.names.iter().filter_map(string).map(str::to_owned).collect();
+    RelName::of_parts(&parts).filter(|r| r.schema.as_deref() != Some("pg_catalog"))
 }
 
 /// A `CREATE FUNCTION`'s name (without schema) and whether it is volatile: what it says, or volatile,

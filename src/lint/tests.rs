@@ -901,3 +901,136 @@ ALTER TABLE orders ADD CONSTRAINT pk PRIMARY KEY USING INDEX orders_x;";
     assert_eq!(with(run), Vec::<usize>::new());
     assert_eq!(with(&run.replace("VALIDATE CONSTRAINT x_nn", "ALTER COLUMN y SET DEFAULT 1")), [1]);
 }
+
+#[test]
+fn a_column_of_a_domain_with_constraints_rewrites_whatever_its_default() {
+    let rule = "add-column-constrained-domain";
+    // The run's own domains: made with a constraint, over one that has one, or given one later.
+    let run = "CREATE DOMAIN qty AS integer CHECK (VALUE > 0);\nCREATE DOMAIN small_qty AS qty;\n\
+               CREATE DOMAIN code AS text;\nCREATE DOMAIN tag AS text;\nALTER DOMAIN tag ADD CONSTRAINT short CHECK (length(VALUE) < 9);\n\
+               CREATE DOMAIN name_nn AS text NOT NULL DEFAULT '';\n-- next file\n";
+    let cases: &[(&str, usize)] = &[
+        ("ALTER TABLE orders ADD COLUMN n qty;", 1),
+        ("ALTER TABLE orders ADD COLUMN n qty DEFAULT 1;", 1),
+        ("ALTER TABLE orders ADD COLUMN n small_qty DEFAULT 1;", 1),
+        ("ALTER TABLE orders ADD COLUMN t tag;", 1),
+        ("ALTER TABLE orders ADD COLUMN m name_nn;", 1),
+        ("ALTER TABLE orders ADD COLUMN c code DEFAULT 'x';", 0),
+        // An array of the domain checks nothing when added.
+        ("ALTER TABLE orders ADD COLUMN ns qty[];", 0),
+        // A table made in the same file has no rows to check.
+        ("CREATE TABLE fresh (id bigint);\nALTER TABLE fresh ADD COLUMN n qty;", 0),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(lines(rule, &format!("{run}{sql}")).len(), *expected, "{sql}");
+    }
+    // The database's domains, from the facts.
+    let mut facts =
+        facts_with("orders", TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() });
+    facts.constrained_domains.insert("app.positive".into());
+    let sql = "ALTER TABLE orders ADD COLUMN n app.positive DEFAULT 1;";
+    let report = lint_example(sql, &LintOptions::default(), Some(&facts));
+    let f = report.findings.iter().find(|f| f.rule == rule).expect("a finding from the facts");
+    assert_eq!(f.level, Level::Error);
+    assert!(f.message.contains("domain `app.positive`, which has constraints"), "{}", f.message);
+    assert!(
+        lines_with(rule, "ALTER TABLE orders ADD COLUMN n app.other;", &LintOptions::default(), Some(&facts))
+            .is_empty()
+    );
+    // The facts are asked about the new columns' types that may be domains, and no others.
+    let files = [parse(SourceFile {
+        name: "a.sql".into(),
+        text: "ALTER TABLE orders ADD COLUMN a app.positive, ADD COLUMN b integer, ADD COLUMN c qty[], ADD COLUMN d \"Qty\";"
+            .into(),
+    })
+    .unwrap()];
+    let types: Vec<String> = named(&files).column_types.iter().map(|t| t.key()).collect();
+    assert_eq!(types, ["app.positive", "Qty"]);
+}
+
+#[test]
+fn an_enum_value_used_in_the_transaction_that_added_it_fails() {
+    let rule = "enum-value-used-in-transaction";
+    let cases: &[(&str, &[usize])] = &[
+        ("BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;\nCOMMIT;", &[3]),
+        ("BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO people (feeling) VALUES ('meh');\nCOMMIT;", &[3]),
+        (
+            "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nALTER TABLE people ALTER feeling SET DEFAULT 'meh';\nCOMMIT;",
+            &[3],
+        ),
+        (
+            "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nDO $$ BEGIN UPDATE people SET feeling = 'meh'::mood WHERE id = 1; END $$;\nCOMMIT;",
+            &[3],
+        ),
+        // Committed first, or another value: nothing.
+        ("BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nSELECT 'meh'::mood;", &[]),
+        ("BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nSELECT 'ok'::mood;\nCOMMIT;", &[]),
+        // Outside a transaction each statement commits on its own.
+        ("ALTER TYPE mood ADD VALUE 'meh';\nSELECT 'meh'::mood;", &[]),
+        // A cast to another type is not a use of the value.
+        ("BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nSELECT 'meh'::text;\nCOMMIT;", &[]),
+        // The same string in a table whose columns are known and none of the type.
+        (
+            "CREATE TABLE notes (body text);\n-- next file\nBEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO notes VALUES ('meh');\nCOMMIT;",
+            &[],
+        ),
+        (
+            "CREATE TABLE people (feeling mood);\n-- next file\nBEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO people VALUES ('meh');\nCOMMIT;",
+            &[3],
+        ),
+        // A type made in the same transaction: refused before PostgreSQL 17, allowed from 17.
+        (
+            "BEGIN;\nCREATE TYPE mood AS ENUM ('ok');\nALTER TYPE mood ADD VALUE 'meh';\nSELECT 'meh'::mood;\nCOMMIT;",
+            &[4],
+        ),
+        (
+            "-- pg 17\nBEGIN;\nCREATE TYPE mood AS ENUM ('ok');\nALTER TYPE mood ADD VALUE 'meh';\nSELECT 'meh'::mood;\nCOMMIT;",
+            &[],
+        ),
+        // A tool's transaction around the file (dbmate) counts as one.
+        ("-- migrate:up\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;", &[3]),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(lines(rule, sql), *expected, "{sql}");
+    }
+    // Under `migrate` the file is one transaction, with or without its own `BEGIN`.
+    let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    let sql = "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;";
+    assert_eq!(lines_with(rule, sql, &migrate, None), [2]);
+    // The database's columns: a table with a column of the type, and one without.
+    let mut columns = std::collections::HashMap::new();
+    columns.insert("feeling".to_owned(), super::types::ColumnType::parse("mood").unwrap());
+    let facts = facts_with("people", TableFacts { columns, ..TableFacts::default() });
+    let sql = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;\nUPDATE notes SET body = 'meh' WHERE id = 1;\nCOMMIT;";
+    assert_eq!(lines_with(rule, sql, &LintOptions::default(), Some(&facts)), [3, 4]);
+    let mut notes = facts.clone();
+    notes.tables.insert("notes".into(), TableFacts::default());
+    assert_eq!(lines_with(rule, sql, &LintOptions::default(), Some(&notes)), [3]);
+}
+
+#[test]
+fn syntax_newer_than_the_target_server_is_a_finding() {
+    let rule = "needs-newer-server";
+    let cases: &[(&str, &[usize])] = &[
+        ("-- pg 13\nALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;", &[2]),
+        ("-- pg 14\nALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;", &[]),
+        ("-- pg 13\nALTER TABLE events DETACH PARTITION events_2020 FINALIZE;", &[2]),
+        ("-- pg 13\nALTER TABLE events DETACH PARTITION events_2020;", &[]),
+        ("-- pg 14\nMERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v;", &[2]),
+        ("-- pg 14\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a) NULLS NOT DISTINCT;", &[2]),
+        ("-- pg 14\nCREATE TABLE t (a int UNIQUE NULLS NOT DISTINCT);", &[2]),
+        ("-- pg 15\nCREATE TABLE t (a int UNIQUE NULLS NOT DISTINCT);", &[]),
+        ("-- pg 11\nREINDEX INDEX CONCURRENTLY i;", &[2]),
+        ("-- pg 11\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) STORED;", &[2]),
+        ("-- pg 13\nCREATE OR REPLACE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();", &[2]),
+        ("-- pg 12\nDROP DATABASE old WITH (FORCE);", &[2]),
+        ("-- pg 13\nALTER TABLE t ALTER COLUMN body SET COMPRESSION lz4;", &[2]),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(lines(rule, sql), *expected, "{sql}");
+    }
+    let report =
+        lint_example("-- pg 13\nMERGE INTO t USING s ON true WHEN MATCHED THEN DELETE;", &LintOptions::default(), None);
+    let f = report.findings.iter().find(|f| f.rule == rule).unwrap();
+    assert_eq!(f.message, "`MERGE` needs PostgreSQL 15 or later: on PostgreSQL 13 the statement fails");
+}

@@ -352,3 +352,54 @@ fn with_a_database_a_type_change_of_a_key_column_names_the_tables_at_the_keys_ot
     // A key to its own table locks nothing more.
     assert!(!message(5).contains("ACCESS EXCLUSIVE lock on"), "{}", message(5));
 }
+
+/// Two findings held against what the server does: a column of a domain with a constraint rewrites its
+/// table (a new storage file) and one of a domain without does not; a value added to an enum type is
+/// refused in the transaction that added it (SQLSTATE 55P04).
+#[tokio::test]
+async fn with_a_database_the_domain_columns_that_rewrite_and_enum_values_used_too_soon_are_named_as_the_server_behaves()
+{
+    let db = TestDb::new("lint_domain");
+    db.psql(
+        "CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+         CREATE DOMAIN strictly AS positive;
+         CREATE DOMAIN label AS text;
+         CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE TABLE people (id bigint, feeling mood);
+         INSERT INTO people SELECT g, 'ok' FROM generate_series(1, 100) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.sql");
+    let rewrites = "ALTER TABLE people ADD COLUMN IF NOT EXISTS a strictly DEFAULT 1;";
+    let free = "ALTER TABLE people ADD COLUMN IF NOT EXISTS b label DEFAULT 'x';";
+    let enum_use = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;\nCOMMIT;";
+    write(&file, &format!("SET lock_timeout = '2s';\n{rewrites}\n{free}\n{enum_use}\n"));
+    let (_, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
+    let found = found(&report);
+    assert!(has(&found, dir_file(&dir, "m.sql").as_str(), 2, "add-column-constrained-domain"), "{report:#}");
+    assert!(has(&found, dir_file(&dir, "m.sql").as_str(), 6, "enum-value-used-in-transaction"), "{report:#}");
+    assert!(!found.iter().any(|(_, line, _)| *line == 3), "{report:#}");
+    // Without the database, the domains are not known, the enum value's use still is.
+    let (_, report) = lint_json(&[file.to_str().unwrap()]);
+    let offline = self::found(&report);
+    assert!(!offline.iter().any(|(_, _, rule)| rule == "add-column-constrained-domain"), "{report:#}");
+    assert!(offline.iter().any(|(_, line, rule)| *line == 6 && rule == "enum-value-used-in-transaction"), "{report:#}");
+
+    // What the server does.
+    let client = db.connect().await;
+    let node = "SELECT pg_relation_filenode('people')::oid";
+    let before: u32 = client.query_one(node, &[]).await.unwrap().get(0);
+    client.batch_execute(free).await.unwrap();
+    let after_free: u32 = client.query_one(node, &[]).await.unwrap().get(0);
+    assert_eq!(after_free, before, "a domain without constraints rewrote the table");
+    client.batch_execute(rewrites).await.unwrap();
+    let after: u32 = client.query_one(node, &[]).await.unwrap().get(0);
+    assert_ne!(after, before, "a domain with a constraint did not rewrite the table");
+    let e = client.batch_execute(enum_use).await.expect_err("the new value was used in its transaction");
+    assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE), "{e}");
+}
+
+/// `DIR/NAME` as `found` shortens a file's path.
+fn dir_file(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("{}/{name}", dir.path().file_name().unwrap().to_str().unwrap())
+}
