@@ -45,7 +45,7 @@ pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, state
     // a SET LOCAL).
     for batch in statements.chunks(phase.batch_objects()) {
         let sql = format!("SET LOCAL client_min_messages = warning;\n{}", batch.join("\n"));
-        phase.run(&sql).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
+        phase.run(&sql, batch.len()).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
     }
     Ok(())
 }

@@ -352,6 +352,9 @@ async fn run_statements(session: &Session, o: &ObjectStep, sql: &str, cancel: &C
 /// round trip per object would make a schema of 50,000 tables wait on the network and the server's
 /// per-message work as much as on the statements themselves.
 const BATCH_OBJECTS: usize = 200;
+/// The locks one object of the schema's first phase is taken to need, at least: a dropped table may take
+/// half a dozen (its TOAST table and index, its types).
+const LOCKS_PER_OBJECT: i64 = 8;
 const BATCH_BYTES: usize = 256 << 10;
 
 /// Makes `objects` one after the other, in batches, in the session's transaction.
@@ -378,6 +381,13 @@ pub(super) struct FirstPhase<'a> {
     commits: usize,
     /// Locks held when it committed part way, summed: about what one transaction would have needed.
     locks_committed: i64,
+    /// Objects made in the open transaction, and since the locks were last counted.
+    objects_in_transaction: usize,
+    objects_uncounted: usize,
+    /// Objects that may be made before the locks are counted again: counting reads the whole lock table
+    /// (`pg_locks`, 11 to 13 ms with `max_locks_per_transaction` = 4096 and 30,000 locks held), which
+    /// after each batch of a 10,000-table schema cost over a second.
+    count_after: usize,
 }
 
 struct LockBudget {
@@ -395,14 +405,32 @@ impl LockBudget {
     /// Objects to a batch: a dropped table may take half a dozen locks (its TOAST table and index, its
     /// types), so that a batch stays well inside what is left of the budget.
     fn batch_objects(&self) -> usize {
-        usize::try_from(self.limit() / 8).unwrap_or(0).clamp(1, BATCH_OBJECTS)
+        usize::try_from(self.limit() / LOCKS_PER_OBJECT).unwrap_or(0).clamp(1, BATCH_OBJECTS)
+    }
+
+    /// Objects that may be made before the locks are counted again, `held` locks being held after `made`
+    /// objects in the transaction: those that could take half of what is left of the budget, at
+    /// [`LOCKS_PER_OBJECT`] each or at the average so far when that is more.
+    fn objects_before_count(&self, held: i64, made: usize) -> usize {
+        let made = i64::try_from(made.max(1)).unwrap_or(i64::MAX);
+        let per_object = ((held + made - 1) / made).max(LOCKS_PER_OBJECT);
+        usize::try_from((self.limit() - held) / (2 * per_object)).unwrap_or(0)
     }
 }
 
 impl<'a> FirstPhase<'a> {
     /// A phase that stays one transaction whatever it holds.
     fn atomic(session: &'a Session, cancel: &'a Cancel) -> Self {
-        FirstPhase { session, cancel, budget: None, commits: 0, locks_committed: 0 }
+        FirstPhase {
+            session,
+            cancel,
+            budget: None,
+            commits: 0,
+            locks_committed: 0,
+            objects_in_transaction: 0,
+            objects_uncounted: 0,
+            count_after: 0,
+        }
     }
 
     /// A phase that commits part way when its locks would otherwise fill the server's lock table.
@@ -431,12 +459,20 @@ impl<'a> FirstPhase<'a> {
         self.budget.as_ref().map_or(BATCH_OBJECTS, LockBudget::batch_objects)
     }
 
-    /// Runs `sql` in the phase's transaction, then commits part way if the locks it holds call for it.
-    pub(super) async fn run(&mut self, sql: &str) -> Result<()> {
+    /// Runs `sql`, which makes or drops `objects` objects, in the phase's transaction, then commits part
+    /// way if the locks it holds call for it. The locks are counted again only when the objects made since
+    /// could have taken half of what was left of the budget ([`LockBudget::objects_before_count`]).
+    pub(super) async fn run(&mut self, sql: &str, objects: usize) -> Result<()> {
         self.cancel.check("the restore")?;
         let single = self.budget.is_none();
         self.session.batch(sql).await.map_err(|e| explain_roles(explain_full_lock_table(e, single)))?;
         let Some(budget) = &self.budget else { return Ok(()) };
+        self.objects_in_transaction += objects;
+        self.objects_uncounted += objects;
+        if self.objects_uncounted < self.count_after {
+            return Ok(());
+        }
+        self.objects_uncounted = 0;
         // Fast-path locks (a few per session, on relations it only reads) take no room in the shared table.
         let held: i64 = self
             .session
@@ -452,7 +488,11 @@ impl<'a> FirstPhase<'a> {
             self.session.batch("COMMIT; BEGIN").await?;
             self.commits += 1;
             self.locks_committed += held;
+            self.objects_in_transaction = 0;
+            self.count_after = 0;
             tracing::info!("the schema's first phase holds {held} locks: committed part way ({})", self.commits);
+        } else {
+            self.count_after = budget.objects_before_count(held, self.objects_in_transaction);
         }
         Ok(())
     }
@@ -474,7 +514,7 @@ impl<'a> FirstPhase<'a> {
             }
             let last = i + 1 == objects.len();
             if !batch.is_empty() && (last || in_batch.len() >= most || batch.len() >= BATCH_BYTES) {
-                self.run(&batch).await.map_err(|e| match in_batch.as_slice() {
+                self.run(&batch, in_batch.len()).await.map_err(|e| match in_batch.as_slice() {
                     [one] => e.context(format!("creating `{}`", one.label)),
                     many => e.context(format!(
                         "creating the {} objects from `{}` to `{}`",
@@ -793,6 +833,22 @@ mod tests {
     use crate::restore::plan::PlannedTable;
     use crate::restore::verify::Slice;
     use crate::schema::Section;
+
+    #[test]
+    fn the_locks_are_counted_rarely_when_the_lock_table_is_big_and_after_every_batch_near_its_end() {
+        // `max_locks_per_transaction` = 4096 and 100 sessions: a limit of 136,533 locks. After a first
+        // batch of 200 tables (3 locks each), the next count is 8,500 objects later.
+        let big = LockBudget { per_session: 4096, sessions: 100 };
+        assert_eq!(big.objects_before_count(600, 200), (136_533 - 600) / 16);
+        // An average above 8 locks an object counts sooner.
+        assert_eq!(big.objects_before_count(20_000, 1_000), (136_533 - 20_000) / 40);
+        // PostgreSQL's default, 64: a limit of 2,133; after 200 tables, 95 objects, less than a batch.
+        let small = LockBudget { per_session: 64, sessions: 100 };
+        assert_eq!(small.batch_objects(), 200);
+        assert_eq!(small.objects_before_count(600, 200), 95);
+        assert!(small.objects_before_count(2_100, 700) < 10);
+        assert_eq!(small.objects_before_count(2_133, 700), 0);
+    }
 
     fn name(t: &str) -> TableName {
         TableName { schema: "public".into(), name: t.into() }
