@@ -131,8 +131,6 @@ impl Analysis {
 const OWN_SETTINGS: [&str; 4] =
     ["lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"];
 
-/// Reads `sql`, one statement, for a server of version `server_version` (`server_version_num`). A
-/// statement the parser refuses is run as it is (the split already parsed it, so this does not happen).
 /// Whether `sql` (one statement) cannot run inside a transaction block on a server of `server_version`.
 pub fn outside_transaction(sql: &str, server_version: u32) -> bool {
     analyze(sql, server_version).outside_transaction
@@ -158,6 +156,8 @@ pub fn discards_transaction(sql: &str) -> bool {
     })
 }
 
+/// Reads `sql`, one statement, for a server of version `server_version` (`server_version_num`). A
+/// statement the parser refuses is run as it is (the split already parsed it, so this does not happen).
 pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
     let mut analysis = Analysis::new();
     let Ok(parsed) = pg_query::parse(sql, 0) else { return analysis };

@@ -161,6 +161,14 @@ pub fn run(
         withdrawn: HashSet::new(),
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
+        // `migrate` runs a file in one transaction, unless a statement of it cannot run in one: then each
+        // statement commits on its own.
+        migrate_transaction: options.assume_lock_timeout
+            && !file.statements.iter().any(|st| {
+                file.text
+                    .get(st.start..st.end)
+                    .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
+            }),
         renamed_types: HashSet::new(),
         new_enum_values: Vec::new(),
         statement: 0,
@@ -226,6 +234,8 @@ struct Pass<'a> {
     wrapped: bool,
     /// Names types were renamed to in this file: dropping one drops the type just moved aside.
     renamed_types: HashSet<String>,
+    /// Under `migrate`, the file runs in one transaction of its own.
+    migrate_transaction: bool,
     /// Values added to enum types in the open transaction, with their type: the server refuses to use one
     /// before the transaction commits.
     new_enum_values: Vec<(RelName, String)>,
@@ -868,7 +878,7 @@ impl<'a> Pass<'a> {
         };
         // From PostgreSQL 17, a value added to a type made in the same transaction may be used at once.
         let created_here = self.created.contains(&rel.key()) && self.pg_version >= 17;
-        if (self.in_transaction() || self.options.assume_lock_timeout) && self.pg_version >= 12 && !created_here {
+        if (self.in_transaction() || self.migrate_transaction) && self.pg_version >= 12 && !created_here {
             self.new_enum_values.push((rel.clone(), e.new_val.clone()));
         }
         let Some(mut labels) = labels else { return };

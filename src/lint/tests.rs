@@ -997,6 +997,9 @@ fn an_enum_value_used_in_the_transaction_that_added_it_fails() {
     let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
     let sql = "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE id = 1;";
     assert_eq!(lines_with(rule, sql, &migrate, None), [2]);
+    // Unless a statement of it cannot run in one: then `migrate` commits each statement on its own.
+    let sql = format!("{sql}\nCREATE INDEX CONCURRENTLY people_feeling ON people (feeling);");
+    assert_eq!(lines_with(rule, &sql, &migrate, None), Vec::<usize>::new());
     // The database's columns: a table with a column of the type, and one without.
     let mut columns = std::collections::HashMap::new();
     columns.insert("feeling".to_owned(), super::types::ColumnType::parse("mood").unwrap());
