@@ -150,7 +150,15 @@ impl Leader {
         }
         let schema = match options.content {
             DumpContent::DataOnly => None,
-            _ => Some(schema::read_schema(&session, &server, &options.filters).await?),
+            _ => {
+                // With more than one worker, a second session in the snapshot shares the catalog queries;
+                // it ends before the workers start.
+                let helper = match options.jobs > 1 {
+                    true => Some(Self::helper(options, &exported_snapshot).await?),
+                    false => None,
+                };
+                Some(schema::read_schema_with(&session, helper.as_ref(), &server, &options.filters).await?)
+            }
         };
         Ok(Leader {
             session,
@@ -158,6 +166,18 @@ impl Leader {
             catalog: DataCatalog { server, tables, sequences, large_objects },
             schema,
         })
+    }
+
+    /// A session in a read-only transaction of the exported snapshot.
+    async fn helper(options: &DumpOptions, snapshot: &str) -> Result<Session> {
+        let helper = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+        helper
+            .batch(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                quote_literal(snapshot)
+            ))
+            .await?;
+        Ok(helper)
     }
 
     fn plan(&self, options: &DumpOptions) -> DumpPlan {

@@ -103,6 +103,25 @@ fn columns(db: &TestDb, table: &str) -> String {
     ))
 }
 
+/// A dump with more than one job shares the schema's catalog queries with a second session in its snapshot:
+/// the schema it records is the one a single session reads.
+#[test]
+fn the_schema_read_on_two_sessions_is_the_schema_read_on_one() {
+    let src = TestDb::new("schema_two_sessions");
+    src.psql(FIXTURE);
+    let script = |jobs: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dump(&src, dir.path(), &["--schema-only", "-j", jobs]);
+        let (code, out, stderr) = run(pgsafe().args(["restore", "--schema-only", "-f", "-"]).arg(&archive));
+        assert_eq!(code, 0, "{stderr}");
+        // The first line names the time of the dump.
+        out.lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    let one = script("1");
+    assert!(one.contains("CREATE TABLE app.account"), "{one}");
+    assert_eq!(script("4"), one);
+}
+
 #[test]
 fn a_whole_restore_is_identical_by_pg_dumps_account() {
     let src = TestDb::new("schema_fixture_src");
