@@ -1511,7 +1511,9 @@ impl<'a> Pass<'a> {
         let default = constraints.iter().find(|k| k.contype() == ConstrType::ConstrDefault);
         let serial = ty.as_ref().is_some_and(ColumnType::is_serial);
         let identity = constraints.iter().any(|k| k.contype() == ConstrType::ConstrIdentity);
-        let stored = constraints.iter().any(|k| k.contype() == ConstrType::ConstrGenerated);
+        // A virtual generated column (PostgreSQL 18, the default there without `STORED`) is computed as it
+        // is read: adding one writes nothing.
+        let stored = constraints.iter().any(|k| k.contype() == ConstrType::ConstrGenerated && k.generated_kind != "v");
         let null_default = default.is_some_and(
             |k| matches!(k.raw_expr.as_deref().and_then(|e| e.node.as_ref()), Some(NodeEnum::AConst(c)) if c.isnull),
         );
@@ -1987,7 +1989,10 @@ fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
             need(15, "`NULLS NOT DISTINCT`");
         }
         if k["contype"].as_i64() == Some(ConstrType::ConstrGenerated as i64) {
-            need(12, "a stored generated column");
+            match k["generated_kind"].as_str() {
+                Some("v") => need(18, "a virtual generated column (`GENERATED ALWAYS AS (...)` without `STORED`)"),
+                _ => need(12, "a stored generated column"),
+            }
         }
     }
     needs

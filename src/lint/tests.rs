@@ -1025,6 +1025,10 @@ fn syntax_newer_than_the_target_server_is_a_finding() {
         ("-- pg 15\nCREATE TABLE t (a int UNIQUE NULLS NOT DISTINCT);", &[]),
         ("-- pg 11\nREINDEX INDEX CONCURRENTLY i;", &[2]),
         ("-- pg 11\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) STORED;", &[2]),
+        ("-- pg 12\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) STORED;", &[]),
+        // Without `STORED` the column is virtual, which only 18 has.
+        ("-- pg 17\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2);", &[2]),
+        ("-- pg 18\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) VIRTUAL;", &[]),
         ("-- pg 13\nCREATE OR REPLACE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();", &[2]),
         ("-- pg 12\nDROP DATABASE old WITH (FORCE);", &[2]),
         ("-- pg 13\nALTER TABLE t ALTER COLUMN body SET COMPRESSION lz4;", &[2]),
@@ -1032,6 +1036,10 @@ fn syntax_newer_than_the_target_server_is_a_finding() {
     for (sql, expected) in cases {
         assert_eq!(lines(rule, sql), *expected, "{sql}");
     }
+    // Adding a virtual generated column writes nothing; a stored one rewrites the table.
+    let add = |kind: &str| format!("-- pg 18\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) {kind};");
+    assert_eq!(lines("add-column-volatile-default", &add("VIRTUAL")), Vec::<usize>::new());
+    assert_eq!(lines("add-column-volatile-default", &add("STORED")), [2]);
     let report =
         lint_example("-- pg 13\nMERGE INTO t USING s ON true WHEN MATCHED THEN DELETE;", &LintOptions::default(), None);
     let f = report.findings.iter().find(|f| f.rule == rule).unwrap();

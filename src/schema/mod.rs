@@ -279,7 +279,6 @@ pub async fn read_schema_with(
     let subscriptions_readable: bool =
         crate::pg::value(&session.query_one(SUBSCRIPTIONS_READABLE, &[]).await?, 0, SUBSCRIPTIONS_READABLE)?;
     const DEPENDENCIES: &str = "dependencies";
-    const ALL_OBJECTS: &str = "all_objects";
     // Every query up front, the biggest first, read in this order whichever session ran it.
     let mut queries: Vec<(&str, &str)> =
         vec![(ALL_OBJECTS, include_str!("sql/all_objects.sql")), (DEPENDENCIES, include_str!("sql/dependencies.sql"))];
@@ -833,6 +832,9 @@ async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key,
     Ok(out)
 }
 
+/// The coverage check's query: every object the database holds.
+const ALL_OBJECTS: &str = "all_objects";
+
 /// Runs `queries` (name, SQL) on `session` and, when given, `helper` as well, each session taking the next
 /// query as it finishes one; returns their rows in the order of `queries`.
 async fn run_queries(session: &Session, helper: Option<&Session>, queries: &[(&str, &str)]) -> Result<Vec<Vec<Row>>> {
@@ -866,7 +868,6 @@ fn check_coverage(
     members: &HashSet<Key>,
     filters: &Filters,
 ) -> Result<()> {
-    const ALL_OBJECTS: &str = "all_objects";
     let returned: HashSet<Key> = steps.iter().map(|s| s.key).collect();
     let internal: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'i').map(|d| d.from).collect();
     // An object whose internal part was returned (a composite type's relation) is covered by it.
