@@ -109,8 +109,13 @@ async fn next_transaction(session: &Session, setup: &LaneSetup) -> Result<()> {
 }
 
 async fn begin(session: &Session, setup: &LaneSetup) -> Result<()> {
+    join_snapshot(session, &setup.exported_snapshot).await
+}
+
+/// Begins a read-only transaction of `session` in the dump's exported snapshot.
+pub(super) async fn join_snapshot(session: &Session, snapshot: &str) -> Result<()> {
     session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-    session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(&setup.exported_snapshot))).await
+    session.batch(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(snapshot))).await
 }
 
 async fn session(setup: &LaneSetup, stop: &Cancel) -> Result<Session> {

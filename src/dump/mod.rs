@@ -153,10 +153,8 @@ impl Leader {
             _ => {
                 // With more than one worker, a second session in the snapshot shares the catalog queries;
                 // it ends before the workers start.
-                let helper = match options.jobs > 1 {
-                    true => Some(Self::helper(options, &exported_snapshot).await?),
-                    false => None,
-                };
+                let helper =
+                    if options.jobs > 1 { Some(Self::helper(options, &exported_snapshot).await?) } else { None };
                 Some(schema::read_schema_with(&session, helper.as_ref(), &server, &options.filters).await?)
             }
         };
@@ -171,12 +169,7 @@ impl Leader {
     /// A session in a read-only transaction of the exported snapshot.
     async fn helper(options: &DumpOptions, snapshot: &str) -> Result<Session> {
         let helper = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
-        helper
-            .batch(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-                quote_literal(snapshot)
-            ))
-            .await?;
+        lane::join_snapshot(&helper, snapshot).await?;
         Ok(helper)
     }
 

@@ -37,6 +37,12 @@ impl RelName {
         }
     }
 
+    /// The name a parse tree spells as a list of `String` nodes (a type's, a domain's).
+    fn of_names(names: &[pg_query::protobuf::Node]) -> Option<RelName> {
+        let parts: Vec<String> = names.iter().filter_map(string).map(str::to_owned).collect();
+        RelName::of_parts(&parts)
+    }
+
     /// How tables are matched: `public` is the same as unqualified.
     pub fn key(&self) -> String {
         match &self.schema {
@@ -535,8 +541,7 @@ impl<'a> Pass<'a> {
                 }
             }
             NodeEnum::CreateEnumStmt(e) => {
-                let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
-                if let Some(rel) = RelName::of_parts(&parts) {
+                if let Some(rel) = RelName::of_names(&e.type_name) {
                     self.created.insert(rel.key());
                     let labels = e.vals.iter().filter_map(string).map(str::to_owned).collect();
                     self.known.enums.insert(rel.key(), labels);
@@ -544,23 +549,18 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => self.add_enum_value(e),
             NodeEnum::CreateDomainStmt(d) => {
-                let parts: Vec<String> = d.domainname.iter().filter_map(string).map(str::to_owned).collect();
-                if let Some(rel) = RelName::of_parts(&parts) {
+                if let Some(rel) = RelName::of_names(&d.domainname) {
                     let own = d.constraints.iter().filter_map(constraint).any(|k| {
                         matches!(k.contype(), ConstrType::ConstrCheck | ConstrType::ConstrNotnull)
                     });
-                    let base = d.type_name.as_ref().and_then(|t| {
-                        let parts: Vec<String> = t.names.iter().filter_map(string).map(str::to_owned).collect();
-                        RelName::of_parts(&parts)
-                    });
+                    let base = d.type_name.as_ref().and_then(|t| RelName::of_names(&t.names));
                     let constrained = own || base.is_some_and(|b| self.constrained_domain(&b));
                     self.known.domains.insert(rel.key(), constrained);
                 }
             }
             // `ADD CONSTRAINT` (`C`) and `SET NOT NULL` (`O`).
             NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O") => {
-                let parts: Vec<String> = d.type_name.iter().filter_map(string).map(str::to_owned).collect();
-                if let Some(rel) = RelName::of_parts(&parts) {
+                if let Some(rel) = RelName::of_names(&d.type_name) {
                     self.known.domains.insert(rel.key(), true);
                 }
             }
@@ -688,8 +688,7 @@ impl<'a> Pass<'a> {
                 }
             }
             NodeEnum::AlterEnumStmt(e) if !e.old_val.is_empty() => {
-                let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
-                let Some(ty) = RelName::of_parts(&parts) else { return };
+                let Some(ty) = RelName::of_names(&e.type_name) else { return };
                 if !self.is_new(&ty) {
                     self.hit(
                         "rename-type",
@@ -870,8 +869,7 @@ impl<'a> Pass<'a> {
                 None,
             );
         }
-        let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
-        let Some(rel) = RelName::of_parts(&parts) else { return };
+        let Some(rel) = RelName::of_names(&e.type_name) else { return };
         let labels = match self.known.enums.get(&rel.key()) {
             Some(labels) => Some(labels.clone()),
             None => self.facts.and_then(|f| f.enums.get(&rel.key())).cloned(),
@@ -901,11 +899,12 @@ impl<'a> Pass<'a> {
     /// columns are not known). The server refuses the value until the transaction commits (SQLSTATE
     /// 55P04, "unsafe use of new value").
     fn new_enum_value_used(&mut self, node: &NodeEnum) {
-        let constants: Vec<String> = tree_nodes(node, "AConst")
+        let tree = json_tree(node);
+        let constants: Vec<String> = tree_nodes(&tree, "AConst")
             .iter()
             .filter_map(|c| c["val"]["Sval"]["sval"].as_str().map(str::to_owned))
             .collect();
-        let casts: Vec<String> = tree_nodes(node, "TypeCast")
+        let casts: Vec<String> = tree_nodes(&tree, "TypeCast")
             .iter()
             .filter_map(|c| {
                 let names = c["type_name"]["names"].as_array()?;
@@ -1984,7 +1983,8 @@ fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
         }
         _ => {}
     }
-    for k in tree_nodes(node, "Constraint") {
+    let tree = json_tree(node);
+    for k in tree_nodes(&tree, "Constraint") {
         if k["nulls_not_distinct"].as_bool() == Some(true) {
             need(15, "`NULLS NOT DISTINCT`");
         }
@@ -1998,28 +1998,30 @@ fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
     needs
 }
 
-/// Every node of kind `kind` (the parser's name, as `AConst`) in a statement's parse tree, in its JSON
-/// form: the parse tree's own walk (`nodes()`) leaves parts of a tree out, such as an `INSERT`'s
-/// `VALUES` and a column's constraints.
-fn tree_nodes(node: &NodeEnum, kind: &str) -> Vec<serde_json::Value> {
-    fn walk(value: serde_json::Value, kind: &str, found: &mut Vec<serde_json::Value>) {
+/// A statement's parse tree in its JSON form, to find nodes in with [`tree_nodes`]: the parse tree's own
+/// walk (`nodes()`) leaves parts of a tree out, such as an `INSERT`'s `VALUES` and a column's constraints.
+fn json_tree(node: &NodeEnum) -> serde_json::Value {
+    serde_json::to_value(node).unwrap_or_default()
+}
+
+/// Every node of kind `kind` (the parser's name, as `AConst`) in `tree` ([`json_tree`]).
+fn tree_nodes<'a>(tree: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    fn walk<'a>(value: &'a serde_json::Value, kind: &str, found: &mut Vec<&'a serde_json::Value>) {
         match value {
             serde_json::Value::Object(map) => {
                 for (key, v) in map {
                     if key == kind {
-                        found.push(v.clone());
+                        found.push(v);
                     }
                     walk(v, kind, found);
                 }
             }
-            serde_json::Value::Array(items) => items.into_iter().for_each(|v| walk(v, kind, found)),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, kind, found)),
             _ => {}
         }
     }
     let mut found = Vec::new();
-    if let Ok(tree) = serde_json::to_value(node) {
-        walk(tree, kind, &mut found);
-    }
+    walk(tree, kind, &mut found);
     found
 }
 
@@ -2078,8 +2080,7 @@ pub fn added_column_types(node: &NodeEnum) -> Vec<RelName> {
 /// and not one of `pg_catalog`'s (the parser qualifies the SQL standard's types so).
 fn domain_type(col: &ColumnDef) -> Option<RelName> {
     let ty = col.type_name.as_ref().filter(|t| t.array_bounds.is_empty())?;
-    let parts: Vec<String> = ty.names.iter().filter_map(string).map(str::to_owned).collect();
-    RelName::of_parts(&parts).filter(|r| r.schema.as_deref() != Some("pg_catalog"))
+    RelName::of_names(&ty.names).filter(|r| r.schema.as_deref() != Some("pg_catalog"))
 }
 
 /// A `CREATE FUNCTION`'s name (without schema) and whether it is volatile: what it says, or volatile,
@@ -2100,8 +2101,7 @@ fn function_volatility(f: &pg_query::protobuf::CreateFunctionStmt) -> Option<(St
 /// The enum type to which a statement adds a value.
 pub fn enum_type(node: &NodeEnum) -> Option<RelName> {
     let NodeEnum::AlterEnumStmt(e) = node else { return None };
-    let parts: Vec<String> = e.type_name.iter().filter_map(string).map(str::to_owned).collect();
-    RelName::of_parts(&parts)
+    RelName::of_names(&e.type_name)
 }
 
 /// The tables (`false`) and indexes (`true`) a statement names.

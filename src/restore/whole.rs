@@ -381,13 +381,12 @@ pub(super) struct FirstPhase<'a> {
     commits: usize,
     /// Locks held when it committed part way, summed: about what one transaction would have needed.
     locks_committed: i64,
-    /// Objects made in the open transaction, and since the locks were last counted.
+    /// Objects made in the open transaction.
     objects_in_transaction: usize,
-    objects_uncounted: usize,
-    /// Objects that may be made before the locks are counted again: counting reads the whole lock table
-    /// (`pg_locks`, 11 to 13 ms with `max_locks_per_transaction` = 4096 and 30,000 locks held), which
-    /// after each batch of a 10,000-table schema cost over a second.
-    count_after: usize,
+    /// Objects that may still be made before the locks are counted again: counting reads the whole lock
+    /// table (`pg_locks`, 11 to 13 ms with `max_locks_per_transaction` = 4096 and 30,000 locks held),
+    /// which after each batch of a 10,000-table schema cost over a second.
+    uncounted_room: usize,
 }
 
 struct LockBudget {
@@ -402,8 +401,8 @@ impl LockBudget {
         self.per_session * self.sessions / 3
     }
 
-    /// Objects to a batch: a dropped table may take half a dozen locks (its TOAST table and index, its
-    /// types), so that a batch stays well inside what is left of the budget.
+    /// Objects to a batch, at [`LOCKS_PER_OBJECT`] each, so that a batch stays well inside what is left of
+    /// the budget.
     fn batch_objects(&self) -> usize {
         usize::try_from(self.limit() / LOCKS_PER_OBJECT).unwrap_or(0).clamp(1, BATCH_OBJECTS)
     }
@@ -428,8 +427,7 @@ impl<'a> FirstPhase<'a> {
             commits: 0,
             locks_committed: 0,
             objects_in_transaction: 0,
-            objects_uncounted: 0,
-            count_after: 0,
+            uncounted_room: 0,
         }
     }
 
@@ -468,11 +466,10 @@ impl<'a> FirstPhase<'a> {
         self.session.batch(sql).await.map_err(|e| explain_roles(explain_full_lock_table(e, single)))?;
         let Some(budget) = &self.budget else { return Ok(()) };
         self.objects_in_transaction += objects;
-        self.objects_uncounted += objects;
-        if self.objects_uncounted < self.count_after {
+        self.uncounted_room = self.uncounted_room.saturating_sub(objects);
+        if self.uncounted_room > 0 {
             return Ok(());
         }
-        self.objects_uncounted = 0;
         // Fast-path locks (a few per session, on relations it only reads) take no room in the shared table.
         let held: i64 = self
             .session
@@ -489,10 +486,9 @@ impl<'a> FirstPhase<'a> {
             self.commits += 1;
             self.locks_committed += held;
             self.objects_in_transaction = 0;
-            self.count_after = 0;
             tracing::info!("the schema's first phase holds {held} locks: committed part way ({})", self.commits);
         } else {
-            self.count_after = budget.objects_before_count(held, self.objects_in_transaction);
+            self.uncounted_room = budget.objects_before_count(held, self.objects_in_transaction);
         }
         Ok(())
     }

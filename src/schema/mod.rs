@@ -280,11 +280,12 @@ pub async fn read_schema_with(
         crate::pg::value(&session.query_one(SUBSCRIPTIONS_READABLE, &[]).await?, 0, SUBSCRIPTIONS_READABLE)?;
     const DEPENDENCIES: &str = "dependencies";
     // Every query up front, the biggest first, read in this order whichever session ran it.
-    let mut queries: Vec<(&str, &str)> =
-        vec![(ALL_OBJECTS, include_str!("sql/all_objects.sql")), (DEPENDENCIES, include_str!("sql/dependencies.sql"))];
+    let mut queries: Vec<(&str, &str)> = vec![(ALL_OBJECTS, include_str!("sql/all_objects.sql"))];
     if version >= 150000 {
         queries.push((ALL_OBJECTS, include_str!("sql/all_objects_15.sql")));
     }
+    let coverage_queries = queries.len();
+    queries.push((DEPENDENCIES, include_str!("sql/dependencies.sql")));
     let first_object_query = queries.len();
     queries.extend(
         objects::queries_for(version)
@@ -292,11 +293,8 @@ pub async fn read_schema_with(
             .map(|q| (q.name, q.sql)),
     );
     let mut results = run_queries(session, helper, &queries).await?.into_iter();
-    let mut every_object = results.next().unwrap_or_default();
+    let every_object: Vec<Row> = results.by_ref().take(coverage_queries).flatten().collect();
     let dependency_rows = results.next().unwrap_or_default();
-    if version >= 150000 {
-        every_object.extend(results.next().unwrap_or_default());
-    }
     let mut steps = Vec::new();
     for ((name, _), rows) in queries[first_object_query..].iter().zip(results) {
         for row in rows {
