@@ -216,6 +216,10 @@ pub struct StatementReport {
     /// What was not measured, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// (from, to): the tables whose rows or values it took out were found in `to`, a table this
+    /// migration filled, and not counted as lost.
+    #[serde(skip)]
+    moved: Vec<(String, String)>,
 }
 
 impl StatementReport {
@@ -236,6 +240,7 @@ impl StatementReport {
             failure: None,
             estimates: Vec::new(),
             notes: Vec::new(),
+            moved: Vec::new(),
         }
     }
 
@@ -366,8 +371,7 @@ async fn rehearse(
     let mut reports = Vec::new();
     let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
-    // The columns the statements that ran added: an UPDATE of only those backfills them.
-    let mut added: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    let mut run = observe::Run::default();
     // The file of the last statement that added a value to an enum type.
     let mut enum_value_added_in: Option<&std::path::Path> = None;
     for (i, statement) in statements.iter().enumerate() {
@@ -386,9 +390,9 @@ async fn rehearse(
                 starts.push(Some(start));
                 let new_here = observe::new_columns(session, &analysis.added_columns).await?;
                 let mut report =
-                    observe::statement(session, statement, &analysis, options, i, &added, &new_here).await?;
+                    observe::statement(session, statement, &analysis, options, i, &mut run, &new_here).await?;
                 if report.outcome == StatementOutcome::Ran {
-                    added.extend(new_here);
+                    run.added.extend(new_here);
                     if analysis.adds_enum_value {
                         enum_value_added_in = Some(&statement.file);
                     }

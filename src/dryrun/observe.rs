@@ -7,7 +7,7 @@
 //! the locks it took are not held to the end. One that waits too long for a lock means another session
 //! holds the table, as the statement itself would find: the statement is a lock timeout.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use super::analyze::{Analysis, Conversion, Effect};
@@ -35,16 +35,17 @@ const WRITTEN: &str = include_str!("sql/written.sql");
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
 /// must not fail).
-/// `added`: the (table, column) that earlier statements of the rehearsal added.
+/// `run`: what the earlier statements of the rehearsal did.
 pub(super) async fn statement(
     s: &Session,
     statement: &Statement,
     analysis: &Analysis,
     options: &DryRunOptions,
     index: usize,
-    added: &HashSet<(String, String)>,
+    run: &mut Run,
     new_here: &HashSet<(String, String)>,
 ) -> Result<StatementReport> {
+    let added = &run.added;
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
         let (table, what) = match effect {
@@ -114,7 +115,8 @@ pub(super) async fn statement(
     for ((oid, mode), name) in &locks_after {
         if !locks_before.contains_key(&(*oid, mode.clone())) {
             // A relation gone that was not the user's is the transient copy a rewrite made and dropped.
-            let Some(relation) = name.clone().or_else(|| relations_before.get(oid).map(|r| r.name.clone())) else {
+            let dropped = relations_before.get(oid).filter(|r| !r.temporary);
+            let Some(relation) = name.clone().or_else(|| dropped.map(|r| r.name.clone())) else {
                 continue;
             };
             report.locks.push(LockTaken { relation, mode: mode.clone(), lock: lock_name(mode), held_seconds: 0.0 });
@@ -125,8 +127,130 @@ pub(super) async fn statement(
     let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
+    run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
     settle_losses(&mut report.losses);
     Ok(report)
+}
+
+/// What the statements of the rehearsal did so far, that the next one is measured against.
+#[derive(Debug, Default)]
+pub(super) struct Run {
+    /// The columns they added: an UPDATE of only those backfills them.
+    pub added: HashSet<(String, String)>,
+    /// The tables they made, and which hold data that was there before.
+    made: Made,
+}
+
+/// The tables the migration made in the rehearsal (by oid: names change), and whether each carries data
+/// that was in the database before it: rows or values a statement took out of another table (one the
+/// migration did not make, or one that carries) and that were found in it (`INSERT INTO t_new SELECT *
+/// FROM t; DROP TABLE t`), or rows of a partitioned table that was there before. The rows of a made
+/// table that carries nothing (a staging table filled from others, dropped at the end; a temporary
+/// table) are the migration's own: deleting, updating or dropping them loses nothing that was there
+/// before.
+#[derive(Debug, Default)]
+struct Made {
+    /// oid: whether it carries.
+    tables: HashMap<i64, bool>,
+}
+
+impl Made {
+    /// After a statement: the tables it made, those its moved rows went to, and its losses in made tables
+    /// that carry nothing turned into notes.
+    async fn follow(
+        &mut self,
+        s: &Session,
+        before: &BTreeMap<i64, Relation>,
+        after: &BTreeMap<i64, Relation>,
+        report: &mut StatementReport,
+    ) -> Result<()> {
+        let table = |r: &Relation| r.kind == "table" || r.kind == "partitioned table";
+        for (oid, _) in after.iter().filter(|(oid, r)| table(r) && !before.contains_key(oid)) {
+            self.tables.insert(*oid, false);
+        }
+        if self.tables.is_empty() {
+            return Ok(());
+        }
+        let mut names = Names { s, before, after, resolved: HashMap::new() };
+        for (from, to) in std::mem::take(&mut report.moved) {
+            let (Some(from), Some(to)) = (names.oid(&from).await?, names.oid(&to).await?) else { continue };
+            if self.tables.contains_key(&to) && self.carries(from, before, after) {
+                self.tables.insert(to, true);
+            }
+        }
+        let mut kept = Vec::new();
+        for loss in std::mem::take(&mut report.losses) {
+            let own = match names.oid(&loss.table).await? {
+                Some(oid) => self.tables.contains_key(&oid) && !self.carries(oid, before, after),
+                None => false,
+            };
+            if !own {
+                kept.push(loss);
+            } else if loss.count > 0 {
+                report.notes.push(format!(
+                    "`{}` is a table this migration made, holding nothing that was in the database before it: {} \
+                     not counted as lost",
+                    loss.table,
+                    lost_what(&loss)
+                ));
+            }
+        }
+        report.losses = kept;
+        Ok(())
+    }
+
+    /// Whether the rows of `oid` are data that was there before the migration: a table it did not make,
+    /// one it made that carries, or a partition of either.
+    fn carries(&self, oid: i64, before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Relation>) -> bool {
+        let root = after.get(&oid).or_else(|| before.get(&oid)).and_then(|r| r.root);
+        let carries = |oid: i64| self.tables.get(&oid).is_none_or(|carries| *carries);
+        carries(oid) || root.is_some_and(carries)
+    }
+}
+
+/// Table names, as a report writes them, resolved to oids: by the `regclass` text of the relations before
+/// or after the statement, else by the server (a name as the statement wrote it, `public.t`).
+struct Names<'a> {
+    s: &'a Session,
+    before: &'a BTreeMap<i64, Relation>,
+    after: &'a BTreeMap<i64, Relation>,
+    resolved: HashMap<String, Option<i64>>,
+}
+
+impl Names<'_> {
+    async fn oid(&mut self, name: &str) -> Result<Option<i64>> {
+        if let Some(oid) = self.resolved.get(name) {
+            return Ok(*oid);
+        }
+        let by_name = |map: &BTreeMap<i64, Relation>| map.iter().find(|(_, r)| r.name == name).map(|(oid, _)| *oid);
+        let mut oid = by_name(self.before).or_else(|| by_name(self.after));
+        if oid.is_none() {
+            const SQL: &str = "SELECT pg_catalog.to_regclass($1)::oid::int8";
+            oid = match measure(self.s, self.s.query(SQL, &[&name])).await {
+                Ok(rows) => rows.first().map(|r| value::<Option<i64>, _>(r, 0, SQL)).transpose()?.flatten(),
+                // Not a name the server reads (`to_regclass` refuses some): not a table it made.
+                Err(e) if e.sqlstate().is_some() => None,
+                Err(e) => return Err(e),
+            };
+        }
+        self.resolved.insert(name.to_owned(), oid);
+        Ok(oid)
+    }
+}
+
+/// What `loss` counts, for a note: `the 1000 rows it deletes`.
+fn lost_what(loss: &Loss) -> String {
+    let n = loss.count;
+    let column = loss.column.as_deref().unwrap_or_default();
+    match (loss.kind, &loss.column) {
+        (LossKind::DroppedTable, _) => format!("the {n} rows it drops are"),
+        (LossKind::Deleted, _) => format!("the {n} rows it deletes are"),
+        (LossKind::Updated, None) => format!("the {n} rows it updates are"),
+        (LossKind::Updated, Some(_)) => format!("the {n} values of `{column}` it sets are"),
+        (LossKind::DroppedColumn, _) => format!("the {n} values of `{column}` it drops are"),
+        (LossKind::AlteredValues, _) => format!("the {n} values of `{column}` it changes are"),
+        (LossKind::Truncated, _) => format!("the {n} rows it empties are"),
+    }
 }
 
 /// The losses as reported: each (kind, table, column) once (a `DO` block's branches may each drop the
@@ -963,7 +1087,7 @@ async fn not_moved(
             Some(rows) => rows.iter().map(|r| value(r, "name", WRITTEN)).collect::<Result<_>>()?,
             None => Vec::new(),
         };
-    let mut elsewhere: Option<(String, u64)> = None;
+    let mut elsewhere: Option<(&String, u64)> = None;
     let col = quote_ident(column);
     for other in &written {
         let sql = format!(
@@ -974,12 +1098,19 @@ async fn not_moved(
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
             && elsewhere.as_ref().is_none_or(|(_, m)| missing < *m)
         {
-            elsewhere = Some((format!("{other}.{column}"), missing));
+            elsewhere = Some((other, missing));
         }
     }
     match (best, elsewhere) {
         (Some((_, here)), Some((_, there))) if here <= there => Ok(kept_in(best, total, &described, "added", report)),
-        (_, Some((place, missing))) => Ok(kept_in(Some((place, missing)), total, &described, "filled", report)),
+        (_, Some((other, missing))) => {
+            let place = format!("{other}.{column}");
+            let lost = kept_in(Some((place, missing)), total, &described, "filled", report);
+            if lost < total {
+                report.moved.push((table.to_owned(), other.clone()));
+            }
+            Ok(lost)
+        }
         (best, None) => Ok(kept_in(best, total, &described, "added", report)),
     }
 }
@@ -1122,9 +1253,22 @@ async fn not_copied(
         return Ok(total);
     };
     let list = text_columns(&columns);
+    // A copy that is a partitioned table or an inheritance parent of `table` (rows put back through the
+    // partitioned table: `INSERT INTO measurement SELECT ...` then `DROP TABLE measurement_2025`) holds
+    // the rows of `table` itself and of the tables the statement drops or empties: those are no copy.
+    let own: Vec<String> =
+        std::iter::once(table).chain(statement.iter().map(String::as_str)).map(quote_literal).collect();
+    let own = format!(
+        "WITH RECURSIVE own(oid) AS (SELECT pg_catalog.to_regclass(n)::oid FROM unnest(ARRAY[{}]::text[]) AS n \
+         UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN own ON i.inhparent = own.oid) \
+         SELECT oid FROM own WHERE oid IS NOT NULL",
+        own.join(", ")
+    );
     let mut best: Option<(String, u64)> = None;
     for copy in found {
-        let sql = format!("SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy}) missing");
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy} WHERE tableoid NOT IN ({own})) missing"
+        );
         let what = format!("the {described} in `{copy}`");
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
             && best.as_ref().is_none_or(|(_, m)| missing < *m)
@@ -1132,7 +1276,12 @@ async fn not_copied(
             best = Some((copy, missing));
         }
     }
-    Ok(kept_in(best, total, described, "filled", report))
+    let into = best.as_ref().map(|(copy, _)| copy.clone());
+    let lost = kept_in(best, total, described, "filled", report);
+    if let Some(into) = into.filter(|_| lost < total) {
+        report.moved.push((table.to_owned(), into));
+    }
+    Ok(lost)
 }
 
 /// The columns of the primary key of `table`, in order; none when it has none.
@@ -1435,6 +1584,10 @@ pub(super) struct Relation {
     name: String,
     kind: String,
     filenode: i64,
+    /// In the session's temporary schema: the migration's own, never reported as created or dropped.
+    temporary: bool,
+    /// A partition's partitioned table at the top.
+    root: Option<i64>,
 }
 
 /// The relations of the user's schemas, by oid.
@@ -1454,6 +1607,8 @@ async fn relations(s: &Session) -> Result<BTreeMap<i64, Relation>> {
             name: value(&row, "name", RELATIONS)?,
             kind: kind.to_owned(),
             filenode: value(&row, "filenode", RELATIONS)?,
+            temporary: value(&row, "temporary", RELATIONS)?,
+            root: value(&row, "root", RELATIONS)?,
         };
         found.insert(value::<i64, _>(&row, "oid", RELATIONS)?, relation);
     }
@@ -1471,17 +1626,23 @@ async fn locks(s: &Session) -> Result<BTreeMap<(i64, String), Option<String>>> {
     Ok(found)
 }
 
-/// Relations rewritten (a new file node), created and dropped between `before` and `after`.
+/// The relations of `map` but the temporary tables of the migration's own.
+fn user(map: &BTreeMap<i64, Relation>) -> impl Iterator<Item = (&i64, &Relation)> {
+    map.iter().filter(|(_, r)| !r.temporary)
+}
+
+/// Relations rewritten (a new file node), created and dropped between `before` and `after`; the
+/// temporary tables of the migration's own are left out.
 fn compare_relations(before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Relation>, report: &mut StatementReport) {
     let change = |r: &Relation| RelationChange { relation: r.name.clone(), kind: r.kind.clone() };
-    for (oid, now) in after {
+    for (oid, now) in user(after) {
         match before.get(oid) {
             Some(was) if was.filenode != now.filenode && was.filenode != 0 => report.rewritten.push(change(now)),
             Some(_) => {}
             None => report.created.push(change(now)),
         }
     }
-    report.dropped.extend(before.iter().filter(|(oid, _)| !after.contains_key(oid)).map(|(_, r)| change(r)));
+    report.dropped.extend(user(before).filter(|(oid, _)| !after.contains_key(oid)).map(|(_, r)| change(r)));
     // An index a statement drops and makes again under its name (as `ALTER COLUMN ... TYPE` does to the
     // indexes of the column) is the same index: rebuilt when it has a new file, else kept as it was.
     let index = |kind: &str| kind == "index" || kind == "partitioned index";
@@ -1625,9 +1786,29 @@ mod tests {
 
     #[test]
     fn a_new_file_node_is_a_rewrite_and_a_new_oid_a_creation() {
-        let rel = |name: &str, filenode| Relation { name: name.into(), kind: "table".into(), filenode };
-        let before = BTreeMap::from([(1, rel("a", 10)), (2, rel("b", 20)), (3, rel("p", 0)), (4, rel("gone", 40))]);
-        let after = BTreeMap::from([(1, rel("a", 11)), (2, rel("b", 20)), (3, rel("p", 0)), (5, rel("new", 50))]);
+        let rel = |name: &str, filenode| Relation {
+            name: name.into(),
+            kind: "table".into(),
+            filenode,
+            temporary: name.starts_with("pg_temp"),
+            root: None,
+        };
+        let before = BTreeMap::from([
+            (1, rel("a", 10)),
+            (2, rel("b", 20)),
+            (3, rel("p", 0)),
+            (4, rel("gone", 40)),
+            (6, rel("pg_temp_3.staging", 60)),
+            (7, rel("pg_temp_3.emptied", 70)),
+        ]);
+        let after = BTreeMap::from([
+            (1, rel("a", 11)),
+            (2, rel("b", 20)),
+            (3, rel("p", 0)),
+            (5, rel("new", 50)),
+            (7, rel("pg_temp_3.emptied", 71)),
+            (8, rel("pg_temp_3.made", 80)),
+        ]);
         let mut report = StatementReport::new(
             &Statement { file: "m.sql".into(), line: 1, column: 1, sql: "x".into() },
             StatementOutcome::Ran,

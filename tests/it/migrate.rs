@@ -70,6 +70,7 @@ fn rehearse_psql(db: &TestDb, store: &Path, psql_args: &str) -> (i32, Value, Str
 #[test]
 fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_reverted_with_down_scripts() {
     let db = TestDb::new("mig_folder");
+    db.psql("CREATE TABLE setting (id int PRIMARY KEY, value text); INSERT INTO setting SELECT g, 's' FROM generate_series(1, 50) g;");
     let store = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
@@ -78,19 +79,24 @@ fn a_folder_is_applied_in_order_skipped_once_applied_refused_on_drift_and_revert
         "CREATE TABLE note (id int PRIMARY KEY, body text);\nINSERT INTO note SELECT g, 'n' FROM generate_series(1, 50) g;\n",
     );
     write("0001_note.down.sql", "DROP TABLE note;\n");
-    write("0002_tag.sql", "ALTER TABLE note ADD COLUMN tag text;\nUPDATE note SET tag = 'x', body = 'm';\n");
+    write(
+        "0002_tag.sql",
+        "ALTER TABLE note ADD COLUMN tag text;\nUPDATE note SET tag = 'x', body = 'm';\nUPDATE setting SET value = 'm' WHERE id <= 50;\n",
+    );
     write("0002_tag.down.sql", "ALTER TABLE note DROP COLUMN tag;\n");
     let (_, pending) = migrations(&db, dir.path());
     assert_eq!(labels(&pending["pending"]), ["0001_note", "0002_tag"]);
 
-    // The UPDATE without WHERE of a column that was there (not only a backfill of the new one): the dry
-    // run counts the values it changes, and refuses before any change unless forced. (Lint does not: the
-    // table is one an earlier file of the run makes, which the database lacks, so no session uses it.)
+    // An UPDATE of a table that was there: the dry run counts the values it changes, and refuses before
+    // any change unless forced. (Those of `note`, a table an earlier file of the run makes and fills,
+    // are the migration's own: no loss.)
     let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["ending"], "refused");
     assert!(report["reason"].as_str().unwrap().contains("would lose data"), "{report}");
-    assert_eq!(report["dry_run"]["statements"][3]["losses"][0]["count"], 50, "{report}");
+    assert_eq!(report["dry_run"]["statements"][3]["losses"], serde_json::json!([]), "{report}");
+    assert_eq!(report["dry_run"]["statements"][4]["losses"][0]["table"], "setting", "{report}");
+    assert_eq!(report["dry_run"]["statements"][4]["losses"][0]["count"], 50, "{report}");
     let (_, pending) = migrations(&db, dir.path());
     assert_eq!(labels(&pending["applied"]), Vec::<String>::new());
     let (code, report, err) =
