@@ -272,7 +272,7 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
     let report = block_on_cancellable(
         "restore",
         &options.cancel,
-        pgsafe::restore::restore(archive.clone(), &options, progress(args.quiet)),
+        pgsafe::restore::restore_planned(archive.clone(), plan, &options, progress(args.quiet)),
     )?;
     restored.problems = report.problems.clone();
     if args.json {

@@ -228,8 +228,19 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreReport> {
-    let started = Instant::now();
     let plan = plan(&archive, options)?;
+    restore_planned(archive, plan, options, progress).await
+}
+
+/// Restores `archive` as `plan` (what [`plan`] made of it with `options`) says: a caller that planned
+/// first (to refuse bad options before connecting) runs that plan rather than holding a second one.
+pub async fn restore_planned(
+    archive: Arc<ArchiveReader>,
+    plan: RestorePlan,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
     let encoding = archive.index().catalog().server.encoding.clone();
     let connect = match &plan.role {
         Some(role) => options.connect.with_role(role),

@@ -584,8 +584,10 @@ enum Step {
     /// loads frozen in a transaction of its own ([`Freeze::AfterTruncate`]).
     Load(Vec<usize>),
     /// An object, and when it is a key that builds beside its table's other indexes, its statements cut so.
-    Object(ObjectStep, Option<KeyThroughIndex>),
-    Read(Read),
+    /// Boxed, as is a read: the schedule holds a step for every object of the schema, twice while it runs
+    /// (at 10,000 tables, 40,000 steps of 360 bytes each, 32 MB, where boxed they take 32 bytes).
+    Object(Box<ObjectStep>, Option<Box<KeyThroughIndex>>),
+    Read(Box<Read>),
     /// Nothing: done once every load is, for the objects that wait for every load to wait for it alone.
     EveryLoad,
 }
@@ -770,7 +772,8 @@ fn steps(
         };
         let mut deps: Vec<usize> = o.deps.iter().filter_map(|d| position.get(d).copied()).collect();
         deps.extend(rows);
-        tasks.push(Task { item: Step::Object(o.clone(), key), name: format!("`{}`", o.label), deps, weight: o.size });
+        let item = Step::Object(Box::new(o.clone()), key.map(Box::new));
+        tasks.push(Task { item, name: format!("`{}`", o.label), deps, weight: o.size });
     }
     for read in reads {
         let mut deps = Vec::new();
@@ -781,7 +784,7 @@ fn steps(
         } else {
             deps.extend(&large_objects);
         }
-        tasks.push(Task { item: Step::Read(read.item), name: read.name, deps, weight: read.weight });
+        tasks.push(Task { item: Step::Read(Box::new(read.item)), name: read.name, deps, weight: read.weight });
     }
     if every_load == [every_load_at] {
         tasks.push(Task { item: Step::EveryLoad, name: "every table's rows".into(), deps: all_loads, weight: 0 });
