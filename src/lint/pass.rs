@@ -323,6 +323,21 @@ fn weak_alter(subtype: AlterTableType) -> bool {
     )
 }
 
+/// The lock a subcommand of `ALTER TABLE` that is not [`weak_alter`] takes on its table: SHARE ROW
+/// EXCLUSIVE to enable or disable triggers or add a foreign key (measured on 15), else ACCESS EXCLUSIVE.
+fn alter_lock(cmd: &AlterTableCmd) -> &'static str {
+    use AlterTableType::*;
+    let foreign_key = cmd.subtype() == AtAddConstraint
+        && matches!(cmd.def.as_deref().and_then(|d| d.node.as_ref()),
+            Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrForeign);
+    match cmd.subtype() {
+        AtEnableTrig | AtEnableAlwaysTrig | AtEnableReplicaTrig | AtEnableTrigAll | AtEnableTrigUser
+        | AtDisableTrig | AtDisableTrigAll | AtDisableTrigUser => "SHARE ROW EXCLUSIVE",
+        _ if foreign_key => "SHARE ROW EXCLUSIVE",
+        _ => "ACCESS EXCLUSIVE",
+    }
+}
+
 impl<'a> Pass<'a> {
     fn hit(&mut self, id: &str, message: String, table: Option<&RelName>) {
         self.hit_at(id, message, table, self.at);
@@ -612,15 +627,21 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => {
                 let Some(rel) = a.relation.as_ref().map(RelName::of) else { return };
-                let mut strong = false;
+                // The strongest lock its subcommands take.
+                let mut lock: Option<&str> = None;
                 for cmd in &a.cmds {
                     if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
-                        strong |= !weak_alter(cmd.subtype());
+                        if !weak_alter(cmd.subtype()) {
+                            let takes = alter_lock(cmd);
+                            if lock != Some("ACCESS EXCLUSIVE") {
+                                lock = Some(takes);
+                            }
+                        }
                         self.alter_table(&rel, cmd);
                     }
                 }
-                if strong {
-                    self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
+                if let Some(lock) = lock {
+                    self.lock_timeout_needed(Some(rel), lock);
                 }
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectIndex => {
@@ -845,6 +866,21 @@ impl<'a> Pass<'a> {
                     self.lock_timeout_needed(table, "ACCESS EXCLUSIVE");
                 }
             }
+            // Measured on 15 (`pg_locks`): `CREATE [OR REPLACE] TRIGGER` takes SHARE ROW EXCLUSIVE on its table
+            // (writers wait, and so does everything queued behind it); a policy's and a rule's `CREATE`,
+            // `ALTER` and `DROP`, and `DROP TRIGGER`, take ACCESS EXCLUSIVE.
+            NodeEnum::CreateTrigStmt(t) => {
+                self.lock_timeout_needed(t.relation.as_ref().map(RelName::of), "SHARE ROW EXCLUSIVE");
+            }
+            NodeEnum::CreatePolicyStmt(p) => {
+                self.lock_timeout_needed(p.table.as_ref().map(RelName::of), "ACCESS EXCLUSIVE");
+            }
+            NodeEnum::AlterPolicyStmt(p) => {
+                self.lock_timeout_needed(p.table.as_ref().map(RelName::of), "ACCESS EXCLUSIVE");
+            }
+            NodeEnum::RuleStmt(r) => {
+                self.lock_timeout_needed(r.relation.as_ref().map(RelName::of), "ACCESS EXCLUSIVE");
+            }
             NodeEnum::RefreshMatViewStmt(r) if !r.concurrent => {
                 if let Some(view) = r.relation.as_ref().map(RelName::of).filter(|v| !self.is_new(v)) {
                     self.hit(
@@ -1017,6 +1053,7 @@ impl<'a> Pass<'a> {
             // nothing, and what follows works on a table with its rows and readers, not a new one.
             return;
         }
+        let keys_before = self.known.foreign_keys.len();
         let mut table = KnownTable { partitioned: c.partspec.is_some(), ..KnownTable::default() };
         let mut primary: Vec<String> = Vec::new();
         let mut columns: Vec<(&ColumnDef, ColumnType)> = Vec::new();
@@ -1067,6 +1104,15 @@ impl<'a> Pass<'a> {
         }
         self.created.insert(rel.key());
         self.known.tables.insert(rel.key(), table);
+        // Its foreign keys lock the tables they reference (SHARE ROW EXCLUSIVE, measured on 15).
+        let referenced: Vec<RelName> = self.known.foreign_keys[keys_before..]
+            .iter()
+            .map(|fk| fk.references.clone())
+            .filter(|r| r.key() != rel.key())
+            .collect();
+        for table in referenced {
+            self.lock_timeout_needed(Some(table), "SHARE ROW EXCLUSIVE");
+        }
     }
 
     fn column_habits(&mut self, col: &ColumnDef, ty: &ColumnType) {
@@ -1182,6 +1228,15 @@ impl<'a> Pass<'a> {
                         table.as_ref(),
                     );
                 }
+            }
+            // `DROP TRIGGER t ON table` (and a policy's, a rule's): the name's last part is the object's, the
+            // rest its table's.
+            ObjectType::ObjectTrigger | ObjectType::ObjectPolicy | ObjectType::ObjectRule => {
+                let table = d.objects.iter().find_map(|o| {
+                    let parts = name_parts(o);
+                    RelName::of_parts(&parts[..parts.len().saturating_sub(1)])
+                });
+                self.lock_timeout_needed(table, "ACCESS EXCLUSIVE");
             }
             ObjectType::ObjectSchema => {
                 self.hit("drop-schema", format!("`DROP SCHEMA` removes {list} and, with CASCADE, all in it"), None)
@@ -1417,6 +1472,12 @@ impl<'a> Pass<'a> {
             return;
         }
         let Some(references) = k.pktable.as_ref().map(RelName::of) else { return };
+        // A key added to a table made earlier in the run locks the table it references (SHARE ROW
+        // EXCLUSIVE, measured on 15), as `CREATE TABLE` does ([`Self::create_table`]): a busy table keeps
+        // the statement waiting, and its writers behind it. (An existing table's own lock is named first.)
+        if self.is_new(rel) && references.key() != rel.key() {
+            self.lock_timeout_needed(Some(references.clone()), "SHARE ROW EXCLUSIVE");
+        }
         let mut columns: Vec<String> = k.fk_attrs.iter().filter_map(string).map(str::to_owned).collect();
         if columns.is_empty() {
             columns.extend(column.map(str::to_owned));

@@ -1045,3 +1045,41 @@ fn syntax_newer_than_the_target_server_is_a_finding() {
     let f = report.findings.iter().find(|f| f.rule == rule).unwrap();
     assert_eq!(f.message, "`MERGE` needs PostgreSQL 15 or later: on PostgreSQL 13 the statement fails");
 }
+
+/// Found by linting real migration histories (Supabase's storage and auth, cal.com): triggers, policies,
+/// rules and a new table's foreign keys lock existing tables, and lint said nothing of the lock. Each
+/// statement's lock as `pg_locks` showed it on PostgreSQL 15.
+#[test]
+fn triggers_policies_rules_and_new_foreign_keys_wait_for_their_tables_locks() {
+    let cases: &[(&str, &str)] = &[
+        ("CREATE TRIGGER t BEFORE INSERT ON c FOR EACH ROW EXECUTE FUNCTION f();", "a SHARE ROW EXCLUSIVE lock on `c`"),
+        (
+            "CREATE OR REPLACE TRIGGER t AFTER UPDATE ON s.c FOR EACH ROW EXECUTE FUNCTION f();",
+            "a SHARE ROW EXCLUSIVE lock on `s.c`",
+        ),
+        ("DROP TRIGGER IF EXISTS t ON s.c;", "an ACCESS EXCLUSIVE lock on `s.c`"),
+        ("CREATE POLICY p ON c USING (true);", "an ACCESS EXCLUSIVE lock on `c`"),
+        ("ALTER POLICY p ON c USING (false);", "an ACCESS EXCLUSIVE lock on `c`"),
+        ("DROP POLICY p ON c;", "an ACCESS EXCLUSIVE lock on `c`"),
+        ("CREATE RULE r AS ON UPDATE TO c DO INSTEAD NOTHING;", "an ACCESS EXCLUSIVE lock on `c`"),
+        ("ALTER TABLE c DISABLE TRIGGER ALL;", "a SHARE ROW EXCLUSIVE lock on `c`"),
+        ("ALTER TABLE c DISABLE TRIGGER t, ADD COLUMN x int;", "an ACCESS EXCLUSIVE lock on `c`"),
+        ("CREATE TABLE n (id bigint PRIMARY KEY, pid bigint REFERENCES p);", "a SHARE ROW EXCLUSIVE lock on `p`"),
+        (
+            "CREATE TABLE n (id bigint PRIMARY KEY, pid bigint);\nALTER TABLE n ADD CONSTRAINT n_p FOREIGN KEY (pid) REFERENCES p (id);",
+            "a SHARE ROW EXCLUSIVE lock on `p`",
+        ),
+    ];
+    for (sql, lock) in cases {
+        let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+        let found: Vec<&Finding> = report.findings.iter().filter(|f| f.rule == "missing-lock-timeout").collect();
+        assert_eq!(found.len(), 1, "{sql}: {:#?}", report.findings);
+        assert!(found[0].message.contains(lock), "{sql}: {}", found[0].message);
+    }
+    // A table made in the file, referencing itself or another new table, waits for nobody.
+    let sql = "CREATE TABLE a (id bigint PRIMARY KEY, up bigint REFERENCES a);\n\
+               CREATE TABLE b (id bigint PRIMARY KEY, a_id bigint REFERENCES a);\n\
+               CREATE TRIGGER t BEFORE INSERT ON b FOR EACH ROW EXECUTE FUNCTION f();";
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    assert!(report.findings.iter().all(|f| f.rule != "missing-lock-timeout"), "{:#?}", report.findings);
+}
