@@ -142,6 +142,14 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
         Format::Sarif => serde_json::to_string_pretty(&sarif(&report)).expect("SARIF serializes") + "\n",
     };
     output::stdout(&text)?;
+    if !report.syntax_errors.is_empty() {
+        if args.format == Format::Text {
+            for e in &report.syntax_errors {
+                output::print_error(&e.to_error());
+            }
+        }
+        return Ok(Exit::Error);
+    }
     Ok(if report.fails(fail_on) { Exit::CheckFailed } else { Exit::Success })
 }
 
@@ -150,7 +158,17 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
 fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<(LintReport, Vec<FileFix>), Error> {
     let sources = read_sources(&args.paths)?;
     names.extend(sources.iter().map(|s| s.name.clone()));
-    let parsed = sources.into_iter().map(lint::parse).collect::<Result<Vec<_>, _>>()?;
+    // A file the parser refuses is reported, and the others are still linted: a CI run gets every
+    // finding, and the syntax error in the format it reads.
+    let mut parsed = Vec::new();
+    let mut syntax_errors = Vec::new();
+    for source in sources {
+        match lint::try_parse(source) {
+            Ok(file) => parsed.push(file),
+            Err(e) if args.fix || args.diff => return Err(e.to_error()),
+            Err(e) => syntax_errors.push(e),
+        }
+    }
     let facts = match &args.connect.dbname {
         Some(_) => {
             let connect = args.connect.options()?;
@@ -165,7 +183,9 @@ fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<(LintReport, Vec<Fil
         small_table_rows: args.small_table_rows,
     };
     if !(args.fix || args.diff) {
-        return Ok((lint::lint(&parsed, &options, facts.as_ref()), Vec::new()));
+        let mut report = lint::lint(&parsed, &options, facts.as_ref());
+        report.syntax_errors = syntax_errors;
+        return Ok((report, Vec::new()));
     }
     let fixes = lint::fix::fix(&parsed, &options, facts.as_ref())?;
     let fixed = fixes.iter().map(|f| lint::parse(f.source())).collect::<Result<Vec<_>, _>>()?;
@@ -275,6 +295,16 @@ fn github(report: &LintReport) -> String {
             escape_data(&format!("{} (help: {})", f.message, f.help))
         ));
     }
+    for e in &report.syntax_errors {
+        out.push_str(&format!(
+            "::error file={},line={},col={},title={}::{}\n",
+            property(&e.file),
+            e.line,
+            e.column,
+            property("pgsafe syntax error"),
+            escape_data(&format!("{} (the file was not linted)", e.message))
+        ));
+    }
     out
 }
 
@@ -322,6 +352,20 @@ fn sarif(report: &LintReport) -> serde_json::Value {
         let mut r = result(&a.finding);
         r["suppressions"] = json!([{ "kind": "inSource", "justification": a.reason }]);
         results.push(r);
+    }
+    // A file the parser refused: a result of no rule of lint's, at the place the parser stopped.
+    for e in &report.syntax_errors {
+        results.push(json!({
+            "ruleId": "syntax-error",
+            "level": "error",
+            "message": { "text": format!("{} (the file was not linted)", e.message) },
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": { "uri": e.file },
+                    "region": { "startLine": e.line, "startColumn": e.column },
+                }
+            }],
+        }));
     }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

@@ -107,6 +107,29 @@ pub struct LintReport {
     /// In file order, then line and column.
     pub findings: Vec<Finding>,
     pub allowed: Vec<Allowed>,
+    /// The files PostgreSQL's parser refused, which were not linted (the others were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub syntax_errors: Vec<SyntaxError>,
+}
+
+/// A file the parser refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyntaxError {
+    pub file: String,
+    /// From 1.
+    pub line: usize,
+    /// From 1, in characters.
+    pub column: usize,
+    /// The parser's message (`syntax error at or near "constraint"`).
+    pub message: String,
+}
+
+impl SyntaxError {
+    /// As an error of the command: `file:line:column: message`, with a hint.
+    pub fn to_error(&self) -> Error {
+        Error::new(ErrorKind::InvalidInput, format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message))
+            .with_hint("pgsafe reads SQL with PostgreSQL's own parser: what it refuses, the server refuses too")
+    }
 }
 
 impl LintReport {
@@ -164,9 +187,14 @@ impl ParsedFile {
 /// Parses `file` with PostgreSQL's parser. A file that does not parse is an `InvalidInput` error whose
 /// message starts with `file:line:column:` of the error, then the parser's message.
 pub fn parse(file: SourceFile) -> Result<ParsedFile> {
+    try_parse(file).map_err(|e| e.to_error())
+}
+
+/// [`parse`], its failure said as where the parser stopped.
+pub fn try_parse(file: SourceFile) -> std::result::Result<ParsedFile, SyntaxError> {
     let parsed = match pg_query::parse(&file.text, 0) {
         Ok(parsed) => parsed,
-        Err(e) => return Err(parse_error(&file, e)),
+        Err(e) => return Err(syntax_error(&file, e)),
     };
     // The parser accepted it, so the scanner does too; its comments carry the suppressions.
     let tokens = pg_query::scan(&file.text).map(|s| s.tokens).unwrap_or_default();
@@ -225,7 +253,7 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
 /// position, so it is found by parsing ever longer prefixes: the shortest prefix that fails with an error
 /// other than "at end of input" ends at the offending token. (libpg_query is built without translations:
 /// its messages are always these English ones.)
-fn parse_error(file: &SourceFile, e: pg_query::Error) -> Error {
+fn syntax_error(file: &SourceFile, e: pg_query::Error) -> SyntaxError {
     let message = match &e {
         pg_query::Error::Parse(m) | pg_query::Error::Scan(m) | pg_query::Error::Split(m) => m.clone(),
         other => other.to_string(),
@@ -257,8 +285,7 @@ fn parse_error(file: &SourceFile, e: pg_query::Error) -> Error {
         }
     };
     let (line, column) = line_column(text, offset);
-    Error::new(ErrorKind::InvalidInput, format!("{}:{line}:{column}: {message}", file.name))
-        .with_hint("pgsafe reads SQL with PostgreSQL's own parser: what it refuses, the server refuses too")
+    SyntaxError { file: file.name.clone(), line, column, message }
 }
 
 /// The 1-based line and column (in characters) of byte `offset` of `text`.
@@ -467,6 +494,14 @@ pub fn audit_entry(
 ) -> crate::store::AuditEntry {
     use crate::store::{AuditCommand, AuditEntry, Outcome};
     let outcome = match result {
+        Ok(report) if !report.syntax_errors.is_empty() => {
+            let at: Vec<String> = report
+                .syntax_errors
+                .iter()
+                .map(|e| format!("{}:{}:{}: {}", e.file, e.line, e.column, e.message))
+                .collect();
+            Outcome::Failed { error: format!("{} file(s) do not parse: {}", at.len(), at.join(", ")) }
+        }
         Ok(report) if report.fails(fail_on) => {
             let failing: Vec<String> = report
                 .findings

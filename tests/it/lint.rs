@@ -167,6 +167,29 @@ fn a_syntax_error_exits_2_with_its_position_and_a_clean_file_exits_0() {
     assert_eq!(lines[0]["migration"], good.to_str().unwrap());
     assert_eq!(lines[1]["outcome"], "failed");
     assert!(lines[1]["error"].as_str().unwrap().contains("syntax error"), "{}", lines[1]);
+    // With other files, in every format: the syntax error is reported where the format says it, and the
+    // other files are still linted (their findings all there); the exit code is 2.
+    let risky = dir.path().join("risky.sql");
+    write(&risky, "CREATE INDEX i ON orders (a);\n");
+    let (code, report) = lint_json(&[bad.to_str().unwrap(), risky.to_str().unwrap()]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["syntax_errors"][0]["line"], 3, "{report:#}");
+    assert_eq!(report["syntax_errors"][0]["column"], 3, "{report:#}");
+    let rules: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"create-index-without-concurrently"), "{report:#}");
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--format", "github"]).arg(&bad).arg(&risky));
+    assert_eq!(code, 2);
+    assert!(
+        stdout.contains(&format!("::error file={},line=3,col=3,title=pgsafe syntax error::", bad.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("create-index-without-concurrently"), "{stdout}");
+    let (code, stdout, _) = run(pgsafe().args(["lint", "--format", "sarif"]).arg(&bad).arg(&risky));
+    assert_eq!(code, 2);
+    let sarif: Value = serde_json::from_str(&stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "syntax-error"), "{sarif:#}");
+    assert!(results.iter().any(|r| r["ruleId"] == "create-index-without-concurrently"), "{sarif:#}");
     // A folder's `*.down.sql` is skipped.
     write(&dir.path().join("m/0001_a.sql"), "SELECT 1;\n");
     write(&dir.path().join("m/0001_a.down.sql"), "DROP TABLE orders;\n");
