@@ -85,8 +85,11 @@ pub struct Hit {
 #[derive(Debug, Default)]
 pub struct Known {
     tables: HashMap<String, KnownTable>,
-    /// (table key, column) of the columns the run added to tables it did not make.
-    added_columns: HashSet<(String, String)>,
+    /// (table key, column) of the columns the run added to tables it did not make, with the file that
+    /// added each (its position in the run).
+    added_columns: HashMap<(String, String), usize>,
+    /// The position in the run of the file being linted.
+    file: usize,
     /// (table key, column) whose NOT NULL the run made (true) or dropped (false): what the database's
     /// facts say of them no longer holds.
     not_null: HashMap<(String, String), bool>,
@@ -150,6 +153,7 @@ pub fn run(
     facts: Option<&Facts>,
     known: &mut Known,
 ) -> Vec<Hit> {
+    known.file += 1;
     let mut pass = Pass {
         options,
         pg_version,
@@ -419,6 +423,16 @@ impl<'a> Pass<'a> {
 
     /// With facts, whether the database has the column `column` of `rel` (as the run names them);
     /// `None` without facts, or when they do not say.
+    /// Whether `rel.column` holds only what the run wrote: this file added it, or an earlier file did and
+    /// the database (with facts) lacks it, so that file has not run yet. A column an earlier file added
+    /// to a database that has it, or without facts, may hold years of values (a history linted whole).
+    fn run_owns_column(&self, rel: &RelName, column: &str) -> bool {
+        self.known
+            .added_columns
+            .get(&(rel.key(), column.to_owned()))
+            .is_some_and(|&file| file == self.known.file || self.has_column(rel, column) == Some(false))
+    }
+
     fn has_column(&self, rel: &RelName, column: &str) -> Option<bool> {
         self.facts?;
         if self.known.tables.contains_key(&rel.key()) {
@@ -457,7 +471,7 @@ impl<'a> Pass<'a> {
 
     /// With facts: a table (or column) that is neither in the database nor created by the run.
     fn check_exists(&mut self, rel: &RelName, column: Option<&str>) {
-        if column.is_some_and(|c| self.known.added_columns.contains(&(rel.key(), c.to_owned()))) {
+        if column.is_some_and(|c| self.known.added_columns.contains_key(&(rel.key(), c.to_owned()))) {
             return;
         }
         if self.has_table(rel) == Some(false) {
@@ -749,8 +763,8 @@ impl<'a> Pass<'a> {
                         self.check_exists(&rel, Some(&r.subname));
                         let was = self.db_column(&rel, &r.subname).to_owned();
                         self.known.renamed_columns.insert((rel.key(), r.newname.clone()), was);
-                        if self.known.added_columns.remove(&(rel.key(), r.subname.clone())) {
-                            self.known.added_columns.insert((rel.key(), r.newname.clone()));
+                        if let Some(file) = self.known.added_columns.remove(&(rel.key(), r.subname.clone())) {
+                            self.known.added_columns.insert((rel.key(), r.newname.clone()), file);
                         }
                         self.hit(
                             "rename-column",
@@ -802,7 +816,7 @@ impl<'a> Pass<'a> {
             NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
                 if let Some(rel) = u.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
                     let set = set_columns(&u.target_list);
-                    let added = |c: &&str| self.known.added_columns.contains(&(rel.key(), (*c).to_owned()));
+                    let added = |c: &&str| self.run_owns_column(&rel, c);
                     if !set.is_empty() && set.iter().all(added) {
                         self.hit(
                             "backfill-in-one-transaction",
@@ -1305,10 +1319,14 @@ impl<'a> Pass<'a> {
                 }
             }
             AtDropColumn if !new => {
-                // A column the run added holds only what the run wrote; one the database lacks holds
-                // nothing (with `IF EXISTS` the statement does nothing, without it fails: said once).
-                let added = self.known.added_columns.remove(&(rel.key(), column.to_owned()));
-                let absent = !added && self.has_column(rel, column) == Some(false);
+                // A column this file added holds only what it wrote, and so does one an earlier file added
+                // that the database lacks (that file has not run: with facts). One an earlier file added
+                // to a database that has it, or without facts, may have been there for years: its values
+                // count (a history linted whole). One the database lacks holds nothing (with `IF EXISTS`
+                // the statement does nothing, without it fails: said once).
+                let added = self.run_owns_column(rel, column);
+                let earlier = self.known.added_columns.remove(&(rel.key(), column.to_owned())).is_some() && !added;
+                let absent = !added && !earlier && self.has_column(rel, column) == Some(false);
                 // Gone under its name and, when the run renamed it, under the database's.
                 if let Some(was) = self.known.renamed_columns.remove(&(rel.key(), column.to_owned())) {
                     self.known.dropped_columns.insert((rel.key(), was));
@@ -1330,9 +1348,15 @@ impl<'a> Pass<'a> {
                     );
                 }
                 if !added && !absent {
+                    let since = if earlier {
+                        " (an earlier file of this run added it: once that file has run, the values written \
+                         since are lost)"
+                    } else {
+                        ""
+                    };
                     self.hit(
                         "drop-column",
-                        format!("`DROP COLUMN` removes `{}.{column}` and its values", rel.display()),
+                        format!("`DROP COLUMN` removes `{}.{column}` and its values{since}", rel.display()),
                         None,
                     );
                 }
@@ -1561,7 +1585,7 @@ impl<'a> Pass<'a> {
         if new {
             return;
         }
-        self.known.added_columns.insert((rel.key(), col.colname.clone()));
+        self.known.added_columns.insert((rel.key(), col.colname.clone()), self.known.file);
         self.known.dropped_columns.remove(&(rel.key(), col.colname.clone()));
         self.check_exists(rel, None);
         if !if_not_exists {

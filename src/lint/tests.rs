@@ -1083,3 +1083,33 @@ fn triggers_policies_rules_and_new_foreign_keys_wait_for_their_tables_locks() {
     let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
     assert!(report.findings.iter().all(|f| f.rule != "missing-lock-timeout"), "{:#?}", report.findings);
 }
+
+/// Found by linting cal.com's Prisma history whole: a column one migration added and one three weeks
+/// later dropped was no `drop-column`, as if the two ran together; the values written in between are lost.
+/// Without facts, only a column added in the same file is the file's own.
+#[test]
+fn a_column_an_earlier_file_added_holds_data_when_a_later_file_drops_or_rewrites_it() {
+    let options = LintOptions::default();
+    let parse = |name: &str, sql: &str| parse(SourceFile { name: name.into(), text: sql.into() }).unwrap();
+    let files = [
+        parse("0001.sql", "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN sc text;\n"),
+        parse(
+            "0002.sql",
+            "SET lock_timeout = '2s';\nUPDATE orders SET sc = 'x';\nALTER TABLE orders DROP COLUMN sc;\n",
+        ),
+    ];
+    let report = lint(&files, &options, None);
+    let later: Vec<(&str, &str)> =
+        report.findings.iter().filter(|f| f.file == "0002.sql").map(|f| (f.rule, f.message.as_str())).collect();
+    assert!(later.iter().any(|(r, _)| *r == "update-without-where"), "{later:#?}");
+    let (_, drop) = later.iter().find(|(r, _)| *r == "drop-column").expect("drop-column");
+    assert!(drop.contains("an earlier file of this run added it"), "{drop}");
+    // In one file: the file's own values.
+    let one = [parse(
+        "0001.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN sc text;\nUPDATE orders SET sc = 'x';\nALTER TABLE orders DROP COLUMN sc;\n",
+    )];
+    let rules: Vec<&str> = lint(&one, &options, None).findings.iter().map(|f| f.rule).collect();
+    assert!(!rules.contains(&"drop-column") && !rules.contains(&"update-without-where"), "{rules:?}");
+    assert!(rules.contains(&"backfill-in-one-transaction"), "{rules:?}");
+}

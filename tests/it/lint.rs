@@ -426,3 +426,31 @@ async fn with_a_database_the_domain_columns_that_rewrite_and_enum_values_used_to
 fn dir_file(dir: &tempfile::TempDir, name: &str) -> String {
     format!("{}/{name}", dir.path().file_name().unwrap().to_str().unwrap())
 }
+
+/// With a database, a column an earlier file of the run adds and a later file drops is the run's own
+/// when the database lacks it (that file has not run), and holds data when the database has it (the
+/// earlier file ran: a history linted whole).
+#[test]
+fn with_a_database_a_column_an_earlier_file_added_is_the_runs_own_only_while_the_database_lacks_it() {
+    let db = TestDb::new("lint_added");
+    db.psql(
+        "CREATE TABLE pending (id bigint PRIMARY KEY); CREATE TABLE applied (id bigint PRIMARY KEY, sc text);
+         INSERT INTO applied VALUES (1, 'x');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for table in ["pending", "applied"] {
+        let folder = dir.path().join(table);
+        write(
+            &folder.join("0001_add.sql"),
+            &format!("SET lock_timeout = '2s';\nALTER TABLE {table} ADD COLUMN IF NOT EXISTS sc text;\n"),
+        );
+        write(
+            &folder.join("0002_drop.sql"),
+            &format!("SET lock_timeout = '2s';\nALTER TABLE {table} DROP COLUMN IF EXISTS sc;\n"),
+        );
+        let (_, report) = lint_json(&["-d", &db.conn_string(), folder.to_str().unwrap()]);
+        let dropped =
+            found(&report).iter().any(|(file, _, rule)| file.ends_with("0002_drop.sql") && rule == "drop-column");
+        assert_eq!(dropped, table == "applied", "{table}: {report:#}");
+    }
+}
