@@ -327,6 +327,15 @@ fn weak_alter(subtype: AlterTableType) -> bool {
     )
 }
 
+/// `` `t` is `` or `` `t` and `r` are ``: the tables a foreign key of `table` referencing `referenced` locks
+/// (one, when it references its own table).
+fn locked_tables(table: &RelName, referenced: Option<&RelName>) -> String {
+    match referenced.filter(|r| r.key() != table.key()) {
+        Some(r) => format!("`{}` and `{}` are", table.display(), r.display()),
+        None => format!("`{}` is", table.display()),
+    }
+}
+
 /// The lock a subcommand of `ALTER TABLE` that is not [`weak_alter`] takes on its table: SHARE ROW
 /// EXCLUSIVE to enable or disable triggers or add a foreign key (measured on 15), else ACCESS EXCLUSIVE.
 fn alter_lock(cmd: &AlterTableCmd) -> &'static str {
@@ -1677,15 +1686,13 @@ impl<'a> Pass<'a> {
                     self.offset(k.location, at),
                 ),
                 ConstrType::ConstrForeign if !k.skip_validation => {
-                    let other = k.pktable.as_ref().map(|r| format!(" and `{}`", RelName::of(r).display()));
+                    let locked = locked_tables(rel, k.pktable.as_ref().map(RelName::of).as_ref());
                     self.hit_at(
                         "add-foreign-key-without-not-valid",
                         format!(
                             "the foreign key on the new column `{name}` is verified at once, scanning `{}` while \
-                             `{}`{} are locked against writes",
+                             {locked} locked against writes",
                             rel.display(),
-                            rel.display(),
-                            other.unwrap_or_default()
                         ),
                         Some(rel),
                         self.offset(k.location, at),
@@ -1746,13 +1753,12 @@ impl<'a> Pass<'a> {
             ConstrType::ConstrForeign => {
                 let referenced = k.pktable.as_ref().map(RelName::of);
                 if !k.skip_validation {
-                    let other = referenced.as_ref().map(|r| format!(" and `{}`", r.display())).unwrap_or_default();
+                    let locked = locked_tables(rel, referenced.as_ref());
                     self.hit_at(
                         "add-foreign-key-without-not-valid",
                         format!(
-                            "the foreign key{name} is verified on every row of `{}` while `{}`{other} are locked against writes",
+                            "the foreign key{name} is verified on every row of `{}` while {locked} locked against writes",
                             rel.display(),
-                            rel.display()
                         ),
                         Some(rel),
                         at,

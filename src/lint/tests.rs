@@ -1113,3 +1113,22 @@ fn a_column_an_earlier_file_added_holds_data_when_a_later_file_drops_or_rewrites
     assert!(!rules.contains(&"drop-column") && !rules.contains(&"update-without-where"), "{rules:?}");
     assert!(rules.contains(&"backfill-in-one-transaction"), "{rules:?}");
 }
+
+#[test]
+fn a_foreign_key_to_its_own_table_names_the_table_once() {
+    let report = lint_example(
+        "SET lock_timeout = '2s';\nALTER TABLE auth.tokens ADD CONSTRAINT up FOREIGN KEY (parent) REFERENCES auth.tokens (id);\n\
+         ALTER TABLE orders ADD CONSTRAINT o_u FOREIGN KEY (user_id) REFERENCES users (id);",
+        &LintOptions::default(),
+        None,
+    );
+    let messages: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "add-foreign-key-without-not-valid")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages[0].ends_with("while `auth.tokens` is locked against writes"), "{}", messages[0]);
+    assert!(messages[1].ends_with("while `orders` and `users` are locked against writes"), "{}", messages[1]);
+}
