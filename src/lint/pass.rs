@@ -1335,7 +1335,10 @@ impl<'a> Pass<'a> {
                 // the statement does nothing, without it fails: said once).
                 let added = self.run_owns_column(rel, column);
                 let earlier = self.known.added_columns.remove(&(rel.key(), column.to_owned())).is_some() && !added;
-                let absent = !added && !earlier && self.has_column(rel, column) == Some(false);
+                // An earlier statement of the run dropped it (or renamed it away): nothing is left to lose.
+                let absent = !added
+                    && !earlier
+                    && (self.has_column(rel, column) == Some(false) || self.column_taken_away(rel, column));
                 // Gone under its name and, when the run renamed it, under the database's.
                 if let Some(was) = self.known.renamed_columns.remove(&(rel.key(), column.to_owned())) {
                     self.known.dropped_columns.insert((rel.key(), was));

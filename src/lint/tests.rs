@@ -1132,3 +1132,19 @@ fn a_foreign_key_to_its_own_table_names_the_table_once() {
     assert!(messages[0].ends_with("while `auth.tokens` is locked against writes"), "{}", messages[0]);
     assert!(messages[1].ends_with("while `orders` and `users` are locked against writes"), "{}", messages[1]);
 }
+
+/// Found in Mattermost's history: `DROP COLUMN IF EXISTS parentid` in a file after the one that dropped it
+/// was a `drop-column`, though nothing was left to drop.
+#[test]
+fn a_column_the_run_dropped_already_is_no_loss_when_dropped_again() {
+    let options = LintOptions::default();
+    let parse = |name: &str, sql: &str| parse(SourceFile { name: name.into(), text: sql.into() }).unwrap();
+    let files = [
+        parse("0066.sql", "SET lock_timeout = '2s';\nALTER TABLE posts DROP COLUMN IF EXISTS parentid;\n"),
+        parse("0095.sql", "SET lock_timeout = '2s';\nALTER TABLE posts DROP COLUMN IF EXISTS parentid;\n"),
+    ];
+    let report = lint(&files, &options, None);
+    let drops: Vec<&str> =
+        report.findings.iter().filter(|f| f.rule == "drop-column").map(|f| f.file.as_str()).collect();
+    assert_eq!(drops, ["0066.sql"]);
+}
