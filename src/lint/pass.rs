@@ -2040,7 +2040,19 @@ fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
         }
     };
     match node {
-        NodeEnum::MergeStmt(_) => need(15, "`MERGE`"),
+        NodeEnum::MergeStmt(m) => {
+            need(15, "`MERGE`");
+            if m.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                need(17, "`MERGE ... RETURNING`");
+            }
+            let by_source = pg_query::protobuf::MergeMatchKind::MergeWhenNotMatchedBySource as i32;
+            if m.merge_when_clauses
+                .iter()
+                .any(|c| matches!(&c.node, Some(NodeEnum::MergeWhenClause(w)) if w.match_kind == by_source))
+            {
+                need(17, "`WHEN NOT MATCHED BY SOURCE`");
+            }
+        }
         NodeEnum::ReindexStmt(r)
             if r.params
                 .iter()
@@ -2078,6 +2090,25 @@ fn needs_version(node: &NodeEnum) -> Option<(u32, &'static str)> {
         _ => {}
     }
     let tree = json_tree(node);
+    // SQL/JSON, each a syntax error (or an unknown function) on the version before (measured on 15 to
+    // 17). `JSON(...)` is left out: 16 reads it as a cast.
+    const SQL_JSON: [(&str, u32, &str); 10] = [
+        ("JsonIsPredicate", 16, "`IS JSON`"),
+        ("JsonObjectConstructor", 16, "`JSON_OBJECT(key: value)`"),
+        ("JsonArrayConstructor", 16, "`JSON_ARRAY`"),
+        ("JsonArrayQueryConstructor", 16, "`JSON_ARRAY(query)`"),
+        ("JsonObjectAgg", 16, "`JSON_OBJECTAGG`"),
+        ("JsonArrayAgg", 16, "`JSON_ARRAYAGG`"),
+        ("JsonTable", 17, "`JSON_TABLE`"),
+        ("JsonFuncExpr", 17, "`JSON_VALUE`, `JSON_QUERY` or `JSON_EXISTS`"),
+        ("JsonScalarExpr", 17, "`JSON_SCALAR`"),
+        ("JsonSerializeExpr", 17, "`JSON_SERIALIZE`"),
+    ];
+    for (kind, version, what) in SQL_JSON {
+        if !tree_nodes(&tree, kind).is_empty() {
+            need(version, what);
+        }
+    }
     for k in tree_nodes(&tree, "Constraint") {
         if k["nulls_not_distinct"].as_bool() == Some(true) {
             need(15, "`NULLS NOT DISTINCT`");

@@ -817,7 +817,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Transactions,
         lock: None,
         rewrites: Rewrites::None,
-        what: "syntax the target PostgreSQL (`--pg-version`, or the server's with `-d`) does not have: `DETACH PARTITION ... CONCURRENTLY` or `FINALIZE` and `CREATE OR REPLACE TRIGGER` and `SET COMPRESSION` before 14, `MERGE` and `NULLS NOT DISTINCT` before 15, `DROP DATABASE ... WITH (FORCE)` before 13, `REINDEX CONCURRENTLY` and stored generated columns before 12, virtual generated columns before 18",
+        what: "syntax the target PostgreSQL (`--pg-version`, or the server's with `-d`) does not have: `DETACH PARTITION ... CONCURRENTLY` or `FINALIZE` and `CREATE OR REPLACE TRIGGER` and `SET COMPRESSION` before 14, `MERGE` and `NULLS NOT DISTINCT` before 15, `DROP DATABASE ... WITH (FORCE)` before 13, `REINDEX CONCURRENTLY` and stored generated columns before 12, SQL/JSON (`IS JSON`, `JSON_OBJECT(k: v)`, `JSON_ARRAY`, their aggregates) before 16, `JSON_TABLE`, `JSON_VALUE`/`JSON_QUERY`/`JSON_EXISTS`, `JSON_SCALAR`, `JSON_SERIALIZE`, `MERGE ... RETURNING` and `WHEN NOT MATCHED BY SOURCE` before 17, virtual generated columns before 18",
         why: "the server refuses the statement, and the migration fails",
         help: "write it the way the target version can run it (`DETACH PARTITION` without `CONCURRENTLY`, `INSERT ... ON CONFLICT` for `MERGE`), or raise `--pg-version` if the servers are newer",
         bad: &["-- pg 13\nALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;"],

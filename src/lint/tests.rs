@@ -1032,6 +1032,23 @@ fn syntax_newer_than_the_target_server_is_a_finding() {
         ("-- pg 13\nCREATE OR REPLACE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();", &[2]),
         ("-- pg 12\nDROP DATABASE old WITH (FORCE);", &[2]),
         ("-- pg 13\nALTER TABLE t ALTER COLUMN body SET COMPRESSION lz4;", &[2]),
+        // SQL/JSON and MERGE's later clauses: each refused by the version before, measured on 15, 16 and 17.
+        ("-- pg 15\nUPDATE t SET ok = body IS JSON WHERE id = 1;", &[2]),
+        ("-- pg 15\nUPDATE t SET doc = JSON_OBJECT('a': v) WHERE id = 1;", &[2]),
+        ("-- pg 15\nUPDATE t SET doc = json_object('{a,1}') WHERE id = 1;", &[]),
+        ("-- pg 15\nUPDATE t SET doc = JSON_ARRAY(v) WHERE id = 1;", &[2]),
+        ("-- pg 15\nINSERT INTO s SELECT JSON_ARRAYAGG(v), JSON_OBJECTAGG('k': v) FROM t;", &[2]),
+        ("-- pg 16\nUPDATE t SET doc = JSON_OBJECT('a': v) WHERE id = 1;", &[]),
+        ("-- pg 16\nINSERT INTO s SELECT jt.a FROM t, JSON_TABLE(t.doc, '$[*]' COLUMNS (a int PATH '$')) jt;", &[2]),
+        ("-- pg 16\nUPDATE t SET v = JSON_VALUE(doc, '$.v' RETURNING int) WHERE id = 1;", &[2]),
+        ("-- pg 16\nDELETE FROM t WHERE JSON_EXISTS(doc, '$.gone');", &[2]),
+        ("-- pg 16\nUPDATE t SET d = JSON_SCALAR(v), e = JSON_SERIALIZE(doc) WHERE id = 1;", &[2]),
+        ("-- pg 17\nDELETE FROM t WHERE JSON_EXISTS(doc, '$.gone');", &[]),
+        ("-- pg 16\nMERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING t.id;", &[2]),
+        ("-- pg 16\nMERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE;", &[2]),
+        // (`NOT MATCHED BY TARGET`, 17's spelling of it, parses to the same tree: not told apart.)
+        ("-- pg 16\nMERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id);", &[]),
+        ("-- pg 17\nMERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING t.id;", &[]),
     ];
     for (sql, expected) in cases {
         assert_eq!(lines(rule, sql), *expected, "{sql}");
