@@ -433,10 +433,13 @@ impl Drop for Cluster {
 /// Refuses, with [`ErrorKind::InvalidInput`] and without touching it, a folder that holds no cluster made
 /// by [`Cluster::start`].
 pub fn stop(dir: &Path) -> Result<()> {
-    let path = dir.join(STATE_FILE);
     let not_a_cluster = || {
         Error::new(ErrorKind::InvalidInput, format!("`{}` holds no cluster of `pgsafe cluster start`", dir.display()))
     };
+    // Absolute, as `start` made it: `pg_ctl` runs from the cluster's folder, where a relative `dir/data`
+    // is not found (`pgsafe cluster stop c` failed so).
+    let dir = &dir.canonicalize().map_err(|e| not_a_cluster().with_source(e))?;
+    let path = dir.join(STATE_FILE);
     let text = fs::read(&path).map_err(|e| not_a_cluster().with_source(e))?;
     let state: State = serde_json::from_slice(&text).map_err(|e| not_a_cluster().with_source(e))?;
     let runner = match state.os_user.as_deref() {

@@ -91,7 +91,8 @@ fn cluster_start_prints_settings_a_shell_can_use_and_stop_removes_the_folder() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let (code, _, stderr) = run(pgsafe().args(["cluster", "stop"]).arg(&dir));
+    // Named relative to the working folder, as a shell user names it.
+    let (code, _, stderr) = run(pgsafe().current_dir(parent.path()).args(["cluster", "stop", "c"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(!dir.exists(), "`pgsafe cluster stop` leaves {}", dir.display());
 }
