@@ -125,10 +125,17 @@ pub struct SyntaxError {
 }
 
 impl SyntaxError {
-    /// As an error of the command: `file:line:column: message`, with a hint.
+    /// As an error of the command, with a hint.
     pub fn to_error(&self) -> Error {
-        Error::new(ErrorKind::InvalidInput, format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message))
+        Error::new(ErrorKind::InvalidInput, self.to_string())
             .with_hint("pgsafe reads SQL with PostgreSQL's own parser: what it refuses, the server refuses too")
+    }
+}
+
+impl std::fmt::Display for SyntaxError {
+    /// `file:line:column: message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
     }
 }
 
@@ -495,11 +502,7 @@ pub fn audit_entry(
     use crate::store::{AuditCommand, AuditEntry, Outcome};
     let outcome = match result {
         Ok(report) if !report.syntax_errors.is_empty() => {
-            let at: Vec<String> = report
-                .syntax_errors
-                .iter()
-                .map(|e| format!("{}:{}:{}: {}", e.file, e.line, e.column, e.message))
-                .collect();
+            let at: Vec<String> = report.syntax_errors.iter().map(SyntaxError::to_string).collect();
             Outcome::Failed { error: format!("{} file(s) do not parse: {}", at.len(), at.join(", ")) }
         }
         Ok(report) if report.fails(fail_on) => {

@@ -430,8 +430,6 @@ impl<'a> Pass<'a> {
         self.table_facts(rel).and_then(|t| t.columns.get(self.db_column(rel, column))).cloned()
     }
 
-    /// With facts, whether the database has the column `column` of `rel` (as the run names them);
-    /// `None` without facts, or when they do not say.
     /// Whether `rel.column` holds only what the run wrote: this file added it, or an earlier file did and
     /// the database (with facts) lacks it, so that file has not run yet. A column an earlier file added
     /// to a database that has it, or without facts, may hold years of values (a history linted whole).
@@ -442,6 +440,8 @@ impl<'a> Pass<'a> {
             .is_some_and(|&file| file == self.known.file || self.has_column(rel, column) == Some(false))
     }
 
+    /// With facts, whether the database has the column `column` of `rel` (as the run names them);
+    /// `None` without facts, or when they do not say.
     fn has_column(&self, rel: &RelName, column: &str) -> Option<bool> {
         self.facts?;
         if self.known.tables.contains_key(&rel.key()) {
@@ -1076,7 +1076,8 @@ impl<'a> Pass<'a> {
             // nothing, and what follows works on a table with its rows and readers, not a new one.
             return;
         }
-        let keys_before = self.known.foreign_keys.len();
+        // New from here: its foreign keys lock the tables they reference ([`Self::foreign_key_made`]).
+        self.created.insert(rel.key());
         let mut table = KnownTable { partitioned: c.partspec.is_some(), ..KnownTable::default() };
         let mut primary: Vec<String> = Vec::new();
         let mut columns: Vec<(&ColumnDef, ColumnType)> = Vec::new();
@@ -1125,17 +1126,7 @@ impl<'a> Pass<'a> {
                 );
             }
         }
-        self.created.insert(rel.key());
         self.known.tables.insert(rel.key(), table);
-        // Its foreign keys lock the tables they reference (SHARE ROW EXCLUSIVE, measured on 15).
-        let referenced: Vec<RelName> = self.known.foreign_keys[keys_before..]
-            .iter()
-            .map(|fk| fk.references.clone())
-            .filter(|r| r.key() != rel.key())
-            .collect();
-        for table in referenced {
-            self.lock_timeout_needed(Some(table), "SHARE ROW EXCLUSIVE");
-        }
     }
 
     fn column_habits(&mut self, col: &ColumnDef, ty: &ColumnType) {
@@ -1508,9 +1499,9 @@ impl<'a> Pass<'a> {
             return;
         }
         let Some(references) = k.pktable.as_ref().map(RelName::of) else { return };
-        // A key added to a table made earlier in the run locks the table it references (SHARE ROW
-        // EXCLUSIVE, measured on 15), as `CREATE TABLE` does ([`Self::create_table`]): a busy table keeps
-        // the statement waiting, and its writers behind it. (An existing table's own lock is named first.)
+        // A key of a new table (in its `CREATE TABLE`, or added to a table made earlier in the run) locks
+        // the table it references (SHARE ROW EXCLUSIVE, measured on 15): a busy table keeps the statement
+        // waiting, and its writers behind it. (An existing table's own lock is named first.)
         if self.is_new(rel) && references.key() != rel.key() {
             self.lock_timeout_needed(Some(references.clone()), "SHARE ROW EXCLUSIVE");
         }

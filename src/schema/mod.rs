@@ -278,7 +278,6 @@ pub async fn read_schema_with(
         "SELECT pg_catalog.has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT')";
     let subscriptions_readable: bool =
         crate::pg::value(&session.query_one(SUBSCRIPTIONS_READABLE, &[]).await?, 0, SUBSCRIPTIONS_READABLE)?;
-    const DEPENDENCIES: &str = "dependencies";
     // Every query up front, the biggest first, read in this order whichever session ran it.
     let mut queries: Vec<(&str, &str)> = vec![(ALL_OBJECTS, include_str!("sql/all_objects.sql"))];
     if version >= 150000 {
@@ -832,6 +831,8 @@ async fn read_identities(session: &Session, keys: &[Key]) -> Result<HashMap<Key,
 
 /// The coverage check's query: every object the database holds.
 const ALL_OBJECTS: &str = "all_objects";
+/// The query of the dependencies between objects.
+const DEPENDENCIES: &str = "dependencies";
 
 /// What one of the schema's queries returned, read.
 enum QueryRead {
@@ -859,11 +860,10 @@ impl Covered {
 
 impl Dependency {
     fn read(row: &Row) -> Result<Dependency> {
-        const QUERY: &str = "dependencies";
-        let deptype: String = get(row, QUERY, "deptype")?;
+        let deptype: String = get(row, DEPENDENCIES, "deptype")?;
         Ok(Dependency {
-            from: (get(row, QUERY, "classid")?, get(row, QUERY, "objid")?),
-            to: (get(row, QUERY, "refclassid")?, get(row, QUERY, "refobjid")?),
+            from: (get(row, DEPENDENCIES, "classid")?, get(row, DEPENDENCIES, "objid")?),
+            to: (get(row, DEPENDENCIES, "refclassid")?, get(row, DEPENDENCIES, "refobjid")?),
             deptype: deptype.chars().next().unwrap_or('n'),
         })
     }
