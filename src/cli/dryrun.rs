@@ -338,8 +338,16 @@ fn render(report: &DryRunReport) -> String {
     for note in &report.notes {
         out.push_str(&format!("note: {note}\n"));
     }
+    sequences(&mut out, report);
     out.push_str(&verdict(report));
     out
+}
+
+/// The sequences the migration leaves behind the values they fill, a line each.
+pub(super) fn sequences(out: &mut String, report: &DryRunReport) {
+    for sequence in &report.sequences_behind {
+        out.push_str(&format!("after the migration: {}\n", sequence.describe()));
+    }
 }
 
 /// Whether the statement is one that makes a rehearsal fail or lose data.
@@ -429,7 +437,12 @@ fn loss_text(loss: &Loss) -> String {
 
 /// `would fail`, `would lose data` or `safe`, then the counts of each outcome and the time.
 pub(super) fn verdict(report: &DryRunReport) -> String {
+    // A migration whose statements all run but that leaves a sequence behind fails later, at the
+    // application's next INSERT.
+    let stops = report.statements.iter().any(|s| s.outcome.stops());
     let word = match (report.would_fail, report.loses_data) {
+        (true, true) if !stops => "would leave inserts failing and lose data",
+        (true, false) if !stops => "would leave inserts failing",
         (true, true) => "would fail and lose data",
         (true, false) => "would fail",
         (false, true) => "would lose data",

@@ -218,6 +218,7 @@ fn render(r: &MigrateReport) -> String {
                 for s in dry.statements.iter().filter(|s| super::dryrun::refuses(s)) {
                     super::dryrun::statement(&mut out, s);
                 }
+                super::dryrun::sequences(&mut out, dry);
                 out.push_str(&super::dryrun::verdict(dry));
             }
         }

@@ -191,10 +191,11 @@ fn calls_setval(node: &NodeEnum) -> bool {
 }
 
 /// Why a statement calling `setval` is not rehearsed.
+pub(crate) const SETVAL_NOT_RUN: &str =
+    "it calls `setval`, which the rehearsal's rollback would not undo: the live sequence would stay moved";
+
 fn setval_not_run() -> Kind {
-    Kind::NotRun(
-        "it calls `setval`, which the rehearsal's rollback would not undo: the live sequence would stay moved".into(),
-    )
+    Kind::NotRun(SETVAL_NOT_RUN.into())
 }
 
 /// What the statements of a `DO` block do ([`crate::lint::do_block`]), as far as the block's run shows it:

@@ -18,6 +18,7 @@
 
 mod analyze;
 mod observe;
+mod sequences;
 mod split;
 
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{discards_transaction, is_transaction_control, outside_transaction};
+pub use sequences::SequenceBehind;
 pub use split::{FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
 
 /// How long the rehearsal waits for a lock, unless told otherwise.
@@ -261,8 +263,12 @@ pub struct DryRunReport {
     pub statements: Vec<StatementReport>,
     /// Some statement would lose values or rows.
     pub loses_data: bool,
-    /// Some statement failed, waited too long for a lock or ran too long.
+    /// Some statement failed, waited too long for a lock or ran too long; or the migration leaves a
+    /// sequence behind the values of the unique column it fills, so that the next INSERT fails.
     pub would_fail: bool,
+    /// The sequences the migration leaves at or behind the values of the unique column they fill.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sequences_behind: Vec<SequenceBehind>,
     /// Every statement ran (none estimated, none not run).
     pub complete: bool,
     /// Whatever applies to the whole rehearsal.
@@ -292,24 +298,37 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     let server_version = session.server_version();
     session.batch(&begin(options)).await?;
-    let result = rehearse(&session, &statements, options, server_version).await;
+    let mut notes = Vec::new();
+    let result = match sequences_before(&session, &mut notes).await {
+        Ok(before) => match rehearse(&session, &statements, options, server_version).await {
+            Ok((reports, starts)) => match before {
+                Some(before) if !reports.iter().any(|r| r.outcome.stops()) => {
+                    sequences_after(&session, &before, &reports, &mut notes)
+                        .await
+                        .map(|behind| (reports, starts, behind))
+                }
+                _ => Ok((reports, starts, Vec::new())),
+            },
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     // Always, even after an error: nothing of the rehearsal may stay. A closed connection has rolled
     // back already.
     let rolled_back = if session.is_closed() { Ok(()) } else { session.batch("ROLLBACK").await };
     let ended = Instant::now();
-    let (mut reports, starts) = result?;
+    let (mut reports, starts, sequences_behind) = result?;
     rolled_back.map_err(|e| e.context("the dry run ended, but its ROLLBACK failed"))?;
     for (report, start) in reports.iter_mut().zip(starts) {
         for lock in &mut report.locks {
             lock.held_seconds = start.map_or(0.0, |s| ended.duration_since(s).as_secs_f64());
         }
     }
-    let mut notes = Vec::new();
     if reports.iter().any(|r| r.reason.as_deref() == Some(TRANSACTION_CONTROL)) {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
     let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
-    let would_fail = reports.iter().any(|r| r.outcome.stops());
+    let would_fail = reports.iter().any(|r| r.outcome.stops()) || !sequences_behind.is_empty();
     let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
     Ok(DryRunReport {
         database: options.connect.dbname().to_owned(),
@@ -320,9 +339,62 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         loses_data,
         would_fail,
         complete,
+        sequences_behind,
         notes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The sequences' states at the rehearsal's start, for [`sequences_after`]; `None`, with a note, when the
+/// server refused to give them.
+async fn sequences_before(
+    session: &Session,
+    notes: &mut Vec<String>,
+) -> Result<Option<std::collections::BTreeMap<i64, Option<i64>>>> {
+    match observe::measure(session, sequences::states(session)).await {
+        Ok(states) => Ok(Some(states)),
+        Err(e) if e.sqlstate().is_some() => {
+            notes.push(format!("the sequences were not checked: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// At the end of a rehearsal no statement of which stopped: the sequences the migration leaves behind the
+/// values of the unique columns they fill. Those that were behind before the migration, and those a
+/// `setval` the rehearsal did not run may put right, are notes; the server refusing to say is one too.
+async fn sequences_after(
+    session: &Session,
+    before: &std::collections::BTreeMap<i64, Option<i64>>,
+    reports: &[StatementReport],
+    notes: &mut Vec<String>,
+) -> Result<Vec<SequenceBehind>> {
+    let found = match observe::measure(session, sequences::behind(session, before)).await {
+        Ok(found) => found,
+        Err(e) if e.sqlstate().is_some() => {
+            notes.push(format!("the sequences were not checked: {e}"));
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let setval = reports.iter().find(|r| r.reason.as_deref() == Some(analyze::SETVAL_NOT_RUN));
+    let mut behind = Vec::new();
+    for sequence in found {
+        if sequence.before {
+            notes.push(format!("{}; it was so before the migration", sequence.describe()));
+        } else if let Some(setval) = setval {
+            notes.push(format!(
+                "{}, unless the `setval` at {}:{}, not rehearsed, moves it",
+                sequence.describe(),
+                setval.file,
+                setval.line
+            ));
+        } else {
+            behind.push(sequence);
+        }
+    }
+    Ok(behind)
 }
 
 /// Why a migration's BEGIN, COMMIT or ROLLBACK is not run.
@@ -448,6 +520,12 @@ pub fn audit_entry(
             if lost > 0 {
                 what.push(format!("lose data ({lost} loss(es))"));
             }
+            if let Some(sequence) = report.sequences_behind.first() {
+                what.push(format!(
+                    "leave sequence `{}` behind `{}.{}`",
+                    sequence.sequence, sequence.table, sequence.column
+                ));
+            }
             Outcome::Failed { error: format!("the migration would {}", what.join(" and ")) }
         }
         result => Outcome::of(result),
@@ -511,6 +589,7 @@ mod tests {
             loses_data: true,
             would_fail: true,
             complete: true,
+            sequences_behind: Vec::new(),
             notes: Vec::new(),
             seconds: 0.5,
         };

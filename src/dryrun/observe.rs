@@ -275,7 +275,7 @@ fn stopped(report: &StatementReport) -> bool {
 
 /// Runs `work`, a measurement of the rehearsal's own, in a savepoint that is then rolled back, whether it
 /// worked or not.
-async fn measure<T>(s: &Session, work: impl Future<Output = Result<T>>) -> Result<T> {
+pub(super) async fn measure<T>(s: &Session, work: impl Future<Output = Result<T>>) -> Result<T> {
     s.batch("SAVEPOINT pgsafe_measure").await?;
     let result = work.await;
     s.batch("ROLLBACK TO SAVEPOINT pgsafe_measure; RELEASE SAVEPOINT pgsafe_measure").await?;
@@ -1065,10 +1065,24 @@ async fn not_moved(
     let mut best: Option<(&str, u64)> = None;
     for (_, new) in added.iter().filter(|(t, c)| t == table && c != column) {
         let (old, new_column) = (quote_ident(column), quote_ident(new));
-        let sql = format!(
-            "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
-        );
         let what = format!("the values of `{table}.{column}` in `{new}`");
+        let Some(structured) = settle(measure(s, structured(s, table, new)).await, &what, options, report)? else {
+            continue;
+        };
+        // A value put inside a document, an array or a row of the new column (`info = jsonb_build_object(
+        // 'name', name)`): found as any item of it at any depth, as a value or as its text (a date the
+        // migration wrote as text).
+        let sql = if structured {
+            format!(
+                "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND NOT EXISTS (\
+                 SELECT FROM pg_catalog.jsonb_path_query(pg_catalog.to_jsonb({new_column}), 'strict $.**') AS i(v) \
+                 WHERE i.v = pg_catalog.to_jsonb({old}) OR i.v #>> '{{}}' = ({old})::text)"
+            )
+        } else {
+            format!(
+                "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
+            )
+        };
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
             && best.is_none_or(|(_, m)| missing < m)
         {
@@ -1112,6 +1126,20 @@ async fn not_moved(
             Ok(lost)
         }
         (best, None) => Ok(kept_in(best, total, &described, "added", report)),
+    }
+}
+
+/// Whether `table.column` holds values inside its values: `json`, `jsonb`, an array, a row type (or a
+/// domain over one).
+async fn structured(s: &Session, table: &str, column: &str) -> Result<bool> {
+    const SQL: &str = "SELECT b.typcategory IN ('A', 'C') OR b.typname IN ('json', 'jsonb')
+                       FROM pg_catalog.pg_attribute a
+                       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                       JOIN pg_catalog.pg_type b ON b.oid = COALESCE(NULLIF(t.typbasetype, 0), t.oid)
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped";
+    match s.query(SQL, &[&table, &column]).await?.first() {
+        Some(row) => value(row, 0, SQL),
+        None => Ok(false),
     }
 }
 

@@ -1,0 +1,135 @@
+//! At the rehearsal's end: the sequences the migration leaves behind the values of the columns they
+//! fill, where the application's next INSERT that takes the default fails on the unique key. A table
+//! rebuilt by copying (`CREATE TABLE t_new (id bigserial PRIMARY KEY, ...); INSERT INTO t_new SELECT *
+//! FROM t`) has a new sequence that starts at 1 under rows up to the old table's highest id; a sequence
+//! restarted, or rows inserted with ids of their own, do the same.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::pg::{Session, quote_ident, quote_literal, value};
+
+const STATES: &str = include_str!("sql/sequence_states.sql");
+const FED: &str = include_str!("sql/sequence_fed.sql");
+
+/// A sequence the migration leaves at or behind the values of the unique column it fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SequenceBehind {
+    pub table: String,
+    pub column: String,
+    pub sequence: String,
+    /// The value the sequence gives next.
+    pub next: i64,
+    /// The column's highest value (its lowest, for a sequence that counts down).
+    pub highest: i64,
+    /// The sequence's step: below 0 it counts down.
+    pub increment: i64,
+    /// Rows the migration did not write already held values the sequence has yet to give, and the
+    /// migration did not move the sequence: it was behind before the migration.
+    pub before: bool,
+}
+
+/// The last value each sequence the session can read gave, by oid (`None`: it gives its start value
+/// next, or is not readable).
+pub(super) async fn states(s: &Session) -> Result<BTreeMap<i64, Option<i64>>> {
+    let rows = s.query(STATES, &[]).await?;
+    rows.iter().map(|r| Ok((value(r, "oid", STATES)?, value(r, "last_value", STATES)?))).collect()
+}
+
+/// The sequences the migration made or moved back (compared with `before`, [`states`] at the
+/// rehearsal's start: a sequence that only went forward was used, not moved).
+fn moved(before: &BTreeMap<i64, Option<i64>>, after: &BTreeMap<i64, Option<i64>>) -> Vec<i64> {
+    after
+        .iter()
+        .filter(|(oid, last)| match before.get(oid) {
+            None => true,
+            Some(was) => last != &was && (last.is_none() || last < &was),
+        })
+        .map(|(oid, _)| *oid)
+        .collect()
+}
+
+/// Of the columns a sequence fills and a unique index of their own keeps unique, in the tables the
+/// migration wrote or fed by a sequence it made or moved back, those whose values reach the value the
+/// sequence gives next. `before`: [`states`] at the rehearsal's start.
+pub(super) async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>) -> Result<Vec<SequenceBehind>> {
+    let moved = moved(before, &states(s).await?);
+    let mut found = Vec::new();
+    for row in s.query(FED, &[&moved]).await? {
+        let table: String = value(&row, "table", FED)?;
+        let column: String = value(&row, "column", FED)?;
+        let sequence: String = value(&row, "sequence", FED)?;
+        let oid: i64 = value(&row, "sequence_oid", FED)?;
+        let increment: i64 = value(&row, "increment", FED)?;
+        let state = format!("SELECT last_value, is_called FROM {sequence}");
+        let Some(row) = s.query(&state, &[]).await?.into_iter().next() else { continue };
+        let (last, called): (i64, bool) = (value(&row, 0, &state)?, value(&row, 1, &state)?);
+        // A sequence at its end gives no next value: its own error, not a key's.
+        let Some(next) = (if called { last.checked_add(increment) } else { Some(last) }) else { continue };
+        let col = quote_ident(&column);
+        let (edge, reaches) = if increment > 0 { ("max", ">=") } else { ("min", "<=") };
+        let sql = format!("SELECT {edge}({col})::int8 FROM {table}");
+        let Some(highest) =
+            s.query(&sql, &[]).await?.first().map(|r| value::<Option<i64>, _>(r, 0, &sql)).transpose()?.flatten()
+        else {
+            continue;
+        };
+        if (increment > 0 && highest < next) || (increment < 0 && highest > next) {
+            continue;
+        }
+        // A row older than the rehearsal's transaction already holding a value to come.
+        let sql =
+            format!("SELECT EXISTS (SELECT FROM {table} WHERE {col} {reaches} {next} AND pg_catalog.age(xmin) > 0)");
+        let old: bool = s.query(&sql, &[]).await?.first().map(|r| value(r, 0, &sql)).transpose()?.unwrap_or(false);
+        let before = old && !moved.contains(&oid);
+        found.push(SequenceBehind { table, column, sequence, next, highest, increment, before });
+    }
+    Ok(found)
+}
+
+impl SequenceBehind {
+    /// What it means, and the statement that puts the sequence past the values.
+    pub fn describe(&self) -> String {
+        let SequenceBehind { table, column, sequence, next, highest, increment, .. } = self;
+        let (which, edge) = if *increment > 0 { ("up to", "max") } else { ("down to", "min") };
+        format!(
+            "sequence `{sequence}` gives {next} next, and `{table}.{column}` holds values {which} {highest}: an INSERT \
+             that takes the default would fail on the unique key (`SELECT setval({}, {edge}({})) FROM {table}` puts \
+             it past them)",
+            quote_literal(sequence),
+            quote_ident(column),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sequence_counts_as_moved_when_it_is_new_or_went_back() {
+        let before = BTreeMap::from([(1, Some(10)), (2, Some(10)), (3, Some(10)), (4, None)]);
+        let after = BTreeMap::from([(1, Some(12)), (2, None), (3, Some(5)), (4, None), (5, None)]);
+        assert_eq!(moved(&before, &after), [2, 3, 5]);
+    }
+
+    #[test]
+    fn the_finding_says_how_to_put_the_sequence_past_the_values() {
+        let found = SequenceBehind {
+            table: "t_new".into(),
+            column: "id".into(),
+            sequence: "t_new_id_seq".into(),
+            next: 1,
+            highest: 1000,
+            increment: 1,
+            before: false,
+        };
+        assert_eq!(
+            found.describe(),
+            "sequence `t_new_id_seq` gives 1 next, and `t_new.id` holds values up to 1000: an INSERT that takes the \
+             default would fail on the unique key (`SELECT setval('t_new_id_seq', max(id)) FROM t_new` puts it past them)"
+        );
+    }
+}
