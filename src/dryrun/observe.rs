@@ -414,23 +414,31 @@ async fn copy_updated(
     Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec() }))
 }
 
-/// The rows of `u` whose values of the columns the UPDATE set are not the same text as before.
-async fn changed_rows(s: &Session, u: &Updates) -> Result<u64> {
+/// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before:
+/// how many, and how many of them had a value (not NULL) replaced. A row of which only NULLs were filled
+/// (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing.
+async fn changed_rows(s: &Session, u: &Updates) -> Result<(u64, u64)> {
     let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
-    let differs: Vec<String> = u
+    let differs =
+        |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
+    let changed: Vec<String> = u.columns.iter().enumerate().map(|(i, c)| differs(i, c)).collect();
+    let replaced: Vec<String> = u
         .columns
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c)))
+        .map(|(i, c)| format!("(o.pgsafe_old_{i} IS NOT NULL AND {})", differs(i, c)))
         .collect();
     let sql = format!(
-        "SELECT count(*) FROM {} o JOIN {} t ON {} WHERE {}",
+        "SELECT count(*), count(*) FILTER (WHERE {}) FROM {} o JOIN {} t ON {} WHERE {}",
+        replaced.join(" OR "),
         u.temp,
         u.table,
         on.join(" AND "),
-        differs.join(" OR ")
+        changed.join(" OR ")
     );
-    count(s, &sql).await
+    let row = s.query_one(&sql, &[]).await?;
+    let (changed, replaced): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
+    Ok((u64::try_from(changed).unwrap_or(0), u64::try_from(replaced).unwrap_or(0)))
 }
 
 /// Counts what the statement can lose, before it runs: `added` are the columns earlier statements added,
@@ -722,11 +730,19 @@ async fn after(
             }
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
-                if let Some(changed) = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)? {
+                let changed = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)?;
+                if let Some((changed, replaced)) = changed {
                     if changed < rows {
                         report.notes.push(format!(
                             "{} of the {rows} rows of `{}` it updated kept the values they had",
                             rows - changed,
+                            updates.table
+                        ));
+                    }
+                    if replaced < changed {
+                        report.notes.push(format!(
+                            "{} rows of `{}` had only NULLs filled in, which loses nothing",
+                            changed - replaced,
                             updates.table
                         ));
                     }
@@ -735,7 +751,7 @@ async fn after(
                         kind: LossKind::Updated,
                         table,
                         column: None,
-                        count: changed,
+                        count: replaced,
                         estimated: false,
                     });
                 }
