@@ -129,6 +129,9 @@ pub struct Known {
 #[derive(Debug, Default)]
 struct KnownTable {
     columns: HashMap<String, ColumnType>,
+    /// The column a sequence fills (a `serial`, an identity) and its place among the columns: the one an
+    /// INSERT should leave to its default.
+    counted: Option<(String, usize)>,
     partitioned: bool,
     /// The primary key's columns: what a foreign key naming no columns references.
     primary: Vec<String>,
@@ -169,6 +172,7 @@ pub fn run(
         type_renames: HashMap::new(),
         dropped_views: HashMap::new(),
         withdrawn: HashSet::new(),
+        explicit_ids: Vec::new(),
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
         // `migrate` runs a file in one transaction, unless a statement of it cannot run in one: then each
@@ -236,6 +240,9 @@ struct Pass<'a> {
     dropped_views: HashMap<String, usize>,
     /// Hits a later statement of the file took back (a type's rename swapped back, a view made again).
     withdrawn: HashSet<usize>,
+    /// Tables (by name, lower case, without schema) an INSERT of this file gave ids of its own, with its
+    /// `explicit-id-without-setval` hit: a later `setval` or `RESTART` of their sequence takes it back.
+    explicit_ids: Vec<(String, usize)>,
     /// (table key, constraint) of the constraints of existing tables added `NOT VALID` in the open
     /// transaction (under `migrate`, the file's), with the rule a validation in it falls under.
     not_valid_here: HashMap<(String, String), &'static str>,
@@ -536,8 +543,12 @@ impl<'a> Pass<'a> {
                 None,
             );
         }
+        if !self.explicit_ids.is_empty() {
+            self.sequence_moved(node);
+        }
         match node {
             NodeEnum::TransactionStmt(t) => self.transaction(t.kind()),
+            NodeEnum::InsertStmt(insert) => self.insert(insert),
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
                 let zero = v.args.iter().all(|a| match &a.node {
                     Some(NodeEnum::AConst(c)) => match &c.val {
@@ -1094,6 +1105,13 @@ impl<'a> Pass<'a> {
                         primary.push(col.colname.clone());
                     }
                     self.column_habits(col, &ty);
+                    let identity = col
+                        .constraints
+                        .iter()
+                        .any(|k| constraint(k).is_some_and(|k| k.contype() == ConstrType::ConstrIdentity));
+                    if identity || matches!(ty.name.as_str(), "serial" | "bigserial" | "smallserial") {
+                        table.counted.get_or_insert((col.colname.clone(), columns.len()));
+                    }
                     // A new table: what the database or an earlier table of this name said no longer holds.
                     self.known.not_null.insert((rel.key(), col.colname.clone()), declares_not_null(col));
                     table.columns.insert(col.colname.clone(), ty.clone());
@@ -1127,6 +1145,109 @@ impl<'a> Pass<'a> {
             }
         }
         self.known.tables.insert(rel.key(), table);
+    }
+
+    /// An INSERT into a table the run made that writes the column its sequence fills: the sequence stays
+    /// where it was, under the ids written, until a `setval` moves it ([`Self::sequence_moved`]).
+    fn insert(&mut self, insert: &pg_query::protobuf::InsertStmt) {
+        let Some(rel) = insert.relation.as_ref().map(RelName::of) else { return };
+        let Some((column, place)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        // `OVERRIDING USER VALUE` throws the written ids away for the identity's own.
+        if insert.r#override() == pg_query::protobuf::OverridingKind::OverridingUserValue {
+            return;
+        }
+        let Some(NodeEnum::SelectStmt(source)) = insert.select_stmt.as_deref().and_then(|n| n.node.as_ref()) else {
+            return; // DEFAULT VALUES
+        };
+        let place = if insert.cols.is_empty() {
+            place
+        } else {
+            let named = insert.cols.iter().position(|c| match &c.node {
+                Some(NodeEnum::ResTarget(t)) => t.name == column,
+                _ => false,
+            });
+            let Some(named) = named else { return };
+            named
+        };
+        // `VALUES (DEFAULT, ...)` in every row leaves the column to its sequence; ids below 1 (a `0` or `-1`
+        // for a system row) are below what it gives.
+        let written = source.values_lists.is_empty()
+            || source.values_lists.iter().any(|row| match &row.node {
+                Some(NodeEnum::List(items)) => items.items.get(place).is_some_and(|v| match &v.node {
+                    Some(NodeEnum::SetToDefault(_)) => false,
+                    Some(NodeEnum::AConst(c)) => !matches!(&c.val, Some(a_const::Val::Ival(i)) if i.ival < 1),
+                    _ => true,
+                }),
+                _ => true,
+            });
+        if !written {
+            return;
+        }
+        self.explicit_ids.push((rel.name.to_lowercase(), self.hits.len()));
+        self.hit(
+            "explicit-id-without-setval",
+            format!(
+                "the INSERT writes `{}.{column}` itself, and nothing after it in the file moves the column's sequence \
+                 past the ids written: an INSERT that takes the default will get one of them and fail on the key",
+                rel.display()
+            ),
+            Some(&rel),
+        );
+    }
+
+    /// A `setval(...)`, `ALTER SEQUENCE ... RESTART` or `ALTER TABLE ... ALTER COLUMN ... RESTART` takes back
+    /// the `explicit-id-without-setval` hits of the tables it names (a sequence is named after its table);
+    /// a `setval` whose arguments name nothing takes back all of them.
+    fn sequence_moved(&mut self, node: &NodeEnum) {
+        let mut names: Vec<String> = Vec::new();
+        let mut anything = false;
+        for (n, ..) in node.nodes() {
+            match n {
+                pg_query::NodeRef::FuncCall(f)
+                    if f.funcname.last().is_some_and(
+                        |name| matches!(&name.node, Some(NodeEnum::String(s)) if s.sval.eq_ignore_ascii_case("setval")),
+                    ) =>
+                {
+                    let strings =
+                        f.args.iter().filter_map(|a| a.node.as_ref()).flat_map(|a| a.nodes()).filter_map(|(n, ..)| {
+                            match n {
+                                pg_query::NodeRef::AConst(c) => match &c.val {
+                                    Some(a_const::Val::Sval(s)) => Some(s.sval.to_lowercase()),
+                                    _ => None,
+                                },
+                                _ => None,
+                            }
+                        });
+                    let before = names.len();
+                    names.extend(strings);
+                    anything |= names.len() == before;
+                }
+                pg_query::NodeRef::AlterSeqStmt(a)
+                    if a.options
+                        .iter()
+                        .any(|o| matches!(&o.node, Some(NodeEnum::DefElem(d)) if d.defname == "restart")) =>
+                {
+                    names.extend(a.sequence.as_ref().map(|r| r.relname.to_lowercase()));
+                }
+                pg_query::NodeRef::AlterTableStmt(a)
+                    if a.cmds.iter().any(|c| match &c.node {
+                        Some(NodeEnum::AlterTableCmd(cmd)) => cmd.subtype() == AlterTableType::AtSetIdentity,
+                        _ => false,
+                    }) =>
+                {
+                    names.extend(a.relation.as_ref().map(|r| r.relname.to_lowercase()));
+                }
+                _ => {}
+            }
+        }
+        let hits = std::mem::take(&mut self.explicit_ids);
+        for (table, hit) in hits {
+            if anything || names.iter().any(|n| n.contains(&table)) {
+                self.withdrawn.insert(hit);
+            } else {
+                self.explicit_ids.push((table, hit));
+            }
+        }
     }
 
     fn column_habits(&mut self, col: &ColumnDef, ty: &ColumnType) {
