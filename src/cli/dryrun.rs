@@ -321,6 +321,10 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
             out.push_str(&format!("  {}[{}]: {}\n", f.level, f.rule, f.message));
         }
     }
+    for b in &r.sequences_behind {
+        let label = if b.before { "note: it was so in the snapshot already:" } else { "FAILS LATER:" };
+        out.push_str(&format!("{label} {}\n", b.describe()));
+    }
     out.push_str(if r.is_bad() {
         "verdict: the command would fail or lose data\n"
     } else {

@@ -18,7 +18,7 @@
 
 mod analyze;
 mod observe;
-mod sequences;
+pub mod sequences;
 mod split;
 
 use std::path::PathBuf;
@@ -370,7 +370,7 @@ async fn sequences_after(
     reports: &[StatementReport],
     notes: &mut Vec<String>,
 ) -> Result<Vec<SequenceBehind>> {
-    let found = match observe::measure(session, sequences::behind(session, before)).await {
+    let found = match observe::measure(session, sequences::behind(session, before, &sequences::Ran::Here)).await {
         Ok(found) => found,
         Err(e) if e.sqlstate().is_some() => {
             notes.push(format!("the sequences were not checked: {e}"));

@@ -33,7 +33,7 @@ pub struct SequenceBehind {
 
 /// The last value each sequence the session can read gave, by oid (`None`: it gives its start value
 /// next, or is not readable).
-pub(super) async fn states(s: &Session) -> Result<BTreeMap<i64, Option<i64>>> {
+pub async fn states(s: &Session) -> Result<BTreeMap<i64, Option<i64>>> {
     let rows = s.query(STATES, &[]).await?;
     rows.iter().map(|r| Ok((value(r, "oid", STATES)?, value(r, "last_value", STATES)?))).collect()
 }
@@ -51,13 +51,27 @@ fn moved(before: &BTreeMap<i64, Option<i64>>, after: &BTreeMap<i64, Option<i64>>
         .collect()
 }
 
+/// Where the migration ran, for [`behind`].
+pub enum Ran {
+    /// In the checking session's transaction (`pgsafe dry-run FILE`).
+    Here,
+    /// In other sessions, after the transaction `xid` (a command on a scratch copy), writing `tables`.
+    After { xid: String, tables: Vec<String> },
+}
+
 /// Of the columns a sequence fills and a unique index of their own keeps unique, in the tables the
 /// migration wrote or fed by a sequence it made or moved back, those whose values reach the value the
-/// sequence gives next. `before`: [`states`] at the rehearsal's start.
-pub(super) async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>) -> Result<Vec<SequenceBehind>> {
+/// sequence gives next. `before`: [`states`] before the migration ran.
+pub async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>, ran: &Ran) -> Result<Vec<SequenceBehind>> {
     let moved = moved(before, &states(s).await?);
+    let (tables, older) = match ran {
+        Ran::Here => (Vec::new(), "pg_catalog.age(xmin) > 0".to_owned()),
+        Ran::After { xid, tables } => {
+            (tables.clone(), format!("pg_catalog.age(xmin) > pg_catalog.age({}::xid)", quote_literal(xid)))
+        }
+    };
     let mut found = Vec::new();
-    for row in s.query(FED, &[&moved]).await? {
+    for row in s.query(FED, &[&moved, &tables]).await? {
         let table: String = value(&row, "table", FED)?;
         let column: String = value(&row, "column", FED)?;
         let sequence: String = value(&row, "sequence", FED)?;
@@ -79,9 +93,8 @@ pub(super) async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>) -> 
         if (increment > 0 && highest < next) || (increment < 0 && highest > next) {
             continue;
         }
-        // A row older than the rehearsal's transaction already holding a value to come.
-        let sql =
-            format!("SELECT EXISTS (SELECT FROM {table} WHERE {col} {reaches} {next} AND pg_catalog.age(xmin) > 0)");
+        // A row older than the migration already holding a value to come.
+        let sql = format!("SELECT EXISTS (SELECT FROM {table} WHERE {col} {reaches} {next} AND {older})");
         let old: bool = s.query(&sql, &[]).await?.first().map(|r| value(r, 0, &sql)).transpose()?.unwrap_or(false);
         let before = old && !moved.contains(&oid);
         found.push(SequenceBehind { table, column, sequence, next, highest, increment, before });

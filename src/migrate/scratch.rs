@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
+use crate::dryrun::sequences::{self, SequenceBehind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
@@ -113,6 +114,10 @@ pub struct Rehearsal {
     pub ddl: Option<Vec<String>>,
     /// `pgsafe lint` of those statements (`None` without a capture, or when they do not parse).
     pub lint: Option<crate::lint::LintReport>,
+    /// The sequences the command (when it succeeded) left at or behind the values of the unique column
+    /// they fill; `before`: so already in the snapshot, which does not make the rehearsal bad.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sequences_behind: Vec<SequenceBehind>,
     /// The scratch database, when it could not be dropped afterwards: a warning, the verdict stands.
     pub scratch_left_over: Option<ScratchLeftOver>,
     pub seconds: f64,
@@ -133,6 +138,7 @@ impl Rehearsal {
             || !self.rows_lost.is_empty()
             || self.columns_dropped.iter().any(|c| c.values.unwrap_or(c.rows_in_snapshot) > 0)
             || self.values.iter().any(|v| v.loses_anything())
+            || self.sequences_behind.iter().any(|b| !b.before)
     }
 }
 
@@ -197,7 +203,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
             return Err(e.and_hint(format!("the scratch database `{scratch_name}` is still there ({d}); drop it")));
         }
     };
-    let (exit_code, changes, values, ddl) = done;
+    let OnScratch { exit_code, changes, values, ddl, behind } = done;
     let rows_lost = rows_lost(&changes);
     let columns_dropped = changes
         .tables
@@ -236,6 +242,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
         values,
         ddl,
         lint,
+        sequences_behind: behind,
         scratch_left_over,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -333,9 +340,13 @@ async fn run_on_scratch(
     options: &RehearsalOptions,
     archive: &Arc<ArchiveReader>,
     progress: Arc<dyn Progress>,
-) -> Result<(Option<i32>, Changes, Vec<TableValues>, Option<Vec<String>>)> {
+) -> Result<OnScratch> {
     let session = Session::open(scratch, None).await?;
     let capturing = start_capture(&session).await?;
+    // The sequences as the snapshot left them, and the last transaction before the command's.
+    let sequences = sequences::states(&session).await?;
+    let xid_sql = "SELECT (pg_catalog.pg_current_xact_id()::text::int8 % 4294967296)::text";
+    let xid: String = crate::pg::value(&session.query_one(xid_sql, &[]).await?, 0, xid_sql)?;
     progress.step(&format!("running `{}` against the scratch copy", options.command.join(" ")));
     let exit_code = super::apply::run_command(&options.command, scratch).await?;
     let ddl = match capturing {
@@ -354,7 +365,26 @@ async fn run_on_scratch(
     }
     progress.step("comparing the changed tables' values with the snapshot's");
     let values = super::values::compare(&session, archive, &changes, &options.cancel).await?;
-    Ok((exit_code, changes, values, ddl))
+    let tables = changes
+        .tables
+        .iter()
+        .filter(|t| matches!(t.change, Change::Changed | Change::New))
+        .map(|t| t.table.clone())
+        .collect();
+    let behind = match exit_code {
+        Some(0) => sequences::behind(&session, &sequences, &sequences::Ran::After { xid, tables }).await?,
+        _ => Vec::new(),
+    };
+    Ok(OnScratch { exit_code, changes, values, ddl, behind })
+}
+
+/// What [`run_on_scratch`] found.
+struct OnScratch {
+    exit_code: Option<i32>,
+    changes: Changes,
+    values: Vec<TableValues>,
+    ddl: Option<Vec<String>>,
+    behind: Vec<SequenceBehind>,
 }
 
 /// An event trigger that logs each DDL statement, where the role may make one (a superuser).

@@ -1314,3 +1314,26 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
         "t"
     );
 }
+
+#[test]
+fn a_dry_run_of_a_command_that_leaves_a_sequence_behind_its_ids_fails() {
+    let db = TestDb::new("mig_sequence");
+    db.psql(
+        "CREATE TABLE account (id serial PRIMARY KEY, name text);
+         INSERT INTO account (name) SELECT 'a' || g FROM generate_series(1, 30) g;",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let rebuild = "-c 'CREATE TABLE account_new (id bigserial PRIMARY KEY, name text)' \
+                   -c 'INSERT INTO account_new SELECT * FROM account'";
+    let (code, report, err) = rehearse_psql(&db, store.path(), rebuild);
+    assert_eq!(code, 1, "{err}\n{report:#}");
+    let behind = &report["sequences_behind"][0];
+    assert_eq!(behind["sequence"], "public.account_new_id_seq", "{report:#}");
+    assert_eq!((behind["next"].as_i64(), behind["highest"].as_i64()), (Some(1), Some(30)), "{report:#}");
+    assert_eq!(behind["before"], false);
+    // With the setval that puts the sequence past the ids: nothing.
+    let fixed = format!("{rebuild} -c \"SELECT setval('account_new_id_seq', max(id)) FROM account_new\"");
+    let (code, report, err) = rehearse_psql(&db, store.path(), &fixed);
+    assert_eq!(code, 0, "{err}\n{report:#}");
+    assert!(report.get("sequences_behind").is_none(), "{report:#}");
+}

@@ -1,6 +1,7 @@
 -- The columns a sequence fills (a serial's `DEFAULT nextval(...)`, an identity) that a unique index of
 -- their own keeps unique, of the tables this transaction has written rows into (a partition's counting
--- for the table at its root) or fed by one of the sequences $1 (those the migration made or moved back):
+-- for the table at its root), or named in $2 (written by a command on a scratch copy), or fed by one of
+-- the sequences $1 (those the migration made or moved back):
 -- where an INSERT that takes the default fails once the sequence is behind the values there. One row a
 -- sequence, the table at the top of a partition tree first. Temporary tables are left out.
 WITH fed AS (
@@ -21,6 +22,8 @@ written AS (
     UNION
     SELECT pg_catalog.pg_partition_root(s.relid) FROM pg_catalog.pg_stat_xact_user_tables s
     WHERE (s.n_tup_ins > 0 OR s.n_tup_upd > 0) AND pg_catalog.pg_partition_root(s.relid) IS NOT NULL
+    UNION
+    SELECT pg_catalog.to_regclass(n)::oid FROM unnest($2::text[]) AS n WHERE pg_catalog.to_regclass(n) IS NOT NULL
 )
 SELECT DISTINCT ON (f.seq)
        f.rel::pg_catalog.regclass::text AS "table",
