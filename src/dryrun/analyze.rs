@@ -65,6 +65,9 @@ pub(crate) enum Effect {
     /// `ADD FOREIGN KEY (columns) REFERENCES referenced (referenced_columns)`, validated; the referenced
     /// columns are empty when the statement leaves them to the referenced table's primary key.
     ForeignKey { table: String, columns: Vec<String>, referenced: String, referenced_columns: Vec<String> },
+    /// `VALIDATE CONSTRAINT name` of `table`: a check or a foreign key added `NOT VALID` earlier, whose
+    /// definition the catalog gives.
+    Validate { table: String, name: String },
 }
 
 /// What the rehearsal knows of a statement before running it.
@@ -491,6 +494,10 @@ fn alter_table(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, server_vers
             a.effects.push(Effect::Scans { table, what: "SET LOGGED/UNLOGGED rewrites it" })
         }
         T::AtSetTableSpace => a.effects.push(Effect::Scans { table, what: "SET TABLESPACE copies it" }),
+        T::AtValidateConstraint => {
+            a.effects.push(Effect::Scans { table: table.clone(), what: "VALIDATE CONSTRAINT scans it" });
+            a.effects.push(Effect::Validate { table, name: cmd.name.clone() });
+        }
         _ => {}
     }
 }

@@ -628,7 +628,8 @@ async fn before(
             | Effect::Scans { .. }
             | Effect::DefaultCalls { .. }
             | Effect::Check { .. }
-            | Effect::ForeignKey { .. } => {}
+            | Effect::ForeignKey { .. }
+            | Effect::Validate { .. } => {}
         }
         if stopped(report) {
             break;
@@ -933,6 +934,56 @@ enum FailingQuery<'a> {
     /// Type changes that a value did not survive (a data exception, class 22): the values of each that
     /// its conversion refuses, the first column with any.
     Conversions(&'a [Conversion]),
+    /// A constraint validated (table, name): as the one added, once the catalog gives its definition.
+    Validate(&'a str, &'a str),
+}
+
+/// A constraint of a table by name, as `ADD CONSTRAINT` would have written it: its type, a check's
+/// expression, a foreign key's columns and those it references.
+const CONSTRAINT: &str = "SELECT c.contype::text AS kind, pg_catalog.pg_get_expr(c.conbin, c.conrelid) AS expression,
+       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
+       CASE WHEN c.confrelid <> 0 THEN c.confrelid::pg_catalog.regclass::text END AS referenced,
+       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+         AS referenced_columns
+FROM pg_catalog.pg_constraint c
+WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2";
+
+/// The check or foreign key `name` of `table` as the effect of adding it; `None` for another kind, or
+/// none of that name.
+async fn constraint_effect(s: &Session, table: &str, name: &str) -> Result<Option<Effect>> {
+    let Some(row) = s.query(CONSTRAINT, &[&table, &name]).await?.into_iter().next() else { return Ok(None) };
+    let kind: String = value(&row, "kind", CONSTRAINT)?;
+    let table = table.to_owned();
+    Ok(match kind.as_str() {
+        "c" => value::<Option<String>, _>(&row, "expression", CONSTRAINT)?
+            .map(|expression| Effect::Check { table, expression }),
+        "f" => value::<Option<String>, _>(&row, "referenced", CONSTRAINT)?
+            .map(|referenced| -> Result<Effect> {
+                Ok(Effect::ForeignKey {
+                    table,
+                    columns: value(&row, "columns", CONSTRAINT)?,
+                    referenced,
+                    referenced_columns: value(&row, "referenced_columns", CONSTRAINT)?,
+                })
+            })
+            .transpose()?,
+        _ => None,
+    })
+}
+
+/// The queries of the rows that break `effect`, a check or foreign key, once the primary keys of its
+/// tables (which name the rows) are known.
+async fn constraint_failing(s: &Session, effect: &Effect) -> Result<Option<(String, String, Option<String>)>> {
+    let mut keys = BTreeMap::new();
+    if let Effect::Check { table, .. } | Effect::ForeignKey { table, .. } = effect {
+        keys.insert(table.clone(), primary_key(s, table).await?);
+    }
+    if let Effect::ForeignKey { referenced, .. } = effect {
+        keys.insert(referenced.clone(), primary_key(s, referenced).await?);
+    }
+    Ok(constraint_rows(effect, &keys))
 }
 
 /// How many values of a column a failed type change's conversion is tried on, at most.
@@ -956,16 +1007,11 @@ impl FailingQuery<'_> {
     async fn sql(self, s: &Session) -> Result<Option<(String, String, Option<String>)>> {
         match self {
             FailingQuery::Ready(what, count, examples) => Ok(Some((what, count, examples))),
-            FailingQuery::Constraint(effect) => {
-                let mut keys = BTreeMap::new();
-                if let Effect::Check { table, .. } | Effect::ForeignKey { table, .. } = effect {
-                    keys.insert(table.clone(), primary_key(s, table).await?);
-                }
-                if let Effect::ForeignKey { referenced, .. } = effect {
-                    keys.insert(referenced.clone(), primary_key(s, referenced).await?);
-                }
-                Ok(constraint_rows(effect, &keys))
-            }
+            FailingQuery::Constraint(effect) => constraint_failing(s, effect).await,
+            FailingQuery::Validate(table, name) => match constraint_effect(s, table, name).await? {
+                Some(effect) => constraint_failing(s, &effect).await,
+                None => Ok(None),
+            },
             FailingQuery::Conversions(conversions) => {
                 s.batch(CONVERSION_FAILS).await?;
                 let mut first = None;
@@ -1340,6 +1386,7 @@ fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>>
         ("23514", Effect::Check { .. }) | ("23503", Effect::ForeignKey { .. }) => {
             Some(FailingQuery::Constraint(effect))
         }
+        ("23514" | "23503", Effect::Validate { table, name }) => Some(FailingQuery::Validate(table, name)),
         ("22001", Effect::AlterType { table, column, length: Some(n) }) => {
             // Trailing blanks past the length are dropped, not refused.
             let too_long = format!("length(rtrim(({})::text, ' ')) > {n}", quote_ident(column));
@@ -1746,6 +1793,7 @@ mod tests {
             Some(FailingQuery::Ready(what, count, examples)) => (what, count, examples),
             Some(FailingQuery::Constraint(effect)) => panic!("needs keys: {effect:?}"),
             Some(FailingQuery::Conversions(c)) => panic!("needs a server: {c:?}"),
+            Some(FailingQuery::Validate(table, name)) => panic!("needs the catalog: {table} {name}"),
             None => panic!("no query"),
         }
     }
