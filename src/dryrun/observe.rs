@@ -45,7 +45,6 @@ pub(super) async fn statement(
     run: &mut Run,
     new_here: &HashSet<(String, String)>,
 ) -> Result<StatementReport> {
-    let added = &run.added;
     let mut report = StatementReport::new(statement, StatementOutcome::Ran);
     for effect in &analysis.effects {
         let (table, what) = match effect {
@@ -79,7 +78,7 @@ pub(super) async fn statement(
         return Ok(report);
     }
 
-    let pending = before(s, analysis, options, index, added, new_here, &mut report).await?;
+    let pending = before(s, analysis, options, index, run, new_here, &mut report).await?;
     if stopped(&report) {
         return Ok(report);
     }
@@ -127,7 +126,7 @@ pub(super) async fn statement(
     let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
-    run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
+    run.made.follow(s, &relations_before, &relations_after, &mut run.received, &mut report).await?;
     settle_losses(&mut report.losses);
     Ok(report)
 }
@@ -139,6 +138,9 @@ pub(super) struct Run {
     pub added: HashSet<(String, String)>,
     /// The tables they made, and which hold data that was there before.
     made: Made,
+    /// The tables (by oid) in which rows or values a statement took out of another table were found:
+    /// the rows the migration wrote there hold data that was there before.
+    received: HashSet<i64>,
 }
 
 /// The tables the migration made in the rehearsal (by oid: names change), and whether each carries data
@@ -162,21 +164,25 @@ impl Made {
         s: &Session,
         before: &BTreeMap<i64, Relation>,
         after: &BTreeMap<i64, Relation>,
+        received: &mut HashSet<i64>,
         report: &mut StatementReport,
     ) -> Result<()> {
         let table = |r: &Relation| r.kind == "table" || r.kind == "partitioned table";
         for (oid, _) in after.iter().filter(|(oid, r)| table(r) && !before.contains_key(oid)) {
             self.tables.insert(*oid, false);
         }
-        if self.tables.is_empty() {
-            return Ok(());
-        }
         let mut names = Names { s, before, after, resolved: HashMap::new() };
         for (from, to) in std::mem::take(&mut report.moved) {
             let (Some(from), Some(to)) = (names.oid(&from).await?, names.oid(&to).await?) else { continue };
-            if self.tables.contains_key(&to) && self.carries(from, before, after) {
-                self.tables.insert(to, true);
+            if self.carries(from, before, after) {
+                received.insert(to);
+                if self.tables.contains_key(&to) {
+                    self.tables.insert(to, true);
+                }
             }
+        }
+        if self.tables.is_empty() {
+            return Ok(());
         }
         let mut kept = Vec::new();
         for loss in std::mem::take(&mut report.losses) {
@@ -348,7 +354,7 @@ enum Pending {
     Emptied { loss: Loss, filenode: u64 },
     /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
     /// (their columns' text), where the migration filled a table they may have been copied to first.
-    Rows { table: String, before: u64, copy: Option<KeptRows> },
+    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<(&'static str, u64)> },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -393,6 +399,7 @@ async fn copy_updated(
     table: &str,
     columns: &[String],
     temp: &str,
+    received: &HashSet<i64>,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let key = primary_key(s, table).await?;
@@ -405,8 +412,9 @@ async fn copy_updated(
     let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
     let values: Vec<String> =
         columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
+    let own = inserted_here(s, table, received).await?.unwrap_or("false");
     s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {} FROM {table}",
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {}, {own} AS pgsafe_own FROM {table}",
         keys.join(", "),
         values.join(", ")
     ))
@@ -414,10 +422,32 @@ async fn copy_updated(
     Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec() }))
 }
 
+/// The rows this transaction wrote: in a table the migration filled, only those can be its copy of other
+/// rows (a table with an `id` column holds the ids of another table's rows whatever the migration did).
+const WRITTEN_HERE: &str = "pg_catalog.age(xmin) <= 0";
+
+/// The condition of the rows of `table` the migration inserted with values of its own: those this
+/// transaction wrote, while it has updated none of the table's rows (nor has anything else: a trigger, a
+/// referential action), and no rows taken out of another table were found in it (`received`, by oid:
+/// those are data that was there before). `None` otherwise: once a row was updated, a row this
+/// transaction wrote may hold values that were there before in the columns that UPDATE left alone.
+async fn inserted_here(s: &Session, table: &str, received: &HashSet<i64>) -> Result<Option<&'static str>> {
+    const UPDATED: &str = "SELECT coalesce(sum(s.n_tup_upd), 0)::int8,
+                                  pg_catalog.to_regclass($1)::oid::int8
+                           FROM pg_catalog.pg_stat_xact_user_tables s
+                           WHERE s.relid = pg_catalog.to_regclass($1)
+                              OR s.relid IN (SELECT relid FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)))";
+    let row = s.query_one(UPDATED, &[&table]).await?;
+    let (updated, oid): (i64, Option<i64>) = (value(&row, 0, UPDATED)?, value(&row, 1, UPDATED)?);
+    let copy = oid.is_none_or(|oid| received.contains(&oid));
+    Ok((updated == 0 && !copy).then_some(WRITTEN_HERE))
+}
+
 /// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before:
-/// how many, and how many of them had a value (not NULL) replaced. A row of which only NULLs were filled
-/// (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing.
-async fn changed_rows(s: &Session, u: &Updates) -> Result<(u64, u64)> {
+/// how many, how many of them had a value (not NULL) replaced, and how many of those the migration had
+/// inserted itself. A row of which only NULLs were filled (`UPDATE t SET c = false WHERE c IS NULL` before
+/// `SET NOT NULL`) loses nothing, nor does one the migration inserted ([`copy_updated`]).
+async fn changed_rows(s: &Session, u: &Updates) -> Result<(u64, u64, u64)> {
     let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
     let differs =
         |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
@@ -429,16 +459,18 @@ async fn changed_rows(s: &Session, u: &Updates) -> Result<(u64, u64)> {
         .map(|(i, c)| format!("(o.pgsafe_old_{i} IS NOT NULL AND {})", differs(i, c)))
         .collect();
     let sql = format!(
-        "SELECT count(*), count(*) FILTER (WHERE {}) FROM {} o JOIN {} t ON {} WHERE {}",
-        replaced.join(" OR "),
+        "SELECT count(*), count(*) FILTER (WHERE ({replaced}) AND NOT o.pgsafe_own), \
+                count(*) FILTER (WHERE ({replaced}) AND o.pgsafe_own) \
+         FROM {} o JOIN {} t ON {} WHERE {}",
         u.temp,
         u.table,
         on.join(" AND "),
-        changed.join(" OR ")
+        changed.join(" OR "),
+        replaced = replaced.join(" OR "),
     );
     let row = s.query_one(&sql, &[]).await?;
-    let (changed, replaced): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
-    Ok((u64::try_from(changed).unwrap_or(0), u64::try_from(replaced).unwrap_or(0)))
+    let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok((count(0)?, count(1)?, count(2)?))
 }
 
 /// Counts what the statement can lose, before it runs: `added` are the columns earlier statements added,
@@ -448,10 +480,12 @@ async fn before(
     analysis: &Analysis,
     options: &DryRunOptions,
     index: usize,
-    added: &HashSet<(String, String)>,
+    run: &Run,
     new_here: &HashSet<(String, String)>,
     report: &mut StatementReport,
 ) -> Result<Vec<Pending>> {
+    let added = &run.added;
+    let received = &run.received;
     let mut pending = Vec::new();
     let mut counted = BTreeSet::new();
     let own = |table: &String, column: &String| {
@@ -577,7 +611,7 @@ async fn before(
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
                     let what = format!("the values the UPDATE of `{table}` sets");
-                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, options)).await;
+                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, received, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
                         None => pending.push(Pending::Updated { table: table.clone() }),
@@ -587,14 +621,29 @@ async fn before(
                         let what = format!("the rows of `{table}`");
                         let sql = format!("SELECT count(*) FROM {table}");
                         if let Some(before) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                            // Rows the migration inserted, which it may delete again without loss.
+                            let what = format!("the rows this migration inserted into `{table}`");
+                            let inserted = match settle(
+                                measure(s, inserted_here(s, table, received)).await,
+                                &what,
+                                options,
+                                report,
+                            )? {
+                                Some(Some(own)) => {
+                                    let sql = format!("SELECT count(*) FROM {table} WHERE {own}");
+                                    settle(measure(s, count(s, &sql)).await, &what, options, report)?.map(|n| (own, n))
+                                }
+                                _ => None,
+                            };
                             // Rows archived first (`INSERT INTO t_archive SELECT ...` before the
                             // DELETE) are no loss: the table's rows are kept to find which went where.
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
                             let force = analysis.moves_rows;
-                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, options)).await;
+                            let own = inserted.map(|(own, _)| own);
+                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, own, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
-                            pending.push(Pending::Rows { table: table.clone(), before, copy });
+                            pending.push(Pending::Rows { table: table.clone(), before, copy, inserted });
                         }
                     }
                 }
@@ -732,7 +781,7 @@ async fn after(
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let changed = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)?;
-                if let Some((changed, replaced)) = changed {
+                if let Some((changed, replaced, own)) = changed {
                     if changed < rows {
                         report.notes.push(format!(
                             "{} of the {rows} rows of `{}` it updated kept the values they had",
@@ -740,10 +789,16 @@ async fn after(
                             updates.table
                         ));
                     }
-                    if replaced < changed {
+                    if replaced + own < changed {
                         report.notes.push(format!(
                             "{} rows of `{}` had only NULLs filled in, which loses nothing",
-                            changed - replaced,
+                            changed - replaced - own,
+                            updates.table
+                        ));
+                    }
+                    if own > 0 {
+                        report.notes.push(format!(
+                            "{own} rows of `{}` it changed are rows this migration inserted, not counted as lost",
                             updates.table
                         ));
                     }
@@ -761,11 +816,25 @@ async fn after(
                     tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", updates.temp);
                 }
             }
-            Pending::Rows { table, before, copy } => {
+            Pending::Rows { table, before, copy, inserted } => {
                 let what = format!("the rows left in `{table}`");
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                     let mut count = before.saturating_sub(now);
+                    if let Some((own, own_before)) = inserted {
+                        let what = format!("the rows this migration inserted into `{table}`");
+                        let sql = format!("SELECT count(*) FROM {table} WHERE {own}");
+                        if let Some(own_now) = settle(measure(s, self::count(s, &sql)).await, &what, options, report)? {
+                            let deleted = own_before.saturating_sub(own_now);
+                            if deleted > 0 {
+                                count = count.saturating_sub(deleted);
+                                report.notes.push(format!(
+                                    "{deleted} of the rows it deleted from `{table}` are rows this migration inserted, \
+                                     not counted as lost"
+                                ));
+                            }
+                        }
+                    }
                     if let Some(kept) = &copy
                         && count > 0
                     {
@@ -1168,7 +1237,7 @@ async fn not_moved(
     for other in &written {
         let sql = format!(
             "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
-             EXCEPT ALL SELECT ({col})::text FROM {other} WHERE {col} IS NOT NULL) missing"
+             EXCEPT ALL SELECT ({col})::text FROM {other} WHERE {col} IS NOT NULL AND {WRITTEN_HERE}) missing"
         );
         let what = format!("the values of `{table}.{column}` in `{other}.{column}`");
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
@@ -1279,6 +1348,7 @@ async fn keep_rows(
     rows: u64,
     temp: &str,
     force: bool,
+    inserted: Option<&str>,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
@@ -1292,7 +1362,9 @@ async fn keep_rows(
         columns = s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
     }
     let list = text_columns(&columns);
-    s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}", quote_ident(temp))).await?;
+    // The rows the migration inserted are not looked for: deleting them loses nothing.
+    let filter = inserted.map(|own| format!(" WHERE NOT ({own})")).unwrap_or_default();
+    s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}{filter}", quote_ident(temp))).await?;
     Ok(Some(KeptRows { temp: temp.to_owned(), columns }))
 }
 
@@ -1357,7 +1429,8 @@ async fn not_copied(
     let mut best: Option<(String, u64)> = None;
     for copy in found {
         let sql = format!(
-            "SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy} WHERE tableoid NOT IN ({own})) missing"
+            "SELECT count(*) FROM (SELECT {list} {rows} EXCEPT ALL SELECT {list} FROM {copy} \
+             WHERE tableoid NOT IN ({own}) AND {WRITTEN_HERE}) missing"
         );
         let what = format!("the {described} in `{copy}`");
         if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?

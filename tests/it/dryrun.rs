@@ -592,6 +592,79 @@ fn dry_run_text(db: &TestDb, file: &Path) -> (i32, String) {
 }
 
 #[test]
+fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update_or_delete() {
+    let db = small_db("dr_inserted");
+    db.psql(
+        "CREATE TABLE item_archive (LIKE item);
+         CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent SELECT generate_series(1, 10);
+         CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent ON DELETE CASCADE);
+         INSERT INTO child (parent_id) SELECT generate_series(1, 10);",
+    );
+    let before = copy_of(&db, "dr_inserted_before");
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, Vec<LossRow>); 5] = [
+        (
+            // Seed rows put in and taken out again, beside one row that was there.
+            "seed.sql",
+            "INSERT INTO item (id, name) VALUES (1001, 'a'), (1002, 'b');
+             DELETE FROM item WHERE id IN (1001, 8);
+             UPDATE item SET name = 'c' WHERE id IN (1002, 7);",
+            vec![("deleted".into(), "item".into(), None, 1), ("updated".into(), "item".into(), None, 1)],
+        ),
+        (
+            // Once a row of the table is updated, rows the transaction wrote are no longer the migration's
+            // alone: the second UPDATE replaces the name that was there, and the seed row deleted after
+            // counts too (the safe side).
+            "updated_first.sql",
+            "INSERT INTO item (id, name) VALUES (1001, 'a');
+             UPDATE item SET note = 'x' WHERE id = 10;
+             UPDATE item SET name = 'y' WHERE id = 10;
+             DELETE FROM item WHERE id = 1001;",
+            vec![
+                ("deleted".into(), "item".into(), None, 1),
+                ("updated".into(), "item".into(), None, 1),
+                ("updated".into(), "item".into(), None, 1),
+            ],
+        ),
+        (
+            // Rows archived into a table that was there, then taken out of `item`: the archive now holds
+            // them, and emptying it loses them.
+            "archive.sql",
+            "INSERT INTO item_archive SELECT * FROM item WHERE id > 90;
+             DELETE FROM item WHERE id > 90;
+             DELETE FROM item_archive;",
+            vec![("deleted".into(), "item_archive".into(), None, 10)],
+        ),
+        (
+            // The same archive emptied while `item` still has the rows: nothing lost.
+            "archive_first.sql",
+            "INSERT INTO item_archive SELECT * FROM item WHERE id > 90;\nDELETE FROM item_archive;",
+            vec![],
+        ),
+        (
+            // A parent's `id` is no copy of itself in another table's `id` that the migration filled:
+            // only rows the migration wrote there count as copies. Parent 1 and its child go; parent 500
+            // and its two children were the migration's.
+            "parent.sql",
+            "INSERT INTO parent VALUES (500);
+             INSERT INTO child (parent_id) VALUES (500), (500);
+             DELETE FROM parent WHERE id IN (500, 1);",
+            vec![("deleted".into(), "child".into(), None, 1), ("deleted".into(), "parent".into(), None, 1)],
+        ),
+    ];
+    for (name, sql, expected) in cases {
+        let file = migration(dir.path(), name, &format!("{sql}\n"));
+        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+        let mut all: Vec<_> = statements(&report).iter().flat_map(sorted_losses).collect();
+        all.sort();
+        assert_eq!(all, expected, "{name}: {report:#}\n{stderr}");
+        assert_eq!(code, if expected.is_empty() { 0 } else { 1 }, "{name}: {report:#}\n{stderr}");
+    }
+    db.psql("SELECT setval('child_id_seq', 10)");
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn dropping_a_type_a_domain_or_an_extension_with_cascade_counts_the_values_of_the_columns_it_takes() {
     // Before the fix these said "would run and lose nothing", exit 0: CASCADE drops every column of the
     // type, with its values.
@@ -1653,9 +1726,12 @@ fn a_staging_table_the_migration_made_loses_nothing_and_one_carrying_moved_rows_
                 .filter_map(Value::as_str)
                 .filter(|n| n.contains("is a table this migration made"))
                 .collect();
-            // The UPDATE, DELETE, DROP COLUMN and TRUNCATE of the staging table (its DROP finds it empty),
-            // and the temporary table's DELETE.
-            assert_eq!(notes.len(), 5, "{notes:#?}\n{report:#}");
+            // The UPDATE, DELETE, DROP COLUMN and TRUNCATE of the staging table (its DROP finds it empty);
+            // the temporary table's DELETE removes rows the migration inserted, said so.
+            assert_eq!(notes.len(), 4, "{notes:#?}\n{report:#}");
+            let inserted = "9 of the rows it deleted from `ids` are rows this migration inserted, not counted as lost";
+            let all = report.to_string();
+            assert!(all.contains(inserted), "{report:#}");
         }
     }
     assert_unchanged(&before, &db);
