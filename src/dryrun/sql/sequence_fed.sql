@@ -3,7 +3,8 @@
 -- for the table at its root), or named in $2 (written by a command on a scratch copy), or fed by one of
 -- the sequences $1 (those the migration made or moved back):
 -- where an INSERT that takes the default fails once the sequence is behind the values there. One row a
--- sequence, the table at the top of a partition tree first. Temporary tables are left out.
+-- sequence, the table at the top of a partition tree first. Temporary tables, and sequences and columns
+-- the session may not read, are left out.
 WITH fed AS (
     SELECT ad.adrelid AS rel, ad.adnum AS attnum, d.refobjid AS seq
     FROM pg_catalog.pg_attrdef ad
@@ -36,6 +37,8 @@ JOIN pg_catalog.pg_sequence q ON q.seqrelid = f.seq
 JOIN pg_catalog.pg_class c ON c.oid = f.rel AND c.relpersistence <> 't'
 JOIN pg_catalog.pg_attribute a ON a.attrelid = f.rel AND a.attnum = f.attnum AND NOT a.attisdropped
 WHERE (f.rel IN (SELECT rel FROM written) OR f.seq::int8 = ANY ($1::int8[]))
+  AND pg_catalog.has_sequence_privilege(f.seq, 'SELECT')
+  AND pg_catalog.has_column_privilege(f.rel, f.attnum, 'SELECT')
   AND EXISTS (SELECT FROM pg_catalog.pg_index i
               WHERE i.indrelid = f.rel AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = f.attnum
                 AND i.indpred IS NULL)
