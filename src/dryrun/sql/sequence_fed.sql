@@ -37,7 +37,7 @@ JOIN pg_catalog.pg_sequence q ON q.seqrelid = f.seq
 JOIN pg_catalog.pg_class c ON c.oid = f.rel AND c.relpersistence <> 't'
 JOIN pg_catalog.pg_attribute a ON a.attrelid = f.rel AND a.attnum = f.attnum AND NOT a.attisdropped
 WHERE (f.rel IN (SELECT rel FROM written) OR f.seq::int8 = ANY ($1::int8[]))
-  AND pg_catalog.has_sequence_privilege(f.seq, 'SELECT')
+  AND pg_catalog.has_sequence_privilege(q.seqrelid, 'SELECT')
   AND pg_catalog.has_column_privilege(f.rel, a.attname::text, 'SELECT')
   AND EXISTS (SELECT FROM pg_catalog.pg_index i
               WHERE i.indrelid = f.rel AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = f.attnum
