@@ -343,10 +343,23 @@ async fn run_on_scratch(
 ) -> Result<OnScratch> {
     let session = Session::open(scratch, None).await?;
     let capturing = start_capture(&session).await?;
-    // The sequences as the snapshot left them, and the last transaction before the command's.
-    let sequences = sequences::states(&session).await?;
+    // The sequences as the snapshot left them, and the last transaction before the command's; a server
+    // that refuses them leaves the sequences unchecked, not the rehearsal undone.
     let xid_sql = "SELECT (pg_catalog.pg_current_xact_id()::text::int8 % 4294967296)::text";
-    let xid: String = crate::pg::value(&session.query_one(xid_sql, &[]).await?, 0, xid_sql)?;
+    let start = async {
+        let states = sequences::states(&session).await?;
+        let xid: String = crate::pg::value(&session.query_one(xid_sql, &[]).await?, 0, xid_sql)?;
+        Ok::<_, Error>((states, xid))
+    }
+    .await;
+    let start = match start {
+        Ok(found) => Some(found),
+        Err(e) if e.sqlstate().is_some() => {
+            tracing::warn!("the sequences are not checked: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     progress.step(&format!("running `{}` against the scratch copy", options.command.join(" ")));
     let exit_code = super::apply::run_command(&options.command, scratch).await?;
     let ddl = match capturing {
@@ -371,8 +384,17 @@ async fn run_on_scratch(
         .filter(|t| matches!(t.change, Change::Changed | Change::New))
         .map(|t| t.table.clone())
         .collect();
-    let behind = match exit_code {
-        Some(0) => sequences::behind(&session, &sequences, &sequences::Ran::After { xid, tables }).await?,
+    let behind = match (exit_code, start) {
+        (Some(0), Some((states, xid))) => {
+            match sequences::behind(&session, &states, &sequences::Ran::After { xid, tables }).await {
+                Ok(behind) => behind,
+                Err(e) if e.sqlstate().is_some() => {
+                    tracing::warn!("the sequences are not checked: {e}");
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            }
+        }
         _ => Vec::new(),
     };
     Ok(OnScratch { exit_code, changes, values, ddl, behind })
