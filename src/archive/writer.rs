@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 use super::object::{ObjectLocation, ObjectUpload};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ArchiveEncoder, Catalog, Compression, EncodedChunk, Manifest, PartSummary, Sealing};
 
@@ -160,8 +161,10 @@ impl ArchiveWriter {
     }
 
     /// Moves the writer to a thread of its own fed by a channel of `capacity` messages, so that many
-    /// producers can append while a slow disk throttles them instead of filling memory.
-    pub fn spawn(self, capacity: usize) -> (FrameSender, WriterTask) {
+    /// producers can append while a slow disk throttles them instead of filling memory. Once every sender
+    /// is gone it finishes the archive, unless `cancel` was cancelled by then: an interruption that came
+    /// after the last chunk (a SIGTERM while the last part was sent) still leaves no archive.
+    pub fn spawn(self, capacity: usize, cancel: Cancel) -> (FrameSender, WriterTask) {
         let (tx, mut rx) = mpsc::channel::<WriterMessage>(capacity);
         let handle = std::thread::Builder::new()
             .name("pgsafe-writer".into())
@@ -173,6 +176,7 @@ impl ArchiveWriter {
                         WriterMessage::PartDone(summary) => writer.finish_part(summary)?,
                     }
                 }
+                cancel.check("writing the archive")?;
                 writer.finish()
             })
             .expect("spawning the archive writer thread");
@@ -260,4 +264,34 @@ fn write_error(target: &ArchiveTarget, e: io::Error) -> Error {
 /// The current time, RFC 3339 in UTC with seconds.
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::sample;
+
+    /// An archive of no parts written through the writer thread into `dir`, `cancel` as given.
+    fn written(dir: &Path, cancel: Cancel) -> (PathBuf, Result<WrittenArchive>) {
+        let path = dir.join("a.pgsafe");
+        let writer =
+            ArchiveWriter::create(ArchiveTarget::File(path.clone()), &sample::catalog(vec![]), Compression::None)
+                .unwrap();
+        let (tx, task) = writer.spawn(2, cancel);
+        drop(tx);
+        (path, task.join())
+    }
+
+    #[test]
+    fn an_interruption_after_the_last_chunk_still_leaves_no_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, done) = written(dir.path(), Cancel::new());
+        assert!(done.is_ok() && path.is_file());
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let (path, done) = written(dir.path(), cancel);
+        assert_eq!(done.unwrap_err().kind(), ErrorKind::Cancelled);
+        assert!(!path.exists(), "an interrupted archive never gets its final name");
+    }
 }

@@ -238,7 +238,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let sequences = catalog.sequences.len();
     drop(catalog);
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.
-    let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2);
+    let (tx, writer_task) = writer.spawn(options.jobs.max(1) * 2, options.cancel.clone());
 
     progress.start("dump", plan.estimated_bytes(), plan.estimated_rows());
     let cores = crate::pool::cores();

@@ -32,7 +32,7 @@ fn parallel_producers_write_one_complete_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
     let writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(4), Compression::default()).unwrap();
-    let (tx, task) = writer.spawn(2); // a tiny channel: producers wait for the writer
+    let (tx, task) = writer.spawn(2, pgsafe::cancel::Cancel::new()); // a tiny channel: producers wait for the writer
     std::thread::scope(|s| {
         for part in 0..4 {
             let tx = tx.clone();
@@ -74,7 +74,7 @@ fn a_pipe_or_a_device_is_written_in_place_and_never_replaced() {
         })
     };
     let writer = ArchiveWriter::create(ArchiveTarget::File(fifo.clone()), &catalog(2), Compression::default()).unwrap();
-    let (tx, task) = writer.spawn(2);
+    let (tx, task) = writer.spawn(2, pgsafe::cancel::Cancel::new());
     produce(&tx, 0, 300);
     produce(&tx, 1, 50);
     drop(tx);
@@ -110,7 +110,7 @@ fn a_producer_that_gives_up_never_yields_a_complete_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.pgsafe");
     let writer = ArchiveWriter::create(ArchiveTarget::File(path.clone()), &catalog(2), Compression::None).unwrap();
-    let (tx, task) = writer.spawn(4);
+    let (tx, task) = writer.spawn(4, pgsafe::cancel::Cancel::new());
     produce(&tx, 0, 10);
     // Part 1 fails midway: one chunk sent, never finished.
     tx.blocking_send(WriterMessage::Chunk(encode_chunk(PartId(1), ChunkSeq(0), b"x\n", 1, Compression::None))).unwrap();
