@@ -591,6 +591,18 @@ fn dry_run_text(db: &TestDb, file: &Path) -> (i32, String) {
     (code, stdout)
 }
 
+/// Rehearses `sql` as the file `name` in `dir` on `db`, and asserts that the losses of all its statements,
+/// sorted, are `expected` and the exit code says whether there are any; returns the report.
+fn rehearse_case(db: &TestDb, dir: &Path, name: &str, sql: &str, expected: &[LossRow]) -> Value {
+    let file = migration(dir, name, &format!("{sql}\n"));
+    let (code, report, stderr) = dry_run(db, &[&file], &[]);
+    let mut all: Vec<_> = statements(&report).iter().flat_map(sorted_losses).collect();
+    all.sort();
+    assert_eq!(all, expected, "{name}: {report:#}\n{stderr}");
+    assert_eq!(code, if expected.is_empty() { 0 } else { 1 }, "{name}: {report:#}\n{stderr}");
+    report
+}
+
 #[test]
 fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update_or_delete() {
     let db = small_db("dr_inserted");
@@ -653,12 +665,7 @@ fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update
         ),
     ];
     for (name, sql, expected) in cases {
-        let file = migration(dir.path(), name, &format!("{sql}\n"));
-        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
-        let mut all: Vec<_> = statements(&report).iter().flat_map(sorted_losses).collect();
-        all.sort();
-        assert_eq!(all, expected, "{name}: {report:#}\n{stderr}");
-        assert_eq!(code, if expected.is_empty() { 0 } else { 1 }, "{name}: {report:#}\n{stderr}");
+        rehearse_case(&db, dir.path(), name, sql, &expected);
     }
     db.psql("SELECT setval('child_id_seq', 10)");
     assert_unchanged(&before, &db);
@@ -1713,12 +1720,7 @@ fn a_staging_table_the_migration_made_loses_nothing_and_one_carrying_moved_rows_
         ),
     ];
     for (name, sql, expected) in cases {
-        let file = migration(dir.path(), name, &format!("{sql}\n"));
-        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
-        let mut all: Vec<_> = statements(&report).iter().flat_map(sorted_losses).collect();
-        all.sort();
-        assert_eq!(all, expected, "{name}: {report:#}\n{stderr}");
-        assert_eq!(code, if expected.is_empty() { 0 } else { 1 }, "{name}: {report:#}\n{stderr}");
+        let report = rehearse_case(&db, dir.path(), name, sql, &expected);
         if name == "staging.sql" {
             let notes: Vec<&str> = statements(&report)
                 .iter()
