@@ -549,6 +549,7 @@ impl<'a> Pass<'a> {
         match node {
             NodeEnum::TransactionStmt(t) => self.transaction(t.kind()),
             NodeEnum::InsertStmt(insert) => self.insert(insert),
+            NodeEnum::CopyStmt(copy) if copy.is_from => self.copy_from(copy),
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
                 let zero = v.args.iter().all(|a| match &a.node {
                     Some(NodeEnum::AConst(c)) => match &c.val {
@@ -1183,15 +1184,31 @@ impl<'a> Pass<'a> {
         if !written {
             return;
         }
+        self.ids_written(&rel, &column, "INSERT");
+    }
+
+    /// `COPY t FROM ...` into a table the run made, with every column or a list naming the one its sequence
+    /// fills: seed data as `pg_dump` writes it, whose `setval` must follow.
+    fn copy_from(&mut self, copy: &pg_query::protobuf::CopyStmt) {
+        let Some(rel) = copy.relation.as_ref().map(RelName::of) else { return };
+        let Some((column, _)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        let named = copy.attlist.is_empty() || copy.attlist.iter().any(|a| string(a) == Some(column.as_str()));
+        if named {
+            self.ids_written(&rel, &column, "COPY");
+        }
+    }
+
+    /// The `explicit-id-without-setval` hit of a `what` (INSERT, COPY) that writes `rel.column` itself.
+    fn ids_written(&mut self, rel: &RelName, column: &str, what: &str) {
         self.explicit_ids.push((rel.name.to_lowercase(), self.hits.len()));
         self.hit(
             "explicit-id-without-setval",
             format!(
-                "the INSERT writes `{}.{column}` itself, and nothing after it in the file moves the column's sequence \
+                "the {what} writes `{}.{column}` itself, and nothing after it in the file moves the column's sequence \
                  past the ids written: an INSERT that takes the default will get one of them and fail on the key",
                 rel.display()
             ),
-            Some(&rel),
+            Some(rel),
         );
     }
 
