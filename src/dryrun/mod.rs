@@ -21,6 +21,7 @@ mod observe;
 pub mod sequences;
 mod split;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -299,20 +300,19 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     let server_version = session.server_version();
     session.batch(&begin(options)).await?;
     let mut notes = Vec::new();
-    let result = match sequences_before(&session, &mut notes).await {
-        Ok(before) => match rehearse(&session, &statements, options, server_version).await {
-            Ok((reports, starts)) => match before {
-                Some(before) if !reports.iter().any(|r| r.outcome.stops()) => {
-                    sequences_after(&session, &before, &reports, &mut notes)
-                        .await
-                        .map(|behind| (reports, starts, behind))
-                }
-                _ => Ok((reports, starts, Vec::new())),
-            },
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let before = sequences_before(&session, &mut notes).await?;
+        let (reports, starts) = rehearse(&session, &statements, options, server_version).await?;
+        // A migration that stops fails already; what it would leave behind is moot.
+        let behind = match before {
+            Some(before) if !reports.iter().any(|r| r.outcome.stops()) => {
+                sequences_after(&session, &before, &reports, &mut notes).await?
+            }
+            _ => Vec::new(),
+        };
+        Ok::<_, Error>((reports, starts, behind))
+    }
+    .await;
     // Always, even after an error: nothing of the rehearsal may stay. A closed connection has rolled
     // back already.
     let rolled_back = if session.is_closed() { Ok(()) } else { session.batch("ROLLBACK").await };
@@ -347,10 +347,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
 
 /// The sequences' states at the rehearsal's start, for [`sequences_after`]; `None`, with a note, when the
 /// server refused to give them.
-async fn sequences_before(
-    session: &Session,
-    notes: &mut Vec<String>,
-) -> Result<Option<std::collections::BTreeMap<i64, Option<i64>>>> {
+async fn sequences_before(session: &Session, notes: &mut Vec<String>) -> Result<Option<BTreeMap<i64, Option<i64>>>> {
     match observe::measure(session, sequences::states(session)).await {
         Ok(states) => Ok(Some(states)),
         Err(e) if e.sqlstate().is_some() => {
@@ -366,7 +363,7 @@ async fn sequences_before(
 /// `setval` the rehearsal did not run may put right, are notes; the server refusing to say is one too.
 async fn sequences_after(
     session: &Session,
-    before: &std::collections::BTreeMap<i64, Option<i64>>,
+    before: &BTreeMap<i64, Option<i64>>,
     reports: &[StatementReport],
     notes: &mut Vec<String>,
 ) -> Result<Vec<SequenceBehind>> {

@@ -432,15 +432,17 @@ const WRITTEN_HERE: &str = "pg_catalog.age(xmin) <= 0";
 /// those are data that was there before). `None` otherwise: once a row was updated, a row this
 /// transaction wrote may hold values that were there before in the columns that UPDATE left alone.
 async fn inserted_here(s: &Session, table: &str, received: &HashSet<i64>) -> Result<Option<&'static str>> {
-    const UPDATED: &str = "SELECT coalesce(sum(s.n_tup_upd), 0)::int8,
+    const WRITTEN: &str = "SELECT coalesce(sum(s.n_tup_upd), 0)::int8, coalesce(sum(s.n_tup_ins), 0)::int8,
                                   pg_catalog.to_regclass($1)::oid::int8
                            FROM pg_catalog.pg_stat_xact_user_tables s
                            WHERE s.relid = pg_catalog.to_regclass($1)
                               OR s.relid IN (SELECT relid FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)))";
-    let row = s.query_one(UPDATED, &[&table]).await?;
-    let (updated, oid): (i64, Option<i64>) = (value(&row, 0, UPDATED)?, value(&row, 1, UPDATED)?);
+    let row = s.query_one(WRITTEN, &[&table]).await?;
+    let (updated, inserted, oid): (i64, i64, Option<i64>) =
+        (value(&row, 0, WRITTEN)?, value(&row, 1, WRITTEN)?, value(&row, 2, WRITTEN)?);
     let copy = oid.is_none_or(|oid| received.contains(&oid));
-    Ok((updated == 0 && !copy).then_some(WRITTEN_HERE))
+    // No row inserted: none to look for (and no scan for them).
+    Ok((updated == 0 && inserted > 0 && !copy).then_some(WRITTEN_HERE))
 }
 
 /// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before:
