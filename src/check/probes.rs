@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Finding, LOCK_TIMEOUT, Level, is_privilege_refusal, sqlstate_text};
 use crate::catalog::{foreign_keys, query};
 use crate::error::{Error, Result, SqlState};
+use crate::pg::sequence as seq;
 use crate::pg::{Row, Session, quote_literal};
 use crate::store::SnapshotMeta;
 
@@ -342,15 +343,10 @@ fn sequence_behind(
     min: Option<i64>,
 ) -> Option<Finding> {
     // A sequence at its end fails on the next call rather than colliding: not this probe's finding.
-    let next = if is_called { last.checked_add(increment)? } else { last };
-    let (edge, word, behind) = if increment > 0 {
-        let max = max?;
-        (max, "max", next <= max)
-    } else {
-        let min = min?;
-        (min, "min", next >= min)
-    };
-    if !behind {
+    let next = seq::next_value(last, is_called, increment)?;
+    let word = seq::edge(increment);
+    let edge = if increment > 0 { max? } else { min? };
+    if !seq::collides(next, increment, edge) {
         return None;
     }
     let fix = format!("SELECT setval({}, (SELECT {word}({column}) FROM {table}))", quote_literal(sequence));

@@ -443,10 +443,10 @@ fn loss_text(loss: &Loss) -> String {
 pub(super) fn verdict(report: &DryRunReport) -> String {
     // A migration whose statements all run but that leaves a sequence behind fails later, at the
     // application's next INSERT.
-    let stops = report.statements.iter().any(|s| s.outcome.stops());
+    let stopped = report.stopped();
     let word = match (report.would_fail, report.loses_data) {
-        (true, true) if !stops => "would leave inserts failing and lose data",
-        (true, false) if !stops => "would leave inserts failing",
+        (true, true) if !stopped => "would leave inserts failing and lose data",
+        (true, false) if !stopped => "would leave inserts failing",
         (true, true) => "would fail and lose data",
         (true, false) => "would fail",
         (false, true) => "would lose data",

@@ -278,6 +278,12 @@ pub struct DryRunReport {
 }
 
 impl DryRunReport {
+    /// A statement stopped the migration (it failed, or met a timeout). `would_fail` without it is a
+    /// sequence left behind: the migration runs, and the application's inserts fail after it.
+    pub fn stopped(&self) -> bool {
+        stops(&self.statements)
+    }
+
     /// How many statements had `outcome`.
     pub fn count(&self, outcome: StatementOutcome) -> usize {
         self.statements.iter().filter(|s| s.outcome == outcome).count()
@@ -305,9 +311,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         let (reports, starts) = rehearse(&session, &statements, options, server_version).await?;
         // A migration that stops fails already; what it would leave behind is moot.
         let behind = match before {
-            Some(before) if !reports.iter().any(|r| r.outcome.stops()) => {
-                sequences_after(&session, &before, &reports, &mut notes).await?
-            }
+            Some(before) if !stops(&reports) => sequences_after(&session, &before, &reports, &mut notes).await?,
             _ => Vec::new(),
         };
         Ok::<_, Error>((reports, starts, behind))
@@ -328,7 +332,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
     let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
-    let would_fail = reports.iter().any(|r| r.outcome.stops()) || !sequences_behind.is_empty();
+    let would_fail = stops(&reports) || !sequences_behind.is_empty();
     let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
     Ok(DryRunReport {
         database: options.connect.dbname().to_owned(),
@@ -345,17 +349,16 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     })
 }
 
+/// Whether one of `reports` stopped the migration.
+fn stops(reports: &[StatementReport]) -> bool {
+    reports.iter().any(|r| r.outcome.stops())
+}
+
 /// The sequences' states at the rehearsal's start, for [`sequences_after`]; `None`, with a note, when the
 /// server refused to give them.
 async fn sequences_before(session: &Session, notes: &mut Vec<String>) -> Result<Option<BTreeMap<i64, Option<i64>>>> {
-    match observe::measure(session, sequences::states(session)).await {
-        Ok(states) => Ok(Some(states)),
-        Err(e) if e.sqlstate().is_some() => {
-            notes.push(format!("the sequences were not checked: {e}"));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    let states = observe::measure(session, sequences::states(session)).await;
+    sequences::unless_refused(states, |e| notes.push(format!("the sequences were not checked: {e}")))
 }
 
 /// At the end of a rehearsal no statement of which stopped: the sequences the migration leaves behind the
@@ -367,13 +370,10 @@ async fn sequences_after(
     reports: &[StatementReport],
     notes: &mut Vec<String>,
 ) -> Result<Vec<SequenceBehind>> {
-    let found = match observe::measure(session, sequences::behind(session, before, &sequences::Ran::Here)).await {
-        Ok(found) => found,
-        Err(e) if e.sqlstate().is_some() => {
-            notes.push(format!("the sequences were not checked: {e}"));
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
+    let found = observe::measure(session, sequences::behind(session, before, &sequences::Ran::Here)).await;
+    let Some(found) = sequences::unless_refused(found, |e| notes.push(format!("the sequences were not checked: {e}")))?
+    else {
+        return Ok(Vec::new());
     };
     let setval = reports.iter().find(|r| r.reason.as_deref() == Some(analyze::SETVAL_NOT_RUN));
     let mut behind = Vec::new();

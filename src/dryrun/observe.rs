@@ -126,7 +126,7 @@ pub(super) async fn statement(
     let backfilled = after(s, pending, rows, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
-    run.made.follow(s, &relations_before, &relations_after, &mut run.received, &mut report).await?;
+    run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
     settle_losses(&mut report.losses);
     Ok(report)
 }
@@ -138,9 +138,6 @@ pub(super) struct Run {
     pub added: HashSet<(String, String)>,
     /// The tables they made, and which hold data that was there before.
     made: Made,
-    /// The tables (by oid) in which rows or values a statement took out of another table were found:
-    /// the rows the migration wrote there hold data that was there before.
-    received: HashSet<i64>,
 }
 
 /// The tables the migration made in the rehearsal (by oid: names change), and whether each carries data
@@ -152,8 +149,12 @@ pub(super) struct Run {
 /// before.
 #[derive(Debug, Default)]
 struct Made {
-    /// oid: whether it carries.
-    tables: HashMap<i64, bool>,
+    /// The oids of the tables it made.
+    tables: HashSet<i64>,
+    /// The oids of the tables (made or not) in which rows or values a statement took out of a table that
+    /// carries were found: a made one among them carries; in any, the rows the migration wrote hold data
+    /// that was there before.
+    received: HashSet<i64>,
 }
 
 impl Made {
@@ -164,21 +165,17 @@ impl Made {
         s: &Session,
         before: &BTreeMap<i64, Relation>,
         after: &BTreeMap<i64, Relation>,
-        received: &mut HashSet<i64>,
         report: &mut StatementReport,
     ) -> Result<()> {
         let table = |r: &Relation| r.kind == "table" || r.kind == "partitioned table";
         for (oid, _) in after.iter().filter(|(oid, r)| table(r) && !before.contains_key(oid)) {
-            self.tables.insert(*oid, false);
+            self.tables.insert(*oid);
         }
         let mut names = Names { s, before, after, resolved: HashMap::new() };
         for (from, to) in std::mem::take(&mut report.moved) {
             let (Some(from), Some(to)) = (names.oid(&from).await?, names.oid(&to).await?) else { continue };
             if self.carries(from, before, after) {
-                received.insert(to);
-                if self.tables.contains_key(&to) {
-                    self.tables.insert(to, true);
-                }
+                self.received.insert(to);
             }
         }
         if self.tables.is_empty() {
@@ -187,7 +184,7 @@ impl Made {
         let mut kept = Vec::new();
         for loss in std::mem::take(&mut report.losses) {
             let own = match names.oid(&loss.table).await? {
-                Some(oid) => self.tables.contains_key(&oid) && !self.carries(oid, before, after),
+                Some(oid) => self.tables.contains(&oid) && !self.carries(oid, before, after),
                 None => false,
             };
             if !own {
@@ -209,7 +206,7 @@ impl Made {
     /// one it made that carries, or a partition of either.
     fn carries(&self, oid: i64, before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Relation>) -> bool {
         let root = after.get(&oid).or_else(|| before.get(&oid)).and_then(|r| r.root);
-        let carries = |oid: i64| self.tables.get(&oid).is_none_or(|carries| *carries);
+        let carries = |oid: i64| !self.tables.contains(&oid) || self.received.contains(&oid);
         carries(oid) || root.is_some_and(carries)
     }
 }
@@ -354,7 +351,8 @@ enum Pending {
     Emptied { loss: Loss, filenode: u64 },
     /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
     /// (their columns' text), where the migration filled a table they may have been copied to first.
-    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<(&'static str, u64)> },
+    /// `inserted`: of them, the rows the migration inserted ([`inserted_here`]), where it looks for them.
+    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<u64> },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -412,7 +410,7 @@ async fn copy_updated(
     let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
     let values: Vec<String> =
         columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
-    let own = inserted_here(s, table, received).await?.unwrap_or("false");
+    let own = if inserted_here(s, table, received).await? { WRITTEN_HERE } else { "false" };
     s.batch(&format!(
         "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {}, {own} AS pgsafe_own FROM {table}",
         keys.join(", "),
@@ -429,9 +427,10 @@ const WRITTEN_HERE: &str = "pg_catalog.age(xmin) <= 0";
 /// The condition of the rows of `table` the migration inserted with values of its own: those this
 /// transaction wrote, while it has updated none of the table's rows (nor has anything else: a trigger, a
 /// referential action), and no rows taken out of another table were found in it (`received`, by oid:
-/// those are data that was there before). `None` otherwise: once a row was updated, a row this
-/// transaction wrote may hold values that were there before in the columns that UPDATE left alone.
-async fn inserted_here(s: &Session, table: &str, received: &HashSet<i64>) -> Result<Option<&'static str>> {
+/// those are data that was there before): whether those rows are [`WRITTEN_HERE`]. Not once a row was
+/// updated: a row this transaction wrote may then hold values that were there before in the columns that
+/// UPDATE left alone.
+async fn inserted_here(s: &Session, table: &str, received: &HashSet<i64>) -> Result<bool> {
     const WRITTEN: &str = "SELECT coalesce(sum(s.n_tup_upd), 0)::int8, coalesce(sum(s.n_tup_ins), 0)::int8,
                                   pg_catalog.to_regclass($1)::oid::int8
                            FROM pg_catalog.pg_stat_xact_user_tables s
@@ -442,7 +441,12 @@ async fn inserted_here(s: &Session, table: &str, received: &HashSet<i64>) -> Res
         (value(&row, 0, WRITTEN)?, value(&row, 1, WRITTEN)?, value(&row, 2, WRITTEN)?);
     let copy = oid.is_none_or(|oid| received.contains(&oid));
     // No row inserted: none to look for (and no scan for them).
-    Ok((updated == 0 && inserted > 0 && !copy).then_some(WRITTEN_HERE))
+    Ok(updated == 0 && inserted > 0 && !copy)
+}
+
+/// How many rows of `table` this transaction wrote ([`WRITTEN_HERE`]).
+async fn written_here(s: &Session, table: &str) -> Result<u64> {
+    count(s, &format!("SELECT count(*) FROM {table} WHERE {WRITTEN_HERE}")).await
 }
 
 /// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before:
@@ -487,7 +491,7 @@ async fn before(
     report: &mut StatementReport,
 ) -> Result<Vec<Pending>> {
     let added = &run.added;
-    let received = &run.received;
+    let received = &run.made.received;
     let mut pending = Vec::new();
     let mut counted = BTreeSet::new();
     let own = |table: &String, column: &String| {
@@ -631,10 +635,7 @@ async fn before(
                                 options,
                                 report,
                             )? {
-                                Some(Some(own)) => {
-                                    let sql = format!("SELECT count(*) FROM {table} WHERE {own}");
-                                    settle(measure(s, count(s, &sql)).await, &what, options, report)?.map(|n| (own, n))
-                                }
+                                Some(true) => settle(measure(s, written_here(s, table)).await, &what, options, report)?,
                                 _ => None,
                             };
                             // Rows archived first (`INSERT INTO t_archive SELECT ...` before the
@@ -642,7 +643,7 @@ async fn before(
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
                             let force = analysis.moves_rows;
-                            let own = inserted.map(|(own, _)| own);
+                            let own = inserted.is_some();
                             let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, own, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
                             pending.push(Pending::Rows { table: table.clone(), before, copy, inserted });
@@ -823,10 +824,11 @@ async fn after(
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                     let mut count = before.saturating_sub(now);
-                    if let Some((own, own_before)) = inserted {
+                    if let Some(own_before) = inserted {
                         let what = format!("the rows this migration inserted into `{table}`");
-                        let sql = format!("SELECT count(*) FROM {table} WHERE {own}");
-                        if let Some(own_now) = settle(measure(s, self::count(s, &sql)).await, &what, options, report)? {
+                        if let Some(own_now) =
+                            settle(measure(s, written_here(s, &table)).await, &what, options, report)?
+                        {
                             let deleted = own_before.saturating_sub(own_now);
                             if deleted > 0 {
                                 count = count.saturating_sub(deleted);
@@ -1343,14 +1345,15 @@ struct KeptRows {
 /// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
 /// `temp`, when the migration filled a table they may be copied to ([`copies`]), or the statement fills
 /// one itself (`force`: a DELETE in a `WITH` of an INSERT), and there are at most `--max-compare-rows` of
-/// them; `None` otherwise.
+/// them; `None` otherwise. With `inserted`, the rows the migration inserted ([`inserted_here`]) are left
+/// out: deleting them loses nothing.
 async fn keep_rows(
     s: &Session,
     table: &str,
     rows: u64,
     temp: &str,
     force: bool,
-    inserted: Option<&str>,
+    inserted: bool,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
@@ -1364,8 +1367,7 @@ async fn keep_rows(
         columns = s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
     }
     let list = text_columns(&columns);
-    // The rows the migration inserted are not looked for: deleting them loses nothing.
-    let filter = inserted.map(|own| format!(" WHERE NOT ({own})")).unwrap_or_default();
+    let filter = if inserted { format!(" WHERE NOT ({WRITTEN_HERE})") } else { String::new() };
     s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}{filter}", quote_ident(temp))).await?;
     Ok(Some(KeptRows { temp: temp.to_owned(), columns }))
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::pg::sequence as seq;
 use crate::pg::{Session, quote_ident, quote_literal, value};
 
 const STATES: &str = include_str!("sql/sequence_states.sql");
@@ -36,6 +37,20 @@ pub struct SequenceBehind {
 pub async fn states(s: &Session) -> Result<BTreeMap<i64, Option<i64>>> {
     let rows = s.query(STATES, &[]).await?;
     rows.iter().map(|r| Ok((value(r, "oid", STATES)?, value(r, "last_value", STATES)?))).collect()
+}
+
+/// `result`, a step of the sequences' check, as `Some`; `None` when the server refused it (a privilege, a
+/// lock), which `refused` is told: the sequences go unchecked, the rehearsal goes on. Any other error
+/// (the connection, an interruption) ends it.
+pub fn unless_refused<T>(result: Result<T>, refused: impl FnOnce(&Error)) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.sqlstate().is_some() => {
+            refused(&e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The sequences the migration made or moved back (compared with `before`, [`states`] at the
@@ -77,23 +92,21 @@ pub async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>, ran: &Ran)
         let sequence: String = value(&row, "sequence", FED)?;
         let oid: i64 = value(&row, "sequence_oid", FED)?;
         let increment: i64 = value(&row, "increment", FED)?;
-        let state = format!("SELECT last_value, is_called FROM {sequence}");
-        let Some(row) = s.query(&state, &[]).await?.into_iter().next() else { continue };
-        let (last, called): (i64, bool) = (value(&row, 0, &state)?, value(&row, 1, &state)?);
-        // A sequence at its end gives no next value: its own error, not a key's.
-        let Some(next) = (if called { last.checked_add(increment) } else { Some(last) }) else { continue };
         let col = quote_ident(&column);
-        let (edge, reaches) = if increment > 0 { ("max", ">=") } else { ("min", "<=") };
-        let sql = format!("SELECT {edge}({col})::int8 FROM {table}");
-        let Some(highest) =
-            s.query(&sql, &[]).await?.first().map(|r| value::<Option<i64>, _>(r, 0, &sql)).transpose()?.flatten()
-        else {
-            continue;
-        };
-        if (increment > 0 && highest < next) || (increment < 0 && highest > next) {
+        let state = format!(
+            "SELECT s.last_value, s.is_called, (SELECT {}({col})::int8 FROM {table}) FROM {sequence} s",
+            seq::edge(increment)
+        );
+        let row = s.query_one(&state, &[]).await?;
+        let (last, called): (i64, bool) = (value(&row, 0, &state)?, value(&row, 1, &state)?);
+        let highest: Option<i64> = value(&row, 2, &state)?;
+        // A sequence at its end gives no next value: its own error, not a key's. An empty column holds none.
+        let (Some(next), Some(highest)) = (seq::next_value(last, called, increment), highest) else { continue };
+        if !seq::collides(next, increment, highest) {
             continue;
         }
         // A row older than the migration already holding a value to come.
+        let reaches = if increment > 0 { ">=" } else { "<=" };
         let sql = format!("SELECT EXISTS (SELECT FROM {table} WHERE {col} {reaches} {next} AND {older})");
         let old: bool = s.query(&sql, &[]).await?.first().map(|r| value(r, 0, &sql)).transpose()?.unwrap_or(false);
         let before = old && !moved.contains(&oid);
@@ -106,7 +119,7 @@ impl SequenceBehind {
     /// What it means, and the statement that puts the sequence past the values.
     pub fn describe(&self) -> String {
         let SequenceBehind { table, column, sequence, next, highest, increment, .. } = self;
-        let (which, edge) = if *increment > 0 { ("up to", "max") } else { ("down to", "min") };
+        let (which, edge) = (if *increment > 0 { "up to" } else { "down to" }, seq::edge(*increment));
         format!(
             "sequence `{sequence}` gives {next} next, and `{table}.{column}` holds values {which} {highest}: an INSERT \
              that takes the default would fail on the unique key (`SELECT setval({}, {edge}({})) FROM {table}` puts \

@@ -1221,9 +1221,7 @@ impl<'a> Pass<'a> {
         for (n, ..) in node.nodes() {
             match n {
                 pg_query::NodeRef::FuncCall(f)
-                    if f.funcname.last().is_some_and(
-                        |name| matches!(&name.node, Some(NodeEnum::String(s)) if s.sval.eq_ignore_ascii_case("setval")),
-                    ) =>
+                    if f.funcname.last().and_then(string).is_some_and(|n| n.eq_ignore_ascii_case("setval")) =>
                 {
                     let strings =
                         f.args.iter().filter_map(|a| a.node.as_ref()).flat_map(|a| a.nodes()).filter_map(|(n, ..)| {

@@ -794,9 +794,8 @@ async fn rehearse_step(
             options.cancel.check("the migration")?;
             attempt += 1;
         };
-        let stops = rehearsal.statements.iter().any(|s| s.outcome.stops());
         let verdict = match (rehearsal.would_fail, rehearsal.loses_data) {
-            (true, _) if !stops => Some("it would leave inserts failing"),
+            (true, _) if !rehearsal.stopped() => Some("it would leave inserts failing"),
             (true, _) => Some("it would fail"),
             (false, true) => Some("it would lose data"),
             (false, false) => None,

@@ -344,7 +344,8 @@ async fn run_on_scratch(
     let session = Session::open(scratch, None).await?;
     let capturing = start_capture(&session).await?;
     // The sequences as the snapshot left them, and the last transaction before the command's; a server
-    // that refuses them leaves the sequences unchecked, not the rehearsal undone.
+    // that refuses them leaves the sequences unchecked ([`sequences::unless_refused`]), not the rehearsal
+    // undone.
     let xid_sql = "SELECT (pg_catalog.pg_current_xact_id()::text::int8 % 4294967296)::text";
     let start = async {
         let states = sequences::states(&session).await?;
@@ -352,14 +353,7 @@ async fn run_on_scratch(
         Ok::<_, Error>((states, xid))
     }
     .await;
-    let start = match start {
-        Ok(found) => Some(found),
-        Err(e) if e.sqlstate().is_some() => {
-            tracing::warn!("the sequences are not checked: {e}");
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let start = sequences::unless_refused(start, unchecked)?;
     progress.step(&format!("running `{}` against the scratch copy", options.command.join(" ")));
     let exit_code = super::apply::run_command(&options.command, scratch).await?;
     let ddl = match capturing {
@@ -386,18 +380,17 @@ async fn run_on_scratch(
         .collect();
     let behind = match (exit_code, start) {
         (Some(0), Some((states, xid))) => {
-            match sequences::behind(&session, &states, &sequences::Ran::After { xid, tables }).await {
-                Ok(behind) => behind,
-                Err(e) if e.sqlstate().is_some() => {
-                    tracing::warn!("the sequences are not checked: {e}");
-                    Vec::new()
-                }
-                Err(e) => return Err(e),
-            }
+            let found = sequences::behind(&session, &states, &sequences::Ran::After { xid, tables }).await;
+            sequences::unless_refused(found, unchecked)?.unwrap_or_default()
         }
         _ => Vec::new(),
     };
     Ok(OnScratch { exit_code, changes, values, ddl, behind })
+}
+
+/// A server that refused the sequences' check: a warning.
+fn unchecked(e: &Error) {
+    tracing::warn!("the sequences are not checked: {e}");
 }
 
 /// What [`run_on_scratch`] found.

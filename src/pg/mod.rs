@@ -4,6 +4,7 @@
 pub mod compare;
 mod connect;
 mod copy;
+pub mod sequence;
 mod session;
 
 pub use connect::{ChildEnv, ConnectOptions, SslMode};
