@@ -586,6 +586,22 @@ fn string(node: &pg_query::protobuf::Node) -> Option<String> {
     }
 }
 
+/// The plain string constants of `sql` (`'Europe/Paris'`), as written between their quotes: where a
+/// migration names a time zone. Those with a quote or a backslash in them, and escape or dollar-quoted
+/// strings, are left out.
+pub(crate) fn strings(sql: &str) -> Vec<String> {
+    use pg_query::protobuf::Token;
+    let Ok(tokens) = pg_query::scan_tokens(sql) else { return Vec::new() };
+    tokens
+        .iter()
+        .filter(|t| t.token == Token::Sconst as i32)
+        .filter_map(|t| sql.get(t.start as usize..t.end as usize))
+        .filter_map(|t| t.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')))
+        .filter(|t| !t.contains(['\'', '\\']))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A table as `RangeVar` names it, quoted for SQL.
 /// The type changes of `alter`, a statement of `sql`, with their new types and `USING` expressions as
 /// `sql` writes them: from where the parser places the type name to the first `USING`, `COLLATE`, comma
@@ -653,6 +669,13 @@ fn qualified(parts: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_statements_plain_strings_are_where_it_names_a_time_zone() {
+        let sql = "UPDATE t SET at = ts AT TIME ZONE 'Europe/Paris', s = E'x\\ny', d = $$q$$, n = 'it''s', e = ''";
+        assert_eq!(strings(sql), ["Europe/Paris", ""]);
+        assert!(strings("SELECT 1").is_empty());
+    }
+
     #[test]
     fn a_type_change_keeps_its_new_type_and_using_expression_as_written() {
         let conversions = |sql: &str| {

@@ -18,6 +18,7 @@
 
 mod analyze;
 mod observe;
+mod recover;
 pub mod sequences;
 mod split;
 
@@ -457,6 +458,7 @@ async fn rehearse(
             analyze::Kind::Runs => {
                 let start = Instant::now();
                 starts.push(Some(start));
+                run.strings.extend(analyze::strings(&statement.sql));
                 let new_here = observe::new_columns(session, &analysis.added_columns).await?;
                 let mut report =
                     observe::statement(session, statement, &analysis, options, i, &mut run, &new_here).await?;

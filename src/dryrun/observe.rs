@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use super::analyze::{Analysis, Conversion, Effect};
+use super::recover;
 use super::{
     DryRunOptions, Estimate, FailingRows, Failure, LockTaken, Loss, LossKind, RelationChange, Statement,
     StatementOutcome, StatementReport, lock_name,
@@ -123,7 +124,7 @@ pub(super) async fn statement(
     }
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
-    let backfilled = after(s, pending, rows, options, &mut report).await?;
+    let backfilled = after(s, pending, rows, &run.strings, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
     run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
@@ -138,6 +139,9 @@ pub(super) struct Run {
     pub added: HashSet<(String, String)>,
     /// The tables they made, and which hold data that was there before.
     made: Made,
+    /// Their string constants, and the running statement's: where the migration names a time zone it
+    /// converts times with ([`recover`](super::recover)).
+    pub strings: Vec<String>,
 }
 
 /// The tables the migration made in the rehearsal (by oid: names change), and whether each carries data
@@ -524,7 +528,7 @@ async fn before(
                     continue;
                 }
                 if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                    let count = not_moved(s, table, column, count, added, options, report).await?;
+                    let count = not_moved(s, table, column, count, run, options, report).await?;
                     let (table, column) = (table.clone(), Some(column.clone()));
                     let loss = Loss { kind: LossKind::DroppedColumn, table, column, count, estimated: false };
                     pending.push(match effect {
@@ -711,6 +715,7 @@ async fn after(
     s: &Session,
     pending: Vec<Pending>,
     rows: u64,
+    strings: &[String],
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<Vec<String>> {
@@ -896,6 +901,7 @@ async fn after(
                     other => other,
                 };
                 if let Some(changed) = settle(changed, &what, options, report)? {
+                    let changed = computed_back(s, &copy, changed, strings, report).await?;
                     let estimated = copy.copied < copy.rows;
                     let count = if estimated {
                         (changed as f64 * copy.rows as f64 / copy.copied.max(1) as f64).round() as u64
@@ -1184,21 +1190,24 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
 }
 
 /// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a
-/// column of the same table that the migration added (`added`): a column renamed the safe way (add the
+/// column of the same table that the migration added (`run.added`): a column renamed the safe way (add the
 /// new one, copy the values with `UPDATE`, drop the old one) loses nothing. A value is kept when the
-/// new column holds the same text in its row; the added column holding the most is taken, and a note
+/// new column holds the same text in its row, or holds it changed by a function that gives it back
+/// ([`recover`]: `price_cents = price * 100`); the added column holding the most is taken, and a note
 /// names it.
 async fn not_moved(
     s: &Session,
     table: &str,
     column: &str,
     total: u64,
-    added: &HashSet<(String, String)>,
+    run: &Run,
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<u64> {
     let mut best: Option<(&str, u64)> = None;
-    for (_, new) in added.iter().filter(|(t, c)| t == table && c != column) {
+    // How the added column holding the most was computed from the column, when its values are others.
+    let mut how: Option<String> = None;
+    for (_, new) in run.added.iter().filter(|(t, c)| t == table && c != column) {
         let (old, new_column) = (quote_ident(column), quote_ident(new));
         let what = format!("the values of `{table}.{column}` in `{new}`");
         let Some(structured) = settle(measure(s, structured(s, table, new)).await, &what, options, report)? else {
@@ -1218,15 +1227,44 @@ async fn not_moved(
                 "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
             )
         };
-        if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
-            && best.is_none_or(|(_, m)| missing < m)
-        {
+        let Some(mut missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else { continue };
+        // Values the migration changed on the way (`price_cents = price * 100`), which a fixed function
+        // of the new ones gives back.
+        let mut computed = None;
+        if missing > 0 && !structured {
+            let from = format!("{table} WHERE true");
+            let found = measure(s, async {
+                let old_type = recover::base_type(s, table, column).await?;
+                let new_type = recover::base_type(s, table, new).await?;
+                let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
+                let pairs = recover::Pairs { from: &from, old: &old, new: &new_column, old_type, new_type };
+                recover::recover(s, &pairs, &run.strings).await
+            })
+            .await;
+            if let Some(found) = quietly(found)?.filter(|f| f.unrecovered < missing) {
+                missing = found.unrecovered;
+                computed = Some(found.how);
+            }
+        }
+        if best.is_none_or(|(_, m)| missing < m) {
             best = Some((new, missing));
+            how = computed;
         }
     }
     let described = format!("values of `{table}.{column}`");
+    // The values are taken to be in the added column: the note says how, when they were changed.
+    let in_added = |report: &mut StatementReport| {
+        if let (Some((new, missing)), Some(how)) = (best, &how)
+            && missing < total
+        {
+            report.notes.push(format!(
+                "`{table}.{new}` holds the values of `{column}` changed by a function that gives them back ({how})"
+            ));
+        }
+        kept_in(best, total, &described, "added", report)
+    };
     if best.is_some_and(|(_, missing)| missing == 0) || total == 0 || total > options.max_compare_rows {
-        return Ok(kept_in(best, total, &described, "added", report));
+        return Ok(in_added(report));
     }
     // Moved to another table the migration wrote (a table split in two, a column moved to the table it
     // belongs in): a column of the same name holding the values, compared as a multiset of texts.
@@ -1251,7 +1289,7 @@ async fn not_moved(
         }
     }
     match (best, elsewhere) {
-        (Some((_, here)), Some((_, there))) if here <= there => Ok(kept_in(best, total, &described, "added", report)),
+        (Some((_, here)), Some((_, there))) if here <= there => Ok(in_added(report)),
         (_, Some((other, missing))) => {
             let place = format!("{other}.{column}");
             let lost = kept_in(Some((place, missing)), total, &described, "filled", report);
@@ -1260,7 +1298,7 @@ async fn not_moved(
             }
             Ok(lost)
         }
-        (best, None) => Ok(kept_in(best, total, &described, "added", report)),
+        (_, None) => Ok(in_added(report)),
     }
 }
 
@@ -1745,6 +1783,66 @@ async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
         )
     };
     count(s, &sql).await
+}
+
+/// Of the `changed` values of `copy` (by primary key), those that the new ones do not give back: all of
+/// them unless an inverse of the change is found ([`recover`](super::recover): a change of unit, a time
+/// zone), which a note names.
+async fn computed_back(
+    s: &Session,
+    copy: &Copy,
+    changed: u64,
+    strings: &[String],
+    report: &mut StatementReport,
+) -> Result<u64> {
+    if changed == 0 || copy.key.is_empty() {
+        return Ok(changed);
+    }
+    let col = quote_ident(&copy.column);
+    let on: Vec<String> = copy.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let from = format!("{} o JOIN {} t ON {} WHERE true", copy.temp, copy.table, on.join(" AND "));
+    let new = format!("t.{col}");
+    let found = measure(s, async {
+        let old_type = recover::base_type(s, &copy.temp, "pgsafe_old").await?;
+        let new_type = recover::base_type(s, &copy.table, &copy.column).await?;
+        let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
+        let pairs = recover::Pairs { from: &from, old: "o.pgsafe_old", new: &new, old_type, new_type };
+        recover::recover(s, &pairs, strings).await
+    })
+    .await;
+    let Some(found) = quietly(found)? else { return Ok(changed) };
+    let (table, column, how) = (&copy.table, &copy.column, &found.how);
+    if found.unrecovered >= changed {
+        return Ok(changed);
+    }
+    report.notes.push(if found.unrecovered == 0 {
+        format!(
+            "the {changed} values of `{table}.{column}` the type change altered can all be computed back from the new \
+             ones ({how}): not counted as lost"
+        )
+    } else {
+        format!(
+            "{} of the {changed} values of `{table}.{column}` the type change altered can be computed back from the \
+             new ones ({how}); the other {} count",
+            changed - found.unrecovered,
+            found.unrecovered
+        )
+    });
+    Ok(found.unrecovered)
+}
+
+/// An inverse that `found` gives, if any: none where the server refused a query of the search (a type
+/// without the function it needs, a number too big for `numeric` on an old server), which only means none
+/// was found.
+fn quietly(found: Result<Option<recover::Recovered>>) -> Result<Option<recover::Recovered>> {
+    match found {
+        Ok(found) => Ok(found),
+        Err(e) if e.sqlstate().is_some() => {
+            tracing::debug!("no inverse of the change: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A relation as `relations.sql` reads it.

@@ -1,0 +1,225 @@
+//! Whether values a migration changed can be computed back from what it left: a change of unit
+//! (`price * 100`, seconds to milliseconds, an epoch made a `timestamptz` or the reverse) or a local time
+//! made an instant in a named time zone (`created AT TIME ZONE 'Europe/Paris'`). Such a change loses nothing, though
+//! every value is another: the old one is a fixed function of the new.
+//!
+//! Two kinds of inverse are tried, each on every row:
+//! - **a linear function** of the values as numbers (a number as itself; a date or an instant as its epoch;
+//!   an interval, on the new side only, as its seconds): every pair of old and new values lies on one line
+//!   through the lowest and the highest old value, tested exactly in `numeric` by cross-multiplying (no
+//!   division, no rounding), with at least three distinct old values and a slope that is not zero. A
+//!   rounding, a truncation or a clamp puts points off the line; two points fit any line, so they prove
+//!   nothing. All or nothing: the line is fitted from the data, so a row off it makes it no inverse.
+//! - **a time zone**: a `timestamp` made a `timestamptz` (or the reverse) `AT TIME ZONE` a zone that the
+//!   migration names in a string, or UTC: the rows whose new value taken back to that zone is the old one
+//!   are recovered (a local time repeated at the end of summer time is not, for one of its two instants).
+//!
+//! The old values must be the only thing lost: a type whose numbers say less than its values (an interval's
+//! months and days as seconds, a float's digits) is not turned into a number on the old side.
+
+use crate::error::Result;
+use crate::pg::{Session, quote_literal, value};
+
+/// The values to compare: each row of `from` (a `FROM` clause's list and conditions, with `WHERE`) pairs an
+/// old value (`old`, an expression) with the new one (`new`).
+pub(super) struct Pairs<'a> {
+    pub from: &'a str,
+    pub old: &'a str,
+    pub new: &'a str,
+    pub old_type: &'a BaseType,
+    pub new_type: &'a BaseType,
+}
+
+/// A column's type as the comparison needs it: a domain's base type, its category (`N` for numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BaseType {
+    pub name: String,
+    pub category: String,
+}
+
+/// The inverse found, and the old values it does not give back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Recovered {
+    /// Old values (not NULL) that the inverse does not give back.
+    pub unrecovered: u64,
+    /// How the new values are made from the old: `new = 100 × old`, `AT TIME ZONE 'UTC'`.
+    pub how: String,
+}
+
+/// The base type of `relation.column` (a domain's base type; an array is its own type, category `A`).
+pub(super) async fn base_type(s: &Session, relation: &str, column: &str) -> Result<Option<BaseType>> {
+    const SQL: &str = "SELECT b.typname::text, b.typcategory::text
+                       FROM pg_catalog.pg_attribute a
+                       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                       JOIN pg_catalog.pg_type b ON b.oid = COALESCE(NULLIF(t.typbasetype, 0), t.oid)
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped";
+    match s.query(SQL, &[&relation, &column]).await?.first() {
+        Some(row) => Ok(Some(BaseType { name: value(row, 0, SQL)?, category: value(row, 1, SQL)? })),
+        None => Ok(None),
+    }
+}
+
+/// Which side of the change a value is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Old,
+    New,
+}
+
+/// `expr` as a `numeric` that tells its values apart (a number; a date or an instant as its epoch); on the
+/// new side also an interval's seconds, which need not tell intervals apart (`1 mon` and `30 days`): the old
+/// value is computed back from the number whatever the new value was.
+fn number(ty: &BaseType, expr: &str, side: Side) -> Option<String> {
+    match ty.name.as_str() {
+        "timestamp" | "timestamptz" | "date" => Some(format!("(EXTRACT(epoch FROM {expr}))::pg_catalog.numeric")),
+        "interval" if side == Side::New => Some(format!("(EXTRACT(epoch FROM {expr}))::pg_catalog.numeric")),
+        _ if ty.category == "N" => Some(format!("({expr})::pg_catalog.numeric")),
+        _ => None,
+    }
+}
+
+/// The query that says whether every pair lies on one line with at least three distinct old values and a
+/// slope that is not zero, and if so, its slope and intercept (as text) and how many old values (not NULL)
+/// became NULL; no row otherwise.
+fn linear_sql(pairs: &Pairs<'_>) -> Option<String> {
+    let o = number(pairs.old_type, pairs.old, Side::Old)?;
+    let n = number(pairs.new_type, pairs.new, Side::New)?;
+    let (old, new, from) = (pairs.old, pairs.new, pairs.from);
+    // `NaN` equals itself in numeric and sorts above every number, and an infinity minus itself is `NaN`:
+    // a row with either makes the test prove nothing, so it fails it.
+    Some(format!(
+        "WITH p AS MATERIALIZED (SELECT {o} AS o, {n} AS n FROM {from} AND {old} IS NOT NULL AND {new} IS NOT NULL), \
+              lo AS (SELECT o, n FROM p ORDER BY o, n LIMIT 1), \
+              hi AS (SELECT o, n FROM p ORDER BY o DESC, n DESC LIMIT 1) \
+         SELECT pg_catalog.trim_scale(round((hi.n - lo.n) / (hi.o - lo.o), 12))::text, \
+                pg_catalog.trim_scale(round(lo.n - lo.o * (hi.n - lo.n) / (hi.o - lo.o), 12))::text, \
+                (SELECT count(*) FROM {from} AND {old} IS NOT NULL AND {new} IS NULL) \
+         FROM lo, hi \
+         WHERE hi.o > lo.o AND hi.n <> lo.n \
+           AND NOT EXISTS (SELECT FROM p WHERE p.o::text IN ('NaN', 'Infinity', '-Infinity') \
+                                            OR p.n::text IN ('NaN', 'Infinity', '-Infinity')) \
+           AND (SELECT count(DISTINCT o) FROM p) >= 3 \
+           AND NOT EXISTS (SELECT FROM p WHERE (p.n - lo.n) * (hi.o - lo.o) <> (hi.n - lo.n) * (p.o - lo.o))"
+    ))
+}
+
+/// How a linear function reads: `new = 100 × old`, `new = old + 3600` (as numbers: epochs when a side is
+/// a date or an instant).
+fn linear_how(slope: &str, intercept: &str, pairs: &Pairs<'_>) -> String {
+    let times = if slope == "1" { "old".to_owned() } else { format!("{slope} × old") };
+    let line = match intercept.strip_prefix('-') {
+        _ if intercept == "0" => times,
+        Some(minus) => format!("{times} − {minus}"),
+        None => format!("{times} + {intercept}"),
+    };
+    let epoch = |t: &BaseType| matches!(t.name.as_str(), "timestamp" | "timestamptz" | "date" | "interval");
+    let unit = if epoch(pairs.old_type) || epoch(pairs.new_type) { ", dates and times as epoch seconds" } else { "" };
+    format!("new = {line}{unit}")
+}
+
+/// Whether the change is one of a local time and an instant, which a time zone converts.
+fn zoned(pairs: &Pairs<'_>) -> bool {
+    let (a, b) = (pairs.old_type.name.as_str(), pairs.new_type.name.as_str());
+    matches!((a, b), ("timestamp", "timestamptz") | ("timestamptz", "timestamp"))
+}
+
+/// The time zones to try: UTC, then those of `strings` (string constants of the migration) that the server
+/// knows, at most eight in all.
+fn zones(strings: &[String]) -> Vec<String> {
+    let mut zones = vec!["UTC".to_owned()];
+    for s in strings.iter().rev() {
+        let plausible = !s.is_empty() && s.len() <= 64 && !s.chars().any(|c| c.is_whitespace() || c == '\'');
+        if plausible && !zones.iter().any(|z| z.eq_ignore_ascii_case(s)) && zones.len() < 8 {
+            zones.push(s.clone());
+        }
+    }
+    zones
+}
+
+/// The best inverse of the change `pairs` describes, if one gives back any value: linear first (all or
+/// nothing), then each time zone (the one that gives back most). `strings`: the string constants of the
+/// migration, where a zone would be named (one the server does not know is passed over). The caller runs
+/// this in a savepoint.
+pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<Option<Recovered>> {
+    if let Some(sql) = linear_sql(pairs)
+        && let Some(row) = s.query(&sql, &[]).await?.first()
+    {
+        let slope: String = value(row, 0, &sql)?;
+        let intercept: String = value(row, 1, &sql)?;
+        let unrecovered: i64 = value(row, 2, &sql)?;
+        let how = linear_how(&slope, &intercept, pairs);
+        return Ok(Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how }));
+    }
+    if !zoned(pairs) {
+        return Ok(None);
+    }
+    let (old, new, from) = (pairs.old, pairs.new, pairs.from);
+    let mut best: Option<Recovered> = None;
+    for zone in zones(strings) {
+        let zone = quote_literal(&zone);
+        // A zone the server does not know is an error of the whole query, before any row.
+        let known = format!("SELECT pg_catalog.now() AT TIME ZONE {zone}");
+        s.batch("SAVEPOINT pgsafe_zone").await?;
+        match s.batch(&known).await {
+            Ok(()) => s.batch("RELEASE SAVEPOINT pgsafe_zone").await?,
+            Err(e) if e.sqlstate().is_some() => {
+                s.batch("ROLLBACK TO SAVEPOINT pgsafe_zone; RELEASE SAVEPOINT pgsafe_zone").await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let sql = format!(
+            "SELECT count(*) FROM {from} AND {old} IS NOT NULL AND ({new} AT TIME ZONE {zone}) IS DISTINCT FROM {old}"
+        );
+        let row = s.query_one(&sql, &[]).await?;
+        let unrecovered = u64::try_from(value::<i64, _>(&row, 0, &sql)?).unwrap_or(0);
+        if best.as_ref().is_none_or(|b| unrecovered < b.unrecovered) {
+            best = Some(Recovered { unrecovered, how: format!("AT TIME ZONE {zone}") });
+        }
+    }
+    Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(name: &str, category: &str) -> BaseType {
+        BaseType { name: name.into(), category: category.into() }
+    }
+
+    #[test]
+    fn numbers_dates_and_instants_are_lines_and_an_interval_only_as_the_new_value() {
+        let (int, text, ts, iv) = (ty("int4", "N"), ty("text", "S"), ty("timestamptz", "D"), ty("interval", "T"));
+        let pairs = |old_type, new_type| Pairs { from: "t WHERE true", old: "o", new: "n", old_type, new_type };
+        assert!(linear_sql(&pairs(&int, &int)).is_some());
+        assert!(linear_sql(&pairs(&int, &ts)).is_some());
+        assert!(linear_sql(&pairs(&int, &iv)).is_some());
+        // An interval's seconds do not tell `1 mon` from `30 days`: no line from it.
+        assert!(linear_sql(&pairs(&iv, &int)).is_none());
+        // Text's digits say more than its number (`007`).
+        assert!(linear_sql(&pairs(&text, &int)).is_none());
+        let local = ty("timestamp", "D");
+        assert!(zoned(&pairs(&local, &ts)) && !zoned(&pairs(&ts, &ts)));
+    }
+
+    #[test]
+    fn a_line_reads_as_the_formula_that_makes_the_new_values() {
+        let (num, ts) = (ty("numeric", "N"), ty("timestamptz", "D"));
+        let pairs = Pairs { from: "", old: "", new: "", old_type: &num, new_type: &num };
+        assert_eq!(linear_how("100", "0", &pairs), "new = 100 × old");
+        assert_eq!(linear_how("1", "-273.15", &pairs), "new = old − 273.15");
+        assert_eq!(linear_how("1.8", "32", &pairs), "new = 1.8 × old + 32");
+        let epoch = Pairs { new_type: &ts, ..pairs };
+        assert_eq!(linear_how("1", "0", &epoch), "new = old, dates and times as epoch seconds");
+    }
+
+    #[test]
+    fn utc_is_tried_first_and_the_migrations_strings_after_newest_first() {
+        let strings: Vec<String> =
+            ["Europe/Paris", "a b", "utc", "America/New_York", "it's"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(zones(&strings), ["UTC", "America/New_York", "Europe/Paris"]);
+        let many: Vec<String> = (0..20).map(|i| format!("z{i}")).collect();
+        assert_eq!(zones(&many).len(), 8);
+    }
+}
