@@ -504,7 +504,10 @@ impl RestorePlan {
                 .iter()
                 .filter(|o| !o.privileges.is_empty())
                 .map(|o| {
+                    // The `public` schema is the new database's own, not made by the restore.
+                    let kept = o.kind == ObjectKind::Schema && o.name == "public";
                     let statements = match o.owner.as_deref().filter(|_| leave_out.owner) {
+                        Some(owner) if kept => acl::for_kept_owner(&o.privileges, owner),
                         Some(owner) => acl::for_new_owner(&o.privileges, owner),
                         None => o.privileges.clone(),
                     };
@@ -817,6 +820,10 @@ fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
                  WHERE rolname = {owner} AND pg_catalog.pg_has_role(rolname, 'MEMBER');\n{create}\nRESET ROLE;\n",
                 owner = quote_literal(owner)
             )),
+            (_, ObjectKind::DefaultAcl) if leave_out.owner => {
+                sql.push_str(&acl::default_acl_for_restoring_role(create));
+                sql.push('\n');
+            }
             _ => {
                 sql.push_str(create);
                 sql.push('\n');

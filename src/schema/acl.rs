@@ -173,25 +173,87 @@ pub(crate) fn statements(
 /// as pg_restore's result has it. The former owner keeps nothing of an object it no longer owns, where
 /// replaying its own `GRANT ALL` would hand it every privilege on it. What others granted, to anyone, stays.
 pub(crate) fn for_new_owner(statements: &[String], owner: &str) -> Vec<String> {
-    let owner = role(owner);
-    let ends = [
-        (format!(" FROM {owner};"), " FROM CURRENT_USER;"),
-        (format!(" TO {owner};"), " TO CURRENT_USER;"),
-        (format!(" TO {owner} WITH GRANT OPTION;"), " TO CURRENT_USER WITH GRANT OPTION;"),
-    ];
     statements
         .iter()
-        .map(|sql| {
-            // Statements made as another grantor switch to it first; they are that grantor's, not the owner's.
-            let own = !sql.starts_with("SET SESSION AUTHORIZATION ");
-            let rewritten = ends.iter().filter(|_| own).find_map(|(end, now)| {
-                sql.strip_suffix(end.as_str())
-                    .filter(|head| head.starts_with("GRANT ") || head.starts_with("REVOKE "))
-                    .map(|head| format!("{head}{now}"))
-            });
-            rewritten.unwrap_or_else(|| sql.clone())
+        .map(|sql| match owners(sql, owner) {
+            Some((head, end)) => format!("{head}{}", OWNERS_ENDS[end].replace("{}", "CURRENT_USER")),
+            None => sql.clone(),
         })
         .collect()
+}
+
+/// [`statements`] made for an object owned by `owner`, for a restore that leaves owners out and does not
+/// make the object (the `public` schema, which the new database has): its owner there stays, with the
+/// privileges it holds, so the former owner's own statements are left out and the rest kept, as
+/// pg_restore's result has it. Granting the restoring role what the former owner held would add an entry
+/// the source never had.
+pub(crate) fn for_kept_owner(statements: &[String], owner: &str) -> Vec<String> {
+    statements.iter().filter(|sql| owners(sql, owner).is_none()).cloned().collect()
+}
+
+/// How a statement of an owner's own ends, `{}` standing for the owner.
+const OWNERS_ENDS: [&str; 3] = [" FROM {};", " TO {};", " TO {} WITH GRANT OPTION;"];
+
+/// `sql` before its grantee, and which of [`OWNERS_ENDS`] it ends with, when it is a `GRANT` or `REVOKE`
+/// of `owner`'s own (to or from it, made as the owner: statements made as another grantor switch to it
+/// first, and are that grantor's).
+fn owners<'a>(sql: &'a str, owner: &str) -> Option<(&'a str, usize)> {
+    if sql.starts_with("SET SESSION AUTHORIZATION ") || !(sql.starts_with("GRANT ") || sql.starts_with("REVOKE ")) {
+        return None;
+    }
+    let owner = role(owner);
+    OWNERS_ENDS
+        .iter()
+        .enumerate()
+        .find_map(|(i, end)| sql.strip_suffix(end.replace("{}", &owner).as_str()).map(|head| (head, i)))
+}
+
+/// `create`, the statements of a default ACL (`ALTER DEFAULT PRIVILEGES FOR ROLE r ...`), for a restore
+/// that leaves owners out: as they are where the restoring role may act as `r` (a member of it, or a
+/// superuser), else for the restoring role itself, which takes `r`'s place as it takes every owner's: the
+/// tables it makes later get the grants `r`'s did. pg_restore runs them as they are and fails where the
+/// restoring role is not a member of `r`.
+pub(crate) fn default_acl_for_restoring_role(create: &str) -> String {
+    const PREFIX: &str = "ALTER DEFAULT PRIVILEGES FOR ROLE ";
+    let Some(rest) = create.strip_prefix(PREFIX) else { return create.to_owned() };
+    let Some((ident, name)) = leading_ident(rest) else { return create.to_owned() };
+    let of_role = format!("{PREFIX}{ident}");
+    // Every statement of the entry starts with the same prefix, one a line.
+    let own: Vec<String> = create
+        .lines()
+        .map(|line| match line.strip_prefix(of_role.as_str()) {
+            Some(tail) => format!("ALTER DEFAULT PRIVILEGES{tail}"),
+            None => line.to_owned(),
+        })
+        .collect();
+    format!(
+        "DO $pgsafe$BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {role} \
+         AND pg_catalog.pg_has_role(rolname, 'MEMBER')) THEN EXECUTE {as_is}; ELSE EXECUTE {own}; END IF; END$pgsafe$;",
+        role = crate::sql::quote_literal(&name),
+        as_is = crate::sql::quote_literal(create.trim_end()),
+        own = crate::sql::quote_literal(own.join("\n").trim_end()),
+    )
+}
+
+/// The identifier `text` starts with, as written (`"O w"`, `app`) and as the name it stands for.
+fn leading_ident(text: &str) -> Option<(&str, String)> {
+    if let Some(quoted) = text.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+            } else if chars.peek().is_some_and(|(_, c)| *c == '"') {
+                name.push('"');
+                chars.next();
+            } else {
+                return Some((&text[..i + 2], name));
+            }
+        }
+        return None;
+    }
+    let end = text.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(text.len());
+    (end > 0).then(|| (&text[..end], text[..end].to_owned()))
 }
 
 #[cfg(test)]
@@ -252,6 +314,26 @@ mod tests {
     }
 
     #[test]
+    fn without_owners_a_default_acl_is_the_restoring_roles_where_it_cannot_act_as_the_role() {
+        let create = "ALTER DEFAULT PRIVILEGES FOR ROLE \"O \"\"w\" IN SCHEMA s GRANT ALL ON TABLES TO a;\n\
+                      ALTER DEFAULT PRIVILEGES FOR ROLE \"O \"\"w\" IN SCHEMA s GRANT SELECT ON TABLES TO b;";
+        assert_eq!(
+            default_acl_for_restoring_role(create),
+            "DO $pgsafe$BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'O \"w' \
+             AND pg_catalog.pg_has_role(rolname, 'MEMBER')) THEN EXECUTE 'ALTER DEFAULT PRIVILEGES FOR ROLE \"O \"\"w\" \
+             IN SCHEMA s GRANT ALL ON TABLES TO a;\nALTER DEFAULT PRIVILEGES FOR ROLE \"O \"\"w\" IN SCHEMA s GRANT SELECT \
+             ON TABLES TO b;'; ELSE EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT ALL ON TABLES TO a;\nALTER DEFAULT \
+             PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO b;'; END IF; END$pgsafe$;"
+        );
+        assert!(
+            default_acl_for_restoring_role("ALTER DEFAULT PRIVILEGES FOR ROLE app REVOKE ALL ON TYPES FROM PUBLIC;")
+                .contains("ELSE EXECUTE 'ALTER DEFAULT PRIVILEGES REVOKE ALL ON TYPES FROM PUBLIC;'")
+        );
+        assert_eq!(leading_ident("\"a\"\"\" x"), Some(("\"a\"\"\"", "a\"".to_owned())));
+        assert_eq!(leading_ident("\"open"), None);
+    }
+
+    #[test]
     fn without_owners_the_restoring_role_takes_the_owners_place() {
         let default = vec!["=X/o".to_string(), "o=X/o".to_string()];
         let acl = vec![
@@ -271,6 +353,17 @@ mod tests {
                 "GRANT ALL ON FUNCTION f() TO a WITH GRANT OPTION;",
                 "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO b; RESET SESSION AUTHORIZATION;",
                 // Granted to the former owner by another grantor: that grantor's grant, kept.
+                "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO o; RESET SESSION AUTHORIZATION;",
+                "GRANT ALL ON FUNCTION f() TO \"o 2\" WITH GRANT OPTION;",
+            ]
+        );
+        // An object the restore does not make keeps its owner there: the former owner's statements go.
+        assert_eq!(
+            for_kept_owner(&s, "o"),
+            vec![
+                "REVOKE ALL ON FUNCTION f() FROM PUBLIC;",
+                "GRANT ALL ON FUNCTION f() TO a WITH GRANT OPTION;",
+                "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO b; RESET SESSION AUTHORIZATION;",
                 "SET SESSION AUTHORIZATION a; GRANT ALL ON FUNCTION f() TO o; RESET SESSION AUTHORIZATION;",
                 "GRANT ALL ON FUNCTION f() TO \"o 2\" WITH GRANT OPTION;",
             ]

@@ -1434,6 +1434,56 @@ fn a_database_owner_restores_an_extension_a_superuser_installed_as_pg_restore_do
     src.psql(&format!("DROP ROLE {role}"));
 }
 
+/// Found on a real application's schema (a Supabase project's): a database's owner, no superuser,
+/// restoring with `--no-owner` an archive whose `public` schema and default privileges belong to the
+/// superuser. The `public` schema gained an entry for the restoring role, which neither the source nor
+/// pg_restore's result has, and `ALTER DEFAULT PRIVILEGES FOR ROLE postgres` stopped the restore (exit 2)
+/// where pg_restore fails that one statement.
+#[test]
+fn a_database_owner_restores_without_owners_the_public_schemas_privileges_and_default_privileges() {
+    let role = format!("pgsafe_noown_{}", std::process::id());
+    let reader = format!("{role}_reader");
+    let src = TestDb::new("noown_src");
+    let superuser = cluster().user().to_owned();
+    src.psql(&format!(
+        "CREATE ROLE {role} LOGIN; CREATE ROLE {reader};
+         ALTER SCHEMA public OWNER TO {superuser}; GRANT USAGE ON SCHEMA public TO {reader};
+         CREATE TABLE t (i int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);
+         ALTER DEFAULT PRIVILEGES FOR ROLE {superuser} IN SCHEMA public GRANT SELECT ON TABLES TO {reader};"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let acl = "SELECT array_to_string(nspacl, ' ') FROM pg_namespace WHERE nspname = 'public'";
+    let defaults = "SELECT defaclrole::regrole || ' ' || array_to_string(defaclacl, ' ') FROM pg_default_acl";
+    // The owner of the database, who may not act as the superuser.
+    let dst = TestDb::new("noown_dst");
+    dst.psql(&format!("ALTER DATABASE {} OWNER TO {role};", dst.name()));
+    let as_role = format!("{} user={role}", dst.conn_string());
+    let (code, out, stderr) = run(pgsafe().args(["restore", "-O", "-d", &as_role]).arg(&archive));
+    assert_eq!(code, 0, "{out}{stderr}");
+    assert!(stderr.contains("verified"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM t").trim(), "100");
+    // The public schema's own owner keeps its place; only the grant to the reader is added.
+    assert_eq!(
+        dst.psql(acl).trim(),
+        format!("pg_database_owner=UC/pg_database_owner =U/pg_database_owner {reader}=U/pg_database_owner")
+    );
+    // The superuser's default privileges are the restoring role's, which owns what it makes later.
+    assert_eq!(dst.psql(defaults).trim(), format!("{role} {reader}=r/{role}"));
+    // A superuser restoring without owners keeps them the superuser's, as pg_restore does.
+    let dst2 = TestDb::new("noown_dst2");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-O", "-d", &dst2.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst2.psql(defaults).trim(), format!("{superuser} {reader}=r/{superuser}"));
+    for db in [&src, &dst, &dst2] {
+        db.psql(&format!(
+            "ALTER DATABASE {} OWNER TO {superuser}; DROP OWNED BY {role}; DROP OWNED BY {reader};",
+            db.name()
+        ));
+    }
+    src.psql(&format!("DROP ROLE {role}; DROP ROLE {reader};"));
+}
+
 /// An `SQL_ASCII` database takes bytes as they come: names outside ASCII (UTF-8 bytes, as the catalog
 /// gives them) in its `COPY` statements, and rows that are not UTF-8 at all, come back as they were.
 #[test]
