@@ -516,6 +516,7 @@ impl RestorePlan {
                 .collect();
         }
         self.warnings = subscription_warnings(&objects);
+        self.warnings.extend(partitions_left_out(&schema.objects, &made, &by_id));
         self.cycles = schema.cycles.clone();
 
         if let Some(name) = &options.create {
@@ -989,6 +990,39 @@ fn check_patterns(catalog: &Catalog, schema: Option<&SchemaCatalog>, filters: &F
         None => error,
     };
     Err(error.and_hint("`pgsafe restore --list ARCHIVE` lists what it holds"))
+}
+
+/// A partitioned table the restore makes without partitions that hold its rows (`-t measurements` takes the
+/// partitioned table alone, as pg_restore's does): it comes back empty, and a restore that says so only in
+/// its counts is easy to take for a whole one. Says which, and how to name them.
+fn partitions_left_out(
+    objects: &[SchemaObject],
+    made: &HashSet<&TableName>,
+    by_id: &HashMap<u32, &SchemaObject>,
+) -> Vec<String> {
+    let mut left: BTreeMap<&TableName, Vec<&TableName>> = BTreeMap::new();
+    for a in objects.iter().filter(|o| o.kind == ObjectKind::TableAttach) {
+        let Some(partition) = a.table.as_ref().filter(|p| !made.contains(p)) else { continue };
+        let parents = a.deps.iter().filter_map(|d| by_id.get(d)?.table.as_ref()).filter(|t| *t != partition);
+        for parent in parents.filter(|t| made.contains(t)) {
+            left.entry(parent).or_default().push(partition);
+        }
+    }
+    left.into_iter()
+        .map(|(parent, mut partitions)| {
+            partitions.sort();
+            partitions.dedup();
+            let names: Vec<String> = partitions.iter().take(5).map(|p| format!("`{p}`")).collect();
+            let more = if partitions.len() > 5 { format!(" and {} more", partitions.len() - 5) } else { String::new() };
+            format!(
+                "`{parent}` is a partitioned table restored without {} of its partitions ({}{more}), whose rows are \
+                 theirs: it holds none of them; name them too (`-t '{}*'`) to restore its rows",
+                partitions.len(),
+                names.join(", "),
+                quote_qualified(parent),
+            )
+        })
+        .collect()
 }
 
 /// Subscriptions come back disabled and without a connection to their publisher, as pg_dump makes

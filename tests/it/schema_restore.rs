@@ -1505,6 +1505,38 @@ fn an_sql_ascii_database_with_names_and_bytes_outside_ascii_restores_into_sql_as
     assert!(src.psql(rows).contains("2|e974e9"), "{}", src.psql(rows));
 }
 
+/// `-t` of a partitioned table takes it alone, as pg_restore's does, and its rows are its partitions':
+/// the restore said "0 rows", exit 0, and nothing else. It warns, naming the partitions and the pattern
+/// that takes them.
+#[test]
+fn a_partitioned_table_taken_alone_with_t_warns_that_its_partitions_hold_its_rows() {
+    let src = TestDb::new("t_parted_src");
+    src.psql(
+        "CREATE TABLE logs (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE logs_jan PARTITION OF logs FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
+         CREATE TABLE logs_rest PARTITION OF logs DEFAULT;
+         INSERT INTO logs SELECT g, date '2025-01-01' + g % 60 FROM generate_series(1, 100) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let alone = TestDb::new("t_parted_alone");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-t", "logs", "-d", &alone.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(alone.psql("SELECT count(*) FROM logs").trim(), "0");
+    assert!(
+        stderr.contains(
+            "warning: `public.logs` is a partitioned table restored without 2 of its partitions (`public.logs_jan`, \
+             `public.logs_rest`)"
+        ) && stderr.contains("(`-t 'public.logs*'`)"),
+        "{stderr}"
+    );
+    let all = TestDb::new("t_parted_all");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-t", "logs*", "-d", &all.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("partitioned table restored without"), "{stderr}");
+    assert_eq!(all.psql("SELECT count(*) FROM logs").trim(), "100");
+}
+
 /// Found on a real application's schema (danbooru's): a table taken with `-t`, at dump or at restore,
 /// came without its sequence's value, so the next insert took id 1 again and failed on the key. Its
 /// serial's and identity column's sequences go with it, as pg_dump -t takes them; others do not.
