@@ -124,7 +124,7 @@ pub(super) async fn statement(
     }
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
-    let backfilled = after(s, pending, rows, &run.strings, options, &mut report).await?;
+    let backfilled = after(s, pending, rows, run, options, &mut report).await?;
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
     run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
@@ -142,6 +142,17 @@ pub(super) struct Run {
     /// Their string constants, and the running statement's: where the migration names a time zone it
     /// converts times with ([`recover`](super::recover)).
     pub strings: Vec<String>,
+    /// By table, the values their UPDATEs replaced (or filled in), which are the migration's own from then
+    /// on: a later UPDATE of the same row and column replaces nothing that was there before.
+    replaced: HashMap<String, Replaced>,
+}
+
+/// The values UPDATEs of the rehearsal replaced in a table: the temporary table `temp` holds the primary
+/// key (`key`) of each row and the column (`pgsafe_column`) whose value was replaced.
+#[derive(Debug)]
+struct Replaced {
+    temp: String,
+    key: Vec<String>,
 }
 
 /// The tables the migration made in the rehearsal (by oid: names change), and whether each carries data
@@ -392,6 +403,8 @@ struct Updates {
     temp: String,
     key: Vec<String>,
     columns: Vec<String>,
+    /// What earlier UPDATEs replaced in the table, by the same key.
+    replaced: Option<String>,
 }
 
 /// Copies what `Updates` says, when `table` has a primary key that the UPDATE does not set and at most
@@ -401,9 +414,10 @@ async fn copy_updated(
     table: &str,
     columns: &[String],
     temp: &str,
-    received: &HashSet<i64>,
+    run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
+    let received = &run.made.received;
     let key = primary_key(s, table).await?;
     if columns.is_empty() || key.is_empty() || key.iter().any(|k| columns.contains(k)) {
         return Ok(None);
@@ -421,7 +435,8 @@ async fn copy_updated(
         values.join(", ")
     ))
     .await?;
-    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec() }))
+    let replaced = run.replaced.get(table).filter(|r| r.key == key).map(|r| r.temp.clone());
+    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec(), replaced }))
 }
 
 /// The rows this transaction wrote: in a table the migration filled, only those can be its copy of other
@@ -453,34 +468,98 @@ async fn written_here(s: &Session, table: &str) -> Result<u64> {
     count(s, &format!("SELECT count(*) FROM {table} WHERE {WRITTEN_HERE}")).await
 }
 
-/// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before:
-/// how many, how many of them had a value (not NULL) replaced, and how many of those the migration had
-/// inserted itself. A row of which only NULLs were filled (`UPDATE t SET c = false WHERE c IS NULL` before
-/// `SET NOT NULL`) loses nothing, nor does one the migration inserted ([`copy_updated`]).
-async fn changed_rows(s: &Session, u: &Updates) -> Result<(u64, u64, u64)> {
+/// What an UPDATE changed, by row: see [`changed_rows`].
+struct Changed {
+    /// Rows with a value of a column it sets that is not the same text as before.
+    rows: u64,
+    /// Of them, rows with a value (not NULL) replaced that was there before the migration: the loss.
+    replaced: u64,
+    /// Rows with a value replaced that the migration had inserted itself ([`copy_updated`]).
+    own: u64,
+    /// Rows with only values replaced that an earlier UPDATE of the migration set ([`Run::replaced`]).
+    earlier: u64,
+}
+
+/// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before,
+/// and of them, those that lost a value that was there before the migration. A row of which only NULLs
+/// were filled (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing, nor does
+/// one the migration inserted, nor a value an earlier UPDATE of the migration set (a backfill then a
+/// correction of it), whose loss, if any, that UPDATE counted.
+async fn changed_rows(s: &Session, u: &Updates) -> Result<Changed> {
     let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
     let differs =
         |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
     let changed: Vec<String> = u.columns.iter().enumerate().map(|(i, c)| differs(i, c)).collect();
-    let replaced: Vec<String> = u
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("(o.pgsafe_old_{i} IS NOT NULL AND {})", differs(i, c)))
-        .collect();
+    let replaced_any = |earlier: bool| -> String {
+        u.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let set_before = match (&u.replaced, earlier) {
+                    (Some(temp), false) => {
+                        let same: Vec<String> =
+                            u.key.iter().map(|k| format!("x.{k} = o.{k}", k = quote_ident(k))).collect();
+                        format!(
+                            " AND NOT EXISTS (SELECT FROM {temp} x WHERE {} AND x.pgsafe_column = {})",
+                            same.join(" AND "),
+                            quote_literal(c)
+                        )
+                    }
+                    _ => String::new(),
+                };
+                format!("(o.pgsafe_old_{i} IS NOT NULL AND {}{set_before})", differs(i, c))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let (replaced, any) = (replaced_any(false), replaced_any(true));
     let sql = format!(
         "SELECT count(*), count(*) FILTER (WHERE ({replaced}) AND NOT o.pgsafe_own), \
-                count(*) FILTER (WHERE ({replaced}) AND o.pgsafe_own) \
+                count(*) FILTER (WHERE ({any}) AND o.pgsafe_own), \
+                count(*) FILTER (WHERE ({any}) AND NOT ({replaced}) AND NOT o.pgsafe_own) \
          FROM {} o JOIN {} t ON {} WHERE {}",
         u.temp,
         u.table,
         on.join(" AND "),
         changed.join(" OR "),
-        replaced = replaced.join(" OR "),
     );
     let row = s.query_one(&sql, &[]).await?;
     let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
-    Ok((count(0)?, count(1)?, count(2)?))
+    Ok(Changed { rows: count(0)?, replaced: count(1)?, own: count(2)?, earlier: count(3)? })
+}
+
+/// Adds the values the UPDATE of `u` replaced or filled in to what the rehearsal's UPDATEs replaced in its
+/// table ([`Run::replaced`]), by key and column: into `u.replaced`, or into a new table `temp`, which it
+/// returns for the caller to keep once this worked.
+async fn remember_replaced(s: &Session, u: &Updates, temp: &str) -> Result<Option<Replaced>> {
+    let keys: Vec<String> = u.key.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
+    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let (table, made) = match &u.replaced {
+        Some(existing) => (existing.as_str(), None),
+        None => {
+            s.batch(&format!(
+                "CREATE TEMPORARY TABLE {temp} AS SELECT {}, ''::text AS pgsafe_column FROM {} o WHERE false",
+                keys.join(", "),
+                u.temp
+            ))
+            .await?;
+            (temp, Some(Replaced { temp: temp.to_owned(), key: u.key.clone() }))
+        }
+    };
+    for (i, c) in u.columns.iter().enumerate() {
+        s.batch(&format!(
+            "INSERT INTO {table} SELECT {}, {} FROM {} o JOIN {} t ON {} \
+             WHERE (o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text",
+            keys.join(", "),
+            quote_literal(c),
+            u.temp,
+            u.table,
+            on.join(" AND "),
+            quote_ident(c)
+        ))
+        .await?;
+    }
+    Ok(made)
 }
 
 /// Counts what the statement can lose, before it runs: `added` are the columns earlier statements added,
@@ -621,7 +700,7 @@ async fn before(
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
                     let what = format!("the values the UPDATE of `{table}` sets");
-                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, received, options)).await;
+                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, run, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
                         None => pending.push(Pending::Updated { table: table.clone() }),
@@ -715,7 +794,7 @@ async fn after(
     s: &Session,
     pending: Vec<Pending>,
     rows: u64,
-    strings: &[String],
+    run: &mut Run,
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<Vec<String>> {
@@ -789,7 +868,7 @@ async fn after(
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let changed = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)?;
-                if let Some((changed, replaced, own)) = changed {
+                if let Some(Changed { rows: changed, replaced, own, earlier }) = changed {
                     if changed < rows {
                         report.notes.push(format!(
                             "{} of the {rows} rows of `{}` it updated kept the values they had",
@@ -797,10 +876,17 @@ async fn after(
                             updates.table
                         ));
                     }
-                    if replaced + own < changed {
+                    if replaced + own + earlier < changed {
                         report.notes.push(format!(
                             "{} rows of `{}` had only NULLs filled in, which loses nothing",
-                            changed - replaced - own,
+                            changed - replaced - own - earlier,
+                            updates.table
+                        ));
+                    }
+                    if earlier > 0 {
+                        report.notes.push(format!(
+                            "{earlier} rows of `{}` had only values an earlier UPDATE of this migration set replaced, \
+                             not counted again",
                             updates.table
                         ));
                     }
@@ -818,6 +904,12 @@ async fn after(
                         count: replaced,
                         estimated: false,
                     });
+                }
+                let what = format!("the values the UPDATE of `{}` replaced, for later UPDATEs", updates.table);
+                let temp = format!("{}_replaced", updates.temp);
+                let remembered = measure_keep(s, remember_replaced(s, &updates, &temp)).await;
+                if let Some(Some(made)) = settle(remembered, &what, options, report)? {
+                    run.replaced.insert(updates.table.clone(), made);
                 }
                 let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&updates.temp));
                 if let Err(e) = measure_keep(s, s.batch(&drop)).await {
@@ -901,7 +993,7 @@ async fn after(
                     other => other,
                 };
                 if let Some(changed) = settle(changed, &what, options, report)? {
-                    let changed = computed_back(s, &copy, changed, strings, report).await?;
+                    let changed = computed_back(s, &copy, changed, &run.strings, report).await?;
                     let estimated = copy.copied < copy.rows;
                     let count = if estimated {
                         (changed as f64 * copy.rows as f64 / copy.copied.max(1) as f64).round() as u64

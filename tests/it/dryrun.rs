@@ -1368,8 +1368,30 @@ ALTER TABLE item ALTER COLUMN tag SET NOT NULL;
     let s = statements(&report);
     assert_eq!(losses(&s[0]), [], "{report:#}");
     assert_eq!(s[0]["notes"][0], "50 rows of `item` had only NULLs filled in, which loses nothing", "{report:#}");
-    // Ids 1 to 10 all change tag ('f' or 't' to 'x'): values replaced, whatever the notes.
-    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 10)], "{report:#}");
+    // Ids 1 to 10 all change tag to 'x': the even ones lose the 't' they had; the odd ones only the 'f'
+    // the first UPDATE filled in, the migration's own, not counted again (before, all 10 counted).
+    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 5)], "{report:#}");
+    assert!(
+        s[2]["notes"].as_array().unwrap().iter().any(|n| n
+            == "5 rows of `item` had only values an earlier UPDATE of this migration set replaced, not counted again"),
+        "{report:#}"
+    );
+    // A backfill corrected by a second UPDATE: the second replaces only what the first set, and a value that
+    // was there (tag 't' of id 2) once, though two UPDATEs change it.
+    let file = migration(
+        dir.path(),
+        "0004_twice.sql",
+        "UPDATE item SET tag = 'f' WHERE tag IS NULL;\n\
+         UPDATE item SET tag = 'g' WHERE tag = 'f' AND id <= 9;\n\
+         UPDATE item SET tag = 'h' WHERE id = 2;\n\
+         UPDATE item SET tag = 'i' WHERE id = 2;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let s = statements(&report);
+    assert_eq!(losses(&s[1]), [], "{report:#}");
+    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 1)], "{report:#}");
+    assert_eq!(losses(&s[3]), [], "{report:#}");
     assert_unchanged(&before, &db);
 }
 
