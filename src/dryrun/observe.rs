@@ -1306,24 +1306,26 @@ async fn not_moved(
             continue;
         };
         // A value put inside a document, an array or a row of the new column (`info = jsonb_build_object(
-        // 'name', name)`): found as any item of it at any depth, as a value or as its text (a date the
-        // migration wrote as text).
-        let sql = if structured {
-            format!(
-                "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND NOT EXISTS (\
-                 SELECT FROM pg_catalog.jsonb_path_query(pg_catalog.to_jsonb({new_column}), 'strict $.**') AS i(v) \
-                 WHERE i.v = pg_catalog.to_jsonb({old}) OR i.v #>> '{{}}' = ({old})::text)"
-            )
-        } else {
-            format!(
-                "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
-            )
-        };
+        // 'name', name)`): found at one path of it in every row that has the path, as a value or as its text
+        // (a date the migration wrote as text).
+        if structured {
+            let from = format!("{table} WHERE true");
+            let found = quietly(measure(s, recover::inside(s, &from, &old, &new_column)).await)?;
+            let missing = found.map_or(total, |(_, absent)| absent);
+            if best.is_none_or(|(_, m)| missing < m) {
+                best = Some((new, missing));
+                how = None;
+            }
+            continue;
+        }
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE {old} IS NOT NULL AND ({old})::text IS DISTINCT FROM ({new_column})::text"
+        );
         let Some(mut missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else { continue };
         // Values the migration changed on the way (`price_cents = price * 100`), which a fixed function
         // of the new ones gives back.
         let mut computed = None;
-        if missing > 0 && !structured {
+        if missing > 0 {
             let from = format!("{table} WHERE true");
             let found = measure(s, async {
                 let old_type = recover::base_type(s, table, column).await?;
@@ -1923,10 +1925,10 @@ async fn computed_back(
     Ok(found.unrecovered)
 }
 
-/// An inverse that `found` gives, if any: none where the server refused a query of the search (a type
+/// What a search for an inverse or a path `found`: none where the server refused a query of it (a type
 /// without the function it needs, a number too big for `numeric` on an old server), which only means none
 /// was found.
-fn quietly(found: Result<Option<recover::Recovered>>) -> Result<Option<recover::Recovered>> {
+fn quietly<T>(found: Result<Option<T>>) -> Result<Option<T>> {
     match found {
         Ok(found) => Ok(found),
         Err(e) if e.sqlstate().is_some() => {

@@ -180,6 +180,52 @@ pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) 
     Ok(best)
 }
 
+/// Where inside a structured new value (`json`, `jsonb`, an array, a row type: as `to_jsonb` gives it) the
+/// old values are: the path (`{name}`, `{tags,0}`) at which the most rows hold their old value, as a value
+/// or as its text, and no row (old value not NULL) another value. A value found at a path where another
+/// row holds something else is no copy but a coincidence: two flags of opposite defaults put every
+/// boolean somewhere in every row's document. The paths are learned from up to 200 rows; each candidate
+/// is then tested on every row. Returns the path and the old values it does not hold (rows without the
+/// path, or without the new value).
+pub(super) async fn inside(s: &Session, from: &str, old: &str, new: &str) -> Result<Option<(String, u64)>> {
+    let at_path = |path: &str| format!("(pg_catalog.to_jsonb({new}) #> {path})");
+    let holds = |v: &str| format!("({v} = pg_catalog.to_jsonb({old}) OR {v} #>> '{{}}' = ({old})::text)");
+    let candidates = format!(
+        "WITH RECURSIVE e(o, ot, path, v) AS ( \
+             (SELECT pg_catalog.to_jsonb({old}), ({old})::text, ARRAY[]::text[], pg_catalog.to_jsonb({new}) \
+              FROM {from} AND {old} IS NOT NULL AND {new} IS NOT NULL LIMIT 200) \
+           UNION ALL \
+             SELECT e.o, e.ot, e.path || x.k, x.c FROM e, LATERAL ( \
+                 SELECT j.key, j.value FROM pg_catalog.jsonb_each( \
+                     CASE WHEN pg_catalog.jsonb_typeof(e.v) = 'object' THEN e.v END) j \
+                 UNION ALL \
+                 SELECT (a.n - 1)::text, a.value FROM pg_catalog.jsonb_array_elements( \
+                     CASE WHEN pg_catalog.jsonb_typeof(e.v) = 'array' THEN e.v END) WITH ORDINALITY a(value, n) \
+             ) x(k, c) \
+             WHERE pg_catalog.cardinality(e.path) < 8) \
+         SELECT path::text FROM e GROUP BY path \
+         HAVING count(*) FILTER (WHERE NOT (e.v = e.o OR e.v #>> '{{}}' = e.ot)) = 0 \
+         ORDER BY count(*) DESC, path LIMIT 3"
+    );
+    let mut best: Option<(String, u64)> = None;
+    for row in s.query(&candidates, &[]).await? {
+        let path: String = value(&row, 0, &candidates)?;
+        let v = at_path(&format!("{}::text[]", quote_literal(&path)));
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE {v} IS NOT NULL AND NOT {held}), count(*) FILTER (WHERE {v} IS NULL) \
+             FROM {from} AND {old} IS NOT NULL",
+            held = holds(&v)
+        );
+        let row = s.query_one(&sql, &[]).await?;
+        let (contradicted, absent): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
+        let absent = u64::try_from(absent).unwrap_or(0);
+        if contradicted == 0 && best.as_ref().is_none_or(|(_, b)| absent < *b) {
+            best = Some((path, absent));
+        }
+    }
+    Ok(best)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

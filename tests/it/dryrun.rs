@@ -505,6 +505,31 @@ fn columns_folded_into_a_document_an_array_or_a_row_the_migration_added_lose_onl
 }
 
 #[test]
+fn a_flag_left_out_of_a_document_is_lost_though_its_values_are_somewhere_in_every_row() {
+    // Found on a settings consolidation: two flags of opposite defaults put `true` and `false` in every
+    // row's document, and the third flag, never copied, was "all in `settings`" (exit 0).
+    let db = TestDb::new("dr_flags");
+    db.psql(
+        "CREATE TABLE users (id serial PRIMARY KEY, email_on boolean NOT NULL DEFAULT true,
+                             marketing boolean NOT NULL DEFAULT false, push boolean NOT NULL DEFAULT true);
+         INSERT INTO users (push) SELECT g % 7 <> 0 FROM generate_series(1, 200) g;",
+    );
+    let before = copy_of(&db, "dr_flags_before");
+    let dir = tempfile::tempdir().unwrap();
+    let dropped = |column: &str| ("dropped-column".to_owned(), "users".to_owned(), Some(column.to_owned()), 200);
+    rehearse_case(
+        &db,
+        dir.path(),
+        "settings.sql",
+        "ALTER TABLE users ADD COLUMN settings jsonb NOT NULL DEFAULT '{}';
+         UPDATE users SET settings = jsonb_build_object('emailOn', email_on, 'marketing', jsonb_build_array(marketing));
+         ALTER TABLE users DROP COLUMN email_on, DROP COLUMN marketing, DROP COLUMN push;",
+        &[dropped("push")],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn a_sequence_the_migration_leaves_behind_its_column_fails_the_rehearsal() {
     let db = TestDb::new("dr_sequences");
     db.psql(
