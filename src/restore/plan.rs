@@ -516,7 +516,7 @@ impl RestorePlan {
                 .collect();
         }
         self.warnings = subscription_warnings(&objects);
-        self.warnings.extend(partitions_left_out(&schema.objects, &made, &by_id));
+        self.warnings.extend(partitions_left_out(&schema.objects, &objects, &by_id));
         self.cycles = schema.cycles.clone();
 
         if let Some(name) = &options.create {
@@ -997,9 +997,15 @@ fn check_patterns(catalog: &Catalog, schema: Option<&SchemaCatalog>, filters: &F
 /// its counts is easy to take for a whole one. Says which, and how to name them.
 fn partitions_left_out(
     objects: &[SchemaObject],
-    made: &HashSet<&TableName>,
+    chosen: &[&SchemaObject],
     by_id: &HashMap<u32, &SchemaObject>,
 ) -> Vec<String> {
+    // A partition may be a foreign table.
+    let made: HashSet<&TableName> = chosen
+        .iter()
+        .filter(|o| matches!(o.kind, ObjectKind::Table | ObjectKind::ForeignTable))
+        .filter_map(|o| o.table.as_ref())
+        .collect();
     let mut left: BTreeMap<&TableName, Vec<&TableName>> = BTreeMap::new();
     for a in objects.iter().filter(|o| o.kind == ObjectKind::TableAttach) {
         let Some(partition) = a.table.as_ref().filter(|p| !made.contains(p)) else { continue };

@@ -1515,7 +1515,10 @@ fn a_partitioned_table_taken_alone_with_t_warns_that_its_partitions_hold_its_row
         "CREATE TABLE logs (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
          CREATE TABLE logs_jan PARTITION OF logs FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
          CREATE TABLE logs_rest PARTITION OF logs DEFAULT;
-         INSERT INTO logs SELECT g, date '2025-01-01' + g % 60 FROM generate_series(1, 100) g;",
+         INSERT INTO logs SELECT g, date '2025-01-01' + g % 60 FROM generate_series(1, 100) g;
+         CREATE EXTENSION postgres_fdw; CREATE SERVER far FOREIGN DATA WRAPPER postgres_fdw;
+         CREATE TABLE flogs (at date) PARTITION BY RANGE (at);
+         CREATE FOREIGN TABLE flogs_far PARTITION OF flogs FOR VALUES FROM ('2000-01-01') TO ('2001-01-01') SERVER far;",
     );
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
@@ -1535,6 +1538,11 @@ fn a_partitioned_table_taken_alone_with_t_warns_that_its_partitions_hold_its_row
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("partitioned table restored without"), "{stderr}");
     assert_eq!(all.psql("SELECT count(*) FROM logs").trim(), "100");
+    // A whole restore, whose foreign partition is made as a foreign table: nothing to warn of.
+    let whole = TestDb::new("t_parted_whole");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-d", &whole.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("partitioned table restored without"), "{stderr}");
 }
 
 /// Found on a real application's schema (danbooru's): a table taken with `-t`, at dump or at restore,
