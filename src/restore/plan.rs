@@ -1078,6 +1078,13 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
             let head = head.replacen(" TABLE ONLY ", " TABLE IF EXISTS ONLY ", 1);
             return Some(format!("{head} DROP DEFAULT;"));
         }
+        K::UserMapping => {
+            // `CREATE USER MAPPING FOR u SERVER s [OPTIONS (...)];`: a server cannot be dropped before it.
+            let rest = create.strip_prefix("CREATE USER MAPPING FOR ")?;
+            let (user, _) = acl::leading_ident(rest)?;
+            let (server, _) = acl::leading_ident(rest[user.len()..].strip_prefix(" SERVER ")?)?;
+            return Some(format!("DROP USER MAPPING IF EXISTS FOR {user} SERVER {server};"));
+        }
         K::FkConstraint => {
             let table = o.table.as_ref()?;
             // The object's name is `table constraint`.
@@ -1123,7 +1130,6 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         | K::TableAttach
         | K::CheckConstraint
         | K::SequenceOwnedBy
-        | K::UserMapping
         | K::LargeObject
         | K::Acl
         | K::ViewDefinition
@@ -1246,6 +1252,17 @@ mod tests {
         );
         assert_eq!(drop(ObjectKind::Aggregate, "cnt(*)").as_deref(), Some("DROP AGGREGATE IF EXISTS public.cnt(*);"));
         assert_eq!(drop(ObjectKind::Index, "t_i"), None, "dropped with its table");
+        let mapping = |create: &str| {
+            drop_statement(&SchemaObject::sample(ObjectKind::UserMapping, "USER MAPPING u SERVER s", create))
+        };
+        assert_eq!(
+            mapping("CREATE USER MAPPING FOR \"U s\" SERVER \"far one\" OPTIONS (\"user\" 'x');").as_deref(),
+            Some("DROP USER MAPPING IF EXISTS FOR \"U s\" SERVER \"far one\";")
+        );
+        assert_eq!(
+            mapping("CREATE USER MAPPING FOR PUBLIC SERVER far;").as_deref(),
+            Some("DROP USER MAPPING IF EXISTS FOR PUBLIC SERVER far;")
+        );
         assert_eq!(drop(ObjectKind::Other("WIDGET".into()), "w"), None);
     }
 

@@ -40,7 +40,16 @@ pub(super) async fn extensions_present(session: &Session, names: &[String]) -> R
 
 /// Drops the archive's objects that exist in the target, dependents first (`--clean`), in the session's
 /// transaction.
-pub(super) async fn drop_objects(phase: &mut super::whole::FirstPhase<'_>, statements: &[String]) -> Result<()> {
+pub(super) async fn drop_objects(
+    phase: &mut super::whole::FirstPhase<'_>,
+    statements: &[String],
+    plan: &RestorePlan,
+    archive: &ArchiveReader,
+) -> Result<()> {
+    // The archive's large objects the target has: the load makes them again with their OIDs.
+    for unlink in unlink_large_objects(plan, archive)? {
+        phase.run(&unlink, 1).await.map_err(|e| e.context("removing the archive's large objects (`--clean`)"))?;
+    }
     // In batches, as the objects are made: the phase may have to commit between them (and a commit ends
     // a SET LOCAL).
     for batch in statements.chunks(phase.batch_objects()) {
@@ -440,8 +449,34 @@ pub(super) async fn empty_tables(
     for t in filtered {
         session.batch(&format!("DELETE FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause())).await?;
     }
+    let oids = archive_large_objects(plan, archive)?;
+    if !oids.is_empty() {
+        session.query(UNLINK_LARGE_OBJECTS, &[&oids]).await?;
+    }
+    Ok(())
+}
+
+/// Removes those of the large objects `oids` that exist.
+const UNLINK_LARGE_OBJECTS: &str =
+    "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = ANY ($1::int8[]::oid[])";
+
+/// The statements that remove those of the archive's large objects (that `plan` loads) the target has, a
+/// batch of 10,000 OIDs each: a restore with `--clean` makes them again with their OIDs, which must be free.
+pub(super) fn unlink_large_objects(plan: &RestorePlan, archive: &ArchiveReader) -> Result<Vec<String>> {
+    let oids = archive_large_objects(plan, archive)?;
+    Ok(oids
+        .chunks(10_000)
+        .map(|batch| {
+            let list: Vec<String> = batch.iter().map(i64::to_string).collect();
+            UNLINK_LARGE_OBJECTS.replace("$1::int8[]", &format!("'{{{}}}'::int8[]", list.join(",")))
+        })
+        .collect())
+}
+
+/// The OIDs of the large objects the archive holds, when `plan` loads them.
+fn archive_large_objects(plan: &RestorePlan, archive: &ArchiveReader) -> Result<Vec<i64>> {
+    let mut oids: Vec<i64> = Vec::new();
     for t in plan.tables.iter().filter(|t| t.kind == PartKind::LargeObjects) {
-        let mut oids: Vec<i64> = Vec::new();
         for &part in &t.parts {
             for chunk in archive.index().chunks(part) {
                 let raw = archive.read_chunk(&chunk).map_err(Error::from)?;
@@ -452,14 +487,8 @@ pub(super) async fn empty_tables(
                 oids.extend(found.into_iter().map(i64::from));
             }
         }
-        session
-            .query(
-                "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = ANY ($1::int8[]::oid[])",
-                &[&oids],
-            )
-            .await?;
     }
-    Ok(())
+    Ok(oids)
 }
 
 /// The OIDs in a chunk of the large-objects part: the first field, a 4-byte `oid`, of each tuple.

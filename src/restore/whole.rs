@@ -80,7 +80,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         leader.batch("BEGIN").await?;
         let outcome = async {
             let mut phase = FirstPhase::atomic(&leader, &run.cancel);
-            before(plan, &mut phase).await?;
+            before(plan, &run.archive, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
             report.rows = run.load_serial(&leader, plan).await?;
             if let Some(set) = target::index_build_memory(&leader, 1).await? {
@@ -97,7 +97,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         leader.batch("BEGIN").await?;
         let mut phase = FirstPhase::split_when_full(&leader, &run.cancel).await?;
         let created = async {
-            before(plan, &mut phase).await?;
+            before(plan, &run.archive, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
             rehearse_post_data(plan, &leader, &run.cancel).await?;
             // A cancel request that reaches an idle session does nothing: ask before committing.
@@ -304,10 +304,10 @@ async fn refuse_missing_needs(plan: &RestorePlan, session: &Session) -> Result<(
 
 /// What comes before the pre-data objects in the first phase: the target's old objects go (or the
 /// target is found empty), and the roles come.
-async fn before(plan: &RestorePlan, phase: &mut FirstPhase<'_>) -> Result<()> {
+async fn before(plan: &RestorePlan, archive: &crate::archive::ArchiveReader, phase: &mut FirstPhase<'_>) -> Result<()> {
     match &plan.before {
         Before::RefuseNonEmpty => target::refuse_non_empty(phase.session(), &plan.kept_extensions).await?,
-        Before::DropArchiveObjects { statements } => target::drop_objects(phase, statements).await?,
+        Before::DropArchiveObjects { statements } => target::drop_objects(phase, statements, plan, archive).await?,
         Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
     }
     if !plan.create_roles.is_empty() {

@@ -236,7 +236,7 @@ pub(crate) fn default_acl_for_restoring_role(create: &str) -> String {
 }
 
 /// The identifier `text` starts with, as written (`"O w"`, `app`) and as the name it stands for.
-fn leading_ident(text: &str) -> Option<(&str, String)> {
+pub(crate) fn leading_ident(text: &str) -> Option<(&str, String)> {
     if let Some(quoted) = text.strip_prefix('"') {
         let mut name = String::new();
         let mut chars = quoted.char_indices().peekable();

@@ -1484,6 +1484,34 @@ fn a_database_owner_restores_without_owners_the_public_schemas_privileges_and_de
     src.psql(&format!("DROP ROLE {role}; DROP ROLE {reader};"));
 }
 
+/// `--clean` over a copy of the same archive: a user mapping kept its server from being dropped (exit 2,
+/// nothing restored), and the archive's large objects, not removed first, stopped the load after the
+/// tables were made again, leaving them empty. pg_restore --clean does both.
+#[test]
+fn a_clean_restore_over_a_copy_with_a_user_mapping_and_large_objects_replaces_them() {
+    let src = TestDb::new("clean_lo_src");
+    src.psql(
+        "CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 10);
+         CREATE EXTENSION postgres_fdw; CREATE SERVER far FOREIGN DATA WRAPPER postgres_fdw;
+         CREATE USER MAPPING FOR PUBLIC SERVER far OPTIONS (user 'x');
+         SELECT lo_from_bytea(424242, decode(repeat('ab', 100000), 'hex'));",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("clean_lo_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    dst.psql("SELECT lo_put(424242, 0, '\\x00')");
+    for extra in [&[][..], &["--single-transaction"][..]] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert_eq!(dst.psql("SELECT count(*) FROM t").trim(), "10");
+        assert_eq!(dst.psql("SELECT get_byte(lo_get(424242), 0)").trim(), "171", "the archive's large object");
+        assert_eq!(dst.psql("SELECT count(*) FROM pg_user_mappings WHERE srvname = 'far'").trim(), "1");
+    }
+}
+
 /// An `SQL_ASCII` database takes bytes as they come: names outside ASCII (UTF-8 bytes, as the catalog
 /// gives them) in its `COPY` statements, and rows that are not UTF-8 at all, come back as they were.
 #[test]
