@@ -1512,6 +1512,30 @@ fn a_clean_restore_over_a_copy_with_a_user_mapping_and_large_objects_replaces_th
     }
 }
 
+/// A column's options are the user's (`n_distinct`), not `pg_attver`, which Debian's PostgreSQL 15.20
+/// keeps on every column itself and pg_dump leaves out: written into the archive, it made every restore
+/// into another server fail (`unrecognized parameter "pg_attver"` on 18).
+#[test]
+fn a_columns_own_options_are_restored_and_a_servers_own_pg_attver_is_not() {
+    let src = TestDb::new("attoptions_src");
+    src.psql(
+        "CREATE TABLE t (a int, b text); ALTER TABLE t ALTER COLUMN a SET (n_distinct = -0.5);
+         CREATE VIEW v AS SELECT a FROM t;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let script = run_ok(pgsafe().args(["restore", "-f", "-"]).arg(&archive));
+    assert!(script.contains("ALTER TABLE ONLY public.t ALTER COLUMN a SET (n_distinct='-0.5');"), "{script}");
+    assert!(!script.contains("pg_attver"), "{script}");
+    let dst = TestDb::new("attoptions_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    let options =
+        "SELECT array_to_string(ARRAY(SELECT o FROM unnest(attoptions) o WHERE o NOT LIKE 'pg\\_attver=%'), ',')
+                   FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'a'";
+    assert_eq!(dst.psql(options).trim(), "n_distinct=-0.5");
+}
+
 /// An `SQL_ASCII` database takes bytes as they come: names outside ASCII (UTF-8 bytes, as the catalog
 /// gives them) in its `COPY` statements, and rows that are not UTF-8 at all, come back as they were.
 #[test]

@@ -24,7 +24,11 @@ WITH rel AS (
 ),
 col AS (
     SELECT r.oid AS relid, r.relispartition, r.qname, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-           a.attislocal, a.attinhcount, a.attgenerated, a.attstattarget, a.attstorage, a.attoptions,
+           a.attislocal, a.attinhcount, a.attgenerated, a.attstattarget, a.attstorage,
+           -- The column's options, less `pg_attver`, which some servers keep on every column themselves
+           -- (see tables.sql): it cannot be set or reset, pg_dump leaves it out, and another
+           -- server refuses it.
+           NULLIF(ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'), '{}') AS attoptions,
            a.attfdwoptions, a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
            pg_catalog.quote_ident(a.attname) AS qatt,
            (a.attislocal OR r.relispartition) AS printed,

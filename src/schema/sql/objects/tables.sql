@@ -55,7 +55,11 @@ col AS (
     SELECT r.oid AS relid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attislocal,
            a.attinhcount, a.attidentity, a.attgenerated, a.attstattarget, a.attstorage,
            coalesce(pg_catalog.to_jsonb(a) ->> 'attcompression', '') AS attcompression,
-           a.attoptions, a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
+           -- The column's options, less `pg_attver`, which some servers keep on every column themselves
+           -- (Debian's PostgreSQL 15.20): it cannot be set or reset, pg_dump leaves it out, and another
+           -- server refuses it.
+           NULLIF(ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%'), '{}') AS attoptions,
+           a.attcollation, a.atthasdef, t.typstorage, t.typcollation,
            pg_catalog.quote_ident(a.attname) AS qatt,
            (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d
              WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS defexpr,

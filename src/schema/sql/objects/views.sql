@@ -48,12 +48,15 @@ v AS (
                                   || CASE pg_catalog.to_jsonb(a) ->> 'attcompression' WHEN 'p' THEN 'pglz' ELSE 'lz4' END
                                   || ';' || chr(10)
                              ELSE '' END
+                     -- Less `pg_attver`, as tables.sql says.
                      || CASE WHEN a.attoptions IS NOT NULL
+                                  AND EXISTS (SELECT FROM pg_catalog.unnest(a.attoptions) o WHERE o NOT LIKE 'pg\_attver=%')
                              THEN 'ALTER TABLE ONLY ' || r.qname || ' ALTER COLUMN ' || pg_catalog.quote_ident(a.attname)
                                   || ' SET ('
                                   || (SELECT string_agg(pg_catalog.quote_ident(x.option_name) || '='
                                                         || pg_catalog.quote_literal(x.option_value), ', ')
-                                        FROM pg_catalog.pg_options_to_table(a.attoptions) x)
+                                        FROM pg_catalog.pg_options_to_table(a.attoptions) x
+                                        WHERE x.option_name <> 'pg_attver')
                                   || ');' || chr(10)
                              ELSE '' END, '' ORDER BY a.attnum)
               FROM pg_catalog.pg_attribute a
