@@ -1361,39 +1361,106 @@ async fn not_moved(
         return Ok(in_added(report));
     }
     // Moved to another table the migration wrote (a table split in two, a column moved to the table it
-    // belongs in): a column of the same name holding the values, compared as a multiset of texts.
+    // belongs in): a column holding the values, compared as a multiset of texts (a column of the same
+    // name, else any column of it), then row by row through a key that ties each value to its row
+    // (`local_user.person_id = person.id`, or `person.address_id = address.id`): values moved without one
+    // are no longer anyone's.
     let what = format!("the tables `{table}.{column}` may have been moved to");
-    let written: Vec<String> =
+    let written: Vec<(String, bool)> =
         match settle(measure(s, s.query(WRITTEN, &[&table, &column])).await, &what, options, report)? {
-            Some(rows) => rows.iter().map(|r| value(r, "name", WRITTEN)).collect::<Result<_>>()?,
+            Some(rows) => rows
+                .iter()
+                .map(|r| Ok((value(r, "name", WRITTEN)?, value(r, "same", WRITTEN)?)))
+                .collect::<Result<_>>()?,
             None => Vec::new(),
         };
-    let mut elsewhere: Option<(&String, u64)> = None;
+    let mut elsewhere: Option<(String, u64)> = None;
     let col = quote_ident(column);
-    for other in &written {
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
-             EXCEPT ALL SELECT ({col})::text FROM {other} WHERE {col} IS NOT NULL AND {WRITTEN_HERE}) missing"
-        );
-        let what = format!("the values of `{table}.{column}` in `{other}.{column}`");
-        if let Some(missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)?
-            && elsewhere.as_ref().is_none_or(|(_, m)| missing < *m)
-        {
-            elsewhere = Some((other, missing));
+    for (other, same) in &written {
+        let columns: Vec<String> = if *same {
+            vec![column.to_owned()]
+        } else {
+            let what = format!("the columns of `{other}`");
+            match settle(measure(s, s.query(COLUMNS, &[other])).await, &what, options, report)? {
+                Some(rows) => rows.iter().take(30).map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?,
+                None => Vec::new(),
+            }
+        };
+        for there in &columns {
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
+                 EXCEPT ALL SELECT ({there})::text FROM {other} WHERE {there} IS NOT NULL AND {WRITTEN_HERE}) missing",
+                there = quote_ident(there)
+            );
+            let what = format!("the values of `{table}.{column}` in `{other}.{there}`");
+            let Some(mut missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else { continue };
+            if missing >= total || elsewhere.as_ref().is_some_and(|(_, m)| *m <= missing) {
+                continue;
+            }
+            if let Some(unmatched) = quietly(measure(s, tied(s, table, column, other, there)).await)? {
+                missing = missing.max(unmatched).min(total);
+            }
+            if elsewhere.as_ref().is_none_or(|(_, m)| missing < *m) {
+                elsewhere = Some((format!("{other}.{there}"), missing));
+            }
         }
     }
     match (best, elsewhere) {
         (Some((_, here)), Some((_, there))) if here <= there => Ok(in_added(report)),
-        (_, Some((other, missing))) => {
-            let place = format!("{other}.{column}");
-            let lost = kept_in(Some((place, missing)), total, &described, "filled", report);
+        (_, Some((place, missing))) => {
+            let lost = kept_in(Some((&place, missing)), total, &described, "filled", report);
             if lost < total {
-                report.moved.push((table.to_owned(), other.clone()));
+                let other = place.rsplit_once('.').map_or(place.as_str(), |(t, _)| t);
+                report.moved.push((table.to_owned(), other.to_owned()));
             }
             Ok(lost)
         }
         (_, None) => Ok(in_added(report)),
     }
+}
+
+/// Of the values of `table.column` (not NULL), how many have no row of `other` that the migration wrote
+/// holding the value in `there` and tied to the value's row: by a column of `other` holding the row's
+/// primary key (one column), or a column of `table` holding `other`'s primary key (one column), whichever
+/// ties the most; `None` when `table` has no primary key to tie by (then the values alone are compared).
+async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) -> Result<Option<u64>> {
+    let key = primary_key(s, table).await?;
+    let [key] = key.as_slice() else { return Ok(None) };
+    let other_key = primary_key(s, other).await?;
+    let own: Vec<String> =
+        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let theirs: Vec<String> =
+        s.query(COLUMNS, &[&other]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    // (a column of `other`, a column of `table`) that hold the same key.
+    let mut ties: Vec<(&str, &str)> =
+        theirs.iter().filter(|c| *c != there).take(30).map(|c| (c.as_str(), key.as_str())).collect();
+    if let [other_key] = other_key.as_slice() {
+        ties.extend(
+            own.iter().filter(|c| *c != column && *c != key).take(30).map(|c| (other_key.as_str(), c.as_str())),
+        );
+    }
+    let (col, there) = (quote_ident(column), quote_ident(there));
+    let mut best: Option<u64> = None;
+    for (theirs, ours) in ties {
+        let (theirs, ours) = (quote_ident(theirs), quote_ident(ours));
+        let tied = format!("(d.{theirs})::text = (t.{ours})::text AND pg_catalog.age(d.xmin) <= 0");
+        let held = format!("(d.{there})::text = (t.{col})::text");
+        // A row whose key is there with another value: the key ties nothing (a serial that happens to
+        // number the new rows as the old ones were).
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT FROM {other} d WHERE {held} AND {tied})), \
+                    count(*) FILTER (WHERE EXISTS (SELECT FROM {other} d WHERE {tied}) \
+                                     AND NOT EXISTS (SELECT FROM {other} d WHERE {held} AND {tied})) \
+             FROM {table} t WHERE t.{col} IS NOT NULL"
+        );
+        let row = s.query_one(&sql, &[]).await?;
+        let (missing, contradicted): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
+        if contradicted == 0 {
+            let missing = u64::try_from(missing).unwrap_or(0);
+            best = Some(best.map_or(missing, |b| b.min(missing)));
+        }
+    }
+    Ok(Some(best.unwrap_or(u64::MAX)))
 }
 
 /// Whether `table.column` holds values inside its values: `json`, `jsonb`, an array, a row type (or a

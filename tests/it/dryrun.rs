@@ -1650,6 +1650,36 @@ fn a_column_moved_to_another_table_loses_only_the_values_not_moved() {
         s[5]["notes"].to_string().contains("7 of the 10 values of `person.matrix` are in `profile.matrix`"),
         "{report:#}"
     );
+    // Found on real migrations (and a variant of them): a split that leaves the key out moves values no
+    // row is tied to any more, though a serial numbers the new rows with the old ids (it said "all 30
+    // values ... are in `local_user.password`", exit 0); a value moved into a column of another name,
+    // keyed by the row's id (`preferences.value` by `userid`), is kept.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, Vec<LossRow>); 2] = [
+        (
+            "keyless.sql",
+            "CREATE TABLE local_user (id serial PRIMARY KEY, person_id int REFERENCES person, password text);
+             INSERT INTO local_user (password) SELECT password FROM person ORDER BY id DESC;
+             ALTER TABLE person DROP COLUMN password;",
+            vec![("dropped-column".into(), "person".into(), Some("password".into()), 30)],
+        ),
+        (
+            "renamed.sql",
+            "CREATE TABLE preference (person_id int, name text, value text);
+             INSERT INTO preference SELECT id, 'matrix', matrix FROM person WHERE id <= 24 AND matrix IS NOT NULL;
+             ALTER TABLE person DROP COLUMN matrix;",
+            vec![("dropped-column".into(), "person".into(), Some("matrix".into()), 2)],
+        ),
+    ];
+    for (name, sql, expected) in cases {
+        let report = rehearse_case(&db, dir.path(), name, sql, &expected);
+        if name == "renamed.sql" {
+            assert!(
+                report.to_string().contains("8 of the 10 values of `person.matrix` are in `preference.value`"),
+                "{report:#}"
+            );
+        }
+    }
     assert_unchanged(&before, &db);
 }
 
