@@ -770,19 +770,31 @@ async fn before(
             break;
         }
     }
-    // A `DO` block's UPDATEs, whose rows the transaction's counters count: a table all of whose UPDATEs
-    // set only columns the migration added is backfilled.
+    // A `DO` block's UPDATEs: a table all of whose UPDATEs set only columns the migration added is
+    // backfilled; in another, the values of the columns they set are compared by primary key as for an
+    // UPDATE of its own (a block that fills NULLs, `WHERE c IS NULL`, loses nothing), else the
+    // transaction's counters count its rows.
     let mut tables: Vec<&String> = analysis.block_updates.iter().map(|(t, _)| t).collect();
     tables.sort();
     tables.dedup();
-    for table in tables {
-        let backfill = analysis
-            .block_updates
-            .iter()
-            .filter(|(t, _)| t == table)
-            .all(|(_, columns)| !columns.is_empty() && columns.iter().all(|c| own(table, c)));
-        if backfill {
+    for (i, table) in tables.into_iter().enumerate() {
+        let updates: Vec<&Vec<String>> =
+            analysis.block_updates.iter().filter(|(t, _)| t == table).map(|(_, columns)| columns).collect();
+        if updates.iter().all(|columns| !columns.is_empty() && columns.iter().all(|c| own(table, c))) {
             pending.push(Pending::Backfilled { table: table.clone(), block: true });
+            continue;
+        }
+        if updates.iter().any(|columns| columns.is_empty()) {
+            continue;
+        }
+        let mut columns: Vec<String> = updates.into_iter().flatten().filter(|c| !own(table, c)).cloned().collect();
+        columns.sort();
+        columns.dedup();
+        let temp = format!("pgsafe_dryrun_{index}_block_{i}");
+        let what = format!("the values the block's UPDATEs of `{table}` set");
+        let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, run, options)).await;
+        if let Some(updates) = settle(copied, &what, options, report)?.flatten() {
+            pending.push(Pending::UpdatedValues(updates));
         }
     }
     Ok(pending)
