@@ -3,7 +3,10 @@
 //! made an instant in a named time zone (`created AT TIME ZONE 'Europe/Paris'`). Such a change loses nothing, though
 //! every value is another: the old one is a fixed function of the new.
 //!
-//! Two kinds of inverse are tried, each on every row:
+//! Four kinds of inverse are tried, each on every row: the two below, a table of old and new values for
+//! a type with few values (`boolean`, an enum: [`finite`]), and the path inside a document or an array
+//! where the old value is ([`inside`]).
+//!
 //! - **a linear function** of the values as numbers (a number as itself; a date or an instant as its epoch;
 //!   an interval, on the new side only, as its seconds): every pair of old and new values lies on one line
 //!   through the lowest and the highest old value, tested exactly in `numeric` by cross-multiplying (no
@@ -150,6 +153,15 @@ pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) 
         let how = linear_how(&slope, &intercept, pairs);
         return Ok(Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how }));
     }
+    if let Some(found) = finite(s, pairs).await? {
+        return Ok(Some(found));
+    }
+    if structured(pairs.new_type) {
+        return Ok(inside(s, pairs.from, pairs.old, pairs.new).await?.map(|(path, unrecovered)| Recovered {
+            unrecovered,
+            how: format!("the old value is the new one's item at `{path}`"),
+        }));
+    }
     if !zoned(pairs) {
         return Ok(None);
     }
@@ -178,6 +190,37 @@ pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) 
         }
     }
     Ok(best)
+}
+
+/// Whether a type holds values inside its values: `json`, `jsonb`, an array, a row type.
+fn structured(ty: &BaseType) -> bool {
+    matches!(ty.category.as_str(), "A" | "C") || matches!(ty.name.as_str(), "json" | "jsonb")
+}
+
+/// A change of a type with few values (`boolean`, an enum) that gives each old value a new value of its
+/// own (`CASE WHEN flag THEN 1 ELSE 0 END`, an enum made text or a number): the table of old and new values
+/// is the inverse. Old values that became NULL are not given back; a NULL that became a value, as a
+/// filled NULL, loses nothing.
+async fn finite(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
+    if !(pairs.old_type.name == "bool" || pairs.old_type.category == "E") {
+        return Ok(None);
+    }
+    let (old, new, from) = (pairs.old, pairs.new, pairs.from);
+    let sql = format!(
+        "WITH p AS MATERIALIZED (SELECT ({old})::text AS o, ({new})::text AS n FROM {from} AND {old} IS NOT NULL) \
+         SELECT (SELECT count(DISTINCT o) FROM p WHERE n IS NOT NULL) = (SELECT count(DISTINCT (o, n)) FROM p WHERE n IS NOT NULL) \
+                AND (SELECT count(DISTINCT o) FROM p WHERE n IS NOT NULL) = (SELECT count(DISTINCT n) FROM p), \
+                (SELECT count(*) FROM p WHERE n IS NULL), \
+                (SELECT pg_catalog.string_agg(o || ' → ' || n, ', ' ORDER BY o) FROM (SELECT DISTINCT o, n FROM p WHERE n IS NOT NULL LIMIT 10) d)"
+    );
+    let row = s.query_one(&sql, &[]).await?;
+    let one_to_one: bool = value(&row, 0, &sql)?;
+    let unrecovered: i64 = value(&row, 1, &sql)?;
+    let table: Option<String> = value(&row, 2, &sql)?;
+    Ok(match (one_to_one, table) {
+        (true, Some(table)) => Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how: table }),
+        _ => None,
+    })
 }
 
 /// Where inside a structured new value (`json`, `jsonb`, an array, a row type: as `to_jsonb` gives it) the

@@ -638,13 +638,27 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
          INSERT INTO ev SELECT g, timestamp '2025-01-01' + g * interval '7 hours 13 minutes', g FROM generate_series(1, 1500) g;
          -- 02:30 on 9 March 2025 is no time in New York (the clocks went from 2:00 to 3:00).
          INSERT INTO ev VALUES (9001, '2025-03-09 02:30', 0);
-         CREATE TABLE two (id int PRIMARY KEY, v int); INSERT INTO two VALUES (1, 10), (2, 20);",
+         CREATE TABLE two (id int PRIMARY KEY, v int); INSERT INTO two VALUES (1, 10), (2, 20);
+         CREATE TABLE guest (id int PRIMARY KEY, plus_one boolean);
+         INSERT INTO guest SELECT g, CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END FROM generate_series(1, 30) g;",
     );
     let before = copy_of(&db, "dr_recover_before");
     let dir = tempfile::tempdir().unwrap();
     let altered =
         |table: &str, column: &str, n: u64| ("altered-values".to_owned(), table.to_owned(), Some(column.to_owned()), n);
-    let cases: [(&str, &str, Vec<LossRow>); 7] = [
+    let cases: [(&str, &str, Vec<LossRow>); 10] = [
+        // Found on real migrations: a value made a one-item array, a flag made a number.
+        ("array.sql", "ALTER TABLE item ALTER COLUMN name TYPE text[] USING ARRAY[name];", vec![]),
+        (
+            "flag.sql",
+            "ALTER TABLE guest ALTER COLUMN plus_one TYPE smallint USING CASE WHEN plus_one THEN 1 ELSE 0 END;",
+            vec![],
+        ),
+        (
+            "flag_lost.sql",
+            "ALTER TABLE guest ALTER COLUMN plus_one TYPE smallint USING CASE WHEN plus_one THEN 1 ELSE 1 END;",
+            vec![altered("guest", "plus_one", 30)],
+        ),
         ("cents.sql", "ALTER TABLE item ALTER COLUMN price TYPE bigint USING (price * 100)::bigint;", vec![]),
         (
             "moved.sql",
@@ -684,6 +698,8 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
                 assert!(notes.contains("changed by a function that gives them back (new = 100 × old)"), "{notes}")
             }
             "zone.sql" => assert!(notes.contains("1500 of the 1501 values of `ev.at`"), "{notes}"),
+            "array.sql" => assert!(notes.contains("(the old value is the new one's item at `{0}`)"), "{notes}"),
+            "flag.sql" => assert!(notes.contains("(false → 0, true → 1)"), "{notes}"),
             _ => {}
         }
     }
