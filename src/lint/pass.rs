@@ -171,6 +171,7 @@ pub fn run(
         lock_timeout_reported: false,
         type_renames: HashMap::new(),
         dropped_views: HashMap::new(),
+        renamed_away: HashMap::new(),
         withdrawn: HashSet::new(),
         explicit_ids: Vec::new(),
         not_valid_here: HashMap::new(),
@@ -238,6 +239,10 @@ struct Pass<'a> {
     /// Views dropped in this file, by key, with their `drop-view` hit: made again later in the file
     /// (the way to change a view's columns), no query on them fails once the file has run.
     dropped_views: HashMap<String, usize>,
+    /// Columns renamed in this file, by (table key, old name), with their `rename-column` hit: a column
+    /// added later under the old name (the way to change a column's type through a copy: rename it
+    /// aside, add the new one, copy, drop the old) keeps code that uses the name working.
+    renamed_away: HashMap<(String, String), usize>,
     /// Hits a later statement of the file took back (a type's rename swapped back, a view made again).
     withdrawn: HashSet<usize>,
     /// Tables (by name, lower case, without schema) an INSERT of this file gave ids of its own, with its
@@ -787,6 +792,7 @@ impl<'a> Pass<'a> {
                         if let Some(file) = self.known.added_columns.remove(&(rel.key(), r.subname.clone())) {
                             self.known.added_columns.insert((rel.key(), r.newname.clone()), file);
                         }
+                        self.renamed_away.insert((rel.key(), r.subname.clone()), self.hits.len());
                         self.hit(
                             "rename-column",
                             format!(
@@ -1417,6 +1423,9 @@ impl<'a> Pass<'a> {
         match cmd.subtype() {
             AtAddColumn => {
                 let Some(NodeEnum::ColumnDef(col)) = def else { return };
+                if let Some(at) = self.renamed_away.remove(&(rel.key(), col.colname.clone())) {
+                    self.withdrawn.insert(at);
+                }
                 self.add_column(rel, col, new, cmd.missing_ok);
             }
             AtDropNotNull | AtSetNotNull if new => {

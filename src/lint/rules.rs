@@ -566,7 +566,7 @@ pub static RULES: &[Rule] = &[
         family: Family::DataLoss,
         lock: AE,
         rewrites: Rewrites::None,
-        what: "`ALTER TABLE ... RENAME COLUMN`",
+        what: "`ALTER TABLE ... RENAME COLUMN` (not when the run adds a column under the old name again)",
         why: "the running application still uses the old name and fails until it is deployed again",
         help: "add the new column, write both, backfill, switch reads, then drop the old one",
         bad: &["ALTER TABLE orders RENAME COLUMN note TO remark;"],

@@ -123,6 +123,18 @@ fn a_table_created_in_the_same_file_is_no_hazard() {
 }
 
 #[test]
+fn a_column_renamed_aside_and_added_again_under_its_name_breaks_no_code() {
+    // cal.com's enum change: the old column moved aside, a new one of the name, the values copied.
+    let sql = "ALTER TABLE \"Input\" RENAME COLUMN \"type\" TO \"type_old\";
+ALTER TABLE \"Input\" ADD COLUMN \"type\" \"InputType\";
+UPDATE \"Input\" SET \"type\" = CAST(\"type_old\" AS \"InputType\");";
+    assert_eq!(lines("rename-column", sql), Vec::<usize>::new());
+    // Added to another table, or under another name: the rename still breaks code.
+    assert_eq!(lines("rename-column", "ALTER TABLE a RENAME COLUMN x TO y;\nALTER TABLE b ADD COLUMN x int;"), [1]);
+    assert_eq!(lines("rename-column", "ALTER TABLE a RENAME COLUMN x TO y;\nALTER TABLE a ADD COLUMN z int;"), [1]);
+}
+
+#[test]
 fn a_table_created_in_an_earlier_file_is_no_longer_new() {
     let sql = "CREATE TABLE t (id bigint);\n-- next file\nCREATE INDEX t_id ON t (id);";
     assert_eq!(lines("create-index-without-concurrently", sql), [1]);
