@@ -478,6 +478,8 @@ struct Changed {
     own: u64,
     /// Rows with only values replaced that an earlier UPDATE of the migration set ([`Run::replaced`]).
     earlier: u64,
+    /// Rows with only values replaced that a function of the new ones gives back ([`given_back`]).
+    given_back: u64,
 }
 
 /// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before,
@@ -485,18 +487,22 @@ struct Changed {
 /// were filled (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing, nor does
 /// one the migration inserted, nor a value an earlier UPDATE of the migration set (a backfill then a
 /// correction of it), whose loss, if any, that UPDATE counted.
-async fn changed_rows(s: &Session, u: &Updates) -> Result<Changed> {
+async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> Result<Changed> {
     let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
     let differs =
         |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
     let changed: Vec<String> = u.columns.iter().enumerate().map(|(i, c)| differs(i, c)).collect();
-    let replaced_any = |earlier: bool| -> String {
-        u.columns
+    // A value (not NULL) the UPDATE replaced in a column (`all`: also those [`given_back`] gives back), and
+    // (`first`) only those no earlier UPDATE of the migration set.
+    let replaced_any = |first: bool, all: bool| -> String {
+        let conditions: Vec<String> = u
+            .columns
             .iter()
             .enumerate()
+            .filter(|(i, _)| all || !given_back.contains(i))
             .map(|(i, c)| {
-                let set_before = match (&u.replaced, earlier) {
-                    (Some(temp), false) => {
+                let set_before = match (&u.replaced, first) {
+                    (Some(temp), true) => {
                         let same: Vec<String> =
                             u.key.iter().map(|k| format!("x.{k} = o.{k}", k = quote_ident(k))).collect();
                         format!(
@@ -509,14 +515,15 @@ async fn changed_rows(s: &Session, u: &Updates) -> Result<Changed> {
                 };
                 format!("(o.pgsafe_old_{i} IS NOT NULL AND {}{set_before})", differs(i, c))
             })
-            .collect::<Vec<_>>()
-            .join(" OR ")
+            .collect();
+        if conditions.is_empty() { "false".to_owned() } else { conditions.join(" OR ") }
     };
-    let (replaced, any) = (replaced_any(false), replaced_any(true));
+    let (replaced, any, all) = (replaced_any(true, false), replaced_any(false, false), replaced_any(false, true));
     let sql = format!(
         "SELECT count(*), count(*) FILTER (WHERE ({replaced}) AND NOT o.pgsafe_own), \
-                count(*) FILTER (WHERE ({any}) AND o.pgsafe_own), \
-                count(*) FILTER (WHERE ({any}) AND NOT ({replaced}) AND NOT o.pgsafe_own) \
+                count(*) FILTER (WHERE ({all}) AND o.pgsafe_own), \
+                count(*) FILTER (WHERE ({any}) AND NOT ({replaced}) AND NOT o.pgsafe_own), \
+                count(*) FILTER (WHERE ({all}) AND NOT ({any}) AND NOT o.pgsafe_own) \
          FROM {} o JOIN {} t ON {} WHERE {}",
         u.temp,
         u.table,
@@ -525,7 +532,34 @@ async fn changed_rows(s: &Session, u: &Updates) -> Result<Changed> {
     );
     let row = s.query_one(&sql, &[]).await?;
     let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
-    Ok(Changed { rows: count(0)?, replaced: count(1)?, own: count(2)?, earlier: count(3)? })
+    Ok(Changed { rows: count(0)?, replaced: count(1)?, own: count(2)?, earlier: count(3)?, given_back: count(4)? })
+}
+
+/// The columns of `u` whose values, in every row the migration did not insert, the UPDATE changed by a
+/// function that gives them back ([`recover`]: `SET price = price * 100` on every row), with how; an
+/// UPDATE of some rows only leaves the others as they were, which no one function describes.
+async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, String>> {
+    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let from = format!("{} o JOIN {} t ON {} WHERE NOT o.pgsafe_own", u.temp, u.table, on.join(" AND "));
+    let mut found = BTreeMap::new();
+    for (i, column) in u.columns.iter().enumerate() {
+        let old = format!("o.pgsafe_old_{i}");
+        let new = format!("t.{}", quote_ident(column));
+        let recovered = quietly(
+            measure(s, async {
+                let old_type = recover::base_type(s, &u.temp, &format!("pgsafe_old_{i}")).await?;
+                let new_type = recover::base_type(s, &u.table, column).await?;
+                let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
+                let pairs = recover::Pairs { from: &from, old: &old, new: &new, old_type, new_type };
+                recover::recover(s, &pairs, strings).await
+            })
+            .await,
+        )?;
+        if let Some(r) = recovered.filter(|r| r.unrecovered == 0) {
+            found.insert(i, r.how);
+        }
+    }
+    Ok(found)
 }
 
 /// Adds the values the UPDATE of `u` replaced or filled in to what the rehearsal's UPDATEs replaced in its
@@ -879,8 +913,25 @@ async fn after(
             }
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
-                let changed = settle(measure(s, changed_rows(s, &updates)).await, &what, options, report)?;
-                if let Some(Changed { rows: changed, replaced, own, earlier }) = changed {
+                let mut changed =
+                    settle(measure(s, changed_rows(s, &updates, &HashSet::new())).await, &what, options, report)?;
+                // Values changed by a function that gives them back (a change of unit on every row).
+                if changed.as_ref().is_some_and(|c| c.replaced > 0) {
+                    let functions = given_back(s, &updates, &run.strings).await?;
+                    if !functions.is_empty() {
+                        let columns: HashSet<usize> = functions.keys().copied().collect();
+                        changed =
+                            settle(measure(s, changed_rows(s, &updates, &columns)).await, &what, options, report)?;
+                        for (i, how) in functions {
+                            report.notes.push(format!(
+                                "the values of `{}.{}` it changed can all be computed back from the new ones ({how}): \
+                                 not counted as lost",
+                                updates.table, updates.columns[i]
+                            ));
+                        }
+                    }
+                }
+                if let Some(Changed { rows: changed, replaced, own, earlier, given_back }) = changed {
                     if changed < rows {
                         report.notes.push(format!(
                             "{} of the {rows} rows of `{}` it updated kept the values they had",
@@ -888,10 +939,10 @@ async fn after(
                             updates.table
                         ));
                     }
-                    if replaced + own + earlier < changed {
+                    if replaced + own + earlier + given_back < changed {
                         report.notes.push(format!(
                             "{} rows of `{}` had only NULLs filled in, which loses nothing",
-                            changed - replaced - own - earlier,
+                            changed - replaced - own - earlier - given_back,
                             updates.table
                         ));
                     }
