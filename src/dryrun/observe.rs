@@ -513,7 +513,11 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
                     }
                     _ => String::new(),
                 };
-                format!("(o.pgsafe_old_{i} IS NOT NULL AND {}{set_before})", differs(i, c))
+                // An empty string is no value either (`NOT NULL DEFAULT ''` columns).
+                format!(
+                    "(o.pgsafe_old_{i} IS NOT NULL AND (o.pgsafe_old_{i})::text <> '' AND {}{set_before})",
+                    differs(i, c)
+                )
             })
             .collect();
         if conditions.is_empty() { "false".to_owned() } else { conditions.join(" OR ") }
@@ -941,7 +945,7 @@ async fn after(
                     }
                     if replaced + own + earlier + given_back < changed {
                         report.notes.push(format!(
-                            "{} rows of `{}` had only NULLs filled in, which loses nothing",
+                            "{} rows of `{}` had only NULLs (or empty strings) filled in, which loses nothing",
                             changed - replaced - own - earlier - given_back,
                             updates.table
                         ));
@@ -1344,6 +1348,50 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
     }
 }
 
+/// A column of `table` that was there before the migration, of the same type as `column`, holding every
+/// value of it (not NULL, not an empty string) in the same row: dropping a duplicate loses nothing (a
+/// column kept in two places, one of them dropped once the other was filled). At most ten columns are
+/// tried, on a table of at most `--max-compare-rows` rows. The note that says so, if one is.
+async fn duplicated_in(
+    s: &Session,
+    table: &str,
+    column: &str,
+    run: &Run,
+    options: &DryRunOptions,
+) -> Result<Option<String>> {
+    if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
+        return Ok(None);
+    }
+    let Some(ty) = recover::base_type(s, table, column).await? else { return Ok(None) };
+    let columns: Vec<String> =
+        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let col = quote_ident(column);
+    let mut tried = 0;
+    for other in columns.iter().filter(|c| *c != column && !run.added.contains(&(table.to_owned(), (*c).clone()))) {
+        if tried == 10 {
+            break;
+        }
+        if recover::base_type(s, table, other).await?.as_ref() != Some(&ty) {
+            continue;
+        }
+        tried += 1;
+        let there = quote_ident(other);
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE ({col})::text IS DISTINCT FROM ({there})::text), count(*) \
+             FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> ''"
+        );
+        let row = s.query_one(&sql, &[]).await?;
+        let (differ, values): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
+        if differ == 0 && values > 0 {
+            return Ok(Some(format!(
+                "every value of `{table}.{column}` (not NULL, not empty) is in `{other}` in the same row: a duplicate, \
+                 not counted as lost"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a
 /// column of the same table that the migration added (`run.added`): a column renamed the safe way (add the
 /// new one, copy the values with `UPDATE`, drop the old one) loses nothing. A value is kept when the
@@ -1359,6 +1407,10 @@ async fn not_moved(
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<u64> {
+    if let Some(note) = quietly(measure(s, duplicated_in(s, table, column, run, options)).await)? {
+        report.notes.push(note);
+        return Ok(0);
+    }
     let mut best: Option<(&str, u64)> = None;
     // How the added column holding the most was computed from the column, when its values are others.
     let mut how: Option<String> = None;
