@@ -1441,65 +1441,55 @@ fn a_backfill_of_columns_the_migration_added_loses_nothing() {
     // Of the 10 rows, those whose note was not already NULL: ids 5 and 10.
     assert_eq!(losses(&statements(&report)[1]), [("updated".into(), "item".into(), None, 2)], "{report:#}");
     assert_eq!(statements(&report)[1]["notes"][0], "8 of the 10 rows of `item` it updated kept the values they had");
+    // A migration that loses data (exit 1): its statements' reports.
+    let rehearse = |name: &str, sql: &str| -> Vec<Value> {
+        let file = migration(dir.path(), name, sql);
+        let (code, report, _) = dry_run(&db, &[&file], &[]);
+        assert_eq!(code, 1, "{report:#}");
+        statements(&report).to_vec()
+    };
+    let filled = "50 rows of `item` had only NULLs (or empty strings) filled in, which loses nothing";
     // NULLs filled before `SET NOT NULL` (the backfill every guide advises) lose nothing; a value
     // overwritten in the same UPDATE does. Tags are 't' on even ids, NULL on odd ones.
-    let file = migration(
-        dir.path(),
+    let s = rehearse(
         "0003_not_null.sql",
         "UPDATE item SET tag = 'f' WHERE tag IS NULL;
 ALTER TABLE item ALTER COLUMN tag SET NOT NULL;
          UPDATE item SET tag = 'x', note = coalesce(note, 'none') WHERE id <= 10;
 ",
     );
-    let (code, report, _) = dry_run(&db, &[&file], &[]);
-    assert_eq!(code, 1, "{report:#}");
-    let s = statements(&report);
-    assert_eq!(losses(&s[0]), [], "{report:#}");
-    assert_eq!(
-        s[0]["notes"][0], "50 rows of `item` had only NULLs (or empty strings) filled in, which loses nothing",
-        "{report:#}"
-    );
+    assert_eq!(losses(&s[0]), [], "{s:#?}");
+    assert_eq!(s[0]["notes"][0], filled, "{s:#?}");
     // Ids 1 to 10 all change tag to 'x': the even ones lose the 't' they had; the odd ones only the 'f'
     // the first UPDATE filled in, the migration's own, not counted again (before, all 10 counted).
-    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 5)], "{report:#}");
+    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 5)], "{s:#?}");
     assert!(
         s[2]["notes"].as_array().unwrap().iter().any(|n| n
             == "5 rows of `item` had only values an earlier UPDATE of this migration set replaced, not counted again"),
-        "{report:#}"
+        "{s:#?}"
     );
     // A backfill corrected by a second UPDATE: the second replaces only what the first set, and a value that
     // was there (tag 't' of id 2) once, though two UPDATEs change it.
-    let file = migration(
-        dir.path(),
+    let s = rehearse(
         "0004_twice.sql",
         "UPDATE item SET tag = 'f' WHERE tag IS NULL;\n\
          UPDATE item SET tag = 'g' WHERE tag = 'f' AND id <= 9;\n\
          UPDATE item SET tag = 'h' WHERE id = 2;\n\
          UPDATE item SET tag = 'i' WHERE id = 2;\n",
     );
-    let (code, report, _) = dry_run(&db, &[&file], &[]);
-    assert_eq!(code, 1, "{report:#}");
-    let s = statements(&report);
-    assert_eq!(losses(&s[1]), [], "{report:#}");
-    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 1)], "{report:#}");
-    assert_eq!(losses(&s[3]), [], "{report:#}");
+    assert_eq!(losses(&s[1]), [], "{s:#?}");
+    assert_eq!(losses(&s[2]), [("updated".into(), "item".into(), None, 1)], "{s:#?}");
+    assert_eq!(losses(&s[3]), [], "{s:#?}");
     // The same inside `DO` blocks (real migrations guard their backfills so): NULLs filled lose nothing
     // (before, every row the block updated counted), values replaced do.
-    let file = migration(
-        dir.path(),
+    let s = rehearse(
         "0005_block.sql",
         "DO $$ BEGIN IF EXISTS (SELECT FROM item WHERE tag IS NULL) THEN UPDATE item SET tag = 'f' WHERE tag IS NULL; END IF; END $$;\n\
          DO $$ BEGIN UPDATE item SET tag = 'x' WHERE id <= 10 AND tag = 't'; UPDATE item SET note = 'n' WHERE id = 1; END $$;\n",
     );
-    let (code, report, _) = dry_run(&db, &[&file], &[]);
-    assert_eq!(code, 1, "{report:#}");
-    let s = statements(&report);
-    assert_eq!(losses(&s[0]), [], "{report:#}");
-    assert_eq!(
-        s[0]["notes"][0], "50 rows of `item` had only NULLs (or empty strings) filled in, which loses nothing",
-        "{report:#}"
-    );
-    assert_eq!(losses(&s[1]), [("updated".into(), "item".into(), None, 5)], "{report:#}");
+    assert_eq!(losses(&s[0]), [], "{s:#?}");
+    assert_eq!(s[0]["notes"][0], filled, "{s:#?}");
+    assert_eq!(losses(&s[1]), [("updated".into(), "item".into(), None, 5)], "{s:#?}");
     assert_unchanged(&before, &db);
 }
 
