@@ -1362,19 +1362,16 @@ async fn duplicated_in(
     if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
-    let Some(ty) = recover::base_type(s, table, column).await? else { return Ok(None) };
-    let columns: Vec<String> =
-        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let types = column_types(s, table).await?;
+    let Some((ty, _)) = types.get(column) else { return Ok(None) };
+    let mut columns: Vec<&String> = types
+        .iter()
+        .filter(|(c, (t, _))| *c != column && t == ty && !run.added.contains(&(table.to_owned(), (*c).clone())))
+        .map(|(c, _)| c)
+        .collect();
+    columns.sort();
     let col = quote_ident(column);
-    let mut tried = 0;
-    for other in columns.iter().filter(|c| *c != column && !run.added.contains(&(table.to_owned(), (*c).clone()))) {
-        if tried == 10 {
-            break;
-        }
-        if recover::base_type(s, table, other).await?.as_ref() != Some(&ty) {
-            continue;
-        }
-        tried += 1;
+    for other in columns.into_iter().take(10) {
         let there = quote_ident(other);
         let sql = format!(
             "SELECT count(*) FILTER (WHERE ({col})::text IS DISTINCT FROM ({there})::text), count(*) \
@@ -1495,9 +1492,18 @@ async fn not_moved(
         let columns: Vec<String> = if *same {
             vec![column.to_owned()]
         } else {
+            // Columns of another name: of the same kind of type (text, number, date...), in a table of at
+            // most `--max-compare-rows` rows (a big table the migration updated a row of is not read
+            // column by column).
             let what = format!("the columns of `{other}`");
-            match settle(measure(s, s.query(COLUMNS, &[other])).await, &what, options, report)? {
-                Some(rows) => rows.iter().take(30).map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?,
+            let max = i64::try_from(options.max_compare_rows).unwrap_or(i64::MAX);
+            match settle(
+                measure(s, s.query(LIKE_COLUMNS, &[other, &table, &column, &max])).await,
+                &what,
+                options,
+                report,
+            )? {
+                Some(rows) => rows.iter().take(30).map(|r| value(r, 0, LIKE_COLUMNS)).collect::<Result<_>>()?,
                 None => Vec::new(),
             }
         };
@@ -1646,6 +1652,20 @@ async fn is_generated(s: &Session, table: &str, column: &str) -> Result<bool> {
 }
 
 /// A table's columns by name, in order.
+/// The columns of `$1` whose type is of the category of `$2.$3`'s (a domain's base type's), when `$1` has at
+/// most `$4` rows by the planner's estimate.
+const LIKE_COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                            JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                            WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                              AND c.reltuples <= $4::int8
+                              AND (SELECT b.typcategory FROM pg_catalog.pg_type b WHERE b.oid = COALESCE(NULLIF(t.typbasetype, 0), t.oid))
+                                = (SELECT b.typcategory FROM pg_catalog.pg_attribute x
+                                   JOIN pg_catalog.pg_type y ON y.oid = x.atttypid
+                                   JOIN pg_catalog.pg_type b ON b.oid = COALESCE(NULLIF(y.typbasetype, 0), y.oid)
+                                   WHERE x.attrelid = pg_catalog.to_regclass($2) AND x.attname = $3)
+                            ORDER BY a.attnum";
+
 const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
                        ORDER BY a.attnum";
