@@ -1373,13 +1373,14 @@ async fn duplicated_in(
     let col = quote_ident(column);
     for other in columns.into_iter().take(10) {
         let there = quote_ident(other);
+        // The first row that differs ends the search in this column: most columns differ at once.
         let sql = format!(
-            "SELECT count(*) FILTER (WHERE ({col})::text IS DISTINCT FROM ({there})::text), count(*) \
-             FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> ''"
+            "SELECT NOT EXISTS (SELECT FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> '' \
+                                AND ({col})::text IS DISTINCT FROM ({there})::text) \
+                    AND EXISTS (SELECT FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> '')"
         );
-        let row = s.query_one(&sql, &[]).await?;
-        let (differ, values): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
-        if differ == 0 && values > 0 {
+        let duplicate: bool = value(&s.query_one(&sql, &[]).await?, 0, &sql)?;
+        if duplicate {
             return Ok(Some(format!(
                 "every value of `{table}.{column}` (not NULL, not empty) is in `{other}` in the same row: a duplicate, \
                  not counted as lost"
