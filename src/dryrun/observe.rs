@@ -439,6 +439,11 @@ async fn copy_updated(
     Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec(), replaced }))
 }
 
+/// `t.k = o.k AND ...` for the columns of `key`: a table `t` joined by its key to its copy `o`.
+fn same_key(key: &[String]) -> String {
+    key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect::<Vec<_>>().join(" AND ")
+}
+
 /// The rows this transaction wrote: in a table the migration filled, only those can be its copy of other
 /// rows (a table with an `id` column holds the ids of another table's rows whatever the migration did).
 const WRITTEN_HERE: &str = "pg_catalog.age(xmin) <= 0";
@@ -488,7 +493,7 @@ struct Changed {
 /// one the migration inserted, nor a value an earlier UPDATE of the migration set (a backfill then a
 /// correction of it), whose loss, if any, that UPDATE counted.
 async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> Result<Changed> {
-    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let on = same_key(&u.key);
     let differs =
         |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
     let changed: Vec<String> = u.columns.iter().enumerate().map(|(i, c)| differs(i, c)).collect();
@@ -531,7 +536,7 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
          FROM {} o JOIN {} t ON {} WHERE {}",
         u.temp,
         u.table,
-        on.join(" AND "),
+        on,
         changed.join(" OR "),
     );
     let row = s.query_one(&sql, &[]).await?;
@@ -543,22 +548,16 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
 /// function that gives them back ([`recover`]: `SET price = price * 100` on every row), with how; an
 /// UPDATE of some rows only leaves the others as they were, which no one function describes.
 async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, String>> {
-    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
-    let from = format!("{} o JOIN {} t ON {} WHERE NOT o.pgsafe_own", u.temp, u.table, on.join(" AND "));
+    let on = same_key(&u.key);
+    let from = format!("{} o JOIN {} t ON {} WHERE NOT o.pgsafe_own", u.temp, u.table, on);
     let mut found = BTreeMap::new();
     for (i, column) in u.columns.iter().enumerate() {
         let old = format!("o.pgsafe_old_{i}");
         let new = format!("t.{}", quote_ident(column));
-        let recovered = quietly(
-            measure(s, async {
-                let old_type = recover::base_type(s, &u.temp, &format!("pgsafe_old_{i}")).await?;
-                let new_type = recover::base_type(s, &u.table, column).await?;
-                let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
-                let pairs = recover::Pairs { from: &from, old: &old, new: &new, old_type, new_type };
-                recover::recover(s, &pairs, strings).await
-            })
-            .await,
-        )?;
+        let old_column = format!("pgsafe_old_{i}");
+        let old = recover::Column { relation: &u.temp, name: &old_column, expr: &old };
+        let new = recover::Column { relation: &u.table, name: column, expr: &new };
+        let recovered = quietly(measure(s, recover::between(s, &from, old, new, strings)).await)?;
         if let Some(r) = recovered.filter(|r| r.unrecovered == 0) {
             found.insert(i, r.how);
         }
@@ -571,7 +570,7 @@ async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTre
 /// returns for the caller to keep once this worked.
 async fn remember_replaced(s: &Session, u: &Updates, temp: &str) -> Result<Option<Replaced>> {
     let keys: Vec<String> = u.key.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
-    let on: Vec<String> = u.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
+    let on = same_key(&u.key);
     let (table, made) = match &u.replaced {
         Some(existing) => (existing.as_str(), None),
         None => {
@@ -592,7 +591,7 @@ async fn remember_replaced(s: &Session, u: &Updates, temp: &str) -> Result<Optio
             quote_literal(c),
             u.temp,
             u.table,
-            on.join(" AND "),
+            on,
             quote_ident(c)
         ))
         .await?;
@@ -1440,14 +1439,9 @@ async fn not_moved(
         let mut computed = None;
         if missing > 0 {
             let from = format!("{table} WHERE true");
-            let found = measure(s, async {
-                let old_type = recover::base_type(s, table, column).await?;
-                let new_type = recover::base_type(s, table, new).await?;
-                let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
-                let pairs = recover::Pairs { from: &from, old: &old, new: &new_column, old_type, new_type };
-                recover::recover(s, &pairs, &run.strings).await
-            })
-            .await;
+            let old = recover::Column { relation: table, name: column, expr: &old };
+            let new = recover::Column { relation: table, name: new, expr: &new_column };
+            let found = measure(s, recover::between(s, &from, old, new, &run.strings)).await;
             if let Some(found) = quietly(found)?.filter(|f| f.unrecovered < missing) {
                 missing = found.unrecovered;
                 computed = Some(found.how);
@@ -1588,15 +1582,7 @@ async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) 
 /// Whether `table.column` holds values inside its values: `json`, `jsonb`, an array, a row type (or a
 /// domain over one).
 async fn structured(s: &Session, table: &str, column: &str) -> Result<bool> {
-    const SQL: &str = "SELECT b.typcategory IN ('A', 'C') OR b.typname IN ('json', 'jsonb')
-                       FROM pg_catalog.pg_attribute a
-                       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                       JOIN pg_catalog.pg_type b ON b.oid = COALESCE(NULLIF(t.typbasetype, 0), t.oid)
-                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped";
-    match s.query(SQL, &[&table, &column]).await?.first() {
-        Some(row) => value(row, 0, SQL),
-        None => Ok(false),
-    }
+    Ok(recover::base_type(s, table, column).await?.is_some_and(|t| recover::structured(&t)))
 }
 
 /// What is lost of `total` `described` (`rows of t`) when `best` is the place the migration kept most of
@@ -2073,11 +2059,8 @@ async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
                  ON a.v = o.v"
         )
     } else {
-        let on: Vec<String> = copy.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
-        format!(
-            "SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE {new} IS DISTINCT FROM {old}",
-            on.join(" AND ")
-        )
+        let on = same_key(&copy.key);
+        format!("SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE {new} IS DISTINCT FROM {old}", on)
     };
     count(s, &sql).await
 }
@@ -2096,17 +2079,12 @@ async fn computed_back(
         return Ok(changed);
     }
     let col = quote_ident(&copy.column);
-    let on: Vec<String> = copy.key.iter().map(|k| format!("t.{k} = o.{k}", k = quote_ident(k))).collect();
-    let from = format!("{} o JOIN {} t ON {} WHERE true", copy.temp, copy.table, on.join(" AND "));
+    let on = same_key(&copy.key);
+    let from = format!("{} o JOIN {} t ON {} WHERE true", copy.temp, copy.table, on);
     let new = format!("t.{col}");
-    let found = measure(s, async {
-        let old_type = recover::base_type(s, &copy.temp, "pgsafe_old").await?;
-        let new_type = recover::base_type(s, &copy.table, &copy.column).await?;
-        let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
-        let pairs = recover::Pairs { from: &from, old: "o.pgsafe_old", new: &new, old_type, new_type };
-        recover::recover(s, &pairs, strings).await
-    })
-    .await;
+    let old = recover::Column { relation: &copy.temp, name: "pgsafe_old", expr: "o.pgsafe_old" };
+    let new = recover::Column { relation: &copy.table, name: &copy.column, expr: &new };
+    let found = measure(s, recover::between(s, &from, old, new, strings)).await;
     let Some(found) = quietly(found)? else { return Ok(changed) };
     let (table, column, how) = (&copy.table, &copy.column, &found.how);
     if found.unrecovered >= changed {

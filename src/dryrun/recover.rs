@@ -1,12 +1,10 @@
 //! Whether values a migration changed can be computed back from what it left: a change of unit
-//! (`price * 100`, seconds to milliseconds, an epoch made a `timestamptz` or the reverse) or a local time
-//! made an instant in a named time zone (`created AT TIME ZONE 'Europe/Paris'`). Such a change loses nothing, though
-//! every value is another: the old one is a fixed function of the new.
+//! (`price * 100`, seconds to milliseconds, an epoch made a `timestamptz` or the reverse), a local time
+//! made an instant in a named time zone (`created AT TIME ZONE 'Europe/Paris'`), a flag made a number, a
+//! value put into an array or a document. Such a change loses nothing, though every value is another: the
+//! old one is a fixed function of the new.
 //!
-//! Four kinds of inverse are tried, each on every row: the two below, a table of old and new values for
-//! a type with few values (`boolean`, an enum: [`finite`]), and the path inside a document or an array
-//! where the old value is ([`inside`]).
-//!
+//! Four kinds of inverse are tried, each on every row:
 //! - **a linear function** of the values as numbers (a number as itself; a date or an instant as its epoch;
 //!   an interval, on the new side only, as its seconds): every pair of old and new values lies on one line
 //!   through the lowest and the highest old value, tested exactly in `numeric` by cross-multiplying (no
@@ -16,10 +14,13 @@
 //! - **a time zone**: a `timestamp` made a `timestamptz` (or the reverse) `AT TIME ZONE` a zone that the
 //!   migration names in a string, or UTC: the rows whose new value taken back to that zone is the old one
 //!   are recovered (a local time repeated at the end of summer time is not, for one of its two instants).
+//! - **a table of old and new values** for a type with few values (`boolean`, an enum: [`finite`]).
+//! - **the path** inside a document, an array or a row where the old value is ([`inside`]).
 //!
 //! The old values must be the only thing lost: a type whose numbers say less than its values (an interval's
 //! months and days as seconds, a float's digits) is not turned into a number on the old side.
 
+use super::observe::measure;
 use crate::error::Result;
 use crate::pg::{Session, quote_literal, value};
 
@@ -47,6 +48,29 @@ pub(super) struct Recovered {
     pub unrecovered: u64,
     /// How the new values are made from the old: `new = 100 × old`, `AT TIME ZONE 'UTC'`.
     pub how: String,
+}
+
+/// One side of a change: the column `name` of `relation`, whose type it has, read as `expr` in a [`Pairs`]'
+/// `from`.
+pub(super) struct Column<'a> {
+    pub relation: &'a str,
+    pub name: &'a str,
+    pub expr: &'a str,
+}
+
+/// [`recover`] of the change from the `old` column to the `new` one, their types read from the catalog;
+/// `None` when either column is not there.
+pub(super) async fn between(
+    s: &Session,
+    from: &str,
+    old: Column<'_>,
+    new: Column<'_>,
+    strings: &[String],
+) -> Result<Option<Recovered>> {
+    let old_type = base_type(s, old.relation, old.name).await?;
+    let new_type = base_type(s, new.relation, new.name).await?;
+    let (Some(old_type), Some(new_type)) = (&old_type, &new_type) else { return Ok(None) };
+    recover(s, &Pairs { from, old: old.expr, new: new.expr, old_type, new_type }, strings).await
 }
 
 /// The base type of `relation.column` (a domain's base type; an array is its own type, category `A`).
@@ -140,10 +164,11 @@ fn zones(strings: &[String]) -> Vec<String> {
 }
 
 /// The best inverse of the change `pairs` describes, if one gives back any value: linear first (all or
-/// nothing), then each time zone (the one that gives back most). `strings`: the string constants of the
-/// migration, where a zone would be named (one the server does not know is passed over). The caller runs
-/// this in a savepoint.
-pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<Option<Recovered>> {
+/// nothing), then the table of a type with few values, then the path inside a structured new value, then
+/// each time zone (the one that gives back most). `strings`: the string constants of the migration, where
+/// a zone would be named (one the server does not know is passed over). The caller runs this in a
+/// savepoint.
+async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<Option<Recovered>> {
     if let Some(sql) = linear_sql(pairs)
         && let Some(row) = s.query(&sql, &[]).await?.first()
     {
@@ -171,13 +196,9 @@ pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) 
         let zone = quote_literal(&zone);
         // A zone the server does not know is an error of the whole query, before any row.
         let known = format!("SELECT pg_catalog.now() AT TIME ZONE {zone}");
-        s.batch("SAVEPOINT pgsafe_zone").await?;
-        match s.batch(&known).await {
-            Ok(()) => s.batch("RELEASE SAVEPOINT pgsafe_zone").await?,
-            Err(e) if e.sqlstate().is_some() => {
-                s.batch("ROLLBACK TO SAVEPOINT pgsafe_zone; RELEASE SAVEPOINT pgsafe_zone").await?;
-                continue;
-            }
+        match measure(s, s.batch(&known)).await {
+            Ok(()) => {}
+            Err(e) if e.sqlstate().is_some() => continue,
             Err(e) => return Err(e),
         }
         let sql = format!(
@@ -193,7 +214,7 @@ pub(super) async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) 
 }
 
 /// Whether a type holds values inside its values: `json`, `jsonb`, an array, a row type.
-fn structured(ty: &BaseType) -> bool {
+pub(super) fn structured(ty: &BaseType) -> bool {
     matches!(ty.category.as_str(), "A" | "C") || matches!(ty.name.as_str(), "json" | "jsonb")
 }
 

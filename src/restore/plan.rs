@@ -1081,8 +1081,8 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         K::UserMapping => {
             // `CREATE USER MAPPING FOR u SERVER s [OPTIONS (...)];`: a server cannot be dropped before it.
             let rest = create.strip_prefix("CREATE USER MAPPING FOR ")?;
-            let (user, _) = acl::leading_ident(rest)?;
-            let (server, _) = acl::leading_ident(rest[user.len()..].strip_prefix(" SERVER ")?)?;
+            let (user, _) = crate::sql::leading_ident(rest)?;
+            let (server, _) = crate::sql::leading_ident(rest[user.len()..].strip_prefix(" SERVER ")?)?;
             return Some(format!("DROP USER MAPPING IF EXISTS FOR {user} SERVER {server};"));
         }
         K::FkConstraint => {

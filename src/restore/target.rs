@@ -449,26 +449,25 @@ pub(super) async fn empty_tables(
     for t in filtered {
         session.batch(&format!("DELETE FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause())).await?;
     }
-    let oids = archive_large_objects(plan, archive)?;
-    if !oids.is_empty() {
-        session.query(UNLINK_LARGE_OBJECTS, &[&oids]).await?;
+    for unlink in unlink_large_objects(plan, archive)? {
+        session.batch(&unlink).await?;
     }
     Ok(())
 }
 
-/// Removes those of the large objects `oids` that exist.
-const UNLINK_LARGE_OBJECTS: &str =
-    "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = ANY ($1::int8[]::oid[])";
-
 /// The statements that remove those of the archive's large objects (that `plan` loads) the target has, a
-/// batch of 10,000 OIDs each: a restore with `--clean` makes them again with their OIDs, which must be free.
-pub(super) fn unlink_large_objects(plan: &RestorePlan, archive: &ArchiveReader) -> Result<Vec<String>> {
+/// batch of 10,000 OIDs each: the load makes them again with their OIDs, which must be free.
+fn unlink_large_objects(plan: &RestorePlan, archive: &ArchiveReader) -> Result<Vec<String>> {
     let oids = archive_large_objects(plan, archive)?;
     Ok(oids
         .chunks(10_000)
         .map(|batch| {
             let list: Vec<String> = batch.iter().map(i64::to_string).collect();
-            UNLINK_LARGE_OBJECTS.replace("$1::int8[]", &format!("'{{{}}}'::int8[]", list.join(",")))
+            format!(
+                "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata \
+                 WHERE oid = ANY ('{{{}}}'::int8[]::oid[])",
+                list.join(",")
+            )
         })
         .collect())
 }

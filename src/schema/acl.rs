@@ -216,7 +216,7 @@ fn owners<'a>(sql: &'a str, owner: &str) -> Option<(&'a str, usize)> {
 pub(crate) fn default_acl_for_restoring_role(create: &str) -> String {
     const PREFIX: &str = "ALTER DEFAULT PRIVILEGES FOR ROLE ";
     let Some(rest) = create.strip_prefix(PREFIX) else { return create.to_owned() };
-    let Some((ident, name)) = leading_ident(rest) else { return create.to_owned() };
+    let Some((ident, name)) = crate::sql::leading_ident(rest) else { return create.to_owned() };
     let of_role = format!("{PREFIX}{ident}");
     // Every statement of the entry starts with the same prefix, one a line.
     let own: Vec<String> = create
@@ -233,27 +233,6 @@ pub(crate) fn default_acl_for_restoring_role(create: &str) -> String {
         as_is = crate::sql::quote_literal(create.trim_end()),
         own = crate::sql::quote_literal(own.join("\n").trim_end()),
     )
-}
-
-/// The identifier `text` starts with, as written (`"O w"`, `app`) and as the name it stands for.
-pub(crate) fn leading_ident(text: &str) -> Option<(&str, String)> {
-    if let Some(quoted) = text.strip_prefix('"') {
-        let mut name = String::new();
-        let mut chars = quoted.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if c != '"' {
-                name.push(c);
-            } else if chars.peek().is_some_and(|(_, c)| *c == '"') {
-                name.push('"');
-                chars.next();
-            } else {
-                return Some((&text[..i + 2], name));
-            }
-        }
-        return None;
-    }
-    let end = text.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(text.len());
-    (end > 0).then(|| (&text[..end], text[..end].to_owned()))
 }
 
 #[cfg(test)]
@@ -329,8 +308,6 @@ mod tests {
             default_acl_for_restoring_role("ALTER DEFAULT PRIVILEGES FOR ROLE app REVOKE ALL ON TYPES FROM PUBLIC;")
                 .contains("ELSE EXECUTE 'ALTER DEFAULT PRIVILEGES REVOKE ALL ON TYPES FROM PUBLIC;'")
         );
-        assert_eq!(leading_ident("\"a\"\"\" x"), Some(("\"a\"\"\"", "a\"".to_owned())));
-        assert_eq!(leading_ident("\"open"), None);
     }
 
     #[test]

@@ -46,9 +46,37 @@ pub fn quote_literal(s: &str) -> String {
     if s.contains('\\') { format!("E'{}'", body.replace('\\', "\\\\")) } else { format!("'{body}'") }
 }
 
+/// The identifier `text` starts with, as written (`"O w"`, `app`) and as the name it stands for.
+pub fn leading_ident(text: &str) -> Option<(&str, String)> {
+    if let Some(quoted) = text.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+            } else if chars.peek().is_some_and(|(_, c)| *c == '"') {
+                name.push('"');
+                chars.next();
+            } else {
+                return Some((&text[..i + 2], name));
+            }
+        }
+        return None;
+    }
+    let end = text.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(text.len());
+    (end > 0).then(|| (&text[..end], text[..end].to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identifier_is_read_as_written_and_as_the_name_it_stands_for() {
+        assert_eq!(leading_ident("\"a\"\"\" x"), Some(("\"a\"\"\"", "a\"".to_owned())));
+        assert_eq!(leading_ident("app;"), Some(("app", "app".to_owned())));
+        assert_eq!(leading_ident("\"open"), None);
+    }
 
     #[test]
     fn plain_lower_case_names_stay_bare() {
