@@ -224,6 +224,10 @@ pub struct StatementReport {
     /// migration filled, and not counted as lost.
     #[serde(skip)]
     moved: Vec<(String, String)>,
+    /// (table, column): columns this migration added or filled that were found to hold the values of a
+    /// column it dropped.
+    #[serde(skip)]
+    carried: Vec<(String, String)>,
 }
 
 impl StatementReport {
@@ -245,6 +249,7 @@ impl StatementReport {
             estimates: Vec::new(),
             notes: Vec::new(),
             moved: Vec::new(),
+            carried: Vec::new(),
         }
     }
 

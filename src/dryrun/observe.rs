@@ -85,7 +85,7 @@ pub(super) async fn statement(
     }
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
-    let changes_before = row_changes(s, &[], &[], &[]).await?;
+    let mut changes_before = row_changes(s, &[], &[], &[]).await?;
     if !analysis.savepoint {
         s.batch("SAVEPOINT pgsafe_statement").await?;
     }
@@ -124,7 +124,10 @@ pub(super) async fn statement(
     }
     report.locks.sort_by(|a, b| (&a.relation, &a.mode).cmp(&(&b.relation, &b.mode)));
     compare_relations(&relations_before, &relations_after, &mut report);
-    let backfilled = after(s, pending, rows, run, options, &mut report).await?;
+    // The columns it added are there to hold what a `DO` block dropped ([`kept_after`]).
+    run.added.extend(new_here.iter().cloned());
+    let backfilled = after(s, pending, rows, run, options, &mut report, &mut changes_before).await?;
+    run.carried.extend(std::mem::take(&mut report.carried));
     uncounted_drops(&mut report);
     changed_elsewhere(s, &changes_before, &backfilled, &analysis.named, &mut report).await?;
     run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
@@ -145,6 +148,9 @@ pub(super) struct Run {
     /// By table, the values their UPDATEs replaced (or filled in), which are the migration's own from then
     /// on: a later UPDATE of the same row and column replaces nothing that was there before.
     replaced: HashMap<String, Replaced>,
+    /// The (table, column) of columns they added (or filled) that hold the values of a column dropped
+    /// since: data that was there before, which dropping or updating them loses.
+    carried: HashSet<(String, String)>,
 }
 
 /// The values UPDATEs of the rehearsal replaced in a table: the temporary table `temp` holds the primary
@@ -359,8 +365,9 @@ enum Pending {
     /// Counted before, lost if the statement drops the table: the rows of a table a DROP can take with
     /// it.
     Dropped(Loss),
-    /// Counted before, lost if the column is gone after the statement (a `DO` block's `DROP COLUMN`).
-    Gone(Loss),
+    /// Counted before, lost if the column is gone after the statement (a `DO` block's `DROP COLUMN`);
+    /// `copy`: its values by primary key, to look for where the block kept them ([`kept_after`]).
+    Gone { loss: Loss, copy: Option<Copy> },
     /// Counted before, lost if the table has another file node after the statement (a `DO` block's
     /// `TRUNCATE`), or, having no storage of its own (partitioned), no rows.
     Emptied { loss: Loss, filenode: u64 },
@@ -610,13 +617,14 @@ async fn before(
     new_here: &HashSet<(String, String)>,
     report: &mut StatementReport,
 ) -> Result<Vec<Pending>> {
-    let added = &run.added;
     let received = &run.made.received;
     let mut pending = Vec::new();
     let mut counted = BTreeSet::new();
+    // A column the migration added holds its own values, unless it was given values of a column dropped
+    // since (`run.carried`).
     let own = |table: &String, column: &String| {
         let key = (table.clone(), column.clone());
-        added.contains(&key) || new_here.contains(&key)
+        (run.added.contains(&key) || new_here.contains(&key)) && !run.carried.contains(&key)
     };
     for (n, effect) in analysis.effects.iter().enumerate() {
         match effect {
@@ -644,12 +652,30 @@ async fn before(
                     continue;
                 }
                 if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
-                    let count = not_moved(s, table, column, count, run, options, report).await?;
-                    let (table, column) = (table.clone(), Some(column.clone()));
-                    let loss = Loss { kind: LossKind::DroppedColumn, table, column, count, estimated: false };
+                    let loss = |count| Loss {
+                        kind: LossKind::DroppedColumn,
+                        table: table.clone(),
+                        column: Some(column.clone()),
+                        count,
+                        estimated: false,
+                    };
+                    // A `DO` block may copy the values before it drops the column: they are looked for once
+                    // it ran, in a copy taken now.
+                    if matches!(effect, Effect::DropColumnIfGone { .. }) {
+                        let temp = format!("pgsafe_dryrun_{index}_{n}");
+                        let what = format!("the values of `{table}.{column}`, to look for after the block");
+                        let kept = measure_keep(s, keep_dropped(s, table, column, &temp, options)).await;
+                        if let Some(copy) = settle(kept, &what, options, report)?.flatten() {
+                            pending.push(Pending::Gone { loss: loss(count), copy: Some(copy) });
+                            continue;
+                        }
+                    }
+                    let with = dropped_with_it(&analysis.effects, table, column);
+                    let dropping = Dropping { table, column, total: count, with: &with };
+                    let count = not_moved(s, &dropping, run, options, report).await?;
                     pending.push(match effect {
-                        Effect::DropColumn { .. } => Pending::Lost(loss),
-                        _ => Pending::Gone(loss),
+                        Effect::DropColumn { .. } => Pending::Lost(loss(count)),
+                        _ => Pending::Gone { loss: loss(count), copy: None },
                     });
                 }
             }
@@ -665,7 +691,8 @@ async fn before(
                     let what = format!("the values of `{table}.{column}`");
                     if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
                         let (kind, column) = (LossKind::DroppedColumn, Some(column));
-                        pending.push(Pending::Gone(Loss { kind, table, column, count, estimated: false }));
+                        let loss = Loss { kind, table, column, count, estimated: false };
+                        pending.push(Pending::Gone { loss, copy: None });
                     }
                 }
                 for (table, _) in found_tables {
@@ -718,7 +745,7 @@ async fn before(
             Effect::Delete { table } | Effect::Update { table, .. } => {
                 let update = matches!(effect, Effect::Update { .. });
                 let backfill = matches!(effect, Effect::Update { columns, .. }
-                    if !columns.is_empty() && columns.iter().all(|c| added.contains(&(table.clone(), c.clone()))));
+                    if !columns.is_empty() && columns.iter().all(|c| own(table, c)));
                 let what = format!("the tables referential actions reach from `{table}`");
                 let reached = settle(measure(s, reach(s, table, false)).await, &what, options, report)?;
                 let tables: Vec<String> = std::iter::once(table.clone()).chain(reached.unwrap_or_default()).collect();
@@ -728,11 +755,7 @@ async fn before(
                     // The values it sets in columns that were there before: the migration's own added
                     // columns hold nothing to lose.
                     let columns: Vec<String> = match effect {
-                        Effect::Update { columns, .. } => columns
-                            .iter()
-                            .filter(|c| !added.contains(&(table.clone(), (*c).clone())))
-                            .cloned()
-                            .collect(),
+                        Effect::Update { columns, .. } => columns.iter().filter(|c| !own(table, c)).cloned().collect(),
                         _ => Vec::new(),
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
@@ -846,6 +869,7 @@ async fn after(
     run: &mut Run,
     options: &DryRunOptions,
     report: &mut StatementReport,
+    changes_before: &mut BTreeMap<i64, RowChanges>,
 ) -> Result<Vec<String>> {
     let mut backfilled = Vec::new();
     for p in pending {
@@ -863,16 +887,31 @@ async fn after(
                 backfilled.push(table);
             }
             Pending::Lost(loss) => report.losses.push(loss),
-            Pending::Gone(loss) => {
-                let column = loss.column.as_deref().unwrap_or_default();
+            Pending::Gone { mut loss, copy } => {
+                let column = loss.column.as_deref().unwrap_or_default().to_owned();
                 let sql = format!(
                     "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass({}) \
                      AND attname = {} AND NOT attisdropped",
                     quote_literal(&loss.table),
-                    quote_literal(column)
+                    quote_literal(&column)
                 );
                 let what = format!("whether `{}.{column}` is still there", loss.table);
-                if settle(measure(s, count(s, &sql)).await, &what, options, report)? == Some(0) {
+                let gone = settle(measure(s, count(s, &sql)).await, &what, options, report)? == Some(0);
+                if let Some(copy) = copy {
+                    if gone {
+                        let from = row_changes(s, &[], &[], &[]).await?;
+                        let kept = measure(s, kept_after(s, &copy, loss.count, run, options, report)).await;
+                        if let Some(lost) = quietly(kept)? {
+                            loss.count = lost;
+                        }
+                        discount(changes_before, &from, &row_changes(s, &[], &[], &[]).await?);
+                    }
+                    let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&copy.temp));
+                    if let Err(e) = measure_keep(s, s.batch(&drop)).await {
+                        tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", copy.temp);
+                    }
+                }
+                if gone {
                     report.losses.push(loss);
                 }
             }
@@ -1347,17 +1386,117 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
     }
 }
 
+/// The other columns of `table` that `effects` drop with `column`.
+fn dropped_with_it(effects: &[Effect], table: &str, column: &str) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::DropColumn { table: t, column: c } | Effect::DropColumnIfGone { table: t, column: c }
+                if t == table && c != column =>
+            {
+                Some(c.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Copies the values of `table.column` by its primary key into `temp`, before a `DO` block that may drop
+/// the column, to look for them where the block kept them once it ran ([`kept_after`]); `None` (nothing
+/// copied) without a primary key that leaves the column out, or with more than `--max-compare-rows` rows:
+/// then they are looked for before the block.
+async fn keep_dropped(
+    s: &Session,
+    table: &str,
+    column: &str,
+    temp: &str,
+    options: &DryRunOptions,
+) -> Result<Option<Copy>> {
+    let key = primary_key(s, table).await?;
+    if key.is_empty() || key.iter().any(|k| k == column) {
+        return Ok(None);
+    }
+    match copy(s, table, column, temp, options).await? {
+        Ok(copy) if copy.copied == copy.rows => Ok(Some(copy)),
+        Ok(copy) => {
+            s.batch(&format!("DROP TABLE pg_temp.{}", quote_ident(&copy.temp))).await?;
+            Ok(None)
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Of the `total` values (not NULL) of a column a `DO` block dropped, copied before it ran, how many
+/// what the block left does not hold: the column is put back with them, by primary key, and looked for
+/// as for a `DROP COLUMN` of its own ([`not_moved`]: in a duplicate, a column the migration added, a table
+/// it filled). To run inside [`measure`], which takes the column back out; the table's own triggers are
+/// off meanwhile, so that putting the values back writes nowhere else. `None` when not every value finds
+/// its row (the block deleted rows, or changed keys).
+async fn kept_after(
+    s: &Session,
+    copy: &Copy,
+    total: u64,
+    run: &Run,
+    options: &DryRunOptions,
+    report: &mut StatementReport,
+) -> Result<Option<u64>> {
+    const TYPE: &str = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'pgsafe_old'
+                          AND NOT a.attisdropped";
+    let Copy { table, column, temp, key, .. } = copy;
+    let temp = format!("pg_temp.{}", quote_ident(temp));
+    // The type may be gone with the column (a `DROP TYPE ... CASCADE` takes the copy's column too).
+    let Some(row) = s.query(TYPE, &[&temp]).await?.into_iter().next() else { return Ok(None) };
+    let ty: String = value(&row, 0, TYPE)?;
+    let col = quote_ident(column);
+    s.batch(&format!("ALTER TABLE {table} DISABLE TRIGGER USER, ADD COLUMN {col} {ty}")).await?;
+    let put_back = s
+        .execute_simple(&format!(
+            "UPDATE {table} t SET {col} = o.pgsafe_old FROM {temp} o WHERE {} AND o.pgsafe_old IS NOT NULL",
+            same_key(key)
+        ))
+        .await?;
+    if put_back != total {
+        return Ok(None);
+    }
+    let dropping = Dropping { table, column, total, with: &[] };
+    Ok(Some(not_moved(s, &dropping, run, options, report).await?))
+}
+
+/// Takes the rows a measurement of the rehearsal's own wrote (the transaction's counters `from` before
+/// it, `to` after) out of what the statement is found to have changed since `before`.
+fn discount(before: &mut BTreeMap<i64, RowChanges>, from: &BTreeMap<i64, RowChanges>, to: &BTreeMap<i64, RowChanges>) {
+    for (oid, now) in to {
+        let (updated, deleted, inserted) = from.get(oid).map_or((0, 0, 0), |f| (f.updated, f.deleted, f.inserted));
+        let counted =
+            before.entry(*oid).or_insert_with(|| RowChanges { updated: 0, deleted: 0, inserted: 0, ..now.clone() });
+        counted.updated += now.updated - updated;
+        counted.deleted += now.deleted - deleted;
+        counted.inserted += now.inserted - inserted;
+    }
+}
+
+/// A column a statement drops: `table.column`, its `total` values (not NULL), and the other columns of
+/// the table the statement drops `with` it, which keep none of them.
+#[derive(Clone, Copy)]
+struct Dropping<'a> {
+    table: &'a str,
+    column: &'a str,
+    total: u64,
+    with: &'a [String],
+}
+
 /// A column of `table` that was there before the migration, of the same type as `column`, holding every
 /// value of it (not NULL, not an empty string) in the same row: dropping a duplicate loses nothing (a
 /// column kept in two places, one of them dropped once the other was filled). At most ten columns are
 /// tried, on a table of at most `--max-compare-rows` rows. The note that says so, if one is.
 async fn duplicated_in(
     s: &Session,
-    table: &str,
-    column: &str,
+    dropping: &Dropping<'_>,
     run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<String>> {
+    let &Dropping { table, column, with, .. } = dropping;
     if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
@@ -1365,7 +1504,9 @@ async fn duplicated_in(
     let Some((ty, _)) = types.get(column) else { return Ok(None) };
     let mut columns: Vec<&String> = types
         .iter()
-        .filter(|(c, (t, _))| *c != column && t == ty && !run.added.contains(&(table.to_owned(), (*c).clone())))
+        .filter(|(c, (t, _))| {
+            *c != column && t == ty && !with.contains(c) && !run.added.contains(&(table.to_owned(), (*c).clone()))
+        })
         .map(|(c, _)| c)
         .collect();
     columns.sort();
@@ -1397,21 +1538,23 @@ async fn duplicated_in(
 /// names it.
 async fn not_moved(
     s: &Session,
-    table: &str,
-    column: &str,
-    total: u64,
+    dropping: &Dropping<'_>,
     run: &Run,
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<u64> {
-    if let Some(note) = quietly(measure(s, duplicated_in(s, table, column, run, options)).await)? {
+    let &Dropping { table, column, total, with } = dropping;
+    if let Some(note) = quietly(measure(s, duplicated_in(s, dropping, run, options)).await)? {
         report.notes.push(note);
         return Ok(0);
     }
+    // The columns there now, and not dropped with it: an added column dropped since holds nothing.
+    let present = quietly(measure(s, column_types(s, table)).await.map(Some))?.unwrap_or_default();
     let mut best: Option<(&str, u64)> = None;
     // How the added column holding the most was computed from the column, when its values are others.
     let mut how: Option<String> = None;
-    for (_, new) in run.added.iter().filter(|(t, c)| t == table && c != column) {
+    let added = run.added.iter().filter(|(t, c)| t == table && c != column && !with.contains(c));
+    for (_, new) in added.filter(|(_, c)| present.contains_key(c)) {
         let (old, new_column) = (quote_ident(column), quote_ident(new));
         let what = format!("the values of `{table}.{column}` in `{new}`");
         let Some(structured) = settle(measure(s, structured(s, table, new)).await, &what, options, report)? else {
@@ -1461,6 +1604,11 @@ async fn not_moved(
             report.notes.push(format!(
                 "`{table}.{new}` holds the values of `{column}` changed by a function that gives them back ({how})"
             ));
+        }
+        if let Some((new, missing)) = best
+            && missing < total
+        {
+            report.carried.push((table.to_owned(), new.to_owned()));
         }
         kept_in(best, total, &described, "added", report)
     };
@@ -1526,8 +1674,9 @@ async fn not_moved(
         (_, Some((place, missing))) => {
             let lost = kept_in(Some((&place, missing)), total, &described, "filled", report);
             if lost < total {
-                let other = place.rsplit_once('.').map_or(place.as_str(), |(t, _)| t);
+                let (other, there) = place.rsplit_once('.').unwrap_or((place.as_str(), ""));
                 report.moved.push((table.to_owned(), other.to_owned()));
+                report.carried.push((other.to_owned(), there.to_owned()));
             }
             Ok(lost)
         }
@@ -1872,6 +2021,7 @@ async fn size(s: &Session, table: &str) -> Result<Option<(u64, u64)>> {
 }
 
 /// The rows a table had updated and deleted in the transaction, by the transaction's own counters.
+#[derive(Clone)]
 struct RowChanges {
     name: String,
     updated: i64,

@@ -566,6 +566,180 @@ fn a_duplicate_column_dropped_once_the_other_holds_its_values_loses_nothing() {
 }
 
 #[test]
+fn a_do_block_that_keeps_a_columns_values_before_it_drops_the_column_loses_nothing() {
+    // Found on mattermost's history (000066, 000088): the copy and the drop sit in one conditional `DO`
+    // block, so the values were looked for before the block had copied them: 300 counted as lost.
+    let db = TestDb::new("dr_block_drop");
+    db.psql(
+        "CREATE TABLE posts (id int PRIMARY KEY, rootid text NOT NULL DEFAULT '', parentid text NOT NULL DEFAULT '',
+                             price numeric(10, 2), note text);
+         INSERT INTO posts SELECT g, CASE WHEN g % 3 = 0 OR g % 10 = 1 THEN '' ELSE 'p' || (g / 3) END,
+                                  CASE WHEN g % 3 = 0 THEN '' ELSE 'p' || (g / 3) END, g * 1.25, 'n' || g
+           FROM generate_series(1, 300) g;
+         CREATE TABLE posts_audit (post_id int, note text);
+         CREATE FUNCTION audit_posts() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN INSERT INTO posts_audit VALUES (NEW.id, NEW.note); RETURN NEW; END$$;
+         CREATE TRIGGER posts_audit AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION audit_posts();
+         CREATE TABLE drafts (id int PRIMARY KEY, note text);
+         INSERT INTO drafts SELECT g, 'd' || g FROM generate_series(1, 40) g;",
+    );
+    let before = copy_of(&db, "dr_block_drop_before");
+    let dir = tempfile::tempdir().unwrap();
+    let block = |body: &str| {
+        format!(
+            "DO $$ BEGIN IF EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'posts' \
+             AND column_name = 'parentid') THEN {body} END IF; END $$;"
+        )
+    };
+    // The values the block copies into a duplicate, and into a column it adds, changed by a function that
+    // gives them back.
+    let report = rehearse_case(
+        &db,
+        dir.path(),
+        "duplicate.sql",
+        &block(
+            "UPDATE posts SET rootid = parentid WHERE rootid = '' AND rootid <> parentid; \
+             ALTER TABLE posts DROP COLUMN parentid;",
+        ),
+        &[],
+    );
+    assert!(report.to_string().contains("is in `rootid` in the same row: a duplicate"), "{report:#}");
+    let report = rehearse_case(
+        &db,
+        dir.path(),
+        "cents.sql",
+        &block(
+            "ALTER TABLE posts ADD COLUMN price_cents bigint; UPDATE posts SET price_cents = price * 100; \
+             ALTER TABLE posts DROP COLUMN price;",
+        ),
+        &[],
+    );
+    assert!(report.to_string().contains("`posts.price_cents` holds the values of `price`"), "{report:#}");
+    // Dropped without a copy: every value is lost, and putting them back to look for them neither sets
+    // off the audit trigger (whose rows would hold them, tied by key) nor counts as the block's updates.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "lost.sql",
+        &block("ALTER TABLE posts DROP COLUMN note;"),
+        &[("dropped-column".into(), "posts".into(), Some("note".into()), 300)],
+    );
+    // Copied into a column the block drops again: lost.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "dropped_again.sql",
+        &block(
+            "ALTER TABLE drafts ADD COLUMN body text; UPDATE drafts SET body = note; \
+             ALTER TABLE drafts DROP COLUMN note, DROP COLUMN body;",
+        ),
+        &[("dropped-column".into(), "drafts".into(), Some("note".into()), 40)],
+    );
+    // A block that deletes rows before the drop: their values cannot be put back, so all count.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "deleted.sql",
+        &block(
+            "UPDATE posts SET rootid = parentid WHERE rootid = ''; DELETE FROM posts WHERE id > 290; \
+             ALTER TABLE posts DROP COLUMN parentid;",
+        ),
+        &[
+            ("deleted".into(), "posts".into(), None, 10),
+            ("dropped-column".into(), "posts".into(), Some("parentid".into()), 300),
+        ],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn columns_dropped_by_one_statement_keep_none_of_each_others_values() {
+    // Each of two equal columns dropped in one ALTER was "a duplicate" of the other, and a column copied
+    // into a column it was dropped with counted as kept: both said "loses nothing".
+    let db = TestDb::new("dr_dropped_together");
+    db.psql(
+        "CREATE TABLE ev (id int PRIMARY KEY, created_at timestamptz, updated_at timestamptz, name text);
+         INSERT INTO ev SELECT g, timestamptz '2025-01-01' + g * interval '1 hour',
+                               timestamptz '2025-01-01' + g * interval '1 hour', 'n' || g
+           FROM generate_series(1, 120) g;",
+    );
+    let before = copy_of(&db, "dr_dropped_together_before");
+    let dir = tempfile::tempdir().unwrap();
+    let lost = |column: &str| ("dropped-column".to_owned(), "ev".to_owned(), Some(column.to_owned()), 120);
+    rehearse_case(
+        &db,
+        dir.path(),
+        "both.sql",
+        "ALTER TABLE ev DROP COLUMN created_at, DROP COLUMN updated_at;",
+        &[lost("created_at"), lost("updated_at")],
+    );
+    rehearse_case(
+        &db,
+        dir.path(),
+        "copy.sql",
+        "ALTER TABLE ev ADD COLUMN label text;
+         UPDATE ev SET label = name;
+         ALTER TABLE ev DROP COLUMN name, DROP COLUMN label;",
+        &[lost("name")],
+    );
+    // One of them dropped: the other keeps its values.
+    rehearse_case(&db, dir.path(), "one.sql", "ALTER TABLE ev DROP COLUMN updated_at;", &[]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_column_the_migration_added_is_no_longer_its_own_once_it_holds_a_dropped_columns_values() {
+    // The values of `name` were found kept in `label`, which the migration added; dropping or changing
+    // `label` afterwards counted as the migration's own values: "loses nothing".
+    let db = TestDb::new("dr_carried");
+    db.psql(
+        "CREATE TABLE person (id int PRIMARY KEY, name text);
+         INSERT INTO person SELECT g, 'Name ' || g FROM generate_series(1, 100) g;
+         CREATE TABLE profile (person_id int PRIMARY KEY, bio text);
+         INSERT INTO profile SELECT g, 'bio ' || g FROM generate_series(1, 100) g;",
+    );
+    let before = copy_of(&db, "dr_carried_before");
+    let dir = tempfile::tempdir().unwrap();
+    let copied = "ALTER TABLE person ADD COLUMN label text;
+                  UPDATE person SET label = name;
+                  ALTER TABLE person DROP COLUMN name;";
+    rehearse_case(
+        &db,
+        dir.path(),
+        "drop_later.sql",
+        &format!("{copied}\nALTER TABLE person DROP COLUMN label;"),
+        &[("dropped-column".into(), "person".into(), Some("label".into()), 100)],
+    );
+    rehearse_case(
+        &db,
+        dir.path(),
+        "update_later.sql",
+        &format!("{copied}\nUPDATE person SET label = lower(label);"),
+        &[("updated".into(), "person".into(), None, 100)],
+    );
+    // A fill of NULLs in it still loses nothing, nor does the copy alone.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "fill.sql",
+        &format!("{copied}\nUPDATE person SET label = 'x' WHERE label IS NULL;"),
+        &[],
+    );
+    // The same through a column added to another table, tied by its key.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "other_table.sql",
+        "ALTER TABLE profile ADD COLUMN display text;
+         UPDATE profile SET display = p.name FROM person p WHERE p.id = profile.person_id;
+         ALTER TABLE person DROP COLUMN name;
+         ALTER TABLE profile DROP COLUMN display;",
+        &[("dropped-column".into(), "profile".into(), Some("display".into()), 100)],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn a_sequence_the_migration_leaves_behind_its_column_fails_the_rehearsal() {
     let db = TestDb::new("dr_sequences");
     db.psql(
