@@ -1618,8 +1618,8 @@ async fn not_moved(
     // Moved to another table the migration wrote (a table split in two, a column moved to the table it
     // belongs in): a column holding the values, compared as a multiset of texts (a column of the same
     // name, else any column of it), then row by row through a key that ties each value to its row
-    // (`local_user.person_id = person.id`, or `person.address_id = address.id`): values moved without one
-    // are no longer anyone's.
+    // (`local_user.person_id = person.id`, or `person.address_id = address.id`, where one row may hold the
+    // value of many: a lookup table): values moved without one are no longer anyone's.
     let what = format!("the tables `{table}.{column}` may have been moved to");
     let written: Vec<(String, bool)> =
         match settle(measure(s, s.query(WRITTEN, &[&table, &column])).await, &what, options, report)? {
@@ -1658,11 +1658,13 @@ async fn not_moved(
             );
             let what = format!("the values of `{table}.{column}` in `{other}.{there}`");
             let Some(mut missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else { continue };
-            if missing >= total || elsewhere.as_ref().is_some_and(|(_, m)| *m <= missing) {
+            if missing >= total || elsewhere.as_ref().is_some_and(|(_, m)| *m == 0) {
                 continue;
             }
+            // Row by row through a key, when there is one: a value there once may be the value of many
+            // rows (a lookup table, `post.tag_id = tag.id`), which the multiset counts once.
             if let Some(unmatched) = quietly(measure(s, tied(s, table, column, other, there)).await)? {
-                missing = missing.max(unmatched).min(total);
+                missing = unmatched.min(total);
             }
             if elsewhere.as_ref().is_none_or(|(_, m)| missing < *m) {
                 elsewhere = Some((format!("{other}.{there}"), missing));
