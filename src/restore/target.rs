@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::plan::{DatabaseStep, PlannedTable, RestorePlan, table_names};
 use crate::archive::ArchiveReader;
 use crate::error::{Error, ErrorKind, Result, SqlState};
-use crate::format::{BinaryTuples, CopyError, PartKind, TableName};
+use crate::format::{BinaryTuples, CopyError, CopyFormat, PartKind, TableName};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
 /// Refuses a target that holds any user object: restoring over one would mix two databases. The
@@ -270,6 +270,7 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
         )
         .with_hint("a data-only restore loads into existing tables: create the schema first"));
     }
+    refuse_other_types(session, plan).await?;
     if emptied {
         return Ok(());
     }
@@ -505,6 +506,47 @@ fn large_object_oids(raw: &[u8], first_chunk: bool) -> Result<Vec<u32>, CopyErro
 }
 
 /// A value the server sent that pgsafe cannot read as expected: a bug or a very odd server.
+/// Refuses, before anything changes, to load binary rows into a column whose type is not the archive's:
+/// binary COPY reads the bytes as the target's type, so a `bigint` loads into `double precision` as
+/// another number (and reads back as the bytes it loaded, so verification cannot see it), or an `int`
+/// into `bigint` fails half way. Text-format parts are converted by the server, as pg_restore's are.
+async fn refuse_other_types(session: &Session, plan: &RestorePlan) -> Result<()> {
+    const SQL: &str = include_str!("sql/type_mismatches.sql");
+    let (mut tables, mut columns, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    for t in plan.tables.iter().filter(|t| t.kind == PartKind::Table && t.format == CopyFormat::Binary) {
+        for c in &t.columns {
+            tables.push(quote_qualified(&t.name));
+            columns.push(c.name.clone());
+            types.push(c.type_name.clone());
+        }
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let mut found = Vec::new();
+    for row in session.query(SQL, &[&tables, &columns, &types]).await? {
+        let get = |i: usize| row.try_get::<_, String>(i).map_err(|e| unreadable("the target's column types", e));
+        found.push(format!("`{}`.`{}` is `{}` there and `{}` in the archive", get(0)?, get(1)?, get(3)?, get(2)?));
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let more = if found.len() > 10 { format!(" (and {} more)", found.len() - 10) } else { String::new() };
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "`{}` has columns of other types than the archive's, which its binary rows cannot load into: {}{more}; \
+             nothing was restored",
+            session.target(),
+            found.into_iter().take(10).collect::<Vec<_>>().join("; ")
+        ),
+    )
+    .with_hint(
+        "the tables changed since the archive was made (a migration altered a column's type): restore the whole \
+         archive into a new database, or roll the whole database back, or change the columns back first",
+    ))
+}
+
 pub(super) fn unreadable(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::new(ErrorKind::Database, format!("reading {what}: an unexpected value")).with_source(e)
 }

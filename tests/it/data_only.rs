@@ -313,3 +313,49 @@ fn an_owners_load_of_a_table_with_a_deferred_key_adds_its_other_keys_back() {
     }
     assert_eq!(dst.psql(keys), before, "the keys come back as they were");
 }
+
+#[test]
+fn a_data_only_restore_into_columns_of_other_types_is_refused_before_anything_changes() {
+    // Found by testing after a migration: binary rows of `bigint` loaded into `double precision` as
+    // 4.94e-322, a `varchar` '2024' into `integer` as 842019380, exit 0 and "verified" (the read-back
+    // reads the bytes it loaded); `int` into `bigint` failed half way with a wire error.
+    let src = TestDb::new("types_src");
+    src.psql(
+        "CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+         CREATE TABLE acct (id int PRIMARY KEY, balance bigint, rate int, code varchar(10), amount numeric(10, 2),
+                            n posint, at timestamp);
+         INSERT INTO acct SELECT g, g * 100, g, '20' || g, g * 1.5, g, timestamp '2024-01-01' + g * interval '1 day'
+           FROM generate_series(1, 50) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let restore =
+        |dst: &TestDb| run(pgsafe().args(["restore", "--data-only", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    // Other types: refused, naming each column, nothing loaded.
+    let dst = TestDb::new("types_other");
+    dst.psql(
+        "CREATE TABLE acct (id int PRIMARY KEY, balance double precision, rate bigint, code integer,
+                            amount numeric(10, 2), n int, at timestamp);",
+    );
+    let (code, _, stderr) = restore(&dst);
+    assert_eq!(code, 2, "{stderr}");
+    for (column, here, there) in [
+        ("balance", "double precision", "bigint"),
+        ("rate", "bigint", "integer"),
+        ("code", "integer", "character varying(10)"),
+    ] {
+        assert!(stderr.contains(&format!("`{column}` is `{here}` there and `{there}` in the archive")), "{stderr}");
+    }
+    assert!(!stderr.contains("`amount`") && !stderr.contains("`n`"), "{stderr}");
+    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM acct"), "0\n");
+    // The same bytes under another length, precision or domain load as they are.
+    let dst = TestDb::new("types_same");
+    dst.psql(
+        "CREATE TABLE acct (id int PRIMARY KEY, balance bigint, rate int, code varchar(20), amount numeric(12, 2),
+                            n int, at timestamp);",
+    );
+    let (code, _, stderr) = restore(&dst);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fingerprint(&dst, "acct"), fingerprint(&src, "acct"));
+}

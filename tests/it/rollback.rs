@@ -402,6 +402,32 @@ fn a_rollback_of_tables_is_all_or_nothing_and_leaves_other_tables_alone() {
 }
 
 #[test]
+fn a_rollback_of_tables_whose_columns_changed_type_is_refused_and_changes_nothing() {
+    // Found by testing the workflow: a snapshot, a migration that made `bigint` `double precision`, then
+    // `rollback --tables` loaded the snapshot's binary rows as 4.94e-322, said "restored and verified",
+    // and the health check said healthy.
+    let db = TestDb::new("rb_types");
+    db.psql(
+        "CREATE TABLE acct (id int PRIMARY KEY, balance bigint, rate int);
+         INSERT INTO acct SELECT g, g * 100, g FROM generate_series(1, 20) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("ALTER TABLE acct ALTER COLUMN balance TYPE double precision, ALTER COLUMN rate TYPE real");
+    let before = copy_of(&db, "rb_types_before");
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--tables", "acct"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`balance` is `double precision` there and `bigint` in the archive"), "{err}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    // The whole database rolled back in place puts the types back with the rows.
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--in-place"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'acct'::regclass AND attname = 'balance'"), "bigint\n");
+    assert_eq!(db.psql("SELECT sum(balance) FROM acct"), "21000\n");
+}
+
+#[test]
 fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
     let db = TestDb::new("rb_owner");
     let role = "pgsafe_rb_owner";
