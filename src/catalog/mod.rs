@@ -369,7 +369,7 @@ END
     )
 }
 
-/// Reads the values of the sequences the filters select, and with `-t` those the selected tables own.
+/// Reads the values of the sequences the filters select: a table's own with the table.
 pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<SequenceValue>> {
     const SEQUENCES: &str = "sequences";
     let mut names = Vec::new();
@@ -380,14 +380,13 @@ pub async fn read_sequences(session: &Session, filters: &Filters) -> Result<Vec<
         let owner: Option<String> = get(&row, SEQUENCES, "owner_name")?;
         let owner_schema: Option<String> = get(&row, SEQUENCES, "owner_schema")?;
         let owner_visible = get::<Option<bool>>(&row, SEQUENCES, "owner_visible")?.unwrap_or(false);
-        // A table's own sequence (serial, identity) goes with the table, as pg_dump -t takes it.
-        let with_owner = owner_schema
-            .zip(owner)
-            .is_some_and(|(s, t)| !filters.include_tables.is_empty() && filters.selects(&s, &t, owner_visible));
-        if (filters.selects(&schema, &name, visible) || with_owner)
-            && filters.selects_data(&schema, &name, visible)
-            && !(filters.no_unlogged_table_data && unlogged)
-        {
+        // A table's own sequence (serial, identity) goes with the table, as the schema's definition of it
+        // does: `-t t` takes it, `-T t` leaves it out.
+        let selected = match owner_schema.zip(owner) {
+            Some((s, t)) => filters.selects(&s, &t, owner_visible),
+            None => filters.selects(&schema, &name, visible),
+        };
+        if selected && filters.selects_data(&schema, &name, visible) && !(filters.no_unlogged_table_data && unlogged) {
             names.push(TableName { schema, name });
         }
     }

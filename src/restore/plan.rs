@@ -474,6 +474,10 @@ impl RestorePlan {
             .filter(|o| chosen(o, &options.filters, leave_out, list))
             .filter(|o| with_large_objects || o.kind != ObjectKind::LargeObject)
             .collect();
+        self.sequences.retain(|v| {
+            let defines = |o: &&SchemaObject| sequence_defined_by(o, &v.name);
+            !schema.objects.iter().any(|o| defines(&o)) || objects.iter().any(defines)
+        });
         let step = |o: &SchemaObject| object_step(o, statements(o, leave_out));
         let made: HashSet<&TableName> =
             objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
@@ -727,6 +731,21 @@ impl RestorePlan {
     }
 }
 
+/// Whether `o` makes the sequence `name`: its `CREATE SEQUENCE` (a serial's, or one of its own), or the
+/// table of an identity column whose sequence it is. A sequence whose definition the archive holds but
+/// a restore leaves out (`-T t` takes `t`'s sequences with it; an archive dumped with `-T t` has their
+/// values, not their definitions) gets no value; one the archive does not define (an extension's) does.
+fn sequence_defined_by(o: &SchemaObject, name: &TableName) -> bool {
+    match o.kind {
+        ObjectKind::Sequence => o.schema.as_deref() == Some(name.schema.as_str()) && o.name == name.name,
+        ObjectKind::Table => o
+            .create
+            .as_deref()
+            .is_some_and(|sql| sql.contains(&format!("AS IDENTITY (SEQUENCE NAME {}", quote_qualified(name)))),
+        _ => false,
+    }
+}
+
 /// Whether a restore makes `o`: the `-n`/`-t` filters select it, no `--no-*` option leaves its kind out,
 /// and a `-L` list, if any, keeps it.
 fn chosen(o: &SchemaObject, filters: &Filters, leave_out: &LeaveOut, list: Option<&ListSelection>) -> bool {
@@ -917,9 +936,8 @@ fn select_tables(
         .collect()
 }
 
-/// The sequence values the filters (and a `-L` list) select: with `-t`, those of the tables it selects
-/// too (a serial's or an identity column's sequence, which the archive's schema says belongs to its table),
-/// as pg_dump -t takes them.
+/// The sequence values the filters (and a `-L` list) select: a table's own (a serial's, which the
+/// archive's schema says belongs to its table) with the table, as `-t` takes them and `-T` leaves them.
 fn select_sequences(
     catalog: &Catalog,
     schema: Option<&SchemaCatalog>,
@@ -928,7 +946,7 @@ fn select_sequences(
 ) -> Vec<SequenceValue> {
     // The table each sequence belongs to, read once: a schema may hold many thousands of objects.
     let owners: HashMap<(&str, &str), &TableName> = match schema {
-        Some(schema) if !filters.include_tables.is_empty() => schema
+        Some(schema) if !filters.include_tables.is_empty() || !filters.exclude_tables.is_empty() => schema
             .objects
             .iter()
             .filter(|o| o.kind == ObjectKind::Sequence)
@@ -936,15 +954,14 @@ fn select_sequences(
             .collect(),
         _ => HashMap::new(),
     };
-    let with_owner = |s: &SequenceValue| {
-        owners
-            .get(&(s.name.schema.as_str(), s.name.name.as_str()))
-            .is_some_and(|t| filters.selects(&t.schema, &t.name, true))
+    let selected = |s: &SequenceValue| match owners.get(&(s.name.schema.as_str(), s.name.name.as_str())) {
+        Some(t) => filters.selects(&t.schema, &t.name, true),
+        None => filters.selects(&s.name.schema, &s.name.name, true),
     };
     catalog
         .sequences
         .iter()
-        .filter(|s| filters.selects(&s.name.schema, &s.name.name, true) || with_owner(s))
+        .filter(|s| selected(s))
         .filter(|s| list.is_none_or(|l| l.sequences.contains(&s.name.to_string())))
         .cloned()
         .collect()

@@ -186,3 +186,40 @@ fn a_whole_restore_that_counts_rows_as_they_load_stops_at_a_load_that_disagrees_
         );
     }
 }
+
+#[test]
+fn a_table_left_out_with_t_takes_its_serial_and_identity_sequences_values_with_it() {
+    // Found by testing: `restore -T skipme` (and a restore of an archive dumped with `-T skipme`) left
+    // out the table's sequence but still set its value: exit 2 after the rows, and the privileges, made
+    // after the values, were never granted.
+    let src = TestDb::new("seq_left_src");
+    src.psql(
+        "CREATE TABLE keep (id serial PRIMARY KEY, v text);
+         CREATE TABLE skipme (id serial PRIMARY KEY, v text);
+         CREATE TABLE skip_ident (id int GENERATED ALWAYS AS IDENTITY, v text);
+         INSERT INTO keep (v) SELECT 'k' || g FROM generate_series(1, 7) g;
+         INSERT INTO skipme (v) VALUES ('x'); INSERT INTO skip_ident (v) VALUES ('i');
+         GRANT SELECT ON keep TO PUBLIC;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dump(&src, dir.path(), &[]);
+    let without = dir.path().join("without.pgsafe");
+    run_ok(
+        pgsafe().args(["dump", "-q", "-T", "skipme", "-T", "skip_ident", "-d", &src.conn_string(), "-f"]).arg(&without),
+    );
+    for (hint, archive, extra) in
+        [("seq_left_t", &whole, &["-T", "skipme", "-T", "skip_ident"][..]), ("seq_left_dumped", &without, &[][..])]
+    {
+        let dst = TestDb::new(hint);
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).args(extra).arg(archive));
+        assert_eq!(code, 0, "{hint}: {stderr}");
+        assert_eq!(
+            dst.psql("SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class WHERE relkind IN ('r', 'S') AND relnamespace = 'public'::regnamespace"),
+            "keep keep_id_seq\n",
+            "{hint}"
+        );
+        assert_eq!(dst.psql("SELECT last_value, is_called FROM keep_id_seq"), "7|t\n", "{hint}");
+        assert_eq!(dst.psql("SELECT has_table_privilege('public', 'keep', 'SELECT')"), "t\n", "{hint}");
+    }
+}
