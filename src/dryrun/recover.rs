@@ -14,7 +14,8 @@
 //! - **a time zone**: a `timestamp` made a `timestamptz` (or the reverse) `AT TIME ZONE` a zone that the
 //!   migration names in a string, or UTC: the rows whose new value taken back to that zone is the old one
 //!   are recovered (a local time repeated at the end of summer time is not, for one of its two instants).
-//! - **a table of old and new values** for a type with few values (`boolean`, an enum: [`finite`]).
+//! - **a table of old and new values** from or to a type with few values (`boolean`, an enum:
+//!   [`finite`]).
 //! - **the path** inside a document, an array or a row where the old value is ([`inside`]).
 //!
 //! The old values must be the only thing lost: a type whose numbers say less than its values (an interval's
@@ -218,12 +219,14 @@ pub(super) fn structured(ty: &BaseType) -> bool {
     matches!(ty.category.as_str(), "A" | "C") || matches!(ty.name.as_str(), "json" | "jsonb")
 }
 
-/// A change of a type with few values (`boolean`, an enum) that gives each old value a new value of its
-/// own (`CASE WHEN flag THEN 1 ELSE 0 END`, an enum made text or a number): the table of old and new values
-/// is the inverse. Old values that became NULL are not given back; a NULL that became a value, as a
-/// filled NULL, loses nothing.
+/// A change from or to a type with few values (`boolean`, an enum) that gives each old value a new value
+/// of its own (`CASE WHEN flag THEN 1 ELSE 0 END`, an enum made text or a number, a number or a code made
+/// an enum: `CASE sort WHEN 0 THEN 'Active' WHEN 1 THEN 'Hot' END::sort_type`): the table of old and new
+/// values, which the note lists, is the inverse. Old values that became NULL are not given back (a third
+/// value of a text made `boolean`); a NULL that became a value, as a filled NULL, loses nothing.
 async fn finite(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
-    if !(pairs.old_type.name == "bool" || pairs.old_type.category == "E") {
+    let few = |ty: &BaseType| ty.name == "bool" || ty.category == "E";
+    if !few(pairs.old_type) && !few(pairs.new_type) {
         return Ok(None);
     }
     let (old, new, from) = (pairs.old, pairs.new, pairs.from);

@@ -850,13 +850,34 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
          INSERT INTO ev VALUES (9001, '2025-03-09 02:30', 0);
          CREATE TABLE two (id int PRIMARY KEY, v int); INSERT INTO two VALUES (1, 10), (2, 20);
          CREATE TABLE guest (id int PRIMARY KEY, plus_one boolean);
-         INSERT INTO guest SELECT g, CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END FROM generate_series(1, 30) g;",
+         INSERT INTO guest SELECT g, CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END FROM generate_series(1, 30) g;
+         CREATE TABLE pref (id int PRIMARY KEY, sort smallint, answer text);
+         INSERT INTO pref SELECT g, g % 3, (ARRAY['yes', 'no', 'maybe'])[1 + g % 3] FROM generate_series(1, 30) g;",
     );
     let before = copy_of(&db, "dr_recover_before");
     let dir = tempfile::tempdir().unwrap();
     let altered =
         |table: &str, column: &str, n: u64| ("altered-values".to_owned(), table.to_owned(), Some(column.to_owned()), n);
-    let cases: [(&str, &str, Vec<LossRow>); 12] = [
+    let enum_sort = "CREATE TYPE sort_type AS ENUM ('Active', 'Hot', 'New');
+                     ALTER TABLE pref ALTER COLUMN sort TYPE sort_type USING";
+    let cases: [(&str, &str, Vec<LossRow>); 15] = [
+        // Found on Lemmy's history: codes made an enum, one label each (it said 3000 values altered); a
+        // text made a boolean loses only its third value; two codes made one label lose both.
+        (
+            "code_enum.sql",
+            &format!("{enum_sort} CASE sort WHEN 0 THEN 'Active' WHEN 1 THEN 'Hot' WHEN 2 THEN 'New' END::sort_type;"),
+            vec![],
+        ),
+        (
+            "code_merged.sql",
+            &format!("{enum_sort} CASE sort WHEN 0 THEN 'Active' ELSE 'Hot' END::sort_type;"),
+            vec![altered("pref", "sort", 30)],
+        ),
+        (
+            "yes_no.sql",
+            "ALTER TABLE pref ALTER COLUMN answer TYPE boolean USING CASE answer WHEN 'yes' THEN true WHEN 'no' THEN false END;",
+            vec![altered("pref", "answer", 10)],
+        ),
         // The same change by an UPDATE of every row; of some rows only, the others keep theirs, which no
         // one function gives back (a 5000 may be an old 50 or a 5000 left alone).
         ("update.sql", "UPDATE item SET price = price * 100;", vec![]),
@@ -918,6 +939,7 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
             "zone.sql" => assert!(notes.contains("1500 of the 1501 values of `ev.at`"), "{notes}"),
             "array.sql" => assert!(notes.contains("(the old value is the new one's item at `{0}`)"), "{notes}"),
             "flag.sql" => assert!(notes.contains("(false → 0, true → 1)"), "{notes}"),
+            "code_enum.sql" => assert!(notes.contains("(0 → Active, 1 → Hot, 2 → New)"), "{notes}"),
             "update.sql" => {
                 assert!(notes.contains("the values of `item.price` it changed can all be computed back"), "{notes}")
             }
