@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use super::plan::PlannedTable;
 use super::{Run, VerifyLevel};
 use crate::cancel::Cancel;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
 use crate::pg::{Session, quote_qualified};
 use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
@@ -22,8 +22,13 @@ pub(super) struct Checked {
     pub problems: Vec<String>,
 }
 
+/// What one read of verification found: the table's position in the plan's list, and its rows and
+/// content digest, or why the restoring role could not read it back.
+pub(super) type Found = (usize, std::result::Result<(u64, Option<ContentDigest>), String>);
+
 /// Checks every restored table in one session (inside a single-transaction restore only that session
-/// sees the rows).
+/// sees the rows). Each read has a savepoint of its own, so that a read the role is refused leaves the
+/// restore's transaction usable.
 pub(super) async fn tables(session: &Session, tables: &[PlannedTable], level: VerifyLevel) -> Result<Checked> {
     let mut checked = Checked { verified: 0, problems: Vec::new() };
     for t in tables.iter().filter(|t| !t.parts.is_empty()) {
@@ -31,10 +36,71 @@ pub(super) async fn tables(session: &Session, tables: &[PlannedTable], level: Ve
         if !read_back_at(t, level) {
             continue;
         }
-        let (rows, digest) = read_back(session, t, level, None).await?;
-        checked.problems.extend(judge(t, rows, digest));
+        session.batch("SAVEPOINT pgsafe_read").await?;
+        let mut read = session.under_search_path(t.search_path.as_ref(), read(session, t, level, None)).await;
+        if read.as_ref().is_err_and(|e| refused(e) && t.kind == PartKind::Table) {
+            session.batch("ROLLBACK TO SAVEPOINT pgsafe_read").await?;
+            read = read_lifted(session, t, level, None, true).await;
+        }
+        match read {
+            Ok((rows, digest)) => {
+                session.batch("RELEASE SAVEPOINT pgsafe_read").await?;
+                checked.problems.extend(judge(t, rows, digest));
+            }
+            Err(e) if refused(&e) => {
+                session.batch("ROLLBACK TO SAVEPOINT pgsafe_read; RELEASE SAVEPOINT pgsafe_read").await?;
+                checked.problems.push(not_read(t, &e));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(checked)
+}
+
+/// Whether the server refused a read for want of a privilege (`42501`: permission denied, or row security
+/// in the way of a read that must see every row).
+fn refused(e: &Error) -> bool {
+    e.sqlstate() == Some(SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+/// The problem of a table the restoring role could not read back: it was restored, but nothing proves it.
+fn not_read(t: &PlannedTable, e: &Error) -> String {
+    format!(
+        "{}: not read back, so not verified: the restoring role may not read all its rows ({e}); a role that may \
+         (its owner, a superuser, or one with BYPASSRLS) can check it with `pgsafe check --against` the archive's \
+         snapshot, or restore with `--verify count`",
+        t.label()
+    )
+}
+
+/// Reads `t` back as its owner where the restoring role may not read it as it is: row security forced on
+/// it (`FORCE ROW LEVEL SECURITY`: policies hold for the owner too), or `SELECT` revoked from its own
+/// owner (an append-only table). What stands in the way is lifted for this read alone, in a transaction
+/// (`savepoint`: inside the restore's own, a savepoint) rolled back after it, so the table keeps what the
+/// archive gave it. A role that does not own the table is refused again.
+async fn read_lifted(
+    session: &Session,
+    t: &PlannedTable,
+    level: VerifyLevel,
+    range: Option<PageRange>,
+    savepoint: bool,
+) -> Result<(u64, Option<ContentDigest>)> {
+    let (begin, end) = if savepoint {
+        ("SAVEPOINT pgsafe_lift", "ROLLBACK TO SAVEPOINT pgsafe_lift; RELEASE SAVEPOINT pgsafe_lift")
+    } else {
+        ("BEGIN", "ROLLBACK")
+    };
+    let name = quote_qualified(&t.name);
+    session.batch(begin).await?;
+    let read = async {
+        session
+            .batch(&format!("ALTER TABLE {name} NO FORCE ROW LEVEL SECURITY; GRANT SELECT ON {name} TO CURRENT_USER"))
+            .await?;
+        session.under_search_path(t.search_path.as_ref(), read(session, t, level, range)).await
+    }
+    .await;
+    session.batch(end).await?;
+    read
 }
 
 /// Whether verification at `level` reads `t` back: not at `Count` when its rows were counted as they
@@ -88,15 +154,24 @@ impl Slice {
 }
 
 impl Read {
-    /// Reads the table (or slice) back: its position, rows and, at `Full`, content digest.
-    pub async fn run(self, session: &Session, level: VerifyLevel) -> Result<(usize, u64, Option<ContentDigest>)> {
+    /// Reads the table (or slice) back: its position, rows and, at `Full`, content digest, or why the
+    /// restoring role could not.
+    pub async fn run(self, session: &Session, level: VerifyLevel) -> Result<Found> {
         let t = &self.table;
         let range = match &self.slice {
             Some(slice) => Some(slice.range(*slice.pages.get_or_try_init(|| pages(session, t)).await?)),
             None => None,
         };
-        let (rows, digest) = read_back(session, t, level, range).await?;
-        Ok((self.at, rows, digest))
+        // Its session is no transaction's: a refused read is tried again as the table's owner.
+        let read = match read_back(session, t, level, range).await {
+            Err(e) if refused(&e) && t.kind == PartKind::Table => read_lifted(session, t, level, range, false).await,
+            read => read,
+        };
+        match read {
+            Ok(found) => Ok((self.at, Ok(found))),
+            Err(e) if refused(&e) => Ok((self.at, Err(not_read(t, &e)))),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -149,20 +224,30 @@ pub(super) async fn reads(
 pub(super) fn judge_reads(
     tables: &[PlannedTable],
     level: VerifyLevel,
-    found: impl IntoIterator<Item = (usize, u64, Option<ContentDigest>)>,
+    found: impl IntoIterator<Item = Found>,
 ) -> Checked {
     let mut totals: Vec<(u64, Option<ContentDigest>)> = vec![(0, None); tables.len()];
-    for (at, rows, digest) in found {
-        totals[at].0 += rows;
-        if let Some(d) = digest {
-            *totals[at].1.get_or_insert_with(ContentDigest::default) += d;
+    // A table any read of which was refused: not verified, said once.
+    let mut unread: Vec<Option<String>> = vec![None; tables.len()];
+    for (at, read) in found {
+        match read {
+            Ok((rows, digest)) => {
+                totals[at].0 += rows;
+                if let Some(d) = digest {
+                    *totals[at].1.get_or_insert_with(ContentDigest::default) += d;
+                }
+            }
+            Err(why) => unread[at] = Some(why),
         }
     }
     let mut all = Checked { verified: 0, problems: Vec::new() };
-    for (t, (rows, digest)) in tables.iter().zip(totals).filter(|(t, _)| !t.parts.is_empty()) {
+    let judged = tables.iter().zip(totals).zip(unread).filter(|((t, _), _)| !t.parts.is_empty());
+    for ((t, (rows, digest)), unread) in judged {
         all.verified += 1;
-        if read_back_at(t, level) {
-            all.problems.extend(judge(t, rows, digest));
+        match unread {
+            Some(why) => all.problems.push(why),
+            None if read_back_at(t, level) => all.problems.extend(judge(t, rows, digest)),
+            None => {}
         }
     }
     all.problems.sort();

@@ -681,7 +681,7 @@ async fn rows_post_data_and_verification(
 enum Done {
     Rows(u64),
     Made,
-    Read((usize, u64, Option<crate::format::ContentDigest>)),
+    Read(verify::Found),
 }
 
 /// The tasks of [`rows_post_data_and_verification`]: the parts' loads (a table that loads frozen, all its

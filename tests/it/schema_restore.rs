@@ -1742,3 +1742,47 @@ fn a_table_taken_with_t_leaves_its_publication_membership_with_the_publication()
     run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&all));
     assert_eq!(dst.psql("SELECT pubname || ':' || tablename FROM pg_publication_tables").trim(), "pub:t");
 }
+
+/// Found by testing as the users are: the owner of a database (no superuser) restored a table with
+/// forced row security, and one whose owner revoked its own `SELECT` (an append-only log). Everything
+/// was restored, but reading it back was refused: "the restore stopped part way ... later objects and
+/// rows may be missing", exit 2; with `-1` all of it was rolled back.
+#[test]
+fn a_database_owner_verifies_tables_it_may_not_read_as_they_are_and_puts_nothing_of_that_in_them() {
+    let role = format!("pgsafe_rls_{}", std::process::id());
+    let src = TestDb::new("rls_src");
+    let superuser = cluster().user().to_owned();
+    src.psql(&format!(
+        "CREATE ROLE {role} LOGIN;
+         CREATE TABLE docs (id int PRIMARY KEY, owner text, body text);
+         INSERT INTO docs SELECT g, 'u' || (g % 3), 'body ' || g FROM generate_series(1, 300) g;
+         ALTER TABLE docs ENABLE ROW LEVEL SECURITY; ALTER TABLE docs FORCE ROW LEVEL SECURITY;
+         CREATE POLICY own ON docs USING (owner = current_user);
+         CREATE TABLE log (id int PRIMARY KEY, line text);
+         INSERT INTO log SELECT g, 'line ' || g FROM generate_series(1, 200) g;
+         REVOKE SELECT, UPDATE, DELETE ON log FROM {superuser};"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    for (hint, extra) in [("rls_dst", &[][..]), ("rls_dst1", &["--single-transaction"][..])] {
+        let dst = TestDb::new(hint);
+        dst.psql(&format!("ALTER DATABASE {} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role};", dst.name()));
+        let as_role = format!("{} user={role}", dst.conn_string());
+        let (code, out, stderr) = run(pgsafe().args(["restore", "-O", "-d", &as_role]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{hint}: {out}{stderr}");
+        assert!(stderr.contains("verified 2 tables"), "{hint}: {stderr}");
+        assert_eq!(
+            dst.psql("SET row_security = off; SELECT (SELECT count(*) FROM docs), (SELECT count(*) FROM log)").trim(),
+            "300|200",
+            "{hint}"
+        );
+        // Row security stays forced and the owner's own SELECT stays revoked: only the read was lifted.
+        let state = format!(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'docs';
+             SELECT has_table_privilege('{role}', 'log', 'SELECT'), has_table_privilege('{role}', 'log', 'INSERT')"
+        );
+        assert_eq!(dst.psql(&state), "t|t\nf|t\n", "{hint}");
+        dst.psql(&format!("ALTER DATABASE {} OWNER TO {superuser}; DROP OWNED BY {role};", dst.name()));
+    }
+    src.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+}
