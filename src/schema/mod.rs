@@ -336,6 +336,9 @@ pub async fn read_schema_with(
     let table_name = |oid: u32| relations.get(&oid).map(|r| r.name.clone());
     // Filters: an object is kept or dropped whole, as its first step decides.
     let mut kept: HashMap<Key, bool> = HashMap::new();
+    // Every object a query returned, kept or not: one a filter leaves out stands for nothing kept (a
+    // partition `-T` leaves out is no part of its partitioned table, nor its key of the table's key).
+    let returned: HashSet<Key> = steps.iter().map(|s| s.key).collect();
     for s in &steps {
         kept.entry(s.key).or_insert_with(|| {
             let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|r| (&r.name, r.visible));
@@ -348,10 +351,10 @@ pub async fn read_schema_with(
     // An object no query returns (a row type, an array type, a view's rule, an extension member)
     // stands for the object it is part of.
     let mut part_of = pick_owners(deps.iter().flat_map(|d| {
-        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !keys.contains(&d.from) && may_own(d.from, d.to))
+        let own = (matches!(d.deptype, 'i' | 'a' | 'e') && !returned.contains(&d.from) && may_own(d.from, d.to))
             .then(|| (d.from, owner_rank(d.deptype), d.to));
         // What a returned object is internal to stands for it (a composite type's relation).
-        let container = (d.deptype == 'i' && keys.contains(&d.from) && !keys.contains(&d.to)).then_some((
+        let container = (d.deptype == 'i' && keys.contains(&d.from) && !returned.contains(&d.to)).then_some((
             d.to,
             CONTAINER_RANK,
             d.from,

@@ -223,3 +223,30 @@ fn a_table_left_out_with_t_takes_its_serial_and_identity_sequences_values_with_i
         assert_eq!(dst.psql("SELECT has_table_privilege('public', 'keep', 'SELECT')"), "t\n", "{hint}");
     }
 }
+
+#[test]
+fn a_partition_left_out_of_a_dump_leaves_its_partitioned_table_before_its_rows() {
+    // Found on GitLab's partitioned tables: `dump -T builds_2` of a partitioned table with a foreign key
+    // took the left-out partition for a part of its table, and so its key for a part of the table's: a
+    // "dependency cycle", the tables planned after their rows, and the restore failed (exit 2).
+    let src = TestDb::new("part_left_src");
+    src.psql(
+        "CREATE TABLE projects (id int PRIMARY KEY);
+         CREATE TABLE builds (id int, project_id int REFERENCES projects (id), part int) PARTITION BY LIST (part);
+         CREATE TABLE builds_1 PARTITION OF builds FOR VALUES IN (1);
+         CREATE TABLE builds_2 PARTITION OF builds FOR VALUES IN (2);
+         INSERT INTO projects VALUES (1); INSERT INTO builds VALUES (1, 1, 1), (2, 1, 2);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("without.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-T", "builds_2", "-d", &src.conn_string(), "-f"]).arg(&archive));
+    let list = run_ok(pgsafe().args(["restore", "-l"]).arg(&archive));
+    assert!(!list.contains("cycle"), "{list}");
+    let table = list.lines().position(|l| l.contains("TABLE public.builds_1")).unwrap();
+    let rows = list.lines().position(|l| l.contains("data; public.builds_1")).unwrap();
+    assert!(table < rows, "{list}");
+    let dst = TestDb::new("part_left_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT string_agg(id::text, ' ') FROM builds"), "1\n");
+}
