@@ -137,24 +137,33 @@ pub struct Needed {
 
 impl Needed {
     fn of(o: &SchemaObject) -> Needed {
-        let qualified = |name: &str| match &o.schema {
+        Needed::named(&o.kind, o.schema.as_deref(), &o.name)
+    }
+
+    /// An object of `kind` named `name` (in `schema`), as [`SchemaObject::label`] names it.
+    fn named(kind: &ObjectKind, schema: Option<&str>, name: &str) -> Needed {
+        let qualified = |name: &str| match schema {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
             None => quote_ident(name),
         };
-        let probe = match o.kind {
-            ObjectKind::Schema => Some(format!("schema:{}", quote_ident(&o.name))),
-            ObjectKind::Extension => Some(format!("extension:{}", o.name)),
-            ObjectKind::Type | ObjectKind::Domain => Some(format!("type:{}", qualified(&o.name))),
+        let probe = match kind {
+            ObjectKind::Schema => Some(format!("schema:{}", quote_ident(name))),
+            ObjectKind::Extension => Some(format!("extension:{}", name)),
+            ObjectKind::Type | ObjectKind::Domain => Some(format!("type:{}", qualified(name))),
             // `lower2(text)`: the name quoted, the argument types as the dump wrote them.
             ObjectKind::Function | ObjectKind::Procedure => {
-                o.name.split_once('(').map(|(name, args)| format!("function:{}({args}", qualified(name)))
+                name.split_once('(').map(|(name, args)| format!("function:{}({args}", qualified(name)))
             }
             ObjectKind::Table | ObjectKind::View | ObjectKind::MaterializedView | ObjectKind::Sequence => {
-                Some(format!("relation:{}", qualified(&o.name)))
+                Some(format!("relation:{}", qualified(name)))
             }
             _ => None,
         };
-        Needed { label: o.label(), probe }
+        let label = match schema {
+            Some(s) => format!("{kind} {s}.{name}"),
+            None => format!("{kind} {name}"),
+        };
+        Needed { label, probe }
     }
 }
 
@@ -806,6 +815,8 @@ fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &Ha
         // table's parent is checked for before anything is made.
         .filter(|d| !(o.kind == ObjectKind::Table && d.kind == ObjectKind::Table))
         .map(|d| Needed::of(d))
+        // What the dump's own filters left out of the archive (`dump -t`).
+        .chain(o.outside.iter().map(|d| Needed::named(&d.kind, d.schema.as_deref(), &d.name)))
         .collect()
 }
 

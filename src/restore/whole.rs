@@ -253,7 +253,8 @@ async fn left_out_needed(plan: &RestorePlan, session: &Session, e: crate::Error)
 }
 
 const LEFT_OUT_HINT: &str = "restore those objects too (`--list` names them; `-L` restores a list that keeps them), \
-    or make them in the target first";
+    or make them in the target first (those the archive does not hold, which its dump's `-t`, `-T`, `-n` or `-N` \
+    left out)";
 
 /// What the plan's objects need that it leaves out and the target lacks, as `` `INDEX x` needs `FUNCTION
 /// y` ``, joined; `None` when nothing. A need of a kind the target is not asked for by name counts as

@@ -85,6 +85,21 @@ pub struct SchemaObject {
     /// it only where the target has them, as it does for tables its own filters leave out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outside_tables: Vec<TableName>,
+    /// Other objects it needs that the archive does not hold, because the dump's filters left them out
+    /// (`dump -t projects`: the extension whose operator class an index uses, the function a trigger
+    /// calls): a restore asks the target for them before anything is written, as it does for what its own
+    /// filters leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside: Vec<OutsideObject>,
+}
+
+/// An object the dump's filters left out of the archive, named as a [`SchemaObject`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutsideObject {
+    pub kind: ObjectKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub name: String,
 }
 
 impl SchemaObject {
@@ -108,6 +123,7 @@ impl SchemaObject {
             size: 0,
             tablespace: None,
             outside_tables: Vec::new(),
+            outside: Vec::new(),
         }
     }
 
@@ -339,11 +355,17 @@ pub async fn read_schema_with(
     // Every object a query returned, kept or not: one a filter leaves out stands for nothing kept (a
     // partition `-T` leaves out is no part of its partitioned table, nor its key of the table's key).
     let returned: HashSet<Key> = steps.iter().map(|s| s.key).collect();
+    // Those a filter leaves out, by name, for what the kept objects need of them.
+    let mut left_out: HashMap<Key, OutsideObject> = HashMap::new();
     for s in &steps {
         kept.entry(s.key).or_insert_with(|| {
             let table = s.table_oid.and_then(|oid| relations.get(&oid)).map(|r| (&r.name, r.visible));
             filters.selects_object(&s.kind, s.schema.as_deref(), &s.name, table)
         });
+    }
+    for s in steps.iter().filter(|s| !kept[&s.key]) {
+        let object = OutsideObject { kind: s.kind.clone(), schema: s.schema.clone(), name: s.name.clone() };
+        left_out.entry(s.key).or_insert(object);
     }
     steps.retain(|s| kept[&s.key]);
     let keys: HashSet<Key> = steps.iter().map(|s| s.key).collect();
@@ -377,6 +399,33 @@ pub async fn read_schema_with(
         None
     };
     let outside = outside_tables(&deps, &keys, resolve, &relations);
+    // What kept objects need of those left out: an extension member (an operator class) stands for its
+    // extension. Not a foreign key's or an attachment's table (`outside_tables`), nor an inheriting
+    // table's parent, which a restore settles itself.
+    let resolve_returned = |mut key: Key| -> Option<Key> {
+        for _ in 0..8 {
+            if returned.contains(&key) {
+                return Some(key);
+            }
+            key = *part_of.get(&key)?;
+        }
+        None
+    };
+    let mut needs_outside: HashMap<Key, std::collections::BTreeMap<String, OutsideObject>> = HashMap::new();
+    if !left_out.is_empty() {
+        let kinds: HashMap<Key, &ObjectKind> = steps.iter().map(|s| (s.key, &s.kind)).collect();
+        let counted = |d: &&Dependency| matches!(d.deptype, 'n' | 'a') && !members.contains(&d.from);
+        for d in deps.iter().filter(counted) {
+            let (Some(from), Some(to)) = (resolve(d.from), resolve_returned(d.to)) else { continue };
+            let (Some(object), Some(kind)) = (left_out.get(&to), kinds.get(&from)) else { continue };
+            let settled = matches!(kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach)
+                || (**kind == ObjectKind::Table && object.kind == ObjectKind::Table);
+            if !settled {
+                let label = format!("{} {:?}.{}", object.kind, object.schema, object.name);
+                needs_outside.entry(from).or_default().insert(label, object.clone());
+            }
+        }
+    }
     // What each dependency means between objects, once sub-objects stand for their owners.
     let counts = |d: &Dependency| {
         matches!(d.deptype, 'n' | 'a' | 'i' | 'P' | 'S' | 'e') && !(members.contains(&d.from) && d.deptype != 'e')
@@ -629,6 +678,7 @@ pub async fn read_schema_with(
             size: s.size,
             tablespace: s.tablespace,
             outside_tables,
+            outside: needs_outside.remove(&s.key).map(|o| o.into_values().collect()).unwrap_or_default(),
         });
     }
 

@@ -372,6 +372,27 @@ fn a_table_restored_without_the_functions_its_objects_need_is_refused_before_any
         "t_lower,t_pkey"
     );
     assert_eq!(dst.psql("SELECT tgname FROM pg_trigger WHERE tgrelid = 't'::regclass").trim(), "t_touch");
+
+    // The same from an archive dumped with `-t`, which does not hold the functions and the extension:
+    // it loaded the rows and stopped at the index (exit 2, "stopped part way"). The archive names what
+    // its objects need of what the dump left out, and the restore asks the target for it first.
+    let only = dir.path().join("only.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-t", "t", "-t", "e", "-d", &src.conn_string(), "-f"]).arg(&only));
+    let empty = TestDb::new("schema_needs_only");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-d", &empty.conn_string()]).arg(&only));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    assert!(stderr.contains("`INDEX public.t_lower` needs `FUNCTION public.lower2(text)`"), "{stderr}");
+    assert!(stderr.contains("`TRIGGER public.t t_touch` needs `FUNCTION public.touch()`"), "{stderr}");
+    assert!(stderr.contains("`TABLE public.e` needs `EXTENSION citext`"), "{stderr}");
+    assert_eq!(empty.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").trim(), "0");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).arg(&only));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`TABLE public.e` needs `EXTENSION citext`") && !stderr.contains("lower2"), "{stderr}");
+    dst.psql("CREATE EXTENSION citext");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).arg(&only));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT count(*) FROM e WHERE email = 'a@X.org'").trim(), "1");
 }
 
 #[test]
