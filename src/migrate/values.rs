@@ -286,12 +286,8 @@ async fn compare_table(
         }
     };
     for (c, ty, base) in retyped.iter().filter(|(c, _, _)| kept.contains(c)) {
-        let mut ways = vec![Compare::Typed];
-        if compare::canonical(base) {
-            ways.push(Compare::AsNew(ty.clone()));
-        }
-        ways.push(Compare::Text);
-        for how in &ways {
+        let old = columns.iter().find(|k| k.name == *c).map_or("", |k| k.type_name.as_str());
+        for how in &Compare::ways(old, ty, base) {
             let sql = format!("SELECT {} FROM {BEFORE} b JOIN {only}{table} n ON {join}", changed(c, how));
             match session.query_one(&sql, &[]).await {
                 Ok(row) => {

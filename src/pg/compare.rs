@@ -13,8 +13,14 @@ pub enum Compare {
     /// As values of their own types (`12.00` and `12` are equal): where the server has an operator for
     /// the pair.
     Typed,
-    /// As values of the new type (named as `format_type` names it), the old one cast to it: for a new
-    /// type whose text is a canonical form ([`canonical`]).
+    /// Both as `numeric`: a number made a floating-point one or the reverse, which the server would
+    /// compare as `float8`, where `5.12345678901234567890` and its `float8` are equal, and so are
+    /// `9007199254741001` and `9007199254741000`.
+    Exact,
+    /// As values of a type of the new type's family (named as `format_type` names it), both cast to it:
+    /// for a new type whose text is a canonical form ([`canonical`]). A date or a time compares as the
+    /// widest of its family ([`widest`]), so that what the cast to the new type itself drops (the time of
+    /// `2024-01-05 13:45` made a `date`, an offset, fractions of a second) is no equality.
     AsNew(String),
     /// As text, which every type has: `007` and `7` differ.
     Text,
@@ -25,9 +31,29 @@ impl Compare {
     pub fn sides(&self, old: &str, new: &str) -> (String, String) {
         match self {
             Compare::Typed => (old.to_owned(), new.to_owned()),
-            Compare::AsNew(ty) => (format!("({old})::{ty}"), new.to_owned()),
+            Compare::Exact => (format!("({old})::numeric"), format!("({new})::numeric")),
+            Compare::AsNew(ty) => (format!("({old})::{ty}"), format!("({new})::{ty}")),
             Compare::Text => (format!("({old})::text"), format!("({new})::text")),
         }
+    }
+
+    /// The ways to compare a value whose type changed from `old` (its type or base type, as `format_type`
+    /// or `pg_type` names it) to `new` (`new_base` its base type's name), in order: the first the server
+    /// can run is the one (no operator, no cast, or an old value that is no input of the new type: the
+    /// next).
+    pub fn ways(old: &str, new: &str, new_base: &str) -> Vec<Compare> {
+        let mut ways = Vec::new();
+        if let (Some(a), Some(b)) = (exact(old), exact(new_base))
+            && a != b
+        {
+            ways.push(Compare::Exact);
+        }
+        ways.push(Compare::Typed);
+        if canonical(new_base) {
+            ways.push(Compare::AsNew(widest(new_base).unwrap_or(new).to_owned()));
+        }
+        ways.push(Compare::Text);
+        ways
     }
 
     /// `old IS DISTINCT FROM new`, compared this way.
@@ -62,6 +88,27 @@ pub fn canonical(base: &str) -> bool {
     CANONICAL.contains(&base)
 }
 
+/// Whether a number type (named as `pg_type` or `format_type` names it, with or without its length) is
+/// exact (integers, `numeric`) or floating-point; `None` for other types.
+fn exact(ty: &str) -> Option<bool> {
+    match ty.split('(').next().unwrap_or(ty).trim() {
+        "int2" | "int4" | "int8" | "numeric" | "smallint" | "integer" | "bigint" => Some(true),
+        "float4" | "float8" | "real" | "double precision" => Some(false),
+        _ => None,
+    }
+}
+
+/// The widest type of a date or time type's family, without a precision: what any of them holds.
+fn widest(base: &str) -> Option<&'static str> {
+    match base {
+        "date" | "timestamp" | "timestamptz" => Some("timestamptz"),
+        "time" => Some("time"),
+        "timetz" => Some("timetz"),
+        "interval" => Some("interval"),
+        _ => None,
+    }
+}
+
 /// The columns of `relation`, by name: each one's type as `format_type` names it, and the name of its
 /// base (the type itself, its elements' for an array, its base type's for a domain). Empty when there is
 /// no such relation.
@@ -83,8 +130,22 @@ mod tests {
     #[test]
     fn each_way_compares_the_old_value_with_the_new_one() {
         assert_eq!(Compare::Typed.differs("o.v", "t.v"), "o.v IS DISTINCT FROM t.v");
-        assert_eq!(Compare::AsNew("jsonb".into()).differs("o.v", "t.v"), "(o.v)::jsonb IS DISTINCT FROM t.v");
+        assert_eq!(Compare::AsNew("jsonb".into()).differs("o.v", "t.v"), "(o.v)::jsonb IS DISTINCT FROM (t.v)::jsonb");
+        assert_eq!(Compare::Exact.differs("o.v", "t.v"), "(o.v)::numeric IS DISTINCT FROM (t.v)::numeric");
         assert_eq!(Compare::Text.differs("o.v", "t.v"), "(o.v)::text IS DISTINCT FROM (t.v)::text");
         assert!(canonical("jsonb") && canonical("timestamptz") && !canonical("int4") && !canonical("numeric"));
+    }
+
+    #[test]
+    fn numbers_made_floating_point_compare_exactly_and_times_in_the_widest_of_their_family() {
+        let ways = |old: &str, new: &str, base: &str| Compare::ways(old, new, base);
+        assert_eq!(ways("numeric", "double precision", "float8"), [Compare::Exact, Compare::Typed, Compare::Text]);
+        assert_eq!(ways("real", "bigint", "int8"), [Compare::Exact, Compare::Typed, Compare::Text]);
+        assert_eq!(ways("numeric(10,2)", "numeric(10,1)", "numeric"), [Compare::Typed, Compare::Text]);
+        assert_eq!(
+            ways("text", "timestamp(0) without time zone", "timestamp"),
+            [Compare::Typed, Compare::AsNew("timestamptz".into()), Compare::Text]
+        );
+        assert_eq!(ways("text", "jsonb", "jsonb"), [Compare::Typed, Compare::AsNew("jsonb".into()), Compare::Text]);
     }
 }
