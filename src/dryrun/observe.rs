@@ -104,13 +104,28 @@ pub(super) async fn statement(
             return Ok(report);
         }
     };
+    let mut rows = rows;
+    let mut relations_after = relations(s).await?;
     if !analysis.savepoint {
+        // What its text did not say it would take (a function's body, a `DO` block's dynamic SQL): counted
+        // by running it again.
+        let unforeseen = unforeseen(analysis, &relations_before, &relations_after);
+        if !unforeseen.is_empty() {
+            s.batch("ROLLBACK TO SAVEPOINT pgsafe_statement").await?;
+            // The transaction's counters keep what the first run wrote: the second is measured from here.
+            changes_before = row_changes(s, &[], &[], &[]).await?;
+            let counted = unforeseen.count(s).await?;
+            let ran = Instant::now();
+            rows = s.execute_simple(&statement.sql).await?;
+            report.seconds = ran.elapsed().as_secs_f64();
+            relations_after = relations(s).await?;
+            counted.losses(s, &mut report).await?;
+        }
         s.batch("RELEASE SAVEPOINT pgsafe_statement").await?;
     }
     if analysis.counts_rows {
         report.rows = Some(rows);
     }
-    let relations_after = relations(s).await?;
     let locks_after = locks(s).await?;
     for ((oid, mode), name) in &locks_after {
         if !locks_before.contains_key(&(*oid, mode.clone())) {
@@ -1674,7 +1689,8 @@ async fn not_moved(
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         };
-    let mut elsewhere: Option<(String, u64)> = None;
+    // The column holding them (`other.there`), how many it lacks, and the column that ties them.
+    let mut elsewhere: Option<(String, u64, Option<TableColumn>)> = None;
     let col = quote_ident(column);
     for (other, same) in &written {
         let columns: Vec<String> = if *same {
@@ -1703,27 +1719,31 @@ async fn not_moved(
             );
             let what = format!("the values of `{table}.{column}` in `{other}.{there}`");
             let Some(mut missing) = settle(measure(s, count(s, &sql)).await, &what, options, report)? else { continue };
-            if missing >= total || elsewhere.as_ref().is_some_and(|(_, m)| *m == 0) {
+            if missing >= total || elsewhere.as_ref().is_some_and(|(_, m, _)| *m == 0) {
                 continue;
             }
             // Row by row through a key, when there is one: a value there once may be the value of many
             // rows (a lookup table, `post.tag_id = tag.id`), which the multiset counts once.
-            if let Some(unmatched) = quietly(measure(s, tied(s, table, column, other, there)).await)? {
-                missing = unmatched.min(total);
+            let mut by = None;
+            if let Some(tie) = quietly(measure(s, tied(s, table, column, other, there)).await)? {
+                missing = tie.missing.min(total);
+                by = tie.by;
             }
-            if elsewhere.as_ref().is_none_or(|(_, m)| missing < *m) {
-                elsewhere = Some((format!("{other}.{there}"), missing));
+            if elsewhere.as_ref().is_none_or(|(_, m, _)| missing < *m) {
+                elsewhere = Some((format!("{other}.{there}"), missing, by));
             }
         }
     }
     match (best, elsewhere) {
-        (Some((_, here)), Some((_, there))) if here <= there => Ok(in_added(report)),
-        (_, Some((place, missing))) => {
+        (Some((_, here)), Some((_, there, _))) if here <= there => Ok(in_added(report)),
+        (_, Some((place, missing, by))) => {
             let lost = kept_in(Some((&place, missing)), total, &described, "filled", report);
             if lost < total {
                 let (other, there) = place.rsplit_once('.').unwrap_or((place.as_str(), ""));
                 report.moved.push((table.to_owned(), other.to_owned()));
                 report.carried.push((other.to_owned(), there.to_owned()));
+                // The key that ties them to their rows (`post.tag_id`) is no longer the migration's own.
+                report.carried.extend(by);
             }
             Ok(lost)
         }
@@ -1735,7 +1755,7 @@ async fn not_moved(
 /// holding the value in `there` and tied to the value's row: by a column of `other` holding the row's
 /// primary key (one column), or a column of `table` holding `other`'s primary key (one column), whichever
 /// ties the most; `None` when `table` has no primary key to tie by (then the values alone are compared).
-async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) -> Result<Option<u64>> {
+async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) -> Result<Option<Tie>> {
     let key = primary_key(s, table).await?;
     let [key] = key.as_slice() else { return Ok(None) };
     let other_key = primary_key(s, other).await?;
@@ -1743,17 +1763,25 @@ async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) 
         s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
     let theirs: Vec<String> =
         s.query(COLUMNS, &[&other]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
-    // (a column of `other`, a column of `table`) that hold the same key.
-    let mut ties: Vec<(&str, &str)> =
-        theirs.iter().filter(|c| *c != there).take(30).map(|c| (c.as_str(), key.as_str())).collect();
+    // (a column of `other`, a column of `table`) that hold the same key, and which of them ties (is not
+    // a key).
+    let mut ties: Vec<(&str, &str, (&str, &str))> = theirs
+        .iter()
+        .filter(|c| *c != there)
+        .take(30)
+        .map(|c| (c.as_str(), key.as_str(), (other, c.as_str())))
+        .collect();
     if let [other_key] = other_key.as_slice() {
         ties.extend(
-            own.iter().filter(|c| *c != column && *c != key).take(30).map(|c| (other_key.as_str(), c.as_str())),
+            own.iter()
+                .filter(|c| *c != column && *c != key)
+                .take(30)
+                .map(|c| (other_key.as_str(), c.as_str(), (table, c.as_str()))),
         );
     }
     let (col, there) = (quote_ident(column), quote_ident(there));
-    let mut best: Option<u64> = None;
-    for (theirs, ours) in ties {
+    let mut best: Option<Tie> = None;
+    for (theirs, ours, by) in ties {
         let (theirs, ours) = (quote_ident(theirs), quote_ident(ours));
         let tied = format!("(d.{theirs})::text = (t.{ours})::text AND pg_catalog.age(d.xmin) <= 0");
         let held = format!("(d.{there})::text = (t.{col})::text");
@@ -1767,13 +1795,23 @@ async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) 
         );
         let row = s.query_one(&sql, &[]).await?;
         let (missing, contradicted): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
-        if contradicted == 0 {
-            let missing = u64::try_from(missing).unwrap_or(0);
-            best = Some(best.map_or(missing, |b| b.min(missing)));
+        let missing = u64::try_from(missing).unwrap_or(0);
+        if contradicted == 0 && best.as_ref().is_none_or(|b| missing < b.missing) {
+            best = Some(Tie { missing, by: Some((by.0.to_owned(), by.1.to_owned())) });
         }
     }
-    Ok(Some(best.unwrap_or(u64::MAX)))
+    Ok(Some(best.unwrap_or(Tie { missing: u64::MAX, by: None })))
 }
+
+/// What [`tied`] found: the values no row ties, and the column that ties them (table, column), which
+/// holds data that was there before from then on.
+struct Tie {
+    missing: u64,
+    by: Option<TableColumn>,
+}
+
+/// A column, as (table, column).
+type TableColumn = (String, String);
 
 /// Whether `table.column` holds values inside its values: `json`, `jsonb`, an array, a row type (or a
 /// domain over one).
@@ -2326,6 +2364,8 @@ pub(super) struct Relation {
     temporary: bool,
     /// A partition's partitioned table at the top.
     root: Option<i64>,
+    /// A table's columns (not generated).
+    columns: Vec<String>,
 }
 
 /// The relations of the user's schemas, by oid.
@@ -2347,6 +2387,7 @@ async fn relations(s: &Session) -> Result<BTreeMap<i64, Relation>> {
             filenode: value(&row, "filenode", RELATIONS)?,
             temporary: value(&row, "temporary", RELATIONS)?,
             root: value(&row, "root", RELATIONS)?,
+            columns: value::<Option<Vec<String>>, _>(&row, "columns", RELATIONS)?.unwrap_or_default(),
         };
         found.insert(value::<i64, _>(&row, "oid", RELATIONS)?, relation);
     }
@@ -2367,6 +2408,131 @@ async fn locks(s: &Session) -> Result<BTreeMap<(i64, String), Option<String>>> {
 /// The relations of `map` but the temporary tables of the migration's own.
 fn user(map: &BTreeMap<i64, Relation>) -> impl Iterator<Item = (&i64, &Relation)> {
     map.iter().filter(|(_, r)| !r.temporary)
+}
+
+/// What a statement took that its text does not show, found by comparing the relations before and after
+/// it: tables dropped, columns dropped, tables given a new file (emptied or rewritten) outside the tables
+/// it names. A function it calls (`SELECT migrate_data()`), a `DO` block's `EXECUTE`, can do anything.
+#[derive(Default)]
+struct Unforeseen {
+    tables: Vec<String>,
+    columns: Vec<(String, String)>,
+    refiled: Vec<String>,
+}
+
+impl Unforeseen {
+    fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.columns.is_empty() && self.refiled.is_empty()
+    }
+
+    /// Counts what it would take, with the statement rolled back: the rows of the tables, the values of
+    /// the columns, the rows of the tables given a new file (counted again after the statement).
+    async fn count(self, s: &Session) -> Result<Counted> {
+        let mut counted = Counted::default();
+        for table in &self.tables {
+            counted.tables.push((table.clone(), count(s, &format!("SELECT count(*) FROM ONLY {table}")).await?));
+        }
+        for (table, column) in &self.columns {
+            let sql = format!("SELECT count({}) FROM ONLY {table}", quote_ident(column));
+            counted.columns.push((table.clone(), column.clone(), count(s, &sql).await?));
+        }
+        for table in &self.refiled {
+            counted.refiled.push((table.clone(), count(s, &format!("SELECT count(*) FROM ONLY {table}")).await?));
+        }
+        Ok(counted)
+    }
+}
+
+/// What [`Unforeseen::count`] found before the statement ran again.
+#[derive(Default)]
+struct Counted {
+    tables: Vec<(String, u64)>,
+    columns: Vec<(String, String, u64)>,
+    refiled: Vec<(String, u64)>,
+}
+
+impl Counted {
+    /// The losses, once the statement ran again, with a note that says how they were found.
+    async fn losses(self, s: &Session, report: &mut StatementReport) -> Result<()> {
+        let loss = |kind, table: &str, column: Option<&str>, count| Loss {
+            kind,
+            table: table.to_owned(),
+            column: column.map(str::to_owned),
+            count,
+            estimated: false,
+        };
+        let mut named = Vec::new();
+        for (table, rows) in &self.tables {
+            report.losses.push(loss(LossKind::DroppedTable, table, None, *rows));
+            named.push(format!("`{table}` dropped"));
+        }
+        for (table, column, values) in &self.columns {
+            report.losses.push(loss(LossKind::DroppedColumn, table, Some(column), *values));
+            named.push(format!("`{table}.{column}` dropped"));
+        }
+        for (table, before) in &self.refiled {
+            let now = count(s, &format!("SELECT count(*) FROM ONLY {table}")).await?;
+            if now < *before {
+                report.losses.push(loss(LossKind::Truncated, table, None, before - now));
+                named.push(format!("`{table}` emptied or rewritten"));
+            }
+        }
+        if !named.is_empty() {
+            report.notes.push(format!(
+                "it does what its text does not say ({}): counted with the statement rolled back, then run again",
+                named.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// [`Unforeseen`] between `before` and `after` the statement `analysis` read: what its own effects do
+/// not account for. A table or column its effects count (`DROP`, `DROP COLUMN`, `TRUNCATE`, a rewrite
+/// of a table it names) is not.
+fn unforeseen(analysis: &Analysis, before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Relation>) -> Unforeseen {
+    let mut found = Unforeseen::default();
+    // `DROP ... CASCADE` and its kin find what they take through the catalog already.
+    if analysis.effects.iter().any(|e| matches!(e, Effect::Drop { .. })) {
+        return found;
+    }
+    let bare = |name: &str| name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_owned();
+    let named: HashSet<String> = analysis.named.iter().map(|n| bare(n)).collect();
+    let dropped_columns: HashSet<String> = analysis
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::DropColumn { column, .. } | Effect::DropColumnIfGone { column, .. } => Some(column.clone()),
+            _ => None,
+        })
+        .collect();
+    // `TRUNCATE ... CASCADE` counts the tables it reaches itself.
+    let cascades = analysis
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Truncate { cascade: true, .. } | Effect::TruncateIfRun { cascade: true, .. }));
+    let table = |r: &Relation| r.kind == "table" || r.kind == "partitioned table";
+    // A partition is named by its partitioned table's name (a type change of the table rewrites them).
+    let named_as = |r: &Relation| {
+        named.contains(&bare(&r.name))
+            || r.root.and_then(|root| before.get(&root)).is_some_and(|t| named.contains(&bare(&t.name)))
+    };
+    for (oid, was) in user(before).filter(|(_, r)| table(r)) {
+        let Some(now) = after.get(oid) else {
+            // A partition goes with its partitioned table, counted there.
+            if was.root.is_none_or(|root| after.contains_key(&root)) {
+                found.tables.push(was.name.clone());
+            }
+            continue;
+        };
+        for column in was.columns.iter().filter(|c| !now.columns.contains(c) && !dropped_columns.contains(*c)) {
+            found.columns.push((was.name.clone(), column.clone()));
+        }
+        if was.filenode != 0 && now.filenode != was.filenode && !cascades && !named_as(was) {
+            found.refiled.push(was.name.clone());
+        }
+    }
+    found
 }
 
 /// Relations rewritten (a new file node), created and dropped between `before` and `after`; the
@@ -2531,6 +2697,7 @@ mod tests {
             filenode,
             temporary: name.starts_with("pg_temp"),
             root: None,
+            columns: Vec::new(),
         };
         let before = BTreeMap::from([
             (1, rel("a", 10)),
