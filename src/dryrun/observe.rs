@@ -2112,6 +2112,8 @@ struct RowChanges {
     updated: i64,
     deleted: i64,
     inserted: i64,
+    /// A partition's partitioned table at the top.
+    root: Option<i64>,
     /// A materialized view.
     derived: bool,
     /// The statement names it.
@@ -2137,6 +2139,7 @@ async fn row_changes(
             updated: value(&row, "updated", ROW_CHANGES)?,
             deleted: value(&row, "deleted", ROW_CHANGES)?,
             inserted: value(&row, "inserted", ROW_CHANGES)?,
+            root: value(&row, "root", ROW_CHANGES)?,
             derived: value(&row, "derived", ROW_CHANGES)?,
             named: value(&row, "named", ROW_CHANGES)?,
             deletes_counted: value(&row, "deletes_counted", ROW_CHANGES)?,
@@ -2164,11 +2167,27 @@ async fn changed_elsewhere(
     let mut updates_counted = counted(&[LossKind::Updated]);
     updates_counted.extend(backfilled.iter().cloned());
     let after = row_changes(s, &deletes_counted, &updates_counted, named).await?;
+    let delta = |oid: &i64, now: &RowChanges| {
+        let (updated, deleted, inserted) = before.get(oid).map_or((0, 0, 0), |b| (b.updated, b.deleted, b.inserted));
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        (count(now.updated - updated), count(now.deleted - deleted), count(now.inserted - inserted))
+    };
+    // An UPDATE of a partitioned table moves the rows whose key it changes to another partition: deleted
+    // from one, inserted into another, and none gone. What the partitions of a table the statement names
+    // had inserted nets what others had deleted.
+    let mut moved_into: HashMap<i64, u64> = HashMap::new();
+    for (oid, now) in after.iter().filter(|(_, r)| r.named && r.updates_counted) {
+        if let Some(root) = now.root {
+            *moved_into.entry(root).or_default() += delta(oid, now).2;
+        }
+    }
     for (oid, now) in after {
-        let (updated, deleted, inserted) = before.get(&oid).map_or((0, 0, 0), |b| (b.updated, b.deleted, b.inserted));
-        let deleted = u64::try_from(now.deleted - deleted).unwrap_or(0);
-        let updated = u64::try_from(now.updated - updated).unwrap_or(0);
-        let inserted = u64::try_from(now.inserted - inserted).unwrap_or(0);
+        let (updated, mut deleted, inserted) = delta(&oid, &now);
+        if let Some(moved) = now.root.and_then(|root| moved_into.get_mut(&root)).filter(|_| now.updates_counted) {
+            let netted = deleted.min(*moved);
+            deleted -= netted;
+            *moved -= netted;
+        }
         if now.derived {
             if deleted + updated > 0 {
                 report.notes.push(format!(

@@ -12,6 +12,9 @@ WITH RECURSIVE up(relid, anc) AS (
 )
 SELECT s.relid::int8 AS oid, s.relid::regclass::text AS name, s.n_tup_upd AS updated, s.n_tup_del AS deleted,
        s.n_tup_ins AS inserted,
+       -- A partition's partitioned table at the top: an UPDATE of it moves rows between its partitions.
+       (SELECT pg_catalog.pg_partition_root(c.oid)::oid::int8 FROM pg_catalog.pg_class c
+         WHERE c.oid = s.relid AND c.relispartition) AS root,
        -- A materialized view's rows are derived: its refresh deletes and inserts nothing of the user's.
        coalesce((SELECT c.relkind = 'm' FROM pg_catalog.pg_class c WHERE c.oid = s.relid), false) AS derived,
        -- A name no longer resolves once its table is dropped: null, not counted.
