@@ -98,6 +98,16 @@ pub(crate) struct Analysis {
     pub adds_enum_value: bool,
     /// Its changes of a column's type, as written.
     pub conversions: Vec<Conversion>,
+    /// The migration's own `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`, and the savepoint's name.
+    pub savepoint_op: Option<(SavepointOp, String)>,
+}
+
+/// What a migration's own savepoint statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SavepointOp {
+    Set,
+    Release,
+    RollbackTo,
 }
 
 /// A change of a column's type (`ALTER TABLE t ALTER COLUMN c TYPE ... USING ...`), as the statement
@@ -126,6 +136,7 @@ impl Analysis {
             moves_rows: false,
             adds_enum_value: false,
             conversions: Vec::new(),
+            savepoint_op: None,
         }
     }
 }
@@ -241,6 +252,12 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             let kind = TransactionStmtKind::try_from(t.kind).unwrap_or(K::Undefined);
             if matches!(kind, K::TransStmtSavepoint | K::TransStmtRelease | K::TransStmtRollbackTo) {
                 a.savepoint = true;
+                let op = match kind {
+                    K::TransStmtSavepoint => SavepointOp::Set,
+                    K::TransStmtRelease => SavepointOp::Release,
+                    _ => SavepointOp::RollbackTo,
+                };
+                a.savepoint_op = Some((op, t.savepoint_name.clone()));
             } else {
                 a.kind = Kind::TransactionControl;
             }

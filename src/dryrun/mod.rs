@@ -449,6 +449,8 @@ async fn rehearse(
     let mut run = observe::Run::default();
     // The file of the last statement that added a value to an enum type.
     let mut enum_value_added_in: Option<&std::path::Path> = None;
+    // The migration's own savepoints, each with the number of statements before it.
+    let mut savepoints: Vec<(String, usize)> = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
         options.cancel.check("the dry run")?;
         if let Some(why) = &stopped {
@@ -488,6 +490,11 @@ async fn rehearse(
                     ));
                     report.failure = None;
                 }
+                if report.outcome == StatementOutcome::Ran
+                    && let Some((op, name)) = &analysis.savepoint_op
+                {
+                    undo_to_savepoint(&mut savepoints, *op, name, &mut reports);
+                }
                 if report.outcome.stops() {
                     let how = match report.outcome {
                         StatementOutcome::LockTimeout => "timed out on a lock",
@@ -504,6 +511,37 @@ async fn rehearse(
         starts.push(None);
     }
     Ok((reports, starts))
+}
+
+/// Follows the migration's own savepoints (`op` of the savepoint `name`; `savepoints` holds those set, with
+/// the number of statements before each): `ROLLBACK TO SAVEPOINT` undoes what the statements since lost,
+/// which `reports` then say in a note instead.
+fn undo_to_savepoint(
+    savepoints: &mut Vec<(String, usize)>,
+    op: analyze::SavepointOp,
+    name: &str,
+    reports: &mut [StatementReport],
+) {
+    use analyze::SavepointOp;
+    let at = savepoints.iter().rposition(|(n, _)| n == name);
+    match op {
+        SavepointOp::Set => savepoints.push((name.to_owned(), reports.len())),
+        SavepointOp::Release => savepoints.truncate(at.unwrap_or(savepoints.len())),
+        SavepointOp::RollbackTo => {
+            let Some(at) = at else { return };
+            // The savepoint stays; those set after it are gone.
+            savepoints.truncate(at + 1);
+            let since = savepoints[at].1;
+            for report in reports.iter_mut().skip(since) {
+                for loss in std::mem::take(&mut report.losses) {
+                    report.notes.push(format!(
+                        "what it would lose of `{}` ({}) is undone by `ROLLBACK TO SAVEPOINT {name}`: not counted",
+                        loss.table, loss.count
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// The audit line of a dry run of `options` that started at `started_at` and took `seconds`: `ok` when

@@ -866,6 +866,40 @@ fn what_a_function_or_dynamic_sql_takes_is_counted_by_running_the_statement_agai
 }
 
 #[test]
+fn what_a_migration_rolls_back_to_its_own_savepoint_loses_nothing() {
+    // Found by hand-verified cases: `SAVEPOINT s; DELETE ...; ROLLBACK TO SAVEPOINT s` said 50 rows lost.
+    let db = small_db("dr_savepoint");
+    let before = copy_of(&db, "dr_savepoint_before");
+    let dir = tempfile::tempdir().unwrap();
+    let report = rehearse_case(
+        &db,
+        dir.path(),
+        "undone.sql",
+        "SAVEPOINT s;
+         DELETE FROM item WHERE id <= 50;
+         SAVEPOINT inner_one;
+         UPDATE item SET note = NULL;
+         ROLLBACK TO SAVEPOINT s;
+         RELEASE SAVEPOINT s;",
+        &[],
+    );
+    assert!(report.to_string().contains("is undone by `ROLLBACK TO SAVEPOINT s`"), "{report:#}");
+    // What runs after the rollback, or before the savepoint, counts.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "kept.sql",
+        "DELETE FROM item WHERE id <= 10;
+         SAVEPOINT s;
+         DELETE FROM item WHERE id <= 50;
+         ROLLBACK TO SAVEPOINT s;
+         DELETE FROM item WHERE id > 95;",
+        &[("deleted".into(), "item".into(), None, 5), ("deleted".into(), "item".into(), None, 10)],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn a_sequence_the_migration_leaves_behind_its_column_fails_the_rehearsal() {
     let db = TestDb::new("dr_sequences");
     db.psql(
