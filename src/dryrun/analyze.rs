@@ -100,6 +100,8 @@ pub(crate) struct Analysis {
     pub conversions: Vec<Conversion>,
     /// The migration's own `SAVEPOINT`, `RELEASE` or `ROLLBACK TO`, and the savepoint's name.
     pub savepoint_op: Option<(SavepointOp, String)>,
+    /// An `INSERT ... ON CONFLICT DO UPDATE`: its command tag counts the rows it inserted too.
+    pub upsert: bool,
 }
 
 /// What a migration's own savepoint statement does.
@@ -137,6 +139,7 @@ impl Analysis {
             adds_enum_value: false,
             conversions: Vec::new(),
             savepoint_op: None,
+            upsert: false,
         }
     }
 }
@@ -395,8 +398,19 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
         // Rows moved in one statement: `WITH moved AS (DELETE FROM t ... RETURNING *) INSERT INTO
         // t_archive SELECT * FROM moved`. The DELETE is counted as one, its rows kept to find them in the
         // table the statement fills.
-        NodeEnum::InsertStmt(i) if i.with_clause.is_some() => {
+        NodeEnum::InsertStmt(i) => {
             a.counts_rows = true;
+            // `ON CONFLICT ... DO UPDATE` changes the rows that were there as an UPDATE does: the values
+            // of the columns it sets are compared (seeding settings again with the values they had is no
+            // loss).
+            if let Some(conflict) = &i.on_conflict_clause
+                && conflict.action == pg_query::protobuf::OnConflictAction::OnconflictUpdate as i32
+                && let Some(table) = &i.relation
+            {
+                let columns = crate::lint::set_columns(&conflict.target_list).into_iter().map(str::to_owned).collect();
+                a.effects.push(Effect::Update { table: table_name(table), columns });
+                a.upsert = true;
+            }
             let ctes = i.with_clause.iter().flat_map(|w| w.ctes.iter());
             for cte in ctes {
                 let Some(NodeEnum::CommonTableExpr(c)) = &cte.node else { continue };
@@ -429,7 +443,7 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
-        NodeEnum::InsertStmt(_) | NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
+        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
             a.counts_rows = true;
         }
         NodeEnum::TruncateStmt(t) => {

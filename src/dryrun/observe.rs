@@ -778,6 +778,9 @@ async fn before(
                     let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, run, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
+                        // An upsert's command tag counts the rows it inserted: the transaction's counters
+                        // count those it updated.
+                        None if analysis.upsert => {}
                         None => pending.push(Pending::Updated { table: table.clone() }),
                     }
                 } else {

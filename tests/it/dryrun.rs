@@ -900,6 +900,34 @@ fn what_a_migration_rolls_back_to_its_own_savepoint_loses_nothing() {
 }
 
 #[test]
+fn an_upsert_loses_only_the_values_it_replaces_with_others() {
+    // Found by hand-verified cases: seeding settings again with `ON CONFLICT DO UPDATE` counted every row
+    // it touched as updated, those given the value they had too.
+    let db = TestDb::new("dr_upsert");
+    db.psql(
+        "CREATE TABLE setting (name text PRIMARY KEY, value text);
+         INSERT INTO setting SELECT 's' || g, 'v' || g FROM generate_series(1, 100) g;
+         CREATE TABLE tagged (name text UNIQUE, value text);
+         INSERT INTO tagged SELECT 's' || g, 'v' || g FROM generate_series(1, 100) g;",
+    );
+    let before = copy_of(&db, "dr_upsert_before");
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |table: &str, changed: &str| {
+        format!(
+            "INSERT INTO {table} SELECT 's' || g, CASE WHEN {changed} THEN 'new' ELSE 'v' || g END
+               FROM generate_series(1, 120) g
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;"
+        )
+    };
+    let updated = |table: &str, n| vec![("updated".to_owned(), table.to_owned(), None, n)];
+    rehearse_case(&db, dir.path(), "same.sql", &seed("setting", "false"), &[]);
+    rehearse_case(&db, dir.path(), "half.sql", &seed("setting", "g % 2 = 0"), &updated("setting", 50));
+    // Without a primary key, the transaction's counters count the rows it updated (not those it inserted).
+    rehearse_case(&db, dir.path(), "unique.sql", &seed("tagged", "g % 2 = 0"), &updated("tagged", 100));
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn a_sequence_the_migration_leaves_behind_its_column_fails_the_rehearsal() {
     let db = TestDb::new("dr_sequences");
     db.psql(
