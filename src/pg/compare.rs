@@ -19,8 +19,9 @@ pub enum Compare {
     Exact,
     /// As values of a type of the new type's family (named as `format_type` names it), both cast to it:
     /// for a new type whose text is a canonical form ([`canonical`]). A date or a time compares as the
-    /// widest of its family ([`widest`]), so that what the cast to the new type itself drops (the time of
-    /// `2024-01-05 13:45` made a `date`, an offset, fractions of a second) is no equality.
+    /// widest of its family (`timestamptz`, `time`, `interval`), so that what the cast to the new type
+    /// itself drops (the time of `2024-01-05 13:45` made a `date`, an offset, fractions of a second) is no
+    /// equality.
     AsNew(String),
     /// As text, which every type has: `007` and `7` differ.
     Text,
