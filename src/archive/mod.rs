@@ -15,5 +15,5 @@ pub use prefetch::{ChunkPrefetch, DecodedChunk};
 pub use reader::{ArchiveReader, Source};
 pub use writer::{
     ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,
-    partial_path, staging_path,
+    partial_path, remove_unheld, staging_path,
 };

@@ -89,21 +89,7 @@ impl ArchiveWriter {
     ) -> Result<Self> {
         let sink = match &target {
             ArchiveTarget::File(path) => match staging_path(path) {
-                Some(partial) => {
-                    // A leftover from an earlier crash may have another owner or mode: start afresh.
-                    match fs::remove_file(&partial) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(Error::io("removing the leftover", &partial, e)),
-                    }
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600) // the archive holds the whole database
-                        .open(&partial)
-                        .map_err(|e| Error::io("creating", &partial, e))?;
-                    Sink::File(file)
-                }
+                Some(partial) => Sink::File(create_partial(path, &partial)?),
                 // A device, a pipe or a socket (`/dev/null`, `>(zstd ...)`): written to as it is.
                 None => {
                     Sink::Special(OpenOptions::new().write(true).open(path).map_err(|e| Error::io("opening", path, e))?)
@@ -140,8 +126,18 @@ impl ArchiveWriter {
             (Sink::File(file), ArchiveTarget::File(path)) => {
                 let partial = partial_path(path);
                 file.sync_all().map_err(|e| Error::io("syncing", &partial, e))?;
-                drop(file);
+                // Only ever this writer's own file into place, under its lock.
+                if !same_file(&file, &partial) {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "`{}` is no longer this dump's file: the archive was not put in place",
+                            partial.display()
+                        ),
+                    ));
+                }
                 fs::rename(&partial, path).map_err(|e| Error::io("renaming into place", &partial, e))?;
+                drop(file);
                 sync_parent(path)?;
                 Some(path.clone())
             }
@@ -241,6 +237,71 @@ pub fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Creates `partial`, the file an archive for `path` is written to before it is complete, and holds an
+/// exclusive lock on it until the writer is done: another dump to the same file is refused rather than
+/// let replace it (two overlapping cron jobs: the first to finish renamed the other's unfinished file into
+/// place). A leftover no one holds (a crash) may have another owner or mode: it is removed first.
+fn create_partial(path: &Path, partial: &Path) -> Result<File> {
+    let busy = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "another pgsafe is writing `{}` (it holds `{}`): nothing was written",
+                path.display(),
+                partial.display()
+            ),
+        )
+        .with_hint("wait for it to end, or write this archive to another file")
+    };
+    match OpenOptions::new().write(true).open(partial) {
+        Ok(leftover) => match leftover.try_lock() {
+            Ok(()) => fs::remove_file(partial).map_err(|e| Error::io("removing the leftover", partial, e))?,
+            Err(std::fs::TryLockError::WouldBlock) => return Err(busy()),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking the leftover", partial, e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("opening the leftover", partial, e)),
+    }
+    let file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600) // the archive holds the whole database
+        .open(partial)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(busy()),
+        Err(e) => return Err(Error::io("creating", partial, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(busy()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", partial, e)),
+    }
+    // Another writer that took it for a leftover between its creation and its lock removed it.
+    if !same_file(&file, partial) {
+        return Err(busy());
+    }
+    Ok(file)
+}
+
+/// Removes `partial`, an archive's unfinished file, unless a writer holds it: a dump that failed removes
+/// its own (which it no longer holds), never one another dump is writing.
+pub fn remove_unheld(partial: &Path) {
+    let Ok(file) = OpenOptions::new().write(true).open(partial) else { return };
+    if file.try_lock().is_ok() {
+        let _ = fs::remove_file(partial);
+    }
+}
+
+/// Whether `path` names the file `file` is open on.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 fn sync_parent(path: &Path) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -250,8 +311,15 @@ fn sync_parent(path: &Path) -> Result<()> {
 }
 
 fn write_error(target: &ArchiveTarget, e: io::Error) -> Error {
+    // A reader that went away (`dump -f - | head`, a pipe's reader that exits) leaves the archive cut
+    // short: an error, unlike a report cut short by a closed stdout, which is not one.
+    let e = match e.kind() {
+        io::ErrorKind::BrokenPipe => io::Error::other(format!("the reader went away before the archive ended ({e})")),
+        _ => e,
+    };
     match target {
-        ArchiveTarget::File(path) => Error::io("writing", &partial_path(path), e),
+        // A device or a pipe is written in place, under its own name.
+        ArchiveTarget::File(path) => Error::io("writing", &staging_path(path).unwrap_or_else(|| path.clone()), e),
         ArchiveTarget::Stdout => Error::new(ErrorKind::Io, "writing the archive to standard output").with_source(e),
         // The upload's own error, which names the bucket and key, is the message.
         ArchiveTarget::Object(location) => match e.downcast::<Error>() {

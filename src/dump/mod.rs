@@ -187,7 +187,8 @@ pub async fn plan(options: &DumpOptions) -> Result<DumpPlan> {
 }
 
 /// Dumps the database into `target`. On failure no archive is left behind: a file target's `.partial`
-/// is removed (only a crash or a kill leaves one, and it never looks complete).
+/// is removed (only a crash or a kill leaves one, and it never looks complete), unless another dump
+/// holds it (a dump refused because another writes the same file).
 pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Progress>) -> Result<DumpReport> {
     let partial = match &target {
         ArchiveTarget::File(path) => staging_path(path),
@@ -204,7 +205,7 @@ pub async fn dump(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dy
         }
     });
     if let (Err(_), Some(partial)) = (&result, partial) {
-        let _ = std::fs::remove_file(partial);
+        crate::archive::remove_unheld(&partial);
     }
     result
 }

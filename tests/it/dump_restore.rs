@@ -791,3 +791,44 @@ fn a_table_the_dumping_role_may_not_read_is_named_with_the_ways_on() {
     run_ok(pgsafe().args(["dump", "-q", "-d", &conn, "-T", "public.secret", "-f"]).arg(dir.path().join("y.pgsafe")));
     db.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
 }
+
+/// Found by testing as the users are: `pgsafe dump -f - | head -c 1000` (or a pipe whose reader exits)
+/// exited 0 and said nothing, the archive cut short; and two dumps to the same file (overlapping cron
+/// jobs) let the first to finish rename the other's unfinished file into place, and exit 0.
+#[test]
+fn a_dump_whose_reader_goes_away_or_whose_file_another_dump_writes_fails_and_replaces_nothing() {
+    let db = TestDb::new("dump_reader_gone");
+    // More than a pipe's buffer holds, compressed: the reader's exit is seen.
+    db.psql("CREATE TABLE t AS SELECT g, md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 200000) g;");
+    let mut child = pgsafe()
+        .args(["dump", "-q", "-d", &db.conn_string(), "-f", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 1000];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the reader went away before the archive ended"), "{stderr}");
+
+    // Another dump holds the unfinished file: refused, nothing replaced or removed.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("db.pgsafe");
+    let partial = dir.path().join("db.pgsafe.partial");
+    std::fs::write(&archive, b"an older archive").unwrap();
+    let held = std::fs::File::create(&partial).unwrap();
+    held.lock().unwrap();
+    let (code, _, stderr) = run(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("another pgsafe is writing"), "{stderr}");
+    assert!(partial.exists(), "the other dump's file was removed");
+    assert_eq!(std::fs::read(&archive).unwrap(), b"an older archive");
+    // Once no one holds it, it is a leftover: removed, and the dump goes.
+    drop(held);
+    run_ok(pgsafe().args(["dump", "-q", "-d", &db.conn_string(), "-f"]).arg(&archive));
+    assert!(!partial.exists());
+    run_ok(pgsafe().arg("verify").arg(&archive));
+}
