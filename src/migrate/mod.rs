@@ -675,13 +675,25 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
     let result = async {
         for st in u.statements.iter().filter(|st| !crate::dryrun::is_transaction_control(&st.sql)) {
             cancel.check("the migration")?;
+            // A concurrent index build that fails leaves its index behind, INVALID: tried again, it fails
+            // on the name (or, with `IF NOT EXISTS`, keeps the invalid index and says nothing).
+            let retries = if builds_index_concurrently(&st.sql) { 0 } else { lock.retries };
             let mut attempt = 0;
             loop {
                 match session.batch(&st.sql).await {
                     Ok(()) => break,
-                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < lock.retries => {
+                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < retries => {
                         attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(500 << attempt.min(4))).await;
+                        let wait = Duration::from_millis(500 << attempt.min(4));
+                        tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", lock.timeout);
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && retries == 0 => {
+                        return Err(e.context(format!("`{}` line {}", u.label, st.line)).with_hint(
+                            "a concurrent index build waits for every transaction older than it: one stayed open \
+                             longer than `--lock-timeout`; it is not tried again, since the index it leaves behind \
+                             is INVALID (the rollback removes it)",
+                        ));
                     }
                     Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
                 }
@@ -692,6 +704,14 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
     .await;
     let _ = session.batch("RESET lock_timeout").await;
     result
+}
+
+/// Whether `sql` is a `CREATE INDEX CONCURRENTLY`.
+fn builds_index_concurrently(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
+    parsed.protobuf.stmts.iter().any(|raw| {
+        matches!(raw.stmt.as_ref().and_then(|s| s.node.as_ref()), Some(pg_query::NodeEnum::IndexStmt(i)) if i.concurrent)
+    })
 }
 
 /// The SQL files among `units` (a command has none), which lint and the rehearsal read.

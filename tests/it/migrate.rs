@@ -502,6 +502,36 @@ fn a_migration_with_a_statement_that_cannot_run_in_a_transaction_is_applied_stat
     assert_eq!(labels(&state["applied"]), ["0001_sku_index"]);
 }
 
+/// Found by testing as the users are: a concurrent index build that waited for a long transaction past
+/// `--lock-timeout` was tried again, which failed on the INVALID index the first try left ("relation
+/// already exists"), and the lock timeout was never shown.
+#[test]
+fn a_concurrent_index_build_that_times_out_on_a_lock_is_not_tried_again() {
+    let db = TestDb::new("mig_cic_timeout");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY, sku text); INSERT INTO item SELECT g, 's' || g FROM generate_series(1, 1000) g;");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_sku_index.sql"), "CREATE INDEX CONCURRENTLY item_sku ON item (sku);\n")
+        .unwrap();
+    // A transaction older than the build, still running: the build waits for it.
+    let holder = crate::interrupt::hold(&db, "SELECT 1");
+    let started = std::time::Instant::now();
+    while db.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND state = 'active' AND pid <> pg_backend_pid()").trim() != "1" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the other session never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) =
+        migrate(store.path(), &db, &["--lock-timeout", "300ms", "--terminate-after", "1", folder]);
+    crate::interrupt::release(&db, holder);
+    assert_eq!(code, 1, "{err}");
+    let text = report.to_string();
+    assert!(text.contains("canceling statement due to lock timeout"), "{report:#}");
+    assert!(!text.contains("already exists"), "{report:#}");
+    // The rollback removed the invalid index.
+    assert_eq!(db.psql("SELECT count(*) FROM pg_class WHERE relname = 'item_sku'").trim(), "0");
+}
+
 #[test]
 fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls_back_when_health_turns() {
     let db = TestDb::new("mig_retry");
