@@ -38,6 +38,15 @@ pub(super) async fn extensions_present(session: &Session, names: &[String]) -> R
     rows.iter().map(|r| crate::pg::value(r, 0, SQL)).collect()
 }
 
+/// Of the extensions `names`, those the target has and the restoring role may not drop: owned by a role
+/// it is not a member of (a superuser made it for a database's owner, as managed services do).
+pub(super) async fn extensions_of_others(session: &Session, names: &[String]) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT extname::text FROM pg_catalog.pg_extension
+                       WHERE extname = ANY ($1::text[]) AND NOT pg_catalog.pg_has_role(extowner, 'USAGE') ORDER BY 1";
+    let rows = session.query(SQL, &[&names]).await?;
+    rows.iter().map(|r| crate::pg::value(r, 0, SQL)).collect()
+}
+
 /// Drops the archive's objects that exist in the target, dependents first (`--clean`), in the session's
 /// transaction.
 pub(super) async fn drop_objects(

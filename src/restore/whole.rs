@@ -192,6 +192,31 @@ async fn settle<'a>(plan: &'a RestorePlan, session: &Session) -> Result<Cow<'a, 
             ));
         }
     }
+    // `--clean` over a target whose copy of an archive's extension another role owns (a superuser made
+    // it, as managed services do): the restoring role may not drop it, and need not; it is kept as it is.
+    if let Before::DropArchiveObjects { .. } = &plan.before {
+        let extension = |o: &ObjectStep| {
+            (o.kind == ObjectKind::Extension).then(|| o.label.strip_prefix("EXTENSION ").map(str::to_owned)).flatten()
+        };
+        let names: Vec<String> = plan.pre_data.iter().filter_map(extension).collect();
+        let kept = if names.is_empty() { Vec::new() } else { target::extensions_of_others(session, &names).await? };
+        if !kept.is_empty() {
+            let p = settled.to_mut();
+            if let Before::DropArchiveObjects { statements } = &mut p.before {
+                let drops: Vec<String> =
+                    kept.iter().map(|n| format!("DROP EXTENSION IF EXISTS {};", crate::pg::quote_ident(n))).collect();
+                statements.retain(|s| !drops.contains(s));
+            }
+            for o in p.pre_data.iter_mut().filter(|o| extension(o).is_some_and(|n| kept.contains(&n))) {
+                o.sql.clear();
+            }
+            p.warnings.push(format!(
+                "{} owned by another role: kept as {} (neither dropped nor made again)",
+                kept.iter().map(|e| format!("extension `{e}`")).collect::<Vec<_>>().join(", "),
+                if kept.len() == 1 { "it is" } else { "they are" }
+            ));
+        }
+    }
     let outside = settled.outside_tables();
     if outside.is_empty() {
         return Ok(settled);

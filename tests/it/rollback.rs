@@ -427,6 +427,51 @@ fn a_rollback_of_tables_whose_columns_changed_type_is_refused_and_changes_nothin
     assert_eq!(db.psql("SELECT sum(balance) FROM acct"), "21000\n");
 }
 
+/// Found by testing as the users are (a managed service): a database's owner rolling back in place, with
+/// an extension a superuser made in the database, failed on `DROP EXTENSION` ("must be owner of
+/// extension"): every failed migration of such a database needed a person.
+#[test]
+fn an_owner_rolls_back_in_place_keeping_an_extension_a_superuser_made() {
+    let db = TestDb::new("rb_owner_ext");
+    let role = "pgsafe_rb_owner_ext";
+    db.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN; END IF; END $$;
+         ALTER DATABASE \"{db}\" OWNER TO {role};
+         GRANT CREATE ON SCHEMA public TO {role};
+         CREATE EXTENSION citext;
+         SET ROLE {role};
+         CREATE TABLE account (id int PRIMARY KEY, email citext);
+         INSERT INTO account SELECT g, 'U' || g || '@x.org' FROM generate_series(1, 200) g;",
+        db = db.name()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let id = run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+    ]))
+    .trim()
+    .to_owned();
+    let expected = copy_of(&db, "rb_owner_ext_expected");
+    db.psql(&format!("SET ROLE {role}; DELETE FROM account WHERE id <= 50; CREATE TABLE tags (id int);"));
+    let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+        &id,
+        "--yes",
+        "--in-place",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (same, text) = compare_dbs(expected.name(), db.name());
+    assert!(same, "{text}");
+    assert_eq!(db.psql("SELECT count(*) FROM account WHERE email = 'u7@X.ORG'").trim(), "1");
+    db.psql(&format!("ALTER DATABASE \"{}\" OWNER TO {}; DROP OWNED BY {role};", db.name(), cluster().user()));
+}
+
 #[test]
 fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
     let db = TestDb::new("rb_owner");
