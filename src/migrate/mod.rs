@@ -474,7 +474,11 @@ async fn run(
         return finish(report, started);
     }
 
-    // Apply.
+    // Apply, while no other run may: the lock is still held.
+    lock.still_held().await.map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, format!("nothing was applied: {e}"))
+            .with_hint("run the migration again once no other migration or rollback of the database runs")
+    })?;
     let t = Instant::now();
     let before = apply::relations(&session).await?;
     let snapshot = report.snapshot.clone();
@@ -1216,6 +1220,8 @@ async fn roll_back(
     progress: Arc<dyn Progress>,
 ) -> Result<RollbackReport> {
     let database = options.connect.dbname();
+    // Not over another run's work: without the lock, one may have run since.
+    lock.still_held().await?;
     let session = Session::open(&options.connect, None).await?;
     let rights = crate::rollback::swap::missing_rights(&session, database).await?;
     drop(session);

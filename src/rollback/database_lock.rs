@@ -106,6 +106,29 @@ impl DatabaseLock {
         &self.database
     }
 
+    /// Refuses when the lock is no longer held: its session ended (a script that ends idle sessions, a
+    /// server restart), so another `migrate` or `rollback` may have run since, whose work a rollback now
+    /// would undo. Before a run changes the database, and before its own rollback.
+    pub async fn still_held(&self) -> Result<()> {
+        const HELD: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
+                            AND pid = pg_catalog.pg_backend_pid() AND granted)";
+        let held = match self.session.query_one(HELD, &[]).await {
+            Ok(row) => crate::pg::value::<bool, _>(&row, 0, HELD).unwrap_or(false),
+            Err(_) => false,
+        };
+        if held {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::NeedsAttention,
+            format!(
+                "the lock that keeps other migrations and rollbacks of `{}` out was lost (its session ended): another \
+                 run may have changed the database since, which this one must not undo",
+                self.database
+            ),
+        ))
+    }
+
     /// Lets go, and waits until the server has: a run that starts right after this one ends finds the
     /// database free. A failure only closes the session, which lets go as well.
     pub async fn release(self) {

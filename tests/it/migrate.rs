@@ -532,6 +532,43 @@ fn a_concurrent_index_build_that_times_out_on_a_lock_is_not_tried_again() {
     assert_eq!(db.psql("SELECT count(*) FROM pg_class WHERE relname = 'item_sku'").trim(), "0");
 }
 
+/// Found by testing as the users are: the session holding a migration's lock ended (a script that ends
+/// idle sessions), a second migration got in and applied, and the first one's rollback then undid it.
+#[test]
+fn a_migration_that_lost_its_lock_does_not_roll_back_over_what_another_run_may_have_done() {
+    let db = TestDb::new("mig_lock_lost");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100); CREATE TABLE lock_owner (pid int);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The migration itself ends its run's lock session (found by the pgsafe process's pid, which the test
+    // puts in `lock_owner`), as another session would, then fails.
+    std::fs::write(
+        dir.path().join("0001_lose_lock.sql"),
+        "SELECT pg_sleep(0.5);\n\
+         SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a, lock_owner o\n\
+          WHERE a.application_name LIKE 'pgsafe migrate (pid ' || o.pid || ' %';\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("0002_fail.sql"), "INSERT INTO item VALUES (1);\n").unwrap();
+    let child = pgsafe()
+        .args(["migrate", "-q", "--json", "--skip-dry-run", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    db.psql(&format!("INSERT INTO lock_owner VALUES ({})", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let (report, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{report}\n{err}");
+    assert!(report.contains("was lost (its session ended)"), "{report}");
+    // Not rolled back: what was committed is still there, as the report says.
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_lose_lock"]);
+}
+
 #[test]
 fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls_back_when_health_turns() {
     let db = TestDb::new("mig_retry");
