@@ -106,7 +106,11 @@ impl Cancel {
 
     /// `Err(Cancelled)` naming `what` was interrupted, once cancelled; `Ok` before.
     pub fn check(&self, what: &str) -> Result<()> {
-        if self.is_cancelled() { Err(Error::new(ErrorKind::Cancelled, format!("{what} interrupted"))) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Error::new(ErrorKind::Cancelled, format!("{what} was interrupted")))
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs `stop` when cancelled, for as long as the returned guard lives. Once cancelled, nothing new
@@ -159,7 +163,7 @@ mod tests {
         cancel.cancel();
         let e = cancel.check("dump").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cancelled);
-        assert_eq!(e.to_string(), "dump interrupted");
+        assert_eq!(e.to_string(), "dump was interrupted");
     }
 
     #[test]

@@ -129,7 +129,7 @@ where
     // A statement an interruption stopped fails with the server's "canceling statement"; what the user
     // did is the cause worth reporting, unless everything was done anyway.
     if cancel.is_cancelled() && (done < n || first_error.is_some()) {
-        return Err(Error::new(ErrorKind::Cancelled, format!("{what} interrupted")));
+        return Err(Error::new(ErrorKind::Cancelled, format!("{what} was interrupted")));
     }
     if let Some(e) = first_error {
         return Err(e);
@@ -278,7 +278,7 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cancelled);
-        assert_eq!(e.to_string(), "the restore's data interrupted");
+        assert_eq!(e.to_string(), "the restore's data was interrupted");
         assert_eq!(*started.lock().unwrap(), 2);
     }
 

@@ -171,7 +171,7 @@ pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) 
     runtime.block_on(async move {
         tokio::select! {
             r = f => r,
-            _ = tokio::signal::ctrl_c() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} interrupted"))),
+            _ = tokio::signal::ctrl_c() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} was interrupted"))),
         }
     })
 }
