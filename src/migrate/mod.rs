@@ -606,7 +606,8 @@ async fn run(
                         crate::cluster::sh_word(&database)
                     )));
                     let t = Instant::now();
-                    match roll_back(store, options, &id, lock, progress.clone()).await {
+                    let mut tried = Mode::Swap;
+                    match roll_back(store, options, &id, lock, progress.clone(), &mut tried).await {
                         Ok(r) => {
                             log.step(
                                 &mut report,
@@ -621,8 +622,10 @@ async fn run(
                         Err(e) => {
                             log.step(&mut report, "rollback", Err(e.to_string()), t.elapsed().as_secs_f64());
                             report.ending = Ending::NeedsAttention;
+                            // The way this run's role could roll back: in place when it may not swap.
+                            let how = if tried == Mode::InPlace { " --in-place" } else { "" };
                             report.next_step = Some(format!(
-                                "pgsafe rollback -d {} {id} --yes (with this run's connection options and store)",
+                                "pgsafe rollback -d {} {id} --yes{how} (with this run's connection options and store)",
                                 crate::cluster::sh_word(&database)
                             ));
                             report.reason = Some(format!(
@@ -1218,10 +1221,9 @@ async fn roll_back(
     id: &SnapshotId,
     lock: &DatabaseLock,
     progress: Arc<dyn Progress>,
+    tried: &mut Mode,
 ) -> Result<RollbackReport> {
     let database = options.connect.dbname();
-    // Not over another run's work: without the lock, one may have run since.
-    lock.still_held().await?;
     let session = Session::open(&options.connect, None).await?;
     let rights = crate::rollback::swap::missing_rights(&session, database).await?;
     drop(session);
@@ -1229,6 +1231,9 @@ async fn roll_back(
         None => Mode::Swap,
         Some(_) => Mode::InPlace,
     };
+    *tried = mode.clone();
+    // Not over another run's work: without the lock, one may have run since.
+    lock.still_held().await?;
     let rollback = RollbackOptions {
         connect: options.connect.clone(),
         snapshot: Some(id.clone()),
@@ -1251,6 +1256,7 @@ async fn roll_back(
             if rollback.mode == Mode::Swap && !matches!(e.kind(), ErrorKind::NeedsAttention | ErrorKind::Cancelled) =>
         {
             progress.step(&format!("the swap changed nothing ({e}); rolling `{database}` back in place instead"));
+            *tried = Mode::InPlace;
             let in_place = RollbackOptions { mode: Mode::InPlace, safety_snapshot: true, ..rollback };
             let plan = crate::rollback::plan(store, &in_place).await?;
             crate::rollback::rollback(store, &in_place, plan, lock, progress)

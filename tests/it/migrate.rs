@@ -537,7 +537,18 @@ fn a_concurrent_index_build_that_times_out_on_a_lock_is_not_tried_again() {
 #[test]
 fn a_migration_that_lost_its_lock_does_not_roll_back_over_what_another_run_may_have_done() {
     let db = TestDb::new("mig_lock_lost");
-    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100); CREATE TABLE lock_owner (pid int);");
+    // The database's owner, who may not make databases: its rollback would be in place.
+    let role = "pgsafe_mig_lock_lost";
+    db.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN; END IF; END $$;
+         ALTER DATABASE \"{db}\" OWNER TO {role};
+         GRANT CREATE ON SCHEMA public TO {role};
+         SET ROLE {role};
+         CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);
+         CREATE TABLE lock_owner (pid int);",
+        db = db.name()
+    ));
     let store = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The migration itself ends its run's lock session (found by the pgsafe process's pid, which the test
@@ -553,7 +564,7 @@ fn a_migration_that_lost_its_lock_does_not_roll_back_over_what_another_run_may_h
     let child = pgsafe()
         .args(["migrate", "-q", "--json", "--skip-dry-run", "--store"])
         .arg(store.path())
-        .args(["-d", &db.conn_string()])
+        .args(["-d", &db.conn_string(), "-U", role])
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -564,9 +575,12 @@ fn a_migration_that_lost_its_lock_does_not_roll_back_over_what_another_run_may_h
     let (report, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{report}\n{err}");
     assert!(report.contains("was lost (its session ended)"), "{report}");
+    // The way back it names is the one the role may take.
+    assert!(report.contains("--yes --in-place"), "{report}");
     // Not rolled back: what was committed is still there, as the report says.
     let (_, state) = migrations(&db, dir.path());
     assert_eq!(labels(&state["applied"]), ["0001_lose_lock"]);
+    db.psql(&format!("ALTER DATABASE \"{}\" OWNER TO {}; DROP OWNED BY {role};", db.name(), cluster().user()));
 }
 
 #[test]
