@@ -539,16 +539,11 @@ fn a_migration_that_lost_its_lock_does_not_roll_back_over_what_another_run_may_h
     let db = TestDb::new("mig_lock_lost");
     // The database's owner, who may not make databases: its rollback would be in place.
     let role = "pgsafe_mig_lock_lost";
-    db.psql(&format!(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-           CREATE ROLE {role} LOGIN; END IF; END $$;
-         ALTER DATABASE \"{db}\" OWNER TO {role};
-         GRANT CREATE ON SCHEMA public TO {role};
-         SET ROLE {role};
-         CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);
+    db.give_to(
+        role,
+        "CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);
          CREATE TABLE lock_owner (pid int);",
-        db = db.name()
-    ));
+    );
     let store = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The migration itself ends its run's lock session (found by the pgsafe process's pid, which the test

@@ -434,17 +434,12 @@ fn a_rollback_of_tables_whose_columns_changed_type_is_refused_and_changes_nothin
 fn an_owner_rolls_back_in_place_keeping_an_extension_a_superuser_made() {
     let db = TestDb::new("rb_owner_ext");
     let role = "pgsafe_rb_owner_ext";
-    db.psql(&format!(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-           CREATE ROLE {role} LOGIN; END IF; END $$;
-         ALTER DATABASE \"{db}\" OWNER TO {role};
-         GRANT CREATE ON SCHEMA public TO {role};
-         CREATE EXTENSION citext;
-         SET ROLE {role};
-         CREATE TABLE account (id int PRIMARY KEY, email citext);
+    db.psql("CREATE EXTENSION citext");
+    db.give_to(
+        role,
+        "CREATE TABLE account (id int PRIMARY KEY, email citext);
          INSERT INTO account SELECT g, 'U' || g || '@x.org' FROM generate_series(1, 200) g;",
-        db = db.name()
-    ));
+    );
     let dir = tempfile::tempdir().unwrap();
     let id = run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(dir.path()).args([
         "-d",
@@ -476,21 +471,16 @@ fn an_owner_rolls_back_in_place_keeping_an_extension_a_superuser_made() {
 fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
     let db = TestDb::new("rb_owner");
     let role = "pgsafe_rb_owner";
-    db.psql(&format!(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-           CREATE ROLE {role} LOGIN; END IF; END $$;
-         ALTER DATABASE \"{db}\" OWNER TO {role};
-         GRANT CREATE ON SCHEMA public TO {role};
-         SET ROLE {role};
-         CREATE TABLE parent (id int PRIMARY KEY, name text);
+    db.give_to(
+        role,
+        "CREATE TABLE parent (id int PRIMARY KEY, name text);
          CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent ON DELETE CASCADE, note text);
          CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $f$BEGIN NEW.note := 'touched'; RETURN NEW; END$f$;
          CREATE TRIGGER touch BEFORE INSERT ON child FOR EACH ROW EXECUTE FUNCTION touch();
          CREATE VIEW summary AS SELECT p.name, count(c.id) FROM parent p LEFT JOIN child c ON c.parent_id = p.id GROUP BY 1;
          INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 300) g;
          INSERT INTO child SELECT g, 1 + g % 300, 'x' FROM generate_series(1, 3000) g;",
-        db = db.name()
-    ));
+    );
     let dir = tempfile::tempdir().unwrap();
     let as_owner = |args: &[&str]| {
         run(pgsafe()
