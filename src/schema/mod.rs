@@ -389,34 +389,27 @@ pub async fn read_schema_with(
             part_of.insert((s.key.0, member), s.key);
         }
     }
-    let resolve = |mut key: Key| -> Option<Key> {
+    // The object of `among` that `key` is, or is part of.
+    let resolve_in = |among: &HashSet<Key>, mut key: Key| -> Option<Key> {
         for _ in 0..8 {
-            if keys.contains(&key) {
+            if among.contains(&key) {
                 return Some(key);
             }
             key = *part_of.get(&key)?;
         }
         None
     };
+    let resolve = |key: Key| resolve_in(&keys, key);
     let outside = outside_tables(&deps, &keys, resolve, &relations);
     // What kept objects need of those left out: an extension member (an operator class) stands for its
     // extension. Not a foreign key's or an attachment's table (`outside_tables`), nor an inheriting
     // table's parent, which a restore settles itself.
-    let resolve_returned = |mut key: Key| -> Option<Key> {
-        for _ in 0..8 {
-            if returned.contains(&key) {
-                return Some(key);
-            }
-            key = *part_of.get(&key)?;
-        }
-        None
-    };
     let mut needs_outside: HashMap<Key, std::collections::BTreeMap<String, OutsideObject>> = HashMap::new();
     if !left_out.is_empty() {
         let kinds: HashMap<Key, &ObjectKind> = steps.iter().map(|s| (s.key, &s.kind)).collect();
         let counted = |d: &&Dependency| matches!(d.deptype, 'n' | 'a') && !members.contains(&d.from);
         for d in deps.iter().filter(counted) {
-            let (Some(from), Some(to)) = (resolve(d.from), resolve_returned(d.to)) else { continue };
+            let (Some(from), Some(to)) = (resolve(d.from), resolve_in(&returned, d.to)) else { continue };
             let (Some(object), Some(kind)) = (left_out.get(&to), kinds.get(&from)) else { continue };
             let settled = matches!(kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach)
                 || (**kind == ObjectKind::Table && object.kind == ObjectKind::Table);

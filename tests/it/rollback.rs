@@ -441,14 +441,7 @@ fn an_owner_rolls_back_in_place_keeping_an_extension_a_superuser_made() {
          INSERT INTO account SELECT g, 'U' || g || '@x.org' FROM generate_series(1, 200) g;",
     );
     let dir = tempfile::tempdir().unwrap();
-    let id = run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(dir.path()).args([
-        "-d",
-        &db.conn_string(),
-        "-U",
-        role,
-    ]))
-    .trim()
-    .to_owned();
+    let id = snapshot(dir.path(), &db, &["-U", role]);
     let expected = copy_of(&db, "rb_owner_ext_expected");
     db.psql(&format!("SET ROLE {role}; DELETE FROM account WHERE id <= 50; CREATE TABLE tags (id int);"));
     let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
@@ -489,14 +482,7 @@ fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
             .args(["-d", &db.conn_string(), "-U", role])
             .args(args))
     };
-    let id = run_ok(pgsafe().args(["snapshot", "-q", "--store"]).arg(dir.path()).args([
-        "-d",
-        &db.conn_string(),
-        "-U",
-        role,
-    ]))
-    .trim()
-    .to_owned();
+    let id = snapshot(dir.path(), &db, &["-U", role]);
     let expected = copy_of(&db, "rb_owner_expected");
     let change = format!(
         "SET ROLE {role};
