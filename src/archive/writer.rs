@@ -254,11 +254,10 @@ fn create_partial(path: &Path, partial: &Path) -> Result<File> {
         .with_hint("wait for it to end, or write this archive to another file")
     };
     match OpenOptions::new().write(true).open(partial) {
-        Ok(leftover) => match leftover.try_lock() {
-            Ok(()) => fs::remove_file(partial).map_err(|e| Error::io("removing the leftover", partial, e))?,
-            Err(std::fs::TryLockError::WouldBlock) => return Err(busy()),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking the leftover", partial, e)),
-        },
+        Ok(leftover) if hold(&leftover, partial)? => {
+            fs::remove_file(partial).map_err(|e| Error::io("removing the leftover", partial, e))?
+        }
+        Ok(_) => return Err(busy()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io("opening the leftover", partial, e)),
     }
@@ -272,23 +271,29 @@ fn create_partial(path: &Path, partial: &Path) -> Result<File> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(busy()),
         Err(e) => return Err(Error::io("creating", partial, e)),
     };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Err(busy()),
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", partial, e)),
-    }
-    // Another writer that took it for a leftover between its creation and its lock removed it.
-    if !same_file(&file, partial) {
+    // Held by another writer, or removed by one that took it for a leftover between its creation and
+    // its lock.
+    if !hold(&file, partial)? || !same_file(&file, partial) {
         return Err(busy());
     }
     Ok(file)
+}
+
+/// Takes the exclusive lock on `file` (open on `partial`) without waiting: `false` when another writer
+/// holds it.
+fn hold(file: &File, partial: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", partial, e)),
+    }
 }
 
 /// Removes `partial`, an archive's unfinished file, unless a writer holds it: a dump that failed removes
 /// its own (which it no longer holds), never one another dump is writing.
 pub fn remove_unheld(partial: &Path) {
     let Ok(file) = OpenOptions::new().write(true).open(partial) else { return };
-    if file.try_lock().is_ok() {
+    if hold(&file, partial).unwrap_or(false) {
         let _ = fs::remove_file(partial);
     }
 }

@@ -924,10 +924,7 @@ async fn after(
                         }
                         discount(changes_before, &from, &row_changes(s, &[], &[], &[]).await?);
                     }
-                    let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&copy.temp));
-                    if let Err(e) = measure_keep(s, s.batch(&drop)).await {
-                        tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", copy.temp);
-                    }
+                    drop_copies(s, &[&copy.temp]).await?;
                 }
                 if gone {
                     report.losses.push(loss);
@@ -1034,10 +1031,7 @@ async fn after(
                 if let Some(Some(made)) = settle(remembered, &what, options, report)? {
                     run.replaced.insert(updates.table.clone(), made);
                 }
-                let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&updates.temp));
-                if let Err(e) = measure_keep(s, s.batch(&drop)).await {
-                    tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", updates.temp);
-                }
+                drop_copies(s, &[&updates.temp]).await?;
             }
             Pending::Rows { table, before, copy, inserted } => {
                 let what = format!("the rows left in `{table}`");
@@ -1073,14 +1067,7 @@ async fn after(
                     report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
                 }
                 if let Some(KeptRows { temp, .. }) = copy {
-                    let drop = format!(
-                        "DROP TABLE IF EXISTS pg_temp.{}, pg_temp.{}",
-                        quote_ident(&temp),
-                        quote_ident(&format!("{temp}_gone"))
-                    );
-                    if let Err(e) = measure_keep(s, s.batch(&drop)).await {
-                        tracing::warn!("the temporary copy `{temp}` stays until the rehearsal ends: {e}");
-                    }
+                    drop_copies(s, &[&temp, &format!("{temp}_gone")]).await?;
                 }
             }
             Pending::Values(copy) => {
@@ -1129,10 +1116,7 @@ async fn after(
                 }
                 // The copy holds values of the old type: while it stays, that type cannot be dropped, as a
                 // migration that changes a column's type often does next (Prisma's enum changes).
-                let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", quote_ident(&copy.temp));
-                if let Err(e) = measure_keep(s, s.batch(&drop)).await {
-                    tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", copy.temp);
-                }
+                drop_copies(s, &[&copy.temp]).await?;
             }
         }
         if stopped(report) {
@@ -1398,6 +1382,16 @@ fn constraint_rows(effect: &Effect, keys: &BTreeMap<String, Vec<String>>) -> Opt
     }
 }
 
+/// Drops the temporary copies `temps` once they were compared; one that cannot go stays until the
+/// rehearsal ends.
+async fn drop_copies(s: &Session, temps: &[&str]) -> Result<()> {
+    let names: Vec<String> = temps.iter().map(|t| format!("pg_temp.{}", quote_ident(t))).collect();
+    if let Err(e) = measure_keep(s, s.batch(&format!("DROP TABLE IF EXISTS {}", names.join(", ")))).await {
+        tracing::warn!("the temporary copy `{}` stays until the rehearsal ends: {e}", temps.join("`, `"));
+    }
+    Ok(())
+}
+
 /// The other columns of `table` that `effects` drop with `column`.
 fn dropped_with_it(effects: &[Effect], table: &str, column: &str) -> Vec<String> {
     effects
@@ -1452,14 +1446,10 @@ async fn kept_after(
     options: &DryRunOptions,
     report: &mut StatementReport,
 ) -> Result<Option<u64>> {
-    const TYPE: &str = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = 'pgsafe_old'
-                          AND NOT a.attisdropped";
     let Copy { table, column, temp, key, .. } = copy;
     let temp = format!("pg_temp.{}", quote_ident(temp));
     // The type may be gone with the column (a `DROP TYPE ... CASCADE` takes the copy's column too).
-    let Some(row) = s.query(TYPE, &[&temp]).await?.into_iter().next() else { return Ok(None) };
-    let ty: String = value(&row, 0, TYPE)?;
+    let Some((ty, _)) = column_types(s, &temp).await?.remove("pgsafe_old") else { return Ok(None) };
     let col = quote_ident(column);
     s.batch(&format!("ALTER TABLE {table} DISABLE TRIGGER USER, ADD COLUMN {col} {ty}")).await?;
     let put_back = s
