@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -140,25 +138,7 @@ pub fn inspect_object_with_keys(location: &ObjectLocation, keyring: &Keyring) ->
 fn inspect_reader(reader: &ArchiveReader, threads: usize) -> Result<InspectReport> {
     let index = reader.index();
     let name = reader.path().display().to_string();
-    let chunks = index.all_chunks();
-    let next = AtomicUsize::new(0);
-    let failed = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, chunks.len().max(1)) {
-            s.spawn(|| {
-                while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = index.check_chunk(chunk) {
-                        failed.lock().unwrap_or_else(|p| p.into_inner()).push((chunk.entry.offset, e));
-                        next.store(chunks.len(), Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    let failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, e)) = failed.into_iter().min_by_key(|(offset, _)| *offset) {
-        return Err(Error::from(e).context(format!("`{name}`")));
-    }
+    reader.check_chunks(&index.all_chunks(), threads)?;
     let version = format!("{}.{}", index.header().major, index.header().minor);
     let mut report = build(name, index.len(), version, index.catalog(), index.manifest())?;
     report.encrypted_to = index.recipient_kinds().to_vec();

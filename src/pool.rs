@@ -145,7 +145,7 @@ where
 }
 
 /// A task that panicked, as an error that names it: a bug in pgsafe, never a reason to say nothing.
-fn panicked(name: &str, e: tokio::task::JoinError) -> Error {
+pub(crate) fn panicked(name: &str, e: tokio::task::JoinError) -> Error {
     let reason = match e.try_into_panic() {
         Ok(payload) => payload
             .downcast_ref::<&str>()

@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::object::{ObjectLocation, ObjectSource};
 use crate::error::{Error, ErrorKind, Result};
@@ -132,6 +134,30 @@ impl ArchiveReader {
     /// Reads, checks and decodes one chunk.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
         self.index.read_chunk(chunk)
+    }
+
+    /// Checks `chunks` (frame headers against the manifest, payload CRCs; nothing decoded) on `threads`
+    /// threads. The error names the damaged chunk first in the file; the check stops at the first found.
+    pub fn check_chunks(&self, chunks: &[ChunkRef], threads: usize) -> Result<()> {
+        let next = AtomicUsize::new(0);
+        let failed = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads.clamp(1, chunks.len().max(1)) {
+                s.spawn(|| {
+                    while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if let Err(e) = self.index.check_chunk(chunk) {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).push((chunk.entry.offset, e));
+                            next.store(chunks.len(), Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+        match failed.into_iter().min_by_key(|(offset, _)| *offset) {
+            Some((_, e)) => Err(Error::from(e).context(format!("`{}`", self.path.display()))),
+            None => Ok(()),
+        }
     }
 }
 

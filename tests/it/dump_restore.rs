@@ -653,6 +653,36 @@ fn verify_lists_what_is_damaged_and_exits_1() {
     assert_eq!(code, 1, "{stdout}");
 }
 
+/// A damaged chunk is found before `--clean` drops (or, data only, empties) anything: the target keeps
+/// every row it had. Before, the drops committed first and the restore stopped at the chunk, leaving the
+/// table with the rows of the chunks before it.
+#[test]
+fn a_clean_restore_of_a_damaged_archive_changes_nothing_in_the_target() {
+    let db = TestDb::new("clean_damaged");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&db, dir.path(), &["--chunk-size", "64", "-Z", "0"]);
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    let damaged = dir.path().join("damaged.pgsafe");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let before = fingerprint(&db, "t");
+    for extra in [&["--clean"][..], &["--clean", "-j", "2"], &["--data-only", "--clean"]] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-d", &db.conn_string()]).args(extra).arg(&damaged));
+        assert_eq!(code, 2, "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("the archive is damaged, so nothing was")
+                && stderr.contains("part 0 (`public.t`)")
+                && stderr.contains("checksum mismatch"),
+            "{extra:?}: {stderr}"
+        );
+        assert_eq!(fingerprint(&db, "t"), before, "{extra:?}");
+        assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "50000", "{extra:?}");
+    }
+}
+
 /// An extension's configuration table holds the extension's own rows and the user's; the archive holds
 /// only the user's (the extension's filter), and a restore into a database where the extension made its
 /// own rows again keeps those, loads the user's, and verifies only what it loaded.
