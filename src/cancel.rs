@@ -9,6 +9,8 @@
 //! what was and was not done. Dropping the operation's future instead would skip all of that.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +35,13 @@ struct Inner {
     _parent_watch: Mutex<Option<Watch>>,
     /// What the operation would leave behind if stopped at once, for the message of a second signal.
     at_stake: Mutex<Option<String>>,
+    /// What a second signal still does before it stops the process (see [`Cancel::set_last_resort`]).
+    last_resort: Mutex<Option<LastResort>>,
 }
+
+/// A short undo that a second signal runs before it stops the process: a state no database should be
+/// left in (closed to new sessions, without its name) put back in one statement or two.
+pub type LastResort = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 type Stop = Arc<dyn Fn() + Send + Sync>;
 
@@ -82,6 +90,17 @@ impl Cancel {
     /// than the command says in general).
     pub fn set_at_stake(&self, what: Option<String>) {
         *self.inner.at_stake.lock().unwrap_or_else(|p| p.into_inner()) = what;
+    }
+
+    /// Sets what a second signal runs, for a few seconds at most, before it stops the process (`None`:
+    /// nothing). Set for as long as a state that must not outlive pgsafe lasts.
+    pub fn set_last_resort(&self, undo: Option<LastResort>) {
+        *self.inner.last_resort.lock().unwrap_or_else(|p| p.into_inner()) = undo;
+    }
+
+    /// What [`Cancel::set_last_resort`] last set.
+    pub fn last_resort(&self) -> Option<LastResort> {
+        self.inner.last_resort.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// What [`Cancel::set_at_stake`] last said.

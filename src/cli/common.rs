@@ -245,6 +245,16 @@ async fn watch_signals(
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+    if let Some(undo) = cancel.last_resort() {
+        // A database closed to new sessions, or without its name, is not left so for want of a second:
+        // the undo runs first, for a few seconds at most; a third signal stops at once.
+        eprintln!("{what}: stopping at once, after putting back what cannot be left (a third Ctrl-C stops now)");
+        tokio::select! {
+            _ = tokio::time::timeout(std::time::Duration::from_secs(5), undo()) => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
     if let (Abandoned::Database, Some(at_stake)) = (abandoned, cancel.at_stake()) {
         eprintln!("{what}: stopped at once; the cleanup did not finish: {at_stake}");
         std::process::exit(3);
@@ -270,4 +280,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::new(pgsafe::ErrorKind::Io, "starting the async runtime").with_source(e))
+}
+
+/// A timeout such as `2s` or `500ms`, at least 1ms (a `lock_timeout` of 0 would wait without a limit).
+pub fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.as_millis() == 0 => Err(format!("`{text}`: the timeout must be at least 1ms")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("`{text}` is not a duration such as `2s` or `500ms`: {e}")),
+    }
 }

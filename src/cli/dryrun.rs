@@ -15,7 +15,7 @@ use pgsafe::dryrun::{
 use pgsafe::store::resolve_dir;
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{ConnectArgs, block_on_cancellable};
+use super::common::{ConnectArgs, block_on_cancellable, parse_timeout};
 use super::output::{self, Exit};
 
 #[derive(Debug, Args)]
@@ -59,11 +59,11 @@ pub struct DryRunArgs {
     json: bool,
 
     /// How long a statement may wait for another session's lock before the rehearsal stops (`2s`).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_timeout)]
     lock_timeout: Duration,
 
     /// How long one statement may run (`60s`).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
     statement_timeout: Duration,
 
     /// A statement that would rewrite or scan a table bigger than this (with its indexes) is not run on
@@ -79,14 +79,6 @@ pub struct DryRunArgs {
     /// else `./.pgsafe`. A dry run never creates it.
     #[arg(long = "store", value_name = "DIR")]
     store: Option<PathBuf>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if d.as_millis() == 0 => Err(format!("`{text}`: the timeout must be at least 1ms")),
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!("`{text}` is not a duration such as `2s` or `500ms`: {e}")),
-    }
 }
 
 /// Bytes as a number, or with a unit: `kB`, `MB`, `GB` (powers of 1000), `KiB`, `MiB`, `GiB`, `TiB`.
@@ -485,8 +477,8 @@ mod tests {
         assert_eq!(parse_bytes("500 MB"), Ok(500_000_000));
         assert!(parse_bytes("1.5GiB").unwrap_err().contains("not a unit"));
         assert!(parse_bytes("GiB").unwrap_err().contains("not a number"));
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert!(parse_duration("0s").unwrap_err().contains("at least 1ms"));
+        assert_eq!(parse_timeout("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_timeout("0s").unwrap_err().contains("at least 1ms"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct MigrateArgs {
     to: Option<String>,
 
     /// `lock_timeout` of each statement's transaction (`2s`, `500ms`).
-    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = super::common::parse_timeout)]
     sql_lock_timeout: Duration,
 
     /// How many times a file is tried again when a lock is not granted in time (with backoff and jitter).

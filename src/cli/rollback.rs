@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
-use pgsafe::rollback::{Change, Mode, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy};
+use pgsafe::migrate::LockPolicy;
+use pgsafe::rollback::{
+    Change, Mode, ROLLBACK_LOCK_RETRIES, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy,
+};
 use pgsafe::store::{Outcome, SnapshotId};
 use pgsafe::{Error, ErrorKind};
 
-use super::common::{Abandoned, ConnectArgs, block_on_abandoning, default_jobs, progress};
+use super::common::{Abandoned, ConnectArgs, block_on_abandoning, default_jobs, parse_timeout, progress};
 use super::notify::NotifyArgs;
 use super::output::{self, Exit};
 use super::store::StoreArgs;
@@ -71,6 +74,15 @@ pub struct RollbackArgs {
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
 
+    /// In place and `--tables`: `lock_timeout` of the rollback's transaction. A lock another session holds
+    /// longer rolls the attempt back, releasing every lock it took, and it is tried again after a pause.
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = parse_timeout)]
+    sql_lock_timeout: Duration,
+
+    /// In place and `--tables`: attempts after the first when a lock is not granted in time.
+    #[arg(long = "lock-retries", value_name = "N", default_value_t = ROLLBACK_LOCK_RETRIES)]
+    lock_retries: u32,
+
     /// Wait up to SECONDS for another writer of the store.
     #[arg(long = "store-lock-timeout", value_name = "SECONDS", default_value_t = 60)]
     lock_timeout: u64,
@@ -101,6 +113,7 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
             None => SessionPolicy { wait: Duration::from_secs(args.wait_sessions), terminate: false },
         },
         lock_wait: Duration::from_secs(args.lock_timeout),
+        lock: LockPolicy { timeout: args.sql_lock_timeout, retries: args.lock_retries },
         health_check: !args.no_check,
         cancel: pgsafe::cancel::Cancel::new(),
     };

@@ -1244,6 +1244,12 @@ async fn roll_back(
         jobs: options.jobs,
         sessions: SessionPolicy { wait: options.terminate_after, terminate: true },
         lock_wait: options.lock_wait,
+        // The migration's own lock timeout, with at least a rollback's retries: giving up leaves the
+        // database migrated part way.
+        lock: LockPolicy {
+            timeout: options.lock.timeout,
+            retries: options.lock.retries.max(crate::rollback::ROLLBACK_LOCK_RETRIES),
+        },
         health_check: true,
         cancel: Cancel::new(),
     };

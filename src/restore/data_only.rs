@@ -46,7 +46,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
 
     if plan.single_transaction {
         let (off, on) = units::switch_all(&triggers, &keys, superuser, empty_first);
-        leader.batch("BEGIN").await?;
+        run.begin_single(&leader).await?;
         let outcome = async {
             if superuser {
                 leader.batch("SET LOCAL session_replication_role = replica").await?;

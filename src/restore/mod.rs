@@ -26,7 +26,7 @@ mod whole;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -125,6 +125,10 @@ pub struct RestoreOptions {
     /// With `clean`: statements run before the archive's own drops, in the same transaction. A rollback in
     /// place drops so what exists in the target but not in the archive.
     pub drop_also: Vec<String>,
+    /// With `single_transaction`: the transaction's `lock_timeout`, so that a lock another session holds
+    /// fails the restore (SQLSTATE `55P03`, everything rolled back) rather than making it wait, holding
+    /// the locks it took already, without a limit. A rollback in place tries again.
+    pub lock_timeout: Option<Duration>,
     /// Stops the restore cooperatively (Ctrl-C, SIGTERM): see [`crate::cancel`].
     pub cancel: Cancel,
 }
@@ -148,6 +152,7 @@ impl RestoreOptions {
             create: None,
             use_list: None,
             drop_also: Vec::new(),
+            lock_timeout: None,
             cancel,
         }
     }
@@ -246,7 +251,14 @@ pub async fn restore_planned(
         Some(role) => options.connect.with_role(role),
         None => options.connect.clone(),
     };
-    let mut run = Run { archive, connect, encoding, progress, cancel: options.cancel.clone() };
+    let mut run = Run {
+        archive,
+        connect,
+        encoding,
+        progress,
+        lock_timeout: options.lock_timeout,
+        cancel: options.cancel.clone(),
+    };
     let mut report = match plan.kind {
         RestoreKind::DataOnly => data_only::run(&plan, &run).await?,
         RestoreKind::Whole | RestoreKind::SchemaOnly => whole::run(&plan, &mut run).await?,
@@ -266,6 +278,8 @@ pub(crate) struct Run {
     pub connect: ConnectOptions,
     pub encoding: String,
     pub progress: Arc<dyn Progress>,
+    /// See [`RestoreOptions::lock_timeout`].
+    pub lock_timeout: Option<Duration>,
     pub cancel: Cancel,
 }
 
@@ -294,6 +308,15 @@ impl Run {
             .map_err(|e| pool::panicked("checking the archive's chunks", e))?
             .map_err(|e| e.context(format!("the archive is damaged, so {what}")))?;
         tracing::info!("every chunk to load checked in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Begins the single transaction on `session`, under the restore's `lock_timeout` when it has one.
+    async fn begin_single(&self, session: &Session) -> Result<()> {
+        session.batch("BEGIN").await?;
+        if let Some(timeout) = self.lock_timeout {
+            session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", timeout.as_millis().max(1))).await?;
+        }
         Ok(())
     }
 

@@ -77,7 +77,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     // if that fails, or is interrupted, the target is as it was.
 
     if plan.single_transaction {
-        leader.batch("BEGIN").await?;
+        run.begin_single(&leader).await?;
         let outcome = async {
             let mut phase = FirstPhase::atomic(&leader, &run.cancel);
             before(plan, &run.archive, &mut phase).await?;

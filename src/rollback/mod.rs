@@ -29,7 +29,8 @@ use crate::archive::ArchiveReader;
 use crate::cancel::Cancel;
 use crate::catalog::Filters;
 use crate::dump::DumpOptions;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::migrate::LockPolicy;
 use crate::pg::{ConnectOptions, Session};
 use crate::progress::Progress;
 use crate::restore::{RestoreOptions, RestoreReport};
@@ -65,6 +66,10 @@ fn restore_option_hint(line: &str) -> bool {
     ["`--clean`", "`--create`", "--single-transaction", "`-1`"].iter().any(|o| line.contains(o))
 }
 
+/// The lock retries of a rollback in place (or of tables) by default: about a minute and a half of
+/// attempts, each holding its locks at most `--lock-timeout`, before it gives up changing nothing.
+pub const ROLLBACK_LOCK_RETRIES: u32 = 10;
+
 /// What `pgsafe rollback` does.
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -82,6 +87,9 @@ pub struct RollbackOptions {
     pub sessions: SessionPolicy,
     /// How long to wait for the store's lock.
     pub lock_wait: Duration,
+    /// In place and tables: the transaction's `lock_timeout`, and how often a lock not granted in time is
+    /// tried again (the attempt rolled back, every lock it took released, then a pause).
+    pub lock: LockPolicy,
     /// Run `pgsafe check` against the snapshot afterwards (the default).
     pub health_check: bool,
     pub cancel: Cancel,
@@ -249,6 +257,7 @@ fn restore_options(options: &RollbackOptions) -> RestoreOptions {
         single_transaction,
         clean,
         data_only,
+        lock_timeout: single_transaction.then_some(options.lock.timeout),
         ..RestoreOptions::whole(options.connect.clone(), jobs, options.cancel.clone())
     }
 }
@@ -489,8 +498,16 @@ async fn run(
                 }));
             }
             progress.step(&format!("swapping: `{}` aside as `{aside}`, `{new_name}` into its name", plan.database));
-            let swapped =
-                swap::swap(&maintenance, &plan.database, &new_name, &aside, options.sessions, &options.cancel).await;
+            let swapped = swap::swap(
+                &maintenance,
+                &options.connect,
+                &plan.database,
+                &new_name,
+                &aside,
+                options.sessions,
+                &options.cancel,
+            )
+            .await;
             match swapped {
                 Ok(s) => sessions = Some(s),
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
@@ -509,12 +526,12 @@ async fn run(
             let extra: Vec<&crate::schema::SchemaObject> = plan.extra.iter().collect();
             restore_options.drop_also = crate::restore::plan::drop_statements_cascading(&extra);
             progress.step(&format!("restoring the snapshot into `{}` in one transaction", plan.database));
-            in_transaction(archive, &restore_options, progress.clone(), &plan.database).await?
+            in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?
         }
         Mode::Tables(_) => {
             restore_options.filters = tables_filters(&options.mode)?.unwrap_or_default();
             progress.step("restoring the tables' rows in one transaction");
-            in_transaction(archive, &restore_options, progress.clone(), &plan.database).await?
+            in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?
         }
     };
     drop(lock);
@@ -563,13 +580,46 @@ async fn run(
 async fn in_transaction(
     archive: Arc<ArchiveReader>,
     options: &RestoreOptions,
+    lock: LockPolicy,
     progress: Arc<dyn Progress>,
     database: &str,
 ) -> Result<RestoreReport> {
-    let report = crate::restore::restore(archive, options, progress).await.map_err(|e| {
-        e.context(format!("the rollback's transaction failed and was rolled back; `{database}` was not changed"))
-            .retain_hint(|line| !restore_option_hint(line))
-    })?;
+    let mut attempt = 0;
+    let report = loop {
+        let restored = crate::restore::restore(archive.clone(), options, progress.clone()).await;
+        match restored {
+            Err(e) if e.sqlstate() == Some(SqlState::LOCK_NOT_AVAILABLE) && attempt < lock.retries => {
+                let wait = crate::migrate::apply::backoff(attempt);
+                attempt += 1;
+                progress.step(&format!(
+                    "another session held a lock the rollback needs for more than {}ms; everything was rolled back, trying again in {:.1}s ({attempt} of {} retries)",
+                    lock.timeout.as_millis(),
+                    wait.as_secs_f64(),
+                    lock.retries
+                ));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = options.cancel.cancelled() => {}
+                }
+            }
+            Err(e) => {
+                let e = e
+                    .context(format!(
+                        "the rollback's transaction failed and was rolled back; `{database}` was not changed"
+                    ))
+                    .retain_hint(|line| !restore_option_hint(line));
+                return Err(match e.sqlstate() {
+                    Some(SqlState::LOCK_NOT_AVAILABLE) => e.and_hint(format!(
+                        "another session held a lock the rollback needs through {} attempts of {}ms each; `--lock-retries` and `--lock-timeout` allow more",
+                        attempt + 1,
+                        lock.timeout.as_millis()
+                    )),
+                    _ => e,
+                });
+            }
+            Ok(report) => break report,
+        }
+    };
     if report.rolled_back || !report.problems.is_empty() {
         return Err(Error::new(
             ErrorKind::CheckFailed,

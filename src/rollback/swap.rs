@@ -9,6 +9,7 @@
 //! its rows; a failure of the second rename renames the current one back. Only when that fails too is
 //! the state one a person must mend, and the error says exactly what it is and what to run.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -133,9 +134,11 @@ pub(crate) async fn wait_until_empty(
     }
 }
 
-/// Gives `restored` the name `current`, keeping `current` as `aside`.
+/// Gives `restored` the name `current`, keeping `current` as `aside`. `connect` is the user's, for the
+/// session a second signal opens to put back what the swap left part way (see [`Stake`]).
 pub(crate) async fn swap(
     session: &Session,
+    connect: &ConnectOptions,
     current: &str,
     restored: &str,
     aside: &str,
@@ -144,6 +147,7 @@ pub(crate) async fn swap(
 ) -> Result<Swapped> {
     let (q_current, q_restored, q_aside) = (quote_ident(current), quote_ident(restored), quote_ident(aside));
     let mut swapped = Swapped::default();
+    let _stake = Stake::new(cancel, connect, [current, restored, aside]);
     // The restore's own sessions may take a moment to be gone from the server.
     let lingering = wait_until_empty(session, restored, Duration::from_secs(10), cancel).await?;
     if let Some(s) = lingering.first() {
@@ -225,6 +229,73 @@ pub(crate) async fn swap(
         tracing::warn!("the replaced database `{aside}` is still closed to new sessions ({e}); run: {aside_reopened}");
     }
     Ok(swapped)
+}
+
+/// While a swap runs, what a second signal (which stops pgsafe at once) finds at stake: the database
+/// closed to new sessions, or renamed aside with nothing yet in its name. The signal first puts that
+/// back, through a session of its own, by what it finds on the server (wherever the swap got to), then
+/// says what is left; cleared when the swap returns.
+struct Stake<'a> {
+    cancel: &'a Cancel,
+}
+
+impl<'a> Stake<'a> {
+    fn new(cancel: &'a Cancel, connect: &ConnectOptions, [current, restored, aside]: [&str; 3]) -> Stake<'a> {
+        let (q_current, q_aside) = (quote_ident(current), quote_ident(aside));
+        cancel.set_at_stake(Some(format!(
+            "the swap of `{current}` was cut short, and putting it back failed: `{current}` may be closed to new sessions, or renamed `{aside}`, and the restored snapshot may be left as `{restored}`. On `postgres`: if no database is named `{current}`, run ALTER DATABASE {q_aside} RENAME TO {q_current}; then ALTER DATABASE {q_current} WITH ALLOW_CONNECTIONS true; and drop `{restored}` if it is there"
+        )));
+        let names = [current, restored, aside].map(str::to_string);
+        let (connect, stake) = (connect.clone(), cancel.clone());
+        cancel.set_last_resort(Some(Arc::new(move || {
+            let (connect, names, stake) = (connect.clone(), names.clone(), stake.clone());
+            Box::pin(async move {
+                match put_back(&connect, &names).await {
+                    Ok(said) => stake.set_at_stake(Some(said)),
+                    Err(e) => tracing::warn!("putting back what the swap left part way failed: {e}"),
+                }
+            })
+        })));
+        Stake { cancel }
+    }
+}
+
+impl Drop for Stake<'_> {
+    fn drop(&mut self) {
+        self.cancel.set_last_resort(None);
+        self.cancel.set_at_stake(None);
+    }
+}
+
+/// Puts back what a swap cut short left, found on the server: the current database renamed back if it
+/// was renamed aside and nothing took its name, and open to new sessions. Says what is then where.
+async fn put_back(connect: &ConnectOptions, [current, restored, aside]: &[String; 3]) -> Result<String> {
+    let session = maintenance_session(connect, current, "to put back what the swap left").await?;
+    let sql = "SELECT datname::text FROM pg_catalog.pg_database WHERE datname = ANY($1)";
+    let found: Vec<String> = session
+        .query(sql, &[&vec![current.clone(), restored.clone(), aside.clone()]])
+        .await?
+        .iter()
+        .map(|row| crate::pg::value(row, 0, sql))
+        .collect::<Result<_>>()?;
+    let has = |name: &String| found.contains(name);
+    let (q_current, q_aside) = (quote_ident(current), quote_ident(aside));
+    let finished = has(current) && has(aside);
+    if !has(current) && has(aside) {
+        session.batch(&format!("ALTER DATABASE {q_aside} RENAME TO {q_current}")).await?;
+    }
+    if has(current) || has(aside) {
+        session.batch(&format!("ALTER DATABASE {q_current} WITH ALLOW_CONNECTIONS true")).await?;
+    }
+    if finished {
+        session.batch(&format!("ALTER DATABASE {q_aside} WITH ALLOW_CONNECTIONS true")).await?;
+        return Ok(format!(
+            "the swap had finished: `{current}` holds the snapshot, open to new sessions, and the database it replaced is kept as `{aside}`; the health check did not run"
+        ));
+    }
+    let left =
+        if has(restored) { format!("; the restored snapshot is left as `{restored}`: drop it") } else { String::new() };
+    Ok(format!("the swap was put back: `{current}` is as it was, open to new sessions{left}"))
 }
 
 /// Ends `sessions` with `pg_terminate_backend`, naming those it may not end.

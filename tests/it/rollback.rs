@@ -591,3 +591,85 @@ fn a_rollback_interrupted_by_sigterm_during_its_restore_drops_the_new_database_a
     let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!((&last["command"], &last["outcome"]), (&"rollback".into(), &"failed".into()));
 }
+
+/// A second Ctrl-C stops a rollback at once, but not with the database closed to new sessions: while the
+/// swap waits for the application's session to leave, two signals put the database back open, under its
+/// name and as it was, and say so (exit 3). Before, it stayed closed (`ALLOW_CONNECTIONS false`) and the
+/// command the message gave failed on it.
+#[test]
+fn a_second_signal_during_the_swap_leaves_the_database_open_under_its_name() {
+    use crate::interrupt::{hold, signal, wait_until};
+    let db = TestDb::new("rb_twice");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM t WHERE id % 2 = 0");
+    let before = copy_of(&db, "rb_twice_before");
+    let application = hold(&db, "LOCK TABLE t IN ACCESS SHARE MODE");
+    let mut child = pgsafe()
+        .args(["rollback", "-q", "--yes", "--no-safety-snapshot", "--no-check", "--wait-sessions", "60", "--store"])
+        .arg(dir.path())
+        .args(["-d", &db.conn_string(), &id])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let closed =
+        || before.psql(&format!("SELECT datallowconn FROM pg_database WHERE datname = '{}'", db.name())) == "f\n";
+    wait_until("the swap closed the database", &mut child, closed);
+    signal(&child, "INT");
+    // Apart, so that the two are not one to the signal handler; within the wait's first poll.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    signal(&child, "INT");
+    let (code, stderr) = crate::faults::finish(child);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("the swap was put back") && stderr.contains("open to new sessions"), "{stderr}");
+    let open = before.psql(&format!("SELECT datallowconn FROM pg_database WHERE datname = '{}'", db.name()));
+    assert_eq!(open, "t\n", "{stderr}");
+    assert_eq!(databases_like(&format!("{}_replaced_%", db.name())), Vec::<String>::new());
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+    for left in databases_like(&format!("{}_rollback_%", db.name())) {
+        drop_database(&left);
+    }
+    let mut application = application;
+    let _ = application.kill();
+    let _ = application.wait();
+}
+
+/// A rollback in place (or of tables) does not wait without a limit for a lock another session holds,
+/// holding the locks it took already and so blocking the application's reads of other tables: each
+/// attempt gives up after `--lock-timeout`, rolls back (releasing every lock) and tries again; after
+/// `--lock-retries` it stops, changing nothing, and says which options allow more. Once the lock is free,
+/// it rolls back.
+#[test]
+fn a_rollback_in_place_that_cannot_get_a_lock_tries_again_and_then_changes_nothing() {
+    use crate::interrupt::{held, hold, release};
+    let db = TestDb::new("rb_locked");
+    db.psql(
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 100);
+         CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 100);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM a WHERE id > 50; DELETE FROM b WHERE id > 50");
+    let before = copy_of(&db, "rb_locked_before");
+    let mut holder = hold(&db, "LOCK TABLE b IN ACCESS SHARE MODE");
+    crate::interrupt::wait_until("the lock was taken", &mut holder, || held(&db, "b", "AccessShareLock"));
+    for mode in [&["--in-place"][..], &["--tables", "a", "b"]] {
+        let started = std::time::Instant::now();
+        let args =
+            [&[id.as_str(), "--yes", "--no-safety-snapshot", "--lock-timeout", "200ms", "--lock-retries", "2"], mode];
+        let (code, _, err) = rollback(dir.path(), &db, &args.concat());
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("was not changed") && err.contains("through 3 attempts of 200ms"), "{mode:?}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{mode:?}: {:?}", started.elapsed());
+        let (same, text) = compare_dbs(before.name(), db.name());
+        assert!(same, "{mode:?}: {text}");
+    }
+    assert!(held(&db, "b", "AccessShareLock"));
+    release(&db, holder);
+    let (code, _, err) =
+        rollback(dir.path(), &db, &[&id, "--yes", "--no-safety-snapshot", "--in-place", "--lock-timeout", "200ms"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)").trim(), "200");
+}
