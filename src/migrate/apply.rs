@@ -18,12 +18,13 @@ pub struct LockPolicy {
     pub retries: u32,
 }
 
-/// Runs `statements` (and then `after`, in the same transaction) in one transaction under the lock
-/// policy; a lock not granted in time rolls the attempt back and tries again after a backoff with jitter.
+/// Runs `parts` in order (and then `after`), all in one transaction under the lock policy; a lock not
+/// granted in time rolls the attempt back and tries again after a backoff with jitter. Each part is a
+/// batch of statements and what names it when one of them fails (a file's label; `None` adds nothing).
 /// Returns how many attempts it took.
 pub(crate) async fn in_transaction(
     session: &Session,
-    statements: &str,
+    parts: &[(Option<&str>, &str)],
     after: &str,
     policy: LockPolicy,
     cancel: &Cancel,
@@ -34,7 +35,12 @@ pub(crate) async fn in_transaction(
         let run = async {
             session.batch("BEGIN").await?;
             session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", policy.timeout.as_millis())).await?;
-            session.batch(statements).await?;
+            for (label, statements) in parts {
+                session.batch(statements).await.map_err(|e| match label {
+                    Some(label) => e.context(format!("`{label}`")),
+                    None => e,
+                })?;
+            }
             if !after.is_empty() {
                 session.batch(after).await?;
             }

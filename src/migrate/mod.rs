@@ -1037,11 +1037,10 @@ async fn apply_all(
     let read = |u: &Unit| -> Result<String> { Ok(joined(&u.statements)) };
     if !options.snapshot {
         // Nothing else could undo a failure half way: one transaction for all of it.
-        let mut all = String::new();
+        let mut all = Vec::new();
         let mut records = table.clone();
         for u in units {
-            all.push_str(&read(u)?);
-            all.push_str("\n;\n");
+            all.push((u.label.as_str(), read(u)?));
             match (&u.file, u.down) {
                 (Some(f), false) => records.push_str(&runner::record_sql(&options.table, f, 0.0, None)),
                 (Some(f), true) => records.push_str(&runner::forget_sql(&options.table, &f.version)),
@@ -1050,7 +1049,8 @@ async fn apply_all(
             records.push_str(&u.tool_record);
         }
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
-        apply::in_transaction(session, &all, &records, options.lock, &options.cancel).await?;
+        let parts: Vec<(Option<&str>, &str)> = all.iter().map(|(label, sql)| (Some(*label), sql.as_str())).collect();
+        apply::in_transaction(session, &parts, &records, options.lock, &options.cancel).await?;
         *committed = true;
         report.applied.extend(units.iter().map(|u| u.label.clone()));
         return Ok(());
@@ -1099,9 +1099,7 @@ async fn apply_all(
             }
             None => String::new(),
         } + &u.tool_record;
-        apply::in_transaction(session, &sql, &record, options.lock, &options.cancel)
-            .await
-            .map_err(|e| e.context(format!("`{}`", u.label)))?;
+        apply::in_transaction(session, &[(Some(&u.label), &sql)], &record, options.lock, &options.cancel).await?;
         *committed = true;
         tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
         report.applied.push(u.label.clone());

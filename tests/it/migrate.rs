@@ -283,6 +283,12 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     let (code, report, err) = migrate(store.path(), &db, &["--force", "--skip-snapshot", folder]);
     assert_eq!(code, 1, "{err}");
     assert_eq!((&report["ending"], &report["snapshot"]), (&"rolled-back".into(), &Value::Null));
+    // The failed statement is named with its file and its place in it, as with a snapshot.
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`0002_broken`: `ALTER TABLE film ADD COLUMN studio") && reason.contains("(statement 2 of 2)"),
+        "{report}"
+    );
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
     // ... and a command, which no transaction can undo, is refused.
