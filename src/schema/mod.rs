@@ -330,7 +330,18 @@ pub async fn read_schema_with(
 
     // Extension members come back with CREATE EXTENSION. Only changes to their privileges are kept, as
     // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges.
-    let members: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'e').map(|d| d.from).collect();
+    let mut members: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'e').map(|d| d.from).collect();
+    // So do the keys, indexes, defaults, triggers and rules of an extension's tables (its configuration
+    // tables, whose rows are dumped): its script made them, and made again they fail ("multiple primary
+    // keys", "already exists"), as PostGIS's `spatial_ref_sys` would. pg_dump leaves them out too; what
+    // it keeps of such a table, its policies and row security, stays.
+    let member_tables: HashSet<u32> = members.iter().filter(|k| k.0 == PG_CLASS).map(|k| k.1).collect();
+    members.extend(
+        steps
+            .iter()
+            .filter(|s| s.table_oid.is_some_and(|t| member_tables.contains(&t)) && is_table_part(&s.kind))
+            .map(|s| s.key),
+    );
     let mut seen = HashSet::new();
     steps.retain_mut(|s| {
         if !members.contains(&s.key) {
@@ -737,6 +748,23 @@ fn may_own(object: Key, owner: Key) -> bool {
     !matches!(object.0, PG_AMOP | PG_AMPROC) || matches!(owner.0, PG_OPFAMILY | PG_OPCLASS | PG_EXTENSION)
 }
 const PUBLIC_SCHEMA: Key = (2615, 2200);
+
+/// Whether an object of `kind` on a table is part of the table's definition, made by whatever makes the
+/// table (for an extension's table, its script).
+fn is_table_part(kind: &ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::Constraint
+            | ObjectKind::CheckConstraint
+            | ObjectKind::FkConstraint
+            | ObjectKind::Index
+            | ObjectKind::IndexAttach
+            | ObjectKind::TableAttach
+            | ObjectKind::Default
+            | ObjectKind::Trigger
+            | ObjectKind::Rule
+    )
+}
 
 /// Makes each materialized view's refresh (`MATERIALIZED VIEW DATA`) follow the refreshes of the materialized
 /// views its query reads, directly or through views, as pg_dump's buildMatViewRefreshDependencies does:

@@ -725,6 +725,57 @@ fn extension_configuration_tables_keep_the_extensions_own_rows() {
     let _ = std::fs::remove_file(control);
 }
 
+/// An extension's configuration table whose script made its keys, checks, indexes and defaults (as
+/// PostGIS's `spatial_ref_sys`), and a configuration sequence: the restore leaves the table's parts to
+/// `CREATE EXTENSION` and loads the user's rows, and the sequence gets the user's value. Before, the
+/// restore added the primary key again ("multiple primary keys", exit 2), and the sequence came back
+/// at its start although the restore said it verified.
+#[test]
+fn an_extensions_configuration_table_keeps_its_own_keys_and_its_sequence_the_users_value() {
+    let share = TestDb::new("ext2_probe").psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'");
+    let dir = Path::new(share.trim()).join("extension");
+    let control = dir.join("pgsafe_test_config2.control");
+    if let Err(e) = std::fs::write(&control, "default_version = '1.0'\nrelocatable = false\nschema = cfg2\n") {
+        let why = format!("it cannot write into `{}` ({e}; it needs root)", dir.display());
+        support::cannot_run("an_extensions_configuration_table_keeps_its_own_keys", &why);
+        return;
+    }
+    std::fs::write(
+        dir.join("pgsafe_test_config2--1.0.sql"),
+        "CREATE TABLE cfg2.settings (k text PRIMARY KEY, v text CHECK (v <> ''), standard boolean NOT NULL DEFAULT false);
+         CREATE INDEX settings_v ON cfg2.settings (v);
+         INSERT INTO cfg2.settings VALUES ('version', '1', true);
+         CREATE SEQUENCE cfg2.ids;
+         SELECT pg_catalog.pg_extension_config_dump('cfg2.settings', 'WHERE NOT standard');
+         SELECT pg_catalog.pg_extension_config_dump('cfg2.ids', '');",
+    )
+    .unwrap();
+    let src = TestDb::new("ext2_src");
+    src.psql(
+        "CREATE SCHEMA cfg2; CREATE EXTENSION pgsafe_test_config2;
+         INSERT INTO cfg2.settings (k, v) VALUES ('mine', 'x');
+         SELECT setval('cfg2.ids', 33);
+         CREATE TABLE uses (id int PRIMARY KEY, k text REFERENCES cfg2.settings (k));
+         INSERT INTO uses VALUES (1, 'mine');",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = dump(&src, tmp.path(), &[]);
+    let dst = TestDb::new("ext2_dst");
+    for extra in [&[][..], &["--clean"]] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        for table in ["cfg2.settings", "uses"] {
+            assert_eq!(fingerprint(&src, table), fingerprint(&dst, table), "{extra:?}: {table}");
+        }
+        assert_eq!(dst.psql("SELECT last_value || ' ' || is_called FROM cfg2.ids").trim(), "33 true", "{extra:?}");
+        let constraints = "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'cfg2.settings'::regclass";
+        assert_eq!(dst.psql(constraints), src.psql(constraints), "{extra:?}");
+    }
+    let _ = std::fs::remove_file(dir.join("pgsafe_test_config2--1.0.sql"));
+    let _ = std::fs::remove_file(control);
+}
+
 /// The codecs of an archive's chunk frames, read from their headers, in file order.
 fn chunk_codecs(archive: &Path) -> Vec<pgsafe::format::Codec> {
     let bytes = std::fs::read(archive).unwrap();

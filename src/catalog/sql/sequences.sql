@@ -1,4 +1,5 @@
--- Sequences whose values a dump records; not those of extensions, not in system schemas.
+-- Sequences whose values a dump records; not those of extensions (but their configuration sequences),
+-- not in system schemas.
 -- One row per sequence, with the table that owns it (a serial's `OWNED BY`, an identity column's), whose
 -- selection by `-t` takes the sequence along, as pg_dump does. Works on PostgreSQL 13 and later.
 SELECT c.oid::int8 AS oid,
@@ -23,7 +24,11 @@ LEFT JOIN LATERAL (
 WHERE c.relkind = 'S'
   AND n.nspname <> 'information_schema'
   AND n.nspname !~ '^pg_'
+  -- An extension's sequence comes back with the extension, at its start, except one its script marked
+  -- as configuration (pg_extension_config_dump), whose value is the user's, as pg_dump has it.
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
                   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-                    AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e')
+                    AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+                    AND NOT c.oid = ANY (coalesce(e.extconfig, '{}')))
 ORDER BY n.nspname, c.relname
