@@ -116,11 +116,12 @@ pub struct Known {
     dropped_columns: HashSet<(String, String)>,
     /// The columns of the indexes the run made, by index name (an expression left out).
     index_columns: HashMap<String, Vec<String>>,
-    /// (table key, column) with a validated `CHECK (col IS NOT NULL)` the run added: a later file's `SET
-    /// NOT NULL` uses it as the same file's does (each file is committed before the next runs).
-    not_null_checks: HashSet<(String, String)>,
-    /// (table key, constraint) of such checks added `NOT VALID`, and their column.
-    pending_checks: HashMap<(String, String), String>,
+    /// (table key, constraint) of the validated `CHECK (col IS NOT NULL)` constraints the run added, and
+    /// the columns they prove NOT NULL: a later file's `SET NOT NULL` uses them as the same file's does
+    /// (each file is committed before the next runs), until a statement drops them.
+    not_null_checks: HashMap<(String, String), Vec<String>>,
+    /// (table key, constraint) of such checks added `NOT VALID`, and their columns.
+    pending_checks: HashMap<(String, String), Vec<String>>,
     /// Domains the run made or gave constraints, by [`RelName::key`]: whether they have a constraint
     /// (`CHECK` or `NOT NULL`, their own or their base domain's).
     domains: HashMap<String, bool>,
@@ -1534,12 +1535,17 @@ impl<'a> Pass<'a> {
                 if self.known.unvalidated_checks.remove(&(rel.key(), column.to_owned())) {
                     self.known.checked.insert(rel.key());
                 }
-                if let Some(col) = self.known.pending_checks.remove(&(rel.key(), column.to_owned())) {
-                    self.known.not_null_checks.insert((rel.key(), col));
+                if let Some(columns) = self.known.pending_checks.remove(&(rel.key(), column.to_owned())) {
+                    self.known.not_null_checks.entry((rel.key(), column.to_owned())).or_default().extend(columns);
                 }
             }
             AtDropConstraint => {
-                self.known.dropped_constraints.insert((rel.key(), column.to_owned()));
+                // A check dropped proves nothing any more, whether the run or the database had it.
+                let key = (rel.key(), column.to_owned());
+                self.known.not_null_checks.remove(&key);
+                self.known.pending_checks.remove(&key);
+                self.known.unvalidated_checks.remove(&key);
+                self.known.dropped_constraints.insert(key);
             }
             AtAttachPartition | AtDetachPartition => {
                 let Some(NodeEnum::PartitionCmd(p)) = def else { return };
@@ -1854,14 +1860,12 @@ impl<'a> Pass<'a> {
         let at = self.offset(k.location, self.at);
         let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
         // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.
-        if k.contype() == ConstrType::ConstrCheck
-            && let Some(col) = k.raw_expr.as_deref().and_then(not_null_check_column)
-        {
-            if k.skip_validation {
-                self.known.pending_checks.insert((rel.key(), k.conname.clone()), col);
-            } else {
-                self.known.not_null_checks.insert((rel.key(), col));
-            }
+        let proves = k.raw_expr.as_deref().map(not_null_check_columns).unwrap_or_default();
+        if k.contype() == ConstrType::ConstrCheck && !proves.is_empty() {
+            let checks =
+                if k.skip_validation { &mut self.known.pending_checks } else { &mut self.known.not_null_checks };
+            // Unnamed checks share the empty name: none is forgotten.
+            checks.entry((rel.key(), k.conname.clone())).or_default().extend(proves);
         }
         if new {
             return;
@@ -1965,7 +1969,13 @@ impl<'a> Pass<'a> {
             None => unknown_not_null,
         });
         let checked =
-            self.known.not_null_checks.contains(&key) || facts.is_some_and(|t| t.not_null_checks.contains(db_column));
+            self.known.not_null_checks.iter().any(|((t, _), columns)| *t == key.0 && columns.contains(&key.1))
+                || facts.is_some_and(|t| {
+                    t.not_null_checks.iter().any(|(name, columns)| {
+                        columns.iter().any(|c| c == db_column)
+                            && !self.known.dropped_constraints.contains(&(key.0.clone(), name.clone()))
+                    })
+                });
         self.known.not_null.insert(key, true);
         (!(already || (checked && self.pg_version >= 12))).then_some(checked)
     }
@@ -2096,14 +2106,14 @@ fn constraint(node: &pg_query::protobuf::Node) -> Option<&Constraint> {
     }
 }
 
-/// The column of a `col IS NOT NULL` expression.
-pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> {
-    let Some(NodeEnum::NullTest(test)) = &expr.node else { return None };
+/// The columns a check's expression proves NOT NULL: the column of a `col IS NOT NULL` expression.
+pub fn not_null_check_columns(expr: &pg_query::protobuf::Node) -> Vec<String> {
+    let Some(NodeEnum::NullTest(test)) = &expr.node else { return Vec::new() };
     if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
-        return None;
+        return Vec::new();
     }
-    let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return None };
-    c.fields.last().and_then(string).map(str::to_owned)
+    let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return Vec::new() };
+    c.fields.last().and_then(string).map(str::to_owned).into_iter().collect()
 }
 
 /// Whether a `USING` expression is the column itself, or the column cast to `to` (the new type).

@@ -299,7 +299,7 @@ fn facts_name_existing_indexes_unindexed_foreign_keys_checks_and_missing_objects
                 .map(|(c, t)| (c.to_owned(), types::ColumnType::parse(t).unwrap()))
                 .collect(),
             indexes: vec![vec!["status".into()]],
-            not_null_checks: ["status".to_owned()].into(),
+            not_null_checks: [("orders_status_nn".to_owned(), vec!["status".to_owned()])].into(),
             ..TableFacts::default()
         },
     );
@@ -459,6 +459,38 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
                  ALTER TABLE orders ADD COLUMN a text;\n-- next file\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\n\
                  ALTER TABLE orders ALTER COLUMN a SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
+}
+
+/// Found by a lint battery (confirmed on PostgreSQL 15, which scans in each case): a validated `CHECK (col
+/// IS NOT NULL)` spares `SET NOT NULL` its scan only while it exists; dropped, or dropped and added again
+/// `NOT VALID` under its name, it proves nothing, whether the run or the database had it.
+#[test]
+fn a_not_null_check_dropped_before_set_not_null_proves_nothing() {
+    let add = "ALTER TABLE orders ADD CONSTRAINT c1 CHECK (user_id IS NOT NULL) NOT VALID;\n\
+               ALTER TABLE orders VALIDATE CONSTRAINT c1;\n";
+    let set = "ALTER TABLE orders ALTER COLUMN user_id SET NOT NULL;";
+    assert_eq!(lines("set-not-null", &format!("{add}{set}")), Vec::<usize>::new());
+    let dropped = format!("{add}ALTER TABLE orders DROP CONSTRAINT c1;\n{set}");
+    assert_eq!(lines("set-not-null", &dropped), [4]);
+    let next_file = format!("{add}-- next file\nALTER TABLE orders DROP CONSTRAINT IF EXISTS c1;\n{set}");
+    assert_eq!(lines("set-not-null", &next_file), [2]);
+    // Another check of the column still proves it.
+    let other = format!("{add}{}ALTER TABLE orders DROP CONSTRAINT c1;\n{set}", add.replace("c1", "c2"));
+    assert_eq!(lines("set-not-null", &other), Vec::<usize>::new());
+    // The database's check, by its name.
+    let mut table = TableFacts { rows: Some(1_000_000), ..TableFacts::default() };
+    table.not_null_checks.insert("orders_uid_nn".into(), vec!["user_id".into()]);
+    let facts = facts_with("orders", table);
+    let with = |sql: &str| lines_with("set-not-null", sql, &LintOptions::default(), Some(&facts));
+    assert_eq!(with(set), Vec::<usize>::new());
+    assert_eq!(with(&format!("ALTER TABLE orders DROP CONSTRAINT orders_uid_nn;\n{set}")), [2]);
+    assert_eq!(with(&format!("ALTER TABLE orders DROP CONSTRAINT other;\n{set}")), Vec::<usize>::new());
+    let replaced = "ALTER TABLE orders DROP CONSTRAINT orders_uid_nn, \
+                    ADD CONSTRAINT orders_uid_nn CHECK (user_id IS NOT NULL) NOT VALID;\n";
+    assert_eq!(with(&format!("{replaced}{set}")), [2]);
+    // Validated again, the new one proves it.
+    let validated = format!("{replaced}ALTER TABLE orders VALIDATE CONSTRAINT orders_uid_nn;\n{set}");
+    assert_eq!(with(&validated), Vec::<usize>::new());
 }
 
 #[test]
