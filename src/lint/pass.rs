@@ -2296,15 +2296,14 @@ fn tree_nodes<'a>(tree: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json
     found
 }
 
-/// The names (without schema) of the functions an expression calls.
+/// The names (without schema) of the functions an expression calls, at any depth: inside every kind of
+/// node (`ARRAY[...]`, `ROW(...)`, a subquery), which the parse tree's own walk does not all reach.
 fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
     let Some(node) = expr.node.as_ref() else { return Vec::new() };
-    node.nodes()
-        .into_iter()
-        .filter_map(|(n, ..)| match n {
-            pg_query::NodeRef::FuncCall(f) => f.funcname.last().and_then(string).map(str::to_owned),
-            _ => None,
-        })
+    let tree = json_tree(node);
+    tree_nodes(&tree, "FuncCall")
+        .iter()
+        .filter_map(|f| f["funcname"].as_array()?.last()?["node"]["String"]["sval"].as_str().map(str::to_owned))
         .collect()
 }
 

@@ -461,6 +461,31 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery (confirmed on PostgreSQL 15: the table is rewritten): a volatile call is
+/// volatile wherever it is in the default, `ARRAY[...]` and `ROW(...)` as well as `CASE` or `COALESCE`.
+#[test]
+fn a_volatile_call_anywhere_in_a_default_rewrites() {
+    for default in [
+        "ARRAY[random()::text]",
+        "ARRAY[ARRAY[1], ARRAY[(random() * 10)::int]]",
+        "(ROW(1, clock_timestamp())::pair).b",
+        "COALESCE(NULL, md5(gen_random_uuid()::text))",
+        "CASE WHEN true THEN ARRAY[nextval('s')] END",
+    ] {
+        let sql = format!("ALTER TABLE orders ADD COLUMN c text[] DEFAULT {default};");
+        assert_eq!(lines("add-column-volatile-default", &sql), [1], "{sql}");
+    }
+    let stable = "ALTER TABLE orders ADD COLUMN c text[] DEFAULT ARRAY[now()::text, lower('A')];";
+    assert_eq!(lines("add-column-volatile-default", stable), Vec::<usize>::new());
+    // What the facts read the volatility of.
+    let files = [parse(SourceFile {
+        name: "m.sql".into(),
+        text: "ALTER TABLE orders ADD COLUMN c text[] DEFAULT ARRAY[make_code()];".into(),
+    })
+    .unwrap()];
+    assert_eq!(named(&files).functions, ["make_code"]);
+}
+
 /// Found by a lint battery (confirmed on PostgreSQL 15, which scans in each case): a validated `CHECK (col
 /// IS NOT NULL)` spares `SET NOT NULL` its scan only while it exists; dropped, or dropped and added again
 /// `NOT VALID` under its name, it proves nothing, whether the run or the database had it.
