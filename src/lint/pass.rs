@@ -323,6 +323,66 @@ const VOLATILE: &[&str] = &[
     "setseed",
 ];
 
+/// Built-in functions, stable or immutable, that defaults call: the same value for every row of an
+/// `ADD COLUMN`. Without `-d`, a function neither here, nor in [`VOLATILE`], nor made by the run is unknown.
+const NOT_VOLATILE: &[&str] = &[
+    "now",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "current_setting",
+    "current_database",
+    "current_schema",
+    "lower",
+    "upper",
+    "initcap",
+    "length",
+    "concat",
+    "concat_ws",
+    "format",
+    "replace",
+    "substr",
+    "lpad",
+    "rpad",
+    "md5",
+    "sha256",
+    "encode",
+    "decode",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "to_number",
+    "date_trunc",
+    "date_part",
+    "make_date",
+    "make_time",
+    "make_timestamp",
+    "make_timestamptz",
+    "make_interval",
+    "timezone",
+    "age",
+    "abs",
+    "round",
+    "trunc",
+    "floor",
+    "ceil",
+    "array_fill",
+    "array_to_string",
+    "string_to_array",
+    "to_json",
+    "to_jsonb",
+    "json_build_object",
+    "jsonb_build_object",
+    "json_build_array",
+    "jsonb_build_array",
+    "uuid_nil",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
+];
+
 /// Locks that block neither reads nor writes, by ALTER TABLE subcommand (SHARE UPDATE EXCLUSIVE).
 fn weak_alter(subtype: AlterTableType) -> bool {
     use AlterTableType::*;
@@ -513,6 +573,23 @@ impl<'a> Pass<'a> {
     /// With facts: the table of an existing index.
     fn index_table(&self, index: &RelName) -> Option<RelName> {
         self.facts.and_then(|f| f.index_tables.get(&index.key())).cloned()
+    }
+
+    /// Whether function `f` is volatile: a volatile built-in, or what the run's `CREATE FUNCTION` or the
+    /// database says; a built-in lint knows to be stable or immutable is not. `None`: nothing says.
+    fn function_volatile(&self, f: &RelName) -> Option<bool> {
+        let lower = f.name.to_ascii_lowercase();
+        if VOLATILE.contains(&lower.as_str()) {
+            return Some(true);
+        }
+        if let Some(&volatile) = self.known.functions.get(&f.name) {
+            return Some(volatile);
+        }
+        if let Some(&volatile) = self.facts.and_then(|facts| facts.volatile_functions.get(&f.name)) {
+            return Some(volatile);
+        }
+        // The parser names the SQL standard's functions (`EXTRACT`, `TRIM`, `SUBSTRING`) in `pg_catalog`.
+        (f.schema.as_deref() == Some("pg_catalog") || NOT_VOLATILE.contains(&lower.as_str())).then_some(false)
     }
 
     /// Whether a type is a domain with a constraint, as the run left it or the database has it.
@@ -1755,15 +1832,13 @@ impl<'a> Pass<'a> {
         let null_default = default.is_some_and(
             |k| matches!(k.raw_expr.as_deref().and_then(|e| e.node.as_ref()), Some(NodeEnum::AConst(c)) if c.isnull),
         );
-        // A volatile built-in, or a function the run made or the database has that is volatile.
-        let volatile = default.and_then(|k| k.raw_expr.as_deref()).and_then(|e| {
-            calls(e).into_iter().find(|name| {
-                VOLATILE.contains(&name.to_ascii_lowercase().as_str())
-                    || self.known.functions.get(name).copied().unwrap_or_else(|| {
-                        self.facts.and_then(|f| f.volatile_functions.get(name)).copied().unwrap_or(false)
-                    })
-            })
-        });
+        // A volatile built-in, or a function the run made or the database has that is volatile; else one
+        // lint knows nothing of, which may be (a function is volatile unless it says otherwise).
+        let called = default.and_then(|k| k.raw_expr.as_deref()).map(calls).unwrap_or_default();
+        let volatility: Vec<(&str, Option<bool>)> =
+            called.iter().map(|f| (f.name.as_str(), self.function_volatile(f))).collect();
+        let volatile = volatility.iter().find(|(_, v)| *v == Some(true)).map(|(f, _)| *f);
+        let unknown = volatility.iter().find(|(_, v)| v.is_none()).map(|(f, _)| *f);
         let name = &col.colname;
         let rewrite = if let Some(f) = volatile {
             Some(format!(
@@ -1787,6 +1862,25 @@ impl<'a> Pass<'a> {
         };
         if let Some(message) = rewrite {
             self.hit_at("add-column-volatile-default", message, Some(rel), at);
+        } else if let Some(f) = unknown {
+            let know = if self.facts.is_some() {
+                "the database has no function of that name, nor does the run make one"
+            } else {
+                "lint with `-d` to know"
+            };
+            self.hit_at(
+                "add-column-volatile-default",
+                format!(
+                    "the default calls `{f}()`, whose volatility lint does not know ({know}): a function is VOLATILE \
+                 unless declared otherwise, and then adding `{name}` fills every row, rewriting `{}`",
+                    rel.display()
+                ),
+                Some(rel),
+                at,
+            );
+            if let Some(last) = self.hits.last_mut() {
+                last.level = Level::Warning;
+            }
         } else if let Some(domain) = domain_type(col).filter(|d| self.constrained_domain(d)) {
             let message = format!(
                 "`{name}` is of the domain `{}`, which has constraints: adding it checks every row of `{}` against \
@@ -2296,14 +2390,21 @@ fn tree_nodes<'a>(tree: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json
     found
 }
 
-/// The names (without schema) of the functions an expression calls, at any depth: inside every kind of
-/// node (`ARRAY[...]`, `ROW(...)`, a subquery), which the parse tree's own walk does not all reach.
-fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
+/// The functions an expression calls, as it names them, at any depth: inside every kind of node
+/// (`ARRAY[...]`, `ROW(...)`, a subquery), which the parse tree's own walk does not all reach.
+fn calls(expr: &pg_query::protobuf::Node) -> Vec<RelName> {
     let Some(node) = expr.node.as_ref() else { return Vec::new() };
     let tree = json_tree(node);
     tree_nodes(&tree, "FuncCall")
         .iter()
-        .filter_map(|f| f["funcname"].as_array()?.last()?["node"]["String"]["sval"].as_str().map(str::to_owned))
+        .filter_map(|f| {
+            let parts: Vec<String> = f["funcname"]
+                .as_array()?
+                .iter()
+                .filter_map(|n| n["node"]["String"]["sval"].as_str().map(str::to_owned))
+                .collect();
+            RelName::of_parts(&parts)
+        })
         .collect()
 }
 
@@ -2316,7 +2417,7 @@ pub fn default_calls(node: &NodeEnum) -> Vec<String> {
             if k.contype() == ConstrType::ConstrDefault
                 && let Some(e) = k.raw_expr.as_deref()
             {
-                found.extend(calls(e));
+                found.extend(calls(e).into_iter().map(|f| f.name));
             }
         }
     }

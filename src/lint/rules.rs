@@ -152,12 +152,13 @@ pub static RULES: &[Rule] = &[
         family: Family::Locks,
         lock: AE,
         rewrites: Rewrites::Rewrite,
-        what: "`ADD COLUMN` with a volatile default (`random()`, `gen_random_uuid()`, `clock_timestamp()`, a serial, a stored generated column), or any default before PostgreSQL 11",
+        what: "`ADD COLUMN` with a volatile default (`random()`, `gen_random_uuid()`, `clock_timestamp()`, a serial, a stored generated column), or any default before PostgreSQL 11; a warning for a default calling a function whose volatility lint does not know",
         why: "every row gets its own value, so the table is rewritten under an ACCESS EXCLUSIVE lock",
         help: "add the column without a default, set the default with `ALTER COLUMN ... SET DEFAULT`, then fill existing rows in batches",
         bad: &[
             "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();",
             "ALTER TABLE orders ADD COLUMN n bigserial;",
+            "ALTER TABLE orders ADD COLUMN code text DEFAULT make_code();",
         ],
         good: &[
             "ALTER TABLE orders ADD COLUMN status text DEFAULT 'new';",

@@ -787,12 +787,46 @@ fn a_default_calling_a_volatile_function_of_the_run_or_the_database_rewrites() {
     let stable = made.replace("LANGUAGE sql", "LANGUAGE sql STABLE");
     assert_eq!(lines("add-column-volatile-default", &stable), Vec::<usize>::new());
     let used = "ALTER TABLE t ADD COLUMN x text NOT NULL DEFAULT generate_unique_id();";
-    assert_eq!(lines("add-column-volatile-default", used), Vec::<usize>::new());
     let mut facts = facts_with("t", TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
     facts.volatile_functions.insert("generate_unique_id".into(), true);
     assert_eq!(lines_with("add-column-volatile-default", used, &LintOptions::default(), Some(&facts)), [1]);
     let files = [parse(SourceFile { name: "m.sql".into(), text: used.into() }).unwrap()];
     assert_eq!(named(&files).functions, ["generate_unique_id"]);
+}
+
+/// Found by a lint battery: a default calling a function lint knows nothing of (not built in, not made by
+/// the run) may be volatile, PostgreSQL's default for a function: a warning without `-d`; with it, the
+/// database's `provolatile` decides.
+#[test]
+fn a_default_calling_a_function_lint_does_not_know_may_rewrite() {
+    let sql = "ALTER TABLE orders ADD COLUMN code text DEFAULT make_code();";
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    let f = report.findings.iter().find(|f| f.rule == "add-column-volatile-default").expect("a finding");
+    assert_eq!(f.level, Level::Warning);
+    assert!(
+        f.message.contains("`make_code()`, whose volatility lint does not know (lint with `-d` to know)"),
+        "{}",
+        f.message
+    );
+    // Built-ins that are not volatile, and the SQL standard's functions, are known.
+    for default in ["lower(md5('x'))", "to_char(now(), 'YYYY')", "EXTRACT(year FROM now())", "trim(' x ')"] {
+        let sql = format!("ALTER TABLE orders ADD COLUMN c text DEFAULT {default};");
+        assert_eq!(lines("add-column-volatile-default", &sql), Vec::<usize>::new(), "{sql}");
+    }
+    // With facts: the database's function decides, stable or volatile.
+    for (volatile, level) in [(false, None), (true, Some(Level::Error))] {
+        let mut facts = facts_with("orders", TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
+        facts.volatile_functions.insert("make_code".into(), volatile);
+        let report = lint_example(sql, &LintOptions::default(), Some(&facts));
+        let found = report.findings.iter().find(|f| f.rule == "add-column-volatile-default").map(|f| f.level);
+        assert_eq!(found, level, "volatile: {volatile}");
+    }
+    // A database without it: still unknown, and said so.
+    let facts = facts_with("orders", TableFacts { rows: Some(1_000_000), ..TableFacts::default() });
+    let report = lint_example(sql, &LintOptions::default(), Some(&facts));
+    let f = report.findings.iter().find(|f| f.rule == "add-column-volatile-default").expect("a finding");
+    assert_eq!(f.level, Level::Warning);
+    assert!(f.message.contains("the database has no function of that name"), "{}", f.message);
 }
 
 /// Found on a real migration history (cal.com's): a column renamed away, or dropped, by an earlier
