@@ -683,6 +683,7 @@ impl<'a> Pass<'a> {
             NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => self.add_enum_value(e),
             NodeEnum::CreateDomainStmt(d) => {
                 if let Some(rel) = RelName::of_names(&d.domainname) {
+                    self.created.insert(rel.key());
                     let own = d.constraints.iter().filter_map(constraint).any(|k| {
                         matches!(k.contype(), ConstrType::ConstrCheck | ConstrType::ConstrNotnull)
                     });
@@ -693,9 +694,24 @@ impl<'a> Pass<'a> {
             }
             // `ADD CONSTRAINT` (`C`) and `SET NOT NULL` (`O`).
             NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O") => {
-                if let Some(rel) = RelName::of_names(&d.type_name) {
-                    self.known.domains.insert(rel.key(), true);
+                let Some(rel) = RelName::of_names(&d.type_name) else { return };
+                self.known.domains.insert(rel.key(), true);
+                let not_valid = matches!(d.def.as_deref().and_then(constraint), Some(k) if k.skip_validation);
+                if not_valid || self.is_new(&rel) {
+                    return;
                 }
+                let what = if d.subtype == "O" { "`SET NOT NULL`" } else { "the constraint" };
+                self.hit(
+                    "alter-domain-add-constraint",
+                    format!(
+                        "{what} is checked on every column of the domain `{}` in every table, each locked SHARE \
+                         (writes wait) until the check ends",
+                        rel.display()
+                    ),
+                    None,
+                );
+                let on = format!("every table with a column of `{}`", rel.display());
+                self.lock_timeout_wanted(&on, "SHARE");
             }
             NodeEnum::CompositeTypeStmt(c) => {
                 if let Some(rel) = &c.typevar {
@@ -1142,8 +1158,14 @@ impl<'a> Pass<'a> {
     /// `lock_timeout` set before it, the first such statement of the file is a finding.
     fn lock_timeout_needed(&mut self, table: Option<RelName>, lock: &str) {
         let Some(table) = table else { return };
-        if self.is_new(&table)
-            || self.options.assume_lock_timeout
+        if !self.is_new(&table) {
+            self.lock_timeout_wanted(&format!("`{}`", table.display()), lock);
+        }
+    }
+
+    /// A statement about to take `lock` on what `on` says (the tables): [`Self::lock_timeout_needed`].
+    fn lock_timeout_wanted(&mut self, on: &str, lock: &str) {
+        if self.options.assume_lock_timeout
             || self.lock_timeout
             || self.lock_timeout_local
             || self.lock_timeout_reported
@@ -1154,10 +1176,9 @@ impl<'a> Pass<'a> {
         self.hit(
             "missing-lock-timeout",
             format!(
-                "this statement waits for {} {lock} lock on `{}` with no `lock_timeout` set before it in this file: \
+                "this statement waits for {} {lock} lock on {on} with no `lock_timeout` set before it in this file: \
                  while it waits, every query on the table waits behind it",
                 if lock.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" },
-                table.display()
             ),
             None,
         );

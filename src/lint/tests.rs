@@ -461,6 +461,25 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery (measured on PostgreSQL 15: SHARE on every table with a column of the domain):
+/// `ALTER DOMAIN ... ADD CONSTRAINT` checks every such column, and waits for those locks.
+#[test]
+fn a_domain_constraint_added_valid_scans_its_columns_and_wants_a_lock_timeout() {
+    let add = "ALTER DOMAIN posint ADD CONSTRAINT posint_check CHECK (VALUE > 0);";
+    assert_eq!(lines("alter-domain-add-constraint", add), [1]);
+    assert_eq!(lines("missing-lock-timeout", add), [1]);
+    let report = lint_text("m.sql", add, &LintOptions::default()).unwrap();
+    let f = report.findings.iter().find(|f| f.rule == "missing-lock-timeout").unwrap();
+    assert!(f.message.contains("a SHARE lock on every table with a column of `posint`"), "{}", f.message);
+    let not_valid = add.replace(";", " NOT VALID;");
+    assert_eq!(lines("missing-lock-timeout", &not_valid), Vec::<usize>::new());
+    assert_eq!(lines("alter-domain-add-constraint", "SET lock_timeout = '2s';\nALTER DOMAIN email SET NOT NULL;"), [2]);
+    // Made by the file: no column uses it yet, and dropping it loses nothing.
+    let made = format!("CREATE DOMAIN posint AS integer;\n{add}\nDROP DOMAIN posint;");
+    assert_eq!(lines("alter-domain-add-constraint", &made), Vec::<usize>::new());
+    assert_eq!(lines("drop-type", &made), Vec::<usize>::new());
+}
+
 /// Found by a lint battery (confirmed on PostgreSQL 15: the table is rewritten): a volatile call is
 /// volatile wherever it is in the default, `ARRAY[...]` and `ROW(...)` as well as `CASE` or `COALESCE`.
 #[test]
