@@ -186,6 +186,7 @@ pub fn run(
                     .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
             }),
         renamed_types: HashSet::new(),
+        in_do_block: false,
         new_enum_values: Vec::new(),
         statement: 0,
         at: 0,
@@ -200,10 +201,16 @@ pub fn run(
         // A `DO` block's statements run as the block runs: in its transaction (their own `COMMIT`s are not
         // followed), each finding at its place in the block and belonging to the `DO` statement (its
         // suppressions apply; no fix edits inside a block).
+        pass.in_do_block = true;
         for inner in statement.inner.iter().filter(|s| !matches!(s.node, NodeEnum::TransactionStmt(_))) {
             pass.at = inner.start;
             pass.base = inner.base;
             pass.statement_hits(&inner.node);
+        }
+        pass.in_do_block = false;
+        // Outside a transaction block, the `DO` statement's transaction ended with it.
+        if !statement.inner.is_empty() && !pass.in_transaction() {
+            pass.transaction_ended();
         }
     }
     if let Some((statement, offset)) = pass.open {
@@ -259,6 +266,8 @@ struct Pass<'a> {
     renamed_types: HashSet<String>,
     /// Under `migrate`, the file runs in one transaction of its own.
     migrate_transaction: bool,
+    /// The statement is one of a `DO` block's.
+    in_do_block: bool,
     /// Values added to enum types in the open transaction, with their type: the server refuses to use one
     /// before the transaction commits.
     new_enum_values: Vec<(RelName, String)>,
@@ -600,8 +609,23 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Whether the statement runs in a transaction block: one the file opened, its tool's, or a `DO`
+    /// block's (which runs its statements as one function call, in one transaction).
     fn in_transaction(&self) -> bool {
-        self.open.is_some() || self.wrapped
+        self.open.is_some() || self.wrapped || self.in_do_block
+    }
+
+    /// A statement PostgreSQL refuses in a transaction block (`what`, a `CONCURRENTLY`): when it is in one,
+    /// a `concurrently-in-transaction` hit.
+    fn refused_in_transaction(&mut self, what: &str) {
+        let message = if self.in_do_block {
+            format!("{what} cannot be executed from a function: inside a `DO` block the statement fails")
+        } else if self.in_transaction() {
+            format!("{what} cannot run inside a transaction block")
+        } else {
+            return;
+        };
+        self.hit("concurrently-in-transaction", message, None);
     }
 
     /// A `lock_timeout` set (`set`: not to 0) or reset, for the transaction only (`local`) or the session.
@@ -738,13 +762,9 @@ impl<'a> Pass<'a> {
                     _ => false,
                 });
                 let table = r.relation.as_ref().map(RelName::of);
-                if concurrent && self.in_transaction() {
-                    self.hit(
-                        "concurrently-in-transaction",
-                        "`REINDEX CONCURRENTLY` cannot run inside a transaction block".into(),
-                        None,
-                    );
-                } else if !concurrent && !table.as_ref().is_some_and(|t| self.is_new(t)) {
+                if concurrent {
+                    self.refused_in_transaction("`REINDEX CONCURRENTLY`");
+                } else if !table.as_ref().is_some_and(|t| self.is_new(t)) {
                     let what = table.as_ref().map_or_else(|| r.name.clone(), RelName::display);
                     // `REINDEX INDEX` names an index: its table's size decides, when the facts know it.
                     let sized = match (r.kind(), &table) {
@@ -1128,10 +1148,7 @@ impl<'a> Pass<'a> {
                 }
             }
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
-                if !self.options.assume_lock_timeout {
-                    self.not_valid_here.clear();
-                    self.new_enum_values.clear();
-                }
+                self.transaction_ended();
                 if kind != TransStmtCommit {
                     self.hit(
                         "rollback-in-migration",
@@ -1148,10 +1165,19 @@ impl<'a> Pass<'a> {
                         None,
                     );
                 }
-                self.lock_timeout_local = false;
             }
             _ => {}
         }
+    }
+
+    /// The transaction of the statements before ended: what held until its end no longer does (under
+    /// `migrate`, the file's transaction goes on).
+    fn transaction_ended(&mut self) {
+        if !self.options.assume_lock_timeout {
+            self.not_valid_here.clear();
+            self.new_enum_values.clear();
+        }
+        self.lock_timeout_local = false;
     }
 
     /// A statement about to take `lock` (one blocking reads or writes) on `table`: without a
@@ -1395,12 +1421,8 @@ impl<'a> Pass<'a> {
         if !i.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE INDEX {}` without `IF NOT EXISTS`", i.idxname), None);
         }
-        if i.concurrent && self.in_transaction() {
-            self.hit(
-                "concurrently-in-transaction",
-                "`CREATE INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
-                None,
-            );
+        if i.concurrent {
+            self.refused_in_transaction("`CREATE INDEX CONCURRENTLY`");
         }
         if !new {
             self.check_exists(&rel, None);
@@ -1469,13 +1491,9 @@ impl<'a> Pass<'a> {
                 self.lock_timeout_needed(names.first().cloned(), "ACCESS EXCLUSIVE");
             }
             ObjectType::ObjectIndex => {
-                if d.concurrent && self.in_transaction() {
-                    self.hit(
-                        "concurrently-in-transaction",
-                        "`DROP INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
-                        None,
-                    );
-                } else if !d.concurrent && !new && !self.drops_nothing(d.missing_ok, &names) {
+                if d.concurrent {
+                    self.refused_in_transaction("`DROP INDEX CONCURRENTLY`");
+                } else if !new && !self.drops_nothing(d.missing_ok, &names) {
                     let table = names.first().and_then(|n| self.index_table(n));
                     self.hit(
                         "drop-index-without-concurrently",
@@ -1716,13 +1734,9 @@ impl<'a> Pass<'a> {
                 ),
                 Some(partition),
             );
-        } else if concurrent && self.in_transaction() {
-            self.hit(
-                "concurrently-in-transaction",
-                "`DETACH PARTITION ... CONCURRENTLY` cannot run inside a transaction block".into(),
-                None,
-            );
-        } else if !concurrent && self.pg_version >= 14 && !self.is_new(rel) {
+        } else if concurrent {
+            self.refused_in_transaction("`DETACH PARTITION ... CONCURRENTLY`");
+        } else if self.pg_version >= 14 && !self.is_new(rel) {
             self.hit(
                 "detach-partition-without-concurrently",
                 format!(

@@ -461,6 +461,36 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery (PostgreSQL 15: "CREATE INDEX CONCURRENTLY cannot be executed from a function"):
+/// a `DO` block runs its statements as one function call, in one transaction, where `CONCURRENTLY` fails.
+#[test]
+fn concurrently_inside_a_do_block_fails() {
+    let sql = "SET lock_timeout = '2s';
+DO $$
+BEGIN
+  EXECUTE 'CREATE INDEX CONCURRENTLY orders_x_idx ON orders (x)';
+END $$;
+DO $$ BEGIN CREATE INDEX CONCURRENTLY IF NOT EXISTS o_x ON orders(x); END $$;
+DO $$ BEGIN DROP INDEX CONCURRENTLY IF EXISTS o_x; END $$;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS o_y ON orders (y);";
+    assert_eq!(lines("concurrently-in-transaction", sql), [4, 6, 7]);
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    let f = report.findings.iter().find(|f| f.rule == "concurrently-in-transaction").unwrap();
+    assert!(f.message.contains("cannot be executed from a function"), "{}", f.message);
+    // One transaction: a constraint validated in the block that added it `NOT VALID` holds its lock through
+    // the scan; validated after the block, it does not.
+    let block = "SET lock_timeout = '2s';
+DO $$ BEGIN
+  ALTER TABLE orders ADD CONSTRAINT c CHECK (x > 0) NOT VALID;
+  ALTER TABLE orders VALIDATE CONSTRAINT c;
+END $$;";
+    assert_eq!(lines("add-check-without-not-valid", block), [4]);
+    let after = "SET lock_timeout = '2s';
+DO $$ BEGIN ALTER TABLE orders ADD CONSTRAINT c CHECK (x > 0) NOT VALID; END $$;
+ALTER TABLE orders VALIDATE CONSTRAINT c;";
+    assert_eq!(lines("add-check-without-not-valid", after), Vec::<usize>::new());
+}
+
 /// Found by a lint battery (measured on PostgreSQL 15: SHARE on every table with a column of the domain):
 /// `ALTER DOMAIN ... ADD CONSTRAINT` checks every such column, and waits for those locks.
 #[test]
