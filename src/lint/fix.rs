@@ -74,7 +74,7 @@ pub fn fix(files: &[ParsedFile], options: &LintOptions, facts: Option<&Facts>) -
         .iter()
         .map(|file| {
             let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.file == file.name).collect();
-            fix_file(file, &findings, pg_version, facts)
+            fix_file(file, &findings, pg_version)
         })
         .collect()
 }
@@ -128,7 +128,7 @@ struct Plan {
     move_out: bool,
 }
 
-fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Option<&Facts>) -> Result<FileFix> {
+fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32) -> Result<FileFix> {
     let blocks = blocks(file);
     let wrapped = crate::sql::runs_in_tool_transaction(&file.text);
     let mut plans: BTreeMap<usize, Plan> = BTreeMap::new();
@@ -151,7 +151,7 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
                      TRANSACTION`, `-- migrate:up transaction:false` or `-- +migrate Up notransaction` first"
                     .to_owned())
             }
-            "create-index-without-concurrently" if on_partitioned_table(node, facts) => {
+            "create-index-on-partitioned-table" => {
                 Err("the table is partitioned: an index on it cannot be built `CONCURRENTLY`; build each partition's \
                  `CONCURRENTLY`, then the table's `ON ONLY` and `ALTER INDEX ... ATTACH PARTITION` each"
                     .to_owned())
@@ -257,13 +257,6 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
     applied.sort_by_key(|n| n.line);
     skipped.sort_by_key(|n| n.line);
     Ok(FileFix { name: file.name.clone(), before: file.text.clone(), after, applied, skipped })
-}
-
-/// Whether `node` creates an index on a table the facts say is partitioned.
-fn on_partitioned_table(node: &NodeEnum, facts: Option<&Facts>) -> bool {
-    let NodeEnum::IndexStmt(i) = node else { return false };
-    let Some(rel) = i.relation.as_ref().map(RelName::of) else { return false };
-    facts.and_then(|f| f.table(&rel)).is_some_and(|t| t.partitioned)
 }
 
 fn is_concurrent_fix(rule: &str) -> bool {

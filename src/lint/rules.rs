@@ -393,19 +393,37 @@ pub static RULES: &[Rule] = &[
         good: &["ALTER TYPE mood ADD VALUE 'meh';"],
     },
     Rule {
+        id: "create-index-on-partitioned-table",
+        level: Level::Error,
+        family: Family::Locks,
+        lock: Some("SHARE"),
+        rewrites: Rewrites::Scan,
+        what: "`CREATE INDEX` on a partitioned table (with `-d`, or one the run made partitioned): without `CONCURRENTLY` it locks every partition, with it the statement fails",
+        why: "the table and every partition are locked SHARE (their writes wait) until the last partition's index is built, and PostgreSQL refuses `CONCURRENTLY` on a partitioned table (`cannot create index on partitioned table concurrently`)",
+        help: "`CREATE INDEX ... ON ONLY parent` (instant, the index invalid), then `CREATE INDEX CONCURRENTLY` on each partition and `ALTER INDEX parent_index ATTACH PARTITION partition_index` for each: the parent's index is valid once every partition's is attached",
+        bad: &[
+            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\n-- next file\nCREATE INDEX m_at_idx ON m (at);",
+            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\n-- next file\nCREATE INDEX CONCURRENTLY m_at_idx ON m (at);",
+        ],
+        good: &[
+            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\n-- next file\nCREATE INDEX m_at_idx ON ONLY m (at);",
+            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\nCREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n-- next file\nCREATE INDEX CONCURRENTLY m_2024_at_idx ON m_2024 (at);",
+        ],
+    },
+    Rule {
         id: "partitioned-table-cascade",
         level: Level::Warning,
         family: Family::Locks,
         lock: AE,
         rewrites: Rewrites::Scan,
-        what: "a change to a partitioned table that takes its lock on every partition (an index, a column, a constraint)",
-        why: "the statement recurses to every partition, holding each one's lock until it ends, and `CONCURRENTLY` is not available on a partitioned table",
-        help: "`CREATE INDEX ... ON ONLY parent`, then `CREATE INDEX CONCURRENTLY` on each partition and `ALTER INDEX ... ATTACH PARTITION`; constraints `NOT VALID` then validated per partition",
+        what: "a change to a partitioned table that takes its lock on every partition (a column's type or NOT NULL, a constraint)",
+        why: "the statement recurses to every partition, holding each one's lock until it ends",
+        help: "add constraints `NOT VALID`, then validate them partition by partition; before `SET NOT NULL`, a validated `CHECK (col IS NOT NULL)` on each partition",
         bad: &[
-            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\n-- next file\nCREATE INDEX m_at_idx ON m (at);",
+            "CREATE TABLE m (id bigint, at date, n int) PARTITION BY RANGE (at);\n-- next file\nALTER TABLE m ALTER COLUMN n TYPE bigint;",
         ],
         good: &[
-            "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\n-- next file\nCREATE INDEX m_at_idx ON ONLY m (at);",
+            "CREATE TABLE m (id bigint, at date, n int) PARTITION BY RANGE (at);\n-- next file\nALTER TABLE m ADD CONSTRAINT n_positive CHECK (n > 0) NOT VALID;",
         ],
     },
     Rule {

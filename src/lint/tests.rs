@@ -461,6 +461,38 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery (measured on PostgreSQL 15): an index on a partitioned table locks the table
+/// and every partition SHARE, and `CONCURRENTLY` there fails ("cannot create index on partitioned table
+/// concurrently"): the advice is `ON ONLY` and each partition's index, never `CONCURRENTLY`.
+#[test]
+fn an_index_on_a_partitioned_table_is_built_partition_by_partition() {
+    let facts = facts_with(
+        "events",
+        TableFacts { partitioned: true, rows: Some(30_000), bytes: 1 << 20, ..TableFacts::default() },
+    );
+    let report = |sql: &str| lint_example(sql, &LintOptions::default(), Some(&facts)).findings;
+    let plain = report("SET lock_timeout = '2s';\nCREATE INDEX events_x_idx ON events (x);");
+    let rules: Vec<&str> = plain.iter().filter(|f| f.rule != "non-idempotent").map(|f| f.rule).collect();
+    assert_eq!(rules, ["create-index-on-partitioned-table"]);
+    let f = &plain.iter().find(|f| f.rule == "create-index-on-partitioned-table").unwrap();
+    assert_eq!((f.level, f.lock), (Level::Error, Some("SHARE")));
+    assert!(f.help.contains("ON ONLY parent") && !f.help.starts_with("`CREATE INDEX CONCURRENTLY`"), "{}", f.help);
+    // `CONCURRENTLY` fails, whatever the table's size, on the database's table or the run's.
+    let small = facts_with("events", TableFacts { partitioned: true, rows: Some(10), ..TableFacts::default() });
+    let sql = "CREATE INDEX CONCURRENTLY events_x_idx ON events (x);";
+    let found = lint_example(sql, &LintOptions::default(), Some(&small)).findings;
+    let f = found.iter().find(|f| f.rule == "create-index-on-partitioned-table").expect("a finding");
+    assert_eq!(f.level, Level::Error);
+    assert!(f.message.contains("the statement fails"), "{}", f.message);
+    let made =
+        "CREATE TABLE m (id bigint, at date) PARTITION BY RANGE (at);\nCREATE INDEX CONCURRENTLY m_at ON m (at);";
+    assert_eq!(lines("create-index-on-partitioned-table", made), [2]);
+    assert_eq!(lines("create-index-on-partitioned-table", &made.replace("CONCURRENTLY ", "")), Vec::<usize>::new());
+    // `ON ONLY` builds nothing; a table not partitioned is `create-index-without-concurrently`'s.
+    assert!(report("CREATE INDEX events_x_idx ON ONLY events (x);").iter().all(|f| f.rule == "non-idempotent"));
+    assert_eq!(lines("create-index-without-concurrently", "CREATE INDEX o_x ON orders (x);"), [1]);
+}
+
 /// Found by a lint battery (PostgreSQL 15: "CREATE INDEX CONCURRENTLY cannot be executed from a function"):
 /// a `DO` block runs its statements as one function call, in one transaction, where `CONCURRENTLY` fails.
 #[test]
