@@ -168,6 +168,7 @@ pub fn run(
         created_indexes: HashSet::new(),
         open: None,
         lock_timeout: false,
+        lock_timeout_at_begin: false,
         lock_timeout_local: false,
         lock_timeout_reported: false,
         type_renames: HashMap::new(),
@@ -238,6 +239,8 @@ struct Pass<'a> {
     /// The open transaction: its `BEGIN`'s statement and offset.
     open: Option<(usize, usize)>,
     lock_timeout: bool,
+    /// `lock_timeout` when the open transaction began: its `ROLLBACK` undoes a `SET` made in it.
+    lock_timeout_at_begin: bool,
     /// Set with `SET LOCAL`: until the transaction ends.
     lock_timeout_local: bool,
     lock_timeout_reported: bool,
@@ -629,7 +632,11 @@ impl<'a> Pass<'a> {
     }
 
     /// A `lock_timeout` set (`set`: not to 0) or reset, for the transaction only (`local`) or the session.
+    /// Outside a transaction block, `SET LOCAL` has no effect (PostgreSQL only warns).
     fn set_lock_timeout(&mut self, set: bool, local: bool) {
+        if local && !self.in_transaction() {
+            return;
+        }
         if local {
             self.lock_timeout_local = set;
         } else {
@@ -1145,10 +1152,15 @@ impl<'a> Pass<'a> {
                     );
                 } else {
                     self.open = Some((self.statement, self.at));
+                    self.lock_timeout_at_begin = self.lock_timeout;
                 }
             }
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
                 self.transaction_ended();
+                // Rolled back, a `SET` made in the transaction is undone.
+                if kind == TransStmtRollback && self.open.is_some() {
+                    self.lock_timeout = self.lock_timeout_at_begin;
+                }
                 if kind != TransStmtCommit {
                     self.hit(
                         "rollback-in-migration",

@@ -719,7 +719,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Transactions,
         lock: None,
         rewrites: Rewrites::None,
-        what: "a statement taking a lock that blocks reads or writes (SHARE or stronger) with no `SET lock_timeout` before it in the file (none with `--migrate`)",
+        what: "a statement taking a lock that blocks reads or writes (SHARE or stronger) with no `SET lock_timeout` in effect before it in the file (not a `SET LOCAL` outside a transaction, nor a `SET` rolled back; none with `--migrate`)",
         why: "while it waits for its lock behind a long query, every other query on the table queues behind it: an outage",
         help: "`SET lock_timeout = '2s';` at the top of the migration, and retry when it times out (`pgsafe migrate` does both)",
         bad: &["ALTER TABLE orders ADD COLUMN note text;"],

@@ -461,6 +461,27 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery: `SET LOCAL lock_timeout` outside a transaction block has no effect
+/// (PostgreSQL only warns), and a `SET` in a transaction that is rolled back is undone.
+#[test]
+fn a_lock_timeout_set_local_outside_a_transaction_or_rolled_back_is_not_set() {
+    let add = "ALTER TABLE orders ADD COLUMN a int;";
+    assert_eq!(lines("missing-lock-timeout", &format!("SET LOCAL lock_timeout = '2s';\n{add}")), [2]);
+    let config = "SELECT set_config('lock_timeout', '2s', true);";
+    assert_eq!(lines("missing-lock-timeout", &format!("{config}\n{add}")), [2]);
+    let rolled_back = format!("BEGIN;\nSET lock_timeout = '2s';\nROLLBACK;\n{add}");
+    assert_eq!(lines("missing-lock-timeout", &rolled_back), [4]);
+    // Committed, or set before the transaction, it holds; `SET LOCAL` holds in its transaction, and in a
+    // file its tool runs in one.
+    assert_eq!(lines("missing-lock-timeout", &rolled_back.replace("ROLLBACK", "COMMIT")), Vec::<usize>::new());
+    let before = format!("SET lock_timeout = '2s';\nBEGIN;\nSET lock_timeout = '5s';\nROLLBACK;\n{add}");
+    assert_eq!(lines("missing-lock-timeout", &before), Vec::<usize>::new());
+    let local = format!("BEGIN;\nSET LOCAL lock_timeout = '2s';\n{add}\nCOMMIT;");
+    assert_eq!(lines("missing-lock-timeout", &local), Vec::<usize>::new());
+    let goose = format!("-- +goose Up\nSET LOCAL lock_timeout = '2s';\n{add}\n");
+    assert_eq!(lines("missing-lock-timeout", &goose), Vec::<usize>::new());
+}
+
 /// Found by a lint battery (measured on PostgreSQL 15): an index on a partitioned table locks the table
 /// and every partition SHARE, and `CONCURRENTLY` there fails ("cannot create index on partitioned table
 /// concurrently"): the advice is `ON ONLY` and each partition's index, never `CONCURRENTLY`.
@@ -1050,11 +1071,11 @@ fn concurrently_in_a_file_its_tool_wraps_in_a_transaction_is_a_finding() {
 fn set_config_sets_a_lock_timeout_and_quoted_char_is_not_char_n() {
     let index = "CREATE INDEX CONCURRENTLY i ON orders (a);\nALTER TABLE orders ADD COLUMN b text;\n";
     assert_eq!(lines("missing-lock-timeout", index), [2]);
-    for set in
-        ["SELECT set_config('lock_timeout', '2s', false);", "SELECT pg_catalog.set_config('lock_timeout', '2s', true);"]
-    {
-        assert_eq!(lines("missing-lock-timeout", &format!("{set}\n{index}")), Vec::<usize>::new(), "{set}");
-    }
+    let set = "SELECT set_config('lock_timeout', '2s', false);";
+    assert_eq!(lines("missing-lock-timeout", &format!("{set}\n{index}")), Vec::<usize>::new(), "{set}");
+    // For the transaction only: in one.
+    let local = "BEGIN;\nSELECT pg_catalog.set_config('lock_timeout', '2s', true);\nALTER TABLE orders ADD COLUMN b text;\nCOMMIT;";
+    assert_eq!(lines("missing-lock-timeout", local), Vec::<usize>::new());
     assert_eq!(lines("missing-lock-timeout", &format!("SELECT set_config('lock_timeout', '0', false);\n{index}")), [3]);
     assert_eq!(lines("prefer-text-over-char", "CREATE TABLE t (a \"char\", b char(3));"), [1]);
     let report = lint_example("CREATE TABLE t (a \"char\");", &LintOptions::default(), None);
