@@ -188,6 +188,7 @@ pub fn run(
             }),
         renamed_types: HashSet::new(),
         in_do_block: false,
+        held_exclusive: Vec::new(),
         new_enum_values: Vec::new(),
         statement: 0,
         at: 0,
@@ -271,6 +272,9 @@ struct Pass<'a> {
     migrate_transaction: bool,
     /// The statement is one of a `DO` block's.
     in_do_block: bool,
+    /// Existing tables an earlier statement of the open transaction locked ACCESS EXCLUSIVE: held until it
+    /// ends.
+    held_exclusive: Vec<RelName>,
     /// Values added to enum types in the open transaction, with their type: the server refuses to use one
     /// before the transaction commits.
     new_enum_values: Vec<(RelName, String)>,
@@ -648,6 +652,9 @@ impl<'a> Pass<'a> {
     fn statement_hits(&mut self, node: &NodeEnum) {
         if !self.new_enum_values.is_empty() {
             self.new_enum_value_used(node);
+        }
+        if !self.held_exclusive.is_empty() {
+            self.long_statement_under_lock(node);
         }
         if let Some((needs, what)) = needs_version(node).filter(|(needs, _)| self.pg_version < *needs) {
             let version = self.pg_version;
@@ -1188,17 +1195,57 @@ impl<'a> Pass<'a> {
         if !self.options.assume_lock_timeout {
             self.not_valid_here.clear();
             self.new_enum_values.clear();
+            self.held_exclusive.clear();
         }
         self.lock_timeout_local = false;
     }
 
     /// A statement about to take `lock` (one blocking reads or writes) on `table`: without a
-    /// `lock_timeout` set before it, the first such statement of the file is a finding.
+    /// `lock_timeout` set before it, the first such statement of the file is a finding. In a transaction,
+    /// an ACCESS EXCLUSIVE lock is held until it ends ([`Self::long_statement_under_lock`]).
     fn lock_timeout_needed(&mut self, table: Option<RelName>, lock: &str) {
         let Some(table) = table else { return };
-        if !self.is_new(&table) {
-            self.lock_timeout_wanted(&format!("`{}`", table.display()), lock);
+        if self.is_new(&table) {
+            return;
         }
+        if lock == "ACCESS EXCLUSIVE"
+            && (self.in_transaction() || self.migrate_transaction)
+            && !self.held_exclusive.iter().any(|t| t.key() == table.key())
+        {
+            self.held_exclusive.push(table.clone());
+        }
+        self.lock_timeout_wanted(&format!("`{}`", table.display()), lock);
+    }
+
+    /// A statement that may run long (an `UPDATE`, `DELETE`, `INSERT ... SELECT` or `MERGE` of an existing
+    /// table) while the transaction holds ACCESS EXCLUSIVE locks on existing tables: queries on them, reads
+    /// included, wait for it too.
+    fn long_statement_under_lock(&mut self, node: &NodeEnum) {
+        let (what, table) = match node {
+            NodeEnum::UpdateStmt(u) => ("UPDATE", u.relation.as_ref()),
+            NodeEnum::DeleteStmt(d) => ("DELETE", d.relation.as_ref()),
+            NodeEnum::MergeStmt(m) => ("MERGE", m.relation.as_ref()),
+            // `VALUES` rows (or `DEFAULT VALUES`) are written at once; a query's may be every row of a table.
+            NodeEnum::InsertStmt(i) => match i.select_stmt.as_deref().and_then(|s| s.node.as_ref()) {
+                Some(NodeEnum::SelectStmt(select)) if select.values_lists.is_empty() => {
+                    ("INSERT ... SELECT", i.relation.as_ref())
+                }
+                _ => return,
+            },
+            _ => return,
+        };
+        let Some(table) = table.map(RelName::of).filter(|t| !self.is_new(t)) else { return };
+        let held: Vec<String> = self.held_exclusive.iter().map(|t| format!("`{}`", t.display())).collect();
+        self.hit(
+            "statement-after-access-exclusive",
+            format!(
+                "this `{what}` of `{}` runs while the transaction holds the ACCESS EXCLUSIVE lock an earlier statement \
+                 took on {}: every query on it, reads too, waits until the transaction ends",
+                table.display(),
+                held.join(", ")
+            ),
+            Some(&table),
+        );
     }
 
     /// A statement about to take `lock` on what `on` says (the tables): [`Self::lock_timeout_needed`].

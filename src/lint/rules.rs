@@ -381,6 +381,21 @@ pub static RULES: &[Rule] = &[
         good: &["REFRESH MATERIALIZED VIEW CONCURRENTLY sales_daily;"],
     },
     Rule {
+        id: "statement-after-access-exclusive",
+        level: Level::Warning,
+        family: Family::Locks,
+        lock: AE,
+        rewrites: Rewrites::None,
+        what: "an `UPDATE`, `DELETE`, `INSERT ... SELECT` or `MERGE` of an existing table in a transaction that holds an ACCESS EXCLUSIVE lock an earlier statement took on an existing table (`ADD COLUMN`, a type change, ...)",
+        why: "the lock is held until the transaction ends: every query on the locked table, reads too, waits for the whole data change as well (a backfill of every row), not only for the quick schema change",
+        help: "commit the schema change first (a transaction or migration of its own), then change the data, in batches on a big table, each in its own transaction",
+        bad: &["BEGIN;\nALTER TABLE orders ADD COLUMN c int;\nUPDATE orders SET c = qty WHERE c IS NULL;\nCOMMIT;"],
+        good: &[
+            "ALTER TABLE orders ADD COLUMN c int;\nUPDATE orders SET c = qty WHERE c IS NULL;",
+            "BEGIN;\nALTER TABLE orders ADD COLUMN c int;\nINSERT INTO audit (what) VALUES ('orders.c');\nCOMMIT;",
+        ],
+    },
+    Rule {
         id: "enum-add-value-in-transaction",
         level: Level::Error,
         family: Family::Transactions,

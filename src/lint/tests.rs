@@ -461,6 +461,44 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery (eugene's E4): a data change after an ACCESS EXCLUSIVE lock in the same
+/// transaction keeps every query on the locked table waiting for the whole change, reads included.
+#[test]
+fn a_data_change_in_the_transaction_that_holds_an_access_exclusive_lock_is_a_finding() {
+    let rule = "statement-after-access-exclusive";
+    let sql = "SET lock_timeout = '2s';
+BEGIN;
+ALTER TABLE orders ADD COLUMN c int;
+UPDATE orders SET c = qty WHERE c IS NULL;
+DELETE FROM users WHERE id < 0;
+INSERT INTO archive SELECT * FROM orders;
+INSERT INTO audit (what) VALUES ('orders.c');
+COMMIT;
+UPDATE orders SET c = qty WHERE c IS NULL;";
+    assert_eq!(lines(rule, sql), [4, 5, 6]);
+    let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+    let f = report.findings.iter().find(|f| f.rule == rule).unwrap();
+    assert!(
+        f.message.contains("holds the ACCESS EXCLUSIVE lock an earlier statement took on `orders`"),
+        "{}",
+        f.message
+    );
+    // A lock of a table the file made, or a change of one, is no hazard; a lock that blocks only writes
+    // (SHARE, of `CREATE INDEX`) keeps reads going.
+    let made = "BEGIN;\nCREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int;\nUPDATE orders SET x = 1 WHERE id = 1;\n\
+                ALTER TABLE orders ADD COLUMN d int;\nUPDATE t SET b = 1 WHERE a = 1;\nCOMMIT;";
+    assert_eq!(lines(rule, made), Vec::<usize>::new());
+    let share = "BEGIN;\nCREATE INDEX o_x ON orders (x);\nUPDATE orders SET x = 1 WHERE id = 1;\nCOMMIT;";
+    assert_eq!(lines(rule, share), Vec::<usize>::new());
+    // One transaction: its tool's, and `migrate`'s.
+    let goose = "-- +goose Up\nALTER TABLE orders ADD COLUMN c int;\nUPDATE orders SET c = qty WHERE c IS NULL;\n";
+    assert_eq!(lines(rule, goose), [3]);
+    let migrate = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    let plain = "ALTER TABLE orders ADD COLUMN c int;\nUPDATE orders SET c = qty WHERE c IS NULL;";
+    assert_eq!(lines_with(rule, plain, &migrate, None), [2]);
+    assert_eq!(lines(rule, plain), Vec::<usize>::new());
+}
+
 /// Found by a lint battery: `SET LOCAL lock_timeout` outside a transaction block has no effect
 /// (PostgreSQL only warns), and a `SET` in a transaction that is rolled back is undone.
 #[test]
