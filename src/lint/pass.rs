@@ -178,14 +178,7 @@ pub fn run(
         explicit_ids: Vec::new(),
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
-        // `migrate` runs a file in one transaction, unless a statement of it cannot run in one: then each
-        // statement commits on its own.
-        migrate_transaction: options.assume_lock_timeout
-            && !file.statements.iter().any(|st| {
-                file.text
-                    .get(st.start..st.end)
-                    .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
-            }),
+        migrate_transaction: options.assume_lock_timeout && migrate_runs_in_one_transaction(file, pg_version),
         renamed_types: HashSet::new(),
         in_do_block: false,
         held_exclusive: Vec::new(),
@@ -283,6 +276,16 @@ struct Pass<'a> {
     /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
     /// starts; `None` when such a statement's place is unknown (its findings are then at `at`).
     base: Option<usize>,
+}
+
+/// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, when each
+/// statement commits on its own.
+pub(crate) fn migrate_runs_in_one_transaction(file: &ParsedFile, pg_version: u32) -> bool {
+    !file.statements.iter().any(|st| {
+        file.text
+            .get(st.start..st.end)
+            .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
+    })
 }
 
 /// Whether a column is declared `NOT NULL` or `PRIMARY KEY`.
