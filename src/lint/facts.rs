@@ -250,6 +250,8 @@ mod tests {
         assert_eq!(check_columns("CHECK ((\"Status\" IS NOT NULL))"), ["Status"]);
         assert_eq!(check_columns("CHECK ((amount > 0))"), Vec::<String>::new());
         assert_eq!(check_columns("CHECK ((status IS NULL))"), Vec::<String>::new());
+        assert_eq!(check_columns("CHECK (((c IS NOT NULL) AND ((d > 0) AND (e IS NOT NULL))))"), ["c", "e"]);
+        assert_eq!(check_columns("CHECK (((c IS NOT NULL) OR (d > 0)))"), Vec::<String>::new());
     }
 
     #[test]

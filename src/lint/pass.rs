@@ -2310,8 +2310,14 @@ fn constraint(node: &pg_query::protobuf::Node) -> Option<&Constraint> {
     }
 }
 
-/// The columns a check's expression proves NOT NULL: the column of a `col IS NOT NULL` expression.
+/// The columns a check's expression proves NOT NULL: the column of a `col IS NOT NULL` expression, and
+/// those of each of an `AND`'s terms (as PostgreSQL's `predicate_implied_by` reads them).
 pub fn not_null_check_columns(expr: &pg_query::protobuf::Node) -> Vec<String> {
+    if let Some(NodeEnum::BoolExpr(b)) = &expr.node
+        && b.boolop() == pg_query::protobuf::BoolExprType::AndExpr
+    {
+        return b.args.iter().flat_map(not_null_check_columns).collect();
+    }
     let Some(NodeEnum::NullTest(test)) = &expr.node else { return Vec::new() };
     if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
         return Vec::new();

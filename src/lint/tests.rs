@@ -461,6 +461,20 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery: a validated `CHECK (c IS NOT NULL AND d > 0)` proves `c` NOT NULL, as
+/// PostgreSQL reads an `AND`'s terms (`predicate_implied_by`): `SET NOT NULL` does not scan; an `OR`
+/// proves nothing.
+#[test]
+fn a_not_null_check_among_the_terms_of_an_and_proves_the_column() {
+    let sql = "SET lock_timeout = '2s';
+ALTER TABLE orders ADD CONSTRAINT c_nn CHECK (c IS NOT NULL AND d > 0) NOT VALID;
+ALTER TABLE orders VALIDATE CONSTRAINT c_nn;
+ALTER TABLE orders ALTER COLUMN c SET NOT NULL;
+ALTER TABLE orders ALTER COLUMN d SET NOT NULL;";
+    assert_eq!(lines("set-not-null", sql), [5]);
+    assert_eq!(lines("set-not-null", &sql.replace(" AND ", " OR ")), [4, 5]);
+}
+
 /// Found by a lint battery (eugene's E4): a data change after an ACCESS EXCLUSIVE lock in the same
 /// transaction keeps every query on the locked table waiting for the whole change, reads included.
 #[test]
