@@ -685,10 +685,14 @@ impl<'a> Pass<'a> {
                 });
                 self.set_lock_timeout(v.kind() == VariableSetKind::VarSetValue && !zero, v.is_local);
             }
-            // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it.
+            // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it; `SELECT ... INTO t`
+            // makes a table as `CREATE TABLE t AS` does.
             NodeEnum::SelectStmt(sel) => {
                 if let Some((set, local)) = set_config_lock_timeout(sel) {
                     self.set_lock_timeout(set, local);
+                }
+                if let Some(into) = sel.into_clause.as_ref().and_then(|i| i.rel.as_ref()) {
+                    self.created.insert(RelName::of(into).key());
                 }
             }
             NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {

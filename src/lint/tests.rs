@@ -461,6 +461,19 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery: `SELECT ... INTO t` makes a new table, as `CREATE TABLE t AS` does: an index
+/// on it is no hazard.
+#[test]
+fn a_table_made_by_select_into_is_new() {
+    let sql = "SET lock_timeout = '2s';
+CREATE TABLE orders_copy AS SELECT * FROM orders;
+CREATE INDEX oc_x ON orders_copy (x);
+SELECT * INTO orders_copy2 FROM orders;
+CREATE INDEX oc2_x ON orders_copy2 (x);
+CREATE INDEX o_x ON orders (x);";
+    assert_eq!(lines("create-index-without-concurrently", sql), [6]);
+}
+
 /// Found by a lint battery: a validated `CHECK (c IS NOT NULL AND d > 0)` proves `c` NOT NULL, as
 /// PostgreSQL reads an `AND`'s terms (`predicate_implied_by`): `SET NOT NULL` does not scan; an `OR`
 /// proves nothing.
