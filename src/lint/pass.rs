@@ -181,6 +181,7 @@ pub fn run(
         migrate_transaction: options.assume_lock_timeout && migrate_runs_in_one_transaction(file, pg_version),
         renamed_types: HashSet::new(),
         in_do_block: false,
+        search_path: Vec::new(),
         held_exclusive: Vec::new(),
         new_enum_values: Vec::new(),
         statement: 0,
@@ -265,6 +266,9 @@ struct Pass<'a> {
     migrate_transaction: bool,
     /// The statement is one of a `DO` block's.
     in_do_block: bool,
+    /// The schemas a `SET search_path` of the file names, in order (`$user` left out); empty: the default,
+    /// where an unqualified name is `public`'s.
+    search_path: Vec<String>,
     /// Existing tables an earlier statement of the open transaction locked ACCESS EXCLUSIVE: held until it
     /// ends.
     held_exclusive: Vec<RelName>,
@@ -471,13 +475,37 @@ impl<'a> Pass<'a> {
     /// lacks it: the files are applied together (`migrate` lints its pending ones), so no session uses it
     /// yet.
     fn is_new(&self, rel: &RelName) -> bool {
-        self.created.contains(&rel.key())
-            || (self.known.tables.contains_key(&rel.key())
+        let key = self.key(rel);
+        self.created.contains(&key)
+            || (self.known.tables.contains_key(&key)
                 && self.facts.is_some_and(|f| f.knows(rel) && f.table(rel).is_none()))
     }
 
+    /// The key of the table an unqualified `rel` names under the file's `search_path`: the first schema of
+    /// it where the run made a table of that name; else `rel`'s own (the database resolves it).
+    fn key(&self, rel: &RelName) -> String {
+        if rel.schema.is_none() {
+            for schema in &self.search_path {
+                let key = RelName { schema: Some(schema.clone()), name: rel.name.clone() }.key();
+                if self.created.contains(&key) || self.known.tables.contains_key(&key) {
+                    return key;
+                }
+            }
+        }
+        rel.key()
+    }
+
+    /// The table a statement that makes `rel` makes: an unqualified one in the first schema of the file's
+    /// `search_path`.
+    fn made(&self, rel: RelName) -> RelName {
+        match (&rel.schema, self.search_path.first()) {
+            (None, Some(schema)) => RelName { schema: Some(schema.clone()), name: rel.name },
+            _ => rel,
+        }
+    }
+
     fn partitioned(&self, rel: &RelName) -> bool {
-        self.known.tables.get(&rel.key()).is_some_and(|t| t.partitioned)
+        self.known.tables.get(&self.key(rel)).is_some_and(|t| t.partitioned)
             || self.table_facts(rel).is_some_and(|t| t.partitioned)
     }
 
@@ -516,7 +544,7 @@ impl<'a> Pass<'a> {
     }
 
     fn column_type(&self, rel: &RelName, column: &str) -> Option<ColumnType> {
-        if let Some(t) = self.known.tables.get(&rel.key()).and_then(|t| t.columns.get(column)) {
+        if let Some(t) = self.known.tables.get(&self.key(rel)).and_then(|t| t.columns.get(column)) {
             return Some(t.clone());
         }
         self.table_facts(rel).and_then(|t| t.columns.get(self.db_column(rel, column))).cloned()
@@ -536,7 +564,7 @@ impl<'a> Pass<'a> {
     /// `None` without facts, or when they do not say.
     fn has_column(&self, rel: &RelName, column: &str) -> Option<bool> {
         self.facts?;
-        if self.known.tables.contains_key(&rel.key()) {
+        if self.known.tables.contains_key(&self.key(rel)) {
             return None;
         }
         if self.column_taken_away(rel, column) {
@@ -554,7 +582,7 @@ impl<'a> Pass<'a> {
     /// without facts.
     fn has_table(&self, rel: &RelName) -> Option<bool> {
         let facts = self.facts?;
-        if self.known.tables.contains_key(&rel.key()) || self.table_facts(rel).is_some() {
+        if self.known.tables.contains_key(&self.key(rel)) || self.table_facts(rel).is_some() {
             return Some(true);
         }
         facts.knows(&self.db_table(rel)).then_some(false)
@@ -692,17 +720,34 @@ impl<'a> Pass<'a> {
                     self.set_lock_timeout(set, local);
                 }
                 if let Some(into) = sel.into_clause.as_ref().and_then(|i| i.rel.as_ref()) {
-                    self.created.insert(RelName::of(into).key());
+                    let made = self.made(RelName::of(into));
+                    self.created.insert(made.key());
                 }
             }
             NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {
                 self.lock_timeout = false;
                 self.lock_timeout_local = false;
+                self.search_path.clear();
+            }
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("search_path") => {
+                self.search_path = v
+                    .args
+                    .iter()
+                    .filter_map(|a| match &a.node {
+                        Some(NodeEnum::AConst(c)) => match &c.val {
+                            Some(a_const::Val::Sval(s)) => Some(s.sval.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .filter(|schema| schema != "$user")
+                    .collect();
             }
             NodeEnum::CreateStmt(c) => self.create_table(c),
             NodeEnum::CreateTableAsStmt(c) => {
                 if let Some(into) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
-                    self.created.insert(RelName::of(into).key());
+                    let made = self.made(RelName::of(into));
+                    self.created.insert(made.key());
                 }
             }
             NodeEnum::ViewStmt(v) => {
@@ -1147,7 +1192,7 @@ impl<'a> Pass<'a> {
     /// The type names (without schema) of a table's columns, as the run left them or the database has
     /// them; `None` when neither knows the table.
     fn column_types(&self, table: &RelName) -> Option<Vec<String>> {
-        let columns = match self.known.tables.get(&table.key()) {
+        let columns = match self.known.tables.get(&self.key(table)) {
             Some(t) => &t.columns,
             None => &self.facts?.table(table)?.columns,
         };
@@ -1278,6 +1323,7 @@ impl<'a> Pass<'a> {
 
     fn create_table(&mut self, c: &pg_query::protobuf::CreateStmt) {
         let Some(rel) = c.relation.as_ref().map(RelName::of) else { return };
+        let rel = self.made(rel);
         if !c.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE TABLE {}` without `IF NOT EXISTS`", rel.display()), None);
         } else if self.known.tables.contains_key(&rel.key()) || self.table_facts(&rel).is_some() {
@@ -1349,7 +1395,9 @@ impl<'a> Pass<'a> {
     /// where it was, under the ids written, until a `setval` moves it ([`Self::sequence_moved`]).
     fn insert(&mut self, insert: &pg_query::protobuf::InsertStmt) {
         let Some(rel) = insert.relation.as_ref().map(RelName::of) else { return };
-        let Some((column, place)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        let Some((column, place)) = self.known.tables.get(&self.key(&rel)).and_then(|t| t.counted.clone()) else {
+            return;
+        };
         // `OVERRIDING USER VALUE` throws the written ids away for the identity's own.
         if insert.r#override() == pg_query::protobuf::OverridingKind::OverridingUserValue {
             return;
@@ -1388,7 +1436,7 @@ impl<'a> Pass<'a> {
     /// fills: seed data as `pg_dump` writes it, whose `setval` must follow.
     fn copy_from(&mut self, copy: &pg_query::protobuf::CopyStmt) {
         let Some(rel) = copy.relation.as_ref().map(RelName::of) else { return };
-        let Some((column, _)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        let Some((column, _)) = self.known.tables.get(&self.key(&rel)).and_then(|t| t.counted.clone()) else { return };
         let named = copy.attlist.is_empty() || copy.attlist.iter().any(|a| string(a) == Some(column.as_str()));
         if named {
             self.ids_written(&rel, &column, "COPY");
@@ -1755,7 +1803,7 @@ impl<'a> Pass<'a> {
             AtAlterColumnType => {
                 if let Some(NodeEnum::ColumnDef(col)) = def
                     && let Some(ty) = col.type_name.as_ref().and_then(ColumnType::of)
-                    && let Some(t) = self.known.tables.get_mut(&rel.key())
+                    && let Some(t) = self.known.tables.get_mut(&self.key(rel))
                 {
                     t.columns.insert(column.to_owned(), ty);
                 }
@@ -1887,7 +1935,7 @@ impl<'a> Pass<'a> {
                 referenced |= fk.table.key() != rel.key();
             }
         }
-        if !self.known.tables.contains_key(&rel.key())
+        if !self.known.tables.contains_key(&self.key(rel))
             && let Some(table) = self.table_facts(rel)
         {
             for fk in &table.foreign_keys {
@@ -1923,7 +1971,7 @@ impl<'a> Pass<'a> {
         let ty = col.type_name.as_ref().and_then(ColumnType::of);
         if let Some(ty) = &ty {
             self.column_habits(col, ty);
-            if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+            if let Some(t) = self.known.tables.get_mut(&self.key(rel)) {
                 t.columns.insert(col.colname.clone(), ty.clone());
             }
         }
@@ -2283,7 +2331,7 @@ impl<'a> Pass<'a> {
             self.cascade_hit(rel);
         }
         self.at = saved;
-        if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+        if let Some(t) = self.known.tables.get_mut(&self.key(rel)) {
             t.columns.insert(column.to_owned(), to);
         }
     }

@@ -461,6 +461,31 @@ ALTER TABLE t ALTER COLUMN b SET NOT NULL;";
     assert_eq!(lines_with("set-not-null", again, &LintOptions::default(), Some(&facts)), [1, 2]);
 }
 
+/// Found by a lint battery: after `SET search_path TO app`, `CREATE TABLE orders` makes `app.orders`; a
+/// statement on `public.orders`, another table that exists already, is a hazard.
+#[test]
+fn a_table_made_under_a_search_path_is_in_its_first_schema() {
+    let sql = "SET lock_timeout = '2s';
+SET search_path TO app;
+CREATE TABLE orders (id bigint PRIMARY KEY, x int);
+CREATE INDEX o_x ON public.orders (x);
+CREATE INDEX o_y ON orders (x);
+CREATE INDEX o_z ON app.orders (x);";
+    assert_eq!(lines("create-index-without-concurrently", sql), [4]);
+    // With `public` first, or no `SET`, the table made is `public`'s.
+    let public = sql.replace("TO app", "TO public, app");
+    assert_eq!(lines("create-index-without-concurrently", &public), [6]);
+    let reset = sql.replace("SET search_path TO app;", "SET search_path TO app;\nRESET search_path;");
+    assert_eq!(lines("create-index-without-concurrently", &reset), [7]);
+    // What the run knows of the table follows it: its partitioning.
+    let partitioned = "SET search_path TO app, public;
+CREATE TABLE events (at date) PARTITION BY RANGE (at);
+-- next file
+SET search_path TO app, public;
+CREATE INDEX e_at ON events (at);";
+    assert_eq!(lines("create-index-on-partitioned-table", partitioned), [2]);
+}
+
 /// Found by a lint battery: `SELECT ... INTO t` makes a new table, as `CREATE TABLE t AS` does: an index
 /// on it is no hazard.
 #[test]
