@@ -268,7 +268,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Locks,
         lock: Some("SHARE"),
         rewrites: Rewrites::Scan,
-        what: "`ALTER DOMAIN ... ADD CONSTRAINT` without `NOT VALID`, or `ALTER DOMAIN ... SET NOT NULL`, of a domain the run did not make",
+        what: "`ALTER DOMAIN ... ADD CONSTRAINT` without `NOT VALID`, or `ALTER DOMAIN ... SET NOT NULL`, of a domain the file did not make",
         why: "every column of the domain, in every table, is checked while each of those tables is locked SHARE: their INSERT, UPDATE and DELETE wait until it ends",
         help: "add it `NOT VALID` (`CHECK (VALUE IS NOT NULL)` for NOT NULL): new values are checked at once; then `ALTER DOMAIN ... VALIDATE CONSTRAINT` in a transaction of its own at a quiet time (it still locks the tables SHARE while it scans, measured on 15), or check the tables' columns with `CHECK ... NOT VALID` constraints validated as `add-check-without-not-valid` says",
         bad: &[
