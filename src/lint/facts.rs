@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Named;
-use super::pass::{RelName, not_null_check_column};
+use super::pass::{RelName, not_null_check_columns};
 use super::types::ColumnType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pg::{ConnectOptions, Session, value};
@@ -61,8 +61,9 @@ pub struct TableFacts {
     pub columns: HashMap<String, ColumnType>,
     /// Each index's columns, in key order (an expression is left out).
     pub indexes: Vec<Vec<String>>,
-    /// Columns with a validated `CHECK (col IS NOT NULL)`.
-    pub not_null_checks: HashSet<String>,
+    /// The validated `CHECK` constraints that prove columns NOT NULL (`CHECK (col IS NOT NULL)`), by
+    /// name: those columns. A statement that drops one by name takes its proof away.
+    pub not_null_checks: HashMap<String, Vec<String>>,
     /// Columns that are `NOT NULL` already.
     pub not_null: HashSet<String>,
     /// The foreign keys between this table and another, either way.
@@ -118,6 +119,12 @@ pub fn size(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+#[derive(Deserialize)]
+struct CheckRow {
+    name: String,
+    definition: String,
 }
 
 #[derive(Deserialize)]
@@ -188,13 +195,14 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
         let bytes: i64 = value(&row, "bytes", TABLES)?;
         let columns: String = value(&row, "columns", TABLES)?;
         let indexes: String = value(&row, "indexes", TABLES)?;
-        let checks: Vec<String> = value(&row, "checks", TABLES)?;
+        let checks: String = value(&row, "checks", TABLES)?;
         let foreign_keys: String = value(&row, "foreign_keys", TABLES)?;
         let bad_json = |e: serde_json::Error| {
             Error::new(ErrorKind::Database, format!("the catalog's facts about `{name}` do not read")).with_source(e)
         };
         let columns: Vec<ColumnRow> = serde_json::from_str(&columns).map_err(bad_json)?;
         let indexes: Vec<Option<Vec<String>>> = serde_json::from_str(&indexes).map_err(bad_json)?;
+        let checks: Vec<CheckRow> = serde_json::from_str(&checks).map_err(bad_json)?;
         let foreign_keys: Vec<ForeignKeyFact> = serde_json::from_str(&foreign_keys).map_err(bad_json)?;
         let table = TableFacts {
             // Before PostgreSQL 14 a table never analyzed has 0; from 14, -1.
@@ -204,7 +212,12 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             not_null: columns.iter().filter(|c| c.not_null).map(|c| c.name.clone()).collect(),
             columns: columns.into_iter().filter_map(|c| Some((c.name, ColumnType::parse(&c.type_name)?))).collect(),
             indexes: indexes.into_iter().flatten().collect(),
-            not_null_checks: checks.iter().filter_map(|def| check_column(def)).collect(),
+            not_null_checks: checks
+                .into_iter()
+                .map(|c| (check_columns(&c.definition), c.name))
+                .filter(|(columns, _)| !columns.is_empty())
+                .map(|(columns, name)| (name, columns))
+                .collect(),
             foreign_keys,
         };
         facts.tables.insert(key.clone(), table);
@@ -212,15 +225,19 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
     Ok(facts)
 }
 
-/// The column of a constraint definition `CHECK ((col IS NOT NULL))`, as `pg_get_constraintdef` writes it.
-fn check_column(def: &str) -> Option<String> {
-    let expr = def.strip_prefix("CHECK ")?;
-    let parsed = pg_query::parse(&format!("SELECT {expr}"), 0).ok()?;
-    let raw = parsed.protobuf.stmts.first()?.stmt.as_ref()?;
-    let Some(pg_query::NodeEnum::SelectStmt(select)) = &raw.node else { return None };
-    let target = select.target_list.first()?;
-    let Some(pg_query::NodeEnum::ResTarget(t)) = &target.node else { return None };
-    not_null_check_column(t.val.as_deref()?)
+/// The columns a constraint definition `CHECK ((col IS NOT NULL))`, as `pg_get_constraintdef` writes it,
+/// proves NOT NULL.
+fn check_columns(def: &str) -> Vec<String> {
+    let expr = || {
+        let expr = def.strip_prefix("CHECK ")?;
+        let parsed = pg_query::parse(&format!("SELECT {expr}"), 0).ok()?;
+        let raw = parsed.protobuf.stmts.first()?.stmt.as_ref()?;
+        let Some(pg_query::NodeEnum::SelectStmt(select)) = &raw.node else { return None };
+        let target = select.target_list.first()?;
+        let Some(pg_query::NodeEnum::ResTarget(t)) = &target.node else { return None };
+        Some(not_null_check_columns(t.val.as_deref()?))
+    };
+    expr().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -229,10 +246,12 @@ mod tests {
 
     #[test]
     fn a_not_null_check_is_read_from_its_definition() {
-        assert_eq!(check_column("CHECK ((status IS NOT NULL))").as_deref(), Some("status"));
-        assert_eq!(check_column("CHECK ((\"Status\" IS NOT NULL))").as_deref(), Some("Status"));
-        assert_eq!(check_column("CHECK ((amount > 0))"), None);
-        assert_eq!(check_column("CHECK ((status IS NULL))"), None);
+        assert_eq!(check_columns("CHECK ((status IS NOT NULL))"), ["status"]);
+        assert_eq!(check_columns("CHECK ((\"Status\" IS NOT NULL))"), ["Status"]);
+        assert_eq!(check_columns("CHECK ((amount > 0))"), Vec::<String>::new());
+        assert_eq!(check_columns("CHECK ((status IS NULL))"), Vec::<String>::new());
+        assert_eq!(check_columns("CHECK (((c IS NOT NULL) AND ((d > 0) AND (e IS NOT NULL))))"), ["c", "e"]);
+        assert_eq!(check_columns("CHECK (((c IS NOT NULL) OR (d > 0)))"), Vec::<String>::new());
     }
 
     #[test]

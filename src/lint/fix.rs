@@ -74,7 +74,7 @@ pub fn fix(files: &[ParsedFile], options: &LintOptions, facts: Option<&Facts>) -
         .iter()
         .map(|file| {
             let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.file == file.name).collect();
-            fix_file(file, &findings, pg_version, facts)
+            fix_file(file, &findings, pg_version, options.assume_lock_timeout)
         })
         .collect()
 }
@@ -128,9 +128,35 @@ struct Plan {
     move_out: bool,
 }
 
-fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Option<&Facts>) -> Result<FileFix> {
+/// `migrate`: the file will run under `pgsafe migrate` (`--migrate`).
+fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, migrate: bool) -> Result<FileFix> {
     let blocks = blocks(file);
     let wrapped = crate::sql::runs_in_tool_transaction(&file.text);
+    // Why a validation added after statement `index` would run in the transaction that added the
+    // constraint `NOT VALID`, holding its lock through the scan as if it had none: the whole file's, or a
+    // block that does not end with `COMMIT`.
+    let same_transaction = |index: usize| -> Option<String> {
+        match blocks[index] {
+            Some(Block { end: Some(_), committed: true, .. }) => None,
+            Some(block) => Some(format!(
+                "the transaction opened on line {} does not end with `COMMIT`, so the `VALIDATE CONSTRAINT` would \
+                 run in it: end it with `COMMIT` first",
+                statement_line(file, block.begin)
+            )),
+            None if migrate && super::pass::migrate_runs_in_one_transaction(file, pg_version) => Some(
+                "`pgsafe migrate` runs the file in one transaction, where the `VALIDATE CONSTRAINT` would hold the \
+                 lock of adding the constraint through its scan: validate it in a migration of its own"
+                    .to_owned(),
+            ),
+            None if !migrate && wrapped => Some(
+                "the file runs in its tool's transaction, where the `VALIDATE CONSTRAINT` would hold the lock of \
+                 adding the constraint through its scan: validate it in a migration of its own, or mark the file \
+                 `-- +goose NO TRANSACTION`, `-- migrate:up transaction:false` or `-- +migrate Up notransaction` first"
+                    .to_owned(),
+            ),
+            None => None,
+        }
+    };
     let mut plans: BTreeMap<usize, Plan> = BTreeMap::new();
     let mut applied = Vec::new();
     let mut skipped = Vec::new();
@@ -151,7 +177,7 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
                      TRANSACTION`, `-- migrate:up transaction:false` or `-- +migrate Up notransaction` first"
                     .to_owned())
             }
-            "create-index-without-concurrently" if on_partitioned_table(node, facts) => {
+            "create-index-on-partitioned-table" => {
                 Err("the table is partitioned: an index on it cannot be built `CONCURRENTLY`; build each partition's \
                  `CONCURRENTLY`, then the table's `ON ONLY` and `ALTER INDEX ... ATTACH PARTITION` each"
                     .to_owned())
@@ -169,6 +195,11 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
                     .to_owned())
             }
             "concurrently-in-transaction" => Ok(String::new()),
+            "add-check-without-not-valid" | "add-foreign-key-without-not-valid" | "set-not-null"
+                if let Some(why) = same_transaction(index) =>
+            {
+                Err(why)
+            }
             "add-check-without-not-valid" | "add-foreign-key-without-not-valid" => not_valid(file, index, node, offset)
                 .map(|(inserts, name, validate)| {
                     let plan = plans.entry(index).or_default();
@@ -257,13 +288,6 @@ fn fix_file(file: &ParsedFile, findings: &[&Finding], pg_version: u32, facts: Op
     applied.sort_by_key(|n| n.line);
     skipped.sort_by_key(|n| n.line);
     Ok(FileFix { name: file.name.clone(), before: file.text.clone(), after, applied, skipped })
-}
-
-/// Whether `node` creates an index on a table the facts say is partitioned.
-fn on_partitioned_table(node: &NodeEnum, facts: Option<&Facts>) -> bool {
-    let NodeEnum::IndexStmt(i) = node else { return false };
-    let Some(rel) = i.relation.as_ref().map(RelName::of) else { return false };
-    facts.and_then(|f| f.table(&rel)).is_some_and(|t| t.partitioned)
 }
 
 fn is_concurrent_fix(rule: &str) -> bool {

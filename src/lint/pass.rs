@@ -116,11 +116,12 @@ pub struct Known {
     dropped_columns: HashSet<(String, String)>,
     /// The columns of the indexes the run made, by index name (an expression left out).
     index_columns: HashMap<String, Vec<String>>,
-    /// (table key, column) with a validated `CHECK (col IS NOT NULL)` the run added: a later file's `SET
-    /// NOT NULL` uses it as the same file's does (each file is committed before the next runs).
-    not_null_checks: HashSet<(String, String)>,
-    /// (table key, constraint) of such checks added `NOT VALID`, and their column.
-    pending_checks: HashMap<(String, String), String>,
+    /// (table key, constraint) of the validated `CHECK (col IS NOT NULL)` constraints the run added, and
+    /// the columns they prove NOT NULL: a later file's `SET NOT NULL` uses them as the same file's does
+    /// (each file is committed before the next runs), until a statement drops them.
+    not_null_checks: HashMap<(String, String), Vec<String>>,
+    /// (table key, constraint) of such checks added `NOT VALID`, and their columns.
+    pending_checks: HashMap<(String, String), Vec<String>>,
     /// Domains the run made or gave constraints, by [`RelName::key`]: whether they have a constraint
     /// (`CHECK` or `NOT NULL`, their own or their base domain's).
     domains: HashMap<String, bool>,
@@ -167,6 +168,7 @@ pub fn run(
         created_indexes: HashSet::new(),
         open: None,
         lock_timeout: false,
+        lock_timeout_at_begin: false,
         lock_timeout_local: false,
         lock_timeout_reported: false,
         type_renames: HashMap::new(),
@@ -176,15 +178,11 @@ pub fn run(
         explicit_ids: Vec::new(),
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
-        // `migrate` runs a file in one transaction, unless a statement of it cannot run in one: then each
-        // statement commits on its own.
-        migrate_transaction: options.assume_lock_timeout
-            && !file.statements.iter().any(|st| {
-                file.text
-                    .get(st.start..st.end)
-                    .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
-            }),
+        migrate_transaction: options.assume_lock_timeout && migrate_runs_in_one_transaction(file, pg_version),
         renamed_types: HashSet::new(),
+        in_do_block: false,
+        search_path: Vec::new(),
+        held_exclusive: Vec::new(),
         new_enum_values: Vec::new(),
         statement: 0,
         at: 0,
@@ -199,10 +197,16 @@ pub fn run(
         // A `DO` block's statements run as the block runs: in its transaction (their own `COMMIT`s are not
         // followed), each finding at its place in the block and belonging to the `DO` statement (its
         // suppressions apply; no fix edits inside a block).
+        pass.in_do_block = true;
         for inner in statement.inner.iter().filter(|s| !matches!(s.node, NodeEnum::TransactionStmt(_))) {
             pass.at = inner.start;
             pass.base = inner.base;
             pass.statement_hits(&inner.node);
+        }
+        pass.in_do_block = false;
+        // Outside a transaction block, the `DO` statement's transaction ended with it.
+        if !statement.inner.is_empty() && !pass.in_transaction() {
+            pass.transaction_ended();
         }
     }
     if let Some((statement, offset)) = pass.open {
@@ -230,6 +234,8 @@ struct Pass<'a> {
     /// The open transaction: its `BEGIN`'s statement and offset.
     open: Option<(usize, usize)>,
     lock_timeout: bool,
+    /// `lock_timeout` when the open transaction began: its `ROLLBACK` undoes a `SET` made in it.
+    lock_timeout_at_begin: bool,
     /// Set with `SET LOCAL`: until the transaction ends.
     lock_timeout_local: bool,
     lock_timeout_reported: bool,
@@ -258,6 +264,14 @@ struct Pass<'a> {
     renamed_types: HashSet<String>,
     /// Under `migrate`, the file runs in one transaction of its own.
     migrate_transaction: bool,
+    /// The statement is one of a `DO` block's.
+    in_do_block: bool,
+    /// The schemas a `SET search_path` of the file names, in order (`$user` left out); empty: the default,
+    /// where an unqualified name is `public`'s.
+    search_path: Vec<String>,
+    /// Existing tables an earlier statement of the open transaction locked ACCESS EXCLUSIVE: held until it
+    /// ends.
+    held_exclusive: Vec<RelName>,
     /// Values added to enum types in the open transaction, with their type: the server refuses to use one
     /// before the transaction commits.
     new_enum_values: Vec<(RelName, String)>,
@@ -266,6 +280,16 @@ struct Pass<'a> {
     /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
     /// starts; `None` when such a statement's place is unknown (its findings are then at `at`).
     base: Option<usize>,
+}
+
+/// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, when each
+/// statement commits on its own.
+pub(crate) fn migrate_runs_in_one_transaction(file: &ParsedFile, pg_version: u32) -> bool {
+    !file.statements.iter().any(|st| {
+        file.text
+            .get(st.start..st.end)
+            .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
+    })
 }
 
 /// Whether a column is declared `NOT NULL` or `PRIMARY KEY`.
@@ -320,6 +344,66 @@ const VOLATILE: &[&str] = &[
     "nextval",
     "txid_current",
     "setseed",
+];
+
+/// Built-in functions, stable or immutable, that defaults call: the same value for every row of an
+/// `ADD COLUMN`. Without `-d`, a function neither here, nor in [`VOLATILE`], nor made by the run is unknown.
+const NOT_VOLATILE: &[&str] = &[
+    "now",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "current_setting",
+    "current_database",
+    "current_schema",
+    "lower",
+    "upper",
+    "initcap",
+    "length",
+    "concat",
+    "concat_ws",
+    "format",
+    "replace",
+    "substr",
+    "lpad",
+    "rpad",
+    "md5",
+    "sha256",
+    "encode",
+    "decode",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "to_number",
+    "date_trunc",
+    "date_part",
+    "make_date",
+    "make_time",
+    "make_timestamp",
+    "make_timestamptz",
+    "make_interval",
+    "timezone",
+    "age",
+    "abs",
+    "round",
+    "trunc",
+    "floor",
+    "ceil",
+    "array_fill",
+    "array_to_string",
+    "string_to_array",
+    "to_json",
+    "to_jsonb",
+    "json_build_object",
+    "jsonb_build_object",
+    "json_build_array",
+    "jsonb_build_array",
+    "uuid_nil",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
 ];
 
 /// Locks that block neither reads nor writes, by ALTER TABLE subcommand (SHARE UPDATE EXCLUSIVE).
@@ -391,13 +475,37 @@ impl<'a> Pass<'a> {
     /// lacks it: the files are applied together (`migrate` lints its pending ones), so no session uses it
     /// yet.
     fn is_new(&self, rel: &RelName) -> bool {
-        self.created.contains(&rel.key())
-            || (self.known.tables.contains_key(&rel.key())
+        let key = self.key(rel);
+        self.created.contains(&key)
+            || (self.known.tables.contains_key(&key)
                 && self.facts.is_some_and(|f| f.knows(rel) && f.table(rel).is_none()))
     }
 
+    /// The key of the table an unqualified `rel` names under the file's `search_path`: the first schema of
+    /// it where the run made a table of that name; else `rel`'s own (the database resolves it).
+    fn key(&self, rel: &RelName) -> String {
+        if rel.schema.is_none() {
+            for schema in &self.search_path {
+                let key = RelName { schema: Some(schema.clone()), name: rel.name.clone() }.key();
+                if self.created.contains(&key) || self.known.tables.contains_key(&key) {
+                    return key;
+                }
+            }
+        }
+        rel.key()
+    }
+
+    /// The table a statement that makes `rel` makes: an unqualified one in the first schema of the file's
+    /// `search_path`.
+    fn made(&self, rel: RelName) -> RelName {
+        match (&rel.schema, self.search_path.first()) {
+            (None, Some(schema)) => RelName { schema: Some(schema.clone()), name: rel.name },
+            _ => rel,
+        }
+    }
+
     fn partitioned(&self, rel: &RelName) -> bool {
-        self.known.tables.get(&rel.key()).is_some_and(|t| t.partitioned)
+        self.known.tables.get(&self.key(rel)).is_some_and(|t| t.partitioned)
             || self.table_facts(rel).is_some_and(|t| t.partitioned)
     }
 
@@ -436,7 +544,7 @@ impl<'a> Pass<'a> {
     }
 
     fn column_type(&self, rel: &RelName, column: &str) -> Option<ColumnType> {
-        if let Some(t) = self.known.tables.get(&rel.key()).and_then(|t| t.columns.get(column)) {
+        if let Some(t) = self.known.tables.get(&self.key(rel)).and_then(|t| t.columns.get(column)) {
             return Some(t.clone());
         }
         self.table_facts(rel).and_then(|t| t.columns.get(self.db_column(rel, column))).cloned()
@@ -456,7 +564,7 @@ impl<'a> Pass<'a> {
     /// `None` without facts, or when they do not say.
     fn has_column(&self, rel: &RelName, column: &str) -> Option<bool> {
         self.facts?;
-        if self.known.tables.contains_key(&rel.key()) {
+        if self.known.tables.contains_key(&self.key(rel)) {
             return None;
         }
         if self.column_taken_away(rel, column) {
@@ -474,7 +582,7 @@ impl<'a> Pass<'a> {
     /// without facts.
     fn has_table(&self, rel: &RelName) -> Option<bool> {
         let facts = self.facts?;
-        if self.known.tables.contains_key(&rel.key()) || self.table_facts(rel).is_some() {
+        if self.known.tables.contains_key(&self.key(rel)) || self.table_facts(rel).is_some() {
             return Some(true);
         }
         facts.knows(&self.db_table(rel)).then_some(false)
@@ -514,6 +622,23 @@ impl<'a> Pass<'a> {
         self.facts.and_then(|f| f.index_tables.get(&index.key())).cloned()
     }
 
+    /// Whether function `f` is volatile: a volatile built-in, or what the run's `CREATE FUNCTION` or the
+    /// database says; a built-in lint knows to be stable or immutable is not. `None`: nothing says.
+    fn function_volatile(&self, f: &RelName) -> Option<bool> {
+        let lower = f.name.to_ascii_lowercase();
+        if VOLATILE.contains(&lower.as_str()) {
+            return Some(true);
+        }
+        if let Some(&volatile) = self.known.functions.get(&f.name) {
+            return Some(volatile);
+        }
+        if let Some(&volatile) = self.facts.and_then(|facts| facts.volatile_functions.get(&f.name)) {
+            return Some(volatile);
+        }
+        // The parser names the SQL standard's functions (`EXTRACT`, `TRIM`, `SUBSTRING`) in `pg_catalog`.
+        (f.schema.as_deref() == Some("pg_catalog") || NOT_VOLATILE.contains(&lower.as_str())).then_some(false)
+    }
+
     /// Whether a type is a domain with a constraint, as the run left it or the database has it.
     fn constrained_domain(&self, ty: &RelName) -> bool {
         match self.known.domains.get(&ty.key()) {
@@ -522,12 +647,31 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Whether the statement runs in a transaction block: one the file opened, its tool's, or a `DO`
+    /// block's (which runs its statements as one function call, in one transaction).
     fn in_transaction(&self) -> bool {
-        self.open.is_some() || self.wrapped
+        self.open.is_some() || self.wrapped || self.in_do_block
+    }
+
+    /// A statement PostgreSQL refuses in a transaction block (`what`, a `CONCURRENTLY`): when it is in one,
+    /// a `concurrently-in-transaction` hit.
+    fn refused_in_transaction(&mut self, what: &str) {
+        let message = if self.in_do_block {
+            format!("{what} cannot be executed from a function: inside a `DO` block the statement fails")
+        } else if self.in_transaction() {
+            format!("{what} cannot run inside a transaction block")
+        } else {
+            return;
+        };
+        self.hit("concurrently-in-transaction", message, None);
     }
 
     /// A `lock_timeout` set (`set`: not to 0) or reset, for the transaction only (`local`) or the session.
+    /// Outside a transaction block, `SET LOCAL` has no effect (PostgreSQL only warns).
     fn set_lock_timeout(&mut self, set: bool, local: bool) {
+        if local && !self.in_transaction() {
+            return;
+        }
         if local {
             self.lock_timeout_local = set;
         } else {
@@ -539,6 +683,9 @@ impl<'a> Pass<'a> {
     fn statement_hits(&mut self, node: &NodeEnum) {
         if !self.new_enum_values.is_empty() {
             self.new_enum_value_used(node);
+        }
+        if !self.held_exclusive.is_empty() {
+            self.long_statement_under_lock(node);
         }
         if let Some((needs, what)) = needs_version(node).filter(|(needs, _)| self.pg_version < *needs) {
             let version = self.pg_version;
@@ -566,20 +713,41 @@ impl<'a> Pass<'a> {
                 });
                 self.set_lock_timeout(v.kind() == VariableSetKind::VarSetValue && !zero, v.is_local);
             }
-            // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it.
+            // `SELECT set_config('lock_timeout', '2s', false)`, as some tools write it; `SELECT ... INTO t`
+            // makes a table as `CREATE TABLE t AS` does.
             NodeEnum::SelectStmt(sel) => {
                 if let Some((set, local)) = set_config_lock_timeout(sel) {
                     self.set_lock_timeout(set, local);
+                }
+                if let Some(into) = sel.into_clause.as_ref().and_then(|i| i.rel.as_ref()) {
+                    let made = self.made(RelName::of(into));
+                    self.created.insert(made.key());
                 }
             }
             NodeEnum::VariableSetStmt(v) if v.kind() == VariableSetKind::VarResetAll => {
                 self.lock_timeout = false;
                 self.lock_timeout_local = false;
+                self.search_path.clear();
+            }
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("search_path") => {
+                self.search_path = v
+                    .args
+                    .iter()
+                    .filter_map(|a| match &a.node {
+                        Some(NodeEnum::AConst(c)) => match &c.val {
+                            Some(a_const::Val::Sval(s)) => Some(s.sval.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .filter(|schema| schema != "$user")
+                    .collect();
             }
             NodeEnum::CreateStmt(c) => self.create_table(c),
             NodeEnum::CreateTableAsStmt(c) => {
                 if let Some(into) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
-                    self.created.insert(RelName::of(into).key());
+                    let made = self.made(RelName::of(into));
+                    self.created.insert(made.key());
                 }
             }
             NodeEnum::ViewStmt(v) => {
@@ -605,6 +773,7 @@ impl<'a> Pass<'a> {
             NodeEnum::AlterEnumStmt(e) if e.old_val.is_empty() && !e.new_val.is_empty() => self.add_enum_value(e),
             NodeEnum::CreateDomainStmt(d) => {
                 if let Some(rel) = RelName::of_names(&d.domainname) {
+                    self.created.insert(rel.key());
                     let own = d.constraints.iter().filter_map(constraint).any(|k| {
                         matches!(k.contype(), ConstrType::ConstrCheck | ConstrType::ConstrNotnull)
                     });
@@ -615,9 +784,24 @@ impl<'a> Pass<'a> {
             }
             // `ADD CONSTRAINT` (`C`) and `SET NOT NULL` (`O`).
             NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O") => {
-                if let Some(rel) = RelName::of_names(&d.type_name) {
-                    self.known.domains.insert(rel.key(), true);
+                let Some(rel) = RelName::of_names(&d.type_name) else { return };
+                self.known.domains.insert(rel.key(), true);
+                let not_valid = matches!(d.def.as_deref().and_then(constraint), Some(k) if k.skip_validation);
+                if not_valid || self.is_new(&rel) {
+                    return;
                 }
+                let what = if d.subtype == "O" { "`SET NOT NULL`" } else { "the constraint" };
+                self.hit(
+                    "alter-domain-add-constraint",
+                    format!(
+                        "{what} is checked on every column of the domain `{}` in every table, each locked SHARE \
+                         (writes wait) until the check ends",
+                        rel.display()
+                    ),
+                    None,
+                );
+                let on = format!("every table with a column of `{}`", rel.display());
+                self.lock_timeout_wanted(&on, "SHARE");
             }
             NodeEnum::CompositeTypeStmt(c) => {
                 if let Some(rel) = &c.typevar {
@@ -644,13 +828,9 @@ impl<'a> Pass<'a> {
                     _ => false,
                 });
                 let table = r.relation.as_ref().map(RelName::of);
-                if concurrent && self.in_transaction() {
-                    self.hit(
-                        "concurrently-in-transaction",
-                        "`REINDEX CONCURRENTLY` cannot run inside a transaction block".into(),
-                        None,
-                    );
-                } else if !concurrent && !table.as_ref().is_some_and(|t| self.is_new(t)) {
+                if concurrent {
+                    self.refused_in_transaction("`REINDEX CONCURRENTLY`");
+                } else if !table.as_ref().is_some_and(|t| self.is_new(t)) {
                     let what = table.as_ref().map_or_else(|| r.name.clone(), RelName::display);
                     // `REINDEX INDEX` names an index: its table's size decides, when the facts know it.
                     let sized = match (r.kind(), &table) {
@@ -1012,7 +1192,7 @@ impl<'a> Pass<'a> {
     /// The type names (without schema) of a table's columns, as the run left them or the database has
     /// them; `None` when neither knows the table.
     fn column_types(&self, table: &RelName) -> Option<Vec<String>> {
-        let columns = match self.known.tables.get(&table.key()) {
+        let columns = match self.known.tables.get(&self.key(table)) {
             Some(t) => &t.columns,
             None => &self.facts?.table(table)?.columns,
         };
@@ -1031,12 +1211,14 @@ impl<'a> Pass<'a> {
                     );
                 } else {
                     self.open = Some((self.statement, self.at));
+                    self.lock_timeout_at_begin = self.lock_timeout;
                 }
             }
             TransStmtCommit | TransStmtRollback | TransStmtPrepare => {
-                if !self.options.assume_lock_timeout {
-                    self.not_valid_here.clear();
-                    self.new_enum_values.clear();
+                self.transaction_ended();
+                // Rolled back, a `SET` made in the transaction is undone.
+                if kind == TransStmtRollback && self.open.is_some() {
+                    self.lock_timeout = self.lock_timeout_at_begin;
                 }
                 if kind != TransStmtCommit {
                     self.hit(
@@ -1054,18 +1236,73 @@ impl<'a> Pass<'a> {
                         None,
                     );
                 }
-                self.lock_timeout_local = false;
             }
             _ => {}
         }
     }
 
+    /// The transaction of the statements before ended: what held until its end no longer does (under
+    /// `migrate`, the file's transaction goes on).
+    fn transaction_ended(&mut self) {
+        if !self.options.assume_lock_timeout {
+            self.not_valid_here.clear();
+            self.new_enum_values.clear();
+            self.held_exclusive.clear();
+        }
+        self.lock_timeout_local = false;
+    }
+
     /// A statement about to take `lock` (one blocking reads or writes) on `table`: without a
-    /// `lock_timeout` set before it, the first such statement of the file is a finding.
+    /// `lock_timeout` set before it, the first such statement of the file is a finding. In a transaction,
+    /// an ACCESS EXCLUSIVE lock is held until it ends ([`Self::long_statement_under_lock`]).
     fn lock_timeout_needed(&mut self, table: Option<RelName>, lock: &str) {
         let Some(table) = table else { return };
-        if self.is_new(&table)
-            || self.options.assume_lock_timeout
+        if self.is_new(&table) {
+            return;
+        }
+        if lock == "ACCESS EXCLUSIVE"
+            && (self.in_transaction() || self.migrate_transaction)
+            && !self.held_exclusive.iter().any(|t| t.key() == table.key())
+        {
+            self.held_exclusive.push(table.clone());
+        }
+        self.lock_timeout_wanted(&format!("`{}`", table.display()), lock);
+    }
+
+    /// A statement that may run long (an `UPDATE`, `DELETE`, `INSERT ... SELECT` or `MERGE` of an existing
+    /// table) while the transaction holds ACCESS EXCLUSIVE locks on existing tables: queries on them, reads
+    /// included, wait for it too.
+    fn long_statement_under_lock(&mut self, node: &NodeEnum) {
+        let (what, table) = match node {
+            NodeEnum::UpdateStmt(u) => ("UPDATE", u.relation.as_ref()),
+            NodeEnum::DeleteStmt(d) => ("DELETE", d.relation.as_ref()),
+            NodeEnum::MergeStmt(m) => ("MERGE", m.relation.as_ref()),
+            // `VALUES` rows (or `DEFAULT VALUES`) are written at once; a query's may be every row of a table.
+            NodeEnum::InsertStmt(i) => match i.select_stmt.as_deref().and_then(|s| s.node.as_ref()) {
+                Some(NodeEnum::SelectStmt(select)) if select.values_lists.is_empty() => {
+                    ("INSERT ... SELECT", i.relation.as_ref())
+                }
+                _ => return,
+            },
+            _ => return,
+        };
+        let Some(table) = table.map(RelName::of).filter(|t| !self.is_new(t)) else { return };
+        let held: Vec<String> = self.held_exclusive.iter().map(|t| format!("`{}`", t.display())).collect();
+        self.hit(
+            "statement-after-access-exclusive",
+            format!(
+                "this `{what}` of `{}` runs while the transaction holds the ACCESS EXCLUSIVE lock an earlier statement \
+                 took on {}: every query on it, reads too, waits until the transaction ends",
+                table.display(),
+                held.join(", ")
+            ),
+            Some(&table),
+        );
+    }
+
+    /// A statement about to take `lock` on what `on` says (the tables): [`Self::lock_timeout_needed`].
+    fn lock_timeout_wanted(&mut self, on: &str, lock: &str) {
+        if self.options.assume_lock_timeout
             || self.lock_timeout
             || self.lock_timeout_local
             || self.lock_timeout_reported
@@ -1076,10 +1313,9 @@ impl<'a> Pass<'a> {
         self.hit(
             "missing-lock-timeout",
             format!(
-                "this statement waits for {} {lock} lock on `{}` with no `lock_timeout` set before it in this file: \
+                "this statement waits for {} {lock} lock on {on} with no `lock_timeout` set before it in this file: \
                  while it waits, every query on the table waits behind it",
                 if lock.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" },
-                table.display()
             ),
             None,
         );
@@ -1087,6 +1323,7 @@ impl<'a> Pass<'a> {
 
     fn create_table(&mut self, c: &pg_query::protobuf::CreateStmt) {
         let Some(rel) = c.relation.as_ref().map(RelName::of) else { return };
+        let rel = self.made(rel);
         if !c.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE TABLE {}` without `IF NOT EXISTS`", rel.display()), None);
         } else if self.known.tables.contains_key(&rel.key()) || self.table_facts(&rel).is_some() {
@@ -1158,7 +1395,9 @@ impl<'a> Pass<'a> {
     /// where it was, under the ids written, until a `setval` moves it ([`Self::sequence_moved`]).
     fn insert(&mut self, insert: &pg_query::protobuf::InsertStmt) {
         let Some(rel) = insert.relation.as_ref().map(RelName::of) else { return };
-        let Some((column, place)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        let Some((column, place)) = self.known.tables.get(&self.key(&rel)).and_then(|t| t.counted.clone()) else {
+            return;
+        };
         // `OVERRIDING USER VALUE` throws the written ids away for the identity's own.
         if insert.r#override() == pg_query::protobuf::OverridingKind::OverridingUserValue {
             return;
@@ -1197,7 +1436,7 @@ impl<'a> Pass<'a> {
     /// fills: seed data as `pg_dump` writes it, whose `setval` must follow.
     fn copy_from(&mut self, copy: &pg_query::protobuf::CopyStmt) {
         let Some(rel) = copy.relation.as_ref().map(RelName::of) else { return };
-        let Some((column, _)) = self.known.tables.get(&rel.key()).and_then(|t| t.counted.clone()) else { return };
+        let Some((column, _)) = self.known.tables.get(&self.key(&rel)).and_then(|t| t.counted.clone()) else { return };
         let named = copy.attlist.is_empty() || copy.attlist.iter().any(|a| string(a) == Some(column.as_str()));
         if named {
             self.ids_written(&rel, &column, "COPY");
@@ -1296,10 +1535,18 @@ impl<'a> Pass<'a> {
         if !i.if_not_exists {
             self.hit("non-idempotent", format!("`CREATE INDEX {}` without `IF NOT EXISTS`", i.idxname), None);
         }
-        if i.concurrent && self.in_transaction() {
+        let partitioned = self.partitioned(&rel);
+        if i.concurrent {
+            self.refused_in_transaction("`CREATE INDEX CONCURRENTLY`");
+        }
+        // Measured on 15, with `ON ONLY` too: "cannot create index on partitioned table concurrently".
+        if i.concurrent && partitioned {
             self.hit(
-                "concurrently-in-transaction",
-                "`CREATE INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
+                "create-index-on-partitioned-table",
+                format!(
+                    "PostgreSQL refuses `CREATE INDEX CONCURRENTLY` on `{}`, a partitioned table: the statement fails",
+                    rel.display()
+                ),
                 None,
             );
         }
@@ -1313,21 +1560,22 @@ impl<'a> Pass<'a> {
                     None,
                 );
             }
-            // `ON ONLY` a partitioned table builds nothing.
-            if !i.concurrent && rv.inh {
+            // `ON ONLY` a partitioned table builds nothing. Without it, every partition's index is built, each
+            // partition locked SHARE as the table is (measured on 15), and `CONCURRENTLY` is no way out.
+            if !i.concurrent && rv.inh && partitioned {
+                self.hit(
+                    "create-index-on-partitioned-table",
+                    format!(
+                        "`CREATE INDEX` on the partitioned `{}` builds the index of every partition, each locked \
+                         SHARE (its writes wait) until the last is built",
+                        rel.display()
+                    ),
+                    Some(&rel),
+                );
+            } else if !i.concurrent && rv.inh {
                 self.hit(
                     "create-index-without-concurrently",
                     format!("`CREATE INDEX` on `{}` blocks its writes while the index builds", rel.display()),
-                    Some(&rel),
-                );
-            }
-            if rv.inh && self.partitioned(&rel) {
-                self.hit(
-                    "partitioned-table-cascade",
-                    format!(
-                        "`{}` is partitioned: the index is built on every partition, each locked until the end",
-                        rel.display()
-                    ),
                     Some(&rel),
                 );
             }
@@ -1370,13 +1618,9 @@ impl<'a> Pass<'a> {
                 self.lock_timeout_needed(names.first().cloned(), "ACCESS EXCLUSIVE");
             }
             ObjectType::ObjectIndex => {
-                if d.concurrent && self.in_transaction() {
-                    self.hit(
-                        "concurrently-in-transaction",
-                        "`DROP INDEX CONCURRENTLY` cannot run inside a transaction block".into(),
-                        None,
-                    );
-                } else if !d.concurrent && !new && !self.drops_nothing(d.missing_ok, &names) {
+                if d.concurrent {
+                    self.refused_in_transaction("`DROP INDEX CONCURRENTLY`");
+                } else if !new && !self.drops_nothing(d.missing_ok, &names) {
                     let table = names.first().and_then(|n| self.index_table(n));
                     self.hit(
                         "drop-index-without-concurrently",
@@ -1534,12 +1778,17 @@ impl<'a> Pass<'a> {
                 if self.known.unvalidated_checks.remove(&(rel.key(), column.to_owned())) {
                     self.known.checked.insert(rel.key());
                 }
-                if let Some(col) = self.known.pending_checks.remove(&(rel.key(), column.to_owned())) {
-                    self.known.not_null_checks.insert((rel.key(), col));
+                if let Some(columns) = self.known.pending_checks.remove(&(rel.key(), column.to_owned())) {
+                    self.known.not_null_checks.entry((rel.key(), column.to_owned())).or_default().extend(columns);
                 }
             }
             AtDropConstraint => {
-                self.known.dropped_constraints.insert((rel.key(), column.to_owned()));
+                // A check dropped proves nothing any more, whether the run or the database had it.
+                let key = (rel.key(), column.to_owned());
+                self.known.not_null_checks.remove(&key);
+                self.known.pending_checks.remove(&key);
+                self.known.unvalidated_checks.remove(&key);
+                self.known.dropped_constraints.insert(key);
             }
             AtAttachPartition | AtDetachPartition => {
                 let Some(NodeEnum::PartitionCmd(p)) = def else { return };
@@ -1554,7 +1803,7 @@ impl<'a> Pass<'a> {
             AtAlterColumnType => {
                 if let Some(NodeEnum::ColumnDef(col)) = def
                     && let Some(ty) = col.type_name.as_ref().and_then(ColumnType::of)
-                    && let Some(t) = self.known.tables.get_mut(&rel.key())
+                    && let Some(t) = self.known.tables.get_mut(&self.key(rel))
                 {
                     t.columns.insert(column.to_owned(), ty);
                 }
@@ -1612,13 +1861,9 @@ impl<'a> Pass<'a> {
                 ),
                 Some(partition),
             );
-        } else if concurrent && self.in_transaction() {
-            self.hit(
-                "concurrently-in-transaction",
-                "`DETACH PARTITION ... CONCURRENTLY` cannot run inside a transaction block".into(),
-                None,
-            );
-        } else if !concurrent && self.pg_version >= 14 && !self.is_new(rel) {
+        } else if concurrent {
+            self.refused_in_transaction("`DETACH PARTITION ... CONCURRENTLY`");
+        } else if self.pg_version >= 14 && !self.is_new(rel) {
             self.hit(
                 "detach-partition-without-concurrently",
                 format!(
@@ -1690,7 +1935,7 @@ impl<'a> Pass<'a> {
                 referenced |= fk.table.key() != rel.key();
             }
         }
-        if !self.known.tables.contains_key(&rel.key())
+        if !self.known.tables.contains_key(&self.key(rel))
             && let Some(table) = self.table_facts(rel)
         {
             for fk in &table.foreign_keys {
@@ -1726,7 +1971,7 @@ impl<'a> Pass<'a> {
         let ty = col.type_name.as_ref().and_then(ColumnType::of);
         if let Some(ty) = &ty {
             self.column_habits(col, ty);
-            if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+            if let Some(t) = self.known.tables.get_mut(&self.key(rel)) {
                 t.columns.insert(col.colname.clone(), ty.clone());
             }
         }
@@ -1749,15 +1994,13 @@ impl<'a> Pass<'a> {
         let null_default = default.is_some_and(
             |k| matches!(k.raw_expr.as_deref().and_then(|e| e.node.as_ref()), Some(NodeEnum::AConst(c)) if c.isnull),
         );
-        // A volatile built-in, or a function the run made or the database has that is volatile.
-        let volatile = default.and_then(|k| k.raw_expr.as_deref()).and_then(|e| {
-            calls(e).into_iter().find(|name| {
-                VOLATILE.contains(&name.to_ascii_lowercase().as_str())
-                    || self.known.functions.get(name).copied().unwrap_or_else(|| {
-                        self.facts.and_then(|f| f.volatile_functions.get(name)).copied().unwrap_or(false)
-                    })
-            })
-        });
+        // A volatile built-in, or a function the run made or the database has that is volatile; else one
+        // lint knows nothing of, which may be (a function is volatile unless it says otherwise).
+        let called = default.and_then(|k| k.raw_expr.as_deref()).map(calls).unwrap_or_default();
+        let volatility: Vec<(&str, Option<bool>)> =
+            called.iter().map(|f| (f.name.as_str(), self.function_volatile(f))).collect();
+        let volatile = volatility.iter().find(|(_, v)| *v == Some(true)).map(|(f, _)| *f);
+        let unknown = volatility.iter().find(|(_, v)| v.is_none()).map(|(f, _)| *f);
         let name = &col.colname;
         let rewrite = if let Some(f) = volatile {
             Some(format!(
@@ -1781,6 +2024,25 @@ impl<'a> Pass<'a> {
         };
         if let Some(message) = rewrite {
             self.hit_at("add-column-volatile-default", message, Some(rel), at);
+        } else if let Some(f) = unknown {
+            let know = if self.facts.is_some() {
+                "the database has no function of that name, nor does the run make one"
+            } else {
+                "lint with `-d` to know"
+            };
+            self.hit_at(
+                "add-column-volatile-default",
+                format!(
+                    "the default calls `{f}()`, whose volatility lint does not know ({know}): a function is VOLATILE \
+                 unless declared otherwise, and then adding `{name}` fills every row, rewriting `{}`",
+                    rel.display()
+                ),
+                Some(rel),
+                at,
+            );
+            if let Some(last) = self.hits.last_mut() {
+                last.level = Level::Warning;
+            }
         } else if let Some(domain) = domain_type(col).filter(|d| self.constrained_domain(d)) {
             let message = format!(
                 "`{name}` is of the domain `{}`, which has constraints: adding it checks every row of `{}` against \
@@ -1854,14 +2116,12 @@ impl<'a> Pass<'a> {
         let at = self.offset(k.location, self.at);
         let name = if k.conname.is_empty() { String::new() } else { format!(" `{}`", k.conname) };
         // A `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan once validated.
-        if k.contype() == ConstrType::ConstrCheck
-            && let Some(col) = k.raw_expr.as_deref().and_then(not_null_check_column)
-        {
-            if k.skip_validation {
-                self.known.pending_checks.insert((rel.key(), k.conname.clone()), col);
-            } else {
-                self.known.not_null_checks.insert((rel.key(), col));
-            }
+        let proves = k.raw_expr.as_deref().map(not_null_check_columns).unwrap_or_default();
+        if k.contype() == ConstrType::ConstrCheck && !proves.is_empty() {
+            let checks =
+                if k.skip_validation { &mut self.known.pending_checks } else { &mut self.known.not_null_checks };
+            // Unnamed checks share the empty name: none is forgotten.
+            checks.entry((rel.key(), k.conname.clone())).or_default().extend(proves);
         }
         if new {
             return;
@@ -1965,7 +2225,13 @@ impl<'a> Pass<'a> {
             None => unknown_not_null,
         });
         let checked =
-            self.known.not_null_checks.contains(&key) || facts.is_some_and(|t| t.not_null_checks.contains(db_column));
+            self.known.not_null_checks.iter().any(|((t, _), columns)| *t == key.0 && columns.contains(&key.1))
+                || facts.is_some_and(|t| {
+                    t.not_null_checks.iter().any(|(name, columns)| {
+                        columns.iter().any(|c| c == db_column)
+                            && !self.known.dropped_constraints.contains(&(key.0.clone(), name.clone()))
+                    })
+                });
         self.known.not_null.insert(key, true);
         (!(already || (checked && self.pg_version >= 12))).then_some(checked)
     }
@@ -2065,7 +2331,7 @@ impl<'a> Pass<'a> {
             self.cascade_hit(rel);
         }
         self.at = saved;
-        if let Some(t) = self.known.tables.get_mut(&rel.key()) {
+        if let Some(t) = self.known.tables.get_mut(&self.key(rel)) {
             t.columns.insert(column.to_owned(), to);
         }
     }
@@ -2096,14 +2362,20 @@ fn constraint(node: &pg_query::protobuf::Node) -> Option<&Constraint> {
     }
 }
 
-/// The column of a `col IS NOT NULL` expression.
-pub fn not_null_check_column(expr: &pg_query::protobuf::Node) -> Option<String> {
-    let Some(NodeEnum::NullTest(test)) = &expr.node else { return None };
-    if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
-        return None;
+/// The columns a check's expression proves NOT NULL: the column of a `col IS NOT NULL` expression, and
+/// those of each of an `AND`'s terms (as PostgreSQL's `predicate_implied_by` reads them).
+pub fn not_null_check_columns(expr: &pg_query::protobuf::Node) -> Vec<String> {
+    if let Some(NodeEnum::BoolExpr(b)) = &expr.node
+        && b.boolop() == pg_query::protobuf::BoolExprType::AndExpr
+    {
+        return b.args.iter().flat_map(not_null_check_columns).collect();
     }
-    let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return None };
-    c.fields.last().and_then(string).map(str::to_owned)
+    let Some(NodeEnum::NullTest(test)) = &expr.node else { return Vec::new() };
+    if test.nulltesttype() != pg_query::protobuf::NullTestType::IsNotNull {
+        return Vec::new();
+    }
+    let Some(NodeEnum::ColumnRef(c)) = test.arg.as_deref().and_then(|a| a.node.as_ref()) else { return Vec::new() };
+    c.fields.last().and_then(string).map(str::to_owned).into_iter().collect()
 }
 
 /// Whether a `USING` expression is the column itself, or the column cast to `to` (the new type).
@@ -2286,14 +2558,20 @@ fn tree_nodes<'a>(tree: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json
     found
 }
 
-/// The names (without schema) of the functions an expression calls.
-fn calls(expr: &pg_query::protobuf::Node) -> Vec<String> {
+/// The functions an expression calls, as it names them, at any depth: inside every kind of node
+/// (`ARRAY[...]`, `ROW(...)`, a subquery), which the parse tree's own walk does not all reach.
+fn calls(expr: &pg_query::protobuf::Node) -> Vec<RelName> {
     let Some(node) = expr.node.as_ref() else { return Vec::new() };
-    node.nodes()
-        .into_iter()
-        .filter_map(|(n, ..)| match n {
-            pg_query::NodeRef::FuncCall(f) => f.funcname.last().and_then(string).map(str::to_owned),
-            _ => None,
+    let tree = json_tree(node);
+    tree_nodes(&tree, "FuncCall")
+        .iter()
+        .filter_map(|f| {
+            let parts: Vec<String> = f["funcname"]
+                .as_array()?
+                .iter()
+                .filter_map(|n| n["node"]["String"]["sval"].as_str().map(str::to_owned))
+                .collect();
+            RelName::of_parts(&parts)
         })
         .collect()
 }
@@ -2307,7 +2585,7 @@ pub fn default_calls(node: &NodeEnum) -> Vec<String> {
             if k.contype() == ConstrType::ConstrDefault
                 && let Some(e) = k.raw_expr.as_deref()
             {
-                found.extend(calls(e));
+                found.extend(calls(e).into_iter().map(|f| f.name));
             }
         }
     }

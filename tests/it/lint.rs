@@ -454,3 +454,36 @@ fn with_a_database_a_column_an_earlier_file_added_is_the_runs_own_only_while_the
         assert_eq!(dropped, table == "applied", "{table}: {report:#}");
     }
 }
+
+/// With a database, its validated `CHECK (col IS NOT NULL)` spares `SET NOT NULL` the scan only until
+/// the migration drops it by name, or replaces it with one `NOT VALID` (PostgreSQL scans then).
+#[test]
+fn with_a_database_a_not_null_check_the_migration_drops_proves_nothing() {
+    let db = TestDb::new("lint_nn_check");
+    db.psql(
+        "CREATE TABLE orders (id bigint, user_id bigint, x int);
+         INSERT INTO orders SELECT g, g, g FROM generate_series(1, 100) g;
+         ALTER TABLE orders ADD CONSTRAINT orders_uid_nn CHECK (user_id IS NOT NULL);
+         ALTER TABLE orders ADD CONSTRAINT orders_x_pos CHECK (x > 0);
+         ANALYZE orders;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let set = "ALTER TABLE orders ALTER COLUMN user_id SET NOT NULL;\n";
+    let cases = [
+        ("kept.sql", "ALTER TABLE orders DROP CONSTRAINT orders_x_pos;\n", false),
+        ("dropped.sql", "ALTER TABLE orders DROP CONSTRAINT orders_uid_nn;\n", true),
+        (
+            "replaced.sql",
+            "ALTER TABLE orders DROP CONSTRAINT orders_uid_nn,\n  \
+             ADD CONSTRAINT orders_uid_nn CHECK (user_id IS NOT NULL) NOT VALID;\n",
+            true,
+        ),
+    ];
+    for (name, before, scans) in cases {
+        let path = dir.path().join(name);
+        write(&path, &format!("SET lock_timeout = '2s';\n{before}{set}"));
+        let (_, report) = lint_json(&["-d", &db.conn_string(), path.to_str().unwrap()]);
+        let found = found(&report);
+        assert_eq!(found.iter().any(|(_, _, rule)| rule == "set-not-null"), scans, "{name}: {report:#}");
+    }
+}

@@ -218,6 +218,41 @@ fn generated_names_are_unique_and_not_valid_goes_before_a_trailing_comment() {
     assert!(commented.contains("ON DELETE CASCADE NOT VALID -- cascade!"), "{commented}");
 }
 
+/// Found by a lint battery: in a file its tool runs in one transaction (goose, dbmate, sql-migrate), or
+/// that `migrate` runs in one, `NOT VALID` then `VALIDATE CONSTRAINT` after it was reported fixed though
+/// the validation holds the lock through its scan there, and lint still failed the result; the fix now
+/// leaves the statement, saying why, as it does for `CONCURRENTLY`.
+#[test]
+fn a_validation_that_would_share_the_files_transaction_is_not_added() {
+    let fk = "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);";
+    let set = "ALTER TABLE orders ALTER COLUMN status SET NOT NULL;";
+    for text in [
+        format!("-- +goose Up\n{fk}\n{set}\n\n-- +goose Down\nALTER TABLE orders DROP CONSTRAINT orders_user_fk;\n"),
+        format!("-- migrate:up\n{fk}\n{set}\n"),
+        format!("BEGIN;\n{fk}\n{set}\n"),
+    ] {
+        let left = fix_text(&text, &options());
+        assert!(!left.after.contains("NOT VALID"), "{}", left.after);
+        let rules: Vec<&str> = left.skipped.iter().map(|n| n.rule).collect();
+        assert_eq!(rules, ["add-foreign-key-without-not-valid", "set-not-null"], "{text}");
+        assert!(left.skipped[0].note.contains("migration of its own") || left.skipped[0].note.contains("COMMIT"));
+        let report = super::super::lint_text("m.sql", &left.after, &options()).unwrap();
+        assert!(report.findings.iter().any(|f| f.rule == "add-foreign-key-without-not-valid"));
+    }
+    let migrate = LintOptions { assume_lock_timeout: true, ..options() };
+    let left = fix_text(&format!("{fk}\n"), &migrate);
+    assert_eq!(left.after, format!("{fk}\n"));
+    assert!(
+        left.skipped[0].note.starts_with("`pgsafe migrate` runs the file in one transaction"),
+        "{:?}",
+        left.skipped
+    );
+    // Outside one transaction, the validation is added and the result lints clean of it.
+    let free =
+        fixed(&format!("-- +goose NO TRANSACTION\n-- +goose Up\n{fk}\n"), &["add-foreign-key-without-not-valid"]);
+    assert!(free.contains("NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;"), "{free}");
+}
+
 /// Found by a lint battery: `CONCURRENTLY` was added to an index on a partitioned table, which PostgreSQL
 /// refuses; the fix leaves it, saying why.
 #[test]

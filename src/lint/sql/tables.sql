@@ -2,9 +2,10 @@
 -- or not), resolved through search_path; one row per name that is a table, partitioned table or
 -- materialized view: its row estimate (reltuples, -1 when never analyzed from PostgreSQL 14), its size,
 -- its kind, its columns, their types and whether they are NOT NULL (as JSON), the columns of each index
--- in key order (as JSON), the definitions of its validated CHECK constraints, and its foreign keys with
--- other tables, either way (as JSON: the name, this table's columns in the key, the other table, and
--- whether this table holds the key; a partition's copies of a key are left out). PostgreSQL 12 and later.
+-- in key order (as JSON), the names and definitions of its validated CHECK constraints (as JSON), and its
+-- foreign keys with other tables, either way (as JSON: the name, this table's columns in the key, the
+-- other table, and whether this table holds the key; a partition's copies of a key are left out).
+-- PostgreSQL 12 and later.
 SELECT n.name,
        c.reltuples::float8 AS reltuples,
        pg_catalog.pg_relation_size(c.oid) AS bytes,
@@ -21,9 +22,11 @@ SELECT n.name,
                         '[]')::text
           FROM pg_catalog.pg_index i
          WHERE i.indrelid = c.oid) AS indexes,
-       ARRAY(SELECT pg_catalog.pg_get_constraintdef(k.oid)
-               FROM pg_catalog.pg_constraint k
-              WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.convalidated) AS checks,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'name', k.conname,
+                   'definition', pg_catalog.pg_get_constraintdef(k.oid))), '[]')::text
+          FROM pg_catalog.pg_constraint k
+         WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.convalidated) AS checks,
        (SELECT coalesce(json_agg(json_build_object(
                    'name', k.conname,
                    'columns', (SELECT json_agg(a.attname ORDER BY x.ord)
