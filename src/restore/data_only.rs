@@ -71,7 +71,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
             if report.problems.is_empty() {
                 units::immediate_then(&leader, &on).await?;
             }
-            run.verify(plan, Some(&leader), None, &mut report).await
+            run.verify(plan, &leader, true, None, &mut report).await
         }
         .await;
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
@@ -134,7 +134,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
             super::set_sequences(&leader, &plan.sequences).await?;
             // A non-superuser's load checked every row against the keys that fire on it.
             check_keys(run, &leader, &keys, |k| superuser || !k.fires_on_load(), &mut report).await?;
-            run.verify(plan, None, None, &mut report).await
+            run.verify(plan, &leader, false, None, &mut report).await
         }
         .await;
         checked.map_err(|e| {

@@ -376,12 +376,15 @@ impl Run {
     }
 
     /// The verification that ends every restore: row counts (and with `--verify full` content digests) of
-    /// every table, and sequence values. `session` is the single transaction's, when there is one.
+    /// every table, and sequence values. `session` is the leader's: the single transaction's when `single`,
+    /// and where the sequences are read otherwise, since a session opened after the restore made its
+    /// event triggers would fire a login trigger (PostgreSQL 17) into the restored tables.
     /// `checked`: the tables' verification, when it was done already (beside the post-data objects).
     async fn verify(
         &self,
         plan: &RestorePlan,
-        single: Option<&Session>,
+        session: &Session,
+        single: bool,
         checked: Option<verify::Checked>,
         report: &mut RestoreReport,
     ) -> Result<()> {
@@ -392,18 +395,14 @@ impl Run {
         let beside = if checked.is_some() { " (the tables beside the post-data objects)" } else { "" };
         let checked = match (checked, single) {
             (Some(checked), _) => checked,
-            (None, Some(session)) => verify::tables(session, &plan.tables, plan.verify).await?,
-            (None, None) => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
+            (None, true) => verify::tables(session, &plan.tables, plan.verify).await?,
+            (None, false) => verify::tables_parallel(self, plan.jobs, &plan.tables, plan.verify).await?,
         };
         report.tables_verified = checked.verified;
         report.tables_counted_on_load = plan.tables_counted_on_load();
         report.problems.extend(checked.problems);
         if plan.verify == VerifyLevel::Full {
-            let problems = match single {
-                Some(session) => verify::sequences(session, &plan.sequences).await?,
-                None => verify::sequences(&self.session().await?, &plan.sequences).await?,
-            };
-            report.problems.extend(problems);
+            report.problems.extend(verify::sequences(session, &plan.sequences).await?);
         }
         tracing::info!("verification: {} tables{beside} in {:.1}s", checked.verified, started.elapsed().as_secs_f64());
         Ok(())

@@ -851,7 +851,7 @@ async fn finish(
         plan.after_privileges.len(),
         phase.elapsed().as_secs_f64()
     );
-    run.verify(plan, plan.single_transaction.then_some(session), checked, report).await
+    run.verify(plan, session, plan.single_transaction, checked, report).await
 }
 
 #[cfg(test)]

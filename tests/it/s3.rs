@@ -255,6 +255,31 @@ fn an_unreachable_endpoint_is_an_error_naming_the_archive() {
     assert!(stderr.contains("`s3://backups/a.pgsafe`: cannot reach the storage endpoint"), "{stderr}");
 }
 
+/// What the S3 client panicked on (a backtrace, then "a request to object storage stopped"): an endpoint
+/// without a scheme, an empty one, a key with a Windows line ending. Now refused, naming the variable.
+#[test]
+fn an_endpoint_that_is_no_url_or_a_key_with_a_line_ending_is_refused_naming_the_variable() {
+    let cases = [
+        ("AWS_ENDPOINT_URL", "127.0.0.1:5055"),
+        ("AWS_ENDPOINT_URL", ""),
+        ("AWS_ENDPOINT_URL", "notaurl"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE\r"),
+        ("AWS_SECRET_ACCESS_KEY", "secret with space"),
+    ];
+    for (var, value) in cases {
+        let mut cmd = pgsafe();
+        cmd.env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env(var, value)
+            .args(["verify", "s3://backups/a.pgsafe"]);
+        let (code, _, stderr) = run(&mut cmd);
+        assert_eq!(code, 2, "{var}={value:?}: {stderr}");
+        assert!(stderr.contains(&format!("`{var}`")) && !stderr.contains("panicked"), "{var}={value:?}: {stderr}");
+    }
+}
+
 #[test]
 fn other_schemes_are_refused_before_anything_runs() {
     let (code, _, stderr) = run(pgsafe().args(["verify", "gs://bucket/a.pgsafe"]));

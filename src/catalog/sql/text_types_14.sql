@@ -4,7 +4,9 @@
 --   * a reg* type (binary carries raw OIDs, which name other objects in another database),
 --   * an array or composite whose element or member type is not built in (binary arrays and records
 --     carry their element and member type OIDs, which differ in another database),
---   * int2vector and oidvector (their binary receive functions refuse an empty vector),
+--   * int2vector and oidvector (their binary receive functions refuse an empty vector), and tsquery
+--     (its binary receive refuses the empty query that plainto_tsquery makes of stop words alone,
+--     "operand not found", on most servers of 13 to 18 as released),
 --   * xml in a database whose encoding is not UTF8 (its binary send puts an XML declaration naming the
 --     client encoding before the value, which the receiving side then keeps),
 -- anywhere inside the type: through arrays, domains, ranges, multiranges and composites.
@@ -33,6 +35,7 @@ WHERE ty.typsend = 0
    OR ty.typname IN ('regclass', 'regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper',
                      'regoperator', 'regproc', 'regprocedure', 'regrole', 'regtype')
       AND ty.typnamespace = 'pg_catalog'::regnamespace
-   OR ty.oid IN ('pg_catalog.int2vector'::pg_catalog.regtype, 'pg_catalog.oidvector'::pg_catalog.regtype)
+   OR ty.oid IN ('pg_catalog.int2vector'::pg_catalog.regtype, 'pg_catalog.oidvector'::pg_catalog.regtype,
+                 'pg_catalog.tsquery'::pg_catalog.regtype)
    OR ty.oid = 'pg_catalog.xml'::pg_catalog.regtype AND pg_catalog.getdatabaseencoding() <> 'UTF8'
    OR (tree.via IN ('element', 'member') AND ty.oid >= 16384)
