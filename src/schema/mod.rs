@@ -767,7 +767,8 @@ fn is_table_part(kind: &ObjectKind) -> bool {
 }
 
 /// Makes each materialized view's refresh (`MATERIALIZED VIEW DATA`) follow the refreshes of the materialized
-/// views its query reads, directly or through views, as pg_dump's buildMatViewRefreshDependencies does:
+/// views its query reads, directly or through views (and SQL-standard functions, which pg_dump does not
+/// follow), as pg_dump's buildMatViewRefreshDependencies does:
 /// otherwise refreshes run in name order, and one on another refreshes before it, reading it empty or
 /// failing ("has not been populated"). `edges` are the dependencies between objects.
 fn refresh_in_dependency_order(
@@ -785,8 +786,12 @@ fn refresh_in_dependency_order(
     if refresh.is_empty() {
         return;
     }
-    let is_view = |key: &Key| steps_of.get(key).is_some_and(|list| steps[list[0]].kind == ObjectKind::View);
-    // What views and materialized views read.
+    // What a query reads through: views, and functions whose SQL-standard bodies (`BEGIN ATOMIC`) the
+    // server records what they read of (`SELECT f()` in a materialized view's query).
+    let is_view = |key: &Key| {
+        steps_of.get(key).is_some_and(|list| matches!(steps[list[0]].kind, ObjectKind::View | ObjectKind::Function))
+    };
+    // What views, functions and materialized views read.
     let mut reads: HashMap<Key, Vec<Key>> = HashMap::new();
     for (from, to) in edges {
         if from != to && (refresh.contains_key(&from) || is_view(&from)) {
@@ -794,7 +799,7 @@ fn refresh_in_dependency_order(
         }
     }
     for (&view, &step) in &refresh {
-        // Through views only: a materialized view's own refresh waits for what it reads.
+        // Through views and functions only: a materialized view's own refresh waits for what it reads.
         let mut seen: HashSet<Key> = HashSet::from([view]);
         let mut todo: Vec<Key> = reads.get(&view).cloned().unwrap_or_default();
         while let Some(key) = todo.pop() {
