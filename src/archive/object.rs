@@ -103,6 +103,11 @@ impl ObjectLocation {
                 service.bucket_word()
             )));
         }
+        if key.ends_with('/') {
+            // The client drops the slash: the object would be written under another key than the one named.
+            return Err(invalid("the key ends with `/`, as a folder's would: name the archive itself")
+                .with_hint(format!("for example `{s}backup.pgsafe`")));
+        }
         ObjectPath::parse(key).map_err(|e| invalid(&format!("invalid key: {e}")))?;
         Ok(Some(ObjectLocation { service, bucket: bucket.to_string(), key: key.to_string() }))
     }
@@ -557,6 +562,8 @@ mod tests {
         assert_eq!(l.to_string(), "s3://bucket/dir/a.pgsafe");
         assert_eq!(ObjectLocation::parse("backups/a.pgsafe").unwrap(), None);
         assert_eq!(ObjectLocation::parse("-").unwrap(), None);
+        let folder = ObjectLocation::parse("s3://bucket/nightly/").unwrap_err().to_string();
+        assert!(folder.contains("ends with `/`"), "{folder}");
     }
 
     #[test]

@@ -194,7 +194,17 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     })?;
     let (target, to_stdout) = match ArchiveArg::parse(std::ffi::OsStr::new(&file))? {
         ArchiveArg::Stdio => (ArchiveTarget::Stdout, true),
-        ArchiveArg::Path(path) => (ArchiveTarget::File(path), false),
+        ArchiveArg::Path(path) => {
+            // Refused before the dump runs, not when its file is renamed into place at the end.
+            if path.is_dir() || file.ends_with('/') {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("`{file}` is a folder: `-f` names the archive file itself"),
+                )
+                .with_hint(format!("for example `-f {}/backup.pgsafe`", file.trim_end_matches('/'))));
+            }
+            (ArchiveTarget::File(path), false)
+        }
         ArchiveArg::Object(location) => (ArchiveTarget::Object(location), false),
     };
     let is_object = matches!(target, ArchiveTarget::Object(_));

@@ -919,3 +919,20 @@ fn a_dump_whose_reader_goes_away_or_whose_file_another_dump_writes_fails_and_rep
     assert!(!partial.exists());
     run_ok(pgsafe().arg("verify").arg(&archive));
 }
+
+/// `-f` naming a folder is refused before anything is dumped, not at the end, when the finished file
+/// cannot be renamed into place ("Is a directory", "Not a directory").
+#[test]
+fn a_dump_to_a_folder_is_refused_before_it_runs() {
+    let db = TestDb::new("dump_folder");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap().to_string();
+    for target in [folder.clone(), format!("{folder}/"), format!("{folder}/new/")] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["dump", "-q", "--no-audit", "-d", &db.conn_string(), "-f", &target]));
+        assert_eq!(code, 2, "{target}: {stderr}");
+        assert!(stderr.contains("is a folder"), "{target}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was written");
+}
