@@ -108,6 +108,24 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The line as a store whose snapshots are encrypted keeps it: a failure's message, which may name
+    /// tables and show rows (a key's duplicate value), is withheld, as nothing else in such a store
+    /// reveals them. The user saw the message when it happened.
+    pub fn withheld(&self) -> AuditEntry {
+        let mut entry = self.clone();
+        if let Outcome::Failed { error } = &mut entry.outcome {
+            *error = "(the message is withheld: the store's snapshots are encrypted)".to_string();
+        }
+        entry
+    }
+
+    /// The JSON line `store` appends: [`AuditEntry::withheld`] when the store has keys.
+    pub(crate) fn line_for(&self, keys: &super::StoreKeys) -> String {
+        let encrypted = !keys.recipients.is_empty() || !keys.keyring.is_empty();
+        let entry = if encrypted { std::borrow::Cow::Owned(self.withheld()) } else { std::borrow::Cow::Borrowed(self) };
+        serde_json::to_string(&*entry).expect("an audit line serializes") + "\n"
+    }
+
     /// The server, role and database of `connect` (never its password).
     pub fn connected_to(mut self, connect: &crate::pg::ConnectOptions) -> AuditEntry {
         self.server = Some(connect.describe());

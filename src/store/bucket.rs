@@ -327,7 +327,7 @@ impl Store for BucketStore {
             now.subsec_nanosecond(),
             random_tail()
         );
-        let line = serde_json::to_string(entry).expect("an audit line serializes") + "\n";
+        let line = entry.line_for(&self.keys());
         match self.put_if(&name, line.into_bytes(), PutMode::Create)? {
             Some(_) => Ok(()),
             None => Err(Error::new(

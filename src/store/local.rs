@@ -216,7 +216,7 @@ impl Store for LocalStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let path = self.dir.join(AUDIT_FILE);
-        let line = serde_json::to_string(entry).expect("an audit line serializes") + "\n";
+        let line = entry.line_for(&self.keys());
         // One write of the whole line with O_APPEND: concurrent writers' lines never interleave.
         OpenOptions::new()
             .append(true)

@@ -314,6 +314,15 @@ fn snapshots_to_the_stores_recipients_are_taken_without_the_identity_and_rolled_
     assert_eq!(code, 0, "{stderr}");
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
+    // The failed check's and the refused rollbacks' audit lines withhold their messages, which named the
+    // tables the snapshot holds.
+    for (name, bytes) in store_files(store.path()) {
+        for needle in ["confidential_ledger", "other_things"] {
+            assert!(!contains(&bytes, needle), "`{needle}` is readable in `{name}`");
+        }
+    }
+    let audit = std::fs::read_to_string(store.path().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("the message is withheld"), "{audit}");
 }
 
 /// A store that encrypts to a recipient, on a machine without the identity (the tester's B1): `migrate`
