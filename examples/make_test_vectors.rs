@@ -296,6 +296,7 @@ fn part(id: u32, schema: &str, name: &str, columns: Vec<ColumnInfo>, format: Cop
         format,
         pages: None,
         filter: None,
+        load_via: None,
         search_path: None,
         estimated_rows: 0,
         estimated_bytes: 0,

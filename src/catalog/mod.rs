@@ -137,6 +137,9 @@ pub struct Table {
     pub estimated_rows: u64,
     /// For an extension's configuration table, the filter its extension registered (`WHERE ...`).
     pub extension_condition: Option<String>,
+    /// For a partition whose rows a restore must route again (see `PartInfo::load_via`): the topmost
+    /// partitioned table.
+    pub load_via: Option<TableName>,
     pub columns: Vec<ColumnInfo>,
     pub format: CopyFormat,
 }
@@ -232,6 +235,10 @@ async fn read_and_lock(session: &Session, server: &ServerFacts, filters: &Filter
             pages: size("pages")?,
             estimated_rows: size("estimated_rows")?,
             extension_condition: get(&row, TABLES, "extension_condition")?,
+            load_via: match (get(&row, TABLES, "route_schema")?, get(&row, TABLES, "route_name")?) {
+                (Some(schema), Some(name)) => Some(TableName { schema, name }),
+                _ => None,
+            },
             columns: Vec::new(),
             format: CopyFormat::Binary,
         });

@@ -129,6 +129,12 @@ pub struct PartInfo {
     /// holds only the rows it selects; the others are the extension's own, made by `CREATE EXTENSION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// For a partition under a hash partitioning on an enum column, whose hashes follow the enum values'
+    /// OIDs that a restore makes anew: the topmost partitioned table, which a restore loads the rows into
+    /// so that the server routes each to the partition it now hashes to (and verifies as a whole).
+    /// Absent for every other table, and in archives written before 2026-12-06.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_via: Option<TableName>,
     /// The `search_path` the stream was written under, which a restore loads and reads it back under: the
     /// text of reg* values (`regclass`, `regtype`, ...) names objects relative to it. pgsafe writes `""` for
     /// text parts, so that every such name is schema-qualified; absent (binary parts, and text parts of

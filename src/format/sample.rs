@@ -43,6 +43,7 @@ pub fn part(id: PartId, name: &str, format: CopyFormat, columns: &[(&str, &str)]
         format,
         pages: None,
         filter: None,
+        load_via: None,
         search_path: None,
         estimated_rows: 0,
         estimated_bytes: 0,

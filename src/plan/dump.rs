@@ -96,6 +96,7 @@ fn table_part(table: &Table, pages: Option<PageRange>, bytes: u64, rows: u64) ->
         format: table.format,
         pages,
         filter: table.extension_condition.clone(),
+        load_via: table.load_via.clone(),
         search_path: (table.format == CopyFormat::Text).then(String::new),
         estimated_rows: rows,
         estimated_bytes: bytes,
@@ -118,6 +119,7 @@ fn large_objects_part(count: u64, bytes: u64) -> PlannedPart {
             format: CopyFormat::Binary,
             pages: None,
             filter: None,
+            load_via: None,
             search_path: None,
             estimated_rows: count,
             estimated_bytes: bytes,
@@ -193,6 +195,7 @@ mod tests {
             pages: (mib << 20) / 8192,
             estimated_rows: mib * 1000,
             extension_condition: None,
+            load_via: None,
             columns: vec![ColumnInfo { name: "id".into(), type_name: "integer".into() }],
             format: CopyFormat::Binary,
         }

@@ -261,6 +261,11 @@ pub struct PlannedTable {
     /// was empty and that nothing else writes until its rows are in.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub counted_by_load: bool,
+    /// The topmost partitioned table of partitions whose rows the server routes again (a hash
+    /// partitioning on an enum column, see `PartInfo::load_via`): their parts load into it, never frozen,
+    /// and it is read back as a whole.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub routed: bool,
 }
 
 impl PlannedTable {
@@ -430,7 +435,7 @@ impl RestorePlan {
     fn count_by_load(&mut self) {
         let made = self.made_tables();
         for t in self.tables.iter_mut().filter(|t| t.kind == PartKind::Table && t.filter.is_none()) {
-            t.counted_by_load = made.contains(&t.name);
+            t.counted_by_load = made.contains(&t.name) && !t.routed;
         }
     }
 
@@ -457,7 +462,7 @@ impl RestorePlan {
         let frozen: HashSet<TableName> = self
             .tables
             .iter()
-            .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && made.contains(&t.name))
+            .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && !t.routed && made.contains(&t.name))
             .filter(|t| t.parts.len() == 1 || t.bytes.saturating_mul(jobs) <= total)
             .filter(|t| t.bytes >= FREEZE_FROM_BYTES)
             .map(|t| t.name.clone())
@@ -881,7 +886,10 @@ fn statements(o: &SchemaObject, leave_out: &LeaveOut) -> String {
 /// objects the temporary table around it.
 fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, ContentDigest), freeze: Freeze) -> PartStep {
     let (before, copy, after, freeze) = match t.kind {
-        PartKind::Table => (None, copy_in_sql(&t.name, &t.columns, t.format), None, freeze),
+        // A partitioned table takes no `COPY FREEZE`.
+        PartKind::Table => {
+            (None, copy_in_sql(&t.name, &t.columns, t.format), None, if t.routed { Freeze::No } else { freeze })
+        }
         PartKind::LargeObjects => (
             Some(LARGE_OBJECTS_TABLE.to_string()),
             LARGE_OBJECTS_COPY.to_string(),
@@ -907,6 +915,7 @@ fn select_tables(
     filters: &Filters,
     list: Option<&ListSelection>,
 ) -> Vec<PlannedTable> {
+    // Partitions whose rows are routed again go together, under their topmost partitioned table.
     let mut by_table: BTreeMap<(TableName, bool), Vec<&crate::format::PartInfo>> = BTreeMap::new();
     for p in &catalog.parts {
         let wanted = match p.kind {
@@ -914,7 +923,8 @@ fn select_tables(
             PartKind::LargeObjects => !filters.narrows(),
         };
         if wanted && list.is_none_or(|l| l.parts.contains(&p.id.0)) {
-            by_table.entry((p.table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p);
+            let table = p.load_via.as_ref().unwrap_or(&p.table);
+            by_table.entry((table.clone(), p.kind == PartKind::LargeObjects)).or_default().push(p);
         }
     }
     by_table
@@ -931,7 +941,7 @@ fn select_tables(
                 }
             }
             PlannedTable {
-                name: first.table.clone(),
+                name: first.load_via.as_ref().unwrap_or(&first.table).clone(),
                 kind: first.kind,
                 parts: parts.iter().map(|p| p.id).collect(),
                 columns: first.columns.clone(),
@@ -942,6 +952,7 @@ fn select_tables(
                 bytes,
                 digest,
                 counted_by_load: false,
+                routed: first.load_via.is_some(),
             }
         })
         .collect()
@@ -1241,6 +1252,7 @@ mod tests {
             bytes: 100,
             digest: ContentDigest::default(),
             counted_by_load: false,
+            routed: false,
         }
     }
 

@@ -290,7 +290,9 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                format!("SELECT {i} WHERE EXISTS (SELECT FROM ONLY {}{})", quote_qualified(&t.name), t.where_clause())
+                // A routed table's rows are in its partitions.
+                let only = if t.routed { "" } else { "ONLY " };
+                format!("SELECT {i} WHERE EXISTS (SELECT FROM {only}{}{})", quote_qualified(&t.name), t.where_clause())
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
@@ -449,7 +451,9 @@ pub(super) async fn empty_tables(
     // One TRUNCATE, so that tables that reference each other go together; a partitioned table whose
     // every partition is emptied goes whole, which its foreign keys require.
     let names = table_names(&plan.tables);
-    let mut list: Vec<String> = whole.iter().map(|t| format!("ONLY {}", quote_qualified(&t.name))).collect();
+    // A routed table is partitioned: it goes with every partition under it, whose rows it loads.
+    let only = |t: &PlannedTable| if t.routed { "" } else { "ONLY " };
+    let mut list: Vec<String> = whole.iter().map(|t| format!("{}{}", only(t), quote_qualified(&t.name))).collect();
     for row in session.query(include_str!("sql/target_partitioned.sql"), &[&names]).await? {
         list.push(row.try_get::<_, String>("name").map_err(|e| unreadable("the partitioned tables", e))?);
     }
@@ -457,7 +461,7 @@ pub(super) async fn empty_tables(
         session.batch(&format!("TRUNCATE {}", list.join(", "))).await?;
     }
     for t in filtered {
-        session.batch(&format!("DELETE FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause())).await?;
+        session.batch(&format!("DELETE FROM {}{}{}", only(t), quote_qualified(&t.name), t.where_clause())).await?;
     }
     for unlink in unlink_large_objects(plan, archive)? {
         session.batch(&unlink).await?;

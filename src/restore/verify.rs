@@ -13,7 +13,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::format::{ContentDigest, PageRange, PartKind, SequenceValue, TupleScanner};
 use crate::pg::{Session, quote_qualified};
-use crate::plan::{LARGE_OBJECTS_QUERY, copy_out_sql};
+use crate::plan::{LARGE_OBJECTS_QUERY, column_list, copy_out_sql, format_option};
 use crate::pool::{self, Task};
 
 /// What verification found.
@@ -202,7 +202,8 @@ pub(super) async fn reads(
     let range = share.clamp(MIN_RANGE_PAGES, MAX_RANGE_PAGES);
     let mut tasks = Vec::new();
     for (at, t) in tables {
-        match Slice::of(estimate(t), range).filter(|_| slicing) {
+        // A partitioned table's rows are read back whole: its partitions' pages are not one range.
+        match Slice::of(estimate(t), range).filter(|_| slicing && !t.routed) {
             Some(slices) => {
                 let weight = t.bytes / slices.len() as u64;
                 tasks.extend(slices.into_iter().map(|slice| {
@@ -301,6 +302,8 @@ async fn read(
     let label = t.label();
     if level == VerifyLevel::Count {
         let sql = match t.kind {
+            // Routed rows are anywhere under their partitioned table.
+            PartKind::Table if t.routed => format!("SELECT count(*) FROM {}", quote_qualified(&t.name)),
             PartKind::Table => format!("SELECT count(*) FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause()),
             PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
         };
@@ -312,6 +315,12 @@ async fn read(
         return Ok((count as u64, None));
     }
     let sql = match t.kind {
+        PartKind::Table if t.routed => format!(
+            "COPY (SELECT {} FROM {}) TO STDOUT {}",
+            column_list(&t.columns),
+            quote_qualified(&t.name),
+            format_option(t.format)
+        ),
         PartKind::Table => copy_out_sql(&t.name, &t.columns, t.format, range, t.filter.as_deref()),
         PartKind::LargeObjects => format!("COPY ({LARGE_OBJECTS_QUERY}) TO STDOUT (FORMAT binary)"),
     };

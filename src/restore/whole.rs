@@ -911,6 +911,7 @@ mod tests {
             bytes: 10,
             digest: ContentDigest::default(),
             counted_by_load: false,
+            routed: false,
         };
         Task::new(Read { at, table, slice }, format!("verifying {t}"), 10)
     }
