@@ -1158,14 +1158,15 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
         | K::TextSearchDictionary
         | K::TextSearchParser
         | K::TextSearchTemplate
-        | K::Type => false,
+        | K::Type
+        // Before the handler or the functions it names, which it needs (the reverse order drops it first).
+        | K::ProceduralLanguage
+        | K::AccessMethod => false,
         // Not dropped: gone with the object they belong to (a table's indexes, constraints, triggers,
         // rules, policies; a publication's tables; a type's shell), or left in place. A kind of a newer
         // pgsafe too: how to drop it is unknown.
-        K::ProceduralLanguage
-        | K::Transform
+        K::Transform
         | K::ShellType
-        | K::AccessMethod
         | K::TableAttach
         | K::CheckConstraint
         | K::SequenceOwnedBy
@@ -1304,6 +1305,12 @@ mod tests {
             Some("DROP USER MAPPING IF EXISTS FOR PUBLIC SERVER far;")
         );
         assert_eq!(drop(ObjectKind::Other("WIDGET".into()), "w"), None);
+        let global = |kind, name| drop_statement(&SchemaObject { schema: None, ..object(kind, name) });
+        assert_eq!(
+            global(ObjectKind::ProceduralLanguage, "pl").as_deref(),
+            Some("DROP PROCEDURAL LANGUAGE IF EXISTS pl;")
+        );
+        assert_eq!(global(ObjectKind::AccessMethod, "h").as_deref(), Some("DROP ACCESS METHOD IF EXISTS h;"));
     }
 
     fn public(name: &str) -> TableName {
