@@ -150,7 +150,17 @@ async fn run_locked(
     store: &dyn pgsafe::store::Store,
     lock: &pgsafe::rollback::DatabaseLock,
 ) -> Result<Exit, Error> {
-    let plan = pgsafe::rollback::plan(store, options).await?;
+    let (started_at, started) = (Timestamp::now(), std::time::Instant::now());
+    let plan = match pgsafe::rollback::plan(store, options).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            let entry = pgsafe::rollback::refusal_entry(options, started_at, started.elapsed().as_secs_f64(), &e);
+            if let Err(logged) = store.append_audit(&entry) {
+                tracing::warn!("the refused rollback's audit line could not be written: {logged}");
+            }
+            return Err(e);
+        }
+    };
     if !args.yes {
         confirm(&plan)?;
     }

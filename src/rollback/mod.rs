@@ -315,6 +315,17 @@ fn table_share(s: &SnapshotMeta, patterns: &[String]) -> f64 {
     (rows as f64 / s.rows as f64).clamp(0.01, 1.0)
 }
 
+/// The audit line of a rollback refused before it began, its plan having failed (a snapshot that cannot
+/// be read: no identity or a wrong one, a missing or replaced archive): nothing changed, and the attempt
+/// is recorded as [`rollback`] records one that ran.
+pub fn refusal_entry(options: &RollbackOptions, started_at: Timestamp, seconds: f64, error: &Error) -> AuditEntry {
+    let mut entry = AuditEntry::new(AuditCommand::Rollback, started_at, Outcome::failed(error), seconds)
+        .connected_to(&options.connect);
+    entry.snapshot = options.snapshot.clone();
+    entry.step = Some(options.mode.name().to_owned());
+    entry
+}
+
 /// Runs a planned rollback, appends its audit line, and returns its report. `plan` must come from
 /// [`plan`] with the same options. The caller holds the database's lock (`pgsafe rollback` takes it
 /// before its plan, `pgsafe migrate` for its whole run), so that no other migration or rollback of the

@@ -43,8 +43,13 @@ impl Outcome {
     pub fn of<T>(result: &crate::error::Result<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Failed { error: error_text(e) },
+            Err(e) => Outcome::failed(e),
         }
+    }
+
+    /// The outcome of an operation that failed with `e`.
+    pub fn failed(e: &crate::error::Error) -> Outcome {
+        Outcome::Failed { error: error_text(e) }
     }
 }
 

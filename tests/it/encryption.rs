@@ -305,6 +305,13 @@ fn snapshots_to_the_stores_recipients_are_taken_without_the_identity_and_rolled_
     let (code, _, stderr) = run(host(&rollback).env("PGSAFE_IDENTITY", &other_path));
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(fingerprint(&db, "confidential_ledger"), changed, "nothing was restored");
+    // Both refusals are in the audit log, as failed rollbacks of that snapshot.
+    let audit = std::fs::read_to_string(store.path().join("audit.jsonl")).unwrap();
+    let refused = audit
+        .lines()
+        .filter(|l| l.contains("\"command\":\"rollback\"") && l.contains("\"outcome\":\"failed\"") && l.contains(&id))
+        .count();
+    assert_eq!(refused, 2, "{audit}");
     // The machine with the identity checks against it and rolls back; the database is as it was.
     let (code, stdout, stderr) =
         run(host(&["check", "-d", &db.conn_string(), "--against", &id, "--json"]).env("PGSAFE_IDENTITY", &id_path));
