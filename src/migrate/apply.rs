@@ -53,14 +53,7 @@ pub(crate) async fn in_transaction(
             Err(e) => {
                 let _ = session.batch("ROLLBACK").await;
                 if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
-                    return Err(match e.sqlstate() {
-                        Some(SqlState::LOCK_NOT_AVAILABLE) => e.and_hint(format!(
-                            "another session held a lock the migration needs through {} attempts of {}ms each; `--lock-retries` and `--lock-timeout` allow more",
-                            attempt + 1,
-                            policy.timeout.as_millis()
-                        )),
-                        _ => e,
-                    });
+                    return Err(out_of_attempts(e, "migration", attempt + 1, policy));
                 }
                 let wait = backoff(attempt);
                 tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", policy.timeout);
@@ -71,6 +64,18 @@ pub(crate) async fn in_transaction(
                 attempt += 1;
             }
         }
+    }
+}
+
+/// `e`, and when it is a lock not granted in time (after `attempts` of `policy`), the hint that says so and
+/// which options allow more. `what` needed the lock: `migration`, `rollback`.
+pub(crate) fn out_of_attempts(e: Error, what: &str, attempts: u32, policy: LockPolicy) -> Error {
+    match e.sqlstate() {
+        Some(SqlState::LOCK_NOT_AVAILABLE) => e.and_hint(format!(
+            "another session held a lock the {what} needs through {attempts} attempts of {}ms each; `--lock-retries` and `--lock-timeout` allow more",
+            policy.timeout.as_millis()
+        )),
+        _ => e,
     }
 }
 

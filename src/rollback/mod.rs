@@ -619,14 +619,7 @@ async fn in_transaction(
                         "the rollback's transaction failed and was rolled back; `{database}` was not changed"
                     ))
                     .retain_hint(|line| !restore_option_hint(line));
-                return Err(match e.sqlstate() {
-                    Some(SqlState::LOCK_NOT_AVAILABLE) => e.and_hint(format!(
-                        "another session held a lock the rollback needs through {} attempts of {}ms each; `--lock-retries` and `--lock-timeout` allow more",
-                        attempt + 1,
-                        lock.timeout.as_millis()
-                    )),
-                    _ => e,
-                });
+                return Err(crate::migrate::apply::out_of_attempts(e, "rollback", attempt + 1, lock));
             }
             Ok(report) => break report,
         }

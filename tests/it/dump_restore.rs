@@ -689,26 +689,50 @@ fn a_clean_restore_of_a_damaged_archive_changes_nothing_in_the_target() {
     }
 }
 
+/// A test extension's control file and script in the server's extension folder, removed when dropped.
+struct TestExtension {
+    files: [std::path::PathBuf; 2],
+}
+
+impl TestExtension {
+    /// Installs extension `name` at version 1.0; `None`, said as the test `test` that cannot run, when the
+    /// folder is not writable (it needs root).
+    fn install(test: &str, name: &str, control: &str, script: &str) -> Option<TestExtension> {
+        let share = TestDb::new("ext_probe").psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'");
+        let dir = Path::new(share.trim()).join("extension");
+        let files = [dir.join(format!("{name}.control")), dir.join(format!("{name}--1.0.sql"))];
+        if let Err(e) = std::fs::write(&files[0], control) {
+            support::cannot_run(test, &format!("it cannot write into `{}` ({e}; it needs root)", dir.display()));
+            return None;
+        }
+        std::fs::write(&files[1], script).unwrap();
+        Some(TestExtension { files })
+    }
+}
+
+impl Drop for TestExtension {
+    fn drop(&mut self) {
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 /// An extension's configuration table holds the extension's own rows and the user's; the archive holds
 /// only the user's (the extension's filter), and a restore into a database where the extension made its
 /// own rows again keeps those, loads the user's, and verifies only what it loaded.
 #[test]
 fn extension_configuration_tables_keep_the_extensions_own_rows() {
-    let share = TestDb::new("ext_probe").psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'");
-    let dir = Path::new(share.trim()).join("extension");
-    let control = dir.join("pgsafe_test_config.control");
-    if let Err(e) = std::fs::write(&control, "default_version = '1.0'\nrelocatable = false\nschema = public\n") {
-        let why = format!("it cannot write into `{}` ({e}; it needs root)", dir.display());
-        support::cannot_run("extension_configuration_tables_keep_the_extensions_own_rows", &why);
-        return;
-    }
-    std::fs::write(
-        dir.join("pgsafe_test_config--1.0.sql"),
+    let Some(_extension) = TestExtension::install(
+        "extension_configuration_tables_keep_the_extensions_own_rows",
+        "pgsafe_test_config",
+        "default_version = '1.0'\nrelocatable = false\nschema = public\n",
         "CREATE TABLE settings (key text PRIMARY KEY, value text, standard boolean NOT NULL DEFAULT false);
          INSERT INTO settings VALUES ('a', '1', true), ('b', '2', true);
          SELECT pg_catalog.pg_extension_config_dump('settings', 'WHERE NOT standard');",
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     let src = TestDb::new("ext_src");
     src.psql(
         "CREATE EXTENSION pgsafe_test_config; INSERT INTO settings (key, value) VALUES ('mine', 'x'), ('ours', 'y');",
@@ -727,8 +751,6 @@ fn extension_configuration_tables_keep_the_extensions_own_rows() {
     let (code, _, stderr) = restore(&archive, &dst, &["--clean"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(fingerprint(&src, "settings"), fingerprint(&dst, "settings"));
-    let _ = std::fs::remove_file(dir.join("pgsafe_test_config--1.0.sql"));
-    let _ = std::fs::remove_file(control);
 }
 
 /// An extension's configuration table whose script made its keys, checks, indexes and defaults (as
@@ -738,24 +760,19 @@ fn extension_configuration_tables_keep_the_extensions_own_rows() {
 /// at its start although the restore said it verified.
 #[test]
 fn an_extensions_configuration_table_keeps_its_own_keys_and_its_sequence_the_users_value() {
-    let share = TestDb::new("ext2_probe").psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'");
-    let dir = Path::new(share.trim()).join("extension");
-    let control = dir.join("pgsafe_test_config2.control");
-    if let Err(e) = std::fs::write(&control, "default_version = '1.0'\nrelocatable = false\nschema = cfg2\n") {
-        let why = format!("it cannot write into `{}` ({e}; it needs root)", dir.display());
-        support::cannot_run("an_extensions_configuration_table_keeps_its_own_keys", &why);
-        return;
-    }
-    std::fs::write(
-        dir.join("pgsafe_test_config2--1.0.sql"),
+    let Some(_extension) = TestExtension::install(
+        "an_extensions_configuration_table_keeps_its_own_keys",
+        "pgsafe_test_config2",
+        "default_version = '1.0'\nrelocatable = false\nschema = cfg2\n",
         "CREATE TABLE cfg2.settings (k text PRIMARY KEY, v text CHECK (v <> ''), standard boolean NOT NULL DEFAULT false);
          CREATE INDEX settings_v ON cfg2.settings (v);
          INSERT INTO cfg2.settings VALUES ('version', '1', true);
          CREATE SEQUENCE cfg2.ids;
          SELECT pg_catalog.pg_extension_config_dump('cfg2.settings', 'WHERE NOT standard');
          SELECT pg_catalog.pg_extension_config_dump('cfg2.ids', '');",
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     let src = TestDb::new("ext2_src");
     src.psql(
         "CREATE SCHEMA cfg2; CREATE EXTENSION pgsafe_test_config2;
@@ -778,8 +795,6 @@ fn an_extensions_configuration_table_keeps_its_own_keys_and_its_sequence_the_use
         let constraints = "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'cfg2.settings'::regclass";
         assert_eq!(dst.psql(constraints), src.psql(constraints), "{extra:?}");
     }
-    let _ = std::fs::remove_file(dir.join("pgsafe_test_config2--1.0.sql"));
-    let _ = std::fs::remove_file(control);
 }
 
 /// The codecs of an archive's chunk frames, read from their headers, in file order.
