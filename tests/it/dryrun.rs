@@ -1148,7 +1148,7 @@ fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update
     );
     let before = copy_of(&db, "dr_inserted_before");
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, Vec<LossRow>); 5] = [
+    let cases: [(&str, &str, Vec<LossRow>); 6] = [
         (
             // Seed rows put in and taken out again, beside one row that was there.
             "seed.sql",
@@ -1196,6 +1196,17 @@ fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update
              INSERT INTO child (parent_id) VALUES (500), (500);
              DELETE FROM parent WHERE id IN (500, 1);",
             vec![("deleted".into(), "child".into(), None, 1), ("deleted".into(), "parent".into(), None, 1)],
+        ),
+        (
+            // A rewrite of the table (a type change) writes every row anew in this transaction: the rows that
+            // were there no longer look like the migration's own by who wrote them. Before the fix the 10
+            // deleted and the 5 updated were "rows this migration inserted", and it lost "nothing".
+            "rewritten.sql",
+            "INSERT INTO item (id, name) VALUES (1001, 'a');
+             ALTER TABLE item ALTER COLUMN id TYPE bigint;
+             DELETE FROM item WHERE id <= 10;
+             UPDATE item SET name = 'z' WHERE id BETWEEN 11 AND 15;",
+            vec![("deleted".into(), "item".into(), None, 10), ("updated".into(), "item".into(), None, 5)],
         ),
     ];
     for (name, sql, expected) in cases {
