@@ -223,25 +223,29 @@ pub(super) fn structured(ty: &BaseType) -> bool {
 /// of its own (`CASE WHEN flag THEN 1 ELSE 0 END`, an enum made text or a number, a number or a code made
 /// an enum: `CASE sort WHEN 0 THEN 'Active' WHEN 1 THEN 'Hot' END::sort_type`): the table of old and new
 /// values, which the note lists, is the inverse. Old values that became NULL are not given back (a third
-/// value of a text made `boolean`); a NULL that became a value, as a filled NULL, loses nothing.
+/// value of a text made `boolean`), nor are those that became a new value another old value became too
+/// (`qty > 0`: 1 to 9 all `true`; a 0 that alone became `false` is); a NULL that became a value, as a
+/// filled NULL, loses nothing.
 async fn finite(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     let few = |ty: &BaseType| ty.name == "bool" || ty.category == "E";
     if !few(pairs.old_type) && !few(pairs.new_type) {
         return Ok(None);
     }
     let (old, new, from) = (pairs.old, pairs.new, pairs.from);
+    // `olds`: how many old values each new value came from; only one makes the pair an inverse.
     let sql = format!(
-        "WITH p AS MATERIALIZED (SELECT ({old})::text AS o, ({new})::text AS n FROM {from} AND {old} IS NOT NULL) \
-         SELECT (SELECT count(DISTINCT o) FROM p WHERE n IS NOT NULL) = (SELECT count(DISTINCT (o, n)) FROM p WHERE n IS NOT NULL) \
-                AND (SELECT count(DISTINCT o) FROM p WHERE n IS NOT NULL) = (SELECT count(DISTINCT n) FROM p), \
-                (SELECT count(*) FROM p WHERE n IS NULL), \
-                (SELECT pg_catalog.string_agg(o || ' → ' || n, ', ' ORDER BY o) FROM (SELECT DISTINCT o, n FROM p WHERE n IS NOT NULL LIMIT 10) d)"
+        "WITH p AS MATERIALIZED (SELECT ({old})::text AS o, ({new})::text AS n FROM {from} AND {old} IS NOT NULL), \
+              f AS MATERIALIZED (SELECT n, count(DISTINCT o) AS olds FROM p WHERE n IS NOT NULL GROUP BY n) \
+         SELECT (SELECT count(DISTINCT o) FROM p WHERE n IS NOT NULL) = (SELECT count(DISTINCT (o, n)) FROM p WHERE n IS NOT NULL), \
+                (SELECT count(*) FROM p WHERE n IS NULL) + (SELECT count(*) FROM p JOIN f USING (n) WHERE f.olds > 1), \
+                (SELECT pg_catalog.string_agg(o || ' → ' || n, ', ' ORDER BY o) \
+                 FROM (SELECT DISTINCT o, n FROM p JOIN f USING (n) WHERE f.olds = 1 LIMIT 10) d)"
     );
     let row = s.query_one(&sql, &[]).await?;
-    let one_to_one: bool = value(&row, 0, &sql)?;
+    let function: bool = value(&row, 0, &sql)?;
     let unrecovered: i64 = value(&row, 1, &sql)?;
     let table: Option<String> = value(&row, 2, &sql)?;
-    Ok(match (one_to_one, table) {
+    Ok(match (function, table) {
         (true, Some(table)) => Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how: table }),
         _ => None,
     })

@@ -50,7 +50,9 @@ impl Compare {
             ways.push(Compare::Exact);
         }
         ways.push(Compare::Typed);
-        if canonical(new_base) {
+        // Only a text, or a value of the same family: what the cast of another type to the new one drops
+        // is no spelling (`5::boolean` is `true`, as `1::boolean` is).
+        if canonical(new_base) && (textual(old) || family(old).is_some_and(|f| family(new_base) == Some(f))) {
             ways.push(Compare::AsNew(widest(new_base).unwrap_or(new).to_owned()));
         }
         ways.push(Compare::Text);
@@ -95,6 +97,31 @@ fn exact(ty: &str) -> Option<bool> {
     match ty.split('(').next().unwrap_or(ty).trim() {
         "int2" | "int4" | "int8" | "numeric" | "smallint" | "integer" | "bigint" => Some(true),
         "float4" | "float8" | "real" | "double precision" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a type (named as `pg_type` or `format_type` names it, with or without its length) holds text.
+fn textual(ty: &str) -> bool {
+    matches!(
+        ty.split('(').next().unwrap_or(ty).trim(),
+        "text" | "varchar" | "character varying" | "bpchar" | "character" | "char" | "name" | "citext" | "unknown"
+    )
+}
+
+/// The family of a type whose text is canonical: the types that hold the same kind of value.
+fn family(ty: &str) -> Option<&'static str> {
+    match ty.split('(').next().unwrap_or(ty).trim() {
+        "json" | "jsonb" => Some("json"),
+        "date" | "timestamp" | "timestamptz" | "timestamp without time zone" | "timestamp with time zone" => {
+            Some("timestamp")
+        }
+        "time" | "timetz" | "time without time zone" | "time with time zone" => Some("time"),
+        "interval" => Some("interval"),
+        "inet" | "cidr" => Some("inet"),
+        "macaddr" | "macaddr8" => Some("macaddr"),
+        "uuid" => Some("uuid"),
+        "bool" | "boolean" => Some("bool"),
         _ => None,
     }
 }
@@ -148,5 +175,13 @@ mod tests {
             [Compare::Typed, Compare::AsNew("timestamptz".into()), Compare::Text]
         );
         assert_eq!(ways("text", "jsonb", "jsonb"), [Compare::Typed, Compare::AsNew("jsonb".into()), Compare::Text]);
+        assert_eq!(ways("json", "jsonb", "jsonb"), [Compare::Typed, Compare::AsNew("jsonb".into()), Compare::Text]);
+        assert_eq!(
+            ways("date", "timestamp with time zone", "timestamptz"),
+            [Compare::Typed, Compare::AsNew("timestamptz".into()), Compare::Text]
+        );
+        // A number made boolean: `5::boolean` is `true` as `1::boolean` is, so the cast proves nothing.
+        assert_eq!(ways("int4", "boolean", "bool"), [Compare::Typed, Compare::Text]);
+        assert_eq!(ways("integer", "uuid", "uuid"), [Compare::Typed, Compare::Text]);
     }
 }

@@ -1040,7 +1040,8 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
          CREATE TABLE guest (id int PRIMARY KEY, plus_one boolean);
          INSERT INTO guest SELECT g, CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END FROM generate_series(1, 30) g;
          CREATE TABLE pref (id int PRIMARY KEY, sort smallint, answer text);
-         INSERT INTO pref SELECT g, g % 3, (ARRAY['yes', 'no', 'maybe'])[1 + g % 3] FROM generate_series(1, 30) g;",
+         INSERT INTO pref SELECT g, g % 3, (ARRAY['yes', 'no', 'maybe'])[1 + g % 3] FROM generate_series(1, 30) g;
+         CREATE TABLE stock (id int PRIMARY KEY, qty int); INSERT INTO stock SELECT g, g % 10 FROM generate_series(1, 100) g;",
     );
     let before = copy_of(&db, "dr_recover_before");
     let dir = tempfile::tempdir().unwrap();
@@ -1048,7 +1049,7 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
         |table: &str, column: &str, n: u64| ("altered-values".to_owned(), table.to_owned(), Some(column.to_owned()), n);
     let enum_sort = "CREATE TYPE sort_type AS ENUM ('Active', 'Hot', 'New');
                      ALTER TABLE pref ALTER COLUMN sort TYPE sort_type USING";
-    let cases: [(&str, &str, Vec<LossRow>); 15] = [
+    let cases: [(&str, &str, Vec<LossRow>); 16] = [
         // Found on Lemmy's history: codes made an enum, one label each (it said 3000 values altered); a
         // text made a boolean loses only its third value; two codes made one label lose both.
         (
@@ -1056,10 +1057,18 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
             &format!("{enum_sort} CASE sort WHEN 0 THEN 'Active' WHEN 1 THEN 'Hot' WHEN 2 THEN 'New' END::sort_type;"),
             vec![],
         ),
+        // Two codes made one label lose both; the code that alone became `Active` is given back.
         (
             "code_merged.sql",
             &format!("{enum_sort} CASE sort WHEN 0 THEN 'Active' ELSE 'Hot' END::sort_type;"),
-            vec![altered("pref", "sort", 30)],
+            vec![altered("pref", "sort", 20)],
+        ),
+        // Found on real data: a count made a flag. `qty::boolean` is what `qty > 0` is, which said "loses
+        // nothing"; 1 to 9 all became `true` and are lost, the 0s alone became `false`.
+        (
+            "count_flag.sql",
+            "ALTER TABLE stock ALTER COLUMN qty TYPE boolean USING (qty > 0);",
+            vec![altered("stock", "qty", 90)],
         ),
         (
             "yes_no.sql",
