@@ -208,13 +208,36 @@ async fn compare_table(
             });
         }
     }
-    if !keyed {
-        return Ok(values);
-    }
     // A table made partitioned (its rows copied into a new partitioned table that took its name) holds
     // its rows in its partitions.
     let only = if partitioned(session, table).await? { "" } else { "ONLY " };
     let q = |c: &str| quote_ident(c);
+    if !keyed {
+        // No key to match rows by: rows are matched whole, by the text of the columns the command kept
+        // with their types, as a multiset. A row of the snapshot that is not there as it was was deleted
+        // or changed (an UPDATE of every row without a key said "lose no rows" before).
+        let whole: Vec<&str> = kept.iter().copied().filter(|c| !retyped.iter().any(|(r, _, _)| r == c)).collect();
+        if !whole.is_empty() {
+            let row = |alias: &str| {
+                let cols: Vec<String> = whole.iter().map(|c| format!("{alias}.{}", q(c))).collect();
+                format!("ROW({})::text", cols.join(", "))
+            };
+            let sql = format!(
+                "SELECT count(*), min(r) FROM (SELECT {} AS r FROM {BEFORE} b EXCEPT ALL SELECT {} FROM {only}{table} n) x",
+                row("b"),
+                row("n")
+            );
+            let found = session.query_one(&sql, &[]).await?;
+            values.rows_deleted = crate::pg::value::<i64, _>(&found, 0, &sql)? as u64;
+            values.deleted_example = crate::pg::value(&found, 1, &sql)?;
+            values.note = Some(format!(
+                "no primary key to match rows by: rows were matched whole, by their values in {} column(s); those \
+                 not there as they were are counted as deleted (deleted or changed)",
+                whole.len()
+            ));
+        }
+        return Ok(values);
+    }
     let join: Vec<String> = key.iter().map(|k| format!("n.{0}::text = b.{0}::text", q(k))).collect();
     let join = join.join(" AND ");
     let row_key = format!("ROW({})::text", key.iter().map(|k| format!("b.{}", q(k))).collect::<Vec<_>>().join(", "));

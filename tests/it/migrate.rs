@@ -1419,3 +1419,28 @@ fn a_dry_run_of_a_command_that_leaves_a_sequence_behind_its_ids_fails() {
     assert_eq!(code, 0, "{err}\n{report:#}");
     assert!(report.get("sequences_behind").is_none(), "{report:#}");
 }
+
+/// A command's rehearsal on a table without a primary key: rows are matched whole. Before, an UPDATE of
+/// every row said "the command would run and lose no rows", exit 0, while the SQL-file dry run of the same
+/// statement counted every row.
+#[test]
+fn a_dry_run_of_a_command_matches_the_rows_of_a_table_without_a_key_whole() {
+    let db = TestDb::new("mig_nokey");
+    db.psql(
+        "CREATE TABLE tokens (token text NOT NULL UNIQUE, expires date NOT NULL);
+         INSERT INTO tokens SELECT md5(g::text), date '2025-01-01' + g FROM generate_series(1, 100) g;",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let (code, report, err) = rehearse_psql(
+        &db,
+        store.path(),
+        "-c 'UPDATE tokens SET token = md5(token) WHERE expires < date '\\''2025-01-31'\\'''",
+    );
+    assert_eq!(report["exit_code"], 0, "{report:#}\n{err}");
+    assert_eq!(code, 1, "{report:#}\n{err}");
+    let tokens = report["values"].as_array().unwrap().iter().find(|v| v["table"] == "public.tokens").cloned().unwrap();
+    assert_eq!(tokens["rows_deleted"], 29, "{tokens:#}");
+    // A command that changes nothing of the rows: nothing counted.
+    let (code, report, err) = rehearse_psql(&db, store.path(), "-c 'CREATE INDEX ON tokens (expires)'");
+    assert_eq!(code, 0, "{report:#}\n{err}");
+}
