@@ -1112,10 +1112,18 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
     let routine = match &o.kind {
         K::Default => {
             // `ALTER [FOREIGN] TABLE ONLY t ALTER COLUMN c SET DEFAULT e;`: a sequence the default uses
-            // cannot be dropped before it.
+            // cannot be dropped before it. The column may be gone, or renamed (a rollback in place of a
+            // migration that dropped it), and ALTER COLUMN has no IF EXISTS: the drop asks first.
             let (head, _) = create.split_once(" SET DEFAULT ")?;
-            let head = head.replacen(" TABLE ONLY ", " TABLE IF EXISTS ONLY ", 1);
-            return Some(format!("{head} DROP DEFAULT;"));
+            let (_, rest) = head.split_once(" TABLE ONLY ")?;
+            let (table, column) = rest.split_once(" ALTER COLUMN ")?;
+            return Some(format!(
+                "DO $pgsafe$BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_attribute \
+                 WHERE attrelid = pg_catalog.to_regclass({}) AND pg_catalog.quote_ident(attname) = {} \
+                 AND attnum > 0 AND NOT attisdropped) THEN {head} DROP DEFAULT; END IF; END$pgsafe$;",
+                crate::sql::quote_literal(table),
+                crate::sql::quote_literal(column)
+            ));
         }
         K::UserMapping => {
             // `CREATE USER MAPPING FOR u SERVER s [OPTIONS (...)];`: a server cannot be dropped before it.

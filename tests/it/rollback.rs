@@ -673,3 +673,25 @@ fn a_rollback_in_place_that_cannot_get_a_lock_tries_again_and_then_changes_nothi
     assert_eq!(code, 0, "{err}");
     assert_eq!(db.psql("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)").trim(), "200");
 }
+
+/// A rollback in place of a migration that dropped or renamed a column with a default: the drops it
+/// begins with take the defaults off first (so that a sequence a default uses can go), and the column is
+/// no longer there by that name. Before: "column does not exist", exit 2 (and `migrate`'s own rollback of
+/// such a migration needed a person).
+#[test]
+fn a_rollback_in_place_puts_back_columns_with_defaults_that_were_dropped_or_renamed() {
+    let db = TestDb::new("rb_defaults");
+    db.psql(
+        "CREATE SEQUENCE codes; CREATE TABLE t (id int PRIMARY KEY, name text DEFAULT 'x', code int DEFAULT nextval('codes'),
+                                                 \"Mixed Case\" text DEFAULT 'm');
+         INSERT INTO t (id) SELECT generate_series(1, 20);",
+    );
+    let before = copy_of(&db, "rb_defaults_before");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("ALTER TABLE t DROP COLUMN name; ALTER TABLE t RENAME COLUMN code TO code2; ALTER TABLE t DROP COLUMN \"Mixed Case\";");
+    let (code, _, err) = rollback(dir.path(), &db, &[&id, "--yes", "--in-place", "--no-safety-snapshot"]);
+    assert_eq!(code, 0, "{err}");
+    let (same, text) = compare_dbs(before.name(), db.name());
+    assert!(same, "{text}");
+}
