@@ -2391,6 +2391,8 @@ pub(super) struct Relation {
     root: Option<i64>,
     /// A table's columns (not generated).
     columns: Vec<String>,
+    /// Their numbers (`attnum`), in the same order: a renamed column keeps its number.
+    numbers: Vec<i32>,
 }
 
 /// The relations of the user's schemas, by oid.
@@ -2413,6 +2415,7 @@ async fn relations(s: &Session) -> Result<BTreeMap<i64, Relation>> {
             temporary: value(&row, "temporary", RELATIONS)?,
             root: value(&row, "root", RELATIONS)?,
             columns: value::<Option<Vec<String>>, _>(&row, "columns", RELATIONS)?.unwrap_or_default(),
+            numbers: value::<Option<Vec<i32>>, _>(&row, "numbers", RELATIONS)?.unwrap_or_default(),
         };
         found.insert(value::<i64, _>(&row, "oid", RELATIONS)?, relation);
     }
@@ -2550,8 +2553,13 @@ fn unforeseen(analysis: &Analysis, before: &BTreeMap<i64, Relation>, after: &BTr
             }
             continue;
         };
-        for column in was.columns.iter().filter(|c| !now.columns.contains(c) && !dropped_columns.contains(*c)) {
-            found.columns.push((was.name.clone(), column.clone()));
+        // A column whose number is still there was renamed (`RENAME COLUMN`, or in a `DO` block): its
+        // values are where they were.
+        let renamed = |i: usize| was.numbers.get(i).is_some_and(|n| now.numbers.contains(n));
+        for (i, column) in was.columns.iter().enumerate() {
+            if !now.columns.contains(column) && !dropped_columns.contains(column) && !renamed(i) {
+                found.columns.push((was.name.clone(), column.clone()));
+            }
         }
         if was.filenode != 0 && now.filenode != was.filenode && !cascades && !named_as(was) {
             found.refiled.push(was.name.clone());
@@ -2723,6 +2731,7 @@ mod tests {
             temporary: name.starts_with("pg_temp"),
             root: None,
             columns: Vec::new(),
+            numbers: Vec::new(),
         };
         let before = BTreeMap::from([
             (1, rel("a", 10)),
