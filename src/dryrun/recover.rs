@@ -4,7 +4,7 @@
 //! value put into an array or a document. Such a change loses nothing, though every value is another: the
 //! old one is a fixed function of the new.
 //!
-//! Four kinds of inverse are tried, each on every row:
+//! Five kinds of inverse are tried, each on every row:
 //! - **a linear function** of the values as numbers (a number as itself; a date or an instant as its epoch;
 //!   an interval, on the new side only, as its seconds): every pair of old and new values lies on one line
 //!   through the lowest and the highest old value, tested exactly in `numeric` by cross-multiplying (no
@@ -16,6 +16,8 @@
 //!   are recovered (a local time repeated at the end of summer time is not, for one of its two instants).
 //! - **a table of old and new values** from or to a type with few values (`boolean`, an enum:
 //!   [`finite`]).
+//! - **what was added**, the same for every row: items appended to an array, keys added to a `jsonb`
+//!   object ([`added`]).
 //! - **the path** inside a document, an array or a row where the old value is ([`inside`]).
 //!
 //! The old values must be the only thing lost: a type whose numbers say less than its values (an interval's
@@ -182,6 +184,9 @@ async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<O
     if let Some(found) = finite(s, pairs).await? {
         return Ok(Some(found));
     }
+    if let Some(found) = added(s, pairs).await? {
+        return Ok(Some(found));
+    }
     if structured(pairs.new_type) {
         return Ok(inside(s, pairs.from, pairs.old, pairs.new).await?.map(|(path, unrecovered)| Recovered {
             unrecovered,
@@ -247,6 +252,56 @@ async fn finite(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     let table: Option<String> = value(&row, 2, &sql)?;
     Ok(match (function, table) {
         (true, Some(table)) => Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how: table }),
+        _ => None,
+    })
+}
+
+/// What the change added to values of their own type, the same for every row: items appended to an array
+/// (`permissions || '{campaigns:get_all}'`), keys added to a `jsonb` object (`settings || '{"retries": 3}'`,
+/// or a key of each row's own). The old value is the new one without them: the array without those items
+/// at its end, the object without those keys, in every row (a row the change left alone included, which
+/// must not end with them or hold them already).
+async fn added(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
+    if pairs.old_type != pairs.new_type {
+        return Ok(None);
+    }
+    let (old, new, from) = (pairs.old, pairs.new, pairs.from);
+    let p = format!(
+        "WITH p AS MATERIALIZED (SELECT {old} AS o, {new} AS n FROM {from} AND {old} IS NOT NULL AND {new} IS NOT NULL)"
+    );
+    let sql = if pairs.new_type.category == "A" {
+        // The items after the old ones, where there are more: one list for all rows.
+        let card = "pg_catalog.cardinality";
+        format!(
+            "{p}, t AS (SELECT DISTINCT n[{card}(o) + 1:{card}(n)] AS items FROM p WHERE {card}(n) > {card}(o)) \
+             SELECT (SELECT count(*) FROM t), (SELECT items::text FROM t LIMIT 1), \
+                    (SELECT count(*) FROM p, t WHERE (CASE WHEN {card}(n) >= {card}(t.items) \
+                          AND (n[{card}(n) - {card}(t.items) + 1:{card}(n)])::text = t.items::text \
+                        THEN n[1:{card}(n) - {card}(t.items)] ELSE n END)::text IS DISTINCT FROM o::text)"
+        )
+    } else if pairs.new_type.name == "jsonb" {
+        let typeof_ = "pg_catalog.jsonb_typeof";
+        format!(
+            "{p}, k AS (SELECT DISTINCT x.key FROM p, pg_catalog.jsonb_each(CASE WHEN {typeof_}(p.n) = 'object' THEN p.n END) x \
+                        WHERE {typeof_}(p.o) = 'object' AND NOT p.o ? x.key), \
+                  ks AS (SELECT pg_catalog.array_agg(key ORDER BY key) AS keys FROM k) \
+             SELECT (SELECT count(*) FROM k), (SELECT pg_catalog.array_to_string(keys, ', ') FROM ks), \
+                    (SELECT count(*) FROM p, ks WHERE {typeof_}(p.n) <> 'object' OR (p.n - ks.keys) IS DISTINCT FROM p.o)"
+        )
+    } else {
+        return Ok(None);
+    };
+    let row = s.query_one(&sql, &[]).await?;
+    let kinds: i64 = value(&row, 0, &sql)?;
+    let what: Option<String> = value(&row, 1, &sql)?;
+    let off: i64 = value(&row, 2, &sql)?;
+    Ok(match (what, pairs.new_type.category == "A") {
+        (Some(items), true) if kinds == 1 && off == 0 => {
+            Some(Recovered { unrecovered: 0, how: format!("the old value is the new one without {items} at its end") })
+        }
+        (Some(keys), false) if (1..=8).contains(&kinds) && off == 0 => {
+            Some(Recovered { unrecovered: 0, how: format!("the old value is the new one without the keys {keys}") })
+        }
         _ => None,
     })
 }

@@ -1045,7 +1045,11 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
          INSERT INTO guest SELECT g, CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END FROM generate_series(1, 30) g;
          CREATE TABLE pref (id int PRIMARY KEY, sort smallint, answer text);
          INSERT INTO pref SELECT g, g % 3, (ARRAY['yes', 'no', 'maybe'])[1 + g % 3] FROM generate_series(1, 30) g;
-         CREATE TABLE stock (id int PRIMARY KEY, qty int); INSERT INTO stock SELECT g, g % 10 FROM generate_series(1, 100) g;",
+         CREATE TABLE stock (id int PRIMARY KEY, qty int); INSERT INTO stock SELECT g, g % 10 FROM generate_series(1, 100) g;
+         CREATE TABLE roles (id int PRIMARY KEY, permissions text[]);
+         INSERT INTO roles SELECT g, ARRAY['read', 'r' || g] FROM generate_series(1, 10) g;
+         CREATE TABLE settings (id int PRIMARY KEY, value jsonb);
+         INSERT INTO settings SELECT g, jsonb_build_object('a', g) FROM generate_series(1, 10) g;",
     );
     let before = copy_of(&db, "dr_recover_before");
     let dir = tempfile::tempdir().unwrap();
@@ -1053,7 +1057,7 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
         |table: &str, column: &str, n: u64| ("altered-values".to_owned(), table.to_owned(), Some(column.to_owned()), n);
     let enum_sort = "CREATE TYPE sort_type AS ENUM ('Active', 'Hot', 'New');
                      ALTER TABLE pref ALTER COLUMN sort TYPE sort_type USING";
-    let cases: [(&str, &str, Vec<LossRow>); 16] = [
+    let cases: [(&str, &str, Vec<LossRow>); 20] = [
         // Found on Lemmy's history: codes made an enum, one label each (it said 3000 values altered); a
         // text made a boolean loses only its third value; two codes made one label lose both.
         (
@@ -1073,6 +1077,17 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
             "count_flag.sql",
             "ALTER TABLE stock ALTER COLUMN qty TYPE boolean USING (qty > 0);",
             vec![altered("stock", "qty", 90)],
+        ),
+        // Found on Listmonk's and others' migrations: items appended to an array, a key added to a
+        // document, of every row or of some; the old value is the new one without them. A key that was
+        // there, given another value, is lost.
+        ("append.sql", "UPDATE roles SET permissions = permissions || '{campaigns:get_all}';", vec![]),
+        ("append_some.sql", "UPDATE roles SET permissions = permissions || '{x}' WHERE id <= 5;", vec![]),
+        ("key_added.sql", r#"UPDATE settings SET value = value || jsonb_build_object('slug', 's' || id);"#, vec![]),
+        (
+            "key_replaced.sql",
+            r#"UPDATE settings SET value = value || '{"a": 0}';"#,
+            vec![("updated".into(), "settings".into(), None, 10)],
         ),
         (
             "yes_no.sql",
