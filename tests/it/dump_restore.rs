@@ -641,17 +641,24 @@ fn inspect_shows_the_schema_and_sequence_values() {
     assert!(json["schema_objects"].as_u64().unwrap() > 1, "{json}");
 }
 
+/// A copy of `archive` in `dir` with one bit of a byte in its middle flipped (a chunk's payload, for an
+/// archive of one table dumped uncompressed in small chunks).
+fn damaged_copy(archive: &Path, dir: &Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(archive).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    let damaged = dir.join("damaged.pgsafe");
+    std::fs::write(&damaged, &bytes).unwrap();
+    damaged
+}
+
 #[test]
 fn verify_lists_what_is_damaged_and_exits_1() {
     let src = TestDb::new("damage");
     src.psql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &["--chunk-size", "64", "-Z", "0"]);
-    let mut bytes = std::fs::read(&archive).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
-    let damaged = dir.path().join("damaged.pgsafe");
-    std::fs::write(&damaged, &bytes).unwrap();
+    let damaged = damaged_copy(&archive, dir.path());
     let (code, stdout, _) = run(pgsafe().arg("verify").arg(&damaged));
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("part 0 (`public.t`)") && stdout.contains("checksum mismatch"), "{stdout}");
@@ -668,11 +675,7 @@ fn a_clean_restore_of_a_damaged_archive_changes_nothing_in_the_target() {
     db.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&db, dir.path(), &["--chunk-size", "64", "-Z", "0"]);
-    let mut bytes = std::fs::read(&archive).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
-    let damaged = dir.path().join("damaged.pgsafe");
-    std::fs::write(&damaged, &bytes).unwrap();
+    let damaged = damaged_copy(&archive, dir.path());
     let before = fingerprint(&db, "t");
     for extra in [&["--clean"][..], &["--clean", "-j", "2"], &["--data-only", "--clean"]] {
         let (code, _, stderr) =
