@@ -274,6 +274,12 @@ impl PlannedTable {
         self.filter.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
     }
 
+    /// `ONLY ` before its name in a query of its own rows; nothing for a routed table, whose rows are in
+    /// its partitions.
+    pub(crate) fn only(&self) -> &'static str {
+        if self.routed { "" } else { "ONLY " }
+    }
+
     /// ``table `s.t` `` or `large objects`, for messages.
     pub(crate) fn label(&self) -> String {
         match self.kind {

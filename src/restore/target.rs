@@ -290,9 +290,12 @@ pub(super) async fn check_tables(session: &Session, plan: &RestorePlan, emptied:
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                // A routed table's rows are in its partitions.
-                let only = if t.routed { "" } else { "ONLY " };
-                format!("SELECT {i} WHERE EXISTS (SELECT FROM {only}{}{})", quote_qualified(&t.name), t.where_clause())
+                format!(
+                    "SELECT {i} WHERE EXISTS (SELECT FROM {}{}{})",
+                    t.only(),
+                    quote_qualified(&t.name),
+                    t.where_clause()
+                )
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
@@ -452,8 +455,7 @@ pub(super) async fn empty_tables(
     // every partition is emptied goes whole, which its foreign keys require.
     let names = table_names(&plan.tables);
     // A routed table is partitioned: it goes with every partition under it, whose rows it loads.
-    let only = |t: &PlannedTable| if t.routed { "" } else { "ONLY " };
-    let mut list: Vec<String> = whole.iter().map(|t| format!("{}{}", only(t), quote_qualified(&t.name))).collect();
+    let mut list: Vec<String> = whole.iter().map(|t| format!("{}{}", t.only(), quote_qualified(&t.name))).collect();
     for row in session.query(include_str!("sql/target_partitioned.sql"), &[&names]).await? {
         list.push(row.try_get::<_, String>("name").map_err(|e| unreadable("the partitioned tables", e))?);
     }
@@ -461,7 +463,7 @@ pub(super) async fn empty_tables(
         session.batch(&format!("TRUNCATE {}", list.join(", "))).await?;
     }
     for t in filtered {
-        session.batch(&format!("DELETE FROM {}{}{}", only(t), quote_qualified(&t.name), t.where_clause())).await?;
+        session.batch(&format!("DELETE FROM {}{}{}", t.only(), quote_qualified(&t.name), t.where_clause())).await?;
     }
     for unlink in unlink_large_objects(plan, archive)? {
         session.batch(&unlink).await?;

@@ -302,9 +302,9 @@ async fn read(
     let label = t.label();
     if level == VerifyLevel::Count {
         let sql = match t.kind {
-            // Routed rows are anywhere under their partitioned table.
-            PartKind::Table if t.routed => format!("SELECT count(*) FROM {}", quote_qualified(&t.name)),
-            PartKind::Table => format!("SELECT count(*) FROM ONLY {}{}", quote_qualified(&t.name), t.where_clause()),
+            PartKind::Table => {
+                format!("SELECT count(*) FROM {}{}{}", t.only(), quote_qualified(&t.name), t.where_clause())
+            }
             PartKind::LargeObjects => "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".to_string(),
         };
         let count: i64 = session
