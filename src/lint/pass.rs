@@ -533,6 +533,37 @@ impl<'a> Pass<'a> {
             || self.known.renamed_columns.iter().any(|((t, _), was)| *t == key.0 && was == column)
     }
 
+    /// Follows a rename of a table the run made, or of one of its columns, through what the run knows of
+    /// it (its columns' types, its key): a later `ALTER COLUMN ... TYPE` under the new name is judged by the
+    /// type the column has, as it is under the old one.
+    fn rename_known(&mut self, rel: &RelName, kind: ObjectType, column: &str, new_name: &str) {
+        let key = self.key(rel);
+        match kind {
+            ObjectType::ObjectTable => {
+                let Some(table) = self.known.tables.remove(&key) else { return };
+                let schema = rel.schema.clone().or_else(|| {
+                    self.search_path
+                        .iter()
+                        .find(|s| RelName { schema: Some((*s).clone()), name: rel.name.clone() }.key() == key)
+                        .cloned()
+                });
+                self.known.tables.insert(RelName { schema, name: new_name.to_owned() }.key(), table);
+            }
+            ObjectType::ObjectColumn => {
+                let Some(table) = self.known.tables.get_mut(&key) else { return };
+                let Some(ty) = table.columns.remove(column) else { return };
+                table.columns.insert(new_name.to_owned(), ty);
+                if let Some((counted, _)) = table.counted.as_mut().filter(|(c, _)| c == column) {
+                    *counted = new_name.to_owned();
+                }
+                for key_column in table.primary.iter_mut().filter(|c| *c == column) {
+                    *key_column = new_name.to_owned();
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The table `rel`, as the run names it, by its name in the database's facts.
     fn db_table(&self, rel: &RelName) -> RelName {
         self.known.renamed_tables.get(&rel.key()).cloned().unwrap_or_else(|| rel.clone())
@@ -986,6 +1017,7 @@ impl<'a> Pass<'a> {
                     }
                     _ => {}
                 }
+                self.rename_known(&rel, r.rename_type(), &r.subname, &r.newname);
                 if matches!(r.rename_type(), ObjectType::ObjectTable | ObjectType::ObjectColumn) {
                     self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
                 }

@@ -745,6 +745,28 @@ fn type_change_message(sql: &str, facts: Option<&Facts>) -> String {
 }
 
 #[test]
+fn a_type_change_after_a_rename_knows_the_type_the_column_had() {
+    // Lemmy's `add_avatar`: a bytea column renamed, then made text, in a later file than the table's.
+    let made = "CREATE TABLE t (id int PRIMARY KEY, icon bytea);\n-- next file\n";
+    for change in [
+        "ALTER TABLE t ALTER COLUMN icon TYPE text;",
+        "ALTER TABLE t RENAME COLUMN icon TO avatar;\nALTER TABLE t ALTER COLUMN avatar TYPE text;",
+        "ALTER TABLE t RENAME TO u;\nALTER TABLE u ALTER COLUMN icon TYPE text;",
+        "ALTER TABLE t RENAME TO u;\nALTER TABLE u RENAME COLUMN icon TO avatar;\nALTER TABLE u ALTER COLUMN avatar TYPE text;",
+        "ALTER TABLE t RENAME COLUMN icon TO avatar;\n-- next file\nALTER TABLE t ALTER COLUMN avatar TYPE text;",
+    ] {
+        let report = lint_example(&format!("{made}{change}"), &LintOptions::default(), None);
+        let f = report.findings.iter().find(|f| f.rule == "alter-column-type").expect("an alter-column-type finding");
+        assert_eq!(f.level, Level::Error, "{change}: {}", f.message);
+        assert!(f.message.contains("from `bytea`"), "{change}: {}", f.message);
+    }
+    // A widening under the new name is still free.
+    let widened = "CREATE TABLE t (id int, name varchar(10));\n-- next file\n\
+                   ALTER TABLE t RENAME COLUMN name TO title;\nALTER TABLE t ALTER COLUMN title TYPE varchar(20);";
+    assert!(lines("alter-column-type", widened).is_empty());
+}
+
+#[test]
 fn a_type_change_of_a_foreign_key_column_names_the_other_table_it_locks() {
     // Measured on PostgreSQL 15: either end of the key locks the other table ACCESS EXCLUSIVE.
     let made = "CREATE TABLE users (id int PRIMARY KEY);\n\
