@@ -412,13 +412,16 @@ impl ArchiveSource for ObjectSource {
     }
 }
 
-/// The first parts' size. S3 allows 10,000 parts of at least 5 MiB (but the last): the size doubles every
-/// thousand parts, so that an archive of terabytes fits while a small one uploads in small parts.
-const PART_BYTES: usize = 8 << 20;
-/// Parts doubled this often at most: parts stay at or under 512 MiB.
-const MAX_DOUBLINGS: usize = 6;
-/// Bytes of parts uploading at once (at least one part).
-const IN_FLIGHT_BYTES: usize = 32 << 20;
+/// The first parts' size: the least S3 takes (10,000 parts of at least 5 MiB but the last). The size
+/// doubles every thousand parts, so that an archive of terabytes fits while the first 5 GiB upload in parts
+/// as small as a dump's memory can spare.
+const PART_BYTES: usize = 5 << 20;
+/// Parts doubled this often at most: parts stay at or under 640 MiB, and 10,000 of them hold 2.5 TiB.
+const MAX_DOUBLINGS: usize = 7;
+/// Parts uploading at once, beside the one being filled: two keep a link busy while the next fills (a
+/// part takes a tenth of a second to S3 on a fast link), and bound what an upload holds to three parts,
+/// 15 MiB for the first 5 GiB, however slow the link is.
+const IN_FLIGHT_PARTS: usize = 2;
 
 /// A multipart upload to one key, written through [`io::Write`]. [`complete`](Self::complete) makes the
 /// object appear; dropped before that, the upload is aborted and the key is left as it was.
@@ -455,6 +458,7 @@ impl ObjectUpload {
     }
 
     /// Bytes of parts uploading now.
+    #[cfg(test)]
     fn in_flight_bytes(&self) -> usize {
         self.in_flight.iter().map(|(n, _)| n).sum()
     }
@@ -466,7 +470,7 @@ impl ObjectUpload {
     /// Sends the buffer as the next part, after waiting for room among the parts in flight.
     fn send_part(&mut self) -> Result<()> {
         let size = self.buffer.len();
-        while !self.in_flight.is_empty() && self.in_flight_bytes() + size > IN_FLIGHT_BYTES {
+        while self.in_flight.len() >= IN_FLIGHT_PARTS {
             self.wait_oldest()?;
         }
         let Some(upload) = self.upload.as_mut() else { return Err(self.stopped()) };
@@ -636,7 +640,8 @@ mod tests {
         let mut upload = upload_to(&store, &location);
         for piece in data.chunks(3 << 20) {
             upload.write_all(piece).unwrap();
-            assert!(upload.in_flight_bytes() <= IN_FLIGHT_BYTES, "{} bytes in flight", upload.in_flight_bytes());
+            assert!(upload.in_flight.len() <= IN_FLIGHT_PARTS, "{} parts in flight", upload.in_flight.len());
+            assert!(upload.in_flight_bytes() <= IN_FLIGHT_PARTS * PART_BYTES, "{} bytes", upload.in_flight_bytes());
             assert!(upload.buffer.len() < PART_BYTES);
         }
         assert!(upload.parts >= 6);
