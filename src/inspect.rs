@@ -105,7 +105,8 @@ fn without_identity(
             Err(Error::new(
                 ErrorKind::Identity,
                 format!(
-                    "`{name}` is an encrypted archive (format 1.1) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
+                    "`{name}` is an encrypted archive (format {}) of {} chunks, encrypted to {}: its catalog and manifest (tables, rows, schema) need an identity of one of its recipients",
+                    layout.format_version,
                     layout.chunks,
                     describe_kinds(&layout.recipient_kinds)
                 ),

@@ -208,6 +208,8 @@ pub struct SealedLayout {
     pub parts_with_chunks: usize,
     /// The footer's BLAKE3 of the sealed manifest, checked: it names the archive's content.
     pub manifest_blake3: [u8; 32],
+    /// The format version the header gives, `major.minor`.
+    pub format_version: String,
 }
 
 /// Checks everything of an encrypted archive that can be checked without its data key: the header, the
@@ -327,6 +329,7 @@ pub(crate) fn check_structure_in<S: ArchiveSource + ?Sized>(
         chunks,
         parts_with_chunks: next_seq.len(),
         manifest_blake3: footer.manifest_blake3,
+        format_version: format!("{}.{}", header.major, header.minor),
     })
 }
 
