@@ -10,8 +10,10 @@
 //!
 //! Requests run on a small runtime of this module's own, so that the archive's synchronous readers and
 //! writer (plain threads, blocking threads of another runtime, or async code that reads one frame) can
-//! wait for them anywhere without blocking on a runtime they are part of. Transient failures (5xx, a
-//! dropped connection, a timeout) are retried with exponential backoff by `object_store`.
+//! wait for them anywhere without blocking on a runtime they are part of. An operation's [`Cancel`]
+//! (Ctrl-C, SIGTERM) ends those waits at once: the request is dropped, its connection closed. Transient
+//! failures (5xx, a dropped connection, a timeout) are retried with exponential backoff by `object_store`;
+//! an endpoint that accepts connections and never answers fails in bounded time (see `ANSWER_TIMEOUT`).
 //!
 //! Credentials and the endpoint come from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...);
@@ -25,15 +27,15 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzure, MicrosoftAzureBuilder};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    BackoffConfig, ClientConfigKey, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-};
+use object_store::{BackoffConfig, ClientConfigKey, MultipartId, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::ArchiveSource;
 
@@ -127,24 +129,93 @@ impl fmt::Display for ObjectLocation {
 /// A client of one bucket (or container).
 pub(crate) type Bucket = Arc<dyn ObjectStore>;
 
+/// A client of one bucket's multipart uploads.
+type Uploads = Arc<dyn MultipartStore>;
+
 /// Connects to `location`'s bucket with the environment's credentials and endpoint. Makes no request.
 fn connect(location: &ObjectLocation) -> Result<Bucket> {
     connect_bucket(location.service, &location.bucket, &location.to_string())
 }
 
-/// The HTTP client's timeouts: parts are 8 MiB or more, so a slow link gets time to send one before it is
-/// called stuck. Set key by key on each service's builder: `with_client_options` would replace what the
-/// environment set.
-const TIMEOUTS: [(ClientConfigKey, &str); 2] =
-    [(ClientConfigKey::Timeout, "300s"), (ClientConfigKey::ConnectTimeout, "10s")];
+/// How long the endpoint gets to answer a request (HEAD, a ranged GET, a multipart upload's creation,
+/// completion or abort, the store's small objects) and, once it answers, between two reads of the body:
+/// an endpoint that accepts connections and never answers is given up on after this, not after a part's
+/// upload time. `PGSAFE_OBJECT_TIMEOUT` (such as `20s`) changes it, for an endpoint known to be slow or
+/// for tests. 60 s by default, the AWS SDKs' read timeout: a busy S3 answers in well under a second, and
+/// a large upload's completion answers at once and then keeps the connection alive with whitespace.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a part's upload (5 MiB or more, up to 640 MiB) may take from its first byte to its answer:
+/// a slow link must have time to send one. A part's request is answered only once its body was sent, so
+/// no shorter timeout can tell a slow link from an endpoint that does not read.
+const PART_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a connection may take to be set up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an upload's abort, the cleanup of a dump that failed or was interrupted, is waited for: an
+/// interruption must end promptly even when the endpoint no longer answers.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest requests are retried for: long enough to ride out an endpoint's restart.
+const RETRY_WINDOW: Duration = Duration::from_secs(120);
+
+/// The variable that sets [`ANSWER_TIMEOUT`].
+const TIMEOUT_VARIABLE: &str = "PGSAFE_OBJECT_TIMEOUT";
+
+/// [`ANSWER_TIMEOUT`], or what `PGSAFE_OBJECT_TIMEOUT` says.
+fn answer_timeout() -> Result<Duration> {
+    let Ok(text) = std::env::var(TIMEOUT_VARIABLE) else { return Ok(ANSWER_TIMEOUT) };
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`{TIMEOUT_VARIABLE}` is `{text}`, not a duration such as `60s` or `500ms`"),
+        )),
+    }
+}
+
+/// Requests are retried for twice the answer timeout, at most [`RETRY_WINDOW`]: with the default timeout,
+/// the two minutes an endpoint's restart may take; with a shorter one (a test's), a hung endpoint fails
+/// as fast as it was asked to.
+fn retry_window(answer: Duration) -> Duration {
+    RETRY_WINDOW.min(answer * 2)
+}
 
 /// Every request is retried on transient failures, with exponential backoff from half a second to 16
 /// seconds: ten retries take about a minute, which rides out an endpoint's restart (the default backoff,
-/// from 100 ms, spent eight retries in 1 to 4 seconds and failed a dump on a 4-second outage).
-fn retry() -> RetryConfig {
+/// from 100 ms, spent eight retries in 1 to 4 seconds and failed a dump on a 4-second outage); never past
+/// `window` from the request's start. A request that timed out is retried when repeating it is harmless
+/// (`object_store` says which: reads, a part's upload, an upload's creation).
+fn retry(window: Duration) -> RetryConfig {
     let backoff =
         BackoffConfig { init_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(16), base: 2.0 };
-    RetryConfig { backoff, max_retries: 10, retry_timeout: Duration::from_secs(120) }
+    RetryConfig { backoff, max_retries: 10, retry_timeout: window }
+}
+
+/// What a client is for, which sets its timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requests {
+    /// Requests and answers of bounded size, or read as they come: the endpoint must answer, and keep
+    /// sending, within the answer timeout.
+    Answered,
+    /// Part uploads: [`PART_TIMEOUT`] for each.
+    Parts,
+}
+
+/// The HTTP client's timeouts for `requests`, set key by key on each service's builder:
+/// `with_client_options` would replace what the environment set.
+fn timeouts(requests: Requests, answer: Duration) -> Vec<(ClientConfigKey, String)> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    let mut keys = vec![
+        (ClientConfigKey::Timeout, ms(PART_TIMEOUT.max(answer))),
+        (ClientConfigKey::ConnectTimeout, ms(CONNECT_TIMEOUT)),
+    ];
+    if requests == Requests::Answered {
+        // Until the answer's headers, then between two reads of its body.
+        keys.push((ClientConfigKey::ReadTimeout, ms(answer)));
+    }
+    keys
 }
 
 /// Refuses what the S3 client would panic on rather than report: an endpoint that is not an `http(s)`
@@ -174,31 +245,55 @@ fn check_s3_environment(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// A client of one bucket, of either service.
+enum Client {
+    S3(AmazonS3),
+    Azure(MicrosoftAzure),
+}
+
 /// Connects to `bucket` of `service` (`url` names it in errors) with the environment's credentials and
 /// endpoint. Makes no request.
 pub(crate) fn connect_bucket(service: Service, bucket: &str, url: &str) -> Result<Bucket> {
+    Ok(match client(service, bucket, url, Requests::Answered)? {
+        Client::S3(s3) => Arc::new(s3),
+        Client::Azure(azure) => Arc::new(azure),
+    })
+}
+
+/// Connects to `location`'s bucket for a multipart upload: a client for `requests`.
+fn connect_uploads(location: &ObjectLocation, requests: Requests) -> Result<Uploads> {
+    Ok(match client(location.service, &location.bucket, &location.to_string(), requests)? {
+        Client::S3(s3) => Arc::new(s3),
+        Client::Azure(azure) => Arc::new(azure),
+    })
+}
+
+fn client(service: Service, bucket: &str, url: &str, requests: Requests) -> Result<Client> {
     install_crypto_provider();
-    let built: std::result::Result<Bucket, object_store::Error> = match service {
+    let answer = answer_timeout()?;
+    let built = match service {
         Service::S3 => {
             check_s3_environment(url)?;
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry());
+            let mut builder =
+                AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry(retry_window(answer)));
             // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in AWS_ENDPOINT_URL is enough.
             let endpoint =
                 std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
             if endpoint.starts_with("http://") {
                 builder = builder.with_allow_http(true);
             }
-            for (key, value) in TIMEOUTS {
+            for (key, value) in timeouts(requests, answer) {
                 builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
             }
-            builder.build().map(|s| Arc::new(s) as Bucket)
+            builder.build().map(Client::S3)
         }
         Service::Azure => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(bucket).with_retry(retry());
-            for (key, value) in TIMEOUTS {
+            let mut builder =
+                MicrosoftAzureBuilder::from_env().with_container_name(bucket).with_retry(retry(retry_window(answer)));
+            for (key, value) in timeouts(requests, answer) {
                 builder = builder.with_config(AzureConfigKey::Client(key), value);
             }
-            builder.build().map(|s| Arc::new(s) as Bucket)
+            builder.build().map(Client::Azure)
         }
     };
     built.map_err(|e| {
@@ -238,11 +333,31 @@ fn runtime() -> Result<&'static Runtime> {
 
 /// Runs `f` on the module's runtime and waits for it on this thread, whatever thread this is.
 pub(crate) fn wait<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T> {
+    wait_unless(&Cancel::new(), "", f)
+}
+
+/// [`wait`], until `cancel` is cancelled: `f` is then dropped (a request's connection closed) and the
+/// wait ends with [`ErrorKind::Cancelled`] at once, saying that `what` was interrupted. A thread blocked
+/// here is what a signal must be able to stop.
+pub(crate) fn wait_unless<T: Send + 'static>(
+    cancel: &Cancel,
+    what: &str,
+    f: impl Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    cancel.check(what)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let watched = cancel.clone();
     runtime()?.spawn(async move {
-        let _ = tx.send(f.await);
+        tokio::select! {
+            done = f => { let _ = tx.send(Some(done)); }
+            () = watched.cancelled() => { let _ = tx.send(None); }
+        }
     });
-    rx.recv().map_err(|_| Error::new(ErrorKind::Io, "a request to object storage stopped before it was done"))
+    match rx.recv() {
+        Ok(Some(done)) => Ok(done),
+        Ok(None) => Err(Error::new(ErrorKind::Cancelled, format!("{what} was interrupted"))),
+        Err(_) => Err(Error::new(ErrorKind::Io, "a request to object storage stopped before it was done")),
+    }
 }
 
 /// Says what failed in words a user can act on, naming the bucket and the key.
@@ -282,6 +397,20 @@ pub(crate) fn object_error(doing: &str, location: &ObjectLocation, e: object_sto
                     .into(),
                 false => "check `AZURE_STORAGE_ACCOUNT_NAME` and `AZURE_STORAGE_ACCOUNT_KEY` (or the SAS token) and the container's access".into(),
             }),
+        )
+    } else if text.contains("timed out") {
+        // Checked before the connection's failures: a request that timed out was sent "with an error".
+        let answer = answer_timeout().unwrap_or(ANSWER_TIMEOUT);
+        (
+            "the storage endpoint did not answer".into(),
+            Some(format!(
+                "requests wait {} for an answer ({} for a part's upload) and are retried for up to {}; check \
+                 `{}` and the network (`{TIMEOUT_VARIABLE}` gives a slow endpoint longer)",
+                humantime::format_duration(answer),
+                humantime::format_duration(PART_TIMEOUT),
+                humantime::format_duration(retry_window(answer)),
+                if s3 { "AWS_ENDPOINT_URL" } else { "AZURE_STORAGE_ACCOUNT_NAME" }
+            )),
         )
     } else if text.contains("error sending request") || text.contains("onnect") || text.contains("dns error") {
         (
@@ -330,6 +459,8 @@ pub struct ObjectSource {
     /// The object's first and last bytes, fetched on open: what an archive's opening reads (header, key
     /// frame, catalog; footer, manifest) mostly lies there, so it costs one round of requests, not five.
     ends: Vec<(u64, Vec<u8>)>,
+    /// Ends the wait for a read: the operation's, or one never cancelled.
+    cancel: Cancel,
 }
 
 /// Bytes of the object's start read on open: the header, the key frame and a catalog of a few hundred
@@ -339,17 +470,18 @@ const HEAD_BYTES: u64 = 256 << 10;
 const TAIL_BYTES: u64 = 1 << 20;
 
 impl ObjectSource {
-    /// Finds the object and its size (one HEAD request).
-    pub fn open(location: &ObjectLocation) -> Result<Self> {
+    /// Finds the object and its size (one HEAD request). `cancel` interrupts this and every later read.
+    pub fn open(location: &ObjectLocation, cancel: &Cancel) -> Result<Self> {
         let store = connect(location)?;
         let path = location.path();
         let (s, p) = (store.clone(), path.clone());
-        let meta = match wait(async move { s.head(&p).await })? {
+        let what = reading(location);
+        let meta = match wait_unless(cancel, &what, async move { s.head(&p).await })? {
             Ok(meta) => meta,
             // A HEAD's 404 has no body to say whether the key or the bucket is missing; a GET's does.
             Err(e @ object_store::Error::NotFound { .. }) => {
                 let (s, p) = (store.clone(), path.clone());
-                return Err(match wait(async move { s.get_range(&p, 0..1).await })? {
+                return Err(match wait_unless(cancel, &what, async move { s.get_range(&p, 0..1).await })? {
                     Err(get) if ["NoSuchBucket", "ContainerNotFound"].iter().any(|c| error_chain(&get).contains(c)) => {
                         object_error("reading", location, get)
                     }
@@ -358,20 +490,20 @@ impl ObjectSource {
             }
             Err(e) => return Err(object_error("reading", location, e)),
         };
-        ObjectSource::over(store, location, meta.size)
+        ObjectSource::over(store, location, meta.size, cancel)
     }
 
     /// The object `location` of `size` bytes in `store`, its ends read (at once: one request, or two).
-    fn over(store: Bucket, location: &ObjectLocation, size: u64) -> Result<Self> {
+    fn over(store: Bucket, location: &ObjectLocation, size: u64, cancel: &Cancel) -> Result<Self> {
         let path = location.path();
         let head = 0..size.min(HEAD_BYTES);
         let tail = size.saturating_sub(TAIL_BYTES).max(head.end)..size;
         let ranges: Vec<std::ops::Range<u64>> = [head, tail].into_iter().filter(|r| !r.is_empty()).collect();
         let (s, p, asked) = (store.clone(), path.clone(), ranges.clone());
-        let read =
-            wait(async move { s.get_ranges(&p, &asked).await })?.map_err(|e| object_error("reading", location, e))?;
+        let read = wait_unless(cancel, &reading(location), async move { s.get_ranges(&p, &asked).await })?
+            .map_err(|e| object_error("reading", location, e))?;
         let ends = ranges.iter().zip(read).map(|(r, bytes)| (r.start, Vec::from(bytes))).collect();
-        Ok(ObjectSource { store, location: location.clone(), path, len: size, ends })
+        Ok(ObjectSource { store, location: location.clone(), path, len: size, ends, cancel: cancel.clone() })
     }
 
     pub fn location(&self) -> &ObjectLocation {
@@ -398,9 +530,10 @@ impl ArchiveSource for ObjectSource {
         }
         let (store, path) = (self.store.clone(), self.path.clone());
         let range = offset..end;
-        let bytes = wait(async move { store.get_range(&path, range).await })
-            .map_err(io::Error::other)?
-            .map_err(|e| io::Error::other(object_error("reading", &self.location, e)))?;
+        let bytes =
+            wait_unless(&self.cancel, &reading(&self.location), async move { store.get_range(&path, range).await })
+                .map_err(io::Error::other)?
+                .map_err(|e| io::Error::other(object_error("reading", &self.location, e)))?;
         if bytes.len() != len {
             return Err(io::Error::other(format!(
                 "`{}`: asked for {len} bytes at offset {offset}, got {}",
@@ -410,6 +543,11 @@ impl ArchiveSource for ObjectSource {
         }
         Ok(Cow::Owned(Vec::from(bytes)))
     }
+}
+
+/// What an interrupted read says was interrupted.
+fn reading(location: &ObjectLocation) -> String {
+    format!("reading `{location}`")
 }
 
 /// The first parts' size: the least S3 takes (10,000 parts of at least 5 MiB but the last). The size
@@ -427,32 +565,48 @@ const IN_FLIGHT_PARTS: usize = 2;
 /// object appear; dropped before that, the upload is aborted and the key is left as it was.
 pub struct ObjectUpload {
     location: ObjectLocation,
-    upload: Option<Box<dyn MultipartUpload>>,
+    path: ObjectPath,
+    /// The upload's creation, completion and abort: requests the endpoint must answer promptly.
+    control: Uploads,
+    /// The parts' uploads, each given the time a slow link needs to send it.
+    sender: Uploads,
+    /// The upload, until completed or aborted.
+    id: Option<MultipartId>,
     /// The part being filled.
     buffer: Vec<u8>,
     /// Parts uploading, oldest first, with their sizes.
-    in_flight: VecDeque<(usize, JoinHandle<object_store::Result<()>>)>,
+    in_flight: VecDeque<(usize, JoinHandle<object_store::Result<PartId>>)>,
+    /// Parts uploaded, in order.
+    sent: Vec<PartId>,
     parts: usize,
+    /// Ends every wait for the endpoint: the dump's.
+    cancel: Cancel,
     completed: bool,
 }
 
 impl ObjectUpload {
-    /// Starts a multipart upload to `location`.
-    pub fn start(location: &ObjectLocation) -> Result<Self> {
-        let store = connect(location)?;
-        let path = location.path();
-        let upload =
-            wait(async move { store.put_multipart(&path).await })?.map_err(|e| object_error("writing", location, e))?;
-        Ok(ObjectUpload::new(location, upload))
+    /// Starts a multipart upload to `location`; `cancel` interrupts it, and every later wait for a part.
+    pub fn start(location: &ObjectLocation, cancel: &Cancel) -> Result<Self> {
+        let control = connect_uploads(location, Requests::Answered)?;
+        let sender = connect_uploads(location, Requests::Parts)?;
+        let (store, path) = (control.clone(), location.path());
+        let id = wait_unless(cancel, &writing(location), async move { store.create_multipart(&path).await })?
+            .map_err(|e| object_error("writing", location, e))?;
+        Ok(ObjectUpload::new(location, control, sender, id, cancel))
     }
 
-    fn new(location: &ObjectLocation, upload: Box<dyn MultipartUpload>) -> Self {
+    fn new(location: &ObjectLocation, control: Uploads, sender: Uploads, id: MultipartId, cancel: &Cancel) -> Self {
         ObjectUpload {
             location: location.clone(),
-            upload: Some(upload),
+            path: location.path(),
+            control,
+            sender,
+            id: Some(id),
             buffer: Vec::new(),
             in_flight: VecDeque::new(),
+            sent: Vec::new(),
             parts: 0,
+            cancel: cancel.clone(),
             completed: false,
         }
     }
@@ -473,8 +627,10 @@ impl ObjectUpload {
         while self.in_flight.len() >= IN_FLIGHT_PARTS {
             self.wait_oldest()?;
         }
-        let Some(upload) = self.upload.as_mut() else { return Err(self.stopped()) };
-        let part = upload.put_part(PutPayload::from(std::mem::take(&mut self.buffer)));
+        let Some(id) = self.id.clone() else { return Err(self.stopped()) };
+        let (store, path, index) = (self.sender.clone(), self.path.clone(), self.parts);
+        let payload = PutPayload::from(std::mem::take(&mut self.buffer));
+        let part = async move { store.put_part(&path, &id, index, payload).await };
         self.in_flight.push_back((size, runtime()?.spawn(part)));
         self.parts += 1;
         Ok(())
@@ -482,8 +638,17 @@ impl ObjectUpload {
 
     fn wait_oldest(&mut self) -> Result<()> {
         let Some((_, part)) = self.in_flight.pop_front() else { return Ok(()) };
-        match wait(part)? {
-            Ok(Ok(())) => Ok(()),
+        let abort = part.abort_handle();
+        let waited = wait_unless(&self.cancel, &writing(&self.location), part);
+        if waited.is_err() {
+            // Interrupted: the part's request stops with the wait, as those still in flight do on drop.
+            abort.abort();
+        }
+        match waited? {
+            Ok(Ok(id)) => {
+                self.sent.push(id);
+                Ok(())
+            }
             Ok(Err(e)) => Err(object_error("writing", &self.location, e)),
             Err(e) => {
                 Err(Error::new(ErrorKind::Io, format!("writing `{}`: uploading a part failed: {e}", self.location)))
@@ -503,12 +668,21 @@ impl ObjectUpload {
         while !self.in_flight.is_empty() {
             self.wait_oldest()?;
         }
-        let mut upload = self.upload.take().ok_or_else(|| self.stopped())?;
-        let completed = wait(async move { upload.complete().await })?;
+        let id = self.id.clone().ok_or_else(|| self.stopped())?;
+        let (store, path, parts) = (self.control.clone(), self.path.clone(), std::mem::take(&mut self.sent));
+        let completed = wait_unless(&self.cancel, &writing(&self.location), async move {
+            store.complete_multipart(&path, &id, parts).await
+        })?;
+        // Failed, the upload is still aborted on drop: its parts do not linger.
         completed.map_err(|e| object_error("completing the upload of", &self.location, e))?;
         self.completed = true;
         Ok(())
     }
+}
+
+/// What an interrupted upload says was interrupted.
+fn writing(location: &ObjectLocation) -> String {
+    format!("writing `{location}`")
 }
 
 impl io::Write for ObjectUpload {
@@ -539,10 +713,18 @@ impl Drop for ObjectUpload {
         for (_, part) in self.in_flight.drain(..) {
             part.abort();
         }
-        if let Some(mut upload) = self.upload.take() {
-            match wait(async move { upload.abort().await }) {
-                Ok(Ok(())) => tracing::info!("aborted the unfinished upload of `{}`", self.location),
-                Ok(Err(e)) => {
+        if let Some(id) = self.id.take() {
+            // Not cancellable: this is the interrupted dump's cleanup. Bounded: an endpoint that stopped
+            // answering does not hold the interruption up.
+            let (store, path) = (self.control.clone(), self.path.clone());
+            let abort = async move { tokio::time::timeout(ABORT_WAIT, store.abort_multipart(&path, &id)).await };
+            match wait(abort).map(|r| r.map_err(|_| ABORT_WAIT)) {
+                Ok(Ok(Ok(()))) => tracing::info!("aborted the unfinished upload of `{}`", self.location),
+                Ok(Err(waited)) => tracing::warn!(
+                    "aborting the unfinished upload of `{}` failed (the endpoint did not answer within {waited:?}): its parts stay in the bucket until a lifecycle rule removes them; no object was created",
+                    self.location
+                ),
+                Ok(Ok(Err(e))) => {
                     tracing::warn!(
                         "aborting the unfinished upload of `{}` failed ({}): its parts stay in the bucket until a lifecycle rule removes them; no object was created",
                         self.location,
@@ -597,8 +779,17 @@ mod tests {
     }
 
     fn upload_to(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> ObjectUpload {
-        let (store, path) = (store.clone(), location.path());
-        ObjectUpload::new(location, wait(async move { store.put_multipart(&path).await }).unwrap().unwrap())
+        upload_cancelled_by(store, location, &Cancel::new())
+    }
+
+    fn upload_cancelled_by(
+        store: &Arc<ThrottledStore<InMemory>>,
+        location: &ObjectLocation,
+        cancel: &Cancel,
+    ) -> ObjectUpload {
+        let (s, path) = (store.clone(), location.path());
+        let id = wait(async move { s.create_multipart(&path).await }).unwrap().unwrap();
+        ObjectUpload::new(location, store.clone(), store.clone(), id, cancel)
     }
 
     fn exists(store: &Arc<ThrottledStore<InMemory>>, location: &ObjectLocation) -> bool {
@@ -619,7 +810,7 @@ mod tests {
             let bytes = sample(size);
             let (s, p, body) = (store.clone(), location.path(), bytes.clone());
             wait(async move { s.put(&p, body.into()).await }).unwrap().unwrap();
-            let source = ObjectSource::over(store, &location, size as u64).unwrap();
+            let source = ObjectSource::over(store, &location, size as u64, &Cancel::new()).unwrap();
             let held: u64 = source.ends.iter().map(|(_, b)| b.len() as u64).sum();
             assert_eq!(held, (size as u64).min(HEAD_BYTES + TAIL_BYTES), "{size}");
             let n = size as u64;
@@ -669,6 +860,82 @@ mod tests {
         let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "empty".into() };
         upload_to(&store, &location).complete().unwrap();
         assert!(exists(&store, &location));
+    }
+
+    /// Cancels `cancel` from another thread after `after`.
+    fn cancel_after(cancel: &Cancel, after: Duration) -> std::thread::JoinHandle<()> {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            cancel.cancel();
+        })
+    }
+
+    /// A thread waiting for a request that never ends (an endpoint that never answers) is freed at once
+    /// by a cancellation, and a cancelled operation starts no request.
+    #[test]
+    fn a_wait_for_a_request_that_never_ends_stops_when_cancelled() {
+        let cancel = Cancel::new();
+        let canceller = cancel_after(&cancel, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let e = wait_unless(&cancel, "reading `s3://b/k`", std::future::pending::<()>()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        assert_eq!(e.to_string(), "reading `s3://b/k` was interrupted");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        canceller.join().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let again =
+            wait_unless(&cancel, "reading", async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+        assert_eq!(again.unwrap_err().kind(), ErrorKind::Cancelled);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    /// A dump interrupted while its parts hang: the writer's wait for room ends at the cancellation, and
+    /// the upload is aborted, no object created.
+    #[test]
+    fn an_upload_whose_parts_hang_stops_when_cancelled_and_leaves_no_object() {
+        let config = ThrottleConfig { wait_put_per_call: Duration::from_secs(3600), ..ThrottleConfig::default() };
+        let store = Arc::new(ThrottledStore::new(InMemory::new(), config));
+        let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "a.pgsafe".into() };
+        let cancel = Cancel::new();
+        let mut upload = upload_cancelled_by(&store, &location, &cancel);
+        let canceller = cancel_after(&cancel, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let e = upload.write_all(&sample(50 << 20)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let e = e.downcast::<Error>().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+        canceller.join().unwrap();
+        drop(upload);
+        assert!(!exists(&store, &location));
+    }
+
+    /// Reads of an object whose endpoint hangs stop when cancelled.
+    #[test]
+    fn a_read_that_hangs_stops_when_cancelled() {
+        let config = ThrottleConfig { wait_get_per_call: Duration::from_secs(3600), ..ThrottleConfig::default() };
+        let store: Bucket = Arc::new(ThrottledStore::new(InMemory::new(), config));
+        let location = ObjectLocation { service: Service::S3, bucket: "b".into(), key: "a.pgsafe".into() };
+        let (s, p) = (store.clone(), location.path());
+        wait(async move { s.put(&p, sample(1000).into()).await }).unwrap().unwrap();
+        let cancel = Cancel::new();
+        let canceller = cancel_after(&cancel, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let e = ObjectSource::over(store, &location, 1000, &cancel).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        canceller.join().unwrap();
+    }
+
+    #[test]
+    fn the_answer_timeout_bounds_the_retries_and_comes_from_the_environment_when_set() {
+        assert_eq!(retry_window(ANSWER_TIMEOUT), RETRY_WINDOW);
+        assert_eq!(retry_window(Duration::from_secs(1)), Duration::from_secs(2));
+        let parts = timeouts(Requests::Parts, ANSWER_TIMEOUT);
+        assert!(!parts.iter().any(|(k, _)| *k == ClientConfigKey::ReadTimeout), "a part's upload has no read timeout");
+        let answered = timeouts(Requests::Answered, Duration::from_millis(1500));
+        assert!(answered.contains(&(ClientConfigKey::ReadTimeout, "1500ms".into())), "{answered:?}");
     }
 
     #[test]

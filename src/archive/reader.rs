@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::object::{ObjectLocation, ObjectSource};
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ArchiveIndex, ArchiveSource, ChunkRef, FormatError, Keyring, SealedLayout};
 
@@ -101,7 +102,14 @@ impl ArchiveReader {
     /// Like [`open_object`](Self::open_object), unwrapping the data key of an encrypted archive with
     /// `keyring`.
     pub fn open_object_with(location: &ObjectLocation, keyring: &Keyring) -> Result<Self> {
-        let source = ObjectSource::open(location)?;
+        ArchiveReader::open_object_cancelled_by(location, keyring, &Cancel::new())
+    }
+
+    /// Like [`open_object_with`](Self::open_object_with), every wait for the endpoint (the opening's and
+    /// every later read's) ended by `cancel`, with [`ErrorKind::Cancelled`]: an operation reading the
+    /// archive stops at a signal even when the endpoint does not answer.
+    pub fn open_object_cancelled_by(location: &ObjectLocation, keyring: &Keyring, cancel: &Cancel) -> Result<Self> {
+        let source = ObjectSource::open(location, cancel)?;
         let index = ArchiveIndex::open_with(Source::Object(source), keyring)
             .map_err(|e| Error::from(e).context(format!("`{location}`")))?;
         Ok(ArchiveReader { path: PathBuf::from(location.to_string()), index })
@@ -118,7 +126,7 @@ impl ArchiveReader {
     /// [`ArchiveReader::check_structure`] of an archive in object storage: it is read front to back once,
     /// by ranged requests of a few MiB.
     pub fn check_object_structure(location: &ObjectLocation) -> Result<SealedLayout> {
-        let source = ObjectSource::open(location)?;
+        let source = ObjectSource::open(location, &Cancel::new())?;
         crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{location}`")))
     }
 

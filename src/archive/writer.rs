@@ -31,7 +31,7 @@ enum Sink {
     Special(File),
     Stdout(io::Stdout),
     /// A multipart upload, completed when the archive is; aborted when dropped before.
-    Object(ObjectUpload),
+    Object(Box<ObjectUpload>),
 }
 
 impl Write for Sink {
@@ -76,16 +76,18 @@ const BUFFER: usize = 1 << 20;
 impl ArchiveWriter {
     /// Creates the output and writes the header and the catalog.
     pub fn create(target: ArchiveTarget, catalog: &Catalog, compression: Compression) -> Result<Self> {
-        Self::create_sealed(target, catalog, compression, None)
+        Self::create_sealed(target, catalog, compression, None, &Cancel::new())
     }
 
     /// Creates the output and writes the header, with `sealing` the key frame, and the catalog. With
-    /// `sealing` the archive is encrypted.
+    /// `sealing` the archive is encrypted. `cancel` interrupts an object's upload wherever it waits for
+    /// the endpoint (a file's writes do not wait on anyone).
     pub fn create_sealed(
         target: ArchiveTarget,
         catalog: &Catalog,
         compression: Compression,
         sealing: Option<Sealing>,
+        cancel: &Cancel,
     ) -> Result<Self> {
         let sink = match &target {
             ArchiveTarget::File(path) => match staging_path(path) {
@@ -96,7 +98,7 @@ impl ArchiveWriter {
                 }
             },
             ArchiveTarget::Stdout => Sink::Stdout(io::stdout()),
-            ArchiveTarget::Object(location) => Sink::Object(ObjectUpload::start(location)?),
+            ArchiveTarget::Object(location) => Sink::Object(Box::new(ObjectUpload::start(location, cancel)?)),
         };
         let encoder =
             ArchiveEncoder::with_sealing(BufWriter::with_capacity(BUFFER, sink), catalog, compression, sealing)
@@ -148,7 +150,7 @@ impl ArchiveWriter {
                 Some(path.clone())
             }
             (Sink::Object(upload), ArchiveTarget::Object(location)) => {
-                upload.complete()?;
+                (*upload).complete()?;
                 Some(PathBuf::from(location.to_string()))
             }
             _ => None,

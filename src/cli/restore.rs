@@ -196,13 +196,19 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
         ));
     }
     let keyring = args.identity.keyring()?;
+    // One cancellation for the whole restore: the reads of an archive in object storage, from its opening
+    // on, hear it as the restore's sessions do.
+    let cancel = Cancel::new();
     let archive = Arc::new(match ArchiveArg::parse(args.file.as_os_str())? {
         ArchiveArg::Stdio => {
             ArchiveReader::from_file_with(spool(std::io::stdin().lock())?, Path::new("standard input"), &keyring)
                 .map_err(|e| e.context("the archive read from standard input"))?
         }
         ArchiveArg::Path(path) => ArchiveReader::open_with(&path, &keyring)?,
-        ArchiveArg::Object(location) => ArchiveReader::open_object_with(&location, &keyring)?,
+        // Opened under the signal watch: an endpoint that does not answer is left at the first Ctrl-C.
+        ArchiveArg::Object(location) => block_on_cancellable("restore", &cancel, async {
+            ArchiveReader::open_object_cancelled_by(&location, &keyring, &cancel)
+        })?,
     });
     let use_list = match &args.use_list {
         Some(path) => {
@@ -244,7 +250,7 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| catalog.server.database.clone()),
-        cancel: Cancel::new(),
+        cancel,
     };
     restored.database = options.create.clone();
     let plan = pgsafe::restore::plan(&archive, &options)?;

@@ -235,7 +235,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
                 Error::new(ErrorKind::InvalidInput, format!("cannot encrypt the archive: {problem}"))
             })?)
         };
-    let writer = ArchiveWriter::create_sealed(target, &catalog, options.compression, sealing.clone())?;
+    let writer = ArchiveWriter::create_sealed(target, &catalog, options.compression, sealing.clone(), &options.cancel)?;
     let sequences = catalog.sequences.len();
     drop(catalog);
     // Two messages per worker in flight: enough to keep the disk busy, small enough to bound memory.

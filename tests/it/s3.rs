@@ -6,6 +6,8 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::dump_restore::{fingerprint, pgsafe, run};
@@ -86,19 +88,24 @@ impl S3Server {
 
     /// pgsafe with the AWS environment pointing at this server.
     pub(crate) fn pgsafe(&self) -> Command {
-        let mut cmd = pgsafe();
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", "pgsafe-test-key")
-            .env("AWS_SECRET_ACCESS_KEY", "pgsafe-test-secret-never-printed")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port))
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        cmd
+        pgsafe_at(self.port)
     }
+}
+
+/// pgsafe with the AWS environment pointing at an endpoint on `port`, and nothing else of it.
+fn pgsafe_at(port: u16) -> Command {
+    let mut cmd = pgsafe();
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AWS_") || key == "PGSAFE_OBJECT_TIMEOUT" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "pgsafe-test-key")
+        .env("AWS_SECRET_ACCESS_KEY", "pgsafe-test-secret-never-printed")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
 }
 
 impl Drop for S3Server {
@@ -350,4 +357,132 @@ fn an_encrypted_object_is_checked_without_the_identity_and_a_flipped_byte_is_fou
     assert!(stdout.contains("checksum mismatch"), "{stdout}");
     let (code, stdout, stderr) = run(s3.pgsafe().args(["verify", damaged]).env("PGSAFE_IDENTITY", &id_path));
     assert_eq!(code, 1, "{stdout}{stderr}");
+}
+
+/// An S3 endpoint that accepts connections and never answers (a hung server, a load balancer whose
+/// backend is gone): it holds every connection open, reading nothing.
+struct HungEndpoint {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl HungEndpoint {
+    fn start() -> HungEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        // Runs until the test process ends, holding what it accepted.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        HungEndpoint { port, accepted }
+    }
+
+    fn pgsafe(&self) -> Command {
+        pgsafe_at(self.port)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// `child`'s exit code and standard error once it exits, and how long that took; killed, and the test
+/// failed, when it is still running after `limit`.
+fn finish_within(mut child: Child, limit: Duration) -> (i32, String, Duration) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let (_, stderr) = finish(child);
+            panic!("pgsafe was still running {limit:?} later: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    let (code, stderr) = finish(child);
+    (code, stderr, took)
+}
+
+/// What a CI runner's timeout does to a dump whose endpoint hangs: SIGTERM stops it within seconds, as an
+/// interrupted dump, though its thread was waiting for an answer that never comes (it waited the
+/// client's 300 s timeout, then retried, ignoring every signal).
+#[test]
+fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
+    let endpoint = HungEndpoint::start();
+    let db = TestDb::new("s3_hung_sigterm");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
+    let mut child = endpoint
+        .pgsafe()
+        .args(["dump", "-q", "-d", &db.conn_string(), "-f", "s3://backups/hung.pgsafe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the dump connected to the endpoint", &mut child, || endpoint.accepted() > 0);
+    // Well into the wait for an answer.
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "TERM");
+    let (code, stderr, took) = finish_within(child, Duration::from_secs(10));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SIGTERM received") && stderr.contains("the dump was interrupted"), "{stderr}");
+    assert!(stderr.contains("no archive was written"), "{stderr}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    eprintln!("stopped {took:?} after SIGTERM");
+}
+
+/// A restore from an endpoint that hangs while the archive is opened stops at Ctrl-C as an interrupted
+/// restore does.
+#[test]
+fn a_restore_from_an_endpoint_that_never_answers_stops_at_ctrl_c() {
+    let endpoint = HungEndpoint::start();
+    let db = TestDb::new("s3_hung_sigint");
+    let mut child = endpoint
+        .pgsafe()
+        .args(["restore", "-q", "-d", &db.conn_string(), "s3://backups/hung.pgsafe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the restore connected to the endpoint", &mut child, || endpoint.accepted() > 0);
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "INT");
+    let (code, stderr, _) = finish_within(child, Duration::from_secs(10));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SIGINT received") && stderr.contains("was interrupted"), "{stderr}");
+}
+
+/// Without a signal, an endpoint that never answers is an error within the answer timeout (and, for
+/// reads, its retries), naming the archive and saying what happened; `PGSAFE_OBJECT_TIMEOUT` shortens the
+/// default 60 s for the test.
+#[test]
+fn an_endpoint_that_never_answers_is_an_error_in_bounded_time_naming_the_archive() {
+    let endpoint = HungEndpoint::start();
+    let db = TestDb::new("s3_hung_timeout");
+    db.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    for command in ["dump", "verify", "restore"] {
+        let mut cmd = endpoint.pgsafe();
+        cmd.env("PGSAFE_OBJECT_TIMEOUT", "1s").arg(command);
+        match command {
+            "dump" => cmd.args(["-q", "-d", &db.conn_string(), "-f"]),
+            "restore" => cmd.args(["-q", "-d", &db.conn_string()]),
+            _ => &mut cmd,
+        };
+        let child = cmd.arg("s3://backups/hung.pgsafe").stderr(Stdio::piped()).spawn().unwrap();
+        let (code, stderr, took) = finish_within(child, Duration::from_secs(20));
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(
+            stderr.contains("`s3://backups/hung.pgsafe`: the storage endpoint did not answer"),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("PGSAFE_OBJECT_TIMEOUT"), "{command}: the hint names the variable: {stderr}");
+        eprintln!("{command}: failed after {took:?}");
+    }
+    let (code, _, stderr) =
+        run(endpoint.pgsafe().env("PGSAFE_OBJECT_TIMEOUT", "soon").args(["verify", "s3://backups/a.pgsafe"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`PGSAFE_OBJECT_TIMEOUT` is `soon`"), "{stderr}");
 }
