@@ -1,7 +1,9 @@
 -- Indexes that are not a constraint's (kind INDEX, post-data), and every partition index attached to a
 -- parent index (kind INDEX ATTACH, post-data, `ALTER INDEX parent ATTACH PARTITION child;`), including
 -- the indexes of PRIMARY KEY / UNIQUE / EXCLUDE constraints of partitions (constraints.sql creates those
--- indexes; the INDEX ATTACH row is then the only row of that index).
+-- indexes; the INDEX ATTACH row is then the only row of that index). Not the index of an exclusion
+-- constraint's or WITHOUT OVERLAPS key's copy, which the server does not attach (constraints.sql has the
+-- server make those copies).
 -- Like pg_dump, leaves out indexes that are not ready (indisready false) and invalid indexes of
 -- non-partitioned tables (leftovers of a failed CREATE INDEX CONCURRENTLY): pg_dump drops those silently,
 -- so the coverage check must not count them (see all_objects.sql).
@@ -11,7 +13,7 @@
 -- Works on PostgreSQL 13 and later (attstattarget >= 0 holds for a set target on 13..16, where the
 -- default is -1, and on 17+, where it is NULL).
 WITH idx AS (
-    SELECT i.indexrelid, i.indrelid, i.indisclustered, i.indisreplident, ic.relname AS idxname,
+    SELECT i.indexrelid, i.indrelid, i.indisclustered, i.indisreplident, i.indisexclusion, ic.relname AS idxname,
            ic.reltablespace, tc.relname AS tblname, tn.nspname AS tblschema, tc.relkind AS tblkind,
            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
                    WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
@@ -72,4 +74,5 @@ FROM idx x
 JOIN pg_catalog.pg_inherits inh ON inh.inhrelid = x.indexrelid
 JOIN pg_catalog.pg_class pc ON pc.oid = inh.inhparent
 JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+WHERE NOT x.indisexclusion
 ORDER BY 2, 3
