@@ -163,15 +163,16 @@ impl Progress for CliProgress {
     }
 }
 
-/// Runs a future on a multi-threaded runtime; Ctrl-C drops it with a clear error. For steps that have
-/// nothing to clean up; operations that do use [`block_on_cancellable`].
+/// Runs a future on a multi-threaded runtime; Ctrl-C or SIGTERM drops it with a clear error. For steps
+/// that have nothing to clean up; operations that do use [`block_on_cancellable`].
 pub fn block_on<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let runtime = runtime()?;
     let what = what.to_string();
+    let process = watch_signals();
     runtime.block_on(async move {
         tokio::select! {
             r = f => r,
-            _ = tokio::signal::ctrl_c() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} was interrupted"))),
+            _ = process.cancelled() => Err(Error::new(pgsafe::ErrorKind::Cancelled, format!("{what} was interrupted"))),
         }
     })
 }
@@ -206,32 +207,76 @@ pub fn block_on_abandoning<T>(
     f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     let runtime = runtime()?;
-    runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        // The handlers are in place before the operation starts, not whenever a spawned task gets to it.
-        let signals = signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
-        let watcher = match signals {
-            Ok((interrupt, terminate)) => {
-                Some(tokio::spawn(watch_signals(what.to_string(), cancel.clone(), abandoned, interrupt, terminate)))
-            }
-            Err(e) => {
-                tracing::warn!("cannot watch for Ctrl-C and SIGTERM ({e}): an interruption will not clean up");
-                None
-            }
-        };
-        let result = f.await;
-        if let Some(w) = watcher {
-            w.abort();
-        }
-        result
-    })
+    // The handlers are in place before the operation starts; a signal that came before it (while the
+    // command planned, between two operations) cancels it at once, so it stops as it would have.
+    let process = watch_signals();
+    *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(Watched { what: what.to_string(), cancel: cancel.clone(), abandoned });
+    if process.is_cancelled() {
+        cancel.cancel();
+    }
+    let result = runtime.block_on(f);
+    *WATCHED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    result
 }
 
-/// Cancels `cancel` at the first SIGINT or SIGTERM, exits at the second.
-async fn watch_signals(
+/// The operation running now, which a signal cancels.
+#[derive(Clone)]
+struct Watched {
     what: String,
     cancel: Cancel,
     abandoned: Abandoned,
+}
+
+static WATCHED: Mutex<Option<Watched>> = Mutex::new(None);
+
+fn watched() -> Option<Watched> {
+    WATCHED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Watches SIGINT and SIGTERM for the rest of the process, from the first command step that can clean
+/// up after one, and returns the process's cancellation, which the first signal cancels. Once a signal
+/// handler is in place the signals' default action (ending the process) is gone for good, so the watch
+/// outlives every operation: a signal that comes between two operations, or while the command plans,
+/// is not lost but cancels the next operation as it starts (and any [`block_on`] step at once).
+fn watch_signals() -> Cancel {
+    static PROCESS: std::sync::OnceLock<Cancel> = std::sync::OnceLock::new();
+    PROCESS
+        .get_or_init(|| {
+            let process = Cancel::new();
+            let (ready, registered) = std::sync::mpsc::channel();
+            let cancel = process.clone();
+            let spawned = std::thread::Builder::new().name("pgsafe-signals".into()).spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let Ok(runtime) = runtime.map_err(|e| ready.send(Err(e.to_string()))) else { return };
+                runtime.block_on(async move {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    match signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?))) {
+                        Ok((interrupt, terminate)) => {
+                            let _ = ready.send(Ok(()));
+                            on_signals(cancel, interrupt, terminate).await;
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e.to_string()));
+                        }
+                    }
+                });
+            });
+            let outcome = match spawned {
+                Ok(_) => registered.recv().unwrap_or_else(|_| Err("the thread stopped".into())),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!("cannot watch for Ctrl-C and SIGTERM ({e}): an interruption will not clean up");
+            }
+            process
+        })
+        .clone()
+}
+
+/// Cancels the process and the operation running at the first SIGINT or SIGTERM, exits at the second.
+async fn on_signals(
+    process: Cancel,
     mut interrupt: tokio::signal::unix::Signal,
     mut terminate: tokio::signal::unix::Signal,
 ) {
@@ -239,12 +284,22 @@ async fn watch_signals(
         _ = interrupt.recv() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",
     };
-    eprintln!("{what}: {name} received: stopping and cleaning up (a second Ctrl-C stops at once)");
-    cancel.cancel();
+    match watched() {
+        Some(w) => {
+            eprintln!("{}: {name} received: stopping and cleaning up (a second Ctrl-C stops at once)", w.what);
+            w.cancel.cancel();
+        }
+        None => eprintln!("{name} received: stopping (a second Ctrl-C stops at once)"),
+    }
+    process.cancel();
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+    let Some(Watched { what, cancel, abandoned }) = watched() else {
+        eprintln!("stopped at once");
+        std::process::exit(2);
+    };
     if let Some(undo) = cancel.last_resort() {
         // A database closed to new sessions, or without its name, is not left so for want of a second:
         // the undo runs first, for a few seconds at most; a third signal stops at once.
@@ -288,5 +343,38 @@ pub fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
         Ok(d) if d.as_millis() == 0 => Err(format!("`{text}`: the timeout must be at least 1ms")),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("`{text}` is not a duration such as `2s` or `500ms`: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signal that comes while no operation runs (the command planning between two) is not swallowed
+    /// by the handler left in place: the next operation starts cancelled, and a plain step stops.
+    #[test]
+    fn a_signal_between_operations_cancels_the_next_one() {
+        let first = Cancel::new();
+        block_on_cancellable("first", &first, async { Ok(()) }).unwrap();
+        assert!(!first.is_cancelled());
+        // SAFETY: raise only sends this process a signal, which the watch installed above catches.
+        #[allow(unsafe_code)]
+        let raised = unsafe { libc::raise(libc::SIGTERM) };
+        assert_eq!(raised, 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !watch_signals().is_cancelled() {
+            assert!(Instant::now() < deadline, "the signal was not seen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let next = Cancel::new();
+        let stopped = block_on_cancellable("next", &next, async {
+            tokio::time::timeout(Duration::from_secs(10), next.cancelled())
+                .await
+                .map_err(|_| Error::new(pgsafe::ErrorKind::Io, "the operation was not cancelled".to_string()))?;
+            next.check("next")
+        });
+        assert_eq!(stopped.unwrap_err().kind(), pgsafe::ErrorKind::Cancelled);
+        let step = block_on("a step", std::future::pending::<Result<()>>());
+        assert_eq!(step.unwrap_err().kind(), pgsafe::ErrorKind::Cancelled);
     }
 }
