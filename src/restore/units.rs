@@ -39,6 +39,9 @@ use crate::sql::foreign_key;
 pub(super) struct Trigger {
     /// The table, qualified and quoted.
     table: String,
+    /// The restored table whose load fires it, qualified and quoted: its own table, or the partitioned
+    /// table a load goes through.
+    loaded: String,
     /// The trigger's name, quoted.
     name: String,
     mode: TriggerFires,
@@ -68,7 +71,7 @@ impl Trigger {
                 "A" => TriggerFires::Always,
                 _ => TriggerFires::Origin,
             };
-            out.push(Trigger { table: get("table_name")?, name: get("name")?, mode });
+            out.push(Trigger { table: get("table_name")?, loaded: get("loaded_table")?, name: get("name")?, mode });
         }
         Ok(out)
     }
@@ -313,7 +316,7 @@ pub(super) fn units(
     }
     let switched: Vec<&Trigger> = triggers.iter().filter(|t| !superuser || t.fires_as_replica()).collect();
     for t in &switched {
-        if let Some(&i) = table_of.get(t.table.as_str())
+        if let Some(&i) = table_of.get(t.loaded.as_str())
             && group_of[i].is_none()
         {
             group_of[i] = Some(groups.len());
@@ -330,8 +333,9 @@ pub(super) fn units(
         // The keys that make the loop: both sides in the group.
         let dropped: Vec<&ForeignKey> =
             firing.iter().copied().filter(|k| in_group(&k.loaded_tables) && in_group(&k.referenced_tables)).collect();
-        let own_triggers =
-            || switched.iter().copied().filter(|t| table_of.get(t.table.as_str()).is_some_and(|i| members.contains(i)));
+        let own_triggers = || {
+            switched.iter().copied().filter(|t| table_of.get(t.loaded.as_str()).is_some_and(|i| members.contains(i)))
+        };
         let mut before = Trigger::statements(own_triggers(), false);
         before.extend(dropped.iter().map(|k| k.drop_statement()));
         let mut after: Vec<String> = dropped.iter().flat_map(|k| k.add_statements()).collect();

@@ -359,3 +359,55 @@ fn a_data_only_restore_into_columns_of_other_types_is_refused_before_anything_ch
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(fingerprint(&dst, "acct"), fingerprint(&src, "acct"));
 }
+
+/// A table hash-partitioned on an enum loads through the partitioned table (its rows go where the new
+/// enum OIDs hash them): the triggers that fire on its partitions are switched off too. Before, the
+/// owner's load switched off only the partitioned table's own, and a partition's audit trigger wrote a
+/// row for every row loaded; a superuser's load fired a partition's `ALWAYS` trigger.
+#[test]
+fn a_load_through_a_partitioned_table_fires_none_of_its_partitions_triggers() {
+    let schema = "CREATE TYPE color AS ENUM ('red', 'green', 'blue', 'cyan', 'magenta');
+         CREATE TABLE audit (t text, n int);
+         CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO public.audit VALUES (TG_TABLE_NAME, 1); RETURN NEW; END $$;
+         CREATE TABLE hp (c color, v int) PARTITION BY HASH (c);
+         CREATE TABLE hp0 PARTITION OF hp FOR VALUES WITH (MODULUS 2, REMAINDER 0) PARTITION BY LIST (v);
+         CREATE TABLE hp0_odd PARTITION OF hp0 FOR VALUES IN (1, 3, 5);
+         CREATE TABLE hp0_rest PARTITION OF hp0 DEFAULT;
+         CREATE TABLE hp1 PARTITION OF hp FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+         CREATE TRIGGER on_hp1 BEFORE INSERT ON hp1 FOR EACH ROW EXECUTE FUNCTION note();
+         CREATE TRIGGER on_odd AFTER INSERT ON hp0_odd FOR EACH ROW EXECUTE FUNCTION note();
+         CREATE TRIGGER on_rest AFTER INSERT ON hp0_rest FOR EACH ROW EXECUTE FUNCTION note();
+         ALTER TABLE hp0_rest ENABLE ALWAYS TRIGGER on_rest;";
+    let src = TestDb::new("routed_trig_src");
+    src.psql(schema);
+    src.psql("INSERT INTO hp SELECT c, g FROM unnest(enum_range(NULL::color)) c, generate_series(1, 6) g");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "audit"]);
+    let rows = "SELECT count(*) || ' ' || md5(string_agg(c::text || v, ',' ORDER BY c, v)) FROM hp";
+    let owner = "pgsafe_owner_routed";
+    for as_superuser in [false, true] {
+        let dst = TestDb::new("routed_trig_dst");
+        dst.psql(schema);
+        let before = triggers_and_keys(&dst);
+        let conn = if as_superuser {
+            dst.conn_string()
+        } else {
+            dst.psql(&format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN
+                   CREATE ROLE {owner} LOGIN PASSWORD 'owner-pw'; END IF; END $$;
+                 ALTER TABLE audit OWNER TO {owner}; ALTER TABLE hp OWNER TO {owner};
+                 ALTER TABLE hp0 OWNER TO {owner}; ALTER TABLE hp0_odd OWNER TO {owner};
+                 ALTER TABLE hp0_rest OWNER TO {owner}; ALTER TABLE hp1 OWNER TO {owner};
+                 ALTER FUNCTION note() OWNER TO {owner};"
+            ));
+            format!("{} user={owner} password=owner-pw", dst.conn_string())
+        };
+        let (code, _, stderr) = run(pgsafe().args(["restore", "--data-only", "-q", "-d", &conn]).arg(&archive));
+        assert_eq!(code, 0, "superuser {as_superuser}: {stderr}");
+        assert_eq!(dst.psql(rows), src.psql(rows), "superuser {as_superuser}");
+        assert_eq!(dst.psql(rows).split(' ').next(), Some("30"));
+        assert_eq!(dst.psql("SELECT count(*) FROM audit"), "0\n", "superuser {as_superuser}: a trigger fired");
+        assert_eq!(triggers_and_keys(&dst), before, "superuser {as_superuser}: triggers as they were");
+    }
+}
