@@ -18,7 +18,8 @@ use crate::budget::ByteBudget;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    Element, FormatError, FrameStream, Keyring, PartCheck, PartId, SealedLayout, StreamEvent, describe_kinds,
+    Element, FileHeader, FormatError, FrameStream, Keyring, PartCheck, PartId, SealedLayout, StreamEvent,
+    describe_kinds,
 };
 
 /// What `verify` found.
@@ -238,8 +239,54 @@ pub fn verify_stream(source: &str, r: impl Read) -> Result<VerifyReport> {
     verify_stream_with_keys(source, r, Keyring::none())
 }
 
-/// Like [`verify_stream`], opening an encrypted archive with `keyring`.
-pub fn verify_stream_with_keys(source: &str, r: impl Read, keyring: Keyring) -> Result<VerifyReport> {
+/// Like [`verify_stream`], opening an encrypted archive with `keyring`. An encrypted archive read without
+/// an identity is checked as far as it can be without one, as [`verify_file`] checks it: its structure
+/// is checked from the end (the footer first), so the stream is copied into a temporary file in `TMPDIR`
+/// that has no name, and damage is a problem in the report rather than lost behind the missing identity.
+pub fn verify_stream_with_keys(source: &str, mut r: impl Read, keyring: Keyring) -> Result<VerifyReport> {
+    let mut head = Vec::with_capacity(FileHeader::LEN);
+    (&mut r)
+        .take(FileHeader::LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("reading `{source}` at offset 0")).with_source(e))?;
+    let sealed = FileHeader::decode(&head).is_ok_and(|h| h.encrypted);
+    let r = std::io::Cursor::new(head).chain(r);
+    if sealed && keyring.is_empty() {
+        return verify_sealed_stream(source, r, &keyring);
+    }
+    verify_frames(source, r, keyring)
+}
+
+/// An encrypted archive read from a stream without an identity: copied into a temporary file without a
+/// name, then checked as [`verify_file`] checks one.
+fn verify_sealed_stream(source: &str, mut r: impl Read, keyring: &Keyring) -> Result<VerifyReport> {
+    let dir = std::env::temp_dir();
+    let hint = "set TMPDIR to a folder with room for the whole archive, or verify a file";
+    let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
+            .with_source(e)
+            .with_hint(hint)
+    })?;
+    std::io::copy(&mut r, &mut file).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("copying `{source}` into a temporary file in `{}` failed", dir.display()))
+            .with_source(e)
+            .with_hint(hint)
+    })?;
+    let copy =
+        file.try_clone().map_err(|e| Error::new(ErrorKind::Io, "reopening the archive's copy").with_source(e))?;
+    let name = Path::new(source);
+    let structure = move || {
+        ArchiveReader::check_file_structure(
+            copy.try_clone().map_err(|e| Error::new(ErrorKind::Io, "reopening the archive's copy").with_source(e))?,
+            name,
+        )
+    };
+    let opened = ArchiveReader::from_file_with(file, name, keyring);
+    verify_opened(source.to_string(), opened, 1, keyring, &structure, check_part)
+}
+
+/// The frames of an archive read front to back, each checked as it comes.
+fn verify_frames(source: &str, r: impl Read, keyring: Keyring) -> Result<VerifyReport> {
     let mut report = VerifyReport { source: source.to_string(), ..VerifyReport::default() };
     let mut stream = FrameStream::with_keyring(r, keyring);
     // A part's check is dropped at its first problem; the other parts go on.

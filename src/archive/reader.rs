@@ -123,6 +123,12 @@ impl ArchiveReader {
         crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))
     }
 
+    /// [`ArchiveReader::check_structure`] of an archive in an open file (a pipe's copy), named `name`.
+    pub fn check_file_structure(file: File, name: &Path) -> Result<SealedLayout> {
+        let source = regular_file(file, name)?;
+        crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", name.display())))
+    }
+
     /// [`ArchiveReader::check_structure`] of an archive in object storage: it is read front to back once,
     /// by ranged requests of a few MiB.
     pub fn check_object_structure(location: &ObjectLocation) -> Result<SealedLayout> {

@@ -83,6 +83,21 @@ fn an_encrypted_dump_restores_identical_and_shows_nothing_without_the_identity()
     assert!(stderr.contains("encrypted to 2 recipients (X25519)"), "{stderr}");
     assert!(stderr.contains(&archive.display().to_string()), "{stderr}");
     assert!(stderr.contains("--identity"), "{stderr}");
+    // From a pipe too: the same check, and a flipped byte is damage (exit 1), not hidden behind the key.
+    let piped = |archive: &std::path::Path| {
+        run(pgsafe().args(["verify", "-"]).env_remove("PGSAFE_IDENTITY").stdin(std::fs::File::open(archive).unwrap()))
+    };
+    let (code, stdout, stderr) = piped(&archive);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("the structure is sound") && stderr.contains("standard input"), "{stderr}");
+    let mut damaged = bytes.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x20;
+    let damaged_path = dir.path().join("damaged.pgsafe");
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    let (code, stdout, stderr) = piped(&damaged_path);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("is damaged") && stdout.contains("checksum mismatch"), "{stdout}");
     let (code, _, stderr) = run(pgsafe().arg("inspect").arg(&archive).env_remove("PGSAFE_IDENTITY"));
     assert_eq!(code, 2, "{stderr}");
     assert!(
