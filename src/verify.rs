@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message};
+use crate::archive::{ArchiveReader, ChunkPrefetch, ObjectLocation, panic_message, reopen, spool};
 use crate::budget::ByteBudget;
 use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result};
@@ -259,29 +259,11 @@ pub fn verify_stream_with_keys(source: &str, mut r: impl Read, keyring: Keyring)
 
 /// An encrypted archive read from a stream without an identity: copied into a temporary file without a
 /// name, then checked as [`verify_file`] checks one.
-fn verify_sealed_stream(source: &str, mut r: impl Read, keyring: &Keyring) -> Result<VerifyReport> {
-    let dir = std::env::temp_dir();
-    let hint = "set TMPDIR to a folder with room for the whole archive, or verify a file";
-    let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
-        Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
-            .with_source(e)
-            .with_hint(hint)
-    })?;
-    std::io::copy(&mut r, &mut file).map_err(|e| {
-        Error::new(ErrorKind::Io, format!("copying `{source}` into a temporary file in `{}` failed", dir.display()))
-            .with_source(e)
-            .with_hint(hint)
-    })?;
-    let copy =
-        file.try_clone().map_err(|e| Error::new(ErrorKind::Io, "reopening the archive's copy").with_source(e))?;
+fn verify_sealed_stream(source: &str, r: impl Read, keyring: &Keyring) -> Result<VerifyReport> {
+    let file = spool(r, source, "verify")?;
     let name = Path::new(source);
-    let structure = move || {
-        ArchiveReader::check_file_structure(
-            copy.try_clone().map_err(|e| Error::new(ErrorKind::Io, "reopening the archive's copy").with_source(e))?,
-            name,
-        )
-    };
-    let opened = ArchiveReader::from_file_with(file, name, keyring);
+    let structure = || ArchiveReader::check_file_structure(&file, name);
+    let opened = ArchiveReader::from_file_with(reopen(&file)?, name, keyring);
     verify_opened(source.to_string(), opened, 1, keyring, &structure, check_part)
 }
 

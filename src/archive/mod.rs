@@ -12,7 +12,7 @@ mod writer;
 pub use object::{ObjectLocation, ObjectSource, ObjectUpload, Service};
 pub(crate) use prefetch::panic_message;
 pub use prefetch::{ChunkPrefetch, DecodedChunk};
-pub use reader::{ArchiveReader, Source};
+pub use reader::{ArchiveReader, Source, reopen, spool};
 pub use writer::{
     ArchiveTarget, ArchiveWriter, FrameSender, WRITER_GONE, WriterMessage, WriterTask, WrittenArchive, now_rfc3339,
     partial_path, remove_unheld, staging_path,

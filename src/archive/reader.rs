@@ -124,8 +124,8 @@ impl ArchiveReader {
     }
 
     /// [`ArchiveReader::check_structure`] of an archive in an open file (a pipe's copy), named `name`.
-    pub fn check_file_structure(file: File, name: &Path) -> Result<SealedLayout> {
-        let source = regular_file(file, name)?;
+    pub fn check_file_structure(file: &File, name: &Path) -> Result<SealedLayout> {
+        let source = regular_file(reopen(file)?, name)?;
         crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", name.display())))
     }
 
@@ -176,6 +176,31 @@ impl ArchiveReader {
 }
 
 /// A regular file to read an archive from; `path` names it in messages.
+/// Copies an archive from a pipe (`source` names it) into a temporary file in `TMPDIR` that has no name:
+/// it is gone with the process, however it ends (the copy may hold a whole database). For what reads an
+/// archive out of order (a restore: the catalog at its end first; an encrypted archive's check without its
+/// identity: the footer first); `command` is the one to run on a file instead.
+pub fn spool(mut input: impl std::io::Read, source: &str, command: &str) -> Result<File> {
+    let dir = std::env::temp_dir();
+    let hint = format!("set TMPDIR to a folder with room for the whole archive, or {command} a file");
+    let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
+            .with_source(e)
+            .with_hint(hint.clone())
+    })?;
+    std::io::copy(&mut input, &mut file).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("copying `{source}` into a temporary file in `{}` failed", dir.display()))
+            .with_source(e)
+            .with_hint(hint)
+    })?;
+    Ok(file)
+}
+
+/// Another handle on an open file, such as a pipe's copy from [`spool`], which has no name to open again.
+pub fn reopen(file: &File) -> Result<File> {
+    file.try_clone().map_err(|e| Error::new(ErrorKind::Io, "opening the archive's copy again").with_source(e))
+}
+
 fn regular_file(file: File, path: &Path) -> Result<Source> {
     let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
     if !meta.is_file() {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
-use pgsafe::archive::ArchiveReader;
+use pgsafe::archive::{ArchiveReader, spool};
 use pgsafe::cancel::Cancel;
 use pgsafe::restore::{
     Before, LeaveOut, ListSelection, RestoreKind, RestoreOptions, RestorePlan, RestoreReport, VerifyLevel,
@@ -200,10 +200,12 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
     // on, hear it as the restore's sessions do.
     let cancel = Cancel::new();
     let archive = Arc::new(match ArchiveArg::parse(args.file.as_os_str())? {
-        ArchiveArg::Stdio => {
-            ArchiveReader::from_file_with(spool(std::io::stdin().lock())?, Path::new("standard input"), &keyring)
-                .map_err(|e| e.context("the archive read from standard input"))?
-        }
+        ArchiveArg::Stdio => ArchiveReader::from_file_with(
+            spool(std::io::stdin().lock(), "standard input", "restore")?,
+            Path::new("standard input"),
+            &keyring,
+        )
+        .map_err(|e| e.context("the archive read from standard input"))?,
         ArchiveArg::Path(path) => ArchiveReader::open_with(&path, &keyring)?,
         // Opened under the signal watch: an endpoint that does not answer is left at the first Ctrl-C.
         ArchiveArg::Object(location) => block_on_cancellable("restore", &cancel, async {
@@ -412,28 +414,6 @@ fn describe_plan(plan: &RestorePlan, target: &str) -> String {
         "nothing was done (`--dry-run`); `--list` lists every item, `--dry-run --json` prints the whole plan\n",
     );
     out
-}
-
-/// Copies an archive from a pipe into a temporary file in `TMPDIR` that has no name (it is gone with the
-/// process, however it ends: the copy holds the whole database): a restore reads the catalog at the
-/// archive's end first, then its parts on several sessions at once.
-fn spool(mut input: impl std::io::Read) -> Result<std::fs::File, Error> {
-    let dir = std::env::temp_dir();
-    let hint = "set TMPDIR to a folder with room for the whole archive, or restore from a file";
-    let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
-        Error::new(ErrorKind::Io, format!("cannot make a temporary file in `{}` for the archive", dir.display()))
-            .with_source(e)
-            .with_hint(hint)
-    })?;
-    std::io::copy(&mut input, &mut file).map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("copying the archive from standard input into a temporary file in `{}` failed", dir.display()),
-        )
-        .with_source(e)
-        .with_hint(hint)
-    })?;
-    Ok(file)
 }
 
 fn summary(r: &RestoreReport) -> String {

@@ -412,22 +412,25 @@ fn finish_within(mut child: Child, limit: Duration) -> (i32, String, Duration) {
 /// What a CI runner's timeout does to a dump whose endpoint hangs: SIGTERM stops it within seconds, as an
 /// interrupted dump, though its thread was waiting for an answer that never comes (it waited the
 /// client's 300 s timeout, then retried, ignoring every signal).
-#[test]
-fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
+/// Runs pgsafe with `args` against an endpoint that never answers and sends it `sig` once it is waiting
+/// for an answer: its exit code, stderr and how long it took to stop.
+fn interrupted_while_hung(hint: &str, args: &[&str], sig: &str) -> (i32, String, Duration) {
     let endpoint = HungEndpoint::start();
-    let db = TestDb::new("s3_hung_sigterm");
+    let db = TestDb::new(hint);
     db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
-    let mut child = endpoint
-        .pgsafe()
-        .args(["dump", "-q", "-d", &db.conn_string(), "-f", "s3://backups/hung.pgsafe"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the dump connected to the endpoint", &mut child, || endpoint.accepted() > 0);
+    let mut child =
+        endpoint.pgsafe().args(args).args(["-d", &db.conn_string()]).stderr(Stdio::piped()).spawn().unwrap();
+    wait_until("pgsafe connected to the endpoint", &mut child, || endpoint.accepted() > 0);
     // Well into the wait for an answer.
     std::thread::sleep(Duration::from_millis(500));
-    signal(&child, "TERM");
-    let (code, stderr, took) = finish_within(child, Duration::from_secs(10));
+    signal(&child, sig);
+    finish_within(child, Duration::from_secs(10))
+}
+
+#[test]
+fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
+    let (code, stderr, took) =
+        interrupted_while_hung("s3_hung_sigterm", &["dump", "-q", "-f", "s3://backups/hung.pgsafe"], "TERM");
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGTERM received") && stderr.contains("the dump was interrupted"), "{stderr}");
     assert!(stderr.contains("no archive was written"), "{stderr}");
@@ -439,18 +442,8 @@ fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
 /// restore does.
 #[test]
 fn a_restore_from_an_endpoint_that_never_answers_stops_at_ctrl_c() {
-    let endpoint = HungEndpoint::start();
-    let db = TestDb::new("s3_hung_sigint");
-    let mut child = endpoint
-        .pgsafe()
-        .args(["restore", "-q", "-d", &db.conn_string(), "s3://backups/hung.pgsafe"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the restore connected to the endpoint", &mut child, || endpoint.accepted() > 0);
-    std::thread::sleep(Duration::from_millis(500));
-    signal(&child, "INT");
-    let (code, stderr, _) = finish_within(child, Duration::from_secs(10));
+    let (code, stderr, _) =
+        interrupted_while_hung("s3_hung_sigint", &["restore", "-q", "s3://backups/hung.pgsafe"], "INT");
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGINT received") && stderr.contains("was interrupted"), "{stderr}");
 }
