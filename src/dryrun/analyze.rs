@@ -102,6 +102,9 @@ pub(crate) struct Analysis {
     pub savepoint_op: Option<(SavepointOp, String)>,
     /// An `INSERT ... ON CONFLICT DO UPDATE`: its command tag counts the rows it inserted too.
     pub upsert: bool,
+    /// The functions a `SELECT` or `CALL` calls (`SELECT backfill()`), as written: what their bodies do
+    /// is read from the database ([`Analysis::absorb_function`]) once the migration made them.
+    pub calls: Vec<String>,
 }
 
 /// What a migration's own savepoint statement does.
@@ -140,6 +143,7 @@ impl Analysis {
             conversions: Vec::new(),
             savepoint_op: None,
             upsert: false,
+            calls: Vec::new(),
         }
     }
 }
@@ -189,12 +193,37 @@ pub(crate) fn analyze(sql: &str, server_version: u32) -> Analysis {
                 if let NodeEnum::AlterTableStmt(alter) = node {
                     conversions(sql, alter, &mut analysis.conversions);
                 }
+                if matches!(node, NodeEnum::SelectStmt(_) | NodeEnum::CallStmt(_)) {
+                    analysis.calls.extend(called_functions(node));
+                }
                 read(node, server_version, &mut analysis)
             }
             None => {}
         }
     }
     analysis
+}
+
+/// The functions `node` calls, as written (`name` or `schema.name`), each once.
+fn called_functions(node: &NodeEnum) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (n, ..) in node.nodes() {
+        if let pg_query::NodeRef::FuncCall(f) = n {
+            let parts: Vec<&str> = f
+                .funcname
+                .iter()
+                .filter_map(|p| match &p.node {
+                    Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let name = parts.join(".");
+            if !parts.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 /// Whether `node` calls `setval`, which a rollback does not undo.
@@ -229,15 +258,35 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
         read(&statement.node, server_version, &mut inner);
     }
-    a.added_columns.extend(inner.added_columns);
-    a.named.extend(inner.named);
-    for effect in inner.effects {
-        match effect {
-            Effect::DropColumn { table, column } => a.effects.push(Effect::DropColumnIfGone { table, column }),
-            Effect::Truncate { table, cascade } => a.effects.push(Effect::TruncateIfRun { table, cascade }),
-            Effect::Update { table, columns } => a.block_updates.push((table, columns)),
-            Effect::Delete { .. } => {}
-            other => a.effects.push(other),
+    a.absorb_block(inner);
+}
+
+impl Analysis {
+    /// What the body of a function the statement calls does (`language` `plpgsql` or `sql`), as a `DO`
+    /// block's statements count: its `UPDATE`s' values are compared as the block's are, rather than
+    /// counted row by row (an `UPDATE ... SET c = NULL` in a function counted the rows already NULL).
+    pub(crate) fn absorb_function(&mut self, language: &str, body: &str, server_version: u32) {
+        let mut inner = Analysis::new();
+        for node in crate::lint::do_block::function_statements(language, body) {
+            read(&node, server_version, &mut inner);
+        }
+        self.absorb_block(inner);
+    }
+
+    /// Takes in what the statements of a block (a `DO` block, a function's body) do, which its branches
+    /// may not all run.
+    fn absorb_block(&mut self, inner: Analysis) {
+        let a = self;
+        a.added_columns.extend(inner.added_columns);
+        a.named.extend(inner.named);
+        for effect in inner.effects {
+            match effect {
+                Effect::DropColumn { table, column } => a.effects.push(Effect::DropColumnIfGone { table, column }),
+                Effect::Truncate { table, cascade } => a.effects.push(Effect::TruncateIfRun { table, cascade }),
+                Effect::Update { table, columns } => a.block_updates.push((table, columns)),
+                Effect::Delete { .. } => {}
+                other => a.effects.push(other),
+            }
         }
     }
 }

@@ -458,7 +458,12 @@ async fn rehearse(
             starts.push(None);
             continue;
         }
-        let analysis = analyze::analyze(&statement.sql, server_version);
+        let mut analysis = analyze::analyze(&statement.sql, server_version);
+        if analysis.kind == analyze::Kind::Runs && !analysis.calls.is_empty() {
+            for (language, body) in observe::function_bodies(session, &analysis.calls).await? {
+                analysis.absorb_function(&language, &body, server_version);
+            }
+        }
         let report = match &analysis.kind {
             analyze::Kind::TransactionControl => StatementReport::not_run(statement, TRANSACTION_CONTROL),
             analyze::Kind::NotRun(reason) => StatementReport::not_run(statement, reason.clone()),

@@ -2075,6 +2075,28 @@ fn filenode_sql(table: &str) -> String {
     )
 }
 
+/// The (language, body) of the SQL and PL/pgSQL functions named `calls` (as a statement writes them:
+/// `name`, found on the search path, or `schema.name`), every overload of each: what a `SELECT f()` of a
+/// migration runs, read once the migration's earlier statements made them.
+pub(super) async fn function_bodies(s: &Session, calls: &[String]) -> Result<Vec<(String, String)>> {
+    const SQL: &str = "SELECT l.lanname::text, p.prosrc FROM pg_catalog.pg_proc p \
+                       JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+                       WHERE p.proname = $1 AND l.lanname IN ('sql', 'plpgsql') \
+                       AND CASE WHEN $2::text IS NULL THEN pg_catalog.pg_function_is_visible(p.oid) \
+                       ELSE p.pronamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = $2) END";
+    let mut out = Vec::new();
+    for call in calls {
+        let (schema, name) = match call.rsplit_once('.') {
+            Some((schema, name)) => (Some(schema), name),
+            None => (None, call.as_str()),
+        };
+        for row in s.query(SQL, &[&name, &schema]).await? {
+            out.push((value::<String, _>(&row, 0, SQL)?, value::<String, _>(&row, 1, SQL)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Of the columns a statement adds, those not there before it runs: `ADD COLUMN IF NOT EXISTS` of a
 /// column the table has adds nothing, and what an `UPDATE` then writes into it replaces data. When the
 /// catalog cannot say, none: its updates are counted.

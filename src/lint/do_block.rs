@@ -32,16 +32,10 @@ pub fn statements(text: &str, start: usize, end: usize, d: &pg_query::protobuf::
         }
     }
     let Some(body) = body else { return Vec::new() };
-    const TAG: &str = "$pgsafe_do$";
-    if language != "plpgsql" || body.contains(TAG) {
+    if language != "plpgsql" {
         return Vec::new();
     }
-    // The body starts on the function's first line, so that PL/pgSQL's line numbers are the body's.
-    let function = format!("CREATE FUNCTION pgsafe_do() RETURNS void LANGUAGE plpgsql AS {TAG}{body}{TAG}");
-    let Ok(tree) = pg_query::parse_plpgsql(&function) else { return Vec::new() };
-    let mut queries = Vec::new();
-    collect(&tree, &mut queries);
-    queries.sort_by_key(|(line, _)| *line);
+    let queries = plpgsql_queries(body);
     let body_at = text.get(start..end).and_then(|s| s.find(body)).map(|at| start + at);
     let mut inner = Vec::new();
     for (line, query) in queries {
@@ -58,6 +52,38 @@ pub fn statements(text: &str, start: usize, end: usize, d: &pg_query::protobuf::
         }
     }
     inner
+}
+
+/// The (line in `body`, SQL) of the statements the PL/pgSQL `body` runs, in the order of their lines;
+/// none for a body PL/pgSQL's parser refuses.
+fn plpgsql_queries(body: &str) -> Vec<(usize, String)> {
+    const TAG: &str = "$pgsafe_do$";
+    if body.contains(TAG) {
+        return Vec::new();
+    }
+    // The body starts on the function's first line, so that PL/pgSQL's line numbers are the body's.
+    let function = format!("CREATE FUNCTION pgsafe_do() RETURNS void LANGUAGE plpgsql AS {TAG}{body}{TAG}");
+    let Ok(tree) = pg_query::parse_plpgsql(&function) else { return Vec::new() };
+    let mut queries = Vec::new();
+    collect(&tree, &mut queries);
+    queries.sort_by_key(|(line, _)| *line);
+    queries
+}
+
+/// The statements a function's body runs, as a `DO` block's are found: `language` `plpgsql` (the
+/// statements it runs as written, and `EXECUTE`s of constants) or `sql` (its statements). None for
+/// another language or a body that does not parse.
+pub fn function_statements(language: &str, body: &str) -> Vec<NodeEnum> {
+    let queries = match language {
+        "plpgsql" => plpgsql_queries(body).into_iter().map(|(_, q)| q).collect(),
+        "sql" => vec![body.to_owned()],
+        _ => Vec::new(),
+    };
+    queries
+        .iter()
+        .filter_map(|q| pg_query::parse(q, 0).ok())
+        .flat_map(|parsed| parsed.protobuf.stmts.into_iter().filter_map(|raw| raw.stmt.and_then(|s| s.node)))
+        .collect()
 }
 
 /// The (line, SQL) of every statement PL/pgSQL runs as written and of every `EXECUTE` of a constant.

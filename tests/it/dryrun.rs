@@ -827,7 +827,7 @@ fn a_column_dropped_that_copies_another_tables_column_through_a_key_loses_nothin
 fn what_a_function_or_dynamic_sql_takes_is_counted_by_running_the_statement_again() {
     // Found by hand-verified cases: DDL inside a function the migration calls (`SELECT migrate()`), or in
     // a `DO` block's `EXECUTE`, is not in the statement's text: a column dropped, a table emptied or
-    // dropped that way said "loses nothing".
+    // dropped that way said "loses nothing". (A function's body is now read too; the rerun still counts.)
     let db = TestDb::new("dr_unforeseen");
     db.psql(
         "CREATE TABLE t (id int PRIMARY KEY, note text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 200) g;
@@ -862,7 +862,9 @@ fn what_a_function_or_dynamic_sql_takes_is_counted_by_running_the_statement_agai
     ];
     for (name, sql, expected) in cases {
         let report = rehearse_case(&db, dir.path(), name, sql, &expected);
-        if !expected.is_empty() {
+        // A function's body is read from the database (what it drops or empties is foreseen); a string
+        // `EXECUTE` computes is known only by running it.
+        if !expected.is_empty() && sql.starts_with("DO") {
             assert!(report.to_string().contains("it does what its text does not say"), "{report:#}");
         }
     }
@@ -1913,6 +1915,19 @@ ALTER TABLE item ALTER COLUMN tag SET NOT NULL;
     assert_eq!(losses(&s[0]), [], "{s:#?}");
     assert_eq!(s[0]["notes"][0], filled, "{s:#?}");
     assert_eq!(losses(&s[1]), [("updated".into(), "item".into(), None, 5)], "{s:#?}");
+    // And in a function the migration makes and calls (`SELECT f()`, `CALL p()`), SQL or PL/pgSQL: before,
+    // every row its UPDATE touched counted, the NULLs filled and the values it set again too.
+    let s = rehearse(
+        "0006_function.sql",
+        "CREATE FUNCTION fill() RETURNS void LANGUAGE sql AS $$ UPDATE item SET tag = 'f' WHERE tag IS NULL $$;
+         SELECT fill();
+         CREATE PROCEDURE retag() LANGUAGE plpgsql AS $$ BEGIN UPDATE public.item SET tag = 'x' WHERE id <= 10 AND tag = 't'; END $$;
+         CALL public.retag();
+",
+    );
+    assert_eq!(losses(&s[1]), [], "{s:#?}");
+    assert_eq!(s[1]["notes"][0], filled, "{s:#?}");
+    assert_eq!(losses(&s[3]), [("updated".into(), "public.item".into(), None, 5)], "{s:#?}");
     assert_unchanged(&before, &db);
 }
 
