@@ -206,6 +206,26 @@ impl Error {
         self.kind
     }
 
+    /// Whether a disk or a quota ran out of room (ENOSPC, EDQUOT) somewhere in the causes: the one
+    /// failure that freeing room cures, told from a network's or a server's.
+    pub fn is_out_of_space(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> =
+            self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && (matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                    || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
+            {
+                return true;
+            }
+            if let Some(inner) = e.downcast_ref::<Error>() {
+                return inner.is_out_of_space();
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
     }
@@ -257,6 +277,20 @@ impl From<FormatError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_from_an_endpoint_that_stopped_answering() {
+        let full = Error::io("writing", std::path::Path::new("a"), std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(full.is_out_of_space());
+        let wrapped = Error::new(ErrorKind::Io, "dumping").with_source(full).context("the snapshot");
+        assert!(wrapped.is_out_of_space(), "through another error");
+        let quota = Error::new(ErrorKind::Io, "x").with_source(std::io::Error::from_raw_os_error(libc::EDQUOT));
+        assert!(quota.is_out_of_space());
+        let timeout = Error::new(ErrorKind::Io, "reading `s3://b/k`: the storage endpoint did not answer")
+            .with_source(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"));
+        assert!(!timeout.is_out_of_space());
+        assert!(!Error::new(ErrorKind::Io, "no space left on device (as text only)").is_out_of_space());
+    }
 
     #[test]
     fn sqlstates_parse_only_five_digits_or_capitals() {

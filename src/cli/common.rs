@@ -220,6 +220,16 @@ pub fn block_on_abandoning<T>(
     result
 }
 
+/// For a command with nothing to clean up (`verify`, `inspect`): a first SIGINT or SIGTERM ends it at
+/// once, saying so, with exit code 2 as any interrupted command. Without it the signal's default action
+/// would end it without a word (exit 130 or 143), or, started in the background by a script, not at all.
+pub fn stop_at_signal(what: &str) {
+    *STOP_AT_ONCE.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_string());
+    watch_signals();
+}
+
+static STOP_AT_ONCE: Mutex<Option<String>> = Mutex::new(None);
+
 /// The operation running now, which a signal cancels.
 #[derive(Clone)]
 struct Watched {
@@ -284,7 +294,12 @@ async fn on_signals(
         _ = interrupt.recv() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",
     };
+    let stop = STOP_AT_ONCE.lock().unwrap_or_else(|e| e.into_inner()).clone();
     match watched() {
+        None if stop.is_some() => {
+            eprintln!("{}: {name} received: stopped (it had nothing to clean up)", stop.unwrap_or_default());
+            std::process::exit(2);
+        }
         Some(w) => {
             eprintln!("{}: {name} received: stopping and cleaning up (a second Ctrl-C stops at once)", w.what);
             w.cancel.cancel();

@@ -30,6 +30,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> Result<Exit, Error> {
+    super::common::stop_at_signal("inspect");
     let keyring = args.identity.keyring()?;
     let report = match ArchiveArg::parse(args.file.as_os_str())? {
         ArchiveArg::Path(path) => inspect_file_with_keys(&path, &keyring)?,

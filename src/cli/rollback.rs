@@ -173,6 +173,15 @@ async fn run_locked(
     } else {
         output::stdout(&render_report(&report))?;
     }
+    if let Some(why) = &report.health_not_run {
+        // Rolled back, but whether the database is healthy is not known: not a success (an interrupted
+        // check is an interrupted command).
+        eprintln!(
+            "error: the rollback of `{}` is done, but its health check could not run: {why}\nhint: run `pgsafe check -d {} --against {}`",
+            report.database, report.database, report.snapshot
+        );
+        return Ok(Exit::Error);
+    }
     Ok(if report.is_healthy() { Exit::Success } else { Exit::CheckFailed })
 }
 
@@ -344,6 +353,7 @@ fn render_report(r: &RollbackReport) -> String {
         out.push_str(&format!("warning: {w}\n"));
     }
     match &r.health {
+        None if r.health_not_run.is_some() => out.push_str("health check: could not run\n"),
         None => out.push_str("health check: not run\n"),
         Some(h) if h.healthy => out.push_str(&format!(
             "health check: healthy ({} warning(s), {} note(s))\n",

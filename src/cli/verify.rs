@@ -28,6 +28,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
+    super::common::stop_at_signal("verify");
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let keyring = args.identity.keyring()?;
     let report = match ArchiveArg::parse(args.file.as_os_str())? {

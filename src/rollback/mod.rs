@@ -133,15 +133,20 @@ pub struct RollbackReport {
     pub sessions: Option<Swapped>,
     pub restore: RestoreReport,
     pub changes: Changes,
-    /// The health check run afterwards against the snapshot; `None` with `--no-check`.
+    /// The health check run afterwards against the snapshot; `None` with `--no-check`, or when it could
+    /// not run.
     pub health: Option<crate::check::CheckReport>,
+    /// Why the health check could not run (it was interrupted, the server went away): the rollback is
+    /// done, and whether the database is healthy is not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_not_run: Option<String>,
     pub seconds: f64,
 }
 
 impl RollbackReport {
-    /// Whether the database passed the health check that followed (or none was run).
+    /// Whether the database passed the health check that followed (or none was asked for).
     pub fn is_healthy(&self) -> bool {
-        self.health.as_ref().is_none_or(|h| h.healthy)
+        self.health_not_run.is_none() && self.health.as_ref().is_none_or(|h| h.healthy)
     }
 }
 
@@ -443,9 +448,10 @@ async fn run(
         )
         .await
         .map_err(|e| {
-            let full = e.kind() == ErrorKind::Io;
+            let full = e.is_out_of_space();
             let e = e.context("the safety snapshot of the current state failed, so nothing was changed");
-            // Most often a store out of room, in the emergency a rollback is.
+            // A store out of room, in the emergency a rollback is (not an endpoint that stopped answering:
+            // freeing room would not help that).
             if full {
                 e.and_hint(
                     "the store needs room for a dump of the database: free some (`pgsafe prune`), or roll back \
@@ -547,6 +553,7 @@ async fn run(
     };
     drop(lock);
     // The rollback is done: a check that cannot run is said in the report, not a failed rollback.
+    let mut health_not_run = None;
     let health = if options.health_check {
         progress.step(&format!("checking the health of `{}` against the snapshot", plan.database));
         let check = crate::check::CheckOptions {
@@ -566,7 +573,7 @@ async fn run(
         match result {
             Ok(report) => Some(report),
             Err(e) => {
-                tracing::warn!("the health check after the rollback could not run: {e}");
+                health_not_run = Some(e.to_string());
                 None
             }
         }
@@ -583,6 +590,7 @@ async fn run(
         restore,
         changes: plan.changes.clone(),
         health,
+        health_not_run,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

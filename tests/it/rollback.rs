@@ -592,6 +592,50 @@ fn a_rollback_interrupted_by_sigterm_during_its_restore_drops_the_new_database_a
     assert_eq!((&last["command"], &last["outcome"]), (&"rollback".into(), &"failed".into()));
 }
 
+/// A rollback whose health check is interrupted is not "rolled back and healthy": the rollback is done,
+/// the check did not run, and the exit code says so (2, as any interrupted command), with the check to
+/// run. Before, it exited 0 with only a warning. The check is held on another table's lock (it waits up
+/// to 5 s for one), so the signal comes while it runs.
+#[test]
+fn a_rollback_whose_health_check_is_interrupted_does_not_exit_0() {
+    use crate::interrupt::{held, hold, signal, wait_until};
+    let db = TestDb::new("rb_check_sigterm");
+    db.psql(
+        "CREATE TABLE t1 (id int PRIMARY KEY, v text); INSERT INTO t1 SELECT g, g::text FROM generate_series(1, 1000) g;
+         CREATE TABLE t2 (id int PRIMARY KEY); INSERT INTO t2 SELECT generate_series(1, 100);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM t1 WHERE id <= 10");
+    let mut application = hold(&db, "LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !held(&db, "t2", "AccessExclusiveLock") {
+        assert!(std::time::Instant::now() < deadline, "the lock was not taken");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut child = pgsafe()
+        .args(["rollback", "-q", "--yes", "--no-safety-snapshot", "--tables", "t1", "--store"])
+        .arg(dir.path())
+        .args(["-d", &db.conn_string(), &id])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checking = || {
+        db.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT count(*) FROM %t2%' AND wait_event_type = 'Lock'",
+        ) == "1\n"
+    };
+    wait_until("the health check waits for t2's lock", &mut child, checking);
+    signal(&child, "TERM");
+    let (code, stderr) = crate::faults::finish(child);
+    let _ = application.kill();
+    let _ = application.wait();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is done, but its health check could not run"), "{stderr}");
+    assert!(stderr.contains(&format!("pgsafe check -d {} --against {id}", db.name())), "{stderr}");
+    assert_eq!(db.psql("SELECT count(*) FROM t1"), "1000\n", "the rollback itself is done");
+}
+
 /// A second Ctrl-C stops a rollback at once, but not with the database closed to new sessions: while the
 /// swap waits for the application's session to leave, two signals put the database back open, under its
 /// name and as it was, and say so (exit 3). Before, it stayed closed (`ALLOW_CONNECTIONS false`) and the

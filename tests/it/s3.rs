@@ -412,14 +412,19 @@ fn finish_within(mut child: Child, limit: Duration) -> (i32, String, Duration) {
 /// What a CI runner's timeout does to a dump whose endpoint hangs: SIGTERM stops it within seconds, as an
 /// interrupted dump, though its thread was waiting for an answer that never comes (it waited the
 /// client's 300 s timeout, then retried, ignoring every signal).
-/// Runs pgsafe with `args` against an endpoint that never answers and sends it `sig` once it is waiting
-/// for an answer: its exit code, stderr and how long it took to stop.
-fn interrupted_while_hung(hint: &str, args: &[&str], sig: &str) -> (i32, String, Duration) {
+/// Runs pgsafe with `args` (and `-d` a database of a table, with `hint`) against an endpoint that never
+/// answers and sends it `sig` once it is waiting for an answer: its exit code, stderr and how long it took
+/// to stop.
+fn interrupted_while_hung(hint: Option<&str>, args: &[&str], sig: &str) -> (i32, String, Duration) {
     let endpoint = HungEndpoint::start();
-    let db = TestDb::new(hint);
-    db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
-    let mut child =
-        endpoint.pgsafe().args(args).args(["-d", &db.conn_string()]).stderr(Stdio::piped()).spawn().unwrap();
+    let db = hint.map(TestDb::new);
+    let mut command = endpoint.pgsafe();
+    command.args(args);
+    if let Some(db) = &db {
+        db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
+        command.args(["-d", &db.conn_string()]);
+    }
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     wait_until("pgsafe connected to the endpoint", &mut child, || endpoint.accepted() > 0);
     // Well into the wait for an answer.
     std::thread::sleep(Duration::from_millis(500));
@@ -430,7 +435,7 @@ fn interrupted_while_hung(hint: &str, args: &[&str], sig: &str) -> (i32, String,
 #[test]
 fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
     let (code, stderr, took) =
-        interrupted_while_hung("s3_hung_sigterm", &["dump", "-q", "-f", "s3://backups/hung.pgsafe"], "TERM");
+        interrupted_while_hung(Some("s3_hung_sigterm"), &["dump", "-q", "-f", "s3://backups/hung.pgsafe"], "TERM");
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGTERM received") && stderr.contains("the dump was interrupted"), "{stderr}");
     assert!(stderr.contains("no archive was written"), "{stderr}");
@@ -443,9 +448,22 @@ fn a_dump_to_an_endpoint_that_never_answers_stops_at_sigterm() {
 #[test]
 fn a_restore_from_an_endpoint_that_never_answers_stops_at_ctrl_c() {
     let (code, stderr, _) =
-        interrupted_while_hung("s3_hung_sigint", &["restore", "-q", "s3://backups/hung.pgsafe"], "INT");
+        interrupted_while_hung(Some("s3_hung_sigint"), &["restore", "-q", "s3://backups/hung.pgsafe"], "INT");
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("SIGINT received") && stderr.contains("was interrupted"), "{stderr}");
+}
+
+/// `verify` and `inspect` have nothing to clean up: a signal ends them at once, saying so, exit 2 as any
+/// interrupted command. Before, the signal's default action ended them without a word (exit 130, 143),
+/// and one started in the background by a script, which ignores SIGINT, waited out the endpoint.
+#[test]
+fn verify_and_inspect_of_an_endpoint_that_never_answers_stop_at_a_signal() {
+    for (command, sig, name) in [("verify", "TERM", "SIGTERM"), ("inspect", "INT", "SIGINT")] {
+        let (code, stderr, took) = interrupted_while_hung(None, &[command, "s3://backups/hung.pgsafe"], sig);
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(stderr.contains(&format!("{command}: {name} received: stopped")), "{command}: {stderr}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
 }
 
 /// Without a signal, an endpoint that never answers is an error within the answer timeout (and, for
