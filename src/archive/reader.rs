@@ -119,14 +119,12 @@ impl ArchiveReader {
     /// every checksum (see [`crate::format::check_structure`]).
     pub fn check_structure(path: &Path) -> Result<SealedLayout> {
         let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        let source = regular_file(file, path)?;
-        crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", path.display())))
+        structure_of(file, path)
     }
 
     /// [`ArchiveReader::check_structure`] of an archive in an open file (a pipe's copy), named `name`.
     pub fn check_file_structure(file: &File, name: &Path) -> Result<SealedLayout> {
-        let source = regular_file(reopen(file)?, name)?;
-        crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", name.display())))
+        structure_of(reopen(file)?, name)
     }
 
     /// [`ArchiveReader::check_structure`] of an archive in object storage: it is read front to back once,
@@ -175,7 +173,6 @@ impl ArchiveReader {
     }
 }
 
-/// A regular file to read an archive from; `path` names it in messages.
 /// Copies an archive from a pipe (`source` names it) into a temporary file in `TMPDIR` that has no name:
 /// it is gone with the process, however it ends (the copy may hold a whole database). For what reads an
 /// archive out of order (a restore: the catalog at its end first; an encrypted archive's check without its
@@ -201,6 +198,13 @@ pub fn reopen(file: &File) -> Result<File> {
     file.try_clone().map_err(|e| Error::new(ErrorKind::Io, "opening the archive's copy again").with_source(e))
 }
 
+/// [`crate::format::check_structure`] of the archive in `file`, named `name` in messages.
+fn structure_of(file: File, name: &Path) -> Result<SealedLayout> {
+    let source = regular_file(file, name)?;
+    crate::format::check_structure(&source).map_err(|e| Error::from(e).context(format!("`{}`", name.display())))
+}
+
+/// A regular file to read an archive from; `path` names it in messages.
 fn regular_file(file: File, path: &Path) -> Result<Source> {
     let meta = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?;
     if !meta.is_file() {

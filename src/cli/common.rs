@@ -295,16 +295,16 @@ async fn on_signals(
         _ = terminate.recv() => "SIGTERM",
     };
     let stop = STOP_AT_ONCE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match watched() {
-        None if stop.is_some() => {
-            eprintln!("{}: {name} received: stopped (it had nothing to clean up)", stop.unwrap_or_default());
-            std::process::exit(2);
-        }
-        Some(w) => {
+    match (watched(), stop) {
+        (Some(w), _) => {
             eprintln!("{}: {name} received: stopping and cleaning up (a second Ctrl-C stops at once)", w.what);
             w.cancel.cancel();
         }
-        None => eprintln!("{name} received: stopping (a second Ctrl-C stops at once)"),
+        (None, Some(what)) => {
+            eprintln!("{what}: {name} received: stopped (it had nothing to clean up)");
+            std::process::exit(2);
+        }
+        (None, None) => eprintln!("{name} received: stopping (a second Ctrl-C stops at once)"),
     }
     process.cancel();
     tokio::select! {

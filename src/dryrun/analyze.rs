@@ -276,16 +276,15 @@ impl Analysis {
     /// Takes in what the statements of a block (a `DO` block, a function's body) do, which its branches
     /// may not all run.
     fn absorb_block(&mut self, inner: Analysis) {
-        let a = self;
-        a.added_columns.extend(inner.added_columns);
-        a.named.extend(inner.named);
+        self.added_columns.extend(inner.added_columns);
+        self.named.extend(inner.named);
         for effect in inner.effects {
             match effect {
-                Effect::DropColumn { table, column } => a.effects.push(Effect::DropColumnIfGone { table, column }),
-                Effect::Truncate { table, cascade } => a.effects.push(Effect::TruncateIfRun { table, cascade }),
-                Effect::Update { table, columns } => a.block_updates.push((table, columns)),
+                Effect::DropColumn { table, column } => self.effects.push(Effect::DropColumnIfGone { table, column }),
+                Effect::Truncate { table, cascade } => self.effects.push(Effect::TruncateIfRun { table, cascade }),
+                Effect::Update { table, columns } => self.block_updates.push((table, columns)),
                 Effect::Delete { .. } => {}
-                other => a.effects.push(other),
+                other => self.effects.push(other),
             }
         }
     }
