@@ -7,7 +7,7 @@ use pgsafe::store::status::{self, DEFAULT_LAST, StatusOptions, StoreStatus};
 use pgsafe::store::{ArchiveState, AuditCommand, AuditEntry, Outcome};
 
 use super::output::{self, Exit, bytes};
-use super::store::{StoreArgs, age, database_name, warn_leftovers};
+use super::store::{StoreArgs, age, database_name, pin_line, warn_leftovers};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -69,6 +69,13 @@ fn text(s: &StoreStatus) -> String {
         for line in unusable_lines(s, |id| id.to_owned()) {
             out.push_str(&format!("warning: {line}\n"));
         }
+        let pinned = pinned_lines(s);
+        if !pinned.is_empty() {
+            out.push_str("pinned (retention keeps them whatever their age):\n");
+            for line in pinned {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
     }
     out.push('\n');
     if s.operations.is_empty() {
@@ -99,6 +106,14 @@ fn markdown(s: &StoreStatus) -> String {
         if !unusable.is_empty() {
             out.push_str("### Snapshots that restore nothing\n\n");
             for line in unusable {
+                out.push_str(&format!("- {line}\n"));
+            }
+            out.push('\n');
+        }
+        let pinned = pinned_lines(s);
+        if !pinned.is_empty() {
+            out.push_str("### Pinned snapshots (retention keeps them)\n\n");
+            for line in pinned {
                 out.push_str(&format!("- {line}\n"));
             }
             out.push('\n');
@@ -175,6 +190,14 @@ fn unusable_lines(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<String> {
                 )
             })
         })
+        .collect()
+}
+
+/// A line for each pinned snapshot, database by database.
+fn pinned_lines(s: &StoreStatus) -> Vec<String> {
+    s.databases
+        .iter()
+        .flat_map(|d| d.pinned.iter().map(|p| pin_line(p.id.as_str(), &d.database, &p.reason, p.holder)))
         .collect()
 }
 
@@ -284,8 +307,7 @@ mod tests {
             ],
             skipped: vec![SkippedLine { line: 2, error: "EOF".into() }],
         };
-        let listed: Vec<Listed> =
-            snapshots.into_iter().map(|meta| Listed { meta, archive_state: ArchiveState::Present }).collect();
+        let listed: Vec<Listed> = snapshots.into_iter().map(Listed::present).collect();
         status::build(
             "/srv/.pgsafe".into(),
             &listed,
@@ -338,8 +360,16 @@ TIME (UTC)           COMMAND   DATABASE  OUTCOME                                
     #[test]
     fn a_snapshot_whose_archive_is_gone_is_not_shown_as_verified() {
         let listed = [
-            Listed { meta: meta("shop", "2026-12-02T03:00:00Z", 1024, true), archive_state: ArchiveState::Missing },
-            Listed { meta: meta("shop", "2026-12-02T01:00:00Z", 2048, true), archive_state: ArchiveState::Present },
+            Listed {
+                meta: meta("shop", "2026-12-02T03:00:00Z", 1024, true),
+                archive_state: ArchiveState::Missing,
+                pin_holder: None,
+            },
+            Listed {
+                meta: meta("shop", "2026-12-02T01:00:00Z", 2048, true),
+                archive_state: ArchiveState::Present,
+                pin_holder: None,
+            },
         ];
         let options = StatusOptions { database: None, last: 10 };
         let status =

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use pgsafe::format::describe_kinds;
 use pgsafe::store::operation::{PruneOptions, PruneReport, SnapshotOptions, SnapshotReport};
 use pgsafe::store::retention::{DEFAULT_KEEP_LAST, RetentionPolicy};
-use pgsafe::store::{AuditEntry, Listed, Outcome, SnapshotArchive, SnapshotId, resolve_dir};
+use pgsafe::store::{AuditEntry, Listed, Outcome, PinHolder, SnapshotArchive, SnapshotId, resolve_dir};
 use pgsafe::{Error, ErrorKind};
 
 use super::common::{ConnectArgs, block_on_cancellable, progress};
@@ -164,6 +164,7 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Error> {
         migration: None,
         protects: None,
         pinned: None,
+        pinned_by: None,
         verify: !args.no_verify,
         retention: (!args.no_prune).then(|| args.retention.policy()),
         lock_wait: args.retention.lock_wait()?,
@@ -292,6 +293,7 @@ fn unpin(dir: &std::path::Path, id: &str) -> Result<Exit, Error> {
     let mut meta = store.get(&id)?;
     match meta.pinned.take() {
         Some(reason) => {
+            meta.pinned_by = None;
             store.put(&meta)?;
             output::stdout(&format!("unpinned `{id}` (it was pinned: {reason})\n"))?;
         }
@@ -303,7 +305,7 @@ fn unpin(dir: &std::path::Path, id: &str) -> Result<Exit, Error> {
 fn render_list(list: &[Listed], now: Timestamp) -> String {
     let header = ["ID", "DATABASE", "TIME (UTC)", "AGE", "LABEL", "SIZE", "ROWS", "VERIFIED"].map(String::from);
     let mut rows = vec![header.to_vec()];
-    for Listed { meta: s, archive_state } in list {
+    for Listed { meta: s, archive_state, .. } in list {
         rows.push(vec![
             s.id.to_string(),
             s.database.clone(),
@@ -318,7 +320,33 @@ fn render_list(list: &[Listed], now: Timestamp) -> String {
             super::status::verified_cell(s.is_verified(), *archive_state).into(),
         ]);
     }
-    output::columns(&rows)
+    let mut out = output::columns(&rows);
+    let pinned: Vec<String> = list
+        .iter()
+        .filter_map(|s| Some(pin_line(s.meta.id.as_str(), &s.meta.database, s.meta.pinned.as_deref()?, s.pin_holder)))
+        .collect();
+    if !pinned.is_empty() {
+        out.push_str("\npinned (retention keeps them whatever their age):\n");
+        for line in pinned {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// A pinned snapshot `id` of `database`: why, and whether the process that pinned it still runs; one that
+/// is gone (a migration killed outright) says what clears the pin, since nothing else will.
+pub(super) fn pin_line(id: &str, database: &str, reason: &str, holder: Option<PinHolder>) -> String {
+    match holder {
+        Some(PinHolder::Gone) => format!(
+            "{id}: {reason}; that process is gone (killed outright?), so nothing will unpin it: see what \
+             it committed (`pgsafe migrations -d {database} DIR`, `pgsafe check -d {database}`; `pgsafe \
+             rollback -d {database} {id}` puts back the state before it), then `pgsafe snapshots --unpin {id}`"
+        ),
+        Some(PinHolder::Running) => format!("{id}: {reason}; it runs"),
+        Some(PinHolder::Elsewhere) => format!("{id}: {reason}; on another host, which this one cannot look at"),
+        None => format!("{id}: {reason}"),
+    }
 }
 
 /// `45s`, `12m`, `3h`, `2d`: the largest whole unit.

@@ -206,6 +206,7 @@ pub async fn migrate(
     // Held from before anything is read until after the run's own rollback: another run's snapshot
     // taken meanwhile would be of a half-applied state, and its rollback would discard this run's work.
     let lock = DatabaseLock::take(&options.connect, "pgsafe migrate").await?;
+    warn_of_abandoned_pins(store, options);
     let mut pinned = None;
     let result = run(store, options, progress, &lock, &mut pinned).await;
     if let Some(id) = pinned {
@@ -558,7 +559,11 @@ async fn run(
                 let t = Instant::now();
                 let after = crate::store::operation::snapshot(
                     store,
-                    &SnapshotOptions { pinned: None, ..snapshot_options(options, "after-migration", &name) },
+                    &SnapshotOptions {
+                        pinned: None,
+                        pinned_by: None,
+                        ..snapshot_options(options, "after-migration", &name)
+                    },
                     progress.clone(),
                 )
                 .await;
@@ -982,6 +987,7 @@ fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> S
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .take(60)
         .collect();
+    let holder = LockHolder::this_process("pgsafe migrate");
     SnapshotOptions {
         dump: DumpOptions::whole(options.connect.clone(), options.jobs.max(1), options.cancel.clone()),
         label: Some(label),
@@ -989,10 +995,11 @@ fn snapshot_options(options: &MigrateOptions, label: &str, migration: &str) -> S
         protects: None,
         pinned: Some(format!(
             "migration `{migration}` is running (pid {} on {}, since {})",
-            std::process::id(),
-            crate::store::audit::host_name(),
-            Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            holder.pid,
+            holder.host,
+            holder.since.strftime("%Y-%m-%dT%H:%M:%SZ")
         )),
+        pinned_by: Some(holder),
         verify: true,
         retention: options.retention.clone(),
         lock_wait: options.lock_wait,
@@ -1271,6 +1278,26 @@ async fn roll_back(
     }
 }
 
+/// Warns of each snapshot of the database a migration pinned whose process is gone (killed outright): the
+/// pin holds until someone clears it, and what that migration committed before it died is in the database
+/// this run starts from.
+fn warn_of_abandoned_pins(store: &dyn Store, options: &MigrateOptions) {
+    let server = options.connect.describe();
+    let Ok(listed) = crate::store::list_checked(store) else { return };
+    for s in listed {
+        if s.pin_holder == Some(crate::store::PinHolder::Gone) && s.meta.server == server {
+            let id = &s.meta.id;
+            tracing::warn!(
+                "snapshot `{id}` is still pinned ({}), and that process is gone (killed outright?): what it \
+                 committed before it died is in the database this run starts from; `pgsafe rollback -d {} {id}` \
+                 puts back the state before it, and `pgsafe snapshots --unpin {id}` lets retention remove it",
+                s.meta.pinned.as_deref().unwrap_or_default(),
+                s.meta.database
+            );
+        }
+    }
+}
+
 /// Pins the migration's snapshot with the `reason` its metadata gives, or unpins it (`None`) once the
 /// migration no longer depends on it. Also after an interruption: the wait for the store's lock is not the
 /// migration's to cancel, only bounded.
@@ -1292,6 +1319,8 @@ fn set_pin(
         return Ok(());
     }
     meta.pinned = reason;
+    // The pins set here (NEEDS ATTENTION) outlive the run by design: no process holds them.
+    meta.pinned_by = None;
     store.put(&meta)
 }
 

@@ -291,6 +291,7 @@ async fn pick_snapshot(
             migration: Some(options.command.join(" ")),
             protects: None,
             pinned: None,
+            pinned_by: None,
             verify: true,
             retention: None,
             lock_wait: options.lock_wait,

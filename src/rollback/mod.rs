@@ -439,6 +439,7 @@ async fn run(
                 migration: None,
                 protects: Some(snapshot.id.clone()),
                 pinned: None,
+                pinned_by: None,
                 verify: true,
                 retention: None,
                 lock_wait: options.lock_wait,

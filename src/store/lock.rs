@@ -40,6 +40,40 @@ impl LockHolder {
     }
 }
 
+impl LockHolder {
+    /// Whether this holder's process still runs: `None` when it ran on another host. A pid the system
+    /// gave to a process started after the holder's `since` is another process: the holder's is gone.
+    pub fn is_running_here(&self) -> Option<bool> {
+        if self.host == "unknown" || self.host != super::audit::host_name() {
+            return None;
+        }
+        // Without /proc (not Linux) nothing here tells: as for another host.
+        if !Path::new("/proc/self").exists() {
+            return None;
+        }
+        let exists = Path::new(&format!("/proc/{}", self.pid)).exists();
+        Some(exists && process_start(self.pid).is_none_or(|start| start <= self.since.as_second() + 1))
+    }
+}
+
+/// When process `pid` started, in seconds since the epoch, from Linux's `/proc` (`None` when it cannot be
+/// read).
+fn process_start(pid: u32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: the fields that count come after its last `)`.
+    // `starttime` is the 22nd field, the 20th after the name, in clock ticks since boot: USER_HZ, which
+    // Linux fixes at 100 for user space on the architectures pgsafe builds for.
+    let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: i64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(boot + (ticks / 100) as i64)
+}
+
 impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let since = self.since.round(jiff::Unit::Second).unwrap_or(self.since);

@@ -166,6 +166,11 @@ pub struct SnapshotMeta {
     /// Why retention must keep this snapshot (a running or failed migration depends on it); `None` when
     /// nothing does.
     pub pinned: Option<String>,
+    /// The process that pinned it while it runs (a running migration's), so that a pin whose process is
+    /// gone (killed outright) can be told from a live one; `None` for a pin that outlives its process by
+    /// design (NEEDS ATTENTION), and for snapshots of a pgsafe before it recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_by: Option<LockHolder>,
     /// The BLAKE3 of the archive's manifest (hex), as its footer held it when the snapshot was taken. The
     /// manifest holds the hash of every part's rows, so this names the archive's whole content: a rollback
     /// refuses an archive whose manifest hashes otherwise (replaced or altered in the store). Also in the
@@ -233,6 +238,56 @@ pub struct Listed {
     #[serde(flatten)]
     pub meta: SnapshotMeta,
     pub archive_state: ArchiveState,
+    /// Whether the process that pinned it still runs, when one did (see [`PinHolder`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_holder: Option<PinHolder>,
+}
+
+impl Listed {
+    /// `meta` with its archive as recorded, pinned by no process (for tests and lists already checked).
+    pub fn present(meta: SnapshotMeta) -> Listed {
+        Listed { meta, archive_state: ArchiveState::Present, pin_holder: None }
+    }
+}
+
+/// Whether the process that pinned a snapshot while it runs ([`SnapshotMeta::pinned_by`]) still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinHolder {
+    /// It runs, on this host.
+    Running,
+    /// It runs no more (killed outright, or its machine restarted): nothing will unpin the snapshot
+    /// but `pgsafe snapshots --unpin`.
+    Gone,
+    /// It ran on another host, which this one cannot look at.
+    Elsewhere,
+}
+
+impl PinHolder {
+    /// The state of `meta`'s pinning process; `None` when it is not pinned by one.
+    pub fn of(meta: &SnapshotMeta) -> Option<PinHolder> {
+        let reason = meta.pinned.as_deref()?;
+        let holder = meta.pinned_by.clone().or_else(|| Self::named_in(reason))?;
+        Some(match holder.is_running_here() {
+            Some(true) => PinHolder::Running,
+            Some(false) => PinHolder::Gone,
+            None => PinHolder::Elsewhere,
+        })
+    }
+
+    /// The process a pin's reason names, `... (pid N on HOST, since TIME)`, as a migration wrote it before
+    /// the metadata kept [`SnapshotMeta::pinned_by`].
+    fn named_in(reason: &str) -> Option<LockHolder> {
+        let inner = reason.strip_suffix(')')?.rsplit_once(" (pid ")?.1;
+        let (pid, rest) = inner.split_once(" on ")?;
+        let (host, since) = rest.rsplit_once(", since ")?;
+        Some(LockHolder {
+            pid: pid.parse().ok()?,
+            host: host.to_owned(),
+            command: "pgsafe migrate".into(),
+            since: since.parse().ok()?,
+        })
+    }
 }
 
 /// Every snapshot of the store, newest first, each with the state of its archive: two listings (the
@@ -245,7 +300,8 @@ pub fn list_checked(store: &dyn Store) -> Result<Vec<Listed>> {
         .into_iter()
         .map(|meta| {
             let archive_state = ArchiveState::of(&meta, &archives);
-            Listed { meta, archive_state }
+            let pin_holder = PinHolder::of(&meta);
+            Listed { meta, archive_state, pin_holder }
         })
         .collect())
 }
@@ -529,6 +585,7 @@ pub fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
         verified_at: Some(created_at),
         protects: None,
         pinned: None,
+        pinned_by: None,
         manifest_blake3: None,
         encrypted_to: Vec::new(),
     }
@@ -537,6 +594,37 @@ pub fn sample_meta(database: &str, time: &str) -> SnapshotMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pin_tells_whether_the_process_that_set_it_still_runs() {
+        let mut meta = sample_meta("shop", "2026-12-02T03:00:00Z");
+        assert_eq!(PinHolder::of(&meta), None);
+        meta.pinned = Some("migration `0001_a` is running".into());
+        assert_eq!(PinHolder::of(&meta), None, "a reason that names no process");
+        let this = LockHolder::this_process("pgsafe migrate");
+        meta.pinned_by = Some(this.clone());
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Running));
+        // A process that has ended; and this process's pid, given to a pin set before it started.
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        meta.pinned_by = Some(LockHolder { pid: ended.id(), ..this.clone() });
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Gone));
+        meta.pinned_by = Some(LockHolder { since: "2000-01-01T00:00:00Z".parse().unwrap(), ..this.clone() });
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Gone));
+        meta.pinned_by = Some(LockHolder { host: "another-host".into(), ..this.clone() });
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Elsewhere));
+        // Unpinned: no holder, whatever `pinned_by` says.
+        meta.pinned = None;
+        assert_eq!(PinHolder::of(&meta), None);
+        // A pin written before `pinned_by` was kept: its reason names the process.
+        meta.pinned_by = None;
+        let since = this.since.strftime("%Y-%m-%dT%H:%M:%SZ");
+        meta.pinned = Some(format!("migration `0001_a` is running (pid {} on {}, since {since})", this.pid, this.host));
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Running));
+        meta.pinned =
+            Some(format!("migration `0001_a` is running (pid {} on {}, since {since})", ended.id(), this.host));
+        assert_eq!(PinHolder::of(&meta), Some(PinHolder::Gone));
+    }
 
     #[test]
     fn ids_carry_the_database_the_utc_time_and_a_file_safe_label() {

@@ -32,6 +32,8 @@ pub struct SnapshotOptions {
     pub protects: Option<SnapshotId>,
     /// Why retention must keep it (`pgsafe migrate` pins the snapshot it may roll back to).
     pub pinned: Option<String>,
+    /// The process whose run the pin lasts for (see [`SnapshotMeta::pinned_by`]).
+    pub pinned_by: Option<super::LockHolder>,
     /// Verify the written archive in full (the default).
     pub verify: bool,
     /// Retention for the snapshot's database afterwards; `None` for none.
@@ -314,6 +316,7 @@ async fn take(
             verified_at: verify_seconds.map(|_| Timestamp::now()),
             protects: options.protects.clone(),
             pinned: options.pinned.clone(),
+            pinned_by: options.pinned_by.clone(),
             manifest_blake3: Some(hex::encode(checked.manifest_blake3)),
             encrypted_to: checked.encrypted_to,
         };

@@ -94,8 +94,7 @@ pub struct RetentionPlan {
 
 /// Decides, for every snapshot given (each with its archive there), whether `policy` keeps it at `now`.
 pub fn plan(snapshots: &[SnapshotMeta], policy: &RetentionPolicy, now: Timestamp) -> RetentionPlan {
-    let listed: Vec<Listed> =
-        snapshots.iter().map(|meta| Listed { meta: meta.clone(), archive_state: ArchiveState::Present }).collect();
+    let listed: Vec<Listed> = snapshots.iter().map(|meta| Listed::present(meta.clone())).collect();
     plan_listed(&listed, policy, now)
 }
 
@@ -280,7 +279,8 @@ mod tests {
 
     #[test]
     fn a_snapshot_whose_archive_is_gone_takes_no_place_among_the_kept_ones() {
-        let listed = |time: &str, archive_state: ArchiveState| Listed { meta: snap("a", time), archive_state };
+        let listed =
+            |time: &str, archive_state: ArchiveState| Listed { meta: snap("a", time), archive_state, pin_holder: None };
         let snaps = [
             listed("2026-12-02T10:00:00Z", ArchiveState::Missing),
             listed("2026-12-02T09:00:00Z", ArchiveState::WrongSize { bytes: 0, recorded: 1 }),

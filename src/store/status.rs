@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::audit::{AuditCommand, AuditEntry, AuditLog, SkippedLine};
-use super::{ArchiveState, Listed, SnapshotId, SnapshotMeta, Store};
+use super::{ArchiveState, Listed, PinHolder, SnapshotId, SnapshotMeta, Store};
 use crate::error::Result;
 
 /// How many operations a status shows unless told otherwise.
@@ -54,6 +54,8 @@ pub struct DatabaseStatus {
     /// Its snapshots whose archive is missing or of another size than recorded, newest first: they
     /// restore nothing (`--latest` passes over them, retention does not count them).
     pub unusable: Vec<UnusableSnapshot>,
+    /// Its pinned snapshots, newest first: retention keeps them whatever their age.
+    pub pinned: Vec<PinnedSnapshot>,
     /// The audit log's last `check` line for it.
     pub last_check: Option<AuditEntry>,
 }
@@ -68,6 +70,17 @@ pub struct NewestSnapshot {
     pub label: Option<String>,
     pub verified: bool,
     pub archive_state: ArchiveState,
+}
+
+/// A snapshot retention must keep, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PinnedSnapshot {
+    pub id: SnapshotId,
+    pub reason: String,
+    /// Whether the process that pinned it still runs, when one did: a migration killed outright leaves
+    /// its snapshot pinned with its process `gone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<PinHolder>,
 }
 
 /// A snapshot whose archive is not as its metadata recorded it.
@@ -123,9 +136,9 @@ pub fn build(
     let databases = names
         .into_iter()
         .map(|database| {
-            let mut own: Vec<(&SnapshotMeta, ArchiveState)> =
-                snapshots.iter().filter(|s| s.meta.database == database).map(|s| (&s.meta, s.archive_state)).collect();
-            own.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+            let mut listed: Vec<&Listed> = snapshots.iter().filter(|s| s.meta.database == database).collect();
+            listed.sort_by(|a, b| b.meta.created_at.cmp(&a.meta.created_at).then_with(|| b.meta.id.cmp(&a.meta.id)));
+            let own: Vec<(&SnapshotMeta, ArchiveState)> = listed.iter().map(|s| (&s.meta, s.archive_state)).collect();
             let newest = own.first();
             DatabaseStatus {
                 database: database.to_owned(),
@@ -143,6 +156,13 @@ pub fn build(
                     .iter()
                     .filter(|(_, a)| !a.is_present())
                     .map(|(s, a)| UnusableSnapshot { id: s.id.clone(), archive_state: *a })
+                    .collect(),
+                pinned: listed
+                    .iter()
+                    .filter_map(|s| {
+                        let reason = s.meta.pinned.clone()?;
+                        Some(PinnedSnapshot { id: s.meta.id.clone(), reason, holder: s.pin_holder })
+                    })
                     .collect(),
                 // The last line written, not the latest start: a check's line is written when it ends.
                 last_check: log
@@ -209,7 +229,7 @@ mod tests {
             ],
             skipped: vec![SkippedLine { line: 4, error: "expected value".into() }],
         };
-        let listed = snapshots.into_iter().map(|meta| Listed { meta, archive_state: ArchiveState::Present }).collect();
+        let listed = snapshots.into_iter().map(Listed::present).collect();
         (listed, log)
     }
 

@@ -847,6 +847,56 @@ fn a_migration_that_ends_without_applying_leaves_its_snapshot_unpinned_even_when
     assert!(meta.iter().all(|s| s["pinned"].is_null()), "{meta:?}");
 }
 
+/// A migration killed outright (SIGKILL: nothing runs after it) leaves its snapshot pinned as running.
+/// `snapshots`, `status` and the next `migrate` say that its process is gone and what clears the pin,
+/// where before nothing told a pin whose process died from one still running.
+#[test]
+fn the_pin_of_a_migration_killed_outright_is_shown_as_its_process_gone() {
+    use crate::interrupt::wait_until;
+    let db = TestDb::new("mig_killed_pin");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 10);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_slow.sql"), "SELECT pg_sleep(60);\nALTER TABLE item ADD note text;\n")
+        .unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-dry-run", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the apply step's pg_sleep", &mut child, || {
+        db.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'").trim() == "1"
+    });
+    let snapshots = || crate::dump_restore::run_ok(pgsafe().args(["snapshots", "--store"]).arg(store.path()));
+    assert!(snapshots().contains("; it runs"), "{}", snapshots());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let listed: Vec<Value> = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!((listed.len(), &listed[0]["pin_holder"]), (1, &Value::from("gone")), "{listed:?}");
+    assert_eq!(listed[0]["pinned_by"]["pid"], child.id(), "{listed:?}");
+    let text = snapshots();
+    assert!(text.contains("that process is gone") && text.contains(&format!("--unpin {id}")), "{text}");
+    let status: Value = serde_json::from_str(&crate::dump_restore::run_ok(
+        pgsafe().args(["status", "--json", "--store"]).arg(store.path()),
+    ))
+    .unwrap();
+    assert_eq!(status["databases"][0]["pinned"][0]["holder"], "gone", "{status}");
+
+    // The next run says so, and applies what is pending: the killed run committed nothing.
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-dry-run", dir.path().to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{err}");
+    assert!(err.contains(&format!("snapshot `{id}` is still pinned")) && err.contains("that process is gone"), "{err}");
+}
+
 #[test]
 fn a_file_that_rolls_its_own_transaction_back_is_refused_before_anything_changes() {
     let db = TestDb::new("mig_own_rollback");
