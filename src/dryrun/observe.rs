@@ -434,8 +434,57 @@ struct Updates {
     temp: String,
     key: Vec<String>,
     columns: Vec<String>,
+    /// Of `columns`, those the UPDATE does not set, which a BEFORE UPDATE trigger of the table may (see
+    /// [`trigger_columns`]): a value of one that the trigger stamped with the transaction's time (an
+    /// `updated_at`) is the bookkeeping of any UPDATE, not counted as lost.
+    stamped: Vec<Stamp>,
+    /// How many of `columns`, first, the UPDATE sets; the others are those a trigger may set.
+    set: usize,
     /// What earlier UPDATEs replaced in the table, by the same key.
     replaced: Option<String>,
+}
+
+/// A column a trigger may set, and how a stamp of the transaction's time reads in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    /// Set by the UPDATE itself, or of a type that holds no time: every change counts.
+    None,
+    /// A `timestamp` or `timestamptz`: from `now()` on.
+    Instant,
+    /// A `date`: from `current_date` on.
+    Date,
+}
+
+/// The columns of `table` other than `set` that a BEFORE UPDATE row trigger of it may change in the rows
+/// an UPDATE touches (`NEW.note := ...`), with how a time stamp reads in each: every stored column that is
+/// not generated, when the table has such a trigger enabled; none otherwise. Comparing only the columns
+/// the UPDATE sets missed what the trigger overwrote.
+async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec<(String, Stamp)>> {
+    const SQL: &str = "SELECT a.attname::text, t.typname::text
+                       FROM pg_catalog.pg_attribute a
+                       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                         AND a.attgenerated = ''
+                         AND EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                     WHERE g.tgrelid = a.attrelid AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+                                       AND g.tgtype::int & 19 = 19)
+                       ORDER BY a.attnum";
+    // tgtype: 1 a row trigger, 2 before, 16 on UPDATE.
+    let rows = s.query(SQL, &[&table]).await?;
+    let mut columns = Vec::new();
+    for row in &rows {
+        let (name, ty): (String, String) = (value(row, 0, SQL)?, value(row, 1, SQL)?);
+        if set.contains(&name) {
+            continue;
+        }
+        let stamp = match ty.as_str() {
+            "timestamp" | "timestamptz" => Stamp::Instant,
+            "date" => Stamp::Date,
+            _ => Stamp::None,
+        };
+        columns.push((name, stamp));
+    }
+    Ok(columns)
 }
 
 /// Copies what `Updates` says, when `table` has a primary key that the UPDATE does not set and at most
@@ -443,15 +492,20 @@ struct Updates {
 async fn copy_updated(
     s: &Session,
     table: &str,
-    columns: &[String],
+    set: &[String],
+    by_trigger: Vec<(String, Stamp)>,
     temp: &str,
     run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let key = primary_key(s, table).await?;
-    if columns.is_empty() || key.is_empty() || key.iter().any(|k| columns.contains(k)) {
+    if set.is_empty() || key.is_empty() || key.iter().any(|k| set.contains(k)) {
         return Ok(None);
     }
+    let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
+    let columns: Vec<String> = set.iter().cloned().chain(by_trigger.iter().map(|(c, _)| c.clone())).collect();
+    let stamped: Vec<Stamp> =
+        std::iter::repeat_n(Stamp::None, set.len()).chain(by_trigger.iter().map(|(_, stamp)| *stamp)).collect();
     if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
@@ -466,7 +520,8 @@ async fn copy_updated(
     ))
     .await?;
     let replaced = run.replaced.get(table).filter(|r| r.key == key).map(|r| r.temp.clone());
-    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns: columns.to_vec(), replaced }))
+    let set = set.len();
+    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns, stamped, set, replaced }))
 }
 
 /// `t.k = o.k AND ...` for the columns of `key`: a table `t` joined by its key to its copy `o`.
@@ -515,6 +570,8 @@ struct Changed {
     earlier: u64,
     /// Rows with only values replaced that a function of the new ones gives back ([`given_back`]).
     given_back: u64,
+    /// Of `replaced`, rows with a value replaced in a column the UPDATE does not set (by a trigger).
+    by_trigger: u64,
 }
 
 /// Of the rows of `u`, those whose values of the columns the UPDATE set are not the same text as before,
@@ -524,16 +581,24 @@ struct Changed {
 /// correction of it), whose loss, if any, that UPDATE counted.
 async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> Result<Changed> {
     let on = same_key(&u.key);
-    let differs =
-        |i: usize, c: &String| format!("(o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text", quote_ident(c));
+    // A time a trigger stamped (`updated_at`) is no change of the row's data.
+    let stamp = |i: usize, c: &String| match u.stamped[i] {
+        Stamp::None => String::new(),
+        Stamp::Instant => format!(" AND NOT coalesce(t.{} >= pg_catalog.now(), false)", quote_ident(c)),
+        Stamp::Date => format!(" AND NOT coalesce(t.{} >= CURRENT_DATE, false)", quote_ident(c)),
+    };
+    let differs = |i: usize, c: &String| {
+        format!("((o.pgsafe_old_{i})::text IS DISTINCT FROM (t.{})::text{})", quote_ident(c), stamp(i, c))
+    };
     let changed: Vec<String> = u.columns.iter().enumerate().map(|(i, c)| differs(i, c)).collect();
     // A value (not NULL) the UPDATE replaced in a column (`all`: also those [`given_back`] gives back), and
     // (`first`) only those no earlier UPDATE of the migration set.
-    let replaced_any = |first: bool, all: bool| -> String {
+    let replaced_any = |first: bool, all: bool, from: usize| -> String {
         let conditions: Vec<String> = u
             .columns
             .iter()
             .enumerate()
+            .skip(from)
             .filter(|(i, _)| all || !given_back.contains(i))
             .map(|(i, c)| {
                 let set_before = match (&u.replaced, first) {
@@ -557,12 +622,15 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
             .collect();
         if conditions.is_empty() { "false".to_owned() } else { conditions.join(" OR ") }
     };
-    let (replaced, any, all) = (replaced_any(true, false), replaced_any(false, false), replaced_any(false, true));
+    let (replaced, any, all) =
+        (replaced_any(true, false, 0), replaced_any(false, false, 0), replaced_any(false, true, 0));
+    let by_trigger = replaced_any(true, false, u.set);
     let sql = format!(
         "SELECT count(*), count(*) FILTER (WHERE ({replaced}) AND NOT o.pgsafe_own), \
                 count(*) FILTER (WHERE ({all}) AND o.pgsafe_own), \
                 count(*) FILTER (WHERE ({any}) AND NOT ({replaced}) AND NOT o.pgsafe_own), \
-                count(*) FILTER (WHERE ({all}) AND NOT ({any}) AND NOT o.pgsafe_own) \
+                count(*) FILTER (WHERE ({all}) AND NOT ({any}) AND NOT o.pgsafe_own), \
+                count(*) FILTER (WHERE ({by_trigger}) AND NOT o.pgsafe_own) \
          FROM {} o JOIN {} t ON {} WHERE {}",
         u.temp,
         u.table,
@@ -571,7 +639,14 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
     );
     let row = s.query_one(&sql, &[]).await?;
     let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
-    Ok(Changed { rows: count(0)?, replaced: count(1)?, own: count(2)?, earlier: count(3)?, given_back: count(4)? })
+    Ok(Changed {
+        rows: count(0)?,
+        replaced: count(1)?,
+        own: count(2)?,
+        earlier: count(3)?,
+        given_back: count(4)?,
+        by_trigger: count(5)?,
+    })
 }
 
 /// The columns of `u` whose values, in every row the migration did not insert, the UPDATE changed by a
@@ -781,8 +856,16 @@ async fn before(
                         _ => Vec::new(),
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
+                    let what = format!("the columns a trigger of `{table}` may set");
+                    let by_trigger =
+                        settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|(c, _)| !own(table, c))
+                            .collect();
                     let what = format!("the values the UPDATE of `{table}` sets");
-                    let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, run, options)).await;
+                    let copied =
+                        measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
                         // An upsert's command tag counts the rows it inserted: the transaction's counters
@@ -876,8 +959,14 @@ async fn before(
         columns.sort();
         columns.dedup();
         let temp = format!("pgsafe_dryrun_{index}_block_{i}");
+        let what = format!("the columns a trigger of `{table}` may set");
+        let by_trigger = settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(c, _)| !own(table, c))
+            .collect();
         let what = format!("the values the block's UPDATEs of `{table}` set");
-        let copied = measure_keep(s, copy_updated(s, table, &columns, &temp, run, options)).await;
+        let copied = measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
         if let Some(updates) = settle(copied, &what, options, report)?.flatten() {
             pending.push(Pending::UpdatedValues(updates));
         }
@@ -995,7 +1084,7 @@ async fn after(
                         }
                     }
                 }
-                if let Some(Changed { rows: changed, replaced, own, earlier, given_back }) = changed {
+                if let Some(Changed { rows: changed, replaced, own, earlier, given_back, by_trigger }) = changed {
                     if changed < rows {
                         report.notes.push(format!(
                             "{} of the {rows} rows of `{}` it updated kept the values they had",
@@ -1020,6 +1109,14 @@ async fn after(
                     if own > 0 {
                         report.notes.push(format!(
                             "{own} rows of `{}` it changed are rows this migration inserted, not counted as lost",
+                            updates.table
+                        ));
+                    }
+                    if by_trigger > 0 {
+                        report.notes.push(format!(
+                            "{by_trigger} of the {replaced} rows of `{}` counted had values replaced in columns the \
+                             UPDATE does not set, by a BEFORE UPDATE trigger (a time it stamped, from the \
+                             transaction's on, is not counted)",
                             updates.table
                         ));
                     }

@@ -98,11 +98,14 @@ enum Side {
 
 /// `expr` as a `numeric` that tells its values apart (a number; a date or an instant as its epoch); on the
 /// new side also an interval's seconds, which need not tell intervals apart (`1 mon` and `30 days`): the old
-/// value is computed back from the number whatever the new value was.
+/// value is computed back from the number whatever the new value was. A floating-point number goes through
+/// its text, which reads back as the same number: its cast to `numeric` keeps 15 digits (6 of a `real`),
+/// so `1234567.875` made `numeric` would read as the `1234570` a type change left of it.
 fn number(ty: &BaseType, expr: &str, side: Side) -> Option<String> {
     match ty.name.as_str() {
         "timestamp" | "timestamptz" | "date" => Some(format!("(EXTRACT(epoch FROM {expr}))::pg_catalog.numeric")),
         "interval" if side == Side::New => Some(format!("(EXTRACT(epoch FROM {expr}))::pg_catalog.numeric")),
+        "float4" | "float8" => Some(format!("({expr})::pg_catalog.text::pg_catalog.numeric")),
         _ if ty.category == "N" => Some(format!("({expr})::pg_catalog.numeric")),
         _ => None,
     }

@@ -13,10 +13,13 @@ pub enum Compare {
     /// As values of their own types (`12.00` and `12` are equal): where the server has an operator for
     /// the pair.
     Typed,
-    /// Both as `numeric`: a number made a floating-point one or the reverse, which the server would
-    /// compare as `float8`, where `5.12345678901234567890` and its `float8` are equal, and so are
-    /// `9007199254741001` and `9007199254741000`.
-    Exact,
+    /// The new value read back as the old type (named as `pg_type` names it), compared with the old one:
+    /// a number made a floating-point one or the reverse. The server would compare the pair as `float8`,
+    /// where `5.12345678901234567890` and its `float8` are equal, and so are `9007199254741001` and
+    /// `9007199254741000`; as `numeric`, the cast of a `float8` keeps 15 digits, so the exact
+    /// `9007199254740992` read back as `9007199254740990`, and `1.2345678901234567` made `numeric` (which
+    /// keeps those 15 digits) compared equal to itself. What reads back as it was is kept, whichever way.
+    AsOld(String),
     /// As values of a type of the new type's family (named as `format_type` names it), both cast to it:
     /// for a new type whose text is a canonical form ([`canonical`]). A date or a time compares as the
     /// widest of its family (`timestamptz`, `time`, `interval`), so that what the cast to the new type
@@ -32,7 +35,7 @@ impl Compare {
     pub fn sides(&self, old: &str, new: &str) -> (String, String) {
         match self {
             Compare::Typed => (old.to_owned(), new.to_owned()),
-            Compare::Exact => (format!("({old})::numeric"), format!("({new})::numeric")),
+            Compare::AsOld(ty) => (old.to_owned(), format!("({new})::{ty}")),
             Compare::AsNew(ty) => (format!("({old})::{ty}"), format!("({new})::{ty}")),
             Compare::Text => (format!("({old})::text"), format!("({new})::text")),
         }
@@ -47,7 +50,7 @@ impl Compare {
         if let (Some(a), Some(b)) = (exact(old), exact(new_base))
             && a != b
         {
-            ways.push(Compare::Exact);
+            ways.push(Compare::AsOld(old.split('(').next().unwrap_or(old).trim().to_owned()));
         }
         ways.push(Compare::Typed);
         // Only a text, or a value of the same family: what the cast of another type to the new one drops
@@ -159,16 +162,18 @@ mod tests {
     fn each_way_compares_the_old_value_with_the_new_one() {
         assert_eq!(Compare::Typed.differs("o.v", "t.v"), "o.v IS DISTINCT FROM t.v");
         assert_eq!(Compare::AsNew("jsonb".into()).differs("o.v", "t.v"), "(o.v)::jsonb IS DISTINCT FROM (t.v)::jsonb");
-        assert_eq!(Compare::Exact.differs("o.v", "t.v"), "(o.v)::numeric IS DISTINCT FROM (t.v)::numeric");
+        assert_eq!(Compare::AsOld("float4".into()).differs("o.v", "t.v"), "o.v IS DISTINCT FROM (t.v)::float4");
         assert_eq!(Compare::Text.differs("o.v", "t.v"), "(o.v)::text IS DISTINCT FROM (t.v)::text");
         assert!(canonical("jsonb") && canonical("timestamptz") && !canonical("int4") && !canonical("numeric"));
     }
 
     #[test]
-    fn numbers_made_floating_point_compare_exactly_and_times_in_the_widest_of_their_family() {
+    fn numbers_made_floating_point_or_exact_read_back_as_the_old_type_and_times_in_the_widest_of_their_family() {
         let ways = |old: &str, new: &str, base: &str| Compare::ways(old, new, base);
-        assert_eq!(ways("numeric", "double precision", "float8"), [Compare::Exact, Compare::Typed, Compare::Text]);
-        assert_eq!(ways("real", "bigint", "int8"), [Compare::Exact, Compare::Typed, Compare::Text]);
+        let back = |ty: &str| Compare::AsOld(ty.into());
+        assert_eq!(ways("numeric", "double precision", "float8"), [back("numeric"), Compare::Typed, Compare::Text]);
+        assert_eq!(ways("float4", "bigint", "int8"), [back("float4"), Compare::Typed, Compare::Text]);
+        assert_eq!(ways("float8", "numeric", "numeric"), [back("float8"), Compare::Typed, Compare::Text]);
         assert_eq!(ways("numeric(10,2)", "numeric(10,1)", "numeric"), [Compare::Typed, Compare::Text]);
         assert_eq!(
             ways("text", "timestamp(0) without time zone", "timestamp"),

@@ -743,22 +743,28 @@ fn a_column_the_migration_added_is_no_longer_its_own_once_it_holds_a_dropped_col
 fn type_changes_that_drop_digits_times_or_offsets_count_what_they_drop() {
     // Found by hand-verified cases: `numeric` and `bigint` made `float8` compared as `float8` (the server's
     // cast for the pair), and a text made a date or a `timestamp(0)` compared as the new type: every value
-    // equal, "loses nothing", though digits, times of day, offsets and fractions were gone.
+    // equal, "loses nothing", though digits, times of day, offsets and fractions were gone. Then compared as
+    // `numeric`, whose cast of a float keeps 15 digits: `real` and `float8` made `numeric` lost digits
+    // unseen, and the exact `2^53` made `float8` was counted as changed.
     let db = TestDb::new("dr_lossy_types");
     db.psql(
-        "CREATE TABLE m (id int PRIMARY KEY, exact numeric, big bigint, at text, stamp text, spelled text);
+        "CREATE TABLE m (id int PRIMARY KEY, exact numeric, big bigint, at text, stamp text, spelled text,
+                         r real, d float8, p bigint);
          INSERT INTO m SELECT g,
                 CASE WHEN g <= 50 THEN 5.12345678901234567890 + g ELSE g * 0.5 END,
                 CASE WHEN g <= 50 THEN 9007199254740993 + 2 * g ELSE g END,
                 CASE WHEN g <= 50 THEN '2024-01-05 13:45' ELSE '2024-01-0' || (1 + g % 9) END,
                 CASE WHEN g <= 50 THEN '2024-01-05 13:45:10.5+05' ELSE '2024-01-05 13:45:10' END,
-                '2024-1-' || (1 + g % 9)
+                '2024-1-' || (1 + g % 9),
+                CASE WHEN g <= 50 THEN 1234567.9 ELSE g * 0.5 END,
+                CASE WHEN g <= 50 THEN 1.2345678901234567 + g ELSE g * 0.25 END,
+                CASE WHEN g <= 50 THEN 9007199254740992 ELSE g END
            FROM generate_series(1, 200) g;",
     );
     let before = copy_of(&db, "dr_lossy_types_before");
     let dir = tempfile::tempdir().unwrap();
     let altered = |column: &str, n: u64| ("altered-values".to_owned(), "m".to_owned(), Some(column.to_owned()), n);
-    let cases: [(&str, &str, Vec<LossRow>); 6] = [
+    let cases: [(&str, &str, Vec<LossRow>); 9] = [
         ("float.sql", "ALTER TABLE m ALTER COLUMN exact TYPE float8;", vec![altered("exact", 50)]),
         ("big.sql", "ALTER TABLE m ALTER COLUMN big TYPE float8;", vec![altered("big", 50)]),
         ("date.sql", "ALTER TABLE m ALTER COLUMN at TYPE date USING at::date;", vec![altered("at", 50)]),
@@ -770,10 +776,44 @@ fn type_changes_that_drop_digits_times_or_offsets_count_what_they_drop() {
         // Only spelled otherwise, and exact numbers widened: nothing lost.
         ("spelled.sql", "ALTER TABLE m ALTER COLUMN spelled TYPE date USING spelled::date;", vec![]),
         ("wide.sql", "ALTER TABLE m ALTER COLUMN big TYPE numeric, ALTER COLUMN exact TYPE numeric(40, 20);", vec![]),
+        // `1234567.9` is the `real` 1234567.875, made `numeric` 1234570; `float8` keeps 17 digits, `numeric`'s
+        // cast 15; `2^53` is a `float8` exactly.
+        ("real.sql", "ALTER TABLE m ALTER COLUMN r TYPE numeric;", vec![altered("r", 50)]),
+        ("double.sql", "ALTER TABLE m ALTER COLUMN d TYPE numeric;", vec![altered("d", 50)]),
+        ("exact_big.sql", "ALTER TABLE m ALTER COLUMN p TYPE float8;", vec![]),
     ];
     for (name, sql, expected) in cases {
         rehearse_case(&db, dir.path(), name, sql, &expected);
     }
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn what_a_before_update_trigger_overwrites_counts_and_the_time_it_stamps_does_not() {
+    // Found by hand-verified cases: only the columns an UPDATE sets were compared, so `UPDATE t SET name =
+    // name` through a trigger that sets `note` said "kept the values they had", though `keep me` was gone.
+    let db = TestDb::new("dr_trigger_sets");
+    db.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, name text, note text,
+                         updated_at timestamptz DEFAULT now() - interval '1 day', day date DEFAULT '2020-01-01');
+         INSERT INTO t (id, name, note) VALUES (1, 'a', 'keep me'), (2, 'b', NULL), (3, 'c', 'touched');
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN NEW.note := 'touched'; NEW.updated_at := now(); NEW.day := current_date; RETURN NEW; END$$;
+         CREATE TRIGGER touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();
+         CREATE TABLE s (id int PRIMARY KEY, name text, updated_at timestamptz DEFAULT now() - interval '1 day');
+         INSERT INTO s (id, name) SELECT g, 'n' || g FROM generate_series(1, 5) g;
+         CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.updated_at := now(); RETURN NEW; END$$;
+         CREATE TRIGGER stamp BEFORE UPDATE ON s FOR EACH ROW EXECUTE FUNCTION stamp();",
+    );
+    let before = copy_of(&db, "dr_trigger_sets_before");
+    let dir = tempfile::tempdir().unwrap();
+    let updated = |table: &str, n: u64| ("updated".to_owned(), table.to_owned(), None, n);
+    let report = rehearse_case(&db, dir.path(), "note.sql", "UPDATE t SET name = name;", &[updated("t", 1)]);
+    let notes = report["statements"][0]["notes"].to_string();
+    assert!(notes.contains("1 of the 1 rows of `t` counted had values replaced in columns the UPDATE does not set"));
+    // Only an `updated_at` stamped: nothing lost; a value the UPDATE sets still counts.
+    rehearse_case(&db, dir.path(), "stamp.sql", "UPDATE s SET name = name;", &[]);
+    rehearse_case(&db, dir.path(), "upper.sql", "UPDATE s SET name = upper(name) WHERE id <= 2;", &[updated("s", 2)]);
     assert_unchanged(&before, &db);
 }
 
