@@ -517,6 +517,7 @@ impl RestorePlan {
             }
         }
         self.attach_late();
+        self.keys_after_attaches();
         for kind in AFTER_PRIVILEGES {
             if leave_out.privileges && kind == ObjectKind::DefaultAcl {
                 continue;
@@ -607,6 +608,45 @@ impl RestorePlan {
         self.post_data = post_data;
         self.post_data.extend(attaches);
         self.post_data.extend(index_attaches);
+    }
+
+    /// Makes each foreign key wait for the attachments of the partitions' indexes to the index it
+    /// references, at every level. A partitioned table's unique index is invalid until every partition's
+    /// index is attached, and a key that references it then fails (`there is no unique constraint matching
+    /// given keys`): the key's dependencies name the index and the partitions' indexes, not their
+    /// attachments, so a key on a big table, started first, failed (found on GitLab's `p_ci_builds`).
+    fn keys_after_attaches(&mut self) {
+        let attaches: Vec<(u32, Vec<u32>)> = self
+            .post_data
+            .iter()
+            .filter(|o| o.kind == ObjectKind::IndexAttach)
+            .map(|o| (o.id, o.deps.clone()))
+            .collect();
+        if attaches.is_empty() {
+            return;
+        }
+        for key in self.post_data.iter_mut().filter(|o| o.kind == ObjectKind::FkConstraint) {
+            // What the key waits for, and the attachments into any of it (whose indexes it then waits for
+            // too: the attachments into those), until nothing is added.
+            let mut waits: BTreeSet<u32> = key.deps.iter().copied().collect();
+            loop {
+                let more: Vec<(u32, &Vec<u32>)> = attaches
+                    .iter()
+                    .filter(|(id, deps)| !waits.contains(id) && deps.iter().any(|d| waits.contains(d)))
+                    .map(|(id, deps)| (*id, deps))
+                    .collect();
+                if more.is_empty() {
+                    break;
+                }
+                for (id, deps) in more {
+                    waits.insert(id);
+                    waits.extend(deps.iter().copied());
+                }
+            }
+            let attached: Vec<u32> =
+                attaches.iter().map(|(id, _)| *id).filter(|id| waits.contains(id) && !key.deps.contains(id)).collect();
+            key.deps.extend(attached);
+        }
     }
 
     /// The tables its objects need that it does not make ([`ObjectStep::outside_tables`]): the run asks

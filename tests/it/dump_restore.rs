@@ -1002,3 +1002,46 @@ fn a_table_hash_partitioned_on_an_enum_restores_through_its_partitioned_table() 
         }
     }
 }
+
+/// Found on GitLab's schema (`p_ci_builds`): a foreign key to a partitioned table's unique index, made
+/// `ON ONLY` and completed by attaching each partition's index, waited for the indexes but not for their
+/// attachments; on a big referencing table it started first and failed (`there is no unique constraint
+/// matching given keys`), leaving the restore half done. A sub-partitioned level is attached in two steps.
+#[test]
+fn a_foreign_key_to_a_partitioned_tables_index_waits_for_every_attachment_of_it() {
+    let src = TestDb::new("fk_attach_src");
+    src.psql(
+        "CREATE TABLE p (partition_id bigint NOT NULL, id bigint NOT NULL) PARTITION BY LIST (partition_id);
+         CREATE TABLE p_100 PARTITION OF p FOR VALUES IN (100);
+         CREATE TABLE p_101 PARTITION OF p FOR VALUES IN (101) PARTITION BY RANGE (id);
+         CREATE TABLE p_101_a PARTITION OF p_101 FOR VALUES FROM (MINVALUE) TO (50);
+         CREATE TABLE p_101_b PARTITION OF p_101 FOR VALUES FROM (50) TO (MAXVALUE);
+         CREATE UNIQUE INDEX p_pid_id ON ONLY p (partition_id, id);
+         CREATE UNIQUE INDEX p_100_pid_id ON p_100 (partition_id, id);
+         ALTER INDEX p_pid_id ATTACH PARTITION p_100_pid_id;
+         CREATE UNIQUE INDEX p_101_pid_id ON ONLY p_101 (partition_id, id);
+         CREATE UNIQUE INDEX p_101_a_pid_id ON p_101_a (partition_id, id);
+         CREATE UNIQUE INDEX p_101_b_pid_id ON p_101_b (partition_id, id);
+         ALTER INDEX p_101_pid_id ATTACH PARTITION p_101_a_pid_id;
+         ALTER INDEX p_101_pid_id ATTACH PARTITION p_101_b_pid_id;
+         ALTER INDEX p_pid_id ATTACH PARTITION p_101_pid_id;
+         CREATE TABLE c (id bigint PRIMARY KEY, partition_id bigint, build_id bigint);
+         ALTER TABLE ONLY c ADD CONSTRAINT c_fk FOREIGN KEY (partition_id, build_id)
+           REFERENCES p (partition_id, id) ON UPDATE CASCADE ON DELETE CASCADE;
+         INSERT INTO p SELECT 100 + g % 2, g FROM generate_series(1, 100) g;
+         INSERT INTO c SELECT g, 100 + (1 + g % 100) % 2, 1 + g % 100 FROM generate_series(1, 100000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    for jobs in ["1", "2", "4"] {
+        let dst = TestDb::new("fk_attach_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-j", jobs, "-d", &dst.conn_string()]).arg(&archive));
+        assert_eq!(code, 0, "-j {jobs}: {stderr}");
+        assert_eq!(fingerprint(&dst, "c"), fingerprint(&src, "c"), "-j {jobs}");
+        let valid = "SELECT count(*) FILTER (WHERE indisvalid) || '/' || count(*) FROM pg_index \
+                     WHERE indexrelid::regclass::text LIKE 'p%pid_id'";
+        assert_eq!(dst.psql(valid).trim(), "5/5", "-j {jobs}");
+        assert_eq!(dst.psql("SELECT convalidated FROM pg_constraint WHERE conname = 'c_fk'").trim(), "t", "-j {jobs}");
+    }
+}
