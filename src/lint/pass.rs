@@ -116,6 +116,12 @@ pub struct Known {
     dropped_columns: HashSet<(String, String)>,
     /// The columns of the indexes the run made, by index name (an expression left out).
     index_columns: HashMap<String, Vec<String>>,
+    /// Index names whose index in the database's facts the run took away (a `DROP INDEX`, a `DROP TABLE`
+    /// of its table, a rename to another name), by [`RelName::key`], until the run makes one of that
+    /// name again: a `CREATE INDEX` of it does not fail.
+    dropped_indexes: HashSet<String>,
+    /// Indexes of the database the run renamed, by their new name's key: their names in the facts.
+    renamed_indexes: HashMap<String, RelName>,
     /// (table key, constraint) of the validated `CHECK (col IS NOT NULL)` constraints the run added, and
     /// the columns they prove NOT NULL: a later file's `SET NOT NULL` uses them as the same file's does
     /// (each file is committed before the next runs), until a statement drops them.
@@ -624,9 +630,67 @@ impl<'a> Pass<'a> {
         missing_ok && indexes.iter().all(|n| self.lacks_index(n))
     }
 
-    /// With facts: the database has no index `index` and the run made none of its name.
+    /// With facts: the database has no index `index` (after the run's drops and renames) and the run made
+    /// none of its name.
     fn lacks_index(&self, index: &RelName) -> bool {
-        self.facts.is_some_and(|f| !f.has_index(index)) && !self.created_indexes.contains(&index.name)
+        self.facts.is_some() && !self.has_db_index(index) && !self.created_indexes.contains(&index.name)
+    }
+
+    /// The name in the database's facts of the index the run calls `index`; `None` when the run took it
+    /// away (dropped it, or renamed it to another name).
+    fn db_index(&self, index: &RelName) -> Option<RelName> {
+        let key = index.key();
+        if let Some(was) = self.known.renamed_indexes.get(&key) {
+            return Some(was.clone());
+        }
+        (!self.known.dropped_indexes.contains(&key)).then(|| index.clone())
+    }
+
+    /// With facts: the database has index `index`, and the run has not taken it away before this
+    /// statement.
+    fn has_db_index(&self, index: &RelName) -> bool {
+        self.facts.is_some_and(|f| self.db_index(index).is_some_and(|i| f.has_index(&i)))
+    }
+
+    /// `DROP INDEX` of `index`: from now on it does not exist, until made again.
+    fn index_dropped(&mut self, index: &RelName) {
+        self.known.renamed_indexes.remove(&index.key());
+        self.known.dropped_indexes.insert(index.key());
+    }
+
+    /// `ALTER INDEX index RENAME TO new_name`: the index is there under the new name only.
+    fn index_renamed(&mut self, index: &RelName, new_name: &str) {
+        let renamed = RelName { schema: index.schema.clone(), name: new_name.to_owned() };
+        let was = self.db_index(index);
+        self.index_dropped(index);
+        self.known.dropped_indexes.remove(&renamed.key());
+        if let Some(was) = was {
+            self.known.renamed_indexes.insert(renamed.key(), was);
+        }
+        if self.created_indexes.remove(&index.name) {
+            self.created_indexes.insert(new_name.to_owned());
+        }
+    }
+
+    /// `DROP TABLE` of `table`: the database's indexes on it go with it.
+    fn table_dropped(&mut self, table: &RelName) {
+        let Some(facts) = self.facts else { return };
+        let was = self.db_table(table).key();
+        let gone: HashSet<String> =
+            facts.index_tables.iter().filter(|(_, t)| t.key() == was).map(|(index, _)| index.clone()).collect();
+        // Renamed by the run, they are gone under their new names as well.
+        let renamed: Vec<String> = self
+            .known
+            .renamed_indexes
+            .iter()
+            .filter(|(_, i)| gone.contains(&i.key()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for key in renamed {
+            self.known.renamed_indexes.remove(&key);
+            self.known.dropped_indexes.insert(key);
+        }
+        self.known.dropped_indexes.extend(gone);
     }
 
     /// With facts: a table (or column) that is neither in the database nor created by the run.
@@ -648,8 +712,9 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// With facts: the table of an existing index.
+    /// With facts: the table of an existing index (followed through the run's renames).
     fn index_table(&self, index: &RelName) -> Option<RelName> {
+        let index = self.db_index(index)?;
         self.facts.and_then(|f| f.index_tables.get(&index.key())).cloned()
     }
 
@@ -874,7 +939,18 @@ impl<'a> Pass<'a> {
                         sized.as_ref(),
                     );
                 }
-                self.lock_timeout_needed(if concurrent { None } else { table }, "SHARE");
+                match (&table, r.kind()) {
+                    _ if concurrent => {}
+                    (Some(_), _) => self.lock_timeout_needed(table, "SHARE"),
+                    // A schema's, the database's or the catalogs' tables, each locked SHARE in turn.
+                    (None, ReindexObjectType::ReindexObjectSchema) => {
+                        self.lock_timeout_wanted(&format!("every table of schema `{}`", r.name), "SHARE")
+                    }
+                    (None, ReindexObjectType::ReindexObjectSystem) => {
+                        self.lock_timeout_wanted("every system catalog", "SHARE")
+                    }
+                    (None, _) => self.lock_timeout_wanted("every table of the database", "SHARE"),
+                }
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => {
                 let Some(rel) = a.relation.as_ref().map(RelName::of) else { return };
@@ -910,6 +986,10 @@ impl<'a> Pass<'a> {
                         ),
                         table.as_ref(),
                     );
+                    // The lock is the index's (measured on 15), and every query planned on its table waits for it.
+                    if !table.is_some_and(|t| self.is_new(&t)) {
+                        self.lock_timeout_wanted(&format!("index `{}`", index.display()), "ACCESS EXCLUSIVE");
+                    }
                 }
             }
             NodeEnum::AlterTableMoveAllStmt(m) => self.hit(
@@ -1015,10 +1095,21 @@ impl<'a> Pass<'a> {
                             None,
                         );
                     }
+                    ObjectType::ObjectIndex => self.index_renamed(&rel, &r.newname),
                     _ => {}
                 }
                 self.rename_known(&rel, r.rename_type(), &r.subname, &r.newname);
-                if matches!(r.rename_type(), ObjectType::ObjectTable | ObjectType::ObjectColumn) {
+                // Measured on 15: a trigger's, a constraint's, a policy's and a rule's rename lock their table
+                // ACCESS EXCLUSIVE, as a table's and a column's do (an index's takes SHARE UPDATE EXCLUSIVE).
+                if matches!(
+                    r.rename_type(),
+                    ObjectType::ObjectTable
+                        | ObjectType::ObjectColumn
+                        | ObjectType::ObjectTrigger
+                        | ObjectType::ObjectTabconstraint
+                        | ObjectType::ObjectPolicy
+                        | ObjectType::ObjectRule
+                ) {
                     self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
                 }
             }
@@ -1582,10 +1673,10 @@ impl<'a> Pass<'a> {
                 None,
             );
         }
+        let index = RelName { schema: rel.schema.clone(), name: i.idxname.clone() };
         if !new {
             self.check_exists(&rel, None);
-            let index = RelName { schema: rel.schema.clone(), name: i.idxname.clone() };
-            if !i.if_not_exists && !i.idxname.is_empty() && self.facts.is_some_and(|f| f.has_index(&index)) {
+            if !i.if_not_exists && !i.idxname.is_empty() && self.has_db_index(&index) {
                 self.hit(
                     "index-already-exists",
                     format!("index `{}` already exists: the statement fails", index.display()),
@@ -1613,6 +1704,7 @@ impl<'a> Pass<'a> {
             }
         }
         self.created_indexes.insert(i.idxname.clone());
+        self.known.dropped_indexes.remove(&index.key());
         let columns = i.index_params.iter().filter_map(|p| match &p.node {
             Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
             _ => None,
@@ -1635,6 +1727,11 @@ impl<'a> Pass<'a> {
         }
         if d.behavior() == DropBehavior::DropCascade {
             self.hit("cascade", format!("`CASCADE` also drops every object that depends on {list}"), None);
+        }
+        if kind == ObjectType::ObjectTable {
+            for n in &names {
+                self.table_dropped(n);
+            }
         }
         match kind {
             // With facts, `DROP TABLE IF EXISTS` of tables the database lacks does nothing.
@@ -1659,6 +1756,16 @@ impl<'a> Pass<'a> {
                         format!("`DROP INDEX` of {list} takes an ACCESS EXCLUSIVE lock on its table"),
                         table.as_ref(),
                     );
+                    match table {
+                        Some(table) => self.lock_timeout_needed(Some(table), "ACCESS EXCLUSIVE"),
+                        None => {
+                            let tables = if names.len() == 1 { "the table" } else { "the tables" };
+                            self.lock_timeout_wanted(&format!("{tables} of {list}"), "ACCESS EXCLUSIVE");
+                        }
+                    }
+                }
+                for n in &names {
+                    self.index_dropped(n);
                 }
             }
             // `DROP TRIGGER t ON table` (and a policy's, a rule's): the name's last part is the object's, the
@@ -2706,16 +2813,16 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
         }
         _ => {}
     }
-    // The parse tree's walk does not reach the table of a `RENAME` or `SET SCHEMA`.
+    // The parse tree's walk does not reach the table (or index) of a `RENAME` or `SET SCHEMA`.
     let relation = match node {
-        NodeEnum::RenameStmt(r) => r.relation.as_ref(),
-        NodeEnum::AlterObjectSchemaStmt(a) => a.relation.as_ref(),
+        NodeEnum::RenameStmt(r) => r.relation.as_ref().map(|rv| (rv, r.rename_type() == ObjectType::ObjectIndex)),
+        NodeEnum::AlterObjectSchemaStmt(a) => a.relation.as_ref().map(|rv| (rv, false)),
         _ => None,
     };
-    if let Some(rel) = relation.map(RelName::of)
+    if let Some((rel, is_index)) = relation.map(|(rv, is_index)| (RelName::of(rv), is_index))
         && !found.iter().any(|(f, _)| f.key() == rel.key())
     {
-        found.push((rel, false));
+        found.push((rel, is_index));
     }
     // Nor the partition an `ATTACH PARTITION` or `DETACH PARTITION` names, nor the index of a key made
     // `USING INDEX` (in the table's schema).
@@ -2734,6 +2841,14 @@ pub fn names(node: &NodeEnum) -> Vec<(RelName, bool)> {
             {
                 found.push((rel, false));
             }
+        }
+    }
+    // `ALTER INDEX` names indexes only.
+    if let NodeEnum::AlterTableStmt(a) = node
+        && a.objtype() == ObjectType::ObjectIndex
+    {
+        for (_, is_index) in &mut found {
+            *is_index = true;
         }
     }
     if let NodeEnum::IndexStmt(i) = node

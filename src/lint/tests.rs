@@ -1482,3 +1482,114 @@ fn a_column_the_run_dropped_already_is_no_loss_when_dropped_again() {
         report.findings.iter().filter(|f| f.rule == "drop-column").map(|f| f.file.as_str()).collect();
     assert_eq!(drops, ["0066.sql"]);
 }
+
+/// Found on Matrix Synapse's delta 81/01 (`DROP INDEX event_relations_id;` then `CREATE UNIQUE INDEX
+/// event_relations_id ...`): with `-d`, the `CREATE INDEX` was `index-already-exists`, though the index
+/// it names was dropped the line before. The database's indexes are checked as the run leaves them:
+/// dropped (by name or with their table) or renamed away, an index's name is free until made again.
+#[test]
+fn an_index_the_run_drops_or_renames_away_can_be_made_again() {
+    let mut facts = facts_with("event_relations", TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() });
+    facts.tables.insert("orders".into(), TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() });
+    let table = pass::RelName { schema: Some("public".into()), name: "event_relations".into() };
+    facts.indexes.insert("event_relations_id".into());
+    facts.index_tables.insert("event_relations_id".into(), table);
+    let with = |sql: &str| lines_with("index-already-exists", sql, &LintOptions::default(), Some(&facts));
+    let create = "CREATE UNIQUE INDEX event_relations_id ON event_relations USING btree (event_id, relates_to_id);";
+    let free = [
+        format!("DROP INDEX event_relations_id;\n{create}"),
+        format!("DROP INDEX CONCURRENTLY IF EXISTS event_relations_id;\n{create}"),
+        format!("DROP INDEX public.event_relations_id;\n{create}"),
+        format!("DROP INDEX other_idx, event_relations_id;\n{create}"),
+        format!("DROP INDEX event_relations_id;\n-- next file\n{create}"),
+        format!("ALTER INDEX event_relations_id RENAME TO event_relations_old;\n{create}"),
+        // With its table: the name is free for an index on another table, and on the table made again by
+        // an earlier file (which the database has: not a table new to the run).
+        "DROP TABLE event_relations;\nCREATE INDEX event_relations_id ON orders (a);".to_owned(),
+        format!("DROP TABLE event_relations;\nCREATE TABLE event_relations (event_id text);\n-- next file\n{create}"),
+    ];
+    for sql in &free {
+        assert_eq!(with(sql), Vec::<usize>::new(), "{sql}");
+    }
+    let taken: &[(String, &[usize])] = &[
+        (create.to_owned(), &[1]),
+        (format!("DROP INDEX event_relations_id;\n{create}\n{create}"), &[3]),
+        (format!("DROP INDEX other_idx;\n{create}"), &[2]),
+        (format!("DROP INDEX app.event_relations_id;\n{create}"), &[2]),
+        (format!("DROP TABLE orders;\n{create}"), &[2]),
+        (
+            "ALTER INDEX event_relations_id RENAME TO event_relations_old;\n\
+             CREATE INDEX event_relations_old ON orders (a);"
+                .to_owned(),
+            &[2],
+        ),
+    ];
+    for (sql, lines) in taken {
+        assert_eq!(with(sql), *lines, "{sql}");
+    }
+    // Dropped once, it is not there for a second `DROP INDEX IF EXISTS`; renamed, it is found under its
+    // new name, on its table.
+    let twice = "DROP INDEX event_relations_id;\nDROP INDEX IF EXISTS event_relations_id;";
+    assert_eq!(lines_with("drop-index-without-concurrently", twice, &LintOptions::default(), Some(&facts)), [1]);
+    let renamed = "SET lock_timeout = '1s';\nALTER INDEX event_relations_id RENAME TO e;\nDROP INDEX e;";
+    let report = lint_example(renamed, &LintOptions::default(), Some(&facts));
+    let f = report.findings.iter().find(|f| f.rule == "drop-index-without-concurrently").unwrap();
+    assert!(f.message.contains("`event_relations` is small"), "{}", f.message);
+    // What `-d` reads the facts of: the names an `ALTER INDEX` gives are indexes, not tables.
+    let text = "ALTER INDEX a RENAME TO b;\nALTER INDEX s.c SET TABLESPACE fast;\n";
+    let named = named(&[parse(SourceFile { name: "m.sql".into(), text: text.into() }).unwrap()]);
+    assert_eq!(named.indexes.iter().map(pass::RelName::key).collect::<Vec<_>>(), ["a", "s.c"]);
+    assert!(named.tables.is_empty(), "{:?}", named.tables);
+}
+
+/// `DROP INDEX` takes an ACCESS EXCLUSIVE lock on its table, as its own finding says, but wanted no
+/// `lock_timeout`: a file of only `DROP INDEX IF EXISTS events_ts;` had no `missing-lock-timeout`, and in
+/// `DROP INDEX x; CREATE INDEX x ...` it was on the `CREATE INDEX`. Nor did the other statements below;
+/// each lock as `pg_locks` showed it on PostgreSQL 15.
+#[test]
+fn drop_index_and_the_renames_and_rebuilds_that_lock_a_table_want_a_lock_timeout() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("DROP INDEX IF EXISTS events_ts;", 1, "an ACCESS EXCLUSIVE lock on the table of `events_ts`"),
+        ("DROP INDEX x;\nCREATE INDEX x ON t (a);", 1, "an ACCESS EXCLUSIVE lock on the table of `x`"),
+        ("DROP INDEX app.a, b;", 1, "an ACCESS EXCLUSIVE lock on the tables of `app.a`, `b`"),
+        ("SELECT 1;\nALTER INDEX i SET TABLESPACE fast;", 2, "an ACCESS EXCLUSIVE lock on index `i`"),
+        ("REINDEX SCHEMA app;", 1, "a SHARE lock on every table of schema `app`"),
+        ("REINDEX DATABASE d;", 1, "a SHARE lock on every table of the database"),
+        ("ALTER TRIGGER t ON c RENAME TO u;", 1, "an ACCESS EXCLUSIVE lock on `c`"),
+        ("ALTER TABLE s.c RENAME CONSTRAINT k TO k2;", 1, "an ACCESS EXCLUSIVE lock on `s.c`"),
+        ("ALTER POLICY p ON c RENAME TO q;", 1, "an ACCESS EXCLUSIVE lock on `c`"),
+        ("ALTER RULE r ON c RENAME TO s;", 1, "an ACCESS EXCLUSIVE lock on `c`"),
+    ];
+    for (sql, line, lock) in cases {
+        let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
+        let found: Vec<&Finding> = report.findings.iter().filter(|f| f.rule == "missing-lock-timeout").collect();
+        assert_eq!(found.len(), 1, "{sql}: {:#?}", report.findings);
+        assert_eq!(found[0].line, *line, "{sql}");
+        assert!(found[0].message.contains(lock), "{sql}: {}", found[0].message);
+    }
+    // No lock that blocks reads or writes, or none on a table anyone uses yet.
+    let none = [
+        "DROP INDEX CONCURRENTLY i;",
+        "REINDEX SCHEMA CONCURRENTLY app;",
+        "ALTER INDEX i RENAME TO j;",
+        "ALTER INDEX i SET (fillfactor = 70);",
+        "COMMENT ON INDEX i IS 'by day';",
+        "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nDROP INDEX i;",
+        "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nALTER INDEX i SET TABLESPACE fast;",
+        "SET lock_timeout = '2s';\nDROP INDEX i;",
+    ];
+    for sql in none {
+        assert_eq!(lines("missing-lock-timeout", sql), Vec::<usize>::new(), "{sql}");
+    }
+    // With facts: the index's table is named; an index the database lacks is dropped by no `IF EXISTS`.
+    let mut facts = facts_with("orders", TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() });
+    facts.indexes.insert("orders_a_idx".into());
+    facts
+        .index_tables
+        .insert("orders_a_idx".into(), pass::RelName { schema: Some("public".into()), name: "orders".into() });
+    let report = lint_example("DROP INDEX orders_a_idx;", &LintOptions::default(), Some(&facts));
+    let f = report.findings.iter().find(|f| f.rule == "missing-lock-timeout").unwrap();
+    assert!(f.message.contains("an ACCESS EXCLUSIVE lock on `orders`"), "{}", f.message);
+    let sql = "DROP INDEX IF EXISTS other_idx;";
+    assert_eq!(lines_with("missing-lock-timeout", sql, &LintOptions::default(), Some(&facts)), Vec::<usize>::new());
+}

@@ -487,3 +487,49 @@ fn with_a_database_a_not_null_check_the_migration_drops_proves_nothing() {
         assert_eq!(found.iter().any(|(_, _, rule)| rule == "set-not-null"), scans, "{name}: {report:#}");
     }
 }
+
+/// Found on Matrix Synapse's delta 81/01: with a database, `DROP INDEX event_relations_id;` then
+/// `CREATE UNIQUE INDEX event_relations_id ...` was `index-already-exists`, though the statement
+/// succeeds. The database's indexes are checked as the run's earlier statements and files leave them;
+/// and a `DROP INDEX` wants a `lock_timeout` for its table, which the database names.
+#[test]
+fn with_a_database_an_index_the_run_drops_or_renames_away_can_be_made_again() {
+    let db = TestDb::new("lint_index_again");
+    db.psql(
+        "CREATE TABLE event_relations (event_id text, relates_to_id text, relation_type text);
+         CREATE UNIQUE INDEX event_relations_id ON event_relations (event_id, relates_to_id);
+         CREATE SCHEMA app; CREATE TABLE app.t (a int); CREATE INDEX ti ON app.t (a);
+         ANALYZE event_relations; ANALYZE app.t;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let create = "CREATE UNIQUE INDEX event_relations_id ON event_relations USING btree (event_id, relates_to_id, relation_type);\n";
+    let timeout = "SET lock_timeout = '2s';\n";
+    let synapse = format!("DROP INDEX event_relations_id;\n{create}");
+    let cases: &[(&str, &[&str], &[u64])] = &[
+        ("synapse", &[&synapse], &[]),
+        ("earlier_file", &["DROP INDEX IF EXISTS public.event_relations_id;\n", "", create], &[]),
+        ("renamed", &["ALTER INDEX app.ti RENAME TO ti_old;\nCREATE INDEX ti ON app.t (a);\n"], &[]),
+        ("kept", &[create], &[2]),
+        // Renamed, it exists under its new name: the facts were read for the name `ALTER INDEX` gives.
+        ("renamed_onto", &["ALTER INDEX app.ti RENAME TO ti2;\nCREATE INDEX ti2 ON app.t (a);\n"], &[3]),
+    ];
+    for (name, files, lines) in cases {
+        let folder = dir.path().join(name);
+        for (i, sql) in files.iter().enumerate() {
+            write(&folder.join(format!("000{i}.sql")), &format!("{timeout}{sql}"));
+        }
+        let (_, report) = lint_json(&["-d", &db.conn_string(), folder.to_str().unwrap()]);
+        let found: Vec<u64> = found(&report)
+            .into_iter()
+            .filter(|(_, _, rule)| rule == "index-already-exists")
+            .map(|(_, line, _)| line)
+            .collect();
+        assert_eq!(found, *lines, "{name}: {report:#}");
+    }
+    let file = dir.path().join("drop.sql");
+    write(&file, "DROP INDEX IF EXISTS event_relations_id;\n");
+    let (_, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
+    let timeout = report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "missing-lock-timeout");
+    let message = timeout.and_then(|f| f["message"].as_str()).unwrap_or_else(|| panic!("{report:#}"));
+    assert!(message.contains("an ACCESS EXCLUSIVE lock on `event_relations`"), "{message}");
+}
