@@ -503,12 +503,14 @@ impl RestorePlan {
             objects.iter().filter(|o| o.kind == ObjectKind::Table).filter_map(|o| o.table.as_ref()).collect();
         let by_id: HashMap<u32, &SchemaObject> = schema.objects.iter().map(|o| (o.id, o)).collect();
         let ids: HashSet<u32> = objects.iter().map(|o| o.id).collect();
+        let schemas: HashSet<&str> =
+            objects.iter().filter(|o| o.kind == ObjectKind::Schema).map(|o| o.name.as_str()).collect();
         self.archive_extensions =
             schema.objects.iter().filter(|o| o.kind == ObjectKind::Extension).map(|o| o.name.clone()).collect();
         for o in objects.iter().filter(|o| !AFTER_PRIVILEGES.contains(&o.kind)) {
             let step = ObjectStep {
                 outside_tables: outside_tables(o, &by_id, &made),
-                left_out: left_out(o, &by_id, &ids),
+                left_out: left_out(o, &by_id, &ids, &schemas),
                 ..step(o)
             };
             match o.section {
@@ -854,11 +856,21 @@ fn outside_tables(
 
 /// The archive's objects that `o` depends on and the restore leaves out (not among `chosen`), but for the
 /// tables a foreign key or an attachment needs, which [`outside_tables`] settles.
-fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &HashSet<u32>) -> Vec<Needed> {
+///
+/// The schema it is in counts too when the restore does not make it: a dump's `-t` keeps no schema, and a
+/// partition kept in another schema than its table (GitLab's `gitlab_partitions_dynamic`) needs that
+/// schema in the target, which is asked for it first instead of failing at the partition.
+fn left_out(
+    o: &SchemaObject,
+    objects: &HashMap<u32, &SchemaObject>,
+    chosen: &HashSet<u32>,
+    schemas: &HashSet<&str>,
+) -> Vec<Needed> {
     if matches!(o.kind, ObjectKind::FkConstraint | ObjectKind::TableAttach | ObjectKind::IndexAttach) {
         return Vec::new();
     }
-    o.deps
+    let mut needed: Vec<Needed> = o
+        .deps
         .iter()
         .filter(|d| !chosen.contains(d))
         .filter_map(|d| objects.get(d))
@@ -868,7 +880,14 @@ fn left_out(o: &SchemaObject, objects: &HashMap<u32, &SchemaObject>, chosen: &Ha
         .map(|d| Needed::of(d))
         // What the dump's own filters left out of the archive (`dump -t`).
         .chain(o.outside.iter().map(|d| Needed::named(&d.kind, d.schema.as_deref(), &d.name)))
-        .collect()
+        .collect();
+    if let Some(schema) = o.schema.as_deref().filter(|s| !s.starts_with("pg_") && !schemas.contains(s)) {
+        let its = Needed::named(&ObjectKind::Schema, None, schema);
+        if !needed.iter().any(|n| n.probe == its.probe) {
+            needed.push(its);
+        }
+    }
+    needed
 }
 
 /// `sql` as a script runs it only where the target has every table of `tables`, as the restore decides.

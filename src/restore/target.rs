@@ -12,9 +12,10 @@ use crate::format::{BinaryTuples, CopyError, CopyFormat, PartKind, TableName};
 use crate::pg::{ConnectOptions, Session, quote_ident, quote_qualified};
 
 /// Refuses a target that holds any user object: restoring over one would mix two databases. The
-/// archive's extensions that the target has already (`kept`) are no such object.
-pub(super) async fn refuse_non_empty(session: &Session, kept: &[String]) -> Result<()> {
-    let rows = session.query(include_str!("sql/target_objects.sql"), &[&kept]).await?;
+/// archive's extensions that the target has already (`kept`) are no such object, nor what the restore
+/// needs and leaves out (`needed`: [`Needed::probe`](super::plan::Needed::probe)s), which must be there.
+pub(super) async fn refuse_non_empty(session: &Session, kept: &[String], needed: &[String]) -> Result<()> {
+    let rows = session.query(include_str!("sql/target_objects.sql"), &[&kept, &needed]).await?;
     if rows.is_empty() {
         return Ok(());
     }

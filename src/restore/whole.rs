@@ -309,7 +309,13 @@ async fn lacking(plan: &RestorePlan, session: &Session, unprobed: bool) -> Resul
             (!lacking.is_empty()).then(|| format!("`{}` needs {}", o.label, lacking.join(", ")))
         })
         .collect();
-    Ok((!needing.is_empty()).then(|| needing.join("; ")))
+    // A schema a thousand partitions are in would otherwise be named a thousand times.
+    const SHOWN: usize = 10;
+    let more = match needing.len() {
+        n if n > SHOWN => format!("; and {} more objects", n - SHOWN),
+        _ => String::new(),
+    };
+    Ok((!needing.is_empty()).then(|| needing[..needing.len().min(SHOWN)].join("; ") + &more))
 }
 
 /// Refuses the restore before anything is written when an object it makes needs one it leaves out that
@@ -335,7 +341,22 @@ async fn refuse_missing_needs(plan: &RestorePlan, session: &Session) -> Result<(
 /// target is found empty), and the roles come.
 async fn before(plan: &RestorePlan, archive: &crate::archive::ArchiveReader, phase: &mut FirstPhase<'_>) -> Result<()> {
     match &plan.before {
-        Before::RefuseNonEmpty => target::refuse_non_empty(phase.session(), &plan.kept_extensions).await?,
+        Before::RefuseNonEmpty => {
+            // What the restore needs and leaves out is the target's to have: the extensions among it (and
+            // their members), and the objects it names, and the tables a key or an attachment is made to
+            // where the target has them.
+            let needed: BTreeSet<String> = plan
+                .pre_data
+                .iter()
+                .chain(&plan.post_data)
+                .flat_map(|o| o.left_out.iter().filter_map(|n| n.probe.clone()))
+                .chain(plan.outside_tables().iter().map(|t| format!("relation:{}", crate::pg::quote_qualified(t))))
+                .collect();
+            let mut kept = plan.kept_extensions.clone();
+            kept.extend(needed.iter().filter_map(|p| p.strip_prefix("extension:").map(str::to_owned)));
+            let needed: Vec<String> = needed.into_iter().collect();
+            target::refuse_non_empty(phase.session(), &kept, &needed).await?
+        }
         Before::DropArchiveObjects { statements } => target::drop_objects(phase, statements, plan, archive).await?,
         Before::NewDatabase | Before::RequireEmptyTables | Before::EmptyTables => {}
     }

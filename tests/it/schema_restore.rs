@@ -395,6 +395,64 @@ fn a_table_restored_without_the_functions_its_objects_need_is_refused_before_any
     assert_eq!(dst.psql("SELECT count(*) FROM e WHERE email = 'a@X.org'").trim(), "1");
 }
 
+/// Found on a GitLab-shaped schema, whose partitions live in a schema of their own: an archive of `dump
+/// -t visits -t 's.visits_*'` needs schema `s` (and the extension its index uses) in the target. Into a
+/// new database the restore failed in its first phase without naming the schema; into one that has them,
+/// as it must, it was refused as "not empty" (only `--clean` went). What the restore needs and leaves out
+/// no longer makes the target "not empty", and the schema is asked for first; anything else still does.
+#[test]
+fn what_a_filtered_archive_needs_in_the_target_does_not_make_it_not_empty() {
+    let src = TestDb::new("needs_src");
+    src.psql(
+        "CREATE SCHEMA s; CREATE EXTENSION pg_trgm;
+         CREATE TABLE visits (id bigint NOT NULL, at timestamptz NOT NULL, url text) PARTITION BY RANGE (at);
+         CREATE TABLE s.visits_2024 PARTITION OF visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         CREATE INDEX ON visits USING gin (url gin_trgm_ops);
+         CREATE TABLE parent (id serial PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+         INSERT INTO parent SELECT FROM generate_series(1, 10);
+         INSERT INTO child SELECT g, 1 + g % 10 FROM generate_series(1, 30) g;
+         INSERT INTO visits SELECT g, '2024-02-01'::timestamptz + g * interval '1 min', 'u' || g
+           FROM generate_series(1, 100) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("part.pgsafe");
+    let conn = src.conn_string();
+    run_ok(
+        pgsafe()
+            .args(["dump", "-q", "-t", "visits", "-t", "s.visits_*", "-t", "child", "-d", &conn, "-f"])
+            .arg(&archive),
+    );
+    let restore = |db: &TestDb| run(pgsafe().args(["restore", "-q", "-d", &db.conn_string()]).arg(&archive));
+
+    let empty = TestDb::new("needs_empty");
+    let (code, _, stderr) = restore(&empty);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("nothing was restored") && stderr.contains("`TABLE s.visits_2024` needs `SCHEMA s`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("needs `EXTENSION pg_trgm`"), "{stderr}");
+
+    // The schema, the extension and the table a key references (with the sequence it owns): restored.
+    let ready = TestDb::new("needs_ready");
+    ready.psql(
+        "CREATE SCHEMA s; CREATE EXTENSION pg_trgm; CREATE TABLE parent (id serial PRIMARY KEY);
+         INSERT INTO parent SELECT FROM generate_series(1, 10);",
+    );
+    let (code, _, stderr) = restore(&ready);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ready.psql("SELECT count(*) FROM visits WHERE url LIKE 'u1%'").trim(), "12");
+    assert_eq!(ready.psql("SELECT count(*) FROM pg_constraint WHERE conname = 'child_parent_id_fkey'").trim(), "1");
+
+    // Anything else in the target still makes it not empty.
+    let other = TestDb::new("needs_other");
+    other.psql("CREATE SCHEMA s; CREATE EXTENSION pg_trgm; CREATE TABLE unrelated (i int);");
+    let (code, _, stderr) = restore(&other);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not empty: it holds `table public.unrelated`"), "{stderr}");
+}
+
 #[test]
 fn an_object_the_engine_cannot_reproduce_fails_the_dump_by_name() {
     let src = TestDb::new("schema_unsupported");
