@@ -672,6 +672,15 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// With facts: the database's index of constraint `name` of `table` (a primary key, unique or exclusion
+    /// constraint's, which has the constraint's name), as the run leaves it.
+    fn constraint_index(&self, table: &RelName, name: &str) -> Option<RelName> {
+        let schema = self.db_table(table).schema.clone();
+        let index = RelName { schema, name: name.to_owned() };
+        let on = self.index_table(&index)?;
+        (on.key() == self.db_table(table).key()).then_some(index)
+    }
+
     /// `DROP TABLE` of `table`: the database's indexes on it go with it.
     fn table_dropped(&mut self, table: &RelName) {
         let Some(facts) = self.facts else { return };
@@ -1096,6 +1105,12 @@ impl<'a> Pass<'a> {
                         );
                     }
                     ObjectType::ObjectIndex => self.index_renamed(&rel, &r.newname),
+                    // A constraint's index is renamed with it.
+                    ObjectType::ObjectTabconstraint => {
+                        if let Some(index) = self.constraint_index(&rel, &r.subname) {
+                            self.index_renamed(&index, &r.newname);
+                        }
+                    }
                     _ => {}
                 }
                 self.rename_known(&rel, r.rename_type(), &r.subname, &r.newname);
@@ -1109,6 +1124,8 @@ impl<'a> Pass<'a> {
                         | ObjectType::ObjectTabconstraint
                         | ObjectType::ObjectPolicy
                         | ObjectType::ObjectRule
+                        | ObjectType::ObjectView
+                        | ObjectType::ObjectMatview
                 ) {
                     self.lock_timeout_needed(Some(rel), "ACCESS EXCLUSIVE");
                 }
@@ -1792,7 +1809,12 @@ impl<'a> Pass<'a> {
                 {
                     self.dropped_views.insert(view.key(), self.hits.len());
                 }
-                self.hit("drop-view", format!("`DROP VIEW` removes {list}: queries on it fail"), None)
+                self.hit("drop-view", format!("`DROP VIEW` removes {list}: queries on it fail"), None);
+                // Measured on 15: ACCESS EXCLUSIVE on the view, which waits for every query on it and
+                // holds up the next ones (also when the same file makes it again).
+                for view in names.clone() {
+                    self.lock_timeout_needed(Some(view), "ACCESS EXCLUSIVE");
+                }
             }
             _ => {}
         }
@@ -1922,6 +1944,11 @@ impl<'a> Pass<'a> {
                 }
             }
             AtDropConstraint => {
+                // A primary key's, unique or exclusion constraint's index goes with it, and has its name.
+                let index = self.constraint_index(rel, column);
+                if let Some(index) = index {
+                    self.index_dropped(&index);
+                }
                 // A check dropped proves nothing any more, whether the run or the database had it.
                 let key = (rel.key(), column.to_owned());
                 self.known.not_null_checks.remove(&key);

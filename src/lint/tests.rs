@@ -1507,6 +1507,9 @@ fn an_index_the_run_drops_or_renames_away_can_be_made_again() {
         // an earlier file (which the database has: not a table new to the run).
         "DROP TABLE event_relations;\nCREATE INDEX event_relations_id ON orders (a);".to_owned(),
         format!("DROP TABLE event_relations;\nCREATE TABLE event_relations (event_id text);\n-- next file\n{create}"),
+        // A constraint's index goes with it, or takes its new name.
+        format!("ALTER TABLE event_relations DROP CONSTRAINT event_relations_id;\n{create}"),
+        format!("ALTER TABLE event_relations RENAME CONSTRAINT event_relations_id TO event_relations_key;\n{create}"),
     ];
     for sql in &free {
         assert_eq!(with(sql), Vec::<usize>::new(), "{sql}");
@@ -1517,6 +1520,8 @@ fn an_index_the_run_drops_or_renames_away_can_be_made_again() {
         (format!("DROP INDEX other_idx;\n{create}"), &[2]),
         (format!("DROP INDEX app.event_relations_id;\n{create}"), &[2]),
         (format!("DROP TABLE orders;\n{create}"), &[2]),
+        // A constraint of that name on another table has another index.
+        (format!("ALTER TABLE orders DROP CONSTRAINT event_relations_id;\n{create}"), &[2]),
         (
             "ALTER INDEX event_relations_id RENAME TO event_relations_old;\n\
              CREATE INDEX event_relations_old ON orders (a);"
@@ -1559,6 +1564,9 @@ fn drop_index_and_the_renames_and_rebuilds_that_lock_a_table_want_a_lock_timeout
         ("ALTER TABLE s.c RENAME CONSTRAINT k TO k2;", 1, "an ACCESS EXCLUSIVE lock on `s.c`"),
         ("ALTER POLICY p ON c RENAME TO q;", 1, "an ACCESS EXCLUSIVE lock on `c`"),
         ("ALTER RULE r ON c RENAME TO s;", 1, "an ACCESS EXCLUSIVE lock on `c`"),
+        ("DROP VIEW v;\nCREATE VIEW v AS SELECT 1;", 1, "an ACCESS EXCLUSIVE lock on `v`"),
+        ("DROP MATERIALIZED VIEW IF EXISTS m;", 1, "an ACCESS EXCLUSIVE lock on `m`"),
+        ("ALTER VIEW v RENAME TO w;", 1, "an ACCESS EXCLUSIVE lock on `v`"),
     ];
     for (sql, line, lock) in cases {
         let report = lint_text("m.sql", sql, &LintOptions::default()).unwrap();
@@ -1577,6 +1585,7 @@ fn drop_index_and_the_renames_and_rebuilds_that_lock_a_table_want_a_lock_timeout
         "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nDROP INDEX i;",
         "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nALTER INDEX i SET TABLESPACE fast;",
         "SET lock_timeout = '2s';\nDROP INDEX i;",
+        "CREATE VIEW v AS SELECT 1;\nDROP VIEW v;",
     ];
     for sql in none {
         assert_eq!(lines("missing-lock-timeout", sql), Vec::<usize>::new(), "{sql}");
