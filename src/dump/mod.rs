@@ -137,6 +137,9 @@ impl Leader {
         let server = catalog::read_server_facts(&session).await?;
         catalog::check_patterns(&session, &options.filters).await?;
         let data = options.content != DumpContent::SchemaOnly;
+        // Reading the tables waits for their locks (for minutes, behind another session's ACCESS
+        // EXCLUSIVE): not begun once interrupted, as a signal during the statements before it stopped none.
+        options.cancel.check("the dump")?;
         let mut tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
         let sequences = if data { catalog::read_sequences(&session, &options.filters).await? } else { Vec::new() };
         let large_objects = if data && options.large_objects.unwrap_or(!options.filters.narrows()) {

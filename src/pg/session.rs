@@ -65,6 +65,8 @@ pub struct Session {
     tls: Option<MakeRustlsConnect>,
     /// While set, cancelling that [`Cancel`] cancels the session's running statement.
     watch: Option<Watch>,
+    /// The [`Cancel`] of `watch`, which [`Session::until_cancelled`] follows.
+    cancel: Option<Cancel>,
     /// `server_version_num`, read when the session opened.
     server_version: u32,
 }
@@ -84,6 +86,7 @@ impl Session {
             cancel_token,
             tls: options.tls(),
             watch: None,
+            cancel: None,
             server_version: 0,
         };
         let mut sql = COMMON.to_string();
@@ -111,15 +114,33 @@ impl Session {
         let (token, tls) = (self.cancel_token.clone(), self.tls.clone());
         self.watch = Some(cancel.watch(move || {
             let (token, tls) = (token.clone(), tls.clone());
-            runtime.spawn(async move {
-                // Best effort: a server that is gone has nothing left to cancel.
-                let _ = match tls {
-                    Some(tls) => token.cancel_query(tls).await,
-                    None => token.cancel_query(NoTls).await,
-                };
-            });
+            runtime.spawn(send_cancel(token, tls));
         }));
+        self.cancel = Some(cancel.clone());
         self
+    }
+
+    /// Runs `statement`, a statement this session sends. One that began before the cancellation is
+    /// cancelled on the server, whenever the cancellation comes: the cancel request the watch sends at
+    /// once reaches a backend that has not yet started it (sent a moment before, still on its way) as a
+    /// request to cancel nothing, and the statement would then run to its end (a wait for a lock another
+    /// session holds for minutes: found under load, a SIGINT that stopped nothing), so the request is sent
+    /// again each second until the statement ends. One begun after it (the operation's cleanup) runs.
+    async fn until_cancelled<T>(&self, statement: impl std::future::Future<Output = T>) -> T {
+        let mut statement = std::pin::pin!(statement);
+        let Some(cancel) = self.cancel.as_ref().filter(|c| !c.is_cancelled()) else { return statement.await };
+        tokio::select! {
+            done = &mut statement => return done,
+            _ = cancel.cancelled() => {}
+        }
+        loop {
+            tokio::select! {
+                done = &mut statement => return done,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                    send_cancel(self.cancel_token.clone(), self.tls.clone()).await;
+                }
+            }
+        }
     }
 
     /// `user@host:port/db`, for messages.
@@ -150,7 +171,8 @@ impl Session {
             }
             Ok(last)
         };
-        run.await.map_err(|e| Failed { target: &self.target, sql, finished: Some(finished) }.error(e))
+        let done = self.until_cancelled(run).await;
+        done.map_err(|e| Failed { target: &self.target, sql, finished: Some(finished) }.error(e))
     }
 
     /// Runs one statement as it is written (the simple protocol, no parameters) and returns the rows its
@@ -167,18 +189,18 @@ impl Session {
             }
             Ok(())
         };
-        run.await.map_err(|e| db_error(&self.target, sql, e))?;
+        self.until_cancelled(run).await.map_err(|e| db_error(&self.target, sql, e))?;
         Ok(rows)
     }
 
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.encoding_for(false).await?;
-        self.client.query(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
+        self.until_cancelled(self.client.query(sql, params)).await.map_err(|e| db_error(&self.target, sql, e))
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
         self.encoding_for(false).await?;
-        self.client.query_one(sql, params).await.map_err(|e| db_error(&self.target, sql, e))
+        self.until_cancelled(self.client.query_one(sql, params)).await.map_err(|e| db_error(&self.target, sql, e))
     }
 
     /// A `COPY` statement as it must be sent in the copy encoding: its names and literals outside ASCII
@@ -353,6 +375,15 @@ fn first_line(sql: &str) -> String {
     } else {
         line.to_string()
     }
+}
+
+/// Asks the server to cancel the statement the session of `token` runs. Best effort: a server that is
+/// gone has nothing left to cancel.
+async fn send_cancel(token: CancelToken, tls: Option<MakeRustlsConnect>) {
+    let _ = match tls {
+        Some(tls) => token.cancel_query(tls).await,
+        None => token.cancel_query(NoTls).await,
+    };
 }
 
 #[cfg(test)]

@@ -171,3 +171,29 @@ async fn a_null_where_a_value_must_be_is_an_error_naming_the_query_and_column() 
     assert_eq!(pgsafe::pg::value::<Option<String>, _>(&row, "name", QUERY).unwrap(), None);
     assert_eq!(pgsafe::pg::value::<i32, _>(&row, "n", QUERY).unwrap(), 1);
 }
+
+/// A statement running when its operation is cancelled is stopped even when the first cancel request
+/// stops nothing (it reached the backend before the statement began, or, here, the statement caught it):
+/// the request is sent again until the statement ends. Found under load: a SIGINT to a snapshot whose
+/// dump waited for a lock left it waiting minutes, until the other session let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_outlives_the_first_cancel_request_is_cancelled_again() {
+    let db = TestDb::new("cancel_again");
+    let cancel = pgsafe::cancel::Cancel::new();
+    let session = Session::open(&options(&db), None).await.unwrap().cancelled_by(&cancel);
+    let stubborn = "DO $$ BEGIN
+                      BEGIN PERFORM pg_sleep(30); EXCEPTION WHEN query_canceled THEN NULL; END;
+                      PERFORM pg_sleep(30);
+                    END $$";
+    let started = Instant::now();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        later.cancel();
+    });
+    let e = session.batch(stubborn).await.expect_err("cancelled");
+    assert_eq!(e.sqlstate(), Some(SqlState::parse("57014").unwrap()), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    // What begins after the cancellation (the operation's cleanup) runs.
+    assert_eq!(session.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+}
