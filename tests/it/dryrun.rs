@@ -552,7 +552,12 @@ fn a_duplicate_column_dropped_once_the_other_holds_its_values_loses_nothing() {
          ALTER TABLE posts DROP COLUMN parentid;",
         &[],
     );
-    assert!(report.to_string().contains("is in `rootid` in the same row: a duplicate"), "{report:#}");
+    assert!(
+        report
+            .to_string()
+            .contains("`posts.parentid` equals `rootid` in every row (NULL or empty where it is): a duplicate"),
+        "{report:#}"
+    );
     // Without the copy, the values `rootid` lacked are lost; a column of another type holding the same
     // text is no duplicate (`n` is never compared with a text column).
     rehearse_case(
@@ -561,6 +566,37 @@ fn a_duplicate_column_dropped_once_the_other_holds_its_values_loses_nothing() {
         "lost.sql",
         "ALTER TABLE posts DROP COLUMN parentid;",
         &[("dropped-column".into(), "posts".into(), Some("parentid".into()), 300)],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
+fn a_column_whose_nulls_say_something_is_no_duplicate_of_one_holding_its_values() {
+    // Verified by hand: `verified_email` holds `email` where the user verified it and NULL where not; it
+    // was called a duplicate of `email` ("every value ... is in `email` in the same row"), and dropping
+    // it said nothing lost, though which users verified is.
+    let db = TestDb::new("dr_duplicate_nulls");
+    db.psql(
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, verified_email text);
+         INSERT INTO users VALUES (1, 'a@x', 'a@x'), (2, 'b@x', NULL), (3, 'c@x', 'c@x'), (4, 'd@x', NULL);
+         CREATE TABLE people (id int PRIMARY KEY, email text, old_email text);
+         INSERT INTO people VALUES (1, 'a@x', 'a@x'), (2, NULL, NULL), (3, '', NULL), (4, 'd@x', 'd@x');",
+    );
+    let before = copy_of(&db, "dr_duplicate_nulls_before");
+    let dir = tempfile::tempdir().unwrap();
+    let report = rehearse_case(
+        &db,
+        dir.path(),
+        "verified.sql",
+        "ALTER TABLE users DROP COLUMN verified_email;",
+        &[("dropped-column".into(), "users".into(), Some("verified_email".into()), 2)],
+    );
+    assert!(!report.to_string().contains("a duplicate"), "{report:#}");
+    // NULL where the other is NULL or empty: still a duplicate.
+    let report = rehearse_case(&db, dir.path(), "old_email.sql", "ALTER TABLE people DROP COLUMN old_email;", &[]);
+    assert!(
+        report.to_string().contains("`people.old_email` equals `email` in every row (NULL or empty where it is)"),
+        "{report:#}"
     );
     assert_unchanged(&before, &db);
 }
@@ -603,7 +639,12 @@ fn a_do_block_that_keeps_a_columns_values_before_it_drops_the_column_loses_nothi
         ),
         &[],
     );
-    assert!(report.to_string().contains("is in `rootid` in the same row: a duplicate"), "{report:#}");
+    assert!(
+        report
+            .to_string()
+            .contains("`posts.parentid` equals `rootid` in every row (NULL or empty where it is): a duplicate"),
+        "{report:#}"
+    );
     let report = rehearse_case(
         &db,
         dir.path(),
@@ -2053,7 +2094,7 @@ fn columns_count_as_added_only_when_the_migration_added_them() {
     // `name` was copied into `tag`, which was not added: what it lost is the 't's the UPDATE replaced
     // (counted there); `name`, now a duplicate of `tag`, loses nothing more.
     assert_eq!(losses(&s[2]), [], "{report:#}");
-    assert!(s[2]["notes"].to_string().contains("every value of `item.name`"), "{report:#}");
+    assert!(s[2]["notes"].to_string().contains("`item.name` equals `tag` in every row"), "{report:#}");
 
     let file = migration(
         dir.path(),
