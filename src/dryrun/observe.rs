@@ -578,8 +578,9 @@ struct Changed {
 /// and of them, those that lost a value that was there before the migration. A row of which only NULLs
 /// were filled (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing, nor does
 /// one the migration inserted, nor a value an earlier UPDATE of the migration set (a backfill then a
-/// correction of it), whose loss, if any, that UPDATE counted.
-async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> Result<Changed> {
+/// correction of it), whose loss, if any, that UPDATE counted, nor a value [`given_back`] gives back: of
+/// the columns it names, in the rows its condition holds of.
+async fn changed_rows(s: &Session, u: &Updates, given_back: &BTreeMap<usize, GivenBack>) -> Result<Changed> {
     let on = same_key(&u.key);
     // A time a trigger stamped (`updated_at`) is no change of the row's data.
     let stamp = |i: usize, c: &String| match u.stamped[i] {
@@ -599,8 +600,12 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
             .iter()
             .enumerate()
             .skip(from)
-            .filter(|(i, _)| all || !given_back.contains(i))
+            .filter(|(i, _)| all || given_back.get(i).is_none_or(|g| g.rows.is_some()))
             .map(|(i, c)| {
+                let not_given_back = match given_back.get(&i).and_then(|g| g.rows.as_ref()) {
+                    Some(rows) if !all => format!(" AND NOT {rows}"),
+                    _ => String::new(),
+                };
                 let set_before = match (&u.replaced, first) {
                     (Some(temp), true) => {
                         let same: Vec<String> =
@@ -615,7 +620,7 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
                 };
                 // An empty string is no value either (`NOT NULL DEFAULT ''` columns).
                 format!(
-                    "(o.pgsafe_old_{i} IS NOT NULL AND (o.pgsafe_old_{i})::text <> '' AND {}{set_before})",
+                    "(o.pgsafe_old_{i} IS NOT NULL AND (o.pgsafe_old_{i})::text <> '' AND {}{set_before}{not_given_back})",
                     differs(i, c)
                 )
             })
@@ -649,10 +654,23 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
     })
 }
 
+/// How the values of a column an UPDATE changed are given back ([`given_back`]).
+struct GivenBack {
+    /// How the new values are made from the old ([`recover::Recovered::how`]).
+    how: String,
+    /// The condition of the rows whose old value is given back, where that is a rule of each row (keys
+    /// added to a document); `None`: every row's.
+    rows: Option<String>,
+    /// The rows whose old value is not, where `rows` is a condition.
+    unrecovered: u64,
+}
+
 /// The columns of `u` whose values, in every row the migration did not insert, the UPDATE changed by a
-/// function that gives them back ([`recover`]: `SET price = price * 100` on every row), with how; an
-/// UPDATE of some rows only leaves the others as they were, which no one function describes.
-async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, String>> {
+/// function that gives them back ([`recover`]: `SET price = price * 100` on every row), or in the rows
+/// that meet a rule of their own (keys added to a `jsonb` object: those that kept the values of their
+/// keys), with how; an UPDATE of some rows only leaves the others as they were, which no one function
+/// describes.
+async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, GivenBack>> {
     let on = same_key(&u.key);
     let from = format!("{} o JOIN {} t ON {} WHERE NOT o.pgsafe_own", u.temp, u.table, on);
     let mut found = BTreeMap::new();
@@ -663,8 +681,8 @@ async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTre
         let old = recover::Column { relation: &u.temp, name: &old_column, expr: &old };
         let new = recover::Column { relation: &u.table, name: column, expr: &new };
         let recovered = quietly(measure(s, recover::between(s, &from, old, new, strings)).await)?;
-        if let Some(r) = recovered.filter(|r| r.unrecovered == 0) {
-            found.insert(i, r.how);
+        if let Some(r) = recovered.filter(|r| r.unrecovered == 0 || r.kept.is_some()) {
+            found.insert(i, GivenBack { how: r.how, rows: r.kept, unrecovered: r.unrecovered });
         }
     }
     Ok(found)
@@ -1067,20 +1085,27 @@ async fn after(
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let mut changed =
-                    settle(measure(s, changed_rows(s, &updates, &HashSet::new())).await, &what, options, report)?;
+                    settle(measure(s, changed_rows(s, &updates, &BTreeMap::new())).await, &what, options, report)?;
                 // Values changed by a function that gives them back (a change of unit on every row).
                 if changed.as_ref().is_some_and(|c| c.replaced > 0) {
                     let functions = given_back(s, &updates, &run.strings).await?;
                     if !functions.is_empty() {
-                        let columns: HashSet<usize> = functions.keys().copied().collect();
                         changed =
-                            settle(measure(s, changed_rows(s, &updates, &columns)).await, &what, options, report)?;
-                        for (i, how) in functions {
-                            report.notes.push(format!(
-                                "the values of `{}.{}` it changed can all be computed back from the new ones ({how}): \
-                                 not counted as lost",
-                                updates.table, updates.columns[i]
-                            ));
+                            settle(measure(s, changed_rows(s, &updates, &functions)).await, &what, options, report)?;
+                        for (i, GivenBack { how, rows, unrecovered }) in functions {
+                            let (table, column) = (&updates.table, &updates.columns[i]);
+                            report.notes.push(if rows.is_none() || unrecovered == 0 {
+                                format!(
+                                    "the values of `{table}.{column}` it changed can all be computed back from the \
+                                     new ones ({how}): not counted as lost"
+                                )
+                            } else {
+                                format!(
+                                    "the values of `{table}.{column}` it changed can be computed back from the new \
+                                     ones ({how}) but {unrecovered} of them, where a key the row had changed value \
+                                     or is gone: those count"
+                                )
+                            });
                         }
                     }
                 }

@@ -1249,6 +1249,52 @@ fn a_change_of_unit_or_time_zone_that_a_function_gives_back_loses_nothing() {
 }
 
 #[test]
+fn keys_merged_into_a_document_lose_only_the_values_of_keys_a_row_had() {
+    // Verified by hand: `settings || '{"retries": 3}'` on four rows said 3 rows lost, as the key was no
+    // inverse of every row at once: row 3 held it already, row 1 with another value. Only row 1's
+    // `"retries": 5` is lost; rows 2 and 4 gained a key, row 3 is as it was.
+    let db = TestDb::new("dr_key_merge");
+    db.psql(
+        r#"CREATE TABLE t (id int PRIMARY KEY, settings jsonb);
+           INSERT INTO t VALUES (1, '{"retries": 5, "x": 1}'), (2, '{"x": 2}'), (3, '{"retries": 3}'), (4, '{}');
+           CREATE TABLE u (id int PRIMARY KEY, settings jsonb);
+           INSERT INTO u VALUES (1, '{"a": {"b": 1}}'), (2, '{"a": 1, "c": 2}'), (3, '{"a": 1}'), (4, '[1]');"#,
+    );
+    let before = copy_of(&db, "dr_key_merge_before");
+    let dir = tempfile::tempdir().unwrap();
+    let report = rehearse_case(
+        &db,
+        dir.path(),
+        "merge.sql",
+        r#"UPDATE t SET settings = settings || '{"retries": 3}';"#,
+        &[("updated".into(), "t".into(), None, 1)],
+    );
+    assert!(
+        report.to_string().contains("but 1 of them, where a key the row had changed value or is gone"),
+        "{report:#}"
+    );
+    rehearse_case(
+        &db,
+        dir.path(),
+        "gained.sql",
+        r#"UPDATE t SET settings = settings || '{"retries": 3}' WHERE id IN (2, 4);"#,
+        &[],
+    );
+    // A key given a document in place of its value (row 1), a key taken out (row 2), a row that is no
+    // object made one (row 4): each is lost; row 3 only gained a key.
+    rehearse_case(
+        &db,
+        dir.path(),
+        "changed.sql",
+        r#"UPDATE u SET settings = CASE id WHEN 1 THEN '{"a": {"b": 1, "d": 1}}'
+                                          WHEN 2 THEN '{"a": 1, "d": 1}'
+                                          WHEN 3 THEN '{"a": 1, "d": 1}' ELSE '{"d": 1}' END::jsonb;"#,
+        &[("updated".into(), "u".into(), None, 3)],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update_or_delete() {
     let db = small_db("dr_inserted");
     db.psql(
