@@ -487,8 +487,9 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
     Ok(columns)
 }
 
-/// Copies what `Updates` says, when `table` has a primary key that the UPDATE does not set and at most
-/// `--max-compare-rows` rows; `None` otherwise (the command tag counts then).
+/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows and a primary key that
+/// the UPDATE does not set, or none (the values are then compared as multisets: [`missing_values`]);
+/// `None` otherwise (the command tag counts then).
 async fn copy_updated(
     s: &Session,
     table: &str,
@@ -499,7 +500,7 @@ async fn copy_updated(
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let key = primary_key(s, table).await?;
-    if set.is_empty() || key.is_empty() || key.iter().any(|k| set.contains(k)) {
+    if set.is_empty() || key.iter().any(|k| set.contains(k)) {
         return Ok(None);
     }
     let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
@@ -514,12 +515,11 @@ async fn copy_updated(
         columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
     let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
     s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {}, {own} AS pgsafe_own FROM {table}",
-        keys.join(", "),
-        values.join(", ")
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
+        keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
     ))
     .await?;
-    let replaced = run.replaced.get(table).filter(|r| r.key == key).map(|r| r.temp.clone());
+    let replaced = run.replaced.get(table).filter(|r| !key.is_empty() && r.key == key).map(|r| r.temp.clone());
     let set = set.len();
     Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns, stamped, set, replaced }))
 }
@@ -663,6 +663,43 @@ struct GivenBack {
     rows: Option<String>,
     /// The rows whose old value is not, where `rows` is a condition.
     unrecovered: u64,
+}
+
+/// Of the values (not NULL nor empty) the columns of `u` held before the UPDATE, those not in the column
+/// after it, as multisets of their text: the comparison of a table without a primary key, whose rows
+/// cannot be paired (`UPDATE t SET thread_id = 'main' WHERE thread_id IS NULL` loses nothing, `SET s = s`
+/// nothing). Each column's missing values are in as many rows; the rows counted are their sum over the
+/// columns (the same row may be counted for two), at most the rows copied. A time a trigger stamped from
+/// the transaction's start on stands for an old value it replaced. Returns the rows that lost a value
+/// that was there before the migration, and those that lost one it inserted itself.
+async fn missing_values(s: &Session, u: &Updates) -> Result<(u64, u64)> {
+    let missing = |own: bool| {
+        let mut sums = Vec::new();
+        for (i, c) in u.columns.iter().enumerate() {
+            let col = quote_ident(c);
+            let stamp = match u.stamped[i] {
+                Stamp::None => "false".to_owned(),
+                Stamp::Instant => format!("{col} >= pg_catalog.now()"),
+                Stamp::Date => format!("{col} >= CURRENT_DATE"),
+            };
+            sums.push(format!(
+                "(SELECT greatest(coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0) \
+                                  - (SELECT count(*) FROM {table} WHERE {stamp}), 0) \
+                  FROM (SELECT (pgsafe_old_{i})::text AS v, count(*) AS n FROM {temp} \
+                        WHERE pgsafe_old_{i} IS NOT NULL AND (pgsafe_old_{i})::text <> '' AND pgsafe_own = {own} \
+                        GROUP BY 1) o \
+                  LEFT JOIN (SELECT ({col})::text AS v, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY 1) a \
+                    ON a.v = o.v)",
+                table = u.table,
+                temp = u.temp,
+            ));
+        }
+        format!("least({}, (SELECT count(*) FROM {} WHERE pgsafe_own = {own}))::int8", sums.join(" + "), u.temp)
+    };
+    let sql = format!("SELECT {}, {}", missing(false), missing(true));
+    let row = s.query_one(&sql, &[]).await?;
+    let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok((count(0)?, count(1)?))
 }
 
 /// The columns of `u` whose values, in every row the migration did not insert, the UPDATE changed by a
@@ -1081,6 +1118,28 @@ async fn after(
                     count: rows,
                     estimated: false,
                 });
+            }
+            Pending::UpdatedValues(updates) if updates.key.is_empty() => {
+                let what = format!("the values the UPDATE of `{}` changed", updates.table);
+                let missing = settle(measure(s, missing_values(s, &updates)).await, &what, options, report)?;
+                if let Some((count, own)) = missing {
+                    let columns: Vec<String> = updates.columns.iter().map(|c| format!("`{c}`")).collect();
+                    report.notes.push(format!(
+                        "`{}` has no primary key: the values of {} before and after the UPDATE were compared as \
+                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after",
+                        updates.table,
+                        columns.join(", ")
+                    ));
+                    if own > 0 {
+                        report.notes.push(format!(
+                            "{own} rows of `{}` it changed are rows this migration inserted, not counted as lost",
+                            updates.table
+                        ));
+                    }
+                    let table = updates.table.clone();
+                    report.losses.push(Loss { kind: LossKind::Updated, table, column: None, count, estimated: false });
+                }
+                drop_copies(s, &[&updates.temp]).await?;
             }
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
