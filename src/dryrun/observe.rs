@@ -83,6 +83,7 @@ pub(super) async fn statement(
     if stopped(&report) {
         return Ok(report);
     }
+    let large_objects_before = run.large_objects(s, options, &mut report).await?;
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
     let mut changes_before = row_changes(s, &[], &[], &[]).await?;
@@ -126,6 +127,18 @@ pub(super) async fn statement(
     if analysis.counts_rows {
         report.rows = Some(rows);
     }
+    if let Some(before) = large_objects_before
+        && let Some(now) = run.large_objects(s, options, &mut report).await?
+    {
+        let count = before.saturating_sub(now);
+        report.losses.push(Loss {
+            kind: LossKind::LargeObjects,
+            table: String::new(),
+            column: None,
+            count,
+            estimated: false,
+        });
+    }
     let locks_after = locks(s).await?;
     for ((oid, mode), name) in &locks_after {
         if !locks_before.contains_key(&(*oid, mode.clone())) {
@@ -166,6 +179,50 @@ pub(super) struct Run {
     /// The (table, column) of columns they added (or filled) that hold the values of a column dropped
     /// since: data that was there before, which dropping or updating them loses.
     carried: HashSet<(String, String)>,
+    /// Whether there were large objects before the rehearsal, whose oids [`LARGE_OBJECTS`] then keeps.
+    large_objects: bool,
+}
+
+/// The temporary table of the oids of the large objects there before the rehearsal: those the migration
+/// creates and removes again (`lo_from_bytea`, then `lo_unlink`) are its own.
+const LARGE_OBJECTS: &str = "pg_temp.pgsafe_dryrun_large_objects";
+
+impl Run {
+    /// Keeps the oids of the large objects there before the rehearsal, if any (from
+    /// `pg_largeobject_metadata`, which any user can read), to count those each statement removes.
+    pub(super) async fn remember_large_objects(&mut self, s: &Session) -> Result<()> {
+        let kept = measure_keep(s, async {
+            s.batch(&format!(
+                "CREATE TEMPORARY TABLE {LARGE_OBJECTS} AS SELECT oid AS lo FROM pg_catalog.pg_largeobject_metadata"
+            ))
+            .await?;
+            count(s, &format!("SELECT count(*) FROM {LARGE_OBJECTS}")).await
+        })
+        .await;
+        self.large_objects = match kept {
+            Ok(n) => n > 0,
+            // Not readable (a server that refuses it): large objects are not counted.
+            Err(e) if e.sqlstate().is_some() => false,
+            Err(e) => return Err(e),
+        };
+        Ok(())
+    }
+
+    /// How many of the large objects there before the rehearsal are still there; `None` when there were
+    /// none.
+    async fn large_objects(
+        &self,
+        s: &Session,
+        options: &DryRunOptions,
+        report: &mut StatementReport,
+    ) -> Result<Option<u64>> {
+        if !self.large_objects {
+            return Ok(None);
+        }
+        let sql =
+            format!("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata m JOIN {LARGE_OBJECTS} o ON o.lo = m.oid");
+        settle(measure(s, count(s, &sql)).await, "the large objects", options, report)
+    }
 }
 
 /// The values UPDATEs of the rehearsal replaced in a table: the temporary table `temp` holds the primary
@@ -298,6 +355,7 @@ fn lost_what(loss: &Loss) -> String {
         (LossKind::DroppedColumn, _) => format!("the {n} values of `{column}` it drops are"),
         (LossKind::AlteredValues, _) => format!("the {n} values of `{column}` it changes are"),
         (LossKind::Truncated, _) => format!("the {n} rows it empties are"),
+        (LossKind::LargeObjects, _) => format!("the {n} large objects it removes are"),
     }
 }
 
