@@ -882,11 +882,27 @@ async fn before(
                     }
                     let with = dropped_with_it(&analysis.effects, table, column);
                     let dropping = Dropping { table, column, total: count, with: &with };
-                    let count = not_moved(s, &dropping, run, options, report).await?;
-                    pending.push(match effect {
-                        Effect::DropColumn { .. } => Pending::Lost(loss(count)),
-                        _ => Pending::Gone { loss: loss(count), copy: None },
-                    });
+                    let lost = not_moved(s, &dropping, run, options, report).await?;
+                    // An inheritance parent's count holds its children's values: each table's own, under its
+                    // name, when none was found elsewhere (those found are searched for in all at once).
+                    let what = format!("the inheritance children of `{table}` holding `{column}`");
+                    let each = settle(measure(s, own_values(s, table, column)).await, &what, options, report)?;
+                    match each.filter(|each| lost == count && each.len() > 1) {
+                        Some(each) => {
+                            for (t, n) in each {
+                                let loss = Loss { table: t.clone(), ..loss(n) };
+                                // A child's column that is its own too (`attislocal`) stays.
+                                pending.push(match effect {
+                                    Effect::DropColumn { .. } if &t == table => Pending::Lost(loss),
+                                    _ => Pending::Gone { loss, copy: None },
+                                });
+                            }
+                        }
+                        None => pending.push(match effect {
+                            Effect::DropColumn { .. } => Pending::Lost(loss(lost)),
+                            _ => Pending::Gone { loss: loss(lost), copy: None },
+                        }),
+                    }
                 }
             }
             Effect::Drop { tables, schemas, types, extensions } => {
@@ -1825,6 +1841,41 @@ async fn duplicated_in(
         }
     }
     Ok(None)
+}
+
+/// The non-null values of `table.column` in `table` itself (`FROM ONLY`) and in each inheritance
+/// descendant of it holding the column, by table (named as `regclass` prints it), `table` first; none
+/// when it is partitioned (a partition's values are its partitioned table's) or has no children.
+async fn own_values(s: &Session, table: &str, column: &str) -> Result<Vec<(String, u64)>> {
+    const SQL: &str = "WITH RECURSIVE d(oid, depth) AS (
+                           SELECT c.oid, 0 FROM pg_catalog.pg_class c
+                           WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'r'
+                           UNION ALL
+                           SELECT i.inhrelid, d.depth + 1 FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
+                       SELECT DISTINCT ON (d.oid) d.oid::regclass::text, d.depth
+                       FROM d JOIN pg_catalog.pg_class c ON c.oid = d.oid
+                       WHERE c.relkind = 'r' AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                                                         WHERE a.attrelid = d.oid AND a.attname = $2
+                                                           AND NOT a.attisdropped)
+                       ORDER BY d.oid, d.depth";
+    let rows = s.query(SQL, &[&table, &column]).await?;
+    let mut tables: Vec<(i32, String)> = Vec::new();
+    for row in &rows {
+        tables.push((value(row, 1, SQL)?, value(row, 0, SQL)?));
+    }
+    tables.sort();
+    let mut each = Vec::new();
+    // No children: the count already taken is the table's own, not read again.
+    if tables.len() < 2 {
+        return Ok(each);
+    }
+    for (depth, name) in tables {
+        // `table` as the statement names it: the losses' names must match.
+        let name = if depth == 0 { table.to_owned() } else { name };
+        let n = count(s, &format!("SELECT count({}) FROM ONLY {name}", quote_ident(column))).await?;
+        each.push((name, n));
+    }
+    Ok(each)
 }
 
 /// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a

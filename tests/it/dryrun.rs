@@ -1365,6 +1365,31 @@ fn large_objects_a_migration_removes_are_counted_and_those_it_made_are_not() {
 }
 
 #[test]
+fn a_column_dropped_from_an_inheritance_parent_counts_each_tables_own_values() {
+    // Verified by hand: `ALTER TABLE parent DROP COLUMN c` said 3 values of `parent.c`, the child's 2
+    // lumped under the parent. A child that declares the column itself keeps it.
+    let db = TestDb::new("dr_inherited_column");
+    db.psql(
+        "CREATE TABLE parent (id int, c text); CREATE TABLE child (extra int) INHERITS (parent);
+         CREATE TABLE grandchild () INHERITS (child);
+         CREATE TABLE keeper (c text) INHERITS (parent);
+         INSERT INTO parent VALUES (1, 'p'), (2, NULL); INSERT INTO child VALUES (3, 'c1', 0), (4, 'c2', 0);
+         INSERT INTO grandchild VALUES (5, 'g', 0); INSERT INTO keeper VALUES (6, 'k');",
+    );
+    let before = copy_of(&db, "dr_inherited_column_before");
+    let dir = tempfile::tempdir().unwrap();
+    let dropped = |table: &str, n: u64| ("dropped-column".to_owned(), table.to_owned(), Some("c".to_owned()), n);
+    rehearse_case(
+        &db,
+        dir.path(),
+        "drop.sql",
+        "ALTER TABLE parent DROP COLUMN c;",
+        &[dropped("child", 2), dropped("grandchild", 1), dropped("parent", 1)],
+    );
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn rows_the_migration_inserted_into_a_table_that_was_there_are_its_own_to_update_or_delete() {
     let db = small_db("dr_inserted");
     db.psql(
