@@ -428,6 +428,7 @@ fn loss_text(loss: &Loss) -> String {
         },
         LossKind::AlteredValues => format!("{about}{n} values of `{table}.{column}` altered by the type change"),
         LossKind::Truncated => format!("{n} rows of `{table}` (truncated)"),
+        LossKind::LargeObjects => format!("{n} large objects removed"),
     }
 }
 

@@ -144,12 +144,16 @@ pub enum LossKind {
     AlteredValues,
     /// Rows of a truncated table.
     Truncated,
+    /// Large objects removed (`lo_unlink`) that were there before the rehearsal; no table.
+    LargeObjects,
 }
 
 /// Data a statement would lose, counted on the real rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Loss {
     pub kind: LossKind,
+    /// Empty for large objects, which belong to no table.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
@@ -447,6 +451,7 @@ async fn rehearse(
     let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
     let mut run = observe::Run::default();
+    run.remember_large_objects(session).await?;
     // The file of the last statement that added a value to an enum type.
     let mut enum_value_added_in: Option<&std::path::Path> = None;
     // The migration's own savepoints, each with the number of statements before it.
@@ -539,9 +544,11 @@ fn undo_to_savepoint(
             let since = savepoints[at].1;
             for report in reports.iter_mut().skip(since) {
                 for loss in std::mem::take(&mut report.losses) {
+                    let of =
+                        if loss.table.is_empty() { "large objects".to_owned() } else { format!("`{}`", loss.table) };
                     report.notes.push(format!(
-                        "what it would lose of `{}` ({}) is undone by `ROLLBACK TO SAVEPOINT {name}`: not counted",
-                        loss.table, loss.count
+                        "what it would lose of {of} ({}) is undone by `ROLLBACK TO SAVEPOINT {name}`: not counted",
+                        loss.count
                     ));
                 }
             }

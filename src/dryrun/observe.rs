@@ -83,6 +83,7 @@ pub(super) async fn statement(
     if stopped(&report) {
         return Ok(report);
     }
+    let large_objects_before = run.large_objects(s, options, &mut report).await?;
     let relations_before = relations(s).await?;
     let locks_before = locks(s).await?;
     let mut changes_before = row_changes(s, &[], &[], &[]).await?;
@@ -126,6 +127,18 @@ pub(super) async fn statement(
     if analysis.counts_rows {
         report.rows = Some(rows);
     }
+    if let Some(before) = large_objects_before
+        && let Some(now) = run.large_objects(s, options, &mut report).await?
+    {
+        let count = before.saturating_sub(now);
+        report.losses.push(Loss {
+            kind: LossKind::LargeObjects,
+            table: String::new(),
+            column: None,
+            count,
+            estimated: false,
+        });
+    }
     let locks_after = locks(s).await?;
     for ((oid, mode), name) in &locks_after {
         if !locks_before.contains_key(&(*oid, mode.clone())) {
@@ -166,6 +179,50 @@ pub(super) struct Run {
     /// The (table, column) of columns they added (or filled) that hold the values of a column dropped
     /// since: data that was there before, which dropping or updating them loses.
     carried: HashSet<(String, String)>,
+    /// Whether there were large objects before the rehearsal, whose oids [`LARGE_OBJECTS`] then keeps.
+    large_objects: bool,
+}
+
+/// The temporary table of the oids of the large objects there before the rehearsal: those the migration
+/// creates and removes again (`lo_from_bytea`, then `lo_unlink`) are its own.
+const LARGE_OBJECTS: &str = "pg_temp.pgsafe_dryrun_large_objects";
+
+impl Run {
+    /// Keeps the oids of the large objects there before the rehearsal, if any (from
+    /// `pg_largeobject_metadata`, which any user can read), to count those each statement removes.
+    pub(super) async fn remember_large_objects(&mut self, s: &Session) -> Result<()> {
+        let kept = measure_keep(s, async {
+            s.batch(&format!(
+                "CREATE TEMPORARY TABLE {LARGE_OBJECTS} AS SELECT oid AS lo FROM pg_catalog.pg_largeobject_metadata"
+            ))
+            .await?;
+            count(s, &format!("SELECT count(*) FROM {LARGE_OBJECTS}")).await
+        })
+        .await;
+        self.large_objects = match kept {
+            Ok(n) => n > 0,
+            // Not readable (a server that refuses it): large objects are not counted.
+            Err(e) if e.sqlstate().is_some() => false,
+            Err(e) => return Err(e),
+        };
+        Ok(())
+    }
+
+    /// How many of the large objects there before the rehearsal are still there; `None` when there were
+    /// none.
+    async fn large_objects(
+        &self,
+        s: &Session,
+        options: &DryRunOptions,
+        report: &mut StatementReport,
+    ) -> Result<Option<u64>> {
+        if !self.large_objects {
+            return Ok(None);
+        }
+        let sql =
+            format!("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata m JOIN {LARGE_OBJECTS} o ON o.lo = m.oid");
+        settle(measure(s, count(s, &sql)).await, "the large objects", options, report)
+    }
 }
 
 /// The values UPDATEs of the rehearsal replaced in a table: the temporary table `temp` holds the primary
@@ -298,6 +355,7 @@ fn lost_what(loss: &Loss) -> String {
         (LossKind::DroppedColumn, _) => format!("the {n} values of `{column}` it drops are"),
         (LossKind::AlteredValues, _) => format!("the {n} values of `{column}` it changes are"),
         (LossKind::Truncated, _) => format!("the {n} rows it empties are"),
+        (LossKind::LargeObjects, _) => format!("the {n} large objects it removes are"),
     }
 }
 
@@ -487,8 +545,9 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
     Ok(columns)
 }
 
-/// Copies what `Updates` says, when `table` has a primary key that the UPDATE does not set and at most
-/// `--max-compare-rows` rows; `None` otherwise (the command tag counts then).
+/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows and a primary key that
+/// the UPDATE does not set, or none (the values are then compared as multisets: [`missing_values`]);
+/// `None` otherwise (the command tag counts then).
 async fn copy_updated(
     s: &Session,
     table: &str,
@@ -499,7 +558,7 @@ async fn copy_updated(
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let key = primary_key(s, table).await?;
-    if set.is_empty() || key.is_empty() || key.iter().any(|k| set.contains(k)) {
+    if set.is_empty() || key.iter().any(|k| set.contains(k)) {
         return Ok(None);
     }
     let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
@@ -514,12 +573,11 @@ async fn copy_updated(
         columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
     let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
     s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {}, {own} AS pgsafe_own FROM {table}",
-        keys.join(", "),
-        values.join(", ")
+        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
+        keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
     ))
     .await?;
-    let replaced = run.replaced.get(table).filter(|r| r.key == key).map(|r| r.temp.clone());
+    let replaced = run.replaced.get(table).filter(|r| !key.is_empty() && r.key == key).map(|r| r.temp.clone());
     let set = set.len();
     Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns, stamped, set, replaced }))
 }
@@ -578,8 +636,9 @@ struct Changed {
 /// and of them, those that lost a value that was there before the migration. A row of which only NULLs
 /// were filled (`UPDATE t SET c = false WHERE c IS NULL` before `SET NOT NULL`) loses nothing, nor does
 /// one the migration inserted, nor a value an earlier UPDATE of the migration set (a backfill then a
-/// correction of it), whose loss, if any, that UPDATE counted.
-async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> Result<Changed> {
+/// correction of it), whose loss, if any, that UPDATE counted, nor a value [`given_back`] gives back: of
+/// the columns it names, in the rows its condition holds of.
+async fn changed_rows(s: &Session, u: &Updates, given_back: &BTreeMap<usize, GivenBack>) -> Result<Changed> {
     let on = same_key(&u.key);
     // A time a trigger stamped (`updated_at`) is no change of the row's data.
     let stamp = |i: usize, c: &String| match u.stamped[i] {
@@ -599,8 +658,12 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
             .iter()
             .enumerate()
             .skip(from)
-            .filter(|(i, _)| all || !given_back.contains(i))
+            .filter(|(i, _)| all || given_back.get(i).is_none_or(|g| g.rows.is_some()))
             .map(|(i, c)| {
+                let not_given_back = match given_back.get(&i).and_then(|g| g.rows.as_ref()) {
+                    Some(rows) if !all => format!(" AND NOT {rows}"),
+                    _ => String::new(),
+                };
                 let set_before = match (&u.replaced, first) {
                     (Some(temp), true) => {
                         let same: Vec<String> =
@@ -615,7 +678,7 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
                 };
                 // An empty string is no value either (`NOT NULL DEFAULT ''` columns).
                 format!(
-                    "(o.pgsafe_old_{i} IS NOT NULL AND (o.pgsafe_old_{i})::text <> '' AND {}{set_before})",
+                    "(o.pgsafe_old_{i} IS NOT NULL AND (o.pgsafe_old_{i})::text <> '' AND {}{set_before}{not_given_back})",
                     differs(i, c)
                 )
             })
@@ -649,10 +712,60 @@ async fn changed_rows(s: &Session, u: &Updates, given_back: &HashSet<usize>) -> 
     })
 }
 
+/// How the values of a column an UPDATE changed are given back ([`given_back`]).
+struct GivenBack {
+    /// How the new values are made from the old ([`recover::Recovered::how`]).
+    how: String,
+    /// The condition of the rows whose old value is given back, where that is a rule of each row (keys
+    /// added to a document); `None`: every row's.
+    rows: Option<String>,
+    /// The rows whose old value is not, where `rows` is a condition.
+    unrecovered: u64,
+}
+
+/// Of the values (not NULL nor empty) the columns of `u` held before the UPDATE, those not in the column
+/// after it, as multisets of their text: the comparison of a table without a primary key, whose rows
+/// cannot be paired (`UPDATE t SET thread_id = 'main' WHERE thread_id IS NULL` loses nothing, `SET s = s`
+/// nothing). Each column's missing values are in as many rows; the rows counted are their sum over the
+/// columns (the same row may be counted for two), at most the rows copied. A time a trigger stamped from
+/// the transaction's start on stands for an old value it replaced. Returns the rows that lost a value
+/// that was there before the migration, and those that lost one it inserted itself.
+async fn missing_values(s: &Session, u: &Updates) -> Result<(u64, u64)> {
+    let missing = |own: bool| {
+        let mut sums = Vec::new();
+        for (i, c) in u.columns.iter().enumerate() {
+            let col = quote_ident(c);
+            let stamp = match u.stamped[i] {
+                Stamp::None => "false".to_owned(),
+                Stamp::Instant => format!("{col} >= pg_catalog.now()"),
+                Stamp::Date => format!("{col} >= CURRENT_DATE"),
+            };
+            sums.push(format!(
+                "(SELECT greatest(coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0) \
+                                  - (SELECT count(*) FROM {table} WHERE {stamp}), 0) \
+                  FROM (SELECT (pgsafe_old_{i})::text AS v, count(*) AS n FROM {temp} \
+                        WHERE pgsafe_old_{i} IS NOT NULL AND (pgsafe_old_{i})::text <> '' AND pgsafe_own = {own} \
+                        GROUP BY 1) o \
+                  LEFT JOIN (SELECT ({col})::text AS v, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY 1) a \
+                    ON a.v = o.v)",
+                table = u.table,
+                temp = u.temp,
+            ));
+        }
+        format!("least({}, (SELECT count(*) FROM {} WHERE pgsafe_own = {own}))::int8", sums.join(" + "), u.temp)
+    };
+    let sql = format!("SELECT {}, {}", missing(false), missing(true));
+    let row = s.query_one(&sql, &[]).await?;
+    let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok((count(0)?, count(1)?))
+}
+
 /// The columns of `u` whose values, in every row the migration did not insert, the UPDATE changed by a
-/// function that gives them back ([`recover`]: `SET price = price * 100` on every row), with how; an
-/// UPDATE of some rows only leaves the others as they were, which no one function describes.
-async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, String>> {
+/// function that gives them back ([`recover`]: `SET price = price * 100` on every row), or in the rows
+/// that meet a rule of their own (keys added to a `jsonb` object: those that kept the values of their
+/// keys), with how; an UPDATE of some rows only leaves the others as they were, which no one function
+/// describes.
+async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTreeMap<usize, GivenBack>> {
     let on = same_key(&u.key);
     let from = format!("{} o JOIN {} t ON {} WHERE NOT o.pgsafe_own", u.temp, u.table, on);
     let mut found = BTreeMap::new();
@@ -663,8 +776,8 @@ async fn given_back(s: &Session, u: &Updates, strings: &[String]) -> Result<BTre
         let old = recover::Column { relation: &u.temp, name: &old_column, expr: &old };
         let new = recover::Column { relation: &u.table, name: column, expr: &new };
         let recovered = quietly(measure(s, recover::between(s, &from, old, new, strings)).await)?;
-        if let Some(r) = recovered.filter(|r| r.unrecovered == 0) {
-            found.insert(i, r.how);
+        if let Some(r) = recovered.filter(|r| r.unrecovered == 0 || r.kept.is_some()) {
+            found.insert(i, GivenBack { how: r.how, rows: r.kept, unrecovered: r.unrecovered });
         }
     }
     Ok(found)
@@ -769,11 +882,27 @@ async fn before(
                     }
                     let with = dropped_with_it(&analysis.effects, table, column);
                     let dropping = Dropping { table, column, total: count, with: &with };
-                    let count = not_moved(s, &dropping, run, options, report).await?;
-                    pending.push(match effect {
-                        Effect::DropColumn { .. } => Pending::Lost(loss(count)),
-                        _ => Pending::Gone { loss: loss(count), copy: None },
-                    });
+                    let lost = not_moved(s, &dropping, run, options, report).await?;
+                    // An inheritance parent's count holds its children's values: each table's own, under its
+                    // name, when none was found elsewhere (those found are searched for in all at once).
+                    let what = format!("the inheritance children of `{table}` holding `{column}`");
+                    let each = settle(measure(s, own_values(s, table, column)).await, &what, options, report)?;
+                    match each.filter(|each| lost == count && each.len() > 1) {
+                        Some(each) => {
+                            for (t, n) in each {
+                                let loss = Loss { table: t.clone(), ..loss(n) };
+                                // A child's column that is its own too (`attislocal`) stays.
+                                pending.push(match effect {
+                                    Effect::DropColumn { .. } if &t == table => Pending::Lost(loss),
+                                    _ => Pending::Gone { loss, copy: None },
+                                });
+                            }
+                        }
+                        None => pending.push(match effect {
+                            Effect::DropColumn { .. } => Pending::Lost(loss(lost)),
+                            _ => Pending::Gone { loss: loss(lost), copy: None },
+                        }),
+                    }
                 }
             }
             Effect::Drop { tables, schemas, types, extensions } => {
@@ -1064,23 +1193,52 @@ async fn after(
                     estimated: false,
                 });
             }
+            Pending::UpdatedValues(updates) if updates.key.is_empty() => {
+                let what = format!("the values the UPDATE of `{}` changed", updates.table);
+                let missing = settle(measure(s, missing_values(s, &updates)).await, &what, options, report)?;
+                if let Some((count, own)) = missing {
+                    let columns: Vec<String> = updates.columns.iter().map(|c| format!("`{c}`")).collect();
+                    report.notes.push(format!(
+                        "`{}` has no primary key: the values of {} before and after the UPDATE were compared as \
+                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after",
+                        updates.table,
+                        columns.join(", ")
+                    ));
+                    if own > 0 {
+                        report.notes.push(format!(
+                            "{own} rows of `{}` it changed are rows this migration inserted, not counted as lost",
+                            updates.table
+                        ));
+                    }
+                    let table = updates.table.clone();
+                    report.losses.push(Loss { kind: LossKind::Updated, table, column: None, count, estimated: false });
+                }
+                drop_copies(s, &[&updates.temp]).await?;
+            }
             Pending::UpdatedValues(updates) => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let mut changed =
-                    settle(measure(s, changed_rows(s, &updates, &HashSet::new())).await, &what, options, report)?;
+                    settle(measure(s, changed_rows(s, &updates, &BTreeMap::new())).await, &what, options, report)?;
                 // Values changed by a function that gives them back (a change of unit on every row).
                 if changed.as_ref().is_some_and(|c| c.replaced > 0) {
                     let functions = given_back(s, &updates, &run.strings).await?;
                     if !functions.is_empty() {
-                        let columns: HashSet<usize> = functions.keys().copied().collect();
                         changed =
-                            settle(measure(s, changed_rows(s, &updates, &columns)).await, &what, options, report)?;
-                        for (i, how) in functions {
-                            report.notes.push(format!(
-                                "the values of `{}.{}` it changed can all be computed back from the new ones ({how}): \
-                                 not counted as lost",
-                                updates.table, updates.columns[i]
-                            ));
+                            settle(measure(s, changed_rows(s, &updates, &functions)).await, &what, options, report)?;
+                        for (i, GivenBack { how, rows, unrecovered }) in functions {
+                            let (table, column) = (&updates.table, &updates.columns[i]);
+                            report.notes.push(if rows.is_none() || unrecovered == 0 {
+                                format!(
+                                    "the values of `{table}.{column}` it changed can all be computed back from the \
+                                     new ones ({how}): not counted as lost"
+                                )
+                            } else {
+                                format!(
+                                    "the values of `{table}.{column}` it changed can be computed back from the new \
+                                     ones ({how}) but {unrecovered} of them, where a key the row had changed value \
+                                     or is gone: those count"
+                                )
+                            });
                         }
                     }
                 }
@@ -1635,10 +1793,12 @@ struct Dropping<'a> {
     with: &'a [String],
 }
 
-/// A column of `table` that was there before the migration, of the same type as `column`, holding every
-/// value of it (not NULL, not an empty string) in the same row: dropping a duplicate loses nothing (a
-/// column kept in two places, one of them dropped once the other was filled). At most ten columns are
-/// tried, on a table of at most `--max-compare-rows` rows. The note that says so, if one is.
+/// A column of `table` that was there before the migration, of the same type as `column`, equal to it in
+/// every row, NULL (or an empty string, taken as the same) where it is NULL: dropping a duplicate loses
+/// nothing (a column kept in two places, one of them dropped once the other was filled). Where the other
+/// column holds a value and this one none, the NULL says something (`verified_email` NULL beside an
+/// `email`: not verified), which dropping it loses. At most ten columns are tried, on a table of at most
+/// `--max-compare-rows` rows. The note that says so, if one is.
 async fn duplicated_in(
     s: &Session,
     dropping: &Dropping<'_>,
@@ -1668,19 +1828,54 @@ async fn duplicated_in(
         let there = quote_ident(other);
         // The first row that differs ends the search in this column: most columns differ at once.
         let sql = format!(
-            "SELECT NOT EXISTS (SELECT FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> '' \
-                                AND ({col})::text IS DISTINCT FROM ({there})::text) \
+            "SELECT NOT EXISTS (SELECT FROM {table} WHERE NULLIF(({col})::text, '') \
+                                IS DISTINCT FROM NULLIF(({there})::text, '')) \
                     AND EXISTS (SELECT FROM {table} WHERE {col} IS NOT NULL AND ({col})::text <> '')"
         );
         let duplicate: bool = value(&s.query_one(&sql, &[]).await?, 0, &sql)?;
         if duplicate {
             return Ok(Some(format!(
-                "every value of `{table}.{column}` (not NULL, not empty) is in `{other}` in the same row: a duplicate, \
-                 not counted as lost"
+                "`{table}.{column}` equals `{other}` in every row (NULL or empty where it is): a duplicate, not \
+                 counted as lost"
             )));
         }
     }
     Ok(None)
+}
+
+/// The non-null values of `table.column` in `table` itself (`FROM ONLY`) and in each inheritance
+/// descendant of it holding the column, by table (named as `regclass` prints it), `table` first; none
+/// when it is partitioned (a partition's values are its partitioned table's) or has no children.
+async fn own_values(s: &Session, table: &str, column: &str) -> Result<Vec<(String, u64)>> {
+    const SQL: &str = "WITH RECURSIVE d(oid, depth) AS (
+                           SELECT c.oid, 0 FROM pg_catalog.pg_class c
+                           WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'r'
+                           UNION ALL
+                           SELECT i.inhrelid, d.depth + 1 FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
+                       SELECT DISTINCT ON (d.oid) d.oid::regclass::text, d.depth
+                       FROM d JOIN pg_catalog.pg_class c ON c.oid = d.oid
+                       WHERE c.relkind = 'r' AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                                                         WHERE a.attrelid = d.oid AND a.attname = $2
+                                                           AND NOT a.attisdropped)
+                       ORDER BY d.oid, d.depth";
+    let rows = s.query(SQL, &[&table, &column]).await?;
+    let mut tables: Vec<(i32, String)> = Vec::new();
+    for row in &rows {
+        tables.push((value(row, 1, SQL)?, value(row, 0, SQL)?));
+    }
+    tables.sort();
+    let mut each = Vec::new();
+    // No children: the count already taken is the table's own, not read again.
+    if tables.len() < 2 {
+        return Ok(each);
+    }
+    for (depth, name) in tables {
+        // `table` as the statement names it: the losses' names must match.
+        let name = if depth == 0 { table.to_owned() } else { name };
+        let n = count(s, &format!("SELECT count({}) FROM ONLY {name}", quote_ident(column))).await?;
+        each.push((name, n));
+    }
+    Ok(each)
 }
 
 /// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a

@@ -16,8 +16,8 @@
 //!   are recovered (a local time repeated at the end of summer time is not, for one of its two instants).
 //! - **a table of old and new values** from or to a type with few values (`boolean`, an enum:
 //!   [`finite`]).
-//! - **what was added**, the same for every row: items appended to an array, keys added to a `jsonb`
-//!   object ([`added`]).
+//! - **what was added**: items appended to an array, the same for every row; keys added to a `jsonb`
+//!   object, row by row: a row that kept the values of its keys ([`added`]).
 //! - **the path** inside a document, an array or a row where the old value is ([`inside`]).
 //!
 //! The old values must be the only thing lost: a type whose numbers say less than its values (an interval's
@@ -51,6 +51,10 @@ pub(super) struct Recovered {
     pub unrecovered: u64,
     /// How the new values are made from the old: `new = 100 × old`, `AT TIME ZONE 'UTC'`.
     pub how: String,
+    /// Where the inverse is a rule each row meets or not (keys added to a document: a row that kept the
+    /// values of its keys), the condition, over the pair's `old` and `new`, of the rows it gives back; the
+    /// others are `unrecovered`. `None`: the inverse holds of every row or of none.
+    pub kept: Option<String>,
 }
 
 /// One side of a change: the column `name` of `relation`, whose type it has, read as `expr` in a [`Pairs`]'
@@ -170,10 +174,10 @@ fn zones(strings: &[String]) -> Vec<String> {
 }
 
 /// The best inverse of the change `pairs` describes, if one gives back any value: linear first (all or
-/// nothing), then the table of a type with few values, then the path inside a structured new value, then
-/// each time zone (the one that gives back most). `strings`: the string constants of the migration, where
-/// a zone would be named (one the server does not know is passed over). The caller runs this in a
-/// savepoint.
+/// nothing), then the table of a type with few values, then what was added or the path inside a
+/// structured new value (the one that gives back most), then each time zone (the one that gives back
+/// most). `strings`: the string constants of the migration, where a zone would be named (one the server
+/// does not know is passed over). The caller runs this in a savepoint.
 async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<Option<Recovered>> {
     if let Some(sql) = linear_sql(pairs)
         && let Some(row) = s.query(&sql, &[]).await?.first()
@@ -182,19 +186,30 @@ async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<O
         let intercept: String = value(row, 1, &sql)?;
         let unrecovered: i64 = value(row, 2, &sql)?;
         let how = linear_how(&slope, &intercept, pairs);
-        return Ok(Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how }));
+        return Ok(Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how, kept: None }));
     }
     if let Some(found) = finite(s, pairs).await? {
         return Ok(Some(found));
     }
-    if let Some(found) = added(s, pairs).await? {
-        return Ok(Some(found));
+    // Keys added give back the rows that kept their keys' values; a path may give back more (a document
+    // put under a key of a new one).
+    let added = added(s, pairs).await?;
+    if let Some(found) = added.as_ref().filter(|f| f.unrecovered == 0) {
+        return Ok(Some(found.clone()));
     }
     if structured(pairs.new_type) {
-        return Ok(inside(s, pairs.from, pairs.old, pairs.new).await?.map(|(path, unrecovered)| Recovered {
+        let at_path = inside(s, pairs.from, pairs.old, pairs.new).await?.map(|(path, unrecovered)| Recovered {
             unrecovered,
             how: format!("the old value is the new one's item at `{path}`"),
-        }));
+            kept: None,
+        });
+        return Ok(match (added, at_path) {
+            (Some(a), Some(p)) => Some(if p.unrecovered < a.unrecovered { p } else { a }),
+            (a, p) => a.or(p),
+        });
+    }
+    if added.is_some() {
+        return Ok(added);
     }
     if !zoned(pairs) {
         return Ok(None);
@@ -216,7 +231,7 @@ async fn recover(s: &Session, pairs: &Pairs<'_>, strings: &[String]) -> Result<O
         let row = s.query_one(&sql, &[]).await?;
         let unrecovered = u64::try_from(value::<i64, _>(&row, 0, &sql)?).unwrap_or(0);
         if best.as_ref().is_none_or(|b| unrecovered < b.unrecovered) {
-            best = Some(Recovered { unrecovered, how: format!("AT TIME ZONE {zone}") });
+            best = Some(Recovered { unrecovered, how: format!("AT TIME ZONE {zone}"), kept: None });
         }
     }
     Ok(best)
@@ -254,16 +269,20 @@ async fn finite(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     let unrecovered: i64 = value(&row, 1, &sql)?;
     let table: Option<String> = value(&row, 2, &sql)?;
     Ok(match (function, table) {
-        (true, Some(table)) => Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how: table }),
+        (true, Some(table)) => {
+            Some(Recovered { unrecovered: u64::try_from(unrecovered).unwrap_or(0), how: table, kept: None })
+        }
         _ => None,
     })
 }
 
-/// What the change added to values of their own type, the same for every row: items appended to an array
-/// (`permissions || '{campaigns:get_all}'`), keys added to a `jsonb` object (`settings || '{"retries": 3}'`,
-/// or a key of each row's own). The old value is the new one without them: the array without those items
-/// at its end, the object without those keys, in every row (a row the change left alone included, which
-/// must not end with them or hold them already).
+/// What the change added to values of their own type: items appended to an array, the same for every row
+/// (`permissions || '{campaigns:get_all}'`), or keys added to a `jsonb` object (`settings || '{"retries":
+/// 3}'`, or a key of each row's own). The array's old value is the new one without those items at its end,
+/// in every row (a row the change left alone included, which must not end with them). An object's is the
+/// new one without the keys the row gained, row by row: a row loses something only when a key it had
+/// changed value or is gone (`{"retries": 5}` made `{"retries": 3}`); one that held the key with the same
+/// value already is as it was.
 async fn added(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     if pairs.old_type != pairs.new_type {
         return Ok(None);
@@ -272,6 +291,14 @@ async fn added(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     let p = format!(
         "WITH p AS MATERIALIZED (SELECT {old} AS o, {new} AS n FROM {from} AND {old} IS NOT NULL AND {new} IS NOT NULL)"
     );
+    let typeof_ = "pg_catalog.jsonb_typeof";
+    // Every key of the old object is in the new one with the same value (as `jsonb`: `1.0` and `1` alike).
+    let kept = |o: &str, n: &str| {
+        format!(
+            "({typeof_}({o}) = 'object' AND {typeof_}({n}) = 'object' \
+              AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_each({o}) x WHERE ({n}) -> x.key IS DISTINCT FROM x.value))"
+        )
+    };
     let sql = if pairs.new_type.category == "A" {
         // The items after the old ones, where there are more: one list for all rows.
         let card = "pg_catalog.cardinality";
@@ -283,13 +310,13 @@ async fn added(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
                         THEN n[1:{card}(n) - {card}(t.items)] ELSE n END)::text IS DISTINCT FROM o::text)"
         )
     } else if pairs.new_type.name == "jsonb" {
-        let typeof_ = "pg_catalog.jsonb_typeof";
+        // `off`: the rows changed otherwise than by keys added.
         format!(
             "{p}, k AS (SELECT DISTINCT x.key FROM p, pg_catalog.jsonb_each(CASE WHEN {typeof_}(p.n) = 'object' THEN p.n END) x \
-                        WHERE {typeof_}(p.o) = 'object' AND NOT p.o ? x.key), \
-                  ks AS (SELECT pg_catalog.array_agg(key ORDER BY key) AS keys FROM k) \
-             SELECT (SELECT count(*) FROM k), (SELECT pg_catalog.array_to_string(keys, ', ') FROM ks), \
-                    (SELECT count(*) FROM p, ks WHERE {typeof_}(p.n) <> 'object' OR (p.n - ks.keys) IS DISTINCT FROM p.o)"
+                        WHERE {typeof_}(p.o) = 'object' AND NOT p.o ? x.key) \
+             SELECT (SELECT count(*) FROM k), (SELECT pg_catalog.string_agg(key, ', ' ORDER BY key) FROM k), \
+                    (SELECT count(*) FROM p WHERE p.n IS DISTINCT FROM p.o AND NOT {})",
+            kept("p.o", "p.n")
         )
     } else {
         return Ok(None);
@@ -299,12 +326,16 @@ async fn added(s: &Session, pairs: &Pairs<'_>) -> Result<Option<Recovered>> {
     let what: Option<String> = value(&row, 1, &sql)?;
     let off: i64 = value(&row, 2, &sql)?;
     Ok(match (what, pairs.new_type.category == "A") {
-        (Some(items), true) if kinds == 1 && off == 0 => {
-            Some(Recovered { unrecovered: 0, how: format!("the old value is the new one without {items} at its end") })
-        }
-        (Some(keys), false) if (1..=8).contains(&kinds) && off == 0 => {
-            Some(Recovered { unrecovered: 0, how: format!("the old value is the new one without the keys {keys}") })
-        }
+        (Some(items), true) if kinds == 1 && off == 0 => Some(Recovered {
+            unrecovered: 0,
+            how: format!("the old value is the new one without {items} at its end"),
+            kept: None,
+        }),
+        (Some(keys), false) if (1..=8).contains(&kinds) => Some(Recovered {
+            unrecovered: u64::try_from(off).unwrap_or(0),
+            how: format!("keys added, {keys}: the old value is the new one without those the row gained"),
+            kept: Some(kept(old, new)),
+        }),
         _ => None,
     })
 }
