@@ -825,6 +825,14 @@ fn steps(
         let item = Step::Object(Box::new(o.clone()), key.map(Box::new));
         tasks.push(Task { item, name: format!("`{}`", o.label), deps, weight: o.size });
     }
+    for (i, turns) in lock_turns(objects).into_iter().enumerate() {
+        let deps = &mut tasks[first_object + i].deps;
+        for t in turns.into_iter().map(|t| first_object + t) {
+            if !deps.contains(&t) {
+                deps.push(t);
+            }
+        }
+    }
     for read in reads {
         let mut deps = Vec::new();
         if read.item.table.kind == PartKind::Table {
@@ -840,6 +848,77 @@ fn steps(
         tasks.push(Task { item: Step::EveryLoad, name: "every table's rows".into(), deps: all_loads, weight: 0 });
     }
     tasks
+}
+
+/// For each of `objects`, the objects (by position) it waits for so that no two of them that lock the same
+/// table in modes that conflict run at once: the one before it, in a dependency order, among those that
+/// lock each table it locks ([`locked_tables`]). Two sessions that add foreign keys to one referenced
+/// table otherwise wait for each other's lock (`SHARE ROW EXCLUSIVE`, which conflicts with itself), one
+/// session idle meanwhile: on a GitLab-shaped schema, whose 2,254 keys reference a few tables, 264 waits
+/// of 2 ms or more, 1.5 s of the 8 s post-data phase at `-j 2`. pg_restore -j likewise starts no object
+/// that would wait for a running one's lock. The order puts foreign keys last, as they wait for every
+/// table's rows: an object that waits for its own table's rows only (a primary key, which a table's
+/// reads wait for) never waits for a key. Empty when the objects wait on each other in a loop (the pool
+/// says so).
+fn lock_turns(objects: &[ObjectStep]) -> Vec<Vec<usize>> {
+    let mut turns = vec![Vec::new(); objects.len()];
+    let position: HashMap<u32, usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    // The order of `graph::order` among ready objects is their position: sorted so, foreign keys come last.
+    let mut sorted: Vec<usize> = (0..objects.len()).collect();
+    sorted.sort_by_key(|&i| (objects[i].kind == ObjectKind::FkConstraint, i));
+    let mut at = vec![0; objects.len()];
+    for (s, &i) in sorted.iter().enumerate() {
+        at[i] = s;
+    }
+    let deps: Vec<Vec<usize>> = sorted
+        .iter()
+        .map(|&i| objects[i].deps.iter().filter_map(|d| position.get(d)).map(|&d| at[d]).collect())
+        .collect();
+    let Some(order) = crate::graph::order(objects.len(), &deps) else { return turns };
+    let mut last: HashMap<&TableName, usize> = HashMap::new();
+    for i in order.into_iter().map(|s| sorted[s]) {
+        for table in locked_tables(&objects[i], objects, &position) {
+            if let Some(before) = last.insert(table, i)
+                && before != i
+            {
+                turns[i].push(before);
+            }
+        }
+    }
+    turns
+}
+
+/// The tables `o` locks in a mode that conflicts with itself: its own table for a constraint, a trigger,
+/// a rule or a policy (`ACCESS EXCLUSIVE`, or `SHARE ROW EXCLUSIVE` for a trigger); for a foreign key, its
+/// table and the table of the key it references (`SHARE ROW EXCLUSIVE` on both). An index (`SHARE`, which
+/// does not conflict with itself) locks none here, as in pg_restore.
+fn locked_tables<'a>(
+    o: &'a ObjectStep,
+    objects: &'a [ObjectStep],
+    position: &HashMap<u32, usize>,
+) -> Vec<&'a TableName> {
+    let Some(own) = &o.table else { return Vec::new() };
+    match o.kind {
+        ObjectKind::FkConstraint => {
+            let referenced = o
+                .deps
+                .iter()
+                .filter_map(|d| position.get(d).map(|&p| &objects[p]))
+                .filter(|k| matches!(k.kind, ObjectKind::Constraint | ObjectKind::Index))
+                .filter_map(|k| k.table.as_ref());
+            let mut tables: Vec<&TableName> = std::iter::once(own).chain(referenced).collect();
+            tables.sort();
+            tables.dedup();
+            tables
+        }
+        ObjectKind::Constraint
+        | ObjectKind::CheckConstraint
+        | ObjectKind::Trigger
+        | ObjectKind::Rule
+        | ObjectKind::Policy
+        | ObjectKind::RowSecurity => vec![own],
+        _ => Vec::new(),
+    }
 }
 
 /// Up to this many loads, an object that waits for every load names each; past it, it waits for one
@@ -994,10 +1073,12 @@ mod tests {
             // the objects
             vec![0, 1],
             vec![0, 1],
-            [vec![5], all.clone()].concat(),
+            // after the last object that locks `b` too (its trigger): see lock_turns
+            [vec![5], all.clone(), vec![10]].concat(),
             vec![2],
-            vec![2],
-            vec![2],
+            // after the key of `b`, then after the policy
+            vec![2, 8],
+            vec![2, 9],
             all.clone(),
             all.clone(),
             // the reads
@@ -1090,6 +1171,51 @@ mod tests {
         assert_eq!(tasks[0].weight, 20, "the weight of both parts");
         let deps: Vec<Vec<usize>> = tasks[3..].iter().map(|t| t.deps.clone()).collect();
         assert_eq!(deps, [vec![0], vec![1, 2], vec![0], vec![1, 2]]);
+    }
+
+    #[test]
+    fn objects_that_lock_one_table_take_turns_keys_last_so_no_session_waits_for_another() {
+        let fk = |id, t, references| object(id, ObjectKind::FkConstraint, Some(t), &[references]);
+        let objects = vec![
+            // Keys of two tables that many others reference, and an index, which locks nothing that
+            // conflicts with itself.
+            object(10, ObjectKind::Constraint, Some("projects"), &[]),
+            object(11, ObjectKind::Constraint, Some("namespaces"), &[]),
+            object(12, ObjectKind::Index, Some("projects"), &[]),
+            fk(13, "a", 10),
+            fk(14, "b", 10),
+            fk(15, "a", 11),
+            // Listed after the keys, made before them: it waits for its table's rows only.
+            object(16, ObjectKind::Trigger, Some("a"), &[]),
+            fk(17, "projects", 11),
+            object(18, ObjectKind::Index, Some("a"), &[]),
+        ];
+        let turns = lock_turns(&objects);
+        assert_eq!(
+            turns,
+            [
+                vec![],
+                vec![],
+                vec![],
+                // `a` after its trigger, `projects` after its key
+                vec![6, 0],
+                // `projects` after the key of `a`
+                vec![3],
+                // `a` after the key of `a` to `projects`, `namespaces` after its key
+                vec![3, 1],
+                vec![],
+                // `namespaces` after the key of `a` to it, `projects` after the key of `b`
+                vec![5, 4],
+                vec![],
+            ]
+        );
+        // And the schedule holds them: each waits for its turns besides what it depended on.
+        let tasks = steps(&[], &objects, Vec::new(), &HashSet::new());
+        assert_eq!(tasks[3].deps, [0, 6]);
+        assert_eq!(tasks[7].deps, [1, 5, 4]);
+        // Objects in a loop take no turns: the pool names them.
+        let looped = vec![fk(1, "a", 2), object(2, ObjectKind::Constraint, Some("a"), &[1])];
+        assert_eq!(lock_turns(&looped), [Vec::<usize>::new(), vec![]]);
     }
 
     #[test]
