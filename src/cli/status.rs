@@ -7,7 +7,7 @@ use pgsafe::store::status::{self, DEFAULT_LAST, StatusOptions, StoreStatus};
 use pgsafe::store::{ArchiveState, AuditCommand, AuditEntry, Outcome};
 
 use super::output::{self, Exit, bytes};
-use super::store::{StoreArgs, age, database_name, pin_line, warn_leftovers};
+use super::store::{StoreArgs, age, database_name, pin_line, pinned_block, warn_leftovers};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -69,13 +69,7 @@ fn text(s: &StoreStatus) -> String {
         for line in unusable_lines(s, |id| id.to_owned()) {
             out.push_str(&format!("warning: {line}\n"));
         }
-        let pinned = pinned_lines(s);
-        if !pinned.is_empty() {
-            out.push_str("pinned (retention keeps them whatever their age):\n");
-            for line in pinned {
-                out.push_str(&format!("  {line}\n"));
-            }
-        }
+        out.push_str(&pinned_block(pinned_lines(s)));
     }
     out.push('\n');
     if s.operations.is_empty() {

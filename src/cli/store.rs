@@ -326,10 +326,20 @@ fn render_list(list: &[Listed], now: Timestamp) -> String {
         .filter_map(|s| Some(pin_line(s.meta.id.as_str(), &s.meta.database, s.meta.pinned.as_deref()?, s.pin_holder)))
         .collect();
     if !pinned.is_empty() {
-        out.push_str("\npinned (retention keeps them whatever their age):\n");
-        for line in pinned {
-            out.push_str(&format!("  {line}\n"));
-        }
+        out.push('\n');
+        out.push_str(&pinned_block(pinned));
+    }
+    out
+}
+
+/// The text block that lists pinned snapshots, one `pin_line` each, under its header; empty for none.
+pub(super) fn pinned_block(lines: Vec<String>) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("pinned (retention keeps them whatever their age):\n");
+    for line in lines {
+        out.push_str(&format!("  {line}\n"));
     }
     out
 }
