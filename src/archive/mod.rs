@@ -6,6 +6,7 @@
 
 pub(crate) mod object;
 mod prefetch;
+mod profile;
 mod reader;
 mod writer;
 

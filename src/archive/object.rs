@@ -16,7 +16,8 @@
 //! an endpoint that accepts connections and never answers fails in bounded time (see `ANSWER_TIMEOUT`).
 //!
 //! Credentials and the endpoint come from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...);
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...),
+//! and what it leaves open from the AWS profile of the shared files (`AWS_PROFILE`, see `profile`);
 //! none of it is ever printed or logged.
 
 use std::borrow::Cow;
@@ -245,6 +246,35 @@ fn check_s3_environment(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, as [`check_s3_environment`] does for the environment, a profile's endpoint that is no URL and
+/// keys with spaces or control characters, naming the profile's setting.
+fn check_profile(url: &str, profile: &super::profile::Profile) -> Result<()> {
+    let refuse = |message: String| {
+        Err(Error::new(ErrorKind::InvalidInput, format!("`{url}`: {message}")).with_hint(
+            "the AWS profile comes from `AWS_PROFILE` (or `default`), in `~/.aws/credentials` and `~/.aws/config`",
+        ))
+    };
+    if let Some(value) = &profile.endpoint_url {
+        let parsed = reqwest::Url::parse(value);
+        if !parsed.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+            return refuse(format!(
+                "the AWS profile's `endpoint_url` is `{value}`, not a URL such as `http://localhost:9000`"
+            ));
+        }
+    }
+    let keys = [
+        ("aws_access_key_id", &profile.access_key_id),
+        ("aws_secret_access_key", &profile.secret_access_key),
+        ("aws_session_token", &profile.session_token),
+    ];
+    for (key, value) in keys {
+        if value.as_ref().is_some_and(|v| v.chars().any(|c| c.is_control() || c == ' ')) {
+            return refuse(format!("the AWS profile's `{key}` holds a space or a control character"));
+        }
+    }
+    Ok(())
+}
+
 /// A client of one bucket, of either service.
 enum Client {
     S3(AmazonS3),
@@ -274,11 +304,30 @@ fn client(service: Service, bucket: &str, url: &str, requests: Requests) -> Resu
     let built = match service {
         Service::S3 => {
             check_s3_environment(url)?;
+            let profile = super::profile::load(|name| std::env::var(name).ok())
+                .map_err(|e| Error::new(e.kind(), format!("`{url}`: {e}")).with_hint(e.hint().unwrap_or_default()))?
+                .unwrap_or_default();
+            check_profile(url, &profile)?;
             let mut builder =
                 AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry(retry_window(answer)));
-            // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in AWS_ENDPOINT_URL is enough.
-            let endpoint =
-                std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
+            if let (Some(key), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key) {
+                builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+                if let Some(token) = &profile.session_token {
+                    builder = builder.with_token(token);
+                }
+            }
+            if let Some(region) = &profile.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(endpoint) = &profile.endpoint_url {
+                builder = builder.with_endpoint(endpoint);
+            }
+            // A local endpoint (MinIO, moto, a test) speaks plain HTTP: saying so in its URL is enough.
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .or_else(|_| std::env::var("AWS_ENDPOINT"))
+                .ok()
+                .or(profile.endpoint_url)
+                .unwrap_or_default();
             if endpoint.starts_with("http://") {
                 builder = builder.with_allow_http(true);
             }
@@ -393,7 +442,7 @@ pub(crate) fn object_error(doing: &str, location: &ObjectLocation, e: object_sto
         (
             "access denied".into(),
             Some(match s3 {
-                true => "check `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) and the bucket's policy"
+                true => "check `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or the keys of the AWS profile (`AWS_PROFILE`), and the bucket's policy"
                     .into(),
                 false => "check `AZURE_STORAGE_ACCOUNT_NAME` and `AZURE_STORAGE_ACCOUNT_KEY` (or the SAS token) and the container's access".into(),
             }),

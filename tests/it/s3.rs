@@ -157,6 +157,53 @@ fn a_dump_to_s3_verifies_inspects_and_restores_identically() {
     assert!(!stderr.contains("pgsafe-test-secret"), "{stderr}");
 }
 
+#[test]
+fn keys_region_and_endpoint_come_from_the_aws_profile_the_environment_names() {
+    let s3 = S3Server::start(false);
+    s3.create_bucket("backups");
+    let db = TestDb::new("s3_profile");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000);");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAUNUSED\naws_secret_access_key = unused\n\n[backup]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = pgsafe-test-secret-of-a-profile\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile backup]\nregion = us-east-1\nendpoint_url = {}\ns3 =\n  addressing_style = path\n",
+            s3.url("")
+        ),
+    )
+    .unwrap();
+    // Nothing of AWS in the environment but the profile's name: without the profile there are no keys
+    // (and no instance to ask), no region and no endpoint.
+    let profile = |name: &str| {
+        let mut cmd = pgsafe();
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", home.path()).env("AWS_PROFILE", name).env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    };
+    let url = "s3://backups/profile.pgsafe";
+    let (code, _, stderr) = run(profile("backup").args(["dump", "-q", "-d", &db.conn_string(), "-f", url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(s3.exists("backups", "profile.pgsafe"));
+    let (code, stdout, stderr) = run(profile("backup").args(["verify", url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1000 rows"), "{stdout}");
+
+    let (code, _, stderr) = run(profile("nightly").args(["verify", url]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the AWS profile `nightly` (`AWS_PROFILE`) is in neither"), "{stderr}");
+    assert!(!stderr.contains("pgsafe-test-secret"), "{stderr}");
+}
+
 /// A dump of `db` to `s3://backups/db.pgsafe`, in small chunks, once its first part has been uploaded.
 fn dump_uploading(s3: &S3Server, db: &TestDb) -> std::process::Child {
     let mut child = s3
