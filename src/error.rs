@@ -116,6 +116,15 @@ impl fmt::Debug for SqlState {
     }
 }
 
+/// What a server's error names, as its fields give it (for a NOT NULL violation, the column; for a
+/// unique or check violation, the constraint): unquoted names, without the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerObject {
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub constraint: Option<String>,
+}
+
 /// An error of the pgsafe library.
 #[derive(Debug)]
 pub struct Error {
@@ -124,6 +133,8 @@ pub struct Error {
     hint: Option<String>,
     /// The server's code, when the server refused something.
     sqlstate: Option<SqlState>,
+    /// The object the server's error names, when it names one.
+    object: Option<Box<ServerObject>>,
     /// This error only reports that another task stopped first (see [`Error::consequence`]).
     consequence: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -133,13 +144,39 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), hint: None, sqlstate: None, consequence: false, source: None }
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+            sqlstate: None,
+            object: None,
+            consequence: false,
+            source: None,
+        }
     }
 
     /// Records the server's SQLSTATE for this error.
     pub fn with_sqlstate(mut self, sqlstate: SqlState) -> Self {
         self.sqlstate = Some(sqlstate);
         self
+    }
+
+    /// Records the object the server's error names (its `table`, `column` and `constraint` fields).
+    pub fn with_object(mut self, object: ServerObject) -> Self {
+        self.object = Some(Box::new(object));
+        self
+    }
+
+    /// The object the server's error names, found as [`Error::sqlstate`] is.
+    pub fn server_object(&self) -> Option<&ServerObject> {
+        let mut error = Some(self);
+        while let Some(e) = error {
+            if let Some(object) = &e.object {
+                return Some(object);
+            }
+            error = e.source.as_deref().and_then(|source| source.downcast_ref::<Error>());
+        }
+        None
     }
 
     /// Marks an error that only reports that another task stopped first, such as a worker that finds

@@ -43,5 +43,5 @@ pub mod sql;
 pub mod store;
 pub mod verify;
 
-pub use error::{Error, ErrorKind, Result, SqlState};
+pub use error::{Error, ErrorKind, Result, ServerObject, SqlState};
 pub use pool::cores;

@@ -16,7 +16,7 @@ use super::{
     DryRunOptions, Estimate, FailingRows, Failure, LockTaken, Loss, LossKind, RelationChange, Statement,
     StatementOutcome, StatementReport, lock_name,
 };
-use crate::error::{Error, Result, SqlState};
+use crate::error::{Error, Result, ServerObject, SqlState};
 use crate::pg::compare::{Compare, column_types};
 use crate::pg::{Session, quote_ident, quote_literal, value};
 
@@ -1433,7 +1433,7 @@ async fn failed(
         return Ok(());
     }
     report.outcome = StatementOutcome::Failed;
-    let rows = match failing_rows(analysis, code) {
+    let rows = match failing_rows(analysis, code, e.server_object()) {
         Some(query) => {
             let found = async {
                 let Some((what, count_sql, examples_sql)) = query.sql(s).await? else { return Ok(None) };
@@ -2311,7 +2311,32 @@ async fn primary_key(s: &Session, table: &str) -> Result<Vec<String>> {
 }
 
 /// For a failure of SQLSTATE `code`: how to find the rows that make it fail.
-fn failing_rows(analysis: &Analysis, code: SqlState) -> Option<FailingQuery<'_>> {
+fn failing_rows<'a>(analysis: &'a Analysis, code: SqlState, object: Option<&ServerObject>) -> Option<FailingQuery<'a>> {
+    // A NOT NULL violation names its column: the explanation is about that column or none, never about
+    // another the statement also makes NOT NULL.
+    let named_column = object.and_then(|o| o.column.as_deref()).filter(|_| code.as_str() == "23502");
+    if let Some(column) = named_column {
+        let set_not_null = analysis.effects.iter().find_map(|effect| match effect {
+            Effect::SetNotNull { table, column: c } if c == column => Some(table),
+            _ => None,
+        });
+        if let Some(table) = set_not_null {
+            return Some(FailingQuery::Ready(
+                format!("NULLs in `{table}.{column}`"),
+                format!("SELECT count(*) FROM {table} WHERE {} IS NULL", quote_ident(column)),
+                None,
+            ));
+        }
+        let added = analysis.added_columns.iter().find(|(_, c)| c == column)?;
+        return Some(FailingQuery::Ready(
+            format!(
+                "rows of `{}` that the new NOT NULL column `{column}` would leave NULL (it has no default, or one that gives NULL)",
+                added.0
+            ),
+            format!("SELECT count(*) FROM {}", added.0),
+            None,
+        ));
+    }
     analysis.effects.iter().find_map(|effect| match (code.as_str(), effect) {
         ("23514", Effect::Check { .. }) | ("23503", Effect::ForeignKey { .. }) => {
             Some(FailingQuery::Constraint(effect))
@@ -2961,7 +2986,8 @@ mod tests {
     #[test]
     fn a_failed_type_change_is_explained_by_the_values_its_conversion_refuses() {
         let change = analyze("ALTER TABLE t ALTER COLUMN \"Code\" TYPE int USING trim(\"Code\")::int", 170000);
-        let Some(FailingQuery::Conversions(conversions)) = failing_rows(&change, SqlState::parse("22P02").unwrap())
+        let Some(FailingQuery::Conversions(conversions)) =
+            failing_rows(&change, SqlState::parse("22P02").unwrap(), None)
         else {
             panic!("no conversions")
         };
@@ -2976,27 +3002,28 @@ mod tests {
                 && examples.ends_with("LIMIT 5")
         );
         let plain = analyze("ALTER TABLE t ALTER COLUMN n TYPE smallint", 170000);
-        let Some(FailingQuery::Conversions(conversions)) = failing_rows(&plain, SqlState::parse("22003").unwrap())
+        let Some(FailingQuery::Conversions(conversions)) =
+            failing_rows(&plain, SqlState::parse("22003").unwrap(), None)
         else {
             panic!("no conversions")
         };
         assert!(conversion_rows(&conversions[0]).0.contains("'SELECT ($1)::smallint'"));
-        assert!(failing_rows(&plain, SqlState::parse("23505").unwrap()).is_none());
+        assert!(failing_rows(&plain, SqlState::parse("23505").unwrap(), None).is_none());
     }
 
     #[test]
     fn a_failure_is_explained_by_the_rows_its_sqlstate_and_statement_point_at() {
         let change = analyze("ALTER TABLE s.t ALTER COLUMN \"Name\" TYPE varchar(3)", 170000);
-        let (what, count, examples) = ready(failing_rows(&change, SqlState::parse("22001").unwrap()));
+        let (what, count, examples) = ready(failing_rows(&change, SqlState::parse("22001").unwrap(), None));
         assert_eq!(what, "values of `s.t.Name` longer than 3 characters");
         assert_eq!(count, "SELECT count(*) FROM s.t WHERE length(rtrim((\"Name\")::text, ' ')) > 3");
         assert!(examples.unwrap().ends_with("LIMIT 5"));
-        assert!(failing_rows(&change, SqlState::parse("23505").unwrap()).is_none());
+        assert!(failing_rows(&change, SqlState::parse("23505").unwrap(), None).is_none());
         let not_null = analyze("ALTER TABLE t ALTER a SET NOT NULL", 170000);
-        let (_, count, _) = ready(failing_rows(&not_null, SqlState::parse("23502").unwrap()));
+        let (_, count, _) = ready(failing_rows(&not_null, SqlState::parse("23502").unwrap(), None));
         assert_eq!(count, "SELECT count(*) FROM t WHERE a IS NULL");
         let unique = analyze("CREATE UNIQUE INDEX i ON t (a, b)", 170000);
-        let (what, count, _) = ready(failing_rows(&unique, SqlState::parse("23505").unwrap()));
+        let (what, count, _) = ready(failing_rows(&unique, SqlState::parse("23505").unwrap(), None));
         assert_eq!(what, "groups of rows of `t` with the same (a, b)");
         assert_eq!(
             count,
@@ -3007,7 +3034,8 @@ mod tests {
     #[test]
     fn an_added_check_or_foreign_key_fails_on_the_rows_that_break_it_shown_by_primary_key() {
         let check = analyze("ALTER TABLE item ADD CONSTRAINT positive CHECK (price > 0 AND tag <> 'x')", 170000);
-        let Some(FailingQuery::Constraint(effect)) = failing_rows(&check, SqlState::parse("23514").unwrap()) else {
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&check, SqlState::parse("23514").unwrap(), None)
+        else {
             panic!("{check:?}")
         };
         let keys = BTreeMap::from([("item".to_owned(), vec!["id".to_owned()])]);
@@ -3019,10 +3047,10 @@ mod tests {
             "SELECT left(row(item.id)::text, 60) FROM item WHERE NOT coalesce(price > 0 AND tag <> 'x', true) \
              ORDER BY item.id LIMIT 5"
         );
-        assert!(failing_rows(&check, SqlState::parse("23503").unwrap()).is_none());
+        assert!(failing_rows(&check, SqlState::parse("23503").unwrap(), None).is_none());
 
         let fk = analyze("ALTER TABLE note ADD FOREIGN KEY (a, \"B\") REFERENCES s.parent", 170000);
-        let Some(FailingQuery::Constraint(effect)) = failing_rows(&fk, SqlState::parse("23503").unwrap()) else {
+        let Some(FailingQuery::Constraint(effect)) = failing_rows(&fk, SqlState::parse("23503").unwrap(), None) else {
             panic!("{fk:?}")
         };
         let keys = BTreeMap::from([("s.parent".to_owned(), vec!["x".to_owned(), "y".to_owned()])]);

@@ -10,7 +10,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::ConnectOptions;
 use super::copy::{CopyInSink, CopyOutStream};
 use crate::cancel::{Cancel, Watch};
-use crate::error::{Error, ErrorKind, Result, SqlState};
+use crate::error::{Error, ErrorKind, Result, ServerObject, SqlState};
 use crate::format::CopyFormat;
 
 pub use tokio_postgres::Row;
@@ -323,6 +323,14 @@ impl Failed<'_> {
             }
             if let Some(hint) = db.hint() {
                 err = err.with_hint(hint.to_string());
+            }
+            let object = ServerObject {
+                table: db.table().map(str::to_owned),
+                column: db.column().map(str::to_owned),
+                constraint: db.constraint().map(str::to_owned),
+            };
+            if object != ServerObject::default() {
+                err = err.with_object(object);
             }
             return err;
         }

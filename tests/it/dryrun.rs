@@ -1785,6 +1785,33 @@ ALTER TABLE item VALIDATE CONSTRAINT cheap;
     let s = failure_of(&db, dir.path(), "not_null.sql", "ALTER TABLE item ALTER COLUMN note SET NOT NULL;");
     assert_eq!((&s["failure"]["sqlstate"], &s["failure"]["rows"]["count"]), (&"23502".into(), &80.into()), "{s:#}");
     assert_eq!(s["failure"]["rows"]["what"], "NULLs in `item.note`");
+    // The server names the column that fails: not the first the statement makes NOT NULL (`name`, none
+    // NULL), and a column it adds NOT NULL without a default (cal.com's 20220305233635) is itself the
+    // cause, one NULL for each of the 100 rows.
+    let s = failure_of(
+        &db,
+        dir.path(),
+        "not_null_second.sql",
+        "ALTER TABLE item ALTER COLUMN name SET NOT NULL, ALTER COLUMN note SET NOT NULL;",
+    );
+    assert_eq!(
+        (&s["failure"]["rows"]["what"], &s["failure"]["rows"]["count"]),
+        (&"NULLs in `item.note`".into(), &80.into()),
+        "{s:#}"
+    );
+    let s = failure_of(
+        &db,
+        dir.path(),
+        "not_null_added.sql",
+        "ALTER TABLE item DROP COLUMN tag, ADD COLUMN label text NOT NULL, ALTER COLUMN name SET NOT NULL;",
+    );
+    assert_eq!(s["failure"]["sqlstate"], "23502", "{s:#}");
+    assert_eq!(
+        s["failure"]["rows"]["what"],
+        "rows of `item` that the new NOT NULL column `label` would leave NULL (it has no default, or one that gives NULL)",
+        "{s:#}"
+    );
+    assert_eq!(s["failure"]["rows"]["count"], 100, "{s:#}");
 
     // 23505: codes 0 to 29 each appear three or four times.
     let s = failure_of(&db, dir.path(), "unique.sql", "CREATE UNIQUE INDEX item_code ON item (code);");
