@@ -1738,3 +1738,26 @@ fn dropping_a_foreign_key_wants_a_lock_timeout_for_both_tables() {
     let f = report.findings.iter().find(|f| f.rule == "statement-after-access-exclusive").unwrap();
     assert!(f.message.contains("took on `orders`, `shop.users`"), "{}", f.message);
 }
+
+/// Lint carries what a file does to the next, so a folder must be linted in the order `migrate` applies
+/// it: the folder's files, as lint lists them, against `migrate`'s scan of the same folder.
+#[test]
+fn a_folder_is_linted_in_the_order_migrate_applies_it() {
+    let folders: &[&[&str]] = &[
+        &["V1__a.sql", "V1_1__b.sql", "V1_11__c.sql", "V1_2__d.sql", "V2__e.sql", "V10__f.sql", "U2__e.sql"],
+        &["000001_a.up.sql", "000001_a.down.sql", "000002_b.up.sql", "000010_c.up.sql", "000010_c.down.sql"],
+        &["1_a.sql", "2_b.sql", "10_c.sql", "0011_d.sql", "100_e.sql"],
+        // Flyway's names beside plain numbered ones: by version, as `migrate` reads both.
+        &["V1__a.sql", "2_b.sql", "V3__c.sql", "10_d.sql"],
+    ];
+    for names in folders {
+        let dir = tempfile::tempdir().unwrap();
+        for name in *names {
+            std::fs::write(dir.path().join(name), "SELECT 1;\n").unwrap();
+        }
+        let linted = crate::dryrun::folder_migrations(dir.path()).unwrap();
+        let applied: Vec<std::path::PathBuf> =
+            crate::migrate::runner::scan(dir.path()).unwrap().into_iter().map(|m| m.path).collect();
+        assert_eq!(linted, applied, "{names:?}");
+    }
+}
