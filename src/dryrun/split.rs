@@ -54,18 +54,30 @@ pub fn migration_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub const FOLDER_LAYOUTS: &str = "a folder of migrations holds `.sql` files (`*.down.sql` are left out), or a \
     folder per migration with its `migration.sql` (Prisma) or `up.sql` (diesel)";
 
-/// The migrations of the folder `dir`, in name order with numbers read as numbers (`V2__` before `V10__`,
-/// `2_` before `10_`): its `.sql` files without the scripts that undo a migration (`*.down.sql`, Flyway's
-/// `U<version>__*.sql`), and of each subfolder its `migration.sql` (Prisma's layout) or `up.sql` (diesel's).
+/// The migrations of the folder `dir`, in the order `migrate` applies them: those it reads a version from
+/// (`V1_1__x.sql`, `0042_x.sql`, `000001_x.up.sql`, `20240101000000_x/`) by version, numbers as numbers
+/// ([`crate::migrate::runner::version_key`]), then the others in name order, numbers read as numbers (`2_`
+/// before `10_`; Flyway's repeatable `R__` last): its `.sql` files without the scripts that undo a
+/// migration (`*.down.sql`, Flyway's `U<version>__*.sql`), and of each subfolder its `migration.sql`
+/// (Prisma's layout) or `up.sql` (diesel's).
 pub fn folder_migrations(dir: &Path) -> Result<Vec<PathBuf>> {
+    use crate::migrate::runner::{migration_version, version_key};
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
-        entries.push(entry.map_err(|e| Error::io("listing", dir, e))?.path());
+        let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+        let version = migration_version(&name(&path), path.is_dir());
+        entries.push((path, version));
     }
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    entries.sort_by(|a, b| natural_order(&name(a), &name(b)));
+    entries.sort_by(|(a, va), (b, vb)| {
+        let by_version = match (va, vb) {
+            (Some(x), Some(y)) => version_key(x).cmp(&version_key(y)),
+            _ => std::cmp::Ordering::Equal,
+        };
+        va.is_none().cmp(&vb.is_none()).then(by_version).then_with(|| natural_order(&name(a), &name(b)))
+    });
     let mut found = Vec::new();
-    for entry in entries {
+    for (entry, _) in entries {
         let name = name(&entry);
         if entry.is_dir() {
             found.extend(["migration.sql", "up.sql"].iter().map(|f| entry.join(f)).find(|f| f.is_file()));

@@ -2,8 +2,8 @@
 //! run, in a read-only session under a statement timeout: row estimates and sizes (a hazard on a small
 //! table is a hint), columns and their types (which type changes are free), indexes (one that exists
 //! already; a foreign key without one), validated `CHECK (col IS NOT NULL)` constraints, the server's
-//! version, the labels of enum types, the domains with constraints, the tables of indexes, and whether a
-//! table exists at all.
+//! version, the labels of enum types, the domains with constraints, the tables of indexes and their
+//! owners, which names are views, and whether a table exists at all.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -24,6 +24,8 @@ const INDEXES: &str = include_str!("sql/indexes.sql");
 const ENUMS: &str = include_str!("sql/enums.sql");
 const FUNCTIONS: &str = include_str!("sql/functions.sql");
 const DOMAINS: &str = include_str!("sql/domains.sql");
+const USER: &str = include_str!("sql/user.sql");
+const VIEWS: &str = include_str!("sql/views.sql");
 
 /// The database's facts about the named objects.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +40,13 @@ pub struct Facts {
     pub index_tables: HashMap<String, RelName>,
     /// The columns of each index that exists, in key order (an expression left out), by its key.
     pub index_columns: HashMap<String, Vec<String>>,
+    /// The role that owns the table of each index that exists (and so the index), by the index's key.
+    pub index_owners: HashMap<String, String>,
+    /// The roles `CURRENT_USER` and `SESSION_USER` name in the session that read the facts.
+    pub current_user: String,
+    pub session_user: String,
+    /// The views among the names, by `RelName::key`.
+    pub views: HashSet<String>,
     /// The labels of each enum type, in order, by `RelName::key`.
     pub enums: HashMap<String, Vec<String>>,
     /// Whether the functions of each name a new column's default calls are volatile (any of them).
@@ -164,8 +173,12 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             }
             facts.index_tables.insert(key.clone(), table);
             facts.index_columns.insert(key.clone(), value(&row, "columns", INDEXES)?);
+            facts.index_owners.insert(key.clone(), value(&row, "owner", INDEXES)?);
         }
     }
+    let user = session.query_one(USER, &[]).await?;
+    facts.current_user = value(&user, "current_user", USER)?;
+    facts.session_user = value(&user, "session_user", USER)?;
     let types = by_quoted(&named.types);
     let names: Vec<&String> = types.keys().collect();
     for row in session.query(ENUMS, &[&names]).await? {
@@ -188,6 +201,12 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
     facts.asked = tables_named.iter().map(RelName::key).collect();
     let tables = by_quoted(&tables_named);
     let names: Vec<&String> = tables.keys().collect();
+    for row in session.query(VIEWS, &[&names]).await? {
+        let name: String = value(&row, "name", VIEWS)?;
+        if let Some(key) = tables.get(&name) {
+            facts.views.insert(key.clone());
+        }
+    }
     for row in session.query(TABLES, &[&names]).await? {
         let name: String = value(&row, "name", TABLES)?;
         let Some(key) = tables.get(&name) else { continue };

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
     AlterTableCmd, AlterTableType, ColumnDef, ConstrType, Constraint, DropBehavior, ObjectType, RangeVar,
-    ReindexObjectType, TransactionStmtKind, VariableSetKind, a_const,
+    ReindexObjectType, RoleSpecType, TransactionStmtKind, VariableSetKind, a_const,
 };
 
 use super::facts::{Facts, TableFacts};
@@ -683,10 +683,31 @@ impl<'a> Pass<'a> {
 
     /// `DROP TABLE` of `table`: the database's indexes on it go with it.
     fn table_dropped(&mut self, table: &RelName) {
-        let Some(facts) = self.facts else { return };
         let was = self.db_table(table).key();
-        let gone: HashSet<String> =
-            facts.index_tables.iter().filter(|(_, t)| t.key() == was).map(|(index, _)| index.clone()).collect();
+        self.indexes_gone(|table, _| table.key() == was);
+    }
+
+    /// `DROP SCHEMA schema CASCADE`: the tables in it go, and the database's indexes on them with them.
+    fn schema_dropped(&mut self, schema: &str) {
+        self.indexes_gone(|table, _| table.schema.as_deref().unwrap_or("public") == schema);
+    }
+
+    /// `DROP OWNED BY roles`: the tables they own go, and the database's indexes on them with them (an
+    /// index is owned by its table's owner).
+    fn owned_dropped(&mut self, roles: &[String]) {
+        self.indexes_gone(|_, owner| owner.is_some_and(|o| roles.iter().any(|r| r == o)));
+    }
+
+    /// With facts: the database's indexes for which `gone` holds (given their table and the role that
+    /// owns it) no longer exist, under their names or those the run renamed them to.
+    fn indexes_gone(&mut self, gone: impl Fn(&RelName, Option<&str>) -> bool) {
+        let Some(facts) = self.facts else { return };
+        let gone: HashSet<String> = facts
+            .index_tables
+            .iter()
+            .filter(|(index, table)| gone(table, facts.index_owners.get(*index).map(String::as_str)))
+            .map(|(index, _)| index.clone())
+            .collect();
         // Renamed by the run, they are gone under their new names as well.
         let renamed: Vec<String> = self
             .known
@@ -700,6 +721,17 @@ impl<'a> Pass<'a> {
             self.known.dropped_indexes.insert(key);
         }
         self.known.dropped_indexes.extend(gone);
+    }
+
+    /// Whether view `view` exists before this statement: not when this file made or dropped it; else, with
+    /// facts, when the database has it, and without, it is taken to exist (`CREATE OR REPLACE` is how a
+    /// migration changes a view it made long before).
+    fn view_exists(&self, view: &RelName) -> bool {
+        let key = view.key();
+        if self.created.contains(&key) || self.dropped_views.contains_key(&key) {
+            return false;
+        }
+        self.facts.is_none_or(|f| f.views.contains(&key))
     }
 
     /// With facts: a table (or column) that is neither in the database nor created by the run.
@@ -857,6 +889,10 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::ViewStmt(v) => {
                 if let Some(view) = &v.view {
+                    if v.replace && self.view_exists(&RelName::of(view)) && view.relpersistence != "t" {
+                        // Measured on 15: replacing a view locks it ACCESS EXCLUSIVE, as `DROP VIEW` does.
+                        self.lock_timeout_needed(Some(RelName::of(view)), "ACCESS EXCLUSIVE");
+                    }
                     self.created.insert(RelName::of(view).key());
                     if let Some(at) = self.dropped_views.remove(&RelName::of(view).key()) {
                         self.withdrawn.insert(at);
@@ -933,9 +969,14 @@ impl<'a> Pass<'a> {
                     _ => false,
                 });
                 let table = r.relation.as_ref().map(RelName::of);
+                let index = r.kind() == ReindexObjectType::ReindexObjectIndex;
+                // An index this file made is on a table this file made, or locked already by its build.
+                let new = table.as_ref().is_some_and(|t| {
+                    if index { self.created_indexes.contains(&t.name) } else { self.is_new(t) }
+                });
                 if concurrent {
                     self.refused_in_transaction("`REINDEX CONCURRENTLY`");
-                } else if !table.as_ref().is_some_and(|t| self.is_new(t)) {
+                } else if !new {
                     let what = table.as_ref().map_or_else(|| r.name.clone(), RelName::display);
                     // `REINDEX INDEX` names an index: its table's size decides, when the facts know it.
                     let sized = match (r.kind(), &table) {
@@ -949,7 +990,13 @@ impl<'a> Pass<'a> {
                     );
                 }
                 match (&table, r.kind()) {
-                    _ if concurrent => {}
+                    _ if concurrent || new => {}
+                    // Measured on 15: SHARE on the index's table, whose writes wait, and ACCESS EXCLUSIVE on the
+                    // index. Its table, the facts name.
+                    (Some(index), ReindexObjectType::ReindexObjectIndex) => match self.index_table(index) {
+                        Some(table) => self.lock_timeout_needed(Some(table), "SHARE"),
+                        None => self.lock_timeout_wanted(&format!("the table of `{}`", index.display()), "SHARE"),
+                    },
                     (Some(_), _) => self.lock_timeout_needed(table, "SHARE"),
                     // A schema's, the database's or the catalogs' tables, each locked SHARE in turn.
                     (None, ReindexObjectType::ReindexObjectSchema) => {
@@ -963,10 +1010,18 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => {
                 let Some(rel) = a.relation.as_ref().map(RelName::of) else { return };
-                // The strongest lock its subcommands take.
+                // The strongest lock its subcommands take, and the other tables they lock with it.
                 let mut lock: Option<&str> = None;
+                let mut also: Vec<RelName> = Vec::new();
                 for cmd in &a.cmds {
                     if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
+                        // Measured on 15: dropping a foreign key locks the table it references ACCESS
+                        // EXCLUSIVE too (its triggers there go).
+                        if cmd.subtype() == AlterTableType::AtDropConstraint
+                            && let Some(referenced) = self.foreign_key_references(&rel, &cmd.name)
+                        {
+                            also.push(referenced);
+                        }
                         if !weak_alter(cmd.subtype()) {
                             let takes = alter_lock(cmd);
                             if lock != Some("ACCESS EXCLUSIVE") {
@@ -977,7 +1032,8 @@ impl<'a> Pass<'a> {
                     }
                 }
                 if let Some(lock) = lock {
-                    self.lock_timeout_needed(Some(rel), lock);
+                    also.insert(0, rel);
+                    self.lock_timeout_needed_on(also, lock);
                 }
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectIndex => {
@@ -1026,6 +1082,24 @@ impl<'a> Pass<'a> {
                 if d.behavior() == DropBehavior::DropCascade {
                     self.hit("cascade", "`CASCADE` also drops every object that depends on them".into(), None);
                 }
+                // Which indexes go, the database's owners say; a role lint cannot name (`PUBLIC` owns
+                // nothing) drops none of them.
+                let owners: Vec<String> = d
+                    .roles
+                    .iter()
+                    .filter_map(|r| match &r.node {
+                        Some(NodeEnum::RoleSpec(spec)) => self.facts.and_then(|f| match spec.roletype() {
+                            RoleSpecType::RolespecCstring => Some(spec.rolename.clone()),
+                            RoleSpecType::RolespecCurrentUser | RoleSpecType::RolespecCurrentRole => {
+                                Some(f.current_user.clone())
+                            }
+                            RoleSpecType::RolespecSessionUser => Some(f.session_user.clone()),
+                            _ => None,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                self.owned_dropped(&owners);
             }
             NodeEnum::RenameStmt(r) if matches!(r.rename_type(), ObjectType::ObjectType | ObjectType::ObjectDomain) => {
                 let parts = r.object.as_deref().map(name_parts).unwrap_or_default();
@@ -1396,17 +1470,25 @@ impl<'a> Pass<'a> {
     /// `lock_timeout` set before it, the first such statement of the file is a finding. In a transaction,
     /// an ACCESS EXCLUSIVE lock is held until it ends ([`Self::long_statement_under_lock`]).
     fn lock_timeout_needed(&mut self, table: Option<RelName>, lock: &str) {
-        let Some(table) = table else { return };
-        if self.is_new(&table) {
-            return;
+        self.lock_timeout_needed_on(table.into_iter().collect(), lock);
+    }
+
+    /// [`Self::lock_timeout_needed`] for a statement that takes `lock` on each of `tables` (the first its
+    /// own): the message names those the run did not make.
+    fn lock_timeout_needed_on(&mut self, tables: Vec<RelName>, lock: &str) {
+        let mut seen = HashSet::new();
+        let tables: Vec<RelName> = tables.into_iter().filter(|t| !self.is_new(t) && seen.insert(self.key(t))).collect();
+        if lock == "ACCESS EXCLUSIVE" && (self.in_transaction() || self.migrate_transaction) {
+            for table in &tables {
+                if !self.held_exclusive.iter().any(|t| t.key() == table.key()) {
+                    self.held_exclusive.push(table.clone());
+                }
+            }
         }
-        if lock == "ACCESS EXCLUSIVE"
-            && (self.in_transaction() || self.migrate_transaction)
-            && !self.held_exclusive.iter().any(|t| t.key() == table.key())
-        {
-            self.held_exclusive.push(table.clone());
+        let on: Vec<String> = tables.iter().map(|t| format!("`{}`", t.display())).collect();
+        if !on.is_empty() {
+            self.lock_timeout_wanted(&on.join(" and "), lock);
         }
-        self.lock_timeout_wanted(&format!("`{}`", table.display()), lock);
     }
 
     /// A statement that may run long (an `UPDATE`, `DELETE`, `INSERT ... SELECT` or `MERGE` of an existing
@@ -1795,7 +1877,13 @@ impl<'a> Pass<'a> {
                 self.lock_timeout_needed(table, "ACCESS EXCLUSIVE");
             }
             ObjectType::ObjectSchema => {
-                self.hit("drop-schema", format!("`DROP SCHEMA` removes {list} and, with CASCADE, all in it"), None)
+                self.hit("drop-schema", format!("`DROP SCHEMA` removes {list} and, with CASCADE, all in it"), None);
+                // Without CASCADE it drops only empty schemas, or fails.
+                if d.behavior() == DropBehavior::DropCascade {
+                    for schema in d.objects.iter().flat_map(name_parts) {
+                        self.schema_dropped(&schema);
+                    }
+                }
             }
             // A type this file renamed aside (Prisma's enum change) is no longer the one code names.
             ObjectType::ObjectType | ObjectType::ObjectDomain
@@ -2072,6 +2160,19 @@ impl<'a> Pass<'a> {
             references,
             ref_columns: k.pk_attrs.iter().filter_map(string).map(str::to_owned).collect(),
         });
+    }
+
+    /// The table foreign key `name` of `rel` references, when the run made that key or the facts know it
+    /// (and the run has not dropped it already): `None` for another constraint, or one lint does not know.
+    fn foreign_key_references(&self, rel: &RelName, name: &str) -> Option<RelName> {
+        if self.known.dropped_constraints.contains(&(rel.key(), name.to_owned())) {
+            return None;
+        }
+        if let Some(fk) = self.known.foreign_keys.iter().rev().find(|k| k.name == name && k.table.key() == rel.key()) {
+            return Some(fk.references.clone());
+        }
+        let table = self.table_facts(rel)?;
+        table.foreign_keys.iter().find(|k| k.referencing && k.name == name).map(|k| k.other.clone())
     }
 
     /// The other tables of the foreign keys `rel.column` is part of, on either side: changing its type

@@ -871,7 +871,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Facts,
         lock: None,
         rewrites: Rewrites::None,
-        what: "with `-d`: `CREATE INDEX` (without `IF NOT EXISTS`) of an index that already exists (not one an earlier statement of the run drops, by name, with its table or with its constraint, or renames away)",
+        what: "with `-d`: `CREATE INDEX` (without `IF NOT EXISTS`) of an index that already exists (not one an earlier statement of the run drops, by name, with its table, its constraint, its schema (`DROP SCHEMA ... CASCADE`) or its table's owner (`DROP OWNED BY`), or renames away)",
         why: "the statement fails, and the migration with it",
         help: "`IF NOT EXISTS`, or a new name",
         bad: &[],

@@ -1602,3 +1602,162 @@ fn drop_index_and_the_renames_and_rebuilds_that_lock_a_table_want_a_lock_timeout
     let sql = "DROP INDEX IF EXISTS other_idx;";
     assert_eq!(lines_with("missing-lock-timeout", sql, &LintOptions::default(), Some(&facts)), Vec::<usize>::new());
 }
+
+/// The message of the one `missing-lock-timeout` finding of `sql`.
+fn lock_timeout_message(sql: &str, facts: Option<&Facts>) -> String {
+    let report = lint_example(sql, &LintOptions::default(), facts);
+    let found: Vec<&Finding> = report.findings.iter().filter(|f| f.rule == "missing-lock-timeout").collect();
+    assert_eq!(found.len(), 1, "{sql}: {:#?}", report.findings);
+    found[0].message.clone()
+}
+
+/// With `-d`, `DROP SCHEMA app CASCADE` then the schema made again, and an index of a name it held made
+/// again on the new table, was `index-already-exists`: the indexes that went with the schema were still
+/// taken to exist. So with `DROP OWNED BY` a role owning the index's table (the facts name its owner).
+#[test]
+fn an_index_dropped_with_its_schema_or_its_owner_can_be_made_again() {
+    let mut facts = facts_with("app.t", TableFacts { rows: Some(10), bytes: 8192, ..TableFacts::default() });
+    facts.indexes.insert("app.t_a_idx".into());
+    facts.index_tables.insert("app.t_a_idx".into(), pass::RelName { schema: Some("app".into()), name: "t".into() });
+    facts.index_owners.insert("app.t_a_idx".into(), "alice".into());
+    facts.current_user = "alice".into();
+    facts.session_user = "postgres".into();
+    let remade = "CREATE SCHEMA IF NOT EXISTS app;\nCREATE TABLE app.t (a int);\n-- next file\n\
+                  CREATE INDEX t_a_idx ON app.t (a);";
+    let with = |before: &str| {
+        let sql = format!("{before}\n{remade}");
+        lines_with("index-already-exists", &sql, &LintOptions::default(), Some(&facts))
+    };
+    for before in [
+        "DROP SCHEMA app CASCADE;",
+        "DROP SCHEMA IF EXISTS other, app CASCADE;",
+        "DROP OWNED BY alice;",
+        "DROP OWNED BY bob, alice CASCADE;",
+        "DROP OWNED BY CURRENT_USER;",
+    ] {
+        assert_eq!(with(before), Vec::<usize>::new(), "{before}");
+    }
+    // Without `CASCADE` a schema with tables is not dropped; another schema's or role's drop leaves it.
+    for before in
+        ["DROP SCHEMA app;", "DROP SCHEMA other CASCADE;", "DROP OWNED BY bob;", "DROP OWNED BY SESSION_USER;"]
+    {
+        assert_eq!(with(before), [1], "{before}");
+    }
+}
+
+/// `CREATE OR REPLACE VIEW` of a view that exists locks it ACCESS EXCLUSIVE (measured on 15, as `DROP
+/// VIEW` does), and wanted no `lock_timeout`. A view made or dropped earlier in the file holds no lock
+/// anyone waits for; without `-d`, one the file did not make is taken to exist; with it, the database says.
+#[test]
+fn create_or_replace_of_an_existing_view_wants_a_lock_timeout() {
+    let replace = "CREATE OR REPLACE VIEW v AS SELECT 1 AS one;";
+    assert!(lock_timeout_message(replace, None).contains("an ACCESS EXCLUSIVE lock on `v`"));
+    let later = format!("CREATE VIEW v AS SELECT 1 AS one;\n-- next file\n{replace}");
+    assert!(lock_timeout_message(&later, None).contains("an ACCESS EXCLUSIVE lock on `v`"));
+    let none = [
+        format!("CREATE VIEW v AS SELECT 1 AS one;\n{replace}"),
+        format!("SET lock_timeout = '2s';\n{replace}"),
+        "CREATE OR REPLACE TEMP VIEW v AS SELECT 1 AS one;".to_owned(),
+        "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';".to_owned(),
+        "CREATE VIEW w AS SELECT 1 AS one;".to_owned(),
+    ];
+    for sql in &none {
+        assert_eq!(lines("missing-lock-timeout", sql), Vec::<usize>::new(), "{sql}");
+    }
+    // `DROP VIEW` wants it once, for itself.
+    assert_eq!(lines("missing-lock-timeout", &format!("SELECT 1;\nDROP VIEW v;\n{replace}")), [2]);
+    let mut facts = Facts { server_version: 15, ..Facts::default() };
+    assert_eq!(lines_with("missing-lock-timeout", replace, &LintOptions::default(), Some(&facts)), Vec::<usize>::new());
+    facts.views.insert("v".into());
+    assert!(lock_timeout_message(replace, Some(&facts)).contains("an ACCESS EXCLUSIVE lock on `v`"));
+}
+
+/// `REINDEX INDEX i` locks `i`'s table SHARE (its writes wait) and `i` ACCESS EXCLUSIVE (measured on 15);
+/// the `missing-lock-timeout` message named the index as the table. With `-d` it names the table.
+#[test]
+fn reindex_of_an_index_wants_a_lock_timeout_for_its_table() {
+    let sql = "REINDEX INDEX orders_a_idx;";
+    let message = lock_timeout_message(sql, None);
+    assert!(message.contains("a SHARE lock on the table of `orders_a_idx`"), "{message}");
+    let mut facts =
+        facts_with("orders", TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() });
+    facts.indexes.insert("orders_a_idx".into());
+    facts
+        .index_tables
+        .insert("orders_a_idx".into(), pass::RelName { schema: Some("public".into()), name: "orders".into() });
+    let message = lock_timeout_message(sql, Some(&facts));
+    assert!(message.contains("a SHARE lock on `orders` with no"), "{message}");
+    // An index the file made is on a table it made (or locked already).
+    let made = "CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nREINDEX INDEX i;";
+    assert_eq!(lines("missing-lock-timeout", made), Vec::<usize>::new());
+    assert_eq!(lines("reindex-without-concurrently", made), Vec::<usize>::new());
+}
+
+/// Dropping a foreign key locks the table it references ACCESS EXCLUSIVE too (measured on 15: its
+/// triggers there go); the `missing-lock-timeout` message named only the key's table. The key is known
+/// when the run made it, or, with `-d`, from the database.
+#[test]
+fn dropping_a_foreign_key_wants_a_lock_timeout_for_both_tables() {
+    let drop = "ALTER TABLE orders DROP CONSTRAINT orders_user_fk;";
+    let made = format!(
+        "SET lock_timeout = '2s';\n\
+         ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n\
+         -- next file\n{drop}"
+    );
+    let message = lock_timeout_message(&made, None);
+    assert!(message.contains("an ACCESS EXCLUSIVE lock on `orders` and `users` with no"), "{message}");
+    // Another constraint, or a key lint does not know, is the table's alone.
+    let message = lock_timeout_message(drop, None);
+    assert!(message.contains("an ACCESS EXCLUSIVE lock on `orders` with no"), "{message}");
+    let mut facts = facts_with(
+        "orders",
+        TableFacts {
+            foreign_keys: vec![ForeignKeyFact {
+                name: "orders_user_fk".into(),
+                columns: vec!["user_id".into()],
+                other: pass::RelName { schema: Some("shop".into()), name: "users".into() },
+                referencing: true,
+            }],
+            ..TableFacts::default()
+        },
+    );
+    let message = lock_timeout_message(drop, Some(&facts));
+    assert!(message.contains("an ACCESS EXCLUSIVE lock on `orders` and `shop.users` with no"), "{message}");
+    // The key seen from the table it references drops nothing of `users`.
+    facts.tables.get_mut("orders").unwrap().foreign_keys[0].referencing = false;
+    let message = lock_timeout_message(drop, Some(&facts));
+    assert!(message.contains("an ACCESS EXCLUSIVE lock on `orders` with no"), "{message}");
+    // In a transaction, both locks are held to its end.
+    let held = format!("BEGIN;\n{drop}\nUPDATE accounts SET n = 0 WHERE id = 1;\nCOMMIT;");
+    let facts_both = {
+        let mut f = facts.clone();
+        f.tables.get_mut("orders").unwrap().foreign_keys[0].referencing = true;
+        f
+    };
+    let report = lint_example(&held, &LintOptions::default(), Some(&facts_both));
+    let f = report.findings.iter().find(|f| f.rule == "statement-after-access-exclusive").unwrap();
+    assert!(f.message.contains("took on `orders`, `shop.users`"), "{}", f.message);
+}
+
+/// Lint carries what a file does to the next, so a folder must be linted in the order `migrate` applies
+/// it: the folder's files, as lint lists them, against `migrate`'s scan of the same folder.
+#[test]
+fn a_folder_is_linted_in_the_order_migrate_applies_it() {
+    let folders: &[&[&str]] = &[
+        &["V1__a.sql", "V1_1__b.sql", "V1_11__c.sql", "V1_2__d.sql", "V2__e.sql", "V10__f.sql", "U2__e.sql"],
+        &["000001_a.up.sql", "000001_a.down.sql", "000002_b.up.sql", "000010_c.up.sql", "000010_c.down.sql"],
+        &["1_a.sql", "2_b.sql", "10_c.sql", "0011_d.sql", "100_e.sql"],
+        // Flyway's names beside plain numbered ones: by version, as `migrate` reads both.
+        &["V1__a.sql", "2_b.sql", "V3__c.sql", "10_d.sql"],
+    ];
+    for names in folders {
+        let dir = tempfile::tempdir().unwrap();
+        for name in *names {
+            std::fs::write(dir.path().join(name), "SELECT 1;\n").unwrap();
+        }
+        let linted = crate::dryrun::folder_migrations(dir.path()).unwrap();
+        let applied: Vec<std::path::PathBuf> =
+            crate::migrate::runner::scan(dir.path()).unwrap().into_iter().map(|m| m.path).collect();
+        assert_eq!(linted, applied, "{names:?}");
+    }
+}

@@ -214,6 +214,20 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
     Ok(ups)
 }
 
+/// The version [`scan`] reads from the name of a folder's entry (`is_dir`: a subfolder), when it reads one:
+/// Flyway's (`1.1` of `V1_1__x.sql`, not of an undo script), a numbered file's (`0042` of `0042_x.sql`,
+/// `000001_x.up.sql`), a migration folder's (its whole name). What lint orders a folder by, too.
+pub fn migration_version(name: &str, is_dir: bool) -> Option<String> {
+    if is_dir {
+        return split_dated_name(name).map(|(version, _)| version);
+    }
+    if let Some((undo, version, _)) = flyway_name(name) {
+        return (!undo).then_some(version);
+    }
+    let stem = name.strip_suffix(".up.sql").or_else(|| name.strip_suffix(".sql"))?;
+    split_name(stem).map(|(version, _)| version.to_owned())
+}
+
 /// Adds the migration `version`/`name` at `path` (its script) to `ups`, refusing a second one of its version;
 /// written for `tool`, or (a plain file) for the tool whose markers it carries.
 fn add(

@@ -533,3 +533,69 @@ fn with_a_database_an_index_the_run_drops_or_renames_away_can_be_made_again() {
     let message = timeout.and_then(|f| f["message"].as_str()).unwrap_or_else(|| panic!("{report:#}"));
     assert!(message.contains("an ACCESS EXCLUSIVE lock on `event_relations`"), "{message}");
 }
+
+/// With a database: an index that went with its schema (`DROP SCHEMA ... CASCADE`) or with its table's
+/// owner (`DROP OWNED BY`) can be made again; `CREATE OR REPLACE VIEW` of a view it has, `REINDEX INDEX`
+/// and the drop of a foreign key want a `lock_timeout` for the tables they lock, named by the catalog.
+#[test]
+fn with_a_database_schema_and_owner_drops_views_reindex_and_foreign_keys_name_what_they_lock() {
+    let db = TestDb::new("lint_gone");
+    db.psql(
+        "DROP ROLE IF EXISTS lint_gone_owner; CREATE ROLE lint_gone_owner;
+         CREATE SCHEMA app; CREATE TABLE app.t (a int); CREATE INDEX t_a_idx ON app.t (a);
+         CREATE TABLE public.owned (a int); CREATE INDEX owned_a_idx ON public.owned (a);
+         ALTER TABLE public.owned OWNER TO lint_gone_owner;
+         CREATE TABLE users (id bigint PRIMARY KEY);
+         CREATE TABLE orders (id bigint, user_id bigint CONSTRAINT orders_user_fk REFERENCES users, a int);
+         CREATE INDEX orders_a_idx ON orders (a);
+         CREATE VIEW v AS SELECT id FROM orders;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let owned = "CREATE INDEX owned_a_idx ON public.owned (a);\n";
+    let index_again: &[(&str, &str, &str, &[u64])] = &[
+        (
+            "schema",
+            "DROP SCHEMA app CASCADE;\nCREATE SCHEMA app;\nCREATE TABLE app.t (a int);\n",
+            "CREATE INDEX t_a_idx ON app.t (a);\n",
+            &[],
+        ),
+        ("schema_kept", "SELECT 1;\n", "CREATE INDEX t_a_idx ON app.t (a);\n", &[2]),
+        ("owned", "DROP OWNED BY lint_gone_owner;\nCREATE TABLE public.owned (a int);\n", owned, &[]),
+        // The test's own role does not own `owned`.
+        ("other_owner", "DROP OWNED BY CURRENT_USER;\n", owned, &[2]),
+    ];
+    for (name, first, again, lines) in index_again {
+        let folder = dir.path().join(name);
+        write(&folder.join("0001.sql"), &format!("SET lock_timeout = '2s';\n{first}"));
+        write(&folder.join("0002.sql"), &format!("SET lock_timeout = '2s';\n{again}"));
+        let (_, report) = lint_json(&["-d", &db.conn_string(), folder.to_str().unwrap()]);
+        let found: Vec<u64> = found(&report)
+            .into_iter()
+            .filter(|(_, _, rule)| rule == "index-already-exists")
+            .map(|(_, line, _)| line)
+            .collect();
+        assert_eq!(found, *lines, "{name}: {report:#}");
+    }
+    let locks = [
+        ("view.sql", "CREATE OR REPLACE VIEW v AS SELECT id FROM orders;\n", "an ACCESS EXCLUSIVE lock on `v` "),
+        ("reindex.sql", "REINDEX INDEX orders_a_idx;\n", "a SHARE lock on `orders` "),
+        (
+            "fk.sql",
+            "ALTER TABLE orders DROP CONSTRAINT orders_user_fk;\n",
+            "an ACCESS EXCLUSIVE lock on `orders` and `users` ",
+        ),
+    ];
+    for (name, sql, lock) in locks {
+        let file = dir.path().join(name);
+        write(&file, sql);
+        let (_, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
+        let timeout = report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "missing-lock-timeout");
+        let message = timeout.and_then(|f| f["message"].as_str()).unwrap_or_else(|| panic!("{name}: {report:#}"));
+        assert!(message.contains(lock), "{name}: {message}");
+    }
+    // A view the database lacks is made, not replaced: nobody waits for it.
+    let file = dir.path().join("new_view.sql");
+    write(&file, "CREATE OR REPLACE VIEW w AS SELECT 1 AS one;\n");
+    let (_, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
+    assert!(found(&report).is_empty(), "{report:#}");
+}
