@@ -80,7 +80,8 @@ pub fn folder_migrations(dir: &Path) -> Result<Vec<PathBuf>> {
     for (entry, _) in entries {
         let name = name(&entry);
         if entry.is_dir() {
-            found.extend(["migration.sql", "up.sql"].iter().map(|f| entry.join(f)).find(|f| f.is_file()));
+            // As `migrate` reads a folder: `up.sql` (Diesel) before `migration.sql` (Prisma).
+            found.extend(["up.sql", "migration.sql"].iter().map(|f| entry.join(f)).find(|f| f.is_file()));
         } else if name.ends_with(".sql") && !name.ends_with(".down.sql") && !flyway_undo(&name) && entry.is_file() {
             found.push(entry);
         }
@@ -344,6 +345,8 @@ mod tests {
             ("20240101_a", "up.sql"),
             ("20240101_a", "down.sql"),
             ("20240103_c", "README.md"),
+            ("20240104_d", "migration.sql"),
+            ("20240104_d", "up.sql"),
         ] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
             std::fs::write(dir.path().join(sub).join(file), "SELECT 1;").unwrap();
@@ -351,7 +354,9 @@ mod tests {
         std::fs::write(dir.path().join("migration_lock.toml"), "").unwrap();
         let files = migration_files(&[dir.path().to_owned()]).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.strip_prefix(dir.path()).unwrap().to_owned()).collect();
-        assert_eq!(names, [Path::new("20240101_a/up.sql"), Path::new("20240102_b/migration.sql")]);
+        // A folder with both scripts is read as `migrate` runs it: its `up.sql`.
+        let expected = ["20240101_a/up.sql", "20240102_b/migration.sql", "20240104_d/up.sql"].map(Path::new);
+        assert_eq!(names, expected);
     }
 
     #[test]
