@@ -27,6 +27,12 @@ pub struct Filters {
     pub exclude_table_data: Vec<NamePattern>,
     /// Unlogged tables and sequences are kept without their rows and values (`--no-unlogged-table-data`).
     pub no_unlogged_table_data: bool,
+    /// `--table-and-children`, `--exclude-table-and-children`, `--exclude-table-data-and-children` (a
+    /// dump's, as pg_dump 16's): as `-t`, `-T` and `--exclude-table-data`, and each matched table's
+    /// partitions and inheritance children at every level. [`with_children`] turns them into exact names.
+    pub include_tables_and_children: Vec<NamePattern>,
+    pub exclude_tables_and_children: Vec<NamePattern>,
+    pub exclude_table_data_and_children: Vec<NamePattern>,
 }
 
 impl Filters {
@@ -101,7 +107,12 @@ impl Filters {
             .iter()
             .filter(|p| !relations.iter().any(|&(s, n, visible)| p.matches_object(s, n, visible)))
             .map(|p| format!("-t {}", p.source()));
-        schemas.chain(tables).collect()
+        let families = self
+            .include_tables_and_children
+            .iter()
+            .filter(|p| !relations.iter().any(|&(s, n, visible)| p.matches_object(s, n, visible)))
+            .map(|p| format!("--table-and-children {}", p.source()));
+        schemas.chain(tables).chain(families).collect()
     }
 
     /// The hint for `unmatched` patterns with a capital letter outside double quotes: pg_dump's rules fold
@@ -122,7 +133,9 @@ impl Filters {
 
     /// True when any `-n` or `-t` narrows the dump; pg_dump then leaves large objects out.
     pub fn narrows(&self) -> bool {
-        !self.include_schemas.is_empty() || !self.include_tables.is_empty()
+        !self.include_schemas.is_empty()
+            || !self.include_tables.is_empty()
+            || !self.include_tables_and_children.is_empty()
     }
 }
 
@@ -278,10 +291,108 @@ async fn read_and_lock(session: &Session, server: &ServerFacts, filters: &Filter
     Ok(tables)
 }
 
+/// `filters` with its `...-and-children` patterns made exact names: each table they match and every
+/// partition and inheritance child of it, added to `-t`, `-T` or `--exclude-table-data`; and a warning for
+/// each parent the dump takes without some of its descendants, none of which `-T` left out by name (a
+/// partitioned table holds no rows of its own: its partitions do).
+pub async fn with_children(session: &Session, filters: &Filters) -> Result<(Filters, Vec<String>)> {
+    let mut filters = filters.clone();
+    let families = [
+        &filters.include_tables_and_children,
+        &filters.exclude_tables_and_children,
+        &filters.exclude_table_data_and_children,
+    ];
+    if filters.include_tables.is_empty() && families.iter().all(|f| f.is_empty()) {
+        return Ok((filters, Vec::new()));
+    }
+    const DESCENDANTS: &str = "descendants";
+    let rows = query::run(session, DESCENDANTS, include_str!("sql/descendants.sql"), &[]).await?;
+    struct Descent {
+        child: TableName,
+        visible: bool,
+        ancestor: TableName,
+        ancestor_visible: bool,
+        partitioned: bool,
+    }
+    let mut descents = Vec::with_capacity(rows.len());
+    for r in &rows {
+        descents.push(Descent {
+            child: TableName { schema: get(r, DESCENDANTS, "schema")?, name: get(r, DESCENDANTS, "name")? },
+            visible: get::<Option<bool>>(r, DESCENDANTS, "visible")?.unwrap_or(false),
+            ancestor: TableName {
+                schema: get(r, DESCENDANTS, "ancestor_schema")?,
+                name: get(r, DESCENDANTS, "ancestor_name")?,
+            },
+            ancestor_visible: get::<Option<bool>>(r, DESCENDANTS, "ancestor_visible")?.unwrap_or(false),
+            partitioned: get(r, DESCENDANTS, "ancestor_partitioned")?,
+        });
+    }
+    let exact = |t: &TableName| NamePattern::exact(&t.schema, &t.name);
+    let expand = |patterns: &[NamePattern], into: &mut Vec<NamePattern>| -> Result<()> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        into.extend(patterns.iter().cloned());
+        for d in &descents {
+            if patterns.iter().any(|p| p.matches_object(&d.ancestor.schema, &d.ancestor.name, d.ancestor_visible)) {
+                into.push(exact(&d.child)?);
+            }
+        }
+        Ok(())
+    };
+    let (include, exclude, data) = (
+        filters.include_tables_and_children.clone(),
+        filters.exclude_tables_and_children.clone(),
+        filters.exclude_table_data_and_children.clone(),
+    );
+    expand(&include, &mut filters.include_tables)?;
+    expand(&exclude, &mut filters.exclude_tables)?;
+    expand(&data, &mut filters.exclude_table_data)?;
+
+    // A parent taken without descendants that no `-T` names.
+    let mut missing: std::collections::BTreeMap<&TableName, (bool, Vec<&TableName>)> = Default::default();
+    if !filters.include_tables.is_empty() {
+        let excluded = |t: &TableName, visible: bool| {
+            filters.exclude_tables.iter().any(|p| p.matches_object(&t.schema, &t.name, visible))
+        };
+        for d in &descents {
+            if filters.selects(&d.ancestor.schema, &d.ancestor.name, d.ancestor_visible)
+                && !filters.selects(&d.child.schema, &d.child.name, d.visible)
+                && !excluded(&d.child, d.visible)
+            {
+                let entry = missing.entry(&d.ancestor).or_insert((d.partitioned, Vec::new()));
+                entry.1.push(&d.child);
+            }
+        }
+    }
+    let warnings = missing
+        .into_iter()
+        .map(|(parent, (partitioned, children))| {
+            let names: Vec<String> = children.iter().take(5).map(|c| format!("`{c}`")).collect();
+            let more = match children.len() {
+                n if n > 5 => format!(" and {} more", n - 5),
+                _ => String::new(),
+            };
+            let what = if partitioned { "partitions" } else { "inheritance children" };
+            format!(
+                "`{parent}` is dumped without {} of its {what} ({}{more}), whose rows are not in the archive; \
+                 `--table-and-children {}` takes them (as pg_dump 16's)",
+                children.len(),
+                names.join(", "),
+                quote_qualified(parent),
+            )
+        })
+        .collect();
+    Ok((filters, warnings))
+}
+
 /// Refuses `-n` and `-t` patterns that name nothing, before anything is dumped: a mistyped name would
 /// otherwise make an archive without what the user asked for (pg_dump's `--strict-names`, always on).
 pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> {
-    if filters.include_schemas.is_empty() && filters.include_tables.is_empty() {
+    if filters.include_schemas.is_empty()
+        && filters.include_tables.is_empty()
+        && filters.include_tables_and_children.is_empty()
+    {
         return Ok(());
     }
     const PATTERN_TARGETS: &str = "pattern_targets";

@@ -31,6 +31,12 @@ impl NamePattern {
         })
     }
 
+    /// The pattern that matches exactly the object `schema.name`, whatever characters its names hold.
+    pub fn exact(schema: &str, name: &str) -> Result<Self> {
+        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        NamePattern::object(&format!("{}.{}", quoted(schema), quoted(name)))
+    }
+
     /// Parses a schema pattern (`-n`).
     pub fn schema(pattern: &str) -> Result<Self> {
         let parts = split(pattern)?;

@@ -65,7 +65,7 @@ impl FilterArgs {
             include_tables: objects(&self.table)?,
             exclude_tables: objects(&self.exclude_table)?,
             exclude_table_data: objects(exclude_table_data)?,
-            no_unlogged_table_data: false,
+            ..Filters::default()
         })
     }
 }

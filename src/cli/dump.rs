@@ -6,7 +6,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::archive::ArchiveTarget;
 use pgsafe::cancel::Cancel;
-use pgsafe::catalog::Filters;
+use pgsafe::catalog::{Filters, NamePattern};
 use pgsafe::dump::{DumpContent, DumpOptions, DumpReport};
 use pgsafe::format::Compression;
 use pgsafe::store::{AuditCommand, AuditEntry, Outcome};
@@ -86,6 +86,18 @@ pub struct DumpEngineArgs {
     #[arg(long = "exclude-table-data", value_name = "PATTERN")]
     exclude_table_data: Vec<String>,
 
+    /// As `-t`, and every partition and inheritance child of the tables PATTERN matches, at every level
+    /// (repeatable; pg_dump 16's option).
+    #[arg(long = "table-and-children", value_name = "PATTERN")]
+    table_and_children: Vec<String>,
+    /// As `-T`, and every partition and inheritance child of the tables PATTERN matches (repeatable).
+    #[arg(long = "exclude-table-and-children", value_name = "PATTERN")]
+    exclude_table_and_children: Vec<String>,
+    /// As `--exclude-table-data`, and for every partition and inheritance child of the tables PATTERN
+    /// matches (repeatable).
+    #[arg(long = "exclude-table-data-and-children", value_name = "PATTERN")]
+    exclude_table_data_and_children: Vec<String>,
+
     /// Do not dump the rows of unlogged tables, nor the values of unlogged sequences.
     #[arg(long = "no-unlogged-table-data")]
     no_unlogged_table_data: bool,
@@ -120,6 +132,7 @@ impl DumpEngineArgs {
     pub fn options(&self) -> Result<DumpOptions, Error> {
         let args = self;
         let compression = parse_compression(&args.compress)?;
+        let objects = |ps: &[String]| ps.iter().map(|p| NamePattern::object(p)).collect::<Result<Vec<_>, Error>>();
         if args.chunk_kib.is_some_and(|k| k == 0 || k > 256 << 10) {
             return Err(Error::new(ErrorKind::InvalidInput, "`--chunk-size` must be between 1 KiB and 256 MiB"));
         }
@@ -128,6 +141,9 @@ impl DumpEngineArgs {
             jobs: args.jobs.unwrap_or_else(default_jobs).max(1),
             filters: Filters {
                 no_unlogged_table_data: args.no_unlogged_table_data,
+                include_tables_and_children: objects(&args.table_and_children)?,
+                exclude_tables_and_children: objects(&args.exclude_table_and_children)?,
+                exclude_table_data_and_children: objects(&args.exclude_table_data_and_children)?,
                 ..args.filters.filters(&args.exclude_table_data)?
             },
             compression,
@@ -233,8 +249,13 @@ pub fn run(args: DumpArgs) -> Result<Exit, Error> {
     let report = result?;
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
-    } else if !args.quiet {
-        eprint!("{}", summary(&report));
+    } else {
+        if !args.quiet {
+            eprint!("{}", summary(&report));
+        }
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(Exit::Success)
 }

@@ -110,6 +110,9 @@ pub struct DumpReport {
     pub seconds: f64,
     /// The server's version, as the archive's catalog records it (`15.18`).
     pub server_version: String,
+    /// What the user should know of what was left out: a partitioned table or inheritance parent dumped
+    /// without descendants that `-t` did not name.
+    pub warnings: Vec<String>,
 }
 
 /// Connects, opens the snapshot and reads the catalog: the leader's first steps.
@@ -119,6 +122,8 @@ struct Leader {
     exported_snapshot: String,
     catalog: DataCatalog,
     schema: Option<SchemaCatalog>,
+    /// What the user should know of what the filters took (see [`catalog::with_children`]).
+    warnings: Vec<String>,
 }
 
 impl Leader {
@@ -136,13 +141,14 @@ impl Leader {
         let exported_snapshot: String = crate::pg::value(&session.query_one(EXPORT, &[]).await?, 0, EXPORT)?;
         let server = catalog::read_server_facts(&session).await?;
         catalog::check_patterns(&session, &options.filters).await?;
+        let (filters, warnings) = catalog::with_children(&session, &options.filters).await?;
         let data = options.content != DumpContent::SchemaOnly;
         // Reading the tables waits for their locks (for minutes, behind another session's ACCESS
         // EXCLUSIVE): not begun once interrupted, as a signal during the statements before it stopped none.
         options.cancel.check("the dump")?;
-        let mut tables = catalog::read_tables(&session, &server, &options.filters, options.lock_wait).await?;
-        let sequences = if data { catalog::read_sequences(&session, &options.filters).await? } else { Vec::new() };
-        let large_objects = if data && options.large_objects.unwrap_or(!options.filters.narrows()) {
+        let mut tables = catalog::read_tables(&session, &server, &filters, options.lock_wait).await?;
+        let sequences = if data { catalog::read_sequences(&session, &filters).await? } else { Vec::new() };
+        let large_objects = if data && options.large_objects.unwrap_or(!filters.narrows()) {
             catalog::read_large_objects(&session).await?
         } else {
             None
@@ -158,7 +164,7 @@ impl Leader {
                 // it ends before the workers start.
                 let helper =
                     if options.jobs > 1 { Some(Self::helper(options, &exported_snapshot).await?) } else { None };
-                Some(schema::read_schema_with(&session, helper.as_ref(), &server, &options.filters).await?)
+                Some(schema::read_schema_with(&session, helper.as_ref(), &server, &filters).await?)
             }
         };
         Ok(Leader {
@@ -166,6 +172,7 @@ impl Leader {
             exported_snapshot,
             catalog: DataCatalog { server, tables, sequences, large_objects },
             schema,
+            warnings,
         })
     }
 
@@ -302,6 +309,7 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
         large_objects: leader.catalog.large_objects.map_or(0, |l| l.count),
         seconds: started.elapsed().as_secs_f64(),
         server_version: leader.catalog.server.version.clone(),
+        warnings: leader.warnings.clone(),
     })
 }
 

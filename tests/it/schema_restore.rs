@@ -1676,6 +1676,78 @@ fn a_partitioned_table_taken_alone_with_t_warns_that_its_partitions_hold_its_row
     assert!(!stderr.contains("partitioned table restored without"), "{stderr}");
 }
 
+/// `dump -t` of a partitioned table took it alone, as pg_dump's does, and said "0 rows" and nothing else,
+/// also when its partitions live in another schema (where no `-t 'logs*'` finds them). It warns, naming
+/// them; `--table-and-children` (pg_dump 16's) takes every partition and inheritance child at every
+/// level, and `--exclude-table-and-children` / `--exclude-table-data-and-children` leave them out.
+#[test]
+fn dump_t_of_a_parent_warns_of_its_children_and_table_and_children_takes_them() {
+    let src = TestDb::new("t_children_src");
+    src.psql(
+        "CREATE SCHEMA archive;
+         CREATE TABLE logs (id int, at date) PARTITION BY RANGE (at);
+         CREATE TABLE logs_2025 PARTITION OF logs FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') PARTITION BY LIST (id);
+         CREATE TABLE logs_2025_all PARTITION OF logs_2025 DEFAULT;
+         CREATE TABLE archive.logs_2024 PARTITION OF logs FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO logs SELECT g, date '2024-07-01' + g FROM generate_series(1, 400) g;
+         CREATE TABLE animal (name text); CREATE TABLE dog (bark text) INHERITS (animal);
+         INSERT INTO animal VALUES ('cat'); INSERT INTO dog VALUES ('rex', 'woof');",
+    );
+    let rows = |db: &TestDb, table: &str| db.psql(&format!("SELECT count(*) FROM {table}")).trim().to_owned();
+    let (early, late) = (rows(&src, "archive.logs_2024"), rows(&src, "logs_2025_all"));
+    assert_eq!((early.as_str(), late.as_str()), ("183", "217"));
+    let dir = tempfile::tempdir().unwrap();
+    let dumped = |name: &str, args: &[&str]| -> (String, TestDb) {
+        let archive = dir.path().join(format!("{name}.pgsafe"));
+        let (code, _, stderr) = run(pgsafe().args(["dump", "-d", &src.conn_string(), "-f"]).arg(&archive).args(args));
+        assert_eq!(code, 0, "{stderr}");
+        let db = TestDb::new(&format!("t_children_{name}"));
+        // `-t` dumps no schema: the target must have the one a partition is in (and only a needed one).
+        if args.iter().any(|a| a.contains("children")) {
+            db.psql("CREATE SCHEMA archive;");
+        }
+        run_ok(pgsafe().args(["restore", "-q", "-d", &db.conn_string()]).arg(&archive));
+        (stderr, db)
+    };
+
+    let (stderr, db) = dumped("alone", &["-t", "logs", "-t", "animal"]);
+    assert!(
+        stderr.contains(
+            "warning: `public.logs` is dumped without 3 of its partitions (`archive.logs_2024`, `public.logs_2025`, \
+             `public.logs_2025_all`), whose rows are not in the archive; `--table-and-children public.logs` takes them"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: `public.animal` is dumped without 1 of its inheritance children (`public.dog`)"),
+        "{stderr}"
+    );
+    assert_eq!((rows(&db, "logs"), rows(&db, "animal")), ("0".into(), "1".into()));
+
+    let (stderr, db) = dumped("family", &["--table-and-children", "logs", "--table-and-children", "animal"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(
+        (rows(&db, "logs"), rows(&db, "archive.logs_2024"), rows(&db, "animal")),
+        ("400".into(), early.clone(), "2".into())
+    );
+
+    // Leaving a sub-tree out by `-T` (or its family option) is the user's choice: no warning.
+    let (stderr, db) =
+        dumped("no_2025", &["--table-and-children", "logs", "--exclude-table-and-children", "logs_2025"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(rows(&db, "logs"), early);
+    assert_eq!(db.psql("SELECT to_regclass('logs_2025_all') IS NULL").trim(), "t");
+    let (_, db) =
+        dumped("no_data", &["--table-and-children", "logs", "--exclude-table-data-and-children", "logs_2025"]);
+    assert_eq!((rows(&db, "logs"), rows(&db, "logs_2025_all")), (early, "0".into()));
+
+    let (code, _, stderr) = run(pgsafe()
+        .args(["dump", "-d", &src.conn_string(), "--table-and-children", "nosuch", "-f"])
+        .arg(dir.path().join("x.pgsafe")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing matches `--table-and-children nosuch`"), "{stderr}");
+}
+
 /// Found on a real application's schema (danbooru's): a table taken with `-t`, at dump or at restore,
 /// came without its sequence's value, so the next insert took id 1 again and failed on the key. Its
 /// serial's and identity column's sequences go with it, as pg_dump -t takes them; others do not.
