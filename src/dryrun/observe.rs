@@ -181,6 +181,8 @@ pub(super) struct Run {
     carried: HashSet<(String, String)>,
     /// Whether there were large objects before the rehearsal, whose oids [`LARGE_OBJECTS`] then keeps.
     large_objects: bool,
+    /// The rows their DELETEs took out of tables, to look for at the end ([`back_again`]).
+    deleted: Vec<DeletedRows>,
 }
 
 /// The temporary table of the oids of the large objects there before the rehearsal: those the migration
@@ -456,7 +458,8 @@ enum Pending {
     /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
     /// (their columns' text), where the migration filled a table they may have been copied to first.
     /// `inserted`: of them, the rows the migration inserted ([`inserted_here`]), where it looks for them.
-    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<u64> },
+    /// `statement`: the statement's index in the rehearsal, whose loss [`back_again`] may lessen.
+    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<u64>, statement: usize },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -1022,11 +1025,16 @@ async fn before(
                             // DELETE) are no loss: the table's rows are kept to find which went where.
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
-                            let force = analysis.moves_rows;
                             let own = inserted.is_some();
-                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, own, options)).await;
+                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, own, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
-                            pending.push(Pending::Rows { table: table.clone(), before, copy, inserted });
+                            pending.push(Pending::Rows {
+                                table: table.clone(),
+                                before,
+                                copy,
+                                inserted,
+                                statement: index,
+                            });
                         }
                     }
                 }
@@ -1295,7 +1303,8 @@ async fn after(
                 }
                 drop_copies(s, &[&updates.temp]).await?;
             }
-            Pending::Rows { table, before, copy, inserted } => {
+            Pending::Rows { table, before, copy, inserted, statement } => {
+                let mut gone_rows = None;
                 let what = format!("the rows left in `{table}`");
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
@@ -1324,12 +1333,25 @@ async fn after(
                             let described = format!("rows it deleted from `{table}`");
                             let rows = format!("FROM pg_temp.{}", quote_ident(&gone));
                             count = not_copied(s, &table, &described, &rows, count, &[], options, report).await?;
+                            gone_rows = Some(gone).filter(|_| count > 0);
                         }
                     }
-                    report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
+                    let loss =
+                        Loss { kind: LossKind::Deleted, table: table.clone(), column: None, count, estimated: false };
+                    report.losses.push(loss);
                 }
-                if let Some(KeptRows { temp, .. }) = copy {
-                    drop_copies(s, &[&temp, &format!("{temp}_gone")]).await?;
+                if let Some(kept) = copy {
+                    // Rows the migration puts back later (a lookup table reseeded) are looked for at its end.
+                    let found = match &gone_rows {
+                        Some(_) => quietly(measure(s, identity(s, &table)).await)?,
+                        None => None,
+                    };
+                    match (found, gone_rows) {
+                        (Some((oid, key)), Some(gone)) => {
+                            run.deleted.push(DeletedRows { statement, table, oid, key, kept, gone });
+                        }
+                        _ => drop_copies(s, &[&kept.temp, &format!("{}_gone", kept.temp)]).await?,
+                    }
                 }
             }
             Pending::Values(copy) => {
@@ -2147,8 +2169,7 @@ async fn copies(s: &Session, table: &str, statement: &[String]) -> Result<(Vec<S
     if filled.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let columns: Vec<String> =
-        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let columns = table_columns(s, table).await?;
     let mut found = Vec::new();
     for row in &filled {
         let has: Vec<String> = value(row, "columns", FILLED)?;
@@ -2190,39 +2211,41 @@ const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        ORDER BY a.attnum";
 
 /// A table's rows kept before a DELETE: the temporary table `temp` holds its `columns`' text.
+#[derive(Debug)]
 struct KeptRows {
     temp: String,
     columns: Vec<String>,
 }
 
 /// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
-/// `temp`, when the migration filled a table they may be copied to ([`copies`]), or the statement fills
-/// one itself (`force`: a DELETE in a `WITH` of an INSERT), and there are at most `--max-compare-rows` of
-/// them; `None` otherwise. With `inserted`, the rows the migration inserted ([`inserted_here`]) are left
-/// out: deleting them loses nothing.
+/// `temp`, when there are at most `--max-compare-rows` of them; `None` otherwise. They tell which rows
+/// the DELETE removed, to look for in a table the migration filled ([`not_copied`]) and, at the end of
+/// the rehearsal, in `table` itself ([`back_again`]). With `inserted`, the rows the migration inserted
+/// ([`inserted_here`]) are left out: deleting them loses nothing.
 async fn keep_rows(
     s: &Session,
     table: &str,
     rows: u64,
     temp: &str,
-    force: bool,
     inserted: bool,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
         return Ok(None);
     }
-    let (mut columns, found) = copies(s, table, &[]).await?;
-    if found.is_empty() && !force {
-        return Ok(None);
-    }
+    let columns = table_columns(s, table).await?;
     if columns.is_empty() {
-        columns = s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+        return Ok(None);
     }
     let list = text_columns(&columns);
     let filter = if inserted { format!(" WHERE NOT ({WRITTEN_HERE})") } else { String::new() };
     s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}{filter}", quote_ident(temp))).await?;
     Ok(Some(KeptRows { temp: temp.to_owned(), columns }))
+}
+
+/// The columns of `table`, by name, in order ([`COLUMNS`]).
+async fn table_columns(s: &Session, table: &str) -> Result<Vec<String>> {
+    s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect()
 }
 
 /// After the DELETE: the rows `kept` that `table` no longer has (as a multiset), in the temporary table
@@ -2237,6 +2260,136 @@ async fn deleted_rows(s: &Session, table: &str, kept: &KeptRows) -> Result<Strin
     ))
     .await?;
     Ok(gone)
+}
+
+/// The rows a DELETE of the rehearsal took out of a table (its `statement`th statement), kept to look for
+/// at the rehearsal's end: a table emptied and filled again with the rows it had (a lookup table
+/// reseeded, `DELETE FROM plan; INSERT INTO plan VALUES ...`) loses nothing.
+#[derive(Debug)]
+struct DeletedRows {
+    statement: usize,
+    /// As the statement's loss names it.
+    table: String,
+    /// The table's oid: it may be renamed since.
+    oid: i64,
+    /// Its primary key, when it has one.
+    key: Vec<String>,
+    /// Its rows before the DELETE, as their columns' text.
+    kept: KeptRows,
+    /// The temporary table of the rows the DELETE removed ([`deleted_rows`]), their columns' text.
+    gone: String,
+}
+
+/// The oid of `table` and the columns of its primary key; `None` when there is no such table.
+async fn identity(s: &Session, table: &str) -> Result<Option<(i64, Vec<String>)>> {
+    const SQL: &str = "SELECT pg_catalog.to_regclass($1)::oid::int8";
+    let oid: Option<i64> = value(&s.query_one(SQL, &[&table]).await?, 0, SQL)?;
+    match oid {
+        Some(oid) => Ok(Some((oid, primary_key(s, table).await?))),
+        None => Ok(None),
+    }
+}
+
+/// Of the rows `d` holds, as found at the rehearsal's end: those not there again, and those there again
+/// under the same primary key with a value replaced (not NULL nor an empty string before, as for an
+/// UPDATE); `None` when the table is gone or shares no column with them. By primary key when the table
+/// had one (and still has its columns); else as multisets of whole rows: a deleted row is there again
+/// when a row the migration left has its values and was not there after the DELETE.
+async fn not_back(s: &Session, d: &DeletedRows) -> Result<Option<(u64, u64, bool)>> {
+    const NAME: &str = "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c WHERE c.oid = $1::int8::oid";
+    let Some(row) = s.query(NAME, &[&d.oid]).await?.into_iter().next() else { return Ok(None) };
+    let table: String = value(&row, 0, NAME)?;
+    let now = table_columns(s, &table).await?;
+    let common: Vec<String> = d.kept.columns.iter().filter(|c| now.contains(c)).cloned().collect();
+    if common.is_empty() {
+        return Ok(None);
+    }
+    let (gone, kept) = (format!("pg_temp.{}", quote_ident(&d.gone)), format!("pg_temp.{}", quote_ident(&d.kept.temp)));
+    let texts = text_columns(&common);
+    let by_key = !d.key.is_empty() && d.key.iter().all(|k| common.contains(k));
+    let sql = if by_key {
+        let on: Vec<String> = d.key.iter().map(|k| format!("n.{k} = g.{k}", k = quote_ident(k))).collect();
+        let matched = format!("n.{} IS NOT NULL", quote_ident(&d.key[0]));
+        let same: Vec<String> = common
+            .iter()
+            .map(|c| format!("(g.{c} IS NULL OR g.{c} = '' OR g.{c} IS NOT DISTINCT FROM n.{c})", c = quote_ident(c)))
+            .collect();
+        format!(
+            "SELECT count(*) FILTER (WHERE NOT m.back)::int8, count(*) FILTER (WHERE m.back AND NOT m.same)::int8 \
+             FROM (SELECT bool_or({matched}) AS back, coalesce(bool_or({matched} AND {}), false) AS same \
+                   FROM {gone} g LEFT JOIN (SELECT {texts} FROM {table}) n ON {} GROUP BY g.ctid) m",
+            same.join(" AND "),
+            on.join(" AND ")
+        )
+    } else {
+        let list: Vec<String> = common.iter().map(|c| quote_ident(c)).collect();
+        let list = list.join(", ");
+        format!(
+            "SELECT count(*)::int8, 0::int8 FROM (SELECT {list} FROM {gone} EXCEPT ALL \
+               (SELECT {texts} FROM {table} EXCEPT ALL \
+                 (SELECT {list} FROM {kept} EXCEPT ALL SELECT {list} FROM {gone}))) x"
+        )
+    };
+    let row = s.query_one(&sql, &[]).await?;
+    let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(Some((count(0)?, count(1)?, by_key)))
+}
+
+impl Run {
+    /// At the rehearsal's end: the rows each DELETE removed that the migration put back with the values
+    /// they had are no loss; those put back under the same primary key with a value replaced count as
+    /// updated rather than deleted. `reports`: the statements', by index.
+    pub(super) async fn back_again(&mut self, s: &Session, reports: &mut [StatementReport]) -> Result<()> {
+        let mut looked = HashSet::new();
+        for d in std::mem::take(&mut self.deleted) {
+            let Some(report) = reports.get_mut(d.statement) else { continue };
+            let Some(at) = report.losses.iter().position(|l| l.kind == LossKind::Deleted && l.table == d.table) else {
+                continue;
+            };
+            if report.losses[at].count == 0 || !looked.insert((d.statement, d.table.clone())) {
+                continue;
+            }
+            let Some((absent, replaced, by_key)) = quietly(measure(s, not_back(s, &d)).await)? else { continue };
+            let count = report.losses[at].count;
+            let deleted = absent.min(count);
+            let changed = replaced.min(count - deleted);
+            let back = count - deleted - changed;
+            if back + changed == 0 {
+                continue;
+            }
+            report.losses[at].count = deleted;
+            let table = &d.table;
+            if back > 0 {
+                let how = if by_key { "by primary key" } else { "as whole rows" };
+                report.notes.push(format!(
+                    "{back} of the {count} rows it deleted from `{table}` are there again at the end of the migration \
+                     with the values they had ({how}): not counted as lost"
+                ));
+            }
+            if changed > 0 {
+                report.notes.push(format!(
+                    "{changed} of the {count} rows it deleted from `{table}` are there again at the end of the \
+                     migration under the same primary key with other values: counted as updated"
+                ));
+                match report
+                    .losses
+                    .iter_mut()
+                    .find(|l| l.kind == LossKind::Updated && &l.table == table && l.column.is_none())
+                {
+                    Some(updated) => updated.count += changed,
+                    None => report.losses.push(Loss {
+                        kind: LossKind::Updated,
+                        table: table.clone(),
+                        column: None,
+                        count: changed,
+                        estimated: false,
+                    }),
+                }
+            }
+            report.losses.retain(|l| l.count > 0);
+        }
+        Ok(())
+    }
 }
 
 /// `(c)::text AS c, ...` for each of `columns`.
