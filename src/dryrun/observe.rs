@@ -492,8 +492,12 @@ struct Copy {
 /// temporary table `temp` by `table`'s primary key `key`.
 struct Updates {
     table: String,
+    /// Empty when `columns` is: nothing is copied.
     temp: String,
+    /// Empty when the table has no primary key or the UPDATE sets it (see `renumbered`).
     key: Vec<String>,
+    /// The columns of the table's primary key that the UPDATE sets: its rows are compared unpaired.
+    renumbered: Vec<String>,
     columns: Vec<String>,
     /// Of `columns`, those the UPDATE does not set, which a BEFORE UPDATE trigger of the table may (see
     /// [`trigger_columns`]): a value of one that the trigger stamped with the transaction's time (an
@@ -548,9 +552,10 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
     Ok(columns)
 }
 
-/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows and a primary key that
-/// the UPDATE does not set, or none (the values are then compared as multisets: [`missing_values`]);
-/// `None` otherwise (the command tag counts then).
+/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows; `None` otherwise (the
+/// command tag counts then). By primary key, unless the table has none or the UPDATE sets it (`SET id =
+/// id + 1000`, keys renumbered): its rows cannot be paired then, and the values of the other columns it
+/// sets are compared as multisets ([`missing_values`]); an UPDATE that sets only the key copies nothing.
 async fn copy_updated(
     s: &Session,
     table: &str,
@@ -560,29 +565,45 @@ async fn copy_updated(
     run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
-    let key = primary_key(s, table).await?;
-    if set.is_empty() || key.iter().any(|k| set.contains(k)) {
+    let mut key = primary_key(s, table).await?;
+    if set.is_empty() {
         return Ok(None);
     }
+    let renumbered: Vec<String> = key.iter().filter(|k| set.contains(k)).cloned().collect();
+    let set: Vec<String> = set.iter().filter(|c| !key.contains(c)).cloned().collect();
     let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
+    if !renumbered.is_empty() {
+        key.clear();
+    }
     let columns: Vec<String> = set.iter().cloned().chain(by_trigger.iter().map(|(c, _)| c.clone())).collect();
     let stamped: Vec<Stamp> =
         std::iter::repeat_n(Stamp::None, set.len()).chain(by_trigger.iter().map(|(_, stamp)| *stamp)).collect();
     if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
-    let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
-    let values: Vec<String> =
-        columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
-    let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
-    s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
-        keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
-    ))
-    .await?;
+    if !columns.is_empty() {
+        let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        let values: Vec<String> =
+            columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
+        let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
+        s.batch(&format!(
+            "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
+            keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
+        ))
+        .await?;
+    }
     let replaced = run.replaced.get(table).filter(|r| !key.is_empty() && r.key == key).map(|r| r.temp.clone());
     let set = set.len();
-    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns, stamped, set, replaced }))
+    Ok(Some(Updates {
+        table: table.to_owned(),
+        temp: temp.to_owned(),
+        key,
+        renumbered,
+        columns,
+        stamped,
+        set,
+        replaced,
+    }))
 }
 
 /// `t.k = o.k AND ...` for the columns of `key`: a table `t` joined by its key to its copy `o`.
@@ -1201,16 +1222,34 @@ async fn after(
                     estimated: false,
                 });
             }
+            Pending::UpdatedValues(updates) if updates.columns.is_empty() => {
+                // Keys renumbered, every other value of the rows as it was.
+                report.notes.push(format!(
+                    "the UPDATE of `{}` sets only its primary key ({}): the rows keep their other values, not \
+                     counted as lost",
+                    updates.table,
+                    backticked(&updates.renumbered)
+                ));
+                let table = updates.table.clone();
+                report.losses.push(Loss { kind: LossKind::Updated, table, column: None, count: 0, estimated: false });
+            }
             Pending::UpdatedValues(updates) if updates.key.is_empty() => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let missing = settle(measure(s, missing_values(s, &updates)).await, &what, options, report)?;
                 if let Some((count, own)) = missing {
-                    let columns: Vec<String> = updates.columns.iter().map(|c| format!("`{c}`")).collect();
+                    let columns = backticked(&updates.columns);
+                    let unpaired = if updates.renumbered.is_empty() {
+                        format!("`{}` has no primary key", updates.table)
+                    } else {
+                        format!(
+                            "the UPDATE sets the primary key of `{}` ({}), which pairs no rows",
+                            updates.table,
+                            backticked(&updates.renumbered)
+                        )
+                    };
                     report.notes.push(format!(
-                        "`{}` has no primary key: the values of {} before and after the UPDATE were compared as \
-                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after",
-                        updates.table,
-                        columns.join(", ")
+                        "{unpaired}: the values of {columns} before and after the UPDATE were compared as \
+                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after"
                     ));
                     if own > 0 {
                         report.notes.push(format!(
@@ -2390,6 +2429,11 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// `` `a`, `b` `` for `columns`, as a note names them.
+fn backticked(columns: &[String]) -> String {
+    columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// `(c)::text AS c, ...` for each of `columns`.

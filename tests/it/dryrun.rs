@@ -2734,3 +2734,38 @@ fn rows_a_migration_deletes_and_puts_back_as_they_were_are_not_lost() {
     }
     assert_unchanged(&before, &db);
 }
+
+/// An UPDATE that sets a keyed table's primary key (`SET id = id + 1000`, keys renumbered) counted every
+/// row it updated as changed, from its command tag, since its rows could not be paired by the key. The
+/// values of the other columns it sets are compared as multisets instead, as for a table without a key:
+/// keys renumbered lose nothing in the table, values replaced on the way still count.
+#[test]
+fn an_update_that_renumbers_a_tables_primary_key_counts_only_the_other_values_it_replaces() {
+    let db = TestDb::new("dr_renumber");
+    // Scores 10, 20, 30, NULL, 50, 60, 70, NULL, ... (every fourth NULL: ids 4, 8, 12, 16, 20).
+    db.psql(
+        "CREATE TABLE acct (id int PRIMARY KEY, name text, score int);
+         INSERT INTO acct SELECT g, 'n' || g, CASE WHEN g % 4 = 0 THEN NULL ELSE g * 10 END FROM generate_series(1, 20) g;",
+    );
+    let before = copy_of(&db, "dr_renumber_before");
+    let dir = tempfile::tempdir().unwrap();
+    let updated = |n: u64| vec![("updated".to_owned(), "acct".to_owned(), None, n)];
+    let cases: [(&str, &str, Vec<LossRow>); 5] = [
+        ("all.sql", "UPDATE acct SET id = id + 1000;", vec![]),
+        ("some.sql", "UPDATE acct SET id = id + 1000 WHERE id <= 5;", vec![]),
+        // Names n1..n5 made N1..N5: five values no row has after.
+        ("names.sql", "UPDATE acct SET id = id + 1000, name = upper(name) WHERE id <= 5;", updated(5)),
+        // The five NULL scores made 0 are NULLs filled in; every score there before is still there.
+        ("filled.sql", "UPDATE acct SET id = -id, score = coalesce(score, 0);", vec![]),
+        // Row 1's score 10 made 11: no row holds 10 after.
+        ("score.sql", "UPDATE acct SET id = id, score = score + 1 WHERE id = 1;", updated(1)),
+    ];
+    for (name, sql, expected) in cases {
+        let report = rehearse_case(&db, dir.path(), name, sql, &expected);
+        if name == "all.sql" {
+            let said = "the UPDATE of `acct` sets only its primary key (`id`): the rows keep their other values";
+            assert!(report.to_string().contains(said), "{report:#}");
+        }
+    }
+    assert_unchanged(&before, &db);
+}
