@@ -1408,11 +1408,13 @@ async fn after(
                     }
                 };
                 let temp = format!("pg_temp.{}", quote_ident(&copy.temp));
-                let old = types(temp).await?.remove("pgsafe_old").map(|(_, base)| base).unwrap_or_default();
+                let (old_ty, old) = types(temp).await?.remove("pgsafe_old").unwrap_or_default();
                 let (ty, base) = types(copy.table.clone()).await?.remove(&copy.column).unwrap_or_default();
                 let mut changed = Err(Error::new(crate::error::ErrorKind::Database, "no way to compare"));
-                for how in Compare::ways(&old, &ty, &base) {
-                    let last = how == Compare::Text;
+                let ways = Compare::ways_from(&old_ty, &old, &ty, &base);
+                let ways_count = ways.len();
+                for (i, how) in ways.into_iter().enumerate() {
+                    let last = i + 1 == ways_count;
                     changed = measure(s, compare(s, &copy, how)).await;
                     match &changed {
                         Err(e) if !last && e.sqlstate().is_some_and(|c| matches!(c.class(), "22" | "42")) => {}
@@ -2822,10 +2824,11 @@ async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
     let Copy { table, temp, .. } = copy;
     let col = quote_ident(&copy.column);
     let (old, new) = how.sides("o.pgsafe_old", &format!("t.{col}"));
+    let holds = how.holds("o.pgsafe_old");
     let sql = if copy.key.is_empty() {
         format!(
             "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \
-               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE o.pgsafe_old IS NOT NULL GROUP BY 1) o \
+               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE {holds} GROUP BY 1) o \
                LEFT JOIN (SELECT {new} AS v, count(*) AS n FROM {table} t WHERE t.{col} IS NOT NULL GROUP BY 1) a \
                  ON a.v = o.v"
         )
