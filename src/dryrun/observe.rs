@@ -553,25 +553,29 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
 }
 
 /// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows; `None` otherwise (the
-/// command tag counts then). By primary key, unless the table has none or the UPDATE sets it (`SET id =
-/// id + 1000`, keys renumbered): its rows cannot be paired then, and the values of the other columns it
-/// sets are compared as multisets ([`missing_values`]); an UPDATE that sets only the key copies nothing.
+/// command tag counts then). The columns compared are those of `set` and those a BEFORE UPDATE trigger
+/// may set ([`trigger_columns`]), less the migration's own (`own`: columns it added, whose values are no
+/// data). By primary key, unless the table has none or the UPDATE sets it (`SET id = id + 1000`, keys
+/// renumbered): its rows cannot be paired then, and the values of the other columns are compared as
+/// multisets ([`missing_values`]); an UPDATE that sets only the key copies nothing.
 async fn copy_updated(
     s: &Session,
     table: &str,
     set: &[String],
-    by_trigger: Vec<(String, Stamp)>,
+    own: &dyn Fn(&String) -> bool,
     temp: &str,
     run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let mut key = primary_key(s, table).await?;
+    let set: Vec<String> = set.iter().filter(|c| !own(c)).cloned().collect();
     if set.is_empty() {
         return Ok(None);
     }
+    let by_trigger: Vec<(String, Stamp)> =
+        trigger_columns(s, table, &set).await?.into_iter().filter(|(c, _)| !own(c) && !key.contains(c)).collect();
     let renumbered: Vec<String> = key.iter().filter(|k| set.contains(k)).cloned().collect();
-    let set: Vec<String> = set.iter().filter(|c| !key.contains(c)).cloned().collect();
-    let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
+    let set: Vec<String> = set.into_iter().filter(|c| !key.contains(c)).collect();
     if !renumbered.is_empty() {
         key.clear();
     }
@@ -1004,21 +1008,14 @@ async fn before(
                 } else if update {
                     // The values it sets in columns that were there before: the migration's own added
                     // columns hold nothing to lose.
-                    let columns: Vec<String> = match effect {
-                        Effect::Update { columns, .. } => columns.iter().filter(|c| !own(table, c)).cloned().collect(),
-                        _ => Vec::new(),
+                    let columns: &[String] = match effect {
+                        Effect::Update { columns, .. } => columns,
+                        _ => &[],
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
-                    let what = format!("the columns a trigger of `{table}` may set");
-                    let by_trigger =
-                        settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|(c, _)| !own(table, c))
-                            .collect();
                     let what = format!("the values the UPDATE of `{table}` sets");
-                    let copied =
-                        measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
+                    let own = |c: &String| own(table, c);
+                    let copied = measure_keep(s, copy_updated(s, table, columns, &own, &temp, run, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
                         // An upsert's command tag counts the rows it inserted: the transaction's counters
@@ -1113,18 +1110,13 @@ async fn before(
         if updates.iter().any(|columns| columns.is_empty()) {
             continue;
         }
-        let mut columns: Vec<String> = updates.into_iter().flatten().filter(|c| !own(table, c)).cloned().collect();
+        let mut columns: Vec<String> = updates.into_iter().flatten().cloned().collect();
         columns.sort();
         columns.dedup();
         let temp = format!("pgsafe_dryrun_{index}_block_{i}");
-        let what = format!("the columns a trigger of `{table}` may set");
-        let by_trigger = settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(c, _)| !own(table, c))
-            .collect();
         let what = format!("the values the block's UPDATEs of `{table}` set");
-        let copied = measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
+        let own = |c: &String| own(table, c);
+        let copied = measure_keep(s, copy_updated(s, table, &columns, &own, &temp, run, options)).await;
         if let Some(updates) = settle(copied, &what, options, report)?.flatten() {
             pending.push(Pending::UpdatedValues(updates));
         }
