@@ -496,7 +496,8 @@ struct Updates {
     temp: String,
     /// Empty when the table has no primary key or the UPDATE sets it (see `renumbered`).
     key: Vec<String>,
-    /// The columns of the table's primary key that the UPDATE sets: its rows are compared unpaired.
+    /// The columns of the table's primary key that the UPDATE sets, where the rows are compared unpaired
+    /// for it (its numbers and UUIDs, which only name the rows, are not compared).
     renumbered: Vec<String>,
     columns: Vec<String>,
     /// Of `columns`, those the UPDATE does not set, which a BEFORE UPDATE trigger of the table may (see
@@ -556,8 +557,9 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
 /// command tag counts then). The columns compared are those of `set` and those a BEFORE UPDATE trigger
 /// may set ([`trigger_columns`]), less the migration's own (`own`: columns it added, whose values are no
 /// data). By primary key, unless the table has none or the UPDATE sets it (`SET id = id + 1000`, keys
-/// renumbered): its rows cannot be paired then, and the values of the other columns are compared as
-/// multisets ([`missing_values`]); an UPDATE that sets only the key copies nothing.
+/// renumbered) and the rest of the key does not tell the rows apart: its rows cannot be paired then, and
+/// the values of the columns are compared as multisets ([`missing_values`]), but for the key's numbers
+/// and UUIDs, which only name rows; an UPDATE that sets only those copies nothing.
 async fn copy_updated(
     s: &Session,
     table: &str,
@@ -568,23 +570,37 @@ async fn copy_updated(
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
     let mut key = primary_key(s, table).await?;
-    let set: Vec<String> = set.iter().filter(|c| !own(c)).cloned().collect();
+    let mut set: Vec<String> = set.iter().filter(|c| !own(c)).cloned().collect();
     if set.is_empty() {
+        return Ok(None);
+    }
+    if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
     let by_trigger: Vec<(String, Stamp)> =
         trigger_columns(s, table, &set).await?.into_iter().filter(|(c, _)| !own(c) && !key.contains(c)).collect();
-    let renumbered: Vec<String> = key.iter().filter(|k| set.contains(k)).cloned().collect();
-    let set: Vec<String> = set.into_iter().filter(|c| !key.contains(c)).collect();
+    let mut renumbered: Vec<String> = key.iter().filter(|k| set.contains(k)).cloned().collect();
     if !renumbered.is_empty() {
-        key.clear();
+        // The rest of the key, where it tells the rows apart (`id` of a key `(id, at)` that the UPDATE
+        // shifts `at` in), pairs them still, and the key's columns it sets are values like the others.
+        let rest: Vec<String> = key.iter().filter(|k| !set.contains(k)).cloned().collect();
+        if !rest.is_empty() && distinct(s, table, &rest).await? {
+            key = rest;
+            renumbered.clear();
+        } else {
+            // Numbers and UUIDs that only name the rows are renumbered, and lose nothing; a key column that
+            // holds data (a date, a name) is compared as the other columns are.
+            let types = column_types(s, table).await?;
+            let names = |c: &String| {
+                types.get(c).is_some_and(|(_, base)| matches!(base.as_str(), "int2" | "int4" | "int8" | "uuid"))
+            };
+            set.retain(|c| !(renumbered.contains(c) && names(c)));
+            key.clear();
+        }
     }
     let columns: Vec<String> = set.iter().cloned().chain(by_trigger.iter().map(|(c, _)| c.clone())).collect();
     let stamped: Vec<Stamp> =
         std::iter::repeat_n(Stamp::None, set.len()).chain(by_trigger.iter().map(|(_, stamp)| *stamp)).collect();
-    if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
-        return Ok(None);
-    }
     if !columns.is_empty() {
         let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
         let values: Vec<String> =
@@ -608,6 +624,13 @@ async fn copy_updated(
         set,
         replaced,
     }))
+}
+
+/// Whether no two rows of `table` hold the same values of `columns` (none NULL: a primary key's).
+async fn distinct(s: &Session, table: &str, columns: &[String]) -> Result<bool> {
+    let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!("SELECT count(*) = count(DISTINCT ROW({})) FROM {table}", list.join(", "));
+    value(&s.query_one(&sql, &[]).await?, 0, &sql)
 }
 
 /// `t.k = o.k AND ...` for the columns of `key`: a table `t` joined by its key to its copy `o`.
