@@ -2659,12 +2659,40 @@ fn rows_a_migration_deletes_and_puts_back_as_they_were_are_not_lost() {
         "CREATE TABLE plan (id int PRIMARY KEY, name text NOT NULL, price int);
          INSERT INTO plan VALUES (1, 'free', 0), (2, 'pro', 10), (3, 'team', NULL);
          CREATE TABLE tagged (name text, n int);
-         INSERT INTO tagged VALUES ('a', 1), ('a', 1), ('b', 2), ('c', NULL);",
+         INSERT INTO tagged VALUES ('a', 1), ('a', 1), ('b', 2), ('c', NULL);
+         CREATE TABLE owner (id int PRIMARY KEY, name text);
+         CREATE TABLE pet (id int PRIMARY KEY, owner_id int REFERENCES owner ON DELETE CASCADE, name text);
+         INSERT INTO owner VALUES (1, 'o1'), (2, 'o2');
+         INSERT INTO pet VALUES (1, 1, 'p1'), (2, 1, 'p2'), (3, 2, 'p3');",
     );
     let before = copy_of(&db, "dr_reseed_before");
     let dir = tempfile::tempdir().unwrap();
     let row = |kind: &str, table: &str, n: u64| (kind.to_owned(), table.to_owned(), None, n);
-    let cases: [(&str, &str, Vec<LossRow>); 8] = [
+    let cases: [(&str, &str, Vec<LossRow>); 11] = [
+        (
+            // Through a rename: the table is followed by oid.
+            "renamed.sql",
+            "DELETE FROM plan;
+             ALTER TABLE plan RENAME TO plans;
+             INSERT INTO plans VALUES (1, 'free', 0), (2, 'pro', 10), (3, 'team', NULL);",
+            vec![],
+        ),
+        (
+            // Owner 1 and, by ON DELETE CASCADE, its pets 1 and 2 put back as they were.
+            "cascade.sql",
+            "DELETE FROM owner WHERE id = 1;
+             INSERT INTO owner VALUES (1, 'o1');
+             INSERT INTO pet VALUES (1, 1, 'p1'), (2, 1, 'p2');",
+            vec![],
+        ),
+        (
+            // Pet 2 is not put back.
+            "cascade_fewer.sql",
+            "DELETE FROM owner WHERE id = 1;
+             INSERT INTO owner VALUES (1, 'o1');
+             INSERT INTO pet VALUES (1, 1, 'p1');",
+            vec![row("deleted", "pet", 1)],
+        ),
         (
             "reseed.sql",
             "DELETE FROM plan;
