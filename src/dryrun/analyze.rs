@@ -90,9 +90,6 @@ pub(crate) struct Analysis {
     pub block_updates: Vec<(String, Vec<String>)>,
     /// The tables it names (a `DO` block's statements': those it writes itself, not through triggers).
     pub named: Vec<String>,
-    /// It deletes rows and inserts rows in one statement (a `DELETE` in a `WITH` of an `INSERT`): the rows
-    /// it deletes are kept to find them in the table it fills, though no copy exists before it.
-    pub moves_rows: bool,
     /// It adds a value to an enum type (`ALTER TYPE ... ADD VALUE`), which is usable once its transaction
     /// commits.
     pub adds_enum_value: bool,
@@ -138,7 +135,6 @@ impl Analysis {
             added_columns: Vec::new(),
             block_updates: Vec::new(),
             named: Vec::new(),
-            moves_rows: false,
             adds_enum_value: false,
             conversions: Vec::new(),
             savepoint_op: None,
@@ -466,7 +462,6 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                     && let Some(table) = &d.relation
                 {
                     a.effects.push(Effect::Delete { table: table_name(table) });
-                    a.moves_rows = true;
                 }
             }
         }

@@ -520,6 +520,7 @@ async fn rehearse(
         reports.push(report);
         starts.push(None);
     }
+    run.back_again(session, &mut reports).await?;
     Ok((reports, starts))
 }
 

@@ -181,6 +181,8 @@ pub(super) struct Run {
     carried: HashSet<(String, String)>,
     /// Whether there were large objects before the rehearsal, whose oids [`LARGE_OBJECTS`] then keeps.
     large_objects: bool,
+    /// The rows their DELETEs took out of tables, to look for at the end ([`back_again`]).
+    deleted: Vec<DeletedRows>,
 }
 
 /// The temporary table of the oids of the large objects there before the rehearsal: those the migration
@@ -456,7 +458,8 @@ enum Pending {
     /// A table's rows before a DELETE, to count again after; `copy`: a temporary table holding them all
     /// (their columns' text), where the migration filled a table they may have been copied to first.
     /// `inserted`: of them, the rows the migration inserted ([`inserted_here`]), where it looks for them.
-    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<u64> },
+    /// `statement`: the statement's index in the rehearsal, whose loss [`back_again`] may lessen.
+    Rows { table: String, before: u64, copy: Option<KeptRows>, inserted: Option<u64>, statement: usize },
     /// How many values of `table.column` a referential action's SET NULL or SET DEFAULT would give
     /// (`condition`), before the statement: those it sets are counted after.
     Set { table: String, column: String, condition: String, before: u64 },
@@ -489,8 +492,13 @@ struct Copy {
 /// temporary table `temp` by `table`'s primary key `key`.
 struct Updates {
     table: String,
+    /// Empty when `columns` is: nothing is copied.
     temp: String,
+    /// Empty when the table has no primary key or the UPDATE sets it (see `renumbered`).
     key: Vec<String>,
+    /// The columns of the table's primary key that the UPDATE sets, where the rows are compared unpaired
+    /// for it (its numbers and UUIDs, which only name the rows, are not compared).
+    renumbered: Vec<String>,
     columns: Vec<String>,
     /// Of `columns`, those the UPDATE does not set, which a BEFORE UPDATE trigger of the table may (see
     /// [`trigger_columns`]): a value of one that the trigger stamped with the transaction's time (an
@@ -545,41 +553,84 @@ async fn trigger_columns(s: &Session, table: &str, set: &[String]) -> Result<Vec
     Ok(columns)
 }
 
-/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows and a primary key that
-/// the UPDATE does not set, or none (the values are then compared as multisets: [`missing_values`]);
-/// `None` otherwise (the command tag counts then).
+/// Copies what `Updates` says, when `table` has at most `--max-compare-rows` rows; `None` otherwise (the
+/// command tag counts then). The columns compared are those of `set` and those a BEFORE UPDATE trigger
+/// may set ([`trigger_columns`]), less the migration's own (`own`: columns it added, whose values are no
+/// data). By primary key, unless the table has none or the UPDATE sets it (`SET id = id + 1000`, keys
+/// renumbered) and the rest of the key does not tell the rows apart: its rows cannot be paired then, and
+/// the values of the columns are compared as multisets ([`missing_values`]), but for the key's numbers
+/// and UUIDs, which only name rows; an UPDATE that sets only those copies nothing.
 async fn copy_updated(
     s: &Session,
     table: &str,
     set: &[String],
-    by_trigger: Vec<(String, Stamp)>,
+    own: &dyn Fn(&String) -> bool,
     temp: &str,
     run: &Run,
     options: &DryRunOptions,
 ) -> Result<Option<Updates>> {
-    let key = primary_key(s, table).await?;
-    if set.is_empty() || key.iter().any(|k| set.contains(k)) {
+    let mut key = primary_key(s, table).await?;
+    let mut set: Vec<String> = set.iter().filter(|c| !own(c)).cloned().collect();
+    if set.is_empty() {
         return Ok(None);
     }
-    let by_trigger: Vec<(String, Stamp)> = by_trigger.into_iter().filter(|(c, _)| !key.contains(c)).collect();
-    let columns: Vec<String> = set.iter().cloned().chain(by_trigger.iter().map(|(c, _)| c.clone())).collect();
-    let stamped: Vec<Stamp> =
-        std::iter::repeat_n(Stamp::None, set.len()).chain(by_trigger.iter().map(|(_, stamp)| *stamp)).collect();
     if count(s, &format!("SELECT count(*) FROM {table}")).await? > options.max_compare_rows {
         return Ok(None);
     }
-    let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
-    let values: Vec<String> =
-        columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
-    let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
-    s.batch(&format!(
-        "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
-        keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
-    ))
-    .await?;
+    let by_trigger: Vec<(String, Stamp)> =
+        trigger_columns(s, table, &set).await?.into_iter().filter(|(c, _)| !own(c) && !key.contains(c)).collect();
+    let mut renumbered: Vec<String> = key.iter().filter(|k| set.contains(k)).cloned().collect();
+    if !renumbered.is_empty() {
+        // The rest of the key, where it tells the rows apart (`id` of a key `(id, at)` that the UPDATE
+        // shifts `at` in), pairs them still, and the key's columns it sets are values like the others.
+        let rest: Vec<String> = key.iter().filter(|k| !set.contains(k)).cloned().collect();
+        if !rest.is_empty() && distinct(s, table, &rest).await? {
+            key = rest;
+            renumbered.clear();
+        } else {
+            // Numbers and UUIDs that only name the rows are renumbered, and lose nothing; a key column that
+            // holds data (a date, a name) is compared as the other columns are.
+            let types = column_types(s, table).await?;
+            let names = |c: &String| {
+                types.get(c).is_some_and(|(_, base)| matches!(base.as_str(), "int2" | "int4" | "int8" | "uuid"))
+            };
+            set.retain(|c| !(renumbered.contains(c) && names(c)));
+            key.clear();
+        }
+    }
+    let columns: Vec<String> = set.iter().cloned().chain(by_trigger.iter().map(|(c, _)| c.clone())).collect();
+    let stamped: Vec<Stamp> =
+        std::iter::repeat_n(Stamp::None, set.len()).chain(by_trigger.iter().map(|(_, stamp)| *stamp)).collect();
+    if !columns.is_empty() {
+        let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        let values: Vec<String> =
+            columns.iter().enumerate().map(|(i, c)| format!("{} AS pgsafe_old_{i}", quote_ident(c))).collect();
+        let own = if inserted_here(s, table, &run.made).await? { WRITTEN_HERE } else { "false" };
+        s.batch(&format!(
+            "CREATE TEMPORARY TABLE {temp} AS SELECT {}, {own} AS pgsafe_own FROM {table}",
+            keys.iter().chain(&values).cloned().collect::<Vec<_>>().join(", "),
+        ))
+        .await?;
+    }
     let replaced = run.replaced.get(table).filter(|r| !key.is_empty() && r.key == key).map(|r| r.temp.clone());
     let set = set.len();
-    Ok(Some(Updates { table: table.to_owned(), temp: temp.to_owned(), key, columns, stamped, set, replaced }))
+    Ok(Some(Updates {
+        table: table.to_owned(),
+        temp: temp.to_owned(),
+        key,
+        renumbered,
+        columns,
+        stamped,
+        set,
+        replaced,
+    }))
+}
+
+/// Whether no two rows of `table` hold the same values of `columns` (none NULL: a primary key's).
+async fn distinct(s: &Session, table: &str, columns: &[String]) -> Result<bool> {
+    let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!("SELECT count(*) = count(DISTINCT ROW({})) FROM {table}", list.join(", "));
+    value(&s.query_one(&sql, &[]).await?, 0, &sql)
 }
 
 /// `t.k = o.k AND ...` for the columns of `key`: a table `t` joined by its key to its copy `o`.
@@ -980,21 +1031,14 @@ async fn before(
                 } else if update {
                     // The values it sets in columns that were there before: the migration's own added
                     // columns hold nothing to lose.
-                    let columns: Vec<String> = match effect {
-                        Effect::Update { columns, .. } => columns.iter().filter(|c| !own(table, c)).cloned().collect(),
-                        _ => Vec::new(),
+                    let columns: &[String] = match effect {
+                        Effect::Update { columns, .. } => columns,
+                        _ => &[],
                     };
                     let temp = format!("pgsafe_dryrun_{index}_{n}");
-                    let what = format!("the columns a trigger of `{table}` may set");
-                    let by_trigger =
-                        settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|(c, _)| !own(table, c))
-                            .collect();
                     let what = format!("the values the UPDATE of `{table}` sets");
-                    let copied =
-                        measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
+                    let own = |c: &String| own(table, c);
+                    let copied = measure_keep(s, copy_updated(s, table, columns, &own, &temp, run, options)).await;
                     match settle(copied, &what, options, report)?.flatten() {
                         Some(updates) => pending.push(Pending::UpdatedValues(updates)),
                         // An upsert's command tag counts the rows it inserted: the transaction's counters
@@ -1022,11 +1066,16 @@ async fn before(
                             // DELETE) are no loss: the table's rows are kept to find which went where.
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
-                            let force = analysis.moves_rows;
                             let own = inserted.is_some();
-                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, force, own, options)).await;
+                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, own, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
-                            pending.push(Pending::Rows { table: table.clone(), before, copy, inserted });
+                            pending.push(Pending::Rows {
+                                table: table.clone(),
+                                before,
+                                copy,
+                                inserted,
+                                statement: index,
+                            });
                         }
                     }
                 }
@@ -1084,18 +1133,13 @@ async fn before(
         if updates.iter().any(|columns| columns.is_empty()) {
             continue;
         }
-        let mut columns: Vec<String> = updates.into_iter().flatten().filter(|c| !own(table, c)).cloned().collect();
+        let mut columns: Vec<String> = updates.into_iter().flatten().cloned().collect();
         columns.sort();
         columns.dedup();
         let temp = format!("pgsafe_dryrun_{index}_block_{i}");
-        let what = format!("the columns a trigger of `{table}` may set");
-        let by_trigger = settle(measure(s, trigger_columns(s, table, &columns)).await, &what, options, report)?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(c, _)| !own(table, c))
-            .collect();
         let what = format!("the values the block's UPDATEs of `{table}` set");
-        let copied = measure_keep(s, copy_updated(s, table, &columns, by_trigger, &temp, run, options)).await;
+        let own = |c: &String| own(table, c);
+        let copied = measure_keep(s, copy_updated(s, table, &columns, &own, &temp, run, options)).await;
         if let Some(updates) = settle(copied, &what, options, report)?.flatten() {
             pending.push(Pending::UpdatedValues(updates));
         }
@@ -1193,16 +1237,34 @@ async fn after(
                     estimated: false,
                 });
             }
+            Pending::UpdatedValues(updates) if updates.columns.is_empty() => {
+                // Keys renumbered, every other value of the rows as it was.
+                report.notes.push(format!(
+                    "the UPDATE of `{}` sets only its primary key ({}): the rows keep their other values, not \
+                     counted as lost",
+                    updates.table,
+                    backticked(&updates.renumbered)
+                ));
+                let table = updates.table.clone();
+                report.losses.push(Loss { kind: LossKind::Updated, table, column: None, count: 0, estimated: false });
+            }
             Pending::UpdatedValues(updates) if updates.key.is_empty() => {
                 let what = format!("the values the UPDATE of `{}` changed", updates.table);
                 let missing = settle(measure(s, missing_values(s, &updates)).await, &what, options, report)?;
                 if let Some((count, own)) = missing {
-                    let columns: Vec<String> = updates.columns.iter().map(|c| format!("`{c}`")).collect();
+                    let columns = backticked(&updates.columns);
+                    let unpaired = if updates.renumbered.is_empty() {
+                        format!("`{}` has no primary key", updates.table)
+                    } else {
+                        format!(
+                            "the UPDATE sets the primary key of `{}` ({}), which pairs no rows",
+                            updates.table,
+                            backticked(&updates.renumbered)
+                        )
+                    };
                     report.notes.push(format!(
-                        "`{}` has no primary key: the values of {} before and after the UPDATE were compared as \
-                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after",
-                        updates.table,
-                        columns.join(", ")
+                        "{unpaired}: the values of {columns} before and after the UPDATE were compared as \
+                         multisets, column by column; {count} rows lost a value (not NULL nor empty) not there after"
                     ));
                     if own > 0 {
                         report.notes.push(format!(
@@ -1295,7 +1357,8 @@ async fn after(
                 }
                 drop_copies(s, &[&updates.temp]).await?;
             }
-            Pending::Rows { table, before, copy, inserted } => {
+            Pending::Rows { table, before, copy, inserted, statement } => {
+                let mut gone_rows = None;
                 let what = format!("the rows left in `{table}`");
                 let sql = format!("SELECT count(*) FROM {table}");
                 if let Some(now) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
@@ -1324,12 +1387,25 @@ async fn after(
                             let described = format!("rows it deleted from `{table}`");
                             let rows = format!("FROM pg_temp.{}", quote_ident(&gone));
                             count = not_copied(s, &table, &described, &rows, count, &[], options, report).await?;
+                            gone_rows = Some(gone).filter(|_| count > 0);
                         }
                     }
-                    report.losses.push(Loss { kind: LossKind::Deleted, table, column: None, count, estimated: false });
+                    let loss =
+                        Loss { kind: LossKind::Deleted, table: table.clone(), column: None, count, estimated: false };
+                    report.losses.push(loss);
                 }
-                if let Some(KeptRows { temp, .. }) = copy {
-                    drop_copies(s, &[&temp, &format!("{temp}_gone")]).await?;
+                if let Some(kept) = copy {
+                    // Rows the migration puts back later (a lookup table reseeded) are looked for at its end.
+                    let found = match &gone_rows {
+                        Some(_) => quietly(measure(s, identity(s, &table)).await)?,
+                        None => None,
+                    };
+                    match (found, gone_rows) {
+                        (Some((oid, key)), Some(gone)) => {
+                            run.deleted.push(DeletedRows { statement, table, oid, key, kept, gone });
+                        }
+                        _ => drop_copies(s, &[&kept.temp, &format!("{}_gone", kept.temp)]).await?,
+                    }
                 }
             }
             Pending::Values(copy) => {
@@ -1347,11 +1423,13 @@ async fn after(
                     }
                 };
                 let temp = format!("pg_temp.{}", quote_ident(&copy.temp));
-                let old = types(temp).await?.remove("pgsafe_old").map(|(_, base)| base).unwrap_or_default();
+                let (old_ty, old) = types(temp).await?.remove("pgsafe_old").unwrap_or_default();
                 let (ty, base) = types(copy.table.clone()).await?.remove(&copy.column).unwrap_or_default();
                 let mut changed = Err(Error::new(crate::error::ErrorKind::Database, "no way to compare"));
-                for how in Compare::ways(&old, &ty, &base) {
-                    let last = how == Compare::Text;
+                let ways = Compare::ways_from(&old_ty, &old, &ty, &base);
+                let ways_count = ways.len();
+                for (i, how) in ways.into_iter().enumerate() {
+                    let last = i + 1 == ways_count;
                     changed = measure(s, compare(s, &copy, how)).await;
                     match &changed {
                         Err(e) if !last && e.sqlstate().is_some_and(|c| matches!(c.class(), "22" | "42")) => {}
@@ -2147,8 +2225,7 @@ async fn copies(s: &Session, table: &str, statement: &[String]) -> Result<(Vec<S
     if filled.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let columns: Vec<String> =
-        s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+    let columns = table_columns(s, table).await?;
     let mut found = Vec::new();
     for row in &filled {
         let has: Vec<String> = value(row, "columns", FILLED)?;
@@ -2190,39 +2267,41 @@ const COLUMNS: &str = "SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        ORDER BY a.attnum";
 
 /// A table's rows kept before a DELETE: the temporary table `temp` holds its `columns`' text.
+#[derive(Debug)]
 struct KeptRows {
     temp: String,
     columns: Vec<String>,
 }
 
 /// Before a DELETE from `table` (`rows` rows): its rows, as their columns' text, in the temporary table
-/// `temp`, when the migration filled a table they may be copied to ([`copies`]), or the statement fills
-/// one itself (`force`: a DELETE in a `WITH` of an INSERT), and there are at most `--max-compare-rows` of
-/// them; `None` otherwise. With `inserted`, the rows the migration inserted ([`inserted_here`]) are left
-/// out: deleting them loses nothing.
+/// `temp`, when there are at most `--max-compare-rows` of them; `None` otherwise. They tell which rows
+/// the DELETE removed, to look for in a table the migration filled ([`not_copied`]) and, at the end of
+/// the rehearsal, in `table` itself ([`back_again`]). With `inserted`, the rows the migration inserted
+/// ([`inserted_here`]) are left out: deleting them loses nothing.
 async fn keep_rows(
     s: &Session,
     table: &str,
     rows: u64,
     temp: &str,
-    force: bool,
     inserted: bool,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
         return Ok(None);
     }
-    let (mut columns, found) = copies(s, table, &[]).await?;
-    if found.is_empty() && !force {
-        return Ok(None);
-    }
+    let columns = table_columns(s, table).await?;
     if columns.is_empty() {
-        columns = s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect::<Result<_>>()?;
+        return Ok(None);
     }
     let list = text_columns(&columns);
     let filter = if inserted { format!(" WHERE NOT ({WRITTEN_HERE})") } else { String::new() };
     s.batch(&format!("CREATE TEMPORARY TABLE {} AS SELECT {list} FROM {table}{filter}", quote_ident(temp))).await?;
     Ok(Some(KeptRows { temp: temp.to_owned(), columns }))
+}
+
+/// The columns of `table`, by name, in order ([`COLUMNS`]).
+async fn table_columns(s: &Session, table: &str) -> Result<Vec<String>> {
+    s.query(COLUMNS, &[&table]).await?.iter().map(|r| value(r, 0, COLUMNS)).collect()
 }
 
 /// After the DELETE: the rows `kept` that `table` no longer has (as a multiset), in the temporary table
@@ -2237,6 +2316,141 @@ async fn deleted_rows(s: &Session, table: &str, kept: &KeptRows) -> Result<Strin
     ))
     .await?;
     Ok(gone)
+}
+
+/// The rows a DELETE of the rehearsal took out of a table (its `statement`th statement), kept to look for
+/// at the rehearsal's end: a table emptied and filled again with the rows it had (a lookup table
+/// reseeded, `DELETE FROM plan; INSERT INTO plan VALUES ...`) loses nothing.
+#[derive(Debug)]
+struct DeletedRows {
+    statement: usize,
+    /// As the statement's loss names it.
+    table: String,
+    /// The table's oid: it may be renamed since.
+    oid: i64,
+    /// Its primary key, when it has one.
+    key: Vec<String>,
+    /// Its rows before the DELETE, as their columns' text.
+    kept: KeptRows,
+    /// The temporary table of the rows the DELETE removed ([`deleted_rows`]), their columns' text.
+    gone: String,
+}
+
+/// The oid of `table` and the columns of its primary key; `None` when there is no such table.
+async fn identity(s: &Session, table: &str) -> Result<Option<(i64, Vec<String>)>> {
+    const SQL: &str = "SELECT pg_catalog.to_regclass($1)::oid::int8";
+    let oid: Option<i64> = value(&s.query_one(SQL, &[&table]).await?, 0, SQL)?;
+    match oid {
+        Some(oid) => Ok(Some((oid, primary_key(s, table).await?))),
+        None => Ok(None),
+    }
+}
+
+/// Of the rows `d` holds, as found at the rehearsal's end: those not there again, and those there again
+/// under the same primary key with a value replaced (not NULL nor an empty string before, as for an
+/// UPDATE); `None` when the table is gone or shares no column with them. By primary key when the table
+/// had one (and still has its columns); else as multisets of whole rows: a deleted row is there again
+/// when a row the migration left has its values and was not there after the DELETE.
+async fn not_back(s: &Session, d: &DeletedRows) -> Result<Option<(u64, u64, bool)>> {
+    const NAME: &str = "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c WHERE c.oid = $1::int8::oid";
+    let Some(row) = s.query(NAME, &[&d.oid]).await?.into_iter().next() else { return Ok(None) };
+    let table: String = value(&row, 0, NAME)?;
+    let now = table_columns(s, &table).await?;
+    let common: Vec<String> = d.kept.columns.iter().filter(|c| now.contains(c)).cloned().collect();
+    if common.is_empty() {
+        return Ok(None);
+    }
+    let (gone, kept) = (format!("pg_temp.{}", quote_ident(&d.gone)), format!("pg_temp.{}", quote_ident(&d.kept.temp)));
+    let texts = text_columns(&common);
+    let by_key = !d.key.is_empty() && d.key.iter().all(|k| common.contains(k));
+    let sql = if by_key {
+        let on: Vec<String> = d.key.iter().map(|k| format!("n.{k} = g.{k}", k = quote_ident(k))).collect();
+        let matched = format!("n.{} IS NOT NULL", quote_ident(&d.key[0]));
+        let same: Vec<String> = common
+            .iter()
+            .map(|c| format!("(g.{c} IS NULL OR g.{c} = '' OR g.{c} IS NOT DISTINCT FROM n.{c})", c = quote_ident(c)))
+            .collect();
+        format!(
+            "SELECT count(*) FILTER (WHERE NOT m.back)::int8, count(*) FILTER (WHERE m.back AND NOT m.same)::int8 \
+             FROM (SELECT bool_or({matched}) AS back, coalesce(bool_or({matched} AND {}), false) AS same \
+                   FROM {gone} g LEFT JOIN (SELECT {texts} FROM {table}) n ON {} GROUP BY g.ctid) m",
+            same.join(" AND "),
+            on.join(" AND ")
+        )
+    } else {
+        let list: Vec<String> = common.iter().map(|c| quote_ident(c)).collect();
+        let list = list.join(", ");
+        format!(
+            "SELECT count(*)::int8, 0::int8 FROM (SELECT {list} FROM {gone} EXCEPT ALL \
+               (SELECT {texts} FROM {table} EXCEPT ALL \
+                 (SELECT {list} FROM {kept} EXCEPT ALL SELECT {list} FROM {gone}))) x"
+        )
+    };
+    let row = s.query_one(&sql, &[]).await?;
+    let count = |i: usize| value::<i64, _>(&row, i, &sql).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(Some((count(0)?, count(1)?, by_key)))
+}
+
+impl Run {
+    /// At the rehearsal's end: the rows each DELETE removed that the migration put back with the values
+    /// they had are no loss; those put back under the same primary key with a value replaced count as
+    /// updated rather than deleted. `reports`: the statements', by index.
+    pub(super) async fn back_again(&mut self, s: &Session, reports: &mut [StatementReport]) -> Result<()> {
+        let mut looked = HashSet::new();
+        for d in std::mem::take(&mut self.deleted) {
+            let Some(report) = reports.get_mut(d.statement) else { continue };
+            let Some(at) = report.losses.iter().position(|l| l.kind == LossKind::Deleted && l.table == d.table) else {
+                continue;
+            };
+            if report.losses[at].count == 0 || !looked.insert((d.statement, d.table.clone())) {
+                continue;
+            }
+            let Some((absent, replaced, by_key)) = quietly(measure(s, not_back(s, &d)).await)? else { continue };
+            let count = report.losses[at].count;
+            let deleted = absent.min(count);
+            let changed = replaced.min(count - deleted);
+            let back = count - deleted - changed;
+            if back + changed == 0 {
+                continue;
+            }
+            report.losses[at].count = deleted;
+            let table = &d.table;
+            if back > 0 {
+                let how = if by_key { "by primary key" } else { "as whole rows" };
+                report.notes.push(format!(
+                    "{back} of the {count} rows it deleted from `{table}` are there again at the end of the migration \
+                     with the values they had ({how}): not counted as lost"
+                ));
+            }
+            if changed > 0 {
+                report.notes.push(format!(
+                    "{changed} of the {count} rows it deleted from `{table}` are there again at the end of the \
+                     migration under the same primary key with other values: counted as updated"
+                ));
+                match report
+                    .losses
+                    .iter_mut()
+                    .find(|l| l.kind == LossKind::Updated && &l.table == table && l.column.is_none())
+                {
+                    Some(updated) => updated.count += changed,
+                    None => report.losses.push(Loss {
+                        kind: LossKind::Updated,
+                        table: table.clone(),
+                        column: None,
+                        count: changed,
+                        estimated: false,
+                    }),
+                }
+            }
+            report.losses.retain(|l| l.count > 0);
+        }
+        Ok(())
+    }
+}
+
+/// `` `a`, `b` `` for `columns`, as a note names them.
+fn backticked(columns: &[String]) -> String {
+    columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// `(c)::text AS c, ...` for each of `columns`.
@@ -2650,10 +2864,11 @@ async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
     let Copy { table, temp, .. } = copy;
     let col = quote_ident(&copy.column);
     let (old, new) = how.sides("o.pgsafe_old", &format!("t.{col}"));
+    let holds = how.holds("o.pgsafe_old");
     let sql = if copy.key.is_empty() {
         format!(
             "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \
-               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE o.pgsafe_old IS NOT NULL GROUP BY 1) o \
+               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE {holds} GROUP BY 1) o \
                LEFT JOIN (SELECT {new} AS v, count(*) AS n FROM {table} t WHERE t.{col} IS NOT NULL GROUP BY 1) a \
                  ON a.v = o.v"
         )

@@ -28,6 +28,10 @@ pub enum Compare {
     AsNew(String),
     /// As text, which every type has: `007` and `7` differ.
     Text,
+    /// An array made a value of its elements' type (`USING tags[1]`): the old array as its only element,
+    /// compared with the new value the inner way. An array of more elements (or of more dimensions) has
+    /// no only element and reads as NULL, which no new value equals: reduced to one, it lost the others.
+    Element(Box<Compare>),
 }
 
 impl Compare {
@@ -38,6 +42,34 @@ impl Compare {
             Compare::AsOld(ty) => (old.to_owned(), format!("({new})::{ty}")),
             Compare::AsNew(ty) => (format!("({old})::{ty}"), format!("({new})::{ty}")),
             Compare::Text => (format!("({old})::text"), format!("({new})::text")),
+            Compare::Element(inner) => inner.sides(
+                &format!(
+                    "CASE WHEN pg_catalog.cardinality({old}) = 1 AND pg_catalog.array_ndims({old}) = 1 \
+                     THEN ({old})[pg_catalog.array_lower({old}, 1)] END"
+                ),
+                new,
+            ),
+        }
+    }
+
+    /// The condition of the old values that hold something to lose: not NULL, and for an array made its
+    /// element, not empty either (`{}` made NULL, as `tags[1]` makes it, loses nothing).
+    pub fn holds(&self, old: &str) -> String {
+        match self {
+            Compare::Element(_) => format!("pg_catalog.cardinality({old}) > 0"),
+            _ => format!("{old} IS NOT NULL"),
+        }
+    }
+
+    /// The ways to compare a value whose type changed from `old_type` (as `format_type` names it, its
+    /// base `old_base`) to `new` (its base `new_base`): as [`ways`](Compare::ways), each through the only
+    /// element of the old value ([`Compare::Element`]) where an array was made a value that is none.
+    pub fn ways_from(old_type: &str, old_base: &str, new: &str, new_base: &str) -> Vec<Compare> {
+        let ways = Compare::ways(old_base, new, new_base);
+        if old_type.ends_with("[]") && !new.ends_with("[]") {
+            ways.into_iter().map(|w| Compare::Element(Box::new(w))).collect()
+        } else {
+            ways
         }
     }
 
@@ -188,5 +220,21 @@ mod tests {
         // A number made boolean: `5::boolean` is `true` as `1::boolean` is, so the cast proves nothing.
         assert_eq!(ways("int4", "boolean", "bool"), [Compare::Typed, Compare::Text]);
         assert_eq!(ways("integer", "uuid", "uuid"), [Compare::Typed, Compare::Text]);
+    }
+
+    #[test]
+    fn an_array_made_a_value_of_its_elements_type_is_compared_through_its_only_element() {
+        let element = |w: Compare| Compare::Element(Box::new(w));
+        assert_eq!(
+            Compare::ways_from("integer[]", "int4", "integer", "int4"),
+            [element(Compare::Typed), element(Compare::Text)]
+        );
+        assert_eq!(Compare::ways_from("integer[]", "int4", "bigint[]", "int8"), [Compare::Typed, Compare::Text]);
+        assert_eq!(Compare::ways_from("integer", "int4", "bigint", "int8"), [Compare::Typed, Compare::Text]);
+        let one = "CASE WHEN pg_catalog.cardinality(o.v) = 1 AND pg_catalog.array_ndims(o.v) = 1 \
+                   THEN (o.v)[pg_catalog.array_lower(o.v, 1)] END";
+        assert_eq!(element(Compare::Text).differs("o.v", "t.v"), format!("({one})::text IS DISTINCT FROM (t.v)::text"));
+        assert_eq!(element(Compare::Typed).holds("o.v"), "pg_catalog.cardinality(o.v) > 0");
+        assert_eq!(Compare::Typed.holds("o.v"), "o.v IS NOT NULL");
     }
 }
