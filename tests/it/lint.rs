@@ -21,6 +21,11 @@ fn lint_json(args: &[&str]) -> (i32, Value) {
 }
 
 /// (file name's end, line, rule) of each finding at `level` or any level when `None`.
+/// The lines of the findings of `rule`, in order.
+fn lines_of(report: &Value, rule: &str) -> Vec<u64> {
+    found(report).into_iter().filter(|(_, _, r)| r == rule).map(|(_, line, _)| line).collect()
+}
+
 fn found(report: &Value) -> Vec<(String, u64, String)> {
     report["findings"]
         .as_array()
@@ -519,12 +524,7 @@ fn with_a_database_an_index_the_run_drops_or_renames_away_can_be_made_again() {
             write(&folder.join(format!("000{i}.sql")), &format!("{timeout}{sql}"));
         }
         let (_, report) = lint_json(&["-d", &db.conn_string(), folder.to_str().unwrap()]);
-        let found: Vec<u64> = found(&report)
-            .into_iter()
-            .filter(|(_, _, rule)| rule == "index-already-exists")
-            .map(|(_, line, _)| line)
-            .collect();
-        assert_eq!(found, *lines, "{name}: {report:#}");
+        assert_eq!(lines_of(&report, "index-already-exists"), *lines, "{name}: {report:#}");
     }
     let file = dir.path().join("drop.sql");
     write(&file, "DROP INDEX IF EXISTS event_relations_id;\n");
@@ -569,12 +569,7 @@ fn with_a_database_schema_and_owner_drops_views_reindex_and_foreign_keys_name_wh
         write(&folder.join("0001.sql"), &format!("SET lock_timeout = '2s';\n{first}"));
         write(&folder.join("0002.sql"), &format!("SET lock_timeout = '2s';\n{again}"));
         let (_, report) = lint_json(&["-d", &db.conn_string(), folder.to_str().unwrap()]);
-        let found: Vec<u64> = found(&report)
-            .into_iter()
-            .filter(|(_, _, rule)| rule == "index-already-exists")
-            .map(|(_, line, _)| line)
-            .collect();
-        assert_eq!(found, *lines, "{name}: {report:#}");
+        assert_eq!(lines_of(&report, "index-already-exists"), *lines, "{name}: {report:#}");
     }
     let locks = [
         ("view.sql", "CREATE OR REPLACE VIEW v AS SELECT id FROM orders;\n", "an ACCESS EXCLUSIVE lock on `v` "),
