@@ -409,9 +409,10 @@ fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spel
     db.psql(&format!(
         r#"ALTER DATABASE {} SET TimeZone = 'America/New_York';
            CREATE TABLE item (id int PRIMARY KEY, seen timestamp, price numeric(10,2), ratio real, body text,
-                              zip text, cents numeric(10,2));
+                              zip text, cents numeric(10,2), tags int[]);
            INSERT INTO item SELECT g, timestamp '2024-03-10 01:30' + g * interval '17 minutes', g / 4.0,
-                  g / 3.0, '{{"a":' || g || ',"b":[1,2]}}', lpad(g::text, 5, '0'), g / 8.0
+                  g / 3.0, '{{"a":' || g || ',"b":[1,2]}}', lpad(g::text, 5, '0'), g / 8.0,
+                  CASE WHEN g % 10 = 0 THEN ARRAY[g, g + 1] WHEN g % 10 = 1 THEN '{{}}' ELSE ARRAY[g] END
            FROM generate_series(1, 40) g;"#,
         db.name()
     ));
@@ -422,7 +423,7 @@ fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spel
         "-c 'ALTER TABLE item ALTER COLUMN seen TYPE timestamptz, \
          ALTER COLUMN price TYPE numeric(12,4), ALTER COLUMN ratio TYPE double precision, \
          ALTER COLUMN body TYPE jsonb USING body::jsonb, ALTER COLUMN zip TYPE int USING zip::int, \
-         ALTER COLUMN cents TYPE numeric(10,1)'",
+         ALTER COLUMN cents TYPE numeric(10,1), ALTER COLUMN tags TYPE int USING tags[1]'",
     );
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["exit_code"], 0, "{report}");
@@ -434,8 +435,9 @@ fn a_dry_run_of_a_command_counts_values_a_type_change_altered_not_values_it_spel
         .map(|c| (c["column"].as_str().unwrap().to_owned(), c["values"].as_u64().unwrap()))
         .collect();
     // Every zip lost its leading zeros; `g / 8.0`, kept to two decimals, loses its second one unless g is
-    // a multiple of 4.
-    assert_eq!(changed, [("zip".to_owned(), 40), ("cents".to_owned(), 30)], "{item:#}");
+    // a multiple of 4; `{g}` made `g` and `{}` made NULL lose nothing, the four `{g, g + 1}` their second.
+    let expected = [("zip".to_owned(), 40), ("cents".to_owned(), 30), ("tags".to_owned(), 4)];
+    assert_eq!(changed, expected, "{item:#}");
 }
 
 #[test]
