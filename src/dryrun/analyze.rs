@@ -491,7 +491,8 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
-        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
+        // A `COPY ... FROM STDIN` of the file's rows counts them as an INSERT does.
+        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) | NodeEnum::CopyStmt(_) => {
             a.counts_rows = true;
         }
         NodeEnum::TruncateStmt(t) => {

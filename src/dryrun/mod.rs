@@ -35,7 +35,7 @@ use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{discards_transaction, is_transaction_control, outside_transaction};
 pub use sequences::SequenceBehind;
-pub use split::{FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
+pub use split::{CopyRows, FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
 
 /// How long the rehearsal waits for a lock, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -629,7 +629,8 @@ mod tests {
             max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
             cancel: Cancel::new(),
         };
-        let statement = Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into() };
+        let statement =
+            Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into(), copy_rows: None };
         let mut dropped = StatementReport::new(&statement, StatementOutcome::Ran);
         let loss = Loss { kind: LossKind::DroppedTable, table: "t".into(), column: None, count: 4, estimated: false };
         dropped.losses.push(loss);

@@ -1602,3 +1602,21 @@ fn drop_index_and_the_renames_and_rebuilds_that_lock_a_table_want_a_lock_timeout
     let sql = "DROP INDEX IF EXISTS other_idx;";
     assert_eq!(lines_with("missing-lock-timeout", sql, &LintOptions::default(), Some(&facts)), Vec::<usize>::new());
 }
+
+#[test]
+fn copy_from_stdin_rows_are_data_and_statements_after_them_keep_their_lines() {
+    // A seed as `pg_dump` writes it: the rows (a quote, a `;`, a `\N`) are not SQL.
+    let seed = "CREATE TABLE plan (id bigserial PRIMARY KEY, name text);\n\
+                COPY public.plan (id, name) FROM stdin;\n\
+                1\tit's free;\n\
+                2\t\\N\n\
+                \\.\n\
+                CREATE INDEX plan_name ON orders (name);\n";
+    assert_eq!(lines("explicit-id-without-setval", seed), [2]);
+    assert_eq!(lines("create-index-without-concurrently", seed), [6]);
+    let csv = "COPY plan FROM STDIN WITH (FORMAT csv);\n1,\"a\nb\"\n\\.\nDROP TABLE a;\n";
+    assert_eq!(lines("drop-table", csv), [5], "a quoted value of CSV may hold a line end");
+    let e = try_parse(SourceFile { name: "m.sql".into(), text: "SELECT 1;\nCOPY plan FROM stdin;\n1\n".into() })
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (2, 1), "{}", e.message);
+}

@@ -30,6 +30,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 pub use apply::LockPolicy;
+use apply::Piece;
 use runner::{FolderStatus, MigrationFile};
 
 use crate::cancel::Cancel;
@@ -691,8 +692,12 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
             // on the name (or, with `IF NOT EXISTS`, keeps the invalid index and says nothing).
             let retries = if builds_index_concurrently(&st.sql) { 0 } else { lock.retries };
             let mut attempt = 0;
+            let piece = match &pieces(std::slice::from_ref(st))[..] {
+                [piece] => piece.clone(),
+                _ => continue,
+            };
             loop {
-                match session.batch(&st.sql).await {
+                match piece.run(session).await {
                     Ok(()) => break,
                     Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < retries => {
                         attempt += 1;
@@ -707,6 +712,8 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
                              is INVALID (the rollback removes it)",
                         ));
                     }
+                    // A COPY names its line and its rows' already.
+                    Err(e) if matches!(piece, Piece::Copy { .. }) => return Err(e.context(format!("`{}`", u.label))),
                     Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
                 }
             }
@@ -1041,7 +1048,7 @@ async fn apply_all(
         _ => String::new(),
     };
     // A file's own BEGIN and COMMIT are left out: pgsafe runs each file in a transaction of its own.
-    let read = |u: &Unit| -> Result<String> { Ok(joined(&u.statements)) };
+    let read = |u: &Unit| -> Result<Vec<Piece>> { Ok(pieces(&u.statements)) };
     if !options.snapshot {
         // Nothing else could undo a failure half way: one transaction for all of it.
         let mut all = Vec::new();
@@ -1056,7 +1063,8 @@ async fn apply_all(
             records.push_str(&u.tool_record);
         }
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
-        let parts: Vec<(Option<&str>, &str)> = all.iter().map(|(label, sql)| (Some(*label), sql.as_str())).collect();
+        let parts: Vec<(Option<&str>, &[Piece])> =
+            all.iter().map(|(label, pieces)| (Some(*label), pieces.as_slice())).collect();
         apply::in_transaction(session, &parts, &records, options.lock, &options.cancel).await?;
         *committed = true;
         report.applied.extend(units.iter().map(|u| u.label.clone()));
@@ -1106,12 +1114,35 @@ async fn apply_all(
             }
             None => String::new(),
         } + &u.tool_record;
-        apply::in_transaction(session, &[(Some(&u.label), &sql)], &record, options.lock, &options.cancel).await?;
+        apply::in_transaction(session, &[(Some(&u.label), sql.as_slice())], &record, options.lock, &options.cancel)
+            .await?;
         *committed = true;
         tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
         report.applied.push(u.label.clone());
     }
     Ok(())
+}
+
+/// The statements of a file as the server takes them, without its own transaction control: batches,
+/// and each `COPY ... FROM STDIN` with its rows on its own.
+fn pieces(statements: &[crate::dryrun::Statement]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut batch: Vec<crate::dryrun::Statement> = Vec::new();
+    for st in statements {
+        let Some(rows) = &st.copy_rows else {
+            batch.push(st.clone());
+            continue;
+        };
+        if !batch.is_empty() {
+            pieces.push(Piece::Batch(joined(&std::mem::take(&mut batch))));
+        }
+        pieces.push(Piece::Copy { sql: st.sql.clone(), rows: rows.text.clone(), line: st.line, rows_line: rows.line });
+    }
+    let rest = joined(&batch);
+    if !rest.is_empty() {
+        pieces.push(Piece::Batch(rest));
+    }
+    pieces
 }
 
 /// The statements of a file as one batch, without its own transaction control: each ends with a `;` of

@@ -2650,3 +2650,40 @@ fn a_staging_table_the_migration_made_loses_nothing_and_one_carrying_moved_rows_
     }
     assert_unchanged(&before, &db);
 }
+
+/// A seed file with `COPY ... FROM stdin` rows was refused as a syntax error at its first row: its rows
+/// are rehearsed through the COPY sub-protocol, counted, and the statements after them keep their lines.
+#[test]
+fn a_copy_from_stdin_with_its_rows_is_rehearsed_and_counted_and_a_refused_row_fails_it() {
+    let db = small_db("dr_copy_rows");
+    let before = copy_of(&db, "dr_copy_rows_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "seed.sql",
+        "CREATE TABLE plan (id int PRIMARY KEY, name text, price int);\n\
+         COPY plan (id, name, price) FROM stdin;\n\
+         1\tfree\t0\n\
+         2\t\\N\t10\n\
+         \\.\n\
+         UPDATE plan SET price = 5 WHERE name IS NULL;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let seen: Vec<_> = s.iter().map(|s| (s["line"].as_u64().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(seen, [(1, "ran"), (2, "ran"), (6, "ran")], "{report:#}");
+    assert_eq!((&s[1]["rows"], &s[2]["rows"]), (&2.into(), &1.into()), "{report:#}");
+
+    let bad = migration(
+        dir.path(),
+        "bad.sql",
+        "COPY item (id, name) FROM stdin;\n1000001\tx\nnot-a-number\ty\n\\.\nSELECT 1;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&bad], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!((&s[0]["outcome"], &s[0]["failure"]["sqlstate"]), (&"failed".into(), &"22P02".into()), "{report:#}");
+    assert_eq!(s[1]["outcome"], "not-run", "{report:#}");
+    assert_unchanged(&before, &db);
+}

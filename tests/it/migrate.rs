@@ -1494,3 +1494,67 @@ fn a_dry_run_of_a_command_matches_the_rows_of_a_table_without_a_key_whole() {
     let (code, report, err) = rehearse_psql(&db, store.path(), "-c 'CREATE INDEX ON tokens (expires)'");
     assert_eq!(code, 0, "{report:#}\n{err}");
 }
+
+/// Seed files as `pg_dump` or a person writes them (`COPY ... FROM stdin;`, the rows, a line `\.`) were a
+/// syntax error at the first row: the rows are now data, sent through the COPY sub-protocol (text with
+/// `\N` for NULL, and CSV), the statements after them run, and a row the server refuses fails the file
+/// with the server's error at the file's line, undone as any failed statement.
+#[test]
+fn a_seed_file_with_copy_from_stdin_rows_is_applied_and_a_refused_row_rolls_it_back() {
+    let db = TestDb::new("mig_copy_rows");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_plan.sql"),
+        "CREATE TABLE plan (id int PRIMARY KEY, name text NOT NULL, price int);\n\
+         COPY public.plan (id, name, price) FROM stdin;\n\
+         1\tfree\t0\n\
+         2\tit's pro;\t\\N\n\
+         \\.\n\
+         COPY plan (id, name, price) FROM STDIN WITH (FORMAT csv, HEADER);\n\
+         id,name,price\n\
+         3,\"team, annual\",100\n\
+         \\.\n\
+         CREATE INDEX plan_name ON plan (name);\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_plan"]), "{report}");
+    assert_eq!(
+        db.psql("SELECT id, name, coalesce(price::text, 'NULL') FROM plan ORDER BY id").trim(),
+        "1|free|0\n2|it's pro;|NULL\n3|team, annual|100"
+    );
+    assert_eq!(db.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'plan_name'").trim(), "1");
+
+    // A row the server refuses: the rehearsal finds it first and refuses the migration ...
+    std::fs::write(
+        dir.path().join("0002_more.sql"),
+        "INSERT INTO plan VALUES (10, 'gold', 50);\n\
+         COPY plan (id, name, price) FROM stdin;\n\
+         11\tplatinum\t70\n\
+         12\tbroken\tnot-a-number\n\
+         \\.\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report}\n{err}");
+    let s = report["dry_run"]["statements"].as_array().unwrap();
+    assert_eq!((&s[1]["line"], &s[1]["outcome"]), (&2.into(), &"failed".into()), "{report}");
+    assert_eq!(s[1]["failure"]["sqlstate"], "22P02", "{report}");
+    // ... and applied past it, the file fails at its COPY, and its transaction takes the INSERT back.
+    let (code, report, err) = migrate(store.path(), &db, &["--force", folder]);
+    drop_replaced(&report);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{report}\n{err}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`0002_more`: line 2, its rows from line 3: `COPY plan (id, name, price) FROM stdin` failed")
+            && reason.contains("not-a-number")
+            && reason.contains("line 2, column price"),
+        "{reason}"
+    );
+    assert_eq!(db.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM plan").trim(), "1,2,3");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_plan"]);
+}
