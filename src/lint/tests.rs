@@ -1620,3 +1620,19 @@ fn copy_from_stdin_rows_are_data_and_statements_after_them_keep_their_lines() {
         .unwrap_err();
     assert_eq!((e.line, e.column), (2, 1), "{}", e.message);
 }
+
+#[test]
+fn under_migrate_a_value_used_after_the_files_own_commit_is_committed_by_then() {
+    let options = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    let rule = "enum-value-used-in-transaction";
+    // Its own transactions are kept: the COMMIT commits the value before the UPDATE uses it.
+    let own = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n";
+    assert_eq!(lines_with(rule, own, &options, None), Vec::<usize>::new());
+    // One block is the file's transaction, which migrate runs as one: the value is not committed yet.
+    let one =
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n";
+    assert_eq!(lines_with(rule, one, &options, None), [3]);
+    // No block at all: migrate runs the file in one transaction of its own.
+    let none = "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\n";
+    assert_eq!(lines_with(rule, none, &options, None), [2]);
+}

@@ -1558,3 +1558,55 @@ fn a_seed_file_with_copy_from_stdin_rows_is_applied_and_a_refused_row_rolls_it_b
     let (_, state) = migrations(&db, dir.path());
     assert_eq!(labels(&state["applied"]), ["0001_plan"]);
 }
+
+/// A file with transactions of its own (`BEGIN; ALTER TYPE mood ADD VALUE 'meh'; COMMIT; BEGIN; UPDATE
+/// ... 'meh' ...; COMMIT;`) was run as one transaction, its BEGIN and COMMIT left out, and failed with
+/// SQLSTATE 55P04 (the new value used before the transaction that added it commits), lint refusing it
+/// first. It runs as written now, each of its transactions committed; a later one that fails is undone
+/// with the rest by the snapshot, and `--skip-snapshot`, which only one transaction can undo, refuses it.
+#[test]
+fn a_file_with_transactions_of_its_own_runs_them_as_written_and_a_later_failure_rolls_back_to_the_snapshot() {
+    let db = TestDb::new("mig_own_transactions");
+    db.psql(
+        "CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE TABLE people (id int PRIMARY KEY, feeling mood); \
+         INSERT INTO people VALUES (1, 'sad'), (2, 'happy'), (3, NULL);",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_meh.sql"),
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\n\nBEGIN;\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report}\n{err}");
+    assert!(report["reason"].as_str().unwrap().contains("commits transactions of its own"), "{report}");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_meh"]), "{report}");
+    assert_eq!(db.psql("SELECT feeling FROM people WHERE id = 3").trim(), "meh");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_meh"]);
+
+    // Two transactions commit, the third fails: the snapshot puts back what they committed.
+    std::fs::write(
+        dir.path().join("0002_angry.sql"),
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'angry';\nCOMMIT;\nBEGIN;\nUPDATE people SET feeling = 'angry' WHERE id = 1;\nCOMMIT;\n\
+         BEGIN;\nALTER TABLE people ADD COLUMN team int REFERENCES no_such_table;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--terminate-after", "2", folder]);
+    drop_replaced(&report);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{report}\n{err}");
+    assert!(report["rollback"].is_object(), "the snapshot is restored: {report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`0002_angry`, in its transaction from line 8") && reason.contains("no_such_table"),
+        "{reason}"
+    );
+    assert_eq!(db.psql("SELECT feeling FROM people WHERE id = 1").trim(), "sad");
+    assert_eq!(db.psql("SELECT enum_range(NULL::mood)").trim(), "{sad,happy,meh}");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_meh"]);
+}
