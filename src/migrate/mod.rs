@@ -1170,21 +1170,15 @@ async fn apply_all(
 /// and each `COPY ... FROM STDIN` with its rows on its own.
 fn pieces(statements: &[crate::dryrun::Statement]) -> Vec<Piece> {
     let mut pieces = Vec::new();
-    let mut batch: Vec<crate::dryrun::Statement> = Vec::new();
-    for st in statements {
-        let Some(rows) = &st.copy_rows else {
-            batch.push(st.clone());
-            continue;
-        };
-        if !batch.is_empty() {
-            pieces.push(Piece::Batch(joined(&std::mem::take(&mut batch))));
-        }
+    let mut start = 0;
+    for (i, st) in statements.iter().enumerate() {
+        let Some(rows) = &st.copy_rows else { continue };
+        pieces.push(Piece::Batch(joined(&statements[start..i])));
         pieces.push(Piece::Copy { sql: st.sql.clone(), rows: rows.text.clone(), line: st.line, rows_line: rows.line });
+        start = i + 1;
     }
-    let rest = joined(&batch);
-    if !rest.is_empty() {
-        pieces.push(Piece::Batch(rest));
-    }
+    pieces.push(Piece::Batch(joined(&statements[start..])));
+    pieces.retain(|p| !matches!(p, Piece::Batch(sql) if sql.is_empty()));
     pieces
 }
 
@@ -1446,6 +1440,26 @@ mod tests {
         let parsed = pg_query::parse(&sql, 0).unwrap();
         let kinds: Vec<&str> = parsed.statement_types();
         assert_eq!(kinds, ["CreateStmt", "CreateStmt", "SelectStmt"], "{sql}");
+    }
+
+    #[test]
+    fn a_copy_from_stdin_is_a_piece_of_its_own_with_its_rows() {
+        let text = "BEGIN;\nCOPY t FROM stdin;\n1\n\\.\ncopy t from STDIN;\n2\n\\.\nSELECT 1;\nSELECT 2;\nCOMMIT;\n";
+        let statements = crate::dryrun::split_text(std::path::Path::new("m.sql"), text).unwrap();
+        let copy = |sql: &str, rows: &str, line, rows_line| Piece::Copy {
+            sql: sql.into(),
+            rows: rows.into(),
+            line,
+            rows_line,
+        };
+        assert_eq!(
+            pieces(&statements),
+            [
+                copy("COPY t FROM stdin", "1\n", 2, 3),
+                copy("copy t from STDIN", "2\n", 5, 6),
+                Piece::Batch("SELECT 1\n;\nSELECT 2\n;\n".into())
+            ]
+        );
     }
 
     #[test]
