@@ -213,9 +213,20 @@ pub fn transaction_runs<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a s
 /// something else beside it (another block, a statement before or after). Run in one transaction, what
 /// it needs committed first is not (a value `ALTER TYPE ... ADD VALUE` added is refused, SQLSTATE
 /// 55P04, until the transaction that added it commits).
+///
+/// A `SET` beside the block (`SET lock_timeout = '5s'; BEGIN; ...; COMMIT;`) is no transaction of its
+/// own: run in the file's one transaction, which commits, it holds for the session all the same.
 pub fn keeps_own_transactions<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> bool {
-    let runs = transaction_runs(statements, sql);
-    runs.len() > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
+    let runs = transaction_runs(statements, &sql);
+    let is_setting = |st: &'a T| {
+        pg_query::parse(sql(st), 0).is_ok_and(|parsed| {
+            parsed.protobuf.stmts.iter().all(|raw| {
+                matches!(raw.stmt.as_ref().and_then(|s| s.node.as_ref()), Some(NodeEnum::VariableSetStmt(_)))
+            })
+        })
+    };
+    let counted = runs.iter().filter(|r| !matches!(r, TransactionRun::Alone(st) if is_setting(st))).count();
+    counted > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
 }
 
 /// Whether `sql` (one statement) is a `COMMIT` (`END`, `COMMIT AND CHAIN`).
@@ -866,6 +877,7 @@ mod tests {
         assert!(!keeps("BEGIN; SELECT 1; SAVEPOINT s; SELECT 2; COMMIT"), "one block: the file's transaction");
         assert!(!keeps("SELECT 1; SELECT 2"), "no block: pgsafe's transaction");
         assert!(!keeps("BEGIN; COMMIT; SELECT 1"), "an empty block is nothing");
+        assert!(!keeps("SET lock_timeout = '5s'; BEGIN; SELECT 1; COMMIT"), "a SET holds for the session all the same");
         let statements = split("SET x = 1; BEGIN; SELECT 1; SAVEPOINT s; COMMIT; SELECT 2; BEGIN; SELECT 3");
         let runs: Vec<Vec<&str>> = transaction_runs(&statements, String::as_str)
             .into_iter()
