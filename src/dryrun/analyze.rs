@@ -153,6 +153,87 @@ pub fn outside_transaction(sql: &str, server_version: u32) -> bool {
     analyze(sql, server_version).outside_transaction
 }
 
+/// A part of a file as it runs when its own transactions are kept: a `BEGIN ... COMMIT` block (its
+/// statements, without the BEGIN and COMMIT), or one statement outside any block.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TransactionRun<'a, T> {
+    Block(Vec<&'a T>),
+    Alone(&'a T),
+}
+
+/// The parts of a file of `statements` (each one's SQL given by `sql`) as psql runs it: each of its own
+/// `BEGIN ... COMMIT` blocks in a transaction, every statement outside one on its own. A block never
+/// committed ends with the file (pgsafe commits it, as it commits a file). Empty blocks are left out.
+pub fn transaction_runs<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> Vec<TransactionRun<'a, T>> {
+    use TransactionStmtKind as K;
+    let mut runs = Vec::new();
+    let mut block: Option<Vec<&T>> = None;
+    let end = |block: &mut Option<Vec<&'a T>>, runs: &mut Vec<TransactionRun<'a, T>>| {
+        if let Some(b) = block.take().filter(|b| !b.is_empty()) {
+            runs.push(TransactionRun::Block(b));
+        }
+    };
+    for st in statements {
+        let kind = pg_query::parse(sql(st), 0).ok().and_then(|parsed| {
+            parsed.protobuf.stmts.first().and_then(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+                Some(NodeEnum::TransactionStmt(t)) => Some((TransactionStmtKind::try_from(t.kind).ok()?, t.chain)),
+                _ => None,
+            })
+        });
+        match kind {
+            Some((K::TransStmtBegin | K::TransStmtStart, _)) => {
+                // A BEGIN inside a block starts nothing (the server only warns).
+                block.get_or_insert_with(Vec::new);
+            }
+            Some((K::TransStmtCommit, chain)) => {
+                end(&mut block, &mut runs);
+                if chain {
+                    block = Some(Vec::new());
+                }
+            }
+            Some((K::TransStmtSavepoint | K::TransStmtRelease | K::TransStmtRollbackTo, _)) | None => {
+                match &mut block {
+                    Some(b) => b.push(st),
+                    None => runs.push(TransactionRun::Alone(st)),
+                }
+            }
+            // ROLLBACK and PREPARE TRANSACTION are refused before anything runs.
+            Some(_) => {}
+        }
+    }
+    end(&mut block, &mut runs);
+    runs
+}
+
+/// Whether a file of `statements` commits transactions of its own: it has a `BEGIN ... COMMIT` block and
+/// something else beside it (another block, a statement before or after). Run in one transaction, what
+/// it needs committed first is not (a value `ALTER TYPE ... ADD VALUE` added is refused, SQLSTATE
+/// 55P04, until the transaction that added it commits).
+///
+/// A `SET` beside the block (`SET lock_timeout = '5s'; BEGIN; ...; COMMIT;`) is no transaction of its
+/// own: run in the file's one transaction, which commits, it holds for the session all the same.
+pub fn keeps_own_transactions<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> bool {
+    let runs = transaction_runs(statements, &sql);
+    let is_setting = |st: &'a T| {
+        pg_query::parse(sql(st), 0).is_ok_and(|parsed| {
+            parsed.protobuf.stmts.iter().all(|raw| {
+                matches!(raw.stmt.as_ref().and_then(|s| s.node.as_ref()), Some(NodeEnum::VariableSetStmt(_)))
+            })
+        })
+    };
+    let counted = runs.iter().filter(|r| !matches!(r, TransactionRun::Alone(st) if is_setting(st))).count();
+    counted > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
+}
+
+/// Whether `sql` (one statement) is a `COMMIT` (`END`, `COMMIT AND CHAIN`).
+pub(crate) fn commits(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
+    parsed.protobuf.stmts.iter().any(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+        Some(NodeEnum::TransactionStmt(t)) => t.kind == TransactionStmtKind::TransStmtCommit as i32,
+        _ => false,
+    })
+}
+
 /// Whether `sql` (one statement) is BEGIN, COMMIT, ROLLBACK or the like.
 pub fn is_transaction_control(sql: &str) -> bool {
     analyze(sql, 0).kind == Kind::TransactionControl
@@ -486,7 +567,8 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
-        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
+        // A `COPY ... FROM STDIN` of the file's rows counts them as an INSERT does.
+        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) | NodeEnum::CopyStmt(_) => {
             a.counts_rows = true;
         }
         NodeEnum::TruncateStmt(t) => {
@@ -777,6 +859,30 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_file_keeps_its_own_transactions_when_it_commits_one_and_has_more() {
+        let split = |sql: &str| -> Vec<String> {
+            sql.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
+        let keeps = |sql: &str| keeps_own_transactions(&split(sql), String::as_str);
+        assert!(keeps("BEGIN; ALTER TYPE mood ADD VALUE 'meh'; COMMIT; BEGIN; UPDATE t SET m = 'meh'; COMMIT"));
+        assert!(keeps("ALTER TYPE mood ADD VALUE 'meh'; BEGIN; UPDATE t SET m = 'meh'; END"));
+        assert!(keeps("BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT 2; COMMIT"));
+        assert!(!keeps("BEGIN; SELECT 1; SAVEPOINT s; SELECT 2; COMMIT"), "one block: the file's transaction");
+        assert!(!keeps("SELECT 1; SELECT 2"), "no block: pgsafe's transaction");
+        assert!(!keeps("BEGIN; COMMIT; SELECT 1"), "an empty block is nothing");
+        assert!(!keeps("SET lock_timeout = '5s'; BEGIN; SELECT 1; COMMIT"), "a SET holds for the session all the same");
+        let statements = split("SET x = 1; BEGIN; SELECT 1; SAVEPOINT s; COMMIT; SELECT 2; BEGIN; SELECT 3");
+        let runs: Vec<Vec<&str>> = transaction_runs(&statements, String::as_str)
+            .into_iter()
+            .map(|r| match r {
+                TransactionRun::Block(b) => b.into_iter().map(String::as_str).collect(),
+                TransactionRun::Alone(st) => vec![st.as_str()],
+            })
+            .collect();
+        assert_eq!(runs, [vec!["SET x = 1"], vec!["SELECT 1", "SAVEPOINT s"], vec!["SELECT 2"], vec!["SELECT 3"]]);
+    }
 
     fn kind(sql: &str) -> Kind {
         analyze(sql, 170000).kind

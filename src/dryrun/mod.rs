@@ -33,9 +33,12 @@ use crate::cancel::Cancel;
 use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
-pub use analyze::{discards_transaction, is_transaction_control, outside_transaction};
+pub use analyze::{
+    TransactionRun, discards_transaction, is_transaction_control, keeps_own_transactions, outside_transaction,
+    transaction_runs,
+};
 pub use sequences::SequenceBehind;
-pub use split::{FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
+pub use split::{CopyRows, FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
 
 /// How long the rehearsal waits for a lock, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -452,8 +455,9 @@ async fn rehearse(
     let mut stopped: Option<String> = None;
     let mut run = observe::Run::default();
     run.remember_large_objects(session).await?;
-    // The file of the last statement that added a value to an enum type.
-    let mut enum_value_added_in: Option<&std::path::Path> = None;
+    // The file of the last statement that added a value to an enum type, and whether a COMMIT of that
+    // file came after it (a file that keeps its own transactions commits there).
+    let mut enum_value_added_in: Option<(&std::path::Path, bool)> = None;
     // The migration's own savepoints, each with the number of statements before it.
     let mut savepoints: Vec<(String, usize)> = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
@@ -470,7 +474,15 @@ async fn rehearse(
             }
         }
         let report = match &analysis.kind {
-            analyze::Kind::TransactionControl => StatementReport::not_run(statement, TRANSACTION_CONTROL),
+            analyze::Kind::TransactionControl => {
+                if let Some((file, committed)) = &mut enum_value_added_in
+                    && *file == statement.file
+                    && analyze::commits(&statement.sql)
+                {
+                    *committed = true;
+                }
+                StatementReport::not_run(statement, TRANSACTION_CONTROL)
+            }
             analyze::Kind::NotRun(reason) => StatementReport::not_run(statement, reason.clone()),
             analyze::Kind::Runs => {
                 let start = Instant::now();
@@ -482,7 +494,7 @@ async fn rehearse(
                 if report.outcome == StatementOutcome::Ran {
                     run.added.extend(new_here);
                     if analysis.adds_enum_value {
-                        enum_value_added_in = Some(&statement.file);
+                        enum_value_added_in = Some((&statement.file, false));
                     }
                 }
                 // A value an earlier file added is usable once that file's transaction commits, as a
@@ -490,12 +502,14 @@ async fn rehearse(
                 let uses_new_value =
                     report.failure.as_ref().and_then(|f| f.sqlstate.as_deref()).and_then(SqlState::parse)
                         == Some(SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE);
-                if let Some(file) = enum_value_added_in.filter(|f| uses_new_value && *f != statement.file) {
+                let committed_since =
+                    enum_value_added_in.filter(|(f, committed)| *committed || *f != statement.file.as_path());
+                if let Some((file, _)) = committed_since.filter(|_| uses_new_value) {
                     report.outcome = StatementOutcome::NotRun;
                     report.reason = Some(format!(
                         "it uses an enum value `{}` adds, which PostgreSQL lets a transaction use once the one that \
-                         added it commits: applied file by file it is usable, and the rehearsal, one transaction, \
-                         cannot show what it does",
+                         added it commits: applied file by file and each of a file's own transactions as written, \
+                         it is usable, and the rehearsal, one transaction, cannot show what it does",
                         file.display()
                     ));
                     report.failure = None;
@@ -630,7 +644,8 @@ mod tests {
             max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
             cancel: Cancel::new(),
         };
-        let statement = Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into() };
+        let statement =
+            Statement { file: "m/0001.sql".into(), line: 3, column: 1, sql: "DROP TABLE t".into(), copy_rows: None };
         let mut dropped = StatementReport::new(&statement, StatementOutcome::Ran);
         let loss = Loss { kind: LossKind::DroppedTable, table: "t".into(), column: None, count: 4, estimated: false };
         dropped.losses.push(loss);

@@ -91,7 +91,7 @@ pub(super) async fn statement(
         s.batch("SAVEPOINT pgsafe_statement").await?;
     }
     let ran = Instant::now();
-    let result = s.execute_simple(&statement.sql).await;
+    let result = execute(s, statement).await;
     report.seconds = ran.elapsed().as_secs_f64();
     let rows = match result {
         Ok(rows) => rows,
@@ -117,7 +117,7 @@ pub(super) async fn statement(
             changes_before = row_changes(s, &[], &[], &[]).await?;
             let counted = unforeseen.count(s).await?;
             let ran = Instant::now();
-            rows = s.execute_simple(&statement.sql).await?;
+            rows = execute(s, statement).await?;
             report.seconds = ran.elapsed().as_secs_f64();
             relations_after = relations(s).await?;
             counted.losses(s, &mut report).await?;
@@ -161,6 +161,15 @@ pub(super) async fn statement(
     run.made.follow(s, &relations_before, &relations_after, &mut report).await?;
     settle_losses(&mut report.losses);
     Ok(report)
+}
+
+/// Runs `statement` and returns the rows its command tag counts; a `COPY ... FROM STDIN` with the rows the
+/// file holds after it.
+async fn execute(s: &Session, statement: &Statement) -> Result<u64> {
+    match &statement.copy_rows {
+        Some(rows) => s.copy_rows(&statement.sql, &rows.text).await,
+        None => s.execute_simple(&statement.sql).await,
+    }
 }
 
 /// What the statements of the rehearsal did so far, that the next one is measured against.
@@ -3307,7 +3316,7 @@ mod tests {
             (8, rel("pg_temp_3.made", 80)),
         ]);
         let mut report = StatementReport::new(
-            &Statement { file: "m.sql".into(), line: 1, column: 1, sql: "x".into() },
+            &Statement { file: "m.sql".into(), line: 1, column: 1, sql: "x".into(), copy_rows: None },
             StatementOutcome::Ran,
         );
         compare_relations(&before, &after, &mut report);

@@ -16,6 +16,18 @@ pub struct Statement {
     pub column: usize,
     /// The statement without the `;` that ends it, from its first token.
     pub sql: String,
+    /// The rows that follow it in the file when it is a `COPY ... FROM STDIN`.
+    #[serde(skip)]
+    pub copy_rows: Option<CopyRows>,
+}
+
+/// The rows of a `COPY ... FROM STDIN`, as the file holds them after the statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRows {
+    /// The line of the file they start at, from 1.
+    pub line: usize,
+    /// Each row with its line end, up to the line `\.` that ends them.
+    pub text: String,
 }
 
 impl Statement {
@@ -155,12 +167,29 @@ pub fn split_file(path: &Path) -> Result<Vec<Statement>> {
 /// The statements of `text`, the contents of the file `path`, without those of its down sections (goose,
 /// dbmate and sql-migrate keep the statements that undo a migration after a marker comment in the same
 /// file: [`down_sections`](crate::sql::down_sections)).
+///
+/// The rows after a `COPY ... FROM STDIN` are not SQL: the parser reads the file without them (each of
+/// their characters a space, so what follows keeps its line and column), and they go with the statement.
 pub fn split_text(path: &Path, text: &str) -> Result<Vec<Statement>> {
-    let down = crate::sql::down_sections(text);
-    match pg_query::split_with_parser(text) {
-        Ok(pieces) => Ok(pieces.into_iter().filter_map(|piece| statement(path, text, piece, &down)).collect()),
-        Err(e) => Err(parse_error(path, text, &e)),
+    let blocks = crate::sql::copy_blocks(text).map_err(|e| {
+        let (line, column) = line_and_column(text, e.offset);
+        Error::new(ErrorKind::InvalidInput, format!("`{}`:{line}:{column}: {}", path.display(), e.message))
+            .with_hint("a `COPY ... FROM STDIN` is followed by its rows, one a line, and a line `\\.` after them, as `pg_dump` writes it")
+    })?;
+    let sql = crate::sql::blank_copy_rows(text, &blocks);
+    let down = crate::sql::down_sections(&sql);
+    let pieces = pg_query::split_with_parser(&sql).map_err(|e| parse_error(path, &sql, &e))?;
+    let mut statements: Vec<Statement> =
+        pieces.into_iter().filter_map(|piece| statement(path, &sql, piece, &down)).collect();
+    for block in &blocks {
+        let at = line_and_column(text, block.statement.start);
+        let (rows_line, _) = line_and_column(text, block.rows.start);
+        // A COPY in a down section is not among the statements, and its rows go with it.
+        if let Some(st) = statements.iter_mut().find(|st| (st.line, st.column) == at) {
+            st.copy_rows = Some(CopyRows { line: rows_line, text: text[block.rows.clone()].to_owned() });
+        }
     }
+    Ok(statements)
 }
 
 /// `piece` (a slice of `text`) as a statement, from its first token; `None` when it holds only comments or
@@ -173,7 +202,7 @@ fn statement(path: &Path, text: &str, piece: &str, down: &[std::ops::Range<usize
         return None;
     }
     let (line, column) = line_and_column(text, start + skipped);
-    Some(Statement { file: path.to_owned(), line, column, sql: sql.to_owned() })
+    Some(Statement { file: path.to_owned(), line, column, sql: sql.to_owned(), copy_rows: None })
 }
 
 /// Where the code of `sql` starts: after blanks, `--` comments and (nested) `/* */` comments.
@@ -357,6 +386,27 @@ mod tests {
         // A folder with both scripts is read as `migrate` runs it: its `up.sql`.
         let expected = ["20240101_a/up.sql", "20240102_b/migration.sql", "20240104_d/up.sql"].map(Path::new);
         assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn the_rows_of_a_copy_from_stdin_go_with_it_and_what_follows_keeps_its_line() {
+        let text = "CREATE TABLE plan (id int, name text);\nCOPY plan (id, name) FROM stdin;\n1\tit's\n2\t\\N\n\\.\n  UPDATE plan SET id = 3;\n";
+        let statements = split_text(Path::new("m.sql"), text).unwrap();
+        let at: Vec<_> = statements.iter().map(|s| (s.line, s.column, s.sql.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (1, 1, "CREATE TABLE plan (id int, name text)"),
+                (2, 1, "COPY plan (id, name) FROM stdin"),
+                (6, 3, "UPDATE plan SET id = 3")
+            ]
+        );
+        assert_eq!(statements[1].copy_rows, Some(CopyRows { line: 3, text: "1\tit's\n2\t\\N\n".into() }));
+        assert_eq!(statements[2].copy_rows, None);
+        let e = split_text(Path::new("m.sql"), "SELECT 1;\nCOPY plan FROM pstdin;\n1\n\\.\n").unwrap_err();
+        assert!(e.to_string().starts_with("`m.sql`:2:1: `COPY ... FROM pstdin`"), "{e}");
+        let e = split_text(Path::new("m.sql"), "COPY plan FROM stdin;\n1\n\\.\nSELECT (1;\n").unwrap_err();
+        assert!(e.to_string().starts_with("`m.sql`:4:"), "{e}");
     }
 
     #[test]

@@ -198,17 +198,25 @@ pub fn parse(file: SourceFile) -> Result<ParsedFile> {
 }
 
 /// [`parse`], its failure said as where the parser stopped.
+///
+/// The rows after a `COPY ... FROM STDIN` are data: the parser and the scanner read the file with each of
+/// their characters a space, so that every statement keeps its offset, line and column.
 pub fn try_parse(file: SourceFile) -> std::result::Result<ParsedFile, SyntaxError> {
-    let parsed = match pg_query::parse(&file.text, 0) {
+    let blocks = crate::sql::copy_blocks(&file.text).map_err(|e| {
+        let (line, column) = line_column(&file.text, e.offset);
+        SyntaxError { file: file.name.clone(), line, column, message: e.message }
+    })?;
+    let sql = SourceFile { name: file.name.clone(), text: crate::sql::blank_copy_rows(&file.text, &blocks) };
+    let parsed = match pg_query::parse(&sql.text, 0) {
         Ok(parsed) => parsed,
-        Err(e) => return Err(syntax_error(&file, e)),
+        Err(e) => return Err(syntax_error(&sql, e)),
     };
     // The parser accepted it, so the scanner does too; its comments carry the suppressions.
-    let tokens = pg_query::scan(&file.text).map(|s| s.tokens).unwrap_or_default();
+    let tokens = pg_query::scan(&sql.text).map(|s| s.tokens).unwrap_or_default();
     let is_comment =
         |t: &pg_query::protobuf::ScanToken| t.token == Token::SqlComment as i32 || t.token == Token::CComment as i32;
     // A down section (goose, dbmate, sql-migrate) runs only when the migration is undone: not linted.
-    let down = crate::sql::down_sections(&file.text);
+    let down = crate::sql::down_sections(&sql.text);
     let mut statements = Vec::new();
     for raw in &parsed.protobuf.stmts {
         let location = usize::try_from(raw.stmt_location).unwrap_or(0);

@@ -288,14 +288,15 @@ struct Pass<'a> {
     base: Option<usize>,
 }
 
-/// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, when each
-/// statement commits on its own.
+/// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, or it
+/// keeps transactions of its own, when it runs as written (each of its blocks a transaction, every other
+/// statement committed on its own).
 pub(crate) fn migrate_runs_in_one_transaction(file: &ParsedFile, pg_version: u32) -> bool {
+    let text = file.text.as_str();
     !file.statements.iter().any(|st| {
-        file.text
-            .get(st.start..st.end)
+        text.get(st.start..st.end)
             .is_some_and(|sql| crate::dryrun::outside_transaction(sql, pg_version.saturating_mul(10_000)))
-    })
+    }) && !crate::dryrun::keeps_own_transactions(&file.statements, |st| text.get(st.start..st.end).unwrap_or_default())
 }
 
 /// Whether a column is declared `NOT NULL` or `PRIMARY KEY`.
@@ -1456,9 +1457,9 @@ impl<'a> Pass<'a> {
     }
 
     /// The transaction of the statements before ended: what held until its end no longer does (under
-    /// `migrate`, the file's transaction goes on).
+    /// `migrate`, the file's transaction goes on, unless the file keeps transactions of its own).
     fn transaction_ended(&mut self) {
-        if !self.options.assume_lock_timeout {
+        if !self.options.assume_lock_timeout || !self.migrate_transaction {
             self.not_valid_here.clear();
             self.new_enum_values.clear();
             self.held_exclusive.clear();

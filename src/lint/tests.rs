@@ -1761,3 +1761,37 @@ fn a_folder_is_linted_in_the_order_migrate_applies_it() {
         assert_eq!(linted, applied, "{names:?}");
     }
 }
+
+#[test]
+fn copy_from_stdin_rows_are_data_and_statements_after_them_keep_their_lines() {
+    // A seed as `pg_dump` writes it: the rows (a quote, a `;`, a `\N`) are not SQL.
+    let seed = "CREATE TABLE plan (id bigserial PRIMARY KEY, name text);\n\
+                COPY public.plan (id, name) FROM stdin;\n\
+                1\tit's free;\n\
+                2\t\\N\n\
+                \\.\n\
+                CREATE INDEX plan_name ON orders (name);\n";
+    assert_eq!(lines("explicit-id-without-setval", seed), [2]);
+    assert_eq!(lines("create-index-without-concurrently", seed), [6]);
+    let csv = "COPY plan FROM STDIN WITH (FORMAT csv);\n1,\"a\nb\"\n\\.\nDROP TABLE a;\n";
+    assert_eq!(lines("drop-table", csv), [5], "a quoted value of CSV may hold a line end");
+    let e = try_parse(SourceFile { name: "m.sql".into(), text: "SELECT 1;\nCOPY plan FROM stdin;\n1\n".into() })
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (2, 1), "{}", e.message);
+}
+
+#[test]
+fn under_migrate_a_value_used_after_the_files_own_commit_is_committed_by_then() {
+    let options = LintOptions { assume_lock_timeout: true, ..LintOptions::default() };
+    let rule = "enum-value-used-in-transaction";
+    // Its own transactions are kept: the COMMIT commits the value before the UPDATE uses it.
+    let own = "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n";
+    assert_eq!(lines_with(rule, own, &options, None), Vec::<usize>::new());
+    // One block is the file's transaction, which migrate runs as one: the value is not committed yet.
+    let one =
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n";
+    assert_eq!(lines_with(rule, one, &options, None), [3]);
+    // No block at all: migrate runs the file in one transaction of its own.
+    let none = "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\n";
+    assert_eq!(lines_with(rule, none, &options, None), [2]);
+}

@@ -18,13 +18,40 @@ pub struct LockPolicy {
     pub retries: u32,
 }
 
+/// A run of a file's statements as the server takes them: a batch (the simple protocol), or a
+/// `COPY ... FROM STDIN` with its rows (the COPY sub-protocol, which a batch cannot carry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Batch(String),
+    Copy {
+        sql: String,
+        rows: String,
+        /// The statement's line in its file, and its rows' first line.
+        line: usize,
+        rows_line: usize,
+    },
+}
+
+impl Piece {
+    pub(crate) async fn run(&self, session: &Session) -> Result<()> {
+        match self {
+            Piece::Batch(sql) => session.batch(sql).await,
+            Piece::Copy { sql, rows, line, rows_line } => session
+                .copy_rows(sql, rows)
+                .await
+                .map(drop)
+                .map_err(|e| e.context(format!("line {line}, its rows from line {rows_line}"))),
+        }
+    }
+}
+
 /// Runs `parts` in order (and then `after`), all in one transaction under the lock policy; a lock not
 /// granted in time rolls the attempt back and tries again after a backoff with jitter. Each part is a
-/// batch of statements and what names it when one of them fails (a file's label; `None` adds nothing).
+/// file's statements and what names it when one of them fails (a file's label; `None` adds nothing).
 /// Returns how many attempts it took.
 pub(crate) async fn in_transaction(
     session: &Session,
-    parts: &[(Option<&str>, &str)],
+    parts: &[(Option<&str>, &[Piece])],
     after: &str,
     policy: LockPolicy,
     cancel: &Cancel,
@@ -35,11 +62,13 @@ pub(crate) async fn in_transaction(
         let run = async {
             session.batch("BEGIN").await?;
             session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", policy.timeout.as_millis())).await?;
-            for (label, statements) in parts {
-                session.batch(statements).await.map_err(|e| match label {
-                    Some(label) => e.context(format!("`{label}`")),
-                    None => e,
-                })?;
+            for (label, pieces) in parts {
+                for piece in *pieces {
+                    piece.run(session).await.map_err(|e| match label {
+                        Some(label) => e.context(format!("`{label}`")),
+                        None => e,
+                    })?;
+                }
             }
             if !after.is_empty() {
                 session.batch(after).await?;

@@ -30,6 +30,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 pub use apply::LockPolicy;
+use apply::Piece;
 use runner::{FolderStatus, MigrationFile};
 
 use crate::cancel::Cancel;
@@ -380,11 +381,8 @@ async fn run(
         }
     }
     let server_version = session.server_version();
-    let autocommit: Vec<&str> = units
-        .iter()
-        .filter(|u| u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)))
-        .map(|u| u.label.as_str())
-        .collect();
+    let autocommit: Vec<&str> =
+        units.iter().filter(|u| one_transaction_cannot_hold(u, server_version)).map(|u| u.label.as_str()).collect();
     let name = match units.len() {
         1 => units[0].label.clone(),
         n => format!("{} (+{} more)", units[0].label, n - 1),
@@ -394,7 +392,7 @@ async fn run(
         report.ending = Ending::Refused;
         let reason = match autocommit.first() {
             Some(label) => format!(
-                "`--skip-snapshot` runs only what one transaction can undo, and `{label}` holds a statement that cannot run in a transaction"
+                "`--skip-snapshot` runs only what one transaction can undo, and `{label}` holds a statement that cannot run in a transaction, or commits transactions of its own"
             ),
             None => "`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be"
                 .to_owned(),
@@ -680,35 +678,46 @@ fn snapshot_label(source: &Source, first: &str) -> String {
     format!("before-{what}")
 }
 
-/// Runs a file's statements one by one outside a transaction, each under `lock_timeout` and retried
-/// on lock timeouts like a transaction.
-async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, cancel: &Cancel) -> Result<()> {
+/// Runs a file as it is written, for one that one transaction cannot hold: each of its own `BEGIN ...
+/// COMMIT` blocks in a transaction of its own (under `lock_timeout`, retried as a file's transaction is),
+/// every statement outside a block on its own, under `lock_timeout` and retried on lock timeouts too. A
+/// block holding a statement that cannot run in a transaction runs statement by statement, as before.
+/// `committed` turns true once anything may have been committed (before a statement that cannot run in a
+/// transaction, which may leave something behind when it fails): a failure after that needs the snapshot.
+async fn as_written(
+    session: &Session,
+    u: &Unit,
+    lock: LockPolicy,
+    cancel: &Cancel,
+    committed: &mut bool,
+) -> Result<()> {
+    use crate::dryrun::TransactionRun;
+    let server_version = session.server_version();
+    let cannot_be_in_one = |st: &&crate::dryrun::Statement| crate::dryrun::outside_transaction(&st.sql, server_version);
     session.batch(&format!("SET lock_timeout = '{}ms'", lock.timeout.as_millis())).await?;
     let result = async {
-        for st in u.statements.iter().filter(|st| !crate::dryrun::is_transaction_control(&st.sql)) {
+        for run in crate::dryrun::transaction_runs(&u.statements, |st| st.sql.as_str()) {
             cancel.check("the migration")?;
-            // A concurrent index build that fails leaves its index behind, INVALID: tried again, it fails
-            // on the name (or, with `IF NOT EXISTS`, keeps the invalid index and says nothing).
-            let retries = if builds_index_concurrently(&st.sql) { 0 } else { lock.retries };
-            let mut attempt = 0;
-            loop {
-                match session.batch(&st.sql).await {
-                    Ok(()) => break,
-                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < retries => {
-                        attempt += 1;
-                        let wait = Duration::from_millis(500 << attempt.min(4));
-                        tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", lock.timeout);
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && retries == 0 => {
-                        return Err(e.context(format!("`{}` line {}", u.label, st.line)).with_hint(
-                            "a concurrent index build waits for every transaction older than it: one stayed open \
-                             longer than `--lock-timeout`; it is not tried again, since the index it leaves behind \
-                             is INVALID (the rollback removes it)",
-                        ));
-                    }
-                    Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
+            let alone = match run {
+                TransactionRun::Block(block) if !block.iter().any(cannot_be_in_one) => {
+                    let statements: Vec<crate::dryrun::Statement> = block.into_iter().cloned().collect();
+                    let line = statements.first().map_or(0, |st| st.line);
+                    apply::in_transaction(session, &[(None, &pieces(&statements))], "", lock, cancel)
+                        .await
+                        .map_err(|e| e.context(format!("`{}`, in its transaction from line {line}", u.label)))?;
+                    *committed = true;
+                    continue;
                 }
+                TransactionRun::Block(block) => block,
+                TransactionRun::Alone(st) => vec![st],
+            };
+            for st in alone {
+                cancel.check("the migration")?;
+                if cannot_be_in_one(&st) {
+                    *committed = true;
+                }
+                statement_alone(session, u, st, lock).await?;
+                *committed = true;
             }
         }
         Ok(())
@@ -716,6 +725,46 @@ async fn outside_transaction(session: &Session, u: &Unit, lock: LockPolicy, canc
     .await;
     let _ = session.batch("RESET lock_timeout").await;
     result
+}
+
+/// Runs one statement of `u` on its own, retried on lock timeouts (but a concurrent index build).
+async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statement, lock: LockPolicy) -> Result<()> {
+    // A concurrent index build that fails leaves its index behind, INVALID: tried again, it fails
+    // on the name (or, with `IF NOT EXISTS`, keeps the invalid index and says nothing).
+    let retries = if builds_index_concurrently(&st.sql) { 0 } else { lock.retries };
+    let mut attempt = 0;
+    let piece = match &pieces(std::slice::from_ref(st))[..] {
+        [piece] => piece.clone(),
+        _ => return Ok(()),
+    };
+    loop {
+        match piece.run(session).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && attempt < retries => {
+                attempt += 1;
+                let wait = Duration::from_millis(500 << attempt.min(4));
+                tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", lock.timeout);
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && retries == 0 => {
+                return Err(e.context(format!("`{}` line {}", u.label, st.line)).with_hint(
+                    "a concurrent index build waits for every transaction older than it: one stayed open \
+                     longer than `--lock-timeout`; it is not tried again, since the index it leaves behind \
+                     is INVALID (the rollback removes it)",
+                ));
+            }
+            // A COPY names its line and its rows' already.
+            Err(e) if matches!(piece, Piece::Copy { .. }) => return Err(e.context(format!("`{}`", u.label))),
+            Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
+        }
+    }
+}
+
+/// Whether the file of `u` cannot run in one transaction: a statement of it cannot run in one, or it
+/// commits transactions of its own (it has a `BEGIN ... COMMIT` block and more beside it).
+fn one_transaction_cannot_hold(u: &Unit, server_version: u32) -> bool {
+    u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version))
+        || crate::dryrun::keeps_own_transactions(&u.statements, |st| st.sql.as_str())
 }
 
 /// Whether `sql` is a `CREATE INDEX CONCURRENTLY`.
@@ -1041,7 +1090,7 @@ async fn apply_all(
         _ => String::new(),
     };
     // A file's own BEGIN and COMMIT are left out: pgsafe runs each file in a transaction of its own.
-    let read = |u: &Unit| -> Result<String> { Ok(joined(&u.statements)) };
+    let read = |u: &Unit| -> Result<Vec<Piece>> { Ok(pieces(&u.statements)) };
     if !options.snapshot {
         // Nothing else could undo a failure half way: one transaction for all of it.
         let mut all = Vec::new();
@@ -1056,7 +1105,8 @@ async fn apply_all(
             records.push_str(&u.tool_record);
         }
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
-        let parts: Vec<(Option<&str>, &str)> = all.iter().map(|(label, sql)| (Some(*label), sql.as_str())).collect();
+        let parts: Vec<(Option<&str>, &[Piece])> =
+            all.iter().map(|(label, pieces)| (Some(*label), pieces.as_slice())).collect();
         apply::in_transaction(session, &parts, &records, options.lock, &options.cancel).await?;
         *committed = true;
         report.applied.extend(units.iter().map(|u| u.label.clone()));
@@ -1067,11 +1117,12 @@ async fn apply_all(
         let sql = read(u)?;
         let started = Instant::now();
         let server_version = session.server_version();
-        if u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version)) {
-            // A statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY): the file runs
-            // statement by statement, each committed on its own, then it is recorded.
-            *committed = true;
-            outside_transaction(session, u, options.lock, &options.cancel).await?;
+        if one_transaction_cannot_hold(u, server_version) {
+            // A statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY), or transactions
+            // of the file's own (a value `ALTER TYPE ... ADD VALUE` added, used after its COMMIT): the
+            // file runs as written, each of its transactions and every other statement committed on its
+            // own, then it is recorded. What a transaction cannot undo, the snapshot does.
+            as_written(session, u, options.lock, &options.cancel, committed).await?;
             let record = match &u.file {
                 Some(f) if u.down => runner::forget_sql(&options.table, &f.version),
                 Some(f) => {
@@ -1106,12 +1157,29 @@ async fn apply_all(
             }
             None => String::new(),
         } + &u.tool_record;
-        apply::in_transaction(session, &[(Some(&u.label), &sql)], &record, options.lock, &options.cancel).await?;
+        apply::in_transaction(session, &[(Some(&u.label), sql.as_slice())], &record, options.lock, &options.cancel)
+            .await?;
         *committed = true;
         tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
         report.applied.push(u.label.clone());
     }
     Ok(())
+}
+
+/// The statements of a file as the server takes them, without its own transaction control: batches,
+/// and each `COPY ... FROM STDIN` with its rows on its own.
+fn pieces(statements: &[crate::dryrun::Statement]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, st) in statements.iter().enumerate() {
+        let Some(rows) = &st.copy_rows else { continue };
+        pieces.push(Piece::Batch(joined(&statements[start..i])));
+        pieces.push(Piece::Copy { sql: st.sql.clone(), rows: rows.text.clone(), line: st.line, rows_line: rows.line });
+        start = i + 1;
+    }
+    pieces.push(Piece::Batch(joined(&statements[start..])));
+    pieces.retain(|p| !matches!(p, Piece::Batch(sql) if sql.is_empty()));
+    pieces
 }
 
 /// The statements of a file as one batch, without its own transaction control: each ends with a `;` of
@@ -1372,6 +1440,26 @@ mod tests {
         let parsed = pg_query::parse(&sql, 0).unwrap();
         let kinds: Vec<&str> = parsed.statement_types();
         assert_eq!(kinds, ["CreateStmt", "CreateStmt", "SelectStmt"], "{sql}");
+    }
+
+    #[test]
+    fn a_copy_from_stdin_is_a_piece_of_its_own_with_its_rows() {
+        let text = "BEGIN;\nCOPY t FROM stdin;\n1\n\\.\ncopy t from STDIN;\n2\n\\.\nSELECT 1;\nSELECT 2;\nCOMMIT;\n";
+        let statements = crate::dryrun::split_text(std::path::Path::new("m.sql"), text).unwrap();
+        let copy = |sql: &str, rows: &str, line, rows_line| Piece::Copy {
+            sql: sql.into(),
+            rows: rows.into(),
+            line,
+            rows_line,
+        };
+        assert_eq!(
+            pieces(&statements),
+            [
+                copy("COPY t FROM stdin", "1\n", 2, 3),
+                copy("copy t from STDIN", "2\n", 5, 6),
+                Piece::Batch("SELECT 1\n;\nSELECT 2\n;\n".into())
+            ]
+        );
     }
 
     #[test]

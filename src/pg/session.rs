@@ -268,6 +268,23 @@ impl Session {
         Ok(CopyInSink::new(sink, sql, &self.target))
     }
 
+    /// Runs `sql`, a `COPY ... FROM STDIN`, with `rows` (text or CSV, each line with its end) as its data, as
+    /// psql does with the rows after it in a file. Returns the rows the server loaded; a row it refuses
+    /// fails the statement, the message naming the row as the server does (`COPY plan, line 2, ...`).
+    pub async fn copy_rows(&self, sql: &str, rows: &str) -> Result<u64> {
+        // In pieces, as a restore sends its chunks: the connection's write buffer keeps the largest size.
+        const PIECE: usize = 256 * 1024;
+        let rows = bytes::Bytes::copy_from_slice(rows.as_bytes());
+        self.until_cancelled(async {
+            let mut sink = self.copy_in(sql).await?;
+            for at in (0..rows.len()).step_by(PIECE) {
+                sink.send(rows.slice(at..rows.len().min(at + PIECE))).await?;
+            }
+            sink.finish().await
+        })
+        .await
+    }
+
     /// True while the connection is open.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
@@ -316,6 +333,10 @@ impl Failed<'_> {
             let mut message = format!("{statement} failed on `{target}`: {}", db.message());
             if let Some(detail) = db.detail() {
                 message.push_str(&format!(" ({detail})"));
+            }
+            // A COPY's context is the row it stopped at (`COPY plan, line 2, column price: "x"`).
+            if let Some(context) = db.where_().filter(|_| is_copy(self.sql)) {
+                message.push_str(&format!(" ({context})"));
             }
             let mut err = Error::new(ErrorKind::Database, message);
             if let Some(code) = SqlState::parse(db.code().code()) {
@@ -368,6 +389,11 @@ impl Failed<'_> {
             ),
         }
     }
+}
+
+/// Whether `sql` is one `COPY` statement.
+fn is_copy(sql: &str) -> bool {
+    sql.trim_start().get(..5).is_some_and(|w| w.eq_ignore_ascii_case("copy ")) && crate::sql::statements(sql).len() == 1
 }
 
 /// Whether `encoding` (as `pg_encoding_to_char` names it) is UTF-8.

@@ -476,6 +476,17 @@ async fn run(
             let new_name = swap::derived_name(&plan.database, &format!("_rollback_{time}"));
             let aside = swap::derived_name(&plan.database, &format!("_replaced_{time}"));
             restore_options.create = Some(new_name.clone());
+            // What a second signal leaves, unless the migration that rolls back said already: a database
+            // not yet changed, and the copy being restored.
+            if options.cancel.at_stake().is_none() {
+                options.cancel.set_at_stake(Some(format!(
+                    "`{}` is as it was before the rollback, and the snapshot being restored into `{new_name}` \
+                     may be left on the server: drop it; `pgsafe rollback -d {} {} --yes` rolls back again",
+                    plan.database,
+                    crate::cluster::sh_word(&plan.database),
+                    snapshot.id
+                )));
+            }
             progress.step(&format!("restoring the snapshot into the new database `{new_name}`"));
             let restored = crate::restore::restore(archive, &restore_options, progress.clone()).await;
             let maintenance = swap::maintenance_session(&options.connect, &plan.database, "to rename databases").await;
@@ -527,7 +538,17 @@ async fn run(
             )
             .await;
             match swapped {
-                Ok(s) => sessions = Some(s),
+                Ok(s) => {
+                    sessions = Some(s);
+                    options.cancel.set_at_stake(Some(format!(
+                        "the swap had finished: `{}` holds the snapshot `{}`, and the database it replaced is kept as \
+                         `{aside}`; the health check did not finish: `pgsafe check -d {} --against {}` runs it",
+                        plan.database,
+                        snapshot.id,
+                        crate::cluster::sh_word(&plan.database),
+                        snapshot.id
+                    )));
+                }
                 Err(e) if e.kind() == ErrorKind::NeedsAttention => return Err(e),
                 Err(e) => {
                     let dropped = crate::restore::target::drop_database(&maintenance, &new_name).await;

@@ -234,42 +234,58 @@ pub(crate) async fn swap(
 /// While a swap runs, what a second signal (which stops pgsafe at once) finds at stake: the database
 /// closed to new sessions, or renamed aside with nothing yet in its name. The signal first puts that
 /// back, through a session of its own, by what it finds on the server (wherever the swap got to), then
-/// says what is left; cleared when the swap returns.
+/// says what is left, and what was at stake before the swap (what the database holds, what puts it back);
+/// when the swap returns, what was at stake before it is again.
 struct Stake<'a> {
     cancel: &'a Cancel,
+    before: Option<String>,
 }
 
 impl<'a> Stake<'a> {
     fn new(cancel: &'a Cancel, connect: &ConnectOptions, [current, restored, aside]: [&str; 3]) -> Stake<'a> {
         let (q_current, q_aside) = (quote_ident(current), quote_ident(aside));
+        let before = cancel.at_stake();
+        let then = before.as_ref().map(|b| format!(". Once `{current}` is back: {b}")).unwrap_or_default();
         cancel.set_at_stake(Some(format!(
-            "the swap of `{current}` was cut short, and putting it back failed: `{current}` may be closed to new sessions, or renamed `{aside}`, and the restored snapshot may be left as `{restored}`. On `postgres`: if no database is named `{current}`, run ALTER DATABASE {q_aside} RENAME TO {q_current}; then ALTER DATABASE {q_current} WITH ALLOW_CONNECTIONS true; and drop `{restored}` if it is there"
+            "the swap of `{current}` was cut short, and putting it back failed: `{current}` may be closed to new sessions, or renamed `{aside}`, and the restored snapshot may be left as `{restored}`. On `postgres`: if no database is named `{current}`, run ALTER DATABASE {q_aside} RENAME TO {q_current}; then ALTER DATABASE {q_current} WITH ALLOW_CONNECTIONS true; and drop `{restored}` if it is there{then}"
         )));
         let names = [current, restored, aside].map(str::to_string);
-        let (connect, stake) = (connect.clone(), cancel.clone());
+        let (connect, stake, earlier) = (connect.clone(), cancel.clone(), before.clone());
         cancel.set_last_resort(Some(Arc::new(move || {
-            let (connect, names, stake) = (connect.clone(), names.clone(), stake.clone());
+            let (connect, names, stake, earlier) = (connect.clone(), names.clone(), stake.clone(), earlier.clone());
             Box::pin(async move {
                 match put_back(&connect, &names).await {
-                    Ok(said) => stake.set_at_stake(Some(said)),
+                    Ok(Put::Finished(said)) => stake.set_at_stake(Some(said)),
+                    Ok(Put::Back(said)) => stake.set_at_stake(Some(match earlier {
+                        Some(earlier) => format!("{said}; as before the swap, {earlier}"),
+                        None => said,
+                    })),
                     Err(e) => tracing::warn!("putting back what the swap left part way failed: {e}"),
                 }
             })
         })));
-        Stake { cancel }
+        Stake { cancel, before }
     }
 }
 
 impl Drop for Stake<'_> {
     fn drop(&mut self) {
         self.cancel.set_last_resort(None);
-        self.cancel.set_at_stake(None);
+        self.cancel.set_at_stake(self.before.take());
     }
+}
+
+/// What [`put_back`] found and did.
+enum Put {
+    /// The swap had finished: the snapshot is in place.
+    Finished(String),
+    /// The database is as it was before the swap.
+    Back(String),
 }
 
 /// Puts back what a swap cut short left, found on the server: the current database renamed back if it
 /// was renamed aside and nothing took its name, and open to new sessions. Says what is then where.
-async fn put_back(connect: &ConnectOptions, [current, restored, aside]: &[String; 3]) -> Result<String> {
+async fn put_back(connect: &ConnectOptions, [current, restored, aside]: &[String; 3]) -> Result<Put> {
     let session = maintenance_session(connect, current, "to put back what the swap left").await?;
     let sql = "SELECT datname::text FROM pg_catalog.pg_database WHERE datname = ANY($1)";
     let found: Vec<String> = session
@@ -289,13 +305,13 @@ async fn put_back(connect: &ConnectOptions, [current, restored, aside]: &[String
     }
     if finished {
         session.batch(&format!("ALTER DATABASE {q_aside} WITH ALLOW_CONNECTIONS true")).await?;
-        return Ok(format!(
+        return Ok(Put::Finished(format!(
             "the swap had finished: `{current}` holds the snapshot, open to new sessions, and the database it replaced is kept as `{aside}`; the health check did not run"
-        ));
+        )));
     }
     let left =
         if has(restored) { format!("; the restored snapshot is left as `{restored}`: drop it") } else { String::new() };
-    Ok(format!("the swap was put back: `{current}` is as it was, open to new sessions{left}"))
+    Ok(Put::Back(format!("the swap was put back: `{current}` is as it was, open to new sessions{left}")))
 }
 
 /// Ends `sessions` with `pg_terminate_backend`, naming those it may not end.
@@ -338,5 +354,24 @@ mod tests {
         let name = derived_name(&long, "_replaced_20261202T031500");
         assert!(name.len() <= 63, "{}", name.len());
         assert!(name.ends_with("_replaced_20261202T031500"));
+    }
+
+    /// A second signal during a migration's rollback by swap said only the swap's state, and one after
+    /// the swap (while the rollback went on) nothing at all: the generic exit-3 message, though the
+    /// migration had said what the database holds and which `pgsafe rollback` puts it back.
+    #[test]
+    fn what_was_at_stake_before_a_swap_is_said_with_it_and_again_after_it() {
+        let cancel = Cancel::new();
+        let migration = "`shop` holds what the migration committed; `pgsafe rollback -d shop ID --yes` puts it back";
+        cancel.set_at_stake(Some(migration.to_owned()));
+        let connect = ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap();
+        let stake = Stake::new(&cancel, &connect, ["shop", "shop_rollback_1", "shop_replaced_1"]);
+        let during = cancel.at_stake().unwrap();
+        assert!(during.contains("ALTER DATABASE shop_replaced_1 RENAME TO shop"), "{during}");
+        assert!(during.ends_with(&format!("Once `shop` is back: {migration}")), "{during}");
+        assert!(cancel.last_resort().is_some());
+        drop(stake);
+        assert_eq!(cancel.at_stake().as_deref(), Some(migration));
+        assert!(cancel.last_resort().is_none());
     }
 }

@@ -1,17 +1,20 @@
 //! SQL text as pgsafe writes and reads it, without a server: quoting identifiers and literals the way
 //! PostgreSQL's own `quote_ident` and `quote_literal` do, telling where the statements of a batch
-//! begin and end, and the query that finds the rows breaking a foreign key (`foreign_key`).
+//! begin and end and where the rows of a file's `COPY ... FROM STDIN` are (`copy_rows`), and the query
+//! that finds the rows breaking a foreign key (`foreign_key`).
 //!
 //! Pure and synchronous, so that planning (`plan/`) and the archive codec (`format/`) use the same
 //! quoting as the SQL pgsafe runs, without reaching into `pg/`, which talks to servers. `pg` re-exports
 //! the quoting functions.
 
+mod copy_rows;
 mod escape;
 pub(crate) mod foreign_key;
 mod keywords;
 mod sections;
 mod statements;
 
+pub use copy_rows::{CopyBlock, CopyBlockError, blank_copy_rows, copy_blocks};
 pub use escape::ascii_escaped;
 pub use keywords::{Category, KEYWORDS};
 pub use sections::{down_only, down_sections, marking_tool, runs_in_tool_transaction};

@@ -88,7 +88,17 @@ impl Head {
 
 fn split(b: &[u8]) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
-    let mut i = 0;
+    scan(b, 0, |range, _| {
+        ranges.push(range);
+        true
+    });
+    ranges
+}
+
+/// Reads the statements of `b` from byte `from` on, calling `found` with each one's range and the offset
+/// just past the `;` that ends it (the end of `b` for a last one without), until `found` returns false.
+pub(super) fn scan(b: &[u8], from: usize, mut found: impl FnMut(Range<usize>, usize) -> bool) {
+    let mut i = from;
     // The first token of the statement being read, and the end of its last token so far.
     let mut current: Option<Range<usize>> = None;
     let mut depth = Depth::default();
@@ -108,8 +118,10 @@ fn split(b: &[u8]) -> Vec<Range<usize>> {
             continue;
         }
         if c == b';' && depth.parentheses == 0 && depth.begin == 0 {
-            if let Some(range) = current.take() {
-                ranges.push(range);
+            if let Some(range) = current.take()
+                && !found(range, i + 1)
+            {
+                return;
             }
             head = Head::default();
             i += 1;
@@ -160,22 +172,21 @@ fn split(b: &[u8]) -> Vec<Range<usize>> {
         }
     }
     if let Some(range) = current {
-        ranges.push(range);
+        found(range, b.len());
     }
-    ranges
 }
 
-fn is_ident_start(c: u8) -> bool {
+pub(super) fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
 }
 
-fn is_ident_continue(c: u8) -> bool {
+pub(super) fn is_ident_continue(c: u8) -> bool {
     is_ident_start(c) || c.is_ascii_digit() || c == b'$'
 }
 
 /// The end of the `'...'` string starting at `i`: `''` is a quote inside it, and so is `\'` when
 /// `backslashes` escape (an `E'...'` string). An unterminated string runs to the end.
-fn skip_string(b: &[u8], i: usize, backslashes: bool) -> usize {
+pub(super) fn skip_string(b: &[u8], i: usize, backslashes: bool) -> usize {
     let mut j = i + 1;
     while let Some(&c) = b.get(j) {
         match c {
@@ -189,7 +200,7 @@ fn skip_string(b: &[u8], i: usize, backslashes: bool) -> usize {
 }
 
 /// The end of the `"..."` identifier starting at `i`, where a doubled quote stands for one.
-fn skip_quoted(b: &[u8], i: usize, quote: u8) -> usize {
+pub(super) fn skip_quoted(b: &[u8], i: usize, quote: u8) -> usize {
     quoted_end(b, i, quote).unwrap_or(b.len())
 }
 

@@ -2872,3 +2872,71 @@ fn an_array_made_its_only_element_loses_nothing_and_one_of_more_elements_counts(
     }
     assert_unchanged(&before, &db);
 }
+
+/// A seed file with `COPY ... FROM stdin` rows was refused as a syntax error at its first row: its rows
+/// are rehearsed through the COPY sub-protocol, counted, and the statements after them keep their lines.
+#[test]
+fn a_copy_from_stdin_with_its_rows_is_rehearsed_and_counted_and_a_refused_row_fails_it() {
+    let db = small_db("dr_copy_rows");
+    let before = copy_of(&db, "dr_copy_rows_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "seed.sql",
+        "CREATE TABLE plan (id int PRIMARY KEY, name text, price int);\n\
+         COPY plan (id, name, price) FROM stdin;\n\
+         1\tfree\t0\n\
+         2\t\\N\t10\n\
+         \\.\n\
+         UPDATE plan SET price = 5 WHERE name IS NULL;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    let seen: Vec<_> = s.iter().map(|s| (s["line"].as_u64().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(seen, [(1, "ran"), (2, "ran"), (6, "ran")], "{report:#}");
+    assert_eq!((&s[1]["rows"], &s[2]["rows"]), (&2.into(), &1.into()), "{report:#}");
+
+    let bad = migration(
+        dir.path(),
+        "bad.sql",
+        "COPY item (id, name) FROM stdin;\n1000001\tx\nnot-a-number\ty\n\\.\nSELECT 1;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&bad], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    assert_eq!((&s[0]["outcome"], &s[0]["failure"]["sqlstate"]), (&"failed".into(), &"22P02".into()), "{report:#}");
+    assert_eq!(s[1]["outcome"], "not-run", "{report:#}");
+    assert_unchanged(&before, &db);
+}
+
+/// A value `ALTER TYPE ... ADD VALUE` added, used after the file's own COMMIT, failed the rehearsal
+/// (SQLSTATE 55P04 in its one transaction) though `migrate` runs the file's transactions as written: it
+/// is `not-run` with the reason, as a value an earlier file added is, and the rehearsal goes on.
+#[test]
+fn a_new_enum_value_used_after_the_files_own_commit_is_not_run_and_does_not_fail_the_rehearsal() {
+    let db = TestDb::new("dr_own_commit");
+    db.psql("CREATE TYPE mood AS ENUM ('sad'); CREATE TABLE people (id int PRIMARY KEY, feeling mood); INSERT INTO people VALUES (1, NULL);");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "meh.sql",
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nSELECT 1;\nCOMMIT;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(report["would_fail"], false, "{report:#}");
+    let s = statements(&report);
+    let update = s.iter().find(|s| s["line"] == 5).unwrap();
+    assert_eq!(update["outcome"], "not-run", "{report:#}");
+    assert!(update["reason"].as_str().unwrap().contains("enum value"), "{update:#}");
+    assert_eq!(s.iter().find(|s| s["line"] == 6).unwrap()["outcome"], "ran", "{report:#}");
+    // In one block, the value is not committed when it is used: that fails as it would when applied.
+    let one = migration(
+        dir.path(),
+        "one.sql",
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n",
+    );
+    let (code, report, _) = dry_run(&db, &[&one], &[]);
+    assert_eq!((code, &statements(&report)[2]["failure"]["sqlstate"]), (1, &"55P04".into()), "{report:#}");
+}

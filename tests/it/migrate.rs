@@ -1496,3 +1496,119 @@ fn a_dry_run_of_a_command_matches_the_rows_of_a_table_without_a_key_whole() {
     let (code, report, err) = rehearse_psql(&db, store.path(), "-c 'CREATE INDEX ON tokens (expires)'");
     assert_eq!(code, 0, "{report:#}\n{err}");
 }
+
+/// Seed files as `pg_dump` or a person writes them (`COPY ... FROM stdin;`, the rows, a line `\.`) were a
+/// syntax error at the first row: the rows are now data, sent through the COPY sub-protocol (text with
+/// `\N` for NULL, and CSV), the statements after them run, and a row the server refuses fails the file
+/// with the server's error at the file's line, undone as any failed statement.
+#[test]
+fn a_seed_file_with_copy_from_stdin_rows_is_applied_and_a_refused_row_rolls_it_back() {
+    let db = TestDb::new("mig_copy_rows");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_plan.sql"),
+        "CREATE TABLE plan (id int PRIMARY KEY, name text NOT NULL, price int);\n\
+         COPY public.plan (id, name, price) FROM stdin;\n\
+         1\tfree\t0\n\
+         2\tit's pro;\t\\N\n\
+         \\.\n\
+         COPY plan (id, name, price) FROM STDIN WITH (FORMAT csv, HEADER);\n\
+         id,name,price\n\
+         3,\"team, annual\",100\n\
+         \\.\n\
+         CREATE INDEX plan_name ON plan (name);\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_plan"]), "{report}");
+    assert_eq!(
+        db.psql("SELECT id, name, coalesce(price::text, 'NULL') FROM plan ORDER BY id").trim(),
+        "1|free|0\n2|it's pro;|NULL\n3|team, annual|100"
+    );
+    assert_eq!(db.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'plan_name'").trim(), "1");
+
+    // A row the server refuses: the rehearsal finds it first and refuses the migration ...
+    std::fs::write(
+        dir.path().join("0002_more.sql"),
+        "INSERT INTO plan VALUES (10, 'gold', 50);\n\
+         COPY plan (id, name, price) FROM stdin;\n\
+         11\tplatinum\t70\n\
+         12\tbroken\tnot-a-number\n\
+         \\.\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report}\n{err}");
+    let s = report["dry_run"]["statements"].as_array().unwrap();
+    assert_eq!((&s[1]["line"], &s[1]["outcome"]), (&2.into(), &"failed".into()), "{report}");
+    assert_eq!(s[1]["failure"]["sqlstate"], "22P02", "{report}");
+    // ... and applied past it, the file fails at its COPY, and its transaction takes the INSERT back.
+    let (code, report, err) = migrate(store.path(), &db, &["--force", folder]);
+    drop_replaced(&report);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{report}\n{err}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`0002_more`: line 2, its rows from line 3: `COPY plan (id, name, price) FROM stdin` failed")
+            && reason.contains("not-a-number")
+            && reason.contains("line 2, column price"),
+        "{reason}"
+    );
+    assert_eq!(db.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM plan").trim(), "1,2,3");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_plan"]);
+}
+
+/// A file with transactions of its own (`BEGIN; ALTER TYPE mood ADD VALUE 'meh'; COMMIT; BEGIN; UPDATE
+/// ... 'meh' ...; COMMIT;`) was run as one transaction, its BEGIN and COMMIT left out, and failed with
+/// SQLSTATE 55P04 (the new value used before the transaction that added it commits), lint refusing it
+/// first. It runs as written now, each of its transactions committed; a later one that fails is undone
+/// with the rest by the snapshot, and `--skip-snapshot`, which only one transaction can undo, refuses it.
+#[test]
+fn a_file_with_transactions_of_its_own_runs_them_as_written_and_a_later_failure_rolls_back_to_the_snapshot() {
+    let db = TestDb::new("mig_own_transactions");
+    db.psql(
+        "CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE TABLE people (id int PRIMARY KEY, feeling mood); \
+         INSERT INTO people VALUES (1, 'sad'), (2, 'happy'), (3, NULL);",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_meh.sql"),
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\n\nBEGIN;\nUPDATE people SET feeling = 'meh' WHERE feeling IS NULL;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report}\n{err}");
+    assert!(report["reason"].as_str().unwrap().contains("commits transactions of its own"), "{report}");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["0001_meh"]), "{report}");
+    assert_eq!(db.psql("SELECT feeling FROM people WHERE id = 3").trim(), "meh");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_meh"]);
+
+    // Two transactions commit, the third fails: the snapshot puts back what they committed.
+    std::fs::write(
+        dir.path().join("0002_angry.sql"),
+        "BEGIN;\nALTER TYPE mood ADD VALUE 'angry';\nCOMMIT;\nBEGIN;\nUPDATE people SET feeling = 'angry' WHERE id = 1;\nCOMMIT;\n\
+         BEGIN;\nALTER TABLE people ADD COLUMN team int REFERENCES no_such_table;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--terminate-after", "2", folder]);
+    drop_replaced(&report);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{report}\n{err}");
+    assert!(report["rollback"].is_object(), "the snapshot is restored: {report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`0002_angry`, in its transaction from line 8") && reason.contains("no_such_table"),
+        "{reason}"
+    );
+    assert_eq!(db.psql("SELECT feeling FROM people WHERE id = 1").trim(), "sad");
+    assert_eq!(db.psql("SELECT enum_range(NULL::mood)").trim(), "{sad,happy,meh}");
+    let (_, state) = migrations(&db, dir.path());
+    assert_eq!(labels(&state["applied"]), ["0001_meh"]);
+}
