@@ -316,6 +316,8 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         statements.extend(split_file(file)?);
     }
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+    // Rehearsed under the settings `migrate` runs it under: the role's and database's, as under psql.
+    session.use_own_settings().await?;
     let server_version = session.server_version();
     session.batch(&begin(options)).await?;
     let mut notes = Vec::new();

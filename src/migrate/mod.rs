@@ -240,6 +240,8 @@ async fn run(
     let database = options.connect.dbname().to_owned();
     let mut report = MigrateReport::new(&database);
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
+    // The migration runs under the role's and database's settings, as under psql.
+    session.use_own_settings().await?;
     let mut log = Log { store, options, migration: None };
     // Down sections of goose's, dbmate's and sql-migrate's files, as files of their own while the run lasts.
     let down_sections =

@@ -101,6 +101,17 @@ impl Session {
         Ok(Session { server_version, ..session })
     }
 
+    /// Gives back to the role's and database's own values (or the server's) the settings [`COMMON`] pins
+    /// that change what SQL means: how a date or time is read and written (`DateStyle`, `IntervalStyle`,
+    /// `TimeZone`: `ALTER COLUMN ... TYPE timestamptz` reads the old values in the session's zone), float
+    /// and XML text. For a session that runs a user's migration, which must do what it does under psql.
+    /// Timeouts and row security stay pinned: a migration is not cut short by a role's timeout, and a
+    /// statement a row security policy would narrow fails rather than change some of the rows.
+    pub async fn use_own_settings(&self) -> Result<()> {
+        self.batch("RESET DateStyle; RESET IntervalStyle; RESET TimeZone; RESET extra_float_digits; RESET xmloption")
+            .await
+    }
+
     /// The server's `server_version_num` (`150018` for 15.18).
     pub fn server_version(&self) -> u32 {
         self.server_version

@@ -1612,3 +1612,38 @@ fn a_file_with_transactions_of_its_own_runs_them_as_written_and_a_later_failure_
     let (_, state) = migrations(&db, dir.path());
     assert_eq!(labels(&state["applied"]), ["0001_meh"]);
 }
+
+/// Every pgsafe session pinned `TimeZone = UTC` and `DateStyle = ISO`, the migration's too: with the
+/// database's zone New York, `ALTER COLUMN at TYPE timestamptz` read 12:00 as 12:00 UTC where psql (and
+/// the application's own migration tool) reads it as 12:00 in New York, and `'03/04/2024'` was March 4th
+/// where the database's `DMY` makes it April 3rd. The migration, and its rehearsal, now run under the
+/// role's and database's settings; the rehearsal's counts are the same.
+#[test]
+fn a_migration_runs_under_the_databases_time_zone_and_date_style_as_under_psql() {
+    let db = TestDb::new("mig_settings");
+    db.psql(&format!(
+        "ALTER DATABASE {name} SET TimeZone = 'America/New_York'; ALTER DATABASE {name} SET DateStyle = 'SQL, DMY';
+         CREATE TABLE ev (id int PRIMARY KEY, at timestamp, day date, note text);
+         INSERT INTO ev VALUES (1, '2024-01-15 12:00', NULL, 'a'), (2, '2024-07-15 12:00', NULL, 'b');",
+        name = db.name()
+    ));
+    let psql_copy = TestDb::new("mig_settings_psql");
+    psql_copy.psql(&format!(
+        "ALTER DATABASE {name} SET TimeZone = 'America/New_York'; ALTER DATABASE {name} SET DateStyle = 'SQL, DMY';
+         CREATE TABLE ev (id int PRIMARY KEY, at timestamp, day date, note text);
+         INSERT INTO ev VALUES (1, '2024-01-15 12:00', NULL, 'a'), (2, '2024-07-15 12:00', NULL, 'b');",
+        name = psql_copy.name()
+    ));
+    let sql = "ALTER TABLE ev ALTER COLUMN at TYPE timestamptz, ADD COLUMN label text;\n\
+               UPDATE ev SET day = '03/04/2024', label = note || ' ' || at::date WHERE id > 0;\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_zone.sql"), sql).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    psql_copy.psql(sql);
+    let values = "SET TimeZone = 'UTC'; SELECT id, to_char(at, 'YYYY-MM-DD HH24:MI'), to_char(day, 'YYYY-MM-DD'), label FROM ev ORDER BY id";
+    let expected = "1|2024-01-15 17:00|2024-04-03|a 15/01/2024\n2|2024-07-15 16:00|2024-04-03|b 15/07/2024";
+    assert_eq!(psql_copy.psql(values).trim(), expected, "what psql does");
+    assert_eq!(db.psql(values).trim(), expected, "what pgsafe migrate did");
+}
