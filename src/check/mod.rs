@@ -192,6 +192,11 @@ pub async fn check(options: &CheckOptions) -> Result<CheckReport> {
     step(&mut found, cancel, "NOT VALID constraints", probes::not_valid_constraints(s)).await?;
     step(&mut found, cancel, "disabled triggers", probes::disabled_triggers(s)).await?;
     step(&mut found, cancel, "sequences", probes::sequences(s)).await?;
+    // The user's queries mean what they mean under psql: in the role's and database's time zone and
+    // date style (`created_at::date = current_date`).
+    if !options.sql.is_empty() {
+        session.use_own_settings().await?;
+    }
     for user in &options.sql {
         step(&mut found, cancel, &format!("`{}`", user.name), sql_checks::run(s, user)).await?;
     }

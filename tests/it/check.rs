@@ -335,6 +335,30 @@ fn a_check_query_that_fails_is_an_error_with_its_sqlstate() {
     assert!(findings(&report, "sql-check").iter().all(|f| f["object"] != "every tag names an item"));
 }
 
+/// The user's checks ran under pgsafe's pinned `TimeZone = UTC`: a query of "today's" rows by the
+/// database's own zone (Pacific/Kiritimati, UTC+14) found another day's.
+#[test]
+fn a_check_query_runs_in_the_databases_time_zone() {
+    let db = small_db("check_zone");
+    db.psql(&format!(
+        "ALTER DATABASE {} SET TimeZone = 'Pacific/Kiritimati';
+         CREATE TABLE stamp (at timestamptz); INSERT INTO stamp VALUES ('2024-06-01 23:00+00');",
+        db.name()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    // In Kiritimati 2024-06-01 23:00 UTC is June 2nd, 13:00.
+    let file = write(
+        dir.path(),
+        "zone.sql",
+        "-- stamps are of June 2nd, local time
+SELECT at FROM stamp WHERE at::date <> '2024-06-02';
+",
+    );
+    let (code, report, stderr) = check(&["-d", &db.conn_string(), "--sql", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert!(findings(&report, "sql-check").is_empty(), "{report:#}");
+}
+
 #[test]
 fn a_lock_wait_and_a_long_statement_are_warnings_and_a_locked_table_is_not_waited_for_long() {
     use crate::interrupt::{held, hold, release};
