@@ -26,8 +26,8 @@ pub struct DryRunArgs {
     #[command(flatten)]
     identity: super::keys::IdentityArgs,
 
-    /// Migration files, run in the order given; a folder runs its `.sql` files in name order, without
-    /// `*.down.sql`.
+    /// Migration files, run in the order given; a folder runs its migrations in the order `migrate`
+    /// applies them (by version: `V1_2` before `V1_11`), without `*.down.sql`.
     #[arg(value_name = "FILE|DIR", required_unless_present = "command")]
     paths: Vec<PathBuf>,
 
@@ -218,8 +218,15 @@ fn render_rehearsal(r: &pgsafe::migrate::scratch::Rehearsal) -> String {
             r.snapshot
         ));
     }
+    let taken = match r.snapshot_taken.by_this_rehearsal {
+        true => String::new(),
+        false => format!(
+            ", taken {} ago: rows written since are not in it (`--fresh` rehearses on one taken now)",
+            super::store::age(jiff::Timestamp::now(), r.snapshot_taken.at)
+        ),
+    };
     out.push_str(&format!(
-        "rehearsed on a scratch copy of snapshot `{}` ({}): the command {}\n",
+        "rehearsed on a scratch copy of snapshot `{}`{taken} ({}): the command {}\n",
         r.snapshot,
         if r.scratch == pgsafe::migrate::scratch::ScratchKind::Local {
             "a throwaway local cluster"

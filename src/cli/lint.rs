@@ -19,8 +19,8 @@ use super::output::{self, Exit};
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// SQL files, folders of them (`.sql` in name order, `*.down.sql` skipped; a Prisma `migrations/`
-    /// folder: each `migration.sql`), or `-` for standard input.
+    /// SQL files, folders of them (in the order `migrate` applies them, by version; `*.down.sql`
+    /// skipped; a Prisma `migrations/` folder: each `migration.sql`), or `-` for standard input.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     paths: Vec<PathBuf>,
 

@@ -88,11 +88,22 @@ pub struct StaleSnapshot {
     pub changed_at: Timestamp,
 }
 
+/// When the snapshot rehearsed on was taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotTaken {
+    pub at: Timestamp,
+    /// Taken by this rehearsal (`--fresh`, no usable one, or the newest one older than a change).
+    pub by_this_rehearsal: bool,
+}
+
 /// What the command did to the scratch copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rehearsal {
     pub database: String,
     pub snapshot: SnapshotId,
+    /// When that snapshot was taken, and whether this rehearsal took it: rows written since an older one
+    /// are not in the copy.
+    pub snapshot_taken: SnapshotTaken,
     /// The newest snapshot, passed over because it is older than the database's last change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_snapshot: Option<StaleSnapshot>,
@@ -148,8 +159,10 @@ const CAPTURE_SCHEMA: &str = "pgsafe_rehearsal";
 pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<Rehearsal> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
-    let (snapshot, stale_snapshot) = pick_snapshot(store, options, progress.clone()).await?;
-    let archive = Arc::new(crate::store::operation::open_snapshot(store, &store.get(&snapshot)?)?);
+    let (snapshot, stale_snapshot, taken_now) = pick_snapshot(store, options, progress.clone()).await?;
+    let meta = store.get(&snapshot)?;
+    let snapshot_taken = SnapshotTaken { at: meta.created_at, by_this_rehearsal: taken_now };
+    let archive = Arc::new(crate::store::operation::open_snapshot(store, &meta)?);
     let scratch_name = crate::rollback::swap::derived_name(
         &database,
         &format!("_pgsafe_scratch_{}", Timestamp::now().strftime("%Y%m%dT%H%M%S")),
@@ -233,6 +246,7 @@ pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: A
     Ok(Rehearsal {
         database,
         snapshot,
+        snapshot_taken,
         stale_snapshot,
         scratch: options.scratch,
         exit_code,
@@ -256,10 +270,10 @@ async fn pick_snapshot(
     store: &dyn Store,
     options: &RehearsalOptions,
     progress: Arc<dyn Progress>,
-) -> Result<(SnapshotId, Option<StaleSnapshot>)> {
+) -> Result<(SnapshotId, Option<StaleSnapshot>, bool)> {
     let database = options.connect.dbname();
     if let Some(id) = &options.snapshot {
-        return Ok((store.get(id)?.id, None));
+        return Ok((store.get(id)?.id, None, false));
     }
     let mut stale = None;
     if !options.fresh
@@ -279,7 +293,7 @@ async fn pick_snapshot(
                 ));
                 stale = Some(StaleSnapshot { snapshot: s.id, changed_by, changed_at: ended });
             }
-            _ => return Ok((s.id, None)),
+            _ => return Ok((s.id, None, false)),
         }
     }
     progress.step(&format!("taking a snapshot of `{database}` to rehearse on"));
@@ -299,7 +313,7 @@ async fn pick_snapshot(
         progress,
     )
     .await?;
-    Ok((taken.snapshot.id, stale))
+    Ok((taken.snapshot.id, stale, true))
 }
 
 /// `migrate`, `dry-run`: a command as the audit log spells it.

@@ -693,6 +693,7 @@ fn a_dry_run_of_a_command_after_a_migrate_does_not_rehearse_on_the_snapshot_take
     assert_ne!(report["snapshot"], before.as_str(), "{report}");
     assert_eq!(report["stale_snapshot"]["snapshot"], before.as_str(), "{report}");
     assert_eq!(report["stale_snapshot"]["changed_by"], "migrate apply", "{report}");
+    assert_eq!(report["snapshot_taken"]["by_this_rehearsal"], true, "{report}");
     let lost: Vec<(&str, u64)> = report["rows_lost"]
         .as_array()
         .unwrap()
@@ -701,10 +702,13 @@ fn a_dry_run_of_a_command_after_a_migrate_does_not_rehearse_on_the_snapshot_take
         .collect();
     assert_eq!(lost, [("public.promo", 500)], "{report}");
 
-    // The snapshot it took is newer than the change: the next dry run rehearses on it, saying nothing.
+    // The snapshot it took is newer than the change: the next dry run rehearses on it, saying nothing of
+    // a change, but how old it is: the application's rows written since are not in it.
     let (code, out, err) = dry_run(false);
     assert_eq!(code, 1, "{out}{err}");
     assert!(!out.contains("is older than"), "{out}");
+    let taken = format!("rehearsed on a scratch copy of snapshot `{}`, taken ", report["snapshot"].as_str().unwrap());
+    assert!(out.contains(&taken) && out.contains(" ago: rows written since are not in it"), "{out}");
     assert!(out.contains("LOST: 500 rows of public.promo (table dropped)"), "{out}");
     assert_eq!(db.psql("SELECT count(*) FROM promo").trim(), "500");
 }
