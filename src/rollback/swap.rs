@@ -74,17 +74,29 @@ pub(crate) async fn maintenance_session(connect: &ConnectOptions, avoid: &str, p
         .context(format!("connecting to the maintenance database (`postgres`, else `template1`) {purpose}")))
 }
 
-/// Whether the role may make and rename databases: a superuser, or a role with CREATEDB that owns
-/// `database`. `None` when it may, else what it lacks.
+/// Whether the role may make and rename databases, and give the copy the database's own settings: a
+/// superuser, or a role with CREATEDB that owns `database`, and has CREATEROLE where the database holds
+/// settings of other roles (`ALTER ROLE r IN DATABASE d SET ...`, which only such a role may make again).
+/// `None` when it may, else what it lacks.
 pub(crate) async fn missing_rights(session: &Session, database: &str) -> Result<Option<String>> {
-    let sql = "SELECT r.rolsuper, r.rolcreatedb, d.datdba = r.oid AS owns \
+    let sql = "SELECT r.rolsuper, r.rolcreatedb, d.datdba = r.oid AS owns, \
+                      (SELECT pg_catalog.string_agg(o.rolname::text, '`, `' ORDER BY o.rolname) \
+                       FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles o ON o.oid = s.setrole \
+                       WHERE s.setdatabase = d.oid AND s.setrole <> r.oid AND NOT r.rolcreaterole) AS others \
                FROM pg_catalog.pg_roles r, pg_catalog.pg_database d \
                WHERE r.rolname = current_user AND d.datname = $1";
     let row = session.query_one(sql, &[&database]).await?;
     let get = |i: usize| crate::pg::value::<bool, _>(&row, i, sql);
     let (superuser, createdb, owns) = (get(0)?, get(1)?, get(2)?);
+    let others: Option<String> = crate::pg::value(&row, 3, sql)?;
     Ok(match (superuser, createdb, owns) {
-        (true, _, _) | (_, true, true) => None,
+        (true, _, _) => None,
+        (_, true, true) => others.map(|roles| {
+            format!(
+                "`{database}` holds settings of the roles `{roles}` (`ALTER ROLE ... IN DATABASE ... SET`), which the \
+                 role, without CREATEROLE, cannot give the new database"
+            )
+        }),
         (_, false, true) => Some(format!("the role `{}` lacks CREATEDB", session_user(session).await?)),
         (_, true, false) => Some(format!("the role `{}` does not own `{database}`", session_user(session).await?)),
         (_, false, false) => {

@@ -460,6 +460,57 @@ fn an_owner_rolls_back_in_place_keeping_an_extension_a_superuser_made() {
     db.psql(&format!("ALTER DATABASE \"{}\" OWNER TO {}; DROP OWNED BY {role};", db.name(), cluster().user()));
 }
 
+/// An owner with CREATEDB could start a swap on a database holding another role's settings (`ALTER ROLE
+/// reader IN DATABASE ... SET`, a DBA's): the whole restore ran, then giving the copy those settings was
+/// refused (42501), exit 2, and the hint named no way on. It is refused before anything, naming the role
+/// and `--in-place`, which needs no such right; `migrate` rolls back in place by itself then.
+#[test]
+fn a_swap_the_owner_cannot_give_another_roles_settings_is_refused_before_anything() {
+    let db = TestDb::new("rb_role_settings");
+    let role = "pgsafe_rb_settings_owner";
+    db.give_to(role, "CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);");
+    db.psql(&format!(
+        "ALTER ROLE {role} CREATEDB;
+         DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgsafe_rb_reader') THEN
+           CREATE ROLE pgsafe_rb_reader; END IF; END $$;
+         ALTER ROLE pgsafe_rb_reader IN DATABASE \"{db}\" SET statement_timeout = '5s';",
+        db = db.name()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &["-U", role]);
+    db.psql("DELETE FROM item WHERE id <= 10;");
+    let databases = "SELECT count(*) FROM pg_database WHERE datname LIKE 't_rb_role_settings%'";
+    let before = db.psql(databases);
+    let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+        &id,
+        "--yes",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds settings of the roles `pgsafe_rb_reader`") && err.contains("--in-place"), "{err}");
+    assert_eq!(db.psql(databases), before, "no copy was made");
+    let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+        &id,
+        "--yes",
+        "--in-place",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(db.psql("SELECT count(*) FROM item").trim(), "100");
+    db.psql(&format!(
+        "ALTER ROLE pgsafe_rb_reader IN DATABASE \"{db}\" RESET ALL; ALTER ROLE {role} NOCREATEDB;
+         ALTER DATABASE \"{db}\" OWNER TO {}; DROP OWNED BY {role};",
+        cluster().user(),
+        db = db.name()
+    ));
+}
+
 #[test]
 fn a_non_superuser_owner_can_roll_back_in_place_and_by_tables_but_not_swap() {
     let db = TestDb::new("rb_owner");
