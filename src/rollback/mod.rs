@@ -227,6 +227,9 @@ fn describe_scope(s: &SnapshotMeta) -> String {
         ("-t", &s.scope.tables),
         ("-T", &s.scope.exclude_tables),
         ("--exclude-table-data", &s.scope.exclude_table_data),
+        ("--table-and-children", &s.scope.tables_and_children),
+        ("--exclude-table-and-children", &s.scope.exclude_tables_and_children),
+        ("--exclude-table-data-and-children", &s.scope.exclude_table_data_and_children),
     ] {
         parts.extend(list.iter().map(|p| format!("{flag} {p}")));
     }

@@ -347,6 +347,13 @@ pub struct SnapshotScope {
     pub exclude_table_data: Vec<String>,
     #[serde(default)]
     pub no_unlogged_table_data: bool,
+    /// `--table-and-children`, `--exclude-table-and-children`, `--exclude-table-data-and-children`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables_and_children: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables_and_children: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_table_data_and_children: Vec<String>,
 }
 
 impl SnapshotScope {
@@ -368,6 +375,9 @@ impl SnapshotScope {
             exclude_tables: sources(&f.exclude_tables),
             exclude_table_data: sources(&f.exclude_table_data),
             no_unlogged_table_data: f.no_unlogged_table_data,
+            tables_and_children: sources(&f.include_tables_and_children),
+            exclude_tables_and_children: sources(&f.exclude_tables_and_children),
+            exclude_table_data_and_children: sources(&f.exclude_table_data_and_children),
         }
     }
 

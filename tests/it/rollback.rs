@@ -790,3 +790,23 @@ fn a_rollback_in_place_puts_back_columns_with_defaults_that_were_dropped_or_rena
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
+
+/// A snapshot taken with `--exclude-table-and-children` (or its siblings) was recorded as a whole one
+/// (its scope kept only `-t`, `-T`, `-n`, `-N` and `--exclude-table-data`), so a rollback to it would
+/// have dropped the tables it left out. It is partial, as one taken with `-T` is.
+#[test]
+fn a_snapshot_taken_with_a_children_filter_is_partial_and_cannot_replace_the_database() {
+    let db = TestDb::new("rb_children_scope");
+    db.psql(
+        "CREATE TABLE big (id int, at date) PARTITION BY RANGE (at);
+         CREATE TABLE big_2024 PARTITION OF big FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO big VALUES (1, '2024-05-01'); CREATE TABLE small (id int PRIMARY KEY);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for filter in ["--exclude-table-and-children", "--table-and-children", "--exclude-table-data-and-children"] {
+        let id = snapshot(dir.path(), &db, &[filter, "big"]);
+        let (code, _, err) = rollback(dir.path(), &db, &[&id, "--plan"]);
+        assert_eq!(code, 2, "{filter}: {err}");
+        assert!(err.contains("does not hold the whole database") && err.contains(&format!("{filter} big")), "{err}");
+    }
+}
