@@ -2366,19 +2366,27 @@ async fn not_back(s: &Session, d: &DeletedRows) -> Result<Option<(u64, u64, bool
     let table: String = value(&row, 0, NAME)?;
     let now = table_columns(s, &table).await?;
     let common: Vec<String> = d.kept.columns.iter().filter(|c| now.contains(c)).cloned().collect();
+    // Columns dropped (or renamed) since: a row put back without them lost what it held there.
+    let missing: Vec<&String> = d.kept.columns.iter().filter(|c| !now.contains(c)).collect();
     if common.is_empty() {
         return Ok(None);
     }
     let (gone, kept) = (format!("pg_temp.{}", quote_ident(&d.gone)), format!("pg_temp.{}", quote_ident(&d.kept.temp)));
     let texts = text_columns(&common);
     let by_key = !d.key.is_empty() && d.key.iter().all(|k| common.contains(k));
+    if !by_key && !missing.is_empty() {
+        // Whole rows cannot be matched on columns that are gone: none counts as put back.
+        return Ok(None);
+    }
     let sql = if by_key {
         let on: Vec<String> = d.key.iter().map(|k| format!("n.{k} = g.{k}", k = quote_ident(k))).collect();
         let matched = format!("n.{} IS NOT NULL", quote_ident(&d.key[0]));
-        let same: Vec<String> = common
+        let mut same: Vec<String> = common
             .iter()
             .map(|c| format!("(g.{c} IS NULL OR g.{c} = '' OR g.{c} IS NOT DISTINCT FROM n.{c})", c = quote_ident(c)))
             .collect();
+        // Back under its key, a row that held a value in a column now gone is a row with a value lost.
+        same.extend(missing.iter().map(|c| format!("(g.{c} IS NULL OR g.{c} = '')", c = quote_ident(c))));
         format!(
             "SELECT count(*) FILTER (WHERE NOT m.back)::int8, count(*) FILTER (WHERE m.back AND NOT m.same)::int8 \
              FROM (SELECT bool_or({matched}) AS back, coalesce(bool_or({matched} AND {}), false) AS same \
