@@ -597,11 +597,14 @@ async fn copy_updated(
             key = rest;
             renumbered.clear();
         } else {
-            // Numbers and UUIDs that only name the rows are renumbered, and lose nothing; a key column that
-            // holds data (a date, a name) is compared as the other columns are.
+            // A key of one number or UUID only names the rows: renumbered, it loses nothing. A column of a
+            // key of several (a year, a tenant) holds data, as one of a date or a name does: compared as
+            // the other columns are.
             let types = column_types(s, table).await?;
+            let single = key.len() == 1;
             let names = |c: &String| {
-                types.get(c).is_some_and(|(_, base)| matches!(base.as_str(), "int2" | "int4" | "int8" | "uuid"))
+                single
+                    && types.get(c).is_some_and(|(_, base)| matches!(base.as_str(), "int2" | "int4" | "int8" | "uuid"))
             };
             set.retain(|c| !(renumbered.contains(c) && names(c)));
             key.clear();

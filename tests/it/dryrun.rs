@@ -2816,6 +2816,8 @@ fn an_update_that_renumbers_a_tables_primary_key_counts_only_the_other_values_it
          INSERT INTO acct SELECT g, 'n' || g, CASE WHEN g % 4 = 0 THEN NULL ELSE g * 10 END FROM generate_series(1, 20) g;
          CREATE TABLE member (tenant int, id int, name text, PRIMARY KEY (tenant, id));
          INSERT INTO member SELECT t, g, 'm' || g FROM generate_series(1, 2) t, generate_series(1, 5) g;
+         CREATE TABLE sales (year int, region text, amount int, PRIMARY KEY (year, region));
+         INSERT INTO sales VALUES (2023, 'n', 1), (2023, 's', 2), (2024, 'n', 3), (2024, 's', 4);
          -- Device 1 read on 2024-01-02 .. 2024-01-11, device 2 on 2025-01-02 .. 2025-01-11.
          CREATE TABLE reading (device int, at date, v int, PRIMARY KEY (device, at));
          INSERT INTO reading SELECT d, (date '2023-01-01' + d * interval '1 year')::date + g, g
@@ -2825,7 +2827,7 @@ fn an_update_that_renumbers_a_tables_primary_key_counts_only_the_other_values_it
     let dir = tempfile::tempdir().unwrap();
     let row = |table: &str, n: u64| ("updated".to_owned(), table.to_owned(), None, n);
     let updated = |n: u64| vec![row("acct", n)];
-    let cases: [(&str, &str, Vec<LossRow>); 8] = [
+    let cases: [(&str, &str, Vec<LossRow>); 9] = [
         ("all.sql", "UPDATE acct SET id = id + 1000;", vec![]),
         ("some.sql", "UPDATE acct SET id = id + 1000 WHERE id <= 5;", vec![]),
         // Names n1..n5 made N1..N5: five values no row has after.
@@ -2834,8 +2836,12 @@ fn an_update_that_renumbers_a_tables_primary_key_counts_only_the_other_values_it
         ("filled.sql", "UPDATE acct SET id = -id, score = coalesce(score, 0);", vec![]),
         // Row 1's score 10 made 11: no row holds 10 after.
         ("score.sql", "UPDATE acct SET id = id, score = score + 1 WHERE id = 1;", updated(1)),
-        // Ids renumbered within a tenant, the rest of the key (`tenant`) telling no rows apart: nothing.
-        ("tenant.sql", "UPDATE member SET id = id + 1000 WHERE tenant = 1;", vec![]),
+        // A number in a key of several columns may hold data (a year, a tenant), so it is compared: the
+        // rest of the key (`tenant`) pairs no rows, and tenant 1's ids 1..5 made 1001..1005 are five
+        // values no row has after.
+        ("tenant.sql", "UPDATE member SET id = id + 1000 WHERE tenant = 1;", vec![row("member", 5)]),
+        // 2023's two sales moved to 2025 (found by a review: "lose nothing" before).
+        ("year.sql", "UPDATE sales SET year = 2025 WHERE year = 2023;", vec![row("sales", 2)]),
         // A key column holding data, a date, is compared: device 1's ten dates moved 100 days, to dates no
         // row had, are ten values lost (the rows, unpaired by `device`, as multisets).
         ("dates.sql", "UPDATE reading SET at = at + 100 WHERE device = 1;", vec![row("reading", 10)]),
