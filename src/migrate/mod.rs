@@ -715,7 +715,7 @@ async fn as_written(
             };
             for st in alone {
                 cancel.check("the migration")?;
-                if cannot_be_in_one(&st) {
+                if cannot_be_in_one(&st) || may_commit_inside(&st.sql) {
                     *committed = true;
                 }
                 statement_alone(session, u, st, lock).await?;
@@ -733,7 +733,9 @@ async fn as_written(
 async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statement, lock: LockPolicy) -> Result<()> {
     // A concurrent index build that fails leaves its index behind, INVALID: tried again, it fails
     // on the name (or, with `IF NOT EXISTS`, keeps the invalid index and says nothing).
-    let retries = if builds_index_concurrently(&st.sql) { 0 } else { lock.retries };
+    // A DO block or a procedure that commits inside is not tried again either: what it committed before
+    // the lock timeout would be done twice.
+    let retries = if builds_index_concurrently(&st.sql) || may_commit_inside(&st.sql) { 0 } else { lock.retries };
     let mut attempt = 0;
     let piece = match &pieces(std::slice::from_ref(st))[..] {
         [piece] => piece.clone(),
@@ -747,6 +749,12 @@ async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statem
                 let wait = Duration::from_millis(500 << attempt.min(4));
                 tracing::warn!("a lock was not granted within {:?}; trying again in {wait:?}", lock.timeout);
                 tokio::time::sleep(wait).await;
+            }
+            Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && may_commit_inside(&st.sql) => {
+                return Err(e.context(format!("`{}` line {}", u.label, st.line)).with_hint(
+                    "a `DO` block or procedure that commits inside is not tried again after a lock timeout, since \
+                     what it committed before would be done twice",
+                ));
             }
             Err(e) if e.sqlstate() == Some(crate::SqlState::LOCK_NOT_AVAILABLE) && retries == 0 => {
                 return Err(e.context(format!("`{}` line {}", u.label, st.line)).with_hint(
@@ -770,6 +778,22 @@ fn one_transaction_cannot_hold(u: &Unit, server_version: u32) -> bool {
 }
 
 /// Whether `sql` is a `CREATE INDEX CONCURRENTLY`.
+/// Whether `sql` may commit inside, where it runs outside a transaction block: a `DO` block whose body
+/// says `COMMIT` or `ROLLBACK`, or a `CALL` (whose procedure's body is not here to read). Before it runs,
+/// its work may be committed; tried again, committed work would be done twice.
+fn may_commit_inside(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
+    parsed.protobuf.stmts.iter().any(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+        Some(pg_query::NodeEnum::CallStmt(_)) => true,
+        Some(pg_query::NodeEnum::DoStmt(_)) => {
+            let upper = sql.to_ascii_uppercase();
+            let words = upper.split(|c: char| !c.is_ascii_alphanumeric() && c != '_');
+            words.into_iter().any(|w| w == "COMMIT" || w == "ROLLBACK")
+        }
+        _ => false,
+    })
+}
+
 fn builds_index_concurrently(sql: &str) -> bool {
     let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
     parsed.protobuf.stmts.iter().any(|raw| {
@@ -1430,6 +1454,15 @@ impl Log<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_do_block_that_commits_or_a_call_may_commit_inside() {
+        assert!(super::may_commit_inside("DO $$ BEGIN INSERT INTO t VALUES (1); COMMIT; END $$"));
+        assert!(super::may_commit_inside("do $b$ begin rollback; end $b$"));
+        assert!(super::may_commit_inside("CALL refresh_all()"));
+        assert!(!super::may_commit_inside("DO $$ BEGIN UPDATE t SET committed_at = now(); END $$"));
+        assert!(!super::may_commit_inside("UPDATE t SET a = 'COMMIT'"));
+    }
+
     use super::*;
 
     /// Found on a real migration history (Lemmy's): a line comment before the `;` swallowed the `;` that

@@ -1651,3 +1651,27 @@ fn a_migration_runs_under_the_databases_time_zone_and_date_style_as_under_psql()
     assert_eq!(psql_copy.psql(values).trim(), expected, "what psql does");
     assert_eq!(db.psql(values).trim(), expected, "what pgsafe migrate did");
 }
+
+/// Found by a review: in a file run as written, a `DO` block that commits inside ran on its own with
+/// nothing yet counted as committed, so when it failed after its `COMMIT` the report said "nothing was
+/// changed, nothing to restore" and its committed row stayed. It counts as committing before it runs:
+/// its failure restores the snapshot.
+#[test]
+fn a_do_block_that_commits_inside_then_fails_is_undone_by_the_snapshot() {
+    let db = TestDb::new("mig_do_commit");
+    db.psql("CREATE TABLE log (n int); INSERT INTO log VALUES (0);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_do.sql"),
+        "DO $$ BEGIN INSERT INTO log VALUES (1); COMMIT; PERFORM 1 / 0; END $$;\n\
+         BEGIN;\nINSERT INTO log VALUES (2);\nCOMMIT;\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--terminate-after", "2", folder]);
+    drop_replaced(&report);
+    assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{report}\n{err}");
+    assert!(report["rollback"].is_object(), "the snapshot is restored: {report}");
+    assert_eq!(db.psql("SELECT string_agg(n::text, ',' ORDER BY n) FROM log").trim(), "0");
+}
