@@ -456,6 +456,7 @@ async fn rehearse(
     let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
     let mut run = observe::Run::default();
+    run.fills_from = observe::fills_from(statements);
     run.remember_large_objects(session).await?;
     // The file of the last statement that added a value to an enum type, and whether a COMMIT of that
     // file came after it (a file that keeps its own transactions commits there).

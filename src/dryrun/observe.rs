@@ -175,6 +175,9 @@ async fn execute(s: &Session, statement: &Statement) -> Result<u64> {
 /// What the statements of the rehearsal did so far, that the next one is measured against.
 #[derive(Debug, Default)]
 pub(super) struct Run {
+    /// For each statement of the migration, whether it or one after it fills a table (`INSERT`, `COPY
+    /// ... FROM`, `MERGE`): where rows a DELETE removes may come back ([`fills_from`]).
+    pub fills_from: Vec<bool>,
     /// The columns they added: an UPDATE of only those backfills them.
     pub added: HashSet<(String, String)>,
     /// The tables they made, and which hold data that was there before.
@@ -197,6 +200,30 @@ pub(super) struct Run {
 /// The temporary table of the oids of the large objects there before the rehearsal: those the migration
 /// creates and removes again (`lo_from_bytea`, then `lo_unlink`) are its own.
 const LARGE_OBJECTS: &str = "pg_temp.pgsafe_dryrun_large_objects";
+
+/// For each of `statements`, whether it or one after it fills a table: an `INSERT` (in a `WITH` too, as
+/// its top statement), a `COPY ... FROM` or a `MERGE`.
+pub(super) fn fills_from(statements: &[crate::dryrun::Statement]) -> Vec<bool> {
+    let fills = |sql: &str| {
+        let Ok(parsed) = pg_query::parse(sql, 0) else { return true };
+        parsed.protobuf.stmts.iter().any(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+            Some(pg_query::NodeEnum::InsertStmt(_) | pg_query::NodeEnum::MergeStmt(_)) => true,
+            Some(pg_query::NodeEnum::CopyStmt(c)) => c.is_from,
+            _ => false,
+        })
+    };
+    let mut later = false;
+    let mut from: Vec<bool> = statements
+        .iter()
+        .rev()
+        .map(|st| {
+            later = later || fills(&st.sql);
+            later
+        })
+        .collect();
+    from.reverse();
+    from
+}
 
 impl Run {
     /// Keeps the oids of the large objects there before the rehearsal, if any (from
@@ -1079,7 +1106,9 @@ async fn before(
                             let temp = format!("pgsafe_dryrun_{index}_{n}_{i}");
                             let what = format!("a copy of the rows of `{table}`");
                             let own = inserted.is_some();
-                            let kept = measure_keep(s, keep_rows(s, table, before, &temp, own, options)).await;
+                            let fills_later = run.fills_from.get(index).copied().unwrap_or(true);
+                            let kept =
+                                measure_keep(s, keep_rows(s, table, before, &temp, own, fills_later, options)).await;
                             let copy = settle(kept, &what, options, report)?.flatten();
                             pending.push(Pending::Rows {
                                 table: table.clone(),
@@ -2296,9 +2325,15 @@ async fn keep_rows(
     rows: u64,
     temp: &str,
     inserted: bool,
+    fills_later: bool,
     options: &DryRunOptions,
 ) -> Result<Option<KeptRows>> {
     if rows == 0 || rows > options.max_compare_rows {
+        return Ok(None);
+    }
+    // Worth a copy of the whole table only where the rows may be found again: in a table the migration
+    // filled before (an archive), or one it fills in this statement or after (the table reseeded).
+    if !fills_later && copies(s, table, &[]).await?.1.is_empty() {
         return Ok(None);
     }
     let columns = table_columns(s, table).await?;
@@ -3176,8 +3211,17 @@ fn compare_relations(before: &BTreeMap<i64, Relation>, after: &BTreeMap<i64, Rel
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use crate::dryrun::analyze::analyze;
+
+    #[test]
+    fn a_statement_fills_later_where_it_or_one_after_it_inserts_copies_in_or_merges() {
+        let sql = "DELETE FROM plan;\nUPDATE t SET a = 1;\nINSERT INTO plan VALUES (1);\nDELETE FROM log;\n\
+                   WITH d AS (DELETE FROM a RETURNING *) INSERT INTO b SELECT * FROM d;\nDELETE FROM z;\n";
+        let statements = crate::dryrun::split::split_text(std::path::Path::new("m.sql"), sql).unwrap();
+        assert_eq!(fills_from(&statements), [true, true, true, true, true, false]);
+    }
 
     #[test]
     fn losses_are_reported_once_each_and_never_of_nothing() {
