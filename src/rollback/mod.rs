@@ -361,15 +361,36 @@ pub async fn rollback(
     entry.step = Some(plan.mode.to_owned());
     entry.replaced_database = result.as_ref().ok().and_then(|r| r.replaced_database_kept_as.clone());
     let logged = store.append_audit(&entry);
-    let result = result.map_err(|e| match &safety {
-        Some(id) => e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`")),
-        None => e,
-    });
+    let result = match (result, &safety) {
+        (Err(e), Some(id)) => Err(discard_safety_snapshot(store, options, id, e)),
+        (result, _) => result,
+    };
     match (result, logged) {
         (Ok(report), Ok(())) => Ok(report),
         (Ok(report), Err(e)) => Err(e.context(format!("`{}` was rolled back, but", report.database))),
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(log)) => Err(e.and_hint(format!("the audit log could not record the failure either: {log}"))),
+    }
+}
+
+/// A rollback that failed having changed nothing (sessions that did not leave, lock timeouts, a restore
+/// that failed) removes its safety snapshot: it holds the state the database is still in, protects
+/// nothing, and would count among the newest snapshots retention keeps. When what happened is not sure
+/// (needs attention, interrupted) or the removal fails, it stays and the error names it.
+fn discard_safety_snapshot(store: &dyn Store, options: &RollbackOptions, id: &SnapshotId, e: Error) -> Error {
+    let kept = |e: Error| e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`"));
+    if matches!(e.kind(), ErrorKind::NeedsAttention | ErrorKind::Cancelled) {
+        return kept(e);
+    }
+    let holder = LockHolder::this_process("pgsafe rollback");
+    let removed = crate::store::lock_in_async(store, &holder, options.lock_wait, &options.cancel)
+        .and_then(|_lock| store.remove(id));
+    match removed {
+        Ok(()) => e.and_hint(format!("its safety snapshot `{id}` was removed again, as nothing was changed")),
+        Err(r) => {
+            tracing::warn!("the safety snapshot `{id}` of a rollback that changed nothing could not be removed: {r}");
+            kept(e)
+        }
     }
 }
 
