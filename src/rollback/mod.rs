@@ -162,11 +162,26 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         Some(id) => store.get(id)?,
         // A rollback's safety snapshot holds the state a rollback replaced: `--latest` twice must not undo
         // the first rollback, so it names such a snapshot only by its id.
-        // A snapshot whose archive is gone is passed over, with a warning naming it.
-        None => crate::store::newest_usable(store, &database, |s| s.protects.is_none())?.ok_or_else(|| {
+        // A snapshot whose archive is gone, or that does not hold what the mode restores (a partial one,
+        // for a whole rollback), is passed over, with a warning naming it.
+        None => crate::store::newest_restorable(store, &database, |s| match &options.mode {
+            Mode::Swap | Mode::InPlace => crate::store::whole(s),
+            Mode::Tables(_) if s.scope.content == "schema-only" => {
+                Err("it holds no rows (schema-only)".to_owned())
+            }
+            Mode::Tables(_) => Ok(()),
+        })?
+        .ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidInput,
-                format!("the store `{}` holds no snapshot of `{database}` whose archive is there", store.location()),
+                format!(
+                    "the store `{}` holds no snapshot of `{database}` whose archive is there and that holds what {} restores",
+                    store.location(),
+                    match &options.mode {
+                        Mode::Tables(_) => "`--tables`",
+                        Mode::Swap | Mode::InPlace => "a whole rollback",
+                    }
+                ),
             )
             .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
         })?,
@@ -220,17 +235,7 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
 }
 
 fn describe_scope(s: &SnapshotMeta) -> String {
-    let mut parts = vec![s.scope.content.clone()];
-    for (flag, list) in [
-        ("-n", &s.scope.schemas),
-        ("-N", &s.scope.exclude_schemas),
-        ("-t", &s.scope.tables),
-        ("-T", &s.scope.exclude_tables),
-        ("--exclude-table-data", &s.scope.exclude_table_data),
-    ] {
-        parts.extend(list.iter().map(|p| format!("{flag} {p}")));
-    }
-    parts.join(", ")
+    s.scope.describe()
 }
 
 /// The snapshot's archive, opened (header, catalog, manifest) and known to be the one the snapshot was
