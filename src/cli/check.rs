@@ -89,7 +89,8 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
             // As `rollback --latest`: a rollback's safety snapshot holds a state that was replaced.
             // A snapshot whose archive is gone is passed over, with a warning naming it.
             let store = store.as_deref().ok_or_else(no_store)?;
-            let newest = pgsafe::store::newest_usable(store, database, |s| s.protects.is_none())?;
+            // And a partial snapshot (`-t`, `-T`, ...): the check compares every table with it.
+            let newest = pgsafe::store::newest_restorable(store, database, pgsafe::store::whole)?;
             Some(newest.ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidInput,

@@ -204,6 +204,7 @@ fn operation_rows(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<Vec<Strin
         .map(|e| {
             let outcome = match &e.outcome {
                 Outcome::Failed { error } => format!("failed: {}", shorten(error)),
+                Outcome::Forced { error } => format!("forced past: {}", shorten(error)),
                 Outcome::Ok => "ok".into(),
             };
             let snapshot = match (&e.snapshot, e.removed.len()) {
@@ -236,6 +237,7 @@ fn outcome_word(e: &AuditEntry) -> &'static str {
     match e.outcome {
         Outcome::Ok => "ok",
         Outcome::Failed { .. } => "failed",
+        Outcome::Forced { .. } => "forced",
     }
 }
 

@@ -844,7 +844,12 @@ async fn lint_step(
         }
         let outcome = match (errors.is_empty(), options.force) {
             (true, _) => Ok(detail),
-            (false, true) => Ok(format!("{detail}; forced past: {}", errors.join(", "))),
+            (false, true) => {
+                let error = format!("lint found {} error(s): {}", errors.len(), errors.join(", "));
+                log.forced(report, "lint", error, format!("{detail}: {}; `--force` went on", errors.join(", ")), t);
+                report.lint = Some(lint);
+                return Ok(None);
+            }
             (false, false) => {
                 refuse = Some(format!(
                     "lint found {} error(s): {}; nothing was applied (`--force` goes on)",
@@ -914,7 +919,14 @@ async fn rehearse_step(
         };
         let outcome = match (verdict, allowed) {
             (None, _) => Ok("it would run and lose nothing".to_owned()),
-            (Some(v), true) => Ok(format!("{v}; allowed by --force or --allow-data-loss")),
+            (Some(v), true) => {
+                // Recorded as failed and gone past, not as ok: `status` and the log say the override.
+                let flag =
+                    if rehearsal.would_fail || !options.allow_data_loss { "--force" } else { "--allow-data-loss" };
+                log.forced(report, "dry-run", v.to_owned(), format!("{v}; `{flag}` went on"), t);
+                report.dry_run = Some(rehearsal);
+                return Ok(refuse);
+            }
             (Some(v), false) => {
                 refuse = Some(format!(
                     "the dry run says {v} (its report follows; `dry_run` in `--json`); nothing was applied ({})",
@@ -1439,6 +1451,22 @@ impl Log<'_> {
             Ok(detail) => (Outcome::Ok, detail),
             Err(error) => (Outcome::Failed { error: error.clone() }, error),
         };
+        self.record(report, step, outcome, detail, seconds);
+    }
+
+    /// Records a step whose check failed and that `--force` (or `--allow-data-loss`) went on past.
+    fn forced(&mut self, report: &mut MigrateReport, step: &'static str, error: String, detail: String, t: Instant) {
+        self.record(report, step, Outcome::Forced { error }, detail, t.elapsed().as_secs_f64());
+    }
+
+    fn record(
+        &mut self,
+        report: &mut MigrateReport,
+        step: &'static str,
+        outcome: Outcome,
+        detail: String,
+        seconds: f64,
+    ) {
         let time = Timestamp::now() - jiff::SignedDuration::from_secs_f64(seconds);
         let mut entry =
             AuditEntry::new(AuditCommand::Migrate, time, outcome.clone(), seconds).connected_to(&self.options.connect);

@@ -277,7 +277,7 @@ async fn pick_snapshot(
     }
     let mut stale = None;
     if !options.fresh
-        && let Some(s) = crate::store::newest_usable(store, database, |s| s.protects.is_none() && s.scope.is_whole())?
+        && let Some(s) = crate::store::newest_restorable(store, database, crate::store::whole)?
     {
         let log = store.read_audit_since(s.created_at)?;
         match log.last_change(database) {

@@ -162,11 +162,26 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         Some(id) => store.get(id)?,
         // A rollback's safety snapshot holds the state a rollback replaced: `--latest` twice must not undo
         // the first rollback, so it names such a snapshot only by its id.
-        // A snapshot whose archive is gone is passed over, with a warning naming it.
-        None => crate::store::newest_usable(store, &database, |s| s.protects.is_none())?.ok_or_else(|| {
+        // A snapshot whose archive is gone, or that does not hold what the mode restores (a partial one,
+        // for a whole rollback), is passed over, with a warning naming it.
+        None => crate::store::newest_restorable(store, &database, |s| match &options.mode {
+            Mode::Swap | Mode::InPlace => crate::store::whole(s),
+            Mode::Tables(_) if s.scope.content == "schema-only" => {
+                Err("it holds no rows (schema-only)".to_owned())
+            }
+            Mode::Tables(_) => Ok(()),
+        })?
+        .ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidInput,
-                format!("the store `{}` holds no snapshot of `{database}` whose archive is there", store.location()),
+                format!(
+                    "the store `{}` holds no snapshot of `{database}` whose archive is there and that holds what {} restores",
+                    store.location(),
+                    match &options.mode {
+                        Mode::Tables(_) => "`--tables`",
+                        Mode::Swap | Mode::InPlace => "a whole rollback",
+                    }
+                ),
             )
             .with_hint("`pgsafe snapshots` lists them; `pgsafe snapshot -d DB` takes one")
         })?,
@@ -220,20 +235,7 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
 }
 
 fn describe_scope(s: &SnapshotMeta) -> String {
-    let mut parts = vec![s.scope.content.clone()];
-    for (flag, list) in [
-        ("-n", &s.scope.schemas),
-        ("-N", &s.scope.exclude_schemas),
-        ("-t", &s.scope.tables),
-        ("-T", &s.scope.exclude_tables),
-        ("--exclude-table-data", &s.scope.exclude_table_data),
-        ("--table-and-children", &s.scope.tables_and_children),
-        ("--exclude-table-and-children", &s.scope.exclude_tables_and_children),
-        ("--exclude-table-data-and-children", &s.scope.exclude_table_data_and_children),
-    ] {
-        parts.extend(list.iter().map(|p| format!("{flag} {p}")));
-    }
-    parts.join(", ")
+    s.scope.describe()
 }
 
 /// The snapshot's archive, opened (header, catalog, manifest) and known to be the one the snapshot was
@@ -364,15 +366,36 @@ pub async fn rollback(
     entry.step = Some(plan.mode.to_owned());
     entry.replaced_database = result.as_ref().ok().and_then(|r| r.replaced_database_kept_as.clone());
     let logged = store.append_audit(&entry);
-    let result = result.map_err(|e| match &safety {
-        Some(id) => e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`")),
-        None => e,
-    });
+    let result = match (result, &safety) {
+        (Err(e), Some(id)) => Err(discard_safety_snapshot(store, options, id, e)),
+        (result, _) => result,
+    };
     match (result, logged) {
         (Ok(report), Ok(())) => Ok(report),
         (Ok(report), Err(e)) => Err(e.context(format!("`{}` was rolled back, but", report.database))),
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(log)) => Err(e.and_hint(format!("the audit log could not record the failure either: {log}"))),
+    }
+}
+
+/// A rollback that failed having changed nothing (sessions that did not leave, lock timeouts, a restore
+/// that failed) removes its safety snapshot: it holds the state the database is still in, protects
+/// nothing, and would count among the newest snapshots retention keeps. When what happened is not sure
+/// (needs attention, interrupted) or the removal fails, it stays and the error names it.
+fn discard_safety_snapshot(store: &dyn Store, options: &RollbackOptions, id: &SnapshotId, e: Error) -> Error {
+    let kept = |e: Error| e.and_hint(format!("the state before the rollback is in safety snapshot `{id}`"));
+    if matches!(e.kind(), ErrorKind::NeedsAttention | ErrorKind::Cancelled) {
+        return kept(e);
+    }
+    let holder = LockHolder::this_process("pgsafe rollback");
+    let removed = crate::store::lock_in_async(store, &holder, options.lock_wait, &options.cancel)
+        .and_then(|_lock| store.remove(id));
+    match removed {
+        Ok(()) => e.and_hint(format!("its safety snapshot `{id}` was removed again, as nothing was changed")),
+        Err(r) => {
+            tracing::warn!("the safety snapshot `{id}` of a rollback that changed nothing could not be removed: {r}");
+            kept(e)
+        }
     }
 }
 

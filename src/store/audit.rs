@@ -36,6 +36,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// A check that failed and that an override went on past (`migrate --force`'s lint and dry run, or
+    /// `--allow-data-loss`'s): `error` is what failed.
+    Forced {
+        error: String,
+    },
 }
 
 impl Outcome {
@@ -118,7 +123,7 @@ impl AuditEntry {
     /// reveals them. The user saw the message when it happened.
     pub fn withheld(&self) -> AuditEntry {
         let mut entry = self.clone();
-        if let Outcome::Failed { error } = &mut entry.outcome {
+        if let Outcome::Failed { error } | Outcome::Forced { error } = &mut entry.outcome {
             *error = "(the message is withheld: the store's snapshots are encrypted)".to_string();
         }
         entry

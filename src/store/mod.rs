@@ -330,6 +330,40 @@ pub fn newest_usable(
     Ok(None)
 }
 
+/// The newest snapshot of `database` that [`newest_usable`] finds among those that are no rollback's
+/// safety snapshot (which holds a state a rollback replaced) and that `restores` accepts: `--latest` of
+/// `rollback`, `check` and `dry-run -- COMMAND`. A newer one `restores` refuses (it returns why: a
+/// partial snapshot, for a whole rollback) is passed over with a warning naming it, as one whose archive
+/// is gone.
+pub fn newest_restorable(
+    store: &dyn Store,
+    database: &str,
+    restores: impl Fn(&SnapshotMeta) -> std::result::Result<(), String>,
+) -> Result<Option<SnapshotMeta>> {
+    newest_usable(store, database, |s| {
+        if s.protects.is_some() {
+            return false;
+        }
+        match restores(s) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!("skipped snapshot `{}` of `{database}`: {why}", s.id);
+                false
+            }
+        }
+    })
+}
+
+/// For [`newest_restorable`]: a snapshot that holds the whole database (not one taken with `-t`, `-T`,
+/// `-n`, `-N`, `--exclude-table-data`, `--schema-only`, ...).
+pub fn whole(s: &SnapshotMeta) -> std::result::Result<(), String> {
+    if s.scope.is_whole() {
+        Ok(())
+    } else {
+        Err(format!("it does not hold the whole database ({})", s.scope.describe()))
+    }
+}
+
 /// What a snapshot's dump took, as its options said (patterns as given, with pg_dump's rules).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SnapshotScope {
@@ -384,6 +418,27 @@ impl SnapshotScope {
     /// Whether the snapshot holds the whole database, schema and rows.
     pub fn is_whole(&self) -> bool {
         *self == SnapshotScope { content: "both".to_owned(), ..SnapshotScope::default() }
+    }
+
+    /// The scope as the options that took it: `both, -T big_log`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.content.clone()];
+        for (flag, list) in [
+            ("-n", &self.schemas),
+            ("-N", &self.exclude_schemas),
+            ("-t", &self.tables),
+            ("-T", &self.exclude_tables),
+            ("--exclude-table-data", &self.exclude_table_data),
+            ("--table-and-children", &self.tables_and_children),
+            ("--exclude-table-and-children", &self.exclude_tables_and_children),
+            ("--exclude-table-data-and-children", &self.exclude_table_data_and_children),
+        ] {
+            parts.extend(list.iter().map(|p| format!("{flag} {p}")));
+        }
+        if self.no_unlogged_table_data {
+            parts.push("--no-unlogged-table-data".to_owned());
+        }
+        parts.join(", ")
     }
 }
 

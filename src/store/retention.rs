@@ -6,6 +6,8 @@
 //! `keep_daily` UTC days and `keep_weekly` ISO weeks that have snapshots. Then two rules no option turns
 //! off: a pinned snapshot (a running or failed migration depends on it) is kept, and when nothing kept is
 //! verified, the newest verified snapshot is kept, so a database never loses its only verified snapshot.
+//! A kept rollback's safety snapshot keeps the snapshot it `protects` (the one that rollback restores),
+//! so that rollback attempts do not push the snapshot they restore out of the newest N.
 //!
 //! A snapshot whose archive is missing or of another size than recorded restores nothing: it takes no
 //! rank among the newest, no day or week, and is never the verified one kept, so it cannot push a good
@@ -57,6 +59,8 @@ pub enum KeepReason {
     Pinned { reason: String },
     /// Its database's only verified snapshot left.
     OnlyVerified,
+    /// A kept safety snapshot of a rollback to it names it (`protects`): the rollback may be run again.
+    Protected { by: SnapshotId },
 }
 
 impl std::fmt::Display for KeepReason {
@@ -68,6 +72,7 @@ impl std::fmt::Display for KeepReason {
             KeepReason::Weekly { week } => write!(f, "weekly {week}"),
             KeepReason::Pinned { reason } => write!(f, "pinned: {reason}"),
             KeepReason::OnlyVerified => f.write_str("the only verified one"),
+            KeepReason::Protected { by } => write!(f, "protected by safety snapshot {by}"),
         }
     }
 }
@@ -140,6 +145,24 @@ pub fn plan_listed(snapshots: &[Listed], policy: &RetentionPolicy, now: Timestam
                 weeks += 1;
                 last_week = Some(week);
                 keep.push(KeepReason::Weekly { week: format!("{}-W{:02}", week.0, week.1) });
+            }
+        }
+        // A kept safety snapshot keeps the snapshot its rollback restores (and so on, for a rollback to a
+        // safety snapshot), however many safety snapshots came since.
+        loop {
+            let mut added = false;
+            for i in 0..group.len() {
+                let Some(target) = group[i].0.protects.as_ref().filter(|_| !reasons[i].is_empty()) else { continue };
+                let Some(j) = group.iter().position(|(s, archive)| &s.id == target && archive.is_present()) else {
+                    continue;
+                };
+                if !reasons[j].iter().any(|r| matches!(r, KeepReason::Protected { .. })) {
+                    reasons[j].push(KeepReason::Protected { by: group[i].0.id.clone() });
+                    added = true;
+                }
+            }
+            if !added {
+                break;
             }
         }
         let usable = |(s, archive): &(&SnapshotMeta, ArchiveState)| s.is_verified() && archive.is_present();
@@ -263,6 +286,28 @@ mod tests {
         // Nothing verified at all: nothing to protect.
         let unverified: Vec<_> = snaps.iter().cloned().map(|s| SnapshotMeta { verified_at: None, ..s }).collect();
         assert_eq!(plan(&unverified, &policy(0), at(NOW)).keep, []);
+    }
+
+    #[test]
+    fn a_kept_safety_snapshot_keeps_the_snapshot_it_protects() {
+        let base = snap("a", "2026-12-01T10:00:00Z");
+        let safety =
+            |time: &str, protects: &SnapshotId| SnapshotMeta { protects: Some(protects.clone()), ..snap("a", time) };
+        let first = safety("2026-12-01T11:00:00Z", &base.id);
+        let second = safety("2026-12-01T12:00:00Z", &base.id);
+        // A rollback to the first safety snapshot: its own safety snapshot keeps it, which keeps `base`.
+        let third = safety("2026-12-01T13:00:00Z", &first.id);
+        let nightly = snap("a", "2026-12-02T00:00:00Z");
+        let snaps = [base.clone(), first.clone(), second.clone(), third.clone(), nightly.clone()];
+        let p = plan(&snaps, &policy(3), at(NOW));
+        assert_eq!(ids(&p.keep), [&nightly.id, &third.id, &second.id, &first.id, &base.id].map(|i| i.to_string()));
+        assert_eq!(p.keep[3].reasons, [KeepReason::Protected { by: third.id.clone() }]);
+        assert_eq!(p.keep[4].reasons, [KeepReason::Protected { by: second.id.clone() }]);
+        assert_eq!(p.keep[4].reasons[0].to_string(), format!("protected by safety snapshot {}", second.id));
+        assert_eq!(p.remove, []);
+        // Once its safety snapshots are removed, it goes as any other.
+        let p = plan(&snaps, &policy(1), at(NOW));
+        assert_eq!(ids(&p.keep), [nightly.id.to_string()]);
     }
 
     #[test]

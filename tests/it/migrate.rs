@@ -1675,3 +1675,37 @@ fn a_do_block_that_commits_inside_then_fails_is_undone_by_the_snapshot() {
     assert!(report["rollback"].is_object(), "the snapshot is restored: {report}");
     assert_eq!(db.psql("SELECT string_agg(n::text, ',' ORDER BY n) FROM log").trim(), "0");
 }
+
+/// Defect: with `--force`, the lint and dry-run steps the migration went past were recorded as `ok` (in
+/// `steps` and the audit log), and `status` showed "migrate dry-run ok" over a rehearsal that failed.
+#[test]
+fn steps_that_force_went_past_are_recorded_as_forced_not_ok() {
+    let db = TestDb::new("mig_forced_steps");
+    db.psql("CREATE TABLE users (id int PRIMARY KEY, nickname text); INSERT INTO users SELECT g, 'n' || g FROM generate_series(1, 10) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_drop.sql");
+    std::fs::write(&file, "ALTER TABLE users DROP COLUMN nickname;\nSELECT 1/0;\n").unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", "--skip-snapshot", &file.to_string_lossy()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["dry_run"]["would_fail"], true, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    let dry_run = steps.iter().find(|s| s["step"] == "dry-run").expect("a dry-run step");
+    assert_eq!(
+        (&dry_run["outcome"]["outcome"], &dry_run["outcome"]["error"]),
+        (&"forced".into(), &"it would fail".into()),
+        "{report}"
+    );
+    assert!(dry_run["detail"].as_str().unwrap().contains("`--force` went on"), "{report}");
+    // Lint's `drop-column` error, gone past too.
+    for step in steps.iter().filter(|s| s["step"] == "lint" && !s["detail"].as_str().unwrap().contains(", 0 error(s)"))
+    {
+        assert_eq!(step["outcome"]["outcome"], "forced", "{report}");
+    }
+    let audit = std::fs::read_to_string(store.path().join("audit.jsonl")).unwrap();
+    let line = audit.lines().find(|l| l.contains("\"step\":\"dry-run\"")).expect("the dry-run's audit line");
+    assert!(line.contains("\"outcome\":\"forced\"") && line.contains("\"error\":\"it would fail\""), "{line}");
+    let (_, status, _) = run(pgsafe().args(["status", "--store"]).arg(store.path()));
+    let row = status.lines().find(|l| l.contains("migrate dry-run")).expect("the dry-run in status");
+    assert!(row.contains("forced past: it would fail") && !row.contains(" ok "), "{status}");
+}

@@ -348,6 +348,10 @@ fn a_rollback_whose_restore_fails_half_way_leaves_the_database_untouched() {
         assert_eq!(code, 2, "{mode:?}: {err}");
         assert!(err.contains("was not changed"), "{mode:?}: {err}");
         assert!(err.contains(role), "{mode:?}: {err}");
+        // Its safety snapshot holds the state the database is still in: it is removed again, so that
+        // failed attempts do not fill retention's newest N.
+        assert!(err.contains("-before-rollback` was removed again, as nothing was changed"), "{mode:?}: {err}");
+        assert_eq!(snapshot_ids(dir.path()), std::slice::from_ref(&id), "{mode:?}");
         let (same, text) = compare_dbs(before.name(), db.name());
         assert!(same, "{mode:?}: {text}");
     }

@@ -632,6 +632,38 @@ fn a_snapshot_whose_archive_is_missing_is_not_listed_as_verified_nor_kept_nor_pi
     assert_eq!(ids(&list(store, &[])), [good]);
 }
 
+/// Defect: `rollback --latest` took a partial snapshot (`-T`), newer than a whole one, and then refused it
+/// ("does not hold the whole database"). `--latest` of `rollback` and `check` passes partial snapshots
+/// over, naming them, as `dry-run -- COMMAND` does; `rollback --latest --tables` may still take one.
+#[test]
+fn latest_skips_a_partial_snapshot_for_the_newest_whole_one() {
+    let db = TestDb::new("store_latest_partial");
+    db.psql("CREATE TABLE users (id int PRIMARY KEY); INSERT INTO users SELECT generate_series(1, 100); CREATE TABLE big_log (id int);");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    let conn = db.conn_string();
+    let whole = snapshot(store, &["-d", &conn, "--label", "whole", "--no-prune"]);
+    let whole = whole["snapshot"]["id"].as_str().unwrap().to_owned();
+    let partial = snapshot(store, &["-d", &conn, "-T", "big_log", "--label", "partial", "--no-prune"]);
+    let partial = partial["snapshot"]["id"].as_str().unwrap().to_owned();
+    db.psql("DELETE FROM users WHERE id > 50");
+    let skipped = format!("skipped snapshot `{partial}` of `{}`: it does not hold the whole database", db.name());
+
+    let (code, out, err) = run(pgsafe().args(["rollback", "-d", &conn, "--latest", "--plan", "--store"]).arg(store));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&whole) && !out.contains(&partial), "{out}");
+    assert!(err.contains(&skipped) && err.contains("-T big_log"), "{err}");
+    let (code, out, err) = run(pgsafe().args(["check", "-d", &conn, "--latest", "--store"]).arg(store));
+    assert!(matches!(code, 0 | 1), "{out}{err}");
+    assert!(out.contains(&format!("against snapshot `{whole}`")), "{out}");
+    assert!(err.contains(&skipped), "{err}");
+    // Some tables' rows: the partial one holds them.
+    let (code, out, err) =
+        run(pgsafe().args(["rollback", "-d", &conn, "--latest", "--plan", "--tables", "users", "--store"]).arg(store));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&partial), "{out}");
+}
+
 /// Defect: SIGTERM during the verification of a snapshot was ignored, and the snapshot was kept (exit 0).
 /// Sent once the archive is written, while it is read back, it stops the snapshot: exit 2, no archive.
 #[test]
