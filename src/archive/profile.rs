@@ -61,11 +61,25 @@ pub(crate) fn load(var: impl Fn(&str) -> Option<String>) -> Result<Option<Profil
     let take = |key: &str| values.get(key).filter(|v| !v.is_empty()).cloned();
 
     let mut profile = Profile::default();
-    if set("AWS_ACCESS_KEY_ID").is_none() && set("AWS_SECRET_ACCESS_KEY").is_none() {
+    // Web identity (EKS, GitHub OIDC) comes before the `default` profile's keys; a profile named comes first.
+    let web_identity = explicit.is_none() && set("AWS_WEB_IDENTITY_TOKEN_FILE").is_some();
+    if set("AWS_ACCESS_KEY_ID").is_none() && set("AWS_SECRET_ACCESS_KEY").is_none() && !web_identity {
         profile.access_key_id = take("aws_access_key_id");
         profile.secret_access_key = take("aws_secret_access_key");
         profile.session_token = take("aws_session_token");
         match (&profile.access_key_id, &profile.secret_access_key) {
+            // A session token of the environment belongs to other keys: sent with the profile's, every
+            // request would be refused as signed wrongly.
+            (Some(_), Some(_)) if profile.session_token.is_none() && set("AWS_SESSION_TOKEN").is_some() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "`AWS_SESSION_TOKEN` is set without `AWS_ACCESS_KEY_ID`, and the AWS profile `{name}` gives \
+                         keys of its own, without a token"
+                    ),
+                )
+                .with_hint("unset `AWS_SESSION_TOKEN`, or export the keys it belongs to"));
+            }
             (Some(_), Some(_)) => {}
             (None, None) if explicit.is_none() => {}
             (None, None) => {
@@ -210,6 +224,21 @@ mod tests {
         assert!(e.hint().unwrap().contains("export-credentials --profile sso"), "{:?}", e.hint());
         let e = load_with(&[("HOME", home), ("AWS_PROFILE", "half")]).unwrap_err().to_string();
         assert!(e.contains("only one of"), "{e}");
+    }
+
+    #[test]
+    fn web_identity_comes_before_the_default_profile_and_a_stray_session_token_is_refused() {
+        let dir = home();
+        let home = dir.path().to_str().unwrap();
+        let p = load_with(&[("HOME", home), ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token")]).unwrap().unwrap();
+        assert_eq!((p.access_key_id, p.region.as_deref()), (None, Some("eu-west-1")));
+        let named = [("HOME", home), ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"), ("AWS_PROFILE", "backup")];
+        assert_eq!(load_with(&named).unwrap().unwrap().access_key_id.as_deref(), Some("AKIABACKUP"));
+        let e = load_with(&[("HOME", home), ("AWS_SESSION_TOKEN", "stale")]).unwrap_err().to_string();
+        assert!(e.contains("`AWS_SESSION_TOKEN` is set without `AWS_ACCESS_KEY_ID`"), "{e}");
+        // The profile's own token goes with its keys.
+        let p = load_with(&[("HOME", home), ("AWS_SESSION_TOKEN", "stale"), ("AWS_PROFILE", "backup")]).unwrap();
+        assert_eq!(p.unwrap().session_token.as_deref(), Some("tok"));
     }
 
     #[test]
