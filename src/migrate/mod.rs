@@ -725,7 +725,8 @@ async fn as_written(
         Ok(())
     }
     .await;
-    let _ = session.batch("RESET lock_timeout").await;
+    // Back to the pinned 0 of every pgsafe session (RESET would give the role's or database's own).
+    let _ = session.batch("SET lock_timeout = 0").await;
     result
 }
 
