@@ -195,6 +195,9 @@ struct Step {
     /// the step's own. Empty for a step that is one object.
     members: Vec<u32>,
     tablespace: Option<String>,
+    /// An extension member kept for its privileges only: its owner is the one its privileges are measured
+    /// against (grants it made need no role switch), but no `ALTER ... OWNER TO` is made for it.
+    extension_member: bool,
 }
 
 fn read_step(query: &str, row: &Row) -> Result<Step> {
@@ -238,6 +241,7 @@ fn read_step(query: &str, row: &Row) -> Result<Step> {
         table_oid: get!("table_oid"),
         members: if has("members") { get!("members") } else { Vec::new() },
         tablespace: if has("tablespace") { get!("tablespace") } else { None },
+        extension_member: false,
     })
 }
 
@@ -329,7 +333,8 @@ pub async fn read_schema_with(
     }
 
     // Extension members come back with CREATE EXTENSION. Only changes to their privileges are kept, as
-    // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges.
+    // pg_dump keeps them: a member stays as one step without a statement, carrying its privileges, which
+    // its query measures against its initial ones (pg_init_privs, what CREATE EXTENSION gives it).
     let mut members: HashSet<Key> = deps.iter().filter(|d| d.deptype == 'e').map(|d| d.from).collect();
     // So do the keys, indexes, defaults, triggers and rules of an extension's tables (its configuration
     // tables, whose rows are dumped): its script made them, and made again they fail ("multiple primary
@@ -351,7 +356,7 @@ pub async fn read_schema_with(
             return false;
         }
         s.create = None;
-        s.owner = None;
+        s.extension_member = true;
         s.section = Section::PreData;
         true
     });
@@ -623,7 +628,7 @@ pub async fn read_schema_with(
             // A group's statements are made for each of its members (named by OID: large objects).
             let ids: Vec<String> =
                 if s.members.is_empty() { vec![id.clone()] } else { s.members.iter().map(u32::to_string).collect() };
-            if let (Some(owner), Some(kw)) = (&s.owner, owner_keyword(ty)) {
+            if let (false, Some(owner), Some(kw)) = (s.extension_member, &s.owner, owner_keyword(ty)) {
                 let owner = quote_ident(owner);
                 set_owner = Some(
                     ids.iter()

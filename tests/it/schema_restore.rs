@@ -1937,3 +1937,73 @@ fn a_database_owner_verifies_tables_it_may_not_read_as_they_are_and_puts_nothing
     }
     src.psql(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
 }
+
+/// Found on a real application's schema (Sourcegraph's, with `pg_stat_statements`): the views of an
+/// extension got their privileges dumped although they were the ones CREATE EXTENSION gives
+/// (`pg_init_privs`), as `REVOKE ALL ... FROM postgres` and, as the superuser that made them,
+/// `SET SESSION AUTHORIZATION postgres; GRANT INSERT, SELECT, ...`. A database's owner, no superuser,
+/// could not restore into a database where a superuser made the extension, even with `--no-owner`
+/// (exit 2), and the explicit list took MAINTAIN from the owner on PostgreSQL 17 and later. As pg_dump
+/// does, only a change from the initial privileges is dumped, and it is still restored.
+#[test]
+fn an_extension_members_initial_privileges_are_not_dumped_and_its_changes_are() {
+    let role = format!("pgsafe_initprivs_{}", std::process::id());
+    let reader = format!("{role}_reader");
+    let superuser = cluster().user().to_owned();
+    let src = TestDb::new("initprivs_src");
+    src.psql(&format!(
+        "CREATE ROLE {role} LOGIN; CREATE ROLE {reader}; ALTER DATABASE {} OWNER TO {role};
+         CREATE EXTENSION pg_stat_statements;
+         SET ROLE {role}; CREATE TABLE t (i int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);",
+        src.name()
+    ));
+    let as_role = |db: &TestDb| format!("{} user={role}", db.conn_string());
+    let acls = "SELECT string_agg(relname || ' ' || coalesce(relacl::text, '-'), ', ' ORDER BY relname)
+                FROM pg_class WHERE relname LIKE 'pg_stat_statements%'";
+    let member_acl_lines = |script: &str| -> Vec<String> {
+        script
+            .lines()
+            .filter(|l| {
+                l.contains("SESSION AUTHORIZATION")
+                    || (l.contains("pg_stat_statements") && (l.contains("GRANT ") || l.contains("REVOKE ")))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("initprivs.pgsafe");
+    run_ok(pgsafe().args(["dump", "-q", "-d", &as_role(&src), "-f"]).arg(&archive));
+    let script = run_ok(pgsafe().args(["restore", "-f", "-"]).arg(&archive));
+    assert_eq!(member_acl_lines(&script), Vec::<String>::new(), "{script}");
+    // The database's owner restores into databases where a superuser made the extension first.
+    for (name, extra) in [("initprivs_dst", &[][..]), ("initprivs_dst_o", &["--no-owner"][..])] {
+        let dst = TestDb::new(name);
+        dst.psql(&format!("ALTER DATABASE {} OWNER TO {role}; CREATE EXTENSION pg_stat_statements;", dst.name()));
+        let (code, out, stderr) = run(pgsafe().args(["restore", "-d", &as_role(&dst)]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {out}{stderr}");
+        assert_eq!(dst.psql("SELECT count(*) FROM t").trim(), "10");
+        assert_eq!(dst.psql(acls), src.psql(acls), "{extra:?}");
+        dst.psql(&format!("ALTER DATABASE {} OWNER TO {superuser}; DROP OWNED BY {role};", dst.name()));
+    }
+
+    // A change of a member's privileges is dumped, as its owner's grant, and restored.
+    src.psql(&format!(
+        "GRANT SELECT ON pg_stat_statements TO {reader}; REVOKE SELECT ON pg_stat_statements_info FROM PUBLIC;"
+    ));
+    let changed = dump(&src, dir.path(), &[]);
+    let script = run_ok(pgsafe().args(["restore", "-f", "-"]).arg(&changed));
+    let lines = member_acl_lines(&script);
+    assert!(lines.contains(&format!("GRANT SELECT ON TABLE public.pg_stat_statements TO {reader};")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("SESSION AUTHORIZATION")), "{lines:?}");
+    let dst = TestDb::new("initprivs_changed");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&changed));
+    assert_eq!(dst.psql(acls), src.psql(acls));
+    assert!(src.psql(acls).contains(&format!("{reader}=r/{superuser}")), "{}", src.psql(acls));
+    for db in [&src, &dst] {
+        db.psql(&format!(
+            "ALTER DATABASE {} OWNER TO {superuser}; DROP OWNED BY {role}; DROP OWNED BY {reader};",
+            db.name()
+        ));
+    }
+    src.psql(&format!("DROP ROLE {role}; DROP ROLE {reader};"));
+}

@@ -30,7 +30,9 @@ SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid AS classid
                                     FROM pg_catalog.pg_options_to_table(w.fdwoptions) o) || ')', '')
        || ';' AS "create",
        w.fdwacl::text[] AS acl,
-       pg_catalog.acldefault('F', w.fdwowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = w.oid AND ip.classoid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('F', w.fdwowner))::text[] AS acl_default,
        NULL::int8 AS size,
        NULL::oid AS table_oid
 FROM pg_catalog.pg_foreign_data_wrapper w
@@ -52,7 +54,9 @@ SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid,
                                     FROM pg_catalog.pg_options_to_table(s.srvoptions) o) || ')', '')
        || ';',
        s.srvacl::text[],
-       pg_catalog.acldefault('S', s.srvowner)::text[],
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = s.oid AND ip.classoid = 'pg_catalog.pg_foreign_server'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('S', s.srvowner))::text[],
        NULL,
        NULL
 FROM pg_catalog.pg_foreign_server s

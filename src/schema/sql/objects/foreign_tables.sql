@@ -166,7 +166,9 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
        || CASE WHEN t.ftopts IS NOT NULL THEN chr(10) || 'OPTIONS (' || t.ftopts || ')' ELSE '' END
        || ';' || chr(10) || coalesce(t.column_alters, '') AS "create",
        t.relacl::text[] AS acl,
-       pg_catalog.acldefault('r', t.relowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = t.oid AND ip.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('r', t.relowner))::text[] AS acl_default,
        NULL::int8 AS size,
        t.oid AS table_oid
 FROM tab t

@@ -15,7 +15,9 @@ SELECT 'pg_catalog.pg_language'::regclass::oid AS classid,
        || CASE WHEN l.lanvalidator <> 0 THEN format(' VALIDATOR %I.%I', vn.nspname, v.proname) ELSE '' END
        || ';' AS "create",
        l.lanacl::text[] AS acl,
-       pg_catalog.acldefault('l', l.lanowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = l.oid AND ip.classoid = 'pg_catalog.pg_language'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('l', l.lanowner))::text[] AS acl_default,
        NULL::int8 AS size,
        NULL::oid AS table_oid
 FROM pg_catalog.pg_language l

@@ -16,7 +16,10 @@ SELECT 'pg_catalog.pg_namespace'::regclass::oid AS classid,
                  NULLIF(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))::text[], std.acl)
             ELSE n.nspacl::text[] END AS acl,
        CASE WHEN n.nspname = 'public' THEN std.acl
-            ELSE pg_catalog.acldefault('n', n.nspowner)::text[] END AS acl_default,
+            ELSE coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                           WHERE ip.objoid = n.oid AND ip.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                             AND ip.objsubid = 0),
+                          pg_catalog.acldefault('n', n.nspowner))::text[] END AS acl_default,
        NULL::int8 AS size,
        NULL::oid AS table_oid
 FROM pg_catalog.pg_namespace n

@@ -59,7 +59,9 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
                  || '    CACHE ' || s.seqcache || CASE WHEN s.seqcycle THEN chr(10) || '    CYCLE' ELSE '' END || ';'
        END AS "create",
        c.relacl::text[] AS acl,
-       pg_catalog.acldefault('s', c.relowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = c.oid AND ip.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('s', c.relowner))::text[] AS acl_default,
        NULL::int8 AS size,
        coalesce(ident.refobjid, own.refobjid, c.oid) AS table_oid
 FROM seq c

@@ -333,7 +333,9 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
                THEN 'ALTER TABLE ONLY ' || t.qname || ' FORCE ROW LEVEL SECURITY;' || chr(10) ELSE '' END
        AS "create",
        t.relacl::text[] AS acl,
-       pg_catalog.acldefault('r', t.relowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = t.oid AND ip.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('r', t.relowner))::text[] AS acl_default,
        pg_catalog.pg_relation_size(t.oid) AS size,
        t.oid AS table_oid,
        t.tablespace::text AS tablespace

@@ -118,7 +118,9 @@ SELECT 'pg_catalog.pg_type'::regclass::oid AS classid,
        'pre-data'::text AS section,
        d.ddl AS "create",
        ty.typacl::text[] AS acl,
-       pg_catalog.acldefault('T', ty.typowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = ty.oid AND ip.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('T', ty.typowner))::text[] AS acl_default,
        NULL::int8 AS size,
        NULL::oid AS table_oid
 FROM ty

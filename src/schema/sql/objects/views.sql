@@ -84,7 +84,9 @@ SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid,
                  || CASE WHEN v.column_alters <> '' THEN chr(10) || rtrim(v.column_alters, chr(10)) ELSE '' END
        END AS "create",
        v.relacl::text[] AS acl,
-       pg_catalog.acldefault('r', v.relowner)::text[] AS acl_default,
+       coalesce((SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                 WHERE ip.objoid = v.oid AND ip.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ip.objsubid = 0),
+                pg_catalog.acldefault('r', v.relowner))::text[] AS acl_default,
        pg_catalog.pg_relation_size(v.oid) AS size,
        v.oid AS table_oid,
        (SELECT ts.spcname::text FROM pg_catalog.pg_tablespace ts WHERE ts.oid = v.reltablespace) AS tablespace
