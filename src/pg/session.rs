@@ -101,7 +101,7 @@ impl Session {
         Ok(Session { server_version, ..session })
     }
 
-    /// Gives back to the role's and database's own values (or the server's) the settings [`COMMON`] pins
+    /// Gives back to the role's and database's own values (or the server's) the settings `COMMON` pins
     /// that change what SQL means: how a date or time is read and written (`DateStyle`, `IntervalStyle`,
     /// `TimeZone`: `ALTER COLUMN ... TYPE timestamptz` reads the old values in the session's zone), float
     /// and XML text. For a session that runs a user's migration, which must do what it does under psql.
