@@ -485,26 +485,11 @@ fn a_swap_the_owner_cannot_give_another_roles_settings_is_refused_before_anythin
     db.psql("DELETE FROM item WHERE id <= 10;");
     let databases = "SELECT count(*) FROM pg_database WHERE datname LIKE 't_rb_role_settings%'";
     let before = db.psql(databases);
-    let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
-        "-d",
-        &db.conn_string(),
-        "-U",
-        role,
-        &id,
-        "--yes",
-    ]));
+    let (code, _, err) = rollback(dir.path(), &db, &["-U", role, &id, "--yes"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds settings of the roles `pgsafe_rb_reader`") && err.contains("--in-place"), "{err}");
     assert_eq!(db.psql(databases), before, "no copy was made");
-    let (code, _, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
-        "-d",
-        &db.conn_string(),
-        "-U",
-        role,
-        &id,
-        "--yes",
-        "--in-place",
-    ]));
+    let (code, _, err) = rollback(dir.path(), &db, &["-U", role, &id, "--yes", "--in-place"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(db.psql("SELECT count(*) FROM item").trim(), "100");
     db.psql(&format!(
