@@ -169,14 +169,7 @@ impl Error {
 
     /// The object the server's error names, found as [`Error::sqlstate`] is.
     pub fn server_object(&self) -> Option<&ServerObject> {
-        let mut error = Some(self);
-        while let Some(e) = error {
-            if let Some(object) = &e.object {
-                return Some(object);
-            }
-            error = e.source.as_deref().and_then(|source| source.downcast_ref::<Error>());
-        }
-        None
+        self.chain().find_map(|e| e.object.as_deref())
     }
 
     /// Marks an error that only reports that another task stopped first, such as a worker that finds
@@ -195,14 +188,12 @@ impl Error {
     /// The server's SQLSTATE when the server refused something: this error's own, or that of the first
     /// pgsafe error among its causes, so that adding context keeps it.
     pub fn sqlstate(&self) -> Option<SqlState> {
-        let mut error = Some(self);
-        while let Some(e) = error {
-            if e.sqlstate.is_some() {
-                return e.sqlstate;
-            }
-            error = e.source.as_deref().and_then(|source| source.downcast_ref::<Error>());
-        }
-        None
+        self.chain().find_map(|e| e.sqlstate)
+    }
+
+    /// This error, then each pgsafe error among its causes, in order.
+    fn chain(&self) -> impl Iterator<Item = &Error> {
+        std::iter::successors(Some(self), |e| e.source.as_deref().and_then(|source| source.downcast_ref::<Error>()))
     }
 
     /// Attaches the underlying cause.
