@@ -143,6 +143,12 @@ impl ArchiveReader {
         &self.index
     }
 
+    /// Whether the archive is a file (or a pipe's copy in one), whose chunks are read at disk speed, not
+    /// an object in a bucket, whose every read is a request.
+    pub fn is_file(&self) -> bool {
+        matches!(self.index.bytes(), Source::File(..))
+    }
+
     /// Reads, checks and decodes one chunk.
     pub fn read_chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, FormatError> {
         self.index.read_chunk(chunk)

@@ -23,6 +23,10 @@ pub struct VerifyArgs {
     #[arg(long)]
     json: bool,
 
+    /// Print nothing when the archive is sound (the exit code says it); damage is still listed.
+    #[arg(short = 'q', long = "quiet", conflicts_with = "json")]
+    quiet: bool,
+
     #[command(flatten)]
     identity: IdentityArgs,
 }
@@ -38,7 +42,7 @@ pub fn run(args: VerifyArgs) -> Result<Exit, Error> {
     };
     if args.json {
         output::stdout(&(serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"))?;
-    } else {
+    } else if !(args.quiet && report.is_sound()) {
         output::stdout(&render(&report))?;
     }
     Ok(if report.is_sound() { Exit::Success } else { Exit::CheckFailed })

@@ -80,9 +80,8 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
         // The tables are emptied, and what the load switches off tried, in one transaction: a role that may
         // not switch it off is refused before anything is emptied.
         let switches = !superuser && units.iter().any(|u| !u.before.is_empty() || !u.after.is_empty());
-        if empty_first {
-            run.check_chunks_first(plan, "nothing was emptied and nothing was restored").await?;
-        }
+        let what = if empty_first { "nothing was emptied and nothing was restored" } else { "nothing was restored" };
+        run.check_chunks_first(plan, empty_first, what).await?;
         if empty_first || switches {
             leader.batch("BEGIN").await?;
             let ready = async {

@@ -93,9 +93,9 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
         *committed = !report.rolled_back;
     } else {
-        if let Before::DropArchiveObjects { .. } = plan.before {
-            run.check_chunks_first(plan, "nothing was dropped and nothing was restored").await?;
-        }
+        let dropping = matches!(plan.before, Before::DropArchiveObjects { .. });
+        let what = if dropping { "nothing was dropped and nothing was restored" } else { "nothing was restored" };
+        run.check_chunks_first(plan, dropping, what).await?;
         let started = Instant::now();
         leader.batch("BEGIN").await?;
         let mut phase = FirstPhase::split_when_full(&leader, &run.cancel).await?;

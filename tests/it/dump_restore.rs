@@ -664,6 +664,12 @@ fn verify_lists_what_is_damaged_and_exits_1() {
     assert!(stdout.contains("part 0 (`public.t`)") && stdout.contains("checksum mismatch"), "{stdout}");
     let (code, stdout, _) = run(pgsafe().args(["verify", "-"]).stdin(std::fs::File::open(&damaged).unwrap()));
     assert_eq!(code, 1, "{stdout}");
+    // `-q`: nothing said of a sound archive, the damage still listed.
+    let (code, stdout, stderr) = run(pgsafe().args(["verify", "-q"]).arg(&archive));
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+    let (code, stdout, _) = run(pgsafe().args(["verify", "-q"]).arg(&damaged));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("checksum mismatch"), "{stdout}");
 }
 
 /// A damaged chunk is found before `--clean` drops (or, data only, empties) anything: the target keeps
@@ -690,6 +696,33 @@ fn a_clean_restore_of_a_damaged_archive_changes_nothing_in_the_target() {
         assert_eq!(fingerprint(&db, "t"), before, "{extra:?}");
         assert_eq!(db.psql("SELECT count(*) FROM t").trim(), "50000", "{extra:?}");
     }
+}
+
+/// Without `--clean` too, a damaged chunk of an archive file is found before anything is written: a
+/// whole restore leaves the empty database empty (before, it made the schema and stopped at the chunk),
+/// and a data-only one loads no table.
+#[test]
+fn a_restore_of_a_damaged_archive_file_writes_nothing() {
+    let src = TestDb::new("damaged_src");
+    src.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i;");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--chunk-size", "64", "-Z", "0"]);
+    let damaged = damaged_copy(&archive, dir.path());
+    for jobs in ["1", "2"] {
+        let empty = TestDb::new("damaged_whole");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-j", jobs, "-d", &empty.conn_string()]).arg(&damaged));
+        assert_eq!(code, 2, "-j {jobs}: {stderr}");
+        assert!(stderr.contains("the archive is damaged, so nothing was restored"), "-j {jobs}: {stderr}");
+        assert_eq!(empty.psql("SELECT count(*) FROM pg_class WHERE relname = 't'").trim(), "0", "-j {jobs}");
+    }
+    let schema = TestDb::new("damaged_data");
+    run_ok(pgsafe().args(["restore", "-q", "--schema-only", "-d", &schema.conn_string()]).arg(&archive));
+    let (code, _, stderr) =
+        run(pgsafe().args(["restore", "-q", "--data-only", "-d", &schema.conn_string()]).arg(&damaged));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the archive is damaged, so nothing was restored"), "{stderr}");
+    assert_eq!(schema.psql("SELECT count(*) FROM t").trim(), "0");
 }
 
 /// A test extension's control file and script in the server's extension folder, removed when dropped.
