@@ -178,7 +178,7 @@ pub fn split_text(path: &Path, text: &str) -> Result<Vec<Statement>> {
     })?;
     let sql = crate::sql::blank_copy_rows(text, &blocks);
     let down = crate::sql::down_sections(&sql);
-    let pieces = pg_query::split_with_parser(&sql).map_err(|e| parse_error(path, &sql, &e))?;
+    let pieces = pg_query::split_with_parser(&sql).map_err(|e| parse_error(path, &sql, e))?;
     let mut statements: Vec<Statement> =
         pieces.into_iter().filter_map(|piece| statement(path, &sql, piece, &down)).collect();
     for block in &blocks {
@@ -231,58 +231,13 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// The error of a file that does not parse, at the token where the parser stopped.
-///
-/// libpg_query does not hand out the error's position, so it is found: the scanner (which accepts any
-/// text) cuts the file into statements, the first one the parser refuses is the broken one, and within
-/// it, the shortest run of tokens whose error is no longer "at end of input" ends at the token that is
-/// wrong (shorter runs are only incomplete). libpg_query's messages are always in English.
-fn parse_error(path: &Path, text: &str, error: &pg_query::Error) -> Error {
-    let message = match error {
-        pg_query::Error::Split(m) | pg_query::Error::Parse(m) => m.clone(),
-        other => other.to_string(),
-    };
-    let mut offset = 0;
-    if let Ok(pieces) = pg_query::split_with_scanner(text) {
-        // The scanner leaves out a last statement that never ends (an unclosed parenthesis): the rest.
-        let end = pieces.last().map_or(0, |p| p.as_ptr() as usize - text.as_ptr() as usize + p.len());
-        let rest = text.get(end..).unwrap_or("").trim_start_matches(|c: char| c == ';' || c.is_whitespace());
-        for piece in pieces.into_iter().chain([rest]) {
-            let Err(pg_query::Error::Parse(_)) = pg_query::parse(piece, 0) else { continue };
-            let start = piece.as_ptr() as usize - text.as_ptr() as usize;
-            offset = start + start_of_code(piece);
-            if let Some(token) = failing_token(piece) {
-                offset = start + token;
-            }
-            break;
-        }
-    }
-    let (line, column) = line_and_column(text, offset);
-    Error::new(ErrorKind::InvalidInput, format!("`{}`:{line}:{column}: {message}", path.display()))
+/// The error of a file that does not parse, at the token where the parser stopped (found as lint finds
+/// it: [`crate::lint::syntax_error`]).
+fn parse_error(path: &Path, text: &str, error: pg_query::Error) -> Error {
+    let file = crate::lint::SourceFile { name: path.display().to_string(), text: text.to_owned() };
+    let e = crate::lint::syntax_error(&file, error);
+    Error::new(ErrorKind::InvalidInput, format!("`{}`:{}:{}: {}", path.display(), e.line, e.column, e.message))
         .with_hint("the file must be SQL that PostgreSQL parses; `psql -f` shows the same error")
-}
-
-/// The byte offset in `sql` of the first token at which the parser fails (see [`parse_error`]).
-fn failing_token(sql: &str) -> Option<usize> {
-    let tokens = pg_query::scan_tokens(sql).ok()?;
-    let complete_so_far = |count: usize| -> bool {
-        let end = tokens[count - 1].end as usize;
-        match pg_query::parse(sql.get(..end).unwrap_or(sql), 0) {
-            Ok(_) => true,
-            Err(pg_query::Error::Parse(m)) => m.ends_with("at end of input"),
-            Err(_) => false,
-        }
-    };
-    // The first count of tokens that fails otherwise than by ending early.
-    let (mut low, mut high) = (1, tokens.len());
-    if high == 0 || complete_so_far(high) {
-        return None;
-    }
-    while low < high {
-        let middle = (low + high) / 2;
-        if complete_so_far(middle) { low = middle + 1 } else { high = middle }
-    }
-    Some(tokens[low - 1].start as usize)
 }
 
 #[cfg(test)]
@@ -351,6 +306,10 @@ mod tests {
         assert!(e.to_string().starts_with("`m.sql`:4:17: syntax error at or near \"int\""), "{e}");
         let e = split_text(Path::new("m.sql"), "SELECT 1;\nSELECT (1;\n").unwrap_err();
         assert!(e.to_string().starts_with("`m.sql`:2:"), "{e}");
+        // A statement cut short before its `;`: the `;`, not the statement's start (as lint says it).
+        let e = split_text(Path::new("m.sql"), "ALTER TABLE t ADD w int;\n\nUPDATE t\n  SET w = 1\n  WHERE v = ;\n")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("`m.sql`:5:13: syntax error at or near \";\""), "{e}");
     }
 
     #[test]

@@ -268,7 +268,7 @@ pub fn try_parse(file: SourceFile) -> std::result::Result<ParsedFile, SyntaxErro
 /// position, so it is found by parsing ever longer prefixes: the shortest prefix that fails with an error
 /// other than "at end of input" ends at the offending token. (libpg_query is built without translations:
 /// its messages are always these English ones.)
-fn syntax_error(file: &SourceFile, e: pg_query::Error) -> SyntaxError {
+pub(crate) fn syntax_error(file: &SourceFile, e: pg_query::Error) -> SyntaxError {
     let message = match &e {
         pg_query::Error::Parse(m) | pg_query::Error::Scan(m) | pg_query::Error::Split(m) => m.clone(),
         other => other.to_string(),
