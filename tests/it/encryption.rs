@@ -379,3 +379,24 @@ fn migrate_to_an_encrypted_store_without_the_identity_refuses_before_anything() 
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(db.psql(note).trim(), "1");
 }
+
+/// `dry-run -- COMMAND` with a store that encrypts, without the identity: refused before a snapshot is
+/// taken (before, it took one and then could not restore it into the scratch database).
+#[test]
+fn a_command_dry_run_with_an_encrypted_store_and_no_identity_takes_no_snapshot() {
+    let db = TestDb::new("enc_dryrun");
+    db.psql("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 10);");
+    let keys = tempfile::tempdir().unwrap();
+    let (_, public, _) = identity(keys.path(), "me.txt");
+    let store = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["dry-run", "-q", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string(), "--", "true"])
+        .env("PGSAFE_RECIPIENTS", &public)
+        .env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("--identity") && stderr.contains("no snapshot was taken"), "{stderr}");
+    let archives = store_files(store.path()).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count();
+    assert_eq!(archives, 0, "a snapshot was taken");
+}
