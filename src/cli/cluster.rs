@@ -40,7 +40,7 @@ struct StartArgs {
     settings: Vec<(String, String)>,
 
     /// Stop the cluster when the process PID ends. Default: the process that runs this command (the
-    /// shell or script).
+    /// shell or script; for `eval "$(pgsafe cluster start DIR ...)"`, the shell that reads the output).
     #[arg(long, value_name = "PID", conflicts_with = "keep")]
     stop_with: Option<u32>,
 
@@ -71,8 +71,51 @@ pub fn run(args: ClusterArgs) -> Result<Exit, Error> {
     }
 }
 
+/// The process the cluster lives as long as: the one that runs this command, or, when standard output is
+/// a pipe that a further ancestor reads, that ancestor. `eval "$(pgsafe cluster start DIR 2>/dev/null)"`
+/// runs pgsafe in a subshell of the shell that reads its output; the subshell ends as soon as pgsafe has
+/// printed, and the cluster must outlive it, not stop with it.
+fn shell_of_this_command() -> u32 {
+    let parent = std::os::unix::process::parent_id();
+    reader_of_stdout_among_ancestors(parent).unwrap_or(parent)
+}
+
+/// The nearest ancestor from `from` up (at most a few) that holds the read end of the pipe that is this
+/// process's standard output, from `/proc`; `None` when standard output is no pipe or no ancestor reads it.
+fn reader_of_stdout_among_ancestors(from: u32) -> Option<u32> {
+    let link = std::fs::read_link("/proc/self/fd/1").ok()?;
+    let pipe = link.to_str().filter(|l| l.starts_with("pipe:["))?.to_owned();
+    let reads_pipe = |pid: u32| -> bool {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_str() == Some(pipe.as_str()))
+                && std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
+                    .ok()
+                    .and_then(|info| {
+                        let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim().to_owned();
+                        u32::from_str_radix(&flags, 8).ok()
+                    })
+                    // O_ACCMODE: the read end is opened O_RDONLY (0).
+                    .is_some_and(|flags| flags & 0o3 == 0)
+        })
+    };
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command's name in parentheses (which may hold spaces): state, then the parent.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    };
+    let mut pid = from;
+    for _ in 0..4 {
+        if reads_pipe(pid) {
+            return Some(pid);
+        }
+        pid = parent_of(pid).filter(|&p| p > 1)?;
+    }
+    None
+}
+
 fn start(args: StartArgs) -> Result<Exit, Error> {
-    let watched = args.stop_with.unwrap_or_else(std::os::unix::process::parent_id);
+    let watched = args.stop_with.unwrap_or_else(shell_of_this_command);
     let lifetime = if args.keep { Lifetime::UntilStopped } else { Lifetime::UntilProcessEnds(watched) };
     let cluster = Cluster::start(&ClusterOptions {
         bin: args.bin,
@@ -110,8 +153,8 @@ fn start(args: StartArgs) -> Result<Exit, Error> {
         }
         // Either would send libpq elsewhere than the socket.
         text.push_str("unset PGHOSTADDR PGSERVICE\n");
-        text.push_str(&format!("PGSAFE_CLUSTER_DIR={}\n", pgsafe::cluster::sh_word(&dir)));
-        text.push_str(&format!("PGSAFE_CLUSTER_BIN={}\n", pgsafe::cluster::sh_word(&bin)));
+        text.push_str(&format!("export PGSAFE_CLUSTER_DIR={}\n", pgsafe::cluster::sh_word(&dir)));
+        text.push_str(&format!("export PGSAFE_CLUSTER_BIN={}\n", pgsafe::cluster::sh_word(&bin)));
         text
     };
     let until = if args.keep { String::new() } else { format!(" when process {watched} ends, or") };

@@ -114,6 +114,26 @@ fn a_started_cluster_goes_away_when_the_process_it_stops_with_is_killed() {
     assert!(gone_within(&dir, 15), "the cluster in {} outlived the process it stops with", dir.display());
 }
 
+/// `eval "$(pgsafe cluster start DIR 2>/dev/null)"`: the redirection makes the shell run pgsafe in a
+/// subshell, which ends once pgsafe has printed. The cluster lives as long as the shell that reads the
+/// output, not the subshell (before, it stopped within a second, before the script could use it).
+#[test]
+fn a_cluster_started_in_a_subshell_lives_as_long_as_the_shell_that_reads_its_settings() {
+    let parent = reachable_tempdir();
+    let dir = parent.path().join("c");
+    let script = format!(
+        "eval \"$('{}' cluster start '{}' 2>/dev/null)\" && sleep 3 && \"$PGSAFE_CLUSTER_BIN/psql\" -XAt -c 'SELECT 42'",
+        env!("CARGO_BIN_EXE_pgsafe"),
+        dir.display()
+    );
+    for shell in ["bash", "sh"] {
+        let out = Command::new(shell).arg("-c").arg(&script).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        // The shell ended: so does the cluster.
+        assert!(gone_within(&dir, 15), "{shell}: the cluster in {} outlived its shell", dir.display());
+    }
+}
+
 #[test]
 fn cluster_start_refuses_a_folder_in_use_and_stop_a_folder_without_a_cluster() {
     let parent = reachable_tempdir();
