@@ -65,7 +65,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     force: bool,
 
-    /// Go on despite a dry run that would lose data.
+    /// Go on despite a dry run that would lose data, and lint errors whose only hazard is data loss (`drop-column`, `drop-table`, `truncate`, ...).
     #[arg(long)]
     allow_data_loss: bool,
 

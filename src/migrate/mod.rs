@@ -843,17 +843,29 @@ async fn lint_step(
         if !allowed.is_empty() {
             detail.push_str(&format!("; {}", allowed.join("; ")));
         }
-        let outcome = match (errors.is_empty(), options.force) {
+        // `--allow-data-loss` goes past errors that only lose data: the dry run counts what they lose.
+        let only_loses_data = lint
+            .findings
+            .iter()
+            .filter(|f| f.level == crate::lint::Level::Error)
+            .all(|f| crate::lint::rules::LOSES_DATA_ONLY.contains(&f.rule));
+        let went_on = match (options.force, options.allow_data_loss && only_loses_data) {
+            (true, _) => Some("--force"),
+            (false, true) => Some("--allow-data-loss"),
+            (false, false) => None,
+        };
+        let outcome = match (errors.is_empty(), went_on) {
             (true, _) => Ok(detail),
-            (false, true) => {
+            (false, Some(flag)) => {
                 let error = format!("lint found {} error(s): {}", errors.len(), errors.join(", "));
-                log.forced(report, "lint", error, format!("{detail}: {}; `--force` went on", errors.join(", ")), t);
+                log.forced(report, "lint", error, format!("{detail}: {}; `{flag}` went on", errors.join(", ")), t);
                 report.lint = Some(lint);
                 return Ok(None);
             }
-            (false, false) => {
+            (false, None) => {
+                let flags = if only_loses_data { "`--allow-data-loss` or `--force`" } else { "`--force`" };
                 refuse = Some(format!(
-                    "lint found {} error(s): {}; nothing was applied (`--force` goes on)",
+                    "lint found {} error(s): {}; nothing was applied ({flags} goes on)",
                     errors.len(),
                     errors.join(", ")
                 ));

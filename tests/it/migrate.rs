@@ -1182,6 +1182,37 @@ fn a_migration_that_drops_or_renames_tables_is_healthy() {
 /// that tool: what the tool's table records as applied is applied, a migration it records as failed part
 /// way stops the run, and what pgsafe applies or undoes is written to the tool's table as the tool writes
 /// it (diesel's dashless versions, golang-migrate's one row, Flyway's ranks and checksums, Prisma's rows).
+/// Defect (Cal.com tester): `--allow-data-loss` went past a dry run that loses data, but not past lint's
+/// `drop-column` error on the same migration, so the flag alone never got a column dropped. It now goes
+/// past lint errors whose only hazard is losing data (recorded as forced), not past a lock hazard.
+#[test]
+fn allow_data_loss_goes_past_lints_data_loss_errors_but_not_its_lock_errors() {
+    let db = TestDb::new("mig_allow_loss");
+    db.psql("CREATE TABLE users (id int PRIMARY KEY, nickname text); INSERT INTO users SELECT g, 'n' || g FROM generate_series(1, 20000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("0001_drop.sql");
+    std::fs::write(&drop, "ALTER TABLE users DROP COLUMN nickname;\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[&drop.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{err}");
+    assert!(report["reason"].as_str().unwrap().contains("`--allow-data-loss` or `--force` goes on"), "{report}");
+    let (code, report, err) = migrate(store.path(), &db, &["--allow-data-loss", &drop.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{err}");
+    let lint = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "lint").expect("a lint step").clone();
+    assert_eq!(lint["outcome"]["outcome"], "forced", "{report}");
+    assert!(lint["detail"].as_str().unwrap().contains("`--allow-data-loss` went on"), "{report}");
+    let columns = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users'";
+    assert_eq!(db.psql(columns).trim(), "1");
+    // An index built without CONCURRENTLY on the table: a lock hazard, which the flag does not pass.
+    let index = dir.path().join("0002_index.sql");
+    std::fs::write(&index, "DELETE FROM users;\nCREATE INDEX users_id_idx ON users (id);\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--allow-data-loss", &index.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{err}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("create-index-without-concurrently") && reason.contains("(`--force` goes on)"), "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM users").trim(), "20000");
+}
+
 #[test]
 fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_current() {
     let store = tempfile::tempdir().unwrap();
