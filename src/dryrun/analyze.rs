@@ -225,6 +225,16 @@ pub fn keeps_own_transactions<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) ->
     counted > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
 }
 
+/// Whether `sql` (one statement) is a `COPY ... TO STDOUT`, whose rows come back through the COPY
+/// protocol (a `COPY ... TO 'file'` or `TO PROGRAM` writes on the server and runs as any statement).
+pub fn copies_to_stdout(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
+    parsed.protobuf.stmts.iter().any(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+        Some(NodeEnum::CopyStmt(copy)) => !copy.is_from && copy.filename.is_empty() && !copy.is_program,
+        _ => false,
+    })
+}
+
 /// Whether `sql` (one statement) is a `COMMIT` (`END`, `COMMIT AND CHAIN`).
 pub(crate) fn commits(sql: &str) -> bool {
     let Ok(parsed) = pg_query::parse(sql, 0) else { return false };

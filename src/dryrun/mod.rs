@@ -34,8 +34,8 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{
-    TransactionRun, discards_transaction, is_transaction_control, keeps_own_transactions, outside_transaction,
-    transaction_runs,
+    TransactionRun, copies_to_stdout, discards_transaction, is_transaction_control, keeps_own_transactions,
+    outside_transaction, transaction_runs,
 };
 pub use sequences::SequenceBehind;
 pub use split::{CopyRows, FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};

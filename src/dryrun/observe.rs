@@ -164,10 +164,11 @@ pub(super) async fn statement(
 }
 
 /// Runs `statement` and returns the rows its command tag counts; a `COPY ... FROM STDIN` with the rows the
-/// file holds after it.
+/// file holds after it; a `COPY ... TO STDOUT` with its output read and left out of the rehearsal.
 async fn execute(s: &Session, statement: &Statement) -> Result<u64> {
     match &statement.copy_rows {
         Some(rows) => s.copy_rows(&statement.sql, &rows.text).await,
+        None if super::copies_to_stdout(&statement.sql) => s.copy_out_to(&statement.sql, |_| {}).await.map(|_| 0),
         None => s.execute_simple(&statement.sql).await,
     }
 }

@@ -30,6 +30,11 @@ pub(crate) enum Piece {
         line: usize,
         rows_line: usize,
     },
+    /// A `COPY ... TO STDOUT`: its output goes to stderr, as a command's does (psql prints it).
+    CopyOut {
+        sql: String,
+        line: usize,
+    },
 }
 
 impl Piece {
@@ -41,6 +46,14 @@ impl Piece {
                 .await
                 .map(drop)
                 .map_err(|e| e.context(format!("line {line}, its rows from line {rows_line}"))),
+            Piece::CopyOut { sql, line } => session
+                .copy_out_to(sql, |piece| {
+                    use std::io::Write;
+                    let _ = std::io::stderr().write_all(piece);
+                })
+                .await
+                .map(drop)
+                .map_err(|e| e.context(format!("line {line}"))),
         }
     }
 }

@@ -764,8 +764,10 @@ async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statem
                      is INVALID (the rollback removes it)",
                 ));
             }
-            // A COPY names its line and its rows' already.
-            Err(e) if matches!(piece, Piece::Copy { .. }) => return Err(e.context(format!("`{}`", u.label))),
+            // A COPY names its line (and its rows') already.
+            Err(e) if matches!(piece, Piece::Copy { .. } | Piece::CopyOut { .. }) => {
+                return Err(e.context(format!("`{}`", u.label)));
+            }
             Err(e) => return Err(e.context(format!("`{}` line {}", u.label, st.line))),
         }
     }
@@ -1223,9 +1225,15 @@ fn pieces(statements: &[crate::dryrun::Statement]) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut start = 0;
     for (i, st) in statements.iter().enumerate() {
-        let Some(rows) = &st.copy_rows else { continue };
+        let piece = match &st.copy_rows {
+            Some(rows) => {
+                Piece::Copy { sql: st.sql.clone(), rows: rows.text.clone(), line: st.line, rows_line: rows.line }
+            }
+            None if crate::dryrun::copies_to_stdout(&st.sql) => Piece::CopyOut { sql: st.sql.clone(), line: st.line },
+            None => continue,
+        };
         pieces.push(Piece::Batch(joined(&statements[start..i])));
-        pieces.push(Piece::Copy { sql: st.sql.clone(), rows: rows.text.clone(), line: st.line, rows_line: rows.line });
+        pieces.push(piece);
         start = i + 1;
     }
     pieces.push(Piece::Batch(joined(&statements[start..])));

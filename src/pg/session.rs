@@ -296,6 +296,21 @@ impl Session {
         .await
     }
 
+    /// Runs `sql`, a `COPY ... TO STDOUT`, handing each piece of its output to `out` (a migration's,
+    /// which psql would print). Returns the bytes it wrote.
+    pub async fn copy_out_to(&self, sql: &str, mut out: impl FnMut(&[u8])) -> Result<u64> {
+        self.until_cancelled(async {
+            let mut stream = self.copy_out(sql).await?;
+            let mut bytes = 0;
+            while let Some(piece) = stream.next().await? {
+                bytes += piece.len() as u64;
+                out(&piece);
+            }
+            Ok(bytes)
+        })
+        .await
+    }
+
     /// True while the connection is open.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()

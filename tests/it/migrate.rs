@@ -1532,6 +1532,38 @@ fn a_dry_run_of_a_command_matches_the_rows_of_a_table_without_a_key_whole() {
     assert_eq!(code, 0, "{report:#}\n{err}");
 }
 
+/// A `COPY ... TO STDOUT` in a migration (a check its author prints, as psql would) failed with
+/// "unexpected message from server": its output now goes to stderr, in `migrate` and in a file run as
+/// written, and the dry run reads it and goes on.
+#[test]
+fn a_copy_to_stdout_in_a_migration_prints_its_rows_on_stderr() {
+    let db = TestDb::new("mig_copy_out");
+    db.psql("CREATE TABLE plan (id int PRIMARY KEY, name text); INSERT INTO plan VALUES (1, 'free'), (2, 'pro');");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_check.sql");
+    std::fs::write(
+        &file,
+        "INSERT INTO plan VALUES (3, 'team');\nCOPY (SELECT id, name FROM plan ORDER BY id) TO STDOUT;\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(pgsafe().args(["dry-run", "-q", "-d", &db.conn_string()]).arg(&file));
+    assert_eq!(code, 0, "{err}");
+    let (code, report, err) = migrate(store.path(), &db, &[file.to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{err}");
+    assert!(err.contains("1\tfree\n2\tpro\n3\tteam\n"), "{err}");
+    // In a file with its own transactions, run as written.
+    let own = dir.path().join("0002_own.sql");
+    std::fs::write(
+        &own,
+        "BEGIN;\nUPDATE plan SET name = 'x' WHERE id = 1;\nCOMMIT;\nCOPY (SELECT name FROM plan ORDER BY id) TO STDOUT WITH (FORMAT csv);\n",
+    )
+    .unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--allow-data-loss", own.to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{err}");
+    assert!(err.contains("x\npro\nteam\n"), "{err}");
+}
+
 /// Seed files as `pg_dump` or a person writes them (`COPY ... FROM stdin;`, the rows, a line `\.`) were a
 /// syntax error at the first row: the rows are now data, sent through the COPY sub-protocol (text with
 /// `\N` for NULL, and CSV), the statements after them run, and a row the server refuses fails the file
