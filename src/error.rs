@@ -59,6 +59,8 @@ impl SqlState {
     pub const CANNOT_CONNECT_NOW: SqlState = SqlState(*b"57P03");
     /// `53200`: out of shared memory, usually too many locks for `max_locks_per_transaction`.
     pub const OUT_OF_SHARED_MEMORY: SqlState = SqlState(*b"53200");
+    /// `23503`: rows break a foreign key (adding one whose rows do not hold, too).
+    pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState(*b"23503");
     /// `42P01`: no such table.
     pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
     /// `55006`: the object is in use (a database others are connected to).

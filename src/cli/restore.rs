@@ -421,10 +421,14 @@ fn summary(r: &RestoreReport) -> String {
         "restored {} schema objects, {} tables ({} parts), {} rows, {} sequences, {} large objects into `{}` in {:.1}s\n",
         r.schema_objects, r.tables, r.parts, r.rows, r.sequences, r.large_objects, r.target, r.seconds
     );
-    match (r.verify, r.problems.is_empty()) {
-        (VerifyLevel::None, true) => s.push_str("not verified (`--verify none`); foreign keys hold\n"),
+    // The keys the rows break are problems too: said apart from what verification found.
+    let keys: Vec<String> = r.foreign_keys_not_valid.iter().map(|k| k.problem(!r.rolled_back)).collect();
+    let verification: Vec<&String> = r.problems.iter().filter(|p| !keys.contains(p)).collect();
+    let hold = if keys.is_empty() { "; foreign keys hold" } else { "" };
+    match (r.verify, verification.is_empty()) {
+        (VerifyLevel::None, true) => s.push_str(&format!("not verified (`--verify none`){hold}\n")),
         (_, true) => s.push_str(&format!(
-            "verified {} tables ({}): what landed is what was dumped; foreign keys hold\n",
+            "verified {} tables ({}): what landed is what was dumped{hold}\n",
             r.tables_verified,
             match (r.verify, r.tables_counted_on_load) {
                 (VerifyLevel::Full, _) => "row counts and content digests".to_string(),
@@ -434,14 +438,20 @@ fn summary(r: &RestoreReport) -> String {
             }
         )),
         (_, false) => {
-            s.push_str(&format!("verification failed: {} problem(s)\n", r.problems.len()));
-            for p in &r.problems {
+            s.push_str(&format!("verification failed: {} problem(s)\n", verification.len()));
+            for p in verification {
                 s.push_str(&format!("  {p}\n"));
             }
-            if r.rolled_back {
-                s.push_str("the transaction rolled back: nothing was restored\n");
-            }
         }
+    }
+    if !keys.is_empty() {
+        s.push_str(&format!("rows break {}:\n", count(keys.len(), "foreign key")));
+        for k in &keys {
+            s.push_str(&format!("  {k}\n"));
+        }
+    }
+    if r.rolled_back {
+        s.push_str("the transaction rolled back: nothing was restored\n");
     }
     s
 }

@@ -18,6 +18,7 @@ mod data_only;
 mod key_index;
 mod list;
 pub(crate) mod load;
+mod not_valid;
 pub(crate) mod plan;
 pub(crate) mod target;
 mod units;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use list::{ListSelection, list};
+pub use not_valid::NotValidKey;
 pub use plan::{Before, DatabaseStep, ObjectStep, PartStep, PlannedTable, RestoreKind, RestorePlan, Source};
 
 use crate::archive::ArchiveReader;
@@ -191,6 +193,10 @@ pub struct RestoreReport {
     pub tables_counted_on_load: usize,
     /// Verification mismatches and foreign key violations, each naming its table. Empty when sound.
     pub problems: Vec<String>,
+    /// A whole restore's foreign keys that the restored rows break: each was added `NOT VALID`, and is
+    /// among the problems too (unless the restore rolled back, the key stays, and checks new rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys_not_valid: Vec<NotValidKey>,
     /// What the user must act on although the restore succeeded (a subscription left disabled).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -215,10 +221,20 @@ impl RestoreReport {
             tables_verified: 0,
             tables_counted_on_load: 0,
             problems: Vec::new(),
+            foreign_keys_not_valid: Vec::new(),
             warnings: plan.warnings.clone(),
             rolled_back: false,
             seconds: 0.0,
         }
+    }
+
+    /// Records the foreign keys that the restored rows break, each a problem too. `kept`: they stay
+    /// (`NOT VALID`); not when the restore is one transaction, which the problems roll back.
+    fn keys_not_valid(&mut self, mut keys: Vec<NotValidKey>, kept: bool) {
+        // Found in the order the sessions finished them: named in a stable one.
+        keys.sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
+        self.problems.extend(keys.iter().map(|k| k.problem(kept)));
+        self.foreign_keys_not_valid.extend(keys);
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::key_index::{KeyThroughIndex, key_through_index};
+use super::not_valid::{self, NotValidKey};
 use super::plan::{Before, Freeze, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
 use super::verify::{self, Checked, Read};
 use super::{RestoreReport, Run, TriggerMode, VerifyLevel, interrupted, target};
@@ -86,7 +87,8 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             if let Some(set) = target::index_build_memory(&leader, 1).await? {
                 leader.batch(&set).await?;
             }
-            create_in_order(&leader, &plan.post_data, &run.cancel).await?;
+            let keys = create_post_data_in_transaction(&leader, &plan.post_data, &run.cancel).await?;
+            report.keys_not_valid(keys, false);
             finish(run, plan, &leader, None, &mut report).await
         }
         .await;
@@ -132,8 +134,9 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
         }
         *committed = true;
         let stage = async {
-            let (rows, checked) = rows_post_data_and_verification(run, plan, &leader).await?;
+            let (rows, keys, checked) = rows_post_data_and_verification(run, plan, &leader).await?;
             report.rows = rows;
+            report.keys_not_valid(keys, true);
             finish(run, plan, &leader, checked, &mut report).await
         }
         .await;
@@ -381,7 +384,7 @@ async fn create_through_index(session: &Session, o: &ObjectStep, key: &KeyThroug
 }
 
 /// Runs `sql`, statements of `o`, in one transaction, naming the object when they fail.
-async fn run_statements(session: &Session, o: &ObjectStep, sql: &str, cancel: &Cancel) -> Result<()> {
+pub(super) async fn run_statements(session: &Session, o: &ObjectStep, sql: &str, cancel: &Cancel) -> Result<()> {
     if sql.is_empty() {
         return Ok(());
     }
@@ -410,6 +413,39 @@ const BATCH_BYTES: usize = 256 << 10;
 /// Makes `objects` one after the other, in batches, in the session's transaction.
 async fn create_in_order(session: &Session, objects: &[ObjectStep], cancel: &Cancel) -> Result<()> {
     FirstPhase::atomic(session, cancel).create_in_order(objects).await
+}
+
+/// Makes the post-data objects as [`create_in_order`] does, in the session's transaction
+/// (`--single-transaction`), each run of foreign keys in a savepoint: when rows break one of them, the run
+/// is taken back and made again key by key, each key whose rows do not hold added `NOT VALID`
+/// ([`not_valid::create`]) and returned, the transaction still usable. One savepoint a run, not one a
+/// key: each that writes takes a subtransaction, and a transaction of thousands of them slows every
+/// snapshot on the server.
+async fn create_post_data_in_transaction(
+    session: &Session,
+    objects: &[ObjectStep],
+    cancel: &Cancel,
+) -> Result<Vec<NotValidKey>> {
+    let mut keys = Vec::new();
+    let is_key = |o: &ObjectStep| o.kind == ObjectKind::FkConstraint;
+    for run in objects.chunk_by(|a, b| is_key(a) == is_key(b)) {
+        if !is_key(&run[0]) {
+            create_in_order(session, run, cancel).await?;
+            continue;
+        }
+        session.batch("SAVEPOINT pgsafe_keys").await?;
+        match create_in_order(session, run, cancel).await {
+            Ok(()) => session.batch("RELEASE SAVEPOINT pgsafe_keys").await?,
+            Err(e) if e.sqlstate() == Some(SqlState::FOREIGN_KEY_VIOLATION) => {
+                session.batch("ROLLBACK TO SAVEPOINT pgsafe_keys; RELEASE SAVEPOINT pgsafe_keys").await?;
+                for o in run {
+                    keys.extend(not_valid::create(session, o, cancel, true).await?);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(keys)
 }
 
 /// The transaction of the schema's first phase: `--clean`'s drops, `--create-roles`' roles and the
@@ -647,13 +683,13 @@ enum Step {
 /// in (as pg_restore -j builds a table's indexes while other tables load), a table's reads once its rows
 /// are in and the objects that keep readers out of it are made. So the sessions that one big table's load
 /// or index build would leave idle build or read others. `leader`, idle meanwhile, is asked for the
-/// server's version and memory settings. Returns the rows loaded and, unless `--verify none`, what the
-/// verification found.
+/// server's version and memory settings. Returns the rows loaded, the foreign keys whose rows do not hold
+/// (added `NOT VALID`, see [`not_valid`]) and, unless `--verify none`, what the verification found.
 async fn rows_post_data_and_verification(
     run: &Run,
     plan: &RestorePlan,
     leader: &Session,
-) -> Result<(u64, Option<Checked>)> {
+) -> Result<(u64, Vec<NotValidKey>, Option<Checked>)> {
     let started = Instant::now();
     let level = plan.verify;
     let reads = match level {
@@ -695,6 +731,9 @@ async fn rows_post_data_and_verification(
                     let steps: Vec<&PartStep> = at.iter().map(|&i| &parts[i]).collect();
                     loader.load_parts(&session, &steps).await.map(Done::Rows)
                 }
+                Step::Object(o, None) if o.kind == ObjectKind::FkConstraint => {
+                    not_valid::create(&session, &o, &cancel, false).await.map(|k| k.map_or(Done::Made, Done::NotValid))
+                }
                 Step::Object(o, None) => create(&session, &o, &cancel).await.map(|()| Done::Made),
                 Step::Object(o, Some(key)) => {
                     create_through_index(&session, &o, &key, &cancel).await.map(|()| Done::Made)
@@ -708,10 +747,12 @@ async fn rows_post_data_and_verification(
     .await?;
     let mut rows = 0;
     let mut found = Vec::new();
+    let mut keys = Vec::new();
     for d in done {
         match d {
             Done::Rows(r) => rows += r,
             Done::Made => {}
+            Done::NotValid(key) => keys.push(key),
             Done::Read(read) => found.push(read),
         }
     }
@@ -724,13 +765,15 @@ async fn rows_post_data_and_verification(
         plan.jobs,
         started.elapsed().as_secs_f64()
     );
-    Ok((rows, checked))
+    Ok((rows, keys, checked))
 }
 
 /// What a [`Step`] did.
 enum Done {
     Rows(u64),
     Made,
+    /// A foreign key whose rows do not hold, made `NOT VALID`.
+    NotValid(NotValidKey),
     Read(verify::Found),
 }
 

@@ -2007,3 +2007,131 @@ fn an_extension_members_initial_privileges_are_not_dumped_and_its_changes_are() 
     }
     src.psql(&format!("DROP ROLE {role}; DROP ROLE {reader};"));
 }
+
+/// A source whose `child` references `parent`, dumped without `parent`'s rows: the key `child_parent_id_fkey`
+/// does not hold in the copy. Besides it, post-data objects of every stage (another key, an index, a
+/// trigger, a comment on the key, a grant, a sequence value) and a NOT VALID key that the source's own rows
+/// break.
+const BROKEN_KEY: &str = r#"
+CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE other (id int PRIMARY KEY);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, other_id int REFERENCES other);
+COMMENT ON CONSTRAINT child_parent_id_fkey ON child IS 'to the parent';
+CREATE INDEX child_other ON child (other_id);
+CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NEW; END $f$;
+CREATE TRIGGER child_stamp BEFORE INSERT ON child FOR EACH ROW EXECUTE FUNCTION stamp();
+GRANT SELECT ON child TO PUBLIC;
+CREATE SEQUENCE counter;
+SELECT setval('counter', 42);
+INSERT INTO parent VALUES (1), (2);
+INSERT INTO other VALUES (1);
+INSERT INTO child VALUES (1, 1, 1), (2, 2, 1), (3, NULL, 1);
+CREATE TABLE loose (id int, parent_id int);
+INSERT INTO loose VALUES (1, 9);
+ALTER TABLE loose ADD CONSTRAINT loose_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;
+"#;
+
+/// What of [`BROKEN_KEY`]'s post-data a copy has: its foreign keys with whether each is validated, its
+/// index, trigger, the key's comment, the grant and the sequence's value.
+fn post_data_of_broken_key(db: &TestDb) -> String {
+    db.psql(
+        "SELECT string_agg(conname || ':' || convalidated, ',' ORDER BY conname) FROM pg_constraint
+           WHERE contype = 'f' AND connamespace = 'public'::regnamespace;
+         SELECT count(*) FROM pg_indexes WHERE indexname = 'child_other';
+         SELECT count(*) FROM pg_trigger WHERE tgname = 'child_stamp';
+         SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conname = 'child_parent_id_fkey';
+         SELECT has_table_privilege('public', 'child', 'SELECT');
+         SELECT last_value FROM counter;",
+    )
+}
+
+#[test]
+fn a_foreign_key_the_restored_rows_break_is_added_not_valid_and_the_restore_goes_on() {
+    // Before the fix the key's failure stopped the restore (exit 2): the objects after it (the other key,
+    // the grant, the sequence's value, ...) were never made.
+    let src = TestDb::new("broken_key_src");
+    src.psql(BROKEN_KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "parent"]);
+    let expected =
+        "child_other_id_fkey:true,child_parent_id_fkey:false,loose_parent_fk:false\n1\n1\nto the parent\nt\n42\n";
+    let problem = "foreign key `child_parent_id_fkey` of `public.child`: 2 rows reference keys missing from \
+                   `public.parent` (for example (1)); it was added NOT VALID (it checks new rows only): once those \
+                   rows are fixed, `ALTER TABLE public.child VALIDATE CONSTRAINT child_parent_id_fkey;` validates it";
+    for jobs in ["1", "2"] {
+        let dst = TestDb::new("broken_key_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-j", jobs, "-d", &dst.conn_string()]).arg(&archive));
+        assert_eq!(code, 1, "-j {jobs}: {stderr}");
+        assert!(stderr.contains(&format!("rows break 1 foreign key:\n  {problem}\n")), "-j {jobs}: {stderr}");
+        assert!(stderr.contains("what landed is what was dumped\n"), "-j {jobs}: {stderr}");
+        assert_eq!(post_data_of_broken_key(&dst), expected, "-j {jobs}");
+        assert_eq!(fingerprint(&dst, "child"), fingerprint(&src, "child"), "-j {jobs}");
+        // The key checks new rows.
+        dst.psql(
+            "DO $$BEGIN INSERT INTO child VALUES (9, 99, 1); RAISE EXCEPTION 'the key let a new row through';
+             EXCEPTION WHEN foreign_key_violation THEN NULL; END$$;",
+        );
+    }
+    // `--json` names it.
+    let dst = TestDb::new("broken_key_json");
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["restore", "-q", "--json", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["foreign_keys_not_valid"],
+        serde_json::json!([{
+            "name": "child_parent_id_fkey",
+            "table": "public.child",
+            "referenced_table": "public.parent",
+            "violating_rows": 2,
+            "example": "(1)",
+            "validate": "ALTER TABLE public.child VALIDATE CONSTRAINT child_parent_id_fkey;"
+        }])
+    );
+    assert_eq!(report["problems"], serde_json::json!([problem]));
+    assert_eq!(post_data_of_broken_key(&dst), expected);
+}
+
+#[test]
+fn a_foreign_key_the_restored_rows_break_rolls_a_single_transaction_restore_back_naming_it() {
+    // `-1` is all or nothing: the key is named with its rows, nothing is restored, exit 1 (a problem found,
+    // as verification's). Before the fix: exit 2, the server's error for the first such key alone.
+    let src = TestDb::new("broken_key_1_src");
+    src.psql(BROKEN_KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "parent"]);
+    let dst = TestDb::new("broken_key_1_dst");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "-1", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "rows break 1 foreign key:\n  foreign key `child_parent_id_fkey` of `public.child`: 2 rows reference \
+             keys missing from `public.parent` (for example (1))\nthe transaction rolled back: nothing was restored\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(dst.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "0\n");
+}
+
+#[test]
+fn a_not_valid_foreign_key_that_the_sources_rows_break_restores_not_valid() {
+    let src = TestDb::new("loose_key_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE loose (id int, parent_id int);
+         INSERT INTO parent VALUES (1); INSERT INTO loose VALUES (1, 1), (2, 9);
+         ALTER TABLE loose ADD CONSTRAINT loose_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    for extra in [&["-j", "2"][..], &["-1"][..]] {
+        let dst = TestDb::new("loose_key_dst");
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        assert_eq!(dst.psql("SELECT convalidated FROM pg_constraint WHERE conname = 'loose_parent_fk'"), "f\n");
+        assert_eq!(fingerprint(&dst, "loose"), fingerprint(&src, "loose"), "{extra:?}");
+    }
+}
