@@ -386,6 +386,43 @@ pub async fn with_children(session: &Session, filters: &Filters) -> Result<(Filt
     Ok((filters, warnings))
 }
 
+/// Warnings of the foreign keys from a table whose rows the dump takes to one whose rows
+/// `--exclude-table-data` leaves out (both tables dumped): restored, such an archive's rows break the key
+/// (the restore adds it NOT VALID and exits 1) unless no row references the table. Nothing is read
+/// without an `--exclude-table-data`. A referenced partitioned table, whose rows its partitions hold, is
+/// not followed.
+pub async fn keys_to_rows_left_out(session: &Session, filters: &Filters) -> Result<Vec<String>> {
+    if filters.exclude_table_data.is_empty() {
+        return Ok(Vec::new());
+    }
+    const KEYS_ACROSS: &str = "keys_across";
+    let rows = query::run(session, KEYS_ACROSS, include_str!("sql/keys_across.sql"), &[]).await?;
+    let mut warnings = Vec::new();
+    for r in &rows {
+        let table = TableName { schema: get(r, KEYS_ACROSS, "schema")?, name: get(r, KEYS_ACROSS, "table_name")? };
+        let visible = get::<Option<bool>>(r, KEYS_ACROSS, "visible")?.unwrap_or(false);
+        let referenced = TableName {
+            schema: get(r, KEYS_ACROSS, "referenced_schema")?,
+            name: get(r, KEYS_ACROSS, "referenced_name")?,
+        };
+        let referenced_visible = get::<Option<bool>>(r, KEYS_ACROSS, "referenced_visible")?.unwrap_or(false);
+        let dumped = |t: &TableName, visible: bool| filters.selects(&t.schema, &t.name, visible);
+        if dumped(&table, visible)
+            && dumped(&referenced, referenced_visible)
+            && filters.selects_data(&table.schema, &table.name, visible)
+            && !filters.selects_data(&referenced.schema, &referenced.name, referenced_visible)
+        {
+            let name: String = get(r, KEYS_ACROSS, "name")?;
+            warnings.push(format!(
+                "the foreign key `{name}` of `{table}` references `{referenced}`, whose rows `--exclude-table-data` \
+                 leaves out: restored, rows of `{table}` that reference it break the key, which the restore then \
+                 adds NOT VALID (exit 1)"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
 /// Refuses `-n` and `-t` patterns that name nothing, before anything is dumped: a mistyped name would
 /// otherwise make an archive without what the user asked for (pg_dump's `--strict-names`, always on).
 pub async fn check_patterns(session: &Session, filters: &Filters) -> Result<()> {

@@ -141,8 +141,11 @@ impl Leader {
         let exported_snapshot: String = crate::pg::value(&session.query_one(EXPORT, &[]).await?, 0, EXPORT)?;
         let server = catalog::read_server_facts(&session).await?;
         catalog::check_patterns(&session, &options.filters).await?;
-        let (filters, warnings) = catalog::with_children(&session, &options.filters).await?;
+        let (filters, mut warnings) = catalog::with_children(&session, &options.filters).await?;
         let data = options.content != DumpContent::SchemaOnly;
+        if data && options.content != DumpContent::DataOnly {
+            warnings.extend(catalog::keys_to_rows_left_out(&session, &filters).await?);
+        }
         // Reading the tables waits for their locks (for minutes, behind another session's ACCESS
         // EXCLUSIVE): not begun once interrupted, as a signal during the statements before it stopped none.
         options.cancel.check("the dump")?;

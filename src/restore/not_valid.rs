@@ -36,8 +36,12 @@ pub struct NotValidKey {
     /// The key of one such row, as `(42)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
-    /// What validates it once the rows are fixed.
+    /// What validates it once the rows are fixed (or, `left_out`, adds it).
     pub validate: String,
+    /// The server could not add it `NOT VALID` either (a partitioned table's key before PostgreSQL 18):
+    /// it was left out, as pg_restore leaves out a key that fails.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub left_out: bool,
 }
 
 impl NotValidKey {
@@ -52,7 +56,13 @@ impl NotValidKey {
             (Some(n), None) => format!("{n} rows reference keys missing from `{}`", self.referenced_table),
             (None, _) => format!("rows reference keys missing from `{}`", self.referenced_table),
         };
-        if kept {
+        if kept && self.left_out {
+            format!(
+                "{what}: {rows}; the server cannot add it NOT VALID (a partitioned table's key, before PostgreSQL 18), \
+                 so it was left out: once those rows are fixed, `{}` adds it",
+                self.validate
+            )
+        } else if kept {
             format!(
                 "{what}: {rows}; it was added NOT VALID (it checks new rows only): once those rows are fixed, `{}` validates it",
                 self.validate
@@ -81,7 +91,20 @@ pub(super) async fn create(
         return Err(e);
     };
     if let Err(again) = attempt(session, o, &sql, cancel, in_transaction).await {
-        return Err(e.and_hint(format!("adding it NOT VALID instead failed too: {again}")));
+        // A server error (not a connection gone): the key cannot be added at all while its rows break it.
+        let Some(referenced_table) = again.sqlstate().and_then(|_| referenced_table(&o.sql)) else {
+            return Err(e.and_hint(format!("adding it NOT VALID instead failed too: {again}")));
+        };
+        tracing::warn!("foreign key `{name}` of `{table}`: rows break it, and adding it NOT VALID failed: {again}");
+        return Ok(Some(NotValidKey {
+            name,
+            table: quote_qualified(table),
+            referenced_table,
+            violating_rows: None,
+            example: None,
+            validate: statements(&o.sql).get(0).map(|s| format!("{s};")).unwrap_or_default(),
+            left_out: true,
+        }));
     }
     let table = quote_qualified(table);
     let key = read(session, &name, &table).await?;
@@ -101,7 +124,27 @@ pub(super) async fn create(
         referenced_table: key.parent,
         violating_rows,
         example,
+        left_out: false,
     }))
+}
+
+/// The table a foreign key's `ALTER TABLE ... ADD CONSTRAINT ... REFERENCES` (the first statement of
+/// `sql`) references, qualified and quoted.
+fn referenced_table(sql: &str) -> Option<String> {
+    use pg_query::NodeEnum;
+    let parsed = pg_query::parse(statements(sql).get(0)?, 0).ok()?;
+    let Some(NodeEnum::AlterTableStmt(alter)) = parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref() else {
+        return None;
+    };
+    alter.cmds.iter().find_map(|cmd| {
+        let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else { return None };
+        let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref()?.node.as_ref() else { return None };
+        let t = c.pktable.as_ref()?;
+        Some(match t.schemaname.as_str() {
+            "" => quote_ident(&t.relname),
+            schema => format!("{}.{}", quote_ident(schema), quote_ident(&t.relname)),
+        })
+    })
 }
 
 /// Runs `sql`, statements of `o`, in a savepoint of the session's transaction when `in_transaction`.
@@ -200,6 +243,11 @@ mod tests {
         );
         assert_eq!(not_valid_sql("DO $$BEGIN EXECUTE 'ALTER TABLE ...'; END$$;"), None);
         assert_eq!(constraint_name(&key(sql)).as_deref(), Some("child_parent_fkey"));
+        assert_eq!(referenced_table(sql).as_deref(), Some("public.parent"));
+        assert_eq!(
+            referenced_table("ALTER TABLE a ADD CONSTRAINT k FOREIGN KEY (x) REFERENCES \"My\".\"B\"(y);").as_deref(),
+            Some("\"My\".\"B\"")
+        );
     }
 
     #[test]
@@ -211,6 +259,7 @@ mod tests {
             violating_rows: Some(2),
             example: Some("(3)".into()),
             validate: "ALTER TABLE public.child VALIDATE CONSTRAINT child_parent_fkey;".into(),
+            left_out: false,
         };
         assert_eq!(
             k.problem(true),

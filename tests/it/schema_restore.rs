@@ -2053,6 +2053,15 @@ fn a_foreign_key_the_restored_rows_break_is_added_not_valid_and_the_restore_goes
     src.psql(BROKEN_KEY);
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &["--exclude-table-data", "parent"]);
+    // The dump warned of both keys to `parent` (of `other`'s, none).
+    let (code, _, stderr) = run(pgsafe()
+        .args(["dump", "-d", &src.conn_string(), "--exclude-table-data", "parent", "-f"])
+        .arg(dir.path().join("warned.pgsafe")));
+    assert_eq!(code, 0, "{stderr}");
+    for key in ["`child_parent_id_fkey` of `public.child`", "`loose_parent_fk` of `public.loose`"] {
+        assert!(stderr.contains(&format!("the foreign key {key} references `public.parent`, whose rows")), "{stderr}");
+    }
+    assert!(!stderr.contains("child_other_id_fkey"), "{stderr}");
     let expected =
         "child_other_id_fkey:true,child_parent_id_fkey:false,loose_parent_fk:false\n1\n1\nto the parent\nt\n42\n";
     let problem = "foreign key `child_parent_id_fkey` of `public.child`: 2 rows reference keys missing from \
@@ -2092,6 +2101,48 @@ fn a_foreign_key_the_restored_rows_break_is_added_not_valid_and_the_restore_goes
     );
     assert_eq!(report["problems"], serde_json::json!([problem]));
     assert_eq!(post_data_of_broken_key(&dst), expected);
+}
+
+/// A partitioned table's key that its rows break: PostgreSQL before 18 cannot add it NOT VALID either, so
+/// it is left out, as pg_restore leaves it, named with the statement that adds it, and the restore goes
+/// on (before, it stopped there, with every later object unmade).
+#[test]
+fn a_partitioned_tables_key_its_rows_break_is_left_out_where_the_server_cannot_add_it_not_valid() {
+    let src = TestDb::new("broken_part_key_src");
+    src.psql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int, parent_id int REFERENCES parent, at date NOT NULL) PARTITION BY RANGE (at);
+         CREATE TABLE child_2025 PARTITION OF child FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         CREATE SEQUENCE later START 42; SELECT nextval('later');
+         INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1, '2025-03-01');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["--exclude-table-data", "parent"]);
+    let dst = TestDb::new("broken_part_key_dst");
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["restore", "-q", "--json", "-d", &dst.conn_string()]).arg(&archive));
+    let server: u32 = dst.psql("SHOW server_version_num").trim().parse().unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let key = &report["foreign_keys_not_valid"][0];
+    assert_eq!((&key["name"], &key["referenced_table"]), (&"child_parent_id_fkey".into(), &"public.parent".into()));
+    let valid = "SELECT string_agg(conname || ':' || convalidated, ',') FROM pg_constraint WHERE contype = 'f' AND conrelid = 'child'::regclass";
+    if server < 180000 {
+        assert_eq!(key["left_out"], true, "{report}");
+        assert!(
+            key["validate"]
+                .as_str()
+                .unwrap()
+                .starts_with("ALTER TABLE public.child ADD CONSTRAINT child_parent_id_fkey"),
+            "{report}"
+        );
+        assert_eq!(dst.psql(valid).trim(), "");
+    } else {
+        assert_eq!(dst.psql(valid).trim(), "child_parent_id_fkey:false");
+    }
+    // What comes after the key was made.
+    assert_eq!(dst.psql("SELECT last_value FROM later").trim(), "42");
+    assert_eq!(dst.psql("SELECT count(*) FROM child").trim(), "1");
 }
 
 #[test]
