@@ -61,6 +61,8 @@ impl SqlState {
     pub const OUT_OF_SHARED_MEMORY: SqlState = SqlState(*b"53200");
     /// `23503`: rows break a foreign key (adding one whose rows do not hold, too).
     pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState(*b"23503");
+    /// `2BP01`: other objects depend on the one a `DROP` (without `CASCADE`) would drop.
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState(*b"2BP01");
     /// `42P01`: no such table.
     pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
     /// `55006`: the object is in use (a database others are connected to).

@@ -64,7 +64,20 @@ pub(super) async fn drop_objects(
     // a SET LOCAL).
     for batch in statements.chunks(phase.batch_objects()) {
         let sql = format!("SET LOCAL client_min_messages = warning;\n{}", batch.join("\n"));
-        phase.run(&sql, batch.len()).await.map_err(|e| e.context("dropping the archive's objects (`--clean`)"))?;
+        phase.run(&sql, batch.len()).await.map_err(|e| {
+            let e = e.context("dropping the archive's objects (`--clean`)");
+            // The server's "Use DROP ... CASCADE" is no advice for a restore: what depends on the object
+            // is not in the archive (or not in what the filters take).
+            match e.sqlstate() {
+                Some(SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => e.retain_hint(|_| false).with_hint(
+                    "objects of the target that this restore does not drop (the server names them above) depend \
+                     on one it drops: drop them first; with `-t` or `-n`, restore without them so that those are \
+                     dropped and restored too, or reload only the rows (`--data-only --clean`, with `-1` when \
+                     another table references them)",
+                ),
+                _ => e,
+            }
+        })?;
     }
     Ok(())
 }
@@ -461,7 +474,18 @@ pub(super) async fn empty_tables(
         list.push(row.try_get::<_, String>("name").map_err(|e| unreadable("the partitioned tables", e))?);
     }
     if !list.is_empty() {
-        session.batch(&format!("TRUNCATE {}", list.join(", "))).await?;
+        session.batch(&format!("TRUNCATE {}", list.join(", "))).await.map_err(|e| {
+            // "cannot truncate a table referenced in a foreign key constraint": the server's advice
+            // (TRUNCATE ... CASCADE) would empty a table the restore leaves out.
+            match (e.sqlstate(), by_delete.is_empty()) {
+                (Some(SqlState::FEATURE_NOT_SUPPORTED), true) => e.retain_hint(|_| false).with_hint(
+                    "a table the restore leaves out references one it empties (the server names both): take it \
+                     too (`-t`), or restore with `-1` (`--single-transaction`), which empties the table row by row \
+                     with its keys quiet and checks them afterwards",
+                ),
+                _ => e,
+            }
+        })?;
     }
     for t in filtered {
         session.batch(&format!("DELETE FROM {}{}{}", t.only(), quote_qualified(&t.name), t.where_clause())).await?;

@@ -411,3 +411,36 @@ fn a_load_through_a_partitioned_table_fires_none_of_its_partitions_triggers() {
         assert_eq!(triggers_and_keys(&dst), before, "superuser {as_superuser}: triggers as they were");
     }
 }
+
+/// `--clean -t orders` into a database where a view and another table's key depend on `orders`: refused,
+/// nothing changed, and the hint is pgsafe's (not the server's "Use DROP ... CASCADE", which would drop
+/// what the restore leaves out); `--data-only --clean -t orders` the same with TRUNCATE's refusal, and
+/// `-1` then reloads the rows.
+#[test]
+fn a_clean_restore_of_a_table_others_depend_on_says_what_to_do_instead_of_cascade() {
+    let db = TestDb::new("clean_dependents");
+    db.psql(
+        "CREATE TABLE orders (id int PRIMARY KEY, total int); INSERT INTO orders VALUES (1, 10), (2, 20);
+         CREATE VIEW big AS SELECT * FROM orders WHERE total > 15;
+         CREATE TABLE items (id int, order_id int REFERENCES orders);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&db, dir.path(), &[]);
+    db.psql("DELETE FROM orders WHERE id = 2");
+    for (extra, hint) in [
+        (&["--clean"][..], "objects of the target that this restore does not drop"),
+        (&["--data-only", "--clean"][..], "a table the restore leaves out references one it empties"),
+    ] {
+        let (code, _, stderr) =
+            run(pgsafe().args(["restore", "-q", "-t", "orders", "-d", &db.conn_string()]).args(extra).arg(&archive));
+        assert_eq!(code, 2, "{extra:?}: {stderr}");
+        assert!(stderr.contains(hint) && !stderr.contains("CASCADE"), "{extra:?}: {stderr}");
+        assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "1", "{extra:?}");
+    }
+    run_ok(
+        pgsafe()
+            .args(["restore", "-q", "-1", "--data-only", "--clean", "-t", "orders", "-d", &db.conn_string()])
+            .arg(&archive),
+    );
+    assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "2");
+}
