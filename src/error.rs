@@ -63,6 +63,9 @@ impl SqlState {
     pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState(*b"23503");
     /// `2BP01`: other objects depend on the one a `DROP` (without `CASCADE`) would drop.
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState(*b"2BP01");
+    /// `42809`: the wrong kind of object for the command (a partitioned table's foreign key added NOT VALID,
+    /// before PostgreSQL 18).
+    pub const WRONG_OBJECT_TYPE: SqlState = SqlState(*b"42809");
     /// `42P01`: no such table.
     pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
     /// `55006`: the object is in use (a database others are connected to).

@@ -50,10 +50,16 @@ impl NotValidKey {
     pub fn problem(&self, kept: bool) -> String {
         let what = format!("foreign key `{}` of `{}`", self.name, self.table);
         let rows = match (self.violating_rows, &self.example) {
-            (Some(n), Some(example)) => {
-                format!("{n} rows reference keys missing from `{}` (for example {example})", self.referenced_table)
-            }
-            (Some(n), None) => format!("{n} rows reference keys missing from `{}`", self.referenced_table),
+            (Some(n), Some(example)) => format!(
+                "{n} {} keys missing from `{}` (for example {example})",
+                if n == 1 { "row references" } else { "rows reference" },
+                self.referenced_table
+            ),
+            (Some(n), None) => format!(
+                "{n} {} keys missing from `{}`",
+                if n == 1 { "row references" } else { "rows reference" },
+                self.referenced_table
+            ),
             (None, _) => format!("rows reference keys missing from `{}`", self.referenced_table),
         };
         if kept && self.left_out {
@@ -91,8 +97,12 @@ pub(super) async fn create(
         return Err(e);
     };
     if let Err(again) = attempt(session, o, &sql, cancel, in_transaction).await {
-        // A server error (not a connection gone): the key cannot be added at all while its rows break it.
-        let Some(referenced_table) = again.sqlstate().and_then(|_| referenced_table(&o.sql)) else {
+        // A partitioned table's key, which the server cannot add NOT VALID before PostgreSQL 18 (42809):
+        // it cannot be added at all while its rows break it. Anything else (a connection gone, a
+        // cancellation, a deadlock) fails the restore as the first error did.
+        let partitioned_before_18 =
+            again.sqlstate() == Some(SqlState::WRONG_OBJECT_TYPE) && session.server_version() < 180000;
+        let Some(referenced_table) = partitioned_before_18.then(|| referenced_table(&o.sql)).flatten() else {
             return Err(e.and_hint(format!("adding it NOT VALID instead failed too: {again}")));
         };
         tracing::warn!("foreign key `{name}` of `{table}`: rows break it, and adding it NOT VALID failed: {again}");

@@ -607,9 +607,23 @@ impl RestorePlan {
         for i in &mut index_attaches {
             i.deps.extend(attaches.iter().filter(|a| a.table == i.table).map(|a| a.id));
         }
+        // A key to the partitioned table may need the rows an attachment brings into it: keys wait for
+        // the attachments, and come after them in the order a single transaction makes them in.
+        let attached: Vec<u32> = attaches.iter().map(|a| a.id).collect();
         self.post_data = post_data;
+        for key in self.post_data.iter_mut().filter(|o| o.kind == ObjectKind::FkConstraint) {
+            key.deps.extend(attached.iter().copied());
+        }
         self.post_data.extend(attaches);
         self.post_data.extend(index_attaches);
+        let at: HashMap<u32, usize> = self.post_data.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+        let deps: Vec<Vec<usize>> =
+            self.post_data.iter().map(|o| o.deps.iter().filter_map(|d| at.get(d).copied()).collect()).collect();
+        if let Some(order) = crate::graph::order(self.post_data.len(), &deps) {
+            let mut steps: Vec<Option<ObjectStep>> =
+                std::mem::take(&mut self.post_data).into_iter().map(Some).collect();
+            self.post_data = order.into_iter().filter_map(|i| steps[i].take()).collect();
+        }
     }
 
     /// Makes each foreign key wait for the attachments of the partitions' indexes to the index it

@@ -11,5 +11,7 @@ JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_catalog.pg_class r ON r.oid = k.confrelid
 JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-WHERE k.contype = 'f' AND k.conparentid = 0 AND r.relkind = 'r' AND k.conrelid <> k.confrelid
+-- A key NOT VALID in the source (or NOT ENFORCED, 18's, which is never validated) is restored NOT VALID:
+-- its rows are no problem.
+WHERE k.contype = 'f' AND k.convalidated AND k.conparentid = 0 AND r.relkind = 'r' AND k.conrelid <> k.confrelid
 ORDER BY 2, 3, 1
