@@ -71,47 +71,61 @@ pub fn run(args: ClusterArgs) -> Result<Exit, Error> {
     }
 }
 
-/// The process the cluster lives as long as: the one that runs this command, or, when standard output is
-/// a pipe that a further ancestor reads, that ancestor. `eval "$(pgsafe cluster start DIR 2>/dev/null)"`
-/// runs pgsafe in a subshell of the shell that reads its output; the subshell ends as soon as pgsafe has
-/// printed, and the cluster must outlive it, not stop with it.
+/// The process the cluster lives as long as: the one that runs this command, or, when that is a subshell
+/// (a copy of its parent shell, forked without a new program) that ends once pgsafe has printed, the shell
+/// above it that reads pgsafe's output. `eval "$(pgsafe cluster start DIR 2>/dev/null)"` runs pgsafe in
+/// such a subshell; the cluster must outlive it, not stop with it. Only subshells are passed through, so
+/// a harness that captures a script's output (a test runner, a CI agent) is never taken for the script.
 fn shell_of_this_command() -> u32 {
     let parent = std::os::unix::process::parent_id();
-    reader_of_stdout_among_ancestors(parent).unwrap_or(parent)
+    let Some(pipe) = std::fs::read_link("/proc/self/fd/1")
+        .ok()
+        .and_then(|l| l.to_str().filter(|l| l.starts_with("pipe:[")).map(str::to_owned))
+    else {
+        return parent;
+    };
+    let mut pid = parent;
+    for _ in 0..4 {
+        if reads_pipe(pid, &pipe) {
+            return pid;
+        }
+        match parent_of(pid) {
+            Some(up) if up > 1 && forked_copy(pid, up) => pid = up,
+            _ => break,
+        }
+    }
+    parent
 }
 
-/// The nearest ancestor from `from` up (at most a few) that holds the read end of the pipe that is this
-/// process's standard output, from `/proc`; `None` when standard output is no pipe or no ancestor reads it.
-fn reader_of_stdout_among_ancestors(from: u32) -> Option<u32> {
-    let link = std::fs::read_link("/proc/self/fd/1").ok()?;
-    let pipe = link.to_str().filter(|l| l.starts_with("pipe:["))?.to_owned();
-    let reads_pipe = |pid: u32| -> bool {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-        fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_str() == Some(pipe.as_str()))
-                && std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
-                    .ok()
-                    .and_then(|info| {
-                        let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim().to_owned();
-                        u32::from_str_radix(&flags, 8).ok()
-                    })
-                    // O_ACCMODE: the read end is opened O_RDONLY (0).
-                    .is_some_and(|flags| flags & 0o3 == 0)
-        })
-    };
-    let parent_of = |pid: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // After the command's name in parentheses (which may hold spaces): state, then the parent.
-        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
-    };
-    let mut pid = from;
-    for _ in 0..4 {
-        if reads_pipe(pid) {
-            return Some(pid);
-        }
-        pid = parent_of(pid).filter(|&p| p > 1)?;
-    }
-    None
+/// Whether process `pid` holds `pipe` (`pipe:[INODE]`) open for reading.
+fn reads_pipe(pid: u32, pipe: &str) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|l| l.to_str() == Some(pipe))
+            && std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
+                .ok()
+                .and_then(|info| {
+                    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim().to_owned();
+                    u32::from_str_radix(&flags, 8).ok()
+                })
+                // O_ACCMODE: the read end is opened O_RDONLY (0).
+                .is_some_and(|flags| flags & 0o3 == 0)
+    })
+}
+
+/// The parent of process `pid`, from `/proc/PID/stat`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's name in parentheses (which may hold spaces and parentheses): state, then the parent.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` is a copy of its parent `up` forked without running another program (a subshell): the
+/// same program and the same command line.
+fn forked_copy(pid: u32, up: u32) -> bool {
+    let exe = |p: u32| std::fs::read_link(format!("/proc/{p}/exe")).ok();
+    let cmdline = |p: u32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
+    exe(pid).is_some() && exe(pid) == exe(up) && cmdline(pid).is_some() && cmdline(pid) == cmdline(up)
 }
 
 fn start(args: StartArgs) -> Result<Exit, Error> {

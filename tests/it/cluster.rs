@@ -132,6 +132,13 @@ fn a_cluster_started_in_a_subshell_lives_as_long_as_the_shell_that_reads_its_set
         // The shell ended: so does the cluster.
         assert!(gone_within(&dir, 15), "{shell}: the cluster in {} outlived its shell", dir.display());
     }
+    // A script whose output a harness captures (this test, a CI agent): the script is watched, not the
+    // harness that reads the pipe.
+    let script =
+        format!("'{}' cluster start '{}' || exit 1; echo started", env!("CARGO_BIN_EXE_pgsafe"), dir.display());
+    let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("started\n"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(gone_within(&dir, 15), "the cluster in {} outlived the script, watching its harness", dir.display());
 }
 
 #[test]
