@@ -93,19 +93,17 @@ pub struct Rule {
 const AE: Option<&str> = Some("ACCESS EXCLUSIVE");
 
 /// The rules whose only hazard is data lost on purpose (rows, columns, values): `migrate
-/// --allow-data-loss` goes past their errors, as it goes past a dry run that would lose data, which then
-/// counts what is lost. Not a rename, a dropped view or type, or `NOT NULL` dropped: those break the
-/// running application, whatever data it holds.
+/// --allow-data-loss` goes past their errors, as it goes past a dry run that would lose data, which
+/// counts what is lost (unless `--skip-dry-run`). Not a rename, a dropped view or type, `NOT NULL`
+/// dropped, or what drops objects beside the named one (`CASCADE`, `DROP SCHEMA`, `DROP OWNED`): those
+/// break the running application, whatever data it holds.
 pub const LOSES_DATA_ONLY: &[&str] = &[
     "drop-table",
     "drop-column",
-    "drop-schema",
     "truncate",
     "delete-without-where",
     "update-without-where",
-    "drop-owned",
     "alter-column-type-narrowing",
-    "cascade",
 ];
 
 /// Every rule, in the README's order.

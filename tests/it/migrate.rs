@@ -1178,10 +1178,6 @@ fn a_migration_that_drops_or_renames_tables_is_healthy() {
     assert_eq!(db.psql("SELECT count(*) FROM person").trim(), "30");
 }
 
-/// A team moving its folder to pgsafe has a database its own tool already migrated, and may still run
-/// that tool: what the tool's table records as applied is applied, a migration it records as failed part
-/// way stops the run, and what pgsafe applies or undoes is written to the tool's table as the tool writes
-/// it (diesel's dashless versions, golang-migrate's one row, Flyway's ranks and checksums, Prisma's rows).
 /// Defect (Cal.com tester): `--allow-data-loss` went past a dry run that loses data, but not past lint's
 /// `drop-column` error on the same migration, so the flag alone never got a column dropped. It now goes
 /// past lint errors whose only hazard is losing data (recorded as forced), not past a lock hazard.
@@ -1211,8 +1207,20 @@ fn allow_data_loss_goes_past_lints_data_loss_errors_but_not_its_lock_errors() {
     let reason = report["reason"].as_str().unwrap();
     assert!(reason.contains("create-index-without-concurrently") && reason.contains("(`--force` goes on)"), "{report}");
     assert_eq!(db.psql("SELECT count(*) FROM users").trim(), "20000");
+    // Nor a CASCADE, which drops objects beside the table (a view here).
+    db.psql("CREATE TABLE old_log (id int); CREATE VIEW old_log_view AS SELECT * FROM old_log;");
+    let cascade = dir.path().join("0003_cascade.sql");
+    std::fs::write(&cascade, "DROP TABLE old_log CASCADE;\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--allow-data-loss", &cascade.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{err}");
+    assert!(report["reason"].as_str().unwrap().contains("cascade"), "{report}");
+    assert_eq!(db.psql("SELECT count(*) FROM pg_views WHERE viewname = 'old_log_view'").trim(), "1");
 }
 
+/// A team moving its folder to pgsafe has a database its own tool already migrated, and may still run
+/// that tool: what the tool's table records as applied is applied, a migration it records as failed part
+/// way stops the run, and what pgsafe applies or undoes is written to the tool's table as the tool writes
+/// it (diesel's dashless versions, golang-migrate's one row, Flyway's ranks and checksums, Prisma's rows).
 #[test]
 fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_current() {
     let store = tempfile::tempdir().unwrap();
@@ -1771,4 +1779,36 @@ fn steps_that_force_went_past_are_recorded_as_forced_not_ok() {
     let (_, status, _) = run(pgsafe().args(["status", "--store"]).arg(store.path()));
     let row = status.lines().find(|l| l.contains("migrate dry-run")).expect("the dry-run in status");
     assert!(row.contains("forced past: it would fail") && !row.contains(" ok "), "{status}");
+}
+
+/// `pgsafe migrate ... 2>&1 | head -2` (the tester's bug 2): the reader of stderr went away, the next
+/// progress line panicked (exit 101) between two files, leaving the first committed, the second not run
+/// and the snapshot pinned. A message nobody reads is now dropped, and the migration runs to its end.
+#[test]
+fn a_migration_whose_stderr_reader_went_away_runs_to_its_end() {
+    let db = TestDb::new("mig_closed_stderr");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_a.sql"), "CREATE TABLE a (id int);\n").unwrap();
+    std::fs::write(dir.path().join("0002_b.sql"), "CREATE TABLE b (id int);\n").unwrap();
+    let mut child = pgsafe()
+        .args(["migrate", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        db.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
+            .trim(),
+        "a,b"
+    );
+    let (_, listed, _) = run(pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert!(listed.as_array().unwrap().iter().all(|s| s["pinned"].is_null()), "{listed:#}");
 }
