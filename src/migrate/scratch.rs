@@ -159,19 +159,6 @@ const CAPTURE_SCHEMA: &str = "pgsafe_rehearsal";
 pub async fn rehearse(store: &dyn Store, options: &RehearsalOptions, progress: Arc<dyn Progress>) -> Result<Rehearsal> {
     let started = Instant::now();
     let database = options.connect.dbname().to_owned();
-    // A store that encrypts its snapshots, without the identity to read one back: refused before a
-    // snapshot is taken that the rehearsal could not restore.
-    if !store.keys().recipients.is_empty() && store.keys().keyring.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Identity,
-            format!(
-                "the store `{}` encrypts its snapshots (`PGSAFE_RECIPIENTS`) and no identity was given to read one back \
-                 into the scratch database: nothing was run and no snapshot was taken",
-                store.location()
-            ),
-        )
-        .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity of one of the store's recipients"));
-    }
     let (snapshot, stale_snapshot, taken_now) = pick_snapshot(store, options, progress.clone()).await?;
     let meta = store.get(&snapshot)?;
     let snapshot_taken = SnapshotTaken { at: meta.created_at, by_this_rehearsal: taken_now };
@@ -308,6 +295,20 @@ async fn pick_snapshot(
             }
             _ => return Ok((s.id, None, false)),
         }
+    }
+    // A store that encrypts its snapshots, without the identity to read one back: refused before a
+    // snapshot is taken that the rehearsal could not restore. (A snapshot the store has already is
+    // opened as it is: a plain one needs no identity, and an encrypted one says that it does.)
+    if !store.keys().recipients.is_empty() && store.keys().keyring.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Identity,
+            format!(
+                "the store `{}` encrypts its snapshots (`PGSAFE_RECIPIENTS`) and no identity was given to read one back \
+                 into the scratch database: nothing was run and no snapshot was taken",
+                store.location()
+            ),
+        )
+        .with_hint("pass `--identity FILE` (or set `PGSAFE_IDENTITY`) naming an age identity of one of the store's recipients"));
     }
     progress.step(&format!("taking a snapshot of `{database}` to rehearse on"));
     let taken = crate::store::operation::snapshot(

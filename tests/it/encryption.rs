@@ -399,4 +399,15 @@ fn a_command_dry_run_with_an_encrypted_store_and_no_identity_takes_no_snapshot()
     assert!(stderr.contains("--identity") && stderr.contains("no snapshot was taken"), "{stderr}");
     let archives = store_files(store.path()).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count();
     assert_eq!(archives, 0, "a snapshot was taken");
+    // A plain snapshot the store holds already needs no identity: the rehearsal runs on it.
+    crate::dump_restore::run_ok(
+        pgsafe().args(["snapshot", "-q", "--store"]).arg(store.path()).args(["-d", &db.conn_string()]),
+    );
+    let (code, stdout, stderr) = run(pgsafe()
+        .args(["dry-run", "-q", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string(), "--", "true"])
+        .env("PGSAFE_RECIPIENTS", &public)
+        .env_remove("PGSAFE_IDENTITY"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
 }
