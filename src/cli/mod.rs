@@ -1,5 +1,25 @@
 //! Command-line parsing (clap stays in this module) and dispatch to the library.
 
+/// `eprintln!` for the binary, which never panics: std's panics when stderr cannot be written, and
+/// stderr is often a pipe whose reader goes away (`pgsafe migrate ... 2>&1 | head`). A panic there would
+/// stop a migration between two files, with nothing rolled back and its snapshot left pinned; a message
+/// nobody reads is dropped instead, and the work goes on. Defined before the modules, it is the one they
+/// use.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see `eprintln!` above).
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod check;
 mod cluster;
 mod common;

@@ -85,7 +85,14 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(use_color()).init();
+    // A warning that cannot be written (stderr a pipe whose reader went away) is dropped: the subscriber's
+    // own report of it would go through std's `eprintln!`, which panics there.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(use_color())
+        .log_internal_errors(false)
+        .init();
 }
 
 /// `1.5 MiB`-style sizes.
