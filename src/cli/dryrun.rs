@@ -139,7 +139,7 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     };
     output::stdout(&text)?;
     logged?;
-    Ok(if report.would_fail || report.loses_data { Exit::CheckFailed } else { Exit::Success })
+    Ok(if report.would_fail || report.loses_data || report.timed_out { Exit::CheckFailed } else { Exit::Success })
 }
 
 /// `pgsafe dry-run -d DB -- COMMAND`: the command rehearsed on a scratch copy of a snapshot.
@@ -449,6 +449,13 @@ pub(super) fn verdict(report: &DryRunReport) -> String {
         (true, false) if !stopped => "would leave inserts failing",
         (true, true) => "would fail and lose data",
         (true, false) => "would fail",
+        // A statement ran past the rehearsal's own time limit: what it and the rest do is not known.
+        (false, true) if report.timed_out => {
+            "would lose data, and the rest is not known: a statement ran longer than --statement-timeout, the rehearsal's own limit"
+        }
+        (false, false) if report.timed_out => {
+            "not known: a statement ran longer than --statement-timeout, the rehearsal's own limit (the migration has none)"
+        }
         (false, true) => "would lose data",
         (false, false) => "would run and lose nothing",
     };

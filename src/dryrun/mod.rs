@@ -283,6 +283,10 @@ pub struct DryRunReport {
     /// The sequences the migration leaves at or behind the values of the unique column they fill.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sequences_behind: Vec<SequenceBehind>,
+    /// The rehearsal stopped at a statement that ran longer than its `--statement-timeout`, a limit of its
+    /// own (the migration has none): what that statement and the ones after it do is not known. Not
+    /// `would_fail`, which says the migration itself would fail.
+    pub timed_out: bool,
     /// Every statement ran (none estimated, none not run).
     pub complete: bool,
     /// Whatever applies to the whole rehearsal.
@@ -347,7 +351,9 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
     let loses_data = reports.iter().any(|r| r.losses.iter().any(|l| l.count > 0));
-    let would_fail = stops(&reports) || !sequences_behind.is_empty();
+    let timed_out = reports.iter().any(|r| r.outcome == StatementOutcome::Timeout);
+    let would_fail = reports.iter().any(|r| r.outcome.stops() && r.outcome != StatementOutcome::Timeout)
+        || !sequences_behind.is_empty();
     let complete = reports.iter().all(|r| r.outcome == StatementOutcome::Ran);
     Ok(DryRunReport {
         database: options.connect.dbname().to_owned(),
@@ -357,6 +363,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         statements: reports,
         loses_data,
         would_fail,
+        timed_out,
         complete,
         sequences_behind,
         notes,
@@ -583,10 +590,16 @@ pub fn audit_entry(
     result: &Result<DryRunReport>,
 ) -> AuditEntry {
     let outcome = match result {
-        Ok(report) if report.would_fail || report.loses_data => {
+        Ok(report) if report.would_fail || report.loses_data || report.timed_out => {
             let mut what = Vec::new();
             if let Some(bad) = report.statements.iter().find(|s| s.outcome.stops()) {
-                what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome));
+                match bad.outcome {
+                    StatementOutcome::Timeout => what.push(format!(
+                        "run past the rehearsal's statement timeout at {}:{} (not known further)",
+                        bad.file, bad.line
+                    )),
+                    _ => what.push(format!("fail at {}:{} ({})", bad.file, bad.line, bad.outcome)),
+                }
             }
             let lost: usize = report.statements.iter().map(|s| s.losses.iter().filter(|l| l.count > 0).count()).sum();
             if lost > 0 {
@@ -661,6 +674,7 @@ mod tests {
             statements: vec![dropped, locked],
             loses_data: true,
             would_fail: true,
+            timed_out: false,
             complete: true,
             sequences_behind: Vec::new(),
             notes: Vec::new(),

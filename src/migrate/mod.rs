@@ -924,20 +924,28 @@ async fn rehearse_step(
         let verdict = match (rehearsal.would_fail, rehearsal.loses_data) {
             (true, _) if !rehearsal.stopped() => Some("it would leave inserts failing"),
             (true, _) => Some("it would fail"),
+            // Not a failure of the migration (it runs without a statement timeout), but nothing is known
+            // of that statement and those after it.
+            (false, _) if rehearsal.timed_out => Some(
+                "a statement ran longer than the rehearsal's time limit (60s, its own: the migration has none), so what it and the rest do is not known",
+            ),
             (false, true) => Some("it would lose data"),
             (false, false) => None,
         };
         let allowed = match verdict {
             None => true,
             Some(_) if options.force => true,
-            Some(_) => !rehearsal.would_fail && options.allow_data_loss,
+            Some(_) => !rehearsal.would_fail && !rehearsal.timed_out && options.allow_data_loss,
         };
         let outcome = match (verdict, allowed) {
             (None, _) => Ok("it would run and lose nothing".to_owned()),
             (Some(v), true) => {
                 // Recorded as failed and gone past, not as ok: `status` and the log say the override.
-                let flag =
-                    if rehearsal.would_fail || !options.allow_data_loss { "--force" } else { "--allow-data-loss" };
+                let flag = if rehearsal.would_fail || rehearsal.timed_out || !options.allow_data_loss {
+                    "--force"
+                } else {
+                    "--allow-data-loss"
+                };
                 log.forced(report, "dry-run", v.to_owned(), format!("{v}; `{flag}` went on"), t);
                 report.dry_run = Some(rehearsal);
                 return Ok(refuse);
@@ -945,7 +953,13 @@ async fn rehearse_step(
             (Some(v), false) => {
                 refuse = Some(format!(
                     "the dry run says {v} (its report follows; `dry_run` in `--json`); nothing was applied ({})",
-                    if rehearsal.would_fail { "`--force` goes on" } else { "`--allow-data-loss` goes on" }
+                    if rehearsal.timed_out && !rehearsal.would_fail {
+                        "`--skip-dry-run` or `--force` goes on"
+                    } else if rehearsal.would_fail {
+                        "`--force` goes on"
+                    } else {
+                        "`--allow-data-loss` goes on"
+                    }
                 ));
                 Err(v.to_owned())
             }
