@@ -421,7 +421,7 @@ pub(super) fn statement(out: &mut String, s: &StatementReport) {
     }
 }
 
-fn loss_text(loss: &Loss) -> String {
+pub(super) fn loss_text(loss: &Loss) -> String {
     let column = loss.column.as_deref().unwrap_or("?");
     let (n, table) = (loss.count, &loss.table);
     let about = if loss.estimated { "about " } else { "" };

@@ -203,6 +203,16 @@ fn render(r: &MigrateReport) -> String {
         Ending::UpToDate => out.push_str(&format!("`{}` is up to date: nothing to apply\n", r.database)),
         Ending::Applied => {
             out.push_str(&format!("applied to `{}`{snapshot}: {}\n", r.database, r.applied.join(", ")));
+            // What it lost, as its rehearsal measured it: a down script's, or one `--allow-data-loss` or
+            // `--force` let through. The snapshot holds it.
+            if let Some(dry) = r.dry_run.as_ref().filter(|d| d.loses_data) {
+                out.push_str("it lost, as its dry run measured:\n");
+                for s in &dry.statements {
+                    for loss in s.losses.iter().filter(|l| l.count > 0) {
+                        out.push_str(&format!("  {}:{}  {}\n", s.file, s.line, super::dryrun::loss_text(loss)));
+                    }
+                }
+            }
             if !r.analyzed.is_empty() {
                 out.push_str(&format!("analyzed {}\n", r.analyzed.join(", ")));
             }

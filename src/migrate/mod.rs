@@ -934,6 +934,13 @@ async fn rehearse_step(
         };
         let allowed = match verdict {
             None => true,
+            // A down script drops what its migration made by design: its rehearsal is for the report.
+            Some(v) if options.down.is_some() => {
+                let detail = format!("{v} (a down script, rehearsed for the report; the snapshot holds what it drops)");
+                log.step(report, "dry-run", Ok(detail), t.elapsed().as_secs_f64());
+                report.dry_run = Some(rehearsal);
+                return Ok(None);
+            }
             Some(_) if options.force => true,
             Some(_) => !rehearsal.would_fail && !rehearsal.timed_out && options.allow_data_loss,
         };
