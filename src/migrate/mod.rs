@@ -905,21 +905,33 @@ async fn rehearse_step(
         // A lock another session holds stops the rehearsal as it would stop the migration: it is tried
         // again as the migration's transactions are, with the same backoff.
         let mut attempt = 0;
-        let rehearsal = loop {
-            let rehearsal = crate::dryrun::dry_run(&dry_options).await?;
-            let blocked =
-                rehearsal.statements.iter().any(|st| st.outcome == crate::dryrun::StatementOutcome::LockTimeout);
-            if !blocked || attempt >= options.lock.retries {
-                break rehearsal;
+        let rehearsed = async {
+            loop {
+                let rehearsal = crate::dryrun::dry_run(&dry_options).await?;
+                let blocked =
+                    rehearsal.statements.iter().any(|st| st.outcome == crate::dryrun::StatementOutcome::LockTimeout);
+                if !blocked || attempt >= options.lock.retries {
+                    return Ok::<_, Error>(rehearsal);
+                }
+                let wait = apply::backoff(attempt);
+                tracing::warn!("the rehearsal waited too long for a lock; trying again in {wait:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = options.cancel.cancelled() => {}
+                }
+                options.cancel.check("the migration")?;
+                attempt += 1;
             }
-            let wait = apply::backoff(attempt);
-            tracing::warn!("the rehearsal waited too long for a lock; trying again in {wait:?}");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = options.cancel.cancelled() => {}
+        }
+        .await;
+        // A rehearsal that could not run (interrupted, the connection gone) is a step that failed, in the
+        // audit log too: the run ends here, and `status` must not show the snapshot as its last word.
+        let rehearsal = match rehearsed {
+            Ok(rehearsal) => rehearsal,
+            Err(e) => {
+                log.step(report, "dry-run", Err(e.to_string()), t.elapsed().as_secs_f64());
+                return Err(e);
             }
-            options.cancel.check("the migration")?;
-            attempt += 1;
         };
         let verdict = match (rehearsal.would_fail, rehearsal.loses_data) {
             (true, _) if !rehearsal.stopped() => Some("it would leave inserts failing"),

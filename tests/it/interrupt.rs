@@ -341,3 +341,34 @@ fn a_migration_interrupted_while_applying_is_rolled_back_and_says_it_was_interru
         crate::rollback::drop_database(name);
     }
 }
+
+/// A SIGTERM while `migrate` rehearses (the rehearsal's statement runs, here a long one): it stops, exit 2,
+/// nothing applied, and the audit log ends with the rehearsal's step `failed` (the tester's bug 4: the log
+/// ended with "migrate snapshot ok", and `status` showed that as the run's last word).
+#[test]
+fn a_migration_interrupted_while_rehearsing_records_the_rehearsal_as_failed() {
+    let db = TestDb::new("sigterm_rehearsal");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0001_slow.sql");
+    std::fs::write(&file, "ALTER TABLE t ADD COLUMN note text;\nSELECT pg_sleep(30);\n").unwrap();
+    let store = dir.path().join("store");
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--store"])
+        .arg(&store)
+        .args(["-d", &db.conn_string()])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the rehearsal's statement ran", &mut child, || pgsafe_statements(&db).contains("pg_sleep"));
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
+    assert_eq!(db.psql(note).trim(), "0");
+    let audit = std::fs::read_to_string(store.join("audit.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!((&last["step"], &last["outcome"]), (&"dry-run".into(), &"failed".into()), "{audit}");
+}
