@@ -291,11 +291,14 @@ async fn run(
                         options.table
                     );
                 }
-                let theirs = status.applied.iter().filter(|a| a.tool.is_some()).count();
+                // Applied and not in pgsafe's table: the tool's alone; in the tool's: all but those only
+                // pgsafe's records.
+                let only_theirs = status.applied.iter().filter(|a| a.tool.is_some()).count();
+                let theirs = status.applied.len() - status.tool_unrecorded.len();
                 progress.step(&format!(
                     "{table} records {theirs} of the folder's migrations as applied (pgsafe's table records {}); \
                      what pgsafe applies or undoes is written there too",
-                    status.applied.len() - theirs
+                    status.applied.len() - only_theirs
                 ));
             }
             // A pending migration older than one applied (a branch merged after a later one was applied)

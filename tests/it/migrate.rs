@@ -1267,6 +1267,11 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     assert_eq!(report["applied"], serde_json::json!(["2019-03-03-163336_add_name"]), "{report}");
     let versions = "SELECT string_agg(version, ',' ORDER BY version) FROM __diesel_schema_migrations";
     assert_eq!(db.psql(versions).trim(), "20190226002946,20190303163336");
+    // Both in diesel's table, one in pgsafe's (the tester's bug 1: "records 0", counting only diesel's own).
+    let (code, _, err) =
+        run(pgsafe().args(["migrate", "--store"]).arg(store.path()).args(["-d", &db.conn_string()]).arg(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("records 2 of the folder's migrations as applied (pgsafe's table records 1)"), "{err}");
     let (code, _, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(db.psql(versions).trim(), "20190226002946");
