@@ -182,6 +182,7 @@ pub fn run(
         renamed_away: HashMap::new(),
         withdrawn: HashSet::new(),
         explicit_ids: Vec::new(),
+        unindexed_keys: Vec::new(),
         not_valid_here: HashMap::new(),
         wrapped: !options.assume_lock_timeout && crate::sql::runs_in_tool_transaction(&file.text),
         migrate_transaction: options.assume_lock_timeout && migrate_runs_in_one_transaction(file, pg_version),
@@ -260,6 +261,9 @@ struct Pass<'a> {
     /// Tables (by name, lower case, without schema) an INSERT of this file gave ids of its own, with its
     /// `explicit-id-without-setval` hit: a later `setval` or `RESTART` of their sequence takes it back.
     explicit_ids: Vec<(String, usize)>,
+    /// Foreign keys of tables this file creates whose columns lead no index yet: (the table's key, the
+    /// columns, the hit), withdrawn when a later `CREATE INDEX` of the file leads with them.
+    unindexed_keys: Vec<(String, Vec<String>, usize)>,
     /// (table key, constraint) of the constraints of existing tables added `NOT VALID` in the open
     /// transaction (under `migrate`, the file's), with the rule a validation in it falls under.
     not_valid_here: HashMap<(String, String), &'static str>,
@@ -1594,6 +1598,7 @@ impl<'a> Pass<'a> {
         for key in &primary {
             self.known.not_null.insert((rel.key(), key.clone()), true);
         }
+        self.keys_without_index(&rel, c, &primary);
         table.primary = primary.clone();
         for (col, ty) in &columns {
             // A key of several columns is made of references to other tables, not of ids it counts out;
@@ -1612,6 +1617,54 @@ impl<'a> Pass<'a> {
             }
         }
         self.known.tables.insert(rel.key(), table);
+    }
+
+    /// The foreign keys of `c`, a new table `rel` (whose primary key is `primary`), that no index of the
+    /// table leads with: a hit each (the table is empty now, but deletes on the referenced table will scan
+    /// it as it grows), withdrawn if a later `CREATE INDEX` of this file leads with its columns.
+    fn keys_without_index(&mut self, rel: &RelName, c: &pg_query::protobuf::CreateStmt, primary: &[String]) {
+        let mut indexed: Vec<Vec<String>> = vec![primary.to_vec()];
+        let mut keys: Vec<(Vec<String>, i32)> = Vec::new();
+        let keys_of = |k: &Constraint| k.keys.iter().filter_map(string).map(str::to_owned).collect::<Vec<_>>();
+        for element in &c.table_elts {
+            match &element.node {
+                Some(NodeEnum::ColumnDef(col)) => {
+                    for k in col.constraints.iter().filter_map(constraint) {
+                        match k.contype() {
+                            ConstrType::ConstrUnique | ConstrType::ConstrPrimary => indexed.push(vec![col.colname.clone()]),
+                            ConstrType::ConstrForeign => keys.push((vec![col.colname.clone()], k.location)),
+                            _ => {}
+                        }
+                    }
+                }
+                Some(NodeEnum::Constraint(k)) => match k.contype() {
+                    ConstrType::ConstrUnique | ConstrType::ConstrExclusion => indexed.push(keys_of(k)),
+                    ConstrType::ConstrForeign => {
+                        keys.push((k.fk_attrs.iter().filter_map(string).map(str::to_owned).collect(), k.location))
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        let leads = |index: &[String], columns: &[String]| !columns.is_empty() && index.starts_with(columns);
+        for (columns, location) in keys {
+            if columns.is_empty() || indexed.iter().any(|i| leads(i, &columns)) {
+                continue;
+            }
+            let at = self.offset(location, self.at);
+            self.unindexed_keys.push((rel.key(), columns.clone(), self.hits.len()));
+            self.hit_at(
+                "foreign-key-without-index",
+                format!(
+                    "no index of `{}` starts with ({}): deletes on the referenced table will scan it as it grows",
+                    rel.display(),
+                    columns.join(", ")
+                ),
+                None,
+                at,
+            );
+        }
     }
 
     /// An INSERT into a table the run made that writes the column its sequence fills: the sequence stays
@@ -1809,7 +1862,17 @@ impl<'a> Pass<'a> {
             Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
             _ => None,
         });
-        self.known.index_columns.insert(i.idxname.clone(), columns.collect());
+        let columns: Vec<String> = columns.collect();
+        let table = self.key(&rel);
+        let keys = std::mem::take(&mut self.unindexed_keys);
+        for (key_table, key_columns, hit) in keys {
+            if key_table == table && columns.starts_with(&key_columns) {
+                self.withdrawn.insert(hit);
+            } else {
+                self.unindexed_keys.push((key_table, key_columns, hit));
+            }
+        }
+        self.known.index_columns.insert(i.idxname.clone(), columns);
         if !i.concurrent && rv.inh {
             self.lock_timeout_needed(Some(rel), "SHARE");
         }

@@ -897,11 +897,14 @@ pub static RULES: &[Rule] = &[
         family: Family::Facts,
         lock: None,
         rewrites: Rewrites::None,
-        what: "with `-d`: a foreign key whose referencing columns lead no index",
+        what: "a foreign key whose referencing columns lead no index: of a table the file creates (no index of it, its key or a unique constraint, nor a later `CREATE INDEX` of the file, leads with them), or, with `-d`, of an existing table",
         why: "every DELETE or key UPDATE on the referenced table scans the referencing table",
         help: "`CREATE INDEX CONCURRENTLY` on the referencing columns",
-        bad: &[],
-        good: &[],
+        bad: &["CREATE TABLE comment (id bigint PRIMARY KEY, order_id bigint REFERENCES orders ON DELETE CASCADE);"],
+        good: &[
+            "CREATE TABLE comment (id bigint PRIMARY KEY, order_id bigint REFERENCES orders);\nCREATE INDEX comment_order_id ON comment (order_id);",
+            "CREATE TABLE line (order_id bigint REFERENCES orders, n int, PRIMARY KEY (order_id, n));",
+        ],
     },
     Rule {
         id: "needs-newer-server",
