@@ -198,7 +198,10 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
 
 fn render(r: &MigrateReport) -> String {
     let mut out = String::new();
-    let snapshot = r.snapshot.as_ref().map(|s| format!(" (snapshot `{s}`)")).unwrap_or_default();
+    let snapshot = match (&r.snapshot, r.snapshot_removed) {
+        (Some(s), false) => format!(" (snapshot `{s}`)"),
+        _ => String::new(),
+    };
     match r.ending {
         Ending::UpToDate => out.push_str(&format!("`{}` is up to date: nothing to apply\n", r.database)),
         Ending::Applied => {

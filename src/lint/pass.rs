@@ -1631,7 +1631,9 @@ impl<'a> Pass<'a> {
                 Some(NodeEnum::ColumnDef(col)) => {
                     for k in col.constraints.iter().filter_map(constraint) {
                         match k.contype() {
-                            ConstrType::ConstrUnique | ConstrType::ConstrPrimary => indexed.push(vec![col.colname.clone()]),
+                            ConstrType::ConstrUnique | ConstrType::ConstrPrimary => {
+                                indexed.push(vec![col.colname.clone()])
+                            }
                             ConstrType::ConstrForeign => keys.push((vec![col.colname.clone()], k.location)),
                             _ => {}
                         }

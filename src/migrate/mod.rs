@@ -601,6 +601,25 @@ async fn run(
                 Some(_) if nothing_committed => {
                     progress.step("the migration's transaction rolled back: nothing was changed, nothing to restore");
                     report.ending = Ending::RolledBack;
+                    // Nothing to fall back on it for: removed, as a refused migration's is, so that attempts
+                    // at a failing migration do not push older snapshots out of retention.
+                    if let Some(id) = pinned.take() {
+                        match store.remove(&id) {
+                            Ok(()) => {
+                                report.snapshot_removed = true;
+                                log.step(
+                                    &mut report,
+                                    "snapshot",
+                                    Ok(format!("`{id}` removed: nothing was changed")),
+                                    0.0,
+                                );
+                            }
+                            Err(e) => {
+                                tracing::warn!("snapshot `{id}` of the failed migration could not be removed: {e}");
+                                *pinned = Some(id);
+                            }
+                        }
+                    }
                 }
                 Some(id) => {
                     // The rollback's swap must not wait for the migration's own session.

@@ -316,10 +316,15 @@ fn a_sql_migration_whose_later_statement_fails_is_rolled_back_to_a_database_iden
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 
-    // A first file that fails committed nothing: nothing to restore, nothing changed.
+    // A first file that fails committed nothing: nothing to restore, nothing changed, and its snapshot,
+    // needed for nothing, is removed (as a refused migration's is: the tester saw failed attempts push
+    // the snapshot they wanted out of the newest 7).
     std::fs::remove_file(dir.path().join("0001_prices.sql")).unwrap();
     let (code, report, _) = migrate(store.path(), &db, &["--force", folder]);
     assert_eq!((code, &report["ending"], &report["rollback"]), (1, &"rolled-back".into(), &Value::Null));
+    assert_eq!(report["snapshot_removed"], true, "{report}");
+    let id = report["snapshot"].as_str().unwrap();
+    assert!(!store.path().join(format!("{id}.pgsafe")).exists(), "{id}");
     let (same, text) = compare_dbs(before.name(), db.name());
     assert!(same, "{text}");
 }
@@ -832,12 +837,12 @@ fn a_migration_that_ends_without_applying_leaves_its_snapshot_unpinned_even_when
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("0001_fail.sql");
 
-    // Its one transaction failed: nothing to restore.
+    // Its one transaction failed: nothing to restore, and the snapshot, needed for nothing, is gone.
     std::fs::write(&file, "INSERT INTO item VALUES (1);\n").unwrap();
     let (code, report, err) = migrate(store.path(), &db, &["--skip-lint", "--skip-dry-run", file.to_str().unwrap()]);
     assert_eq!((code, &report["ending"]), (1, &"rolled-back".into()), "{err}");
     assert!(report["rollback"].is_null(), "{report}");
-    assert_eq!(pinned(store.path(), &report), Value::Null);
+    assert_eq!(report["snapshot_removed"], true, "{report}");
 
     // Interrupted in its rehearsal: exit 2, nothing applied, and the snapshot is not left pinned.
     std::fs::write(&file, "SELECT pg_sleep(30);\n").unwrap();
@@ -860,7 +865,7 @@ fn a_migration_that_ends_without_applying_leaves_its_snapshot_unpinned_even_when
         pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()),
     ))
     .unwrap();
-    assert_eq!(meta.len(), 2, "{meta:?}");
+    assert_eq!(meta.len(), 1, "{meta:?}");
     assert!(meta.iter().all(|s| s["pinned"].is_null()), "{meta:?}");
 }
 
