@@ -372,8 +372,7 @@ fn migrate_to_an_encrypted_store_without_the_identity_refuses_before_anything() 
     assert!(stderr.contains("--identity") && stderr.contains("nothing was applied"), "{stderr}");
     let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'";
     assert_eq!(db.psql(note).trim(), "0", "the migration was applied");
-    let archives = store_files(store.path()).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count();
-    assert_eq!(archives, 0, "a snapshot was taken");
+    assert_eq!(archives(store.path()), 0, "a snapshot was taken");
     // With the identity it runs, checks against its encrypted snapshot, and is applied.
     let (code, stdout, stderr) = run(migrate().env("PGSAFE_IDENTITY", &id_path));
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -389,25 +388,27 @@ fn a_command_dry_run_with_an_encrypted_store_and_no_identity_takes_no_snapshot()
     let keys = tempfile::tempdir().unwrap();
     let (_, public, _) = identity(keys.path(), "me.txt");
     let store = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = run(pgsafe()
-        .args(["dry-run", "-q", "--store"])
-        .arg(store.path())
-        .args(["-d", &db.conn_string(), "--", "true"])
-        .env("PGSAFE_RECIPIENTS", &public)
-        .env_remove("PGSAFE_IDENTITY"));
+    let dry_run = || {
+        run(pgsafe()
+            .args(["dry-run", "-q", "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string(), "--", "true"])
+            .env("PGSAFE_RECIPIENTS", &public)
+            .env_remove("PGSAFE_IDENTITY"))
+    };
+    let (code, stdout, stderr) = dry_run();
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stderr.contains("--identity") && stderr.contains("no snapshot was taken"), "{stderr}");
-    let archives = store_files(store.path()).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count();
-    assert_eq!(archives, 0, "a snapshot was taken");
+    assert_eq!(archives(store.path()), 0, "a snapshot was taken");
     // A plain snapshot the store holds already needs no identity: the rehearsal runs on it.
     crate::dump_restore::run_ok(
         pgsafe().args(["snapshot", "-q", "--store"]).arg(store.path()).args(["-d", &db.conn_string()]),
     );
-    let (code, stdout, stderr) = run(pgsafe()
-        .args(["dry-run", "-q", "--store"])
-        .arg(store.path())
-        .args(["-d", &db.conn_string(), "--", "true"])
-        .env("PGSAFE_RECIPIENTS", &public)
-        .env_remove("PGSAFE_IDENTITY"));
+    let (code, stdout, stderr) = dry_run();
     assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+/// How many snapshot archives the store folder `store` holds.
+fn archives(store: &Path) -> usize {
+    store_files(store).into_iter().filter(|(name, _)| name.ends_with(".pgsafe")).count()
 }
