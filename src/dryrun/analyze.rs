@@ -577,8 +577,10 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
                 a.effects.push(Effect::Update { table: table_name(table), columns });
             }
         }
-        // A `COPY ... FROM STDIN` of the file's rows counts them as an INSERT does.
-        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) | NodeEnum::CopyStmt(_) => {
+        // A `COPY ... FROM STDIN` of the file's rows counts them as an INSERT does. (A `COPY ... TO
+        // STDOUT`'s rows come through the COPY protocol, whose count the rehearsal does not see.)
+        NodeEnum::CopyStmt(copy) => a.counts_rows = copy.is_from || !copy.filename.is_empty() || copy.is_program,
+        NodeEnum::SelectStmt(_) | NodeEnum::CreateTableAsStmt(_) => {
             a.counts_rows = true;
         }
         NodeEnum::TruncateStmt(t) => {
