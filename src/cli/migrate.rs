@@ -249,6 +249,12 @@ fn render(r: &MigrateReport) -> String {
                         .unwrap_or_default()
                 ));
                 out.push_str(&discarded(&r.discarded));
+                if let Some(why) = &rb.changes_not_recounted {
+                    out.push_str(&format!(
+                        "  (counted before the rollback shut other sessions out, as counting again failed: {why}; rows \
+                         committed after that count were discarded too)\n"
+                    ));
+                }
             } else {
                 out.push_str("its one transaction rolled back: nothing was applied\n");
             }
@@ -269,8 +275,9 @@ fn render(r: &MigrateReport) -> String {
     out
 }
 
-/// What an automatic rollback threw away, as `rollback --plan` says it: rows written since the snapshot,
-/// the migration's and any other session's alike, which the report cannot tell apart.
+/// What an automatic rollback threw away, counted once it had shut other sessions out (the replaced
+/// database, or the rollback's own transaction): rows written since the snapshot, the migration's and
+/// any other session's alike, which the report cannot tell apart.
 fn discarded(tables: &[pgsafe::rollback::TableChange]) -> String {
     use pgsafe::rollback::Change;
     if tables.is_empty() {

@@ -249,6 +249,7 @@ fn execute(args: &RestoreArgs, restored: &mut Restored) -> Result<Exit, Error> {
         use_list,
         drop_also: Vec::new(),
         lock_timeout: None,
+        first_in_transaction: None,
         role: args.role.clone(),
         create_roles: args.create_roles,
         create: args.create.then(|| catalog.server.database.clone()),

@@ -272,7 +272,7 @@ fn render_plan(plan: &RollbackPlan, now: Timestamp) -> String {
     let c = &plan.changes;
     let tables = |change: Change| c.tables.iter().filter(move |t| t.change == change);
     let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    out.push_str("\nwhat the rollback loses:\n");
+    out.push_str("\nwhat the rollback loses, as the database is now (rows written until it shuts other sessions out are lost too):\n");
     if !c.loses_anything() {
         out.push_str("  nothing: every table holds the snapshot's rows and the schema is the snapshot's\n");
     }

@@ -140,9 +140,10 @@ pub struct MigrateReport {
     /// The rehearsal of the SQL migrations.
     pub dry_run: Option<crate::dryrun::DryRunReport>,
     pub rollback: Option<RollbackReport>,
-    /// After a rollback: the tables whose rows it replaced or dropped, as `rollback --plan` names them:
-    /// rows written since the snapshot, by the migration or by other sessions (the application's writes
-    /// during the migration or `--observe` are lost with the migration's).
+    /// After a rollback: the tables whose rows it replaced or dropped, as its report counted them once no
+    /// other session could write (see [`RollbackReport::changes`]): rows written since the snapshot, by
+    /// the migration or by other sessions (the application's writes during the migration, `--observe`
+    /// and the rollback itself are lost with the migration's).
     pub discarded: Vec<crate::rollback::TableChange>,
     /// The snapshot of the migrated state (`--snapshot-after`).
     pub snapshot_after: Option<SnapshotId>,

@@ -48,6 +48,7 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
         let (off, on) = units::switch_all(&triggers, &keys, superuser, empty_first);
         run.begin_single(&leader).await?;
         let outcome = async {
+            run.first_in_transaction(&leader).await?;
             if superuser {
                 leader.batch("SET LOCAL session_replication_role = replica").await?;
             }

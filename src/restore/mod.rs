@@ -25,6 +25,8 @@ mod units;
 pub(crate) mod verify;
 mod whole;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
@@ -131,8 +133,26 @@ pub struct RestoreOptions {
     /// fails the restore (SQLSTATE `55P03`, everything rolled back) rather than making it wait, holding
     /// the locks it took already, without a limit. A rollback in place tries again.
     pub lock_timeout: Option<Duration>,
+    /// With `single_transaction`: run first in the transaction, before the restore changes anything (a
+    /// rollback locks the tables it replaces there, then counts what they hold). Its error ends the
+    /// restore as any other, everything rolled back. Run again by each attempt of a caller that retries.
+    pub first_in_transaction: Option<FirstInTransaction>,
     /// Stops the restore cooperatively (Ctrl-C, SIGTERM): see [`crate::cancel`].
     pub cancel: Cancel,
+}
+
+/// What [`RestoreOptions::first_in_transaction`] runs, on the session of the single transaction.
+pub type FirstInTransactionFn =
+    dyn for<'s> Fn(&'s Session) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 's>> + Send + Sync;
+
+/// A step run first in a restore's single transaction (see [`RestoreOptions::first_in_transaction`]).
+#[derive(Clone)]
+pub struct FirstInTransaction(pub Arc<FirstInTransactionFn>);
+
+impl std::fmt::Debug for FirstInTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FirstInTransaction(..)")
+    }
 }
 
 impl RestoreOptions {
@@ -155,6 +175,7 @@ impl RestoreOptions {
             use_list: None,
             drop_also: Vec::new(),
             lock_timeout: None,
+            first_in_transaction: None,
             cancel,
         }
     }
@@ -273,6 +294,7 @@ pub async fn restore_planned(
         encoding,
         progress,
         lock_timeout: options.lock_timeout,
+        first_in_transaction: options.first_in_transaction.clone(),
         cancel: options.cancel.clone(),
     };
     let mut report = match plan.kind {
@@ -296,6 +318,8 @@ pub(crate) struct Run {
     pub progress: Arc<dyn Progress>,
     /// See [`RestoreOptions::lock_timeout`].
     pub lock_timeout: Option<Duration>,
+    /// See [`RestoreOptions::first_in_transaction`].
+    pub first_in_transaction: Option<FirstInTransaction>,
     pub cancel: Cancel,
 }
 
@@ -339,6 +363,14 @@ impl Run {
             session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", timeout.as_millis().max(1))).await?;
         }
         Ok(())
+    }
+
+    /// Runs [`RestoreOptions::first_in_transaction`], if any, in the single transaction begun on `session`.
+    async fn first_in_transaction(&self, session: &Session) -> Result<()> {
+        match &self.first_in_transaction {
+            Some(first) => (first.0)(session).await,
+            None => Ok(()),
+        }
     }
 
     fn loader(&self) -> load::Loader {

@@ -80,6 +80,7 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
     if plan.single_transaction {
         run.begin_single(&leader).await?;
         let outcome = async {
+            run.first_in_transaction(&leader).await?;
             let mut phase = FirstPhase::atomic(&leader, &run.cancel);
             before(plan, &run.archive, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;

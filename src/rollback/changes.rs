@@ -100,6 +100,9 @@ impl Changes {
     }
 }
 
+/// The tables a rollback in one transaction locks, in order. Works on PostgreSQL 9.6 and later.
+const LOCK_ORDER_SQL: &str = include_str!("sql/rollback_lock_order.sql");
+
 /// What a comparison covers.
 pub(crate) enum Scope<'a> {
     /// Every table and object: a whole rollback.
@@ -119,15 +122,7 @@ pub(crate) async fn compare(
 ) -> Result<(Changes, Vec<SchemaObject>)> {
     let index = archive.index();
     let snapshot_schema = SchemaCatalog::read(index.catalog().schema.as_ref())?.unwrap_or_default();
-    let mut data_options = options.clone();
-    data_options.data_only = true;
-    data_options.clean = false;
-    data_options.single_transaction = false;
-    data_options.create = None;
-    if let Scope::Tables(filters) = scope {
-        data_options.filters = filters.clone();
-    }
-    let plan = crate::restore::plan(archive, &data_options)?;
+    let plan = data_plan(archive, options, &scope)?;
 
     session.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
     let result = async {
@@ -141,17 +136,8 @@ pub(crate) async fn compare(
             let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
             let (objects, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
             changes.objects = objects;
-            let compared: HashSet<String> = changes.tables.iter().map(|t| t.table.clone()).collect();
-            for o in &new_objects {
-                if o.kind == ObjectKind::Table
-                    && let Some(schema) = &o.schema
-                {
-                    let name = TableName { schema: schema.clone(), name: o.name.clone() };
-                    if !compared.contains(&name.to_string()) {
-                        changes.tables.push(count_new_table(session, &name).await?);
-                    }
-                }
-            }
+            let new_tables: Vec<TableName> = new_objects.iter().filter_map(table_name).collect();
+            count_new_tables(session, &mut changes, &new_tables).await?;
             extra = new_objects;
         }
         changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
@@ -162,6 +148,87 @@ pub(crate) async fn compare(
     let (changes, extra) = result?;
     ended?;
     Ok((changes, extra))
+}
+
+/// What a rollback in one transaction (in place, tables) discards, counted in that transaction, on
+/// `session`, before it changes anything: every table the rollback drops or empties is locked first (`ACCESS
+/// EXCLUSIVE`, as its `DROP` or `TRUNCATE` would lock it; under the transaction's `lock_timeout`), so no
+/// session commits rows into it between the count and the rollback's commit. The tables are the snapshot's
+/// ones (in `scope`) and `extra`'s, the objects a rollback in place drops as its plan found them; the
+/// objects' changes are left to the caller (the plan's). Large objects are counted, not locked.
+///
+/// A table gone since the plan is not locked (it has nothing to lose); a lock not granted in time is the
+/// error of the transaction, which the caller tries again. Ancestors (partitioned and inheritance
+/// parents) are locked first, `ONLY`, so that no reader of a parent waits for a partition while holding
+/// the parent (see the query).
+pub(crate) async fn count_locked(
+    session: &Session,
+    archive: &ArchiveReader,
+    options: &RestoreOptions,
+    scope: Scope<'_>,
+    extra: &[SchemaObject],
+) -> Result<Changes> {
+    let plan = data_plan(archive, options, &scope)?;
+    let new_tables: Vec<TableName> = extra.iter().filter_map(table_name).collect();
+    let named: Vec<String> = plan
+        .tables
+        .iter()
+        .filter(|t| t.kind == PartKind::Table)
+        .map(|t| &t.name)
+        .chain(&new_tables)
+        .map(quote_qualified)
+        .collect();
+    let mut locking = Vec::new();
+    for row in session.query(LOCK_ORDER_SQL, &[&named]).await? {
+        locking.push(format!("ONLY {}", crate::pg::value::<String, _>(&row, 0, LOCK_ORDER_SQL)?));
+    }
+    if !locking.is_empty() {
+        session.batch(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locking.join(", "))).await?;
+    }
+    let mut changes = Changes::default();
+    for t in &plan.tables {
+        changes.tables.push(compare_table(session, t).await?);
+    }
+    count_new_tables(session, &mut changes, &new_tables).await?;
+    changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(changes)
+}
+
+/// The data-only restore plan whose tables a comparison reads back.
+fn data_plan(
+    archive: &ArchiveReader,
+    options: &RestoreOptions,
+    scope: &Scope<'_>,
+) -> Result<crate::restore::RestorePlan> {
+    let mut data_options = options.clone();
+    data_options.data_only = true;
+    data_options.clean = false;
+    data_options.single_transaction = false;
+    data_options.create = None;
+    data_options.first_in_transaction = None;
+    if let Scope::Tables(filters) = scope {
+        data_options.filters = (*filters).clone();
+    }
+    crate::restore::plan(archive, &data_options)
+}
+
+/// The name of `o` when it is a table.
+fn table_name(o: &SchemaObject) -> Option<TableName> {
+    match (&o.kind, &o.schema) {
+        (ObjectKind::Table, Some(schema)) => Some(TableName { schema: schema.clone(), name: o.name.clone() }),
+        _ => None,
+    }
+}
+
+/// Adds each of `new_tables` that `changes` lacks (a table the snapshot lacks), with its rows.
+async fn count_new_tables(session: &Session, changes: &mut Changes, new_tables: &[TableName]) -> Result<()> {
+    let compared: HashSet<String> = changes.tables.iter().map(|t| t.table.clone()).collect();
+    for name in new_tables {
+        if !compared.contains(&name.to_string()) {
+            changes.tables.push(count_new_table(session, name).await?);
+        }
+    }
+    Ok(())
 }
 
 /// One snapshot table read back from the live database, inside a savepoint: a table that is gone, or

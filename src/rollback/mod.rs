@@ -132,7 +132,17 @@ pub struct RollbackReport {
     pub replaced_database_kept_as: Option<String>,
     pub sessions: Option<Swapped>,
     pub restore: RestoreReport,
+    /// What the rollback discarded, counted once no other session could add to it: a swap compares the
+    /// replaced database with the snapshot right after the rename; a rollback in one transaction
+    /// compares the tables it replaces in that transaction, once it holds their locks. The plan's
+    /// comparison (before the safety snapshot, the restore and the swap's wait) is an estimate: an
+    /// application that keeps writing commits more rows until the rollback shuts it out.
     pub changes: Changes,
+    /// Why `changes` are the plan's, counted before the rollback shut other sessions out, rather than
+    /// what it discarded: counting again failed (the replaced database could not be read). Rows
+    /// committed after the plan's count were discarded too, and are not in them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_not_recounted: Option<String>,
     /// The health check run afterwards against the snapshot; `None` with `--no-check`, or when it could
     /// not run.
     pub health: Option<crate::check::CheckReport>,
@@ -496,6 +506,9 @@ async fn run(
     let mut restore_options = restore_options(options);
     let mut kept_as = None;
     let mut sessions = None;
+    // What each mode counts as discarded, once no other session can add to it (see
+    // `RollbackReport::changes`); `Err` says why it could not.
+    let counted: std::result::Result<Changes, String>;
     let restore = match &options.mode {
         Mode::Swap => {
             let time = Timestamp::now().strftime("%Y%m%dT%H%M%S").to_string();
@@ -514,7 +527,7 @@ async fn run(
                 )));
             }
             progress.step(&format!("restoring the snapshot into the new database `{new_name}`"));
-            let restored = crate::restore::restore(archive, &restore_options, progress.clone()).await;
+            let restored = crate::restore::restore(archive.clone(), &restore_options, progress.clone()).await;
             let maintenance = swap::maintenance_session(&options.connect, &plan.database, "to rename databases").await;
             let report = match restored {
                 Ok(report) => report,
@@ -584,19 +597,42 @@ async fn run(
                     }));
                 }
             }
+            progress.step(&format!(
+                "comparing the replaced database `{aside}` with the snapshot: what the rollback discarded"
+            ));
+            counted = count_replaced(options, &archive, &aside).await.map_err(|e| e.to_string());
             kept_as = Some(aside);
             report
         }
         Mode::InPlace => {
             let extra: Vec<&crate::schema::SchemaObject> = plan.extra.iter().collect();
             restore_options.drop_also = crate::restore::plan::drop_statements_cascading(&extra);
+            let slot = count_first(&mut restore_options, options, &archive, &plan.extra);
             progress.step(&format!("restoring the snapshot into `{}` in one transaction", plan.database));
-            in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?
+            let report =
+                in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?;
+            // The objects' changes are the plan's: those it found are what the transaction drops.
+            counted = take(&slot).map(|c| Changes { objects: plan.changes.objects.clone(), ..c });
+            report
         }
         Mode::Tables(_) => {
             restore_options.filters = tables_filters(&options.mode)?.unwrap_or_default();
+            let slot = count_first(&mut restore_options, options, &archive, &[]);
             progress.step("restoring the tables' rows in one transaction");
-            in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?
+            let report =
+                in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?;
+            counted = take(&slot);
+            report
+        }
+    };
+    let (changes, changes_not_recounted) = match counted {
+        Ok(changes) => (changes, None),
+        Err(why) => {
+            tracing::warn!(
+                "what the rollback discarded could not be counted once other sessions were shut out ({why}): \
+                 the report gives the plan's count, taken before, and rows committed since were discarded too"
+            );
+            (plan.changes.clone(), Some(why))
         }
     };
     drop(lock);
@@ -636,11 +672,78 @@ async fn run(
         replaced_database_kept_as: kept_as,
         sessions,
         restore,
-        changes: plan.changes.clone(),
+        changes,
+        changes_not_recounted,
         health,
         health_not_run,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a swap discarded: the replaced database, kept as `aside`, compared with the snapshot right after
+/// the rename. Since the database was closed to new sessions and the others had left, nothing wrote to
+/// it; under its new name, no application's session finds it. Its schema's changes are counted too.
+async fn count_replaced(options: &RollbackOptions, archive: &ArchiveReader, aside: &str) -> Result<Changes> {
+    let session = Session::open(&options.connect.with_dbname(aside), None).await?.cancelled_by(&options.cancel);
+    let (changes, _) = changes::compare(&session, archive, &restore_options(options), changes::Scope::Whole).await?;
+    Ok(changes)
+}
+
+/// Where the count of a rollback in one transaction lands: each attempt's, the last one's kept.
+type CountSlot = Arc<std::sync::Mutex<std::result::Result<Changes, String>>>;
+
+/// Makes a rollback's restore in one transaction (in place, tables) count what it discards first, in
+/// that transaction, once it holds the locks of the tables (see [`changes::count_locked`]): the tables'
+/// changes, in the slot returned. `extra`: the objects a rollback in place drops.
+///
+/// A count that fails on an error of the server other than a lock not granted in time is rolled back to
+/// its savepoint (its locks released, the restore takes its own) and said in the slot: the rollback goes
+/// on with the plan's count.
+fn count_first(
+    restore_options: &mut RestoreOptions,
+    options: &RollbackOptions,
+    archive: &Arc<ArchiveReader>,
+    extra: &[crate::schema::SchemaObject],
+) -> CountSlot {
+    let slot: CountSlot = Arc::new(std::sync::Mutex::new(Err("not counted".to_owned())));
+    let (into, archive, extra) = (slot.clone(), archive.clone(), extra.to_vec());
+    let (mode, compare_options) = (options.mode.clone(), restore_options.clone());
+    restore_options.first_in_transaction =
+        Some(crate::restore::FirstInTransaction(Arc::new(move |session: &Session| {
+            let (into, archive, extra, mode, compare_options) =
+                (into.clone(), archive.clone(), extra.clone(), mode.clone(), compare_options.clone());
+            Box::pin(async move {
+                let filters = tables_filters(&mode)?;
+                let scope = match &filters {
+                    Some(f) => changes::Scope::Tables(f),
+                    None => changes::Scope::Whole,
+                };
+                session.batch("SAVEPOINT pgsafe_count").await?;
+                let counted = changes::count_locked(session, &archive, &compare_options, scope, &extra).await;
+                let result = match counted {
+                    Ok(changes) => {
+                        session.batch("RELEASE SAVEPOINT pgsafe_count").await?;
+                        Ok(changes)
+                    }
+                    // A lock not had is the attempt's to retry; a session gone or cancelled ends it.
+                    Err(e) if e.sqlstate().is_none() || e.sqlstate() == Some(SqlState::LOCK_NOT_AVAILABLE) => {
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        session.batch("ROLLBACK TO SAVEPOINT pgsafe_count; RELEASE SAVEPOINT pgsafe_count").await?;
+                        Err(e.to_string())
+                    }
+                };
+                *into.lock().unwrap_or_else(|p| p.into_inner()) = result;
+                Ok(())
+            })
+        })));
+    slot
+}
+
+/// The count in `slot`, taken out.
+fn take(slot: &CountSlot) -> std::result::Result<Changes, String> {
+    std::mem::replace(&mut *slot.lock().unwrap_or_else(|p| p.into_inner()), Err("not counted".to_owned()))
 }
 
 /// A restore in one transaction (in place, tables): a problem rolls all of it back.

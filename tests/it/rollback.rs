@@ -1,7 +1,8 @@
 //! `pgsafe rollback` as a user meets it, on the throwaway cluster with pagila: what a rollback would lose,
 //! the swap with another session connected, in place and by tables, each all or nothing, a damaged
-//! snapshot and a restore that fails half way (the current database untouched), and a database's owner
-//! who is not a superuser. States are compared with the corpus's `compare-dbs`.
+//! snapshot and a restore that fails half way (the current database untouched), a database's owner
+//! who is not a superuser, and an application that keeps writing (the report counts every row it
+//! discarded). States are compared with the corpus's `compare-dbs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -798,4 +799,132 @@ fn a_snapshot_taken_with_a_children_filter_is_partial_and_cannot_replace_the_dat
         assert_eq!(code, 2, "{filter}: {err}");
         assert!(err.contains("does not hold the whole database") && err.contains(&format!("{filter} big")), "{err}");
     }
+}
+
+/// An application that keeps writing while a rollback runs: one `INSERT INTO events (n)` after another,
+/// each in a session and a transaction of its own (a session the swap ends or a closed database only
+/// fails that one), until stopped.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<i64>>,
+}
+
+impl Writer {
+    fn start(db: &TestDb) -> Writer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (stopped, conn) = (stop.clone(), db.conn_string());
+        let thread = std::thread::spawn(move || {
+            let mut committed = Vec::new();
+            let mut n = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                n += 1;
+                let ok = Command::new(cluster().bin("psql"))
+                    .args(["-X", "-q", "-d", &conn, "-c", &format!("INSERT INTO events (n) VALUES ({n})")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success();
+                if ok {
+                    committed.push(n);
+                }
+            }
+            committed
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stops it; the `n` of each insert whose commit it saw.
+    fn stop(self) -> Vec<i64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// What a rollback's report says it discarded of `table`: rows before the rollback minus rows in the
+/// snapshot.
+fn discarded_of(report: &Value, table: &str) -> i64 {
+    let t = report["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == table);
+    let t = t.unwrap_or_else(|| panic!("`{table}` is not in the report's changes: {report}"));
+    assert_eq!(t["change"], "changed", "{t}");
+    t["rows_now"].as_i64().unwrap() - t["rows_in_snapshot"].as_i64().unwrap()
+}
+
+/// Found on Lemmy's schema: the rows a rollback discarded were counted by its plan, before the safety
+/// snapshot, the restore and the swap's wait; an application that kept writing committed more in
+/// between, discarded too and not reported (48 reported, 63 more in the replaced database than in the
+/// snapshot). The swap's count is now the replaced database's.
+#[test]
+fn a_swap_reports_the_rows_the_replaced_database_held_though_an_application_kept_writing() {
+    let db = TestDb::new("rb_writer_swap");
+    db.psql(
+        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 100000) g;
+         CREATE TABLE events (id serial PRIMARY KEY, n int);
+         INSERT INTO events (n) SELECT -g FROM generate_series(1, 20) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    let writer = Writer::start(&db);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (code, out, err) = rollback(dir.path(), &db, &[&id, "--yes", "--json", "--terminate-after", "1"]);
+    let committed = writer.stop();
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let kept = report["replaced_database_kept_as"].as_str().unwrap().to_owned();
+    let in_kept = Command::new(cluster().bin("psql"))
+        .args(["-X", "-A", "-t", "-d", &cluster().conn_string(&kept), "-c", "SELECT count(*) FROM events"])
+        .output()
+        .unwrap();
+    let in_kept: i64 = String::from_utf8_lossy(&in_kept.stdout).trim().parse().unwrap();
+    drop_database(&kept);
+    assert!(in_kept > 20 && !committed.is_empty(), "the writer wrote nothing before the swap: {in_kept}");
+    assert_eq!(
+        discarded_of(&report, "public.events"),
+        in_kept - 20,
+        "the report's count is not what the replaced database held beyond the snapshot's 20 rows"
+    );
+    assert!(report.get("changes_not_recounted").is_none(), "{report}");
+}
+
+/// The same in place, by the database's owner (no superuser, no CREATEDB): the count is taken in the
+/// rollback's transaction once it holds the tables' locks, so every row the writer committed is either
+/// reported discarded or, committed after the rollback (its insert waited for the locks), in the table.
+#[test]
+fn a_rollback_in_place_reports_every_row_it_discarded_though_an_application_kept_writing() {
+    let db = TestDb::new("rb_writer_in_place");
+    let role = "pgsafe_rb_writer";
+    db.give_to(
+        role,
+        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 100000) g;
+         CREATE TABLE events (id serial PRIMARY KEY, n int);
+         INSERT INTO events (n) SELECT -g FROM generate_series(1, 20) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &["-U", role]);
+    let writer = Writer::start(&db);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (code, out, err) = run(pgsafe().args(["rollback", "-q", "--store"]).arg(dir.path()).args([
+        "-d",
+        &db.conn_string(),
+        "-U",
+        role,
+        &id,
+        "--yes",
+        "--json",
+        "--in-place",
+    ]));
+    let committed = writer.stop();
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let after: i64 = db.psql("SELECT count(*) FROM events WHERE n > 0").trim().parse().unwrap();
+    assert_eq!(db.psql("SELECT count(*) FROM events WHERE n < 0").trim(), "20");
+    assert!(committed.len() as i64 > after, "the writer committed nothing before the rollback");
+    assert_eq!(
+        discarded_of(&report, "public.events"),
+        committed.len() as i64 - after,
+        "rows the writer committed ({}) are neither reported discarded nor in the table after the rollback ({after})",
+        committed.len()
+    );
+    assert!(report.get("changes_not_recounted").is_none(), "{report}");
 }
