@@ -284,7 +284,11 @@ fn watch_signals() -> Cancel {
         .clone()
 }
 
-/// Cancels the process and the operation running at the first SIGINT or SIGTERM, exits at the second.
+/// How soon after the first signal another counts as the same one, delivered twice (see [`on_signals`]).
+const SAME_SIGNAL_WITHIN: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Cancels the process and the operation running at the first SIGINT or SIGTERM, exits at the second
+/// (one that comes at least [`SAME_SIGNAL_WITHIN`] after the first).
 async fn on_signals(
     process: Cancel,
     mut interrupt: tokio::signal::unix::Signal,
@@ -307,9 +311,18 @@ async fn on_signals(
         (None, None) => eprintln!("{name} received: stopping (a second Ctrl-C stops at once)"),
     }
     process.cancel();
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
+    // A signal repeated within a moment is the same request delivered twice, not a second one: GNU
+    // `timeout` (without `--foreground`) signals the command, then its whole process group, so pgsafe
+    // got SIGTERM twice and stopped at once, its migration half applied and nothing rolled back.
+    let first = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        if first.elapsed() >= SAME_SIGNAL_WITHIN {
+            break;
+        }
     }
     let Some(Watched { what, cancel, abandoned }) = watched() else {
         eprintln!("stopped at once");

@@ -300,7 +300,8 @@ fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_loo
     // The first file commits, so the first signal starts a rollback, which the second one cuts short.
     let child = slow_migration(&db, dir.path());
     signal(&child, "TERM");
-    std::thread::sleep(Duration::from_millis(100));
+    // Apart by more than the 100 ms within which a repeat counts as the same signal.
+    std::thread::sleep(Duration::from_millis(300));
     signal(&child, "TERM");
     let (code, stderr) = finish(child);
     assert_eq!(code, 3, "{stderr}");
@@ -371,4 +372,30 @@ fn a_migration_interrupted_while_rehearsing_records_the_rehearsal_as_failed() {
     let audit = std::fs::read_to_string(store.join("audit.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!((&last["step"], &last["outcome"]), (&"dry-run".into(), &"failed".into()), "{audit}");
+}
+
+/// GNU `timeout` (without `--foreground`) signals the command and then its process group: two SIGTERMs
+/// at once (the Mattermost tester's bug 2). They counted as two, and the migration stopped at once, half
+/// applied and not rolled back (exit 3). Two within a moment are now one: rolled back, exit 1.
+#[test]
+fn two_sigterms_at_once_as_timeout_sends_them_are_one_and_the_migration_rolls_back() {
+    let db = TestDb::new("sigterm_twice_at_once");
+    let dir = tempfile::tempdir().unwrap();
+    let child = slow_migration(&db, dir.path());
+    let pid = child.id().to_string();
+    // Back to back, two may reach the handler as one; 20 ms apart they are always two signals.
+    let ok =
+        Command::new("sh").args(["-c", &format!("kill -TERM {pid}; sleep 0.02; kill -TERM {pid}")]).status().unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAILED and rolled back"), "{stdout}");
+    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
+    assert_eq!(db.psql(note).trim(), "0");
+    let left =
+        db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
+    for name in left.split_whitespace() {
+        crate::rollback::drop_database(name);
+    }
 }
