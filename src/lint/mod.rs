@@ -443,6 +443,9 @@ pub fn lint(files: &[ParsedFile], options: &LintOptions, facts: Option<&Facts>) 
     report
 }
 
+/// The fewest bytes a heap row takes: its tuple header (23 bytes, aligned to 24) and its line pointer (4).
+const MIN_ROW_BYTES: u64 = 28;
+
 /// A hit as a finding, at its place in the file; facts about its table change its level and message.
 fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Option<&Facts>) -> Finding {
     let (line, column) = line_column(&file.text, hit.offset);
@@ -459,6 +462,10 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
                 message.push_str(&format!("; `{}` is empty (by its statistics), so this is a hint", name.display()));
             }
             Some(rows) => message.push_str(&format!("; `{}` has about {rows} rows: it fails", name.display())),
+            None if table.bytes == 0 => {
+                level = Level::Hint;
+                message.push_str(&format!("; `{}` is empty (no pages), so this is a hint", name.display()));
+            }
             None => message.push_str(&format!("; `{}` was never analyzed: its rows are unknown", name.display())),
         }
     } else if let Some((name, table)) = table
@@ -478,7 +485,23 @@ fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Opt
                 name.display(),
                 facts::size(table.bytes)
             )),
-            None => message.push_str(&format!("; `{}` was never analyzed: its size is unknown", name.display())),
+            // Never analyzed (a table just restored or loaded): its size still bounds its rows, since no
+            // row takes less than a tuple header and its line pointer.
+            None if table.bytes / MIN_ROW_BYTES < options.small_table_rows => {
+                level = Level::Hint;
+                message.push_str(&format!(
+                    "; `{}` was never analyzed, but its {} hold at most {} rows, under --small-table-rows {}, so this is a hint",
+                    name.display(),
+                    facts::size(table.bytes),
+                    table.bytes / MIN_ROW_BYTES,
+                    options.small_table_rows
+                ));
+            }
+            None => message.push_str(&format!(
+                "; `{}` was never analyzed: its rows are unknown ({})",
+                name.display(),
+                facts::size(table.bytes)
+            )),
         }
     }
     Finding {

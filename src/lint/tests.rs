@@ -286,6 +286,17 @@ fn facts_make_a_hazard_on_a_small_table_a_hint_and_name_a_big_table_size() {
     // Data loss stays an error on a small table.
     let report = lint_example("DROP TABLE orders;", &LintOptions::default(), Some(&small));
     assert_eq!(report.findings.iter().find(|f| f.rule == "drop-table").unwrap().level, Level::Error);
+    // Never analyzed (just restored): its size bounds its rows. 96 KiB hold at most 3510 rows, a hint
+    // (the Mattermost tester's bug 4: an error, "its size is unknown"); 50 MiB may hold many more.
+    let fresh = facts_with("orders", TableFacts { rows: None, bytes: 96 << 10, ..TableFacts::default() });
+    let report = lint_example(sql, &LintOptions::default(), Some(&fresh));
+    let f = report.findings.iter().find(|f| f.rule == "create-index-without-concurrently").unwrap();
+    assert_eq!(f.level, Level::Hint, "{}", f.message);
+    assert!(f.message.contains("never analyzed, but its 96.0 KiB hold at most 3510 rows"), "{}", f.message);
+    let fresh = facts_with("orders", TableFacts { rows: None, bytes: 50 << 20, ..TableFacts::default() });
+    let report = lint_example(sql, &LintOptions::default(), Some(&fresh));
+    let f = report.findings.iter().find(|f| f.rule == "create-index-without-concurrently").unwrap();
+    assert_eq!(f.level, Level::Error, "{}", f.message);
 }
 
 #[test]
