@@ -461,7 +461,7 @@ async fn run(
     // Rehearse SQL: refused before any change, unless forced. Nothing was applied then, and the snapshot
     // taken for it would only push an older one out of retention: it is removed.
     let verdict = rehearse_step(options, &units, &mut report, &mut log, &progress).await?;
-    if let Some(reason) = verdict.filter(|_| options.down.is_none()) {
+    if let Some(reason) = verdict {
         report.ending = Ending::Refused;
         report.reason = Some(reason);
         if let Some(id) = pinned.take() {
@@ -969,8 +969,9 @@ async fn rehearse_step(
         };
         let allowed = match verdict {
             None => true,
-            // A down script drops what its migration made by design: its rehearsal is for the report.
-            Some(v) if options.down.is_some() => {
+            // A down script drops what its migration made by design: its losses are for the report. One
+            // that would fail is refused as any migration is.
+            Some(v) if options.down.is_some() && !rehearsal.would_fail && !rehearsal.timed_out => {
                 let detail = format!("{v} (a down script, rehearsed for the report; the snapshot holds what it drops)");
                 log.step(report, "dry-run", Ok(detail), t.elapsed().as_secs_f64());
                 report.dry_run = Some(rehearsal);

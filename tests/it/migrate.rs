@@ -1833,3 +1833,31 @@ fn a_migration_whose_stderr_reader_went_away_runs_to_its_end() {
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert!(listed.as_array().unwrap().iter().all(|s| s["pinned"].is_null()), "{listed:#}");
 }
+
+/// A down script whose rehearsal fails is refused before any change, as a migration is (the Mattermost
+/// tester's bug 3: it was applied, failed, and a whole swap rollback followed); one that only loses data
+/// runs, saying what it lost.
+#[test]
+fn a_down_script_that_would_fail_is_refused_before_anything() {
+    let db = TestDb::new("mig_down_fails");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write(
+        "0001_code.sql",
+        "CREATE TABLE item (id int PRIMARY KEY, code text);\nINSERT INTO item VALUES (1, 'x1'), (2, '7');\n",
+    );
+    write("0001_code.down.sql", "ALTER TABLE item ALTER COLUMN code TYPE int USING code::int;\n");
+    let folder = dir.path().to_str().unwrap();
+    let (code, _, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{err}");
+    let (code, report, err) = migrate(store.path(), &db, &["--down", folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{err}");
+    assert!(report["reason"].as_str().unwrap().contains("it would fail"), "{report}");
+    assert_eq!(report["rollback"], Value::Null, "{report}");
+    assert_eq!(
+        db.psql("SELECT data_type FROM information_schema.columns WHERE table_name = 'item' AND column_name = 'code'")
+            .trim(),
+        "text"
+    );
+}
