@@ -164,6 +164,14 @@ pub fn change(from: &ColumnType, to: &ColumnType) -> TypeChange {
         }
         ("text" | "varchar", "bpchar") => Narrowing,
         ("timestamptz", "timestamp" | "date") | ("timestamp", "date") | ("float8", "float4") => Narrowing,
+        // `char(n)` to a `varchar` as long: its values fit (their trailing blanks go).
+        ("bpchar", "varchar") => match (fm.first(), tm.first()) {
+            (_, None) => Rewrite,
+            (Some(a), Some(b)) if b >= a => Rewrite,
+            _ => Narrowing,
+        },
+        // Any other type's text in a bounded `varchar` or `char` may not fit (a jsonb's text, a big number).
+        (_, "varchar" | "bpchar") if !tm.is_empty() => Narrowing,
         _ => Rewrite,
     }
 }
@@ -215,6 +223,11 @@ mod tests {
             ("integer", "bigint", Rewrite),
             ("text", "jsonb", Rewrite),
             ("timestamp", "timestamptz", TimeZone),
+            ("jsonb", "varchar(64)", Narrowing),
+            ("bigint", "varchar(5)", Narrowing),
+            ("jsonb", "text", Rewrite),
+            ("char(10)", "varchar(10)", Rewrite),
+            ("char(10)", "varchar(5)", Narrowing),
         ];
         for (from, to, expected) in cases {
             assert_eq!(change(&t(from), &t(to)), expected, "{from} -> {to}");
