@@ -312,11 +312,7 @@ fn a_migration_stopped_at_once_by_a_second_sigterm_exits_3_and_says_where_to_loo
         "{stderr}"
     );
     // What the cut-short rollback left: its copy being restored, or the database it set aside.
-    let left =
-        db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
-    for name in left.split_whitespace() {
-        crate::rollback::drop_database(name);
-    }
+    drop_databases_left_by(&db);
 }
 
 /// One SIGTERM while a migration's statement runs: it is cancelled, the migration rolled back, and the
@@ -334,13 +330,8 @@ fn a_migration_interrupted_while_applying_is_rolled_back_and_says_it_was_interru
         stdout.contains("FAILED and rolled back") && stdout.contains("interrupted (SIGINT or SIGTERM)"),
         "{stdout}"
     );
-    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
-    assert_eq!(db.psql(note).trim(), "0");
-    let left =
-        db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
-    for name in left.split_whitespace() {
-        crate::rollback::drop_database(name);
-    }
+    assert_eq!(db.psql(NOTE_COLUMNS).trim(), "0");
+    drop_databases_left_by(&db);
 }
 
 /// A SIGTERM while `migrate` rehearses (the rehearsal's statement runs, here a long one): it stops, exit 2,
@@ -367,8 +358,7 @@ fn a_migration_interrupted_while_rehearsing_records_the_rehearsal_as_failed() {
     signal(&child, "TERM");
     let (code, stderr) = finish(child);
     assert_eq!(code, 2, "{stderr}");
-    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
-    assert_eq!(db.psql(note).trim(), "0");
+    assert_eq!(db.psql(NOTE_COLUMNS).trim(), "0");
     let audit = std::fs::read_to_string(store.join("audit.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!((&last["step"], &last["outcome"]), (&"dry-run".into(), &"failed".into()), "{audit}");
@@ -391,8 +381,16 @@ fn two_sigterms_at_once_as_timeout_sends_them_are_one_and_the_migration_rolls_ba
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("FAILED and rolled back"), "{stdout}");
-    let note = "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
-    assert_eq!(db.psql(note).trim(), "0");
+    assert_eq!(db.psql(NOTE_COLUMNS).trim(), "0");
+    drop_databases_left_by(&db);
+}
+
+/// How many `note` columns `t` has: the one [`slow_migration`]'s first file adds.
+const NOTE_COLUMNS: &str =
+    "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'";
+
+/// Drops the databases a migration's rollback of `db` left beside it (`DB_replaced_...`, `DB_rollback_...`).
+fn drop_databases_left_by(db: &TestDb) {
     let left =
         db.psql(&format!("SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{}\\_%'", db.name()));
     for name in left.split_whitespace() {
