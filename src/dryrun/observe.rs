@@ -154,6 +154,13 @@ pub(super) async fn statement(
     compare_relations(&relations_before, &relations_after, &mut report);
     // The columns it added are there to hold what a `DO` block dropped ([`kept_after`]).
     run.added.extend(new_here.iter().cloned());
+    let updates = analysis.effects.iter().filter_map(|e| match e {
+        Effect::Update { table, columns } => Some((table, columns)),
+        _ => None,
+    });
+    for (table, columns) in updates.chain(analysis.block_updates.iter().map(|(t, c)| (t, c))) {
+        run.filled.extend(columns.iter().map(|c| (table.clone(), c.clone())));
+    }
     let backfilled = after(s, pending, rows, run, options, &mut report, &mut changes_before).await?;
     run.carried.extend(std::mem::take(&mut report.carried));
     uncounted_drops(&mut report);
@@ -181,6 +188,9 @@ pub(super) struct Run {
     pub fills_from: Vec<bool>,
     /// The columns they added: an UPDATE of only those backfills them.
     pub added: HashSet<(String, String)>,
+    /// The columns their UPDATEs (a `DO` block's too) wrote: where a column dropped later may have been
+    /// copied first (`UPDATE t SET root_id = parent_id WHERE root_id = ''; ALTER TABLE t DROP parent_id`).
+    filled: HashSet<(String, String)>,
     /// The tables they made, and which hold data that was there before.
     made: Made,
     /// Their string constants, and the running statement's: where the migration names a time zone it
@@ -1999,8 +2009,9 @@ async fn own_values(s: &Session, table: &str, column: &str) -> Result<Vec<(Strin
 }
 
 /// Of the `total` values (not NULL) of `table.column` that a `DROP COLUMN` loses, how many are not in a
-/// column of the same table that the migration added (`run.added`): a column renamed the safe way (add the
-/// new one, copy the values with `UPDATE`, drop the old one) loses nothing. A value is kept when the
+/// column of the same table that the migration added (`run.added`) or wrote (`run.filled`): a column
+/// renamed the safe way (add the new one, copy the values with `UPDATE`, drop the old one) loses nothing,
+/// and one copied into another where that was empty loses only the values that went nowhere. A value is kept when the
 /// new column holds the same text in its row, or holds it changed by a function that gives it back
 /// ([`recover`]: `price_cents = price * 100`); the added column holding the most is taken, and a note
 /// names it.
@@ -2025,7 +2036,8 @@ async fn not_moved(
     let mut best: Option<(&str, u64)> = None;
     // How the added column holding the most was computed from the column, when its values are others.
     let mut how: Option<String> = None;
-    let added = run.added.iter().filter(|(t, c)| t == table && c != column && !with.contains(c));
+    let targets: std::collections::BTreeSet<&(String, String)> = run.added.iter().chain(&run.filled).collect();
+    let added = targets.into_iter().filter(|(t, c)| t == table && c != column && !with.contains(c));
     for (_, new) in added.filter(|(_, c)| present.contains_key(c)) {
         let (old, new_column) = (quote_ident(column), quote_ident(new));
         let what = format!("the values of `{table}.{column}` in `{new}`");
@@ -2082,7 +2094,11 @@ async fn not_moved(
         {
             report.carried.push((table.to_owned(), new.to_owned()));
         }
-        kept_in(best, total, &described, "added", report)
+        let made = match best {
+            Some((new, _)) if !run.added.contains(&(table.to_owned(), new.to_owned())) => "wrote",
+            _ => "added",
+        };
+        kept_in(best, total, &described, made, report)
     };
     if best.is_some_and(|(_, missing)| missing == 0) || total == 0 || total > options.max_compare_rows {
         return Ok(in_added(report));

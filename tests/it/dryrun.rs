@@ -2971,3 +2971,33 @@ fn a_new_enum_value_used_after_the_files_own_commit_is_not_run_and_does_not_fail
     let (code, report, _) = dry_run(&db, &[&one], &[]);
     assert_eq!((code, &statements(&report)[2]["failure"]["sqlstate"]), (1, &"55P04".into()), "{report:#}");
 }
+
+/// A column copied into one that was there before (where that one was empty), then dropped (Mattermost's
+/// 000057): only the values that went nowhere are lost. Before, every non-null value of the dropped
+/// column was counted, as the copy's target was no column the migration added.
+#[test]
+fn a_dropped_column_copied_first_into_an_existing_column_loses_only_what_went_nowhere() {
+    let db = TestDb::new("dr_copied_then_dropped");
+    db.psql(
+        "CREATE TABLE hook (id int PRIMARY KEY, root text, parent text);
+         INSERT INTO hook SELECT g, CASE WHEN g % 3 = 0 THEN 'r' || g END, CASE WHEN g % 2 = 0 THEN 'p' || g END
+         FROM generate_series(1, 300) g;",
+    );
+    // 150 parents: 100 go where root is NULL, 50 are beside a root of another value (lost).
+    let dir = tempfile::tempdir().unwrap();
+    for (name, copy) in [
+        ("plain.sql", "UPDATE hook SET root = parent WHERE root IS NULL;"),
+        ("block.sql", "DO $$BEGIN UPDATE hook SET root = parent WHERE root IS NULL; END$$;"),
+    ] {
+        let file = migration(dir.path(), name, &format!("{copy}\nALTER TABLE hook DROP COLUMN parent;\n"));
+        let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+        assert_eq!(code, 1, "{name}: {report:#}\n{stderr}");
+        let s = statements(&report);
+        assert_eq!(
+            losses(&s[1]),
+            [("dropped-column".to_owned(), "hook".to_owned(), Some("parent".to_owned()), 50)],
+            "{name}: {:#}",
+            s[1]
+        );
+    }
+}
