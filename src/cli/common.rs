@@ -284,11 +284,11 @@ fn watch_signals() -> Cancel {
         .clone()
 }
 
-/// How soon after the first signal another counts as the same one, delivered twice (see [`on_signals`]).
+/// How soon after a first SIGTERM another counts as the same one, delivered twice (see [`on_signals`]).
 const SAME_SIGNAL_WITHIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Cancels the process and the operation running at the first SIGINT or SIGTERM, exits at the second
-/// (one that comes at least [`SAME_SIGNAL_WITHIN`] after the first).
+/// (a SIGTERM after a SIGTERM only at least [`SAME_SIGNAL_WITHIN`] after it).
 async fn on_signals(
     process: Cancel,
     mut interrupt: tokio::signal::unix::Signal,
@@ -314,13 +314,14 @@ async fn on_signals(
     // A signal repeated within a moment is the same request delivered twice, not a second one: GNU
     // `timeout` (without `--foreground`) signals the command, then its whole process group, so pgsafe
     // got SIGTERM twice and stopped at once, its migration half applied and nothing rolled back.
+    // (A person's second Ctrl-C is a SIGINT, which always counts.)
     let first = std::time::Instant::now();
     loop {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        if first.elapsed() >= SAME_SIGNAL_WITHIN {
+        let again = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        if !(name == "SIGTERM" && again == "SIGTERM" && first.elapsed() < SAME_SIGNAL_WITHIN) {
             break;
         }
     }

@@ -702,9 +702,9 @@ fn a_second_signal_during_the_swap_leaves_the_database_open_under_its_name() {
         || before.psql(&format!("SELECT datallowconn FROM pg_database WHERE datname = '{}'", db.name())) == "f\n";
     wait_until("the swap closed the database", &mut child, closed);
     signal(&child, "INT");
-    // Apart by more than the 100 ms within which a repeat counts as the same signal, and before the first
-    // one's cleanup ends.
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // Apart, so that the two are not one to the signal handler; within the wait's first poll. (SIGINTs:
+    // only a SIGTERM repeated within 100 ms counts as the same one.)
+    std::thread::sleep(std::time::Duration::from_millis(50));
     signal(&child, "INT");
     let (code, stderr) = crate::faults::finish(child);
     assert_eq!(code, 3, "{stderr}");
