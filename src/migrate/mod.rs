@@ -464,18 +464,7 @@ async fn run(
     if let Some(reason) = verdict {
         report.ending = Ending::Refused;
         report.reason = Some(reason);
-        if let Some(id) = pinned.take() {
-            match store.remove(&id) {
-                Ok(()) => {
-                    report.snapshot_removed = true;
-                    log.step(&mut report, "snapshot", Ok(format!("`{id}` removed: nothing was applied")), 0.0);
-                }
-                Err(e) => {
-                    tracing::warn!("snapshot `{id}` of the refused migration could not be removed: {e}");
-                    *pinned = Some(id);
-                }
-            }
-        }
+        remove_unneeded_snapshot(store, pinned, &mut report, &mut log, "refused", "nothing was applied");
         return finish(report, started);
     }
 
@@ -604,23 +593,7 @@ async fn run(
                     report.ending = Ending::RolledBack;
                     // Nothing to fall back on it for: removed, as a refused migration's is, so that attempts
                     // at a failing migration do not push older snapshots out of retention.
-                    if let Some(id) = pinned.take() {
-                        match store.remove(&id) {
-                            Ok(()) => {
-                                report.snapshot_removed = true;
-                                log.step(
-                                    &mut report,
-                                    "snapshot",
-                                    Ok(format!("`{id}` removed: nothing was changed")),
-                                    0.0,
-                                );
-                            }
-                            Err(e) => {
-                                tracing::warn!("snapshot `{id}` of the failed migration could not be removed: {e}");
-                                *pinned = Some(id);
-                            }
-                        }
-                    }
+                    remove_unneeded_snapshot(store, pinned, &mut report, &mut log, "failed", "nothing was changed");
                 }
                 Some(id) => {
                     // The rollback's swap must not wait for the migration's own session.
@@ -1011,6 +984,31 @@ async fn rehearse_step(
         report.dry_run = Some(rehearsal);
     }
     Ok(refuse)
+}
+
+/// Removes the snapshot a migration took (`pinned`) when the run ended with nothing to fall back on it for
+/// (`outcome`: `refused`, `failed`; `because`: nothing was applied, nothing was changed), so that attempts
+/// at such a migration do not push older snapshots out of retention. One that cannot be removed stays,
+/// pinned, with a warning.
+fn remove_unneeded_snapshot(
+    store: &dyn Store,
+    pinned: &mut Option<SnapshotId>,
+    report: &mut MigrateReport,
+    log: &mut Log<'_>,
+    outcome: &str,
+    because: &str,
+) {
+    let Some(id) = pinned.take() else { return };
+    match store.remove(&id) {
+        Ok(()) => {
+            report.snapshot_removed = true;
+            log.step(report, "snapshot", Ok(format!("`{id}` removed: {because}")), 0.0);
+        }
+        Err(e) => {
+            tracing::warn!("snapshot `{id}` of the {outcome} migration could not be removed: {e}");
+            *pinned = Some(id);
+        }
+    }
 }
 
 fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> {
