@@ -1480,8 +1480,10 @@ async fn after(
                 let mut changed = Err(Error::new(crate::error::ErrorKind::Database, "no way to compare"));
                 let ways = Compare::ways_from(&old_ty, &old, &ty, &base);
                 let ways_count = ways.len();
+                let mut lost_in_cast = None;
                 for (i, how) in ways.into_iter().enumerate() {
                     let last = i + 1 == ways_count;
+                    lost_in_cast = how.lost_in_cast("o.pgsafe_old");
                     changed = measure(s, compare(s, &copy, how)).await;
                     match &changed {
                         Err(e) if !last && e.sqlstate().is_some_and(|c| matches!(c.class(), "22" | "42")) => {}
@@ -1489,7 +1491,8 @@ async fn after(
                     }
                 }
                 if let Some(changed) = settle(changed, &what, options, report)? {
-                    let changed = computed_back(s, &copy, changed, &run.strings, report).await?;
+                    let changed =
+                        computed_back(s, &copy, changed, lost_in_cast.as_deref(), &run.strings, report).await?;
                     let estimated = copy.copied < copy.rows;
                     let count = if estimated {
                         (changed as f64 * copy.rows as f64 / copy.copied.max(1) as f64).round() as u64
@@ -2938,26 +2941,36 @@ async fn compare(s: &Session, copy: &Copy, how: Compare) -> Result<u64> {
     let (old, new) = how.sides("o.pgsafe_old", &format!("t.{col}"));
     let holds = how.holds("o.pgsafe_old");
     let sql = if copy.key.is_empty() {
+        // An old value the cast itself loses something of is lost whatever new value it matches.
+        let (kept, lost) = match how.lost_in_cast("o.pgsafe_old") {
+            Some(lost) => {
+                (format!(" AND NOT {lost}"), format!(" + (SELECT count(*) FROM {temp} o WHERE {holds} AND {lost})"))
+            }
+            None => Default::default(),
+        };
         format!(
-            "SELECT coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0)::int8 \
-               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE {holds} GROUP BY 1) o \
+            "SELECT (coalesce(sum(greatest(o.n - coalesce(a.n, 0), 0)), 0){lost})::int8 \
+               FROM (SELECT {old} AS v, count(*) AS n FROM {temp} o WHERE {holds}{kept} GROUP BY 1) o \
                LEFT JOIN (SELECT {new} AS v, count(*) AS n FROM {table} t WHERE t.{col} IS NOT NULL GROUP BY 1) a \
                  ON a.v = o.v"
         )
     } else {
         let on = same_key(&copy.key);
-        format!("SELECT count(*) FROM {temp} o JOIN {table} t ON {} WHERE {new} IS DISTINCT FROM {old}", on)
+        let differs = how.differs("o.pgsafe_old", &format!("t.{col}"));
+        format!("SELECT count(*) FROM {temp} o JOIN {table} t ON {on} WHERE {differs}")
     };
     count(s, &sql).await
 }
 
 /// Of the `changed` values of `copy` (by primary key), those that the new ones do not give back: all of
 /// them unless an inverse of the change is found ([`recover`](super::recover): a change of unit, a time
-/// zone), which a note names.
+/// zone), which a note names. `lost_in_cast`: the condition of an old value (`o.pgsafe_old`) that the cast
+/// to the new type itself loses something of ([`Compare::lost_in_cast`]), which no inverse gives back.
 async fn computed_back(
     s: &Session,
     copy: &Copy,
     changed: u64,
+    lost_in_cast: Option<&str>,
     strings: &[String],
     report: &mut StatementReport,
 ) -> Result<u64> {
@@ -2966,12 +2979,24 @@ async fn computed_back(
     }
     let col = quote_ident(&copy.column);
     let on = same_key(&copy.key);
-    let from = format!("{} o JOIN {} t ON {} WHERE true", copy.temp, copy.table, on);
+    let joined = format!("{} o JOIN {} t ON {}", copy.temp, copy.table, on);
+    // Those the cast lost something of are lost whichever way the rest come back: a search among them
+    // would find `{"a": 1, "a": 2}` given back by its `jsonb`, which compares equal to it.
+    let (from, lost) = match lost_in_cast {
+        Some(lost) => {
+            let sql = format!("SELECT count(*) FROM {joined} WHERE {lost}");
+            let counted = quietly(measure(s, count(s, &sql)).await.map(Some))?;
+            let Some(counted) = counted else { return Ok(changed) };
+            (format!("{joined} WHERE NOT {lost}"), counted)
+        }
+        None => (format!("{joined} WHERE true"), 0),
+    };
     let new = format!("t.{col}");
     let old = recover::Column { relation: &copy.temp, name: "pgsafe_old", expr: "o.pgsafe_old" };
     let new = recover::Column { relation: &copy.table, name: &copy.column, expr: &new };
     let found = measure(s, recover::between(s, &from, old, new, strings)).await;
-    let Some(found) = quietly(found)? else { return Ok(changed) };
+    let Some(mut found) = quietly(found)? else { return Ok(changed) };
+    found.unrecovered += lost;
     let (table, column, how) = (&copy.table, &copy.column, &found.how);
     if found.unrecovered >= changed {
         return Ok(changed);

@@ -26,6 +26,11 @@ pub enum Compare {
     /// itself drops (the time of `2024-01-05 13:45` made a `date`, an offset, fractions of a second) is no
     /// equality.
     AsNew(String),
+    /// As `jsonb` (named as `format_type` names the new type, a domain over `jsonb` too), as
+    /// [`AsNew`](Compare::AsNew), from a JSON text (a text or `json`): where an object of the text names a
+    /// key twice with other values, `jsonb` keeps the last and the earlier values are gone, though the two
+    /// compare equal as `jsonb`. Such an old value counts as changed ([`Compare::lost_in_cast`]).
+    AsJsonb(String),
     /// As text, which every type has: `007` and `7` differ.
     Text,
     /// An array made a value of its elements' type (`USING tags[1]`): the old array as its only element,
@@ -40,7 +45,7 @@ impl Compare {
         match self {
             Compare::Typed => (old.to_owned(), new.to_owned()),
             Compare::AsOld(ty) => (old.to_owned(), format!("({new})::{ty}")),
-            Compare::AsNew(ty) => (format!("({old})::{ty}"), format!("({new})::{ty}")),
+            Compare::AsNew(ty) | Compare::AsJsonb(ty) => (format!("({old})::{ty}"), format!("({new})::{ty}")),
             Compare::Text => (format!("({old})::text"), format!("({new})::text")),
             Compare::Element(inner) => inner.sides(
                 &format!(
@@ -88,16 +93,60 @@ impl Compare {
         // Only a text, or a value of the same family: what the cast of another type to the new one drops
         // is no spelling (`5::boolean` is `true`, as `1::boolean` is).
         if canonical(new_base) && (textual(old) || family(old).is_some_and(|f| family(new_base) == Some(f))) {
-            ways.push(Compare::AsNew(widest(new_base).unwrap_or(new).to_owned()));
+            let ty = widest(new_base).unwrap_or(new).to_owned();
+            let json_text = textual(old) || old.split('(').next().is_some_and(|o| o.trim() == "json");
+            ways.push(match new_base == "jsonb" && json_text && !new.ends_with("[]") {
+                true => Compare::AsJsonb(ty),
+                false => Compare::AsNew(ty),
+            });
         }
         ways.push(Compare::Text);
         ways
     }
 
-    /// `old IS DISTINCT FROM new`, compared this way.
+    /// `old IS DISTINCT FROM new`, compared this way, or the old value lost something in the cast itself
+    /// ([`Compare::lost_in_cast`]).
     pub fn differs(&self, old: &str, new: &str) -> String {
+        let lost = self.lost_in_cast(old);
         let (old, new) = self.sides(old, new);
-        format!("{old} IS DISTINCT FROM {new}")
+        match lost {
+            Some(lost) => format!("({old} IS DISTINCT FROM {new} OR {lost})"),
+            None => format!("{old} IS DISTINCT FROM {new}"),
+        }
+    }
+
+    /// The condition of an old value that the cast to the new type itself loses something of, so that no
+    /// new value can hold it whole: a JSON text made `jsonb` ([`Compare::AsJsonb`]) with an object, at any
+    /// depth, that names a key twice with values `jsonb` tells apart (`{"a": 1, "a": 2}` keeps `2`; `{"a":
+    /// 1, "a": 1.0}` loses nothing). None for every other way.
+    ///
+    /// The search of every object is costly (about 40 µs a value); it runs only for a text that may name a
+    /// key twice: one with more `:` than its `jsonb`'s text has. Without a duplicate the two have as many,
+    /// since `jsonb` keeps every member and every string's `:`, unless the text spells one `\u003a`, which
+    /// `jsonb` writes as `:` (such a text is searched too); a member `jsonb` drops takes its `:` with it.
+    pub fn lost_in_cast(&self, old: &str) -> Option<String> {
+        let Compare::AsJsonb(_) = self else { return None };
+        let colons = |text: &str| {
+            format!("(pg_catalog.length({text}) - pg_catalog.length(pg_catalog.replace({text}, ':', '')))")
+        };
+        let (text, jsonb) =
+            (format!("({old})::pg_catalog.text"), format!("({old})::pg_catalog.jsonb::pg_catalog.text"));
+        Some(format!(
+            "CASE WHEN {} > {} OR pg_catalog.strpos(pg_catalog.lower({text}), '\\u003a') > 0 THEN EXISTS (WITH RECURSIVE node(v) AS ( \
+               SELECT ({old})::pg_catalog.json \
+               UNION ALL \
+               SELECT inner_value.v FROM node CROSS JOIN LATERAL ( \
+                 SELECT e.value FROM pg_catalog.json_each( \
+                   CASE WHEN pg_catalog.json_typeof(node.v) = 'object' THEN node.v END) e \
+                 UNION ALL \
+                 SELECT e.value FROM pg_catalog.json_array_elements( \
+                   CASE WHEN pg_catalog.json_typeof(node.v) = 'array' THEN node.v END) e) inner_value(v)) \
+             SELECT FROM node WHERE pg_catalog.json_typeof(node.v) = 'object' \
+               AND (SELECT count(DISTINCT k.key) < count(DISTINCT (k.key, (k.value)::pg_catalog.jsonb)) \
+                      FROM pg_catalog.json_each(node.v) k)) ELSE false END",
+            colons(&text),
+            colons(&jsonb)
+        ))
     }
 }
 
@@ -200,6 +249,20 @@ mod tests {
     }
 
     #[test]
+    fn only_a_json_text_made_jsonb_is_searched_for_keys_named_twice() {
+        let as_jsonb = |old: &str, new: &str, base: &str| {
+            Compare::ways(old, new, base).iter().any(|w| matches!(w, Compare::AsJsonb(_)))
+        };
+        assert!(as_jsonb("text", "jsonb", "jsonb") && as_jsonb("character varying(20)", "jsonb", "jsonb"));
+        assert!(as_jsonb("json", "jsonb", "jsonb") && as_jsonb("text", "doc", "jsonb"), "a domain over jsonb too");
+        assert!(!as_jsonb("jsonb", "json", "json") && !as_jsonb("text", "json", "json"), "json keeps every key");
+        assert!(!as_jsonb("text", "jsonb[]", "jsonb") && !as_jsonb("int4", "jsonb", "jsonb"));
+        assert_eq!(Compare::AsNew("jsonb".into()).lost_in_cast("o.v"), None);
+        let differs = Compare::AsJsonb("jsonb".into()).differs("o.v", "t.v");
+        assert!(differs.starts_with("((o.v)::jsonb IS DISTINCT FROM (t.v)::jsonb OR CASE WHEN"), "{differs}");
+    }
+
+    #[test]
     fn numbers_made_floating_point_or_exact_read_back_as_the_old_type_and_times_in_the_widest_of_their_family() {
         let ways = |old: &str, new: &str, base: &str| Compare::ways(old, new, base);
         let back = |ty: &str| Compare::AsOld(ty.into());
@@ -211,8 +274,8 @@ mod tests {
             ways("text", "timestamp(0) without time zone", "timestamp"),
             [Compare::Typed, Compare::AsNew("timestamptz".into()), Compare::Text]
         );
-        assert_eq!(ways("text", "jsonb", "jsonb"), [Compare::Typed, Compare::AsNew("jsonb".into()), Compare::Text]);
-        assert_eq!(ways("json", "jsonb", "jsonb"), [Compare::Typed, Compare::AsNew("jsonb".into()), Compare::Text]);
+        assert_eq!(ways("text", "jsonb", "jsonb"), [Compare::Typed, Compare::AsJsonb("jsonb".into()), Compare::Text]);
+        assert_eq!(ways("json", "jsonb", "jsonb"), [Compare::Typed, Compare::AsJsonb("jsonb".into()), Compare::Text]);
         assert_eq!(
             ways("date", "timestamp with time zone", "timestamptz"),
             [Compare::Typed, Compare::AsNew("timestamptz".into()), Compare::Text]

@@ -308,6 +308,43 @@ fn a_change_from_text_to_a_type_with_a_canonical_text_counts_changed_values_not_
 }
 
 #[test]
+fn a_json_text_made_jsonb_counts_the_values_of_keys_it_names_twice_as_altered() {
+    // Before the fix a JSON text whose object names a key twice (`{"a": 1, "a": 2}`, of which `jsonb` keeps
+    // the last) counted as no loss, since it compares equal to its `jsonb`: the earlier values went
+    // without a word (Mattermost's `channelmembers.notifyprops`, 10,000 rows).
+    let db = TestDb::new("dr_dup_keys");
+    db.psql(
+        r#"CREATE TABLE prop (id int PRIMARY KEY, t text, j json, n text);
+           INSERT INTO prop VALUES
+             (1, '{"a": 1, "a": 2}', '{"a": 1, "a": 2}', '{"a": 1, "a": 2}'),
+             (2, '{"a": 1, "b": {"c": "x", "c": "y"}}', '[{"k": true, "k": false}]', '{"x": 1}'),
+             (3, '{"a": 1, "a": 1.0}', '{"a": [1], "a": [1]}', '{"x": 1, "x": 1}'),
+             (4, '{"a": 1}', '{"a": 1}', '{"y": 2}'),
+             (5, NULL, NULL, NULL),
+             (6, '{"a": 1, "a": "\u003A"}', '{"a": "\u003a"}', '{"u": "\u003a:"}');
+           CREATE TABLE prop_nokey AS SELECT n FROM prop;"#,
+    );
+    let before = copy_of(&db, "dr_dup_keys_before");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "jsonb.sql",
+        "ALTER TABLE prop ALTER COLUMN t TYPE jsonb USING t::jsonb;\n\
+         ALTER TABLE prop ALTER COLUMN j TYPE jsonb USING j::jsonb;\n\
+         ALTER TABLE prop_nokey ALTER COLUMN n TYPE jsonb USING n::jsonb;\n",
+    );
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let s = statements(&report);
+    // Rows 1 and 2 of each lose a value, and row 6 of `t` (its `:` spelt `\u003A`, so that its text has
+    // as many `:` as its `jsonb`'s); row 3 names its key twice with values `jsonb` holds as one.
+    assert_eq!(losses(&s[0]), [("altered-values".into(), "prop".into(), Some("t".into()), 3)], "{:#}", s[0]);
+    assert_eq!(losses(&s[1]), [("altered-values".into(), "prop".into(), Some("j".into()), 2)], "{:#}", s[1]);
+    assert_eq!(losses(&s[2]), [("altered-values".into(), "prop_nokey".into(), Some("n".into()), 1)], "{:#}", s[2]);
+    assert_unchanged(&before, &db);
+}
+
+#[test]
 fn rows_a_migration_copied_before_dropping_or_emptying_their_table_are_not_counted_as_lost() {
     // Before the fix making a table partitioned by copying it (or archiving its rows, then emptying it)
     // "would lose data": every row of the old table was counted as lost, exit 1.
