@@ -26,6 +26,7 @@ const FUNCTIONS: &str = include_str!("sql/functions.sql");
 const DOMAINS: &str = include_str!("sql/domains.sql");
 const USER: &str = include_str!("sql/user.sql");
 const VIEWS: &str = include_str!("sql/views.sql");
+const CASCADES: &str = include_str!("sql/cascades.sql");
 
 /// The database's facts about the named objects.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,9 @@ pub struct Facts {
     pub volatile_functions: HashMap<String, bool>,
     /// The types of new columns that are domains with constraints, by `RelName::key`.
     pub constrained_domains: HashSet<String>,
+    /// The foreign keys a `DELETE` from each named table checks, by the table's `RelName::key`: those that
+    /// reference it, and those that reference the tables its deletes cascade to.
+    pub delete_checks: HashMap<String, Vec<KeyChecked>>,
     /// The tables the facts were read for, by `RelName::key`: a table among them that `tables` lacks is
     /// not in the database; of another, nothing is known. Empty: every table the database has is in
     /// `tables`.
@@ -89,6 +93,23 @@ pub struct ForeignKeyFact {
     pub other: RelName,
     /// Whether this table holds the key (references the other).
     pub referencing: bool,
+}
+
+/// A foreign key that each row a `DELETE` removes is checked against (`sql/cascades.sql`).
+#[derive(Debug, Clone)]
+pub struct KeyChecked {
+    pub name: String,
+    /// The table that holds the key, and its columns in the key.
+    pub table: RelName,
+    pub columns: Vec<String>,
+    /// Its `ON DELETE` action, as `pg_constraint.confdeltype` spells it (`c` cascade, `a` no action).
+    pub on_delete: String,
+    /// Whether a valid index of its table leads with its columns, which the check uses; else the check
+    /// of each deleted row scans the table.
+    pub indexed: bool,
+    /// The table's row estimate (`None`: never analyzed) and size.
+    pub rows: Option<u64>,
+    pub bytes: u64,
 }
 
 impl Facts {
@@ -240,6 +261,24 @@ pub async fn read_facts(connect: &ConnectOptions, named: &Named) -> Result<Facts
             foreign_keys,
         };
         facts.tables.insert(key.clone(), table);
+    }
+    for row in session.query(CASCADES, &[&names]).await? {
+        let name: String = value(&row, "name", CASCADES)?;
+        let Some(key) = tables.get(&name) else { continue };
+        let reltuples: f64 = value(&row, "reltuples", CASCADES)?;
+        let bytes: i64 = value(&row, "bytes", CASCADES)?;
+        facts.delete_checks.entry(key.clone()).or_default().push(KeyChecked {
+            name: value(&row, "key_name", CASCADES)?,
+            table: RelName {
+                schema: Some(value(&row, "table_schema", CASCADES)?),
+                name: value(&row, "table_name", CASCADES)?,
+            },
+            columns: value(&row, "columns", CASCADES)?,
+            on_delete: value(&row, "on_delete", CASCADES)?,
+            indexed: value(&row, "indexed", CASCADES)?,
+            rows: (reltuples >= 0.0).then_some(reltuples as u64),
+            bytes: u64::try_from(bytes).unwrap_or(0),
+        });
     }
     Ok(facts)
 }

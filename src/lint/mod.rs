@@ -444,7 +444,7 @@ pub fn lint(files: &[ParsedFile], options: &LintOptions, facts: Option<&Facts>) 
 }
 
 /// The fewest bytes a heap row takes: its tuple header (23 bytes, aligned to 24) and its line pointer (4).
-const MIN_ROW_BYTES: u64 = 28;
+pub(crate) const MIN_ROW_BYTES: u64 = 28;
 
 /// A hit as a finding, at its place in the file; facts about its table change its level and message.
 fn finding(file: &ParsedFile, hit: &pass::Hit, options: &LintOptions, facts: Option<&Facts>) -> Finding {

@@ -116,6 +116,8 @@ pub struct Known {
     dropped_columns: HashSet<(String, String)>,
     /// The columns of the indexes the run made, by index name (an expression left out).
     index_columns: HashMap<String, Vec<String>>,
+    /// The indexes the run made, as (their table's key, their columns).
+    indexed: Vec<(String, Vec<String>)>,
     /// Index names whose index in the database's facts the run took away (a `DROP INDEX`, a `DROP TABLE`
     /// of its table, a rename to another name), by [`RelName::key`], until the run makes one of that
     /// name again: a `CREATE INDEX` of it does not fail.
@@ -290,6 +292,12 @@ struct Pass<'a> {
     /// What the statement's node locations count from in the file: 0, or where a `DO` block's statement
     /// starts; `None` when such a statement's place is unknown (its findings are then at `at`).
     base: Option<usize>,
+}
+
+/// Whether an index whose columns are `index` (in key order) leads with `columns`, in any order: what a
+/// foreign key's check can use.
+fn leads(index: &[String], columns: &[String]) -> bool {
+    index.len() >= columns.len() && columns.iter().all(|c| index[..columns.len()].contains(c))
 }
 
 /// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, or it
@@ -531,6 +539,50 @@ impl<'a> Pass<'a> {
             return None;
         }
         self.facts.and_then(|f| f.table(rel))
+    }
+
+    /// A `DELETE` from `rel`: the foreign keys each row it removes is checked against (to `rel`, and to the
+    /// tables its deletes cascade to) whose columns lead no index of their table, which each check then
+    /// scans; a table small by its facts (`--small-table-rows`) is left out, a scan of it costs little.
+    fn delete_checks(&mut self, rel: &RelName) {
+        let Some(keys) = self.facts.and_then(|f| f.delete_checks.get(&rel.key())) else { return };
+        let small = self.options.small_table_rows;
+        let cascades: HashSet<String> =
+            keys.iter().filter(|k| k.on_delete == "c").map(|k| k.table.key()).filter(|t| *t != rel.key()).collect();
+        let scanned: Vec<String> = keys
+            .iter()
+            .filter(|k| !k.indexed && !k.columns.is_empty())
+            .filter(|k| !self.known.dropped_constraints.contains(&(k.table.key(), k.name.clone())))
+            .filter(|k| !self.known.indexed.iter().any(|(t, c)| *t == k.table.key() && leads(c, &k.columns)))
+            .filter(|k| k.rows.unwrap_or(k.bytes / super::MIN_ROW_BYTES) >= small)
+            .map(|k| {
+                let rows = match k.rows {
+                    Some(rows) => format!("about {rows} rows"),
+                    None => format!("never analyzed, {}", super::facts::size(k.bytes)),
+                };
+                format!("`{}` ({}; {rows})", k.table.display(), k.columns.join(", "))
+            })
+            .collect();
+        if scanned.is_empty() {
+            return;
+        }
+        let reach = match cascades.len() {
+            0 => String::new(),
+            n => format!(", cascading to {n} other table{}", if n == 1 { "" } else { "s" }),
+        };
+        self.hit(
+            "delete-unindexed-foreign-key",
+            format!(
+                "each row `DELETE` removes from `{}` is checked against {} foreign key{}{reach}; no index leads the \
+                 columns of {}, so each check scans the table: {}",
+                rel.display(),
+                keys.len(),
+                if keys.len() == 1 { "" } else { "s" },
+                if scanned.len() == 1 { "this one".to_owned() } else { format!("these {}", scanned.len()) },
+                scanned.join(", ")
+            ),
+            None,
+        );
     }
 
     /// Whether the run took column `column` of `rel` away from the database's: dropped, or renamed to
@@ -1230,13 +1282,19 @@ impl<'a> Pass<'a> {
                 }
                 self.lock_timeout_needed(first, "ACCESS EXCLUSIVE");
             }
-            NodeEnum::DeleteStmt(d) if d.where_clause.as_deref().is_none_or(always_true) => {
-                if let Some(rel) = d.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r)) {
+            NodeEnum::DeleteStmt(d) => {
+                let rel = d.relation.as_ref().map(RelName::of).filter(|r| !self.is_new(r));
+                if let Some(rel) = &rel
+                    && d.where_clause.as_deref().is_none_or(always_true)
+                {
                     self.hit(
                         "delete-without-where",
                         format!("`DELETE` without `WHERE` removes every row of `{}`", rel.display()),
                         None,
                     );
+                }
+                if let Some(rel) = &rel {
+                    self.delete_checks(rel);
                 }
             }
             NodeEnum::UpdateStmt(u) if u.where_clause.as_deref().is_none_or(always_true) => {
@@ -1874,6 +1932,7 @@ impl<'a> Pass<'a> {
                 self.unindexed_keys.push((key_table, key_columns, hit));
             }
         }
+        self.known.indexed.push((table, columns.clone()));
         self.known.index_columns.insert(i.idxname.clone(), columns);
         if !i.concurrent && rv.inh {
             self.lock_timeout_needed(Some(rel), "SHARE");

@@ -907,6 +907,18 @@ pub static RULES: &[Rule] = &[
         ],
     },
     Rule {
+        id: "delete-unindexed-foreign-key",
+        level: Level::Warning,
+        family: Family::Facts,
+        lock: None,
+        rewrites: Rewrites::None,
+        what: "with `-d`: a `DELETE` from a table that a foreign key references, directly or through the tables its deletes cascade to (`ON DELETE CASCADE`), whose columns lead no index of their table (one under `--small-table-rows` rows left out)",
+        why: "each deleted row is checked against every such key, and without an index each check scans the key's table: a delete of many rows takes minutes, holding its locks on every table it cascades to",
+        help: "`CREATE INDEX CONCURRENTLY` on the key's columns, in a file of its own before the delete",
+        bad: &[],
+        good: &[],
+    },
+    Rule {
         id: "needs-newer-server",
         level: Level::Error,
         family: Family::Transactions,

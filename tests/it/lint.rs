@@ -594,3 +594,56 @@ fn with_a_database_schema_and_owner_drops_views_reindex_and_foreign_keys_name_wh
     let (_, report) = lint_json(&["-d", &db.conn_string(), file.to_str().unwrap()]);
     assert!(found(&report).is_empty(), "{report:#}");
 }
+
+#[test]
+fn with_a_database_a_delete_names_the_unindexed_keys_its_rows_and_cascades_are_checked_against() {
+    // Before the rule a `DELETE` from a table that 22 tables reference through unindexed keys, most of
+    // them by cascade, was no finding (Lemmy's `remove_admin`, which took 5 to 8 minutes).
+    let db = TestDb::new("lint_cascade");
+    db.psql(
+        "CREATE TABLE person (id int PRIMARY KEY);
+         CREATE TABLE post (id int PRIMARY KEY, creator_id int REFERENCES person ON DELETE CASCADE);
+         CREATE TABLE comment (id int PRIMARY KEY, post_id int REFERENCES post ON DELETE CASCADE,
+                               creator_id int REFERENCES person ON DELETE CASCADE);
+         CREATE INDEX comment_post ON comment (post_id);
+         CREATE TABLE vote (comment_id int REFERENCES comment ON DELETE CASCADE, n int);
+         CREATE TABLE mod_log (id int PRIMARY KEY, mod_id int REFERENCES person);
+         CREATE TABLE tiny (person_id int REFERENCES person);
+         INSERT INTO person SELECT generate_series(1, 100);
+         INSERT INTO post SELECT g, g % 100 + 1 FROM generate_series(1, 2000) g;
+         INSERT INTO comment SELECT g, g % 2000 + 1, g % 100 + 1 FROM generate_series(1, 5000) g;
+         INSERT INTO vote SELECT g % 5000 + 1, g FROM generate_series(1, 5000) g;
+         INSERT INTO mod_log SELECT g, g % 100 + 1 FROM generate_series(1, 3000) g;
+         INSERT INTO tiny SELECT g FROM generate_series(1, 5) g;
+         ANALYZE;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conn = db.conn_string();
+    let path = dir.path().join("remove_admin.sql");
+    write(&path, "DELETE FROM person WHERE id > 90;\nDELETE FROM post WHERE id = 1;\n");
+    let (code, report) = lint_json(&["-d", &conn, "--small-table-rows", "1000", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "warnings only: {report:#}");
+    let hits: Vec<&Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "delete-unindexed-foreign-key").collect();
+    assert_eq!(hits.len(), 2, "{report:#}");
+    let person = hits[0]["message"].as_str().unwrap();
+    // Six keys are checked (post's, comment's two, vote's through comment, mod_log's, tiny's): comment's
+    // `post_id` has its index and `tiny` is small; the cascade reaches post, comment and vote.
+    assert!(
+        person.contains("from `person` is checked against 6 foreign keys, cascading to 3 other tables"),
+        "{person}"
+    );
+    for scanned in ["`post` (creator_id;", "`comment` (creator_id;", "`vote` (comment_id;", "`mod_log` (mod_id;"] {
+        assert!(person.contains(scanned), "{scanned} in {person}");
+    }
+    assert!(!person.contains("tiny") && !person.contains("(post_id"), "{person}");
+    let post = hits[1]["message"].as_str().unwrap();
+    assert!(post.contains("from `post` is checked against 2 foreign keys, cascading to 2 other tables"), "{post}");
+    assert!(post.contains("these 1") || post.contains("this one"), "{post}");
+
+    // An index the run makes first on the key's columns serves the checks.
+    let indexed = dir.path().join("indexed.sql");
+    write(&indexed, "CREATE INDEX CONCURRENTLY vote_comment ON vote (comment_id);\nDELETE FROM post WHERE id = 1;\n");
+    let (_, report) = lint_json(&["-d", &conn, "--small-table-rows", "1000", indexed.to_str().unwrap()]);
+    assert_eq!(lines_of(&report, "delete-unindexed-foreign-key"), Vec::<u64>::new(), "{report:#}");
+}
