@@ -172,6 +172,9 @@ impl ArchiveWriter {
                     match message {
                         WriterMessage::Chunk(chunk) => writer.write_chunk(&chunk)?,
                         WriterMessage::PartDone(summary) => writer.finish_part(summary)?,
+                        WriterMessage::Abandon => {
+                            return Err(Error::new(ErrorKind::Cancelled, "the archive was abandoned").consequence());
+                        }
                     }
                 }
                 cancel.check("writing the archive")?;
@@ -187,6 +190,8 @@ impl ArchiveWriter {
 pub enum WriterMessage {
     Chunk(EncodedChunk),
     PartDone(PartSummary),
+    /// The dump failed though every part may be in: the archive must not be finished.
+    Abandon,
 }
 
 /// A producer's handle to the writer thread. The archive is finished once every sender is dropped.

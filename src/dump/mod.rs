@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::archive::{ArchiveTarget, ArchiveWriter, staging_path};
+use crate::archive::{ArchiveTarget, ArchiveWriter, WriterMessage, staging_path};
 use crate::cancel::Cancel;
 use crate::catalog::{self, DataCatalog, Filters};
 use crate::error::{Error, ErrorKind, Result};
@@ -113,6 +113,36 @@ pub struct DumpReport {
     /// What the user should know of what was left out: a partitioned table or inheritance parent dumped
     /// without descendants that `-t` did not name.
     pub warnings: Vec<String>,
+}
+
+/// The error of a dump whose leader session ended before the workers were done (`lost`: its error), with
+/// what a worker failed on first, if one did (its failure is the leader's doing).
+fn leader_lost(lost: Error, worker: Option<Error>) -> Error {
+    let mut e = Error::new(
+        lost.kind(),
+        format!(
+            "the dump's first session, which holds the snapshot and the locks that keep every table as the \
+             snapshot saw it, ended before the dump did ({lost})"
+        ),
+    )
+    .with_hint(
+        "no archive was finished: once its locks went, a table changed since (`ALTER TABLE`, `TRUNCATE`) could \
+         read empty or fail; run the dump again, and keep whatever ended the session (`pg_terminate_backend`, a \
+         job that ends idle transactions) away from pgsafe's sessions",
+    );
+    if let Some(sqlstate) = lost.sqlstate() {
+        e = e.with_sqlstate(sqlstate);
+    }
+    match worker {
+        Some(w) if !w.is_consequence() => e.and_hint(format!("a worker failed too: {w}")),
+        _ => e,
+    }
+}
+
+/// Whether `e` is a session's connection ended under it: closed, or ended by the server (SQLSTATE class 57,
+/// operator intervention, or 08, connection exception).
+fn connection_lost(e: &Error) -> bool {
+    e.kind() == ErrorKind::Connect || e.sqlstate().is_some_and(|s| matches!(s.class(), "57" | "08"))
 }
 
 /// Connects, opens the snapshot and reads the catalog: the leader's first steps.
@@ -283,9 +313,23 @@ async fn run(options: &DumpOptions, target: ArchiveTarget, progress: Arc<dyn Pro
     let open = |stop: &Cancel| Lane::open(setup.clone(), stop.clone());
     let dumped =
         pool::run("the dump", options.jobs, tasks, &options.cancel, open, |lane: Lane, part| lane.dump(part)).await;
+    let mut first_error = dumped.err();
+    // The leader's locks kept every table as the snapshot saw it while the workers read. A leader ended
+    // before they were done (by an administrator, or a tool that ends sessions idle in a transaction) let
+    // go of them: a table rewritten since (`ALTER TABLE ... TYPE`, `TRUNCATE`) reads empty in the snapshot,
+    // and a worker that had not joined the snapshot yet fails on it. Such an archive is not finished.
+    if !options.cancel.is_cancelled()
+        && let Err(e) = leader.session.batch("SELECT 1").await
+    {
+        let _ = setup.job.tx.send(WriterMessage::Abandon).await;
+        // A worker that lost its connection too says the server went away for all: its error stays.
+        let everyone = first_error.as_ref().is_some_and(connection_lost);
+        if !everyone {
+            first_error = Some(leader_lost(e, first_error));
+        }
+    }
     // The writer ends once every sender is gone: the lanes' threads end with the pool's lanes.
     drop(setup);
-    let first_error = dumped.err();
     let written = tokio::task::spawn_blocking(move || writer_task.join())
         .await
         .unwrap_or_else(|e| Err(Error::new(ErrorKind::Io, format!("the archive writer failed: {e}"))));

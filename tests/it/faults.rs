@@ -99,6 +99,35 @@ fn the_server_going_away_during_a_dump_is_a_clear_error() {
 }
 
 #[test]
+fn a_dump_whose_first_session_is_ended_writes_no_archive() {
+    // Before the fix the dump went on and finished an archive once its first session, which holds the
+    // locks, was ended (pg_terminate_backend, or a job that ends sessions idle in a transaction): a table
+    // rewritten after that (`ALTER TABLE ... TYPE`) was read empty in the snapshot, exit 0, 1,000,000
+    // rows gone from an archive that verified.
+    let db = big_db("leader_gone");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("db.pgsafe");
+    let mut child = pgsafe()
+        .args(["dump", "-q", "-j", "1", "--chunk-size", "64", "-d", &db.conn_string(), "-f"])
+        .arg(&archive)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_growth(&dir.path().join("db.pgsafe.partial"), 200_000, &mut child);
+    let ended = db.psql(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE datname = '{}' AND pid <> pg_backend_pid() AND query NOT LIKE 'COPY%'",
+        db.name()
+    ));
+    assert_eq!(ended.trim(), "1", "the leader, not the worker, is ended");
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the dump's first session"), "{stderr}");
+    assert!(stderr.contains("no archive was finished"), "{stderr}");
+    assert!(!archive.exists(), "no archive may appear");
+}
+
+#[test]
 fn a_killed_dump_leaves_only_an_incomplete_partial_file() {
     let db = big_db("killed");
     let dir = tempfile::tempdir().unwrap();
