@@ -144,6 +144,10 @@ impl Analysis {
     }
 }
 
+/// Why a `SET TRANSACTION` is not rehearsed.
+pub(crate) const TRANSACTION_MODES_NOT_RUN: &str = "the rehearsal is one transaction, in the session's default modes \
+    (`default_transaction_isolation`): a block's own isolation level, `READ ONLY` or `DEFERRABLE` is not rehearsed";
+
 /// Timeouts the rehearsal sets for itself; a migration's `SET` of one would lift its protection.
 const OWN_SETTINGS: [&str; 4] =
     ["lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"];
@@ -153,47 +157,144 @@ pub fn outside_transaction(sql: &str, server_version: u32) -> bool {
     analyze(sql, server_version).outside_transaction
 }
 
-/// A part of a file as it runs when its own transactions are kept: a `BEGIN ... COMMIT` block (its
-/// statements, without the BEGIN and COMMIT), or one statement outside any block.
+/// The modes of a transaction (PostgreSQL's `transaction_isolation`, `transaction_read_only` and
+/// `transaction_deferrable`) as a file asks for them: `BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY`,
+/// `START TRANSACTION ...`, `SET TRANSACTION ...`. `None`: not asked for, the session's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionModes {
+    /// `SERIALIZABLE`, `REPEATABLE READ`, `READ COMMITTED` or `READ UNCOMMITTED`.
+    isolation: Option<&'static str>,
+    read_only: Option<bool>,
+    deferrable: Option<bool>,
+}
+
+impl TransactionModes {
+    /// The modes `options` (a `TransactionStmt`'s or a `SET TRANSACTION`'s) set, over these: a later one
+    /// wins, as the server applies them in order.
+    fn set(&mut self, options: &[pg_query::protobuf::Node]) {
+        use pg_query::protobuf::a_const::Val;
+        for option in options {
+            let Some(NodeEnum::DefElem(d)) = &option.node else { continue };
+            let value = match d.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::AConst(c)) => c.val.as_ref(),
+                _ => None,
+            };
+            match (d.defname.as_str(), value) {
+                ("transaction_isolation", Some(Val::Sval(s))) => {
+                    let levels = ["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED", "READ UNCOMMITTED"];
+                    self.isolation = levels.into_iter().find(|l| l.eq_ignore_ascii_case(&s.sval)).or(self.isolation);
+                }
+                ("transaction_read_only", Some(Val::Ival(i))) => self.read_only = Some(i.ival != 0),
+                ("transaction_deferrable", Some(Val::Ival(i))) => self.deferrable = Some(i.ival != 0),
+                _ => {}
+            }
+        }
+    }
+
+    /// The `BEGIN` of a transaction in these modes (`BEGIN` when none is asked for).
+    pub fn begin(&self) -> String {
+        let modes: Vec<String> = [
+            self.isolation.map(|level| format!("ISOLATION LEVEL {level}")),
+            self.read_only.map(|ro| if ro { "READ ONLY" } else { "READ WRITE" }.to_owned()),
+            self.deferrable.map(|d| if d { "DEFERRABLE" } else { "NOT DEFERRABLE" }.to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match modes.is_empty() {
+            true => "BEGIN".to_owned(),
+            false => format!("BEGIN {}", modes.join(", ")),
+        }
+    }
+
+    /// Whether the transaction may write (it is not `READ ONLY`).
+    pub fn writes(&self) -> bool {
+        self.read_only != Some(true)
+    }
+}
+
+/// A part of a file as it runs when its own transactions are kept: a `BEGIN ... COMMIT` block, or one
+/// statement outside any block.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TransactionRun<'a, T> {
-    Block(Vec<&'a T>),
+    Block(TransactionBlock<'a, T>),
     Alone(&'a T),
 }
 
+/// A `BEGIN ... COMMIT` block of a file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TransactionBlock<'a, T> {
+    /// Its statements, without the BEGIN and COMMIT.
+    pub statements: Vec<&'a T>,
+    /// The statement that opened it: `BEGIN`, `START TRANSACTION`, or the `COMMIT AND CHAIN` before it.
+    pub begin: &'a T,
+    /// The modes its `BEGIN` asks for, and the `SET TRANSACTION`s before its first query (later, the
+    /// server refuses to change the isolation level: SQLSTATE 25001). A chained block keeps those of the
+    /// block it follows, as the server does.
+    pub modes: TransactionModes,
+    /// A `COMMIT` ends it. Without one, psql ends the file with the transaction open, and the server
+    /// rolls it back.
+    pub committed: bool,
+}
+
 /// The parts of a file of `statements` (each one's SQL given by `sql`) as psql runs it: each of its own
-/// `BEGIN ... COMMIT` blocks in a transaction, every statement outside one on its own. A block never
-/// committed ends with the file (pgsafe commits it, as it commits a file). Empty blocks are left out.
+/// `BEGIN ... COMMIT` blocks in a transaction, every statement outside one on its own. Empty blocks are
+/// left out.
 pub fn transaction_runs<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> Vec<TransactionRun<'a, T>> {
     use TransactionStmtKind as K;
     let mut runs = Vec::new();
-    let mut block: Option<Vec<&T>> = None;
-    let end = |block: &mut Option<Vec<&'a T>>, runs: &mut Vec<TransactionRun<'a, T>>| {
-        if let Some(b) = block.take().filter(|b| !b.is_empty()) {
-            runs.push(TransactionRun::Block(b));
+    let mut block: Option<TransactionBlock<'a, T>> = None;
+    // The open block has run no query yet: only `SET`s, which take no snapshot.
+    let mut opening = false;
+    let end = |block: TransactionBlock<'a, T>, runs: &mut Vec<TransactionRun<'a, T>>| {
+        if !block.statements.is_empty() {
+            runs.push(TransactionRun::Block(block));
         }
     };
     for st in statements {
-        let kind = pg_query::parse(sql(st), 0).ok().and_then(|parsed| {
-            parsed.protobuf.stmts.first().and_then(|raw| match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
-                Some(NodeEnum::TransactionStmt(t)) => Some((TransactionStmtKind::try_from(t.kind).ok()?, t.chain)),
-                _ => None,
-            })
-        });
-        match kind {
-            Some((K::TransStmtBegin | K::TransStmtStart, _)) => {
+        let parsed = pg_query::parse(sql(st), 0).ok();
+        let node = parsed
+            .as_ref()
+            .and_then(|p| p.protobuf.stmts.first())
+            .and_then(|raw| raw.stmt.as_ref())
+            .and_then(|s| s.node.as_ref());
+        let transaction = match node {
+            Some(NodeEnum::TransactionStmt(t)) => TransactionStmtKind::try_from(t.kind).ok().map(|kind| (kind, t)),
+            _ => None,
+        };
+        match transaction {
+            Some((K::TransStmtBegin | K::TransStmtStart, t)) => {
                 // A BEGIN inside a block starts nothing (the server only warns).
-                block.get_or_insert_with(Vec::new);
+                if block.is_none() {
+                    let mut modes = TransactionModes::default();
+                    modes.set(&t.options);
+                    block = Some(TransactionBlock { statements: Vec::new(), begin: st, modes, committed: false });
+                    opening = true;
+                }
             }
-            Some((K::TransStmtCommit, chain)) => {
-                end(&mut block, &mut runs);
-                if chain {
-                    block = Some(Vec::new());
+            Some((K::TransStmtCommit, t)) => {
+                let mut modes = TransactionModes::default();
+                if let Some(b) = block.take() {
+                    modes = b.modes.clone();
+                    end(TransactionBlock { committed: true, ..b }, &mut runs);
+                }
+                if t.chain {
+                    block = Some(TransactionBlock { statements: Vec::new(), begin: st, modes, committed: false });
+                    opening = true;
                 }
             }
             Some((K::TransStmtSavepoint | K::TransStmtRelease | K::TransStmtRollbackTo, _)) | None => {
                 match &mut block {
-                    Some(b) => b.push(st),
+                    Some(b) => {
+                        match node {
+                            Some(NodeEnum::VariableSetStmt(s)) if opening && sets_transaction_modes(s) => {
+                                b.modes.set(&s.args)
+                            }
+                            Some(NodeEnum::VariableSetStmt(_)) => {}
+                            _ => opening = false,
+                        }
+                        b.statements.push(st);
+                    }
                     None => runs.push(TransactionRun::Alone(st)),
                 }
             }
@@ -201,7 +302,9 @@ pub fn transaction_runs<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a s
             Some(_) => {}
         }
     }
-    end(&mut block, &mut runs);
+    if let Some(b) = block {
+        end(b, &mut runs);
+    }
     runs
 }
 
@@ -223,6 +326,32 @@ pub fn keeps_own_transactions<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) ->
     };
     let counted = runs.iter().filter(|r| !matches!(r, TransactionRun::Alone(st) if is_setting(st))).count();
     counted > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
+}
+
+/// The `BEGIN` of a non-empty block of a file of `statements` that no `COMMIT` ends (or the `COMMIT AND
+/// CHAIN` that opened it): psql ends the file with that transaction open, and the server rolls it back.
+pub fn never_committed<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> Option<&'a T> {
+    transaction_runs(statements, sql).into_iter().find_map(|run| match run {
+        TransactionRun::Block(b) if !b.committed => Some(b.begin),
+        _ => None,
+    })
+}
+
+/// The modes of the transaction a file of `statements` asks for when it runs in one: those of its block
+/// (one that keeps transactions of its own has more than one, and runs as written).
+pub fn file_modes<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> TransactionModes {
+    transaction_runs(statements, sql)
+        .into_iter()
+        .find_map(|run| match run {
+            TransactionRun::Block(b) => Some(b.modes),
+            TransactionRun::Alone(_) => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `s` is a `SET TRANSACTION` of the isolation level, `READ ONLY` or `DEFERRABLE`.
+fn sets_transaction_modes(s: &pg_query::protobuf::VariableSetStmt) -> bool {
+    s.kind == VariableSetKind::VarSetMulti as i32 && s.name == "TRANSACTION"
 }
 
 /// Whether `sql` (one statement) is a `COPY ... TO STDOUT`, whose rows come back through the COPY
@@ -399,6 +528,9 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             } else {
                 a.kind = Kind::TransactionControl;
             }
+        }
+        NodeEnum::VariableSetStmt(s) if sets_transaction_modes(s) => {
+            a.kind = Kind::NotRun(TRANSACTION_MODES_NOT_RUN.into());
         }
         NodeEnum::VariableSetStmt(s) => {
             let reset_all = s.kind == VariableSetKind::VarResetAll as i32;
@@ -889,11 +1021,77 @@ mod tests {
         let runs: Vec<Vec<&str>> = transaction_runs(&statements, String::as_str)
             .into_iter()
             .map(|r| match r {
-                TransactionRun::Block(b) => b.into_iter().map(String::as_str).collect(),
+                TransactionRun::Block(b) => b.statements.into_iter().map(String::as_str).collect(),
                 TransactionRun::Alone(st) => vec![st.as_str()],
             })
             .collect();
         assert_eq!(runs, [vec!["SET x = 1"], vec!["SELECT 1", "SAVEPOINT s"], vec!["SELECT 2"], vec!["SELECT 3"]]);
+    }
+
+    #[test]
+    fn a_blocks_transaction_begins_in_the_modes_its_begin_and_opening_set_transaction_ask_for() {
+        let split = |sql: &str| -> Vec<String> {
+            sql.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
+        let begins = |sql: &str| -> Vec<String> {
+            transaction_runs(&split(sql), String::as_str)
+                .into_iter()
+                .filter_map(|r| match r {
+                    TransactionRun::Block(b) => Some(b.modes.begin()),
+                    TransactionRun::Alone(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(begins("BEGIN; SELECT 1; COMMIT"), ["BEGIN"]);
+        assert_eq!(
+            begins("begin isolation level serializable, read only, deferrable; SELECT 1; END"),
+            ["BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE"]
+        );
+        assert_eq!(
+            begins("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE, NOT DEFERRABLE; SELECT 1; COMMIT"),
+            ["BEGIN ISOLATION LEVEL REPEATABLE READ, READ WRITE, NOT DEFERRABLE"]
+        );
+        // A `SET TRANSACTION` before the block's first query sets its modes (a later option wins); one after
+        // it is the server's to refuse, as psql's run of the file shows.
+        assert_eq!(
+            begins(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL work_mem = '64MB'; \
+                 SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY; SELECT 1; SET TRANSACTION READ WRITE; COMMIT"
+            ),
+            ["BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY"]
+        );
+        // A chained transaction keeps the modes of the one it follows; each block has its own.
+        assert_eq!(
+            begins(
+                "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 1; COMMIT AND CHAIN; SELECT 2; COMMIT; \
+                 BEGIN DEFERRABLE; SELECT 3; COMMIT; BEGIN; SELECT 4; COMMIT"
+            ),
+            ["BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN DEFERRABLE", "BEGIN"]
+        );
+        let modes = |sql: &str| file_modes(&split(sql), String::as_str);
+        assert_eq!(modes("SET x = 1; BEGIN READ ONLY; SELECT 1; COMMIT").begin(), "BEGIN READ ONLY");
+        assert!(!modes("BEGIN READ ONLY; SELECT 1; COMMIT").writes());
+        assert_eq!(modes("SELECT 1"), TransactionModes::default());
+        assert!(modes("SELECT 1").writes());
+    }
+
+    #[test]
+    fn a_begin_no_commit_ends_is_found_where_it_opens_the_transaction() {
+        let split = |sql: &str| -> Vec<String> {
+            sql.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
+        let open = |sql: &str| never_committed(&split(sql), String::as_str).cloned();
+        assert_eq!(open("BEGIN; SELECT 1"), Some("BEGIN".to_owned()));
+        assert_eq!(
+            open("BEGIN; SELECT 1; COMMIT; BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 2"),
+            Some("BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned())
+        );
+        assert_eq!(open("BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT 2"), Some("COMMIT AND CHAIN".to_owned()));
+        assert_eq!(open("BEGIN; SELECT 1; END"), None);
+        assert_eq!(open("SELECT 1; BEGIN; SELECT 2; COMMIT; SELECT 3"), None);
+        // An empty transaction left open discards nothing.
+        assert_eq!(open("BEGIN; SELECT 1; COMMIT AND CHAIN"), None);
+        assert_eq!(open("SELECT 1"), None);
     }
 
     fn kind(sql: &str) -> Kind {
@@ -940,6 +1138,12 @@ mod tests {
         assert!(matches!(kind("SET lock_timeout = 0"), Kind::NotRun(r) if r.contains("`lock_timeout`")));
         assert!(matches!(kind("SET LOCAL statement_timeout TO '1h'"), Kind::NotRun(_)));
         assert!(matches!(kind("RESET ALL"), Kind::NotRun(_)));
+        // The rehearsal's one transaction ran queries already: the server would refuse it (SQLSTATE 25001).
+        assert_eq!(
+            kind("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Kind::NotRun(TRANSACTION_MODES_NOT_RUN.into())
+        );
+        assert_eq!(kind("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"), Kind::Runs);
         // A rollback does not undo `setval`: rehearsed, it would move the live sequence.
         for sql in [
             "SELECT setval('orders_id_seq', 1, false)",

@@ -34,8 +34,8 @@ use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{
-    TransactionRun, copies_to_stdout, discards_transaction, is_transaction_control, keeps_own_transactions,
-    outside_transaction, transaction_runs,
+    TransactionBlock, TransactionModes, TransactionRun, copies_to_stdout, file_modes, is_transaction_control,
+    keeps_own_transactions, outside_transaction, transaction_runs,
 };
 pub use sequences::SequenceBehind;
 pub use split::{CopyRows, FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
@@ -317,7 +317,9 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     check_options(options)?;
     let mut statements = Vec::new();
     for file in &options.files {
-        statements.extend(split_file(file)?);
+        let split = split_file(file)?;
+        refuse_uncommitted(&split)?;
+        statements.extend(split);
     }
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     // Rehearsed under the settings `migrate` runs it under: the role's and database's, as under psql.
@@ -369,6 +371,40 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
         notes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Refuses a file (`statements`, all of one file) that leaves a transaction uncommitted: it ends one with
+/// `ROLLBACK` or `PREPARE TRANSACTION`, or opens one with `BEGIN` that it never commits, which psql leaves
+/// open at the end of the file and the server rolls back. `migrate` runs each file in transactions that it
+/// commits, so what the file means to discard would be kept: refused before anything runs, as is its
+/// rehearsal.
+pub fn refuse_uncommitted(statements: &[Statement]) -> Result<()> {
+    let at =
+        |st: &Statement| format!("{}:{}: `{}`", st.file.display(), st.line, st.sql.lines().next().unwrap_or_default());
+    if let Some(st) = statements.iter().find(|st| analyze::discards_transaction(&st.sql)) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{} ends the file's transaction without committing it, and pgsafe runs each file in one transaction \
+                 that it commits: what the file means to discard would be kept; nothing was changed",
+                at(st)
+            ),
+        )
+        .with_hint("take the `ROLLBACK` (and the statements it discards) out of the migration"));
+    }
+    if let Some(st) = analyze::never_committed(statements, |st| st.sql.as_str()) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{} opens a transaction that the file never commits: psql ends the file with it open and the \
+                 server rolls it back, and pgsafe commits each file's transactions: what the file means to discard \
+                 would be kept; nothing was changed",
+                at(st)
+            ),
+        )
+        .with_hint("add the `COMMIT` that ends the transaction, or remove the `BEGIN` (pgsafe runs the file in a transaction of its own)"));
+    }
+    Ok(())
 }
 
 /// Whether one of `reports` stopped the migration.

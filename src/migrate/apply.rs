@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
+use crate::dryrun::TransactionModes;
 use crate::error::{Error, ErrorKind, Result, SqlState};
 use crate::pg::{ConnectOptions, Session};
 
@@ -58,14 +59,15 @@ impl Piece {
     }
 }
 
-/// Runs `parts` in order (and then `after`), all in one transaction under the lock policy; a lock not
-/// granted in time rolls the attempt back and tries again after a backoff with jitter. Each part is a
-/// file's statements and what names it when one of them fails (a file's label; `None` adds nothing).
-/// Returns how many attempts it took.
+/// Runs `parts` in order (and then `after`), all in one transaction in the `modes` the files ask for, under
+/// the lock policy; a lock not granted in time rolls the attempt back and tries again after a backoff with
+/// jitter. Each part is a file's statements and what names it when one of them fails (a file's label;
+/// `None` adds nothing). Returns how many attempts it took.
 pub(crate) async fn in_transaction(
     session: &Session,
     parts: &[(Option<&str>, &[Piece])],
     after: &str,
+    modes: &TransactionModes,
     policy: LockPolicy,
     cancel: &Cancel,
 ) -> Result<u32> {
@@ -73,7 +75,8 @@ pub(crate) async fn in_transaction(
     loop {
         cancel.check("the migration")?;
         let run = async {
-            session.batch("BEGIN").await?;
+            // The modes on the BEGIN itself: a file's own `SET TRANSACTION` then still comes before any query.
+            session.batch(&modes.begin()).await?;
             session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", policy.timeout.as_millis())).await?;
             for (label, pieces) in parts {
                 for piece in *pieces {
@@ -83,11 +86,17 @@ pub(crate) async fn in_transaction(
                     })?;
                 }
             }
-            if !after.is_empty() {
+            if !after.is_empty() && modes.writes() {
                 session.batch(after).await?;
             }
             cancel.check("the migration")?;
-            session.batch("COMMIT").await
+            session.batch("COMMIT").await?;
+            // A `READ ONLY` transaction cannot write `after` (a migration's record): it is written in a
+            // transaction of its own once the files' one committed, having changed nothing.
+            if !after.is_empty() && !modes.writes() {
+                session.batch(after).await?;
+            }
+            Ok::<_, Error>(())
         }
         .await;
         match run {

@@ -371,20 +371,8 @@ async fn run(
         if let Some(path) = &u.path {
             u.statements = crate::dryrun::split_file(path)?;
         }
-        // pgsafe commits each file's transaction: what a file means to discard would be kept.
-        if let Some(st) = u.statements.iter().find(|st| crate::dryrun::discards_transaction(&st.sql)) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "{}:{}: `{}` ends the file's transaction without committing it, and pgsafe runs each file in one \
-                     transaction that it commits: what the file means to discard would be kept; nothing was changed",
-                    st.file.display(),
-                    st.line,
-                    st.sql.lines().next().unwrap_or_default()
-                ),
-            )
-            .with_hint("take the `ROLLBACK` (and the statements it discards) out of the migration"));
-        }
+        // pgsafe commits each file's transactions: what a file means to discard would be kept.
+        crate::dryrun::refuse_uncommitted(&u.statements)?;
     }
     let server_version = session.server_version();
     let autocommit: Vec<&str> =
@@ -394,15 +382,29 @@ async fn run(
         n => format!("{} (+{} more)", units[0].label, n - 1),
     };
     log.migration = Some(name.clone());
-    if !options.snapshot && (matches!(options.source, Source::Command(_)) || !autocommit.is_empty()) {
+    let one_transaction_refuses = if options.snapshot {
+        None
+    } else if matches!(options.source, Source::Command(_)) {
+        Some("`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be".to_owned())
+    } else if let Some(label) = autocommit.first() {
+        Some(format!(
+            "`--skip-snapshot` runs only what one transaction can undo, and `{label}` holds a statement that cannot run in a transaction, or commits transactions of its own"
+        ))
+    } else {
+        // One transaction begins in one set of modes: files that ask for different ones cannot share it.
+        let first = modes(&units[0]);
+        units.iter().map(|u| (u, modes(u))).find(|(_, m)| *m != first).map(|(u, m)| {
+            format!(
+                "`--skip-snapshot` runs every file in one transaction, and `{}` asks for other modes (`{}`) than `{}` (`{}`)",
+                u.label,
+                m.begin(),
+                units[0].label,
+                first.begin()
+            )
+        })
+    };
+    if let Some(reason) = one_transaction_refuses {
         report.ending = Ending::Refused;
-        let reason = match autocommit.first() {
-            Some(label) => format!(
-                "`--skip-snapshot` runs only what one transaction can undo, and `{label}` holds a statement that cannot run in a transaction, or commits transactions of its own"
-            ),
-            None => "`--skip-snapshot` runs only what one transaction can undo, and a command's changes cannot be"
-                .to_owned(),
-        };
         report.reason = Some(reason.clone());
         log.step(&mut report, "plan", Err(reason), 0.0);
         return finish(report, started);
@@ -677,11 +679,12 @@ fn snapshot_label(source: &Source, first: &str) -> String {
 }
 
 /// Runs a file as it is written, for one that one transaction cannot hold: each of its own `BEGIN ...
-/// COMMIT` blocks in a transaction of its own (under `lock_timeout`, retried as a file's transaction is),
-/// every statement outside a block on its own, under `lock_timeout` and retried on lock timeouts too. A
-/// block holding a statement that cannot run in a transaction runs statement by statement, as before.
-/// `committed` turns true once anything may have been committed (before a statement that cannot run in a
-/// transaction, which may leave something behind when it fails): a failure after that needs the snapshot.
+/// COMMIT` blocks in a transaction of its own, in the modes it asks for (under `lock_timeout`, retried as
+/// a file's transaction is), every statement outside a block on its own, under `lock_timeout` and retried
+/// on lock timeouts too. A block holding a statement that cannot run in a transaction runs statement by
+/// statement, as before. `committed` turns true once anything may have been committed (before a statement
+/// that cannot run in a transaction, which may leave something behind when it fails): a failure after that
+/// needs the snapshot.
 async fn as_written(
     session: &Session,
     u: &Unit,
@@ -697,16 +700,17 @@ async fn as_written(
         for run in crate::dryrun::transaction_runs(&u.statements, |st| st.sql.as_str()) {
             cancel.check("the migration")?;
             let alone = match run {
-                TransactionRun::Block(block) if !block.iter().any(cannot_be_in_one) => {
-                    let statements: Vec<crate::dryrun::Statement> = block.into_iter().cloned().collect();
+                TransactionRun::Block(block) if !block.statements.iter().any(cannot_be_in_one) => {
+                    let statements: Vec<crate::dryrun::Statement> = block.statements.into_iter().cloned().collect();
                     let line = statements.first().map_or(0, |st| st.line);
-                    apply::in_transaction(session, &[(None, &pieces(&statements))], "", lock, cancel)
+                    let sql = pieces(&statements);
+                    apply::in_transaction(session, &[(None, sql.as_slice())], "", &block.modes, lock, cancel)
                         .await
                         .map_err(|e| e.context(format!("`{}`, in its transaction from line {line}", u.label)))?;
                     *committed = true;
                     continue;
                 }
-                TransactionRun::Block(block) => block,
+                TransactionRun::Block(block) => block.statements,
                 TransactionRun::Alone(st) => vec![st],
             };
             for st in alone {
@@ -776,7 +780,12 @@ fn one_transaction_cannot_hold(u: &Unit, server_version: u32) -> bool {
         || crate::dryrun::keeps_own_transactions(&u.statements, |st| st.sql.as_str())
 }
 
-/// Whether `sql` is a `CREATE INDEX CONCURRENTLY`.
+/// The modes of the transaction that runs the file of `u` (when one can hold it), as its `BEGIN` asks for
+/// them: pgsafe's own `BEGIN` takes the place of the file's.
+fn modes(u: &Unit) -> crate::dryrun::TransactionModes {
+    crate::dryrun::file_modes(&u.statements, |st| st.sql.as_str())
+}
+
 /// Whether `sql` may commit inside, where it runs outside a transaction block: a `DO` block whose body
 /// says `COMMIT` or `ROLLBACK`, or a `CALL` (whose procedure's body is not here to read). Before it runs,
 /// its work may be committed; tried again, committed work would be done twice.
@@ -793,6 +802,7 @@ fn may_commit_inside(sql: &str) -> bool {
     })
 }
 
+/// Whether `sql` is a `CREATE INDEX CONCURRENTLY`.
 fn builds_index_concurrently(sql: &str) -> bool {
     let Ok(parsed) = pg_query::parse(sql, 0) else { return false };
     parsed.protobuf.stmts.iter().any(|raw| {
@@ -1215,7 +1225,9 @@ async fn apply_all(
         progress.step("applying every migration in one transaction (no snapshot to fall back on)");
         let parts: Vec<(Option<&str>, &[Piece])> =
             all.iter().map(|(label, pieces)| (Some(*label), pieces.as_slice())).collect();
-        apply::in_transaction(session, &parts, &records, options.lock, &options.cancel).await?;
+        // The files ask for the same modes: those that do not are refused before anything runs.
+        let modes = units.first().map(modes).unwrap_or_default();
+        apply::in_transaction(session, &parts, &records, &modes, options.lock, &options.cancel).await?;
         *committed = true;
         report.applied.extend(units.iter().map(|u| u.label.clone()));
         return Ok(());
@@ -1265,8 +1277,8 @@ async fn apply_all(
             }
             None => String::new(),
         } + &u.tool_record;
-        apply::in_transaction(session, &[(Some(&u.label), sql.as_slice())], &record, options.lock, &options.cancel)
-            .await?;
+        let parts = [(Some(u.label.as_str()), sql.as_slice())];
+        apply::in_transaction(session, &parts, &record, &modes(u), options.lock, &options.cancel).await?;
         *committed = true;
         tracing::info!("applied `{}` in {:.1}s", u.label, started.elapsed().as_secs_f64());
         report.applied.push(u.label.clone());

@@ -935,9 +935,140 @@ fn a_file_that_rolls_its_own_transaction_back_is_refused_before_anything_changes
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("try.sql:4: `ROLLBACK` ends the file's transaction without committing it"), "{err}");
     assert_eq!(db.psql("SELECT count(*) FROM coupon").trim(), "2");
+    // `pgsafe dry-run` refuses it the same way, before anything runs.
+    let (code, _, err) =
+        run(pgsafe().args(["dry-run", "-q", "--store"]).arg(store.path()).args(["-d", &db.conn_string()]).arg(&file));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("try.sql:4: `ROLLBACK` ends the file's transaction without committing it"), "{err}");
     // Nothing was snapshotted either: the refusal comes before any step.
     let (_, out, _) = run(pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()));
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), Value::Array(vec![]));
+}
+
+/// The tester's files with transactions in modes of their own (`BEGIN ISOLATION LEVEL SERIALIZABLE`, `START
+/// TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE`, `BEGIN; SET TRANSACTION ...`, `BEGIN DEFERRABLE`)
+/// ran in pgsafe's plain `BEGIN`: read committed, whether the file ran in one transaction (its BEGIN left
+/// out) or as written (each block); and the rehearsal failed on `SET TRANSACTION` (SQLSTATE 25001),
+/// refusing the migration. Each transaction now begins in the modes the file asks for, as under psql: the
+/// server's own `current_setting`s, recorded by the files, say so.
+#[test]
+fn a_files_transaction_modes_are_those_its_transactions_run_in_as_under_psql() {
+    const SEEN: &str = "CREATE TABLE seen (what text PRIMARY KEY, isolation text, read_only text, deferred text);";
+    let row = |what: &str| {
+        format!(
+            "INSERT INTO seen VALUES ('{what}', current_setting('transaction_isolation'), \
+             current_setting('transaction_read_only'), current_setting('transaction_deferrable'));\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: String| {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+        dir.path().join(name).to_str().unwrap().to_owned()
+    };
+    // Run in one transaction, the file's BEGIN and COMMIT left out.
+    let one = write(
+        "one.sql",
+        format!("BEGIN ISOLATION LEVEL SERIALIZABLE, READ WRITE, DEFERRABLE;\n{}COMMIT;\n", row("one")),
+    );
+    let set =
+        write("set.sql", format!("BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n{}COMMIT;\n", row("set")));
+    // Run as written: each block in a transaction of its own.
+    let blocks = write(
+        "blocks.sql",
+        format!(
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE;\n{}COMMIT;\n\
+             BEGIN DEFERRABLE;\n{}COMMIT;\nBEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\n{}COMMIT;\n",
+            row("first"),
+            row("second"),
+            row("third")
+        ),
+    );
+    let files = [one.as_str(), set.as_str(), blocks.as_str()];
+    let reference = TestDb::new("mig_modes_psql");
+    reference.psql(SEEN);
+    for file in files {
+        reference.psql(&std::fs::read_to_string(file).unwrap());
+    }
+    let db = TestDb::new("mig_modes");
+    db.psql(SEEN);
+    let store = tempfile::tempdir().unwrap();
+    // The rehearsal is looked at on its own, below.
+    let (code, report, err) =
+        migrate(store.path(), &db, &["--skip-dry-run"].into_iter().chain(files).collect::<Vec<_>>());
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{report}\n{err}");
+    let seen = "SELECT what, isolation, read_only, deferred FROM seen ORDER BY what";
+    let expected = "first|repeatable read|off|off\none|serializable|off|on\nsecond|read committed|off|on\n\
+                    set|repeatable read|off|off\nthird|serializable|off|off";
+    assert_eq!(reference.psql(seen).trim(), expected, "what psql does");
+    assert_eq!(db.psql(seen).trim(), expected, "what pgsafe migrate did");
+    db.psql("DELETE FROM seen");
+
+    // The rehearsal, one transaction, cannot switch modes: it leaves `SET TRANSACTION` out, not failing.
+    let (code, out, err) = run(pgsafe()
+        .args(["dry-run", "-q", "--json", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .args(files));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rehearsal: Value = serde_json::from_str(&out).unwrap();
+    let set_transaction: Vec<&Value> = rehearsal["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["statement"].as_str().unwrap().starts_with("SET TRANSACTION"))
+        .collect();
+    assert_eq!(set_transaction.len(), 2, "{rehearsal}");
+    assert!(set_transaction.iter().all(|st| st["outcome"] == "not-run"), "{rehearsal}");
+
+    // Without a snapshot, every file in one transaction: begun in the modes they ask for; files that ask
+    // for different ones cannot share it, and are refused.
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", &one]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(db.psql(seen).trim(), "one|serializable|off|on");
+    let (code, report, err) = migrate(store.path(), &db, &["--skip-snapshot", &one, &set]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report}\n{err}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("`BEGIN ISOLATION LEVEL REPEATABLE READ`"), "{reason}");
+    assert_eq!(db.psql("SELECT count(*) FROM seen").trim(), "1");
+}
+
+/// The tester's file whose last `BEGIN` has no `COMMIT` after it: psql ends the script with the
+/// transaction open and the server rolls it back, discarding its statements; pgsafe committed them (a
+/// file with a `BEGIN` and no `COMMIT` at all ran in pgsafe's transaction, which commits). It is refused
+/// before anything runs (exit 2, no snapshot), as a file's `ROLLBACK` is, and so is its rehearsal.
+#[test]
+fn a_file_whose_begin_is_never_committed_is_refused_before_anything_changes() {
+    let db = TestDb::new("mig_never_committed");
+    db.psql("CREATE TABLE coupon (code text PRIMARY KEY); INSERT INTO coupon VALUES ('WELCOME'), ('SPRING');");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let as_written = dir.path().join("as_written.sql");
+    std::fs::write(
+        &as_written,
+        "BEGIN;\nINSERT INTO coupon VALUES ('SUMMER');\nCOMMIT;\n-- try the cleanup\nBEGIN;\nDELETE FROM coupon;\n",
+    )
+    .unwrap();
+    let one = dir.path().join("one.sql");
+    std::fs::write(&one, "BEGIN ISOLATION LEVEL SERIALIZABLE;\nDELETE FROM coupon;\n").unwrap();
+    for (file, line) in [(&as_written, 5), (&one, 1)] {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        // `--force`: not lint's refusal, which it goes past.
+        let (code, _, err) = migrate(store.path(), &db, &["--force", file.to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("{name}:{line}: `BEGIN")), "{err}");
+        assert!(err.contains("opens a transaction that the file never commits"), "{err}");
+        assert!(err.contains("hint: add the `COMMIT`"), "{err}");
+        assert_eq!(db.psql("SELECT string_agg(code, ',' ORDER BY code) FROM coupon").trim(), "SPRING,WELCOME");
+        let (code, _, err) = run(pgsafe()
+            .args(["dry-run", "-q", "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string()])
+            .arg(file));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("{name}:{line}: `BEGIN")), "{err}");
+    }
+    let (_, out, _) = run(pgsafe().args(["snapshots", "--json", "--store"]).arg(store.path()));
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), Value::Array(vec![]), "no snapshot was taken");
 }
 
 /// Two CI runners with stores of their own migrate one database at once (the tester's A1): while run A
