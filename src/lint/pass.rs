@@ -893,7 +893,7 @@ impl<'a> Pass<'a> {
             self.sequence_moved(node);
         }
         match node {
-            NodeEnum::TransactionStmt(t) => self.transaction(t.kind()),
+            NodeEnum::TransactionStmt(t) => self.transaction(t.kind(), t.chain),
             NodeEnum::InsertStmt(insert) => self.insert(insert),
             NodeEnum::CopyStmt(copy) if copy.is_from => self.copy_from(copy),
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
@@ -1476,7 +1476,9 @@ impl<'a> Pass<'a> {
         Some(columns.values().map(|c| c.name.clone()).collect())
     }
 
-    fn transaction(&mut self, kind: TransactionStmtKind) {
+    /// A transaction statement; `chain`: `COMMIT AND CHAIN` or `ROLLBACK AND CHAIN`, which open the next
+    /// transaction at once.
+    fn transaction(&mut self, kind: TransactionStmtKind, chain: bool) {
         use TransactionStmtKind::*;
         match kind {
             TransStmtBegin | TransStmtStart => {
@@ -1512,6 +1514,9 @@ impl<'a> Pass<'a> {
                         "`COMMIT` or `ROLLBACK` with no transaction open: what came before ran outside one".into(),
                         None,
                     );
+                } else if chain {
+                    self.open = Some((self.statement, self.at));
+                    self.lock_timeout_at_begin = self.lock_timeout;
                 }
             }
             _ => {}

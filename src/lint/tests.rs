@@ -165,6 +165,12 @@ fn version_dependent_rules_follow_the_version() {
 fn transactions_nest_only_once_and_must_be_closed() {
     assert_eq!(lines("transaction-nesting", "BEGIN;\nSTART TRANSACTION;\nCOMMIT;\nCOMMIT;"), [2, 4]);
     assert_eq!(lines("transaction-nesting", "BEGIN;\nCOMMIT;\nBEGIN;\nROLLBACK;"), Vec::<usize>::new());
+    // `COMMIT AND CHAIN` opens the next transaction at once: the `COMMIT` after it ends that one.
+    assert_eq!(
+        lines("transaction-nesting", "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\nSELECT 2;\nCOMMIT;"),
+        Vec::<usize>::new()
+    );
+    assert_eq!(lines("transaction-nesting", "COMMIT AND CHAIN;\nSELECT 2;\nCOMMIT;"), [1, 3]);
     assert_eq!(lines("transaction-left-open", "SELECT 1;\nBEGIN;\nSELECT 2;"), [2]);
     assert_eq!(lines("transaction-left-open", "BEGIN;\nSELECT 2;\nEND;"), Vec::<usize>::new());
     assert_eq!(
