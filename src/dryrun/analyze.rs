@@ -472,6 +472,10 @@ fn do_block(sql: &str, d: &pg_query::protobuf::DoStmt, server_version: u32, a: &
     }
     let mut inner = Analysis::new();
     for statement in crate::lint::do_block::statements(sql, 0, sql.len(), d) {
+        // A type change's new type and `USING` are read from its text.
+        if let NodeEnum::AlterTableStmt(alter) = &statement.node {
+            conversions(&statement.query, alter, &mut inner.conversions);
+        }
         read(&statement.node, server_version, &mut inner);
     }
     a.absorb_block(inner);
@@ -493,6 +497,7 @@ impl Analysis {
     /// may not all run.
     fn absorb_block(&mut self, inner: Analysis) {
         self.added_columns.extend(inner.added_columns);
+        self.conversions.extend(inner.conversions);
         self.named.extend(inner.named);
         for effect in inner.effects {
             match effect {

@@ -16,6 +16,8 @@ pub struct Inner {
     pub start: usize,
     /// What the node's locations count from in the file, when its text was found there.
     pub base: Option<usize>,
+    /// The query it is a statement of, as the block runs it: what the node's locations count from.
+    pub query: String,
 }
 
 /// The statements of the `DO` statement `d`, which is `text[start..end]`. Empty for another language, a
@@ -48,7 +50,12 @@ pub fn statements(text: &str, start: usize, end: usize, d: &pg_query::protobuf::
             let Some(node) = raw.stmt.and_then(|s| s.node) else { continue };
             let location = usize::try_from(raw.stmt_location).unwrap_or(0);
             let skipped = query.get(location..).map_or(0, |q| q.len() - q.trim_start().len());
-            inner.push(Inner { node, start: at.map_or(start, |a| a + location + skipped), base: at });
+            inner.push(Inner {
+                node,
+                start: at.map_or(start, |a| a + location + skipped),
+                base: at,
+                query: query.clone(),
+            });
         }
     }
     inner

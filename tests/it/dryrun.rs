@@ -468,6 +468,15 @@ fn a_type_change_that_a_value_does_not_survive_names_the_values_that_make_it_fai
     );
     let examples = f["rows"]["examples"].as_array().unwrap();
     assert!(examples.len() == 5 && examples.iter().all(|e| e.as_str().unwrap().starts_with('x')), "{f:#}");
+    // The same change inside a `DO` block (guarded, as migrations often are): before, its failure named
+    // no value and gave no count.
+    let f = failure(
+        "guarded.sql",
+        "DO $$\nBEGIN\n  IF EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'acct' AND column_name = 'code') THEN\n    ALTER TABLE acct ALTER COLUMN code TYPE int USING nullif(trim(code), '')::int;\n  END IF;\nEND $$;\n",
+    );
+    assert_eq!((&f["sqlstate"], &f["rows"]["count"]), (&"22P02".into(), &10.into()), "{f:#}");
+    let examples = f["rows"]["examples"].as_array().unwrap();
+    assert!(examples.len() == 5 && examples.iter().all(|e| e.as_str().unwrap().starts_with('x')), "{f:#}");
     assert_unchanged(&before, &db);
 }
 
