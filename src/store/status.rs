@@ -174,8 +174,12 @@ pub fn build(
             }
         })
         .collect();
-    let operations =
-        log.entries.iter().rev().filter(|e| wanted(e.database.as_deref())).take(options.last).cloned().collect();
+    // Newest first by when each started, the time shown: a line is written when its operation ends, so a
+    // migration's line comes after those of the check and rollback it ran.
+    let mut operations: Vec<AuditEntry> =
+        log.entries.iter().rev().filter(|e| wanted(e.database.as_deref())).cloned().collect();
+    operations.sort_by(|a, b| b.time.cmp(&a.time));
+    operations.truncate(options.last);
     StoreStatus {
         store,
         exists: true,
@@ -276,6 +280,14 @@ mod tests {
         let none = build("s".into(), &snapshots, &log, Vec::new(), &options(Some("nope"), 10), now);
         assert!(none.databases.is_empty());
         assert_eq!(times(&none), ["2026-12-02T03:10:00Z"]);
+        // A line is written when its operation ends: a migration that started first and ended last (its
+        // rollback and check written before it) is listed by its start.
+        let mut log = log;
+        let mut migration = log.entries[0].clone();
+        migration.time = at("2026-12-02T03:35:00Z");
+        log.entries.push(migration);
+        let all = build("s".into(), &snapshots, &log, Vec::new(), &options(None, 3), now);
+        assert_eq!(times(&all), ["2026-12-02T03:40:00Z", "2026-12-02T03:35:00Z", "2026-12-02T03:30:00Z"]);
     }
 
     #[test]
