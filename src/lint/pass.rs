@@ -118,6 +118,9 @@ pub struct Known {
     index_columns: HashMap<String, Vec<String>>,
     /// The indexes the run made, as (their table's key, their columns).
     indexed: Vec<(String, Vec<String>)>,
+    /// (table key, column) of the database's columns whose type the run changed, with the new type: what
+    /// a later change of it changes from.
+    retyped: HashMap<(String, String), ColumnType>,
     /// Index names whose index in the database's facts the run took away (a `DROP INDEX`, a `DROP TABLE`
     /// of its table, a rename to another name), by [`RelName::key`], until the run makes one of that
     /// name again: a `CREATE INDEX` of it does not fail.
@@ -639,6 +642,9 @@ impl<'a> Pass<'a> {
 
     fn column_type(&self, rel: &RelName, column: &str) -> Option<ColumnType> {
         if let Some(t) = self.known.tables.get(&self.key(rel)).and_then(|t| t.columns.get(column)) {
+            return Some(t.clone());
+        }
+        if let Some(t) = self.known.retyped.get(&(self.key(rel), column.to_owned())) {
             return Some(t.clone());
         }
         self.table_facts(rel).and_then(|t| t.columns.get(self.db_column(rel, column))).cloned()
@@ -1892,6 +1898,13 @@ impl<'a> Pass<'a> {
             );
         }
         let index = RelName { schema: rel.schema.clone(), name: i.idxname.clone() };
+        // `IF NOT EXISTS` of an index there already (the database's, or one an earlier statement of the run
+        // made) builds nothing: the server says "already exists, skipping".
+        let made_by_run =
+            self.known.index_columns.contains_key(&i.idxname) && !self.known.dropped_indexes.contains(&index.key());
+        if i.if_not_exists && !i.idxname.is_empty() && (made_by_run || self.has_db_index(&index)) {
+            return;
+        }
         if !new {
             self.check_exists(&rel, None);
             if !i.if_not_exists && !i.idxname.is_empty() && self.has_db_index(&index) {
@@ -2728,8 +2741,13 @@ impl<'a> Pass<'a> {
             self.cascade_hit(rel);
         }
         self.at = saved;
-        if let Some(t) = self.known.tables.get_mut(&self.key(rel)) {
-            t.columns.insert(column.to_owned(), to);
+        match self.known.tables.get_mut(&self.key(rel)) {
+            Some(t) => {
+                t.columns.insert(column.to_owned(), to);
+            }
+            None => {
+                self.known.retyped.insert((self.key(rel), column.to_owned()), to);
+            }
         }
     }
 }

@@ -784,6 +784,39 @@ fn a_type_change_after_a_rename_knows_the_type_the_column_had() {
 }
 
 #[test]
+fn a_later_file_of_the_run_is_judged_against_what_earlier_ones_changed() {
+    // Harbor changes `vulnerability_record.id` to bigint in 0071 and again in 0080, and makes indexes in
+    // 0053 that 0060 makes again `IF NOT EXISTS`: with the database's facts (of before the run), each
+    // second statement was an error, though it does nothing.
+    let mut table = TableFacts { rows: Some(1_000_000), bytes: 50 << 20, ..TableFacts::default() };
+    table.columns.insert("id".into(), crate::lint::types::ColumnType::parse("integer").unwrap());
+    let mut facts = facts_with("vulnerability_record", table);
+    facts.indexes.insert("idx_existing".into());
+    let with = |rule: &str, sql: &str| lines_with(rule, sql, &LintOptions::default(), Some(&facts));
+    let twice = "ALTER TABLE vulnerability_record ALTER COLUMN id TYPE bigint;
+-- next file
+\
+                 ALTER TABLE vulnerability_record ALTER COLUMN id TYPE bigint;";
+    assert_eq!(with("alter-column-type", twice), [1]);
+    let index = "CREATE INDEX idx_new ON vulnerability_record (id);
+-- next file
+\
+                 CREATE INDEX IF NOT EXISTS idx_new ON vulnerability_record (id);
+\
+                 CREATE INDEX IF NOT EXISTS idx_existing ON vulnerability_record (id);
+\
+                 CREATE INDEX IF NOT EXISTS idx_other ON vulnerability_record (id);";
+    // Lines are each file's own: the first file's build, and the second file's `idx_other`.
+    assert_eq!(with("create-index-without-concurrently", index), [1, 3]);
+    // Dropped first, it is built again.
+    let dropped = "DROP INDEX CONCURRENTLY IF EXISTS idx_existing;
+-- next file
+\
+                   CREATE INDEX IF NOT EXISTS idx_existing ON vulnerability_record (id);";
+    assert_eq!(with("create-index-without-concurrently", dropped), [1]);
+}
+
+#[test]
 fn a_type_change_of_a_foreign_key_column_names_the_other_table_it_locks() {
     // Measured on PostgreSQL 15: either end of the key locks the other table ACCESS EXCLUSIVE.
     let made = "CREATE TABLE users (id int PRIMARY KEY);\n\
