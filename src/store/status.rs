@@ -178,7 +178,7 @@ pub fn build(
     // migration's line comes after those of the check and rollback it ran.
     let mut operations: Vec<AuditEntry> =
         log.entries.iter().rev().filter(|e| wanted(e.database.as_deref())).cloned().collect();
-    operations.sort_by(|a, b| b.time.cmp(&a.time));
+    operations.sort_by_key(|e| std::cmp::Reverse(e.time));
     operations.truncate(options.last);
     StoreStatus {
         store,
