@@ -49,6 +49,31 @@ pub struct CheckOptions {
     pub long_running: Duration,
     /// Cancels the running statement and ends the check.
     pub cancel: Cancel,
+    /// Findings of the snapshot's tables that a migration since dropped or renamed (its doing, not a
+    /// missing table: [`by_migration`]), added to the report.
+    pub by_migration: Vec<Finding>,
+}
+
+/// Takes out of `snapshot`'s tables those a migration since it dropped (`dropped`), and checks those it
+/// renamed (`renamed`: old and new names) under their new names; returns the findings that say so
+/// (`dropped-by-migration`, `renamed-by-migration`), for [`CheckOptions::by_migration`].
+pub fn by_migration(snapshot: &mut SnapshotMeta, dropped: &[String], renamed: &[(String, String)]) -> Vec<Finding> {
+    let mut meant = Vec::new();
+    let id = snapshot.id.clone();
+    snapshot.tables.retain_mut(|t| {
+        if dropped.contains(&t.table) {
+            let message = format!("in snapshot `{id}` ({} rows); the migration dropped it", t.rows);
+            meant.push(Finding::new("dropped-by-migration", Level::Info, Some(&t.table), message));
+            return false;
+        }
+        if let Some((_, new)) = renamed.iter().find(|(old, _)| *old == t.table) {
+            let message = format!("the migration renamed it `{new}`: its rows are counted there");
+            meant.push(Finding::new("renamed-by-migration", Level::Info, Some(&t.table), message));
+            t.table = new.clone();
+        }
+        true
+    });
+    meant
 }
 
 /// How much a finding matters. Only errors make a database unhealthy.
@@ -181,6 +206,7 @@ pub async fn check(options: &CheckOptions) -> Result<CheckReport> {
     let (s, cancel) = (&session, &options.cancel);
     let mut found = Vec::new();
     // Sessions first: they show the moment the check started, before its own queries wait on anyone.
+    found.extend(options.by_migration.iter().cloned());
     step(&mut found, cancel, "lock waits", probes::lock_waits(s)).await?;
     step(&mut found, cancel, "long-running statements", probes::long_running(s, options.long_running)).await?;
     if let Some(snapshot) = &options.against {
@@ -314,6 +340,7 @@ mod tests {
             max_row_loss: None,
             long_running: DEFAULT_LONG_RUNNING,
             cancel: Cancel::new(),
+            by_migration: Vec::new(),
         };
         let now = Timestamp::now();
         let report = |findings: Vec<Finding>| CheckReport {

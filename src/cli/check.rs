@@ -102,9 +102,27 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
         (None, false) => None,
     };
     // An encrypted snapshot's tables are in its archive only.
-    let against = match (against, store.as_deref()) {
+    let mut against = match (against, store.as_deref()) {
         (Some(meta), Some(store)) => Some(pgsafe::store::operation::with_tables(store, meta)?),
         (against, _) => against,
+    };
+    // A migration that started from this snapshot and ended healthy dropped or renamed some of its tables on
+    // purpose: as its own check did, they are its doing, not missing.
+    let by_migration = match (&mut against, store.as_deref()) {
+        (Some(meta), Some(store)) => {
+            let log = store.read_audit()?;
+            let healthy = log.entries.iter().rev().find(|e| {
+                e.command == pgsafe::store::AuditCommand::Migrate
+                    && e.step.as_deref() == Some("check")
+                    && e.outcome == pgsafe::store::Outcome::Ok
+                    && e.snapshot.as_ref() == Some(&meta.id)
+            });
+            match healthy {
+                Some(e) => pgsafe::check::by_migration(meta, &e.dropped_tables, &e.renamed_tables),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     };
     // The library refuses a limit that is no percentage.
     if args.max_row_loss.is_some() && against.is_none() {
@@ -120,8 +138,15 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
             format!("`--long-running {}` must be a number of seconds, 0 or more", args.long_running),
         )
     })?;
-    let options =
-        CheckOptions { connect, against, sql, max_row_loss: args.max_row_loss, long_running, cancel: Cancel::new() };
+    let options = CheckOptions {
+        connect,
+        against,
+        sql,
+        max_row_loss: args.max_row_loss,
+        long_running,
+        cancel: Cancel::new(),
+        by_migration,
+    };
     let store = store.as_deref();
     match args.watch {
         None => once(&options, store, args.json, &args.notify),

@@ -34,7 +34,7 @@ use apply::Piece;
 use runner::{FolderStatus, MigrationFile};
 
 use crate::cancel::Cancel;
-use crate::check::{CheckOptions, CheckReport, Finding, Level};
+use crate::check::{CheckOptions, CheckReport};
 use crate::dump::DumpOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::TableName;
@@ -243,7 +243,7 @@ async fn run(
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     // The migration runs under the role's and database's settings, as under psql.
     session.use_own_settings().await?;
-    let mut log = Log { store, options, migration: None };
+    let mut log = Log { store, options, migration: None, changes: None };
     // Down sections of goose's, dbmate's and sql-migrate's files, as files of their own while the run lasts.
     let down_sections =
         tempfile::tempdir().map_err(|e| Error::io("making a temporary folder", &std::env::temp_dir(), e))?;
@@ -503,6 +503,7 @@ async fn run(
             match apply::relations(&session).await {
                 Ok(after) => {
                     changes = apply::TableChanges::between(&before, &after);
+                    log.changes = Some(changes.clone());
                     report.analyzed = apply::analyze_changed(&session, &before, &after).await.unwrap_or_else(|e| {
                         tracing::warn!("ANALYZE after the migration failed: {e}");
                         Vec::new()
@@ -1327,23 +1328,11 @@ async fn check(
     snapshot: Option<&SnapshotId>,
     changes: &apply::TableChanges,
 ) -> Result<CheckReport> {
-    let mut meant = Vec::new();
+    let mut by_migration = Vec::new();
     let against = match snapshot {
         Some(id) => {
             let mut meta = crate::store::operation::with_tables(store, store.get(id)?)?;
-            meta.tables.retain_mut(|t| {
-                if changes.dropped.contains(&t.table) {
-                    let message = format!("in snapshot `{}` ({} rows); the migration dropped it", meta.id, t.rows);
-                    meant.push(Finding::new("dropped-by-migration", Level::Info, Some(&t.table), message));
-                    return false;
-                }
-                if let Some((_, new)) = changes.renamed.iter().find(|(old, _)| *old == t.table) {
-                    let message = format!("the migration renamed it `{new}`: its rows are counted there");
-                    meant.push(Finding::new("renamed-by-migration", Level::Info, Some(&t.table), message));
-                    t.table = new.clone();
-                }
-                true
-            });
+            by_migration = crate::check::by_migration(&mut meta, &changes.dropped, &changes.renamed);
             Some(meta)
         }
         None => None,
@@ -1355,10 +1344,9 @@ async fn check(
         max_row_loss: None,
         long_running: crate::check::DEFAULT_LONG_RUNNING,
         cancel: options.cancel.clone(),
+        by_migration,
     };
-    let mut report = crate::check::check(&check).await?;
-    report.findings.extend(meant);
-    Ok(report)
+    crate::check::check(&check).await
 }
 
 fn error_list(h: &CheckReport) -> String {
@@ -1523,6 +1511,9 @@ struct Log<'a> {
     store: &'a dyn Store,
     options: &'a MigrateOptions,
     migration: Option<String>,
+    /// The tables the migration dropped and renamed, once known: written with the health check's line, so
+    /// that a later `pgsafe check` against the migration's snapshot knows them as its doing.
+    changes: Option<apply::TableChanges>,
 }
 
 impl Log<'_> {
@@ -1561,6 +1552,10 @@ impl Log<'_> {
         entry.step = Some(step.to_owned());
         entry.migration = self.migration.clone();
         entry.snapshot = report.snapshot.clone();
+        if let (Some(changes), "check") = (&self.changes, step) {
+            entry.dropped_tables = changes.dropped.clone();
+            entry.renamed_tables = changes.renamed.clone();
+        }
         if let Err(e) = self.store.append_audit(&entry) {
             tracing::warn!("the audit line of the migration's `{step}` step was not written: {e}");
         }

@@ -647,6 +647,7 @@ async fn run(
             max_row_loss: None,
             long_running: crate::check::DEFAULT_LONG_RUNNING,
             cancel: options.cancel.clone(),
+            by_migration: Vec::new(),
         };
         let (started_at, started) = (Timestamp::now(), Instant::now());
         let result = crate::check::check(&check).await;

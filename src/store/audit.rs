@@ -110,6 +110,12 @@ pub struct AuditEntry {
     /// The step of `pgsafe migrate` (`snapshot`, `lint`, `dry-run`, `apply`, `check`, `rollback`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub step: Option<String>,
+    /// A migration's health check: the tables of its snapshot the migration dropped, and those it renamed
+    /// (old and new names), which a later check against that snapshot knows as its doing.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dropped_tables: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub renamed_tables: Vec<(String, String)>,
     /// A snapshot taken: the BLAKE3 of its archive's manifest (hex), a record of its content kept apart
     /// from its metadata.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -126,6 +132,9 @@ impl AuditEntry {
         if let Outcome::Failed { error } | Outcome::Forced { error } = &mut entry.outcome {
             *error = "(the message is withheld: the store's snapshots are encrypted)".to_string();
         }
+        // Nor does a line name tables.
+        entry.dropped_tables.clear();
+        entry.renamed_tables.clear();
         entry
     }
 
@@ -162,6 +171,8 @@ impl AuditEntry {
             dropped_databases: Vec::new(),
             migration: None,
             step: None,
+            dropped_tables: Vec::new(),
+            renamed_tables: Vec::new(),
             manifest_blake3: None,
             seconds,
         }

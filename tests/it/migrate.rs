@@ -1323,6 +1323,23 @@ fn a_migration_that_drops_or_renames_tables_is_healthy() {
         "{report:#}"
     );
     assert_eq!(db.psql("SELECT count(*) FROM person").trim(), "30");
+    // A later check against the migration's snapshot knows them too (Synapse tester: `check --latest`
+    // after a migration that exits 0 said `missing-table` for each table it dropped, exit 1).
+    let (code, out, err) = run(pgsafe()
+        .args(["check", "--json", "--latest", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()]));
+    let check: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    assert_eq!((code, &check["healthy"]), (0, &true.into()), "{check:#}\n{err}");
+    let mut later: Vec<(String, String)> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"].as_str().unwrap().ends_with("-by-migration"))
+        .map(|f| (f["check"].as_str().unwrap().to_owned(), f["object"].as_str().unwrap().to_owned()))
+        .collect();
+    later.sort();
+    assert_eq!(later, findings, "{check:#}");
 }
 
 /// Defect (Cal.com tester): `--allow-data-loss` went past a dry run that loses data, but not past lint's
