@@ -32,6 +32,7 @@ const ROW_CHANGES: &str = include_str!("sql/row_changes.sql");
 const FILLED: &str = include_str!("sql/filled.sql");
 const EXISTING: &str = include_str!("sql/existing.sql");
 const WRITTEN: &str = include_str!("sql/written.sql");
+const NUMBERED: &str = include_str!("sql/numbered.sql");
 
 /// Rehearses `statement` (the `index`th of the migration), which `analysis` read, and reports it. An
 /// `Err` only when the rehearsal cannot go on (the connection, an interruption, a query of its own that
@@ -2124,6 +2125,14 @@ async fn not_moved(
     let mut elsewhere: Option<(String, u64, Option<TableColumn>)> = None;
     let col = quote_ident(column);
     for (other, same) in &written {
+        // A column its sequence numbers holds the sequence's values, whatever they equal: no place the
+        // values went, and no key that ties them (`schedule.id`, new serials 1 to 300 beside ids 1 to 1000).
+        let what = format!("the columns a sequence numbers in `{other}`");
+        let numbered: Vec<String> = match settle(measure(s, s.query(NUMBERED, &[other])).await, &what, options, report)?
+        {
+            Some(rows) => rows.iter().map(|r| value(r, 0, NUMBERED)).collect::<Result<_>>()?,
+            None => continue,
+        };
         let columns: Vec<String> = if *same {
             vec![column.to_owned()]
         } else {
@@ -2142,7 +2151,7 @@ async fn not_moved(
                 None => Vec::new(),
             }
         };
-        for there in &columns {
+        for there in columns.iter().filter(|c| !numbered.contains(c)) {
             let sql = format!(
                 "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
                  EXCEPT ALL SELECT ({there})::text FROM {other} WHERE {there} IS NOT NULL AND {WRITTEN_HERE}) missing",
@@ -2156,9 +2165,29 @@ async fn not_moved(
             // Row by row through a key, when there is one: a value there once may be the value of many
             // rows (a lookup table, `post.tag_id = tag.id`), which the multiset counts once.
             let mut by = None;
-            if let Some(tie) = quietly(measure(s, tied(s, table, column, other, there)).await)? {
+            let mut values = None;
+            if let Some(tie) = quietly(measure(s, tied(s, table, column, other, there, &numbered)).await)? {
                 missing = tie.missing.min(total);
                 by = tie.by;
+                values = Some(tie.values);
+            }
+            // Some found, all of one value: a constant the new rows hold (`status = 'Success'`) equals a
+            // few by chance, which tells no copy from a coincidence.
+            if missing > 0 && missing < total {
+                let values = match values {
+                    Some(values) => Some(values),
+                    None => {
+                        let sql = format!(
+                            "SELECT count(*) FROM (SELECT ({col})::text FROM {table} WHERE {col} IS NOT NULL \
+                             INTERSECT SELECT ({there})::text FROM {other} WHERE {there} IS NOT NULL AND {WRITTEN_HERE}) found",
+                            there = quote_ident(there)
+                        );
+                        settle(measure(s, count(s, &sql)).await, &what, options, report)?
+                    }
+                };
+                if values.is_none_or(|v| v < 2) {
+                    missing = total;
+                }
             }
             if elsewhere.as_ref().is_none_or(|(_, m, _)| missing < *m) {
                 elsewhere = Some((format!("{other}.{there}"), missing, by));
@@ -2184,9 +2213,17 @@ async fn not_moved(
 
 /// Of the values of `table.column` (not NULL), how many have no row of `other` that the migration wrote
 /// holding the value in `there` and tied to the value's row: by a column of `other` holding the row's
-/// primary key (one column), or a column of `table` holding `other`'s primary key (one column), whichever
-/// ties the most; `None` when `table` has no primary key to tie by (then the values alone are compared).
-async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) -> Result<Option<Tie>> {
+/// primary key (one column; none of the `numbered` ones, which a sequence fills), or a column of `table`
+/// holding `other`'s primary key (one column), whichever ties the most; `None` when `table` has no primary
+/// key to tie by (then the values alone are compared).
+async fn tied(
+    s: &Session,
+    table: &str,
+    column: &str,
+    other: &str,
+    there: &str,
+    numbered: &[String],
+) -> Result<Option<Tie>> {
     let key = primary_key(s, table).await?;
     let [key] = key.as_slice() else { return Ok(None) };
     let other_key = primary_key(s, other).await?;
@@ -2198,7 +2235,7 @@ async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) 
     // a key).
     let mut ties: Vec<(&str, &str, (&str, &str))> = theirs
         .iter()
-        .filter(|c| *c != there)
+        .filter(|c| *c != there && !numbered.contains(c))
         .take(30)
         .map(|c| (c.as_str(), key.as_str(), (other, c.as_str())))
         .collect();
@@ -2215,35 +2252,39 @@ async fn tied(s: &Session, table: &str, column: &str, other: &str, there: &str) 
     for (theirs, ours, by) in ties {
         let (theirs, ours) = (quote_ident(theirs), quote_ident(ours));
         // Rows of the other table this transaction wrote, by the key that ties them (as text), and with
-        // the value each holds. A row whose key is there with another value: the key ties nothing (a serial
-        // that happens to number the new rows as the old ones were). Joined, not looked up row by row: a
-        // subquery in an aggregate's FILTER runs once for each row (30,000 rows took 138 s).
+        // the value each holds. A row whose key is there with another value, beside its own or not,
+        // contradicts the tie: the key ties nothing (ids that happen to equal the old ones, where other
+        // rows hold the same `vendor_id` with other ids). Joined, not looked up row by row: a subquery in
+        // an aggregate's FILTER runs once for each row (30,000 rows took 138 s).
         let sql = format!(
             "WITH d AS (SELECT ({theirs})::text AS k, ({there})::text AS v FROM {other} \
                         WHERE pg_catalog.age(xmin) <= 0), \
                   pairs AS (SELECT DISTINCT k, v FROM d WHERE k IS NOT NULL AND v IS NOT NULL), \
-                  keys AS (SELECT DISTINCT k FROM d WHERE k IS NOT NULL) \
+                  keys AS (SELECT k, count(DISTINCT v) AS n FROM d WHERE k IS NOT NULL GROUP BY k) \
              SELECT count(*) FILTER (WHERE p.k IS NULL), \
-                    count(*) FILTER (WHERE p.k IS NULL AND kk.k IS NOT NULL) \
+                    count(*) FILTER (WHERE kk.k IS NOT NULL AND (p.k IS NULL OR kk.n > 1)), \
+                    count(DISTINCT (t.{col})::text) FILTER (WHERE p.k IS NOT NULL) \
              FROM {table} t \
              LEFT JOIN pairs p ON p.k = (t.{ours})::text AND p.v = (t.{col})::text \
              LEFT JOIN keys kk ON kk.k = (t.{ours})::text \
              WHERE t.{col} IS NOT NULL"
         );
         let row = s.query_one(&sql, &[]).await?;
-        let (missing, contradicted): (i64, i64) = (value(&row, 0, &sql)?, value(&row, 1, &sql)?);
-        let missing = u64::try_from(missing).unwrap_or(0);
+        let (missing, contradicted, values): (i64, i64, i64) =
+            (value(&row, 0, &sql)?, value(&row, 1, &sql)?, value(&row, 2, &sql)?);
+        let (missing, values) = (u64::try_from(missing).unwrap_or(0), u64::try_from(values).unwrap_or(0));
         if contradicted == 0 && best.as_ref().is_none_or(|b| missing < b.missing) {
-            best = Some(Tie { missing, by: Some((by.0.to_owned(), by.1.to_owned())) });
+            best = Some(Tie { missing, values, by: Some((by.0.to_owned(), by.1.to_owned())) });
         }
     }
-    Ok(Some(best.unwrap_or(Tie { missing: u64::MAX, by: None })))
+    Ok(Some(best.unwrap_or(Tie { missing: u64::MAX, values: 0, by: None })))
 }
 
-/// What [`tied`] found: the values no row ties, and the column that ties them (table, column), which
-/// holds data that was there before from then on.
+/// What [`tied`] found: the values no row ties, how many distinct values the rows it ties hold, and the
+/// column that ties them (table, column), which holds data that was there before from then on.
 struct Tie {
     missing: u64,
+    values: u64,
     by: Option<TableColumn>,
 }
 
