@@ -329,7 +329,7 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     let mut notes = Vec::new();
     let result = async {
         let before = sequences_before(&session, &mut notes).await?;
-        let (reports, starts) = rehearse(&session, &statements, options, server_version).await?;
+        let (reports, starts) = rehearse(&session, &statements, options, server_version, before.as_ref()).await?;
         // A migration that stops fails already; what it would leave behind is moot.
         let behind = match before {
             Some(before) if !stops(&reports) => sequences_after(&session, &before, &reports, &mut notes).await?,
@@ -494,11 +494,13 @@ async fn rehearse(
     statements: &[Statement],
     options: &DryRunOptions,
     server_version: u32,
+    sequences_at_start: Option<&BTreeMap<i64, Option<i64>>>,
 ) -> Result<(Vec<StatementReport>, Vec<Option<Instant>>)> {
     let mut reports = Vec::new();
     let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
     let mut run = observe::Run::default();
+    run.sequences_at_start = sequences_at_start.cloned();
     run.fills_from = observe::fills_from(statements);
     run.remember_large_objects(session).await?;
     // The file of the last statement that added a value to an enum type, and whether a COMMIT of that

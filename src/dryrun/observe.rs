@@ -207,6 +207,9 @@ pub(super) struct Run {
     large_objects: bool,
     /// The rows their DELETEs took out of tables, to look for at the end ([`back_again`]).
     deleted: Vec<DeletedRows>,
+    /// The last value each sequence had given at the rehearsal's start, by oid (`None` in the map: none
+    /// yet); `None` when the server refused to say.
+    pub sequences_at_start: Option<BTreeMap<i64, Option<i64>>>,
 }
 
 /// The temporary table of the oids of the large objects there before the rehearsal: those the migration
@@ -238,6 +241,18 @@ pub(super) fn fills_from(statements: &[crate::dryrun::Statement]) -> Vec<bool> {
 }
 
 impl Run {
+    /// Whether sequence `seq` (whose last value given is `last`, `None` when it gave none or is not
+    /// `readable`) numbered rows during the migration: it gave values since the rehearsal's start (or was
+    /// made by it and gave any). Explicit ids written into its column (a table copied with its ids) are no
+    /// sequence's. Not readable, or without the states at the start: numbered once it gave any value.
+    fn numbered_here(&self, seq: i64, readable: bool, last: Option<i64>) -> bool {
+        match (&self.sequences_at_start, readable) {
+            (Some(start), true) => last.is_some() && start.get(&seq).is_none_or(|&was| was != last),
+            (_, false) => true,
+            (None, true) => last.is_some(),
+        }
+    }
+
     /// Keeps the oids of the large objects there before the rehearsal, if any (from
     /// `pg_largeobject_metadata`, which any user can read), to count those each statement removes.
     pub(super) async fn remember_large_objects(&mut self, s: &Session) -> Result<()> {
@@ -2130,7 +2145,17 @@ async fn not_moved(
         let what = format!("the columns a sequence numbers in `{other}`");
         let numbered: Vec<String> = match settle(measure(s, s.query(NUMBERED, &[other])).await, &what, options, report)?
         {
-            Some(rows) => rows.iter().map(|r| value(r, 0, NUMBERED)).collect::<Result<_>>()?,
+            Some(rows) => {
+                let mut numbered = Vec::new();
+                for r in &rows {
+                    let (name, seq): (String, i64) = (value(r, 0, NUMBERED)?, value(r, 1, NUMBERED)?);
+                    let (readable, last): (bool, Option<i64>) = (value(r, 2, NUMBERED)?, value(r, 3, NUMBERED)?);
+                    if run.numbered_here(seq, readable, last) {
+                        numbered.push(name);
+                    }
+                }
+                numbered
+            }
             None => continue,
         };
         let columns: Vec<String> = if *same {

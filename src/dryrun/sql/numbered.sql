@@ -1,7 +1,8 @@
--- The columns of $1 that a sequence numbers (a serial's `DEFAULT nextval(...)`, an identity) once it has
--- given a value (or cannot be read): their values in new rows are the sequence's, no copy of another
--- column's and no key of another table's rows. A sequence that has given nothing (a new table filled with
--- ids of its own) numbers nothing yet. From PostgreSQL 10.
+-- The columns of $1 that a sequence numbers (a serial's `DEFAULT nextval(...)`, an identity), each with
+-- its sequence (as int8) and the last value it gave (NULL when it gives its start value next, or cannot be
+-- read): compared with the sequences' states at the rehearsal's start, a column whose sequence gave values
+-- during the migration holds the sequence's values in new rows, no copy of another column's and no key of
+-- another table's rows. From PostgreSQL 10.
 WITH fed AS (
     SELECT ad.adnum AS attnum, d.refobjid AS seq
     FROM pg_catalog.pg_attrdef ad
@@ -17,8 +18,9 @@ WITH fed AS (
       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
       AND d.refobjid = pg_catalog.to_regclass($1) AND d.deptype = 'i' AND d.refobjsubid > 0
 )
-SELECT DISTINCT a.attname::text
+SELECT DISTINCT a.attname::text, f.seq::int8 AS seq,
+       pg_catalog.has_sequence_privilege(f.seq, 'SELECT,USAGE') AS readable,
+       CASE WHEN pg_catalog.has_sequence_privilege(f.seq, 'SELECT,USAGE')
+            THEN pg_catalog.pg_sequence_last_value(f.seq) END AS last_value
 FROM fed f
 JOIN pg_catalog.pg_attribute a ON a.attrelid = pg_catalog.to_regclass($1) AND a.attnum = f.attnum AND NOT a.attisdropped
-WHERE NOT pg_catalog.has_sequence_privilege(f.seq, 'SELECT')
-   OR pg_catalog.pg_sequence_last_value(f.seq) IS NOT NULL
