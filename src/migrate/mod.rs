@@ -776,8 +776,7 @@ async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statem
 /// Whether the file of `u` cannot run in one transaction: a statement of it cannot run in one, or it
 /// commits transactions of its own (it has a `BEGIN ... COMMIT` block and more beside it).
 fn one_transaction_cannot_hold(u: &Unit, server_version: u32) -> bool {
-    u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version))
-        || crate::dryrun::keeps_own_transactions(&u.statements, |st| st.sql.as_str())
+    crate::dryrun::runs_as_written(&u.statements, |st| st.sql.as_str(), server_version)
 }
 
 /// The modes of the transaction that runs the file of `u` (when one can hold it), as its `BEGIN` asks for
@@ -906,6 +905,8 @@ async fn rehearse_step(
             statement_timeout: crate::dryrun::DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: crate::dryrun::DEFAULT_MAX_REWRITE_BYTES,
             max_compare_rows: crate::dryrun::DEFAULT_MAX_COMPARE_ROWS,
+            // Without a snapshot, every file runs in one transaction.
+            one_transaction: !options.snapshot,
             cancel: options.cancel.clone(),
         };
         // A lock another session holds stops the rehearsal as it would stop the migration: it is tried
