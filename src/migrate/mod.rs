@@ -598,6 +598,16 @@ async fn run(
                     remove_unneeded_snapshot(store, pinned, &mut report, &mut log, "failed", "nothing was changed");
                 }
                 Some(id) => {
+                    // A table the migration renamed is no new table: its rows come back under the old name.
+                    let renamed = match apply::relations(&session).await {
+                        Ok(after) => apply::TableChanges::between(&before, &after).renamed,
+                        Err(e) => {
+                            tracing::warn!(
+                                "reading the tables after the migration failed, so a table it renamed is counted as new: {e}"
+                            );
+                            Vec::new()
+                        }
+                    };
                     // The rollback's swap must not wait for the migration's own session.
                     drop(session);
                     progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
@@ -610,7 +620,7 @@ async fn run(
                     )));
                     let t = Instant::now();
                     let mut tried = Mode::Swap;
-                    match roll_back(store, options, &id, lock, progress.clone(), &mut tried).await {
+                    match roll_back(store, options, &id, renamed, lock, progress.clone(), &mut tried).await {
                         Ok(r) => {
                             log.step(
                                 &mut report,
@@ -1414,11 +1424,13 @@ async fn observe(
 }
 
 /// Puts the snapshot back: a swap when the role may make and rename databases, else in place; in place
-/// too when a swap could not be made and changed nothing.
+/// too when a swap could not be made and changed nothing. `renamed`: the snapshot's tables the migration
+/// renamed (the old name, the new), whose rows the rollback brings back rather than discards.
 async fn roll_back(
     store: &dyn Store,
     options: &MigrateOptions,
     id: &SnapshotId,
+    renamed: Vec<(String, String)>,
     lock: &DatabaseLock,
     progress: Arc<dyn Progress>,
     tried: &mut Mode,
@@ -1451,6 +1463,7 @@ async fn roll_back(
             retries: options.lock.retries.max(crate::rollback::ROLLBACK_LOCK_RETRIES),
         },
         health_check: true,
+        renamed,
         cancel: Cancel::new(),
     };
     let plan = crate::rollback::plan(store, &rollback).await?;
