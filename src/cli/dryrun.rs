@@ -114,6 +114,7 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
         statement_timeout: args.statement_timeout,
         max_rewrite_bytes: args.max_rewrite_bytes,
         max_compare_rows: args.max_compare_rows,
+        one_transaction: false,
         cancel: Cancel::new(),
     };
     let started_at = Timestamp::now();

@@ -328,6 +328,14 @@ pub fn keeps_own_transactions<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) ->
     counted > 1 && runs.iter().any(|r| matches!(r, TransactionRun::Block(_)))
 }
 
+/// Whether a file of `statements` runs as it is written rather than in one transaction: a statement of it
+/// cannot run in a transaction (on a server of `server_version`), or it commits transactions of its own
+/// ([`keeps_own_transactions`]). Each of its blocks then runs in a transaction of its own (or, holding
+/// such a statement, statement by statement), and every statement outside one on its own.
+pub fn runs_as_written<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str, server_version: u32) -> bool {
+    statements.iter().any(|st| outside_transaction(sql(st), server_version)) || keeps_own_transactions(statements, sql)
+}
+
 /// The `BEGIN` of a non-empty block of a file of `statements` that no `COMMIT` ends (or the `COMMIT AND
 /// CHAIN` that opened it): psql ends the file with that transaction open, and the server rolls it back.
 pub fn never_committed<'a, T>(statements: &'a [T], sql: impl Fn(&'a T) -> &'a str) -> Option<&'a T> {

@@ -35,7 +35,7 @@ use crate::pg::{ConnectOptions, Session};
 use crate::store::{AuditCommand, AuditEntry, Outcome};
 pub use analyze::{
     TransactionBlock, TransactionModes, TransactionRun, copies_to_stdout, file_modes, is_transaction_control,
-    keeps_own_transactions, outside_transaction, transaction_runs,
+    keeps_own_transactions, outside_transaction, runs_as_written, transaction_runs,
 };
 pub use sequences::SequenceBehind;
 pub use split::{CopyRows, FOLDER_LAYOUTS, Statement, folder_migrations, migration_files, split_file, split_text};
@@ -62,6 +62,10 @@ pub struct DryRunOptions {
     pub max_rewrite_bytes: u64,
     /// A type change compares at most this many values; beyond, the count is an estimate.
     pub max_compare_rows: u64,
+    /// The migration runs every file in one transaction (`migrate --skip-snapshot`), which holds each
+    /// lock to the end of the last file; otherwise each file's transactions end where `migrate` commits
+    /// them.
+    pub one_transaction: bool,
     /// Cancels the running statement and ends the dry run (rolled back all the same).
     pub cancel: Cancel,
 }
@@ -122,8 +126,9 @@ pub struct LockTaken {
     pub mode: String,
     /// The name the documentation and `LOCK TABLE` use, such as `ACCESS EXCLUSIVE`.
     pub lock: String,
-    /// From the statement's start to the end of the rehearsal: how long a real run in one transaction
-    /// would hold it.
+    /// How long `migrate` would hold it: the time of the statement and of those after it in the
+    /// transaction `migrate` runs it in, which ends with its file, or with its block or itself in a file
+    /// run as written (with the last file under `--skip-snapshot`).
     pub held_seconds: f64,
 }
 
@@ -329,26 +334,21 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     let mut notes = Vec::new();
     let result = async {
         let before = sequences_before(&session, &mut notes).await?;
-        let (reports, starts) = rehearse(&session, &statements, options, server_version, before.as_ref()).await?;
+        let reports = rehearse(&session, &statements, options, server_version, before.as_ref()).await?;
         // A migration that stops fails already; what it would leave behind is moot.
         let behind = match before {
             Some(before) if !stops(&reports) => sequences_after(&session, &before, &reports, &mut notes).await?,
             _ => Vec::new(),
         };
-        Ok::<_, Error>((reports, starts, behind))
+        Ok::<_, Error>((reports, behind))
     }
     .await;
     // Always, even after an error: nothing of the rehearsal may stay. A closed connection has rolled
     // back already.
     let rolled_back = if session.is_closed() { Ok(()) } else { session.batch("ROLLBACK").await };
-    let ended = Instant::now();
-    let (mut reports, starts, sequences_behind) = result?;
+    let (mut reports, sequences_behind) = result?;
     rolled_back.map_err(|e| e.context("the dry run ended, but its ROLLBACK failed"))?;
-    for (report, start) in reports.iter_mut().zip(starts) {
-        for lock in &mut report.locks {
-            lock.held_seconds = start.map_or(0.0, |s| ended.duration_since(s).as_secs_f64());
-        }
-    }
+    hold_locks(&mut reports, &transactions(&statements, server_version, options.one_transaction));
     if reports.iter().any(|r| r.reason.as_deref() == Some(TRANSACTION_CONTROL)) {
         notes.push(format!("the whole rehearsal is one transaction, rolled back at its end: {TRANSACTION_CONTROL}"));
     }
@@ -487,17 +487,15 @@ fn begin(options: &DryRunOptions) -> String {
     )
 }
 
-/// Each statement in turn, until one fails; then the rest are not run. Returns the reports and when each
-/// statement started (for how long its locks are held).
+/// Each statement in turn, until one fails; then the rest are not run.
 async fn rehearse(
     session: &Session,
     statements: &[Statement],
     options: &DryRunOptions,
     server_version: u32,
     sequences_at_start: Option<&BTreeMap<i64, Option<i64>>>,
-) -> Result<(Vec<StatementReport>, Vec<Option<Instant>>)> {
+) -> Result<Vec<StatementReport>> {
     let mut reports = Vec::new();
-    let mut starts = Vec::new();
     let mut stopped: Option<String> = None;
     let mut run = observe::Run::default();
     run.sequences_at_start = sequences_at_start.cloned();
@@ -512,7 +510,6 @@ async fn rehearse(
         options.cancel.check("the dry run")?;
         if let Some(why) = &stopped {
             reports.push(StatementReport::not_run(statement, why.clone()));
-            starts.push(None);
             continue;
         }
         let mut analysis = analyze::analyze(&statement.sql, server_version);
@@ -533,8 +530,6 @@ async fn rehearse(
             }
             analyze::Kind::NotRun(reason) => StatementReport::not_run(statement, reason.clone()),
             analyze::Kind::Runs => {
-                let start = Instant::now();
-                starts.push(Some(start));
                 run.strings.extend(analyze::strings(&statement.sql));
                 let new_here = observe::new_columns(session, &analysis.added_columns).await?;
                 let mut report =
@@ -580,10 +575,59 @@ async fn rehearse(
             }
         };
         reports.push(report);
-        starts.push(None);
     }
     run.back_again(session, &mut reports).await?;
-    Ok((reports, starts))
+    Ok(reports)
+}
+
+/// For each of `statements` (the whole run's, file after file), the transaction `migrate` runs it in, as
+/// a number: its file's; in a file that runs as written ([`runs_as_written`]), its `BEGIN ... COMMIT`
+/// block's, or its own outside one (or in a block holding a statement that cannot run in a
+/// transaction); the whole run's with `one_transaction`. The file's own BEGIN and COMMIT, which are not
+/// run, have one of their own.
+fn transactions(statements: &[Statement], server_version: u32, one_transaction: bool) -> Vec<usize> {
+    if one_transaction {
+        return vec![0; statements.len()];
+    }
+    let mut count = 0;
+    let mut another = || {
+        count += 1;
+        count
+    };
+    let mut of = Vec::with_capacity(statements.len());
+    for file in statements.chunk_by(|a, b| a.file == b.file) {
+        if !runs_as_written(file, |st| st.sql.as_str(), server_version) {
+            of.extend(std::iter::repeat_n(another(), file.len()));
+            continue;
+        }
+        let mut in_file: Vec<usize> = file.iter().map(|_| another()).collect();
+        let cannot_be_in_one = |i: &&usize| outside_transaction(&file[**i].sql, server_version);
+        let indices: Vec<usize> = (0..file.len()).collect();
+        for run in transaction_runs(&indices, |i| file[*i].sql.as_str()) {
+            if let TransactionRun::Block(block) = run
+                && !block.statements.iter().any(cannot_be_in_one)
+            {
+                let number = another();
+                block.statements.iter().for_each(|i| in_file[**i] = number);
+            }
+        }
+        of.extend(in_file);
+    }
+    of
+}
+
+/// Sets how long each lock of `reports` is held: from its statement to the end of its transaction (the
+/// statement's number in `transactions`), the time of the statements that run in it from there on. Those
+/// not run add nothing; one that failed ends it.
+fn hold_locks(reports: &mut [StatementReport], transactions: &[usize]) {
+    let mut after: BTreeMap<usize, f64> = BTreeMap::new();
+    for (report, transaction) in reports.iter_mut().zip(transactions).rev() {
+        let held = after.entry(*transaction).or_default();
+        *held += report.seconds;
+        for lock in &mut report.locks {
+            lock.held_seconds = *held;
+        }
+    }
 }
 
 /// Follows the migration's own savepoints (`op` of the savepoint `name`; `savepoints` holds those set, with
@@ -696,6 +740,7 @@ mod tests {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
             max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
+            one_transaction: false,
             cancel: Cancel::new(),
         };
         let statement =
@@ -727,6 +772,43 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_is_held_to_the_end_of_the_transaction_migrate_runs_its_statement_in() {
+        let split = |file: &str, sql: &str| split_text(std::path::Path::new(file), sql).unwrap();
+        let mut statements = split("1.sql", "ALTER TABLE t ADD x int; UPDATE t SET x = 1;");
+        statements.extend(split("2.sql", "SELECT pg_sleep(5);"));
+        // Its own blocks, committed as written, and statements outside them.
+        statements.extend(split("3.sql", "BEGIN; ALTER TABLE t ADD y int; UPDATE t SET y = 1; COMMIT; ANALYZE t;"));
+        statements.extend(split("4.sql", "ALTER TABLE t ADD z int; CREATE INDEX CONCURRENTLY i ON t (z);"));
+        let numbers = transactions(&statements, 170000, false);
+        let [a, b, c, begin, e, f, commit, g, h, i] = numbers[..] else { panic!("{numbers:?}") };
+        assert_eq!(a, b, "one file, one transaction");
+        assert_ne!(b, c, "each file its own");
+        assert_eq!(e, f, "a block of a file run as written");
+        // Each on its own: the BEGIN and COMMIT (not run), a statement beside the block, and each of a file
+        // with a statement that cannot run in a transaction.
+        let distinct = [a, c, begin, e, commit, g, h, i];
+        assert!(distinct.iter().enumerate().all(|(n, x)| !distinct[n + 1..].contains(x)), "{numbers:?}");
+        assert_eq!(transactions(&statements, 170000, true), vec![0; statements.len()], "--skip-snapshot");
+
+        let mut reports: Vec<StatementReport> =
+            statements.iter().map(|st| StatementReport::new(st, StatementOutcome::Ran)).collect();
+        for (report, seconds) in reports.iter_mut().zip([0.25, 0.5, 5.0]) {
+            report.seconds = seconds;
+            report.locks.push(LockTaken {
+                relation: "t".into(),
+                mode: "AccessExclusiveLock".into(),
+                lock: "ACCESS EXCLUSIVE".into(),
+                held_seconds: 0.0,
+            });
+        }
+        hold_locks(&mut reports, &numbers);
+        let held: Vec<f64> = reports[..3].iter().map(|r| r.locks[0].held_seconds).collect();
+        assert_eq!(held, [0.75, 0.5, 5.0]);
+        hold_locks(&mut reports, &transactions(&statements, 170000, true));
+        assert_eq!(reports[0].locks[0].held_seconds, 5.75);
+    }
+
+    #[test]
     fn the_transaction_sets_every_timeout_locally() {
         let options = DryRunOptions {
             connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
@@ -735,6 +817,7 @@ mod tests {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
             max_compare_rows: DEFAULT_MAX_COMPARE_ROWS,
+            one_transaction: false,
             cancel: Cancel::new(),
         };
         assert_eq!(

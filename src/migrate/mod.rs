@@ -599,6 +599,16 @@ async fn run(
                     remove_unneeded_snapshot(store, pinned, &mut report, &mut log, "failed", "nothing was changed");
                 }
                 Some(id) => {
+                    // A table the migration renamed is no new table: its rows come back under the old name.
+                    let renamed = match apply::relations(&session).await {
+                        Ok(after) => apply::TableChanges::between(&before, &after).renamed,
+                        Err(e) => {
+                            tracing::warn!(
+                                "reading the tables after the migration failed, so a table it renamed is counted as new: {e}"
+                            );
+                            Vec::new()
+                        }
+                    };
                     // The rollback's swap must not wait for the migration's own session.
                     drop(session);
                     progress.step(&format!("the migration failed ({reason}); rolling `{database}` back to `{id}`"));
@@ -611,7 +621,7 @@ async fn run(
                     )));
                     let t = Instant::now();
                     let mut tried = Mode::Swap;
-                    match roll_back(store, options, &id, lock, progress.clone(), &mut tried).await {
+                    match roll_back(store, options, &id, renamed, lock, progress.clone(), &mut tried).await {
                         Ok(r) => {
                             log.step(
                                 &mut report,
@@ -777,8 +787,7 @@ async fn statement_alone(session: &Session, u: &Unit, st: &crate::dryrun::Statem
 /// Whether the file of `u` cannot run in one transaction: a statement of it cannot run in one, or it
 /// commits transactions of its own (it has a `BEGIN ... COMMIT` block and more beside it).
 fn one_transaction_cannot_hold(u: &Unit, server_version: u32) -> bool {
-    u.statements.iter().any(|st| crate::dryrun::outside_transaction(&st.sql, server_version))
-        || crate::dryrun::keeps_own_transactions(&u.statements, |st| st.sql.as_str())
+    crate::dryrun::runs_as_written(&u.statements, |st| st.sql.as_str(), server_version)
 }
 
 /// The modes of the transaction that runs the file of `u` (when one can hold it), as its `BEGIN` asks for
@@ -907,6 +916,8 @@ async fn rehearse_step(
             statement_timeout: crate::dryrun::DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: crate::dryrun::DEFAULT_MAX_REWRITE_BYTES,
             max_compare_rows: crate::dryrun::DEFAULT_MAX_COMPARE_ROWS,
+            // Without a snapshot, every file runs in one transaction.
+            one_transaction: !options.snapshot,
             cancel: options.cancel.clone(),
         };
         // A lock another session holds stops the rehearsal as it would stop the migration: it is tried
@@ -1401,11 +1412,13 @@ async fn observe(
 }
 
 /// Puts the snapshot back: a swap when the role may make and rename databases, else in place; in place
-/// too when a swap could not be made and changed nothing.
+/// too when a swap could not be made and changed nothing. `renamed`: the snapshot's tables the migration
+/// renamed (the old name, the new), whose rows the rollback brings back rather than discards.
 async fn roll_back(
     store: &dyn Store,
     options: &MigrateOptions,
     id: &SnapshotId,
+    renamed: Vec<(String, String)>,
     lock: &DatabaseLock,
     progress: Arc<dyn Progress>,
     tried: &mut Mode,
@@ -1438,6 +1451,7 @@ async fn roll_back(
             retries: options.lock.retries.max(crate::rollback::ROLLBACK_LOCK_RETRIES),
         },
         health_check: true,
+        renamed,
         cancel: Cancel::new(),
     };
     let plan = crate::rollback::plan(store, &rollback).await?;

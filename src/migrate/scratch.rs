@@ -392,7 +392,7 @@ async fn run_on_scratch(
     progress.step("comparing the scratch copy with the snapshot");
     let compare_options =
         RestoreOptions { data_only: true, ..RestoreOptions::whole(scratch.clone(), 1, options.cancel.clone()) };
-    let (mut changes, _) = changes::compare(&session, archive, &compare_options, Scope::Whole).await?;
+    let (mut changes, _) = changes::compare(&session, archive, &compare_options, Scope::Whole, &[]).await?;
     // The capture's own objects are not the command's.
     changes.objects.retain(|o| !o.object.contains(CAPTURE_SCHEMA));
     changes.tables.retain(|t| !t.table.starts_with(&format!("{CAPTURE_SCHEMA}.")));

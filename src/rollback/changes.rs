@@ -111,14 +111,22 @@ pub(crate) enum Scope<'a> {
     Tables(&'a Filters),
 }
 
+/// Tables of the snapshot renamed (or moved to another schema) since it was taken, as the caller told
+/// them by their OIDs: (the snapshot's name, the name now), each `schema.name` quoted as
+/// [`TableName`]'s text. Such a table is no new table: a rollback brings its rows back under the
+/// snapshot's name, and discards only what changed in them.
+pub(crate) type Renamed = [(String, String)];
+
 /// Compares the database `session` is connected to with the snapshot in `archive`, in one read-only
-/// repeatable-read transaction of its own (the session is left outside any transaction). Also returns
-/// the live objects the snapshot lacks, which a rollback in place drops.
+/// repeatable-read transaction of its own (the session is left outside any transaction); a table of
+/// `renamed` is compared under its name now. Also returns the live objects the snapshot lacks, which a
+/// rollback in place drops.
 pub(crate) async fn compare(
     session: &Session,
     archive: &ArchiveReader,
     options: &RestoreOptions,
     scope: Scope<'_>,
+    renamed: &Renamed,
 ) -> Result<(Changes, Vec<SchemaObject>)> {
     let index = archive.index();
     let snapshot_schema = SchemaCatalog::read(index.catalog().schema.as_ref())?.unwrap_or_default();
@@ -130,14 +138,14 @@ pub(crate) async fn compare(
         let mut extra = Vec::new();
         let server = crate::catalog::read_server_facts(session).await?;
         for t in &plan.tables {
-            changes.tables.push(compare_table(session, t).await?);
+            changes.tables.push(compare_as_named_now(session, t, renamed).await?);
         }
         if let Scope::Whole = scope {
             let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
             let (objects, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
             changes.objects = objects;
             let new_tables: Vec<TableName> = new_objects.iter().filter_map(table_name).collect();
-            count_new_tables(session, &mut changes, &new_tables).await?;
+            count_new_tables(session, &mut changes, &new_tables, renamed).await?;
             extra = new_objects;
         }
         changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
@@ -155,7 +163,8 @@ pub(crate) async fn compare(
 /// EXCLUSIVE`, as its `DROP` or `TRUNCATE` would lock it; under the transaction's `lock_timeout`), so no
 /// session commits rows into it between the count and the rollback's commit. The tables are the snapshot's
 /// ones (in `scope`) and `extra`'s, the objects a rollback in place drops as its plan found them; the
-/// objects' changes are left to the caller (the plan's). Large objects are counted, not locked.
+/// objects' changes are left to the caller (the plan's). Large objects are counted, not locked. A table of
+/// `renamed` is compared, and locked, under its name now.
 ///
 /// A table gone since the plan is not locked (it has nothing to lose); a lock not granted in time is the
 /// error of the transaction, which the caller tries again. Ancestors (partitioned and inheritance
@@ -167,6 +176,7 @@ pub(crate) async fn count_locked(
     options: &RestoreOptions,
     scope: Scope<'_>,
     extra: &[SchemaObject],
+    renamed: &Renamed,
 ) -> Result<Changes> {
     let plan = data_plan(archive, options, &scope)?;
     let new_tables: Vec<TableName> = extra.iter().filter_map(table_name).collect();
@@ -187,9 +197,9 @@ pub(crate) async fn count_locked(
     }
     let mut changes = Changes::default();
     for t in &plan.tables {
-        changes.tables.push(compare_table(session, t).await?);
+        changes.tables.push(compare_as_named_now(session, t, renamed).await?);
     }
-    count_new_tables(session, &mut changes, &new_tables).await?;
+    count_new_tables(session, &mut changes, &new_tables, renamed).await?;
     changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
     Ok(changes)
 }
@@ -220,15 +230,45 @@ fn table_name(o: &SchemaObject) -> Option<TableName> {
     }
 }
 
-/// Adds each of `new_tables` that `changes` lacks (a table the snapshot lacks), with its rows.
-async fn count_new_tables(session: &Session, changes: &mut Changes, new_tables: &[TableName]) -> Result<()> {
-    let compared: HashSet<String> = changes.tables.iter().map(|t| t.table.clone()).collect();
+/// Adds each of `new_tables` that `changes` lacks (a table the snapshot lacks), with its rows; a table of
+/// the snapshot `renamed` since is not one of them.
+async fn count_new_tables(
+    session: &Session,
+    changes: &mut Changes,
+    new_tables: &[TableName],
+    renamed: &Renamed,
+) -> Result<()> {
+    let mut compared: HashSet<String> = changes.tables.iter().map(|t| t.table.clone()).collect();
+    compared.extend(renamed.iter().map(|(_, now)| now.clone()));
     for name in new_tables {
         if !compared.contains(&name.to_string()) {
             changes.tables.push(count_new_table(session, name).await?);
         }
     }
     Ok(())
+}
+
+/// [`compare_table`] of `t`, under the name it has now when it is one of `renamed`: reported under the
+/// snapshot's name, where a rollback puts its rows back.
+async fn compare_as_named_now(session: &Session, t: &PlannedTable, renamed: &Renamed) -> Result<TableChange> {
+    const SQL: &str = "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass($1)";
+    let then = t.name.to_string();
+    let Some((_, now)) = renamed.iter().find(|(old, _)| *old == then) else {
+        return compare_table(session, t).await;
+    };
+    let Some(row) = session.query(SQL, &[now]).await?.into_iter().next() else {
+        return compare_table(session, t).await;
+    };
+    let name = TableName { schema: crate::pg::value(&row, 0, SQL)?, name: crate::pg::value(&row, 1, SQL)? };
+    let mut change = compare_table(session, &PlannedTable { name, ..t.clone() }).await?;
+    change.table = then;
+    let renamed = format!("renamed `{now}` since the snapshot, compared there; its rows come back under this name");
+    change.note = Some(match change.note {
+        Some(note) => format!("{renamed}; {note}"),
+        None => renamed,
+    });
+    Ok(change)
 }
 
 /// One snapshot table read back from the live database, inside a savepoint: a table that is gone, or

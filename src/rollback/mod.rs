@@ -92,6 +92,9 @@ pub struct RollbackOptions {
     pub lock: LockPolicy,
     /// Run `pgsafe check` against the snapshot afterwards (the default).
     pub health_check: bool,
+    /// Tables of the snapshot the caller knows were renamed since (`migrate`, by their OIDs): what the
+    /// rollback discards is counted under their names now, and they are no new tables.
+    pub renamed: Vec<(String, String)>,
     pub cancel: Cancel,
 }
 
@@ -226,7 +229,7 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         None => changes::Scope::Whole,
     };
     let restore_options = restore_options(options);
-    let (changes, extra) = changes::compare(&session, &archive, &restore_options, scope).await?;
+    let (changes, extra) = changes::compare(&session, &archive, &restore_options, scope, &options.renamed).await?;
     let steps = steps(&options.mode, &snapshot, options);
     Ok(RollbackPlan {
         database,
@@ -686,7 +689,8 @@ async fn run(
 /// it; under its new name, no application's session finds it. Its schema's changes are counted too.
 async fn count_replaced(options: &RollbackOptions, archive: &ArchiveReader, aside: &str) -> Result<Changes> {
     let session = Session::open(&options.connect.with_dbname(aside), None).await?.cancelled_by(&options.cancel);
-    let (changes, _) = changes::compare(&session, archive, &restore_options(options), changes::Scope::Whole).await?;
+    let whole = changes::Scope::Whole;
+    let (changes, _) = changes::compare(&session, archive, &restore_options(options), whole, &options.renamed).await?;
     Ok(changes)
 }
 
@@ -708,11 +712,11 @@ fn count_first(
 ) -> CountSlot {
     let slot: CountSlot = Arc::new(std::sync::Mutex::new(Err("not counted".to_owned())));
     let (into, archive, extra) = (slot.clone(), archive.clone(), extra.to_vec());
-    let (mode, compare_options) = (options.mode.clone(), restore_options.clone());
+    let (mode, compare_options, renamed) = (options.mode.clone(), restore_options.clone(), options.renamed.clone());
     restore_options.first_in_transaction =
         Some(crate::restore::FirstInTransaction(Arc::new(move |session: &Session| {
-            let (into, archive, extra, mode, compare_options) =
-                (into.clone(), archive.clone(), extra.clone(), mode.clone(), compare_options.clone());
+            let (into, archive, extra, mode, compare_options, renamed) =
+                (into.clone(), archive.clone(), extra.clone(), mode.clone(), compare_options.clone(), renamed.clone());
             Box::pin(async move {
                 let filters = tables_filters(&mode)?;
                 let scope = match &filters {
@@ -720,7 +724,7 @@ fn count_first(
                     None => changes::Scope::Whole,
                 };
                 session.batch("SAVEPOINT pgsafe_count").await?;
-                let counted = changes::count_locked(session, &archive, &compare_options, scope, &extra).await;
+                let counted = changes::count_locked(session, &archive, &compare_options, scope, &extra, &renamed).await;
                 let result = match counted {
                     Ok(changes) => {
                         session.batch("RELEASE SAVEPOINT pgsafe_count").await?;
