@@ -22,7 +22,7 @@ mod recover;
 pub mod sequences;
 mod split;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -335,6 +335,9 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     let result = async {
         let before = sequences_before(&session, &mut notes).await?;
         let reports = rehearse(&session, &statements, options, server_version, before.as_ref()).await?;
+        if let Some(before) = &before {
+            sequences_drawn(&session, before, &mut notes).await?;
+        }
         // A migration that stops fails already; what it would leave behind is moot.
         let behind = match before {
             Some(before) if !stops(&reports) => sequences_after(&session, &before, &reports, &mut notes).await?,
@@ -417,6 +420,49 @@ fn stops(reports: &[StatementReport]) -> bool {
 async fn sequences_before(session: &Session, notes: &mut Vec<String>) -> Result<Option<BTreeMap<i64, Option<i64>>>> {
     let states = observe::measure(session, sequences::states(session)).await;
     sequences::unless_refused(states, |e| notes.push(format!("the sequences were not checked: {e}")))
+}
+
+/// The sequences there before the rehearsal that gave values during it, each a note: a sequence is not
+/// transactional, so the rollback gives none back, and the migration's rows will be numbered after them
+/// (`nextval` of a serial's default, as any `INSERT` draws it; other sessions' draws meanwhile count too).
+async fn sequences_drawn(
+    session: &Session,
+    before: &BTreeMap<i64, Option<i64>>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    const NAMES: &str = "SELECT s.oid::int8, s.oid::pg_catalog.regclass::text \
+                         FROM pg_catalog.pg_class s WHERE s.oid = ANY($1::int8[]::oid[])";
+    let now = observe::measure(session, sequences::states(session)).await;
+    let Some(now) = sequences::unless_refused(now, |e| notes.push(format!("the sequences were not checked: {e}")))?
+    else {
+        return Ok(());
+    };
+    let drawn: Vec<(i64, Option<i64>, i64)> = before
+        .iter()
+        .filter_map(|(oid, was)| match now.get(oid) {
+            Some(Some(last)) if Some(*last) != *was => Some((*oid, *was, *last)),
+            _ => None,
+        })
+        .collect();
+    if drawn.is_empty() {
+        return Ok(());
+    }
+    let oids: Vec<i64> = drawn.iter().map(|(oid, ..)| *oid).collect();
+    let rows = observe::measure(session, session.query(NAMES, &[&oids])).await?;
+    let names: HashMap<i64, String> = rows
+        .iter()
+        .map(|r| Ok((crate::pg::value(r, 0, NAMES)?, crate::pg::value(r, 1, NAMES)?)))
+        .collect::<Result<_>>()?;
+    for (oid, was, last) in drawn {
+        let name = names.get(&oid).cloned().unwrap_or_else(|| format!("sequence {oid}"));
+        let was = was.map_or("none yet".to_owned(), |v| v.to_string());
+        notes.push(format!(
+            "sequence `{name}` gave values during the rehearsal (its last value {was} before, {last} after): a \
+             sequence is not rolled back, so they are not given back, and the migration's rows will be numbered \
+             after them (other sessions' values meanwhile count too)"
+        ));
+    }
+    Ok(())
 }
 
 /// At the end of a rehearsal no statement of which stopped: the sequences the migration leaves behind the
