@@ -39,6 +39,20 @@ fn wait_for_growth(path: &Path, bytes: u64, child: &mut Child) {
     panic!("`{}` never grew to {bytes} bytes", path.display());
 }
 
+/// A dump of `db` (`-j 1`, small chunks) into a new folder's `db.pgsafe`, once its partial file holds
+/// 200 kB: still running, for the test to interfere with. Its stderr is piped, for [`finish`].
+fn dump_under_way(db: &TestDb) -> (tempfile::TempDir, Child) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pgsafe()
+        .args(["dump", "-q", "-j", "1", "--chunk-size", "64", "-d", &db.conn_string(), "-f"])
+        .arg(dir.path().join("db.pgsafe"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_growth(&dir.path().join("db.pgsafe.partial"), 200_000, &mut child);
+    (dir, child)
+}
+
 pub(crate) fn finish(child: Child) -> (i32, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
@@ -76,15 +90,8 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_archive() {
 #[test]
 fn the_server_going_away_during_a_dump_is_a_clear_error() {
     let db = big_db("gone_dump");
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, child) = dump_under_way(&db);
     let archive = dir.path().join("db.pgsafe");
-    let mut child = pgsafe()
-        .args(["dump", "-q", "-j", "1", "--chunk-size", "64", "-d", &db.conn_string(), "-f"])
-        .arg(&archive)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_growth(&dir.path().join("db.pgsafe.partial"), 200_000, &mut child);
     db.psql(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
         db.name()
@@ -105,15 +112,8 @@ fn a_dump_whose_first_session_is_ended_writes_no_archive() {
     // rewritten after that (`ALTER TABLE ... TYPE`) was read empty in the snapshot, exit 0, 1,000,000
     // rows gone from an archive that verified.
     let db = big_db("leader_gone");
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, child) = dump_under_way(&db);
     let archive = dir.path().join("db.pgsafe");
-    let mut child = pgsafe()
-        .args(["dump", "-q", "-j", "1", "--chunk-size", "64", "-d", &db.conn_string(), "-f"])
-        .arg(&archive)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_growth(&dir.path().join("db.pgsafe.partial"), 200_000, &mut child);
     let ended = db.psql(&format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
           WHERE datname = '{}' AND pid <> pg_backend_pid() AND query NOT LIKE 'COPY%'",
