@@ -248,13 +248,8 @@ fn render(r: &MigrateReport) -> String {
                         .map(|a| format!("; the failed state is kept as `{a}`"))
                         .unwrap_or_default()
                 ));
-                out.push_str(&discarded(&r.discarded));
-                if let Some(why) = &rb.changes_not_recounted {
-                    out.push_str(&format!(
-                        "  (counted before the rollback shut other sessions out, as counting again failed: {why}; rows \
-                         committed after that count were discarded too)\n"
-                    ));
-                }
+                out.push_str(&super::rollback::discarded(rb, Some("by the migration or by other sessions")));
+                out.push_str(&super::rollback::terminated(rb));
             } else {
                 out.push_str("its one transaction rolled back: nothing was applied\n");
             }
@@ -271,39 +266,6 @@ fn render(r: &MigrateReport) -> String {
                 out.push_str(&format!("to put `{}` back as it was before the migration: {next}\n", r.database));
             }
         }
-    }
-    out
-}
-
-/// What an automatic rollback threw away, counted once it had shut other sessions out (the replaced
-/// database, or the rollback's own transaction): rows written since the snapshot, the migration's and
-/// any other session's alike, which the report cannot tell apart.
-fn discarded(tables: &[pgsafe::rollback::TableChange]) -> String {
-    use pgsafe::rollback::Change;
-    if tables.is_empty() {
-        return "the rollback discarded no rows: every table held the snapshot's rows\n".to_owned();
-    }
-    let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    let mut out = format!(
-        "the rollback discarded the rows written since the snapshot, by the migration or by other sessions, in {} table(s):\n",
-        tables.len()
-    );
-    for t in tables {
-        out.push_str(&match t.change {
-            Change::New => {
-                format!("  {}  {} rows (a table new since the snapshot, dropped)\n", t.table, rows(t.rows_now))
-            }
-            Change::Unknown => {
-                format!("  {}  not compared: {}\n", t.table, t.note.as_deref().unwrap_or("unknown"))
-            }
-            _ => format!(
-                "  {}  {} rows before the rollback, {} in the snapshot{}\n",
-                t.table,
-                rows(t.rows_now),
-                rows(t.rows_in_snapshot),
-                t.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
-            ),
-        });
     }
     out
 }

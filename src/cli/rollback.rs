@@ -7,7 +7,7 @@ use clap::Args;
 use jiff::Timestamp;
 use pgsafe::migrate::LockPolicy;
 use pgsafe::rollback::{
-    Change, Mode, ROLLBACK_LOCK_RETRIES, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy,
+    Change, Mode, ROLLBACK_LOCK_RETRIES, RollbackOptions, RollbackPlan, RollbackReport, SessionPolicy, TableChange,
 };
 use pgsafe::store::{Outcome, SnapshotId};
 use pgsafe::{Error, ErrorKind};
@@ -340,17 +340,14 @@ fn render_report(r: &RollbackReport) -> String {
         "rolled back `{}` to snapshot `{}` ({}) in {:.1}s: {} tables, {} rows restored and verified\n",
         r.database, r.snapshot, r.mode, r.seconds, r.restore.tables, r.restore.rows
     );
+    out.push_str(&discarded(r, None));
     if let Some(id) = &r.safety_snapshot {
         out.push_str(&format!("the state it replaced is in safety snapshot `{id}`\n"));
     }
     if let Some(aside) = &r.replaced_database_kept_as {
         out.push_str(&format!("the replaced database is kept as `{aside}` (drop it when no longer needed)\n"));
     }
-    if let Some(s) = &r.sessions {
-        for t in &s.terminated {
-            out.push_str(&format!("terminated session {t}\n"));
-        }
-    }
+    out.push_str(&terminated(r));
     for w in &r.restore.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
@@ -375,4 +372,50 @@ fn render_report(r: &RollbackReport) -> String {
         }
     }
     out
+}
+
+/// What a rollback threw away, as it counted it once it had shut other sessions out (the replaced
+/// database, or its own transaction): the rows written since the snapshot, `written_by` whom when the
+/// caller knows (`pgsafe migrate`: the migration's and any other session's alike).
+pub(super) fn discarded(r: &RollbackReport, written_by: Option<&str>) -> String {
+    let tables: Vec<&TableChange> = r.changes.tables_losing_rows().collect();
+    let mut out = if tables.is_empty() {
+        "the rollback discarded no rows: every table held the snapshot's rows\n".to_owned()
+    } else {
+        format!(
+            "the rollback discarded the rows written since the snapshot{}, in {} table(s):\n",
+            written_by.map(|w| format!(", {w}")).unwrap_or_default(),
+            tables.len()
+        )
+    };
+    let rows = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    for t in tables {
+        out.push_str(&match t.change {
+            Change::New => {
+                format!("  {}  {} rows (a table new since the snapshot, dropped)\n", t.table, rows(t.rows_now))
+            }
+            Change::Unknown => {
+                format!("  {}  not compared: {}\n", t.table, t.note.as_deref().unwrap_or("unknown"))
+            }
+            _ => format!(
+                "  {}  {} rows before the rollback, {} in the snapshot{}\n",
+                t.table,
+                rows(t.rows_now),
+                rows(t.rows_in_snapshot),
+                t.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ),
+        });
+    }
+    if let Some(why) = &r.changes_not_recounted {
+        out.push_str(&format!(
+            "  (counted before the rollback shut other sessions out, as counting again failed: {why}; rows \
+             committed after that count were discarded too)\n"
+        ));
+    }
+    out
+}
+
+/// A line for each session a swap terminated, naming it as `pg_stat_activity` did.
+pub(super) fn terminated(r: &RollbackReport) -> String {
+    r.sessions.iter().flat_map(|s| &s.terminated).map(|t| format!("terminated session {t}\n")).collect()
 }

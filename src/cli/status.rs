@@ -210,6 +210,8 @@ fn operation_rows(s: &StoreStatus, id: impl Fn(&str) -> String) -> Vec<Vec<Strin
             let snapshot = match (&e.snapshot, e.removed.len()) {
                 (Some(s), _) => id(s.as_str()),
                 (None, 0) => "-".into(),
+                // A migration removes only its own snapshot, refused or failed before it changed anything.
+                (None, 1) if e.command == AuditCommand::Migrate => format!("removed {}", id(e.removed[0].as_str())),
                 (None, n) => format!("removed {n}"),
             };
             vec![

@@ -1566,6 +1566,10 @@ impl Log<'_> {
         entry.step = Some(step.to_owned());
         entry.migration = self.migration.clone();
         entry.snapshot = report.snapshot.clone();
+        // The step that removed the snapshot names it as removed, not as one there is.
+        if step == "snapshot" && report.snapshot_removed {
+            entry.removed = entry.snapshot.take().into_iter().collect();
+        }
         if let (Some(changes), "check") = (&self.changes, step) {
             entry.dropped_tables = changes.dropped.clone();
             entry.renamed_tables = changes.renamed.clone();

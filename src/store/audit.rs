@@ -124,6 +124,16 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// Whether the line records a health check of its database: a `pgsafe check`, or a migration's
+    /// `check` step.
+    pub fn is_health_check(&self) -> bool {
+        match self.command {
+            AuditCommand::Check => true,
+            AuditCommand::Migrate => self.step.as_deref() == Some("check"),
+            _ => false,
+        }
+    }
+
     /// The line as a store whose snapshots are encrypted keeps it: a failure's message, which may name
     /// tables and show rows (a key's duplicate value), is withheld, as nothing else in such a store
     /// reveals them. The user saw the message when it happened.

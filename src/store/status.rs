@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::audit::{AuditCommand, AuditEntry, AuditLog, SkippedLine};
+use super::audit::{AuditEntry, AuditLog, SkippedLine};
 use super::{ArchiveState, Listed, PinHolder, SnapshotId, SnapshotMeta, Store};
 use crate::error::Result;
 
@@ -56,7 +56,7 @@ pub struct DatabaseStatus {
     pub unusable: Vec<UnusableSnapshot>,
     /// Its pinned snapshots, newest first: retention keeps them whatever their age.
     pub pinned: Vec<PinnedSnapshot>,
-    /// The audit log's last `check` line for it.
+    /// The audit log's last line of a health check of it: a `check`, or a migration's `check` step.
     pub last_check: Option<AuditEntry>,
 }
 
@@ -128,7 +128,7 @@ pub fn build(
     let mut names: Vec<&str> = snapshots
         .iter()
         .map(|s| s.meta.database.as_str())
-        .chain(log.entries.iter().filter(|e| e.command == AuditCommand::Check).filter_map(|e| e.database.as_deref()))
+        .chain(log.entries.iter().filter(|e| e.is_health_check()).filter_map(|e| e.database.as_deref()))
         .filter(|d| options.database.as_deref().is_none_or(|want| want == *d))
         .collect();
     names.sort_unstable();
@@ -169,7 +169,7 @@ pub fn build(
                     .entries
                     .iter()
                     .rev()
-                    .find(|e| e.command == AuditCommand::Check && e.database.as_deref() == Some(database))
+                    .find(|e| e.is_health_check() && e.database.as_deref() == Some(database))
                     .cloned(),
             }
         })
@@ -194,7 +194,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::audit::Outcome;
+    use crate::store::audit::{AuditCommand, Outcome};
     use crate::store::sample_meta;
 
     fn at(time: &str) -> Timestamp {

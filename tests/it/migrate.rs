@@ -2044,3 +2044,37 @@ fn a_down_script_that_would_fail_is_refused_before_anything() {
         "text"
     );
 }
+
+/// Found on Synapse's schema: a migration's rollback by swap terminated the session holding a lock that
+/// made it fail, and only `--json` named that session. The text report names it as `pgsafe rollback`'s.
+#[test]
+fn a_failed_migrations_text_report_names_the_sessions_its_rollback_terminated() {
+    let db = TestDb::new("mig_terminated_text");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The first file commits, so its failing second one is rolled back by a swap.
+    std::fs::write(dir.path().join("0001_tag.sql"), "CREATE TABLE tag (id int);\n").unwrap();
+    std::fs::write(dir.path().join("0002_flag.sql"), "ALTER TABLE item ADD COLUMN flag boolean;\n").unwrap();
+    let holder = crate::interrupt::hold(&db, "LOCK TABLE item IN ACCESS SHARE MODE");
+    let started = std::time::Instant::now();
+    while !crate::interrupt::held(&db, "item", "AccessShareLock") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, out, err) = run(pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--lock-timeout", "300ms", "--lock-retries", "0"])
+        .args(["--terminate-after", "1", "--store"])
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(dir.path()));
+    crate::interrupt::release(&db, holder);
+    if let Some(name) = out.lines().find_map(|l| l.split("kept as `").nth(1)?.split('`').next()) {
+        drop_database(name);
+    }
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAILED and rolled back"), "{out}");
+    let terminated: Vec<&str> = out.lines().filter(|l| l.starts_with("terminated session pid ")).collect();
+    assert_eq!(terminated.len(), 1, "{out}");
+    assert!(terminated[0].contains(", `psql`, active)"), "{out}");
+}

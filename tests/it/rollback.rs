@@ -929,3 +929,34 @@ fn a_rollback_in_place_reports_every_row_it_discarded_though_an_application_kept
     );
     assert!(report.get("changes_not_recounted").is_none(), "{report}");
 }
+
+/// Found on Synapse's schema: `pgsafe rollback` said only how many rows it restored, and what it
+/// discarded was in `--json` alone. Its text says it in every mode, as `migrate`'s does after a rollback.
+#[test]
+fn a_rollbacks_text_report_says_what_it_discarded() {
+    let db = TestDb::new("rb_discarded_text");
+    db.psql("CREATE TABLE users (name text PRIMARY KEY); INSERT INTO users SELECT 'u' || g FROM generate_series(1, 1000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    for mode in [&["--tables", "users"][..], &["--in-place"], &[]] {
+        // 112 of the names start with `u1`: u1, u10 to u19, u100 to u199 and u1000.
+        db.psql("DELETE FROM users WHERE name LIKE 'u1%'; CREATE TABLE IF NOT EXISTS junk (a int); INSERT INTO junk VALUES (1);");
+        let (code, out, err) =
+            rollback(dir.path(), &db, &[&[id.as_str(), "--yes", "--no-safety-snapshot"], mode].concat());
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        if let Some(name) = out.lines().find_map(|l| l.split("kept as `").nth(1)?.split('`').next()) {
+            drop_database(name);
+        }
+        assert!(out.contains("the rollback discarded the rows written since the snapshot, in "), "{mode:?}: {out}");
+        assert!(
+            out.contains("  public.users  888 rows before the rollback, 1000 in the snapshot\n"),
+            "{mode:?}: {out}"
+        );
+        // `--tables users` leaves `junk` as it is; a whole rollback drops it.
+        let junk = out
+            .lines()
+            .any(|l| l.starts_with("  public.junk  ") && l.ends_with("(a table new since the snapshot, dropped)"));
+        assert_eq!(junk, mode.is_empty() || mode == ["--in-place"], "{mode:?}: {out}");
+        assert_eq!(db.psql("SELECT count(*) FROM users").trim(), "1000");
+    }
+}

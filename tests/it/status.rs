@@ -77,3 +77,50 @@ fn a_store_that_does_not_exist_has_an_empty_status_and_is_not_made() {
     );
     assert!(!store.exists(), "`status` made the store");
 }
+
+/// Found on Synapse's schema: after a dry run refused a migration and its snapshot was removed, the
+/// status listed `migrate snapshot ok` naming that snapshot as if it were there; and a migration's
+/// health check did not count as the database's last check (`-`).
+#[test]
+fn a_migrations_removed_snapshot_is_shown_removed_and_its_health_check_is_the_last_check() {
+    let db = TestDb::new("status_migrate");
+    db.psql("CREATE TABLE item (id int PRIMARY KEY); INSERT INTO item SELECT generate_series(1, 100);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |file: &str, sql: &str| {
+        std::fs::write(dir.path().join(file), sql).unwrap();
+        let (code, out, _) = run(pgsafe()
+            .args(["migrate", "-q", "--skip-lint", "--json", "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string()])
+            .arg(dir.path().join(file)));
+        (code, serde_json::from_str::<Value>(&out).unwrap())
+    };
+    // The dry run finds the duplicate key: refused, its snapshot removed.
+    let (code, report) = migrate("0001_dup.sql", "UPDATE item SET id = 1 WHERE id = 2;\n");
+    assert_eq!((code, &report["snapshot_removed"]), (1, &Value::Bool(true)), "{report}");
+    let id = report["snapshot"].as_str().unwrap().to_owned();
+    let out = run_ok(pgsafe().args(["status", "-d", db.name(), "--store"]).arg(store.path()));
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(" migrate snapshot ")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    // Newest first: the removal, then the snapshot taken.
+    assert!(lines[0].contains(&format!(" removed {id} ")), "{out}");
+    assert!(lines[1].contains(" ok ") && lines[1].contains(&format!(" {id} ")), "{out}");
+    let status: Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["status", "--json", "--store"]).arg(store.path()))).unwrap();
+    assert!(status["databases"][0]["last_check"].is_null(), "{status}");
+
+    let (code, report) = migrate("0002_note.sql", "ALTER TABLE item ADD COLUMN note text;\n");
+    assert_eq!(code, 0, "{report}");
+    let status: Value =
+        serde_json::from_str(&run_ok(pgsafe().args(["status", "--json", "--store"]).arg(store.path()))).unwrap();
+    let check = &status["databases"][0]["last_check"];
+    assert_eq!(
+        (&check["command"], &check["step"], &check["outcome"]),
+        (&"migrate".into(), &"check".into(), &"ok".into()),
+        "{status}"
+    );
+    let out = run_ok(pgsafe().args(["status", "-d", db.name(), "--store"]).arg(store.path()));
+    let row = out.lines().find(|l| l.starts_with(db.name())).unwrap();
+    assert!(row.trim_end().ends_with(" ago") && row.contains(" ok "), "{out}");
+}
