@@ -125,10 +125,11 @@ fn the_whole_store_on_a_bucket_snapshots_lists_prunes_rolls_back_and_audits() {
     let status: Value = serde_json::from_str(&ok(&s3, &["status", "--json"])).unwrap();
     let operations = status["operations"].as_array().unwrap();
     let commands: Vec<&str> = operations.iter().map(|o| o["command"].as_str().unwrap()).collect();
-    // By the time each started: the rollback, its health check, its safety snapshot, the two snapshots.
-    assert_eq!(commands, ["rollback", "check", "snapshot", "snapshot", "snapshot"], "{status}");
-    assert_eq!(operations[0]["snapshot"], first.as_str());
-    assert_eq!(operations[0]["replaced_database"], kept.as_str());
+    // Newest first by the time each started: the rollback's health check, its safety snapshot, the
+    // rollback itself (which started first and was written last), the two snapshots.
+    assert_eq!(commands, ["check", "snapshot", "rollback", "snapshot", "snapshot"], "{status}");
+    assert_eq!(operations[2]["snapshot"], first.as_str());
+    assert_eq!(operations[2]["replaced_database"], kept.as_str());
 
     // Prune keeps the newest per database: what it removed is gone from the bucket, the log says so, and the
     // replaced database goes when asked.
