@@ -204,9 +204,9 @@ pub async fn check(options: &CheckOptions) -> Result<CheckReport> {
     let session = Session::open(&options.connect, None).await?.cancelled_by(&options.cancel);
     session.batch(&session_settings()).await?;
     let (s, cancel) = (&session, &options.cancel);
-    let mut found = Vec::new();
-    // Sessions first: they show the moment the check started, before its own queries wait on anyone.
-    found.extend(options.by_migration.iter().cloned());
+    // What a migration since the snapshot meant, said first; then sessions: they show the moment the
+    // check started, before its own queries wait on anyone.
+    let mut found = options.by_migration.clone();
     step(&mut found, cancel, "lock waits", probes::lock_waits(s)).await?;
     step(&mut found, cancel, "long-running statements", probes::long_running(s, options.long_running)).await?;
     if let Some(snapshot) = &options.against {

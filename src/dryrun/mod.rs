@@ -333,16 +333,21 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     session.batch(&begin(options)).await?;
     let mut notes = Vec::new();
     let result = async {
-        let before = sequences_before(&session, &mut notes).await?;
+        let before = sequence_states(&session, &mut notes).await?;
         let reports = rehearse(&session, &statements, options, server_version, before.as_ref()).await?;
-        if let Some(before) = &before {
-            sequences_drawn(&session, before, &mut notes).await?;
-        }
-        // A migration that stops fails already; what it would leave behind is moot.
-        let behind = match before {
-            Some(before) if !stops(&reports) => sequences_after(&session, &before, &reports, &mut notes).await?,
-            _ => Vec::new(),
+        // Once at the end, for what the rehearsal drew and what it leaves behind.
+        let after = match &before {
+            Some(_) => sequence_states(&session, &mut notes).await?,
+            None => None,
         };
+        let mut behind = Vec::new();
+        if let (Some(before), Some(after)) = (&before, &after) {
+            sequences_drawn(&session, before, after, &mut notes).await?;
+            // A migration that stops fails already; what it would leave behind is moot.
+            if !stops(&reports) {
+                behind = sequences_after(&session, before, after, &reports, &mut notes).await?;
+            }
+        }
         Ok::<_, Error>((reports, behind))
     }
     .await;
@@ -415,9 +420,9 @@ fn stops(reports: &[StatementReport]) -> bool {
     reports.iter().any(|r| r.outcome.stops())
 }
 
-/// The sequences' states at the rehearsal's start, for [`sequences_after`]; `None`, with a note, when the
-/// server refused to give them.
-async fn sequences_before(session: &Session, notes: &mut Vec<String>) -> Result<Option<BTreeMap<i64, Option<i64>>>> {
+/// The sequences' states ([`sequences::states`]), at the rehearsal's start and at its end; `None`, with a
+/// note, when the server refused to give them.
+async fn sequence_states(session: &Session, notes: &mut Vec<String>) -> Result<Option<BTreeMap<i64, Option<i64>>>> {
     let states = observe::measure(session, sequences::states(session)).await;
     sequences::unless_refused(states, |e| notes.push(format!("the sequences were not checked: {e}")))
 }
@@ -425,18 +430,15 @@ async fn sequences_before(session: &Session, notes: &mut Vec<String>) -> Result<
 /// The sequences there before the rehearsal that gave values during it, each a note: a sequence is not
 /// transactional, so the rollback gives none back, and the migration's rows will be numbered after them
 /// (`nextval` of a serial's default, as any `INSERT` draws it; other sessions' draws meanwhile count too).
+/// `before` and `now`: the states at the rehearsal's start and end.
 async fn sequences_drawn(
     session: &Session,
     before: &BTreeMap<i64, Option<i64>>,
+    now: &BTreeMap<i64, Option<i64>>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
     const NAMES: &str = "SELECT s.oid::int8, s.oid::pg_catalog.regclass::text \
                          FROM pg_catalog.pg_class s WHERE s.oid = ANY($1::int8[]::oid[])";
-    let now = observe::measure(session, sequences::states(session)).await;
-    let Some(now) = sequences::unless_refused(now, |e| notes.push(format!("the sequences were not checked: {e}")))?
-    else {
-        return Ok(());
-    };
     let drawn: Vec<(i64, Option<i64>, i64)> = before
         .iter()
         .filter_map(|(oid, was)| match now.get(oid) {
@@ -471,10 +473,11 @@ async fn sequences_drawn(
 async fn sequences_after(
     session: &Session,
     before: &BTreeMap<i64, Option<i64>>,
+    after: &BTreeMap<i64, Option<i64>>,
     reports: &[StatementReport],
     notes: &mut Vec<String>,
 ) -> Result<Vec<SequenceBehind>> {
-    let found = observe::measure(session, sequences::behind(session, before, &sequences::Ran::Here)).await;
+    let found = observe::measure(session, sequences::behind(session, before, after, &sequences::Ran::Here)).await;
     let Some(found) = sequences::unless_refused(found, |e| notes.push(format!("the sequences were not checked: {e}")))?
     else {
         return Ok(Vec::new());

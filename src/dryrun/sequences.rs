@@ -76,9 +76,14 @@ pub enum Ran {
 
 /// Of the columns a sequence fills and a unique index of their own keeps unique, in the tables the
 /// migration wrote or fed by a sequence it made or moved back, those whose values reach the value the
-/// sequence gives next. `before`: [`states`] before the migration ran.
-pub async fn behind(s: &Session, before: &BTreeMap<i64, Option<i64>>, ran: &Ran) -> Result<Vec<SequenceBehind>> {
-    let moved = moved(before, &states(s).await?);
+/// sequence gives next. `before` and `after`: [`states`] before and after the migration ran.
+pub async fn behind(
+    s: &Session,
+    before: &BTreeMap<i64, Option<i64>>,
+    after: &BTreeMap<i64, Option<i64>>,
+    ran: &Ran,
+) -> Result<Vec<SequenceBehind>> {
+    let moved = moved(before, after);
     let (tables, older) = match ran {
         Ran::Here => (Vec::new(), "pg_catalog.age(xmin) > 0".to_owned()),
         Ran::After { xid, tables } => {

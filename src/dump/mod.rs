@@ -142,7 +142,7 @@ fn leader_lost(lost: Error, worker: Option<Error>) -> Error {
 /// Whether `e` is a session's connection ended under it: closed, or ended by the server (SQLSTATE class 57,
 /// operator intervention, or 08, connection exception).
 fn connection_lost(e: &Error) -> bool {
-    e.kind() == ErrorKind::Connect || e.sqlstate().is_some_and(|s| matches!(s.class(), "57" | "08"))
+    e.kind() == ErrorKind::Connect || e.sqlstate().is_some_and(|s| s.is_connection_exception() || s.class() == "57")
 }
 
 /// Connects, opens the snapshot and reads the catalog: the leader's first steps.

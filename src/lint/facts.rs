@@ -133,10 +133,13 @@ impl TableFacts {
     /// Whether an index's leading columns are exactly `columns`, in any order: what a foreign key's
     /// checks can use.
     pub fn has_index_leading(&self, columns: &[String]) -> bool {
-        self.indexes
-            .iter()
-            .any(|index| index.len() >= columns.len() && columns.iter().all(|c| index[..columns.len()].contains(c)))
+        self.indexes.iter().any(|index| index_leads(index, columns))
     }
+}
+
+/// Whether an index whose columns are `index` (in key order) leads with exactly `columns`, in any order.
+pub fn index_leads(index: &[String], columns: &[String]) -> bool {
+    index.len() >= columns.len() && columns.iter().all(|c| index[..columns.len()].contains(c))
 }
 
 /// `1.5 MiB`-style sizes, for messages.

@@ -297,12 +297,6 @@ struct Pass<'a> {
     base: Option<usize>,
 }
 
-/// Whether an index whose columns are `index` (in key order) leads with `columns`, in any order: what a
-/// foreign key's check can use.
-fn leads(index: &[String], columns: &[String]) -> bool {
-    index.len() >= columns.len() && columns.iter().all(|c| index[..columns.len()].contains(c))
-}
-
 /// Whether `migrate` runs `file` in one transaction: unless a statement of it cannot run in one, or it
 /// keeps transactions of its own, when it runs as written (each of its blocks a transaction, every other
 /// statement committed on its own).
@@ -556,7 +550,9 @@ impl<'a> Pass<'a> {
             .iter()
             .filter(|k| !k.indexed && !k.columns.is_empty())
             .filter(|k| !self.known.dropped_constraints.contains(&(k.table.key(), k.name.clone())))
-            .filter(|k| !self.known.indexed.iter().any(|(t, c)| *t == k.table.key() && leads(c, &k.columns)))
+            .filter(|k| {
+                !self.known.indexed.iter().any(|(t, c)| *t == k.table.key() && super::facts::index_leads(c, &k.columns))
+            })
             .filter(|k| k.rows.unwrap_or(k.bytes / super::MIN_ROW_BYTES) >= small)
             .map(|k| {
                 let rows = match k.rows {

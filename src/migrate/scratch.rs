@@ -409,7 +409,11 @@ async fn run_on_scratch(
         .collect();
     let behind = match (exit_code, start) {
         (Some(0), Some((states, xid))) => {
-            let found = sequences::behind(&session, &states, &sequences::Ran::After { xid, tables }).await;
+            let ran = sequences::Ran::After { xid, tables };
+            let found = match sequences::states(&session).await {
+                Ok(after) => sequences::behind(&session, &states, &after, &ran).await,
+                Err(e) => Err(e),
+            };
             sequences::unless_refused(found, unchecked)?.unwrap_or_default()
         }
         _ => Vec::new(),
