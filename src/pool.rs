@@ -97,15 +97,23 @@ where
             let Some((_, Reverse(i))) = ready.pop() else { break };
             let (Some(session), Some(item)) = (idle.pop(), items[i].take()) else { break };
             let task = work(session, item);
+            tracing::debug!("{what}: started {}", names[i]);
+            let started = std::time::Instant::now();
             let handle = running.spawn(async move {
                 let (session, result) = task.await;
-                (i, session, result)
+                (i, session, result, started.elapsed())
             });
             running_task.insert(handle.id(), i);
         }
         let Some(joined) = running.join_next_with_id().await else { break };
         match joined {
-            Ok((_, (i, session, result))) => {
+            Ok((_, (i, session, result, took))) => {
+                tracing::debug!(
+                    "{what}: {} {} in {:.2}s",
+                    if result.is_ok() { "finished" } else { "failed" },
+                    names[i],
+                    took.as_secs_f64()
+                );
                 idle.push(session);
                 match result {
                     Ok(r) => {

@@ -14,6 +14,7 @@
 //! interruption (Ctrl-C, SIGTERM) cancels the server's statements, puts triggers and foreign keys back
 //! (or rolls back) and says what was and was not restored.
 
+mod autovacuum;
 mod data_only;
 mod key_index;
 mod list;

@@ -445,6 +445,23 @@ impl RestorePlan {
         }
     }
 
+    /// The tables of a whole restore (not in one transaction) whose autovacuum is held off until their rows,
+    /// indexes and reads are done ([`super::autovacuum`]): the ordinary tables it makes and loads, of at
+    /// least [`FREEZE_FROM_BYTES`] of rows (an autovacuum of a smaller one is over before a build could wait
+    /// for it).
+    pub fn held_from_autovacuum(&self) -> Vec<&TableName> {
+        if self.kind != RestoreKind::Whole || self.single_transaction {
+            return Vec::new();
+        }
+        let made = self.made_tables();
+        self.tables
+            .iter()
+            .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && !t.routed && made.contains(&t.name))
+            .filter(|t| t.bytes >= FREEZE_FROM_BYTES)
+            .map(|t| &t.name)
+            .collect()
+    }
+
     /// The tables with rows that `--verify count` counts as they load (none at another level).
     pub fn tables_counted_on_load(&self) -> usize {
         if self.verify != VerifyLevel::Count {

@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::autovacuum::HeldOff;
 use super::key_index::{KeyThroughIndex, key_through_index};
 use super::not_valid::{self, NotValidKey};
 use super::plan::{Before, Freeze, ObjectStep, PartStep, RestorePlan, SCHEMA_SETTINGS};
@@ -106,36 +107,50 @@ async fn restore_into(plan: &RestorePlan, run: &Run, committed: &mut bool) -> Re
             before(plan, &run.archive, &mut phase).await?;
             phase.create_in_order(&plan.pre_data).await?;
             rehearse_post_data(plan, &leader, &run.cancel).await?;
+            let held = HeldOff::hold(&leader, &plan.held_from_autovacuum()).await?;
             // A cancel request that reaches an idle session does nothing: ask before committing.
             run.cancel.check("the restore")?;
-            leader.batch("COMMIT").await
+            leader.batch("COMMIT").await?;
+            Ok(held)
         }
         .await;
         tracing::info!("pre-data: {} objects in {:.1}s", plan.pre_data.len(), started.elapsed().as_secs_f64());
         if let Some(warning) = phase.split_warning() {
             report.warnings.push(warning);
         }
-        if let Err(e) = created {
-            let _ = leader.batch("ROLLBACK").await;
-            let e = left_out_needed(plan, &leader, e).await;
-            let what = match (phase.commits, &plan.before) {
-                (0, Before::DropArchiveObjects { .. }) => {
-                    "nothing was restored and nothing was dropped (the schema's first phase rolled back)"
-                }
-                (0, _) => "nothing was restored (the schema's first phase rolled back)",
-                (_, Before::DropArchiveObjects { .. }) => {
-                    "the schema's first phase stopped part way: it committed in steps, so what it dropped and made before its last step is in place"
-                }
-                (_, _) => {
-                    "the schema's first phase stopped part way: it committed in steps, so what it made before its last step is in place"
-                }
-            };
-            *committed = phase.commits > 0;
-            return Err(interrupted(&run.cancel, e, what));
-        }
+        let held = match created {
+            Ok(held) => held,
+            Err(e) => {
+                let _ = leader.batch("ROLLBACK").await;
+                let e = left_out_needed(plan, &leader, e).await;
+                let what = match (phase.commits, &plan.before) {
+                    (0, Before::DropArchiveObjects { .. }) => {
+                        "nothing was restored and nothing was dropped (the schema's first phase rolled back)"
+                    }
+                    (0, _) => "nothing was restored (the schema's first phase rolled back)",
+                    (_, Before::DropArchiveObjects { .. }) => {
+                        "the schema's first phase stopped part way: it committed in steps, so what it dropped and made before its last step is in place"
+                    }
+                    (_, _) => {
+                        "the schema's first phase stopped part way: it committed in steps, so what it made before its last step is in place"
+                    }
+                };
+                *committed = phase.commits > 0;
+                return Err(interrupted(&run.cancel, e, what));
+            }
+        };
         *committed = true;
         let stage = async {
-            let (rows, keys, checked) = rows_post_data_and_verification(run, plan, &leader).await?;
+            // Autovacuum comes back before `finish` makes the archive's event triggers, which would fire.
+            let done = rows_post_data_and_verification(run, plan, &leader).await;
+            let (rows, keys, checked) = match (done, held.give_back(&leader).await) {
+                (Err(e), Some(kept_off)) => return Err(e.and_hint(kept_off)),
+                (Err(e), None) => return Err(e),
+                (Ok(done), kept_off) => {
+                    report.warnings.extend(kept_off);
+                    done
+                }
+            };
             report.rows = rows;
             report.keys_not_valid(keys, true);
             finish(run, plan, &leader, checked, &mut report).await

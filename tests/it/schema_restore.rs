@@ -2213,3 +2213,88 @@ fn a_not_valid_foreign_key_that_the_sources_rows_break_restores_not_valid() {
         assert_eq!(fingerprint(&dst, "loose"), fingerprint(&src, "loose"), "{extra:?}");
     }
 }
+
+/// A whole restore turns autovacuum off for the big tables it makes while their rows load and their
+/// indexes build (a worker that starts on one holds a lock its index builds wait a second for), and turns
+/// it back on at the end, also when the restore fails: every table's storage parameters are then the
+/// archive's. A table whose definition sets `autovacuum_enabled` itself is left as it is.
+#[test]
+fn a_whole_restore_holds_autovacuum_off_its_big_tables_while_they_load_and_gives_it_back_even_on_failure() {
+    let src = TestDb::new("autovac_src");
+    src.psql(
+        "CREATE TABLE plain (id int PRIMARY KEY, pad text);
+         INSERT INTO plain SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;
+         CREATE TABLE tuned (id int, pad text) WITH (fillfactor = 90);
+         INSERT INTO tuned SELECT g, repeat('t', 200) FROM generate_series(1, 20000) g;
+         CREATE TABLE off (id int, pad text) WITH (autovacuum_enabled = false, fillfactor = 80);
+         INSERT INTO off SELECT g, repeat('o', 200) FROM generate_series(1, 20000) g;
+         CREATE TABLE small (id int); INSERT INTO small VALUES (1);
+         CREATE TABLE late (id int); INSERT INTO late SELECT generate_series(1, 10);",
+    );
+    let options = |db: &TestDb| {
+        db.psql(
+            "SELECT string_agg(relname || '=' || coalesce(array_to_string(reloptions, ','), ''), ' ' ORDER BY relname)
+               FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'",
+        )
+        .trim()
+        .to_string()
+    };
+    let archived = options(&src);
+    assert_eq!(archived, "late= off=autovacuum_enabled=false,fillfactor=80 plain= small= tuned=fillfactor=90");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+
+    // The load of `late` waits behind another session's lock; meanwhile the big tables are held off, and
+    // when the session loading `late` is ended, the failed restore gives autovacuum back.
+    let dst = TestDb::new("autovac_failed");
+    let holder_name = format!("pgsafe_holder_{}", dst.name());
+    let mut holder = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst.conn_string(), "-c"])
+        .arg(
+            "DO $$ BEGIN
+                 WHILE NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'late') LOOP PERFORM pg_sleep(0.005); END LOOP;
+                 LOCK TABLE public.late IN SHARE MODE;
+             END $$; SELECT pg_sleep(300)",
+        )
+        .env("PGAPPNAME", &holder_name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = pgsafe()
+        .args(["restore", "-q", "-j", "2", "-d", &dst.conn_string()])
+        .arg(&archive)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgsafe' AND wait_event_type = 'Lock' \
+                   AND query LIKE 'COPY public.late %'";
+    crate::interrupt::wait_until("the load of `late` waited for the lock", &mut child, || {
+        !dst.psql(waiting).trim().is_empty()
+    });
+    let during = options(&dst);
+    dst.psql(&format!("SELECT pg_terminate_backend(pid) FROM ({waiting}) w"));
+    let output = child.wait_with_output().unwrap();
+    dst.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{holder_name}'"
+    ));
+    let _ = holder.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        during,
+        "late= off=autovacuum_enabled=false,fillfactor=80 plain=autovacuum_enabled=false \
+         small= tuned=fillfactor=90,autovacuum_enabled=false",
+        "the tables of at least 1 MiB of rows that leave autovacuum to the server are held off"
+    );
+    assert_eq!(options(&dst), archived, "the failed restore gave autovacuum back: {stderr}");
+
+    let dst = TestDb::new("autovac_done");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-v", "-j", "2", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("autovacuum held off 2 tables"), "{stderr}");
+    assert_eq!(options(&dst), archived);
+    for table in ["plain", "tuned", "off", "small", "late"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "rows of {table}");
+    }
+}
