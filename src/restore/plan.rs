@@ -446,8 +446,8 @@ impl RestorePlan {
     }
 
     /// The tables of a whole restore (not in one transaction) whose autovacuum is held off until their rows,
-    /// indexes and reads are done ([`super::autovacuum`]): the ordinary tables it makes and loads, of at
-    /// least [`FREEZE_FROM_BYTES`] of rows (an autovacuum of a smaller one is over before a build could wait
+    /// indexes and reads are done (`restore::autovacuum`): the ordinary tables it makes and loads, of at
+    /// least `FREEZE_FROM_BYTES` of rows (an autovacuum of a smaller one is over before a build could wait
     /// for it).
     pub fn held_from_autovacuum(&self) -> Vec<&TableName> {
         if self.kind != RestoreKind::Whole || self.single_transaction {
