@@ -74,7 +74,19 @@ impl ChunkPrefetch {
     /// always at least one chunk). Nothing starts before the first call to [`next`](Self::next) or
     /// [`next_blocking`](Self::next_blocking).
     pub fn new(archive: Arc<ArchiveReader>, part: PartId, budget: Arc<ByteBudget>, runtime: &Handle) -> Self {
-        let waiting = archive.index().chunks(part).collect();
+        Self::of_chunks(archive, part, 0..usize::MAX, budget, runtime)
+    }
+
+    /// A prefetch of the chunks of `part` whose positions in stream order are in `range`, as
+    /// [`new`](Self::new).
+    pub fn of_chunks(
+        archive: Arc<ArchiveReader>,
+        part: PartId,
+        range: std::ops::Range<usize>,
+        budget: Arc<ByteBudget>,
+        runtime: &Handle,
+    ) -> Self {
+        let waiting = archive.index().chunks(part).skip(range.start).take(range.len()).collect();
         ChunkPrefetch {
             archive,
             runtime: runtime.clone(),

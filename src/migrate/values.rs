@@ -151,6 +151,7 @@ async fn compare_table(
             search_path: SearchPath::of_part(part.search_path.as_deref(), part.format, None),
             rows: record.map_or(0, |r| r.rows),
             bytes: record.map_or(0, |r| r.raw_bytes),
+            chunks: None,
         };
         loader.load_part(session, &step).await?;
     }

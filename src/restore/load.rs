@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::{Freeze, PartStep};
+use super::plan::{BINARY_HEADER, BINARY_TRAILER, Freeze, PartStep};
 use crate::archive::{ArchiveReader, ChunkPrefetch};
 use crate::budget::ByteBudget;
 use crate::error::{Error, ErrorKind, Result, SqlState};
@@ -129,7 +129,16 @@ impl Loader {
         let copy = if frozen { step.copy_sql() } else { step.copy.clone() };
         let mut sink = session.copy_in(&copy).await?;
         let runtime = tokio::runtime::Handle::current();
-        let mut chunks = ChunkPrefetch::new(self.archive.clone(), step.part, self.read_ahead.clone(), &runtime);
+        let (archive, budget) = (self.archive.clone(), self.read_ahead.clone());
+        let mut chunks = match step.chunks {
+            Some(piece) => {
+                if piece.binary && piece.from > 0 {
+                    sink.send(Bytes::from_static(BINARY_HEADER)).await?;
+                }
+                ChunkPrefetch::of_chunks(archive, step.part, piece.from..piece.to, budget, &runtime)
+            }
+            None => ChunkPrefetch::new(archive, step.part, budget, &runtime),
+        };
         while let Some(decoded) = chunks.next().await {
             let decoded = decoded.map_err(|e| e.context(format!("`{}`", self.archive.path().display())))?;
             self.progress.advance(step.part, decoded.bytes.len() as u64, decoded.chunk.entry.rows);
@@ -140,16 +149,16 @@ impl Loader {
                 sink.send(bytes.slice(at..bytes.len().min(at + SEND_BYTES))).await?;
             }
         }
+        if step.chunks.is_some_and(|p| p.binary && p.to < p.of) {
+            sink.send(Bytes::from_static(BINARY_TRAILER)).await?;
+        }
         let rows = sink.finish().await?;
         if rows != step.rows {
             // The archive's chunks checked out, yet the server took another number of rows: the restore
             // cannot go on, and this is no clean verdict on the data (exit 2, not 1).
             return Err(Error::new(
                 ErrorKind::Database,
-                format!(
-                    "part {} (`{}`): COPY loaded {rows} rows, the archive holds {}; the restore stopped",
-                    step.part, step.table, step.rows
-                ),
+                format!("{}: COPY loaded {rows} rows, the archive holds {}; the restore stopped", step.label(), step.rows),
             )
             .with_hint("something in the target (a rule, a trigger) took rows away or added some, or the archive is wrong: `pgsafe verify` tells which"));
         }

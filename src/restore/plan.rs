@@ -208,9 +208,45 @@ pub struct PartStep {
     pub rows: u64,
     /// The decoded COPY stream's length.
     pub bytes: u64,
+    /// Some of the part's chunks, when the part is cut into pieces that load on several sessions
+    /// ([`RestorePlan::pieces`]); `rows` and `bytes` are then theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Piece>,
 }
 
+/// Chunks `from..to` of a part's `of`, loaded by a `COPY` of their own: one that does not begin with the
+/// part's first chunk is sent the binary header first, and one that does not end with its last is sent
+/// the trailer after them (format spec, section 11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Piece {
+    pub from: usize,
+    pub to: usize,
+    pub of: usize,
+    pub binary: bool,
+}
+
+/// The binary COPY header a piece that does not begin the part's stream is sent first: the signature,
+/// no flags, no extension, as every PostgreSQL since 7.4 writes it.
+pub(crate) const BINARY_HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The binary COPY trailer (a field count of -1).
+pub(crate) const BINARY_TRAILER: &[u8; 2] = &[0xff, 0xff];
+
+/// Pieces are cut to about the sessions' share of all rows divided by this: enough that the last
+/// pieces to load end close together.
+const PIECES_PER_SESSION: u64 = 16;
+/// The smallest and largest piece (in bytes of the COPY stream) the cut aims at.
+const MIN_PIECE: u64 = 16 << 20;
+const MAX_PIECE: u64 = 256 << 20;
+
 impl PartStep {
+    /// How [`RestorePlan::pieces`] names it: the part and, for a piece, its chunks.
+    pub fn label(&self) -> String {
+        match self.chunks {
+            Some(p) => format!("part {} (`{}`, chunks {}..{} of {})", self.part, self.table, p.from, p.to, p.of),
+            None => format!("part {} (`{}`)", self.part, self.table),
+        }
+    }
+
     /// The COPY to run: with `FREEZE` when the rows are frozen as they load.
     pub fn copy_sql(&self) -> String {
         match (self.freeze, self.copy.strip_suffix(')')) {
@@ -462,6 +498,53 @@ impl RestorePlan {
             .collect()
     }
 
+    /// The plan's parts to load on `-j` sessions, a part that loads as it is (not frozen, nothing run before
+    /// or after its `COPY`) cut, at its chunks' bounds, into pieces of about the sessions' share of all
+    /// rows over `PIECES_PER_SESSION` (16 to 256 MiB), each a `COPY` of its own: a table dumped whole
+    /// (by `-j 1`, or from PostgreSQL 13, which has no TID range scans) still loads on every session, and
+    /// the last loads end close together. pg_restore loads each table with one `COPY`.
+    pub fn pieces<B: crate::format::ArchiveSource>(&self, index: &ArchiveIndex<B>) -> Vec<PartStep> {
+        if self.jobs <= 1 {
+            return self.data.clone();
+        }
+        let aim = self.piece_aim();
+        let mut steps = Vec::with_capacity(self.data.len());
+        for step in &self.data {
+            let cut = step.freeze == Freeze::No
+                && step.kind == PartKind::Table
+                && step.before.is_none()
+                && step.after.is_none()
+                && step.bytes >= aim + aim / 2;
+            if !cut {
+                steps.push(step.clone());
+                continue;
+            }
+            let binary = index.part_info(step.part).is_some_and(|p| p.format == CopyFormat::Binary);
+            let chunks: Vec<_> = index.chunks(step.part).map(|c| c.entry).collect();
+            let of = chunks.len();
+            let (mut from, mut rows, mut bytes) = (0, 0, 0);
+            for (at, c) in chunks.iter().enumerate() {
+                rows += c.rows;
+                bytes += u64::from(c.raw_len);
+                if bytes >= aim || at + 1 == of {
+                    let to = at + 1;
+                    let whole = from == 0 && to == of;
+                    let chunks = (!whole).then_some(Piece { from, to, of, binary });
+                    steps.push(PartStep { rows, bytes, chunks, ..step.clone() });
+                    (from, rows, bytes) = (to, 0, 0);
+                }
+            }
+        }
+        steps
+    }
+
+    /// The size [`Self::pieces`] cuts parts to: the sessions' share of all rows over [`PIECES_PER_SESSION`],
+    /// within [`MIN_PIECE`] and [`MAX_PIECE`]. A part is cut from one and a half times that.
+    fn piece_aim(&self) -> u64 {
+        let total: u64 = self.data.iter().map(|p| p.bytes).sum();
+        (total / (self.jobs.max(1) as u64 * PIECES_PER_SESSION)).clamp(MIN_PIECE, MAX_PIECE)
+    }
+
     /// The tables with rows that `--verify count` counts as they load (none at another level).
     pub fn tables_counted_on_load(&self) -> usize {
         if self.verify != VerifyLevel::Count {
@@ -473,7 +556,7 @@ impl RestorePlan {
     /// Marks the parts that load frozen, in a transaction of their table's own that empties it first: those
     /// of every table this restore makes ([`Self::made_tables`]), unless the table is so big that loading
     /// its parts on one session would leave the others idle: more than the sessions' share of all rows
-    /// (`-j 2`: half).
+    /// (`-j 2`: half), in more than one part or in one that [`Self::pieces`] cuts.
     ///
     /// A table of less than [`FREEZE_FROM_BYTES`] loads as it is: emptying it first gives it a new storage
     /// file, a few catalog rows and a commit of its own, which costs more than freezing its few pages later
@@ -482,11 +565,13 @@ impl RestorePlan {
         let made = self.made_tables();
         let total: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let jobs = self.jobs.max(1) as u64;
+        let aim = self.piece_aim();
+        let cut = |bytes: u64| jobs > 1 && bytes >= aim + aim / 2;
         let frozen: HashSet<TableName> = self
             .tables
             .iter()
             .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && !t.routed && made.contains(&t.name))
-            .filter(|t| t.parts.len() == 1 || t.bytes.saturating_mul(jobs) <= total)
+            .filter(|t| t.bytes.saturating_mul(jobs) <= total || t.parts.len() == 1 && !cut(t.bytes))
             .filter(|t| t.bytes >= FREEZE_FROM_BYTES)
             .map(|t| t.name.clone())
             .collect();
@@ -994,7 +1079,19 @@ fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, Conten
         ),
     };
     let search_path = t.search_path.clone();
-    PartStep { part, table: t.name.clone(), kind: t.kind, before, copy, freeze, after, search_path, rows, bytes }
+    PartStep {
+        part,
+        table: t.name.clone(),
+        kind: t.kind,
+        before,
+        copy,
+        freeze,
+        after,
+        search_path,
+        rows,
+        bytes,
+        chunks: None,
+    }
 }
 
 /// `COPY table (columns) FROM STDIN` in the part's format.

@@ -720,7 +720,8 @@ async fn rows_post_data_and_verification(
         .filter_map(|o| o.table.as_ref().map(quote_qualified))
         .collect();
     let inheriting = target::inheriting(leader, &keyed.into_iter().collect::<Vec<_>>()).await?;
-    let tasks = steps(&plan.data, &plan.post_data, reads, &inheriting);
+    let data = plan.pieces(run.archive.index());
+    let tasks = steps(&data, &plan.post_data, reads, &inheriting);
     let settings = match target::index_build_memory(leader, plan.jobs).await? {
         Some(set) if !plan.post_data.is_empty() => {
             tracing::info!("sessions build indexes after `{set}`");
@@ -737,7 +738,7 @@ async fn rows_post_data_and_verification(
             Ok(session)
         }
     };
-    let (loader, parts, cancel) = (run.loader(), Arc::new(plan.data.clone()), run.cancel.clone());
+    let (loader, parts, cancel) = (run.loader(), Arc::new(data), run.cancel.clone());
     let what = "the restore's rows, post-data and verification";
     let done = pool::run(what, plan.jobs, tasks, &run.cancel, open, |session, step| {
         let (loader, parts, cancel) = (loader.clone(), parts.clone(), cancel.clone());
@@ -847,7 +848,7 @@ fn steps(
     tasks.extend(loads.into_iter().map(|at| {
         let p = &data[at[0]];
         let name = match at.len() {
-            1 => format!("part {} (`{}`)", p.part, p.table),
+            1 => p.label(),
             n => format!("the {n} parts of `{}`", p.table),
         };
         let weight = at.iter().map(|&i| data[i].bytes).sum();
@@ -1087,6 +1088,7 @@ mod tests {
             search_path: None,
             rows: 1,
             bytes: 10,
+            chunks: None,
         }
     }
 
