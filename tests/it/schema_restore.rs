@@ -247,6 +247,32 @@ fn a_whole_restore_freezes_the_tables_it_makes_and_never_empties_one_it_did_not_
     );
 }
 
+/// Another session on `db`, named by the returned application name, that waits for `public.{table}` to
+/// be made (committed) and locks it in `mode` for five minutes; end it with [`release_lock`].
+fn lock_once_made(db: &TestDb, table: &str, mode: &str) -> (String, std::process::Child) {
+    let name = format!("pgsafe_holder_{}", db.name());
+    let holder = Command::new(cluster().bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.conn_string(), "-c"])
+        .arg(format!(
+            "DO $$ BEGIN
+                 WHILE NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = '{table}') LOOP PERFORM pg_sleep(0.005); END LOOP;
+                 LOCK TABLE public.{table} IN {mode} MODE;
+             END $$; SELECT pg_sleep(300)"
+        ))
+        .env("PGAPPNAME", &name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (name, holder)
+}
+
+/// Ends the session of [`lock_once_made`].
+fn release_lock(db: &TestDb, name: &str, mut holder: std::process::Child) {
+    db.psql(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"));
+    let _ = holder.wait();
+}
+
 #[test]
 fn a_table_another_session_holds_loads_as_it_is_instead_of_waiting_to_be_emptied() {
     // A frozen load empties the new table first, which needs it to itself; a reader's lock on it (here
@@ -260,30 +286,14 @@ fn a_table_another_session_holds_loads_as_it_is_instead_of_waiting_to_be_emptied
     let dir = tempfile::tempdir().unwrap();
     let archive = dump(&src, dir.path(), &[]);
     let dst = TestDb::new("freeze_held_dst");
-    let holder_name = format!("pgsafe_holder_{}", dst.name());
-    let mut holder = Command::new(cluster().bin("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst.conn_string(), "-c"])
-        .arg(
-            "DO $$ BEGIN
-                 WHILE NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'late') LOOP PERFORM pg_sleep(0.005); END LOOP;
-                 LOCK TABLE public.late IN ACCESS SHARE MODE;
-             END $$; SELECT pg_sleep(300)",
-        )
-        .env("PGAPPNAME", &holder_name)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (holder_name, holder) = lock_once_made(&dst, "late", "ACCESS SHARE");
     let started = std::time::Instant::now();
     let (code, _, stderr) = run(pgsafe().args(["restore", "-v", "-j", "1", "-d", &dst.conn_string()]).arg(&archive));
     let held = dst.psql(&format!(
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
          WHERE a.application_name = '{holder_name}' AND l.relation = 'public.late'::regclass AND l.granted"
     ));
-    dst.psql(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{holder_name}'"
-    ));
-    let _ = holder.wait();
+    release_lock(&dst, &holder_name, holder);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(held.trim(), "1", "the holder had the table locked while the restore ran");
     assert!(started.elapsed() < std::time::Duration::from_secs(120), "the restore waited for the lock");
@@ -2247,20 +2257,7 @@ fn a_whole_restore_holds_autovacuum_off_its_big_tables_while_they_load_and_gives
     // The load of `late` waits behind another session's lock; meanwhile the big tables are held off, and
     // when the session loading `late` is ended, the failed restore gives autovacuum back.
     let dst = TestDb::new("autovac_failed");
-    let holder_name = format!("pgsafe_holder_{}", dst.name());
-    let mut holder = Command::new(cluster().bin("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst.conn_string(), "-c"])
-        .arg(
-            "DO $$ BEGIN
-                 WHILE NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'late') LOOP PERFORM pg_sleep(0.005); END LOOP;
-                 LOCK TABLE public.late IN SHARE MODE;
-             END $$; SELECT pg_sleep(300)",
-        )
-        .env("PGAPPNAME", &holder_name)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (holder_name, holder) = lock_once_made(&dst, "late", "SHARE");
     let mut child = pgsafe()
         .args(["restore", "-q", "-j", "2", "-d", &dst.conn_string()])
         .arg(&archive)
@@ -2275,10 +2272,7 @@ fn a_whole_restore_holds_autovacuum_off_its_big_tables_while_they_load_and_gives
     let during = options(&dst);
     dst.psql(&format!("SELECT pg_terminate_backend(pid) FROM ({waiting}) w"));
     let output = child.wait_with_output().unwrap();
-    dst.psql(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{holder_name}'"
-    ));
-    let _ = holder.wait();
+    release_lock(&dst, &holder_name, holder);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(
