@@ -39,7 +39,17 @@ pub(crate) enum Piece {
 }
 
 impl Piece {
+    /// Runs it, a `COPY ... TO STDOUT`'s output written to stderr as it comes.
     pub(crate) async fn run(&self, session: &Session) -> Result<()> {
+        self.run_into(session, &mut |piece| {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(piece);
+        })
+        .await
+    }
+
+    /// Runs it, a `COPY ... TO STDOUT`'s output handed to `out`.
+    async fn run_into(&self, session: &Session, out: &mut (dyn FnMut(&[u8]) + Send)) -> Result<()> {
         match self {
             Piece::Batch(sql) => session.batch(sql).await,
             Piece::Copy { sql, rows, line, rows_line } => session
@@ -48,10 +58,7 @@ impl Piece {
                 .map(drop)
                 .map_err(|e| e.context(format!("line {line}, its rows from line {rows_line}"))),
             Piece::CopyOut { sql, line } => session
-                .copy_out_to(sql, |piece| {
-                    use std::io::Write;
-                    let _ = std::io::stderr().write_all(piece);
-                })
+                .copy_out_to(sql, |piece| out(piece))
                 .await
                 .map(drop)
                 .map_err(|e| e.context(format!("line {line}"))),
@@ -74,13 +81,14 @@ pub(crate) async fn in_transaction(
     let mut attempt = 0;
     loop {
         cancel.check("the migration")?;
+        let mut output = HeldOutput::default();
         let run = async {
             // The modes on the BEGIN itself: a file's own `SET TRANSACTION` then still comes before any query.
             session.batch(&modes.begin()).await?;
             session.batch(&format!("SET LOCAL lock_timeout = '{}ms'", policy.timeout.as_millis())).await?;
             for (label, pieces) in parts {
                 for piece in *pieces {
-                    piece.run(session).await.map_err(|e| match label {
+                    piece.run_into(session, &mut |bytes| output.write(bytes)).await.map_err(|e| match label {
                         Some(label) => e.context(format!("`{label}`")),
                         None => e,
                     })?;
@@ -100,9 +108,16 @@ pub(crate) async fn in_transaction(
         }
         .await;
         match run {
-            Ok(()) => return Ok(attempt + 1),
+            Ok(()) => {
+                output.print();
+                return Ok(attempt + 1);
+            }
             Err(e) => {
                 let _ = session.batch("ROLLBACK").await;
+                // What the failed attempt printed belongs to the error, not to a retry that prints it again.
+                if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
+                    output.print();
+                }
                 if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
                     return Err(out_of_attempts(e, "migration", attempt + 1, policy));
                 }
@@ -114,6 +129,57 @@ pub(crate) async fn in_transaction(
                 }
                 attempt += 1;
             }
+        }
+    }
+}
+
+/// The output of the `COPY ... TO STDOUT`s of one attempt of [`in_transaction`], in an anonymous
+/// temporary file (memory does not grow with it), printed to stderr once the attempt commits or fails for
+/// good: an attempt rolled back after a lock timeout and tried again prints it once, as psql would have.
+/// Where no temporary file can be made it is printed as it comes.
+#[derive(Default)]
+struct HeldOutput {
+    file: Option<std::fs::File>,
+    /// No temporary file could be made: the output goes straight to stderr.
+    through: bool,
+}
+
+impl HeldOutput {
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        if self.file.is_none() && !self.through {
+            match tempfile::tempfile() {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    tracing::warn!("no temporary file for a migration's COPY output ({e}): printing it as it comes");
+                    self.through = true;
+                }
+            }
+        }
+        match &mut self.file {
+            Some(f) => {
+                if let Err(e) = f.write_all(bytes) {
+                    tracing::warn!("a migration's COPY output could not be held ({e}): printing it as it comes");
+                    self.print();
+                    self.through = true;
+                    let _ = std::io::stderr().write_all(bytes);
+                }
+            }
+            None => {
+                let _ = std::io::stderr().write_all(bytes);
+            }
+        }
+    }
+
+    /// Prints what is held, once.
+    fn print(&mut self) {
+        use std::io::{Seek, Write};
+        if let Some(mut f) = self.file.take()
+            && f.rewind().is_ok()
+        {
+            let mut err = std::io::stderr().lock();
+            let _ = std::io::copy(&mut f, &mut err);
+            let _ = err.flush();
         }
     }
 }

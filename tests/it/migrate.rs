@@ -2078,3 +2078,48 @@ fn a_failed_migrations_text_report_names_the_sessions_its_rollback_terminated() 
     assert_eq!(terminated.len(), 1, "{out}");
     assert!(terminated[0].contains(", `psql`, active)"), "{out}");
 }
+
+/// A migration whose transaction is tried again after a lock timeout printed the output of its `COPY ...
+/// TO STDOUT` once per attempt; the output of an attempt that is rolled back and tried again is now held
+/// back, and printed once, when the attempt that commits is done.
+#[test]
+fn a_migration_tried_again_after_a_lock_timeout_prints_its_copy_output_once() {
+    let db = TestDb::new("mig_copy_out_retried");
+    db.psql("CREATE TABLE held (id int); INSERT INTO held VALUES (1);");
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_flag.sql"),
+        "COPY (SELECT 'printed-' || 'once') TO STDOUT;\nALTER TABLE held ADD COLUMN flag boolean;\n",
+    )
+    .unwrap();
+    let holder = crate::interrupt::hold(&db, "LOCK TABLE held IN ACCESS SHARE MODE");
+    let started = std::time::Instant::now();
+    while !crate::interrupt::held(&db, "held", "AccessShareLock") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut child = pgsafe()
+        .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--lock-timeout", "200ms", "--lock-retries", "30"])
+        .arg("--store")
+        .arg(store.path())
+        .args(["-d", &db.conn_string()])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::interrupt::wait_until("the migration waited for the lock", &mut child, || {
+        crate::interrupt::pgsafe_statements(&db).contains("ALTER TABLE held")
+    });
+    // The first attempt gives up after 200 ms, printing nothing; a later one gets the lock.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    crate::interrupt::release(&db, holder);
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{out}{err}");
+    assert_eq!(err.matches("printed-once").count(), 1, "{err}");
+    assert!(
+        db.psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'held'::regclass AND attname = 'flag'") == "1\n"
+    );
+}
