@@ -77,7 +77,9 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
         .await;
         super::end_single_transaction(&leader, &run.cancel, outcome, &mut report).await?;
     } else {
-        let units = units::units(plan, &triggers, &keys, superuser)?;
+        // A big part loads in pieces on every session, as in a whole restore (`RestorePlan::pieces`).
+        let cut = RestorePlan { data: plan.pieces(run.archive.index()), ..plan.clone() };
+        let units = units::units(&cut, &triggers, &keys, superuser)?;
         // The tables are emptied, and what the load switches off tried, in one transaction: a role that may
         // not switch it off is refused before anything is emptied.
         let switches = !superuser && units.iter().any(|u| !u.before.is_empty() || !u.after.is_empty());
@@ -109,15 +111,21 @@ pub(super) async fn run(plan: &RestorePlan, run: &Run) -> Result<RestoreReport> 
         }
         let loaded_parts = Arc::new(AtomicUsize::new(0));
         let prepare = superuser.then_some("SET session_replication_role = replica");
-        let loaded = run.load(plan, units, prepare, &loaded_parts).await;
+        let loaded = run.load(&cut, units, prepare, &loaded_parts).await;
         match loaded {
             Ok(rows) => report.rows = rows,
             Err(e) => {
                 let emptied = if empty_first { "the tables were emptied (`--clean`) and " } else { "" };
+                let loaded = loaded_parts.load(Ordering::SeqCst);
+                let loads = match cut.data.len() {
+                    n if n == plan.data.len() => format!("{loaded} of {n} parts were loaded"),
+                    n => format!(
+                        "{loaded} of {n} loads (the archive's {} parts, the big ones cut in pieces) were done",
+                        plan.data.len()
+                    ),
+                };
                 let what = format!(
-                    "{emptied}{} of {} parts were loaded, so the tables may hold some of their rows; their triggers and foreign keys are as they were",
-                    loaded_parts.load(Ordering::SeqCst),
-                    plan.data.len()
+                    "{emptied}{loads}, so the tables may hold some of their rows; their triggers and foreign keys are as they were"
                 );
                 let error = if run.cancel.is_cancelled() {
                     Error::new(ErrorKind::Cancelled, format!("the restore was interrupted: {what}"))

@@ -201,7 +201,7 @@ impl Unit {
     fn part(plan: &RestorePlan, p: usize) -> Unit {
         let part = &plan.data[p];
         Unit {
-            name: format!("part {} (`{}`)", part.part, part.table),
+            name: part.label(),
             parts: vec![p],
             before: Vec::new(),
             after: Vec::new(),

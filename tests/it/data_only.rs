@@ -444,3 +444,58 @@ fn a_clean_restore_of_a_table_others_depend_on_says_what_to_do_instead_of_cascad
     );
     assert_eq!(db.psql("SELECT count(*) FROM orders").trim(), "2");
 }
+
+/// A data-only restore cuts a big part into pieces as a whole restore does: each a `COPY` of its own,
+/// on every session when the table loads on its own, and one after the other in the one transaction of a
+/// table whose triggers the load switches off. The rows are the archive's, no trigger fires.
+#[test]
+fn a_data_only_restore_loads_a_big_part_in_pieces_alone_or_in_its_tables_transaction() {
+    let src = TestDb::new("pieces_data_src");
+    let schema = "CREATE TABLE big (id int, pad text);
+         CREATE TABLE loud (id int, pad text);
+         CREATE TABLE noise (n int);
+         CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO noise VALUES (1); RETURN NEW; END $$;";
+    src.psql(schema);
+    src.psql(
+        "INSERT INTO big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 150000) g;
+         INSERT INTO loud SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 150000) g;",
+    );
+    let triggers = "CREATE TRIGGER t AFTER INSERT ON loud FOR EACH ROW EXECUTE FUNCTION bump();";
+    src.psql(triggers);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &["-j", "1", "--exclude-table-data", "noise"]);
+    let dst = TestDb::new("pieces_data_dst");
+    dst.psql(schema);
+    dst.psql(triggers);
+    let role = "pgsafe_pieces_owner";
+    dst.psql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+           CREATE ROLE {role} LOGIN PASSWORD 'owner-pw'; END IF; END $$;
+         ALTER TABLE big OWNER TO {role}; ALTER TABLE loud OWNER TO {role}; ALTER TABLE noise OWNER TO {role};
+         ALTER FUNCTION bump() OWNER TO {role};"
+    ));
+    let pieces = |stderr: &str, table: &str| {
+        stderr.lines().filter(|l| l.contains("finished") && l.contains(&format!("(`public.{table}`, chunks "))).count()
+    };
+    // A superuser's sessions fire no trigger: every piece loads on its own, on any session.
+    let (code, _, stderr) = run(pgsafe()
+        .env("RUST_LOG", "pgsafe=debug")
+        .args(["restore", "--data-only", "-j", "3", "-d", &dst.conn_string()])
+        .arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(pieces(&stderr, "big") >= 2 && pieces(&stderr, "loud") >= 2, "{stderr}");
+    // The owner's load switches `loud`'s trigger off in one transaction that loads its pieces in turn.
+    let as_owner = format!("{} user={role} password=owner-pw", dst.conn_string());
+    let (code, _, stderr) = run(pgsafe()
+        .env("RUST_LOG", "pgsafe=debug")
+        .args(["restore", "--data-only", "--clean", "-j", "3", "-d", &as_owner])
+        .arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(pieces(&stderr, "big") >= 2, "{stderr}");
+    assert!(stderr.contains("finished table `public.loud`"), "{stderr}");
+    for table in ["big", "loud"] {
+        assert_eq!(fingerprint(&dst, table), fingerprint(&src, table), "{table}");
+    }
+    assert_eq!(dst.psql("SELECT count(*) FROM noise"), "0\n", "no trigger may fire during the load");
+    assert_eq!(dst.psql("SELECT tgenabled FROM pg_trigger WHERE tgname = 't'"), "O\n");
+}
