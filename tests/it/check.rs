@@ -361,14 +361,15 @@ SELECT at FROM stamp WHERE at::date <> '2024-06-02';
 
 #[test]
 fn a_lock_wait_and_a_long_statement_are_warnings_and_a_locked_table_is_not_waited_for_long() {
-    use crate::interrupt::{held, hold, release};
+    use crate::interrupt::{hold_until_held, release};
     let db = small_db("check_locks");
-    let holder = hold(&db, "LOCK TABLE item IN ACCESS EXCLUSIVE MODE");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !held(&db, "item", "AccessExclusiveLock") {
-        assert!(Instant::now() < deadline, "the other session never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = hold_until_held(
+        &db,
+        "LOCK TABLE item IN ACCESS EXCLUSIVE MODE",
+        "item",
+        "AccessExclusiveLock",
+        Duration::from_secs(60),
+    );
     let mut waiter = Command::new(cluster().bin("psql"))
         .args(["-X", "-q", "-d", &db.conn_string(), "-c", "SELECT count(*) FROM item"])
         .stdout(Stdio::null())

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::dump_restore::{pgsafe, run};
-use crate::interrupt::{held, hold, release};
+use crate::interrupt::{held, hold_until_held, release};
 use crate::rollback::{compare_dbs, copy_of, pagila};
 use crate::support::{self, TestDb};
 
@@ -1607,12 +1607,13 @@ fn a_table_another_session_holds_ends_the_rehearsal_at_the_lock_timeout_and_leav
     let db = TestDb::new("dr_locked");
     db.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);");
     // Another session writes to the table and keeps its transaction open.
-    let holder = hold(&db, "LOCK TABLE t IN ROW EXCLUSIVE MODE; INSERT INTO t VALUES (1000)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !held(&db, "t", "RowExclusiveLock") {
-        assert!(Instant::now() < deadline, "the other session never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = hold_until_held(
+        &db,
+        "LOCK TABLE t IN ROW EXCLUSIVE MODE; INSERT INTO t VALUES (1000)",
+        "t",
+        "RowExclusiveLock",
+        Duration::from_secs(60),
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = migration(dir.path(), "add.sql", "ALTER TABLE t ADD COLUMN x int;\nCREATE TABLE u (id int);\n");
     let path = file.clone();

@@ -42,6 +42,17 @@ pub(crate) fn hold(db: &TestDb, lock: &str) -> Child {
         .unwrap()
 }
 
+/// [`hold`], once the lock (`mode` on `table`) is granted: waits for it up to `within`.
+pub(crate) fn hold_until_held(db: &TestDb, lock: &str, table: &str, mode: &str, within: Duration) -> Child {
+    let holder = hold(db, lock);
+    let deadline = Instant::now() + within;
+    while !held(db, table, mode) {
+        assert!(Instant::now() < deadline, "the other session never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder
+}
+
 /// Whether a lock of `mode` on `table` is granted in `db`.
 pub(crate) fn held(db: &TestDb, table: &str, mode: &str) -> bool {
     db.psql(&format!(

@@ -615,12 +615,13 @@ fn a_lock_held_by_another_session_is_waited_out_with_retries_and_observing_rolls
     std::fs::write(dir.path().join("0001_note.sql"), "ALTER TABLE parent ADD COLUMN note text;\n").unwrap();
     // Another session holds a lock on the table for three seconds: two tries of 500 ms fail, a later one
     // gets it.
-    let holder = crate::interrupt::hold(&db, "LOCK TABLE parent IN ACCESS SHARE MODE");
-    let held = std::time::Instant::now();
-    while !crate::interrupt::held(&db, "parent", "AccessShareLock") {
-        assert!(held.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let holder = crate::interrupt::hold_until_held(
+        &db,
+        "LOCK TABLE parent IN ACCESS SHARE MODE",
+        "parent",
+        "AccessShareLock",
+        std::time::Duration::from_secs(10),
+    );
     let releaser = {
         let name = db.name().to_owned();
         std::thread::spawn(move || {
@@ -2056,12 +2057,13 @@ fn a_failed_migrations_text_report_names_the_sessions_its_rollback_terminated() 
     // The first file commits, so its failing second one is rolled back by a swap.
     std::fs::write(dir.path().join("0001_tag.sql"), "CREATE TABLE tag (id int);\n").unwrap();
     std::fs::write(dir.path().join("0002_flag.sql"), "ALTER TABLE item ADD COLUMN flag boolean;\n").unwrap();
-    let holder = crate::interrupt::hold(&db, "LOCK TABLE item IN ACCESS SHARE MODE");
-    let started = std::time::Instant::now();
-    while !crate::interrupt::held(&db, "item", "AccessShareLock") {
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let holder = crate::interrupt::hold_until_held(
+        &db,
+        "LOCK TABLE item IN ACCESS SHARE MODE",
+        "item",
+        "AccessShareLock",
+        std::time::Duration::from_secs(10),
+    );
     let (code, out, err) = run(pgsafe()
         .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--lock-timeout", "300ms", "--lock-retries", "0"])
         .args(["--terminate-after", "1", "--store"])
@@ -2093,12 +2095,13 @@ fn a_migration_tried_again_after_a_lock_timeout_prints_its_copy_output_once() {
         "COPY (SELECT 'printed-' || 'once') TO STDOUT;\nALTER TABLE held ADD COLUMN flag boolean;\n",
     )
     .unwrap();
-    let holder = crate::interrupt::hold(&db, "LOCK TABLE held IN ACCESS SHARE MODE");
-    let started = std::time::Instant::now();
-    while !crate::interrupt::held(&db, "held", "AccessShareLock") {
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the other session never took its lock");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let holder = crate::interrupt::hold_until_held(
+        &db,
+        "LOCK TABLE held IN ACCESS SHARE MODE",
+        "held",
+        "AccessShareLock",
+        std::time::Duration::from_secs(10),
+    );
     let mut child = pgsafe()
         .args(["migrate", "-q", "--skip-lint", "--skip-dry-run", "--lock-timeout", "200ms", "--lock-retries", "30"])
         .arg("--store")

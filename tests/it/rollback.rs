@@ -639,7 +639,7 @@ fn a_rollback_interrupted_by_sigterm_during_its_restore_drops_the_new_database_a
 /// to 5 s for one), so the signal comes while it runs.
 #[test]
 fn a_rollback_whose_health_check_is_interrupted_does_not_exit_0() {
-    use crate::interrupt::{held, hold, signal, wait_until};
+    use crate::interrupt::{hold_until_held, signal, wait_until};
     let db = TestDb::new("rb_check_sigterm");
     db.psql(
         "CREATE TABLE t1 (id int PRIMARY KEY, v text); INSERT INTO t1 SELECT g, g::text FROM generate_series(1, 1000) g;
@@ -648,12 +648,13 @@ fn a_rollback_whose_health_check_is_interrupted_does_not_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let id = snapshot(dir.path(), &db, &[]);
     db.psql("DELETE FROM t1 WHERE id <= 10");
-    let mut application = hold(&db, "LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !held(&db, "t2", "AccessExclusiveLock") {
-        assert!(std::time::Instant::now() < deadline, "the lock was not taken");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut application = hold_until_held(
+        &db,
+        "LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE",
+        "t2",
+        "AccessExclusiveLock",
+        std::time::Duration::from_secs(30),
+    );
     let mut child = pgsafe()
         .args(["rollback", "-q", "--yes", "--no-safety-snapshot", "--tables", "t1", "--store"])
         .arg(dir.path())

@@ -348,17 +348,18 @@ fn files_of_no_snapshot_are_named_and_left_alone() {
 
 #[test]
 fn an_interrupted_snapshot_leaves_no_snapshot_and_an_audit_line_saying_so() {
-    use crate::interrupt::{held, hold, pgsafe_statements, release, signal, wait_until};
+    use crate::interrupt::{hold_until_held, pgsafe_statements, release, signal, wait_until};
     let db = small_db("store_interrupted");
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     // The dump waits for its ACCESS SHARE lock behind this one, so the snapshot is surely in flight.
-    let holder = hold(&db, "LOCK TABLE item IN ACCESS EXCLUSIVE MODE");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !held(&db, "item", "AccessExclusiveLock") {
-        assert!(Instant::now() < deadline, "the other session never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = hold_until_held(
+        &db,
+        "LOCK TABLE item IN ACCESS EXCLUSIVE MODE",
+        "item",
+        "AccessExclusiveLock",
+        Duration::from_secs(60),
+    );
     let mut child = pgsafe()
         .args(["snapshot", "-q", "-d", &db.conn_string(), "--store"])
         .arg(&store)
