@@ -114,11 +114,10 @@ pub(crate) async fn in_transaction(
             }
             Err(e) => {
                 let _ = session.batch("ROLLBACK").await;
-                // What the failed attempt printed belongs to the error, not to a retry that prints it again.
                 if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
+                    // What the failed attempt printed belongs to the error; an attempt tried again prints
+                    // it again.
                     output.print();
-                }
-                if e.sqlstate() != Some(SqlState::LOCK_NOT_AVAILABLE) || attempt >= policy.retries {
                     return Err(out_of_attempts(e, "migration", attempt + 1, policy));
                 }
                 let wait = backoff(attempt);

@@ -48,7 +48,9 @@ impl HeldOff {
             )
             .await
             .map_err(|e| e.context("finding the tables to hold autovacuum off"))?;
-        let held = HeldOff { tables: rows.iter().map(|r| r.get::<_, String>(0)).collect() };
+        let tables =
+            rows.iter().map(|r| crate::pg::value(r, 0, "the tables to hold autovacuum off")).collect::<Result<_>>()?;
+        let held = HeldOff { tables };
         if !held.tables.is_empty() {
             let sql: String = held
                 .tables

@@ -504,18 +504,15 @@ impl RestorePlan {
     /// (by `-j 1`, or from PostgreSQL 13, which has no TID range scans) still loads on every session, and
     /// the last loads end close together. pg_restore loads each table with one `COPY`.
     pub fn pieces<B: crate::format::ArchiveSource>(&self, index: &ArchiveIndex<B>) -> Vec<PartStep> {
-        if self.jobs <= 1 {
-            return self.data.clone();
-        }
-        let aim = self.piece_aim();
+        let Some(aim) = self.piece_aim() else { return self.data.clone() };
         let mut steps = Vec::with_capacity(self.data.len());
         for step in &self.data {
-            let cut = step.freeze == Freeze::No
+            let cuts = step.freeze == Freeze::No
                 && step.kind == PartKind::Table
                 && step.before.is_none()
                 && step.after.is_none()
-                && step.bytes >= aim + aim / 2;
-            if !cut {
+                && cut(step.bytes, aim);
+            if !cuts {
                 steps.push(step.clone());
                 continue;
             }
@@ -539,10 +536,10 @@ impl RestorePlan {
     }
 
     /// The size [`Self::pieces`] cuts parts to: the sessions' share of all rows over [`PIECES_PER_SESSION`],
-    /// within [`MIN_PIECE`] and [`MAX_PIECE`]. A part is cut from one and a half times that.
-    fn piece_aim(&self) -> u64 {
+    /// within [`MIN_PIECE`] and [`MAX_PIECE`]; `None` on one session, where nothing is cut.
+    fn piece_aim(&self) -> Option<u64> {
         let total: u64 = self.data.iter().map(|p| p.bytes).sum();
-        (total / (self.jobs.max(1) as u64 * PIECES_PER_SESSION)).clamp(MIN_PIECE, MAX_PIECE)
+        (self.jobs > 1).then(|| (total / (self.jobs as u64 * PIECES_PER_SESSION)).clamp(MIN_PIECE, MAX_PIECE))
     }
 
     /// The tables with rows that `--verify count` counts as they load (none at another level).
@@ -566,12 +563,13 @@ impl RestorePlan {
         let total: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let jobs = self.jobs.max(1) as u64;
         let aim = self.piece_aim();
-        let cut = |bytes: u64| jobs > 1 && bytes >= aim + aim / 2;
         let frozen: HashSet<TableName> = self
             .tables
             .iter()
             .filter(|t| t.kind == PartKind::Table && t.filter.is_none() && !t.routed && made.contains(&t.name))
-            .filter(|t| t.bytes.saturating_mul(jobs) <= total || t.parts.len() == 1 && !cut(t.bytes))
+            .filter(|t| {
+                t.bytes.saturating_mul(jobs) <= total || t.parts.len() == 1 && !aim.is_some_and(|a| cut(t.bytes, a))
+            })
             .filter(|t| t.bytes >= FREEZE_FROM_BYTES)
             .map(|t| t.name.clone())
             .collect();
@@ -1092,6 +1090,12 @@ fn part_step(t: &PlannedTable, part: PartId, (rows, bytes, _): (u64, u64, Conten
         bytes,
         chunks: None,
     }
+}
+
+/// Whether a part of `bytes` that loads as it is is cut into pieces of `aim` ([`RestorePlan::pieces`]):
+/// from one and a half times that.
+fn cut(bytes: u64, aim: u64) -> bool {
+    bytes >= aim + aim / 2
 }
 
 /// `COPY table (columns) FROM STDIN` in the part's format.
