@@ -349,12 +349,35 @@ async fn run(
                     }
                 },
             };
-            if let Some(table) = &status.tool_table {
+            // A folder written for a tool, migrated by pgsafe on a database without the tool's table: the
+            // first migration makes it, with what pgsafe applied before, so that the tool agrees too.
+            let made = match (&status.tool_table, &options.down, tools::folder_tool(&status.files)) {
+                (None, None, Some(tool)) if !units.is_empty() => tools::to_make(&session, tool).await?,
+                _ => None,
+            };
+            if let Some(table) = status.tool_table.as_ref().or(made.as_ref()) {
+                let mut first = table.to_make;
                 for u in &mut units {
                     let Some(f) = &u.file else { continue };
                     let at = status.files.iter().position(|g| g.version == f.version);
                     let previous = at.and_then(|i| i.checked_sub(1)).map(|i| &status.files[i]);
                     u.tool_record = tools::record_sql(table, f, previous, u.down)?;
+                    if std::mem::take(&mut first) {
+                        let applied: Vec<&MigrationFile> = status
+                            .files
+                            .iter()
+                            .filter(|g| status.applied.iter().any(|a| a.version == g.version))
+                            .collect();
+                        u.tool_record = tools::made(table, &applied)? + &u.tool_record;
+                        progress.step(&format!(
+                            "the database has no {}; `{}` makes it, as {} makes it, in its transaction, with the {} \
+                             migrations applied before, so that the tool, run later, agrees",
+                            table,
+                            u.label,
+                            table.tool.name(),
+                            applied.len()
+                        ));
+                    }
                 }
             }
             units

@@ -91,6 +91,10 @@ impl Tool {
 pub struct ToolTable {
     pub tool: Tool,
     pub table: TableName,
+    /// The database has no such table yet: the first migration pgsafe applies makes it, as the tool
+    /// makes it, in its transaction ([`made`]).
+    #[serde(skip)]
+    pub to_make: bool,
 }
 
 impl fmt::Display for ToolTable {
@@ -123,7 +127,7 @@ pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> R
         Some(row) => {
             let columns: Vec<String> = crate::pg::value(row, 2, sql)?;
             let table = TableName { schema: crate::pg::value(row, 0, sql)?, name: crate::pg::value(row, 1, sql)? };
-            tool.is_its(&columns).then_some(ToolTable { tool, table })
+            tool.is_its(&columns).then_some(ToolTable { tool, table, to_make: false })
         }
         None => None,
     };
@@ -144,6 +148,99 @@ pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> R
         );
     }
     Ok(found)
+}
+
+/// Where the tool's table is to be made, when the database has none: a folder written for a tool that
+/// pgsafe migrates from the start, with no table of the tool's name in the search path, would otherwise
+/// leave the tool, run later by hand or by a deploy that still uses it, to apply every migration again.
+/// The tool makes its table unqualified, in the first schema of the search path that exists
+/// (`current_schema()`), and so does pgsafe. `None`, said in the log, when a table of that name is there
+/// but is not the tool's (dbmate's and Rails' `schema_migrations`), when the search path names no schema,
+/// or when the role may not create in that schema.
+pub async fn to_make(session: &Session, tool: Tool) -> Result<Option<ToolTable>> {
+    let sql = "SELECT pg_catalog.to_regclass($1) IS NOT NULL, pg_catalog.current_schema()::text, \
+                      pg_catalog.current_schema() IS NOT NULL \
+                      AND pg_catalog.has_schema_privilege(pg_catalog.current_schema(), 'CREATE')";
+    let name = crate::sql::quote_ident(tool.table());
+    let row = session
+        .query_one(sql, &[&name])
+        .await
+        .map_err(|e| e.context(format!("looking for where {}'s table goes", tool.name())))?;
+    let (taken, schema, may_create): (bool, Option<String>, bool) =
+        (crate::pg::value(&row, 0, sql)?, crate::pg::value(&row, 1, sql)?, crate::pg::value(&row, 2, sql)?);
+    let why_not = match &schema {
+        _ if taken => "a table of that name that is not the tool's is in the search path",
+        None => "the search path names no schema that exists",
+        Some(_) if !may_create => "the role may not create tables in the search path's first schema",
+        Some(schema) => {
+            return Ok(Some(ToolTable {
+                tool,
+                table: TableName { schema: schema.clone(), name: tool.table().to_owned() },
+                to_make: true,
+            }));
+        }
+    };
+    tracing::warn!(
+        "the folder is written for {} and the database has no table of it: {why_not}, so pgsafe makes none and \
+         the tool, run later, would not know what pgsafe applied",
+        tool.name()
+    );
+    Ok(None)
+}
+
+/// The statements that make the tool's table as the tool makes it, and write to it every migration of
+/// `applied` (those pgsafe's table records, in version order) as the tool would have, so that the tool
+/// agrees with pgsafe from the first migration on. Run in the transaction of the first migration pgsafe
+/// applies.
+pub fn made(table: &ToolTable, applied: &[&MigrationFile]) -> Result<String> {
+    let t = quote_qualified(&table.table);
+    let mut sql = match table.tool {
+        Tool::GolangMigrate => {
+            format!("CREATE TABLE IF NOT EXISTS {t} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);\n")
+        }
+        Tool::Dbmate => format!("CREATE TABLE IF NOT EXISTS {t} (version varchar(128) PRIMARY KEY);\n"),
+        Tool::Diesel => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (version varchar(50) PRIMARY KEY NOT NULL, \
+             run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP);\n"
+        ),
+        Tool::Prisma => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL, \
+             finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, \
+             started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);\n"
+        ),
+        Tool::Flyway => {
+            let named = |suffix: &str| crate::sql::quote_ident(&format!("{}{suffix}", table.table.name));
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (installed_rank integer NOT NULL, version varchar(50), \
+                 description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, \
+                 checksum integer, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), \
+                 execution_time integer NOT NULL, success boolean NOT NULL, \
+                 CONSTRAINT {} PRIMARY KEY (installed_rank));\n\
+                 CREATE INDEX IF NOT EXISTS {} ON {t} (success);\n",
+                named("_pk"),
+                named("_s_idx")
+            )
+        }
+        // goose records version 0 as applied when it makes its table.
+        Tool::Goose => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY, \
+             version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NOT NULL DEFAULT now());\n\
+             INSERT INTO {t} (version_id, is_applied) VALUES (0, true);\n"
+        ),
+        Tool::SqlMigrate => {
+            format!("CREATE TABLE IF NOT EXISTS {t} (id text NOT NULL PRIMARY KEY, applied_at timestamptz);\n")
+        }
+    };
+    match table.tool {
+        // One row, the latest version: the first migration's own record writes it.
+        Tool::GolangMigrate => {}
+        _ => {
+            for f in applied {
+                sql.push_str(&record_sql(table, f, None, false)?);
+            }
+        }
+    }
+    Ok(sql)
 }
 
 /// What the tool's table says of the folder: the migrations it records as applied (as [`Applied`] rows

@@ -1417,6 +1417,142 @@ fn allow_data_loss_goes_past_lints_data_loss_errors_but_not_its_lock_errors() {
     assert_eq!(db.psql("SELECT count(*) FROM pg_views WHERE viewname = 'old_log_view'").trim(), "1");
 }
 
+/// A folder in each tool's layout, of two migrations that make and alter table `m`: (file name, text)
+/// for each, where a tool keeps a folder per migration the name holds it.
+fn tool_folder(tool: &str) -> [(&'static str, &'static str); 2] {
+    match tool {
+        "golang-migrate" => [
+            ("000001_init.up.sql", "CREATE TABLE m (a int);\n"),
+            ("000002_b.up.sql", "ALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        "diesel" => [
+            ("2019-02-26-002946_init/up.sql", "CREATE TABLE m (a int);\n"),
+            ("2019-03-01-000000_b/up.sql", "ALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        "Prisma" => [
+            ("20230101000000_init/migration.sql", "CREATE TABLE m (a int);\n"),
+            ("20230202000000_b/migration.sql", "ALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        "Flyway" => {
+            [("V1__init.sql", "CREATE TABLE m (a int);\n"), ("V2__add_b.sql", "ALTER TABLE m ADD COLUMN b int;\n")]
+        }
+        "dbmate" => [
+            ("20230101000000_init.sql", "-- migrate:up\nCREATE TABLE m (a int);\n"),
+            ("20230202000000_b.sql", "-- migrate:up\nALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        "goose" => [
+            ("00001_init.sql", "-- +goose Up\nCREATE TABLE m (a int);\n"),
+            ("00002_b.sql", "-- +goose Up\nALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        "sql-migrate" => [
+            ("1_init.sql", "-- +migrate Up\nCREATE TABLE m (a int);\n"),
+            ("2_b.sql", "-- +migrate Up\nALTER TABLE m ADD COLUMN b int;\n"),
+        ],
+        other => panic!("no folder for {other}"),
+    }
+}
+
+/// A folder written for a tool, migrated by pgsafe on a database that has no table of the tool's (a
+/// new database, or one an older pgsafe migrated): the tool's table is made as the tool makes it, with
+/// every migration pgsafe applied written to it, so that the tool, run later, applies none again.
+#[test]
+fn a_folder_written_for_a_tool_makes_the_tools_table_where_the_database_has_none() {
+    let store = tempfile::tempdir().unwrap();
+    // (tool, its table, what the table holds once both migrations are applied)
+    let tools = [
+        (
+            "golang-migrate",
+            "schema_migrations",
+            "SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations",
+            "2 false",
+        ),
+        (
+            "diesel",
+            "__diesel_schema_migrations",
+            "SELECT string_agg(version, ',' ORDER BY version) FROM __diesel_schema_migrations",
+            "20190226002946,20190301000000",
+        ),
+        (
+            "Prisma",
+            "_prisma_migrations",
+            "SELECT string_agg(migration_name || ' ' || (finished_at IS NOT NULL) || ' ' || (checksum = encode(sha256(convert_to(CASE WHEN migration_name LIKE '%init' THEN 'CREATE TABLE m (a int);' ELSE 'ALTER TABLE m ADD COLUMN b int;' END || E'\\n', 'UTF8')), 'hex')), ',' ORDER BY migration_name) FROM _prisma_migrations",
+            "20230101000000_init true true,20230202000000_b true true",
+        ),
+        (
+            "Flyway",
+            "flyway_schema_history",
+            "SELECT string_agg(installed_rank || ' ' || version || ' ' || type || ' ' || script || ' ' || success, ',' ORDER BY installed_rank) FROM flyway_schema_history",
+            "1 1 SQL V1__init.sql true,2 2 SQL V2__add_b.sql true",
+        ),
+        (
+            "dbmate",
+            "schema_migrations",
+            "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations",
+            "20230101000000,20230202000000",
+        ),
+        (
+            "goose",
+            "goose_db_version",
+            "SELECT string_agg(version_id || ' ' || is_applied, ',' ORDER BY id) FROM goose_db_version",
+            "0 true,1 true,2 true",
+        ),
+        (
+            "sql-migrate",
+            "gorp_migrations",
+            "SELECT string_agg(id, ',' ORDER BY id) FROM gorp_migrations",
+            "1_init.sql,2_b.sql",
+        ),
+    ];
+    for (tool, table, holds, expected) in tools {
+        let db = TestDb::new(&format!("mig_make_{}", tool.to_lowercase().replace('-', "_")));
+        let dir = tempfile::tempdir().unwrap();
+        let [first, second] = tool_folder(tool);
+        let write = |(name, sql): (&str, &str)| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, sql).unwrap();
+        };
+        // The first migration, applied by a pgsafe that made no table of the tool's: as if the table
+        // were dropped since.
+        write(first);
+        let (code, _, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+        assert_eq!(code, 0, "{tool}: {err}");
+        assert_eq!(db.psql(&format!("SELECT to_regclass('{table}') IS NOT NULL")).trim(), "t", "{tool}: {err}");
+        db.psql(&format!("DROP TABLE {table}"));
+        // The second: the tool's table is made in its transaction, with the first written to it too.
+        write(second);
+        let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+        assert_eq!(code, 0, "{tool}: {err}");
+        assert_eq!(report["applied"].as_array().map(Vec::len), Some(1), "{tool}: {report}");
+        assert_eq!(db.psql(holds).trim(), expected, "{tool}");
+        // The tool's table alone says both are applied, as pgsafe reads it for the tool.
+        db.psql("DROP TABLE pgsafe.migrations");
+        let (code, state) = migrations(&db, dir.path());
+        assert_eq!(code, 0, "{tool}: {state}");
+        assert_eq!(state["tool_table"]["tool"], serde_json::json!(tool_kebab(tool)), "{tool}: {state}");
+        assert_eq!(state["applied"].as_array().map(Vec::len), Some(2), "{tool}: {state}");
+        assert_eq!(state["pending"].as_array().map(Vec::len), Some(0), "{tool}: {state}");
+    }
+
+    // A table of the tool's name that is not the tool's (Rails' `schema_migrations` has no `dirty`): kept
+    // as it is, nothing written to it, and the migration applied.
+    let db = TestDb::new("mig_make_taken");
+    let dir = tempfile::tempdir().unwrap();
+    let [(name, sql), _] = tool_folder("golang-migrate");
+    std::fs::write(dir.path().join(name), sql).unwrap();
+    db.psql("CREATE TABLE schema_migrations (version varchar PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20200101');");
+    let (code, _, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("a table of that name that is not the tool's"), "{err}");
+    assert_eq!(db.psql("SELECT string_agg(version, ',') FROM schema_migrations").trim(), "20200101");
+    assert_eq!(db.psql("SELECT to_regclass('m') IS NOT NULL").trim(), "t");
+}
+
+/// A tool's name as the JSON reports spell it.
+fn tool_kebab(tool: &str) -> String {
+    tool.to_lowercase()
+}
+
 /// A team moving its folder to pgsafe has a database its own tool already migrated, and may still run
 /// that tool: what the tool's table records as applied is applied, a migration it records as failed part
 /// way stops the run, and what pgsafe applies or undoes is written to the tool's table as the tool writes
