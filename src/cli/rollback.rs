@@ -115,7 +115,8 @@ pub fn run(args: RollbackArgs) -> Result<Exit, Error> {
         lock_wait: Duration::from_secs(args.lock_timeout),
         lock: LockPolicy { timeout: args.sql_lock_timeout, retries: args.lock_retries },
         health_check: !args.no_check,
-        // Without the OIDs before and after a migration, a renamed table is a new one.
+        // No OIDs from before and after a migration here: the plan reads the renames its migration's
+        // health check recorded in the audit log.
         renamed: Vec::new(),
         cancel: pgsafe::cancel::Cancel::new(),
     };

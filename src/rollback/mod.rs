@@ -120,6 +120,11 @@ pub struct RollbackPlan {
     /// The live objects the snapshot lacks, for the in-place drops.
     #[serde(skip)]
     extra: Vec<crate::schema::SchemaObject>,
+    /// The snapshot's tables renamed since, compared under their names now: the caller's
+    /// ([`RollbackOptions::renamed`]) or, when it names none, the migrations' as the audit log recorded
+    /// them ([`renamed_since`]).
+    #[serde(skip)]
+    renamed: Vec<(String, String)>,
 }
 
 /// What a rollback did.
@@ -229,7 +234,11 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         None => changes::Scope::Whole,
     };
     let restore_options = restore_options(options);
-    let (changes, extra) = changes::compare(&session, &archive, &restore_options, scope, &options.renamed).await?;
+    let renamed = match options.renamed.is_empty() {
+        true => renamed_since(store, &session, &snapshot).await?,
+        false => options.renamed.clone(),
+    };
+    let (changes, extra) = changes::compare(&session, &archive, &restore_options, scope, &renamed).await?;
     let steps = steps(&options.mode, &snapshot, options);
     Ok(RollbackPlan {
         database,
@@ -244,7 +253,57 @@ pub async fn plan(store: &dyn Store, options: &RollbackOptions) -> Result<Rollba
         snapshot,
         changes,
         extra,
+        renamed,
     })
+}
+
+/// The tables of `snapshot` that migrations renamed since it was taken, as the store's audit log recorded
+/// them (a standalone rollback has no OIDs from before and after a migration, as `migrate`'s own has):
+/// the renames of the last migration that started from the snapshot and ended healthy, followed through
+/// those of every healthy migration of the database after it (`a` renamed `b`, later `b` renamed `c`:
+/// `a` is `c` now). A pair is kept only while the database has the new name and not the old one, so
+/// that a rename undone since, or a table made again under the old name, is compared as it is. An
+/// audit log that cannot be read leaves none, with a warning: renamed tables are then reported as new,
+/// which overstates what a rollback discards, never understates it.
+async fn renamed_since(store: &dyn Store, session: &Session, snapshot: &SnapshotMeta) -> Result<Vec<(String, String)>> {
+    let log = match store.read_audit() {
+        Ok(log) => log,
+        Err(e) => {
+            tracing::warn!("the store's audit log could not be read, so tables migrations renamed count as new: {e}");
+            return Ok(Vec::new());
+        }
+    };
+    let healthy = |e: &AuditEntry| {
+        e.command == AuditCommand::Migrate
+            && e.step.as_deref() == Some("check")
+            && e.outcome == Outcome::Ok
+            && e.database.as_deref() == Some(snapshot.database.as_str())
+    };
+    let Some(from) = log.entries.iter().rposition(|e| healthy(e) && e.snapshot.as_ref() == Some(&snapshot.id)) else {
+        return Ok(Vec::new());
+    };
+    let mut renamed = log.entries[from].renamed_tables.clone();
+    for later in log.entries[from + 1..].iter().filter(|e| healthy(e)) {
+        for (old, new) in &later.renamed_tables {
+            for pair in renamed.iter_mut().filter(|(_, now)| now == old) {
+                pair.1 = new.clone();
+            }
+        }
+    }
+    if renamed.is_empty() {
+        return Ok(renamed);
+    }
+    const SQL: &str = "SELECT pg_catalog.to_regclass(o) IS NULL AND pg_catalog.to_regclass(n) IS NOT NULL \
+                       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r (o, n, i) ORDER BY i";
+    let (old, new): (Vec<String>, Vec<String>) = renamed.iter().cloned().unzip();
+    let rows = session.query(SQL, &[&old, &new]).await?;
+    let mut kept = Vec::new();
+    for (pair, row) in renamed.into_iter().zip(&rows) {
+        if crate::pg::value::<bool, _>(row, 0, SQL)? {
+            kept.push(pair);
+        }
+    }
+    Ok(kept)
 }
 
 fn describe_scope(s: &SnapshotMeta) -> String {
@@ -369,6 +428,8 @@ pub async fn rollback(
     let started_at = Timestamp::now();
     let started = Instant::now();
     let mut safety = None;
+    // What the plan compared as renamed, the rollback counts so too.
+    let options = &RollbackOptions { renamed: plan.renamed.clone(), ..options.clone() };
     let result = run(store, options, &plan, progress, &mut safety).await;
     let mut entry =
         AuditEntry::new(AuditCommand::Rollback, started_at, Outcome::of(&result), started.elapsed().as_secs_f64());

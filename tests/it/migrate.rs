@@ -1376,6 +1376,51 @@ fn a_migration_that_drops_or_renames_tables_is_healthy() {
         .collect();
     later.sort();
     assert_eq!(later, findings, "{check:#}");
+
+    // A standalone rollback's plan knows them too, from the audit log: the renamed tables are compared
+    // under their names now, not reported as new ones whose rows a rollback discards. A later migration
+    // that renames one again is followed.
+    db.psql("INSERT INTO person VALUES (31, 'new');");
+    let again = dir.path().join("0002_again.sql");
+    std::fs::write(&again, "ALTER TABLE person RENAME TO people;\n").unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &["--force", &again.to_string_lossy()]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{report:#}\n{err}");
+    let plan = |snapshot: &str| -> Value {
+        let (code, out, err) = run(pgsafe()
+            .args(["rollback", "--plan", "--json", snapshot, "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string()]));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let first = check["against"].as_str().expect("the check names its snapshot").to_owned();
+    let plan = plan(&first);
+    let tables = plan["changes"]["tables"].as_array().unwrap();
+    let of = |name: &str| tables.iter().find(|t| t["table"] == name).cloned().unwrap_or(Value::Null);
+    assert!(!tables.iter().any(|t| t["change"] == "new"), "{plan:#}");
+    assert_eq!(of("public.user_")["change"], "changed", "{plan:#}");
+    assert_eq!(
+        (&of("public.user_")["rows_now"], &of("public.user_")["rows_in_snapshot"]),
+        (&31.into(), &30.into()),
+        "{plan:#}"
+    );
+    assert!(of("public.user_")["note"].as_str().unwrap().contains("renamed `public.people`"), "{plan:#}");
+    assert_eq!(of("public.notes")["change"], "unchanged", "{plan:#}");
+    assert_eq!(of("public.old_log")["change"], "gone", "{plan:#}");
+    // A table made again under the old name since is compared as it is: the rename is not followed.
+    db.psql("CREATE TABLE user_ (id int);");
+    let plan2 = run_ok_json(
+        pgsafe()
+            .args(["rollback", "--plan", "--json", &first, "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string()]),
+    );
+    let tables = plan2["changes"]["tables"].as_array().unwrap();
+    assert!(tables.iter().any(|t| t["table"] == "public.people" && t["change"] == "new"), "{plan2:#}");
+}
+
+fn run_ok_json(cmd: &mut std::process::Command) -> Value {
+    serde_json::from_str(&crate::dump_restore::run_ok(cmd)).unwrap()
 }
 
 /// Defect (Cal.com tester): `--allow-data-loss` went past a dry run that loses data, but not past lint's
