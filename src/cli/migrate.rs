@@ -53,6 +53,12 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "VERSION", requires = "down")]
     to: Option<String>,
 
+    /// Record every pending migration of the folder up to this version as applied without running any
+    /// (a database whose schema was made by hand or by other means before the folder was adopted), and
+    /// apply nothing else; no snapshot, lint or dry run.
+    #[arg(long, value_name = "VERSION", conflicts_with = "down")]
+    baseline: Option<String>,
+
     /// `lock_timeout` of each statement's transaction (`2s`, `500ms`).
     #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = super::common::parse_timeout)]
     sql_lock_timeout: Duration,
@@ -148,6 +154,12 @@ fn source(paths: &[PathBuf], command: &[String]) -> Result<Source, Error> {
 
 pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
     let source = source(&args.paths, &args.command)?;
+    if args.baseline.is_some() && !matches!(source, Source::Folder(_)) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "`--baseline` records the migrations of a migrations folder as applied: name the folder",
+        ));
+    }
     if args.down && !matches!(source, Source::Folder(_)) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -160,6 +172,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         table: pgsafe::migrate::runner::table_name(&args.table)?,
         tool_table: args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?,
         down: args.down.then(|| args.to.clone()),
+        baseline: args.baseline.clone(),
         lint: !args.skip_lint,
         dry_run: !args.skip_dry_run,
         force: args.force,
@@ -190,7 +203,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         output::stdout(&render(&report))?;
     }
     Ok(match report.ending {
-        Ending::UpToDate | Ending::Applied => Exit::Success,
+        Ending::UpToDate | Ending::Applied | Ending::Baselined => Exit::Success,
         Ending::Refused | Ending::RolledBack => Exit::CheckFailed,
         Ending::NeedsAttention => Exit::NeedsAttention,
     })
@@ -204,6 +217,11 @@ fn render(r: &MigrateReport) -> String {
     };
     match r.ending {
         Ending::UpToDate => out.push_str(&format!("`{}` is up to date: nothing to apply\n", r.database)),
+        Ending::Baselined => out.push_str(&format!(
+            "recorded as applied in `{}` without running them (`--baseline`): {}\n",
+            r.database,
+            r.baselined.join(", ")
+        )),
         Ending::Applied => {
             out.push_str(&format!("applied to `{}`{snapshot}: {}\n", r.database, r.applied.join(", ")));
             // What it lost, as its rehearsal measured it: a down script's, or one `--allow-data-loss` or

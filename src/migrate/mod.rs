@@ -77,6 +77,10 @@ pub struct MigrateOptions {
     /// `--down`: run the down scripts of the latest applied migration (`None`), or of every applied
     /// migration after this version (`--to VERSION`), newest first.
     pub down: Option<Option<String>>,
+    /// `--baseline VERSION`: record every pending migration of the folder up to this version as applied,
+    /// without running any (a database migrated by hand before the folder was adopted), and apply
+    /// nothing else.
+    pub baseline: Option<String>,
     pub lock: LockPolicy,
     /// Take the snapshot first (the default). Without it, only what one transaction can undo is run.
     pub snapshot: bool,
@@ -109,6 +113,8 @@ pub enum Ending {
     RolledBack,
     /// Failed, and the rollback failed too: the database needs a person.
     NeedsAttention,
+    /// `--baseline`: migrations recorded as applied without being run (`MigrateReport::baselined`).
+    Baselined,
 }
 
 /// One step, as it went.
@@ -132,6 +138,9 @@ pub struct MigrateReport {
     pub snapshot_removed: bool,
     /// What was applied (file labels, or the command), in order; rolled back when `ending` says so.
     pub applied: Vec<String>,
+    /// `--baseline`: the migrations recorded as applied without being run, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub baselined: Vec<String>,
     /// Tables analyzed after the migration (created or rewritten by it).
     pub analyzed: Vec<String>,
     pub health: Option<CheckReport>,
@@ -164,6 +173,7 @@ impl MigrateReport {
             snapshot: None,
             snapshot_removed: false,
             applied: Vec::new(),
+            baselined: Vec::new(),
             analyzed: Vec::new(),
             health: None,
             lint: None,
@@ -279,6 +289,16 @@ async fn run(
                 report.ending = Ending::Refused;
                 report.reason = Some(reason.clone());
                 log.step(&mut report, "plan", Err(reason), 0.0);
+                return finish(report, started);
+            }
+            if let Some(version) = &options.baseline {
+                let at = Instant::now();
+                report.baselined = baseline(&session, options, &status, version, progress.as_ref()).await?;
+                if !report.baselined.is_empty() {
+                    report.ending = Ending::Baselined;
+                    let detail = format!("recorded as applied without running them: {}", report.baselined.join(", "));
+                    log.step(&mut report, "baseline", Ok(detail), at.elapsed().as_secs_f64());
+                }
                 return finish(report, started);
             }
             if let Some(table) = &status.tool_table {
@@ -1054,6 +1074,61 @@ fn remove_unneeded_snapshot(
             *pinned = Some(id);
         }
     }
+}
+
+/// `--baseline VERSION`: records every pending migration of the folder up to `version` as applied,
+/// without running any, in one transaction: in pgsafe's table (made if need be) and, for a folder written
+/// for a tool, in the tool's table as the tool records them (made as in a run that applies, when the
+/// database has none). Returns their labels; none when every migration up to `version` is recorded
+/// already. A version the folder lacks is refused (exit 2) before anything.
+async fn baseline(
+    session: &Session,
+    options: &MigrateOptions,
+    status: &FolderStatus,
+    version: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<String>> {
+    let key = runner::version_key(version);
+    if !status.files.iter().any(|f| runner::version_key(&f.version) == key) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`--baseline {version}`: the folder has no migration of that version"),
+        )
+        .with_hint("`pgsafe migrations -d DB DIR` lists the folder's versions"));
+    }
+    let to_record: Vec<&MigrationFile> =
+        status.pending.iter().filter(|f| runner::version_key(&f.version) <= key).collect();
+    if to_record.is_empty() {
+        progress.step(&format!("every migration up to {version} is recorded as applied already: nothing to baseline"));
+        return Ok(Vec::new());
+    }
+    let made = match (&status.tool_table, tools::folder_tool(&status.files)) {
+        (None, Some(tool)) => tools::to_make(session, tool).await?,
+        _ => None,
+    };
+    let mut sql = runner::create_table_sql(&options.table);
+    if let Some(table) = status.tool_table.as_ref().or(made.as_ref()) {
+        if table.to_make {
+            let applied: Vec<&MigrationFile> =
+                status.files.iter().filter(|g| status.applied.iter().any(|a| a.version == g.version)).collect();
+            sql.push_str(&tools::made(table, &applied)?);
+        }
+        for f in &to_record {
+            sql.push_str(&tools::record_sql(table, f, None, false)?);
+        }
+    }
+    for f in &to_record {
+        sql.push_str(&runner::record_sql(&options.table, f, 0.0, None));
+    }
+    session.batch("BEGIN").await?;
+    if let Err(e) = session.batch(&sql).await {
+        let _ = session.batch("ROLLBACK").await;
+        return Err(e.context(format!("recording the migrations up to {version} as applied; nothing was recorded")));
+    }
+    session.batch("COMMIT").await?;
+    let labels: Vec<String> = to_record.iter().map(|f| f.label()).collect();
+    progress.step(&format!("recorded as applied without running them: {}", labels.join(", ")));
+    Ok(labels)
 }
 
 fn finish(mut report: MigrateReport, started: Instant) -> Result<MigrateReport> {

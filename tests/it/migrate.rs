@@ -1462,6 +1462,54 @@ fn allow_data_loss_goes_past_lints_data_loss_errors_but_not_its_lock_errors() {
     assert_eq!(db.psql("SELECT count(*) FROM pg_views WHERE viewname = 'old_log_view'").trim(), "1");
 }
 
+/// Harbor's tester adopted a folder on a database whose schema an earlier process made: `--baseline
+/// VERSION` records the folder's migrations up to it as applied without running any (in the tool's
+/// table too, made where missing), and a later run applies only those after it.
+#[test]
+fn baseline_records_the_migrations_up_to_a_version_without_running_them() {
+    let store = tempfile::tempdir().unwrap();
+    let db = TestDb::new("mig_baseline");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("0001_init.sql", "CREATE TABLE b (a int);\n");
+    write("0002_seed.sql", "INSERT INTO b VALUES (2);\n");
+    write("0003_more.sql", "INSERT INTO b VALUES (3);\n");
+    db.psql("CREATE TABLE b (a int); INSERT INTO b VALUES (1);");
+    let folder = dir.path().to_str().unwrap();
+    let (code, _, err) = migrate(store.path(), &db, &["--baseline", "7", folder]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`--baseline 7`: the folder has no migration of that version"), "{err}");
+    let (code, report, err) = migrate(store.path(), &db, &["--baseline", "2", folder]);
+    assert_eq!((code, &report["ending"]), (0, &"baselined".into()), "{report:#}\n{err}");
+    assert_eq!(report["baselined"], serde_json::json!(["0001_init", "0002_seed"]), "{report}");
+    assert_eq!(report["snapshot"], Value::Null, "{report}");
+    assert_eq!(db.psql("SELECT string_agg(a::text, ',' ORDER BY a) FROM b").trim(), "1");
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!(code, 0, "{state}");
+    assert_eq!(labels(&state["applied"]), ["0001_init", "0002_seed"], "{state}");
+    assert_eq!(labels(&state["pending"]), ["0003_more"], "{state}");
+    // Again: nothing more to record.
+    let (code, report, err) = migrate(store.path(), &db, &["--baseline", "2", folder]);
+    assert_eq!((code, &report["ending"]), (0, &"up-to-date".into()), "{report:#}\n{err}");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["applied"]), (0, &serde_json::json!(["0003_more"])), "{report:#}\n{err}");
+    assert_eq!(db.psql("SELECT string_agg(a::text, ',' ORDER BY a) FROM b").trim(), "1,3");
+
+    // A golang-migrate folder: its table is made and names the baseline's version.
+    let db = TestDb::new("mig_baseline_golang");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in tool_folder("golang-migrate") {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    db.psql("CREATE TABLE m (a int);");
+    let (code, report, err) = migrate(store.path(), &db, &["--baseline", "1", dir.path().to_str().unwrap()]);
+    assert_eq!((code, &report["baselined"]), (0, &serde_json::json!(["000001_init"])), "{report:#}\n{err}");
+    assert_eq!(db.psql("SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations").trim(), "1 false");
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!((code, &report["applied"]), (0, &serde_json::json!(["000002_b"])), "{report:#}\n{err}");
+    assert_eq!(db.psql("SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations").trim(), "2 false");
+}
+
 /// A folder in each tool's layout, of two migrations that make and alter table `m`: (file name, text)
 /// for each, where a tool keeps a folder per migration the name holds it.
 fn tool_folder(tool: &str) -> [(&'static str, &'static str); 2] {
