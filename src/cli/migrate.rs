@@ -59,6 +59,10 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "VERSION", conflicts_with = "down")]
     baseline: Option<String>,
 
+    /// The value of a Flyway folder's `${NAME}` placeholder (repeatable), as `flyway.placeholders.NAME`.
+    #[arg(long = "placeholder", value_name = "NAME=VALUE", value_parser = parse_placeholder)]
+    placeholders: Vec<(String, String)>,
+
     /// `lock_timeout` of each statement's transaction (`2s`, `500ms`).
     #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = super::common::parse_timeout)]
     sql_lock_timeout: Duration,
@@ -122,6 +126,13 @@ pub struct MigrateArgs {
     quiet: bool,
 }
 
+fn parse_placeholder(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration such as `2s` or `10m`: {e}"))
 }
@@ -173,6 +184,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         tool_table: args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?,
         down: args.down.then(|| args.to.clone()),
         baseline: args.baseline.clone(),
+        placeholders: args.placeholders.clone(),
         lint: !args.skip_lint,
         dry_run: !args.skip_dry_run,
         force: args.force,

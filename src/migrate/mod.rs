@@ -81,6 +81,8 @@ pub struct MigrateOptions {
     /// without running any (a database migrated by hand before the folder was adopted), and apply
     /// nothing else.
     pub baseline: Option<String>,
+    /// `--placeholder NAME=VALUE`: the values of a Flyway folder's `${NAME}` placeholders.
+    pub placeholders: Vec<(String, String)>,
     pub lock: LockPolicy,
     /// Take the snapshot first (the default). Without it, only what one transaction can undo is run.
     pub snapshot: bool,
@@ -375,6 +377,19 @@ async fn run(
                 (None, None, Some(tool)) if !units.is_empty() => tools::to_make(&session, tool).await?,
                 _ => None,
             };
+            // A Flyway folder's `${...}` placeholders, filled as Flyway fills them, in copies of the files;
+            // one without a value refuses the run, as Flyway refuses it.
+            if tools::folder_tool(&status.files) == Some(tools::Tool::Flyway) {
+                let table = status.tool_table.as_ref().or(made.as_ref());
+                if let Err(reason) =
+                    fill_placeholders(&session, options, table, &mut units, down_sections.path()).await?
+                {
+                    report.ending = Ending::Refused;
+                    report.reason = Some(reason.clone());
+                    log.step(&mut report, "plan", Err(reason), 0.0);
+                    return finish(report, started);
+                }
+            }
             if let Some(table) = status.tool_table.as_ref().or(made.as_ref()) {
                 let mut first = table.to_make;
                 for u in &mut units {
@@ -1074,6 +1089,91 @@ fn remove_unneeded_snapshot(
             *pinned = Some(id);
         }
     }
+}
+
+/// Fills the `${NAME}` placeholders of a Flyway folder's files to apply, as Flyway does before it runs
+/// them: the values `--placeholder NAME=VALUE` gives (names compared without case, as Flyway compares
+/// them), and Flyway's own `${flyway:defaultSchema}` (the schema of its table), `${flyway:user}`,
+/// `${flyway:database}`, `${flyway:timestamp}`, `${flyway:filename}`, `${flyway:table}` and
+/// `${flyway:workingDirectory}`. A file that holds one is replaced, for the lint, the dry run and the
+/// apply, by a copy with the values in it, of the same name in `copies`; its checksum stays the file's
+/// own, as Flyway's does for a versioned migration. `Ok(Err(reason))` when a placeholder has no value,
+/// naming the file, line and name: run as written, it would fail, or write `${NAME}` into the data.
+async fn fill_placeholders(
+    session: &Session,
+    options: &MigrateOptions,
+    table: Option<&tools::ToolTable>,
+    units: &mut [Unit],
+    copies: &std::path::Path,
+) -> Result<std::result::Result<(), String>> {
+    let sql = "SELECT current_user::text, current_database()::text, coalesce(current_schema()::text, ''), \
+                      to_char(now(), 'YYYY-MM-DD HH24:MI:SS')";
+    let row = session.query_one(sql, &[]).await?;
+    let (user, database, schema, now): (String, String, String, String) = (
+        crate::pg::value(&row, 0, sql)?,
+        crate::pg::value(&row, 1, sql)?,
+        crate::pg::value(&row, 2, sql)?,
+        crate::pg::value(&row, 3, sql)?,
+    );
+    let mut given: std::collections::HashMap<String, String> =
+        options.placeholders.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    for (name, value) in [
+        ("flyway:defaultschema", table.map_or(schema, |t| t.table.schema.clone())),
+        ("flyway:user", user),
+        ("flyway:database", database),
+        ("flyway:timestamp", now),
+        ("flyway:table", table.map_or_else(|| "flyway_schema_history".to_owned(), |t| t.table.name.clone())),
+        ("flyway:workingdirectory", cwd),
+    ] {
+        given.entry(name.to_owned()).or_insert(value);
+    }
+    for u in units.iter_mut() {
+        let Some(path) = u.path.clone() else { continue };
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        if !text.contains("${") {
+            continue;
+        }
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut filled = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("${") {
+            filled.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let name_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+                .unwrap_or(after.len());
+            if name_len == 0 || !after[name_len..].starts_with('}') {
+                // Not a placeholder (`${` without a name and `}`): kept as written, as Flyway keeps it.
+                filled.push_str("${");
+                rest = after;
+                continue;
+            }
+            let name = &after[..name_len];
+            let value = match name.to_lowercase().as_str() {
+                "flyway:filename" => Some(file.clone()),
+                key => given.get(key).cloned(),
+            };
+            let Some(value) = value else {
+                let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
+                return Ok(Err(format!(
+                    "`{}` line {line}: the Flyway placeholder `${{{name}}}` has no value (Flyway fills it from its \
+                     configuration, `flyway.placeholders.{name}`; run as written it would fail, or write \
+                     `${{{name}}}` into the data): give it with `--placeholder {name}=VALUE`; nothing was applied",
+                    path.display()
+                )));
+            };
+            filled.push_str(&value);
+            rest = &after[name_len + 1..];
+        }
+        filled.push_str(rest);
+        let copy = copies.join(format!("placeholders-{}", u.label.replace('/', "_")));
+        std::fs::create_dir_all(&copy).map_err(|e| Error::io("making", &copy, e))?;
+        let copy = copy.join(&file);
+        std::fs::write(&copy, filled).map_err(|e| Error::io("writing", &copy, e))?;
+        u.path = Some(copy);
+    }
+    Ok(Ok(()))
 }
 
 /// `--baseline VERSION`: records every pending migration of the folder up to `version` as applied,

@@ -1510,6 +1510,39 @@ fn baseline_records_the_migrations_up_to_a_version_without_running_them() {
     assert_eq!(db.psql("SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations").trim(), "2 false");
 }
 
+/// A Flyway folder's `${...}` placeholders are filled as Flyway fills them (`--placeholder`, and Flyway's
+/// own `${flyway:...}`); one without a value refuses the run before anything, rather than fail half way
+/// or write `${app_url}` into the data. The checksum Flyway's table records is the file's own.
+#[test]
+fn a_flyway_folders_placeholders_are_filled_or_refuse_the_run() {
+    let store = tempfile::tempdir().unwrap();
+    let db = TestDb::new("mig_placeholders");
+    let dir = tempfile::tempdir().unwrap();
+    let seed = "-- seeds\nINSERT INTO f VALUES ('${app_url}'), ('${flyway:filename}'), ('${flyway:table}');\n";
+    std::fs::write(dir.path().join("V1__init.sql"), "CREATE TABLE ${flyway:defaultSchema}.f (a text);\n").unwrap();
+    std::fs::write(dir.path().join("V2__seed.sql"), seed).unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"]), (1, &"refused".into()), "{report:#}\n{err}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("V2__seed.sql` line 2: the Flyway placeholder `${app_url}` has no value"), "{reason}");
+    assert!(reason.contains("`--placeholder app_url=VALUE`"), "{reason}");
+    assert_eq!(db.psql("SELECT to_regclass('f') IS NULL").trim(), "t");
+    let (code, report, err) = migrate(store.path(), &db, &["--placeholder", "APP_URL=https://x.test", folder]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{report:#}\n{err}");
+    assert_eq!(
+        db.psql("SELECT string_agg(a, ',' ORDER BY a) FROM f").trim(),
+        "V2__seed.sql,flyway_schema_history,https://x.test"
+    );
+    let raw_sum = {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(b"-- seeds");
+        crc.update(b"INSERT INTO f VALUES ('${app_url}'), ('${flyway:filename}'), ('${flyway:table}');");
+        crc.finalize() as i32
+    };
+    assert_eq!(db.psql("SELECT checksum FROM flyway_schema_history WHERE version = '2'").trim(), raw_sum.to_string());
+}
+
 /// A folder in each tool's layout, of two migrations that make and alter table `m`: (file name, text)
 /// for each, where a tool keeps a folder per migration the name holds it.
 fn tool_folder(tool: &str) -> [(&'static str, &'static str); 2] {
