@@ -1106,8 +1106,9 @@ async fn fill_placeholders(
     units: &mut [Unit],
     copies: &std::path::Path,
 ) -> Result<std::result::Result<(), String>> {
-    let sql = "SELECT current_user::text, current_database()::text, coalesce(current_schema()::text, ''), \
-                      to_char(now(), 'YYYY-MM-DD HH24:MI:SS')";
+    let sql = "SELECT current_user::text, pg_catalog.current_database()::text, \
+                      coalesce(pg_catalog.current_schema()::text, ''), \
+                      pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI:SS')";
     let row = session.query_one(sql, &[]).await?;
     let (user, database, schema, now): (String, String, String, String) = (
         crate::pg::value(&row, 0, sql)?,
