@@ -111,13 +111,7 @@ pub fn run(args: CheckArgs) -> Result<Exit, Error> {
     let by_migration = match (&mut against, store.as_deref()) {
         (Some(meta), Some(store)) => {
             let log = store.read_audit()?;
-            let healthy = log.entries.iter().rev().find(|e| {
-                e.command == pgsafe::store::AuditCommand::Migrate
-                    && e.step.as_deref() == Some("check")
-                    && e.outcome == pgsafe::store::Outcome::Ok
-                    && e.snapshot.as_ref() == Some(&meta.id)
-            });
-            match healthy {
+            match log.last_healthy_migration_from(&meta.id).map(|at| &log.entries[at]) {
                 Some(e) => pgsafe::check::by_migration(meta, &e.dropped_tables, &e.renamed_tables),
                 None => Vec::new(),
             }

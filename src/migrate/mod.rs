@@ -373,14 +373,14 @@ async fn run(
             };
             // A folder written for a tool, migrated by pgsafe on a database without the tool's table: the
             // first migration makes it, with what pgsafe applied before, so that the tool agrees too.
-            let made = match (&status.tool_table, &options.down, tools::folder_tool(&status.files)) {
-                (None, None, Some(tool)) if !units.is_empty() => tools::to_make(&session, tool).await?,
-                _ => None,
+            let tool_table = match (&options.down, units.is_empty()) {
+                (None, false) => tool_table_to_write(&session, &status).await?,
+                _ => status.tool_table.clone(),
             };
             // A Flyway folder's `${...}` placeholders, filled as Flyway fills them, in copies of the files;
             // one without a value refuses the run, as Flyway refuses it.
             if tools::folder_tool(&status.files) == Some(tools::Tool::Flyway) {
-                let table = status.tool_table.as_ref().or(made.as_ref());
+                let table = tool_table.as_ref();
                 if let Err(reason) =
                     fill_placeholders(&session, options, table, &mut units, down_sections.path()).await?
                 {
@@ -390,7 +390,7 @@ async fn run(
                     return finish(report, started);
                 }
             }
-            if let Some(table) = status.tool_table.as_ref().or(made.as_ref()) {
+            if let Some(table) = &tool_table {
                 let mut first = table.to_make;
                 for u in &mut units {
                     let Some(f) = &u.file else { continue };
@@ -398,11 +398,7 @@ async fn run(
                     let previous = at.and_then(|i| i.checked_sub(1)).map(|i| &status.files[i]);
                     u.tool_record = tools::record_sql(table, f, previous, u.down)?;
                     if std::mem::take(&mut first) {
-                        let applied: Vec<&MigrationFile> = status
-                            .files
-                            .iter()
-                            .filter(|g| status.applied.iter().any(|a| a.version == g.version))
-                            .collect();
+                        let applied = status.applied_files();
                         u.tool_record = tools::made(table, &applied)? + &u.tool_record;
                         progress.step(&format!(
                             "the database has no {}; `{}` makes it, as {} makes it, in its transaction, with the {} \
@@ -1177,6 +1173,16 @@ async fn fill_placeholders(
     Ok(Ok(()))
 }
 
+/// The tool's table that a run applying migrations writes to: the database's, or, when it has none and
+/// the folder is written for a tool, the one the run makes ([`tools::to_make`]).
+async fn tool_table_to_write(session: &Session, status: &FolderStatus) -> Result<Option<tools::ToolTable>> {
+    match (&status.tool_table, tools::folder_tool(&status.files)) {
+        (Some(found), _) => Ok(Some(found.clone())),
+        (None, Some(tool)) => tools::to_make(session, tool).await,
+        (None, None) => Ok(None),
+    }
+}
+
 /// `--baseline VERSION`: records every pending migration of the folder up to `version` as applied,
 /// without running any, in one transaction: in pgsafe's table (made if need be) and, for a folder written
 /// for a tool, in the tool's table as the tool records them (made as in a run that applies, when the
@@ -1203,19 +1209,13 @@ async fn baseline(
         progress.step(&format!("every migration up to {version} is recorded as applied already: nothing to baseline"));
         return Ok(Vec::new());
     }
-    let made = match (&status.tool_table, tools::folder_tool(&status.files)) {
-        (None, Some(tool)) => tools::to_make(session, tool).await?,
-        _ => None,
-    };
     let mut sql = runner::create_table_sql(&options.table);
-    if let Some(table) = status.tool_table.as_ref().or(made.as_ref()) {
+    if let Some(table) = tool_table_to_write(session, status).await? {
         if table.to_make {
-            let applied: Vec<&MigrationFile> =
-                status.files.iter().filter(|g| status.applied.iter().any(|a| a.version == g.version)).collect();
-            sql.push_str(&tools::made(table, &applied)?);
+            sql.push_str(&tools::made(&table, &status.applied_files())?);
         }
         for f in &to_record {
-            sql.push_str(&tools::record_sql(table, f, None, false)?);
+            sql.push_str(&tools::record_sql(&table, f, None, false)?);
         }
     }
     for f in &to_record {

@@ -107,6 +107,13 @@ pub struct FolderStatus {
     pub tool_unrecorded: Vec<String>,
 }
 
+impl FolderStatus {
+    /// The folder's migrations that are recorded as applied, in version order.
+    pub fn applied_files(&self) -> Vec<&MigrationFile> {
+        self.files.iter().filter(|f| self.applied.iter().any(|a| a.version == f.version)).collect()
+    }
+}
+
 /// The folder's migrations, in version order: `NNNN_name.sql` files with an optional `NNNN_name.down.sql`
 /// (golang-migrate's `NNNN_name.up.sql` and `NNNN_name.down.sql` alike), or a folder per migration named
 /// `VERSION_name` holding its `up.sql` and optional `down.sql` (diesel, whose versions are dated as

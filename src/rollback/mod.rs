@@ -273,17 +273,12 @@ async fn renamed_since(store: &dyn Store, session: &Session, snapshot: &Snapshot
             return Ok(Vec::new());
         }
     };
-    let healthy = |e: &AuditEntry| {
-        e.command == AuditCommand::Migrate
-            && e.step.as_deref() == Some("check")
-            && e.outcome == Outcome::Ok
-            && e.database.as_deref() == Some(snapshot.database.as_str())
-    };
-    let Some(from) = log.entries.iter().rposition(|e| healthy(e) && e.snapshot.as_ref() == Some(&snapshot.id)) else {
+    let Some(from) = log.last_healthy_migration_from(&snapshot.id) else {
         return Ok(Vec::new());
     };
     let mut renamed = log.entries[from].renamed_tables.clone();
-    for later in log.entries[from + 1..].iter().filter(|e| healthy(e)) {
+    let of_database = |e: &&AuditEntry| e.database.as_deref() == Some(snapshot.database.as_str());
+    for later in log.entries[from + 1..].iter().filter(|e| e.is_healthy_migration()).filter(of_database) {
         for (old, new) in &later.renamed_tables {
             for pair in renamed.iter_mut().filter(|(_, now)| now == old) {
                 pair.1 = new.clone();

@@ -134,6 +134,13 @@ impl AuditEntry {
         }
     }
 
+    /// Whether the line records a migration's health check that found the database healthy: the
+    /// migration stands, and the tables it dropped and renamed (`dropped_tables`, `renamed_tables`) are
+    /// its doing.
+    pub fn is_healthy_migration(&self) -> bool {
+        self.command == AuditCommand::Migrate && self.step.as_deref() == Some("check") && self.outcome == Outcome::Ok
+    }
+
     /// The line as a store whose snapshots are encrypted keeps it: a failure's message, which may name
     /// tables and show rows (a key's duplicate value), is withheld, as nothing else in such a store
     /// reveals them. The user saw the message when it happened.
@@ -221,6 +228,12 @@ impl AuditLog {
             }
         }
         log
+    }
+
+    /// The position of the last healthy health check ([`AuditEntry::is_healthy_migration`]) of a
+    /// migration that started from `snapshot`.
+    pub fn last_healthy_migration_from(&self, snapshot: &SnapshotId) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.is_healthy_migration() && e.snapshot.as_ref() == Some(snapshot))
     }
 
     /// The last line recording that pgsafe changed `database` (a migration's `apply` or `rollback` step,
