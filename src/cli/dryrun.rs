@@ -110,6 +110,7 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     let options = DryRunOptions {
         connect,
         files: migration_files(&args.paths)?,
+        texts: Default::default(),
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         max_rewrite_bytes: args.max_rewrite_bytes,

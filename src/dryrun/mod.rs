@@ -56,6 +56,9 @@ pub struct DryRunOptions {
     pub connect: ConnectOptions,
     /// The migration files, in the order they run (see [`migration_files`] for a folder).
     pub files: Vec<PathBuf>,
+    /// The text to rehearse for a file of `files` where it is not the file as written (a Flyway file with
+    /// its placeholders filled, a down section alone at its lines); findings still name the file.
+    pub texts: std::collections::BTreeMap<PathBuf, String>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
     /// A statement that would rewrite or scan a table bigger than this is not run.
@@ -322,7 +325,10 @@ pub async fn dry_run(options: &DryRunOptions) -> Result<DryRunReport> {
     check_options(options)?;
     let mut statements = Vec::new();
     for file in &options.files {
-        let split = split_file(file)?;
+        let split = match options.texts.get(file) {
+            Some(text) => split_text(file, text)?,
+            None => split_file(file)?,
+        };
         refuse_uncommitted(&split)?;
         statements.extend(split);
     }
@@ -785,6 +791,7 @@ mod tests {
         let options = DryRunOptions {
             connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
             files: vec!["m/0001.sql".into()],
+            texts: Default::default(),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,
@@ -862,6 +869,7 @@ mod tests {
         let options = DryRunOptions {
             connect: ConnectOptions::new(Some("host=/tmp dbname=shop user=alice"), None, None, None).unwrap(),
             files: vec!["m.sql".into()],
+            texts: Default::default(),
             lock_timeout: Duration::from_millis(1500),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: DEFAULT_MAX_REWRITE_BYTES,

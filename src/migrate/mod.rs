@@ -196,6 +196,9 @@ struct Unit {
     label: String,
     file: Option<MigrationFile>,
     path: Option<PathBuf>,
+    /// What runs, where it is not `path` as written: a Flyway file with its placeholders filled, or the
+    /// down section of a goose, dbmate or sql-migrate file alone, at its lines. Findings still name `path`.
+    text: Option<String>,
     /// A down script: it forgets `file` in the tracking table instead of recording it.
     down: bool,
     /// Its statements (SQL units), split by PostgreSQL's parser.
@@ -256,9 +259,6 @@ async fn run(
     // The migration runs under the role's and database's settings, as under psql.
     session.use_own_settings().await?;
     let mut log = Log { store, options, migration: None, changes: None };
-    // Down sections of goose's, dbmate's and sql-migrate's files, as files of their own while the run lasts.
-    let down_sections =
-        tempfile::tempdir().map_err(|e| Error::io("making a temporary folder", &std::env::temp_dir(), e))?;
 
     // What to apply.
     let units: Vec<Unit> = match &options.source {
@@ -268,6 +268,7 @@ async fn run(
                 label: p.display().to_string(),
                 file: None,
                 path: Some(p.clone()),
+                text: None,
                 down: false,
                 statements: Vec::new(),
                 tool_record: String::new(),
@@ -278,6 +279,7 @@ async fn run(
                 label: argv.join(" "),
                 file: None,
                 path: None,
+                text: None,
                 down: false,
                 statements: Vec::new(),
                 tool_record: String::new(),
@@ -355,13 +357,14 @@ async fn run(
                     .map(|f| Unit {
                         label: f.label(),
                         path: Some(f.path.clone()),
+                        text: None,
                         file: Some(f.clone()),
                         down: false,
                         statements: Vec::new(),
                         tool_record: String::new(),
                     })
                     .collect(),
-                Some(to) => match down_units(&status, to.as_deref(), &database, down_sections.path()) {
+                Some(to) => match down_units(&status, to.as_deref(), &database) {
                     Ok(units) => units,
                     Err(reason) => {
                         report.ending = Ending::Refused;
@@ -381,9 +384,7 @@ async fn run(
             // one without a value refuses the run, as Flyway refuses it.
             if tools::folder_tool(&status.files) == Some(tools::Tool::Flyway) {
                 let table = tool_table.as_ref();
-                if let Err(reason) =
-                    fill_placeholders(&session, options, table, &mut units, down_sections.path()).await?
-                {
+                if let Err(reason) = fill_placeholders(&session, options, table, &mut units).await? {
                     report.ending = Ending::Refused;
                     report.reason = Some(reason.clone());
                     log.step(&mut report, "plan", Err(reason), 0.0);
@@ -423,7 +424,12 @@ async fn run(
     let mut units = units;
     for u in &mut units {
         if let Some(path) = &u.path {
-            u.statements = crate::dryrun::split_file(path)?;
+            let text = match u.text.take() {
+                Some(text) => text,
+                None => std::fs::read_to_string(path).map_err(|e| Error::io("reading the migration", path, e))?,
+            };
+            u.statements = crate::dryrun::split_text(path, &text)?;
+            u.text = Some(text);
         }
         // pgsafe commits each file's transactions: what a file means to discard would be kept.
         crate::dryrun::refuse_uncommitted(&u.statements)?;
@@ -875,8 +881,9 @@ fn builds_index_concurrently(sql: &str) -> bool {
 }
 
 /// The SQL files among `units` (a command has none), which lint and the rehearsal read.
-fn sql_files(units: &[Unit]) -> Vec<PathBuf> {
-    units.iter().filter_map(|u| u.path.clone()).collect()
+/// The SQL files of the units, each with the text that runs (read by the time the units are split).
+fn sql_files(units: &[Unit]) -> Vec<(PathBuf, String)> {
+    units.iter().filter_map(|u| Some((u.path.clone()?, u.text.clone().unwrap_or_default()))).collect()
 }
 
 /// Lints the SQL migrations with the database's facts: the reason to refuse them, if any.
@@ -893,8 +900,7 @@ async fn lint_step(
         let t = Instant::now();
         progress.step("linting the migrations");
         let mut parsed = Vec::new();
-        for path in &files {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading the migration", path, e))?;
+        for (path, text) in files {
             parsed.push(crate::lint::parse(crate::lint::SourceFile { name: path.display().to_string(), text })?);
         }
         let facts = crate::lint::read_facts(&options.connect, &crate::lint::named(&parsed)).await?;
@@ -965,7 +971,8 @@ async fn rehearse_step(
         progress.step("rehearsing the migrations in a transaction that is rolled back");
         let dry_options = crate::dryrun::DryRunOptions {
             connect: options.connect.clone(),
-            files,
+            files: files.iter().map(|(path, _)| path.clone()).collect(),
+            texts: files.into_iter().collect(),
             lock_timeout: options.lock.timeout,
             statement_timeout: crate::dryrun::DEFAULT_STATEMENT_TIMEOUT,
             max_rewrite_bytes: crate::dryrun::DEFAULT_MAX_REWRITE_BYTES,
@@ -1091,16 +1098,15 @@ fn remove_unneeded_snapshot(
 /// them: the values `--placeholder NAME=VALUE` gives (names compared without case, as Flyway compares
 /// them), and Flyway's own `${flyway:defaultSchema}` (the schema of its table), `${flyway:user}`,
 /// `${flyway:database}`, `${flyway:timestamp}`, `${flyway:filename}`, `${flyway:table}` and
-/// `${flyway:workingDirectory}`. A file that holds one is replaced, for the lint, the dry run and the
-/// apply, by a copy with the values in it, of the same name in `copies`; its checksum stays the file's
-/// own, as Flyway's does for a versioned migration. `Ok(Err(reason))` when a placeholder has no value,
+/// `${flyway:workingDirectory}`. A file that holds one runs, in the lint, the dry run and the apply, with
+/// the values in it (findings still name the file); its checksum stays the file's own, as Flyway's does
+/// for a versioned migration. `Ok(Err(reason))` when a placeholder has no value,
 /// naming the file, line and name: run as written, it would fail, or write `${NAME}` into the data.
 async fn fill_placeholders(
     session: &Session,
     options: &MigrateOptions,
     table: Option<&tools::ToolTable>,
     units: &mut [Unit],
-    copies: &std::path::Path,
 ) -> Result<std::result::Result<(), String>> {
     let sql = "SELECT current_user::text, pg_catalog.current_database()::text, \
                       coalesce(pg_catalog.current_schema()::text, ''), \
@@ -1127,7 +1133,10 @@ async fn fill_placeholders(
     }
     for u in units.iter_mut() {
         let Some(path) = u.path.clone() else { continue };
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        let text = match &u.text {
+            Some(text) => text.clone(),
+            None => std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?,
+        };
         if !text.contains("${") {
             continue;
         }
@@ -1164,11 +1173,7 @@ async fn fill_placeholders(
             rest = &after[name_len + 1..];
         }
         filled.push_str(rest);
-        let copy = copies.join(format!("placeholders-{}", u.label.replace('/', "_")));
-        std::fs::create_dir_all(&copy).map_err(|e| Error::io("making", &copy, e))?;
-        let copy = copy.join(&file);
-        std::fs::write(&copy, filled).map_err(|e| Error::io("writing", &copy, e))?;
-        u.path = Some(copy);
+        u.text = Some(filled);
     }
     Ok(Ok(()))
 }
@@ -1292,14 +1297,10 @@ pub async fn folder_status(
 /// The down scripts to run, newest first: the latest applied migration's, or those of every migration
 /// applied after `to`. A migration without one refuses the whole run, naming the snapshot taken before it.
 ///
-/// A down section of the migration's own file (goose, dbmate, sql-migrate) is written to `scratch` alone, at
-/// its lines, so that lint, the rehearsal and the apply step read it as they read a down script.
-fn down_units(
-    status: &FolderStatus,
-    to: Option<&str>,
-    database: &str,
-    scratch: &std::path::Path,
-) -> std::result::Result<Vec<Unit>, String> {
+/// A down section of the migration's own file (goose, dbmate, sql-migrate) is the unit's text, alone at its
+/// lines, so that lint, the rehearsal and the apply step read it as they read a down script, and name the
+/// file.
+fn down_units(status: &FolderStatus, to: Option<&str>, database: &str) -> std::result::Result<Vec<Unit>, String> {
     let mut targets: Vec<&runner::Applied> = match to {
         None => status.applied.iter().last().into_iter().collect(),
         Some(to) => {
@@ -1324,19 +1325,17 @@ fn down_units(
             };
             return Err(format!("migration `{}` has no down script ({}){offer}", f.label(), f.down_name()));
         };
-        let down = if *down == f.path {
+        // A down section of the migration's own file runs alone, at its lines, named by the file.
+        let text = if *down == f.path {
             let text = std::fs::read_to_string(down).map_err(|e| format!("reading `{}`: {e}", down.display()))?;
-            let section = crate::sql::down_only(&text).unwrap_or_default();
-            let name = down.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let path = scratch.join(format!("{name} (down section)"));
-            std::fs::write(&path, section).map_err(|e| format!("writing `{}`: {e}", path.display()))?;
-            path
+            Some(crate::sql::down_only(&text).unwrap_or_default())
         } else {
-            down.clone()
+            None
         };
         units.push(Unit {
             label: format!("{} (down)", f.label()),
-            path: Some(down),
+            path: Some(down.clone()),
+            text,
             file: Some(f.clone()),
             down: true,
             statements: Vec::new(),
@@ -1875,13 +1874,7 @@ mod tests {
             applied: vec![applied("1"), applied("2"), applied("10")],
             ..FolderStatus::default()
         };
-        let labels = |to| {
-            down_units(&status, to, "db", std::path::Path::new("/nonexistent"))
-                .unwrap()
-                .into_iter()
-                .map(|u| u.label)
-                .collect::<Vec<_>>()
-        };
+        let labels = |to| down_units(&status, to, "db").unwrap().into_iter().map(|u| u.label).collect::<Vec<_>>();
         assert_eq!(labels(None), ["10_m (down)"]);
         assert_eq!(labels(Some("1")), ["10_m (down)", "2_m (down)"]);
         assert_eq!(labels(Some("2")), ["10_m (down)"]);

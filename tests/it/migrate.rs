@@ -1534,6 +1534,12 @@ fn a_flyway_folders_placeholders_are_filled_or_refuse_the_run() {
         db.psql("SELECT string_agg(a, ',' ORDER BY a) FROM f").trim(),
         "V2__seed.sql,flyway_schema_history,https://x.test"
     );
+    // The rehearsal ran the filled text and names the user's files, not a copy of them.
+    let named: Vec<&str> =
+        report["dry_run"]["statements"].as_array().unwrap().iter().map(|st| st["file"].as_str().unwrap()).collect();
+    let v1 = dir.path().join("V1__init.sql");
+    let v2 = dir.path().join("V2__seed.sql");
+    assert_eq!(named, [v1.to_str().unwrap(), v2.to_str().unwrap()], "{report:#}");
     let raw_sum = {
         let mut crc = crc32fast::Hasher::new();
         crc.update(b"-- seeds");
@@ -1874,6 +1880,11 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     let (code, report, err) = migrate(store.path(), &db, &["--down", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["applied"], serde_json::json!(["20230202000000_add_b (down)"]), "{report}");
+    // The rehearsal ran the down section alone and names the file, at the section's line.
+    let rehearsed = &report["dry_run"]["statements"];
+    assert_eq!(rehearsed.as_array().map(Vec::len), Some(1), "{report:#}");
+    let file = dir.path().join("20230202000000_add_b.sql");
+    assert_eq!((rehearsed[0]["file"].as_str(), rehearsed[0]["line"].as_u64()), (file.to_str(), Some(5)));
     assert_eq!(db.psql(columns).trim(), "a");
     assert_eq!(db.psql("SELECT string_agg(version, ',') FROM schema_migrations").trim(), "20230101000000");
 
