@@ -75,6 +75,11 @@ pub struct DryRunArgs {
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_MAX_COMPARE_ROWS)]
     max_compare_rows: u64,
 
+    /// Flyway migrations (`V1__x.sql`, `R__x.sql`) are rehearsed with their placeholders filled, as
+    /// `pgsafe migrate` fills them.
+    #[command(flatten)]
+    flyway: super::migrate::FlywayArgs,
+
     /// The store whose audit log records the dry run. Default: env `PGSAFE_DIR`, else env `BACKUP_DIR`,
     /// else `./.pgsafe`. A dry run never creates it.
     #[arg(long = "store", value_name = "DIR")]
@@ -107,10 +112,24 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     let connect = args.connect.options()?;
     let dir = resolve_dir(args.store.as_deref());
     let store = pgsafe::store::existing(&dir, Default::default())?;
+    let files = migration_files(&args.paths)?;
+    // Flyway migrations run with their placeholders filled, as `migrate` runs them.
+    let mut texts = std::collections::BTreeMap::new();
+    let mut read = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        read.push((path.clone(), text));
+    }
+    let named: Vec<(PathBuf, &str)> = read.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
+    for ((path, _), filled) in named.iter().zip(args.flyway.fill(&named, Some(&connect))?) {
+        if let Some(filled) = filled {
+            texts.insert(path.clone(), filled);
+        }
+    }
     let options = DryRunOptions {
         connect,
-        files: migration_files(&args.paths)?,
-        texts: Default::default(),
+        files,
+        texts,
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         max_rewrite_bytes: args.max_rewrite_bytes,

@@ -58,6 +58,11 @@ pub struct LintArgs {
     #[arg(long)]
     diff: bool,
 
+    /// Flyway migrations (`V1__x.sql`, `R__x.sql`) are read with their placeholders filled, as
+    /// `pgsafe migrate` fills them.
+    #[command(flatten)]
+    flyway: super::migrate::FlywayArgs,
+
     /// The store whose audit log gets a line per run, when it exists (lint never creates it). Default:
     /// env `PGSAFE_DIR`, else env `BACKUP_DIR`, else `./.pgsafe`.
     #[arg(long = "store", value_name = "DIR")]
@@ -156,8 +161,24 @@ pub fn run(args: LintArgs) -> Result<Exit, Error> {
 /// Reads, parses and lints the files (their names into `names`, for the audit line); with `--fix` or
 /// `--diff`, fixes them and lints the fixed text.
 fn lint(args: &LintArgs, names: &mut Vec<String>) -> Result<(LintReport, Vec<FileFix>), Error> {
-    let sources = read_sources(&args.paths)?;
+    let mut sources = read_sources(&args.paths)?;
     names.extend(sources.iter().map(|s| s.name.clone()));
+    // A Flyway migration's placeholders are filled before it is read, as Flyway and `migrate` fill them;
+    // a fix would write their values into the file, so a file that holds any is not fixed.
+    let files: Vec<(PathBuf, &str)> = sources.iter().map(|s| (PathBuf::from(&s.name), s.text.as_str())).collect();
+    let connect = args.connect.dbname.as_ref().map(|_| args.connect.options()).transpose()?;
+    let filled = args.flyway.fill(&files, connect.as_ref())?;
+    for (source, filled) in sources.iter_mut().zip(filled) {
+        let Some(filled) = filled else { continue };
+        if args.fix || args.diff {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{}` holds Flyway placeholders: `--fix` would write their values into it", source.name),
+            )
+            .with_hint("lint it without `--fix`, and make the changes the findings name by hand"));
+        }
+        source.text = filled;
+    }
     // A file the parser refuses is reported, and the others are still linted: a CI run gets every
     // finding, and the syntax error in the format it reads.
     let mut parsed = Vec::new();

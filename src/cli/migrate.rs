@@ -59,9 +59,8 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "VERSION", conflicts_with = "down")]
     baseline: Option<String>,
 
-    /// The value of a Flyway folder's `${NAME}` placeholder (repeatable), as `flyway.placeholders.NAME`.
-    #[arg(long = "placeholder", value_name = "NAME=VALUE", value_parser = parse_placeholder)]
-    placeholders: Vec<(String, String)>,
+    #[command(flatten)]
+    flyway: FlywayArgs,
 
     /// `lock_timeout` of each statement's transaction (`2s`, `500ms`).
     #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "2s", value_parser = super::common::parse_timeout)]
@@ -126,6 +125,84 @@ pub struct MigrateArgs {
     quiet: bool,
 }
 
+/// What a folder written for Flyway takes from Flyway's configuration.
+#[derive(Debug, Args)]
+pub struct FlywayArgs {
+    /// The value of a Flyway folder's `${NAME}` placeholder (repeatable), as `flyway.placeholders.NAME`;
+    /// over the value Flyway's configuration gives.
+    #[arg(long = "placeholder", value_name = "NAME=VALUE", value_parser = parse_placeholder)]
+    placeholders: Vec<(String, String)>,
+    /// A Flyway configuration file (`.conf` or `.toml`; repeatable), read after `flyway.conf` and
+    /// `flyway.toml` of the home and working folders and those `FLYWAY_CONFIG_FILES` names, as Flyway
+    /// reads them: its placeholders, `placeholderPrefix`, `placeholderSuffix`, `placeholderReplacement`,
+    /// `table`, `defaultSchema` and `schemas`.
+    #[arg(long = "flyway-config", value_name = "FILE")]
+    config_files: Vec<PathBuf>,
+}
+
+impl FlywayArgs {
+    /// Flyway's configuration, from where Flyway reads it and from these options.
+    pub fn config(&self) -> Result<pgsafe::migrate::flyway::FlywayConfig, Error> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::io("finding the working folder", std::path::Path::new("."), e))?;
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let config = pgsafe::migrate::flyway::FlywayConfig::load(&self.config_files, home.as_deref(), &cwd, &env)?;
+        Ok(config.with_placeholders(&self.placeholders))
+    }
+}
+
+impl FlywayArgs {
+    /// For `lint` and `dry-run` of single files: the texts of the Flyway migrations among `files` (named
+    /// `V1__x.sql`, `U1__x.sql`, `R__x.sql`) with their placeholders filled, as `migrate` fills them;
+    /// `None` for a file that runs as written. With `connect`, Flyway's own placeholders are the database's
+    /// values; without it, those that need a database (`flyway:user`, `flyway:database`,
+    /// `flyway:timestamp`, `flyway:defaultSchema`) are stand-ins, which is enough to read the statements
+    /// (the lint), never to run them. A placeholder without a value is an error naming its file and line.
+    pub fn fill(
+        &self,
+        files: &[(PathBuf, &str)],
+        connect: Option<&pgsafe::pg::ConnectOptions>,
+    ) -> Result<Vec<Option<String>>, Error> {
+        let config = self.config()?;
+        let flyway = |(path, text): &(PathBuf, &str)| {
+            pgsafe::migrate::flyway::is_flyway_file(path) && config.replacement && text.contains(&config.prefix)
+        };
+        if !files.iter().any(flyway) {
+            return Ok(vec![None; files.len()]);
+        }
+        let builtins = match connect {
+            Some(connect) => block_on("reading Flyway's placeholders", async {
+                let session = pgsafe::pg::Session::open(connect, None).await?;
+                pgsafe::migrate::flyway::builtins(&config, Some(&session), None).await
+            })?,
+            None => {
+                let mut values =
+                    block_on("reading Flyway's placeholders", pgsafe::migrate::flyway::builtins(&config, None, None))?;
+                for (name, stand_in) in [
+                    ("flyway:user", "flyway_user"),
+                    ("flyway:database", "flyway_database"),
+                    ("flyway:timestamp", "1970-01-01 00:00:00"),
+                    ("flyway:defaultschema", "public"),
+                ] {
+                    values.entry(name.to_owned()).or_insert_with(|| stand_in.to_owned());
+                }
+                values
+            }
+        };
+        let mut values = config.values(builtins);
+        files
+            .iter()
+            .map(|file| match flyway(file) {
+                true => config
+                    .fill_file(&file.0, file.1, &mut values)
+                    .map_err(|reason| Error::new(ErrorKind::InvalidInput, reason)),
+                false => Ok(None),
+            })
+            .collect()
+    }
+}
+
 fn parse_placeholder(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
@@ -184,7 +261,7 @@ pub fn run(args: MigrateArgs) -> Result<Exit, Error> {
         tool_table: args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?,
         down: args.down.then(|| args.to.clone()),
         baseline: args.baseline.clone(),
-        placeholders: args.placeholders.clone(),
+        flyway: args.flyway.config()?,
         lint: !args.skip_lint,
         dry_run: !args.skip_dry_run,
         force: args.force,
@@ -328,6 +405,10 @@ pub struct MigrationsArgs {
     /// `x-migrations-table`).
     #[arg(long = "tool-table", value_name = "SCHEMA.TABLE")]
     tool_table: Option<String>,
+    /// A Flyway configuration file (repeatable; see `pgsafe migrate --flyway-config`): where its history
+    /// table is.
+    #[arg(long = "flyway-config", value_name = "FILE")]
+    flyway_config: Vec<PathBuf>,
     /// Print the state as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -338,9 +419,10 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
     let connect = args.connect.options()?;
     let table = pgsafe::migrate::runner::table_name(&args.table)?;
     let tool_table = args.tool_table.as_deref().map(pgsafe::migrate::runner::table_name).transpose()?;
+    let flyway = FlywayArgs { placeholders: Vec::new(), config_files: args.flyway_config.clone() }.config()?;
     let status = block_on("migrations", async {
         let session = pgsafe::pg::Session::open(&connect, None).await?;
-        pgsafe::migrate::folder_status(&session, &args.dir, &table, tool_table.as_ref()).await
+        pgsafe::migrate::folder_status(&session, &args.dir, &table, tool_table.as_ref(), &flyway).await
     })?;
     let sound = status.changed.is_empty() && status.tool_failed.is_none();
     if args.json {

@@ -17,6 +17,7 @@
 //! migration).
 
 pub mod apply;
+pub mod flyway;
 pub mod runner;
 pub mod scratch;
 pub mod tools;
@@ -81,8 +82,9 @@ pub struct MigrateOptions {
     /// without running any (a database migrated by hand before the folder was adopted), and apply
     /// nothing else.
     pub baseline: Option<String>,
-    /// `--placeholder NAME=VALUE`: the values of a Flyway folder's `${NAME}` placeholders.
-    pub placeholders: Vec<(String, String)>,
+    /// Flyway's configuration (its files, its environment variables, `--placeholder`), for a folder
+    /// written for Flyway: its placeholders' values and its history table's place.
+    pub flyway: flyway::FlywayConfig,
     pub lock: LockPolicy,
     /// Take the snapshot first (the default). Without it, only what one transaction can undo is run.
     pub snapshot: bool,
@@ -286,7 +288,8 @@ async fn run(
             }]
         }
         Source::Folder(dir) => {
-            let status = folder_status(&session, dir, &options.table, options.tool_table.as_ref()).await?;
+            let status =
+                folder_status(&session, dir, &options.table, options.tool_table.as_ref(), &options.flyway).await?;
             if let Some(reason) =
                 drift(&status).or_else(|| status.tool_failed.clone().map(|why| format!("{why}; nothing was applied")))
             {
@@ -377,7 +380,7 @@ async fn run(
             // A folder written for a tool, migrated by pgsafe on a database without the tool's table: the
             // first migration makes it, with what pgsafe applied before, so that the tool agrees too.
             let tool_table = match (&options.down, units.is_empty()) {
-                (None, false) => tool_table_to_write(&session, &status).await?,
+                (None, false) => tool_table_to_write(&session, &status, &options.flyway).await?,
                 _ => status.tool_table.clone(),
             };
             // A Flyway folder's `${...}` placeholders, filled as Flyway fills them, in copies of the files;
@@ -1095,96 +1098,56 @@ fn remove_unneeded_snapshot(
 }
 
 /// Fills the `${NAME}` placeholders of a Flyway folder's files to apply, as Flyway does before it runs
-/// them: the values `--placeholder NAME=VALUE` gives (names compared without case, as Flyway compares
-/// them), and Flyway's own `${flyway:defaultSchema}` (the schema of its table), `${flyway:user}`,
+/// them: the values Flyway's configuration gives ([`flyway::FlywayConfig`]: its files, its environment
+/// variables, `--placeholder NAME=VALUE`; names compared without case, as Flyway compares them; its
+/// prefix and suffix where configured), and Flyway's own `${flyway:defaultSchema}` (the schema of its table), `${flyway:user}`,
 /// `${flyway:database}`, `${flyway:timestamp}`, `${flyway:filename}`, `${flyway:table}` and
 /// `${flyway:workingDirectory}`. A file that holds one runs, in the lint, the dry run and the apply, with
 /// the values in it (findings still name the file); its checksum stays the file's own, as Flyway's does
-/// for a versioned migration. `Ok(Err(reason))` when a placeholder has no value,
-/// naming the file, line and name: run as written, it would fail, or write `${NAME}` into the data.
+/// for a versioned migration. `Ok(Err(reason))` when a placeholder has no value, naming the file, line
+/// and name: run as written, it would fail, or write `${NAME}` into the data.
 async fn fill_placeholders(
     session: &Session,
     options: &MigrateOptions,
     table: Option<&tools::ToolTable>,
     units: &mut [Unit],
 ) -> Result<std::result::Result<(), String>> {
-    let sql = "SELECT current_user::text, pg_catalog.current_database()::text, \
-                      coalesce(pg_catalog.current_schema()::text, ''), \
-                      pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI:SS')";
-    let row = session.query_one(sql, &[]).await?;
-    let (user, database, schema, now): (String, String, String, String) = (
-        crate::pg::value(&row, 0, sql)?,
-        crate::pg::value(&row, 1, sql)?,
-        crate::pg::value(&row, 2, sql)?,
-        crate::pg::value(&row, 3, sql)?,
-    );
-    let mut given: std::collections::HashMap<String, String> =
-        options.placeholders.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
-    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
-    for (name, value) in [
-        ("flyway:defaultschema", table.map_or(schema, |t| t.table.schema.clone())),
-        ("flyway:user", user),
-        ("flyway:database", database),
-        ("flyway:timestamp", now),
-        ("flyway:table", table.map_or_else(|| "flyway_schema_history".to_owned(), |t| t.table.name.clone())),
-        ("flyway:workingdirectory", cwd),
-    ] {
-        given.entry(name.to_owned()).or_insert(value);
-    }
+    let config = &options.flyway;
+    let mut values = config.values(flyway::builtins(config, Some(session), table.map(|t| &t.table)).await?);
     for u in units.iter_mut() {
         let Some(path) = u.path.clone() else { continue };
         let text = match &u.text {
             Some(text) => text.clone(),
             None => std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?,
         };
-        if !text.contains("${") {
-            continue;
+        match config.fill_file(&path, &text, &mut values) {
+            Ok(Some(filled)) => u.text = Some(filled),
+            Ok(None) => {}
+            Err(reason) => return Ok(Err(format!("{reason}; nothing was applied"))),
         }
-        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut filled = String::with_capacity(text.len());
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("${") {
-            filled.push_str(&rest[..at]);
-            let after = &rest[at + 2..];
-            let name_len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
-                .unwrap_or(after.len());
-            if name_len == 0 || !after[name_len..].starts_with('}') {
-                // Not a placeholder (`${` without a name and `}`): kept as written, as Flyway keeps it.
-                filled.push_str("${");
-                rest = after;
-                continue;
-            }
-            let name = &after[..name_len];
-            let value = match name.to_lowercase().as_str() {
-                "flyway:filename" => Some(file.clone()),
-                key => given.get(key).cloned(),
-            };
-            let Some(value) = value else {
-                let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
-                return Ok(Err(format!(
-                    "`{}` line {line}: the Flyway placeholder `${{{name}}}` has no value (Flyway fills it from its \
-                     configuration, `flyway.placeholders.{name}`; run as written it would fail, or write \
-                     `${{{name}}}` into the data): give it with `--placeholder {name}=VALUE`; nothing was applied",
-                    path.display()
-                )));
-            };
-            filled.push_str(&value);
-            rest = &after[name_len + 1..];
-        }
-        filled.push_str(rest);
-        u.text = Some(filled);
     }
     Ok(Ok(()))
 }
 
 /// The tool's table that a run applying migrations writes to: the database's, or, when it has none and
 /// the folder is written for a tool, the one the run makes ([`tools::to_make`]).
-async fn tool_table_to_write(session: &Session, status: &FolderStatus) -> Result<Option<tools::ToolTable>> {
+async fn tool_table_to_write(
+    session: &Session,
+    status: &FolderStatus,
+    flyway: &flyway::FlywayConfig,
+) -> Result<Option<tools::ToolTable>> {
     match (&status.tool_table, tools::folder_tool(&status.files)) {
         (Some(found), _) => Ok(Some(found.clone())),
-        (None, Some(tool)) => tools::to_make(session, tool).await,
+        (None, Some(tool)) => tools::to_make(session, tool, &configured(tool, flyway)).await,
         (None, None) => Ok(None),
+    }
+}
+
+/// Where the tool's configuration puts its table: Flyway's `table` and default schema, for a Flyway folder.
+fn configured(tool: tools::Tool, flyway: &flyway::FlywayConfig) -> tools::Configured {
+    match tool {
+        tools::Tool::Flyway => tools::Configured { schema: flyway.default_schema.clone(), name: flyway.table.clone() },
+        _ => tools::Configured::default(),
     }
 }
 
@@ -1215,7 +1178,7 @@ async fn baseline(
         return Ok(Vec::new());
     }
     let mut sql = runner::create_table_sql(&options.table);
-    if let Some(table) = tool_table_to_write(session, status).await? {
+    if let Some(table) = tool_table_to_write(session, status, &options.flyway).await? {
         if table.to_make {
             sql.push_str(&tools::made(&table, &status.applied_files())?);
         }
@@ -1253,6 +1216,7 @@ pub async fn folder_status(
     dir: &std::path::Path,
     table: &TableName,
     named: Option<&TableName>,
+    flyway: &flyway::FlywayConfig,
 ) -> Result<FolderStatus> {
     let files = runner::scan(dir)?;
     let mut applied = runner::read_applied(session, table).await?;
@@ -1268,7 +1232,7 @@ pub async fn folder_status(
         .with_hint("all its migrations in one tool's layout: golang-migrate, diesel, Prisma, Flyway, dbmate, goose or sql-migrate"));
     }
     if let Some(tool) = tool
-        && let Some(found) = tools::find(session, tool, named).await?
+        && let Some(found) = tools::find(session, tool, named, &configured(tool, flyway)).await?
     {
         let (theirs, failed) = tools::applied(session, &found, &files).await?;
         let key = |a: &runner::Applied| runner::version_key(&a.version).0;

@@ -315,6 +315,11 @@ fn flyway_name(file: &str) -> Option<(bool, String, &str)> {
     valid.then(|| (undo, version.replace('_', "."), name))
 }
 
+/// Whether `file` is named as Flyway names a versioned migration or its undo script.
+pub fn is_flyway_name(file: &str) -> bool {
+    flyway_name(file).is_some()
+}
+
 /// `0042_add_index` as (`0042`, `add_index`).
 fn split_name(stem: &str) -> Option<(&str, &str)> {
     let (version, name) = stem.split_once('_')?;

@@ -109,9 +109,38 @@ pub fn folder_tool(files: &[MigrationFile]) -> Option<Tool> {
     files.iter().all(|f| f.tool == Some(first)).then_some(first)
 }
 
-/// The tool's table, where the database has one of its name and shape: `named`, or the tool's default
-/// name in the search path. A table `named` that is missing or not of the tool's shape is an error.
-pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> Result<Option<ToolTable>> {
+/// Where the tool keeps its table by its own configuration (Flyway's `table`, and `defaultSchema` or
+/// `schemas`), where that is not its default name in the search path: looked for there, made there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Configured {
+    pub schema: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Configured {
+    /// The table's name as `to_regclass` takes it: qualified where the schema is configured.
+    fn regclass(&self, tool: Tool) -> String {
+        let name = crate::sql::quote_ident(self.name.as_deref().unwrap_or(tool.table()));
+        match &self.schema {
+            Some(schema) => format!("{}.{name}", crate::sql::quote_ident(schema)),
+            None => name,
+        }
+    }
+
+    fn name(&self, tool: Tool) -> String {
+        self.name.clone().unwrap_or_else(|| tool.table().to_owned())
+    }
+}
+
+/// The tool's table, where the database has one of its name and shape: `named`, or where the tool's
+/// configuration puts it, or the tool's default name in the search path. A table `named` that is missing
+/// or not of the tool's shape is an error.
+pub async fn find(
+    session: &Session,
+    tool: Tool,
+    named: Option<&TableName>,
+    configured: &Configured,
+) -> Result<Option<ToolTable>> {
     let sql = "SELECT n.nspname::text, c.relname::text, \
                       array(SELECT a.attname::text FROM pg_attribute a \
                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
@@ -119,7 +148,7 @@ pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> R
                WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')";
     let name = match named {
         Some(table) => quote_qualified(table),
-        None => crate::sql::quote_ident(tool.table()),
+        None => configured.regclass(tool),
     };
     let rows =
         session.query(sql, &[&name]).await.map_err(|e| e.context(format!("looking for {}'s table", tool.name())))?;
@@ -141,10 +170,11 @@ pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> R
     }
     if found.is_none() {
         tracing::info!(
-            "the folder is written for {} and the database has no `{}` in its search path: pgsafe's own table alone \
-             says what is applied (`--tool-table` names the tool's table elsewhere)",
+            "the folder is written for {} and the database has no `{}`{}: pgsafe's own table alone says what is \
+             applied (`--tool-table` names the tool's table elsewhere)",
             tool.name(),
-            tool.table()
+            configured.name(tool),
+            configured.schema.as_ref().map_or(" in its search path".to_owned(), |s| format!(" in schema `{s}`"))
         );
     }
     Ok(found)
@@ -153,29 +183,34 @@ pub async fn find(session: &Session, tool: Tool, named: Option<&TableName>) -> R
 /// Where the tool's table is to be made, when the database has none: a folder written for a tool that
 /// pgsafe migrates from the start, with no table of the tool's name in the search path, would otherwise
 /// leave the tool, run later by hand or by a deploy that still uses it, to apply every migration again.
-/// The tool makes its table unqualified, in the first schema of the search path that exists
-/// (`current_schema()`), and so does pgsafe. `None`, said in the log, when a table of that name is there
-/// but is not the tool's (dbmate's and Rails' `schema_migrations`), when the search path names no schema,
-/// or when the role may not create in that schema.
-pub async fn to_make(session: &Session, tool: Tool) -> Result<Option<ToolTable>> {
-    let sql = "SELECT pg_catalog.to_regclass($1) IS NOT NULL, pg_catalog.current_schema()::text, \
-                      pg_catalog.current_schema() IS NOT NULL \
-                      AND pg_catalog.has_schema_privilege(pg_catalog.current_schema(), 'CREATE')";
-    let name = crate::sql::quote_ident(tool.table());
+/// The tool makes its table in the schema its configuration names, or unqualified, in the first schema of
+/// the search path that exists (`current_schema()`), and so does pgsafe. `None`, said in the log, when a
+/// table of that name is there but is not the tool's (dbmate's and Rails' `schema_migrations`), when there
+/// is no such schema, or when the role may not create in it.
+pub async fn to_make(session: &Session, tool: Tool, configured: &Configured) -> Result<Option<ToolTable>> {
+    let sql = "SELECT pg_catalog.to_regclass($1) IS NOT NULL, w.name::text, n.oid IS NOT NULL, \
+                      n.oid IS NOT NULL AND pg_catalog.has_schema_privilege(n.oid, 'CREATE') \
+               FROM (SELECT coalesce($2::text, pg_catalog.current_schema()::text) AS name) w \
+               LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = w.name";
     let row = session
-        .query_one(sql, &[&name])
+        .query_one(sql, &[&configured.regclass(tool), &configured.schema])
         .await
         .map_err(|e| e.context(format!("looking for where {}'s table goes", tool.name())))?;
-    let (taken, schema, may_create): (bool, Option<String>, bool) =
-        (crate::pg::value(&row, 0, sql)?, crate::pg::value(&row, 1, sql)?, crate::pg::value(&row, 2, sql)?);
+    let (taken, schema, exists, may_create): (bool, Option<String>, bool, bool) = (
+        crate::pg::value(&row, 0, sql)?,
+        crate::pg::value(&row, 1, sql)?,
+        crate::pg::value(&row, 2, sql)?,
+        crate::pg::value(&row, 3, sql)?,
+    );
     let why_not = match &schema {
-        _ if taken => "a table of that name that is not the tool's is in the search path",
-        None => "the search path names no schema that exists",
-        Some(_) if !may_create => "the role may not create tables in the search path's first schema",
+        _ if taken => "a table of that name that is not the tool's is there".to_owned(),
+        None => "the search path names no schema that exists".to_owned(),
+        Some(schema) if !exists => format!("its schema `{schema}` does not exist"),
+        Some(schema) if !may_create => format!("the role may not create tables in schema `{schema}`"),
         Some(schema) => {
             return Ok(Some(ToolTable {
                 tool,
-                table: TableName { schema: schema.clone(), name: tool.table().to_owned() },
+                table: TableName { schema: schema.clone(), name: configured.name(tool) },
                 to_make: true,
             }));
         }

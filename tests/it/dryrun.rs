@@ -3184,3 +3184,40 @@ fn a_sequence_the_rehearsal_draws_is_said_since_the_rollback_does_not_give_its_v
     assert!(drawn[0].contains("`schedule_id_seq`") && drawn[0].contains("500 before, 520 after"), "{notes:?}");
     assert_eq!(db.psql("SELECT last_value FROM schedule_id_seq").trim(), "520", "what the note says");
 }
+
+/// A Flyway migration is rehearsed with its placeholders filled, as `migrate` fills them: the
+/// configured ones (here from Flyway's environment variable) and Flyway's own from the database.
+#[test]
+fn a_flyway_migrations_placeholders_are_filled_in_the_rehearsal() {
+    let db = TestDb::new("dry_flyway_placeholders");
+    db.psql("CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 5);");
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(
+        dir.path(),
+        "V2__region.sql",
+        "ALTER TABLE ${flyway:defaultSchema}.orders ADD COLUMN region text DEFAULT '${region}';\n\
+         INSERT INTO orders VALUES (6, '${flyway:database}');\n",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["dry-run", "--json", "-d", &db.conn_string(), "--store"]).arg(store.path()).arg(&file));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("V2__region.sql` line 1: the Flyway placeholder `${region}` has no value"), "{stderr}");
+    let (code, stdout, stderr) = run(pgsafe()
+        .env("FLYWAY_PLACEHOLDERS_REGION", "eu")
+        .args(["dry-run", "--json", "-d", &db.conn_string(), "--store"])
+        .arg(store.path())
+        .arg(&file));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let sqls: Vec<&str> = statements(&report).iter().map(|s| s["statement"].as_str().unwrap()).collect();
+    assert_eq!(
+        sqls,
+        [
+            "ALTER TABLE public.orders ADD COLUMN region text DEFAULT 'eu'".to_owned(),
+            format!("INSERT INTO orders VALUES (6, '{}')", db.name())
+        ],
+        "{report:#}"
+    );
+    assert_eq!(statements(&report)[1]["file"], file.to_str().unwrap());
+}

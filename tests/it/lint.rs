@@ -647,3 +647,33 @@ fn with_a_database_a_delete_names_the_unindexed_keys_its_rows_and_cascades_are_c
     let (_, report) = lint_json(&["-d", &conn, "--small-table-rows", "1000", indexed.to_str().unwrap()]);
     assert_eq!(lines_of(&report, "delete-unindexed-foreign-key"), Vec::<u64>::new(), "{report:#}");
 }
+
+/// A Flyway migration is linted with its placeholders filled, as `migrate` fills them (its findings at
+/// the file's own lines); one without a value stops the lint naming it, and `--fix` leaves such a file
+/// alone rather than write the values into it.
+#[test]
+fn a_flyway_files_placeholders_are_filled_before_it_is_linted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("V3__index.sql");
+    write(&file, "-- ${flyway:filename} for ${flyway:user}\nCREATE INDEX i ON ${schema}.orders (${column});\n");
+    let path = file.to_str().unwrap();
+    let (code, stdout, stderr) = run(pgsafe().args(["lint", path]));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("V3__index.sql` line 2: the Flyway placeholder `${schema}` has no value"), "{stderr}");
+    let (code, report) = lint_json(&["--placeholder", "schema=app", "--placeholder", "COLUMN=placed_at", path]);
+    assert_eq!(code, 1, "{report:#}");
+    let short = format!("{}/V3__index.sql", dir.path().file_name().unwrap().to_str().unwrap());
+    assert!(found(&report).contains(&(short, 2, "create-index-without-concurrently".to_owned())), "{report:#}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "create-index-without-concurrently")
+        .unwrap();
+    assert!(finding["message"].as_str().unwrap().contains("app.orders"), "{finding:#}");
+    let (code, stdout, stderr) =
+        run(pgsafe().args(["lint", "--fix", "--placeholder", "schema=app", "--placeholder", "column=x", path]));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("holds Flyway placeholders: `--fix` would write their values into it"), "{stderr}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("${schema}.orders"));
+}

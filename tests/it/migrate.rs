@@ -1549,6 +1549,68 @@ fn a_flyway_folders_placeholders_are_filled_or_refuse_the_run() {
     assert_eq!(db.psql("SELECT checksum FROM flyway_schema_history WHERE version = '2'").trim(), raw_sum.to_string());
 }
 
+/// A Flyway project's configuration is read where Flyway reads it: `flyway.conf` in the working folder
+/// (placeholders, their prefix, the history table's name and schema), the environment's
+/// `FLYWAY_PLACEHOLDERS_*` over it, and `--placeholder` over both; the history table is made where the
+/// configuration puts it, and found there by `migrations` and the next run.
+#[test]
+fn a_flyway_projects_configuration_gives_placeholders_and_the_history_tables_place() {
+    let store = tempfile::tempdir().unwrap();
+    let db = TestDb::new("mig_flyway_conf");
+    db.psql("CREATE SCHEMA app");
+    let project = tempfile::tempdir().unwrap();
+    let sql = project.path().join("sql");
+    std::fs::create_dir(&sql).unwrap();
+    std::fs::write(
+        project.path().join("flyway.conf"),
+        "flyway.url=jdbc:postgresql://elsewhere/x\nflyway.locations=filesystem:sql\nflyway.schemas=app,public\n\
+         flyway.table=schema_history\nflyway.placeholderPrefix=#{\nflyway.placeholders.owner=conf_owner\n\
+         flyway.placeholders.region=conf_region\nflyway.placeholders.tier=conf_tier\n",
+    )
+    .unwrap();
+    std::fs::write(sql.join("V1__init.sql"), "CREATE TABLE #{flyway:defaultSchema}.f (a text, b text);\n").unwrap();
+    std::fs::write(
+        sql.join("V2__seed.sql"),
+        "INSERT INTO app.f VALUES ('owner', '#{owner}'), ('region', '#{region}'), ('tier', '#{tier}'), \
+         ('kept', '${owner}');\n",
+    )
+    .unwrap();
+    let migrate_here = |args: &[&str]| {
+        let (code, out, err) = run(pgsafe()
+            .current_dir(project.path())
+            .env("FLYWAY_PLACEHOLDERS_REGION", "env_region")
+            .args(["migrate", "-q", "--json", "--store"])
+            .arg(store.path())
+            .args(["-d", &db.conn_string()])
+            .args(args)
+            .arg("sql"));
+        (code, serde_json::from_str::<Value>(&out).unwrap_or(Value::Null), err)
+    };
+    let (code, report, err) = migrate_here(&["--placeholder", "TIER=flag_tier"]);
+    assert_eq!((code, &report["ending"]), (0, &"applied".into()), "{report:#}\n{err}");
+    assert_eq!(
+        db.psql("SELECT string_agg(a || '=' || b, ',' ORDER BY a) FROM app.f").trim(),
+        "kept=${owner},owner=conf_owner,region=env_region,tier=flag_tier"
+    );
+    assert_eq!(
+        db.psql("SELECT string_agg(version, ',' ORDER BY installed_rank) FROM app.schema_history").trim(),
+        "1,2"
+    );
+    assert_eq!(db.psql("SELECT to_regclass('public.flyway_schema_history') IS NULL").trim(), "t");
+    // `migrations`, from the project, reads the history table where the configuration puts it.
+    let (code, out, err) =
+        run(pgsafe().current_dir(project.path()).args(["migrations", "--json", "-d", &db.conn_string(), "sql"]));
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["tool_table"]["table"]["schema"], "app", "{status:#}");
+    assert_eq!(status["tool_table"]["table"]["name"], "schema_history", "{status:#}");
+    // A file that does not parse is refused, naming it, before anything.
+    std::fs::write(project.path().join("flyway.conf"), "flyway.placeholderReplacement=yes please\n").unwrap();
+    let (code, _, err) = migrate_here(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("flyway.conf`: line 1: `placeholderReplacement`"), "{err}");
+}
+
 /// A folder in each tool's layout, of two migrations that make and alter table `m`: (file name, text)
 /// for each, where a tool keeps a folder per migration the name holds it.
 fn tool_folder(tool: &str) -> [(&'static str, &'static str); 2] {
