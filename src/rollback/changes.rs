@@ -204,6 +204,49 @@ pub(crate) async fn count_locked(
     Ok(changes)
 }
 
+/// The live objects the snapshot lacks that `known` (the plan's [`compare`] found them) does not name:
+/// made by another session after the plan read the database. Read on `session`, in the rollback's
+/// transaction after its locks, so that what a rollback in place drops is what is there when it drops.
+pub(crate) async fn arrived_since(
+    session: &Session,
+    archive: &ArchiveReader,
+    known: &[SchemaObject],
+) -> Result<Vec<SchemaObject>> {
+    let snapshot_schema = SchemaCatalog::read(archive.index().catalog().schema.as_ref())?.unwrap_or_default();
+    let server = crate::catalog::read_server_facts(session).await?;
+    let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
+    let (_, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
+    let known: HashSet<_> = known.iter().map(key).collect();
+    Ok(new_objects.into_iter().filter(|o| !known.contains(&key(o))).collect())
+}
+
+/// Locks the tables among `arrived` (as [`count_locked`] locks the others) and adds them, with their
+/// rows, to `changes`, and every object of `arrived` to its objects, as new.
+pub(crate) async fn count_arrived(
+    session: &Session,
+    changes: &mut Changes,
+    arrived: &[SchemaObject],
+    renamed: &Renamed,
+) -> Result<()> {
+    let new_tables: Vec<TableName> = arrived.iter().filter_map(table_name).collect();
+    let named: Vec<String> = new_tables.iter().map(quote_qualified).collect();
+    let mut locking = Vec::new();
+    for row in session.query(LOCK_ORDER_SQL, &[&named]).await? {
+        locking.push(format!("ONLY {}", crate::pg::value::<String, _>(&row, 0, LOCK_ORDER_SQL)?));
+    }
+    if !locking.is_empty() {
+        session.batch(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locking.join(", "))).await?;
+    }
+    count_new_tables(session, changes, &new_tables, renamed).await?;
+    changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
+    let then: HashSet<String> = changes.objects.iter().map(|o| o.object.clone()).collect();
+    for o in arrived.iter().filter(|o| !then.contains(&o.label())) {
+        changes.objects.push(ObjectChange { object: o.label(), change: Change::New });
+    }
+    changes.objects.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(())
+}
+
 /// The data-only restore plan whose tables a comparison reads back.
 fn data_plan(
     archive: &ArchiveReader,

@@ -680,8 +680,13 @@ async fn run(
             progress.step(&format!("restoring the snapshot into `{}` in one transaction", plan.database));
             let report =
                 in_transaction(archive, &restore_options, options.lock, progress.clone(), &plan.database).await?;
-            // The objects' changes are the plan's: those it found are what the transaction drops.
-            counted = take(&slot).map(|c| Changes { objects: plan.changes.objects.clone(), ..c });
+            // The objects' changes are the plan's, and those made since, which the transaction drops too.
+            counted = take(&slot).map(|c| {
+                let mut objects = plan.changes.objects.clone();
+                objects.extend(c.objects);
+                objects.sort_by(|a, b| a.object.cmp(&b.object));
+                Changes { objects, ..c }
+            });
             report
         }
         Mode::Tables(_) => {
@@ -789,9 +794,10 @@ fn count_first(
                     Some(f) => changes::Scope::Tables(f),
                     None => changes::Scope::Whole,
                 };
+                let whole = matches!(scope, changes::Scope::Whole);
                 session.batch("SAVEPOINT pgsafe_count").await?;
                 let counted = changes::count_locked(session, &archive, &compare_options, scope, &extra, &renamed).await;
-                let result = match counted {
+                let mut result = match counted {
                     Ok(changes) => {
                         session.batch("RELEASE SAVEPOINT pgsafe_count").await?;
                         Ok(changes)
@@ -805,11 +811,68 @@ fn count_first(
                         Err(e.to_string())
                     }
                 };
+                // A rollback in place drops what the snapshot lacks: what another session made since the
+                // plan read the database goes too, counted and said, once the tables are locked. (What is
+                // made after this, while the restore runs, is not seen: no lock keeps new objects out.)
+                if whole {
+                    drop_arrived(session, &archive, &extra, &renamed, &mut result).await?;
+                }
                 *into.lock().unwrap_or_else(|p| p.into_inner()) = result;
                 Ok(())
             })
         })));
     slot
+}
+
+/// Drops, in the rollback's transaction, the objects the snapshot lacks that were made after the plan
+/// (`known`: those the plan found), adding them and their tables' rows to `counted`. An error of the
+/// server other than a lock not granted leaves them, rolled back to a savepoint, with a warning.
+async fn drop_arrived(
+    session: &Session,
+    archive: &ArchiveReader,
+    known: &[crate::schema::SchemaObject],
+    renamed: &changes::Renamed,
+    counted: &mut std::result::Result<Changes, String>,
+) -> Result<()> {
+    session.batch("SAVEPOINT pgsafe_arrived").await?;
+    let dropped = async {
+        let arrived = changes::arrived_since(session, archive, known).await?;
+        if arrived.is_empty() {
+            return Ok(arrived);
+        }
+        let mut found = Changes::default();
+        changes::count_arrived(session, &mut found, &arrived, renamed).await?;
+        let objects: Vec<&crate::schema::SchemaObject> = arrived.iter().collect();
+        session.batch(&crate::restore::plan::drop_statements_cascading(&objects).join("\n")).await?;
+        if let Ok(changes) = counted {
+            changes.tables.extend(found.tables);
+            changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
+            changes.objects.extend(found.objects);
+        }
+        Ok::<_, Error>(arrived)
+    }
+    .await;
+    match dropped {
+        Ok(arrived) => {
+            session.batch("RELEASE SAVEPOINT pgsafe_arrived").await?;
+            if !arrived.is_empty() {
+                tracing::warn!(
+                    "made since the rollback's plan, and dropped with what the snapshot lacks: {}",
+                    arrived.iter().map(|o| o.label()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.sqlstate().is_none() || e.sqlstate() == Some(SqlState::LOCK_NOT_AVAILABLE) => Err(e),
+        Err(e) => {
+            session.batch("ROLLBACK TO SAVEPOINT pgsafe_arrived; RELEASE SAVEPOINT pgsafe_arrived").await?;
+            tracing::warn!(
+                "what was made since the rollback's plan could not be looked for ({e}): an object made since \
+                 then that the snapshot lacks is left in place"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The count in `slot`, taken out.

@@ -961,3 +961,60 @@ fn a_rollbacks_text_report_says_what_it_discarded() {
         assert_eq!(db.psql("SELECT count(*) FROM users").trim(), "1000");
     }
 }
+
+/// A rollback in place drops what the snapshot lacks as the database has it when the rollback's
+/// transaction holds its locks, not only what its plan found: a table (and a view on it) another
+/// session made after the plan, while the rollback waited for a lock, goes too, and its rows are
+/// reported discarded. Before: it survived the rollback, which said nothing of it.
+#[test]
+fn a_rollback_in_place_drops_a_table_made_after_its_plan() {
+    use crate::interrupt::{hold_until_held, release, wait_until};
+    let db = TestDb::new("rb_arrived");
+    db.psql(
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10); CREATE TABLE b (id int);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = snapshot(dir.path(), &db, &[]);
+    db.psql("DELETE FROM a WHERE id > 5; CREATE TABLE planned (id int); INSERT INTO planned VALUES (1), (2);");
+    let holder = hold_until_held(
+        &db,
+        "LOCK TABLE b IN ACCESS SHARE MODE",
+        "b",
+        "AccessShareLock",
+        std::time::Duration::from_secs(30),
+    );
+    let mut child = pgsafe()
+        .args(["rollback", "-q", "--json", "--store"])
+        .arg(dir.path())
+        .args(["-d", &db.conn_string(), &id, "--yes", "--no-safety-snapshot", "--in-place", "--lock-timeout", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'b'::regclass AND NOT granted";
+    wait_until("the rollback waited for its lock", &mut child, || db.psql(waiting).trim() == "1");
+    db.psql(
+        "CREATE TABLE late (id int); INSERT INTO late SELECT generate_series(1, 7);
+         CREATE VIEW late_v AS SELECT id FROM late;",
+    );
+    release(&db, holder);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let gone =
+        "SELECT to_regclass('late') IS NULL AND to_regclass('late_v') IS NULL AND to_regclass('planned') IS NULL";
+    assert_eq!(db.psql(gone).trim(), "t");
+    assert_eq!(db.psql("SELECT count(*) FROM a").trim(), "10");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let new_rows = |table: &str| {
+        let t = report["changes"]["tables"].as_array().unwrap().iter().find(|t| t["table"] == table);
+        let t = t.unwrap_or_else(|| panic!("`{table}` is not in the report's changes: {report:#}"));
+        (t["change"].as_str().unwrap().to_owned(), t["rows_now"].as_i64())
+    };
+    assert_eq!(new_rows("public.late"), ("new".to_owned(), Some(7)));
+    assert_eq!(new_rows("public.planned"), ("new".to_owned(), Some(2)));
+    let objects: Vec<&str> =
+        report["changes"]["objects"].as_array().unwrap().iter().map(|o| o["object"].as_str().unwrap()).collect();
+    assert!(objects.contains(&"TABLE public.late") && objects.contains(&"VIEW public.late_v"), "{objects:?}");
+    assert!(stderr.contains("made since the rollback's plan, and dropped"), "{stderr}");
+}
