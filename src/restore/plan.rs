@@ -1322,6 +1322,28 @@ fn drop_statement(o: &SchemaObject) -> Option<String> {
                 crate::sql::quote_literal(column)
             ));
         }
+        K::Type if create.contains("\n    INPUT = ") => {
+            // A base type and its input and output functions depend on each other: neither can be dropped
+            // alone, and `DROP TYPE ... CASCADE` (what pg_dump's `--clean` writes) would also drop, unsaid,
+            // any other object of the target that uses the type (a column of a table this restore does not
+            // make). So the drop asks first: anything but the type's own functions still depending on it
+            // (or on its array type) stops the restore, named; otherwise the type goes with its functions.
+            let name = format!("{}.{}", quote_ident(o.schema.as_deref()?), quote_ident(&o.name));
+            return Some(format!(
+                "DO $pgsafe$DECLARE t pg_catalog.regtype := pg_catalog.to_regtype({literal}); others text; \
+                 BEGIN IF t IS NULL THEN RETURN; END IF; \
+                 SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ') \
+                 INTO others FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_type ty ON ty.oid = t \
+                 WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.refobjid IN (ty.oid, ty.typarray) \
+                 AND d.deptype = 'n' AND NOT (d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                 AND d.objid IN (ty.typinput, ty.typoutput, ty.typreceive, ty.typsend, ty.typmodin, ty.typmodout, \
+                 ty.typanalyze)); \
+                 IF others IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'dependent_objects_still_exist', \
+                 MESSAGE = pg_catalog.format('cannot drop type %s because other objects depend on it (%s)', t, others); \
+                 END IF; DROP TYPE {name} CASCADE; END$pgsafe$;",
+                literal = crate::sql::quote_literal(&name)
+            ));
+        }
         K::UserMapping => {
             // `CREATE USER MAPPING FOR u SERVER s [OPTIONS (...)];`: a server cannot be dropped before it.
             let rest = create.strip_prefix("CREATE USER MAPPING FOR ")?;

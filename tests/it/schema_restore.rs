@@ -1879,6 +1879,42 @@ fn clean_drops_operators_operator_families_and_classes_and_casts() {
     }
 }
 
+/// A base type and its input and output functions depend on each other, so `--clean` could drop neither
+/// (before: "cannot drop type ... because other objects depend on it", exit 2). It drops the type with
+/// its functions, after asking whether anything else of the target uses it: a column of a table the
+/// archive does not hold stops the restore, named, and nothing is dropped (pg_dump's `--clean` writes
+/// `DROP TYPE ... CASCADE`, which would drop that column unsaid).
+#[test]
+fn clean_drops_a_base_type_with_its_functions_but_not_a_column_outside_the_archive() {
+    let src = TestDb::new("clean_base_src");
+    src.psql(
+        "CREATE TYPE mytext;
+         CREATE FUNCTION mytext_in(cstring) RETURNS mytext AS 'textin' LANGUAGE internal IMMUTABLE STRICT;
+         CREATE FUNCTION mytext_out(mytext) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT;
+         CREATE TYPE mytext (INPUT = mytext_in, OUTPUT = mytext_out, LIKE = text);
+         CREATE TABLE t (a mytext, b mytext[]); INSERT INTO t VALUES ('x', '{y}');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dump(&src, dir.path(), &[]);
+    let dst = TestDb::new("clean_base_dst");
+    run_ok(pgsafe().args(["restore", "-q", "-d", &dst.conn_string()]).arg(&archive));
+    dst.psql("INSERT INTO t VALUES ('z', NULL)");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(dst.psql("SELECT a::text || b::text FROM t").trim(), "x{y}");
+    dst.psql("CREATE TABLE outside (v mytext[]); INSERT INTO outside VALUES ('{keep}')");
+    let (code, _, stderr) = run(pgsafe().args(["restore", "-q", "--clean", "-d", &dst.conn_string()]).arg(&archive));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "cannot drop type public.mytext because other objects depend on it (column v of table public.outside)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(dst.psql("SELECT v::text FROM outside").trim(), "{keep}");
+    assert_eq!(dst.psql("SELECT count(*) FROM t").trim(), "1", "nothing was dropped");
+}
+
 /// Found on a real application's schema (Supabase's, whose tables are in a publication): a table taken
 /// with `-t`, at dump or at restore, brought its membership of a publication the restore did not make,
 /// and the restore stopped on it. The membership goes with its publication, as pg_dump leaves it out.
