@@ -448,6 +448,7 @@ pub(super) fn loss_text(loss: &Loss) -> String {
     let about = if loss.estimated { "about " } else { "" };
     match loss.kind {
         LossKind::DroppedColumn => format!("{n} non-null values of `{table}.{column}` (column dropped)"),
+        LossKind::DroppedAttribute => format!("{n} non-null values of `{table}.{column}` (attribute dropped)"),
         LossKind::DroppedTable => format!("{n} rows of `{table}` (table dropped)"),
         LossKind::Deleted => format!("{n} rows deleted from `{table}`"),
         LossKind::Updated => match &loss.column {

@@ -30,6 +30,9 @@ pub(crate) enum Effect {
     DropColumn { table: String, column: String },
     /// The same inside a `DO` block, whose branches may not run: lost when the column is gone after it.
     DropColumnIfGone { table: String, column: String },
+    /// `ALTER TYPE type DROP ATTRIBUTE attribute` of a composite type: its non-null values in every
+    /// column of the type (or of a domain over it, or an array of it) are lost.
+    DropAttribute { type_name: String, attribute: String },
     /// `DROP TABLE tables` or `DROP SCHEMA schemas`: the rows of every table it drops (itself, and
     /// through CASCADE the tables of a schema, partitions, inheritance children) are lost, and the values
     /// of the columns CASCADE drops from other tables (of a type the schema holds). `DROP TYPE`, `DROP
@@ -733,6 +736,17 @@ fn read(node: &NodeEnum, server_version: u32, a: &mut Analysis) {
             for relation in &t.relations {
                 if let Some(NodeEnum::RangeVar(table)) = &relation.node {
                     a.effects.push(Effect::Truncate { table: table_name(table), cascade });
+                }
+            }
+        }
+        NodeEnum::AlterTableStmt(alter) if alter.objtype == ObjectType::ObjectType as i32 => {
+            let Some(relation) = &alter.relation else { return };
+            for cmd in &alter.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node
+                    && cmd.subtype == AlterTableType::AtDropColumn as i32
+                {
+                    a.effects
+                        .push(Effect::DropAttribute { type_name: table_name(relation), attribute: cmd.name.clone() });
                 }
             }
         }

@@ -141,6 +141,9 @@ pub struct LockTaken {
 pub enum LossKind {
     /// Non-null values of a dropped column.
     DroppedColumn,
+    /// Non-null values of a dropped attribute of a composite type, in a column of that type (or of a
+    /// domain over it; in an array of it, the elements' values): `column` is `column.attribute`.
+    DroppedAttribute,
     /// Rows of a dropped table: one the statement names, or one it takes with it (the tables of a
     /// dropped schema, partitions, inheritance children).
     DroppedTable,

@@ -418,6 +418,7 @@ fn lost_what(loss: &Loss) -> String {
         (LossKind::Updated, None) => format!("the {n} rows it updates are"),
         (LossKind::Updated, Some(_)) => format!("the {n} values of `{column}` it sets are"),
         (LossKind::DroppedColumn, _) => format!("the {n} values of `{column}` it drops are"),
+        (LossKind::DroppedAttribute, _) => format!("the {n} values of `{column}` it drops are"),
         (LossKind::AlteredValues, _) => format!("the {n} values of `{column}` it changes are"),
         (LossKind::Truncated, _) => format!("the {n} rows it empties are"),
         (LossKind::LargeObjects, _) => format!("the {n} large objects it removes are"),
@@ -1019,6 +1020,29 @@ async fn before(
                             Effect::DropColumn { .. } => Pending::Lost(loss(lost)),
                             _ => Pending::Gone { loss: loss(lost), copy: None },
                         }),
+                    }
+                }
+            }
+            Effect::DropAttribute { type_name, attribute } => {
+                let what = format!("the columns of type `{type_name}`");
+                let found = settle(measure(s, columns_of_type(s, type_name)).await, &what, options, report)?;
+                for (table, column, array) in found.unwrap_or_default() {
+                    if own(&table, &column) {
+                        continue;
+                    }
+                    let (column_q, attribute_q) = (quote_ident(&column), quote_ident(attribute));
+                    let sql = match array {
+                        true => format!(
+                            "SELECT count(*) FROM {table} t, pg_catalog.unnest(t.{column_q}) e \
+                             WHERE e.{attribute_q} IS NOT NULL"
+                        ),
+                        false => format!("SELECT count(*) FROM {table} WHERE ({column_q}).{attribute_q} IS NOT NULL"),
+                    };
+                    let what = format!("the values of `{attribute}` in `{table}.{column}`");
+                    if let Some(count) = settle(measure(s, count(s, &sql)).await, &what, options, report)? {
+                        let column = Some(format!("{column}.{attribute}"));
+                        let loss = Loss { kind: LossKind::DroppedAttribute, table, column, count, estimated: false };
+                        pending.push(Pending::Lost(loss));
                     }
                 }
             }
@@ -2790,6 +2814,26 @@ pub(super) async fn existing(s: &Session, columns: &[(String, String)]) -> Resul
     let rows = s.query(EXISTING, &[&tables, &names]).await?;
     let found: HashSet<i64> = rows.iter().map(|r| value(r, "i", EXISTING)).collect::<Result<_>>()?;
     Ok((1..=columns.len() as i64).map(|i| found.contains(&i)).collect())
+}
+
+/// The columns of the composite type `type_name` (as the statement names it, resolved by the session's
+/// search path), of a domain over it, or of an array of it (`true`), in tables: (table, column, array).
+async fn columns_of_type(s: &Session, type_name: &str) -> Result<Vec<(String, String, bool)>> {
+    const SQL: &str = "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), a.attname::text, \
+                              a.atttypid = ty.typarray \
+                       FROM pg_catalog.pg_type ty \
+                       JOIN pg_catalog.pg_attribute a ON a.attnum > 0 AND NOT a.attisdropped \
+                       JOIN pg_catalog.pg_type at ON at.oid = a.atttypid \
+                       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') \
+                       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                       WHERE ty.oid = pg_catalog.to_regtype($1) \
+                         AND (a.atttypid IN (ty.oid, ty.typarray) OR at.typbasetype = ty.oid) \
+                       ORDER BY 1, 2";
+    let mut found = Vec::new();
+    for row in s.query(SQL, &[&type_name]).await? {
+        found.push((value(&row, 0, SQL)?, value(&row, 1, SQL)?, value(&row, 2, SQL)?));
+    }
+    Ok(found)
 }
 
 async fn count(s: &Session, sql: &str) -> Result<u64> {

@@ -1095,6 +1095,29 @@ impl<'a> Pass<'a> {
                     self.lock_timeout_needed_on(also, lock);
                 }
             }
+            // `ALTER TYPE t DROP ATTRIBUTE a` of a composite type the run did not make: its values go from
+            // every column of the type, without a word from the server.
+            NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectType => {
+                let Some(ty) = a.relation.as_ref().map(RelName::of) else { return };
+                if self.is_new(&ty) {
+                    return;
+                }
+                for cmd in &a.cmds {
+                    let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else { continue };
+                    if cmd.subtype() == AlterTableType::AtDropColumn {
+                        self.hit(
+                            "drop-attribute",
+                            format!(
+                                "`DROP ATTRIBUTE {}` removes it and its values from every column of type `{}` \
+                                 (and of its arrays and domains)",
+                                cmd.name,
+                                ty.display()
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectIndex => {
                 let Some(index) = a.relation.as_ref().map(RelName::of) else { return };
                 let moves = a.cmds.iter().any(|c| {

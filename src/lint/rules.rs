@@ -100,6 +100,7 @@ const AE: Option<&str> = Some("ACCESS EXCLUSIVE");
 pub const LOSES_DATA_ONLY: &[&str] = &[
     "drop-table",
     "drop-column",
+    "drop-attribute",
     "truncate",
     "delete-without-where",
     "update-without-where",
@@ -509,6 +510,18 @@ pub static RULES: &[Rule] = &[
         help: "stop using the column in the application (Rails `ignored_columns`, Prisma's schema) and deploy; then drop it",
         bad: &["ALTER TABLE orders DROP COLUMN note;"],
         good: &["ALTER TABLE orders ADD COLUMN note text;"],
+    },
+    Rule {
+        id: "drop-attribute",
+        level: Level::Error,
+        family: Family::DataLoss,
+        lock: AE,
+        rewrites: Rewrites::None,
+        what: "`ALTER TYPE ... DROP ATTRIBUTE` of a composite type",
+        why: "the attribute's values are gone from every column of the type, and code reading it fails",
+        help: "stop using the attribute in the application first; take a snapshot; then drop it in a later release",
+        bad: &["ALTER TYPE address DROP ATTRIBUTE zip;"],
+        good: &["CREATE TYPE pair AS (a int, b int);\nALTER TYPE pair DROP ATTRIBUTE b;"],
     },
     Rule {
         id: "drop-schema",

@@ -81,6 +81,11 @@ fn findings_are_on_the_line_of_their_statement_or_column() {
         ("missing-lock-timeout", "SET lock_timeout = 0;\nVACUUM a;\nVACUUM FULL a;", &[3]),
         ("cascade", "DROP TABLE a CASCADE;\nTRUNCATE b CASCADE;\nDROP TABLE c;", &[1, 2]),
         ("drop-column", "ALTER TABLE a DROP COLUMN IF EXISTS x;", &[1]),
+        (
+            "drop-attribute",
+            "CREATE TYPE made AS (a int, b int);\nALTER TYPE made DROP ATTRIBUTE b;\nALTER TYPE address DROP ATTRIBUTE zip;",
+            &[3],
+        ),
         ("prefer-bigint-primary-key", "CREATE TABLE t (\n  a text,\n  id int PRIMARY KEY\n);", &[3]),
     ];
     for (rule, sql, expected) in cases {

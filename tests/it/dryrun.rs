@@ -3221,3 +3221,35 @@ fn a_flyway_migrations_placeholders_are_filled_in_the_rehearsal() {
     );
     assert_eq!(statements(&report)[1]["file"], file.to_str().unwrap());
 }
+
+/// `ALTER TYPE ... DROP ATTRIBUTE` of a composite type loses that attribute's values in every column of
+/// the type, of a domain over it and in arrays of it, without a word from the server: the rehearsal
+/// counts them (before: "would run and lose nothing", exit 0).
+#[test]
+fn dropping_an_attribute_of_a_composite_type_counts_its_values_in_every_column_of_it() {
+    let db = TestDb::new("dry_drop_attribute");
+    db.psql(
+        "CREATE TYPE address AS (street text, zip text);
+         CREATE DOMAIN checked_address AS address;
+         CREATE TABLE customer (id int, home address, work checked_address, past address[]);
+         INSERT INTO customer VALUES
+           (1, ROW('a', '111'), ROW('b', '222'), ARRAY[ROW('c', '333')::address, ROW('d', NULL)::address]),
+           (2, ROW('e', NULL), NULL, NULL),
+           (3, ROW('f', '444'), ROW('g', NULL), '{}');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = migration(dir.path(), "0001_drop_zip.sql", "ALTER TYPE address DROP ATTRIBUTE zip;\n");
+    let (code, report, stderr) = dry_run(&db, &[&file], &[]);
+    assert_eq!(code, 1, "{report:#}{stderr}");
+    let kind = "dropped-attribute".to_owned();
+    assert_eq!(
+        losses(&statements(&report)[0]),
+        [
+            (kind.clone(), "public.customer".to_owned(), Some("home.zip".to_owned()), 2),
+            (kind.clone(), "public.customer".to_owned(), Some("past.zip".to_owned()), 1),
+            (kind, "public.customer".to_owned(), Some("work.zip".to_owned()), 1),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(db.psql("SELECT (home).zip FROM customer WHERE id = 1").trim(), "111", "rolled back");
+}
