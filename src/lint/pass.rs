@@ -127,6 +127,11 @@ pub struct Known {
     dropped_indexes: HashSet<String>,
     /// Indexes of the database the run renamed, by their new name's key: their names in the facts.
     renamed_indexes: HashMap<String, RelName>,
+    /// Names the run gave indexes without a `CREATE INDEX`: the tables it made (whose keys, unique
+    /// columns and partitions' copies of their parent's indexes are named after them), those it gave a key,
+    /// unique or exclusion constraint or attached a partition to, and such constraints' own names. An
+    /// index named so (`t_pkey`, `t_email_key`, a constraint's name) may be the run's.
+    index_name_sources: HashSet<String>,
     /// (table key, constraint) of the validated `CHECK (col IS NOT NULL)` constraints the run added, and
     /// the columns they prove NOT NULL: a later file's `SET NOT NULL` uses them as the same file's does
     /// (each file is committed before the next runs), until a statement drops them.
@@ -689,6 +694,82 @@ impl<'a> Pass<'a> {
         missing_ok && indexes.iter().all(|n| self.lacks_index(n))
     }
 
+    /// Where `node` makes indexes without naming them in a `CREATE INDEX` ([`Known::index_name_sources`]).
+    fn note_implicit_indexes(&mut self, node: &NodeEnum) {
+        let (table, always) = match node {
+            NodeEnum::CreateStmt(c) => (c.relation.as_ref(), true),
+            NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => (a.relation.as_ref(), false),
+            _ => return,
+        };
+        let Some(table) = table else { return };
+        let mut makes = always;
+        // The walk of the parse tree does not reach an `ALTER TABLE`'s subcommands' definitions.
+        let mut nodes: Vec<NodeEnum> = node
+            .nodes()
+            .into_iter()
+            .filter(|(n, ..)| matches!(n, pg_query::NodeRef::Constraint(_) | pg_query::NodeRef::PartitionCmd(_)))
+            .map(|(n, ..)| n.to_enum())
+            .collect();
+        if let NodeEnum::AlterTableStmt(a) = node {
+            for cmd in &a.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node
+                    && let Some(def) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                {
+                    nodes.push(def.clone());
+                }
+            }
+        }
+        for n in &nodes {
+            match n {
+                NodeEnum::Constraint(k)
+                    if matches!(
+                        k.contype(),
+                        ConstrType::ConstrPrimary | ConstrType::ConstrUnique | ConstrType::ConstrExclusion
+                    ) =>
+                {
+                    makes = true;
+                    if !k.conname.is_empty() {
+                        self.known.index_name_sources.insert(k.conname.clone());
+                    }
+                }
+                NodeEnum::PartitionCmd(p) => {
+                    makes = true;
+                    if let Some(partition) = &p.name {
+                        self.known.index_name_sources.insert(partition.relname.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if makes {
+            self.known.index_name_sources.insert(table.relname.clone());
+        }
+    }
+
+    /// With facts: neither the database nor the run has index `index`.
+    fn index_missing(&self, index: &RelName) -> bool {
+        self.lacks_index(index) && !self.may_be_implicit_index(index)
+    }
+
+    /// Whether index `index` may be one the run made without a `CREATE INDEX` (a key's, a partition's).
+    fn may_be_implicit_index(&self, index: &RelName) -> bool {
+        self.known.index_columns.contains_key(&index.name)
+            || self.known.index_name_sources.iter().any(|source| {
+                index.name == *source
+                    || index.name.strip_prefix(source.as_str()).is_some_and(|rest| rest.starts_with('_'))
+            })
+    }
+
+    /// With facts: a statement that changes index `index` (without `IF EXISTS`), which the database lacks
+    /// and the run did not make, fails: said. Whether it does.
+    fn check_index_exists(&mut self, index: &RelName) -> bool {
+        let missing = self.index_missing(index);
+        if missing {
+            self.hit("object-not-found", format!("index `{}` does not exist in the database", index.display()), None);
+        }
+        missing
+    }
+
     /// With facts: the database has no index `index` (after the run's drops and renames) and the run made
     /// none of its name.
     fn lacks_index(&self, index: &RelName) -> bool {
@@ -894,6 +975,7 @@ impl<'a> Pass<'a> {
         if !self.explicit_ids.is_empty() {
             self.sequence_moved(node);
         }
+        self.note_implicit_indexes(node);
         match node {
             NodeEnum::TransactionStmt(t) => self.transaction(t.kind(), t.chain),
             NodeEnum::InsertStmt(insert) => self.insert(insert),
@@ -1120,6 +1202,10 @@ impl<'a> Pass<'a> {
             }
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectIndex => {
                 let Some(index) = a.relation.as_ref().map(RelName::of) else { return };
+                // On an index the database lacks it fails, or with `IF EXISTS` does nothing: no hazard.
+                if (a.missing_ok && self.index_missing(&index)) || (!a.missing_ok && self.check_index_exists(&index)) {
+                    return;
+                }
                 let moves = a.cmds.iter().any(|c| {
                     matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd)) if cmd.subtype() == AlterTableType::AtSetTableSpace)
                 });
@@ -1260,7 +1346,12 @@ impl<'a> Pass<'a> {
                             None,
                         );
                     }
-                    ObjectType::ObjectIndex => self.index_renamed(&rel, &r.newname),
+                    ObjectType::ObjectIndex => {
+                        if !r.missing_ok {
+                            self.check_index_exists(&rel);
+                        }
+                        self.index_renamed(&rel, &r.newname)
+                    }
                     // A constraint's index is renamed with it.
                     ObjectType::ObjectTabconstraint => {
                         if let Some(index) = self.constraint_index(&rel, &r.subname) {
@@ -2008,9 +2099,16 @@ impl<'a> Pass<'a> {
                 self.lock_timeout_needed(names.first().cloned(), "ACCESS EXCLUSIVE");
             }
             ObjectType::ObjectIndex => {
+                // Of indexes the database lacks, it fails: said, and no lock hazard.
+                let mut fails = false;
+                if !d.missing_ok && !new {
+                    for n in &names {
+                        fails |= self.check_index_exists(n);
+                    }
+                }
                 if d.concurrent {
                     self.refused_in_transaction("`DROP INDEX CONCURRENTLY`");
-                } else if !new && !self.drops_nothing(d.missing_ok, &names) {
+                } else if !new && !fails && !self.drops_nothing(d.missing_ok, &names) {
                     let table = names.first().and_then(|n| self.index_table(n));
                     self.hit(
                         "drop-index-without-concurrently",

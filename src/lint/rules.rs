@@ -982,7 +982,7 @@ pub static RULES: &[Rule] = &[
         family: Family::Facts,
         lock: None,
         rewrites: Rewrites::None,
-        what: "with `-d`: a table or column the statement changes does not exist (nor is created earlier in the file)",
+        what: "with `-d`: a table, column or index the statement changes does not exist (nor is created earlier in the file)",
         why: "the statement fails, or the migration was written against another schema",
         help: "check the name and the database",
         bad: &[],
