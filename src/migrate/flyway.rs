@@ -27,8 +27,11 @@ pub struct FlywayConfig {
     pub replacement: bool,
     /// `table`: the history table's name, `None` for Flyway's `flyway_schema_history`.
     pub table: Option<String>,
-    /// `defaultSchema`, or the first of `schemas`: where the history table is (and `${flyway:defaultSchema}`).
+    /// `defaultSchema`: where the history table is (and `${flyway:defaultSchema}`); see
+    /// [`FlywayConfig::default_schema`].
     pub default_schema: Option<String>,
+    /// The first of `schemas`, the default schema where `defaultSchema` is not set.
+    pub first_schema: Option<String>,
     /// The files read, in order.
     pub read: Vec<PathBuf>,
 }
@@ -42,6 +45,7 @@ impl Default for FlywayConfig {
             replacement: true,
             table: None,
             default_schema: None,
+            first_schema: None,
             read: Vec::new(),
         }
     }
@@ -101,6 +105,12 @@ impl FlywayConfig {
         Ok(config)
     }
 
+    /// The schema Flyway takes as its default: `defaultSchema`, else the first of `schemas`, whichever
+    /// source set them.
+    pub fn default_schema(&self) -> Option<&str> {
+        self.default_schema.as_deref().or(self.first_schema.as_deref())
+    }
+
     /// `--placeholder NAME=VALUE`, over every other source.
     pub fn with_placeholders(mut self, given: &[(String, String)]) -> FlywayConfig {
         for (name, value) in given {
@@ -142,15 +152,7 @@ impl FlywayConfig {
             }
             "table" => self.table = Some(value.trim().to_owned()).filter(|t| !t.is_empty()),
             "defaultSchema" => self.default_schema = Some(value.trim().to_owned()).filter(|s| !s.is_empty()),
-            // The first of the schemas is the default one, unless `defaultSchema` says otherwise.
-            "schemas" => {
-                let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
-                if let Some(first) = first
-                    && self.default_schema.is_none()
-                {
-                    self.default_schema = Some(first.to_owned());
-                }
-            }
+            "schemas" => self.first_schema = value.split(',').map(str::trim).find(|s| !s.is_empty()).map(str::to_owned),
             _ => {}
         }
         if self.prefix.is_empty() || self.suffix.is_empty() {
@@ -207,7 +209,7 @@ pub async fn builtins(
     values.insert("flyway:workingdirectory".to_owned(), cwd);
     let name = config.table.clone().unwrap_or_else(|| "flyway_schema_history".to_owned());
     values.insert("flyway:table".to_owned(), table.map_or(name, |t| t.name.clone()));
-    let mut schema = table.map(|t| t.schema.clone()).or_else(|| config.default_schema.clone());
+    let mut schema = table.map(|t| t.schema.clone()).or_else(|| config.default_schema().map(str::to_owned));
     if let Some(session) = session {
         let sql = "SELECT current_user::text, pg_catalog.current_database()::text, \
                           coalesce(pg_catalog.current_schema()::text, ''), \
@@ -415,7 +417,7 @@ mod tests {
         let cwd = tempfile::tempdir().unwrap();
         std::fs::write(
             home.path().join("flyway.conf"),
-            "flyway.placeholders.owner=home\nflyway.placeholders.region=eu\n",
+            "flyway.placeholders.owner=home\nflyway.placeholders.region=eu\nflyway.schemas=home_schema\n",
         )
         .unwrap();
         std::fs::write(
@@ -438,12 +440,12 @@ mod tests {
         assert_eq!(config.placeholders["region"], "us");
         assert_eq!(config.placeholders["url"], "http://h.test/ab");
         assert_eq!(config.placeholders["path"], "c:\\tmp");
-        assert_eq!((config.table.as_deref(), config.default_schema.as_deref()), (Some("history"), Some("app")));
+        assert_eq!((config.table.as_deref(), config.default_schema()), (Some("history"), Some("app")));
         assert_eq!(config.read, [home.path().join("flyway.conf"), cwd.path().join("flyway.conf"), extra]);
         // The environment over the files, and `--placeholder` over both.
         let env = env(&[("FLYWAY_PLACEHOLDERS_REGION", "ap"), ("FLYWAY_DEFAULT_SCHEMA", "ops")]);
         let config = FlywayConfig::load(&[], None, cwd.path(), &env).unwrap();
-        assert_eq!((config.placeholders["region"].as_str(), config.default_schema.as_deref()), ("ap", Some("ops")));
+        assert_eq!((config.placeholders["region"].as_str(), config.default_schema()), ("ap", Some("ops")));
         let config = config.with_placeholders(&[("REGION".into(), "sa".into())]);
         assert_eq!(config.placeholders["region"], "sa");
     }
@@ -464,7 +466,7 @@ mod tests {
         assert_eq!(config.placeholders["limit"], "5");
         assert_eq!(config.placeholders["region"], "eu", "the environment's override wins");
         assert_eq!((config.prefix.as_str(), config.suffix.as_str()), ("#[", "]"));
-        assert_eq!((config.table.as_deref(), config.default_schema.as_deref()), (Some("hist"), Some("app")));
+        assert_eq!((config.table.as_deref(), config.default_schema()), (Some("hist"), Some("app")));
         let values = config.placeholders.clone();
         assert_eq!(
             config.fill("SELECT '#[owner]', '${owner}', '#[ x]'", &values).unwrap().unwrap(),

@@ -1146,7 +1146,9 @@ async fn tool_table_to_write(
 /// Where the tool's configuration puts its table: Flyway's `table` and default schema, for a Flyway folder.
 fn configured(tool: tools::Tool, flyway: &flyway::FlywayConfig) -> tools::Configured {
     match tool {
-        tools::Tool::Flyway => tools::Configured { schema: flyway.default_schema.clone(), name: flyway.table.clone() },
+        tools::Tool::Flyway => {
+            tools::Configured { schema: flyway.default_schema().map(str::to_owned), name: flyway.table.clone() }
+        }
         _ => tools::Configured::default(),
     }
 }
