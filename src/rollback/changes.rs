@@ -188,13 +188,7 @@ pub(crate) async fn count_locked(
         .chain(&new_tables)
         .map(quote_qualified)
         .collect();
-    let mut locking = Vec::new();
-    for row in session.query(LOCK_ORDER_SQL, &[&named]).await? {
-        locking.push(format!("ONLY {}", crate::pg::value::<String, _>(&row, 0, LOCK_ORDER_SQL)?));
-    }
-    if !locking.is_empty() {
-        session.batch(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locking.join(", "))).await?;
-    }
+    lock_exclusive(session, &named).await?;
     let mut changes = Changes::default();
     for t in &plan.tables {
         changes.tables.push(compare_as_named_now(session, t, renamed).await?);
@@ -230,13 +224,7 @@ pub(crate) async fn count_arrived(
 ) -> Result<()> {
     let new_tables: Vec<TableName> = arrived.iter().filter_map(table_name).collect();
     let named: Vec<String> = new_tables.iter().map(quote_qualified).collect();
-    let mut locking = Vec::new();
-    for row in session.query(LOCK_ORDER_SQL, &[&named]).await? {
-        locking.push(format!("ONLY {}", crate::pg::value::<String, _>(&row, 0, LOCK_ORDER_SQL)?));
-    }
-    if !locking.is_empty() {
-        session.batch(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locking.join(", "))).await?;
-    }
+    lock_exclusive(session, &named).await?;
     count_new_tables(session, changes, &new_tables, renamed).await?;
     changes.tables.sort_by(|a, b| a.table.cmp(&b.table));
     let then: HashSet<String> = changes.objects.iter().map(|o| o.object.clone()).collect();
@@ -244,6 +232,18 @@ pub(crate) async fn count_arrived(
         changes.objects.push(ObjectChange { object: o.label(), change: Change::New });
     }
     changes.objects.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(())
+}
+
+/// Locks the tables `named` (quoted) that exist `ACCESS EXCLUSIVE`, ancestors first (see the query).
+async fn lock_exclusive(session: &Session, named: &[String]) -> Result<()> {
+    let mut locking = Vec::new();
+    for row in session.query(LOCK_ORDER_SQL, &[&named]).await? {
+        locking.push(format!("ONLY {}", crate::pg::value::<String, _>(&row, 0, LOCK_ORDER_SQL)?));
+    }
+    if !locking.is_empty() {
+        session.batch(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locking.join(", "))).await?;
+    }
     Ok(())
 }
 
