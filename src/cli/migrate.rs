@@ -461,8 +461,17 @@ pub fn list(args: MigrationsArgs) -> Result<Exit, Error> {
     for p in &status.pending {
         out.push_str(&format!("{:<22} {}\n", "pending", p.label()));
     }
+    for r in &status.repeatables {
+        let due = status.repeatables_due.iter().any(|d| d.version == r.version);
+        let state = if due { "repeatable, to run" } else { "repeatable, current" };
+        out.push_str(&format!("{state:<22} {}\n", r.label()));
+    }
+    let repeatables = match status.repeatables.len() {
+        0 => String::new(),
+        n => format!(", {n} repeatable ({} to run)", status.repeatables_due.len()),
+    };
     out.push_str(&format!(
-        "{} applied, {} pending, {} changed since applied\n",
+        "{} applied, {} pending, {} changed since applied{repeatables}\n",
         status.applied.len(),
         status.pending.len(),
         status.changed.len()

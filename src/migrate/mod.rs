@@ -354,9 +354,11 @@ async fn run(
                 }
             }
             let mut units: Vec<Unit> = match &options.down {
+                // Flyway's repeatable migrations due run after the versioned ones, as Flyway runs them.
                 None => status
                     .pending
                     .iter()
+                    .chain(&status.repeatables_due)
                     .map(|f| Unit {
                         label: f.label(),
                         path: Some(f.path.clone()),
@@ -1221,11 +1223,31 @@ pub async fn folder_status(
     flyway: &flyway::FlywayConfig,
 ) -> Result<FolderStatus> {
     let files = runner::scan(dir)?;
+    let repeatables = runner::scan_repeatables(dir)?;
     let mut applied = runner::read_applied(session, table).await?;
+    // pgsafe's rows of repeatable migrations are no versions: kept apart, by version (`R__name`).
+    let ran_again: std::collections::HashMap<String, String> = applied
+        .iter()
+        .filter(|a| a.version.starts_with(runner::REPEATABLE))
+        .map(|a| (a.version.clone(), a.checksum.clone()))
+        .collect();
+    applied.retain(|a| !a.version.starts_with(runner::REPEATABLE));
     let mut tool_table = None;
     let mut tool_failed = None;
     let mut unrecorded = Vec::new();
     let tool = tools::folder_tool(&files);
+    if let Some(r) = repeatables.first()
+        && tool != Some(tools::Tool::Flyway)
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "`{}` is a Flyway repeatable migration, in a folder whose migrations are not all Flyway's",
+                r.path.display()
+            ),
+        )
+        .with_hint("a folder of Flyway's `V1__name.sql` migrations runs its `R__name.sql` after them"));
+    }
     if let (None, Some(named)) = (tool, named) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -1253,7 +1275,27 @@ pub async fn folder_status(
         tool_table = Some(found);
         tool_failed = failed;
     }
+    // A repeatable migration runs when it never ran or changed since it last did, as the tool's table (or,
+    // without one, pgsafe's) records it.
+    let mut due = Vec::new();
+    let recorded = match &tool_table {
+        Some(found) if found.tool == tools::Tool::Flyway && !repeatables.is_empty() => {
+            Some(tools::flyway_repeatables(session, found).await?)
+        }
+        _ => None,
+    };
+    for r in &repeatables {
+        let run = match &recorded {
+            Some(recorded) => tools::repeatable_due(r, recorded)?,
+            None => ran_again.get(&r.version) != Some(&r.checksum),
+        };
+        if run {
+            due.push(r.clone());
+        }
+    }
     let mut status = runner::compare(files, applied);
+    status.repeatables = repeatables;
+    status.repeatables_due = due;
     status.tool_table = tool_table;
     status.tool_failed = tool_failed;
     status.tool_unrecorded = unrecorded;

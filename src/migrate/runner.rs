@@ -58,6 +58,11 @@ impl MigrationFile {
     pub fn label(&self) -> String {
         label(&self.version, &self.name)
     }
+
+    /// A Flyway repeatable migration (`R__name.sql`, version `R__name`): run again whenever it changes.
+    pub fn is_repeatable(&self) -> bool {
+        self.version.starts_with(REPEATABLE)
+    }
 }
 
 /// `0042_add_orders_index`; a migration folder's version, which is its whole name, alone.
@@ -105,6 +110,13 @@ pub struct FolderStatus {
     pub tool_failed: Option<String>,
     /// Migrations pgsafe's table records as applied and the tool's does not (labels).
     pub tool_unrecorded: Vec<String>,
+    /// Flyway's repeatable migrations of the folder (`R__name.sql`), in name order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeatables: Vec<MigrationFile>,
+    /// Those of them to run: never applied, or changed since they last were (Flyway's table, else
+    /// pgsafe's, says).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeatables_due: Vec<MigrationFile>,
 }
 
 impl FolderStatus {
@@ -152,15 +164,9 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
         )
     };
     for file in &names {
-        if file.starts_with("R__") {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "`{}` is a Flyway repeatable migration, which the folder runner does not run",
-                    dir.join(file).display()
-                ),
-            )
-            .with_hint("run Flyway itself under pgsafe: `pgsafe migrate -d DB -- flyway migrate`"));
+        // Flyway's repeatable migrations: [`scan_repeatables`].
+        if file.starts_with(REPEATABLE) {
+            continue;
         }
         if let Some((undo, version, name)) = flyway_name(file) {
             let path = dir.join(file);
@@ -219,6 +225,36 @@ pub fn scan(dir: &Path) -> Result<Vec<MigrationFile>> {
         ));
     }
     Ok(ups)
+}
+
+/// The prefix of a Flyway repeatable migration's file name, and of its version in pgsafe's table.
+pub const REPEATABLE: &str = "R__";
+
+/// Flyway's repeatable migrations of the folder `dir` (`R__name.sql`), in name order, which is the order
+/// Flyway runs them in, after the versioned ones. Their version, in pgsafe's table, is `R__name`.
+pub fn scan_repeatables(dir: &Path) -> Result<Vec<MigrationFile>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("reading the migrations folder", dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_prefix(REPEATABLE).and_then(|f| f.strip_suffix(".sql")) else { continue };
+        let path = entry.path();
+        if name.is_empty() || !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        found.push(MigrationFile {
+            version: format!("{REPEATABLE}{name}"),
+            name: name.to_owned(),
+            checksum: blake3::hash(&bytes).to_hex().to_string(),
+            path,
+            down: None,
+            tool: Some(Tool::Flyway),
+        });
+    }
+    found.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(found)
 }
 
 /// The version [`scan`] reads from the name of a folder's entry (`is_dir`: a subfolder), when it reads one:
@@ -406,9 +442,18 @@ pub fn create_table_sql(table: &TableName) -> String {
 }
 
 /// Records `m` as applied (in the transaction that applied it).
+/// A repeatable migration, run again, replaces its row.
 pub fn record_sql(table: &TableName, m: &MigrationFile, seconds: f64, snapshot: Option<&str>) -> String {
+    let again = match m.is_repeatable() {
+        true => {
+            " ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, \
+                 applied_at = excluded.applied_at, seconds = excluded.seconds, role = excluded.role, \
+                 snapshot = excluded.snapshot"
+        }
+        false => "",
+    };
     format!(
-        "INSERT INTO {} (version, name, checksum, seconds, snapshot) VALUES ({}, {}, {}, {seconds}, {});",
+        "INSERT INTO {} (version, name, checksum, seconds, snapshot) VALUES ({}, {}, {}, {seconds}, {}){again};",
         quote_qualified(table),
         quote_literal(&m.version),
         quote_literal(&m.name),
@@ -510,7 +555,7 @@ mod tests {
     }
 
     /// Flyway's `V<version>__<description>.sql` and its undo scripts `U<version>__...`: versions of dotted
-    /// (or `_`-separated) parts, ordered part by part; a repeatable migration is refused by name.
+    /// (or `_`-separated) parts, ordered part by part; a repeatable migration is none of them.
     #[test]
     fn flyway_scripts_are_migrations_in_the_order_of_their_dotted_versions() {
         let dir = tempfile::tempdir().unwrap();
@@ -529,8 +574,15 @@ mod tests {
         std::fs::write(dir.path().join("V1_0__again.sql"), "").unwrap();
         assert!(scan(dir.path()).unwrap_err().to_string().contains("have the same version"));
         std::fs::remove_file(dir.path().join("V1_0__again.sql")).unwrap();
-        std::fs::write(dir.path().join("R__views.sql"), "").unwrap();
-        assert!(scan(dir.path()).unwrap_err().to_string().contains("Flyway repeatable migration"));
+        // Repeatable migrations are no versioned ones: they come apart, in name order.
+        std::fs::write(dir.path().join("R__views.sql"), "CREATE VIEW v AS SELECT 1;\n").unwrap();
+        std::fs::write(dir.path().join("R__a_function.sql"), "SELECT 2;\n").unwrap();
+        assert_eq!(scan(dir.path()).unwrap().len(), 4);
+        let repeatables = scan_repeatables(dir.path()).unwrap();
+        let labels: Vec<String> = repeatables.iter().map(MigrationFile::label).collect();
+        assert_eq!(labels, ["R__a_function", "R__views"]);
+        assert!(repeatables.iter().all(|r| r.is_repeatable() && r.down.is_none()));
+        assert_eq!(repeatables[1].name, "views");
     }
 
     /// goose's, dbmate's and sql-migrate's files name their tool by their markers and hold their down

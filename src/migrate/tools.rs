@@ -442,6 +442,35 @@ pub async fn applied(
     Ok((applied, failed))
 }
 
+/// Of Flyway's table: the checksum it last recorded of each repeatable migration it (or pgsafe) ran with
+/// success, by script name (`R__views.sql`).
+pub async fn flyway_repeatables(session: &Session, table: &ToolTable) -> Result<HashMap<String, String>> {
+    let sql = format!(
+        "SELECT script::text, checksum::text FROM {} WHERE version IS NULL AND success \
+         AND upper(type) NOT IN ('BASELINE', 'DELETE') ORDER BY installed_rank",
+        quote_qualified(&table.table)
+    );
+    let rows = session.query(&sql, &[]).await.map_err(|e| e.context(format!("reading {table}")))?;
+    let mut last = HashMap::new();
+    for row in &rows {
+        let script: Option<String> = crate::pg::value(row, 0, &sql)?;
+        let checksum: Option<String> = crate::pg::value(row, 1, &sql)?;
+        if let Some(script) = script {
+            last.insert(script, checksum.unwrap_or_default());
+        }
+    }
+    Ok(last)
+}
+
+/// Whether the repeatable migration `f` differs from what Flyway's table `recorded` of it (by
+/// [`flyway_repeatables`]): never run, or changed since.
+pub fn repeatable_due(f: &MigrationFile, recorded: &HashMap<String, String>) -> Result<bool> {
+    Ok(match recorded.get(&file_name(f)) {
+        Some(sum) => !script_matches(Tool::Flyway, &read(f)?, sum),
+        None => true,
+    })
+}
+
 /// The statements that write `f`'s applying (or, `down`, its undoing) to the tool's table, as the tool
 /// writes them, run in the transaction that applies it. `previous` is the folder's migration before `f`
 /// (golang-migrate records only the latest version: undoing `f` records `previous`'s).
@@ -518,15 +547,17 @@ fn script_matches(tool: Tool, bytes: &[u8], recorded: &str) -> bool {
 }
 
 /// Flyway's row of type `kind` (`SQL`, `UNDO_SQL`) for migration `f`, of the script `script`, in table `t`:
-/// the next rank, the version, the description (the name's `_` as spaces), the script's name and checksum,
+/// the next rank, the version (NULL for a repeatable migration), the description (the name's `_` as spaces), the script's name and checksum,
 /// who, and how long the transaction has run, in milliseconds.
 fn flyway_row(t: &str, f: &MigrationFile, kind: &str, script: &MigrationFile) -> Result<String> {
+    // A repeatable migration has no version: Flyway's row leaves it NULL.
+    let version = if f.is_repeatable() { "NULL".to_owned() } else { quote_literal(&f.version) };
     Ok(format!(
         "INSERT INTO {t} (installed_rank, version, description, type, script, checksum, installed_by, \
          execution_time, success) \
          SELECT coalesce(max(installed_rank), 0) + 1, {}, {}, {}, {}, {}, current_user, \
          (extract(epoch FROM clock_timestamp() - now()) * 1000)::int, true FROM {t};\n",
-        quote_literal(&f.version),
+        version,
         quote_literal(&f.name.replace('_', " ")),
         quote_literal(kind),
         quote_literal(&file_name(script)),

@@ -1611,6 +1611,45 @@ fn a_flyway_projects_configuration_gives_placeholders_and_the_history_tables_pla
     assert!(err.contains("flyway.conf`: line 1: `placeholderReplacement`"), "{err}");
 }
 
+/// Flyway's repeatable migrations (`R__name.sql`) run after the versioned ones, and again whenever they
+/// change; where the database has no table of Flyway's (and pgsafe cannot make one: a table of that name
+/// that is not Flyway's is there), pgsafe's own table records them, one row each. A folder of another
+/// layout with an `R__` file is refused. Before: every `R__` file was refused, exit 2.
+#[test]
+fn flyway_repeatable_migrations_run_after_the_versioned_ones_and_again_when_they_change() {
+    let store = tempfile::tempdir().unwrap();
+    let db = TestDb::new("mig_repeatable");
+    db.psql("CREATE TABLE flyway_schema_history (note text)");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("V1__init.sql", "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (2);\n");
+    write("R__counts.sql", "CREATE OR REPLACE VIEW counts AS SELECT count(*) AS n FROM t;\n");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["1_init", "R__counts"]), "{report}");
+    assert_eq!(db.psql("SELECT n FROM counts").trim(), "2");
+    let (code, report, _) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"]), (0, &"up-to-date".into()), "{report}");
+    write("R__counts.sql", "CREATE OR REPLACE VIEW counts AS SELECT count(*) AS n, max(a) AS top FROM t;\n");
+    write("V2__more.sql", "INSERT INTO t VALUES (3);\n");
+    let (code, report, err) = migrate(store.path(), &db, &[folder]);
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2_more", "R__counts"]), "{report}");
+    assert_eq!(db.psql("SELECT n || ' ' || top FROM counts").trim(), "3 3");
+    let rows = "SELECT string_agg(version, ',' ORDER BY version) FROM pgsafe.migrations";
+    assert_eq!(db.psql(rows).trim(), "1,2,R__counts");
+    let (code, report, _) = migrate(store.path(), &db, &[folder]);
+    assert_eq!((code, &report["ending"]), (0, &"up-to-date".into()), "{report}");
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("0001_init.sql"), "SELECT 1;\n").unwrap();
+    std::fs::write(other.path().join("R__views.sql"), "SELECT 2;\n").unwrap();
+    let (code, _, err) = migrate(store.path(), &db, &[other.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("R__views.sql` is a Flyway repeatable migration, in a folder whose migrations"), "{err}");
+}
+
 /// A folder in each tool's layout, of two migrations that make and alter table `m`: (file name, text)
 /// for each, where a tool keeps a folder per migration the name holds it.
 fn tool_folder(tool: &str) -> [(&'static str, &'static str); 2] {
@@ -1905,10 +1944,37 @@ fn a_folder_written_for_another_tool_goes_on_from_that_tools_table_and_keeps_it_
     assert_eq!(code, 1, "{report}");
     assert!(report["reason"].as_str().unwrap().contains("V1_1__add_b.sql"), "{report}");
     db.psql(&format!("UPDATE flyway_schema_history SET checksum = {applied_sum} WHERE version = '1.1'"));
-    write("R__views.sql", "CREATE VIEW v AS SELECT 1;\n");
-    let (code, _, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(err.contains("R__views.sql` is a Flyway repeatable migration"), "{err}");
+    // A repeatable migration runs after the versioned ones, recorded as Flyway records it (no version),
+    // and again whenever it changes.
+    write("R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1 AS x;\n");
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["2_add_d", "R__views"]), "{report}");
+    let last = "SELECT installed_rank || ' ' || coalesce(version, '-') || ' ' || description || ' ' || type || ' ' \
+                || script || ' ' || checksum FROM flyway_schema_history ORDER BY installed_rank DESC LIMIT 1";
+    let sum = |text: &[u8]| {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text);
+        crc.finalize() as i32
+    };
+    assert_eq!(
+        db.psql(last).trim(),
+        format!("7 - views SQL R__views.sql {}", sum(b"CREATE OR REPLACE VIEW v AS SELECT 1 AS x;"))
+    );
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!((code, &report["ending"]), (0, &"up-to-date".into()), "{report}\n{err}");
+    write("R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 2 AS x;\n");
+    let (code, state) = migrations(&db, dir.path());
+    assert_eq!((code, &state["repeatables_due"][0]["version"]), (0, &"R__views".into()), "{state}");
+    assert_eq!(state["repeatables_due"].as_array().map(Vec::len), Some(1), "{state}");
+    let (code, report, err) = migrate(store.path(), &db, &[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["applied"], serde_json::json!(["R__views"]), "{report}");
+    assert_eq!(db.psql("SELECT x FROM v").trim(), "2");
+    assert_eq!(
+        db.psql(last).trim(),
+        format!("8 - views SQL R__views.sql {}", sum(b"CREATE OR REPLACE VIEW v AS SELECT 2 AS x;"))
+    );
 
     // dbmate: a file holds its down script as a section of its own, which `--down` runs (and nothing of
     // the up section); the version goes from dbmate's table with it.
