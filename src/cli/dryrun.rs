@@ -113,19 +113,21 @@ pub fn run(args: DryRunArgs) -> Result<Exit, Error> {
     let dir = resolve_dir(args.store.as_deref());
     let store = pgsafe::store::existing(&dir, Default::default())?;
     let files = migration_files(&args.paths)?;
-    // Flyway migrations run with their placeholders filled, as `migrate` runs them.
-    let mut texts = std::collections::BTreeMap::new();
+    // Flyway migrations run with their placeholders filled, as `migrate` runs them; every text read here
+    // is the one rehearsed, so that no file is read twice.
     let mut read = Vec::new();
     for path in &files {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        read.push((path.clone(), text));
+        read.push(std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?);
     }
-    let named: Vec<(PathBuf, &str)> = read.iter().map(|(p, t)| (p.clone(), t.as_str())).collect();
-    for ((path, _), filled) in named.iter().zip(args.flyway.fill(&named, Some(&connect))?) {
-        if let Some(filled) = filled {
-            texts.insert(path.clone(), filled);
-        }
-    }
+    let named: Vec<(PathBuf, &str)> = files.iter().cloned().zip(read.iter().map(String::as_str)).collect();
+    let filled = args.flyway.fill(&named, Some(&connect))?;
+    let texts = files
+        .iter()
+        .cloned()
+        .zip(read)
+        .zip(filled)
+        .map(|((path, text), filled)| (path, filled.unwrap_or(text)))
+        .collect();
     let options = DryRunOptions {
         connect,
         files,

@@ -150,9 +150,7 @@ impl FlywayArgs {
         let config = pgsafe::migrate::flyway::FlywayConfig::load(&self.config_files, home.as_deref(), &cwd, &env)?;
         Ok(config.with_placeholders(&self.placeholders))
     }
-}
 
-impl FlywayArgs {
     /// For `lint` and `dry-run` of single files: the texts of the Flyway migrations among `files` (named
     /// `V1__x.sql`, `U1__x.sql`, `R__x.sql`) with their placeholders filled, as `migrate` fills them;
     /// `None` for a file that runs as written. With `connect`, Flyway's own placeholders are the database's

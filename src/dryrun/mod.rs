@@ -56,8 +56,9 @@ pub struct DryRunOptions {
     pub connect: ConnectOptions,
     /// The migration files, in the order they run (see [`migration_files`] for a folder).
     pub files: Vec<PathBuf>,
-    /// The text to rehearse for a file of `files` where it is not the file as written (a Flyway file with
-    /// its placeholders filled, a down section alone at its lines); findings still name the file.
+    /// The text to rehearse for a file of `files`, where the caller read it already or it is not the file
+    /// as written (a Flyway file with its placeholders filled, a down section alone at its lines); a file
+    /// not here is read. Findings still name the file.
     pub texts: std::collections::BTreeMap<PathBuf, String>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,

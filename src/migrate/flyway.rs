@@ -161,6 +161,42 @@ impl FlywayConfig {
         Ok(())
     }
 
+    /// The values of every placeholder: the configured ones over Flyway's own (`builtins`).
+    pub fn values(&self, builtins: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut values = builtins;
+        values.extend(self.placeholders.iter().map(|(k, v)| (k.clone(), v.clone())));
+        values
+    }
+
+    /// The text of the Flyway migration `path` with its placeholders filled ([`FlywayConfig::fill`], with
+    /// `flyway:filename` its file name); `Ok(None)` when it has none. `Err` names the file, the line and
+    /// the placeholder without a value, and where to give one.
+    pub fn fill_file(
+        &self,
+        path: &Path,
+        text: &str,
+        values: &mut BTreeMap<String, String>,
+    ) -> std::result::Result<Option<String>, String> {
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        values.insert("flyway:filename".into(), file);
+        self.fill(text, values).map_err(|Unfilled { line, name }| {
+            let (prefix, suffix) = (&self.prefix, &self.suffix);
+            let place = match name.to_lowercase().strip_prefix("flyway:") {
+                Some(_) => "Flyway fills it from the database it migrates: give `-d`".to_owned(),
+                None => format!(
+                    "Flyway fills it from its configuration, `flyway.placeholders.{name}`: give it in `flyway.conf`, \
+                     as `FLYWAY_PLACEHOLDERS_{}`, or with `--placeholder {name}=VALUE`",
+                    name.to_uppercase()
+                ),
+            };
+            format!(
+                "`{}` line {line}: the Flyway placeholder `{prefix}{name}{suffix}` has no value (run as written it \
+                 would fail, or write `{prefix}{name}{suffix}` into the data); {place}",
+                path.display()
+            )
+        })
+    }
+
     /// `text` with its placeholders filled from `values` (names in lower case, the configured ones and
     /// Flyway's `flyway:...` ones together); `Ok(None)` when it has none, or replacement is off. A name is
     /// letters, digits and `_ . : -` between the prefix and the suffix; anything else after the prefix is
@@ -226,50 +262,11 @@ pub async fn builtins(
     Ok(values)
 }
 
-impl FlywayConfig {
-    /// The values of every placeholder: the configured ones over Flyway's own (`builtins`).
-    pub fn values(&self, builtins: BTreeMap<String, String>) -> BTreeMap<String, String> {
-        let mut values = builtins;
-        values.extend(self.placeholders.iter().map(|(k, v)| (k.clone(), v.clone())));
-        values
-    }
-
-    /// The text of the Flyway migration `path` with its placeholders filled ([`FlywayConfig::fill`], with
-    /// `flyway:filename` its file name); `Ok(None)` when it has none. `Err` names the file, the line and
-    /// the placeholder without a value, and where to give one.
-    pub fn fill_file(
-        &self,
-        path: &Path,
-        text: &str,
-        values: &mut BTreeMap<String, String>,
-    ) -> std::result::Result<Option<String>, String> {
-        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        values.insert("flyway:filename".into(), file);
-        self.fill(text, values).map_err(|Unfilled { line, name }| {
-            let (prefix, suffix) = (&self.prefix, &self.suffix);
-            let place = match name.to_lowercase().strip_prefix("flyway:") {
-                Some(_) => "Flyway fills it from the database it migrates: give `-d`".to_owned(),
-                None => format!(
-                    "Flyway fills it from its configuration, `flyway.placeholders.{name}`: give it in `flyway.conf`, \
-                     as `FLYWAY_PLACEHOLDERS_{}`, or with `--placeholder {name}=VALUE`",
-                    name.to_uppercase()
-                ),
-            };
-            format!(
-                "`{}` line {line}: the Flyway placeholder `{prefix}{name}{suffix}` has no value (run as written it \
-                 would fail, or write `{prefix}{name}{suffix}` into the data); {place}",
-                path.display()
-            )
-        })
-    }
-}
-
 /// Whether `path` is named as a Flyway migration (`V1__x.sql`, `U1__x.sql`, `R__x.sql`), whose text
 /// may hold placeholders.
 pub fn is_flyway_file(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let repeatable = name.strip_prefix("R__").is_some_and(|rest| rest.len() > ".sql".len() && rest.ends_with(".sql"));
-    repeatable || super::runner::is_flyway_name(&name)
+    super::runner::repeatable_name(&name).is_some() || super::runner::is_flyway_name(&name)
 }
 
 fn bad_file(path: &Path, e: impl std::fmt::Display) -> Error {

@@ -385,7 +385,7 @@ async fn run(
                 (None, false) => tool_table_to_write(&session, &status, &options.flyway).await?,
                 _ => status.tool_table.clone(),
             };
-            // A Flyway folder's `${...}` placeholders, filled as Flyway fills them, in copies of the files;
+            // A Flyway folder's `${...}` placeholders, filled as Flyway fills them, in the texts that run;
             // one without a value refuses the run, as Flyway refuses it.
             if tools::folder_tool(&status.files) == Some(tools::Tool::Flyway) {
                 let table = tool_table.as_ref();
@@ -885,8 +885,8 @@ fn builds_index_concurrently(sql: &str) -> bool {
     })
 }
 
-/// The SQL files among `units` (a command has none), which lint and the rehearsal read.
-/// The SQL files of the units, each with the text that runs (read by the time the units are split).
+/// The SQL files among `units` (a command has none), which lint and the rehearsal read, each with the
+/// text that runs (read by the time the units are split).
 fn sql_files(units: &[Unit]) -> Vec<(PathBuf, String)> {
     units.iter().filter_map(|u| Some((u.path.clone()?, u.text.clone().unwrap_or_default()))).collect()
 }
@@ -1102,9 +1102,9 @@ fn remove_unneeded_snapshot(
 /// Fills the `${NAME}` placeholders of a Flyway folder's files to apply, as Flyway does before it runs
 /// them: the values Flyway's configuration gives ([`flyway::FlywayConfig`]: its files, its environment
 /// variables, `--placeholder NAME=VALUE`; names compared without case, as Flyway compares them; its
-/// prefix and suffix where configured), and Flyway's own `${flyway:defaultSchema}` (the schema of its table), `${flyway:user}`,
-/// `${flyway:database}`, `${flyway:timestamp}`, `${flyway:filename}`, `${flyway:table}` and
-/// `${flyway:workingDirectory}`. A file that holds one runs, in the lint, the dry run and the apply, with
+/// prefix and suffix where configured), and Flyway's own `${flyway:defaultSchema}` (the schema of its
+/// table), `${flyway:user}`, `${flyway:database}`, `${flyway:timestamp}`, `${flyway:filename}`,
+/// `${flyway:table}` and `${flyway:workingDirectory}`. A file that holds one runs, in the lint, the dry run and the apply, with
 /// the values in it (findings still name the file); its checksum stays the file's own, as Flyway's does
 /// for a versioned migration. `Ok(Err(reason))` when a placeholder has no value, naming the file, line
 /// and name: run as written, it would fail, or write `${NAME}` into the data.
@@ -1122,9 +1122,9 @@ async fn fill_placeholders(
             Some(text) => text.clone(),
             None => std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?,
         };
+        // The text read is kept, filled or not: the units' split reads it rather than the file again.
         match config.fill_file(&path, &text, &mut values) {
-            Ok(Some(filled)) => u.text = Some(filled),
-            Ok(None) => {}
+            Ok(filled) => u.text = Some(filled.unwrap_or(text)),
             Err(reason) => return Ok(Err(format!("{reason}; nothing was applied"))),
         }
     }

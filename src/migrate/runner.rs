@@ -238,9 +238,9 @@ pub fn scan_repeatables(dir: &Path) -> Result<Vec<MigrationFile>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file.strip_prefix(REPEATABLE).and_then(|f| f.strip_suffix(".sql")) else { continue };
+        let Some(name) = repeatable_name(&file) else { continue };
         let path = entry.path();
-        if name.is_empty() || !path.is_file() {
+        if !path.is_file() {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
@@ -349,6 +349,11 @@ fn flyway_name(file: &str) -> Option<(bool, String, &str)> {
         && version.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_')
         && !name.is_empty();
     valid.then(|| (undo, version.replace('_', "."), name))
+}
+
+/// The name of a Flyway repeatable migration's file: `views` of `R__views.sql`.
+pub fn repeatable_name(file: &str) -> Option<&str> {
+    file.strip_prefix(REPEATABLE).and_then(|f| f.strip_suffix(".sql")).filter(|name| !name.is_empty())
 }
 
 /// Whether `file` is named as Flyway names a versioned migration or its undo script.

@@ -547,8 +547,8 @@ fn script_matches(tool: Tool, bytes: &[u8], recorded: &str) -> bool {
 }
 
 /// Flyway's row of type `kind` (`SQL`, `UNDO_SQL`) for migration `f`, of the script `script`, in table `t`:
-/// the next rank, the version (NULL for a repeatable migration), the description (the name's `_` as spaces), the script's name and checksum,
-/// who, and how long the transaction has run, in milliseconds.
+/// the next rank, the version (NULL for a repeatable migration), the description (the name's `_` as
+/// spaces), the script's name and checksum, who, and how long the transaction has run, in milliseconds.
 fn flyway_row(t: &str, f: &MigrationFile, kind: &str, script: &MigrationFile) -> Result<String> {
     // A repeatable migration has no version: Flyway's row leaves it NULL.
     let version = if f.is_repeatable() { "NULL".to_owned() } else { quote_literal(&f.version) };

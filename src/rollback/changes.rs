@@ -136,13 +136,11 @@ pub(crate) async fn compare(
     let result = async {
         let mut changes = Changes::default();
         let mut extra = Vec::new();
-        let server = crate::catalog::read_server_facts(session).await?;
         for t in &plan.tables {
             changes.tables.push(compare_as_named_now(session, t, renamed).await?);
         }
         if let Scope::Whole = scope {
-            let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
-            let (objects, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
+            let (objects, new_objects) = objects_against(session, &snapshot_schema).await?;
             changes.objects = objects;
             let new_tables: Vec<TableName> = new_objects.iter().filter_map(table_name).collect();
             count_new_tables(session, &mut changes, &new_tables, renamed).await?;
@@ -207,9 +205,7 @@ pub(crate) async fn arrived_since(
     known: &[SchemaObject],
 ) -> Result<Vec<SchemaObject>> {
     let snapshot_schema = SchemaCatalog::read(archive.index().catalog().schema.as_ref())?.unwrap_or_default();
-    let server = crate::catalog::read_server_facts(session).await?;
-    let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
-    let (_, new_objects) = compare_objects(&live.objects, &snapshot_schema.objects);
+    let (_, new_objects) = objects_against(session, &snapshot_schema).await?;
     let known: HashSet<_> = known.iter().map(key).collect();
     Ok(new_objects.into_iter().filter(|o| !known.contains(&key(o))).collect())
 }
@@ -461,6 +457,16 @@ async fn count_new_table(session: &Session, name: &TableName) -> Result<TableCha
         columns_new: Vec::new(),
         note: None,
     })
+}
+
+/// The live schema, read on `session`, against the snapshot's: [`compare_objects`].
+async fn objects_against(
+    session: &Session,
+    snapshot_schema: &SchemaCatalog,
+) -> Result<(Vec<ObjectChange>, Vec<SchemaObject>)> {
+    let server = crate::catalog::read_server_facts(session).await?;
+    let live = crate::schema::read_schema(session, &server, &Filters::default()).await?;
+    Ok(compare_objects(&live.objects, &snapshot_schema.objects))
 }
 
 /// The key an object is matched by, now and in the snapshot.
